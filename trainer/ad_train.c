@@ -1,0 +1,1031 @@
+/* ad_train.c - autodist-train: synchronous data-parallel training on MPI ranks */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <mpi.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "autodist/ad_comm.h"
+#include "autodist/ad_data.h"
+#include "autodist/ad_error.h"
+#include "autodist/ad_log.h"
+#include "autodist/ad_metrics.h"
+#include "autodist/ad_sampler.h"
+#include "autodist/ad_torch.h"
+
+#define AD_VERSION "0.1.0"
+#define EVAL_BATCH 500
+
+/* Exit statuses: documented in docs/trainer.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,   /* bad input or a failure while training */
+    EXIT_USAGE = 2,  /* bad command line */
+    EXIT_STOPPED = 3 /* stopped by SIGTERM/SIGINT after a checkpoint */
+};
+
+/* Command line. */
+typedef struct opts {
+    const char *model;        /* zoo name */
+    const char *dataset;      /* fashion-mnist, synthetic, imagefolder */
+    const char *data_dir;     /* where the data is */
+    int64_t batch;            /* global batch */
+    int64_t epochs;           /* epochs to train (0 = use steps) */
+    int64_t steps;            /* global steps to train (0 = use epochs) */
+    int threads;              /* intra-op threads per rank */
+    ad_optim_t optim;         /* optimiser */
+    uint64_t seed;            /* seeds weights, order and augmentation */
+    const char *device;       /* cpu, gpu, auto */
+    const char *metrics;      /* JSON-lines file (rank 0) */
+    const char *checkpoint;   /* checkpoint folder */
+    int64_t checkpoint_every; /* also checkpoint every N steps */
+    bool resume;              /* continue from the checkpoint */
+    bool eval;                /* evaluate after each epoch and at the end */
+    double bucket_mb;         /* gradient bucket size */
+    int channels, height, width; /* synthetic input shape */
+    int classes;              /* synthetic classes */
+    int64_t samples;          /* synthetic samples */
+    int image_size;           /* imagefolder output size */
+    int64_t log_every;        /* progress line every N steps (0 = auto, -1 = never) */
+} opts_t;
+
+/* Everything a running job holds. */
+typedef struct train {
+    opts_t o;                 /* the command line */
+    int rank, world;          /* this rank, all ranks */
+    int local_rank;           /* rank among those on this node */
+    ad_dataset_t *train;      /* training split */
+    ad_dataset_t *val;        /* per-epoch evaluation split (may be test) */
+    ad_dataset_t *test;       /* final evaluation split */
+    ad_model_t *model;        /* the network */
+    ad_sampler_t *sampler;    /* this rank's share of each batch */
+    ad_comm_t *comm;          /* gradient reduction */
+    ad_metrics_t *metrics;    /* rank 0's event file */
+    float *x;                 /* this rank's batch */
+    int64_t *y;               /* its labels */
+    int64_t *idx;             /* its sample indices */
+    int64_t step;             /* global steps done */
+    int64_t total_steps;      /* global steps to do */
+    int64_t steps_per_epoch;  /* global steps per epoch */
+    ad_err_t hook_err;        /* first failure inside a backward hook */
+} train_t;
+
+static volatile sig_atomic_t s_stop_signal;
+
+static void
+s_on_signal(int sig)
+{
+    s_stop_signal = sig;
+}
+
+static void
+s_usage(FILE *fp)
+{
+    fprintf(fp,
+        "usage: mpirun -np N autodist-train --model NAME --dataset NAME [options]\n"
+        "\n"
+        "Synchronous data-parallel training: every rank takes a disjoint share of each\n"
+        "global batch, gradients are averaged with MPI allreduce while backward runs.\n"
+        "\n"
+        "model and data:\n"
+        "  --model NAME          mlp, lenet5, cnn, resnet18, mobilenet_v2\n"
+        "  --dataset NAME        fashion-mnist (default), synthetic, imagefolder\n"
+        "  --data-dir DIR        data folder (fashion-mnist: %s;\n"
+        "                        imagefolder: one sub-folder of images per class)\n"
+        "  --input-shape CxHxW   synthetic sample shape (default 3x32x32)\n"
+        "  --classes K           synthetic classes (default 10)\n"
+        "  --samples N           synthetic training samples (default 50000)\n"
+        "  --image-size S        imagefolder images are resized to SxS (default 224)\n"
+        "\n"
+        "training:\n"
+        "  --batch-size B        global batch, split over the ranks (default 256)\n"
+        "  --epochs E | --steps S  how long to train (default 1 epoch)\n"
+        "  --threads T           compute threads per rank (default 1)\n"
+        "  --optimizer sgd|adam  (default sgd)\n"
+        "  --lr LR               learning rate (default 0.05 for sgd, 0.001 for adam)\n"
+        "  --momentum M          SGD momentum (default 0.9)\n"
+        "  --weight-decay W      L2 penalty (default 0)\n"
+        "  --seed N              seeds weights, data order and augmentation (default 1)\n"
+        "  --device cpu|gpu|auto one GPU per local rank with gpu (default cpu)\n"
+        "  --bucket-mb MB        gradient bucket size (default 2)\n"
+        "\n"
+        "output:\n"
+        "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
+        "  --eval                evaluate after each epoch and at the end\n"
+        "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
+        "  --checkpoint-every N  also save every N steps\n"
+        "  --resume              continue from DIR's checkpoint (fresh start if none)\n"
+        "  --log-every N         progress line every N steps (default: 20 lines a run;\n"
+        "                        0 = never)\n"
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 done, 1 bad input or failure, 2 bad command line,\n"
+        "3 stopped by a signal after saving a checkpoint.\n",
+        AD_DATA_FASHION_DIR);
+}
+
+/* Parse an integer option in [min, max] or fail with a message naming it. */
+static int
+s_int(const char *name, const char *arg, int64_t min, int64_t max, int64_t *out,
+      ad_err_t *err)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max)
+        return ad_err_set(err, AD_EINVAL,
+                          "--%s must be an integer in [%" PRId64 ", %" PRId64 "], got \"%s\"",
+                          name, min, max, arg);
+    *out = v;
+    return 0;
+}
+
+static int
+s_real(const char *name, const char *arg, double min, double max, double *out, ad_err_t *err)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(arg, &end);
+    if (errno || end == arg || *end || !isfinite(v) || v < min || v > max)
+        return ad_err_set(err, AD_EINVAL, "--%s must be a number in [%g, %g], got \"%s\"",
+                          name, min, max, arg);
+    *out = v;
+    return 0;
+}
+
+enum {
+    OPT_MODEL = 256, OPT_DATASET, OPT_DATA_DIR, OPT_BATCH, OPT_EPOCHS, OPT_STEPS,
+    OPT_THREADS, OPT_LR, OPT_MOMENTUM, OPT_WD, OPT_OPTIMIZER, OPT_SEED, OPT_DEVICE,
+    OPT_METRICS, OPT_CHECKPOINT, OPT_CKPT_EVERY, OPT_RESUME, OPT_EVAL, OPT_BUCKET,
+    OPT_SHAPE, OPT_CLASSES, OPT_SAMPLES, OPT_IMAGE_SIZE, OPT_LOG_EVERY, OPT_HELP,
+    OPT_VERSION,
+};
+
+static const struct option s_long[] = {
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"dataset", required_argument, NULL, OPT_DATASET},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"batch-size", required_argument, NULL, OPT_BATCH},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"weight-decay", required_argument, NULL, OPT_WD},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"metrics", required_argument, NULL, OPT_METRICS},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"eval", no_argument, NULL, OPT_EVAL},
+    {"bucket-mb", required_argument, NULL, OPT_BUCKET},
+    {"input-shape", required_argument, NULL, OPT_SHAPE},
+    {"classes", required_argument, NULL, OPT_CLASSES},
+    {"samples", required_argument, NULL, OPT_SAMPLES},
+    {"image-size", required_argument, NULL, OPT_IMAGE_SIZE},
+    {"log-every", required_argument, NULL, OPT_LOG_EVERY},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parse argv into o.  Returns 0, 1 for --help/--version (printed by rank 0), or an error. */
+static int
+s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
+{
+    bool lr_set = false;
+    int64_t v;
+    int c, rc = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->dataset = "fashion-mnist";
+    o->batch = 256;
+    o->threads = 1;
+    o->optim.kind = AD_OPTIM_SGD;
+    o->optim.lr = 0.05;
+    o->optim.momentum = 0.9;
+    o->seed = 1;
+    o->device = "cpu";
+    o->bucket_mb = 2;
+    o->channels = 3;
+    o->height = 32;
+    o->width = 32;
+    o->classes = 10;
+    o->samples = 50000;
+    o->image_size = 224;
+
+    opterr = 0;
+    optind = 1;
+    while (!rc && (c = getopt_long(argc, argv, "h", s_long, NULL)) != -1) {
+        switch (c) {
+        case OPT_MODEL:
+            o->model = optarg;
+            break;
+        case OPT_DATASET:
+            o->dataset = optarg;
+            break;
+        case OPT_DATA_DIR:
+            o->data_dir = optarg;
+            break;
+        case OPT_BATCH:
+            rc = s_int("batch-size", optarg, 1, INT_MAX, &o->batch, err);
+            break;
+        case OPT_EPOCHS:
+            rc = s_int("epochs", optarg, 1, 1000000, &o->epochs, err);
+            break;
+        case OPT_STEPS:
+            rc = s_int("steps", optarg, 1, INT64_MAX / 2, &o->steps, err);
+            break;
+        case OPT_THREADS:
+            rc = s_int("threads", optarg, 1, 1024, &v, err);
+            o->threads = (int)v;
+            break;
+        case OPT_LR:
+            rc = s_real("lr", optarg, 1e-12, 1e6, &o->optim.lr, err);
+            lr_set = true;
+            break;
+        case OPT_MOMENTUM:
+            rc = s_real("momentum", optarg, 0, 0.999999, &o->optim.momentum, err);
+            break;
+        case OPT_WD:
+            rc = s_real("weight-decay", optarg, 0, 1e3, &o->optim.weight_decay, err);
+            break;
+        case OPT_OPTIMIZER:
+            if (!strcmp(optarg, "sgd"))
+                o->optim.kind = AD_OPTIM_SGD;
+            else if (!strcmp(optarg, "adam"))
+                o->optim.kind = AD_OPTIM_ADAM;
+            else
+                rc = ad_err_set(err, AD_EINVAL,
+                                "--optimizer must be sgd or adam, got \"%s\"", optarg);
+            break;
+        case OPT_SEED:
+            rc = s_int("seed", optarg, 0, INT64_MAX, &v, err);
+            o->seed = (uint64_t)v;
+            break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "gpu") && strcmp(optarg, "auto"))
+                rc = ad_err_set(err, AD_EINVAL, "--device must be cpu, gpu or auto, got \"%s\"",
+                                optarg);
+            o->device = optarg;
+            break;
+        case OPT_METRICS:
+            o->metrics = optarg;
+            break;
+        case OPT_CHECKPOINT:
+            o->checkpoint = optarg;
+            break;
+        case OPT_CKPT_EVERY:
+            rc = s_int("checkpoint-every", optarg, 1, INT64_MAX / 2, &o->checkpoint_every,
+                       err);
+            break;
+        case OPT_RESUME:
+            o->resume = true;
+            break;
+        case OPT_EVAL:
+            o->eval = true;
+            break;
+        case OPT_BUCKET:
+            rc = s_real("bucket-mb", optarg, 0.001, 1024, &o->bucket_mb, err);
+            break;
+        case OPT_SHAPE:
+            if (sscanf(optarg, "%dx%dx%d%n", &o->channels, &o->height, &o->width,
+                       &(int){0}) != 3 || o->channels < 1 || o->channels > 64 ||
+                o->height < 1 || o->height > 4096 || o->width < 1 || o->width > 4096)
+                rc = ad_err_set(err, AD_EINVAL,
+                                "--input-shape must be CxHxW (e.g. 3x32x32), got \"%s\"",
+                                optarg);
+            break;
+        case OPT_CLASSES:
+            rc = s_int("classes", optarg, 2, 100000, &v, err);
+            o->classes = (int)v;
+            break;
+        case OPT_SAMPLES:
+            rc = s_int("samples", optarg, 1, INT64_C(1) << 40, &o->samples, err);
+            break;
+        case OPT_IMAGE_SIZE:
+            rc = s_int("image-size", optarg, 8, 4096, &v, err);
+            o->image_size = (int)v;
+            break;
+        case OPT_LOG_EVERY:
+            rc = s_int("log-every", optarg, 0, INT64_MAX / 2, &o->log_every, err);
+            if (!rc && o->log_every == 0)
+                o->log_every = -1;
+            break;
+        case 'h':
+        case OPT_HELP:
+            if (rank == 0)
+                s_usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            if (rank == 0)
+                printf("autodist-train %s\n", AD_VERSION);
+            return 1;
+        default:
+            if (optopt && optopt < 256)
+                rc = ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
+            else if (optopt)
+                rc = ad_err_set(err, AD_EINVAL, "option --%s needs a value",
+                                s_long[optopt - OPT_MODEL].name);
+            else
+                rc = ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)",
+                                argv[optind - 1]);
+            break;
+        }
+    }
+    if (rc)
+        return rc;
+    if (optind < argc)
+        return ad_err_set(err, AD_EINVAL, "unexpected argument \"%s\" (try --help)",
+                          argv[optind]);
+    if (!o->model)
+        return ad_err_set(err, AD_EINVAL, "--model is required (mlp, lenet5, cnn, resnet18, "
+                                          "mobilenet_v2)");
+    if (o->epochs && o->steps)
+        return ad_err_set(err, AD_EINVAL, "give --epochs or --steps, not both");
+    if (!o->epochs && !o->steps)
+        o->epochs = 1;
+    if (o->resume && !o->checkpoint)
+        return ad_err_set(err, AD_EINVAL, "--resume needs --checkpoint DIR");
+    if (o->optim.kind == AD_OPTIM_ADAM && !lr_set)
+        o->optim.lr = 0.001;
+    if (o->optim.kind == AD_OPTIM_ADAM)
+        o->optim.momentum = 0;
+    return 0;
+}
+
+/*
+ * Agree on failure: every rank passes its rc; if any failed, the lowest
+ * failing rank prints its one-line message and every rank returns non-zero,
+ * so no rank waits forever on a collective the others left.
+ */
+static int
+s_agree(train_t *t, int rc, const ad_err_t *err)
+{
+    int mine = rc ? t->rank : t->world, first;
+
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == t->world)
+        return 0;
+    if (first == t->rank) {
+        if (t->world > 1 && t->rank > 0)
+            fprintf(stderr, "autodist-train: error: rank %d: %s\n", t->rank, err->msg);
+        else
+            fprintf(stderr, "autodist-train: error: %s\n", err->msg);
+        fflush(stderr);
+    }
+    return rc ? rc : AD_EPEER;
+}
+
+static int
+s_open_data(train_t *t, ad_err_t *err)
+{
+    ad_data_opts_t d = {0};
+    bool has_val;
+    int rc;
+
+    d.name = t->o.dataset;
+    d.dir = t->o.data_dir;
+    d.channels = t->o.channels;
+    d.height = t->o.height;
+    d.width = t->o.width;
+    d.classes = t->o.classes;
+    d.samples = t->o.samples;
+    d.image_size = t->o.image_size;
+    d.seed = t->o.seed;
+    if (strcmp(d.name, "fashion-mnist") && strcmp(d.name, "synthetic") &&
+        strcmp(d.name, "imagefolder"))
+        return ad_err_set(err, AD_EINVAL,
+                          "unknown dataset \"%s\" (expected fashion-mnist, synthetic or "
+                          "imagefolder)",
+                          d.name);
+    if (!strcmp(d.name, "imagefolder") && !d.dir)
+        return ad_err_set(err, AD_EINVAL, "--dataset imagefolder needs --data-dir DIR");
+    rc = ad_data_open(&d, AD_SPLIT_TRAIN, &t->train, err);
+    if (rc || !t->o.eval)
+        return rc;
+    rc = ad_data_open(&d, AD_SPLIT_TEST, &t->test, err);
+    if (rc)
+        return rc;
+    has_val = strcmp(d.name, "fashion-mnist") != 0;
+    if (has_val)
+        return ad_data_open(&d, AD_SPLIT_VAL, &t->val, err);
+    return 0;
+}
+
+/* Abort the whole job from inside a backward hook, where no error can be returned. */
+static void
+s_hook_failed(train_t *t)
+{
+    fprintf(stderr, "autodist-train: error: rank %d: %s\n", t->rank, t->hook_err.msg);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
+}
+
+static void
+s_on_bucket(void *arg, int bucket)
+{
+    train_t *t = arg;
+
+    if (ad_comm_ready(t->comm, bucket, &t->hook_err))
+        s_hook_failed(t);
+}
+
+static void
+s_on_grad(void *arg)
+{
+    train_t *t = arg;
+
+    if (ad_comm_progress(t->comm, &t->hook_err))
+        s_hook_failed(t);
+}
+
+static int
+s_build_model(train_t *t, ad_err_t *err)
+{
+    ad_model_opts_t m = {0};
+    int ndev, rc;
+
+    ad_data_shape(t->train, &m.channels, &m.height, &m.width);
+    m.name = t->o.model;
+    m.classes = ad_data_classes(t->train);
+    m.seed = t->o.seed;
+    m.bucket_bytes = (size_t)(t->o.bucket_mb * 1024 * 1024);
+    m.device = AD_DEVICE_CPU;
+    ndev = ad_torch_cuda_devices();
+    if (!strcmp(t->o.device, "gpu") || (!strcmp(t->o.device, "auto") && ndev > 0)) {
+        m.device = AD_DEVICE_GPU;
+        m.device_index = ndev > 0 ? t->local_rank % ndev : 0;
+    }
+    rc = ad_torch_model_new(&m, &t->model, err);
+    if (rc)
+        return rc;
+    return ad_torch_set_optimizer(t->model, &t->o.optim, err);
+}
+
+/* Broadcast a float array from rank 0 in pieces MPI's int counts can hold. */
+static void
+s_bcast(float *p, int64_t n)
+{
+    const int64_t piece = INT64_C(1) << 28;
+
+    for (int64_t off = 0; off < n; off += piece)
+        MPI_Bcast(p + off, (int)(n - off < piece ? n - off : piece), MPI_FLOAT, 0,
+                  MPI_COMM_WORLD);
+}
+
+/* Give every rank rank 0's parameters, buffers and optimiser state. */
+static int
+s_broadcast_state(train_t *t, ad_err_t *err)
+{
+    int64_t n, steps;
+    float *p;
+
+    if (t->world == 1)
+        return 0;
+    s_bcast(ad_torch_params(t->model), ad_torch_param_count(t->model));
+    p = ad_torch_buffers(t->model, &n);
+    if (p)
+        s_bcast(p, n);
+    for (int which = 0; which < 2; which++) {
+        p = ad_torch_optim_state(t->model, which, &n);
+        if (p)
+            s_bcast(p, n);
+    }
+    steps = ad_torch_optim_steps(t->model);
+    MPI_Bcast(&steps, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    ad_torch_set_optim_steps(t->model, steps);
+    return ad_torch_sync_to_device(t->model, err);
+}
+
+/* Average BatchNorm running statistics, so every rank evaluates and saves the same model. */
+static int
+s_average_buffers(train_t *t, ad_err_t *err)
+{
+    int64_t n;
+    float *p;
+    int rc = ad_torch_sync_from_device(t->model, err);
+
+    if (rc || t->world == 1)
+        return rc;
+    p = ad_torch_buffers(t->model, &n);
+    if (!p)
+        return 0;
+    MPI_Allreduce(MPI_IN_PLACE, p, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    for (int64_t i = 0; i < n; i++)
+        p[i] /= (float)t->world;
+    return ad_torch_sync_to_device(t->model, err);
+}
+
+static char *
+s_path(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = ad_malloc(n);
+
+    snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+/* What a checkpoint must agree on to be continued. */
+static json_t *
+s_identity(const train_t *t)
+{
+    return json_pack("{s:s, s:s, s:I, s:I, s:s}", "model", t->o.model, "dataset",
+                     t->o.dataset, "batch_size", (json_int_t)t->o.batch, "seed",
+                     (json_int_t)t->o.seed, "optimizer",
+                     t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam");
+}
+
+/* Rank 0 writes model.pt then state.json, each atomically; the result is shared. */
+static int
+s_checkpoint(train_t *t, ad_err_t *err)
+{
+    int rc = s_average_buffers(t, err);
+
+    if (rc)
+        return s_agree(t, rc, err);
+    if (t->rank == 0) {
+        char *model = s_path(t->o.checkpoint, "model.pt");
+        char *state = s_path(t->o.checkpoint, "state.json");
+        char *tmp = s_path(t->o.checkpoint, "state.json.tmp");
+        json_t *js = s_identity(t);
+
+        if (mkdir(t->o.checkpoint, 0755) && errno != EEXIST)
+            rc = ad_err_set(err, -errno, "%s: cannot create checkpoint folder: %s",
+                            t->o.checkpoint, strerror(errno));
+        if (!rc)
+            rc = ad_torch_save(t->model, model, err);
+        if (!rc) {
+            json_object_set_new(js, "step", json_integer(t->step));
+            json_object_set_new(js, "world_size", json_integer(t->world));
+            if (json_dump_file(js, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+                rename(tmp, state)) {
+                rc = ad_err_set(err, AD_EIO, "%s: cannot write checkpoint state: %s", state,
+                                strerror(errno));
+                unlink(tmp);
+            }
+        }
+        json_decref(js);
+        free(model);
+        free(state);
+        free(tmp);
+    }
+    return s_agree(t, rc, err);
+}
+
+/* Load DIR's checkpoint on rank 0 (none: start afresh) and share it. */
+static int
+s_resume(train_t *t, ad_err_t *err)
+{
+    int64_t step = 0;
+    int rc = 0;
+
+    if (t->rank == 0) {
+        char *state = s_path(t->o.checkpoint, "state.json");
+        char *model = s_path(t->o.checkpoint, "model.pt");
+        json_error_t jerr;
+        json_t *js = NULL, *want = s_identity(t);
+        const char *key;
+        json_t *val;
+
+        if (access(state, F_OK) != 0) {
+            ad_log(AD_LOG_WARN, "no checkpoint in %s: starting from step 0", t->o.checkpoint);
+        } else if (!(js = json_load_file(state, 0, &jerr))) {
+            rc = ad_err_set(err, AD_ECKPT, "%s:%d: corrupt checkpoint state: %s", state,
+                            jerr.line, jerr.text);
+        } else {
+            json_object_foreach(want, key, val) {
+                if (!json_equal(val, json_object_get(js, key))) {
+                    char *a = json_dumps(val, JSON_ENCODE_ANY);
+                    char *b = json_dumps(json_object_get(js, key), JSON_ENCODE_ANY);
+
+                    rc = ad_err_set(err, AD_ECKPT,
+                                    "%s: checkpoint has %s %s, this run asks for %s", state,
+                                    key, b ? b : "nothing", a);
+                    free(a);
+                    free(b);
+                    break;
+                }
+            }
+            if (!rc) {
+                json_t *s = json_object_get(js, "step");
+
+                if (!json_is_integer(s) || json_integer_value(s) < 0)
+                    rc = ad_err_set(err, AD_ECKPT, "%s: step must be a non-negative integer",
+                                    state);
+                else
+                    step = json_integer_value(s);
+            }
+            if (!rc)
+                rc = ad_torch_load(t->model, model, err);
+            if (!rc)
+                ad_log(AD_LOG_INFO, "resuming from %s at step %" PRId64, t->o.checkpoint, step);
+        }
+        json_decref(js);
+        json_decref(want);
+        free(state);
+        free(model);
+    }
+    rc = s_agree(t, rc, err);
+    if (rc)
+        return rc;
+    MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    t->step = step;
+    return 0;
+}
+
+/* Evaluate a split sharded over the ranks; returns accuracy and mean loss. */
+static int
+s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_err_t *err)
+{
+    int64_t n = ad_data_size(ds), done = 0;
+    double sums[3] = {0, 0, 0}, t0 = ad_now();
+    int c, h, w, rc = 0;
+    float *x;
+    int64_t *y, *idx;
+
+    rc = s_average_buffers(t, err);
+    if (rc)
+        return rc;
+    ad_data_shape(ds, &c, &h, &w);
+    x = ad_malloc((size_t)EVAL_BATCH * c * h * w * sizeof(float));
+    y = ad_malloc(EVAL_BATCH * sizeof(int64_t));
+    idx = ad_malloc(EVAL_BATCH * sizeof(int64_t));
+    for (int64_t i = t->rank; i < n && !rc;) {
+        int k = 0;
+        double loss = 0;
+        int64_t correct = 0;
+
+        for (; i < n && k < EVAL_BATCH; i += t->world)
+            idx[k++] = i;
+        rc = ad_data_batch(ds, idx, k, false, 0, x, y, err);
+        if (!rc)
+            rc = ad_torch_evaluate(t->model, x, y, k, &loss, &correct, err);
+        sums[0] += loss;
+        sums[1] += (double)correct;
+        done += k;
+    }
+    free(x);
+    free(y);
+    free(idx);
+    rc = s_agree(t, rc, err);
+    if (rc)
+        return rc;
+    sums[2] = (double)done;
+    MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    if (t->rank == 0) {
+        double acc = sums[1] / sums[2], loss = sums[0] / sums[2];
+
+        ad_log(AD_LOG_INFO, "eval %s after epoch %" PRId64 ": accuracy %.2f%% loss %.4f (%.0f samples, %.1f s)",
+               split, epoch, 100 * acc, loss, sums[2], ad_now() - t0);
+        rc = ad_metrics_emit(t->metrics, "eval",
+                             json_pack("{s:s, s:I, s:I, s:f, s:f, s:I}", "split", split, "epoch",
+                                       (json_int_t)epoch, "step", (json_int_t)t->step,
+                                       "accuracy", acc, "loss", loss, "samples",
+                                       (json_int_t)sums[2]),
+                             err);
+    }
+    return rc;
+}
+
+/* Warn when the threads asked for exceed the cores this rank may run on. */
+static void
+s_check_affinity(const train_t *t)
+{
+    cpu_set_t set;
+    int n;
+
+    if (sched_getaffinity(0, sizeof(set), &set))
+        return;
+    n = CPU_COUNT(&set);
+    if (n < t->o.threads)
+        ad_log(AD_LOG_WARN,
+               "rank %d may run on %d core(s) but has %d threads: start mpirun with "
+               "--bind-to none or --map-by slot:PE=%d",
+               t->rank, n, t->o.threads, t->o.threads);
+}
+
+static json_t *
+s_config(const train_t *t)
+{
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:f, s:f, s:f, s:I, s:s, s:f}",
+                     "model", t->o.model, "dataset", t->o.dataset, "batch_size",
+                     (json_int_t)t->o.batch, "epochs", (json_int_t)t->o.epochs, "steps",
+                     (json_int_t)t->total_steps, "threads", t->o.threads, "optimizer",
+                     t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam", "lr", t->o.optim.lr,
+                     "momentum", t->o.optim.momentum, "weight_decay",
+                     t->o.optim.weight_decay, "seed", (json_int_t)t->o.seed, "device",
+                     t->o.device, "bucket_mb", t->o.bucket_mb);
+}
+
+static int
+s_setup(train_t *t, ad_err_t *err)
+{
+    int64_t local;
+    int rc;
+
+    ad_torch_set_threads(t->o.threads);
+    s_check_affinity(t);
+    rc = s_agree(t, s_open_data(t, err), err);
+    if (rc)
+        return rc;
+    rc = s_agree(t, s_build_model(t, err), err);
+    if (rc)
+        return rc;
+    t->sampler = ad_sampler_new(ad_data_size(t->train), t->o.batch, t->world, t->rank,
+                                t->o.seed, err);
+    rc = s_agree(t, t->sampler ? 0 : err->code, err);
+    if (rc)
+        return rc;
+    t->steps_per_epoch = ad_sampler_steps_per_epoch(t->sampler);
+    t->total_steps = t->o.steps ? t->o.steps : t->o.epochs * t->steps_per_epoch;
+    if (t->o.resume) {
+        rc = s_resume(t, err);
+        if (rc)
+            return rc;
+    }
+    rc = s_agree(t, s_broadcast_state(t, err), err);
+    if (rc)
+        return rc;
+    if (t->o.metrics && t->rank == 0) {
+        t->metrics = ad_metrics_open(t->o.metrics, t->step > 0, err);
+        rc = t->metrics ? 0 : err->code;
+    }
+    rc = s_agree(t, rc, err);
+    if (rc)
+        return rc;
+
+    {
+        int64_t off, cnt, *offs, *cnts;
+        int nb = ad_torch_bucket_count(t->model);
+        ad_hooks_t hooks = {s_on_bucket, s_on_grad, t};
+
+        offs = ad_malloc((size_t)nb * sizeof(int64_t));
+        cnts = ad_malloc((size_t)nb * sizeof(int64_t));
+        for (int b = 0; b < nb; b++) {
+            ad_torch_bucket(t->model, b, &off, &cnt);
+            offs[b] = off;
+            cnts[b] = cnt;
+        }
+        t->comm = ad_comm_new(MPI_COMM_WORLD, ad_torch_grads(t->model), nb, offs, cnts);
+        free(offs);
+        free(cnts);
+        if (t->world > 1)
+            ad_torch_set_hooks(t->model, &hooks);
+    }
+
+    {
+        int c, h, w;
+
+        ad_data_shape(t->train, &c, &h, &w);
+        local = ad_sampler_local_batch(t->sampler);
+        t->x = ad_malloc((size_t)local * c * h * w * sizeof(float));
+        t->y = ad_malloc((size_t)local * sizeof(int64_t));
+        t->idx = ad_malloc((size_t)local * sizeof(int64_t));
+    }
+
+    if (t->rank == 0) {
+        json_t *f = json_pack("{s:o, s:i, s:i, s:I, s:f, s:i, s:I, s:I, s:I}", "config",
+                              s_config(t), "world_size", t->world, "threads_per_proc",
+                              t->o.threads, "params",
+                              (json_int_t)ad_torch_param_count(t->model), "flops_per_sample",
+                              ad_torch_flops_per_sample(t->model), "buckets",
+                              ad_torch_bucket_count(t->model), "train_samples",
+                              (json_int_t)ad_data_size(t->train), "steps_per_epoch",
+                              (json_int_t)t->steps_per_epoch, "start_step",
+                              (json_int_t)t->step);
+
+        rc = ad_metrics_emit(t->metrics, "start", f, err);
+        ad_log(AD_LOG_INFO,
+               "%s on %s: %d rank(s) x %d thread(s), global batch %" PRId64 ", %" PRId64
+               " steps (%" PRId64 " per epoch), %" PRId64 " parameters",
+               t->o.model, t->o.dataset, t->world, t->o.threads, t->o.batch, t->total_steps,
+               t->steps_per_epoch, ad_torch_param_count(t->model));
+    }
+    return s_agree(t, rc, err);
+}
+
+/* Running sums over the steps between two progress lines or one epoch. */
+typedef struct tally {
+    int64_t steps;    /* steps summed */
+    double loss;      /* sum of global mean losses */
+    double samples;   /* samples seen */
+    double step_s;    /* time in steps */
+    double exposed_s; /* exposed communication */
+} tally_t;
+
+static void
+s_tally(tally_t *a, double loss, double samples, double step_s, double exposed)
+{
+    a->steps++;
+    a->loss += loss;
+    a->samples += samples;
+    a->step_s += step_s;
+    a->exposed_s += exposed;
+}
+
+static int
+s_train(train_t *t, ad_err_t *err)
+{
+    int local = ad_sampler_local_batch(t->sampler);
+    int64_t log_every = t->o.log_every, epoch = -1, first = t->step;
+    tally_t run = {0}, since = {0}, ep = {0};
+    double t_start = ad_now();
+    ad_err_t fail_err = {0};
+    bool failed = false;
+    int rc = 0;
+
+    if (log_every == 0)
+        log_every = t->total_steps / 20 > 0 ? t->total_steps / 20 : 1;
+
+    while (t->step < t->total_steps) {
+        int64_t e = t->step / t->steps_per_epoch, s = t->step % t->steps_per_epoch;
+        double extra[3], t0 = ad_now(), t1;
+        ad_comm_stats_t cs;
+
+        if (e != epoch) {
+            epoch = e;
+            ad_sampler_set_epoch(t->sampler, epoch);
+            memset(&ep, 0, sizeof(ep));
+        }
+        ad_sampler_indices(t->sampler, s, t->idx);
+        rc = ad_data_batch(t->train, t->idx, local, true,
+                           t->o.seed * 1000003u + (uint64_t)epoch, t->x, t->y, err);
+        if (rc)
+            break;
+        ad_comm_begin(t->comm);
+        rc = ad_torch_forward_backward(t->model, t->x, t->y, local, 1.0 / (double)t->o.batch,
+                                       &extra[0], NULL, err);
+        if (rc)
+            break;
+        /* Failure and stop flags ride with the loss, so no step needs a collective more. */
+        extra[1] = failed ? 1 : 0;
+        extra[2] = s_stop_signal ? 1 : 0;
+        rc = ad_comm_finish(t->comm, extra, t->world > 1 ? 3 : 0, &cs, err);
+        if (rc)
+            break;
+        if (extra[1] > 0)
+            return s_agree(t, failed ? AD_EIO : 0, &fail_err);
+        rc = ad_torch_step(t->model, err);
+        if (rc)
+            break;
+        t->step++;
+        t1 = ad_now();
+        s_tally(&run, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
+        s_tally(&since, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
+        s_tally(&ep, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
+
+        if (t->rank == 0 && !failed) {
+            json_t *f = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "step",
+                                  (json_int_t)t->step, "epoch", (json_int_t)(epoch + 1),
+                                  "loss", extra[0], "samples_per_s",
+                                  (double)t->o.batch / (t1 - t0), "step_s", t1 - t0, "comm_s",
+                                  cs.comm_s, "exposed_comm_s", cs.exposed_s);
+
+            failed = ad_metrics_emit(t->metrics, "step", f, &fail_err) != 0;
+            if (log_every > 0 && (t->step % log_every == 0 || t->step == t->total_steps)) {
+                ad_log(AD_LOG_INFO,
+                       "epoch %" PRId64 " step %" PRId64 "/%" PRId64 " loss %.4f %.0f samples/s"
+                       " exposed comm %.1f%%",
+                       epoch + 1, t->step, t->total_steps, since.loss / (double)since.steps,
+                       since.samples / since.step_s, 100 * since.exposed_s / since.step_s);
+                memset(&since, 0, sizeof(since));
+            }
+        }
+        if (extra[2] > 0 || (t->world == 1 && s_stop_signal)) {
+            if (t->o.checkpoint)
+                rc = s_checkpoint(t, err);
+            if (t->rank == 0)
+                ad_log(AD_LOG_WARN, "stopped by a signal at step %" PRId64 "%s", t->step,
+                       t->o.checkpoint ? " after saving a checkpoint" : "");
+            return rc ? rc : 1;
+        }
+
+        if (s + 1 == t->steps_per_epoch || t->step == t->total_steps) {
+            if (t->rank == 0 && !failed)
+                rc = ad_metrics_emit(t->metrics, "epoch",
+                                     json_pack("{s:I, s:I, s:f, s:f, s:f}", "epoch",
+                                               (json_int_t)(epoch + 1), "step",
+                                               (json_int_t)t->step, "loss",
+                                               ep.loss / (double)ep.steps, "samples_per_s",
+                                               ep.samples / ep.step_s, "wall_s", ep.step_s),
+                                     err);
+            rc = s_agree(t, rc, err);
+            if (!rc && t->o.eval && t->step < t->total_steps)
+                rc = s_evaluate(t, t->val ? t->val : t->test, t->val ? "val" : "test",
+                                epoch + 1, err);
+            if (!rc && t->o.checkpoint)
+                rc = s_checkpoint(t, err);
+        } else if (t->o.checkpoint && t->o.checkpoint_every &&
+                   t->step % t->o.checkpoint_every == 0) {
+            rc = s_checkpoint(t, err);
+        }
+        if (rc)
+            return rc;
+    }
+    if (rc) {
+        /* A failure inside a step on one rank: the others are in a collective. */
+        fprintf(stderr, "autodist-train: error: rank %d: %s\n", t->rank, err->msg);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
+    }
+    rc = s_agree(t, failed ? AD_EIO : 0, &fail_err);
+    if (!rc && t->o.eval)
+        rc = s_evaluate(t, t->test, "test", epoch + 1, err);
+    if (rc)
+        return rc;
+    if (t->rank == 0) {
+        double wall = ad_now() - t_start;
+        double sps = run.step_s > 0 ? run.samples / run.step_s : 0;
+
+        rc = ad_metrics_emit(t->metrics, "done",
+                             json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "steps",
+                                       (json_int_t)(t->step - first), "samples",
+                                       (json_int_t)run.samples, "samples_per_s", sps,
+                                       "wall_s", wall, "train_s", run.step_s,
+                                       "exposed_comm_s", run.exposed_s),
+                             err);
+        ad_log(AD_LOG_INFO,
+               "done: %" PRId64 " steps, %.0f samples/s, exposed comm %.1f%% of step time, "
+               "%.1f s",
+               t->step - first, sps, run.step_s > 0 ? 100 * run.exposed_s / run.step_s : 0,
+               wall);
+    }
+    return s_agree(t, rc, err);
+}
+
+static void
+s_teardown(train_t *t)
+{
+    ad_metrics_close(&t->metrics);
+    ad_comm_free(&t->comm);
+    ad_sampler_free(&t->sampler);
+    ad_torch_model_free(&t->model);
+    ad_data_close(&t->train);
+    ad_data_close(&t->val);
+    ad_data_close(&t->test);
+    free(t->x);
+    free(t->y);
+    free(t->idx);
+}
+
+int
+main(int argc, char **argv)
+{
+    train_t t = {0};
+    ad_err_t err = {0};
+    int provided, rc, status = EXIT_OK;
+    MPI_Comm node;
+
+    ad_log_init("autodist-train", AD_LOG_INFO);
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &t.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &t.world);
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t.rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &t.local_rank);
+    MPI_Comm_free(&node);
+
+    signal(SIGTERM, s_on_signal);
+    signal(SIGINT, s_on_signal);
+
+    rc = s_parse(argc, argv, &t.o, t.rank, &err);
+    if (rc == 1) {
+        MPI_Finalize();
+        return EXIT_OK;
+    }
+    if (rc) {
+        if (t.rank == 0)
+            fprintf(stderr, "autodist-train: error: %s\n", err.msg);
+        MPI_Finalize();
+        return EXIT_USAGE;
+    }
+    rc = s_setup(&t, &err);
+    if (!rc)
+        rc = s_train(&t, &err);
+    if (rc == 1)
+        status = EXIT_STOPPED;
+    else if (rc)
+        status = EXIT_FAIL;
+    s_teardown(&t);
+    MPI_Finalize();
+    return status;
+}

@@ -1,0 +1,988 @@
+/* ad_torch.cpp - the only C++ in autodist: an extern "C" shim over libtorch */
+#include "autodist/ad_torch.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+using torch::Tensor;
+
+/* --------------------------------------------------------------------------
+ * FLOP counting: the model's forward adds to this while it is set, so the
+ * estimate follows the real layer shapes of any input size.
+ */
+static thread_local double *t_flops = nullptr;
+
+static Tensor
+s_conv(nn::Conv2d &conv, const Tensor &x)
+{
+    Tensor y = conv->forward(x);
+    if (t_flops) {
+        const auto &o = conv->options;
+        double k = 1.0;
+        for (auto v : *o.kernel_size())
+            k *= (double)v;
+        *t_flops += 2.0 * (double)(o.in_channels() / o.groups()) * k *
+                    (double)y.size(1) * (double)y.size(2) * (double)y.size(3);
+    }
+    return y;
+}
+
+/*
+ * Linear layers multiply through oneDNN's sgemm: Debian's libtorch takes its
+ * matrix products from the reference BLAS, which is an order of magnitude
+ * slower than oneDNN's JIT kernels on the same core.
+ */
+static void
+s_sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+        const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
+        throw std::runtime_error("oneDNN sgemm failed");
+}
+
+struct DnnlLinear : torch::autograd::Function<DnnlLinear> {
+    static Tensor forward(torch::autograd::AutogradContext *ctx, Tensor x, Tensor w, Tensor b)
+    {
+        x = x.contiguous();
+        int64_t n = x.size(0), k = x.size(1), o = w.size(0);
+        Tensor y = b.unsqueeze(0).expand({n, o}).contiguous();
+        s_sgemm('N', 'T', n, o, k, x.data_ptr<float>(), k, w.data_ptr<float>(), k, 1.0f,
+                y.data_ptr<float>(), o);
+        ctx->save_for_backward({x, w});
+        return y;
+    }
+    static torch::autograd::tensor_list backward(torch::autograd::AutogradContext *ctx,
+                                                 torch::autograd::tensor_list grads)
+    {
+        auto saved = ctx->get_saved_variables();
+        Tensor x = saved[0], w = saved[1], gy = grads[0].contiguous();
+        int64_t n = x.size(0), k = x.size(1), o = w.size(0);
+        Tensor gx, gw = torch::empty_like(w), gb = gy.sum(0);
+        if (ctx->needs_input_grad(0)) {
+            gx = torch::empty_like(x);
+            s_sgemm('N', 'N', n, k, o, gy.data_ptr<float>(), o, w.data_ptr<float>(), k, 0.0f,
+                    gx.data_ptr<float>(), k);
+        }
+        s_sgemm('T', 'N', o, k, n, gy.data_ptr<float>(), o, x.data_ptr<float>(), k, 0.0f,
+                gw.data_ptr<float>(), k);
+        return {gx, gw, gb};
+    }
+};
+
+static Tensor
+s_linear(nn::Linear &lin, const Tensor &x)
+{
+    Tensor y;
+    if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 2 &&
+        lin->weight.is_contiguous())
+        y = DnnlLinear::apply(x, lin->weight, lin->bias);
+    else
+        y = lin->forward(x);
+    if (t_flops)
+        *t_flops += 2.0 * (double)lin->options.in_features() *
+                    (double)lin->options.out_features();
+    return y;
+}
+
+/*
+ * A network of the zoo: a module whose forward maps NCHW images to logits.
+ * Convolutional ones take their input channels-last, where oneDNN's
+ * convolution and pooling kernels run several times faster on CPUs.
+ */
+struct NetImpl : nn::Module {
+    bool channels_last = true;
+    virtual Tensor forward(const Tensor &x) = 0;
+    Tensor run(const Tensor &x)
+    {
+        if (channels_last && x.device().is_cpu())
+            return forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+        return forward(x);
+    }
+};
+
+/* mlp: flatten, 256, 128, classes. */
+struct MlpImpl : NetImpl {
+    nn::Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
+
+    MlpImpl(int64_t in, int64_t classes)
+    {
+        channels_last = false;
+        fc1 = register_module("fc1", nn::Linear(in, 256));
+        fc2 = register_module("fc2", nn::Linear(256, 128));
+        fc3 = register_module("fc3", nn::Linear(128, classes));
+    }
+    Tensor forward(const Tensor &x) override
+    {
+        Tensor h = x.flatten(1);
+        h = torch::relu(s_linear(fc1, h));
+        h = torch::relu(s_linear(fc2, h));
+        return s_linear(fc3, h);
+    }
+};
+
+/* lenet5: LeCun's two 5x5 convolutions and three linear layers, ReLU. */
+struct Lenet5Impl : NetImpl {
+    nn::Conv2d c1{nullptr}, c2{nullptr};
+    nn::Linear f1{nullptr}, f2{nullptr}, f3{nullptr};
+
+    Lenet5Impl(int64_t ch, int64_t h, int64_t w, int64_t classes)
+    {
+        /* 28x28 inputs get the padding that makes them LeNet's 32x32. */
+        int64_t pad = (h < 32 || w < 32) ? 2 : 0;
+        c1 = register_module("c1", nn::Conv2d(nn::Conv2dOptions(ch, 6, 5).padding(pad)));
+        c2 = register_module("c2", nn::Conv2d(nn::Conv2dOptions(6, 16, 5)));
+        int64_t oh = ((h + 2 * pad - 4) / 2 - 4) / 2, ow = ((w + 2 * pad - 4) / 2 - 4) / 2;
+        if (oh < 1 || ow < 1)
+            throw std::invalid_argument("input too small for lenet5 (needs at least 12x12)");
+        f1 = register_module("f1", nn::Linear(16 * oh * ow, 120));
+        f2 = register_module("f2", nn::Linear(120, 84));
+        f3 = register_module("f3", nn::Linear(84, classes));
+    }
+    Tensor forward(const Tensor &x) override
+    {
+        Tensor h = F::max_pool2d(torch::relu(s_conv(c1, x)), F::MaxPool2dFuncOptions(2));
+        h = F::max_pool2d(torch::relu(s_conv(c2, h)), F::MaxPool2dFuncOptions(2));
+        h = h.flatten(1);
+        h = torch::relu(s_linear(f1, h));
+        h = torch::relu(s_linear(f2, h));
+        return s_linear(f3, h);
+    }
+};
+
+/* cnn: the classic Fashion-MNIST network of DESIGN section 5, exactly. */
+struct CnnImpl : NetImpl {
+    nn::Conv2d c1{nullptr}, c2{nullptr};
+    nn::Linear f1{nullptr}, f2{nullptr};
+
+    CnnImpl(int64_t ch, int64_t h, int64_t w, int64_t classes)
+    {
+        if (h < 4 || w < 4)
+            throw std::invalid_argument("input too small for cnn (needs at least 4x4)");
+        c1 = register_module("c1", nn::Conv2d(nn::Conv2dOptions(ch, 32, 3).padding(1)));
+        c2 = register_module("c2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)));
+        f1 = register_module("f1", nn::Linear(64 * (h / 4) * (w / 4), 128));
+        f2 = register_module("f2", nn::Linear(128, classes));
+    }
+    Tensor forward(const Tensor &x) override
+    {
+        Tensor h = F::max_pool2d(torch::relu(s_conv(c1, x)), F::MaxPool2dFuncOptions(2));
+        h = F::max_pool2d(torch::relu(s_conv(c2, h)), F::MaxPool2dFuncOptions(2));
+        h = torch::relu(s_linear(f1, h.flatten(1)));
+        return s_linear(f2, h);
+    }
+};
+
+/* Convolution, optional BatchNorm and activation: the brick of the deep models. */
+enum act { ACT_NONE, ACT_RELU, ACT_RELU6 };
+
+struct ConvBnImpl : nn::Module {
+    nn::Conv2d conv{nullptr};
+    nn::BatchNorm2d bn{nullptr};
+    enum act act;
+
+    ConvBnImpl(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, enum act a)
+        : act(a)
+    {
+        conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, k)
+                                                      .stride(stride)
+                                                      .padding(k / 2)
+                                                      .groups(groups)
+                                                      .bias(false)));
+        bn = register_module("bn", nn::BatchNorm2d(out));
+    }
+    Tensor forward(const Tensor &x)
+    {
+        Tensor y = bn->forward(s_conv(conv, x));
+        if (act == ACT_RELU)
+            torch::relu_(y);
+        else if (act == ACT_RELU6)
+            torch::hardtanh_(y, 0.0, 6.0);
+        return y;
+    }
+};
+TORCH_MODULE(ConvBn);
+
+/* ResNet's basic block: two 3x3 convolutions and a shortcut. */
+struct BasicBlockImpl : nn::Module {
+    ConvBn a{nullptr}, b{nullptr}, down{nullptr};
+
+    BasicBlockImpl(int64_t in, int64_t out, int64_t stride)
+    {
+        a = register_module("a", ConvBn(in, out, 3, stride, 1, ACT_RELU));
+        b = register_module("b", ConvBn(out, out, 3, 1, 1, ACT_NONE));
+        if (stride != 1 || in != out)
+            down = register_module("down", ConvBn(in, out, 1, stride, 1, ACT_NONE));
+    }
+    Tensor forward(const Tensor &x)
+    {
+        Tensor y = b->forward(a->forward(x));
+        y += down ? down->forward(x) : x;
+        return torch::relu_(y);
+    }
+};
+TORCH_MODULE(BasicBlock);
+
+/*
+ * resnet18: He et al.'s 18-layer network.  Small inputs (at most 64 pixels a
+ * side, CIFAR- or MNIST-like) get the 3x3 stride-1 stem without max-pooling,
+ * as is usual for them; larger ones the ImageNet stem.
+ */
+struct Resnet18Impl : NetImpl {
+    ConvBn stem{nullptr};
+    std::vector<BasicBlock> blocks;
+    nn::Linear fc{nullptr};
+    bool small;
+
+    Resnet18Impl(int64_t ch, int64_t h, int64_t w, int64_t classes)
+    {
+        small = h <= 64 && w <= 64;
+        stem = register_module("stem", small ? ConvBn(ch, 64, 3, 1, 1, ACT_RELU)
+                                             : ConvBn(ch, 64, 7, 2, 1, ACT_RELU));
+        int64_t in = 64;
+        const int64_t widths[4] = {64, 128, 256, 512};
+        for (int s = 0; s < 4; s++) {
+            for (int i = 0; i < 2; i++) {
+                int64_t stride = (s > 0 && i == 0) ? 2 : 1;
+                auto blk = BasicBlock(in, widths[s], stride);
+                blocks.push_back(register_module("layer" + std::to_string(s + 1) + "_" +
+                                                     std::to_string(i),
+                                                 blk));
+                in = widths[s];
+            }
+        }
+        fc = register_module("fc", nn::Linear(512, classes));
+    }
+    Tensor forward(const Tensor &x) override
+    {
+        Tensor h = stem->forward(x);
+        if (!small)
+            h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+        for (auto &b : blocks)
+            h = b->forward(h);
+        h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
+        return s_linear(fc, h);
+    }
+};
+
+/* MobileNetV2's inverted residual: expand 1x1, depthwise 3x3, project 1x1. */
+struct InvResImpl : nn::Module {
+    ConvBn expand{nullptr}, dw{nullptr}, project{nullptr};
+    bool residual;
+
+    InvResImpl(int64_t in, int64_t out, int64_t stride, int64_t t)
+    {
+        int64_t hidden = in * t;
+        residual = stride == 1 && in == out;
+        if (t != 1)
+            expand = register_module("expand", ConvBn(in, hidden, 1, 1, 1, ACT_RELU6));
+        dw = register_module("dw", ConvBn(hidden, hidden, 3, stride, hidden, ACT_RELU6));
+        project = register_module("project", ConvBn(hidden, out, 1, 1, 1, ACT_NONE));
+    }
+    Tensor forward(const Tensor &x)
+    {
+        Tensor h = expand ? expand->forward(x) : x;
+        h = project->forward(dw->forward(h));
+        return residual ? x + h : h;
+    }
+};
+TORCH_MODULE(InvRes);
+
+/*
+ * mobilenet_v2: Sandler et al., width 1.0.  Small inputs keep their
+ * resolution in the stem and the first downsampling stage, the usual
+ * CIFAR adaptation.  No dropout, so ranks stay in step with one process.
+ */
+struct MobilenetV2Impl : NetImpl {
+    ConvBn stem{nullptr}, head{nullptr};
+    std::vector<InvRes> blocks;
+    nn::Linear fc{nullptr};
+
+    MobilenetV2Impl(int64_t ch, int64_t h, int64_t w, int64_t classes)
+    {
+        bool small = h <= 64 && w <= 64;
+        const int64_t cfg[7][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2},
+                                   {6, 64, 4, 2},  {6, 96, 3, 1},  {6, 160, 3, 2},
+                                   {6, 320, 1, 1}};
+        stem = register_module("stem", ConvBn(ch, 32, 3, small ? 1 : 2, 1, ACT_RELU6));
+        int64_t in = 32;
+        for (int s = 0; s < 7; s++) {
+            for (int i = 0; i < cfg[s][2]; i++) {
+                int64_t stride = i == 0 ? cfg[s][3] : 1;
+                if (small && s == 1)
+                    stride = 1;
+                auto blk = InvRes(in, cfg[s][1], stride, cfg[s][0]);
+                blocks.push_back(register_module("block" + std::to_string(blocks.size()), blk));
+                in = cfg[s][1];
+            }
+        }
+        head = register_module("head", ConvBn(in, 1280, 1, 1, 1, ACT_RELU6));
+        fc = register_module("fc", nn::Linear(1280, classes));
+    }
+    Tensor forward(const Tensor &x) override
+    {
+        Tensor h = stem->forward(x);
+        for (auto &b : blocks)
+            h = b->forward(h);
+        h = head->forward(h);
+        h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
+        return s_linear(fc, h);
+    }
+};
+
+static const char *const s_models[] = {"mlp", "lenet5", "cnn", "resnet18", "mobilenet_v2",
+                                       nullptr};
+
+static std::shared_ptr<NetImpl>
+s_build(const std::string &name, int64_t c, int64_t h, int64_t w, int64_t k)
+{
+    if (name == "mlp")
+        return std::make_shared<MlpImpl>(c * h * w, k);
+    if (name == "lenet5")
+        return std::make_shared<Lenet5Impl>(c, h, w, k);
+    if (name == "cnn")
+        return std::make_shared<CnnImpl>(c, h, w, k);
+    if (name == "resnet18")
+        return std::make_shared<Resnet18Impl>(c, h, w, k);
+    if (name == "mobilenet_v2")
+        return std::make_shared<MobilenetV2Impl>(c, h, w, k);
+    return nullptr;
+}
+
+/* --------------------------------------------------------------------------
+ * The model handle.
+ */
+struct ad_model {
+    std::string name;            /* zoo name */
+    std::shared_ptr<NetImpl> net; /* the network */
+    torch::Device device{torch::kCPU}; /* where it runs */
+    int64_t shape[3];            /* input channels, height, width */
+    std::vector<Tensor> params;  /* parameters in flat (bucket) order */
+    std::vector<int64_t> p_off;  /* each parameter's first float in the flat arrays */
+    std::vector<int> p_bucket;   /* each parameter's bucket */
+    std::vector<int64_t> b_off;  /* each bucket's first float */
+    std::vector<int64_t> b_cnt;  /* each bucket's length in floats */
+    std::vector<int> b_pending;  /* parameters still to arrive in this backward */
+    Tensor flat_p, flat_g, flat_b; /* flat storage on the device */
+    Tensor host_p, host_g, host_b; /* host mirrors; the same tensors on CPU */
+    std::vector<std::pair<std::string, Tensor>> int_buffers; /* e.g. num_batches_tracked */
+    int64_t nparams = 0;         /* trainable parameters */
+    double flops = 0;            /* forward FLOPs per sample */
+    ad_hooks_t hooks{};          /* backward callbacks */
+    bool in_backward = false;    /* hooks only act inside forward_backward */
+    ad_optim_t opt{};            /* optimiser settings */
+    Tensor m1, m2;               /* SGD momentum or Adam moments */
+    int64_t opt_steps = 0;       /* optimiser steps taken */
+};
+
+/* Run fn, turning any exception into an AD_ETORCH (or given) error. */
+template <typename Fn>
+static int
+s_guard(ad_err_t *err, const char *what, Fn fn)
+{
+    try {
+        return fn();
+    } catch (const c10::Error &e) {
+        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what_without_backtrace());
+    } catch (const std::exception &e) {
+        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what());
+    } catch (...) {
+        return ad_err_set(err, AD_ETORCH, "%s: unknown C++ exception", what);
+    }
+}
+
+/* Keep err's message but give it another code. */
+static int
+s_recode(ad_err_t *err, int code)
+{
+    if (err)
+        err->code = code;
+    return code;
+}
+
+extern "C" const char *const *
+ad_torch_models(void)
+{
+    return s_models;
+}
+
+extern "C" bool
+ad_torch_has_cuda(void)
+{
+    try {
+        return torch::cuda::is_available();
+    } catch (...) {
+        return false;
+    }
+}
+
+extern "C" int
+ad_torch_cuda_devices(void)
+{
+    try {
+        return (int)torch::cuda::device_count();
+    } catch (...) {
+        return 0;
+    }
+}
+
+extern "C" void
+ad_torch_set_threads(int threads)
+{
+    static std::atomic<bool> interop_set{false};
+
+    if (threads < 1)
+        threads = 1;
+    at::set_num_threads(threads);
+    /* Inter-op threads can be set once, before any parallel work. */
+    if (!interop_set.exchange(true)) {
+        try {
+            at::set_num_interop_threads(1);
+        } catch (...) {
+        }
+    }
+}
+
+/* Called by autograd when parameter i's gradient is ready. */
+static void
+s_on_grad(ad_model_t *m, size_t i, const Tensor &g)
+{
+    Tensor dst = m->flat_g.narrow(0, m->p_off[i], g.numel());
+    if (g.is_contiguous() && g.device().is_cpu() && dst.device().is_cpu())
+        std::memcpy(dst.data_ptr<float>(), g.data_ptr<float>(), g.numel() * sizeof(float));
+    else
+        dst.view(g.sizes()).copy_(g);
+    if (!m->in_backward || !m->device.is_cpu())
+        return;
+    int b = m->p_bucket[i];
+    if (--m->b_pending[b] == 0 && m->hooks.on_bucket)
+        m->hooks.on_bucket(m->hooks.arg, b);
+    if (m->hooks.on_grad)
+        m->hooks.on_grad(m->hooks.arg);
+}
+
+/* Move parameters and float buffers into flat arrays and cut the buckets. */
+static void
+s_flatten(ad_model_t *m, size_t bucket_bytes)
+{
+    torch::NoGradGuard ng;
+    auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(m->device);
+
+    /* Autograd produces gradients roughly in reverse registration order. */
+    std::vector<Tensor> ps = m->net->parameters();
+    m->params.assign(ps.rbegin(), ps.rend());
+    int64_t total = 0;
+    for (auto &p : m->params) {
+        m->p_off.push_back(total);
+        total += p.numel();
+    }
+    m->nparams = total;
+    m->flat_p = torch::empty({total}, opts);
+    m->flat_g = torch::zeros({total}, opts);
+    for (size_t i = 0; i < m->params.size(); i++) {
+        Tensor &p = m->params[i];
+        Tensor view = m->flat_p.narrow(0, m->p_off[i], p.numel());
+        view.copy_(p.detach().flatten());
+        p.set_data(view.view(p.sizes()));
+    }
+
+    int64_t cap = (int64_t)(bucket_bytes / sizeof(float));
+    for (size_t i = 0; i < m->params.size(); i++) {
+        int64_t n = m->params[i].numel();
+        if (m->b_off.empty() || m->b_cnt.back() >= cap) {
+            m->b_off.push_back(m->p_off[i]);
+            m->b_cnt.push_back(0);
+        }
+        m->b_cnt.back() += n;
+        m->p_bucket.push_back((int)m->b_off.size() - 1);
+    }
+    m->b_pending.assign(m->b_off.size(), 0);
+
+    std::vector<Tensor> fbufs;
+    int64_t nb = 0;
+    for (auto &kv : m->net->named_buffers()) {
+        if (kv.value().scalar_type() == torch::kFloat32) {
+            fbufs.push_back(kv.value());
+            nb += kv.value().numel();
+        } else {
+            m->int_buffers.emplace_back(kv.key(), kv.value());
+        }
+    }
+    if (nb > 0) {
+        m->flat_b = torch::empty({nb}, opts);
+        int64_t off = 0;
+        for (auto &b : fbufs) {
+            Tensor view = m->flat_b.narrow(0, off, b.numel());
+            view.copy_(b.flatten());
+            b.set_data(view.view(b.sizes()));
+            off += b.numel();
+        }
+    }
+
+    if (m->device.is_cpu()) {
+        m->host_p = m->flat_p;
+        m->host_g = m->flat_g;
+        m->host_b = m->flat_b;
+    } else {
+        m->host_p = m->flat_p.cpu();
+        m->host_g = m->flat_g.cpu();
+        if (nb > 0)
+            m->host_b = m->flat_b.cpu();
+    }
+
+    for (size_t i = 0; i < m->params.size(); i++) {
+        m->params[i].register_hook([m, i](Tensor g) { s_on_grad(m, i, g); });
+    }
+}
+
+extern "C" int
+ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
+{
+    *out = nullptr;
+    std::string name = opts->name ? opts->name : "";
+    bool known = false;
+    for (int i = 0; s_models[i]; i++)
+        known = known || name == s_models[i];
+    if (!known) {
+        std::string list;
+        for (int i = 0; s_models[i]; i++)
+            list += std::string(i ? ", " : "") + s_models[i];
+        return ad_err_set(err, AD_EMODEL, "unknown model \"%s\" (expected one of: %s)",
+                          name.c_str(), list.c_str());
+    }
+    if (opts->channels < 1 || opts->height < 1 || opts->width < 1 || opts->classes < 2)
+        return ad_err_set(err, AD_EINVAL, "model %s: bad input shape %dx%dx%d or %d classes",
+                          name.c_str(), opts->channels, opts->height, opts->width,
+                          opts->classes);
+    if (opts->device == AD_DEVICE_GPU) {
+        if (!ad_torch_has_cuda())
+            return ad_err_set(err, AD_EDEVICE,
+                              "no GPU: this libtorch has no CUDA or no device is visible");
+        if (opts->device_index < 0 || opts->device_index >= ad_torch_cuda_devices())
+            return ad_err_set(err, AD_EDEVICE, "GPU %d does not exist (%d visible)",
+                              opts->device_index, ad_torch_cuda_devices());
+    }
+
+    auto m = std::make_unique<ad_model>();
+    int rc = s_guard(err, name.c_str(), [&]() {
+        torch::manual_seed(opts->seed);
+        m->name = name;
+        m->shape[0] = opts->channels;
+        m->shape[1] = opts->height;
+        m->shape[2] = opts->width;
+        try {
+            m->net = s_build(name, opts->channels, opts->height, opts->width, opts->classes);
+        } catch (const std::invalid_argument &e) {
+            return ad_err_set(err, AD_EINVAL, "model %s: %s", name.c_str(), e.what());
+        }
+        if (opts->device == AD_DEVICE_GPU) {
+            m->device = torch::Device(torch::kCUDA, (c10::DeviceIndex)opts->device_index);
+            m->net->to(m->device);
+        }
+        /* A one-sample forward checks the shape and counts the FLOPs. */
+        {
+            torch::NoGradGuard ng;
+            double flops = 0;
+            m->net->eval();
+            t_flops = &flops;
+            try {
+                m->net->run(torch::zeros({1, opts->channels, opts->height, opts->width},
+                                             torch::TensorOptions().device(m->device)));
+            } catch (...) {
+                t_flops = nullptr;
+                throw;
+            }
+            t_flops = nullptr;
+            m->flops = flops;
+            m->net->train();
+        }
+        s_flatten(m.get(), opts->bucket_bytes ? opts->bucket_bytes : (2u << 20));
+        ad_optim_t sgd{};
+        sgd.kind = AD_OPTIM_SGD;
+        sgd.lr = 0.01;
+        return ad_torch_set_optimizer(m.get(), &sgd, err);
+    });
+    if (rc)
+        return rc;
+    *out = m.release();
+    return 0;
+}
+
+extern "C" void
+ad_torch_model_free(ad_model_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    try {
+        delete *self_p;
+    } catch (...) {
+    }
+    *self_p = nullptr;
+}
+
+extern "C" int64_t
+ad_torch_param_count(const ad_model_t *self)
+{
+    return self->nparams;
+}
+
+extern "C" double
+ad_torch_flops_per_sample(const ad_model_t *self)
+{
+    return self->flops;
+}
+
+extern "C" float *
+ad_torch_params(ad_model_t *self)
+{
+    return self->host_p.data_ptr<float>();
+}
+
+extern "C" float *
+ad_torch_buffers(ad_model_t *self, int64_t *n)
+{
+    *n = self->host_b.defined() ? self->host_b.numel() : 0;
+    return *n ? self->host_b.data_ptr<float>() : nullptr;
+}
+
+extern "C" float *
+ad_torch_grads(ad_model_t *self)
+{
+    return self->host_g.data_ptr<float>();
+}
+
+extern "C" int
+ad_torch_bucket_count(const ad_model_t *self)
+{
+    return (int)self->b_off.size();
+}
+
+extern "C" void
+ad_torch_bucket(const ad_model_t *self, int b, int64_t *offset, int64_t *count)
+{
+    *offset = self->b_off[b];
+    *count = self->b_cnt[b];
+}
+
+extern "C" void
+ad_torch_set_hooks(ad_model_t *self, const ad_hooks_t *hooks)
+{
+    if (hooks)
+        self->hooks = *hooks;
+    else
+        self->hooks = ad_hooks_t{};
+}
+
+extern "C" int
+ad_torch_set_optimizer(ad_model_t *self, const ad_optim_t *optim, ad_err_t *err)
+{
+    ad_optim_t o = *optim;
+
+    if (!(o.lr > 0) || !std::isfinite(o.lr))
+        return ad_err_set(err, AD_EINVAL, "learning rate must be positive, got %g", o.lr);
+    if (o.momentum < 0 || o.momentum >= 1)
+        return ad_err_set(err, AD_EINVAL, "momentum must be in [0, 1), got %g", o.momentum);
+    if (o.weight_decay < 0)
+        return ad_err_set(err, AD_EINVAL, "weight decay must be >= 0, got %g", o.weight_decay);
+    if (o.kind == AD_OPTIM_ADAM) {
+        if (o.beta1 == 0)
+            o.beta1 = 0.9;
+        if (o.beta2 == 0)
+            o.beta2 = 0.999;
+        if (o.eps == 0)
+            o.eps = 1e-8;
+        if (o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1 || o.eps <= 0)
+            return ad_err_set(err, AD_EINVAL, "Adam needs betas in [0, 1) and eps > 0");
+    } else if (o.kind != AD_OPTIM_SGD) {
+        return ad_err_set(err, AD_EINVAL, "unknown optimiser kind %d", (int)o.kind);
+    }
+    return s_guard(err, "optimizer", [&]() {
+        self->opt = o;
+        self->opt_steps = 0;
+        self->m1 = torch::zeros_like(self->flat_p);
+        self->m2 = o.kind == AD_OPTIM_ADAM ? torch::zeros_like(self->flat_p) : Tensor();
+        return 0;
+    });
+}
+
+extern "C" void
+ad_torch_set_lr(ad_model_t *self, double lr)
+{
+    self->opt.lr = lr;
+}
+
+extern "C" int
+ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, int n,
+                          double loss_scale, double *loss, int64_t *correct, ad_err_t *err)
+{
+    if (n < 1)
+        return ad_err_set(err, AD_EINVAL, "forward_backward: batch of %d samples", n);
+    return s_guard(err, "forward/backward", [&]() {
+        const int64_t *s = self->shape;
+        Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
+        Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
+        if (!self->device.is_cpu()) {
+            xt = xt.to(self->device, true);
+            yt = yt.to(self->device, true);
+        }
+        for (auto &p : self->params)
+            p.mutable_grad() = Tensor();
+        for (size_t b = 0; b < self->b_cnt.size(); b++)
+            self->b_pending[b] = 0;
+        for (size_t i = 0; i < self->params.size(); i++)
+            self->b_pending[self->p_bucket[i]]++;
+
+        self->net->train();
+        Tensor out = self->net->run(xt);
+        Tensor l = F::cross_entropy(out, yt, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+        l = l * loss_scale;
+        self->in_backward = true;
+        try {
+            l.backward();
+        } catch (...) {
+            self->in_backward = false;
+            throw;
+        }
+        self->in_backward = false;
+        if (!self->device.is_cpu())
+            self->host_g.copy_(self->flat_g);
+        if (loss)
+            *loss = l.item<double>();
+        if (correct)
+            *correct = out.argmax(1).eq(yt).sum().item<int64_t>();
+        return 0;
+    });
+}
+
+extern "C" int
+ad_torch_step(ad_model_t *self, ad_err_t *err)
+{
+    return s_guard(err, "optimizer step", [&]() {
+        torch::NoGradGuard ng;
+        const ad_optim_t &o = self->opt;
+        Tensor &p = self->flat_p;
+        Tensor g = self->flat_g;
+
+        if (!self->device.is_cpu())
+            g.copy_(self->host_g);
+        if (o.weight_decay > 0)
+            g = g.add(p, o.weight_decay);
+        self->opt_steps++;
+        if (o.kind == AD_OPTIM_SGD) {
+            if (o.momentum > 0) {
+                /* PyTorch's SGD: the first step's buffer is the gradient itself. */
+                if (self->opt_steps == 1)
+                    self->m1.copy_(g);
+                else
+                    self->m1.mul_(o.momentum).add_(g);
+                p.add_(self->m1, -o.lr);
+            } else {
+                p.add_(g, -o.lr);
+            }
+        } else {
+            double bc1 = 1.0 - std::pow(o.beta1, (double)self->opt_steps);
+            double bc2 = 1.0 - std::pow(o.beta2, (double)self->opt_steps);
+            self->m1.mul_(o.beta1).add_(g, 1.0 - o.beta1);
+            self->m2.mul_(o.beta2).addcmul_(g, g, 1.0 - o.beta2);
+            Tensor denom = (self->m2.sqrt() / std::sqrt(bc2)).add_(o.eps);
+            p.addcdiv_(self->m1, denom, -o.lr / bc1);
+        }
+        if (!self->device.is_cpu())
+            self->host_p.copy_(p);
+        return 0;
+    });
+}
+
+extern "C" int
+ad_torch_evaluate(ad_model_t *self, const float *x, const int64_t *y, int n, double *loss_sum,
+                  int64_t *correct, ad_err_t *err)
+{
+    if (n < 1)
+        return ad_err_set(err, AD_EINVAL, "evaluate: batch of %d samples", n);
+    return s_guard(err, "evaluate", [&]() {
+        torch::NoGradGuard ng;
+        const int64_t *s = self->shape;
+        Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
+        Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
+        if (!self->device.is_cpu()) {
+            xt = xt.to(self->device);
+            yt = yt.to(self->device);
+        }
+        self->net->eval();
+        Tensor out = self->net->run(xt);
+        self->net->train();
+        if (loss_sum)
+            *loss_sum = F::cross_entropy(out, yt, F::CrossEntropyFuncOptions().reduction(
+                                                      torch::kSum))
+                            .item<double>();
+        if (correct)
+            *correct = out.argmax(1).eq(yt).sum().item<int64_t>();
+        return 0;
+    });
+}
+
+extern "C" int
+ad_torch_sync_to_device(ad_model_t *self, ad_err_t *err)
+{
+    if (self->device.is_cpu())
+        return 0;
+    return s_guard(err, "copy to device", [&]() {
+        torch::NoGradGuard ng;
+        self->flat_p.copy_(self->host_p);
+        if (self->flat_b.defined())
+            self->flat_b.copy_(self->host_b);
+        return 0;
+    });
+}
+
+extern "C" int
+ad_torch_sync_from_device(ad_model_t *self, ad_err_t *err)
+{
+    if (self->device.is_cpu())
+        return 0;
+    return s_guard(err, "copy from device", [&]() {
+        self->host_p.copy_(self->flat_p);
+        if (self->flat_b.defined())
+            self->host_b.copy_(self->flat_b);
+        self->host_g.copy_(self->flat_g);
+        return 0;
+    });
+}
+
+extern "C" int
+ad_torch_save(ad_model_t *self, const char *path, ad_err_t *err)
+{
+    std::string tmp = std::string(path) + ".tmp";
+    int rc = s_guard(err, path, [&]() {
+        torch::serialize::OutputArchive ar;
+        ar.write("model", c10::IValue(self->name));
+        ar.write("params", self->flat_p.cpu());
+        if (self->flat_b.defined())
+            ar.write("buffers", self->flat_b.cpu());
+        for (auto &kv : self->int_buffers)
+            ar.write("ibuf." + kv.first, kv.second.cpu());
+        ar.write("opt.kind", c10::IValue((int64_t)self->opt.kind));
+        ar.write("opt.steps", c10::IValue(self->opt_steps));
+        ar.write("opt.m1", self->m1.cpu());
+        if (self->m2.defined())
+            ar.write("opt.m2", self->m2.cpu());
+        ar.save_to(tmp);
+        return 0;
+    });
+    if (rc) {
+        std::remove(tmp.c_str());
+        return s_recode(err, AD_EIO);
+    }
+    if (std::rename(tmp.c_str(), path) != 0) {
+        int e = errno;
+        std::remove(tmp.c_str());
+        return ad_err_set(err, AD_EIO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* Copy src into dst when the element counts match, else throw. */
+static void
+s_restore(Tensor &dst, const Tensor &src, const char *what)
+{
+    if (src.numel() != dst.numel() || src.scalar_type() != dst.scalar_type())
+        throw std::runtime_error(std::string(what) + " do not match this model");
+    dst.copy_(src.view(dst.sizes()));
+}
+
+extern "C" int
+ad_torch_load(ad_model_t *self, const char *path, ad_err_t *err)
+{
+    int rc = s_guard(err, path, [&]() {
+        torch::NoGradGuard ng;
+        torch::serialize::InputArchive ar;
+        ar.load_from(std::string(path));
+        c10::IValue v;
+        ar.read("model", v);
+        if (!v.isString() || v.toStringRef() != self->name)
+            throw std::runtime_error("checkpoint is of model " +
+                                     (v.isString() ? v.toStringRef() : std::string("?")) +
+                                     ", not " + self->name);
+        Tensor t;
+        ar.read("params", t);
+        s_restore(self->flat_p, t, "parameters");
+        if (self->flat_b.defined()) {
+            ar.read("buffers", t);
+            s_restore(self->flat_b, t, "buffers");
+        }
+        for (auto &kv : self->int_buffers) {
+            ar.read("ibuf." + kv.first, t);
+            s_restore(kv.second, t, "buffers");
+        }
+        ar.read("opt.kind", v);
+        if (v.toInt() != (int64_t)self->opt.kind)
+            throw std::runtime_error("checkpoint was written with another optimiser");
+        ar.read("opt.steps", v);
+        self->opt_steps = v.toInt();
+        ar.read("opt.m1", t);
+        s_restore(self->m1, t, "optimiser state");
+        if (self->m2.defined()) {
+            ar.read("opt.m2", t);
+            s_restore(self->m2, t, "optimiser state");
+        }
+        if (!self->device.is_cpu()) {
+            self->host_p.copy_(self->flat_p);
+            if (self->flat_b.defined())
+                self->host_b.copy_(self->flat_b);
+        }
+        return 0;
+    });
+    return rc ? s_recode(err, AD_ECKPT) : 0;
+}
+
+extern "C" float *
+ad_torch_optim_state(ad_model_t *self, int which, int64_t *n)
+{
+    Tensor &t = which == 0 ? self->m1 : self->m2;
+
+    *n = 0;
+    if (!t.defined() || !t.device().is_cpu())
+        return nullptr;
+    *n = t.numel();
+    return t.data_ptr<float>();
+}
+
+extern "C" int64_t
+ad_torch_optim_steps(const ad_model_t *self)
+{
+    return self->opt_steps;
+}
+
+extern "C" void
+ad_torch_set_optim_steps(ad_model_t *self, int64_t steps)
+{
+    self->opt_steps = steps;
+}
+
+extern "C" double
+ad_torch_gemm_gflops(int n, int repeats)
+{
+    try {
+        torch::NoGradGuard ng;
+        if (n < 1 || repeats < 1)
+            return 0;
+        Tensor a = torch::rand({n, n}), b = torch::rand({n, n}), c = torch::mm(a, b);
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < repeats; i++)
+            torch::mm_out(c, a, b);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return s > 0 ? 2.0 * n * n * (double)n * repeats / s / 1e9 : 0;
+    } catch (...) {
+        return 0;
+    }
+}
