@@ -11,8 +11,8 @@
 #   CONFIGS        model:global-batch list    (default "cnn:128 cnn:256 resnet18:64")
 #   LAYOUTS        ranks x threads list       (default "1x1 1x2 2x1 4x1")
 #   CNN_STEPS      cnn steps at batch 128; other batches keep the same number of samples
-#                  (batch 256: half the steps)  (default 150)
-#   RESNET_STEPS   resnet18 steps              (default 16)
+#                  (batch 256: half the steps)  (default 200)
+#   RESNET_STEPS   resnet18 steps              (default 20)
 #   STEPS          if set, every configuration runs exactly this many steps
 #   WARMUP         cnn steps left out of the timing      (default 10)
 #   RESNET_WARMUP  resnet18 steps left out of the timing (default 3)
@@ -24,6 +24,9 @@
 #   PYTHON         Debian's python3 with torch (default /usr/bin/python3)
 #   RUN_TIMEOUT    seconds one run may take before it is killed (default 900)
 #   MPIRUN_ARGS    extra mpirun arguments
+#   DDP_ARGS       extra ddp_peer.py arguments, e.g. "--stock" for plain PyTorch layers
+#                  (nn.Linear on Debian's reference BLAS, NCHW) instead of the default
+#                  oneDNN linear + channels-last input that autodist-train also uses
 #
 # Exit status: 0 all runs done, 1 a run failed (its row reads "fail"), 2 bad setup.
 set -euo pipefail
@@ -37,8 +40,8 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 PEER=$here/ddp_peer.py
 CONFIGS=${CONFIGS:-"cnn:128 cnn:256 resnet18:64"}
 LAYOUTS=${LAYOUTS:-"1x1 1x2 2x1 4x1"}
-CNN_STEPS=${CNN_STEPS:-150}
-RESNET_STEPS=${RESNET_STEPS:-16}
+CNN_STEPS=${CNN_STEPS:-200}
+RESNET_STEPS=${RESNET_STEPS:-20}
 STEPS=${STEPS:-}
 WARMUP=${WARMUP:-10}
 RESNET_WARMUP=${RESNET_WARMUP:-3}
@@ -46,6 +49,7 @@ ACC=${ACC:-0}
 ACC_EPOCHS=${ACC_EPOCHS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 MPIRUN_ARGS=${MPIRUN_ARGS:-}
+DDP_ARGS=${DDP_ARGS:-}
 OUT=${OUT:-$root/bench/results-$(date +%Y%m%d-%H%M%S).md}
 
 die() { echo "$prog: error: $*" >&2; exit 2; }
@@ -81,6 +85,8 @@ trap 'rm -rf "$tmp"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # shellcheck disable=SC2206
 mpirun_flags=(--oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none $MPIRUN_ARGS)
+# shellcheck disable=SC2206
+ddp_flags=($DDP_ARGS)
 
 # Timed samples/s and exposed-communication share from an autodist metrics file.
 # Prints "SAMPLES_PER_S EXPOSED_PCT" or fails with a message on stderr.
@@ -132,7 +138,6 @@ show_err() { # FILE: the end of a failed run's output
 
 rows=()
 failures=0
-declare -A ratio_of=()
 
 run_autodist() { # MODEL BATCH RANKS THREADS STEPS METRICS LOG [extra trainer args...]
     local model=$1 batch=$2 ranks=$3 threads=$4 steps=$5 metrics=$6 log=$7
@@ -158,7 +163,14 @@ run_ddp() { # MODEL BATCH RANKS THREADS STEPS WARMUP JSON LOG [extra peer args..
     OMP_NUM_THREADS=$threads timeout -k 20 "$RUN_TIMEOUT" \
         "$PYTHON" "$PEER" --model "$model" "${data[@]}" --batch-size "$batch" \
         --steps "$steps" --warmup "$warmup" --world "$ranks" --threads "$threads" \
-        --lr 0.05 --momentum 0.9 --seed 1 "$@" >"$json" 2>"$log"
+        --lr 0.05 --momentum 0.9 --seed 1 "${ddp_flags[@]}" "$@" >"$json" 2>"$log"
+}
+
+ddp_variant() {
+    case " $DDP_ARGS " in
+    *" --stock "*) echo "plain PyTorch layers (nn.Linear, NCHW), args: $DDP_ARGS" ;;
+    *) echo "oneDNN linear + channels-last input like autodist-train${DDP_ARGS:+, args: $DDP_ARGS}" ;;
+    esac
 }
 
 json_field() { # FILE KEY: KEY of the last JSON line of FILE
@@ -242,7 +254,8 @@ done
     echo "Host $(hostname), $ncores cores, $("$TRAINER" --version 2>&1 | head -n 1)," \
         "torch $("$PYTHON" -c 'import torch; print(torch.__version__)') (gloo)," \
         "$(mpirun --version 2>&1 | head -n 1). Samples/s over the timed steps" \
-        "(warm-up left out); ratio > 1: autodist is faster."
+        "(warm-up left out); ratio > 1: autodist is faster." \
+        "DDP peer: $(ddp_variant)."
     echo
     echo "$header"
     echo "$rule"
@@ -251,7 +264,7 @@ done
 
 if [ "$ACC" = 1 ]; then
     echo "$prog: accuracy: cnn, fashion-mnist, 2 ranks x 1 thread, batch 128, $ACC_EPOCHS epochs ..." >&2
-    ad_acc=fail ddp_acc=fail ad_t=? ddp_t=?
+    ad_acc=fail ddp_acc=fail ad_t="?" ddp_t="?"
     t0=$(date +%s)
     if run_autodist cnn 128 2 1 0 "$tmp/acc.jsonl" "$tmp/acc.ad.log" --epochs "$ACC_EPOCHS" --eval; then
         ad_t=$(($(date +%s) - t0))
@@ -278,7 +291,8 @@ EOF
     t0=$(date +%s)
     if OMP_NUM_THREADS=1 timeout -k 20 "$RUN_TIMEOUT" "$PYTHON" "$PEER" --model cnn \
         --dataset fashion-mnist --batch-size 128 --epochs "$ACC_EPOCHS" --eval --world 2 \
-        --threads 1 --lr 0.05 --momentum 0.9 --seed 1 >"$tmp/acc.ddp.json" 2>"$tmp/acc.ddp.log"; then
+        --threads 1 --lr 0.05 --momentum 0.9 --seed 1 "${ddp_flags[@]}" \
+        >"$tmp/acc.ddp.json" 2>"$tmp/acc.ddp.log"; then
         ddp_t=$(($(date +%s) - t0))
         if acc=$(json_field "$tmp/acc.ddp.json" test_accuracy); then
             ddp_acc=$("$PYTHON" -c 'import sys; print("%.2f" % (100 * float(sys.argv[1])))' "$acc")

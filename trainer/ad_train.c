@@ -803,12 +803,13 @@ s_setup(train_t *t, ad_err_t *err)
     }
 
     if (t->rank == 0) {
-        json_t *f = json_pack("{s:o, s:i, s:i, s:I, s:f, s:i, s:I, s:I, s:I}", "config",
+        json_t *f = json_pack("{s:o, s:i, s:i, s:I, s:f, s:i, s:s, s:I, s:I, s:I}", "config",
                               s_config(t), "world_size", t->world, "threads_per_proc",
                               t->o.threads, "params",
                               (json_int_t)ad_torch_param_count(t->model), "flops_per_sample",
                               ad_torch_flops_per_sample(t->model), "buckets",
-                              ad_torch_bucket_count(t->model), "train_samples",
+                              ad_torch_bucket_count(t->model), "comm", ad_comm_mode(t->comm),
+                              "train_samples",
                               (json_int_t)ad_data_size(t->train), "steps_per_epoch",
                               (json_int_t)t->steps_per_epoch, "start_step",
                               (json_int_t)t->step);

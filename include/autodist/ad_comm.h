@@ -21,16 +21,22 @@ typedef struct ad_comm_stats {
 } ad_comm_stats_t;
 
 /*
- * Reduce nbuckets float ranges of base (offset[i], count[i]) in place with
- * MPI_SUM over comm.  Buckets are started in index order whatever order
- * they become ready in, so every rank issues the collectives alike.  The
- * caller owns the result (ad_comm_free()); base must outlive it.
+ * Sum nbuckets float ranges of base (offset[i], count[i]) in place over the
+ * ranks of comm (a collective call).  Ranks of one node reduce through a
+ * shared-memory window and nodes through MPI_Iallreduce; with
+ * AUTODIST_COMM=mpi, or nodes of unequal rank counts, MPI does it all.
+ * Collectives are issued in bucket order whatever order buckets become ready
+ * in, so every rank issues them alike.  The caller owns the result
+ * (ad_comm_free(), also collective); base must outlive it.
  */
 ad_comm_t *ad_comm_new(MPI_Comm comm, float *base, int nbuckets, const int64_t *offset,
                        const int64_t *count);
 
 /* Release; NULL-safe and idempotent, sets *self_p to NULL. */
 void ad_comm_free(ad_comm_t **self_p);
+
+/* How buckets are reduced: "none" (one rank), "mpi", "shm" or "shm+mpi" (several nodes). */
+const char *ad_comm_mode(const ad_comm_t *self);
 
 /* Forget the last step: no bucket ready, none started. */
 void ad_comm_begin(ad_comm_t *self);
