@@ -30,6 +30,7 @@
 #
 # Exit status: 0 all runs done, 1 a run failed (its row reads "fail"), 2 bad setup.
 set -euo pipefail
+export LC_NUMERIC=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
@@ -75,7 +76,7 @@ for c in $CONFIGS; do
     [[ $c =~ ^(cnn|resnet18):[1-9][0-9]*$ ]] || die "CONFIGS: '$c' is not cnn:BATCH or resnet18:BATCH"
 done
 mkdir -p "$(dirname "$OUT")" || die "cannot create the folder of $OUT"
-: >"$OUT" || die "cannot write $OUT"
+: >>"$OUT" || die "cannot write $OUT"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench_trainer.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -136,7 +137,6 @@ show_err() { # FILE: the end of a failed run's output
     tail -n 15 "$1" | sed 's/^/    /' >&2
 }
 
-rows=()
 failures=0
 
 run_autodist() { # MODEL BATCH RANKS THREADS STEPS METRICS LOG [extra trainer args...]
@@ -192,6 +192,25 @@ ncores=$(nproc)
 t_begin=$(date +%s)
 echo "$prog: trainer $("$TRAINER" --version 2>&1 | head -n 1), torch $("$PYTHON" -c 'import torch; print(torch.__version__)'), $ncores cores" >&2
 echo "$prog: configs: $CONFIGS; layouts: $LAYOUTS; results to $OUT" >&2
+load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+case $load in
+0.[0-4]*) ;;
+*) echo "$prog: warning: load average $load: the machine is not idle, the numbers will be noisy" >&2 ;;
+esac
+
+{
+    echo "# autodist-train vs PyTorch DDP ($(date '+%Y-%m-%d %H:%M'))"
+    echo
+    echo "Host $(hostname), $ncores cores, $("$TRAINER" --version 2>&1 | head -n 1)," \
+        "torch $("$PYTHON" -c 'import torch; print(torch.__version__)') (gloo)," \
+        "$(mpirun --version 2>&1 | head -n 1), load average $load at the start." \
+        "Samples/s over the timed steps" \
+        "(warm-up left out); ratio > 1: autodist is faster." \
+        "DDP peer: $(ddp_variant)."
+    echo
+    echo "$header"
+    echo "$rule"
+} >"$OUT"
 
 for cfg in $CONFIGS; do
     model=${cfg%%:*}
@@ -232,7 +251,9 @@ for cfg in $CONFIGS; do
         echo "$prog: $tag: DDP peer ..." >&2
         if run_ddp "$model" "$batch" "$ranks" "$threads" "$steps" "$warmup" \
             "$tmp/$tag.ddp.json" "$tmp/$tag.ddp.log"; then
-            if ! ddp_sps=$(json_field "$tmp/$tag.ddp.json" samples_per_s); then
+            if ddp_sps=$(json_field "$tmp/$tag.ddp.json" samples_per_s); then
+                ddp_sps=$(printf '%.1f' "$ddp_sps")
+            else
                 ddp_sps=fail
                 failures=$((failures + 1))
             fi
@@ -243,24 +264,11 @@ for cfg in $CONFIGS; do
         fi
         r=$(ratio "$ad_sps" "$ddp_sps")
         row="| $model | $batch | ${ranks} x ${threads} | $steps ($((steps - warmup))) | $ad_sps | $ddp_sps | $r | $ad_exp |"
-        rows+=("$row")
+        echo "$row" >>"$OUT"
         echo "$prog: $row" >&2
     done
 done
 
-{
-    echo "# autodist-train vs PyTorch DDP ($(date '+%Y-%m-%d %H:%M'))"
-    echo
-    echo "Host $(hostname), $ncores cores, $("$TRAINER" --version 2>&1 | head -n 1)," \
-        "torch $("$PYTHON" -c 'import torch; print(torch.__version__)') (gloo)," \
-        "$(mpirun --version 2>&1 | head -n 1). Samples/s over the timed steps" \
-        "(warm-up left out); ratio > 1: autodist is faster." \
-        "DDP peer: $(ddp_variant)."
-    echo
-    echo "$header"
-    echo "$rule"
-    for row in "${rows[@]}"; do echo "$row"; done
-} >"$OUT"
 
 if [ "$ACC" = 1 ]; then
     echo "$prog: accuracy: cnn, fashion-mnist, 2 ranks x 1 thread, batch 128, $ACC_EPOCHS epochs ..." >&2

@@ -544,6 +544,33 @@ s_path(const char *dir, const char *file)
     return p;
 }
 
+/* mkdir -p: create dir and its missing parents. */
+static int
+s_mkdirs(const char *dir, ad_err_t *err)
+{
+    char *p = ad_strdup(dir);
+    int rc = 0;
+
+    for (char *c = p + 1; !rc; c++) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        char end = *c;
+
+        *c = '\0';
+        if (mkdir(p, 0755) && errno != EEXIST)
+            rc = ad_err_set(err, -errno, "%s: cannot create checkpoint folder: %s", p,
+                            strerror(errno));
+        *c = end;
+        if (!end)
+            break;
+    }
+    if (!rc && access(dir, W_OK | X_OK))
+        rc = ad_err_set(err, -errno, "%s: checkpoint folder is not writable: %s", dir,
+                        strerror(errno));
+    free(p);
+    return rc;
+}
+
 /* What a checkpoint must agree on to be continued. */
 static json_t *
 s_identity(const train_t *t)
@@ -568,9 +595,7 @@ s_checkpoint(train_t *t, ad_err_t *err)
         char *tmp = s_path(t->o.checkpoint, "state.json.tmp");
         json_t *js = s_identity(t);
 
-        if (mkdir(t->o.checkpoint, 0755) && errno != EEXIST)
-            rc = ad_err_set(err, -errno, "%s: cannot create checkpoint folder: %s",
-                            t->o.checkpoint, strerror(errno));
+        rc = s_mkdirs(t->o.checkpoint, err);
         if (!rc)
             rc = ad_torch_save(t->model, model, err);
         if (!rc) {
@@ -757,6 +782,12 @@ s_setup(train_t *t, ad_err_t *err)
         return rc;
     t->steps_per_epoch = ad_sampler_steps_per_epoch(t->sampler);
     t->total_steps = t->o.steps ? t->o.steps : t->o.epochs * t->steps_per_epoch;
+    /* A checkpoint folder that cannot be written fails now, not after hours of training. */
+    if (t->o.checkpoint) {
+        rc = s_agree(t, t->rank == 0 ? s_mkdirs(t->o.checkpoint, err) : 0, err);
+        if (rc)
+            return rc;
+    }
     if (t->o.resume) {
         rc = s_resume(t, err);
         if (rc)
@@ -1005,8 +1036,16 @@ main(int argc, char **argv)
     MPI_Comm_rank(node, &t.local_rank);
     MPI_Comm_free(&node);
 
-    signal(SIGTERM, s_on_signal);
-    signal(SIGINT, s_on_signal);
+    /* The first signal asks for a clean stop at the next step; a second one kills. */
+    {
+        struct sigaction sa = {0};
+
+        sa.sa_handler = s_on_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
 
     rc = s_parse(argc, argv, &t.o, t.rank, &err);
     if (rc == 1) {
