@@ -4,6 +4,8 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/torch.h>
 
+#include <omp.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -443,6 +445,8 @@ ad_torch_set_threads(int threads)
 
     if (threads < 1)
         threads = 1;
+    /* oneDNN sizes its OpenMP teams from the runtime's own setting, not ATen's. */
+    omp_set_num_threads(threads);
     at::set_num_threads(threads);
     /* Inter-op threads can be set once, before any parallel work. */
     if (!interop_set.exchange(true)) {
