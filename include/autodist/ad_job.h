@@ -1,0 +1,215 @@
+/* ad_job.h - job and sweep files: parsing with line:column errors, canonical JSON, hashes */
+#ifndef AD_JOB_H
+#define AD_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "autodist/ad_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits of job and sweep files; docs/jobfile.md is the reference. */
+#define AD_JOB_NAME_MAX 64               /* job names: [A-Za-z0-9._-], first alphanumeric */
+#define AD_JOB_EPOCHS_MAX 1000000        /* epochs: 1..AD_JOB_EPOCHS_MAX */
+#define AD_JOB_STEPS_MAX 1000000000000LL /* steps, checkpoint_every: 1..AD_JOB_STEPS_MAX */
+#define AD_JOB_TIME_LIMIT_MAX 31536000LL /* time_limit: at most 365 days, in seconds */
+#define AD_SWEEP_NAME_MAX 40             /* leaves room for "-<hash12>-r<repeat>" */
+#define AD_SWEEP_REPEATS_MAX 1000        /* repeats: 1..AD_SWEEP_REPEATS_MAX */
+#define AD_SWEEP_MAX_CONFIGS 100000      /* default limit on the jobs a sweep expands to */
+
+/* The model zoo of autodist-train. */
+typedef enum {
+    AD_JOB_MODEL_MLP = 0,      /* mlp */
+    AD_JOB_MODEL_LENET5,       /* lenet5 */
+    AD_JOB_MODEL_CNN,          /* cnn: the classic Fashion-MNIST network */
+    AD_JOB_MODEL_RESNET18,     /* resnet18 */
+    AD_JOB_MODEL_MOBILENET_V2, /* mobilenet_v2 */
+} ad_job_model_t;
+
+/* Where the samples come from. */
+typedef enum {
+    AD_JOB_DATA_FASHION_MNIST = 0, /* the IDX files in data_dir */
+    AD_JOB_DATA_SYNTHETIC,         /* random tensors, no files */
+    AD_JOB_DATA_IMAGEFOLDER,       /* one sub-folder of images per class */
+} ad_job_data_t;
+
+/* Optimiser of the training step. */
+typedef enum {
+    AD_JOB_OPTIM_SGD = 0, /* SGD with momentum */
+    AD_JOB_OPTIM_ADAM,    /* Adam */
+} ad_job_optim_t;
+
+/* Where each rank computes. */
+typedef enum {
+    AD_JOB_DEVICE_CPU = 0, /* CPU cores only */
+    AD_JOB_DEVICE_GPU,     /* one GPU per rank */
+    AD_JOB_DEVICE_AUTO,    /* a GPU when the node has one */
+} ad_job_device_t;
+
+/*
+ * A validated job with every default resolved.  Two jobs that train the same
+ * way hold the same values, so their canonical JSON and hash are equal.  The
+ * strings are owned by the job and freed by ad_job_clear().
+ */
+typedef struct ad_job {
+    char *name;           /* [A-Za-z0-9._-], first alphanumeric, <= 64 characters */
+    ad_job_model_t model; /* network to train */
+    struct {
+        ad_job_data_t kind; /* which dataset */
+        char *path;         /* imagefolder: absolute folder; NULL otherwise */
+        int channels;       /* synthetic: sample channels, 1..64; 0 otherwise */
+        int height;         /* synthetic: sample height, 1..4096; 0 otherwise */
+        int width;          /* synthetic: sample width, 1..4096; 0 otherwise */
+        int classes;        /* synthetic: classes, 2..100000; 0 otherwise */
+        int64_t samples;    /* synthetic: training samples, 1..2^40; 0 otherwise */
+        int image_size;     /* imagefolder: images resized to this square, 8..4096 */
+    } dataset;
+    char *data_dir; /* fashion-mnist: absolute folder; NULL = trainer default */
+    int64_t epochs; /* passes over the data; 0 when steps is set */
+    int64_t steps;  /* global steps; 0 when epochs is set */
+    int batch_size; /* global batch, split over all processes */
+    struct {
+        ad_job_optim_t type; /* sgd or adam */
+        double lr;           /* learning rate; default 0.05 (sgd), 0.001 (adam) */
+        double momentum;     /* sgd momentum in [0, 0.999999], default 0.9; 0 for adam */
+        double weight_decay; /* L2 penalty, default 0 */
+    } optimizer;
+    int64_t seed;           /* seeds weights, data order and augmentation */
+    ad_job_device_t device; /* default cpu */
+    struct {
+        bool is_auto;         /* the planner picks the layout; the counts are 0 */
+        int nodes;            /* machines */
+        int procs_per_node;   /* MPI ranks on each machine */
+        int threads_per_proc; /* compute threads of each rank */
+    } layout;
+    bool eval;                /* evaluate after each epoch and at the end */
+    int64_t checkpoint_every; /* also checkpoint every N steps; 0 = after epochs only */
+    double bucket_mb;         /* gradient bucket size in MB, default 2 */
+    int64_t time_limit_s;     /* wall-clock limit in seconds; 0 = none */
+} ad_job_t;
+
+/*
+ * Parse and validate the job file at path.  Relative paths inside it are
+ * resolved against the file's folder, and dataset folders must exist.
+ * Returns 0 and fills *job (the caller frees it with ad_job_clear()), or
+ * -ENOENT (or another -errno) when the file cannot be read and AD_EPARSE when
+ * it is not a valid job, with err->msg a single line "FILE:LINE:COL: ...".
+ * On failure *job is zeroed, so ad_job_clear() on it is harmless.
+ */
+int ad_job_parse_file(const char *path, ad_job_t *job, ad_err_t *err);
+
+/*
+ * Like ad_job_parse_file() for a job held in memory; name_for_errors (NULL:
+ * "<string>") starts each message and relative paths are resolved against
+ * the current directory.
+ */
+int ad_job_parse_string(const char *text, const char *name_for_errors, ad_job_t *job,
+                        ad_err_t *err);
+
+/* Free the strings a job owns and zero it; NULL-safe and idempotent. */
+void ad_job_clear(ad_job_t *job);
+
+/* Deep-copy src into dst, which is overwritten (clear it first if it held a job). */
+void ad_job_copy(ad_job_t *dst, const ad_job_t *src);
+
+/*
+ * The canonical JSON of a job: one line, keys sorted, every default written
+ * out, numbers held to 15 significant digits.  It is itself a valid job file.
+ * Returns a string the caller frees with free(); never NULL.
+ */
+char *ad_job_to_json(const ad_job_t *job);
+
+/*
+ * Read a job from JSON (the output of ad_job_to_json(), or any JSON object
+ * that is a valid job) with the same rules as a job file, except that the
+ * file system is not consulted: paths must be absolute and are not checked.
+ * Returns 0 or AD_EPARSE ("<json>:LINE:COL: ..."); *job as ad_job_parse_file().
+ */
+int ad_job_from_json(const char *json, ad_job_t *job, ad_err_t *err);
+
+/*
+ * The configuration hash: 16 lowercase hex digits of the 64-bit FNV-1a of the
+ * canonical JSON without the name, so jobs that train the same way share it
+ * whatever they are called.  out receives a NUL-terminated string.
+ */
+void ad_job_hash(const ad_job_t *job, char out[17]);
+
+/*
+ * The autodist-train options of a job (docs/trainer.md), NULL-terminated,
+ * without the program name and without the run's --metrics/--checkpoint.
+ * threads > 0 overrides the layout's threads_per_proc (1 for an auto layout
+ * unless given).  Returns an array the caller frees with ad_job_argv_free().
+ */
+char **ad_job_trainer_argv(const ad_job_t *job, int threads);
+
+/* Free an array from ad_job_trainer_argv(); NULL-safe, sets *argv_p to NULL. */
+void ad_job_argv_free(char ***argv_p);
+
+/* The file spellings of the enumerations ("cnn", "fashion-mnist", "sgd", "cpu"); static. */
+const char *ad_job_model_name(ad_job_model_t model);
+const char *ad_job_dataset_name(ad_job_data_t kind);
+const char *ad_job_optim_name(ad_job_optim_t type);
+const char *ad_job_device_name(ad_job_device_t device);
+
+/*
+ * A sweep: a base job, a grid of values for some of its keys, optional
+ * random sampling and repeats.  Jobs are produced one at a time by index.
+ */
+typedef struct ad_sweep ad_sweep_t;
+
+/*
+ * Load and validate a sweep file: every grid value and every configuration
+ * it expands to (or every sampled one) is checked, so ad_sweep_job() does not
+ * fail on a loaded sweep.  Returns 0 and sets *out (free it with
+ * ad_sweep_free()), or -errno / AD_EPARSE with err->msg "FILE:LINE:COL: ...".
+ */
+int ad_sweep_load(const char *path, ad_sweep_t **out, ad_err_t *err);
+
+/* Like ad_sweep_load() for a sweep in memory; relative paths are against the current folder. */
+int ad_sweep_load_string(const char *text, const char *name_for_errors, ad_sweep_t **out,
+                         ad_err_t *err);
+
+/* Release a sweep; NULL-safe and idempotent, sets *self_p to NULL. */
+void ad_sweep_free(ad_sweep_t **self_p);
+
+/* The sweep's name; borrowed from the sweep. */
+const char *ad_sweep_name(const ad_sweep_t *self);
+
+/* Number of jobs: configurations (grid size or random.samples) x repeats. */
+int64_t ad_sweep_count(const ad_sweep_t *self);
+
+/* Number of distinct configurations (ad_sweep_count() / repeats). */
+int64_t ad_sweep_configs(const ad_sweep_t *self);
+
+/*
+ * The i-th job, 0 <= i < ad_sweep_count(): configuration i % configs, repeat
+ * i / configs + 1 (every configuration runs once before any runs twice).  The
+ * job is named "<sweep>-<first 12 digits of its hash>-r<repeat>".  Returns 0
+ * and fills *job (freed with ad_job_clear()) and *repeat (1-based, may be
+ * NULL), or AD_EPARSE with err set and *job zeroed.
+ */
+int ad_sweep_job(const ad_sweep_t *self, int64_t i, ad_job_t *job, int *repeat, ad_err_t *err);
+
+/*
+ * The canonical JSON of the sweep: its name, the base job's given keys (the
+ * base inlined, paths absolute), the grid with canonical values, random,
+ * repeats and max_configs.  It is itself a valid sweep file.  Borrowed from
+ * the sweep.
+ */
+const char *ad_sweep_json(const ad_sweep_t *self);
+
+/*
+ * The sweep hash: FNV-1a of the canonical JSON without max_configs, so a
+ * sweep file whose jobs changed under the same name is told apart, while
+ * raising the limit is not a change.  16 hex digits and a NUL in out.
+ */
+void ad_sweep_hash(const ad_sweep_t *self, char out[17]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
