@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "autodist/ad_log.h"
 
@@ -76,6 +77,7 @@ struct ad_comm {
     int next_cross;       /* first bucket whose cross-node reduction is not started */
     int pending;          /* buckets not yet ST_DONE */
     int64_t gen;          /* this step's generation, from 1 */
+    bool patient;         /* more busy threads than cores: sleep, don't spin */
 };
 
 double
@@ -216,6 +218,15 @@ ad_comm_free(ad_comm_t **self_p)
     *self_p = NULL;
 }
 
+void
+ad_comm_set_threads(ad_comm_t *self, int threads)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (self->mode == MODE_SHM)
+        self->patient = cores > 0 && (long)self->lsize * threads > cores;
+}
+
 const char *
 ad_comm_mode(const ad_comm_t *self)
 {
@@ -271,15 +282,32 @@ s_all(const ad_comm_t *self, int b, size_t field, int64_t gen)
     return true;
 }
 
+/* Wait a little for a peer: a spin, or a short sleep when cores are oversubscribed. */
+static void
+s_pause(ad_comm_t *self, int *idle)
+{
+    if (++*idle < 64)
+        return;
+    *idle = 0;
+    if (self->patient) {
+        struct timespec ts = {0, 20000};
+
+        nanosleep(&ts, NULL);
+    } else {
+        sched_yield();
+    }
+}
+
 /* Publish bucket b: my gradients into my slot. */
 static void
 s_post(ad_comm_t *self, int b)
 {
     ctl_t *mine = &self->ctl[self->lrank][b];
+    int idle = 0;
 
     /* Last step's readers of my slot must be finished (they nearly always are). */
     while (!s_all(self, b, offsetof(ctl_t, done), self->gen - 1))
-        sched_yield();
+        s_pause(self, &idle);
     memcpy(self->slot[self->lrank] + self->offset[b], self->base + self->offset[b],
            (size_t)self->count[b] * sizeof(float));
     atomic_store_explicit(&mine->posted, self->gen, memory_order_release);
@@ -446,10 +474,8 @@ s_shm_finish(ad_comm_t *self, ad_err_t *err)
 
         rc = s_shm_progress(self, err);
         /* A peer descheduled on an oversubscribed node needs our core back. */
-        if (self->pending == before && ++idle > 64) {
-            sched_yield();
-            idle = 0;
-        }
+        if (self->pending == before)
+            s_pause(self, &idle);
     }
     /* The next step is the next generation; its posts wait for this one's readers. */
     self->gen++;

@@ -818,6 +818,7 @@ s_setup(train_t *t, ad_err_t *err)
             cnts[b] = cnt;
         }
         t->comm = ad_comm_new(MPI_COMM_WORLD, ad_torch_grads(t->model), nb, offs, cnts);
+        ad_comm_set_threads(t->comm, t->o.threads);
         free(offs);
         free(cnts);
         if (t->world > 1)

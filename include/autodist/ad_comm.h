@@ -35,6 +35,12 @@ ad_comm_t *ad_comm_new(MPI_Comm comm, float *base, int nbuckets, const int64_t *
 /* Release; NULL-safe and idempotent, sets *self_p to NULL. */
 void ad_comm_free(ad_comm_t **self_p);
 
+/*
+ * Tell the reducer each rank's compute threads: when the ranks of a node
+ * need more cores than it has, waiting for a peer sleeps instead of spinning.
+ */
+void ad_comm_set_threads(ad_comm_t *self, int threads);
+
 /* How buckets are reduced: "none" (one rank), "mpi", "shm" or "shm+mpi" (several nodes). */
 const char *ad_comm_mode(const ad_comm_t *self);
 
