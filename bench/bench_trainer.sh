@@ -48,6 +48,7 @@ WARMUP=${WARMUP:-10}
 RESNET_WARMUP=${RESNET_WARMUP:-3}
 ACC=${ACC:-0}
 ACC_EPOCHS=${ACC_EPOCHS:-2}
+ACC_SEEDS=${ACC_SEEDS:-"1 2 3"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 MPIRUN_ARGS=${MPIRUN_ARGS:-}
 DDP_ARGS=${DDP_ARGS:-}
@@ -273,12 +274,16 @@ done
 
 
 if [ "$ACC" = 1 ]; then
-    echo "$prog: accuracy: cnn, fashion-mnist, 2 ranks x 1 thread, batch 128, $ACC_EPOCHS epochs ..." >&2
-    ad_acc=fail ddp_acc=fail ad_t="?" ddp_t="?"
-    t0=$(date +%s)
-    if run_autodist cnn 128 2 1 0 "$tmp/acc.jsonl" "$tmp/acc.ad.log" --epochs "$ACC_EPOCHS" --eval; then
-        ad_t=$(($(date +%s) - t0))
-        if ! ad_acc=$("$PYTHON" - "$tmp/acc.jsonl" <<'EOF'
+    acc_rows=""
+    ad_all="" ddp_all=""
+    for seed in $ACC_SEEDS; do
+        echo "$prog: accuracy: cnn, fashion-mnist, 2 ranks x 1 thread, batch 128, $ACC_EPOCHS epochs, seed $seed ..." >&2
+        ad_acc=fail ddp_acc=fail ad_t="?" ddp_t="?"
+        t0=$(date +%s)
+        if run_autodist cnn 128 2 1 0 "$tmp/acc.jsonl" "$tmp/acc.ad.log" --epochs "$ACC_EPOCHS" \
+            --eval --seed "$seed"; then
+            ad_t=$(($(date +%s) - t0))
+            if ! ad_acc=$("$PYTHON" - "$tmp/acc.jsonl" <<'EOF'
 import json, sys
 acc = None
 for raw in open(sys.argv[1]):
@@ -289,39 +294,49 @@ if acc is None:
     sys.exit("%s: no test \"eval\" event" % sys.argv[1])
 print("%.2f" % (100 * acc))
 EOF
-        ); then
-            ad_acc=fail
-            failures=$((failures + 1))
-        fi
-    else
-        echo "$prog: accuracy: autodist-train failed" >&2
-        show_err "$tmp/acc.ad.log"
-        failures=$((failures + 1))
-    fi
-    t0=$(date +%s)
-    if OMP_NUM_THREADS=1 timeout -k 20 "$RUN_TIMEOUT" "$PYTHON" "$PEER" --model cnn \
-        --dataset fashion-mnist --batch-size 128 --epochs "$ACC_EPOCHS" --eval --world 2 \
-        --threads 1 --lr 0.05 --momentum 0.9 --seed 1 "${ddp_flags[@]}" \
-        >"$tmp/acc.ddp.json" 2>"$tmp/acc.ddp.log"; then
-        ddp_t=$(($(date +%s) - t0))
-        if acc=$(json_field "$tmp/acc.ddp.json" test_accuracy); then
-            ddp_acc=$("$PYTHON" -c 'import sys; print("%.2f" % (100 * float(sys.argv[1])))' "$acc")
+            ); then
+                ad_acc=fail
+                failures=$((failures + 1))
+            fi
         else
+            echo "$prog: accuracy: autodist-train failed" >&2
+            show_err "$tmp/acc.ad.log"
             failures=$((failures + 1))
         fi
-    else
-        echo "$prog: accuracy: DDP peer failed" >&2
-        show_err "$tmp/acc.ddp.log"
-        failures=$((failures + 1))
-    fi
+        t0=$(date +%s)
+        if OMP_NUM_THREADS=1 timeout -k 20 "$RUN_TIMEOUT" "$PYTHON" "$PEER" --model cnn \
+            --dataset fashion-mnist --batch-size 128 --epochs "$ACC_EPOCHS" --eval --world 2 \
+            --threads 1 --lr 0.05 --momentum 0.9 --seed "$seed" --stock "${ddp_flags[@]}" \
+            >"$tmp/acc.ddp.json" 2>"$tmp/acc.ddp.log"; then
+            ddp_t=$(($(date +%s) - t0))
+            if acc=$(json_field "$tmp/acc.ddp.json" test_accuracy); then
+                ddp_acc=$("$PYTHON" -c 'import sys; print("%.2f" % (100 * float(sys.argv[1])))' "$acc")
+            else
+                failures=$((failures + 1))
+            fi
+        else
+            echo "$prog: accuracy: DDP peer failed" >&2
+            show_err "$tmp/acc.ddp.log"
+            failures=$((failures + 1))
+        fi
+        acc_rows="$acc_rows| $seed | $ad_acc | $ad_t | $ddp_acc | $ddp_t |
+"
+        ad_all="$ad_all $ad_acc"
+        ddp_all="$ddp_all $ddp_acc"
+    done
+    means=$("$PYTHON" -c 'import sys, statistics as st
+def m(s):
+    v = [float(x) for x in s.split() if x != "fail"]
+    return ("%.2f +- %.2f" % (st.mean(v), st.stdev(v))) if len(v) > 1 else (str(v[0]) if v else "n/a")
+print("%s | %s" % (m(sys.argv[1]), m(sys.argv[2])))' "$ad_all" "$ddp_all")
     {
         echo
         echo "## Test accuracy: cnn, fashion-mnist, 2 ranks x 1 thread, batch 128, $ACC_EPOCHS epochs, SGD lr 0.05 momentum 0.9"
         echo
-        echo "| trainer | test accuracy % | wall s |"
-        echo "| --- | ---: | ---: |"
-        echo "| autodist-train | $ad_acc | $ad_t |"
-        echo "| PyTorch DDP | $ddp_acc | $ddp_t |"
+        echo "| seed | autodist-train % | wall s | PyTorch DDP % | wall s |"
+        echo "| ---: | ---: | ---: | ---: | ---: |"
+        printf '%s' "$acc_rows"
+        echo "| mean +- stdev | ${means% | *} | | ${means#* | } | |"
     } >>"$OUT"
 fi
 
