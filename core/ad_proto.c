@@ -1,0 +1,980 @@
+/* ad_proto.c - the wire protocol: [type][json] messages over ZeroMQ (CZMQ), checked on both ends */
+#include "autodist/ad_proto.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "autodist/ad_fault.h"
+
+/* ---- message types ---------------------------------------------------- */
+
+static const char *const s_type_names[AD_PROTO_TYPE_COUNT] = {
+    [AD_PROTO_UNKNOWN] = "UNKNOWN",
+#define AD_PROTO_TYPE_NAME(name, origin) [AD_PROTO_##name] = #name,
+    AD_PROTO_TYPE_TABLE(AD_PROTO_TYPE_NAME)
+#undef AD_PROTO_TYPE_NAME
+};
+
+static const ad_proto_origin_t s_type_origins[AD_PROTO_TYPE_COUNT] = {
+#define AD_PROTO_TYPE_ORIGIN(name, origin) [AD_PROTO_##name] = origin,
+    AD_PROTO_TYPE_TABLE(AD_PROTO_TYPE_ORIGIN)
+#undef AD_PROTO_TYPE_ORIGIN
+};
+
+/* Longest type frame accepted; longer ones are unknown without a string compare. */
+#define S_TYPE_MAX 16
+
+const char *
+ad_proto_type_name(ad_proto_type_t type)
+{
+    if (type <= AD_PROTO_UNKNOWN || type >= AD_PROTO_TYPE_COUNT)
+        return "UNKNOWN";
+    return s_type_names[type];
+}
+
+ad_proto_type_t
+ad_proto_type_from_name(const char *name)
+{
+    if (!name)
+        return AD_PROTO_UNKNOWN;
+    for (int t = AD_PROTO_UNKNOWN + 1; t < AD_PROTO_TYPE_COUNT; t++)
+        if (!strcmp(s_type_names[t], name))
+            return t;
+    return AD_PROTO_UNKNOWN;
+}
+
+ad_proto_origin_t
+ad_proto_type_origin(ad_proto_type_t type)
+{
+    if (type <= AD_PROTO_UNKNOWN || type >= AD_PROTO_TYPE_COUNT)
+        return 0;
+    return s_type_origins[type];
+}
+
+/* ---- payload fields ----------------------------------------------------- */
+
+/* A short description of a JSON value for error messages: "3.5", "\"abc\"", "an array". */
+static void
+s_describe(const json_t *v, char *buf, size_t size)
+{
+    char *text;
+
+    if (json_is_object(v)) {
+        snprintf(buf, size, "an object");
+        return;
+    }
+    if (json_is_array(v)) {
+        snprintf(buf, size, "an array");
+        return;
+    }
+    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!text) {
+        snprintf(buf, size, "an unprintable value");
+        return;
+    }
+    if (strlen(text) > 40)
+        snprintf(buf, size, "%.37s...", text);
+    else
+        snprintf(buf, size, "%s", text);
+    free(text);
+}
+
+/* Find the value at a dotted path; -ENOENT when it or a parent is absent or null. */
+static int
+s_lookup(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
+{
+    const json_t *cur = obj;
+    const char *p = path;
+    char key[128];
+    char got[64];
+
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+        assert(n < sizeof(key));
+        if (!json_is_object(cur)) {
+            s_describe(cur, got, sizeof(got));
+            if (p == path)
+                return ad_err_set(err, AD_EINVAL, "expected a JSON object, got %s", got);
+            return ad_err_set(err, AD_EINVAL, "field \"%.*s\": expected an object, got %s",
+                              (int)(p - path - 1), path, got);
+        }
+        memcpy(key, p, n);
+        key[n] = '\0';
+        cur = json_object_get(cur, key);
+        if (!cur || json_is_null(cur))
+            return ad_err_set(err, -ENOENT, "missing field \"%s\"", path);
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+    *out = (json_t *)cur;
+    return 0;
+}
+
+int
+ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
+                ad_err_t *err)
+{
+    json_t *v;
+    json_int_t x;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    x = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (!json_is_integer(v) || x < min || x > max) {
+        s_describe(v, got, sizeof(got));
+        if (max == INT64_MAX)
+            return ad_err_set(err, AD_EINVAL,
+                              "field \"%s\": expected an integer >= %" PRId64 ", got %s", path, min,
+                              got);
+        return ad_err_set(err, AD_EINVAL,
+                          "field \"%s\": expected an integer in %" PRId64 "..%" PRId64 ", got %s",
+                          path, min, max, got);
+    }
+    *out = x;
+    return 0;
+}
+
+int
+ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
+                   ad_err_t *err)
+{
+    json_t *v;
+    double x;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    x = json_is_number(v) ? json_number_value(v) : 0;
+    if (!json_is_number(v) || !(x >= min && x <= max)) {
+        s_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a number in %g..%g, got %s", path,
+                          min, max, got);
+    }
+    *out = x;
+    return 0;
+}
+
+int
+ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
+                   const char **out, ad_err_t *err)
+{
+    json_t *v;
+    size_t len;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_string(v)) {
+        s_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a string, got %s", path, got);
+    }
+    len = json_string_length(v);
+    if (len < min_len || len > max_len) {
+        if (min_len == 1 && len == 0)
+            return ad_err_set(err, AD_EINVAL, "field \"%s\": must not be empty", path);
+        return ad_err_set(err, AD_EINVAL,
+                          "field \"%s\": expected a string of %zu..%zu bytes, got %zu bytes", path,
+                          min_len, max_len, len);
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int
+ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err)
+{
+    json_t *v;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_boolean(v)) {
+        s_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected true or false, got %s", path,
+                          got);
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+int
+ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
+{
+    json_t *v;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_object(v)) {
+        s_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an object, got %s", path, got);
+    }
+    *out = v;
+    return 0;
+}
+
+int
+ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out, ad_err_t *err)
+{
+    json_t *v;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_array(v)) {
+        s_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an array, got %s", path, got);
+    }
+    if (json_array_size(v) > max_len)
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": more than %zu elements (%zu)", path,
+                          max_len, json_array_size(v));
+    *out = v;
+    return 0;
+}
+
+/* ---- the fields of each message (docs/protocol.md is the reference) ---- */
+
+typedef enum {
+    S_INT,  /* integer in min..max */
+    S_NUM,  /* number in min..max */
+    S_STR,  /* string of min..max bytes */
+    S_BOOL, /* true or false */
+    S_OBJ,  /* object, contents free unless listed */
+    S_IDS,  /* array of at most max integers >= min (job ids) */
+} s_kind_t;
+
+typedef struct {
+    ad_proto_type_t type; /* message */
+    const char *path;     /* field, dotted into objects */
+    s_kind_t kind;        /* JSON type expected */
+    bool required;        /* absent or null is an error */
+    int64_t min, max;     /* range, length or element bound, by kind */
+} s_field_t;
+
+#define S_ID_MAX INT64_MAX
+static const s_field_t s_fields[] = {
+    {AD_PROTO_HELLO, "protocol", S_INT, true, 1, 1000},
+    {AD_PROTO_HELLO, "hostname", S_STR, true, 1, 255},
+    {AD_PROTO_HELLO, "version", S_STR, true, 1, 64},
+    {AD_PROTO_HELLO, "pid", S_INT, true, 1, INT32_MAX},
+    {AD_PROTO_HELLO, "profile", S_OBJ, true, 0, 0},
+    {AD_PROTO_HEARTBEAT, "seq", S_INT, true, 0, INT64_MAX},
+    {AD_PROTO_HEARTBEAT, "load", S_OBJ, true, 0, 0},
+    {AD_PROTO_HEARTBEAT, "load.cpu", S_NUM, true, 0, 1},
+    {AD_PROTO_HEARTBEAT, "load.mem_used_bytes", S_INT, true, 0, INT64_MAX},
+    {AD_PROTO_HEARTBEAT, "load.mem_total_bytes", S_INT, true, 0, INT64_MAX},
+    {AD_PROTO_HEARTBEAT, "running", S_IDS, true, 1, 100000},
+    {AD_PROTO_BYE, "reason", S_STR, false, 0, 512},
+    {AD_PROTO_WELCOME, "node", S_INT, true, 1, S_ID_MAX},
+    {AD_PROTO_WELCOME, "heartbeat_ms", S_INT, true, 100, 60000},
+    {AD_PROTO_REJECT, "reason", S_STR, true, 1, 512},
+    {AD_PROTO_REJECT, "retry_ms", S_INT, true, 0, 3600000},
+    {AD_PROTO_KILL, "job", S_INT, true, 1, S_ID_MAX},
+    {AD_PROTO_KILL, "grace_ms", S_INT, false, 0, 3600000},
+    {AD_PROTO_SUBMIT, "job", S_OBJ, true, 0, 0},
+    {AD_PROTO_STATUS, "job", S_INT, false, 1, S_ID_MAX},
+    {AD_PROTO_CANCEL, "job", S_INT, true, 1, S_ID_MAX},
+    {AD_PROTO_LOGS, "job", S_INT, true, 1, S_ID_MAX},
+    {AD_PROTO_LOGS, "offset", S_INT, false, 0, INT64_MAX},
+    {AD_PROTO_LOGS, "max_bytes", S_INT, false, 1, AD_PROTO_MAX_PAYLOAD / 2},
+    {AD_PROTO_JOBS, "filter", S_OBJ, false, 0, 0},
+    {AD_PROTO_JOBS, "filter.state", S_STR, false, 1, 16},
+    {AD_PROTO_JOBS, "filter.name", S_STR, false, 1, 255},
+    {AD_PROTO_JOBS, "filter.limit", S_INT, false, 1, 100000},
+    {AD_PROTO_ERROR, "code", S_STR, true, 1, 32},
+    {AD_PROTO_ERROR, "message", S_STR, true, 0, 4096},
+    {AD_PROTO_METRIC, "job", S_INT, true, 1, S_ID_MAX},
+    {AD_PROTO_METRIC, "event", S_STR, true, 1, 32},
+};
+
+static int
+s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
+{
+    int64_t i;
+    double d;
+    const char *s;
+    bool b;
+    json_t *v;
+    char got[64];
+    size_t k;
+    int rc;
+
+    switch (f->kind) {
+    case S_INT:
+        return ad_json_get_int(payload, f->path, f->min, f->max, &i, err);
+    case S_NUM:
+        return ad_json_get_double(payload, f->path, (double)f->min, (double)f->max, &d, err);
+    case S_STR:
+        return ad_json_get_string(payload, f->path, (size_t)f->min, (size_t)f->max, &s, err);
+    case S_BOOL:
+        return ad_json_get_bool(payload, f->path, &b, err);
+    case S_OBJ:
+        return ad_json_get_object(payload, f->path, &v, err);
+    case S_IDS:
+        rc = ad_json_get_array(payload, f->path, (size_t)f->max, &v, err);
+        if (rc)
+            return rc;
+        for (k = 0; k < json_array_size(v); k++) {
+            json_t *e = json_array_get(v, k);
+
+            if (!json_is_integer(e) || json_integer_value(e) < f->min) {
+                s_describe(e, got, sizeof(got));
+                return ad_err_set(err, AD_EINVAL,
+                                  "field \"%s\": element %zu: expected an integer >= %" PRId64
+                                  ", got %s",
+                                  f->path, k, f->min, got);
+            }
+        }
+        return 0;
+    }
+    assert(!"unreachable");
+    return AD_EINVAL;
+}
+
+int
+ad_proto_validate(ad_proto_type_t type, const json_t *payload, ad_err_t *err)
+{
+    const char *name = ad_proto_type_name(type);
+    ad_err_t e = {0};
+    char got[64];
+
+    if (type <= AD_PROTO_UNKNOWN || type >= AD_PROTO_TYPE_COUNT)
+        return ad_err_set(err, AD_EINVAL, "unknown message type");
+    if (!json_is_object(payload)) {
+        s_describe(payload, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "%s: payload must be a JSON object, got %s", name, got);
+    }
+    for (size_t i = 0; i < sizeof(s_fields) / sizeof(s_fields[0]); i++) {
+        const s_field_t *f = &s_fields[i];
+        int rc;
+
+        if (f->type != type)
+            continue;
+        rc = s_check_field(f, payload, &e);
+        if (rc == -ENOENT && !f->required)
+            continue;
+        if (rc)
+            return ad_err_set(err, AD_EINVAL, "%s: %s", name, e.msg);
+    }
+    return 0;
+}
+
+/* ---- error codes on the wire ------------------------------------------- */
+
+const char *
+ad_proto_error_name(int code)
+{
+    const char *name;
+
+    switch (code) {
+#define AD_PROTO_ERROR_CASE(sym, value, text)                                                      \
+    case sym:                                                                                      \
+        return #sym + 3;
+        AD_ERROR_TABLE(AD_PROTO_ERROR_CASE)
+#undef AD_PROTO_ERROR_CASE
+    default:
+        break;
+    }
+    if (code < 0 && code > -1000) {
+        name = strerrorname_np(-code);
+        if (name)
+            return name;
+    }
+    return "EUNKNOWN";
+}
+
+int
+ad_proto_error_code(const char *name)
+{
+    const char *known;
+
+    if (!name)
+        return AD_EPEER;
+#define AD_PROTO_ERROR_NAME(sym, value, text)                                                      \
+    if (!strcmp(name, #sym + 3))                                                                   \
+        return sym;
+    AD_ERROR_TABLE(AD_PROTO_ERROR_NAME)
+#undef AD_PROTO_ERROR_NAME
+    for (int e = 1; e < 200; e++) {
+        known = strerrorname_np(e);
+        if (known && !strcmp(known, name))
+            return -e;
+    }
+    return AD_EPEER;
+}
+
+/* ---- sending and receiving ---------------------------------------------- */
+
+/* Decode an upper- or lower-case hex routing id; returns its length or -1. */
+static int
+s_unhex(const char *hex, byte *buf, size_t cap)
+{
+    size_t n = strlen(hex);
+
+    if (n == 0 || n % 2 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned int b;
+
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]))
+            return -1;
+        sscanf(hex + 2 * i, "%2x", &b);
+        buf[i] = (byte)b;
+    }
+    return (int)(n / 2);
+}
+
+/* Quote a frame for an error message, escaping what is not printable. */
+static void
+s_quote(const byte *data, size_t size, char *buf, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < size && o + 8 < cap; i++) {
+        if (i == 24) {
+            o += (size_t)snprintf(buf + o, cap - o, "...");
+            break;
+        }
+        if (data[i] >= 0x20 && data[i] < 0x7f && data[i] != '"' && data[i] != '\\')
+            buf[o++] = (char)data[i];
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", data[i]);
+    }
+    buf[o] = '\0';
+}
+
+int
+ad_proto_send(zsock_t *sock, const char *identity_or_null, const char *type, json_t *payload,
+              ad_err_t *err)
+{
+    ad_proto_type_t t = ad_proto_type_from_name(type);
+    zmsg_t *msg = NULL;
+    char *text = NULL;
+    size_t len;
+    ad_err_t e = {0};
+    byte id[256];
+    int id_len;
+    int rc;
+
+    assert(sock);
+    assert((zsock_type(sock) == ZMQ_ROUTER) == (identity_or_null != NULL));
+    if (!payload)
+        payload = json_object();
+    if (t == AD_PROTO_UNKNOWN) {
+        rc = ad_err_set(err, AD_EINVAL, "cannot send a message of unknown type \"%s\"",
+                        type ? type : "(null)");
+        goto out_decref;
+    }
+    rc = ad_proto_validate(t, payload, &e);
+    if (rc) {
+        rc = ad_err_set(err, AD_EINVAL, "refusing to send an invalid message: %s", e.msg);
+        goto out_decref;
+    }
+    text = json_dumps(payload, JSON_COMPACT);
+    if (!text) {
+        rc = ad_err_set(err, AD_EINVAL, "%s: the payload cannot be encoded as JSON", type);
+        goto out_decref;
+    }
+    len = strlen(text);
+    if (len > AD_PROTO_MAX_PAYLOAD) {
+        rc = ad_err_set(err, AD_EINVAL, "%s: payload of %zu bytes is over the %d MiB limit", type,
+                        len, AD_PROTO_MAX_PAYLOAD >> 20);
+        goto out_free_text;
+    }
+    msg = zmsg_new();
+    if (identity_or_null) {
+        id_len = s_unhex(identity_or_null, id, sizeof(id));
+        if (id_len < 0) {
+            rc = ad_err_set(err, AD_EINVAL, "%s: bad peer identity \"%s\"", type, identity_or_null);
+            goto out_destroy_msg;
+        }
+        zmsg_addmem(msg, id, (size_t)id_len);
+    }
+    zmsg_addstr(msg, type);
+    zmsg_addmem(msg, text, len);
+    if (ad_fault_hit("zmq.send")) {
+        rc = ad_err_set(err, AD_EPEER, "send %s: fault injected at zmq.send", type);
+        goto out_destroy_msg;
+    }
+    if (zmsg_send(&msg, sock) != 0) {
+        int code = zmq_errno();
+        const char *who = identity_or_null ? identity_or_null : "coordinator";
+
+        if (code == EHOSTUNREACH)
+            rc = ad_err_set(err, AD_EPEER, "send %s: peer %s is gone", type, who);
+        else if (code == EAGAIN)
+            rc = ad_err_set(err, -EAGAIN,
+                            "send %s: peer %s is not connected or not keeping up (queue full)",
+                            type, who);
+        else if (code == ETERM || code == EINTR)
+            rc = ad_err_set(err, -EINTR, "send %s: interrupted", type);
+        else
+            rc = ad_err_set(err, -code, "send %s: %s", type, zmq_strerror(code));
+        goto out_destroy_msg;
+    }
+    rc = 0;
+out_destroy_msg:
+    zmsg_destroy(&msg);
+out_free_text:
+    free(text);
+out_decref:
+    json_decref(payload);
+    return rc;
+}
+
+int
+ad_proto_send_error(zsock_t *sock, const char *identity_or_null, const ad_err_t *e, ad_err_t *err)
+{
+    json_t *payload;
+
+    assert(e && e->code);
+    payload = json_pack("{s:s, s:s}", "code", ad_proto_error_name(e->code), "message",
+                        e->msg[0] ? e->msg : ad_strerror(e->code));
+    if (!payload)
+        ad_oom(sizeof(e->msg));
+    return ad_proto_send(sock, identity_or_null, "ERROR", payload, err);
+}
+
+/* Check the frames of msg and fill out; the caller owns both. */
+static int
+s_parse(zsock_t *sock, zmsg_t *zm, ad_msg_t *out, ad_err_t *err)
+{
+    bool router = zsock_type(sock) == ZMQ_ROUTER;
+    size_t want = router ? 3 : 2;
+    size_t n = zmsg_size(zm);
+    zframe_t *f = zmsg_first(zm);
+    char from[300] = "";
+    char quoted[128];
+    char name[S_TYPE_MAX + 1];
+    const char *tname;
+    json_error_t jerr;
+    size_t size;
+    json_t *payload;
+    ad_err_t e = {0};
+
+    if (router) {
+        out->identity = zframe_strhex(f);
+        snprintf(from, sizeof(from), " from peer %s", out->identity);
+        f = zmsg_next(zm);
+    }
+    if (n != want)
+        return ad_err_set(err, AD_EPEER,
+                          "malformed message%s: %zu frame%s, expected %zu (%s[type][json])", from,
+                          n, n == 1 ? "" : "s", want, router ? "[identity]" : "");
+    size = zframe_size(f);
+    if (size > S_TYPE_MAX || size == 0 || memchr(zframe_data(f), '\0', size)) {
+        s_quote(zframe_data(f), size, quoted, sizeof(quoted));
+        return ad_err_set(err, AD_EPEER, "malformed message%s: unknown type \"%s\"", from, quoted);
+    }
+    memcpy(name, zframe_data(f), size);
+    name[size] = '\0';
+    out->type = ad_proto_type_from_name(name);
+    if (out->type == AD_PROTO_UNKNOWN) {
+        s_quote(zframe_data(f), size, quoted, sizeof(quoted));
+        return ad_err_set(err, AD_EPEER, "malformed message%s: unknown type \"%s\"", from, quoted);
+    }
+    tname = ad_proto_type_name(out->type);
+    f = zmsg_next(zm);
+    size = zframe_size(f);
+    if (size > AD_PROTO_MAX_PAYLOAD)
+        return ad_err_set(err, AD_EPEER, "bad %s%s: payload of %zu bytes is over the %d MiB limit",
+                          tname, from, size, AD_PROTO_MAX_PAYLOAD >> 20);
+    payload = json_loadb((const char *)zframe_data(f), size, JSON_REJECT_DUPLICATES, &jerr);
+    if (!payload)
+        return ad_err_set(err, AD_EPEER, "bad %s%s: payload is not valid JSON (%d:%d: %s)", tname,
+                          from, jerr.line, jerr.column, jerr.text);
+    if (ad_proto_validate(out->type, payload, &e)) {
+        json_decref(payload);
+        /* e.msg starts with the type name already. */
+        return ad_err_set(err, AD_EPEER, "bad message%s: %s", from, e.msg);
+    }
+    out->payload = payload;
+    return 0;
+}
+
+int
+ad_proto_recv(zsock_t *sock, int timeout_ms, ad_msg_t *msg, ad_err_t *err)
+{
+    zpoller_t *poller;
+    zmsg_t *zm;
+    void *ready;
+    bool expired;
+    int rc;
+
+    assert(sock && msg);
+    memset(msg, 0, sizeof(*msg));
+    if (!(zsock_events(sock) & ZMQ_POLLIN)) {
+        poller = zpoller_new(sock, NULL);
+        if (!poller)
+            ad_oom(sizeof(zmq_pollitem_t));
+        ready = zpoller_wait(poller, timeout_ms < 0 ? -1 : timeout_ms);
+        expired = zpoller_expired(poller);
+        zpoller_destroy(&poller);
+        if (!ready && expired)
+            return ad_err_set(err, -ETIMEDOUT, "no message in %d ms", timeout_ms);
+        if (!ready)
+            return ad_err_set(err, -EINTR, "interrupted while waiting for a message");
+    }
+    zm = zmsg_recv(sock);
+    if (!zm)
+        return ad_err_set(err, -EINTR, "interrupted while receiving a message");
+    rc = s_parse(sock, zm, msg, err);
+    zmsg_destroy(&zm);
+    return rc;
+}
+
+void
+ad_msg_clear(ad_msg_t *msg)
+{
+    if (!msg)
+        return;
+    free(msg->identity);
+    json_decref(msg->payload);
+    memset(msg, 0, sizeof(*msg));
+}
+
+/* ---- sockets -------------------------------------------------------------- */
+
+static zsock_t *
+s_socket(int type, ad_err_t *err)
+{
+    zsock_t *sock = zsock_new(type);
+
+    if (!sock) {
+        int code = zmq_errno();
+
+        ad_err_set(err, code ? -code : -ENOMEM, "cannot create a ZeroMQ socket: %s",
+                   zmq_strerror(code));
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    zsock_set_maxmsgsize(sock, AD_PROTO_MAX_PAYLOAD);
+    /* ZMTP heartbeats notice a dead TCP peer that never closed its side. */
+    zsock_set_heartbeat_ivl(sock, AD_PROTO_HEARTBEAT_MS);
+    zsock_set_heartbeat_timeout(sock, AD_PROTO_HEARTBEAT_MS * AD_PROTO_HEARTBEAT_MISSES);
+    return sock;
+}
+
+zsock_t *
+ad_proto_listen(int type, const char *endpoint, const char *keys_dir, int *port, ad_err_t *err)
+{
+    zsock_t *sock;
+    int rc;
+
+    assert(type == ZMQ_ROUTER || type == ZMQ_PULL);
+    assert(endpoint);
+    sock = s_socket(type, err);
+    if (!sock)
+        return NULL;
+    if (type == ZMQ_ROUTER) {
+        /* Unknown peers are an error, and a slow one never blocks the coordinator. */
+        zsock_set_router_mandatory(sock, 1);
+        zsock_set_sndtimeo(sock, 0);
+    }
+    if (keys_dir && ad_proto_secure_server(sock, keys_dir, err))
+        goto err_destroy;
+    rc = zsock_bind(sock, "%s", endpoint);
+    if (rc < 0) {
+        int code = zmq_errno();
+
+        if (code == EADDRINUSE)
+            ad_err_set(err, -EADDRINUSE,
+                       "cannot listen on %s: address in use (is another autodistd running?)",
+                       endpoint);
+        else
+            ad_err_set(err, AD_EINVAL, "cannot listen on %s: %s", endpoint, zmq_strerror(code));
+        goto err_destroy;
+    }
+    if (port)
+        *port = rc;
+    return sock;
+err_destroy:
+    zsock_destroy(&sock);
+    return NULL;
+}
+
+zsock_t *
+ad_proto_connect(int type, const char *endpoint, const char *keys_dir, ad_err_t *err)
+{
+    zsock_t *sock;
+
+    assert(type == ZMQ_DEALER || type == ZMQ_PUSH);
+    assert(endpoint);
+    sock = s_socket(type, err);
+    if (!sock)
+        return NULL;
+    zsock_set_reconnect_ivl(sock, AD_PROTO_RECONNECT_MS);
+    zsock_set_reconnect_ivl_max(sock, AD_PROTO_RECONNECT_MAX_MS);
+    /* Queue nothing for a coordinator that is away: stale heartbeats would arrive in a burst. */
+    zsock_set_immediate(sock, 1);
+    zsock_set_sndtimeo(sock, type == ZMQ_PUSH ? 0 : AD_PROTO_SEND_TIMEOUT_MS);
+    if (keys_dir && ad_proto_secure_client(sock, keys_dir, err))
+        goto err_destroy;
+    if (zsock_connect(sock, "%s", endpoint) < 0) {
+        ad_err_set(err, AD_EINVAL, "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        goto err_destroy;
+    }
+    return sock;
+err_destroy:
+    zsock_destroy(&sock);
+    return NULL;
+}
+
+static int
+s_unreachable(const char *endpoint, int timeout_ms, ad_err_t *err)
+{
+    return ad_err_set(err, -ETIMEDOUT,
+                      "cannot reach the coordinator at %s (no answer in %g s): is it running? "
+                      "try `autodist up`",
+                      endpoint, timeout_ms / 1000.0);
+}
+
+int
+ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *type,
+                        json_t *payload, int timeout_ms, json_t **reply, ad_err_t *err)
+{
+    int64_t deadline = zclock_mono() + timeout_ms;
+    ad_msg_t msg = {0};
+    const char *code;
+    const char *text;
+    zsock_t *sock;
+    int64_t left;
+    int rc;
+
+    assert(endpoint && type && reply && timeout_ms >= 0);
+    *reply = NULL;
+    sock = zsock_new(ZMQ_DEALER);
+    if (!sock) {
+        json_decref(payload);
+        return ad_err_set(err, -ENOMEM, "cannot create a ZeroMQ socket: %s",
+                          zmq_strerror(zmq_errno()));
+    }
+    /* linger 0: closing must not wait for a coordinator that never came. */
+    zsock_set_linger(sock, 0);
+    zsock_set_sndtimeo(sock, timeout_ms);
+    zsock_set_maxmsgsize(sock, AD_PROTO_MAX_PAYLOAD);
+    if (keys_dir) {
+        rc = ad_proto_secure_client(sock, keys_dir, err);
+        if (rc) {
+            json_decref(payload);
+            goto out_destroy;
+        }
+    }
+    if (zsock_connect(sock, "%s", endpoint) < 0) {
+        json_decref(payload);
+        rc = ad_err_set(err, AD_EINVAL, "bad coordinator endpoint \"%s\": %s", endpoint,
+                        zmq_strerror(zmq_errno()));
+        goto out_destroy;
+    }
+    rc = ad_proto_send(sock, NULL, type, payload, err);
+    if (rc == -EAGAIN)
+        rc = s_unreachable(endpoint, timeout_ms, err);
+    if (rc)
+        goto out_destroy;
+    left = deadline - zclock_mono();
+    rc = ad_proto_recv(sock, left > 0 ? (int)left : 0, &msg, err);
+    if (rc == -ETIMEDOUT)
+        rc = s_unreachable(endpoint, timeout_ms, err);
+    if (rc)
+        goto out_clear;
+    if (msg.type == AD_PROTO_OK) {
+        *reply = msg.payload;
+        msg.payload = NULL;
+    } else if (msg.type == AD_PROTO_ERROR) {
+        code = json_string_value(json_object_get(msg.payload, "code"));
+        text = json_string_value(json_object_get(msg.payload, "message"));
+        rc = ad_err_set(err, ad_proto_error_code(code), "%s", text);
+    } else {
+        rc = ad_err_set(err, AD_EPEER, "the coordinator at %s answered %s, expected OK or ERROR",
+                        endpoint, ad_proto_type_name(msg.type));
+    }
+out_clear:
+    ad_msg_clear(&msg);
+out_destroy:
+    zsock_destroy(&sock);
+    return rc;
+}
+
+int
+ad_proto_request(const char *endpoint, const char *type, json_t *payload, int timeout_ms,
+                 json_t **reply, ad_err_t *err)
+{
+    return ad_proto_request_secure(endpoint, NULL, type, payload, timeout_ms, reply, err);
+}
+
+/* ---- CURVE ---------------------------------------------------------------- */
+
+static bool
+s_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Create dir (mode 0700) unless it is there. */
+static int
+s_mkdir(const char *dir, ad_err_t *err)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        return 0;
+    return ad_err_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+}
+
+/* Create the pair base(+_secret) unless its secret file exists. */
+static int
+s_make_pair(const char *base, const char *who, ad_err_t *err)
+{
+    char secret[PATH_MAX + 8];
+    zcert_t *cert;
+    int rc = 0;
+
+    snprintf(secret, sizeof(secret), "%s_secret", base);
+    if (s_exists(secret) && s_exists(base))
+        return 0;
+    cert = zcert_new();
+    if (!cert)
+        ad_oom(sizeof(void *));
+    zcert_set_meta(cert, "name", "autodist %s", who);
+    if (zcert_save(cert, base) != 0)
+        rc = ad_err_set(err, errno ? -errno : -EIO, "cannot write CURVE certificate %s: %s", base,
+                        strerror(errno ? errno : EIO));
+    zcert_destroy(&cert);
+    return rc;
+}
+
+int
+ad_proto_keys_create(const char *keys_dir, ad_err_t *err)
+{
+    char path[PATH_MAX];
+    char allowed[PATH_MAX];
+    zcert_t *cert;
+    int rc;
+
+    assert(keys_dir);
+    rc = s_mkdir(keys_dir, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof(path), "%s/clients", keys_dir);
+    rc = s_mkdir(path, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof(path), "%s/server.cert", keys_dir);
+    rc = s_make_pair(path, "coordinator", err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof(path), "%s/client.cert", keys_dir);
+    rc = s_make_pair(path, "client", err);
+    if (rc)
+        return rc;
+    snprintf(allowed, sizeof(allowed), "%s/clients/client.cert", keys_dir);
+    if (s_exists(allowed))
+        return 0;
+    cert = zcert_load(path);
+    if (!cert)
+        return ad_err_set(err, -EIO, "cannot read CURVE certificate %s", path);
+    if (zcert_save_public(cert, allowed) != 0)
+        rc = ad_err_set(err, -EIO, "cannot write CURVE certificate %s", allowed);
+    zcert_destroy(&cert);
+    return rc;
+}
+
+zactor_t *
+ad_proto_auth_new(const char *keys_dir, ad_err_t *err)
+{
+    char dir[PATH_MAX];
+    zactor_t *auth;
+
+    snprintf(dir, sizeof(dir), "%s/clients", keys_dir);
+    if (!s_exists(dir)) {
+        ad_err_set(err, -ENOENT, "no CURVE client certificates at %s (create the keys first)", dir);
+        return NULL;
+    }
+    auth = zactor_new(zauth, NULL);
+    if (!auth) {
+        ad_err_set(err, -ENOMEM, "cannot start the CURVE authenticator");
+        return NULL;
+    }
+    zstr_sendx(auth, "CURVE", dir, NULL);
+    zsock_wait(auth);
+    return auth;
+}
+
+/* Load keys_dir/name with its secret half into *out. Returns 0, -ENOENT or -EIO. */
+static int
+s_load_pair(const char *keys_dir, const char *name, zcert_t **out, ad_err_t *err)
+{
+    char base[PATH_MAX];
+    char secret[PATH_MAX + 8];
+
+    snprintf(base, sizeof(base), "%s/%s", keys_dir, name);
+    snprintf(secret, sizeof(secret), "%s_secret", base);
+    if (!s_exists(secret))
+        return ad_err_set(err, -ENOENT, "no CURVE secret key at %s", secret);
+    *out = zcert_load(base);
+    if (!*out)
+        return ad_err_set(err, -EIO, "cannot read CURVE certificate %s", base);
+    return 0;
+}
+
+int
+ad_proto_secure_server(zsock_t *sock, const char *keys_dir, ad_err_t *err)
+{
+    zcert_t *cert = NULL;
+    int rc;
+
+    rc = s_load_pair(keys_dir, "server.cert", &cert, err);
+    if (rc)
+        return rc;
+    zcert_apply(cert, sock);
+    zsock_set_curve_server(sock, 1);
+    zsock_set_zap_domain(sock, "autodist");
+    zcert_destroy(&cert);
+    return 0;
+}
+
+int
+ad_proto_secure_client(zsock_t *sock, const char *keys_dir, ad_err_t *err)
+{
+    char path[PATH_MAX];
+    zcert_t *mine = NULL;
+    zcert_t *server;
+    int rc;
+
+    rc = s_load_pair(keys_dir, "client.cert", &mine, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof(path), "%s/server.cert", keys_dir);
+    server = s_exists(path) ? zcert_load(path) : NULL;
+    if (!server) {
+        zcert_destroy(&mine);
+        return ad_err_set(err, -ENOENT, "no CURVE server certificate at %s", path);
+    }
+    zcert_apply(mine, sock);
+    zsock_set_curve_serverkey(sock, zcert_public_txt(server));
+    zcert_destroy(&server);
+    zcert_destroy(&mine);
+    return 0;
+}

@@ -1,0 +1,467 @@
+/* ad_store.h - the store: nodes, profiles, jobs, runs, metrics and sweeps in one SQLite file */
+#ifndef AD_STORE_H
+#define AD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autodist/ad_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * One SQLite file (default $AUTODIST_HOME/runs.db) in WAL mode, so the
+ * daemon writes while `autodist runs` and `autodist speedup` read.  A handle
+ * belongs to one thread.  Every failure comes back as a negative code:
+ * AD_EDB for SQLite (busy, disk full, corrupt, not a database...), -ENOENT
+ * for a missing row or file, AD_EINVAL for a refused change (an illegal job
+ * state transition, a bad layout); the handle's message (ad_store_errmsg())
+ * names the file, the operation and the cause.  Row structs are open
+ * values: strings a getter fills are owned by the struct and freed by its
+ * *_clear(); strings a caller puts in a struct passed to an add/put
+ * function are only read.  A double that is NaN is NULL in the store
+ * ("not measured", "not yet"); timestamps are unix seconds.
+ */
+typedef struct ad_store ad_store_t;
+
+/* The schema version this code writes; older files are migrated on open. */
+#define AD_STORE_SCHEMA_VERSION 2
+/* PRAGMA application_id of an autodist store: "ADST". */
+#define AD_STORE_APP_ID 0x41445354
+/* How long a write waits for another process's lock before failing (ms). */
+#define AD_STORE_BUSY_MS 5000
+/* ad_job_row_t.exit_code when the job has not exited. */
+#define AD_STORE_NO_EXIT (-2147483647 - 1)
+
+/* Flags of ad_store_open(). */
+enum {
+    AD_STORE_CREATE = 1 << 0,   /* create the file when it does not exist */
+    AD_STORE_READONLY = 1 << 1, /* never write; refuses a file that needs a migration */
+};
+
+/* --------------------------------------------------------------------------------------- */
+/* States.                                                                                 */
+
+/* Job and run states, named as Slurm names them. */
+typedef enum {
+    AD_JOB_PENDING = 0,   /* waiting for nodes (or a plan) */
+    AD_JOB_RUNNING = 1,   /* mpirun started */
+    AD_JOB_COMPLETED = 2, /* exited 0 */
+    AD_JOB_FAILED = 3,    /* exited non-zero or could not start */
+    AD_JOB_CANCELLED = 4, /* cancelled by a user */
+    AD_JOB_TIMEOUT = 5,   /* ran past its time limit */
+    AD_JOB_NODE_FAIL = 6, /* a node it ran on went DOWN */
+} ad_job_state_t;
+
+#define AD_JOB_STATE_COUNT 7
+/* Bit of a state in a state mask (0 as a mask means every state). */
+#define AD_JOB_MASK(state) (1u << (state))
+
+/* "PENDING", "RUNNING", ...; "UNKNOWN" for a value out of range. */
+const char *ad_job_state_name(ad_job_state_t state);
+
+/* Parse a state name (any case).  Returns 0, or AD_EINVAL for an unknown name. */
+int ad_job_state_from_name(const char *name, ad_job_state_t *state);
+
+/* True for COMPLETED, FAILED, CANCELLED, TIMEOUT and NODE_FAIL. */
+bool ad_job_state_is_final(ad_job_state_t state);
+
+/*
+ * True when a job may go from one state to the other: PENDING to RUNNING,
+ * CANCELLED or FAILED; RUNNING to a final state or back to PENDING
+ * (requeued); nothing leaves a final state.
+ */
+bool ad_job_state_can_move(ad_job_state_t from, ad_job_state_t to);
+
+/* Node states. */
+typedef enum {
+    AD_NODE_UP = 0,    /* heartbeats arrive */
+    AD_NODE_DOWN = 1,  /* three heartbeats missed */
+    AD_NODE_DRAIN = 2, /* up, but takes no new jobs */
+} ad_node_state_t;
+
+/* "UP", "DOWN", "DRAIN"; "UNKNOWN" for a value out of range. */
+const char *ad_node_state_name(ad_node_state_t state);
+
+/* Parse a node state name (any case).  Returns 0 or AD_EINVAL. */
+int ad_node_state_from_name(const char *name, ad_node_state_t *state);
+
+/* --------------------------------------------------------------------------------------- */
+/* Rows.                                                                                   */
+
+/* A machine running an agent. */
+typedef struct ad_node {
+    int64_t id;            /* row id, set by the store */
+    char *hostname;        /* unique; the key of ad_store_put_node() */
+    char *address;         /* how to reach its agent (address or endpoint); NULL = unknown */
+    ad_node_state_t state; /* UP, DOWN or DRAIN */
+    char *hardware;        /* read only: hardware class of its latest profile; NULL = none */
+    double first_seen;     /* first HELLO (unix s) */
+    double last_seen;      /* latest sign of life (unix s) */
+} ad_node_t;
+
+/* What an agent measured on a machine (or what a cluster description says). */
+typedef struct ad_profile_row {
+    int64_t id;             /* row id, set by the store */
+    int64_t node;           /* node measured; 0 = none (e.g. a cluster description) */
+    char *hardware;         /* hardware class fingerprint: machines alike share it */
+    double measured;        /* when (unix s); NaN = now on add */
+    char *cpu_model;        /* CPU model name; NULL = unknown */
+    int sockets;            /* 0 = unknown */
+    int cores;              /* physical cores; 0 = unknown */
+    int pus;                /* hardware threads; 0 = unknown */
+    int gpus;               /* GPUs */
+    int64_t memory_bytes;   /* 0 = unknown */
+    double gemm_gflops_1;   /* single-core SGEMM GFLOP/s; NaN = not measured */
+    double gemm_gflops_all; /* all-cores SGEMM GFLOP/s; NaN = not measured */
+    double mem_bw_gbs;      /* memory bandwidth (stream triad) GB/s; NaN = not measured */
+    char *topology;         /* topology as JSON (hwloc summary); NULL = none */
+} ad_profile_row_t;
+
+/* A job as the coordinator knows it. */
+typedef struct ad_job_row {
+    int64_t id;           /* row id, set by the store */
+    char *name;           /* job name */
+    char *spec;           /* the validated job as JSON */
+    ad_job_state_t state; /* set by the store: PENDING on add */
+    char *reason;         /* why it waits or why it ended; NULL = none */
+    double submitted;     /* set by the store on add */
+    double started;       /* set on RUNNING; NaN = not yet */
+    double ended;         /* set on a final state; NaN = not yet */
+    int exit_code;        /* mpirun's exit status; AD_STORE_NO_EXIT = none */
+    int64_t sweep;        /* sweep it came from; 0 = none */
+    char *config_hash;    /* the sweep configuration's stable hash; NULL = none */
+    int nodes;            /* layout, 0 until decided (layout: auto) */
+    int procs_per_node;   /* 0 until decided */
+    int threads_per_proc; /* 0 until decided */
+    char *device;         /* "cpu" or "gpu"; NULL until decided */
+    char *nodelist;       /* comma-separated hostnames it runs on; NULL until placed */
+} ad_job_row_t;
+
+/* A sweep file, once per (name, file hash): a rerun of the same file finds it again. */
+typedef struct ad_sweep_row {
+    int64_t id;      /* row id, set by the store */
+    char *name;      /* sweep name */
+    char *file_hash; /* hash of the sweep file's content */
+    char *spec;      /* the sweep as JSON; NULL = none */
+    double created;  /* set by the store on add */
+} ad_sweep_row_t;
+
+/* One training run: one layout of one configuration, measured (or imported). */
+typedef struct ad_run {
+    int64_t id;           /* row id, set by the store */
+    int64_t job;          /* job it ran for; 0 = none (imported, probe) */
+    int64_t sweep;        /* sweep it belongs to; 0 = none */
+    char *config_hash;    /* stable hash of the configuration; NULL = none */
+    char *model;          /* model zoo name; required */
+    char *dataset;        /* dataset name; required */
+    char *hardware;       /* hardware class of its nodes; NULL = "" on add */
+    char *device;         /* "cpu" or "gpu"; NULL = "cpu" on add */
+    int nodes;            /* >= 1 */
+    int procs_per_node;   /* >= 1 */
+    int threads_per_proc; /* >= 1 */
+    int64_t batch_size;   /* global batch, >= 1 */
+    ad_job_state_t state; /* RUNNING while it trains, then final */
+    double started;       /* unix s; NaN on add = now if RUNNING, else unknown */
+    double ended;         /* unix s; NaN = unknown or not yet */
+    double samples_per_s; /* throughput; NaN = not measured */
+    double epoch_time_s;  /* mean epoch time; NaN = not measured */
+    double accuracy;      /* final test accuracy in [0, 1]; NaN = not evaluated */
+    double step_time_s;   /* mean step time; NaN = not measured */
+    double comm_time_s;   /* mean communication time per step; NaN = not measured */
+    int64_t params;       /* model parameters; 0 = unknown */
+    int64_t baseline;     /* set by the store: the baseline run; 0 = none yet */
+    double speedup;       /* set by the store: samples_per_s / baseline's; NaN = none yet */
+} ad_run_t;
+
+/* What ad_store_finish_run() records; NaN keeps the run's current value. */
+typedef struct ad_run_result {
+    ad_job_state_t state; /* a final state */
+    double ended;         /* NaN = now */
+    double samples_per_s; /* see ad_run_t */
+    double epoch_time_s;  /* see ad_run_t */
+    double accuracy;      /* see ad_run_t */
+    double step_time_s;   /* see ad_run_t */
+    double comm_time_s;   /* see ad_run_t */
+    int64_t params;       /* 0 keeps the current value */
+} ad_run_result_t;
+
+/* One metric sample of a run; key is borrowed. */
+typedef struct ad_metric {
+    int64_t step;    /* global step */
+    const char *key; /* "loss", "samples_per_s", "comm_s", "eval_accuracy", ... */
+    double value;    /* NaN (a diverged loss) is stored as NULL and read back as NaN */
+} ad_metric_t;
+
+/* Which runs to visit; zero-filled means all of them. */
+typedef struct ad_run_filter {
+    const char *model;    /* NULL = any */
+    const char *dataset;  /* NULL = any */
+    const char *hardware; /* NULL = any */
+    const char *device;   /* NULL = any */
+    int64_t batch_size;   /* 0 = any */
+    int nodes;            /* 0 = any */
+    int procs_per_node;   /* 0 = any */
+    int threads_per_proc; /* 0 = any */
+    int64_t job;          /* 0 = any */
+    int64_t sweep;        /* 0 = any */
+    unsigned states;      /* AD_JOB_MASK() bits; 0 = any (speedups: COMPLETED only) */
+    int64_t limit;        /* at most this many rows; 0 = no limit */
+    bool newest_first;    /* order by id descending instead of ascending */
+} ad_run_filter_t;
+
+/*
+ * Speedup of one layout: the COMPLETED runs with a throughput that share
+ * model, dataset, global batch, hardware class, layout and device.  Strings
+ * are borrowed for the duration of the callback.
+ */
+typedef struct ad_speedup_row {
+    const char *model;    /* group key */
+    const char *dataset;  /* group key */
+    const char *hardware; /* group key */
+    const char *device;   /* group key */
+    int64_t batch_size;   /* group key: global batch */
+    int nodes;            /* group key */
+    int procs_per_node;   /* group key */
+    int threads_per_proc; /* group key */
+    int64_t runs;         /* runs in the group */
+    double samples_per_s; /* mean throughput */
+    double samples_sd;    /* standard deviation of the throughput (0 for one run) */
+    double speedup;       /* mean speedup of the runs that have one; NaN = no baseline */
+    double efficiency;    /* speedup / cores used (cpu: nodes*ppn*tpp; gpu: nodes*ppn) */
+} ad_speedup_row_t;
+
+/* Callbacks of the ad_store_each_*() functions: return 0 to go on, anything else to stop. */
+typedef int (*ad_store_run_fn)(const ad_run_t *run, void *arg);
+typedef int (*ad_store_speedup_fn)(const ad_speedup_row_t *row, void *arg);
+typedef int (*ad_store_metric_fn)(int64_t run, const ad_metric_t *metric, void *arg);
+
+/* Set the defaults: every double NaN, layout 1x1x1, state RUNNING, ids 0, strings NULL. */
+void ad_run_init(ad_run_t *run);
+/* Defaults for a finished run: the state given, every measurement NaN (kept), params 0. */
+void ad_run_result_init(ad_run_result_t *res, ad_job_state_t state);
+/* Defaults for add_job: strings NULL, layout 0 (undecided), no exit code, no sweep. */
+void ad_job_row_init(ad_job_row_t *job);
+/* Defaults for add_profile: counts 0, figures NaN, measured NaN (now). */
+void ad_profile_row_init(ad_profile_row_t *profile);
+/* Defaults for put_node: UP, times NaN (now). */
+void ad_node_init(ad_node_t *node);
+
+/* Free the owned strings of a row and zero it; NULL-safe and idempotent. */
+void ad_run_clear(ad_run_t *run);
+void ad_job_row_clear(ad_job_row_t *job);
+void ad_node_clear(ad_node_t *node);
+void ad_profile_row_clear(ad_profile_row_t *profile);
+void ad_sweep_row_clear(ad_sweep_row_t *sweep);
+
+/* Free an array returned by ad_store_list_jobs() / ad_store_list_nodes(); sets *rows_p NULL. */
+void ad_job_rows_free(ad_job_row_t **rows_p, size_t n);
+void ad_nodes_free(ad_node_t **rows_p, size_t n);
+
+/* --------------------------------------------------------------------------------------- */
+/* Handle.                                                                                 */
+
+/*
+ * Open the store at path (NULL: runs.db of the home ad_home_resolve(NULL)
+ * finds, creating the home with AD_STORE_CREATE), switch it to WAL, turn
+ * foreign keys on and wait up to AD_STORE_BUSY_MS for locks.  A file older
+ * than AD_STORE_SCHEMA_VERSION is migrated, one transaction per version; an
+ * empty or new file is initialised.  Returns 0 and sets *out (the caller
+ * closes it with ad_store_close()), or a negative code with err saying why
+ * and *out NULL: -ENOENT (no file and no AD_STORE_CREATE), AD_EDB for "PATH:
+ * not an autodist store (file is not a database)", "PATH has schema 7, this
+ * autodist knows up to 2: upgrade autodist", a read-only open of a file that
+ * needs a migration, a lock held too long, a full disk.
+ */
+int ad_store_open(const char *path, unsigned flags, ad_store_t **out, ad_err_t *err);
+
+/*
+ * Close the store; NULL-safe and idempotent, sets *self_p to NULL.  A
+ * transaction left open by ad_store_begin() is rolled back.
+ */
+void ad_store_close(ad_store_t **self_p);
+
+/* The detail of the last failure on this handle (code 0 when the last call succeeded). */
+const ad_err_t *ad_store_err(const ad_store_t *self);
+
+/* The message of the last failure; "" when none.  Borrowed until the next call. */
+const char *ad_store_errmsg(const ad_store_t *self);
+
+/* The file's path, borrowed. */
+const char *ad_store_path(const ad_store_t *self);
+
+/* How long writes wait for another process's lock (ms); AD_STORE_BUSY_MS by default. */
+void ad_store_set_busy_timeout(ad_store_t *self, int ms);
+
+/*
+ * Start a write transaction, so a batch (an import of a million runs) is one
+ * commit: every call until ad_store_commit() joins it, and a call that fails
+ * undoes only its own changes.  Returns 0 or AD_EDB (busy).  Beginning twice
+ * is misuse (assert).
+ */
+int ad_store_begin(ad_store_t *self);
+
+/*
+ * Commit the transaction.  Returns 0, or AD_EDB (busy, disk full) after
+ * rolling everything back: nothing of the batch was written.
+ */
+int ad_store_commit(ad_store_t *self);
+
+/* Roll the transaction back; does nothing without one.  Returns 0 or AD_EDB. */
+int ad_store_rollback(ad_store_t *self);
+
+/* --------------------------------------------------------------------------------------- */
+/* Nodes and profiles.                                                                     */
+
+/*
+ * Insert a node, or update the node of the same hostname (address, state,
+ * last_seen; first_seen is kept).  Times that are NaN mean now.  Returns 0
+ * and sets *id (may be NULL), or AD_EDB.
+ */
+int ad_store_put_node(ad_store_t *self, const ad_node_t *node, int64_t *id);
+
+/* Set a node's state and last_seen (NaN = now).  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_set_node_state(ad_store_t *self, int64_t id, ad_node_state_t state, double last_seen);
+
+/* Fill out (cleared by the caller) with node id.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_get_node(ad_store_t *self, int64_t id, ad_node_t *out);
+
+/* Fill out with the node called hostname.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_find_node(ad_store_t *self, const char *hostname, ad_node_t *out);
+
+/*
+ * Every node, by id, in a new array of *n rows owned by the caller
+ * (ad_nodes_free()).  Returns 0 or AD_EDB (then *rows is NULL, *n 0).
+ */
+int ad_store_list_nodes(ad_store_t *self, ad_node_t **rows, size_t *n);
+
+/* Add a profile; hardware is required.  Returns 0 and sets *id (may be NULL), or AD_EDB. */
+int ad_store_add_profile(ad_store_t *self, const ad_profile_row_t *profile, int64_t *id);
+
+/* Fill out with the latest profile of node.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_get_profile(ad_store_t *self, int64_t node, ad_profile_row_t *out);
+
+/* Fill out with the latest profile of a hardware class.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_find_profile(ad_store_t *self, const char *hardware, ad_profile_row_t *out);
+
+/* --------------------------------------------------------------------------------------- */
+/* Sweeps and jobs.                                                                        */
+
+/*
+ * Add a sweep, or find the one with the same name and file hash so a rerun
+ * resumes it.  Returns 0 and sets *id and *created (either may be NULL), or
+ * AD_EDB.
+ */
+int ad_store_add_sweep(ad_store_t *self, const ad_sweep_row_t *sweep, int64_t *id, bool *created);
+
+/* Fill out with sweep id.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out);
+
+/*
+ * Add a submitted job (name required): the store sets it PENDING and stamps
+ * submitted; its state, times and exit code in job are ignored, the layout
+ * columns and the sweep are taken as given.  Returns 0 and sets *id (may be
+ * NULL), or AD_EDB.
+ */
+int ad_store_add_job(ad_store_t *self, const ad_job_row_t *job, int64_t *id);
+
+/*
+ * Move job id to state, with reason (NULL clears it) and exit_code
+ * (AD_STORE_NO_EXIT keeps it).  RUNNING stamps started, a final state stamps
+ * ended, PENDING (requeue) clears started.  Returns 0, -ENOENT, AD_EINVAL for
+ * a move ad_job_state_can_move() refuses ("job 3: cannot go from COMPLETED
+ * to RUNNING"), or AD_EDB.
+ */
+int ad_store_set_job_state(ad_store_t *self, int64_t id, ad_job_state_t state, const char *reason,
+                           int exit_code);
+
+/*
+ * Record where job id runs: its layout (each >= 1), device and nodelist
+ * (NULL keeps the current one).  Returns 0, -ENOENT, AD_EINVAL or AD_EDB.
+ */
+int ad_store_set_job_layout(ad_store_t *self, int64_t id, int nodes, int procs_per_node,
+                            int threads_per_proc, const char *device, const char *nodelist);
+
+/* Fill out (cleared by the caller) with job id.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_get_job(ad_store_t *self, int64_t id, ad_job_row_t *out);
+
+/*
+ * The jobs whose state is in the mask states (AD_JOB_MASK() bits; 0 = all),
+ * by id, in a new array of *n rows owned by the caller (ad_job_rows_free()).
+ * Returns 0 or AD_EDB (then *rows is NULL and *n 0).
+ */
+int ad_store_list_jobs(ad_store_t *self, unsigned states, ad_job_row_t **rows, size_t *n);
+
+/* --------------------------------------------------------------------------------------- */
+/* Runs, speedups and metrics.                                                             */
+
+/*
+ * Add a run.  A run added COMPLETED (an import) gets its baseline and
+ * speedup at once, as ad_store_finish_run() gives them.  The id, baseline
+ * and speedup in run are ignored.  Returns 0 and sets *id (may be NULL),
+ * AD_EINVAL for a missing model or dataset or a layout or batch below 1, or
+ * AD_EDB (nothing written).
+ */
+int ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id);
+
+/*
+ * Record how run id ended.  When it COMPLETED with a throughput, its
+ * baseline is the most recent COMPLETED run of 1 node x 1 process x 1
+ * thread with the same model, dataset, global batch, hardware class and
+ * device (latest ended, then highest id), and its speedup is samples_per_s
+ * / the baseline's; a run of that shape is its own baseline (speedup 1)
+ * and also gives a baseline to the runs of its group that had none.
+ * Returns 0, -ENOENT, AD_EINVAL (state not final, run already finished) or
+ * AD_EDB (nothing written).
+ */
+int ad_store_finish_run(ad_store_t *self, int64_t id, const ad_run_result_t *res);
+
+/* Fill out (cleared by the caller) with run id.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_get_run(ad_store_t *self, int64_t id, ad_run_t *out);
+
+/*
+ * Fill out with the latest run of configuration config_hash in sweep
+ * (0 = runs outside any sweep), to resume a sweep.  Returns 0, -ENOENT or
+ * AD_EDB.
+ */
+int ad_store_find_run(ad_store_t *self, int64_t sweep, const char *config_hash, ad_run_t *out);
+
+/*
+ * Call fn for each run that filter (NULL = all) selects; the run and its
+ * strings are borrowed for the call.  Returns 0, fn's non-zero value when
+ * it stopped early, or AD_EDB.
+ */
+int ad_store_each_run(ad_store_t *self, const ad_run_filter_t *filter, ad_store_run_fn fn,
+                      void *arg);
+
+/*
+ * Call fn for each layout group of COMPLETED runs that filter selects
+ * (states and limit ignored), ordered by model, dataset, batch, hardware,
+ * nodes, procs, threads and device.  Returns 0, fn's non-zero value, or AD_EDB.
+ */
+int ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_speedup_fn fn,
+                          void *arg);
+
+/*
+ * Add n metric samples of run in one transaction: all of them or, on
+ * failure, none.  A sample with the same (step, key) replaces the older one.
+ * Returns 0, -ENOENT (no such run) or AD_EDB.
+ */
+int ad_store_add_metrics(ad_store_t *self, int64_t run, const ad_metric_t *metrics, size_t n);
+
+/*
+ * Call fn for each metric of run, or only those called key (NULL = all),
+ * ordered by step then key; the key is borrowed for the call.  Returns 0,
+ * fn's non-zero value, or AD_EDB.
+ */
+int ad_store_each_metric(ad_store_t *self, int64_t run, const char *key, ad_store_metric_fn fn,
+                         void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

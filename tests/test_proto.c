@@ -1,0 +1,764 @@
+/* test_proto.c - the wire protocol: round trips, identities, malformed input, timeouts, CURVE */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autodist/ad_fault.h"
+#include "autodist/ad_proto.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static json_t *
+s_json(const char *text)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, 0, &jerr);
+
+    if (!v)
+        fail_msg("bad test JSON %s: %s", text, jerr.text);
+    return v;
+}
+
+/*
+ * A tcp port nothing listens on: bind one and let it go.  Random and below
+ * Linux's ephemeral range (32768-60999), so neither another test's "*" bind
+ * nor a TCP self-connect of our own reconnecting socket lands on it.
+ */
+static int
+s_free_port(void)
+{
+    zsock_t *s = zsock_new(ZMQ_PULL);
+    int port;
+
+    assert_non_null(s);
+    port = zsock_bind(s, "tcp://127.0.0.1:![20000-29999]");
+    assert_true(port > 0);
+    zsock_destroy(&s);
+    return port;
+}
+
+/* A payload that passes validation for each type. */
+static const char *
+s_sample(ad_proto_type_t type)
+{
+    switch (type) {
+    case AD_PROTO_HELLO:
+        return "{\"protocol\":1,\"hostname\":\"node-1\",\"version\":\"0.1.0\",\"pid\":4242,"
+               "\"profile\":{\"cores\":8,\"sockets\":1,\"mem_bytes\":17179869184}}";
+    case AD_PROTO_HEARTBEAT:
+        return "{\"seq\":17,\"load\":{\"cpu\":0.25,\"mem_used_bytes\":1000,"
+               "\"mem_total_bytes\":8000},\"running\":[3,9]}";
+    case AD_PROTO_BYE:
+        return "{\"reason\":\"SIGTERM\"}";
+    case AD_PROTO_WELCOME:
+        return "{\"node\":5,\"heartbeat_ms\":1000}";
+    case AD_PROTO_REJECT:
+        return "{\"reason\":\"hostname node-1 is already up\",\"retry_ms\":3000}";
+    case AD_PROTO_KILL:
+        return "{\"job\":12}";
+    case AD_PROTO_SUBMIT:
+        return "{\"job\":{\"name\":\"fashion-cnn\",\"model\":\"cnn\",\"batch_size\":256}}";
+    case AD_PROTO_STATUS:
+        return "{\"job\":12}";
+    case AD_PROTO_CANCEL:
+        return "{\"job\":12}";
+    case AD_PROTO_LOGS:
+        return "{\"job\":12,\"offset\":4096}";
+    case AD_PROTO_JOBS:
+        return "{\"filter\":{\"state\":\"RUNNING\",\"limit\":20}}";
+    case AD_PROTO_OK:
+        return "{\"job\":12,\"state\":\"PENDING\"}";
+    case AD_PROTO_ERROR:
+        return "{\"code\":\"ENOENT\",\"message\":\"no job 12\"}";
+    case AD_PROTO_METRIC:
+        return "{\"job\":12,\"event\":\"step\",\"step\":100,\"loss\":0.42,"
+               "\"samples_per_s\":3000.5}";
+    default:
+        return "{}";
+    }
+}
+
+/* Send raw frames (NULL-terminated list of strings) on sock. */
+static void
+s_send_raw(zsock_t *sock, ...)
+{
+    zmsg_t *msg = zmsg_new();
+    const char *frame;
+    va_list ap;
+
+    va_start(ap, sock);
+    while ((frame = va_arg(ap, const char *)))
+        zmsg_addstr(msg, frame);
+    va_end(ap);
+    assert_int_equal(zmsg_send(&msg, sock), 0);
+}
+
+/* Receive on sock and expect an AD_EPEER whose message contains needle. */
+static void
+s_expect_peer_error(zsock_t *sock, const char *needle)
+{
+    ad_msg_t msg = {0};
+    ad_err_t err = {0};
+    int rc;
+
+    rc = ad_proto_recv(sock, 2000, &msg, &err);
+    if (rc != AD_EPEER || !strstr(err.msg, needle))
+        fail_msg("expected AD_EPEER with \"%s\", got %d: %s", needle, rc, err.msg);
+    assert_null(msg.payload);
+    ad_msg_clear(&msg);
+}
+
+/* ---- type table --------------------------------------------------------- */
+
+static void
+test_type_names(void **state)
+{
+    for (int t = AD_PROTO_UNKNOWN + 1; t < AD_PROTO_TYPE_COUNT; t++) {
+        assert_int_equal(ad_proto_type_from_name(ad_proto_type_name(t)), t);
+        assert_true(ad_proto_type_origin(t) != 0);
+    }
+    assert_int_equal(ad_proto_type_from_name("hello"), AD_PROTO_UNKNOWN);
+    assert_int_equal(ad_proto_type_from_name(NULL), AD_PROTO_UNKNOWN);
+    assert_string_equal(ad_proto_type_name(AD_PROTO_UNKNOWN), "UNKNOWN");
+    assert_string_equal(ad_proto_type_name(AD_PROTO_HEARTBEAT), "HEARTBEAT");
+    assert_int_equal(ad_proto_type_origin(AD_PROTO_HELLO), AD_PROTO_FROM_AGENT);
+    assert_int_equal(ad_proto_type_origin(AD_PROTO_SUBMIT), AD_PROTO_FROM_CLIENT);
+    assert_int_equal(ad_proto_type_origin(AD_PROTO_WELCOME), AD_PROTO_FROM_COORD);
+    assert_int_equal(ad_proto_type_origin(AD_PROTO_METRIC), AD_PROTO_FROM_TRAINER);
+}
+
+/* ---- round trips ---------------------------------------------------------- */
+
+static void
+test_round_trip_every_type(void **state)
+{
+    ad_err_t err = {0};
+    zsock_t *router = ad_proto_listen(ZMQ_ROUTER, "inproc://proto-rt", NULL, NULL, &err);
+    zsock_t *dealer = ad_proto_connect(ZMQ_DEALER, "inproc://proto-rt", NULL, &err);
+    zsock_t *pull = ad_proto_listen(ZMQ_PULL, "inproc://proto-rt-metrics", NULL, NULL, &err);
+    zsock_t *push = ad_proto_connect(ZMQ_PUSH, "inproc://proto-rt-metrics", NULL, &err);
+    char *identity = NULL;
+
+    assert_non_null(router);
+    assert_non_null(dealer);
+    assert_non_null(pull);
+    assert_non_null(push);
+    /* Peers first talk to the coordinator, so it learns their identity. */
+    for (int t = AD_PROTO_UNKNOWN + 1; t < AD_PROTO_TYPE_COUNT; t++) {
+        ad_proto_origin_t origin = ad_proto_type_origin(t);
+        const char *name = ad_proto_type_name(t);
+        json_t *expect;
+        ad_msg_t msg = {0};
+        int rc;
+
+        if (origin == AD_PROTO_FROM_COORD)
+            continue;
+        expect = s_json(s_sample(t));
+        if (origin == AD_PROTO_FROM_TRAINER) {
+            rc = ad_proto_send(push, NULL, name, json_incref(expect), &err);
+            assert_int_equal(rc, 0);
+            rc = ad_proto_recv(pull, 2000, &msg, &err);
+            assert_int_equal(rc, 0);
+            assert_null(msg.identity);
+        } else {
+            rc = ad_proto_send(dealer, NULL, name, json_incref(expect), &err);
+            if (rc)
+                fail_msg("send %s: %s", name, err.msg);
+            rc = ad_proto_recv(router, 2000, &msg, &err);
+            if (rc)
+                fail_msg("recv %s: %s", name, err.msg);
+            assert_non_null(msg.identity);
+            if (identity)
+                assert_string_equal(identity, msg.identity);
+            else
+                identity = strdup(msg.identity);
+        }
+        assert_int_equal(msg.type, t);
+        assert_true(json_equal(msg.payload, expect));
+        json_decref(expect);
+        ad_msg_clear(&msg);
+    }
+    /* Then every coordinator message goes back to that identity. */
+    for (int t = AD_PROTO_UNKNOWN + 1; t < AD_PROTO_TYPE_COUNT; t++) {
+        const char *name = ad_proto_type_name(t);
+        json_t *expect;
+        ad_msg_t msg = {0};
+
+        if (ad_proto_type_origin(t) != AD_PROTO_FROM_COORD)
+            continue;
+        expect = s_json(s_sample(t));
+        assert_int_equal(ad_proto_send(router, identity, name, json_incref(expect), &err), 0);
+        assert_int_equal(ad_proto_recv(dealer, 2000, &msg, &err), 0);
+        assert_null(msg.identity);
+        assert_int_equal(msg.type, t);
+        assert_true(json_equal(msg.payload, expect));
+        json_decref(expect);
+        ad_msg_clear(&msg);
+    }
+    /* NULL payload means {}. */
+    {
+        ad_msg_t msg = {0};
+
+        assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
+        assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
+        assert_int_equal(msg.type, AD_PROTO_NODES);
+        assert_int_equal(json_object_size(msg.payload), 0);
+        ad_msg_clear(&msg);
+        ad_msg_clear(&msg);
+    }
+    free(identity);
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
+static void
+test_identities(void **state)
+{
+    ad_err_t err = {0};
+    zsock_t *router = ad_proto_listen(ZMQ_ROUTER, "inproc://proto-id", NULL, NULL, &err);
+    zsock_t *a = zsock_new(ZMQ_DEALER);
+    zsock_t *b = zsock_new(ZMQ_DEALER);
+    ad_msg_t ma = {0}, mb = {0}, reply = {0};
+
+    assert_non_null(router);
+    zsock_set_identity(a, "agent-a");
+    zsock_connect(a, "inproc://proto-id");
+    zsock_connect(b, "inproc://proto-id");
+    assert_int_equal(ad_proto_send(a, NULL, "PING", NULL, &err), 0);
+    assert_int_equal(ad_proto_send(b, NULL, "BYE", NULL, &err), 0);
+    assert_int_equal(ad_proto_recv(router, 2000, &ma, &err), 0);
+    assert_int_equal(ad_proto_recv(router, 2000, &mb, &err), 0);
+    /* A routing id set by the peer comes out as its hex spelling. */
+    assert_string_equal(ma.identity, "6167656E742D61");
+    assert_string_not_equal(ma.identity, mb.identity);
+    /* Answers reach the right peer, whatever the order. */
+    assert_int_equal(ad_proto_send(router, mb.identity, "OK", s_json("{\"to\":\"b\"}"), &err), 0);
+    assert_int_equal(ad_proto_send(router, ma.identity, "OK", s_json("{\"to\":\"a\"}"), &err), 0);
+    assert_int_equal(ad_proto_recv(a, 2000, &reply, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(reply.payload, "to")), "a");
+    ad_msg_clear(&reply);
+    assert_int_equal(ad_proto_recv(b, 2000, &reply, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(reply.payload, "to")), "b");
+    ad_msg_clear(&reply);
+    /* Lower-case hex is the same peer. */
+    assert_int_equal(ad_proto_send(router, "6167656e742d61", "PING", NULL, &err), 0);
+    assert_int_equal(ad_proto_recv(a, 2000, &reply, &err), 0);
+    assert_int_equal(reply.type, AD_PROTO_PING);
+    ad_msg_clear(&reply);
+    /* A peer that is not there, and an identity that is not hex. */
+    assert_int_equal(ad_proto_send(router, "DEADBEEF", "PING", NULL, &err), AD_EPEER);
+    assert_non_null(strstr(err.msg, "DEADBEEF is gone"));
+    assert_int_equal(ad_proto_send(router, "XYZ", "PING", NULL, &err), AD_EINVAL);
+    assert_non_null(strstr(err.msg, "bad peer identity"));
+    ad_msg_clear(&ma);
+    ad_msg_clear(&mb);
+    zsock_destroy(&a);
+    zsock_destroy(&b);
+    zsock_destroy(&router);
+}
+
+/* ---- malformed input -------------------------------------------------------- */
+
+static void
+test_malformed(void **state)
+{
+    ad_err_t err = {0};
+    zsock_t *router = zsock_new_router("inproc://proto-bad");
+    zsock_t *dealer = zsock_new_dealer(">inproc://proto-bad");
+    ad_msg_t msg = {0};
+    zmsg_t *zm;
+    char *big;
+
+    assert_non_null(router);
+    assert_non_null(dealer);
+    s_send_raw(dealer, "HELLO", NULL);
+    s_expect_peer_error(router, "2 frames, expected 3");
+    s_send_raw(dealer, "PING", "{}", "extra", NULL);
+    s_expect_peer_error(router, "4 frames, expected 3");
+    s_send_raw(dealer, "FOO", "{}", NULL);
+    s_expect_peer_error(router, "unknown type \"FOO\"");
+    s_send_raw(dealer, "hello", "{}", NULL);
+    s_expect_peer_error(router, "unknown type \"hello\"");
+    s_send_raw(dealer, "A-TYPE-FRAME-FAR-TOO-LONG-TO-BE-ONE", "{}", NULL);
+    s_expect_peer_error(router, "unknown type");
+    zm = zmsg_new();
+    zmsg_addmem(zm, "P\0\xff", 3);
+    zmsg_addstr(zm, "{}");
+    zmsg_send(&zm, dealer);
+    s_expect_peer_error(router, "unknown type \"P\\x00\\xff\"");
+    s_send_raw(dealer, "PING", "not json", NULL);
+    s_expect_peer_error(router, "PING from peer");
+    s_send_raw(dealer, "PING", "{\"a\":1", NULL);
+    s_expect_peer_error(router, "not valid JSON");
+    s_send_raw(dealer, "PING", "[1,2]", NULL);
+    s_expect_peer_error(router, "payload must be a JSON object, got an array");
+    s_send_raw(dealer, "PING", "42", NULL);
+    s_expect_peer_error(router, "not valid JSON");
+    s_send_raw(dealer, "PING", "", NULL);
+    s_expect_peer_error(router, "not valid JSON");
+    s_send_raw(dealer, "PING", "{\"a\":1,\"a\":2}", NULL);
+    s_expect_peer_error(router, "duplicate");
+    /* Fields the daemon relies on are checked for it. */
+    s_send_raw(dealer, "HELLO", "{\"protocol\":1,\"version\":\"1\",\"pid\":1,\"profile\":{}}",
+               NULL);
+    s_expect_peer_error(router, "HELLO: missing field \"hostname\"");
+    s_send_raw(dealer, "HEARTBEAT",
+               "{\"seq\":1,\"load\":{\"cpu\":3.5,\"mem_used_bytes\":1,\"mem_total_bytes\":2},"
+               "\"running\":[]}",
+               NULL);
+    s_expect_peer_error(router, "field \"load.cpu\": expected a number in 0..1, got 3.5");
+    s_send_raw(dealer, "HEARTBEAT",
+               "{\"seq\":1,\"load\":{\"cpu\":0.5,\"mem_used_bytes\":1,\"mem_total_bytes\":2},"
+               "\"running\":[1,\"x\"]}",
+               NULL);
+    s_expect_peer_error(router, "field \"running\": element 1");
+    s_send_raw(dealer, "CANCEL", "{\"job\":\"12\"}", NULL);
+    s_expect_peer_error(router, "field \"job\": expected an integer >= 1, got \"12\"");
+    s_send_raw(dealer, "LOGS", "{\"job\":1,\"offset\":-5}", NULL);
+    s_expect_peer_error(router, "field \"offset\"");
+    /* The sender stays known after a bad type, so the daemon can answer it. */
+    s_send_raw(dealer, "CANCEL", "{}", NULL);
+    assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), AD_EPEER);
+    assert_non_null(msg.identity);
+    assert_int_equal(msg.type, AD_PROTO_CANCEL);
+    assert_null(msg.payload);
+    assert_int_equal(ad_proto_send_error(router, msg.identity, &err, &err), 0);
+    ad_msg_clear(&msg);
+    assert_int_equal(ad_proto_recv(dealer, 2000, &msg, &err), 0);
+    assert_int_equal(msg.type, AD_PROTO_ERROR);
+    assert_string_equal(json_string_value(json_object_get(msg.payload, "code")), "EPEER");
+    ad_msg_clear(&msg);
+    /* Oversized payload: one byte over the limit. */
+    big = malloc(AD_PROTO_MAX_PAYLOAD + 2);
+    memset(big, ' ', AD_PROTO_MAX_PAYLOAD + 1);
+    big[0] = '{';
+    big[AD_PROTO_MAX_PAYLOAD] = '}';
+    big[AD_PROTO_MAX_PAYLOAD + 1] = '\0';
+    s_send_raw(dealer, "PING", big, NULL);
+    s_expect_peer_error(router, "over the 16 MiB limit");
+    /* Exactly at the limit is fine. */
+    big[AD_PROTO_MAX_PAYLOAD - 1] = '}';
+    big[AD_PROTO_MAX_PAYLOAD] = '\0';
+    s_send_raw(dealer, "PING", big, NULL);
+    assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
+    ad_msg_clear(&msg);
+    free(big);
+    /* After all that the socket still works. */
+    assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
+    assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
+    assert_int_equal(msg.type, AD_PROTO_NODES);
+    ad_msg_clear(&msg);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
+static void
+test_malformed_pull(void **state)
+{
+    zsock_t *pull = zsock_new_pull("inproc://proto-bad-pull");
+    zsock_t *push = zsock_new_push(">inproc://proto-bad-pull");
+
+    s_send_raw(push, "METRIC", NULL);
+    s_expect_peer_error(pull, "1 frame, expected 2 ([type][json])");
+    s_send_raw(push, "METRIC", "{\"event\":\"step\"}", NULL);
+    s_expect_peer_error(pull, "METRIC: missing field \"job\"");
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
+}
+
+static void
+test_send_refuses_bad_messages(void **state)
+{
+    ad_err_t err = {0};
+    zsock_t *pull = zsock_new_pull("inproc://proto-send");
+    zsock_t *push = zsock_new_push(">inproc://proto-send");
+    json_t *big;
+
+    assert_int_equal(ad_proto_send(push, NULL, "FOO", NULL, &err), AD_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown type \"FOO\""));
+    assert_int_equal(ad_proto_send(push, NULL, "METRIC", s_json("{\"job\":0,\"event\":\"x\"}"),
+                                   &err),
+                     AD_EINVAL);
+    assert_non_null(strstr(err.msg, "refusing to send an invalid message: METRIC: field \"job\""));
+    assert_int_equal(ad_proto_send(push, NULL, "PING", json_array(), &err), AD_EINVAL);
+    big = json_object();
+    {
+        char *s = malloc(AD_PROTO_MAX_PAYLOAD);
+
+        memset(s, 'a', AD_PROTO_MAX_PAYLOAD - 1);
+        s[AD_PROTO_MAX_PAYLOAD - 1] = '\0';
+        json_object_set_new(big, "x", json_string(s));
+        free(s);
+    }
+    assert_int_equal(ad_proto_send(push, NULL, "PING", big, &err), AD_EINVAL);
+    assert_non_null(strstr(err.msg, "over the 16 MiB limit"));
+    /* A failing ZeroMQ send, through the fault switch. */
+    ad_fault_arm("zmq.send", 1);
+    assert_int_equal(ad_proto_send(push, NULL, "PING", NULL, &err), AD_EPEER);
+    assert_non_null(strstr(err.msg, "zmq.send"));
+    assert_int_equal(ad_proto_send(push, NULL, "PING", NULL, &err), 0);
+    ad_fault_reset();
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
+}
+
+/* ---- timeouts ------------------------------------------------------------ */
+
+static void
+test_recv_timeout(void **state)
+{
+    ad_err_t err = {0};
+    zsock_t *router = ad_proto_listen(ZMQ_ROUTER, "inproc://proto-idle", NULL, NULL, &err);
+    ad_msg_t msg = {0};
+    int64_t t0 = zclock_mono();
+
+    assert_int_equal(ad_proto_recv(router, 150, &msg, &err), -ETIMEDOUT);
+    assert_true(zclock_mono() - t0 >= 140);
+    assert_non_null(strstr(err.msg, "no message in 150 ms"));
+    assert_int_equal(ad_proto_recv(router, 0, &msg, &err), -ETIMEDOUT);
+    assert_null(msg.identity);
+    assert_null(msg.payload);
+    zsock_destroy(&router);
+}
+
+static void
+test_request_nobody_listening(void **state)
+{
+    char endpoint[64];
+    json_t *reply = (json_t *)1;
+    ad_err_t err = {0};
+    int64_t t0, elapsed;
+    int rc;
+
+    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", s_free_port());
+    t0 = zclock_mono();
+    rc = ad_proto_request(endpoint, "STATUS", NULL, 700, &reply, &err);
+    elapsed = zclock_mono() - t0;
+    assert_int_equal(rc, -ETIMEDOUT);
+    assert_null(reply);
+    assert_true(elapsed <= 700 + 500);
+    assert_non_null(strstr(err.msg, "cannot reach the coordinator at "));
+    assert_non_null(strstr(err.msg, endpoint));
+    assert_non_null(strstr(err.msg, "(no answer in 0.7 s)"));
+    assert_non_null(strstr(err.msg, "try `autodist up`"));
+    /* The default timeout reads in whole seconds. */
+    rc = ad_proto_request(endpoint, "NODES", NULL, 1000, &reply, &err);
+    assert_non_null(strstr(err.msg, "(no answer in 1 s)"));
+    rc = ad_proto_request("nonsense://x", "NODES", NULL, 100, &reply, &err);
+    assert_int_equal(rc, AD_EINVAL);
+    assert_non_null(strstr(err.msg, "nonsense://x"));
+}
+
+static void
+test_push_never_blocks(void **state)
+{
+    char endpoint[64];
+    ad_err_t err = {0};
+    zsock_t *push;
+    int64_t t0;
+
+    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", s_free_port());
+    push = ad_proto_connect(ZMQ_PUSH, endpoint, NULL, &err);
+    assert_non_null(push);
+    t0 = zclock_mono();
+    assert_int_equal(ad_proto_send(push, NULL, "METRIC", s_json(s_sample(AD_PROTO_METRIC)), &err),
+                     -EAGAIN);
+    assert_true(zclock_mono() - t0 < 500);
+    zsock_destroy(&push);
+}
+
+/* ---- a coordinator stand-in for requests ------------------------------------ */
+
+/* Answers STATUS with OK {echo}, CANCEL with ERROR, NODES with WELCOME, SHUTDOWN never. */
+static void
+s_coordinator(zsock_t *pipe, void *args)
+{
+    const char *keys_dir = args;
+    ad_err_t err = {0};
+    int port = 0;
+    zsock_t *router = ad_proto_listen(ZMQ_ROUTER, "tcp://127.0.0.1:*", keys_dir, &port, &err);
+    zpoller_t *poller;
+
+    if (!router) {
+        fprintf(stderr, "coordinator: %s\n", err.msg);
+        zsock_signal(pipe, 0);
+        zsock_send(pipe, "i", -1);
+        return;
+    }
+    poller = zpoller_new(pipe, router, NULL);
+    zsock_signal(pipe, 0);
+    zsock_send(pipe, "i", port);
+    for (;;) {
+        void *which = zpoller_wait(poller, -1);
+        ad_msg_t msg = {0};
+        ad_err_t e = {0};
+
+        if (which == pipe || !which)
+            break;
+        if (ad_proto_recv(router, 0, &msg, &err))
+            continue;
+        switch (msg.type) {
+        case AD_PROTO_STATUS:
+            ad_proto_send(router, msg.identity, "OK",
+                          json_pack("{s:O}", "echo", msg.payload), &err);
+            break;
+        case AD_PROTO_CANCEL:
+            ad_err_set(&e, AD_EINVAL, "job %d is not running",
+                       (int)json_integer_value(json_object_get(msg.payload, "job")));
+            ad_proto_send_error(router, msg.identity, &e, &err);
+            break;
+        case AD_PROTO_LOGS:
+            ad_err_set(&e, -ENOENT, "no log for job 3");
+            ad_proto_send_error(router, msg.identity, &e, &err);
+            break;
+        case AD_PROTO_NODES:
+            ad_proto_send(router, msg.identity, "WELCOME",
+                          s_json("{\"node\":1,\"heartbeat_ms\":1000}"), &err);
+            break;
+        default:
+            break;
+        }
+        ad_msg_clear(&msg);
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&router);
+}
+
+static zactor_t *
+s_start_coordinator(const char *keys_dir, char *endpoint, size_t size)
+{
+    zactor_t *actor = zactor_new(s_coordinator, (void *)keys_dir);
+    int port = -1;
+
+    zsock_recv(actor, "i", &port);
+    assert_true(port > 0);
+    snprintf(endpoint, size, "tcp://127.0.0.1:%d", port);
+    return actor;
+}
+
+static void
+test_request_answers(void **state)
+{
+    char endpoint[64];
+    zactor_t *coord = s_start_coordinator(NULL, endpoint, sizeof(endpoint));
+    json_t *reply = NULL;
+    ad_err_t err = {0};
+    int rc;
+
+    rc = ad_proto_request(endpoint, "STATUS", s_json("{\"job\":7}"), 2000, &reply, &err);
+    if (rc)
+        fail_msg("request: %s", err.msg);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "echo"), "job")),
+                     7);
+    json_decref(reply);
+    /* The coordinator's ERROR becomes the caller's code and message. */
+    rc = ad_proto_request(endpoint, "CANCEL", s_json("{\"job\":3}"), 2000, &reply, &err);
+    assert_int_equal(rc, AD_EINVAL);
+    assert_string_equal(err.msg, "job 3 is not running");
+    assert_null(reply);
+    rc = ad_proto_request(endpoint, "LOGS", s_json("{\"job\":3}"), 2000, &reply, &err);
+    assert_int_equal(rc, -ENOENT);
+    assert_string_equal(err.msg, "no log for job 3");
+    /* An answer that is neither OK nor ERROR. */
+    rc = ad_proto_request(endpoint, "NODES", NULL, 2000, &reply, &err);
+    assert_int_equal(rc, AD_EPEER);
+    assert_non_null(strstr(err.msg, "answered WELCOME"));
+    /* A coordinator that is up but does not answer. */
+    rc = ad_proto_request(endpoint, "SHUTDOWN", NULL, 300, &reply, &err);
+    assert_int_equal(rc, -ETIMEDOUT);
+    /* A request the client itself refuses to send. */
+    rc = ad_proto_request(endpoint, "CANCEL", NULL, 300, &reply, &err);
+    assert_int_equal(rc, AD_EINVAL);
+    assert_non_null(strstr(err.msg, "missing field \"job\""));
+    zactor_destroy(&coord);
+}
+
+static void
+test_listen_errors(void **state)
+{
+    ad_err_t err = {0};
+    int port = 0;
+    zsock_t *a = ad_proto_listen(ZMQ_ROUTER, "tcp://127.0.0.1:*", NULL, &port, &err);
+    char endpoint[64];
+    zsock_t *b;
+
+    assert_non_null(a);
+    assert_true(port > 0);
+    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
+    b = ad_proto_listen(ZMQ_ROUTER, endpoint, NULL, NULL, &err);
+    assert_null(b);
+    assert_int_equal(err.code, -EADDRINUSE);
+    assert_non_null(strstr(err.msg, endpoint));
+    assert_non_null(strstr(err.msg, "another autodistd"));
+    b = ad_proto_listen(ZMQ_PULL, "bogus", NULL, NULL, &err);
+    assert_null(b);
+    assert_int_equal(err.code, AD_EINVAL);
+    assert_null(ad_proto_connect(ZMQ_DEALER, "bogus://", NULL, &err));
+    assert_int_equal(err.code, AD_EINVAL);
+    zsock_destroy(&a);
+}
+
+/* ---- payload fields --------------------------------------------------------- */
+
+static void
+test_json_fields(void **state)
+{
+    json_t *o = s_json("{\"n\":5,\"x\":0.5,\"s\":\"abc\",\"b\":true,\"z\":null,"
+                       "\"load\":{\"cpu\":1},\"arr\":[1,2,3],\"flat\":3}");
+    ad_err_t err = {0};
+    int64_t i;
+    double d;
+    const char *s;
+    bool b;
+    json_t *v;
+
+    assert_int_equal(ad_json_get_int(o, "n", 0, 10, &i, &err), 0);
+    assert_int_equal(i, 5);
+    assert_int_equal(ad_json_get_int(o, "n", 6, 10, &i, &err), AD_EINVAL);
+    assert_string_equal(err.msg, "field \"n\": expected an integer in 6..10, got 5");
+    assert_int_equal(ad_json_get_int(o, "x", 0, 10, &i, &err), AD_EINVAL);
+    assert_int_equal(ad_json_get_int(o, "missing", 0, 10, &i, &err), -ENOENT);
+    assert_string_equal(err.msg, "missing field \"missing\"");
+    assert_int_equal(ad_json_get_int(o, "z", 0, 10, &i, &err), -ENOENT);
+    assert_int_equal(ad_json_get_double(o, "load.cpu", 0, 1, &d, &err), 0);
+    assert_true(d == 1.0);
+    assert_int_equal(ad_json_get_double(o, "s", 0, 1, &d, &err), AD_EINVAL);
+    assert_string_equal(err.msg, "field \"s\": expected a number in 0..1, got \"abc\"");
+    assert_int_equal(ad_json_get_double(o, "load.mem", 0, 1, &d, &err), -ENOENT);
+    assert_string_equal(err.msg, "missing field \"load.mem\"");
+    assert_int_equal(ad_json_get_double(o, "flat.cpu", 0, 1, &d, &err), AD_EINVAL);
+    assert_string_equal(err.msg, "field \"flat\": expected an object, got 3");
+    assert_int_equal(ad_json_get_string(o, "s", 1, 3, &s, &err), 0);
+    assert_string_equal(s, "abc");
+    assert_int_equal(ad_json_get_string(o, "s", 1, 2, &s, &err), AD_EINVAL);
+    assert_string_equal(err.msg, "field \"s\": expected a string of 1..2 bytes, got 3 bytes");
+    assert_int_equal(ad_json_get_string(o, "arr", 1, 2, &s, &err), AD_EINVAL);
+    assert_string_equal(err.msg, "field \"arr\": expected a string, got an array");
+    assert_int_equal(ad_json_get_bool(o, "b", &b, &err), 0);
+    assert_true(b);
+    assert_int_equal(ad_json_get_bool(o, "n", &b, &err), AD_EINVAL);
+    assert_int_equal(ad_json_get_object(o, "load", &v, &err), 0);
+    assert_int_equal(ad_json_get_object(o, "arr", &v, &err), AD_EINVAL);
+    assert_int_equal(ad_json_get_array(o, "arr", 3, &v, &err), 0);
+    assert_int_equal(json_array_size(v), 3);
+    assert_int_equal(ad_json_get_array(o, "arr", 2, &v, &err), AD_EINVAL);
+    assert_string_equal(err.msg, "field \"arr\": more than 2 elements (3)");
+    json_decref(o);
+    o = json_array();
+    assert_int_equal(ad_json_get_int(o, "n", 0, 1, &i, &err), AD_EINVAL);
+    json_decref(o);
+}
+
+static void
+test_error_names(void **state)
+{
+    assert_string_equal(ad_proto_error_name(AD_EPARSE), "EPARSE");
+    assert_string_equal(ad_proto_error_name(AD_EIO), "EIO");
+    assert_string_equal(ad_proto_error_name(-ENOENT), "ENOENT");
+    assert_string_equal(ad_proto_error_name(-EADDRINUSE), "EADDRINUSE");
+    assert_string_equal(ad_proto_error_name(12345), "EUNKNOWN");
+    assert_int_equal(ad_proto_error_code("EPARSE"), AD_EPARSE);
+    assert_int_equal(ad_proto_error_code("ENOENT"), -ENOENT);
+    assert_int_equal(ad_proto_error_code("ENOPE"), AD_EPEER);
+    assert_int_equal(ad_proto_error_code(NULL), AD_EPEER);
+}
+
+/* ---- CURVE ------------------------------------------------------------------- */
+
+static void
+s_read(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+static void
+test_curve(void **state)
+{
+    char keys[] = "/tmp/ad-proto-keysXXXXXX";
+    char other[] = "/tmp/ad-proto-otherXXXXXX";
+    char path[256], cmd[600], before[1024], after[1024];
+    char endpoint[64];
+    ad_err_t err = {0};
+    json_t *reply = NULL;
+    zactor_t *auth, *coord;
+    zsock_t *sock;
+    int rc;
+
+    assert_non_null(mkdtemp(keys));
+    assert_non_null(mkdtemp(other));
+    /* Without keys, securing a socket says which file is missing. */
+    sock = zsock_new(ZMQ_DEALER);
+    assert_int_equal(ad_proto_secure_client(sock, keys, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "client.cert_secret"));
+    zsock_destroy(&sock);
+    assert_null(ad_proto_auth_new(keys, &err));
+    assert_int_equal(ad_proto_keys_create(keys, &err), 0);
+    snprintf(path, sizeof(path), "%s/server.cert", keys);
+    s_read(path, before, sizeof(before));
+    assert_int_equal(ad_proto_keys_create(keys, &err), 0);
+    s_read(path, after, sizeof(after));
+    assert_string_equal(before, after);
+    snprintf(path, sizeof(path), "%s/clients/client.cert", keys);
+    assert_int_equal(access(path, R_OK), 0);
+
+    auth = ad_proto_auth_new(keys, &err);
+    assert_non_null(auth);
+    coord = s_start_coordinator(keys, endpoint, sizeof(endpoint));
+    rc = ad_proto_request_secure(endpoint, keys, "STATUS", s_json("{\"job\":1}"), 3000, &reply,
+                                 &err);
+    if (rc)
+        fail_msg("secure request: %s", err.msg);
+    json_decref(reply);
+    /* A plain client gets no answer from a CURVE server. */
+    rc = ad_proto_request(endpoint, "STATUS", NULL, 300, &reply, &err);
+    assert_int_equal(rc, -ETIMEDOUT);
+    /* Nor does a client whose certificate the coordinator does not hold. */
+    assert_int_equal(ad_proto_keys_create(other, &err), 0);
+    snprintf(cmd, sizeof(cmd), "cp %s/server.cert %s/server.cert", keys, other);
+    assert_int_equal(system(cmd), 0);
+    rc = ad_proto_request_secure(endpoint, other, "STATUS", NULL, 300, &reply, &err);
+    assert_int_equal(rc, -ETIMEDOUT);
+    zactor_destroy(&coord);
+    zactor_destroy(&auth);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s %s", keys, other);
+    assert_int_equal(system(cmd), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_type_names),
+        cmocka_unit_test(test_round_trip_every_type),
+        cmocka_unit_test(test_identities),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_malformed_pull),
+        cmocka_unit_test(test_send_refuses_bad_messages),
+        cmocka_unit_test(test_recv_timeout),
+        cmocka_unit_test(test_request_nobody_listening),
+        cmocka_unit_test(test_push_never_blocks),
+        cmocka_unit_test(test_request_answers),
+        cmocka_unit_test(test_listen_errors),
+        cmocka_unit_test(test_json_fields),
+        cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_curve),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
