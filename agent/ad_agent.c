@@ -1,0 +1,698 @@
+/* ad_agent.c - autodist-agent: profile the node, HELLO the coordinator, heartbeat, reconnect */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "autodist/ad_bench.h"
+#include "autodist/ad_error.h"
+#include "autodist/ad_home.h"
+#include "autodist/ad_load.h"
+#include "autodist/ad_log.h"
+#include "autodist/ad_profile.h"
+#include "autodist/ad_proto.h"
+
+#define AD_VERSION "0.1.0"
+
+/* A HELLO with no WELCOME or REJECT this long after it counts as unanswered (docs/protocol.md). */
+#define S_HELLO_TIMEOUT_MS (AD_PROTO_HEARTBEAT_MISSES * AD_PROTO_HEARTBEAT_MS)
+/* BYE must not hold up a stop: a coordinator that cannot take it this fast misses it. */
+#define S_BYE_TIMEOUT_MS 200
+/* Exit statuses (docs/agent.md). */
+#define S_EXIT_OK 0
+#define S_EXIT_FAIL 1
+#define S_EXIT_USAGE 2
+
+/* Command line. */
+typedef struct opts {
+    bool profile;         /* --profile: print the profile and exit */
+    bool json;            /* --json: print it as JSON */
+    bool force_bench;     /* --force-bench: ignore the benchmark cache */
+    bool no_bench;        /* --no-bench: no benchmark figures at all */
+    const char *endpoint; /* --coordinator */
+    const char *name;     /* --name; NULL: the host name */
+    const char *home;     /* --home; NULL: $AUTODIST_HOME or ~/.autodist */
+    int heartbeat_ms;     /* --heartbeat-ms; 0: the coordinator's */
+} opts_t;
+
+/* Where the agent stands with the coordinator. */
+typedef enum {
+    S_WAIT,    /* no session; a timer (or a new connection) brings the next HELLO */
+    S_HELLO,   /* HELLO sent, waiting for WELCOME or REJECT */
+    S_SESSION, /* welcomed: heartbeating */
+} state_t;
+
+/* The running agent; one thread owns it. */
+typedef struct agent {
+    const opts_t *opts;          /* command line (borrowed) */
+    const char *name;            /* hostname sent in HELLO (borrowed) */
+    const ad_profile_t *profile; /* this node's profile (borrowed) */
+    zsock_t *sock;               /* DEALER to the coordinator */
+    zactor_t *monitor;           /* zmonitor of sock: CONNECTED, DISCONNECTED */
+    zloop_t *loop;               /* timers and readers */
+    int sigfd;                   /* signalfd of SIGTERM and SIGINT */
+    state_t state;               /* see state_t */
+    bool connected;              /* the DEALER has a live connection, as far as we know */
+    bool wake_on_connect;        /* in S_WAIT: a new connection sends HELLO at once */
+    int timer;                   /* HELLO timeout or retry timer; -1 when none */
+    int hb_timer;                /* heartbeat timer; -1 when none */
+    int backoff_ms;              /* next retry delay: 1 s doubling to 32 s, reset by WELCOME */
+    int heartbeat_ms;            /* period of the current session */
+    int64_t node;                /* node id given by WELCOME */
+    int64_t seq;                 /* last heartbeat sequence number of the session */
+    int64_t session_at;          /* zclock_mono() at WELCOME */
+    ad_cpu_times_t cpu_prev;     /* CPU counters at the previous heartbeat */
+    bool load_warned;            /* a load sampling failure was logged already */
+    int stop_signal;             /* the signal that stops us; 0 while running */
+    int exit_code;               /* set when the agent must exit; -1 while running */
+} agent_t;
+
+static void
+s_usage(FILE *fp)
+{
+    fprintf(
+        fp,
+        "usage: autodist-agent [options]\n"
+        "       autodist-agent --profile [--json] [--force-bench | --no-bench] [--home DIR]\n"
+        "\n"
+        "Profile this node (hwloc topology, micro-benchmarks cached per hardware class),\n"
+        "register with the coordinator (HELLO) and send a heartbeat with CPU and memory\n"
+        "load every second; reconnect with backoff (1 s doubling to 32 s) when it goes.\n"
+        "\n"
+        "options:\n"
+        "  --coordinator ENDPOINT  the coordinator's agent socket (default %s)\n"
+        "  --name NAME             node name sent in HELLO (default: the host name);\n"
+        "                          several simulated agents on one machine need distinct names\n"
+        "  --home DIR              autodist home (default $%s or ~/%s); benchmark\n"
+        "                          figures are cached in DIR/%s\n"
+        "  --heartbeat-ms N        heartbeat period, 100..60000 (default: the coordinator's)\n"
+        "  --no-bench              no micro-benchmarks: send the topology only\n"
+        "  --force-bench           run the benchmarks even when cached figures exist\n"
+        "  --profile               print this node's profile as YAML and exit\n"
+        "  --json                  with --profile: print it as JSON\n"
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 stopped by SIGTERM/SIGINT (after BYE) or --profile done,\n"
+        "1 failure or refused by the coordinator for good, 2 bad command line.\n",
+        AD_PROTO_AGENT_ENDPOINT, AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_BENCH_CACHE_DIR);
+}
+
+enum {
+    OPT_PROFILE = 256,
+    OPT_JSON,
+    OPT_FORCE_BENCH,
+    OPT_NO_BENCH,
+    OPT_COORDINATOR,
+    OPT_NAME,
+    OPT_HOME,
+    OPT_HEARTBEAT,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+static const struct option s_long[] = {
+    {"profile", no_argument, NULL, OPT_PROFILE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"force-bench", no_argument, NULL, OPT_FORCE_BENCH},
+    {"no-bench", no_argument, NULL, OPT_NO_BENCH},
+    {"coordinator", required_argument, NULL, OPT_COORDINATOR},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"home", required_argument, NULL, OPT_HOME},
+    {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parse argv into o.  Returns 0, 1 for --help/--version (already printed), or AD_EINVAL. */
+static int
+s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
+{
+    char *end;
+    long v;
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->endpoint = AD_PROTO_AGENT_ENDPOINT;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", s_long, NULL)) != -1) {
+        switch (c) {
+        case OPT_PROFILE:
+            o->profile = true;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_FORCE_BENCH:
+            o->force_bench = true;
+            break;
+        case OPT_NO_BENCH:
+            o->no_bench = true;
+            break;
+        case OPT_COORDINATOR:
+            o->endpoint = optarg;
+            break;
+        case OPT_NAME:
+            if (!*optarg || strlen(optarg) > 255)
+                return ad_err_set(err, AD_EINVAL, "--name must be 1 to 255 bytes, got \"%s\"",
+                                  optarg);
+            o->name = optarg;
+            break;
+        case OPT_HOME:
+            o->home = optarg;
+            break;
+        case OPT_HEARTBEAT:
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 100 || v > 60000)
+                return ad_err_set(err, AD_EINVAL,
+                                  "--heartbeat-ms must be an integer in [100, 60000], got \"%s\"",
+                                  optarg);
+            o->heartbeat_ms = (int)v;
+            break;
+        case 'h':
+        case OPT_HELP:
+            s_usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            printf("autodist-agent %s (protocol %d)\n", AD_VERSION, AD_PROTO_VERSION);
+            return 1;
+        default:
+            if (optopt && optopt < 256)
+                return ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
+            if (optopt)
+                return ad_err_set(err, AD_EINVAL, "option --%s needs a value",
+                                  s_long[optopt - OPT_PROFILE].name);
+            return ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return ad_err_set(err, AD_EINVAL, "unexpected argument \"%s\" (try --help)", argv[optind]);
+    if (o->force_bench && o->no_bench)
+        return ad_err_set(err, AD_EINVAL, "--force-bench and --no-bench exclude each other");
+    if (o->json && !o->profile)
+        return ad_err_set(err, AD_EINVAL, "--json goes with --profile");
+    return 0;
+}
+
+/* Detect this node and give it benchmark figures as the options say. */
+static int
+s_build_profile(const opts_t *o, ad_profile_t **out, ad_err_t *err)
+{
+    ad_profile_t *p = NULL;
+    ad_home_t home = {0};
+    char *cache_dir;
+    int rc;
+
+    rc = ad_profile_detect(&p, err);
+    if (rc)
+        return rc;
+    if (!o->no_bench) {
+        rc = ad_home_resolve(o->home, &home, err);
+        if (rc)
+            goto err_free_profile;
+        cache_dir = ad_malloc(strlen(home.root) + sizeof(AD_BENCH_CACHE_DIR) + 2);
+        sprintf(cache_dir, "%s/%s", home.root, AD_BENCH_CACHE_DIR);
+        rc = ad_profile_bench(p, o->force_bench, cache_dir, err);
+        free(cache_dir);
+        ad_home_clear(&home);
+        if (rc)
+            goto err_free_profile;
+    }
+    *out = p;
+    return 0;
+err_free_profile:
+    ad_profile_free(&p);
+    return rc;
+}
+
+/* --profile: the profile on stdout. */
+static int
+s_print_profile(const opts_t *o)
+{
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+    char *text;
+
+    if (s_build_profile(o, &p, &err)) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        return S_EXIT_FAIL;
+    }
+    if (o->json) {
+        json_t *j = ad_profile_to_json(p);
+
+        /* 15 digits print the figures as written (130.23, not 130.22999999999999). */
+        text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        json_decref(j);
+        if (!text)
+            ad_oom(0);
+        printf("%s\n", text);
+    } else {
+        text = ad_profile_to_yaml(p);
+        fputs(text, stdout);
+    }
+    free(text);
+    ad_profile_free(&p);
+    if (fflush(stdout) == EOF) {
+        ad_log(AD_LOG_ERROR, "cannot write the profile: %s", strerror(errno));
+        return S_EXIT_FAIL;
+    }
+    return S_EXIT_OK;
+}
+
+/* ---- the agent loop ------------------------------------------------------------------- */
+
+static int s_on_hello_due(zloop_t *loop, int timer_id, void *arg);
+static int s_on_hello_timeout(zloop_t *loop, int timer_id, void *arg);
+
+static void
+s_cancel_timer(agent_t *self)
+{
+    if (self->timer >= 0)
+        zloop_timer_end(self->loop, self->timer);
+    self->timer = -1;
+}
+
+static void
+s_end_session(agent_t *self)
+{
+    if (self->hb_timer >= 0)
+        zloop_timer_end(self->loop, self->hb_timer);
+    self->hb_timer = -1;
+}
+
+/* No session: send HELLO after delay_ms (sooner on a new connection when wake is set). */
+static void
+s_hello_after(agent_t *self, int delay_ms, bool wake)
+{
+    s_cancel_timer(self);
+    s_end_session(self);
+    self->state = S_WAIT;
+    self->wake_on_connect = wake;
+    self->timer = zloop_timer(self->loop, (size_t)delay_ms, 1, s_on_hello_due, self);
+}
+
+/* A HELLO went unanswered or could not go: wait the backoff, then double it. */
+static void
+s_backoff(agent_t *self)
+{
+    ad_log(AD_LOG_INFO, "reconnecting in %d s", self->backoff_ms / 1000);
+    s_hello_after(self, self->backoff_ms, true);
+    self->backoff_ms *= 2;
+    if (self->backoff_ms > AD_PROTO_RECONNECT_MAX_MS)
+        self->backoff_ms = AD_PROTO_RECONNECT_MAX_MS;
+}
+
+static void
+s_send_hello(agent_t *self)
+{
+    ad_err_t err = {0};
+    json_t *hello;
+
+    s_cancel_timer(self);
+    if (!self->connected) {
+        ad_log(AD_LOG_INFO, "coordinator at %s not reachable", self->opts->endpoint);
+        s_backoff(self);
+        return;
+    }
+    hello = json_pack("{s:i, s:s, s:s, s:I, s:o}", "protocol", AD_PROTO_VERSION, "hostname",
+                      self->name, "version", AD_VERSION, "pid", (json_int_t)getpid(), "profile",
+                      ad_profile_to_json(self->profile));
+    if (!hello)
+        ad_oom(0);
+    if (ad_proto_send(self->sock, NULL, "HELLO", hello, &err)) {
+        /* With immediate set, -EAGAIN means there was no connection after all. */
+        if (err.code == -EAGAIN)
+            self->connected = false;
+        ad_log(AD_LOG_WARN, "HELLO to %s not sent: %s", self->opts->endpoint, err.msg);
+        s_backoff(self);
+        return;
+    }
+    ad_log(AD_LOG_DEBUG, "HELLO sent to %s as %s", self->opts->endpoint, self->name);
+    self->state = S_HELLO;
+    self->timer = zloop_timer(self->loop, S_HELLO_TIMEOUT_MS, 1, s_on_hello_timeout, self);
+}
+
+static int
+s_on_hello_due(zloop_t *loop, int timer_id, void *arg)
+{
+    agent_t *self = arg;
+
+    self->timer = -1;
+    s_send_hello(self);
+    return 0;
+}
+
+static int
+s_on_hello_timeout(zloop_t *loop, int timer_id, void *arg)
+{
+    agent_t *self = arg;
+
+    self->timer = -1;
+    ad_log(AD_LOG_WARN, "no answer to HELLO from %s in %d ms", self->opts->endpoint,
+           S_HELLO_TIMEOUT_MS);
+    s_backoff(self);
+    return 0;
+}
+
+/* The session is gone (disconnect, failed send): log it and start over with backoff 1 s. */
+static void
+s_lost(agent_t *self, const char *why)
+{
+    ad_log(AD_LOG_WARN, "lost coordinator at %s after %" PRId64 " ms (%s)", self->opts->endpoint,
+           zclock_mono() - self->session_at, why);
+    self->backoff_ms = AD_PROTO_RECONNECT_MS;
+    s_backoff(self);
+}
+
+static void
+s_send_heartbeat(agent_t *self)
+{
+    ad_load_t load = {0};
+    ad_err_t err = {0};
+    json_t *hb;
+
+    if (ad_load_sample(&self->cpu_prev, &load, &err)) {
+        /* Zeros keep the node alive; the coordinator only loses a load figure. */
+        if (!self->load_warned)
+            ad_log(AD_LOG_WARN, "load not sampled, sending zeros: %s", err.msg);
+        self->load_warned = true;
+        memset(&load, 0, sizeof(load));
+    }
+    hb = json_pack("{s:I, s:{s:f, s:I, s:I}, s:[]}", "seq", (json_int_t)++self->seq, "load", "cpu",
+                   load.cpu, "mem_used_bytes", (json_int_t)load.mem_used_bytes, "mem_total_bytes",
+                   (json_int_t)load.mem_total_bytes, "running");
+    if (!hb)
+        ad_oom(0);
+    if (ad_proto_send(self->sock, NULL, "HEARTBEAT", hb, &err)) {
+        if (err.code == -EAGAIN)
+            self->connected = false;
+        s_lost(self, err.msg);
+    }
+}
+
+static int
+s_on_heartbeat(zloop_t *loop, int timer_id, void *arg)
+{
+    agent_t *self = arg;
+
+    if (self->state == S_SESSION)
+        s_send_heartbeat(self);
+    return 0;
+}
+
+static void
+s_on_welcome(agent_t *self, const json_t *payload)
+{
+    int64_t node = 0, hb = AD_PROTO_HEARTBEAT_MS;
+
+    if (self->state != S_HELLO) {
+        ad_log(AD_LOG_WARN, "WELCOME from %s without a HELLO pending; ignored",
+               self->opts->endpoint);
+        return;
+    }
+    /* ad_proto_recv() checked both fields. */
+    ad_json_get_int(payload, "node", 1, INT64_MAX, &node, NULL);
+    ad_json_get_int(payload, "heartbeat_ms", 100, 60000, &hb, NULL);
+    s_cancel_timer(self);
+    self->state = S_SESSION;
+    self->node = node;
+    self->heartbeat_ms = self->opts->heartbeat_ms ? self->opts->heartbeat_ms : (int)hb;
+    self->seq = 0;
+    self->session_at = zclock_mono();
+    self->backoff_ms = AD_PROTO_RECONNECT_MS;
+    ad_load_cpu_times(&self->cpu_prev, NULL);
+    ad_log(AD_LOG_INFO, "welcomed by %s as node %" PRId64 " (%s), heartbeat every %d ms",
+           self->opts->endpoint, node, self->name, self->heartbeat_ms);
+    self->hb_timer = zloop_timer(self->loop, (size_t)self->heartbeat_ms, 0, s_on_heartbeat, self);
+}
+
+static void
+s_on_reject(agent_t *self, const json_t *payload)
+{
+    const char *reason = "";
+    int64_t retry_ms = 0;
+
+    ad_json_get_string(payload, "reason", 1, 512, &reason, NULL);
+    ad_json_get_int(payload, "retry_ms", 0, 3600000, &retry_ms, NULL);
+    if (retry_ms == 0) {
+        ad_log(AD_LOG_ERROR, "refused by the coordinator at %s: %s", self->opts->endpoint, reason);
+        self->exit_code = S_EXIT_FAIL;
+        return;
+    }
+    ad_log(AD_LOG_WARN, "refused by the coordinator at %s: %s; HELLO again in %" PRId64 " ms",
+           self->opts->endpoint, reason, retry_ms);
+    s_hello_after(self, (int)retry_ms, false);
+}
+
+static int
+s_on_message(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    agent_t *self = arg;
+    ad_msg_t msg = {0};
+    ad_err_t err = {0};
+    int rc;
+
+    rc = ad_proto_recv(sock, 0, &msg, &err);
+    if (rc == -ETIMEDOUT)
+        return 0;
+    if (rc == -EINTR)
+        return -1;
+    if (rc) {
+        ad_log(AD_LOG_WARN, "%s; dropped", err.msg);
+        goto out_clear;
+    }
+    switch (msg.type) {
+    case AD_PROTO_WELCOME:
+        s_on_welcome(self, msg.payload);
+        break;
+    case AD_PROTO_REJECT:
+        s_on_reject(self, msg.payload);
+        break;
+    case AD_PROTO_PING:
+        if (self->state == S_SESSION)
+            s_send_heartbeat(self);
+        else
+            ad_log(AD_LOG_DEBUG, "PING without a session; ignored");
+        break;
+    case AD_PROTO_KILL:
+        /* Reserved: jobs are stopped through mpirun today (docs/protocol.md). */
+        ad_log(AD_LOG_WARN, "KILL from %s ignored: jobs are stopped through mpirun",
+               self->opts->endpoint);
+        break;
+    default:
+        ad_log(AD_LOG_WARN, "%s from %s is not for an agent; dropped", ad_proto_type_name(msg.type),
+               self->opts->endpoint);
+        break;
+    }
+out_clear:
+    ad_msg_clear(&msg);
+    return self->exit_code >= 0 ? -1 : 0;
+}
+
+/* zmonitor events: [name][value][address]. */
+static int
+s_on_monitor(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    agent_t *self = arg;
+    char *event = NULL, *value = NULL, *address = NULL;
+
+    if (zstr_recvx(pipe, &event, &value, &address, NULL) < 1)
+        return 0;
+    if (event && !strcmp(event, "CONNECTED")) {
+        self->connected = true;
+        ad_log(AD_LOG_INFO, "connected to %s", self->opts->endpoint);
+        if (self->state == S_WAIT && self->wake_on_connect)
+            s_send_hello(self);
+    } else if (event && !strcmp(event, "DISCONNECTED")) {
+        self->connected = false;
+        if (self->state == S_SESSION) {
+            s_lost(self, "disconnected");
+        } else if (self->state == S_HELLO) {
+            ad_log(AD_LOG_WARN, "coordinator at %s disconnected before answering HELLO",
+                   self->opts->endpoint);
+            s_backoff(self);
+        }
+    }
+    zstr_free(&event);
+    zstr_free(&value);
+    zstr_free(&address);
+    return 0;
+}
+
+static int
+s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    agent_t *self = arg;
+    struct signalfd_siginfo si;
+
+    if (read(self->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return 0;
+    self->stop_signal = (int)si.ssi_signo;
+    self->exit_code = S_EXIT_OK;
+    return -1;
+}
+
+static const char *
+s_signame(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+static void
+s_send_bye(agent_t *self)
+{
+    ad_err_t err = {0};
+    json_t *bye;
+
+    /* Without a connection a send would only wait out the timeout. */
+    if (!self->connected || self->state == S_WAIT)
+        return;
+    zsock_set_sndtimeo(self->sock, S_BYE_TIMEOUT_MS);
+    bye = json_pack("{s:s}", "reason", s_signame(self->stop_signal));
+    if (!bye)
+        ad_oom(0);
+    if (ad_proto_send(self->sock, NULL, "BYE", bye, &err))
+        ad_log(AD_LOG_WARN, "BYE not sent: %s", err.msg);
+}
+
+/* Connect and serve until a signal or a final REJECT; returns the exit status. */
+static int
+s_run(agent_t *self, sigset_t *stop_set)
+{
+    zmq_pollitem_t sig_item = {0};
+    ad_err_t err = {0};
+
+    self->sigfd = signalfd(-1, stop_set, SFD_CLOEXEC);
+    if (self->sigfd < 0) {
+        ad_log(AD_LOG_ERROR, "cannot watch signals: %s", strerror(errno));
+        return S_EXIT_FAIL;
+    }
+    self->sock = ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, NULL, &err);
+    if (!self->sock) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        self->exit_code = S_EXIT_FAIL;
+        goto out_close;
+    }
+    self->monitor = zactor_new(zmonitor, self->sock);
+    zstr_sendx(self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
+    zstr_send(self->monitor, "START");
+    zsock_wait(self->monitor);
+    self->loop = zloop_new();
+    zloop_reader(self->loop, self->sock, s_on_message, self);
+    zloop_reader(self->loop, zactor_sock(self->monitor), s_on_monitor, self);
+    sig_item.fd = self->sigfd;
+    sig_item.events = ZMQ_POLLIN;
+    zloop_poller(self->loop, &sig_item, s_on_signal, self);
+    /*
+     * The first CONNECTED event may come before the monitor listened: assume a
+     * connection, and a failed HELLO (-EAGAIN after the send timeout) says otherwise.
+     */
+    self->connected = true;
+    s_send_hello(self);
+    while (self->exit_code < 0) {
+        zloop_start(self->loop);
+        /* zloop also returns on EINTR from signals we do not stop on: go on then. */
+        if (self->exit_code < 0 && zmq_errno() != EINTR) {
+            ad_log(AD_LOG_ERROR, "event loop failed: %s", zmq_strerror(zmq_errno()));
+            self->exit_code = S_EXIT_FAIL;
+        }
+    }
+    if (self->stop_signal) {
+        ad_log(AD_LOG_INFO, "stopping on %s", s_signame(self->stop_signal));
+        s_send_bye(self);
+    }
+out_close:
+    zloop_destroy(&self->loop);
+    zactor_destroy(&self->monitor);
+    zsock_destroy(&self->sock);
+    close(self->sigfd);
+    return self->exit_code;
+}
+
+int
+main(int argc, char **argv)
+{
+    char host[256] = "";
+    agent_t agent = {0};
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+    sigset_t stop_set, pending;
+    opts_t o;
+    int rc;
+
+    ad_log_init("autodist-agent", AD_LOG_INFO);
+    rc = s_parse(argc, argv, &o, &err);
+    if (rc == 1)
+        return S_EXIT_OK;
+    if (rc) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        return S_EXIT_USAGE;
+    }
+    if (o.profile)
+        return s_print_profile(&o);
+
+    /*
+     * Block the stop signals in every thread (libzmq's, zactor's, libtorch's
+     * inherit the mask) and read them from a signalfd in the loop, so a stop is
+     * seen at once whichever thread the kernel picks; CZMQ's handler stays off.
+     */
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+    zsys_handler_set(NULL);
+
+    if (!o.name) {
+        if (gethostname(host, sizeof(host) - 1) || !*host) {
+            ad_log(AD_LOG_ERROR, "cannot read the host name: %s (give --name)", strerror(errno));
+            return S_EXIT_FAIL;
+        }
+        o.name = host;
+    }
+    if (s_build_profile(&o, &p, &err)) {
+        if (err.code == AD_EDEVICE) {
+            ad_log(AD_LOG_ERROR, "%s", err.msg);
+            return S_EXIT_FAIL;
+        }
+        /* A node without benchmark figures still takes jobs; the planner falls back. */
+        ad_log(AD_LOG_WARN, "benchmarks failed, sending the topology only: %s", err.msg);
+        o.no_bench = true;
+        if (s_build_profile(&o, &p, &err)) {
+            ad_log(AD_LOG_ERROR, "%s", err.msg);
+            return S_EXIT_FAIL;
+        }
+    }
+    ad_log(AD_LOG_INFO, "node %s: %d cores, %d PUs, class %s", o.name, ad_profile_cores(p),
+           ad_profile_pus(p), ad_profile_fingerprint(p));
+
+    /* A stop asked for during the benchmarks: no HELLO only to say BYE. */
+    if (sigpending(&pending) == 0 &&
+        (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+        ad_log(AD_LOG_INFO, "stopping on %s", sigismember(&pending, SIGINT) ? "SIGINT" : "SIGTERM");
+        ad_profile_free(&p);
+        return S_EXIT_OK;
+    }
+    agent.opts = &o;
+    agent.name = o.name;
+    agent.profile = p;
+    agent.timer = -1;
+    agent.hb_timer = -1;
+    agent.backoff_ms = AD_PROTO_RECONNECT_MS;
+    agent.exit_code = -1;
+    agent.sigfd = -1;
+    rc = s_run(&agent, &stop_set);
+    ad_profile_free(&p);
+    return rc;
+}
