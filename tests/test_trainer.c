@@ -23,6 +23,8 @@
 #include <jansson.h>
 #include <stb/stb_image_write.h>
 
+#include "autodist/ad_proto.h"
+
 /*
  * Every command runs under timeout(1), so a hang ends as 124 (or 137 when the
  * command ignores SIGTERM) and fails the test instead of blocking ctest.
@@ -750,6 +752,49 @@ test_bad_command_lines(void **state)
     r = s_train(2, "--model cnn --steps 2 --resume");
     s_assert_one_error(&r, 2, "--checkpoint", "--resume without --checkpoint");
     s_run_free(&r);
+
+    r = s_train(2, "--model cnn --steps 2 --report tcp://127.0.0.1:7402");
+    s_assert_one_error(&r, 2, "--job", "--report without --job");
+    s_run_free(&r);
+}
+
+/* --report: rank 0's events reach a coordinator's PULL socket as METRIC {job, ...}. */
+static void
+test_report_to_coordinator(void **state)
+{
+    const char *want[] = {"start", "step", "step", "step", "epoch", "done"};
+    ad_err_t err = {0};
+    int port = 0, n = 0;
+    zsock_t *pull = ad_proto_listen(ZMQ_PULL, "tcp://127.0.0.1:*", NULL, &port, &err);
+    s_run_t r;
+
+    assert_non_null(pull);
+    r = s_train(2, "--model cnn --steps 3 --batch-size 32 --report tcp://127.0.0.1:%d --job 42",
+                port);
+    s_assert_ok(&r, "--report");
+    s_run_free(&r);
+    for (;;) {
+        ad_msg_t msg = {0};
+        json_t *ev;
+
+        if (ad_proto_recv(pull, 2000, &msg, &err) != 0)
+            break;
+        assert_int_equal(msg.type, AD_PROTO_METRIC);
+        assert_int_equal(json_integer_value(json_object_get(msg.payload, "job")), 42);
+        ev = json_object_get(msg.payload, "event");
+        assert_true(n < 6);
+        assert_string_equal(json_string_value(ev), want[n]);
+        n++;
+        ad_msg_clear(&msg);
+    }
+    assert_int_equal(n, 6);
+    zsock_destroy(&pull);
+
+    /* Nobody listening: training goes on, events are dropped. */
+    r = s_train(0, "--model cnn --steps 2 --batch-size 32 --report tcp://127.0.0.1:%d --job 1",
+                port);
+    s_assert_ok(&r, "--report to nobody");
+    s_run_free(&r);
 }
 
 static void
@@ -1069,6 +1114,7 @@ main(void)
         cmocka_unit_test(test_imagefolder_trains),
         cmocka_unit_test(test_other_models_on_synthetic),
         cmocka_unit_test(test_sigterm_saves_checkpoint),
+        cmocka_unit_test(test_report_to_coordinator),
     };
 
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);

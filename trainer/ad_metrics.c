@@ -1,4 +1,4 @@
-/* ad_metrics.c - training events as JSON lines (one object per line, "event" first) */
+/* ad_metrics.c - training events as JSON lines, and as METRIC messages to the coordinator */
 #include "autodist/ad_metrics.h"
 
 #include <errno.h>
@@ -6,36 +6,97 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodist/ad_log.h"
+#include "autodist/ad_proto.h"
+
 struct ad_metrics {
-    FILE *fp;    /* the open file */
-    char *path;  /* its name, for messages */
+    FILE *fp;        /* the open file, or NULL */
+    char *path;      /* its name, for messages */
+    zsock_t *push;   /* to the coordinator, or NULL */
+    int64_t job;     /* the coordinator's job id */
+    int64_t dropped; /* events the coordinator did not take */
+    int64_t sent;    /* events it took */
 };
 
 ad_metrics_t *
 ad_metrics_open(const char *path, int append, ad_err_t *err)
 {
-    FILE *fp = fopen(path, append ? "a" : "w");
     ad_metrics_t *self;
+    FILE *fp = NULL;
 
-    if (!fp) {
+    if (path && !(fp = fopen(path, append ? "a" : "w"))) {
         ad_err_set(err, -errno, "%s: cannot open metrics file: %s", path, strerror(errno));
         return NULL;
     }
     self = ad_calloc(1, sizeof(*self));
     self->fp = fp;
-    self->path = ad_strdup(path);
+    self->path = path ? ad_strdup(path) : NULL;
     return self;
+}
+
+int
+ad_metrics_report(ad_metrics_t *self, const char *endpoint, int64_t job, ad_err_t *err)
+{
+    /* The trainer keeps its own signal handling: CZMQ must not install one. */
+    zsys_handler_set(NULL);
+    self->push = ad_proto_connect(ZMQ_PUSH, endpoint, NULL, err);
+    if (!self->push)
+        return err ? err->code : AD_EINVAL;
+    self->job = job;
+    return 0;
+}
+
+int64_t
+ad_metrics_dropped(const ad_metrics_t *self)
+{
+    return self ? self->dropped : 0;
 }
 
 void
 ad_metrics_close(ad_metrics_t **self_p)
 {
+    ad_metrics_t *self;
+
     if (!self_p || !*self_p)
         return;
-    fclose((*self_p)->fp);
-    free((*self_p)->path);
-    free(*self_p);
+    self = *self_p;
+    if (self->fp)
+        fclose(self->fp);
+    if (self->push) {
+        /* Give the last events (done) a moment to leave; a coordinator that is away took none. */
+        zsock_set_linger(self->push, 1000);
+        zsock_destroy(&self->push);
+    }
+    free(self->path);
+    free(self);
     *self_p = NULL;
+}
+
+/*
+ * Best effort: a coordinator that is away or slow costs an event, not a step.
+ * The connection comes up in the background, so the first event (start)
+ * waits for it up to a second; later ones never wait.
+ */
+static void
+s_report(ad_metrics_t *self, json_t *obj)
+{
+    int tries = self->sent == 0 && self->dropped == 0 ? 50 : 1;
+    ad_err_t err = {0};
+
+    for (int i = 0; i < tries; i++) {
+        json_t *msg = json_object();
+
+        json_object_set_new(msg, "job", json_integer(self->job));
+        json_object_update(msg, obj);
+        if (ad_proto_send(self->push, NULL, "METRIC", msg, &err) == 0) {
+            self->sent++;
+            return;
+        }
+        if (i + 1 < tries)
+            zclock_sleep(20);
+    }
+    if (self->dropped++ == 0)
+        ad_log(AD_LOG_WARN, "coordinator not taking metrics (%s): dropping them", err.msg);
 }
 
 int
@@ -54,13 +115,17 @@ ad_metrics_emit(ad_metrics_t *self, const char *event, json_t *fields, ad_err_t 
     if (fields)
         json_object_update(obj, fields);
     json_decref(fields);
-    line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    if (self->push)
+        s_report(self, obj);
+    if (self->fp) {
+        line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+        if (!line)
+            ad_oom(0);
+        if (fprintf(self->fp, "%s\n", line) < 0 || fflush(self->fp) != 0)
+            rc = ad_err_set(err, AD_EIO, "%s: cannot write metrics: %s", self->path,
+                            strerror(errno));
+        free(line);
+    }
     json_decref(obj);
-    if (!line)
-        ad_oom(0);
-    if (fprintf(self->fp, "%s\n", line) < 0 || fflush(self->fp) != 0)
-        rc = ad_err_set(err, AD_EIO, "%s: cannot write metrics: %s", self->path,
-                        strerror(errno));
-    free(line);
     return rc;
 }

@@ -49,6 +49,8 @@ typedef struct opts {
     uint64_t seed;            /* seeds weights, order and augmentation */
     const char *device;       /* cpu, gpu, auto */
     const char *metrics;      /* JSON-lines file (rank 0) */
+    const char *report;       /* coordinator endpoint for METRIC messages (rank 0) */
+    int64_t job;              /* the coordinator's job id, with report */
     const char *checkpoint;   /* checkpoint folder */
     int64_t checkpoint_every; /* also checkpoint every N steps */
     bool resume;              /* continue from the checkpoint */
@@ -123,6 +125,8 @@ s_usage(FILE *fp)
         "\n"
         "output:\n"
         "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
+        "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
+        "  --job ID              the coordinator's job id (with --report)\n"
         "  --eval                evaluate after each epoch and at the end\n"
         "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
         "  --checkpoint-every N  also save every N steps\n"
@@ -174,7 +178,7 @@ enum {
     OPT_THREADS, OPT_LR, OPT_MOMENTUM, OPT_WD, OPT_OPTIMIZER, OPT_SEED, OPT_DEVICE,
     OPT_METRICS, OPT_CHECKPOINT, OPT_CKPT_EVERY, OPT_RESUME, OPT_EVAL, OPT_BUCKET,
     OPT_SHAPE, OPT_CLASSES, OPT_SAMPLES, OPT_IMAGE_SIZE, OPT_LOG_EVERY, OPT_HELP,
-    OPT_VERSION,
+    OPT_VERSION, OPT_REPORT, OPT_JOB,
 };
 
 static const struct option s_long[] = {
@@ -204,6 +208,8 @@ static const struct option s_long[] = {
     {"log-every", required_argument, NULL, OPT_LOG_EVERY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"job", required_argument, NULL, OPT_JOB},
     {NULL, 0, NULL, 0},
 };
 
@@ -293,6 +299,12 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
         case OPT_CHECKPOINT:
             o->checkpoint = optarg;
             break;
+        case OPT_REPORT:
+            o->report = optarg;
+            break;
+        case OPT_JOB:
+            rc = s_int("job", optarg, 1, INT64_MAX, &o->job, err);
+            break;
         case OPT_CKPT_EVERY:
             rc = s_int("checkpoint-every", optarg, 1, INT64_MAX / 2, &o->checkpoint_every,
                        err);
@@ -365,6 +377,8 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
         o->epochs = 1;
     if (o->resume && !o->checkpoint)
         return ad_err_set(err, AD_EINVAL, "--resume needs --checkpoint DIR");
+    if (o->report && !o->job)
+        return ad_err_set(err, AD_EINVAL, "--report needs --job ID (the coordinator's job id)");
     if (o->optim.kind == AD_OPTIM_ADAM && !lr_set)
         o->optim.lr = 0.001;
     if (o->optim.kind == AD_OPTIM_ADAM)
@@ -797,9 +811,11 @@ s_setup(train_t *t, ad_err_t *err)
     rc = s_agree(t, s_broadcast_state(t, err), err);
     if (rc)
         return rc;
-    if (t->o.metrics && t->rank == 0) {
+    if ((t->o.metrics || t->o.report) && t->rank == 0) {
         t->metrics = ad_metrics_open(t->o.metrics, t->step > 0, err);
         rc = t->metrics ? 0 : err->code;
+        if (!rc && t->o.report)
+            rc = ad_metrics_report(t->metrics, t->o.report, t->o.job, err);
     }
     rc = s_agree(t, rc, err);
     if (rc)

@@ -1,6 +1,8 @@
-/* ad_metrics.h - training events as JSON lines (one object per line, "event" first) */
+/* ad_metrics.h - training events as JSON lines, and as METRIC messages to the coordinator */
 #ifndef AD_METRICS_H
 #define AD_METRICS_H
+
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -13,19 +15,32 @@ extern "C" {
 typedef struct ad_metrics ad_metrics_t;
 
 /*
- * Open path for appending events (truncating unless append).  Returns NULL
- * with err naming the file when it cannot be opened.  The caller owns the
- * result (ad_metrics_close()).
+ * Open path for events (truncating unless append); path may be NULL when
+ * events only go to a coordinator (ad_metrics_report()).  Returns NULL with
+ * err naming the file when it cannot be opened.  The caller owns the result
+ * (ad_metrics_close()).
  */
 ad_metrics_t *ad_metrics_open(const char *path, int append, ad_err_t *err);
+
+/*
+ * Also send every event to the coordinator at endpoint as METRIC {job, ...}
+ * (docs/protocol.md) on a PUSH socket that never blocks: while the
+ * coordinator is away events are dropped, never the training step delayed.
+ * Returns 0, or AD_EINVAL/-errno with err for a bad endpoint.
+ */
+int ad_metrics_report(ad_metrics_t *self, const char *endpoint, int64_t job, ad_err_t *err);
+
+/* Events the coordinator could not take (dropped while it was away). */
+int64_t ad_metrics_dropped(const ad_metrics_t *self);
 
 /* Flush and close; NULL-safe and idempotent, sets *self_p to NULL. */
 void ad_metrics_close(ad_metrics_t **self_p);
 
 /*
- * Write {"event": name, ...fields} as one line and flush it, taking
- * ownership of fields (may be NULL).  Returns 0, or AD_EIO with err naming
- * the file (a full disk, say); a NULL self writes nothing and returns 0.
+ * Write {"event": name, ...fields} as one line and flush it, and send it to
+ * the coordinator when reporting; takes ownership of fields (may be NULL).
+ * Returns 0, or AD_EIO with err naming the file (a full disk, say); a NULL
+ * self writes nothing and returns 0.  Reporting never fails a call.
  */
 int ad_metrics_emit(ad_metrics_t *self, const char *event, json_t *fields, ad_err_t *err);
 

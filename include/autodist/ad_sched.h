@@ -1,0 +1,125 @@
+/* ad_sched.h - the coordinator's job queue: FIFO with simple backfilling on whole nodes */
+#ifndef AD_SCHED_H
+#define AD_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autodist/ad_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Which queued job starts next, and on which nodes.  Pure logic: the
+ * daemon tells it the nodes (from the registry) and the jobs (from the
+ * store), asks ad_sched_next() after every change, and launches what it
+ * returns.
+ *
+ * Policy, deliberately simple:
+ *  - Exclusive nodes: a node runs at most one job at a time, whatever the
+ *    job's cores, as most HPC sites allocate; a job of `nodes x
+ *    procs_per_node x threads_per_proc` needs `nodes` free UP nodes with at
+ *    least procs_per_node x threads_per_proc cores each.
+ *  - FIFO in the order jobs were added (the daemon adds them in submit
+ *    order): the oldest pending job that fits the free nodes starts.
+ *  - Backfilling without reservations: when the oldest job cannot start, a
+ *    later one that fits the free nodes starts now.  Nothing is held back
+ *    for the head job, so a stream of small jobs can overtake a large one
+ *    indefinitely; the price of keeping nodes busy without run-time
+ *    estimates.
+ *  - Node choice: the first fitting free UP nodes in name order (strcmp),
+ *    so a given queue and cluster always give the same placement.
+ */
+typedef struct ad_sched ad_sched_t;
+
+/* Where a job stands, for the CLI (submit --wait gives up on NEVER). */
+typedef enum {
+    AD_SCHED_UNKNOWN = 0, /* no such job */
+    AD_SCHED_READY,       /* pending and fits the free nodes: ad_sched_next() starts it */
+    AD_SCHED_WAIT,        /* pending; fits the UP nodes but some of those are busy */
+    AD_SCHED_NEVER,       /* pending; does not fit the UP nodes even when all are free */
+    AD_SCHED_RUNNING,     /* started by ad_sched_next(), not yet released */
+} ad_sched_status_t;
+
+/* A job that may start now, filled by ad_sched_next(); clear it with ad_sched_pick_clear(). */
+typedef struct ad_sched_pick {
+    int64_t job_id;     /* the job to launch */
+    int n_nodes;        /* entries in nodes: the job's node count */
+    const char **nodes; /* owned array; the names in it are borrowed from the scheduler */
+} ad_sched_pick_t;
+
+/* A new, empty scheduler owned by the caller (ad_sched_free()); never NULL. */
+ad_sched_t *ad_sched_new(void);
+
+/* Release a scheduler; NULL-safe and idempotent, sets *self_p to NULL. */
+void ad_sched_free(ad_sched_t **self_p);
+
+/*
+ * Queue job id (PENDING) behind every job added before it; it needs nodes
+ * nodes with procs_per_node x threads_per_proc cores each.  Returns 0,
+ * -EEXIST when id is already queued or running, or AD_EINVAL when a count
+ * is below 1 or the cores per node exceed INT_MAX.
+ */
+int ad_sched_add_job(ad_sched_t *self, int64_t id, int nodes, int procs_per_node,
+                     int threads_per_proc);
+
+/*
+ * Forget job id, pending or running (cancelled or finished); a running
+ * job's nodes become free.  Returns 0 or -ENOENT.
+ */
+int ad_sched_remove_job(ad_sched_t *self, int64_t id);
+
+/*
+ * Add or update the node called name: UP or not, and its cores.  A node
+ * that goes DOWN while busy stays busy with its job until that job is
+ * released or removed, but is never chosen while DOWN.  Nodes are never
+ * removed; a node that left is simply DOWN.  Returns 0, or AD_EINVAL when
+ * name is empty or cores < 0 (0 is allowed for a node not yet profiled).
+ */
+int ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores);
+
+/*
+ * Job id has ended: free its nodes and forget it (what ad_sched_remove_job()
+ * does, restricted to running jobs so a mix-up shows).  Returns 0, or
+ * -ENOENT when no running job has that id.
+ */
+int ad_sched_release(ad_sched_t *self, int64_t id);
+
+/*
+ * Start the next job: the oldest pending job that fits the free UP nodes
+ * (see the policy above).  Its nodes become busy and it becomes RUNNING.
+ * Returns 0 and fills *pick (the caller clears it), or -EAGAIN when no
+ * pending job can start now (pick is then zeroed).  Call it in a loop
+ * until -EAGAIN after every change.
+ */
+int ad_sched_next(ad_sched_t *self, ad_sched_pick_t *pick);
+
+/* Free a pick's array and zero it; NULL-safe and idempotent. */
+void ad_sched_pick_clear(ad_sched_pick_t *pick);
+
+/* Where job id stands (see ad_sched_status_t). */
+ad_sched_status_t ad_sched_status(ad_sched_t *self, int64_t id);
+
+/*
+ * Why job id is not running, as a user reads it in `autodist status`:
+ *   NEVER:  "needs 4 nodes with at least 8 free cores each; 2 nodes are UP
+ *            (cores: 2, 2)" or "no node has 8 cores (largest: 2)" or
+ *           "no node is UP";
+ *   WAIT:   "waiting for nodes busy with job 12" (or "jobs 12, 15");
+ *   READY:  "ready to start";  RUNNING: "running on n1, n2".
+ * Returns NULL for an unknown id; otherwise a string borrowed until the
+ * next call on the scheduler.
+ */
+const char *ad_sched_reason(ad_sched_t *self, int64_t id);
+
+/* Number of jobs queued or running. */
+size_t ad_sched_count(const ad_sched_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

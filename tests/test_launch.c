@@ -1,0 +1,595 @@
+/* test_launch.c - unit tests of ad_launch: hostfile, rankfile, mpirun argv, environment, checks */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "autodist/ad_launch.h"
+#include "autodist/ad_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define assert_msg_has(err, s)                                                                     \
+    do {                                                                                           \
+        if (!strstr((err).msg, (s)))                                                               \
+            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
+    } while (0)
+
+static char s_tmp[64];
+static ad_home_t s_home;
+
+static int
+s_setup(void **state)
+{
+    ad_err_t err = {0};
+
+    snprintf(s_tmp, sizeof(s_tmp), "/tmp/test_launch.XXXXXX");
+    if (!mkdtemp(s_tmp))
+        return -1;
+    ad_log_level = AD_LOG_ERROR;
+    return ad_home_resolve(s_tmp, &s_home, &err);
+}
+
+static int
+s_teardown(void **state)
+{
+    char cmd[128];
+
+    ad_home_clear(&s_home);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A profile of sockets x cores_per_socket cores, two PUs each, with or without a core map. */
+static ad_profile_t *
+s_profile(const char *host, int sockets, int cores_per_socket, bool map)
+{
+    int cores = sockets * cores_per_socket;
+    json_t *j = json_pack("{s:s, s:{s:s, s:i, s:i, s:i, s:i}, s:I}", "hostname", host, "cpu",
+                          "model", "Test CPU", "sockets", sockets, "cores", cores, "pus", 2 * cores,
+                          "numa_nodes", sockets, "memory_bytes", (json_int_t)(UINT64_C(16) << 30));
+    json_t *cm = json_array();
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+
+    for (int c = 0; c < cores; c++) {
+        int s = c / cores_per_socket;
+
+        json_array_append_new(cm, json_pack("{s:i, s:i, s:i, s:[i, i]}", "core", c, "socket", s,
+                                            "numa", s, "pus", c, c + cores));
+    }
+    if (map)
+        json_object_set_new(j, "core_map", cm);
+    else
+        json_decref(cm);
+    if (ad_profile_from_json(j, &p, &err))
+        fail_msg("%s", err.msg);
+    json_decref(j);
+    return p;
+}
+
+static void
+s_job(ad_job_t *job, const char *layout)
+{
+    char text[512];
+    ad_err_t err = {0};
+
+    snprintf(text, sizeof(text),
+             "name: launch-test\nmodel: cnn\ndataset: fashion-mnist\nbatch_size: 64\n"
+             "steps: 10\nlayout: %s\n",
+             layout);
+    if (ad_job_parse_string(text, "job", job, &err))
+        fail_msg("%s", err.msg);
+}
+
+static char *
+s_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = calloc(1, 65536);
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Index of the first argv entry equal to s, or -1. */
+static int
+s_find(char **argv, const char *s)
+{
+    for (int i = 0; argv[i]; i++)
+        if (!strcmp(argv[i], s))
+            return i;
+    return -1;
+}
+
+static void
+s_assert_opt(char **argv, const char *opt, const char *value)
+{
+    for (int i = 0; argv[i] && argv[i + 1]; i++)
+        if (!strcmp(argv[i], opt) && !strcmp(argv[i + 1], value))
+            return;
+    fail_msg("expected \"%s %s\" in the command line", opt, value);
+}
+
+static void
+s_assert_mca(char **argv, const char *key, const char *value)
+{
+    for (int i = 0; argv[i] && argv[i + 1] && argv[i + 2]; i++)
+        if (!strcmp(argv[i], "--mca") && !strcmp(argv[i + 1], key) && !strcmp(argv[i + 2], value))
+            return;
+    fail_msg("expected \"--mca %s %s\" in the command line", key, value);
+}
+
+/* 2 nodes x 4 cores, 2 ranks x 2 threads each: files, command line, environment. */
+static void
+test_two_small_nodes(void **state)
+{
+    ad_profile_t *p1 = s_profile("n1", 1, 4, true), *p2 = s_profile("n2", 1, 4, true);
+    ad_launch_node_t nodes[] = {{"n1", "node-1", p1}, {"n2", "10.0.0.2", p2}};
+    ad_launch_spec_t spec = {.job_id = "42",
+                             .nodes = nodes,
+                             .n_nodes = 2,
+                             .home = &s_home,
+                             .trainer = "/opt/autodist/bin/autodist-train"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char **argv, **env, *text, path[256];
+    int argc, i;
+    struct stat st;
+
+    s_job(&job, "{nodes: 2, procs_per_node: 2, threads_per_proc: 2}");
+    spec.job = &job;
+    if (ad_launch_plan_new(&spec, &plan, &err))
+        fail_msg("%s", err.msg);
+    assert_true(ad_launch_plan_bound(plan));
+    assert_int_equal(ad_launch_plan_nprocs(plan), 4);
+    assert_int_equal(ad_launch_plan_threads(plan), 2);
+    assert_int_equal(ad_launch_write_files(plan, &err), 0);
+
+    snprintf(path, sizeof(path), "%s/logs/42/hostfile", s_tmp);
+    assert_string_equal(ad_launch_plan_hostfile(plan), path);
+    text = s_read(path);
+    assert_string_equal(text, "node-1 slots=2\n10.0.0.2 slots=2\n");
+    free(text);
+    snprintf(path, sizeof(path), "%s/logs/42/rankfile", s_tmp);
+    assert_string_equal(ad_launch_plan_rankfile(plan), path);
+    text = s_read(path);
+    assert_string_equal(text, "rank 0=node-1 slot=0:0-1\n"
+                              "rank 1=node-1 slot=0:2-3\n"
+                              "rank 2=10.0.0.2 slot=0:0-1\n"
+                              "rank 3=10.0.0.2 slot=0:2-3\n");
+    free(text);
+    snprintf(path, sizeof(path), "%s/checkpoints/42", s_tmp);
+    assert_string_equal(ad_launch_plan_checkpoint_dir(plan), path);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    snprintf(path, sizeof(path), "%s/logs/42/stdout.log", s_tmp);
+    assert_string_equal(ad_launch_plan_stdout(plan), path);
+    snprintf(path, sizeof(path), "%s/logs/42/stderr.log", s_tmp);
+    assert_string_equal(ad_launch_plan_stderr(plan), path);
+
+    argv = ad_launch_argv(plan, &argc);
+    assert_string_equal(argv[0], "mpirun");
+    assert_string_equal(argv[1], "-q");
+    assert_null(argv[argc]);
+    s_assert_opt(argv, "-np", "4");
+    s_assert_opt(argv, "--hostfile", ad_launch_plan_hostfile(plan));
+    s_assert_opt(argv, "--rankfile", ad_launch_plan_rankfile(plan));
+    s_assert_opt(argv, "-x", "OMP_NUM_THREADS=2");
+    s_assert_opt(argv, "-x", "AUTODIST_JOB=42");
+    assert_int_equal(s_find(argv, "--bind-to"), -1);
+    assert_int_equal(s_find(argv, "--oversubscribe"), -1);
+    assert_int_equal(s_find(argv, "--mca"), -1);
+    assert_int_equal(s_find(argv, "--report"), -1);
+    assert_int_equal(s_find(argv, "--resume"), -1);
+    /* mpirun's options, then the trainer and its options. */
+    i = s_find(argv, "/opt/autodist/bin/autodist-train");
+    assert_true(i > s_find(argv, "-x"));
+    assert_string_equal(argv[i + 1], "--model");
+    assert_string_equal(argv[i + 2], "cnn");
+    assert_true(s_find(argv, "--steps") > i);
+    s_assert_opt(argv, "--steps", "10");
+    s_assert_opt(argv, "--batch-size", "64");
+    s_assert_opt(argv, "--threads", "2");
+    s_assert_opt(argv, "--metrics", ad_launch_plan_metrics(plan));
+    s_assert_opt(argv, "--checkpoint", ad_launch_plan_checkpoint_dir(plan));
+    assert_non_null(strstr(ad_launch_plan_metrics(plan), "/logs/42/metrics.jsonl"));
+    ad_launch_argv_free(&argv);
+    assert_null(argv);
+
+    env = ad_launch_env(plan);
+    assert_int_not_equal(s_find(env, "OMP_NUM_THREADS=2"), -1);
+    assert_int_not_equal(s_find(env, "AUTODIST_JOB=42"), -1);
+    assert_int_equal(s_find(env, "OMPI_ALLOW_RUN_AS_ROOT=1"), -1);
+    ad_launch_argv_free(&env);
+
+    ad_launch_plan_free(&plan);
+    assert_null(plan);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p1);
+    ad_profile_free(&p2);
+}
+
+/* 2 nodes x 2 sockets x 8 cores: ranks stay within a socket. */
+static void
+test_two_sockets(void **state)
+{
+    ad_profile_t *p1 = s_profile("a", 2, 8, true), *p2 = s_profile("b", 2, 8, true);
+    ad_launch_node_t nodes[] = {{"a", "a", p1}, {"b", "b", p2}};
+    ad_launch_spec_t spec = {
+        .job_id = "j2", .nodes = nodes, .n_nodes = 2, .home = &s_home, .trainer = "autodist-train"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char *text;
+
+    s_job(&job, "{nodes: 2, procs_per_node: 2, threads_per_proc: 2}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    text = ad_launch_rankfile_text(plan);
+    assert_string_equal(text, "rank 0=a slot=0:0-1\nrank 1=a slot=0:2-3\n"
+                              "rank 2=b slot=0:0-1\nrank 3=b slot=0:2-3\n");
+    free(text);
+    text = ad_launch_hostfile_text(plan);
+    assert_string_equal(text, "a slots=2\nb slots=2\n");
+    free(text);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+
+    /* 3 ranks x 5 threads: 8-core sockets hold one each, so the ranks run on across sockets. */
+    s_job(&job, "{nodes: 2, procs_per_node: 3, threads_per_proc: 5}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    text = ad_launch_rankfile_text(plan);
+    assert_string_equal(text, "rank 0=a slot=0:0-4\nrank 1=a slot=0:5-7,1:0-1\n"
+                              "rank 2=a slot=1:2-6\nrank 3=b slot=0:0-4\n"
+                              "rank 4=b slot=0:5-7,1:0-1\nrank 5=b slot=1:2-6\n");
+    free(text);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+
+    /* 4 ranks x 4 threads: two per socket. */
+    s_job(&job, "{nodes: 2, procs_per_node: 4, threads_per_proc: 4}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    text = ad_launch_rankfile_text(plan);
+    assert_string_equal(text, "rank 0=a slot=0:0-3\nrank 1=a slot=0:4-7\n"
+                              "rank 2=a slot=1:0-3\nrank 3=a slot=1:4-7\n"
+                              "rank 4=b slot=0:0-3\nrank 5=b slot=0:4-7\n"
+                              "rank 6=b slot=1:0-3\nrank 7=b slot=1:4-7\n");
+    free(text);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p1);
+    ad_profile_free(&p2);
+}
+
+/* More ranks x threads than cores: no rankfile, --oversubscribe --bind-to none. */
+static void
+test_oversubscribed(void **state)
+{
+    ad_profile_t *p1 = s_profile("n1", 1, 4, true), *p2 = s_profile("n2", 1, 4, true);
+    ad_launch_node_t nodes[] = {{"n1", "h1", p1}, {"n2", "h2", p2}};
+    ad_launch_spec_t spec = {.job_id = "over",
+                             .nodes = nodes,
+                             .n_nodes = 2,
+                             .home = &s_home,
+                             .trainer = "autodist-train"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char **argv, path[256];
+
+    /* A stale rankfile from an earlier attempt must go. */
+    snprintf(path, sizeof(path), "%s/logs/over", s_tmp);
+    assert_int_equal(mkdir(path, 0755) == 0 || access(path, F_OK) == 0, 1);
+    snprintf(path, sizeof(path), "%s/logs/over/rankfile", s_tmp);
+    fclose(fopen(path, "w"));
+
+    s_job(&job, "{nodes: 2, procs_per_node: 3, threads_per_proc: 2}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    assert_false(ad_launch_plan_bound(plan));
+    assert_null(ad_launch_plan_rankfile(plan));
+    assert_null(ad_launch_rankfile_text(plan));
+    assert_int_equal(ad_launch_write_files(plan, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    argv = ad_launch_argv(plan, NULL);
+    s_assert_opt(argv, "-np", "6");
+    s_assert_opt(argv, "--bind-to", "none");
+    assert_int_not_equal(s_find(argv, "--oversubscribe"), -1);
+    assert_int_equal(s_find(argv, "--rankfile"), -1);
+    s_assert_opt(argv, "-x", "OMP_NUM_THREADS=2");
+    ad_launch_argv_free(&argv);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p1);
+    ad_profile_free(&p2);
+}
+
+/* A node without a core map (or without a profile): unbound, but not oversubscribed. */
+static void
+test_no_core_map(void **state)
+{
+    ad_profile_t *p1 = s_profile("n1", 1, 4, true), *p2 = s_profile("n2", 1, 4, false);
+    ad_launch_node_t nodes[] = {{"n1", "h1", p1}, {"n2", "h2", p2}};
+    ad_launch_spec_t spec = {.job_id = "nomap",
+                             .nodes = nodes,
+                             .n_nodes = 2,
+                             .home = &s_home,
+                             .trainer = "autodist-train"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char **argv;
+
+    s_job(&job, "{nodes: 2, procs_per_node: 2, threads_per_proc: 1}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    assert_false(ad_launch_plan_bound(plan));
+    argv = ad_launch_argv(plan, NULL);
+    s_assert_opt(argv, "--bind-to", "none");
+    assert_int_equal(s_find(argv, "--oversubscribe"), -1);
+    ad_launch_argv_free(&argv);
+    ad_launch_plan_free(&plan);
+
+    nodes[1].profile = NULL;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    assert_false(ad_launch_plan_bound(plan));
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p1);
+    ad_profile_free(&p2);
+}
+
+/* Transport options: sandbox, network namespaces, report, extra environment, root, resume. */
+static void
+test_transport(void **state)
+{
+    ad_profile_t *p = s_profile("n1", 1, 4, true);
+    const char *extra[] = {"NCCL_DEBUG=INFO", "AUTODIST_COMM=mpi", NULL};
+    ad_launch_node_t nodes[] = {{"n1", "10.77.0.2", p}, {"n2", "10.77.0.3", p}};
+    ad_launch_spec_t spec = {.job_id = "net",
+                             .nodes = nodes,
+                             .n_nodes = 2,
+                             .home = &s_home,
+                             .trainer = "autodist-train",
+                             .mpirun = "/usr/bin/mpirun",
+                             .resume = true,
+                             .transport = {.single_copy_off = true,
+                                           .allow_root = true,
+                                           .oversubscribe = true,
+                                           .rsh_agent = "/tmp/netns-rsh",
+                                           .tcp_subnet = "10.77.0.0/24",
+                                           .report = "tcp://10.77.0.1:7400",
+                                           .env = extra}};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char **argv, **env;
+
+    s_job(&job, "auto");
+    spec.job = &job;
+    spec.procs_per_node = 1;
+    spec.threads_per_proc = 3;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    assert_true(ad_launch_plan_bound(plan));
+    argv = ad_launch_argv(plan, NULL);
+    assert_string_equal(argv[0], "/usr/bin/mpirun");
+    assert_int_not_equal(s_find(argv, "--oversubscribe"), -1);
+    s_assert_mca(argv, "btl_vader_single_copy_mechanism", "none");
+    s_assert_mca(argv, "plm_rsh_agent", "/tmp/netns-rsh");
+    s_assert_mca(argv, "btl", "self,tcp");
+    s_assert_mca(argv, "btl_tcp_if_include", "10.77.0.0/24");
+    s_assert_mca(argv, "oob_tcp_if_include", "10.77.0.0/24");
+    s_assert_opt(argv, "-x", "OMP_NUM_THREADS=3");
+    s_assert_opt(argv, "-x", "NCCL_DEBUG=INFO");
+    s_assert_opt(argv, "-x", "AUTODIST_COMM=mpi");
+    s_assert_opt(argv, "--threads", "3");
+    s_assert_opt(argv, "--report", "tcp://10.77.0.1:7400");
+    assert_true(s_find(argv, "--resume") > s_find(argv, "autodist-train"));
+    assert_true(s_find(argv, "--report") > s_find(argv, "autodist-train"));
+    ad_launch_argv_free(&argv);
+    env = ad_launch_env(plan);
+    assert_int_not_equal(s_find(env, "OMPI_ALLOW_RUN_AS_ROOT=1"), -1);
+    assert_int_not_equal(s_find(env, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"), -1);
+    assert_int_not_equal(s_find(env, "OMP_NUM_THREADS=3"), -1);
+    assert_int_not_equal(s_find(env, "NCCL_DEBUG=INFO"), -1);
+    ad_launch_argv_free(&env);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p);
+}
+
+/* Bad plans are refused with a message that names the problem. */
+static void
+test_bad_plans(void **state)
+{
+    ad_profile_t *p = s_profile("n1", 1, 4, true);
+    const char *bad_env[] = {"NOEQUALS", NULL};
+    ad_launch_node_t nodes[] = {{"n1", "h1", p}, {"n2", "h2", p}};
+    ad_launch_node_t dup[] = {{"n1", "h1", p}, {"n2", "h1", p}};
+    ad_launch_node_t blank[] = {{"n1", "h1", p}, {"n2", "bad host", p}};
+    ad_launch_spec_t base = {.job_id = "bad",
+                             .nodes = nodes,
+                             .n_nodes = 2,
+                             .home = &s_home,
+                             .trainer = "autodist-train"};
+    ad_launch_spec_t spec;
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job, autojob;
+
+    s_job(&job, "{nodes: 2, procs_per_node: 2, threads_per_proc: 1}");
+    s_job(&autojob, "auto");
+    base.job = &job;
+
+    spec = base;
+    spec.n_nodes = 0;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "no nodes given");
+    assert_null(plan);
+
+    spec = base;
+    spec.n_nodes = 1;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "layout asks for 2 nodes, 1 given");
+
+    spec = base;
+    spec.procs_per_node = 3;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "procs_per_node 3 does not match its layout's 2");
+
+    spec = base;
+    spec.threads_per_proc = 4;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "threads_per_proc 4 does not match its layout's 1");
+
+    spec = base;
+    spec.job = &autojob;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "auto layout");
+
+    spec = base;
+    spec.job = &autojob;
+    spec.procs_per_node = 1;
+    spec.threads_per_proc = -2;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "auto layout");
+
+    spec = base;
+    spec.nodes = dup;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "host h1 given for nodes n1 and n2");
+
+    spec = base;
+    spec.nodes = blank;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "node n2: bad host \"bad host\"");
+
+    spec = base;
+    spec.job_id = "../etc";
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "job id \"../etc\"");
+
+    spec = base;
+    spec.transport.env = bad_env;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_msg_has(err, "\"NOEQUALS\" is not KEY=VALUE");
+    assert_null(plan);
+
+    ad_job_clear(&job);
+    ad_job_clear(&autojob);
+    ad_profile_free(&p);
+}
+
+/* A folder can't be made where a file is: the error names the path. */
+static void
+test_write_error(void **state)
+{
+    ad_profile_t *p = s_profile("n1", 1, 4, true);
+    ad_launch_node_t nodes[] = {{"n1", "h1", p}};
+    ad_launch_spec_t spec = {.job_id = "blocked",
+                             .nodes = nodes,
+                             .n_nodes = 1,
+                             .home = &s_home,
+                             .trainer = "autodist-train"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char path[256];
+
+    snprintf(path, sizeof(path), "%s/checkpoints", s_tmp);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/checkpoints/blocked", s_tmp);
+    fclose(fopen(path, "w"));
+    s_job(&job, "{nodes: 1, procs_per_node: 1, threads_per_proc: 1}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    assert_int_equal(ad_launch_write_files(plan, &err), -ENOTDIR);
+    assert_msg_has(err, "checkpoints/blocked: not a folder");
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p);
+}
+
+/* The generated files are accepted by the real mpirun on this machine (skipped without it). */
+static void
+test_mpirun_localhost(void **state)
+{
+    long ncores = sysconf(_SC_NPROCESSORS_ONLN);
+    ad_profile_t *p = s_profile("local", 1, 2, true);
+    ad_launch_node_t nodes[] = {{"local", "localhost", p}};
+    ad_launch_spec_t spec = {.job_id = "mpi",
+                             .nodes = nodes,
+                             .n_nodes = 1,
+                             .home = &s_home,
+                             .trainer = "/bin/true",
+                             .transport = {.single_copy_off = true, .allow_root = true}};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    char **argv, **env;
+    pid_t pid;
+    int status;
+
+    if (ncores < 2 || system("command -v mpirun >/dev/null 2>&1") != 0) {
+        ad_profile_free(&p);
+        skip();
+    }
+    s_job(&job, "{nodes: 1, procs_per_node: 2, threads_per_proc: 1}");
+    spec.job = &job;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    assert_true(ad_launch_plan_bound(plan));
+    assert_int_equal(ad_launch_write_files(plan, &err), 0);
+    argv = ad_launch_argv(plan, NULL);
+    env = ad_launch_env(plan);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (char **e = env; *e; e++)
+            putenv(*e);
+        freopen(ad_launch_plan_stdout(plan), "w", stdout);
+        freopen(ad_launch_plan_stderr(plan), "w", stderr);
+        alarm(60);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char *text = s_read(ad_launch_plan_stderr(plan));
+
+        fail_msg("mpirun failed (status %d): %s", status, text);
+    }
+    ad_launch_argv_free(&argv);
+    ad_launch_argv_free(&env);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    ad_profile_free(&p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_small_nodes), cmocka_unit_test(test_two_sockets),
+        cmocka_unit_test(test_oversubscribed),  cmocka_unit_test(test_no_core_map),
+        cmocka_unit_test(test_transport),       cmocka_unit_test(test_bad_plans),
+        cmocka_unit_test(test_write_error),     cmocka_unit_test(test_mpirun_localhost),
+    };
+
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}

@@ -1,0 +1,342 @@
+/* test_sched.c - the job queue: FIFO order, backfilling, node choice, pending reasons */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "autodist/ad_sched.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Start the next job and check it is want_id on the nodes listed in want_nodes ("a b"). */
+static void
+s_expect_next(ad_sched_t *s, int64_t want_id, const char *want_nodes)
+{
+    ad_sched_pick_t pick;
+    char got[256] = "";
+
+    assert_int_equal(ad_sched_next(s, &pick), 0);
+    assert_int_equal(pick.job_id, want_id);
+    for (int i = 0; i < pick.n_nodes; i++) {
+        strcat(got, i ? " " : "");
+        strcat(got, pick.nodes[i]);
+    }
+    assert_string_equal(got, want_nodes);
+    ad_sched_pick_clear(&pick);
+    assert_null(pick.nodes);
+}
+
+static void
+s_expect_none(ad_sched_t *s)
+{
+    ad_sched_pick_t pick;
+
+    assert_int_equal(ad_sched_next(s, &pick), -EAGAIN);
+    assert_int_equal(pick.n_nodes, 0);
+    assert_null(pick.nodes);
+}
+
+/* Four 8-core nodes, added out of name order. */
+static ad_sched_t *
+s_cluster4(void)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    assert_int_equal(ad_sched_set_node(s, "n3", true, 8), 0);
+    assert_int_equal(ad_sched_set_node(s, "n1", true, 8), 0);
+    assert_int_equal(ad_sched_set_node(s, "n4", true, 8), 0);
+    assert_int_equal(ad_sched_set_node(s, "n2", true, 8), 0);
+    return s;
+}
+
+static void
+test_fifo_order(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_add_job(s, 5, 1, 2, 4), 0);
+    assert_int_equal(ad_sched_add_job(s, 3, 2, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 9, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_count(s), 3);
+    /* Add order, not id order; nodes in name order. */
+    s_expect_next(s, 5, "n1");
+    s_expect_next(s, 3, "n2 n3");
+    s_expect_next(s, 9, "n4");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_status(s, 5), AD_SCHED_RUNNING);
+    assert_string_equal(ad_sched_reason(s, 3), "running on n2, n3");
+    ad_sched_free(&s);
+    assert_null(s);
+    ad_sched_free(&s);
+}
+
+static void
+test_head_blocks_when_nothing_else_fits(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_add_job(s, 1, 3, 1, 1), 0);
+    s_expect_next(s, 1, "n1 n2 n3");
+    assert_int_equal(ad_sched_add_job(s, 2, 2, 1, 1), 0); /* head: needs 2, 1 free */
+    assert_int_equal(ad_sched_add_job(s, 3, 2, 1, 1), 0);
+    s_expect_none(s);
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    /* FIFO: the older of two equal jobs goes first. */
+    s_expect_next(s, 2, "n1 n2");
+    s_expect_next(s, 3, "n3 n4");
+    ad_sched_free(&s);
+}
+
+static void
+test_backfilling(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_add_job(s, 10, 2, 1, 1), 0);
+    s_expect_next(s, 10, "n1 n2");
+    assert_int_equal(ad_sched_add_job(s, 11, 4, 1, 8), 0); /* head: all four nodes */
+    assert_int_equal(ad_sched_add_job(s, 12, 1, 2, 2), 0);
+    assert_int_equal(ad_sched_add_job(s, 13, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 14, 1, 1, 1), 0);
+    /* 11 cannot start; 12 and 13 overtake it on the free nodes (no reservation). */
+    s_expect_next(s, 12, "n3");
+    s_expect_next(s, 13, "n4");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_status(s, 11), AD_SCHED_WAIT);
+    assert_string_equal(ad_sched_reason(s, 11), "waiting for nodes busy with jobs 10, 12, 13");
+    assert_string_equal(ad_sched_reason(s, 14), "waiting for nodes busy with jobs 10, 12, 13");
+    /* A freed node goes to the oldest job that fits: 14, as 11 still needs four. */
+    assert_int_equal(ad_sched_release(s, 12), 0);
+    assert_int_equal(ad_sched_status(s, 14), AD_SCHED_READY);
+    assert_string_equal(ad_sched_reason(s, 14), "ready to start");
+    s_expect_next(s, 14, "n3");
+    assert_int_equal(ad_sched_release(s, 10), 0);
+    assert_int_equal(ad_sched_release(s, 13), 0);
+    assert_int_equal(ad_sched_release(s, 14), 0);
+    s_expect_next(s, 11, "n1 n2 n3 n4");
+    ad_sched_free(&s);
+}
+
+static void
+test_backfill_skips_small_nodes(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    assert_int_equal(ad_sched_set_node(s, "a", true, 2), 0);
+    assert_int_equal(ad_sched_set_node(s, "b", true, 16), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 4, 2), 0);
+    /* Name order, but only among nodes with enough cores. */
+    s_expect_next(s, 1, "b");
+    assert_int_equal(ad_sched_add_job(s, 2, 1, 1, 1), 0);
+    s_expect_next(s, 2, "a");
+    ad_sched_free(&s);
+}
+
+static void
+test_reason_waiting_single_job(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_add_job(s, 12, 4, 1, 1), 0);
+    s_expect_next(s, 12, "n1 n2 n3 n4");
+    assert_int_equal(ad_sched_add_job(s, 13, 1, 8, 1), 0);
+    assert_int_equal(ad_sched_status(s, 13), AD_SCHED_WAIT);
+    assert_string_equal(ad_sched_reason(s, 13), "waiting for nodes busy with job 12");
+    ad_sched_free(&s);
+}
+
+static void
+test_reason_never_fits(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    assert_int_equal(ad_sched_add_job(s, 1, 4, 2, 4), 0);
+    assert_int_equal(ad_sched_status(s, 1), AD_SCHED_NEVER);
+    assert_string_equal(ad_sched_reason(s, 1), "no node is UP");
+
+    assert_int_equal(ad_sched_set_node(s, "a", true, 2), 0);
+    assert_int_equal(ad_sched_set_node(s, "b", true, 2), 0);
+    assert_int_equal(ad_sched_status(s, 1), AD_SCHED_NEVER);
+    assert_string_equal(ad_sched_reason(s, 1),
+                        "needs 4 nodes with at least 8 free cores each; 2 nodes are UP "
+                        "(cores: 2, 2)");
+
+    assert_int_equal(ad_sched_add_job(s, 2, 1, 8, 1), 0);
+    assert_string_equal(ad_sched_reason(s, 2), "no node has 8 cores (largest: 2)");
+    assert_int_equal(ad_sched_add_job(s, 3, 2, 8, 1), 0);
+    assert_string_equal(ad_sched_reason(s, 3), "no node has 8 cores (largest: 2)");
+
+    /* Enough nodes and a big one, but not enough big ones. */
+    assert_int_equal(ad_sched_set_node(s, "c", true, 8), 0);
+    assert_int_equal(ad_sched_add_job(s, 4, 2, 4, 1), 0);
+    assert_int_equal(ad_sched_status(s, 4), AD_SCHED_NEVER);
+    assert_string_equal(ad_sched_reason(s, 4),
+                        "needs 2 nodes with at least 4 free cores each; 3 nodes are UP "
+                        "(cores: 2, 2, 8)");
+    /* 2 (1 x 8 cores) fits c and starts, overtaking 1 that never fits. */
+    s_expect_next(s, 2, "c");
+    s_expect_none(s);
+
+    assert_int_equal(ad_sched_add_job(s, 5, 1, 64, 1), 0);
+    assert_int_equal(ad_sched_set_node(s, "b", false, 2), 0);
+    assert_int_equal(ad_sched_set_node(s, "c", true, 8), 0);
+    assert_string_equal(ad_sched_reason(s, 5), "no node has 64 cores (largest: 8)");
+    assert_int_equal(ad_sched_set_node(s, "a", false, 2), 0);
+    assert_int_equal(ad_sched_set_node(s, "c", false, 8), 0);
+    assert_int_equal(ad_sched_add_job(s, 6, 1, 1, 1), 0);
+    assert_string_equal(ad_sched_reason(s, 6), "no node is UP");
+    assert_null(ad_sched_reason(s, 99));
+    assert_int_equal(ad_sched_status(s, 99), AD_SCHED_UNKNOWN);
+    ad_sched_free(&s);
+}
+
+static void
+test_reason_one_node(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    assert_int_equal(ad_sched_set_node(s, "a", true, 4), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 2, 1, 1), 0);
+    assert_string_equal(ad_sched_reason(s, 1),
+                        "needs 2 nodes with at least 1 free cores each; 1 node is UP (cores: 4)");
+    ad_sched_free(&s);
+}
+
+static void
+test_release_frees_nodes(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_add_job(s, 1, 4, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 2, 4, 1, 1), 0);
+    s_expect_next(s, 1, "n1 n2 n3 n4");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_release(s, 2), -ENOENT); /* pending, not running */
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    assert_int_equal(ad_sched_release(s, 1), -ENOENT);
+    assert_int_equal(ad_sched_status(s, 1), AD_SCHED_UNKNOWN);
+    s_expect_next(s, 2, "n1 n2 n3 n4");
+    ad_sched_free(&s);
+}
+
+static void
+test_cancel_removes(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_add_job(s, 1, 4, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 2, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 3, 1, 1, 1), 0);
+    /* Cancel a pending job in the middle of the queue. */
+    assert_int_equal(ad_sched_remove_job(s, 2), 0);
+    assert_int_equal(ad_sched_remove_job(s, 2), -ENOENT);
+    assert_int_equal(ad_sched_count(s), 2);
+    s_expect_next(s, 1, "n1 n2 n3 n4");
+    /* Cancel the running job: its nodes come back. */
+    assert_int_equal(ad_sched_remove_job(s, 1), 0);
+    s_expect_next(s, 3, "n1");
+    /* Cancel head and tail too. */
+    assert_int_equal(ad_sched_add_job(s, 4, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_remove_job(s, 3), 0);
+    assert_int_equal(ad_sched_remove_job(s, 4), 0);
+    assert_int_equal(ad_sched_count(s), 0);
+    s_expect_none(s);
+    assert_int_equal(ad_sched_add_job(s, 4, 1, 1, 1), 0);
+    s_expect_next(s, 4, "n1");
+    ad_sched_free(&s);
+}
+
+static void
+test_down_node_not_chosen(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    assert_int_equal(ad_sched_set_node(s, "n1", false, 8), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 2, 1, 1), 0);
+    s_expect_next(s, 1, "n2 n3");
+    /* A busy node going DOWN stays held by its job until it is released. */
+    assert_int_equal(ad_sched_set_node(s, "n2", false, 8), 0);
+    assert_int_equal(ad_sched_add_job(s, 2, 2, 1, 1), 0);
+    s_expect_none(s);
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    /* n3 and n4 are free and UP; n1 and n2 are DOWN. */
+    s_expect_next(s, 2, "n3 n4");
+    assert_int_equal(ad_sched_add_job(s, 3, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_status(s, 3), AD_SCHED_WAIT);
+    assert_int_equal(ad_sched_set_node(s, "n1", true, 8), 0);
+    s_expect_next(s, 3, "n1");
+    ad_sched_free(&s);
+}
+
+static void
+test_bad_arguments(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    assert_int_equal(ad_sched_add_job(s, 1, 0, 1, 1), AD_EINVAL);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 0, 1), AD_EINVAL);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 1, -1), AD_EINVAL);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 65536, 65536), AD_EINVAL);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 1, 1), -EEXIST);
+    assert_int_equal(ad_sched_set_node(s, "", true, 1), AD_EINVAL);
+    assert_int_equal(ad_sched_set_node(s, "a", true, -1), AD_EINVAL);
+    assert_int_equal(ad_sched_remove_job(s, 7), -ENOENT);
+    ad_sched_free(&s);
+}
+
+static void
+test_long_queue(void **state)
+{
+    enum { NODES = 1000, JOBS = 100000 };
+    ad_sched_t *s = ad_sched_new();
+    char name[32];
+    int started = 0;
+    ad_sched_pick_t pick;
+
+    for (int i = 0; i < NODES; i++) {
+        snprintf(name, sizeof(name), "node%04d", i);
+        assert_int_equal(ad_sched_set_node(s, name, true, 4), 0);
+    }
+    /* A sweep whose jobs mostly never fit, ahead of one that does. */
+    for (int64_t id = 1; id <= JOBS; id++)
+        assert_int_equal(ad_sched_add_job(s, id, id == JOBS ? 1 : 2, 8, 1), 0);
+    while (ad_sched_next(s, &pick) == 0) {
+        assert_int_equal(pick.job_id, JOBS);
+        assert_string_equal(pick.nodes[0], "node0000");
+        ad_sched_pick_clear(&pick);
+        started++;
+    }
+    assert_int_equal(started, 0); /* 8 cores needed, nodes have 4: nothing fits */
+    assert_int_equal(ad_sched_set_node(s, "node0500", true, 8), 0);
+    s_expect_next(s, JOBS, "node0500");
+    assert_string_equal(ad_sched_reason(s, 1),
+                        "needs 2 nodes with at least 8 free cores each; 1000 nodes are UP "
+                        "(cores: 4, 4, 4, 4, 4, 4, 4, 4, ...)");
+    ad_sched_free(&s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fifo_order),
+        cmocka_unit_test(test_head_blocks_when_nothing_else_fits),
+        cmocka_unit_test(test_backfilling),
+        cmocka_unit_test(test_backfill_skips_small_nodes),
+        cmocka_unit_test(test_reason_waiting_single_job),
+        cmocka_unit_test(test_reason_never_fits),
+        cmocka_unit_test(test_reason_one_node),
+        cmocka_unit_test(test_release_frees_nodes),
+        cmocka_unit_test(test_cancel_removes),
+        cmocka_unit_test(test_down_node_not_chosen),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_long_queue),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
