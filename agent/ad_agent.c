@@ -21,8 +21,7 @@
 #include "autodist/ad_log.h"
 #include "autodist/ad_profile.h"
 #include "autodist/ad_proto.h"
-
-#define AD_VERSION "0.1.0"
+#include "autodist/ad_version.h"
 
 /* A HELLO with no WELCOME or REJECT this long after it counts as unanswered (docs/protocol.md). */
 #define S_HELLO_TIMEOUT_MS (AD_PROTO_HEARTBEAT_MISSES * AD_PROTO_HEARTBEAT_MS)

@@ -24,8 +24,8 @@
 #include "autodist/ad_metrics.h"
 #include "autodist/ad_sampler.h"
 #include "autodist/ad_torch.h"
+#include "autodist/ad_version.h"
 
-#define AD_VERSION "0.1.0"
 #define EVAL_BATCH 500
 
 /* Exit statuses: documented in docs/trainer.md. */
