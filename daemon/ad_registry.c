@@ -29,12 +29,6 @@ struct ad_registry {
     size_t n_up;           /* nodes UP */
 };
 
-const char *
-ad_node_state_name(ad_node_state_t state)
-{
-    return state == AD_NODE_UP ? "UP" : "DOWN";
-}
-
 ad_registry_t *
 ad_registry_new(void)
 {

@@ -446,7 +446,8 @@ test_request_nobody_listening(void **state)
     elapsed = zclock_mono() - t0;
     assert_int_equal(rc, -ETIMEDOUT);
     assert_null(reply);
-    assert_true(elapsed <= 700 + 500);
+    /* Bounded by the timeout (slack for a loaded machine), never a hang. */
+    assert_true(elapsed <= 700 + 2000);
     assert_non_null(strstr(err.msg, "cannot reach the coordinator at "));
     assert_non_null(strstr(err.msg, endpoint));
     assert_non_null(strstr(err.msg, "(no answer in 0.7 s)"));
@@ -473,7 +474,7 @@ test_push_never_blocks(void **state)
     t0 = zclock_mono();
     assert_int_equal(ad_proto_send(push, NULL, "METRIC", s_json(s_sample(AD_PROTO_METRIC)), &err),
                      -EAGAIN);
-    assert_true(zclock_mono() - t0 < 500);
+    assert_true(zclock_mono() - t0 < 2000);
     zsock_destroy(&push);
 }
 

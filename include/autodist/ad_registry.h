@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "autodist/ad_error.h"
+#include "autodist/ad_store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,11 +31,11 @@ typedef struct ad_registry ad_registry_t;
 /* A node is DOWN once its last message is older than this many heartbeat periods. */
 #define AD_REGISTRY_MISSED_MAX 3
 
-/* Whether a node's agent is talking to us. */
-typedef enum {
-    AD_NODE_DOWN = 0, /* missed heartbeats, said BYE, or never finished a HELLO */
-    AD_NODE_UP = 1,   /* HELLO accepted and heartbeats arriving */
-} ad_node_state_t;
+/*
+ * A node's state is the store's ad_node_state_t (ad_store.h): the registry
+ * uses AD_NODE_UP (HELLO accepted, heartbeats arriving) and AD_NODE_DOWN
+ * (missed heartbeats, said BYE, or never finished a HELLO).
+ */
 
 /*
  * One node, read-only to callers: the registry owns it and the pointer is
@@ -149,9 +150,6 @@ int ad_registry_remove_job(ad_registry_t *self, const char *name, int64_t id);
  * the caller (json_decref()).
  */
 json_t *ad_registry_to_json(const ad_registry_t *self);
-
-/* "UP" or "DOWN"; static. */
-const char *ad_node_state_name(ad_node_state_t state);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,210 @@
+/* ad_coord.c - the coordinator's store side (include/autodist/ad_coord.h) */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodist/ad_coord.h"
+#include "autodist/ad_proto.h"
+#include "autodist/ad_store.h"
+
+static ad_store_t *s_store;
+
+static int
+s_fail(ad_err_t *err, int rc)
+{
+    return ad_err_set(err, rc, "%s", ad_store_errmsg(s_store));
+}
+
+int
+ad_coord_open(const char *path, ad_err_t *err)
+{
+    return ad_store_open(path, AD_STORE_CREATE, &s_store, err);
+}
+
+void
+ad_coord_close(void)
+{
+    ad_store_close(&s_store);
+}
+
+int
+ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t *err)
+{
+    ad_node_t node;
+    ad_profile_row_t row;
+    const char *fp = NULL, *model = NULL;
+    int64_t v = 0;
+    int rc;
+
+    ad_node_init(&node);
+    node.hostname = (char *)name;
+    node.state = AD_NODE_UP;
+    rc = ad_store_put_node(s_store, &node, id);
+    if (rc)
+        return s_fail(err, rc);
+    ad_profile_row_init(&row);
+    row.node = *id;
+    ad_json_get_string(profile, "fingerprint", 1, 4096, &fp, NULL);
+    row.hardware = (char *)(fp ? fp : "unknown");
+    if (!ad_json_get_string(profile, "cpu.model", 0, 4096, &model, NULL))
+        row.cpu_model = (char *)model;
+    if (!ad_json_get_int(profile, "cpu.cores", 0, INT32_MAX, &v, NULL))
+        row.cores = (int)v;
+    if (!ad_json_get_int(profile, "cpu.sockets", 0, INT32_MAX, &v, NULL))
+        row.sockets = (int)v;
+    if (!ad_json_get_int(profile, "cpu.pus", 0, INT32_MAX, &v, NULL))
+        row.pus = (int)v;
+    row.topology = json_dumps(profile, JSON_COMPACT);
+    rc = ad_store_add_profile(s_store, &row, NULL);
+    free(row.topology);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_node_seen(const char *name, bool down, ad_err_t *err)
+{
+    ad_node_t node = {0};
+    int rc;
+
+    rc = ad_store_find_node(s_store, name, &node);
+    if (!rc)
+        rc = ad_store_set_node_state(s_store, node.id, down ? AD_NODE_DOWN : AD_NODE_UP, NAN);
+    ad_node_clear(&node);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp, int64_t *id,
+                 ad_err_t *err)
+{
+    ad_job_row_t row;
+    int rc;
+
+    ad_job_row_init(&row);
+    row.name = (char *)name;
+    row.spec = (char *)spec;
+    row.nodes = nodes;
+    row.procs_per_node = ppn;
+    row.threads_per_proc = tpp;
+    rc = ad_store_add_job(s_store, &row, id);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_job_set(int64_t id, const char *state, const char *reason, int exit_code, ad_err_t *err)
+{
+    ad_job_state_t st;
+    int rc;
+
+    if (ad_job_state_from_name(state, &st))
+        return ad_err_set(err, AD_EINVAL, "unknown job state %s", state);
+    rc = ad_store_set_job_state(s_store, id, st, reason,
+                                exit_code == INT32_MIN ? AD_STORE_NO_EXIT : exit_code);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *nodelist, ad_err_t *err)
+{
+    int rc = ad_store_set_job_layout(s_store, id, nodes, ppn, tpp, NULL, nodelist);
+
+    return rc ? s_fail(err, rc) : 0;
+}
+
+static json_t *
+s_num(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *
+s_row_json(const ad_job_row_t *r)
+{
+    json_t *o = json_pack("{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o}", "id",
+                          (json_int_t)r->id, "name", r->name ? r->name : "", "state",
+                          ad_job_state_name(r->state), "reason",
+                          r->reason ? json_string(r->reason) : json_null(), "submitted",
+                          s_num(r->submitted), "started", s_num(r->started), "ended",
+                          s_num(r->ended), "exit_code",
+                          r->exit_code == AD_STORE_NO_EXIT ? json_null()
+                                                           : json_integer(r->exit_code),
+                          "nodes", r->nodes, "procs_per_node", r->procs_per_node,
+                          "threads_per_proc", r->threads_per_proc, "nodelist",
+                          r->nodelist ? json_string(r->nodelist) : json_null());
+    json_t *spec;
+
+    if (!o)
+        ad_oom(0);
+    spec = r->spec ? json_loads(r->spec, 0, NULL) : NULL;
+    json_object_set_new(o, "spec", spec ? spec : json_null());
+    return o;
+}
+
+json_t *
+ad_coord_job_json(int64_t id, const char **state_out, ad_err_t *err)
+{
+    ad_job_row_t row = {0};
+    json_t *o;
+    int rc;
+
+    rc = ad_store_get_job(s_store, id, &row);
+    if (rc == -ENOENT) {
+        ad_err_set(err, -ENOENT, "no job %lld", (long long)id);
+        return NULL;
+    }
+    if (rc) {
+        s_fail(err, rc);
+        return NULL;
+    }
+    if (state_out)
+        *state_out = ad_job_state_name(row.state);
+    o = s_row_json(&row);
+    ad_job_row_clear(&row);
+    return o;
+}
+
+json_t *
+ad_coord_jobs_json(const char *state, bool only_live, const char *name, int64_t limit,
+                   ad_err_t *err)
+{
+    ad_job_row_t *rows = NULL;
+    unsigned mask = 0;
+    ad_job_state_t st;
+    size_t n = 0;
+    json_t *arr;
+    int rc;
+
+    if (state) {
+        if (ad_job_state_from_name(state, &st)) {
+            ad_err_set(err, AD_EINVAL, "unknown job state \"%s\"", state);
+            return NULL;
+        }
+        mask = AD_JOB_MASK(st);
+    } else if (only_live) {
+        mask = AD_JOB_MASK(AD_JOB_PENDING) | AD_JOB_MASK(AD_JOB_RUNNING);
+    }
+    rc = ad_store_list_jobs(s_store, mask, &rows, &n);
+    if (rc) {
+        s_fail(err, rc);
+        return NULL;
+    }
+    arr = json_array();
+    for (size_t i = n; i-- > 0;) {
+        if (name && (!rows[i].name || strcmp(rows[i].name, name)))
+            continue;
+        if (limit > 0 && (int64_t)json_array_size(arr) >= limit)
+            break;
+        json_array_append_new(arr, s_row_json(&rows[i]));
+    }
+    ad_job_rows_free(&rows, n);
+    return arr;
+}
+
+bool
+ad_coord_state_is_final(const char *state)
+{
+    ad_job_state_t st;
+
+    return !ad_job_state_from_name(state, &st) && ad_job_state_is_final(st);
+}

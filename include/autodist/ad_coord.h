@@ -1,0 +1,82 @@
+/* ad_coord.h - the coordinator's store side: nodes, profiles and jobs as autodistd records them */
+#ifndef AD_COORD_H
+#define AD_COORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "autodist/ad_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A thin layer over ad_store.h for autodistd.  It exists as its own
+ * translation unit because ad_store.h and ad_registry.h both declare
+ * ad_node_state_t (with different values) and cannot be included together;
+ * this header uses neither, so the daemon's loop includes the registry and
+ * this file includes the store.  Job states cross it by name ("PENDING").
+ * One store per process, owned by this module.
+ */
+
+/* Open (creating) the store file at path.  Returns 0 or a negative code with err set. */
+int ad_coord_open(const char *path, ad_err_t *err);
+
+/* Close the store; idempotent. */
+void ad_coord_close(void);
+
+/*
+ * A node said HELLO: put it UP (hostname name) and add a profile row from the
+ * HELLO's profile (fingerprint, cpu.model, cpu.cores...).  Returns 0 with *id
+ * its node id, or a negative code with err set.
+ */
+int ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t *err);
+
+/* Record a sign of life (last_seen = now) or the node going DOWN.  Returns 0 or a negative code. */
+int ad_coord_node_seen(const char *name, bool down, ad_err_t *err);
+
+/*
+ * Add a submitted job PENDING: name, its spec (JSON text) and layout.
+ * Returns 0 with *id, or a negative code with err set.
+ */
+int ad_coord_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp,
+                     int64_t *id, ad_err_t *err);
+
+/*
+ * Move job id to state (a name from ad_job_state_name()) with reason (NULL
+ * clears) and exit_code (INT32_MIN keeps).  Returns 0, -ENOENT, AD_EINVAL or AD_EDB.
+ */
+int ad_coord_job_set(int64_t id, const char *state, const char *reason, int exit_code,
+                     ad_err_t *err);
+
+/* Record a running job's nodelist.  Returns 0 or a negative code. */
+int ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *nodelist,
+                       ad_err_t *err);
+
+/*
+ * Job id as a JSON object {id, name, state, reason, submitted, started,
+ * ended, exit_code, nodes, procs_per_node, threads_per_proc, nodelist, spec}
+ * (a new reference), or NULL with err set (-ENOENT, AD_EDB).  *state_out (may
+ * be NULL) receives the state name (static).
+ */
+json_t *ad_coord_job_json(int64_t id, const char **state_out, ad_err_t *err);
+
+/*
+ * Jobs, newest first, as an array of the objects above: state (a name, NULL
+ * = any), only_live (not in a final state), name (NULL = any), limit (0 = all).
+ * Returns a new reference or NULL with err set.
+ */
+json_t *ad_coord_jobs_json(const char *state, bool only_live, const char *name, int64_t limit,
+                           ad_err_t *err);
+
+/* Whether the state name is a final one (COMPLETED, FAILED, ...). */
+bool ad_coord_state_is_final(const char *state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

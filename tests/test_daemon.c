@@ -1,0 +1,290 @@
+/* test_daemon.c - autodistd run as a program with real agents and client requests */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "autodist/ad_proto.h"
+
+static char s_home[128];
+static char s_ep[3][64]; /* client, agents, metrics */
+
+/* A free loopback port: let the kernel pick an ephemeral one, then close it. */
+static int
+s_free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static pid_t
+s_spawn(const char *const *argv, const char *log)
+{
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stderr);
+
+        (void)f;
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static pid_t
+s_start_daemon(void)
+{
+    const char *argv[] = {AD_DAEMON_BIN, "--home", s_home, "--client", s_ep[0], "--agents",
+                          s_ep[1], "--metrics", s_ep[2], NULL};
+    char log[256];
+    pid_t pid;
+
+    snprintf(log, sizeof(log), "%s.daemon.log", s_home);
+    pid = s_spawn(argv, log);
+    usleep(300 * 1000);
+    return pid;
+}
+
+static pid_t
+s_start_agent(const char *name, const char *tag)
+{
+    const char *argv[] = {AD_AGENT_BIN, "--no-bench", "--name", name, "--home", s_home,
+                          "--coordinator", s_ep[1], NULL};
+    char log[256];
+
+    snprintf(log, sizeof(log), "%s.%s.log", s_home, tag);
+    return s_spawn(argv, log);
+}
+
+/* waitpid with a deadline; returns the exit status, or -1 if still running. */
+static int
+s_wait(pid_t pid, int ms)
+{
+    int st;
+
+    for (int t = 0; t < ms; t += 20) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+static json_t *
+s_req(const char *type, json_t *payload, int expect_rc, ad_err_t *err)
+{
+    json_t *reply = NULL;
+    int rc = ad_proto_request(s_ep[0], type, payload, 3000, &reply, err);
+
+    if (rc != expect_rc)
+        fprintf(stderr, "%s: rc %d (%s)\n", type, rc, err->msg);
+    assert_int_equal(rc, expect_rc);
+    return reply;
+}
+
+/* State of node name in NODES, or NULL; counts its entries in *count. */
+static const char *
+s_node_state(const char *name, int *count)
+{
+    static char state[16];
+    ad_err_t err = {0};
+    json_t *r = s_req("NODES", NULL, 0, &err), *n;
+    size_t i;
+
+    *count = 0;
+    state[0] = 0;
+    json_array_foreach(json_object_get(r, "nodes"), i, n) {
+        if (!strcmp(json_string_value(json_object_get(n, "name")), name)) {
+            (*count)++;
+            snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(n, "state")));
+        }
+    }
+    json_decref(r);
+    return state[0] ? state : NULL;
+}
+
+static int
+s_setup(void **st)
+{
+    static int seq;
+
+    snprintf(s_home, sizeof(s_home), "/tmp/ad_test_daemon.%d.%d", (int)getpid(), seq++);
+    for (int i = 0; i < 3; i++)
+        snprintf(s_ep[i], sizeof(s_ep[i]), "tcp://127.0.0.1:%d", s_free_port());
+    return 0;
+}
+
+static void
+s_stop(pid_t d)
+{
+    ad_err_t err = {0};
+
+    json_decref(s_req("SHUTDOWN", NULL, 0, &err));
+    assert_int_equal(s_wait(d, 3000), 0);
+}
+
+/* Two agents, one name: one UP entry, the second exits 1; kill -9 -> DOWN in 3.5 s. */
+static void
+test_nodes_duplicate_and_down(void **st)
+{
+    pid_t d = s_start_daemon(), a1, a2;
+    const char *state = NULL;
+    int count = 0, t;
+    char log[256], buf[4096] = "";
+    FILE *f;
+
+    a1 = s_start_agent("a1", "a1");
+    for (t = 0; t < 5000 && !(state && !strcmp(state, "UP")); t += 100) {
+        usleep(100 * 1000);
+        state = s_node_state("a1", &count);
+    }
+    assert_non_null(state);
+    assert_string_equal(state, "UP");
+    a2 = s_start_agent("a1", "a1b");
+    assert_int_equal(s_wait(a2, 5000), 1);
+    snprintf(log, sizeof(log), "%s.a1b.log", s_home);
+    f = fopen(log, "r");
+    assert_non_null(f);
+    buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
+    fclose(f);
+    assert_non_null(strstr(buf, "two agents claim the host name a1"));
+    state = s_node_state("a1", &count);
+    assert_int_equal(count, 1);
+    assert_string_equal(state, "UP");
+
+    kill(a1, SIGKILL);
+    s_wait(a1, 1000);
+    for (t = 0; t <= 3500; t += 100) {
+        state = s_node_state("a1", &count);
+        if (!strcmp(state, "DOWN"))
+            break;
+        usleep(100 * 1000);
+    }
+    assert_string_equal(state, "DOWN");
+    s_stop(d);
+}
+
+/* A second daemon on a port in use says so and exits 1; SIGTERM stops one with 0. */
+static void
+test_port_in_use_and_sigterm(void **st)
+{
+    pid_t d = s_start_daemon(), d2;
+    char log[256], buf[4096] = "";
+    FILE *f;
+
+    d2 = s_start_daemon();
+    assert_int_equal(s_wait(d2, 3000), 1);
+    snprintf(log, sizeof(log), "%s.daemon.log", s_home);
+    f = fopen(log, "r");
+    assert_non_null(f);
+    buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
+    fclose(f);
+    assert_non_null(strstr(buf, "address in use"));
+    assert_non_null(strstr(buf, s_ep[0]));
+    kill(d, SIGTERM);
+    assert_int_equal(s_wait(d, 2000), 0);
+}
+
+static json_t *
+s_job(const char *name, int nodes)
+{
+    json_t *j = json_pack("{s:s s:s s:s s:I s:i s:{s:i s:i s:i}}", "name", name, "model", "mlp",
+                          "dataset", "synthetic", "steps", (json_int_t)3, "batch_size", 8,
+                          "layout", "nodes", nodes, "procs_per_node", 1, "threads_per_proc", 1);
+
+    assert_non_null(j);
+    return j;
+}
+
+/* SUBMIT / STATUS / JOBS / CANCEL, the 'never fits' reason, bad specs. */
+static void
+test_jobs(void **st)
+{
+    pid_t d = s_start_daemon();
+    ad_err_t err = {0};
+    json_t *r, *jobs, *j;
+    int64_t id, id2;
+
+    r = s_req("SUBMIT", json_pack("{s:o}", "job", s_job("big", 4)), 0, &err);
+    id = json_integer_value(json_object_get(r, "job"));
+    assert_true(id >= 1);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "PENDING");
+    json_decref(r);
+
+    r = s_req("STATUS", json_pack("{s:I}", "job", (json_int_t)id), 0, &err);
+    jobs = json_object_get(r, "jobs");
+    assert_int_equal(json_array_size(jobs), 1);
+    j = json_array_get(jobs, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "PENDING");
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "big");
+    fprintf(stderr, "reason: %s\n", json_string_value(json_object_get(j, "reason")));
+    assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "no node is UP"));
+    json_decref(r);
+
+    r = s_req("SUBMIT", json_pack("{s:o}", "job", s_job("small", 1)), 0, &err);
+    id2 = json_integer_value(json_object_get(r, "job"));
+    assert_int_equal(id2, id + 1);
+    json_decref(r);
+
+    r = s_req("JOBS", NULL, 0, &err);
+    jobs = json_object_get(r, "jobs");
+    assert_int_equal(json_array_size(jobs), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(jobs, 0), "id")), id2);
+    json_decref(r);
+
+    r = s_req("CANCEL", json_pack("{s:I}", "job", (json_int_t)id), 0, &err);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "CANCELLED");
+    json_decref(r);
+    r = s_req("STATUS", json_pack("{s:I}", "job", (json_int_t)id), 0, &err);
+    j = json_array_get(json_object_get(r, "jobs"), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "CANCELLED");
+    json_decref(r);
+    /* STATUS without a job lists only live jobs. */
+    r = s_req("STATUS", NULL, 0, &err);
+    assert_int_equal(json_array_size(json_object_get(r, "jobs")), 1);
+    json_decref(r);
+    r = s_req("JOBS", json_pack("{s:{s:s}}", "filter", "state", "cancelled"), 0, &err);
+    assert_int_equal(json_array_size(json_object_get(r, "jobs")), 1);
+    json_decref(r);
+
+    /* Errors: unknown job, invalid spec. */
+    s_req("STATUS", json_pack("{s:I}", "job", (json_int_t)999), -ENOENT, &err);
+    s_req("CANCEL", json_pack("{s:I}", "job", (json_int_t)999), -ENOENT, &err);
+    j = s_job("bad", 1);
+    json_object_set_new(j, "batch_size", json_integer(-4));
+    s_req("SUBMIT", json_pack("{s:o}", "job", j), AD_EPARSE, &err);
+    s_stop(d);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_nodes_duplicate_and_down, s_setup),
+        cmocka_unit_test_setup(test_port_in_use_and_sigterm, s_setup),
+        cmocka_unit_test_setup(test_jobs, s_setup),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
