@@ -40,6 +40,7 @@ typedef struct opts {
     bool no_bench;        /* --no-bench: no benchmark figures at all */
     const char *endpoint; /* --coordinator */
     const char *name;     /* --name; NULL: the host name */
+    const char *address;  /* --address; NULL: the name */
     const char *home;     /* --home; NULL: $AUTODIST_HOME or ~/.autodist */
     int heartbeat_ms;     /* --heartbeat-ms; 0: the coordinator's */
 } opts_t;
@@ -92,6 +93,9 @@ s_usage(FILE *fp)
         "  --coordinator ENDPOINT  the coordinator's agent socket (default %s)\n"
         "  --name NAME             node name sent in HELLO (default: the host name);\n"
         "                          several simulated agents on one machine need distinct names\n"
+        "  --address HOST          what mpirun reaches this node by: a host name or an IP\n"
+        "                          address (default: the node name); 127.0.0.K for simulated\n"
+        "                          nodes on one machine\n"
         "  --home DIR              autodist home (default $%s or ~/%s); benchmark\n"
         "                          figures are cached in DIR/%s\n"
         "  --heartbeat-ms N        heartbeat period, 100..60000 (default: the coordinator's)\n"
@@ -113,6 +117,7 @@ enum {
     OPT_NO_BENCH,
     OPT_COORDINATOR,
     OPT_NAME,
+    OPT_ADDRESS,
     OPT_HOME,
     OPT_HEARTBEAT,
     OPT_HELP,
@@ -126,6 +131,7 @@ static const struct option s_long[] = {
     {"no-bench", no_argument, NULL, OPT_NO_BENCH},
     {"coordinator", required_argument, NULL, OPT_COORDINATOR},
     {"name", required_argument, NULL, OPT_NAME},
+    {"address", required_argument, NULL, OPT_ADDRESS},
     {"home", required_argument, NULL, OPT_HOME},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
     {"help", no_argument, NULL, OPT_HELP},
@@ -167,6 +173,13 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
                 return ad_err_set(err, AD_EINVAL, "--name must be 1 to 255 bytes, got \"%s\"",
                                   optarg);
             o->name = optarg;
+            break;
+        case OPT_ADDRESS:
+            if (!*optarg || strlen(optarg) > 255 || strpbrk(optarg, " \t\n/,:;"))
+                return ad_err_set(err, AD_EINVAL,
+                                  "--address must be a host name or an IPv4 address, got \"%s\"",
+                                  optarg);
+            o->address = optarg;
             break;
         case OPT_HOME:
             o->home = optarg;
@@ -325,8 +338,10 @@ s_send_hello(agent_t *self)
         s_backoff(self);
         return;
     }
-    hello = json_pack("{s:i, s:s, s:s, s:I, s:o}", "protocol", AD_PROTO_VERSION, "hostname",
-                      self->name, "version", AD_VERSION, "pid", (json_int_t)getpid(), "profile",
+    hello = json_pack("{s:i, s:s, s:s, s:s, s:I, s:o}", "protocol", AD_PROTO_VERSION,
+                      "hostname", self->name, "address",
+                      self->opts->address ? self->opts->address : self->name, "version",
+                      AD_VERSION, "pid", (json_int_t)getpid(), "profile",
                       ad_profile_to_json(self->profile));
     if (!hello)
         ad_oom(0);

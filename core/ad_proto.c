@@ -279,6 +279,7 @@ typedef struct {
 static const s_field_t s_fields[] = {
     {AD_PROTO_HELLO, "protocol", S_INT, true, 1, 1000},
     {AD_PROTO_HELLO, "hostname", S_STR, true, 1, 255},
+    {AD_PROTO_HELLO, "address", S_STR, false, 1, 255},
     {AD_PROTO_HELLO, "version", S_STR, true, 1, 64},
     {AD_PROTO_HELLO, "pid", S_INT, true, 1, INT32_MAX},
     {AD_PROTO_HELLO, "profile", S_OBJ, true, 0, 0},

@@ -105,9 +105,10 @@ ad_coord_job_set(int64_t id, const char *state, const char *reason, int exit_cod
 }
 
 int
-ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *nodelist, ad_err_t *err)
+ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *device,
+                   const char *nodelist, ad_err_t *err)
 {
-    int rc = ad_store_set_job_layout(s_store, id, nodes, ppn, tpp, NULL, nodelist);
+    int rc = ad_store_set_job_layout(s_store, id, nodes, ppn, tpp, device, nodelist);
 
     return rc ? s_fail(err, rc) : 0;
 }
@@ -207,4 +208,129 @@ ad_coord_state_is_final(const char *state)
     ad_job_state_t st;
 
     return !ad_job_state_from_name(state, &st) && ad_job_state_is_final(st);
+}
+
+int
+ad_coord_nodes_seen(const char *const *names, size_t n, ad_err_t *err)
+{
+    int rc;
+
+    if (n == 0)
+        return 0;
+    rc = ad_store_begin(s_store);
+    if (rc)
+        return s_fail(err, rc);
+    for (size_t i = 0; i < n && !rc; i++) {
+        ad_node_t node = {0};
+
+        rc = ad_store_find_node(s_store, names[i], &node);
+        if (!rc)
+            rc = ad_store_set_node_state(s_store, node.id, node.state, NAN);
+        else if (rc == -ENOENT)
+            rc = 0;
+        ad_node_clear(&node);
+    }
+    if (rc) {
+        ad_err_set(err, rc, "%s", ad_store_errmsg(s_store));
+        ad_store_rollback(s_store);
+        return rc;
+    }
+    rc = ad_store_commit(s_store);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_run_start(const ad_coord_run_t *r, int64_t *id, ad_err_t *err)
+{
+    ad_run_t run;
+    int rc;
+
+    ad_run_init(&run);
+    run.job = r->job;
+    run.model = (char *)r->model;
+    run.dataset = (char *)r->dataset;
+    run.hardware = (char *)r->hardware;
+    run.device = (char *)r->device;
+    run.nodes = r->nodes;
+    run.procs_per_node = r->procs_per_node;
+    run.threads_per_proc = r->threads_per_proc;
+    run.batch_size = r->batch_size;
+    run.config_hash = (char *)r->config_hash;
+    run.state = AD_JOB_RUNNING;
+    rc = ad_store_add_run(s_store, &run, id);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_run_finish(int64_t id, const ad_coord_result_t *r, ad_err_t *err)
+{
+    ad_run_result_t res;
+    ad_job_state_t st;
+    int rc;
+
+    if (ad_job_state_from_name(r->state, &st))
+        return ad_err_set(err, AD_EINVAL, "unknown job state %s", r->state);
+    ad_run_result_init(&res, st);
+    res.samples_per_s = r->samples_per_s;
+    res.epoch_time_s = r->epoch_time_s;
+    res.accuracy = r->accuracy;
+    res.step_time_s = r->step_time_s;
+    res.comm_time_s = r->comm_time_s;
+    res.params = r->params;
+    rc = ad_store_finish_run(s_store, id, &res);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+int
+ad_coord_run_metrics(int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t *err)
+{
+    ad_metric_t *v;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    v = ad_malloc(n * sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i].step = m[i].step;
+        v[i].key = m[i].key;
+        v[i].value = m[i].value;
+    }
+    rc = ad_store_add_metrics(s_store, id, v, n);
+    free(v);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+static int
+s_keep_run(const ad_run_t *run, void *arg)
+{
+    json_t **out = arg;
+
+    *out = json_pack("{s:I s:s s:o s:o s:o s:o s:o s:o s:o}", "run", (json_int_t)run->id,
+                     "state", ad_job_state_name(run->state), "samples_per_s",
+                     s_num(run->samples_per_s), "speedup", s_num(run->speedup), "baseline",
+                     run->baseline > 0 ? json_integer(run->baseline) : json_null(), "accuracy",
+                     s_num(run->accuracy), "epoch_time_s", s_num(run->epoch_time_s),
+                     "step_time_s", s_num(run->step_time_s), "wall_s",
+                     !isnan(run->started) && !isnan(run->ended)
+                         ? json_real(run->ended - run->started)
+                         : json_null());
+    if (!*out)
+        ad_oom(0);
+    return 1;
+}
+
+json_t *
+ad_coord_job_result(int64_t job)
+{
+    ad_run_filter_t f = {0};
+    json_t *out = NULL;
+
+    f.job = job;
+    f.limit = 1;
+    f.newest_first = true;
+    if (ad_store_each_run(s_store, &f, s_keep_run, &out) < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }

@@ -37,8 +37,7 @@ struct ad_launch_plan {
     char *logdir;         /* logs/<job> */
     char *hostfile;       /* logs/<job>/hostfile */
     char *rankfile;       /* logs/<job>/rankfile */
-    char *out_log;        /* logs/<job>/stdout.log */
-    char *err_log;        /* logs/<job>/stderr.log */
+    char *out_log;        /* logs/<job>/output.log */
     char *metrics;        /* logs/<job>/metrics.jsonl */
     char *ckptdir;        /* checkpoints/<job> */
 };
@@ -342,8 +341,7 @@ ad_launch_plan_new(const ad_launch_spec_t *spec, ad_launch_plan_t **out, ad_err_
                                     : s_printf("%s/logs/%s", spec->home->root, spec->job_id);
     self->hostfile = s_printf("%s/hostfile", self->logdir);
     self->rankfile = s_printf("%s/rankfile", self->logdir);
-    self->out_log = s_printf("%s/stdout.log", self->logdir);
-    self->err_log = s_printf("%s/stderr.log", self->logdir);
+    self->out_log = s_printf("%s/output.log", self->logdir);
     self->metrics = s_printf("%s/metrics.jsonl", self->logdir);
     self->ckptdir = spec->home->checkpoints
                         ? s_printf("%s/%s", spec->home->checkpoints, spec->job_id)
@@ -387,7 +385,6 @@ ad_launch_plan_free(ad_launch_plan_t **self_p)
     free(self->hostfile);
     free(self->rankfile);
     free(self->out_log);
-    free(self->err_log);
     free(self->metrics);
     free(self->ckptdir);
     free(self);
@@ -577,8 +574,10 @@ ad_launch_argv(const ad_launch_plan_t *self, int *argc)
     s_push2(&a, "--checkpoint", ad_strdup(self->ckptdir));
     if (self->resume)
         s_push(&a, ad_strdup("--resume"));
-    if (self->report)
+    if (self->report) {
         s_push2(&a, "--report", ad_strdup(self->report));
+        s_push2(&a, "--job", ad_strdup(self->job_id));
+    }
     if (argc)
         *argc = a.n;
     return a.v;
@@ -649,15 +648,9 @@ ad_launch_plan_rankfile(const ad_launch_plan_t *self)
 }
 
 const char *
-ad_launch_plan_stdout(const ad_launch_plan_t *self)
+ad_launch_plan_output(const ad_launch_plan_t *self)
 {
     return self->out_log;
-}
-
-const char *
-ad_launch_plan_stderr(const ad_launch_plan_t *self)
-{
-    return self->err_log;
 }
 
 const char *

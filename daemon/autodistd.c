@@ -1,13 +1,18 @@
 /* autodistd.c - the coordinator: node registry, job queue and store behind three sockets */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <czmq.h>
@@ -17,7 +22,10 @@
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_job.h"
+#include "autodist/ad_launch.h"
 #include "autodist/ad_log.h"
+#include "autodist/ad_proc.h"
+#include "autodist/ad_profile.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_registry.h"
 #include "autodist/ad_sched.h"
@@ -27,14 +35,66 @@
 #define S_EXIT_USAGE 2
 /* How often DOWN nodes are looked for: often, so DOWN shows within 3 periods + 0.25 s. */
 #define S_TICK_MS 250
+/* Nodes' last_seen goes to the store every this many ticks (5 s), in one transaction. */
+#define S_SEEN_TICKS 20
+/* Time between SIGTERM and SIGKILL when a running job is stopped (s). */
+#define S_KILL_GRACE_S 10.0
+/* LOGS: default and largest chunk. */
+#define S_LOGS_DEFAULT (1 << 20)
+#define S_LOGS_MAX (8 << 20)
 
 typedef struct opts {
-    const char *home;     /* --home */
-    const char *client;   /* --client */
-    const char *agents;   /* --agents */
-    const char *metrics;  /* --metrics */
-    int heartbeat_ms;     /* --heartbeat-ms */
+    const char *home;       /* --home */
+    const char *client;     /* --client */
+    const char *agents;     /* --agents */
+    const char *metrics;    /* --metrics */
+    const char *report;     /* --report: metrics endpoint as the trainers reach it */
+    const char *trainer;    /* --trainer: autodist-train path on the nodes */
+    const char *mpirun;     /* --mpirun */
+    const char *rsh_agent;  /* --rsh-agent */
+    const char *tcp_subnet; /* --tcp-subnet */
+    int heartbeat_ms;       /* --heartbeat-ms */
+    double kill_grace_s;    /* --kill-grace */
 } opts_t;
+
+/* What rank 0 has reported so far, and the sums the run's result is made of. */
+typedef struct progress {
+    const char *phase;      /* "starting", "training", "evaluating", "done" */
+    int64_t step, steps;    /* global steps done; total (0 = unknown) */
+    int64_t epoch, epochs;  /* current epoch; total (0 = unknown) */
+    double loss;            /* latest step loss (NaN = none) */
+    double samples_per_s;   /* latest step throughput (NaN = none) */
+    double t_first;         /* mono s of the first step event (0 = none) */
+    int64_t step_first;     /* its step */
+    double sum_step_s, sum_comm_s;
+    int64_t n_steps;
+    double sum_epoch_s;
+    int64_t n_epochs;
+    double acc_test, acc_val; /* latest accuracies (NaN = none) */
+    double done_samples_per_s; /* the done event's (NaN = none) */
+    int64_t params;
+    bool done;
+} progress_t;
+
+/* A job whose mpirun runs. */
+typedef struct run {
+    int64_t id;             /* job id */
+    int64_t run_id;         /* its run row (0 = none: the store failed) */
+    pid_t pid;              /* mpirun, leader of its process group */
+    char **nodes;           /* node names, owned */
+    int n_nodes;
+    char *output;           /* logs/<id>/output.log */
+    char *metrics_path;     /* logs/<id>/metrics.jsonl */
+    double t_start;         /* mono s at launch */
+    double deadline;        /* mono s of the time limit (0 = none) */
+    const char *end_state;  /* decided before the exit: CANCELLED, NODE_FAIL, TIMEOUT; or NULL */
+    char *end_reason;       /* with end_state */
+    double kill_at;         /* mono s when SIGKILL follows the SIGTERM (0 = none) */
+    progress_t p;
+    ad_coord_metric_t *buf; /* metric samples not yet in the store */
+    size_t n_buf, cap_buf;
+    struct run *next;
+} run_t;
 
 typedef struct coord {
     const opts_t *opts;
@@ -42,9 +102,14 @@ typedef struct coord {
     zsock_t *agents;      /* ROUTER: agents */
     zsock_t *metrics;     /* PULL: trainer events */
     zloop_t *loop;
-    int sigfd;            /* SIGTERM, SIGINT */
+    int sigfd;            /* SIGTERM, SIGINT, SIGCHLD */
     ad_registry_t *reg;
     ad_sched_t *sched;
+    const ad_home_t *home;
+    zhashx_t *addresses;  /* node name -> address mpirun reaches it by (owned strings) */
+    run_t *runs;          /* running jobs */
+    char *trainer;        /* autodist-train path */
+    unsigned ticks;
     int exit_code;        /* -1 while running */
 } coord_t;
 
@@ -58,15 +123,29 @@ static void
 s_usage(FILE *f)
 {
     fprintf(f,
-            "usage: autodistd [--home DIR] [--client ENDPOINT] [--agents ENDPOINT]\n"
-            "                 [--metrics ENDPOINT] [--heartbeat-ms N] [--foreground]\n"
+            "usage: autodistd [options]\n"
+            "\n"
+            "The coordinator: node registry, job queue, launcher (mpirun) and store.\n"
+            "`autodist up` starts it in the background; run it by hand for a real cluster.\n"
+            "\n"
             "  --home DIR           autodist home (default $%s or ~/%s); the store is DIR/runs.db\n"
             "  --client ENDPOINT    client ROUTER (default %s)\n"
             "  --agents ENDPOINT    agent ROUTER (default %s)\n"
             "  --metrics ENDPOINT   metrics PULL (default %s)\n"
+            "  --report ENDPOINT    the metrics endpoint as rank 0 reaches it (default: --metrics;\n"
+            "                       needed when --metrics binds a wildcard such as tcp://*:7402)\n"
             "  --heartbeat-ms N     heartbeat period given to agents, 100..60000 (default %d)\n"
-            "  --foreground         stay in the foreground (the only mode today)\n"
-            "  --help\n",
+            "  --trainer PATH       autodist-train on the nodes (default: next to autodistd)\n"
+            "  --mpirun PATH        mpirun (default: mpirun from PATH)\n"
+            "  --rsh-agent PATH     how mpirun reaches other nodes (--mca plm_rsh_agent;\n"
+            "                       default ssh), e.g. a script doing `ip netns exec`\n"
+            "  --tcp-subnet CIDR    MPI over TCP on this subnet only (btl self,tcp)\n"
+            "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
+            "                       cancelled, times out or loses a node (default 10)\n"
+            "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
+            "  --help\n"
+            "\n"
+            "Exit status: 0 stopped (SIGTERM, SIGINT, SHUTDOWN), 1 failure, 2 bad command line.\n",
             AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_PROTO_CLIENT_ENDPOINT, AD_PROTO_AGENT_ENDPOINT,
             AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
 }
@@ -78,6 +157,10 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         {"home", required_argument, NULL, 'H'},    {"client", required_argument, NULL, 'c'},
         {"agents", required_argument, NULL, 'a'},  {"metrics", required_argument, NULL, 'm'},
         {"heartbeat-ms", required_argument, NULL, 'b'},
+        {"report", required_argument, NULL, 'r'},  {"trainer", required_argument, NULL, 't'},
+        {"mpirun", required_argument, NULL, 'M'},  {"rsh-agent", required_argument, NULL, 'R'},
+        {"tcp-subnet", required_argument, NULL, 'S'},
+        {"kill-grace", required_argument, NULL, 'k'},
         {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     char *end;
@@ -89,6 +172,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->agents = AD_PROTO_AGENT_ENDPOINT;
     o->metrics = AD_PROTO_METRIC_ENDPOINT;
     o->heartbeat_ms = AD_PROTO_HEARTBEAT_MS;
+    o->kill_grace_s = S_KILL_GRACE_S;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -96,7 +180,23 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case 'c': o->client = optarg; break;
         case 'a': o->agents = optarg; break;
         case 'm': o->metrics = optarg; break;
+        case 'r': o->report = optarg; break;
+        case 't': o->trainer = optarg; break;
+        case 'M': o->mpirun = optarg; break;
+        case 'R': o->rsh_agent = optarg; break;
+        case 'S': o->tcp_subnet = optarg; break;
         case 'f': break;
+        case 'k': {
+            double g;
+
+            errno = 0;
+            g = strtod(optarg, &end);
+            if (errno || *end || end == optarg || !(g >= 0 && g <= 3600))
+                return ad_err_set(err, AD_EINVAL,
+                                  "--kill-grace must be seconds in [0, 3600], got \"%s\"", optarg);
+            o->kill_grace_s = g;
+            break;
+        }
         case 'b':
             errno = 0;
             v = strtol(optarg, &end, 10);
@@ -116,7 +216,615 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     }
     if (optind < argc)
         return ad_err_set(err, AD_EINVAL, "unexpected argument \"%s\" (try --help)", argv[optind]);
+    if (!o->report) {
+        if (strchr(o->metrics, '*') || strstr(o->metrics, "0.0.0.0"))
+            return ad_err_set(err, AD_EINVAL,
+                              "--metrics %s is a wildcard: give --report with the address the "
+                              "nodes reach this machine by", o->metrics);
+        o->report = o->metrics;
+    }
     return 0;
+}
+
+/* ---- running jobs ---------------------------------------------------------------------- */
+
+static void s_schedule(coord_t *self);
+
+static run_t *
+s_run_find(coord_t *self, int64_t id)
+{
+    for (run_t *r = self->runs; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+static void
+s_progress_init(progress_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->phase = "starting";
+    p->loss = p->samples_per_s = NAN;
+    p->acc_test = p->acc_val = p->done_samples_per_s = NAN;
+}
+
+static void
+s_metric_add(run_t *r, int64_t step, const char *key, double v)
+{
+    if (r->n_buf == r->cap_buf) {
+        r->cap_buf = r->cap_buf ? 2 * r->cap_buf : 64;
+        r->buf = realloc(r->buf, r->cap_buf * sizeof(*r->buf));
+        if (!r->buf)
+            ad_oom(r->cap_buf * sizeof(*r->buf));
+    }
+    r->buf[r->n_buf++] = (ad_coord_metric_t){step, key, v};
+}
+
+/* Write the buffered samples of r to the store (one transaction). */
+static void
+s_metric_flush(run_t *r)
+{
+    ad_err_t err = {0};
+
+    if (r->n_buf == 0 || r->run_id <= 0) {
+        r->n_buf = 0;
+        return;
+    }
+    if (ad_coord_run_metrics(r->run_id, r->buf, r->n_buf, &err))
+        ad_log(AD_LOG_WARN, "job %lld: %zu metric samples not stored: %s", (long long)r->id,
+               r->n_buf, err.msg);
+    r->n_buf = 0;
+}
+
+static double
+s_getd(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int64_t
+s_geti(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* One event of rank 0's metrics (docs/trainer.md), live or read back from metrics.jsonl. */
+static void
+s_progress_event(run_t *r, const json_t *ev, double now)
+{
+    const char *event = json_string_value(json_object_get(ev, "event"));
+    progress_t *p = &r->p;
+    int64_t step = s_geti(ev, "step");
+
+    if (!event)
+        return;
+    if (!strcmp(event, "start")) {
+        json_t *cfg = json_object_get(ev, "config");
+        int64_t steps = s_geti(cfg, "steps"), epochs = s_geti(cfg, "epochs");
+        int64_t per_epoch = s_geti(ev, "steps_per_epoch");
+
+        p->epochs = epochs;
+        p->steps = steps > 0 ? steps : epochs * per_epoch;
+        p->params = s_geti(ev, "params");
+        p->step = s_geti(ev, "start_step");
+        p->phase = "training";
+    } else if (!strcmp(event, "step")) {
+        double step_s = s_getd(ev, "step_s"), comm_s = s_getd(ev, "comm_s");
+
+        p->phase = "training";
+        p->step = step;
+        p->epoch = s_geti(ev, "epoch");
+        p->loss = s_getd(ev, "loss");
+        p->samples_per_s = s_getd(ev, "samples_per_s");
+        if (p->t_first == 0) {
+            p->t_first = now;
+            p->step_first = step;
+        }
+        if (!isnan(step_s)) {
+            p->sum_step_s += step_s;
+            p->sum_comm_s += isnan(comm_s) ? 0 : comm_s;
+            p->n_steps++;
+        }
+        s_metric_add(r, step, "loss", p->loss);
+        s_metric_add(r, step, "samples_per_s", p->samples_per_s);
+        if (!isnan(step_s))
+            s_metric_add(r, step, "step_s", step_s);
+        if (!isnan(comm_s))
+            s_metric_add(r, step, "comm_s", comm_s);
+        if (json_is_number(json_object_get(ev, "exposed_comm_s")))
+            s_metric_add(r, step, "exposed_comm_s", s_getd(ev, "exposed_comm_s"));
+    } else if (!strcmp(event, "epoch")) {
+        double wall = s_getd(ev, "wall_s");
+
+        p->epoch = s_geti(ev, "epoch");
+        if (!isnan(wall)) {
+            p->sum_epoch_s += wall;
+            p->n_epochs++;
+            s_metric_add(r, step, "epoch_s", wall);
+        }
+        s_metric_add(r, step, "epoch_loss", s_getd(ev, "loss"));
+        p->phase = "evaluating";
+    } else if (!strcmp(event, "eval")) {
+        const char *split = json_string_value(json_object_get(ev, "split"));
+        double acc = s_getd(ev, "accuracy");
+        bool test = split && !strcmp(split, "test");
+
+        if (test)
+            p->acc_test = acc;
+        else
+            p->acc_val = acc;
+        s_metric_add(r, step, test ? "test_accuracy" : "val_accuracy", acc);
+        s_metric_add(r, step, test ? "test_loss" : "val_loss", s_getd(ev, "loss"));
+    } else if (!strcmp(event, "done")) {
+        p->done = true;
+        p->phase = "done";
+        p->done_samples_per_s = s_getd(ev, "samples_per_s");
+    }
+}
+
+/*
+ * METRIC events can be lost (the PUSH socket drops while the coordinator is
+ * away); rank 0's metrics.jsonl has them all.  Replay it when the live
+ * stream did not bring the end, and the file can be read from here.
+ */
+static void
+s_progress_replay(run_t *r, double now)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    FILE *f;
+
+    f = fopen(r->metrics_path, "r");
+    if (!f)
+        return;
+    s_progress_init(&r->p);
+    r->n_buf = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *ev = json_loads(line, 0, NULL);
+
+        if (json_is_object(ev))
+            s_progress_event(r, ev, now);
+        json_decref(ev);
+    }
+    free(line);
+    fclose(f);
+}
+
+/* STATUS's progress object of a running job. */
+static json_t *
+s_progress_json(const run_t *r, double now)
+{
+    const progress_t *p = &r->p;
+    json_t *eta = json_null();
+
+    if (p->steps > 0 && p->t_first > 0 && p->step > p->step_first && now > p->t_first) {
+        double rate = (double)(p->step - p->step_first) / (now - p->t_first);
+
+        eta = json_real((double)(p->steps > p->step ? p->steps - p->step : 0) / rate);
+    }
+    return json_pack("{s:s s:I s:o s:I s:o s:o s:o s:o s:f}", "phase", p->phase, "step",
+                     (json_int_t)p->step, "steps",
+                     p->steps > 0 ? json_integer(p->steps) : json_null(), "epoch",
+                     (json_int_t)p->epoch, "epochs",
+                     p->epochs > 0 ? json_integer(p->epochs) : json_null(), "loss",
+                     isnan(p->loss) ? json_null() : json_real(p->loss), "samples_per_s",
+                     isnan(p->samples_per_s) ? json_null() : json_real(p->samples_per_s),
+                     "eta_s", eta, "elapsed_s", now - r->t_start);
+}
+
+static void
+s_run_free(run_t *r)
+{
+    for (int i = 0; i < r->n_nodes; i++)
+        free(r->nodes[i]);
+    free(r->nodes);
+    free(r->output);
+    free(r->metrics_path);
+    free(r->end_reason);
+    free(r->buf);
+    free(r);
+}
+
+/*
+ * Stop job r: SIGTERM to mpirun's process group now (the trainer
+ * checkpoints and exits), SIGKILL after the grace.  The first decided end
+ * state and reason stay.
+ */
+static void
+s_run_stop(coord_t *self, run_t *r, const char *state, const char *reason)
+{
+    if (!r->end_state) {
+        r->end_state = state;
+        r->end_reason = ad_strdup(reason);
+    }
+    if (r->kill_at > 0)
+        return;
+    ad_log(AD_LOG_INFO, "job %lld: stopping (%s: %s)", (long long)r->id, state, reason);
+    ad_proc_signal_group(r->pid, SIGTERM);
+    r->kill_at = s_now() + self->opts->kill_grace_s;
+}
+
+/* SIGKILL what is left of job id: mpirun's group and any rank that outlived it. */
+static int
+s_kill_job(coord_t *self, int64_t id, pid_t pgid)
+{
+    char kv_job[64], *kv_home;
+    int n;
+
+    if (pgid > 0)
+        ad_proc_signal_group(pgid, SIGKILL);
+    snprintf(kv_job, sizeof(kv_job), "AUTODIST_JOB=%lld", (long long)id);
+    kv_home = ad_malloc(strlen(self->home->root) + sizeof("AUTODIST_HOME="));
+    sprintf(kv_home, "AUTODIST_HOME=%s", self->home->root);
+    n = ad_proc_signal_env(kv_job, kv_home, SIGKILL);
+    free(kv_home);
+    return n;
+}
+
+/* mpirun of r exited with wait status: record the outcome and free the nodes. */
+static void
+s_run_end(coord_t *self, run_t *r, int status)
+{
+    int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    ad_coord_result_t res = {0};
+    const char *state;
+    char reason[600], last[400];
+    ad_err_t err = {0};
+    int strays;
+
+    strays = s_kill_job(self, r->id, r->pid);
+    if (strays)
+        ad_log(AD_LOG_WARN, "job %lld: %d process(es) outlived mpirun; killed", (long long)r->id,
+               strays);
+    if (!r->p.done)
+        s_progress_replay(r, s_now());
+    s_metric_flush(r);
+    if (r->end_state) {
+        state = r->end_state;
+        snprintf(reason, sizeof(reason), "%s", r->end_reason);
+    } else if (exit_code == 0) {
+        state = "COMPLETED";
+        reason[0] = '\0';
+    } else {
+        state = "FAILED";
+        if (ad_proc_last_line(r->output, last, sizeof(last)))
+            snprintf(reason, sizeof(reason), "exit %d: %s", exit_code, last);
+        else
+            snprintf(reason, sizeof(reason), "exit %d (see %s)", exit_code, r->output);
+    }
+    res.state = state;
+    res.samples_per_s = r->p.done ? r->p.done_samples_per_s : NAN;
+    res.epoch_time_s = r->p.n_epochs ? r->p.sum_epoch_s / (double)r->p.n_epochs : NAN;
+    res.accuracy = !isnan(r->p.acc_test) ? r->p.acc_test : r->p.acc_val;
+    res.step_time_s = r->p.n_steps ? r->p.sum_step_s / (double)r->p.n_steps : NAN;
+    res.comm_time_s = r->p.n_steps ? r->p.sum_comm_s / (double)r->p.n_steps : NAN;
+    res.params = r->p.params;
+    if (r->run_id > 0 && ad_coord_run_finish(r->run_id, &res, &err))
+        ad_log(AD_LOG_WARN, "job %lld: run not recorded: %s", (long long)r->id, err.msg);
+    if (ad_coord_job_set(r->id, state, reason[0] ? reason : NULL, exit_code, &err))
+        ad_log(AD_LOG_ERROR, "job %lld: cannot record %s: %s", (long long)r->id, state, err.msg);
+    ad_log(state[0] == 'C' && state[1] == 'O' ? AD_LOG_INFO : AD_LOG_WARN,
+           "job %lld %s (exit %d)%s%s", (long long)r->id, state, exit_code, reason[0] ? ": " : "",
+           reason);
+    ad_sched_release(self->sched, r->id);
+    for (int i = 0; i < r->n_nodes; i++)
+        ad_registry_remove_job(self->reg, r->nodes[i], r->id);
+    for (run_t **pp = &self->runs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    s_run_free(r);
+}
+
+/* Collect every exited child; returns how many jobs ended. */
+static int
+s_reap(coord_t *self)
+{
+    int status, n = 0;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (run_t *r = self->runs; r; r = r->next)
+            if (r->pid == pid) {
+                s_run_end(self, r, status);
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
+/* The dataset as runs name it, so speedups compare like with like (docs/daemon.md). */
+static void
+s_dataset_label(const ad_job_t *job, char *buf, size_t cap)
+{
+    const char *base;
+
+    switch (job->dataset.kind) {
+    case AD_JOB_DATA_SYNTHETIC:
+        snprintf(buf, cap, "synthetic-%dx%dx%d", job->dataset.channels, job->dataset.height,
+                 job->dataset.width);
+        break;
+    case AD_JOB_DATA_IMAGEFOLDER:
+        base = job->dataset.path ? strrchr(job->dataset.path, '/') : NULL;
+        snprintf(buf, cap, "imagefolder-%s-%d", base && base[1] ? base + 1 : "images",
+                 job->dataset.image_size);
+        break;
+    default:
+        snprintf(buf, cap, "%s", ad_job_dataset_name(job->dataset.kind));
+        break;
+    }
+}
+
+/* The job's spec from the store, validated again. */
+static int
+s_load_job(int64_t id, ad_job_t *job, ad_err_t *err)
+{
+    json_t *o = ad_coord_job_json(id, NULL, err), *spec;
+    char *text;
+    int rc;
+
+    if (!o)
+        return err->code;
+    spec = json_object_get(o, "spec");
+    text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return ad_err_set(err, AD_EDB, "job %lld has no spec in the store", (long long)id);
+    rc = ad_job_from_json(text, job, err);
+    free(text);
+    return rc;
+}
+
+/* A job that could not start: FAILED with the reason, nodes freed. */
+static void
+s_launch_failed(coord_t *self, int64_t id, const char *why)
+{
+    ad_log(AD_LOG_ERROR, "job %lld cannot start: %s", (long long)id, why);
+    ad_coord_job_set(id, "FAILED", why, INT32_MIN, NULL);
+    ad_sched_release(self->sched, id);
+}
+
+/* Start the scheduler's pick: plan, files, mpirun. */
+static void
+s_launch(coord_t *self, const ad_sched_pick_t *pick)
+{
+    ad_launch_node_t *nodes = ad_malloc((size_t)pick->n_nodes * sizeof(*nodes));
+    ad_profile_t **profiles = calloc((size_t)pick->n_nodes, sizeof(*profiles));
+    ad_launch_plan_t *plan = NULL;
+    ad_launch_spec_t spec = {0};
+    ad_coord_run_t row = {0};
+    char **argv = NULL, **env = NULL, id_s[32], dataset[300], hash[17];
+    const char *hardware = NULL;
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    size_t list_len = 1;
+    char *nodelist;
+    run_t *r;
+    pid_t pid;
+
+    if (!profiles)
+        ad_oom(0);
+    snprintf(id_s, sizeof(id_s), "%lld", (long long)pick->job_id);
+    if (s_load_job(pick->job_id, &job, &err)) {
+        s_launch_failed(self, pick->job_id, err.msg);
+        goto out;
+    }
+    for (int i = 0; i < pick->n_nodes; i++) {
+        const ad_registry_node_t *n = ad_registry_lookup(self->reg, pick->nodes[i]);
+        const char *addr = zhashx_lookup(self->addresses, pick->nodes[i]);
+        ad_err_t perr = {0};
+
+        nodes[i].name = pick->nodes[i];
+        nodes[i].host = addr ? addr : pick->nodes[i];
+        if (n && n->profile && ad_profile_from_json(n->profile, &profiles[i], &perr))
+            ad_log(AD_LOG_WARN, "node %s: profile unusable for binding: %s", pick->nodes[i],
+                   perr.msg);
+        nodes[i].profile = profiles[i];
+        if (i == 0 && n)
+            hardware = n->fingerprint;
+        list_len += strlen(pick->nodes[i]) + 1;
+    }
+    spec.job_id = id_s;
+    spec.job = &job;
+    spec.nodes = nodes;
+    spec.n_nodes = pick->n_nodes;
+    spec.home = self->home;
+    spec.trainer = self->trainer;
+    spec.mpirun = self->opts->mpirun;
+    spec.transport.single_copy_off = true;
+    spec.transport.allow_root = geteuid() == 0;
+    spec.transport.rsh_agent = self->opts->rsh_agent;
+    spec.transport.tcp_subnet = self->opts->tcp_subnet;
+    spec.transport.report = self->opts->report;
+    if (ad_launch_plan_new(&spec, &plan, &err) || ad_launch_write_files(plan, &err)) {
+        s_launch_failed(self, pick->job_id, err.msg);
+        goto out;
+    }
+    argv = ad_launch_argv(plan, NULL);
+    env = ad_launch_env(plan);
+    if (ad_proc_spawn(argv, env, ad_launch_plan_output(plan), &pid, &err)) {
+        s_launch_failed(self, pick->job_id, err.msg);
+        goto out;
+    }
+    nodelist = ad_malloc(list_len);
+    nodelist[0] = '\0';
+    for (int i = 0; i < pick->n_nodes; i++) {
+        if (i)
+            strcat(nodelist, ",");
+        strcat(nodelist, pick->nodes[i]);
+    }
+    if (ad_coord_job_place(pick->job_id, job.layout.nodes, job.layout.procs_per_node,
+                           job.layout.threads_per_proc,
+                           job.device == AD_JOB_DEVICE_GPU ? "gpu" : "cpu", nodelist, &err) ||
+        ad_coord_job_set(pick->job_id, "RUNNING", NULL, INT32_MIN, &err))
+        ad_log(AD_LOG_ERROR, "job %lld: cannot record RUNNING: %s", (long long)pick->job_id,
+               err.msg);
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        ad_oom(sizeof(*r));
+    r->id = pick->job_id;
+    r->pid = pid;
+    r->n_nodes = pick->n_nodes;
+    r->nodes = ad_malloc((size_t)pick->n_nodes * sizeof(*r->nodes));
+    for (int i = 0; i < pick->n_nodes; i++) {
+        r->nodes[i] = ad_strdup(pick->nodes[i]);
+        ad_registry_add_job(self->reg, pick->nodes[i], r->id);
+    }
+    r->output = ad_strdup(ad_launch_plan_output(plan));
+    r->metrics_path = ad_strdup(ad_launch_plan_metrics(plan));
+    r->t_start = s_now();
+    if (job.time_limit_s > 0)
+        r->deadline = r->t_start + (double)job.time_limit_s;
+    s_progress_init(&r->p);
+    s_dataset_label(&job, dataset, sizeof(dataset));
+    ad_job_hash(&job, hash);
+    row.job = r->id;
+    row.model = ad_job_model_name(job.model);
+    row.dataset = dataset;
+    row.hardware = hardware;
+    row.device = job.device == AD_JOB_DEVICE_GPU ? "gpu" : "cpu";
+    row.nodes = job.layout.nodes;
+    row.procs_per_node = job.layout.procs_per_node;
+    row.threads_per_proc = job.layout.threads_per_proc;
+    row.batch_size = job.batch_size;
+    row.config_hash = hash;
+    if (ad_coord_run_start(&row, &r->run_id, &err))
+        ad_log(AD_LOG_ERROR, "job %lld: no run row: %s", (long long)r->id, err.msg);
+    r->next = self->runs;
+    self->runs = r;
+    ad_log(AD_LOG_INFO, "job %lld (%s) started on %s: %dx%dx%d, mpirun pid %d, log %s",
+           (long long)r->id, job.name, nodelist, job.layout.nodes, job.layout.procs_per_node,
+           job.layout.threads_per_proc, (int)pid, r->output);
+    free(nodelist);
+out:
+    ad_launch_argv_free(&argv);
+    ad_launch_argv_free(&env);
+    ad_launch_plan_free(&plan);
+    for (int i = 0; i < pick->n_nodes; i++)
+        ad_profile_free(&profiles[i]);
+    free(profiles);
+    free(nodes);
+    ad_job_clear(&job);
+}
+
+/* Start every queued job that fits the free nodes. */
+static void
+s_schedule(coord_t *self)
+{
+    ad_sched_pick_t pick = {0};
+
+    if (self->exit_code >= 0)
+        return;
+    while (ad_sched_next(self->sched, &pick) == 0) {
+        s_launch(self, &pick);
+        ad_sched_pick_clear(&pick);
+    }
+}
+
+/* Jobs on a node that went DOWN end as NODE_FAIL. */
+static void
+s_fail_node_jobs(coord_t *self, const char *name, const char *why)
+{
+    char reason[512];
+
+    snprintf(reason, sizeof(reason), "node %s went DOWN (%s)", name, why);
+    for (run_t *r = self->runs; r; r = r->next)
+        for (int i = 0; i < r->n_nodes; i++)
+            if (!strcmp(r->nodes[i], name)) {
+                s_run_stop(self, r, "NODE_FAIL", reason);
+                break;
+            }
+}
+
+/* Every tick: time limits, SIGKILL after the grace, metrics to the store. */
+static void
+s_runs_tick(coord_t *self, double now)
+{
+    for (run_t *r = self->runs; r; r = r->next) {
+        if (r->deadline > 0 && now >= r->deadline && !r->end_state) {
+            char reason[128];
+
+            snprintf(reason, sizeof(reason), "ran past its time limit of %.0f s",
+                     r->deadline - r->t_start);
+            s_run_stop(self, r, "TIMEOUT", reason);
+        }
+        if (r->kill_at > 0 && now >= r->kill_at) {
+            ad_log(AD_LOG_WARN, "job %lld: still running %.0f s after SIGTERM; SIGKILL",
+                   (long long)r->id, self->opts->kill_grace_s);
+            s_kill_job(self, r->id, r->pid);
+            r->kill_at = 0;
+        }
+        s_metric_flush(r);
+    }
+}
+
+/* On the way out: stop every job and wait for them (at most the grace, then SIGKILL). */
+static void
+s_stop_all(coord_t *self, const char *why)
+{
+    double until;
+
+    if (!self->runs)
+        return;
+    for (run_t *r = self->runs; r; r = r->next)
+        s_run_stop(self, r, "CANCELLED", why);
+    until = s_now() + self->opts->kill_grace_s;
+    while (self->runs && s_now() < until) {
+        s_reap(self);
+        if (self->runs)
+            zclock_sleep(50);
+    }
+    for (run_t *r = self->runs; r; r = r->next)
+        s_kill_job(self, r->id, r->pid);
+    until = s_now() + 5;
+    while (self->runs && s_now() < until) {
+        s_reap(self);
+        if (self->runs)
+            zclock_sleep(50);
+    }
+}
+
+/*
+ * At start: jobs the store says RUNNING belonged to a coordinator that
+ * stopped without ending them; PENDING ones queue again in submit order.
+ */
+static void
+s_recover(coord_t *self)
+{
+    ad_err_t err = {0};
+    json_t *jobs, *o;
+    size_t i;
+
+    jobs = ad_coord_jobs_json("RUNNING", false, NULL, 0, &err);
+    json_array_foreach(jobs, i, o) {
+        int64_t id = json_integer_value(json_object_get(o, "id"));
+        int n = s_kill_job(self, id, 0);
+
+        ad_coord_job_set(id, "FAILED", "the coordinator stopped while the job ran", INT32_MIN,
+                         NULL);
+        ad_log(AD_LOG_WARN, "job %lld was RUNNING when the coordinator stopped: FAILED%s",
+               (long long)id, n ? " (its leftover processes killed)" : "");
+    }
+    json_decref(jobs);
+    jobs = ad_coord_jobs_json("PENDING", false, NULL, 0, &err);
+    for (i = json_array_size(jobs); i-- > 0;) {
+        o = json_array_get(jobs, i);
+        if (ad_sched_add_job(self->sched, json_integer_value(json_object_get(o, "id")),
+                             (int)json_integer_value(json_object_get(o, "nodes")),
+                             (int)json_integer_value(json_object_get(o, "procs_per_node")),
+                             (int)json_integer_value(json_object_get(o, "threads_per_proc"))))
+            ad_coord_job_set(json_integer_value(json_object_get(o, "id")), "FAILED",
+                             "the scheduler refused its layout", INT32_MIN, NULL);
+    }
+    if (json_array_size(jobs))
+        ad_log(AD_LOG_INFO, "%zu PENDING job(s) queued again", json_array_size(jobs));
+    json_decref(jobs);
 }
 
 /* ---- agents ---------------------------------------------------------------------------- */
@@ -148,6 +856,7 @@ s_node_down(coord_t *self, const char *name, const char *why)
     if (ad_coord_node_seen(name, true, &err))
         ad_log(AD_LOG_WARN, "node %s: cannot record DOWN: %s", name, err.msg);
     ad_log(AD_LOG_WARN, "node %s is DOWN (%s)", name, why);
+    s_fail_node_jobs(self, name, why);
 }
 
 static void
@@ -159,7 +868,7 @@ s_on_down(const char *name, void *arg)
 static void
 s_on_hello(coord_t *self, const ad_msg_t *msg)
 {
-    const char *name = NULL;
+    const char *name = NULL, *address = NULL;
     json_t *profile = NULL;
     int64_t proto = 0, id = 0;
     ad_err_t err = {0};
@@ -169,6 +878,7 @@ s_on_hello(coord_t *self, const ad_msg_t *msg)
     ad_json_get_int(msg->payload, "protocol", 1, 1000, &proto, NULL);
     ad_json_get_string(msg->payload, "hostname", 1, 255, &name, NULL);
     ad_json_get_object(msg->payload, "profile", &profile, NULL);
+    ad_json_get_string(msg->payload, "address", 1, 255, &address, NULL);
     if (proto != AD_PROTO_VERSION) {
         char reason[128];
 
@@ -192,10 +902,12 @@ s_on_hello(coord_t *self, const ad_msg_t *msg)
         s_reject(self, msg->identity, "the coordinator cannot write its store", 1000);
         return;
     }
-    ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores)", name, (long long)id,
-           n ? n->cores : 0);
+    zhashx_update(self->addresses, name, ad_strdup(address ? address : name));
+    ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name, (long long)id,
+           n ? n->cores : 0, address ? address : name);
     s_send(self->agents, msg->identity, "WELCOME",
            json_pack("{s:I s:i}", "node", (json_int_t)id, "heartbeat_ms", self->opts->heartbeat_ms));
+    s_schedule(self);
 }
 
 static int
@@ -222,13 +934,9 @@ s_on_agent(zloop_t *loop, zsock_t *sock, void *arg)
         break;
     case AD_PROTO_HEARTBEAT:
         ad_json_get_object(msg.payload, "load", &load, NULL);
-        if (ad_registry_heartbeat(self->reg, msg.identity, load, s_now(), NULL)) {
+        /* The store's last_seen is written in batches by the tick (S_SEEN_TICKS). */
+        if (ad_registry_heartbeat(self->reg, msg.identity, load, s_now(), NULL))
             s_reject(self, msg.identity, "no session: say HELLO again", 1000);
-            break;
-        }
-        n = ad_registry_lookup_identity(self->reg, msg.identity);
-        if (n)
-            ad_coord_node_seen(n->name, false, NULL);
         break;
     case AD_PROTO_BYE:
         n = ad_registry_lookup_identity(self->reg, msg.identity);
@@ -270,18 +978,49 @@ s_error(coord_t *self, const char *identity, int code, const char *fmt, ...)
         ad_log(AD_LOG_WARN, "ERROR to %s not sent: %s", identity, err.msg);
 }
 
-/* The store's row of job id, with the scheduler's reason while it is queued. */
+/*
+ * Add what the store does not hold to a job object: the scheduler's reason
+ * and verdict while it is live, rank 0's progress while it runs, the run's
+ * outcome once it is over.
+ */
+static void
+s_decorate(coord_t *self, json_t *o)
+{
+    static const char *const verdicts[] = {NULL, "ready", "wait", "never", "running"};
+    json_int_t id = json_integer_value(json_object_get(o, "id"));
+    const char *state = json_string_value(json_object_get(o, "state"));
+    ad_sched_status_t st = ad_sched_status(self->sched, id);
+    const char *reason = ad_sched_reason(self->sched, id);
+    run_t *r = s_run_find(self, id);
+    json_t *result;
+
+    if (ad_coord_state_is_final(state)) {
+        result = ad_coord_job_result(id);
+        if (result)
+            json_object_set_new(o, "result", result);
+        return;
+    }
+    if (reason && !(r && r->end_state))
+        json_object_set_new(o, "reason", json_string(reason));
+    if (st > AD_SCHED_UNKNOWN && st <= AD_SCHED_RUNNING)
+        json_object_set_new(o, "sched", json_string(verdicts[st]));
+    if (r) {
+        json_object_set_new(o, "progress", s_progress_json(r, s_now()));
+        if (r->end_state) {
+            json_object_set_new(o, "stopping", json_string(r->end_state));
+            json_object_set_new(o, "reason", json_string(r->end_reason));
+        }
+    }
+}
+
+/* The store's row of job id with s_decorate()'s additions. */
 static json_t *
 s_job_json(coord_t *self, int64_t id, ad_err_t *err)
 {
-    const char *state = NULL, *reason;
-    json_t *o = ad_coord_job_json(id, &state, err);
+    json_t *o = ad_coord_job_json(id, NULL, err);
 
-    if (!o)
-        return NULL;
-    reason = ad_sched_reason(self->sched, id);
-    if (reason && !ad_coord_state_is_final(state))
-        json_object_set_new(o, "reason", json_string(reason));
+    if (o)
+        s_decorate(self, o);
     return o;
 }
 
@@ -291,13 +1030,8 @@ s_fill_reasons(coord_t *self, json_t *jobs)
     size_t i;
     json_t *o;
 
-    json_array_foreach(jobs, i, o) {
-        json_int_t id = json_integer_value(json_object_get(o, "id"));
-        const char *reason = ad_sched_reason(self->sched, id);
-
-        if (reason && !ad_coord_state_is_final(json_string_value(json_object_get(o, "state"))))
-            json_object_set_new(o, "reason", json_string(reason));
-    }
+    json_array_foreach(jobs, i, o)
+        s_decorate(self, o);
 }
 
 static void
@@ -348,6 +1082,7 @@ s_submit(coord_t *self, const ad_msg_t *msg)
     s_send(self->client, msg->identity, "OK",
            json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "name", job.name, "state",
                      "PENDING"));
+    s_schedule(self);
 out:
     ad_job_clear(&job);
 }
@@ -421,13 +1156,101 @@ s_cancel(coord_t *self, const ad_msg_t *msg)
         state = "CANCELLED";
         ad_log(AD_LOG_INFO, "job %lld cancelled", (long long)id);
     } else if (!ad_coord_state_is_final(state)) {
-        s_error(self, msg->identity, AD_EINVAL,
-                "job %lld is %s: cancelling a started job is not supported yet", (long long)id,
-                state);
+        run_t *r = s_run_find(self, id);
+
+        if (!r) {
+            s_error(self, msg->identity, AD_EINVAL, "job %lld is %s but not run by this "
+                    "coordinator", (long long)id, state);
+            return;
+        }
+        s_run_stop(self, r, "CANCELLED", "cancelled by a user");
+        s_send(self->client, msg->identity, "OK",
+               json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "stopping",
+                         "CANCELLED"));
         return;
     }
     s_send(self->client, msg->identity, "OK",
            json_pack("{s:I s:s}", "job", (json_int_t)id, "state", state));
+}
+
+/* Replace bytes that are not UTF-8 by '?', in place; returns the length kept (a split sequence at the end is left for the next read). */
+static size_t
+s_utf8_clean(unsigned char *b, size_t n, bool at_end)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = b[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                  : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t k;
+
+        if (c == 0 || len == 0 || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) {
+            b[i++] = '?';
+            continue;
+        }
+        if (i + len > n) {
+            if (!at_end && i > 0)
+                return i;
+            for (; i < n; i++)
+                b[i] = '?';
+            return n;
+        }
+        for (k = 1; k < len && (b[i + k] & 0xC0) == 0x80; k++)
+            ;
+        if (k < len) {
+            b[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    return n;
+}
+
+static void
+s_logs(coord_t *self, const ad_msg_t *msg)
+{
+    int64_t id = 0, offset = 0, max = S_LOGS_DEFAULT;
+    const char *state = NULL;
+    ad_err_t err = {0};
+    unsigned char *buf;
+    struct stat st;
+    char *path;
+    bool final;
+    ssize_t n = 0;
+    size_t keep;
+    json_t *o, *data;
+    int fd;
+
+    ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
+    ad_json_get_int(msg->payload, "offset", 0, INT64_MAX, &offset, NULL);
+    ad_json_get_int(msg->payload, "max_bytes", 1, S_LOGS_MAX, &max, NULL);
+    o = ad_coord_job_json(id, &state, &err);
+    if (!o) {
+        s_error(self, msg->identity, err.code, "%s", err.msg);
+        return;
+    }
+    json_decref(o);
+    final = ad_coord_state_is_final(state);
+    path = ad_malloc(strlen(self->home->logs) + 48);
+    sprintf(path, "%s/%lld/output.log", self->home->logs, (long long)id);
+    buf = ad_malloc((size_t)max);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && offset < st.st_size)
+        n = pread(fd, buf, (size_t)max, offset);
+    if (n < 0)
+        n = 0;
+    keep = s_utf8_clean(buf, (size_t)n, final || fd < 0 || offset + n >= (int64_t)st.st_size);
+    data = json_stringn(keep ? (const char *)buf : "", keep);
+    offset += (int64_t)keep;
+    s_send(self->client, msg->identity, "OK",
+           json_pack("{s:o s:I s:b}", "data", data ? data : json_string(""), "offset",
+                     (json_int_t)offset, "eof",
+                     final && (fd < 0 || offset >= (int64_t)st.st_size)));
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(path);
 }
 
 static int
@@ -465,7 +1288,7 @@ s_on_client(zloop_t *loop, zsock_t *sock, void *arg)
         s_cancel(self, &msg);
         break;
     case AD_PROTO_LOGS:
-        s_error(self, msg.identity, AD_EINVAL, "LOGS: the coordinator does not run jobs yet");
+        s_logs(self, &msg);
         break;
     case AD_PROTO_SHUTDOWN:
         s_send(sock, msg.identity, "OK", json_object());
@@ -487,21 +1310,54 @@ out:
 static int
 s_on_metric(zloop_t *loop, zsock_t *sock, void *arg)
 {
+    coord_t *self = arg;
     ad_msg_t msg = {0};
     ad_err_t err = {0};
+    int64_t id = 0;
+    run_t *r;
 
-    if (ad_proto_recv(sock, 0, &msg, &err) == 0)
-        ad_log(AD_LOG_DEBUG, "METRIC ignored: the coordinator runs no jobs yet");
+    if (ad_proto_recv(sock, 0, &msg, &err) == 0) {
+        ad_json_get_int(msg.payload, "job", 1, INT64_MAX, &id, NULL);
+        r = s_run_find(self, id);
+        if (r)
+            s_progress_event(r, msg.payload, s_now());
+        else
+            ad_log(AD_LOG_DEBUG, "METRIC of job %lld, which is not running here; ignored",
+                   (long long)id);
+    } else {
+        ad_log(AD_LOG_DEBUG, "METRIC dropped: %s", err.msg);
+    }
     ad_msg_clear(&msg);
     return 0;
+}
+
+/* Write the UP nodes' last_seen in one transaction (heartbeats are not written one by one). */
+static void
+s_flush_seen(coord_t *self)
+{
+    size_t n = ad_registry_count(self->reg, true), i = 0;
+    const char **names = ad_malloc((n ? n : 1) * sizeof(*names));
+    const ad_registry_node_t *node = NULL;
+    ad_err_t err = {0};
+
+    while ((node = ad_registry_next_up(self->reg, node)) && i < n)
+        names[i++] = node->name;
+    if (ad_coord_nodes_seen(names, i, &err))
+        ad_log(AD_LOG_WARN, "nodes' last_seen not stored: %s", err.msg);
+    free(names);
 }
 
 static int
 s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     coord_t *self = arg;
+    double now = s_now();
 
-    ad_registry_tick(self->reg, s_now(), self->opts->heartbeat_ms / 1000.0, s_on_down, self);
+    ad_registry_tick(self->reg, now, self->opts->heartbeat_ms / 1000.0, s_on_down, self);
+    s_runs_tick(self, now);
+    if (++self->ticks % S_SEEN_TICKS == 0)
+        s_flush_seen(self);
+    s_schedule(self);
     return 0;
 }
 
@@ -513,6 +1369,11 @@ s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
     if (read(self->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
         return 0;
+    if (si.ssi_signo == SIGCHLD) {
+        if (s_reap(self))
+            s_schedule(self);
+        return 0;
+    }
     ad_log(AD_LOG_INFO, "stopping on %s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
     self->exit_code = S_EXIT_OK;
     return -1;
@@ -557,12 +1418,15 @@ s_run(coord_t *self, sigset_t *stop_set)
     zloop_reader(self->loop, self->client, s_on_client, self);
     zloop_reader(self->loop, self->agents, s_on_agent, self);
     zloop_reader(self->loop, self->metrics, s_on_metric, self);
+    zloop_set_nonstop(self->loop, true);
     zloop_timer(self->loop, S_TICK_MS, 0, s_on_tick, self);
     sig_item.fd = self->sigfd;
     sig_item.events = ZMQ_POLLIN;
     zloop_poller(self->loop, &sig_item, s_on_signal, self);
     ad_log(AD_LOG_INFO, "listening: clients %s, agents %s, metrics %s", self->opts->client,
            self->opts->agents, self->opts->metrics);
+    s_recover(self);
+    s_schedule(self);
     while (self->exit_code < 0) {
         zloop_start(self->loop);
         if (self->exit_code < 0 && zmq_errno() != EINTR) {
@@ -570,7 +1434,52 @@ s_run(coord_t *self, sigset_t *stop_set)
             self->exit_code = S_EXIT_FAIL;
         }
     }
+    s_stop_all(self, "the coordinator stopped");
+    s_flush_seen(self);
     return self->exit_code;
+}
+
+static void
+s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+/* One TCP connection per agent: let a thousand of them in. */
+static void
+s_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* --trainer, else autodist-train next to this program, else from PATH. */
+static char *
+s_trainer_path(const char *opt)
+{
+    char self_path[4096], *slash, *path;
+    ssize_t n;
+
+    if (opt)
+        return ad_strdup(opt);
+    n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    if (n > 0) {
+        self_path[n] = '\0';
+        slash = strrchr(self_path, '/');
+        if (slash) {
+            path = ad_malloc((size_t)(slash - self_path) + sizeof("/autodist-train"));
+            sprintf(path, "%.*s/autodist-train", (int)(slash - self_path), self_path);
+            if (access(path, X_OK) == 0)
+                return path;
+            free(path);
+        }
+    }
+    return ad_strdup("autodist-train");
 }
 
 int
@@ -594,8 +1503,10 @@ main(int argc, char **argv)
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGTERM);
     sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     zsys_handler_set(NULL);
+    s_raise_nofile();
 
     if (ad_home_resolve(o.home, &home, &err) || ad_home_ensure(&home, &err)) {
         ad_log(AD_LOG_ERROR, "%s", err.msg);
@@ -608,6 +1519,10 @@ main(int argc, char **argv)
         return S_EXIT_FAIL;
     }
     self.opts = &o;
+    self.home = &home;
+    self.trainer = s_trainer_path(o.trainer);
+    self.addresses = zhashx_new();
+    zhashx_set_destructor(self.addresses, s_free_item);
     self.sigfd = -1;
     self.exit_code = -1;
     self.reg = ad_registry_new();
@@ -621,6 +1536,8 @@ main(int argc, char **argv)
         close(self.sigfd);
     ad_sched_free(&self.sched);
     ad_registry_free(&self.reg);
+    zhashx_destroy(&self.addresses);
+    free(self.trainer);
     ad_coord_close();
     ad_home_clear(&home);
     return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -70,7 +71,7 @@ static pid_t
 s_start_agent(const char *name, const char *tag)
 {
     const char *argv[] = {AD_AGENT_BIN, "--no-bench", "--name", name, "--home", s_home,
-                          "--coordinator", s_ep[1], NULL};
+                          "--coordinator", s_ep[1], "--address", "127.0.0.1", NULL};
     char log[256];
 
     snprintf(log, sizeof(log), "%s.%s.log", s_home, tag);
@@ -277,6 +278,232 @@ test_jobs(void **st)
     s_stop(d);
 }
 
+/* ---- jobs that run ----------------------------------------------------------------------- */
+
+/* An mlp job on synthetic data: steps steps, batch 16, the layout given. */
+static json_t *
+s_run_job(const char *name, int64_t steps, int ppn)
+{
+    json_t *j = json_pack("{s:s s:s s:{s:{s:[i,i,i] s:i s:i}} s:I s:i s:{s:i s:i s:i}}",
+                          "name", name, "model", "mlp", "dataset", "synthetic", "shape", 1, 8, 8,
+                          "classes", 4, "samples", 256, "steps", (json_int_t)steps,
+                          "batch_size", 16, "layout", "nodes", 1, "procs_per_node", ppn,
+                          "threads_per_proc", 1);
+
+    assert_non_null(j);
+    return j;
+}
+
+static int64_t
+s_submit(json_t *job)
+{
+    ad_err_t err = {0};
+    json_t *r = s_req("SUBMIT", json_pack("{s:o}", "job", job), 0, &err);
+    int64_t id = json_integer_value(json_object_get(r, "job"));
+
+    json_decref(r);
+    assert_true(id >= 1);
+    return id;
+}
+
+/* STATUS of job id (a new reference to its object). */
+static json_t *
+s_status(int64_t id)
+{
+    ad_err_t err = {0};
+    json_t *r = s_req("STATUS", json_pack("{s:I}", "job", (json_int_t)id), 0, &err);
+    json_t *j = json_incref(json_array_get(json_object_get(r, "jobs"), 0));
+
+    json_decref(r);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *
+s_state_of(json_t *j)
+{
+    return json_string_value(json_object_get(j, "state"));
+}
+
+/* Poll job id until its state is one of the '|'-separated states; returns its object. */
+static json_t *
+s_wait_state(int64_t id, const char *states, int ms)
+{
+    for (int t = 0;; t += 100) {
+        json_t *j = s_status(id);
+        const char *st = s_state_of(j);
+        const char *hit = strstr(states, st);
+        size_t n = strlen(st);
+
+        if (hit && (hit[n] == '|' || !hit[n]) && (hit == states || hit[-1] == '|'))
+            return j;
+        if (t >= ms) {
+            char *dump = json_dumps(j, JSON_COMPACT);
+
+            fail_msg("job %lld still %s after %d ms (want %s): %s", (long long)id, st, ms,
+                     states, dump);
+        }
+        json_decref(j);
+        usleep(100 * 1000);
+    }
+}
+
+/* Processes of this machine whose environment names job id of this test's home. */
+static int
+s_job_procs(int64_t id)
+{
+    char cmd[512], out[32] = "";
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd),
+             "grep -lzs -e '^AUTODIST_JOB=%lld$' /proc/[0-9]*/environ 2>/dev/null | "
+             "xargs -r grep -lzs -e '^AUTODIST_HOME=%s$' 2>/dev/null | wc -l",
+             (long long)id, s_home);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    if (!fgets(out, sizeof(out), p))
+        out[0] = '\0';
+    pclose(p);
+    return atoi(out);
+}
+
+/* Two runs: the 1x1x1 baseline, then 1x2x1 with its speedup; logs; the node's job list. */
+static void
+test_run_and_speedup(void **st)
+{
+    pid_t d = s_start_daemon(), a = s_start_agent("n1", "a1");
+    ad_err_t err = {0};
+    json_t *j, *res, *r;
+    int64_t base, two;
+    int count;
+
+    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
+        usleep(100 * 1000);
+    base = s_submit(s_run_job("base", 30, 1));
+    j = s_wait_state(base, "COMPLETED|FAILED", 60000);
+    assert_string_equal(s_state_of(j), "COMPLETED");
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "nodelist")), "n1");
+    res = json_object_get(j, "result");
+    assert_non_null(res);
+    assert_true(json_number_value(json_object_get(res, "samples_per_s")) > 0);
+    assert_true(json_number_value(json_object_get(res, "speedup")) == 1.0);
+    json_decref(j);
+
+    two = s_submit(s_run_job("two", 30, 2));
+    j = s_wait_state(two, "COMPLETED|FAILED", 60000);
+    assert_string_equal(s_state_of(j), "COMPLETED");
+    res = json_object_get(j, "result");
+    assert_true(json_number_value(json_object_get(res, "speedup")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(res, "baseline")),
+                     json_integer_value(json_object_get(
+                         json_object_get(s_status(base), "result"), "run")));
+    json_decref(j);
+
+    /* The job's output, to the end, with eof once it is over. */
+    r = s_req("LOGS", json_pack("{s:I}", "job", (json_int_t)two), 0, &err);
+    assert_true(json_is_string(json_object_get(r, "data")));
+    assert_true(json_is_true(json_object_get(r, "eof")));
+    assert_int_equal(json_integer_value(json_object_get(r, "offset")),
+                     (int64_t)strlen(json_string_value(json_object_get(r, "data"))));
+    json_decref(r);
+    s_req("LOGS", json_pack("{s:I}", "job", (json_int_t)999), -ENOENT, &err);
+    assert_int_equal(s_job_procs(two), 0);
+    s_stop(d);
+    kill(a, SIGTERM);
+    assert_int_equal(s_wait(a, 5000), 0);
+}
+
+/* A trainer that exits non-zero: FAILED, its exit code and its error line kept. */
+static void
+test_trainer_fails(void **st)
+{
+    pid_t d = s_start_daemon(), a = s_start_agent("n1", "a1");
+    char empty[200];
+    json_t *job, *j;
+    const char *reason;
+    int64_t id;
+    int count;
+
+    snprintf(empty, sizeof(empty), "%s.empty", s_home);
+    assert_int_equal(mkdir(empty, 0755), 0);
+    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
+        usleep(100 * 1000);
+    job = json_pack("{s:s s:s s:s s:s s:I s:i s:{s:i s:i s:i}}", "name", "nodata", "model",
+                    "cnn", "dataset", "fashion-mnist", "data_dir", empty, "steps",
+                    (json_int_t)5, "batch_size", 8, "layout", "nodes", 1, "procs_per_node", 1,
+                    "threads_per_proc", 1);
+    id = s_submit(job);
+    j = s_wait_state(id, "COMPLETED|FAILED", 60000);
+    assert_string_equal(s_state_of(j), "FAILED");
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 1);
+    reason = json_string_value(json_object_get(j, "reason"));
+    fprintf(stderr, "reason: %s\n", reason);
+    assert_non_null(strstr(reason, "exit 1: "));
+    assert_non_null(strstr(reason, empty));
+    json_decref(j);
+    rmdir(empty);
+    s_stop(d);
+    kill(a, SIGTERM);
+    assert_int_equal(s_wait(a, 5000), 0);
+}
+
+/* Cancel a running job, a time limit, and an agent killed mid-job: no rank survives. */
+static void
+test_stop_running(void **st)
+{
+    pid_t d = s_start_daemon(), a = s_start_agent("n1", "a1");
+    json_t *j, *job, *prog;
+    ad_err_t err = {0};
+    int64_t id;
+    int count;
+
+    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
+        usleep(100 * 1000);
+    /* Cancel: RUNNING with progress, then CANCELLED and no process left. */
+    id = s_submit(s_run_job("long", 100000000, 2));
+    for (int t = 0;; t += 100) {
+        j = s_status(id);
+        prog = json_object_get(j, "progress");
+        if (prog && json_integer_value(json_object_get(prog, "step")) > 0)
+            break;
+        assert_true(t < 30000);
+        json_decref(j);
+        usleep(100 * 1000);
+    }
+    assert_string_equal(s_state_of(j), "RUNNING");
+    assert_int_equal(json_integer_value(json_object_get(prog, "steps")), 100000000);
+    assert_true(json_number_value(json_object_get(prog, "samples_per_s")) > 0);
+    json_decref(j);
+    assert_true(s_job_procs(id) >= 2);
+    json_decref(s_req("CANCEL", json_pack("{s:I}", "job", (json_int_t)id), 0, &err));
+    j = s_wait_state(id, "CANCELLED|FAILED|COMPLETED", 20000);
+    assert_string_equal(s_state_of(j), "CANCELLED");
+    json_decref(j);
+    assert_int_equal(s_job_procs(id), 0);
+
+    /* A time limit of 1 s: TIMEOUT. */
+    job = s_run_job("limited", 100000000, 1);
+    json_object_set_new(job, "time_limit", json_integer(1));
+    id = s_submit(job);
+    j = s_wait_state(id, "TIMEOUT|FAILED|COMPLETED", 30000);
+    assert_string_equal(s_state_of(j), "TIMEOUT");
+    json_decref(j);
+    assert_int_equal(s_job_procs(id), 0);
+
+    /* The agent dies mid-job: the node goes DOWN and the job ends NODE_FAIL. */
+    id = s_submit(s_run_job("orphan", 100000000, 1));
+    json_decref(s_wait_state(id, "RUNNING", 20000));
+    kill(a, SIGKILL);
+    assert_int_equal(s_wait(a, 2000), 128 + SIGKILL);
+    j = s_wait_state(id, "NODE_FAIL|FAILED|COMPLETED", 20000);
+    assert_string_equal(s_state_of(j), "NODE_FAIL");
+    assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "n1"));
+    json_decref(j);
+    assert_int_equal(s_job_procs(id), 0);
+    s_stop(d);
+}
+
 int
 main(void)
 {
@@ -284,6 +511,9 @@ main(void)
         cmocka_unit_test_setup(test_nodes_duplicate_and_down, s_setup),
         cmocka_unit_test_setup(test_port_in_use_and_sigterm, s_setup),
         cmocka_unit_test_setup(test_jobs, s_setup),
+        cmocka_unit_test_setup(test_run_and_speedup, s_setup),
+        cmocka_unit_test_setup(test_trainer_fails, s_setup),
+        cmocka_unit_test_setup(test_stop_running, s_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

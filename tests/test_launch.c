@@ -175,10 +175,8 @@ test_two_small_nodes(void **state)
     assert_string_equal(ad_launch_plan_checkpoint_dir(plan), path);
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
-    snprintf(path, sizeof(path), "%s/logs/42/stdout.log", s_tmp);
-    assert_string_equal(ad_launch_plan_stdout(plan), path);
-    snprintf(path, sizeof(path), "%s/logs/42/stderr.log", s_tmp);
-    assert_string_equal(ad_launch_plan_stderr(plan), path);
+    snprintf(path, sizeof(path), "%s/logs/42/output.log", s_tmp);
+    assert_string_equal(ad_launch_plan_output(plan), path);
 
     argv = ad_launch_argv(plan, &argc);
     assert_string_equal(argv[0], "mpirun");
@@ -400,6 +398,7 @@ test_transport(void **state)
     s_assert_opt(argv, "-x", "AUTODIST_COMM=mpi");
     s_assert_opt(argv, "--threads", "3");
     s_assert_opt(argv, "--report", "tcp://10.77.0.1:7400");
+    s_assert_opt(argv, "--job", "net");
     assert_true(s_find(argv, "--resume") > s_find(argv, "autodist-train"));
     assert_true(s_find(argv, "--report") > s_find(argv, "autodist-train"));
     ad_launch_argv_free(&argv);
@@ -562,15 +561,15 @@ test_mpirun_localhost(void **state)
     if (pid == 0) {
         for (char **e = env; *e; e++)
             putenv(*e);
-        freopen(ad_launch_plan_stdout(plan), "w", stdout);
-        freopen(ad_launch_plan_stderr(plan), "w", stderr);
+        freopen(ad_launch_plan_output(plan), "w", stdout);
+        dup2(1, 2);
         alarm(60);
         execvp(argv[0], argv);
         _exit(127);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char *text = s_read(ad_launch_plan_stderr(plan));
+        char *text = s_read(ad_launch_plan_output(plan));
 
         fail_msg("mpirun failed (status %d): %s", status, text);
     }

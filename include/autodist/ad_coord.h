@@ -3,6 +3,7 @@
 #define AD_COORD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -52,9 +53,9 @@ int ad_coord_job_add(const char *name, const char *spec, int nodes, int ppn, int
 int ad_coord_job_set(int64_t id, const char *state, const char *reason, int exit_code,
                      ad_err_t *err);
 
-/* Record a running job's nodelist.  Returns 0 or a negative code. */
-int ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *nodelist,
-                       ad_err_t *err);
+/* Record a running job's layout, device ("cpu"/"gpu") and nodelist.  Returns 0 or a negative code. */
+int ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *device,
+                       const char *nodelist, ad_err_t *err);
 
 /*
  * Job id as a JSON object {id, name, state, reason, submitted, started,
@@ -71,6 +72,60 @@ json_t *ad_coord_job_json(int64_t id, const char **state_out, ad_err_t *err);
  */
 json_t *ad_coord_jobs_json(const char *state, bool only_live, const char *name, int64_t limit,
                            ad_err_t *err);
+
+/*
+ * Signs of life of n nodes (last_seen = now), in one transaction: the
+ * daemon batches heartbeats instead of writing the store on each one.
+ * Unknown names are skipped.  Returns 0 or a negative code with err set.
+ */
+int ad_coord_nodes_seen(const char *const *names, size_t n, ad_err_t *err);
+
+/* What a run row is made of when its job starts. */
+typedef struct ad_coord_run {
+    int64_t job;          /* the job id */
+    const char *model;    /* model zoo name */
+    const char *dataset;  /* dataset label (docs/daemon.md) */
+    const char *hardware; /* hardware class fingerprint of the nodes, or NULL */
+    const char *device;   /* "cpu" or "gpu" */
+    int nodes, procs_per_node, threads_per_proc;
+    int64_t batch_size;   /* global batch */
+    const char *config_hash; /* the job's stable hash */
+} ad_coord_run_t;
+
+/* Add a RUNNING run for a job that starts.  Returns 0 with *id, or a negative code. */
+int ad_coord_run_start(const ad_coord_run_t *run, int64_t *id, ad_err_t *err);
+
+/* How a run ended; NaN = not measured, params 0 = unknown. */
+typedef struct ad_coord_result {
+    const char *state;    /* a final state name */
+    double samples_per_s; /* training throughput */
+    double epoch_time_s;  /* mean epoch time */
+    double accuracy;      /* last test (else validation) accuracy, 0..1 */
+    double step_time_s;   /* mean step time */
+    double comm_time_s;   /* mean communication time per step */
+    int64_t params;       /* model parameters */
+} ad_coord_result_t;
+
+/* Record the end of run id; its speedup is computed by the store.  Returns 0 or a negative code. */
+int ad_coord_run_finish(int64_t id, const ad_coord_result_t *res, ad_err_t *err);
+
+/* One metric sample: step, key, value. */
+typedef struct ad_coord_metric {
+    int64_t step;
+    const char *key;
+    double value;
+} ad_coord_metric_t;
+
+/* Add n metric samples of run id in one transaction.  Returns 0 or a negative code. */
+int ad_coord_run_metrics(int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t *err);
+
+/*
+ * The outcome of job id's latest run as STATUS shows it: {run, state,
+ * samples_per_s, speedup, baseline, accuracy, epoch_time_s, step_time_s,
+ * wall_s} (nulls for what is unknown), a new reference; NULL when the job
+ * has no run (or on a store error, logged).
+ */
+json_t *ad_coord_job_result(int64_t job);
 
 /* Whether the state name is a final one (COMPLETED, FAILED, ...). */
 bool ad_coord_state_is_final(const char *state);

@@ -36,7 +36,7 @@ typedef struct ad_launch_transport {
     bool allow_root;        /* OMPI_ALLOW_RUN_AS_ROOT{,_CONFIRM}=1 in mpirun's environment */
     const char *rsh_agent;  /* --mca plm_rsh_agent PATH (e.g. an `ip netns exec` script) */
     const char *tcp_subnet; /* e.g. 10.77.0.0/24: TCP only, on that subnet (btl and oob) */
-    const char *report;     /* trainer --report ENDPOINT for rank 0's metrics, or NULL */
+    const char *report;     /* trainer --report ENDPOINT --job JOB_ID (an integer id), or NULL */
     const char *const *env; /* extra KEY=VALUE for every rank (-x), NULL-terminated, or NULL */
 } ad_launch_transport_t;
 
@@ -119,15 +119,14 @@ int ad_launch_plan_threads(const ad_launch_plan_t *self);
 
 /*
  * Paths of the run, all absolute and borrowed from the plan: the log folder
- * logs/<job>/ and in it hostfile, rankfile (NULL when unbound), stdout.log
- * and stderr.log (where the launcher sends mpirun's output) and
+ * logs/<job>/ and in it hostfile, rankfile (NULL when unbound), output.log
+ * (mpirun's stdout and stderr, interleaved as a terminal shows them) and
  * metrics.jsonl; and the checkpoint folder checkpoints/<job>/.
  */
 const char *ad_launch_plan_logdir(const ad_launch_plan_t *self);
 const char *ad_launch_plan_hostfile(const ad_launch_plan_t *self);
 const char *ad_launch_plan_rankfile(const ad_launch_plan_t *self);
-const char *ad_launch_plan_stdout(const ad_launch_plan_t *self);
-const char *ad_launch_plan_stderr(const ad_launch_plan_t *self);
+const char *ad_launch_plan_output(const ad_launch_plan_t *self);
 const char *ad_launch_plan_metrics(const ad_launch_plan_t *self);
 const char *ad_launch_plan_checkpoint_dir(const ad_launch_plan_t *self);
 
