@@ -1,0 +1,195 @@
+/* ad_cli.h - the autodist command: shared context, option parsing, requests, output helpers */
+#ifndef AD_CLI_H
+#define AD_CLI_H
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "autodist/ad_error.h"
+#include "autodist/ad_home.h"
+
+/* Exit statuses (docs/cli.md, `autodist --help`). */
+#define AD_CLI_EXIT_OK 0          /* success; submit --wait: the job COMPLETED */
+#define AD_CLI_EXIT_ERROR 1       /* an error: the coordinator answered ERROR, the store failed */
+#define AD_CLI_EXIT_USAGE 2       /* bad command line or invalid input (a malformed job file) */
+#define AD_CLI_EXIT_UNREACHABLE 3 /* the coordinator did not answer */
+#define AD_CLI_EXIT_JOB_ENDED 4   /* submit --wait: the job ended in a state other than COMPLETED */
+#define AD_CLI_EXIT_NEVER 5       /* submit --wait: the job cannot start on the nodes that are up */
+#define AD_CLI_EXIT_INTERRUPTED 130 /* Ctrl-C stopped --wait or --follow (the job goes on) */
+
+/* The client endpoint's environment variable, below --coordinator. */
+#define AD_CLI_COORDINATOR_ENV "AUTODIST_COORDINATOR"
+
+/* Special values of ad_cli_getopt(). */
+#define AD_CLI_OPT_END (-1)   /* no more options: positionals are argv[optind..] */
+#define AD_CLI_OPT_HELP (-2)  /* --help was given and printed: exit 0 */
+#define AD_CLI_OPT_ERROR (-3) /* a usage error was printed: exit AD_CLI_EXIT_USAGE */
+
+/* What every command shares: the global options and what is resolved from them. */
+typedef struct ad_cli {
+    const char *cmd;          /* the command's name, for messages and help */
+    const char *home_arg;     /* --home; NULL when not given */
+    const char *endpoint_arg; /* --coordinator; NULL when not given */
+    bool json;                /* --json: one JSON document on stdout */
+    bool home_ready;          /* home has been resolved */
+    ad_home_t home;           /* the home (ad_cli_home()) */
+    char *endpoint;           /* the client endpoint (ad_cli_endpoint()); owned */
+} ad_cli_t;
+
+/* A command: returns the process's exit status. argv[0] is the command name. */
+typedef int (*ad_cli_cmd_fn)(ad_cli_t *cli, int argc, char **argv);
+
+/* Set by the SIGINT handler that ad_cli_catch_interrupt() installs. */
+extern volatile sig_atomic_t ad_cli_interrupted;
+
+/* ---- commands (one file each: ad_cli_cluster.c, ad_cli_jobs.c, ad_cli_runs.c) -------- */
+
+int ad_cli_up(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_down(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_nodes(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_submit(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_status(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_cancel(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_logs(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_jobs(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_runs(ad_cli_t *cli, int argc, char **argv);
+
+/* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
+bool ad_cli_help(const char *cmd, FILE *f);
+
+/* ---- context (ad_cli.c) ------------------------------------------------------------------ */
+
+/*
+ * The next option of the command: own is its option table (NULL-terminated,
+ * values >= 256 or letters), to which the global options --home,
+ * --coordinator, --json and --help are added, so they may follow the command
+ * name.  Returns the option's value with *arg its argument (NULL for none),
+ * AD_CLI_OPT_END, AD_CLI_OPT_HELP after printing the command's help, or
+ * AD_CLI_OPT_ERROR after printing a usage error.  The first call of a
+ * command must follow `optind = 0`, which the dispatcher sets.
+ */
+int ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, const char **arg);
+
+/*
+ * The home: --home, else $AUTODIST_HOME, else ~/.autodist, resolved once and
+ * not created.  Returns it (borrowed from cli), or NULL after printing the
+ * error.
+ */
+const ad_home_t *ad_cli_home(ad_cli_t *cli);
+
+/*
+ * The client endpoint: --coordinator, else $AUTODIST_COORDINATOR, else the
+ * one `autodist up` recorded in HOME/run/endpoints.json, else
+ * AD_PROTO_CLIENT_ENDPOINT.  Returns it (borrowed from cli), or NULL after
+ * printing a usage error for a malformed endpoint.
+ */
+const char *ad_cli_endpoint(ad_cli_t *cli);
+
+/* True when ep looks like an endpoint a socket can use (tcp://HOST:PORT, ipc://PATH). */
+bool ad_cli_endpoint_valid(const char *ep);
+
+/*
+ * HOME/run/endpoints.json's field key ("client", "agents", "metrics") as a
+ * new string the caller frees, or NULL when there is none.
+ */
+char *ad_cli_recorded_endpoint(const ad_cli_t *cli, const char *key);
+
+/* Free what cli resolved; idempotent. */
+void ad_cli_clear(ad_cli_t *cli);
+
+/* ---- errors and requests ---------------------------------------------------------------- */
+
+/* Print "autodist: MESSAGE" on stderr and return code, so `return ad_cli_fail(2, ...)` works. */
+int ad_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit status for a failed request's code: 3 unreachable, 130 interrupted, 1 otherwise. */
+int ad_cli_exit_for(int rc);
+
+/*
+ * One request to the coordinator (payload stolen, NULL sends {}), waiting at
+ * most timeout_ms.  Returns 0 with *reply owned by the caller, or the
+ * ad_proto_request() code with err set and *reply NULL.
+ */
+int ad_cli_request(ad_cli_t *cli, const char *type, json_t *payload, int timeout_ms, json_t **reply,
+                   ad_err_t *err);
+
+/*
+ * ad_cli_request() with the default timeout that prints the failure and
+ * turns it into an exit status: 0 (with *reply set), 1, 3 or 130.
+ */
+int ad_cli_call(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply);
+
+/* Install (on) or remove (off) a SIGINT handler that only sets ad_cli_interrupted. */
+void ad_cli_catch_interrupt(bool on);
+
+/* Sleep seconds, returning early (false) when Ctrl-C was pressed. */
+bool ad_cli_sleep(double seconds);
+
+/* ---- parsing ------------------------------------------------------------------------------ */
+
+/*
+ * Parse text as a decimal integer in [min, max] for option what ("--agents").
+ * Returns 0, or prints a usage error and returns AD_CLI_EXIT_USAGE.
+ */
+int ad_cli_parse_int(const char *what, const char *text, int64_t min, int64_t max, int64_t *out);
+
+/* Parse a job id (an integer >= 1). Returns 0, or prints a usage error and returns 2. */
+int ad_cli_parse_job_id(const char *text, int64_t *out);
+
+/* ---- JSON fields that may be absent or null --------------------------------------------- */
+
+/* obj[key] as an integer, def when obj is not an object or the field is absent or not one. */
+int64_t ad_cli_jint(const json_t *obj, const char *key, int64_t def);
+/* obj[key] as a number (integer or real), def otherwise. */
+double ad_cli_jnum(const json_t *obj, const char *key, double def);
+/* obj[key] as a string (borrowed), NULL otherwise. */
+const char *ad_cli_jstr(const json_t *obj, const char *key);
+/* obj[key] as an object (borrowed), NULL otherwise. */
+json_t *ad_cli_jobj(const json_t *obj, const char *key);
+
+/* Print doc as one indented JSON document and a newline on stdout. */
+void ad_cli_print_json(const json_t *doc);
+
+/* ---- formatting ----------------------------------------------------------------------------- */
+
+/* Seconds as H:MM:SS ("0:01:23"); "-" for NaN or negative values. Returns buf. */
+char *ad_cli_fmt_duration(double seconds, char *buf, size_t size);
+/* A unix time as local "YYYY-MM-DD HH:MM:SS"; "-" for NaN. Returns buf. */
+char *ad_cli_fmt_time(double t, char *buf, size_t size);
+/* A throughput: one decimal below 100, none above; "-" for NaN. Returns buf. */
+char *ad_cli_fmt_rate(double v, char *buf, size_t size);
+/* Wall-clock now as unix seconds, with a fraction. */
+double ad_cli_now(void);
+
+/* ---- tables -----------------------------------------------------------------------------------
+ */
+
+/* A text table: a header row and rows of strings, printed with aligned columns. */
+typedef struct ad_table ad_table_t;
+
+/* A table of ncols columns with the given headers (copied); never NULL. */
+ad_table_t *ad_table_new(int ncols, const char *const *headers);
+/* Add a row of ncols strings (copied; NULL prints "-"). */
+void ad_table_add(ad_table_t *self, const char *const *cells);
+/* Rows added so far. */
+size_t ad_table_rows(const ad_table_t *self);
+/* Print the header and the rows on f, columns two spaces apart, the last unpadded. */
+void ad_table_print(const ad_table_t *self, FILE *f);
+/* Free a table; NULL-safe, sets *self_p to NULL. */
+void ad_table_free(ad_table_t **self_p);
+
+/* ---- what several commands show ------------------------------------------------------------- */
+
+/* The LAYOUT cell of a job object: "2x1x1", or "auto" when not decided. Returns buf. */
+char *ad_cli_job_layout(const json_t *job, char *buf, size_t size);
+/* The PROGRESS cell of a job object ("45% step 120/469", "starting", "done", "-"). Returns buf. */
+char *ad_cli_job_progress(const json_t *job, char *buf, size_t size);
+/* Seconds the job has run (or ran); NaN when it has not started. */
+double ad_cli_job_elapsed(const json_t *job);
+
+#endif

@@ -1,0 +1,767 @@
+/* ad_cli_jobs.c - submit (and --wait), status, cancel, logs and jobs: the job requests */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ad_cli.h"
+#include "autodist/ad_job.h"
+#include "autodist/ad_proto.h"
+#include "autodist/ad_store.h"
+
+/* submit --wait: how long a job must stay "never" before we give up (nodes may still come). */
+#define S_NEVER_GRACE_S 5.0
+/* submit --wait without a terminal: a progress line at least this often. */
+#define S_PLAIN_EVERY_S 5.0
+/* Default seconds between two STATUS requests of --wait and --follow. */
+#define S_POLL_S 0.5
+/* Cells of the progress bar. */
+#define S_BAR_WIDTH 20
+
+static double
+s_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Append printf output to buf (of size) at *len, truncating quietly. */
+static void s_cat(char *buf, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+s_cat(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (*len >= size)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(buf + *len, size - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+static bool
+s_is_final(const char *state)
+{
+    ad_job_state_t st;
+
+    return state && !ad_job_state_from_name(state, &st) && ad_job_state_is_final(st);
+}
+
+/* ---- submit --wait ---------------------------------------------------------------------- */
+
+/* Where a --wait stands. */
+typedef struct waiter {
+    ad_cli_t *cli;      /* the command (borrowed) */
+    int64_t id;         /* the job */
+    const char *name;   /* its name (borrowed) */
+    double interval;    /* seconds between two STATUS requests */
+    bool tty;           /* stdout is a terminal: one live line redrawn with \r */
+    bool drawn;         /* a live line is on the screen and needs a newline */
+    char key[600];      /* state and reason last shown: a change prints a new line */
+    double last_print;  /* s_mono() of the last plain line */
+    double never_since; /* s_mono() since the job is "never"; < 0 when it is not */
+} waiter_t;
+
+static int
+s_term_width(void)
+{
+    struct winsize ws;
+
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 80;
+}
+
+/* The one-line picture of a job; bar draws [####----] for a terminal. */
+static void
+s_progress_line(const waiter_t *w, const json_t *job, bool bar, char *buf, size_t size)
+{
+    const char *state = ad_cli_jstr(job, "state");
+    const json_t *p = ad_cli_jobj(job, "progress");
+    const char *phase = ad_cli_jstr(p, "phase");
+    int64_t step = ad_cli_jint(p, "step", -1), steps = ad_cli_jint(p, "steps", 0);
+    int64_t epoch = ad_cli_jint(p, "epoch", 0), epochs = ad_cli_jint(p, "epochs", 0);
+    double rate = ad_cli_jnum(p, "samples_per_s", NAN), loss = ad_cli_jnum(p, "loss", NAN);
+    double eta = ad_cli_jnum(p, "eta_s", NAN);
+    char tmp[64];
+    size_t len = 0;
+
+    s_cat(buf, size, &len, "job %lld %s", (long long)w->id, state ? state : "?");
+    if (state && !strcmp(state, "PENDING")) {
+        const char *reason = ad_cli_jstr(job, "reason");
+
+        s_cat(buf, size, &len, ": %s", reason ? reason : "waiting for nodes");
+        return;
+    }
+    if (ad_cli_jstr(job, "stopping")) {
+        const char *reason = ad_cli_jstr(job, "reason");
+
+        s_cat(buf, size, &len, ", stopping (it ends %s%s%s)", ad_cli_jstr(job, "stopping"),
+              reason ? ": " : "", reason ? reason : "");
+        return;
+    }
+    if (!p) {
+        const char *where = ad_cli_jstr(job, "nodelist");
+
+        if (where)
+            s_cat(buf, size, &len, " on %s", where);
+        s_cat(buf, size, &len, ", elapsed %s (no progress reported yet)",
+              ad_cli_fmt_duration(ad_cli_job_elapsed(job), tmp, sizeof(tmp)));
+        return;
+    }
+    if (phase && strcmp(phase, "training"))
+        s_cat(buf, size, &len, " %s", phase);
+    if (step >= 0 && steps > 0) {
+        int pct = (int)(100.0 * step / steps);
+
+        pct = pct < 0 ? 0 : pct > 100 ? 100 : pct;
+        if (bar) {
+            int full = pct * S_BAR_WIDTH / 100;
+
+            s_cat(buf, size, &len, " [");
+            for (int i = 0; i < S_BAR_WIDTH; i++)
+                s_cat(buf, size, &len, "%c", i < full ? '#' : '-');
+            s_cat(buf, size, &len, "] %3d%% step %lld/%lld", pct, (long long)step,
+                  (long long)steps);
+        } else {
+            s_cat(buf, size, &len, " step %lld/%lld (%d%%)", (long long)step, (long long)steps,
+                  pct);
+        }
+    } else if (step >= 0) {
+        s_cat(buf, size, &len, " step %lld", (long long)step);
+    }
+    if (epoch > 0 && epochs > 0)
+        s_cat(buf, size, &len, " epoch %lld/%lld", (long long)epoch, (long long)epochs);
+    if (!isnan(rate))
+        s_cat(buf, size, &len, " %s samples/s", ad_cli_fmt_rate(rate, tmp, sizeof(tmp)));
+    if (!isnan(loss))
+        s_cat(buf, size, &len, " loss %.3f", loss);
+    if (!isnan(eta))
+        s_cat(buf, size, &len, " ETA %s", ad_cli_fmt_duration(eta, tmp, sizeof(tmp)));
+}
+
+/* Finish the live line, so what follows starts on its own line. */
+static void
+s_end_line(waiter_t *w)
+{
+    if (w->drawn) {
+        fputc('\n', stdout);
+        fflush(stdout);
+        w->drawn = false;
+    }
+}
+
+static void
+s_show(waiter_t *w, const json_t *job)
+{
+    const char *state = ad_cli_jstr(job, "state"), *reason = ad_cli_jstr(job, "reason");
+    char line[1024], key[sizeof(w->key)];
+    bool changed;
+    double now = s_mono();
+
+    if (w->cli->json)
+        return;
+    snprintf(key, sizeof(key), "%s|%s", state ? state : "",
+             state && !strcmp(state, "PENDING") && reason ? reason : "");
+    changed = strcmp(key, w->key) != 0;
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    s_progress_line(w, job, w->tty, line, sizeof(line));
+    if (w->tty) {
+        int width = s_term_width() - 1;
+
+        if (changed)
+            s_end_line(w);
+        if ((int)strlen(line) > width)
+            line[width] = '\0';
+        printf("\r%s\033[K", line);
+        fflush(stdout);
+        w->drawn = true;
+        return;
+    }
+    if (changed || now - w->last_print >= S_PLAIN_EVERY_S) {
+        printf("%s\n", line);
+        fflush(stdout);
+        w->last_print = now;
+    }
+}
+
+/* The summary of a job that ended; returns the exit status of --wait. */
+static int
+s_summary(waiter_t *w, json_t *job)
+{
+    const char *state = ad_cli_jstr(job, "state"), *reason = ad_cli_jstr(job, "reason");
+    const json_t *res = ad_cli_jobj(job, "result");
+    double wall = ad_cli_jnum(res, "wall_s", NAN);
+    int64_t exit_code = ad_cli_jint(job, "exit_code", INT64_MIN);
+    bool ok = state && !strcmp(state, "COMPLETED");
+    char tmp[64];
+
+    if (isnan(wall))
+        wall = ad_cli_job_elapsed(job);
+    s_end_line(w);
+    if (w->cli->json) {
+        json_t *doc = json_pack("{s:I s:s s:s s:O}", "job", (json_int_t)w->id, "name", w->name,
+                                "state", state ? state : "", "status", job);
+
+        ad_cli_print_json(doc);
+        json_decref(doc);
+    } else {
+        printf("job %lld (%s) %s", (long long)w->id, w->name, state ? state : "?");
+        if (exit_code != INT64_MIN)
+            printf(", exit code %lld", (long long)exit_code);
+        if (!isnan(wall))
+            printf(", wall time %s", ad_cli_fmt_duration(wall, tmp, sizeof(tmp)));
+        printf("\n");
+        if (!ok && reason)
+            printf("  reason: %s\n", reason);
+        if (res) {
+            int64_t run = ad_cli_jint(res, "run", 0), base = ad_cli_jint(res, "baseline", 0);
+            double rate = ad_cli_jnum(res, "samples_per_s", NAN);
+            double speedup = ad_cli_jnum(res, "speedup", NAN);
+            double acc = ad_cli_jnum(res, "accuracy", NAN);
+
+            if (!isnan(rate))
+                printf("  throughput %s samples/s", ad_cli_fmt_rate(rate, tmp, sizeof(tmp)));
+            else
+                printf("  throughput not measured");
+            if (run > 0)
+                printf(" (run %lld)", (long long)run);
+            printf("\n");
+            if (!isnan(speedup) && base > 0 && base == run)
+                printf("  speedup %.2fx: this run is the 1x1x1 baseline\n", speedup);
+            else if (!isnan(speedup) && base > 0)
+                printf("  speedup %.2fx over 1x1x1 run %lld\n", speedup, (long long)base);
+            else if (!isnan(speedup))
+                printf("  speedup %.2fx\n", speedup);
+            else if (ok)
+                printf("  no baseline yet: run the 1x1x1 layout of this job to get one\n");
+            if (!isnan(acc))
+                printf("  test accuracy %.2f%%\n", 100.0 * acc);
+        }
+        fflush(stdout);
+    }
+    if (ok)
+        return AD_CLI_EXIT_OK;
+    return ad_cli_fail(AD_CLI_EXIT_JOB_ENDED, "job %lld ended %s%s%s", (long long)w->id,
+                       state ? state : "?", reason ? ": " : "", reason ? reason : "");
+}
+
+static int
+s_gave_up(waiter_t *w, json_t *job)
+{
+    const char *reason = ad_cli_jstr(job, "reason");
+
+    s_end_line(w);
+    if (w->cli->json) {
+        json_t *doc = json_pack("{s:I s:s s:s s:O}", "job", (json_int_t)w->id, "name", w->name,
+                                "state", "PENDING", "status", job);
+
+        ad_cli_print_json(doc);
+        json_decref(doc);
+    }
+    return ad_cli_fail(
+        AD_CLI_EXIT_NEVER,
+        "job %lld cannot start: %s; it stays PENDING (autodist cancel %lld drops it)",
+        (long long)w->id, reason ? reason : "it does not fit the nodes that are up",
+        (long long)w->id);
+}
+
+static int
+s_interrupted(waiter_t *w)
+{
+    s_end_line(w);
+    return ad_cli_fail(AD_CLI_EXIT_INTERRUPTED,
+                       "stopped waiting: job %lld keeps going; follow it again with `autodist "
+                       "status %lld`",
+                       (long long)w->id, (long long)w->id);
+}
+
+static int
+s_wait(waiter_t *w)
+{
+    ad_err_t err = {0};
+    json_t *reply = NULL, *job;
+    const char *state, *sched;
+    int rc = AD_CLI_EXIT_OK;
+
+    ad_cli_catch_interrupt(true);
+    w->never_since = -1;
+    w->last_print = -1e9;
+    for (;;) {
+        if (ad_cli_interrupted) {
+            rc = s_interrupted(w);
+            break;
+        }
+        rc = ad_cli_request(w->cli, "STATUS", json_pack("{s:I}", "job", (json_int_t)w->id),
+                            AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err);
+        if (ad_cli_interrupted || rc == -EINTR) {
+            rc = s_interrupted(w);
+            break;
+        }
+        if (rc) {
+            s_end_line(w);
+            rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
+            break;
+        }
+        job = json_array_get(json_object_get(reply, "jobs"), 0);
+        state = ad_cli_jstr(job, "state");
+        if (!job || !state) {
+            s_end_line(w);
+            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "the coordinator's STATUS has no job %lld",
+                             (long long)w->id);
+            break;
+        }
+        if (s_is_final(state)) {
+            rc = s_summary(w, job);
+            break;
+        }
+        sched = ad_cli_jstr(job, "sched");
+        if (!strcmp(state, "PENDING") && sched && !strcmp(sched, "never")) {
+            if (w->never_since < 0)
+                w->never_since = s_mono();
+            else if (s_mono() - w->never_since >= S_NEVER_GRACE_S) {
+                rc = s_gave_up(w, job);
+                break;
+            }
+        } else {
+            w->never_since = -1;
+        }
+        s_show(w, job);
+        json_decref(reply);
+        reply = NULL;
+        ad_cli_sleep(w->interval);
+    }
+    json_decref(reply);
+    ad_cli_catch_interrupt(false);
+    return rc;
+}
+
+int
+ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"wait", no_argument, NULL, 'w'},
+        {"follow-interval", required_argument, NULL, 'i'},
+        {NULL, 0, NULL, 0},
+    };
+    waiter_t w = {0};
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    json_t *spec, *reply = NULL;
+    bool wait = false;
+    double interval = S_POLL_S;
+    const char *arg, *path;
+    char *text, *end;
+    int c, rc;
+
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        switch (c) {
+        case AD_CLI_OPT_HELP:
+            return AD_CLI_EXIT_OK;
+        case AD_CLI_OPT_ERROR:
+            return AD_CLI_EXIT_USAGE;
+        case 'w':
+            wait = true;
+            break;
+        case 'i':
+            errno = 0;
+            interval = strtod(arg, &end);
+            if (errno || end == arg || *end || !(interval >= 0.1 && interval <= 60))
+                return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                                   "--follow-interval must be seconds in 0.1..60, got \"%s\"", arg);
+            break;
+        }
+    }
+    if (optind >= argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "submit: give a job file (autodist submit JOB.yaml; see --help)");
+    if (optind + 1 < argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: one job file at a time, got also \"%s\"",
+                           argv[optind + 1]);
+    path = argv[optind];
+    /* The file is checked here, so a typo is reported at once, with its line and column. */
+    if (ad_job_parse_file(path, &job, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    text = ad_job_to_json(&job);
+    spec = json_loads(text, 0, NULL);
+    free(text);
+    if (!spec) {
+        ad_job_clear(&job);
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: the job's JSON does not read back", path);
+    }
+    rc = ad_cli_call(cli, "SUBMIT", json_pack("{s:o}", "job", spec), &reply);
+    if (rc)
+        goto out;
+    w.cli = cli;
+    w.id = ad_cli_jint(reply, "job", 0);
+    w.name = job.name;
+    w.interval = interval;
+    w.tty = isatty(STDOUT_FILENO);
+    if (w.id < 1) {
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "the coordinator's answer to SUBMIT has no job id");
+        goto out;
+    }
+    if (!wait) {
+        if (cli->json)
+            ad_cli_print_json(reply);
+        else
+            printf("submitted job %lld (%s)\n", (long long)w.id, job.name);
+        goto out;
+    }
+    if (!cli->json) {
+        printf("submitted job %lld (%s)\n", (long long)w.id, job.name);
+        fflush(stdout);
+    }
+    rc = s_wait(&w);
+out:
+    json_decref(reply);
+    ad_job_clear(&job);
+    return rc;
+}
+
+/* ---- status and jobs -------------------------------------------------------------------- */
+
+/* Parse a command that takes no options of its own; returns the index of the first positional. */
+static int
+s_plain_options(ad_cli_t *cli, int argc, char **argv, int *first)
+{
+    const char *arg;
+    int c;
+
+    while ((c = ad_cli_getopt(cli, argc, argv, NULL, &arg)) != AD_CLI_OPT_END) {
+        if (c == AD_CLI_OPT_HELP)
+            return AD_CLI_OPT_HELP;
+        return AD_CLI_EXIT_USAGE;
+    }
+    *first = optind;
+    return 0;
+}
+
+static void
+s_print_status(const json_t *jobs)
+{
+    static const char *const headers[] = {"ID",    "NAME",     "STATE",   "LAYOUT",
+                                          "NODES", "PROGRESS", "ELAPSED", "REASON"};
+    ad_table_t *t = ad_table_new(8, headers);
+    char id[24], layout[64], progress[128], elapsed[32];
+    const char *cells[8];
+    size_t i;
+    json_t *j;
+
+    json_array_foreach(jobs, i, j)
+    {
+        snprintf(id, sizeof(id), "%lld", (long long)ad_cli_jint(j, "id", 0));
+        cells[0] = id;
+        cells[1] = ad_cli_jstr(j, "name");
+        cells[2] = ad_cli_jstr(j, "state");
+        cells[3] = ad_cli_job_layout(j, layout, sizeof(layout));
+        cells[4] = ad_cli_jstr(j, "nodelist");
+        cells[5] = ad_cli_job_progress(j, progress, sizeof(progress));
+        cells[6] = ad_cli_fmt_duration(ad_cli_job_elapsed(j), elapsed, sizeof(elapsed));
+        cells[7] = ad_cli_jstr(j, "reason");
+        ad_table_add(t, cells);
+    }
+    ad_table_print(t, stdout);
+    ad_table_free(&t);
+}
+
+int
+ad_cli_status(ad_cli_t *cli, int argc, char **argv)
+{
+    json_t *payload = NULL, *reply = NULL, *jobs;
+    int64_t id = 0;
+    int first = 0, rc;
+
+    rc = s_plain_options(cli, argc, argv, &first);
+    if (rc)
+        return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
+    if (argc - first > 1)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "status: at most one job, got also \"%s\"",
+                           argv[first + 1]);
+    if (argc - first == 1) {
+        rc = ad_cli_parse_job_id(argv[first], &id);
+        if (rc)
+            return rc;
+        payload = json_pack("{s:I}", "job", (json_int_t)id);
+    }
+    rc = ad_cli_call(cli, "STATUS", payload, &reply);
+    if (rc)
+        return rc;
+    jobs = json_object_get(reply, "jobs");
+    if (cli->json)
+        ad_cli_print_json(reply);
+    else if (json_array_size(jobs) == 0)
+        printf("no live jobs (`autodist jobs` lists the finished ones)\n");
+    else
+        s_print_status(jobs);
+    json_decref(reply);
+    return AD_CLI_EXIT_OK;
+}
+
+int
+ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"state", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"limit", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const headers[] = {"ID",        "NAME",    "STATE", "LAYOUT", "NODES",
+                                          "SUBMITTED", "ELAPSED", "EXIT",  "REASON"};
+    json_t *filter = json_object(), *reply = NULL, *j;
+    char id[24], layout[64], submitted[32], elapsed[32], exit_code[24];
+    const char *cells[9], *arg;
+    ad_job_state_t st;
+    ad_table_t *t;
+    int64_t limit;
+    size_t i;
+    int c, rc;
+
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        switch (c) {
+        case AD_CLI_OPT_HELP:
+            json_decref(filter);
+            return AD_CLI_EXIT_OK;
+        case AD_CLI_OPT_ERROR:
+            json_decref(filter);
+            return AD_CLI_EXIT_USAGE;
+        case 's':
+            if (ad_job_state_from_name(arg, &st)) {
+                json_decref(filter);
+                return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                                   "--state must be PENDING, RUNNING, COMPLETED, FAILED, "
+                                   "CANCELLED, TIMEOUT or NODE_FAIL, got \"%s\"",
+                                   arg);
+            }
+            json_object_set_new(filter, "state", json_string(ad_job_state_name(st)));
+            break;
+        case 'n':
+            if (!*arg || strlen(arg) > 255) {
+                json_decref(filter);
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "--name must be 1..255 bytes");
+            }
+            json_object_set_new(filter, "name", json_string(arg));
+            break;
+        case 'l':
+            if (ad_cli_parse_int("--limit", arg, 1, 100000, &limit)) {
+                json_decref(filter);
+                return AD_CLI_EXIT_USAGE;
+            }
+            json_object_set_new(filter, "limit", json_integer(limit));
+            break;
+        }
+    }
+    if (optind < argc) {
+        json_decref(filter);
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "jobs: unexpected argument \"%s\"", argv[optind]);
+    }
+    rc = ad_cli_call(cli, "JOBS", json_pack("{s:o}", "filter", filter), &reply);
+    if (rc)
+        return rc;
+    if (cli->json) {
+        ad_cli_print_json(reply);
+        json_decref(reply);
+        return AD_CLI_EXIT_OK;
+    }
+    if (json_array_size(json_object_get(reply, "jobs")) == 0) {
+        printf("no jobs\n");
+        json_decref(reply);
+        return AD_CLI_EXIT_OK;
+    }
+    t = ad_table_new(9, headers);
+    json_array_foreach(json_object_get(reply, "jobs"), i, j)
+    {
+        int64_t code = ad_cli_jint(j, "exit_code", INT64_MIN);
+
+        snprintf(id, sizeof(id), "%lld", (long long)ad_cli_jint(j, "id", 0));
+        snprintf(exit_code, sizeof(exit_code), "%lld", (long long)code);
+        cells[0] = id;
+        cells[1] = ad_cli_jstr(j, "name");
+        cells[2] = ad_cli_jstr(j, "state");
+        cells[3] = ad_cli_job_layout(j, layout, sizeof(layout));
+        cells[4] = ad_cli_jstr(j, "nodelist");
+        cells[5] = ad_cli_fmt_time(ad_cli_jnum(j, "submitted", NAN), submitted, sizeof(submitted));
+        cells[6] = ad_cli_fmt_duration(ad_cli_job_elapsed(j), elapsed, sizeof(elapsed));
+        cells[7] = code == INT64_MIN ? NULL : exit_code;
+        cells[8] = ad_cli_jstr(j, "reason");
+        ad_table_add(t, cells);
+    }
+    ad_table_print(t, stdout);
+    ad_table_free(&t);
+    json_decref(reply);
+    return AD_CLI_EXIT_OK;
+}
+
+/* ---- cancel ------------------------------------------------------------------------------- */
+
+int
+ad_cli_cancel(ad_cli_t *cli, int argc, char **argv)
+{
+    json_t *doc = NULL, *reply = NULL;
+    int64_t *ids;
+    ad_err_t err = {0};
+    int first = 0, n, rc, status = AD_CLI_EXIT_OK;
+
+    rc = s_plain_options(cli, argc, argv, &first);
+    if (rc)
+        return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
+    n = argc - first;
+    if (n < 1)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "cancel: give the jobs to cancel (autodist cancel "
+                                              "JOB...)");
+    ids = ad_calloc((size_t)n, sizeof(*ids));
+    for (int i = 0; i < n; i++) {
+        if (ad_cli_parse_job_id(argv[first + i], &ids[i])) {
+            free(ids);
+            return AD_CLI_EXIT_USAGE;
+        }
+    }
+    if (!ad_cli_endpoint(cli)) {
+        free(ids);
+        return AD_CLI_EXIT_USAGE;
+    }
+    if (cli->json)
+        doc = json_array();
+    for (int i = 0; i < n; i++) {
+        rc = ad_cli_request(cli, "CANCEL", json_pack("{s:I}", "job", (json_int_t)ids[i]),
+                            AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err);
+        if (rc == -ETIMEDOUT || rc == -EINTR) {
+            status = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
+            break;
+        }
+        if (rc) {
+            ad_cli_fail(AD_CLI_EXIT_ERROR, "job %lld: %s", (long long)ids[i], err.msg);
+            status = AD_CLI_EXIT_ERROR;
+            if (doc)
+                json_array_append_new(doc, json_pack("{s:I s:{s:s s:s}}", "job", (json_int_t)ids[i],
+                                                     "error", "code", ad_proto_error_name(rc),
+                                                     "message", err.msg));
+            continue;
+        }
+        if (doc) {
+            json_array_append(doc, reply);
+        } else {
+            const char *state = ad_cli_jstr(reply, "state");
+
+            printf("job %lld %s\n", (long long)ids[i], state ? state : "?");
+        }
+        json_decref(reply);
+        reply = NULL;
+    }
+    if (doc) {
+        json_t *out = json_pack("{s:o}", "jobs", doc);
+
+        ad_cli_print_json(out);
+        json_decref(out);
+    }
+    free(ids);
+    return status;
+}
+
+/* ---- logs ------------------------------------------------------------------------------------ */
+
+int
+ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"follow", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    /* What one LOGS request asks for; a shorter answer means we are at the end for now. */
+    const int64_t chunk = 1024 * 1024;
+    json_t *reply = NULL;
+    ad_err_t err = {0};
+    bool follow = false, eof = false;
+    int64_t id, offset = 0;
+    char *all = NULL;
+    size_t all_len = 0;
+    const char *arg;
+    int c, rc = AD_CLI_EXIT_OK;
+
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        if (c == AD_CLI_OPT_HELP)
+            return AD_CLI_EXIT_OK;
+        if (c == AD_CLI_OPT_ERROR)
+            return AD_CLI_EXIT_USAGE;
+        follow = true;
+    }
+    if (optind >= argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "logs: give a job (autodist logs JOB)");
+    if (optind + 1 < argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "logs: one job at a time, got also \"%s\"",
+                           argv[optind + 1]);
+    if (ad_cli_parse_job_id(argv[optind], &id))
+        return AD_CLI_EXIT_USAGE;
+    if (!ad_cli_endpoint(cli))
+        return AD_CLI_EXIT_USAGE;
+    if (follow)
+        ad_cli_catch_interrupt(true);
+    while (!eof) {
+        const char *data;
+        size_t len;
+
+        rc = ad_cli_request(cli, "LOGS",
+                            json_pack("{s:I s:I s:I}", "job", (json_int_t)id, "offset",
+                                      (json_int_t)offset, "max_bytes", (json_int_t)chunk),
+                            AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err);
+        if (ad_cli_interrupted || rc == -EINTR) {
+            rc = AD_CLI_EXIT_INTERRUPTED;
+            break;
+        }
+        if (rc) {
+            rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
+            break;
+        }
+        data = ad_cli_jstr(reply, "data");
+        len = data ? json_string_length(json_object_get(reply, "data")) : 0;
+        offset = ad_cli_jint(reply, "offset", offset + (int64_t)len);
+        eof = json_is_true(json_object_get(reply, "eof"));
+        if (cli->json) {
+            all = ad_realloc(all, all_len + len + 1);
+            memcpy(all + all_len, data ? data : "", len);
+            all_len += len;
+        } else if (len) {
+            fwrite(data, 1, len, stdout);
+            fflush(stdout);
+        }
+        json_decref(reply);
+        reply = NULL;
+        if (eof || (int64_t)len >= chunk)
+            continue;
+        if (!follow)
+            break;
+        if (!ad_cli_sleep(S_POLL_S)) {
+            rc = AD_CLI_EXIT_INTERRUPTED;
+            break;
+        }
+    }
+    if (follow)
+        ad_cli_catch_interrupt(false);
+    if (rc == AD_CLI_EXIT_INTERRUPTED)
+        fprintf(stderr, "autodist: stopped following job %lld (it goes on)\n", (long long)id);
+    if (cli->json && (rc == AD_CLI_EXIT_OK || rc == AD_CLI_EXIT_INTERRUPTED)) {
+        json_t *doc = json_pack("{s:I s:s% s:I s:b}", "job", (json_int_t)id, "data", all ? all : "",
+                                all_len, "offset", (json_int_t)offset, "eof", eof);
+
+        if (doc)
+            ad_cli_print_json(doc);
+        else
+            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "job %lld: the log is not valid UTF-8",
+                             (long long)id);
+        json_decref(doc);
+    }
+    free(all);
+    return rc;
+}

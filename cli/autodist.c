@@ -1,0 +1,251 @@
+/* autodist.c - the command users type: global options, the command table, help and dispatch */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "ad_cli.h"
+#include "autodist/ad_log.h"
+#include "autodist/ad_proto.h"
+#include "autodist/ad_version.h"
+
+/* One command: its name, what it does in a line, and its help after the usage line. */
+typedef struct command {
+    const char *name;    /* what users type */
+    ad_cli_cmd_fn fn;    /* runs it */
+    const char *summary; /* one line for `autodist --help` */
+    const char *help;    /* `autodist CMD --help`, from "usage:" on */
+} command_t;
+
+static const command_t s_commands[] = {
+    {"up", ad_cli_up, "start a local coordinator and N agents in the background",
+     "usage: autodist up [--agents N] [--no-bench] [--agent-endpoint EP] [--metrics-endpoint EP]\n"
+     "\n"
+     "Start the embedded default: a coordinator (autodistd) and N agents (autodist-agent)\n"
+     "on this machine, in the background, then list the nodes.  Idempotent: when a\n"
+     "coordinator already answers, only the agents that are missing are started.\n"
+     "\n"
+     "options:\n"
+     "  --agents N              simulated nodes to run, 1..250 (default 1); with N > 1\n"
+     "                          agent K is named HOST-K and reached at 127.0.0.K,\n"
+     "                          with N = 1 it is named HOST (the host name)\n"
+     "  --no-bench              agents skip the micro-benchmarks (topology only)\n"
+     "  --agent-endpoint EP     the coordinator's agent socket (default " AD_PROTO_AGENT_ENDPOINT
+     ")\n"
+     "  --metrics-endpoint EP   the coordinator's metrics socket (default " AD_PROTO_METRIC_ENDPOINT
+     ")\n"
+     "                          (the client socket is --coordinator)\n"
+     "\n"
+     "files: HOME/run/autodistd.pid, HOME/run/agent-NAME.pid, HOME/run/endpoints.json,\n"
+     "       HOME/logs/autodistd.log, HOME/logs/agent-NAME.log\n"},
+    {"down", ad_cli_down, "stop the coordinator and the agents `autodist up` started",
+     "usage: autodist down\n"
+     "\n"
+     "Ask the coordinator to shut down (it cancels running jobs), stop every agent whose\n"
+     "pid is in HOME/run/agent-*.pid (SIGTERM; SIGKILL after 15 s) and remove the pid\n"
+     "files.  Idempotent: with nothing running it says so and exits 0.\n"},
+    {"submit", ad_cli_submit, "check a job file and queue it; --wait follows it to the end",
+     "usage: autodist submit JOB.yaml [--wait] [--follow-interval S]\n"
+     "\n"
+     "Parse and check the job file (docs/jobfile.md), send it to the coordinator and print\n"
+     "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.\n"
+     "\n"
+     "options:\n"
+     "  --wait                 follow the job until it ends: a live progress line on a\n"
+     "                         terminal, a plain line every 5 s otherwise, then a summary\n"
+     "                         (throughput, speedup, accuracy); exit 0 when it COMPLETED,\n"
+     "                         4 when it ended otherwise, 5 when it cannot start on the\n"
+     "                         nodes that are up.  Ctrl-C stops waiting, not the job.\n"
+     "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"},
+    {"status", ad_cli_status, "live jobs, or one job in any state",
+     "usage: autodist status [JOB]\n"
+     "\n"
+     "Without JOB: a table of the jobs that are PENDING or RUNNING.  With JOB: that job,\n"
+     "whatever its state.  Columns: ID NAME STATE LAYOUT (nodes x procs x threads) NODES\n"
+     "PROGRESS ELAPSED REASON.\n"},
+    {"cancel", ad_cli_cancel, "cancel jobs",
+     "usage: autodist cancel JOB...\n"
+     "\n"
+     "Cancel each job and print the state it is in afterwards (CANCELLED, or the final\n"
+     "state it had already reached).  Exit 1 when any of them failed.\n"},
+    {"nodes", ad_cli_nodes, "the nodes the coordinator knows",
+     "usage: autodist nodes\n"
+     "\n"
+     "A table of the nodes: NAME STATE CORES CPU% MEM LAST-SEEN JOBS.\n"},
+    {"logs", ad_cli_logs, "the output of a job (mpirun's stdout and stderr)",
+     "usage: autodist logs JOB [--follow]\n"
+     "\n"
+     "Print what the job wrote so far.\n"
+     "\n"
+     "options:\n"
+     "  --follow    keep printing as the job writes, until it ends (Ctrl-C stops)\n"},
+    {"jobs", ad_cli_jobs, "jobs in any state, newest first",
+     "usage: autodist jobs [--state STATE] [--name NAME] [--limit K]\n"
+     "\n"
+     "options:\n"
+     "  --state STATE   only jobs in this state: PENDING, RUNNING, COMPLETED, FAILED,\n"
+     "                  CANCELLED, TIMEOUT or NODE_FAIL (any case)\n"
+     "  --name NAME     only jobs called NAME\n"
+     "  --limit K       at most K jobs, 1..100000\n"},
+    {"runs", ad_cli_runs, "logged runs, read from the store (no coordinator needed)",
+     "usage: autodist runs [--model M] [--dataset D] [--job ID] [--limit K]\n"
+     "\n"
+     "A table of the runs in HOME/runs.db, newest first: ID JOB MODEL DATASET BATCH\n"
+     "LAYOUT STATE SAMPLES/S SPEEDUP ACCURACY.  Reads the store directly, so it works\n"
+     "without a coordinator and on a store copied from elsewhere (--home DIR).\n"
+     "\n"
+     "options:\n"
+     "  --model M      only runs of model M (cnn, resnet18, ...)\n"
+     "  --dataset D    only runs on dataset D (fashion-mnist, synthetic, imagefolder)\n"
+     "  --job ID       only the runs of job ID\n"
+     "  --limit K      at most K runs, 1..1000000000\n"},
+};
+
+#define S_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))
+
+static const char s_globals_help[] =
+    "global options (before or after the command):\n"
+    "  --home DIR              autodist home (default $" AD_HOME_ENV " or ~/" AD_HOME_DEFAULT_NAME
+    ")\n"
+    "  --coordinator ENDPOINT  the coordinator's client socket (default $" AD_CLI_COORDINATOR_ENV
+    ",\n"
+    "                          else the one `autodist up` recorded, else " AD_PROTO_CLIENT_ENDPOINT
+    ")\n"
+    "  --json                  print one JSON document on stdout instead of text\n"
+    "  --help                  this help\n";
+
+static const char s_exit_help[] =
+    "exit status:\n"
+    "  0  success (submit --wait: the job COMPLETED)\n"
+    "  1  an error: the coordinator refused the request, the store failed, ...\n"
+    "  2  bad command line or invalid input (a malformed job file)\n"
+    "  3  the coordinator cannot be reached\n"
+    "  4  submit --wait: the job ended FAILED, CANCELLED, NODE_FAIL or TIMEOUT\n"
+    "  5  submit --wait: the job cannot start on the nodes that are up\n"
+    "  130  Ctrl-C stopped --wait or --follow (the job goes on)\n";
+
+static const command_t *
+s_find(const char *name)
+{
+    for (size_t i = 0; name && i < S_N_COMMANDS; i++)
+        if (!strcmp(s_commands[i].name, name))
+            return &s_commands[i];
+    return NULL;
+}
+
+bool
+ad_cli_help(const char *cmd, FILE *f)
+{
+    const command_t *c = s_find(cmd);
+
+    if (cmd && !c)
+        return false;
+    if (c) {
+        fprintf(f, "%s\n%s", c->help, s_globals_help);
+        return true;
+    }
+    fprintf(f, "usage: autodist [--home DIR] [--coordinator ENDPOINT] [--json] COMMAND [options]\n"
+               "       autodist help COMMAND | --help | --version\n"
+               "\n"
+               "Train on the machines you have: autodist measures the nodes, runs synchronous\n"
+               "data-parallel training on Open MPI and logs the speedup of every layout.\n"
+               "\n"
+               "commands:\n");
+    for (size_t i = 0; i < S_N_COMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", s_commands[i].name, s_commands[i].summary);
+    fprintf(f, "\n%s\n%s\nSee docs/cli.md for the whole guide.\n", s_globals_help, s_exit_help);
+    return true;
+}
+
+enum {
+    S_OPT_HOME = 256,
+    S_OPT_COORDINATOR,
+    S_OPT_JSON,
+    S_OPT_HELP,
+    S_OPT_VERSION,
+};
+
+/* `autodist help [CMD]`. */
+static int
+s_help_command(int argc, char **argv)
+{
+    if (argc > 2)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "help takes at most one command");
+    if (argc == 2 && !ad_cli_help(argv[1], stdout))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (try autodist --help)", argv[1]);
+    if (argc < 2)
+        ad_cli_help(NULL, stdout);
+    return AD_CLI_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"home", required_argument, NULL, S_OPT_HOME},
+        {"coordinator", required_argument, NULL, S_OPT_COORDINATOR},
+        {"json", no_argument, NULL, S_OPT_JSON},
+        {"help", no_argument, NULL, S_OPT_HELP},
+        {"version", no_argument, NULL, S_OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    ad_cli_t cli = {0};
+    const command_t *cmd;
+    int c, rc;
+
+    ad_log_init("autodist", AD_LOG_WARN);
+    /* Ctrl-C kills the command, except where --wait and --follow catch it themselves. */
+    zsys_handler_set(NULL);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:hV", longs, NULL)) != -1) {
+        switch (c) {
+        case S_OPT_HOME:
+            cli.home_arg = optarg;
+            break;
+        case S_OPT_COORDINATOR:
+            cli.endpoint_arg = optarg;
+            break;
+        case S_OPT_JSON:
+            cli.json = true;
+            break;
+        case 'h':
+        case S_OPT_HELP:
+            ad_cli_help(NULL, stdout);
+            return AD_CLI_EXIT_OK;
+        case 'V':
+        case S_OPT_VERSION:
+            printf("autodist %s\n", AD_VERSION);
+            return AD_CLI_EXIT_OK;
+        case ':':
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "option %s needs a value (try autodist --help)",
+                               argv[optind - 1]);
+        default:
+            if (optopt)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "unknown option -%c (try autodist --help)",
+                                   optopt);
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "unknown option %s (try autodist --help)",
+                               argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) {
+        ad_cli_help(NULL, stderr);
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command given");
+    }
+    if (!strcmp(argv[optind], "help"))
+        return s_help_command(argc - optind, argv + optind);
+    cmd = s_find(argv[optind]);
+    if (!cmd)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (try autodist --help)",
+                           argv[optind]);
+    cli.cmd = cmd->name;
+    argc -= optind;
+    argv += optind;
+    /* The command parses its own options from scratch (GNU getopt: optind 0 resets). */
+    optind = 0;
+    rc = cmd->fn(&cli, argc, argv);
+    ad_cli_clear(&cli);
+    fflush(stdout);
+    return rc;
+}
