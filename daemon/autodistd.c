@@ -1253,6 +1253,27 @@ s_logs(coord_t *self, const ad_msg_t *msg)
     free(path);
 }
 
+/* The registry's listing with what a client on another clock needs: seconds since last seen. */
+static json_t *
+s_nodes_json(coord_t *self)
+{
+    json_t *nodes = ad_registry_to_json(self->reg), *n;
+    double now = s_now();
+    size_t i;
+
+    json_array_foreach(nodes, i, n) {
+        json_t *seen = json_object_get(n, "last_seen");
+        const char *addr = zhashx_lookup(self->addresses,
+                                         json_string_value(json_object_get(n, "name")));
+
+        if (json_is_number(seen))
+            json_object_set_new(n, "last_seen_ago_s", json_real(now - json_number_value(seen)));
+        if (addr)
+            json_object_set_new(n, "address", json_string(addr));
+    }
+    return nodes;
+}
+
 static int
 s_on_client(zloop_t *loop, zsock_t *sock, void *arg)
 {
@@ -1272,8 +1293,7 @@ s_on_client(zloop_t *loop, zsock_t *sock, void *arg)
     }
     switch (msg.type) {
     case AD_PROTO_NODES:
-        s_send(sock, msg.identity, "OK",
-               json_pack("{s:o}", "nodes", ad_registry_to_json(self->reg)));
+        s_send(sock, msg.identity, "OK", json_pack("{s:o}", "nodes", s_nodes_json(self)));
         break;
     case AD_PROTO_SUBMIT:
         s_submit(self, &msg);
