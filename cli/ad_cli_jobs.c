@@ -606,6 +606,39 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
 
 /* ---- cancel ------------------------------------------------------------------------------- */
 
+/*
+ * A RUNNING job answers CANCEL with `stopping`: its ranks got SIGTERM.  Follow
+ * it (at most 20 s: the coordinator's default grace before SIGKILL is 10 s) so
+ * the command ends on the state the job ends in.  Returns the final state
+ * (static) or NULL when it is still stopping.
+ */
+static const char *
+s_cancel_follow(ad_cli_t *cli, int64_t id)
+{
+    static char state[32];
+    ad_err_t err = {0};
+    json_t *reply = NULL;
+
+    for (double t0 = ad_cli_now(); ad_cli_now() - t0 < 20;) {
+        const char *st;
+
+        if (!ad_cli_sleep(0.2))
+            return NULL;
+        if (ad_cli_request(cli, "STATUS", json_pack("{s:I}", "job", (json_int_t)id),
+                           AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err))
+            return NULL;
+        st = ad_cli_jstr(json_array_get(json_object_get(reply, "jobs"), 0), "state");
+        if (st && strcmp(st, "RUNNING") && strcmp(st, "PENDING")) {
+            snprintf(state, sizeof(state), "%s", st);
+            json_decref(reply);
+            return state;
+        }
+        json_decref(reply);
+        reply = NULL;
+    }
+    return NULL;
+}
+
 int
 ad_cli_cancel(ad_cli_t *cli, int argc, char **argv)
 {
@@ -650,8 +683,19 @@ ad_cli_cancel(ad_cli_t *cli, int argc, char **argv)
                                                      "message", err.msg));
             continue;
         }
+        if (ad_cli_jstr(reply, "stopping")) {
+            const char *final = s_cancel_follow(cli, ids[i]);
+
+            if (final)
+                json_object_set_new(reply, "state", json_string(final));
+            json_object_set_new(reply, "stopped", json_boolean(final != NULL));
+        }
         if (doc) {
             json_array_append(doc, reply);
+        } else if (ad_cli_jstr(reply, "stopping") && !json_is_true(json_object_get(reply,
+                                                                                  "stopped"))) {
+            printf("job %lld is stopping (SIGTERM sent; SIGKILL follows after the coordinator's "
+                   "grace); see autodist status %lld\n", (long long)ids[i], (long long)ids[i]);
         } else {
             const char *state = ad_cli_jstr(reply, "state");
 
