@@ -101,6 +101,20 @@ static const command_t s_commands[] = {
      "  --dataset D    only runs on dataset D (fashion-mnist, synthetic, imagefolder)\n"
      "  --job ID       only the runs of job ID\n"
      "  --limit K      at most K runs, 1..1000000000\n"},
+    {"import", ad_cli_import, "add logged runs from a CSV file to the store",
+     "usage: autodist import FILE.csv [--dry-run]\n"
+     "\n"
+     "Add the runs of FILE.csv to HOME/runs.db as COMPLETED runs (no coordinator needed),\n"
+     "all of them or, on any error, none.  One header line naming the columns, in any\n"
+     "order (docs/planner.md):\n"
+     "  model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size,\n"
+     "  samples_per_s       required; batch_size is the global batch, device cpu or gpu\n"
+     "  step_time_s,comm_time_s,params   optional (may be empty)\n"
+     "Blank lines and lines starting with # are skipped.  An error names the file, the\n"
+     "line and the column and exits 2.\n"
+     "\n"
+     "options:\n"
+     "  --dry-run    check the file and count its runs, write nothing\n"},
 };
 
 #define S_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

@@ -1,0 +1,180 @@
+/* test_import.c - `autodist import FILE.csv`: the DESIGN §7 contract, all or nothing */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "autodist/ad_store.h"
+
+static char s_dir[128];
+static char s_err[4096];
+
+static const char s_header[] = "model,dataset,hardware,nodes,procs_per_node,threads_per_proc,"
+                               "device,batch_size,samples_per_s\n";
+
+static void
+s_write(const char *name, const char *text)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", s_dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Run `autodist --home DIR import [opt] DIR/name`; returns the exit status, stderr in s_err. */
+static int
+s_import(const char *name, const char *opt)
+{
+    char cmd[1024], path[256];
+    size_t n;
+    FILE *f;
+    int st;
+
+    snprintf(path, sizeof(path), "%s/err.txt", s_dir);
+    snprintf(cmd, sizeof(cmd), "%s --home %s/home import %s %s/%s >%s/out.txt 2>%s", AD_CLI_BIN,
+             s_dir, opt ? opt : "", s_dir, name, s_dir, path);
+    st = system(cmd);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    n = fread(s_err, 1, sizeof(s_err) - 1, f);
+    s_err[n] = '\0';
+    fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+s_count(const ad_run_t *r, void *arg)
+{
+    double *sum = arg;
+
+    sum[0] += 1;
+    sum[1] += r->speedup;
+    return 0;
+}
+
+/* Runs in the store and the sum of their speedups. */
+static int
+s_runs(double *speedups)
+{
+    char path[256];
+    ad_store_t *st = NULL;
+    double acc[2] = {0, 0};
+
+    snprintf(path, sizeof(path), "%s/home/runs.db", s_dir);
+    if (access(path, F_OK))
+        return 0;
+    assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &st, NULL), 0);
+    assert_int_equal(ad_store_each_run(st, NULL, s_count, acc), 0);
+    ad_store_close(&st);
+    if (speedups)
+        *speedups = acc[1];
+    return (int)acc[0];
+}
+
+static int
+s_setup(void **state)
+{
+    static int seq;
+    char cmd[512];
+
+    snprintf(s_dir, sizeof(s_dir), "/tmp/ad_test_import.%d.%d", (int)getpid(), seq++);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", s_dir, s_dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", s_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Columns in any order, quotes, comments, optional columns; speedups against the 1x1x1 row. */
+static void
+test_import_ok(void **state)
+{
+    double speedups = 0;
+
+    s_write("ok.csv", "# from a cluster\n"
+                      "\n"
+                      "samples_per_s,model,dataset,hardware,nodes,procs_per_node,"
+                      "threads_per_proc,device,batch_size,step_time_s,comm_time_s,params\n"
+                      "1000,cnn,fashion-mnist,\"rtx, 2080\",1,1,1,gpu,128,,,421642\n"
+                      "1900,cnn,fashion-mnist,\"rtx, 2080\",1,2,1,gpu,128,0.067,0.01,421642\n"
+                      "3500,cnn,fashion-mnist,\"rtx, 2080\",2,2,1,gpu,128,0.073,0.02,\n");
+    assert_int_equal(s_import("ok.csv", "--dry-run"), 0);
+    assert_int_equal(s_runs(NULL), 0);
+    assert_int_equal(s_import("ok.csv", NULL), 0);
+    assert_int_equal(s_runs(&speedups), 3);
+    assert_true(fabs(speedups - (1.0 + 1.9 + 3.5)) < 1e-9);
+}
+
+/* Every bad file: one line naming file, line and column, exit 2, and nothing imported. */
+static void
+test_import_bad(void **state)
+{
+    static const struct {
+        const char *row;  /* a data row after a good one, or a whole file when it starts with # */
+        const char *want; /* in the error line */
+    } cases[] = {
+        {"cnn,fashion-mnist,hw,1,1,1,cpu,128,-5\n", ":3: samples_per_s: must be positive, got -5"},
+        {"cnn,fashion-mnist,hw,1,1,1,cpu,128,fast\n",
+         ":3: samples_per_s: expected a number, got \"fast\""},
+        {"cnn,fashion-mnist,hw,0,1,1,cpu,128,10\n", ":3: nodes: expected an integer in 1..100000"},
+        {"cnn,fashion-mnist,hw,1,1.5,1,cpu,128,10\n", ":3: procs_per_node: expected an integer"},
+        {"cnn,fashion-mnist,hw,1,1,1,tpu,128,10\n", ":3: device: expected cpu or gpu, got \"tpu\""},
+        {",fashion-mnist,hw,1,1,1,cpu,128,10\n", ":3: model: is empty"},
+        {"cnn,fashion-mnist,hw,1,1,1,cpu\n", ":3: 7 field(s), the header has more"},
+        {"cnn,\"fashion-mnist,hw,1,1,1,cpu,128,10\n", ":3:5: a quoted field is not closed"},
+        {"#model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size\n",
+         ":1: the header lacks column(s) samples_per_s"},
+        {"#model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size,"
+         "samples_per_s,speed\n",
+         ":1: unknown column \"speed\" in the header"},
+        {"#", ": empty file, expected a header line"},
+    };
+    char text[1024];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].row[0] == '#')
+            snprintf(text, sizeof(text), "%s", cases[i].row + 1);
+        else
+            snprintf(text, sizeof(text), "%scnn,fashion-mnist,hw,1,1,1,cpu,128,10\n%s", s_header,
+                     cases[i].row);
+        s_write("bad.csv", text);
+        assert_int_equal(s_import("bad.csv", NULL), 2);
+        if (!strstr(s_err, cases[i].want) || !strstr(s_err, "bad.csv") ||
+            strchr(s_err, '\n') != s_err + strlen(s_err) - 1)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, s_err, cases[i].want);
+        assert_int_equal(s_runs(NULL), 0);
+    }
+    assert_int_equal(s_import("missing.csv", NULL), 2);
+    assert_non_null(strstr(s_err, "No such file"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_import_ok, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_import_bad, s_setup, s_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
