@@ -306,6 +306,13 @@ static const s_field_t s_fields[] = {
     {AD_PROTO_JOBS, "filter.state", S_STR, false, 1, 16},
     {AD_PROTO_JOBS, "filter.name", S_STR, false, 1, 255},
     {AD_PROTO_JOBS, "filter.limit", S_INT, false, 1, 100000},
+    {AD_PROTO_SWEEP, "sweep", S_OBJ, true, 0, 0},
+    {AD_PROTO_SWEEP, "file_hash", S_STR, false, 16, 16},
+    {AD_PROTO_SWEEP, "max_parallel", S_INT, false, 1, AD_PROTO_SWEEP_PARALLEL_MAX},
+    {AD_PROTO_SWEEP, "retry_failed", S_BOOL, false, 0, 0},
+    {AD_PROTO_SWEEP, "force", S_BOOL, false, 0, 0},
+    {AD_PROTO_SWEEPS, "name", S_STR, false, 1, 40},
+    {AD_PROTO_SWEEP_CANCEL, "name", S_STR, true, 1, 40},
     {AD_PROTO_ERROR, "code", S_STR, true, 1, 32},
     {AD_PROTO_ERROR, "message", S_STR, true, 0, 4096},
     {AD_PROTO_METRIC, "job", S_INT, true, 1, S_ID_MAX},
@@ -696,6 +703,16 @@ ad_proto_listen(int type, const char *endpoint, const char *keys_dir, int *port,
         zsock_set_router_mandatory(sock, 1);
         zsock_set_sndtimeo(sock, 0);
     }
+    /*
+     * The listening side keeps ZMTP heartbeats only to close connections of
+     * peers that vanished: every 10 s, dead after 30 s.  A node's liveness is
+     * the application heartbeat (DOWN after 3 s); per-connection pings every
+     * second cost a 1000-agent coordinator about a fifth of its CPU.
+     */
+    zsock_set_heartbeat_ivl(sock, AD_PROTO_LISTEN_PING_MS);
+    zsock_set_heartbeat_timeout(sock, 3 * AD_PROTO_LISTEN_PING_MS);
+    /* A thousand agents connecting at once must not lose SYNs to a short backlog. */
+    zsock_set_backlog(sock, AD_PROTO_LISTEN_BACKLOG);
     if (keys_dir && ad_proto_secure_server(sock, keys_dir, err))
         goto err_destroy;
     rc = zsock_bind(sock, "%s", endpoint);

@@ -30,6 +30,12 @@ extern "C" {
 #define AD_PROTO_RECONNECT_MAX_MS 32000
 /* How long the CLI waits for the coordinator's answer by default. */
 #define AD_PROTO_REQUEST_TIMEOUT_MS 5000
+/* SWEEP's max_parallel: the most jobs of one sweep queued or running at once. */
+#define AD_PROTO_SWEEP_PARALLEL_MAX 10000
+/* ZMTP heartbeat of the coordinator's listening sockets (dead peer after 3 of them). */
+#define AD_PROTO_LISTEN_PING_MS 10000
+/* Listen backlog of the coordinator's sockets: room for 1000 agents connecting at once. */
+#define AD_PROTO_LISTEN_BACKLOG 4096
 /* How long a DEALER made by ad_proto_connect() may block in a send. */
 #define AD_PROTO_SEND_TIMEOUT_MS 1000
 
@@ -52,6 +58,9 @@ extern "C" {
     X(LOGS, AD_PROTO_FROM_CLIENT)       \
     X(JOBS, AD_PROTO_FROM_CLIENT)       \
     X(SHUTDOWN, AD_PROTO_FROM_CLIENT)   \
+    X(SWEEP, AD_PROTO_FROM_CLIENT)      \
+    X(SWEEPS, AD_PROTO_FROM_CLIENT)     \
+    X(SWEEP_CANCEL, AD_PROTO_FROM_CLIENT) \
     X(OK, AD_PROTO_FROM_COORD)          \
     X(ERROR, AD_PROTO_FROM_COORD)       \
     X(METRIC, AD_PROTO_FROM_TRAINER)
