@@ -74,6 +74,13 @@ s_sample(ad_proto_type_t type)
         return "{\"job\":12,\"offset\":4096}";
     case AD_PROTO_JOBS:
         return "{\"filter\":{\"state\":\"RUNNING\",\"limit\":20}}";
+    case AD_PROTO_SWEEP:
+        return "{\"sweep\":{\"name\":\"lr\",\"base\":{\"model\":\"mlp\"}},"
+               "\"file_hash\":\"0123456789abcdef\",\"max_parallel\":4,\"retry_failed\":true}";
+    case AD_PROTO_SWEEPS:
+        return "{\"name\":\"lr\"}";
+    case AD_PROTO_SWEEP_CANCEL:
+        return "{\"name\":\"lr\"}";
     case AD_PROTO_OK:
         return "{\"job\":12,\"state\":\"PENDING\"}";
     case AD_PROTO_ERROR:
