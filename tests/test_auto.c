@@ -1,0 +1,187 @@
+/* test_auto.c - layout: auto: ranking on the UP nodes, probes, the choice after runs */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autodist/ad_auto.h"
+
+static const char s_job_text[] = "name: auto-cnn\n"
+                                 "model: cnn\n"
+                                 "dataset: fashion-mnist\n"
+                                 "steps: 100\n"
+                                 "batch_size: 256\n"
+                                 "layout: auto\n";
+
+static void
+s_job(ad_job_t *job)
+{
+    ad_err_t err = {0};
+
+    if (ad_job_parse_string(s_job_text, "auto.yaml", job, &err))
+        fail_msg("%s", err.msg);
+    assert_true(job->layout.is_auto);
+}
+
+static ad_auto_node_t
+s_node(const char *hw, int cores)
+{
+    ad_auto_node_t n = {.hardware = hw,
+                        .cores = cores,
+                        .memory_bytes = 16LL << 30,
+                        .gemm_gflops_1 = 40,
+                        .gemm_gflops_all = 40.0 * cores,
+                        .mem_bw_gbs = 10};
+
+    return n;
+}
+
+/* A store where this workload measured 1x1x1 1000, 1x1x2 1500 and 1x2x1 1900 samples/s. */
+static ad_store_t *
+s_store(char *path, size_t cap)
+{
+    static const int layouts[][3] = {{1, 1, 1}, {1, 1, 2}, {1, 2, 1}};
+    static const double rates[] = {1000, 1500, 1900};
+    ad_store_t *st = NULL;
+    ad_err_t err = {0};
+
+    snprintf(path, cap, "/tmp/ad_test_auto.%d.db", (int)getpid());
+    unlink(path);
+    assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &st, &err), 0);
+    for (int rep = 0; rep < 2; rep++)
+        for (int i = 0; i < 3; i++) {
+            ad_run_t r;
+
+            ad_run_init(&r);
+            r.model = "cnn";
+            r.dataset = "fashion-mnist";
+            r.hardware = "hwA";
+            r.nodes = layouts[i][0];
+            r.procs_per_node = layouts[i][1];
+            r.threads_per_proc = layouts[i][2];
+            r.batch_size = 256;
+            r.state = AD_JOB_COMPLETED;
+            r.samples_per_s = rates[i] * (rep ? 1.01 : 0.99);
+            r.params = 421642;
+            assert_int_equal(ad_store_add_run(st, &r, NULL), 0);
+        }
+    return st;
+}
+
+/* Cold start on one 2-core node: every fitting layout is ranked, none uses 3 cores. */
+static void
+test_cold_start(void **state)
+{
+    ad_auto_node_t n = s_node("hwA", 2);
+    ad_auto_choice_t c;
+    ad_err_t err = {0};
+    ad_job_t job;
+    json_t *list, *o;
+    size_t i;
+
+    s_job(&job);
+    if (ad_auto_decide(NULL, &job, "fashion-mnist", &n, 1, 0, &c, &err))
+        fail_msg("%s", err.msg);
+    assert_false(c.probe);
+    assert_true(c.n_candidates >= 3);
+    assert_true(c.layout.procs_per_node * c.layout.threads_per_proc <= 2);
+    assert_true(c.pred.samples_per_s > 0 && isfinite(c.pred.samples_per_s));
+    assert_string_equal(c.pred.basis, "cold start");
+    list = json_object_get(c.explain, "candidates");
+    assert_int_equal(json_array_size(list), c.n_candidates);
+    json_array_foreach(list, i, o) {
+        const char *l = json_string_value(json_object_get(o, "layout"));
+        int a, b, t;
+
+        assert_int_equal(sscanf(l, "%dx%dx%d", &a, &b, &t), 3);
+        assert_true(a == 1 && b * t <= 2);
+    }
+    ad_auto_choice_clear(&c);
+    ad_job_clear(&job);
+}
+
+/* With runs logged, the measured best wins; with probes allowed, overlapping ones are probed. */
+static void
+test_from_runs_and_probes(void **state)
+{
+    ad_auto_node_t n = s_node("hwA", 2);
+    ad_auto_choice_t c;
+    ad_err_t err = {0};
+    char path[128];
+    ad_store_t *st = s_store(path, sizeof(path));
+    ad_job_t job;
+
+    s_job(&job);
+    if (ad_auto_decide(st, &job, "fashion-mnist", &n, 1, 0, &c, &err))
+        fail_msg("%s", err.msg);
+    assert_false(c.probe);
+    assert_int_equal(c.layout.nodes, 1);
+    assert_int_equal(c.layout.procs_per_node, 2);
+    assert_int_equal(c.layout.threads_per_proc, 1);
+    assert_true(fabs(c.pred.samples_per_s - 1900) / 1900 < 0.1);
+    assert_true(fabs(c.pred.speedup - 1.9) < 0.2);
+    ad_auto_choice_clear(&c);
+
+    /* Probing allowed: at most 3 probes, each a layout that fits, and no duplicates. */
+    if (ad_auto_decide(st, &job, "fashion-mnist", &n, 1, 3, &c, &err))
+        fail_msg("%s", err.msg);
+    assert_true(c.n_probes <= 3);
+    assert_int_equal(c.probe, c.n_probes > 0);
+    for (size_t i = 0; i < c.n_probes; i++) {
+        assert_true(c.probes[i].procs_per_node * c.probes[i].threads_per_proc <= 2);
+        for (size_t j = 0; j < i; j++)
+            assert_false(c.probes[i].procs_per_node == c.probes[j].procs_per_node &&
+                         c.probes[i].threads_per_proc == c.probes[j].threads_per_proc &&
+                         c.probes[i].nodes == c.probes[j].nodes);
+    }
+    ad_auto_choice_clear(&c);
+    ad_job_clear(&job);
+    ad_store_close(&st);
+    unlink(path);
+}
+
+/* No node: -EAGAIN (the coordinator waits); a probe job is the same training, short. */
+static void
+test_no_nodes_and_probe_job(void **state)
+{
+    ad_planner_layout_t l = {.nodes = 2, .procs_per_node = 1, .threads_per_proc = 4};
+    ad_auto_choice_t c;
+    ad_err_t err = {0};
+    ad_job_t job, probe;
+
+    s_job(&job);
+    assert_int_equal(ad_auto_decide(NULL, &job, "fashion-mnist", NULL, 0, 3, &c, &err), -EAGAIN);
+    assert_non_null(strstr(err.msg, "no node is UP"));
+    ad_auto_probe_job(&job, &l, AD_AUTO_PROBE_STEPS, &probe);
+    assert_string_equal(probe.name, "auto-cnn-probe-2x1x4");
+    assert_false(probe.layout.is_auto);
+    assert_int_equal(probe.layout.nodes, 2);
+    assert_int_equal(probe.layout.threads_per_proc, 4);
+    assert_int_equal(probe.steps, AD_AUTO_PROBE_STEPS);
+    assert_int_equal(probe.batch_size, job.batch_size);
+    assert_int_equal(probe.model, job.model);
+    assert_false(probe.eval);
+    ad_job_clear(&probe);
+    ad_job_clear(&job);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cold_start),
+        cmocka_unit_test(test_from_runs_and_probes),
+        cmocka_unit_test(test_no_nodes_and_probe_job),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
