@@ -2141,6 +2141,17 @@ out_finalize:
     return rc;
 }
 
+/* Speedup / cores used: nodes x ppn x tpp on cpu, nodes x ppn (one GPU per rank) on gpu. */
+static double
+s_efficiency(const ad_speedup_row_t *row)
+{
+    int cores = row->nodes * row->procs_per_node;
+
+    if (!row->device || strcmp(row->device, "gpu"))
+        cores *= row->threads_per_proc;
+    return cores > 0 ? row->speedup / cores : NAN;
+}
+
 int
 ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_speedup_fn fn,
                       void *arg)
@@ -2180,7 +2191,6 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
     s_bind_conds(stmt, conds, n);
     while ((rc = s_step(self, stmt)) == SQLITE_ROW) {
         double mean, var;
-        int cores;
 
         memset(&row, 0, sizeof(row));
         row.model = (const char *)sqlite3_column_text(stmt, 0);
@@ -2199,16 +2209,118 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
         row.samples_sd =
             row.runs > 1 && var > 0 ? sqrt(var * (double)row.runs / (double)(row.runs - 1)) : 0.0;
         row.speedup = s_col_real(stmt, 11);
-        cores = row.nodes * row.procs_per_node;
-        if (!row.device || strcmp(row.device, "gpu"))
-            cores *= row.threads_per_proc;
-        row.efficiency = cores > 0 ? row.speedup / cores : NAN;
+        row.efficiency = s_efficiency(&row);
         rc = fn(&row, arg);
         if (rc)
             goto out_finalize;
     }
     rc = rc == SQLITE_DONE ? 0 : s_db_error(self, op, rc);
 out_finalize:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* One layout group being summed by ad_store_each_speedup_of(). */
+typedef struct {
+    ad_speedup_row_t row; /* key (strings owned) and count */
+    double mean, m2;      /* Welford's running mean and sum of squared deviations */
+    int64_t speedups;     /* runs with a speedup */
+    double sum_speedup;   /* their sum */
+} s_group_t;
+
+static void
+s_group_clear(s_group_t *g)
+{
+    free((char *)g->row.model);
+    free((char *)g->row.dataset);
+    free((char *)g->row.hardware);
+    free((char *)g->row.device);
+    memset(g, 0, sizeof(*g));
+}
+
+static bool
+s_group_has(const s_group_t *g, const ad_run_t *r)
+{
+    return g->row.runs > 0 && g->row.batch_size == r->batch_size && g->row.nodes == r->nodes &&
+           g->row.procs_per_node == r->procs_per_node &&
+           g->row.threads_per_proc == r->threads_per_proc && !strcmp(g->row.model, r->model) &&
+           !strcmp(g->row.dataset, r->dataset) && !strcmp(g->row.hardware, r->hardware) &&
+           !strcmp(g->row.device, r->device);
+}
+
+/* Hand a finished group to fn; 0 or fn's value. */
+static int
+s_group_emit(s_group_t *g, ad_store_speedup_fn fn, void *arg)
+{
+    if (g->row.runs == 0)
+        return 0;
+    g->row.samples_per_s = g->mean;
+    g->row.samples_sd = g->row.runs > 1 ? sqrt(g->m2 / (double)(g->row.runs - 1)) : 0.0;
+    g->row.speedup = g->speedups > 0 ? g->sum_speedup / (double)g->speedups : NAN;
+    g->row.efficiency = s_efficiency(&g->row);
+    return fn(&g->row, arg);
+}
+
+int
+ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_store_keep_fn keep,
+                         void *keep_arg, ad_store_speedup_fn fn, void *arg)
+{
+    const char *op = "list speedups";
+    char sql[1024] = "SELECT " S_RUN_COLS " FROM runs WHERE state = 'COMPLETED'"
+                     " AND samples_per_s > 0";
+    s_cond_t conds[S_CONDS_MAX];
+    sqlite3_stmt *stmt = NULL;
+    s_group_t g = {0};
+    ad_run_t run;
+    int n = s_conds(filter, conds);
+    size_t used;
+    int rc;
+
+    ad_err_clear(&self->err);
+    s_append_conds(sql, sizeof(sql), conds, n);
+    /* runs_layout's order: the groups come one after the other. */
+    used = strlen(sql);
+    snprintf(sql + used, sizeof(sql) - used, " ORDER BY " S_GROUP_KEY);
+    rc = s_prepare(self, sql, op, &stmt);
+    if (rc)
+        return rc;
+    s_bind_conds(stmt, conds, n);
+    while ((rc = s_step(self, stmt)) == SQLITE_ROW) {
+        double delta;
+
+        memset(&run, 0, sizeof(run));
+        if (s_read_run(self, stmt, false, &run)) {
+            rc = AD_EDB;
+            goto out_finalize;
+        }
+        if (keep && !keep(&run, keep_arg))
+            continue;
+        if (!s_group_has(&g, &run)) {
+            rc = s_group_emit(&g, fn, arg);
+            s_group_clear(&g);
+            if (rc)
+                goto out_finalize;
+            g.row.model = ad_strdup(run.model);
+            g.row.dataset = ad_strdup(run.dataset);
+            g.row.hardware = ad_strdup(run.hardware);
+            g.row.device = ad_strdup(run.device);
+            g.row.batch_size = run.batch_size;
+            g.row.nodes = run.nodes;
+            g.row.procs_per_node = run.procs_per_node;
+            g.row.threads_per_proc = run.threads_per_proc;
+        }
+        g.row.runs++;
+        delta = run.samples_per_s - g.mean;
+        g.mean += delta / (double)g.row.runs;
+        g.m2 += delta * (run.samples_per_s - g.mean);
+        if (!isnan(run.speedup)) {
+            g.speedups++;
+            g.sum_speedup += run.speedup;
+        }
+    }
+    rc = rc == SQLITE_DONE ? s_group_emit(&g, fn, arg) : s_db_error(self, op, rc);
+out_finalize:
+    s_group_clear(&g);
     sqlite3_finalize(stmt);
     return rc;
 }

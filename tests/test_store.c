@@ -1258,6 +1258,88 @@ test_speedup_of_a_sweep(void **state)
     ad_store_close(&store);
 }
 
+/* Keep the runs whose accuracy is above *arg. */
+static bool
+s_keep_accurate(const ad_run_t *run, void *arg)
+{
+    return !isnan(run->accuracy) && run->accuracy > *(const double *)arg;
+}
+
+/* Speedups grouped from the runs: the same figures as run_groups, and a choice of runs. */
+static void
+test_speedup_of_runs(void **state)
+{
+    char path[512];
+    ad_store_t *store = s_new_store(path, sizeof(path), "speedupof");
+    s_speedups_t all = {0}, of = {0};
+    ad_run_filter_t f = {0};
+    double above = 0.5;
+    ad_run_t run;
+
+    static const struct {
+        int n, p, t;
+        double sps, acc;
+    } rows[] = {
+        {2, 2, 1, 3000, 0.9}, {2, 2, 1, 3400, 0.2}, {1, 1, 1, 1000, 0.9}, {1, 1, 1, 1000, NAN},
+        {1, 4, 1, 3500, 0.9}, {2, 2, 1, 3200, 0.8}, {1, 1, 2, 1900, 0.1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        s_run(&run, rows[i].n, rows[i].p, rows[i].t, AD_JOB_COMPLETED, rows[i].sps);
+        run.accuracy = rows[i].acc;
+        s_add_run(store, &run);
+    }
+    s_run(&run, 2, 2, 1, AD_JOB_FAILED, NAN);
+    s_add_run(store, &run);
+    s_run(&run, 2, 2, 1, AD_JOB_COMPLETED, 100);
+    run.model = "mlp";
+    s_add_run(store, &run);
+
+    /* Without a choice: exactly what run_groups says, in the same order. */
+    assert_int_equal(ad_store_each_speedup(store, NULL, s_collect_speedup, &all), 0);
+    assert_int_equal(ad_store_each_speedup_of(store, NULL, NULL, NULL, s_collect_speedup, &of), 0);
+    assert_int_equal(of.n, all.n);
+    assert_int_equal(of.n, 5);
+    for (int i = 0; i < of.n; i++) {
+        assert_string_equal(of.models[i], all.models[i]);
+        assert_int_equal(of.rows[i].nodes, all.rows[i].nodes);
+        assert_int_equal(of.rows[i].procs_per_node, all.rows[i].procs_per_node);
+        assert_int_equal(of.rows[i].threads_per_proc, all.rows[i].threads_per_proc);
+        assert_int_equal(of.rows[i].runs, all.rows[i].runs);
+        assert_near(of.rows[i].samples_per_s, all.rows[i].samples_per_s);
+        assert_true(fabs(of.rows[i].samples_sd - all.rows[i].samples_sd) < 1e-6);
+        assert_true(isnan(of.rows[i].speedup) == isnan(all.rows[i].speedup));
+        if (!isnan(of.rows[i].speedup)) {
+            assert_near(of.rows[i].speedup, all.rows[i].speedup);
+            assert_near(of.rows[i].efficiency, all.rows[i].efficiency);
+        }
+    }
+
+    /* Only the accurate cnn runs: 1x1x1 (1), 1x4x1 (1), 2x2x1 (2: 3000 and 3200). */
+    memset(&of, 0, sizeof(of));
+    f.model = "cnn";
+    assert_int_equal(
+        ad_store_each_speedup_of(store, &f, s_keep_accurate, &above, s_collect_speedup, &of), 0);
+    assert_int_equal(of.n, 3);
+    assert_int_equal(of.rows[0].runs, 1);
+    assert_near(of.rows[0].speedup, 1.0);
+    assert_int_equal(of.rows[1].procs_per_node, 4);
+    assert_near(of.rows[1].efficiency, 3.5 / 4);
+    assert_int_equal(of.rows[2].nodes, 2);
+    assert_int_equal(of.rows[2].runs, 2);
+    assert_near(of.rows[2].samples_per_s, 3100);
+    assert_true(fabs(of.rows[2].samples_sd - sqrt(2.0) * 100) < 1e-6);
+    assert_near(of.rows[2].speedup, 3.1);
+    assert_near(of.rows[2].efficiency, 3.1 / 4);
+
+    /* Nothing kept: no group. */
+    memset(&of, 0, sizeof(of));
+    above = 2.0;
+    assert_int_equal(
+        ad_store_each_speedup_of(store, &f, s_keep_accurate, &above, s_collect_speedup, &of), 0);
+    assert_int_equal(of.n, 0);
+    ad_store_close(&store);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Metrics.                                                                                */
 
@@ -1682,6 +1764,15 @@ test_query_plans_use_indexes(void **state)
                " dataset, batch_size, hardware, nodes, procs_per_node, threads_per_proc, device",
                plan, sizeof(plan));
     assert_msg_has(plan, "SEARCH run_groups USING PRIMARY KEY (model=?)");
+    /* Speedups grouped from the runs walk runs_layout in group order, without sorting. */
+    s_raw_plan(path,
+               "SELECT * FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0 ORDER BY"
+               " model, dataset, batch_size, hardware, nodes, procs_per_node, threads_per_proc,"
+               " device",
+               plan, sizeof(plan));
+    assert_msg_has(plan, "runs_layout");
+    if (strstr(plan, "TEMP B-TREE"))
+        fail_msg("grouped runs query sorts: %s", plan);
 }
 
 int
@@ -1706,6 +1797,7 @@ main(void)
         cmocka_unit_test_teardown(test_speedup_groups, s_teardown),
         cmocka_unit_test_teardown(test_run_groups_stay_exact, s_teardown),
         cmocka_unit_test_teardown(test_speedup_of_a_sweep, s_teardown),
+        cmocka_unit_test_teardown(test_speedup_of_runs, s_teardown),
         cmocka_unit_test_teardown(test_metrics_round_trip, s_teardown),
         cmocka_unit_test_teardown(test_fault_metrics_all_or_nothing, s_teardown),
         cmocka_unit_test_teardown(test_fault_inside_caller_transaction, s_teardown),

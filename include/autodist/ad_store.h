@@ -445,6 +445,22 @@ int ad_store_each_run(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
 int ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_speedup_fn fn,
                           void *arg);
 
+/* Whether ad_store_each_speedup_of() counts a run: true keeps it. */
+typedef bool (*ad_store_keep_fn)(const ad_run_t *run, void *arg);
+
+/*
+ * Like ad_store_each_speedup(), computed from the runs themselves, so that a
+ * condition on what a layout group does not hold (the accuracy, the id, a
+ * job or sweep beyond one equality) chooses them: the COMPLETED runs with a
+ * throughput that filter selects (states and limit ignored) and keep (NULL =
+ * all; the run is borrowed for the call) accepts are grouped by layout, in
+ * the same order and with the same figures.  It reads every run it
+ * selects, so it is slower than ad_store_each_speedup() on a large store.
+ * Returns 0, fn's non-zero value, or AD_EDB.
+ */
+int ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_store_keep_fn keep,
+                             void *keep_arg, ad_store_speedup_fn fn, void *arg);
+
 /*
  * Add n metric samples of run in one transaction: all of them or, on
  * failure, none.  A sample with the same (step, key) replaces the older one.
