@@ -1645,6 +1645,29 @@ ad_job_device_name(ad_job_device_t device)
                                                                        : "unknown";
 }
 
+char *
+ad_job_dataset_label(const ad_job_t *job, char *buf, size_t cap)
+{
+    const char *base;
+
+    assert(job && buf && cap > 0);
+    switch (job->dataset.kind) {
+    case AD_JOB_DATA_SYNTHETIC:
+        snprintf(buf, cap, "synthetic-%dx%dx%d", job->dataset.channels, job->dataset.height,
+                 job->dataset.width);
+        break;
+    case AD_JOB_DATA_IMAGEFOLDER:
+        base = job->dataset.path ? strrchr(job->dataset.path, '/') : NULL;
+        snprintf(buf, cap, "imagefolder-%s-%d", base && base[1] ? base + 1 : "images",
+                 job->dataset.image_size);
+        break;
+    default:
+        snprintf(buf, cap, "%s", ad_job_dataset_name(job->dataset.kind));
+        break;
+    }
+    return buf;
+}
+
 /* Append "--opt" and a printf-formatted value (fmt NULL: the option alone). */
 static void __attribute__((format(printf, 4, 5)))
 s_arg(char **argv, int *argc, const char *opt, const char *fmt, ...)

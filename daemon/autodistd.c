@@ -539,28 +539,6 @@ s_reap(coord_t *self)
     return n;
 }
 
-/* The dataset as runs name it, so speedups compare like with like (docs/daemon.md). */
-static void
-s_dataset_label(const ad_job_t *job, char *buf, size_t cap)
-{
-    const char *base;
-
-    switch (job->dataset.kind) {
-    case AD_JOB_DATA_SYNTHETIC:
-        snprintf(buf, cap, "synthetic-%dx%dx%d", job->dataset.channels, job->dataset.height,
-                 job->dataset.width);
-        break;
-    case AD_JOB_DATA_IMAGEFOLDER:
-        base = job->dataset.path ? strrchr(job->dataset.path, '/') : NULL;
-        snprintf(buf, cap, "imagefolder-%s-%d", base && base[1] ? base + 1 : "images",
-                 job->dataset.image_size);
-        break;
-    default:
-        snprintf(buf, cap, "%s", ad_job_dataset_name(job->dataset.kind));
-        break;
-    }
-}
-
 /* The job's spec from the store, validated again. */
 static int
 s_load_job(int64_t id, ad_job_t *job, ad_err_t *err)
@@ -682,7 +660,7 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     if (job.time_limit_s > 0)
         r->deadline = r->t_start + (double)job.time_limit_s;
     s_progress_init(&r->p);
-    s_dataset_label(&job, dataset, sizeof(dataset));
+    ad_job_dataset_label(&job, dataset, sizeof(dataset));
     ad_job_hash(&job, hash);
     row.job = r->id;
     row.model = ad_job_model_name(job.model);

@@ -591,6 +591,37 @@ test_enum_names(void **state)
     assert_string_equal(ad_job_model_name((ad_job_model_t)99), "unknown");
 }
 
+/* The dataset label runs are stored under: the daemon and `autodist plan` share it. */
+static void
+test_dataset_label(void **state)
+{
+    ad_job_t job;
+    ad_err_t err = {0};
+    char buf[64], small[12];
+
+    assert_int_equal(ad_job_parse_string("name: x\nmodel: cnn\ndataset: fashion-mnist\n"
+                                         "batch_size: 64\nepochs: 1\nlayout: auto\n",
+                                         "label", &job, &err),
+                     0);
+    assert_string_equal(ad_job_dataset_label(&job, buf, sizeof(buf)), "fashion-mnist");
+    ad_job_clear(&job);
+    assert_int_equal(ad_job_parse_string("name: x\nmodel: cnn\nbatch_size: 64\nepochs: 1\n"
+                                         "dataset: {synthetic: {shape: [3, 32, 24]}}\n",
+                                         "label", &job, &err),
+                     0);
+    assert_string_equal(ad_job_dataset_label(&job, buf, sizeof(buf)), "synthetic-3x32x24");
+    /* Truncated to the room given, still terminated. */
+    assert_string_equal(ad_job_dataset_label(&job, small, sizeof(small)), "synthetic-3");
+    ad_job_clear(&job);
+    memset(&job, 0, sizeof(job));
+    job.dataset.kind = AD_JOB_DATA_IMAGEFOLDER;
+    job.dataset.path = "/data/photos";
+    job.dataset.image_size = 96;
+    assert_string_equal(ad_job_dataset_label(&job, buf, sizeof(buf)), "imagefolder-photos-96");
+    job.dataset.path = NULL;
+    assert_string_equal(ad_job_dataset_label(&job, buf, sizeof(buf)), "imagefolder-images-96");
+}
+
 /* Every prefix and many one-byte changes of a good file: a job or one located error. */
 static void
 test_mutations_fail_cleanly(void **state)
@@ -1080,6 +1111,7 @@ main(void)
         cmocka_unit_test(test_from_json_errors),
         cmocka_unit_test(test_trainer_argv),
         cmocka_unit_test(test_enum_names),
+        cmocka_unit_test(test_dataset_label),
         cmocka_unit_test(test_mutations_fail_cleanly),
         cmocka_unit_test(test_experiments_parse),
         cmocka_unit_test(test_sweep_grid),

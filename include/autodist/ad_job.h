@@ -3,6 +3,7 @@
 #define AD_JOB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "autodist/ad_error.h"
@@ -153,6 +154,14 @@ const char *ad_job_model_name(ad_job_model_t model);
 const char *ad_job_dataset_name(ad_job_data_t kind);
 const char *ad_job_optim_name(ad_job_optim_t type);
 const char *ad_job_device_name(ad_job_device_t device);
+
+/*
+ * The dataset as runs name it in the store, so speedups and the planner
+ * compare like with like: "fashion-mnist", "synthetic-CxHxW",
+ * "imagefolder-BASENAME-SIZE" (docs/daemon.md).  Writes it into buf (cap
+ * bytes, truncated if need be) and returns buf.
+ */
+char *ad_job_dataset_label(const ad_job_t *job, char *buf, size_t cap);
 
 /*
  * A sweep: a base job, a grid of values for some of its keys, optional

@@ -1,0 +1,1109 @@
+/* ad_cli_plan.c - `autodist plan` and `autodist predict`: rankings, predictions, evaluation */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ad_cli.h"
+#include "autodist/ad_job.h"
+#include "autodist/ad_planner.h"
+#include "autodist/ad_store.h"
+
+/*
+ * All three read HOME/runs.db read-only into a planner (docs/planner.md,
+ * "Commands"); a missing store is a cold start.  `plan JOB.yaml` asks the
+ * coordinator for the live nodes and falls back to the nodes the store
+ * knows when it does not answer, so a plan can be made on a laptop with a
+ * store copied back from a cluster.
+ */
+
+/* How long plan waits for NODES before planning on the store's nodes (ms). */
+#define S_NODES_TIMEOUT_MS 1500
+/* Candidates shown by default. */
+#define S_TOP_DEFAULT 20
+/* Node names listed per hardware class before "and N more". */
+#define S_NAMES_SHOWN 6
+
+/* Options of plan and predict. */
+enum {
+    S_OPT_DEVICE = 256,
+    S_OPT_MAX_NODES,
+    S_OPT_TOP,
+    S_OPT_EVALUATE,
+    S_OPT_METHOD,
+    S_OPT_SMALL_MAX,
+    S_OPT_NAIVE,
+    S_OPT_MODEL,
+    S_OPT_DATASET,
+    S_OPT_HARDWARE,
+    S_OPT_BATCH,
+    S_OPT_LAYOUT,
+    S_OPT_PARAMS,
+    S_OPT_FLOPS,
+};
+
+/*
+ * What the model zoo costs where it is known (autodist-train's `start`
+ * event prints them), for cold starts: the store has no FLOPs column.
+ */
+static const struct {
+    const char *model;   /* zoo name */
+    const char *dataset; /* dataset label */
+    int64_t params;      /* parameters */
+    double flops;        /* forward FLOPs per sample */
+} s_zoo[] = {
+    {"cnn", "fashion-mnist", 421642, 8482304.0},
+};
+
+/* A node candidates may use, from the coordinator or the store. */
+typedef struct pnode {
+    char *name;           /* host name */
+    char *hardware;       /* hardware class ("" when unknown) */
+    int cores;            /* physical cores */
+    int gpus;             /* GPUs */
+    int64_t memory_bytes; /* 0 = unknown */
+} pnode_t;
+
+typedef struct pnodes {
+    pnode_t *v;
+    size_t n, cap;
+    bool from_store; /* the coordinator did not answer: the store's nodes */
+} pnodes_t;
+
+static void
+s_nodes_add(pnodes_t *ns, const char *name, const char *hw, int cores, int gpus, int64_t mem)
+{
+    if (ns->n == ns->cap) {
+        ns->cap = ns->cap ? 2 * ns->cap : 16;
+        ns->v = ad_realloc(ns->v, ns->cap * sizeof(*ns->v));
+    }
+    ns->v[ns->n].name = ad_strdup(name ? name : "?");
+    ns->v[ns->n].hardware = ad_strdup(hw ? hw : "");
+    ns->v[ns->n].cores = cores;
+    ns->v[ns->n].gpus = gpus;
+    ns->v[ns->n].memory_bytes = mem;
+    ns->n++;
+}
+
+static void
+s_nodes_clear(pnodes_t *ns)
+{
+    for (size_t i = 0; i < ns->n; i++) {
+        free(ns->v[i].name);
+        free(ns->v[i].hardware);
+    }
+    free(ns->v);
+    memset(ns, 0, sizeof(*ns));
+}
+
+static json_t *
+s_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void
+s_zoo_figures(const char *model, const char *dataset, int64_t *params, double *flops)
+{
+    for (size_t i = 0; i < sizeof(s_zoo) / sizeof(s_zoo[0]); i++)
+        if (!strcmp(s_zoo[i].model, model) && !strcmp(s_zoo[i].dataset, dataset)) {
+            *params = s_zoo[i].params;
+            *flops = s_zoo[i].flops;
+            return;
+        }
+}
+
+/*
+ * Open HOME/runs.db read-only; a missing file leaves *store NULL (a cold
+ * start).  Returns 0 or an exit status (the error printed).
+ */
+static int
+s_open_store(ad_cli_t *cli, ad_store_t **store, const char **db)
+{
+    const ad_home_t *home = ad_cli_home(cli);
+    ad_err_t err = {0};
+    struct stat sb;
+
+    *store = NULL;
+    if (!home)
+        return AD_CLI_EXIT_ERROR;
+    *db = home->db;
+    if (stat(home->db, &sb) < 0 && errno == ENOENT)
+        return 0;
+    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    return 0;
+}
+
+/* A planner with the store's runs and profiles (none without one).  Returns 0 or an exit status. */
+static int
+s_planner(ad_store_t *store, ad_planner_t **out, size_t *n_runs)
+{
+    ad_err_t err = {0};
+
+    *out = ad_planner_new();
+    *n_runs = 0;
+    if (store && ad_planner_load_store(*out, store, NULL, n_runs, &err)) {
+        ad_planner_free(out);
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    }
+    return 0;
+}
+
+static int
+s_parse_device(const char *arg, bool allow_auto, const char **out)
+{
+    if (!strcmp(arg, "cpu") || !strcmp(arg, "gpu") || (allow_auto && !strcmp(arg, "auto"))) {
+        *out = arg;
+        return 0;
+    }
+    return ad_cli_fail(AD_CLI_EXIT_USAGE, "--device must be %s, got \"%s\"",
+                       allow_auto ? "cpu, gpu or auto" : "cpu or gpu", arg);
+}
+
+static json_t *
+s_layout_json(const ad_planner_layout_t *l)
+{
+    return json_pack("{s:i s:i s:i s:s}", "nodes", l->nodes, "procs_per_node", l->procs_per_node,
+                     "threads_per_proc", l->threads_per_proc, "device",
+                     l->device ? l->device : "cpu");
+}
+
+static char *
+s_layout_str(const ad_planner_layout_t *l, char *buf, size_t size)
+{
+    snprintf(buf, size, "%dx%dx%d", l->nodes, l->procs_per_node, l->threads_per_proc);
+    return buf;
+}
+
+/* ---- predict --------------------------------------------------------------------------- */
+
+/* "NODES,PPN,TPP" with integers >= 1. */
+static int
+s_parse_layout(const char *arg, int *v)
+{
+    const char *p = arg;
+
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        long x;
+
+        errno = 0;
+        x = (*p >= '0' && *p <= '9') ? strtol(p, &end, 10) : 0;
+        if (x < 1 || *end != (i < 2 ? ',' : '\0'))
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "--layout must be NODES,PPN,TPP with integers >= 1, got \"%s\"",
+                               arg);
+        if (errno || x > (i == 0 ? 100000 : 4096))
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "--layout: at most 100000 nodes and 4096 processes per node or "
+                               "threads per process, got \"%s\"",
+                               arg);
+        v[i] = (int)x;
+        p = end + 1;
+    }
+    return 0;
+}
+
+static void
+s_print_pred_json(const ad_planner_workload_t *w, const ad_planner_layout_t *l,
+                  const ad_planner_pred_t *p)
+{
+    /* The contract's keys first (DESIGN §7), then what else the prediction knows. */
+    json_t *o = json_object();
+
+    json_object_set_new(o, "samples_per_s", s_num(p->samples_per_s));
+    json_object_set_new(o, "low", s_num(p->low));
+    json_object_set_new(o, "high", s_num(p->high));
+    json_object_set_new(o, "speedup", s_num(p->speedup));
+    json_object_set_new(o, "basis", json_string(p->basis));
+    json_object_set_new(o, "efficiency", s_num(p->efficiency));
+    json_object_set_new(o, "baseline_samples_per_s", s_num(p->baseline_samples_per_s));
+    json_object_set_new(o, "baseline_measured", json_boolean(p->baseline_measured));
+    json_object_set_new(o, "step_time_s", s_num(p->step_time_s));
+    json_object_set_new(o, "compute_s", s_num(p->compute_s));
+    json_object_set_new(o, "comm_s", s_num(p->comm_s));
+    json_object_set_new(o, "n_runs", json_integer(p->n_runs));
+    json_object_set_new(o, "n_here", json_integer(p->n_here));
+    json_object_set_new(o, "extrapolated", json_boolean(p->extrapolated));
+    json_object_set_new(o, "model", json_string(w->model));
+    json_object_set_new(o, "dataset", json_string(w->dataset));
+    json_object_set_new(o, "hardware", json_string(w->hardware));
+    json_object_set_new(o, "batch_size", json_integer(w->batch_size));
+    json_object_set_new(o, "layout", s_layout_json(l));
+    ad_cli_print_json(o);
+    json_decref(o);
+}
+
+int
+ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"model", required_argument, NULL, S_OPT_MODEL},
+        {"dataset", required_argument, NULL, S_OPT_DATASET},
+        {"hardware", required_argument, NULL, S_OPT_HARDWARE},
+        {"batch-size", required_argument, NULL, S_OPT_BATCH},
+        {"layout", required_argument, NULL, S_OPT_LAYOUT},
+        {"device", required_argument, NULL, S_OPT_DEVICE},
+        {"params", required_argument, NULL, S_OPT_PARAMS},
+        {"flops-per-sample", required_argument, NULL, S_OPT_FLOPS},
+        {NULL, 0, NULL, 0},
+    };
+    ad_planner_workload_t w = {.flops_per_sample = NAN};
+    ad_planner_layout_t l = {.device = "cpu"};
+    ad_planner_t *planner = NULL;
+    ad_store_t *store = NULL;
+    ad_planner_pred_t pred;
+    ad_err_t err = {0};
+    const char *arg, *db = NULL;
+    int64_t params = 0;
+    double flops = NAN;
+    int c, rc, lv[3] = {0, 0, 0};
+    size_t n_runs;
+    char buf[64], lo[32], hi[32], sps[32];
+
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        switch (c) {
+        case AD_CLI_OPT_HELP:
+            return AD_CLI_EXIT_OK;
+        case AD_CLI_OPT_ERROR:
+            return AD_CLI_EXIT_USAGE;
+        case S_OPT_MODEL:
+            w.model = arg;
+            break;
+        case S_OPT_DATASET:
+            w.dataset = arg;
+            break;
+        case S_OPT_HARDWARE:
+            w.hardware = arg;
+            break;
+        case S_OPT_BATCH:
+            if ((rc = ad_cli_parse_int("--batch-size", arg, 1, INT32_MAX, &w.batch_size)))
+                return rc;
+            break;
+        case S_OPT_LAYOUT:
+            if ((rc = s_parse_layout(arg, lv)))
+                return rc;
+            break;
+        case S_OPT_DEVICE:
+            if ((rc = s_parse_device(arg, false, &l.device)))
+                return rc;
+            break;
+        case S_OPT_PARAMS:
+            if ((rc = ad_cli_parse_int("--params", arg, 1, INT64_MAX / 64, &params)))
+                return rc;
+            break;
+        case S_OPT_FLOPS: {
+            char *end;
+
+            errno = 0;
+            flops = strtod(arg, &end);
+            if (errno || end == arg || *end || !isfinite(flops) || flops <= 0)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                                   "--flops-per-sample must be a positive number, got \"%s\"", arg);
+            break;
+        }
+        }
+    }
+    if (optind < argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "predict: unexpected argument \"%s\" (see autodist "
+                           "predict --help)",
+                           argv[optind]);
+    {
+        const char *missing = !w.model        ? "--model M"
+                              : !w.dataset    ? "--dataset D"
+                              : !w.hardware   ? "--hardware H"
+                              : !w.batch_size ? "--batch-size B"
+                              : !lv[0]        ? "--layout NODES,PPN,TPP"
+                                              : NULL;
+
+        if (missing)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "predict needs %s (autodist predict --model M --dataset D "
+                               "--hardware H --batch-size B --layout NODES,PPN,TPP)",
+                               missing);
+    }
+    if (!*w.model || !*w.dataset || !*w.hardware)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "predict: --model, --dataset and --hardware must "
+                                              "not be empty");
+    l.nodes = lv[0];
+    l.procs_per_node = lv[1];
+    l.threads_per_proc = lv[2];
+    s_zoo_figures(w.model, w.dataset, &w.params, &w.flops_per_sample);
+    if (params)
+        w.params = params;
+    if (!isnan(flops))
+        w.flops_per_sample = flops;
+    rc = s_open_store(cli, &store, &db);
+    if (rc)
+        return rc;
+    rc = s_planner(store, &planner, &n_runs);
+    if (rc)
+        goto out;
+    if (ad_planner_predict(planner, &w, &l, &pred, &err)) {
+        /* Even a cold start needs the class's profile (or runs) to know its cores. */
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s%s%s", err.msg, store ? "" : " (there is no ",
+                         store ? "" : "store yet)");
+        goto out;
+    }
+    if (cli->json) {
+        s_print_pred_json(&w, &l, &pred);
+    } else {
+        printf("%s on %s, batch %" PRId64 ", %s %s on %s: %s samples/s [%s-%s], speedup "
+               "%.2fx, efficiency %.0f%% (%s%s)\n",
+               w.model, w.dataset, w.batch_size, s_layout_str(&l, buf, sizeof(buf)), l.device,
+               w.hardware, ad_cli_fmt_rate(pred.samples_per_s, sps, sizeof(sps)),
+               ad_cli_fmt_rate(pred.low, lo, sizeof(lo)),
+               ad_cli_fmt_rate(pred.high, hi, sizeof(hi)), pred.speedup, 100.0 * pred.efficiency,
+               pred.basis, pred.extrapolated ? ", extrapolated" : "");
+    }
+    rc = AD_CLI_EXIT_OK;
+out:
+    ad_planner_free(&planner);
+    ad_store_close(&store);
+    return rc;
+}
+
+/* ---- plan JOB.yaml --------------------------------------------------------------------- */
+
+/* The UP nodes of the coordinator's NODES answer; gpus and memory from the store when absent. */
+static void
+s_nodes_from_reply(const json_t *reply, ad_store_t *store, pnodes_t *ns)
+{
+    json_t *list = json_object_get(reply, "nodes"), *n;
+    size_t i;
+
+    json_array_foreach(list, i, n)
+    {
+        const char *state = ad_cli_jstr(n, "state"), *hw = ad_cli_jstr(n, "fingerprint");
+        int cores = (int)ad_cli_jint(n, "cores", 0);
+        int gpus = (int)ad_cli_jint(n, "gpus", -1);
+        int64_t mem = ad_cli_jint(n, "memory_bytes", -1);
+
+        if (!state || strcmp(state, "UP") || cores < 1)
+            continue;
+        if (!hw)
+            hw = ad_cli_jstr(n, "hardware");
+        if ((gpus < 0 || mem < 0) && store && hw) {
+            ad_profile_row_t p = {0};
+
+            if (!ad_store_find_profile(store, hw, &p)) {
+                if (gpus < 0)
+                    gpus = p.gpus;
+                if (mem < 0)
+                    mem = p.memory_bytes;
+            }
+            ad_profile_row_clear(&p);
+        }
+        s_nodes_add(ns, ad_cli_jstr(n, "name"), hw, cores, gpus < 0 ? 0 : gpus, mem < 0 ? 0 : mem);
+    }
+}
+
+/* Every node of the store that has a profile, with its latest profile's figures. */
+static int
+s_nodes_from_store(ad_store_t *store, pnodes_t *ns)
+{
+    ad_node_t *rows = NULL;
+    size_t n = 0;
+
+    if (!store)
+        return 0;
+    if (ad_store_list_nodes(store, &rows, &n))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", ad_store_errmsg(store));
+    for (size_t i = 0; i < n; i++) {
+        ad_profile_row_t p = {0};
+
+        if (!ad_store_get_profile(store, rows[i].id, &p) && p.cores >= 1)
+            s_nodes_add(ns, rows[i].hostname, p.hardware, p.cores, p.gpus, p.memory_bytes);
+        ad_profile_row_clear(&p);
+    }
+    ad_nodes_free(&rows, n);
+    return 0;
+}
+
+/*
+ * The nodes to plan on: the coordinator's UP nodes, else (no answer, or
+ * none UP) the store's, saying so on stderr.  Returns 0 or an exit status.
+ */
+static int
+s_live_nodes(ad_cli_t *cli, ad_store_t *store, pnodes_t *ns)
+{
+    const char *ep = ad_cli_endpoint(cli);
+    json_t *reply = NULL;
+    ad_err_t err = {0};
+    char why[1200];
+    int rc;
+
+    if (!ep)
+        return AD_CLI_EXIT_USAGE;
+    rc = ad_cli_request(cli, "NODES", NULL, S_NODES_TIMEOUT_MS, &reply, &err);
+    if (rc == -EINTR)
+        return AD_CLI_EXIT_INTERRUPTED;
+    if (!rc) {
+        s_nodes_from_reply(reply, store, ns);
+        json_decref(reply);
+        if (ns->n)
+            return 0;
+        snprintf(why, sizeof(why), "the coordinator at %s has no node UP", ep);
+    } else if (rc == -ETIMEDOUT) {
+        snprintf(why, sizeof(why), "the coordinator at %s does not answer", ep);
+    } else {
+        snprintf(why, sizeof(why), "the coordinator at %s refused NODES (%s)", ep, err.msg);
+    }
+    ns->from_store = true;
+    rc = s_nodes_from_store(store, ns);
+    if (rc)
+        return rc;
+    if (!ns->n)
+        return ad_cli_fail(AD_CLI_EXIT_ERROR,
+                           "%s and the store knows no node with a profile: nothing to plan on "
+                           "(start agents with `autodist up`)",
+                           why);
+    fprintf(stderr, "autodist: %s; planning on the %zu node%s the store knows\n", why, ns->n,
+            ns->n == 1 ? "" : "s");
+    return 0;
+}
+
+typedef struct params_seek {
+    int64_t params;
+    size_t runs;
+} params_seek_t;
+
+static int
+s_on_run_params(const ad_run_t *run, void *arg)
+{
+    params_seek_t *ps = arg;
+
+    if (isfinite(run->samples_per_s) && run->samples_per_s > 0)
+        ps->runs++;
+    if (run->params > 0 && !ps->params)
+        ps->params = run->params;
+    return 0;
+}
+
+/* One line per hardware class: its nodes (a few names), cores, GPUs. */
+static void
+s_print_nodes(const pnodes_t *ns)
+{
+    bool *done = ad_calloc(ns->n ? ns->n : 1, sizeof(bool));
+
+    for (size_t i = 0; i < ns->n; i++) {
+        size_t count = 0, shown = 0;
+        int cmin = ns->v[i].cores, cmax = ns->v[i].cores, gmax = 0;
+
+        if (done[i])
+            continue;
+        for (size_t j = i; j < ns->n; j++)
+            if (!done[j] && !strcmp(ns->v[j].hardware, ns->v[i].hardware))
+                count++;
+        printf("  %s: %zu node%s (", ns->v[i].hardware[0] ? ns->v[i].hardware : "(unknown class)",
+               count, count == 1 ? "" : "s");
+        for (size_t j = i; j < ns->n; j++) {
+            if (done[j] || strcmp(ns->v[j].hardware, ns->v[i].hardware))
+                continue;
+            done[j] = true;
+            if (ns->v[j].cores < cmin)
+                cmin = ns->v[j].cores;
+            if (ns->v[j].cores > cmax)
+                cmax = ns->v[j].cores;
+            if (ns->v[j].gpus > gmax)
+                gmax = ns->v[j].gpus;
+            if (shown < S_NAMES_SHOWN)
+                printf("%s%s", shown ? ", " : "", ns->v[j].name);
+            else if (shown == S_NAMES_SHOWN)
+                printf(" and %zu more", count - S_NAMES_SHOWN);
+            shown++;
+        }
+        if (cmin == cmax)
+            printf("), %d cores", cmin);
+        else
+            printf("), %d-%d cores", cmin, cmax);
+        if (gmax)
+            printf(", up to %d GPUs", gmax);
+        printf("\n");
+    }
+    free(done);
+}
+
+static json_t *
+s_cand_json(const ad_planner_cand_t *c, size_t rank)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "rank", json_integer((json_int_t)rank));
+    json_object_set_new(o, "layout", s_layout_json(&c->layout));
+    json_object_set_new(o, "hardware", json_string(c->hardware ? c->hardware : ""));
+    json_object_set_new(o, "samples_per_s", s_num(c->pred.samples_per_s));
+    json_object_set_new(o, "low", s_num(c->pred.low));
+    json_object_set_new(o, "high", s_num(c->pred.high));
+    json_object_set_new(o, "speedup", s_num(c->pred.speedup));
+    json_object_set_new(o, "efficiency", s_num(c->pred.efficiency));
+    json_object_set_new(o, "basis", json_string(c->pred.basis));
+    json_object_set_new(o, "n_runs", json_integer(c->pred.n_runs));
+    json_object_set_new(o, "n_here", json_integer(c->pred.n_here));
+    json_object_set_new(o, "cores_used", json_integer(c->cores_used));
+    json_object_set_new(o, "baseline_samples_per_s", s_num(c->pred.baseline_samples_per_s));
+    json_object_set_new(o, "baseline_measured", json_boolean(c->pred.baseline_measured));
+    json_object_set_new(o, "extrapolated", json_boolean(c->pred.extrapolated));
+    return o;
+}
+
+/* Index of the candidate with the job file's explicit layout, or n when it is not one. */
+static size_t
+s_find_requested(const ad_job_t *job, const ad_planner_cand_t *cands, size_t n)
+{
+    if (job->layout.is_auto)
+        return n;
+    for (size_t i = 0; i < n; i++) {
+        const ad_planner_layout_t *l = &cands[i].layout;
+        bool gpu = l->device && !strcmp(l->device, "gpu");
+
+        if (l->nodes == job->layout.nodes && l->procs_per_node == job->layout.procs_per_node &&
+            (gpu || l->threads_per_proc == job->layout.threads_per_proc))
+            return i;
+    }
+    return n;
+}
+
+/* What `plan JOB.yaml` was asked. */
+typedef struct plan_opts {
+    const char *device; /* NULL: the job's */
+    int max_nodes;      /* 0: all */
+    size_t top;         /* candidates shown */
+} plan_opts_t;
+
+static void
+s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t *ns,
+            const ad_planner_cand_t *cands, size_t n, size_t shown, const size_t *probes,
+            size_t n_probes, size_t requested, const char *device, size_t store_runs)
+{
+    json_t *doc = json_object(), *jn = json_array(), *jc = json_array(), *jp = json_array();
+    json_t *choice;
+
+    json_object_set_new(doc, "job", json_string(job->name));
+    json_object_set_new(doc, "workload",
+                        json_pack("{s:s s:s s:I s:o s:o s:s s:I}", "model", w->model, "dataset",
+                                  w->dataset, "batch_size", (json_int_t)w->batch_size, "params",
+                                  w->params > 0 ? json_integer(w->params) : json_null(),
+                                  "flops_per_sample",
+                                  s_num(w->flops_per_sample > 0 ? w->flops_per_sample : NAN),
+                                  "device", device, "store_runs", (json_int_t)store_runs));
+    for (size_t i = 0; i < ns->n; i++)
+        json_array_append_new(jn, json_pack("{s:s s:s s:i s:i s:I}", "name", ns->v[i].name,
+                                            "hardware", ns->v[i].hardware, "cores", ns->v[i].cores,
+                                            "gpus", ns->v[i].gpus, "memory_bytes",
+                                            (json_int_t)ns->v[i].memory_bytes));
+    json_object_set_new(doc, "nodes", jn);
+    json_object_set_new(doc, "nodes_from", json_string(ns->from_store ? "store" : "coordinator"));
+    for (size_t i = 0; i < shown; i++)
+        json_array_append_new(jc, s_cand_json(&cands[i], i + 1));
+    json_object_set_new(doc, "candidates", jc);
+    json_object_set_new(doc, "candidates_total", json_integer((json_int_t)n));
+    choice = s_cand_json(&cands[0], 1);
+    json_object_set_new(choice, "probe", json_boolean(n_probes > 0));
+    json_object_set_new(doc, "choice", choice);
+    for (size_t i = 0; i < n_probes; i++)
+        json_array_append_new(jp, s_cand_json(&cands[probes[i]], probes[i] + 1));
+    json_object_set_new(doc, "probes", jp);
+    if (!job->layout.is_auto) {
+        json_t *req =
+            json_pack("{s:i s:i s:i}", "nodes", job->layout.nodes, "procs_per_node",
+                      job->layout.procs_per_node, "threads_per_proc", job->layout.threads_per_proc);
+
+        json_object_set_new(req, "rank",
+                            requested < n ? json_integer((json_int_t)requested + 1) : json_null());
+        json_object_set_new(doc, "requested", req);
+    }
+    ad_cli_print_json(doc);
+    json_decref(doc);
+}
+
+static void
+s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t *ns,
+            const ad_planner_cand_t *cands, size_t n, size_t shown, const size_t *probes,
+            size_t n_probes, size_t requested, const char *device, size_t store_runs)
+{
+    static const char *const base_headers[] = {"RANK",       "LAYOUT",       "DEVICE",
+                                               "SAMPLES/S",  "90% INTERVAL", "SPEEDUP",
+                                               "EFFICIENCY", "BASIS",        "HARDWARE"};
+    bool classes = false;
+    ad_table_t *t;
+    char buf[64], lo[32], hi[32];
+
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(cands[i].hardware, cands[0].hardware))
+            classes = true;
+    printf("plan for %s: %s on %s, global batch %" PRId64 ", device %s\n", job->name, w->model,
+           w->dataset, w->batch_size, device);
+    printf("nodes (%s):\n", ns->from_store ? "from the store; the coordinator did not say"
+                                           : "UP at the coordinator");
+    s_print_nodes(ns);
+    if (cands[0].pred.n_runs == 0)
+        printf("cold start: no run of %s on %s on this hardware yet, predictions rest on the "
+               "benchmarks%s (run the 1x1x1 layout once to anchor them)\n",
+               w->model, w->dataset, w->params > 0 ? " and the model's size" : "");
+    else
+        printf("from the store: %zu runs of %s on %s (%d on %s)\n", store_runs, w->model,
+               w->dataset, cands[0].pred.n_runs, cands[0].hardware);
+    printf("speedup over the 1x1x1 baseline (%s: %s samples/s)\n",
+           cands[0].pred.baseline_measured ? "measured" : "predicted",
+           ad_cli_fmt_rate(cands[0].pred.baseline_samples_per_s, buf, sizeof(buf)));
+    printf("\n");
+    t = ad_table_new(classes ? 9 : 8, base_headers);
+    for (size_t i = 0; i < shown; i++) {
+        const ad_planner_cand_t *c = &cands[i];
+        char rank[24], layout[48], sps[32], interval[80], speedup[32], eff[32];
+        const char *cells[9];
+
+        snprintf(rank, sizeof(rank), "%zu", i + 1);
+        s_layout_str(&c->layout, layout, sizeof(layout));
+        ad_cli_fmt_rate(c->pred.samples_per_s, sps, sizeof(sps));
+        snprintf(interval, sizeof(interval), "%s-%s", ad_cli_fmt_rate(c->pred.low, lo, sizeof(lo)),
+                 ad_cli_fmt_rate(c->pred.high, hi, sizeof(hi)));
+        snprintf(speedup, sizeof(speedup), "%.2fx", c->pred.speedup);
+        snprintf(eff, sizeof(eff), "%.0f%%", 100.0 * c->pred.efficiency);
+        cells[0] = rank;
+        cells[1] = layout;
+        cells[2] = c->layout.device;
+        cells[3] = sps;
+        cells[4] = interval;
+        cells[5] = speedup;
+        cells[6] = eff;
+        cells[7] = c->pred.basis;
+        cells[8] = c->hardware;
+        ad_table_add(t, cells);
+    }
+    ad_table_print(t, stdout);
+    ad_table_free(&t);
+    if (shown < n)
+        printf("(%zu of %zu candidate layouts; --top K shows more)\n", shown, n);
+    else
+        printf("(%zu candidate layout%s)\n", n, n == 1 ? "" : "s");
+    if (!job->layout.is_auto) {
+        snprintf(buf, sizeof(buf), "%dx%dx%d", job->layout.nodes, job->layout.procs_per_node,
+                 job->layout.threads_per_proc);
+        if (requested < n)
+            printf("the job file asks for %s: rank %zu, %s samples/s (%.2f of the best)\n", buf,
+                   requested + 1,
+                   ad_cli_fmt_rate(cands[requested].pred.samples_per_s, lo, sizeof(lo)),
+                   cands[requested].pred.samples_per_s / cands[0].pred.samples_per_s);
+        else
+            printf("the job file asks for %s: it does not fit these nodes\n", buf);
+    }
+    s_layout_str(&cands[0].layout, buf, sizeof(buf));
+    if (!n_probes) {
+        printf("layout: auto would take %s (%s) without probing: no other candidate's interval "
+               "reaches its low end\n",
+               buf, cands[0].layout.device);
+        return;
+    }
+    printf("layout: auto would take %s (%s) after probing ", buf, cands[0].layout.device);
+    for (size_t i = 0; i < n_probes; i++) {
+        char l[48];
+
+        printf("%s%s",
+               i == 0              ? ""
+               : i + 1 == n_probes ? " and "
+                                   : ", ",
+               s_layout_str(&cands[probes[i]].layout, l, sizeof(l)));
+    }
+    printf(" (a few dozen steps each: their intervals overlap)\n");
+}
+
+static int
+s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
+{
+    ad_planner_workload_t w = {.flops_per_sample = NAN};
+    ad_planner_rank_opts_t ro = {0};
+    ad_planner_cand_t *cands = NULL;
+    ad_planner_node_t *pn = NULL;
+    ad_planner_t *planner = NULL;
+    ad_store_t *store = NULL;
+    pnodes_t ns = {0};
+    params_seek_t ps = {0};
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    size_t n = 0, n_runs = 0, probes[3], n_probes, shown, requested;
+    const char *db = NULL, *device;
+    char dataset[256];
+    int rc;
+
+    if (ad_job_parse_file(path, &job, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    rc = s_open_store(cli, &store, &db);
+    if (rc)
+        goto out;
+    rc = s_planner(store, &planner, &n_runs);
+    if (rc)
+        goto out;
+    rc = s_live_nodes(cli, store, &ns);
+    if (rc)
+        goto out;
+    w.model = ad_job_model_name(job.model);
+    w.dataset = ad_job_dataset_label(&job, dataset, sizeof(dataset));
+    w.batch_size = job.batch_size;
+    s_zoo_figures(w.model, w.dataset, &w.params, &w.flops_per_sample);
+    if (store) {
+        ad_run_filter_t f = {
+            .model = w.model, .dataset = w.dataset, .states = AD_JOB_MASK(AD_JOB_COMPLETED)};
+
+        if (ad_store_each_run(store, &f, s_on_run_params, &ps) < 0) {
+            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", ad_store_errmsg(store));
+            goto out;
+        }
+        if (!w.params)
+            w.params = ps.params;
+    }
+    device = o->device ? o->device : ad_job_device_name(job.device);
+    pn = ad_calloc(ns.n, sizeof(*pn));
+    for (size_t i = 0; i < ns.n; i++) {
+        pn[i].hardware = ns.v[i].hardware;
+        pn[i].cores = ns.v[i].cores;
+        pn[i].gpus = ns.v[i].gpus;
+        pn[i].memory_bytes = ns.v[i].memory_bytes;
+    }
+    ro.device = device;
+    ro.max_nodes = o->max_nodes;
+    if (ad_planner_rank(planner, &w, pn, ns.n, &ro, &cands, &n, &err) || n == 0) {
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: %s", path,
+                         n == 0 && !err.code ? "no layout fits the nodes" : err.msg);
+        goto out;
+    }
+    n_probes = ad_planner_probes(cands, n, 3, probes);
+    shown = o->top < n ? o->top : n;
+    requested = s_find_requested(&job, cands, n);
+    if (cli->json)
+        s_plan_json(&job, &w, &ns, cands, n, shown, probes, n_probes, requested, device, ps.runs);
+    else
+        s_plan_text(&job, &w, &ns, cands, n, shown, probes, n_probes, requested, device, ps.runs);
+    rc = AD_CLI_EXIT_OK;
+out:
+    ad_planner_cands_free(&cands, n);
+    free(pn);
+    s_nodes_clear(&ns);
+    ad_planner_free(&planner);
+    ad_store_close(&store);
+    ad_job_clear(&job);
+    return rc;
+}
+
+/* ---- plan --evaluate ------------------------------------------------------------------- */
+
+/* "loco", "small-large", "lomo", "all", or a comma-separated list of them. */
+static int
+s_parse_methods(const char *arg, unsigned *out)
+{
+    char *copy = ad_strdup(arg), *save = NULL;
+    unsigned m = 0;
+
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(tok, "loco"))
+            m |= AD_PLANNER_EVAL_LOCO;
+        else if (!strcmp(tok, "small-large"))
+            m |= AD_PLANNER_EVAL_SMALL;
+        else if (!strcmp(tok, "lomo"))
+            m |= AD_PLANNER_EVAL_LOMO;
+        else if (!strcmp(tok, "all"))
+            m |= AD_PLANNER_EVAL_LOCO | AD_PLANNER_EVAL_SMALL | AD_PLANNER_EVAL_LOMO;
+        else {
+            free(copy);
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "--method must be loco, small-large, lomo or all, got \"%s\"", arg);
+        }
+    }
+    free(copy);
+    if (!m)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "--method must be loco, small-large, lomo or all, got \"%s\"", arg);
+    *out = m;
+    return 0;
+}
+
+static const char *
+s_method_title(const char *method, int small_max)
+{
+    static char buf[160];
+
+    if (!strcmp(method, "loco"))
+        return "loco: leave one configuration out";
+    if (!strcmp(method, "lomo"))
+        return "lomo: leave one model out (its 1-worker runs kept)";
+    if (small_max > 0)
+        snprintf(buf, sizeof(buf), "small-large: fit on <= %d workers, predict the larger layouts",
+                 small_max);
+    else
+        snprintf(buf, sizeof(buf),
+                 "small-large: fit on <= a quarter of the largest worker count "
+                 "(at least 1), predict the larger layouts");
+    return buf;
+}
+
+static char *
+s_fmt(double v, const char *fmt, char *buf, size_t size)
+{
+    if (isfinite(v))
+        snprintf(buf, size, fmt, v);
+    else
+        snprintf(buf, size, "-");
+    return buf;
+}
+
+static void
+s_eval_row(ad_table_t *t, const ad_planner_score_t *r)
+{
+    const char *cells[13];
+    char pts[16], mape[32], rho[32], cov[32], rs[32], gs[16], ra[32], ga[16];
+
+    snprintf(pts, sizeof(pts), "%d", r->points);
+    snprintf(gs, sizeof(gs), "%d", r->groups_same);
+    snprintf(ga, sizeof(ga), "%d", r->groups_all);
+    cells[0] = r->predictor;
+    cells[1] = r->model ? r->model : "all";
+    cells[2] = r->dataset;
+    cells[3] = r->hardware;
+    cells[4] = r->device;
+    cells[5] = pts;
+    cells[6] = s_fmt(r->mape, "%.1f%%", mape, sizeof(mape));
+    cells[7] = s_fmt(r->spearman, "%.3f", rho, sizeof(rho));
+    cells[8] = s_fmt(100.0 * r->coverage, "%.0f%%", cov, sizeof(cov));
+    cells[9] = s_fmt(r->regret_same, "%.3f", rs, sizeof(rs));
+    cells[10] = gs;
+    cells[11] = s_fmt(r->regret_all, "%.3f", ra, sizeof(ra));
+    cells[12] = ga;
+    ad_table_add(t, cells);
+}
+
+/* One table per method: the workloads' rows, then the pooled rows, then their medians. */
+static void
+s_eval_text(const ad_planner_score_t *rows, size_t n, int small_max)
+{
+    static const char *const headers[] = {
+        "PREDICTOR", "MODEL",    "DATASET",     "HARDWARE", "DEVICE",     "POINTS", "MAPE",
+        "SPEARMAN",  "COVERAGE", "REGRET-SAME", "GROUPS",   "REGRET-ALL", "GROUPS"};
+
+    for (size_t i = 0; i < n; i++) {
+        const char *method = rows[i].method;
+        bool seen = false;
+        ad_table_t *t;
+
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !strcmp(rows[j].method, method);
+        if (seen)
+            continue;
+        printf("%s%s\n", i ? "\n" : "", s_method_title(method, small_max));
+        t = ad_table_new(13, headers);
+        for (size_t j = i; j < n; j++)
+            if (!strcmp(rows[j].method, method) && rows[j].model)
+                s_eval_row(t, &rows[j]);
+        for (size_t j = i; j < n; j++)
+            if (!strcmp(rows[j].method, method) && !rows[j].model)
+                s_eval_row(t, &rows[j]);
+        ad_table_print(t, stdout);
+        ad_table_free(&t);
+        for (size_t j = i; j < n; j++) {
+            const ad_planner_score_t *p = &rows[j];
+            char a[32], b[32], c[32], d[32];
+
+            if (strcmp(p->method, method) || p->model)
+                continue;
+            printf("%s over %d workload%s: MAPE median %s, worst %s; regret (same workers) "
+                   "median %s, worst %s\n",
+                   p->predictor, p->workloads, p->workloads == 1 ? "" : "s",
+                   s_fmt(p->mape_median, "%.1f%%", a, sizeof(a)),
+                   s_fmt(p->mape_worst, "%.1f%%", b, sizeof(b)),
+                   s_fmt(p->regret_median, "%.3f", c, sizeof(c)),
+                   s_fmt(p->regret_worst, "%.3f", d, sizeof(d)));
+        }
+    }
+}
+
+static void
+s_eval_json(const ad_planner_score_t *rows, size_t n, const char *db, size_t n_runs,
+            size_t n_configs, unsigned methods, int small_max, bool naive)
+{
+    json_t *doc = json_object(), *jr = json_array(), *jm = json_array();
+
+    json_object_set_new(doc, "store", json_string(db));
+    json_object_set_new(doc, "runs", json_integer((json_int_t)n_runs));
+    json_object_set_new(doc, "configurations", json_integer((json_int_t)n_configs));
+    if (methods & AD_PLANNER_EVAL_LOCO)
+        json_array_append_new(jm, json_string("loco"));
+    if (methods & AD_PLANNER_EVAL_SMALL)
+        json_array_append_new(jm, json_string("small-large"));
+    if (methods & AD_PLANNER_EVAL_LOMO)
+        json_array_append_new(jm, json_string("lomo"));
+    json_object_set_new(doc, "methods", jm);
+    json_object_set_new(doc, "small_max_workers",
+                        small_max > 0 ? json_integer(small_max) : json_null());
+    json_object_set_new(doc, "naive", json_boolean(naive));
+    for (size_t i = 0; i < n; i++) {
+        const ad_planner_score_t *r = &rows[i];
+        json_t *o = json_object();
+
+        json_object_set_new(o, "method", json_string(r->method));
+        json_object_set_new(o, "predictor", json_string(r->predictor));
+        json_object_set_new(o, "pooled", json_boolean(!r->model));
+        json_object_set_new(o, "model", r->model ? json_string(r->model) : json_null());
+        json_object_set_new(o, "dataset", r->dataset ? json_string(r->dataset) : json_null());
+        json_object_set_new(o, "hardware", r->hardware ? json_string(r->hardware) : json_null());
+        json_object_set_new(o, "device", r->device ? json_string(r->device) : json_null());
+        json_object_set_new(o, "points", json_integer(r->points));
+        json_object_set_new(o, "mape", s_num(r->mape));
+        json_object_set_new(o, "spearman", s_num(r->spearman));
+        json_object_set_new(o, "coverage", s_num(r->coverage));
+        json_object_set_new(o, "groups_same", json_integer(r->groups_same));
+        json_object_set_new(o, "regret_same", s_num(r->regret_same));
+        json_object_set_new(o, "groups_all", json_integer(r->groups_all));
+        json_object_set_new(o, "regret_all", s_num(r->regret_all));
+        if (!r->model) {
+            json_object_set_new(o, "workloads", json_integer(r->workloads));
+            json_object_set_new(o, "mape_median", s_num(r->mape_median));
+            json_object_set_new(o, "mape_worst", s_num(r->mape_worst));
+            json_object_set_new(o, "regret_median", s_num(r->regret_median));
+            json_object_set_new(o, "regret_worst", s_num(r->regret_worst));
+        }
+        json_array_append_new(jr, o);
+    }
+    json_object_set_new(doc, "rows", jr);
+    ad_cli_print_json(doc);
+    json_decref(doc);
+}
+
+static int
+s_evaluate(ad_cli_t *cli, const ad_planner_eval_opts_t *eo)
+{
+    ad_planner_score_t *rows = NULL;
+    ad_planner_t *planner = NULL;
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    const char *db = NULL;
+    size_t n_runs = 0, n = 0;
+    unsigned methods = eo->methods
+                           ? eo->methods
+                           : AD_PLANNER_EVAL_LOCO | AD_PLANNER_EVAL_SMALL | AD_PLANNER_EVAL_LOMO;
+    int rc;
+
+    rc = s_open_store(cli, &store, &db);
+    if (rc)
+        return rc;
+    if (!store)
+        return ad_cli_fail(AD_CLI_EXIT_ERROR,
+                           "nothing to evaluate: %s does not exist (run jobs, or `autodist import "
+                           "FILE.csv` logged runs, first)",
+                           db);
+    rc = s_planner(store, &planner, &n_runs);
+    if (rc)
+        goto out;
+    if (n_runs == 0) {
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR,
+                         "nothing to evaluate: %s has no COMPLETED run with a throughput (run "
+                         "jobs, or `autodist import FILE.csv` logged runs, first)",
+                         db);
+        goto out;
+    }
+    if (ad_planner_evaluate(planner, eo, &rows, &n, &err)) {
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "cannot evaluate the runs of %s: %s", db, err.msg);
+        goto out;
+    }
+    if (cli->json) {
+        s_eval_json(rows, n, db, n_runs, ad_planner_n_configs(planner), methods,
+                    eo->small_max_workers, eo->naive);
+    } else {
+        printf("cross-validation on %s: %zu runs, %zu configurations\n\n", db, n_runs,
+               ad_planner_n_configs(planner));
+        s_eval_text(rows, n, eo->small_max_workers);
+    }
+    rc = AD_CLI_EXIT_OK;
+out:
+    ad_planner_scores_free(&rows, n);
+    ad_planner_free(&planner);
+    ad_store_close(&store);
+    return rc;
+}
+
+int
+ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"device", required_argument, NULL, S_OPT_DEVICE},
+        {"max-nodes", required_argument, NULL, S_OPT_MAX_NODES},
+        {"top", required_argument, NULL, S_OPT_TOP},
+        {"evaluate", no_argument, NULL, S_OPT_EVALUATE},
+        {"method", required_argument, NULL, S_OPT_METHOD},
+        {"small-max-workers", required_argument, NULL, S_OPT_SMALL_MAX},
+        {"naive", no_argument, NULL, S_OPT_NAIVE},
+        {NULL, 0, NULL, 0},
+    };
+    plan_opts_t o = {.top = S_TOP_DEFAULT};
+    ad_planner_eval_opts_t eo = {0};
+    const char *arg, *eval_only = NULL, *plan_only = NULL;
+    bool evaluate = false;
+    int64_t x;
+    int c, rc;
+
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        switch (c) {
+        case AD_CLI_OPT_HELP:
+            return AD_CLI_EXIT_OK;
+        case AD_CLI_OPT_ERROR:
+            return AD_CLI_EXIT_USAGE;
+        case S_OPT_DEVICE:
+            if ((rc = s_parse_device(arg, true, &o.device)))
+                return rc;
+            plan_only = "--device";
+            break;
+        case S_OPT_MAX_NODES:
+            if ((rc = ad_cli_parse_int("--max-nodes", arg, 1, 100000, &x)))
+                return rc;
+            o.max_nodes = (int)x;
+            plan_only = "--max-nodes";
+            break;
+        case S_OPT_TOP:
+            if ((rc = ad_cli_parse_int("--top", arg, 1, 1000000, &x)))
+                return rc;
+            o.top = (size_t)x;
+            plan_only = "--top";
+            break;
+        case S_OPT_EVALUATE:
+            evaluate = true;
+            break;
+        case S_OPT_METHOD:
+            if ((rc = s_parse_methods(arg, &eo.methods)))
+                return rc;
+            eval_only = "--method";
+            break;
+        case S_OPT_SMALL_MAX:
+            if ((rc = ad_cli_parse_int("--small-max-workers", arg, 1, 1000000, &x)))
+                return rc;
+            eo.small_max_workers = (int)x;
+            eval_only = "--small-max-workers";
+            break;
+        case S_OPT_NAIVE:
+            eo.naive = true;
+            eval_only = "--naive";
+            break;
+        }
+    }
+    if (evaluate) {
+        if (plan_only)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "plan --evaluate does not take %s", plan_only);
+        if (optind < argc)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "plan --evaluate takes no job file, got \"%s\" (it evaluates the "
+                               "model on the store's runs)",
+                               argv[optind]);
+        return s_evaluate(cli, &eo);
+    }
+    if (eval_only)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s goes with plan --evaluate", eval_only);
+    if (optind >= argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "plan: give a job file (autodist plan JOB.yaml), or --evaluate");
+    if (optind + 1 < argc)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "plan: one job file at a time, got also \"%s\"",
+                           argv[optind + 1]);
+    return s_plan_job(cli, argv[optind], &o);
+}
