@@ -28,6 +28,12 @@ ad_coord_close(void)
     ad_store_close(&s_store);
 }
 
+ad_store_t *
+ad_coord_store(void)
+{
+    return s_store;
+}
+
 int
 ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t *err)
 {

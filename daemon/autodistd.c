@@ -18,6 +18,7 @@
 #include <czmq.h>
 #include <jansson.h>
 
+#include "autodist/ad_auto.h"
 #include "autodist/ad_coord.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
@@ -55,6 +56,8 @@ typedef struct opts {
     const char *tcp_subnet; /* --tcp-subnet */
     int heartbeat_ms;       /* --heartbeat-ms */
     double kill_grace_s;    /* --kill-grace */
+    int probes;             /* --probes: most probes of a layout: auto job */
+    int64_t probe_steps;    /* --probe-steps */
 } opts_t;
 
 /* What rank 0 has reported so far, and the sums the run's result is made of. */
@@ -108,6 +111,8 @@ typedef struct coord {
     const ad_home_t *home;
     zhashx_t *addresses;  /* node name -> address mpirun reaches it by (owned strings) */
     run_t *runs;          /* running jobs */
+    struct autojob *autos; /* jobs with layout: auto */
+    unsigned nodes_gen;   /* bumped when a node comes UP or goes DOWN */
     char *trainer;        /* autodist-train path */
     unsigned ticks;
     int exit_code;        /* -1 while running */
@@ -140,6 +145,9 @@ s_usage(FILE *f)
             "  --rsh-agent PATH     how mpirun reaches other nodes (--mca plm_rsh_agent;\n"
             "                       default ssh), e.g. a script doing `ip netns exec`\n"
             "  --tcp-subnet CIDR    MPI over TCP on this subnet only (btl self,tcp)\n"
+            "  --probes N           layout auto: at most N short probe runs before choosing,\n"
+            "                       0..3 (default 3; 0 never probes)\n"
+            "  --probe-steps N      steps of a probe run (default 40)\n"
             "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
             "                       cancelled, times out or loses a node (default 10)\n"
             "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
@@ -161,6 +169,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         {"mpirun", required_argument, NULL, 'M'},  {"rsh-agent", required_argument, NULL, 'R'},
         {"tcp-subnet", required_argument, NULL, 'S'},
         {"kill-grace", required_argument, NULL, 'k'},
+        {"probes", required_argument, NULL, 'p'},
+        {"probe-steps", required_argument, NULL, 'P'},
         {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     char *end;
@@ -173,6 +183,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->metrics = AD_PROTO_METRIC_ENDPOINT;
     o->heartbeat_ms = AD_PROTO_HEARTBEAT_MS;
     o->kill_grace_s = S_KILL_GRACE_S;
+    o->probes = AD_AUTO_MAX_PROBES;
+    o->probe_steps = AD_AUTO_PROBE_STEPS;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -186,6 +198,22 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case 'R': o->rsh_agent = optarg; break;
         case 'S': o->tcp_subnet = optarg; break;
         case 'f': break;
+        case 'p':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 0 || v > AD_AUTO_MAX_PROBES)
+                return ad_err_set(err, AD_EINVAL, "--probes must be an integer in [0, %d], got "
+                                  "\"%s\"", AD_AUTO_MAX_PROBES, optarg);
+            o->probes = (int)v;
+            break;
+        case 'P':
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 5 || v > 100000)
+                return ad_err_set(err, AD_EINVAL, "--probe-steps must be an integer in "
+                                  "[5, 100000], got \"%s\"", optarg);
+            o->probe_steps = v;
+            break;
         case 'k': {
             double g;
 
@@ -229,6 +257,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
 /* ---- running jobs ---------------------------------------------------------------------- */
 
 static void s_schedule(coord_t *self);
+static void s_auto_job_ended(coord_t *self, int64_t id);
 
 static run_t *
 s_run_find(coord_t *self, int64_t id)
@@ -511,6 +540,7 @@ s_run_end(coord_t *self, run_t *r, int status)
            "job %lld %s (exit %d)%s%s", (long long)r->id, state, exit_code, reason[0] ? ": " : "",
            reason);
     ad_sched_release(self->sched, r->id);
+    s_auto_job_ended(self, r->id);
     for (int i = 0; i < r->n_nodes; i++)
         ad_registry_remove_job(self->reg, r->nodes[i], r->id);
     for (run_t **pp = &self->runs; *pp; pp = &(*pp)->next)
@@ -544,18 +574,28 @@ static int
 s_load_job(int64_t id, ad_job_t *job, ad_err_t *err)
 {
     json_t *o = ad_coord_job_json(id, NULL, err), *spec;
+    int rc, nodes, ppn, tpp;
     char *text;
-    int rc;
 
     if (!o)
         return err->code;
     spec = json_object_get(o, "spec");
     text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+    nodes = (int)json_integer_value(json_object_get(o, "nodes"));
+    ppn = (int)json_integer_value(json_object_get(o, "procs_per_node"));
+    tpp = (int)json_integer_value(json_object_get(o, "threads_per_proc"));
     json_decref(o);
     if (!text)
         return ad_err_set(err, AD_EDB, "job %lld has no spec in the store", (long long)id);
     rc = ad_job_from_json(text, job, err);
     free(text);
+    if (!rc && job->layout.is_auto && nodes > 0 && ppn > 0 && tpp > 0) {
+        /* layout: auto, decided: the store's row holds the layout the planner chose. */
+        job->layout.is_auto = false;
+        job->layout.nodes = nodes;
+        job->layout.procs_per_node = ppn;
+        job->layout.threads_per_proc = tpp;
+    }
     return rc;
 }
 
@@ -705,6 +745,224 @@ s_schedule(coord_t *self)
     }
 }
 
+/* ---- layout: auto ---------------------------------------------------------------------- */
+
+/*
+ * A job submitted with `layout: auto` (docs/planner.md): planned on the UP
+ * nodes when it arrives (or when nodes come), possibly after short probes
+ * run as ordinary jobs; then queued with the chosen layout.
+ */
+typedef struct autojob {
+    int64_t id;                          /* the job */
+    int64_t probes[AD_AUTO_MAX_PROBES];  /* probe jobs */
+    int n_probes, n_done;                /* probes started and ended */
+    bool probed;                         /* probes ran: decide without more */
+    bool decided;                        /* queued with its layout */
+    bool cancelled;
+    unsigned nodes_gen;                  /* node set it was last tried on */
+    char reason[700];                    /* why it is not queued yet */
+    json_t *explain;                     /* the planner's ranking (STATUS "plan") */
+    struct autojob *next;
+} autojob_t;
+
+static autojob_t *
+s_auto_find(coord_t *self, int64_t id)
+{
+    for (autojob_t *a = self->autos; a; a = a->next)
+        if (a->id == id)
+            return a;
+    return NULL;
+}
+
+static autojob_t *
+s_auto_of_probe(coord_t *self, int64_t probe)
+{
+    for (autojob_t *a = self->autos; a; a = a->next)
+        for (int i = 0; i < a->n_probes; i++)
+            if (a->probes[i] == probe)
+                return a;
+    return NULL;
+}
+
+static autojob_t *
+s_auto_new(coord_t *self, int64_t id)
+{
+    autojob_t *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        ad_oom(sizeof(*a));
+    a->id = id;
+    a->nodes_gen = (unsigned)-1;
+    snprintf(a->reason, sizeof(a->reason), "planning its layout");
+    a->next = self->autos;
+    self->autos = a;
+    return a;
+}
+
+/* The UP nodes as the planner sees them. */
+static size_t
+s_auto_nodes(coord_t *self, ad_auto_node_t **out)
+{
+    size_t n = ad_registry_count(self->reg, true), i = 0;
+    const ad_registry_node_t *node = NULL;
+    ad_auto_node_t *v = calloc(n ? n : 1, sizeof(*v));
+
+    if (!v)
+        ad_oom(n * sizeof(*v));
+    while ((node = ad_registry_next_up(self->reg, node)) && i < n) {
+        json_t *b = json_object_get(node->profile, "benchmarks");
+        json_t *g = json_object_get(node->profile, "gpus");
+
+        v[i].hardware = node->fingerprint;
+        v[i].cores = node->cores;
+        v[i].gpus = json_is_array(g) ? (int)json_array_size(g) : 0;
+        v[i].memory_bytes = json_integer_value(json_object_get(node->profile, "memory_bytes"));
+        v[i].gemm_gflops_1 = s_getd(b, "gemm_gflops_1core");
+        v[i].gemm_gflops_all = s_getd(b, "gemm_gflops_all");
+        v[i].mem_bw_gbs = s_getd(b, "mem_bandwidth_gbs");
+        i++;
+    }
+    *out = v;
+    return i;
+}
+
+/* Queue one probe of a's job on layout l.  Returns its id or 0. */
+static int64_t
+s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_layout_t *l)
+{
+    ad_job_t probe = {0};
+    ad_err_t err = {0};
+    int64_t id = 0;
+    char *canon;
+
+    ad_auto_probe_job(job, l, self->opts->probe_steps, &probe);
+    canon = ad_job_to_json(&probe);
+    if (ad_coord_job_add(probe.name, canon, l->nodes, l->procs_per_node, l->threads_per_proc,
+                         &id, &err) ||
+        ad_sched_add_job(self->sched, id, l->nodes, l->procs_per_node, l->threads_per_proc)) {
+        ad_log(AD_LOG_WARN, "job %lld: probe %s not queued: %s", (long long)a->id, probe.name,
+               err.msg[0] ? err.msg : "the scheduler refused it");
+        if (id)
+            ad_coord_job_set(id, "FAILED", "the scheduler refused the probe", INT32_MIN, NULL);
+        id = 0;
+    }
+    free(canon);
+    ad_job_clear(&probe);
+    return id;
+}
+
+/* Plan a: probe, or choose and queue.  Called on submit, when nodes change, after probes. */
+static void
+s_auto_plan(coord_t *self, autojob_t *a)
+{
+    ad_auto_node_t *nodes = NULL;
+    ad_auto_choice_t c = {0};
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    char dataset[300], lay[48];
+    size_t n;
+    int rc;
+
+    if (a->decided || a->cancelled || a->n_done < a->n_probes)
+        return;
+    a->nodes_gen = self->nodes_gen;
+    if (s_load_job(a->id, &job, &err)) {
+        snprintf(a->reason, sizeof(a->reason), "%s", err.msg);
+        ad_coord_job_set(a->id, "FAILED", err.msg, INT32_MIN, NULL);
+        a->decided = true;
+        goto out;
+    }
+    ad_job_dataset_label(&job, dataset, sizeof(dataset));
+    n = s_auto_nodes(self, &nodes);
+    rc = ad_auto_decide(ad_coord_store(), &job, dataset, nodes, n,
+                        a->probed ? 0 : self->opts->probes, &c, &err);
+    if (rc) {
+        /* No node, or none fits: stays PENDING and is tried again when nodes change. */
+        snprintf(a->reason, sizeof(a->reason), "layout auto: %s", err.msg);
+        goto out;
+    }
+    json_decref(a->explain);
+    a->explain = json_incref(c.explain);
+    if (c.probe) {
+        for (size_t i = 0; i < c.n_probes; i++) {
+            int64_t id = s_auto_probe(self, a, &job, &c.probes[i]);
+
+            if (id)
+                a->probes[a->n_probes++] = id;
+        }
+        if (a->n_probes > 0) {
+            int len = snprintf(a->reason, sizeof(a->reason), "probing %d layouts before "
+                               "choosing: jobs", a->n_probes);
+
+            for (int i = 0; i < a->n_probes && len < (int)sizeof(a->reason); i++)
+                len += snprintf(a->reason + len, sizeof(a->reason) - (size_t)len, "%s %lld",
+                                i ? "," : "", (long long)a->probes[i]);
+            ad_log(AD_LOG_INFO, "job %lld: layout auto, %s", (long long)a->id, a->reason);
+            goto out;
+        }
+        /* No probe could be queued: choose without them. */
+    }
+    a->probed = true;
+    if (ad_coord_job_place(a->id, c.layout.nodes, c.layout.procs_per_node,
+                           c.layout.threads_per_proc, c.layout.device ? c.layout.device : "cpu",
+                           NULL, &err) ||
+        ad_sched_add_job(self->sched, a->id, c.layout.nodes, c.layout.procs_per_node,
+                         c.layout.threads_per_proc)) {
+        snprintf(a->reason, sizeof(a->reason), "layout auto: cannot queue %s: %s",
+                 ad_auto_layout_str(&c.layout, lay, sizeof(lay)),
+                 err.msg[0] ? err.msg : "the scheduler refused it");
+        ad_coord_job_set(a->id, "FAILED", a->reason, INT32_MIN, NULL);
+        a->decided = true;
+        goto out;
+    }
+    a->decided = true;
+    ad_log(AD_LOG_INFO, "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
+           "speedup %.2f (%s; %zu layouts fit)", (long long)a->id,
+           ad_auto_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s, c.pred.low,
+           c.pred.high, c.pred.speedup, c.pred.basis, c.n_candidates);
+out:
+    ad_auto_choice_clear(&c);
+    free(nodes);
+    ad_job_clear(&job);
+}
+
+/* A job ended: when it was the last probe of an auto job, decide that job now. */
+static void
+s_auto_job_ended(coord_t *self, int64_t id)
+{
+    autojob_t *a = s_auto_of_probe(self, id);
+
+    if (!a)
+        return;
+    a->n_done++;
+    if (a->n_done == a->n_probes) {
+        a->probed = true;
+        s_auto_plan(self, a);
+    }
+}
+
+/* Auto jobs not yet planned: try again when the set of UP nodes changed. */
+static void
+s_auto_tick(coord_t *self)
+{
+    for (autojob_t *a = self->autos; a; a = a->next)
+        if (!a->decided && !a->cancelled && a->n_done >= a->n_probes &&
+            a->nodes_gen != self->nodes_gen)
+            s_auto_plan(self, a);
+}
+
+static void
+s_autos_free(coord_t *self)
+{
+    while (self->autos) {
+        autojob_t *a = self->autos;
+
+        self->autos = a->next;
+        json_decref(a->explain);
+        free(a);
+    }
+}
+
 /* Jobs on a node that went DOWN end as NODE_FAIL. */
 static void
 s_fail_node_jobs(coord_t *self, const char *name, const char *why)
@@ -793,6 +1051,11 @@ s_recover(coord_t *self)
     jobs = ad_coord_jobs_json("PENDING", false, NULL, 0, &err);
     for (i = json_array_size(jobs); i-- > 0;) {
         o = json_array_get(jobs, i);
+        if (json_integer_value(json_object_get(o, "nodes")) == 0) {
+            /* layout: auto, not decided when the coordinator stopped: plan it again. */
+            s_auto_new(self, json_integer_value(json_object_get(o, "id")));
+            continue;
+        }
         if (ad_sched_add_job(self->sched, json_integer_value(json_object_get(o, "id")),
                              (int)json_integer_value(json_object_get(o, "nodes")),
                              (int)json_integer_value(json_object_get(o, "procs_per_node")),
@@ -831,6 +1094,7 @@ s_node_down(coord_t *self, const char *name, const char *why)
     ad_err_t err = {0};
 
     ad_sched_set_node(self->sched, name, false, 0);
+    self->nodes_gen++;
     if (ad_coord_node_seen(name, true, &err))
         ad_log(AD_LOG_WARN, "node %s: cannot record DOWN: %s", name, err.msg);
     ad_log(AD_LOG_WARN, "node %s is DOWN (%s)", name, why);
@@ -881,6 +1145,7 @@ s_on_hello(coord_t *self, const ad_msg_t *msg)
         return;
     }
     zhashx_update(self->addresses, name, ad_strdup(address ? address : name));
+    self->nodes_gen++;
     ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name, (long long)id,
            n ? n->cores : 0, address ? address : name);
     s_send(self->agents, msg->identity, "WELCOME",
@@ -971,7 +1236,15 @@ s_decorate(coord_t *self, json_t *o)
     const char *reason = ad_sched_reason(self->sched, id);
     run_t *r = s_run_find(self, id);
     json_t *result;
+    autojob_t *a = s_auto_find(self, id);
 
+    if (a && a->explain)
+        json_object_set_new(o, "plan", json_incref(a->explain));
+    if (a && !a->decided && !ad_coord_state_is_final(state)) {
+        json_object_set_new(o, "reason", json_string(a->reason));
+        json_object_set_new(o, "sched", json_string("planning"));
+        return;
+    }
     if (ad_coord_state_is_final(state)) {
         result = ad_coord_job_result(id);
         if (result)
@@ -1033,10 +1306,19 @@ s_submit(coord_t *self, const ad_msg_t *msg)
         return;
     }
     if (job.layout.is_auto) {
-        s_error(self, msg->identity, AD_EINVAL,
-                "job %s: layout auto needs the planner, which the coordinator does not run yet; "
-                "give nodes, procs_per_node and threads_per_proc",
-                job.name);
+        canon = ad_job_to_json(&job);
+        rc = ad_coord_job_add(job.name, canon, 0, 0, 0, &id, &err);
+        free(canon);
+        if (rc) {
+            s_error(self, msg->identity, AD_EDB, "%s", err.msg);
+            goto out;
+        }
+        ad_log(AD_LOG_INFO, "job %lld (%s) submitted: layout auto", (long long)id, job.name);
+        s_send(self->client, msg->identity, "OK",
+               json_pack("{s:I s:s s:s s:s}", "job", (json_int_t)id, "name", job.name, "state",
+                         "PENDING", "layout", "auto"));
+        s_auto_plan(self, s_auto_new(self, id));
+        s_schedule(self);
         goto out;
     }
     canon = ad_job_to_json(&job);
@@ -1126,6 +1408,22 @@ s_cancel(coord_t *self, const ad_msg_t *msg)
     }
     json_decref(o);
     if (!strcmp(state, "PENDING")) {
+        autojob_t *a = s_auto_find(self, id);
+
+        if (a) {
+            /* Its probes go too. */
+            a->cancelled = true;
+            for (int i = 0; i < a->n_probes; i++) {
+                run_t *pr = s_run_find(self, a->probes[i]);
+
+                if (pr) {
+                    s_run_stop(self, pr, "CANCELLED", "its auto job was cancelled");
+                } else if (!ad_sched_remove_job(self->sched, a->probes[i])) {
+                    ad_coord_job_set(a->probes[i], "CANCELLED", "its auto job was cancelled",
+                                     INT32_MIN, NULL);
+                }
+            }
+        }
         ad_sched_remove_job(self->sched, id);
         if (ad_coord_job_set(id, "CANCELLED", "cancelled by a user", INT32_MIN, &err)) {
             s_error(self, msg->identity, err.code, "%s", err.msg);
@@ -1353,6 +1651,7 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
 
     ad_registry_tick(self->reg, now, self->opts->heartbeat_ms / 1000.0, s_on_down, self);
     s_runs_tick(self, now);
+    s_auto_tick(self);
     if (++self->ticks % S_SEEN_TICKS == 0)
         s_flush_seen(self);
     s_schedule(self);
@@ -1532,6 +1831,7 @@ main(int argc, char **argv)
     zsock_destroy(&self.metrics);
     if (self.sigfd >= 0)
         close(self.sigfd);
+    s_autos_free(&self);
     ad_sched_free(&self.sched);
     ad_registry_free(&self.reg);
     zhashx_destroy(&self.addresses);

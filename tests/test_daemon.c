@@ -504,6 +504,56 @@ test_stop_running(void **st)
     s_stop(d);
 }
 
+/* layout: auto: probes (short jobs), then the job runs on the layout the planner chose. */
+static void
+test_layout_auto(void **st)
+{
+    pid_t d = s_start_daemon(), a = s_start_agent("n1", "a1");
+    json_t *job, *j, *plan, *r;
+    ad_err_t err = {0};
+    int64_t id;
+    int count, nodes, ppn, tpp;
+
+    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
+        usleep(100 * 1000);
+    job = s_run_job("auto", 30, 1);
+    json_object_set_new(job, "layout", json_string("auto"));
+    r = s_req("SUBMIT", json_pack("{s:o}", "job", job), 0, &err);
+    id = json_integer_value(json_object_get(r, "job"));
+    assert_string_equal(json_string_value(json_object_get(r, "layout")), "auto");
+    json_decref(r);
+    j = s_wait_state(id, "COMPLETED|FAILED|CANCELLED", 120000);
+    assert_string_equal(s_state_of(j), "COMPLETED");
+    nodes = (int)json_integer_value(json_object_get(j, "nodes"));
+    ppn = (int)json_integer_value(json_object_get(j, "procs_per_node"));
+    tpp = (int)json_integer_value(json_object_get(j, "threads_per_proc"));
+    assert_int_equal(nodes, 1);
+    assert_true(ppn >= 1 && tpp >= 1 && ppn * tpp <= 64);
+    plan = json_object_get(j, "plan");
+    assert_non_null(plan);
+    assert_true(json_array_size(json_object_get(plan, "candidates")) >= 1);
+    json_decref(j);
+    /* Whatever probes ran are ordinary jobs named after it, and all ended. */
+    r = s_req("JOBS", NULL, 0, &err);
+    {
+        size_t i;
+        json_t *o;
+
+        json_array_foreach(json_object_get(r, "jobs"), i, o) {
+            const char *name = json_string_value(json_object_get(o, "name"));
+
+            if (strncmp(name, "auto-probe-", 11) == 0)
+                assert_string_equal(s_state_of(o), "COMPLETED");
+            else
+                assert_string_equal(name, "auto");
+        }
+    }
+    json_decref(r);
+    s_stop(d);
+    kill(a, SIGTERM);
+    assert_int_equal(s_wait(a, 5000), 0);
+}
+
 int
 main(void)
 {
@@ -514,6 +564,7 @@ main(void)
         cmocka_unit_test_setup(test_run_and_speedup, s_setup),
         cmocka_unit_test_setup(test_trainer_fails, s_setup),
         cmocka_unit_test_setup(test_stop_running, s_setup),
+        cmocka_unit_test_setup(test_layout_auto, s_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

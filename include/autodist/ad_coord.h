@@ -29,6 +29,9 @@ int ad_coord_open(const char *path, ad_err_t *err);
 /* Close the store; idempotent. */
 void ad_coord_close(void);
 
+/* The open store (for the planner, which reads runs and profiles), or NULL. */
+struct ad_store *ad_coord_store(void);
+
 /*
  * A node said HELLO: put it UP (hostname name) and add a profile row from the
  * HELLO's profile (fingerprint, cpu.model, cpu.cores...).  Returns 0 with *id
