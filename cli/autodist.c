@@ -200,6 +200,35 @@ static const command_t s_commands[] = {
      "  --params N             the model's parameters, for a cold start (cnn on\n"
      "                         fashion-mnist is known)\n"
      "  --flops-per-sample F   its forward FLOPs per sample, for a cold start\n"},
+    {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
+     "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
+     "                      [--no-wait] [--follow-interval S]\n"
+     "       autodist sweep status [NAME]\n"
+     "       autodist sweep cancel NAME\n"
+     "\n"
+     "Check the sweep file (docs/jobfile.md; a malformed one is FILE:LINE:COL: ..., exit 2),\n"
+     "send it to the coordinator, which records it and queues its jobs a few at a time,\n"
+     "and follow it: a live table of DONE RUNNING PENDING FAILED ELAPSED ETA on a\n"
+     "terminal, a plain line every 5 s otherwise, then a summary (docs/sweeps.md).\n"
+     "Running the same file again resumes it: jobs that COMPLETED are skipped (by\n"
+     "configuration hash and repeat), failed ones too unless --retry-failed.  A file\n"
+     "changed under the same sweep name is refused unless --force.  Ctrl-C stops\n"
+     "following, not the sweep.  Exit 0 when every job COMPLETED, 4 when some failed or\n"
+     "were cancelled, 5 when its queued jobs cannot start on the nodes that are up.\n"
+     "\n"
+     "options:\n"
+     "  --max-parallel N      at most N jobs of the sweep queued or running at once,\n"
+     "                        1..10000 (default: as many as nodes are UP)\n"
+     "  --retry-failed        run again the jobs that FAILED (or TIMEOUT, NODE_FAIL)\n"
+     "  --force               accept a changed file under a recorded name: it becomes a\n"
+     "                        new version of the sweep; completed configurations of\n"
+     "                        that name (same hash) are still skipped\n"
+     "  --no-wait             start it and return (exit 0)\n"
+     "  --follow-interval S   seconds between two looks, 0.1..60 (default 0.5)\n"
+     "\n"
+     "status [NAME]   the sweeps the coordinator holds (ID NAME STATE JOBS DONE RUNNING\n"
+     "                PENDING FAILED ELAPSED ETA); NAME also reads one back from the store\n"
+     "cancel NAME     stop dispatching, cancel its queued jobs and stop its running ones\n"},
 };
 
 #define S_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))
@@ -217,12 +246,13 @@ static const char s_globals_help[] =
 
 static const char s_exit_help[] =
     "exit status:\n"
-    "  0  success (submit --wait: the job COMPLETED)\n"
+    "  0  success (submit --wait: the job COMPLETED; sweep: every job COMPLETED)\n"
     "  1  an error: the coordinator refused the request, the store failed, ...\n"
     "  2  bad command line or invalid input (a malformed job file)\n"
     "  3  the coordinator cannot be reached\n"
-    "  4  submit --wait: the job ended FAILED, CANCELLED, NODE_FAIL or TIMEOUT\n"
-    "  5  submit --wait: the job cannot start on the nodes that are up\n"
+    "  4  submit --wait: the job ended FAILED, CANCELLED, NODE_FAIL or TIMEOUT;\n"
+    "     sweep: some of its jobs did not complete (failed, cancelled)\n"
+    "  5  submit --wait, sweep: the job(s) cannot start on the nodes that are up\n"
     "  130  Ctrl-C stopped --wait or --follow (the job goes on)\n";
 
 static const command_t *

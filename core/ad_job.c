@@ -2172,10 +2172,10 @@ s_sweep_base(ad_sweep_t *self, s_ctx_t *ctx, yaml_node_t *node)
 }
 
 static int
-s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, ad_sweep_t **out,
-              ad_err_t *err)
+s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, unsigned flags,
+              ad_sweep_t **out, ad_err_t *err)
 {
-    s_ctx_t ctx = {file, text, len, NULL, dir, 0, NULL, err};
+    s_ctx_t ctx = {file, text, len, NULL, dir, flags, NULL, err};
     yaml_node_t *root, *name = NULL, *base = NULL, *grid = NULL, *random = NULL;
     yaml_document_t doc;
     yaml_mark_t grid_at, random_at = {0, 0, 0};
@@ -2361,7 +2361,7 @@ ad_sweep_load(const char *path, ad_sweep_t **out, ad_err_t *err)
     if (rc)
         return rc;
     dir = s_dirname(path);
-    rc = s_sweep_parse(text, len, path, dir, out, err);
+    rc = s_sweep_parse(text, len, path, dir, 0, out, err);
     free(dir);
     free(text);
     return rc;
@@ -2372,7 +2372,28 @@ ad_sweep_load_string(const char *text, const char *name_for_errors, ad_sweep_t *
 {
     assert(text && out);
     return s_sweep_parse(text, strlen(text), name_for_errors ? name_for_errors : "<string>", NULL,
-                         out, err);
+                         0, out, err);
+}
+
+int
+ad_sweep_load_json(const char *json, ad_sweep_t **out, ad_err_t *err)
+{
+    json_error_t jerr;
+    json_t *root;
+
+    assert(json && out);
+    *out = NULL;
+    /* As ad_job_from_json(): jansson says whether it is JSON, libyaml reads it with the rules. */
+    root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return ad_err_set(err, AD_EPARSE, "<json>:%d:%d: %s", jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root) || !json_is_object(json_object_get(root, "base"))) {
+        json_decref(root);
+        return ad_err_set(err, AD_EPARSE,
+                          "<json>:1:1: a sweep in JSON must be an object with an inline base");
+    }
+    json_decref(root);
+    return s_sweep_parse(json, strlen(json), "<json>", NULL, S_F_NOFS, out, err);
 }
 
 void
@@ -2446,6 +2467,20 @@ ad_sweep_job(const ad_sweep_t *self, int64_t i, ad_job_t *job, int *repeat, ad_e
     if (repeat)
         *repeat = (int)(i / self->configs) + 1;
     return 0;
+}
+
+void
+ad_sweep_config_hash(const ad_sweep_t *self, int64_t c, char out[17])
+{
+    int idx[S_K_COUNT];
+    s_spec_t spec;
+
+    assert(self && out && c >= 0 && c < self->configs);
+    /* What ad_sweep_job() builds, without the check, the copy and the name: a shallow copy. */
+    s_compose(self, self->picks ? self->picks[c] : c, &spec, idx);
+    spec.job.name = NULL;
+    s_resolve(&spec);
+    ad_job_hash(&spec.job, out);
 }
 
 const char *

@@ -1537,6 +1537,89 @@ ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out)
     return rc;
 }
 
+void
+ad_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n)
+{
+    if (!rows_p || !*rows_p)
+        return;
+    for (size_t i = 0; i < n; i++)
+        ad_sweep_row_clear(&(*rows_p)[i]);
+    free(*rows_p);
+    *rows_p = NULL;
+}
+
+int
+ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n)
+{
+    const char *op = "find sweeps";
+    sqlite3_stmt *stmt = NULL;
+    size_t cap = 0;
+    int rc;
+
+    ad_err_clear(&self->err);
+    *rows = NULL;
+    *n = 0;
+    rc = s_prepare(self, "SELECT " S_SWEEP_COLS " FROM sweeps WHERE name = ?1 ORDER BY id", op,
+                   &stmt);
+    if (rc)
+        return rc;
+    s_bind_text(stmt, 1, name);
+    while ((rc = s_step(self, stmt)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 4;
+            *rows = ad_realloc(*rows, cap * sizeof(**rows));
+        }
+        s_read_sweep(stmt, &(*rows)[(*n)++]);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        ad_sweep_rows_free(rows, *n);
+        *n = 0;
+        return s_db_error(self, op, rc);
+    }
+    return 0;
+}
+
+int
+ad_store_each_sweep_job(ad_store_t *self, int64_t sweep, ad_store_job_fn fn, void *arg)
+{
+    const char *op = "list the jobs of a sweep";
+    sqlite3_stmt *stmt = NULL;
+    ad_job_row_t row;
+    int rc;
+
+    ad_err_clear(&self->err);
+    rc = s_prepare(self,
+                   "SELECT id, state, config_hash, submitted, started, ended, exit_code"
+                   " FROM jobs WHERE sweep = ?1 ORDER BY id",
+                   op, &stmt);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, sweep);
+    while ((rc = s_step(self, stmt)) == SQLITE_ROW) {
+        ad_job_row_init(&row);
+        row.id = s_col_i64(stmt, 0);
+        row.sweep = sweep;
+        row.config_hash = (char *)sqlite3_column_text(stmt, 2);
+        row.submitted = s_col_real(stmt, 3);
+        row.started = s_col_real(stmt, 4);
+        row.ended = s_col_real(stmt, 5);
+        if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
+            row.exit_code = sqlite3_column_int(stmt, 6);
+        if (s_col_job_state(self, stmt, 1, "job", row.id, &row.state)) {
+            rc = AD_EDB;
+            goto out_finalize;
+        }
+        rc = fn(&row, arg);
+        if (rc)
+            goto out_finalize;
+    }
+    rc = rc == SQLITE_DONE ? 0 : s_db_error(self, op, rc);
+out_finalize:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 int
 ad_store_add_job(ad_store_t *self, const ad_job_row_t *job, int64_t *id)
 {

@@ -145,6 +145,9 @@ s_row_json(const ad_job_row_t *r)
         ad_oom(0);
     spec = r->spec ? json_loads(r->spec, 0, NULL) : NULL;
     json_object_set_new(o, "spec", spec ? spec : json_null());
+    json_object_set_new(o, "sweep", r->sweep > 0 ? json_integer(r->sweep) : json_null());
+    json_object_set_new(o, "config_hash",
+                        r->config_hash ? json_string(r->config_hash) : json_null());
     return o;
 }
 
@@ -262,6 +265,7 @@ ad_coord_run_start(const ad_coord_run_t *r, int64_t *id, ad_err_t *err)
     run.threads_per_proc = r->threads_per_proc;
     run.batch_size = r->batch_size;
     run.config_hash = (char *)r->config_hash;
+    run.sweep = r->sweep;
     run.state = AD_JOB_RUNNING;
     rc = ad_store_add_run(s_store, &run, id);
     return rc ? s_fail(err, rc) : 0;
@@ -339,4 +343,123 @@ ad_coord_job_result(int64_t job)
         return NULL;
     }
     return out;
+}
+
+/* ---- sweeps ---------------------------------------------------------------------------- */
+
+int
+ad_coord_sweep_add(const char *name, const char *file_hash, const char *spec, int64_t *id,
+                   bool *created, ad_err_t *err)
+{
+    ad_sweep_row_t row = {0};
+    int rc;
+
+    row.name = (char *)name;
+    row.file_hash = (char *)file_hash;
+    row.spec = (char *)spec;
+    rc = ad_store_add_sweep(s_store, &row, id, created);
+    return rc ? s_fail(err, rc) : 0;
+}
+
+json_t *
+ad_coord_sweep_versions(const char *name, ad_err_t *err)
+{
+    ad_sweep_row_t *rows = NULL;
+    size_t n = 0;
+    json_t *arr;
+    int rc;
+
+    rc = ad_store_find_sweeps(s_store, name, &rows, &n);
+    if (rc) {
+        s_fail(err, rc);
+        return NULL;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id,
+                                             "file_hash", rows[i].file_hash ? rows[i].file_hash
+                                                                            : "",
+                                             "created", s_num(rows[i].created)));
+    ad_sweep_rows_free(&rows, n);
+    return arr;
+}
+
+int64_t
+ad_coord_job_sweep(int64_t id)
+{
+    ad_job_row_t row = {0};
+    int64_t sweep = 0;
+
+    if (ad_store_get_job(s_store, id, &row) == 0)
+        sweep = row.sweep;
+    ad_job_row_clear(&row);
+    return sweep;
+}
+
+char *
+ad_coord_sweep_spec(int64_t id, ad_err_t *err)
+{
+    ad_sweep_row_t row = {0};
+    char *spec;
+    int rc;
+
+    rc = ad_store_get_sweep(s_store, id, &row);
+    if (rc) {
+        s_fail(err, rc);
+        return NULL;
+    }
+    spec = row.spec;
+    row.spec = NULL;
+    ad_sweep_row_clear(&row);
+    if (!spec)
+        ad_err_set(err, -ENOENT, "sweep %lld has no spec in the store", (long long)id);
+    return spec;
+}
+
+/* What ad_coord_sweep_jobs() passes through ad_store_each_sweep_job(). */
+typedef struct {
+    ad_coord_sweep_job_fn fn;
+    void *arg;
+} s_sweep_walk_t;
+
+static int
+s_sweep_job(const ad_job_row_t *row, void *arg)
+{
+    s_sweep_walk_t *w = arg;
+    ad_coord_sweep_job_t job;
+
+    job.id = row->id;
+    job.config_hash = row->config_hash;
+    job.state = ad_job_state_name(row->state);
+    job.started = row->started;
+    job.ended = row->ended;
+    return w->fn(&job, w->arg);
+}
+
+int
+ad_coord_sweep_jobs(int64_t sweep, ad_coord_sweep_job_fn fn, void *arg, ad_err_t *err)
+{
+    s_sweep_walk_t w = {fn, arg};
+    int rc = ad_store_each_sweep_job(s_store, sweep, s_sweep_job, &w);
+
+    return rc < 0 ? s_fail(err, rc) : rc;
+}
+
+int
+ad_coord_sweep_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp,
+                       int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err)
+{
+    ad_job_row_t row;
+    int rc;
+
+    ad_job_row_init(&row);
+    row.name = (char *)name;
+    row.spec = (char *)spec;
+    row.nodes = nodes;
+    row.procs_per_node = ppn;
+    row.threads_per_proc = tpp;
+    row.sweep = sweep;
+    row.config_hash = (char *)config_hash;
+    rc = ad_store_add_job(s_store, &row, id);
+    return rc ? s_fail(err, rc) : 0;
 }

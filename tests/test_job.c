@@ -942,6 +942,70 @@ test_sweep_json_round_trip(void **state)
     }
 }
 
+/* The coordinator's side: a sweep rebuilt from its JSON, without the file system. */
+static void
+test_sweep_load_json(void **state)
+{
+    static const char *const files[] = {"sweep-grid.yaml", "sweep-random.yaml",
+                                        "sweep-imagefolder.yaml"};
+    static const char *const bad[] = {
+        "{\"name\": \"x\", \"base\": \"job.yaml\"}",
+        "[1, 2]",
+        "{\"name\": \"x\", \"base\": {\"model\": \"mlp\", \"dataset\": \"synthetic\","
+        " \"batch_size\": 8, \"data_dir\": \"relative/dir\"}}",
+        "{\"name\": \"x\", \"base\": {\"model\": \"mlp\", \"dataset\": \"synthetic\","
+        " \"batch_size\": 8}, \"grid\": {\"seed\": []}}",
+        "{\"name\": \"x\",",
+    };
+
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        ad_sweep_t *a = NULL, *b = NULL;
+        ad_err_t err = {0};
+        char path[512], ha[17], hb[17];
+
+        snprintf(path, sizeof(path), JOBS "%s", files[f]);
+        assert_int_equal(ad_sweep_load(path, &a, &err), 0);
+        if (ad_sweep_load_json(ad_sweep_json(a), &b, &err))
+            fail_msg("%s: %s", files[f], err.msg);
+        ad_sweep_hash(a, ha);
+        ad_sweep_hash(b, hb);
+        assert_string_equal(ha, hb);
+        assert_string_equal(ad_sweep_json(a), ad_sweep_json(b));
+        assert_int_equal(ad_sweep_count(a), ad_sweep_count(b));
+        for (int64_t i = 0; i < ad_sweep_count(a); i++) {
+            ad_job_t ja, jb;
+            char *sa, *sb;
+
+            assert_int_equal(ad_sweep_job(a, i, &ja, NULL, &err), 0);
+            assert_int_equal(ad_sweep_job(b, i, &jb, NULL, &err), 0);
+            sa = ad_job_to_json(&ja);
+            sb = ad_job_to_json(&jb);
+            assert_string_equal(sa, sb);
+            {
+                char h1[17], h2[17];
+
+                ad_job_hash(&ja, h1);
+                ad_sweep_config_hash(b, i % ad_sweep_configs(b), h2);
+                assert_string_equal(h1, h2);
+            }
+            free(sa);
+            free(sb);
+            ad_job_clear(&ja);
+            ad_job_clear(&jb);
+        }
+        ad_sweep_free(&a);
+        ad_sweep_free(&b);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ad_sweep_t *s = NULL;
+        ad_err_t err = {0};
+
+        assert_int_equal(ad_sweep_load_json(bad[i], &s, &err), AD_EPARSE);
+        assert_null(s);
+        assert_memory_equal(err.msg, "<json>:", 7);
+    }
+}
+
 static void
 test_sweep_hash(void **state)
 {
@@ -1120,6 +1184,7 @@ main(void)
         cmocka_unit_test(test_sweep_big),
         cmocka_unit_test(test_sweep_inline_override),
         cmocka_unit_test(test_sweep_json_round_trip),
+        cmocka_unit_test(test_sweep_load_json),
         cmocka_unit_test(test_sweep_hash),
         cmocka_unit_test(test_bad_sweep_files),
         cmocka_unit_test(test_sweep_bad_base),

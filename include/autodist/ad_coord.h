@@ -62,7 +62,8 @@ int ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *devi
 
 /*
  * Job id as a JSON object {id, name, state, reason, submitted, started,
- * ended, exit_code, nodes, procs_per_node, threads_per_proc, nodelist, spec}
+ * ended, exit_code, nodes, procs_per_node, threads_per_proc, nodelist, spec,
+ * sweep (id or null), config_hash (or null)}
  * (a new reference), or NULL with err set (-ENOENT, AD_EDB).  *state_out (may
  * be NULL) receives the state name (static).
  */
@@ -93,6 +94,7 @@ typedef struct ad_coord_run {
     int nodes, procs_per_node, threads_per_proc;
     int64_t batch_size;   /* global batch */
     const char *config_hash; /* the job's stable hash */
+    int64_t sweep;        /* the sweep the job belongs to; 0 = none */
 } ad_coord_run_t;
 
 /* Add a RUNNING run for a job that starts.  Returns 0 with *id, or a negative code. */
@@ -132,6 +134,51 @@ json_t *ad_coord_job_result(int64_t job);
 
 /* Whether the state name is a final one (COMPLETED, FAILED, ...). */
 bool ad_coord_state_is_final(const char *state);
+
+/* ---- sweeps (docs/sweeps.md) ---- */
+
+/*
+ * Record sweep name with file_hash (ad_sweep_hash()) and spec (its canonical
+ * JSON), or find the row of that name and hash so a rerun resumes it.
+ * Returns 0 with *id and *created (may be NULL), or a negative code with err set.
+ */
+int ad_coord_sweep_add(const char *name, const char *file_hash, const char *spec, int64_t *id,
+                       bool *created, ad_err_t *err);
+
+/*
+ * Every recorded version of sweep name (one per file hash), oldest first, as
+ * a JSON array of {id, file_hash, created} (a new reference; [] when there
+ * is none), or NULL with err set on a store error.
+ */
+json_t *ad_coord_sweep_versions(const char *name, ad_err_t *err);
+
+/* The sweep job id belongs to; 0 when none (or when the store cannot say). */
+int64_t ad_coord_job_sweep(int64_t id);
+
+/* The spec (canonical JSON) of sweep id as a new string, or NULL with err set (-ENOENT, AD_EDB). */
+char *ad_coord_sweep_spec(int64_t id, ad_err_t *err);
+
+/* A job of a sweep as a resume reads it; strings borrowed for the callback. */
+typedef struct ad_coord_sweep_job {
+    int64_t id;              /* job id */
+    const char *config_hash; /* its configuration hash; NULL = none */
+    const char *state;       /* its state name ("COMPLETED", ...) */
+    double started, ended;   /* unix s; NaN = not yet */
+} ad_coord_sweep_job_t;
+
+/* Callback of ad_coord_sweep_jobs(): 0 goes on, anything else stops. */
+typedef int (*ad_coord_sweep_job_fn)(const ad_coord_sweep_job_t *job, void *arg);
+
+/* Call fn for each job of sweep id, by id.  Returns 0, fn's non-zero value, or a negative code. */
+int ad_coord_sweep_jobs(int64_t sweep, ad_coord_sweep_job_fn fn, void *arg, ad_err_t *err);
+
+/*
+ * ad_coord_job_add() for a job of a sweep: it also records the sweep id and
+ * the configuration hash, which a rerun of the sweep looks for.  Returns 0
+ * with *id, or a negative code with err set.
+ */
+int ad_coord_sweep_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp,
+                           int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err);
 
 #ifdef __cplusplus
 }

@@ -181,6 +181,16 @@ int ad_sweep_load(const char *path, ad_sweep_t **out, ad_err_t *err);
 int ad_sweep_load_string(const char *text, const char *name_for_errors, ad_sweep_t **out,
                          ad_err_t *err);
 
+/*
+ * Load a sweep from its canonical JSON (ad_sweep_json()), as the coordinator
+ * rebuilds a sweep a client loaded: like ad_job_from_json(), the file
+ * system is not read, so the base must be inline and paths absolute (they
+ * are not checked).  It expands to the same jobs and has the same hash as the
+ * sweep the JSON came from.  Returns 0 and sets *out (ad_sweep_free()), or
+ * AD_EPARSE with err->msg "<json>:LINE:COL: ...".
+ */
+int ad_sweep_load_json(const char *json, ad_sweep_t **out, ad_err_t *err);
+
 /* Release a sweep; NULL-safe and idempotent, sets *self_p to NULL. */
 void ad_sweep_free(ad_sweep_t **self_p);
 
@@ -201,6 +211,13 @@ int64_t ad_sweep_configs(const ad_sweep_t *self);
  * NULL), or AD_EPARSE with err set and *job zeroed.
  */
 int ad_sweep_job(const ad_sweep_t *self, int64_t i, ad_job_t *job, int *repeat, ad_err_t *err);
+
+/*
+ * The configuration hash of configuration c, 0 <= c < ad_sweep_configs():
+ * ad_job_hash() of ad_sweep_job(c) without the check, the copy and the name
+ * (about 20 us instead of 30), for matching the jobs of a resumed sweep.
+ */
+void ad_sweep_config_hash(const ad_sweep_t *self, int64_t c, char out[17]);
 
 /*
  * The canonical JSON of the sweep: its name, the base job's given keys (the

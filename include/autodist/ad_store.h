@@ -361,6 +361,28 @@ int ad_store_add_sweep(ad_store_t *self, const ad_sweep_row_t *sweep, int64_t *i
 int ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out);
 
 /*
+ * Every version of sweep name (one row per file hash), oldest first, in a
+ * new array of *n rows owned by the caller (ad_sweep_rows_free()); *n is 0
+ * when there is none.  Returns 0 or AD_EDB (then *rows is NULL and *n 0).
+ */
+int ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n);
+
+/* Free an array returned by ad_store_find_sweeps(); NULL-safe, sets *rows_p to NULL. */
+void ad_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n);
+
+/* Callback of ad_store_each_sweep_job(): return 0 to go on, anything else to stop. */
+typedef int (*ad_store_job_fn)(const ad_job_row_t *job, void *arg);
+
+/*
+ * Call fn for each job of sweep, by id, to resume the sweep: the row (and
+ * its strings) is borrowed for the call and holds id, sweep, state,
+ * config_hash, submitted, started, ended and exit_code only (name, spec,
+ * reason, layout and nodelist are left out: a sweep may have 100,000 jobs).
+ * Uses the jobs_sweep index.  Returns 0, fn's non-zero value, or AD_EDB.
+ */
+int ad_store_each_sweep_job(ad_store_t *self, int64_t sweep, ad_store_job_fn fn, void *arg);
+
+/*
  * Add a submitted job (name required): the store sets it PENDING and stamps
  * submitted; its state, times and exit code in job are ignored, the layout
  * columns and the sweep are taken as given.  Returns 0 and sets *id (may be

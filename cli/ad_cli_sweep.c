@@ -1,0 +1,623 @@
+/* ad_cli_sweep.c - autodist sweep: run a sweep file with a live progress table; status; cancel */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ad_cli.h"
+#include "autodist/ad_job.h"
+#include "autodist/ad_proto.h"
+
+/* Default seconds between two SWEEPS requests while following a sweep. */
+#define S_POLL_S 0.5
+/* Without a terminal: a progress line at least this often. */
+#define S_PLAIN_EVERY_S 5.0
+/* How long every queued job must stay "never" before the command gives up (nodes may come). */
+#define S_NEVER_GRACE_S 5.0
+/* `sweep status NAME` waits at most this long for the coordinator to check what ran before. */
+#define S_RESOLVE_WAIT_S 120.0
+/* `sweep cancel` follows the running jobs this long (the coordinator's grace is 10 s). */
+#define S_CANCEL_FOLLOW_S 20.0
+/* Failed jobs listed in a summary. */
+#define S_FAILED_SHOWN 10
+
+static double
+s_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A sweep object's count field. */
+static int64_t
+s_n(const json_t *sweep, const char *key)
+{
+    return ad_cli_jint(sweep, key, 0);
+}
+
+/* The sweep object of a SWEEPS answer with one sweep. */
+static json_t *
+s_first(const json_t *reply)
+{
+    json_t *s = json_array_get(json_object_get(reply, "sweeps"), 0);
+
+    return json_is_object(s) ? s : NULL;
+}
+
+/* One SWEEPS request for name; 0 with *reply, or the ad_cli_request() code with err set. */
+static int
+s_sweeps(ad_cli_t *cli, const char *name, json_t **reply, ad_err_t *err)
+{
+    json_t *payload = name ? json_pack("{s:s}", "name", name) : NULL;
+
+    return ad_cli_request(cli, "SWEEPS", payload, AD_PROTO_REQUEST_TIMEOUT_MS, reply, err);
+}
+
+/* ---- the run: live progress --------------------------------------------------------------- */
+
+/* Where following a sweep stands. */
+typedef struct follower {
+    ad_cli_t *cli;      /* the command (borrowed) */
+    const char *name;   /* the sweep (borrowed) */
+    const char *path;   /* its file, for hints (borrowed) */
+    double interval;    /* seconds between two SWEEPS */
+    bool tty;           /* stdout is a terminal: one row redrawn in place */
+    bool drawn;         /* a live row is on the screen and needs a newline */
+    bool header;        /* the table's header was printed */
+    bool resumed_said;  /* what ran before was reported */
+    double last_print;  /* s_mono() of the last plain line */
+    double t_start;     /* s_mono() when following began */
+    double never_since; /* since when every queued job is "never"; < 0 when not */
+} follower_t;
+
+static void
+s_end_line(follower_t *f)
+{
+    if (f->drawn) {
+        fputc('\n', stdout);
+        fflush(stdout);
+        f->drawn = false;
+    }
+}
+
+/* The table row (a terminal) or the plain line of a sweep. */
+static void
+s_row(const json_t *s, bool table, char *buf, size_t size)
+{
+    char elapsed[32], eta[32];
+
+    ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), elapsed, sizeof(elapsed));
+    ad_cli_fmt_duration(ad_cli_jnum(s, "eta_s", NAN), eta, sizeof(eta));
+    if (table)
+        snprintf(buf, size, "%8lld %8lld %8lld %8lld %10s %10s", (long long)s_n(s, "completed"),
+                 (long long)s_n(s, "running"), (long long)s_n(s, "pending"),
+                 (long long)s_n(s, "failed"), elapsed, eta);
+    else
+        snprintf(buf, size,
+                 "sweep %s: %lld done, %lld running, %lld pending, %lld failed of %lld; "
+                 "elapsed %s, ETA %s",
+                 ad_cli_jstr(s, "name"), (long long)s_n(s, "completed"),
+                 (long long)s_n(s, "running"), (long long)s_n(s, "pending"),
+                 (long long)s_n(s, "failed"), (long long)s_n(s, "total"), elapsed, eta);
+}
+
+/* Once the coordinator knows what ran before: say what a rerun skips. */
+static void
+s_say_resumed(follower_t *f, const json_t *s)
+{
+    const json_t *before = ad_cli_jobj(s, "before");
+    int64_t done = ad_cli_jint(before, "completed", 0), failed = ad_cli_jint(before, "failed", 0);
+    int64_t retried = s_n(s, "retried");
+
+    if (f->resumed_said || json_is_true(json_object_get(s, "resolving")))
+        return;
+    f->resumed_said = true;
+    if (f->cli->json || (!done && !failed))
+        return;
+    s_end_line(f);
+    printf("resumed: %lld job%s completed before (skipped)", (long long)done, done == 1 ? "" : "s");
+    if (failed && retried)
+        printf(", %lld failed before (run again: --retry-failed)", (long long)failed);
+    else if (failed)
+        printf(", %lld failed before (skipped; --retry-failed runs them again)", (long long)failed);
+    printf("\n");
+    fflush(stdout);
+}
+
+static void
+s_show(follower_t *f, const json_t *s)
+{
+    char line[512];
+    double now = s_mono();
+
+    if (f->cli->json)
+        return;
+    if (json_is_true(json_object_get(s, "resolving"))) {
+        snprintf(line, sizeof(line), "checking which of the %lld jobs ran before: %.0f%%",
+                 (long long)s_n(s, "total"), 100.0 * ad_cli_jnum(s, "checked", 0));
+        if (f->tty) {
+            printf("\r%s\033[K", line);
+            fflush(stdout);
+            f->drawn = true;
+        } else if (now - f->last_print >= S_PLAIN_EVERY_S && now - f->t_start >= S_PLAIN_EVERY_S) {
+            /* Without a terminal, only a check that takes a while is worth a line. */
+            printf("%s\n", line);
+            fflush(stdout);
+            f->last_print = now;
+        }
+        return;
+    }
+    s_say_resumed(f, s);
+    if (!f->tty) {
+        if (now - f->last_print >= S_PLAIN_EVERY_S) {
+            s_row(s, false, line, sizeof(line));
+            printf("%s\n", line);
+            fflush(stdout);
+            f->last_print = now;
+        }
+        return;
+    }
+    if (!f->header) {
+        s_end_line(f);
+        printf("%8s %8s %8s %8s %10s %10s\n", "DONE", "RUNNING", "PENDING", "FAILED", "ELAPSED",
+               "ETA");
+        f->header = true;
+    }
+    s_row(s, true, line, sizeof(line));
+    printf("\r%s\033[K", line);
+    fflush(stdout);
+    f->drawn = true;
+}
+
+/* The failed jobs of a sweep object, one line each. */
+static void
+s_print_failed(const json_t *s)
+{
+    json_t *failed = json_object_get(s, "failed_jobs"), *j;
+    size_t i;
+
+    json_array_foreach(failed, i, j)
+    {
+        const char *reason = ad_cli_jstr(j, "reason");
+
+        if (i >= S_FAILED_SHOWN)
+            break;
+        printf("  job %lld %s %s%s%s\n", (long long)ad_cli_jint(j, "job", 0),
+               ad_cli_jstr(j, "name") ? ad_cli_jstr(j, "name") : "?",
+               ad_cli_jstr(j, "state") ? ad_cli_jstr(j, "state") : "?", reason ? ": " : "",
+               reason ? reason : "");
+    }
+}
+
+/* The summary of a sweep that is over; returns the exit status. */
+static int
+s_summary(follower_t *f, json_t *s)
+{
+    const char *state = ad_cli_jstr(s, "state");
+    int64_t total = s_n(s, "total"), done = s_n(s, "completed"), failed = s_n(s, "failed");
+    int64_t cancelled = s_n(s, "cancelled"), todo = s_n(s, "todo");
+    int64_t before = ad_cli_jint(ad_cli_jobj(s, "before"), "completed", 0);
+    double mean = ad_cli_jnum(s, "mean_job_s", NAN);
+    bool ok = state && !strcmp(state, "DONE") && done == total;
+    char wall[32], mj[32];
+
+    s_end_line(f);
+    if (f->cli->json) {
+        json_t *doc = json_pack("{s:O}", "sweep", s);
+
+        ad_cli_print_json(doc);
+        json_decref(doc);
+    } else {
+        printf("sweep %s %s: %lld of %lld jobs completed", f->name, state ? state : "?",
+               (long long)done, (long long)total);
+        if (before)
+            printf(" (%lld before this run)", (long long)before);
+        printf(", %lld failed", (long long)failed);
+        if (cancelled)
+            printf(", %lld cancelled", (long long)cancelled);
+        if (todo)
+            printf(", %lld not started", (long long)todo);
+        printf("; wall time %s",
+               ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), wall, sizeof(wall)));
+        if (!isnan(mean))
+            printf(", mean job %s", ad_cli_fmt_duration(mean, mj, sizeof(mj)));
+        printf("\n");
+        s_print_failed(s);
+        fflush(stdout);
+    }
+    if (ok)
+        return AD_CLI_EXIT_OK;
+    if (state && !strcmp(state, "CANCELLED"))
+        return ad_cli_fail(AD_CLI_EXIT_JOB_ENDED,
+                           "sweep %s was cancelled; `autodist sweep %s` resumes it", f->name,
+                           f->path);
+    return ad_cli_fail(AD_CLI_EXIT_JOB_ENDED,
+                       "sweep %s: %lld of %lld jobs did not complete; `autodist sweep %s "
+                       "--retry-failed` runs the failed ones again",
+                       f->name, (long long)(total - done), (long long)total, f->path);
+}
+
+static int
+s_follow(follower_t *f)
+{
+    json_t *reply = NULL, *s;
+    ad_err_t err = {0};
+    int rc;
+
+    ad_cli_catch_interrupt(true);
+    f->never_since = -1;
+    f->last_print = -1e9;
+    f->t_start = s_mono();
+    for (;;) {
+        const char *state;
+        int64_t queued;
+
+        if (ad_cli_interrupted) {
+            rc = AD_CLI_EXIT_INTERRUPTED;
+            break;
+        }
+        rc = s_sweeps(f->cli, f->name, &reply, &err);
+        if (ad_cli_interrupted || rc == -EINTR) {
+            rc = AD_CLI_EXIT_INTERRUPTED;
+            break;
+        }
+        if (rc) {
+            s_end_line(f);
+            rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
+            break;
+        }
+        s = s_first(reply);
+        state = ad_cli_jstr(s, "state");
+        if (!s || !state) {
+            s_end_line(f);
+            rc =
+                ad_cli_fail(AD_CLI_EXIT_ERROR, "the coordinator's SWEEPS has no sweep %s", f->name);
+            break;
+        }
+        s_show(f, s);
+        queued = s_n(s, "queued");
+        if (!strcmp(state, "DONE") ||
+            (!strcmp(state, "CANCELLED") && s_n(s, "running") == 0 && queued == 0)) {
+            rc = s_summary(f, s);
+            break;
+        }
+        if (!strcmp(state, "STOPPED")) {
+            s_end_line(f);
+            rc = ad_cli_fail(AD_CLI_EXIT_ERROR,
+                             "sweep %s is no longer dispatched (the coordinator restarted?); "
+                             "`autodist sweep %s` resumes it",
+                             f->name, f->path);
+            break;
+        }
+        if (s_n(s, "running") == 0 && queued > 0 && s_n(s, "never") == queued) {
+            if (f->never_since < 0) {
+                f->never_since = s_mono();
+            } else if (s_mono() - f->never_since >= S_NEVER_GRACE_S) {
+                const char *why = ad_cli_jstr(s, "never_reason");
+
+                s_end_line(f);
+                if (f->cli->json) {
+                    json_t *doc = json_pack("{s:O}", "sweep", s);
+
+                    ad_cli_print_json(doc);
+                    json_decref(doc);
+                }
+                rc = ad_cli_fail(AD_CLI_EXIT_NEVER,
+                                 "sweep %s: its queued jobs cannot start: %s; the sweep stays "
+                                 "(autodist sweep cancel %s drops it)",
+                                 f->name, why ? why : "they do not fit the nodes that are up",
+                                 f->name);
+                break;
+            }
+        } else {
+            f->never_since = -1;
+        }
+        json_decref(reply);
+        reply = NULL;
+        ad_cli_sleep(f->interval);
+    }
+    if (rc == AD_CLI_EXIT_INTERRUPTED) {
+        s_end_line(f);
+        ad_cli_fail(AD_CLI_EXIT_INTERRUPTED,
+                    "stopped following: sweep %s goes on; `autodist sweep status %s` shows it, "
+                    "`autodist sweep cancel %s` stops it",
+                    f->name, f->name, f->name);
+    }
+    json_decref(reply);
+    ad_cli_catch_interrupt(false);
+    return rc;
+}
+
+/* The first lines of a run: what the coordinator made of the file. */
+static void
+s_announce(const json_t *s)
+{
+    int64_t total = s_n(s, "total"), configs = s_n(s, "configs"), repeats = s_n(s, "repeats");
+    int64_t maxp = ad_cli_jint(s, "max_parallel", 0);
+
+    printf("sweep %s (id %lld): %lld job%s = %lld configuration%s x %lld repeat%s, ",
+           ad_cli_jstr(s, "name"), (long long)ad_cli_jint(s, "id", 0), (long long)total,
+           total == 1 ? "" : "s", (long long)configs, configs == 1 ? "" : "s", (long long)repeats,
+           repeats == 1 ? "" : "s");
+    if (maxp > 0)
+        printf("at most %lld at a time", (long long)maxp);
+    else
+        printf("as many at a time as nodes are up");
+    if (json_is_true(json_object_get(s, "joined")))
+        printf("; joined: it was already running\n");
+    else if (json_is_true(json_object_get(s, "created")))
+        printf("; new (file hash %s)\n", ad_cli_jstr(s, "file_hash"));
+    else
+        printf("; resuming (file hash %s)\n", ad_cli_jstr(s, "file_hash"));
+    fflush(stdout);
+}
+
+static int
+s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool force, bool wait,
+      double interval)
+{
+    follower_t f = {0};
+    ad_sweep_t *sweep = NULL;
+    ad_err_t err = {0};
+    json_t *spec, *payload, *reply = NULL;
+    char hash[17];
+    int rc;
+
+    /* Checked here first, so a mistake is reported at once with its line and column. */
+    if (ad_sweep_load(path, &sweep, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    spec = json_loads(ad_sweep_json(sweep), 0, NULL);
+    if (!spec) {
+        ad_sweep_free(&sweep);
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: the sweep's JSON does not read back", path);
+    }
+    ad_sweep_hash(sweep, hash);
+    payload = json_pack("{s:o s:s s:b s:b}", "sweep", spec, "file_hash", hash, "retry_failed",
+                        retry, "force", force);
+    if (max_parallel > 0)
+        json_object_set_new(payload, "max_parallel", json_integer(max_parallel));
+    rc = ad_cli_call(cli, "SWEEP", payload, &reply);
+    if (rc)
+        goto out;
+    if (!wait) {
+        if (cli->json) {
+            json_t *doc = json_pack("{s:O}", "sweep", reply);
+
+            ad_cli_print_json(doc);
+            json_decref(doc);
+        } else {
+            s_announce(reply);
+            printf("follow it with `autodist sweep status %s`\n", ad_sweep_name(sweep));
+        }
+        goto out;
+    }
+    if (!cli->json)
+        s_announce(reply);
+    f.cli = cli;
+    f.name = ad_sweep_name(sweep);
+    f.path = path;
+    f.interval = interval;
+    f.tty = isatty(STDOUT_FILENO);
+    rc = s_follow(&f);
+out:
+    json_decref(reply);
+    ad_sweep_free(&sweep);
+    return rc;
+}
+
+/* ---- status and cancel ------------------------------------------------------------------------
+ */
+
+static void
+s_print_table(const json_t *sweeps)
+{
+    static const char *const headers[] = {"ID",      "NAME",    "STATE",  "JOBS",    "DONE",
+                                          "RUNNING", "PENDING", "FAILED", "ELAPSED", "ETA"};
+    char cells_buf[8][32];
+    const char *cells[10];
+    ad_table_t *t = ad_table_new(10, headers);
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(sweeps, i, s)
+    {
+        snprintf(cells_buf[0], 32, "%lld", (long long)ad_cli_jint(s, "id", 0));
+        snprintf(cells_buf[1], 32, "%lld", (long long)s_n(s, "total"));
+        snprintf(cells_buf[2], 32, "%lld", (long long)s_n(s, "completed"));
+        snprintf(cells_buf[3], 32, "%lld", (long long)s_n(s, "running"));
+        snprintf(cells_buf[4], 32, "%lld", (long long)s_n(s, "pending"));
+        snprintf(cells_buf[5], 32, "%lld", (long long)s_n(s, "failed"));
+        cells[0] = cells_buf[0];
+        cells[1] = ad_cli_jstr(s, "name");
+        cells[2] =
+            json_is_true(json_object_get(s, "resolving")) ? "CHECKING" : ad_cli_jstr(s, "state");
+        cells[3] = cells_buf[1];
+        cells[4] = cells_buf[2];
+        cells[5] = cells_buf[3];
+        cells[6] = cells_buf[4];
+        cells[7] = cells_buf[5];
+        cells[8] = ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), cells_buf[6], 32);
+        cells[9] = ad_cli_fmt_duration(ad_cli_jnum(s, "eta_s", NAN), cells_buf[7], 32);
+        ad_table_add(t, cells);
+    }
+    ad_table_print(t, stdout);
+    ad_table_free(&t);
+}
+
+static int
+s_status(ad_cli_t *cli, const char *name)
+{
+    json_t *reply = NULL, *s;
+    ad_err_t err = {0};
+    double t0 = s_mono();
+    int rc;
+
+    if (!ad_cli_endpoint(cli))
+        return AD_CLI_EXIT_USAGE;
+    for (;;) {
+        rc = s_sweeps(cli, name, &reply, &err);
+        if (rc)
+            return ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
+        s = s_first(reply);
+        /* A sweep read back from the store is checked first: wait for exact counts. */
+        if (!name || !s || !json_is_true(json_object_get(s, "resolving")) ||
+            s_mono() - t0 >= S_RESOLVE_WAIT_S)
+            break;
+        json_decref(reply);
+        reply = NULL;
+        if (!ad_cli_sleep(0.2))
+            return AD_CLI_EXIT_INTERRUPTED;
+    }
+    if (cli->json) {
+        ad_cli_print_json(reply);
+    } else if (json_array_size(json_object_get(reply, "sweeps")) == 0) {
+        printf("no sweeps (the coordinator lists those it ran or read back since it started; "
+               "`autodist sweep status NAME` reads one back from the store)\n");
+    } else {
+        s_print_table(json_object_get(reply, "sweeps"));
+        if (name && s) {
+            int64_t before = ad_cli_jint(ad_cli_jobj(s, "before"), "completed", 0);
+
+            if (before)
+                printf("%lld jobs had completed before the sweep was last started\n",
+                       (long long)before);
+            s_print_failed(s);
+        }
+    }
+    json_decref(reply);
+    return AD_CLI_EXIT_OK;
+}
+
+static int
+s_cancel(ad_cli_t *cli, const char *name)
+{
+    json_t *reply = NULL, *later = NULL, *s;
+    ad_err_t err = {0};
+    int64_t stopping;
+    int rc;
+
+    rc = ad_cli_call(cli, "SWEEP_CANCEL", json_pack("{s:s}", "name", name), &reply);
+    if (rc)
+        return rc;
+    stopping = ad_cli_jint(reply, "stopping", 0);
+    /* Follow the running jobs until they are gone, so the command ends on their state. */
+    for (double t0 = s_mono(); stopping > 0 && s_mono() - t0 < S_CANCEL_FOLLOW_S;) {
+        if (!ad_cli_sleep(0.2))
+            break;
+        if (s_sweeps(cli, name, &later, &err))
+            break;
+        s = s_first(later);
+        if (s && s_n(s, "running") == 0 && s_n(s, "queued") == 0) {
+            json_object_set(reply, "sweep", s);
+            json_object_set_new(reply, "stopped", json_true());
+            stopping = 0;
+        }
+        json_decref(later);
+        later = NULL;
+    }
+    s = ad_cli_jobj(reply, "sweep");
+    if (cli->json) {
+        ad_cli_print_json(reply);
+    } else {
+        printf("sweep %s CANCELLED: %lld queued job%s cancelled, %lld running job%s %s", name,
+               (long long)ad_cli_jint(reply, "cancelled", 0),
+               ad_cli_jint(reply, "cancelled", 0) == 1 ? "" : "s",
+               (long long)ad_cli_jint(reply, "stopping", 0),
+               ad_cli_jint(reply, "stopping", 0) == 1 ? "" : "s",
+               stopping > 0 ? "still stopping" : "stopped");
+        if (s)
+            printf("; %lld of %lld jobs completed, %lld not started",
+                   (long long)s_n(s, "completed"), (long long)s_n(s, "total"),
+                   (long long)s_n(s, "todo"));
+        printf("\n");
+    }
+    json_decref(reply);
+    return AD_CLI_EXIT_OK;
+}
+
+/* ---- the command --------------------------------------------------------------------------------
+ */
+
+int
+ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"max-parallel", required_argument, NULL, 'p'},
+        {"retry-failed", no_argument, NULL, 'r'},
+        {"force", no_argument, NULL, 'f'},
+        {"no-wait", no_argument, NULL, 'n'},
+        {"follow-interval", required_argument, NULL, 'i'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t max_parallel = 0;
+    bool retry = false, force = false, wait = true, run_options = false;
+    double interval = S_POLL_S;
+    const char *arg, *sub;
+    char *end;
+    int c, npos;
+
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        switch (c) {
+        case AD_CLI_OPT_HELP:
+            return AD_CLI_EXIT_OK;
+        case AD_CLI_OPT_ERROR:
+            return AD_CLI_EXIT_USAGE;
+        case 'p':
+            if (ad_cli_parse_int("--max-parallel", arg, 1, AD_PROTO_SWEEP_PARALLEL_MAX,
+                                 &max_parallel))
+                return AD_CLI_EXIT_USAGE;
+            break;
+        case 'r':
+            retry = true;
+            break;
+        case 'f':
+            force = true;
+            break;
+        case 'n':
+            wait = false;
+            break;
+        case 'i':
+            errno = 0;
+            interval = strtod(arg, &end);
+            if (errno || end == arg || *end || !(interval >= 0.1 && interval <= 60))
+                return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                                   "--follow-interval must be seconds in 0.1..60, got \"%s\"", arg);
+            break;
+        }
+        run_options = true;
+    }
+    npos = argc - optind;
+    if (npos < 1)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep: give a sweep file, or status [NAME] or "
+                                              "cancel NAME (see autodist sweep --help)");
+    sub = argv[optind];
+    if (!strcmp(sub, "status") || !strcmp(sub, "cancel")) {
+        bool cancel = sub[0] == 'c';
+
+        if (run_options)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "sweep %s: --max-parallel, --retry-failed, --force, --no-wait and "
+                               "--follow-interval go with a sweep file",
+                               sub);
+        if (npos > 2)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep %s: one sweep at a time, got also \"%s\"",
+                               sub, argv[optind + 2]);
+        if (cancel && npos < 2)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep cancel: give the sweep's name");
+        if (npos == 2 && (!*argv[optind + 1] || strlen(argv[optind + 1]) > AD_SWEEP_NAME_MAX))
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep %s: a sweep name has 1..%d characters",
+                               sub, AD_SWEEP_NAME_MAX);
+        if (cancel)
+            return s_cancel(cli, argv[optind + 1]);
+        return s_status(cli, npos == 2 ? argv[optind + 1] : NULL);
+    }
+    if (npos > 1)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep: one sweep file at a time, got also \"%s\"",
+                           argv[optind + 1]);
+    return s_run(cli, sub, max_parallel, retry, force, wait, interval);
+}
