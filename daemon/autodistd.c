@@ -760,8 +760,8 @@ s_sweeps_dispatch(coord_t *self)
         char *canon;
 
         if (job->layout.is_auto) {
-            ad_log(AD_LOG_ERROR, "sweep %lld: job %s has layout auto, which the coordinator "
-                   "cannot plan yet; counted FAILED", (long long)pick.sweep, job->name);
+            ad_log(AD_LOG_ERROR, "sweep %lld: job %s has layout auto, which sweeps do not "
+                   "take yet; counted FAILED", (long long)pick.sweep, job->name);
             ad_sweeps_queued(self->sweeps, &pick, 0);
             ad_sweeps_pick_clear(&pick);
             continue;
@@ -1672,9 +1672,9 @@ s_sweep_submit(coord_t *self, const ad_msg_t *msg)
         ad_job_clear(&first);
         if (is_auto) {
             s_error(self, msg->identity, AD_EINVAL,
-                    "sweep %s: its jobs have layout auto, which needs the planner the "
-                    "coordinator does not run yet; give layout {nodes, procs_per_node, "
-                    "threads_per_proc} in the base or the grid", name);
+                    "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
+                    "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
+                    "(`autodist plan` shows the layout the planner would choose)", name);
             goto out;
         }
     }

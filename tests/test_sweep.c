@@ -1102,6 +1102,16 @@ test_changed_file(void **st)
     assert_int_equal(s_jn(s, "completed"), 8);
     json_decref(doc);
     assert_int_equal(s_jobs_named("par-"), 8);
+    /* Jobs without a layout (layout: auto) are refused, nothing recorded. */
+    p = s_sweep_file("auto.yaml",
+                     "name: auto\n"
+                     "base: {model: mlp, dataset: synthetic, steps: 1, batch_size: 8}\n"
+                     "grid:\n"
+                     "  seed: [1, 2]\n");
+    s_expect(s_cli("sweep", p, NULL), 1);
+    assert_non_null(strstr(s_res.err, "layout auto, which sweeps do not take yet"));
+    s_expect(s_cli("sweep", "status", "auto", NULL), 1);
+    assert_non_null(strstr(s_res.err, "no sweep auto"));
 }
 
 /* sweep cancel: queued jobs cancelled, running ones stopped, nothing more dispatched. */
