@@ -120,6 +120,7 @@ typedef struct coord {
     struct autojob *autos; /* jobs with layout: auto */
     unsigned nodes_gen;   /* bumped when a node comes UP or goes DOWN */
     char *trainer;        /* autodist-train path */
+    char *local_rsh;      /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
     unsigned ticks;
     int exit_code;        /* -1 while running */
 } coord_t;
@@ -617,6 +618,16 @@ s_launch_failed(coord_t *self, int64_t id, const char *why)
     ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_FAILED, NAN, s_now());
 }
 
+/* Whether every node is reached at a loopback address: nodes simulated on this machine. */
+static bool
+s_all_loopback(const ad_launch_node_t *nodes, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strncmp(nodes[i].host, "127.", 4) && strcmp(nodes[i].host, "localhost"))
+            return false;
+    return true;
+}
+
 /* Start the scheduler's pick: plan, files, mpirun. */
 static void
 s_launch(coord_t *self, const ad_sched_pick_t *pick)
@@ -668,6 +679,16 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     spec.transport.allow_root = geteuid() == 0;
     spec.transport.rsh_agent = self->opts->rsh_agent;
     spec.transport.tcp_subnet = self->opts->tcp_subnet;
+    if (!spec.transport.rsh_agent && pick->n_nodes > 1 && s_all_loopback(nodes, pick->n_nodes)) {
+        /*
+         * Simulated nodes of this machine (autodist up --agents N): mpirun would ssh to
+         * 127.0.0.2; the local remote shell runs its daemon here, and the ranks of
+         * different nodes talk TCP over loopback, which Open MPI excludes by default.
+         */
+        spec.transport.rsh_agent = self->local_rsh;
+        if (!spec.transport.tcp_subnet)
+            spec.transport.tcp_subnet = "127.0.0.0/8";
+    }
     spec.transport.report = self->opts->report;
     if (ad_launch_plan_new(&spec, &plan, &err) || ad_launch_write_files(plan, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
@@ -2208,9 +2229,9 @@ s_raise_nofile(void)
     }
 }
 
-/* --trainer, else autodist-train next to this program, else from PATH. */
+/* opt, else the program name next to this program, else name from PATH. */
 static char *
-s_trainer_path(const char *opt)
+s_sibling_path(const char *opt, const char *name)
 {
     char self_path[4096], *slash, *path;
     ssize_t n;
@@ -2222,14 +2243,14 @@ s_trainer_path(const char *opt)
         self_path[n] = '\0';
         slash = strrchr(self_path, '/');
         if (slash) {
-            path = ad_malloc((size_t)(slash - self_path) + sizeof("/autodist-train"));
-            sprintf(path, "%.*s/autodist-train", (int)(slash - self_path), self_path);
+            path = ad_malloc((size_t)(slash - self_path) + strlen(name) + 2);
+            sprintf(path, "%.*s/%s", (int)(slash - self_path), self_path, name);
             if (access(path, X_OK) == 0)
                 return path;
             free(path);
         }
     }
-    return ad_strdup("autodist-train");
+    return ad_strdup(name);
 }
 
 int
@@ -2270,7 +2291,8 @@ main(int argc, char **argv)
     }
     self.opts = &o;
     self.home = &home;
-    self.trainer = s_trainer_path(o.trainer);
+    self.trainer = s_sibling_path(o.trainer, "autodist-train");
+    self.local_rsh = s_sibling_path(NULL, "autodist-local-rsh");
     self.addresses = zhashx_new();
     zhashx_set_destructor(self.addresses, s_free_item);
     self.sigfd = -1;
@@ -2292,6 +2314,7 @@ main(int argc, char **argv)
     ad_registry_free(&self.reg);
     zhashx_destroy(&self.addresses);
     free(self.trainer);
+    free(self.local_rsh);
     ad_coord_close();
     ad_home_clear(&home);
     return rc;

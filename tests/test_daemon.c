@@ -68,14 +68,20 @@ s_start_daemon(void)
 }
 
 static pid_t
-s_start_agent(const char *name, const char *tag)
+s_start_agent_at(const char *name, const char *tag, const char *address)
 {
     const char *argv[] = {AD_AGENT_BIN, "--no-bench", "--name", name, "--home", s_home,
-                          "--coordinator", s_ep[1], "--address", "127.0.0.1", NULL};
+                          "--coordinator", s_ep[1], "--address", address, NULL};
     char log[256];
 
     snprintf(log, sizeof(log), "%s.%s.log", s_home, tag);
     return s_spawn(argv, log);
+}
+
+static pid_t
+s_start_agent(const char *name, const char *tag)
+{
+    return s_start_agent_at(name, tag, "127.0.0.1");
 }
 
 /* waitpid with a deadline; returns the exit status, or -1 if still running. */
@@ -504,6 +510,33 @@ test_stop_running(void **st)
     s_stop(d);
 }
 
+/* Two simulated nodes of this machine (127.0.0.1, 127.0.0.2): a 2 x 1 job runs across them. */
+static void
+test_simulated_nodes(void **st)
+{
+    pid_t d = s_start_daemon(), a1 = s_start_agent_at("n1", "a1", "127.0.0.1"),
+          a2 = s_start_agent_at("n2", "a2", "127.0.0.2");
+    json_t *job, *j;
+    int64_t id;
+    int count;
+
+    for (int t = 0; t < 50 && !(s_node_state("n1", &count) && s_node_state("n2", &count)); t++)
+        usleep(100 * 1000);
+    job = s_run_job("two-nodes", 20, 1);
+    json_object_set_new(json_object_get(job, "layout"), "nodes", json_integer(2));
+    id = s_submit(job);
+    j = s_wait_state(id, "COMPLETED|FAILED", 60000);
+    if (strcmp(s_state_of(j), "COMPLETED"))
+        fail_msg("2x1x1 on simulated nodes: %s", json_string_value(json_object_get(j, "reason")));
+    assert_string_equal(json_string_value(json_object_get(j, "nodelist")), "n1,n2");
+    json_decref(j);
+    s_stop(d);
+    kill(a1, SIGTERM);
+    kill(a2, SIGTERM);
+    assert_int_equal(s_wait(a1, 5000), 0);
+    assert_int_equal(s_wait(a2, 5000), 0);
+}
+
 /* layout: auto: probes (short jobs), then the job runs on the layout the planner chose. */
 static void
 test_layout_auto(void **st)
@@ -565,6 +598,7 @@ main(void)
         cmocka_unit_test_setup(test_trainer_fails, s_setup),
         cmocka_unit_test_setup(test_stop_running, s_setup),
         cmocka_unit_test_setup(test_layout_auto, s_setup),
+        cmocka_unit_test_setup(test_simulated_nodes, s_setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
