@@ -46,6 +46,20 @@ s_cand_json(const ad_planner_layout_t *l, const ad_planner_pred_t *p)
                      "efficiency", s_num(p->efficiency), "basis", p->basis);
 }
 
+/* True when every node is a simulated node of this machine; *cores: the machine's. */
+static bool
+s_shared_machine(const ad_auto_node_t *nodes, size_t n, int *cores)
+{
+    *cores = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!nodes[i].this_machine)
+            return false;
+        if (nodes[i].cores > *cores)
+            *cores = nodes[i].cores;
+    }
+    return n > 1;
+}
+
 int
 ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
                const ad_auto_node_t *nodes, size_t n_nodes, int max_probes,
@@ -57,6 +71,7 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
     ad_planner_cand_t *cands = NULL;
     ad_planner_t *p;
     size_t n = 0, idx[AD_AUTO_MAX_PROBES], k = 0;
+    int machine_cores = 0;
     json_t *list;
     char lay[48];
     int rc;
@@ -108,6 +123,17 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
     rc = ad_planner_rank(p, &w, pn, n_nodes, &opts, &cands, &n, err);
     if (rc)
         goto out;
+    if (s_shared_machine(nodes, n_nodes, &machine_cores)) {
+        size_t kept = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            if (cands[i].cores_used <= machine_cores)
+                cands[kept++] = cands[i];
+            else
+                free(cands[i].hardware);
+        }
+        n = kept;
+    }
     if (n == 0) {
         rc = ad_err_set(err, AD_EINVAL, "no %s layout of %s fits the %zu UP node(s)",
                         opts.device, job->name, n_nodes);

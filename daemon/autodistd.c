@@ -638,6 +638,8 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     ad_launch_spec_t spec = {0};
     ad_coord_run_t row = {0};
     char **argv = NULL, **env = NULL, id_s[32], dataset[300], hash[17];
+    char machine_ranks[64] = "";
+    const char *extra_env[] = {machine_ranks, NULL};
     const char *hardware = NULL;
     ad_job_t job = {0};
     ad_err_t err = {0};
@@ -688,6 +690,10 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
         spec.transport.rsh_agent = self->local_rsh;
         if (!spec.transport.tcp_subnet)
             spec.transport.tcp_subnet = "127.0.0.0/8";
+        /* Every rank shares this machine's cores: waits must not spin them away. */
+        snprintf(machine_ranks, sizeof(machine_ranks), "AUTODIST_MACHINE_RANKS=%d",
+                 job.layout.nodes * job.layout.procs_per_node);
+        spec.transport.env = extra_env;
     }
     spec.transport.report = self->opts->report;
     if (ad_launch_plan_new(&spec, &plan, &err) || ad_launch_write_files(plan, &err)) {
@@ -898,6 +904,11 @@ s_auto_nodes(coord_t *self, ad_auto_node_t **out)
         v[i].gemm_gflops_1 = s_getd(b, "gemm_gflops_1core");
         v[i].gemm_gflops_all = s_getd(b, "gemm_gflops_all");
         v[i].mem_bw_gbs = s_getd(b, "mem_bandwidth_gbs");
+        {
+            const char *addr = zhashx_lookup(self->addresses, node->name);
+
+            v[i].this_machine = addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "localhost"));
+        }
         i++;
     }
     *out = v;

@@ -149,6 +149,43 @@ test_from_runs_and_probes(void **state)
     unlink(path);
 }
 
+/* Two simulated nodes of one 2-core machine share its cores: no layout uses more than 2. */
+static void
+test_simulated_nodes_share_cores(void **state)
+{
+    ad_auto_node_t n[2] = {s_node("hwA", 2), s_node("hwA", 2)};
+    ad_auto_choice_t c;
+    ad_err_t err = {0};
+    json_t *o;
+    size_t i;
+    ad_job_t job;
+
+    s_job(&job);
+    n[0].this_machine = n[1].this_machine = true;
+    if (ad_auto_decide(NULL, &job, "fashion-mnist", n, 2, 3, &c, &err))
+        fail_msg("%s", err.msg);
+    json_array_foreach(json_object_get(c.explain, "candidates"), i, o) {
+        int a, b, t;
+
+        assert_int_equal(sscanf(json_string_value(json_object_get(o, "layout")), "%dx%dx%d",
+                                &a, &b, &t), 3);
+        assert_true(a * b * t <= 2);
+    }
+    for (i = 0; i < c.n_probes; i++)
+        assert_true(c.probes[i].nodes * c.probes[i].procs_per_node *
+                        c.probes[i].threads_per_proc <= 2);
+    /* 1x1x1, 1x1x2, 1x2x1 and 2x1x1. */
+    assert_int_equal(c.n_candidates, 4);
+    ad_auto_choice_clear(&c);
+    /* The same two nodes as separate machines: 4-core layouts come back. */
+    n[0].this_machine = n[1].this_machine = false;
+    if (ad_auto_decide(NULL, &job, "fashion-mnist", n, 2, 0, &c, &err))
+        fail_msg("%s", err.msg);
+    assert_true(c.n_candidates > 4);
+    ad_auto_choice_clear(&c);
+    ad_job_clear(&job);
+}
+
 /* No node: -EAGAIN (the coordinator waits); a probe job is the same training, short. */
 static void
 test_no_nodes_and_probe_job(void **state)
@@ -180,6 +217,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cold_start),
         cmocka_unit_test(test_from_runs_and_probes),
+        cmocka_unit_test(test_simulated_nodes_share_cores),
         cmocka_unit_test(test_no_nodes_and_probe_job),
     };
 

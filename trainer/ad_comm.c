@@ -221,10 +221,17 @@ ad_comm_free(ad_comm_t **self_p)
 void
 ad_comm_set_threads(ad_comm_t *self, int threads)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), ranks = self->lsize;
+    const char *env = getenv("AUTODIST_MACHINE_RANKS");
 
+    /*
+     * Ranks of other "nodes" may share this machine's cores (simulated nodes on
+     * loopback): the launcher then says how many ranks the machine runs in all.
+     */
+    if (env && atol(env) > ranks)
+        ranks = atol(env);
     if (self->mode == MODE_SHM)
-        self->patient = cores > 0 && (long)self->lsize * threads > cores;
+        self->patient = cores > 0 && ranks * threads > cores;
 }
 
 const char *

@@ -39,6 +39,9 @@ typedef struct ad_auto_node {
     double gemm_gflops_1;   /* benchmark figures; NaN = none */
     double gemm_gflops_all;
     double mem_bw_gbs;
+    bool this_machine;      /* a simulated node of the coordinator's machine (loopback):
+                               when every node is one, they share its cores, and layouts
+                               using more cores in all than one of them has are left out */
 } ad_auto_node_t;
 
 /* The decision. */
