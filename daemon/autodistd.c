@@ -681,14 +681,15 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     spec.transport.allow_root = geteuid() == 0;
     spec.transport.rsh_agent = self->opts->rsh_agent;
     spec.transport.tcp_subnet = self->opts->tcp_subnet;
-    if (!spec.transport.rsh_agent && pick->n_nodes > 1 && s_all_loopback(nodes, pick->n_nodes)) {
+    if (!spec.transport.rsh_agent && s_all_loopback(nodes, pick->n_nodes) &&
+        (pick->n_nodes > 1 || strcmp(nodes[0].host, "127.0.0.1"))) {
         /*
          * Simulated nodes of this machine (autodist up --agents N): mpirun would ssh to
          * 127.0.0.2; the local remote shell runs its daemon here, and the ranks of
          * different nodes talk TCP over loopback, which Open MPI excludes by default.
          */
         spec.transport.rsh_agent = self->local_rsh;
-        if (!spec.transport.tcp_subnet)
+        if (!spec.transport.tcp_subnet && pick->n_nodes > 1)
             spec.transport.tcp_subnet = "127.0.0.0/8";
         /* Every rank shares this machine's cores: waits must not spin them away. */
         snprintf(machine_ranks, sizeof(machine_ranks), "AUTODIST_MACHINE_RANKS=%d",
@@ -840,6 +841,8 @@ typedef struct autojob {
     int64_t id;                          /* the job */
     int64_t probes[AD_AUTO_MAX_PROBES];  /* probe jobs */
     int n_probes, n_done;                /* probes started and ended */
+    ad_planner_layout_t plans[AD_AUTO_MAX_PROBES]; /* the layouts to probe, one after another */
+    int n_plans;
     bool probed;                         /* probes ran: decide without more */
     bool decided;                        /* queued with its layout */
     bool cancelled;
@@ -940,6 +943,31 @@ s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_
     return id;
 }
 
+/* Queue a's next probe (one at a time).  Returns true when one is queued. */
+static bool
+s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
+{
+    char lay[48];
+
+    while (a->n_probes < a->n_plans) {
+        int64_t id = s_auto_probe(self, a, job, &a->plans[a->n_probes]);
+
+        if (id) {
+            a->probes[a->n_probes++] = id;
+            snprintf(a->reason, sizeof(a->reason), "probing layout %d of %d (%s, job %lld) "
+                     "before choosing", a->n_probes, a->n_plans,
+                     ad_auto_layout_str(&a->plans[a->n_probes - 1], lay, sizeof(lay)),
+                     (long long)id);
+            ad_log(AD_LOG_INFO, "job %lld: layout auto, %s", (long long)a->id, a->reason);
+            return true;
+        }
+        /* That probe could not be queued: the next one. */
+        a->plans[a->n_probes] = a->plans[a->n_plans - 1];
+        a->n_plans--;
+    }
+    return false;
+}
+
 /* Plan a: probe, or choose and queue.  Called on submit, when nodes change, after probes. */
 static void
 s_auto_plan(coord_t *self, autojob_t *a)
@@ -952,7 +980,7 @@ s_auto_plan(coord_t *self, autojob_t *a)
     size_t n;
     int rc;
 
-    if (a->decided || a->cancelled || a->n_done < a->n_probes)
+    if (a->decided || a->cancelled || a->n_done < a->n_plans)
         return;
     a->nodes_gen = self->nodes_gen;
     if (s_load_job(a->id, &job, &err)) {
@@ -973,23 +1001,16 @@ s_auto_plan(coord_t *self, autojob_t *a)
     json_decref(a->explain);
     a->explain = json_incref(c.explain);
     if (c.probe) {
-        for (size_t i = 0; i < c.n_probes; i++) {
-            int64_t id = s_auto_probe(self, a, &job, &c.probes[i]);
-
-            if (id)
-                a->probes[a->n_probes++] = id;
-        }
-        if (a->n_probes > 0) {
-            int len = snprintf(a->reason, sizeof(a->reason), "probing %d layouts before "
-                               "choosing: jobs", a->n_probes);
-
-            for (int i = 0; i < a->n_probes && len < (int)sizeof(a->reason); i++)
-                len += snprintf(a->reason + len, sizeof(a->reason) - (size_t)len, "%s %lld",
-                                i ? "," : "", (long long)a->probes[i]);
-            ad_log(AD_LOG_INFO, "job %lld: layout auto, %s", (long long)a->id, a->reason);
+        /*
+         * One probe at a time: probes that ran side by side on nodes sharing a
+         * machine (or a network) would measure each other.
+         */
+        for (size_t i = 0; i < c.n_probes; i++)
+            a->plans[a->n_plans++] = c.probes[i];
+        if (s_auto_probe_next(self, a, &job))
             goto out;
-        }
         /* No probe could be queued: choose without them. */
+        a->n_plans = a->n_done = a->n_probes;
     }
     a->probed = true;
     if (ad_coord_job_place(a->id, c.layout.nodes, c.layout.procs_per_node,
@@ -1024,7 +1045,20 @@ s_auto_job_ended(coord_t *self, int64_t id)
     if (!a)
         return;
     a->n_done++;
-    if (a->n_done == a->n_probes) {
+    if (a->cancelled)
+        return;
+    if (a->n_done == a->n_probes && a->n_probes < a->n_plans) {
+        ad_job_t job = {0};
+        ad_err_t err = {0};
+
+        if (!s_load_job(a->id, &job, &err) && s_auto_probe_next(self, a, &job)) {
+            ad_job_clear(&job);
+            return;
+        }
+        ad_job_clear(&job);
+        a->n_plans = a->n_probes;
+    }
+    if (a->n_done == a->n_plans) {
         a->probed = true;
         s_auto_plan(self, a);
     }
@@ -1035,7 +1069,7 @@ static void
 s_auto_tick(coord_t *self)
 {
     for (autojob_t *a = self->autos; a; a = a->next)
-        if (!a->decided && !a->cancelled && a->n_done >= a->n_probes &&
+        if (!a->decided && !a->cancelled && a->n_done >= a->n_plans &&
             a->nodes_gen != self->nodes_gen)
             s_auto_plan(self, a);
 }

@@ -530,6 +530,19 @@ test_simulated_nodes(void **st)
         fail_msg("2x1x1 on simulated nodes: %s", json_string_value(json_object_get(j, "reason")));
     assert_string_equal(json_string_value(json_object_get(j, "nodelist")), "n1,n2");
     json_decref(j);
+    /* Two one-node jobs at once: the second lands on n2 (127.0.0.2, no ssh there either). */
+    {
+        int64_t x = s_submit(s_run_job("one-a", 200, 1)), y = s_submit(s_run_job("one-b", 200, 1));
+
+        j = s_wait_state(x, "COMPLETED|FAILED", 60000);
+        assert_string_equal(s_state_of(j), "COMPLETED");
+        json_decref(j);
+        j = s_wait_state(y, "COMPLETED|FAILED", 60000);
+        if (strcmp(s_state_of(j), "COMPLETED"))
+            fail_msg("one-node job on n2: %s", json_string_value(json_object_get(j, "reason")));
+        assert_string_equal(json_string_value(json_object_get(j, "nodelist")), "n2");
+        json_decref(j);
+    }
     s_stop(d);
     kill(a1, SIGTERM);
     kill(a2, SIGTERM);
