@@ -70,7 +70,7 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
     ad_planner_rank_opts_t opts = {0};
     ad_planner_cand_t *cands = NULL;
     ad_planner_t *p;
-    size_t n = 0, idx[AD_AUTO_MAX_PROBES], k = 0;
+    size_t n = 0, idx[AD_AUTO_MAX_PROBES], k = 0, best;
     int machine_cores = 0;
     json_t *list;
     char lay[48];
@@ -144,10 +144,26 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
                                                      ? AD_AUTO_MAX_PROBES
                                                      : max_probes),
                               idx);
+    /*
+     * Measured beats predicted: when the top candidate was never run and its
+     * interval's low end does not clear the best layout that was (n_here > 0:
+     * its prediction rests on its own runs, probes included), take that one.
+     * An extrapolation with a wide interval (other nodes, more ranks) must be
+     * clearly better to win over evidence.
+     */
+    best = 0;
+    if (cands[0].pred.n_here == 0) {
+        for (size_t i = 1; i < n; i++)
+            if (cands[i].pred.n_here > 0) {
+                if (cands[0].pred.low < cands[i].pred.samples_per_s)
+                    best = i;
+                break;
+            }
+    }
     out->n_candidates = n;
-    out->layout = cands[0].layout;
+    out->layout = cands[best].layout;
     out->layout.placement = NULL;
-    out->pred = cands[0].pred;
+    out->pred = cands[best].pred;
     out->probe = k > 0;
     out->n_probes = k;
     for (size_t i = 0; i < k; i++) {

@@ -927,7 +927,11 @@ s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_
     int64_t id = 0;
     char *canon;
 
-    ad_auto_probe_job(job, l, self->opts->probe_steps, &probe);
+    /* A probe never trains longer than the job itself would. */
+    ad_auto_probe_job(job, l,
+                      job->steps > 0 && job->steps < self->opts->probe_steps ? job->steps
+                                                                             : self->opts->probe_steps,
+                      &probe);
     canon = ad_job_to_json(&probe);
     if (ad_coord_job_add(probe.name, canon, l->nodes, l->procs_per_node, l->threads_per_proc,
                          &id, &err) ||
