@@ -44,6 +44,8 @@
 /* Sweeps resolving what ran before: the timer's period and how long one slice may take (ms). */
 #define S_SWEEP_TICK_MS 5
 #define S_SWEEP_SLICE_MS 20
+/* Steps at the start of a run left out of its throughput (docs/daemon.md). */
+#define S_WARMUP_STEPS 3
 /* LOGS: default and largest chunk. */
 #define S_LOGS_DEFAULT (1 << 20)
 #define S_LOGS_MAX (8 << 20)
@@ -75,6 +77,8 @@ typedef struct progress {
     int64_t step_first;     /* its step */
     double sum_step_s, sum_comm_s;
     int64_t n_steps;
+    double warm_step_s;     /* step time summed over the steps after the warm-up */
+    int64_t warm_steps, batch; /* how many; the global batch (start event) */
     double sum_epoch_s;
     int64_t n_epochs;
     double acc_test, acc_val; /* latest accuracies (NaN = none) */
@@ -344,6 +348,7 @@ s_progress_event(run_t *r, const json_t *ev, double now)
         int64_t per_epoch = s_geti(ev, "steps_per_epoch");
 
         p->epochs = epochs;
+        p->batch = s_geti(cfg, "batch_size");
         p->steps = steps > 0 ? steps : epochs * per_epoch;
         p->params = s_geti(ev, "params");
         p->step = s_geti(ev, "start_step");
@@ -364,6 +369,11 @@ s_progress_event(run_t *r, const json_t *ev, double now)
             p->sum_step_s += step_s;
             p->sum_comm_s += isnan(comm_s) ? 0 : comm_s;
             p->n_steps++;
+            /* The first S_WARMUP_STEPS steps of a run (allocator, kernel choice) are left out. */
+            if (p->n_steps > S_WARMUP_STEPS) {
+                p->warm_step_s += step_s;
+                p->warm_steps++;
+            }
         }
         s_metric_add(r, step, "loss", p->loss);
         s_metric_add(r, step, "samples_per_s", p->samples_per_s);
@@ -533,7 +543,14 @@ s_run_end(coord_t *self, run_t *r, int status)
             snprintf(reason, sizeof(reason), "exit %d (see %s)", exit_code, r->output);
     }
     res.state = state;
-    res.samples_per_s = r->p.done ? r->p.done_samples_per_s : NAN;
+    /*
+     * Throughput at steady state: global batch x steps / their time, past the
+     * warm-up, when the run had enough steps; else the trainer's own figure.
+     */
+    if (r->p.done && r->p.batch > 0 && r->p.warm_steps >= S_WARMUP_STEPS && r->p.warm_step_s > 0)
+        res.samples_per_s = (double)r->p.batch * (double)r->p.warm_steps / r->p.warm_step_s;
+    else
+        res.samples_per_s = r->p.done ? r->p.done_samples_per_s : NAN;
     res.epoch_time_s = r->p.n_epochs ? r->p.sum_epoch_s / (double)r->p.n_epochs : NAN;
     res.accuracy = !isnan(r->p.acc_test) ? r->p.acc_test : r->p.acc_val;
     res.step_time_s = r->p.n_steps ? r->p.sum_step_s / (double)r->p.n_steps : NAN;

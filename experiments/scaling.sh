@@ -66,7 +66,7 @@ name: scaling-resnet18
 base:
   model: resnet18
   dataset: synthetic
-  steps: 12
+  steps: 24
   batch_size: 64
   layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}
 grid:
@@ -79,7 +79,7 @@ echo "== autodist up --agents $AGENTS"
 "$AD" up --agents "$AGENTS"
 for s in cnn resnet18; do
     echo "== sweep $OUT/scaling-$s.yaml"
-    "$AD" sweep "$OUT/scaling-$s.yaml" --max-parallel 1
+    "$AD" sweep "$OUT/scaling-$s.yaml" --max-parallel 1 --retry-failed
 done
 echo "== speedups (autodist speedup)"
 "$AD" speedup --where "model in (cnn, resnet18) and batch in (64, 256)" \
