@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "ad_cli.h"
+#include "autodist/ad_auto.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_planner.h"
 #include "autodist/ad_store.h"
@@ -64,6 +65,7 @@ typedef struct pnode {
     int cores;            /* physical cores */
     int gpus;             /* GPUs */
     int64_t memory_bytes; /* 0 = unknown */
+    bool this_machine;    /* reached at a loopback address: a simulated node of this machine */
 } pnode_t;
 
 typedef struct pnodes {
@@ -84,6 +86,7 @@ s_nodes_add(pnodes_t *ns, const char *name, const char *hw, int cores, int gpus,
     ns->v[ns->n].cores = cores;
     ns->v[ns->n].gpus = gpus;
     ns->v[ns->n].memory_bytes = mem;
+    ns->v[ns->n].this_machine = false;
     ns->n++;
 }
 
@@ -399,6 +402,12 @@ s_nodes_from_reply(const json_t *reply, ad_store_t *store, pnodes_t *ns)
             ad_profile_row_clear(&p);
         }
         s_nodes_add(ns, ad_cli_jstr(n, "name"), hw, cores, gpus < 0 ? 0 : gpus, mem < 0 ? 0 : mem);
+        {
+            const char *addr = ad_cli_jstr(n, "address");
+
+            ns->v[ns->n - 1].this_machine =
+                addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "localhost"));
+        }
     }
 }
 
@@ -602,7 +611,7 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         json_array_append_new(jc, s_cand_json(&cands[i], i + 1));
     json_object_set_new(doc, "candidates", jc);
     json_object_set_new(doc, "candidates_total", json_integer((json_int_t)n));
-    choice = s_cand_json(&cands[0], 1);
+    choice = s_cand_json(&cands[ad_auto_pick(cands, n)], (int)ad_auto_pick(cands, n) + 1);
     json_object_set_new(choice, "probe", json_boolean(n_probes > 0));
     json_object_set_new(doc, "choice", choice);
     for (size_t i = 0; i < n_probes; i++)
@@ -693,14 +702,15 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         else
             printf("the job file asks for %s: it does not fit these nodes\n", buf);
     }
-    s_layout_str(&cands[0].layout, buf, sizeof(buf));
+    s_layout_str(&cands[ad_auto_pick(cands, n)].layout, buf, sizeof(buf));
     if (!n_probes) {
         printf("layout: auto would take %s (%s) without probing: no other candidate's interval "
                "reaches its low end\n",
-               buf, cands[0].layout.device);
+               buf, cands[ad_auto_pick(cands, n)].layout.device);
         return;
     }
-    printf("layout: auto would take %s (%s) after probing ", buf, cands[0].layout.device);
+    printf("layout: auto would take %s (%s) on what is known now, after probing ", buf,
+           cands[ad_auto_pick(cands, n)].layout.device);
     for (size_t i = 0; i < n_probes; i++) {
         char l[48];
 
@@ -710,7 +720,8 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                    : ", ",
                s_layout_str(&cands[probes[i]].layout, l, sizeof(l)));
     }
-    printf(" (a few dozen steps each: their intervals overlap)\n");
+    printf(" (a few dozen steps each, one after another: their intervals overlap); the "
+           "probes' runs may change the choice\n");
 }
 
 static int
@@ -771,6 +782,19 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
         rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: %s", path,
                          n == 0 && !err.code ? "no layout fits the nodes" : err.msg);
         goto out;
+    }
+    {
+        /* Simulated nodes of one machine share its cores (as the coordinator plans them). */
+        int machine = 0;
+        bool shared = ns.n > 1;
+
+        for (size_t i = 0; i < ns.n && shared; i++) {
+            shared = ns.v[i].this_machine;
+            if (ns.v[i].cores > machine)
+                machine = ns.v[i].cores;
+        }
+        if (shared)
+            n = ad_auto_keep_within(cands, n, machine);
     }
     n_probes = ad_planner_probes(cands, n, 3, probes);
     shown = o->top < n ? o->top : n;

@@ -60,6 +60,31 @@ s_shared_machine(const ad_auto_node_t *nodes, size_t n, int *cores)
     return n > 1;
 }
 
+size_t
+ad_auto_keep_within(ad_planner_cand_t *cands, size_t n, int machine_cores)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (cands[i].cores_used <= machine_cores)
+            cands[kept++] = cands[i];
+        else
+            free(cands[i].hardware);
+    }
+    return kept;
+}
+
+size_t
+ad_auto_pick(const ad_planner_cand_t *cands, size_t n)
+{
+    if (n == 0 || cands[0].pred.n_here > 0)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (cands[i].pred.n_here > 0)
+            return cands[0].pred.low < cands[i].pred.samples_per_s ? i : 0;
+    return 0;
+}
+
 int
 ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
                const ad_auto_node_t *nodes, size_t n_nodes, int max_probes,
@@ -123,17 +148,8 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
     rc = ad_planner_rank(p, &w, pn, n_nodes, &opts, &cands, &n, err);
     if (rc)
         goto out;
-    if (s_shared_machine(nodes, n_nodes, &machine_cores)) {
-        size_t kept = 0;
-
-        for (size_t i = 0; i < n; i++) {
-            if (cands[i].cores_used <= machine_cores)
-                cands[kept++] = cands[i];
-            else
-                free(cands[i].hardware);
-        }
-        n = kept;
-    }
+    if (s_shared_machine(nodes, n_nodes, &machine_cores))
+        n = ad_auto_keep_within(cands, n, machine_cores);
     if (n == 0) {
         rc = ad_err_set(err, AD_EINVAL, "no %s layout of %s fits the %zu UP node(s)",
                         opts.device, job->name, n_nodes);
@@ -151,15 +167,7 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
      * An extrapolation with a wide interval (other nodes, more ranks) must be
      * clearly better to win over evidence.
      */
-    best = 0;
-    if (cands[0].pred.n_here == 0) {
-        for (size_t i = 1; i < n; i++)
-            if (cands[i].pred.n_here > 0) {
-                if (cands[0].pred.low < cands[i].pred.samples_per_s)
-                    best = i;
-                break;
-            }
-    }
+    best = ad_auto_pick(cands, n);
     out->n_candidates = n;
     out->layout = cands[best].layout;
     out->layout.placement = NULL;

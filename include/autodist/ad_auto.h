@@ -67,6 +67,20 @@ int ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
                    const ad_auto_node_t *nodes, size_t n_nodes, int max_probes,
                    ad_auto_choice_t *out, ad_err_t *err);
 
+/*
+ * Leave out of a ranking (best first, compacted in place) the layouts that
+ * use more than machine_cores cores in all: nodes simulated on one machine
+ * share its cores.  Returns the new count.
+ */
+size_t ad_auto_keep_within(ad_planner_cand_t *cands, size_t n, int machine_cores);
+
+/*
+ * The index of the layout to take in a ranking: the best, unless it has no
+ * run of its own and the low end of its interval does not reach the best
+ * layout that has ("measured beats predicted").
+ */
+size_t ad_auto_pick(const ad_planner_cand_t *cands, size_t n);
+
 /* Free what a choice owns; idempotent. */
 void ad_auto_choice_clear(ad_auto_choice_t *c);
 
