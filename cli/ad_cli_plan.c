@@ -709,8 +709,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                buf, cands[ad_auto_pick(cands, n)].layout.device);
         return;
     }
-    printf("layout: auto would take %s (%s) on what is known now, after probing ", buf,
-           cands[ad_auto_pick(cands, n)].layout.device);
+    printf("layout: auto would take the best of ");
     for (size_t i = 0; i < n_probes; i++) {
         char l[48];
 
@@ -720,8 +719,8 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                    : ", ",
                s_layout_str(&cands[probes[i]].layout, l, sizeof(l)));
     }
-    printf(" (a few dozen steps each, one after another: their intervals overlap); the "
-           "probes' runs may change the choice\n");
+    printf(" once it has probed them (a few dozen steps each, one after another: their "
+           "intervals overlap)\n");
 }
 
 static int
