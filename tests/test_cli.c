@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -30,25 +32,13 @@
 #include "autodist/ad_store.h"
 #include "autodist/ad_version.h"
 
-#define S_MAX_ARGS 32
+#define S_MAX_ARGS ADT_MAX_ARGS
 /* Generous: a loaded machine must not fail a test; the bounds only catch hangs. */
 #define S_DEADLINE_S 60.0
 
-/* What one run of autodist left. */
-typedef struct result {
-    int status;      /* exit status; 128+N for signal N; -1 still running at the deadline */
-    double seconds;  /* how long it ran */
-    char out[65536]; /* stdout */
-    char err[16384]; /* stderr */
-} result_t;
+typedef adt_result_t result_t; /* what one run of autodist left */
 
-/* A started autodist. */
-typedef struct proc {
-    pid_t pid;
-    double t0;
-    char out_path[256];
-    char err_path[256];
-} proc_t;
+typedef adt_proc_t proc_t; /* autodist started in the background */
 
 static result_t s_res;
 static char s_tmp[128];       /* this test program's scratch folder */
@@ -58,110 +48,10 @@ static char s_host[256];      /* this machine's host name */
 static char s_never_job[300]; /* a valid job that needs 8 nodes */
 static char s_auto_job[300];  /* a valid job with layout: auto */
 
-static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A free loopback port: let the kernel pick an ephemeral one, then close it. */
-static int
-s_free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void
 s_endpoint(char *buf, size_t size)
 {
-    snprintf(buf, size, "tcp://127.0.0.1:%d", s_free_port());
-}
-
-static void
-s_read_file(const char *path, char *buf, size_t size)
-{
-    size_t n = 0;
-    FILE *f = fopen(path, "r");
-
-    if (f) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
-static void
-s_write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Start autodist with argv (NULL-terminated, without the program). */
-static void
-s_start_v(proc_t *p, const char *const *args)
-{
-    static int seq;
-    const char *argv[S_MAX_ARGS + 2];
-    int n = 0;
-
-    argv[n++] = AD_CLI_BIN;
-    for (; args[n - 1] && n < S_MAX_ARGS; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    snprintf(p->out_path, sizeof(p->out_path), "%s/out.%d", s_tmp, seq);
-    snprintf(p->err_path, sizeof(p->err_path), "%s/err.%d", s_tmp, seq++);
-    p->t0 = s_now();
-    p->pid = fork();
-    assert_true(p->pid >= 0);
-    if (p->pid == 0) {
-        int out = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-        dup2(out, STDOUT_FILENO);
-        dup2(err, STDERR_FILENO);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-}
-
-/* Wait for p (at most S_DEADLINE_S) and fill r. */
-static void
-s_finish(proc_t *p, result_t *r)
-{
-    int st;
-
-    r->status = -1;
-    while (s_now() - p->t0 < S_DEADLINE_S) {
-        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-            r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        usleep(10 * 1000);
-    }
-    r->seconds = s_now() - p->t0;
-    if (r->status == -1) {
-        kill(p->pid, SIGKILL);
-        waitpid(p->pid, &st, 0);
-    }
-    s_read_file(p->out_path, r->out, sizeof(r->out));
-    s_read_file(p->err_path, r->err, sizeof(r->err));
-    unlink(p->out_path);
-    unlink(p->err_path);
+    snprintf(buf, size, "tcp://127.0.0.1:%d", adt_free_port());
 }
 
 /* Run autodist with the arguments (NULL-terminated) into s_res; returns its exit status. */
@@ -178,8 +68,8 @@ s_cli(const char *first, ...)
         args[n++] = a;
     va_end(ap);
     args[n] = NULL;
-    s_start_v(&p, args);
-    s_finish(&p, &s_res);
+    adt_start(&p, AD_CLI_BIN, args, s_tmp);
+    adt_finish(&p, &s_res, S_DEADLINE_S);
     if (getenv("AD_TEST_VERBOSE"))
         fprintf(stderr, "[autodist %s ...] -> %d in %.2f s\n--- out:\n%s--- err:\n%s", first,
                 s_res.status, s_res.seconds, s_res.out, s_res.err);
@@ -383,10 +273,10 @@ test_unreachable(void **st)
         for (int j = 0; cmds[i][j]; j++)
             args[n++] = cmds[i][j];
         args[n] = NULL;
-        s_start_v(&p[i], args);
+        adt_start(&p[i], AD_CLI_BIN, args, s_tmp);
     }
     for (int i = 0; i < N; i++) {
-        s_finish(&p[i], &r[i]);
+        adt_finish(&p[i], &r[i], S_DEADLINE_S);
         if (r[i].status != 3)
             fprintf(stderr, "%s: exit %d: %s", cmds[i][0], r[i].status, r[i].err);
         assert_int_equal(r[i].status, 3);
@@ -422,7 +312,7 @@ test_down_not_running(void **st)
         snprintf(run, sizeof(run), "%s/run", home);
         mkdir(run, 0755);
         snprintf(pidfile, sizeof(pidfile), "%s/agent-ghost.pid", run);
-        s_write_file(pidfile, "999999\n");
+        adt_write_file(pidfile, "999999\n");
         s_expect(s_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
         assert_string_equal(s_res.out, "autodist is not running\n");
         assert_int_equal(access(pidfile, F_OK), -1);
@@ -539,7 +429,7 @@ test_runs(void **st)
     snprintf(home, sizeof(home), "%s/home-garbage", s_tmp);
     assert_int_equal(mkdir(home, 0700), 0);
     snprintf(db, sizeof(db), "%s/runs.db", home);
-    s_write_file(db, "this is not a database, not even close; it is a plain text file.\n");
+    adt_write_file(db, "this is not a database, not even close; it is a plain text file.\n");
     s_expect(s_cli("--home", home, "runs", NULL), 1);
     assert_non_null(strstr(s_res.err, "autodist: "));
     assert_non_null(strstr(s_res.err, db));
@@ -930,14 +820,14 @@ static void
 s_write_jobs(void)
 {
     snprintf(s_never_job, sizeof(s_never_job), "%s/never.yaml", s_tmp);
-    s_write_file(s_never_job, "name: too-big\n"
+    adt_write_file(s_never_job, "name: too-big\n"
                               "model: mlp\n"
                               "dataset: synthetic\n"
                               "steps: 3\n"
                               "batch_size: 16\n"
                               "layout: {nodes: 8, procs_per_node: 1, threads_per_proc: 1}\n");
     snprintf(s_auto_job, sizeof(s_auto_job), "%s/auto.yaml", s_tmp);
-    s_write_file(s_auto_job, "name: planned\n"
+    adt_write_file(s_auto_job, "name: planned\n"
                              "model: mlp\n"
                              "dataset: synthetic\n"
                              "steps: 3\n"
@@ -1074,10 +964,10 @@ test_wait_interrupt(void **st)
     long long id = 0;
     proc_t p;
 
-    s_start_v(&p, args);
+    adt_start(&p, AD_CLI_BIN, args, s_tmp);
     usleep(1500 * 1000);
     kill(p.pid, SIGINT);
-    s_finish(&p, &s_res);
+    adt_finish(&p, &s_res, S_DEADLINE_S);
     s_expect(s_res.status, 130);
     assert_true(s_res.seconds < 10.0);
     assert_int_equal(sscanf(s_res.out, "submitted job %lld", &id), 1);
@@ -1122,11 +1012,11 @@ test_down(void **st)
     int n = 0;
 
     snprintf(path, sizeof(path), "%s/run/autodistd.pid", s_home);
-    s_read_file(path, name, sizeof(name));
+    adt_read_file(path, name, sizeof(name));
     pids[n++] = atoi(name);
     for (int k = 1; k <= 3; k++) {
         snprintf(path, sizeof(path), "%s/run/agent-%s-%d.pid", s_home, s_host, k);
-        s_read_file(path, name, sizeof(name));
+        adt_read_file(path, name, sizeof(name));
         pids[n++] = atoi(name);
     }
     for (int i = 0; i < n; i++)
@@ -1141,7 +1031,7 @@ test_down(void **st)
         const char *paren;
 
         snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pids[i]);
-        s_read_file(stat, buf, sizeof(buf));
+        adt_read_file(stat, buf, sizeof(buf));
         paren = strrchr(buf, ')');
         assert_true(!buf[0] || (paren && (paren[2] == 'Z' || paren[2] == 'X')));
     }
@@ -1490,7 +1380,7 @@ test_speedup_plot(void **st)
     s_expect(s_cli("--home", home, "speedup", "--plot", svg, NULL), 0);
     assert_non_null(strstr(s_res.out, "plot: "));
     assert_non_null(strstr(s_res.out, "(2 panels)")); /* cnn and mlp; resnet18 has no speedup */
-    s_read_file(svg, text, sizeof(text));
+    adt_read_file(svg, text, sizeof(text));
     assert_true(!strncmp(text, "<?xml", 5) || !strncmp(text, "<svg", 4));
     assert_non_null(strstr(text, "</svg>"));
     assert_non_null(strstr(text, "threads (1x1xT)"));
@@ -1504,7 +1394,7 @@ test_speedup_plot(void **st)
                    NULL),
              0);
     json_decref(s_json_out());
-    s_read_file(png, text, 16);
+    adt_read_file(png, text, 16);
     assert_memory_equal(text, "\x89PNG", 4);
     /* Nothing with a speedup to draw; an output gnuplot cannot write. */
     s_expect(s_cli("--home", home, "speedup", "--where", "model = resnet18", "--plot", svg, NULL),

@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +23,6 @@
 
 static char s_home[128];
 static char s_ep[3][64]; /* client, agents, metrics */
-
-/* A free loopback port: let the kernel pick an ephemeral one, then close it. */
-static int
-s_free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static pid_t
 s_spawn(const char *const *argv, const char *log)
@@ -138,7 +125,7 @@ s_setup(void **st)
 
     snprintf(s_home, sizeof(s_home), "/tmp/ad_test_daemon.%d.%d", (int)getpid(), seq++);
     for (int i = 0; i < 3; i++)
-        snprintf(s_ep[i], sizeof(s_ep[i]), "tcp://127.0.0.1:%d", s_free_port());
+        snprintf(s_ep[i], sizeof(s_ep[i]), "tcp://127.0.0.1:%d", adt_free_port());
     return 0;
 }
 

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,31 +31,12 @@
 #include "autodist/ad_store.h"
 #include "autodist/ad_sweep.h"
 
-#define S_MAX_ARGS 32
+#define S_MAX_ARGS ADT_MAX_ARGS
 /* Generous: a loaded machine must not fail a test; the bounds only catch hangs. */
 #define S_DEADLINE_S 90.0
 #define S_FAKE_TRAINER AD_SOURCE_DIR "/tests/sweeps/fake-train.sh"
 
 static char s_tmp[128]; /* this test program's scratch folder */
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-s_write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* The coordinator's logic, without a coordinator.                                          */
@@ -401,21 +384,9 @@ test_store_sweeps(void **st)
 /* ---------------------------------------------------------------------------------------- */
 /* autodist sweep as a program.                                                             */
 
-/* What one run of autodist left. */
-typedef struct result {
-    int status;      /* exit status; 128+N for signal N; -1 still running at the deadline */
-    double seconds;  /* how long it ran */
-    char out[65536]; /* stdout */
-    char err[16384]; /* stderr */
-} result_t;
+typedef adt_result_t result_t; /* what one run of autodist left */
 
-/* A started autodist. */
-typedef struct proc {
-    pid_t pid;
-    double t0;
-    char out_path[256];
-    char err_path[256];
-} proc_t;
+typedef adt_proc_t proc_t; /* autodist started in the background */
 
 /* A coordinator of a test group, with its agents. */
 typedef struct cluster {
@@ -429,84 +400,6 @@ typedef struct cluster {
 
 static result_t s_res;
 static cluster_t s_cl; /* the group's cluster */
-
-static int
-s_free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void
-s_read_file(const char *path, char *buf, size_t size)
-{
-    size_t n = 0;
-    FILE *f = fopen(path, "r");
-
-    if (f) {
-        n = fread(buf, 1, size - 1, f);
-        fclose(f);
-    }
-    buf[n] = '\0';
-}
-
-static void
-s_start_v(proc_t *p, const char *const *args)
-{
-    static int seq;
-    const char *argv[S_MAX_ARGS + 2];
-    int n = 0;
-
-    argv[n++] = AD_CLI_BIN;
-    for (; args[n - 1] && n < S_MAX_ARGS; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    snprintf(p->out_path, sizeof(p->out_path), "%s/out.%d", s_tmp, seq);
-    snprintf(p->err_path, sizeof(p->err_path), "%s/err.%d", s_tmp, seq++);
-    p->t0 = s_now();
-    p->pid = fork();
-    assert_true(p->pid >= 0);
-    if (p->pid == 0) {
-        int out = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-        dup2(out, STDOUT_FILENO);
-        dup2(err, STDERR_FILENO);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-}
-
-static void
-s_finish(proc_t *p, result_t *r)
-{
-    int st;
-
-    r->status = -1;
-    while (s_now() - p->t0 < S_DEADLINE_S) {
-        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-            r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        usleep(10 * 1000);
-    }
-    r->seconds = s_now() - p->t0;
-    if (r->status == -1) {
-        kill(p->pid, SIGKILL);
-        waitpid(p->pid, &st, 0);
-    }
-    s_read_file(p->out_path, r->out, sizeof(r->out));
-    s_read_file(p->err_path, r->err, sizeof(r->err));
-    unlink(p->out_path);
-    unlink(p->err_path);
-}
 
 /* The arguments (NULL-terminated) with the group's --home and --coordinator in front. */
 static void
@@ -536,8 +429,8 @@ s_cli(const char *first, ...)
     va_start(ap, first);
     s_args(args, first, ap);
     va_end(ap);
-    s_start_v(&p, args);
-    s_finish(&p, &s_res);
+    adt_start(&p, AD_CLI_BIN, args, s_tmp);
+    adt_finish(&p, &s_res, S_DEADLINE_S);
     if (getenv("AD_TEST_VERBOSE"))
         fprintf(stderr, "[autodist %s ...] -> %d in %.2f s\n--- out:\n%s--- err:\n%s", first,
                 s_res.status, s_res.seconds, s_res.out, s_res.err);
@@ -554,7 +447,7 @@ s_cli_bg(proc_t *p, const char *first, ...)
     va_start(ap, first);
     s_args(args, first, ap);
     va_end(ap);
-    s_start_v(p, args);
+    adt_start(p, AD_CLI_BIN, args, s_tmp);
 }
 
 static void
@@ -641,7 +534,7 @@ s_waitpid(pid_t pid, double seconds)
 {
     int st;
 
-    for (double t0 = s_now(); s_now() - t0 < seconds;) {
+    for (double t0 = adt_now(); adt_now() - t0 < seconds;) {
         if (waitpid(pid, &st, WNOHANG) == pid)
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         usleep(20 * 1000);
@@ -690,10 +583,10 @@ s_nodes_up(void)
 static void
 s_wait_nodes(int n)
 {
-    double t0 = s_now();
+    double t0 = adt_now();
 
     while (s_nodes_up() < n) {
-        assert_true(s_now() - t0 < 30);
+        assert_true(adt_now() - t0 < 30);
         usleep(100 * 1000);
     }
 }
@@ -706,7 +599,7 @@ s_cluster_up(const char *tag, const char *trainer, int agents)
     snprintf(s_cl.home, sizeof(s_cl.home), "%s/home-%s", s_tmp, tag);
     mkdir(s_cl.home, 0700);
     for (int i = 0; i < 3; i++)
-        snprintf(s_cl.ep[i], sizeof(s_cl.ep[i]), "tcp://127.0.0.1:%d", s_free_port());
+        snprintf(s_cl.ep[i], sizeof(s_cl.ep[i]), "tcp://127.0.0.1:%d", adt_free_port());
     s_cl.trainer = trainer;
     s_daemon_start();
     for (int i = 0; i < agents; i++) {
@@ -775,7 +668,7 @@ s_sweep_file(const char *file, const char *text)
     char *path = paths[slot++ % 8];
 
     snprintf(path, 300, "%s/%s", s_tmp, file);
-    s_write_file(path, text);
+    adt_write_file(path, text);
     return path;
 }
 
@@ -798,7 +691,7 @@ test_help_and_bad_files(void **st)
     const char *p;
     json_t *doc;
 
-    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", s_free_port());
+    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", adt_free_port());
     s_expect(s_cli("sweep", "--help", NULL), 0);
     assert_non_null(strstr(s_res.out, "usage: autodist sweep SWEEP.yaml"));
     assert_non_null(strstr(s_res.out, "autodist sweep status [NAME]"));
@@ -1010,7 +903,7 @@ test_max_parallel(void **st)
     int max_live = 0, max_sweep = 0, polls = 0;
 
     s_cli_bg(&bg, "sweep", p, "--max-parallel", "2", "--follow-interval", "0.1", NULL);
-    while (waitpid(bg.pid, NULL, WNOHANG) == 0 && s_now() - bg.t0 < S_DEADLINE_S) {
+    while (waitpid(bg.pid, NULL, WNOHANG) == 0 && adt_now() - bg.t0 < S_DEADLINE_S) {
         json_t *status = s_req("STATUS", NULL, NULL), *j, *sw;
         json_t *sweeps = s_req("SWEEPS", NULL, NULL);
         size_t i;
@@ -1033,7 +926,7 @@ test_max_parallel(void **st)
     }
     /* waitpid above reaped it: read what it said. */
     bg.pid = -1;
-    s_read_file(bg.out_path, r.out, sizeof(r.out));
+    adt_read_file(bg.out_path, r.out, sizeof(r.out));
     unlink(bg.out_path);
     unlink(bg.err_path);
     assert_true(polls > 5);
@@ -1134,12 +1027,12 @@ test_cancel(void **st)
                         "long");
     json_decref(doc);
     /* 3 nodes: 3 running, 1 queued behind them. */
-    for (t0 = s_now();;) {
+    for (t0 = adt_now();;) {
         s = s_sweep_obj("long");
         if (s_jn(s, "running") == 3 && s_jn(s, "queued") == 1)
             break;
         json_decref(s);
-        assert_true(s_now() - t0 < 30);
+        assert_true(adt_now() - t0 < 30);
         usleep(100 * 1000);
     }
     json_decref(s);
@@ -1212,12 +1105,12 @@ test_restart(void **st)
     int64_t before;
 
     s_expect(s_cli("sweep", p, "--no-wait", "--max-parallel", "2", NULL), 0);
-    for (t0 = s_now();;) {
+    for (t0 = adt_now();;) {
         s = s_sweep_obj("rs");
         if (s_jn(s, "completed") >= 2)
             break;
         json_decref(s);
-        assert_true(s_now() - t0 < 30);
+        assert_true(adt_now() - t0 < 30);
         usleep(100 * 1000);
     }
     json_decref(s);
@@ -1269,15 +1162,15 @@ test_25k(void **st)
     free(text);
 
     /* No node is up: its first job cannot start, and following it gives up with exit 5. */
-    t0 = s_now();
+    t0 = adt_now();
     s_expect(s_cli("sweep", p, "--follow-interval", "0.2", NULL), 5);
     assert_non_null(strstr(s_res.out, "25000 jobs = 25000 configurations x 1 repeat"));
     assert_non_null(strstr(s_res.err, "its queued jobs cannot start: no node is UP"));
     assert_non_null(strstr(s_res.err, "autodist sweep cancel big"));
-    assert_true(s_now() - t0 < 20);
-    t0 = s_now();
+    assert_true(adt_now() - t0 < 20);
+    t0 = adt_now();
     s_expect(s_cli("--json", "sweep", "status", "big", NULL), 0);
-    assert_true(s_now() - t0 < 3);
+    assert_true(adt_now() - t0 < 3);
     doc = s_json_out();
     s = json_array_get(json_object_get(doc, "sweeps"), 0);
     assert_int_equal(s_jn(s, "total"), 25000);
