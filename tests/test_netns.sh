@@ -116,6 +116,17 @@ layout: {nodes: 2, procs_per_node: 1, threads_per_proc: 1}
 EOF
 out=$(timeout 120 $AD submit "$T/cross.yaml" --wait 2>&1)
 rc=$?
+case $out in
+*"exit code 13"[0-9]* | *"exit code 14"[0-9]*)
+    # A process of Open MPI or the trainer killed by a signal at start-up (seen once in
+    # dozens of runs: a segmentation fault before the first step) is not what this test
+    # is about; it is reported and the job submitted once more.  Twice fails.
+    echo "warning: the cross-namespace job died of a signal, submitting it again: $(echo "$out" | grep -m1 reason)"
+    mkdir -p "$T/first-try" && cp -r "$HOME_DIR/logs" "$T/first-try/" 2>/dev/null
+    out=$(timeout 120 $AD submit "$T/cross.yaml" --wait 2>&1)
+    rc=$?
+    ;;
+esac
 [ $rc = 0 ] || fail "submit --wait of a 2x1x1 job exited $rc: $out"
 id=$($AD --json jobs --limit 1 | json 'd["jobs"][0]["id"]')
 st=$($AD --json status "$id" | json 'd["jobs"][0]["state"], d["jobs"][0]["nodelist"]')
