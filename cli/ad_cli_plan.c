@@ -405,8 +405,7 @@ s_nodes_from_reply(const json_t *reply, ad_store_t *store, pnodes_t *ns)
         {
             const char *addr = ad_cli_jstr(n, "address");
 
-            ns->v[ns->n - 1].this_machine =
-                addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "localhost"));
+            ns->v[ns->n - 1].this_machine = ad_auto_is_loopback(addr);
         }
     }
 }

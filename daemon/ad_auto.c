@@ -21,6 +21,12 @@ static const struct {
     {"cnn", "fashion-mnist", 421642, 8482304.0},
 };
 
+bool
+ad_auto_is_loopback(const char *address)
+{
+    return address && (!strncmp(address, "127.", 4) || !strcmp(address, "localhost"));
+}
+
 char *
 ad_auto_layout_str(const ad_planner_layout_t *l, char *buf, size_t cap)
 {

@@ -169,6 +169,20 @@ s_usage(FILE *f)
             AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
 }
 
+/* An integer option's value in [min, max].  Returns 0, or AD_EINVAL naming the option. */
+static int
+s_opt_long(const char *name, const char *arg, long min, long max, long *out, ad_err_t *err)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtol(arg, &end, 10);
+    if (errno || *end || end == arg || *out < min || *out > max)
+        return ad_err_set(err, AD_EINVAL, "%s must be an integer in [%ld, %ld], got \"%s\"",
+                          name, min, max, arg);
+    return 0;
+}
+
 static int
 s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
 {
@@ -210,19 +224,13 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case 'S': o->tcp_subnet = optarg; break;
         case 'f': break;
         case 'p':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 0 || v > AD_AUTO_MAX_PROBES)
-                return ad_err_set(err, AD_EINVAL, "--probes must be an integer in [0, %d], got "
-                                  "\"%s\"", AD_AUTO_MAX_PROBES, optarg);
+            if (s_opt_long("--probes", optarg, 0, AD_AUTO_MAX_PROBES, &v, err))
+                return err->code;
             o->probes = (int)v;
             break;
         case 'P':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 5 || v > 100000)
-                return ad_err_set(err, AD_EINVAL, "--probe-steps must be an integer in "
-                                  "[5, 100000], got \"%s\"", optarg);
+            if (s_opt_long("--probe-steps", optarg, 5, 100000, &v, err))
+                return err->code;
             o->probe_steps = v;
             break;
         case 'k': {
@@ -237,12 +245,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             break;
         }
         case 'b':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 100 || v > 60000)
-                return ad_err_set(err, AD_EINVAL,
-                                  "--heartbeat-ms must be an integer in [100, 60000], got \"%s\"",
-                                  optarg);
+            if (s_opt_long("--heartbeat-ms", optarg, 100, 60000, &v, err))
+                return err->code;
             o->heartbeat_ms = (int)v;
             break;
         case 'h':
@@ -640,7 +644,7 @@ static bool
 s_all_loopback(const ad_launch_node_t *nodes, int n)
 {
     for (int i = 0; i < n; i++)
-        if (strncmp(nodes[i].host, "127.", 4) && strcmp(nodes[i].host, "localhost"))
+        if (!ad_auto_is_loopback(nodes[i].host))
             return false;
     return true;
 }
@@ -927,7 +931,7 @@ s_auto_nodes(coord_t *self, ad_auto_node_t **out)
         {
             const char *addr = zhashx_lookup(self->addresses, node->name);
 
-            v[i].this_machine = addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "localhost"));
+            v[i].this_machine = ad_auto_is_loopback(addr);
         }
         i++;
     }

@@ -92,6 +92,9 @@ void ad_auto_choice_clear(ad_auto_choice_t *c);
 void ad_auto_probe_job(const ad_job_t *job, const ad_planner_layout_t *layout, int64_t steps,
                        ad_job_t *out);
 
+/* True for an address of this machine's loopback (127.x.x.x, localhost): a simulated node. */
+bool ad_auto_is_loopback(const char *address);
+
 /* "2x1x4" (nodes x procs x threads) into buf; returns buf. */
 char *ad_auto_layout_str(const ad_planner_layout_t *l, char *buf, size_t cap);
 
