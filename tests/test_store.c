@@ -58,7 +58,7 @@ s_open(const char *path, unsigned flags)
     int rc = ad_store_open(path, flags, &store, &err);
 
     if (rc)
-        fail_msg("open %s: %s", path, err.msg);
+        fail_msg("open %s: %s", path ? path : "(no path)", err.msg);
     assert_non_null(store);
     return store;
 }

@@ -409,7 +409,7 @@ s_fashion_open(const ad_data_opts_t *opts, ad_split_t split, ad_dataset_t **out,
     const char *prefix = split == AD_SPLIT_TEST ? "t10k" : "train";
     char images_base[64], labels_base[64];
     s_idx_t images = {0}, labels = {0};
-    uint32_t idims[3], ldims[1];
+    uint32_t idims[3] = {0}, ldims[1] = {0};
     uint8_t *raw_labels = NULL;
     ad_dataset_t *self = NULL;
     struct stat st;
