@@ -1,12 +1,11 @@
 /* ad_agents.c - the agents' socket: HELLO, heartbeats, BYE, nodes going DOWN */
 #include "ad_daemon.h"
 
-
 static void
 s_reject(coord_t *self, const char *identity, const char *reason, int retry_ms)
 {
-    ad_daemon_send(self->agents, identity, "REJECT", json_pack("{s:s s:i}", "reason", reason, "retry_ms",
-                                                       retry_ms));
+    ad_daemon_send(self->agents, identity, "REJECT",
+                   json_pack("{s:s s:i}", "reason", reason, "retry_ms", retry_ms));
 }
 
 static void
@@ -69,8 +68,9 @@ s_on_hello(coord_t *self, const ad_msg_t *msg)
     self->nodes_gen++;
     ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name, (long long)id,
            n ? n->cores : 0, address ? address : name);
-    ad_daemon_send(self->agents, msg->identity, "WELCOME",
-           json_pack("{s:I s:i}", "node", (json_int_t)id, "heartbeat_ms", self->opts->heartbeat_ms));
+    ad_daemon_send(
+        self->agents, msg->identity, "WELCOME",
+        json_pack("{s:I s:i}", "node", (json_int_t)id, "heartbeat_ms", self->opts->heartbeat_ms));
     ad_running_schedule(self);
 }
 

@@ -1,24 +1,23 @@
 /* ad_autojob.c - layout: auto in the coordinator: plan, probes one at a time, then queue */
 #include "ad_daemon.h"
 
-
 /*
  * A job submitted with `layout: auto` (docs/planner.md): planned on the UP
  * nodes when it arrives (or when nodes come), possibly after short probes
  * run as ordinary jobs; then queued with the chosen layout.
  */
 typedef struct autojob {
-    int64_t id;                          /* the job */
-    int64_t probes[AD_AUTO_MAX_PROBES];  /* probe jobs */
-    int n_probes, n_done;                /* probes started and ended */
+    int64_t id;                                    /* the job */
+    int64_t probes[AD_AUTO_MAX_PROBES];            /* probe jobs */
+    int n_probes, n_done;                          /* probes started and ended */
     ad_planner_layout_t plans[AD_AUTO_MAX_PROBES]; /* the layouts to probe, one after another */
     int n_plans;
-    bool probed;                         /* probes ran: decide without more */
-    bool decided;                        /* queued with its layout */
+    bool probed;  /* probes ran: decide without more */
+    bool decided; /* queued with its layout */
     bool cancelled;
-    unsigned nodes_gen;                  /* node set it was last tried on */
-    char reason[700];                    /* why it is not queued yet */
-    json_t *explain;                     /* the planner's ranking (STATUS "plan") */
+    unsigned nodes_gen; /* node set it was last tried on */
+    char reason[700];   /* why it is not queued yet */
+    json_t *explain;    /* the planner's ranking (STATUS "plan") */
     struct autojob *next;
 } autojob_t;
 
@@ -99,17 +98,19 @@ s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_
 
     /* A probe never trains longer than the job itself would. */
     ad_auto_probe_job(job, l,
-                      job->steps > 0 && job->steps < self->opts->probe_steps ? job->steps
-                                                                             : self->opts->probe_steps,
+                      job->steps > 0 && job->steps < self->opts->probe_steps
+                          ? job->steps
+                          : self->opts->probe_steps,
                       &probe);
     canon = ad_job_to_json(&probe);
-    if (ad_coord_job_add(self->store, probe.name, canon, l->nodes, l->procs_per_node, l->threads_per_proc,
-                         &id, &err) ||
+    if (ad_coord_job_add(self->store, probe.name, canon, l->nodes, l->procs_per_node,
+                         l->threads_per_proc, &id, &err) ||
         ad_sched_add_job(self->sched, id, l->nodes, l->procs_per_node, l->threads_per_proc)) {
         ad_log(AD_LOG_WARN, "job %lld: probe %s not queued: %s", (long long)a->id, probe.name,
                err.msg[0] ? err.msg : "the scheduler refused it");
         if (id)
-            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the probe", INT32_MIN, NULL);
+            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the probe",
+                             INT32_MIN, NULL);
         id = 0;
     }
     free(canon);
@@ -128,8 +129,10 @@ s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
 
         if (id) {
             a->probes[a->n_probes++] = id;
-            snprintf(a->reason, sizeof(a->reason), "probing layout %d of %d (%s, job %lld) "
-                     "before choosing", a->n_probes, a->n_plans,
+            snprintf(a->reason, sizeof(a->reason),
+                     "probing layout %d of %d (%s, job %lld) "
+                     "before choosing",
+                     a->n_probes, a->n_plans,
                      ad_auto_layout_str(&a->plans[a->n_probes - 1], lay, sizeof(lay)),
                      (long long)id);
             ad_log(AD_LOG_INFO, "job %lld: layout auto, %s", (long long)a->id, a->reason);
@@ -165,8 +168,8 @@ s_auto_plan(coord_t *self, autojob_t *a)
     }
     ad_job_dataset_label(&job, dataset, sizeof(dataset));
     n = s_auto_nodes(self, &nodes);
-    rc = ad_auto_decide(self->store, &job, dataset, nodes, n,
-                        a->probed ? 0 : self->opts->probes, &c, &err);
+    rc = ad_auto_decide(self->store, &job, dataset, nodes, n, a->probed ? 0 : self->opts->probes,
+                        &c, &err);
     if (rc) {
         /* No node, or none fits: stays PENDING and is tried again when nodes change. */
         snprintf(a->reason, sizeof(a->reason), "layout auto: %s", err.msg);
@@ -200,10 +203,11 @@ s_auto_plan(coord_t *self, autojob_t *a)
         goto out;
     }
     a->decided = true;
-    ad_log(AD_LOG_INFO, "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
-           "speedup %.2f (%s; %zu layouts fit)", (long long)a->id,
-           ad_auto_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s, c.pred.low,
-           c.pred.high, c.pred.speedup, c.pred.basis, c.n_candidates);
+    ad_log(AD_LOG_INFO,
+           "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
+           "speedup %.2f (%s; %zu layouts fit)",
+           (long long)a->id, ad_auto_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s,
+           c.pred.low, c.pred.high, c.pred.speedup, c.pred.basis, c.n_candidates);
 out:
     ad_auto_choice_clear(&c);
     free(nodes);

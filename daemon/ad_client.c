@@ -5,7 +5,6 @@
 #define S_LOGS_DEFAULT (1 << 20)
 #define S_LOGS_MAX (8 << 20)
 
-
 void
 ad_client_error(coord_t *self, const char *identity, int code, const char *fmt, ...)
 {
@@ -72,8 +71,7 @@ s_fill_reasons(coord_t *self, json_t *jobs)
     size_t i;
     json_t *o;
 
-    json_array_foreach(jobs, i, o)
-        s_decorate(self, o);
+    json_array_foreach(jobs, i, o) s_decorate(self, o);
 }
 
 static void
@@ -106,8 +104,8 @@ s_submit(coord_t *self, const ad_msg_t *msg)
         }
         ad_log(AD_LOG_INFO, "job %lld (%s) submitted: layout auto", (long long)id, job.name);
         ad_daemon_send(self->client, msg->identity, "OK",
-               json_pack("{s:I s:s s:s s:s}", "job", (json_int_t)id, "name", job.name, "state",
-                         "PENDING", "layout", "auto"));
+                       json_pack("{s:I s:s s:s s:s}", "job", (json_int_t)id, "name", job.name,
+                                 "state", "PENDING", "layout", "auto"));
         ad_autojob_submit(self, id);
         ad_running_schedule(self);
         goto out;
@@ -123,16 +121,17 @@ s_submit(coord_t *self, const ad_msg_t *msg)
     rc = ad_sched_add_job(self->sched, id, job.layout.nodes, job.layout.procs_per_node,
                           job.layout.threads_per_proc);
     if (rc) {
-        ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the layout", INT32_MIN, NULL);
-        ad_client_error(self, msg->identity, AD_EINVAL, "job %lld: the scheduler refused its layout",
-                (long long)id);
+        ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the layout", INT32_MIN,
+                         NULL);
+        ad_client_error(self, msg->identity, AD_EINVAL,
+                        "job %lld: the scheduler refused its layout", (long long)id);
         goto out;
     }
     ad_log(AD_LOG_INFO, "job %lld (%s) submitted: %dx%dx%d", (long long)id, job.name,
            job.layout.nodes, job.layout.procs_per_node, job.layout.threads_per_proc);
-    ad_daemon_send(self->client, msg->identity, "OK",
-           json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "name", job.name, "state",
-                     "PENDING"));
+    ad_daemon_send(
+        self->client, msg->identity, "OK",
+        json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "name", job.name, "state", "PENDING"));
     ad_running_schedule(self);
 out:
     ad_job_clear(&job);
@@ -202,7 +201,8 @@ s_cancel(coord_t *self, const ad_msg_t *msg)
         /* Its probes go too. */
         ad_autojob_cancel(self, id);
         ad_sched_remove_job(self->sched, id);
-        if (ad_coord_job_set(self->store, id, "CANCELLED", "cancelled by a user", INT32_MIN, &err)) {
+        if (ad_coord_job_set(self->store, id, "CANCELLED", "cancelled by a user", INT32_MIN,
+                             &err)) {
             ad_client_error(self, msg->identity, err.code, "%s", err.msg);
             return;
         }
@@ -213,21 +213,24 @@ s_cancel(coord_t *self, const ad_msg_t *msg)
         run_t *r = ad_running_find(self, id);
 
         if (!r) {
-            ad_client_error(self, msg->identity, AD_EINVAL, "job %lld is %s but not run by this "
-                    "coordinator", (long long)id, state);
+            ad_client_error(self, msg->identity, AD_EINVAL,
+                            "job %lld is %s but not run by this "
+                            "coordinator",
+                            (long long)id, state);
             return;
         }
         ad_running_stop(self, r, "CANCELLED", "cancelled by a user");
         ad_daemon_send(self->client, msg->identity, "OK",
-               json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "stopping",
-                         "CANCELLED"));
+                       json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "stopping",
+                                 "CANCELLED"));
         return;
     }
     ad_daemon_send(self->client, msg->identity, "OK",
-           json_pack("{s:I s:s}", "job", (json_int_t)id, "state", state));
+                   json_pack("{s:I s:s}", "job", (json_int_t)id, "state", state));
 }
 
-/* Replace bytes that are not UTF-8 by '?', in place; returns the length kept (a split sequence at the end is left for the next read). */
+/* Replace bytes that are not UTF-8 by '?', in place; returns the length kept (a split sequence at
+ * the end is left for the next read). */
 static size_t
 s_utf8_clean(unsigned char *b, size_t n, bool at_end)
 {
@@ -235,8 +238,11 @@ s_utf8_clean(unsigned char *b, size_t n, bool at_end)
 
     while (i < n) {
         unsigned char c = b[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                  : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
         size_t k;
 
         if (c == 0 || len == 0 || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) {
@@ -298,9 +304,9 @@ s_logs(coord_t *self, const ad_msg_t *msg)
     data = json_stringn(keep ? (const char *)buf : "", keep);
     offset += (int64_t)keep;
     ad_daemon_send(self->client, msg->identity, "OK",
-           json_pack("{s:o s:I s:b}", "data", data ? data : json_string(""), "offset",
-                     (json_int_t)offset, "eof",
-                     final && (fd < 0 || offset >= (int64_t)st.st_size)));
+                   json_pack("{s:o s:I s:b}", "data", data ? data : json_string(""), "offset",
+                             (json_int_t)offset, "eof",
+                             final && (fd < 0 || offset >= (int64_t)st.st_size)));
     if (fd >= 0)
         close(fd);
     free(buf);
@@ -315,10 +321,11 @@ s_nodes_json(coord_t *self)
     double now = ad_daemon_now();
     size_t i;
 
-    json_array_foreach(nodes, i, n) {
+    json_array_foreach(nodes, i, n)
+    {
         json_t *seen = json_object_get(n, "last_seen");
-        const char *addr = zhashx_lookup(self->addresses,
-                                         json_string_value(json_object_get(n, "name")));
+        const char *addr =
+            zhashx_lookup(self->addresses, json_string_value(json_object_get(n, "name")));
 
         if (json_is_number(seen))
             json_object_set_new(n, "last_seen_ago_s", json_real(now - json_number_value(seen)));
@@ -380,7 +387,7 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         break;
     default:
         ad_client_error(self, msg.identity, AD_EPEER, "%s is not a client request",
-                ad_proto_type_name(msg.type));
+                        ad_proto_type_name(msg.type));
         break;
     }
 out:

@@ -15,7 +15,8 @@ s_fail(ad_store_t *store, ad_err_t *err, int rc)
 }
 
 int
-ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int64_t *id, ad_err_t *err)
+ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int64_t *id,
+                 ad_err_t *err)
 {
     ad_node_t node;
     ad_profile_row_t row;
@@ -61,8 +62,8 @@ ad_coord_node_seen(ad_store_t *store, const char *name, bool down, ad_err_t *err
 }
 
 int
-ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn, int tpp, int64_t *id,
-                 ad_err_t *err)
+ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn, int tpp,
+                 int64_t *id, ad_err_t *err)
 {
     ad_job_row_t row;
     int rc;
@@ -78,7 +79,8 @@ ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int node
 }
 
 int
-ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason, int exit_code, ad_err_t *err)
+ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason,
+                 int exit_code, ad_err_t *err)
 {
     ad_job_state_t st;
     int rc;
@@ -108,17 +110,14 @@ s_num(double v)
 static json_t *
 s_row_json(const ad_job_row_t *r)
 {
-    json_t *o = json_pack("{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o}", "id",
-                          (json_int_t)r->id, "name", r->name ? r->name : "", "state",
-                          ad_job_state_name(r->state), "reason",
-                          r->reason ? json_string(r->reason) : json_null(), "submitted",
-                          s_num(r->submitted), "started", s_num(r->started), "ended",
-                          s_num(r->ended), "exit_code",
-                          r->exit_code == AD_STORE_NO_EXIT ? json_null()
-                                                           : json_integer(r->exit_code),
-                          "nodes", r->nodes, "procs_per_node", r->procs_per_node,
-                          "threads_per_proc", r->threads_per_proc, "nodelist",
-                          r->nodelist ? json_string(r->nodelist) : json_null());
+    json_t *o = json_pack(
+        "{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o}", "id", (json_int_t)r->id, "name",
+        r->name ? r->name : "", "state", ad_job_state_name(r->state), "reason",
+        r->reason ? json_string(r->reason) : json_null(), "submitted", s_num(r->submitted),
+        "started", s_num(r->started), "ended", s_num(r->ended), "exit_code",
+        r->exit_code == AD_STORE_NO_EXIT ? json_null() : json_integer(r->exit_code), "nodes",
+        r->nodes, "procs_per_node", r->procs_per_node, "threads_per_proc", r->threads_per_proc,
+        "nodelist", r->nodelist ? json_string(r->nodelist) : json_null());
     json_t *spec;
 
     if (!o)
@@ -155,8 +154,8 @@ ad_coord_job_json(ad_store_t *store, int64_t id, const char **state_out, ad_err_
 }
 
 json_t *
-ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const char *name, int64_t limit,
-                   ad_err_t *err)
+ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const char *name,
+                   int64_t limit, ad_err_t *err)
 {
     ad_job_row_t *rows = NULL;
     unsigned mask = 0;
@@ -272,7 +271,8 @@ ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *r, a
 }
 
 int
-ad_coord_run_metrics(ad_store_t *store, int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t *err)
+ad_coord_run_metrics(ad_store_t *store, int64_t id, const ad_coord_metric_t *m, size_t n,
+                     ad_err_t *err)
 {
     ad_metric_t *v;
     int rc;
@@ -295,15 +295,15 @@ s_keep_run(const ad_run_t *run, void *arg)
 {
     json_t **out = arg;
 
-    *out = json_pack("{s:I s:s s:o s:o s:o s:o s:o s:o s:o}", "run", (json_int_t)run->id,
-                     "state", ad_job_state_name(run->state), "samples_per_s",
-                     s_num(run->samples_per_s), "speedup", s_num(run->speedup), "baseline",
-                     run->baseline > 0 ? json_integer(run->baseline) : json_null(), "accuracy",
-                     s_num(run->accuracy), "epoch_time_s", s_num(run->epoch_time_s),
-                     "step_time_s", s_num(run->step_time_s), "wall_s",
-                     !isnan(run->started) && !isnan(run->ended)
-                         ? json_real(run->ended - run->started)
-                         : json_null());
+    *out =
+        json_pack("{s:I s:s s:o s:o s:o s:o s:o s:o s:o}", "run", (json_int_t)run->id, "state",
+                  ad_job_state_name(run->state), "samples_per_s", s_num(run->samples_per_s),
+                  "speedup", s_num(run->speedup), "baseline",
+                  run->baseline > 0 ? json_integer(run->baseline) : json_null(), "accuracy",
+                  s_num(run->accuracy), "epoch_time_s", s_num(run->epoch_time_s), "step_time_s",
+                  s_num(run->step_time_s), "wall_s",
+                  !isnan(run->started) && !isnan(run->ended) ? json_real(run->ended - run->started)
+                                                             : json_null());
     if (!*out)
         ad_oom(0);
     return 1;
@@ -328,8 +328,8 @@ ad_coord_job_result(ad_store_t *store, int64_t job)
 /* ---- sweeps ---------------------------------------------------------------------------- */
 
 int
-ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_hash, const char *spec, int64_t *id,
-                   bool *created, ad_err_t *err)
+ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_hash, const char *spec,
+                   int64_t *id, bool *created, ad_err_t *err)
 {
     ad_sweep_row_t row = {0};
     int rc;
@@ -356,10 +356,10 @@ ad_coord_sweep_versions(ad_store_t *store, const char *name, ad_err_t *err)
     }
     arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id,
-                                             "file_hash", rows[i].file_hash ? rows[i].file_hash
-                                                                            : "",
-                                             "created", s_num(rows[i].created)));
+        json_array_append_new(arr,
+                              json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id, "file_hash",
+                                        rows[i].file_hash ? rows[i].file_hash : "", "created",
+                                        s_num(rows[i].created)));
     ad_sweep_rows_free(&rows, n);
     return arr;
 }
@@ -417,7 +417,8 @@ s_sweep_job(const ad_job_row_t *row, void *arg)
 }
 
 int
-ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, void *arg, ad_err_t *err)
+ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, void *arg,
+                    ad_err_t *err)
 {
     s_sweep_walk_t w = {fn, arg};
     int rc = ad_store_each_sweep_job(store, sweep, s_sweep_job, &w);
@@ -426,8 +427,8 @@ ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, 
 }
 
 int
-ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn, int tpp,
-                       int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err)
+ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn,
+                       int tpp, int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err)
 {
     ad_job_row_t row;
     int rc;

@@ -66,23 +66,23 @@ typedef struct opts {
 
 /* What rank 0 has reported so far, and the sums the run's result is made of. */
 typedef struct progress {
-    const char *phase;      /* "starting", "training", "evaluating", "done" */
-    int64_t step, steps;    /* global steps done; total (0 = unknown) */
-    int64_t epoch, epochs;  /* current epoch; total (0 = unknown) */
-    double loss;            /* latest step loss (NaN = none) */
-    double samples_per_s;   /* latest step throughput (NaN = none) */
-    double t_first;         /* mono s of the first step event (0 = none) */
-    int64_t step_first;     /* its step */
+    const char *phase;             /* "starting", "training", "evaluating", "done" */
+    int64_t step, steps;           /* global steps done; total (0 = unknown) */
+    int64_t epoch, epochs;         /* current epoch; total (0 = unknown) */
+    double loss;                   /* latest step loss (NaN = none) */
+    double samples_per_s;          /* latest step throughput (NaN = none) */
+    double t_first;                /* mono s of the first step event (0 = none) */
+    int64_t step_first;            /* its step */
     double sum_step_s, sum_comm_s; /* step and communication time summed over the steps */
-    int64_t n_steps;        /* steps summed */
-    double warm_step_s;     /* step time summed over the steps after the warm-up */
-    int64_t warm_steps, batch; /* how many; the global batch (start event) */
-    double sum_epoch_s;     /* epoch times summed */
-    int64_t n_epochs;       /* epochs summed */
-    double acc_test, acc_val; /* latest accuracies (NaN = none) */
-    double done_samples_per_s; /* the done event's (NaN = none) */
-    int64_t params;         /* model parameters (0 = unknown) */
-    bool done;              /* the done event came */
+    int64_t n_steps;               /* steps summed */
+    double warm_step_s;            /* step time summed over the steps after the warm-up */
+    int64_t warm_steps, batch;     /* how many; the global batch (start event) */
+    double sum_epoch_s;            /* epoch times summed */
+    int64_t n_epochs;              /* epochs summed */
+    double acc_test, acc_val;      /* latest accuracies (NaN = none) */
+    double done_samples_per_s;     /* the done event's (NaN = none) */
+    int64_t params;                /* model parameters (0 = unknown) */
+    bool done;                     /* the done event came */
 } progress_t;
 
 /* A job whose mpirun runs. */
@@ -107,26 +107,26 @@ typedef struct run {
 
 /* The coordinator. */
 typedef struct coord {
-    const opts_t *opts;   /* the command line (borrowed) */
-    ad_store_t *store;    /* the store, owned */
-    zsock_t *client;      /* ROUTER: CLI requests */
-    zsock_t *agents;      /* ROUTER: agents */
-    zsock_t *metrics;     /* PULL: trainer events */
-    zloop_t *loop;        /* the event loop */
-    int sigfd;            /* SIGTERM, SIGINT, SIGCHLD */
-    ad_registry_t *reg;   /* the nodes */
-    ad_sched_t *sched;    /* the queue */
-    ad_sweeps_t *sweeps;  /* the sweeps (docs/sweeps.md) */
-    int sweep_timer;      /* zloop timer id while sweeps resolve; -1 = none */
+    const opts_t *opts;    /* the command line (borrowed) */
+    ad_store_t *store;     /* the store, owned */
+    zsock_t *client;       /* ROUTER: CLI requests */
+    zsock_t *agents;       /* ROUTER: agents */
+    zsock_t *metrics;      /* PULL: trainer events */
+    zloop_t *loop;         /* the event loop */
+    int sigfd;             /* SIGTERM, SIGINT, SIGCHLD */
+    ad_registry_t *reg;    /* the nodes */
+    ad_sched_t *sched;     /* the queue */
+    ad_sweeps_t *sweeps;   /* the sweeps (docs/sweeps.md) */
+    int sweep_timer;       /* zloop timer id while sweeps resolve; -1 = none */
     const ad_home_t *home; /* the autodist home (borrowed) */
-    zhashx_t *addresses;  /* node name -> address mpirun reaches it by (owned strings) */
-    run_t *runs;          /* running jobs */
+    zhashx_t *addresses;   /* node name -> address mpirun reaches it by (owned strings) */
+    run_t *runs;           /* running jobs */
     struct autojob *autos; /* jobs with layout: auto (ad_autojob.c) */
-    unsigned nodes_gen;   /* bumped when a node comes UP or goes DOWN */
-    char *trainer;        /* autodist-train path */
-    char *local_rsh;      /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
-    unsigned ticks;       /* timer ticks so far */
-    int exit_code;        /* -1 while running */
+    unsigned nodes_gen;    /* bumped when a node comes UP or goes DOWN */
+    char *trainer;         /* autodist-train path */
+    char *local_rsh;       /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
+    unsigned ticks;        /* timer ticks so far */
+    int exit_code;         /* -1 while running */
 } coord_t;
 
 /* Monotonic seconds (CZMQ's clock), the time base of every deadline here. */
@@ -147,7 +147,8 @@ ad_daemon_json_num(const json_t *o, const char *key)
 
 /* ---- autodistd.c ---- */
 
-/* Send a message of type with payload (stolen; NULL only on OOM) to identity on sock; failures are logged. */
+/* Send a message of type with payload (stolen; NULL only on OOM) to identity on sock; failures are
+ * logged. */
 void ad_daemon_send(zsock_t *sock, const char *identity, const char *type, json_t *payload);
 
 /* ---- ad_running.c: jobs whose mpirun runs ---- */
@@ -164,7 +165,8 @@ json_t *ad_running_progress_json(const run_t *r, double now);
  */
 void ad_running_stop(coord_t *self, run_t *r, const char *state, const char *reason);
 
-/* Job id's spec from the store, validated again (a decided auto layout applied).  Returns 0 or a negative code with err set. */
+/* Job id's spec from the store, validated again (a decided auto layout applied).  Returns 0 or a
+ * negative code with err set. */
 int ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err);
 
 /* Queue the sweeps' next jobs and start every queued job that fits the free nodes. */
@@ -190,7 +192,8 @@ int ad_running_on_metric(zloop_t *loop, zsock_t *sock, void *arg);
 
 /* ---- ad_autojob.c: layout: auto ---- */
 
-/* Hold job id, submitted with layout: auto, until its layout is chosen (planned on the next tick). */
+/* Hold job id, submitted with layout: auto, until its layout is chosen (planned on the next tick).
+ */
 void ad_autojob_new(coord_t *self, int64_t id);
 
 /* A job with layout: auto was submitted: hold and plan it now. */

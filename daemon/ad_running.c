@@ -4,7 +4,6 @@
 /* Steps at the start of a run left out of its throughput (docs/daemon.md). */
 #define S_WARMUP_STEPS 3
 
-
 run_t *
 ad_running_find(coord_t *self, int64_t id)
 {
@@ -179,14 +178,13 @@ ad_running_progress_json(const run_t *r, double now)
 
         eta = json_real((double)(p->steps > p->step ? p->steps - p->step : 0) / rate);
     }
-    return json_pack("{s:s s:I s:o s:I s:o s:o s:o s:o s:f}", "phase", p->phase, "step",
-                     (json_int_t)p->step, "steps",
-                     p->steps > 0 ? json_integer(p->steps) : json_null(), "epoch",
-                     (json_int_t)p->epoch, "epochs",
-                     p->epochs > 0 ? json_integer(p->epochs) : json_null(), "loss",
-                     isnan(p->loss) ? json_null() : json_real(p->loss), "samples_per_s",
-                     isnan(p->samples_per_s) ? json_null() : json_real(p->samples_per_s),
-                     "eta_s", eta, "elapsed_s", now - r->t_start);
+    return json_pack(
+        "{s:s s:I s:o s:I s:o s:o s:o s:o s:f}", "phase", p->phase, "step", (json_int_t)p->step,
+        "steps", p->steps > 0 ? json_integer(p->steps) : json_null(), "epoch", (json_int_t)p->epoch,
+        "epochs", p->epochs > 0 ? json_integer(p->epochs) : json_null(), "loss",
+        isnan(p->loss) ? json_null() : json_real(p->loss), "samples_per_s",
+        isnan(p->samples_per_s) ? json_null() : json_real(p->samples_per_s), "eta_s", eta,
+        "elapsed_s", now - r->t_start);
 }
 
 static void
@@ -287,8 +285,8 @@ s_run_end(coord_t *self, run_t *r, int status)
         ad_log(AD_LOG_WARN, "job %lld: run not recorded: %s", (long long)r->id, err.msg);
     if (ad_coord_job_set(self->store, r->id, state, reason[0] ? reason : NULL, exit_code, &err))
         ad_log(AD_LOG_ERROR, "job %lld: cannot record %s: %s", (long long)r->id, state, err.msg);
-    ad_sweeps_ended(self->sweeps, r->id, ad_sweeps_job_from_state(state), ad_daemon_now() - r->t_start,
-                    ad_daemon_now());
+    ad_sweeps_ended(self->sweeps, r->id, ad_sweeps_job_from_state(state),
+                    ad_daemon_now() - r->t_start, ad_daemon_now());
     ad_log(state[0] == 'C' && state[1] == 'O' ? AD_LOG_INFO : AD_LOG_WARN,
            "job %lld %s (exit %d)%s%s", (long long)r->id, state, exit_code, reason[0] ? ": " : "",
            reason);
@@ -626,12 +624,13 @@ ad_running_recover(coord_t *self)
     size_t i;
 
     jobs = ad_coord_jobs_json(self->store, "RUNNING", false, NULL, 0, &err);
-    json_array_foreach(jobs, i, o) {
+    json_array_foreach(jobs, i, o)
+    {
         int64_t id = json_integer_value(json_object_get(o, "id"));
         int n = s_kill_job(self, id, 0);
 
-        ad_coord_job_set(self->store, id, "FAILED", "the coordinator stopped while the job ran", INT32_MIN,
-                         NULL);
+        ad_coord_job_set(self->store, id, "FAILED", "the coordinator stopped while the job ran",
+                         INT32_MIN, NULL);
         ad_log(AD_LOG_WARN, "job %lld was RUNNING when the coordinator stopped: FAILED%s",
                (long long)id, n ? " (its leftover processes killed)" : "");
     }

@@ -1,10 +1,10 @@
-/* ad_sweep_api.c - the coordinator's sweeps: SWEEP, SWEEPS, SWEEP_CANCEL, dispatch and resolve timer */
+/* ad_sweep_api.c - the coordinator's sweeps: SWEEP, SWEEPS, SWEEP_CANCEL, dispatch and resolve
+ * timer */
 #include "ad_daemon.h"
 
 /* Sweeps resolving what ran before: the timer's period and how long one slice may take (ms). */
 #define S_SWEEP_TICK_MS 5
 #define S_SWEEP_SLICE_MS 20
-
 
 /*
  * Queue the next jobs of the sweeps, up to each one's limit (docs/sweeps.md):
@@ -24,8 +24,10 @@ ad_sweep_api_dispatch(coord_t *self)
         char *canon;
 
         if (job->layout.is_auto) {
-            ad_log(AD_LOG_ERROR, "sweep %lld: job %s has layout auto, which sweeps do not "
-                   "take yet; counted FAILED", (long long)pick.sweep, job->name);
+            ad_log(AD_LOG_ERROR,
+                   "sweep %lld: job %s has layout auto, which sweeps do not "
+                   "take yet; counted FAILED",
+                   (long long)pick.sweep, job->name);
             ad_sweeps_queued(self->sweeps, &pick, 0);
             ad_sweeps_pick_clear(&pick);
             continue;
@@ -39,7 +41,8 @@ ad_sweep_api_dispatch(coord_t *self)
             id = 0;
         } else if (ad_sched_add_job(self->sched, id, job->layout.nodes, job->layout.procs_per_node,
                                     job->layout.threads_per_proc)) {
-            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused its layout", INT32_MIN, NULL);
+            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused its layout",
+                             INT32_MIN, NULL);
             id = 0;
         } else {
             ad_log(AD_LOG_DEBUG, "job %lld (%s) queued for sweep %lld", (long long)id, job->name,
@@ -111,7 +114,8 @@ s_prior_of(coord_t *self, const json_t *versions, prior_list_t *l, ad_err_t *err
     size_t i;
     json_t *v;
 
-    json_array_foreach(versions, i, v) {
+    json_array_foreach(versions, i, v)
+    {
         int rc = ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
                                      s_collect_prior, l, err);
 
@@ -137,7 +141,8 @@ s_sweep_json(coord_t *self, const char *name)
     if (!o)
         return NULL;
     failed = json_array();
-    json_array_foreach(json_object_get(o, "failed_jobs"), i, id) {
+    json_array_foreach(json_object_get(o, "failed_jobs"), i, id)
+    {
         const char *state = NULL;
         json_t *j = ad_coord_job_json(self->store, json_integer_value(id), &state, NULL);
 
@@ -149,7 +154,8 @@ s_sweep_json(coord_t *self, const char *name)
         json_decref(j);
     }
     json_object_set_new(o, "failed_jobs", failed);
-    json_array_foreach(json_object_get(o, "live_jobs"), i, id) {
+    json_array_foreach(json_object_get(o, "live_jobs"), i, id)
+    {
         int64_t job = json_integer_value(id);
 
         if (ad_sched_status(self->sched, job) == AD_SCHED_NEVER) {
@@ -159,8 +165,7 @@ s_sweep_json(coord_t *self, const char *name)
         }
     }
     json_object_set_new(o, "never", json_integer(never));
-    json_object_set_new(o, "never_reason", never_reason ? json_string(never_reason)
-                                                          : json_null());
+    json_object_set_new(o, "never_reason", never_reason ? json_string(never_reason) : json_null());
     return o;
 }
 
@@ -203,9 +208,11 @@ ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
     ad_sweep_hash(sweep, hash);
     name = ad_sweep_name(sweep);
     if (sent_hash && strcmp(sent_hash, hash)) {
-        ad_client_error(self, msg->identity, AD_EINVAL,
-                "sweep %s: the client computed file hash %s, the coordinator %s: are autodist "
-                "and autodistd the same version?", name, sent_hash, hash);
+        ad_client_error(
+            self, msg->identity, AD_EINVAL,
+            "sweep %s: the client computed file hash %s, the coordinator %s: are autodist "
+            "and autodistd the same version?",
+            name, sent_hash, hash);
         goto out;
     }
     if (ad_sweep_job(sweep, 0, &first, NULL, &err) == 0) {
@@ -213,10 +220,12 @@ ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
 
         ad_job_clear(&first);
         if (is_auto) {
-            ad_client_error(self, msg->identity, AD_EINVAL,
-                    "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
-                    "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
-                    "(`autodist plan` shows the layout the planner would choose)", name);
+            ad_client_error(
+                self, msg->identity, AD_EINVAL,
+                "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
+                "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
+                "(`autodist plan` shows the layout the planner would choose)",
+                name);
             goto out;
         }
     }
@@ -224,8 +233,9 @@ ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
         old_hash = ad_sweeps_file_hash(self->sweeps, name);
         if (strcmp(old_hash, hash)) {
             ad_client_error(self, msg->identity, -EBUSY,
-                    "sweep %s is running from another file (file hash %s; this file %s): "
-                    "cancel it first (autodist sweep cancel %s)", name, old_hash, hash, name);
+                            "sweep %s is running from another file (file hash %s; this file %s): "
+                            "cancel it first (autodist sweep cancel %s)",
+                            name, old_hash, hash, name);
             goto out;
         }
         ad_sweeps_update(self->sweeps, name, &opts);
@@ -245,12 +255,14 @@ ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
     last = json_array_get(versions, json_array_size(versions) - 1);
     old_hash = last ? json_string_value(json_object_get(last, "file_hash")) : NULL;
     if (old_hash && strcmp(old_hash, hash) && !force) {
-        ad_client_error(self, msg->identity, -EEXIST,
-                "sweep %s was recorded from another file: file hash %s, this file %s. Rerun the "
-                "file it came from to resume it, give this one another name, or add --force "
-                "to record this file as a new version of %s: configurations that already "
-                "completed under that name (same configuration hash) are skipped, the others "
-                "run", name, old_hash, hash, name);
+        ad_client_error(
+            self, msg->identity, -EEXIST,
+            "sweep %s was recorded from another file: file hash %s, this file %s. Rerun the "
+            "file it came from to resume it, give this one another name, or add --force "
+            "to record this file as a new version of %s: configurations that already "
+            "completed under that name (same configuration hash) are skipped, the others "
+            "run",
+            name, old_hash, hash, name);
         goto out;
     }
     if (ad_coord_sweep_add(self->store, name, hash, ad_sweep_json(sweep), &id, &created, &err)) {
@@ -270,8 +282,8 @@ ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
     o = s_sweep_json(self, name);
     json_object_set_new(o, "created", json_boolean(created));
     json_object_set_new(o, "joined", json_false());
-    json_object_set_new(o, "versions", json_integer((json_int_t)json_array_size(versions) +
-                                                    (created ? 1 : 0)));
+    json_object_set_new(o, "versions",
+                        json_integer((json_int_t)json_array_size(versions) + (created ? 1 : 0)));
     ad_daemon_send(self->client, msg->identity, "OK", o);
     ad_running_schedule(self);
 out:
@@ -296,8 +308,10 @@ s_sweep_load(coord_t *self, const char *name, ad_err_t *err)
         return err->code;
     last = json_array_get(versions, json_array_size(versions) - 1);
     if (!last) {
-        rc = ad_err_set(err, -ENOENT, "no sweep %s (autodist sweep status lists the sweeps the "
-                        "coordinator holds)", name);
+        rc = ad_err_set(err, -ENOENT,
+                        "no sweep %s (autodist sweep status lists the sweeps the "
+                        "coordinator holds)",
+                        name);
         goto out;
     }
     id = json_integer_value(json_object_get(last, "id"));
@@ -335,7 +349,8 @@ ad_sweep_api_status(coord_t *self, const ad_msg_t *msg)
     ad_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
     if (!name) {
         arr = ad_sweeps_list_json(self->sweeps, ad_daemon_now());
-        json_array_foreach(arr, i, o) {
+        json_array_foreach(arr, i, o)
+        {
             json_t *full = s_sweep_json(self, json_string_value(json_object_get(o, "name")));
 
             if (full)
@@ -349,7 +364,7 @@ ad_sweep_api_status(coord_t *self, const ad_msg_t *msg)
         return;
     }
     ad_daemon_send(self->client, msg->identity, "OK",
-           json_pack("{s:[o]}", "sweeps", s_sweep_json(self, name)));
+                   json_pack("{s:[o]}", "sweeps", s_sweep_json(self, name)));
 }
 
 /* What s_collect_live() gathers: the jobs of a sweep still queued or running. */
@@ -401,9 +416,10 @@ ad_sweep_api_cancel(coord_t *self, const ad_msg_t *msg)
         return;
     }
     ad_sweeps_cancel(self->sweeps, name, ad_daemon_now());
-    json_array_foreach(versions, i, v) {
-        if (ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")), s_collect_live,
-                                &live, &err))
+    json_array_foreach(versions, i, v)
+    {
+        if (ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
+                                s_collect_live, &live, &err))
             ad_log(AD_LOG_WARN, "sweep %s: %s", name, err.msg);
     }
     json_decref(versions);

@@ -338,20 +338,19 @@ test_sweeps(void **state)
     json_t *v;
     char *spec;
 
-    assert_int_equal(ad_coord_sweep_add(f->store, "lr", "1111111111111111", "{\"a\":1}", &s1,
-                                        &created, &err),
-                     0);
+    assert_int_equal(
+        ad_coord_sweep_add(f->store, "lr", "1111111111111111", "{\"a\":1}", &s1, &created, &err),
+        0);
     assert_true(created);
     /* The same file again: the same sweep, resumed. */
-    assert_int_equal(ad_coord_sweep_add(f->store, "lr", "1111111111111111", "{\"a\":1}", &s1b,
-                                        &created, &err),
-                     0);
+    assert_int_equal(
+        ad_coord_sweep_add(f->store, "lr", "1111111111111111", "{\"a\":1}", &s1b, &created, &err),
+        0);
     assert_false(created);
     assert_int_equal(s1b, s1);
     /* The file changed: a new version under the same name. */
-    assert_int_equal(ad_coord_sweep_add(f->store, "lr", "2222222222222222", "{\"a\":2}", &s2,
-                                        NULL, &err),
-                     0);
+    assert_int_equal(
+        ad_coord_sweep_add(f->store, "lr", "2222222222222222", "{\"a\":2}", &s2, NULL, &err), 0);
     assert_true(s2 != s1);
     v = ad_coord_sweep_versions(f->store, "lr", &err);
     assert_int_equal(json_array_size(v), 2);

@@ -1,4 +1,5 @@
-/* test_proc.c - the process helpers: spawn, environment, log tails, pid files, siblings, stray ranks */
+/* test_proc.c - the process helpers: spawn, environment, log tails, pid files, siblings, stray
+ * ranks */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,9 +187,8 @@ test_spawn_fork_fault(void **state)
     assert_int_equal(pid, 0);
     /* The second spawn of a detached program fails; the first goes through. */
     ad_fault_arm("fork", 2);
-    assert_int_equal(ad_proc_spawn_detached((char *[]){"/bin/sh", "-c", "exit 4", NULL}, log, &pid,
-                                            &err),
-                     0);
+    assert_int_equal(
+        ad_proc_spawn_detached((char *[]){"/bin/sh", "-c", "exit 4", NULL}, log, &pid, &err), 0);
     st = s_wait(pid);
     assert_int_equal(WEXITSTATUS(st), 4);
     pid = 0;

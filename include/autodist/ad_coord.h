@@ -29,7 +29,8 @@ typedef struct ad_store ad_store_t;
  * HELLO's profile (fingerprint, cpu.model, cpu.cores...).  Returns 0 with *id
  * its node id, or a negative code with err set.
  */
-int ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int64_t *id, ad_err_t *err);
+int ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int64_t *id,
+                     ad_err_t *err);
 
 /* Record a sign of life (last_seen = now) or the node going DOWN.  Returns 0 or a negative code. */
 int ad_coord_node_seen(ad_store_t *store, const char *name, bool down, ad_err_t *err);
@@ -38,19 +39,20 @@ int ad_coord_node_seen(ad_store_t *store, const char *name, bool down, ad_err_t 
  * Add a submitted job PENDING: name, its spec (JSON text) and layout.
  * Returns 0 with *id, or a negative code with err set.
  */
-int ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn, int tpp,
-                     int64_t *id, ad_err_t *err);
+int ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn,
+                     int tpp, int64_t *id, ad_err_t *err);
 
 /*
  * Move job id to state (a name from ad_job_state_name()) with reason (NULL
  * clears) and exit_code (INT32_MIN keeps).  Returns 0, -ENOENT, AD_EINVAL or AD_EDB.
  */
-int ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason, int exit_code,
-                     ad_err_t *err);
+int ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason,
+                     int exit_code, ad_err_t *err);
 
-/* Record a running job's layout, device ("cpu"/"gpu") and nodelist.  Returns 0 or a negative code. */
-int ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tpp, const char *device,
-                       const char *nodelist, ad_err_t *err);
+/* Record a running job's layout, device ("cpu"/"gpu") and nodelist.  Returns 0 or a negative code.
+ */
+int ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tpp,
+                       const char *device, const char *nodelist, ad_err_t *err);
 
 /*
  * Job id as a JSON object {id, name, state, reason, submitted, started,
@@ -66,8 +68,8 @@ json_t *ad_coord_job_json(ad_store_t *store, int64_t id, const char **state_out,
  * = any), only_live (not in a final state), name (NULL = any), limit (0 = all).
  * Returns a new reference or NULL with err set.
  */
-json_t *ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const char *name, int64_t limit,
-                           ad_err_t *err);
+json_t *ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const char *name,
+                           int64_t limit, ad_err_t *err);
 
 /*
  * Signs of life of n nodes (last_seen = now), in one transaction: the
@@ -84,9 +86,9 @@ typedef struct ad_coord_run {
     const char *hardware; /* hardware class fingerprint of the nodes, or NULL */
     const char *device;   /* "cpu" or "gpu" */
     int nodes, procs_per_node, threads_per_proc;
-    int64_t batch_size;   /* global batch */
+    int64_t batch_size;      /* global batch */
     const char *config_hash; /* the job's stable hash */
-    int64_t sweep;        /* the sweep the job belongs to; 0 = none */
+    int64_t sweep;           /* the sweep the job belongs to; 0 = none */
 } ad_coord_run_t;
 
 /* Add a RUNNING run for a job that starts.  Returns 0 with *id, or a negative code. */
@@ -114,7 +116,8 @@ typedef struct ad_coord_metric {
 } ad_coord_metric_t;
 
 /* Add n metric samples of run id in one transaction.  Returns 0 or a negative code. */
-int ad_coord_run_metrics(ad_store_t *store, int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t *err);
+int ad_coord_run_metrics(ad_store_t *store, int64_t id, const ad_coord_metric_t *m, size_t n,
+                         ad_err_t *err);
 
 /*
  * The outcome of job id's latest run as STATUS shows it: {run, state,
@@ -134,8 +137,8 @@ bool ad_coord_state_is_final(const char *state);
  * JSON), or find the row of that name and hash so a rerun resumes it.
  * Returns 0 with *id and *created (may be NULL), or a negative code with err set.
  */
-int ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_hash, const char *spec, int64_t *id,
-                       bool *created, ad_err_t *err);
+int ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_hash, const char *spec,
+                       int64_t *id, bool *created, ad_err_t *err);
 
 /*
  * Every recorded version of sweep name (one per file hash), oldest first, as
@@ -162,15 +165,17 @@ typedef struct ad_coord_sweep_job {
 typedef int (*ad_coord_sweep_job_fn)(const ad_coord_sweep_job_t *job, void *arg);
 
 /* Call fn for each job of sweep id, by id.  Returns 0, fn's non-zero value, or a negative code. */
-int ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, void *arg, ad_err_t *err);
+int ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, void *arg,
+                        ad_err_t *err);
 
 /*
  * ad_coord_job_add() for a job of a sweep: it also records the sweep id and
  * the configuration hash, which a rerun of the sweep looks for.  Returns 0
  * with *id, or a negative code with err set.
  */
-int ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn, int tpp,
-                           int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err);
+int ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, int nodes,
+                           int ppn, int tpp, int64_t sweep, const char *config_hash, int64_t *id,
+                           ad_err_t *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* ad_proc.h - processes for the programs: spawn, signal, find strays, pid files, log tails, siblings */
+/* ad_proc.h - processes for the programs: spawn, signal, find strays, pid files, log tails,
+ * siblings */
 #ifndef AD_PROC_H
 #define AD_PROC_H
 
