@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 
 #include "ad_daemon.h"
+#include "autodist/ad_fault.h"
 
 /* How often DOWN nodes are looked for: often, so DOWN shows within 3 periods + 0.25 s. */
 #define S_TICK_MS 250
@@ -291,6 +292,11 @@ main(int argc, char **argv)
     int rc;
 
     ad_log_init("autodistd", AD_LOG_INFO);
+    /* Tests make a fork or a store step fail inside the daemon through $AUTODIST_FAULT. */
+    if (ad_fault_arm_env(&err)) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        return AD_DAEMON_EXIT_FAIL;
+    }
     rc = s_parse(argc, argv, &o, &err);
     if (rc == 1)
         return AD_DAEMON_EXIT_OK;
