@@ -15,6 +15,7 @@
 #include <czmq.h>
 
 #include "ad_cli.h"
+#include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
 /* How long `up` waits for an answer of a coordinator that may be there. */
@@ -52,214 +53,6 @@ typedef struct cluster {
     agent_proc_t *agents;  /* running agents (owned) */
     size_t n_agents;       /* entries in agents */
 } cluster_t;
-
-static double
-s_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-s_sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* ---- processes and pid files ---------------------------------------------------------- */
-
-/* The pid in path, or 0 when there is none or it is not a number. */
-static pid_t
-s_read_pid(const char *path)
-{
-    char buf[32] = "";
-    long v;
-    char *end;
-    FILE *f = fopen(path, "r");
-
-    if (!f)
-        return 0;
-    if (!fgets(buf, sizeof(buf), f))
-        buf[0] = '\0';
-    fclose(f);
-    errno = 0;
-    v = strtol(buf, &end, 10);
-    if (errno || end == buf || v < 1 || v > INT_MAX)
-        return 0;
-    return (pid_t)v;
-}
-
-/* Write pid into path atomically (a temporary file renamed). Returns 0 or -errno. */
-static int
-s_write_pid(const char *path, pid_t pid)
-{
-    char tmp[PATH_MAX + 8];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
-    fprintf(f, "%d\n", (int)pid);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-
-        unlink(tmp);
-        return -e;
-    }
-    return 0;
-}
-
-/*
- * True when pid is a live process (not a zombie) of program prog, so a pid
- * file left by a crash never makes us signal a process that reused the pid.
- */
-static bool
-s_proc_is(pid_t pid, const char *prog)
-{
-    char path[64], buf[512], *open_paren, *close_paren;
-    size_t n;
-    FILE *f;
-
-    if (pid <= 0)
-        return false;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return false;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* "PID (COMM) STATE ...": COMM is the program name cut to 15 bytes. */
-    open_paren = strchr(buf, '(');
-    close_paren = strrchr(buf, ')');
-    if (!open_paren || !close_paren || close_paren < open_paren || close_paren[1] != ' ')
-        return false;
-    if (close_paren[2] == 'Z' || close_paren[2] == 'X')
-        return false;
-    *close_paren = '\0';
-    return !strncmp(open_paren + 1, prog, 15);
-}
-
-/* True when pid is gone: exited, or a zombie. Reaps it when it is our child. */
-static bool
-s_gone(pid_t pid, const char *prog)
-{
-    int st;
-
-    waitpid(pid, &st, WNOHANG);
-    return !s_proc_is(pid, prog);
-}
-
-/* The program prog next to this executable, else in PATH; false when neither has it. */
-static bool
-s_find_exe(const char *prog, char *out, size_t size)
-{
-    char self[PATH_MAX], *slash;
-    const char *path = getenv("PATH");
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-    if (n > 0) {
-        self[n] = '\0';
-        slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            if ((size_t)snprintf(out, size, "%s/%s", self, prog) < size && access(out, X_OK) == 0)
-                return true;
-        }
-    }
-    while (path && *path) {
-        const char *colon = strchr(path, ':');
-        size_t len = colon ? (size_t)(colon - path) : strlen(path);
-
-        if (len > 0) {
-            if ((size_t)snprintf(out, size, "%.*s/%s", (int)len, path, prog) < size &&
-                access(out, X_OK) == 0)
-                return true;
-        }
-        path = colon ? colon + 1 : NULL;
-    }
-    return false;
-}
-
-/*
- * Start argv in the background: its own session, stdin /dev/null, stdout and
- * stderr appended to log.  Returns the pid, or -errno with err set.
- */
-static pid_t
-s_spawn(char *const *argv, const char *log, ad_err_t *err)
-{
-    static const char exec_failed[] = "autodist: cannot run the program: exec failed\n";
-    int out, in;
-    sigset_t none;
-    pid_t pid;
-
-    out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0)
-        return ad_err_set(err, -errno, "cannot open %s: %s", log, strerror(errno));
-    in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        close(out);
-        return ad_err_set(err, -errno, "cannot open /dev/null: %s", strerror(errno));
-    }
-    sigemptyset(&none);
-    pid = fork();
-    if (pid == 0) {
-        /* Only async-signal-safe calls from here to exec. */
-        setsid();
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGINT, SIG_DFL);
-        dup2(in, STDIN_FILENO);
-        dup2(out, STDOUT_FILENO);
-        dup2(out, STDERR_FILENO);
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        execv(argv[0], argv);
-        if (write(STDERR_FILENO, exec_failed, sizeof(exec_failed) - 1) < 0)
-            _exit(127);
-        _exit(127);
-    }
-    close(out);
-    close(in);
-    if (pid < 0)
-        return ad_err_set(err, -errno, "cannot start %s: %s", argv[0], strerror(errno));
-    return pid;
-}
-
-/* The last non-empty line of the file at path, into buf ("" when none). */
-static void
-s_log_tail(const char *path, char *buf, size_t size)
-{
-    char chunk[4096];
-    size_t n = 0;
-    char *end, *start;
-    FILE *f = fopen(path, "r");
-
-    buf[0] = '\0';
-    if (!f)
-        return;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-
-        if (len > (long)sizeof(chunk) - 1)
-            fseek(f, len - (long)sizeof(chunk) + 1, SEEK_SET);
-        else
-            fseek(f, 0, SEEK_SET);
-        n = fread(chunk, 1, sizeof(chunk) - 1, f);
-    }
-    fclose(f);
-    chunk[n] = '\0';
-    end = chunk + n;
-    while (end > chunk && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-        *--end = '\0';
-    start = strrchr(chunk, '\n');
-    snprintf(buf, size, "%s", start ? start + 1 : chunk);
-}
 
 /* ---- the cluster's files ------------------------------------------------------------------ */
 
@@ -330,8 +123,8 @@ s_scan_agents(cluster_t *c)
             continue;
         snprintf(name, sizeof(name), "%.*s", (int)(len - 10), e->d_name + 6);
         snprintf(path, sizeof(path), "%s/%s", c->run, e->d_name);
-        pid = s_read_pid(path);
-        if (s_proc_is(pid, s_agent_prog))
+        pid = ad_proc_read_pid(path);
+        if (ad_proc_is(pid, s_agent_prog))
             s_add_agent(c, name, pid, false);
         else
             unlink(path);
@@ -347,8 +140,8 @@ s_daemon_pid(const cluster_t *c)
     pid_t pid;
 
     s_pid_path(c, NULL, path, sizeof(path));
-    pid = s_read_pid(path);
-    if (s_proc_is(pid, s_daemon_prog))
+    pid = ad_proc_read_pid(path);
+    if (ad_proc_is(pid, s_daemon_prog))
         return pid;
     unlink(path);
     return 0;
@@ -530,12 +323,12 @@ static void
 s_kill(pid_t pid, const char *prog)
 {
     kill(pid, SIGTERM);
-    for (int i = 0; i < 100 && !s_gone(pid, prog); i++)
-        s_sleep_ms(20);
-    if (!s_gone(pid, prog)) {
+    for (int i = 0; i < 100 && !ad_proc_gone(pid, prog); i++)
+        ad_proc_sleep_ms(20);
+    if (!ad_proc_gone(pid, prog)) {
         kill(pid, SIGKILL);
-        s_sleep_ms(50);
-        s_gone(pid, prog);
+        ad_proc_sleep_ms(50);
+        ad_proc_gone(pid, prog);
     }
 }
 
@@ -553,25 +346,24 @@ s_start_daemon(cluster_t *c, const char *client, const char *agents, const char 
     pid_t pid;
     int st, rc;
 
-    if (!s_find_exe(s_daemon_prog, exe, sizeof(exe)))
+    if (!ad_proc_find_exe(s_daemon_prog, exe, sizeof(exe)))
         return ad_cli_fail(AD_CLI_EXIT_ERROR,
                            "cannot find %s next to autodist or in PATH: is autodist installed?",
                            s_daemon_prog);
     s_log_path(c, NULL, log, sizeof(log));
     s_pid_path(c, NULL, pidfile, sizeof(pidfile));
-    pid = s_spawn(argv, log, &err);
-    if (pid < 0)
+    if (ad_proc_spawn_detached(argv, log, &pid, &err))
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
-    rc = s_write_pid(pidfile, pid);
+    rc = ad_proc_write_pid(pidfile, pid);
     if (rc) {
         s_kill(pid, s_daemon_prog);
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "cannot write %s: %s", pidfile, strerror(-rc));
     }
-    deadline = s_mono() + S_DAEMON_START_S;
+    deadline = (zclock_mono() / 1000.0) + S_DAEMON_START_S;
     for (;;) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
             unlink(pidfile);
-            s_log_tail(log, tail, sizeof(tail));
+            ad_proc_last_line(log, tail, sizeof(tail));
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
                                "the coordinator exited at start (status %d): %s (see %s)",
                                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
@@ -582,14 +374,14 @@ s_start_daemon(cluster_t *c, const char *client, const char *agents, const char 
         reply = NULL;
         if (!rc)
             break;
-        if (s_mono() > deadline) {
+        if ((zclock_mono() / 1000.0) > deadline) {
             s_kill(pid, s_daemon_prog);
             unlink(pidfile);
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
                                "the coordinator did not answer at %s within %.0f s; see %s", client,
                                S_DAEMON_START_S, log);
         }
-        s_sleep_ms(100);
+        ad_proc_sleep_ms(100);
     }
     *pid_out = pid;
     return 0;
@@ -621,10 +413,9 @@ s_start_agent(cluster_t *c, const up_opts_t *o, const char *agent_ep, const char
     argv[n] = NULL;
     s_log_path(c, name, log, sizeof(log));
     s_pid_path(c, name, pidfile, sizeof(pidfile));
-    pid = s_spawn(argv, log, &err);
-    if (pid < 0)
+    if (ad_proc_spawn_detached(argv, log, &pid, &err))
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "agent %s: %s", name, err.msg);
-    rc = s_write_pid(pidfile, pid);
+    rc = ad_proc_write_pid(pidfile, pid);
     if (rc) {
         s_kill(pid, s_agent_prog);
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "cannot write %s: %s", pidfile, strerror(-rc));
@@ -654,7 +445,7 @@ s_wait_agents_up(cluster_t *c, double deadline, json_t **nodes)
             s_pid_path(c, a->name, log, sizeof(log));
             unlink(log);
             s_log_path(c, a->name, log, sizeof(log));
-            s_log_tail(log, tail, sizeof(tail));
+            ad_proc_last_line(log, tail, sizeof(tail));
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
                                "agent %s exited at start (status %d): %s (see %s)", a->name,
                                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
@@ -679,11 +470,11 @@ s_wait_agents_up(cluster_t *c, double deadline, json_t **nodes)
         } else {
             snprintf(missing, sizeof(missing), "(the coordinator does not answer: %s)", err.msg);
         }
-        if (s_mono() > deadline)
+        if ((zclock_mono() / 1000.0) > deadline)
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
                                "not UP after %.0f s: %s; see the agent logs in %s", S_AGENTS_UP_S,
                                missing, c->home->logs);
-        s_sleep_ms(200);
+        ad_proc_sleep_ms(200);
     }
 }
 
@@ -854,7 +645,7 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
     if ((int64_t)c.n_agents < o.agents) {
         size_t first_new = c.n_agents;
 
-        if (!s_find_exe(s_agent_prog, agent_exe, sizeof(agent_exe))) {
+        if (!ad_proc_find_exe(s_agent_prog, agent_exe, sizeof(agent_exe))) {
             rc = ad_cli_fail(AD_CLI_EXIT_ERROR,
                              "cannot find %s next to autodist or in PATH: is autodist installed?",
                              s_agent_prog);
@@ -877,13 +668,13 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
              * others then read the cache instead of all measuring at once on shared cores.
              */
             if (!o.no_bench && c.n_agents == first_new + 1 && (int64_t)c.n_agents < o.agents) {
-                rc = s_wait_agents_up(&c, s_mono() + S_AGENTS_UP_S, &nodes);
+                rc = s_wait_agents_up(&c, (zclock_mono() / 1000.0) + S_AGENTS_UP_S, &nodes);
                 if (rc)
                     goto out;
             }
         }
     }
-    rc = s_wait_agents_up(&c, s_mono() + S_AGENTS_UP_S, &nodes);
+    rc = s_wait_agents_up(&c, (zclock_mono() / 1000.0) + S_AGENTS_UP_S, &nodes);
     if (rc)
         goto out;
     s_up_report(&c, client, daemon, daemon_started, nodes);
@@ -946,33 +737,33 @@ ad_cli_down(ad_cli_t *cli, int argc, char **argv)
         kill(c.agents[i].pid, SIGTERM);
     if (daemon) {
         /* SHUTDOWN makes it exit by itself; a coordinator that did not take it gets SIGTERM. */
-        deadline = s_mono() + (answered ? S_SHUTDOWN_WAIT_S : 0);
-        while (!s_gone(daemon, s_daemon_prog) && s_mono() < deadline)
-            s_sleep_ms(20);
-        if (!s_gone(daemon, s_daemon_prog))
+        deadline = (zclock_mono() / 1000.0) + (answered ? S_SHUTDOWN_WAIT_S : 0);
+        while (!ad_proc_gone(daemon, s_daemon_prog) && (zclock_mono() / 1000.0) < deadline)
+            ad_proc_sleep_ms(20);
+        if (!ad_proc_gone(daemon, s_daemon_prog))
             kill(daemon, SIGTERM);
     }
-    deadline = s_mono() + S_STOP_WAIT_S;
+    deadline = (zclock_mono() / 1000.0) + S_STOP_WAIT_S;
     for (;;) {
-        bool all_gone = !daemon || s_gone(daemon, s_daemon_prog);
+        bool all_gone = !daemon || ad_proc_gone(daemon, s_daemon_prog);
 
         for (size_t i = 0; i < c.n_agents; i++)
-            all_gone = s_gone(c.agents[i].pid, s_agent_prog) && all_gone;
+            all_gone = ad_proc_gone(c.agents[i].pid, s_agent_prog) && all_gone;
         if (all_gone)
             break;
-        if (s_mono() > deadline) {
-            if (daemon && !s_gone(daemon, s_daemon_prog))
+        if ((zclock_mono() / 1000.0) > deadline) {
+            if (daemon && !ad_proc_gone(daemon, s_daemon_prog))
                 kill(daemon, SIGKILL);
             for (size_t i = 0; i < c.n_agents; i++)
-                if (!s_gone(c.agents[i].pid, s_agent_prog))
+                if (!ad_proc_gone(c.agents[i].pid, s_agent_prog))
                     kill(c.agents[i].pid, SIGKILL);
-            s_sleep_ms(500);
-            stuck = (daemon && !s_gone(daemon, s_daemon_prog));
+            ad_proc_sleep_ms(500);
+            stuck = (daemon && !ad_proc_gone(daemon, s_daemon_prog));
             for (size_t i = 0; i < c.n_agents; i++)
-                stuck = stuck || !s_gone(c.agents[i].pid, s_agent_prog);
+                stuck = stuck || !ad_proc_gone(c.agents[i].pid, s_agent_prog);
             break;
         }
-        s_sleep_ms(50);
+        ad_proc_sleep_ms(50);
     }
     for (size_t i = 0; i < c.n_agents; i++) {
         s_pid_path(&c, c.agents[i].name, path, sizeof(path));

@@ -8,34 +8,15 @@
 #include "autodist/ad_proto.h"
 #include "autodist/ad_store.h"
 
-static ad_store_t *s_store;
-
 static int
-s_fail(ad_err_t *err, int rc)
+s_fail(ad_store_t *store, ad_err_t *err, int rc)
 {
-    return ad_err_set(err, rc, "%s", ad_store_errmsg(s_store));
+    return ad_err_set(err, rc, "%s", ad_store_errmsg(store));
 }
 
 int
-ad_coord_open(const char *path, ad_err_t *err)
-{
-    return ad_store_open(path, AD_STORE_CREATE, &s_store, err);
-}
-
-void
-ad_coord_close(void)
-{
-    ad_store_close(&s_store);
-}
-
-ad_store_t *
-ad_coord_store(void)
-{
-    return s_store;
-}
-
-int
-ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t *err)
+ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int64_t *id,
+                 ad_err_t *err)
 {
     ad_node_t node;
     ad_profile_row_t row;
@@ -46,9 +27,9 @@ ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t 
     ad_node_init(&node);
     node.hostname = (char *)name;
     node.state = AD_NODE_UP;
-    rc = ad_store_put_node(s_store, &node, id);
+    rc = ad_store_put_node(store, &node, id);
     if (rc)
-        return s_fail(err, rc);
+        return s_fail(store, err, rc);
     ad_profile_row_init(&row);
     row.node = *id;
     ad_json_get_string(profile, "fingerprint", 1, 4096, &fp, NULL);
@@ -62,27 +43,27 @@ ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t 
     if (!ad_json_get_int(profile, "cpu.pus", 0, INT32_MAX, &v, NULL))
         row.pus = (int)v;
     row.topology = json_dumps(profile, JSON_COMPACT);
-    rc = ad_store_add_profile(s_store, &row, NULL);
+    rc = ad_store_add_profile(store, &row, NULL);
     free(row.topology);
-    return rc ? s_fail(err, rc) : 0;
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_node_seen(const char *name, bool down, ad_err_t *err)
+ad_coord_node_seen(ad_store_t *store, const char *name, bool down, ad_err_t *err)
 {
     ad_node_t node = {0};
     int rc;
 
-    rc = ad_store_find_node(s_store, name, &node);
+    rc = ad_store_find_node(store, name, &node);
     if (!rc)
-        rc = ad_store_set_node_state(s_store, node.id, down ? AD_NODE_DOWN : AD_NODE_UP, NAN);
+        rc = ad_store_set_node_state(store, node.id, down ? AD_NODE_DOWN : AD_NODE_UP, NAN);
     ad_node_clear(&node);
-    return rc ? s_fail(err, rc) : 0;
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp, int64_t *id,
-                 ad_err_t *err)
+ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn, int tpp,
+                 int64_t *id, ad_err_t *err)
 {
     ad_job_row_t row;
     int rc;
@@ -93,30 +74,31 @@ ad_coord_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp
     row.nodes = nodes;
     row.procs_per_node = ppn;
     row.threads_per_proc = tpp;
-    rc = ad_store_add_job(s_store, &row, id);
-    return rc ? s_fail(err, rc) : 0;
+    rc = ad_store_add_job(store, &row, id);
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_job_set(int64_t id, const char *state, const char *reason, int exit_code, ad_err_t *err)
+ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason,
+                 int exit_code, ad_err_t *err)
 {
     ad_job_state_t st;
     int rc;
 
     if (ad_job_state_from_name(state, &st))
         return ad_err_set(err, AD_EINVAL, "unknown job state %s", state);
-    rc = ad_store_set_job_state(s_store, id, st, reason,
+    rc = ad_store_set_job_state(store, id, st, reason,
                                 exit_code == INT32_MIN ? AD_STORE_NO_EXIT : exit_code);
-    return rc ? s_fail(err, rc) : 0;
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *device,
+ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tpp, const char *device,
                    const char *nodelist, ad_err_t *err)
 {
-    int rc = ad_store_set_job_layout(s_store, id, nodes, ppn, tpp, device, nodelist);
+    int rc = ad_store_set_job_layout(store, id, nodes, ppn, tpp, device, nodelist);
 
-    return rc ? s_fail(err, rc) : 0;
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 static json_t *
@@ -128,17 +110,14 @@ s_num(double v)
 static json_t *
 s_row_json(const ad_job_row_t *r)
 {
-    json_t *o = json_pack("{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o}", "id",
-                          (json_int_t)r->id, "name", r->name ? r->name : "", "state",
-                          ad_job_state_name(r->state), "reason",
-                          r->reason ? json_string(r->reason) : json_null(), "submitted",
-                          s_num(r->submitted), "started", s_num(r->started), "ended",
-                          s_num(r->ended), "exit_code",
-                          r->exit_code == AD_STORE_NO_EXIT ? json_null()
-                                                           : json_integer(r->exit_code),
-                          "nodes", r->nodes, "procs_per_node", r->procs_per_node,
-                          "threads_per_proc", r->threads_per_proc, "nodelist",
-                          r->nodelist ? json_string(r->nodelist) : json_null());
+    json_t *o = json_pack(
+        "{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o}", "id", (json_int_t)r->id, "name",
+        r->name ? r->name : "", "state", ad_job_state_name(r->state), "reason",
+        r->reason ? json_string(r->reason) : json_null(), "submitted", s_num(r->submitted),
+        "started", s_num(r->started), "ended", s_num(r->ended), "exit_code",
+        r->exit_code == AD_STORE_NO_EXIT ? json_null() : json_integer(r->exit_code), "nodes",
+        r->nodes, "procs_per_node", r->procs_per_node, "threads_per_proc", r->threads_per_proc,
+        "nodelist", r->nodelist ? json_string(r->nodelist) : json_null());
     json_t *spec;
 
     if (!o)
@@ -152,19 +131,19 @@ s_row_json(const ad_job_row_t *r)
 }
 
 json_t *
-ad_coord_job_json(int64_t id, const char **state_out, ad_err_t *err)
+ad_coord_job_json(ad_store_t *store, int64_t id, const char **state_out, ad_err_t *err)
 {
     ad_job_row_t row = {0};
     json_t *o;
     int rc;
 
-    rc = ad_store_get_job(s_store, id, &row);
+    rc = ad_store_get_job(store, id, &row);
     if (rc == -ENOENT) {
         ad_err_set(err, -ENOENT, "no job %lld", (long long)id);
         return NULL;
     }
     if (rc) {
-        s_fail(err, rc);
+        s_fail(store, err, rc);
         return NULL;
     }
     if (state_out)
@@ -175,8 +154,8 @@ ad_coord_job_json(int64_t id, const char **state_out, ad_err_t *err)
 }
 
 json_t *
-ad_coord_jobs_json(const char *state, bool only_live, const char *name, int64_t limit,
-                   ad_err_t *err)
+ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const char *name,
+                   int64_t limit, ad_err_t *err)
 {
     ad_job_row_t *rows = NULL;
     unsigned mask = 0;
@@ -194,9 +173,9 @@ ad_coord_jobs_json(const char *state, bool only_live, const char *name, int64_t 
     } else if (only_live) {
         mask = AD_JOB_MASK(AD_JOB_PENDING) | AD_JOB_MASK(AD_JOB_RUNNING);
     }
-    rc = ad_store_list_jobs(s_store, mask, &rows, &n);
+    rc = ad_store_list_jobs(store, mask, &rows, &n);
     if (rc) {
-        s_fail(err, rc);
+        s_fail(store, err, rc);
         return NULL;
     }
     arr = json_array();
@@ -220,36 +199,36 @@ ad_coord_state_is_final(const char *state)
 }
 
 int
-ad_coord_nodes_seen(const char *const *names, size_t n, ad_err_t *err)
+ad_coord_nodes_seen(ad_store_t *store, const char *const *names, size_t n, ad_err_t *err)
 {
     int rc;
 
     if (n == 0)
         return 0;
-    rc = ad_store_begin(s_store);
+    rc = ad_store_begin(store);
     if (rc)
-        return s_fail(err, rc);
+        return s_fail(store, err, rc);
     for (size_t i = 0; i < n && !rc; i++) {
         ad_node_t node = {0};
 
-        rc = ad_store_find_node(s_store, names[i], &node);
+        rc = ad_store_find_node(store, names[i], &node);
         if (!rc)
-            rc = ad_store_set_node_state(s_store, node.id, node.state, NAN);
+            rc = ad_store_set_node_state(store, node.id, node.state, NAN);
         else if (rc == -ENOENT)
             rc = 0;
         ad_node_clear(&node);
     }
     if (rc) {
-        ad_err_set(err, rc, "%s", ad_store_errmsg(s_store));
-        ad_store_rollback(s_store);
+        ad_err_set(err, rc, "%s", ad_store_errmsg(store));
+        ad_store_rollback(store);
         return rc;
     }
-    rc = ad_store_commit(s_store);
-    return rc ? s_fail(err, rc) : 0;
+    rc = ad_store_commit(store);
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_run_start(const ad_coord_run_t *r, int64_t *id, ad_err_t *err)
+ad_coord_run_start(ad_store_t *store, const ad_coord_run_t *r, int64_t *id, ad_err_t *err)
 {
     ad_run_t run;
     int rc;
@@ -267,12 +246,12 @@ ad_coord_run_start(const ad_coord_run_t *r, int64_t *id, ad_err_t *err)
     run.config_hash = (char *)r->config_hash;
     run.sweep = r->sweep;
     run.state = AD_JOB_RUNNING;
-    rc = ad_store_add_run(s_store, &run, id);
-    return rc ? s_fail(err, rc) : 0;
+    rc = ad_store_add_run(store, &run, id);
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_run_finish(int64_t id, const ad_coord_result_t *r, ad_err_t *err)
+ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *r, ad_err_t *err)
 {
     ad_run_result_t res;
     ad_job_state_t st;
@@ -287,12 +266,13 @@ ad_coord_run_finish(int64_t id, const ad_coord_result_t *r, ad_err_t *err)
     res.step_time_s = r->step_time_s;
     res.comm_time_s = r->comm_time_s;
     res.params = r->params;
-    rc = ad_store_finish_run(s_store, id, &res);
-    return rc ? s_fail(err, rc) : 0;
+    rc = ad_store_finish_run(store, id, &res);
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 int
-ad_coord_run_metrics(int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t *err)
+ad_coord_run_metrics(ad_store_t *store, int64_t id, const ad_coord_metric_t *m, size_t n,
+                     ad_err_t *err)
 {
     ad_metric_t *v;
     int rc;
@@ -305,9 +285,9 @@ ad_coord_run_metrics(int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t 
         v[i].key = m[i].key;
         v[i].value = m[i].value;
     }
-    rc = ad_store_add_metrics(s_store, id, v, n);
+    rc = ad_store_add_metrics(store, id, v, n);
     free(v);
-    return rc ? s_fail(err, rc) : 0;
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 static int
@@ -315,22 +295,22 @@ s_keep_run(const ad_run_t *run, void *arg)
 {
     json_t **out = arg;
 
-    *out = json_pack("{s:I s:s s:o s:o s:o s:o s:o s:o s:o}", "run", (json_int_t)run->id,
-                     "state", ad_job_state_name(run->state), "samples_per_s",
-                     s_num(run->samples_per_s), "speedup", s_num(run->speedup), "baseline",
-                     run->baseline > 0 ? json_integer(run->baseline) : json_null(), "accuracy",
-                     s_num(run->accuracy), "epoch_time_s", s_num(run->epoch_time_s),
-                     "step_time_s", s_num(run->step_time_s), "wall_s",
-                     !isnan(run->started) && !isnan(run->ended)
-                         ? json_real(run->ended - run->started)
-                         : json_null());
+    *out =
+        json_pack("{s:I s:s s:o s:o s:o s:o s:o s:o s:o}", "run", (json_int_t)run->id, "state",
+                  ad_job_state_name(run->state), "samples_per_s", s_num(run->samples_per_s),
+                  "speedup", s_num(run->speedup), "baseline",
+                  run->baseline > 0 ? json_integer(run->baseline) : json_null(), "accuracy",
+                  s_num(run->accuracy), "epoch_time_s", s_num(run->epoch_time_s), "step_time_s",
+                  s_num(run->step_time_s), "wall_s",
+                  !isnan(run->started) && !isnan(run->ended) ? json_real(run->ended - run->started)
+                                                             : json_null());
     if (!*out)
         ad_oom(0);
     return 1;
 }
 
 json_t *
-ad_coord_job_result(int64_t job)
+ad_coord_job_result(ad_store_t *store, int64_t job)
 {
     ad_run_filter_t f = {0};
     json_t *out = NULL;
@@ -338,7 +318,7 @@ ad_coord_job_result(int64_t job)
     f.job = job;
     f.limit = 1;
     f.newest_first = true;
-    if (ad_store_each_run(s_store, &f, s_keep_run, &out) < 0) {
+    if (ad_store_each_run(store, &f, s_keep_run, &out) < 0) {
         json_decref(out);
         return NULL;
     }
@@ -348,8 +328,8 @@ ad_coord_job_result(int64_t job)
 /* ---- sweeps ---------------------------------------------------------------------------- */
 
 int
-ad_coord_sweep_add(const char *name, const char *file_hash, const char *spec, int64_t *id,
-                   bool *created, ad_err_t *err)
+ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_hash, const char *spec,
+                   int64_t *id, bool *created, ad_err_t *err)
 {
     ad_sweep_row_t row = {0};
     int rc;
@@ -357,55 +337,55 @@ ad_coord_sweep_add(const char *name, const char *file_hash, const char *spec, in
     row.name = (char *)name;
     row.file_hash = (char *)file_hash;
     row.spec = (char *)spec;
-    rc = ad_store_add_sweep(s_store, &row, id, created);
-    return rc ? s_fail(err, rc) : 0;
+    rc = ad_store_add_sweep(store, &row, id, created);
+    return rc ? s_fail(store, err, rc) : 0;
 }
 
 json_t *
-ad_coord_sweep_versions(const char *name, ad_err_t *err)
+ad_coord_sweep_versions(ad_store_t *store, const char *name, ad_err_t *err)
 {
     ad_sweep_row_t *rows = NULL;
     size_t n = 0;
     json_t *arr;
     int rc;
 
-    rc = ad_store_find_sweeps(s_store, name, &rows, &n);
+    rc = ad_store_find_sweeps(store, name, &rows, &n);
     if (rc) {
-        s_fail(err, rc);
+        s_fail(store, err, rc);
         return NULL;
     }
     arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id,
-                                             "file_hash", rows[i].file_hash ? rows[i].file_hash
-                                                                            : "",
-                                             "created", s_num(rows[i].created)));
+        json_array_append_new(arr,
+                              json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id, "file_hash",
+                                        rows[i].file_hash ? rows[i].file_hash : "", "created",
+                                        s_num(rows[i].created)));
     ad_sweep_rows_free(&rows, n);
     return arr;
 }
 
 int64_t
-ad_coord_job_sweep(int64_t id)
+ad_coord_job_sweep(ad_store_t *store, int64_t id)
 {
     ad_job_row_t row = {0};
     int64_t sweep = 0;
 
-    if (ad_store_get_job(s_store, id, &row) == 0)
+    if (ad_store_get_job(store, id, &row) == 0)
         sweep = row.sweep;
     ad_job_row_clear(&row);
     return sweep;
 }
 
 char *
-ad_coord_sweep_spec(int64_t id, ad_err_t *err)
+ad_coord_sweep_spec(ad_store_t *store, int64_t id, ad_err_t *err)
 {
     ad_sweep_row_t row = {0};
     char *spec;
     int rc;
 
-    rc = ad_store_get_sweep(s_store, id, &row);
+    rc = ad_store_get_sweep(store, id, &row);
     if (rc) {
-        s_fail(err, rc);
+        s_fail(store, err, rc);
         return NULL;
     }
     spec = row.spec;
@@ -437,17 +417,18 @@ s_sweep_job(const ad_job_row_t *row, void *arg)
 }
 
 int
-ad_coord_sweep_jobs(int64_t sweep, ad_coord_sweep_job_fn fn, void *arg, ad_err_t *err)
+ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, void *arg,
+                    ad_err_t *err)
 {
     s_sweep_walk_t w = {fn, arg};
-    int rc = ad_store_each_sweep_job(s_store, sweep, s_sweep_job, &w);
+    int rc = ad_store_each_sweep_job(store, sweep, s_sweep_job, &w);
 
-    return rc < 0 ? s_fail(err, rc) : rc;
+    return rc < 0 ? s_fail(store, err, rc) : rc;
 }
 
 int
-ad_coord_sweep_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp,
-                       int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err)
+ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn,
+                       int tpp, int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err)
 {
     ad_job_row_t row;
     int rc;
@@ -460,6 +441,6 @@ ad_coord_sweep_job_add(const char *name, const char *spec, int nodes, int ppn, i
     row.threads_per_proc = tpp;
     row.sweep = sweep;
     row.config_hash = (char *)config_hash;
-    rc = ad_store_add_job(s_store, &row, id);
-    return rc ? s_fail(err, rc) : 0;
+    rc = ad_store_add_job(store, &row, id);
+    return rc ? s_fail(store, err, rc) : 0;
 }

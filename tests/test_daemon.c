@@ -441,6 +441,43 @@ test_trainer_fails(void **st)
     assert_int_equal(s_wait(a, 5000), 0);
 }
 
+/* mpirun cannot be forked (fault point "fork"): the job is FAILED with why, the daemon goes on. */
+static void
+test_fork_fails(void **st)
+{
+    pid_t d, a;
+    json_t *job, *j;
+    const char *reason;
+    int64_t id;
+    int count;
+
+    setenv("AUTODIST_FAULT", "fork:1", 1);
+    d = s_start_daemon();
+    unsetenv("AUTODIST_FAULT");
+    a = s_start_agent("n1", "a1");
+    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
+        usleep(100 * 1000);
+    job = json_pack("{s:s s:s s:s s:I s:i s:{s:i s:i s:i}}", "name", "nofork", "model", "cnn",
+                    "dataset", "fashion-mnist", "steps", (json_int_t)5, "batch_size", 8, "layout",
+                    "nodes", 1, "procs_per_node", 1, "threads_per_proc", 1);
+    id = s_submit(job);
+    j = s_wait_state(id, "RUNNING|COMPLETED|FAILED", 30000);
+    assert_string_equal(s_state_of(j), "FAILED");
+    reason = json_string_value(json_object_get(j, "reason"));
+    fprintf(stderr, "reason: %s\n", reason);
+    assert_non_null(strstr(reason, "cannot start "));
+    assert_non_null(strstr(reason, "fork: Resource temporarily unavailable"));
+    assert_true(json_is_null(json_object_get(j, "exit_code")));
+    json_decref(j);
+    /* Still there: it answers and the node is UP. */
+    reason = s_node_state("n1", &count);
+    assert_non_null(reason);
+    assert_string_equal(reason, "UP");
+    s_stop(d);
+    kill(a, SIGTERM);
+    assert_int_equal(s_wait(a, 5000), 0);
+}
+
 /* Cancel a running job, a time limit, and an agent killed mid-job: no rank survives. */
 static void
 test_stop_running(void **st)
@@ -596,6 +633,7 @@ main(void)
         cmocka_unit_test_setup(test_jobs, s_setup),
         cmocka_unit_test_setup(test_run_and_speedup, s_setup),
         cmocka_unit_test_setup(test_trainer_fails, s_setup),
+        cmocka_unit_test_setup(test_fork_fails, s_setup),
         cmocka_unit_test_setup(test_stop_running, s_setup),
         cmocka_unit_test_setup(test_layout_auto, s_setup),
         cmocka_unit_test_setup(test_simulated_nodes, s_setup),

@@ -15,50 +15,44 @@ extern "C" {
 #endif
 
 /*
- * A thin layer over ad_store.h for autodistd.  It exists as its own
- * translation unit because ad_store.h and ad_registry.h both declare
- * ad_node_state_t (with different values) and cannot be included together;
- * this header uses neither, so the daemon's loop includes the registry and
- * this file includes the store.  Job states cross it by name ("PENDING").
- * One store per process, owned by this module.
+ * A thin layer over ad_store.h for autodistd: what the coordinator records,
+ * in the shapes its messages carry (JSON objects, state names such as
+ * "PENDING").  It keeps no state of its own: every function takes the store
+ * the caller opened (ad_store_open()) and still owns.
  */
 
-/* Open (creating) the store file at path.  Returns 0 or a negative code with err set. */
-int ad_coord_open(const char *path, ad_err_t *err);
-
-/* Close the store; idempotent. */
-void ad_coord_close(void);
-
-/* The open store (for the planner, which reads runs and profiles), or NULL. */
-struct ad_store *ad_coord_store(void);
+/* The store (ad_store.h); opaque here. */
+typedef struct ad_store ad_store_t;
 
 /*
  * A node said HELLO: put it UP (hostname name) and add a profile row from the
  * HELLO's profile (fingerprint, cpu.model, cpu.cores...).  Returns 0 with *id
  * its node id, or a negative code with err set.
  */
-int ad_coord_node_up(const char *name, const json_t *profile, int64_t *id, ad_err_t *err);
+int ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int64_t *id,
+                     ad_err_t *err);
 
 /* Record a sign of life (last_seen = now) or the node going DOWN.  Returns 0 or a negative code. */
-int ad_coord_node_seen(const char *name, bool down, ad_err_t *err);
+int ad_coord_node_seen(ad_store_t *store, const char *name, bool down, ad_err_t *err);
 
 /*
  * Add a submitted job PENDING: name, its spec (JSON text) and layout.
  * Returns 0 with *id, or a negative code with err set.
  */
-int ad_coord_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp,
-                     int64_t *id, ad_err_t *err);
+int ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int nodes, int ppn,
+                     int tpp, int64_t *id, ad_err_t *err);
 
 /*
  * Move job id to state (a name from ad_job_state_name()) with reason (NULL
  * clears) and exit_code (INT32_MIN keeps).  Returns 0, -ENOENT, AD_EINVAL or AD_EDB.
  */
-int ad_coord_job_set(int64_t id, const char *state, const char *reason, int exit_code,
-                     ad_err_t *err);
+int ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason,
+                     int exit_code, ad_err_t *err);
 
-/* Record a running job's layout, device ("cpu"/"gpu") and nodelist.  Returns 0 or a negative code. */
-int ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *device,
-                       const char *nodelist, ad_err_t *err);
+/* Record a running job's layout, device ("cpu"/"gpu") and nodelist.  Returns 0 or a negative code.
+ */
+int ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tpp,
+                       const char *device, const char *nodelist, ad_err_t *err);
 
 /*
  * Job id as a JSON object {id, name, state, reason, submitted, started,
@@ -67,22 +61,22 @@ int ad_coord_job_place(int64_t id, int nodes, int ppn, int tpp, const char *devi
  * (a new reference), or NULL with err set (-ENOENT, AD_EDB).  *state_out (may
  * be NULL) receives the state name (static).
  */
-json_t *ad_coord_job_json(int64_t id, const char **state_out, ad_err_t *err);
+json_t *ad_coord_job_json(ad_store_t *store, int64_t id, const char **state_out, ad_err_t *err);
 
 /*
  * Jobs, newest first, as an array of the objects above: state (a name, NULL
  * = any), only_live (not in a final state), name (NULL = any), limit (0 = all).
  * Returns a new reference or NULL with err set.
  */
-json_t *ad_coord_jobs_json(const char *state, bool only_live, const char *name, int64_t limit,
-                           ad_err_t *err);
+json_t *ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const char *name,
+                           int64_t limit, ad_err_t *err);
 
 /*
  * Signs of life of n nodes (last_seen = now), in one transaction: the
  * daemon batches heartbeats instead of writing the store on each one.
  * Unknown names are skipped.  Returns 0 or a negative code with err set.
  */
-int ad_coord_nodes_seen(const char *const *names, size_t n, ad_err_t *err);
+int ad_coord_nodes_seen(ad_store_t *store, const char *const *names, size_t n, ad_err_t *err);
 
 /* What a run row is made of when its job starts. */
 typedef struct ad_coord_run {
@@ -92,13 +86,13 @@ typedef struct ad_coord_run {
     const char *hardware; /* hardware class fingerprint of the nodes, or NULL */
     const char *device;   /* "cpu" or "gpu" */
     int nodes, procs_per_node, threads_per_proc;
-    int64_t batch_size;   /* global batch */
+    int64_t batch_size;      /* global batch */
     const char *config_hash; /* the job's stable hash */
-    int64_t sweep;        /* the sweep the job belongs to; 0 = none */
+    int64_t sweep;           /* the sweep the job belongs to; 0 = none */
 } ad_coord_run_t;
 
 /* Add a RUNNING run for a job that starts.  Returns 0 with *id, or a negative code. */
-int ad_coord_run_start(const ad_coord_run_t *run, int64_t *id, ad_err_t *err);
+int ad_coord_run_start(ad_store_t *store, const ad_coord_run_t *run, int64_t *id, ad_err_t *err);
 
 /* How a run ended; NaN = not measured, params 0 = unknown. */
 typedef struct ad_coord_result {
@@ -112,7 +106,7 @@ typedef struct ad_coord_result {
 } ad_coord_result_t;
 
 /* Record the end of run id; its speedup is computed by the store.  Returns 0 or a negative code. */
-int ad_coord_run_finish(int64_t id, const ad_coord_result_t *res, ad_err_t *err);
+int ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *res, ad_err_t *err);
 
 /* One metric sample: step, key, value. */
 typedef struct ad_coord_metric {
@@ -122,7 +116,8 @@ typedef struct ad_coord_metric {
 } ad_coord_metric_t;
 
 /* Add n metric samples of run id in one transaction.  Returns 0 or a negative code. */
-int ad_coord_run_metrics(int64_t id, const ad_coord_metric_t *m, size_t n, ad_err_t *err);
+int ad_coord_run_metrics(ad_store_t *store, int64_t id, const ad_coord_metric_t *m, size_t n,
+                         ad_err_t *err);
 
 /*
  * The outcome of job id's latest run as STATUS shows it: {run, state,
@@ -130,7 +125,7 @@ int ad_coord_run_metrics(int64_t id, const ad_coord_metric_t *m, size_t n, ad_er
  * wall_s} (nulls for what is unknown), a new reference; NULL when the job
  * has no run (or on a store error, logged).
  */
-json_t *ad_coord_job_result(int64_t job);
+json_t *ad_coord_job_result(ad_store_t *store, int64_t job);
 
 /* Whether the state name is a final one (COMPLETED, FAILED, ...). */
 bool ad_coord_state_is_final(const char *state);
@@ -142,21 +137,21 @@ bool ad_coord_state_is_final(const char *state);
  * JSON), or find the row of that name and hash so a rerun resumes it.
  * Returns 0 with *id and *created (may be NULL), or a negative code with err set.
  */
-int ad_coord_sweep_add(const char *name, const char *file_hash, const char *spec, int64_t *id,
-                       bool *created, ad_err_t *err);
+int ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_hash, const char *spec,
+                       int64_t *id, bool *created, ad_err_t *err);
 
 /*
  * Every recorded version of sweep name (one per file hash), oldest first, as
  * a JSON array of {id, file_hash, created} (a new reference; [] when there
  * is none), or NULL with err set on a store error.
  */
-json_t *ad_coord_sweep_versions(const char *name, ad_err_t *err);
+json_t *ad_coord_sweep_versions(ad_store_t *store, const char *name, ad_err_t *err);
 
 /* The sweep job id belongs to; 0 when none (or when the store cannot say). */
-int64_t ad_coord_job_sweep(int64_t id);
+int64_t ad_coord_job_sweep(ad_store_t *store, int64_t id);
 
 /* The spec (canonical JSON) of sweep id as a new string, or NULL with err set (-ENOENT, AD_EDB). */
-char *ad_coord_sweep_spec(int64_t id, ad_err_t *err);
+char *ad_coord_sweep_spec(ad_store_t *store, int64_t id, ad_err_t *err);
 
 /* A job of a sweep as a resume reads it; strings borrowed for the callback. */
 typedef struct ad_coord_sweep_job {
@@ -170,15 +165,17 @@ typedef struct ad_coord_sweep_job {
 typedef int (*ad_coord_sweep_job_fn)(const ad_coord_sweep_job_t *job, void *arg);
 
 /* Call fn for each job of sweep id, by id.  Returns 0, fn's non-zero value, or a negative code. */
-int ad_coord_sweep_jobs(int64_t sweep, ad_coord_sweep_job_fn fn, void *arg, ad_err_t *err);
+int ad_coord_sweep_jobs(ad_store_t *store, int64_t sweep, ad_coord_sweep_job_fn fn, void *arg,
+                        ad_err_t *err);
 
 /*
  * ad_coord_job_add() for a job of a sweep: it also records the sweep id and
  * the configuration hash, which a rerun of the sweep looks for.  Returns 0
  * with *id, or a negative code with err set.
  */
-int ad_coord_sweep_job_add(const char *name, const char *spec, int nodes, int ppn, int tpp,
-                           int64_t sweep, const char *config_hash, int64_t *id, ad_err_t *err);
+int ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, int nodes,
+                           int ppn, int tpp, int64_t sweep, const char *config_hash, int64_t *id,
+                           ad_err_t *err);
 
 #ifdef __cplusplus
 }

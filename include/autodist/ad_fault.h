@@ -20,8 +20,9 @@ extern "C" {
  *   store.busy      an SQLite step times out on a lock (SQLITE_BUSY)
  *   store.migrate   applying one schema migration fails
  *   home.mkdir      creating a folder of the autodist home fails (EACCES)
+ *   fork            ad_proc_spawn() and ad_proc_spawn_detached() cannot fork (EAGAIN)
  *
- * Later users: ZeroMQ sends ("zmq.send") and forks ("fork").
+ * Later users: ZeroMQ sends ("zmq.send").
  */
 #define AD_FAULT_POINTS_MAX 16 /* points armed at once */
 #define AD_FAULT_NAME_MAX 64   /* longest point name, with its terminating NUL */

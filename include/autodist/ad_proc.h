@@ -1,8 +1,10 @@
-/* ad_proc.h - child processes of the coordinator: spawn in a process group, signal, find strays */
+/* ad_proc.h - processes for the programs: spawn, signal, find strays, pid files, log tails,
+ * siblings */
 #ifndef AD_PROC_H
 #define AD_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "autodist/ad_error.h"
@@ -10,6 +12,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * Used by autodistd (mpirun of each job) and by autodist up/down (the
+ * coordinator and the agents), so both start, watch and stop processes the
+ * same way.
+ */
 
 /*
  * Start argv[0] (looked up in PATH when it has no '/') as the leader of a new
@@ -21,10 +29,21 @@ extern "C" {
  * not pass that on.  Returns 0 with *pid set, or a negative errno with err
  * naming what failed: the log file, fork, or the exec itself (reported back
  * through a close-on-exec pipe, so "mpirun: not found" is an error here and
- * not an exit status later).
+ * not an exit status later).  The fault point "fork" (ad_fault.h) makes the
+ * fork fail with EAGAIN: "cannot start PROG: fork: Resource temporarily
+ * unavailable".
  */
 int ad_proc_spawn(char *const argv[], char *const env_add[], const char *out_path, pid_t *pid,
                   ad_err_t *err);
+
+/*
+ * ad_proc_spawn() for a program that outlives its starter (autodist up
+ * starting autodistd and the agents): the child leads a new session instead
+ * of a process group, gets no extra environment, and inherits no file
+ * descriptor beyond 0, 1 and 2.  Returns 0 with *pid set, or a negative
+ * errno with err set, as ad_proc_spawn().
+ */
+int ad_proc_spawn_detached(char *const argv[], const char *out_path, pid_t *pid, ad_err_t *err);
 
 /*
  * Send sig to the process group pgid (the spawned pid).  Returns 0, or
@@ -46,6 +65,35 @@ int ad_proc_signal_env(const char *kv1, const char *kv2, int sig);
  * (the tail end of a longer line), into buf.  Returns true when there was one.
  */
 bool ad_proc_last_line(const char *path, char *buf, size_t cap);
+
+/* The pid written in the file at path, or 0 when there is none or it is not a number. */
+pid_t ad_proc_read_pid(const char *path);
+
+/* Write pid into the file at path atomically (a temporary file renamed).  Returns 0 or -errno. */
+int ad_proc_write_pid(const char *path, pid_t pid);
+
+/*
+ * True when pid is a live process (not a zombie) of program prog (compared
+ * on the kernel's 15-byte command name), so a pid file left by a crash never
+ * makes us signal a process that reused the pid.
+ */
+bool ad_proc_is(pid_t pid, const char *prog);
+
+/* True when pid is no longer a live prog: exited, or a zombie.  Reaps it when it is our child. */
+bool ad_proc_gone(pid_t pid, const char *prog);
+
+/*
+ * The path of program prog in the folder of this executable, into out
+ * (size bytes).  Returns false when it is not there, not executable, or the
+ * path does not fit.
+ */
+bool ad_proc_sibling(const char *prog, char *out, size_t size);
+
+/* ad_proc_sibling(), else prog found in $PATH.  Returns false when neither has it. */
+bool ad_proc_find_exe(const char *prog, char *out, size_t size);
+
+/* Sleep ms milliseconds, going on after signals. */
+void ad_proc_sleep_ms(int ms);
 
 #ifdef __cplusplus
 }

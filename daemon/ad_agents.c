@@ -1,0 +1,140 @@
+/* ad_agents.c - the agents' socket: HELLO, heartbeats, BYE, nodes going DOWN */
+#include "ad_daemon.h"
+
+static void
+s_reject(coord_t *self, const char *identity, const char *reason, int retry_ms)
+{
+    ad_daemon_send(self->agents, identity, "REJECT",
+                   json_pack("{s:s s:i}", "reason", reason, "retry_ms", retry_ms));
+}
+
+static void
+s_node_down(coord_t *self, const char *name, const char *why)
+{
+    ad_err_t err = {0};
+
+    ad_sched_set_node(self->sched, name, false, 0);
+    self->nodes_gen++;
+    if (ad_coord_node_seen(self->store, name, true, &err))
+        ad_log(AD_LOG_WARN, "node %s: cannot record DOWN: %s", name, err.msg);
+    ad_log(AD_LOG_WARN, "node %s is DOWN (%s)", name, why);
+    ad_running_fail_node(self, name, why);
+}
+
+void
+ad_agents_on_down(const char *name, void *arg)
+{
+    s_node_down(arg, name, "missed heartbeats");
+}
+
+static void
+s_on_hello(coord_t *self, const ad_msg_t *msg)
+{
+    const char *name = NULL, *address = NULL;
+    json_t *profile = NULL;
+    int64_t proto = 0, id = 0;
+    ad_err_t err = {0};
+    const ad_registry_node_t *n;
+    int rc;
+
+    ad_json_get_int(msg->payload, "protocol", 1, 1000, &proto, NULL);
+    ad_json_get_string(msg->payload, "hostname", 1, 255, &name, NULL);
+    ad_json_get_object(msg->payload, "profile", &profile, NULL);
+    ad_json_get_string(msg->payload, "address", 1, 255, &address, NULL);
+    if (proto != AD_PROTO_VERSION) {
+        char reason[128];
+
+        snprintf(reason, sizeof(reason), "protocol %lld is not spoken here (only %d)",
+                 (long long)proto, AD_PROTO_VERSION);
+        s_reject(self, msg->identity, reason, 0);
+        return;
+    }
+    rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_daemon_now(), &err);
+    if (rc) {
+        ad_log(AD_LOG_WARN, "HELLO from %s refused: %s", name, err.msg);
+        s_reject(self, msg->identity, err.msg, 0);
+        return;
+    }
+    n = ad_registry_lookup(self->reg, name);
+    ad_sched_set_node(self->sched, name, true, n ? n->cores : 0);
+    if (ad_coord_node_up(self->store, name, profile, &id, &err)) {
+        ad_log(AD_LOG_ERROR, "node %s: %s", name, err.msg);
+        ad_registry_bye(self->reg, msg->identity, ad_daemon_now());
+        ad_sched_set_node(self->sched, name, false, 0);
+        s_reject(self, msg->identity, "the coordinator cannot write its store", 1000);
+        return;
+    }
+    zhashx_update(self->addresses, name, ad_strdup(address ? address : name));
+    self->nodes_gen++;
+    ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name, (long long)id,
+           n ? n->cores : 0, address ? address : name);
+    ad_daemon_send(
+        self->agents, msg->identity, "WELCOME",
+        json_pack("{s:I s:i}", "node", (json_int_t)id, "heartbeat_ms", self->opts->heartbeat_ms));
+    ad_running_schedule(self);
+}
+
+int
+ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    coord_t *self = arg;
+    const ad_registry_node_t *n;
+    ad_msg_t msg = {0};
+    ad_err_t err = {0};
+    json_t *load = NULL;
+    char *name;
+    int rc;
+
+    rc = ad_proto_recv(sock, 0, &msg, &err);
+    if (rc == -ETIMEDOUT || rc == -EINTR)
+        return 0;
+    if (rc) {
+        ad_log(AD_LOG_WARN, "%s; dropped", err.msg);
+        goto out;
+    }
+    switch (msg.type) {
+    case AD_PROTO_HELLO:
+        s_on_hello(self, &msg);
+        break;
+    case AD_PROTO_HEARTBEAT:
+        ad_json_get_object(msg.payload, "load", &load, NULL);
+        /* The store's last_seen is written in batches by the tick (S_SEEN_TICKS). */
+        if (ad_registry_heartbeat(self->reg, msg.identity, load, ad_daemon_now(), NULL))
+            s_reject(self, msg.identity, "no session: say HELLO again", 1000);
+        break;
+    case AD_PROTO_BYE:
+        n = ad_registry_lookup_identity(self->reg, msg.identity);
+        if (!n) {
+            s_reject(self, msg.identity, "no session", 1000);
+            break;
+        }
+        name = ad_strdup(n->name);
+        ad_registry_bye(self->reg, msg.identity, ad_daemon_now());
+        s_node_down(self, name, "said BYE");
+        free(name);
+        break;
+    default:
+        ad_log(AD_LOG_WARN, "%s on the agent socket is not for the coordinator; dropped",
+               ad_proto_type_name(msg.type));
+        break;
+    }
+out:
+    ad_msg_clear(&msg);
+    return 0;
+}
+
+/* Write the UP nodes' last_seen in one transaction (heartbeats are not written one by one). */
+void
+ad_agents_flush_seen(coord_t *self)
+{
+    size_t n = ad_registry_count(self->reg, true), i = 0;
+    const char **names = ad_malloc((n ? n : 1) * sizeof(*names));
+    const ad_registry_node_t *node = NULL;
+    ad_err_t err = {0};
+
+    while ((node = ad_registry_next_up(self->reg, node)) && i < n)
+        names[i++] = node->name;
+    if (ad_coord_nodes_seen(self->store, names, i, &err))
+        ad_log(AD_LOG_WARN, "nodes' last_seen not stored: %s", err.msg);
+    free(names);
+}

@@ -1,0 +1,312 @@
+/* ad_autojob.c - layout: auto in the coordinator: plan, probes one at a time, then queue */
+#include "ad_daemon.h"
+
+/*
+ * A job submitted with `layout: auto` (docs/planner.md): planned on the UP
+ * nodes when it arrives (or when nodes come), possibly after short probes
+ * run as ordinary jobs; then queued with the chosen layout.
+ */
+typedef struct autojob {
+    int64_t id;                                    /* the job */
+    int64_t probes[AD_AUTO_MAX_PROBES];            /* probe jobs */
+    int n_probes, n_done;                          /* probes started and ended */
+    ad_planner_layout_t plans[AD_AUTO_MAX_PROBES]; /* the layouts to probe, one after another */
+    int n_plans;
+    bool probed;  /* probes ran: decide without more */
+    bool decided; /* queued with its layout */
+    bool cancelled;
+    unsigned nodes_gen; /* node set it was last tried on */
+    char reason[700];   /* why it is not queued yet */
+    json_t *explain;    /* the planner's ranking (STATUS "plan") */
+    struct autojob *next;
+} autojob_t;
+
+static autojob_t *
+s_auto_find(coord_t *self, int64_t id)
+{
+    for (autojob_t *a = self->autos; a; a = a->next)
+        if (a->id == id)
+            return a;
+    return NULL;
+}
+
+static autojob_t *
+s_auto_of_probe(coord_t *self, int64_t probe)
+{
+    for (autojob_t *a = self->autos; a; a = a->next)
+        for (int i = 0; i < a->n_probes; i++)
+            if (a->probes[i] == probe)
+                return a;
+    return NULL;
+}
+
+static autojob_t *
+s_auto_new(coord_t *self, int64_t id)
+{
+    autojob_t *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        ad_oom(sizeof(*a));
+    a->id = id;
+    a->nodes_gen = (unsigned)-1;
+    snprintf(a->reason, sizeof(a->reason), "planning its layout");
+    a->next = self->autos;
+    self->autos = a;
+    return a;
+}
+
+/* The UP nodes as the planner sees them. */
+static size_t
+s_auto_nodes(coord_t *self, ad_auto_node_t **out)
+{
+    size_t n = ad_registry_count(self->reg, true), i = 0;
+    const ad_registry_node_t *node = NULL;
+    ad_auto_node_t *v = calloc(n ? n : 1, sizeof(*v));
+
+    if (!v)
+        ad_oom(n * sizeof(*v));
+    while ((node = ad_registry_next_up(self->reg, node)) && i < n) {
+        json_t *b = json_object_get(node->profile, "benchmarks");
+        json_t *g = json_object_get(node->profile, "gpus");
+
+        v[i].hardware = node->fingerprint;
+        v[i].cores = node->cores;
+        v[i].gpus = json_is_array(g) ? (int)json_array_size(g) : 0;
+        v[i].memory_bytes = json_integer_value(json_object_get(node->profile, "memory_bytes"));
+        v[i].gemm_gflops_1 = ad_daemon_json_num(b, "gemm_gflops_1core");
+        v[i].gemm_gflops_all = ad_daemon_json_num(b, "gemm_gflops_all");
+        v[i].mem_bw_gbs = ad_daemon_json_num(b, "mem_bandwidth_gbs");
+        {
+            const char *addr = zhashx_lookup(self->addresses, node->name);
+
+            v[i].this_machine = ad_auto_is_loopback(addr);
+        }
+        i++;
+    }
+    *out = v;
+    return i;
+}
+
+/* Queue one probe of a's job on layout l.  Returns its id or 0. */
+static int64_t
+s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_layout_t *l)
+{
+    ad_job_t probe = {0};
+    ad_err_t err = {0};
+    int64_t id = 0;
+    char *canon;
+
+    /* A probe never trains longer than the job itself would. */
+    ad_auto_probe_job(job, l,
+                      job->steps > 0 && job->steps < self->opts->probe_steps
+                          ? job->steps
+                          : self->opts->probe_steps,
+                      &probe);
+    canon = ad_job_to_json(&probe);
+    if (ad_coord_job_add(self->store, probe.name, canon, l->nodes, l->procs_per_node,
+                         l->threads_per_proc, &id, &err) ||
+        ad_sched_add_job(self->sched, id, l->nodes, l->procs_per_node, l->threads_per_proc)) {
+        ad_log(AD_LOG_WARN, "job %lld: probe %s not queued: %s", (long long)a->id, probe.name,
+               err.msg[0] ? err.msg : "the scheduler refused it");
+        if (id)
+            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the probe",
+                             INT32_MIN, NULL);
+        id = 0;
+    }
+    free(canon);
+    ad_job_clear(&probe);
+    return id;
+}
+
+/* Queue a's next probe (one at a time).  Returns true when one is queued. */
+static bool
+s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
+{
+    char lay[48];
+
+    while (a->n_probes < a->n_plans) {
+        int64_t id = s_auto_probe(self, a, job, &a->plans[a->n_probes]);
+
+        if (id) {
+            a->probes[a->n_probes++] = id;
+            snprintf(a->reason, sizeof(a->reason),
+                     "probing layout %d of %d (%s, job %lld) "
+                     "before choosing",
+                     a->n_probes, a->n_plans,
+                     ad_auto_layout_str(&a->plans[a->n_probes - 1], lay, sizeof(lay)),
+                     (long long)id);
+            ad_log(AD_LOG_INFO, "job %lld: layout auto, %s", (long long)a->id, a->reason);
+            return true;
+        }
+        /* That probe could not be queued: the next one. */
+        a->plans[a->n_probes] = a->plans[a->n_plans - 1];
+        a->n_plans--;
+    }
+    return false;
+}
+
+/* Plan a: probe, or choose and queue.  Called on submit, when nodes change, after probes. */
+static void
+s_auto_plan(coord_t *self, autojob_t *a)
+{
+    ad_auto_node_t *nodes = NULL;
+    ad_auto_choice_t c = {0};
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    char dataset[300], lay[48];
+    size_t n;
+    int rc;
+
+    if (a->decided || a->cancelled || a->n_done < a->n_plans)
+        return;
+    a->nodes_gen = self->nodes_gen;
+    if (ad_running_load_job(self, a->id, &job, &err)) {
+        snprintf(a->reason, sizeof(a->reason), "%s", err.msg);
+        ad_coord_job_set(self->store, a->id, "FAILED", err.msg, INT32_MIN, NULL);
+        a->decided = true;
+        goto out;
+    }
+    ad_job_dataset_label(&job, dataset, sizeof(dataset));
+    n = s_auto_nodes(self, &nodes);
+    rc = ad_auto_decide(self->store, &job, dataset, nodes, n, a->probed ? 0 : self->opts->probes,
+                        &c, &err);
+    if (rc) {
+        /* No node, or none fits: stays PENDING and is tried again when nodes change. */
+        snprintf(a->reason, sizeof(a->reason), "layout auto: %s", err.msg);
+        goto out;
+    }
+    json_decref(a->explain);
+    a->explain = json_incref(c.explain);
+    if (c.probe) {
+        /*
+         * One probe at a time: probes that ran side by side on nodes sharing a
+         * machine (or a network) would measure each other.
+         */
+        for (size_t i = 0; i < c.n_probes; i++)
+            a->plans[a->n_plans++] = c.probes[i];
+        if (s_auto_probe_next(self, a, &job))
+            goto out;
+        /* No probe could be queued: choose without them. */
+        a->n_plans = a->n_done = a->n_probes;
+    }
+    a->probed = true;
+    if (ad_coord_job_place(self->store, a->id, c.layout.nodes, c.layout.procs_per_node,
+                           c.layout.threads_per_proc, c.layout.device ? c.layout.device : "cpu",
+                           NULL, &err) ||
+        ad_sched_add_job(self->sched, a->id, c.layout.nodes, c.layout.procs_per_node,
+                         c.layout.threads_per_proc)) {
+        snprintf(a->reason, sizeof(a->reason), "layout auto: cannot queue %s: %s",
+                 ad_auto_layout_str(&c.layout, lay, sizeof(lay)),
+                 err.msg[0] ? err.msg : "the scheduler refused it");
+        ad_coord_job_set(self->store, a->id, "FAILED", a->reason, INT32_MIN, NULL);
+        a->decided = true;
+        goto out;
+    }
+    a->decided = true;
+    ad_log(AD_LOG_INFO,
+           "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
+           "speedup %.2f (%s; %zu layouts fit)",
+           (long long)a->id, ad_auto_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s,
+           c.pred.low, c.pred.high, c.pred.speedup, c.pred.basis, c.n_candidates);
+out:
+    ad_auto_choice_clear(&c);
+    free(nodes);
+    ad_job_clear(&job);
+}
+
+/* A job ended: when it was the last probe of an auto job, decide that job now. */
+void
+ad_autojob_job_ended(coord_t *self, int64_t id)
+{
+    autojob_t *a = s_auto_of_probe(self, id);
+
+    if (!a)
+        return;
+    a->n_done++;
+    if (a->cancelled)
+        return;
+    if (a->n_done == a->n_probes && a->n_probes < a->n_plans) {
+        ad_job_t job = {0};
+        ad_err_t err = {0};
+
+        if (!ad_running_load_job(self, a->id, &job, &err) && s_auto_probe_next(self, a, &job)) {
+            ad_job_clear(&job);
+            return;
+        }
+        ad_job_clear(&job);
+        a->n_plans = a->n_probes;
+    }
+    if (a->n_done == a->n_plans) {
+        a->probed = true;
+        s_auto_plan(self, a);
+    }
+}
+
+/* Auto jobs not yet planned: try again when the set of UP nodes changed. */
+void
+ad_autojob_tick(coord_t *self)
+{
+    for (autojob_t *a = self->autos; a; a = a->next)
+        if (!a->decided && !a->cancelled && a->n_done >= a->n_plans &&
+            a->nodes_gen != self->nodes_gen)
+            s_auto_plan(self, a);
+}
+
+void
+ad_autojob_free_all(coord_t *self)
+{
+    while (self->autos) {
+        autojob_t *a = self->autos;
+
+        self->autos = a->next;
+        json_decref(a->explain);
+        free(a);
+    }
+}
+
+void
+ad_autojob_new(coord_t *self, int64_t id)
+{
+    s_auto_new(self, id);
+}
+
+void
+ad_autojob_submit(coord_t *self, int64_t id)
+{
+    s_auto_plan(self, s_auto_new(self, id));
+}
+
+bool
+ad_autojob_decorate(coord_t *self, int64_t id, const char *state, json_t *o)
+{
+    autojob_t *a = s_auto_find(self, id);
+
+    if (a && a->explain)
+        json_object_set_new(o, "plan", json_incref(a->explain));
+    if (a && !a->decided && !ad_coord_state_is_final(state)) {
+        json_object_set_new(o, "reason", json_string(a->reason));
+        json_object_set_new(o, "sched", json_string("planning"));
+        return true;
+    }
+    return false;
+}
+
+void
+ad_autojob_cancel(coord_t *self, int64_t id)
+{
+    autojob_t *a = s_auto_find(self, id);
+
+    if (!a)
+        return;
+    a->cancelled = true;
+    for (int i = 0; i < a->n_probes; i++) {
+        run_t *pr = ad_running_find(self, a->probes[i]);
+
+        if (pr) {
+            ad_running_stop(self, pr, "CANCELLED", "its auto job was cancelled");
+        } else if (!ad_sched_remove_job(self->sched, a->probes[i])) {
+            ad_coord_job_set(self->store, a->probes[i], "CANCELLED", "its auto job was cancelled",
+                             INT32_MIN, NULL);
+        }
+    }
+}

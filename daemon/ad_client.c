@@ -1,0 +1,396 @@
+/* ad_client.c - client requests: SUBMIT, STATUS, JOBS, CANCEL, LOGS, NODES, SHUTDOWN */
+#include "ad_daemon.h"
+
+/* LOGS: default and largest chunk. */
+#define S_LOGS_DEFAULT (1 << 20)
+#define S_LOGS_MAX (8 << 20)
+
+void
+ad_client_error(coord_t *self, const char *identity, int code, const char *fmt, ...)
+{
+    ad_err_t e = {0}, err = {0};
+    va_list ap;
+
+    va_start(ap, fmt);
+    ad_err_vset(&e, code, fmt, ap);
+    va_end(ap);
+    if (ad_proto_send_error(self->client, identity, &e, &err))
+        ad_log(AD_LOG_WARN, "ERROR to %s not sent: %s", identity, err.msg);
+}
+
+/*
+ * Add what the store does not hold to a job object: the scheduler's reason
+ * and verdict while it is live, rank 0's progress while it runs, the run's
+ * outcome once it is over.
+ */
+static void
+s_decorate(coord_t *self, json_t *o)
+{
+    static const char *const verdicts[] = {NULL, "ready", "wait", "never", "running"};
+    json_int_t id = json_integer_value(json_object_get(o, "id"));
+    const char *state = json_string_value(json_object_get(o, "state"));
+    ad_sched_status_t st = ad_sched_status(self->sched, id);
+    const char *reason = ad_sched_reason(self->sched, id);
+    run_t *r = ad_running_find(self, id);
+    json_t *result;
+    if (ad_autojob_decorate(self, id, state, o))
+        return;
+    if (ad_coord_state_is_final(state)) {
+        result = ad_coord_job_result(self->store, id);
+        if (result)
+            json_object_set_new(o, "result", result);
+        return;
+    }
+    if (reason && !(r && r->end_state))
+        json_object_set_new(o, "reason", json_string(reason));
+    if (st > AD_SCHED_UNKNOWN && st <= AD_SCHED_RUNNING)
+        json_object_set_new(o, "sched", json_string(verdicts[st]));
+    if (r) {
+        json_object_set_new(o, "progress", ad_running_progress_json(r, ad_daemon_now()));
+        if (r->end_state) {
+            json_object_set_new(o, "stopping", json_string(r->end_state));
+            json_object_set_new(o, "reason", json_string(r->end_reason));
+        }
+    }
+}
+
+/* The store's row of job id with s_decorate()'s additions. */
+static json_t *
+s_job_json(coord_t *self, int64_t id, ad_err_t *err)
+{
+    json_t *o = ad_coord_job_json(self->store, id, NULL, err);
+
+    if (o)
+        s_decorate(self, o);
+    return o;
+}
+
+static void
+s_fill_reasons(coord_t *self, json_t *jobs)
+{
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(jobs, i, o) s_decorate(self, o);
+}
+
+static void
+s_submit(coord_t *self, const ad_msg_t *msg)
+{
+    json_t *spec = NULL;
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    char *text, *canon;
+    int64_t id = 0;
+    int rc;
+
+    ad_json_get_object(msg->payload, "job", &spec, NULL);
+    text = json_dumps(spec, JSON_COMPACT);
+    if (!text)
+        ad_oom(0);
+    rc = ad_job_from_json(text, &job, &err);
+    free(text);
+    if (rc) {
+        ad_client_error(self, msg->identity, AD_EPARSE, "%s", err.msg);
+        return;
+    }
+    if (job.layout.is_auto) {
+        canon = ad_job_to_json(&job);
+        rc = ad_coord_job_add(self->store, job.name, canon, 0, 0, 0, &id, &err);
+        free(canon);
+        if (rc) {
+            ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+            goto out;
+        }
+        ad_log(AD_LOG_INFO, "job %lld (%s) submitted: layout auto", (long long)id, job.name);
+        ad_daemon_send(self->client, msg->identity, "OK",
+                       json_pack("{s:I s:s s:s s:s}", "job", (json_int_t)id, "name", job.name,
+                                 "state", "PENDING", "layout", "auto"));
+        ad_autojob_submit(self, id);
+        ad_running_schedule(self);
+        goto out;
+    }
+    canon = ad_job_to_json(&job);
+    rc = ad_coord_job_add(self->store, job.name, canon, job.layout.nodes, job.layout.procs_per_node,
+                          job.layout.threads_per_proc, &id, &err);
+    free(canon);
+    if (rc) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        goto out;
+    }
+    rc = ad_sched_add_job(self->sched, id, job.layout.nodes, job.layout.procs_per_node,
+                          job.layout.threads_per_proc);
+    if (rc) {
+        ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the layout", INT32_MIN,
+                         NULL);
+        ad_client_error(self, msg->identity, AD_EINVAL,
+                        "job %lld: the scheduler refused its layout", (long long)id);
+        goto out;
+    }
+    ad_log(AD_LOG_INFO, "job %lld (%s) submitted: %dx%dx%d", (long long)id, job.name,
+           job.layout.nodes, job.layout.procs_per_node, job.layout.threads_per_proc);
+    ad_daemon_send(
+        self->client, msg->identity, "OK",
+        json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "name", job.name, "state", "PENDING"));
+    ad_running_schedule(self);
+out:
+    ad_job_clear(&job);
+}
+
+static void
+s_status(coord_t *self, const ad_msg_t *msg)
+{
+    ad_err_t err = {0};
+    json_t *jobs, *o;
+    int64_t id = 0;
+
+    if (!ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL)) {
+        o = s_job_json(self, id, &err);
+        if (!o) {
+            ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+            return;
+        }
+        jobs = json_pack("[o]", o);
+    } else {
+        jobs = ad_coord_jobs_json(self->store, NULL, true, NULL, 0, &err);
+        if (!jobs) {
+            ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+            return;
+        }
+        s_fill_reasons(self, jobs);
+    }
+    ad_daemon_send(self->client, msg->identity, "OK", json_pack("{s:o}", "jobs", jobs));
+}
+
+static void
+s_jobs(coord_t *self, const ad_msg_t *msg)
+{
+    const char *state = NULL, *name = NULL;
+    ad_err_t err = {0};
+    int64_t limit = 0;
+    json_t *jobs;
+
+    ad_json_get_string(msg->payload, "filter.state", 1, 16, &state, NULL);
+    ad_json_get_string(msg->payload, "filter.name", 1, 255, &name, NULL);
+    ad_json_get_int(msg->payload, "filter.limit", 1, 100000, &limit, NULL);
+    jobs = ad_coord_jobs_json(self->store, state, false, name, limit, &err);
+    if (!jobs) {
+        ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+        return;
+    }
+    s_fill_reasons(self, jobs);
+    ad_daemon_send(self->client, msg->identity, "OK", json_pack("{s:o}", "jobs", jobs));
+}
+
+static void
+s_cancel(coord_t *self, const ad_msg_t *msg)
+{
+    const char *state = NULL;
+    ad_err_t err = {0};
+    int64_t id = 0;
+    json_t *o;
+
+    ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
+    o = ad_coord_job_json(self->store, id, &state, &err);
+    if (!o) {
+        ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+        return;
+    }
+    json_decref(o);
+    if (!strcmp(state, "PENDING")) {
+        /* Its probes go too. */
+        ad_autojob_cancel(self, id);
+        ad_sched_remove_job(self->sched, id);
+        if (ad_coord_job_set(self->store, id, "CANCELLED", "cancelled by a user", INT32_MIN,
+                             &err)) {
+            ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+            return;
+        }
+        ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_CANCELLED, NAN, ad_daemon_now());
+        state = "CANCELLED";
+        ad_log(AD_LOG_INFO, "job %lld cancelled", (long long)id);
+    } else if (!ad_coord_state_is_final(state)) {
+        run_t *r = ad_running_find(self, id);
+
+        if (!r) {
+            ad_client_error(self, msg->identity, AD_EINVAL,
+                            "job %lld is %s but not run by this "
+                            "coordinator",
+                            (long long)id, state);
+            return;
+        }
+        ad_running_stop(self, r, "CANCELLED", "cancelled by a user");
+        ad_daemon_send(self->client, msg->identity, "OK",
+                       json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "stopping",
+                                 "CANCELLED"));
+        return;
+    }
+    ad_daemon_send(self->client, msg->identity, "OK",
+                   json_pack("{s:I s:s}", "job", (json_int_t)id, "state", state));
+}
+
+/* Replace bytes that are not UTF-8 by '?', in place; returns the length kept (a split sequence at
+ * the end is left for the next read). */
+static size_t
+s_utf8_clean(unsigned char *b, size_t n, bool at_end)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = b[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        size_t k;
+
+        if (c == 0 || len == 0 || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4)) {
+            b[i++] = '?';
+            continue;
+        }
+        if (i + len > n) {
+            if (!at_end && i > 0)
+                return i;
+            for (; i < n; i++)
+                b[i] = '?';
+            return n;
+        }
+        for (k = 1; k < len && (b[i + k] & 0xC0) == 0x80; k++)
+            ;
+        if (k < len) {
+            b[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    return n;
+}
+
+static void
+s_logs(coord_t *self, const ad_msg_t *msg)
+{
+    int64_t id = 0, offset = 0, max = S_LOGS_DEFAULT;
+    const char *state = NULL;
+    ad_err_t err = {0};
+    unsigned char *buf;
+    struct stat st;
+    char *path;
+    bool final;
+    ssize_t n = 0;
+    size_t keep;
+    json_t *o, *data;
+    int fd;
+
+    ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
+    ad_json_get_int(msg->payload, "offset", 0, INT64_MAX, &offset, NULL);
+    ad_json_get_int(msg->payload, "max_bytes", 1, S_LOGS_MAX, &max, NULL);
+    o = ad_coord_job_json(self->store, id, &state, &err);
+    if (!o) {
+        ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+        return;
+    }
+    json_decref(o);
+    final = ad_coord_state_is_final(state);
+    path = ad_malloc(strlen(self->home->logs) + 48);
+    sprintf(path, "%s/%lld/output.log", self->home->logs, (long long)id);
+    buf = ad_malloc((size_t)max);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && offset < st.st_size)
+        n = pread(fd, buf, (size_t)max, offset);
+    if (n < 0)
+        n = 0;
+    keep = s_utf8_clean(buf, (size_t)n, final || fd < 0 || offset + n >= (int64_t)st.st_size);
+    data = json_stringn(keep ? (const char *)buf : "", keep);
+    offset += (int64_t)keep;
+    ad_daemon_send(self->client, msg->identity, "OK",
+                   json_pack("{s:o s:I s:b}", "data", data ? data : json_string(""), "offset",
+                             (json_int_t)offset, "eof",
+                             final && (fd < 0 || offset >= (int64_t)st.st_size)));
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(path);
+}
+
+/* The registry's listing with what a client on another clock needs: seconds since last seen. */
+static json_t *
+s_nodes_json(coord_t *self)
+{
+    json_t *nodes = ad_registry_to_json(self->reg), *n;
+    double now = ad_daemon_now();
+    size_t i;
+
+    json_array_foreach(nodes, i, n)
+    {
+        json_t *seen = json_object_get(n, "last_seen");
+        const char *addr =
+            zhashx_lookup(self->addresses, json_string_value(json_object_get(n, "name")));
+
+        if (json_is_number(seen))
+            json_object_set_new(n, "last_seen_ago_s", json_real(now - json_number_value(seen)));
+        if (addr)
+            json_object_set_new(n, "address", json_string(addr));
+    }
+    return nodes;
+}
+
+int
+ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    coord_t *self = arg;
+    ad_msg_t msg = {0};
+    ad_err_t err = {0};
+    int rc;
+
+    rc = ad_proto_recv(sock, 0, &msg, &err);
+    if (rc == -ETIMEDOUT || rc == -EINTR)
+        return 0;
+    if (rc) {
+        ad_log(AD_LOG_WARN, "%s", err.msg);
+        if (msg.identity)
+            ad_client_error(self, msg.identity, AD_EPEER, "%s", err.msg);
+        goto out;
+    }
+    switch (msg.type) {
+    case AD_PROTO_NODES:
+        ad_daemon_send(sock, msg.identity, "OK", json_pack("{s:o}", "nodes", s_nodes_json(self)));
+        break;
+    case AD_PROTO_SUBMIT:
+        s_submit(self, &msg);
+        break;
+    case AD_PROTO_STATUS:
+        s_status(self, &msg);
+        break;
+    case AD_PROTO_JOBS:
+        s_jobs(self, &msg);
+        break;
+    case AD_PROTO_CANCEL:
+        s_cancel(self, &msg);
+        break;
+    case AD_PROTO_LOGS:
+        s_logs(self, &msg);
+        break;
+    case AD_PROTO_SWEEP:
+        ad_sweep_api_submit(self, &msg);
+        break;
+    case AD_PROTO_SWEEPS:
+        ad_sweep_api_status(self, &msg);
+        break;
+    case AD_PROTO_SWEEP_CANCEL:
+        ad_sweep_api_cancel(self, &msg);
+        break;
+    case AD_PROTO_SHUTDOWN:
+        ad_daemon_send(sock, msg.identity, "OK", json_object());
+        ad_log(AD_LOG_INFO, "SHUTDOWN requested");
+        self->exit_code = AD_DAEMON_EXIT_OK;
+        break;
+    default:
+        ad_client_error(self, msg.identity, AD_EPEER, "%s is not a client request",
+                        ad_proto_type_name(msg.type));
+        break;
+    }
+out:
+    ad_msg_clear(&msg);
+    return self->exit_code >= 0 ? -1 : 0;
+}

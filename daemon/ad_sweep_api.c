@@ -1,0 +1,452 @@
+/* ad_sweep_api.c - the coordinator's sweeps: SWEEP, SWEEPS, SWEEP_CANCEL, dispatch and resolve
+ * timer */
+#include "ad_daemon.h"
+
+/* Sweeps resolving what ran before: the timer's period and how long one slice may take (ms). */
+#define S_SWEEP_TICK_MS 5
+#define S_SWEEP_SLICE_MS 20
+
+/*
+ * Queue the next jobs of the sweeps, up to each one's limit (docs/sweeps.md):
+ * a sweep never has more than max_parallel jobs in the queue, so the next
+ * index is picked here after every job end.
+ */
+void
+ad_sweep_api_dispatch(coord_t *self)
+{
+    int up = (int)ad_registry_count(self->reg, true);
+    ad_sweeps_pick_t pick;
+
+    while (ad_sweeps_next(self->sweeps, up, &pick) == 0) {
+        const ad_job_t *job = &pick.job;
+        ad_err_t err = {0};
+        int64_t id = 0;
+        char *canon;
+
+        if (job->layout.is_auto) {
+            ad_log(AD_LOG_ERROR,
+                   "sweep %lld: job %s has layout auto, which sweeps do not "
+                   "take yet; counted FAILED",
+                   (long long)pick.sweep, job->name);
+            ad_sweeps_queued(self->sweeps, &pick, 0);
+            ad_sweeps_pick_clear(&pick);
+            continue;
+        }
+        canon = ad_job_to_json(job);
+        if (ad_coord_sweep_job_add(self->store, job->name, canon, job->layout.nodes,
+                                   job->layout.procs_per_node, job->layout.threads_per_proc,
+                                   pick.sweep, pick.config_hash, &id, &err)) {
+            ad_log(AD_LOG_ERROR, "sweep %lld: job %s not queued: %s", (long long)pick.sweep,
+                   job->name, err.msg);
+            id = 0;
+        } else if (ad_sched_add_job(self->sched, id, job->layout.nodes, job->layout.procs_per_node,
+                                    job->layout.threads_per_proc)) {
+            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused its layout",
+                             INT32_MIN, NULL);
+            id = 0;
+        } else {
+            ad_log(AD_LOG_DEBUG, "job %lld (%s) queued for sweep %lld", (long long)id, job->name,
+                   (long long)pick.sweep);
+        }
+        free(canon);
+        ad_sweeps_queued(self->sweeps, &pick, id);
+        ad_sweeps_pick_clear(&pick);
+    }
+}
+
+/* Hash configurations of resolving sweeps for at most S_SWEEP_SLICE_MS, then dispatch. */
+static int
+s_on_sweep_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    coord_t *self = arg;
+    double until = ad_daemon_now() + S_SWEEP_SLICE_MS / 1000.0;
+    bool more;
+
+    do
+        more = ad_sweeps_resolve(self->sweeps, 64, ad_daemon_now());
+    while (more && ad_daemon_now() < until);
+    if (!more) {
+        zloop_timer_end(loop, timer_id);
+        self->sweep_timer = -1;
+        ad_running_schedule(self);
+    }
+    return 0;
+}
+
+/* Resolve in slices from the loop, so a sweep of 100,000 jobs never stalls heartbeats. */
+static void
+s_sweep_timer(coord_t *self)
+{
+    if (self->sweep_timer < 0 && self->loop)
+        self->sweep_timer = zloop_timer(self->loop, S_SWEEP_TICK_MS, 0, s_on_sweep_tick, self);
+}
+
+/* What s_collect_prior() gathers from the store. */
+typedef struct {
+    ad_sweeps_prior_t *v;
+    size_t n, cap;
+} prior_list_t;
+
+static int
+s_collect_prior(const ad_coord_sweep_job_t *job, void *arg)
+{
+    prior_list_t *l = arg;
+    ad_sweeps_prior_t *p;
+
+    if (!job->config_hash)
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->v = ad_realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    p = &l->v[l->n++];
+    p->job = job->id;
+    snprintf(p->config_hash, sizeof(p->config_hash), "%s", job->config_hash);
+    p->state = ad_sweeps_job_from_state(job->state);
+    p->duration_s = !isnan(job->started) && !isnan(job->ended) ? job->ended - job->started : NAN;
+    return 0;
+}
+
+/* The jobs of every version of a sweep (an array of {id, file_hash, created}). */
+static int
+s_prior_of(coord_t *self, const json_t *versions, prior_list_t *l, ad_err_t *err)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(versions, i, v)
+    {
+        int rc = ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
+                                     s_collect_prior, l, err);
+
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * The sweep object of name with what the store and the scheduler add: the
+ * failed jobs' names and reasons, and how many of its queued jobs cannot
+ * start on the nodes that are up (never).  NULL when no sweep is held.
+ */
+static json_t *
+s_sweep_json(coord_t *self, const char *name)
+{
+    json_t *o = ad_sweeps_json(self->sweeps, name, ad_daemon_now()), *failed, *id;
+    const char *never_reason = NULL;
+    int64_t never = 0;
+    size_t i;
+
+    if (!o)
+        return NULL;
+    failed = json_array();
+    json_array_foreach(json_object_get(o, "failed_jobs"), i, id)
+    {
+        const char *state = NULL;
+        json_t *j = ad_coord_job_json(self->store, json_integer_value(id), &state, NULL);
+
+        if (!j)
+            continue;
+        json_array_append_new(failed, json_pack("{s:O s:O s:s s:O}", "job", id, "name",
+                                                json_object_get(j, "name"), "state", state,
+                                                "reason", json_object_get(j, "reason")));
+        json_decref(j);
+    }
+    json_object_set_new(o, "failed_jobs", failed);
+    json_array_foreach(json_object_get(o, "live_jobs"), i, id)
+    {
+        int64_t job = json_integer_value(id);
+
+        if (ad_sched_status(self->sched, job) == AD_SCHED_NEVER) {
+            never++;
+            if (!never_reason)
+                never_reason = ad_sched_reason(self->sched, job);
+        }
+    }
+    json_object_set_new(o, "never", json_integer(never));
+    json_object_set_new(o, "never_reason", never_reason ? json_string(never_reason) : json_null());
+    return o;
+}
+
+/*
+ * SWEEP: record the sweep (or find it again), refuse a changed file under
+ * the same name unless force, read what its jobs did before and start
+ * dispatching.  A sweep of that name already running with the same file is
+ * joined: its options are updated.
+ */
+void
+ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
+{
+    const char *sent_hash = NULL, *name, *old_hash = NULL;
+    ad_sweeps_opts_t opts = {0, false, true};
+    json_t *spec = NULL, *versions = NULL, *o, *last;
+    prior_list_t prior = {0};
+    ad_sweep_t *sweep = NULL;
+    int64_t max_parallel = 0, id = 0;
+    bool force = false, created = false;
+    ad_err_t err = {0};
+    char hash[17], *text;
+    ad_job_t first;
+
+    ad_json_get_object(msg->payload, "sweep", &spec, NULL);
+    ad_json_get_string(msg->payload, "file_hash", 16, 16, &sent_hash, NULL);
+    ad_json_get_int(msg->payload, "max_parallel", 1, AD_PROTO_SWEEP_PARALLEL_MAX, &max_parallel,
+                    NULL);
+    ad_json_get_bool(msg->payload, "retry_failed", &opts.retry_failed, NULL);
+    ad_json_get_bool(msg->payload, "force", &force, NULL);
+    opts.max_parallel = (int)max_parallel;
+    text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        ad_oom(0);
+    if (ad_sweep_load_json(text, &sweep, &err)) {
+        free(text);
+        ad_client_error(self, msg->identity, AD_EPARSE, "%s", err.msg);
+        return;
+    }
+    free(text);
+    ad_sweep_hash(sweep, hash);
+    name = ad_sweep_name(sweep);
+    if (sent_hash && strcmp(sent_hash, hash)) {
+        ad_client_error(
+            self, msg->identity, AD_EINVAL,
+            "sweep %s: the client computed file hash %s, the coordinator %s: are autodist "
+            "and autodistd the same version?",
+            name, sent_hash, hash);
+        goto out;
+    }
+    if (ad_sweep_job(sweep, 0, &first, NULL, &err) == 0) {
+        bool is_auto = first.layout.is_auto;
+
+        ad_job_clear(&first);
+        if (is_auto) {
+            ad_client_error(
+                self, msg->identity, AD_EINVAL,
+                "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
+                "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
+                "(`autodist plan` shows the layout the planner would choose)",
+                name);
+            goto out;
+        }
+    }
+    if (ad_sweeps_running(self->sweeps, name)) {
+        old_hash = ad_sweeps_file_hash(self->sweeps, name);
+        if (strcmp(old_hash, hash)) {
+            ad_client_error(self, msg->identity, -EBUSY,
+                            "sweep %s is running from another file (file hash %s; this file %s): "
+                            "cancel it first (autodist sweep cancel %s)",
+                            name, old_hash, hash, name);
+            goto out;
+        }
+        ad_sweeps_update(self->sweeps, name, &opts);
+        o = s_sweep_json(self, name);
+        json_object_set_new(o, "created", json_false());
+        json_object_set_new(o, "joined", json_true());
+        ad_daemon_send(self->client, msg->identity, "OK", o);
+        ad_log(AD_LOG_INFO, "sweep %s: joined (it was running)", name);
+        ad_running_schedule(self);
+        goto out;
+    }
+    versions = ad_coord_sweep_versions(self->store, name, &err);
+    if (!versions) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        goto out;
+    }
+    last = json_array_get(versions, json_array_size(versions) - 1);
+    old_hash = last ? json_string_value(json_object_get(last, "file_hash")) : NULL;
+    if (old_hash && strcmp(old_hash, hash) && !force) {
+        ad_client_error(
+            self, msg->identity, -EEXIST,
+            "sweep %s was recorded from another file: file hash %s, this file %s. Rerun the "
+            "file it came from to resume it, give this one another name, or add --force "
+            "to record this file as a new version of %s: configurations that already "
+            "completed under that name (same configuration hash) are skipped, the others "
+            "run",
+            name, old_hash, hash, name);
+        goto out;
+    }
+    if (ad_coord_sweep_add(self->store, name, hash, ad_sweep_json(sweep), &id, &created, &err)) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        goto out;
+    }
+    if (s_prior_of(self, versions, &prior, &err)) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        goto out;
+    }
+    ad_log(AD_LOG_INFO, "sweep %s (id %lld, file hash %s): %lld jobs, %zu found in the store%s",
+           name, (long long)id, hash, (long long)ad_sweep_count(sweep), prior.n,
+           created ? "" : " (resumed)");
+    ad_sweeps_open(self->sweeps, id, hash, &sweep, prior.v, prior.n, &opts, ad_daemon_now());
+    if (prior.n)
+        s_sweep_timer(self);
+    o = s_sweep_json(self, name);
+    json_object_set_new(o, "created", json_boolean(created));
+    json_object_set_new(o, "joined", json_false());
+    json_object_set_new(o, "versions",
+                        json_integer((json_int_t)json_array_size(versions) + (created ? 1 : 0)));
+    ad_daemon_send(self->client, msg->identity, "OK", o);
+    ad_running_schedule(self);
+out:
+    free(prior.v);
+    json_decref(versions);
+    ad_sweep_free(&sweep);
+}
+
+/* A sweep not held here (the coordinator restarted): read it back from the store, STOPPED. */
+static int
+s_sweep_load(coord_t *self, const char *name, ad_err_t *err)
+{
+    ad_sweeps_opts_t opts = {0, false, false};
+    json_t *versions = ad_coord_sweep_versions(self->store, name, err), *last;
+    prior_list_t prior = {0};
+    ad_sweep_t *sweep = NULL;
+    char *spec = NULL;
+    int64_t id;
+    int rc;
+
+    if (!versions)
+        return err->code;
+    last = json_array_get(versions, json_array_size(versions) - 1);
+    if (!last) {
+        rc = ad_err_set(err, -ENOENT,
+                        "no sweep %s (autodist sweep status lists the sweeps the "
+                        "coordinator holds)",
+                        name);
+        goto out;
+    }
+    id = json_integer_value(json_object_get(last, "id"));
+    spec = ad_coord_sweep_spec(self->store, id, err);
+    if (!spec) {
+        rc = err->code;
+        goto out;
+    }
+    rc = ad_sweep_load_json(spec, &sweep, err);
+    if (rc)
+        goto out;
+    rc = s_prior_of(self, versions, &prior, err);
+    if (rc)
+        goto out;
+    ad_sweeps_open(self->sweeps, id, json_string_value(json_object_get(last, "file_hash")), &sweep,
+                   prior.v, prior.n, &opts, ad_daemon_now());
+    if (prior.n)
+        s_sweep_timer(self);
+out:
+    free(prior.v);
+    free(spec);
+    ad_sweep_free(&sweep);
+    json_decref(versions);
+    return rc;
+}
+
+void
+ad_sweep_api_status(coord_t *self, const ad_msg_t *msg)
+{
+    const char *name = NULL;
+    ad_err_t err = {0};
+    json_t *arr, *o;
+    size_t i;
+
+    ad_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
+    if (!name) {
+        arr = ad_sweeps_list_json(self->sweeps, ad_daemon_now());
+        json_array_foreach(arr, i, o)
+        {
+            json_t *full = s_sweep_json(self, json_string_value(json_object_get(o, "name")));
+
+            if (full)
+                json_array_set_new(arr, i, full);
+        }
+        ad_daemon_send(self->client, msg->identity, "OK", json_pack("{s:o}", "sweeps", arr));
+        return;
+    }
+    if (!ad_sweeps_has(self->sweeps, name) && s_sweep_load(self, name, &err)) {
+        ad_client_error(self, msg->identity, err.code, "%s", err.msg);
+        return;
+    }
+    ad_daemon_send(self->client, msg->identity, "OK",
+                   json_pack("{s:[o]}", "sweeps", s_sweep_json(self, name)));
+}
+
+/* What s_collect_live() gathers: the jobs of a sweep still queued or running. */
+typedef struct {
+    int64_t *ids;
+    size_t n, cap;
+} id_list_t;
+
+static int
+s_collect_live(const ad_coord_sweep_job_t *job, void *arg)
+{
+    id_list_t *l = arg;
+
+    if (strcmp(job->state, "PENDING") && strcmp(job->state, "RUNNING"))
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->ids = ad_realloc(l->ids, l->cap * sizeof(*l->ids));
+    }
+    l->ids[l->n++] = job->id;
+    return 0;
+}
+
+/*
+ * SWEEP_CANCEL: stop dispatching, cancel the sweep's queued jobs and stop its
+ * running ones.  The jobs come from the store, so a sweep the coordinator
+ * does not hold (it restarted) is cancelled too.
+ */
+void
+ad_sweep_api_cancel(coord_t *self, const ad_msg_t *msg)
+{
+    const char *name = NULL;
+    json_t *versions, *v, *o;
+    id_list_t live = {0};
+    ad_err_t err = {0};
+    int64_t cancelled = 0, stopping = 0;
+    char reason[128];
+    size_t i;
+
+    ad_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
+    versions = ad_coord_sweep_versions(self->store, name, &err);
+    if (!versions) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        return;
+    }
+    if (json_array_size(versions) == 0 && !ad_sweeps_has(self->sweeps, name)) {
+        json_decref(versions);
+        ad_client_error(self, msg->identity, -ENOENT, "no sweep %s", name);
+        return;
+    }
+    ad_sweeps_cancel(self->sweeps, name, ad_daemon_now());
+    json_array_foreach(versions, i, v)
+    {
+        if (ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
+                                s_collect_live, &live, &err))
+            ad_log(AD_LOG_WARN, "sweep %s: %s", name, err.msg);
+    }
+    json_decref(versions);
+    snprintf(reason, sizeof(reason), "sweep %s cancelled", name);
+    for (size_t k = 0; k < live.n; k++) {
+        run_t *r = ad_running_find(self, live.ids[k]);
+
+        if (r) {
+            ad_running_stop(self, r, "CANCELLED", reason);
+            stopping++;
+            continue;
+        }
+        ad_sched_remove_job(self->sched, live.ids[k]);
+        if (ad_coord_job_set(self->store, live.ids[k], "CANCELLED", reason, INT32_MIN, &err)) {
+            ad_log(AD_LOG_WARN, "job %lld: %s", (long long)live.ids[k], err.msg);
+            continue;
+        }
+        ad_sweeps_ended(self->sweeps, live.ids[k], AD_SWEEPS_JOB_CANCELLED, NAN, ad_daemon_now());
+        cancelled++;
+    }
+    free(live.ids);
+    ad_log(AD_LOG_INFO, "sweep %s cancelled: %lld queued job(s) cancelled, %lld running stopping",
+           name, (long long)cancelled, (long long)stopping);
+    o = json_pack("{s:s s:s s:I s:I}", "name", name, "state", "CANCELLED", "cancelled",
+                  (json_int_t)cancelled, "stopping", (json_int_t)stopping);
+    v = s_sweep_json(self, name);
+    if (v)
+        json_object_set_new(o, "sweep", v);
+    ad_daemon_send(self->client, msg->identity, "OK", o);
+}
