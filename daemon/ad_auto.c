@@ -32,12 +32,12 @@ s_cand_json(const ad_planner_layout_t *l, const ad_planner_pred_t *p)
 
     return json_pack("{s:s s:s s:o s:o s:o s:o s:o s:s}", "layout",
                      ad_auto_layout_str(l, lay, sizeof(lay)), "device",
-                     l->device ? l->device : "cpu", "samples_per_s", s_num(p->samples_per_s),
-                     "low", s_num(p->low), "high", s_num(p->high), "speedup", s_num(p->speedup),
+                     l->device ? l->device : "cpu", "samples_per_s", s_num(p->samples_per_s), "low",
+                     s_num(p->low), "high", s_num(p->high), "speedup", s_num(p->speedup),
                      "efficiency", s_num(p->efficiency), "basis", p->basis);
 }
 
-/* The decision's explanation: {choice, candidates_total, probes, candidates (top 10), predicted}. */
+/* The explanation: {choice, candidates_total, probes, candidates (top 10), predicted}. */
 static json_t *
 s_explain(const ad_auto_choice_t *out, const ad_choose_t *ch)
 {
@@ -59,8 +59,8 @@ s_explain(const ad_auto_choice_t *out, const ad_choose_t *ch)
 
 int
 ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
-               const ad_auto_node_t *nodes, size_t n_nodes, int max_probes,
-               ad_auto_choice_t *out, ad_err_t *err)
+               const ad_auto_node_t *nodes, size_t n_nodes, int max_probes, ad_auto_choice_t *out,
+               ad_err_t *err)
 {
     ad_planner_workload_t w = {.flops_per_sample = NAN};
     ad_choose_opts_t opts = {.max_probes = max_probes > 0 ? (size_t)max_probes : 0};
@@ -87,8 +87,8 @@ ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
     if (rc)
         goto out;
     if (ch.n == 0) {
-        rc = ad_err_set(err, AD_EINVAL, "no %s layout of %s fits the %zu UP node(s)",
-                        opts.device, job->name, n_nodes);
+        rc = ad_err_set(err, AD_EINVAL, "no %s layout of %s fits the %zu UP node(s)", opts.device,
+                        job->name, n_nodes);
         goto out;
     }
     /*

@@ -1,4 +1,5 @@
-/* ad_choose.c - the choice of a layout: rank, keep within one machine, probes, pick (ad_choose.h) */
+/* ad_choose.c - the choice of a layout: rank, keep within one machine, probes, pick (ad_choose.h)
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,8 @@ ad_choose_zoo(ad_planner_t *planner, ad_planner_workload_t *w)
         w->params = s_zoo[i].params;
         w->flops_per_sample = s_zoo[i].flops;
         if (planner)
-            ad_planner_set_model_info(planner, w->model, w->dataset, w->params,
-                                      w->flops_per_sample, NULL);
+            ad_planner_set_model_info(planner, w->model, w->dataset, w->params, w->flops_per_sample,
+                                      NULL);
         return true;
     }
     return false;
@@ -112,8 +113,7 @@ s_planner_nodes(ad_planner_t *planner, const ad_choose_node_t *nodes, size_t n)
          * without any leaves the class the store described as it is, and a class
          * nobody described is added by ad_planner_rank() from the nodes' cores.
          */
-        if (isfinite(hw.gemm_gflops_1) || isfinite(hw.gemm_gflops_all) ||
-            isfinite(hw.mem_bw_gbs))
+        if (isfinite(hw.gemm_gflops_1) || isfinite(hw.gemm_gflops_all) || isfinite(hw.mem_bw_gbs))
             ad_planner_add_hardware(planner, &hw, &ignore);
         pn[i].hardware = hw.name;
         pn[i].cores = nodes[i].cores > 0 ? nodes[i].cores : 1;
@@ -124,9 +124,8 @@ s_planner_nodes(ad_planner_t *planner, const ad_choose_node_t *nodes, size_t n)
 }
 
 int
-ad_choose_layout(ad_planner_t *planner, ad_planner_workload_t *w,
-                 const ad_choose_node_t *nodes, size_t n_nodes, const ad_choose_opts_t *opts,
-                 ad_choose_t *out, ad_err_t *err)
+ad_choose_layout(ad_planner_t *planner, ad_planner_workload_t *w, const ad_choose_node_t *nodes,
+                 size_t n_nodes, const ad_choose_opts_t *opts, ad_choose_t *out, ad_err_t *err)
 {
     ad_planner_rank_opts_t ro = {.device = opts->device, .max_nodes = opts->max_nodes};
     ad_planner_node_t *pn;

@@ -1,4 +1,5 @@
-/* ad_planner_store.c - the planner fed from the store: COMPLETED runs and their classes' profiles */
+/* ad_planner_store.c - the planner fed from the store: COMPLETED runs and their classes' profiles
+ */
 #include "autodist/ad_planner.h"
 
 #include "autodist/ad_log.h"
@@ -148,4 +149,3 @@ out_classes:
     zlistx_destroy(&ld.classes);
     return rc;
 }
-

@@ -125,7 +125,8 @@ test_cold_start(void **state)
     assert_string_equal(c.pred.basis, "cold start");
     list = json_object_get(c.explain, "candidates");
     assert_int_equal(json_array_size(list), c.n_candidates);
-    json_array_foreach(list, i, o) {
+    json_array_foreach(list, i, o)
+    {
         const char *l = json_string_value(json_object_get(o, "layout"));
         int a, b, t;
 
@@ -191,16 +192,17 @@ test_simulated_nodes_share_cores(void **state)
     n[0].this_machine = n[1].this_machine = true;
     if (ad_auto_decide(NULL, &job, "fashion-mnist", n, 2, 3, &c, &err))
         fail_msg("%s", err.msg);
-    json_array_foreach(json_object_get(c.explain, "candidates"), i, o) {
+    json_array_foreach(json_object_get(c.explain, "candidates"), i, o)
+    {
         int a, b, t;
 
-        assert_int_equal(sscanf(json_string_value(json_object_get(o, "layout")), "%dx%dx%d",
-                                &a, &b, &t), 3);
+        assert_int_equal(
+            sscanf(json_string_value(json_object_get(o, "layout")), "%dx%dx%d", &a, &b, &t), 3);
         assert_true(a * b * t <= 2);
     }
     for (i = 0; i < c.n_probes; i++)
-        assert_true(c.probes[i].nodes * c.probes[i].procs_per_node *
-                        c.probes[i].threads_per_proc <= 2);
+        assert_true(c.probes[i].nodes * c.probes[i].procs_per_node * c.probes[i].threads_per_proc <=
+                    2);
     /* 1x1x1, 1x1x2, 1x2x1 and 2x1x1. */
     assert_int_equal(c.n_candidates, 4);
     ad_auto_choice_clear(&c);
@@ -217,9 +219,9 @@ test_simulated_nodes_share_cores(void **state)
 static ad_planner_cand_t
 s_cand(int nodes, double sps, double low, int n_here)
 {
-    ad_planner_cand_t c = {.layout = {.nodes = nodes, .procs_per_node = 1, .threads_per_proc = 1},
-                           .pred = {.samples_per_s = sps, .low = low, .high = 2 * sps,
-                                    .n_here = n_here}};
+    ad_planner_cand_t c = {
+        .layout = {.nodes = nodes, .procs_per_node = 1, .threads_per_proc = 1},
+        .pred = {.samples_per_s = sps, .low = low, .high = 2 * sps, .n_here = n_here}};
 
     return c;
 }
@@ -268,8 +270,8 @@ test_pick_rule(void **state)
 static bool
 s_decide_by_rule(ad_store_t *st, const ad_auto_node_t *n, size_t n_nodes)
 {
-    ad_planner_workload_t w = {.model = "cnn", .dataset = "fashion-mnist", .batch_size = 256,
-                               .flops_per_sample = NAN};
+    ad_planner_workload_t w = {
+        .model = "cnn", .dataset = "fashion-mnist", .batch_size = 256, .flops_per_sample = NAN};
     ad_choose_opts_t o = {.device = "cpu"};
     ad_planner_t *p = ad_planner_new();
     const ad_planner_cand_t *top, *measured = NULL, *want;

@@ -606,10 +606,9 @@ s_topology(const char *host, int sockets, int numa_per_socket, int cores_per_num
 
         for (int t = 0; t < smt; t++)
             json_array_append_new(pus, json_integer(c + t * cores));
-        json_array_append_new(cm, json_pack("{s:i, s:i, s:i, s:o}", "core", c, "socket", s,
-                                            "numa", s * numa_per_socket +
-                                                        in_socket / cores_per_numa,
-                                            "pus", pus));
+        json_array_append_new(cm, json_pack("{s:i, s:i, s:i, s:o}", "core", c, "socket", s, "numa",
+                                            s * numa_per_socket + in_socket / cores_per_numa, "pus",
+                                            pus));
     }
     json_object_set_new(j, "core_map", cm);
     if (ad_profile_from_json(j, &p, &err))
@@ -772,7 +771,8 @@ test_trainer_argv(void **state)
     ad_launch_argv_free(&argv);
     ad_job_clear(&job);
 
-    assert_int_equal(ad_job_parse_file(AD_SOURCE_DIR "/tests/jobs/good-imagefolder.yaml", &job, &err), 0);
+    assert_int_equal(
+        ad_job_parse_file(AD_SOURCE_DIR "/tests/jobs/good-imagefolder.yaml", &job, &err), 0);
     argv = ad_launch_trainer_argv(&job, 0);
     assert_string_equal(argv[3], "imagefolder");
     assert_string_equal(argv[4], "--data-dir");
@@ -789,10 +789,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trainer_argv),
-        cmocka_unit_test(test_topo_two_sockets_smt),
-        cmocka_unit_test(test_topo_four_numa),
-        cmocka_unit_test(test_topo_64_cores),
+        cmocka_unit_test(test_trainer_argv),    cmocka_unit_test(test_topo_two_sockets_smt),
+        cmocka_unit_test(test_topo_four_numa),  cmocka_unit_test(test_topo_64_cores),
         cmocka_unit_test(test_two_small_nodes), cmocka_unit_test(test_two_sockets),
         cmocka_unit_test(test_oversubscribed),  cmocka_unit_test(test_no_core_map),
         cmocka_unit_test(test_transport),       cmocka_unit_test(test_bad_plans),

@@ -38,13 +38,13 @@ typedef ad_choose_node_t ad_auto_node_t;
 
 /* The decision. */
 typedef struct ad_auto_choice {
-    bool probe;                       /* true: run the probes first, decide after */
-    ad_planner_layout_t layout;       /* the chosen layout when !probe (device: static) */
-    ad_planner_pred_t pred;           /* its prediction */
-    size_t n_probes;                  /* probe: how many */
+    bool probe;                 /* true: run the probes first, decide after */
+    ad_planner_layout_t layout; /* the chosen layout when !probe (device: static) */
+    ad_planner_pred_t pred;     /* its prediction */
+    size_t n_probes;            /* probe: how many */
     ad_planner_layout_t probes[AD_AUTO_MAX_PROBES]; /* probe: their layouts */
-    size_t n_candidates;              /* layouts that fit */
-    json_t *explain;                  /* {choice, probes, candidates: top 10 ...}; owned */
+    size_t n_candidates;                            /* layouts that fit */
+    json_t *explain; /* {choice, probes, candidates: top 10 ...}; owned */
 } ad_auto_choice_t;
 
 /*

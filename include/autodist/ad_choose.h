@@ -29,16 +29,16 @@ extern "C" {
 
 /* A node a layout may use. */
 typedef struct ad_choose_node {
-    const char *hardware;   /* hardware class (profile fingerprint); NULL = "" */
-    int cores;              /* physical cores; < 1 counts as 1 */
-    int gpus;               /* GPUs */
-    int64_t memory_bytes;   /* 0 = unknown */
-    double gemm_gflops_1;   /* benchmark figures; NaN = none (the planner's or defaults) */
+    const char *hardware; /* hardware class (profile fingerprint); NULL = "" */
+    int cores;            /* physical cores; < 1 counts as 1 */
+    int gpus;             /* GPUs */
+    int64_t memory_bytes; /* 0 = unknown */
+    double gemm_gflops_1; /* benchmark figures; NaN = none (the planner's or defaults) */
     double gemm_gflops_all;
     double mem_bw_gbs;
-    bool this_machine;      /* a simulated node of this machine (loopback): when every node
-                               is one, they share its cores, and layouts using more cores
-                               in all than one of them has are left out */
+    bool this_machine; /* a simulated node of this machine (loopback): when every node
+                          is one, they share its cores, and layouts using more cores
+                          in all than one of them has are left out */
 } ad_choose_node_t;
 
 /* What to choose among. */
@@ -50,11 +50,11 @@ typedef struct ad_choose_opts {
 
 /* A choice. */
 typedef struct ad_choose {
-    ad_planner_cand_t *cands;                /* ranked, best first; owned */
-    size_t n;                                /* candidates that fit (0: none) */
-    size_t pick;                             /* index of the layout to take (n > 0) */
-    size_t probes[AD_CHOOSE_MAX_PROBES];     /* indexes of the layouts to probe first */
-    size_t n_probes;                         /* 0: no probe needed (or asked) */
+    ad_planner_cand_t *cands;            /* ranked, best first; owned */
+    size_t n;                            /* candidates that fit (0: none) */
+    size_t pick;                         /* index of the layout to take (n > 0) */
+    size_t probes[AD_CHOOSE_MAX_PROBES]; /* indexes of the layouts to probe first */
+    size_t n_probes;                     /* 0: no probe needed (or asked) */
 } ad_choose_t;
 
 /*
@@ -73,9 +73,8 @@ bool ad_choose_zoo(ad_planner_t *planner, ad_planner_workload_t *w);
  * cores.  Returns AD_EINVAL (no node, no layout fits, bad workload or
  * device) with err set and *out empty.
  */
-int ad_choose_layout(ad_planner_t *planner, ad_planner_workload_t *w,
-                     const ad_choose_node_t *nodes, size_t n_nodes, const ad_choose_opts_t *opts,
-                     ad_choose_t *out, ad_err_t *err);
+int ad_choose_layout(ad_planner_t *planner, ad_planner_workload_t *w, const ad_choose_node_t *nodes,
+                     size_t n_nodes, const ad_choose_opts_t *opts, ad_choose_t *out, ad_err_t *err);
 
 /* Free what a choice owns; idempotent. */
 void ad_choose_clear(ad_choose_t *c);
