@@ -1,8 +1,9 @@
-/* ad_bench.c - micro-benchmarks of a node: GEMM GFLOP/s through libtorch, triad bandwidth, cache */
+/* ad_bench.c - micro-benchmarks of a node: GEMM GFLOP/s through oneDNN, triad bandwidth, cache */
 #include "autodist/ad_bench.h"
 
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,7 +14,8 @@
 
 #include "autodist/ad_home.h"
 #include "autodist/ad_log.h"
-#include "autodist/ad_torch.h"
+
+#include <oneapi/dnnl/dnnl.h>
 
 /* A cache entry stamped this far in the future comes from a skewed clock: measure again. */
 #define S_CLOCK_SLACK_S (24 * 3600)
@@ -27,14 +29,56 @@ s_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/*
+ * GFLOP/s of one n x n x n sgemm, timed over repeats products after a warm-up:
+ * the same oneDNN sgemm the trainer's linear layers run (trainer/torch), on
+ * the OpenMP threads of this process.  0 when n or repeats < 1 or oneDNN fails.
+ */
+static double
+s_sgemm_gflops(int n, int repeats)
+{
+    size_t nn = (size_t)n * (size_t)n;
+    float *a, *b, *c;
+    unsigned seed = 12345;
+    double t0, s, gflops = 0;
+
+    if (n < 1 || repeats < 1)
+        return 0;
+    a = ad_malloc(nn * sizeof(float));
+    b = ad_malloc(nn * sizeof(float));
+    c = ad_calloc(nn, sizeof(float));
+    for (size_t i = 0; i < nn; i++) {
+        /* Uniform in [0, 1) like torch::rand: no denormals, no zeros to skip. */
+        seed = seed * 1103515245u + 12345u;
+        a[i] = (float)(seed >> 8) / 16777216.0f;
+        seed = seed * 1103515245u + 12345u;
+        b[i] = (float)(seed >> 8) / 16777216.0f;
+    }
+    if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n) != dnnl_success)
+        goto out_free;
+    t0 = s_now();
+    for (int i = 0; i < repeats; i++)
+        if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n) != dnnl_success)
+            goto out_free;
+    s = s_now() - t0;
+    if (s > 0)
+        gflops = 2.0 * n * n * (double)n * repeats / s / 1e9;
+out_free:
+    free(c);
+    free(b);
+    free(a);
+    return gflops;
+}
+
 double
 ad_bench_gemm_gflops(int n, int repeats, int rounds, int threads)
 {
     double best = 0, t0 = s_now();
 
-    ad_torch_set_threads(threads);
+    /* oneDNN (OpenMP runtime) sizes its teams from the OpenMP setting. */
+    omp_set_num_threads(threads < 1 ? 1 : threads);
     for (int r = 0; r < rounds && (r == 0 || s_now() - t0 < AD_BENCH_GEMM_BUDGET_S); r++) {
-        double g = ad_torch_gemm_gflops(n, repeats);
+        double g = s_sgemm_gflops(n, repeats);
 
         if (g > best)
             best = g;

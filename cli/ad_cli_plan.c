@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "ad_cli.h"
-#include "autodist/ad_auto.h"
+#include "autodist/ad_choose.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_planner.h"
 #include "autodist/ad_store.h"
@@ -43,19 +43,6 @@ enum {
     S_OPT_LAYOUT,
     S_OPT_PARAMS,
     S_OPT_FLOPS,
-};
-
-/*
- * What the model zoo costs where it is known (autodist-train's `start`
- * event prints them), for cold starts: the store has no FLOPs column.
- */
-static const struct {
-    const char *model;   /* zoo name */
-    const char *dataset; /* dataset label */
-    int64_t params;      /* parameters */
-    double flops;        /* forward FLOPs per sample */
-} s_zoo[] = {
-    {"cnn", "fashion-mnist", 421642, 8482304.0},
 };
 
 /* A node candidates may use, from the coordinator or the store. */
@@ -105,17 +92,6 @@ static json_t *
 s_num(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
-}
-
-static void
-s_zoo_figures(const char *model, const char *dataset, int64_t *params, double *flops)
-{
-    for (size_t i = 0; i < sizeof(s_zoo) / sizeof(s_zoo[0]); i++)
-        if (!strcmp(s_zoo[i].model, model) && !strcmp(s_zoo[i].dataset, dataset)) {
-            *params = s_zoo[i].params;
-            *flops = s_zoo[i].flops;
-            return;
-        }
 }
 
 /*
@@ -172,13 +148,6 @@ s_layout_json(const ad_planner_layout_t *l)
     return json_pack("{s:i s:i s:i s:s}", "nodes", l->nodes, "procs_per_node", l->procs_per_node,
                      "threads_per_proc", l->threads_per_proc, "device",
                      l->device ? l->device : "cpu");
-}
-
-static char *
-s_layout_str(const ad_planner_layout_t *l, char *buf, size_t size)
-{
-    snprintf(buf, size, "%dx%dx%d", l->nodes, l->procs_per_node, l->threads_per_proc);
-    return buf;
 }
 
 /* ---- predict --------------------------------------------------------------------------- */
@@ -240,6 +209,42 @@ s_print_pred_json(const ad_planner_workload_t *w, const ad_planner_layout_t *l,
     json_decref(o);
 }
 
+/* What predict needs and was not given, or given empty.  Returns 0 or an exit status. */
+static int
+s_predict_check(const ad_planner_workload_t *w, const int *lv)
+{
+    const char *missing = !w->model        ? "--model M"
+                          : !w->dataset    ? "--dataset D"
+                          : !w->hardware   ? "--hardware H"
+                          : !w->batch_size ? "--batch-size B"
+                          : !lv[0]         ? "--layout NODES,PPN,TPP"
+                                           : NULL;
+
+    if (missing)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "predict needs %s (autodist predict --model M --dataset D "
+                           "--hardware H --batch-size B --layout NODES,PPN,TPP)",
+                           missing);
+    if (!*w->model || !*w->dataset || !*w->hardware)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "predict: --model, --dataset and --hardware must "
+                                              "not be empty");
+    return 0;
+}
+
+static void
+s_print_pred_text(const ad_planner_workload_t *w, const ad_planner_layout_t *l,
+                  const ad_planner_pred_t *p)
+{
+    char buf[64], lo[32], hi[32], sps[32];
+
+    printf("%s on %s, batch %" PRId64 ", %s %s on %s: %s samples/s [%s-%s], speedup "
+           "%.2fx, efficiency %.0f%% (%s%s)\n",
+           w->model, w->dataset, w->batch_size, ad_choose_layout_str(l, buf, sizeof(buf)),
+           l->device, w->hardware, ad_cli_fmt_rate(p->samples_per_s, sps, sizeof(sps)),
+           ad_cli_fmt_rate(p->low, lo, sizeof(lo)), ad_cli_fmt_rate(p->high, hi, sizeof(hi)),
+           p->speedup, 100.0 * p->efficiency, p->basis, p->extrapolated ? ", extrapolated" : "");
+}
+
 int
 ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
 {
@@ -265,7 +270,6 @@ ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
     double flops = NAN;
     int c, rc, lv[3] = {0, 0, 0};
     size_t n_runs;
-    char buf[64], lo[32], hi[32], sps[32];
 
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
         switch (c) {
@@ -315,27 +319,12 @@ ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
                            "predict: unexpected argument \"%s\" (see autodist "
                            "predict --help)",
                            argv[optind]);
-    {
-        const char *missing = !w.model        ? "--model M"
-                              : !w.dataset    ? "--dataset D"
-                              : !w.hardware   ? "--hardware H"
-                              : !w.batch_size ? "--batch-size B"
-                              : !lv[0]        ? "--layout NODES,PPN,TPP"
-                                              : NULL;
-
-        if (missing)
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "predict needs %s (autodist predict --model M --dataset D "
-                               "--hardware H --batch-size B --layout NODES,PPN,TPP)",
-                               missing);
-    }
-    if (!*w.model || !*w.dataset || !*w.hardware)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "predict: --model, --dataset and --hardware must "
-                                              "not be empty");
+    if ((rc = s_predict_check(&w, lv)))
+        return rc;
     l.nodes = lv[0];
     l.procs_per_node = lv[1];
     l.threads_per_proc = lv[2];
-    s_zoo_figures(w.model, w.dataset, &w.params, &w.flops_per_sample);
+    ad_choose_zoo(NULL, &w);
     if (params)
         w.params = params;
     if (!isnan(flops))
@@ -352,17 +341,10 @@ ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
                          store ? "" : "store yet)");
         goto out;
     }
-    if (cli->json) {
+    if (cli->json)
         s_print_pred_json(&w, &l, &pred);
-    } else {
-        printf("%s on %s, batch %" PRId64 ", %s %s on %s: %s samples/s [%s-%s], speedup "
-               "%.2fx, efficiency %.0f%% (%s%s)\n",
-               w.model, w.dataset, w.batch_size, s_layout_str(&l, buf, sizeof(buf)), l.device,
-               w.hardware, ad_cli_fmt_rate(pred.samples_per_s, sps, sizeof(sps)),
-               ad_cli_fmt_rate(pred.low, lo, sizeof(lo)),
-               ad_cli_fmt_rate(pred.high, hi, sizeof(hi)), pred.speedup, 100.0 * pred.efficiency,
-               pred.basis, pred.extrapolated ? ", extrapolated" : "");
-    }
+    else
+        s_print_pred_text(&w, &l, &pred);
     rc = AD_CLI_EXIT_OK;
 out:
     ad_planner_free(&planner);
@@ -405,7 +387,7 @@ s_nodes_from_reply(const json_t *reply, ad_store_t *store, pnodes_t *ns)
         {
             const char *addr = ad_cli_jstr(n, "address");
 
-            ns->v[ns->n - 1].this_machine = ad_auto_is_loopback(addr);
+            ns->v[ns->n - 1].this_machine = ad_choose_is_loopback(addr);
         }
     }
 }
@@ -585,9 +567,11 @@ typedef struct plan_opts {
 
 static void
 s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t *ns,
-            const ad_planner_cand_t *cands, size_t n, size_t shown, const size_t *probes,
-            size_t n_probes, size_t requested, const char *device, size_t store_runs)
+            const ad_choose_t *ch, size_t top, const char *device, size_t store_runs)
 {
+    const ad_planner_cand_t *cands = ch->cands;
+    const size_t n = ch->n, shown = top < n ? top : n, *probes = ch->probes;
+    const size_t n_probes = ch->n_probes, requested = s_find_requested(job, cands, n);
     json_t *doc = json_object(), *jn = json_array(), *jc = json_array(), *jp = json_array();
     json_t *choice;
 
@@ -610,7 +594,7 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         json_array_append_new(jc, s_cand_json(&cands[i], i + 1));
     json_object_set_new(doc, "candidates", jc);
     json_object_set_new(doc, "candidates_total", json_integer((json_int_t)n));
-    choice = s_cand_json(&cands[ad_auto_pick(cands, n)], (int)ad_auto_pick(cands, n) + 1);
+    choice = s_cand_json(&cands[ch->pick], ch->pick + 1);
     json_object_set_new(choice, "probe", json_boolean(n_probes > 0));
     json_object_set_new(doc, "choice", choice);
     for (size_t i = 0; i < n_probes; i++)
@@ -631,9 +615,11 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
 
 static void
 s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t *ns,
-            const ad_planner_cand_t *cands, size_t n, size_t shown, const size_t *probes,
-            size_t n_probes, size_t requested, const char *device, size_t store_runs)
+            const ad_choose_t *ch, size_t top, const char *device, size_t store_runs)
 {
+    const ad_planner_cand_t *cands = ch->cands;
+    const size_t n = ch->n, shown = top < n ? top : n, *probes = ch->probes;
+    const size_t n_probes = ch->n_probes, requested = s_find_requested(job, cands, n);
     static const char *const base_headers[] = {"RANK",       "LAYOUT",       "DEVICE",
                                                "SAMPLES/S",  "90% INTERVAL", "SPEEDUP",
                                                "EFFICIENCY", "BASIS",        "HARDWARE"};
@@ -667,7 +653,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         const char *cells[9];
 
         snprintf(rank, sizeof(rank), "%zu", i + 1);
-        s_layout_str(&c->layout, layout, sizeof(layout));
+        ad_choose_layout_str(&c->layout, layout, sizeof(layout));
         ad_cli_fmt_rate(c->pred.samples_per_s, sps, sizeof(sps));
         snprintf(interval, sizeof(interval), "%s-%s", ad_cli_fmt_rate(c->pred.low, lo, sizeof(lo)),
                  ad_cli_fmt_rate(c->pred.high, hi, sizeof(hi)));
@@ -701,11 +687,11 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         else
             printf("the job file asks for %s: it does not fit these nodes\n", buf);
     }
-    s_layout_str(&cands[ad_auto_pick(cands, n)].layout, buf, sizeof(buf));
+    ad_choose_layout_str(&cands[ch->pick].layout, buf, sizeof(buf));
     if (!n_probes) {
         printf("layout: auto would take %s (%s) without probing: no other candidate's interval "
                "reaches its low end\n",
-               buf, cands[ad_auto_pick(cands, n)].layout.device);
+               buf, cands[ch->pick].layout.device);
         return;
     }
     printf("layout: auto would take the best of ");
@@ -716,27 +702,44 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                i == 0              ? ""
                : i + 1 == n_probes ? " and "
                                    : ", ",
-               s_layout_str(&cands[probes[i]].layout, l, sizeof(l)));
+               ad_choose_layout_str(&cands[probes[i]].layout, l, sizeof(l)));
     }
     printf(" once it has probed them (a few dozen steps each, one after another: their "
            "intervals overlap)\n");
+}
+
+/* The nodes as the planner's choice takes them (owned by the caller). */
+static ad_choose_node_t *
+s_choose_nodes(const pnodes_t *ns)
+{
+    ad_choose_node_t *v = ad_calloc(ns->n ? ns->n : 1, sizeof(*v));
+
+    for (size_t i = 0; i < ns->n; i++) {
+        v[i].hardware = ns->v[i].hardware;
+        v[i].cores = ns->v[i].cores;
+        v[i].gpus = ns->v[i].gpus;
+        v[i].memory_bytes = ns->v[i].memory_bytes;
+        v[i].gemm_gflops_1 = v[i].gemm_gflops_all = v[i].mem_bw_gbs = NAN;
+        v[i].this_machine = ns->v[i].this_machine;
+    }
+    return v;
 }
 
 static int
 s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
 {
     ad_planner_workload_t w = {.flops_per_sample = NAN};
-    ad_planner_rank_opts_t ro = {0};
-    ad_planner_cand_t *cands = NULL;
-    ad_planner_node_t *pn = NULL;
+    ad_choose_opts_t co = {.max_nodes = o->max_nodes, .max_probes = AD_CHOOSE_MAX_PROBES};
+    ad_choose_node_t *cn = NULL;
+    ad_choose_t ch = {0};
     ad_planner_t *planner = NULL;
     ad_store_t *store = NULL;
     pnodes_t ns = {0};
     params_seek_t ps = {0};
     ad_job_t job = {0};
     ad_err_t err = {0};
-    size_t n = 0, n_runs = 0, probes[3], n_probes, shown, requested;
-    const char *db = NULL, *device;
+    size_t n_runs = 0;
+    const char *db = NULL;
     char dataset[256];
     int rc;
 
@@ -754,7 +757,6 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     w.model = ad_job_model_name(job.model);
     w.dataset = ad_job_dataset_label(&job, dataset, sizeof(dataset));
     w.batch_size = job.batch_size;
-    s_zoo_figures(w.model, w.dataset, &w.params, &w.flops_per_sample);
     if (store) {
         ad_run_filter_t f = {
             .model = w.model, .dataset = w.dataset, .states = AD_JOB_MASK(AD_JOB_COMPLETED)};
@@ -763,48 +765,23 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
             rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", ad_store_errmsg(store));
             goto out;
         }
-        if (!w.params)
-            w.params = ps.params;
+        w.params = ps.params; /* the zoo's figures take precedence (ad_choose_layout()) */
     }
-    device = o->device ? o->device : ad_job_device_name(job.device);
-    pn = ad_calloc(ns.n, sizeof(*pn));
-    for (size_t i = 0; i < ns.n; i++) {
-        pn[i].hardware = ns.v[i].hardware;
-        pn[i].cores = ns.v[i].cores;
-        pn[i].gpus = ns.v[i].gpus;
-        pn[i].memory_bytes = ns.v[i].memory_bytes;
-    }
-    ro.device = device;
-    ro.max_nodes = o->max_nodes;
-    if (ad_planner_rank(planner, &w, pn, ns.n, &ro, &cands, &n, &err) || n == 0) {
+    co.device = o->device ? o->device : ad_job_device_name(job.device);
+    cn = s_choose_nodes(&ns);
+    if (ad_choose_layout(planner, &w, cn, ns.n, &co, &ch, &err) || ch.n == 0) {
         rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: %s", path,
-                         n == 0 && !err.code ? "no layout fits the nodes" : err.msg);
+                         ch.n == 0 && !err.code ? "no layout fits the nodes" : err.msg);
         goto out;
     }
-    {
-        /* Simulated nodes of one machine share its cores (as the coordinator plans them). */
-        int machine = 0;
-        bool shared = ns.n > 1;
-
-        for (size_t i = 0; i < ns.n && shared; i++) {
-            shared = ns.v[i].this_machine;
-            if (ns.v[i].cores > machine)
-                machine = ns.v[i].cores;
-        }
-        if (shared)
-            n = ad_auto_keep_within(cands, n, machine);
-    }
-    n_probes = ad_planner_probes(cands, n, 3, probes);
-    shown = o->top < n ? o->top : n;
-    requested = s_find_requested(&job, cands, n);
     if (cli->json)
-        s_plan_json(&job, &w, &ns, cands, n, shown, probes, n_probes, requested, device, ps.runs);
+        s_plan_json(&job, &w, &ns, &ch, o->top, co.device, ps.runs);
     else
-        s_plan_text(&job, &w, &ns, cands, n, shown, probes, n_probes, requested, device, ps.runs);
+        s_plan_text(&job, &w, &ns, &ch, o->top, co.device, ps.runs);
     rc = AD_CLI_EXIT_OK;
 out:
-    ad_planner_cands_free(&cands, n);
-    free(pn);
+    ad_choose_clear(&ch);
+    free(cn);
     s_nodes_clear(&ns);
     ad_planner_free(&planner);
     ad_store_close(&store);

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ struct ad_launch_plan {
     char *home;           /* AUTODIST_HOME root */
     char *mpirun;         /* mpirun path */
     char *trainer;        /* autodist-train path */
-    char **trainer_argv;  /* the job's trainer options (ad_job_trainer_argv) */
+    char **trainer_argv;  /* the job's trainer options (ad_launch_trainer_argv) */
     int n_nodes;          /* nodes */
     char **hosts;         /* n_nodes hosts, as mpirun reaches them */
     int ppn;              /* ranks per node */
@@ -187,6 +188,67 @@ s_bind_node(const ad_profile_t *profile, int ppn, int threads, char **slots)
     free(sock);
 }
 
+/* Append "--opt" and a printf-formatted value (fmt NULL: the option alone). */
+static void __attribute__((format(printf, 4, 5)))
+s_arg(char **argv, int *argc, const char *opt, const char *fmt, ...)
+{
+    char buf[PATH_MAX + 32];
+    va_list ap;
+
+    argv[(*argc)++] = ad_strdup(opt);
+    if (!fmt)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    argv[(*argc)++] = ad_strdup(buf);
+}
+
+char **
+ad_launch_trainer_argv(const ad_job_t *job, int threads)
+{
+    /* At most 19 options with a value each, and the NULL. */
+    char **argv = ad_calloc(40, sizeof(*argv));
+    int argc = 0;
+
+    assert(job);
+    if (threads <= 0)
+        threads = job->layout.is_auto ? 1 : job->layout.threads_per_proc;
+    s_arg(argv, &argc, "--model", "%s", ad_job_model_name(job->model));
+    s_arg(argv, &argc, "--dataset", "%s", ad_job_dataset_name(job->dataset.kind));
+    if (job->dataset.kind == AD_JOB_DATA_SYNTHETIC) {
+        s_arg(argv, &argc, "--input-shape", "%dx%dx%d", job->dataset.channels, job->dataset.height,
+              job->dataset.width);
+        s_arg(argv, &argc, "--classes", "%d", job->dataset.classes);
+        s_arg(argv, &argc, "--samples", "%" PRId64, job->dataset.samples);
+    } else if (job->dataset.kind == AD_JOB_DATA_IMAGEFOLDER) {
+        s_arg(argv, &argc, "--data-dir", "%s", job->dataset.path ? job->dataset.path : "");
+        s_arg(argv, &argc, "--image-size", "%d", job->dataset.image_size);
+    } else if (job->data_dir) {
+        s_arg(argv, &argc, "--data-dir", "%s", job->data_dir);
+    }
+    s_arg(argv, &argc, "--batch-size", "%d", job->batch_size);
+    if (job->steps)
+        s_arg(argv, &argc, "--steps", "%" PRId64, job->steps);
+    else
+        s_arg(argv, &argc, "--epochs", "%" PRId64, job->epochs ? job->epochs : 1);
+    s_arg(argv, &argc, "--threads", "%d", threads);
+    s_arg(argv, &argc, "--optimizer", "%s", ad_job_optim_name(job->optimizer.type));
+    s_arg(argv, &argc, "--lr", "%.15g", job->optimizer.lr);
+    if (job->optimizer.type == AD_JOB_OPTIM_SGD)
+        s_arg(argv, &argc, "--momentum", "%.15g", job->optimizer.momentum);
+    s_arg(argv, &argc, "--weight-decay", "%.15g", job->optimizer.weight_decay);
+    s_arg(argv, &argc, "--seed", "%" PRId64, job->seed);
+    s_arg(argv, &argc, "--device", "%s", ad_job_device_name(job->device));
+    if (job->eval)
+        s_arg(argv, &argc, "--eval", NULL);
+    if (job->checkpoint_every)
+        s_arg(argv, &argc, "--checkpoint-every", "%" PRId64, job->checkpoint_every);
+    s_arg(argv, &argc, "--bucket-mb", "%.15g", job->bucket_mb);
+    argv[argc] = NULL;
+    return argv;
+}
+
 /* Resolve the counts from spec and the job's layout, checking they agree. */
 static int
 s_counts(const ad_launch_spec_t *spec, int *ppn, int *threads, ad_err_t *err)
@@ -317,7 +379,7 @@ ad_launch_plan_new(const ad_launch_spec_t *spec, ad_launch_plan_t **out, ad_err_
     self->home = ad_strdup(spec->home->root);
     self->mpirun = ad_strdup(spec->mpirun && *spec->mpirun ? spec->mpirun : "mpirun");
     self->trainer = ad_strdup(spec->trainer);
-    self->trainer_argv = ad_job_trainer_argv(spec->job, threads);
+    self->trainer_argv = ad_launch_trainer_argv(spec->job, threads);
     self->n_nodes = spec->n_nodes;
     self->hosts = ad_calloc((size_t)spec->n_nodes, sizeof(*self->hosts));
     for (int i = 0; i < spec->n_nodes; i++)
@@ -374,7 +436,7 @@ ad_launch_plan_free(ad_launch_plan_t **self_p)
     free(self->home);
     free(self->mpirun);
     free(self->trainer);
-    ad_job_argv_free(&self->trainer_argv);
+    ad_launch_argv_free(&self->trainer_argv);
     s_strv_free(self->hosts, self->n_nodes);
     s_strv_free(self->slots, self->slots ? self->n_nodes * self->ppn : 0);
     free(self->rsh_agent);

@@ -625,139 +625,6 @@ ad_planner_n_obs(const ad_planner_t *self)
 }
 
 /* --------------------------------------------------------------------------------------- */
-/* The store.                                                                              */
-
-typedef struct s_load {
-    ad_planner_t *self;
-    size_t added;
-    size_t skipped;
-    zlistx_t *classes; /* hardware names seen (owned strings) */
-} s_load_t;
-
-static void
-s_note_class(zlistx_t *classes, const char *name)
-{
-    for (char *s = zlistx_first(classes); s; s = zlistx_next(classes))
-        if (!strcmp(s, name))
-            return;
-    zlistx_add_end(classes, ad_strdup(name));
-}
-
-static int
-s_load_run(const ad_run_t *run, void *arg)
-{
-    s_load_t *ld = arg;
-    ad_planner_obs_t obs;
-    ad_err_t err;
-
-    ad_planner_obs_init(&obs);
-    obs.model = run->model;
-    obs.dataset = run->dataset;
-    obs.hardware = run->hardware ? run->hardware : "";
-    obs.layout.nodes = run->nodes;
-    obs.layout.procs_per_node = run->procs_per_node;
-    obs.layout.threads_per_proc = run->threads_per_proc;
-    obs.layout.device = run->device;
-    obs.batch_size = run->batch_size;
-    obs.samples_per_s = run->samples_per_s;
-    obs.step_time_s = run->step_time_s;
-    obs.comm_time_s = run->comm_time_s;
-    obs.params = run->params;
-    if (ad_planner_add_obs(ld->self, &obs, &err)) {
-        ad_log(AD_LOG_DEBUG, "planner: run %" PRId64 " skipped: %s", run->id, err.msg);
-        ld->skipped++;
-        return 0;
-    }
-    s_note_class(ld->classes, obs.hardware);
-    ld->added++;
-    return 0;
-}
-
-static void
-s_free_str(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
-static int
-s_load_profile(ad_planner_t *self, ad_store_t *store, const char *name, ad_err_t *err)
-{
-    ad_profile_row_t row;
-    ad_planner_hw_t hw;
-    int rc;
-
-    memset(&row, 0, sizeof(row));
-    rc = ad_store_find_profile(store, name, &row);
-    if (rc == -ENOENT)
-        return 0;
-    if (rc)
-        return ad_err_set(err, rc, "%s", ad_store_errmsg(store));
-    ad_planner_hw_init(&hw);
-    hw.name = name;
-    hw.cores = row.cores > 0 ? row.cores : 0;
-    hw.gpus = row.gpus > 0 ? row.gpus : 0;
-    hw.memory_bytes = row.memory_bytes > 0 ? row.memory_bytes : 0;
-    hw.gemm_gflops_1 = s_known(row.gemm_gflops_1);
-    hw.gemm_gflops_all = s_known(row.gemm_gflops_all);
-    hw.mem_bw_gbs = s_known(row.mem_bw_gbs);
-    rc = ad_planner_add_hardware(self, &hw, err);
-    ad_profile_row_clear(&row);
-    return rc;
-}
-
-int
-ad_planner_load_store(ad_planner_t *self, ad_store_t *store, const ad_run_filter_t *filter,
-                      size_t *n_runs, ad_err_t *err)
-{
-    ad_run_filter_t f;
-    s_load_t ld = {.self = self};
-    ad_node_t *nodes = NULL;
-    size_t n_nodes = 0;
-    int rc;
-
-    assert(self && store);
-    if (filter)
-        f = *filter;
-    else
-        memset(&f, 0, sizeof(f));
-    f.states = AD_JOB_MASK(AD_JOB_COMPLETED);
-    ld.classes = zlistx_new();
-    if (!ld.classes)
-        ad_oom(sizeof(void *));
-    zlistx_set_destructor(ld.classes, s_free_str);
-    rc = ad_store_each_run(store, &f, s_load_run, &ld);
-    if (rc) {
-        ad_err_set(err, rc, "%s", ad_store_errmsg(store));
-        goto out_classes;
-    }
-    rc = ad_store_list_nodes(store, &nodes, &n_nodes);
-    if (rc) {
-        ad_err_set(err, rc, "%s", ad_store_errmsg(store));
-        goto out_classes;
-    }
-    for (size_t i = 0; i < n_nodes; i++)
-        if (nodes[i].hardware)
-            s_note_class(ld.classes, nodes[i].hardware);
-    for (char *s = zlistx_first(ld.classes); s; s = zlistx_next(ld.classes)) {
-        rc = s_load_profile(self, store, s, err);
-        if (rc)
-            goto out_nodes;
-    }
-    if (ld.skipped)
-        ad_log(AD_LOG_INFO, "planner: %zu runs of the store skipped (no usable throughput)",
-               ld.skipped);
-    if (n_runs)
-        *n_runs = ld.added;
-    rc = 0;
-out_nodes:
-    ad_nodes_free(&nodes, n_nodes);
-out_classes:
-    zlistx_destroy(&ld.classes);
-    return rc;
-}
-
-/* --------------------------------------------------------------------------------------- */
 /* Predictions.                                                                            */
 
 int
@@ -1115,14 +982,128 @@ s_params_of(const ad_planner_t *self, const ad_planner_workload_t *w)
     return in ? in->params : 0;
 }
 
+/* What one class's pass of ad_planner_rank() needs. */
+typedef struct s_rank {
+    ad_planner_t *self;
+    const ad_planner_workload_t *w;
+    const ad_planner_node_t *nodes;
+    size_t n_nodes;
+    int max_nodes; /* 0 = all */
+    int64_t params;
+    s_cands_t cs;
+} s_rank_t;
+
+static const char *
+s_node_hw(const ad_planner_node_t *nd)
+{
+    return nd->hardware ? nd->hardware : "";
+}
+
+/* The CPU layouts of the class of nodes[i] (its first node): ppn x tpp per node, 1..avail nodes. */
+static int
+s_rank_cpu(s_rank_t *r, size_t i, int maxc, int *vals, ad_err_t *err)
+{
+    const char *hw = s_node_hw(&r->nodes[i]);
+    int nv = s_counts(maxc, vals), rc;
+
+    for (int a = 0; a < nv; a++) {
+        for (int b = 0; b < nv; b++) {
+            int ppn = vals[a], tpp = vals[b], avail = 0;
+
+            if (ppn * tpp > maxc)
+                continue;
+            for (size_t j = i; j < r->n_nodes; j++) {
+                const ad_planner_node_t *nd = &r->nodes[j];
+
+                if (strcmp(s_node_hw(nd), hw) || nd->cores < ppn * tpp)
+                    continue;
+                if (nd->memory_bytes > 0 && r->params > 0 &&
+                    (double)ppn * S_MEM_PER_PARAM * r->params > (double)nd->memory_bytes)
+                    continue;
+                avail++;
+            }
+            if (r->max_nodes > 0 && avail > r->max_nodes)
+                avail = r->max_nodes;
+            for (int k = 1; k <= avail; k++) {
+                rc = s_add_cand(r->self, &r->cs, r->w, hw, false, k, ppn, tpp, err);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The GPU layouts of the class of nodes[i]: ppn GPUs per node, 1..avail nodes. */
+static int
+s_rank_gpu(s_rank_t *r, size_t i, int maxg, ad_err_t *err)
+{
+    const char *hw = s_node_hw(&r->nodes[i]);
+    int rc;
+
+    for (int ppn = 1; ppn <= maxg; ppn++) {
+        int avail = 0;
+
+        for (size_t j = i; j < r->n_nodes; j++)
+            if (!strcmp(s_node_hw(&r->nodes[j]), hw) && r->nodes[j].gpus >= ppn)
+                avail++;
+        if (r->max_nodes > 0 && avail > r->max_nodes)
+            avail = r->max_nodes;
+        for (int k = 1; k <= avail; k++) {
+            rc = s_add_cand(r->self, &r->cs, r->w, hw, true, k, ppn, 1, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* One pass per class, at its first node i: the class's layouts.  *vals: scratch. */
+static int
+s_rank_class(s_rank_t *r, size_t i, bool want_cpu, bool want_gpu, int **vals, ad_err_t *err)
+{
+    const char *hw = s_node_hw(&r->nodes[i]);
+    int maxc = 0, maxg = 0, rc;
+
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(s_node_hw(&r->nodes[j]), hw))
+            return 0;
+    for (size_t j = i; j < r->n_nodes; j++) {
+        if (strcmp(s_node_hw(&r->nodes[j]), hw))
+            continue;
+        if (r->nodes[j].cores > maxc)
+            maxc = r->nodes[j].cores;
+        if (r->nodes[j].gpus > maxg)
+            maxg = r->nodes[j].gpus;
+    }
+    if (s_find_hw(r->self, hw) < 0) {
+        /* A live node without a profile in the planner: take what the node says. */
+        ad_planner_hw_t h;
+
+        ad_planner_hw_init(&h);
+        h.name = hw;
+        h.cores = maxc;
+        h.gpus = maxg;
+        if (!*hw)
+            s_add_hw_name(r->self, hw);
+        else if ((rc = ad_planner_add_hardware(r->self, &h, err)))
+            return rc;
+    }
+    *vals = ad_realloc(*vals, (size_t)(maxc + maxg + 1) * sizeof(int));
+    if (want_cpu && (rc = s_rank_cpu(r, i, maxc, *vals, err)))
+        return rc;
+    if (want_gpu && (rc = s_rank_gpu(r, i, maxg, err)))
+        return rc;
+    return 0;
+}
+
 int
 ad_planner_rank(ad_planner_t *self, const ad_planner_workload_t *w, const ad_planner_node_t *nodes,
                 size_t n_nodes, const ad_planner_rank_opts_t *opts, ad_planner_cand_t **out,
                 size_t *n, ad_err_t *err)
 {
-    s_cands_t cs = {0};
+    s_rank_t r = {.self = self, .w = w, .nodes = nodes, .n_nodes = n_nodes};
     bool want_cpu = true, want_gpu = true;
-    int64_t params;
     int *vals = NULL;
     int rc;
 
@@ -1146,100 +1127,26 @@ ad_planner_rank(ad_planner_t *self, const ad_planner_workload_t *w, const ad_pla
     for (size_t i = 0; i < n_nodes; i++)
         if (nodes[i].cores < 1 || nodes[i].gpus < 0)
             return ad_err_set(err, AD_EINVAL, "node %zu: cores must be >= 1 and GPUs >= 0", i + 1);
-    params = s_params_of(self, w);
+    r.max_nodes = opts ? opts->max_nodes : 0;
+    r.params = s_params_of(self, w);
     for (size_t i = 0; i < n_nodes; i++) {
-        const char *hw = nodes[i].hardware ? nodes[i].hardware : "";
-        int maxc = 0, maxg = 0, nv;
-        bool first = true;
-
-        /* One pass per class, at its first node. */
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(nodes[j].hardware ? nodes[j].hardware : "", hw))
-                first = false;
-        if (!first)
-            continue;
-        for (size_t j = i; j < n_nodes; j++) {
-            if (strcmp(nodes[j].hardware ? nodes[j].hardware : "", hw))
-                continue;
-            if (nodes[j].cores > maxc)
-                maxc = nodes[j].cores;
-            if (nodes[j].gpus > maxg)
-                maxg = nodes[j].gpus;
-        }
-        if (s_find_hw(self, hw) < 0) {
-            /* A live node without a profile in the planner: take what the node says. */
-            ad_planner_hw_t h;
-
-            ad_planner_hw_init(&h);
-            h.name = hw;
-            h.cores = maxc;
-            h.gpus = maxg;
-            if (!*hw)
-                s_add_hw_name(self, hw);
-            else if ((rc = ad_planner_add_hardware(self, &h, err)))
-                goto err_free;
-        }
-        vals = ad_realloc(vals, (size_t)(maxc + maxg + 1) * sizeof(int));
-        if (want_cpu) {
-            nv = s_counts(maxc, vals);
-            for (int a = 0; a < nv; a++) {
-                for (int b = 0; b < nv; b++) {
-                    int ppn = vals[a], tpp = vals[b], avail = 0;
-
-                    if (ppn * tpp > maxc)
-                        continue;
-                    for (size_t j = i; j < n_nodes; j++) {
-                        const ad_planner_node_t *nd = &nodes[j];
-
-                        if (strcmp(nd->hardware ? nd->hardware : "", hw) || nd->cores < ppn * tpp)
-                            continue;
-                        if (nd->memory_bytes > 0 && params > 0 &&
-                            (double)ppn * S_MEM_PER_PARAM * params > (double)nd->memory_bytes)
-                            continue;
-                        avail++;
-                    }
-                    if (opts && opts->max_nodes > 0 && avail > opts->max_nodes)
-                        avail = opts->max_nodes;
-                    for (int k = 1; k <= avail; k++) {
-                        rc = s_add_cand(self, &cs, w, hw, false, k, ppn, tpp, err);
-                        if (rc)
-                            goto err_free;
-                    }
-                }
-            }
-        }
-        if (want_gpu) {
-            for (int ppn = 1; ppn <= maxg; ppn++) {
-                int avail = 0;
-
-                for (size_t j = i; j < n_nodes; j++)
-                    if (!strcmp(nodes[j].hardware ? nodes[j].hardware : "", hw) &&
-                        nodes[j].gpus >= ppn)
-                        avail++;
-                if (opts && opts->max_nodes > 0 && avail > opts->max_nodes)
-                    avail = opts->max_nodes;
-                for (int k = 1; k <= avail; k++) {
-                    rc = s_add_cand(self, &cs, w, hw, true, k, ppn, 1, err);
-                    if (rc)
-                        goto err_free;
-                }
-            }
+        rc = s_rank_class(&r, i, want_cpu, want_gpu, &vals, err);
+        if (rc) {
+            free(vals);
+            ad_planner_cands_free(&r.cs.v, r.cs.n);
+            return rc;
         }
     }
     free(vals);
-    if (cs.n == 0) {
-        free(cs.v);
+    if (r.cs.n == 0) {
+        free(r.cs.v);
         return ad_err_set(err, AD_EINVAL, "%s on %s: no layout fits the nodes%s", w->model,
                           w->dataset, want_cpu ? "" : " (no GPU)");
     }
-    qsort(cs.v, cs.n, sizeof(cs.v[0]), s_cmp_cand);
-    *out = cs.v;
-    *n = cs.n;
+    qsort(r.cs.v, r.cs.n, sizeof(r.cs.v[0]), s_cmp_cand);
+    *out = r.cs.v;
+    *n = r.cs.n;
     return 0;
-err_free:
-    free(vals);
-    ad_planner_cands_free(&cs.v, cs.n);
-    return rc;
 }
 
 void
@@ -1266,34 +1173,4 @@ ad_planner_probes(const ad_planner_cand_t *cands, size_t n, size_t max_probes, s
         if (i == 0 || cands[i].pred.high >= cands[0].pred.low)
             idx[k++] = i;
     return k;
-}
-
-/* --------------------------------------------------------------------------------------- */
-/* Debugging.                                                                              */
-
-void
-ad_planner_dump(ad_planner_t *self, FILE *out)
-{
-    s_ensure_fit(self);
-    for (size_t i = 0; i < self->n_groups; i++) {
-        const pl_group_t *g = &self->groups[i];
-
-        fprintf(out,
-                "group %s/%s: bw_in %.3g B/s lat_in %.3g s bw_out %.3g B/s lat_out %.3g s "
-                "kappa %.3g\n",
-                self->hw[g->hw].name, s_dev_name[g->gpu], exp(g->th[PL_G_BW_IN]),
-                exp(g->th[PL_G_LAT_IN]), exp(g->th[PL_G_BW_OUT]), exp(g->th[PL_G_LAT_OUT]),
-                exp(g->th[PL_G_KAPPA]));
-    }
-    for (size_t i = 0; i < self->n_wls; i++) {
-        const pl_wl_t *w = &self->wls[i];
-
-        fprintf(out,
-                "workload %s/%s on %s/%s: %d configs, %d runs; a %.3g s b %.3g s/sample "
-                "serial %.3g grad %.3g B gamma %.3g; sigma %.3f\n",
-                w->model, w->dataset, self->hw[self->groups[w->group].hw].name,
-                s_dev_name[self->groups[w->group].gpu], w->n_cfg, w->n_runs, exp(w->th[PL_W_A]),
-                exp(w->th[PL_W_B]), 1 / (1 + exp(-w->th[PL_W_SERIAL])), exp(w->th[PL_W_GRAD]),
-                1 + exp(w->th[PL_W_GAMMA]), w->sigma);
-    }
 }

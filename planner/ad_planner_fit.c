@@ -676,3 +676,36 @@ pl_fit_stats(ad_planner_t *self)
     }
     free(e);
 }
+
+/* --------------------------------------------------------------------------------------- */
+/* Debugging.                                                                              */
+
+static const char *const s_dump_dev[2] = {"cpu", "gpu"};
+
+void
+ad_planner_dump(ad_planner_t *self, FILE *out)
+{
+    if (self->dirty)
+        ad_planner_fit(self, NULL);
+    for (size_t i = 0; i < self->n_groups; i++) {
+        const pl_group_t *g = &self->groups[i];
+
+        fprintf(out,
+                "group %s/%s: bw_in %.3g B/s lat_in %.3g s bw_out %.3g B/s lat_out %.3g s "
+                "kappa %.3g\n",
+                self->hw[g->hw].name, s_dump_dev[g->gpu], exp(g->th[PL_G_BW_IN]),
+                exp(g->th[PL_G_LAT_IN]), exp(g->th[PL_G_BW_OUT]), exp(g->th[PL_G_LAT_OUT]),
+                exp(g->th[PL_G_KAPPA]));
+    }
+    for (size_t i = 0; i < self->n_wls; i++) {
+        const pl_wl_t *w = &self->wls[i];
+
+        fprintf(out,
+                "workload %s/%s on %s/%s: %d configs, %d runs; a %.3g s b %.3g s/sample "
+                "serial %.3g grad %.3g B gamma %.3g; sigma %.3f\n",
+                w->model, w->dataset, self->hw[self->groups[w->group].hw].name,
+                s_dump_dev[self->groups[w->group].gpu], w->n_cfg, w->n_runs, exp(w->th[PL_W_A]),
+                exp(w->th[PL_W_B]), 1 / (1 + exp(-w->th[PL_W_SERIAL])), exp(w->th[PL_W_GRAD]),
+                1 + exp(w->th[PL_W_GAMMA]), w->sigma);
+    }
+}

@@ -540,48 +540,6 @@ test_from_json_errors(void **state)
 }
 
 static void
-test_trainer_argv(void **state)
-{
-    static const char want[] = "--model resnet18 --dataset synthetic --input-shape 3x64x64 "
-                               "--classes 100 --samples 20000 --batch-size 512 --steps 500 "
-                               "--threads 2 --optimizer sgd --lr 0.1 --momentum 0.85 "
-                               "--weight-decay 0.0005 --seed 42 --device auto --eval "
-                               "--checkpoint-every 100 --bucket-mb 4";
-    char got[1024] = "";
-    size_t n = 0;
-    ad_job_t job;
-    ad_err_t err = {0};
-    char **argv;
-    int i;
-
-    assert_int_equal(ad_job_parse_file(JOBS "good-full.yaml", &job, &err), 0);
-    argv = ad_job_trainer_argv(&job, 0);
-    for (i = 0; argv[i]; i++)
-        n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s", i ? " " : "", argv[i]);
-    assert_string_equal(got, want);
-    ad_job_argv_free(&argv);
-    assert_null(argv);
-    ad_job_argv_free(&argv);
-    /* A planner's thread count wins over the file's. */
-    argv = ad_job_trainer_argv(&job, 7);
-    assert_string_equal(argv[15], "7");
-    ad_job_argv_free(&argv);
-    ad_job_clear(&job);
-
-    assert_int_equal(ad_job_parse_file(JOBS "good-imagefolder.yaml", &job, &err), 0);
-    argv = ad_job_trainer_argv(&job, 0);
-    assert_string_equal(argv[3], "imagefolder");
-    assert_string_equal(argv[4], "--data-dir");
-    assert_string_equal(argv[5], AD_SOURCE_DIR "/tests/jobs/photos");
-    assert_string_equal(argv[6], "--image-size");
-    assert_string_equal(argv[7], "96");
-    for (i = 0; argv[i]; i++)
-        assert_string_not_equal(argv[i], "--momentum");
-    ad_job_argv_free(&argv);
-    ad_job_clear(&job);
-}
-
-static void
 test_enum_names(void **state)
 {
     assert_string_equal(ad_job_model_name(AD_JOB_MODEL_MOBILENET_V2), "mobilenet_v2");
@@ -1173,7 +1131,6 @@ main(void)
         cmocka_unit_test(test_hash_is_the_configuration),
         cmocka_unit_test(test_parse_string_errors),
         cmocka_unit_test(test_from_json_errors),
-        cmocka_unit_test(test_trainer_argv),
         cmocka_unit_test(test_enum_names),
         cmocka_unit_test(test_dataset_label),
         cmocka_unit_test(test_mutations_fail_cleanly),

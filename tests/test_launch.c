@@ -580,10 +580,217 @@ test_mpirun_localhost(void **state)
     ad_profile_free(&p);
 }
 
+/*
+ * A synthetic topology: sockets x numa_per_socket NUMA nodes x cores_per_numa
+ * cores, smt PUs per core.  interleave numbers the cores round-robin over the
+ * sockets (core i on socket i % sockets), as some firmware does; otherwise
+ * socket by socket.
+ */
+static ad_profile_t *
+s_topology(const char *host, int sockets, int numa_per_socket, int cores_per_numa, int smt,
+           bool interleave)
+{
+    int per_socket = numa_per_socket * cores_per_numa, cores = sockets * per_socket;
+    json_t *j = json_pack("{s:s, s:{s:s, s:i, s:i, s:i, s:i}, s:I}", "hostname", host, "cpu",
+                          "model", "Synthetic CPU", "sockets", sockets, "cores", cores, "pus",
+                          smt * cores, "numa_nodes", sockets * numa_per_socket, "memory_bytes",
+                          (json_int_t)(UINT64_C(64) << 30));
+    json_t *cm = json_array();
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+
+    for (int c = 0; c < cores; c++) {
+        int s = interleave ? c % sockets : c / per_socket;
+        int in_socket = interleave ? c / sockets : c % per_socket;
+        json_t *pus = json_array();
+
+        for (int t = 0; t < smt; t++)
+            json_array_append_new(pus, json_integer(c + t * cores));
+        json_array_append_new(cm, json_pack("{s:i, s:i, s:i, s:o}", "core", c, "socket", s, "numa",
+                                            s * numa_per_socket + in_socket / cores_per_numa, "pus",
+                                            pus));
+    }
+    json_object_set_new(j, "core_map", cm);
+    if (ad_profile_from_json(j, &p, &err))
+        fail_msg("%s", err.msg);
+    json_decref(j);
+    return p;
+}
+
+/*
+ * The rankfile of a layout on the given nodes, and the threads per rank the
+ * environment sets (OMP_NUM_THREADS) checked against the layout's.
+ */
+static char *
+s_rankfile(ad_launch_node_t *nodes, size_t n_nodes, const char *layout, int threads)
+{
+    ad_launch_spec_t spec = {.job_id = "topo",
+                             .nodes = nodes,
+                             .n_nodes = n_nodes,
+                             .home = &s_home,
+                             .trainer = "autodist-train"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    char omp[32], **env, *text;
+    ad_job_t job;
+
+    s_job(&job, layout);
+    spec.job = &job;
+    if (ad_launch_plan_new(&spec, &plan, &err))
+        fail_msg("%s: %s", layout, err.msg);
+    text = ad_launch_rankfile_text(plan);
+    assert_non_null(text);
+    env = ad_launch_env(plan);
+    snprintf(omp, sizeof(omp), "OMP_NUM_THREADS=%d", threads);
+    assert_int_not_equal(s_find(env, omp), -1);
+    ad_launch_argv_free(&env);
+    ad_launch_plan_free(&plan);
+    ad_job_clear(&job);
+    return text;
+}
+
+#define assert_rankfile(nodes, n, layout, threads, want)                                           \
+    do {                                                                                           \
+        char *got_ = s_rankfile((nodes), (n), (layout), (threads));                                \
+                                                                                                   \
+        assert_string_equal(got_, (want));                                                         \
+        free(got_);                                                                                \
+    } while (0)
+
+/* Two sockets of 12 cores with 2-way SMT: ranks stay in a socket, threads on cores, not PUs. */
+static void
+test_topo_two_sockets_smt(void **state)
+{
+    ad_profile_t *p = s_topology("a", 2, 1, 12, 2, false);
+    ad_launch_node_t nodes[] = {{"a", "a", p}};
+
+    /* One rank per socket, a thread per core (12, not the socket's 24 PUs). */
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 2, threads_per_proc: 12}", 12,
+                    "rank 0=a slot=0:0-11\nrank 1=a slot=1:0-11\n");
+    /* Two ranks per socket: halves of it. */
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 4, threads_per_proc: 6}", 6,
+                    "rank 0=a slot=0:0-5\nrank 1=a slot=0:6-11\n"
+                    "rank 2=a slot=1:0-5\nrank 3=a slot=1:6-11\n");
+    /* 8 threads: one rank per socket fits, the rest of each socket stays idle. */
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 2, threads_per_proc: 8}", 8,
+                    "rank 0=a slot=0:0-7\nrank 1=a slot=1:0-7\n");
+    /* One rank of 24 threads: every core of both sockets, in map order. */
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 1, threads_per_proc: 24}", 24,
+                    "rank 0=a slot=0:0-11,1:0-11\n");
+    ad_profile_free(&p);
+}
+
+/* One socket of four NUMA nodes of 8 cores (NPS4): a rank of 8 threads per NUMA node. */
+static void
+test_topo_four_numa(void **state)
+{
+    ad_profile_t *p = s_topology("n", 1, 4, 8, 2, false);
+    ad_launch_node_t nodes[] = {{"n", "n", p}};
+    char *text;
+
+    assert_int_equal(ad_profile_core(p, 17)->numa, 2);
+    text = s_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 4, threads_per_proc: 8}", 8);
+    assert_string_equal(text, "rank 0=n slot=0:0-7\nrank 1=n slot=0:8-15\n"
+                              "rank 2=n slot=0:16-23\nrank 3=n slot=0:24-31\n");
+    free(text);
+    /* Two sockets of two NUMA nodes each: still one NUMA node per rank. */
+    ad_profile_free(&p);
+    p = s_topology("n", 2, 2, 8, 1, false);
+    nodes[0].profile = p;
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 4, threads_per_proc: 8}", 8,
+                    "rank 0=n slot=0:0-7\nrank 1=n slot=0:8-15\n"
+                    "rank 2=n slot=1:0-7\nrank 3=n slot=1:8-15\n");
+    ad_profile_free(&p);
+}
+
+/* 64 cores: one socket, and two sockets numbered round-robin; mixed nodes in one job. */
+static void
+test_topo_64_cores(void **state)
+{
+    ad_profile_t *one = s_topology("big", 1, 1, 64, 2, false);
+    ad_profile_t *rr = s_topology("rr", 2, 1, 32, 2, true);
+    ad_profile_t *small = s_topology("small", 2, 1, 12, 2, false);
+    ad_launch_node_t nodes[] = {{"big", "big", one}};
+    ad_launch_node_t mixed[] = {{"small", "small", small}, {"big", "big", one}};
+    char *text;
+
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 8, threads_per_proc: 8}", 8,
+                    "rank 0=big slot=0:0-7\nrank 1=big slot=0:8-15\n"
+                    "rank 2=big slot=0:16-23\nrank 3=big slot=0:24-31\n"
+                    "rank 4=big slot=0:32-39\nrank 5=big slot=0:40-47\n"
+                    "rank 6=big slot=0:48-55\nrank 7=big slot=0:56-63\n");
+    /* 64 single-thread ranks: one core each, the last on core 63. */
+    text = s_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 64, threads_per_proc: 1}", 1);
+    assert_non_null(strstr(text, "rank 0=big slot=0:0\n"));
+    assert_non_null(strstr(text, "rank 31=big slot=0:31\n"));
+    assert_non_null(strstr(text, "\nrank 63=big slot=0:63\n"));
+    free(text);
+    /* Round-robin numbering: socket 1's cores are the odd ones, each socket still whole. */
+    nodes[0] = (ad_launch_node_t){"rr", "rr", rr};
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 2, threads_per_proc: 32}", 32,
+                    "rank 0=rr slot=0:0-31\nrank 1=rr slot=1:0-31\n");
+    assert_rankfile(nodes, 1, "{nodes: 1, procs_per_node: 4, threads_per_proc: 16}", 16,
+                    "rank 0=rr slot=0:0-15\nrank 1=rr slot=0:16-31\n"
+                    "rank 2=rr slot=1:0-15\nrank 3=rr slot=1:16-31\n");
+    /* Each node binds by its own topology: a socket each on the small one. */
+    assert_rankfile(mixed, 2, "{nodes: 2, procs_per_node: 2, threads_per_proc: 8}", 8,
+                    "rank 0=small slot=0:0-7\nrank 1=small slot=1:0-7\n"
+                    "rank 2=big slot=0:0-7\nrank 3=big slot=0:8-15\n");
+    ad_profile_free(&small);
+    ad_profile_free(&rr);
+    ad_profile_free(&one);
+}
+
+/* The trainer's options of a job file (moved here from test_job.c with the function). */
+static void
+test_trainer_argv(void **state)
+{
+    static const char want[] = "--model resnet18 --dataset synthetic --input-shape 3x64x64 "
+                               "--classes 100 --samples 20000 --batch-size 512 --steps 500 "
+                               "--threads 2 --optimizer sgd --lr 0.1 --momentum 0.85 "
+                               "--weight-decay 0.0005 --seed 42 --device auto --eval "
+                               "--checkpoint-every 100 --bucket-mb 4";
+    char got[1024] = "";
+    size_t n = 0;
+    ad_job_t job;
+    ad_err_t err = {0};
+    char **argv;
+    int i;
+
+    assert_int_equal(ad_job_parse_file(AD_SOURCE_DIR "/tests/jobs/good-full.yaml", &job, &err), 0);
+    argv = ad_launch_trainer_argv(&job, 0);
+    for (i = 0; argv[i]; i++)
+        n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s", i ? " " : "", argv[i]);
+    assert_string_equal(got, want);
+    ad_launch_argv_free(&argv);
+    assert_null(argv);
+    ad_launch_argv_free(&argv);
+    /* A planner's thread count wins over the file's. */
+    argv = ad_launch_trainer_argv(&job, 7);
+    assert_string_equal(argv[15], "7");
+    ad_launch_argv_free(&argv);
+    ad_job_clear(&job);
+
+    assert_int_equal(
+        ad_job_parse_file(AD_SOURCE_DIR "/tests/jobs/good-imagefolder.yaml", &job, &err), 0);
+    argv = ad_launch_trainer_argv(&job, 0);
+    assert_string_equal(argv[3], "imagefolder");
+    assert_string_equal(argv[4], "--data-dir");
+    assert_string_equal(argv[5], AD_SOURCE_DIR "/tests/jobs/photos");
+    assert_string_equal(argv[6], "--image-size");
+    assert_string_equal(argv[7], "96");
+    for (i = 0; argv[i]; i++)
+        assert_string_not_equal(argv[i], "--momentum");
+    ad_launch_argv_free(&argv);
+    ad_job_clear(&job);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trainer_argv),    cmocka_unit_test(test_topo_two_sockets_smt),
+        cmocka_unit_test(test_topo_four_numa),  cmocka_unit_test(test_topo_64_cores),
         cmocka_unit_test(test_two_small_nodes), cmocka_unit_test(test_two_sockets),
         cmocka_unit_test(test_oversubscribed),  cmocka_unit_test(test_no_core_map),
         cmocka_unit_test(test_transport),       cmocka_unit_test(test_bad_plans),

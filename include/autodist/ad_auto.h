@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "autodist/ad_choose.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_planner.h"
@@ -23,36 +24,27 @@ extern "C" {
  * store's runs, then either take the best or, when the top candidates'
  * intervals overlap the best's, first run short probes of them (at most
  * AD_AUTO_MAX_PROBES) and decide again once their runs are in the store.
- * This module decides; the daemon runs the probes as ordinary jobs.
+ * The choice itself is the planner's (ad_choose.h, shared with `autodist
+ * plan`); this module feeds it the job and the store, explains the decision
+ * and makes the probe jobs, which the daemon runs as ordinary jobs.
  */
 
 /* Most probes of one job, and the default steps of a probe. */
-#define AD_AUTO_MAX_PROBES 3
+#define AD_AUTO_MAX_PROBES AD_CHOOSE_MAX_PROBES
 #define AD_AUTO_PROBE_STEPS 40
 
-/* A node the job may run on. */
-typedef struct ad_auto_node {
-    const char *hardware;   /* hardware class (profile fingerprint); NULL = "" */
-    int cores;              /* physical cores, >= 1 */
-    int gpus;               /* GPUs */
-    int64_t memory_bytes;   /* 0 = unknown */
-    double gemm_gflops_1;   /* benchmark figures; NaN = none */
-    double gemm_gflops_all;
-    double mem_bw_gbs;
-    bool this_machine;      /* a simulated node of the coordinator's machine (loopback):
-                               when every node is one, they share its cores, and layouts
-                               using more cores in all than one of them has are left out */
-} ad_auto_node_t;
+/* A node the job may run on (the planner's choice takes the same). */
+typedef ad_choose_node_t ad_auto_node_t;
 
 /* The decision. */
 typedef struct ad_auto_choice {
-    bool probe;                       /* true: run the probes first, decide after */
-    ad_planner_layout_t layout;       /* the chosen layout when !probe (device: static) */
-    ad_planner_pred_t pred;           /* its prediction */
-    size_t n_probes;                  /* probe: how many */
+    bool probe;                 /* true: run the probes first, decide after */
+    ad_planner_layout_t layout; /* the chosen layout when !probe (device: static) */
+    ad_planner_pred_t pred;     /* its prediction */
+    size_t n_probes;            /* probe: how many */
     ad_planner_layout_t probes[AD_AUTO_MAX_PROBES]; /* probe: their layouts */
-    size_t n_candidates;              /* layouts that fit */
-    json_t *explain;                  /* {choice, probes, candidates: top 10 ...}; owned */
+    size_t n_candidates;                            /* layouts that fit */
+    json_t *explain; /* {choice, probes, candidates: top 10 ...}; owned */
 } ad_auto_choice_t;
 
 /*
@@ -67,20 +59,6 @@ int ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
                    const ad_auto_node_t *nodes, size_t n_nodes, int max_probes,
                    ad_auto_choice_t *out, ad_err_t *err);
 
-/*
- * Leave out of a ranking (best first, compacted in place) the layouts that
- * use more than machine_cores cores in all: nodes simulated on one machine
- * share its cores.  Returns the new count.
- */
-size_t ad_auto_keep_within(ad_planner_cand_t *cands, size_t n, int machine_cores);
-
-/*
- * The index of the layout to take in a ranking: the best, unless it has no
- * run of its own and the low end of its interval does not reach the best
- * layout that has ("measured beats predicted").
- */
-size_t ad_auto_pick(const ad_planner_cand_t *cands, size_t n);
-
 /* Free what a choice owns; idempotent. */
 void ad_auto_choice_clear(ad_auto_choice_t *c);
 
@@ -92,10 +70,10 @@ void ad_auto_choice_clear(ad_auto_choice_t *c);
 void ad_auto_probe_job(const ad_job_t *job, const ad_planner_layout_t *layout, int64_t steps,
                        ad_job_t *out);
 
-/* True for an address of this machine's loopback (127.x.x.x, localhost): a simulated node. */
+/* ad_choose_is_loopback(), for autodistd.c. */
 bool ad_auto_is_loopback(const char *address);
 
-/* "2x1x4" (nodes x procs x threads) into buf; returns buf. */
+/* ad_choose_layout_str(), for autodistd.c: "2x1x4" (nodes x procs x threads) into buf. */
 char *ad_auto_layout_str(const ad_planner_layout_t *l, char *buf, size_t cap);
 
 #ifdef __cplusplus

@@ -138,14 +138,6 @@ int ad_job_from_json(const char *json, ad_job_t *job, ad_err_t *err);
  */
 void ad_job_hash(const ad_job_t *job, char out[17]);
 
-/*
- * The autodist-train options of a job (docs/trainer.md), NULL-terminated,
- * without the program name and without the run's --metrics/--checkpoint.
- * threads > 0 overrides the layout's threads_per_proc (1 for an auto layout
- * unless given).  Returns an array the caller frees with ad_job_argv_free().
- */
-char **ad_job_trainer_argv(const ad_job_t *job, int threads);
-
 /* Free an array from ad_job_trainer_argv(); NULL-safe, sets *argv_p to NULL. */
 void ad_job_argv_free(char ***argv_p);
 

@@ -92,6 +92,14 @@ char *ad_launch_hostfile_text(const ad_launch_plan_t *self);
 char *ad_launch_rankfile_text(const ad_launch_plan_t *self);
 
 /*
+ * The autodist-train options of a job (docs/trainer.md), NULL-terminated,
+ * without the program name and without the run's --metrics/--checkpoint.
+ * threads > 0 overrides the layout's threads_per_proc (1 for an auto layout
+ * unless given).  Returns an array the caller frees with ad_launch_argv_free().
+ */
+char **ad_launch_trainer_argv(const ad_job_t *job, int threads);
+
+/*
  * The full command line: mpirun, its options, autodist-train and the
  * trainer's options with --metrics, --checkpoint [--resume] [--report].
  * NULL-terminated; *argc (may be NULL) receives the count.  Returns an array

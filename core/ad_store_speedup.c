@@ -1,0 +1,309 @@
+/* ad_store_speedup.c - the store's baselines and speedups: per run and per layout group */
+#include "autodist/ad_store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "ad_store_int.h"
+#include "autodist/ad_fault.h"
+#include "autodist/ad_home.h"
+#include "autodist/ad_log.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* A run's baseline and speedup, as it is added or finishes.                               */
+
+bool
+st_is_baseline_layout(const ad_run_t *run)
+{
+    return run->nodes == 1 && run->procs_per_node == 1 && run->threads_per_proc == 1;
+}
+
+bool
+st_has_throughput(const ad_run_t *run)
+{
+    return !isnan(run->samples_per_s) && run->samples_per_s > 0;
+}
+
+const char *
+st_run_hardware(const ad_run_t *run)
+{
+    return run->hardware ? run->hardware : "";
+}
+
+const char *
+st_run_device(const ad_run_t *run)
+{
+    return run->device ? run->device : "cpu";
+}
+
+/* The latest COMPLETED 1x1x1 run of run's group: *id 0 when there is none. */
+int
+st_find_baseline(ad_store_t *self, const ad_run_t *run, const char *op, int64_t *id, double *sps)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    *id = 0;
+    *sps = NAN;
+    rc = st_stmt(self, Q_RUN_BASELINE, op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_text(stmt, 1, run->model);
+    st_bind_text(stmt, 2, run->dataset);
+    sqlite3_bind_int64(stmt, 3, run->batch_size);
+    st_bind_text(stmt, 4, st_run_hardware(run));
+    st_bind_text(stmt, 5, st_run_device(run));
+    rc = st_step(self, stmt);
+    if (rc == SQLITE_ROW) {
+        *id = st_col_i64(stmt, 0);
+        *sps = sqlite3_column_double(stmt, 1);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    }
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+int
+st_set_speedup(ad_store_t *self, int64_t id, int64_t baseline, double speedup, const char *op)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_stmt(self, Q_RUN_SET_SPEEDUP, op, &stmt);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, baseline);
+    sqlite3_bind_double(stmt, 3, speedup);
+    rc = st_step(self, stmt);
+    rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+/*
+ * Run id, of the 1x1x1 layout, just COMPLETED: it is its own baseline, and
+ * the baseline of the completed runs of its group that were waiting for one.
+ */
+int
+st_baseline_arrived(ad_store_t *self, int64_t id, const ad_run_t *run, const char *op)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_set_speedup(self, id, id, 1.0, op);
+    if (rc)
+        return rc;
+    rc = st_stmt(self, Q_RUN_BACKFILL, op, &stmt);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_double(stmt, 2, run->samples_per_s);
+    st_bind_text(stmt, 3, run->model);
+    st_bind_text(stmt, 4, run->dataset);
+    sqlite3_bind_int64(stmt, 5, run->batch_size);
+    st_bind_text(stmt, 6, st_run_hardware(run));
+    st_bind_text(stmt, 7, st_run_device(run));
+    rc = st_step(self, stmt);
+    rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    sqlite3_reset(stmt);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Speedups of layout groups.                                                               */
+
+/* Speedup / cores used: nodes x ppn x tpp on cpu, nodes x ppn (one GPU per rank) on gpu. */
+static double
+s_efficiency(const ad_speedup_row_t *row)
+{
+    int cores = row->nodes * row->procs_per_node;
+
+    if (!row->device || strcmp(row->device, "gpu"))
+        cores *= row->threads_per_proc;
+    return cores > 0 ? row->speedup / cores : NAN;
+}
+
+int
+ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_speedup_fn fn,
+                      void *arg)
+{
+    const char *op = "list speedups";
+    bool by_runs = filter && (filter->job > 0 || filter->sweep > 0);
+    char sql[1024];
+    st_cond_t conds[ST_CONDS_MAX];
+    sqlite3_stmt *stmt = NULL;
+    ad_speedup_row_t row;
+    int n = st_conds(filter, conds);
+    size_t used;
+    int rc;
+
+    ad_err_clear(&self->err);
+    /*
+     * run_groups has the sums of every layout, one row each; only a job or a
+     * sweep (not in its key) needs the runs themselves.
+     */
+    if (by_runs)
+        snprintf(sql, sizeof(sql),
+                 "SELECT " ST_GROUP_KEY ", count(*), avg(samples_per_s),"
+                 " avg(samples_per_s * samples_per_s), avg(speedup) FROM runs"
+                 " WHERE state = 'COMPLETED' AND samples_per_s > 0");
+    else
+        snprintf(sql, sizeof(sql),
+                 "SELECT " ST_GROUP_KEY ", runs, sum_sps / runs, sum_sps2 / runs,"
+                 " CASE WHEN speedups > 0 THEN sum_speedup / speedups END FROM run_groups"
+                 " WHERE runs > 0");
+    st_append_conds(sql, sizeof(sql), conds, n);
+    used = strlen(sql);
+    snprintf(sql + used, sizeof(sql) - used, "%s ORDER BY " ST_GROUP_KEY,
+             by_runs ? " GROUP BY " ST_GROUP_KEY : "");
+    rc = st_prepare(self, sql, op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_conds(stmt, conds, n);
+    while ((rc = st_step(self, stmt)) == SQLITE_ROW) {
+        double mean, var;
+
+        memset(&row, 0, sizeof(row));
+        row.model = (const char *)sqlite3_column_text(stmt, 0);
+        row.dataset = (const char *)sqlite3_column_text(stmt, 1);
+        row.batch_size = st_col_i64(stmt, 2);
+        row.hardware = (const char *)sqlite3_column_text(stmt, 3);
+        row.nodes = sqlite3_column_int(stmt, 4);
+        row.procs_per_node = sqlite3_column_int(stmt, 5);
+        row.threads_per_proc = sqlite3_column_int(stmt, 6);
+        row.device = (const char *)sqlite3_column_text(stmt, 7);
+        row.runs = st_col_i64(stmt, 8);
+        mean = sqlite3_column_double(stmt, 9);
+        row.samples_per_s = mean;
+        /* Sample standard deviation from the mean of squares; rounding can dip below 0. */
+        var = sqlite3_column_double(stmt, 10) - mean * mean;
+        row.samples_sd =
+            row.runs > 1 && var > 0 ? sqrt(var * (double)row.runs / (double)(row.runs - 1)) : 0.0;
+        row.speedup = st_col_real(stmt, 11);
+        row.efficiency = s_efficiency(&row);
+        rc = fn(&row, arg);
+        if (rc)
+            goto out_finalize;
+    }
+    rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+out_finalize:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* One layout group being summed by ad_store_each_speedup_of(). */
+typedef struct {
+    ad_speedup_row_t row; /* key (strings owned) and count */
+    double mean, m2;      /* Welford's running mean and sum of squared deviations */
+    int64_t speedups;     /* runs with a speedup */
+    double sum_speedup;   /* their sum */
+} s_group_t;
+
+static void
+s_group_clear(s_group_t *g)
+{
+    free((char *)g->row.model);
+    free((char *)g->row.dataset);
+    free((char *)g->row.hardware);
+    free((char *)g->row.device);
+    memset(g, 0, sizeof(*g));
+}
+
+static bool
+s_group_has(const s_group_t *g, const ad_run_t *r)
+{
+    return g->row.runs > 0 && g->row.batch_size == r->batch_size && g->row.nodes == r->nodes &&
+           g->row.procs_per_node == r->procs_per_node &&
+           g->row.threads_per_proc == r->threads_per_proc && !strcmp(g->row.model, r->model) &&
+           !strcmp(g->row.dataset, r->dataset) && !strcmp(g->row.hardware, r->hardware) &&
+           !strcmp(g->row.device, r->device);
+}
+
+/* Hand a finished group to fn; 0 or fn's value. */
+static int
+s_group_emit(s_group_t *g, ad_store_speedup_fn fn, void *arg)
+{
+    if (g->row.runs == 0)
+        return 0;
+    g->row.samples_per_s = g->mean;
+    g->row.samples_sd = g->row.runs > 1 ? sqrt(g->m2 / (double)(g->row.runs - 1)) : 0.0;
+    g->row.speedup = g->speedups > 0 ? g->sum_speedup / (double)g->speedups : NAN;
+    g->row.efficiency = s_efficiency(&g->row);
+    return fn(&g->row, arg);
+}
+
+int
+ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_store_keep_fn keep,
+                         void *keep_arg, ad_store_speedup_fn fn, void *arg)
+{
+    const char *op = "list speedups";
+    char sql[1024] = "SELECT " ST_RUN_COLS " FROM runs WHERE state = 'COMPLETED'"
+                     " AND samples_per_s > 0";
+    st_cond_t conds[ST_CONDS_MAX];
+    sqlite3_stmt *stmt = NULL;
+    s_group_t g = {0};
+    ad_run_t run;
+    int n = st_conds(filter, conds);
+    size_t used;
+    int rc;
+
+    ad_err_clear(&self->err);
+    st_append_conds(sql, sizeof(sql), conds, n);
+    /* runs_layout's order: the groups come one after the other. */
+    used = strlen(sql);
+    snprintf(sql + used, sizeof(sql) - used, " ORDER BY " ST_GROUP_KEY);
+    rc = st_prepare(self, sql, op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_conds(stmt, conds, n);
+    while ((rc = st_step(self, stmt)) == SQLITE_ROW) {
+        double delta;
+
+        memset(&run, 0, sizeof(run));
+        if (st_read_run(self, stmt, false, &run)) {
+            rc = AD_EDB;
+            goto out_finalize;
+        }
+        if (keep && !keep(&run, keep_arg))
+            continue;
+        if (!s_group_has(&g, &run)) {
+            rc = s_group_emit(&g, fn, arg);
+            s_group_clear(&g);
+            if (rc)
+                goto out_finalize;
+            g.row.model = ad_strdup(run.model);
+            g.row.dataset = ad_strdup(run.dataset);
+            g.row.hardware = ad_strdup(run.hardware);
+            g.row.device = ad_strdup(run.device);
+            g.row.batch_size = run.batch_size;
+            g.row.nodes = run.nodes;
+            g.row.procs_per_node = run.procs_per_node;
+            g.row.threads_per_proc = run.threads_per_proc;
+        }
+        g.row.runs++;
+        delta = run.samples_per_s - g.mean;
+        g.mean += delta / (double)g.row.runs;
+        g.m2 += delta * (run.samples_per_s - g.mean);
+        if (!isnan(run.speedup)) {
+            g.speedups++;
+            g.sum_speedup += run.speedup;
+        }
+    }
+    rc = rc == SQLITE_DONE ? s_group_emit(&g, fn, arg) : st_db_error(self, op, rc);
+out_finalize:
+    s_group_clear(&g);
+    sqlite3_finalize(stmt);
+    return rc;
+}
