@@ -18,6 +18,7 @@
 
 #include "autodist/ad_error.h"
 #include "autodist/ad_log.h"
+#include "autodist/ad_opt.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_version.h"
 
@@ -71,14 +72,14 @@ static const char s_profile_json[] =
 
 /* Command line. */
 typedef struct opts {
-    long agents;          /* --agents */
+    int64_t agents;       /* --agents */
     const char *endpoint; /* --endpoint: the coordinator's agent socket */
     const char *client;   /* --client: its client socket (NODES) */
     double duration_s;    /* --duration: the steady-state window */
     double warmup_s;      /* --warmup: heartbeats before the window opens */
     double welcome_s;     /* --welcome-timeout */
-    long silence;         /* --silence: agents made silent after the window */
-    long pid;             /* --pid: the coordinator's process id; 0: CPU not measured */
+    int64_t silence;      /* --silence: agents made silent after the window */
+    int64_t pid;          /* --pid: the coordinator's process id; 0: CPU not measured */
     bool json;            /* --json */
 } opts_t;
 
@@ -154,15 +155,6 @@ typedef struct loadgen {
     counts_t c;          /* counters */
 } loadgen_t;
 
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 s_usage(FILE *fp)
 {
@@ -229,37 +221,6 @@ static const struct option s_long[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int
-s_long_arg(const char *opt, const char *text, long min, long max, long *out, ad_err_t *err)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        return ad_err_set(err, AD_EINVAL, "--%s must be an integer in [%ld, %ld], got \"%s\"", opt,
-                          min, max, text);
-    *out = v;
-    return 0;
-}
-
-static int
-s_seconds_arg(const char *opt, const char *text, double min, double max, double *out, ad_err_t *err)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(text, &end);
-    if (errno || end == text || *end || !(v >= min && v <= max))
-        return ad_err_set(err, AD_EINVAL,
-                          "--%s must be a number of seconds in [%g, %g], got \"%s\"", opt, min, max,
-                          text);
-    *out = v;
-    return 0;
-}
-
 /* A load generator must never hammer a coordinator on another machine by mistake. */
 static bool
 s_is_local(const char *endpoint)
@@ -292,7 +253,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     while (!rc && (c = getopt_long(argc, argv, "h", s_long, NULL)) != -1) {
         switch (c) {
         case OPT_AGENTS:
-            rc = s_long_arg("agents", optarg, 1, S_AGENTS_MAX, &o->agents, err);
+            rc = ad_opt_int("--agents", optarg, 1, S_AGENTS_MAX, 0, &o->agents, err);
             break;
         case OPT_ENDPOINT:
             o->endpoint = optarg;
@@ -301,19 +262,19 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             o->client = optarg;
             break;
         case OPT_DURATION:
-            rc = s_seconds_arg("duration", optarg, 1, 86400, &o->duration_s, err);
+            rc = ad_opt_seconds("--duration", optarg, 1, 86400, 0, &o->duration_s, err);
             break;
         case OPT_WARMUP:
-            rc = s_seconds_arg("warmup", optarg, 0, 3600, &o->warmup_s, err);
+            rc = ad_opt_seconds("--warmup", optarg, 0, 3600, 0, &o->warmup_s, err);
             break;
         case OPT_WELCOME:
-            rc = s_seconds_arg("welcome-timeout", optarg, 1, 3600, &o->welcome_s, err);
+            rc = ad_opt_seconds("--welcome-timeout", optarg, 1, 3600, 0, &o->welcome_s, err);
             break;
         case OPT_SILENCE:
-            rc = s_long_arg("silence", optarg, 0, S_AGENTS_MAX, &o->silence, err);
+            rc = ad_opt_int("--silence", optarg, 0, S_AGENTS_MAX, 0, &o->silence, err);
             break;
         case OPT_PID:
-            rc = s_long_arg("pid", optarg, 1, INT32_MAX, &o->pid, err);
+            rc = ad_opt_int("--pid", optarg, 1, INT32_MAX, 0, &o->pid, err);
             break;
         case OPT_JSON:
             o->json = true;
@@ -493,7 +454,7 @@ s_try_hello(loadgen_t *self, sim_t *sim, int64_t now)
     if (rc == 0) {
         sim->trying = false;
         sim->state = S_HELLO;
-        sim->hello_at = s_now_us();
+        sim->hello_at = zclock_usecs();
         if (!sim->first_hello) {
             sim->first_hello = sim->hello_at;
             ad_log(AD_LOG_DEBUG, "%s: connected, HELLO sent", sim->name);
@@ -535,7 +496,7 @@ s_send_heartbeat(loadgen_t *self, sim_t *sim, int64_t now)
         s_backoff(sim, now);
         return;
     }
-    sim->last_hb = s_now_us();
+    sim->last_hb = zclock_usecs();
     self->c.hb_sent++;
 }
 
@@ -599,7 +560,7 @@ s_drain_agent(loadgen_t *self, sim_t *sim)
         rc = ad_proto_recv(sim->sock, 0, &msg, &err);
         if (rc == -ETIMEDOUT || rc == -EINTR)
             return;
-        now = s_now_us();
+        now = zclock_usecs();
         if (rc) {
             self->c.bad++;
             ad_log(AD_LOG_WARN, "%s: %s; dropped", sim->name, err.msg);
@@ -736,7 +697,7 @@ s_drain_client(loadgen_t *self)
 
     while (zsock_events(self->client) & ZMQ_POLLIN) {
         int rc = ad_proto_recv(self->client, 0, &msg, &err);
-        int64_t now = s_now_us();
+        int64_t now = zclock_usecs();
 
         if (rc == -ETIMEDOUT || rc == -EINTR)
             return;
@@ -798,7 +759,7 @@ s_serve(loadgen_t *self, int64_t until, s_done_fn *done)
     struct epoll_event ev[S_EPOLL_BATCH];
 
     while (!zsys_interrupted) {
-        int64_t now = s_now_us(), next;
+        int64_t now = zclock_usecs(), next;
         int timeout_ms;
         int rc;
 
@@ -818,7 +779,7 @@ s_serve(loadgen_t *self, int64_t until, s_done_fn *done)
         next = s_min(until, s_min(s_slot_due(self), self->next_house));
         if (self->polling)
             next = s_min(next, self->next_nodes);
-        now = s_now_us();
+        now = zclock_usecs();
         timeout_ms = next > now ? (int)((next - now + 999) / 1000) : 0;
         rc = epoll_wait(self->epfd, ev, S_EPOLL_BATCH, timeout_ms);
         if (rc < 0) {
@@ -1102,7 +1063,7 @@ s_phase_welcome(loadgen_t *self, results_t *r, ad_err_t *err)
 {
     double *lat;
     double min;
-    int64_t start = s_now_us();
+    int64_t start = zclock_usecs();
     int rc;
 
     self->slot_t0 = start;
@@ -1121,7 +1082,7 @@ s_phase_welcome(loadgen_t *self, results_t *r, ad_err_t *err)
                           "%g s",
                           self->welcomed, self->n, self->opts->endpoint, self->opts->welcome_s);
     r->welcomed = self->welcomed;
-    r->welcome_all_s = (double)(s_now_us() - start) / 1e6;
+    r->welcome_all_s = (double)(zclock_usecs() - start) / 1e6;
     for (size_t i = 0; i < self->n; i++)
         if (self->sims[i].first_hello - start > (int64_t)(r->hellos_all_s * 1e6))
             r->hellos_all_s = (double)(self->sims[i].first_hello - start) / 1e6;
@@ -1142,7 +1103,7 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     counts_t c0;
     int rc;
 
-    rc = s_serve(self, s_now_us() + (int64_t)(self->opts->warmup_s * 1e6), NULL);
+    rc = s_serve(self, zclock_usecs() + (int64_t)(self->opts->warmup_s * 1e6), NULL);
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     r->coord_cpu_s = r->coord_cpu_pct = r->coord_rss_mib = NAN;
@@ -1153,9 +1114,9 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     c0 = self->c;
     self->c.max_lag = 0;
     self->measuring = true;
-    t0 = s_now_us();
+    t0 = zclock_usecs();
     rc = s_serve(self, t0 + (int64_t)(self->opts->duration_s * 1e6), NULL);
-    t1 = s_now_us();
+    t1 = zclock_usecs();
     self->measuring = false;
     if (rc)
         return ad_err_set(err, rc, "interrupted");
@@ -1186,8 +1147,8 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     r->hb_per_s = (double)r->hb_window / r->window_s;
 
     /* Outside the window: is every agent UP as the coordinator sees it? */
-    s_ask_nodes(self, s_now_us());
-    rc = s_serve(self, s_now_us() + 5000000, s_nodes_answered);
+    s_ask_nodes(self, zclock_usecs());
+    rc = s_serve(self, zclock_usecs() + 5000000, s_nodes_answered);
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     if (!s_nodes_answered(self))
@@ -1218,7 +1179,7 @@ s_phase_silence(loadgen_t *self, results_t *r, ad_err_t *err)
             r->silent++;
         }
     }
-    start = s_now_us();
+    start = zclock_usecs();
     limit_s = (double)(AD_PROTO_HEARTBEAT_MISSES * self->period + S_DETECT_SLACK_US) / 1e6;
     self->polling = true;
     self->next_nodes = start;

@@ -1,6 +1,7 @@
 /* ad_cli_runs.c - `autodist runs` and `autodist speedup`: runs and speedups, read from the store */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -144,183 +145,10 @@ s_where_error(const char *text, const ad_filter_error_t *err)
     return AD_CLI_EXIT_USAGE;
 }
 
-/*
- * Open the store read-only.  Returns 0 with *store set; 0 with *store NULL
- * when there is no store yet (not an error: nothing was logged); or an exit
- * status after printing the error.
- */
-static int
-s_open(ad_cli_t *cli, ad_store_t **store, const char **db)
-{
-    const ad_home_t *home = ad_cli_home(cli);
-    ad_err_t err = {0};
-    struct stat sb;
-
-    *store = NULL;
-    if (!home)
-        return AD_CLI_EXIT_ERROR;
-    *db = home->db;
-    if (stat(home->db, &sb) < 0 && errno == ENOENT)
-        return 0;
-    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err))
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
-    return 0;
-}
-
 static json_t *
 s_num(double v)
 {
     return isnan(v) ? json_null() : json_real(v);
-}
-
-/*
- * Number formatting without printf's arbitrary-precision path, which is most
- * of the time of `autodist speedup` over 23,000 layouts.  Same text as
- * printf for the values shown here (rounding to nearest, ties to even on the
- * scaled value); anything out of range goes through snprintf.
- */
-
-/* v >= 0 as decimal digits, backwards from end; returns the first digit. */
-static char *
-s_digits(uint64_t v, char *end)
-{
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return end;
-}
-
-/* An integer into buf (at least 24 bytes); returns buf. */
-static char *
-s_fmt_int(int64_t v, char *buf)
-{
-    char tmp[24], *p = s_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, tmp + sizeof(tmp));
-    size_t n = (size_t)(tmp + sizeof(tmp) - p);
-
-    if (v < 0)
-        *buf++ = '-';
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return v < 0 ? buf - 1 : buf;
-}
-
-/*
- * a >= 0 times 10^d (d in 0..13) rounded to an integer as printf rounds the
- * exact decimal value: to nearest, ties to even.  The product is rounded
- * once by the multiplication; fma() gives what that rounding lost, which
- * decides the only case where it matters, a product that landed on a half.
- */
-static double
-s_round_scaled(double a, int d)
-{
-    static const double scale[] = {1,   1e1, 1e2, 1e3,  1e4,  1e5,  1e6,
-                                   1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13};
-    double y = a * scale[d], lost = fma(a, scale[d], -y);
-
-    if (y - floor(y) == 0.5 && lost != 0)
-        return lost > 0 ? floor(y) + 1 : floor(y);
-    return rint(y);
-}
-
-/* v with d decimals (0..13), as "%.*f" prints it; returns buf (at least 40 bytes). */
-static char *
-s_fmt_fixed(double v, int d, char *buf, size_t size)
-{
-    char tmp[32], *p, *o = buf;
-    double x;
-    uint64_t u;
-    size_t n;
-
-    x = isfinite(v) ? s_round_scaled(fabs(v), d) : 0;
-    if (!isfinite(v) || x >= 9e15) {
-        snprintf(buf, size, "%.*f", d, v);
-        return buf;
-    }
-    u = (uint64_t)x;
-    p = s_digits(u, tmp + sizeof(tmp));
-    n = (size_t)(tmp + sizeof(tmp) - p);
-    if (signbit(v))
-        *o++ = '-';
-    if (n <= (size_t)d) { /* 0.0ddd */
-        *o++ = '0';
-        if (d) {
-            *o++ = '.';
-            for (size_t z = n; z < (size_t)d; z++)
-                *o++ = '0';
-            memcpy(o, p, n);
-            o += n;
-        }
-    } else {
-        memcpy(o, p, n - (size_t)d);
-        o += n - (size_t)d;
-        if (d) {
-            *o++ = '.';
-            memcpy(o, p + n - d, (size_t)d);
-            o += d;
-        }
-    }
-    *o = '\0';
-    return buf;
-}
-
-/* v as "%.10g" prints it; returns buf (at least 40 bytes). */
-static char *
-s_fmt_g10(double v, char *buf, size_t size)
-{
-    double a = fabs(v), x;
-    char *dot;
-    int e, d;
-
-    if (v == 0) {
-        snprintf(buf, size, "%s", signbit(v) ? "-0" : "0");
-        return buf;
-    }
-    if (!isfinite(v) || a < 1e-4 || a >= 1e9) {
-        snprintf(buf, size, "%.10g", v);
-        return buf;
-    }
-    /* 10 significant digits: as many decimals as the exponent leaves. */
-    e = (int)floor(log10(a));
-    if (a < pow(10, e))
-        e--;
-    else if (a >= pow(10, e + 1))
-        e++;
-    d = 9 - e;
-    if (d < 0 || d > 13) {
-        snprintf(buf, size, "%.10g", v);
-        return buf;
-    }
-    x = s_round_scaled(a, d);
-    if (x >= 1e10) /* rounding carried into one more digit */
-        d--;
-    if (d < 0) {
-        snprintf(buf, size, "%.10g", v);
-        return buf;
-    }
-    s_fmt_fixed(v, d, buf, size);
-    dot = strchr(buf, '.');
-    if (dot) {
-        char *end = buf + strlen(buf);
-
-        while (end > dot + 1 && end[-1] == '0')
-            end--;
-        if (end == dot + 1)
-            end = dot;
-        *end = '\0';
-    }
-    return buf;
-}
-
-/* A throughput as ad_cli_fmt_rate() prints it: one decimal below 100, none above; "-" for NaN. */
-static char *
-s_fmt_rate(double v, char *buf, size_t size)
-{
-    if (isnan(v)) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
-    return s_fmt_fixed(v, v < 100 ? 1 : 0, buf, size);
 }
 
 /* One CSV field, quoted as RFC 4180 says when it holds a comma, a quote or a line break. */
@@ -348,7 +176,7 @@ s_csv_num(FILE *f, double v, bool last)
     char buf[40] = "";
 
     if (!isnan(v))
-        s_fmt_g10(v, buf, sizeof(buf));
+        snprintf(buf, sizeof(buf), "%.10g", v);
     s_csv_text(f, buf, last);
 }
 
@@ -358,7 +186,7 @@ s_csv_int(FILE *f, int64_t v, bool missing, bool last)
     char buf[24] = "";
 
     if (!missing)
-        s_fmt_int(v, buf);
+        snprintf(buf, sizeof(buf), "%" PRId64, v);
     s_csv_text(f, buf, last);
 }
 
@@ -584,7 +412,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
         return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
     if (o.where && ad_filter_parse(o.where, 0, &where, &ferr))
         return s_where_error(o.where, &ferr);
-    rc = s_open(cli, &store, &db);
+    rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         goto out;
     o.filter.newest_first = true;
@@ -903,70 +731,8 @@ s_cmp_groups(const void *pa, const void *pb)
 static char *
 s_layout(const group_t *g, char *buf, size_t size)
 {
-    char n[24], p[24], t[24];
-
-    snprintf(buf, size, "%sx%sx%s", s_fmt_int(g->nodes, n), s_fmt_int(g->ppn, p),
-             s_fmt_int(g->tpp, t));
+    snprintf(buf, size, "%dx%dx%d", g->nodes, g->ppn, g->tpp);
     return buf;
-}
-
-/* The speedup table: cells in one buffer, so 23,000 rows cost no allocation each. */
-typedef struct text_table {
-    char *text;    /* every cell, NUL-terminated, one after the other */
-    size_t len;    /* bytes used */
-    size_t cap;    /* bytes allocated */
-    size_t *cells; /* offset of each cell in text, row by row */
-    size_t n;      /* cells */
-    size_t ncap;   /* cells allocated */
-} text_table_t;
-
-static void
-s_cell(text_table_t *t, const char *cell)
-{
-    size_t len = strlen(cell) + 1;
-
-    if (t->len + len > t->cap) {
-        t->cap = (t->len + len) * 2 + 4096;
-        t->text = ad_realloc(t->text, t->cap);
-    }
-    if (t->n == t->ncap) {
-        t->ncap = t->ncap ? 2 * t->ncap : 1024;
-        t->cells = ad_realloc(t->cells, t->ncap * sizeof(*t->cells));
-    }
-    memcpy(t->text + t->len, cell, len);
-    t->cells[t->n++] = t->len;
-    t->len += len;
-}
-
-/* Print the cells ncols to a row, columns two spaces apart, the last unpadded (as ad_table). */
-static void
-s_cells_print(const text_table_t *t, int ncols, FILE *f)
-{
-    static const char spaces[] = "                                                                ";
-    size_t width[16] = {0};
-
-    for (size_t i = 0; i < t->n; i++) {
-        size_t len = strlen(t->text + t->cells[i]);
-
-        if (len > width[i % ncols])
-            width[i % ncols] = len;
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        const char *cell = t->text + t->cells[i];
-        size_t len = strlen(cell), pad;
-
-        fwrite(cell, 1, len, f);
-        if ((int)(i % ncols) == ncols - 1) {
-            fputc('\n', f);
-            continue;
-        }
-        for (pad = width[i % ncols] - len + 2; pad > 0;) {
-            size_t k = pad < sizeof(spaces) - 1 ? pad : sizeof(spaces) - 1;
-
-            fwrite(spaces, 1, k, f);
-            pad -= k;
-        }
-    }
 }
 
 static void
@@ -976,161 +742,63 @@ s_print_table(const groups_t *gs)
         "MODEL",  "DATASET", "BATCH",     "HARDWARE", "DEVICE",
         "LAYOUT", "RUNS",    "SAMPLES/S", "SPEEDUP",  "EFFICIENCY",
     };
-    text_table_t t = {0};
+    ad_table_t *t = ad_table_new(10, headers);
 
-    for (int c = 0; c < 10; c++)
-        s_cell(&t, headers[c]);
     for (size_t i = 0; i < gs->n; i++) {
         const group_t *g = &gs->rows[i];
-        char buf[48], sps[96];
-        size_t len;
+        char batch[24], layout[48], runs[24], sps[96], sd[48], speedup[48], eff[48];
+        const char *cells[10];
 
-        s_cell(&t, g->model[0] ? g->model : "-");
-        s_cell(&t, g->dataset[0] ? g->dataset : "-");
-        s_cell(&t, s_fmt_int(g->batch, buf));
-        s_cell(&t, g->hardware[0] ? g->hardware : "-");
-        s_cell(&t, g->device[0] ? g->device : "-");
-        s_cell(&t, s_layout(g, buf, sizeof(buf)));
-        s_cell(&t, s_fmt_int(g->runs, buf));
-        s_fmt_rate(g->sps, sps, sizeof(sps));
+        snprintf(batch, sizeof(batch), "%" PRId64, g->batch);
+        snprintf(runs, sizeof(runs), "%" PRId64, g->runs);
+        ad_cli_fmt_rate(g->sps, sps, sizeof(sps));
         if (g->runs > 1) {
-            len = strlen(sps);
-            memcpy(sps + len, " +- ", 5);
-            s_fmt_rate(g->sd, sps + len + 4, sizeof(sps) - len - 4);
+            ad_cli_fmt_rate(g->sd, sd, sizeof(sd));
+            snprintf(sps + strlen(sps), sizeof(sps) - strlen(sps), " +- %s", sd);
         }
-        s_cell(&t, sps);
-        if (isnan(g->speedup)) {
-            s_cell(&t, "-");
-            s_cell(&t, "-");
-        } else {
-            s_fmt_fixed(g->speedup, 2, buf, sizeof(buf) - 1);
-            strcat(buf, "x");
-            s_cell(&t, buf);
-            s_fmt_fixed(100.0 * g->efficiency, 0, buf, sizeof(buf) - 1);
-            strcat(buf, "%");
-            s_cell(&t, buf);
-        }
+        snprintf(speedup, sizeof(speedup), isnan(g->speedup) ? "-" : "%.2fx", g->speedup);
+        snprintf(eff, sizeof(eff), isnan(g->speedup) ? "-" : "%.0f%%", 100.0 * g->efficiency);
+        cells[0] = g->model[0] ? g->model : "-";
+        cells[1] = g->dataset[0] ? g->dataset : "-";
+        cells[2] = batch;
+        cells[3] = g->hardware[0] ? g->hardware : "-";
+        cells[4] = g->device[0] ? g->device : "-";
+        cells[5] = s_layout(g, layout, sizeof(layout));
+        cells[6] = runs;
+        cells[7] = sps;
+        cells[8] = speedup;
+        cells[9] = eff;
+        ad_table_add(t, cells);
     }
-    s_cells_print(&t, 10, stdout);
-    free(t.text);
-    free(t.cells);
-}
-
-/*
- * JSON written directly, in ad_cli_print_json()'s layout (jansson's: indent 2,
- * reals with 10 significant digits and a ".0" when integral), so 23,000 rows
- * do not build 400,000 jansson values first.
- */
-/* `      "key": ` */
-static void
-s_json_key(FILE *f, const char *key)
-{
-    fputs("      \"", f);
-    fputs(key, f);
-    fputs("\": ", f);
-}
-
-static void
-s_json_str(FILE *f, const char *key, const char *v, bool last)
-{
-    s_json_key(f, key);
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\b':
-            fputs("\\b", f);
-            break;
-        case '\f':
-            fputs("\\f", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04X", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputs(last ? "\"\n" : "\",\n", f);
-}
-
-static void
-s_json_int(FILE *f, const char *key, int64_t v, bool last)
-{
-    char buf[24];
-
-    s_json_key(f, key);
-    fputs(s_fmt_int(v, buf), f);
-    fputs(last ? "\n" : ",\n", f);
-}
-
-static void
-s_json_real(FILE *f, const char *key, double v, bool last)
-{
-    char buf[48];
-
-    if (isnan(v)) {
-        snprintf(buf, sizeof(buf), "null");
-    } else {
-        s_fmt_g10(v, buf, sizeof(buf) - 2);
-        if (!strpbrk(buf, ".eE"))
-            strcat(buf, ".0");
-    }
-    s_json_key(f, key);
-    fputs(buf, f);
-    fputs(last ? "\n" : ",\n", f);
+    ad_table_print(t, stdout);
+    ad_table_free(&t);
 }
 
 static void
 s_print_json(const groups_t *gs)
 {
+    json_t *rows = json_array(), *doc;
     char layout[48];
 
-    if (gs->n == 0) {
-        fputs("{\n  \"speedups\": []\n}\n", stdout);
-        fflush(stdout);
-        return;
-    }
-    fputs("{\n  \"speedups\": [\n", stdout);
     for (size_t i = 0; i < gs->n; i++) {
         const group_t *g = &gs->rows[i];
 
-        fputs("    {\n", stdout);
-        s_json_str(stdout, "model", g->model, false);
-        s_json_str(stdout, "dataset", g->dataset, false);
-        s_json_int(stdout, "batch_size", g->batch, false);
-        s_json_str(stdout, "hardware", g->hardware, false);
-        s_json_str(stdout, "device", g->device, false);
-        s_json_int(stdout, "nodes", g->nodes, false);
-        s_json_int(stdout, "procs_per_node", g->ppn, false);
-        s_json_int(stdout, "threads_per_proc", g->tpp, false);
-        s_json_str(stdout, "layout", s_layout(g, layout, sizeof(layout)), false);
-        s_json_str(stdout, "family", s_family(g), false);
-        s_json_int(stdout, "workers", (int64_t)g->nodes * g->ppn, false);
-        s_json_int(stdout, "cores", (int64_t)g->nodes * g->ppn * g->tpp, false);
-        s_json_int(stdout, "runs", g->runs, false);
-        s_json_real(stdout, "samples_per_s", g->sps, false);
-        s_json_real(stdout, "samples_sd", g->sd, false);
-        s_json_real(stdout, "speedup", g->speedup, false);
-        s_json_real(stdout, "efficiency", g->efficiency, true);
-        fputs(i + 1 < gs->n ? "    },\n" : "    }\n", stdout);
+        json_array_append_new(
+            rows,
+            json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:o, "
+                      "s:o, s:o, s:o}",
+                      "model", g->model, "dataset", g->dataset, "batch_size",
+                      (json_int_t)g->batch, "hardware", g->hardware, "device", g->device,
+                      "nodes", g->nodes, "procs_per_node", g->ppn, "threads_per_proc", g->tpp,
+                      "layout", s_layout(g, layout, sizeof(layout)), "family", s_family(g),
+                      "workers", (json_int_t)g->nodes * g->ppn, "cores",
+                      (json_int_t)g->nodes * g->ppn * g->tpp, "runs", (json_int_t)g->runs,
+                      "samples_per_s", s_num(g->sps), "samples_sd", s_num(g->sd), "speedup",
+                      s_num(g->speedup), "efficiency", s_num(g->efficiency)));
     }
-    fputs("  ]\n}\n", stdout);
-    fflush(stdout);
+    doc = json_pack("{s:o}", "speedups", rows);
+    ad_cli_print_json(doc);
+    json_decref(doc);
 }
 
 static void
@@ -1533,7 +1201,7 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
             goto out;
         ad_filter_push(where, &o.filter);
     }
-    rc = s_open(cli, &store, &db);
+    rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         goto out;
     if (store) {
