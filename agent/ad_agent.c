@@ -197,12 +197,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             printf("autodist-agent %s (protocol %d)\n", AD_VERSION, AD_PROTO_VERSION);
             return 1;
         default:
-            if (optopt && optopt < 256)
-                return ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
-            if (optopt)
-                return ad_err_set(err, AD_EINVAL, "option --%s needs a value",
-                                  s_long[optopt - OPT_PROFILE].name);
-            return ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)", argv[optind - 1]);
+            return ad_opt_getopt_error(s_long, OPT_PROFILE, argv, err);
         }
     }
     if (optind < argc)

@@ -1,11 +1,13 @@
-/* ad_load.c - CPU and memory load of this machine, from /proc/stat and /proc/meminfo */
+/* ad_load.c - CPU and memory load of this machine and of one process, from /proc */
 #include "autodist/ad_load.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Both files are a few KiB; /proc/stat grows with interrupts and cores, so read generously. */
 #define S_READ_MAX (1u << 20)
@@ -175,4 +177,50 @@ ad_load_sample(ad_cpu_times_t *prev, ad_load_t *out, ad_err_t *err)
     out->mem_total_bytes = total;
     *prev = now;
     return 0;
+}
+
+int
+ad_load_proc_cpu(long pid, double *seconds)
+{
+    unsigned long long utime, stime;
+    char path[64], buf[2048];
+    const char *p;
+    size_t len;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* The command name may hold spaces and parentheses: fields start after the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                     &stime) != 2)
+        return AD_EPARSE;
+    *seconds = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    return 0;
+}
+
+double
+ad_load_proc_rss_mib(long pid)
+{
+    char path[64], line[256];
+    double mib = NAN;
+    long kib;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    f = fopen(path, "r");
+    if (!f)
+        return NAN;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+            mib = kib / 1024.0;
+            break;
+        }
+    fclose(f);
+    return mib;
 }

@@ -17,6 +17,8 @@
 #include <jansson.h>
 
 #include "autodist/ad_error.h"
+#include "autodist/ad_hash.h"
+#include "autodist/ad_load.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_proto.h"
@@ -108,7 +110,7 @@ typedef struct sim {
     int64_t seq;           /* last heartbeat sequence number of the session */
     int64_t last_hb;       /* when the last heartbeat left (us); 0 before */
     double detect_s;       /* S_SILENT: last heartbeat to DOWN in NODES; < 0 before */
-    uint32_t rng;          /* xorshift state for the load figures */
+    uint64_t rng;          /* ad_rand state for the load figures */
     bool queued;           /* in the loadgen's recheck list */
 } sim_t;
 
@@ -193,19 +195,11 @@ s_usage(FILE *fp)
 }
 
 enum {
-    OPT_AGENTS = 256,
-    OPT_ENDPOINT,
-    OPT_CLIENT,
-    OPT_DURATION,
-    OPT_WARMUP,
-    OPT_WELCOME,
-    OPT_SILENCE,
-    OPT_PID,
-    OPT_JSON,
-    OPT_HELP,
-    OPT_VERSION,
+    OPT_AGENTS = 256, OPT_ENDPOINT, OPT_CLIENT, OPT_DURATION, OPT_WARMUP, OPT_WELCOME,
+    OPT_SILENCE, OPT_PID, OPT_JSON, OPT_HELP, OPT_VERSION,
 };
 
+/* In the order of the values above: ad_opt_getopt_error() finds names by value. */
 static const struct option s_long[] = {
     {"agents", required_argument, NULL, OPT_AGENTS},
     {"endpoint", required_argument, NULL, OPT_ENDPOINT},
@@ -287,12 +281,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             printf("autodist-loadgen %s (protocol %d)\n", AD_VERSION, AD_PROTO_VERSION);
             return 1;
         default:
-            if (optopt && optopt < 256)
-                return ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
-            if (optopt)
-                return ad_err_set(err, AD_EINVAL, "option --%s needs a value",
-                                  s_long[optopt - OPT_AGENTS].name);
-            return ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)", argv[optind - 1]);
+            return ad_opt_getopt_error(s_long, OPT_AGENTS, argv, err);
         }
     }
     if (rc)
@@ -304,68 +293,16 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     if (o->silence > o->agents)
         return ad_err_set(err, AD_EINVAL, "--silence %ld is more than the %ld agents", o->silence,
                           o->agents);
-    if (!s_is_local(o->endpoint))
-        return ad_err_set(err, AD_EINVAL,
-                          "--endpoint %s is not on this machine: the load generator only talks "
-                          "to loopback (tcp://127.x, localhost, [::1], ipc://)",
-                          o->endpoint);
-    if (!s_is_local(o->client))
-        return ad_err_set(err, AD_EINVAL,
-                          "--client %s is not on this machine: the load generator only talks "
-                          "to loopback (tcp://127.x, localhost, [::1], ipc://)",
-                          o->client);
+    for (int i = 0; i < 2; i++)
+        if (!s_is_local(i ? o->client : o->endpoint))
+            return ad_err_set(err, AD_EINVAL,
+                              "%s %s is not on this machine: the load generator only talks to "
+                              "loopback (tcp://127.x, localhost, [::1], ipc://)",
+                              i ? "--client" : "--endpoint", i ? o->client : o->endpoint);
     return 0;
 }
 
 /* ---- /proc ------------------------------------------------------------------------------ */
-
-/* utime + stime of process pid, all threads, in seconds.  Returns 0 or -errno. */
-static int
-s_proc_cpu(long pid, double *seconds)
-{
-    unsigned long long utime, stime;
-    char path[64], buf[2048];
-    const char *p;
-    size_t len;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -errno;
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    /* The command name may hold spaces and parentheses: fields start after the last ')'. */
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                     &stime) != 2)
-        return AD_EPARSE;
-    *seconds = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-    return 0;
-}
-
-/* Resident memory of process pid in MiB, or NAN. */
-static double
-s_proc_rss_mib(long pid)
-{
-    char path[64], line[256];
-    double mib = NAN;
-    long kib;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return NAN;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
-            mib = kib / 1024.0;
-            break;
-        }
-    fclose(f);
-    return mib;
-}
 
 static double
 s_self_cpu(void)
@@ -378,18 +315,6 @@ s_self_cpu(void)
 }
 
 /* ---- one simulated agent ---------------------------------------------------------------- */
-
-static uint32_t
-s_rand(sim_t *sim)
-{
-    uint32_t x = sim->rng;
-
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    sim->rng = x;
-    return x;
-}
 
 /*
  * ZMQ_FD only signals edges: a send may take in the command that announced an incoming
@@ -475,8 +400,8 @@ s_try_hello(loadgen_t *self, sim_t *sim, int64_t now)
 static void
 s_send_heartbeat(loadgen_t *self, sim_t *sim, int64_t now)
 {
-    double cpu = 0.05 + 0.9 * (s_rand(sim) / 4294967296.0);
-    double mem = 0.2 + 0.5 * (s_rand(sim) / 4294967296.0);
+    double cpu = 0.05 + 0.9 * ad_rand_uniform(&sim->rng);
+    double mem = 0.2 + 0.5 * ad_rand_uniform(&sim->rng);
     ad_err_t err = {0};
     json_t *hb;
     int rc;
@@ -887,9 +812,7 @@ s_open(loadgen_t *self, ad_err_t *err)
         sim->backoff_ms = AD_PROTO_RECONNECT_MS;
         sim->welcome_ms = -1;
         sim->detect_s = -1;
-        sim->rng = 2463534242u ^ (uint32_t)(i * 2654435761u);
-        if (!sim->rng)
-            sim->rng = 1;
+        sim->rng = i;
         if (s_watch(self, sim->sock, i, err))
             return err->code;
     }
@@ -1107,7 +1030,7 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     r->coord_cpu_s = r->coord_cpu_pct = r->coord_rss_mib = NAN;
-    if (self->opts->pid && (rc = s_proc_cpu(self->opts->pid, &cpu0)))
+    if (self->opts->pid && (rc = ad_load_proc_cpu(self->opts->pid, &cpu0)))
         return ad_err_set(err, rc, "cannot read the CPU time of process %ld: %s", self->opts->pid,
                           ad_strerror(rc));
     self0 = s_self_cpu();
@@ -1121,13 +1044,13 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     if (self->opts->pid) {
-        rc = s_proc_cpu(self->opts->pid, &cpu1);
+        rc = ad_load_proc_cpu(self->opts->pid, &cpu1);
         if (rc)
             return ad_err_set(err, rc,
                               "process %ld (the coordinator) went away during the "
                               "window: %s",
                               self->opts->pid, ad_strerror(rc));
-        r->coord_rss_mib = s_proc_rss_mib(self->opts->pid);
+        r->coord_rss_mib = ad_load_proc_rss_mib(self->opts->pid);
     }
     self1 = s_self_cpu();
     r->window_s = (double)(t1 - t0) / 1e6;

@@ -120,3 +120,13 @@ ad_opt_parse_duration(const char *s, int64_t *out)
     *out = total;
     return true;
 }
+
+int
+ad_opt_getopt_error(const struct option *longs, int first, char *const *argv, ad_err_t *err)
+{
+    if (optopt && optopt < 256)
+        return ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
+    if (optopt)
+        return ad_err_set(err, AD_EINVAL, "option --%s needs a value", longs[optopt - first].name);
+    return ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)", argv[optind - 1]);
+}

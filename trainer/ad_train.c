@@ -363,14 +363,7 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
                 printf("autodist-train %s\n", AD_VERSION);
             return 1;
         default:
-            if (optopt && optopt < 256)
-                rc = ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
-            else if (optopt)
-                rc = ad_err_set(err, AD_EINVAL, "option --%s needs a value",
-                                s_long[optopt - OPT_MODEL].name);
-            else
-                rc = ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)",
-                                argv[optind - 1]);
+            rc = ad_opt_getopt_error(s_long, OPT_MODEL, argv, err);
             break;
         }
     }

@@ -1,4 +1,4 @@
-/* ad_load.h - CPU and memory load of this machine, from /proc/stat and /proc/meminfo */
+/* ad_load.h - CPU and memory load of this machine and of one process, from /proc */
 #ifndef AD_LOAD_H
 #define AD_LOAD_H
 
@@ -56,6 +56,15 @@ double ad_load_cpu_busy(const ad_cpu_times_t *prev, const ad_cpu_times_t *now);
  * either file (out and prev are then unchanged).
  */
 int ad_load_sample(ad_cpu_times_t *prev, ad_load_t *out, ad_err_t *err);
+
+/*
+ * utime + stime of process pid, all its threads, in seconds (/proc/PID/stat).
+ * Returns 0 with *seconds set, -errno when the file cannot be read, or AD_EPARSE.
+ */
+int ad_load_proc_cpu(long pid, double *seconds);
+
+/* Resident memory of process pid in MiB (VmRSS of /proc/PID/status), or NAN. */
+double ad_load_proc_rss_mib(long pid);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
 #ifndef AD_OPT_H
 #define AD_OPT_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -52,5 +53,14 @@ bool ad_opt_parse_duration(const char *text, int64_t *out);
  * *out set, false (and *out untouched) otherwise.
  */
 bool ad_opt_parse_strict_int(const char *text, int64_t *out);
+
+/*
+ * The error for what getopt_long() refused (it returned '?' with opterr 0):
+ * "unknown option -x (try --help)", "option --NAME needs a value" (NAME from
+ * longs, whose values run from first in table order), or "unknown option
+ * ARG (try --help)".  Reads getopt's optopt and optind.  Returns AD_EINVAL
+ * with err set.
+ */
+int ad_opt_getopt_error(const struct option *longs, int first, char *const *argv, ad_err_t *err);
 
 #endif
