@@ -19,6 +19,7 @@
 #include "autodist/ad_home.h"
 #include "autodist/ad_load.h"
 #include "autodist/ad_log.h"
+#include "autodist/ad_opt.h"
 #include "autodist/ad_profile.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_version.h"
@@ -143,8 +144,7 @@ static const struct option s_long[] = {
 static int
 s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
 {
-    char *end;
-    long v;
+    int64_t v;
     int c;
 
     memset(o, 0, sizeof(*o));
@@ -185,12 +185,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             o->home = optarg;
             break;
         case OPT_HEARTBEAT:
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 100 || v > 60000)
-                return ad_err_set(err, AD_EINVAL,
-                                  "--heartbeat-ms must be an integer in [100, 60000], got \"%s\"",
-                                  optarg);
+            if (ad_opt_int("--heartbeat-ms", optarg, 100, 60000, 0, &v, err))
+                return err->code;
             o->heartbeat_ms = (int)v;
             break;
         case 'h':
@@ -201,12 +197,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             printf("autodist-agent %s (protocol %d)\n", AD_VERSION, AD_PROTO_VERSION);
             return 1;
         default:
-            if (optopt && optopt < 256)
-                return ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
-            if (optopt)
-                return ad_err_set(err, AD_EINVAL, "option --%s needs a value",
-                                  s_long[optopt - OPT_PROFILE].name);
-            return ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)", argv[optind - 1]);
+            return ad_opt_getopt_error(s_long, OPT_PROFILE, argv, err);
         }
     }
     if (optind < argc)

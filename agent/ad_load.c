@@ -1,11 +1,13 @@
-/* ad_load.c - CPU and memory load of this machine, from /proc/stat and /proc/meminfo */
+/* ad_load.c - CPU and memory load of this machine and of one process, from /proc */
 #include "autodist/ad_load.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Both files are a few KiB; /proc/stat grows with interrupts and cores, so read generously. */
 #define S_READ_MAX (1u << 20)

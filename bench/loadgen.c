@@ -17,7 +17,10 @@
 #include <jansson.h>
 
 #include "autodist/ad_error.h"
+#include "autodist/ad_hash.h"
 #include "autodist/ad_log.h"
+#include "autodist/ad_opt.h"
+#include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_version.h"
 
@@ -71,14 +74,14 @@ static const char s_profile_json[] =
 
 /* Command line. */
 typedef struct opts {
-    long agents;          /* --agents */
+    int64_t agents;       /* --agents */
     const char *endpoint; /* --endpoint: the coordinator's agent socket */
     const char *client;   /* --client: its client socket (NODES) */
     double duration_s;    /* --duration: the steady-state window */
     double warmup_s;      /* --warmup: heartbeats before the window opens */
     double welcome_s;     /* --welcome-timeout */
-    long silence;         /* --silence: agents made silent after the window */
-    long pid;             /* --pid: the coordinator's process id; 0: CPU not measured */
+    int64_t silence;      /* --silence: agents made silent after the window */
+    int64_t pid;          /* --pid: the coordinator's process id; 0: CPU not measured */
     bool json;            /* --json */
 } opts_t;
 
@@ -107,7 +110,7 @@ typedef struct sim {
     int64_t seq;           /* last heartbeat sequence number of the session */
     int64_t last_hb;       /* when the last heartbeat left (us); 0 before */
     double detect_s;       /* S_SILENT: last heartbeat to DOWN in NODES; < 0 before */
-    uint32_t rng;          /* xorshift state for the load figures */
+    uint64_t rng;          /* ad_rand state for the load figures */
     bool queued;           /* in the loadgen's recheck list */
 } sim_t;
 
@@ -154,15 +157,6 @@ typedef struct loadgen {
     counts_t c;          /* counters */
 } loadgen_t;
 
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 s_usage(FILE *fp)
 {
@@ -201,19 +195,11 @@ s_usage(FILE *fp)
 }
 
 enum {
-    OPT_AGENTS = 256,
-    OPT_ENDPOINT,
-    OPT_CLIENT,
-    OPT_DURATION,
-    OPT_WARMUP,
-    OPT_WELCOME,
-    OPT_SILENCE,
-    OPT_PID,
-    OPT_JSON,
-    OPT_HELP,
-    OPT_VERSION,
+    OPT_AGENTS = 256, OPT_ENDPOINT, OPT_CLIENT, OPT_DURATION, OPT_WARMUP, OPT_WELCOME,
+    OPT_SILENCE, OPT_PID, OPT_JSON, OPT_HELP, OPT_VERSION,
 };
 
+/* In the order of the values above: ad_opt_getopt_error() finds names by value. */
 static const struct option s_long[] = {
     {"agents", required_argument, NULL, OPT_AGENTS},
     {"endpoint", required_argument, NULL, OPT_ENDPOINT},
@@ -228,37 +214,6 @@ static const struct option s_long[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
-
-static int
-s_long_arg(const char *opt, const char *text, long min, long max, long *out, ad_err_t *err)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        return ad_err_set(err, AD_EINVAL, "--%s must be an integer in [%ld, %ld], got \"%s\"", opt,
-                          min, max, text);
-    *out = v;
-    return 0;
-}
-
-static int
-s_seconds_arg(const char *opt, const char *text, double min, double max, double *out, ad_err_t *err)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(text, &end);
-    if (errno || end == text || *end || !(v >= min && v <= max))
-        return ad_err_set(err, AD_EINVAL,
-                          "--%s must be a number of seconds in [%g, %g], got \"%s\"", opt, min, max,
-                          text);
-    *out = v;
-    return 0;
-}
 
 /* A load generator must never hammer a coordinator on another machine by mistake. */
 static bool
@@ -292,7 +247,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     while (!rc && (c = getopt_long(argc, argv, "h", s_long, NULL)) != -1) {
         switch (c) {
         case OPT_AGENTS:
-            rc = s_long_arg("agents", optarg, 1, S_AGENTS_MAX, &o->agents, err);
+            rc = ad_opt_int("--agents", optarg, 1, S_AGENTS_MAX, 0, &o->agents, err);
             break;
         case OPT_ENDPOINT:
             o->endpoint = optarg;
@@ -301,19 +256,19 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             o->client = optarg;
             break;
         case OPT_DURATION:
-            rc = s_seconds_arg("duration", optarg, 1, 86400, &o->duration_s, err);
+            rc = ad_opt_seconds("--duration", optarg, 1, 86400, 0, &o->duration_s, err);
             break;
         case OPT_WARMUP:
-            rc = s_seconds_arg("warmup", optarg, 0, 3600, &o->warmup_s, err);
+            rc = ad_opt_seconds("--warmup", optarg, 0, 3600, 0, &o->warmup_s, err);
             break;
         case OPT_WELCOME:
-            rc = s_seconds_arg("welcome-timeout", optarg, 1, 3600, &o->welcome_s, err);
+            rc = ad_opt_seconds("--welcome-timeout", optarg, 1, 3600, 0, &o->welcome_s, err);
             break;
         case OPT_SILENCE:
-            rc = s_long_arg("silence", optarg, 0, S_AGENTS_MAX, &o->silence, err);
+            rc = ad_opt_int("--silence", optarg, 0, S_AGENTS_MAX, 0, &o->silence, err);
             break;
         case OPT_PID:
-            rc = s_long_arg("pid", optarg, 1, INT32_MAX, &o->pid, err);
+            rc = ad_opt_int("--pid", optarg, 1, INT32_MAX, 0, &o->pid, err);
             break;
         case OPT_JSON:
             o->json = true;
@@ -326,12 +281,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             printf("autodist-loadgen %s (protocol %d)\n", AD_VERSION, AD_PROTO_VERSION);
             return 1;
         default:
-            if (optopt && optopt < 256)
-                return ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
-            if (optopt)
-                return ad_err_set(err, AD_EINVAL, "option --%s needs a value",
-                                  s_long[optopt - OPT_AGENTS].name);
-            return ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)", argv[optind - 1]);
+            return ad_opt_getopt_error(s_long, OPT_AGENTS, argv, err);
         }
     }
     if (rc)
@@ -343,68 +293,16 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     if (o->silence > o->agents)
         return ad_err_set(err, AD_EINVAL, "--silence %ld is more than the %ld agents", o->silence,
                           o->agents);
-    if (!s_is_local(o->endpoint))
-        return ad_err_set(err, AD_EINVAL,
-                          "--endpoint %s is not on this machine: the load generator only talks "
-                          "to loopback (tcp://127.x, localhost, [::1], ipc://)",
-                          o->endpoint);
-    if (!s_is_local(o->client))
-        return ad_err_set(err, AD_EINVAL,
-                          "--client %s is not on this machine: the load generator only talks "
-                          "to loopback (tcp://127.x, localhost, [::1], ipc://)",
-                          o->client);
+    for (int i = 0; i < 2; i++)
+        if (!s_is_local(i ? o->client : o->endpoint))
+            return ad_err_set(err, AD_EINVAL,
+                              "%s %s is not on this machine: the load generator only talks to "
+                              "loopback (tcp://127.x, localhost, [::1], ipc://)",
+                              i ? "--client" : "--endpoint", i ? o->client : o->endpoint);
     return 0;
 }
 
 /* ---- /proc ------------------------------------------------------------------------------ */
-
-/* utime + stime of process pid, all threads, in seconds.  Returns 0 or -errno. */
-static int
-s_proc_cpu(long pid, double *seconds)
-{
-    unsigned long long utime, stime;
-    char path[64], buf[2048];
-    const char *p;
-    size_t len;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -errno;
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    /* The command name may hold spaces and parentheses: fields start after the last ')'. */
-    p = strrchr(buf, ')');
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                     &stime) != 2)
-        return AD_EPARSE;
-    *seconds = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-    return 0;
-}
-
-/* Resident memory of process pid in MiB, or NAN. */
-static double
-s_proc_rss_mib(long pid)
-{
-    char path[64], line[256];
-    double mib = NAN;
-    long kib;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return NAN;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
-            mib = kib / 1024.0;
-            break;
-        }
-    fclose(f);
-    return mib;
-}
 
 static double
 s_self_cpu(void)
@@ -417,18 +315,6 @@ s_self_cpu(void)
 }
 
 /* ---- one simulated agent ---------------------------------------------------------------- */
-
-static uint32_t
-s_rand(sim_t *sim)
-{
-    uint32_t x = sim->rng;
-
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    sim->rng = x;
-    return x;
-}
 
 /*
  * ZMQ_FD only signals edges: a send may take in the command that announced an incoming
@@ -493,7 +379,7 @@ s_try_hello(loadgen_t *self, sim_t *sim, int64_t now)
     if (rc == 0) {
         sim->trying = false;
         sim->state = S_HELLO;
-        sim->hello_at = s_now_us();
+        sim->hello_at = zclock_usecs();
         if (!sim->first_hello) {
             sim->first_hello = sim->hello_at;
             ad_log(AD_LOG_DEBUG, "%s: connected, HELLO sent", sim->name);
@@ -514,8 +400,8 @@ s_try_hello(loadgen_t *self, sim_t *sim, int64_t now)
 static void
 s_send_heartbeat(loadgen_t *self, sim_t *sim, int64_t now)
 {
-    double cpu = 0.05 + 0.9 * (s_rand(sim) / 4294967296.0);
-    double mem = 0.2 + 0.5 * (s_rand(sim) / 4294967296.0);
+    double cpu = 0.05 + 0.9 * ad_rand_uniform(&sim->rng);
+    double mem = 0.2 + 0.5 * ad_rand_uniform(&sim->rng);
     ad_err_t err = {0};
     json_t *hb;
     int rc;
@@ -535,7 +421,7 @@ s_send_heartbeat(loadgen_t *self, sim_t *sim, int64_t now)
         s_backoff(sim, now);
         return;
     }
-    sim->last_hb = s_now_us();
+    sim->last_hb = zclock_usecs();
     self->c.hb_sent++;
 }
 
@@ -599,7 +485,7 @@ s_drain_agent(loadgen_t *self, sim_t *sim)
         rc = ad_proto_recv(sim->sock, 0, &msg, &err);
         if (rc == -ETIMEDOUT || rc == -EINTR)
             return;
-        now = s_now_us();
+        now = zclock_usecs();
         if (rc) {
             self->c.bad++;
             ad_log(AD_LOG_WARN, "%s: %s; dropped", sim->name, err.msg);
@@ -736,7 +622,7 @@ s_drain_client(loadgen_t *self)
 
     while (zsock_events(self->client) & ZMQ_POLLIN) {
         int rc = ad_proto_recv(self->client, 0, &msg, &err);
-        int64_t now = s_now_us();
+        int64_t now = zclock_usecs();
 
         if (rc == -ETIMEDOUT || rc == -EINTR)
             return;
@@ -798,7 +684,7 @@ s_serve(loadgen_t *self, int64_t until, s_done_fn *done)
     struct epoll_event ev[S_EPOLL_BATCH];
 
     while (!zsys_interrupted) {
-        int64_t now = s_now_us(), next;
+        int64_t now = zclock_usecs(), next;
         int timeout_ms;
         int rc;
 
@@ -818,7 +704,7 @@ s_serve(loadgen_t *self, int64_t until, s_done_fn *done)
         next = s_min(until, s_min(s_slot_due(self), self->next_house));
         if (self->polling)
             next = s_min(next, self->next_nodes);
-        now = s_now_us();
+        now = zclock_usecs();
         timeout_ms = next > now ? (int)((next - now + 999) / 1000) : 0;
         rc = epoll_wait(self->epfd, ev, S_EPOLL_BATCH, timeout_ms);
         if (rc < 0) {
@@ -926,9 +812,7 @@ s_open(loadgen_t *self, ad_err_t *err)
         sim->backoff_ms = AD_PROTO_RECONNECT_MS;
         sim->welcome_ms = -1;
         sim->detect_s = -1;
-        sim->rng = 2463534242u ^ (uint32_t)(i * 2654435761u);
-        if (!sim->rng)
-            sim->rng = 1;
+        sim->rng = i;
         if (s_watch(self, sim->sock, i, err))
             return err->code;
     }
@@ -1102,7 +986,7 @@ s_phase_welcome(loadgen_t *self, results_t *r, ad_err_t *err)
 {
     double *lat;
     double min;
-    int64_t start = s_now_us();
+    int64_t start = zclock_usecs();
     int rc;
 
     self->slot_t0 = start;
@@ -1121,7 +1005,7 @@ s_phase_welcome(loadgen_t *self, results_t *r, ad_err_t *err)
                           "%g s",
                           self->welcomed, self->n, self->opts->endpoint, self->opts->welcome_s);
     r->welcomed = self->welcomed;
-    r->welcome_all_s = (double)(s_now_us() - start) / 1e6;
+    r->welcome_all_s = (double)(zclock_usecs() - start) / 1e6;
     for (size_t i = 0; i < self->n; i++)
         if (self->sims[i].first_hello - start > (int64_t)(r->hellos_all_s * 1e6))
             r->hellos_all_s = (double)(self->sims[i].first_hello - start) / 1e6;
@@ -1142,31 +1026,31 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     counts_t c0;
     int rc;
 
-    rc = s_serve(self, s_now_us() + (int64_t)(self->opts->warmup_s * 1e6), NULL);
+    rc = s_serve(self, zclock_usecs() + (int64_t)(self->opts->warmup_s * 1e6), NULL);
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     r->coord_cpu_s = r->coord_cpu_pct = r->coord_rss_mib = NAN;
-    if (self->opts->pid && (rc = s_proc_cpu(self->opts->pid, &cpu0)))
+    if (self->opts->pid && (rc = ad_proc_cpu_seconds(self->opts->pid, &cpu0)))
         return ad_err_set(err, rc, "cannot read the CPU time of process %ld: %s", self->opts->pid,
                           ad_strerror(rc));
     self0 = s_self_cpu();
     c0 = self->c;
     self->c.max_lag = 0;
     self->measuring = true;
-    t0 = s_now_us();
+    t0 = zclock_usecs();
     rc = s_serve(self, t0 + (int64_t)(self->opts->duration_s * 1e6), NULL);
-    t1 = s_now_us();
+    t1 = zclock_usecs();
     self->measuring = false;
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     if (self->opts->pid) {
-        rc = s_proc_cpu(self->opts->pid, &cpu1);
+        rc = ad_proc_cpu_seconds(self->opts->pid, &cpu1);
         if (rc)
             return ad_err_set(err, rc,
                               "process %ld (the coordinator) went away during the "
                               "window: %s",
                               self->opts->pid, ad_strerror(rc));
-        r->coord_rss_mib = s_proc_rss_mib(self->opts->pid);
+        r->coord_rss_mib = ad_proc_rss_mib(self->opts->pid);
     }
     self1 = s_self_cpu();
     r->window_s = (double)(t1 - t0) / 1e6;
@@ -1186,8 +1070,8 @@ s_phase_window(loadgen_t *self, results_t *r, ad_err_t *err)
     r->hb_per_s = (double)r->hb_window / r->window_s;
 
     /* Outside the window: is every agent UP as the coordinator sees it? */
-    s_ask_nodes(self, s_now_us());
-    rc = s_serve(self, s_now_us() + 5000000, s_nodes_answered);
+    s_ask_nodes(self, zclock_usecs());
+    rc = s_serve(self, zclock_usecs() + 5000000, s_nodes_answered);
     if (rc)
         return ad_err_set(err, rc, "interrupted");
     if (!s_nodes_answered(self))
@@ -1218,7 +1102,7 @@ s_phase_silence(loadgen_t *self, results_t *r, ad_err_t *err)
             r->silent++;
         }
     }
-    start = s_now_us();
+    start = zclock_usecs();
     limit_s = (double)(AD_PROTO_HEARTBEAT_MISSES * self->period + S_DETECT_SLACK_US) / 1e6;
     self->polling = true;
     self->next_nodes = start;

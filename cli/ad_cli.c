@@ -8,11 +8,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <czmq.h>
+
+#include "autodist/ad_opt.h"
 #include "autodist/ad_proto.h"
+#include "autodist/ad_store.h"
 
 /* Values of the global options inside a command's table. */
 enum {
@@ -259,6 +264,12 @@ ad_cli_catch_interrupt(bool on)
     sigaction(SIGINT, &sa, NULL);
 }
 
+double
+ad_cli_mono(void)
+{
+    return (double)zclock_usecs() / 1e6;
+}
+
 bool
 ad_cli_sleep(double seconds)
 {
@@ -276,20 +287,43 @@ ad_cli_sleep(double seconds)
     return !ad_cli_interrupted;
 }
 
+int
+ad_cli_open_store(ad_cli_t *cli, ad_store_t **store, const char **db)
+{
+    const ad_home_t *home = ad_cli_home(cli);
+    ad_err_t err = {0};
+    struct stat sb;
+
+    *store = NULL;
+    if (!home)
+        return AD_CLI_EXIT_ERROR;
+    *db = home->db;
+    if (stat(home->db, &sb) < 0 && errno == ENOENT)
+        return 0;
+    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    return 0;
+}
+
 /* ---- parsing ------------------------------------------------------------------------------ */
 
 int
 ad_cli_parse_int(const char *what, const char *text, int64_t min, int64_t max, int64_t *out)
 {
-    char *end;
-    long long v;
+    ad_err_t err;
 
-    errno = 0;
-    v = strtoll(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s must be an integer in %lld..%lld, got \"%s\"",
-                           what, (long long)min, (long long)max, text);
-    *out = v;
+    if (ad_opt_int(what, text, min, max, AD_OPT_DOTS, out, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    return 0;
+}
+
+int
+ad_cli_parse_seconds(const char *what, const char *text, double min, double max, double *out)
+{
+    ad_err_t err;
+
+    if (ad_opt_seconds(what, text, min, max, AD_OPT_DOTS, out, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
+#include "autodist/ad_store.h"
 
 /* Exit statuses (docs/cli.md, `autodist --help`). */
 #define AD_CLI_EXIT_OK 0          /* success; submit --wait: the job COMPLETED */
@@ -132,8 +133,19 @@ int ad_cli_call(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply
 /* Install (on) or remove (off) a SIGINT handler that only sets ad_cli_interrupted. */
 void ad_cli_catch_interrupt(bool on);
 
+/* Seconds on a monotonic clock (CZMQ's zclock_usecs()), for deadlines and rates. */
+double ad_cli_mono(void);
+
 /* Sleep seconds, returning early (false) when Ctrl-C was pressed. */
 bool ad_cli_sleep(double seconds);
+
+/*
+ * Open HOME/runs.db read-only, with *db its path (borrowed from cli).
+ * Returns 0 with *store set (the caller closes it); 0 with *store NULL when
+ * there is no store yet (not an error: nothing was logged); or an exit
+ * status after printing the error.
+ */
+int ad_cli_open_store(ad_cli_t *cli, ad_store_t **store, const char **db);
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
@@ -142,6 +154,12 @@ bool ad_cli_sleep(double seconds);
  * Returns 0, or prints a usage error and returns AD_CLI_EXIT_USAGE.
  */
 int ad_cli_parse_int(const char *what, const char *text, int64_t min, int64_t max, int64_t *out);
+
+/*
+ * Parse text as seconds in [min, max] for option what ("--follow-interval").
+ * Returns 0, or prints a usage error and returns AD_CLI_EXIT_USAGE.
+ */
+int ad_cli_parse_seconds(const char *what, const char *text, double min, double max, double *out);
 
 /* Parse a job id (an integer >= 1). Returns 0, or prints a usage error and returns 2. */
 int ad_cli_parse_job_id(const char *text, int64_t *out);

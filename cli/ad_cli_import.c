@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ad_cli.h"
+#include "autodist/ad_opt.h"
 #include "autodist/ad_store.h"
 
 /*
@@ -141,20 +142,14 @@ static int
 s_int(const import_t *im, size_t line, int c, const char *v, int64_t min, int64_t max,
       int64_t *out)
 {
-    char *end;
-    long long x;
+    ad_err_t err;
+    char fmt[128];
 
-    errno = 0;
-    x = strtoll(v, &end, 10);
-    if (!*v || *end || errno || x < min || x > max) {
-        char fmt[128];
-
-        snprintf(fmt, sizeof(fmt), "expected an integer in %lld..%lld, got \"%%s\"",
-                 (long long)min, (long long)max);
-        return s_bad(im, line, s_columns[c], fmt, v);
-    }
-    *out = x;
-    return 0;
+    if (!ad_opt_int(s_columns[c], v, min, max, AD_OPT_DOTS, out, &err))
+        return 0;
+    snprintf(fmt, sizeof(fmt), "expected an integer in %lld..%lld, got \"%%s\"", (long long)min,
+             (long long)max);
+    return s_bad(im, line, s_columns[c], fmt, v);
 }
 
 /* A number > 0 (positive) or >= 0; "" is NaN when optional. */

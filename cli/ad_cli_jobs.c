@@ -22,15 +22,6 @@
 /* Cells of the progress bar. */
 #define S_BAR_WIDTH 20
 
-static double
-s_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Append printf output to buf (of size) at *len, truncating quietly. */
 static void s_cat(char *buf, size_t size, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -69,8 +60,8 @@ typedef struct waiter {
     bool tty;           /* stdout is a terminal: one live line redrawn with \r */
     bool drawn;         /* a live line is on the screen and needs a newline */
     char key[600];      /* state and reason last shown: a change prints a new line */
-    double last_print;  /* s_mono() of the last plain line */
-    double never_since; /* s_mono() since the job is "never"; < 0 when it is not */
+    double last_print;  /* ad_cli_mono() of the last plain line */
+    double never_since; /* ad_cli_mono() since the job is "never"; < 0 when it is not */
 } waiter_t;
 
 static int
@@ -168,7 +159,7 @@ s_show(waiter_t *w, const json_t *job)
     const char *state = ad_cli_jstr(job, "state"), *reason = ad_cli_jstr(job, "reason");
     char line[1024], key[sizeof(w->key)];
     bool changed;
-    double now = s_mono();
+    double now = ad_cli_mono();
 
     if (w->cli->json)
         return;
@@ -329,8 +320,8 @@ s_wait(waiter_t *w)
         sched = ad_cli_jstr(job, "sched");
         if (!strcmp(state, "PENDING") && sched && !strcmp(sched, "never")) {
             if (w->never_since < 0)
-                w->never_since = s_mono();
-            else if (s_mono() - w->never_since >= S_NEVER_GRACE_S) {
+                w->never_since = ad_cli_mono();
+            else if (ad_cli_mono() - w->never_since >= S_NEVER_GRACE_S) {
                 rc = s_gave_up(w, job);
                 break;
             }
@@ -362,7 +353,7 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
     bool wait = false;
     double interval = S_POLL_S;
     const char *arg, *path;
-    char *text, *end;
+    char *text;
     int c, rc;
 
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
@@ -375,11 +366,8 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             wait = true;
             break;
         case 'i':
-            errno = 0;
-            interval = strtod(arg, &end);
-            if (errno || end == arg || *end || !(interval >= 0.1 && interval <= 60))
-                return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                                   "--follow-interval must be seconds in 0.1..60, got \"%s\"", arg);
+            if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
+                return AD_CLI_EXIT_USAGE;
             break;
         }
     }

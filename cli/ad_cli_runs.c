@@ -1,6 +1,7 @@
-/* ad_cli_runs.c - `autodist runs` and `autodist speedup`: runs and speedups, read from the store */
+/* ad_cli_runs.c - `autodist runs`, and the options and CSV fields runs and speedup share */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,9 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ad_cli.h"
-#include "ad_filter.h"
-#include "autodist/ad_store.h"
+#include "ad_cli_runs.h"
 
 /*
  * Both commands read HOME/runs.db directly (read-only), so they work without
@@ -21,9 +20,6 @@
  * key, a job, a sweep, states) is pushed into its filter, the rest is
  * evaluated here on each row.
  */
-
-/* How the rows are printed. */
-typedef enum { S_OUT_TABLE = 0, S_OUT_JSON, S_OUT_CSV } out_t;
 
 /* Options shared by runs and speedup. */
 enum {
@@ -37,20 +33,10 @@ enum {
     S_OPT_PLOT,
 };
 
-/* What the command line asked for. */
-typedef struct opts {
-    ad_run_filter_t filter; /* the simple flags (--model, --dataset, --job) */
-    int64_t limit;          /* --limit; 0 = all */
-    const char *where;      /* --where; NULL = none */
-    out_t out;              /* table, --json or --csv */
-    const char *sort;       /* --sort (speedup) */
-    const char *plot;       /* --plot FILE (speedup) */
-} opts_t;
-
 /* ---- shared -------------------------------------------------------------------------------- */
 
-static int
-s_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, opts_t *o)
+int
+ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_runs_opts_t *o)
 {
     static const struct option runs_longs[] = {
         {"model", required_argument, NULL, S_OPT_MODEL},
@@ -128,13 +114,13 @@ s_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, opts_t *o)
                            argv[optind]);
     if (csv && cli->json)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: --json and --csv exclude each other", cli->cmd);
-    o->out = cli->json ? S_OUT_JSON : csv ? S_OUT_CSV : S_OUT_TABLE;
+    o->out = cli->json ? AD_CLI_OUT_JSON : csv ? AD_CLI_OUT_CSV : AD_CLI_OUT_TABLE;
     return 0;
 }
 
 /* Say where a --where expression went wrong: the message, the expression and a caret. */
-static int
-s_where_error(const char *text, const ad_filter_error_t *err)
+int
+ad_cli_runs_where_error(const char *text, const ad_filter_error_t *err)
 {
     ad_cli_fail(AD_CLI_EXIT_USAGE, "--where: %s", err->msg);
     fputs("  ", stderr);
@@ -144,188 +130,15 @@ s_where_error(const char *text, const ad_filter_error_t *err)
     return AD_CLI_EXIT_USAGE;
 }
 
-/*
- * Open the store read-only.  Returns 0 with *store set; 0 with *store NULL
- * when there is no store yet (not an error: nothing was logged); or an exit
- * status after printing the error.
- */
-static int
-s_open(ad_cli_t *cli, ad_store_t **store, const char **db)
-{
-    const ad_home_t *home = ad_cli_home(cli);
-    ad_err_t err = {0};
-    struct stat sb;
-
-    *store = NULL;
-    if (!home)
-        return AD_CLI_EXIT_ERROR;
-    *db = home->db;
-    if (stat(home->db, &sb) < 0 && errno == ENOENT)
-        return 0;
-    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err))
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
-    return 0;
-}
-
-static json_t *
-s_num(double v)
+json_t *
+ad_cli_json_num(double v)
 {
     return isnan(v) ? json_null() : json_real(v);
 }
 
-/*
- * Number formatting without printf's arbitrary-precision path, which is most
- * of the time of `autodist speedup` over 23,000 layouts.  Same text as
- * printf for the values shown here (rounding to nearest, ties to even on the
- * scaled value); anything out of range goes through snprintf.
- */
-
-/* v >= 0 as decimal digits, backwards from end; returns the first digit. */
-static char *
-s_digits(uint64_t v, char *end)
-{
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return end;
-}
-
-/* An integer into buf (at least 24 bytes); returns buf. */
-static char *
-s_fmt_int(int64_t v, char *buf)
-{
-    char tmp[24], *p = s_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, tmp + sizeof(tmp));
-    size_t n = (size_t)(tmp + sizeof(tmp) - p);
-
-    if (v < 0)
-        *buf++ = '-';
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return v < 0 ? buf - 1 : buf;
-}
-
-/*
- * a >= 0 times 10^d (d in 0..13) rounded to an integer as printf rounds the
- * exact decimal value: to nearest, ties to even.  The product is rounded
- * once by the multiplication; fma() gives what that rounding lost, which
- * decides the only case where it matters, a product that landed on a half.
- */
-static double
-s_round_scaled(double a, int d)
-{
-    static const double scale[] = {1,   1e1, 1e2, 1e3,  1e4,  1e5,  1e6,
-                                   1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13};
-    double y = a * scale[d], lost = fma(a, scale[d], -y);
-
-    if (y - floor(y) == 0.5 && lost != 0)
-        return lost > 0 ? floor(y) + 1 : floor(y);
-    return rint(y);
-}
-
-/* v with d decimals (0..13), as "%.*f" prints it; returns buf (at least 40 bytes). */
-static char *
-s_fmt_fixed(double v, int d, char *buf, size_t size)
-{
-    char tmp[32], *p, *o = buf;
-    double x;
-    uint64_t u;
-    size_t n;
-
-    x = isfinite(v) ? s_round_scaled(fabs(v), d) : 0;
-    if (!isfinite(v) || x >= 9e15) {
-        snprintf(buf, size, "%.*f", d, v);
-        return buf;
-    }
-    u = (uint64_t)x;
-    p = s_digits(u, tmp + sizeof(tmp));
-    n = (size_t)(tmp + sizeof(tmp) - p);
-    if (signbit(v))
-        *o++ = '-';
-    if (n <= (size_t)d) { /* 0.0ddd */
-        *o++ = '0';
-        if (d) {
-            *o++ = '.';
-            for (size_t z = n; z < (size_t)d; z++)
-                *o++ = '0';
-            memcpy(o, p, n);
-            o += n;
-        }
-    } else {
-        memcpy(o, p, n - (size_t)d);
-        o += n - (size_t)d;
-        if (d) {
-            *o++ = '.';
-            memcpy(o, p + n - d, (size_t)d);
-            o += d;
-        }
-    }
-    *o = '\0';
-    return buf;
-}
-
-/* v as "%.10g" prints it; returns buf (at least 40 bytes). */
-static char *
-s_fmt_g10(double v, char *buf, size_t size)
-{
-    double a = fabs(v), x;
-    char *dot;
-    int e, d;
-
-    if (v == 0) {
-        snprintf(buf, size, "%s", signbit(v) ? "-0" : "0");
-        return buf;
-    }
-    if (!isfinite(v) || a < 1e-4 || a >= 1e9) {
-        snprintf(buf, size, "%.10g", v);
-        return buf;
-    }
-    /* 10 significant digits: as many decimals as the exponent leaves. */
-    e = (int)floor(log10(a));
-    if (a < pow(10, e))
-        e--;
-    else if (a >= pow(10, e + 1))
-        e++;
-    d = 9 - e;
-    if (d < 0 || d > 13) {
-        snprintf(buf, size, "%.10g", v);
-        return buf;
-    }
-    x = s_round_scaled(a, d);
-    if (x >= 1e10) /* rounding carried into one more digit */
-        d--;
-    if (d < 0) {
-        snprintf(buf, size, "%.10g", v);
-        return buf;
-    }
-    s_fmt_fixed(v, d, buf, size);
-    dot = strchr(buf, '.');
-    if (dot) {
-        char *end = buf + strlen(buf);
-
-        while (end > dot + 1 && end[-1] == '0')
-            end--;
-        if (end == dot + 1)
-            end = dot;
-        *end = '\0';
-    }
-    return buf;
-}
-
-/* A throughput as ad_cli_fmt_rate() prints it: one decimal below 100, none above; "-" for NaN. */
-static char *
-s_fmt_rate(double v, char *buf, size_t size)
-{
-    if (isnan(v)) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
-    return s_fmt_fixed(v, v < 100 ? 1 : 0, buf, size);
-}
-
 /* One CSV field, quoted as RFC 4180 says when it holds a comma, a quote or a line break. */
-static void
-s_csv_text(FILE *f, const char *s, bool last)
+void
+ad_cli_csv_text(FILE *f, const char *s, bool last)
 {
     if (s && strpbrk(s, ",\"\r\n")) {
         fputc('"', f);
@@ -342,29 +155,29 @@ s_csv_text(FILE *f, const char *s, bool last)
 }
 
 /* A number as a CSV field: 10 significant digits, empty when missing. */
-static void
-s_csv_num(FILE *f, double v, bool last)
+void
+ad_cli_csv_num(FILE *f, double v, bool last)
 {
     char buf[40] = "";
 
     if (!isnan(v))
-        s_fmt_g10(v, buf, sizeof(buf));
-    s_csv_text(f, buf, last);
+        snprintf(buf, sizeof(buf), "%.10g", v);
+    ad_cli_csv_text(f, buf, last);
 }
 
-static void
-s_csv_int(FILE *f, int64_t v, bool missing, bool last)
+void
+ad_cli_csv_int(FILE *f, int64_t v, bool missing, bool last)
 {
     char buf[24] = "";
 
     if (!missing)
-        s_fmt_int(v, buf);
-    s_csv_text(f, buf, last);
+        snprintf(buf, sizeof(buf), "%" PRId64, v);
+    ad_cli_csv_text(f, buf, last);
 }
 
 /* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
-static int64_t
-s_used(const char *device, int nodes, int ppn, int tpp)
+int64_t
+ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp)
 {
     int64_t n = (int64_t)nodes * ppn;
 
@@ -373,8 +186,8 @@ s_used(const char *device, int nodes, int ppn, int tpp)
 
 /* ---- autodist runs ------------------------------------------------------------------------- */
 
-static void
-s_run_get(const void *row, ad_field_t field, ad_value_t *out)
+void
+ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
 {
     const ad_run_t *r = row;
 
@@ -429,7 +242,7 @@ s_run_get(const void *row, ad_field_t field, ad_value_t *out)
         break;
     case AD_FIELD_EFFICIENCY:
         out->num = r->speedup /
-                   (double)s_used(r->device, r->nodes, r->procs_per_node, r->threads_per_proc);
+                   (double)ad_cli_runs_cores(r->device, r->nodes, r->procs_per_node, r->threads_per_proc);
         break;
     case AD_FIELD_ACCURACY:
         out->num = r->accuracy;
@@ -458,16 +271,16 @@ s_run_json(const ad_run_t *r)
     json_object_set_new(o, "threads_per_proc", json_integer(r->threads_per_proc));
     json_object_set_new(o, "batch_size", json_integer(r->batch_size));
     json_object_set_new(o, "state", json_string(ad_job_state_name(r->state)));
-    json_object_set_new(o, "started", s_num(r->started));
-    json_object_set_new(o, "ended", s_num(r->ended));
-    json_object_set_new(o, "samples_per_s", s_num(r->samples_per_s));
-    json_object_set_new(o, "epoch_time_s", s_num(r->epoch_time_s));
-    json_object_set_new(o, "accuracy", s_num(r->accuracy));
-    json_object_set_new(o, "step_time_s", s_num(r->step_time_s));
-    json_object_set_new(o, "comm_time_s", s_num(r->comm_time_s));
+    json_object_set_new(o, "started", ad_cli_json_num(r->started));
+    json_object_set_new(o, "ended", ad_cli_json_num(r->ended));
+    json_object_set_new(o, "samples_per_s", ad_cli_json_num(r->samples_per_s));
+    json_object_set_new(o, "epoch_time_s", ad_cli_json_num(r->epoch_time_s));
+    json_object_set_new(o, "accuracy", ad_cli_json_num(r->accuracy));
+    json_object_set_new(o, "step_time_s", ad_cli_json_num(r->step_time_s));
+    json_object_set_new(o, "comm_time_s", ad_cli_json_num(r->comm_time_s));
     json_object_set_new(o, "params", r->params ? json_integer(r->params) : json_null());
     json_object_set_new(o, "baseline", r->baseline ? json_integer(r->baseline) : json_null());
-    json_object_set_new(o, "speedup", s_num(r->speedup));
+    json_object_set_new(o, "speedup", ad_cli_json_num(r->speedup));
     return o;
 }
 
@@ -480,36 +293,36 @@ static const char s_runs_csv_header[] =
 static void
 s_run_csv(FILE *f, const ad_run_t *r)
 {
-    s_csv_int(f, r->id, false, false);
-    s_csv_int(f, r->job, !r->job, false);
-    s_csv_int(f, r->sweep, !r->sweep, false);
-    s_csv_text(f, r->config_hash, false);
-    s_csv_text(f, r->model, false);
-    s_csv_text(f, r->dataset, false);
-    s_csv_text(f, r->hardware ? r->hardware : "", false);
-    s_csv_text(f, r->device ? r->device : "cpu", false);
-    s_csv_int(f, r->nodes, false, false);
-    s_csv_int(f, r->procs_per_node, false, false);
-    s_csv_int(f, r->threads_per_proc, false, false);
-    s_csv_int(f, r->batch_size, false, false);
-    s_csv_text(f, ad_job_state_name(r->state), false);
-    s_csv_num(f, r->started, false);
-    s_csv_num(f, r->ended, false);
-    s_csv_num(f, r->samples_per_s, false);
-    s_csv_num(f, r->epoch_time_s, false);
-    s_csv_num(f, r->accuracy, false);
-    s_csv_num(f, r->step_time_s, false);
-    s_csv_num(f, r->comm_time_s, false);
-    s_csv_int(f, r->params, !r->params, false);
-    s_csv_int(f, r->baseline, !r->baseline, false);
-    s_csv_num(f, r->speedup, true);
+    ad_cli_csv_int(f, r->id, false, false);
+    ad_cli_csv_int(f, r->job, !r->job, false);
+    ad_cli_csv_int(f, r->sweep, !r->sweep, false);
+    ad_cli_csv_text(f, r->config_hash, false);
+    ad_cli_csv_text(f, r->model, false);
+    ad_cli_csv_text(f, r->dataset, false);
+    ad_cli_csv_text(f, r->hardware ? r->hardware : "", false);
+    ad_cli_csv_text(f, r->device ? r->device : "cpu", false);
+    ad_cli_csv_int(f, r->nodes, false, false);
+    ad_cli_csv_int(f, r->procs_per_node, false, false);
+    ad_cli_csv_int(f, r->threads_per_proc, false, false);
+    ad_cli_csv_int(f, r->batch_size, false, false);
+    ad_cli_csv_text(f, ad_job_state_name(r->state), false);
+    ad_cli_csv_num(f, r->started, false);
+    ad_cli_csv_num(f, r->ended, false);
+    ad_cli_csv_num(f, r->samples_per_s, false);
+    ad_cli_csv_num(f, r->epoch_time_s, false);
+    ad_cli_csv_num(f, r->accuracy, false);
+    ad_cli_csv_num(f, r->step_time_s, false);
+    ad_cli_csv_num(f, r->comm_time_s, false);
+    ad_cli_csv_int(f, r->params, !r->params, false);
+    ad_cli_csv_int(f, r->baseline, !r->baseline, false);
+    ad_cli_csv_num(f, r->speedup, true);
 }
 
 /* Where each run goes. */
 typedef struct runs_sink {
     const ad_filter_t *where; /* evaluated here when the store could not select it all */
     int64_t left;             /* rows still wanted; -1 = no limit */
-    out_t out;
+    ad_cli_out_t out;
     json_t *runs;      /* --json */
     ad_table_t *table; /* table */
     size_t n;          /* rows written */
@@ -522,18 +335,18 @@ s_on_run(const ad_run_t *r, void *arg)
     char id[24], job[24], batch[24], layout[64], rate[32], speedup[32], acc[32];
     const char *cells[10];
 
-    if (sink->where && !ad_filter_match(sink->where, s_run_get, r))
+    if (sink->where && !ad_filter_match(sink->where, ad_cli_runs_get, r))
         return 0;
     if (sink->left == 0)
         return 1;
     if (sink->left > 0)
         sink->left--;
     sink->n++;
-    if (sink->out == S_OUT_JSON) {
+    if (sink->out == AD_CLI_OUT_JSON) {
         json_array_append_new(sink->runs, s_run_json(r));
         return 0;
     }
-    if (sink->out == S_OUT_CSV) {
+    if (sink->out == AD_CLI_OUT_CSV) {
         s_run_csv(stdout, r);
         return 0;
     }
@@ -576,15 +389,15 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     runs_sink_t sink = {0};
     const char *db = NULL;
     bool exact = true;
-    opts_t o;
+    ad_cli_runs_opts_t o;
     int rc;
 
-    rc = s_parse(cli, argc, argv, false, &o);
+    rc = ad_cli_runs_parse(cli, argc, argv, false, &o);
     if (rc)
         return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
     if (o.where && ad_filter_parse(o.where, 0, &where, &ferr))
-        return s_where_error(o.where, &ferr);
-    rc = s_open(cli, &store, &db);
+        return ad_cli_runs_where_error(o.where, &ferr);
+    rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         goto out;
     o.filter.newest_first = true;
@@ -595,9 +408,9 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     sink.where = exact ? NULL : where;
     sink.left = exact || !o.limit ? -1 : o.limit;
     sink.out = o.out;
-    if (o.out == S_OUT_JSON)
+    if (o.out == AD_CLI_OUT_JSON)
         sink.runs = json_array();
-    else if (o.out == S_OUT_CSV)
+    else if (o.out == AD_CLI_OUT_CSV)
         fputs(s_runs_csv_header, stdout);
     else
         sink.table = ad_table_new(10, headers);
@@ -608,19 +421,19 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
             goto out;
         }
     }
-    if (o.out == S_OUT_JSON) {
+    if (o.out == AD_CLI_OUT_JSON) {
         json_t *doc = json_pack("{s:o}", "runs", sink.runs);
 
         sink.runs = NULL;
         ad_cli_print_json(doc);
         json_decref(doc);
-    } else if (o.out == S_OUT_TABLE && !store) {
+    } else if (o.out == AD_CLI_OUT_TABLE && !store) {
         printf("no runs yet (%s does not exist)\n", db);
-    } else if (o.out == S_OUT_TABLE && sink.n == 0) {
+    } else if (o.out == AD_CLI_OUT_TABLE && sink.n == 0) {
         bool filtered = o.filter.model || o.filter.dataset || o.filter.job || o.limit || where;
 
         printf(filtered ? "no runs match (%s)\n" : "no runs yet (%s has none)\n", db);
-    } else if (o.out == S_OUT_TABLE) {
+    } else if (o.out == AD_CLI_OUT_TABLE) {
         ad_table_print(sink.table, stdout);
     }
     rc = AD_CLI_EXIT_OK;
@@ -632,951 +445,3 @@ out:
     return rc;
 }
 
-/* ---- autodist speedup: groups ---------------------------------------------------------------- */
-
-/* One layout group, as printed. */
-typedef struct group {
-    char *model;         /* key; owned once kept */
-    char *dataset;       /* key */
-    char *hardware;      /* key */
-    char *device;        /* key */
-    int64_t batch;       /* key: global batch */
-    int nodes, ppn, tpp; /* key: layout */
-    int64_t runs;        /* COMPLETED runs with a throughput */
-    double sps, sd;      /* mean throughput and its sample standard deviation */
-    double speedup;      /* mean speedup; NaN = no baseline */
-    double efficiency;   /* speedup / cores used */
-    size_t seq;          /* position in the store's order: breaks the ties of --sort */
-} group_t;
-
-/* What the speedup query gathers. */
-typedef struct groups {
-    const ad_filter_t *where; /* the expression */
-    bool *run_term;           /* per term: chooses runs (true) or groups (false) */
-    group_t *rows;
-    size_t n, cap;
-} groups_t;
-
-static const char *
-s_family(const group_t *g)
-{
-    if (g->nodes == 1 && g->ppn == 1 && g->tpp == 1)
-        return "baseline";
-    if (g->nodes == 1 && g->ppn == 1)
-        return "threads";
-    if (g->nodes == 1 && g->tpp == 1)
-        return "processes";
-    if (g->ppn == 1 && g->tpp == 1)
-        return "nodes";
-    return "mixed";
-}
-
-static void
-s_group_get(const void *row, ad_field_t field, ad_value_t *out)
-{
-    const group_t *g = row;
-
-    switch (field) {
-    case AD_FIELD_MODEL:
-        out->str = g->model;
-        break;
-    case AD_FIELD_DATASET:
-        out->str = g->dataset;
-        break;
-    case AD_FIELD_HARDWARE:
-        out->str = g->hardware;
-        break;
-    case AD_FIELD_DEVICE:
-        out->str = g->device;
-        break;
-    case AD_FIELD_BATCH:
-        out->num = (double)g->batch;
-        break;
-    case AD_FIELD_NODES:
-        out->num = g->nodes;
-        break;
-    case AD_FIELD_PPN:
-        out->num = g->ppn;
-        break;
-    case AD_FIELD_TPP:
-        out->num = g->tpp;
-        break;
-    case AD_FIELD_WORKERS:
-        out->num = (double)g->nodes * g->ppn;
-        break;
-    case AD_FIELD_CORES:
-        out->num = (double)g->nodes * g->ppn * g->tpp;
-        break;
-    case AD_FIELD_SAMPLES:
-        out->num = g->sps;
-        break;
-    case AD_FIELD_SPEEDUP:
-        out->num = g->speedup;
-        break;
-    case AD_FIELD_EFFICIENCY:
-        out->num = g->efficiency;
-        break;
-    case AD_FIELD_RUNS:
-        out->num = (double)g->runs;
-        break;
-    default:
-        break; /* fields of runs: their terms are evaluated on runs */
-    }
-}
-
-/* The run terms of the expression, on one run before it is grouped. */
-static bool
-s_keep_run(const ad_run_t *run, void *arg)
-{
-    const groups_t *gs = arg;
-
-    for (size_t i = 0; i < ad_filter_terms(gs->where); i++)
-        if (gs->run_term[i] && !ad_filter_term_match(gs->where, i, s_run_get, run))
-            return false;
-    return true;
-}
-
-static int
-s_on_group(const ad_speedup_row_t *row, void *arg)
-{
-    groups_t *gs = arg;
-    group_t g = {
-        .model = (char *)row->model,
-        .dataset = (char *)row->dataset,
-        .hardware = (char *)(row->hardware ? row->hardware : ""),
-        .device = (char *)(row->device ? row->device : "cpu"),
-        .batch = row->batch_size,
-        .nodes = row->nodes,
-        .ppn = row->procs_per_node,
-        .tpp = row->threads_per_proc,
-        .runs = row->runs,
-        .sps = row->samples_per_s,
-        .sd = row->samples_sd,
-        .speedup = row->speedup,
-        .efficiency = row->efficiency,
-    };
-
-    for (size_t i = 0; gs->where && i < ad_filter_terms(gs->where); i++)
-        if (!gs->run_term[i] && !ad_filter_term_match(gs->where, i, s_group_get, &g))
-            return 0;
-    if (gs->n == gs->cap) {
-        gs->cap = gs->cap ? 2 * gs->cap : 256;
-        gs->rows = ad_realloc(gs->rows, gs->cap * sizeof(*gs->rows));
-    }
-    g.model = ad_strdup(g.model);
-    g.dataset = ad_strdup(g.dataset);
-    g.hardware = ad_strdup(g.hardware);
-    g.device = ad_strdup(g.device);
-    g.seq = gs->n;
-    gs->rows[gs->n++] = g;
-    return 0;
-}
-
-static void
-s_groups_free(groups_t *gs)
-{
-    for (size_t i = 0; i < gs->n; i++) {
-        free(gs->rows[i].model);
-        free(gs->rows[i].dataset);
-        free(gs->rows[i].hardware);
-        free(gs->rows[i].device);
-    }
-    free(gs->rows);
-    free(gs->run_term);
-    memset(gs, 0, sizeof(*gs));
-}
-
-/*
- * Sort the terms of the expression: those naming a field only runs have
- * (state, job, sweep, id, accuracy) choose the runs before they are grouped;
- * the others are evaluated on the groups.  A term that mixes such a field
- * with `runs` (a group's count) has no meaning: exit 2.  Sets *by_runs when
- * any term chooses runs.
- */
-static int
-s_split_terms(const char *text, groups_t *gs, bool *by_runs)
-{
-    size_t n = ad_filter_terms(gs->where);
-
-    *by_runs = false;
-    gs->run_term = ad_calloc(n ? n : 1, sizeof(*gs->run_term));
-    for (size_t i = 0; i < n; i++) {
-        unsigned fields = ad_filter_term_fields(gs->where, i);
-
-        if (!(fields & AD_FIELDS_OF_RUNS))
-            continue;
-        if (fields & AD_FIELD_BIT(AD_FIELD_RUNS)) {
-            ad_filter_error_t err = {0};
-
-            err.column = ad_filter_term_field_column(gs->where, i, AD_FIELD_RUNS);
-            snprintf(err.msg, sizeof(err.msg),
-                     "runs (a group's count) cannot share a condition with state, job, sweep, "
-                     "id or accuracy (they choose the runs before grouping; put the two on "
-                     "either side of a top-level and) at column %d",
-                     err.column);
-            return s_where_error(text, &err);
-        }
-        gs->run_term[i] = true;
-        *by_runs = true;
-    }
-    return 0;
-}
-
-/* ---- autodist speedup: order ----------------------------------------------------------------- */
-
-#define S_SORT_KEYS 8
-
-/* --sort: fields, each ascending or descending. */
-typedef struct sort_spec {
-    ad_field_t field[S_SORT_KEYS];
-    bool desc[S_SORT_KEYS];
-    int n;
-} sort_spec_t;
-
-static int
-s_parse_sort(const char *text, sort_spec_t *spec)
-{
-    char buf[256], *save = NULL, *tok;
-
-    memset(spec, 0, sizeof(*spec));
-    snprintf(buf, sizeof(buf), "%s", text);
-    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        bool desc = tok[0] == '-';
-        ad_field_t f;
-
-        if (desc || tok[0] == '+')
-            tok++;
-        if (ad_field_from_name(tok, &f))
-            return ad_cli_fail(AD_CLI_EXIT_USAGE, "--sort: unknown field \"%s\" (fields: %s)", tok,
-                               ad_field_names());
-        if (AD_FIELD_BIT(f) & AD_FIELDS_OF_RUNS)
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "--sort: a layout group has no %s (state, job, sweep, id and "
-                               "accuracy belong to single runs: autodist runs --where)",
-                               ad_field_name(f));
-        if (spec->n == S_SORT_KEYS)
-            return ad_cli_fail(AD_CLI_EXIT_USAGE, "--sort: at most %d fields", S_SORT_KEYS);
-        spec->field[spec->n] = f;
-        spec->desc[spec->n++] = desc;
-    }
-    if (spec->n == 0)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--sort needs a field (fields: %s)",
-                           ad_field_names());
-    return 0;
-}
-
-static const sort_spec_t *s_sort_by; /* qsort has no argument */
-
-static int
-s_cmp_groups(const void *pa, const void *pb)
-{
-    const group_t *a = pa, *b = pb;
-
-    for (int k = 0; k < s_sort_by->n; k++) {
-        ad_field_t f = s_sort_by->field[k];
-        ad_value_t va = {NULL, NAN}, vb = {NULL, NAN};
-        int c;
-
-        s_group_get(a, f, &va);
-        s_group_get(b, f, &vb);
-        if (ad_field_is_text(f)) {
-            c = strcmp(va.str, vb.str);
-        } else {
-            /* Missing values last, whichever the direction. */
-            if (isnan(va.num) || isnan(vb.num)) {
-                c = isnan(va.num) - isnan(vb.num);
-                if (c)
-                    return c;
-                continue;
-            }
-            c = va.num < vb.num ? -1 : va.num > vb.num;
-        }
-        if (c)
-            return s_sort_by->desc[k] ? -c : c;
-    }
-    /* The store's order breaks ties: qsort is not stable. */
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-/* ---- autodist speedup: output ---------------------------------------------------------------- */
-
-static char *
-s_layout(const group_t *g, char *buf, size_t size)
-{
-    char n[24], p[24], t[24];
-
-    snprintf(buf, size, "%sx%sx%s", s_fmt_int(g->nodes, n), s_fmt_int(g->ppn, p),
-             s_fmt_int(g->tpp, t));
-    return buf;
-}
-
-/* The speedup table: cells in one buffer, so 23,000 rows cost no allocation each. */
-typedef struct text_table {
-    char *text;    /* every cell, NUL-terminated, one after the other */
-    size_t len;    /* bytes used */
-    size_t cap;    /* bytes allocated */
-    size_t *cells; /* offset of each cell in text, row by row */
-    size_t n;      /* cells */
-    size_t ncap;   /* cells allocated */
-} text_table_t;
-
-static void
-s_cell(text_table_t *t, const char *cell)
-{
-    size_t len = strlen(cell) + 1;
-
-    if (t->len + len > t->cap) {
-        t->cap = (t->len + len) * 2 + 4096;
-        t->text = ad_realloc(t->text, t->cap);
-    }
-    if (t->n == t->ncap) {
-        t->ncap = t->ncap ? 2 * t->ncap : 1024;
-        t->cells = ad_realloc(t->cells, t->ncap * sizeof(*t->cells));
-    }
-    memcpy(t->text + t->len, cell, len);
-    t->cells[t->n++] = t->len;
-    t->len += len;
-}
-
-/* Print the cells ncols to a row, columns two spaces apart, the last unpadded (as ad_table). */
-static void
-s_cells_print(const text_table_t *t, int ncols, FILE *f)
-{
-    static const char spaces[] = "                                                                ";
-    size_t width[16] = {0};
-
-    for (size_t i = 0; i < t->n; i++) {
-        size_t len = strlen(t->text + t->cells[i]);
-
-        if (len > width[i % ncols])
-            width[i % ncols] = len;
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        const char *cell = t->text + t->cells[i];
-        size_t len = strlen(cell), pad;
-
-        fwrite(cell, 1, len, f);
-        if ((int)(i % ncols) == ncols - 1) {
-            fputc('\n', f);
-            continue;
-        }
-        for (pad = width[i % ncols] - len + 2; pad > 0;) {
-            size_t k = pad < sizeof(spaces) - 1 ? pad : sizeof(spaces) - 1;
-
-            fwrite(spaces, 1, k, f);
-            pad -= k;
-        }
-    }
-}
-
-static void
-s_print_table(const groups_t *gs)
-{
-    static const char *const headers[] = {
-        "MODEL",  "DATASET", "BATCH",     "HARDWARE", "DEVICE",
-        "LAYOUT", "RUNS",    "SAMPLES/S", "SPEEDUP",  "EFFICIENCY",
-    };
-    text_table_t t = {0};
-
-    for (int c = 0; c < 10; c++)
-        s_cell(&t, headers[c]);
-    for (size_t i = 0; i < gs->n; i++) {
-        const group_t *g = &gs->rows[i];
-        char buf[48], sps[96];
-        size_t len;
-
-        s_cell(&t, g->model[0] ? g->model : "-");
-        s_cell(&t, g->dataset[0] ? g->dataset : "-");
-        s_cell(&t, s_fmt_int(g->batch, buf));
-        s_cell(&t, g->hardware[0] ? g->hardware : "-");
-        s_cell(&t, g->device[0] ? g->device : "-");
-        s_cell(&t, s_layout(g, buf, sizeof(buf)));
-        s_cell(&t, s_fmt_int(g->runs, buf));
-        s_fmt_rate(g->sps, sps, sizeof(sps));
-        if (g->runs > 1) {
-            len = strlen(sps);
-            memcpy(sps + len, " +- ", 5);
-            s_fmt_rate(g->sd, sps + len + 4, sizeof(sps) - len - 4);
-        }
-        s_cell(&t, sps);
-        if (isnan(g->speedup)) {
-            s_cell(&t, "-");
-            s_cell(&t, "-");
-        } else {
-            s_fmt_fixed(g->speedup, 2, buf, sizeof(buf) - 1);
-            strcat(buf, "x");
-            s_cell(&t, buf);
-            s_fmt_fixed(100.0 * g->efficiency, 0, buf, sizeof(buf) - 1);
-            strcat(buf, "%");
-            s_cell(&t, buf);
-        }
-    }
-    s_cells_print(&t, 10, stdout);
-    free(t.text);
-    free(t.cells);
-}
-
-/*
- * JSON written directly, in ad_cli_print_json()'s layout (jansson's: indent 2,
- * reals with 10 significant digits and a ".0" when integral), so 23,000 rows
- * do not build 400,000 jansson values first.
- */
-/* `      "key": ` */
-static void
-s_json_key(FILE *f, const char *key)
-{
-    fputs("      \"", f);
-    fputs(key, f);
-    fputs("\": ", f);
-}
-
-static void
-s_json_str(FILE *f, const char *key, const char *v, bool last)
-{
-    s_json_key(f, key);
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\b':
-            fputs("\\b", f);
-            break;
-        case '\f':
-            fputs("\\f", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04X", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputs(last ? "\"\n" : "\",\n", f);
-}
-
-static void
-s_json_int(FILE *f, const char *key, int64_t v, bool last)
-{
-    char buf[24];
-
-    s_json_key(f, key);
-    fputs(s_fmt_int(v, buf), f);
-    fputs(last ? "\n" : ",\n", f);
-}
-
-static void
-s_json_real(FILE *f, const char *key, double v, bool last)
-{
-    char buf[48];
-
-    if (isnan(v)) {
-        snprintf(buf, sizeof(buf), "null");
-    } else {
-        s_fmt_g10(v, buf, sizeof(buf) - 2);
-        if (!strpbrk(buf, ".eE"))
-            strcat(buf, ".0");
-    }
-    s_json_key(f, key);
-    fputs(buf, f);
-    fputs(last ? "\n" : ",\n", f);
-}
-
-static void
-s_print_json(const groups_t *gs)
-{
-    char layout[48];
-
-    if (gs->n == 0) {
-        fputs("{\n  \"speedups\": []\n}\n", stdout);
-        fflush(stdout);
-        return;
-    }
-    fputs("{\n  \"speedups\": [\n", stdout);
-    for (size_t i = 0; i < gs->n; i++) {
-        const group_t *g = &gs->rows[i];
-
-        fputs("    {\n", stdout);
-        s_json_str(stdout, "model", g->model, false);
-        s_json_str(stdout, "dataset", g->dataset, false);
-        s_json_int(stdout, "batch_size", g->batch, false);
-        s_json_str(stdout, "hardware", g->hardware, false);
-        s_json_str(stdout, "device", g->device, false);
-        s_json_int(stdout, "nodes", g->nodes, false);
-        s_json_int(stdout, "procs_per_node", g->ppn, false);
-        s_json_int(stdout, "threads_per_proc", g->tpp, false);
-        s_json_str(stdout, "layout", s_layout(g, layout, sizeof(layout)), false);
-        s_json_str(stdout, "family", s_family(g), false);
-        s_json_int(stdout, "workers", (int64_t)g->nodes * g->ppn, false);
-        s_json_int(stdout, "cores", (int64_t)g->nodes * g->ppn * g->tpp, false);
-        s_json_int(stdout, "runs", g->runs, false);
-        s_json_real(stdout, "samples_per_s", g->sps, false);
-        s_json_real(stdout, "samples_sd", g->sd, false);
-        s_json_real(stdout, "speedup", g->speedup, false);
-        s_json_real(stdout, "efficiency", g->efficiency, true);
-        fputs(i + 1 < gs->n ? "    },\n" : "    }\n", stdout);
-    }
-    fputs("  ]\n}\n", stdout);
-    fflush(stdout);
-}
-
-static void
-s_print_csv(const groups_t *gs)
-{
-    char layout[48];
-
-    fputs("model,dataset,batch_size,hardware,device,nodes,procs_per_node,threads_per_proc,"
-          "layout,family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency\n",
-          stdout);
-    for (size_t i = 0; i < gs->n; i++) {
-        const group_t *g = &gs->rows[i];
-
-        s_csv_text(stdout, g->model, false);
-        s_csv_text(stdout, g->dataset, false);
-        s_csv_int(stdout, g->batch, false, false);
-        s_csv_text(stdout, g->hardware, false);
-        s_csv_text(stdout, g->device, false);
-        s_csv_int(stdout, g->nodes, false, false);
-        s_csv_int(stdout, g->ppn, false, false);
-        s_csv_int(stdout, g->tpp, false, false);
-        s_csv_text(stdout, s_layout(g, layout, sizeof(layout)), false);
-        s_csv_text(stdout, s_family(g), false);
-        s_csv_int(stdout, (int64_t)g->nodes * g->ppn, false, false);
-        s_csv_int(stdout, (int64_t)g->nodes * g->ppn * g->tpp, false, false);
-        s_csv_int(stdout, g->runs, false, false);
-        s_csv_num(stdout, g->sps, false);
-        s_csv_num(stdout, g->sd, false);
-        s_csv_num(stdout, g->speedup, false);
-        s_csv_num(stdout, g->efficiency, true);
-    }
-}
-
-/* ---- autodist speedup: plot ------------------------------------------------------------------ */
-
-/* Panels drawn at most; the rest are left out with a warning. */
-#define S_PLOT_PANELS 12
-
-/* The series of a panel, in the order they are drawn. */
-static const struct {
-    const char *family; /* s_family() */
-    const char *title;  /* key entry */
-    const char *style;  /* gnuplot style */
-} s_series[] = {
-    {"threads", "threads (1x1xT)", "linespoints lw 2 pt 7 ps 1.2 lc rgb '#1f77b4'"},
-    {"processes", "processes (1xPx1)", "linespoints lw 2 pt 9 ps 1.4 lc rgb '#d62728'"},
-    {"nodes", "nodes (Nx1x1)", "linespoints lw 2 pt 5 ps 1.2 lc rgb '#2ca02c'"},
-    {"mixed", "mixed (NxPxT)", "points pt 6 ps 1.4 lw 1.5 lc rgb '#9467bd'"},
-};
-
-#define S_N_SERIES (sizeof(s_series) / sizeof(s_series[0]))
-
-/* A gnuplot string literal: single quotes, '' for a quote. */
-static void
-s_gp_str(FILE *f, const char *s)
-{
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputc('\'', f);
-        if ((unsigned char)*s >= ' ')
-            fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
-static bool
-s_same_panel(const group_t *a, const group_t *b)
-{
-    return a->batch == b->batch && !strcmp(a->model, b->model) && !strcmp(a->dataset, b->dataset) &&
-           !strcmp(a->hardware, b->hardware) && !strcmp(a->device, b->device);
-}
-
-/* x of a group: the cores it uses (GPUs on gpu), the denominator of its efficiency. */
-static double
-s_plot_x(const group_t *g)
-{
-    return (double)s_used(g->device, g->nodes, g->ppn, g->tpp);
-}
-
-static int
-s_cmp_x(const void *pa, const void *pb)
-{
-    const group_t *a = *(const group_t *const *)pa, *b = *(const group_t *const *)pb;
-    double xa = s_plot_x(a), xb = s_plot_x(b);
-
-    return xa < xb ? -1 : xa > xb;
-}
-
-/*
- * Write one panel (the groups of one model, dataset, batch, hardware and
- * device, rows[0..n)) as datablocks and a plot command.
- */
-static void
-s_gp_panel(FILE *f, int panel, group_t **rows, size_t n, bool multi)
-{
-    const group_t *g0 = rows[0];
-    double max_x = 1, max_y = 1;
-    bool gpu = !strcmp(g0->device, "gpu"), first = true;
-    char title[512];
-
-    qsort(rows, n, sizeof(*rows), s_cmp_x);
-    for (size_t s = 0; s < S_N_SERIES; s++) {
-        fprintf(f, "$p%d_%s << EOD\n", panel, s_series[s].family);
-        for (size_t i = 0; i < n; i++) {
-            const char *fam = s_family(rows[i]);
-            bool base = !strcmp(fam, "baseline") && strcmp(s_series[s].family, "mixed");
-
-            if (isnan(rows[i]->speedup) || (!base && strcmp(fam, s_series[s].family)))
-                continue;
-            fprintf(f, "%g %.6g\n", s_plot_x(rows[i]), rows[i]->speedup);
-        }
-        fputs("EOD\n", f);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(rows[i]->speedup))
-            continue;
-        if (s_plot_x(rows[i]) > max_x)
-            max_x = s_plot_x(rows[i]);
-        if (rows[i]->speedup > max_y)
-            max_y = rows[i]->speedup;
-    }
-    snprintf(title, sizeof(title), "%s on %s, batch %lld%s%s%s", g0->model, g0->dataset,
-             (long long)g0->batch, g0->hardware[0] ? ", " : "", g0->hardware, gpu ? ", gpu" : "");
-    fputs("set title ", f);
-    s_gp_str(f, title);
-    fputs(multi ? "\n" : " font ',13'\n", f);
-    fprintf(f, "set xlabel '%s'\n", gpu ? "workers (GPUs used)" : "workers (cores used)");
-    fputs("set ylabel 'speedup over 1x1x1'\n", f);
-    if (max_x >= 16) {
-        fputs("set logscale xy 2\nset xtics autofreq\n", f);
-        fprintf(f, "set xrange [0.9:%g]\nset yrange [0.5:%g]\n", max_x * 1.15,
-                fmax(max_y * 1.4, 2.0));
-    } else {
-        fputs("unset logscale\nset xtics 1\n", f);
-        fprintf(f, "set xrange [0:%g]\n", max_x + 0.5);
-        /* The ideal line in full when the curves reach a fair part of it. */
-        fprintf(f, "set yrange [0:%g]\n",
-                max_x <= 2.5 * max_y ? fmax(max_x, max_y) * 1.1 : max_y * 1.3);
-    }
-    fputs("plot ", f);
-    for (size_t s = 0; s < S_N_SERIES; s++) {
-        bool any = false;
-
-        for (size_t i = 0; i < n && !any; i++)
-            any = !isnan(rows[i]->speedup) && !strcmp(s_family(rows[i]), s_series[s].family);
-        if (!any)
-            continue;
-        fprintf(f, "%s$p%d_%s using 1:2 with %s title '%s'", first ? "" : ", \\\n     ", panel,
-                s_series[s].family, s_series[s].style, s_series[s].title);
-        first = false;
-    }
-    /* A panel with the baseline alone still shows its point. */
-    if (first) {
-        fprintf(f,
-                "$p%d_threads using 1:2 with points pt 7 ps 1.2 lc rgb '#1f77b4' "
-                "title 'baseline (1x1x1)'",
-                panel);
-        first = false;
-    }
-    fputs(", \\\n     x with lines dt 2 lw 1.5 lc rgb '#555555' title 'ideal (y = x)'\n", f);
-}
-
-/* Order of panels: model, dataset, batch, hardware, device; then the rows' own order. */
-static int
-s_cmp_panel(const void *pa, const void *pb)
-{
-    const group_t *a = *(const group_t *const *)pa, *b = *(const group_t *const *)pb;
-    int c = strcmp(a->model, b->model);
-
-    if (!c)
-        c = strcmp(a->dataset, b->dataset);
-    if (!c)
-        c = a->batch < b->batch ? -1 : a->batch > b->batch;
-    if (!c)
-        c = strcmp(a->hardware, b->hardware);
-    if (!c)
-        c = strcmp(a->device, b->device);
-    return c ? c : a < b ? -1 : a > b;
-}
-
-/*
- * Write the gnuplot script for the groups into f: one panel per (model,
- * dataset, batch, hardware, device) that has a speedup, at most
- * S_PLOT_PANELS.  Returns the number of panels (0: nothing to draw) and sets
- * *left_out to the panels beyond the limit.
- */
-static int
-s_gp_script(FILE *f, const groups_t *gs, const char *file, int *left_out)
-{
-    group_t **order = ad_malloc((gs->n ? gs->n : 1) * sizeof(*order));
-    size_t *start = ad_malloc((gs->n + 1) * sizeof(*start));
-    size_t *count = ad_malloc((gs->n + 1) * sizeof(*count));
-    bool png = !strcmp(file + strlen(file) - 4, ".png");
-    size_t npanels = 0;
-    int cols, rows, w, h, drawn;
-
-    for (size_t i = 0; i < gs->n; i++)
-        order[i] = &gs->rows[i];
-    qsort(order, gs->n, sizeof(*order), s_cmp_panel);
-    for (size_t i = 0, j; i < gs->n; i = j) {
-        bool has = false;
-
-        for (j = i; j < gs->n && s_same_panel(order[i], order[j]); j++)
-            has = has || !isnan(order[j]->speedup);
-        if (!has)
-            continue;
-        start[npanels] = i;
-        count[npanels++] = j - i;
-    }
-    drawn = npanels > S_PLOT_PANELS ? S_PLOT_PANELS : (int)npanels;
-    *left_out = (int)npanels - drawn;
-    if (drawn == 0)
-        goto out_free;
-    cols = drawn == 1 ? 1 : drawn <= 4 ? 2 : 3;
-    rows = (drawn + cols - 1) / cols;
-    w = 640 * cols;
-    h = 460 * rows;
-    if (png)
-        fprintf(f,
-                "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
-                "    set terminal pngcairo size %d,%d noenhanced font 'sans,10' "
-                "background rgb 'white'\n"
-                "} else {\n"
-                "    set terminal png size %d,%d noenhanced background rgb 'white'\n"
-                "}\n",
-                w, h, w, h);
-    else
-        fprintf(f,
-                "set terminal svg size %d,%d dynamic noenhanced font 'sans,11' "
-                "background rgb 'white'\n",
-                w, h);
-    fputs("set output ", f);
-    s_gp_str(f, file);
-    fputs("\nset encoding utf8\nset grid lc rgb '#dddddd'\nset key top left box opaque\n"
-          "set samples 200\nset border lw 1\n",
-          f);
-    if (drawn > 1)
-        fprintf(f, "set multiplot layout %d,%d title 'speedup against workers' font ',14'\n", rows,
-                cols);
-    for (int p = 0; p < drawn; p++)
-        s_gp_panel(f, p, order + start[p], count[p], drawn > 1);
-    if (drawn > 1)
-        fputs("unset multiplot\n", f);
-    fputs("set output\n", f);
-out_free:
-    free(order);
-    free(start);
-    free(count);
-    return drawn;
-}
-
-/*
- * Run gnuplot (found through PATH) on script.  Returns 0, or an exit status
- * after printing why: gnuplot is not installed, or it failed (its last
- * line of stderr).
- */
-static int
-s_run_gnuplot(const char *script, const char *file)
-{
-    int errpipe[2], execpipe[2], st, exec_errno = 0;
-    char buf[4096], last[512] = "";
-    struct stat sb;
-    size_t len = 0;
-    ssize_t got;
-    pid_t pid;
-
-    if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(execpipe, O_CLOEXEC) < 0)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: pipe: %s", strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    if (pid < 0)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: fork: %s", strerror(errno));
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        dup2(errpipe[1], STDERR_FILENO);
-        execlp("gnuplot", "gnuplot", script, (char *)NULL);
-        st = errno;
-        if (write(execpipe[1], &st, sizeof(st)) < 0)
-            _exit(127);
-        _exit(127);
-    }
-    close(errpipe[1]);
-    close(execpipe[1]);
-    if (read(execpipe[0], &exec_errno, sizeof(exec_errno)) != sizeof(exec_errno))
-        exec_errno = 0;
-    close(execpipe[0]);
-    /* Keep the end of what gnuplot says; its last line explains a failure. */
-    while ((got = read(errpipe[0], buf + len, sizeof(buf) - 1 - len)) > 0 ||
-           (got < 0 && errno == EINTR)) {
-        if (got < 0)
-            continue;
-        len += (size_t)got;
-        buf[len] = '\0';
-        for (char *nl; (nl = strchr(buf, '\n'));) {
-            *nl = '\0';
-            if (strspn(buf, " \t^") != strlen(buf))
-                snprintf(last, sizeof(last), "%.500s", buf);
-            len -= (size_t)(nl + 1 - buf);
-            memmove(buf, nl + 1, len + 1);
-        }
-        if (len == sizeof(buf) - 1)
-            len = 0;
-    }
-    if (len > 0 && strspn(buf, " \t^") != len)
-        snprintf(last, sizeof(last), "%.500s", buf);
-    close(errpipe[0]);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (exec_errno == ENOENT)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot needs gnuplot (apt-get install gnuplot-nox); "
-                                              "the table is printed anyway");
-    if (exec_errno)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: cannot run gnuplot: %s",
-                           strerror(exec_errno));
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: gnuplot could not draw %s (%s %d)%s%s", file,
-                           WIFEXITED(st) ? "exit" : "signal",
-                           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), last[0] ? ": " : "",
-                           last);
-    if (stat(file, &sb) < 0 || sb.st_size == 0)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR,
-                           "--plot: gnuplot exited 0 but wrote nothing to %s%s%s", file,
-                           last[0] ? ": " : "", last);
-    return 0;
-}
-
-/* Draw the groups into file (.svg or .png).  Returns 0 or an exit status after printing why. */
-static int
-s_plot(const groups_t *gs, const char *file, out_t out)
-{
-    char script[] = "/tmp/autodist-plot-XXXXXX";
-    const char *tmpdir = getenv("TMPDIR");
-    char path[4096];
-    int fd, panels, left_out, rc;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/autodist-plot-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    fd = mkstemp(path);
-    if (fd < 0) {
-        fd = mkstemp(script);
-        if (fd < 0)
-            return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: cannot write a script: %s",
-                               strerror(errno));
-        snprintf(path, sizeof(path), "%s", script);
-    }
-    f = fdopen(fd, "w");
-    panels = s_gp_script(f, gs, file, &left_out);
-    if (fclose(f) != 0) {
-        unlink(path);
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: cannot write %s: %s", path, strerror(errno));
-    }
-    if (panels == 0) {
-        unlink(path);
-        return ad_cli_fail(AD_CLI_EXIT_ERROR,
-                           "--plot: nothing to plot: no row has a speedup (no 1x1x1 baseline "
-                           "among the rows shown)");
-    }
-    if (left_out > 0)
-        fprintf(stderr,
-                "autodist: --plot: drew the first %d of %d panels; narrow them with --where\n",
-                panels, panels + left_out);
-    rc = s_run_gnuplot(path, file);
-    unlink(path);
-    if (!rc && out == S_OUT_TABLE)
-        printf("plot: %s (%d panel%s)\n", file, panels, panels == 1 ? "" : "s");
-    return rc;
-}
-
-/* ---- autodist speedup ------------------------------------------------------------------------ */
-
-int
-ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
-{
-    groups_t gs = {0};
-    ad_filter_t *where = NULL;
-    ad_filter_error_t ferr;
-    ad_store_t *store = NULL;
-    const char *db = NULL;
-    sort_spec_t sort;
-    bool by_runs = false;
-    opts_t o;
-    int rc;
-
-    rc = s_parse(cli, argc, argv, true, &o);
-    if (rc)
-        return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
-    if (o.sort && s_parse_sort(o.sort, &sort))
-        return AD_CLI_EXIT_USAGE;
-    if (o.where) {
-        if (ad_filter_parse(o.where, AD_FILTER_GROUPS, &where, &ferr))
-            return s_where_error(o.where, &ferr);
-        gs.where = where;
-        rc = s_split_terms(o.where, &gs, &by_runs);
-        if (rc)
-            goto out;
-        ad_filter_push(where, &o.filter);
-    }
-    rc = s_open(cli, &store, &db);
-    if (rc)
-        goto out;
-    if (store) {
-        /* run_groups answers unless a term must look at the runs themselves. */
-        if (by_runs)
-            rc = ad_store_each_speedup_of(store, &o.filter, s_keep_run, &gs, s_on_group, &gs);
-        else
-            rc = ad_store_each_speedup(store, &o.filter, s_on_group, &gs);
-        if (rc < 0) {
-            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", ad_store_errmsg(store));
-            goto out;
-        }
-    }
-    if (o.sort) {
-        s_sort_by = &sort;
-        qsort(gs.rows, gs.n, sizeof(*gs.rows), s_cmp_groups);
-    }
-    if (o.limit && (size_t)o.limit < gs.n) {
-        for (size_t i = (size_t)o.limit; i < gs.n; i++) {
-            free(gs.rows[i].model);
-            free(gs.rows[i].dataset);
-            free(gs.rows[i].hardware);
-            free(gs.rows[i].device);
-        }
-        gs.n = (size_t)o.limit;
-    }
-    if (o.out == S_OUT_JSON)
-        s_print_json(&gs);
-    else if (o.out == S_OUT_CSV)
-        s_print_csv(&gs);
-    else if (!store)
-        printf("no runs yet (%s does not exist)\n", db);
-    else if (gs.n == 0)
-        printf(where || o.filter.model || o.filter.dataset
-                   ? "no speedups match (%s)\n"
-                   : "no speedups yet: %s has no COMPLETED run with a throughput\n",
-               db);
-    else
-        s_print_table(&gs);
-    rc = o.plot ? s_plot(&gs, o.plot, o.out) : AD_CLI_EXIT_OK;
-out:
-    s_groups_free(&gs);
-    ad_store_close(&store);
-    ad_filter_free(&where);
-    return rc;
-}

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "autodist/ad_suggest.h"
+
 /*
  * Grammar (docs/speedup.md), lowest precedence first:
  *
@@ -380,47 +382,15 @@ s_node_free(node_t *n)
     free(n);
 }
 
-/* Edit distance, for "did you mean". */
-static size_t
-s_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), d[41];
-
-    if (la > 40 || lb > 40)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        d[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = d[0], cur;
-
-        d[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            cur = d[j];
-            d[j] = tolower((unsigned char)a[i - 1]) == b[j - 1] ? prev : 1 + prev;
-            if (d[j - 1] + 1 < d[j])
-                d[j] = d[j - 1] + 1;
-            if (cur + 1 < d[j])
-                d[j] = cur + 1;
-            prev = cur;
-        }
-    }
-    return d[lb];
-}
-
 static int
 s_unknown_field(parser_t *p, const tok_t *t)
 {
-    const char *best = NULL;
-    size_t best_d = 3;
+    const char *names[AD_FIELD_COUNT], *best;
 
-    for (int f = 0; f < AD_FIELD_COUNT; f++) {
-        size_t d = s_distance(t->value, s_fields[f].name);
-
-        if (d < best_d) {
-            best_d = d;
-            best = s_fields[f].name;
-        }
-    }
+    for (int f = 0; f < AD_FIELD_COUNT; f++)
+        names[f] = s_fields[f].name;
+    /* The query's word is matched case-blind, as fields are. */
+    best = ad_suggest(t->value, names, AD_FIELD_COUNT, 3, true);
     if (best)
         return s_fail(p, t->column, "unknown field \"%s\" (did you mean %s?)", t->value, best);
     return s_fail(p, t->column, "unknown field \"%s\" (fields: %s)", t->value, ad_field_names());

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autodist/ad_error.h"
 #include "autodist/ad_fault.h"
 #include "autodist/ad_proc.h"
 
@@ -385,4 +387,50 @@ ad_proc_sleep_ms(int ms)
 
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+int
+ad_proc_cpu_seconds(pid_t pid, double *seconds)
+{
+    unsigned long long utime, stime;
+    char path[64], buf[2048];
+    const char *p;
+    size_t len;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* The command name may hold spaces and parentheses: fields start after the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                     &stime) != 2)
+        return AD_EPARSE;
+    *seconds = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    return 0;
+}
+
+double
+ad_proc_rss_mib(pid_t pid)
+{
+    char path[64], line[256];
+    double mib = NAN;
+    long kib;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return NAN;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+            mib = kib / 1024.0;
+            break;
+        }
+    fclose(f);
+    return mib;
 }

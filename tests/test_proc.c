@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,6 +406,32 @@ test_stray_ranks(void **state)
     s_wait(prefix_job);
 }
 
+/* CPU time and resident memory of a process, as the coordinator benchmark reads them. */
+static void
+test_usage(void **state)
+{
+    volatile double x = 0;
+    double t0 = -1, t1 = -1, rss;
+    pid_t child;
+    int status;
+
+    assert_int_equal(ad_proc_cpu_seconds(getpid(), &t0), 0);
+    for (long i = 0; i < 50 * 1000 * 1000; i++)
+        x += 1e-9 * (double)i;
+    assert_int_equal(ad_proc_cpu_seconds(getpid(), &t1), 0);
+    assert_true(t0 >= 0 && t1 > t0);
+    rss = ad_proc_rss_mib(getpid());
+    assert_true(rss > 0 && rss < 4096);
+    /* A process that is gone: -ENOENT, and no memory figure. */
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(ad_proc_cpu_seconds(child, &t1), -ENOENT);
+    assert_true(isnan(ad_proc_rss_mib(child)));
+}
+
 int
 main(void)
 {
@@ -420,6 +447,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_proc_is, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sibling, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_stray_ranks, s_setup, s_teardown),
+        cmocka_unit_test(test_usage),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

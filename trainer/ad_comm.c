@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <czmq.h>
+
 #include "autodist/ad_log.h"
 
 /*
@@ -83,10 +85,7 @@ struct ad_comm {
 double
 ad_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (double)zclock_usecs() * 1e-6;
 }
 
 static int

@@ -16,6 +16,8 @@
 #include <stb/stb_image_resize.h>
 #include <zlib.h>
 
+#include "autodist/ad_hash.h"
+
 enum {
     AD_DATA_KIND_FASHION = 1,
     AD_DATA_KIND_SYNTHETIC = 2,
@@ -66,25 +68,17 @@ static const char *const s_split_names[] = {"train", "val", "test"};
 /* Hashing and random numbers: splitmix64, so every sample is a pure function of its seed.   */
 
 static uint64_t
-s_mix(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
 s_hash2(uint64_t a, uint64_t b)
 {
-    return s_mix(s_mix(a) ^ b);
+    return ad_hash_mix64(ad_hash_mix64(a) ^ b);
 }
 
+/* This file's stream: the state advances first, so it yields ad_hash_mix64(state + gamma). */
 static uint64_t
 s_next(uint64_t *state)
 {
-    *state += 0x9e3779b97f4a7c15ull;
-    return s_mix(*state);
+    *state += AD_RAND_GAMMA;
+    return ad_hash_mix64(*state);
 }
 
 /* Uniform in [0, 1). */
@@ -92,16 +86,6 @@ static double
 s_uniform(uint64_t *state)
 {
     return (double)(s_next(state) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static uint64_t
-s_hash_str(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -527,7 +511,7 @@ s_synthetic_sample(const ad_dataset_t *self, int64_t index, float *x, int64_t *y
     size_t n = self->sample_bytes, k;
     uint64_t r;
 
-    *y = (int64_t)(s_mix(state ^ 0x6c6162656cull) % (uint64_t)self->classes);
+    *y = (int64_t)(ad_hash_mix64(state ^ 0x6c6162656cull) % (uint64_t)self->classes);
     /* Eight pixels per random word, unrolled by hand: twice as fast as GCC -O2's loop. */
     for (k = 0; k + 8 <= n; k += 8) {
         r = s_next(&state);
@@ -879,7 +863,7 @@ s_folder_assign(s_class_t *classes, int nclasses, int64_t total, double val, dou
     for (int c = 0; c < nclasses; c++) {
         s_class_t *cls = &classes[c];
         /* Seeded by the class name, so adding a class leaves the others' splits alone. */
-        uint64_t state = s_hash2(seed, s_hash_str(cls->name));
+        uint64_t state = s_hash2(seed, ad_hash_fnv1a64(cls->name));
         int *order = ad_malloc((size_t)cls->nfiles * sizeof(*order));
 
         for (int i = 0; i < cls->nfiles; i++)

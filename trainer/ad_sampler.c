@@ -12,16 +12,6 @@ struct ad_sampler {
     int64_t *perm;  /* the current epoch's order */
 };
 
-uint64_t
-ad_rand_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 ad_sampler_t *
 ad_sampler_new(int64_t n, int64_t batch, int world, int rank, uint64_t seed, ad_err_t *err)
 {

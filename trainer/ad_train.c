@@ -22,6 +22,7 @@
 #include "autodist/ad_error.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_metrics.h"
+#include "autodist/ad_opt.h"
 #include "autodist/ad_sampler.h"
 #include "autodist/ad_torch.h"
 #include "autodist/ad_version.h"
@@ -140,39 +141,6 @@ s_usage(FILE *fp)
         AD_DATA_FASHION_DIR);
 }
 
-/* Parse an integer option in [min, max] or fail with a message naming it. */
-static int
-s_int(const char *name, const char *arg, int64_t min, int64_t max, int64_t *out,
-      ad_err_t *err)
-{
-    char *end;
-    long long v;
-
-    errno = 0;
-    v = strtoll(arg, &end, 10);
-    if (errno || end == arg || *end || v < min || v > max)
-        return ad_err_set(err, AD_EINVAL,
-                          "--%s must be an integer in [%" PRId64 ", %" PRId64 "], got \"%s\"",
-                          name, min, max, arg);
-    *out = v;
-    return 0;
-}
-
-static int
-s_real(const char *name, const char *arg, double min, double max, double *out, ad_err_t *err)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(arg, &end);
-    if (errno || end == arg || *end || !isfinite(v) || v < min || v > max)
-        return ad_err_set(err, AD_EINVAL, "--%s must be a number in [%g, %g], got \"%s\"",
-                          name, min, max, arg);
-    *out = v;
-    return 0;
-}
-
 enum {
     OPT_MODEL = 256, OPT_DATASET, OPT_DATA_DIR, OPT_BATCH, OPT_EPOCHS, OPT_STEPS,
     OPT_THREADS, OPT_LR, OPT_MOMENTUM, OPT_WD, OPT_OPTIMIZER, OPT_SEED, OPT_DEVICE,
@@ -213,14 +181,141 @@ static const struct option s_long[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Parse argv into o.  Returns 0, 1 for --help/--version (printed by rank 0), or an error. */
-static int
-s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
-{
-    bool lr_set = false;
-    int64_t v;
-    int c, rc = 0;
+/* What s_opt_training() and s_opt_io() return for an option that is not theirs. */
+#define S_NOT_MINE 1
 
+/* The model, data and optimizer options.  Returns 0, an error, or S_NOT_MINE. */
+static int
+s_opt_training(int c, opts_t *o, bool *lr_set, ad_err_t *err)
+{
+    int64_t v;
+    int rc = 0;
+
+    switch (c) {
+    case OPT_MODEL:
+        o->model = optarg;
+        break;
+    case OPT_DATASET:
+        o->dataset = optarg;
+        break;
+    case OPT_DATA_DIR:
+        o->data_dir = optarg;
+        break;
+    case OPT_BATCH:
+        rc = ad_opt_int("--batch-size", optarg, 1, INT_MAX, 0, &o->batch, err);
+        break;
+    case OPT_EPOCHS:
+        rc = ad_opt_int("--epochs", optarg, 1, 1000000, 0, &o->epochs, err);
+        break;
+    case OPT_STEPS:
+        rc = ad_opt_int("--steps", optarg, 1, INT64_MAX / 2, 0, &o->steps, err);
+        break;
+    case OPT_THREADS:
+        rc = ad_opt_int("--threads", optarg, 1, 1024, 0, &v, err);
+        o->threads = (int)v;
+        break;
+    case OPT_LR:
+        rc = ad_opt_real("--lr", optarg, 1e-12, 1e6, 0, &o->optim.lr, err);
+        *lr_set = true;
+        break;
+    case OPT_MOMENTUM:
+        rc = ad_opt_real("--momentum", optarg, 0, 0.999999, 0, &o->optim.momentum, err);
+        break;
+    case OPT_WD:
+        rc = ad_opt_real("--weight-decay", optarg, 0, 1e3, 0, &o->optim.weight_decay, err);
+        break;
+    case OPT_OPTIMIZER:
+        if (!strcmp(optarg, "sgd"))
+            o->optim.kind = AD_OPTIM_SGD;
+        else if (!strcmp(optarg, "adam"))
+            o->optim.kind = AD_OPTIM_ADAM;
+        else
+            rc = ad_err_set(err, AD_EINVAL,
+                            "--optimizer must be sgd or adam, got \"%s\"", optarg);
+        break;
+    case OPT_SEED:
+        rc = ad_opt_int("--seed", optarg, 0, INT64_MAX, 0, &v, err);
+        o->seed = (uint64_t)v;
+        break;
+    case OPT_DEVICE:
+        if (strcmp(optarg, "cpu") && strcmp(optarg, "gpu") && strcmp(optarg, "auto"))
+            rc = ad_err_set(err, AD_EINVAL, "--device must be cpu, gpu or auto, got \"%s\"",
+                            optarg);
+        o->device = optarg;
+        break;
+    default:
+        return S_NOT_MINE;
+    }
+    return rc;
+}
+
+/* The output, checkpoint and synthetic-data options.  Returns 0, an error, or S_NOT_MINE. */
+static int
+s_opt_io(int c, opts_t *o, ad_err_t *err)
+{
+    int64_t v;
+    int rc = 0;
+
+    switch (c) {
+    case OPT_METRICS:
+        o->metrics = optarg;
+        break;
+    case OPT_CHECKPOINT:
+        o->checkpoint = optarg;
+        break;
+    case OPT_REPORT:
+        o->report = optarg;
+        break;
+    case OPT_JOB:
+        rc = ad_opt_int("--job", optarg, 1, INT64_MAX, 0, &o->job, err);
+        break;
+    case OPT_CKPT_EVERY:
+        rc = ad_opt_int("--checkpoint-every", optarg, 1, INT64_MAX / 2, 0, &o->checkpoint_every,
+                   err);
+        break;
+    case OPT_RESUME:
+        o->resume = true;
+        break;
+    case OPT_EVAL:
+        o->eval = true;
+        break;
+    case OPT_BUCKET:
+        rc = ad_opt_real("--bucket-mb", optarg, 0.001, 1024, 0, &o->bucket_mb, err);
+        break;
+    case OPT_SHAPE:
+        if (sscanf(optarg, "%dx%dx%d%n", &o->channels, &o->height, &o->width,
+                   &(int){0}) != 3 || o->channels < 1 || o->channels > 64 ||
+            o->height < 1 || o->height > 4096 || o->width < 1 || o->width > 4096)
+            rc = ad_err_set(err, AD_EINVAL,
+                            "--input-shape must be CxHxW (e.g. 3x32x32), got \"%s\"",
+                            optarg);
+        break;
+    case OPT_CLASSES:
+        rc = ad_opt_int("--classes", optarg, 2, 100000, 0, &v, err);
+        o->classes = (int)v;
+        break;
+    case OPT_SAMPLES:
+        rc = ad_opt_int("--samples", optarg, 1, INT64_C(1) << 40, 0, &o->samples, err);
+        break;
+    case OPT_IMAGE_SIZE:
+        rc = ad_opt_int("--image-size", optarg, 8, 4096, 0, &v, err);
+        o->image_size = (int)v;
+        break;
+    case OPT_LOG_EVERY:
+        rc = ad_opt_int("--log-every", optarg, 0, INT64_MAX / 2, 0, &o->log_every, err);
+        if (!rc && o->log_every == 0)
+            o->log_every = -1;
+        break;
+    default:
+        return S_NOT_MINE;
+    }
+    return rc;
+}
+
+/* The options' defaults. */
+static void
+s_defaults(opts_t *o)
+{
     memset(o, 0, sizeof(*o));
     o->dataset = "fashion-mnist";
     o->batch = 256;
@@ -238,110 +333,26 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
     o->samples = 50000;
     o->image_size = 224;
 
+}
+
+/* Parse argv into o.  Returns 0, 1 for --help/--version (printed by rank 0), or an error. */
+static int
+s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
+{
+    bool lr_set = false;
+    int c, rc = 0;
+
+    s_defaults(o);
     opterr = 0;
     optind = 1;
     while (!rc && (c = getopt_long(argc, argv, "h", s_long, NULL)) != -1) {
+        rc = s_opt_training(c, o, &lr_set, err);
+        if (rc == S_NOT_MINE)
+            rc = s_opt_io(c, o, err);
+        if (rc != S_NOT_MINE)
+            continue;
+        rc = 0;
         switch (c) {
-        case OPT_MODEL:
-            o->model = optarg;
-            break;
-        case OPT_DATASET:
-            o->dataset = optarg;
-            break;
-        case OPT_DATA_DIR:
-            o->data_dir = optarg;
-            break;
-        case OPT_BATCH:
-            rc = s_int("batch-size", optarg, 1, INT_MAX, &o->batch, err);
-            break;
-        case OPT_EPOCHS:
-            rc = s_int("epochs", optarg, 1, 1000000, &o->epochs, err);
-            break;
-        case OPT_STEPS:
-            rc = s_int("steps", optarg, 1, INT64_MAX / 2, &o->steps, err);
-            break;
-        case OPT_THREADS:
-            rc = s_int("threads", optarg, 1, 1024, &v, err);
-            o->threads = (int)v;
-            break;
-        case OPT_LR:
-            rc = s_real("lr", optarg, 1e-12, 1e6, &o->optim.lr, err);
-            lr_set = true;
-            break;
-        case OPT_MOMENTUM:
-            rc = s_real("momentum", optarg, 0, 0.999999, &o->optim.momentum, err);
-            break;
-        case OPT_WD:
-            rc = s_real("weight-decay", optarg, 0, 1e3, &o->optim.weight_decay, err);
-            break;
-        case OPT_OPTIMIZER:
-            if (!strcmp(optarg, "sgd"))
-                o->optim.kind = AD_OPTIM_SGD;
-            else if (!strcmp(optarg, "adam"))
-                o->optim.kind = AD_OPTIM_ADAM;
-            else
-                rc = ad_err_set(err, AD_EINVAL,
-                                "--optimizer must be sgd or adam, got \"%s\"", optarg);
-            break;
-        case OPT_SEED:
-            rc = s_int("seed", optarg, 0, INT64_MAX, &v, err);
-            o->seed = (uint64_t)v;
-            break;
-        case OPT_DEVICE:
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "gpu") && strcmp(optarg, "auto"))
-                rc = ad_err_set(err, AD_EINVAL, "--device must be cpu, gpu or auto, got \"%s\"",
-                                optarg);
-            o->device = optarg;
-            break;
-        case OPT_METRICS:
-            o->metrics = optarg;
-            break;
-        case OPT_CHECKPOINT:
-            o->checkpoint = optarg;
-            break;
-        case OPT_REPORT:
-            o->report = optarg;
-            break;
-        case OPT_JOB:
-            rc = s_int("job", optarg, 1, INT64_MAX, &o->job, err);
-            break;
-        case OPT_CKPT_EVERY:
-            rc = s_int("checkpoint-every", optarg, 1, INT64_MAX / 2, &o->checkpoint_every,
-                       err);
-            break;
-        case OPT_RESUME:
-            o->resume = true;
-            break;
-        case OPT_EVAL:
-            o->eval = true;
-            break;
-        case OPT_BUCKET:
-            rc = s_real("bucket-mb", optarg, 0.001, 1024, &o->bucket_mb, err);
-            break;
-        case OPT_SHAPE:
-            if (sscanf(optarg, "%dx%dx%d%n", &o->channels, &o->height, &o->width,
-                       &(int){0}) != 3 || o->channels < 1 || o->channels > 64 ||
-                o->height < 1 || o->height > 4096 || o->width < 1 || o->width > 4096)
-                rc = ad_err_set(err, AD_EINVAL,
-                                "--input-shape must be CxHxW (e.g. 3x32x32), got \"%s\"",
-                                optarg);
-            break;
-        case OPT_CLASSES:
-            rc = s_int("classes", optarg, 2, 100000, &v, err);
-            o->classes = (int)v;
-            break;
-        case OPT_SAMPLES:
-            rc = s_int("samples", optarg, 1, INT64_C(1) << 40, &o->samples, err);
-            break;
-        case OPT_IMAGE_SIZE:
-            rc = s_int("image-size", optarg, 8, 4096, &v, err);
-            o->image_size = (int)v;
-            break;
-        case OPT_LOG_EVERY:
-            rc = s_int("log-every", optarg, 0, INT64_MAX / 2, &o->log_every, err);
-            if (!rc && o->log_every == 0)
-                o->log_every = -1;
-            break;
         case 'h':
         case OPT_HELP:
             if (rank == 0)
@@ -352,14 +363,7 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
                 printf("autodist-train %s\n", AD_VERSION);
             return 1;
         default:
-            if (optopt && optopt < 256)
-                rc = ad_err_set(err, AD_EINVAL, "unknown option -%c (try --help)", optopt);
-            else if (optopt)
-                rc = ad_err_set(err, AD_EINVAL, "option --%s needs a value",
-                                s_long[optopt - OPT_MODEL].name);
-            else
-                rc = ad_err_set(err, AD_EINVAL, "unknown option %s (try --help)",
-                                argv[optind - 1]);
+            rc = ad_opt_getopt_error(s_long, OPT_MODEL, argv, err);
             break;
         }
     }
@@ -892,6 +896,68 @@ s_tally(tally_t *a, double loss, double samples, double step_s, double exposed)
     a->exposed_s += exposed;
 }
 
+/* Rank 0 after a step: its "step" metric, and a log line every log_every steps. */
+static int
+s_step_done(train_t *t, int64_t epoch, double loss, double step_s, const ad_comm_stats_t *cs,
+            int64_t log_every, tally_t *since, ad_err_t *err)
+{
+    json_t *f = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)t->step,
+                          "epoch", (json_int_t)(epoch + 1), "loss", loss, "samples_per_s",
+                          (double)t->o.batch / step_s, "step_s", step_s, "comm_s", cs->comm_s,
+                          "exposed_comm_s", cs->exposed_s);
+    int rc = ad_metrics_emit(t->metrics, "step", f, err);
+
+    if (log_every > 0 && (t->step % log_every == 0 || t->step == t->total_steps)) {
+        ad_log(AD_LOG_INFO,
+               "epoch %" PRId64 " step %" PRId64 "/%" PRId64 " loss %.4f %.0f samples/s"
+               " exposed comm %.1f%%",
+               epoch + 1, t->step, t->total_steps, since->loss / (double)since->steps,
+               since->samples / since->step_s, 100 * since->exposed_s / since->step_s);
+        memset(since, 0, sizeof(*since));
+    }
+    return rc;
+}
+
+/* Every rank at an epoch's end: the "epoch" metric (rank 0), evaluation, checkpoint. */
+static int
+s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, bool failed, ad_err_t *err)
+{
+    int rc = 0;
+
+    if (t->rank == 0 && !failed)
+        rc = ad_metrics_emit(t->metrics, "epoch",
+                             json_pack("{s:I, s:I, s:f, s:f, s:f}", "epoch",
+                                       (json_int_t)(epoch + 1), "step", (json_int_t)t->step,
+                                       "loss", ep->loss / (double)ep->steps, "samples_per_s",
+                                       ep->samples / ep->step_s, "wall_s", ep->step_s),
+                             err);
+    rc = s_agree(t, rc, err);
+    if (!rc && t->o.eval && t->step < t->total_steps)
+        rc = s_evaluate(t, t->val ? t->val : t->test, t->val ? "val" : "test", epoch + 1, err);
+    if (!rc && t->o.checkpoint)
+        rc = s_checkpoint(t, err);
+    return rc;
+}
+
+/* Rank 0 at the end: the "done" metric and its log line. */
+static int
+s_run_done(train_t *t, int64_t steps, const tally_t *run, double wall, ad_err_t *err)
+{
+    double sps = run->step_s > 0 ? run->samples / run->step_s : 0;
+    int rc;
+
+    rc = ad_metrics_emit(t->metrics, "done",
+                         json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "steps", (json_int_t)steps,
+                                   "samples", (json_int_t)run->samples, "samples_per_s", sps,
+                                   "wall_s", wall, "train_s", run->step_s, "exposed_comm_s",
+                                   run->exposed_s),
+                         err);
+    ad_log(AD_LOG_INFO,
+           "done: %" PRId64 " steps, %.0f samples/s, exposed comm %.1f%% of step time, %.1f s",
+           steps, sps, run->step_s > 0 ? 100 * run->exposed_s / run->step_s : 0, wall);
+    return rc;
+}
+
 static int
 s_train(train_t *t, ad_err_t *err)
 {
@@ -943,23 +1009,9 @@ s_train(train_t *t, ad_err_t *err)
         s_tally(&since, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
         s_tally(&ep, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
 
-        if (t->rank == 0 && !failed) {
-            json_t *f = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "step",
-                                  (json_int_t)t->step, "epoch", (json_int_t)(epoch + 1),
-                                  "loss", extra[0], "samples_per_s",
-                                  (double)t->o.batch / (t1 - t0), "step_s", t1 - t0, "comm_s",
-                                  cs.comm_s, "exposed_comm_s", cs.exposed_s);
-
-            failed = ad_metrics_emit(t->metrics, "step", f, &fail_err) != 0;
-            if (log_every > 0 && (t->step % log_every == 0 || t->step == t->total_steps)) {
-                ad_log(AD_LOG_INFO,
-                       "epoch %" PRId64 " step %" PRId64 "/%" PRId64 " loss %.4f %.0f samples/s"
-                       " exposed comm %.1f%%",
-                       epoch + 1, t->step, t->total_steps, since.loss / (double)since.steps,
-                       since.samples / since.step_s, 100 * since.exposed_s / since.step_s);
-                memset(&since, 0, sizeof(since));
-            }
-        }
+        if (t->rank == 0 && !failed)
+            failed = s_step_done(t, epoch, extra[0], t1 - t0, &cs, log_every, &since,
+                                 &fail_err) != 0;
         if (extra[2] > 0 || (t->world == 1 && s_stop_signal)) {
             if (t->o.checkpoint)
                 rc = s_checkpoint(t, err);
@@ -970,20 +1022,7 @@ s_train(train_t *t, ad_err_t *err)
         }
 
         if (s + 1 == t->steps_per_epoch || t->step == t->total_steps) {
-            if (t->rank == 0 && !failed)
-                rc = ad_metrics_emit(t->metrics, "epoch",
-                                     json_pack("{s:I, s:I, s:f, s:f, s:f}", "epoch",
-                                               (json_int_t)(epoch + 1), "step",
-                                               (json_int_t)t->step, "loss",
-                                               ep.loss / (double)ep.steps, "samples_per_s",
-                                               ep.samples / ep.step_s, "wall_s", ep.step_s),
-                                     err);
-            rc = s_agree(t, rc, err);
-            if (!rc && t->o.eval && t->step < t->total_steps)
-                rc = s_evaluate(t, t->val ? t->val : t->test, t->val ? "val" : "test",
-                                epoch + 1, err);
-            if (!rc && t->o.checkpoint)
-                rc = s_checkpoint(t, err);
+            rc = s_epoch_done(t, epoch, &ep, failed, err);
         } else if (t->o.checkpoint && t->o.checkpoint_every &&
                    t->step % t->o.checkpoint_every == 0) {
             rc = s_checkpoint(t, err);
@@ -1002,23 +1041,8 @@ s_train(train_t *t, ad_err_t *err)
         rc = s_evaluate(t, t->test, "test", epoch + 1, err);
     if (rc)
         return rc;
-    if (t->rank == 0) {
-        double wall = ad_now() - t_start;
-        double sps = run.step_s > 0 ? run.samples / run.step_s : 0;
-
-        rc = ad_metrics_emit(t->metrics, "done",
-                             json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "steps",
-                                       (json_int_t)(t->step - first), "samples",
-                                       (json_int_t)run.samples, "samples_per_s", sps,
-                                       "wall_s", wall, "train_s", run.step_s,
-                                       "exposed_comm_s", run.exposed_s),
-                             err);
-        ad_log(AD_LOG_INFO,
-               "done: %" PRId64 " steps, %.0f samples/s, exposed comm %.1f%% of step time, "
-               "%.1f s",
-               t->step - first, sps, run.step_s > 0 ? 100 * run.exposed_s / run.step_s : 0,
-               wall);
-    }
+    if (t->rank == 0)
+        rc = s_run_done(t, t->step - first, &run, ad_now() - t_start, err);
     return s_agree(t, rc, err);
 }
 

@@ -1,4 +1,4 @@
-/* ad_load.h - CPU and memory load of this machine, from /proc/stat and /proc/meminfo */
+/* ad_load.h - CPU and memory load of this machine and of one process, from /proc */
 #ifndef AD_LOAD_H
 #define AD_LOAD_H
 

@@ -95,6 +95,15 @@ bool ad_proc_find_exe(const char *prog, char *out, size_t size);
 /* Sleep ms milliseconds, going on after signals. */
 void ad_proc_sleep_ms(int ms);
 
+/*
+ * utime + stime of process pid, all its threads, in seconds (/proc/PID/stat).
+ * Returns 0 with *seconds set, -errno when the file cannot be read, or AD_EPARSE.
+ */
+int ad_proc_cpu_seconds(pid_t pid, double *seconds);
+
+/* Resident memory of process pid in MiB (VmRSS of /proc/PID/status), or NAN. */
+double ad_proc_rss_mib(pid_t pid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "autodist/ad_error.h"
+#include "autodist/ad_hash.h" /* ad_rand_next(): the seeded stream the sampler shuffles with */
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,9 +41,6 @@ int ad_sampler_local_batch(const ad_sampler_t *self);
 
 /* Fill idx with this rank's samples of global batch step (of the current epoch). */
 void ad_sampler_indices(const ad_sampler_t *self, int64_t step, int64_t *idx);
-
-/* splitmix64: the project's seeded stream; returns the next value of *state. */
-uint64_t ad_rand_next(uint64_t *state);
 
 #ifdef __cplusplus
 }

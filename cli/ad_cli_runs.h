@@ -1,0 +1,89 @@
+/* ad_cli_runs.h - what `autodist runs` and `autodist speedup` share (cli/ad_cli_runs*.c, ad_cli_speedup*.c) */
+#ifndef AD_CLI_RUNS_H
+#define AD_CLI_RUNS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "ad_cli.h"
+#include "ad_filter.h"
+#include "autodist/ad_store.h"
+
+/* How the rows are printed. */
+typedef enum { AD_CLI_OUT_TABLE = 0, AD_CLI_OUT_JSON, AD_CLI_OUT_CSV } ad_cli_out_t;
+
+/* What the command line asked for. */
+typedef struct ad_cli_runs_opts {
+    ad_run_filter_t filter; /* the simple flags (--model, --dataset, --job) */
+    int64_t limit;          /* --limit; 0 = all */
+    const char *where;      /* --where; NULL = none */
+    ad_cli_out_t out;       /* table, --json or --csv */
+    const char *sort;       /* --sort (speedup) */
+    const char *plot;       /* --plot FILE (speedup) */
+} ad_cli_runs_opts_t;
+
+/* One layout group, as printed. */
+typedef struct ad_cli_group {
+    char *model;         /* key; owned once kept */
+    char *dataset;       /* key */
+    char *hardware;      /* key */
+    char *device;        /* key */
+    int64_t batch;       /* key: global batch */
+    int nodes, ppn, tpp; /* key: layout */
+    int64_t runs;        /* COMPLETED runs with a throughput */
+    double sps, sd;      /* mean throughput and its sample standard deviation */
+    double speedup;      /* mean speedup; NaN = no baseline */
+    double efficiency;   /* speedup / cores used */
+    size_t seq;          /* position in the store's order: breaks the ties of --sort */
+} ad_cli_group_t;
+
+/* What the speedup query gathers. */
+typedef struct ad_cli_groups {
+    const ad_filter_t *where; /* the expression */
+    bool *run_term;           /* per term: chooses runs (true) or groups (false) */
+    ad_cli_group_t *rows;
+    size_t n, cap;
+} ad_cli_groups_t;
+
+
+/*
+ * Parse the options of runs (speedup false) or speedup into o.  Returns 0,
+ * AD_CLI_OPT_HELP after printing the help, or an exit status after printing
+ * a usage error.
+ */
+int ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_runs_opts_t *o);
+
+/* Say where a --where expression went wrong: the message, the expression and a caret; returns 2. */
+int ad_cli_runs_where_error(const char *text, const ad_filter_error_t *err);
+
+/* A run's value of a --where field (an ad_filter_get_fn over ad_run_t). */
+void ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out);
+
+/* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
+int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
+
+/* v as a new JSON real, or JSON null for NaN (a missing value). */
+json_t *ad_cli_json_num(double v);
+
+/* One CSV field and its separator (a newline when last), quoted as RFC 4180 says when it must be. */
+void ad_cli_csv_text(FILE *f, const char *s, bool last);
+
+/* A number as a CSV field: 10 significant digits ("%.10g"), empty for NaN. */
+void ad_cli_csv_num(FILE *f, double v, bool last);
+
+/* An integer as a CSV field, empty when missing. */
+void ad_cli_csv_int(FILE *f, int64_t v, bool missing, bool last);
+
+/* A group's layout family: baseline, threads, processes, nodes or mixed. */
+const char *ad_cli_speedup_family(const ad_cli_group_t *g);
+
+/*
+ * Draw the groups with gnuplot into file (.svg or .png), saying so on stdout
+ * when out is the table.  Returns 0 or an exit status after printing why.
+ */
+int ad_cli_speedup_plot(const ad_cli_groups_t *gs, const char *file, ad_cli_out_t out);
+
+#endif
