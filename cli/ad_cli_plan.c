@@ -94,28 +94,6 @@ s_num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-/*
- * Open HOME/runs.db read-only; a missing file leaves *store NULL (a cold
- * start).  Returns 0 or an exit status (the error printed).
- */
-static int
-s_open_store(ad_cli_t *cli, ad_store_t **store, const char **db)
-{
-    const ad_home_t *home = ad_cli_home(cli);
-    ad_err_t err = {0};
-    struct stat sb;
-
-    *store = NULL;
-    if (!home)
-        return AD_CLI_EXIT_ERROR;
-    *db = home->db;
-    if (stat(home->db, &sb) < 0 && errno == ENOENT)
-        return 0;
-    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err))
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
-    return 0;
-}
-
 /* A planner with the store's runs and profiles (none without one).  Returns 0 or an exit status. */
 static int
 s_planner(ad_store_t *store, ad_planner_t **out, size_t *n_runs)
@@ -329,7 +307,7 @@ ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
         w.params = params;
     if (!isnan(flops))
         w.flops_per_sample = flops;
-    rc = s_open_store(cli, &store, &db);
+    rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         return rc;
     rc = s_planner(store, &planner, &n_runs);
@@ -745,7 +723,7 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
 
     if (ad_job_parse_file(path, &job, &err))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
-    rc = s_open_store(cli, &store, &db);
+    rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         goto out;
     rc = s_planner(store, &planner, &n_runs);
@@ -985,7 +963,7 @@ s_evaluate(ad_cli_t *cli, const ad_planner_eval_opts_t *eo)
                            : AD_PLANNER_EVAL_LOCO | AD_PLANNER_EVAL_SMALL | AD_PLANNER_EVAL_LOMO;
     int rc;
 
-    rc = s_open_store(cli, &store, &db);
+    rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         return rc;
     if (!store)

@@ -7,18 +7,6 @@
 
 #include "autodist/ad_auto.h"
 
-bool
-ad_auto_is_loopback(const char *address)
-{
-    return ad_choose_is_loopback(address);
-}
-
-char *
-ad_auto_layout_str(const ad_planner_layout_t *l, char *buf, size_t cap)
-{
-    return ad_choose_layout_str(l, buf, cap);
-}
-
 static json_t *
 s_num(double v)
 {
@@ -31,7 +19,7 @@ s_cand_json(const ad_planner_layout_t *l, const ad_planner_pred_t *p)
     char lay[48];
 
     return json_pack("{s:s s:s s:o s:o s:o s:o s:o s:s}", "layout",
-                     ad_auto_layout_str(l, lay, sizeof(lay)), "device",
+                     ad_choose_layout_str(l, lay, sizeof(lay)), "device",
                      l->device ? l->device : "cpu", "samples_per_s", s_num(p->samples_per_s), "low",
                      s_num(p->low), "high", s_num(p->high), "speedup", s_num(p->speedup),
                      "efficiency", s_num(p->efficiency), "basis", p->basis);
@@ -48,9 +36,9 @@ s_explain(const ad_auto_choice_t *out, const ad_choose_t *ch)
         json_array_append_new(list, s_cand_json(&ch->cands[i].layout, &ch->cands[i].pred));
     for (size_t i = 0; i < out->n_probes; i++)
         json_array_append_new(probes,
-                              json_string(ad_auto_layout_str(&out->probes[i], lay, sizeof(lay))));
+                              json_string(ad_choose_layout_str(&out->probes[i], lay, sizeof(lay))));
     doc = json_pack("{s:s s:I s:o s:o}", "choice",
-                    out->probe ? "probing" : ad_auto_layout_str(&out->layout, lay, sizeof(lay)),
+                    out->probe ? "probing" : ad_choose_layout_str(&out->layout, lay, sizeof(lay)),
                     "candidates_total", (json_int_t)ch->n, "probes", probes, "candidates", list);
     if (!out->probe)
         json_object_set_new(doc, "predicted", s_cand_json(&out->layout, &out->pred));
@@ -59,7 +47,7 @@ s_explain(const ad_auto_choice_t *out, const ad_choose_t *ch)
 
 int
 ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
-               const ad_auto_node_t *nodes, size_t n_nodes, int max_probes, ad_auto_choice_t *out,
+               const ad_choose_node_t *nodes, size_t n_nodes, int max_probes, ad_auto_choice_t *out,
                ad_err_t *err)
 {
     ad_planner_workload_t w = {.flops_per_sample = NAN};

@@ -57,11 +57,11 @@ s_auto_new(coord_t *self, int64_t id)
 
 /* The UP nodes as the planner sees them. */
 static size_t
-s_auto_nodes(coord_t *self, ad_auto_node_t **out)
+s_auto_nodes(coord_t *self, ad_choose_node_t **out)
 {
     size_t n = ad_registry_count(self->reg, true), i = 0;
     const ad_registry_node_t *node = NULL;
-    ad_auto_node_t *v = calloc(n ? n : 1, sizeof(*v));
+    ad_choose_node_t *v = calloc(n ? n : 1, sizeof(*v));
 
     if (!v)
         ad_oom(n * sizeof(*v));
@@ -79,7 +79,7 @@ s_auto_nodes(coord_t *self, ad_auto_node_t **out)
         {
             const char *addr = zhashx_lookup(self->addresses, node->name);
 
-            v[i].this_machine = ad_auto_is_loopback(addr);
+            v[i].this_machine = ad_choose_is_loopback(addr);
         }
         i++;
     }
@@ -133,7 +133,7 @@ s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
                      "probing layout %d of %d (%s, job %lld) "
                      "before choosing",
                      a->n_probes, a->n_plans,
-                     ad_auto_layout_str(&a->plans[a->n_probes - 1], lay, sizeof(lay)),
+                     ad_choose_layout_str(&a->plans[a->n_probes - 1], lay, sizeof(lay)),
                      (long long)id);
             ad_log(AD_LOG_INFO, "job %lld: layout auto, %s", (long long)a->id, a->reason);
             return true;
@@ -149,7 +149,7 @@ s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
 static void
 s_auto_plan(coord_t *self, autojob_t *a)
 {
-    ad_auto_node_t *nodes = NULL;
+    ad_choose_node_t *nodes = NULL;
     ad_auto_choice_t c = {0};
     ad_job_t job = {0};
     ad_err_t err = {0};
@@ -196,7 +196,7 @@ s_auto_plan(coord_t *self, autojob_t *a)
         ad_sched_add_job(self->sched, a->id, c.layout.nodes, c.layout.procs_per_node,
                          c.layout.threads_per_proc)) {
         snprintf(a->reason, sizeof(a->reason), "layout auto: cannot queue %s: %s",
-                 ad_auto_layout_str(&c.layout, lay, sizeof(lay)),
+                 ad_choose_layout_str(&c.layout, lay, sizeof(lay)),
                  err.msg[0] ? err.msg : "the scheduler refused it");
         ad_coord_job_set(self->store, a->id, "FAILED", a->reason, INT32_MIN, NULL);
         a->decided = true;
@@ -206,7 +206,7 @@ s_auto_plan(coord_t *self, autojob_t *a)
     ad_log(AD_LOG_INFO,
            "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
            "speedup %.2f (%s; %zu layouts fit)",
-           (long long)a->id, ad_auto_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s,
+           (long long)a->id, ad_choose_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s,
            c.pred.low, c.pred.high, c.pred.speedup, c.pred.basis, c.n_candidates);
 out:
     ad_auto_choice_clear(&c);

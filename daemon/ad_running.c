@@ -365,7 +365,7 @@ static bool
 s_all_loopback(const ad_launch_node_t *nodes, int n)
 {
     for (int i = 0; i < n; i++)
-        if (!ad_auto_is_loopback(nodes[i].host))
+        if (!ad_choose_is_loopback(nodes[i].host))
             return false;
     return true;
 }

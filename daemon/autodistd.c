@@ -5,6 +5,7 @@
 
 #include "ad_daemon.h"
 #include "autodist/ad_fault.h"
+#include "autodist/ad_opt.h"
 
 /* How often DOWN nodes are looked for: often, so DOWN shows within 3 periods + 0.25 s. */
 #define S_TICK_MS 250
@@ -47,20 +48,6 @@ s_usage(FILE *f)
             AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
 }
 
-/* An integer option's value in [min, max].  Returns 0, or AD_EINVAL naming the option. */
-static int
-s_opt_long(const char *name, const char *arg, long min, long max, long *out, ad_err_t *err)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtol(arg, &end, 10);
-    if (errno || *end || end == arg || *out < min || *out > max)
-        return ad_err_set(err, AD_EINVAL, "%s must be an integer in [%ld, %ld], got \"%s\"",
-                          name, min, max, arg);
-    return 0;
-}
-
 static int
 s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
 {
@@ -76,8 +63,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         {"probe-steps", required_argument, NULL, 'P'},
         {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    char *end;
-    long v;
+    int64_t v;
     int c;
 
     memset(o, 0, sizeof(*o));
@@ -102,28 +88,21 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case 'S': o->tcp_subnet = optarg; break;
         case 'f': break;
         case 'p':
-            if (s_opt_long("--probes", optarg, 0, AD_AUTO_MAX_PROBES, &v, err))
+            if (ad_opt_int("--probes", optarg, 0, AD_AUTO_MAX_PROBES, 0, &v, err))
                 return err->code;
             o->probes = (int)v;
             break;
         case 'P':
-            if (s_opt_long("--probe-steps", optarg, 5, 100000, &v, err))
+            if (ad_opt_int("--probe-steps", optarg, 5, 100000, 0, &v, err))
                 return err->code;
             o->probe_steps = v;
             break;
-        case 'k': {
-            double g;
-
-            errno = 0;
-            g = strtod(optarg, &end);
-            if (errno || *end || end == optarg || !(g >= 0 && g <= 3600))
-                return ad_err_set(err, AD_EINVAL,
-                                  "--kill-grace must be seconds in [0, 3600], got \"%s\"", optarg);
-            o->kill_grace_s = g;
+        case 'k':
+            if (ad_opt_seconds("--kill-grace", optarg, 0, 3600, 0, &o->kill_grace_s, err))
+                return err->code;
             break;
-        }
         case 'b':
-            if (s_opt_long("--heartbeat-ms", optarg, 100, 60000, &v, err))
+            if (ad_opt_int("--heartbeat-ms", optarg, 100, 60000, 0, &v, err))
                 return err->code;
             o->heartbeat_ms = (int)v;
             break;

@@ -32,10 +32,10 @@ s_job(ad_job_t *job)
     assert_true(job->layout.is_auto);
 }
 
-static ad_auto_node_t
+static ad_choose_node_t
 s_node(const char *hw, int cores)
 {
-    ad_auto_node_t n = {.hardware = hw,
+    ad_choose_node_t n = {.hardware = hw,
                         .cores = cores,
                         .memory_bytes = 16LL << 30,
                         .gemm_gflops_1 = 40,
@@ -108,7 +108,7 @@ s_store_1x1x1(char *path, size_t cap)
 static void
 test_cold_start(void **state)
 {
-    ad_auto_node_t n = s_node("hwA", 2);
+    ad_choose_node_t n = s_node("hwA", 2);
     ad_auto_choice_t c;
     ad_err_t err = {0};
     ad_job_t job;
@@ -141,7 +141,7 @@ test_cold_start(void **state)
 static void
 test_from_runs_and_probes(void **state)
 {
-    ad_auto_node_t n = s_node("hwA", 2);
+    ad_choose_node_t n = s_node("hwA", 2);
     ad_auto_choice_t c;
     ad_err_t err = {0};
     char path[128];
@@ -181,7 +181,7 @@ test_from_runs_and_probes(void **state)
 static void
 test_simulated_nodes_share_cores(void **state)
 {
-    ad_auto_node_t n[2] = {s_node("hwA", 2), s_node("hwA", 2)};
+    ad_choose_node_t n[2] = {s_node("hwA", 2), s_node("hwA", 2)};
     ad_auto_choice_t c;
     ad_err_t err = {0};
     json_t *o;
@@ -268,7 +268,7 @@ test_pick_rule(void **state)
  * did over an unmeasured top; fails when the top was measured.
  */
 static bool
-s_decide_by_rule(ad_store_t *st, const ad_auto_node_t *n, size_t n_nodes)
+s_decide_by_rule(ad_store_t *st, const ad_choose_node_t *n, size_t n_nodes)
 {
     ad_planner_workload_t w = {
         .model = "cnn", .dataset = "fashion-mnist", .batch_size = 256, .flops_per_sample = NAN};
@@ -318,8 +318,8 @@ s_decide_by_rule(ad_store_t *st, const ad_auto_node_t *n, size_t n_nodes)
 static void
 test_measured_beats_predicted(void **state)
 {
-    ad_auto_node_t two[2] = {s_node("hwA", 2), s_node("hwA", 2)};
-    ad_auto_node_t four[4] = {s_node("hwA", 16), s_node("hwA", 16), s_node("hwA", 16),
+    ad_choose_node_t two[2] = {s_node("hwA", 2), s_node("hwA", 2)};
+    ad_choose_node_t four[4] = {s_node("hwA", 16), s_node("hwA", 16), s_node("hwA", 16),
                               s_node("hwA", 16)};
     char path[128];
     ad_store_t *st = s_store(path, sizeof(path));

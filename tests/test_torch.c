@@ -427,14 +427,6 @@ test_checkpoint_roundtrip(void **state)
     ad_torch_model_free(&other);
 }
 
-static void
-test_gemm_benchmark(void **state)
-{
-    ad_torch_set_threads(1);
-    assert_true(ad_torch_gemm_gflops(128, 3) > 0.1);
-    assert_true(ad_torch_gemm_gflops(0, 3) == 0);
-}
-
 int
 main(void)
 {
@@ -452,7 +444,6 @@ main(void)
         cmocka_unit_test(test_every_model_learns),
         cmocka_unit_test(test_batchnorm_buffers),
         cmocka_unit_test(test_checkpoint_roundtrip),
-        cmocka_unit_test(test_gemm_benchmark),
     };
 
     ad_torch_set_threads(1);

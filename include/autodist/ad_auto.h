@@ -33,9 +33,6 @@ extern "C" {
 #define AD_AUTO_MAX_PROBES AD_CHOOSE_MAX_PROBES
 #define AD_AUTO_PROBE_STEPS 40
 
-/* A node the job may run on (the planner's choice takes the same). */
-typedef ad_choose_node_t ad_auto_node_t;
-
 /* The decision. */
 typedef struct ad_auto_choice {
     bool probe;                 /* true: run the probes first, decide after */
@@ -56,7 +53,7 @@ typedef struct ad_auto_choice {
  * layout fits them (err says why), or another negative code.
  */
 int ad_auto_decide(ad_store_t *store, const ad_job_t *job, const char *dataset,
-                   const ad_auto_node_t *nodes, size_t n_nodes, int max_probes,
+                   const ad_choose_node_t *nodes, size_t n_nodes, int max_probes,
                    ad_auto_choice_t *out, ad_err_t *err);
 
 /* Free what a choice owns; idempotent. */
@@ -69,12 +66,6 @@ void ad_auto_choice_clear(ad_auto_choice_t *c);
  */
 void ad_auto_probe_job(const ad_job_t *job, const ad_planner_layout_t *layout, int64_t steps,
                        ad_job_t *out);
-
-/* ad_choose_is_loopback(), for autodistd.c. */
-bool ad_auto_is_loopback(const char *address);
-
-/* ad_choose_layout_str(), for autodistd.c: "2x1x4" (nodes x procs x threads) into buf. */
-char *ad_auto_layout_str(const ad_planner_layout_t *l, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

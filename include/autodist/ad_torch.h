@@ -180,9 +180,6 @@ int64_t ad_torch_optim_steps(const ad_model_t *self);
 /* Set the optimiser step count, after a caller restored the state. */
 void ad_torch_set_optim_steps(ad_model_t *self, int64_t steps);
 
-/* GFLOP/s of an n x n single-precision matrix product on this process's threads. */
-double ad_torch_gemm_gflops(int n, int repeats);
-
 #ifdef __cplusplus
 }
 #endif

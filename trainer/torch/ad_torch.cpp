@@ -7,7 +7,6 @@
 #include <omp.h>
 
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -971,25 +970,4 @@ extern "C" void
 ad_torch_set_optim_steps(ad_model_t *self, int64_t steps)
 {
     self->opt_steps = steps;
-}
-
-extern "C" double
-ad_torch_gemm_gflops(int n, int repeats)
-{
-    /* The same oneDNN sgemm the linear layers run, on this process's threads. */
-    try {
-        if (n < 1 || repeats < 1)
-            return 0;
-        Tensor a = torch::rand({n, n}), b = torch::rand({n, n}), c = torch::empty({n, n});
-        s_sgemm('N', 'N', n, n, n, a.data_ptr<float>(), n, b.data_ptr<float>(), n, 0.0f,
-                c.data_ptr<float>(), n);
-        auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < repeats; i++)
-            s_sgemm('N', 'N', n, n, n, a.data_ptr<float>(), n, b.data_ptr<float>(), n, 0.0f,
-                    c.data_ptr<float>(), n);
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        return s > 0 ? 2.0 * n * n * (double)n * repeats / s / 1e9 : 0;
-    } catch (...) {
-        return 0;
-    }
 }
