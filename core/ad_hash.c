@@ -1,6 +1,8 @@
 /* ad_hash.c - stable hashes and a seeded PRNG: FNV-1a 64 and splitmix64 */
 #include "autodist/ad_hash.h"
 
+#include <math.h>
+
 uint64_t
 ad_hash_fnv1a64_add(uint64_t h, const char *s)
 {
@@ -39,6 +41,19 @@ double
 ad_rand_uniform(uint64_t *state)
 {
     return (double)(ad_rand_next(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double
+ad_rand_gauss(uint64_t *state)
+{
+    double u1, u2;
+
+    /* Box-Muller on two uniforms; u1 > 0 keeps the logarithm finite. */
+    do {
+        u1 = ad_rand_uniform(state);
+        u2 = ad_rand_uniform(state);
+    } while (u1 <= 0);
+    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
 }
 
 uint64_t

@@ -3,6 +3,7 @@
 #include "autodist/ad_planner.h"
 
 #include "ad_planner_int.h"
+#include "autodist/ad_hash.h"
 #include "autodist/ad_log.h"
 
 #include <assert.h>
@@ -218,7 +219,7 @@ ad_planner_new(void)
     if (!self->cfg_index || !self->wl_index || !self->cell_index)
         ad_oom(sizeof(void *));
     self->restarts = 4;
-    self->rng = 0x9e3779b97f4a7c15ull;
+    self->rng = AD_RAND_GAMMA;
     return self;
 }
 

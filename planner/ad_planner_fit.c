@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodist/ad_hash.h"
+
 #define S_OBS_SD 0.1        /* spread of a log step time around the model: data vs priors */
 #define S_LM_ITERS 200      /* iterations of one LM run at most */
 #define S_LM_TOL 1e-6       /* relative decrease of the cost that counts as converged */
@@ -422,25 +424,6 @@ s_lm(const s_fit_t *fit, double *x)
     return cost;
 }
 
-static double
-s_gauss(uint64_t *state)
-{
-    double u1, u2;
-
-    /* xorshift64*: restarts are reproducible from one run to the next. */
-    do {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        u1 = (double)((*state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        u2 = (double)((*state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-    } while (u1 <= 0);
-    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
-}
-
 static void
 s_fit_build(ad_planner_t *p, s_fit_t *fit, int group, bool fix_group, const int *only, int n_only)
 {
@@ -563,7 +546,7 @@ s_fit_run(s_fit_t *fit, int restarts, bool warm)
             memcpy(x, fit->prior, sizeof(double) * (size_t)np);
             if (s > (warm ? 1 : 0))
                 for (int j = 0; j < np; j++)
-                    x[j] += fmin(fit->sd[j], S_RESTART_SD) * s_gauss(&p->rng);
+                    x[j] += fmin(fit->sd[j], S_RESTART_SD) * ad_rand_gauss(&p->rng);
         }
         cost = s_lm(fit, x);
         if (cost < best_cost) {

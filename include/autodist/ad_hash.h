@@ -29,6 +29,9 @@ uint64_t ad_rand_next(uint64_t *state);
 double ad_rand_uniform(uint64_t *state);
 
 /* A uniform integer in [0, n] (n = UINT64_MAX allowed), without modulo bias. */
+/* A standard normal draw (mean 0, sd 1) from the stream at *state (Box-Muller). */
+double ad_rand_gauss(uint64_t *state);
+
 uint64_t ad_rand_upto(uint64_t *state, uint64_t n);
 
 #endif
