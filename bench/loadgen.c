@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "autodist/ad_error.h"
-#include "autodist/ad_hash.h"
+#include "autodist/ad_rand.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_proc.h"

@@ -3,7 +3,7 @@
 #include "autodist/ad_planner.h"
 
 #include "ad_planner_int.h"
-#include "autodist/ad_hash.h"
+#include "autodist/ad_rand.h"
 #include "autodist/ad_log.h"
 
 #include <assert.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autodist/ad_hash.h"
+#include "autodist/ad_rand.h"
 
 #define S_OBS_SD 0.1        /* spread of a log step time around the model: data vs priors */
 #define S_LM_ITERS 200      /* iterations of one LM run at most */

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "autodist/ad_hash.h"
+#include "autodist/ad_rand.h"
 
 enum {
     AD_DATA_KIND_FASHION = 1,
@@ -73,19 +74,14 @@ s_hash2(uint64_t a, uint64_t b)
     return ad_hash_mix64(ad_hash_mix64(a) ^ b);
 }
 
-/* This file's stream: the state advances first, so it yields ad_hash_mix64(state + gamma). */
+/*
+ * The ad_rand stream of (a, b), one step in: the data written before the streams were shared
+ * drew from mix64(state + gamma) after advancing, which is ad_rand_next() from state + gamma.
+ */
 static uint64_t
-s_next(uint64_t *state)
+s_stream(uint64_t a, uint64_t b)
 {
-    *state += AD_RAND_GAMMA;
-    return ad_hash_mix64(*state);
-}
-
-/* Uniform in [0, 1). */
-static double
-s_uniform(uint64_t *state)
-{
-    return (double)(s_next(state) >> 11) * (1.0 / 9007199254740992.0);
+    return s_hash2(a, b) + AD_RAND_GAMMA;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -507,14 +503,15 @@ s_synthetic_open(const ad_data_opts_t *opts, ad_split_t split, ad_dataset_t **ou
 static void
 s_synthetic_sample(const ad_dataset_t *self, int64_t index, float *x, int64_t *y)
 {
-    uint64_t state = s_hash2(self->seed, (uint64_t)index);
+    uint64_t seed = s_hash2(self->seed, (uint64_t)index);
+    uint64_t state = seed + AD_RAND_GAMMA; /* s_stream(): the label reads the seed itself */
     size_t n = self->sample_bytes, k;
     uint64_t r;
 
-    *y = (int64_t)(ad_hash_mix64(state ^ 0x6c6162656cull) % (uint64_t)self->classes);
+    *y = (int64_t)(ad_hash_mix64(seed ^ 0x6c6162656cull) % (uint64_t)self->classes);
     /* Eight pixels per random word, unrolled by hand: twice as fast as GCC -O2's loop. */
     for (k = 0; k + 8 <= n; k += 8) {
-        r = s_next(&state);
+        r = ad_rand_next(&state);
         x[k] = self->lut[r & 0xff];
         x[k + 1] = self->lut[(r >> 8) & 0xff];
         x[k + 2] = self->lut[(r >> 16) & 0xff];
@@ -524,7 +521,7 @@ s_synthetic_sample(const ad_dataset_t *self, int64_t index, float *x, int64_t *y
         x[k + 6] = self->lut[(r >> 48) & 0xff];
         x[k + 7] = self->lut[r >> 56];
     }
-    for (r = s_next(&state); k < n; k++, r >>= 8)
+    for (r = ad_rand_next(&state); k < n; k++, r >>= 8)
         x[k] = self->lut[r & 0xff];
 }
 
@@ -863,13 +860,13 @@ s_folder_assign(s_class_t *classes, int nclasses, int64_t total, double val, dou
     for (int c = 0; c < nclasses; c++) {
         s_class_t *cls = &classes[c];
         /* Seeded by the class name, so adding a class leaves the others' splits alone. */
-        uint64_t state = s_hash2(seed, ad_hash_fnv1a64(cls->name));
+        uint64_t state = s_stream(seed, ad_hash_fnv1a64(cls->name));
         int *order = ad_malloc((size_t)cls->nfiles * sizeof(*order));
 
         for (int i = 0; i < cls->nfiles; i++)
             order[i] = i;
         for (int i = cls->nfiles - 1; i > 0; i--) {
-            int j = (int)(s_next(&state) % (uint64_t)(i + 1));
+            int j = (int)(ad_rand_next(&state) % (uint64_t)(i + 1));
             int t = order[i];
 
             order[i] = order[j];
@@ -1012,9 +1009,9 @@ static void
 s_augment(const ad_dataset_t *self, const uint8_t *src, uint64_t aug_seed, int64_t index,
           float *dst)
 {
-    uint64_t state = s_hash2(aug_seed, (uint64_t)index);
-    bool flip = s_next(&state) >> 63;
-    double angle = (2.0 * s_uniform(&state) - 1.0) * AD_DATA_ROTATE_DEG * AD_DATA_PI / 180.0;
+    uint64_t state = s_stream(aug_seed, (uint64_t)index);
+    bool flip = ad_rand_next(&state) >> 63;
+    double angle = (2.0 * ad_rand_uniform(&state) - 1.0) * AD_DATA_ROTATE_DEG * AD_DATA_PI / 180.0;
     int h = self->height, w = self->width;
     float cs = (float)cos(angle), sn = (float)sin(angle);
     float cx = (float)(w - 1) * 0.5f, cy = (float)(h - 1) * 0.5f;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "autodist/ad_error.h"
-#include "autodist/ad_hash.h" /* ad_rand_next(): the seeded stream the sampler shuffles with */
+#include "autodist/ad_rand.h" /* ad_rand_next(): the seeded stream the sampler shuffles with */
 
 #ifdef __cplusplus
 extern "C" {
