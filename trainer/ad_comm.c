@@ -83,7 +83,7 @@ struct ad_comm {
 };
 
 double
-ad_now(void)
+ad_comm_now(void)
 {
     return (double)zclock_usecs() * 1e-6;
 }
@@ -399,7 +399,7 @@ s_shm_progress(ad_comm_t *self, ad_err_t *err)
             s_gather(self, b);
     }
     if (self->pending == 0)
-        self->t_last = ad_now();
+        self->t_last = ad_comm_now();
     return 0;
 }
 
@@ -421,7 +421,7 @@ ad_comm_ready(ad_comm_t *self, int b, ad_err_t *err)
     if (self->world == 1 || self->ready[b])
         return 0;
     self->ready[b] = true;
-    t0 = ad_now();
+    t0 = ad_comm_now();
     if (self->t_first == 0)
         self->t_first = t0;
     if (self->mode == MODE_SHM) {
@@ -431,7 +431,7 @@ ad_comm_ready(ad_comm_t *self, int b, ad_err_t *err)
         while (self->next < self->nbuckets && self->ready[self->next] && !rc)
             rc = s_start(self, self->next++, err);
     }
-    self->exposed += ad_now() - t0;
+    self->exposed += ad_comm_now() - t0;
     return rc;
 }
 
@@ -443,7 +443,7 @@ ad_comm_progress(ad_comm_t *self, ad_err_t *err)
 
     if (self->world == 1)
         return 0;
-    t0 = ad_now();
+    t0 = ad_comm_now();
     if (self->mode == MODE_SHM) {
         if (self->pending > 0)
             rc = s_shm_progress(self, err);
@@ -457,9 +457,9 @@ ad_comm_progress(ad_comm_t *self, ad_err_t *err)
                 self->done++;
         }
         if (self->done == self->nbuckets)
-            self->t_last = ad_now();
+            self->t_last = ad_comm_now();
     }
-    self->exposed += ad_now() - t0;
+    self->exposed += ad_comm_now() - t0;
     return rc;
 }
 
@@ -491,7 +491,7 @@ s_shm_finish(ad_comm_t *self, ad_err_t *err)
 int
 ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats, ad_err_t *err)
 {
-    double t0 = ad_now();
+    double t0 = ad_comm_now();
     int rc = 0;
 
     if (self->world > 1) {
@@ -515,9 +515,9 @@ ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats, ad
                 rc = MPI_Waitall(self->nbuckets + 1, self->req, MPI_STATUSES_IGNORE);
                 rc = rc == MPI_SUCCESS ? 0 : s_mpi_error(err, rc, "gradient allreduce");
             }
-            self->t_last = ad_now();
+            self->t_last = ad_comm_now();
         }
-        self->exposed += ad_now() - t0;
+        self->exposed += ad_comm_now() - t0;
     }
     if (stats) {
         int64_t bytes = 0;
