@@ -19,6 +19,7 @@
 #include "autodist/ad_home.h"
 #include "autodist/ad_load.h"
 #include "autodist/ad_log.h"
+#include "autodist/ad_hwloc.h"
 #include "autodist/ad_profile.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_version.h"
@@ -227,7 +228,7 @@ s_build_profile(const opts_t *o, ad_profile_t **out, ad_err_t *err)
     char *cache_dir;
     int rc;
 
-    rc = ad_profile_detect(&p, err);
+    rc = ad_hwloc_detect(&p, err);
     if (rc)
         return rc;
     if (!o->no_bench) {

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "autodist/ad_bench.h"
+#include "autodist/ad_hwloc.h"
 #include "autodist/ad_profile.h"
 
 #include <ctype.h>
@@ -85,8 +86,8 @@ test_detect(void **state)
     ad_err_t err = {0};
     int pus = 0;
 
-    assert_int_equal(ad_profile_detect(&a, &err), 0);
-    assert_int_equal(ad_profile_detect(&b, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&a, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&b, &err), 0);
     assert_true(ad_profile_cores(a) >= 1);
     assert_true(ad_profile_pus(a) >= ad_profile_cores(a));
     assert_true(ad_profile_sockets(a) >= 1);
@@ -123,7 +124,7 @@ s_detected_with_bench(void)
     ad_err_t err = {0};
     ad_profile_bench_t b = {0};
 
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     b.gemm_gflops_1core = 0.1 + 0.2;
     b.gemm_gflops_all = 123.456789012345;
     b.mem_bandwidth_gbs = 1.0 / 3.0;
@@ -265,7 +266,7 @@ static const s_bad_t s_bad[] = {
      "4:12",
      {"network[0].kind", "ethernet", NULL}},
     {S_CPU "memory_bytes: [1, 2\n", "3:1", {"invalid YAML", "truncated", NULL}},
-    {S_CPU "\tmemory_bytes: 1\n", "2:1", {"invalid YAML", NULL}},
+    {S_CPU "\tmemory_bytes: 1\n", "2:1", {"tab character", "spaces", NULL}},
     {S_CPU "memory_bytes: 1024\n---\nx: 1\n", "4:1", {"second one", NULL}},
     {"", "1:1", {"empty profile", NULL}},
     {S_CPU "memory_bytes: 1\nsource: \"\xff\"\n", "3:10", {"invalid YAML", "UTF-8", NULL}},
@@ -397,7 +398,7 @@ test_bench_cache(void **state)
     struct stat st;
     double t0, fresh, reused;
 
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     snprintf(dir, sizeof(dir), "%s/cache/profiles", s_tmp);
     snprintf(path, sizeof(path), "%s/%s.yaml", dir, ad_profile_fingerprint(p));
     t0 = s_now();
@@ -422,7 +423,7 @@ test_bench_cache(void **state)
 
     /* A second start reuses the figures instead of measuring. */
     ad_profile_free(&p);
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     t0 = s_now();
     assert_int_equal(ad_profile_bench_opts(p, &small, false, dir, &err), 0);
     reused = s_now() - t0;
@@ -473,7 +474,7 @@ test_bench_home(void **state)
 
     snprintf(home, sizeof(home), "%s/home", s_tmp);
     setenv("AUTODIST_HOME", home, 1);
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     if (ad_profile_bench_opts(p, &small, false, NULL, &err))
         fail_msg("%s", err.msg);
     snprintf(path, sizeof(path), "%s/profiles/%s.yaml", home, ad_profile_fingerprint(p));
