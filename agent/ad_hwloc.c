@@ -267,7 +267,8 @@ ad_hwloc_detect_from(hwloc_topology_t topo, ad_profile_t **out, ad_err_t *err)
     return 0;
 }
 
-/* Start a topology that keeps the important I/O devices (GPUs, NICs); what set_input sets its source. */
+/* Start a topology that keeps the important I/O devices (GPUs, NICs); what set_input sets its
+ * source. */
 static int
 s_load(int (*set_input)(hwloc_topology_t, const char *), const char *input, const char *what,
        ad_profile_t **out, ad_err_t *err)

@@ -30,8 +30,8 @@ struct ad_doc {
     bool located;    /* marks were recorded (YAML input) */
     s_mark_t *marks; /* in document order */
     size_t n_marks;
-    json_t *root;  /* owned reference */
-    ad_err_t *err; /* where getter failures go */
+    json_t *root;     /* owned reference */
+    ad_err_t *err;    /* where getter failures go */
     const char *text; /* while parsing: the input, for libyaml error marks */
     size_t len;
 };
@@ -277,8 +277,8 @@ ad_doc_distance(const char *a, const char *b)
 
 /* Refuse keys of obj outside the NULL-terminated list allowed. */
 int
-ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent, const char *const *allowed,
-             const char *expected)
+ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent,
+                  const char *const *allowed, const char *expected)
 {
     const char *key;
     json_t *v;
@@ -300,8 +300,8 @@ ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent, c
 
 /* The object at parent.key, which must be a mapping when present; *out NULL when absent. */
 int
-ad_doc_get_obj(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key, bool required,
-          json_t **out)
+ad_doc_get_obj(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
+               bool required, json_t **out)
 {
     json_t *v = json_object_get(obj, key);
     char p[200], got[80];
@@ -314,14 +314,15 @@ ad_doc_get_obj(const ad_doc_t *self, const json_t *obj, const char *parent, cons
         return 0;
     }
     if (!json_is_object(v))
-        return ad_doc_fail(self, p, false, "expected a mapping, got %s", ad_doc_got(self, p, v, got, 80));
+        return ad_doc_fail(self, p, false, "expected a mapping, got %s",
+                           ad_doc_got(self, p, v, got, 80));
     *out = v;
     return 0;
 }
 
 int
 ad_doc_get_array(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-            json_t **out)
+                 json_t **out)
 {
     json_t *v = json_object_get(obj, key);
     char p[200], got[80];
@@ -331,15 +332,16 @@ ad_doc_get_array(const ad_doc_t *self, const json_t *obj, const char *parent, co
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_array(v))
-        return ad_doc_fail(self, p, false, "expected a list, got %s", ad_doc_got(self, p, v, got, 80));
+        return ad_doc_fail(self, p, false, "expected a list, got %s",
+                           ad_doc_got(self, p, v, got, 80));
     *out = v;
     return 0;
 }
 
 /* A string (in YAML, any plain scalar: `model: 5220` is the text "5220"); owned in *out. */
 int
-ad_doc_get_str(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key, bool required,
-          char **out)
+ad_doc_get_str(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
+               bool required, char **out)
 {
     json_t *v = json_object_get(obj, key);
     char p[200], got[80];
@@ -362,12 +364,13 @@ ad_doc_get_str(const ad_doc_t *self, const json_t *obj, const char *parent, cons
         *out = ad_strdup(m->raw);
         return 0;
     }
-    return ad_doc_fail(self, p, false, "expected a string, got %s", ad_doc_got(self, p, v, got, 80));
+    return ad_doc_fail(self, p, false, "expected a string, got %s",
+                       ad_doc_got(self, p, v, got, 80));
 }
 
 int
-ad_doc_get_int(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key, bool required,
-          json_int_t min, json_int_t max, json_int_t *out)
+ad_doc_get_int(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
+               bool required, json_int_t min, json_int_t max, json_int_t *out)
 {
     json_t *v = json_object_get(obj, key);
     char p[200], got[80];
@@ -381,12 +384,12 @@ ad_doc_get_int(const ad_doc_t *self, const json_t *obj, const char *parent, cons
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
         if (max == INT32_MAX)
             return ad_doc_fail(self, p, false,
-                          "expected an integer of at least %" JSON_INTEGER_FORMAT ", got %s", min,
-                          ad_doc_got(self, p, v, got, 80));
+                               "expected an integer of at least %" JSON_INTEGER_FORMAT ", got %s",
+                               min, ad_doc_got(self, p, v, got, 80));
         return ad_doc_fail(self, p, false,
-                      "expected an integer from %" JSON_INTEGER_FORMAT " to %" JSON_INTEGER_FORMAT
-                      ", got %s",
-                      min, max, ad_doc_got(self, p, v, got, 80));
+                           "expected an integer from %" JSON_INTEGER_FORMAT
+                           " to %" JSON_INTEGER_FORMAT ", got %s",
+                           min, max, ad_doc_got(self, p, v, got, 80));
     }
     *out = json_integer_value(v);
     return 0;
@@ -394,7 +397,7 @@ ad_doc_get_int(const ad_doc_t *self, const json_t *obj, const char *parent, cons
 
 int
 ad_doc_get_real(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-           bool positive, double *out)
+                bool positive, double *out)
 {
     json_t *v = json_object_get(obj, key);
     char p[200], got[80];
@@ -405,13 +408,14 @@ ad_doc_get_real(const ad_doc_t *self, const json_t *obj, const char *parent, con
     if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0 ||
         (positive && json_number_value(v) == 0))
         return ad_doc_fail(self, p, false, "expected a %s number, got %s",
-                      positive ? "positive" : "non-negative", ad_doc_got(self, p, v, got, 80));
+                           positive ? "positive" : "non-negative", ad_doc_got(self, p, v, got, 80));
     *out = json_number_value(v);
     return 0;
 }
 
 int
-ad_doc_get_bool(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key, bool *out)
+ad_doc_get_bool(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
+                bool *out)
 {
     json_t *v = json_object_get(obj, key);
     char p[200], got[80];
@@ -420,7 +424,8 @@ ad_doc_get_bool(const ad_doc_t *self, const json_t *obj, const char *parent, con
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_boolean(v))
-        return ad_doc_fail(self, p, false, "expected true or false, got %s", ad_doc_got(self, p, v, got, 80));
+        return ad_doc_fail(self, p, false, "expected true or false, got %s",
+                           ad_doc_got(self, p, v, got, 80));
     *out = json_is_true(v);
     return 0;
 }
@@ -431,7 +436,7 @@ ad_doc_get_bool(const ad_doc_t *self, const json_t *obj, const char *parent, con
  */
 int
 ad_doc_get_size(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-           bool required, uint64_t *out)
+                bool required, uint64_t *out)
 {
     static const struct {
         const char *unit;
@@ -475,11 +480,10 @@ ad_doc_get_size(const ad_doc_t *self, const json_t *obj, const char *parent, con
         }
     }
     return ad_doc_fail(self, p, false,
-                  "expected a size in bytes (an integer, or a number and a unit such as "
-                  "\"96 GiB\"), got %s",
-                  ad_doc_got(self, p, v, got, 80));
+                       "expected a size in bytes (an integer, or a number and a unit such as "
+                       "\"96 GiB\"), got %s",
+                       ad_doc_got(self, p, v, got, 80));
 }
-
 
 /* ---------------------------------------------------------------- YAML */
 
@@ -589,8 +593,8 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
         if (k->type != YAML_SCALAR_NODE) {
             s_add_mark(self, "?", k->start_mark, k);
             json_decref(obj);
-            return ad_doc_fail(self, "?", false, "keys must be plain words%s%s", *path ? " in " : "",
-                          path);
+            return ad_doc_fail(self, "?", false, "keys must be plain words%s%s",
+                               *path ? " in " : "", path);
         }
         key = (const char *)k->data.scalar.value;
         ad_doc_path(p, sizeof(p), path, key);
@@ -671,8 +675,8 @@ s_yaml_error(const ad_doc_t *self, const yaml_parser_t *parser)
                          problem, parser->context, parser->context_mark.line + 1,
                          parser->context_mark.column + 1);
     if (parser->context)
-        return s_fail_at(self, mark, "invalid YAML: %s %s started at line %zu, column %zu",
-                         problem, parser->context, parser->context_mark.line + 1,
+        return s_fail_at(self, mark, "invalid YAML: %s %s started at line %zu, column %zu", problem,
+                         parser->context, parser->context_mark.line + 1,
                          parser->context_mark.column + 1);
     if (mark.index >= self->len)
         return s_fail_at(self, mark, "invalid YAML: %s; is the file truncated?", problem);

@@ -381,11 +381,12 @@ s_read_cpu(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
     p->numa_nodes = (int)n;
     S_TRY(ad_doc_get_real(ctx, cpu, "cpu", "ghz", true, &p->cpu_ghz));
     if (p->pus < p->cores)
-        return ad_doc_fail(ctx, "cpu.pus", false, "%d PUs cannot serve %d cores (expected pus >= cores)",
-                      p->pus, p->cores);
+        return ad_doc_fail(ctx, "cpu.pus", false,
+                           "%d PUs cannot serve %d cores (expected pus >= cores)", p->pus,
+                           p->cores);
     if (p->cores < p->sockets)
         return ad_doc_fail(ctx, "cpu.cores", false, "%d cores cannot fill %d sockets", p->cores,
-                      p->sockets);
+                           p->sockets);
     return 0;
 }
 
@@ -410,7 +411,8 @@ s_read_gpus(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         gpu->index = -1;
         p->n_gpus = (int)i + 1;
         if (!json_is_object(g))
-            return ad_doc_fail(ctx, path, false, "expected a mapping {name, kind, index, memory_bytes}");
+            return ad_doc_fail(ctx, path, false,
+                               "expected a mapping {name, kind, index, memory_bytes}");
         S_TRY(ad_doc_check_keys(ctx, g, path, keys, "name, kind, index, memory_bytes"));
         S_TRY(ad_doc_get_str(ctx, g, path, "name", true, &name));
         gpu->name = name;
@@ -455,7 +457,7 @@ s_read_network(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         snprintf(kpath, sizeof(kpath), "%s.kind", path);
         if (!ok)
             return ad_doc_fail(ctx, kpath, false,
-                          "expected ethernet, infiniband or other, got \"%.48s\"", kind);
+                               "expected ethernet, infiniband or other, got \"%.48s\"", kind);
         S_TRY(ad_doc_get_real(ctx, n, path, "gbps", false, &net->gbps));
     }
     return 0;
@@ -474,7 +476,7 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         return 0;
     if ((int)json_array_size(list) != p->cores)
         return ad_doc_fail(ctx, "core_map", true, "lists %zu cores, but cpu.cores is %d",
-                      json_array_size(list), p->cores);
+                           json_array_size(list), p->cores);
     p->core_map = ad_calloc(json_array_size(list), sizeof(*p->core_map));
     json_array_foreach(list, i, c)
     {
@@ -493,9 +495,9 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         S_TRY(ad_doc_get_int(ctx, c, path, "core", false, 0, INT32_MAX, &v));
         if (v != (json_int_t)i)
             return ad_doc_fail(ctx, path, false,
-                          "cores must be listed in order: expected core %zu, "
-                          "got %" JSON_INTEGER_FORMAT,
-                          i, v);
+                               "cores must be listed in order: expected core %zu, "
+                               "got %" JSON_INTEGER_FORMAT,
+                               i, v);
         S_TRY(ad_doc_get_int(ctx, c, path, "socket", true, 0, p->sockets - 1, &sock));
         core->socket = (int)sock;
         S_TRY(ad_doc_get_int(ctx, c, path, "numa", false, 0, p->numa_nodes - 1, &numa));
@@ -504,8 +506,8 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         snprintf(ppath, sizeof(ppath), "%s.pus", path);
         if (!pus || !json_array_size(pus))
             return ad_doc_fail(ctx, pus ? ppath : path, false,
-                          "expected a non-empty list of PU "
-                          "OS indexes (pus: [0, 1])");
+                               "expected a non-empty list of PU "
+                               "OS indexes (pus: [0, 1])");
         ids = ad_calloc(json_array_size(pus), sizeof(*ids));
         core->pus = ids;
         json_array_foreach(pus, k, pu)
@@ -516,9 +518,9 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
             if (!json_is_integer(pu) || json_integer_value(pu) < 0 ||
                 json_integer_value(pu) > INT32_MAX)
                 return ad_doc_fail(ctx, kpath, false,
-                              "expected a PU OS index (an integer >= 0), "
-                              "got %s",
-                              ad_doc_got(ctx, kpath, pu, got, 80));
+                                   "expected a PU OS index (an integer >= 0), "
+                                   "got %s",
+                                   ad_doc_got(ctx, kpath, pu, got, 80));
             ids[k] = (int)json_integer_value(pu);
             core->n_pus = (int)k + 1;
         }
@@ -561,8 +563,8 @@ s_read_bench(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         return 0;
     p->has_bench = true;
     S_TRY(ad_doc_check_keys(ctx, o, "benchmarks", keys,
-                       "gemm_gflops_1core, gemm_gflops_all, mem_bandwidth_gbs, seconds, "
-                       "measured_at, gemm_n, triad_mib, estimated"));
+                            "gemm_gflops_1core, gemm_gflops_all, mem_bandwidth_gbs, seconds, "
+                            "measured_at, gemm_n, triad_mib, estimated"));
     S_TRY(ad_doc_get_real(ctx, o, "benchmarks", "gemm_gflops_1core", true, &b->gemm_gflops_1core));
     S_TRY(ad_doc_get_real(ctx, o, "benchmarks", "gemm_gflops_all", true, &b->gemm_gflops_all));
     S_TRY(ad_doc_get_real(ctx, o, "benchmarks", "mem_bandwidth_gbs", true, &b->mem_bandwidth_gbs));
@@ -576,7 +578,7 @@ s_read_bench(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
     rc = ad_doc_get_str(ctx, o, "benchmarks", "measured_at", false, &when);
     if (!rc && when && !s_parse_time(when, &b->measured_at))
         rc = ad_doc_fail(ctx, "benchmarks.measured_at", false,
-                    "expected a UTC time like \"2025-01-31T12:00:00Z\", got \"%.48s\"", when);
+                         "expected a UTC time like \"2025-01-31T12:00:00Z\", got \"%.48s\"", when);
     free(when);
     return rc;
 }
@@ -612,14 +614,14 @@ s_read(const ad_doc_t *ctx, const json_t *root, ad_profile_t **out)
 
     *out = NULL;
     if (!json_is_object(root)) {
-        rc = ad_doc_fail(ctx, "", false, "a profile must be a mapping of %s, got %s", s_root_expected,
-                    ad_doc_got(ctx, "", root, got, sizeof(got)));
+        rc = ad_doc_fail(ctx, "", false, "a profile must be a mapping of %s, got %s",
+                         s_root_expected, ad_doc_got(ctx, "", root, got, sizeof(got)));
         goto err_free;
     }
     rc = ad_doc_check_keys(ctx, root, "", s_root_keys, s_root_expected);
     if (!rc)
         rc = ad_doc_get_int(ctx, root, "", "format", false, AD_PROFILE_FORMAT, AD_PROFILE_FORMAT,
-                       &format);
+                            &format);
     if (!rc)
         rc = ad_doc_get_str(ctx, root, "", "hostname", false, &p->hostname);
     if (!rc)
@@ -653,10 +655,11 @@ s_read(const ad_doc_t *ctx, const json_t *root, ad_profile_t **out)
     ad_profile_update_fingerprint(p);
     /* A stale fingerprint would file measurements under the wrong hardware class. */
     if (fp && strcmp(fp, p->fingerprint)) {
-        rc = ad_doc_fail(ctx, "fingerprint", false,
-                    "\"%.40s\" does not match the hardware described (%s); remove the key or fix "
-                    "the figures",
-                    fp, p->fingerprint);
+        rc = ad_doc_fail(
+            ctx, "fingerprint", false,
+            "\"%.40s\" does not match the hardware described (%s); remove the key or fix "
+            "the figures",
+            fp, p->fingerprint);
         goto err_free;
     }
     free(fp);
@@ -724,4 +727,3 @@ out_free:
     fclose(f);
     return rc;
 }
-

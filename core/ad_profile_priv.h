@@ -32,7 +32,6 @@ struct ad_profile {
     bool has_bench;
 };
 
-
 /* An empty profile: "" for the host name, source and CPU model; owned by the caller. */
 ad_profile_t *ad_profile_new_blank(void);
 
