@@ -442,17 +442,199 @@ s_sweep_base(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *node)
     return rc;
 }
 
+/* The top-level nodes of a sweep file: name, base, grid and random kept, the others read. */
+typedef struct {
+    yaml_node_t *name, *base, *grid, *random;
+    yaml_mark_t grid_at, random_at; /* where grid and random are, for count messages */
+} s_top_t;
+
+/* Unknown key at the top of a sweep file, with a hint when it is close to a known one. */
+static int
+s_sweep_unknown(ad_job_ctx_t *ctx, yaml_node_t *k, const char *ks)
+{
+    static const char *const known[] = {"name", "base", "grid", "random", "repeats", "max_configs"};
+    char hint[64] = "", got[80];
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (ad_doc_distance(ks, known[i]) <= 2)
+            snprintf(hint, sizeof(hint), " (did you mean %s?)", known[i]);
+    return ad_job_fail(ctx, k->start_mark,
+                       "unknown key %s in a sweep file%s, expected one of name, base, grid, "
+                       "random, repeats, max_configs",
+                       ad_job_got(k, got, sizeof(got)), hint);
+}
+
+/* Walk the sweep file's mapping: keep the nodes of name, base, grid, random; read the numbers. */
+static int
+s_sweep_top(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *root, s_top_t *top)
+{
+    int64_t v;
+    int rc;
+
+    top->grid_at = root->start_mark;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(ctx->doc, p->value);
+        const char *ks = k->type == YAML_SCALAR_NODE ? ad_job_text(k) : "";
+
+        rc = ad_job_dup_key(ctx, root, p, "key ");
+        if (rc)
+            return rc;
+        if (!strcmp(ks, "name")) {
+            top->name = val;
+        } else if (!strcmp(ks, "base")) {
+            top->base = val;
+        } else if (!strcmp(ks, "grid")) {
+            top->grid = val;
+            top->grid_at = k->start_mark;
+        } else if (!strcmp(ks, "random")) {
+            top->random = val;
+            top->random_at = k->start_mark;
+        } else if (!strcmp(ks, "repeats")) {
+            rc = ad_job_get_int(ctx, val, "repeats", 1, AD_SWEEP_REPEATS_MAX, &v);
+            if (rc)
+                return rc;
+            self->repeats = (int)v;
+        } else if (!strcmp(ks, "max_configs")) {
+            rc = ad_job_get_int(ctx, val, "max_configs", 1, 1000000000, &self->max_configs);
+            if (rc)
+                return rc;
+        } else {
+            return s_sweep_unknown(ctx, k, ks);
+        }
+    }
+    return 0;
+}
+
+/* The sweep's name: required, a job-name-like word. */
+static int
+s_sweep_name(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *root, yaml_node_t *name)
+{
+    char got[80];
+
+    if (!name)
+        return ad_job_fail(ctx, root->start_mark,
+                           "name is required (letters, digits, '.', '_' and "
+                           "'-', at most %d)",
+                           AD_SWEEP_NAME_MAX);
+    if (name->type != YAML_SCALAR_NODE || !ad_job_name_ok(ad_job_text(name), AD_SWEEP_NAME_MAX))
+        return ad_job_fail(ctx, name->start_mark,
+                           "name must be 1 to %d letters, digits, '.', '_' or '-', starting with a "
+                           "letter or digit, got %s",
+                           AD_SWEEP_NAME_MAX, ad_job_got(name, got, sizeof(got)));
+    self->name = ad_strdup(ad_job_text(name));
+    return 0;
+}
+
+/* random: {samples: N, seed: S}. */
+static int
+s_sweep_random(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *random)
+{
+    yaml_node_t *samples = NULL;
+    char got[80];
+    int rc;
+
+    if (random->type != YAML_MAPPING_NODE)
+        return ad_job_fail(ctx, random->start_mark,
+                           "random must be a mapping {samples: N, seed: S}, got %s",
+                           ad_job_got(random, got, sizeof(got)));
+    for (yaml_node_pair_t *p = random->data.mapping.pairs.start; p < random->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(ctx->doc, p->value);
+        const char *ks = k->type == YAML_SCALAR_NODE ? ad_job_text(k) : "";
+
+        rc = ad_job_dup_key(ctx, random, p, "key random.");
+        if (rc) {
+            return rc;
+        } else if (!strcmp(ks, "samples")) {
+            samples = val;
+            rc = ad_job_get_int(ctx, val, "random.samples", 1, 1000000000, &self->samples);
+        } else if (!strcmp(ks, "seed")) {
+            rc = ad_job_get_int(ctx, val, "random.seed", 0, INT64_MAX, &self->rseed);
+        } else {
+            rc = ad_job_fail(ctx, k->start_mark,
+                             "unknown key %s in random, expected samples and seed",
+                             ad_job_got(k, got, sizeof(got)));
+        }
+        if (rc)
+            return rc;
+    }
+    if (!samples)
+        return ad_job_fail(ctx, random->start_mark, "random needs samples: N");
+    return 0;
+}
+
+/* The canonical values of each axis; a value given twice in one list is an error. */
+static int
+s_sweep_values(ad_sweep_t *self, const ad_job_ctx_t *ctx)
+{
+    for (int a = 0; a < self->naxes; a++) {
+        s_axis_t *axis = &self->axes[a];
+
+        axis->values = json_array();
+        for (int j = 0; j < axis->n; j++) {
+            json_t *v = s_axis_value(axis, j);
+
+            for (int i = 0; i < j; i++)
+                if (json_equal(v, json_array_get(axis->values, (size_t)i))) {
+                    ad_job_ctx_t vctx = *ctx;
+
+                    vctx.prefix = NULL;
+                    json_decref(v);
+                    return ad_job_fail(&vctx, axis->patch[j].mark[ad_job_key_id(axis->key)],
+                                       "grid %s value %d repeats value %d", axis->key->path, j + 1,
+                                       i + 1);
+                }
+            json_array_append_new(axis->values, v);
+        }
+    }
+    return 0;
+}
+
+/* Expand a parsed sweep: grid, count, samples, a check of every configuration, canonical form. */
+static int
+s_sweep_expand(ad_sweep_t *self, ad_job_ctx_t *ctx, const s_top_t *top)
+{
+    char got[80];
+    int rc;
+
+    if (top->grid && !ad_job_is_null(top->grid)) {
+        if (top->grid->type != YAML_MAPPING_NODE)
+            return ad_job_fail(ctx, top->grid->start_mark,
+                               "grid must be a mapping of job keys to lists, got %s",
+                               ad_job_got(top->grid, got, sizeof(got)));
+        rc = s_sweep_grid(self, ctx, top->grid);
+        if (rc)
+            return rc;
+    }
+    rc = s_sweep_count(self, ctx, top->grid_at, top->random_at);
+    if (rc)
+        return rc;
+    if (self->samples)
+        self->picks = s_sample(self->grid, self->samples, self->rseed);
+    for (int64_t c = 0; c < self->configs; c++) {
+        rc = s_sweep_check(self, self->picks ? self->picks[c] : c, ctx->err);
+        if (rc)
+            return rc;
+    }
+    rc = s_sweep_values(self, ctx);
+    if (rc)
+        return rc;
+    s_sweep_canon(self);
+    return 0;
+}
+
 static int
 s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, unsigned flags,
               ad_sweep_t **out, ad_err_t *err)
 {
     ad_job_ctx_t ctx = {file, text, len, NULL, dir, flags, NULL, err};
-    yaml_node_t *root, *name = NULL, *base = NULL, *grid = NULL, *random = NULL;
+    s_top_t top = {0};
+    yaml_node_t *root;
     yaml_document_t doc;
-    yaml_mark_t grid_at, random_at = {0, 0, 0};
     ad_sweep_t *self;
-    char got[80];
-    int64_t v;
     int rc;
 
     *out = NULL;
@@ -465,152 +647,20 @@ s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, u
     self->repeats = 1;
     self->max_configs = AD_SWEEP_MAX_CONFIGS;
     self->rseed = 1;
-    grid_at = root->start_mark;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-        yaml_node_t *val = yaml_document_get_node(&doc, p->value);
-        const char *ks = k->type == YAML_SCALAR_NODE ? ad_job_text(k) : "";
-
-        rc = ad_job_dup_key(&ctx, root, p, "key ");
-        if (rc)
-            goto err_free;
-        if (!strcmp(ks, "name")) {
-            name = val;
-        } else if (!strcmp(ks, "base")) {
-            base = val;
-        } else if (!strcmp(ks, "grid")) {
-            grid = val;
-            grid_at = k->start_mark;
-        } else if (!strcmp(ks, "random")) {
-            random = val;
-            random_at = k->start_mark;
-        } else if (!strcmp(ks, "repeats")) {
-            rc = ad_job_get_int(&ctx, val, "repeats", 1, AD_SWEEP_REPEATS_MAX, &v);
-            if (rc)
-                goto err_free;
-            self->repeats = (int)v;
-        } else if (!strcmp(ks, "max_configs")) {
-            rc = ad_job_get_int(&ctx, val, "max_configs", 1, 1000000000, &self->max_configs);
-            if (rc)
-                goto err_free;
-        } else {
-            static const char *const known[] = {"name",   "base",    "grid",
-                                                "random", "repeats", "max_configs"};
-            char hint[64] = "";
-
-            for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-                if (ad_doc_distance(ks, known[i]) <= 2)
-                    snprintf(hint, sizeof(hint), " (did you mean %s?)", known[i]);
-            rc = ad_job_fail(&ctx, k->start_mark,
-                             "unknown key %s in a sweep file%s, expected one of name, base, grid, "
-                             "random, repeats, max_configs",
-                             ad_job_got(k, got, sizeof(got)), hint);
-            goto err_free;
-        }
-    }
-    if (!name) {
-        rc = ad_job_fail(&ctx, root->start_mark,
-                         "name is required (letters, digits, '.', '_' and "
-                         "'-', at most %d)",
-                         AD_SWEEP_NAME_MAX);
-        goto err_free;
-    }
-    if (name->type != YAML_SCALAR_NODE || !ad_job_name_ok(ad_job_text(name), AD_SWEEP_NAME_MAX)) {
-        rc = ad_job_fail(&ctx, name->start_mark,
-                         "name must be 1 to %d letters, digits, '.', '_' or '-', starting with a "
-                         "letter or digit, got %s",
-                         AD_SWEEP_NAME_MAX, ad_job_got(name, got, sizeof(got)));
-        goto err_free;
-    }
-    self->name = ad_strdup(ad_job_text(name));
-    if (!base) {
+    rc = s_sweep_top(self, &ctx, root, &top);
+    if (!rc)
+        rc = s_sweep_name(self, &ctx, root, top.name);
+    if (!rc && !top.base)
         rc = ad_job_fail(&ctx, root->start_mark,
                          "base is required: a job file (relative to this file) or an inline job");
-        goto err_free;
-    }
-    rc = s_sweep_base(self, &ctx, base);
+    if (!rc)
+        rc = s_sweep_base(self, &ctx, top.base);
+    if (!rc && top.random)
+        rc = s_sweep_random(self, &ctx, top.random);
+    if (!rc)
+        rc = s_sweep_expand(self, &ctx, &top);
     if (rc)
         goto err_free;
-    if (random) {
-        yaml_node_t *samples = NULL;
-
-        if (random->type != YAML_MAPPING_NODE) {
-            rc = ad_job_fail(&ctx, random->start_mark,
-                             "random must be a mapping {samples: N, seed: S}, got %s",
-                             ad_job_got(random, got, sizeof(got)));
-            goto err_free;
-        }
-        for (yaml_node_pair_t *p = random->data.mapping.pairs.start;
-             p < random->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-            yaml_node_t *val = yaml_document_get_node(&doc, p->value);
-            const char *ks = k->type == YAML_SCALAR_NODE ? ad_job_text(k) : "";
-
-            rc = ad_job_dup_key(&ctx, random, p, "key random.");
-            if (rc) {
-                goto err_free;
-            } else if (!strcmp(ks, "samples")) {
-                samples = val;
-                rc = ad_job_get_int(&ctx, val, "random.samples", 1, 1000000000, &self->samples);
-            } else if (!strcmp(ks, "seed")) {
-                rc = ad_job_get_int(&ctx, val, "random.seed", 0, INT64_MAX, &self->rseed);
-            } else {
-                rc = ad_job_fail(&ctx, k->start_mark,
-                                 "unknown key %s in random, expected samples and seed",
-                                 ad_job_got(k, got, sizeof(got)));
-            }
-            if (rc)
-                goto err_free;
-        }
-        if (!samples) {
-            rc = ad_job_fail(&ctx, random->start_mark, "random needs samples: N");
-            goto err_free;
-        }
-    }
-    if (grid && !ad_job_is_null(grid)) {
-        if (grid->type != YAML_MAPPING_NODE) {
-            rc = ad_job_fail(&ctx, grid->start_mark,
-                             "grid must be a mapping of job keys to lists, got %s",
-                             ad_job_got(grid, got, sizeof(got)));
-            goto err_free;
-        }
-        rc = s_sweep_grid(self, &ctx, grid);
-        if (rc)
-            goto err_free;
-    }
-    rc = s_sweep_count(self, &ctx, grid_at, random_at);
-    if (rc)
-        goto err_free;
-    if (self->samples)
-        self->picks = s_sample(self->grid, self->samples, self->rseed);
-    for (int64_t c = 0; c < self->configs; c++) {
-        rc = s_sweep_check(self, self->picks ? self->picks[c] : c, err);
-        if (rc)
-            goto err_free;
-    }
-    for (int a = 0; a < self->naxes; a++) {
-        s_axis_t *axis = &self->axes[a];
-
-        axis->values = json_array();
-        for (int j = 0; j < axis->n; j++) {
-            json_t *v = s_axis_value(axis, j);
-
-            for (int i = 0; i < j; i++)
-                if (json_equal(v, json_array_get(axis->values, (size_t)i))) {
-                    ad_job_ctx_t vctx = ctx;
-
-                    vctx.prefix = NULL;
-                    json_decref(v);
-                    rc = ad_job_fail(&vctx, axis->patch[j].mark[ad_job_key_id(axis->key)],
-                                     "grid %s value %d repeats value %d", axis->key->path, j + 1,
-                                     i + 1);
-                    goto err_free;
-                }
-            json_array_append_new(axis->values, v);
-        }
-    }
-    s_sweep_canon(self);
     yaml_document_delete(&doc);
     *out = self;
     return 0;
