@@ -2,7 +2,9 @@
 #include "autodist/ad_doc.h"
 
 #include <ctype.h>
+#include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -752,4 +754,201 @@ ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *wh
 err_free:
     ad_doc_free(&self);
     return rc;
+}
+
+/* ---------------------------------------------------------------- wire getters (by dotted path) */
+
+/* A short description of a JSON value for error messages: "3.5", "\"abc\"", "an array". */
+void
+ad_doc_describe(const json_t *v, char *buf, size_t size)
+{
+    char *text;
+
+    if (json_is_object(v)) {
+        snprintf(buf, size, "an object");
+        return;
+    }
+    if (json_is_array(v)) {
+        snprintf(buf, size, "an array");
+        return;
+    }
+    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!text) {
+        snprintf(buf, size, "an unprintable value");
+        return;
+    }
+    if (strlen(text) > 40)
+        snprintf(buf, size, "%.37s...", text);
+    else
+        snprintf(buf, size, "%s", text);
+    free(text);
+}
+
+/* Find the value at a dotted path; -ENOENT when it or a parent is absent or null. */
+static int
+s_lookup(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
+{
+    const json_t *cur = obj;
+    const char *p = path;
+    char key[128];
+    char got[64];
+
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+        assert(n < sizeof(key));
+        if (!json_is_object(cur)) {
+            ad_doc_describe(cur, got, sizeof(got));
+            if (p == path)
+                return ad_err_set(err, AD_EINVAL, "expected a JSON object, got %s", got);
+            return ad_err_set(err, AD_EINVAL, "field \"%.*s\": expected an object, got %s",
+                              (int)(p - path - 1), path, got);
+        }
+        memcpy(key, p, n);
+        key[n] = '\0';
+        cur = json_object_get(cur, key);
+        if (!cur || json_is_null(cur))
+            return ad_err_set(err, -ENOENT, "missing field \"%s\"", path);
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+    *out = (json_t *)cur;
+    return 0;
+}
+
+int
+ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
+                ad_err_t *err)
+{
+    json_t *v;
+    json_int_t x;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    x = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (!json_is_integer(v) || x < min || x > max) {
+        ad_doc_describe(v, got, sizeof(got));
+        if (max == INT64_MAX)
+            return ad_err_set(err, AD_EINVAL,
+                              "field \"%s\": expected an integer >= %" PRId64 ", got %s", path, min,
+                              got);
+        return ad_err_set(err, AD_EINVAL,
+                          "field \"%s\": expected an integer in %" PRId64 "..%" PRId64 ", got %s",
+                          path, min, max, got);
+    }
+    *out = x;
+    return 0;
+}
+
+int
+ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
+                   ad_err_t *err)
+{
+    json_t *v;
+    double x;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    x = json_is_number(v) ? json_number_value(v) : 0;
+    if (!json_is_number(v) || !(x >= min && x <= max)) {
+        ad_doc_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a number in %g..%g, got %s", path,
+                          min, max, got);
+    }
+    *out = x;
+    return 0;
+}
+
+int
+ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
+                   const char **out, ad_err_t *err)
+{
+    json_t *v;
+    size_t len;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_string(v)) {
+        ad_doc_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a string, got %s", path, got);
+    }
+    len = json_string_length(v);
+    if (len < min_len || len > max_len) {
+        if (min_len == 1 && len == 0)
+            return ad_err_set(err, AD_EINVAL, "field \"%s\": must not be empty", path);
+        return ad_err_set(err, AD_EINVAL,
+                          "field \"%s\": expected a string of %zu..%zu bytes, got %zu bytes", path,
+                          min_len, max_len, len);
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int
+ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err)
+{
+    json_t *v;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_boolean(v)) {
+        ad_doc_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected true or false, got %s", path,
+                          got);
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+int
+ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
+{
+    json_t *v;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_object(v)) {
+        ad_doc_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an object, got %s", path, got);
+    }
+    *out = v;
+    return 0;
+}
+
+int
+ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out, ad_err_t *err)
+{
+    json_t *v;
+    char got[64];
+    int rc;
+
+    rc = s_lookup(obj, path, &v, err);
+    if (rc)
+        return rc;
+    if (!json_is_array(v)) {
+        ad_doc_describe(v, got, sizeof(got));
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an array, got %s", path, got);
+    }
+    if (json_array_size(v) > max_len)
+        return ad_err_set(err, AD_EINVAL, "field \"%s\": more than %zu elements (%zu)", path,
+                          max_len, json_array_size(v));
+    *out = v;
+    return 0;
 }
