@@ -726,6 +726,20 @@ out_parser:
 }
 
 int
+ad_doc_load_yaml(const char *text, size_t len, const char *name, const char *what, const char *keys,
+                 yaml_document_t *doc, ad_err_t *err)
+{
+    ad_doc_t *self = s_new(name, true, err);
+    int rc;
+
+    self->text = text;
+    self->len = len;
+    rc = s_load(self, doc, what, keys);
+    ad_doc_free(&self);
+    return rc;
+}
+
+int
 ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *what,
                   const char *keys, ad_doc_t **out, ad_err_t *err)
 {

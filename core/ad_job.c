@@ -153,24 +153,6 @@ const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
 /* ---------------------------------------------------------------------------------------- */
 /* Messages.                                                                                */
 
-/* Line and column (0-based, like libyaml's marks) of a byte offset. */
-static yaml_mark_t
-s_offset_mark(const char *text, size_t len, size_t off)
-{
-    yaml_mark_t m = {0, 0, 0};
-
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (text[i] == '\n') {
-            m.line++;
-            m.column = 0;
-        } else {
-            m.column++;
-        }
-    }
-    m.index = off;
-    return m;
-}
-
 static int
 s_vfail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, va_list ap)
 {
@@ -1123,44 +1105,6 @@ ad_job_dirname(const char *path)
     return dir;
 }
 
-/* Translate a libyaml failure into one located line. */
-static int
-s_yaml_error(const ad_job_ctx_t *ctx, const yaml_parser_t *parser)
-{
-    yaml_mark_t mark = parser->problem_mark;
-    const char *problem = parser->problem ? parser->problem : "unknown error";
-
-    if (parser->error == YAML_MEMORY_ERROR)
-        ad_oom(0);
-    if (parser->error == YAML_READER_ERROR) {
-        mark = s_offset_mark(ctx->text, ctx->len, parser->problem_offset);
-        if (parser->problem_value >= 0)
-            return ad_job_fail(ctx, mark, "invalid YAML: %s (byte 0x%02x)", problem,
-                               parser->problem_value & 0xff);
-        return ad_job_fail(ctx, mark, "invalid YAML: %s", problem);
-    }
-    if (mark.index < ctx->len && ctx->text[mark.index] == '\t')
-        return ad_job_fail(ctx, mark,
-                           "tab character in indentation, expected spaces (YAML indents "
-                           "with spaces only)");
-    /* libyaml puts the end of the stream on a line of its own; say where the text ends. */
-    if (mark.index >= ctx->len)
-        mark = s_offset_mark(ctx->text, ctx->len, ctx->len);
-    if (parser->context && mark.index >= ctx->len)
-        return ad_job_fail(ctx, mark,
-                           "invalid YAML: %s %s started at line %zu, column %zu; is the "
-                           "file truncated?",
-                           problem, parser->context, parser->context_mark.line + 1,
-                           parser->context_mark.column + 1);
-    if (parser->context)
-        return ad_job_fail(ctx, mark, "invalid YAML: %s %s started at line %zu, column %zu",
-                           problem, parser->context, parser->context_mark.line + 1,
-                           parser->context_mark.column + 1);
-    if (mark.index >= ctx->len)
-        return ad_job_fail(ctx, mark, "invalid YAML: %s; is the file truncated?", problem);
-    return ad_job_fail(ctx, mark, "invalid YAML: %s", problem);
-}
-
 /*
  * Load the one YAML document of ctx->text into doc and return its root
  * mapping in *root.  what names the file's kind in messages.  On failure doc
@@ -1170,49 +1114,23 @@ int
 ad_job_load_doc(ad_job_ctx_t *ctx, yaml_document_t *doc, const char *what, const char *keys,
                 yaml_node_t **root)
 {
-    yaml_parser_t parser;
-    yaml_document_t extra;
-    yaml_node_t *r, *r2;
-    yaml_mark_t origin = {0, 0, 0};
+    yaml_node_t *r;
     char got[80];
-    int rc = 0;
+    int rc;
 
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)ctx->text, ctx->len);
-    if (!yaml_parser_load(&parser, doc)) {
-        rc = s_yaml_error(ctx, &parser);
-        goto out_parser;
-    }
+    rc = ad_doc_load_yaml(ctx->text, ctx->len, ctx->file, what, keys, doc, ctx->err);
+    if (rc)
+        return rc;
     ctx->doc = doc;
     r = yaml_document_get_root_node(doc);
-    if (!r) {
-        rc = ad_job_fail(ctx, origin, "empty %s, expected a mapping of %s", what, keys);
-        goto err_delete;
-    }
-    if (!yaml_parser_load(&parser, &extra)) {
-        rc = s_yaml_error(ctx, &parser);
-        goto err_delete;
-    }
-    r2 = yaml_document_get_root_node(&extra);
-    if (r2)
-        rc = ad_job_fail(ctx, r2->start_mark,
-                         "a %s holds one YAML document, found a second one (remove the '---' line)",
-                         what);
-    yaml_document_delete(&extra);
-    if (rc)
-        goto err_delete;
     if (r->type != YAML_MAPPING_NODE) {
         rc = ad_job_fail(ctx, r->start_mark, "a %s must be a mapping of %s, got %s", what, keys,
                          ad_job_got(r, got, sizeof(got)));
-        goto err_delete;
+        yaml_document_delete(doc);
+        return rc;
     }
     *root = r;
-    goto out_parser;
-err_delete:
-    yaml_document_delete(doc);
-out_parser:
-    yaml_parser_delete(&parser);
-    return rc;
+    return 0;
 }
 
 /* Read a job mapping into a fresh spec; spec is cleared on failure. */

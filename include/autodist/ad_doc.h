@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <yaml.h>
 
 #include "autodist/ad_error.h"
 
@@ -43,6 +44,15 @@ int ad_doc_read_file(const char *path, const char *what, size_t max, char **text
  */
 int ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *what,
                       const char *keys, ad_doc_t **out, ad_err_t *err);
+
+/*
+ * The libyaml document of text (one YAML document, not empty), for readers
+ * that walk YAML nodes themselves; what and keys as for ad_doc_parse_yaml()
+ * and the same messages.  Returns 0 with doc filled (the caller deletes it,
+ * yaml_document_delete()), or AD_EPARSE with err and nothing to delete.
+ */
+int ad_doc_load_yaml(const char *text, size_t len, const char *name, const char *what,
+                     const char *keys, yaml_document_t *doc, ad_err_t *err);
 
 /*
  * A document around json (a new reference is taken) without marks; messages
