@@ -116,6 +116,12 @@ struct ad_job_key {
     int need;                 /* 1 + the dataset kind the key belongs to; 0 for any */
 };
 
+/* The words of the enumerations, indexed by their values, NULL-terminated. */
+extern const char *const ad_job_models[];
+extern const char *const ad_job_datasets[];
+extern const char *const ad_job_optims[];
+extern const char *const ad_job_devices[];
+
 /* The keys of a job file, indexed by AD_JOB_K_*. */
 extern const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT];
 
