@@ -156,10 +156,10 @@ int ad_job_get_int(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, int64
 /* What a node is, for the "got ..." end of messages: "-4", a list, the string "5"...; in buf. */
 const char *ad_job_got(const yaml_node_t *node, char *buf, size_t len);
 
-/* See core/ad_job.c. */
+/* FNV-1a of s as 16 lowercase hex digits and a NUL, in out. */
 void ad_job_hash_hex(const char *s, char out[17]);
 
-/* See core/ad_job.c. */
+/* True for a plain scalar YAML reads as null: "", "~", "null", "Null", "NULL". */
 bool ad_job_is_null(const yaml_node_t *node);
 
 /*
@@ -168,10 +168,10 @@ bool ad_job_is_null(const yaml_node_t *node);
  */
 json_t *ad_job_json_masked(const ad_job_t *j, uint32_t mask);
 
-/* See core/ad_job.c. */
+/* The AD_JOB_K_* id of a key of ad_job_keys[]. */
 int ad_job_key_id(const ad_job_key_t *key);
 
-/* See core/ad_job.c. */
+/* The key with this dotted path ("optimizer.lr"), or NULL. */
 const ad_job_key_t *ad_job_key_path(const char *path);
 
 /*
@@ -185,7 +185,7 @@ int ad_job_load_doc(ad_job_ctx_t *ctx, yaml_document_t *doc, const char *what, c
 /* Names: [A-Za-z0-9._-], first character alphanumeric, 1..max characters. */
 bool ad_job_name_ok(const char *s, size_t max);
 
-/* See core/ad_job.c. */
+/* Read a job or sweep file (at most AD_JOB_FILE_MAX bytes); see ad_doc_read_file(). */
 int ad_job_read_file(const char *path, const char *what, char **text, size_t *len, ad_err_t *err);
 
 /*
@@ -194,13 +194,13 @@ int ad_job_read_file(const char *path, const char *what, char **text, size_t *le
  */
 void ad_job_spec_resolve(ad_job_spec_t *spec);
 
-/* See core/ad_job.c. */
+/* Release the strings of spec's job. */
 void ad_job_spec_clear(ad_job_spec_t *spec);
 
-/* See core/ad_job.c. */
+/* A copy of src in dst with its own strings. */
 void ad_job_spec_dup(ad_job_spec_t *dst, const ad_job_spec_t *src);
 
-/* See core/ad_job.c. */
+/* A spec with every key at its default and none given. */
 void ad_job_spec_init(ad_job_spec_t *spec);
 
 /* Read a job mapping into a fresh spec; spec is cleared on failure. */
@@ -213,7 +213,7 @@ int ad_job_spec_parse_text(const char *text, size_t len, const char *file, const
 /* Resolve a copy of spec into job, which gets its own strings. */
 void ad_job_spec_to_job(const ad_job_spec_t *spec, ad_job_t *job);
 
-/* See core/ad_job.c. */
+/* The text of a scalar node; borrowed from the document. */
 const char *ad_job_text(const yaml_node_t *node);
 
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */

@@ -1,4 +1,6 @@
 /* ad_sweep_file.c - sweep files: a base job, grid and random expansion, repeats, canonical JSON */
+#include "autodist/ad_sweep_file.h"
+
 #include "ad_job_priv.h"
 
 #include <assert.h>
