@@ -25,14 +25,27 @@ typedef struct {
     yaml_mark_t key;   /* the key naming it (the value itself for list items) */
     yaml_mark_t value; /* the value */
     char *raw;         /* a plain scalar's text, owned; NULL otherwise */
+    bool key_plain;    /* the key naming it is a plain scalar */
 } s_mark_t;
+
+/* A key that AD_DOC_KEYS_LATER leaves to the reader: repeated, or not a scalar. */
+typedef struct {
+    char *map;         /* path of the mapping, owned */
+    char *key;         /* the key, owned; NULL when it is not a scalar */
+    const char *got;   /* a key that is not a scalar: "a list" or "a mapping" */
+    yaml_mark_t at;    /* where the key is */
+    size_t first_line; /* a repeated key: line of its first occurrence, 1-based */
+} s_problem_t;
 
 struct ad_doc {
     char *name;      /* file name, or the name of a wire document */
     bool located;    /* marks were recorded (YAML input) */
     s_mark_t *marks; /* in document order */
     size_t n_marks;
-    json_t *root;     /* owned reference */
+    json_t *root;          /* owned reference */
+    unsigned flags;        /* AD_DOC_* */
+    s_problem_t *problems; /* in document order */
+    size_t n_problems;
     ad_err_t *err;    /* where getter failures go */
     const char *text; /* while parsing: the input, for libyaml error marks */
     size_t len;
@@ -115,6 +128,11 @@ ad_doc_free(ad_doc_t **self_p)
         free(self->marks[i].raw);
     }
     free(self->marks);
+    for (size_t i = 0; i < self->n_problems; i++) {
+        free(self->problems[i].map);
+        free(self->problems[i].key);
+    }
+    free(self->problems);
     json_decref(self->root);
     free(self->name);
     free(self);
@@ -170,6 +188,32 @@ ad_doc_raw(const ad_doc_t *self, const char *path)
     const s_mark_t *m = s_find(self, path);
 
     return m ? m->raw : NULL;
+}
+
+bool
+ad_doc_key_plain(const ad_doc_t *self, const char *path)
+{
+    const s_mark_t *m = s_find(self, path);
+
+    return m && m->key_plain;
+}
+
+bool
+ad_doc_key_problem(const ad_doc_t *self, const char *map, ad_doc_key_problem_t *out)
+{
+    for (size_t i = 0; i < self->n_problems; i++) {
+        const s_problem_t *pr = &self->problems[i];
+
+        if (strcmp(pr->map, map))
+            continue;
+        out->key = pr->key;
+        out->got = pr->got;
+        out->line = pr->at.line + 1;
+        out->col = pr->at.column + 1;
+        out->first_line = pr->first_line;
+        return true;
+    }
+    return false;
 }
 
 int
@@ -490,8 +534,24 @@ ad_doc_get_size(const ad_doc_t *self, const json_t *obj, const char *parent, con
 /* ---------------------------------------------------------------- YAML */
 
 static void
-s_add_mark(ad_doc_t *self, const char *path, yaml_mark_t key, const yaml_node_t *node)
+s_problem(ad_doc_t *self, const char *map, const char *key, const yaml_node_t *knode,
+          const char *got, size_t first_line)
 {
+    s_problem_t *pr;
+
+    self->problems = ad_realloc(self->problems, (self->n_problems + 1) * sizeof(*self->problems));
+    pr = &self->problems[self->n_problems++];
+    pr->map = ad_strdup(map);
+    pr->key = key ? ad_strdup(key) : NULL;
+    pr->got = got;
+    pr->at = knode->start_mark;
+    pr->first_line = first_line;
+}
+
+static void
+s_add_mark(ad_doc_t *self, const char *path, const yaml_node_t *knode, const yaml_node_t *node)
+{
+    yaml_mark_t key = knode->start_mark;
     s_mark_t *m;
 
     self->marks = ad_realloc(self->marks, (self->n_marks + 1) * sizeof(*self->marks));
@@ -500,6 +560,8 @@ s_add_mark(ad_doc_t *self, const char *path, yaml_mark_t key, const yaml_node_t 
     m->key = key;
     m->value = node->start_mark;
     m->raw = NULL;
+    m->key_plain =
+        knode->type == YAML_SCALAR_NODE && knode->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     if (node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
         m->raw = ad_strdup((const char *)node->data.scalar.value);
 }
@@ -535,9 +597,9 @@ s_scalar(ad_doc_t *self, const char *path, const yaml_node_t *node, json_t **out
 
         errno = 0;
         v = strtoll(s, &end, 10);
-        if (errno == ERANGE)
+        if (errno == ERANGE && !(self->flags & AD_DOC_NUMBERS_LATER))
             return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
-        *out = json_integer(v);
+        *out = errno == ERANGE ? json_real(strtod(s, NULL)) : json_integer(v);
     } else if ((isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
                                                  (isdigit((unsigned char)s[1]) || s[1] == '.'))) &&
                (strtod(s, &end), !*end)) {
@@ -572,7 +634,7 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
             json_t *v;
 
             snprintf(p, sizeof(p), "%s[%td]", path, it - node->data.sequence.items.start);
-            s_add_mark(self, p, item->start_mark, item);
+            s_add_mark(self, p, item, item);
             rc = s_node(self, doc, item, p, depth + 1, &v);
             if (rc) {
                 json_decref(arr);
@@ -592,15 +654,27 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
         const char *key;
         json_t *jv;
 
+        if (k->type != YAML_SCALAR_NODE && (self->flags & AD_DOC_KEYS_LATER)) {
+            s_problem(self, path, NULL, k, k->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping",
+                      0);
+            continue;
+        }
         if (k->type != YAML_SCALAR_NODE) {
-            s_add_mark(self, "?", k->start_mark, k);
+            s_add_mark(self, "?", k, k);
             json_decref(obj);
             return ad_doc_fail(self, "?", false, "keys must be plain words%s%s",
                                *path ? " in " : "", path);
         }
         key = (const char *)k->data.scalar.value;
         ad_doc_path(p, sizeof(p), path, key);
-        s_add_mark(self, p, k->start_mark, v);
+        if (json_object_get(obj, key) && (self->flags & AD_DOC_KEYS_LATER)) {
+            size_t line = 0, col = 0;
+
+            ad_doc_where(self, p, true, &line, &col);
+            s_problem(self, path, key, k, NULL, line);
+            continue;
+        }
+        s_add_mark(self, p, k, v);
         if (json_object_get(obj, key)) {
             json_decref(obj);
             return ad_doc_fail(self, p, true, "duplicate key");
@@ -726,22 +800,8 @@ out_parser:
 }
 
 int
-ad_doc_load_yaml(const char *text, size_t len, const char *name, const char *what, const char *keys,
-                 yaml_document_t *doc, ad_err_t *err)
-{
-    ad_doc_t *self = s_new(name, true, err);
-    int rc;
-
-    self->text = text;
-    self->len = len;
-    rc = s_load(self, doc, what, keys);
-    ad_doc_free(&self);
-    return rc;
-}
-
-int
 ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *what,
-                  const char *keys, ad_doc_t **out, ad_err_t *err)
+                  const char *keys, unsigned flags, ad_doc_t **out, ad_err_t *err)
 {
     ad_doc_t *self = s_new(name, true, err);
     yaml_document_t doc;
@@ -750,13 +810,15 @@ ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *wh
     int rc;
 
     *out = NULL;
+    self->flags = flags;
     self->text = text;
     self->len = len;
     rc = s_load(self, &doc, what, keys);
     if (rc)
         goto err_free;
     root = yaml_document_get_root_node(&doc);
-    s_add_mark(self, "", origin, root);
+    s_add_mark(self, "", root, root);
+    self->marks[0].key = origin;
     rc = s_node(self, &doc, root, "", 0, &self->root);
     yaml_document_delete(&doc);
     if (rc)

@@ -44,30 +44,28 @@ ad_job_dirname(const char *path)
 }
 
 /*
- * Load the one YAML document of ctx->text into doc and return its root
- * mapping in *root.  what names the file's kind in messages.  On failure doc
- * is deleted; on success the caller deletes it.
+ * Read the one YAML document of ctx->text into ctx->doc and its root mapping
+ * into *root.  what names the file's kind in messages.  On failure ctx->doc
+ * is NULL; on success the caller frees it (ad_doc_free()).
  */
 int
-ad_job_load_doc(ad_job_ctx_t *ctx, yaml_document_t *doc, const char *what, const char *keys,
-                yaml_node_t **root)
+ad_job_load_doc(ad_job_ctx_t *ctx, const char *what, const char *keys, ad_job_node_t *root)
 {
-    yaml_node_t *r;
     char got[80];
     int rc;
 
-    rc = ad_doc_load_yaml(ctx->text, ctx->len, ctx->file, what, keys, doc, ctx->err);
+    ctx->doc = NULL;
+    rc = ad_doc_parse_yaml(ctx->text, ctx->len, ctx->file, what, keys,
+                           AD_DOC_KEYS_LATER | AD_DOC_NUMBERS_LATER, &ctx->doc, ctx->err);
     if (rc)
         return rc;
-    ctx->doc = doc;
-    r = yaml_document_get_root_node(doc);
-    if (r->type != YAML_MAPPING_NODE) {
-        rc = ad_job_fail(ctx, r->start_mark, "a %s must be a mapping of %s, got %s", what, keys,
-                         ad_job_got(r, got, sizeof(got)));
-        yaml_document_delete(doc);
+    ad_job_root(ctx, root);
+    if (root->type != YAML_MAPPING_NODE) {
+        rc = ad_job_fail(ctx, root->start_mark, "a %s must be a mapping of %s, got %s", what, keys,
+                         ad_job_got(root, got, sizeof(got)));
+        ad_doc_free(&ctx->doc);
         return rc;
     }
-    *root = r;
     return 0;
 }
 
@@ -79,15 +77,14 @@ ad_job_spec_parse_text(const char *text, size_t len, const char *file, const cha
                        unsigned flags, ad_job_spec_t *spec, ad_err_t *err)
 {
     ad_job_ctx_t ctx = {file, text, len, NULL, dir, flags, NULL, err};
-    yaml_document_t doc;
-    yaml_node_t *root;
+    ad_job_node_t root;
     int rc;
 
-    rc = ad_job_load_doc(&ctx, &doc, "job file", s_job_keys, &root);
+    rc = ad_job_load_doc(&ctx, "job file", s_job_keys, &root);
     if (rc)
         return rc;
-    rc = ad_job_spec_parse_node(&ctx, root, spec);
-    yaml_document_delete(&doc);
+    rc = ad_job_spec_parse_node(&ctx, &root, spec);
+    ad_doc_free(&ctx.doc);
     return rc;
 }
 

@@ -21,23 +21,23 @@ _Static_assert(sizeof(ad_job_model_t) == sizeof(int) && sizeof(ad_job_data_t) ==
                "enumerations are read and written as int");
 
 static int s_apply_name(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                        yaml_node_t *node);
+                        ad_job_node_t *node);
 static int s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                           yaml_node_t *node);
+                           ad_job_node_t *node);
 static int s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                         yaml_node_t *node);
+                         ad_job_node_t *node);
 static int s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                        yaml_node_t *node);
+                        ad_job_node_t *node);
 static int s_apply_length(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                          yaml_node_t *node);
+                          ad_job_node_t *node);
 static int s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                         yaml_node_t *node);
+                         ad_job_node_t *node);
 static int s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                          yaml_node_t *node);
+                          ad_job_node_t *node);
 static int s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                         yaml_node_t *node);
+                         ad_job_node_t *node);
 static int s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                        yaml_node_t *node);
+                        ad_job_node_t *node);
 
 #define S_OFF(field) offsetof(ad_job_t, field)
 #define S_SYN (1 + AD_JOB_DATA_SYNTHETIC)
@@ -171,18 +171,77 @@ ad_job_fail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, ...)
 }
 
 bool
-ad_job_is_null(const yaml_node_t *node)
+ad_job_is_null(const ad_job_node_t *node)
 {
-    const char *s = (const char *)node->data.scalar.value;
+    /* Only plain "", "~", "null", "Null" and "NULL" are read as null. */
+    return node->v && json_is_null(node->v);
+}
 
-    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+/* Where the value (or key) at path starts, as a 0-based libyaml mark. */
+static yaml_mark_t
+s_mark(const ad_job_ctx_t *ctx, const char *path, bool at_key)
+{
+    yaml_mark_t m = {0, 0, 0};
+    size_t line, col;
+
+    if (ad_doc_where(ctx->doc, path, at_key, &line, &col)) {
+        m.line = line - 1;
+        m.column = col - 1;
+    }
+    return m;
+}
+
+static void
+s_node(const ad_job_ctx_t *ctx, const char *path, json_t *v, ad_job_node_t *node)
+{
+    const char *raw = ad_doc_raw(ctx->doc, path);
+
+    snprintf(node->path, sizeof(node->path), "%s", path);
+    node->v = v;
+    node->type = json_is_object(v)  ? YAML_MAPPING_NODE
+                 : json_is_array(v) ? YAML_SEQUENCE_NODE
+                                    : YAML_SCALAR_NODE;
+    node->plain = raw != NULL;
+    node->text = raw ? raw : json_is_string(v) ? json_string_value(v) : "";
+    node->start_mark = s_mark(ctx, path, false);
+}
+
+void
+ad_job_root(const ad_job_ctx_t *ctx, ad_job_node_t *node)
+{
+    s_node(ctx, "", ad_doc_root(ctx->doc), node);
+}
+
+void
+ad_job_child(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *name, json_t *v,
+             ad_job_node_t *node, ad_job_node_t *key)
+{
+    char path[200];
+
+    ad_doc_path(path, sizeof(path), map->path, name);
+    s_node(ctx, path, v, node);
+    if (!key)
+        return;
+    snprintf(key->path, sizeof(key->path), "%s", path);
+    key->v = NULL;
+    key->type = YAML_SCALAR_NODE;
+    key->plain = ad_doc_key_plain(ctx->doc, path);
+    key->text = name;
+    key->start_mark = s_mark(ctx, path, true);
+}
+
+void
+ad_job_item(const ad_job_ctx_t *ctx, const ad_job_node_t *list, size_t i, ad_job_node_t *item)
+{
+    char path[220];
+
+    snprintf(path, sizeof(path), "%s[%zu]", list->path, i);
+    s_node(ctx, path, json_array_get(list->v, i), item);
 }
 
 /* What a node is, for the "got ..." end of messages: "-4", a list, the string "5"...; in buf. */
 const char *
-ad_job_got(const yaml_node_t *node, char *buf, size_t len)
+ad_job_got(const ad_job_node_t *node, char *buf, size_t len)
 {
     const unsigned char *s;
     size_t n = 0, i;
@@ -194,8 +253,8 @@ ad_job_got(const yaml_node_t *node, char *buf, size_t len)
                                                    : "an empty value");
         return buf;
     }
-    s = node->data.scalar.value;
-    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    s = (const unsigned char *)node->text;
+    if (!node->plain)
         n = (size_t)snprintf(buf, len, "the string \"");
     else
         n = (size_t)snprintf(buf, len, "\"");
@@ -252,9 +311,10 @@ ad_job_key_id(const ad_job_key_t *key)
 
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */
 int
-ad_job_unknown_key(const ad_job_ctx_t *ctx, const yaml_node_t *knode, const char *prefix, bool grid)
+ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,
+                   bool grid)
 {
-    const char *name = (const char *)knode->data.scalar.value;
+    const char *name = knode->text;
     char list[300] = "", got[80], hint[100] = "";
     const char *best = NULL;
     int best_d = 3;
@@ -295,15 +355,15 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const yaml_node_t *knode, const char
 /* Scalars.                                                                                 */
 
 const char *
-ad_job_text(const yaml_node_t *node)
+ad_job_text(const ad_job_node_t *node)
 {
-    return (const char *)node->data.scalar.value;
+    return node->text;
 }
 
 static bool
-s_plain(const yaml_node_t *node)
+s_plain(const ad_job_node_t *node)
 {
-    return node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    return node->type == YAML_SCALAR_NODE && node->plain;
 }
 
 /* A plain decimal integer: optional sign, digits, no leading zeros; false on overflow. */
@@ -380,7 +440,7 @@ s_parse_real(const char *s, double *out)
 
 /* An integer value in [min, max], or the message that says what was expected. */
 int
-ad_job_get_int(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, int64_t min, int64_t max,
+ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min, int64_t max,
                int64_t *out)
 {
     char got[80];
@@ -405,7 +465,7 @@ ad_job_get_int(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, int64_t m
 }
 
 static int
-s_get_real(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, double min, double max,
+s_get_real(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, double min, double max,
            double *out)
 {
     char got[80];
@@ -419,7 +479,7 @@ s_get_real(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, double min, d
 
 /* A non-empty string of any scalar style. */
 static int
-s_get_string(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, const char *expected,
+s_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *expected,
              const char **out)
 {
     char got[80];
@@ -433,7 +493,7 @@ s_get_string(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, const char 
 }
 
 static int
-s_get_enum(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, const char *const *names,
+s_get_enum(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *const *names,
            int *out)
 {
     char list[160] = "", got[80];
@@ -511,12 +571,13 @@ s_field(ad_job_spec_t *spec, const ad_job_key_t *key)
     return (char *)&spec->job + key->off;
 }
 
-static int s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, yaml_node_t *map,
+static int s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map,
                        const char *prefix);
 
 /* Read one key's value into spec, recording that it was given and where. */
 int
-ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                 ad_job_node_t *node)
 {
     int id = ad_job_key_id(key), rc = 0, iv = 0;
     int64_t v = 0;
@@ -572,7 +633,7 @@ ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key
 }
 
 static int
-s_apply_name(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_name(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     const char *s = NULL;
     char got[80];
@@ -611,13 +672,16 @@ s_dataset_reset(ad_job_spec_t *spec)
 }
 
 static int
-s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                ad_job_node_t *node)
 {
     static const char expected[] = "dataset must be fashion-mnist, synthetic, "
                                    "{synthetic: {shape: [C, H, W], classes: K, samples: N}} or "
                                    "{imagefolder: PATH}";
-    yaml_node_pair_t *pair;
-    yaml_node_t *k, *v;
+    ad_job_node_t kn, vn, *k = &kn, *v = &vn;
+    ad_doc_key_problem_t pr = {0};
+    bool problem;
+    void *it;
     char got[80];
     int kind, rc;
 
@@ -636,19 +700,28 @@ s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
         return ad_job_fail(ctx, node->start_mark, "%s, got %s", expected,
                            ad_job_got(node, got, sizeof(got)));
     }
-    if (node->type != YAML_MAPPING_NODE ||
-        node->data.mapping.pairs.top == node->data.mapping.pairs.start)
+    problem = node->type == YAML_MAPPING_NODE && ad_doc_key_problem(ctx->doc, node->path, &pr);
+    if (node->type != YAML_MAPPING_NODE || (!json_object_size(node->v) && !problem))
         return ad_job_fail(ctx, node->start_mark, "%s, got %s", expected,
                            node->type == YAML_MAPPING_NODE ? "an empty mapping"
                                                            : ad_job_got(node, got, sizeof(got)));
-    pair = node->data.mapping.pairs.start;
-    if (pair + 1 < node->data.mapping.pairs.top) {
-        k = yaml_document_get_node(ctx->doc, pair[1].key);
+    if (problem) {
+        yaml_mark_t at = {0, pr.line - 1, pr.col - 1};
+
+        if (!json_object_size(node->v))
+            return ad_job_fail(ctx, at, "%s, got the key %s", expected, pr.got);
+        snprintf(got, sizeof(got), "\"%.48s\"", pr.key ? pr.key : "?");
+        return ad_job_fail(ctx, at, "dataset names one kind, got a second key %s",
+                           pr.key ? got : pr.got);
+    }
+    if (json_object_size(node->v) > 1) {
+        it = json_object_iter_next(node->v, json_object_iter(node->v));
+        ad_job_child(ctx, node, json_object_iter_key(it), json_object_iter_value(it), v, k);
         return ad_job_fail(ctx, k->start_mark, "dataset names one kind, got a second key %s",
                            ad_job_got(k, got, sizeof(got)));
     }
-    k = yaml_document_get_node(ctx->doc, pair->key);
-    v = yaml_document_get_node(ctx->doc, pair->value);
+    it = json_object_iter(node->v);
+    ad_job_child(ctx, node, json_object_iter_key(it), json_object_iter_value(it), v, k);
     if (k->type != YAML_SCALAR_NODE ||
         (strcmp(ad_job_text(k), "synthetic") && strcmp(ad_job_text(k), "imagefolder"))) {
         if (k->type == YAML_SCALAR_NODE && !strcmp(ad_job_text(k), "fashion-mnist"))
@@ -686,7 +759,7 @@ s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
 }
 
 static int
-s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     static const char *const what[3] = {"dataset.synthetic.shape[0] (channels)",
                                         "dataset.synthetic.shape[1] (height)",
@@ -696,17 +769,17 @@ s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, y
     char got[80];
     int rc;
 
-    if (node->type != YAML_SEQUENCE_NODE ||
-        node->data.sequence.items.top - node->data.sequence.items.start != 3)
+    if (node->type != YAML_SEQUENCE_NODE || json_array_size(node->v) != 3)
         return ad_job_fail(
             ctx, node->start_mark,
             "dataset.synthetic.shape must be a list [C, H, W] of three integers, got %s",
             node->type == YAML_SEQUENCE_NODE ? "a list of another length"
                                              : ad_job_got(node, got, sizeof(got)));
     for (int i = 0; i < 3; i++) {
-        yaml_node_t *item = yaml_document_get_node(ctx->doc, node->data.sequence.items.start[i]);
+        ad_job_node_t item;
 
-        rc = ad_job_get_int(ctx, item, what[i], 1, max[i], &v[i]);
+        ad_job_item(ctx, node, (size_t)i, &item);
+        rc = ad_job_get_int(ctx, &item, what[i], 1, max[i], &v[i]);
         if (rc)
             return rc;
     }
@@ -718,7 +791,7 @@ s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, y
 
 /* A folder: "~/" is the home folder, relative paths start at ctx->dir; it must exist. */
 static int
-s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     char joined[PATH_MAX + 1], real[PATH_MAX + 1], got[80];
     const char *s = NULL, *home = getenv("HOME");
@@ -761,7 +834,7 @@ s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ya
 
 /* epochs and steps; in a grid, giving one drops the base's other. */
 static int
-s_apply_length(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_length(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     bool epochs = ad_job_key_id(key) == AD_JOB_K_EPOCHS;
     int64_t v;
@@ -785,7 +858,7 @@ s_apply_length(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, 
 }
 
 static int
-s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     char got[80];
 
@@ -801,7 +874,7 @@ s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, y
 }
 
 static int
-s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     static const int leaf[3] = {AD_JOB_K_NODES, AD_JOB_K_PPN, AD_JOB_K_TPP};
     char got[80], missing[80] = "";
@@ -835,7 +908,7 @@ s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, 
 
 /* layout.nodes, layout.procs_per_node, layout.threads_per_proc: giving one makes it explicit. */
 static int
-s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     int64_t v;
     int rc;
@@ -849,7 +922,7 @@ s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, y
 }
 
 static int
-s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, yaml_node_t *node)
+s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     char got[80];
 
@@ -862,49 +935,52 @@ s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ya
                        ad_job_got(node, got, sizeof(got)));
 }
 
-/* Fail on a key given twice in one mapping; what is e.g. "key optimizer." or "grid key ". */
 int
-ad_job_dup_key(const ad_job_ctx_t *ctx, const yaml_node_t *map, const yaml_node_pair_t *p,
-               const char *what)
+ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *what,
+                  const char *nonscalar_fmt)
 {
-    yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+    ad_doc_key_problem_t pr = {0};
+    yaml_mark_t at = {0, 0, 0};
+    char msg[300];
 
-    if (k->type != YAML_SCALAR_NODE)
+    if (!ad_doc_key_problem(ctx->doc, map->path, &pr))
         return 0;
-    for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-        yaml_node_t *prev = yaml_document_get_node(ctx->doc, q->key);
-
-        if (prev->type == YAML_SCALAR_NODE && !strcmp(ad_job_text(prev), ad_job_text(k)))
-            return ad_job_fail(ctx, k->start_mark, "duplicate %s%s (first given at line %zu)", what,
-                               ad_job_text(k), prev->start_mark.line + 1);
-    }
-    return 0;
+    at.line = pr.line - 1;
+    at.column = pr.col - 1;
+    if (pr.key)
+        return ad_job_fail(ctx, at, "duplicate %s%s (first given at line %zu)", what, pr.key,
+                           pr.first_line);
+        /* nonscalar_fmt comes from our callers and holds exactly one %s. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(msg, sizeof(msg), nonscalar_fmt, pr.got);
+#pragma GCC diagnostic pop
+    return ad_job_fail(ctx, at, "%s", msg);
 }
 
 /* Read every key of a mapping whose keys are the children of prefix ("" = a job). */
 static int
-s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, yaml_node_t *map, const char *prefix)
+s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const char *prefix)
 {
-    char got[80], what[64];
+    char what[64];
+    const char *name;
+    json_t *jv;
     int rc;
 
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
+    snprintf(what, sizeof(what), "key %s%s", prefix, *prefix ? "." : "");
+    rc = ad_job_check_keys(ctx, map, what, "keys must be names, got %s");
+    if (rc)
+        return rc;
+    json_object_foreach(map->v, name, jv)
+    {
+        ad_job_node_t k, v;
         const ad_job_key_t *key;
 
-        if (k->type != YAML_SCALAR_NODE)
-            return ad_job_fail(ctx, k->start_mark, "keys must be names, got %s",
-                               ad_job_got(k, got, sizeof(got)));
-        snprintf(what, sizeof(what), "key %s%s", prefix, *prefix ? "." : "");
-        rc = ad_job_dup_key(ctx, map, p, what);
-        if (rc)
-            return rc;
-        key = s_key_child(prefix, ad_job_text(k));
+        ad_job_child(ctx, map, name, jv, &v, &k);
+        key = s_key_child(prefix, name);
         if (!key)
-            return ad_job_unknown_key(ctx, k, prefix, false);
-        rc = ad_job_apply_key(ctx, spec, key, v);
+            return ad_job_unknown_key(ctx, &k, prefix, false);
+        rc = ad_job_apply_key(ctx, spec, key, &v);
         if (rc)
             return rc;
     }
@@ -1075,7 +1151,7 @@ s_check_located(ad_job_ctx_t *ctx, const ad_job_spec_t *spec)
 
 /* Read a job mapping into a fresh spec; spec is cleared on failure. */
 int
-ad_job_spec_parse_node(ad_job_ctx_t *ctx, yaml_node_t *map, ad_job_spec_t *spec)
+ad_job_spec_parse_node(ad_job_ctx_t *ctx, ad_job_node_t *map, ad_job_spec_t *spec)
 {
     int rc;
 

@@ -87,19 +87,33 @@ typedef struct {
 
 /* What errors need to say where they are. */
 typedef struct {
-    const char *file;     /* name at the start of messages */
-    const char *text;     /* the whole input */
-    size_t len;           /* its length in bytes */
-    yaml_document_t *doc; /* the document being walked */
-    const char *dir;      /* folder relative paths start from; NULL = current folder */
-    unsigned flags;       /* AD_JOB_F_* */
-    const char *prefix;   /* put before each message, e.g. "grid seed value 2: " */
-    ad_err_t *err;        /* where the message goes */
+    const char *file;   /* name at the start of messages */
+    const char *text;   /* the whole input */
+    size_t len;         /* its length in bytes */
+    ad_doc_t *doc;      /* the document being walked */
+    const char *dir;    /* folder relative paths start from; NULL = current folder */
+    unsigned flags;     /* AD_JOB_F_* */
+    const char *prefix; /* put before each message, e.g. "grid seed value 2: " */
+    ad_err_t *err;      /* where the message goes */
 } ad_job_ctx_t;
+
+/*
+ * A value of the document being read, with what the messages about it need:
+ * its kind, whether it was written plain (unquoted), its text and where it
+ * starts.  A key is a node too (v NULL, always a scalar).
+ */
+typedef struct ad_job_node {
+    char path[200];         /* dotted path in the document: "optimizer.lr", "grid.seed[1]" */
+    json_t *v;              /* the value, borrowed from the document; NULL for a key */
+    yaml_node_type_t type;  /* YAML_SCALAR_NODE, YAML_SEQUENCE_NODE or YAML_MAPPING_NODE */
+    bool plain;             /* a plain (unquoted) scalar */
+    const char *text;       /* a scalar's text, "" for the others; borrowed from the document */
+    yaml_mark_t start_mark; /* where it starts (index unused) */
+} ad_job_node_t;
 
 typedef struct ad_job_key ad_job_key_t;
 typedef int (*ad_job_apply_fn)(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                               yaml_node_t *node);
+                               ad_job_node_t *node);
 
 /* Value types of keys. */
 enum { AD_JOB_T_INT, AD_JOB_T_I64, AD_JOB_T_REAL, AD_JOB_T_BOOL, AD_JOB_T_ENUM, AD_JOB_T_CUSTOM };
@@ -127,7 +141,7 @@ extern const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT];
 
 /* Read one key's value into spec, recording that it was given and where. */
 int ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
-                     yaml_node_t *node);
+                     ad_job_node_t *node);
 
 /*
  * Rules across keys.  Returns 0, or AD_EPARSE with msg and *bad set to the
@@ -141,26 +155,41 @@ char *ad_job_dirname(const char *path);
 /* Dump a JSON value canonically and release it; never NULL. */
 char *ad_job_dump(json_t *value);
 
-/* Fail on a key given twice in one mapping; what is e.g. "key optimizer." or "grid key ". */
-int ad_job_dup_key(const ad_job_ctx_t *ctx, const yaml_node_t *map, const yaml_node_pair_t *p,
-                   const char *what);
+/*
+ * Fail on the first key of map that the document left out: one given twice,
+ * "duplicate WHAT<key> (first given at line N)" (what is e.g. "key optimizer."
+ * or "grid key "), or one that is not a scalar, nonscalar_fmt with its kind
+ * ("a list") for %s.  Returns 0 when there is none.
+ */
+int ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *what,
+                      const char *nonscalar_fmt);
+
+/* The root of ctx's document as a node. */
+void ad_job_root(const ad_job_ctx_t *ctx, ad_job_node_t *node);
+
+/* The value v of key name in the mapping map in *node, and the key in *key (may be NULL). */
+void ad_job_child(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *name, json_t *v,
+                  ad_job_node_t *node, ad_job_node_t *key);
+
+/* Item i of the list node, in *item. */
+void ad_job_item(const ad_job_ctx_t *ctx, const ad_job_node_t *list, size_t i, ad_job_node_t *item);
 
 /* Fail with AD_EPARSE and "FILE:LINE:COL: <prefix><message>". */
 int ad_job_fail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* An integer value in [min, max], or the message that says what was expected. */
-int ad_job_get_int(ad_job_ctx_t *ctx, yaml_node_t *node, const char *what, int64_t min, int64_t max,
-                   int64_t *out);
+int ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min,
+                   int64_t max, int64_t *out);
 
 /* What a node is, for the "got ..." end of messages: "-4", a list, the string "5"...; in buf. */
-const char *ad_job_got(const yaml_node_t *node, char *buf, size_t len);
+const char *ad_job_got(const ad_job_node_t *node, char *buf, size_t len);
 
 /* FNV-1a of s as 16 lowercase hex digits and a NUL, in out. */
 void ad_job_hash_hex(const char *s, char out[17]);
 
 /* True for a plain scalar YAML reads as null: "", "~", "null", "Null", "NULL". */
-bool ad_job_is_null(const yaml_node_t *node);
+bool ad_job_is_null(const ad_job_node_t *node);
 
 /*
  * The JSON of the keys in mask.  With AD_JOB_K_ALL and a resolved job it is the
@@ -175,12 +204,11 @@ int ad_job_key_id(const ad_job_key_t *key);
 const ad_job_key_t *ad_job_key_path(const char *path);
 
 /*
- * Load the one YAML document of ctx->text into doc and return its root
- * mapping in *root.  what names the file's kind in messages.  On failure doc
- * is deleted; on success the caller deletes it.
+ * Read the one YAML document of ctx->text into ctx->doc and its root mapping
+ * into *root.  what names the file's kind in messages.  On failure ctx->doc
+ * is NULL; on success the caller frees it (ad_doc_free()).
  */
-int ad_job_load_doc(ad_job_ctx_t *ctx, yaml_document_t *doc, const char *what, const char *keys,
-                    yaml_node_t **root);
+int ad_job_load_doc(ad_job_ctx_t *ctx, const char *what, const char *keys, ad_job_node_t *root);
 
 /* Names: [A-Za-z0-9._-], first character alphanumeric, 1..max characters. */
 bool ad_job_name_ok(const char *s, size_t max);
@@ -204,7 +232,7 @@ void ad_job_spec_dup(ad_job_spec_t *dst, const ad_job_spec_t *src);
 void ad_job_spec_init(ad_job_spec_t *spec);
 
 /* Read a job mapping into a fresh spec; spec is cleared on failure. */
-int ad_job_spec_parse_node(ad_job_ctx_t *ctx, yaml_node_t *map, ad_job_spec_t *spec);
+int ad_job_spec_parse_node(ad_job_ctx_t *ctx, ad_job_node_t *map, ad_job_spec_t *spec);
 
 /* Parse a whole job text into spec (validated, defaults not yet resolved). */
 int ad_job_spec_parse_text(const char *text, size_t len, const char *file, const char *dir,
@@ -214,10 +242,10 @@ int ad_job_spec_parse_text(const char *text, size_t len, const char *file, const
 void ad_job_spec_to_job(const ad_job_spec_t *spec, ad_job_t *job);
 
 /* The text of a scalar node; borrowed from the document. */
-const char *ad_job_text(const yaml_node_t *node);
+const char *ad_job_text(const ad_job_node_t *node);
 
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */
-int ad_job_unknown_key(const ad_job_ctx_t *ctx, const yaml_node_t *knode, const char *prefix,
+int ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,
                        bool grid);
 
 #endif

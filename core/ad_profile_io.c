@@ -691,7 +691,7 @@ ad_profile_parse_yaml(const char *text, size_t len, const char *name, ad_profile
     int rc;
 
     *out = NULL;
-    rc = ad_doc_parse_yaml(text, len, name, "profile", s_root_expected, &doc, err);
+    rc = ad_doc_parse_yaml(text, len, name, "profile", s_root_expected, 0, &doc, err);
     if (rc)
         return rc;
     rc = s_read(doc, ad_doc_root(doc), out);

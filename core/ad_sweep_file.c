@@ -264,26 +264,32 @@ s_cmp_axis(const void *a, const void *b)
 }
 
 /* Read grid: into self->axes, one patch per value. */
-static int
-s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *grid)
+/* True when mark a comes after mark b in the file. */
+static bool
+s_after(yaml_mark_t a, yaml_mark_t b)
 {
-    yaml_node_pair_t *start = grid->data.mapping.pairs.start;
+    return a.line > b.line || (a.line == b.line && a.column > b.column);
+}
+
+static int
+s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *grid)
+{
     char got[80], prefix[160];
+    const char *name;
+    json_t *jv;
     int rc;
 
-    self->axes = ad_calloc((size_t)(grid->data.mapping.pairs.top - start) + 1, sizeof(*self->axes));
-    for (yaml_node_pair_t *p = start; p < grid->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
-        yaml_node_t *list = yaml_document_get_node(ctx->doc, p->value);
+    rc = ad_job_check_keys(ctx, grid, "grid key ", "grid keys must be job keys, got %s");
+    if (rc)
+        return rc;
+    self->axes = ad_calloc(json_object_size(grid->v) + 1, sizeof(*self->axes));
+    json_object_foreach(grid->v, name, jv)
+    {
+        ad_job_node_t kn, ln, *k = &kn, *list = &ln;
         s_axis_t *axis = &self->axes[self->naxes];
         const ad_job_key_t *key;
 
-        if (k->type != YAML_SCALAR_NODE)
-            return ad_job_fail(ctx, k->start_mark, "grid keys must be job keys, got %s",
-                               ad_job_got(k, got, sizeof(got)));
-        rc = ad_job_dup_key(ctx, grid, p, "grid key ");
-        if (rc)
-            return rc;
+        ad_job_child(ctx, grid, name, jv, list, k);
         if (!strcmp(ad_job_text(k), "name"))
             return ad_job_fail(
                 ctx, k->start_mark,
@@ -295,7 +301,7 @@ s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *grid)
             return ad_job_fail(ctx, list->start_mark,
                                "grid %s must be a list of values such as [1, 2, 3], got %s",
                                key->path, ad_job_got(list, got, sizeof(got)));
-        axis->n = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
+        axis->n = (int)json_array_size(list->v);
         if (!axis->n)
             return ad_job_fail(ctx, list->start_mark,
                                "grid %s has an empty list, expected at least one value", key->path);
@@ -304,14 +310,15 @@ s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *grid)
         axis->patch = ad_calloc((size_t)axis->n, sizeof(*axis->patch));
         self->naxes++;
         for (int j = 0; j < axis->n; j++) {
-            yaml_node_t *v = yaml_document_get_node(ctx->doc, list->data.sequence.items.start[j]);
+            ad_job_node_t v;
             ad_job_ctx_t vctx = *ctx;
 
+            ad_job_item(ctx, list, (size_t)j, &v);
             ad_job_spec_dup(&axis->patch[j], &self->base);
             snprintf(prefix, sizeof(prefix), "grid %s value %d: ", key->path, j + 1);
             vctx.prefix = prefix;
             vctx.flags |= AD_JOB_F_OVERRIDE;
-            rc = ad_job_apply_key(&vctx, &axis->patch[j], key, v);
+            rc = ad_job_apply_key(&vctx, &axis->patch[j], key, &v);
             if (rc)
                 return rc;
         }
@@ -322,7 +329,7 @@ s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *grid)
             const char *pa = self->axes[a].key->path, *pb = self->axes[b].key->path;
             size_t n = strlen(pa);
             const s_axis_t *later =
-                self->axes[a].at.index > self->axes[b].at.index ? &self->axes[a] : &self->axes[b];
+                s_after(self->axes[a].at, self->axes[b].at) ? &self->axes[a] : &self->axes[b];
 
             if (a != b && !strncmp(pa, pb, n) && pb[n] == '.')
                 return ad_job_fail(
@@ -404,7 +411,7 @@ s_sweep_canon(ad_sweep_t *self)
 
 /* The base: a job file path (relative to the sweep's folder) or an inline job mapping. */
 static int
-s_sweep_base(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *node)
+s_sweep_base(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *node)
 {
     char path[PATH_MAX + 1], got[80], *text, *dir;
     const char *s;
@@ -446,13 +453,14 @@ s_sweep_base(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *node)
 
 /* The top-level nodes of a sweep file: name, base, grid and random kept, the others read. */
 typedef struct {
-    yaml_node_t *name, *base, *grid, *random;
+    ad_job_node_t *name, *base, *grid, *random; /* NULL when absent, else in nodes[] */
+    ad_job_node_t nodes[4];
     yaml_mark_t grid_at, random_at; /* where grid and random are, for count messages */
 } s_top_t;
 
 /* Unknown key at the top of a sweep file, with a hint when it is close to a known one. */
 static int
-s_sweep_unknown(ad_job_ctx_t *ctx, yaml_node_t *k, const char *ks)
+s_sweep_unknown(ad_job_ctx_t *ctx, ad_job_node_t *k, const char *ks)
 {
     static const char *const known[] = {"name", "base", "grid", "random", "repeats", "max_configs"};
     char hint[64] = "", got[80];
@@ -468,30 +476,38 @@ s_sweep_unknown(ad_job_ctx_t *ctx, yaml_node_t *k, const char *ks)
 
 /* Walk the sweep file's mapping: keep the nodes of name, base, grid, random; read the numbers. */
 static int
-s_sweep_top(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *root, s_top_t *top)
+s_sweep_top(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *root, s_top_t *top)
 {
+    const char *name;
+    json_t *jv;
     int64_t v;
     int rc;
 
     top->grid_at = root->start_mark;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
-        yaml_node_t *val = yaml_document_get_node(ctx->doc, p->value);
-        const char *ks = k->type == YAML_SCALAR_NODE ? ad_job_text(k) : "";
+    rc = ad_job_check_keys(ctx, root, "key ",
+                           "unknown key %s in a sweep file, expected one of name, base, grid, "
+                           "random, repeats, max_configs");
+    if (rc)
+        return rc;
+    json_object_foreach(root->v, name, jv)
+    {
+        ad_job_node_t kn, vn, *k = &kn, *val = &vn;
+        const char *ks = name;
 
-        rc = ad_job_dup_key(ctx, root, p, "key ");
-        if (rc)
-            return rc;
+        ad_job_child(ctx, root, name, jv, val, k);
         if (!strcmp(ks, "name")) {
-            top->name = val;
+            top->name = &top->nodes[0];
+            *top->name = *val;
         } else if (!strcmp(ks, "base")) {
-            top->base = val;
+            top->base = &top->nodes[1];
+            *top->base = *val;
         } else if (!strcmp(ks, "grid")) {
-            top->grid = val;
+            top->grid = &top->nodes[2];
+            *top->grid = *val;
             top->grid_at = k->start_mark;
         } else if (!strcmp(ks, "random")) {
-            top->random = val;
+            top->random = &top->nodes[3];
+            *top->random = *val;
             top->random_at = k->start_mark;
         } else if (!strcmp(ks, "repeats")) {
             rc = ad_job_get_int(ctx, val, "repeats", 1, AD_SWEEP_REPEATS_MAX, &v);
@@ -511,7 +527,7 @@ s_sweep_top(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *root, s_top_t *top
 
 /* The sweep's name: required, a job-name-like word. */
 static int
-s_sweep_name(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *root, yaml_node_t *name)
+s_sweep_name(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *root, ad_job_node_t *name)
 {
     char got[80];
 
@@ -531,9 +547,11 @@ s_sweep_name(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *root, yaml_node_t
 
 /* random: {samples: N, seed: S}. */
 static int
-s_sweep_random(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *random)
+s_sweep_random(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *random)
 {
-    yaml_node_t *samples = NULL;
+    bool samples = false;
+    const char *name;
+    json_t *jv;
     char got[80];
     int rc;
 
@@ -541,17 +559,18 @@ s_sweep_random(ad_sweep_t *self, ad_job_ctx_t *ctx, yaml_node_t *random)
         return ad_job_fail(ctx, random->start_mark,
                            "random must be a mapping {samples: N, seed: S}, got %s",
                            ad_job_got(random, got, sizeof(got)));
-    for (yaml_node_pair_t *p = random->data.mapping.pairs.start; p < random->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
-        yaml_node_t *val = yaml_document_get_node(ctx->doc, p->value);
-        const char *ks = k->type == YAML_SCALAR_NODE ? ad_job_text(k) : "";
+    rc = ad_job_check_keys(ctx, random, "key random.",
+                           "unknown key %s in random, expected samples and seed");
+    if (rc)
+        return rc;
+    json_object_foreach(random->v, name, jv)
+    {
+        ad_job_node_t kn, vn, *k = &kn, *val = &vn;
+        const char *ks = name;
 
-        rc = ad_job_dup_key(ctx, random, p, "key random.");
-        if (rc) {
-            return rc;
-        } else if (!strcmp(ks, "samples")) {
-            samples = val;
+        ad_job_child(ctx, random, name, jv, val, k);
+        if (!strcmp(ks, "samples")) {
+            samples = true;
             rc = ad_job_get_int(ctx, val, "random.samples", 1, 1000000000, &self->samples);
         } else if (!strcmp(ks, "seed")) {
             rc = ad_job_get_int(ctx, val, "random.seed", 0, INT64_MAX, &self->rseed);
@@ -634,13 +653,12 @@ s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, u
 {
     ad_job_ctx_t ctx = {file, text, len, NULL, dir, flags, NULL, err};
     s_top_t top = {0};
-    yaml_node_t *root;
-    yaml_document_t doc;
+    ad_job_node_t root;
     ad_sweep_t *self;
     int rc;
 
     *out = NULL;
-    rc = ad_job_load_doc(&ctx, &doc, "sweep file", s_sweep_keys, &root);
+    rc = ad_job_load_doc(&ctx, "sweep file", s_sweep_keys, &root);
     if (rc)
         return rc;
     self = ad_calloc(1, sizeof(*self));
@@ -649,11 +667,11 @@ s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, u
     self->repeats = 1;
     self->max_configs = AD_SWEEP_MAX_CONFIGS;
     self->rseed = 1;
-    rc = s_sweep_top(self, &ctx, root, &top);
+    rc = s_sweep_top(self, &ctx, &root, &top);
     if (!rc)
-        rc = s_sweep_name(self, &ctx, root, top.name);
+        rc = s_sweep_name(self, &ctx, &root, top.name);
     if (!rc && !top.base)
-        rc = ad_job_fail(&ctx, root->start_mark,
+        rc = ad_job_fail(&ctx, root.start_mark,
                          "base is required: a job file (relative to this file) or an inline job");
     if (!rc)
         rc = s_sweep_base(self, &ctx, top.base);
@@ -663,12 +681,12 @@ s_sweep_parse(const char *text, size_t len, const char *file, const char *dir, u
         rc = s_sweep_expand(self, &ctx, &top);
     if (rc)
         goto err_free;
-    yaml_document_delete(&doc);
+    ad_doc_free(&ctx.doc);
     *out = self;
     return 0;
 err_free:
     ad_sweep_free(&self);
-    yaml_document_delete(&doc);
+    ad_doc_free(&ctx.doc);
     return rc;
 }
 

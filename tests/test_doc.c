@@ -36,7 +36,8 @@ s_parse(ad_err_t *err)
 {
     ad_doc_t *doc = NULL;
 
-    if (ad_doc_parse_yaml(s_text, strlen(s_text), "node.yaml", "node file", "node keys", &doc, err))
+    if (ad_doc_parse_yaml(s_text, strlen(s_text), "node.yaml", "node file", "node keys", 0, &doc,
+                          err))
         fail_msg("%s", err->msg);
     return doc;
 }
@@ -143,11 +144,42 @@ test_bad_yaml(void **state)
         ad_doc_t *doc = NULL;
 
         assert_int_equal(ad_doc_parse_yaml(cases[i].text, strlen(cases[i].text), "x.yaml",
-                                           "node file", "node keys", &doc, &err),
+                                           "node file", "node keys", 0, &doc, &err),
                          AD_EPARSE);
         assert_null(doc);
         assert_msg_is(err, cases[i].msg);
     }
+}
+
+/* AD_DOC_KEYS_LATER: repeated keys and keys that are not scalars are left to the reader. */
+static void
+test_keys_later(void **state)
+{
+    static const char text[] = "a: 1\nb:\n  c: 2\n  [x]: 3\n  c: 4\na: 5\n";
+    ad_err_t err = {0};
+    ad_doc_t *doc = NULL;
+    ad_doc_key_problem_t pr;
+    json_t *root;
+
+    if (ad_doc_parse_yaml(text, strlen(text), "k.yaml", "file", "keys", AD_DOC_KEYS_LATER, &doc,
+                          &err))
+        fail_msg("%s", err.msg);
+    root = ad_doc_root(doc);
+    /* The first value of a repeated key is kept. */
+    assert_int_equal(json_integer_value(json_object_get(root, "a")), 1);
+    assert_int_equal(json_object_size(json_object_get(root, "b")), 1);
+    assert_true(ad_doc_key_problem(doc, "", &pr));
+    assert_string_equal(pr.key, "a");
+    assert_int_equal(pr.line, 6);
+    assert_int_equal(pr.first_line, 1);
+    assert_true(ad_doc_key_problem(doc, "b", &pr));
+    assert_null(pr.key);
+    assert_string_equal(pr.got, "a list");
+    assert_int_equal(pr.line, 4);
+    assert_int_equal(pr.col, 3);
+    assert_false(ad_doc_key_problem(doc, "b.c", &pr));
+    assert_true(ad_doc_key_plain(doc, "b.c"));
+    ad_doc_free(&doc);
 }
 
 /* A wire document has no marks: messages start with its name. */
@@ -195,8 +227,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_marks),    cmocka_unit_test(test_getters),
-        cmocka_unit_test(test_bad_yaml), cmocka_unit_test(test_wrap),
-        cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_bad_yaml), cmocka_unit_test(test_keys_later),
+        cmocka_unit_test(test_wrap),     cmocka_unit_test(test_wire),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include <jansson.h>
-#include <yaml.h>
 
 #include "autodist/ad_error.h"
 
@@ -43,16 +42,36 @@ int ad_doc_read_file(const char *path, const char *what, size_t max, char **text
  * Later getter failures are written to err as well: it must outlive *out.
  */
 int ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *what,
-                      const char *keys, ad_doc_t **out, ad_err_t *err);
+                      const char *keys, unsigned flags, ad_doc_t **out, ad_err_t *err);
 
 /*
- * The libyaml document of text (one YAML document, not empty), for readers
- * that walk YAML nodes themselves; what and keys as for ad_doc_parse_yaml()
- * and the same messages.  Returns 0 with doc filled (the caller deletes it,
- * yaml_document_delete()), or AD_EPARSE with err and nothing to delete.
+ * Flag of ad_doc_parse_yaml(): a repeated key or a key that is not a scalar
+ * does not fail the parse but is left out (the first value of a repeated key
+ * is kept) and recorded, for the reader to report in its own words
+ * (ad_doc_key_problem()).  Without it they fail with "PATH: duplicate key"
+ * and "keys must be plain words".
  */
-int ad_doc_load_yaml(const char *text, size_t len, const char *name, const char *what,
-                     const char *keys, yaml_document_t *doc, ad_err_t *err);
+#define AD_DOC_KEYS_LATER 1u
+/*
+ * Flag of ad_doc_parse_yaml(): a plain integer too large for 64 bits is
+ * read as a number (a real) rather than failing with "number ... is out of
+ * range", for readers that check the text themselves (ad_doc_raw()).
+ */
+#define AD_DOC_NUMBERS_LATER 2u
+
+/* A key left out under AD_DOC_KEYS_LATER. */
+typedef struct ad_doc_key_problem {
+    const char *key;   /* a repeated key; NULL for a key that is not a scalar */
+    const char *got;   /* a key that is not a scalar: "a list" or "a mapping" */
+    size_t line, col;  /* where the key is, 1-based */
+    size_t first_line; /* a repeated key: line of its first occurrence */
+} ad_doc_key_problem_t;
+
+/*
+ * The first key left out of the mapping at path map (in document order);
+ * false when there is none.  The strings are borrowed from the document.
+ */
+bool ad_doc_key_problem(const ad_doc_t *self, const char *map, ad_doc_key_problem_t *out);
 
 /*
  * A document around json (a new reference is taken) without marks; messages
@@ -77,6 +96,9 @@ bool ad_doc_where(const ad_doc_t *self, const char *path, bool at_key, size_t *l
 
 /* The text of the plain (unquoted) YAML scalar at path, or NULL; borrowed. */
 const char *ad_doc_raw(const ad_doc_t *self, const char *path);
+
+/* True when the key naming the value at path is a plain (unquoted) scalar. */
+bool ad_doc_key_plain(const ad_doc_t *self, const char *path);
 
 /*
  * Fail with AD_EPARSE: "FILE:LINE:COL: PATH: message" at the key of path
