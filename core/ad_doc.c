@@ -18,6 +18,8 @@
 
 /* Deeper nesting than any of our files has: the mark of a runaway (or cyclic) document. */
 #define S_DEPTH_MAX 16
+/* The same for readers that check the keys themselves: only a guard of the stack. */
+#define S_DEPTH_LATER_MAX 1000
 
 /* Where one value of a YAML document was, by its dotted path ("cpu.cores", "gpus[1].name"). */
 typedef struct {
@@ -41,6 +43,7 @@ struct ad_doc {
     char *name;      /* file name, or the name of a wire document */
     bool located;    /* marks were recorded (YAML input) */
     s_mark_t *marks; /* in document order */
+    json_t *index;   /* path -> position in marks of its latest mark */
     size_t n_marks;
     json_t *root;          /* owned reference */
     unsigned flags;        /* AD_DOC_* */
@@ -128,6 +131,7 @@ ad_doc_free(ad_doc_t **self_p)
         free(self->marks[i].raw);
     }
     free(self->marks);
+    json_decref(self->index);
     for (size_t i = 0; i < self->n_problems; i++) {
         free(self->problems[i].map);
         free(self->problems[i].key);
@@ -163,11 +167,11 @@ ad_doc_wrap(json_t *json, const char *name, ad_err_t *err)
 static const s_mark_t *
 s_find(const ad_doc_t *self, const char *path)
 {
-    /* Latest first: a duplicate key is reported where it is repeated. */
-    for (size_t i = self->n_marks; i-- > 0;)
-        if (!strcmp(self->marks[i].path, path))
-            return &self->marks[i];
-    return NULL;
+    /* The index holds the latest mark of a path: a duplicate key is reported where it is repeated.
+     */
+    json_t *i = self->index ? json_object_get(self->index, path) : NULL;
+
+    return i ? &self->marks[json_integer_value(i)] : NULL;
 }
 
 bool
@@ -555,6 +559,9 @@ s_add_mark(ad_doc_t *self, const char *path, const yaml_node_t *knode, const yam
     s_mark_t *m;
 
     self->marks = ad_realloc(self->marks, (self->n_marks + 1) * sizeof(*self->marks));
+    if (!self->index)
+        self->index = json_object();
+    json_object_set_new_nocheck(self->index, path, json_integer((json_int_t)self->n_marks));
     m = &self->marks[self->n_marks++];
     m->path = ad_strdup(path);
     m->key = key;
@@ -621,7 +628,8 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
     int rc;
 
     *out = NULL;
-    if (depth > S_DEPTH_MAX)
+    /* Readers that walk the document themselves (AD_DOC_KEYS_LATER) stop at the first bad key. */
+    if (depth > ((self->flags & AD_DOC_KEYS_LATER) ? S_DEPTH_LATER_MAX : S_DEPTH_MAX))
         return ad_doc_fail(self, path, false, "nested too deeply");
     if (node->type == YAML_SCALAR_NODE)
         return s_scalar(self, path, node, out);

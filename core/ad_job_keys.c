@@ -937,7 +937,7 @@ s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad
 
 int
 ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *what,
-                  const char *nonscalar_fmt)
+                  const char *nonscalar_fmt, const ad_job_node_t *before)
 {
     ad_doc_key_problem_t pr = {0};
     yaml_mark_t at = {0, 0, 0};
@@ -947,6 +947,10 @@ ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char 
         return 0;
     at.line = pr.line - 1;
     at.column = pr.col - 1;
+    /* Reported where the key is, as a walk of the mapping in order would meet it. */
+    if (before && (at.line > before->start_mark.line ||
+                   (at.line == before->start_mark.line && at.column > before->start_mark.column)))
+        return 0;
     if (pr.key)
         return ad_job_fail(ctx, at, "duplicate %s%s (first given at line %zu)", what, pr.key,
                            pr.first_line);
@@ -958,6 +962,8 @@ ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char 
     return ad_job_fail(ctx, at, "%s", msg);
 }
 
+static const char s_nonscalar[] = "keys must be names, got %s";
+
 /* Read every key of a mapping whose keys are the children of prefix ("" = a job). */
 static int
 s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const char *prefix)
@@ -968,15 +974,15 @@ s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const ch
     int rc;
 
     snprintf(what, sizeof(what), "key %s%s", prefix, *prefix ? "." : "");
-    rc = ad_job_check_keys(ctx, map, what, "keys must be names, got %s");
-    if (rc)
-        return rc;
     json_object_foreach(map->v, name, jv)
     {
         ad_job_node_t k, v;
         const ad_job_key_t *key;
 
         ad_job_child(ctx, map, name, jv, &v, &k);
+        rc = ad_job_check_keys(ctx, map, what, s_nonscalar, &k);
+        if (rc)
+            return rc;
         key = s_key_child(prefix, name);
         if (!key)
             return ad_job_unknown_key(ctx, &k, prefix, false);
@@ -984,7 +990,7 @@ s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const ch
         if (rc)
             return rc;
     }
-    return 0;
+    return ad_job_check_keys(ctx, map, what, s_nonscalar, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -159,10 +159,12 @@ char *ad_job_dump(json_t *value);
  * Fail on the first key of map that the document left out: one given twice,
  * "duplicate WHAT<key> (first given at line N)" (what is e.g. "key optimizer."
  * or "grid key "), or one that is not a scalar, nonscalar_fmt with its kind
- * ("a list") for %s.  Returns 0 when there is none.
+ * ("a list") for %s.  With before (a key of map), only a key left out
+ * before it counts, so that errors come in the order of the file; NULL
+ * after the last key.  Returns 0 when there is none.
  */
 int ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *what,
-                      const char *nonscalar_fmt);
+                      const char *nonscalar_fmt, const ad_job_node_t *before);
 
 /* The root of ctx's document as a node. */
 void ad_job_root(const ad_job_ctx_t *ctx, ad_job_node_t *node);

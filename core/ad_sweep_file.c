@@ -264,6 +264,11 @@ s_cmp_axis(const void *a, const void *b)
 }
 
 /* Read grid: into self->axes, one patch per value. */
+static const char s_grid_nonscalar[] = "grid keys must be job keys, got %s";
+static const char s_top_nonscalar[] = "unknown key %s in a sweep file, expected one of name, "
+                                      "base, grid, random, repeats, max_configs";
+static const char s_random_nonscalar[] = "unknown key %s in random, expected samples and seed";
+
 /* True when mark a comes after mark b in the file. */
 static bool
 s_after(yaml_mark_t a, yaml_mark_t b)
@@ -279,9 +284,6 @@ s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *grid)
     json_t *jv;
     int rc;
 
-    rc = ad_job_check_keys(ctx, grid, "grid key ", "grid keys must be job keys, got %s");
-    if (rc)
-        return rc;
     self->axes = ad_calloc(json_object_size(grid->v) + 1, sizeof(*self->axes));
     json_object_foreach(grid->v, name, jv)
     {
@@ -290,6 +292,9 @@ s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *grid)
         const ad_job_key_t *key;
 
         ad_job_child(ctx, grid, name, jv, list, k);
+        rc = ad_job_check_keys(ctx, grid, "grid key ", s_grid_nonscalar, k);
+        if (rc)
+            return rc;
         if (!strcmp(ad_job_text(k), "name"))
             return ad_job_fail(
                 ctx, k->start_mark,
@@ -323,6 +328,9 @@ s_sweep_grid(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *grid)
                 return rc;
         }
     }
+    rc = ad_job_check_keys(ctx, grid, "grid key ", s_grid_nonscalar, NULL);
+    if (rc)
+        return rc;
     qsort(self->axes, (size_t)self->naxes, sizeof(*self->axes), s_cmp_axis);
     for (int a = 0; a < self->naxes; a++) {
         for (int b = 0; b < self->naxes; b++) {
@@ -484,17 +492,15 @@ s_sweep_top(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *root, s_top_t *t
     int rc;
 
     top->grid_at = root->start_mark;
-    rc = ad_job_check_keys(ctx, root, "key ",
-                           "unknown key %s in a sweep file, expected one of name, base, grid, "
-                           "random, repeats, max_configs");
-    if (rc)
-        return rc;
     json_object_foreach(root->v, name, jv)
     {
         ad_job_node_t kn, vn, *k = &kn, *val = &vn;
         const char *ks = name;
 
         ad_job_child(ctx, root, name, jv, val, k);
+        rc = ad_job_check_keys(ctx, root, "key ", s_top_nonscalar, k);
+        if (rc)
+            return rc;
         if (!strcmp(ks, "name")) {
             top->name = &top->nodes[0];
             *top->name = *val;
@@ -522,7 +528,7 @@ s_sweep_top(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *root, s_top_t *t
             return s_sweep_unknown(ctx, k, ks);
         }
     }
-    return 0;
+    return ad_job_check_keys(ctx, root, "key ", s_top_nonscalar, NULL);
 }
 
 /* The sweep's name: required, a job-name-like word. */
@@ -559,16 +565,15 @@ s_sweep_random(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *random)
         return ad_job_fail(ctx, random->start_mark,
                            "random must be a mapping {samples: N, seed: S}, got %s",
                            ad_job_got(random, got, sizeof(got)));
-    rc = ad_job_check_keys(ctx, random, "key random.",
-                           "unknown key %s in random, expected samples and seed");
-    if (rc)
-        return rc;
     json_object_foreach(random->v, name, jv)
     {
         ad_job_node_t kn, vn, *k = &kn, *val = &vn;
         const char *ks = name;
 
         ad_job_child(ctx, random, name, jv, val, k);
+        rc = ad_job_check_keys(ctx, random, "key random.", s_random_nonscalar, k);
+        if (rc)
+            return rc;
         if (!strcmp(ks, "samples")) {
             samples = true;
             rc = ad_job_get_int(ctx, val, "random.samples", 1, 1000000000, &self->samples);
@@ -582,6 +587,9 @@ s_sweep_random(ad_sweep_t *self, ad_job_ctx_t *ctx, ad_job_node_t *random)
         if (rc)
             return rc;
     }
+    rc = ad_job_check_keys(ctx, random, "key random.", s_random_nonscalar, NULL);
+    if (rc)
+        return rc;
     if (!samples)
         return ad_job_fail(ctx, random->start_mark, "random needs samples: N");
     return 0;
