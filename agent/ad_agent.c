@@ -17,6 +17,7 @@
 #include "autodist/ad_bench.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
+#include "autodist/ad_hwloc.h"
 #include "autodist/ad_load.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_opt.h"
@@ -218,7 +219,7 @@ s_build_profile(const opts_t *o, ad_profile_t **out, ad_err_t *err)
     char *cache_dir;
     int rc;
 
-    rc = ad_profile_detect(&p, err);
+    rc = ad_hwloc_detect(&p, err);
     if (rc)
         return rc;
     if (!o->no_bench) {

@@ -59,203 +59,6 @@ ad_proto_type_origin(ad_proto_type_t type)
     return s_type_origins[type];
 }
 
-/* ---- payload fields ----------------------------------------------------- */
-
-/* A short description of a JSON value for error messages: "3.5", "\"abc\"", "an array". */
-static void
-s_describe(const json_t *v, char *buf, size_t size)
-{
-    char *text;
-
-    if (json_is_object(v)) {
-        snprintf(buf, size, "an object");
-        return;
-    }
-    if (json_is_array(v)) {
-        snprintf(buf, size, "an array");
-        return;
-    }
-    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (!text) {
-        snprintf(buf, size, "an unprintable value");
-        return;
-    }
-    if (strlen(text) > 40)
-        snprintf(buf, size, "%.37s...", text);
-    else
-        snprintf(buf, size, "%s", text);
-    free(text);
-}
-
-/* Find the value at a dotted path; -ENOENT when it or a parent is absent or null. */
-static int
-s_lookup(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
-{
-    const json_t *cur = obj;
-    const char *p = path;
-    char key[128];
-    char got[64];
-
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-
-        assert(n < sizeof(key));
-        if (!json_is_object(cur)) {
-            s_describe(cur, got, sizeof(got));
-            if (p == path)
-                return ad_err_set(err, AD_EINVAL, "expected a JSON object, got %s", got);
-            return ad_err_set(err, AD_EINVAL, "field \"%.*s\": expected an object, got %s",
-                              (int)(p - path - 1), path, got);
-        }
-        memcpy(key, p, n);
-        key[n] = '\0';
-        cur = json_object_get(cur, key);
-        if (!cur || json_is_null(cur))
-            return ad_err_set(err, -ENOENT, "missing field \"%s\"", path);
-        if (!dot)
-            break;
-        p = dot + 1;
-    }
-    *out = (json_t *)cur;
-    return 0;
-}
-
-int
-ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
-                ad_err_t *err)
-{
-    json_t *v;
-    json_int_t x;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    x = json_is_integer(v) ? json_integer_value(v) : 0;
-    if (!json_is_integer(v) || x < min || x > max) {
-        s_describe(v, got, sizeof(got));
-        if (max == INT64_MAX)
-            return ad_err_set(err, AD_EINVAL,
-                              "field \"%s\": expected an integer >= %" PRId64 ", got %s", path, min,
-                              got);
-        return ad_err_set(err, AD_EINVAL,
-                          "field \"%s\": expected an integer in %" PRId64 "..%" PRId64 ", got %s",
-                          path, min, max, got);
-    }
-    *out = x;
-    return 0;
-}
-
-int
-ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
-                   ad_err_t *err)
-{
-    json_t *v;
-    double x;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    x = json_is_number(v) ? json_number_value(v) : 0;
-    if (!json_is_number(v) || !(x >= min && x <= max)) {
-        s_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a number in %g..%g, got %s", path,
-                          min, max, got);
-    }
-    *out = x;
-    return 0;
-}
-
-int
-ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
-                   const char **out, ad_err_t *err)
-{
-    json_t *v;
-    size_t len;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_string(v)) {
-        s_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a string, got %s", path, got);
-    }
-    len = json_string_length(v);
-    if (len < min_len || len > max_len) {
-        if (min_len == 1 && len == 0)
-            return ad_err_set(err, AD_EINVAL, "field \"%s\": must not be empty", path);
-        return ad_err_set(err, AD_EINVAL,
-                          "field \"%s\": expected a string of %zu..%zu bytes, got %zu bytes", path,
-                          min_len, max_len, len);
-    }
-    *out = json_string_value(v);
-    return 0;
-}
-
-int
-ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err)
-{
-    json_t *v;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_boolean(v)) {
-        s_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected true or false, got %s", path,
-                          got);
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
-int
-ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
-{
-    json_t *v;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_object(v)) {
-        s_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an object, got %s", path, got);
-    }
-    *out = v;
-    return 0;
-}
-
-int
-ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out, ad_err_t *err)
-{
-    json_t *v;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_array(v)) {
-        s_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an array, got %s", path, got);
-    }
-    if (json_array_size(v) > max_len)
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": more than %zu elements (%zu)", path,
-                          max_len, json_array_size(v));
-    *out = v;
-    return 0;
-}
-
 /* ---- the fields of each message (docs/protocol.md is the reference) ---- */
 
 typedef enum {
@@ -350,7 +153,7 @@ s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
             json_t *e = json_array_get(v, k);
 
             if (!json_is_integer(e) || json_integer_value(e) < f->min) {
-                s_describe(e, got, sizeof(got));
+                ad_doc_describe(e, got, sizeof(got));
                 return ad_err_set(err, AD_EINVAL,
                                   "field \"%s\": element %zu: expected an integer >= %" PRId64
                                   ", got %s",
@@ -373,7 +176,7 @@ ad_proto_validate(ad_proto_type_t type, const json_t *payload, ad_err_t *err)
     if (type <= AD_PROTO_UNKNOWN || type >= AD_PROTO_TYPE_COUNT)
         return ad_err_set(err, AD_EINVAL, "unknown message type");
     if (!json_is_object(payload)) {
-        s_describe(payload, got, sizeof(got));
+        ad_doc_describe(payload, got, sizeof(got));
         return ad_err_set(err, AD_EINVAL, "%s: payload must be a JSON object, got %s", name, got);
     }
     for (size_t i = 0; i < sizeof(s_fields) / sizeof(s_fields[0]); i++) {

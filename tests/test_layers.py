@@ -57,7 +57,7 @@ EXTERNAL = {
 }
 
 # Arrows tolerated for now, as (user folder, used folder, header or library); empty when the layers hold.
-EXCEPTIONS = {("daemon", "agent", "ad_profile.h"), ("daemon", "agent", "adprofile")}  # KNOWN EXCEPTION until the "core" helper's branch is merged (profile types and readers move to core/ad_profile.c): the lead engineer replaces this line by EXCEPTIONS = set()
+EXCEPTIONS = set()
 
 SOURCE_EXT = (".c", ".h", ".cpp")
 

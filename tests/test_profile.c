@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "autodist/ad_bench.h"
+#include "autodist/ad_hwloc.h"
 #include "autodist/ad_profile.h"
 
 #include <ctype.h>
@@ -85,8 +86,8 @@ test_detect(void **state)
     ad_err_t err = {0};
     int pus = 0;
 
-    assert_int_equal(ad_profile_detect(&a, &err), 0);
-    assert_int_equal(ad_profile_detect(&b, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&a, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&b, &err), 0);
     assert_true(ad_profile_cores(a) >= 1);
     assert_true(ad_profile_pus(a) >= ad_profile_cores(a));
     assert_true(ad_profile_sockets(a) >= 1);
@@ -123,7 +124,7 @@ s_detected_with_bench(void)
     ad_err_t err = {0};
     ad_profile_bench_t b = {0};
 
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     b.gemm_gflops_1core = 0.1 + 0.2;
     b.gemm_gflops_all = 123.456789012345;
     b.mem_bandwidth_gbs = 1.0 / 3.0;
@@ -265,7 +266,7 @@ static const s_bad_t s_bad[] = {
      "4:12",
      {"network[0].kind", "ethernet", NULL}},
     {S_CPU "memory_bytes: [1, 2\n", "3:1", {"invalid YAML", "truncated", NULL}},
-    {S_CPU "\tmemory_bytes: 1\n", "2:1", {"invalid YAML", NULL}},
+    {S_CPU "\tmemory_bytes: 1\n", "2:1", {"tab character", "spaces", NULL}},
     {S_CPU "memory_bytes: 1024\n---\nx: 1\n", "4:1", {"second one", NULL}},
     {"", "1:1", {"empty profile", NULL}},
     {S_CPU "memory_bytes: 1\nsource: \"\xff\"\n", "3:10", {"invalid YAML", "UTF-8", NULL}},
@@ -397,7 +398,7 @@ test_bench_cache(void **state)
     struct stat st;
     double t0, fresh, reused;
 
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     snprintf(dir, sizeof(dir), "%s/cache/profiles", s_tmp);
     snprintf(path, sizeof(path), "%s/%s.yaml", dir, ad_profile_fingerprint(p));
     t0 = s_now();
@@ -422,7 +423,7 @@ test_bench_cache(void **state)
 
     /* A second start reuses the figures instead of measuring. */
     ad_profile_free(&p);
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     t0 = s_now();
     assert_int_equal(ad_profile_bench_opts(p, &small, false, dir, &err), 0);
     reused = s_now() - t0;
@@ -473,7 +474,7 @@ test_bench_home(void **state)
 
     snprintf(home, sizeof(home), "%s/home", s_tmp);
     setenv("AUTODIST_HOME", home, 1);
-    assert_int_equal(ad_profile_detect(&p, &err), 0);
+    assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     if (ad_profile_bench_opts(p, &small, false, NULL, &err))
         fail_msg("%s", err.msg);
     snprintf(path, sizeof(path), "%s/profiles/%s.yaml", home, ad_profile_fingerprint(p));
@@ -495,11 +496,97 @@ test_triad(void **state)
     assert_true(gbs > 0);
 }
 
+/*
+ * Detection on a node this machine is not: tests/topologies/two-socket-gpus.xml
+ * holds two sockets, four NUMA nodes, 64 cores with two PUs each, two CUDA
+ * GPUs, a management VGA (not a GPU) and one Ethernet port.
+ */
+static void
+test_detect_xml(void **state)
+{
+    ad_profile_t *p = NULL, *again = NULL;
+    ad_err_t err = {0};
+
+    if (ad_hwloc_detect_xml(AD_SOURCE_DIR "/tests/topologies/two-socket-gpus.xml", &p, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(ad_profile_sockets(p), 2);
+    assert_int_equal(ad_profile_cores(p), 64);
+    assert_int_equal(ad_profile_pus(p), 128);
+    assert_int_equal(ad_profile_numa_nodes(p), 4);
+    assert_true(ad_profile_cache_bytes(p, 1) == 48 * 1024);
+    assert_true(ad_profile_cache_bytes(p, 2) == 1024 * 1024);
+    assert_true(ad_profile_cache_bytes(p, 3) == 32 * 1024 * 1024);
+    /* The topology's memory, not this machine's. */
+    assert_true(ad_profile_memory_bytes(p) == UINT64_C(256) << 30);
+    assert_int_equal(ad_profile_core_map_count(p), 64);
+    for (int i = 0; i < 64; i++) {
+        const ad_profile_core_t *c = ad_profile_core(p, i);
+
+        assert_int_equal(c->socket, i / 32);
+        assert_int_equal(c->numa, i / 16);
+        assert_int_equal(c->n_pus, 2);
+        assert_int_equal(c->pus[0], 2 * i);
+        assert_int_equal(c->pus[1], 2 * i + 1);
+    }
+    assert_int_equal(ad_profile_gpu_count(p), 2);
+    for (int i = 0; i < 2; i++) {
+        const ad_profile_gpu_t *g = ad_profile_gpu(p, i);
+
+        assert_string_equal(g->name, "NVIDIA H100 80GB HBM3");
+        assert_string_equal(g->kind, "cuda");
+        assert_int_equal(g->index, i);
+        assert_true(g->memory_bytes == UINT64_C(80) << 30);
+    }
+    assert_int_equal(ad_profile_net_count(p), 1);
+    assert_string_equal(ad_profile_net(p, 0)->name, "adtest0");
+    /* The profile reads back from its own YAML, fingerprint included. */
+    {
+        char *yaml = ad_profile_to_yaml(p);
+
+        if (ad_profile_parse_yaml(yaml, strlen(yaml), "two-socket.yaml", &again, &err))
+            fail_msg("%s", err.msg);
+        assert_true(ad_profile_equal(p, again));
+        free(yaml);
+    }
+    ad_profile_free(&again);
+    ad_profile_free(&p);
+    assert_int_not_equal(ad_hwloc_detect_xml(AD_SOURCE_DIR "/tests/topologies/none.xml", &p, &err),
+                         0);
+    assert_msg_has(err, "none.xml");
+    assert_null(p);
+}
+
+/* The same machine from an hwloc synthetic description (no I/O devices). */
+static void
+test_detect_synthetic(void **state)
+{
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+
+    if (ad_hwloc_detect_synthetic("pack:2 l3:2(size=33554432) [numa(memory=68719476736)] "
+                                  "l2:16(size=1048576) l1d:1(size=49152) core:1 pu:2",
+                                  &p, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(ad_profile_sockets(p), 2);
+    assert_int_equal(ad_profile_cores(p), 64);
+    assert_int_equal(ad_profile_pus(p), 128);
+    assert_int_equal(ad_profile_numa_nodes(p), 4);
+    assert_true(ad_profile_cache_bytes(p, 3) == 32 * 1024 * 1024);
+    assert_int_equal(ad_profile_gpu_count(p), 0);
+    assert_int_equal(ad_profile_core(p, 63)->numa, 3);
+    assert_int_equal(ad_profile_core(p, 63)->pus[1], 127);
+    ad_profile_free(&p);
+    assert_int_not_equal(ad_hwloc_detect_synthetic("pack:two", &p, &err), 0);
+    assert_msg_has(err, "pack:two");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_detect_xml),
+        cmocka_unit_test(test_detect_synthetic),
         cmocka_unit_test(test_yaml_round_trip),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_grid5000_example),

@@ -1,4 +1,4 @@
-/* ad_profile.h - hardware profile of a node: hwloc topology, fingerprint, YAML and JSON forms */
+/* ad_profile.h - hardware profile of a node: the type, fingerprint, YAML and JSON forms */
 #ifndef AD_PROFILE_H
 #define AD_PROFILE_H
 
@@ -17,9 +17,10 @@ extern "C" {
 /*
  * What one node (or one class of identical nodes) offers: CPU, caches,
  * memory, GPUs, network, the core/PU layout that rankfiles bind to, and
- * micro-benchmark figures.  A profile comes from ad_profile_detect() on the
- * machine itself, from a profile file (the YAML files of profiles/, possibly a cluster
- * description written by hand) or from an agent's JSON payload.  Its
+ * micro-benchmark figures.  A profile comes from ad_hwloc_detect() on the
+ * machine itself (ad_hwloc.h), from a profile file (the YAML files of
+ * profiles/, possibly a cluster description written by hand) or from an
+ * agent's JSON payload.  Its
  * fingerprint names the hardware class: identical machines share it.
  * The benchmarks are run by ad_profile_bench() (ad_bench.h), kept apart so
  * that reading profiles needs neither libtorch nor a measurement.
@@ -66,14 +67,6 @@ typedef struct ad_profile_bench {
     bool estimated;           /* figures are estimates written by hand, not measurements */
     bool cached;              /* taken from the benchmark cache (not stored in files) */
 } ad_profile_bench_t;
-
-/*
- * Read this machine's topology with hwloc (I/O devices included, for GPUs
- * and network interfaces) and build its profile, without benchmarks.
- * Returns 0 and sets *out (owned by the caller, ad_profile_free()), or
- * AD_EDEVICE with err set when hwloc cannot read the topology.
- */
-int ad_profile_detect(ad_profile_t **out, ad_err_t *err);
 
 /*
  * Load a profile file (YAML, format of profiles/).  Unknown keys, wrong

@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <jansson.h>
 
+#include "autodist/ad_doc.h"
 #include "autodist/ad_error.h"
 
 #ifdef __cplusplus
@@ -214,27 +215,6 @@ int ad_proto_secure_server(zsock_t *sock, const char *keys_dir, ad_err_t *err);
  * keys_dir/server.cert; before connect.  Returns 0 or -errno.
  */
 int ad_proto_secure_client(zsock_t *sock, const char *keys_dir, ad_err_t *err);
-
-/*
- * Payload fields.  path is a key or a dotted path into nested objects
- * ("load.cpu").  Each returns 0 with *out set; -ENOENT when the field is
- * absent or null (so an optional field reads `if (rc == -ENOENT) default`);
- * AD_EINVAL for a wrong type or a value out of range, with err saying
- * 'field "load.cpu": expected a number in 0..1, got 3.5'.  Borrowed results
- * (strings, objects, arrays) live as long as obj.
- */
-int ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
-                    ad_err_t *err);
-int ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
-                       ad_err_t *err);
-/* A string of min_len..max_len bytes. */
-int ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
-                       const char **out, ad_err_t *err);
-int ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err);
-int ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err);
-/* An array of at most max_len elements. */
-int ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out,
-                      ad_err_t *err);
 
 #ifdef __cplusplus
 }

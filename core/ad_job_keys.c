@@ -1,0 +1,1172 @@
+/* ad_job_keys.c - the keys of a job file: table, typed reading of YAML nodes, defaults, checks */
+#include "ad_job_priv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const ad_job_models[] = {"mlp", "lenet5", "cnn", "resnet18", "mobilenet_v2", NULL};
+const char *const ad_job_datasets[] = {"fashion-mnist", "synthetic", "imagefolder", NULL};
+const char *const ad_job_optims[] = {"sgd", "adam", NULL};
+const char *const ad_job_devices[] = {"cpu", "gpu", "auto", NULL};
+
+_Static_assert(sizeof(ad_job_model_t) == sizeof(int) && sizeof(ad_job_data_t) == sizeof(int) &&
+                   sizeof(ad_job_optim_t) == sizeof(int) && sizeof(ad_job_device_t) == sizeof(int),
+               "enumerations are read and written as int");
+
+static int s_apply_name(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                        ad_job_node_t *node);
+static int s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                           ad_job_node_t *node);
+static int s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
+static int s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                        ad_job_node_t *node);
+static int s_apply_length(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                          ad_job_node_t *node);
+static int s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
+static int s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                          ad_job_node_t *node);
+static int s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
+static int s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                        ad_job_node_t *node);
+
+#define S_OFF(field) offsetof(ad_job_t, field)
+#define S_SYN (1 + AD_JOB_DATA_SYNTHETIC)
+#define S_IMG (1 + AD_JOB_DATA_IMAGEFOLDER)
+
+/* Ranges follow autodist-train's own checks (trainer/ad_train.c), so a valid job launches. */
+const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
+    [AD_JOB_K_NAME] = {.path = "name", .type = AD_JOB_T_CUSTOM, .apply = s_apply_name},
+    [AD_JOB_K_MODEL] = {.path = "model",
+                        .type = AD_JOB_T_ENUM,
+                        .off = S_OFF(model),
+                        .names = ad_job_models},
+    [AD_JOB_K_DATASET] = {.path = "dataset", .type = AD_JOB_T_CUSTOM, .apply = s_apply_dataset},
+    [AD_JOB_K_SYN_SHAPE] = {.path = "dataset.synthetic.shape",
+                            .type = AD_JOB_T_CUSTOM,
+                            .apply = s_apply_shape,
+                            .need = S_SYN},
+    [AD_JOB_K_SYN_CLASSES] = {.path = "dataset.synthetic.classes",
+                              .type = AD_JOB_T_INT,
+                              .off = S_OFF(dataset.classes),
+                              .min = 2,
+                              .max = 100000,
+                              .need = S_SYN},
+    [AD_JOB_K_SYN_SAMPLES] = {.path = "dataset.synthetic.samples",
+                              .type = AD_JOB_T_I64,
+                              .off = S_OFF(dataset.samples),
+                              .min = 1,
+                              .max = INT64_C(1) << 40,
+                              .need = S_SYN},
+    [AD_JOB_K_IMG_PATH] = {.path = "dataset.imagefolder.path",
+                           .type = AD_JOB_T_CUSTOM,
+                           .apply = s_apply_path,
+                           .need = S_IMG},
+    [AD_JOB_K_IMG_SIZE] = {.path = "dataset.imagefolder.image_size",
+                           .type = AD_JOB_T_INT,
+                           .off = S_OFF(dataset.image_size),
+                           .min = 8,
+                           .max = 4096,
+                           .need = S_IMG},
+    [AD_JOB_K_DATA_DIR] = {.path = "data_dir", .type = AD_JOB_T_CUSTOM, .apply = s_apply_path},
+    [AD_JOB_K_EPOCHS] = {.path = "epochs", .type = AD_JOB_T_CUSTOM, .apply = s_apply_length},
+    [AD_JOB_K_STEPS] = {.path = "steps", .type = AD_JOB_T_CUSTOM, .apply = s_apply_length},
+    [AD_JOB_K_BATCH] = {.path = "batch_size",
+                        .type = AD_JOB_T_INT,
+                        .off = S_OFF(batch_size),
+                        .min = 1,
+                        .max = INT_MAX},
+    [AD_JOB_K_OPTIM] = {.path = "optimizer", .type = AD_JOB_T_CUSTOM, .apply = s_apply_optim},
+    [AD_JOB_K_OPT_TYPE] = {.path = "optimizer.type",
+                           .type = AD_JOB_T_ENUM,
+                           .off = S_OFF(optimizer.type),
+                           .names = ad_job_optims},
+    [AD_JOB_K_OPT_LR] = {.path = "optimizer.lr",
+                         .type = AD_JOB_T_REAL,
+                         .off = S_OFF(optimizer.lr),
+                         .rmin = 1e-12,
+                         .rmax = 1e6},
+    [AD_JOB_K_OPT_MOMENTUM] = {.path = "optimizer.momentum",
+                               .type = AD_JOB_T_REAL,
+                               .off = S_OFF(optimizer.momentum),
+                               .rmin = 0,
+                               .rmax = 0.999999},
+    [AD_JOB_K_OPT_WD] = {.path = "optimizer.weight_decay",
+                         .type = AD_JOB_T_REAL,
+                         .off = S_OFF(optimizer.weight_decay),
+                         .rmin = 0,
+                         .rmax = 1e3},
+    [AD_JOB_K_SEED] =
+        {.path = "seed", .type = AD_JOB_T_I64, .off = S_OFF(seed), .min = 0, .max = INT64_MAX},
+    [AD_JOB_K_DEVICE] = {.path = "device",
+                         .type = AD_JOB_T_ENUM,
+                         .off = S_OFF(device),
+                         .names = ad_job_devices},
+    [AD_JOB_K_LAYOUT] = {.path = "layout", .type = AD_JOB_T_CUSTOM, .apply = s_apply_layout},
+    [AD_JOB_K_NODES] = {.path = "layout.nodes",
+                        .type = AD_JOB_T_CUSTOM,
+                        .off = S_OFF(layout.nodes),
+                        .min = 1,
+                        .max = 65536,
+                        .apply = s_apply_count},
+    [AD_JOB_K_PPN] = {.path = "layout.procs_per_node",
+                      .type = AD_JOB_T_CUSTOM,
+                      .off = S_OFF(layout.procs_per_node),
+                      .min = 1,
+                      .max = 1024,
+                      .apply = s_apply_count},
+    [AD_JOB_K_TPP] = {.path = "layout.threads_per_proc",
+                      .type = AD_JOB_T_CUSTOM,
+                      .off = S_OFF(layout.threads_per_proc),
+                      .min = 1,
+                      .max = 1024,
+                      .apply = s_apply_count},
+    [AD_JOB_K_EVAL] = {.path = "eval", .type = AD_JOB_T_BOOL, .off = S_OFF(eval)},
+    [AD_JOB_K_CKPT] = {.path = "checkpoint_every",
+                       .type = AD_JOB_T_I64,
+                       .off = S_OFF(checkpoint_every),
+                       .min = 1,
+                       .max = AD_JOB_STEPS_MAX},
+    [AD_JOB_K_BUCKET] = {.path = "bucket_mb",
+                         .type = AD_JOB_T_REAL,
+                         .off = S_OFF(bucket_mb),
+                         .rmin = 0.001,
+                         .rmax = 1024},
+    [AD_JOB_K_TIME] = {.path = "time_limit", .type = AD_JOB_T_CUSTOM, .apply = s_apply_time},
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Messages.                                                                                */
+
+static int
+s_vfail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, va_list ap)
+{
+    char what[400];
+
+    vsnprintf(what, sizeof(what), fmt, ap);
+    return ad_err_set(ctx->err, AD_EPARSE, "%s:%zu:%zu: %s%s", ctx->file, mark.line + 1,
+                      mark.column + 1, ctx->prefix ? ctx->prefix : "", what);
+}
+
+/* Fail with AD_EPARSE and "FILE:LINE:COL: <prefix><message>". */
+int
+ad_job_fail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = s_vfail(ctx, mark, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+bool
+ad_job_is_null(const ad_job_node_t *node)
+{
+    /* Only plain "", "~", "null", "Null" and "NULL" are read as null. */
+    return node->v && json_is_null(node->v);
+}
+
+/* Where the value (or key) at path starts, as a 0-based libyaml mark. */
+static yaml_mark_t
+s_mark(const ad_job_ctx_t *ctx, const char *path, bool at_key)
+{
+    yaml_mark_t m = {0, 0, 0};
+    size_t line, col;
+
+    if (ad_doc_where(ctx->doc, path, at_key, &line, &col)) {
+        m.line = line - 1;
+        m.column = col - 1;
+    }
+    return m;
+}
+
+static void
+s_node(const ad_job_ctx_t *ctx, const char *path, json_t *v, ad_job_node_t *node)
+{
+    const char *raw = ad_doc_raw(ctx->doc, path);
+
+    snprintf(node->path, sizeof(node->path), "%s", path);
+    node->v = v;
+    node->type = json_is_object(v)  ? YAML_MAPPING_NODE
+                 : json_is_array(v) ? YAML_SEQUENCE_NODE
+                                    : YAML_SCALAR_NODE;
+    node->plain = raw != NULL;
+    node->text = raw ? raw : json_is_string(v) ? json_string_value(v) : "";
+    node->start_mark = s_mark(ctx, path, false);
+}
+
+void
+ad_job_root(const ad_job_ctx_t *ctx, ad_job_node_t *node)
+{
+    s_node(ctx, "", ad_doc_root(ctx->doc), node);
+}
+
+void
+ad_job_child(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *name, json_t *v,
+             ad_job_node_t *node, ad_job_node_t *key)
+{
+    char path[200];
+
+    ad_doc_path(path, sizeof(path), map->path, name);
+    s_node(ctx, path, v, node);
+    if (!key)
+        return;
+    snprintf(key->path, sizeof(key->path), "%s", path);
+    key->v = NULL;
+    key->type = YAML_SCALAR_NODE;
+    key->plain = ad_doc_key_plain(ctx->doc, path);
+    key->text = name;
+    key->start_mark = s_mark(ctx, path, true);
+}
+
+void
+ad_job_item(const ad_job_ctx_t *ctx, const ad_job_node_t *list, size_t i, ad_job_node_t *item)
+{
+    char path[220];
+
+    snprintf(path, sizeof(path), "%s[%zu]", list->path, i);
+    s_node(ctx, path, json_array_get(list->v, i), item);
+}
+
+/* What a node is, for the "got ..." end of messages: "-4", a list, the string "5"...; in buf. */
+const char *
+ad_job_got(const ad_job_node_t *node, char *buf, size_t len)
+{
+    const unsigned char *s;
+    size_t n = 0, i;
+
+    if (node->type != YAML_SCALAR_NODE || ad_job_is_null(node)) {
+        snprintf(buf, len, "%s",
+                 node->type == YAML_SEQUENCE_NODE  ? "a list"
+                 : node->type == YAML_MAPPING_NODE ? "a mapping"
+                                                   : "an empty value");
+        return buf;
+    }
+    s = (const unsigned char *)node->text;
+    if (!node->plain)
+        n = (size_t)snprintf(buf, len, "the string \"");
+    else
+        n = (size_t)snprintf(buf, len, "\"");
+    /* Shown text is cut short and kept printable, so the message stays one readable line. */
+    for (i = 0; s[i] && i < 48 && n + 8 < len; i++)
+        buf[n++] = (s[i] < 0x20 || s[i] == 0x7f) ? '?' : (char)s[i];
+    if (s[i] && n + 8 < len)
+        n += (size_t)snprintf(buf + n, len - n, "...");
+    snprintf(buf + n, len - n, "\"");
+    return buf;
+}
+
+/* The part of a key's path after prefix, when it is a direct child of prefix ("" = top). */
+static const char *
+s_child_name(const ad_job_key_t *key, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    const char *rest;
+
+    if (!n)
+        return strchr(key->path, '.') ? NULL : key->path;
+    if (strncmp(key->path, prefix, n) || key->path[n] != '.')
+        return NULL;
+    rest = key->path + n + 1;
+    return strchr(rest, '.') ? NULL : rest;
+}
+
+static const ad_job_key_t *
+s_key_child(const char *prefix, const char *name)
+{
+    for (int id = 0; id < AD_JOB_K_COUNT; id++) {
+        const char *child = s_child_name(&ad_job_keys[id], prefix);
+
+        if (child && !strcmp(child, name))
+            return &ad_job_keys[id];
+    }
+    return NULL;
+}
+
+const ad_job_key_t *
+ad_job_key_path(const char *path)
+{
+    for (int id = 0; id < AD_JOB_K_COUNT; id++)
+        if (!strcmp(ad_job_keys[id].path, path))
+            return &ad_job_keys[id];
+    return NULL;
+}
+
+int
+ad_job_key_id(const ad_job_key_t *key)
+{
+    return (int)(key - ad_job_keys);
+}
+
+/* Error for an unknown key: the accepted keys, and the closest one when it is close. */
+int
+ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,
+                   bool grid)
+{
+    const char *name = knode->text;
+    char list[300] = "", got[80], hint[100] = "";
+    const char *best = NULL;
+    int best_d = 3;
+    size_t n = 0;
+
+    for (int id = 0; id < AD_JOB_K_COUNT; id++) {
+        const char *child = grid ? ad_job_keys[id].path : s_child_name(&ad_job_keys[id], prefix);
+        int d;
+
+        if (!child || (grid && id == AD_JOB_K_NAME))
+            continue;
+        d = ad_doc_distance(name, child);
+        if (d < best_d) {
+            best_d = d;
+            best = child;
+        }
+        if (!grid && n + strlen(child) + 3 < sizeof(list))
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", child);
+    }
+    if (!grid && ad_job_key_path(name))
+        snprintf(hint, sizeof(hint), " (dotted keys are for sweep grids; nest it instead)");
+    else if (best)
+        snprintf(hint, sizeof(hint), " (did you mean %s?)", best);
+    ad_job_got(knode, got, sizeof(got));
+    if (grid)
+        return ad_job_fail(ctx, knode->start_mark,
+                           "unknown grid key %s%s, expected a job key such as batch_size, seed, "
+                           "optimizer.lr, layout.nodes or dataset.synthetic.samples",
+                           got, hint);
+    if (*prefix)
+        return ad_job_fail(ctx, knode->start_mark, "unknown key %s in %s%s, expected one of %s",
+                           got, prefix, hint, list);
+    return ad_job_fail(ctx, knode->start_mark, "unknown key %s%s, expected one of %s", got, hint,
+                       list);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Scalars.                                                                                 */
+
+const char *
+ad_job_text(const ad_job_node_t *node)
+{
+    return node->text;
+}
+
+static bool
+s_plain(const ad_job_node_t *node)
+{
+    return node->type == YAML_SCALAR_NODE && node->plain;
+}
+
+/* A plain decimal integer: optional sign, digits, no leading zeros; false on overflow. */
+static bool
+s_parse_int(const char *s, int64_t *out)
+{
+    uint64_t v = 0, limit;
+    bool neg = false;
+
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1]))
+        return false;
+    limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+
+        if (v > (limit - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (*s)
+        return false;
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    return true;
+}
+
+/* Round to the 15 significant digits that canonical JSON prints, so printing is exact. */
+static double
+s_round15(double v)
+{
+    char buf[40];
+
+    snprintf(buf, sizeof(buf), "%.15g", v);
+    return strtod(buf, NULL);
+}
+
+/* A decimal number: 0.05, 5e-2, 3, -1.5E3; no hex, inf or nan. */
+static bool
+s_parse_real(const char *s, double *out)
+{
+    const char *p = s;
+    int digits = 0;
+    char *end;
+    double v;
+
+    if (*p == '+' || *p == '-')
+        p++;
+    for (; *p >= '0' && *p <= '9'; p++)
+        digits++;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            digits++;
+    if (!digits)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p)
+        return false;
+    errno = 0;
+    v = strtod(s, &end);
+    if (*end || !isfinite(v))
+        return false;
+    *out = s_round15(v);
+    return true;
+}
+
+/* An integer value in [min, max], or the message that says what was expected. */
+int
+ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min, int64_t max,
+               int64_t *out)
+{
+    char got[80];
+
+    if (s_plain(node) && s_parse_int(ad_job_text(node), out) && *out >= min && *out <= max)
+        return 0;
+    ad_job_got(node, got, sizeof(got));
+    if (min == 1)
+        return ad_job_fail(ctx, node->start_mark,
+                           "%s must be a positive integer (plain decimal, at most %" PRId64
+                           "), got %s",
+                           what, max, got);
+    if (min == 0)
+        return ad_job_fail(ctx, node->start_mark,
+                           "%s must be a non-negative integer (plain decimal, at most %" PRId64
+                           "), got %s",
+                           what, max, got);
+    return ad_job_fail(ctx, node->start_mark,
+                       "%s must be an integer from %" PRId64 " to %" PRId64
+                       " (plain decimal), got %s",
+                       what, min, max, got);
+}
+
+static int
+s_get_real(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, double min, double max,
+           double *out)
+{
+    char got[80];
+
+    if (s_plain(node) && s_parse_real(ad_job_text(node), out) && *out >= min && *out <= max)
+        return 0;
+    ad_job_got(node, got, sizeof(got));
+    return ad_job_fail(ctx, node->start_mark, "%s must be a number from %g to %g, got %s", what,
+                       min, max, got);
+}
+
+/* A non-empty string of any scalar style. */
+static int
+s_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *expected,
+             const char **out)
+{
+    char got[80];
+
+    if (node->type == YAML_SCALAR_NODE && !ad_job_is_null(node) && *ad_job_text(node)) {
+        *out = ad_job_text(node);
+        return 0;
+    }
+    ad_job_got(node, got, sizeof(got));
+    return ad_job_fail(ctx, node->start_mark, "%s must be %s, got %s", what, expected, got);
+}
+
+static int
+s_get_enum(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *const *names,
+           int *out)
+{
+    char list[160] = "", got[80];
+    size_t n = 0;
+
+    if (node->type == YAML_SCALAR_NODE)
+        for (int i = 0; names[i]; i++)
+            if (!strcmp(ad_job_text(node), names[i])) {
+                *out = i;
+                return 0;
+            }
+    for (int i = 0; names[i]; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+    ad_job_got(node, got, sizeof(got));
+    return ad_job_fail(ctx, node->start_mark, "%s must be one of %s, got %s", what, list, got);
+}
+
+/* Names: [A-Za-z0-9._-], first character alphanumeric, 1..max characters. */
+bool
+ad_job_name_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (!n || n > max ||
+        !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+          (s[0] >= '0' && s[0] <= '9')))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* "90", "90s", "30m", "2h", "1d", "1h30m": units in that order, each at most once. */
+static bool
+s_parse_duration(const char *s, int64_t *out)
+{
+    static const char units[] = "dhms";
+    static const int64_t secs[] = {86400, 3600, 60, 1};
+    int64_t total = 0, v;
+    int next = 0;
+
+    if (s_parse_int(s, &v)) {
+        *out = v;
+        return v > 0 && v <= AD_JOB_TIME_LIMIT_MAX;
+    }
+    if (!*s)
+        return false;
+    while (*s) {
+        const char *u;
+        int digits = 0;
+
+        for (v = 0; *s >= '0' && *s <= '9' && digits < 9; s++, digits++)
+            v = v * 10 + (*s - '0');
+        if (!digits || !*s || !(u = strchr(units + next, *s)))
+            return false;
+        total += v * secs[u - units];
+        next = (int)(u - units) + 1;
+        s++;
+    }
+    *out = total;
+    return total > 0 && total <= AD_JOB_TIME_LIMIT_MAX;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Keys.                                                                                    */
+
+static void *
+s_field(ad_job_spec_t *spec, const ad_job_key_t *key)
+{
+    return (char *)&spec->job + key->off;
+}
+
+static int s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map,
+                       const char *prefix);
+
+/* Read one key's value into spec, recording that it was given and where. */
+int
+ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                 ad_job_node_t *node)
+{
+    int id = ad_job_key_id(key), rc = 0, iv = 0;
+    int64_t v = 0;
+    double d = 0;
+
+    if (key->need && (int)spec->job.dataset.kind != key->need - 1)
+        return ad_job_fail(ctx, node->start_mark, "%s needs a %s dataset, but the dataset is %s",
+                           key->path, ad_job_datasets[key->need - 1],
+                           ad_job_datasets[spec->job.dataset.kind]);
+    switch (key->type) {
+    case AD_JOB_T_INT:
+        rc = ad_job_get_int(ctx, node, key->path, key->min, key->max, &v);
+        if (!rc)
+            *(int *)s_field(spec, key) = (int)v;
+        break;
+    case AD_JOB_T_I64:
+        rc = ad_job_get_int(ctx, node, key->path, key->min, key->max, &v);
+        if (!rc)
+            *(int64_t *)s_field(spec, key) = v;
+        break;
+    case AD_JOB_T_REAL:
+        rc = s_get_real(ctx, node, key->path, key->rmin, key->rmax, &d);
+        if (!rc)
+            *(double *)s_field(spec, key) = d;
+        break;
+    case AD_JOB_T_BOOL: {
+        static const char *const words[] = {"false", "False", "FALSE", "true",
+                                            "True",  "TRUE",  NULL};
+        char got[80];
+
+        for (iv = 0; words[iv] && !(s_plain(node) && !strcmp(ad_job_text(node), words[iv])); iv++)
+            ;
+        if (!words[iv])
+            return ad_job_fail(ctx, node->start_mark, "%s must be true or false, got %s", key->path,
+                               ad_job_got(node, got, sizeof(got)));
+        *(bool *)s_field(spec, key) = iv >= 3;
+        break;
+    }
+    case AD_JOB_T_ENUM:
+        rc = s_get_enum(ctx, node, key->path, key->names, &iv);
+        if (!rc)
+            *(int *)s_field(spec, key) = iv;
+        break;
+    default:
+        rc = key->apply(ctx, spec, key, node);
+        break;
+    }
+    if (rc)
+        return rc;
+    spec->set |= AD_JOB_BIT(id);
+    spec->mark[id] = node->start_mark;
+    return 0;
+}
+
+static int
+s_apply_name(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    const char *s = NULL;
+    char got[80];
+    int rc;
+
+    if (ctx->flags & AD_JOB_F_INLINE)
+        return ad_job_fail(ctx, node->start_mark,
+                           "name belongs to the sweep, not to its base: the jobs are named "
+                           "<sweep>-<hash>-r<repeat>");
+    rc = s_get_string(ctx, node, "name", "a name of letters, digits, '.', '_' and '-'", &s);
+    if (rc)
+        return rc;
+    if (!ad_job_name_ok(s, AD_JOB_NAME_MAX))
+        return ad_job_fail(ctx, node->start_mark,
+                           "name must be 1 to %d letters, digits, '.', '_' or '-', starting with a "
+                           "letter or digit, got %s",
+                           AD_JOB_NAME_MAX, ad_job_got(node, got, sizeof(got)));
+    free(spec->job.name);
+    spec->job.name = ad_strdup(s);
+    return 0;
+}
+
+/* Back to fashion-mnist with every dataset option at its default. */
+static void
+s_dataset_reset(ad_job_spec_t *spec)
+{
+    free(spec->job.dataset.path);
+    memset(&spec->job.dataset, 0, sizeof(spec->job.dataset));
+    spec->job.dataset.channels = 3;
+    spec->job.dataset.height = 32;
+    spec->job.dataset.width = 32;
+    spec->job.dataset.classes = 10;
+    spec->job.dataset.samples = 50000;
+    spec->job.dataset.image_size = 224;
+    spec->set &= ~AD_JOB_GROUP_DATASET;
+}
+
+static int
+s_apply_dataset(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                ad_job_node_t *node)
+{
+    static const char expected[] = "dataset must be fashion-mnist, synthetic, "
+                                   "{synthetic: {shape: [C, H, W], classes: K, samples: N}} or "
+                                   "{imagefolder: PATH}";
+    ad_job_node_t kn, vn, *k = &kn, *v = &vn;
+    ad_doc_key_problem_t pr = {0};
+    bool problem;
+    void *it;
+    char got[80];
+    int kind, rc;
+
+    s_dataset_reset(spec);
+    if (node->type == YAML_SCALAR_NODE) {
+        if (!strcmp(ad_job_text(node), "imagefolder"))
+            return ad_job_fail(
+                ctx, node->start_mark,
+                "dataset imagefolder needs its folder: dataset: {imagefolder: PATH}");
+        if (!strcmp(ad_job_text(node), "fashion-mnist") ||
+            !strcmp(ad_job_text(node), "synthetic")) {
+            spec->job.dataset.kind =
+                ad_job_text(node)[0] == 'f' ? AD_JOB_DATA_FASHION_MNIST : AD_JOB_DATA_SYNTHETIC;
+            return 0;
+        }
+        return ad_job_fail(ctx, node->start_mark, "%s, got %s", expected,
+                           ad_job_got(node, got, sizeof(got)));
+    }
+    problem = node->type == YAML_MAPPING_NODE && ad_doc_key_problem(ctx->doc, node->path, &pr);
+    if (node->type != YAML_MAPPING_NODE || (!json_object_size(node->v) && !problem))
+        return ad_job_fail(ctx, node->start_mark, "%s, got %s", expected,
+                           node->type == YAML_MAPPING_NODE ? "an empty mapping"
+                                                           : ad_job_got(node, got, sizeof(got)));
+    if (problem) {
+        yaml_mark_t at = {0, pr.line - 1, pr.col - 1};
+
+        if (!json_object_size(node->v))
+            return ad_job_fail(ctx, at, "%s, got the key %s", expected, pr.got);
+        snprintf(got, sizeof(got), "\"%.48s\"", pr.key ? pr.key : "?");
+        return ad_job_fail(ctx, at, "dataset names one kind, got a second key %s",
+                           pr.key ? got : pr.got);
+    }
+    if (json_object_size(node->v) > 1) {
+        it = json_object_iter_next(node->v, json_object_iter(node->v));
+        ad_job_child(ctx, node, json_object_iter_key(it), json_object_iter_value(it), v, k);
+        return ad_job_fail(ctx, k->start_mark, "dataset names one kind, got a second key %s",
+                           ad_job_got(k, got, sizeof(got)));
+    }
+    it = json_object_iter(node->v);
+    ad_job_child(ctx, node, json_object_iter_key(it), json_object_iter_value(it), v, k);
+    if (k->type != YAML_SCALAR_NODE ||
+        (strcmp(ad_job_text(k), "synthetic") && strcmp(ad_job_text(k), "imagefolder"))) {
+        if (k->type == YAML_SCALAR_NODE && !strcmp(ad_job_text(k), "fashion-mnist"))
+            return ad_job_fail(ctx, k->start_mark,
+                               "fashion-mnist takes no options here: write dataset: fashion-mnist "
+                               "and data_dir: DIR for its folder");
+        return ad_job_fail(ctx, k->start_mark, "%s, got the key %s", expected,
+                           ad_job_got(k, got, sizeof(got)));
+    }
+    kind = !strcmp(ad_job_text(k), "synthetic") ? AD_JOB_DATA_SYNTHETIC : AD_JOB_DATA_IMAGEFOLDER;
+    spec->job.dataset.kind = kind;
+    if (kind == AD_JOB_DATA_SYNTHETIC) {
+        if (ad_job_is_null(v))
+            return 0;
+        if (v->type != YAML_MAPPING_NODE)
+            return ad_job_fail(ctx, v->start_mark,
+                               "dataset.synthetic must be a mapping {shape: [C, H, W], classes: K, "
+                               "samples: N}, got %s",
+                               ad_job_got(v, got, sizeof(got)));
+        return s_apply_map(ctx, spec, v, "dataset.synthetic");
+    }
+    if (v->type == YAML_SCALAR_NODE)
+        return ad_job_apply_key(ctx, spec, &ad_job_keys[AD_JOB_K_IMG_PATH], v);
+    if (v->type != YAML_MAPPING_NODE)
+        return ad_job_fail(ctx, v->start_mark,
+                           "dataset.imagefolder must be a folder or {path: PATH, image_size: S}, "
+                           "got %s",
+                           ad_job_got(v, got, sizeof(got)));
+    rc = s_apply_map(ctx, spec, v, "dataset.imagefolder");
+    if (rc)
+        return rc;
+    if (!(spec->set & AD_JOB_BIT(AD_JOB_K_IMG_PATH)))
+        return ad_job_fail(ctx, v->start_mark, "dataset.imagefolder needs path: its folder");
+    return 0;
+}
+
+static int
+s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    static const char *const what[3] = {"dataset.synthetic.shape[0] (channels)",
+                                        "dataset.synthetic.shape[1] (height)",
+                                        "dataset.synthetic.shape[2] (width)"};
+    static const int64_t max[3] = {64, 4096, 4096};
+    int64_t v[3];
+    char got[80];
+    int rc;
+
+    if (node->type != YAML_SEQUENCE_NODE || json_array_size(node->v) != 3)
+        return ad_job_fail(
+            ctx, node->start_mark,
+            "dataset.synthetic.shape must be a list [C, H, W] of three integers, got %s",
+            node->type == YAML_SEQUENCE_NODE ? "a list of another length"
+                                             : ad_job_got(node, got, sizeof(got)));
+    for (int i = 0; i < 3; i++) {
+        ad_job_node_t item;
+
+        ad_job_item(ctx, node, (size_t)i, &item);
+        rc = ad_job_get_int(ctx, &item, what[i], 1, max[i], &v[i]);
+        if (rc)
+            return rc;
+    }
+    spec->job.dataset.channels = (int)v[0];
+    spec->job.dataset.height = (int)v[1];
+    spec->job.dataset.width = (int)v[2];
+    return 0;
+}
+
+/* A folder: "~/" is the home folder, relative paths start at ctx->dir; it must exist. */
+static int
+s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    char joined[PATH_MAX + 1], real[PATH_MAX + 1], got[80];
+    const char *s = NULL, *home = getenv("HOME");
+    char **out =
+        ad_job_key_id(key) == AD_JOB_K_DATA_DIR ? &spec->job.data_dir : &spec->job.dataset.path;
+    struct stat st;
+    int rc, n;
+
+    rc = s_get_string(ctx, node, key->path, "a folder", &s);
+    if (rc)
+        return rc;
+    if (!strncmp(s, "~/", 2) && home && *home)
+        n = snprintf(joined, sizeof(joined), "%s/%s", home, s + 2);
+    else if (s[0] != '/' && ctx->dir && !(ctx->flags & AD_JOB_F_NOFS))
+        n = snprintf(joined, sizeof(joined), "%s/%s", ctx->dir, s);
+    else
+        n = snprintf(joined, sizeof(joined), "%s", s);
+    if (n < 0 || (size_t)n >= sizeof(joined))
+        return ad_job_fail(ctx, node->start_mark, "%s must be a folder, got a path too long (%s)",
+                           key->path, ad_job_got(node, got, sizeof(got)));
+    if (ctx->flags & AD_JOB_F_NOFS) {
+        if (joined[0] != '/')
+            return ad_job_fail(ctx, node->start_mark, "%s must be an absolute path in JSON, got %s",
+                               key->path, ad_job_got(node, got, sizeof(got)));
+        snprintf(real, sizeof(real), "%s", joined);
+    } else if (!realpath(joined, real) || stat(real, &st)) {
+        const char *why = strerror(errno);
+
+        return ad_job_fail(ctx, node->start_mark, "%s must be an existing folder, got %s (%s: %s)",
+                           key->path, ad_job_got(node, got, sizeof(got)), joined, why);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return ad_job_fail(ctx, node->start_mark,
+                           "%s must be a folder, got %s (%s is not a folder)", key->path,
+                           ad_job_got(node, got, sizeof(got)), real);
+    }
+    free(*out);
+    *out = ad_strdup(real);
+    return 0;
+}
+
+/* epochs and steps; in a grid, giving one drops the base's other. */
+static int
+s_apply_length(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    bool epochs = ad_job_key_id(key) == AD_JOB_K_EPOCHS;
+    int64_t v;
+    int rc;
+
+    rc = ad_job_get_int(ctx, node, key->path, 1, epochs ? AD_JOB_EPOCHS_MAX : AD_JOB_STEPS_MAX, &v);
+    if (rc)
+        return rc;
+    if (epochs)
+        spec->job.epochs = v;
+    else
+        spec->job.steps = v;
+    if (ctx->flags & AD_JOB_F_OVERRIDE) {
+        if (epochs)
+            spec->job.steps = 0;
+        else
+            spec->job.epochs = 0;
+        spec->set &= ~AD_JOB_GROUP_LENGTH;
+    }
+    return 0;
+}
+
+static int
+s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    char got[80];
+
+    if (node->type != YAML_MAPPING_NODE)
+        return ad_job_fail(
+            ctx, node->start_mark,
+            "optimizer must be a mapping such as {type: sgd, lr: 0.05, momentum: 0.9, "
+            "weight_decay: 0}, got %s",
+            ad_job_got(node, got, sizeof(got)));
+    memset(&spec->job.optimizer, 0, sizeof(spec->job.optimizer));
+    spec->set &= ~AD_JOB_GROUP_OPTIM;
+    return s_apply_map(ctx, spec, node, "optimizer");
+}
+
+static int
+s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    static const int leaf[3] = {AD_JOB_K_NODES, AD_JOB_K_PPN, AD_JOB_K_TPP};
+    char got[80], missing[80] = "";
+    size_t n = 0;
+    int rc;
+
+    memset(&spec->job.layout, 0, sizeof(spec->job.layout));
+    spec->set &= ~AD_JOB_GROUP_LAYOUT;
+    if (node->type == YAML_SCALAR_NODE && !strcmp(ad_job_text(node), "auto")) {
+        spec->job.layout.is_auto = true;
+        return 0;
+    }
+    if (node->type != YAML_MAPPING_NODE)
+        return ad_job_fail(ctx, node->start_mark,
+                           "layout must be auto or {nodes: N, procs_per_node: P, threads_per_proc: "
+                           "T}, got %s",
+                           ad_job_got(node, got, sizeof(got)));
+    rc = s_apply_map(ctx, spec, node, "layout");
+    if (rc)
+        return rc;
+    for (int i = 0; i < 3; i++)
+        if (!(spec->set & AD_JOB_BIT(leaf[i])))
+            n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "",
+                                  s_child_name(&ad_job_keys[leaf[i]], "layout"));
+    if (n)
+        return ad_job_fail(ctx, node->start_mark,
+                           "layout needs nodes, procs_per_node and threads_per_proc, missing %s",
+                           missing);
+    return 0;
+}
+
+/* layout.nodes, layout.procs_per_node, layout.threads_per_proc: giving one makes it explicit. */
+static int
+s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    int64_t v;
+    int rc;
+
+    rc = ad_job_get_int(ctx, node, key->path, key->min, key->max, &v);
+    if (rc)
+        return rc;
+    *(int *)s_field(spec, key) = (int)v;
+    spec->job.layout.is_auto = false;
+    return 0;
+}
+
+static int
+s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    char got[80];
+
+    if (node->type == YAML_SCALAR_NODE &&
+        s_parse_duration(ad_job_text(node), &spec->job.time_limit_s))
+        return 0;
+    return ad_job_fail(ctx, node->start_mark,
+                       "time_limit must be a duration such as 90s, 30m, 2h or 1h30m, or seconds, "
+                       "from 1 second to 365 days, got %s",
+                       ad_job_got(node, got, sizeof(got)));
+}
+
+int
+ad_job_check_keys(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *what,
+                  const char *nonscalar_fmt, const ad_job_node_t *before)
+{
+    ad_doc_key_problem_t pr = {0};
+    yaml_mark_t at = {0, 0, 0};
+    char msg[300];
+
+    if (!ad_doc_key_problem(ctx->doc, map->path, &pr))
+        return 0;
+    at.line = pr.line - 1;
+    at.column = pr.col - 1;
+    /* Reported where the key is, as a walk of the mapping in order would meet it. */
+    if (before && (at.line > before->start_mark.line ||
+                   (at.line == before->start_mark.line && at.column > before->start_mark.column)))
+        return 0;
+    if (pr.key)
+        return ad_job_fail(ctx, at, "duplicate %s%s (first given at line %zu)", what, pr.key,
+                           pr.first_line);
+        /* nonscalar_fmt comes from our callers and holds exactly one %s. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(msg, sizeof(msg), nonscalar_fmt, pr.got);
+#pragma GCC diagnostic pop
+    return ad_job_fail(ctx, at, "%s", msg);
+}
+
+static const char s_nonscalar[] = "keys must be names, got %s";
+
+/* Read every key of a mapping whose keys are the children of prefix ("" = a job). */
+static int
+s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const char *prefix)
+{
+    char what[64];
+    const char *name;
+    json_t *jv;
+    int rc;
+
+    snprintf(what, sizeof(what), "key %s%s", prefix, *prefix ? "." : "");
+    json_object_foreach(map->v, name, jv)
+    {
+        ad_job_node_t k, v;
+        const ad_job_key_t *key;
+
+        ad_job_child(ctx, map, name, jv, &v, &k);
+        rc = ad_job_check_keys(ctx, map, what, s_nonscalar, &k);
+        if (rc)
+            return rc;
+        key = s_key_child(prefix, name);
+        if (!key)
+            return ad_job_unknown_key(ctx, &k, prefix, false);
+        rc = ad_job_apply_key(ctx, spec, key, &v);
+        if (rc)
+            return rc;
+    }
+    return ad_job_check_keys(ctx, map, what, s_nonscalar, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Specs: defaults, checks across keys, copies.                                             */
+
+void
+ad_job_spec_init(ad_job_spec_t *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    s_dataset_reset(spec);
+    spec->job.seed = 1;
+    spec->job.layout.is_auto = true;
+    spec->job.bucket_mb = 2.0;
+}
+
+void
+ad_job_spec_clear(ad_job_spec_t *spec)
+{
+    ad_job_clear(&spec->job);
+}
+
+void
+ad_job_spec_dup(ad_job_spec_t *dst, const ad_job_spec_t *src)
+{
+    *dst = *src;
+    ad_job_copy(&dst->job, &src->job);
+}
+
+/*
+ * Fill in what depends on other keys: the length, the optimiser's defaults,
+ * and zeros for options of another dataset or an auto layout.  Never fails.
+ */
+void
+ad_job_spec_resolve(ad_job_spec_t *spec)
+{
+    ad_job_t *j = &spec->job;
+
+    if (!j->epochs && !j->steps)
+        j->epochs = 1;
+    if (j->optimizer.type == AD_JOB_OPTIM_ADAM) {
+        j->optimizer.momentum = 0;
+        if (!(spec->set & AD_JOB_BIT(AD_JOB_K_OPT_LR)))
+            j->optimizer.lr = 0.001;
+    } else {
+        if (!(spec->set & AD_JOB_BIT(AD_JOB_K_OPT_LR)))
+            j->optimizer.lr = 0.05;
+        if (!(spec->set & AD_JOB_BIT(AD_JOB_K_OPT_MOMENTUM)))
+            j->optimizer.momentum = 0.9;
+    }
+    if (j->dataset.kind != AD_JOB_DATA_SYNTHETIC) {
+        j->dataset.channels = j->dataset.height = j->dataset.width = 0;
+        j->dataset.classes = 0;
+        j->dataset.samples = 0;
+    }
+    if (j->dataset.kind != AD_JOB_DATA_IMAGEFOLDER)
+        j->dataset.image_size = 0;
+    if (j->layout.is_auto)
+        j->layout.nodes = j->layout.procs_per_node = j->layout.threads_per_proc = 0;
+}
+
+/* The later of two given keys in the file, for "not both" messages. */
+static int
+s_later(const ad_job_spec_t *spec, int a, int b)
+{
+    return spec->mark[a].index > spec->mark[b].index ? a : b;
+}
+
+/*
+ * Rules across keys.  Returns 0, or AD_EPARSE with msg and *bad set to the
+ * key at fault (-1: a required key is missing, said at the job's start).
+ */
+int
+ad_job_spec_check(const ad_job_spec_t *spec, unsigned flags, int *bad, char *msg, size_t len)
+{
+    static const int leaf[3] = {AD_JOB_K_NODES, AD_JOB_K_PPN, AD_JOB_K_TPP};
+    const ad_job_t *j = &spec->job;
+    uint32_t set = spec->set;
+
+    *bad = -1;
+    if (!(set & AD_JOB_BIT(AD_JOB_K_NAME)) && !(flags & AD_JOB_F_BASE)) {
+        snprintf(msg, len, "name is required (letters, digits, '.', '_' and '-', at most %d)",
+                 AD_JOB_NAME_MAX);
+        return AD_EPARSE;
+    }
+    if (!(set & AD_JOB_BIT(AD_JOB_K_MODEL))) {
+        snprintf(msg, len,
+                 "model is required, expected one of mlp, lenet5, cnn, resnet18, "
+                 "mobilenet_v2");
+        return AD_EPARSE;
+    }
+    if (!(set & AD_JOB_BIT(AD_JOB_K_DATASET))) {
+        snprintf(msg, len,
+                 "dataset is required, expected fashion-mnist, synthetic, {synthetic: "
+                 "{...}} or {imagefolder: PATH}");
+        return AD_EPARSE;
+    }
+    if (!(set & AD_JOB_BIT(AD_JOB_K_BATCH))) {
+        snprintf(msg, len, "batch_size is required (the global batch, a positive integer)");
+        return AD_EPARSE;
+    }
+    if ((set & AD_JOB_GROUP_LENGTH) == AD_JOB_GROUP_LENGTH) {
+        *bad = s_later(spec, AD_JOB_K_EPOCHS, AD_JOB_K_STEPS);
+        snprintf(msg, len, "give epochs or steps, not both (%s is at line %zu)",
+                 *bad == AD_JOB_K_EPOCHS ? "steps" : "epochs",
+                 spec->mark[*bad == AD_JOB_K_EPOCHS ? AD_JOB_K_STEPS : AD_JOB_K_EPOCHS].line + 1);
+        return AD_EPARSE;
+    }
+    if (j->optimizer.type == AD_JOB_OPTIM_ADAM && (set & AD_JOB_BIT(AD_JOB_K_OPT_MOMENTUM))) {
+        *bad = AD_JOB_K_OPT_MOMENTUM;
+        snprintf(msg, len, "optimizer.momentum applies to sgd only, but optimizer.type is adam");
+        return AD_EPARSE;
+    }
+    if (j->data_dir && j->dataset.kind != AD_JOB_DATA_FASHION_MNIST) {
+        *bad = AD_JOB_K_DATA_DIR;
+        snprintf(msg, len, "data_dir is the fashion-mnist folder, but the dataset is %s%s",
+                 ad_job_datasets[j->dataset.kind],
+                 j->dataset.kind == AD_JOB_DATA_IMAGEFOLDER
+                     ? " (its folder goes in dataset: {imagefolder: PATH})"
+                     : "");
+        return AD_EPARSE;
+    }
+    if (!j->layout.is_auto) {
+        char missing[80] = "";
+        size_t n = 0;
+
+        for (int i = 0; i < 3; i++)
+            if (!(set & AD_JOB_BIT(leaf[i]))) {
+                n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "",
+                                      ad_job_keys[leaf[i]].path);
+            } else if (*bad < 0) {
+                *bad = leaf[i];
+            }
+        if (n) {
+            snprintf(msg, len,
+                     "layout needs nodes, procs_per_node and threads_per_proc, missing %s (the "
+                     "base layout is auto: vary all three or give the base a layout)",
+                     missing);
+            return AD_EPARSE;
+        }
+        if ((int64_t)j->layout.nodes * j->layout.procs_per_node > j->batch_size) {
+            *bad = AD_JOB_K_BATCH;
+            snprintf(msg, len,
+                     "batch_size %d is smaller than the %" PRId64 " processes of the layout "
+                     "(nodes x procs_per_node); each process needs at least one sample",
+                     j->batch_size, (int64_t)j->layout.nodes * j->layout.procs_per_node);
+            return AD_EPARSE;
+        }
+    }
+    *bad = -1;
+    return 0;
+}
+
+/* Check spec and say where a problem is in a job file; 0 or AD_EPARSE. */
+static int
+s_check_located(ad_job_ctx_t *ctx, const ad_job_spec_t *spec)
+{
+    char msg[400];
+    int bad;
+
+    if (!ad_job_spec_check(spec, ctx->flags, &bad, msg, sizeof(msg)))
+        return 0;
+    return ad_job_fail(ctx, bad >= 0 ? spec->mark[bad] : spec->start, "%s", msg);
+}
+
+/* Read a job mapping into a fresh spec; spec is cleared on failure. */
+int
+ad_job_spec_parse_node(ad_job_ctx_t *ctx, ad_job_node_t *map, ad_job_spec_t *spec)
+{
+    int rc;
+
+    ad_job_spec_init(spec);
+    spec->start = map->start_mark;
+    rc = s_apply_map(ctx, spec, map, "");
+    if (!rc)
+        rc = s_check_located(ctx, spec);
+    if (rc)
+        ad_job_spec_clear(spec);
+    return rc;
+}
