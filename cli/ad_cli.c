@@ -374,8 +374,57 @@ ad_cli_jobj(const json_t *obj, const char *key)
 void
 ad_cli_print_json(const json_t *doc)
 {
-    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    /* One buffer, one write: jansson's stream callback would write each token apart. */
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+
+    if (!text)
+        ad_oom(0);
+    fputs(text, stdout);
     fputc('\n', stdout);
+    fflush(stdout);
+    free(text);
+}
+
+void
+ad_cli_json_list_begin(ad_cli_json_list_t *l, const char *key)
+{
+    json_t *js = json_string(key);
+    char *k = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+
+    json_decref(js);
+    if (!k)
+        ad_oom(0);
+    printf("{\n  %s: [", k);
+    free(k);
+    l->n = 0;
+}
+
+void
+ad_cli_json_list_item(ad_cli_json_list_t *l, json_t *item)
+{
+    char *text = json_dumps(item, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+
+    if (!text)
+        ad_oom(0);
+    /* The item sits at depth 2 of the document: four more spaces on each of its lines. */
+    fputs(l->n++ ? ",\n    " : "\n    ", stdout);
+    for (const char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl) {
+            fputs(p, stdout);
+            break;
+        }
+        fwrite(p, 1, (size_t)(nl - p) + 1, stdout);
+        fputs("    ", stdout);
+    }
+    free(text);
+    json_decref(item);
+}
+
+void
+ad_cli_json_list_end(ad_cli_json_list_t *l)
+{
+    fputs(l->n ? "\n  ]\n}\n" : "]\n}\n", stdout);
     fflush(stdout);
 }
 

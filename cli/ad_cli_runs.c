@@ -323,7 +323,7 @@ typedef struct runs_sink {
     const ad_filter_t *where; /* evaluated here when the store could not select it all */
     int64_t left;             /* rows still wanted; -1 = no limit */
     ad_cli_out_t out;
-    json_t *runs;      /* --json */
+    ad_cli_json_list_t json; /* --json */
     ad_table_t *table; /* table */
     size_t n;          /* rows written */
 } runs_sink_t;
@@ -343,7 +343,7 @@ s_on_run(const ad_run_t *r, void *arg)
         sink->left--;
     sink->n++;
     if (sink->out == AD_CLI_OUT_JSON) {
-        json_array_append_new(sink->runs, s_run_json(r));
+        ad_cli_json_list_item(&sink->json, s_run_json(r));
         return 0;
     }
     if (sink->out == AD_CLI_OUT_CSV) {
@@ -409,7 +409,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     sink.left = exact || !o.limit ? -1 : o.limit;
     sink.out = o.out;
     if (o.out == AD_CLI_OUT_JSON)
-        sink.runs = json_array();
+        ad_cli_json_list_begin(&sink.json, "runs");
     else if (o.out == AD_CLI_OUT_CSV)
         fputs(s_runs_csv_header, stdout);
     else
@@ -422,11 +422,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
         }
     }
     if (o.out == AD_CLI_OUT_JSON) {
-        json_t *doc = json_pack("{s:o}", "runs", sink.runs);
-
-        sink.runs = NULL;
-        ad_cli_print_json(doc);
-        json_decref(doc);
+        ad_cli_json_list_end(&sink.json);
     } else if (o.out == AD_CLI_OUT_TABLE && !store) {
         printf("no runs yet (%s does not exist)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE && sink.n == 0) {
@@ -438,7 +434,6 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     }
     rc = AD_CLI_EXIT_OK;
 out:
-    json_decref(sink.runs);
     ad_table_free(&sink.table);
     ad_store_close(&store);
     ad_filter_free(&where);

@@ -300,28 +300,28 @@ s_print_table(const ad_cli_groups_t *gs)
 static void
 s_print_json(const ad_cli_groups_t *gs)
 {
-    json_t *rows = json_array(), *doc;
+    ad_cli_json_list_t list;
     char layout[48];
 
+    ad_cli_json_list_begin(&list, "speedups");
     for (size_t i = 0; i < gs->n; i++) {
         const ad_cli_group_t *g = &gs->rows[i];
 
-        json_array_append_new(
-            rows,
+        ad_cli_json_list_item(
+            &list,
             json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:o, "
                       "s:o, s:o, s:o}",
                       "model", g->model, "dataset", g->dataset, "batch_size",
                       (json_int_t)g->batch, "hardware", g->hardware, "device", g->device,
                       "nodes", g->nodes, "procs_per_node", g->ppn, "threads_per_proc", g->tpp,
-                      "layout", s_layout(g, layout, sizeof(layout)), "family", ad_cli_speedup_family(g),
-                      "workers", (json_int_t)g->nodes * g->ppn, "cores",
-                      (json_int_t)g->nodes * g->ppn * g->tpp, "runs", (json_int_t)g->runs,
-                      "samples_per_s", ad_cli_json_num(g->sps), "samples_sd", ad_cli_json_num(g->sd), "speedup",
+                      "layout", s_layout(g, layout, sizeof(layout)), "family",
+                      ad_cli_speedup_family(g), "workers", (json_int_t)g->nodes * g->ppn,
+                      "cores", (json_int_t)g->nodes * g->ppn * g->tpp, "runs",
+                      (json_int_t)g->runs, "samples_per_s", ad_cli_json_num(g->sps),
+                      "samples_sd", ad_cli_json_num(g->sd), "speedup",
                       ad_cli_json_num(g->speedup), "efficiency", ad_cli_json_num(g->efficiency)));
     }
-    doc = json_pack("{s:o}", "speedups", rows);
-    ad_cli_print_json(doc);
-    json_decref(doc);
+    ad_cli_json_list_end(&list);
 }
 
 static void
