@@ -482,26 +482,26 @@ ad_cli_now(void)
 /* ---- tables -----------------------------------------------------------------------------------
  */
 
-struct ad_table {
+struct ad_cli_table {
     int ncols;    /* columns */
     size_t n;     /* rows, the header included */
     size_t cap;   /* rows allocated */
     char **cells; /* n x ncols owned strings, row-major */
 };
 
-ad_table_t *
-ad_table_new(int ncols, const char *const *headers)
+ad_cli_table_t *
+ad_cli_table_new(int ncols, const char *const *headers)
 {
-    ad_table_t *self = ad_calloc(1, sizeof(*self));
+    ad_cli_table_t *self = ad_calloc(1, sizeof(*self));
 
     assert(ncols > 0);
     self->ncols = ncols;
-    ad_table_add(self, headers);
+    ad_cli_table_add(self, headers);
     return self;
 }
 
 void
-ad_table_add(ad_table_t *self, const char *const *cells)
+ad_cli_table_add(ad_cli_table_t *self, const char *const *cells)
 {
     if (self->n == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 8;
@@ -513,13 +513,13 @@ ad_table_add(ad_table_t *self, const char *const *cells)
 }
 
 size_t
-ad_table_rows(const ad_table_t *self)
+ad_cli_table_rows(const ad_cli_table_t *self)
 {
     return self->n - 1;
 }
 
 void
-ad_table_print(const ad_table_t *self, FILE *f)
+ad_cli_table_print(const ad_cli_table_t *self, FILE *f)
 {
     size_t *width = ad_calloc(self->ncols, sizeof(*width));
 
@@ -544,9 +544,9 @@ ad_table_print(const ad_table_t *self, FILE *f)
 }
 
 void
-ad_table_free(ad_table_t **self_p)
+ad_cli_table_free(ad_cli_table_t **self_p)
 {
-    ad_table_t *self = self_p ? *self_p : NULL;
+    ad_cli_table_t *self = self_p ? *self_p : NULL;
 
     if (!self)
         return;

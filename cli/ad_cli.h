@@ -208,18 +208,18 @@ double ad_cli_now(void);
  */
 
 /* A text table: a header row and rows of strings, printed with aligned columns. */
-typedef struct ad_table ad_table_t;
+typedef struct ad_cli_table ad_cli_table_t;
 
 /* A table of ncols columns with the given headers (copied); never NULL. */
-ad_table_t *ad_table_new(int ncols, const char *const *headers);
+ad_cli_table_t *ad_cli_table_new(int ncols, const char *const *headers);
 /* Add a row of ncols strings (copied; NULL prints "-"). */
-void ad_table_add(ad_table_t *self, const char *const *cells);
+void ad_cli_table_add(ad_cli_table_t *self, const char *const *cells);
 /* Rows added so far. */
-size_t ad_table_rows(const ad_table_t *self);
+size_t ad_cli_table_rows(const ad_cli_table_t *self);
 /* Print the header and the rows on f, columns two spaces apart, the last unpadded. */
-void ad_table_print(const ad_table_t *self, FILE *f);
+void ad_cli_table_print(const ad_cli_table_t *self, FILE *f);
 /* Free a table; NULL-safe, sets *self_p to NULL. */
-void ad_table_free(ad_table_t **self_p);
+void ad_cli_table_free(ad_cli_table_t **self_p);
 
 /* ---- what several commands show ------------------------------------------------------------- */
 

@@ -193,7 +193,7 @@ s_print_nodes(const json_t *nodes)
     static const char *const headers[] = {"NAME", "STATE",     "CORES", "CPU%",
                                           "MEM",  "LAST-SEEN", "JOBS"};
     char cores[24], cpu[24], mem[64], seen[32], jobs[256];
-    ad_table_t *t = ad_table_new(7, headers);
+    ad_cli_table_t *t = ad_cli_table_new(7, headers);
     const char *cells[7];
     size_t i, k;
     json_t *n, *j;
@@ -234,13 +234,13 @@ s_print_nodes(const json_t *nodes)
         cells[4] = mem;
         cells[5] = seen;
         cells[6] = jobs;
-        ad_table_add(t, cells);
+        ad_cli_table_add(t, cells);
     }
-    if (ad_table_rows(t) == 0)
+    if (ad_cli_table_rows(t) == 0)
         printf("no nodes: start agents with `autodist up` (or autodist-agent on each node)\n");
     else
-        ad_table_print(t, stdout);
-    ad_table_free(&t);
+        ad_cli_table_print(t, stdout);
+    ad_cli_table_free(&t);
 }
 
 int

@@ -240,15 +240,17 @@ s_header(const import_t *im, size_t line, const record_t *r, int *idx)
         for (c = 0; c < C_COUNT && strcmp(r->f[i], s_columns[c]); c++)
             ;
         if (c == C_COUNT)
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "%s:%zu: unknown column \"%s\" in the header (the columns are model, dataset, "
-                               "hardware, nodes, procs_per_node, threads_per_proc, device, "
-                               "batch_size, samples_per_s and optionally step_time_s, "
-                               "comm_time_s, params)",
-                               im->path, line, r->f[i]);
+            return ad_cli_fail(
+                AD_CLI_EXIT_USAGE,
+                "%s:%zu: unknown column \"%s\" in the header (the columns are model, dataset, "
+                "hardware, nodes, procs_per_node, threads_per_proc, device, "
+                "batch_size, samples_per_s and optionally step_time_s, "
+                "comm_time_s, params)",
+                im->path, line, r->f[i]);
         if (idx[c] >= 0)
-            return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s:%zu: column \"%s\" appears twice in the header",
-                               im->path, line, r->f[i]);
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "%s:%zu: column \"%s\" appears twice in the header", im->path, line,
+                               r->f[i]);
         idx[c] = (int)i;
     }
     for (int c = 0; c < S_REQUIRED; c++)

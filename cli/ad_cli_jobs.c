@@ -441,7 +441,7 @@ s_print_status(const json_t *jobs)
 {
     static const char *const headers[] = {"ID",    "NAME",     "STATE",   "LAYOUT",
                                           "NODES", "PROGRESS", "ELAPSED", "REASON"};
-    ad_table_t *t = ad_table_new(8, headers);
+    ad_cli_table_t *t = ad_cli_table_new(8, headers);
     char id[24], layout[64], progress[128], elapsed[32];
     const char *cells[8];
     size_t i;
@@ -458,10 +458,10 @@ s_print_status(const json_t *jobs)
         cells[5] = ad_cli_job_progress(j, progress, sizeof(progress));
         cells[6] = ad_cli_fmt_duration(ad_cli_job_elapsed(j), elapsed, sizeof(elapsed));
         cells[7] = ad_cli_jstr(j, "reason");
-        ad_table_add(t, cells);
+        ad_cli_table_add(t, cells);
     }
-    ad_table_print(t, stdout);
-    ad_table_free(&t);
+    ad_cli_table_print(t, stdout);
+    ad_cli_table_free(&t);
 }
 
 int
@@ -512,7 +512,7 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
     char id[24], layout[64], submitted[32], elapsed[32], exit_code[24];
     const char *cells[9], *arg;
     ad_job_state_t st;
-    ad_table_t *t;
+    ad_cli_table_t *t;
     int64_t limit;
     size_t i;
     int c, rc;
@@ -568,7 +568,7 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
         json_decref(reply);
         return AD_CLI_EXIT_OK;
     }
-    t = ad_table_new(9, headers);
+    t = ad_cli_table_new(9, headers);
     json_array_foreach(json_object_get(reply, "jobs"), i, j)
     {
         int64_t code = ad_cli_jint(j, "exit_code", INT64_MIN);
@@ -584,10 +584,10 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
         cells[6] = ad_cli_fmt_duration(ad_cli_job_elapsed(j), elapsed, sizeof(elapsed));
         cells[7] = code == INT64_MIN ? NULL : exit_code;
         cells[8] = ad_cli_jstr(j, "reason");
-        ad_table_add(t, cells);
+        ad_cli_table_add(t, cells);
     }
-    ad_table_print(t, stdout);
-    ad_table_free(&t);
+    ad_cli_table_print(t, stdout);
+    ad_cli_table_free(&t);
     json_decref(reply);
     return AD_CLI_EXIT_OK;
 }

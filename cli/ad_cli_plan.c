@@ -602,7 +602,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                                "SAMPLES/S",  "90% INTERVAL", "SPEEDUP",
                                                "EFFICIENCY", "BASIS",        "HARDWARE"};
     bool classes = false;
-    ad_table_t *t;
+    ad_cli_table_t *t;
     char buf[64], lo[32], hi[32];
 
     for (size_t i = 1; i < n; i++)
@@ -624,7 +624,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
            cands[0].pred.baseline_measured ? "measured" : "predicted",
            ad_cli_fmt_rate(cands[0].pred.baseline_samples_per_s, buf, sizeof(buf)));
     printf("\n");
-    t = ad_table_new(classes ? 9 : 8, base_headers);
+    t = ad_cli_table_new(classes ? 9 : 8, base_headers);
     for (size_t i = 0; i < shown; i++) {
         const ad_planner_cand_t *c = &cands[i];
         char rank[24], layout[48], sps[32], interval[80], speedup[32], eff[32];
@@ -646,10 +646,10 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         cells[6] = eff;
         cells[7] = c->pred.basis;
         cells[8] = c->hardware;
-        ad_table_add(t, cells);
+        ad_cli_table_add(t, cells);
     }
-    ad_table_print(t, stdout);
-    ad_table_free(&t);
+    ad_cli_table_print(t, stdout);
+    ad_cli_table_free(&t);
     if (shown < n)
         printf("(%zu of %zu candidate layouts; --top K shows more)\n", shown, n);
     else
@@ -829,7 +829,7 @@ s_fmt(double v, const char *fmt, char *buf, size_t size)
 }
 
 static void
-s_eval_row(ad_table_t *t, const ad_planner_score_t *r)
+s_eval_row(ad_cli_table_t *t, const ad_planner_score_t *r)
 {
     const char *cells[13];
     char pts[16], mape[32], rho[32], cov[32], rs[32], gs[16], ra[32], ga[16];
@@ -850,7 +850,7 @@ s_eval_row(ad_table_t *t, const ad_planner_score_t *r)
     cells[10] = gs;
     cells[11] = s_fmt(r->regret_all, "%.3f", ra, sizeof(ra));
     cells[12] = ga;
-    ad_table_add(t, cells);
+    ad_cli_table_add(t, cells);
 }
 
 /* One table per method: the workloads' rows, then the pooled rows, then their medians. */
@@ -864,22 +864,22 @@ s_eval_text(const ad_planner_score_t *rows, size_t n, int small_max)
     for (size_t i = 0; i < n; i++) {
         const char *method = rows[i].method;
         bool seen = false;
-        ad_table_t *t;
+        ad_cli_table_t *t;
 
         for (size_t j = 0; j < i && !seen; j++)
             seen = !strcmp(rows[j].method, method);
         if (seen)
             continue;
         printf("%s%s\n", i ? "\n" : "", s_method_title(method, small_max));
-        t = ad_table_new(13, headers);
+        t = ad_cli_table_new(13, headers);
         for (size_t j = i; j < n; j++)
             if (!strcmp(rows[j].method, method) && rows[j].model)
                 s_eval_row(t, &rows[j]);
         for (size_t j = i; j < n; j++)
             if (!strcmp(rows[j].method, method) && !rows[j].model)
                 s_eval_row(t, &rows[j]);
-        ad_table_print(t, stdout);
-        ad_table_free(&t);
+        ad_cli_table_print(t, stdout);
+        ad_cli_table_free(&t);
         for (size_t j = i; j < n; j++) {
             const ad_planner_score_t *p = &rows[j];
             char a[32], b[32], c[32], d[32];

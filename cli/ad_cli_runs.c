@@ -241,8 +241,8 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
         out->num = r->speedup;
         break;
     case AD_FIELD_EFFICIENCY:
-        out->num = r->speedup /
-                   (double)ad_cli_runs_cores(r->device, r->nodes, r->procs_per_node, r->threads_per_proc);
+        out->num = r->speedup / (double)ad_cli_runs_cores(r->device, r->nodes, r->procs_per_node,
+                                                          r->threads_per_proc);
         break;
     case AD_FIELD_ACCURACY:
         out->num = r->accuracy;
@@ -324,7 +324,7 @@ typedef struct runs_sink {
     int64_t left;             /* rows still wanted; -1 = no limit */
     ad_cli_out_t out;
     ad_cli_json_list_t json; /* --json */
-    ad_table_t *table; /* table */
+    ad_cli_table_t *table; /* table */
     size_t n;          /* rows written */
 } runs_sink_t;
 
@@ -374,7 +374,7 @@ s_on_run(const ad_run_t *r, void *arg)
     cells[7] = rate;
     cells[8] = speedup;
     cells[9] = acc;
-    ad_table_add(sink->table, cells);
+    ad_cli_table_add(sink->table, cells);
     return 0;
 }
 
@@ -413,7 +413,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     else if (o.out == AD_CLI_OUT_CSV)
         fputs(s_runs_csv_header, stdout);
     else
-        sink.table = ad_table_new(10, headers);
+        sink.table = ad_cli_table_new(10, headers);
     if (store) {
         rc = ad_store_each_run(store, &o.filter, s_on_run, &sink);
         if (rc < 0) {
@@ -430,11 +430,11 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
 
         printf(filtered ? "no runs match (%s)\n" : "no runs yet (%s has none)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE) {
-        ad_table_print(sink.table, stdout);
+        ad_cli_table_print(sink.table, stdout);
     }
     rc = AD_CLI_EXIT_OK;
 out:
-    ad_table_free(&sink.table);
+    ad_cli_table_free(&sink.table);
     ad_store_close(&store);
     ad_filter_free(&where);
     return rc;

@@ -1,4 +1,4 @@
-/* ad_cli_runs.h - what `autodist runs` and `autodist speedup` share (cli/ad_cli_runs*.c, ad_cli_speedup*.c) */
+/* ad_cli_runs.h - what `autodist runs` and `autodist speedup` share (options, fields, CSV) */
 #ifndef AD_CLI_RUNS_H
 #define AD_CLI_RUNS_H
 
@@ -68,7 +68,8 @@ int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
 /* v as a new JSON real, or JSON null for NaN (a missing value). */
 json_t *ad_cli_json_num(double v);
 
-/* One CSV field and its separator (a newline when last), quoted as RFC 4180 says when it must be. */
+/* One CSV field and its separator (a newline when last), quoted as RFC 4180 says when it must be.
+ */
 void ad_cli_csv_text(FILE *f, const char *s, bool last);
 
 /* A number as a CSV field: 10 significant digits ("%.10g"), empty for NaN. */

@@ -1,4 +1,4 @@
-/* ad_cli_speedup.c - `autodist speedup`: runs grouped by layout, their speedups, sorted and printed */
+/* ad_cli_speedup.c - `autodist speedup`: runs grouped by layout, with speedups, sorted, printed */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -265,7 +265,7 @@ s_print_table(const ad_cli_groups_t *gs)
         "MODEL",  "DATASET", "BATCH",     "HARDWARE", "DEVICE",
         "LAYOUT", "RUNS",    "SAMPLES/S", "SPEEDUP",  "EFFICIENCY",
     };
-    ad_table_t *t = ad_table_new(10, headers);
+    ad_cli_table_t *t = ad_cli_table_new(10, headers);
 
     for (size_t i = 0; i < gs->n; i++) {
         const ad_cli_group_t *g = &gs->rows[i];
@@ -291,10 +291,10 @@ s_print_table(const ad_cli_groups_t *gs)
         cells[7] = sps;
         cells[8] = speedup;
         cells[9] = eff;
-        ad_table_add(t, cells);
+        ad_cli_table_add(t, cells);
     }
-    ad_table_print(t, stdout);
-    ad_table_free(&t);
+    ad_cli_table_print(t, stdout);
+    ad_cli_table_free(&t);
 }
 
 static void

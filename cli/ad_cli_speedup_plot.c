@@ -60,7 +60,8 @@ s_plot_x(const ad_cli_group_t *g)
 static int
 s_cmp_x(const void *pa, const void *pb)
 {
-    const ad_cli_group_t *a = *(const ad_cli_group_t *const *)pa, *b = *(const ad_cli_group_t *const *)pb;
+    const ad_cli_group_t *a = *(const ad_cli_group_t *const *)pa,
+                         *b = *(const ad_cli_group_t *const *)pb;
     double xa = s_plot_x(a), xb = s_plot_x(b);
 
     return xa < xb ? -1 : xa > xb;
@@ -122,7 +123,8 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi)
         bool any = false;
 
         for (size_t i = 0; i < n && !any; i++)
-            any = !isnan(rows[i]->speedup) && !strcmp(ad_cli_speedup_family(rows[i]), s_series[s].family);
+            any = !isnan(rows[i]->speedup) &&
+                  !strcmp(ad_cli_speedup_family(rows[i]), s_series[s].family);
         if (!any)
             continue;
         fprintf(f, "%s$p%d_%s using 1:2 with %s title '%s'", first ? "" : ", \\\n     ", panel,
@@ -144,7 +146,8 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi)
 static int
 s_cmp_panel(const void *pa, const void *pb)
 {
-    const ad_cli_group_t *a = *(const ad_cli_group_t *const *)pa, *b = *(const ad_cli_group_t *const *)pb;
+    const ad_cli_group_t *a = *(const ad_cli_group_t *const *)pa,
+                         *b = *(const ad_cli_group_t *const *)pb;
     int c = strcmp(a->model, b->model);
 
     if (!c)

@@ -411,7 +411,7 @@ s_print_table(const json_t *sweeps)
                                           "RUNNING", "PENDING", "FAILED", "ELAPSED", "ETA"};
     char cells_buf[8][32];
     const char *cells[10];
-    ad_table_t *t = ad_table_new(10, headers);
+    ad_cli_table_t *t = ad_cli_table_new(10, headers);
     size_t i;
     json_t *s;
 
@@ -434,10 +434,10 @@ s_print_table(const json_t *sweeps)
         cells[7] = cells_buf[5];
         cells[8] = ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), cells_buf[6], 32);
         cells[9] = ad_cli_fmt_duration(ad_cli_jnum(s, "eta_s", NAN), cells_buf[7], 32);
-        ad_table_add(t, cells);
+        ad_cli_table_add(t, cells);
     }
-    ad_table_print(t, stdout);
-    ad_table_free(&t);
+    ad_cli_table_print(t, stdout);
+    ad_cli_table_free(&t);
 }
 
 static int

@@ -206,8 +206,9 @@ s_auto_plan(coord_t *self, autojob_t *a)
     ad_log(AD_LOG_INFO,
            "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
            "speedup %.2f (%s; %zu layouts fit)",
-           (long long)a->id, ad_choose_layout_str(&c.layout, lay, sizeof(lay)), c.pred.samples_per_s,
-           c.pred.low, c.pred.high, c.pred.speedup, c.pred.basis, c.n_candidates);
+           (long long)a->id, ad_choose_layout_str(&c.layout, lay, sizeof(lay)),
+           c.pred.samples_per_s, c.pred.low, c.pred.high, c.pred.speedup, c.pred.basis,
+           c.n_candidates);
 out:
     ad_auto_choice_clear(&c);
     free(nodes);

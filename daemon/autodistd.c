@@ -17,35 +17,36 @@
 static void
 s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: autodistd [options]\n"
-            "\n"
-            "The coordinator: node registry, job queue, launcher (mpirun) and store.\n"
-            "`autodist up` starts it in the background; run it by hand for a real cluster.\n"
-            "\n"
-            "  --home DIR           autodist home (default $%s or ~/%s); the store is DIR/runs.db\n"
-            "  --client ENDPOINT    client ROUTER (default %s)\n"
-            "  --agents ENDPOINT    agent ROUTER (default %s)\n"
-            "  --metrics ENDPOINT   metrics PULL (default %s)\n"
-            "  --report ENDPOINT    the metrics endpoint as rank 0 reaches it (default: --metrics;\n"
-            "                       needed when --metrics binds a wildcard such as tcp://*:7402)\n"
-            "  --heartbeat-ms N     heartbeat period given to agents, 100..60000 (default %d)\n"
-            "  --trainer PATH       autodist-train on the nodes (default: next to autodistd)\n"
-            "  --mpirun PATH        mpirun (default: mpirun from PATH)\n"
-            "  --rsh-agent PATH     how mpirun reaches other nodes (--mca plm_rsh_agent;\n"
-            "                       default ssh), e.g. a script doing `ip netns exec`\n"
-            "  --tcp-subnet CIDR    MPI over TCP on this subnet only (btl self,tcp)\n"
-            "  --probes N           layout auto: at most N short probe runs before choosing,\n"
-            "                       0..3 (default 3; 0 never probes)\n"
-            "  --probe-steps N      steps of a probe run (default 40)\n"
-            "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
-            "                       cancelled, times out or loses a node (default 10)\n"
-            "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
-            "  --help\n"
-            "\n"
-            "Exit status: 0 stopped (SIGTERM, SIGINT, SHUTDOWN), 1 failure, 2 bad command line.\n",
-            AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_PROTO_CLIENT_ENDPOINT, AD_PROTO_AGENT_ENDPOINT,
-            AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
+    fprintf(
+        f,
+        "usage: autodistd [options]\n"
+        "\n"
+        "The coordinator: node registry, job queue, launcher (mpirun) and store.\n"
+        "`autodist up` starts it in the background; run it by hand for a real cluster.\n"
+        "\n"
+        "  --home DIR           autodist home (default $%s or ~/%s); the store is DIR/runs.db\n"
+        "  --client ENDPOINT    client ROUTER (default %s)\n"
+        "  --agents ENDPOINT    agent ROUTER (default %s)\n"
+        "  --metrics ENDPOINT   metrics PULL (default %s)\n"
+        "  --report ENDPOINT    the metrics endpoint as rank 0 reaches it (default: --metrics;\n"
+        "                       needed when --metrics binds a wildcard such as tcp://*:7402)\n"
+        "  --heartbeat-ms N     heartbeat period given to agents, 100..60000 (default %d)\n"
+        "  --trainer PATH       autodist-train on the nodes (default: next to autodistd)\n"
+        "  --mpirun PATH        mpirun (default: mpirun from PATH)\n"
+        "  --rsh-agent PATH     how mpirun reaches other nodes (--mca plm_rsh_agent;\n"
+        "                       default ssh), e.g. a script doing `ip netns exec`\n"
+        "  --tcp-subnet CIDR    MPI over TCP on this subnet only (btl self,tcp)\n"
+        "  --probes N           layout auto: at most N short probe runs before choosing,\n"
+        "                       0..3 (default 3; 0 never probes)\n"
+        "  --probe-steps N      steps of a probe run (default 40)\n"
+        "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
+        "                       cancelled, times out or loses a node (default 10)\n"
+        "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
+        "  --help\n"
+        "\n"
+        "Exit status: 0 stopped (SIGTERM, SIGINT, SHUTDOWN), 1 failure, 2 bad command line.\n",
+        AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_PROTO_CLIENT_ENDPOINT, AD_PROTO_AGENT_ENDPOINT,
+        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
 }
 
 static int

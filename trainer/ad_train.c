@@ -738,13 +738,13 @@ s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_er
     if (t->rank == 0) {
         double acc = sums[1] / sums[2], loss = sums[0] / sums[2];
 
-        ad_log(AD_LOG_INFO, "eval %s after epoch %" PRId64 ": accuracy %.2f%% loss %.4f (%.0f samples, %.1f s)",
+        ad_log(AD_LOG_INFO,
+               "eval %s after epoch %" PRId64 ": accuracy %.2f%% loss %.4f (%.0f samples, %.1f s)",
                split, epoch, 100 * acc, loss, sums[2], ad_comm_now() - t0);
         rc = ad_metrics_emit(t->metrics, "eval",
                              json_pack("{s:s, s:I, s:I, s:f, s:f, s:I}", "split", split, "epoch",
-                                       (json_int_t)epoch, "step", (json_int_t)t->step,
-                                       "accuracy", acc, "loss", loss, "samples",
-                                       (json_int_t)sums[2]),
+                                       (json_int_t)epoch, "step", (json_int_t)t->step, "accuracy",
+                                       acc, "loss", loss, "samples", (json_int_t)sums[2]),
                              err);
     }
     return rc;

@@ -1,4 +1,4 @@
-/* ad_comm.h - gradient buckets averaged with non-blocking MPI allreduce, overlapped with backward */
+/* ad_comm.h - gradient buckets averaged with non-blocking MPI allreduce while backward runs */
 #ifndef AD_COMM_H
 #define AD_COMM_H
 
@@ -57,10 +57,10 @@ int ad_comm_progress(ad_comm_t *self, ad_err_t *err);
  * Start whatever is left, reduce extra (n doubles, may be 0) alongside,
  * and wait for everything.  Fills stats (may be NULL).
  */
-int ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats,
-                   ad_err_t *err);
+int ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats, ad_err_t *err);
 
-/* Seconds on the monotonic clock (CZMQ's zclock_usecs()): what steps and communication are timed by. */
+/* Seconds on the monotonic clock (CZMQ's zclock_usecs()): what steps and communication are timed
+ * by. */
 double ad_comm_now(void);
 
 #ifdef __cplusplus
