@@ -71,20 +71,6 @@ s_start_agent(const char *name, const char *tag)
     return s_start_agent_at(name, tag, "127.0.0.1");
 }
 
-/* waitpid with a deadline; returns the exit status, or -1 if still running. */
-static int
-s_wait(pid_t pid, int ms)
-{
-    int st;
-
-    for (int t = 0; t < ms; t += 20) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(20 * 1000);
-    }
-    return -1;
-}
-
 static json_t *
 s_req(const char *type, json_t *payload, int expect_rc, ad_err_t *err)
 {
@@ -118,12 +104,23 @@ s_node_state(const char *name, int *count)
     return state[0] ? state : NULL;
 }
 
+/* Each test's home and logs live under the temp root. */
+static int
+s_group_setup(void **st)
+{
+    return adt_root_make("ad_test_daemon") ? 0 : -1;
+}
+
+static int
+s_group_teardown(void **st)
+{
+    return adt_root_remove();
+}
+
 static int
 s_setup(void **st)
 {
-    static int seq;
-
-    snprintf(s_home, sizeof(s_home), "/tmp/ad_test_daemon.%d.%d", (int)getpid(), seq++);
+    adt_fresh_path(s_home, sizeof(s_home), "daemon", "");
     for (int i = 0; i < 3; i++)
         snprintf(s_ep[i], sizeof(s_ep[i]), "tcp://127.0.0.1:%d", adt_free_port());
     return 0;
@@ -135,7 +132,7 @@ s_stop(pid_t d)
     ad_err_t err = {0};
 
     json_decref(s_req("SHUTDOWN", NULL, 0, &err));
-    assert_int_equal(s_wait(d, 3000), 0);
+    assert_int_equal(adt_wait(d, 3.0), 0);
 }
 
 /* Two agents, one name: one UP entry, the second exits 1; kill -9 -> DOWN in 3.5 s. */
@@ -156,7 +153,7 @@ test_nodes_duplicate_and_down(void **st)
     assert_non_null(state);
     assert_string_equal(state, "UP");
     a2 = s_start_agent("a1", "a1b");
-    assert_int_equal(s_wait(a2, 5000), 1);
+    assert_int_equal(adt_wait(a2, 5.0), 1);
     snprintf(log, sizeof(log), "%s.a1b.log", s_home);
     f = fopen(log, "r");
     assert_non_null(f);
@@ -168,7 +165,7 @@ test_nodes_duplicate_and_down(void **st)
     assert_string_equal(state, "UP");
 
     kill(a1, SIGKILL);
-    s_wait(a1, 1000);
+    adt_wait(a1, 1.0);
     for (t = 0; t <= 3500; t += 100) {
         state = s_node_state("a1", &count);
         if (!strcmp(state, "DOWN"))
@@ -188,7 +185,7 @@ test_port_in_use_and_sigterm(void **st)
     FILE *f;
 
     d2 = s_start_daemon();
-    assert_int_equal(s_wait(d2, 3000), 1);
+    assert_int_equal(adt_wait(d2, 3.0), 1);
     snprintf(log, sizeof(log), "%s.daemon.log", s_home);
     f = fopen(log, "r");
     assert_non_null(f);
@@ -197,7 +194,7 @@ test_port_in_use_and_sigterm(void **st)
     assert_non_null(strstr(buf, "address in use"));
     assert_non_null(strstr(buf, s_ep[0]));
     kill(d, SIGTERM);
-    assert_int_equal(s_wait(d, 2000), 0);
+    assert_int_equal(adt_wait(d, 2.0), 0);
 }
 
 static json_t *
@@ -404,7 +401,7 @@ test_run_and_speedup(void **st)
     assert_int_equal(s_job_procs(two), 0);
     s_stop(d);
     kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    assert_int_equal(adt_wait(a, 5.0), 0);
 }
 
 /* A trainer that exits non-zero: FAILED, its exit code and its error line kept. */
@@ -438,7 +435,7 @@ test_trainer_fails(void **st)
     rmdir(empty);
     s_stop(d);
     kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    assert_int_equal(adt_wait(a, 5.0), 0);
 }
 
 /* mpirun cannot be forked (fault point "fork"): the job is FAILED with why, the daemon goes on. */
@@ -475,7 +472,7 @@ test_fork_fails(void **st)
     assert_string_equal(reason, "UP");
     s_stop(d);
     kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    assert_int_equal(adt_wait(a, 5.0), 0);
 }
 
 /* Cancel a running job, a time limit, and an agent killed mid-job: no rank survives. */
@@ -525,7 +522,7 @@ test_stop_running(void **st)
     id = s_submit(s_run_job("orphan", 100000000, 1));
     json_decref(s_wait_state(id, "RUNNING", 20000));
     kill(a, SIGKILL);
-    assert_int_equal(s_wait(a, 2000), 128 + SIGKILL);
+    assert_int_equal(adt_wait(a, 2.0), 128 + SIGKILL);
     j = s_wait_state(id, "NODE_FAIL|FAILED|COMPLETED", 20000);
     assert_string_equal(s_state_of(j), "NODE_FAIL");
     assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "n1"));
@@ -570,8 +567,8 @@ test_simulated_nodes(void **st)
     s_stop(d);
     kill(a1, SIGTERM);
     kill(a2, SIGTERM);
-    assert_int_equal(s_wait(a1, 5000), 0);
-    assert_int_equal(s_wait(a2, 5000), 0);
+    assert_int_equal(adt_wait(a1, 5.0), 0);
+    assert_int_equal(adt_wait(a2, 5.0), 0);
 }
 
 /* layout: auto: probes (short jobs), then the job runs on the layout the planner chose. */
@@ -621,7 +618,7 @@ test_layout_auto(void **st)
     json_decref(r);
     s_stop(d);
     kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    assert_int_equal(adt_wait(a, 5.0), 0);
 }
 
 int
@@ -639,5 +636,5 @@ main(void)
         cmocka_unit_test_setup(test_simulated_nodes, s_setup),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

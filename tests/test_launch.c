@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_launch.h"
 #include "autodist/ad_log.h"
 
@@ -22,7 +23,7 @@
             fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
     } while (0)
 
-static char s_tmp[64];
+static const char *s_tmp; /* this test's temp root */
 static ad_home_t s_home;
 
 static int
@@ -30,8 +31,8 @@ s_setup(void **state)
 {
     ad_err_t err = {0};
 
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/test_launch.XXXXXX");
-    if (!mkdtemp(s_tmp))
+    s_tmp = adt_root_make("test_launch");
+    if (!s_tmp)
         return -1;
     ad_log_level = AD_LOG_ERROR;
     return ad_home_resolve(s_tmp, &s_home, &err);
@@ -40,11 +41,8 @@ s_setup(void **state)
 static int
 s_teardown(void **state)
 {
-    char cmd[128];
-
     ad_home_clear(&s_home);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return adt_root_remove();
 }
 
 /* A profile of sockets x cores_per_socket cores, two PUs each, with or without a core map. */
@@ -87,20 +85,6 @@ s_job(ad_job_t *job, const char *layout)
              layout);
     if (ad_job_parse_string(text, "job", job, &err))
         fail_msg("%s", err.msg);
-}
-
-static char *
-s_read(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf = calloc(1, 65536);
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* Index of the first argv entry equal to s, or -1. */
@@ -160,12 +144,12 @@ test_two_small_nodes(void **state)
 
     snprintf(path, sizeof(path), "%s/logs/42/hostfile", s_tmp);
     assert_string_equal(ad_launch_plan_hostfile(plan), path);
-    text = s_read(path);
+    text = adt_slurp(path, NULL);
     assert_string_equal(text, "node-1 slots=2\n10.0.0.2 slots=2\n");
     free(text);
     snprintf(path, sizeof(path), "%s/logs/42/rankfile", s_tmp);
     assert_string_equal(ad_launch_plan_rankfile(plan), path);
-    text = s_read(path);
+    text = adt_slurp(path, NULL);
     assert_string_equal(text, "rank 0=node-1 slot=0:0-1\n"
                               "rank 1=node-1 slot=0:2-3\n"
                               "rank 2=10.0.0.2 slot=0:0-1\n"
@@ -569,7 +553,7 @@ test_mpirun_localhost(void **state)
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char *text = s_read(ad_launch_plan_output(plan));
+        char *text = adt_slurp(ad_launch_plan_output(plan), NULL);
 
         fail_msg("mpirun failed (status %d): %s", status, text);
     }

@@ -6,11 +6,11 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_fault.h"
 #include "autodist/ad_store.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,26 +29,14 @@
 
 #define assert_near(a, b) assert_true(s_near((a), (b)))
 
-static char s_root[256];
-
 static bool
 s_near(double a, double b)
 {
     return fabs(a - b) <= 1e-9 * (fabs(b) + 1);
 }
-static int s_seq;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixtures.                                                                               */
-
-/* A fresh file path under the temp root (the file does not exist). */
-static void
-s_fresh(char *buf, size_t len, const char *tag)
-{
-    int n = snprintf(buf, len, "%s/%s-%d.db", s_root, tag, s_seq++);
-
-    assert_true(n > 0 && (size_t)n < len);
-}
 
 static ad_store_t *
 s_open(const char *path, unsigned flags)
@@ -66,7 +54,7 @@ s_open(const char *path, unsigned flags)
 static ad_store_t *
 s_new_store(char *path, size_t len, const char *tag)
 {
-    s_fresh(path, len, tag);
+    adt_fresh_path(path, len, tag, ".db");
     return s_open(path, AD_STORE_CREATE);
 }
 
@@ -134,16 +122,6 @@ s_raw_plan(const char *path, const char *sql, char *out, size_t len)
             snprintf(out + used, len - used, "%s | ", (const char *)sqlite3_column_text(stmt, 3));
     sqlite3_finalize(stmt);
     sqlite3_close(db);
-}
-
-static void
-s_write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
 }
 
 /* A run of model cnn on fashion-mnist, hardware class hw-a, batch 256. */
@@ -286,23 +264,13 @@ s_build_v1(const char *path)
 static int
 s_group_setup(void **state)
 {
-    snprintf(s_root, sizeof(s_root), "%s/ad_store_XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(s_root))
-        return -1;
-    return 0;
-}
-
-static int
-s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
+    return adt_root_make("ad_store") ? 0 : -1;
 }
 
 static int
 s_group_teardown(void **state)
 {
-    nftw(s_root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    adt_root_remove();
     return 0;
 }
 
@@ -323,7 +291,7 @@ test_open_creates_wal_store(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "create");
+    adt_fresh_path(path, sizeof(path), "create", ".db");
     /* Without AD_STORE_CREATE a missing file is an error, and nothing is created. */
     assert_int_equal(ad_store_open(path, 0, &store, &err), -ENOENT);
     assert_null(store);
@@ -367,7 +335,7 @@ test_open_default_home(void **state)
     ad_err_t err = {0};
     struct stat st;
 
-    snprintf(home, sizeof(home), "%s/home-%d/deeper", s_root, s_seq++);
+    adt_fresh_path(home, sizeof(home), "home", "/deeper");
     setenv("AUTODIST_HOME", home, 1);
     assert_int_equal(ad_store_open(NULL, AD_STORE_READONLY, &store, &err), -ENOENT);
     store = s_open(NULL, AD_STORE_CREATE);
@@ -386,8 +354,8 @@ test_empty_file_is_initialised(void **state)
     char path[512];
     ad_store_t *store;
 
-    s_fresh(path, sizeof(path), "empty");
-    s_write_file(path, "", 0);
+    adt_fresh_path(path, sizeof(path), "empty", ".db");
+    adt_write_bytes(path, "", 0);
     /* An empty file is an SQLite database of schema 0: it becomes a store. */
     store = s_open(path, 0);
     ad_store_close(&store);
@@ -404,7 +372,7 @@ test_migrate_from_v1_keeps_data(void **state)
     ad_run_t run;
     int64_t base;
 
-    s_fresh(path, sizeof(path), "v1");
+    adt_fresh_path(path, sizeof(path), "v1", ".db");
     s_build_v1(path);
     store = s_open(path, 0);
     assert_int_equal(s_raw_int(path, "PRAGMA user_version"), 2);
@@ -453,7 +421,7 @@ test_migration_failure_leaves_old_schema(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "v1fail");
+    adt_fresh_path(path, sizeof(path), "v1fail", ".db");
     s_build_v1(path);
     ad_fault_arm("store.migrate", 1);
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
@@ -478,7 +446,7 @@ test_readonly_open_of_old_schema_refused(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "v1ro");
+    adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
     assert_msg_has(err.msg, "has schema 1, this autodist needs 2");
@@ -492,7 +460,7 @@ test_newer_schema_refused(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "v7");
+    adt_fresh_path(path, sizeof(path), "v7", ".db");
     s_raw_exec(path, "CREATE TABLE runs (id INTEGER PRIMARY KEY, future TEXT);"
                      "INSERT INTO runs VALUES (1, 'from the future');"
                      "PRAGMA application_id = 1094996820; PRAGMA user_version = 7;");
@@ -516,8 +484,8 @@ test_not_a_database_refused(void **state)
     ad_err_t err = {0};
     char expect[600];
 
-    s_fresh(path, sizeof(path), "junk");
-    s_write_file(path, junk, sizeof(junk) - 1);
+    adt_fresh_path(path, sizeof(path), "junk", ".db");
+    adt_write_bytes(path, junk, sizeof(junk) - 1);
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
     assert_null(store);
     snprintf(expect, sizeof(expect), "%s: not an autodist store (file is not a database)", path);
@@ -526,20 +494,20 @@ test_not_a_database_refused(void **state)
     assert_string_equal(err.msg, expect);
 
     /* Another program's SQLite database is not ours either, and stays as it was. */
-    s_fresh(path, sizeof(path), "foreign");
+    adt_fresh_path(path, sizeof(path), "foreign", ".db");
     s_raw_exec(path, "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT);");
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
     assert_msg_has(err.msg, "not an autodist store");
     assert_int_equal(s_raw_int(path, "SELECT count(*) FROM sqlite_schema"), 1);
 
-    s_fresh(path, sizeof(path), "otherapp");
+    adt_fresh_path(path, sizeof(path), "otherapp", ".db");
     s_raw_exec(path, "PRAGMA application_id = 42; PRAGMA user_version = 1;");
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
     assert_msg_has(err.msg, "another application");
 
     /* A folder is not a store, nor a file in a folder that does not exist. */
-    assert_int_equal(ad_store_open(s_root, 0, &store, &err), -EISDIR);
-    snprintf(path, sizeof(path), "%s/missing/runs.db", s_root);
+    assert_int_equal(ad_store_open(adt_root(), 0, &store, &err), -EISDIR);
+    snprintf(path, sizeof(path), "%s/missing/runs.db", adt_root());
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &store, &err), AD_EDB);
     assert_msg_has(err.msg, "cannot open the file: No such file or directory");
 }
