@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -135,6 +136,16 @@ adt_sh_t adt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Free what adt_sh() returned (r may be zeroed or already freed). */
 void adt_sh_free(adt_sh_t *r);
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+/* The test fails, at the caller's line, unless text contains want (a macro for that line). */
+#define adt_assert_has(text, want)                                                                 \
+    do {                                                                                           \
+        const char *adt_text_ = (text), *adt_want_ = (want);                                       \
+        if (!strstr(adt_text_, adt_want_))                                                         \
+            fail_msg("expected \"%s\" in the message \"%s\"", adt_want_, adt_text_);               \
+    } while (0)
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 

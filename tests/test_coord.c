@@ -18,12 +18,6 @@
 #include "autodist/ad_fault.h"
 #include "autodist/ad_store.h"
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
 /* One store per test, in its own folder. */
 typedef struct fixture {
     const char *dir; /* the temp root */

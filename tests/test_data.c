@@ -21,12 +21,6 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
-#define assert_msg_has(err, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((err).msg, (s)))                                                               \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
-    } while (0)
-
 /* Everything a test writes lives under the temp root (adt_root_make), removed by the group
  * teardown. */
 typedef struct {
@@ -324,7 +318,7 @@ test_fashion_real(void **state)
     ad_data_close(&ds);
 
     err = s_open_fails(&opts, AD_SPLIT_VAL, AD_EINVAL);
-    assert_msg_has(err, "no validation split");
+    adt_assert_has(err.msg, "no validation split");
 }
 
 static void
@@ -360,7 +354,7 @@ test_fashion_small_files(void **state)
             assert_float_equal(x[i * 12 + k], ((idx[i] * 7 + k) % 256) / 127.5 - 1.0, 1e-6);
     idx[1] = 5;
     assert_int_equal(ad_data_batch(ds, idx, 3, false, 0, x, y, &err), AD_EINVAL);
-    assert_msg_has(err, "5");
+    adt_assert_has(err.msg, "5");
     idx[1] = -1;
     assert_int_equal(ad_data_batch(ds, idx, 3, false, 0, x, y, &err), AD_EINVAL);
     ad_data_close(&ds);
@@ -390,8 +384,8 @@ test_fashion_bad_magic(void **state)
     s_write_idx(dir, "train-images-idx3-ubyte.gz", true, 0x801, dims, 3, pixels, sizeof(pixels));
     s_write_idx(dir, "train-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 2);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-images-idx3-ubyte.gz");
-    assert_msg_has(err, "magic");
+    adt_assert_has(err.msg, "train-images-idx3-ubyte.gz");
+    adt_assert_has(err.msg, "magic");
 }
 
 static void
@@ -409,15 +403,15 @@ test_fashion_truncated(void **state)
     s_write_idx(dir, "train-images-idx3-ubyte.gz", true, 0x803, dims, 3, pixels, sizeof(pixels));
     s_write_idx(dir, "train-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 100);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-images-idx3-ubyte.gz");
-    assert_msg_has(err, "truncated");
+    adt_assert_has(err.msg, "train-images-idx3-ubyte.gz");
+    adt_assert_has(err.msg, "truncated");
 
     /* A header cut short is truncated too. */
     s_write_fashion(dir, "t10k", true, 2, 28, 28, labels, 2);
     s_write_idx(dir, "t10k-labels-idx1-ubyte.gz", true, 0x801, dims, 0, NULL, 0);
     err = s_open_fails(&opts, AD_SPLIT_TEST, AD_EDATA);
-    assert_msg_has(err, "t10k-labels-idx1-ubyte.gz");
-    assert_msg_has(err, "truncated");
+    adt_assert_has(err.msg, "t10k-labels-idx1-ubyte.gz");
+    adt_assert_has(err.msg, "truncated");
 }
 
 static void
@@ -432,8 +426,8 @@ test_fashion_mismatch(void **state)
     adt_fresh_dir(dir, sizeof(dir), "fashion-mismatch");
     s_write_fashion(dir, "train", true, 5, 28, 28, labels, 4);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "5 images");
-    assert_msg_has(err, "4 labels");
+    adt_assert_has(err.msg, "5 images");
+    adt_assert_has(err.msg, "4 labels");
 }
 
 static void
@@ -448,8 +442,8 @@ test_fashion_bad_label(void **state)
     adt_fresh_dir(dir, sizeof(dir), "fashion-label");
     s_write_fashion(dir, "train", true, 3, 28, 28, labels, 3);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-labels-idx1-ubyte.gz");
-    assert_msg_has(err, "label 10");
+    adt_assert_has(err.msg, "train-labels-idx1-ubyte.gz");
+    adt_assert_has(err.msg, "label 10");
 }
 
 static void
@@ -464,14 +458,14 @@ test_fashion_bad_dims(void **state)
     adt_fresh_dir(dir, sizeof(dir), "fashion-dims");
     s_write_fashion(dir, "train", true, 2, 5000, 2, labels, 2);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "5000x2");
+    adt_assert_has(err.msg, "5000x2");
 
     /* A header that claims a billion images is refused before anything is allocated. */
     uint32_t dims[3] = {1000000000u, 28, 28};
     s_write_idx(dir, "t10k-images-idx3-ubyte.gz", true, 0x803, dims, 3, labels, 2);
     s_write_idx(dir, "t10k-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 2);
     err = s_open_fails(&opts, AD_SPLIT_TEST, AD_EDATA);
-    assert_msg_has(err, "1000000000");
+    adt_assert_has(err.msg, "1000000000");
 }
 
 static void
@@ -490,8 +484,8 @@ test_fashion_corrupt_gzip(void **state)
     adt_write_in(dir, "train-images-idx3-ubyte.gz", junk, sizeof(junk));
     s_write_idx(dir, "train-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 1);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-images-idx3-ubyte.gz");
-    assert_msg_has(err, "corrupt gzip");
+    adt_assert_has(err.msg, "train-images-idx3-ubyte.gz");
+    adt_assert_has(err.msg, "corrupt gzip");
     assert_null(strstr(err.msg, "<fd:"));
 }
 
@@ -507,7 +501,7 @@ test_fashion_missing(void **state)
     adt_fresh_dir(dir, sizeof(dir), "fashion-missing");
     adt_path(missing, sizeof(missing), dir, "no-such-folder");
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOENT);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
 
     /* The folder exists but holds only the images. */
     opts.dir = dir;
@@ -515,7 +509,7 @@ test_fashion_missing(void **state)
     adt_path(missing, sizeof(missing), dir, "train-labels-idx1-ubyte.gz");
     assert_int_equal(unlink(missing), 0);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOENT);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -604,7 +598,7 @@ test_synthetic_deterministic(void **state)
 
     idx[0] = 50000;
     assert_int_equal(ad_data_batch(ds, idx, 1, false, 0, a, ya, &err), AD_EINVAL);
-    assert_msg_has(err, "50000");
+    adt_assert_has(err.msg, "50000");
     ad_data_close(&ds);
 }
 
@@ -632,7 +626,7 @@ test_synthetic_invalid(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         err = s_open_fails(&cases[i].opts, AD_SPLIT_TRAIN, AD_EINVAL);
-        assert_msg_has(err, cases[i].field);
+        adt_assert_has(err.msg, cases[i].field);
     }
     assert_int_equal(ad_data_open(&ok, (ad_split_t)7, &ds, &err), AD_EINVAL);
     assert_null(ds);
@@ -843,42 +837,42 @@ test_folder_errors(void **state)
     adt_fresh_dir(dir, sizeof(dir), "folder-empty");
     adt_write_in(dir, "README", "x", 1);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, dir);
-    assert_msg_has(err, "no class sub-folders");
+    adt_assert_has(err.msg, dir);
+    adt_assert_has(err.msg, "no class sub-folders");
 
     /* One class is not a classification problem. */
     adt_mkdir_in(sub, sizeof(sub), dir, "only");
     s_write_image(sub, "a.png", 4, 4, rgb);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "at least 2 classes");
+    adt_assert_has(err.msg, "at least 2 classes");
 
     /* A class folder without images is named. */
     adt_mkdir_in(sub, sizeof(sub), dir, "vacant");
     adt_write_in(sub, "notes.txt", "x", 1);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "vacant");
-    assert_msg_has(err, "no .jpg");
+    adt_assert_has(err.msg, "vacant");
+    adt_assert_has(err.msg, "no .jpg");
 
     /* A file with an image name that is not an image fails every split. */
     s_write_image(sub, "b.png", 4, 4, rgb);
     adt_write_in(sub, "broken.jpg", "not an image\n", 13);
     for (int split = AD_SPLIT_TRAIN; split <= AD_SPLIT_TEST; split++) {
         err = s_open_fails(&opts, (ad_split_t)split, AD_EDATA);
-        assert_msg_has(err, "broken.jpg");
-        assert_msg_has(err, "not a decodable image");
+        adt_assert_has(err.msg, "broken.jpg");
+        adt_assert_has(err.msg, "not a decodable image");
     }
 
     /* Missing folder, a file in place of a folder, no folder given. */
     adt_path(missing, sizeof(missing), dir, "nowhere");
     opts.dir = missing;
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOENT);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
     adt_path(missing, sizeof(missing), dir, "README");
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOTDIR);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
     opts.dir = NULL;
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EINVAL);
-    assert_msg_has(err, "dir");
+    adt_assert_has(err.msg, "dir");
 
     /* An unreadable folder; root reads through permissions, so only checked as a user. */
     if (geteuid() != 0) {
@@ -886,7 +880,7 @@ test_folder_errors(void **state)
         assert_int_equal(chmod(dir, 0), 0);
         opts.dir = dir;
         err = s_open_fails(&opts, AD_SPLIT_TRAIN, -EACCES);
-        assert_msg_has(err, dir);
+        adt_assert_has(err.msg, dir);
         chmod(dir, 0755);
     }
 }
@@ -945,8 +939,8 @@ test_folder_truncated_image(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(truncate(path, st.st_size / 2), 0);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, path);
-    assert_msg_has(err, "not a decodable image");
+    adt_assert_has(err.msg, path);
+    adt_assert_has(err.msg, "not a decodable image");
 }
 
 static void
@@ -977,7 +971,7 @@ test_folder_bad_options(void **state)
                                 .image_size = cases[i].image_size,
                                 .height = cases[i].height};
         err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EINVAL);
-        assert_msg_has(err, cases[i].field);
+        adt_assert_has(err.msg, cases[i].field);
     }
 }
 
@@ -990,7 +984,7 @@ test_folder_empty_split(void **state)
     (void)state;
     /* 4 images: 10% of them rounds to none, so there is nothing to validate on. */
     err = s_open_fails(&opts, AD_SPLIT_VAL, AD_EDATA);
-    assert_msg_has(err, "val split is empty");
+    adt_assert_has(err.msg, "val split is empty");
 }
 
 int

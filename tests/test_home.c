@@ -17,12 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
 static char s_saved_home[512];
 
 static mode_t
@@ -200,8 +194,8 @@ test_ensure_errors(void **state)
     fclose(f);
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), -ENOTDIR);
-    assert_msg_has(err.msg, root);
-    assert_msg_has(err.msg, "exists and is not a folder");
+    adt_assert_has(err.msg, root);
+    adt_assert_has(err.msg, "exists and is not a folder");
     ad_home_clear(&home);
 
     /* A file where logs/ should be. */
@@ -213,7 +207,7 @@ test_ensure_errors(void **state)
     fclose(f);
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), -ENOTDIR);
-    assert_msg_has(err.msg, file);
+    adt_assert_has(err.msg, file);
     ad_home_clear(&home);
 
     /* A folder that cannot be created (the fault switch stands in for EACCES). */
@@ -221,7 +215,7 @@ test_ensure_errors(void **state)
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     ad_fault_arm("home.mkdir", 1);
     assert_int_equal(ad_home_ensure(&home, &err), -EACCES);
-    assert_msg_has(err.msg, "cannot create folder");
+    adt_assert_has(err.msg, "cannot create folder");
     ad_home_clear(&home);
 
     /* A real one, unless root ignores permissions. */
@@ -233,7 +227,7 @@ test_ensure_errors(void **state)
         strcat(locked, "/home");
         assert_int_equal(ad_home_resolve(locked, &home, &err), 0);
         assert_int_equal(ad_home_ensure(&home, &err), -EACCES);
-        assert_msg_has(err.msg, locked);
+        adt_assert_has(err.msg, locked);
         ad_home_clear(&home);
     }
 }

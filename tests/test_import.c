@@ -16,7 +16,7 @@
 #include "autodist/ad_store.h"
 
 static const char *s_dir; /* this test's temp root */
-static adt_sh_t s_res;   /* what the last import said */
+static adt_sh_t s_res;    /* what the last import said */
 
 static const char s_header[] = "model,dataset,hardware,nodes,procs_per_node,threads_per_proc,"
                                "device,batch_size,samples_per_s\n";
@@ -32,8 +32,8 @@ static int
 s_import(const char *name, const char *opt)
 {
     adt_sh_free(&s_res);
-    s_res = adt_sh("%s --home %s/home import %s %s/%s", AD_CLI_BIN, s_dir, opt ? opt : "", s_dir,
-                   name);
+    s_res =
+        adt_sh("%s --home %s/home import %s %s/%s", AD_CLI_BIN, s_dir, opt ? opt : "", s_dir, name);
     return s_res.status;
 }
 

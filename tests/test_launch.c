@@ -17,12 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define assert_msg_has(err, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((err).msg, (s)))                                                               \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
-    } while (0)
-
 static const char *s_tmp; /* this test's temp root */
 static ad_home_t s_home;
 
@@ -423,55 +417,55 @@ test_bad_plans(void **state)
     spec = base;
     spec.n_nodes = 0;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "no nodes given");
+    adt_assert_has(err.msg, "no nodes given");
     assert_null(plan);
 
     spec = base;
     spec.n_nodes = 1;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "layout asks for 2 nodes, 1 given");
+    adt_assert_has(err.msg, "layout asks for 2 nodes, 1 given");
 
     spec = base;
     spec.procs_per_node = 3;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "procs_per_node 3 does not match its layout's 2");
+    adt_assert_has(err.msg, "procs_per_node 3 does not match its layout's 2");
 
     spec = base;
     spec.threads_per_proc = 4;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "threads_per_proc 4 does not match its layout's 1");
+    adt_assert_has(err.msg, "threads_per_proc 4 does not match its layout's 1");
 
     spec = base;
     spec.job = &autojob;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "auto layout");
+    adt_assert_has(err.msg, "auto layout");
 
     spec = base;
     spec.job = &autojob;
     spec.procs_per_node = 1;
     spec.threads_per_proc = -2;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "auto layout");
+    adt_assert_has(err.msg, "auto layout");
 
     spec = base;
     spec.nodes = dup;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "host h1 given for nodes n1 and n2");
+    adt_assert_has(err.msg, "host h1 given for nodes n1 and n2");
 
     spec = base;
     spec.nodes = blank;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "node n2: bad host \"bad host\"");
+    adt_assert_has(err.msg, "node n2: bad host \"bad host\"");
 
     spec = base;
     spec.job_id = "../etc";
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "job id \"../etc\"");
+    adt_assert_has(err.msg, "job id \"../etc\"");
 
     spec = base;
     spec.transport.env = bad_env;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "\"NOEQUALS\" is not KEY=VALUE");
+    adt_assert_has(err.msg, "\"NOEQUALS\" is not KEY=VALUE");
     assert_null(plan);
 
     ad_job_clear(&job);
@@ -503,7 +497,7 @@ test_write_error(void **state)
     spec.job = &job;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
     assert_int_equal(ad_launch_write_files(plan, &err), -ENOTDIR);
-    assert_msg_has(err, "checkpoints/blocked: not a folder");
+    adt_assert_has(err.msg, "checkpoints/blocked: not a folder");
     ad_launch_plan_free(&plan);
     ad_job_clear(&job);
     ad_profile_free(&p);

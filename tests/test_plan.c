@@ -48,7 +48,8 @@ s_run(const char *home, const char *args)
 static void
 s_one_line(const char *want)
 {
-    if (!strstr(s_res.err, want) || !*s_res.err || strchr(s_res.err, '\n') != s_res.err + strlen(s_res.err) - 1)
+    if (!strstr(s_res.err, want) || !*s_res.err ||
+        strchr(s_res.err, '\n') != s_res.err + strlen(s_res.err) - 1)
         fail_msg("stderr \"%s\", want one line with \"%s\"", s_res.err, want);
 }
 

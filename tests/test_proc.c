@@ -23,12 +23,6 @@
 #include "autodist/ad_fault.h"
 #include "autodist/ad_proc.h"
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
 /* A fresh folder for one test (the temp root, removed by s_teardown). */
 static const char *s_dir;
 
@@ -149,15 +143,15 @@ test_spawn_errors(void **state)
     adt_path(log, sizeof(log), s_dir, "err.log");
     /* exec failing is an error now, not exit status 127 later. */
     assert_int_equal(ad_proc_spawn(missing, NULL, log, &pid, &err), -ENOENT);
-    assert_msg_has(err.msg, "cannot run /nonexistent/autodist-prog: No such file or directory");
+    adt_assert_has(err.msg, "cannot run /nonexistent/autodist-prog: No such file or directory");
     assert_int_equal(pid, 0);
     assert_int_equal(ad_proc_spawn_detached(missing, log, &pid, &err), -ENOENT);
-    assert_msg_has(err.msg, "cannot run /nonexistent/autodist-prog");
+    adt_assert_has(err.msg, "cannot run /nonexistent/autodist-prog");
     /* The log cannot be opened. */
     assert_int_equal(ad_proc_spawn(sh, NULL, "/nonexistent/dir/x.log", &pid, &err), -ENOENT);
-    assert_msg_has(err.msg, "cannot open /nonexistent/dir/x.log: No such file or directory");
+    adt_assert_has(err.msg, "cannot open /nonexistent/dir/x.log: No such file or directory");
     assert_int_equal(ad_proc_spawn(none, NULL, log, &pid, &err), AD_EINVAL);
-    assert_msg_has(err.msg, "nothing to run");
+    adt_assert_has(err.msg, "nothing to run");
     assert_int_equal(pid, 0);
 }
 
@@ -183,7 +177,7 @@ test_spawn_fork_fault(void **state)
     assert_int_equal(WEXITSTATUS(st), 4);
     pid = 0;
     assert_int_equal(ad_proc_spawn_detached(argv, log, &pid, &err), -EAGAIN);
-    assert_msg_has(err.msg, "fork: Resource temporarily unavailable");
+    adt_assert_has(err.msg, "fork: Resource temporarily unavailable");
     assert_int_equal(pid, 0);
     /* Once only: the next fork works again. */
     assert_false(ad_fault_armed("fork"));
@@ -214,13 +208,13 @@ test_spawn_detached(void **state)
     close(fd);
     assert_int_equal(WEXITSTATUS(st), 0);
     adt_read_file(log, text, sizeof(text));
-    assert_msg_has(text, "fd-closed\n");
+    adt_assert_has(text, "fd-closed\n");
     /* Its own session: the session id is its pid. */
     {
         char want[64];
 
         snprintf(want, sizeof(want), "sid:%d pid:%d", (int)pid, (int)pid);
-        assert_msg_has(text, want);
+        adt_assert_has(text, want);
     }
 }
 
