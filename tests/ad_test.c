@@ -59,6 +59,15 @@ adt_free_port(void)
     return ntohs(a.sin_port);
 }
 
+char *
+adt_free_endpoint(char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "tcp://127.0.0.1:%d", adt_free_port());
+
+    assert_true(n > 0 && (size_t)n < size);
+    return buf;
+}
+
 /* ---- the temp root ------------------------------------------------------------------------- */
 
 const char *

@@ -46,6 +46,9 @@ void adt_sleep_ms(int ms);
 /* A free loopback port: the kernel picks an ephemeral one, which is closed again. */
 int adt_free_port(void);
 
+/* "tcp://127.0.0.1:PORT" on a free port (adt_free_port) into buf; returns buf. */
+char *adt_free_endpoint(char *buf, size_t size);
+
 /* ---- the temp root: everything a test program writes lives below it ---------------------- */
 
 /*

@@ -48,12 +48,6 @@ static char s_host[256];      /* this machine's host name */
 static char s_never_job[300]; /* a valid job that needs 8 nodes */
 static char s_auto_job[300];  /* a valid job with layout: auto */
 
-static void
-s_endpoint(char *buf, size_t size)
-{
-    snprintf(buf, size, "tcp://127.0.0.1:%d", adt_free_port());
-}
-
 /* Run autodist with the arguments (NULL-terminated) into s_res; returns its exit status. */
 static int
 s_cli(const char *first, ...)
@@ -179,7 +173,7 @@ test_bad_job_files(void **st)
     int n = 0;
 
     /* Nothing listens there: a request would take seconds and exit 3. */
-    s_endpoint(ep, sizeof(ep));
+    adt_free_endpoint(ep, sizeof(ep));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(path, sizeof(path), AD_SOURCE_DIR "/tests/jobs/%s", cases[i].file);
         s_expect(s_cli("--coordinator", ep, "submit", path, "--wait", NULL), 2);
@@ -235,7 +229,7 @@ test_unreachable(void **st)
     char ep[64];
 
     assert_non_null(r);
-    s_endpoint(ep, sizeof(ep));
+    adt_free_endpoint(ep, sizeof(ep));
     /* All at once: each only waits. */
     for (int i = 0; i < N; i++) {
         const char *args[8] = {"--coordinator", ep};
@@ -267,7 +261,7 @@ test_down_not_running(void **st)
     json_t *doc;
 
     snprintf(home, sizeof(home), "%s/home-idle", s_tmp);
-    s_endpoint(ep, sizeof(ep));
+    adt_free_endpoint(ep, sizeof(ep));
     s_expect(s_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
     assert_string_equal(s_res.out, "autodist is not running\n");
     assert_true(s_res.seconds < 5.0);
@@ -421,8 +415,8 @@ test_up_daemon_fails(void **st)
     assert_int_equal(listen(fd, 16), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
-    s_endpoint(ep_agents, sizeof(ep_agents));
-    s_endpoint(ep_metrics, sizeof(ep_metrics));
+    adt_free_endpoint(ep_agents, sizeof(ep_agents));
+    adt_free_endpoint(ep_metrics, sizeof(ep_metrics));
     snprintf(home, sizeof(home), "%s/home-busy", s_tmp);
     s_expect(s_cli("--home", home, "--coordinator", ep, "up", "--no-bench", "--agent-endpoint",
                    ep_agents, "--metrics-endpoint", ep_metrics, NULL),
@@ -696,7 +690,7 @@ s_cluster_setup(void **st)
 {
     snprintf(s_home, sizeof(s_home), "%s/home-cluster", s_tmp);
     for (int i = 0; i < 3; i++)
-        s_endpoint(s_ep[i], sizeof(s_ep[i]));
+        adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
     if (s_up("2") != 0) {
         fprintf(stderr, "autodist up failed (%d):\n%s%s", s_res.status, s_res.out, s_res.err);
         return -1;

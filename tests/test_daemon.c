@@ -122,7 +122,7 @@ s_setup(void **st)
 {
     adt_fresh_path(s_home, sizeof(s_home), "daemon", "");
     for (int i = 0; i < 3; i++)
-        snprintf(s_ep[i], sizeof(s_ep[i]), "tcp://127.0.0.1:%d", adt_free_port());
+        adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
     return 0;
 }
 

@@ -163,7 +163,7 @@ test_report_away(void **st)
     ad_err_t err = {0};
     ad_metrics_t *m = ad_metrics_open(NULL, 0, &err);
 
-    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", adt_free_port());
+    adt_free_endpoint(ep, sizeof(ep));
     assert_int_equal(ad_metrics_report(m, ep, 7, &err), 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(ad_metrics_emit(m, "step", json_pack("{s:i}", "step", i), &err), 0);

@@ -134,7 +134,7 @@ s_group_setup(void **state)
     if (!s_dir)
         return -1;
     /* A port that was free a moment ago: nothing answers there. */
-    snprintf(s_coord, sizeof(s_coord), "tcp://127.0.0.1:%d", adt_free_port());
+    adt_free_endpoint(s_coord, sizeof(s_coord));
     s_make_store();
     s_write("job.yaml", "name: plan-me\nmodel: cnn\ndataset: fashion-mnist\nsteps: 10\n"
                         "batch_size: 256\nlayout: {nodes: 1, procs_per_node: 2, "
