@@ -185,13 +185,10 @@ test_ensure_errors(void **state)
     char root[512], file[600];
     ad_home_t home;
     ad_err_t err = {0};
-    FILE *f;
 
     /* A file where the home should be. */
     adt_fresh_path(root, sizeof(root), "file", "");
-    f = fopen(root, "w");
-    assert_non_null(f);
-    fclose(f);
+    adt_write_file(root, "");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), -ENOTDIR);
     adt_assert_has(err.msg, root);
@@ -202,9 +199,7 @@ test_ensure_errors(void **state)
     adt_fresh_path(root, sizeof(root), "logsfile", "");
     assert_int_equal(mkdir(root, 0700), 0);
     snprintf(file, sizeof(file), "%s/logs", root);
-    f = fopen(file, "w");
-    assert_non_null(f);
-    fclose(f);
+    adt_write_file(file, "");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), -ENOTDIR);
     adt_assert_has(err.msg, file);

@@ -387,7 +387,6 @@ test_checkpoint_roundtrip(void **state)
     float x[N * 784], *saved = malloc(p * sizeof(float)), *mom = malloc(p * sizeof(float));
     int64_t y[N];
     ad_err_t err = {0};
-    FILE *fp;
 
     assert_non_null(adt_root_make("ad_torch"));
     adt_path(path, sizeof(path), adt_root(), "model.pt");
@@ -411,9 +410,7 @@ test_checkpoint_roundtrip(void **state)
     assert_int_equal(ad_torch_load(other, path, &err), AD_ECKPT);
     assert_non_null(strstr(err.msg, "cnn"));
     adt_path(bad, sizeof(bad), adt_root(), "garbage.pt");
-    fp = fopen(bad, "w");
-    fputs("this is not a checkpoint", fp);
-    fclose(fp);
+    adt_write_file(bad, "this is not a checkpoint");
     assert_int_equal(ad_torch_load(m, bad, &err), AD_ECKPT);
     assert_non_null(strstr(err.msg, "garbage.pt"));
     assert_int_equal(ad_torch_save(m, "/nonexistent/dir/model.pt", &err), AD_EIO);
