@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ad_test.h"
 #include "autodist/ad_auto.h"
 
 static const char s_job_text[] = "name: auto-cnn\n"
@@ -54,8 +55,7 @@ s_store(char *path, size_t cap)
     ad_store_t *st = NULL;
     ad_err_t err = {0};
 
-    snprintf(path, cap, "/tmp/ad_test_auto.%d.db", (int)getpid());
-    unlink(path);
+    adt_fresh_path(path, cap, "store", ".db");
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &st, &err), 0);
     for (int rep = 0; rep < 2; rep++)
         for (int i = 0; i < 3; i++) {
@@ -84,8 +84,7 @@ s_store_1x1x1(char *path, size_t cap)
     ad_store_t *st = NULL;
     ad_err_t err = {0};
 
-    snprintf(path, cap, "/tmp/ad_test_auto.%d.db", (int)getpid());
-    unlink(path);
+    adt_fresh_path(path, cap, "store", ".db");
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &st, &err), 0);
     for (int rep = 0; rep < 3; rep++) {
         ad_run_t r;
@@ -359,6 +358,19 @@ test_no_nodes_and_probe_job(void **state)
     ad_job_clear(&job);
 }
 
+/* The stores live under the temp root. */
+static int
+s_group_setup(void **state)
+{
+    return adt_root_make("ad_test_auto") ? 0 : -1;
+}
+
+static int
+s_group_teardown(void **state)
+{
+    return adt_root_remove();
+}
+
 int
 main(void)
 {
@@ -371,5 +383,5 @@ main(void)
         cmocka_unit_test(test_no_nodes_and_probe_job),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

@@ -41,25 +41,18 @@ typedef adt_result_t result_t; /* what one run of autodist left */
 typedef adt_proc_t proc_t; /* autodist started in the background */
 
 static result_t s_res;
-static char s_tmp[128];       /* this test program's scratch folder */
+static const char *s_tmp;     /* this test program's scratch folder (the temp root) */
 static char s_home[256];      /* the cluster group's home */
 static char s_ep[3][64];      /* the cluster group's client, agent and metrics endpoints */
 static char s_host[256];      /* this machine's host name */
 static char s_never_job[300]; /* a valid job that needs 8 nodes */
 static char s_auto_job[300];  /* a valid job with layout: auto */
 
-static void
-s_endpoint(char *buf, size_t size)
-{
-    snprintf(buf, size, "tcp://127.0.0.1:%d", adt_free_port());
-}
-
 /* Run autodist with the arguments (NULL-terminated) into s_res; returns its exit status. */
 static int
 s_cli(const char *first, ...)
 {
     const char *args[S_MAX_ARGS + 1];
-    proc_t p;
     va_list ap;
     int n = 0;
 
@@ -68,44 +61,16 @@ s_cli(const char *first, ...)
         args[n++] = a;
     va_end(ap);
     args[n] = NULL;
-    adt_start(&p, AD_CLI_BIN, args, s_tmp);
-    adt_finish(&p, &s_res, S_DEADLINE_S);
-    if (getenv("AD_TEST_VERBOSE"))
-        fprintf(stderr, "[autodist %s ...] -> %d in %.2f s\n--- out:\n%s--- err:\n%s", first,
-                s_res.status, s_res.seconds, s_res.out, s_res.err);
-    return s_res.status;
+    return adt_run(&s_res, AD_CLI_BIN, args, s_tmp, S_DEADLINE_S);
 }
 
-/* Expect exit status want; show what autodist said when it differs. */
+/* Expect exit status want of the last run (got is its status); show what autodist said when it
+ * differs. */
 static void
 s_expect(int got, int want)
 {
-    if (got != want)
-        fprintf(stderr, "exit %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", got, want,
-                s_res.out, s_res.err);
-    assert_int_equal(got, want);
-}
-
-static json_t *
-s_json_out(void)
-{
-    json_error_t e;
-    json_t *doc = json_loads(s_res.out, 0, &e);
-
-    if (!doc)
-        fprintf(stderr, "not JSON (%s):\n%s", e.text, s_res.out);
-    assert_non_null(doc);
-    return doc;
-}
-
-static void
-s_rm_rf(const char *path)
-{
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", path);
+    assert_int_equal(got, s_res.status);
+    adt_expect_status(&s_res, want);
 }
 
 /* ---- no coordinator needed ------------------------------------------------------------- */
@@ -208,7 +173,7 @@ test_bad_job_files(void **st)
     int n = 0;
 
     /* Nothing listens there: a request would take seconds and exit 3. */
-    s_endpoint(ep, sizeof(ep));
+    adt_free_endpoint(ep, sizeof(ep));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(path, sizeof(path), AD_SOURCE_DIR "/tests/jobs/%s", cases[i].file);
         s_expect(s_cli("--coordinator", ep, "submit", path, "--wait", NULL), 2);
@@ -264,7 +229,7 @@ test_unreachable(void **st)
     char ep[64];
 
     assert_non_null(r);
-    s_endpoint(ep, sizeof(ep));
+    adt_free_endpoint(ep, sizeof(ep));
     /* All at once: each only waits. */
     for (int i = 0; i < N; i++) {
         const char *args[8] = {"--coordinator", ep};
@@ -296,12 +261,12 @@ test_down_not_running(void **st)
     json_t *doc;
 
     snprintf(home, sizeof(home), "%s/home-idle", s_tmp);
-    s_endpoint(ep, sizeof(ep));
+    adt_free_endpoint(ep, sizeof(ep));
     s_expect(s_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
     assert_string_equal(s_res.out, "autodist is not running\n");
     assert_true(s_res.seconds < 5.0);
     s_expect(s_cli("down", "--json", "--home", home, "--coordinator", ep, NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_true(json_is_false(json_object_get(doc, "was_running")));
     json_decref(doc);
     /* A pid file whose process is gone is removed, and still nothing runs. */
@@ -367,7 +332,7 @@ test_runs(void **st)
     assert_non_null(strstr(s_res.out, db));
     assert_int_equal(access(home, F_OK), -1); /* reading never creates the home */
     s_expect(s_cli("runs", "--json", "--home", home, NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "runs")), 0);
     json_decref(doc);
 
@@ -389,7 +354,7 @@ test_runs(void **st)
     assert_true(strstr(s_res.out, "mlp") < strstr(s_res.out, "cnn"));
 
     s_expect(s_cli("--home", home, "--json", "runs", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     runs = json_object_get(doc, "runs");
     assert_int_equal(json_array_size(runs), 3);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "id")), failed);
@@ -397,7 +362,7 @@ test_runs(void **st)
     json_decref(doc);
 
     s_expect(s_cli("--home", home, "--json", "runs", "--job", "5", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     runs = json_object_get(doc, "runs");
     assert_int_equal(json_array_size(runs), 1);
     r = json_array_get(runs, 0);
@@ -409,15 +374,15 @@ test_runs(void **st)
     json_decref(doc);
 
     s_expect(s_cli("--home", home, "--json", "runs", "--model", "cnn", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "runs")), 2);
     json_decref(doc);
     s_expect(s_cli("--home", home, "--json", "runs", "--dataset", "synthetic", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "runs")), 1);
     json_decref(doc);
     s_expect(s_cli("--home", home, "--json", "runs", "--limit", "1", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     runs = json_object_get(doc, "runs");
     assert_int_equal(json_array_size(runs), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "id")), failed);
@@ -450,8 +415,8 @@ test_up_daemon_fails(void **st)
     assert_int_equal(listen(fd, 16), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
-    s_endpoint(ep_agents, sizeof(ep_agents));
-    s_endpoint(ep_metrics, sizeof(ep_metrics));
+    adt_free_endpoint(ep_agents, sizeof(ep_agents));
+    adt_free_endpoint(ep_metrics, sizeof(ep_metrics));
     snprintf(home, sizeof(home), "%s/home-busy", s_tmp);
     s_expect(s_cli("--home", home, "--coordinator", ep, "up", "--no-bench", "--agent-endpoint",
                    ep_agents, "--metrics-endpoint", ep_metrics, NULL),
@@ -625,7 +590,7 @@ test_wait_completed(void **st)
              0);
     s_fake_stop(&f);
     {
-        json_t *doc = s_json_out();
+        json_t *doc = adt_json(s_res.out);
 
         assert_int_equal(json_integer_value(json_object_get(doc, "job")), 7);
         assert_string_equal(json_string_value(json_object_get(doc, "state")), "COMPLETED");
@@ -725,7 +690,7 @@ s_cluster_setup(void **st)
 {
     snprintf(s_home, sizeof(s_home), "%s/home-cluster", s_tmp);
     for (int i = 0; i < 3; i++)
-        s_endpoint(s_ep[i], sizeof(s_ep[i]));
+        adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
     if (s_up("2") != 0) {
         fprintf(stderr, "autodist up failed (%d):\n%s%s", s_res.status, s_res.out, s_res.err);
         return -1;
@@ -765,7 +730,7 @@ test_up_started(void **st)
     assert_int_equal(access(path, F_OK), 0);
 
     s_expect(S_CLI("nodes", "--json"), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     nodes = json_object_get(doc, "nodes");
     assert_int_equal(json_array_size(nodes), 2);
     json_array_foreach(nodes, i, n)
@@ -797,7 +762,7 @@ test_up_idempotent(void **st)
     assert_null(strstr(s_res.out, "started"));
     /* The endpoints `up` recorded serve the commands that are not given them. */
     s_expect(s_cli("--home", s_home, "up", "--agents", "3", "--no-bench", "--json", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_true(json_is_false(json_object_get(json_object_get(doc, "coordinator"), "started")));
     assert_string_equal(json_string_value(json_object_get(doc, "endpoint")), s_ep[0]);
     agents = json_object_get(doc, "agents");
@@ -843,7 +808,7 @@ s_submit_never(void)
     int64_t id;
 
     s_expect(S_CLI("--json", "submit", s_never_job), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     id = json_integer_value(json_object_get(doc, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(doc, "state")), "PENDING");
@@ -866,7 +831,7 @@ test_jobs_cancel(void **st)
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 
     s_expect(S_CLI("status", "--json"), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     json_array_foreach(json_object_get(doc, "jobs"), i, j)
     {
         if (json_integer_value(json_object_get(j, "id")) != id)
@@ -885,14 +850,14 @@ test_jobs_cancel(void **st)
     assert_non_null(strstr(s_res.out, "PENDING"));
 
     s_expect(S_CLI("jobs", "--json", "--name", "too-big", "--limit", "1"), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     jobs = json_object_get(doc, "jobs");
     assert_int_equal(json_array_size(jobs), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(jobs, 0), "id")), id);
     json_decref(doc);
 
     s_expect(S_CLI("cancel", idtext, "--json"), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     j = json_array_get(json_object_get(doc, "jobs"), 0);
     assert_int_equal(json_integer_value(json_object_get(j, "job")), id);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "CANCELLED");
@@ -901,7 +866,7 @@ test_jobs_cancel(void **st)
     snprintf(want, sizeof(want), "job %s CANCELLED\n", idtext);
     assert_string_equal(s_res.out, want);
     s_expect(S_CLI("status", idtext, "--json"), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     j = json_array_get(json_object_get(doc, "jobs"), 0);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "CANCELLED");
     json_decref(doc);
@@ -932,7 +897,7 @@ test_wait_never(void **st)
     /* STATUS gives the scheduler's verdict that --wait reads: this job can never start. */
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
     s_expect(S_CLI("status", idtext, "--json"), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     sched = json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "sched");
     assert_non_null(json_string_value(sched));
     assert_string_equal(json_string_value(sched), "never");
@@ -988,7 +953,7 @@ test_layout_auto(void **st)
         /* The planner landed: the job was accepted; drop it. */
         char idtext[24];
 
-        doc = s_json_out();
+        doc = adt_json(s_res.out);
         snprintf(idtext, sizeof(idtext), "%lld",
                  (long long)json_integer_value(json_object_get(doc, "job")));
         json_decref(doc);
@@ -1129,7 +1094,7 @@ s_speedup_home(void)
 static void
 s_layouts(char *buf, size_t size)
 {
-    json_t *doc = s_json_out(), *rows = json_object_get(doc, "speedups"), *r;
+    json_t *doc = adt_json(s_res.out), *rows = json_object_get(doc, "speedups"), *r;
     size_t i;
 
     buf[0] = '\0';
@@ -1190,7 +1155,7 @@ test_speedup_json(void **st)
     json_t *doc, *rows, *r;
 
     s_expect(s_cli("--home", home, "--json", "speedup", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     rows = json_object_get(doc, "speedups");
     assert_int_equal(json_array_size(rows), 7);
     /* The store's order: model, dataset, batch, hardware, then the layout. */
@@ -1391,7 +1356,7 @@ test_speedup_plot(void **st)
     s_expect(s_cli("--home", home, "--json", "speedup", "--where", "model = cnn", "--plot", png,
                    NULL),
              0);
-    json_decref(s_json_out());
+    json_decref(adt_json(s_res.out));
     adt_read_file(png, text, 16);
     assert_memory_equal(text, "\x89PNG", 4);
     /* Nothing with a speedup to draw; an output gnuplot cannot write. */
@@ -1414,7 +1379,7 @@ test_runs_where_csv(void **st)
 
     s_expect(s_cli("--home", home, "--json", "runs", "--where", "speedup >= 2 and ppn = 2", NULL),
              0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     runs = json_object_get(doc, "runs");
     assert_int_equal(json_array_size(runs), 3); /* 2x2x1 (3.0), then 2200 (2.2), 2000 (2.0) */
     assert_true(fabs(json_number_value(json_object_get(json_array_get(runs, 0), "speedup")) - 3) <
@@ -1427,13 +1392,13 @@ test_runs_where_csv(void **st)
     s_expect(s_cli("--home", home, "--json", "runs", "--where", "speedup > 1.5 or job = 1",
                    "--limit", "2", NULL),
              0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "runs")), 2);
     json_decref(doc);
     s_expect(s_cli("--home", home, "--json", "runs", "--model", "cnn", "--where",
                    "model = cnn and nodes = 1 and tpp = 1", "--limit", "2", NULL),
              0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "runs")), 2);
     json_decref(doc);
     s_expect(s_cli("--home", home, "runs", "--where", "model = mlp and dataset = cnn", NULL), 0);
@@ -1494,11 +1459,9 @@ main(void)
     unsetenv("AUTODIST_HOME");
     unsetenv("AUTODIST_COORDINATOR");
     unsetenv("AUTODIST_LOG");
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/ad_test_cli.%d", (int)getpid());
-    if (mkdir(s_tmp, 0700) != 0) {
-        fprintf(stderr, "cannot create %s: %s\n", s_tmp, strerror(errno));
+    s_tmp = adt_root_make("ad_test_cli");
+    if (!s_tmp)
         return 1;
-    }
     if (gethostname(s_host, sizeof(s_host) - 1) != 0 || !s_host[0])
         snprintf(s_host, sizeof(s_host), "localhost");
     s_write_jobs();
@@ -1506,6 +1469,6 @@ main(void)
     failed +=
         cmocka_run_group_tests_name("cli-cluster", cluster, s_cluster_setup, s_cluster_teardown);
     if (!failed)
-        s_rm_rf(s_tmp);
+        adt_root_remove();
     return failed ? 1 : 0;
 }

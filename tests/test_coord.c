@@ -13,19 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ad_test.h"
 #include "autodist/ad_coord.h"
 #include "autodist/ad_fault.h"
 #include "autodist/ad_store.h"
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
 /* One store per test, in its own folder. */
 typedef struct fixture {
-    char dir[64];
+    const char *dir; /* the temp root */
     ad_store_t *store;
 } fixture_t;
 
@@ -38,8 +33,8 @@ s_setup(void **state)
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/adcoord-XXXXXX");
-    if (!mkdtemp(f->dir))
+    f->dir = adt_root_make("adcoord");
+    if (!f->dir)
         return -1;
     snprintf(path, sizeof(path), "%s/autodist.db", f->dir);
     if (ad_store_open(path, AD_STORE_CREATE, &f->store, &err)) {
@@ -55,15 +50,11 @@ static int
 s_teardown(void **state)
 {
     fixture_t *f = *state;
-    char cmd[128];
-    int rc;
 
     ad_fault_reset();
     ad_store_close(&f->store);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    rc = system(cmd);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return adt_root_remove();
 }
 
 /* A HELLO's profile: what ad_coord_node_up() reads of it. */

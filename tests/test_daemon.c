@@ -71,20 +71,6 @@ s_start_agent(const char *name, const char *tag)
     return s_start_agent_at(name, tag, "127.0.0.1");
 }
 
-/* waitpid with a deadline; returns the exit status, or -1 if still running. */
-static int
-s_wait(pid_t pid, int ms)
-{
-    int st;
-
-    for (int t = 0; t < ms; t += 20) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(20 * 1000);
-    }
-    return -1;
-}
-
 static json_t *
 s_req(const char *type, json_t *payload, int expect_rc, ad_err_t *err)
 {
@@ -118,14 +104,25 @@ s_node_state(const char *name, int *count)
     return state[0] ? state : NULL;
 }
 
+/* Each test's home and logs live under the temp root. */
+static int
+s_group_setup(void **st)
+{
+    return adt_root_make("ad_test_daemon") ? 0 : -1;
+}
+
+static int
+s_group_teardown(void **st)
+{
+    return adt_root_remove();
+}
+
 static int
 s_setup(void **st)
 {
-    static int seq;
-
-    snprintf(s_home, sizeof(s_home), "/tmp/ad_test_daemon.%d.%d", (int)getpid(), seq++);
+    adt_fresh_path(s_home, sizeof(s_home), "daemon", "");
     for (int i = 0; i < 3; i++)
-        snprintf(s_ep[i], sizeof(s_ep[i]), "tcp://127.0.0.1:%d", adt_free_port());
+        adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
     return 0;
 }
 
@@ -135,7 +132,26 @@ s_stop(pid_t d)
     ad_err_t err = {0};
 
     json_decref(s_req("SHUTDOWN", NULL, 0, &err));
-    assert_int_equal(s_wait(d, 3000), 0);
+    assert_int_equal(adt_wait(d, 3.0), 0);
+}
+
+/* Stop the daemon d (SHUTDOWN), then the agent a (SIGTERM): both exit 0. */
+static void
+s_stop_both(pid_t d, pid_t a)
+{
+    s_stop(d);
+    kill(a, SIGTERM);
+    assert_int_equal(adt_wait(a, 5.0), 0);
+}
+
+/* Wait (at most about 5 s) until NODES lists node name. */
+static void
+s_wait_listed(const char *name)
+{
+    int count;
+
+    for (int t = 0; t < 50 && !s_node_state(name, &count); t++)
+        usleep(100 * 1000);
 }
 
 /* Two agents, one name: one UP entry, the second exits 1; kill -9 -> DOWN in 3.5 s. */
@@ -146,7 +162,6 @@ test_nodes_duplicate_and_down(void **st)
     const char *state = NULL;
     int count = 0, t;
     char log[256], buf[4096] = "";
-    FILE *f;
 
     a1 = s_start_agent("a1", "a1");
     for (t = 0; t < 5000 && !(state && !strcmp(state, "UP")); t += 100) {
@@ -156,19 +171,16 @@ test_nodes_duplicate_and_down(void **st)
     assert_non_null(state);
     assert_string_equal(state, "UP");
     a2 = s_start_agent("a1", "a1b");
-    assert_int_equal(s_wait(a2, 5000), 1);
+    assert_int_equal(adt_wait(a2, 5.0), 1);
     snprintf(log, sizeof(log), "%s.a1b.log", s_home);
-    f = fopen(log, "r");
-    assert_non_null(f);
-    buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
-    fclose(f);
+    adt_read_file(log, buf, sizeof(buf));
     assert_non_null(strstr(buf, "two agents claim the host name a1"));
     state = s_node_state("a1", &count);
     assert_int_equal(count, 1);
     assert_string_equal(state, "UP");
 
     kill(a1, SIGKILL);
-    s_wait(a1, 1000);
+    adt_wait(a1, 1.0);
     for (t = 0; t <= 3500; t += 100) {
         state = s_node_state("a1", &count);
         if (!strcmp(state, "DOWN"))
@@ -185,19 +197,15 @@ test_port_in_use_and_sigterm(void **st)
 {
     pid_t d = s_start_daemon(), d2;
     char log[256], buf[4096] = "";
-    FILE *f;
 
     d2 = s_start_daemon();
-    assert_int_equal(s_wait(d2, 3000), 1);
+    assert_int_equal(adt_wait(d2, 3.0), 1);
     snprintf(log, sizeof(log), "%s.daemon.log", s_home);
-    f = fopen(log, "r");
-    assert_non_null(f);
-    buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
-    fclose(f);
+    adt_read_file(log, buf, sizeof(buf));
     assert_non_null(strstr(buf, "address in use"));
     assert_non_null(strstr(buf, s_ep[0]));
     kill(d, SIGTERM);
-    assert_int_equal(s_wait(d, 2000), 0);
+    assert_int_equal(adt_wait(d, 2.0), 0);
 }
 
 static json_t *
@@ -368,10 +376,8 @@ test_run_and_speedup(void **st)
     ad_err_t err = {0};
     json_t *j, *res, *r;
     int64_t base, two;
-    int count;
 
-    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
-        usleep(100 * 1000);
+    s_wait_listed("n1");
     base = s_submit(s_run_job("base", 30, 1));
     j = s_wait_state(base, "COMPLETED|FAILED", 60000);
     assert_string_equal(s_state_of(j), "COMPLETED");
@@ -402,9 +408,7 @@ test_run_and_speedup(void **st)
     json_decref(r);
     s_req("LOGS", json_pack("{s:I}", "job", (json_int_t)999), -ENOENT, &err);
     assert_int_equal(s_job_procs(two), 0);
-    s_stop(d);
-    kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    s_stop_both(d, a);
 }
 
 /* A trainer that exits non-zero: FAILED, its exit code and its error line kept. */
@@ -416,12 +420,10 @@ test_trainer_fails(void **st)
     json_t *job, *j;
     const char *reason;
     int64_t id;
-    int count;
 
     snprintf(empty, sizeof(empty), "%s.empty", s_home);
     assert_int_equal(mkdir(empty, 0755), 0);
-    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
-        usleep(100 * 1000);
+    s_wait_listed("n1");
     job = json_pack("{s:s s:s s:s s:s s:I s:i s:{s:i s:i s:i}}", "name", "nodata", "model",
                     "cnn", "dataset", "fashion-mnist", "data_dir", empty, "steps",
                     (json_int_t)5, "batch_size", 8, "layout", "nodes", 1, "procs_per_node", 1,
@@ -436,9 +438,7 @@ test_trainer_fails(void **st)
     assert_non_null(strstr(reason, empty));
     json_decref(j);
     rmdir(empty);
-    s_stop(d);
-    kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    s_stop_both(d, a);
 }
 
 /* mpirun cannot be forked (fault point "fork"): the job is FAILED with why, the daemon goes on. */
@@ -455,8 +455,7 @@ test_fork_fails(void **st)
     d = s_start_daemon();
     unsetenv("AUTODIST_FAULT");
     a = s_start_agent("n1", "a1");
-    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
-        usleep(100 * 1000);
+    s_wait_listed("n1");
     job = json_pack("{s:s s:s s:s s:I s:i s:{s:i s:i s:i}}", "name", "nofork", "model", "cnn",
                     "dataset", "fashion-mnist", "steps", (json_int_t)5, "batch_size", 8, "layout",
                     "nodes", 1, "procs_per_node", 1, "threads_per_proc", 1);
@@ -473,9 +472,7 @@ test_fork_fails(void **st)
     reason = s_node_state("n1", &count);
     assert_non_null(reason);
     assert_string_equal(reason, "UP");
-    s_stop(d);
-    kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    s_stop_both(d, a);
 }
 
 /* Cancel a running job, a time limit, and an agent killed mid-job: no rank survives. */
@@ -486,10 +483,8 @@ test_stop_running(void **st)
     json_t *j, *job, *prog;
     ad_err_t err = {0};
     int64_t id;
-    int count;
 
-    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
-        usleep(100 * 1000);
+    s_wait_listed("n1");
     /* Cancel: RUNNING with progress, then CANCELLED and no process left. */
     id = s_submit(s_run_job("long", 100000000, 2));
     for (int t = 0;; t += 100) {
@@ -525,7 +520,7 @@ test_stop_running(void **st)
     id = s_submit(s_run_job("orphan", 100000000, 1));
     json_decref(s_wait_state(id, "RUNNING", 20000));
     kill(a, SIGKILL);
-    assert_int_equal(s_wait(a, 2000), 128 + SIGKILL);
+    assert_int_equal(adt_wait(a, 2.0), 128 + SIGKILL);
     j = s_wait_state(id, "NODE_FAIL|FAILED|COMPLETED", 20000);
     assert_string_equal(s_state_of(j), "NODE_FAIL");
     assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "n1"));
@@ -570,8 +565,8 @@ test_simulated_nodes(void **st)
     s_stop(d);
     kill(a1, SIGTERM);
     kill(a2, SIGTERM);
-    assert_int_equal(s_wait(a1, 5000), 0);
-    assert_int_equal(s_wait(a2, 5000), 0);
+    assert_int_equal(adt_wait(a1, 5.0), 0);
+    assert_int_equal(adt_wait(a2, 5.0), 0);
 }
 
 /* layout: auto: probes (short jobs), then the job runs on the layout the planner chose. */
@@ -582,10 +577,9 @@ test_layout_auto(void **st)
     json_t *job, *j, *plan, *r;
     ad_err_t err = {0};
     int64_t id;
-    int count, nodes, ppn, tpp;
+    int nodes, ppn, tpp;
 
-    for (int t = 0; t < 50 && !s_node_state("n1", &count); t++)
-        usleep(100 * 1000);
+    s_wait_listed("n1");
     job = s_run_job("auto", 30, 1);
     json_object_set_new(job, "layout", json_string("auto"));
     r = s_req("SUBMIT", json_pack("{s:o}", "job", job), 0, &err);
@@ -619,9 +613,7 @@ test_layout_auto(void **st)
         }
     }
     json_decref(r);
-    s_stop(d);
-    kill(a, SIGTERM);
-    assert_int_equal(s_wait(a, 5000), 0);
+    s_stop_both(d, a);
 }
 
 int
@@ -639,5 +631,5 @@ main(void)
         cmocka_unit_test_setup(test_simulated_nodes, s_setup),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

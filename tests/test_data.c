@@ -6,10 +6,10 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_data.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,62 +21,17 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
-#define assert_msg_has(err, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((err).msg, (s)))                                                               \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
-    } while (0)
-
-/* Everything a test writes lives under one temp folder, removed by the group teardown. */
+/* Everything a test writes lives under the temp root (adt_root_make), removed by the group
+ * teardown. */
 typedef struct {
-    char root[256];   /* mkdtemp folder */
     char folder[300]; /* imagefolder fixture: cat, dog, zebra x 10 images */
     char flip[300];   /* imagefolder fixture: left/right half-white images */
 } s_state_t;
 
 static s_state_t s_state;
-static int s_seq;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixture helpers.                                                                        */
-
-static void
-s_path(char *buf, size_t len, const char *dir, const char *name)
-{
-    int n = snprintf(buf, len, "%s/%s", dir, name);
-
-    assert_true(n > 0 && (size_t)n < len);
-}
-
-/* A fresh empty folder under the root, for one test. */
-static void
-s_fresh_dir(char *buf, size_t len, const char *tag)
-{
-    int n = snprintf(buf, len, "%s/%s-%d", s_state.root, tag, s_seq++);
-
-    assert_true(n > 0 && (size_t)n < len);
-    assert_int_equal(mkdir(buf, 0755), 0);
-}
-
-static void
-s_mkdir_in(char *buf, size_t len, const char *dir, const char *name)
-{
-    s_path(buf, len, dir, name);
-    assert_int_equal(mkdir(buf, 0755), 0);
-}
-
-static void
-s_write_file(const char *dir, const char *name, const void *data, size_t len)
-{
-    char path[512];
-    FILE *f;
-
-    s_path(path, sizeof(path), dir, name);
-    f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
 
 static void
 s_put_be32(unsigned char *p, uint32_t v)
@@ -109,11 +64,11 @@ s_write_idx(const char *dir, const char *name, bool gz, uint32_t magic, const ui
         memcpy(all, hdr, hlen);
         if (len)
             memcpy(all + hlen, payload, len);
-        s_write_file(dir, name, all, hlen + len);
+        adt_write_in(dir, name, all, hlen + len);
         free(all);
         return;
     }
-    s_path(path, sizeof(path), dir, name);
+    adt_path(path, sizeof(path), dir, name);
     gzFile f = gzopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(gzwrite(f, hdr, (unsigned)hlen), (int)hlen);
@@ -154,7 +109,7 @@ s_write_image(const char *dir, const char *name, int w, int h, const uint8_t rgb
     assert_non_null(data);
     for (int p = 0; p < w * h; p++)
         memcpy(data + 3 * p, rgb, 3);
-    s_path(path, sizeof(path), dir, name);
+    adt_path(path, sizeof(path), dir, name);
     if (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")))
         ok = stbi_write_jpg(path, w, h, 3, data, 95);
     else
@@ -174,25 +129,9 @@ s_write_half(const char *dir, const char *name, int side, bool white_left)
     for (int y = 0; y < side; y++)
         for (int x = 0; x < side; x++)
             memset(data + 3 * (y * side + x), (x < side / 2) == white_left ? 255 : 0, 3);
-    s_path(path, sizeof(path), dir, name);
+    adt_path(path, sizeof(path), dir, name);
     assert_true(stbi_write_png(path, side, side, 3, data, side * 3));
     free(data);
-}
-
-static int
-s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    chmod(path, 0700);
-    return remove(path);
-}
-
-static void
-s_rmtree(const char *path)
-{
-    nftw(path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Colour of image k of class c in the folder fixture; the pair is readable back. */
@@ -213,14 +152,14 @@ s_make_folder(void)
     char dir[512], hidden[512];
     uint8_t rgb[3] = {1, 2, 3};
 
-    s_mkdir_in(s_state.folder, sizeof(s_state.folder), s_state.root, "folder");
-    s_write_file(s_state.folder, "README.txt", "three classes\n", 14);
-    s_mkdir_in(hidden, sizeof(hidden), s_state.folder, ".cache");
+    adt_mkdir_in(s_state.folder, sizeof(s_state.folder), adt_root(), "folder");
+    adt_write_in(s_state.folder, "README.txt", "three classes\n", 14);
+    adt_mkdir_in(hidden, sizeof(hidden), s_state.folder, ".cache");
     s_write_image(hidden, "skip.png", 4, 4, rgb);
     for (int o = 0; o < 3; o++) {
         int c = create_order[o];
 
-        s_mkdir_in(dir, sizeof(dir), s_state.folder, classes[c]);
+        adt_mkdir_in(dir, sizeof(dir), s_state.folder, classes[c]);
         for (int k = 0; k < 10; k++) {
             static const char *const ext[] = {".jpg", ".PNG", ".jpeg", ".png"};
             char name[64];
@@ -229,8 +168,8 @@ s_make_folder(void)
             s_colour(c, k, rgb);
             s_write_image(dir, name, 10 + k, 8 + 3 * c, rgb);
         }
-        s_write_file(dir, "notes.txt", "not an image\n", 13);
-        s_write_file(dir, ".hidden.png", "not an image\n", 13);
+        adt_write_in(dir, "notes.txt", "not an image\n", 13);
+        adt_write_in(dir, ".hidden.png", "not an image\n", 13);
     }
 }
 
@@ -239,11 +178,11 @@ s_make_flip(void)
 {
     char dir[512];
 
-    s_mkdir_in(s_state.flip, sizeof(s_state.flip), s_state.root, "flip");
-    s_mkdir_in(dir, sizeof(dir), s_state.flip, "left");
+    adt_mkdir_in(s_state.flip, sizeof(s_state.flip), adt_root(), "flip");
+    adt_mkdir_in(dir, sizeof(dir), s_state.flip, "left");
     s_write_half(dir, "a.png", 16, true);
     s_write_half(dir, "b.png", 16, true);
-    s_mkdir_in(dir, sizeof(dir), s_state.flip, "right");
+    adt_mkdir_in(dir, sizeof(dir), s_state.flip, "right");
     s_write_half(dir, "a.png", 16, false);
     s_write_half(dir, "b.png", 16, false);
 }
@@ -251,12 +190,8 @@ s_make_flip(void)
 static int
 s_group_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-
     (void)state;
-    snprintf(s_state.root, sizeof(s_state.root), "%s/ad_data_test.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s_state.root))
+    if (!adt_root_make("ad_data_test"))
         return -1;
     s_make_folder();
     s_make_flip();
@@ -267,7 +202,7 @@ static int
 s_group_teardown(void **state)
 {
     (void)state;
-    s_rmtree(s_state.root);
+    adt_root_remove();
     return 0;
 }
 
@@ -383,7 +318,7 @@ test_fashion_real(void **state)
     ad_data_close(&ds);
 
     err = s_open_fails(&opts, AD_SPLIT_VAL, AD_EINVAL);
-    assert_msg_has(err, "no validation split");
+    adt_assert_has(err.msg, "no validation split");
 }
 
 static void
@@ -399,7 +334,7 @@ test_fashion_small_files(void **state)
     int c, h, w;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-small");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-small");
     s_write_fashion(dir, "train", true, 5, 4, 3, train_labels, 5);
     /* The test split is stored uncompressed, which must be read just the same. */
     s_write_fashion(dir, "t10k", false, 2, 4, 3, test_labels, 2);
@@ -419,7 +354,7 @@ test_fashion_small_files(void **state)
             assert_float_equal(x[i * 12 + k], ((idx[i] * 7 + k) % 256) / 127.5 - 1.0, 1e-6);
     idx[1] = 5;
     assert_int_equal(ad_data_batch(ds, idx, 3, false, 0, x, y, &err), AD_EINVAL);
-    assert_msg_has(err, "5");
+    adt_assert_has(err.msg, "5");
     idx[1] = -1;
     assert_int_equal(ad_data_batch(ds, idx, 3, false, 0, x, y, &err), AD_EINVAL);
     ad_data_close(&ds);
@@ -445,12 +380,12 @@ test_fashion_bad_magic(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-magic");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-magic");
     s_write_idx(dir, "train-images-idx3-ubyte.gz", true, 0x801, dims, 3, pixels, sizeof(pixels));
     s_write_idx(dir, "train-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 2);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-images-idx3-ubyte.gz");
-    assert_msg_has(err, "magic");
+    adt_assert_has(err.msg, "train-images-idx3-ubyte.gz");
+    adt_assert_has(err.msg, "magic");
 }
 
 static void
@@ -464,19 +399,19 @@ test_fashion_truncated(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-truncated");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-truncated");
     s_write_idx(dir, "train-images-idx3-ubyte.gz", true, 0x803, dims, 3, pixels, sizeof(pixels));
     s_write_idx(dir, "train-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 100);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-images-idx3-ubyte.gz");
-    assert_msg_has(err, "truncated");
+    adt_assert_has(err.msg, "train-images-idx3-ubyte.gz");
+    adt_assert_has(err.msg, "truncated");
 
     /* A header cut short is truncated too. */
     s_write_fashion(dir, "t10k", true, 2, 28, 28, labels, 2);
     s_write_idx(dir, "t10k-labels-idx1-ubyte.gz", true, 0x801, dims, 0, NULL, 0);
     err = s_open_fails(&opts, AD_SPLIT_TEST, AD_EDATA);
-    assert_msg_has(err, "t10k-labels-idx1-ubyte.gz");
-    assert_msg_has(err, "truncated");
+    adt_assert_has(err.msg, "t10k-labels-idx1-ubyte.gz");
+    adt_assert_has(err.msg, "truncated");
 }
 
 static void
@@ -488,11 +423,11 @@ test_fashion_mismatch(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-mismatch");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-mismatch");
     s_write_fashion(dir, "train", true, 5, 28, 28, labels, 4);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "5 images");
-    assert_msg_has(err, "4 labels");
+    adt_assert_has(err.msg, "5 images");
+    adt_assert_has(err.msg, "4 labels");
 }
 
 static void
@@ -504,11 +439,11 @@ test_fashion_bad_label(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-label");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-label");
     s_write_fashion(dir, "train", true, 3, 28, 28, labels, 3);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-labels-idx1-ubyte.gz");
-    assert_msg_has(err, "label 10");
+    adt_assert_has(err.msg, "train-labels-idx1-ubyte.gz");
+    adt_assert_has(err.msg, "label 10");
 }
 
 static void
@@ -520,17 +455,17 @@ test_fashion_bad_dims(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-dims");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-dims");
     s_write_fashion(dir, "train", true, 2, 5000, 2, labels, 2);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "5000x2");
+    adt_assert_has(err.msg, "5000x2");
 
     /* A header that claims a billion images is refused before anything is allocated. */
     uint32_t dims[3] = {1000000000u, 28, 28};
     s_write_idx(dir, "t10k-images-idx3-ubyte.gz", true, 0x803, dims, 3, labels, 2);
     s_write_idx(dir, "t10k-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 2);
     err = s_open_fails(&opts, AD_SPLIT_TEST, AD_EDATA);
-    assert_msg_has(err, "1000000000");
+    adt_assert_has(err.msg, "1000000000");
 }
 
 static void
@@ -545,12 +480,12 @@ test_fashion_corrupt_gzip(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-gzip");
-    s_write_file(dir, "train-images-idx3-ubyte.gz", junk, sizeof(junk));
+    adt_fresh_dir(dir, sizeof(dir), "fashion-gzip");
+    adt_write_in(dir, "train-images-idx3-ubyte.gz", junk, sizeof(junk));
     s_write_idx(dir, "train-labels-idx1-ubyte.gz", true, 0x801, dims, 1, labels, 1);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "train-images-idx3-ubyte.gz");
-    assert_msg_has(err, "corrupt gzip");
+    adt_assert_has(err.msg, "train-images-idx3-ubyte.gz");
+    adt_assert_has(err.msg, "corrupt gzip");
     assert_null(strstr(err.msg, "<fd:"));
 }
 
@@ -563,18 +498,18 @@ test_fashion_missing(void **state)
     ad_err_t err;
 
     (void)state;
-    s_fresh_dir(dir, sizeof(dir), "fashion-missing");
-    s_path(missing, sizeof(missing), dir, "no-such-folder");
+    adt_fresh_dir(dir, sizeof(dir), "fashion-missing");
+    adt_path(missing, sizeof(missing), dir, "no-such-folder");
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOENT);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
 
     /* The folder exists but holds only the images. */
     opts.dir = dir;
     s_write_fashion(dir, "train", true, 1, 28, 28, labels, 1);
-    s_path(missing, sizeof(missing), dir, "train-labels-idx1-ubyte.gz");
+    adt_path(missing, sizeof(missing), dir, "train-labels-idx1-ubyte.gz");
     assert_int_equal(unlink(missing), 0);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOENT);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -663,7 +598,7 @@ test_synthetic_deterministic(void **state)
 
     idx[0] = 50000;
     assert_int_equal(ad_data_batch(ds, idx, 1, false, 0, a, ya, &err), AD_EINVAL);
-    assert_msg_has(err, "50000");
+    adt_assert_has(err.msg, "50000");
     ad_data_close(&ds);
 }
 
@@ -691,7 +626,7 @@ test_synthetic_invalid(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         err = s_open_fails(&cases[i].opts, AD_SPLIT_TRAIN, AD_EINVAL);
-        assert_msg_has(err, cases[i].field);
+        adt_assert_has(err.msg, cases[i].field);
     }
     assert_int_equal(ad_data_open(&ok, (ad_split_t)7, &ds, &err), AD_EINVAL);
     assert_null(ds);
@@ -899,53 +834,53 @@ test_folder_errors(void **state)
 
     (void)state;
     /* No class folders at all: a stray file does not count. */
-    s_fresh_dir(dir, sizeof(dir), "folder-empty");
-    s_write_file(dir, "README", "x", 1);
+    adt_fresh_dir(dir, sizeof(dir), "folder-empty");
+    adt_write_in(dir, "README", "x", 1);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, dir);
-    assert_msg_has(err, "no class sub-folders");
+    adt_assert_has(err.msg, dir);
+    adt_assert_has(err.msg, "no class sub-folders");
 
     /* One class is not a classification problem. */
-    s_mkdir_in(sub, sizeof(sub), dir, "only");
+    adt_mkdir_in(sub, sizeof(sub), dir, "only");
     s_write_image(sub, "a.png", 4, 4, rgb);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "at least 2 classes");
+    adt_assert_has(err.msg, "at least 2 classes");
 
     /* A class folder without images is named. */
-    s_mkdir_in(sub, sizeof(sub), dir, "vacant");
-    s_write_file(sub, "notes.txt", "x", 1);
+    adt_mkdir_in(sub, sizeof(sub), dir, "vacant");
+    adt_write_in(sub, "notes.txt", "x", 1);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, "vacant");
-    assert_msg_has(err, "no .jpg");
+    adt_assert_has(err.msg, "vacant");
+    adt_assert_has(err.msg, "no .jpg");
 
     /* A file with an image name that is not an image fails every split. */
     s_write_image(sub, "b.png", 4, 4, rgb);
-    s_write_file(sub, "broken.jpg", "not an image\n", 13);
+    adt_write_in(sub, "broken.jpg", "not an image\n", 13);
     for (int split = AD_SPLIT_TRAIN; split <= AD_SPLIT_TEST; split++) {
         err = s_open_fails(&opts, (ad_split_t)split, AD_EDATA);
-        assert_msg_has(err, "broken.jpg");
-        assert_msg_has(err, "not a decodable image");
+        adt_assert_has(err.msg, "broken.jpg");
+        adt_assert_has(err.msg, "not a decodable image");
     }
 
     /* Missing folder, a file in place of a folder, no folder given. */
-    s_path(missing, sizeof(missing), dir, "nowhere");
+    adt_path(missing, sizeof(missing), dir, "nowhere");
     opts.dir = missing;
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOENT);
-    assert_msg_has(err, missing);
-    s_path(missing, sizeof(missing), dir, "README");
+    adt_assert_has(err.msg, missing);
+    adt_path(missing, sizeof(missing), dir, "README");
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, -ENOTDIR);
-    assert_msg_has(err, missing);
+    adt_assert_has(err.msg, missing);
     opts.dir = NULL;
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EINVAL);
-    assert_msg_has(err, "dir");
+    adt_assert_has(err.msg, "dir");
 
     /* An unreadable folder; root reads through permissions, so only checked as a user. */
     if (geteuid() != 0) {
-        s_fresh_dir(dir, sizeof(dir), "folder-locked");
+        adt_fresh_dir(dir, sizeof(dir), "folder-locked");
         assert_int_equal(chmod(dir, 0), 0);
         opts.dir = dir;
         err = s_open_fails(&opts, AD_SPLIT_TRAIN, -EACCES);
-        assert_msg_has(err, dir);
+        adt_assert_has(err.msg, dir);
         chmod(dir, 0755);
     }
 }
@@ -959,12 +894,12 @@ test_folder_small_classes(void **state)
 
     (void)state;
     /* Three images a class round to no held-out image per class, but 10% of 9 is one. */
-    s_fresh_dir(dir, sizeof(dir), "folder-small");
+    adt_fresh_dir(dir, sizeof(dir), "folder-small");
     for (int c = 0; c < 3; c++) {
         char name[16];
 
         snprintf(name, sizeof(name), "c%d", c);
-        s_mkdir_in(sub, sizeof(sub), dir, name);
+        adt_mkdir_in(sub, sizeof(sub), dir, name);
         for (int k = 0; k < 3; k++) {
             uint8_t rgb[3];
 
@@ -995,17 +930,17 @@ test_folder_truncated_image(void **state)
 
     (void)state;
     /* Its header reads fine; the pixels are cut off, which only decoding finds. */
-    s_fresh_dir(dir, sizeof(dir), "folder-cut");
-    s_mkdir_in(sub, sizeof(sub), dir, "a");
+    adt_fresh_dir(dir, sizeof(dir), "folder-cut");
+    adt_mkdir_in(sub, sizeof(sub), dir, "a");
     s_write_image(sub, "whole.png", 64, 64, rgb);
-    s_mkdir_in(sub, sizeof(sub), dir, "b");
+    adt_mkdir_in(sub, sizeof(sub), dir, "b");
     s_write_image(sub, "cut.png", 64, 64, rgb);
-    s_path(path, sizeof(path), sub, "cut.png");
+    adt_path(path, sizeof(path), sub, "cut.png");
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(truncate(path, st.st_size / 2), 0);
     err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EDATA);
-    assert_msg_has(err, path);
-    assert_msg_has(err, "not a decodable image");
+    adt_assert_has(err.msg, path);
+    adt_assert_has(err.msg, "not a decodable image");
 }
 
 static void
@@ -1036,7 +971,7 @@ test_folder_bad_options(void **state)
                                 .image_size = cases[i].image_size,
                                 .height = cases[i].height};
         err = s_open_fails(&opts, AD_SPLIT_TRAIN, AD_EINVAL);
-        assert_msg_has(err, cases[i].field);
+        adt_assert_has(err.msg, cases[i].field);
     }
 }
 
@@ -1049,7 +984,7 @@ test_folder_empty_split(void **state)
     (void)state;
     /* 4 images: 10% of them rounds to none, so there is nothing to validate on. */
     err = s_open_fails(&opts, AD_SPLIT_VAL, AD_EDATA);
-    assert_msg_has(err, "val split is empty");
+    adt_assert_has(err.msg, "val split is empty");
 }
 
 int

@@ -6,34 +6,18 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_fault.h"
 #include "autodist/ad_home.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
-static char s_root[256];
 static char s_saved_home[512];
-static int s_seq;
-
-static void
-s_fresh(char *buf, size_t len, const char *tag)
-{
-    int n = snprintf(buf, len, "%s/%s-%d", s_root, tag, s_seq++);
-
-    assert_true(n > 0 && (size_t)n < len);
-}
 
 static mode_t
 s_mode(const char *path)
@@ -50,25 +34,16 @@ s_group_setup(void **state)
 {
     const char *home = getenv("HOME");
 
-    snprintf(s_root, sizeof(s_root), "%s/ad_home_XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     snprintf(s_saved_home, sizeof(s_saved_home), "%s", home ? home : "");
     /* Folder modes below assume the usual umask. */
     umask(022);
-    return mkdtemp(s_root) ? 0 : -1;
-}
-
-static int
-s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    chmod(path, 0700);
-    return remove(path);
+    return adt_root_make("ad_home") ? 0 : -1;
 }
 
 static int
 s_group_teardown(void **state)
 {
-    nftw(s_root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    adt_root_remove();
     return 0;
 }
 
@@ -90,9 +65,9 @@ test_resolve_precedence(void **state)
     ad_home_t home;
     ad_err_t err = {0};
 
-    s_fresh(fake_home, sizeof(fake_home), "user");
-    s_fresh(env_home, sizeof(env_home), "env");
-    s_fresh(arg_home, sizeof(arg_home), "arg");
+    adt_fresh_path(fake_home, sizeof(fake_home), "user", "");
+    adt_fresh_path(env_home, sizeof(env_home), "env", "");
+    adt_fresh_path(arg_home, sizeof(arg_home), "arg", "");
     setenv("HOME", fake_home, 1);
 
     /* Default: ~/.autodist, and every path derives from the root. */
@@ -136,7 +111,7 @@ test_resolve_spellings(void **state)
     ad_home_t home;
     ad_err_t err = {0};
 
-    s_fresh(fake_home, sizeof(fake_home), "tilde");
+    adt_fresh_path(fake_home, sizeof(fake_home), "tilde", "");
     setenv("HOME", fake_home, 1);
 
     assert_int_equal(ad_home_resolve("~/lab/ad", &home, &err), 0);
@@ -170,7 +145,7 @@ test_ensure_creates_folders(void **state)
     ad_home_t home;
     ad_err_t err = {0};
 
-    s_fresh(root, sizeof(root), "create");
+    adt_fresh_path(root, sizeof(root), "create", "");
     strcat(root, "/deep/er");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), 0);
@@ -193,7 +168,7 @@ test_ensure_tightens_keys(void **state)
     ad_home_t home;
     ad_err_t err = {0};
 
-    s_fresh(root, sizeof(root), "keys");
+    adt_fresh_path(root, sizeof(root), "keys", "");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(mkdir(home.root, 0755), 0);
     assert_int_equal(mkdir(home.keys, 0755), 0);
@@ -210,49 +185,44 @@ test_ensure_errors(void **state)
     char root[512], file[600];
     ad_home_t home;
     ad_err_t err = {0};
-    FILE *f;
 
     /* A file where the home should be. */
-    s_fresh(root, sizeof(root), "file");
-    f = fopen(root, "w");
-    assert_non_null(f);
-    fclose(f);
+    adt_fresh_path(root, sizeof(root), "file", "");
+    adt_write_file(root, "");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), -ENOTDIR);
-    assert_msg_has(err.msg, root);
-    assert_msg_has(err.msg, "exists and is not a folder");
+    adt_assert_has(err.msg, root);
+    adt_assert_has(err.msg, "exists and is not a folder");
     ad_home_clear(&home);
 
     /* A file where logs/ should be. */
-    s_fresh(root, sizeof(root), "logsfile");
+    adt_fresh_path(root, sizeof(root), "logsfile", "");
     assert_int_equal(mkdir(root, 0700), 0);
     snprintf(file, sizeof(file), "%s/logs", root);
-    f = fopen(file, "w");
-    assert_non_null(f);
-    fclose(f);
+    adt_write_file(file, "");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     assert_int_equal(ad_home_ensure(&home, &err), -ENOTDIR);
-    assert_msg_has(err.msg, file);
+    adt_assert_has(err.msg, file);
     ad_home_clear(&home);
 
     /* A folder that cannot be created (the fault switch stands in for EACCES). */
-    s_fresh(root, sizeof(root), "denied");
+    adt_fresh_path(root, sizeof(root), "denied", "");
     assert_int_equal(ad_home_resolve(root, &home, &err), 0);
     ad_fault_arm("home.mkdir", 1);
     assert_int_equal(ad_home_ensure(&home, &err), -EACCES);
-    assert_msg_has(err.msg, "cannot create folder");
+    adt_assert_has(err.msg, "cannot create folder");
     ad_home_clear(&home);
 
     /* A real one, unless root ignores permissions. */
     if (geteuid() != 0) {
         char locked[512];
 
-        s_fresh(locked, sizeof(locked), "locked");
+        adt_fresh_path(locked, sizeof(locked), "locked", "");
         assert_int_equal(mkdir(locked, 0500), 0);
         strcat(locked, "/home");
         assert_int_equal(ad_home_resolve(locked, &home, &err), 0);
         assert_int_equal(ad_home_ensure(&home, &err), -EACCES);
-        assert_msg_has(err.msg, locked);
+        adt_assert_has(err.msg, locked);
         ad_home_clear(&home);
     }
 }

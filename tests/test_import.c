@@ -10,13 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "ad_test.h"
 #include "autodist/ad_store.h"
 
-static char s_dir[128];
-static char s_err[4096];
+static const char *s_dir; /* this test's temp root */
+static adt_sh_t s_res;    /* what the last import said */
 
 static const char s_header[] = "model,dataset,hardware,nodes,procs_per_node,threads_per_proc,"
                                "device,batch_size,samples_per_s\n";
@@ -24,35 +24,17 @@ static const char s_header[] = "model,dataset,hardware,nodes,procs_per_node,thre
 static void
 s_write(const char *name, const char *text)
 {
-    char path[256];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", s_dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    adt_write_in(s_dir, name, text, strlen(text));
 }
 
-/* Run `autodist --home DIR import [opt] DIR/name`; returns the exit status, stderr in s_err. */
+/* Run `autodist --home DIR import [opt] DIR/name`; returns the exit status, stderr in s_res.err. */
 static int
 s_import(const char *name, const char *opt)
 {
-    char cmd[1024], path[256];
-    size_t n;
-    FILE *f;
-    int st;
-
-    snprintf(path, sizeof(path), "%s/err.txt", s_dir);
-    snprintf(cmd, sizeof(cmd), "%s --home %s/home import %s %s/%s >%s/out.txt 2>%s", AD_CLI_BIN,
-             s_dir, opt ? opt : "", s_dir, name, s_dir, path);
-    st = system(cmd);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    n = fread(s_err, 1, sizeof(s_err) - 1, f);
-    s_err[n] = '\0';
-    fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    adt_sh_free(&s_res);
+    s_res =
+        adt_sh("%s --home %s/home import %s %s/%s", AD_CLI_BIN, s_dir, opt ? opt : "", s_dir, name);
+    return s_res.status;
 }
 
 static int
@@ -87,22 +69,15 @@ s_runs(double *speedups)
 static int
 s_setup(void **state)
 {
-    static int seq;
-    char cmd[512];
-
-    snprintf(s_dir, sizeof(s_dir), "/tmp/ad_test_import.%d.%d", (int)getpid(), seq++);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", s_dir, s_dir);
-    assert_int_equal(system(cmd), 0);
-    return 0;
+    s_dir = adt_root_make("ad_test_import");
+    return s_dir ? 0 : -1;
 }
 
 static int
 s_teardown(void **state)
 {
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    adt_sh_free(&s_res);
+    return adt_root_remove();
 }
 
 /* Columns in any order, quotes, comments, optional columns; speedups against the 1x1x1 row. */
@@ -159,13 +134,13 @@ test_import_bad(void **state)
                      cases[i].row);
         s_write("bad.csv", text);
         assert_int_equal(s_import("bad.csv", NULL), 2);
-        if (!strstr(s_err, cases[i].want) || !strstr(s_err, "bad.csv") ||
-            strchr(s_err, '\n') != s_err + strlen(s_err) - 1)
-            fail_msg("case %zu: got \"%s\", want \"%s\"", i, s_err, cases[i].want);
+        if (!strstr(s_res.err, cases[i].want) || !strstr(s_res.err, "bad.csv") ||
+            strchr(s_res.err, '\n') != s_res.err + strlen(s_res.err) - 1)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, s_res.err, cases[i].want);
         assert_int_equal(s_runs(NULL), 0);
     }
     assert_int_equal(s_import("missing.csv", NULL), 2);
-    assert_non_null(strstr(s_err, "No such file"));
+    assert_non_null(strstr(s_res.err, "No such file"));
 }
 
 int

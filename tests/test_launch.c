@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_launch.h"
 #include "autodist/ad_log.h"
 
@@ -16,13 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define assert_msg_has(err, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((err).msg, (s)))                                                               \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
-    } while (0)
-
-static char s_tmp[64];
+static const char *s_tmp; /* this test's temp root */
 static ad_home_t s_home;
 
 static int
@@ -30,8 +25,8 @@ s_setup(void **state)
 {
     ad_err_t err = {0};
 
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/test_launch.XXXXXX");
-    if (!mkdtemp(s_tmp))
+    s_tmp = adt_root_make("test_launch");
+    if (!s_tmp)
         return -1;
     ad_log_level = AD_LOG_ERROR;
     return ad_home_resolve(s_tmp, &s_home, &err);
@@ -40,11 +35,8 @@ s_setup(void **state)
 static int
 s_teardown(void **state)
 {
-    char cmd[128];
-
     ad_home_clear(&s_home);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return adt_root_remove();
 }
 
 /* A profile of sockets x cores_per_socket cores, two PUs each, with or without a core map. */
@@ -87,20 +79,6 @@ s_job(ad_job_t *job, const char *layout)
              layout);
     if (ad_job_parse_string(text, "job", job, &err))
         fail_msg("%s", err.msg);
-}
-
-static char *
-s_read(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf = calloc(1, 65536);
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 /* Index of the first argv entry equal to s, or -1. */
@@ -160,12 +138,12 @@ test_two_small_nodes(void **state)
 
     snprintf(path, sizeof(path), "%s/logs/42/hostfile", s_tmp);
     assert_string_equal(ad_launch_plan_hostfile(plan), path);
-    text = s_read(path);
+    text = adt_slurp(path, NULL);
     assert_string_equal(text, "node-1 slots=2\n10.0.0.2 slots=2\n");
     free(text);
     snprintf(path, sizeof(path), "%s/logs/42/rankfile", s_tmp);
     assert_string_equal(ad_launch_plan_rankfile(plan), path);
-    text = s_read(path);
+    text = adt_slurp(path, NULL);
     assert_string_equal(text, "rank 0=node-1 slot=0:0-1\n"
                               "rank 1=node-1 slot=0:2-3\n"
                               "rank 2=10.0.0.2 slot=0:0-1\n"
@@ -439,55 +417,55 @@ test_bad_plans(void **state)
     spec = base;
     spec.n_nodes = 0;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "no nodes given");
+    adt_assert_has(err.msg, "no nodes given");
     assert_null(plan);
 
     spec = base;
     spec.n_nodes = 1;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "layout asks for 2 nodes, 1 given");
+    adt_assert_has(err.msg, "layout asks for 2 nodes, 1 given");
 
     spec = base;
     spec.procs_per_node = 3;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "procs_per_node 3 does not match its layout's 2");
+    adt_assert_has(err.msg, "procs_per_node 3 does not match its layout's 2");
 
     spec = base;
     spec.threads_per_proc = 4;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "threads_per_proc 4 does not match its layout's 1");
+    adt_assert_has(err.msg, "threads_per_proc 4 does not match its layout's 1");
 
     spec = base;
     spec.job = &autojob;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "auto layout");
+    adt_assert_has(err.msg, "auto layout");
 
     spec = base;
     spec.job = &autojob;
     spec.procs_per_node = 1;
     spec.threads_per_proc = -2;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "auto layout");
+    adt_assert_has(err.msg, "auto layout");
 
     spec = base;
     spec.nodes = dup;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "host h1 given for nodes n1 and n2");
+    adt_assert_has(err.msg, "host h1 given for nodes n1 and n2");
 
     spec = base;
     spec.nodes = blank;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "node n2: bad host \"bad host\"");
+    adt_assert_has(err.msg, "node n2: bad host \"bad host\"");
 
     spec = base;
     spec.job_id = "../etc";
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "job id \"../etc\"");
+    adt_assert_has(err.msg, "job id \"../etc\"");
 
     spec = base;
     spec.transport.env = bad_env;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
-    assert_msg_has(err, "\"NOEQUALS\" is not KEY=VALUE");
+    adt_assert_has(err.msg, "\"NOEQUALS\" is not KEY=VALUE");
     assert_null(plan);
 
     ad_job_clear(&job);
@@ -519,7 +497,7 @@ test_write_error(void **state)
     spec.job = &job;
     assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
     assert_int_equal(ad_launch_write_files(plan, &err), -ENOTDIR);
-    assert_msg_has(err, "checkpoints/blocked: not a folder");
+    adt_assert_has(err.msg, "checkpoints/blocked: not a folder");
     ad_launch_plan_free(&plan);
     ad_job_clear(&job);
     ad_profile_free(&p);
@@ -569,7 +547,7 @@ test_mpirun_localhost(void **state)
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char *text = s_read(ad_launch_plan_output(plan));
+        char *text = adt_slurp(ad_launch_plan_output(plan), NULL);
 
         fail_msg("mpirun failed (status %d): %s", status, text);
     }

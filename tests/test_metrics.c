@@ -14,22 +14,19 @@
 #include "autodist/ad_metrics.h"
 #include "autodist/ad_proto.h"
 
-static char s_dir[256];
+static const char *s_dir; /* this test's temp root */
 
 static int
 s_setup(void **st)
 {
-    snprintf(s_dir, sizeof(s_dir), "/tmp/ad-test-metrics-XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
+    s_dir = adt_root_make("ad-test-metrics");
+    return s_dir ? 0 : -1;
 }
 
 static int
 s_teardown(void **st)
 {
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return adt_root_remove();
 }
 
 /* Line k (from 0) of the file as a JSON object; the caller owns it. */
@@ -166,7 +163,7 @@ test_report_away(void **st)
     ad_err_t err = {0};
     ad_metrics_t *m = ad_metrics_open(NULL, 0, &err);
 
-    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", adt_free_port());
+    adt_free_endpoint(ep, sizeof(ep));
     assert_int_equal(ad_metrics_report(m, ep, 7, &err), 0);
     for (int i = 0; i < 5; i++)
         assert_int_equal(ad_metrics_emit(m, "step", json_pack("{s:i}", "step", i), &err), 0);

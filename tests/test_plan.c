@@ -6,18 +6,15 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "ad_test.h"
 #include "autodist/ad_store.h"
 
 /*
@@ -26,73 +23,34 @@
  * three nodes with profiles written through the store API, so `plan` has
  * something to fall back on when the coordinator does not answer.
  */
-static char s_dir[128];
-static char s_coord[64]; /* an endpoint nobody listens on */
-static char *s_out;      /* stdout of the last command */
-static char s_err[8192]; /* stderr of the last command */
-
-#define S_OUT_MAX (1 << 20)
+static const char *s_dir; /* the temp root */
+static char s_coord[64];  /* an endpoint nobody listens on */
+static adt_sh_t s_res;    /* stdout and stderr of the last command */
 
 static void
 s_write(const char *name, const char *text)
 {
-    char path[256];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", s_dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    adt_write_in(s_dir, name, text, strlen(text));
 }
 
-static void
-s_slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-/* Run `autodist --home DIR/HOME --coordinator EP ARGS`: exit status; stdout, stderr in s_out,
- * s_err. */
+/* Run `autodist --home DIR/HOME --coordinator EP ARGS` in DIR: exit status; stdout, stderr in
+ * s_res. */
 static int
 s_run(const char *home, const char *args)
 {
-    char cmd[2048], out[256], err[256];
-    int st;
-
-    snprintf(out, sizeof(out), "%s/out.txt", s_dir);
-    snprintf(err, sizeof(err), "%s/err.txt", s_dir);
-    snprintf(cmd, sizeof(cmd), "cd %s && %s --home %s/%s --coordinator %s %s >%s 2>%s", s_dir,
-             AD_CLI_BIN, s_dir, home, s_coord, args, out, err);
-    st = system(cmd);
-    s_slurp(out, s_out, S_OUT_MAX);
-    s_slurp(err, s_err, sizeof(s_err));
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    adt_sh_free(&s_res);
+    s_res = adt_sh("cd %s && %s --home %s/%s --coordinator %s %s", s_dir, AD_CLI_BIN, s_dir, home,
+                   s_coord, args);
+    return s_res.status;
 }
 
 /* stderr is exactly one line that contains want. */
 static void
 s_one_line(const char *want)
 {
-    if (!strstr(s_err, want) || !*s_err || strchr(s_err, '\n') != s_err + strlen(s_err) - 1)
-        fail_msg("stderr \"%s\", want one line with \"%s\"", s_err, want);
-}
-
-static json_t *
-s_json(void)
-{
-    json_error_t jerr;
-    json_t *doc = json_loads(s_out, 0, &jerr);
-
-    if (!doc)
-        fail_msg("not JSON (%s): %s", jerr.text, s_out);
-    return doc;
+    if (!strstr(s_res.err, want) || !*s_res.err ||
+        strchr(s_res.err, '\n') != s_res.err + strlen(s_res.err) - 1)
+        fail_msg("stderr \"%s\", want one line with \"%s\"", s_res.err, want);
 }
 
 /*
@@ -142,7 +100,7 @@ s_make_store(void)
     s_write("runs.csv", csv);
     free(csv);
     assert_int_equal(s_run("home", "import runs.csv"), 0);
-    assert_non_null(strstr(s_out, "imported 48 runs"));
+    assert_non_null(strstr(s_res.out, "imported 48 runs"));
 
     snprintf(path, sizeof(path), "%s/home/runs.db", s_dir);
     assert_int_equal(ad_store_open(path, 0, &st, NULL), 0);
@@ -172,26 +130,11 @@ s_make_store(void)
 static int
 s_group_setup(void **state)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sa);
-    char cmd[512];
-    int fd;
-
-    snprintf(s_dir, sizeof(s_dir), "/tmp/ad_test_plan.%d", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", s_dir, s_dir);
-    if (system(cmd))
+    s_dir = adt_root_make("ad_test_plan");
+    if (!s_dir)
         return -1;
     /* A port that was free a moment ago: nothing answers there. */
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl))
-        return -1;
-    close(fd);
-    snprintf(s_coord, sizeof(s_coord), "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
-    s_out = malloc(S_OUT_MAX);
-    if (!s_out)
-        return -1;
+    adt_free_endpoint(s_coord, sizeof(s_coord));
     s_make_store();
     s_write("job.yaml", "name: plan-me\nmodel: cnn\ndataset: fashion-mnist\nsteps: 10\n"
                         "batch_size: 256\nlayout: {nodes: 1, procs_per_node: 2, "
@@ -205,11 +148,8 @@ s_group_setup(void **state)
 static int
 s_group_teardown(void **state)
 {
-    char cmd[512];
-
-    free(s_out);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    adt_sh_free(&s_res);
+    return adt_root_remove();
 }
 
 /* The DESIGN §7 contract: the five keys first, positive numbers, low <= value <= high. */
@@ -224,7 +164,7 @@ test_predict_contract(void **state)
     assert_int_equal(s_run("home", "predict --model cnn --dataset fashion-mnist --hardware testhw "
                                    "--batch-size 256 --layout 2,2,1 --device cpu --json"),
                      0);
-    doc = s_json();
+    doc = adt_json(s_res.out);
     it = json_object_iter(doc);
     for (size_t i = 0; i < 5; i++, it = json_object_iter_next(doc, it)) {
         assert_non_null(it);
@@ -245,7 +185,7 @@ test_predict_contract(void **state)
     assert_int_equal(s_run("home", "predict --model cnn --dataset fashion-mnist --hardware testhw "
                                    "--batch-size 128 --layout 1,1,1 --json"),
                      0);
-    doc = s_json();
+    doc = adt_json(s_res.out);
     assert_true(fabs(json_number_value(json_object_get(doc, "speedup")) - 1) < 0.05);
     assert_true(json_is_true(json_object_get(doc, "baseline_measured")));
     json_decref(doc);
@@ -254,15 +194,15 @@ test_predict_contract(void **state)
     assert_int_equal(s_run("home", "predict --model mlp --dataset fashion-mnist --hardware testhw "
                                    "--batch-size 256 --layout 1,4,1"),
                      0);
-    assert_non_null(strstr(s_out, "samples/s ["));
-    assert_non_null(strstr(s_out, "speedup"));
-    assert_int_equal(strchr(s_out, '\n') - s_out, (long)strlen(s_out) - 1);
+    assert_non_null(strstr(s_res.out, "samples/s ["));
+    assert_non_null(strstr(s_res.out, "speedup"));
+    assert_int_equal(strchr(s_res.out, '\n') - s_res.out, (long)strlen(s_res.out) - 1);
 
     /* A cold start of a workload nobody ran, on a class with a profile: finite, positive. */
     assert_int_equal(s_run("home", "predict --model resnet18 --dataset synthetic-3x32x32 "
                                    "--hardware testhw --batch-size 64 --layout 1,1,2 --json"),
                      0);
-    doc = s_json();
+    doc = adt_json(s_res.out);
     assert_true(json_number_value(json_object_get(doc, "samples_per_s")) > 0);
     assert_string_equal(json_string_value(json_object_get(doc, "basis")), "cold start");
     json_decref(doc);
@@ -293,7 +233,7 @@ test_predict_bad(void **state)
             cases[i].args);
         assert_int_equal(s_run("home", args), cases[i].status);
         s_one_line(cases[i].want);
-        assert_string_equal(s_out, "");
+        assert_string_equal(s_res.out, "");
     }
     assert_int_equal(
         s_run("home", "predict --dataset d --hardware h --batch-size 1 --layout 1,1,1"), 2);
@@ -310,9 +250,9 @@ test_plan_fallback(void **state)
 
     assert_int_equal(s_run("home", "plan job.yaml"), 0);
     s_one_line("does not answer; planning on the 3 nodes the store knows");
-    assert_non_null(strstr(s_err, s_coord));
-    assert_non_null(strstr(s_out, "plan for plan-me: cnn on fashion-mnist, global batch 256"));
-    table = strstr(s_out, "RANK  LAYOUT");
+    assert_non_null(strstr(s_res.err, s_coord));
+    assert_non_null(strstr(s_res.out, "plan for plan-me: cnn on fashion-mnist, global batch 256"));
+    table = strstr(s_res.out, "RANK  LAYOUT");
     assert_non_null(table);
     /* Column 4 is SAMPLES/S: non-increasing down the table. */
     for (p = strchr(table, '\n') + 1; *p >= '0' && *p <= '9'; p = strchr(p, '\n') + 1) {
@@ -327,19 +267,19 @@ test_plan_fallback(void **state)
         rows++;
     }
     assert_int_equal(rows, 20);
-    assert_non_null(strstr(s_out, "the job file asks for 1x2x1: rank "));
-    assert_non_null(strstr(s_out, "layout: auto would take "));
+    assert_non_null(strstr(s_res.out, "the job file asks for 1x2x1: rank "));
+    assert_non_null(strstr(s_res.out, "layout: auto would take "));
 
     /* --top, --max-nodes and --device narrow it. */
     assert_int_equal(s_run("home", "plan job.yaml --top 3 --max-nodes 1 --device cpu"), 0);
-    assert_non_null(strstr(s_out, "\n3     1x"));
-    assert_null(strstr(s_out, "\n4     "));
-    assert_null(strstr(s_out, "  2x"));
+    assert_non_null(strstr(s_res.out, "\n3     1x"));
+    assert_null(strstr(s_res.out, "\n4     "));
+    assert_null(strstr(s_res.out, "  2x"));
 
     /* A workload without runs: a cold start, said so. */
     assert_int_equal(s_run("home", "plan cold.yaml --top 5"), 0);
-    assert_non_null(strstr(s_out, "resnet18 on synthetic-3x32x32"));
-    assert_non_null(strstr(s_out, "cold start"));
+    assert_non_null(strstr(s_res.out, "resnet18 on synthetic-3x32x32"));
+    assert_non_null(strstr(s_res.out, "cold start"));
 }
 
 /* --json: the documented document, the choice is the best, and predict agrees with it. */
@@ -352,7 +292,7 @@ test_plan_json(void **state)
     char args[512];
 
     assert_int_equal(s_run("home", "plan job.yaml --json"), 0);
-    doc = s_json();
+    doc = adt_json(s_res.out);
     assert_string_equal(json_string_value(json_object_get(doc, "job")), "plan-me");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(doc, "workload"), "dataset")),
@@ -410,7 +350,7 @@ test_plan_json(void **state)
              (int)json_integer_value(json_object_get(l, "procs_per_node")),
              (int)json_integer_value(json_object_get(l, "threads_per_proc")));
     assert_int_equal(s_run("home", args), 0);
-    pred = s_json();
+    pred = adt_json(s_res.out);
     assert_true(fabs(json_number_value(json_object_get(pred, "samples_per_s")) /
                          json_number_value(json_object_get(choice, "samples_per_s")) -
                      1) < 1e-9);
@@ -426,23 +366,23 @@ test_plan_evaluate(void **state)
     bool pooled = false;
 
     assert_int_equal(s_run("home", "plan --evaluate --naive"), 0);
-    assert_non_null(strstr(s_out, "cross-validation on "));
-    assert_non_null(strstr(s_out, "loco: leave one configuration out"));
-    assert_non_null(strstr(s_out, "small-large: "));
-    assert_non_null(strstr(s_out, "lomo: "));
-    assert_non_null(strstr(s_out, " MAPE "));
-    assert_non_null(strstr(s_out, " SPEARMAN "));
-    assert_non_null(strstr(s_out, " COVERAGE "));
-    assert_non_null(strstr(s_out, " REGRET-SAME "));
-    assert_non_null(strstr(s_out, " REGRET-ALL "));
-    assert_non_null(strstr(s_out, "\nmodel      cnn    fashion-mnist  testhw"));
-    assert_non_null(strstr(s_out, "\nnaive      all "));
-    assert_non_null(strstr(s_out, "model over 2 workloads: MAPE median "));
+    assert_non_null(strstr(s_res.out, "cross-validation on "));
+    assert_non_null(strstr(s_res.out, "loco: leave one configuration out"));
+    assert_non_null(strstr(s_res.out, "small-large: "));
+    assert_non_null(strstr(s_res.out, "lomo: "));
+    assert_non_null(strstr(s_res.out, " MAPE "));
+    assert_non_null(strstr(s_res.out, " SPEARMAN "));
+    assert_non_null(strstr(s_res.out, " COVERAGE "));
+    assert_non_null(strstr(s_res.out, " REGRET-SAME "));
+    assert_non_null(strstr(s_res.out, " REGRET-ALL "));
+    assert_non_null(strstr(s_res.out, "\nmodel      cnn    fashion-mnist  testhw"));
+    assert_non_null(strstr(s_res.out, "\nnaive      all "));
+    assert_non_null(strstr(s_res.out, "model over 2 workloads: MAPE median "));
 
     assert_int_equal(s_run("home", "plan --evaluate --method small-large --small-max-workers 2 "
                                    "--json"),
                      0);
-    doc = s_json();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_integer_value(json_object_get(doc, "runs")), 48);
     rows = json_object_get(doc, "rows");
     assert_true(json_array_size(rows) >= 3);
@@ -486,7 +426,7 @@ test_plan_errors(void **state)
     s_one_line("nothing to evaluate");
     assert_int_equal(s_run("empty", "plan job.yaml"), 1);
     s_one_line("nothing to plan on");
-    assert_string_equal(s_out, "");
+    assert_string_equal(s_res.out, "");
 }
 
 int

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_planner.h"
 #include "autodist/ad_store.h"
 
@@ -675,7 +676,7 @@ test_sia_subset(void **state)
 static void
 test_load_store(void **state)
 {
-    char dir[] = "/tmp/test_planner_XXXXXX", path[64];
+    char path[300];
     ad_store_t *st = NULL;
     ad_profile_row_t prof;
     ad_planner_t *p = ad_planner_new();
@@ -686,8 +687,8 @@ test_load_store(void **state)
     ad_err_t err;
     size_t loaded = 0;
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/runs.db", dir);
+    assert_non_null(adt_root_make("test_planner"));
+    adt_path(path, sizeof(path), adt_root(), "runs.db");
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &st, &err), 0);
     ad_profile_row_init(&prof);
     prof.hardware = "synth";
@@ -720,8 +721,7 @@ test_load_store(void **state)
     s_assert_near(pr.samples_per_s, 128 / s_step(&s_wl_a, 1, 2, 1, 128), 0.05, "2 ranks");
     assert_true(pr.baseline_measured);
     ad_store_close(&st);
-    unlink(path);
-    rmdir(dir);
+    adt_root_remove();
     ad_planner_free(&p);
 }
 

@@ -23,20 +23,14 @@
 #include "autodist/ad_fault.h"
 #include "autodist/ad_proc.h"
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
-/* A fresh folder for one test (removed by s_teardown). */
-static char s_dir[64];
+/* A fresh folder for one test (the temp root, removed by s_teardown). */
+static const char *s_dir;
 
 static int
 s_setup(void **state)
 {
-    snprintf(s_dir, sizeof(s_dir), "/tmp/adproc-XXXXXX");
-    if (!mkdtemp(s_dir))
+    s_dir = adt_root_make("adproc");
+    if (!s_dir)
         return -1;
     ad_fault_reset();
     return 0;
@@ -45,19 +39,8 @@ s_setup(void **state)
 static int
 s_teardown(void **state)
 {
-    char cmd[128];
-
     ad_fault_reset();
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* s_dir/name into buf. */
-static const char *
-s_path(char *buf, size_t size, const char *name)
-{
-    snprintf(buf, size, "%s/%s", s_dir, name);
-    return buf;
+    return adt_root_remove();
 }
 
 /* Wait for pid (at most 10 s); its wait status. */
@@ -91,7 +74,7 @@ test_spawn_output_to_log(void **state)
     pid_t pid = 0;
     int st;
 
-    s_path(log, sizeof(log), "out.log");
+    adt_path(log, sizeof(log), s_dir, "out.log");
     adt_write_file(log, "already there\n");
     assert_int_equal(ad_proc_spawn(argv, NULL, log, &pid, &err), 0);
     assert_true(pid > 0);
@@ -112,7 +95,7 @@ test_spawn_process_group(void **state)
     pid_t pid = 0;
     int st;
 
-    s_path(log, sizeof(log), "group.log");
+    adt_path(log, sizeof(log), s_dir, "group.log");
     assert_int_equal(ad_proc_spawn(argv, NULL, log, &pid, &err), 0);
     assert_int_equal(getpgid(pid), pid);
     assert_int_equal(getsid(pid), getsid(0));
@@ -137,7 +120,7 @@ test_spawn_env_merge(void **state)
 
     setenv("ADT_KEEP", "kept", 1);
     setenv("ADT_OVER", "from-parent", 1);
-    s_path(log, sizeof(log), "env.log");
+    adt_path(log, sizeof(log), s_dir, "env.log");
     assert_int_equal(ad_proc_spawn(argv, env, log, &pid, &err), 0);
     s_wait(pid);
     adt_read_file(log, text, sizeof(text));
@@ -157,18 +140,18 @@ test_spawn_errors(void **state)
     ad_err_t err = {0};
     pid_t pid = 0;
 
-    s_path(log, sizeof(log), "err.log");
+    adt_path(log, sizeof(log), s_dir, "err.log");
     /* exec failing is an error now, not exit status 127 later. */
     assert_int_equal(ad_proc_spawn(missing, NULL, log, &pid, &err), -ENOENT);
-    assert_msg_has(err.msg, "cannot run /nonexistent/autodist-prog: No such file or directory");
+    adt_assert_has(err.msg, "cannot run /nonexistent/autodist-prog: No such file or directory");
     assert_int_equal(pid, 0);
     assert_int_equal(ad_proc_spawn_detached(missing, log, &pid, &err), -ENOENT);
-    assert_msg_has(err.msg, "cannot run /nonexistent/autodist-prog");
+    adt_assert_has(err.msg, "cannot run /nonexistent/autodist-prog");
     /* The log cannot be opened. */
     assert_int_equal(ad_proc_spawn(sh, NULL, "/nonexistent/dir/x.log", &pid, &err), -ENOENT);
-    assert_msg_has(err.msg, "cannot open /nonexistent/dir/x.log: No such file or directory");
+    adt_assert_has(err.msg, "cannot open /nonexistent/dir/x.log: No such file or directory");
     assert_int_equal(ad_proc_spawn(none, NULL, log, &pid, &err), AD_EINVAL);
-    assert_msg_has(err.msg, "nothing to run");
+    adt_assert_has(err.msg, "nothing to run");
     assert_int_equal(pid, 0);
 }
 
@@ -181,7 +164,7 @@ test_spawn_fork_fault(void **state)
     pid_t pid = 0;
     int st;
 
-    s_path(log, sizeof(log), "fault.log");
+    adt_path(log, sizeof(log), s_dir, "fault.log");
     ad_fault_arm("fork", 1);
     assert_int_equal(ad_proc_spawn(argv, NULL, log, &pid, &err), -EAGAIN);
     assert_string_equal(err.msg, "cannot start sh: fork: Resource temporarily unavailable");
@@ -194,7 +177,7 @@ test_spawn_fork_fault(void **state)
     assert_int_equal(WEXITSTATUS(st), 4);
     pid = 0;
     assert_int_equal(ad_proc_spawn_detached(argv, log, &pid, &err), -EAGAIN);
-    assert_msg_has(err.msg, "fork: Resource temporarily unavailable");
+    adt_assert_has(err.msg, "fork: Resource temporarily unavailable");
     assert_int_equal(pid, 0);
     /* Once only: the next fork works again. */
     assert_false(ad_fault_armed("fork"));
@@ -219,19 +202,19 @@ test_spawn_detached(void **state)
              "test -e /proc/self/fd/%d && echo fd-open || echo fd-closed; echo sid:$(cut -d' ' "
              "-f6 /proc/self/stat) pid:$$",
              fd);
-    s_path(log, sizeof(log), "detached.log");
+    adt_path(log, sizeof(log), s_dir, "detached.log");
     assert_int_equal(ad_proc_spawn_detached(argv, log, &pid, &err), 0);
     st = s_wait(pid);
     close(fd);
     assert_int_equal(WEXITSTATUS(st), 0);
     adt_read_file(log, text, sizeof(text));
-    assert_msg_has(text, "fd-closed\n");
+    adt_assert_has(text, "fd-closed\n");
     /* Its own session: the session id is its pid. */
     {
         char want[64];
 
         snprintf(want, sizeof(want), "sid:%d pid:%d", (int)pid, (int)pid);
-        assert_msg_has(text, want);
+        adt_assert_has(text, want);
     }
 }
 
@@ -240,7 +223,7 @@ test_last_line(void **state)
 {
     char path[128], buf[64], big[8192];
 
-    s_path(path, sizeof(path), "tail.log");
+    adt_path(path, sizeof(path), s_dir, "tail.log");
     assert_false(ad_proc_last_line(path, buf, sizeof(buf)));
     assert_string_equal(buf, "");
     adt_write_file(path, "");
@@ -269,7 +252,7 @@ test_pid_files(void **state)
 {
     char path[128], tmp[160];
 
-    s_path(path, sizeof(path), "d.pid");
+    adt_path(path, sizeof(path), s_dir, "d.pid");
     assert_int_equal(ad_proc_read_pid(path), 0);
     assert_int_equal(ad_proc_write_pid(path, 4242), 0);
     assert_int_equal(ad_proc_read_pid(path), 4242);
@@ -301,7 +284,7 @@ test_proc_is(void **state)
     assert_false(ad_proc_is(getpid(), "autodistd"));
     assert_false(ad_proc_is(0, "test_proc"));
     assert_false(ad_proc_is(-1, "test_proc"));
-    s_path(log, sizeof(log), "is.log");
+    adt_path(log, sizeof(log), s_dir, "is.log");
     assert_int_equal(ad_proc_spawn(argv, NULL, log, &pid, &err), 0);
     assert_true(ad_proc_is(pid, "sleep"));
     assert_false(ad_proc_gone(pid, "sleep"));
@@ -358,7 +341,7 @@ s_rank(const char *job, const char *home)
 
     snprintf(kv_job, sizeof(kv_job), "AUTODIST_JOB=%s", job);
     snprintf(kv_home, sizeof(kv_home), "AUTODIST_HOME=%s", home);
-    s_path(log, sizeof(log), "ranks.log");
+    adt_path(log, sizeof(log), s_dir, "ranks.log");
     assert_int_equal(ad_proc_spawn(argv, env, log, &pid, &err), 0);
     return pid;
 }
@@ -370,8 +353,8 @@ test_stray_ranks(void **state)
     pid_t ranks[3], other_job, other_home_pid, prefix_job;
     int n, st;
 
-    s_path(home, sizeof(home), "home");
-    s_path(other_home, sizeof(other_home), "home2");
+    adt_path(home, sizeof(home), s_dir, "home");
+    adt_path(other_home, sizeof(other_home), s_dir, "home2");
     for (int i = 0; i < 3; i++)
         ranks[i] = s_rank("77", home);
     other_job = s_rank("78", home);

@@ -6,11 +6,11 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_fault.h"
 #include "autodist/ad_store.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,34 +21,16 @@
 
 #include <sqlite3.h>
 
-#define assert_msg_has(msg, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((msg), (s)))                                                                   \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (msg));                         \
-    } while (0)
-
 #define assert_near(a, b) assert_true(s_near((a), (b)))
-
-static char s_root[256];
 
 static bool
 s_near(double a, double b)
 {
     return fabs(a - b) <= 1e-9 * (fabs(b) + 1);
 }
-static int s_seq;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixtures.                                                                               */
-
-/* A fresh file path under the temp root (the file does not exist). */
-static void
-s_fresh(char *buf, size_t len, const char *tag)
-{
-    int n = snprintf(buf, len, "%s/%s-%d.db", s_root, tag, s_seq++);
-
-    assert_true(n > 0 && (size_t)n < len);
-}
 
 static ad_store_t *
 s_open(const char *path, unsigned flags)
@@ -66,7 +48,7 @@ s_open(const char *path, unsigned flags)
 static ad_store_t *
 s_new_store(char *path, size_t len, const char *tag)
 {
-    s_fresh(path, len, tag);
+    adt_fresh_path(path, len, tag, ".db");
     return s_open(path, AD_STORE_CREATE);
 }
 
@@ -134,16 +116,6 @@ s_raw_plan(const char *path, const char *sql, char *out, size_t len)
             snprintf(out + used, len - used, "%s | ", (const char *)sqlite3_column_text(stmt, 3));
     sqlite3_finalize(stmt);
     sqlite3_close(db);
-}
-
-static void
-s_write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
 }
 
 /* A run of model cnn on fashion-mnist, hardware class hw-a, batch 256. */
@@ -286,23 +258,13 @@ s_build_v1(const char *path)
 static int
 s_group_setup(void **state)
 {
-    snprintf(s_root, sizeof(s_root), "%s/ad_store_XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(s_root))
-        return -1;
-    return 0;
-}
-
-static int
-s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
+    return adt_root_make("ad_store") ? 0 : -1;
 }
 
 static int
 s_group_teardown(void **state)
 {
-    nftw(s_root, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    adt_root_remove();
     return 0;
 }
 
@@ -323,11 +285,11 @@ test_open_creates_wal_store(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "create");
+    adt_fresh_path(path, sizeof(path), "create", ".db");
     /* Without AD_STORE_CREATE a missing file is an error, and nothing is created. */
     assert_int_equal(ad_store_open(path, 0, &store, &err), -ENOENT);
     assert_null(store);
-    assert_msg_has(err.msg, "no such store");
+    adt_assert_has(err.msg, "no such store");
     assert_int_equal(access(path, F_OK), -1);
 
     store = s_open(path, AD_STORE_CREATE);
@@ -367,7 +329,7 @@ test_open_default_home(void **state)
     ad_err_t err = {0};
     struct stat st;
 
-    snprintf(home, sizeof(home), "%s/home-%d/deeper", s_root, s_seq++);
+    adt_fresh_path(home, sizeof(home), "home", "/deeper");
     setenv("AUTODIST_HOME", home, 1);
     assert_int_equal(ad_store_open(NULL, AD_STORE_READONLY, &store, &err), -ENOENT);
     store = s_open(NULL, AD_STORE_CREATE);
@@ -386,8 +348,8 @@ test_empty_file_is_initialised(void **state)
     char path[512];
     ad_store_t *store;
 
-    s_fresh(path, sizeof(path), "empty");
-    s_write_file(path, "", 0);
+    adt_fresh_path(path, sizeof(path), "empty", ".db");
+    adt_write_bytes(path, "", 0);
     /* An empty file is an SQLite database of schema 0: it becomes a store. */
     store = s_open(path, 0);
     ad_store_close(&store);
@@ -404,7 +366,7 @@ test_migrate_from_v1_keeps_data(void **state)
     ad_run_t run;
     int64_t base;
 
-    s_fresh(path, sizeof(path), "v1");
+    adt_fresh_path(path, sizeof(path), "v1", ".db");
     s_build_v1(path);
     store = s_open(path, 0);
     assert_int_equal(s_raw_int(path, "PRAGMA user_version"), 2);
@@ -453,12 +415,12 @@ test_migration_failure_leaves_old_schema(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "v1fail");
+    adt_fresh_path(path, sizeof(path), "v1fail", ".db");
     s_build_v1(path);
     ad_fault_arm("store.migrate", 1);
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
     assert_null(store);
-    assert_msg_has(err.msg, "migrate to schema 2");
+    adt_assert_has(err.msg, "migrate to schema 2");
     assert_int_equal(s_raw_int(path, "PRAGMA user_version"), 1);
     assert_int_equal(s_raw_int(path, "SELECT count(*) FROM runs"), 2);
     /* Version 2's columns were not half-added. */
@@ -478,10 +440,10 @@ test_readonly_open_of_old_schema_refused(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "v1ro");
+    adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
-    assert_msg_has(err.msg, "has schema 1, this autodist needs 2");
+    adt_assert_has(err.msg, "has schema 1, this autodist needs 2");
     assert_int_equal(s_raw_int(path, "PRAGMA user_version"), 1);
 }
 
@@ -492,15 +454,15 @@ test_newer_schema_refused(void **state)
     ad_store_t *store = NULL;
     ad_err_t err = {0};
 
-    s_fresh(path, sizeof(path), "v7");
+    adt_fresh_path(path, sizeof(path), "v7", ".db");
     s_raw_exec(path, "CREATE TABLE runs (id INTEGER PRIMARY KEY, future TEXT);"
                      "INSERT INTO runs VALUES (1, 'from the future');"
                      "PRAGMA application_id = 1094996820; PRAGMA user_version = 7;");
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
     assert_int_equal(err.code, AD_EDB);
     assert_null(store);
-    assert_msg_has(err.msg, path);
-    assert_msg_has(err.msg, "has schema 7, this autodist knows up to 2: upgrade autodist");
+    adt_assert_has(err.msg, path);
+    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 2: upgrade autodist");
     /* Untouched: still version 7 with its row. */
     assert_int_equal(s_raw_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(s_raw_int(path, "SELECT count(*) FROM runs"), 1);
@@ -516,8 +478,8 @@ test_not_a_database_refused(void **state)
     ad_err_t err = {0};
     char expect[600];
 
-    s_fresh(path, sizeof(path), "junk");
-    s_write_file(path, junk, sizeof(junk) - 1);
+    adt_fresh_path(path, sizeof(path), "junk", ".db");
+    adt_write_bytes(path, junk, sizeof(junk) - 1);
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
     assert_null(store);
     snprintf(expect, sizeof(expect), "%s: not an autodist store (file is not a database)", path);
@@ -526,22 +488,22 @@ test_not_a_database_refused(void **state)
     assert_string_equal(err.msg, expect);
 
     /* Another program's SQLite database is not ours either, and stays as it was. */
-    s_fresh(path, sizeof(path), "foreign");
+    adt_fresh_path(path, sizeof(path), "foreign", ".db");
     s_raw_exec(path, "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT);");
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
-    assert_msg_has(err.msg, "not an autodist store");
+    adt_assert_has(err.msg, "not an autodist store");
     assert_int_equal(s_raw_int(path, "SELECT count(*) FROM sqlite_schema"), 1);
 
-    s_fresh(path, sizeof(path), "otherapp");
+    adt_fresh_path(path, sizeof(path), "otherapp", ".db");
     s_raw_exec(path, "PRAGMA application_id = 42; PRAGMA user_version = 1;");
     assert_int_equal(ad_store_open(path, 0, &store, &err), AD_EDB);
-    assert_msg_has(err.msg, "another application");
+    adt_assert_has(err.msg, "another application");
 
     /* A folder is not a store, nor a file in a folder that does not exist. */
-    assert_int_equal(ad_store_open(s_root, 0, &store, &err), -EISDIR);
-    snprintf(path, sizeof(path), "%s/missing/runs.db", s_root);
+    assert_int_equal(ad_store_open(adt_root(), 0, &store, &err), -EISDIR);
+    snprintf(path, sizeof(path), "%s/missing/runs.db", adt_root());
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &store, &err), AD_EDB);
-    assert_msg_has(err.msg, "cannot open the file: No such file or directory");
+    adt_assert_has(err.msg, "cannot open the file: No such file or directory");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -585,7 +547,7 @@ test_nodes_and_profiles(void **state)
 
     assert_int_equal(ad_store_set_node_state(store, id, AD_NODE_DOWN, 3000), 0);
     assert_int_equal(ad_store_set_node_state(store, 999, AD_NODE_DOWN, NAN), -ENOENT);
-    assert_msg_has(ad_store_errmsg(store), "node 999: no such node");
+    adt_assert_has(ad_store_errmsg(store), "node 999: no such node");
 
     ad_profile_row_init(&prof);
     prof.node = id;
@@ -625,7 +587,7 @@ test_nodes_and_profiles(void **state)
     assert_string_equal(node.hardware, "xeon-gold-5220-x2-96g");
     ad_node_clear(&node);
     assert_int_equal(ad_store_find_node(store, "nope", &node), -ENOENT);
-    assert_msg_has(ad_store_errmsg(store), "node \"nope\": no such node");
+    adt_assert_has(ad_store_errmsg(store), "node \"nope\": no such node");
 
     assert_int_equal(ad_store_list_nodes(store, &rows, &n), 0);
     assert_int_equal(n, 2);
@@ -737,11 +699,11 @@ test_jobs_round_trip_and_transitions(void **state)
     /* Nothing leaves a final state, and the refusal says why. */
     assert_int_equal(ad_store_set_job_state(store, a, AD_JOB_RUNNING, NULL, AD_STORE_NO_EXIT),
                      AD_EINVAL);
-    assert_msg_has(ad_store_errmsg(store), "cannot go from FAILED to RUNNING");
+    adt_assert_has(ad_store_errmsg(store), "cannot go from FAILED to RUNNING");
     assert_int_equal(ad_store_set_job_state(store, b, AD_JOB_COMPLETED, NULL, 0), AD_EINVAL);
-    assert_msg_has(ad_store_errmsg(store), "cannot go from PENDING to COMPLETED");
+    adt_assert_has(ad_store_errmsg(store), "cannot go from PENDING to COMPLETED");
     assert_int_equal(ad_store_set_job_state(store, 99, AD_JOB_RUNNING, NULL, 0), -ENOENT);
-    assert_msg_has(ad_store_errmsg(store), "job 99: no such job");
+    adt_assert_has(ad_store_errmsg(store), "job 99: no such job");
     assert_int_equal(ad_store_get_job(store, 99, &job), -ENOENT);
 
     /* Requeue: RUNNING back to PENDING clears started; then NODE_FAIL path. */
@@ -869,12 +831,12 @@ test_runs_round_trip(void **state)
 
     /* Finishing twice, or finishing into a non-final state, is refused. */
     assert_int_equal(ad_store_finish_run(store, id, &res), AD_EINVAL);
-    assert_msg_has(ad_store_errmsg(store), "already finished (COMPLETED)");
+    adt_assert_has(ad_store_errmsg(store), "already finished (COMPLETED)");
     ad_run_result_init(&res, AD_JOB_RUNNING);
     assert_int_equal(ad_store_finish_run(store, id, &res), AD_EINVAL);
     ad_run_result_init(&res, AD_JOB_FAILED);
     assert_int_equal(ad_store_finish_run(store, 999, &res), -ENOENT);
-    assert_msg_has(ad_store_errmsg(store), "run 999: no such run");
+    adt_assert_has(ad_store_errmsg(store), "run 999: no such run");
 
     /* Resume lookup by sweep and configuration hash. */
     run.config_hash = "cfg-1";
@@ -899,12 +861,12 @@ test_runs_round_trip(void **state)
     run.model = "cnn";
     run.batch_size = 0;
     assert_int_equal(ad_store_add_run(store, &run, NULL), AD_EINVAL);
-    assert_msg_has(ad_store_errmsg(store), "batch 0");
+    adt_assert_has(ad_store_errmsg(store), "batch 0");
     /* A run that points at a missing job is refused in plain words. */
     run.batch_size = 256;
     run.job = 4242;
     assert_int_equal(ad_store_add_run(store, &run, NULL), AD_EDB);
-    assert_msg_has(ad_store_errmsg(store), "does not exist");
+    adt_assert_has(ad_store_errmsg(store), "does not exist");
 
     /* Filters. */
     assert_int_equal(s_count_runs(store, NULL), 3);
@@ -1395,7 +1357,7 @@ test_metrics_round_trip(void **state)
     assert_int_equal(got.step[2], 10);
 
     assert_int_equal(ad_store_add_metrics(store, 999, m, 2), -ENOENT);
-    assert_msg_has(ad_store_errmsg(store), "run 999: no such run");
+    adt_assert_has(ad_store_errmsg(store), "run 999: no such run");
     assert_int_equal(ad_store_add_metrics(store, id, m, 0), 0);
     ad_store_close(&store);
 }
@@ -1439,9 +1401,9 @@ test_fault_metrics_all_or_nothing(void **state)
         }
         assert_int_equal(rc, AD_EDB);
         assert_int_equal(ad_store_err(store)->code, AD_EDB);
-        assert_msg_has(ad_store_errmsg(store), "add metrics");
-        assert_msg_has(ad_store_errmsg(store), "fault injected");
-        assert_msg_has(ad_store_errmsg(store), "; nothing was written");
+        adt_assert_has(ad_store_errmsg(store), "add metrics");
+        adt_assert_has(ad_store_errmsg(store), "fault injected");
+        adt_assert_has(ad_store_errmsg(store), "; nothing was written");
         /* All or nothing, seen from another connection too. */
         assert_int_equal(s_count_metrics(store, id), 0);
         assert_int_equal(s_raw_int(path, "SELECT count(*) FROM metrics"), 0);
@@ -1455,8 +1417,8 @@ test_fault_metrics_all_or_nothing(void **state)
         m[i].step += 1000;
     ad_fault_arm("store.full", 12);
     assert_int_equal(ad_store_add_metrics(store, id, m, S_BATCH), AD_EDB);
-    assert_msg_has(ad_store_errmsg(store), "the disk is full");
-    assert_msg_has(ad_store_errmsg(store), "nothing was written");
+    adt_assert_has(ad_store_errmsg(store), "the disk is full");
+    adt_assert_has(ad_store_errmsg(store), "nothing was written");
     assert_int_equal(s_count_metrics(store, id), S_BATCH);
 
     ad_fault_arm("store.prepare", 1);
@@ -1486,7 +1448,7 @@ test_fault_inside_caller_transaction(void **state)
     /* The 5th step of the batch fails: only the batch is undone, the job stays. */
     ad_fault_arm("store.step", 5);
     assert_int_equal(ad_store_add_metrics(store, id, m, S_BATCH), AD_EDB);
-    assert_msg_has(ad_store_errmsg(store), "this call wrote nothing, the open transaction goes on");
+    adt_assert_has(ad_store_errmsg(store), "this call wrote nothing, the open transaction goes on");
     assert_int_equal(ad_store_commit(store), 0);
     assert_int_equal(ad_store_get_job(store, jid, &job), 0);
     ad_job_row_clear(&job);
@@ -1500,7 +1462,7 @@ test_fault_inside_caller_transaction(void **state)
     assert_int_equal(ad_store_add_metrics(store, id, m, S_BATCH), 0);
     ad_fault_arm("store.full", 1);
     assert_int_equal(ad_store_commit(store), AD_EDB);
-    assert_msg_has(ad_store_errmsg(store), "the disk is full");
+    adt_assert_has(ad_store_errmsg(store), "the disk is full");
     assert_int_equal(ad_store_get_job(store, jid, &job), -ENOENT);
     assert_int_equal(s_count_metrics(store, id), 0);
 
@@ -1573,7 +1535,7 @@ test_fault_env(void **state)
 
     setenv(AD_FAULT_ENV, "store.step:2,oops", 1);
     assert_int_equal(ad_fault_arm_env(&err), AD_EINVAL);
-    assert_msg_has(err.msg, "\"oops\"");
+    adt_assert_has(err.msg, "\"oops\"");
     assert_false(ad_fault_armed("store.step")); /* a bad list arms nothing */
     setenv(AD_FAULT_ENV, "store.step:0", 1);
     assert_int_equal(ad_fault_arm_env(&err), AD_EINVAL);
@@ -1622,7 +1584,7 @@ test_readonly_cannot_write(void **state)
     ad_job_row_init(&job);
     job.name = "refused";
     assert_int_equal(ad_store_add_job(ro, &job, NULL), AD_EDB);
-    assert_msg_has(ad_store_errmsg(ro), "read-only");
+    adt_assert_has(ad_store_errmsg(ro), "read-only");
     assert_int_equal(ad_store_add_run(ro, &run, NULL), AD_EDB);
     assert_int_equal(ad_store_add_metrics(ro, rid, &m, 1), AD_EDB);
     assert_int_equal(ad_store_set_job_state(ro, jid, AD_JOB_RUNNING, NULL, 0), AD_EDB);
@@ -1667,8 +1629,8 @@ test_two_handles_see_commits(void **state)
     ad_job_row_init(&job);
     job.name = "from-b";
     assert_int_equal(ad_store_add_job(b, &job, NULL), AD_EDB);
-    assert_msg_has(ad_store_errmsg(b), "the store is busy");
-    assert_msg_has(ad_store_errmsg(b), "100 ms");
+    adt_assert_has(ad_store_errmsg(b), "the store is busy");
+    adt_assert_has(ad_store_errmsg(b), "100 ms");
     assert_int_equal(ad_store_commit(a), 0);
 
     assert_int_equal(ad_store_get_job(b, j2, &job), 0);
@@ -1689,7 +1651,7 @@ test_two_handles_see_commits(void **state)
     ad_job_row_init(&job);
     job.name = "x";
     assert_int_equal(ad_store_add_job(a, &job, NULL), AD_EDB);
-    assert_msg_has(ad_store_errmsg(a), "the store is busy");
+    adt_assert_has(ad_store_errmsg(a), "the store is busy");
 
     ad_store_close(&reader);
     ad_store_close(&b);
@@ -1738,7 +1700,7 @@ test_query_plans_use_indexes(void **state)
                " threads_per_proc = 1 AND device = 'cpu' AND state = 'COMPLETED' AND"
                " samples_per_s > 0 ORDER BY ended DESC, id DESC LIMIT 1",
                plan, sizeof(plan));
-    assert_msg_has(plan, "runs_layout");
+    adt_assert_has(plan, "runs_layout");
     /* The backfill of a late baseline. */
     s_raw_plan(path,
                "UPDATE runs INDEXED BY runs_unmatched SET speedup = 1 WHERE model = 'm' AND "
@@ -1746,31 +1708,31 @@ test_query_plans_use_indexes(void **state)
                " batch_size = 1 AND hardware = 'h' AND device = 'cpu' AND state = 'COMPLETED'"
                " AND speedup IS NULL AND samples_per_s > 0",
                plan, sizeof(plan));
-    assert_msg_has(plan, "runs_unmatched");
+    adt_assert_has(plan, "runs_unmatched");
     /* Resuming a sweep. */
     s_raw_plan(path, "SELECT id FROM runs WHERE sweep IS 3 AND config_hash = 'x'", plan,
                sizeof(plan));
-    assert_msg_has(plan, "runs_config");
+    adt_assert_has(plan, "runs_config");
     /* The speedup table reads one row per layout, in key order, without sorting. */
     s_raw_plan(path,
                "SELECT * FROM run_groups WHERE runs > 0 ORDER BY model, dataset, batch_size,"
                " hardware, nodes, procs_per_node, threads_per_proc, device",
                plan, sizeof(plan));
-    assert_msg_has(plan, "SCAN run_groups");
+    adt_assert_has(plan, "SCAN run_groups");
     if (strstr(plan, "TEMP B-TREE"))
         fail_msg("speedup query sorts: %s", plan);
     s_raw_plan(path,
                "SELECT * FROM run_groups WHERE runs > 0 AND model = 'cnn' ORDER BY model,"
                " dataset, batch_size, hardware, nodes, procs_per_node, threads_per_proc, device",
                plan, sizeof(plan));
-    assert_msg_has(plan, "SEARCH run_groups USING PRIMARY KEY (model=?)");
+    adt_assert_has(plan, "SEARCH run_groups USING PRIMARY KEY (model=?)");
     /* Speedups grouped from the runs walk runs_layout in group order, without sorting. */
     s_raw_plan(path,
                "SELECT * FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0 ORDER BY"
                " model, dataset, batch_size, hardware, nodes, procs_per_node, threads_per_proc,"
                " device",
                plan, sizeof(plan));
-    assert_msg_has(plan, "runs_layout");
+    adt_assert_has(plan, "runs_layout");
     if (strstr(plan, "TEMP B-TREE"))
         fail_msg("grouped runs query sorts: %s", plan);
 }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
 #include "autodist/ad_torch.h"
 
 #define N 16
@@ -380,16 +381,15 @@ test_batchnorm_buffers(void **state)
 static void
 test_checkpoint_roundtrip(void **state)
 {
-    char dir[] = "/tmp/ad_torch_XXXXXX", path[128], bad[128];
+    char path[300], bad[300];
     ad_model_t *m = s_model("cnn", 1, 28, 28, 1, 0), *other = s_model("mlp", 1, 28, 28, 1, 0);
     int64_t p = ad_torch_param_count(m), n;
     float x[N * 784], *saved = malloc(p * sizeof(float)), *mom = malloc(p * sizeof(float));
     int64_t y[N];
     ad_err_t err = {0};
-    FILE *fp;
 
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/model.pt", dir);
+    assert_non_null(adt_root_make("ad_torch"));
+    adt_path(path, sizeof(path), adt_root(), "model.pt");
     s_batch(1, 28, 28, x, y);
     assert_int_equal(ad_torch_forward_backward(m, x, y, N, 1.0 / N, NULL, NULL, &err), 0);
     assert_int_equal(ad_torch_step(m, &err), 0);
@@ -409,18 +409,14 @@ test_checkpoint_roundtrip(void **state)
     /* Another architecture, a garbage file, a missing folder. */
     assert_int_equal(ad_torch_load(other, path, &err), AD_ECKPT);
     assert_non_null(strstr(err.msg, "cnn"));
-    snprintf(bad, sizeof(bad), "%s/garbage.pt", dir);
-    fp = fopen(bad, "w");
-    fputs("this is not a checkpoint", fp);
-    fclose(fp);
+    adt_path(bad, sizeof(bad), adt_root(), "garbage.pt");
+    adt_write_file(bad, "this is not a checkpoint");
     assert_int_equal(ad_torch_load(m, bad, &err), AD_ECKPT);
     assert_non_null(strstr(err.msg, "garbage.pt"));
     assert_int_equal(ad_torch_save(m, "/nonexistent/dir/model.pt", &err), AD_EIO);
     assert_non_null(strstr(err.msg, "/nonexistent/dir/model.pt"));
 
-    unlink(bad);
-    unlink(path);
-    rmdir(dir);
+    adt_root_remove();
     free(saved);
     free(mom);
     ad_torch_model_free(&m);

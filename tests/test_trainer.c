@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -23,6 +22,7 @@
 #include <jansson.h>
 #include <stb/stb_image_write.h>
 
+#include "ad_test.h"
 #include "autodist/ad_proto.h"
 
 /*
@@ -39,86 +39,18 @@
 #define RESUME_TOL 1e-5
 
 /* What one command did: exit status (or 128 + signal) and its two streams. */
-typedef struct {
-    int status; /* exit status; 128 + N when killed by signal N */
-    char *out;  /* everything written to stdout */
-    char *err;  /* everything written to stderr */
-} s_run_t;
-
-/* Everything a test writes lives under one temp folder, removed by the group teardown. */
-static char s_root[256];
-static int s_seq;
+typedef adt_sh_t s_run_t;
 
 /* ---------------------------------------------------------------------------------------- */
-/* Files.                                                                                   */
-
-static void
-s_path(char *buf, size_t len, const char *dir, const char *name)
-{
-    int n = snprintf(buf, len, "%s/%s", dir, name);
-
-    assert_true(n > 0 && (size_t)n < len);
-}
-
-/* A fresh, empty folder under the root, for one test. */
-static void
-s_fresh_dir(char *buf, size_t len, const char *tag)
-{
-    int n = snprintf(buf, len, "%s/%s-%d", s_root, tag, s_seq++);
-
-    assert_true(n > 0 && (size_t)n < len);
-    assert_int_equal(mkdir(buf, 0755), 0);
-}
-
-static void
-s_mkdir_in(char *buf, size_t len, const char *dir, const char *name)
-{
-    s_path(buf, len, dir, name);
-    assert_int_equal(mkdir(buf, 0755), 0);
-}
-
-static void
-s_write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-
-    if (!f)
-        fail_msg("cannot create %s: %s", path, strerror(errno));
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* The whole file, NUL-terminated; *len_p gets its size when not NULL. */
-static char *
-s_slurp(const char *path, size_t *len_p)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        fail_msg("cannot open %s: %s", path, strerror(errno));
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len_p)
-        *len_p = (size_t)n;
-    return buf;
-}
+/* Files (the rest is in ad_test.h).                                                        */
 
 static void
 s_copy_file(const char *from, const char *to)
 {
     size_t len;
-    char *data = s_slurp(from, &len);
+    char *data = adt_slurp(from, &len);
 
-    s_write_bytes(to, data, len);
+    adt_write_bytes(to, data, len);
     free(data);
 }
 
@@ -131,31 +63,10 @@ s_copy_dir(const char *from, const char *to)
 
     assert_int_equal(mkdir(to, 0755), 0);
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        s_path(a, sizeof(a), from, names[i]);
-        s_path(b, sizeof(b), to, names[i]);
+        adt_path(a, sizeof(a), from, names[i]);
+        adt_path(b, sizeof(b), to, names[i]);
         s_copy_file(a, b);
     }
-}
-
-static bool
-s_is_file(const char *path)
-{
-    struct stat st;
-
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
-}
-
-static int
-s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    chmod(path, 0700);
-    return remove(path);
-}
-
-static void
-s_rmtree(const char *path)
-{
-    nftw(path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -225,10 +136,10 @@ s_fashion_copy(char *dir, size_t len, const char *tag)
                                        "t10k-labels-idx1-ubyte.gz"};
     char a[512], b[512];
 
-    s_fresh_dir(dir, len, tag);
+    adt_fresh_dir(dir, len, tag);
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-        s_path(a, sizeof(a), FASHION_DIR, keep[i]);
-        s_path(b, sizeof(b), dir, keep[i]);
+        adt_path(a, sizeof(a), FASHION_DIR, keep[i]);
+        adt_path(b, sizeof(b), dir, keep[i]);
         s_copy_file(a, b);
     }
 }
@@ -272,10 +183,10 @@ s_write_folder(const char *dir, int nclasses, int n)
     char cls[512], file[600], name[64];
 
     for (int c = 0; c < nclasses; c++) {
-        s_mkdir_in(cls, sizeof(cls), dir, names[c]);
+        adt_mkdir_in(cls, sizeof(cls), dir, names[c]);
         for (int k = 0; k < n; k++) {
             snprintf(name, sizeof(name), "img%02d.png", k);
-            s_path(file, sizeof(file), cls, name);
+            adt_path(file, sizeof(file), cls, name);
             /* Sizes vary so the loader has to resize. */
             s_write_pattern(file, c, k, 16 + 4 * (k % 3));
         }
@@ -285,60 +196,22 @@ s_write_folder(const char *dir, int nclasses, int n)
 /* ---------------------------------------------------------------------------------------- */
 /* Running commands.                                                                        */
 
-static void
-s_run_free(s_run_t *r)
-{
-    free(r->out);
-    free(r->err);
-    r->out = r->err = NULL;
-}
-
 /*
  * Run a shell command line under timeout(1), stdout and stderr each to a file
- * (a file, not a pipe: a stray rank holding a pipe open cannot block us).
+ * (adt_sh: a file, not a pipe, so a stray rank holding a pipe open cannot block us).
  */
 static s_run_t
 s_sh(const char *fmt, ...)
 {
-    char cmd[4096], line[4400], out[512], err[512];
-    s_run_t r = {0};
+    char cmd[4096];
     va_list ap;
-    pid_t pid;
-    int n, ws;
+    int n;
 
     va_start(ap, fmt);
     n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
     va_end(ap);
     assert_true(n > 0 && (size_t)n < sizeof(cmd));
-    snprintf(line, sizeof(line), "exec timeout -k 10 %d %s", RUN_TIMEOUT_S, cmd);
-    snprintf(out, sizeof(out), "%s/cmd-%d.out", s_root, s_seq);
-    snprintf(err, sizeof(err), "%s/cmd-%d.err", s_root, s_seq++);
-
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fi = open("/dev/null", O_RDONLY);
-
-        if (fo < 0 || fe < 0 || fi < 0)
-            _exit(126);
-        dup2(fi, 0);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-        _exit(127);
-    }
-    while (waitpid(pid, &ws, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    r.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    r.out = s_slurp(out, NULL);
-    r.err = s_slurp(err, NULL);
-    unlink(out);
-    unlink(err);
-    return r;
+    return adt_sh("exec timeout -k 10 %d %s", RUN_TIMEOUT_S, cmd);
 }
 
 /* autodist-train on np ranks under mpirun, or as a plain process when np is 0. */
@@ -573,11 +446,11 @@ s_curve(int np, const char *tag, double *loss)
     char metrics[512], what[64];
     s_run_t r;
 
-    snprintf(metrics, sizeof(metrics), "%s/%s.jsonl", s_root, tag);
+    snprintf(metrics, sizeof(metrics), "%s/%s.jsonl", adt_root(), tag);
     r = s_train(np, EQ_ARGS " --metrics %s", metrics);
     snprintf(what, sizeof(what), "cnn on %d rank(s)", np ? np : 1);
     s_assert_ok(&r, what);
-    s_run_free(&r);
+    adt_sh_free(&r);
     assert_int_equal(s_losses(metrics, 1, loss, EQ_STEPS), EQ_STEPS);
 }
 
@@ -612,24 +485,24 @@ test_resume_continues_the_curve(void **state)
     json_t *all;
     s_run_t r;
 
-    s_fresh_dir(dir, sizeof(dir), "resume");
-    s_path(ck_a, sizeof(ck_a), dir, "a");
-    s_path(ck_b, sizeof(ck_b), dir, "b");
-    s_path(ck_c, sizeof(ck_c), dir, "c");
-    s_path(m_a, sizeof(m_a), dir, "a.jsonl");
-    s_path(m_b1, sizeof(m_b1), dir, "b1.jsonl");
-    s_path(m_b2, sizeof(m_b2), dir, "b2.jsonl");
-    s_path(m_c, sizeof(m_c), dir, "c.jsonl");
+    adt_fresh_dir(dir, sizeof(dir), "resume");
+    adt_path(ck_a, sizeof(ck_a), dir, "a");
+    adt_path(ck_b, sizeof(ck_b), dir, "b");
+    adt_path(ck_c, sizeof(ck_c), dir, "c");
+    adt_path(m_a, sizeof(m_a), dir, "a.jsonl");
+    adt_path(m_b1, sizeof(m_b1), dir, "b1.jsonl");
+    adt_path(m_b2, sizeof(m_b2), dir, "b2.jsonl");
+    adt_path(m_c, sizeof(m_c), dir, "c.jsonl");
 
     r = s_train(0, EQ_ARGS " --checkpoint %s --metrics %s", ck_a, m_a);
     s_assert_ok(&r, "uninterrupted run");
-    s_run_free(&r);
+    adt_sh_free(&r);
     assert_int_equal(s_losses(m_a, 1, full, EQ_STEPS), EQ_STEPS);
 
     r = s_train(0, "--model cnn --steps 10 --batch-size 64 --seed 3 --checkpoint %s --metrics %s",
                 ck_b, m_b1);
     s_assert_ok(&r, "first 10 steps");
-    s_run_free(&r);
+    adt_sh_free(&r);
     assert_int_equal(s_losses(m_b1, 1, cut, EQ_STEPS), 10);
     /* The same first half, and a copy of its checkpoint for the 2-rank resume. */
     s_assert_curve(full, cut, 1, 10, RESUME_TOL, "steps 1..10 before the cut");
@@ -637,7 +510,7 @@ test_resume_continues_the_curve(void **state)
 
     r = s_train(0, EQ_ARGS " --checkpoint %s --resume --metrics %s", ck_b, m_b2);
     s_assert_ok(&r, "resumed run");
-    s_run_free(&r);
+    adt_sh_free(&r);
     all = s_load_events(m_b2);
     assert_non_null(s_nth(all, "step", 0));
     assert_int_equal(s_int(s_nth(all, "step", 0), "step"), 11);
@@ -648,7 +521,7 @@ test_resume_continues_the_curve(void **state)
     /* A checkpoint is not tied to the rank count it was written with. */
     r = s_train(2, EQ_ARGS " --checkpoint %s --resume --metrics %s", ck_c, m_c);
     s_assert_ok(&r, "2 ranks resuming a 1-rank checkpoint");
-    s_run_free(&r);
+    adt_sh_free(&r);
     assert_int_equal(s_losses(m_c, 11, two, EQ_STEPS), 10);
     s_assert_curve(full, two, 11, EQ_STEPS, RANKS_TOL, "2 ranks resumed from 1 rank's step 10");
 
@@ -656,14 +529,14 @@ test_resume_continues_the_curve(void **state)
     r = s_train(2, "--model cnn --steps 30 --batch-size 32 --seed 3 --checkpoint %s --resume",
                 ck_c);
     s_assert_one_error(&r, 0, "batch_size", "resume with another --batch-size");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
-    s_path(model, sizeof(model), ck_c, "model.pt");
-    s_write_bytes(model, "this is not a torch archive\n", 28);
+    adt_path(model, sizeof(model), ck_c, "model.pt");
+    adt_write_bytes(model, "this is not a torch archive\n", 28);
     r = s_train(2, "--model cnn --steps 30 --batch-size 64 --seed 3 --checkpoint %s --resume",
                 ck_c);
     s_assert_one_error(&r, 0, "model.pt", "resume from a corrupt model.pt");
-    s_run_free(&r);
+    adt_sh_free(&r);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -679,11 +552,11 @@ test_eval_and_metrics_events(void **state)
     s_run_t r;
     int nsteps;
 
-    snprintf(metrics, sizeof(metrics), "%s/eval.jsonl", s_root);
+    snprintf(metrics, sizeof(metrics), "%s/eval.jsonl", adt_root());
     /* A whole epoch takes minutes on 2 shared cores: 60 steps, then the final test eval. */
     r = s_train(2, "--model cnn --steps 60 --batch-size 64 --seed 1 --eval --metrics %s", metrics);
     s_assert_ok(&r, "cnn --steps 60 --eval on 2 ranks");
-    s_run_free(&r);
+    adt_sh_free(&r);
     all = s_load_events(metrics);
 
     start = json_array_get(all, 0);
@@ -735,27 +608,27 @@ test_bad_command_lines(void **state)
 
     r = s_train(2, "--model nosuch --steps 2");
     s_assert_one_error(&r, 0, "nosuch", "--model nosuch");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     r = s_train(2, "--model cnn --steps 2 --batch-size 1");
     s_assert_one_error(&r, 0, "smaller", "global batch 1 on 2 ranks");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     r = s_train(2, "--model cnn --steps 2 --batch-size -4");
     s_assert_one_error(&r, 2, "batch-size", "--batch-size -4");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     r = s_train(2, "--model cnn --steps 2 --no-such-option");
     s_assert_one_error(&r, 2, "no-such-option", "unknown option");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     r = s_train(2, "--model cnn --steps 2 --resume");
     s_assert_one_error(&r, 2, "--checkpoint", "--resume without --checkpoint");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     r = s_train(2, "--model cnn --steps 2 --report tcp://127.0.0.1:7402");
     s_assert_one_error(&r, 2, "--job", "--report without --job");
-    s_run_free(&r);
+    adt_sh_free(&r);
 }
 
 /* --report: rank 0's events reach a coordinator's PULL socket as METRIC {job, ...}. */
@@ -772,7 +645,7 @@ test_report_to_coordinator(void **state)
     r = s_train(2, "--model cnn --steps 3 --batch-size 32 --report tcp://127.0.0.1:%d --job 42",
                 port);
     s_assert_ok(&r, "--report");
-    s_run_free(&r);
+    adt_sh_free(&r);
     for (;;) {
         ad_msg_t msg = {0};
         json_t *ev;
@@ -794,7 +667,7 @@ test_report_to_coordinator(void **state)
     r = s_train(0, "--model cnn --steps 2 --batch-size 32 --report tcp://127.0.0.1:%d --job 1",
                 port);
     s_assert_ok(&r, "--report to nobody");
-    s_run_free(&r);
+    adt_sh_free(&r);
 }
 
 static void
@@ -807,21 +680,21 @@ test_bad_fashion_data(void **state)
 
     r = s_train(2, "--model cnn --steps 2 --data-dir /nonexistent/x");
     s_assert_one_error(&r, 0, "/nonexistent/x", "missing --data-dir");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     /* A well-formed gzip around a wrong IDX magic. */
     s_fashion_copy(dir, sizeof(dir), "badmagic");
-    s_path(file, sizeof(file), dir, images);
+    adt_path(file, sizeof(file), dir, images);
     memset(buf, 0, sizeof(buf));
     memcpy(buf, "XXXXnot an IDX file", 19);
     s_write_gzip(file, buf, sizeof(buf));
     r = s_train(2, "--model cnn --steps 2 --data-dir %s", dir);
     s_assert_one_error(&r, 0, images, "IDX with a wrong magic");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     /* A valid header for 60000 28x28 images, then only 1000 pixel bytes. */
     s_fashion_copy(dir, sizeof(dir), "truncated");
-    s_path(file, sizeof(file), dir, images);
+    adt_path(file, sizeof(file), dir, images);
     s_put_be32(buf, 0x803);
     s_put_be32(buf + 4, 60000);
     s_put_be32(buf + 8, 28);
@@ -830,21 +703,21 @@ test_bad_fashion_data(void **state)
     s_write_gzip(file, buf, sizeof(buf));
     r = s_train(2, "--model cnn --steps 2 --data-dir %s", dir);
     s_assert_one_error(&r, 0, images, "truncated IDX");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     /* A gzip header followed by a broken deflate stream. */
     s_fashion_copy(dir, sizeof(dir), "badgzip");
-    s_path(file, sizeof(file), dir, images);
-    s_write_bytes(file, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbagegarbagegarbage", 31);
+    adt_path(file, sizeof(file), dir, images);
+    adt_write_bytes(file, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbagegarbagegarbage", 31);
     r = s_train(2, "--model cnn --steps 2 --data-dir %s", dir);
     s_assert_one_error(&r, 0, images, "corrupt gzip stream");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     /* The train images missing altogether. */
     s_fashion_copy(dir, sizeof(dir), "noimages");
     r = s_train(2, "--model cnn --steps 2 --data-dir %s", dir);
     s_assert_one_error(&r, 0, "train-images-idx3-ubyte", "missing train images");
-    s_run_free(&r);
+    adt_sh_free(&r);
 }
 
 static void
@@ -853,34 +726,34 @@ test_bad_image_folders(void **state)
     char dir[300], file[400], cls[400];
     s_run_t r;
 
-    s_fresh_dir(dir, sizeof(dir), "empty");
+    adt_fresh_dir(dir, sizeof(dir), "empty");
     r = s_train(2,
                 "--model lenet5 --dataset imagefolder --image-size 32 --batch-size 8 "
                 "--steps 2 --data-dir %s",
                 dir);
     s_assert_one_error(&r, 0, dir, "imagefolder: empty folder");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
-    s_path(file, sizeof(file), dir, "plain-file");
-    s_write_bytes(file, "hello\n", 6);
+    adt_path(file, sizeof(file), dir, "plain-file");
+    adt_write_bytes(file, "hello\n", 6);
     r = s_train(2,
                 "--model lenet5 --dataset imagefolder --image-size 32 --batch-size 8 "
                 "--steps 2 --data-dir %s",
                 file);
     s_assert_one_error(&r, 0, "plain-file", "imagefolder: a regular file");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
-    s_fresh_dir(dir, sizeof(dir), "brokenjpg");
+    adt_fresh_dir(dir, sizeof(dir), "brokenjpg");
     s_write_folder(dir, 3, 4);
-    s_path(cls, sizeof(cls), dir, "checks");
-    s_path(file, sizeof(file), cls, "broken.jpg");
-    s_write_bytes(file, "not an image\n", 13);
+    adt_path(cls, sizeof(cls), dir, "checks");
+    adt_path(file, sizeof(file), cls, "broken.jpg");
+    adt_write_bytes(file, "not an image\n", 13);
     r = s_train(2,
                 "--model lenet5 --dataset imagefolder --image-size 32 --batch-size 8 "
                 "--steps 2 --data-dir %s",
                 dir);
     s_assert_one_error(&r, 0, "broken.jpg", "imagefolder: a .jpg that is text");
-    s_run_free(&r);
+    adt_sh_free(&r);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -893,15 +766,15 @@ test_imagefolder_trains(void **state)
     json_t *all, *start;
     s_run_t r;
 
-    s_fresh_dir(dir, sizeof(dir), "folder");
+    adt_fresh_dir(dir, sizeof(dir), "folder");
     s_write_folder(dir, 3, 12);
-    s_path(metrics, sizeof(metrics), s_root, "folder.jsonl");
+    adt_path(metrics, sizeof(metrics), adt_root(), "folder.jsonl");
     r = s_train(2,
                 "--model lenet5 --dataset imagefolder --data-dir %s --image-size 32 "
                 "--batch-size 8 --steps 6 --eval --metrics %s",
                 dir, metrics);
     s_assert_ok(&r, "lenet5 on an image folder, 2 ranks");
-    s_run_free(&r);
+    adt_sh_free(&r);
     all = s_load_events(metrics);
     start = s_nth(all, "start", 0);
     assert_non_null(start);
@@ -921,14 +794,14 @@ s_synthetic(int np, const char *model)
     json_t *all, *ev;
     s_run_t r;
 
-    snprintf(metrics, sizeof(metrics), "%s/synthetic-%s.jsonl", s_root, model);
+    snprintf(metrics, sizeof(metrics), "%s/synthetic-%s.jsonl", adt_root(), model);
     r = s_train(np,
                 "--model %s --dataset synthetic --input-shape 3x32x32 --samples 64 "
                 "--batch-size 8 --steps 2 --metrics %s",
                 model, metrics);
     snprintf(what, sizeof(what), "%s on synthetic data, %d rank(s)", model, np ? np : 1);
     s_assert_ok(&r, what);
-    s_run_free(&r);
+    adt_sh_free(&r);
     all = s_load_events(metrics);
     assert_int_equal(s_count(all, "step"), 2);
     for (int k = 0; k < 2; k++) {
@@ -953,14 +826,6 @@ test_other_models_on_synthetic(void **state)
 
 /* ---------------------------------------------------------------------------------------- */
 /* 7. SIGTERM saves a checkpoint and exits 3.                                               */
-
-static void
-s_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 /* How many step events the file holds so far (0 when it is not there yet). */
 static int
@@ -988,10 +853,10 @@ test_sigterm_saves_checkpoint(void **state)
     int ws = 0, waited = 0;
     pid_t pid, w;
 
-    s_fresh_dir(dir, sizeof(dir), "sigterm");
-    s_path(ck, sizeof(ck), dir, "ck");
-    s_path(metrics, sizeof(metrics), dir, "m.jsonl");
-    s_path(log, sizeof(log), dir, "log.txt");
+    adt_fresh_dir(dir, sizeof(dir), "sigterm");
+    adt_path(ck, sizeof(ck), dir, "ck");
+    adt_path(metrics, sizeof(metrics), dir, "m.jsonl");
+    adt_path(log, sizeof(log), dir, "log.txt");
 
     fflush(stdout);
     fflush(stderr);
@@ -1012,7 +877,7 @@ test_sigterm_saves_checkpoint(void **state)
     while (s_steps_so_far(metrics) < 3) {
         w = waitpid(pid, &ws, WNOHANG);
         if (w == pid) {
-            text = s_slurp(log, NULL);
+            text = adt_slurp(log, NULL);
             fail_msg("the run ended before 3 steps (status 0x%x):\n%s", ws, text);
         }
         if (waited >= 120000) {
@@ -1020,7 +885,7 @@ test_sigterm_saves_checkpoint(void **state)
             waitpid(pid, &ws, 0);
             fail_msg("no 3 step events after 120 s");
         }
-        s_sleep_ms(100);
+        adt_sleep_ms(100);
         waited += 100;
     }
     assert_int_equal(kill(pid, SIGTERM), 0);
@@ -1030,20 +895,20 @@ test_sigterm_saves_checkpoint(void **state)
             waitpid(pid, &ws, 0);
             fail_msg("still running 60 s after SIGTERM");
         }
-        s_sleep_ms(100);
+        adt_sleep_ms(100);
     }
     assert_int_equal(w, pid);
     if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 3) {
-        text = s_slurp(log, NULL);
+        text = adt_slurp(log, NULL);
         fail_msg("after SIGTERM: %s %d, expected exit status 3\n%s",
                  WIFEXITED(ws) ? "exit status" : "killed by signal",
                  WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), text);
     }
 
-    s_path(file, sizeof(file), ck, "model.pt");
-    assert_true(s_is_file(file));
-    s_path(file, sizeof(file), ck, "state.json");
-    assert_true(s_is_file(file));
+    adt_path(file, sizeof(file), ck, "model.pt");
+    assert_true(adt_is_file(file));
+    adt_path(file, sizeof(file), ck, "state.json");
+    assert_true(adt_is_file(file));
     js = json_load_file(file, 0, NULL);
     assert_non_null(js);
     all = s_load_events(metrics);
@@ -1068,14 +933,14 @@ test_help_and_version(void **state)
     assert_non_null(strstr(r.out, "usage:"));
     assert_non_null(strstr(r.out, "--batch-size"));
     assert_string_equal(r.err, "");
-    s_run_free(&r);
+    adt_sh_free(&r);
 
     r = s_sh("%s --version", AD_TRAIN_BIN);
     s_assert_ok(&r, "--version");
     if (strncmp(r.out, "autodist-train ", 15) != 0 || !strchr("0123456789", r.out[15]) ||
         !r.out[15])
         fail_msg("--version printed \"%s\", expected \"autodist-train X.Y.Z\"", r.out);
-    s_run_free(&r);
+    adt_sh_free(&r);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1083,10 +948,7 @@ test_help_and_version(void **state)
 static int
 s_group_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-
-    snprintf(s_root, sizeof(s_root), "%s/test_trainer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s_root))
+    if (!adt_root_make("test_trainer"))
         return -1;
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
@@ -1096,7 +958,7 @@ s_group_setup(void **state)
 static int
 s_group_teardown(void **state)
 {
-    s_rmtree(s_root);
+    adt_root_remove();
     return 0;
 }
 
