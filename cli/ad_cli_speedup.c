@@ -197,14 +197,14 @@ s_parse_sort(const char *text, sort_spec_t *spec)
 
         if (desc || tok[0] == '+')
             tok++;
-        if (ad_field_from_name(tok, &f))
+        if (ad_filter_field_from_name(tok, &f))
             return ad_cli_fail(AD_CLI_EXIT_USAGE, "--sort: unknown field \"%s\" (fields: %s)", tok,
-                               ad_field_names());
+                               ad_filter_field_names());
         if (AD_FIELD_BIT(f) & AD_FIELDS_OF_RUNS)
             return ad_cli_fail(AD_CLI_EXIT_USAGE,
                                "--sort: a layout group has no %s (state, job, sweep, id and "
                                "accuracy belong to single runs: autodist runs --where)",
-                               ad_field_name(f));
+                               ad_filter_field_name(f));
         if (spec->n == S_SORT_KEYS)
             return ad_cli_fail(AD_CLI_EXIT_USAGE, "--sort: at most %d fields", S_SORT_KEYS);
         spec->field[spec->n] = f;
@@ -212,7 +212,7 @@ s_parse_sort(const char *text, sort_spec_t *spec)
     }
     if (spec->n == 0)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "--sort needs a field (fields: %s)",
-                           ad_field_names());
+                           ad_filter_field_names());
     return 0;
 }
 
@@ -230,7 +230,7 @@ s_cmp_groups(const void *pa, const void *pb)
 
         s_group_get(a, f, &va);
         s_group_get(b, f, &vb);
-        if (ad_field_is_text(f)) {
+        if (ad_filter_field_is_text(f)) {
             c = strcmp(va.str, vb.str);
         } else {
             /* Missing values last, whichever the direction. */

@@ -58,21 +58,21 @@ static const struct {
 };
 
 const char *
-ad_field_name(ad_field_t field)
+ad_filter_field_name(ad_field_t field)
 {
     assert(field >= 0 && field < AD_FIELD_COUNT);
     return s_fields[field].name;
 }
 
 bool
-ad_field_is_text(ad_field_t field)
+ad_filter_field_is_text(ad_field_t field)
 {
     assert(field >= 0 && field < AD_FIELD_COUNT);
     return s_fields[field].text;
 }
 
 int
-ad_field_from_name(const char *name, ad_field_t *field)
+ad_filter_field_from_name(const char *name, ad_field_t *field)
 {
     char key[40];
     size_t len = strlen(name);
@@ -95,7 +95,7 @@ ad_field_from_name(const char *name, ad_field_t *field)
 }
 
 const char *
-ad_field_names(void)
+ad_filter_field_names(void)
 {
     static char names[400];
 
@@ -393,7 +393,7 @@ s_unknown_field(parser_t *p, const tok_t *t)
     best = ad_suggest(t->value, names, AD_FIELD_COUNT, 3, true);
     if (best)
         return s_fail(p, t->column, "unknown field \"%s\" (did you mean %s?)", t->value, best);
-    return s_fail(p, t->column, "unknown field \"%s\" (fields: %s)", t->value, ad_field_names());
+    return s_fail(p, t->column, "unknown field \"%s\" (fields: %s)", t->value, ad_filter_field_names());
 }
 
 /* Read one value after the token `after` into lit, converted to field's type. */
@@ -449,7 +449,7 @@ s_comparison(parser_t *p, node_t **out)
     bool negate = false;
     int rc;
 
-    if (ad_field_from_name(ft->value, &field))
+    if (ad_filter_field_from_name(ft->value, &field))
         return s_unknown_field(p, ft);
     if (field == AD_FIELD_RUNS && !(p->flags & AD_FILTER_GROUPS))
         return s_fail(p, ft->column,

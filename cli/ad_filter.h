@@ -114,19 +114,19 @@ unsigned ad_filter_fields(const ad_filter_t *self);
 bool ad_filter_push(const ad_filter_t *self, ad_run_filter_t *rf);
 
 /* A field's canonical name ("batch", "ppn", ...). */
-const char *ad_field_name(ad_field_t field);
+const char *ad_filter_field_name(ad_field_t field);
 
 /* True when field holds text (model, dataset, hardware, device, state). */
-bool ad_field_is_text(ad_field_t field);
+bool ad_filter_field_is_text(ad_field_t field);
 
 /*
  * The field called name (canonical names and aliases: batch_size,
  * procs_per_node, threads_per_proc, samples_per_s, ...; any case).
  * Returns 0 and sets *field, or AD_EINVAL.
  */
-int ad_field_from_name(const char *name, ad_field_t *field);
+int ad_filter_field_from_name(const char *name, ad_field_t *field);
 
 /* The fields' names, ", "-separated, in a static string (for messages and help). */
-const char *ad_field_names(void);
+const char *ad_filter_field_names(void);
 
 #endif

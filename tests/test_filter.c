@@ -23,7 +23,7 @@ s_get(const void *row, ad_field_t field, ad_value_t *out)
 {
     const row_t *r = row;
 
-    if (ad_field_is_text(field))
+    if (ad_filter_field_is_text(field))
         out->str = r->text[field];
     else
         out->num = r->num[field];
@@ -301,22 +301,22 @@ test_field_names(void **st)
 {
     ad_field_t f;
 
-    assert_int_equal(ad_field_from_name("batch_size", &f), 0);
+    assert_int_equal(ad_filter_field_from_name("batch_size", &f), 0);
     assert_int_equal(f, AD_FIELD_BATCH);
-    assert_int_equal(ad_field_from_name("PROCS_PER_NODE", &f), 0);
+    assert_int_equal(ad_filter_field_from_name("PROCS_PER_NODE", &f), 0);
     assert_int_equal(f, AD_FIELD_PPN);
-    assert_int_equal(ad_field_from_name("samples_per_s", &f), 0);
+    assert_int_equal(ad_filter_field_from_name("samples_per_s", &f), 0);
     assert_int_equal(f, AD_FIELD_SAMPLES);
-    assert_int_equal(ad_field_from_name("sps", &f), 0);
-    assert_int_equal(ad_field_from_name("speed", &f), AD_EINVAL);
-    assert_int_equal(ad_field_from_name("", &f), AD_EINVAL);
-    assert_int_equal(ad_field_from_name("node", &f), AD_EINVAL);
-    assert_int_equal(ad_field_from_name("s", &f), AD_EINVAL);
-    assert_string_equal(ad_field_name(AD_FIELD_TPP), "tpp");
-    assert_true(ad_field_is_text(AD_FIELD_STATE));
-    assert_false(ad_field_is_text(AD_FIELD_RUNS));
-    assert_non_null(strstr(ad_field_names(), "model, dataset, hardware"));
-    assert_non_null(strstr(ad_field_names(), "runs"));
+    assert_int_equal(ad_filter_field_from_name("sps", &f), 0);
+    assert_int_equal(ad_filter_field_from_name("speed", &f), AD_EINVAL);
+    assert_int_equal(ad_filter_field_from_name("", &f), AD_EINVAL);
+    assert_int_equal(ad_filter_field_from_name("node", &f), AD_EINVAL);
+    assert_int_equal(ad_filter_field_from_name("s", &f), AD_EINVAL);
+    assert_string_equal(ad_filter_field_name(AD_FIELD_TPP), "tpp");
+    assert_true(ad_filter_field_is_text(AD_FIELD_STATE));
+    assert_false(ad_filter_field_is_text(AD_FIELD_RUNS));
+    assert_non_null(strstr(ad_filter_field_names(), "model, dataset, hardware"));
+    assert_non_null(strstr(ad_filter_field_names(), "runs"));
 }
 
 /* Every error: the message and the column of the token at fault. */
