@@ -393,7 +393,8 @@ s_unknown_field(parser_t *p, const tok_t *t)
     best = ad_suggest(t->value, names, AD_FIELD_COUNT, 3, true);
     if (best)
         return s_fail(p, t->column, "unknown field \"%s\" (did you mean %s?)", t->value, best);
-    return s_fail(p, t->column, "unknown field \"%s\" (fields: %s)", t->value, ad_filter_field_names());
+    return s_fail(p, t->column, "unknown field \"%s\" (fields: %s)", t->value,
+                  ad_filter_field_names());
 }
 
 /* Read one value after the token `after` into lit, converted to field's type. */
