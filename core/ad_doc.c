@@ -297,32 +297,6 @@ ad_doc_path(char *buf, size_t len, const char *parent, const char *key)
     snprintf(buf, len, "%s%s%s", parent, *parent ? "." : "", key);
 }
 
-int
-ad_doc_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    int row[65], prev, tmp;
-
-    if (la > 64 || lb > 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            tmp = row[j];
-            row[j] = prev + (a[i - 1] != b[j - 1]);
-            if (row[j - 1] + 1 < row[j])
-                row[j] = row[j - 1] + 1;
-            if (tmp + 1 < row[j])
-                row[j] = tmp + 1;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
 /* ---------------------------------------------------------------- typed getters */
 
 /* Refuse keys of obj outside the NULL-terminated list allowed. */
@@ -606,11 +580,18 @@ s_scalar(ad_doc_t *self, const char *path, const yaml_node_t *node, json_t **out
         v = strtoll(s, &end, 10);
         if (errno == ERANGE && !(self->flags & AD_DOC_NUMBERS_LATER))
             return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
-        *out = errno == ERANGE ? json_real(strtod(s, NULL)) : json_integer(v);
+        *out = errno != ERANGE ? json_integer(v)
+               : isfinite(strtod(s, NULL)) ? json_real(strtod(s, NULL))
+                                           : json_string(s);
     } else if ((isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
                                                  (isdigit((unsigned char)s[1]) || s[1] == '.'))) &&
                (strtod(s, &end), !*end)) {
-        *out = json_real(strtod(s, NULL));
+        double v = strtod(s, NULL);
+
+        /* JSON has no infinity: "1e999" is out of range, or left as text for the reader to judge. */
+        if (!isfinite(v) && !(self->flags & AD_DOC_NUMBERS_LATER))
+            return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
+        *out = isfinite(v) ? json_real(v) : json_string(s);
     } else {
         *out = json_string(s);
     }

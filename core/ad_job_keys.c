@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "autodist/ad_opt.h"
+#include "autodist/ad_suggest.h"
+
 const char *const ad_job_models[] = {"mlp", "lenet5", "cnn", "resnet18", "mobilenet_v2", NULL};
 const char *const ad_job_datasets[] = {"fashion-mnist", "synthetic", "imagefolder", NULL};
 const char *const ad_job_optims[] = {"sgd", "adam", NULL};
@@ -316,24 +319,19 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
 {
     const char *name = knode->text;
     char list[300] = "", got[80], hint[100] = "";
-    const char *best = NULL;
-    int best_d = 3;
-    size_t n = 0;
+    const char *children[AD_JOB_K_COUNT], *best;
+    size_t n = 0, nc = 0;
 
     for (int id = 0; id < AD_JOB_K_COUNT; id++) {
         const char *child = grid ? ad_job_keys[id].path : s_child_name(&ad_job_keys[id], prefix);
-        int d;
 
         if (!child || (grid && id == AD_JOB_K_NAME))
             continue;
-        d = ad_doc_distance(name, child);
-        if (d < best_d) {
-            best_d = d;
-            best = child;
-        }
+        children[nc++] = child;
         if (!grid && n + strlen(child) + 3 < sizeof(list))
             n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", child);
     }
+    best = ad_suggest(name, children, nc, 3, false);
     if (!grid && ad_job_key_path(name))
         snprintf(hint, sizeof(hint), " (dotted keys are for sweep grids; nest it instead)");
     else if (best)
@@ -364,31 +362,6 @@ static bool
 s_plain(const ad_job_node_t *node)
 {
     return node->type == YAML_SCALAR_NODE && node->plain;
-}
-
-/* A plain decimal integer: optional sign, digits, no leading zeros; false on overflow. */
-static bool
-s_parse_int(const char *s, int64_t *out)
-{
-    uint64_t v = 0, limit;
-    bool neg = false;
-
-    if (*s == '+' || *s == '-')
-        neg = *s++ == '-';
-    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1]))
-        return false;
-    limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-
-        if (v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (*s)
-        return false;
-    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
-    return true;
 }
 
 /* Round to the 15 significant digits that canonical JSON prints, so printing is exact. */
@@ -445,7 +418,7 @@ ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t
 {
     char got[80];
 
-    if (s_plain(node) && s_parse_int(ad_job_text(node), out) && *out >= min && *out <= max)
+    if (s_plain(node) && ad_opt_parse_strict_int(ad_job_text(node), out) && *out >= min && *out <= max)
         return 0;
     ad_job_got(node, got, sizeof(got));
     if (min == 1)
@@ -529,37 +502,6 @@ ad_job_name_ok(const char *s, size_t max)
             return false;
     }
     return true;
-}
-
-/* "90", "90s", "30m", "2h", "1d", "1h30m": units in that order, each at most once. */
-static bool
-s_parse_duration(const char *s, int64_t *out)
-{
-    static const char units[] = "dhms";
-    static const int64_t secs[] = {86400, 3600, 60, 1};
-    int64_t total = 0, v;
-    int next = 0;
-
-    if (s_parse_int(s, &v)) {
-        *out = v;
-        return v > 0 && v <= AD_JOB_TIME_LIMIT_MAX;
-    }
-    if (!*s)
-        return false;
-    while (*s) {
-        const char *u;
-        int digits = 0;
-
-        for (v = 0; *s >= '0' && *s <= '9' && digits < 9; s++, digits++)
-            v = v * 10 + (*s - '0');
-        if (!digits || !*s || !(u = strchr(units + next, *s)))
-            return false;
-        total += v * secs[u - units];
-        next = (int)(u - units) + 1;
-        s++;
-    }
-    *out = total;
-    return total > 0 && total <= AD_JOB_TIME_LIMIT_MAX;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -926,8 +868,10 @@ s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad
 {
     char got[80];
 
-    if (node->type == YAML_SCALAR_NODE &&
-        s_parse_duration(ad_job_text(node), &spec->job.time_limit_s))
+    int64_t *out = &spec->job.time_limit_s;
+
+    if (node->type == YAML_SCALAR_NODE && ad_opt_parse_duration(ad_job_text(node), out) &&
+        *out > 0 && *out <= AD_JOB_TIME_LIMIT_MAX)
         return 0;
     return ad_job_fail(ctx, node->start_mark,
                        "time_limit must be a duration such as 90s, 30m, 2h or 1h30m, or seconds, "

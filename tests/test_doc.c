@@ -113,8 +113,6 @@ test_getters(void **state)
         assert_msg_is(err, "node.yaml:9:1: smt: unknown key, expected one of: name, cpu, "
                            "memory, gpus");
     }
-    assert_int_equal(ad_doc_distance("bacth_size", "batch_size"), 2);
-    assert_int_equal(ad_doc_distance("", "abc"), 3);
     free(model);
     free(name);
     ad_doc_free(&doc);

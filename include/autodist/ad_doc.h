@@ -121,12 +121,6 @@ const char *ad_doc_got(const ad_doc_t *self, const char *path, const json_t *v, 
 void ad_doc_path(char *buf, size_t len, const char *parent, const char *key);
 
 /*
- * Edit distance of two short words, for "did you mean" hints; 99 when
- * either is longer than 64 bytes.
- */
-int ad_doc_distance(const char *a, const char *b);
-
-/*
  * Refuse keys of obj (at parent) outside the NULL-terminated list allowed:
  * "unknown key, expected one of: EXPECTED".  Returns 0 or AD_EPARSE.
  */
