@@ -180,6 +180,15 @@ ad_job_is_null(const ad_job_node_t *node)
     return node->v && json_is_null(node->v);
 }
 
+ad_doc_value_t *
+ad_job_value(const ad_job_node_t *node, ad_doc_value_t *val)
+{
+    val->v = node->v;
+    val->text = node->type == YAML_SCALAR_NODE ? node->text : NULL;
+    val->plain = node->plain;
+    return val;
+}
+
 /* Where the value (or key) at path starts, as a 0-based libyaml mark. */
 static yaml_mark_t
 s_mark(const ad_job_ctx_t *ctx, const char *path, bool at_key)
@@ -246,28 +255,9 @@ ad_job_item(const ad_job_ctx_t *ctx, const ad_job_node_t *list, size_t i, ad_job
 const char *
 ad_job_got(const ad_job_node_t *node, char *buf, size_t len)
 {
-    const unsigned char *s;
-    size_t n = 0, i;
+    ad_doc_value_t val;
 
-    if (node->type != YAML_SCALAR_NODE || ad_job_is_null(node)) {
-        snprintf(buf, len, "%s",
-                 node->type == YAML_SEQUENCE_NODE  ? "a list"
-                 : node->type == YAML_MAPPING_NODE ? "a mapping"
-                                                   : "an empty value");
-        return buf;
-    }
-    s = (const unsigned char *)node->text;
-    if (!node->plain)
-        n = (size_t)snprintf(buf, len, "the string \"");
-    else
-        n = (size_t)snprintf(buf, len, "\"");
-    /* Shown text is cut short and kept printable, so the message stays one readable line. */
-    for (i = 0; s[i] && i < 48 && n + 8 < len; i++)
-        buf[n++] = (s[i] < 0x20 || s[i] == 0x7f) ? '?' : (char)s[i];
-    if (s[i] && n + 8 < len)
-        n += (size_t)snprintf(buf + n, len - n, "...");
-    snprintf(buf + n, len - n, "\"");
-    return buf;
+    return ad_doc_describe_value(ad_job_value(node, &val), buf, len);
 }
 
 /* The part of a key's path after prefix, when it is a direct child of prefix ("" = top). */
@@ -364,90 +354,36 @@ s_plain(const ad_job_node_t *node)
     return node->type == YAML_SCALAR_NODE && node->plain;
 }
 
-/* Round to the 15 significant digits that canonical JSON prints, so printing is exact. */
-static double
-s_round15(double v)
+/* Check node against want (a job file's: text counts); fail "<what> must be ..., got ...". */
+static int
+s_get(ad_job_ctx_t *ctx, const ad_job_node_t *node, const char *what, ad_doc_want_t *want,
+      void *out)
 {
-    char buf[40];
+    ad_doc_value_t val;
+    char msg[400];
 
-    snprintf(buf, sizeof(buf), "%.15g", v);
-    return strtod(buf, NULL);
+    want->text = true;
+    if (!ad_doc_check(ad_job_value(node, &val), want, out, msg, sizeof(msg)))
+        return 0;
+    return ad_job_fail(ctx, node->start_mark, "%s %s", what, msg);
 }
 
-/* A decimal number: 0.05, 5e-2, 3, -1.5E3; no hex, inf or nan. */
-static bool
-s_parse_real(const char *s, double *out)
-{
-    const char *p = s;
-    int digits = 0;
-    char *end;
-    double v;
-
-    if (*p == '+' || *p == '-')
-        p++;
-    for (; *p >= '0' && *p <= '9'; p++)
-        digits++;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            digits++;
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p)
-        return false;
-    errno = 0;
-    v = strtod(s, &end);
-    if (*end || !isfinite(v))
-        return false;
-    *out = s_round15(v);
-    return true;
-}
-
-/* An integer value in [min, max], or the message that says what was expected. */
 int
 ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min, int64_t max,
                int64_t *out)
 {
-    char got[80];
+    ad_doc_want_t want = {.kind = AD_DOC_INT, .min = min, .max = max};
 
-    if (s_plain(node) && ad_opt_parse_strict_int(ad_job_text(node), out) && *out >= min && *out <= max)
-        return 0;
-    ad_job_got(node, got, sizeof(got));
-    if (min == 1)
-        return ad_job_fail(ctx, node->start_mark,
-                           "%s must be a positive integer (plain decimal, at most %" PRId64
-                           "), got %s",
-                           what, max, got);
-    if (min == 0)
-        return ad_job_fail(ctx, node->start_mark,
-                           "%s must be a non-negative integer (plain decimal, at most %" PRId64
-                           "), got %s",
-                           what, max, got);
-    return ad_job_fail(ctx, node->start_mark,
-                       "%s must be an integer from %" PRId64 " to %" PRId64
-                       " (plain decimal), got %s",
-                       what, min, max, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 static int
 s_get_real(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, double min, double max,
            double *out)
 {
-    char got[80];
+    ad_doc_want_t want = {.kind = AD_DOC_REAL, .rmin = min, .rmax = max};
 
-    if (s_plain(node) && s_parse_real(ad_job_text(node), out) && *out >= min && *out <= max)
-        return 0;
-    ad_job_got(node, got, sizeof(got));
-    return ad_job_fail(ctx, node->start_mark, "%s must be a number from %g to %g, got %s", what,
-                       min, max, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 /* A non-empty string of any scalar style. */
@@ -455,33 +391,18 @@ static int
 s_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *expected,
              const char **out)
 {
-    char got[80];
+    ad_doc_want_t want = {.kind = AD_DOC_STR, .min = 1, .what = expected};
 
-    if (node->type == YAML_SCALAR_NODE && !ad_job_is_null(node) && *ad_job_text(node)) {
-        *out = ad_job_text(node);
-        return 0;
-    }
-    ad_job_got(node, got, sizeof(got));
-    return ad_job_fail(ctx, node->start_mark, "%s must be %s, got %s", what, expected, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 static int
 s_get_enum(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *const *names,
            int *out)
 {
-    char list[160] = "", got[80];
-    size_t n = 0;
+    ad_doc_want_t want = {.kind = AD_DOC_ENUM, .names = names};
 
-    if (node->type == YAML_SCALAR_NODE)
-        for (int i = 0; names[i]; i++)
-            if (!strcmp(ad_job_text(node), names[i])) {
-                *out = i;
-                return 0;
-            }
-    for (int i = 0; names[i]; i++)
-        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
-    ad_job_got(node, got, sizeof(got));
-    return ad_job_fail(ctx, node->start_mark, "%s must be one of %s, got %s", what, list, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 /* Names: [A-Za-z0-9._-], first character alphanumeric, 1..max characters. */
