@@ -323,9 +323,8 @@ ad_doc_check(const ad_doc_value_t *val, const ad_doc_want_t *want, void *out, ch
 
 /* ---------------------------------------------------------------- documents */
 
-/* Fail "WHERE: PATH must be ..., got ..." for the value v at path. */
-static int
-s_wrong(const ad_doc_t *self, const char *path, const json_t *v, const ad_doc_want_t *want,
+int
+ad_doc_check_at(const ad_doc_t *self, const char *path, const json_t *v, const ad_doc_want_t *want,
         void *out)
 {
     ad_doc_value_t val = {v, ad_doc_raw(self, path), true};
@@ -349,7 +348,7 @@ ad_doc_get(const ad_doc_t *self, const json_t *obj, const char *parent, const ch
             return ad_doc_fail_at(self, parent, false, "%s is required", p);
         return 0;
     }
-    return s_wrong(self, p, v, want, out);
+    return ad_doc_check_at(self, p, v, want, out);
 }
 
 int

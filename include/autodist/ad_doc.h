@@ -187,6 +187,10 @@ bool ad_doc_parse_real(const char *text, double *out);
 int ad_doc_get(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                bool required, const ad_doc_want_t *want, void *out);
 
+/* ad_doc_check() of v, the value at path: 0, or AD_EPARSE "FILE:LINE:COL: PATH must be ..., got ...". */
+int ad_doc_check_at(const ad_doc_t *self, const char *path, const json_t *v,
+                    const ad_doc_want_t *want, void *out);
+
 /*
  * Refuse keys of obj (at parent) outside the NULL-terminated list allowed:
  * 'unknown key "KEY" in PARENT (did you mean K?), expected one of EXPECTED'.
