@@ -351,6 +351,20 @@ ad_doc_get(const ad_doc_t *self, const json_t *obj, const char *parent, const ch
     return ad_doc_check_at(self, p, v, want, out);
 }
 
+const char *
+ad_doc_unknown_key(char *buf, size_t len, const char *got, const char *parent, const char *hint,
+                   const char *key, const char *const *candidates, size_t n, const char *expected)
+{
+    const char *best = hint ? NULL : ad_suggest(key, candidates, n, 3, false);
+    char mean[100] = "";
+
+    if (best)
+        snprintf(mean, sizeof(mean), " (did you mean %s?)", best);
+    snprintf(buf, len, "unknown key %s%s%s%s, expected one of %s", got, *parent ? " in " : "",
+             parent, hint ? hint : mean, expected);
+    return buf;
+}
+
 int
 ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent,
                   const char *const *allowed, const char *expected)
@@ -362,18 +376,18 @@ ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent,
     {
         bool ok = false;
         size_t n = 0;
-        const char *best;
-        char p[200], hint[100] = "";
+        ad_doc_value_t val = {NULL, key, true};
+        char p[200], got[80], msg[500];
 
         for (n = 0; allowed[n]; n++)
             ok = ok || !strcmp(key, allowed[n]);
         if (ok)
             continue;
         ad_doc_path(p, sizeof(p), parent, key);
-        if ((best = ad_suggest(key, allowed, n, 3, false)))
-            snprintf(hint, sizeof(hint), " (did you mean %s?)", best);
-        return ad_doc_fail_at(self, p, true, "unknown key \"%s\"%s%s%s, expected one of %s", key,
-                              *parent ? " in " : "", parent, hint, expected);
+        ad_doc_describe_value(&val, got, sizeof(got));
+        return ad_doc_fail_at(self, p, true, "%s",
+                              ad_doc_unknown_key(msg, sizeof(msg), got, parent, NULL, key, allowed,
+                                                 n, expected));
     }
     return 0;
 }

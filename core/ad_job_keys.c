@@ -308,7 +308,7 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
                    bool grid)
 {
     const char *name = knode->text;
-    char list[300] = "", got[80], hint[100] = "";
+    char list[300] = "", got[80], msg[600];
     const char *children[AD_JOB_K_COUNT], *best;
     size_t n = 0, nc = 0;
 
@@ -321,22 +321,20 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
         if (!grid && n + strlen(child) + 3 < sizeof(list))
             n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", child);
     }
-    best = ad_suggest(name, children, nc, 3, false);
-    if (!grid && ad_job_key_path(name))
-        snprintf(hint, sizeof(hint), " (dotted keys are for sweep grids; nest it instead)");
-    else if (best)
-        snprintf(hint, sizeof(hint), " (did you mean %s?)", best);
     ad_job_got(knode, got, sizeof(got));
-    if (grid)
-        return ad_job_fail(ctx, knode->start_mark,
-                           "unknown grid key %s%s, expected a job key such as batch_size, seed, "
-                           "optimizer.lr, layout.nodes or dataset.synthetic.samples",
-                           got, hint);
-    if (*prefix)
-        return ad_job_fail(ctx, knode->start_mark, "unknown key %s in %s%s, expected one of %s",
-                           got, prefix, hint, list);
-    return ad_job_fail(ctx, knode->start_mark, "unknown key %s%s, expected one of %s", got, hint,
-                       list);
+    if (!grid) {
+        ad_doc_unknown_key(msg, sizeof(msg), got, prefix,
+                           ad_job_key_path(name)
+                               ? " (dotted keys are for sweep grids; nest it instead)"
+                               : NULL,
+                           name, children, nc, list);
+        return ad_job_fail(ctx, knode->start_mark, "%s", msg);
+    }
+    best = ad_suggest(name, children, nc, 3, false);
+    return ad_job_fail(ctx, knode->start_mark,
+                       "unknown grid key %s%s%s%s, expected a job key such as batch_size, seed, "
+                       "optimizer.lr, layout.nodes or dataset.synthetic.samples",
+                       got, best ? " (did you mean " : "", best ? best : "", best ? "?)" : "");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -346,12 +344,6 @@ const char *
 ad_job_text(const ad_job_node_t *node)
 {
     return node->text;
-}
-
-static bool
-s_plain(const ad_job_node_t *node)
-{
-    return node->type == YAML_SCALAR_NODE && node->plain;
 }
 
 /* Check node against want (a job file's: text counts); fail "<what> must be ..., got ...". */
@@ -467,16 +459,9 @@ ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key
             *(double *)s_field(spec, key) = d;
         break;
     case AD_JOB_T_BOOL: {
-        static const char *const words[] = {"false", "False", "FALSE", "true",
-                                            "True",  "TRUE",  NULL};
-        char got[80];
+        ad_doc_want_t want = {.kind = AD_DOC_BOOL};
 
-        for (iv = 0; words[iv] && !(s_plain(node) && !strcmp(ad_job_text(node), words[iv])); iv++)
-            ;
-        if (!words[iv])
-            return ad_job_fail(ctx, node->start_mark, "%s must be true or false, got %s", key->path,
-                               ad_job_got(node, got, sizeof(got)));
-        *(bool *)s_field(spec, key) = iv >= 3;
+        rc = s_get(ctx, node, key->path, &want, s_field(spec, key));
         break;
     }
     case AD_JOB_T_ENUM:

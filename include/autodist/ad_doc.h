@@ -192,6 +192,17 @@ int ad_doc_check_at(const ad_doc_t *self, const char *path, const json_t *v,
                     const ad_doc_want_t *want, void *out);
 
 /*
+ * The message for an unknown key key (described as got, '"colour"') of the
+ * mapping at parent ("" at the top): 'unknown key GOT in PARENT (did you
+ * mean K?), expected one of EXPECTED', K the closest of the n candidates
+ * (ad_suggest()); hint, when not NULL, replaces the "did you mean" part.
+ * Written in buf, which is returned.
+ */
+const char *ad_doc_unknown_key(char *buf, size_t len, const char *got, const char *parent,
+                               const char *hint, const char *key, const char *const *candidates,
+                               size_t n, const char *expected);
+
+/*
  * Refuse keys of obj (at parent) outside the NULL-terminated list allowed:
  * 'unknown key "KEY" in PARENT (did you mean K?), expected one of EXPECTED'.
  * Returns 0 or AD_EPARSE.
