@@ -428,8 +428,9 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
         if (k->type != YAML_SCALAR_NODE) {
             s_add_mark(self, "?", k, k);
             json_decref(obj);
-            return ad_doc_fail(self, "?", false, "keys must be plain words%s%s",
-                               *path ? " in " : "", path);
+            return ad_doc_fail_at(self, "?", false, "keys must be names, got %s%s%s",
+                                  k->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping",
+                                  *path ? " in " : "", path);
         }
         key = (const char *)k->data.scalar.value;
         ad_doc_path(p, sizeof(p), path, key);
@@ -440,11 +441,17 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
             s_problem(self, path, key, k, NULL, line);
             continue;
         }
-        s_add_mark(self, p, k, v);
         if (json_object_get(obj, key)) {
+            size_t line = 0, col = 0;
+
+            /* Worded as job files word it (ad_job_check_keys()). */
+            ad_doc_where(self, p, true, &line, &col);
+            s_add_mark(self, p, k, v);
             json_decref(obj);
-            return ad_doc_fail(self, p, true, "duplicate key");
+            return ad_doc_fail_at(self, p, true, "duplicate key %s (first given at line %zu)", p,
+                                  line);
         }
+        s_add_mark(self, p, k, v);
         rc = s_node(self, doc, v, p, depth + 1, &jv);
         if (rc) {
             json_decref(obj);

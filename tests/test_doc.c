@@ -133,7 +133,7 @@ test_bad_yaml(void **state)
         {"", "x.yaml:1:1: empty node file, expected a mapping of node keys"},
         {"a: 1\n---\nb: 2\n", "x.yaml:3:1: a node file holds one YAML document, found a second "
                               "one (remove the '---' line)"},
-        {"a: 1\na: 2\n", "x.yaml:2:1: a: duplicate key"},
+        {"a: 1\na: 2\n", "x.yaml:2:1: duplicate key a (first given at line 1)"},
         {"a: \"\xff\"\n", "x.yaml:1:5: invalid YAML: invalid leading UTF-8 octet (byte 0xff)"},
     };
 

@@ -48,8 +48,8 @@ int ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char
  * Flag of ad_doc_parse_yaml(): a repeated key or a key that is not a scalar
  * does not fail the parse but is left out (the first value of a repeated key
  * is kept) and recorded, for the reader to report in its own words
- * (ad_doc_key_problem()).  Without it they fail with "PATH: duplicate key"
- * and "keys must be plain words".
+ * (ad_doc_key_problem()).  Without it they fail as job files word them:
+ * "duplicate key PATH (first given at line N)", "keys must be names, got a list".
  */
 #define AD_DOC_KEYS_LATER 1u
 /*
