@@ -220,7 +220,7 @@ ad_doc_key_problem(const ad_doc_t *self, const char *map, ad_doc_key_problem_t *
     return false;
 }
 
-/* "FILE:LINE:COL" of path (or its key), or of its nearest written parent; the name alone unlocated. */
+/* "FILE:LINE:COL" of path (or its key) or of its nearest written parent; unlocated, the name. */
 static void
 s_where(const ad_doc_t *self, const char *path, bool at_key, char *where, size_t size)
 {
@@ -357,7 +357,7 @@ s_scalar(ad_doc_t *self, const char *path, const yaml_node_t *node, json_t **out
         v = strtoll(s, &end, 10);
         if (errno == ERANGE && !(self->flags & AD_DOC_NUMBERS_LATER))
             return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
-        *out = errno != ERANGE ? json_integer(v)
+        *out = errno != ERANGE             ? json_integer(v)
                : isfinite(strtod(s, NULL)) ? json_real(strtod(s, NULL))
                                            : json_string(s);
     } else if ((isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
@@ -365,7 +365,7 @@ s_scalar(ad_doc_t *self, const char *path, const yaml_node_t *node, json_t **out
                (strtod(s, &end), !*end)) {
         double v = strtod(s, NULL);
 
-        /* JSON has no infinity: "1e999" is out of range, or left as text for the reader to judge. */
+        /* JSON has no infinity: "1e999" is out of range, or text for the reader to judge. */
         if (!isfinite(v) && !(self->flags & AD_DOC_NUMBERS_LATER))
             return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
         *out = isfinite(v) ? json_real(v) : json_string(s);

@@ -1,4 +1,4 @@
-/* ad_doc_get.c - the typed getters of documents: find a value, check it, say what was got and where */
+/* ad_doc_get.c - typed getters of documents: find a value, check it, say what was got and where */
 #include "autodist/ad_doc.h"
 
 #include <assert.h>
@@ -181,27 +181,34 @@ s_want_words(const ad_doc_want_t *w, char *buf, size_t len)
             n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", w->names[i]);
         return;
     case AD_DOC_SIZE:
-        snprintf(buf, len, "a size in bytes (an integer, or a number and a unit such as "
-                           "\"96 GiB\")");
+        snprintf(buf, len,
+                 "a size in bytes (an integer, or a number and a unit such as "
+                 "\"96 GiB\")");
         return;
     }
 }
 
 /* A byte count: an integer, or a number and a unit ("96 GiB", "24.75 MiB", "1.5 GB"). */
 static bool
-s_size(const json_t *v, const char *text, uint64_t *out)
+s_size(const json_t *v, uint64_t *out)
 {
     static const struct {
         const char *unit;
         double scale;
-    } units[] = {{"B", 1},       {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-                 {"TiB", 1099511627776.0}, {"KB", 1e3}, {"kB", 1e3}, {"MB", 1e6},
-                 {"GB", 1e9},    {"TB", 1e12}};
+    } units[] = {{"B", 1},
+                 {"KiB", 1024.0},
+                 {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0},
+                 {"TiB", 1099511627776.0},
+                 {"KB", 1e3},
+                 {"kB", 1e3},
+                 {"MB", 1e6},
+                 {"GB", 1e9},
+                 {"TB", 1e12}};
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
     char *end;
     double n;
 
-    (void)text;
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         *out = (uint64_t)json_integer_value(v);
         return true;
@@ -296,14 +303,13 @@ s_accepts(const ad_doc_value_t *val, const ad_doc_want_t *w, void *out, size_t *
                 return *(int *)out = k, true;
         return false;
     case AD_DOC_SIZE:
-        return s_size(val->v, val->text, (uint64_t *)out);
+        return s_size(val->v, (uint64_t *)out);
     }
     return false;
 }
 
 int
-ad_doc_check(const ad_doc_value_t *val, const ad_doc_want_t *want, void *out, char *msg,
-             size_t len)
+ad_doc_check(const ad_doc_value_t *val, const ad_doc_want_t *want, void *out, char *msg, size_t len)
 {
     char words[200], got[80];
     size_t n = SIZE_MAX;
@@ -325,7 +331,7 @@ ad_doc_check(const ad_doc_value_t *val, const ad_doc_want_t *want, void *out, ch
 
 int
 ad_doc_check_at(const ad_doc_t *self, const char *path, const json_t *v, const ad_doc_want_t *want,
-        void *out)
+                void *out)
 {
     ad_doc_value_t val = {v, ad_doc_raw(self, path), true};
     char msg[400];
@@ -385,9 +391,9 @@ ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent,
             continue;
         ad_doc_path(p, sizeof(p), parent, key);
         ad_doc_describe_value(&val, got, sizeof(got));
-        return ad_doc_fail_at(self, p, true, "%s",
-                              ad_doc_unknown_key(msg, sizeof(msg), got, parent, NULL, key, allowed,
-                                                 n, expected));
+        return ad_doc_fail_at(
+            self, p, true, "%s",
+            ad_doc_unknown_key(msg, sizeof(msg), got, parent, NULL, key, allowed, n, expected));
     }
     return 0;
 }
@@ -485,8 +491,8 @@ s_lookup(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
             ad_doc_describe(cur, got, sizeof(got));
             if (p == path)
                 return ad_err_set(err, AD_EINVAL, "the payload must be a mapping, got %s", got);
-            return ad_err_set(err, AD_EINVAL, "%.*s must be a mapping, got %s",
-                              (int)(p - path - 1), path, got);
+            return ad_err_set(err, AD_EINVAL, "%.*s must be a mapping, got %s", (int)(p - path - 1),
+                              path, got);
         }
         memcpy(key, p, n);
         key[n] = '\0';

@@ -323,11 +323,10 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
     }
     ad_job_got(knode, got, sizeof(got));
     if (!grid) {
-        ad_doc_unknown_key(msg, sizeof(msg), got, prefix,
-                           ad_job_key_path(name)
-                               ? " (dotted keys are for sweep grids; nest it instead)"
-                               : NULL,
-                           name, children, nc, list);
+        ad_doc_unknown_key(
+            msg, sizeof(msg), got, prefix,
+            ad_job_key_path(name) ? " (dotted keys are for sweep grids; nest it instead)" : NULL,
+            name, children, nc, list);
         return ad_job_fail(ctx, knode->start_mark, "%s", msg);
     }
     best = ad_suggest(name, children, nc, 3, false);

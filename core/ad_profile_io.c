@@ -393,12 +393,12 @@ s_read_cpu(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
 /* The entries of the lists of a profile. */
 static const ad_doc_want_t s_gpu_want = {.kind = AD_DOC_OBJ,
                                          .what = "a mapping {name, kind, index, memory_bytes}"};
-static const ad_doc_want_t s_net_want = {.kind = AD_DOC_OBJ, .what = "a mapping {name, kind, gbps}"};
+static const ad_doc_want_t s_net_want = {.kind = AD_DOC_OBJ,
+                                         .what = "a mapping {name, kind, gbps}"};
 static const ad_doc_want_t s_core_want = {.kind = AD_DOC_OBJ,
                                           .what = "a mapping {core, socket, numa, pus}"};
-static const ad_doc_want_t s_pu_want = {.kind = AD_DOC_INT,
-                                        .max = INT32_MAX,
-                                        .what = "a PU OS index (an integer >= 0)"};
+static const ad_doc_want_t s_pu_want = {
+    .kind = AD_DOC_INT, .max = INT32_MAX, .what = "a PU OS index (an integer >= 0)"};
 
 static int
 s_read_gpus(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
@@ -641,7 +641,8 @@ s_read(const ad_doc_t *ctx, const json_t *root, ad_profile_t **out)
     if (!rc)
         rc = ad_doc_get_size(ctx, root, "", "memory_bytes", true, &p->memory_bytes);
     if (!rc && !p->memory_bytes)
-        rc = ad_doc_fail_at(ctx, "memory_bytes", false, "memory_bytes must be more than 0 bytes, got 0");
+        rc = ad_doc_fail_at(ctx, "memory_bytes", false,
+                            "memory_bytes must be more than 0 bytes, got 0");
     if (!rc)
         rc = s_read_gpus(ctx, root, p);
     if (!rc)

@@ -246,8 +246,7 @@ test_check(void **state)
     val = (ad_doc_value_t){NULL, "adma", false};
     assert_int_equal(ad_doc_check(&val, &want, &k, msg, sizeof(msg)), -1);
     assert_string_equal(msg, "must be one of sgd, adam, got the string \"adma\"");
-    assert_int_equal(ad_doc_check_keys(doc, ad_doc_root(doc), "", allowed, "name, cpu"),
-                     AD_EPARSE);
+    assert_int_equal(ad_doc_check_keys(doc, ad_doc_root(doc), "", allowed, "name, cpu"), AD_EPARSE);
     assert_msg_is(err, "profile: unknown key \"nmae\" (did you mean name?), expected one of "
                        "name, cpu");
     ad_doc_free(&doc);

@@ -328,7 +328,8 @@ test_malformed(void **state)
                "{\"seq\":1,\"load\":{\"cpu\":0.5,\"mem_used_bytes\":1,\"mem_total_bytes\":2},"
                "\"running\":[1,\"x\"]}",
                NULL);
-    s_expect_peer_error(router, "HEARTBEAT: running[1] must be a positive integer, got the string \"x\"");
+    s_expect_peer_error(router,
+                        "HEARTBEAT: running[1] must be a positive integer, got the string \"x\"");
     s_send_raw(dealer, "CANCEL", "{\"job\":\"12\"}", NULL);
     s_expect_peer_error(router, "CANCEL: job must be a positive integer, got the string \"12\"");
     s_send_raw(dealer, "LOGS", "{\"job\":1,\"offset\":-5}", NULL);

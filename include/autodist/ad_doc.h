@@ -187,7 +187,8 @@ bool ad_doc_parse_real(const char *text, double *out);
 int ad_doc_get(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                bool required, const ad_doc_want_t *want, void *out);
 
-/* ad_doc_check() of v, the value at path: 0, or AD_EPARSE "FILE:LINE:COL: PATH must be ..., got ...". */
+/* ad_doc_check() of v, the value at path: 0, or AD_EPARSE "FILE:LINE:COL: PATH must be ..., got
+ * ...". */
 int ad_doc_check_at(const ad_doc_t *self, const char *path, const json_t *v,
                     const ad_doc_want_t *want, void *out);
 
@@ -216,7 +217,8 @@ int ad_doc_get_obj(const ad_doc_t *self, const json_t *obj, const char *parent, 
 /* ad_doc_get() of a list; *out borrowed, NULL when absent. */
 int ad_doc_get_array(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                      json_t **out);
-/* ad_doc_get() of a string (in YAML any plain scalar: `model: 5220` is "5220"); *out replaced by an owned copy. */
+/* ad_doc_get() of a string (in YAML any plain scalar: `model: 5220` is "5220"); *out replaced by an
+ * owned copy. */
 int ad_doc_get_str(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                    bool required, char **out);
 /* ad_doc_get() of an integer in min..max ("a positive integer" when min is 1 and max INT32_MAX). */
