@@ -220,16 +220,12 @@ ad_doc_key_problem(const ad_doc_t *self, const char *map, ad_doc_key_problem_t *
     return false;
 }
 
-int
-ad_doc_fail(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
+/* "FILE:LINE:COL" of path (or its key) or of its nearest written parent; unlocated, the name. */
+static void
+s_where(const ad_doc_t *self, const char *path, bool at_key, char *where, size_t size)
 {
-    char what[400], where[300];
     const s_mark_t *m = NULL;
-    va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
     if (self->located) {
         char p[200];
 
@@ -247,292 +243,47 @@ ad_doc_fail(const ad_doc_t *self, const char *path, bool at_key, const char *fmt
         if (m) {
             yaml_mark_t mk = at_key ? m->key : m->value;
 
-            snprintf(where, sizeof(where), "%s:%zu:%zu", self->name, mk.line + 1, mk.column + 1);
+            snprintf(where, size, "%s:%zu:%zu", self->name, mk.line + 1, mk.column + 1);
         } else {
-            snprintf(where, sizeof(where), "%s:1:1", self->name);
+            snprintf(where, size, "%s:1:1", self->name);
         }
     } else {
-        snprintf(where, sizeof(where), "%s", self->name);
+        snprintf(where, size, "%s", self->name);
     }
-    if (*path)
-        return ad_err_set(self->err, AD_EPARSE, "%s: %s: %s", where, path, what);
+}
+
+int
+ad_doc_fail_at(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
+{
+    char what[400], where[300];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    s_where(self, path, at_key, where, sizeof(where));
     return ad_err_set(self->err, AD_EPARSE, "%s: %s", where, what);
 }
 
-const char *
-ad_doc_got(const ad_doc_t *self, const char *path, const json_t *v, char *buf, size_t len)
+int
+ad_doc_fail(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
 {
-    const char *raw = ad_doc_raw(self, path);
+    char what[400], where[300];
+    va_list ap;
 
-    if (raw) {
-        snprintf(buf, len, "\"%.48s\"", raw);
-        return buf;
-    }
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "a mapping";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_NULL:
-        return "an empty value";
-    case JSON_TRUE:
-        return "true";
-    case JSON_FALSE:
-        return "false";
-    case JSON_STRING:
-        snprintf(buf, len, "the string \"%.48s\"", json_string_value(v));
-        return buf;
-    case JSON_INTEGER:
-        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    default:
-        snprintf(buf, len, "%g", json_real_value(v));
-        return buf;
-    }
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    s_where(self, path, at_key, where, sizeof(where));
+    if (*path)
+        return ad_err_set(self->err, AD_EPARSE, "%s: %s: %s", where, path, what);
+    return ad_err_set(self->err, AD_EPARSE, "%s: %s", where, what);
 }
 
 void
 ad_doc_path(char *buf, size_t len, const char *parent, const char *key)
 {
     snprintf(buf, len, "%s%s%s", parent, *parent ? "." : "", key);
-}
-
-int
-ad_doc_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    int row[65], prev, tmp;
-
-    if (la > 64 || lb > 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            tmp = row[j];
-            row[j] = prev + (a[i - 1] != b[j - 1]);
-            if (row[j - 1] + 1 < row[j])
-                row[j] = row[j - 1] + 1;
-            if (tmp + 1 < row[j])
-                row[j] = tmp + 1;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
-/* ---------------------------------------------------------------- typed getters */
-
-/* Refuse keys of obj outside the NULL-terminated list allowed. */
-int
-ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent,
-                  const char *const *allowed, const char *expected)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        bool ok = false;
-        char p[200];
-
-        for (int i = 0; allowed[i] && !ok; i++)
-            ok = !strcmp(key, allowed[i]);
-        if (!ok) {
-            ad_doc_path(p, sizeof(p), parent, key);
-            return ad_doc_fail(self, p, true, "unknown key, expected one of: %s", expected);
-        }
-    }
-    return 0;
-}
-
-/* The object at parent.key, which must be a mapping when present; *out NULL when absent. */
-int
-ad_doc_get_obj(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-               bool required, json_t **out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) {
-        if (required)
-            return ad_doc_fail(self, parent, false, "missing key \"%s\"", key);
-        return 0;
-    }
-    if (!json_is_object(v))
-        return ad_doc_fail(self, p, false, "expected a mapping, got %s",
-                           ad_doc_got(self, p, v, got, 80));
-    *out = v;
-    return 0;
-}
-
-int
-ad_doc_get_array(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-                 json_t **out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_array(v))
-        return ad_doc_fail(self, p, false, "expected a list, got %s",
-                           ad_doc_got(self, p, v, got, 80));
-    *out = v;
-    return 0;
-}
-
-/* A string (in YAML, any plain scalar: `model: 5220` is the text "5220"); owned in *out. */
-int
-ad_doc_get_str(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-               bool required, char **out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-    const s_mark_t *m;
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return ad_doc_fail(self, parent, false, "missing key \"%s\"", key);
-        return 0;
-    }
-    m = s_find(self, p);
-    if (json_is_string(v)) {
-        free(*out);
-        *out = ad_strdup(json_string_value(v));
-        return 0;
-    }
-    if (m && m->raw) {
-        free(*out);
-        *out = ad_strdup(m->raw);
-        return 0;
-    }
-    return ad_doc_fail(self, p, false, "expected a string, got %s",
-                       ad_doc_got(self, p, v, got, 80));
-}
-
-int
-ad_doc_get_int(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-               bool required, json_int_t min, json_int_t max, json_int_t *out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return ad_doc_fail(self, parent, false, "missing key \"%s\"", key);
-        return 0;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        if (max == INT32_MAX)
-            return ad_doc_fail(self, p, false,
-                               "expected an integer of at least %" JSON_INTEGER_FORMAT ", got %s",
-                               min, ad_doc_got(self, p, v, got, 80));
-        return ad_doc_fail(self, p, false,
-                           "expected an integer from %" JSON_INTEGER_FORMAT
-                           " to %" JSON_INTEGER_FORMAT ", got %s",
-                           min, max, ad_doc_got(self, p, v, got, 80));
-    }
-    *out = json_integer_value(v);
-    return 0;
-}
-
-int
-ad_doc_get_real(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-                bool positive, double *out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0 ||
-        (positive && json_number_value(v) == 0))
-        return ad_doc_fail(self, p, false, "expected a %s number, got %s",
-                           positive ? "positive" : "non-negative", ad_doc_got(self, p, v, got, 80));
-    *out = json_number_value(v);
-    return 0;
-}
-
-int
-ad_doc_get_bool(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-                bool *out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return ad_doc_fail(self, p, false, "expected true or false, got %s",
-                           ad_doc_got(self, p, v, got, 80));
-    *out = json_is_true(v);
-    return 0;
-}
-
-/*
- * A byte count: an integer, or a number and a unit as people write them in
- * descriptions ("96 GiB", "24.75 MiB", "1.5 GB").
- */
-int
-ad_doc_get_size(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
-                bool required, uint64_t *out)
-{
-    static const struct {
-        const char *unit;
-        double scale;
-    } units[] = {{"B", 1},
-                 {"KiB", 1024.0},
-                 {"MiB", 1048576.0},
-                 {"GiB", 1073741824.0},
-                 {"TiB", 1099511627776.0},
-                 {"KB", 1e3},
-                 {"kB", 1e3},
-                 {"MB", 1e6},
-                 {"GB", 1e9},
-                 {"TB", 1e12}};
-    json_t *v = json_object_get(obj, key);
-    char p[200], got[80];
-
-    ad_doc_path(p, sizeof(p), parent, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return ad_doc_fail(self, parent, false, "missing key \"%s\"", key);
-        return 0;
-    }
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        double n = strtod(s, &end);
-
-        while (*end == ' ')
-            end++;
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            if (end != s && isfinite(n) && n >= 0 && !strcmp(end, units[i].unit) &&
-                n * units[i].scale < 9.2e18) {
-                *out = (uint64_t)llround(n * units[i].scale);
-                return 0;
-            }
-        }
-    }
-    return ad_doc_fail(self, p, false,
-                       "expected a size in bytes (an integer, or a number and a unit such as "
-                       "\"96 GiB\"), got %s",
-                       ad_doc_got(self, p, v, got, 80));
 }
 
 /* ---------------------------------------------------------------- YAML */
@@ -606,11 +357,18 @@ s_scalar(ad_doc_t *self, const char *path, const yaml_node_t *node, json_t **out
         v = strtoll(s, &end, 10);
         if (errno == ERANGE && !(self->flags & AD_DOC_NUMBERS_LATER))
             return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
-        *out = errno == ERANGE ? json_real(strtod(s, NULL)) : json_integer(v);
+        *out = errno != ERANGE             ? json_integer(v)
+               : isfinite(strtod(s, NULL)) ? json_real(strtod(s, NULL))
+                                           : json_string(s);
     } else if ((isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
                                                  (isdigit((unsigned char)s[1]) || s[1] == '.'))) &&
                (strtod(s, &end), !*end)) {
-        *out = json_real(strtod(s, NULL));
+        double v = strtod(s, NULL);
+
+        /* JSON has no infinity: "1e999" is out of range, or text for the reader to judge. */
+        if (!isfinite(v) && !(self->flags & AD_DOC_NUMBERS_LATER))
+            return ad_doc_fail(self, path, false, "number \"%.40s\" is out of range", s);
+        *out = isfinite(v) ? json_real(v) : json_string(s);
     } else {
         *out = json_string(s);
     }
@@ -670,8 +428,9 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
         if (k->type != YAML_SCALAR_NODE) {
             s_add_mark(self, "?", k, k);
             json_decref(obj);
-            return ad_doc_fail(self, "?", false, "keys must be plain words%s%s",
-                               *path ? " in " : "", path);
+            return ad_doc_fail_at(self, "?", false, "keys must be names, got %s%s%s",
+                                  k->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping",
+                                  *path ? " in " : "", path);
         }
         key = (const char *)k->data.scalar.value;
         ad_doc_path(p, sizeof(p), path, key);
@@ -682,11 +441,17 @@ s_node(ad_doc_t *self, yaml_document_t *doc, yaml_node_t *node, const char *path
             s_problem(self, path, key, k, NULL, line);
             continue;
         }
-        s_add_mark(self, p, k, v);
         if (json_object_get(obj, key)) {
+            size_t line = 0, col = 0;
+
+            /* Worded as job files word it (ad_job_check_keys()). */
+            ad_doc_where(self, p, true, &line, &col);
+            s_add_mark(self, p, k, v);
             json_decref(obj);
-            return ad_doc_fail(self, p, true, "duplicate key");
+            return ad_doc_fail_at(self, p, true, "duplicate key %s (first given at line %zu)", p,
+                                  line);
         }
+        s_add_mark(self, p, k, v);
         rc = s_node(self, doc, v, p, depth + 1, &jv);
         if (rc) {
             json_decref(obj);
@@ -838,201 +603,4 @@ ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char *wh
 err_free:
     ad_doc_free(&self);
     return rc;
-}
-
-/* ---------------------------------------------------------------- wire getters (by dotted path) */
-
-/* A short description of a JSON value for error messages: "3.5", "\"abc\"", "an array". */
-void
-ad_doc_describe(const json_t *v, char *buf, size_t size)
-{
-    char *text;
-
-    if (json_is_object(v)) {
-        snprintf(buf, size, "an object");
-        return;
-    }
-    if (json_is_array(v)) {
-        snprintf(buf, size, "an array");
-        return;
-    }
-    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (!text) {
-        snprintf(buf, size, "an unprintable value");
-        return;
-    }
-    if (strlen(text) > 40)
-        snprintf(buf, size, "%.37s...", text);
-    else
-        snprintf(buf, size, "%s", text);
-    free(text);
-}
-
-/* Find the value at a dotted path; -ENOENT when it or a parent is absent or null. */
-static int
-s_lookup(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
-{
-    const json_t *cur = obj;
-    const char *p = path;
-    char key[128];
-    char got[64];
-
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-
-        assert(n < sizeof(key));
-        if (!json_is_object(cur)) {
-            ad_doc_describe(cur, got, sizeof(got));
-            if (p == path)
-                return ad_err_set(err, AD_EINVAL, "expected a JSON object, got %s", got);
-            return ad_err_set(err, AD_EINVAL, "field \"%.*s\": expected an object, got %s",
-                              (int)(p - path - 1), path, got);
-        }
-        memcpy(key, p, n);
-        key[n] = '\0';
-        cur = json_object_get(cur, key);
-        if (!cur || json_is_null(cur))
-            return ad_err_set(err, -ENOENT, "missing field \"%s\"", path);
-        if (!dot)
-            break;
-        p = dot + 1;
-    }
-    *out = (json_t *)cur;
-    return 0;
-}
-
-int
-ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
-                ad_err_t *err)
-{
-    json_t *v;
-    json_int_t x;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    x = json_is_integer(v) ? json_integer_value(v) : 0;
-    if (!json_is_integer(v) || x < min || x > max) {
-        ad_doc_describe(v, got, sizeof(got));
-        if (max == INT64_MAX)
-            return ad_err_set(err, AD_EINVAL,
-                              "field \"%s\": expected an integer >= %" PRId64 ", got %s", path, min,
-                              got);
-        return ad_err_set(err, AD_EINVAL,
-                          "field \"%s\": expected an integer in %" PRId64 "..%" PRId64 ", got %s",
-                          path, min, max, got);
-    }
-    *out = x;
-    return 0;
-}
-
-int
-ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
-                   ad_err_t *err)
-{
-    json_t *v;
-    double x;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    x = json_is_number(v) ? json_number_value(v) : 0;
-    if (!json_is_number(v) || !(x >= min && x <= max)) {
-        ad_doc_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a number in %g..%g, got %s", path,
-                          min, max, got);
-    }
-    *out = x;
-    return 0;
-}
-
-int
-ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
-                   const char **out, ad_err_t *err)
-{
-    json_t *v;
-    size_t len;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_string(v)) {
-        ad_doc_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected a string, got %s", path, got);
-    }
-    len = json_string_length(v);
-    if (len < min_len || len > max_len) {
-        if (min_len == 1 && len == 0)
-            return ad_err_set(err, AD_EINVAL, "field \"%s\": must not be empty", path);
-        return ad_err_set(err, AD_EINVAL,
-                          "field \"%s\": expected a string of %zu..%zu bytes, got %zu bytes", path,
-                          min_len, max_len, len);
-    }
-    *out = json_string_value(v);
-    return 0;
-}
-
-int
-ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err)
-{
-    json_t *v;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_boolean(v)) {
-        ad_doc_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected true or false, got %s", path,
-                          got);
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
-int
-ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
-{
-    json_t *v;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_object(v)) {
-        ad_doc_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an object, got %s", path, got);
-    }
-    *out = v;
-    return 0;
-}
-
-int
-ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out, ad_err_t *err)
-{
-    json_t *v;
-    char got[64];
-    int rc;
-
-    rc = s_lookup(obj, path, &v, err);
-    if (rc)
-        return rc;
-    if (!json_is_array(v)) {
-        ad_doc_describe(v, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": expected an array, got %s", path, got);
-    }
-    if (json_array_size(v) > max_len)
-        return ad_err_set(err, AD_EINVAL, "field \"%s\": more than %zu elements (%zu)", path,
-                          max_len, json_array_size(v));
-    *out = v;
-    return 0;
 }

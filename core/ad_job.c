@@ -17,6 +17,8 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "autodist/ad_hash.h"
+
 /* ---------------------------------------------------------------------------------------- */
 /* Reading files and documents.                                                             */
 
@@ -291,12 +293,8 @@ ad_job_from_json(const char *json, ad_job_t *job, ad_err_t *err)
 static uint64_t
 s_fnv1a(const char *s)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    uint64_t h = ad_hash_fnv1a64(s);
 
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(0x100000001b3);
-    }
     h ^= h >> 33;
     h *= UINT64_C(0xff51afd7ed558ccd);
     h ^= h >> 33;

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "autodist/ad_opt.h"
+#include "autodist/ad_suggest.h"
+
 const char *const ad_job_models[] = {"mlp", "lenet5", "cnn", "resnet18", "mobilenet_v2", NULL};
 const char *const ad_job_datasets[] = {"fashion-mnist", "synthetic", "imagefolder", NULL};
 const char *const ad_job_optims[] = {"sgd", "adam", NULL};
@@ -177,6 +180,15 @@ ad_job_is_null(const ad_job_node_t *node)
     return node->v && json_is_null(node->v);
 }
 
+ad_doc_value_t *
+ad_job_value(const ad_job_node_t *node, ad_doc_value_t *val)
+{
+    val->v = node->v;
+    val->text = node->type == YAML_SCALAR_NODE ? node->text : NULL;
+    val->plain = node->plain;
+    return val;
+}
+
 /* Where the value (or key) at path starts, as a 0-based libyaml mark. */
 static yaml_mark_t
 s_mark(const ad_job_ctx_t *ctx, const char *path, bool at_key)
@@ -243,28 +255,9 @@ ad_job_item(const ad_job_ctx_t *ctx, const ad_job_node_t *list, size_t i, ad_job
 const char *
 ad_job_got(const ad_job_node_t *node, char *buf, size_t len)
 {
-    const unsigned char *s;
-    size_t n = 0, i;
+    ad_doc_value_t val;
 
-    if (node->type != YAML_SCALAR_NODE || ad_job_is_null(node)) {
-        snprintf(buf, len, "%s",
-                 node->type == YAML_SEQUENCE_NODE  ? "a list"
-                 : node->type == YAML_MAPPING_NODE ? "a mapping"
-                                                   : "an empty value");
-        return buf;
-    }
-    s = (const unsigned char *)node->text;
-    if (!node->plain)
-        n = (size_t)snprintf(buf, len, "the string \"");
-    else
-        n = (size_t)snprintf(buf, len, "\"");
-    /* Shown text is cut short and kept printable, so the message stays one readable line. */
-    for (i = 0; s[i] && i < 48 && n + 8 < len; i++)
-        buf[n++] = (s[i] < 0x20 || s[i] == 0x7f) ? '?' : (char)s[i];
-    if (s[i] && n + 8 < len)
-        n += (size_t)snprintf(buf + n, len - n, "...");
-    snprintf(buf + n, len - n, "\"");
-    return buf;
+    return ad_doc_describe_value(ad_job_value(node, &val), buf, len);
 }
 
 /* The part of a key's path after prefix, when it is a direct child of prefix ("" = top). */
@@ -315,40 +308,32 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
                    bool grid)
 {
     const char *name = knode->text;
-    char list[300] = "", got[80], hint[100] = "";
-    const char *best = NULL;
-    int best_d = 3;
-    size_t n = 0;
+    char list[300] = "", got[80], msg[600];
+    const char *children[AD_JOB_K_COUNT], *best;
+    size_t n = 0, nc = 0;
 
     for (int id = 0; id < AD_JOB_K_COUNT; id++) {
         const char *child = grid ? ad_job_keys[id].path : s_child_name(&ad_job_keys[id], prefix);
-        int d;
 
         if (!child || (grid && id == AD_JOB_K_NAME))
             continue;
-        d = ad_doc_distance(name, child);
-        if (d < best_d) {
-            best_d = d;
-            best = child;
-        }
+        children[nc++] = child;
         if (!grid && n + strlen(child) + 3 < sizeof(list))
             n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", child);
     }
-    if (!grid && ad_job_key_path(name))
-        snprintf(hint, sizeof(hint), " (dotted keys are for sweep grids; nest it instead)");
-    else if (best)
-        snprintf(hint, sizeof(hint), " (did you mean %s?)", best);
     ad_job_got(knode, got, sizeof(got));
-    if (grid)
-        return ad_job_fail(ctx, knode->start_mark,
-                           "unknown grid key %s%s, expected a job key such as batch_size, seed, "
-                           "optimizer.lr, layout.nodes or dataset.synthetic.samples",
-                           got, hint);
-    if (*prefix)
-        return ad_job_fail(ctx, knode->start_mark, "unknown key %s in %s%s, expected one of %s",
-                           got, prefix, hint, list);
-    return ad_job_fail(ctx, knode->start_mark, "unknown key %s%s, expected one of %s", got, hint,
-                       list);
+    if (!grid) {
+        ad_doc_unknown_key(
+            msg, sizeof(msg), got, prefix,
+            ad_job_key_path(name) ? " (dotted keys are for sweep grids; nest it instead)" : NULL,
+            name, children, nc, list);
+        return ad_job_fail(ctx, knode->start_mark, "%s", msg);
+    }
+    best = ad_suggest(name, children, nc, 3, false);
+    return ad_job_fail(ctx, knode->start_mark,
+                       "unknown grid key %s%s%s%s, expected a job key such as batch_size, seed, "
+                       "optimizer.lr, layout.nodes or dataset.synthetic.samples",
+                       got, best ? " (did you mean " : "", best ? best : "", best ? "?)" : "");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -360,121 +345,36 @@ ad_job_text(const ad_job_node_t *node)
     return node->text;
 }
 
-static bool
-s_plain(const ad_job_node_t *node)
+/* Check node against want (a job file's: text counts); fail "<what> must be ..., got ...". */
+static int
+s_get(ad_job_ctx_t *ctx, const ad_job_node_t *node, const char *what, ad_doc_want_t *want,
+      void *out)
 {
-    return node->type == YAML_SCALAR_NODE && node->plain;
+    ad_doc_value_t val;
+    char msg[400];
+
+    want->text = true;
+    if (!ad_doc_check(ad_job_value(node, &val), want, out, msg, sizeof(msg)))
+        return 0;
+    return ad_job_fail(ctx, node->start_mark, "%s %s", what, msg);
 }
 
-/* A plain decimal integer: optional sign, digits, no leading zeros; false on overflow. */
-static bool
-s_parse_int(const char *s, int64_t *out)
-{
-    uint64_t v = 0, limit;
-    bool neg = false;
-
-    if (*s == '+' || *s == '-')
-        neg = *s++ == '-';
-    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1]))
-        return false;
-    limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-
-        if (v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (*s)
-        return false;
-    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
-    return true;
-}
-
-/* Round to the 15 significant digits that canonical JSON prints, so printing is exact. */
-static double
-s_round15(double v)
-{
-    char buf[40];
-
-    snprintf(buf, sizeof(buf), "%.15g", v);
-    return strtod(buf, NULL);
-}
-
-/* A decimal number: 0.05, 5e-2, 3, -1.5E3; no hex, inf or nan. */
-static bool
-s_parse_real(const char *s, double *out)
-{
-    const char *p = s;
-    int digits = 0;
-    char *end;
-    double v;
-
-    if (*p == '+' || *p == '-')
-        p++;
-    for (; *p >= '0' && *p <= '9'; p++)
-        digits++;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            digits++;
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p)
-        return false;
-    errno = 0;
-    v = strtod(s, &end);
-    if (*end || !isfinite(v))
-        return false;
-    *out = s_round15(v);
-    return true;
-}
-
-/* An integer value in [min, max], or the message that says what was expected. */
 int
 ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min, int64_t max,
                int64_t *out)
 {
-    char got[80];
+    ad_doc_want_t want = {.kind = AD_DOC_INT, .min = min, .max = max};
 
-    if (s_plain(node) && s_parse_int(ad_job_text(node), out) && *out >= min && *out <= max)
-        return 0;
-    ad_job_got(node, got, sizeof(got));
-    if (min == 1)
-        return ad_job_fail(ctx, node->start_mark,
-                           "%s must be a positive integer (plain decimal, at most %" PRId64
-                           "), got %s",
-                           what, max, got);
-    if (min == 0)
-        return ad_job_fail(ctx, node->start_mark,
-                           "%s must be a non-negative integer (plain decimal, at most %" PRId64
-                           "), got %s",
-                           what, max, got);
-    return ad_job_fail(ctx, node->start_mark,
-                       "%s must be an integer from %" PRId64 " to %" PRId64
-                       " (plain decimal), got %s",
-                       what, min, max, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 static int
 s_get_real(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, double min, double max,
            double *out)
 {
-    char got[80];
+    ad_doc_want_t want = {.kind = AD_DOC_REAL, .rmin = min, .rmax = max};
 
-    if (s_plain(node) && s_parse_real(ad_job_text(node), out) && *out >= min && *out <= max)
-        return 0;
-    ad_job_got(node, got, sizeof(got));
-    return ad_job_fail(ctx, node->start_mark, "%s must be a number from %g to %g, got %s", what,
-                       min, max, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 /* A non-empty string of any scalar style. */
@@ -482,33 +382,18 @@ static int
 s_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *expected,
              const char **out)
 {
-    char got[80];
+    ad_doc_want_t want = {.kind = AD_DOC_STR, .min = 1, .what = expected};
 
-    if (node->type == YAML_SCALAR_NODE && !ad_job_is_null(node) && *ad_job_text(node)) {
-        *out = ad_job_text(node);
-        return 0;
-    }
-    ad_job_got(node, got, sizeof(got));
-    return ad_job_fail(ctx, node->start_mark, "%s must be %s, got %s", what, expected, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 static int
 s_get_enum(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *const *names,
            int *out)
 {
-    char list[160] = "", got[80];
-    size_t n = 0;
+    ad_doc_want_t want = {.kind = AD_DOC_ENUM, .names = names};
 
-    if (node->type == YAML_SCALAR_NODE)
-        for (int i = 0; names[i]; i++)
-            if (!strcmp(ad_job_text(node), names[i])) {
-                *out = i;
-                return 0;
-            }
-    for (int i = 0; names[i]; i++)
-        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
-    ad_job_got(node, got, sizeof(got));
-    return ad_job_fail(ctx, node->start_mark, "%s must be one of %s, got %s", what, list, got);
+    return s_get(ctx, node, what, &want, out);
 }
 
 /* Names: [A-Za-z0-9._-], first character alphanumeric, 1..max characters. */
@@ -529,37 +414,6 @@ ad_job_name_ok(const char *s, size_t max)
             return false;
     }
     return true;
-}
-
-/* "90", "90s", "30m", "2h", "1d", "1h30m": units in that order, each at most once. */
-static bool
-s_parse_duration(const char *s, int64_t *out)
-{
-    static const char units[] = "dhms";
-    static const int64_t secs[] = {86400, 3600, 60, 1};
-    int64_t total = 0, v;
-    int next = 0;
-
-    if (s_parse_int(s, &v)) {
-        *out = v;
-        return v > 0 && v <= AD_JOB_TIME_LIMIT_MAX;
-    }
-    if (!*s)
-        return false;
-    while (*s) {
-        const char *u;
-        int digits = 0;
-
-        for (v = 0; *s >= '0' && *s <= '9' && digits < 9; s++, digits++)
-            v = v * 10 + (*s - '0');
-        if (!digits || !*s || !(u = strchr(units + next, *s)))
-            return false;
-        total += v * secs[u - units];
-        next = (int)(u - units) + 1;
-        s++;
-    }
-    *out = total;
-    return total > 0 && total <= AD_JOB_TIME_LIMIT_MAX;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -604,16 +458,9 @@ ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key
             *(double *)s_field(spec, key) = d;
         break;
     case AD_JOB_T_BOOL: {
-        static const char *const words[] = {"false", "False", "FALSE", "true",
-                                            "True",  "TRUE",  NULL};
-        char got[80];
+        ad_doc_want_t want = {.kind = AD_DOC_BOOL};
 
-        for (iv = 0; words[iv] && !(s_plain(node) && !strcmp(ad_job_text(node), words[iv])); iv++)
-            ;
-        if (!words[iv])
-            return ad_job_fail(ctx, node->start_mark, "%s must be true or false, got %s", key->path,
-                               ad_job_got(node, got, sizeof(got)));
-        *(bool *)s_field(spec, key) = iv >= 3;
+        rc = s_get(ctx, node, key->path, &want, s_field(spec, key));
         break;
     }
     case AD_JOB_T_ENUM:
@@ -926,8 +773,10 @@ s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad
 {
     char got[80];
 
-    if (node->type == YAML_SCALAR_NODE &&
-        s_parse_duration(ad_job_text(node), &spec->job.time_limit_s))
+    int64_t *out = &spec->job.time_limit_s;
+
+    if (node->type == YAML_SCALAR_NODE && ad_opt_parse_duration(ad_job_text(node), out) &&
+        *out > 0 && *out <= AD_JOB_TIME_LIMIT_MAX)
         return 0;
     return ad_job_fail(ctx, node->start_mark,
                        "time_limit must be a duration such as 90s, 30m, 2h or 1h30m, or seconds, "

@@ -184,11 +184,14 @@ int ad_job_fail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, ...)
 int ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min,
                    int64_t max, int64_t *out);
 
-/* What a node is, for the "got ..." end of messages: "-4", a list, the string "5"...; in buf. */
+/* ad_doc_describe_value() of a node: "-4", a list, the string "5"...; in buf. */
 const char *ad_job_got(const ad_job_node_t *node, char *buf, size_t len);
 
 /* FNV-1a of s as 16 lowercase hex digits and a NUL, in out. */
 void ad_job_hash_hex(const char *s, char out[17]);
+
+/* node as a value for ad_doc_check() and ad_doc_describe_value(), in *val (returned). */
+ad_doc_value_t *ad_job_value(const ad_job_node_t *node, ad_doc_value_t *val);
 
 /* True for a plain scalar YAML reads as null: "", "~", "null", "Null", "NULL". */
 bool ad_job_is_null(const ad_job_node_t *node);

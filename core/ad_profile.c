@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodist/ad_hash.h"
 #include "autodist/ad_log.h"
 
 ad_profile_t *
@@ -54,17 +55,6 @@ ad_profile_free(ad_profile_t **self_p)
 
 /* ---------------------------------------------------------------- fingerprint */
 
-/* FNV-1a, 64 bits: stable across hosts, compilers and releases, which is all a class key needs. */
-static uint64_t
-s_fnv(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
 /* s with runs of blanks folded to one space and no blanks at the ends; owned. */
 char *
 ad_profile_squeeze(const char *s)
@@ -105,20 +95,20 @@ ad_profile_update_fingerprint(ad_profile_t *self)
     char buf[160];
     char *model = ad_profile_squeeze(self->cpu_model);
     char **names = ad_calloc((size_t)self->n_gpus + 1, sizeof(*names));
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    uint64_t h = AD_HASH_FNV1A64_BASIS;
 
     snprintf(buf, sizeof(buf), "autodist-hw-v1|sockets=%d|cores=%d|pus=%d|numa=%d|mem_gib=%" PRIu64,
              self->sockets, self->cores, self->pus, self->numa_nodes,
              (self->memory_bytes + AD_PROFILE_GIB / 2) / AD_PROFILE_GIB);
-    h = s_fnv(h, buf);
-    h = s_fnv(h, "|cpu=");
-    h = s_fnv(h, model);
+    h = ad_hash_fnv1a64_add(h, buf);
+    h = ad_hash_fnv1a64_add(h, "|cpu=");
+    h = ad_hash_fnv1a64_add(h, model);
     for (int i = 0; i < self->n_gpus; i++)
         names[i] = ad_profile_squeeze(self->gpus[i].name);
     qsort(names, (size_t)self->n_gpus, sizeof(*names), s_strcmp_p);
     for (int i = 0; i < self->n_gpus; i++) {
-        h = s_fnv(h, "|gpu=");
-        h = s_fnv(h, names[i]);
+        h = ad_hash_fnv1a64_add(h, "|gpu=");
+        h = ad_hash_fnv1a64_add(h, names[i]);
         free(names[i]);
     }
     free(names);

@@ -390,6 +390,16 @@ s_read_cpu(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
     return 0;
 }
 
+/* The entries of the lists of a profile. */
+static const ad_doc_want_t s_gpu_want = {.kind = AD_DOC_OBJ,
+                                         .what = "a mapping {name, kind, index, memory_bytes}"};
+static const ad_doc_want_t s_net_want = {.kind = AD_DOC_OBJ,
+                                         .what = "a mapping {name, kind, gbps}"};
+static const ad_doc_want_t s_core_want = {.kind = AD_DOC_OBJ,
+                                          .what = "a mapping {core, socket, numa, pus}"};
+static const ad_doc_want_t s_pu_want = {
+    .kind = AD_DOC_INT, .max = INT32_MAX, .what = "a PU OS index (an integer >= 0)"};
+
 static int
 s_read_gpus(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
 {
@@ -410,9 +420,7 @@ s_read_gpus(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         snprintf(path, sizeof(path), "gpus[%zu]", i);
         gpu->index = -1;
         p->n_gpus = (int)i + 1;
-        if (!json_is_object(g))
-            return ad_doc_fail(ctx, path, false,
-                               "expected a mapping {name, kind, index, memory_bytes}");
+        S_TRY(ad_doc_check_at(ctx, path, g, &s_gpu_want, &g));
         S_TRY(ad_doc_check_keys(ctx, g, path, keys, "name, kind, index, memory_bytes"));
         S_TRY(ad_doc_get_str(ctx, g, path, "name", true, &name));
         gpu->name = name;
@@ -430,6 +438,7 @@ s_read_network(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
 {
     static const char *const keys[] = {"name", "kind", "gbps", NULL};
     static const char *const kinds[] = {"ethernet", "infiniband", "other", NULL};
+    static const ad_doc_want_t kinds_want = {.kind = AD_DOC_ENUM, .names = kinds};
     json_t *list, *n;
     size_t i;
 
@@ -440,24 +449,17 @@ s_read_network(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
     json_array_foreach(list, i, n)
     {
         ad_profile_net_t *net = &p->nets[i];
-        char path[64], kpath[80], *name = NULL, *kind = NULL;
-        bool ok = false;
+        char path[64], *name = NULL;
+        int kind = 0;
 
         snprintf(path, sizeof(path), "network[%zu]", i);
         p->n_nets = (int)i + 1;
-        if (!json_is_object(n))
-            return ad_doc_fail(ctx, path, false, "expected a mapping {name, kind, gbps}");
+        S_TRY(ad_doc_check_at(ctx, path, n, &s_net_want, &n));
         S_TRY(ad_doc_check_keys(ctx, n, path, keys, "name, kind, gbps"));
         S_TRY(ad_doc_get_str(ctx, n, path, "name", false, &name));
         net->name = name ? name : ad_strdup("");
-        S_TRY(ad_doc_get_str(ctx, n, path, "kind", true, &kind));
-        net->kind = kind;
-        for (int k = 0; kinds[k]; k++)
-            ok = ok || !strcmp(kind, kinds[k]);
-        snprintf(kpath, sizeof(kpath), "%s.kind", path);
-        if (!ok)
-            return ad_doc_fail(ctx, kpath, false,
-                               "expected ethernet, infiniband or other, got \"%.48s\"", kind);
+        S_TRY(ad_doc_get(ctx, n, path, "kind", true, &kinds_want, &kind));
+        net->kind = ad_strdup(kinds[kind]);
         S_TRY(ad_doc_get_real(ctx, n, path, "gbps", false, &net->gbps));
     }
     return 0;
@@ -481,7 +483,7 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
     json_array_foreach(list, i, c)
     {
         ad_profile_core_t *core = &p->core_map[i];
-        char path[64], ppath[80], got[80];
+        char path[64], ppath[80];
         json_int_t v = (json_int_t)i, sock = 0, numa = -1;
         json_t *pus, *pu;
         int *ids;
@@ -489,8 +491,7 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
 
         snprintf(path, sizeof(path), "core_map[%zu]", i);
         p->n_core_map = (int)i + 1;
-        if (!json_is_object(c))
-            return ad_doc_fail(ctx, path, false, "expected a mapping {core, socket, numa, pus}");
+        S_TRY(ad_doc_check_at(ctx, path, c, &s_core_want, &c));
         S_TRY(ad_doc_check_keys(ctx, c, path, keys, "core, socket, numa, pus"));
         S_TRY(ad_doc_get_int(ctx, c, path, "core", false, 0, INT32_MAX, &v));
         if (v != (json_int_t)i)
@@ -505,9 +506,9 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
         S_TRY(ad_doc_get_array(ctx, c, path, "pus", &pus));
         snprintf(ppath, sizeof(ppath), "%s.pus", path);
         if (!pus || !json_array_size(pus))
-            return ad_doc_fail(ctx, pus ? ppath : path, false,
-                               "expected a non-empty list of PU "
-                               "OS indexes (pus: [0, 1])");
+            return ad_doc_fail_at(ctx, pus ? ppath : path, false,
+                                  "%s must be a non-empty list of PU OS indexes (pus: [0, 1])",
+                                  ppath);
         ids = ad_calloc(json_array_size(pus), sizeof(*ids));
         core->pus = ids;
         json_array_foreach(pus, k, pu)
@@ -515,13 +516,10 @@ s_read_core_map(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
             char kpath[128];
 
             snprintf(kpath, sizeof(kpath), "%s[%zu]", ppath, k);
-            if (!json_is_integer(pu) || json_integer_value(pu) < 0 ||
-                json_integer_value(pu) > INT32_MAX)
-                return ad_doc_fail(ctx, kpath, false,
-                                   "expected a PU OS index (an integer >= 0), "
-                                   "got %s",
-                                   ad_doc_got(ctx, kpath, pu, got, 80));
-            ids[k] = (int)json_integer_value(pu);
+            int64_t id;
+
+            S_TRY(ad_doc_check_at(ctx, kpath, pu, &s_pu_want, &id));
+            ids[k] = (int)id;
             core->n_pus = (int)k + 1;
         }
         total += core->n_pus;
@@ -577,8 +575,10 @@ s_read_bench(const ad_doc_t *ctx, const json_t *root, ad_profile_t *p)
     S_TRY(ad_doc_get_bool(ctx, o, "benchmarks", "estimated", &b->estimated));
     rc = ad_doc_get_str(ctx, o, "benchmarks", "measured_at", false, &when);
     if (!rc && when && !s_parse_time(when, &b->measured_at))
-        rc = ad_doc_fail(ctx, "benchmarks.measured_at", false,
-                         "expected a UTC time like \"2025-01-31T12:00:00Z\", got \"%.48s\"", when);
+        rc = ad_doc_fail_at(ctx, "benchmarks.measured_at", false,
+                            "benchmarks.measured_at must be a UTC time like "
+                            "\"2025-01-31T12:00:00Z\", got \"%.48s\"",
+                            when);
     free(when);
     return rc;
 }
@@ -641,7 +641,8 @@ s_read(const ad_doc_t *ctx, const json_t *root, ad_profile_t **out)
     if (!rc)
         rc = ad_doc_get_size(ctx, root, "", "memory_bytes", true, &p->memory_bytes);
     if (!rc && !p->memory_bytes)
-        rc = ad_doc_fail(ctx, "memory_bytes", false, "expected more than 0 bytes");
+        rc = ad_doc_fail_at(ctx, "memory_bytes", false,
+                            "memory_bytes must be more than 0 bytes, got 0");
     if (!rc)
         rc = s_read_gpus(ctx, root, p);
     if (!rc)

@@ -130,7 +130,6 @@ s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
     const char *s;
     bool b;
     json_t *v;
-    char got[64];
     size_t k;
     int rc;
 
@@ -150,15 +149,12 @@ s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
         if (rc)
             return rc;
         for (k = 0; k < json_array_size(v); k++) {
-            json_t *e = json_array_get(v, k);
+            ad_doc_want_t want = {.kind = AD_DOC_INT, .min = f->min, .max = INT64_MAX};
+            ad_doc_value_t val = {json_array_get(v, k), NULL, false};
+            char msg[300];
 
-            if (!json_is_integer(e) || json_integer_value(e) < f->min) {
-                ad_doc_describe(e, got, sizeof(got));
-                return ad_err_set(err, AD_EINVAL,
-                                  "field \"%s\": element %zu: expected an integer >= %" PRId64
-                                  ", got %s",
-                                  f->path, k, f->min, got);
-            }
+            if (ad_doc_check(&val, &want, &i, msg, sizeof(msg)))
+                return ad_err_set(err, AD_EINVAL, "%s[%zu] %s", f->path, k, msg);
         }
         return 0;
     }
@@ -177,7 +173,7 @@ ad_proto_validate(ad_proto_type_t type, const json_t *payload, ad_err_t *err)
         return ad_err_set(err, AD_EINVAL, "unknown message type");
     if (!json_is_object(payload)) {
         ad_doc_describe(payload, got, sizeof(got));
-        return ad_err_set(err, AD_EINVAL, "%s: payload must be a JSON object, got %s", name, got);
+        return ad_err_set(err, AD_EINVAL, "%s: the payload must be a mapping, got %s", name, got);
     }
     for (size_t i = 0; i < sizeof(s_fields) / sizeof(s_fields[0]); i++) {
         const s_field_t *f = &s_fields[i];

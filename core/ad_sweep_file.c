@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodist/ad_hash.h"
+#include "autodist/ad_rand.h"
+#include "autodist/ad_suggest.h"
+
 /* One grid key and its values. */
 typedef struct {
     const ad_job_key_t *key; /* the job key it varies */
@@ -167,31 +171,6 @@ s_sweep_check(const ad_sweep_t *self, int64_t g, ad_err_t *err)
                        "%s", msg);
 }
 
-static uint64_t
-s_splitmix(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n], without modulo bias. */
-static uint64_t
-s_uniform(uint64_t *state, uint64_t n)
-{
-    uint64_t r, limit;
-
-    if (n == UINT64_MAX)
-        return s_splitmix(state);
-    limit = UINT64_MAX - UINT64_MAX % (n + 1);
-    do
-        r = s_splitmix(state);
-    while (r >= limit);
-    return r % (n + 1);
-}
-
 static int
 s_cmp_i64(const void *a, const void *b)
 {
@@ -219,14 +198,14 @@ s_sample(int64_t n, int64_t k, int64_t seed)
     for (size_t i = 0; i < cap; i++)
         set[i] = -1;
     for (int64_t j = n - k; j < n; j++) {
-        int64_t t = (int64_t)s_uniform(&state, (uint64_t)j), pick = t;
-        size_t h = (size_t)(((uint64_t)t * UINT64_C(0x9e3779b97f4a7c15)) >> 7) & mask;
+        int64_t t = (int64_t)ad_rand_upto(&state, (uint64_t)j), pick = t;
+        size_t h = (size_t)(((uint64_t)t * AD_HASH_FIBONACCI) >> 7) & mask;
 
         while (set[h] >= 0 && set[h] != t)
             h = (h + 1) & mask;
         if (set[h] == t) {
             pick = j;
-            h = (size_t)(((uint64_t)j * UINT64_C(0x9e3779b97f4a7c15)) >> 7) & mask;
+            h = (size_t)(((uint64_t)j * AD_HASH_FIBONACCI) >> 7) & mask;
             while (set[h] >= 0)
                 h = (h + 1) & mask;
         }
@@ -470,12 +449,13 @@ typedef struct {
 static int
 s_sweep_unknown(ad_job_ctx_t *ctx, ad_job_node_t *k, const char *ks)
 {
-    static const char *const known[] = {"name", "base", "grid", "random", "repeats", "max_configs"};
+    /* Last first: of two keys equally close, the later one is named, as before. */
+    static const char *const known[] = {"max_configs", "repeats", "random", "grid", "base", "name"};
+    const char *best = ad_suggest(ks, known, sizeof(known) / sizeof(known[0]), 3, false);
     char hint[64] = "", got[80];
 
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (ad_doc_distance(ks, known[i]) <= 2)
-            snprintf(hint, sizeof(hint), " (did you mean %s?)", known[i]);
+    if (best)
+        snprintf(hint, sizeof(hint), " (did you mean %s?)", best);
     return ad_job_fail(ctx, k->start_mark,
                        "unknown key %s in a sweep file%s, expected one of name, base, grid, "
                        "random, repeats, max_configs",

@@ -93,28 +93,26 @@ test_getters(void **state)
     assert_true(size == UINT64_C(96) << 30);
 
     assert_int_equal(ad_doc_get_int(doc, cpu, "cpu", "cores", true, 1, INT32_MAX, &n), AD_EPARSE);
-    assert_msg_is(err, "node.yaml:3:10: cpu.cores: expected an integer of at least 1, got \"-4\"");
+    assert_msg_is(err, "node.yaml:3:10: cpu.cores must be a positive integer, got \"-4\"");
     assert_int_equal(ad_doc_get_int(doc, cpu, "cpu", "cores", true, -8, 8, &n), 0);
     assert_int_equal(n, -4);
     assert_int_equal(ad_doc_get_int(doc, cpu, "cpu", "threads", true, 1, 8, &n), AD_EPARSE);
-    assert_msg_is(err, "node.yaml:3:3: cpu: missing key \"threads\"");
+    assert_msg_is(err, "node.yaml:3:3: cpu.threads is required");
     /* "yes" is a string in YAML 1.2, not a bool. */
     assert_int_equal(ad_doc_get_bool(doc, root, "", "smt", &smt), AD_EPARSE);
-    assert_msg_is(err, "node.yaml:9:6: smt: expected true or false, got \"yes\"");
+    assert_msg_is(err, "node.yaml:9:6: smt must be true or false, got \"yes\"");
     assert_int_equal(ad_doc_get_size(doc, root, "", "name", true, &size), AD_EPARSE);
-    assert_non_null(strstr(err.msg, "node.yaml:1:7: name: expected a size in bytes"));
+    assert_non_null(strstr(err.msg, "node.yaml:1:7: name must be a size in bytes"));
     assert_int_equal(ad_doc_get_obj(doc, root, "", "gpus", false, &cpu), AD_EPARSE);
-    assert_msg_is(err, "node.yaml:8:3: gpus: expected a mapping, got a list");
+    assert_msg_is(err, "node.yaml:8:3: gpus must be a mapping, got a list");
     {
         static const char *const allowed[] = {"name", "cpu", "memory", "gpus", NULL};
 
         assert_int_equal(ad_doc_check_keys(doc, root, "", allowed, "name, cpu, memory, gpus"),
                          AD_EPARSE);
-        assert_msg_is(err, "node.yaml:9:1: smt: unknown key, expected one of: name, cpu, "
+        assert_msg_is(err, "node.yaml:9:1: unknown key \"smt\", expected one of name, cpu, "
                            "memory, gpus");
     }
-    assert_int_equal(ad_doc_distance("bacth_size", "batch_size"), 2);
-    assert_int_equal(ad_doc_distance("", "abc"), 3);
     free(model);
     free(name);
     ad_doc_free(&doc);
@@ -135,7 +133,7 @@ test_bad_yaml(void **state)
         {"", "x.yaml:1:1: empty node file, expected a mapping of node keys"},
         {"a: 1\n---\nb: 2\n", "x.yaml:3:1: a node file holds one YAML document, found a second "
                               "one (remove the '---' line)"},
-        {"a: 1\na: 2\n", "x.yaml:2:1: a: duplicate key"},
+        {"a: 1\na: 2\n", "x.yaml:2:1: duplicate key a (first given at line 1)"},
         {"a: \"\xff\"\n", "x.yaml:1:5: invalid YAML: invalid leading UTF-8 octet (byte 0xff)"},
     };
 
@@ -196,7 +194,7 @@ test_wrap(void **state)
     json_decref(j);
     assert_int_equal(ad_doc_get_obj(doc, ad_doc_root(doc), "", "cpu", true, &cpu), 0);
     assert_int_equal(ad_doc_get_int(doc, cpu, "cpu", "cores", true, 1, 64, &n), AD_EPARSE);
-    assert_msg_is(err, "profile: cpu.cores: expected an integer from 1 to 64, got the string "
+    assert_msg_is(err, "profile: cpu.cores must be a positive integer (at most 64), got the string "
                        "\"many\"");
     assert_false(ad_doc_where(doc, "cpu", false, &line, &col));
     ad_doc_free(&doc);
@@ -213,12 +211,45 @@ test_wire(void **state)
     json_t *v;
 
     assert_int_equal(ad_json_get_double(j, "load.cpu", 0, 1, &d, &err), AD_EINVAL);
-    assert_msg_is(err, "field \"load.cpu\": expected a number in 0..1, got 3.5");
+    assert_msg_is(err, "load.cpu must be a number from 0 to 1, got 3.5");
     assert_int_equal(ad_json_get_string(j, "id", 1, 64, &s, &err), AD_EINVAL);
-    assert_msg_is(err, "field \"id\": must not be empty");
+    assert_msg_is(err, "id must be a string of 1 to 64 bytes, got \"\"");
     assert_int_equal(ad_json_get_array(j, "list", 2, &v, &err), AD_EINVAL);
-    assert_msg_is(err, "field \"list\": more than 2 elements (3)");
+    assert_msg_is(err, "list must be a list of at most 2 items, got 3 items");
     assert_int_equal(ad_json_get_object(j, "load.gpu", &v, &err), -ENOENT);
+    assert_msg_is(err, "load.gpu is required");
+    json_decref(j);
+}
+
+/* The one check: job files' text mode and the wire word a wrong value alike. */
+static void
+test_check(void **state)
+{
+    static const char *const allowed[] = {"name", "cpu", NULL};
+    static const char *const words[] = {"sgd", "adam", NULL};
+    ad_doc_want_t want = {.kind = AD_DOC_INT, .min = 1, .max = 8, .text = true};
+    ad_doc_value_t val = {NULL, "007", true};
+    ad_err_t err = {0};
+    json_t *j = json_pack("{s:i}", "nmae", 1);
+    ad_doc_t *doc = ad_doc_wrap(j, "profile", &err);
+    char msg[200];
+    int64_t i = 0;
+    int k = -1;
+
+    (void)state;
+    assert_int_equal(ad_doc_check(&val, &want, &i, msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "must be a positive integer (plain decimal, at most 8), got \"007\"");
+    val.text = "7";
+    assert_int_equal(ad_doc_check(&val, &want, &i, msg, sizeof(msg)), 0);
+    assert_int_equal(i, 7);
+    want = (ad_doc_want_t){.kind = AD_DOC_ENUM, .names = words, .text = true};
+    val = (ad_doc_value_t){NULL, "adma", false};
+    assert_int_equal(ad_doc_check(&val, &want, &k, msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "must be one of sgd, adam, got the string \"adma\"");
+    assert_int_equal(ad_doc_check_keys(doc, ad_doc_root(doc), "", allowed, "name, cpu"), AD_EPARSE);
+    assert_msg_is(err, "profile: unknown key \"nmae\" (did you mean name?), expected one of "
+                       "name, cpu");
+    ad_doc_free(&doc);
     json_decref(j);
 }
 
@@ -229,6 +260,7 @@ main(void)
         cmocka_unit_test(test_marks),    cmocka_unit_test(test_getters),
         cmocka_unit_test(test_bad_yaml), cmocka_unit_test(test_keys_later),
         cmocka_unit_test(test_wrap),     cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,11 +240,19 @@ static const s_bad_t s_bad[] = {
     {"format: 1\ncpu:\n  model: x\n  sockets: 1\n  cores: many\nmemory_bytes: 1024\n",
      "5:10",
      {"cpu.cores", "integer", "\"many\"", NULL}},
-    {S_CPU "memory_bytes: 1024\ncolour: blue\n", "3:1", {"colour", "unknown key", NULL}},
-    {"memory_bytes: 1024\n", "1:1", {"missing key \"cpu\"", NULL}},
-    {S_CPU "memory_bytes: 1024\ngpus: {name: x}\n", "3:7", {"gpus", "expected a list", NULL}},
-    {S_CPU "memory_bytes: lots\n", "2:15", {"memory_bytes", "\"96 GiB\"", NULL}},
-    {S_CPU "memory_bytes: 0\n", "2:15", {"more than 0", NULL}},
+    {S_CPU "memory_bytes: 1024\ncolour: blue\n", "3:1", {"unknown key \"colour\"", NULL}},
+    {S_CPU "memory_bytes: 1024\nnetworks: []\n",
+     "3:1",
+     {"unknown key \"networks\"", "did you mean network?", NULL}},
+    {S_CPU "memory_bytes: 1e999\n", "2:15", {"out of range", NULL}},
+    {"memory_bytes: 1024\n", "1:1", {"cpu is required", NULL}},
+    {S_CPU "memory_bytes: 1024\ngpus: {name: x}\n",
+     "3:7",
+     {"gpus must be a list, got a mapping", NULL}},
+    {S_CPU "memory_bytes: lots\n",
+     "2:15",
+     {"memory_bytes must be a size in bytes", "\"96 GiB\"", NULL}},
+    {S_CPU "memory_bytes: 0\n", "2:15", {"memory_bytes must be more than 0 bytes", NULL}},
     {"cpu: {model: x, sockets: 1, cores: 4, pus: 2}\nmemory_bytes: 1024\n",
      "1:44",
      {"cpu.pus", "pus >= cores", NULL}},
@@ -257,14 +265,14 @@ static const s_bad_t s_bad[] = {
     {S_CPU "memory_bytes: 1024\ncore_map:\n  - {core: 0, socket: 0, pus: [0, 1]}\n"
            "  - {core: 1, socket: 0, pus: [2, x]}\n",
      "5:35",
-     {"core_map[1].pus[1]", "PU OS index", NULL}},
+     {"core_map[1].pus[1] must be a PU OS index", "got \"x\"", NULL}},
     {S_CPU "memory_bytes: 1024\nbenchmarks: {gemm_gflops_1core: -1}\n",
      "3:33",
-     {"benchmarks.gemm_gflops_1core", "positive", NULL}},
+     {"benchmarks.gemm_gflops_1core must be a positive number, got \"-1\"", NULL}},
     {S_CPU "memory_bytes: 1024\nmemory_bytes: 2048\n", "3:1", {"duplicate key", NULL}},
     {S_CPU "memory_bytes: 1024\nnetwork:\n  - {kind: carrier-pigeon}\n",
      "4:12",
-     {"network[0].kind", "ethernet", NULL}},
+     {"network[0].kind must be one of ethernet, infiniband, other", NULL}},
     {S_CPU "memory_bytes: [1, 2\n", "3:1", {"invalid YAML", "truncated", NULL}},
     {S_CPU "\tmemory_bytes: 1\n", "2:1", {"tab character", "spaces", NULL}},
     {S_CPU "memory_bytes: 1024\n---\nx: 1\n", "4:1", {"second one", NULL}},
@@ -376,7 +384,7 @@ test_fingerprint(void **state)
     /* And JSON errors name the key. */
     j = s_payload(0, NULL);
     assert_int_equal(ad_profile_from_json(j, &p, &err), AD_EPARSE);
-    assert_msg_has(err, "profile: cpu.cores: ");
+    assert_msg_has(err, "profile: cpu.cores must be ");
     json_decref(j);
     free(a);
     free(b);

@@ -48,8 +48,8 @@ int ad_doc_parse_yaml(const char *text, size_t len, const char *name, const char
  * Flag of ad_doc_parse_yaml(): a repeated key or a key that is not a scalar
  * does not fail the parse but is left out (the first value of a repeated key
  * is kept) and recorded, for the reader to report in its own words
- * (ad_doc_key_problem()).  Without it they fail with "PATH: duplicate key"
- * and "keys must be plain words".
+ * (ad_doc_key_problem()).  Without it they fail as job files word them:
+ * "duplicate key PATH (first given at line N)", "keys must be names, got a list".
  */
 #define AD_DOC_KEYS_LATER 1u
 /*
@@ -109,81 +109,156 @@ bool ad_doc_key_plain(const ad_doc_t *self, const char *path);
 int ad_doc_fail(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/*
- * What v (the value at path) is, for the "got ..." end of messages: the
- * text of a plain scalar in quotes, "a mapping", "a list", "an empty
- * value", the string "...", a number.  Written in buf, which is returned.
- */
-const char *ad_doc_got(const ad_doc_t *self, const char *path, const json_t *v, char *buf,
-                       size_t len);
+/* Like ad_doc_fail() without the "PATH: " part: "FILE:LINE:COL: message", placed at path. */
+int ad_doc_fail_at(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* "parent.key" (or "key" when parent is "") into buf. */
 void ad_doc_path(char *buf, size_t len, const char *parent, const char *key);
 
 /*
- * Edit distance of two short words, for "did you mean" hints; 99 when
- * either is longer than 64 bytes.
+ * The one family of typed getters.  Job files, sweep files, profiles and the
+ * wire all check a value with ad_doc_check() against an ad_doc_want_t and
+ * word a wrong one the same way: "PATH must be WHAT, got GOT", placed at
+ * FILE:LINE:COL in a YAML document or after the message name on the wire.
  */
-int ad_doc_distance(const char *a, const char *b);
+
+/* The kinds of value a getter reads. */
+typedef enum {
+    AD_DOC_INT,  /* an integer in min..max (int64_t) */
+    AD_DOC_REAL, /* a finite number in rmin..rmax (double); rmin DBL_MIN means "positive" */
+    AD_DOC_STR,  /* a string of min..max bytes (max 0: any length) (const char *, borrowed) */
+    AD_DOC_BOOL, /* true or false (bool) */
+    AD_DOC_OBJ,  /* a mapping (json_t *, borrowed) */
+    AD_DOC_LIST, /* a list of at most max items (max 0: any) (json_t *, borrowed) */
+    AD_DOC_ENUM, /* one of the words names (int: its index) */
+    AD_DOC_SIZE, /* a byte count: an integer, or a number and a unit, "96 GiB" (uint64_t) */
+} ad_doc_kind_t;
+
+/* What a getter accepts. */
+typedef struct ad_doc_want {
+    ad_doc_kind_t kind;
+    int64_t min, max;         /* INT: the range; STR: length; LIST: at most max items */
+    double rmin, rmax;        /* REAL: the range */
+    const char *const *names; /* ENUM: the accepted words, NULL-terminated */
+    const char *what;         /* words for what is accepted, instead of the kind's own */
+    bool text;                /* job files: a scalar's text counts, numbers as plain decimals */
+} ad_doc_want_t;
+
+/* A value to check: the JSON value and, for a YAML scalar, its text and whether it was plain. */
+typedef struct ad_doc_value {
+    const json_t *v;  /* the value; NULL for a key */
+    const char *text; /* a scalar's text, or NULL */
+    bool plain;       /* text was a plain (unquoted) scalar */
+} ad_doc_value_t;
+
+/*
+ * The check every getter makes: 0 with *out set (the type the kind names),
+ * or -1 with msg "must be WHAT, got GOT" for the caller to place and name.
+ */
+int ad_doc_check(const ad_doc_value_t *val, const ad_doc_want_t *want, void *out, char *msg,
+                 size_t len);
+
+/*
+ * What a value is, for the "got ..." end of messages: a scalar's text in
+ * quotes ("the string ..." when it was quoted), "a mapping", "a list", "an
+ * empty value", true, a number.  Written in buf, which is returned.
+ */
+const char *ad_doc_describe_value(const ad_doc_value_t *val, char *buf, size_t len);
+
+/* ad_doc_describe_value() of v at path in a document (its plain text when it has one). */
+const char *ad_doc_got(const ad_doc_t *self, const char *path, const json_t *v, char *buf,
+                       size_t len);
+
+/* ad_doc_describe_value() of a JSON value alone (the wire). */
+void ad_doc_describe(const json_t *v, char *buf, size_t size);
+
+/*
+ * A decimal number as job files write it (0.05, 5e-2, -1.5E3; no hex, inf
+ * or nan), rounded to the 15 digits canonical JSON prints.  False otherwise.
+ */
+bool ad_doc_parse_real(const char *text, double *out);
+
+/*
+ * Get key of obj (obj is at parent) as want says.  An absent or null key
+ * leaves *out alone and returns 0, or fails with "PATH is required" when
+ * required.  Returns 0 or AD_EPARSE ("FILE:LINE:COL: PATH must be ..., got ...").
+ */
+int ad_doc_get(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
+               bool required, const ad_doc_want_t *want, void *out);
+
+/* ad_doc_check() of v, the value at path: 0, or AD_EPARSE "FILE:LINE:COL: PATH must be ..., got
+ * ...". */
+int ad_doc_check_at(const ad_doc_t *self, const char *path, const json_t *v,
+                    const ad_doc_want_t *want, void *out);
+
+/*
+ * The message for an unknown key key (described as got, '"colour"') of the
+ * mapping at parent ("" at the top): 'unknown key GOT in PARENT (did you
+ * mean K?), expected one of EXPECTED', K the closest of the n candidates
+ * (ad_suggest()); hint, when not NULL, replaces the "did you mean" part.
+ * Written in buf, which is returned.
+ */
+const char *ad_doc_unknown_key(char *buf, size_t len, const char *got, const char *parent,
+                               const char *hint, const char *key, const char *const *candidates,
+                               size_t n, const char *expected);
 
 /*
  * Refuse keys of obj (at parent) outside the NULL-terminated list allowed:
- * "unknown key, expected one of: EXPECTED".  Returns 0 or AD_EPARSE.
+ * 'unknown key "KEY" in PARENT (did you mean K?), expected one of EXPECTED'.
+ * Returns 0 or AD_EPARSE.
  */
 int ad_doc_check_keys(const ad_doc_t *self, const json_t *obj, const char *parent,
                       const char *const *allowed, const char *expected);
 
-/*
- * Typed getters of obj's key (obj is at parent).  An absent or null key
- * leaves *out alone and returns 0, or fails with 'missing key "KEY"' when
- * required.  A value of the wrong type or out of range fails with
- * "expected ..., got ...".  All return 0 or AD_EPARSE.
- */
-/* A mapping; *out borrowed, NULL when absent. */
+/* ad_doc_get() of a mapping; *out borrowed, NULL when absent. */
 int ad_doc_get_obj(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                    bool required, json_t **out);
-/* A list; *out borrowed, NULL when absent. */
+/* ad_doc_get() of a list; *out borrowed, NULL when absent. */
 int ad_doc_get_array(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                      json_t **out);
-/* A string (in YAML any plain scalar: `model: 5220` is "5220"); *out replaced by an owned copy. */
+/* ad_doc_get() of a string (in YAML any plain scalar: `model: 5220` is "5220"); *out replaced by an
+ * owned copy. */
 int ad_doc_get_str(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                    bool required, char **out);
-/* An integer in min..max ("at least MIN" when max is INT32_MAX). */
+/* ad_doc_get() of an integer in min..max ("a positive integer" when min is 1 and max INT32_MAX). */
 int ad_doc_get_int(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                    bool required, json_int_t min, json_int_t max, json_int_t *out);
-/* A finite number >= 0, or > 0 when positive. */
+/* ad_doc_get() of a finite number >= 0, or > 0 when positive. */
 int ad_doc_get_real(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                     bool positive, double *out);
-/* true or false. */
+/* ad_doc_get() of true or false. */
 int ad_doc_get_bool(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                     bool *out);
-/* A byte count: an integer, or a number and a unit ("96 GiB", "24.75 MiB", "1.5 GB"). */
+/* ad_doc_get() of a byte count: an integer, or a number and a unit ("96 GiB", "1.5 GB"). */
 int ad_doc_get_size(const ad_doc_t *self, const json_t *obj, const char *parent, const char *key,
                     bool required, uint64_t *out);
 
 /*
- * Wire getters: the fields of a protocol payload, where messages name the
- * field rather than a place in a file (ad_proto_validate() checks every
- * message with them before it is parsed).  path is a key or a dotted path
- * into nested objects ("load.cpu").  Each returns 0 with *out set; -ENOENT when the field is
- * absent or null (so an optional field reads `if (rc == -ENOENT) default`);
- * AD_EINVAL for a wrong type or a value out of range, with err saying
- * 'field "load.cpu": expected a number in 0..1, got 3.5'.  Borrowed results
- * (strings, objects, arrays) live as long as obj.
+ * The wire: the fields of a protocol payload (ad_proto_validate() checks
+ * every message with them, and puts the message name first).  path is a key
+ * or a dotted path into nested objects ("load.cpu").  Each returns 0 with
+ * *out set; -ENOENT when the field is absent or null (so an optional field
+ * reads `if (rc == -ENOENT) default`), with err "PATH is required"; AD_EINVAL
+ * for a wrong type or a value out of range, with err "load.cpu must be a
+ * number from 0 to 1, got 3.5".  Borrowed results live as long as obj.
  */
-/* A short description of a JSON value for wire messages: "3.5", "\"abc\"", "an array"; in buf. */
-void ad_doc_describe(const json_t *v, char *buf, size_t size);
-
+int ad_json_get(const json_t *obj, const char *path, const ad_doc_want_t *want, void *out,
+                ad_err_t *err);
+/* ad_json_get() of an integer in min..max. */
 int ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
                     ad_err_t *err);
+/* ad_json_get() of a number in min..max. */
 int ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
                        ad_err_t *err);
-/* A string of min_len..max_len bytes. */
+/* ad_json_get() of a string of min_len..max_len bytes. */
 int ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
                        const char **out, ad_err_t *err);
+/* ad_json_get() of true or false. */
 int ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err);
+/* ad_json_get() of an object. */
 int ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err);
-/* An array of at most max_len elements. */
+/* ad_json_get() of an array of at most max_len elements. */
 int ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out,
                       ad_err_t *err);
 

@@ -11,6 +11,12 @@
 #define AD_HASH_GOLDEN_GAMMA UINT64_C(0x9e3779b97f4a7c15)
 
 /*
+ * Fibonacci hashing's multiplier (the same 2^64 / golden ratio): the high
+ * bits of x * AD_HASH_FIBONACCI spread consecutive keys over a hash table.
+ */
+#define AD_HASH_FIBONACCI AD_HASH_GOLDEN_GAMMA
+
+/*
  * FNV-1a 64 of the string s: the same on every host, compiler and release,
  * so it may be stored and compared (fingerprints, class keys).
  */

@@ -102,8 +102,8 @@ ad_proto_origin_t ad_proto_type_origin(ad_proto_type_t type);
  * Check payload against the fields docs/protocol.md lists for type: required
  * fields present, every known field of the right JSON type and range.
  * Unknown fields are allowed (newer peers may add some).  Returns 0, or
- * AD_EINVAL with err naming the message and the field ('HEARTBEAT: field
- * "load.cpu": expected a number in 0..1, got 3.5').
+ * AD_EINVAL with err naming the message and the field ('HEARTBEAT:
+ * load.cpu must be a number from 0 to 1, got 3.5').
  */
 int ad_proto_validate(ad_proto_type_t type, const json_t *payload, ad_err_t *err);
 
