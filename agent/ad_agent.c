@@ -228,7 +228,7 @@ s_build_profile(const opts_t *o, ad_profile_t **out, ad_err_t *err)
             goto err_free_profile;
         cache_dir = ad_malloc(strlen(home.root) + sizeof(AD_BENCH_CACHE_DIR) + 2);
         sprintf(cache_dir, "%s/%s", home.root, AD_BENCH_CACHE_DIR);
-        rc = ad_profile_bench(p, o->force_bench, cache_dir, err);
+        rc = ad_bench_profile(p, o->force_bench, cache_dir, err);
         free(cache_dir);
         ad_home_clear(&home);
         if (rc)

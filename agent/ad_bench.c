@@ -338,7 +338,7 @@ s_cache_usable(const ad_profile_t *p, const ad_profile_t *cached, const ad_bench
 }
 
 int
-ad_profile_bench_opts(ad_profile_t *p, const ad_bench_opts_t *opts, bool force,
+ad_bench_profile_opts(ad_profile_t *p, const ad_bench_opts_t *opts, bool force,
                       const char *cache_dir, ad_err_t *err)
 {
     ad_bench_opts_t o = s_defaults(p, opts);
@@ -391,7 +391,7 @@ out_free:
 }
 
 int
-ad_profile_bench(ad_profile_t *p, bool force, const char *cache_dir, ad_err_t *err)
+ad_bench_profile(ad_profile_t *p, bool force, const char *cache_dir, ad_err_t *err)
 {
-    return ad_profile_bench_opts(p, NULL, force, cache_dir, err);
+    return ad_bench_profile_opts(p, NULL, force, cache_dir, err);
 }

@@ -410,7 +410,7 @@ test_bench_cache(void **state)
     snprintf(dir, sizeof(dir), "%s/cache/profiles", s_tmp);
     snprintf(path, sizeof(path), "%s/%s.yaml", dir, ad_profile_fingerprint(p));
     t0 = s_now();
-    if (ad_profile_bench_opts(p, &small, false, dir, &err))
+    if (ad_bench_profile_opts(p, &small, false, dir, &err))
         fail_msg("%s", err.msg);
     fresh = s_now() - t0;
     b = ad_profile_bench_figures(p);
@@ -433,7 +433,7 @@ test_bench_cache(void **state)
     ad_profile_free(&p);
     assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     t0 = s_now();
-    assert_int_equal(ad_profile_bench_opts(p, &small, false, dir, &err), 0);
+    assert_int_equal(ad_bench_profile_opts(p, &small, false, dir, &err), 0);
     reused = s_now() - t0;
     b = ad_profile_bench_figures(p);
     assert_true(b->cached);
@@ -442,10 +442,10 @@ test_bench_cache(void **state)
     print_message("bench: measured in %.3f s, reused from the cache in %.3f s\n", fresh, reused);
 
     /* force measures again; other sizes do too. */
-    assert_int_equal(ad_profile_bench_opts(p, &small, true, dir, &err), 0);
+    assert_int_equal(ad_bench_profile_opts(p, &small, true, dir, &err), 0);
     assert_false(ad_profile_bench_figures(p)->cached);
     small.gemm_n = 48;
-    assert_int_equal(ad_profile_bench_opts(p, &small, false, dir, &err), 0);
+    assert_int_equal(ad_bench_profile_opts(p, &small, false, dir, &err), 0);
     assert_false(ad_profile_bench_figures(p)->cached);
     assert_int_equal(ad_profile_bench_figures(p)->gemm_n, 48);
 
@@ -456,13 +456,13 @@ test_bench_cache(void **state)
     first.measured_at = time(NULL) - 40 * 24 * 3600;
     ad_profile_set_bench(q, &first);
     assert_int_equal(ad_profile_save_yaml(q, path, &err), 0);
-    assert_int_equal(ad_profile_bench_opts(p, &small, false, dir, &err), 0);
+    assert_int_equal(ad_bench_profile_opts(p, &small, false, dir, &err), 0);
     assert_false(ad_profile_bench_figures(p)->cached);
     assert_true(ad_profile_bench_figures(p)->measured_at > first.measured_at);
 
     /* A corrupt cache entry is measured again and replaced. */
     s_write(path, "cpu: [\n");
-    assert_int_equal(ad_profile_bench_opts(p, &small, false, dir, &err), 0);
+    assert_int_equal(ad_bench_profile_opts(p, &small, false, dir, &err), 0);
     assert_false(ad_profile_bench_figures(p)->cached);
     ad_profile_free(&q);
     assert_int_equal(ad_profile_load_yaml(path, &q, &err), 0);
@@ -483,7 +483,7 @@ test_bench_home(void **state)
     snprintf(home, sizeof(home), "%s/home", s_tmp);
     setenv("AUTODIST_HOME", home, 1);
     assert_int_equal(ad_hwloc_detect(&p, &err), 0);
-    if (ad_profile_bench_opts(p, &small, false, NULL, &err))
+    if (ad_bench_profile_opts(p, &small, false, NULL, &err))
         fail_msg("%s", err.msg);
     snprintf(path, sizeof(path), "%s/profiles/%s.yaml", home, ad_profile_fingerprint(p));
     assert_int_equal(stat(path, &st), 0);

@@ -75,10 +75,10 @@ int ad_bench_run(const ad_profile_t *p, const ad_bench_opts_t *opts, ad_profile_
  * that ad_profile.c needs no libtorch.  Returns 0 or a negative code with
  * err set (the home cannot be found, a benchmark failed).
  */
-int ad_profile_bench(ad_profile_t *p, bool force, const char *cache_dir, ad_err_t *err);
+int ad_bench_profile(ad_profile_t *p, bool force, const char *cache_dir, ad_err_t *err);
 
-/* ad_profile_bench() with explicit sizes (opts may be NULL for the defaults). */
-int ad_profile_bench_opts(ad_profile_t *p, const ad_bench_opts_t *opts, bool force,
+/* ad_bench_profile() with explicit sizes (opts may be NULL for the defaults). */
+int ad_bench_profile_opts(ad_profile_t *p, const ad_bench_opts_t *opts, bool force,
                           const char *cache_dir, ad_err_t *err);
 
 #ifdef __cplusplus

@@ -22,7 +22,7 @@ extern "C" {
  * profiles/, possibly a cluster description written by hand) or from an
  * agent's JSON payload.  Its
  * fingerprint names the hardware class: identical machines share it.
- * The benchmarks are run by ad_profile_bench() (ad_bench.h), kept apart so
+ * The benchmarks are run by ad_bench_profile() (ad_bench.h), kept apart so
  * that reading profiles needs neither libtorch nor a measurement.
  */
 typedef struct ad_profile ad_profile_t;
