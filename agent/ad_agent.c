@@ -429,8 +429,8 @@ s_on_welcome(agent_t *self, const json_t *payload)
         return;
     }
     /* ad_proto_recv() checked both fields. */
-    ad_json_get_int(payload, "node", 1, INT64_MAX, &node, NULL);
-    ad_json_get_int(payload, "heartbeat_ms", 100, 60000, &hb, NULL);
+    ad_doc_json_get_int(payload, "node", 1, INT64_MAX, &node, NULL);
+    ad_doc_json_get_int(payload, "heartbeat_ms", 100, 60000, &hb, NULL);
     s_cancel_timer(self);
     self->state = S_SESSION;
     self->node = node;
@@ -450,8 +450,8 @@ s_on_reject(agent_t *self, const json_t *payload)
     const char *reason = "";
     int64_t retry_ms = 0;
 
-    ad_json_get_string(payload, "reason", 1, 512, &reason, NULL);
-    ad_json_get_int(payload, "retry_ms", 0, 3600000, &retry_ms, NULL);
+    ad_doc_json_get_string(payload, "reason", 1, 512, &reason, NULL);
+    ad_doc_json_get_int(payload, "retry_ms", 0, 3600000, &retry_ms, NULL);
     if (retry_ms == 0) {
         ad_log(AD_LOG_ERROR, "refused by the coordinator at %s: %s", self->opts->endpoint, reason);
         self->exit_code = S_EXIT_FAIL;
@@ -466,7 +466,7 @@ static int
 s_on_message(zloop_t *loop, zsock_t *sock, void *arg)
 {
     agent_t *self = arg;
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     int rc;
 
@@ -503,7 +503,7 @@ s_on_message(zloop_t *loop, zsock_t *sock, void *arg)
         break;
     }
 out_clear:
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     return self->exit_code >= 0 ? -1 : 0;
 }
 

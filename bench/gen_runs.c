@@ -70,7 +70,7 @@ s_fill(ad_run_t *run, char *hardware, size_t hwlen, int model, int dataset, int 
        int nodes, int ppn, int tpp)
 {
     snprintf(hardware, hwlen, "hw-%02d", hw + 1);
-    ad_run_init(run);
+    ad_store_run_init(run);
     run->model = (char *)s_models[model];
     run->dataset = (char *)s_datasets[dataset];
     run->hardware = hardware;

@@ -434,7 +434,7 @@ s_on_welcome(loadgen_t *self, sim_t *sim, const json_t *payload, int64_t now)
         self->c.bad++;
         return;
     }
-    ad_json_get_int(payload, "heartbeat_ms", 100, 60000, &hb_ms, NULL);
+    ad_doc_json_get_int(payload, "heartbeat_ms", 100, 60000, &hb_ms, NULL);
     if (hb_ms * 1000 != self->period) {
         /* One coordinator, one period: take it and restart the slots from now. */
         self->period = hb_ms * 1000;
@@ -457,8 +457,8 @@ s_on_reject(loadgen_t *self, sim_t *sim, const json_t *payload, int64_t now)
     int64_t retry_ms = 0;
 
     self->c.rejects++;
-    ad_json_get_string(payload, "reason", 1, 512, &reason, NULL);
-    ad_json_get_int(payload, "retry_ms", 0, 3600000, &retry_ms, NULL);
+    ad_doc_json_get_string(payload, "reason", 1, 512, &reason, NULL);
+    ad_doc_json_get_int(payload, "retry_ms", 0, 3600000, &retry_ms, NULL);
     if (retry_ms == 0) {
         if (!self->refused++)
             snprintf(self->refusal, sizeof(self->refusal), "%s: %s", sim->name, reason);
@@ -476,7 +476,7 @@ s_on_reject(loadgen_t *self, sim_t *sim, const json_t *payload, int64_t now)
 static void
 s_drain_agent(loadgen_t *self, sim_t *sim)
 {
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     int64_t now;
     int rc;
@@ -503,7 +503,7 @@ s_drain_agent(loadgen_t *self, sim_t *sim)
             /* KILL is reserved and ignored, as by autodist-agent. */
             self->c.bad++;
         }
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
 }
 
@@ -596,7 +596,7 @@ s_on_nodes(loadgen_t *self, const json_t *payload, int64_t now)
     json_t *nodes = NULL, *node;
     size_t i, up = 0;
 
-    if (ad_json_get_array(payload, "nodes", SIZE_MAX, &nodes, NULL))
+    if (ad_doc_json_get_array(payload, "nodes", SIZE_MAX, &nodes, NULL))
         return;
     json_array_foreach(nodes, i, node)
     {
@@ -617,7 +617,7 @@ s_on_nodes(loadgen_t *self, const json_t *payload, int64_t now)
 static void
 s_drain_client(loadgen_t *self)
 {
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
 
     while (zsock_events(self->client) & ZMQ_POLLIN) {
@@ -640,7 +640,7 @@ s_drain_client(loadgen_t *self)
             s_on_nodes(self, msg.payload, now);
         else
             ad_log(AD_LOG_WARN, "NODES refused by the coordinator at %s", self->opts->client);
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
 }
 

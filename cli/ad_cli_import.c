@@ -195,7 +195,7 @@ s_row(import_t *im, size_t line, const record_t *r, const int *idx, ad_run_t *ru
 
     for (int c = 0; c < C_COUNT; c++)
         v[c] = idx[c] >= 0 ? r->f[idx[c]] : "";
-    ad_run_init(run);
+    ad_store_run_init(run);
     run->state = AD_JOB_COMPLETED;
     for (int c = C_MODEL; c <= C_HARDWARE; c++)
         if ((rc = s_text(im, line, c, v[c])))
@@ -267,7 +267,7 @@ static void
 s_import_clear(import_t *im)
 {
     for (size_t i = 0; i < im->n; i++)
-        ad_run_clear(&im->runs[i]);
+        ad_store_run_clear(&im->runs[i]);
     free(im->runs);
     im->runs = NULL;
     im->n = im->cap = 0;
@@ -329,7 +329,7 @@ s_read(import_t *im)
         }
         rc = s_row(im, lineno, &r, idx, &im->runs[im->n]);
         if (rc) {
-            ad_run_clear(&im->runs[im->n]);
+            ad_store_run_clear(&im->runs[im->n]);
             break;
         }
         im->n++;

@@ -46,7 +46,7 @@ s_is_final(const char *state)
 {
     ad_job_state_t st;
 
-    return state && !ad_job_state_from_name(state, &st) && ad_job_state_is_final(st);
+    return state && !ad_store_job_state_from_name(state, &st) && ad_store_job_state_is_final(st);
 }
 
 /* ---- submit --wait ---------------------------------------------------------------------- */
@@ -526,14 +526,14 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
             json_decref(filter);
             return AD_CLI_EXIT_USAGE;
         case 's':
-            if (ad_job_state_from_name(arg, &st)) {
+            if (ad_store_job_state_from_name(arg, &st)) {
                 json_decref(filter);
                 return ad_cli_fail(AD_CLI_EXIT_USAGE,
                                    "--state must be PENDING, RUNNING, COMPLETED, FAILED, "
                                    "CANCELLED, TIMEOUT or NODE_FAIL, got \"%s\"",
                                    arg);
             }
-            json_object_set_new(filter, "state", json_string(ad_job_state_name(st)));
+            json_object_set_new(filter, "state", json_string(ad_store_job_state_name(st)));
             break;
         case 'n':
             if (!*arg || strlen(arg) > 255) {

@@ -359,7 +359,7 @@ s_nodes_from_reply(const json_t *reply, ad_store_t *store, pnodes_t *ns)
                 if (mem < 0)
                     mem = p.memory_bytes;
             }
-            ad_profile_row_clear(&p);
+            ad_store_profile_row_clear(&p);
         }
         s_nodes_add(ns, ad_cli_jstr(n, "name"), hw, cores, gpus < 0 ? 0 : gpus, mem < 0 ? 0 : mem);
         {
@@ -386,9 +386,9 @@ s_nodes_from_store(ad_store_t *store, pnodes_t *ns)
 
         if (!ad_store_get_profile(store, rows[i].id, &p) && p.cores >= 1)
             s_nodes_add(ns, rows[i].hostname, p.hardware, p.cores, p.gpus, p.memory_bytes);
-        ad_profile_row_clear(&p);
+        ad_store_profile_row_clear(&p);
     }
-    ad_nodes_free(&rows, n);
+    ad_store_nodes_free(&rows, n);
     return 0;
 }
 

@@ -205,7 +205,7 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
         out->str = r->device ? r->device : "cpu";
         break;
     case AD_FIELD_STATE:
-        out->str = ad_job_state_name(r->state);
+        out->str = ad_store_job_state_name(r->state);
         break;
     case AD_FIELD_BATCH:
         out->num = (double)r->batch_size;
@@ -270,7 +270,7 @@ s_run_json(const ad_run_t *r)
     json_object_set_new(o, "procs_per_node", json_integer(r->procs_per_node));
     json_object_set_new(o, "threads_per_proc", json_integer(r->threads_per_proc));
     json_object_set_new(o, "batch_size", json_integer(r->batch_size));
-    json_object_set_new(o, "state", json_string(ad_job_state_name(r->state)));
+    json_object_set_new(o, "state", json_string(ad_store_job_state_name(r->state)));
     json_object_set_new(o, "started", ad_cli_json_num(r->started));
     json_object_set_new(o, "ended", ad_cli_json_num(r->ended));
     json_object_set_new(o, "samples_per_s", ad_cli_json_num(r->samples_per_s));
@@ -305,7 +305,7 @@ s_run_csv(FILE *f, const ad_run_t *r)
     ad_cli_csv_int(f, r->procs_per_node, false, false);
     ad_cli_csv_int(f, r->threads_per_proc, false, false);
     ad_cli_csv_int(f, r->batch_size, false, false);
-    ad_cli_csv_text(f, ad_job_state_name(r->state), false);
+    ad_cli_csv_text(f, ad_store_job_state_name(r->state), false);
     ad_cli_csv_num(f, r->started, false);
     ad_cli_csv_num(f, r->ended, false);
     ad_cli_csv_num(f, r->samples_per_s, false);
@@ -370,7 +370,7 @@ s_on_run(const ad_run_t *r, void *arg)
     cells[3] = r->dataset;
     cells[4] = batch;
     cells[5] = layout;
-    cells[6] = ad_job_state_name(r->state);
+    cells[6] = ad_store_job_state_name(r->state);
     cells[7] = rate;
     cells[8] = speedup;
     cells[9] = acc;

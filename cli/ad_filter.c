@@ -411,12 +411,12 @@ s_value(parser_t *p, ad_field_t field, const char *after, lit_t *lit)
     if (field == AD_FIELD_STATE) {
         ad_job_state_t st;
 
-        if (ad_job_state_from_name(t->value, &st))
+        if (ad_store_job_state_from_name(t->value, &st))
             return s_fail(p, t->column,
                           "state must be PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT "
                           "or NODE_FAIL, got %s",
                           s_desc(p, t, desc, sizeof(desc)));
-        lit->str = ad_strdup(ad_job_state_name(st));
+        lit->str = ad_strdup(ad_store_job_state_name(st));
     } else if (s_fields[field].text) {
         lit->str = ad_strdup(t->value);
     } else {
@@ -931,7 +931,7 @@ s_push_states(ad_run_filter_t *rf, const node_t *n)
     for (size_t i = 0; i < n->nlits; i++) {
         ad_job_state_t st;
 
-        if (ad_job_state_from_name(n->lits[i].str, &st))
+        if (ad_store_job_state_from_name(n->lits[i].str, &st))
             return false;
         mask |= AD_JOB_MASK(st);
     }

@@ -508,7 +508,7 @@ s_lookup(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
 }
 
 int
-ad_json_get(const json_t *obj, const char *path, const ad_doc_want_t *want, void *out,
+ad_doc_json_get(const json_t *obj, const char *path, const ad_doc_want_t *want, void *out,
             ad_err_t *err)
 {
     ad_doc_value_t val = {NULL, NULL, false};
@@ -525,55 +525,56 @@ ad_json_get(const json_t *obj, const char *path, const ad_doc_want_t *want, void
 }
 
 int
-ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
+ad_doc_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
                 ad_err_t *err)
 {
     ad_doc_want_t want = {.kind = AD_DOC_INT, .min = min, .max = max};
 
-    return ad_json_get(obj, path, &want, out, err);
+    return ad_doc_json_get(obj, path, &want, out, err);
 }
 
 int
-ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
+ad_doc_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
                    ad_err_t *err)
 {
     ad_doc_want_t want = {.kind = AD_DOC_REAL, .rmin = min, .rmax = max};
 
-    return ad_json_get(obj, path, &want, out, err);
+    return ad_doc_json_get(obj, path, &want, out, err);
 }
 
 int
-ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
+ad_doc_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
                    const char **out, ad_err_t *err)
 {
     ad_doc_want_t want = {.kind = AD_DOC_STR,
                           .min = (int64_t)min_len,
                           .max = max_len >= INT64_MAX ? INT64_MAX : (int64_t)max_len};
 
-    return ad_json_get(obj, path, &want, out, err);
+    return ad_doc_json_get(obj, path, &want, out, err);
 }
 
 int
-ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err)
+ad_doc_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err)
 {
     ad_doc_want_t want = {.kind = AD_DOC_BOOL};
 
-    return ad_json_get(obj, path, &want, out, err);
+    return ad_doc_json_get(obj, path, &want, out, err);
 }
 
 int
-ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
+ad_doc_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err)
 {
     ad_doc_want_t want = {.kind = AD_DOC_OBJ};
 
-    return ad_json_get(obj, path, &want, out, err);
+    return ad_doc_json_get(obj, path, &want, out, err);
 }
 
 int
-ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out, ad_err_t *err)
+ad_doc_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out,
+                      ad_err_t *err)
 {
     ad_doc_want_t want = {.kind = AD_DOC_LIST,
                           .max = max_len >= INT64_MAX ? INT64_MAX : (int64_t)max_len};
 
-    return ad_json_get(obj, path, &want, out, err);
+    return ad_doc_json_get(obj, path, &want, out, err);
 }

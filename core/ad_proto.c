@@ -135,17 +135,17 @@ s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
 
     switch (f->kind) {
     case S_INT:
-        return ad_json_get_int(payload, f->path, f->min, f->max, &i, err);
+        return ad_doc_json_get_int(payload, f->path, f->min, f->max, &i, err);
     case S_NUM:
-        return ad_json_get_double(payload, f->path, (double)f->min, (double)f->max, &d, err);
+        return ad_doc_json_get_double(payload, f->path, (double)f->min, (double)f->max, &d, err);
     case S_STR:
-        return ad_json_get_string(payload, f->path, (size_t)f->min, (size_t)f->max, &s, err);
+        return ad_doc_json_get_string(payload, f->path, (size_t)f->min, (size_t)f->max, &s, err);
     case S_BOOL:
-        return ad_json_get_bool(payload, f->path, &b, err);
+        return ad_doc_json_get_bool(payload, f->path, &b, err);
     case S_OBJ:
-        return ad_json_get_object(payload, f->path, &v, err);
+        return ad_doc_json_get_object(payload, f->path, &v, err);
     case S_IDS:
-        rc = ad_json_get_array(payload, f->path, (size_t)f->max, &v, err);
+        rc = ad_doc_json_get_array(payload, f->path, (size_t)f->max, &v, err);
         if (rc)
             return rc;
         for (k = 0; k < json_array_size(v); k++) {
@@ -368,7 +368,7 @@ ad_proto_send_error(zsock_t *sock, const char *identity_or_null, const ad_err_t 
 
 /* Check the frames of msg and fill out; the caller owns both. */
 static int
-s_parse(zsock_t *sock, zmsg_t *zm, ad_msg_t *out, ad_err_t *err)
+s_parse(zsock_t *sock, zmsg_t *zm, ad_proto_msg_t *out, ad_err_t *err)
 {
     bool router = zsock_type(sock) == ZMQ_ROUTER;
     size_t want = router ? 3 : 2;
@@ -424,7 +424,7 @@ s_parse(zsock_t *sock, zmsg_t *zm, ad_msg_t *out, ad_err_t *err)
 }
 
 int
-ad_proto_recv(zsock_t *sock, int timeout_ms, ad_msg_t *msg, ad_err_t *err)
+ad_proto_recv(zsock_t *sock, int timeout_ms, ad_proto_msg_t *msg, ad_err_t *err)
 {
     zpoller_t *poller;
     zmsg_t *zm;
@@ -455,7 +455,7 @@ ad_proto_recv(zsock_t *sock, int timeout_ms, ad_msg_t *msg, ad_err_t *err)
 }
 
 void
-ad_msg_clear(ad_msg_t *msg)
+ad_proto_msg_clear(ad_proto_msg_t *msg)
 {
     if (!msg)
         return;
@@ -575,7 +575,7 @@ ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *
                         json_t *payload, int timeout_ms, json_t **reply, ad_err_t *err)
 {
     int64_t deadline = zclock_mono() + timeout_ms;
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     const char *code;
     const char *text;
     zsock_t *sock;
@@ -630,7 +630,7 @@ ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *
                         endpoint, ad_proto_type_name(msg.type));
     }
 out_clear:
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
 out_destroy:
     zsock_destroy(&sock);
     return rc;

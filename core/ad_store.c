@@ -530,7 +530,7 @@ st_col_job_state(ad_store_t *self, sqlite3_stmt *stmt, int i, const char *what, 
 {
     const char *name = (const char *)sqlite3_column_text(stmt, i);
 
-    if (ad_job_state_from_name(name, state))
+    if (ad_store_job_state_from_name(name, state))
         return ad_err_set(&self->err, AD_EDB, "%s: %s %lld has an unknown state \"%s\"", self->path,
                           what, (long long)id, name ? name : "");
     return 0;
@@ -598,7 +598,7 @@ st_read_node(ad_store_t *self, sqlite3_stmt *stmt, ad_node_t *node)
     node->hardware = s_col_str(stmt, 4, true);
     node->first_seen = st_col_real(stmt, 5);
     node->last_seen = st_col_real(stmt, 6);
-    if (ad_node_state_from_name(state, &node->state))
+    if (ad_store_node_state_from_name(state, &node->state))
         return ad_err_set(&self->err, AD_EDB, "%s: node %lld has an unknown state \"%s\"",
                           self->path, (long long)node->id, state ? state : "");
     return 0;

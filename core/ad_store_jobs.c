@@ -26,7 +26,7 @@ static const char *const s_job_states[AD_JOB_STATE_COUNT] = {
 /* States.                                                                                 */
 
 const char *
-ad_job_state_name(ad_job_state_t state)
+ad_store_job_state_name(ad_job_state_t state)
 {
     if ((int)state < 0 || (int)state >= AD_JOB_STATE_COUNT)
         return "UNKNOWN";
@@ -34,7 +34,7 @@ ad_job_state_name(ad_job_state_t state)
 }
 
 int
-ad_job_state_from_name(const char *name, ad_job_state_t *state)
+ad_store_job_state_from_name(const char *name, ad_job_state_t *state)
 {
     for (int i = 0; name && i < AD_JOB_STATE_COUNT; i++) {
         if (!strcasecmp(name, s_job_states[i])) {
@@ -46,19 +46,19 @@ ad_job_state_from_name(const char *name, ad_job_state_t *state)
 }
 
 bool
-ad_job_state_is_final(ad_job_state_t state)
+ad_store_job_state_is_final(ad_job_state_t state)
 {
     return state >= AD_JOB_COMPLETED && state <= AD_JOB_NODE_FAIL;
 }
 
 bool
-ad_job_state_can_move(ad_job_state_t from, ad_job_state_t to)
+ad_store_job_state_can_move(ad_job_state_t from, ad_job_state_t to)
 {
     switch (from) {
     case AD_JOB_PENDING:
         return to == AD_JOB_RUNNING || to == AD_JOB_CANCELLED || to == AD_JOB_FAILED;
     case AD_JOB_RUNNING:
-        return to == AD_JOB_PENDING || ad_job_state_is_final(to);
+        return to == AD_JOB_PENDING || ad_store_job_state_is_final(to);
     default:
         return false;
     }
@@ -68,7 +68,7 @@ ad_job_state_can_move(ad_job_state_t from, ad_job_state_t to)
 /* Rows.                                                                                    */
 
 void
-ad_job_row_init(ad_job_row_t *job)
+ad_store_job_row_init(ad_job_row_t *job)
 {
     memset(job, 0, sizeof(*job));
     job->submitted = job->started = job->ended = NAN;
@@ -76,7 +76,7 @@ ad_job_row_init(ad_job_row_t *job)
 }
 
 void
-ad_job_row_clear(ad_job_row_t *job)
+ad_store_job_row_clear(ad_job_row_t *job)
 {
     if (!job)
         return;
@@ -90,12 +90,12 @@ ad_job_row_clear(ad_job_row_t *job)
 }
 
 void
-ad_job_rows_free(ad_job_row_t **rows_p, size_t n)
+ad_store_job_rows_free(ad_job_row_t **rows_p, size_t n)
 {
     if (!rows_p || !*rows_p)
         return;
     for (size_t i = 0; i < n; i++)
-        ad_job_row_clear(&(*rows_p)[i]);
+        ad_store_job_row_clear(&(*rows_p)[i]);
     free(*rows_p);
     *rows_p = NULL;
 }
@@ -180,9 +180,9 @@ ad_store_set_job_state(ad_store_t *self, int64_t id, ad_job_state_t state, const
     rc = s_job_state(self, id, op, &from);
     if (rc)
         goto out_end;
-    if (!ad_job_state_can_move(from, state)) {
+    if (!ad_store_job_state_can_move(from, state)) {
         rc = ad_err_set(&self->err, AD_EINVAL, "job %lld: cannot go from %s to %s", (long long)id,
-                        ad_job_state_name(from), ad_job_state_name(state));
+                        ad_store_job_state_name(from), ad_store_job_state_name(state));
         goto out_end;
     }
     rc = st_stmt(self, Q_JOB_SET_STATE, op, &stmt);
@@ -190,13 +190,13 @@ ad_store_set_job_state(ad_store_t *self, int64_t id, ad_job_state_t state, const
         goto out_end;
     started = state == AD_JOB_RUNNING ? 1 : state == AD_JOB_PENDING ? 2 : 0;
     sqlite3_bind_int64(stmt, 1, id);
-    st_bind_text(stmt, 2, ad_job_state_name(state));
+    st_bind_text(stmt, 2, ad_store_job_state_name(state));
     st_bind_text(stmt, 3, reason);
     if (exit_code != AD_STORE_NO_EXIT)
         sqlite3_bind_int(stmt, 4, exit_code);
     sqlite3_bind_int(stmt, 5, started);
     sqlite3_bind_double(stmt, 6, st_now());
-    sqlite3_bind_int(stmt, 7, ad_job_state_is_final(state));
+    sqlite3_bind_int(stmt, 7, ad_store_job_state_is_final(state));
     rc = st_step(self, stmt);
     rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
     sqlite3_reset(stmt);
@@ -261,7 +261,7 @@ ad_store_get_job(ad_store_t *self, int64_t id, ad_job_row_t *out)
         rc = st_read_job(self, stmt, out);
     sqlite3_reset(stmt);
     if (rc)
-        ad_job_row_clear(out);
+        ad_store_job_row_clear(out);
     return rc;
 }
 
@@ -322,7 +322,7 @@ ad_store_list_jobs(ad_store_t *self, unsigned states, ad_job_row_t **rows, size_
     return 0;
 out_free:
     sqlite3_finalize(stmt);
-    ad_job_rows_free(rows, *n);
+    ad_store_job_rows_free(rows, *n);
     *n = 0;
     return rc;
 }

@@ -23,7 +23,7 @@ static const char *const s_node_states[] = {"UP", "DOWN", "DRAIN"};
 #define S_NODE_STATE_COUNT ((int)(sizeof(s_node_states) / sizeof(s_node_states[0])))
 
 const char *
-ad_node_state_name(ad_node_state_t state)
+ad_store_node_state_name(ad_node_state_t state)
 {
     if ((int)state < 0 || (int)state >= S_NODE_STATE_COUNT)
         return "UNKNOWN";
@@ -31,7 +31,7 @@ ad_node_state_name(ad_node_state_t state)
 }
 
 int
-ad_node_state_from_name(const char *name, ad_node_state_t *state)
+ad_store_node_state_from_name(const char *name, ad_node_state_t *state)
 {
     for (int i = 0; name && i < S_NODE_STATE_COUNT; i++) {
         if (!strcasecmp(name, s_node_states[i])) {
@@ -46,7 +46,7 @@ ad_node_state_from_name(const char *name, ad_node_state_t *state)
 /* Rows.                                                                                    */
 
 void
-ad_profile_row_init(ad_profile_row_t *profile)
+ad_store_profile_row_init(ad_profile_row_t *profile)
 {
     memset(profile, 0, sizeof(*profile));
     profile->measured = NAN;
@@ -54,7 +54,7 @@ ad_profile_row_init(ad_profile_row_t *profile)
 }
 
 void
-ad_node_init(ad_node_t *node)
+ad_store_node_init(ad_node_t *node)
 {
     memset(node, 0, sizeof(*node));
     node->state = AD_NODE_UP;
@@ -62,7 +62,7 @@ ad_node_init(ad_node_t *node)
 }
 
 void
-ad_node_clear(ad_node_t *node)
+ad_store_node_clear(ad_node_t *node)
 {
     if (!node)
         return;
@@ -73,7 +73,7 @@ ad_node_clear(ad_node_t *node)
 }
 
 void
-ad_profile_row_clear(ad_profile_row_t *profile)
+ad_store_profile_row_clear(ad_profile_row_t *profile)
 {
     if (!profile)
         return;
@@ -84,12 +84,12 @@ ad_profile_row_clear(ad_profile_row_t *profile)
 }
 
 void
-ad_nodes_free(ad_node_t **rows_p, size_t n)
+ad_store_nodes_free(ad_node_t **rows_p, size_t n)
 {
     if (!rows_p || !*rows_p)
         return;
     for (size_t i = 0; i < n; i++)
-        ad_node_clear(&(*rows_p)[i]);
+        ad_store_node_clear(&(*rows_p)[i]);
     free(*rows_p);
     *rows_p = NULL;
 }
@@ -116,7 +116,7 @@ ad_store_put_node(ad_store_t *self, const ad_node_t *node, int64_t *id)
         goto out_end;
     st_bind_text(stmt, 1, node->hostname);
     st_bind_text(stmt, 2, node->address);
-    st_bind_text(stmt, 3, ad_node_state_name(node->state));
+    st_bind_text(stmt, 3, ad_store_node_state_name(node->state));
     sqlite3_bind_double(stmt, 4, isnan(node->first_seen) ? now : node->first_seen);
     sqlite3_bind_double(stmt, 5, isnan(node->last_seen) ? now : node->last_seen);
     rc = st_step(self, stmt);
@@ -149,7 +149,7 @@ ad_store_set_node_state(ad_store_t *self, int64_t id, ad_node_state_t state, dou
     if (rc)
         return rc;
     sqlite3_bind_int64(stmt, 1, id);
-    st_bind_text(stmt, 2, ad_node_state_name(state));
+    st_bind_text(stmt, 2, ad_store_node_state_name(state));
     sqlite3_bind_double(stmt, 3, isnan(last_seen) ? st_now() : last_seen);
     rc = st_step(self, stmt);
     if (rc != SQLITE_DONE)
@@ -173,7 +173,7 @@ s_get_node(ad_store_t *self, sqlite3_stmt *stmt, int64_t id, const char *hostnam
         rc = st_read_node(self, stmt, out);
     sqlite3_reset(stmt);
     if (rc)
-        ad_node_clear(out);
+        ad_store_node_clear(out);
     return rc;
 }
 
@@ -241,7 +241,7 @@ ad_store_list_nodes(ad_store_t *self, ad_node_t **rows, size_t *n)
     return 0;
 out_free:
     sqlite3_reset(stmt);
-    ad_nodes_free(rows, *n);
+    ad_store_nodes_free(rows, *n);
     *n = 0;
     return rc;
 }

@@ -22,7 +22,7 @@
 /* Rows.                                                                                    */
 
 void
-ad_run_init(ad_run_t *run)
+ad_store_run_init(ad_run_t *run)
 {
     memset(run, 0, sizeof(*run));
     run->nodes = run->procs_per_node = run->threads_per_proc = 1;
@@ -33,7 +33,7 @@ ad_run_init(ad_run_t *run)
 }
 
 void
-ad_run_result_init(ad_run_result_t *res, ad_job_state_t state)
+ad_store_run_result_init(ad_run_result_t *res, ad_job_state_t state)
 {
     memset(res, 0, sizeof(*res));
     res->state = state;
@@ -42,7 +42,7 @@ ad_run_result_init(ad_run_result_t *res, ad_job_state_t state)
 }
 
 void
-ad_run_clear(ad_run_t *run)
+ad_store_run_clear(ad_run_t *run)
 {
     if (!run)
         return;
@@ -106,7 +106,7 @@ ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id)
     sqlite3_bind_int(stmt, 9, run->procs_per_node);
     sqlite3_bind_int(stmt, 10, run->threads_per_proc);
     sqlite3_bind_int64(stmt, 11, run->batch_size);
-    st_bind_text(stmt, 12, ad_job_state_name(run->state));
+    st_bind_text(stmt, 12, ad_store_job_state_name(run->state));
     st_bind_real(stmt, 13, started);
     st_bind_real(stmt, 14, run->ended);
     st_bind_real(stmt, 15, run->samples_per_s);
@@ -155,7 +155,7 @@ s_get_run(ad_store_t *self, int q, int64_t id, const char *hash, const char *op,
         rc = st_read_run(self, stmt, true, out);
     sqlite3_reset(stmt);
     if (rc)
-        ad_run_clear(out);
+        ad_store_run_clear(out);
     return rc;
 }
 
@@ -186,25 +186,25 @@ ad_store_finish_run(ad_store_t *self, int64_t id, const ad_run_result_t *res)
     int rc;
 
     ad_err_clear(&self->err);
-    if (!ad_job_state_is_final(res->state))
+    if (!ad_store_job_state_is_final(res->state))
         return ad_err_set(&self->err, AD_EINVAL, "run %lld: cannot finish as %s", (long long)id,
-                          ad_job_state_name(res->state));
+                          ad_store_job_state_name(res->state));
     rc = st_tx_begin(self, op, true, true, &tx);
     if (rc)
         return rc;
     rc = s_get_run(self, Q_RUN_GET, id, NULL, op, &run);
     if (rc)
         goto out_end;
-    if (ad_job_state_is_final(run.state)) {
+    if (ad_store_job_state_is_final(run.state)) {
         rc = ad_err_set(&self->err, AD_EINVAL, "run %lld: already finished (%s)", (long long)id,
-                        ad_job_state_name(run.state));
+                        ad_store_job_state_name(run.state));
         goto out_end;
     }
     rc = st_stmt(self, Q_RUN_FINISH, op, &stmt);
     if (rc)
         goto out_end;
     sqlite3_bind_int64(stmt, 1, id);
-    st_bind_text(stmt, 2, ad_job_state_name(res->state));
+    st_bind_text(stmt, 2, ad_store_job_state_name(res->state));
     sqlite3_bind_double(stmt, 3, isnan(res->ended) ? st_now() : res->ended);
     st_bind_real(stmt, 4, res->samples_per_s);
     st_bind_real(stmt, 5, res->epoch_time_s);
@@ -230,7 +230,7 @@ ad_store_finish_run(ad_store_t *self, int64_t id, const ad_run_result_t *res)
     if (!rc && baseline)
         rc = st_set_speedup(self, id, baseline, run.samples_per_s / base_sps, op);
 out_end:
-    ad_run_clear(&run);
+    ad_store_run_clear(&run);
     return st_tx_end(self, tx, rc, op);
 }
 

@@ -22,7 +22,7 @@
 /* Rows.                                                                                    */
 
 void
-ad_sweep_row_clear(ad_sweep_row_t *sweep)
+ad_store_sweep_row_clear(ad_sweep_row_t *sweep)
 {
     if (!sweep)
         return;
@@ -110,12 +110,12 @@ ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out)
 }
 
 void
-ad_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n)
+ad_store_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n)
 {
     if (!rows_p || !*rows_p)
         return;
     for (size_t i = 0; i < n; i++)
-        ad_sweep_row_clear(&(*rows_p)[i]);
+        ad_store_sweep_row_clear(&(*rows_p)[i]);
     free(*rows_p);
     *rows_p = NULL;
 }
@@ -145,7 +145,7 @@ ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, 
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) {
-        ad_sweep_rows_free(rows, *n);
+        ad_store_sweep_rows_free(rows, *n);
         *n = 0;
         return st_db_error(self, op, rc);
     }
@@ -169,7 +169,7 @@ ad_store_each_sweep_job(ad_store_t *self, int64_t sweep, ad_store_job_fn fn, voi
         return rc;
     sqlite3_bind_int64(stmt, 1, sweep);
     while ((rc = st_step(self, stmt)) == SQLITE_ROW) {
-        ad_job_row_init(&row);
+        ad_store_job_row_init(&row);
         row.id = st_col_i64(stmt, 0);
         row.sweep = sweep;
         row.config_hash = (char *)sqlite3_column_text(stmt, 2);

@@ -28,7 +28,7 @@ ad_agents_on_down(const char *name, void *arg)
 }
 
 static void
-s_on_hello(coord_t *self, const ad_msg_t *msg)
+s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *name = NULL, *address = NULL;
     json_t *profile = NULL;
@@ -37,10 +37,10 @@ s_on_hello(coord_t *self, const ad_msg_t *msg)
     const ad_registry_node_t *n;
     int rc;
 
-    ad_json_get_int(msg->payload, "protocol", 1, 1000, &proto, NULL);
-    ad_json_get_string(msg->payload, "hostname", 1, 255, &name, NULL);
-    ad_json_get_object(msg->payload, "profile", &profile, NULL);
-    ad_json_get_string(msg->payload, "address", 1, 255, &address, NULL);
+    ad_doc_json_get_int(msg->payload, "protocol", 1, 1000, &proto, NULL);
+    ad_doc_json_get_string(msg->payload, "hostname", 1, 255, &name, NULL);
+    ad_doc_json_get_object(msg->payload, "profile", &profile, NULL);
+    ad_doc_json_get_string(msg->payload, "address", 1, 255, &address, NULL);
     if (proto != AD_PROTO_VERSION) {
         char reason[128];
 
@@ -79,7 +79,7 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
 {
     coord_t *self = arg;
     const ad_registry_node_t *n;
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     json_t *load = NULL;
     char *name;
@@ -97,7 +97,7 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         s_on_hello(self, &msg);
         break;
     case AD_PROTO_HEARTBEAT:
-        ad_json_get_object(msg.payload, "load", &load, NULL);
+        ad_doc_json_get_object(msg.payload, "load", &load, NULL);
         /* The store's last_seen is written in batches by the tick (S_SEEN_TICKS). */
         if (ad_registry_heartbeat(self->reg, msg.identity, load, ad_daemon_now(), NULL))
             s_reject(self, msg.identity, "no session: say HELLO again", 1000);
@@ -119,7 +119,7 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         break;
     }
 out:
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     return 0;
 }
 

@@ -75,7 +75,7 @@ s_fill_reasons(coord_t *self, json_t *jobs)
 }
 
 static void
-s_submit(coord_t *self, const ad_msg_t *msg)
+s_submit(coord_t *self, const ad_proto_msg_t *msg)
 {
     json_t *spec = NULL;
     ad_job_t job = {0};
@@ -84,7 +84,7 @@ s_submit(coord_t *self, const ad_msg_t *msg)
     int64_t id = 0;
     int rc;
 
-    ad_json_get_object(msg->payload, "job", &spec, NULL);
+    ad_doc_json_get_object(msg->payload, "job", &spec, NULL);
     text = json_dumps(spec, JSON_COMPACT);
     if (!text)
         ad_oom(0);
@@ -138,13 +138,13 @@ out:
 }
 
 static void
-s_status(coord_t *self, const ad_msg_t *msg)
+s_status(coord_t *self, const ad_proto_msg_t *msg)
 {
     ad_err_t err = {0};
     json_t *jobs, *o;
     int64_t id = 0;
 
-    if (!ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL)) {
+    if (!ad_doc_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL)) {
         o = s_job_json(self, id, &err);
         if (!o) {
             ad_client_error(self, msg->identity, err.code, "%s", err.msg);
@@ -163,16 +163,16 @@ s_status(coord_t *self, const ad_msg_t *msg)
 }
 
 static void
-s_jobs(coord_t *self, const ad_msg_t *msg)
+s_jobs(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *state = NULL, *name = NULL;
     ad_err_t err = {0};
     int64_t limit = 0;
     json_t *jobs;
 
-    ad_json_get_string(msg->payload, "filter.state", 1, 16, &state, NULL);
-    ad_json_get_string(msg->payload, "filter.name", 1, 255, &name, NULL);
-    ad_json_get_int(msg->payload, "filter.limit", 1, 100000, &limit, NULL);
+    ad_doc_json_get_string(msg->payload, "filter.state", 1, 16, &state, NULL);
+    ad_doc_json_get_string(msg->payload, "filter.name", 1, 255, &name, NULL);
+    ad_doc_json_get_int(msg->payload, "filter.limit", 1, 100000, &limit, NULL);
     jobs = ad_coord_jobs_json(self->store, state, false, name, limit, &err);
     if (!jobs) {
         ad_client_error(self, msg->identity, err.code, "%s", err.msg);
@@ -183,14 +183,14 @@ s_jobs(coord_t *self, const ad_msg_t *msg)
 }
 
 static void
-s_cancel(coord_t *self, const ad_msg_t *msg)
+s_cancel(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *state = NULL;
     ad_err_t err = {0};
     int64_t id = 0;
     json_t *o;
 
-    ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
+    ad_doc_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
     o = ad_coord_job_json(self->store, id, &state, &err);
     if (!o) {
         ad_client_error(self, msg->identity, err.code, "%s", err.msg);
@@ -268,7 +268,7 @@ s_utf8_clean(unsigned char *b, size_t n, bool at_end)
 }
 
 static void
-s_logs(coord_t *self, const ad_msg_t *msg)
+s_logs(coord_t *self, const ad_proto_msg_t *msg)
 {
     int64_t id = 0, offset = 0, max = S_LOGS_DEFAULT;
     const char *state = NULL;
@@ -282,9 +282,9 @@ s_logs(coord_t *self, const ad_msg_t *msg)
     json_t *o, *data;
     int fd;
 
-    ad_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
-    ad_json_get_int(msg->payload, "offset", 0, INT64_MAX, &offset, NULL);
-    ad_json_get_int(msg->payload, "max_bytes", 1, S_LOGS_MAX, &max, NULL);
+    ad_doc_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
+    ad_doc_json_get_int(msg->payload, "offset", 0, INT64_MAX, &offset, NULL);
+    ad_doc_json_get_int(msg->payload, "max_bytes", 1, S_LOGS_MAX, &max, NULL);
     o = ad_coord_job_json(self->store, id, &state, &err);
     if (!o) {
         ad_client_error(self, msg->identity, err.code, "%s", err.msg);
@@ -339,7 +339,7 @@ int
 ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
 {
     coord_t *self = arg;
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     int rc;
 
@@ -391,6 +391,6 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         break;
     }
 out:
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     return self->exit_code >= 0 ? -1 : 0;
 }

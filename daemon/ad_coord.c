@@ -24,23 +24,23 @@ ad_coord_node_up(ad_store_t *store, const char *name, const json_t *profile, int
     int64_t v = 0;
     int rc;
 
-    ad_node_init(&node);
+    ad_store_node_init(&node);
     node.hostname = (char *)name;
     node.state = AD_NODE_UP;
     rc = ad_store_put_node(store, &node, id);
     if (rc)
         return s_fail(store, err, rc);
-    ad_profile_row_init(&row);
+    ad_store_profile_row_init(&row);
     row.node = *id;
-    ad_json_get_string(profile, "fingerprint", 1, 4096, &fp, NULL);
+    ad_doc_json_get_string(profile, "fingerprint", 1, 4096, &fp, NULL);
     row.hardware = (char *)(fp ? fp : "unknown");
-    if (!ad_json_get_string(profile, "cpu.model", 0, 4096, &model, NULL))
+    if (!ad_doc_json_get_string(profile, "cpu.model", 0, 4096, &model, NULL))
         row.cpu_model = (char *)model;
-    if (!ad_json_get_int(profile, "cpu.cores", 0, INT32_MAX, &v, NULL))
+    if (!ad_doc_json_get_int(profile, "cpu.cores", 0, INT32_MAX, &v, NULL))
         row.cores = (int)v;
-    if (!ad_json_get_int(profile, "cpu.sockets", 0, INT32_MAX, &v, NULL))
+    if (!ad_doc_json_get_int(profile, "cpu.sockets", 0, INT32_MAX, &v, NULL))
         row.sockets = (int)v;
-    if (!ad_json_get_int(profile, "cpu.pus", 0, INT32_MAX, &v, NULL))
+    if (!ad_doc_json_get_int(profile, "cpu.pus", 0, INT32_MAX, &v, NULL))
         row.pus = (int)v;
     row.topology = json_dumps(profile, JSON_COMPACT);
     rc = ad_store_add_profile(store, &row, NULL);
@@ -57,7 +57,7 @@ ad_coord_node_seen(ad_store_t *store, const char *name, bool down, ad_err_t *err
     rc = ad_store_find_node(store, name, &node);
     if (!rc)
         rc = ad_store_set_node_state(store, node.id, down ? AD_NODE_DOWN : AD_NODE_UP, NAN);
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
     return rc ? s_fail(store, err, rc) : 0;
 }
 
@@ -68,7 +68,7 @@ ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int node
     ad_job_row_t row;
     int rc;
 
-    ad_job_row_init(&row);
+    ad_store_job_row_init(&row);
     row.name = (char *)name;
     row.spec = (char *)spec;
     row.nodes = nodes;
@@ -85,7 +85,7 @@ ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *r
     ad_job_state_t st;
     int rc;
 
-    if (ad_job_state_from_name(state, &st))
+    if (ad_store_job_state_from_name(state, &st))
         return ad_err_set(err, AD_EINVAL, "unknown job state %s", state);
     rc = ad_store_set_job_state(store, id, st, reason,
                                 exit_code == INT32_MIN ? AD_STORE_NO_EXIT : exit_code);
@@ -112,7 +112,7 @@ s_row_json(const ad_job_row_t *r)
 {
     json_t *o = json_pack(
         "{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o}", "id", (json_int_t)r->id, "name",
-        r->name ? r->name : "", "state", ad_job_state_name(r->state), "reason",
+        r->name ? r->name : "", "state", ad_store_job_state_name(r->state), "reason",
         r->reason ? json_string(r->reason) : json_null(), "submitted", s_num(r->submitted),
         "started", s_num(r->started), "ended", s_num(r->ended), "exit_code",
         r->exit_code == AD_STORE_NO_EXIT ? json_null() : json_integer(r->exit_code), "nodes",
@@ -147,9 +147,9 @@ ad_coord_job_json(ad_store_t *store, int64_t id, const char **state_out, ad_err_
         return NULL;
     }
     if (state_out)
-        *state_out = ad_job_state_name(row.state);
+        *state_out = ad_store_job_state_name(row.state);
     o = s_row_json(&row);
-    ad_job_row_clear(&row);
+    ad_store_job_row_clear(&row);
     return o;
 }
 
@@ -165,7 +165,7 @@ ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const c
     int rc;
 
     if (state) {
-        if (ad_job_state_from_name(state, &st)) {
+        if (ad_store_job_state_from_name(state, &st)) {
             ad_err_set(err, AD_EINVAL, "unknown job state \"%s\"", state);
             return NULL;
         }
@@ -186,7 +186,7 @@ ad_coord_jobs_json(ad_store_t *store, const char *state, bool only_live, const c
             break;
         json_array_append_new(arr, s_row_json(&rows[i]));
     }
-    ad_job_rows_free(&rows, n);
+    ad_store_job_rows_free(&rows, n);
     return arr;
 }
 
@@ -195,7 +195,7 @@ ad_coord_state_is_final(const char *state)
 {
     ad_job_state_t st;
 
-    return !ad_job_state_from_name(state, &st) && ad_job_state_is_final(st);
+    return !ad_store_job_state_from_name(state, &st) && ad_store_job_state_is_final(st);
 }
 
 int
@@ -216,7 +216,7 @@ ad_coord_nodes_seen(ad_store_t *store, const char *const *names, size_t n, ad_er
             rc = ad_store_set_node_state(store, node.id, node.state, NAN);
         else if (rc == -ENOENT)
             rc = 0;
-        ad_node_clear(&node);
+        ad_store_node_clear(&node);
     }
     if (rc) {
         ad_err_set(err, rc, "%s", ad_store_errmsg(store));
@@ -233,7 +233,7 @@ ad_coord_run_start(ad_store_t *store, const ad_coord_run_t *r, int64_t *id, ad_e
     ad_run_t run;
     int rc;
 
-    ad_run_init(&run);
+    ad_store_run_init(&run);
     run.job = r->job;
     run.model = (char *)r->model;
     run.dataset = (char *)r->dataset;
@@ -257,9 +257,9 @@ ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *r, a
     ad_job_state_t st;
     int rc;
 
-    if (ad_job_state_from_name(r->state, &st))
+    if (ad_store_job_state_from_name(r->state, &st))
         return ad_err_set(err, AD_EINVAL, "unknown job state %s", r->state);
-    ad_run_result_init(&res, st);
+    ad_store_run_result_init(&res, st);
     res.samples_per_s = r->samples_per_s;
     res.epoch_time_s = r->epoch_time_s;
     res.accuracy = r->accuracy;
@@ -297,7 +297,7 @@ s_keep_run(const ad_run_t *run, void *arg)
 
     *out =
         json_pack("{s:I s:s s:o s:o s:o s:o s:o s:o s:o}", "run", (json_int_t)run->id, "state",
-                  ad_job_state_name(run->state), "samples_per_s", s_num(run->samples_per_s),
+                  ad_store_job_state_name(run->state), "samples_per_s", s_num(run->samples_per_s),
                   "speedup", s_num(run->speedup), "baseline",
                   run->baseline > 0 ? json_integer(run->baseline) : json_null(), "accuracy",
                   s_num(run->accuracy), "epoch_time_s", s_num(run->epoch_time_s), "step_time_s",
@@ -360,7 +360,7 @@ ad_coord_sweep_versions(ad_store_t *store, const char *name, ad_err_t *err)
                               json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id, "file_hash",
                                         rows[i].file_hash ? rows[i].file_hash : "", "created",
                                         s_num(rows[i].created)));
-    ad_sweep_rows_free(&rows, n);
+    ad_store_sweep_rows_free(&rows, n);
     return arr;
 }
 
@@ -372,7 +372,7 @@ ad_coord_job_sweep(ad_store_t *store, int64_t id)
 
     if (ad_store_get_job(store, id, &row) == 0)
         sweep = row.sweep;
-    ad_job_row_clear(&row);
+    ad_store_job_row_clear(&row);
     return sweep;
 }
 
@@ -390,7 +390,7 @@ ad_coord_sweep_spec(ad_store_t *store, int64_t id, ad_err_t *err)
     }
     spec = row.spec;
     row.spec = NULL;
-    ad_sweep_row_clear(&row);
+    ad_store_sweep_row_clear(&row);
     if (!spec)
         ad_err_set(err, -ENOENT, "sweep %lld has no spec in the store", (long long)id);
     return spec;
@@ -410,7 +410,7 @@ s_sweep_job(const ad_job_row_t *row, void *arg)
 
     job.id = row->id;
     job.config_hash = row->config_hash;
-    job.state = ad_job_state_name(row->state);
+    job.state = ad_store_job_state_name(row->state);
     job.started = row->started;
     job.ended = row->ended;
     return w->fn(&job, w->arg);
@@ -433,7 +433,7 @@ ad_coord_sweep_job_add(ad_store_t *store, const char *name, const char *spec, in
     ad_job_row_t row;
     int rc;
 
-    ad_job_row_init(&row);
+    ad_store_job_row_init(&row);
     row.name = (char *)name;
     row.spec = (char *)spec;
     row.nodes = nodes;

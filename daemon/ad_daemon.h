@@ -32,7 +32,7 @@
 #include "autodist/ad_registry.h"
 #include "autodist/ad_sched.h"
 #include "autodist/ad_store.h"
-#include "autodist/ad_sweep.h"
+#include "autodist/ad_sweeps.h"
 
 /*
  * The coordinator is one thread around one zloop (autodistd.c); its rooms
@@ -243,12 +243,12 @@ int ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg);
 void ad_sweep_api_dispatch(coord_t *self);
 
 /* SWEEP: submit (or resume) a sweep. */
-void ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg);
+void ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg);
 
 /* SWEEPS: one sweep or all of them. */
-void ad_sweep_api_status(coord_t *self, const ad_msg_t *msg);
+void ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg);
 
 /* SWEEP_CANCEL: cancel a sweep's queued jobs and stop its running ones. */
-void ad_sweep_api_cancel(coord_t *self, const ad_msg_t *msg);
+void ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg);
 
 #endif

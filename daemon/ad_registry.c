@@ -346,7 +346,7 @@ ad_registry_to_json(const ad_registry_t *self)
             json_array_append_new(jobs, json_integer(n->jobs[j]));
         json_array_append_new(
             list, json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:o}", "name", n->name,
-                            "state", ad_node_state_name(n->state), "cores", n->cores,
+                            "state", ad_store_node_state_name(n->state), "cores", n->cores,
                             "fingerprint", n->fingerprint, "load", n->load, "first_seen",
                             n->first_seen, "last_seen", n->last_seen, "jobs", jobs));
     }

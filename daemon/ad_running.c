@@ -659,13 +659,13 @@ int
 ad_running_on_metric(zloop_t *loop, zsock_t *sock, void *arg)
 {
     coord_t *self = arg;
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     int64_t id = 0;
     run_t *r;
 
     if (ad_proto_recv(sock, 0, &msg, &err) == 0) {
-        ad_json_get_int(msg.payload, "job", 1, INT64_MAX, &id, NULL);
+        ad_doc_json_get_int(msg.payload, "job", 1, INT64_MAX, &id, NULL);
         r = ad_running_find(self, id);
         if (r)
             s_progress_event(r, msg.payload, ad_daemon_now());
@@ -675,6 +675,6 @@ ad_running_on_metric(zloop_t *loop, zsock_t *sock, void *arg)
     } else {
         ad_log(AD_LOG_DEBUG, "METRIC dropped: %s", err.msg);
     }
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     return 0;
 }

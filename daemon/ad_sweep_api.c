@@ -176,7 +176,7 @@ s_sweep_json(coord_t *self, const char *name)
  * joined: its options are updated.
  */
 void
-ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
+ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *sent_hash = NULL, *name, *old_hash = NULL;
     ad_sweeps_opts_t opts = {0, false, true};
@@ -189,12 +189,12 @@ ad_sweep_api_submit(coord_t *self, const ad_msg_t *msg)
     char hash[17], *text;
     ad_job_t first;
 
-    ad_json_get_object(msg->payload, "sweep", &spec, NULL);
-    ad_json_get_string(msg->payload, "file_hash", 16, 16, &sent_hash, NULL);
-    ad_json_get_int(msg->payload, "max_parallel", 1, AD_PROTO_SWEEP_PARALLEL_MAX, &max_parallel,
+    ad_doc_json_get_object(msg->payload, "sweep", &spec, NULL);
+    ad_doc_json_get_string(msg->payload, "file_hash", 16, 16, &sent_hash, NULL);
+    ad_doc_json_get_int(msg->payload, "max_parallel", 1, AD_PROTO_SWEEP_PARALLEL_MAX, &max_parallel,
                     NULL);
-    ad_json_get_bool(msg->payload, "retry_failed", &opts.retry_failed, NULL);
-    ad_json_get_bool(msg->payload, "force", &force, NULL);
+    ad_doc_json_get_bool(msg->payload, "retry_failed", &opts.retry_failed, NULL);
+    ad_doc_json_get_bool(msg->payload, "force", &force, NULL);
     opts.max_parallel = (int)max_parallel;
     text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
@@ -339,14 +339,14 @@ out:
 }
 
 void
-ad_sweep_api_status(coord_t *self, const ad_msg_t *msg)
+ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *name = NULL;
     ad_err_t err = {0};
     json_t *arr, *o;
     size_t i;
 
-    ad_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
+    ad_doc_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
     if (!name) {
         arr = ad_sweeps_list_json(self->sweeps, ad_daemon_now());
         json_array_foreach(arr, i, o)
@@ -394,7 +394,7 @@ s_collect_live(const ad_coord_sweep_job_t *job, void *arg)
  * does not hold (it restarted) is cancelled too.
  */
 void
-ad_sweep_api_cancel(coord_t *self, const ad_msg_t *msg)
+ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *name = NULL;
     json_t *versions, *v, *o;
@@ -404,7 +404,7 @@ ad_sweep_api_cancel(coord_t *self, const ad_msg_t *msg)
     char reason[128];
     size_t i;
 
-    ad_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
+    ad_doc_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
     versions = ad_coord_sweep_versions(self->store, name, &err);
     if (!versions) {
         ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);

@@ -95,7 +95,7 @@ s_load_profile(ad_planner_t *self, ad_store_t *store, const char *name, ad_err_t
     hw.gemm_gflops_all = s_known(row.gemm_gflops_all);
     hw.mem_bw_gbs = s_known(row.mem_bw_gbs);
     rc = ad_planner_add_hardware(self, &hw, err);
-    ad_profile_row_clear(&row);
+    ad_store_profile_row_clear(&row);
     return rc;
 }
 
@@ -144,7 +144,7 @@ ad_planner_load_store(ad_planner_t *self, ad_store_t *store, const ad_run_filter
         *n_runs = ld.added;
     rc = 0;
 out_nodes:
-    ad_nodes_free(&nodes, n_nodes);
+    ad_store_nodes_free(&nodes, n_nodes);
 out_classes:
     zlistx_destroy(&ld.classes);
     return rc;

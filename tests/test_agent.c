@@ -192,7 +192,7 @@ s_endpoint(int port)
 
 /* Receive messages until one of type comes (others are skipped) or ms pass. */
 static void
-s_expect(zsock_t *router, ad_proto_type_t type, int ms, ad_msg_t *msg)
+s_expect(zsock_t *router, ad_proto_type_t type, int ms, ad_proto_msg_t *msg)
 {
     int64_t deadline = zclock_mono() + ms;
     ad_err_t err = {0};
@@ -210,7 +210,7 @@ s_expect(zsock_t *router, ad_proto_type_t type, int ms, ad_msg_t *msg)
             fail_msg("bad message from the agent: %s", err.msg);
         if (msg->type == type)
             return;
-        ad_msg_clear(msg);
+        ad_proto_msg_clear(msg);
     }
 }
 
@@ -229,7 +229,7 @@ s_reply(zsock_t *router, const char *identity, const char *type, const char *jso
 /* Start an agent against router and welcome it; hello receives the HELLO (identity kept). */
 static void
 s_start_welcomed(s_agent_t *a, zsock_t *router, int port, const char *name, int heartbeat_ms,
-                 ad_msg_t *hello)
+                 ad_proto_msg_t *hello)
 {
     char welcome[128];
 
@@ -360,7 +360,7 @@ test_bad_command_line(void **state)
 static void
 test_hello_and_heartbeats(void **state)
 {
-    ad_msg_t hello = {0}, hb = {0};
+    ad_proto_msg_t hello = {0}, hb = {0};
     ad_profile_t *p = NULL;
     ad_err_t err = {0};
     const char *s;
@@ -374,11 +374,11 @@ test_hello_and_heartbeats(void **state)
     (void)state;
     router = s_listen(FAKE_ENDPOINT, &port);
     s_start_welcomed(&a, router, port, "sim-node-1", 200, &hello);
-    assert_int_equal(ad_json_get_string(hello.payload, "hostname", 1, 255, &s, &err), 0);
+    assert_int_equal(ad_doc_json_get_string(hello.payload, "hostname", 1, 255, &s, &err), 0);
     assert_string_equal(s, "sim-node-1");
-    assert_int_equal(ad_json_get_int(hello.payload, "protocol", 1, 1000, &v, &err), 0);
+    assert_int_equal(ad_doc_json_get_int(hello.payload, "protocol", 1, 1000, &v, &err), 0);
     assert_int_equal(v, AD_PROTO_VERSION);
-    assert_int_equal(ad_json_get_int(hello.payload, "pid", 1, INT32_MAX, &v, &err), 0);
+    assert_int_equal(ad_doc_json_get_int(hello.payload, "pid", 1, INT32_MAX, &v, &err), 0);
     assert_int_equal(v, a.pid);
     if (ad_profile_from_json(json_object_get(hello.payload, "profile"), &p, &err))
         fail_msg("HELLO profile: %s", err.msg);
@@ -388,31 +388,31 @@ test_hello_and_heartbeats(void **state)
     for (int i = 0; i < 3; i++) {
         s_expect(router, AD_PROTO_HEARTBEAT, 5000, &hb);
         assert_string_equal(hb.identity, hello.identity);
-        assert_int_equal(ad_json_get_int(hb.payload, "seq", 0, INT64_MAX, &v, &err), 0);
+        assert_int_equal(ad_doc_json_get_int(hb.payload, "seq", 0, INT64_MAX, &v, &err), 0);
         assert_true(v > last_seq);
         if (i == 0)
             assert_int_equal(v, 1);
         last_seq = v;
-        assert_int_equal(ad_json_get_double(hb.payload, "load.cpu", 0, 1, &cpu, &err), 0);
+        assert_int_equal(ad_doc_json_get_double(hb.payload, "load.cpu", 0, 1, &cpu, &err), 0);
         assert_int_equal(
-            ad_json_get_int(hb.payload, "load.mem_total_bytes", 1, INT64_MAX, &total, &err), 0);
-        assert_int_equal(ad_json_get_int(hb.payload, "load.mem_used_bytes", 0, total, &used, &err),
-                         0);
-        assert_int_equal(ad_json_get_array(hb.payload, "running", 100000, &running, &err), 0);
+            ad_doc_json_get_int(hb.payload, "load.mem_total_bytes", 1, INT64_MAX, &total, &err), 0);
+        assert_int_equal(
+            ad_doc_json_get_int(hb.payload, "load.mem_used_bytes", 0, total, &used, &err), 0);
+        assert_int_equal(ad_doc_json_get_array(hb.payload, "running", 100000, &running, &err), 0);
         assert_int_equal(json_array_size(running), 0);
-        ad_msg_clear(&hb);
+        ad_proto_msg_clear(&hb);
     }
     kill(a.pid, SIGTERM);
     assert_true(s_wait(&a, EXIT_WAIT_MS));
     assert_int_equal(a.status, 0);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hello);
     zsock_destroy(&router);
 }
 
 static void
 test_ping(void **state)
 {
-    ad_msg_t hello = {0}, hb = {0};
+    ad_proto_msg_t hello = {0}, hb = {0};
     ad_err_t err = {0};
     s_agent_t a;
     zsock_t *router;
@@ -426,18 +426,18 @@ test_ping(void **state)
     zclock_sleep(100);
     s_reply(router, hello.identity, "PING", "{}");
     s_expect(router, AD_PROTO_HEARTBEAT, 5000, &hb);
-    assert_int_equal(ad_json_get_int(hb.payload, "seq", 0, INT64_MAX, &seq, &err), 0);
+    assert_int_equal(ad_doc_json_get_int(hb.payload, "seq", 0, INT64_MAX, &seq, &err), 0);
     assert_int_equal(seq, 1);
-    ad_msg_clear(&hb);
+    ad_proto_msg_clear(&hb);
     s_kill(&a);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hello);
     zsock_destroy(&router);
 }
 
 static void
 test_reject_final(void **state)
 {
-    ad_msg_t hello = {0};
+    ad_proto_msg_t hello = {0};
     char *err, *line;
     s_agent_t a;
     zsock_t *router;
@@ -462,14 +462,14 @@ test_reject_final(void **state)
         line--;
     assert_true(strncmp(line, "autodist-agent: error: refused", 30) == 0);
     free(err);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hello);
     zsock_destroy(&router);
 }
 
 static void
 test_reject_retry(void **state)
 {
-    ad_msg_t hello = {0};
+    ad_proto_msg_t hello = {0};
     s_agent_t a;
     zsock_t *router;
     int port;
@@ -479,17 +479,17 @@ test_reject_retry(void **state)
     s_start(&a, "--no-bench", "--coordinator", s_endpoint(port), "--name", "sim-retry");
     s_expect(router, AD_PROTO_HELLO, HELLO_WAIT_MS, &hello);
     s_reply(router, hello.identity, "REJECT", "{\"reason\":\"busy\",\"retry_ms\":300}");
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hello);
     s_expect(router, AD_PROTO_HELLO, 5000, &hello);
     s_kill(&a);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hello);
     zsock_destroy(&router);
 }
 
 static void
 test_reconnect(void **state)
 {
-    ad_msg_t hello = {0}, hb = {0};
+    ad_proto_msg_t hello = {0}, hb = {0};
     ad_err_t err = {0};
     s_agent_t a;
     zsock_t *router;
@@ -501,8 +501,8 @@ test_reconnect(void **state)
     router = s_listen(FAKE_ENDPOINT, &port);
     s_start_welcomed(&a, router, port, "sim-reconnect", 200, &hello);
     s_expect(router, AD_PROTO_HEARTBEAT, 5000, &hb);
-    ad_msg_clear(&hb);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hb);
+    ad_proto_msg_clear(&hello);
 
     /* The coordinator goes away and comes back on the same port. */
     zsock_destroy(&router);
@@ -513,23 +513,23 @@ test_reconnect(void **state)
     s_reply(router, hello.identity, "WELCOME", "{\"node\":7,\"heartbeat_ms\":200}");
     s_expect(router, AD_PROTO_HEARTBEAT, 5000, &hb);
     /* A new session counts from 1 again. */
-    assert_int_equal(ad_json_get_int(hb.payload, "seq", 0, INT64_MAX, &seq, &err), 0);
+    assert_int_equal(ad_doc_json_get_int(hb.payload, "seq", 0, INT64_MAX, &seq, &err), 0);
     assert_int_equal(seq, 1);
-    ad_msg_clear(&hb);
+    ad_proto_msg_clear(&hb);
     kill(a.pid, SIGTERM);
     assert_true(s_wait(&a, EXIT_WAIT_MS));
     log = s_slurp(a.err);
     assert_non_null(strstr(log, "lost coordinator at"));
     assert_non_null(strstr(log, "reconnecting in 1 s"));
     free(log);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&hello);
     zsock_destroy(&router);
 }
 
 static void
 test_sigterm_bye(void **state)
 {
-    ad_msg_t hello = {0}, hb = {0}, bye = {0};
+    ad_proto_msg_t hello = {0}, hb = {0}, bye = {0};
     const char *reason;
     ad_err_t err = {0};
     int64_t t0, took;
@@ -541,20 +541,20 @@ test_sigterm_bye(void **state)
     router = s_listen(FAKE_ENDPOINT, &port);
     s_start_welcomed(&a, router, port, "sim-bye", 200, &hello);
     s_expect(router, AD_PROTO_HEARTBEAT, 5000, &hb);
-    ad_msg_clear(&hb);
+    ad_proto_msg_clear(&hb);
     t0 = zclock_mono();
     kill(a.pid, SIGTERM);
     s_expect(router, AD_PROTO_BYE, 1000, &bye);
     assert_string_equal(bye.identity, hello.identity);
-    assert_int_equal(ad_json_get_string(bye.payload, "reason", 0, 512, &reason, &err), 0);
+    assert_int_equal(ad_doc_json_get_string(bye.payload, "reason", 0, 512, &reason, &err), 0);
     assert_string_equal(reason, "SIGTERM");
     assert_true(s_wait(&a, 1000));
     took = zclock_mono() - t0;
     assert_int_equal(a.status, 0);
     if (took >= 1000)
         fail_msg("the agent took %lld ms to stop", (long long)took);
-    ad_msg_clear(&bye);
-    ad_msg_clear(&hello);
+    ad_proto_msg_clear(&bye);
+    ad_proto_msg_clear(&hello);
     zsock_destroy(&router);
 }
 

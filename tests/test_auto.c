@@ -61,7 +61,7 @@ s_store(char *path, size_t cap)
         for (int i = 0; i < 3; i++) {
             ad_run_t r;
 
-            ad_run_init(&r);
+            ad_store_run_init(&r);
             r.model = "cnn";
             r.dataset = "fashion-mnist";
             r.hardware = "hwA";
@@ -89,7 +89,7 @@ s_store_1x1x1(char *path, size_t cap)
     for (int rep = 0; rep < 3; rep++) {
         ad_run_t r;
 
-        ad_run_init(&r);
+        ad_store_run_init(&r);
         r.model = "cnn";
         r.dataset = "fashion-mnist";
         r.hardware = "hwA";

@@ -295,14 +295,14 @@ s_add_run(ad_store_t *store, const char *model, int ppn, int64_t job, ad_job_sta
     while (job > 0) {
         int64_t jid = 0;
 
-        ad_job_row_init(&row);
+        ad_store_job_row_init(&row);
         row.name = (char *)model;
         row.spec = "{}";
         assert_int_equal(ad_store_add_job(store, &row, &jid), 0);
         if (jid >= job)
             break;
     }
-    ad_run_init(&run);
+    ad_store_run_init(&run);
     run.model = (char *)model;
     run.dataset = (char *)(strcmp(model, "mlp") ? "fashion-mnist" : "synthetic");
     run.hardware = "hw-test";
@@ -520,12 +520,12 @@ s_fake_run(void *arg)
     fake_t *f = arg;
 
     while (!f->stop) {
-        ad_msg_t msg = {0};
+        ad_proto_msg_t msg = {0};
         ad_err_t err = {0};
         json_t *reply;
 
         if (ad_proto_recv(f->sock, 50, &msg, &err)) {
-            ad_msg_clear(&msg);
+            ad_proto_msg_clear(&msg);
             continue;
         }
         if (msg.type == AD_PROTO_SUBMIT)
@@ -535,7 +535,7 @@ s_fake_run(void *arg)
         else
             reply = json_object();
         ad_proto_send(f->sock, msg.identity, "OK", reply, &err);
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
     return NULL;
 }
@@ -1021,12 +1021,12 @@ s_add_layout_run(ad_store_t *store, const char *model, const char *dataset, cons
     int64_t id = 0, jid = 0;
 
     while (job > 0 && jid < job) {
-        ad_job_row_init(&row);
+        ad_store_job_row_init(&row);
         row.name = (char *)model;
         row.spec = "{}";
         assert_int_equal(ad_store_add_job(store, &row, &jid), 0);
     }
-    ad_run_init(&run);
+    ad_store_run_init(&run);
     run.model = (char *)model;
     run.dataset = (char *)dataset;
     run.hardware = (char *)hardware;
@@ -1365,7 +1365,8 @@ test_speedup_plot(void **st)
     assert_non_null(strstr(s_res.out, "resnet18"));
     assert_non_null(strstr(s_res.err, "--plot: nothing to plot"));
     s_expect(s_cli("--home", home, "speedup", "--plot", "/nonexistent-autodist/x.svg", NULL), 1);
-    assert_non_null(strstr(s_res.err, "--plot: gnuplot could not draw /nonexistent-autodist/x.svg"));
+    assert_non_null(
+        strstr(s_res.err, "--plot: gnuplot could not draw /nonexistent-autodist/x.svg"));
     free(saved);
 }
 

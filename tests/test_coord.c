@@ -87,15 +87,15 @@ test_node_up_and_seen(void **state)
     assert_int_equal(id1b, id1);
     assert_int_equal(ad_store_find_node(f->store, "n1", &node), 0);
     assert_int_equal(node.state, AD_NODE_UP);
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
     assert_int_equal(ad_coord_node_seen(f->store, "n1", true, &err), 0);
     assert_int_equal(ad_store_find_node(f->store, "n1", &node), 0);
     assert_int_equal(node.state, AD_NODE_DOWN);
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
     assert_int_equal(ad_coord_node_seen(f->store, "n1", false, &err), 0);
     assert_int_equal(ad_store_find_node(f->store, "n1", &node), 0);
     assert_int_equal(node.state, AD_NODE_UP);
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
     assert_true(ad_coord_node_seen(f->store, "no-such-node", true, &err) < 0);
     assert_true(err.msg[0] != '\0');
     /* Batched signs of life skip names the store does not know. */

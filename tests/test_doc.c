@@ -210,13 +210,13 @@ test_wire(void **state)
     const char *s;
     json_t *v;
 
-    assert_int_equal(ad_json_get_double(j, "load.cpu", 0, 1, &d, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_double(j, "load.cpu", 0, 1, &d, &err), AD_EINVAL);
     assert_msg_is(err, "load.cpu must be a number from 0 to 1, got 3.5");
-    assert_int_equal(ad_json_get_string(j, "id", 1, 64, &s, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_string(j, "id", 1, 64, &s, &err), AD_EINVAL);
     assert_msg_is(err, "id must be a string of 1 to 64 bytes, got \"\"");
-    assert_int_equal(ad_json_get_array(j, "list", 2, &v, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_array(j, "list", 2, &v, &err), AD_EINVAL);
     assert_msg_is(err, "list must be a list of at most 2 items, got 3 items");
-    assert_int_equal(ad_json_get_object(j, "load.gpu", &v, &err), -ENOENT);
+    assert_int_equal(ad_doc_json_get_object(j, "load.gpu", &v, &err), -ENOENT);
     assert_msg_is(err, "load.gpu is required");
     json_decref(j);
 }

@@ -124,7 +124,7 @@ test_report(void **st)
 {
     char ep[64];
     ad_err_t err = {0};
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     zsock_t *pull;
     ad_metrics_t *m;
     int port = 0;
@@ -145,11 +145,11 @@ test_report(void **st)
     assert_int_equal(msg.type, AD_PROTO_METRIC);
     assert_int_equal(json_integer_value(json_object_get(msg.payload, "job")), 42);
     assert_string_equal(json_string_value(json_object_get(msg.payload, "event")), "start");
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     assert_int_equal(ad_proto_recv(pull, 5000, &msg, &err), 0);
     assert_string_equal(json_string_value(json_object_get(msg.payload, "event")), "step");
     assert_int_equal(json_integer_value(json_object_get(msg.payload, "step")), 3);
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     assert_int_equal(ad_metrics_dropped(m), 0);
     ad_metrics_close(&m);
     zsock_destroy(&pull);

@@ -110,11 +110,11 @@ s_make_store(void)
         char name[16];
         int64_t id;
 
-        ad_node_init(&node);
+        ad_store_node_init(&node);
         snprintf(name, sizeof(name), "n%d", i);
         node.hostname = name;
         assert_int_equal(ad_store_put_node(st, &node, &id), 0);
-        ad_profile_row_init(&prof);
+        ad_store_profile_row_init(&prof);
         prof.node = id;
         prof.hardware = "testhw";
         prof.cores = 4;

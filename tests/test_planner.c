@@ -690,7 +690,7 @@ test_load_store(void **state)
     assert_non_null(adt_root_make("test_planner"));
     adt_path(path, sizeof(path), adt_root(), "runs.db");
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &st, &err), 0);
-    ad_profile_row_init(&prof);
+    ad_store_profile_row_init(&prof);
     prof.hardware = "synth";
     prof.cores = 16;
     prof.gemm_gflops_1 = 40;
@@ -701,7 +701,7 @@ test_load_store(void **state)
         ad_run_t run;
         int ppn = 1 << (i % 3);
 
-        ad_run_init(&run);
+        ad_store_run_init(&run);
         run.model = "a";
         run.dataset = "synthetic";
         run.hardware = "synth";

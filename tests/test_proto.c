@@ -112,7 +112,7 @@ s_send_raw(zsock_t *sock, ...)
 static void
 s_expect_peer_error(zsock_t *sock, const char *needle)
 {
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     int rc;
 
@@ -120,7 +120,7 @@ s_expect_peer_error(zsock_t *sock, const char *needle)
     if (rc != AD_EPEER || !strstr(err.msg, needle))
         fail_msg("expected AD_EPEER with \"%s\", got %d: %s", needle, rc, err.msg);
     assert_null(msg.payload);
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
 }
 
 /* ---- type table --------------------------------------------------------- */
@@ -163,7 +163,7 @@ test_round_trip_every_type(void **state)
         ad_proto_origin_t origin = ad_proto_type_origin(t);
         const char *name = ad_proto_type_name(t);
         json_t *expect;
-        ad_msg_t msg = {0};
+        ad_proto_msg_t msg = {0};
         int rc;
 
         if (origin == AD_PROTO_FROM_COORD)
@@ -191,13 +191,13 @@ test_round_trip_every_type(void **state)
         assert_int_equal(msg.type, t);
         assert_true(json_equal(msg.payload, expect));
         json_decref(expect);
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
     /* Then every coordinator message goes back to that identity. */
     for (int t = AD_PROTO_UNKNOWN + 1; t < AD_PROTO_TYPE_COUNT; t++) {
         const char *name = ad_proto_type_name(t);
         json_t *expect;
-        ad_msg_t msg = {0};
+        ad_proto_msg_t msg = {0};
 
         if (ad_proto_type_origin(t) != AD_PROTO_FROM_COORD)
             continue;
@@ -208,18 +208,18 @@ test_round_trip_every_type(void **state)
         assert_int_equal(msg.type, t);
         assert_true(json_equal(msg.payload, expect));
         json_decref(expect);
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
     /* NULL payload means {}. */
     {
-        ad_msg_t msg = {0};
+        ad_proto_msg_t msg = {0};
 
         assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
         assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
         assert_int_equal(msg.type, AD_PROTO_NODES);
         assert_int_equal(json_object_size(msg.payload), 0);
-        ad_msg_clear(&msg);
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
     free(identity);
     zsock_destroy(&push);
@@ -235,7 +235,7 @@ test_identities(void **state)
     zsock_t *router = ad_proto_listen(ZMQ_ROUTER, "inproc://proto-id", NULL, NULL, &err);
     zsock_t *a = zsock_new(ZMQ_DEALER);
     zsock_t *b = zsock_new(ZMQ_DEALER);
-    ad_msg_t ma = {0}, mb = {0}, reply = {0};
+    ad_proto_msg_t ma = {0}, mb = {0}, reply = {0};
 
     assert_non_null(router);
     zsock_set_identity(a, "agent-a");
@@ -253,22 +253,22 @@ test_identities(void **state)
     assert_int_equal(ad_proto_send(router, ma.identity, "OK", s_json("{\"to\":\"a\"}"), &err), 0);
     assert_int_equal(ad_proto_recv(a, 2000, &reply, &err), 0);
     assert_string_equal(json_string_value(json_object_get(reply.payload, "to")), "a");
-    ad_msg_clear(&reply);
+    ad_proto_msg_clear(&reply);
     assert_int_equal(ad_proto_recv(b, 2000, &reply, &err), 0);
     assert_string_equal(json_string_value(json_object_get(reply.payload, "to")), "b");
-    ad_msg_clear(&reply);
+    ad_proto_msg_clear(&reply);
     /* Lower-case hex is the same peer. */
     assert_int_equal(ad_proto_send(router, "6167656e742d61", "PING", NULL, &err), 0);
     assert_int_equal(ad_proto_recv(a, 2000, &reply, &err), 0);
     assert_int_equal(reply.type, AD_PROTO_PING);
-    ad_msg_clear(&reply);
+    ad_proto_msg_clear(&reply);
     /* A peer that is not there, and an identity that is not hex. */
     assert_int_equal(ad_proto_send(router, "DEADBEEF", "PING", NULL, &err), AD_EPEER);
     assert_non_null(strstr(err.msg, "DEADBEEF is gone"));
     assert_int_equal(ad_proto_send(router, "XYZ", "PING", NULL, &err), AD_EINVAL);
     assert_non_null(strstr(err.msg, "bad peer identity"));
-    ad_msg_clear(&ma);
-    ad_msg_clear(&mb);
+    ad_proto_msg_clear(&ma);
+    ad_proto_msg_clear(&mb);
     zsock_destroy(&a);
     zsock_destroy(&b);
     zsock_destroy(&router);
@@ -282,7 +282,7 @@ test_malformed(void **state)
     ad_err_t err = {0};
     zsock_t *router = zsock_new_router("inproc://proto-bad");
     zsock_t *dealer = zsock_new_dealer(">inproc://proto-bad");
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     zmsg_t *zm;
     char *big;
 
@@ -341,11 +341,11 @@ test_malformed(void **state)
     assert_int_equal(msg.type, AD_PROTO_CANCEL);
     assert_null(msg.payload);
     assert_int_equal(ad_proto_send_error(router, msg.identity, &err, &err), 0);
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     assert_int_equal(ad_proto_recv(dealer, 2000, &msg, &err), 0);
     assert_int_equal(msg.type, AD_PROTO_ERROR);
     assert_string_equal(json_string_value(json_object_get(msg.payload, "code")), "EPEER");
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     /* Oversized payload: one byte over the limit. */
     big = malloc(AD_PROTO_MAX_PAYLOAD + 2);
     memset(big, ' ', AD_PROTO_MAX_PAYLOAD + 1);
@@ -359,13 +359,13 @@ test_malformed(void **state)
     big[AD_PROTO_MAX_PAYLOAD] = '\0';
     s_send_raw(dealer, "PING", big, NULL);
     assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     free(big);
     /* After all that the socket still works. */
     assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
     assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
     assert_int_equal(msg.type, AD_PROTO_NODES);
-    ad_msg_clear(&msg);
+    ad_proto_msg_clear(&msg);
     zsock_destroy(&dealer);
     zsock_destroy(&router);
 }
@@ -427,7 +427,7 @@ test_recv_timeout(void **state)
 {
     ad_err_t err = {0};
     zsock_t *router = ad_proto_listen(ZMQ_ROUTER, "inproc://proto-idle", NULL, NULL, &err);
-    ad_msg_t msg = {0};
+    ad_proto_msg_t msg = {0};
     int64_t t0 = zclock_mono();
 
     assert_int_equal(ad_proto_recv(router, 150, &msg, &err), -ETIMEDOUT);
@@ -509,7 +509,7 @@ s_coordinator(zsock_t *pipe, void *args)
     zsock_send(pipe, "i", port);
     for (;;) {
         void *which = zpoller_wait(poller, -1);
-        ad_msg_t msg = {0};
+        ad_proto_msg_t msg = {0};
         ad_err_t e = {0};
 
         if (which == pipe || !which)
@@ -537,7 +537,7 @@ s_coordinator(zsock_t *pipe, void *args)
         default:
             break;
         }
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
     zpoller_destroy(&poller);
     zsock_destroy(&router);
@@ -631,40 +631,40 @@ test_json_fields(void **state)
     bool b;
     json_t *v;
 
-    assert_int_equal(ad_json_get_int(o, "n", 0, 10, &i, &err), 0);
+    assert_int_equal(ad_doc_json_get_int(o, "n", 0, 10, &i, &err), 0);
     assert_int_equal(i, 5);
-    assert_int_equal(ad_json_get_int(o, "n", 6, 10, &i, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_int(o, "n", 6, 10, &i, &err), AD_EINVAL);
     assert_string_equal(err.msg, "n must be an integer from 6 to 10, got 5");
-    assert_int_equal(ad_json_get_int(o, "x", 0, 10, &i, &err), AD_EINVAL);
-    assert_int_equal(ad_json_get_int(o, "missing", 0, 10, &i, &err), -ENOENT);
+    assert_int_equal(ad_doc_json_get_int(o, "x", 0, 10, &i, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_int(o, "missing", 0, 10, &i, &err), -ENOENT);
     assert_string_equal(err.msg, "missing is required");
-    assert_int_equal(ad_json_get_int(o, "z", 0, 10, &i, &err), -ENOENT);
-    assert_int_equal(ad_json_get_double(o, "load.cpu", 0, 1, &d, &err), 0);
+    assert_int_equal(ad_doc_json_get_int(o, "z", 0, 10, &i, &err), -ENOENT);
+    assert_int_equal(ad_doc_json_get_double(o, "load.cpu", 0, 1, &d, &err), 0);
     assert_true(d == 1.0);
-    assert_int_equal(ad_json_get_double(o, "s", 0, 1, &d, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_double(o, "s", 0, 1, &d, &err), AD_EINVAL);
     assert_string_equal(err.msg, "s must be a number from 0 to 1, got the string \"abc\"");
-    assert_int_equal(ad_json_get_double(o, "load.mem", 0, 1, &d, &err), -ENOENT);
+    assert_int_equal(ad_doc_json_get_double(o, "load.mem", 0, 1, &d, &err), -ENOENT);
     assert_string_equal(err.msg, "load.mem is required");
-    assert_int_equal(ad_json_get_double(o, "flat.cpu", 0, 1, &d, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_double(o, "flat.cpu", 0, 1, &d, &err), AD_EINVAL);
     assert_string_equal(err.msg, "flat must be a mapping, got 3");
-    assert_int_equal(ad_json_get_string(o, "s", 1, 3, &s, &err), 0);
+    assert_int_equal(ad_doc_json_get_string(o, "s", 1, 3, &s, &err), 0);
     assert_string_equal(s, "abc");
-    assert_int_equal(ad_json_get_string(o, "s", 1, 2, &s, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_string(o, "s", 1, 2, &s, &err), AD_EINVAL);
     assert_string_equal(err.msg, "s must be a string of 1 to 2 bytes, got 3 bytes");
-    assert_int_equal(ad_json_get_string(o, "arr", 1, 2, &s, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_string(o, "arr", 1, 2, &s, &err), AD_EINVAL);
     assert_string_equal(err.msg, "arr must be a string of 1 to 2 bytes, got a list");
-    assert_int_equal(ad_json_get_bool(o, "b", &b, &err), 0);
+    assert_int_equal(ad_doc_json_get_bool(o, "b", &b, &err), 0);
     assert_true(b);
-    assert_int_equal(ad_json_get_bool(o, "n", &b, &err), AD_EINVAL);
-    assert_int_equal(ad_json_get_object(o, "load", &v, &err), 0);
-    assert_int_equal(ad_json_get_object(o, "arr", &v, &err), AD_EINVAL);
-    assert_int_equal(ad_json_get_array(o, "arr", 3, &v, &err), 0);
+    assert_int_equal(ad_doc_json_get_bool(o, "n", &b, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_object(o, "load", &v, &err), 0);
+    assert_int_equal(ad_doc_json_get_object(o, "arr", &v, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_array(o, "arr", 3, &v, &err), 0);
     assert_int_equal(json_array_size(v), 3);
-    assert_int_equal(ad_json_get_array(o, "arr", 2, &v, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_array(o, "arr", 2, &v, &err), AD_EINVAL);
     assert_string_equal(err.msg, "arr must be a list of at most 2 items, got 3 items");
     json_decref(o);
     o = json_array();
-    assert_int_equal(ad_json_get_int(o, "n", 0, 1, &i, &err), AD_EINVAL);
+    assert_int_equal(ad_doc_json_get_int(o, "n", 0, 1, &i, &err), AD_EINVAL);
     json_decref(o);
 }
 

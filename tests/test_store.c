@@ -122,7 +122,7 @@ s_raw_plan(const char *path, const char *sql, char *out, size_t len)
 static void
 s_run(ad_run_t *run, int nodes, int ppn, int tpp, ad_job_state_t state, double sps)
 {
-    ad_run_init(run);
+    ad_store_run_init(run);
     run->model = "cnn";
     run->dataset = "fashion-mnist";
     run->hardware = "hw-a";
@@ -156,7 +156,7 @@ s_run_to_completion(ad_store_t *store, int nodes, int ppn, int tpp, double sps, 
 
     s_run(&run, nodes, ppn, tpp, AD_JOB_RUNNING, NAN);
     id = s_add_run(store, &run);
-    ad_run_result_init(&res, AD_JOB_COMPLETED);
+    ad_store_run_result_init(&res, AD_JOB_COMPLETED);
     res.samples_per_s = sps;
     res.ended = ended;
     if (ad_store_finish_run(store, id, &res))
@@ -376,10 +376,10 @@ test_migrate_from_v1_keeps_data(void **state)
     assert_string_equal(job.spec, "{\"model\":\"cnn\"}");
     assert_int_equal(job.state, AD_JOB_COMPLETED);
     assert_int_equal(job.exit_code, 0);
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
     assert_int_equal(ad_store_get_node(store, 1, &node), 0);
     assert_string_equal(node.hostname, "n1");
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
 
     assert_int_equal(ad_store_get_run(store, 1, &run), 0);
     assert_int_equal(run.job, 1);
@@ -390,7 +390,7 @@ test_migrate_from_v1_keeps_data(void **state)
     assert_true(isnan(run.comm_time_s));
     assert_int_equal(run.params, 0);
     assert_true(isnan(run.speedup));
-    ad_run_clear(&run);
+    ad_store_run_clear(&run);
     assert_int_equal(s_count_metrics(store, 1), 2);
     /* The layout sums were built from the old runs. */
     assert_int_equal(s_raw_int(path, "SELECT count(*) FROM run_groups"), 2);
@@ -401,10 +401,10 @@ test_migrate_from_v1_keeps_data(void **state)
     assert_int_equal(ad_store_get_run(store, 1, &run), 0);
     assert_int_equal(run.baseline, base);
     assert_near(run.speedup, 4.0);
-    ad_run_clear(&run);
+    ad_store_run_clear(&run);
     assert_int_equal(ad_store_get_run(store, 2, &run), 0);
     assert_near(run.speedup, 3.0);
-    ad_run_clear(&run);
+    ad_store_run_clear(&run);
     ad_store_close(&store);
 }
 
@@ -519,7 +519,7 @@ test_nodes_and_profiles(void **state)
     int64_t id, id2, pid;
     size_t n;
 
-    ad_node_init(&node);
+    ad_store_node_init(&node);
     node.hostname = "gros-12";
     node.address = "tcp://10.0.0.12:7401";
     node.first_seen = 1000;
@@ -542,14 +542,14 @@ test_nodes_and_profiles(void **state)
     assert_near(node.first_seen, 1000);
     assert_near(node.last_seen, 2000);
     assert_null(node.hardware);
-    ad_node_clear(&node);
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
+    ad_store_node_clear(&node);
 
     assert_int_equal(ad_store_set_node_state(store, id, AD_NODE_DOWN, 3000), 0);
     assert_int_equal(ad_store_set_node_state(store, 999, AD_NODE_DOWN, NAN), -ENOENT);
     adt_assert_has(ad_store_errmsg(store), "node 999: no such node");
 
-    ad_profile_row_init(&prof);
+    ad_store_profile_row_init(&prof);
     prof.node = id;
     prof.hardware = "xeon-gold-5220-x2-96g";
     prof.cpu_model = "Intel(R) Xeon(R) Gold 5220";
@@ -573,10 +573,10 @@ test_nodes_and_profiles(void **state)
     assert_true(isnan(got.mem_bw_gbs));
     assert_string_equal(got.topology, "{\"numa\":2}");
     assert_true(got.measured > 1e9);
-    ad_profile_row_clear(&got);
+    ad_store_profile_row_clear(&got);
     assert_int_equal(ad_store_find_profile(store, "xeon-gold-5220-x2-96g", &got), 0);
     assert_int_equal(got.node, id);
-    ad_profile_row_clear(&got);
+    ad_store_profile_row_clear(&got);
     assert_int_equal(ad_store_find_profile(store, "nope", &got), -ENOENT);
     assert_int_equal(ad_store_get_profile(store, id2, &got), -ENOENT);
     prof.hardware = NULL;
@@ -585,7 +585,7 @@ test_nodes_and_profiles(void **state)
     assert_int_equal(ad_store_find_node(store, "gros-12", &node), 0);
     assert_int_equal(node.state, AD_NODE_DOWN);
     assert_string_equal(node.hardware, "xeon-gold-5220-x2-96g");
-    ad_node_clear(&node);
+    ad_store_node_clear(&node);
     assert_int_equal(ad_store_find_node(store, "nope", &node), -ENOENT);
     adt_assert_has(ad_store_errmsg(store), "node \"nope\": no such node");
 
@@ -593,7 +593,7 @@ test_nodes_and_profiles(void **state)
     assert_int_equal(n, 2);
     assert_string_equal(rows[0].hostname, "gros-12");
     assert_string_equal(rows[1].hostname, "gros-13");
-    ad_nodes_free(&rows, n);
+    ad_store_nodes_free(&rows, n);
     assert_null(rows);
     ad_store_close(&store);
 }
@@ -607,34 +607,34 @@ test_job_states(void **state)
     ad_node_state_t ns;
 
     for (int i = 0; i < AD_JOB_STATE_COUNT; i++) {
-        assert_string_equal(ad_job_state_name((ad_job_state_t)i), names[i]);
-        assert_int_equal(ad_job_state_from_name(names[i], &s), 0);
+        assert_string_equal(ad_store_job_state_name((ad_job_state_t)i), names[i]);
+        assert_int_equal(ad_store_job_state_from_name(names[i], &s), 0);
         assert_int_equal(s, i);
     }
-    assert_int_equal(ad_job_state_from_name("node_fail", &s), 0);
+    assert_int_equal(ad_store_job_state_from_name("node_fail", &s), 0);
     assert_int_equal(s, AD_JOB_NODE_FAIL);
-    assert_int_equal(ad_job_state_from_name("DONE", &s), AD_EINVAL);
-    assert_int_equal(ad_job_state_from_name(NULL, &s), AD_EINVAL);
-    assert_string_equal(ad_job_state_name((ad_job_state_t)42), "UNKNOWN");
-    assert_false(ad_job_state_is_final(AD_JOB_PENDING));
-    assert_false(ad_job_state_is_final(AD_JOB_RUNNING));
+    assert_int_equal(ad_store_job_state_from_name("DONE", &s), AD_EINVAL);
+    assert_int_equal(ad_store_job_state_from_name(NULL, &s), AD_EINVAL);
+    assert_string_equal(ad_store_job_state_name((ad_job_state_t)42), "UNKNOWN");
+    assert_false(ad_store_job_state_is_final(AD_JOB_PENDING));
+    assert_false(ad_store_job_state_is_final(AD_JOB_RUNNING));
     for (int i = AD_JOB_COMPLETED; i < AD_JOB_STATE_COUNT; i++) {
-        assert_true(ad_job_state_is_final((ad_job_state_t)i));
+        assert_true(ad_store_job_state_is_final((ad_job_state_t)i));
         for (int j = 0; j < AD_JOB_STATE_COUNT; j++)
-            assert_false(ad_job_state_can_move((ad_job_state_t)i, (ad_job_state_t)j));
+            assert_false(ad_store_job_state_can_move((ad_job_state_t)i, (ad_job_state_t)j));
     }
-    assert_true(ad_job_state_can_move(AD_JOB_PENDING, AD_JOB_RUNNING));
-    assert_true(ad_job_state_can_move(AD_JOB_PENDING, AD_JOB_CANCELLED));
-    assert_false(ad_job_state_can_move(AD_JOB_PENDING, AD_JOB_COMPLETED));
-    assert_false(ad_job_state_can_move(AD_JOB_PENDING, AD_JOB_PENDING));
-    assert_true(ad_job_state_can_move(AD_JOB_RUNNING, AD_JOB_NODE_FAIL));
-    assert_true(ad_job_state_can_move(AD_JOB_RUNNING, AD_JOB_PENDING));
-    assert_false(ad_job_state_can_move(AD_JOB_RUNNING, AD_JOB_RUNNING));
+    assert_true(ad_store_job_state_can_move(AD_JOB_PENDING, AD_JOB_RUNNING));
+    assert_true(ad_store_job_state_can_move(AD_JOB_PENDING, AD_JOB_CANCELLED));
+    assert_false(ad_store_job_state_can_move(AD_JOB_PENDING, AD_JOB_COMPLETED));
+    assert_false(ad_store_job_state_can_move(AD_JOB_PENDING, AD_JOB_PENDING));
+    assert_true(ad_store_job_state_can_move(AD_JOB_RUNNING, AD_JOB_NODE_FAIL));
+    assert_true(ad_store_job_state_can_move(AD_JOB_RUNNING, AD_JOB_PENDING));
+    assert_false(ad_store_job_state_can_move(AD_JOB_RUNNING, AD_JOB_RUNNING));
 
-    assert_int_equal(ad_node_state_from_name("drain", &ns), 0);
+    assert_int_equal(ad_store_node_state_from_name("drain", &ns), 0);
     assert_int_equal(ns, AD_NODE_DRAIN);
-    assert_string_equal(ad_node_state_name(AD_NODE_DOWN), "DOWN");
-    assert_int_equal(ad_node_state_from_name("IDLE", &ns), AD_EINVAL);
+    assert_string_equal(ad_store_node_state_name(AD_NODE_DOWN), "DOWN");
+    assert_int_equal(ad_store_node_state_from_name("IDLE", &ns), AD_EINVAL);
 }
 
 static void
@@ -646,7 +646,7 @@ test_jobs_round_trip_and_transitions(void **state)
     int64_t a, b, c;
     size_t n;
 
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "fashion-cnn";
     job.spec = "{\"model\":\"cnn\",\"batch_size\":256}";
     job.state = AD_JOB_COMPLETED; /* ignored: a new job is PENDING */
@@ -671,7 +671,7 @@ test_jobs_round_trip_and_transitions(void **state)
     assert_int_equal(job.nodes, 0);
     assert_null(job.device);
     assert_null(job.reason);
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
 
     assert_int_equal(ad_store_set_job_layout(store, a, 2, 4, 1, "cpu", "n1,n2"), 0);
     assert_int_equal(ad_store_set_job_layout(store, a, 0, 4, 1, "cpu", NULL), AD_EINVAL);
@@ -686,7 +686,7 @@ test_jobs_round_trip_and_transitions(void **state)
     assert_int_equal(job.threads_per_proc, 1);
     assert_string_equal(job.device, "cpu");
     assert_string_equal(job.nodelist, "n1,n2");
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
 
     assert_int_equal(ad_store_set_job_state(store, a, AD_JOB_FAILED, "exit 3", 3), 0);
     assert_int_equal(ad_store_get_job(store, a, &job), 0);
@@ -694,7 +694,7 @@ test_jobs_round_trip_and_transitions(void **state)
     assert_string_equal(job.reason, "exit 3");
     assert_int_equal(job.exit_code, 3);
     assert_true(job.ended >= job.started);
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
 
     /* Nothing leaves a final state, and the refusal says why. */
     assert_int_equal(ad_store_set_job_state(store, a, AD_JOB_RUNNING, NULL, AD_STORE_NO_EXIT),
@@ -713,7 +713,7 @@ test_jobs_round_trip_and_transitions(void **state)
     assert_int_equal(ad_store_get_job(store, b, &job), 0);
     assert_true(isnan(job.started));
     assert_string_equal(job.reason, "requeued");
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
     assert_int_equal(ad_store_set_job_state(store, b, AD_JOB_RUNNING, NULL, AD_STORE_NO_EXIT), 0);
     assert_int_equal(
         ad_store_set_job_state(store, b, AD_JOB_NODE_FAIL, "node n2 down", AD_STORE_NO_EXIT), 0);
@@ -722,13 +722,13 @@ test_jobs_round_trip_and_transitions(void **state)
     assert_int_equal(ad_store_get_job(store, c, &job), 0);
     assert_true(isnan(job.started));
     assert_false(isnan(job.ended));
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
 
     assert_int_equal(ad_store_list_jobs(store, 0, &rows, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(rows[0].id, a);
     assert_int_equal(rows[2].id, c);
-    ad_job_rows_free(&rows, n);
+    ad_store_job_rows_free(&rows, n);
     assert_int_equal(
         ad_store_list_jobs(store, AD_JOB_MASK(AD_JOB_NODE_FAIL) | AD_JOB_MASK(AD_JOB_CANCELLED),
                            &rows, &n),
@@ -737,7 +737,7 @@ test_jobs_round_trip_and_transitions(void **state)
     assert_int_equal(rows[0].id, b);
     assert_int_equal(rows[0].state, AD_JOB_NODE_FAIL);
     assert_int_equal(rows[1].id, c);
-    ad_job_rows_free(&rows, n);
+    ad_store_job_rows_free(&rows, n);
     assert_int_equal(ad_store_list_jobs(store, AD_JOB_MASK(AD_JOB_PENDING), &rows, &n), 0);
     assert_int_equal(n, 0);
     assert_null(rows);
@@ -774,9 +774,9 @@ test_runs_round_trip(void **state)
     assert_string_equal(got_sweep.name, "scaling");
     assert_string_equal(got_sweep.file_hash, "abc123");
     assert_string_equal(got_sweep.spec, "{\"grid\":{}}");
-    ad_sweep_row_clear(&got_sweep);
+    ad_store_sweep_row_clear(&got_sweep);
 
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "j";
     job.sweep = sid;
     job.config_hash = "cfg-1";
@@ -807,9 +807,9 @@ test_runs_round_trip(void **state)
     assert_true(isnan(got.ended));
     assert_true(isnan(got.samples_per_s));
     assert_int_equal(got.baseline, 0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
-    ad_run_result_init(&res, AD_JOB_COMPLETED);
+    ad_store_run_result_init(&res, AD_JOB_COMPLETED);
     res.samples_per_s = 5000;
     res.epoch_time_s = 12.5;
     res.accuracy = 0.912;
@@ -827,14 +827,14 @@ test_runs_round_trip(void **state)
     assert_near(got.ended, 1.7e9);
     assert_int_equal(got.params, 421642);
     assert_true(isnan(got.speedup)); /* no baseline yet */
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
     /* Finishing twice, or finishing into a non-final state, is refused. */
     assert_int_equal(ad_store_finish_run(store, id, &res), AD_EINVAL);
     adt_assert_has(ad_store_errmsg(store), "already finished (COMPLETED)");
-    ad_run_result_init(&res, AD_JOB_RUNNING);
+    ad_store_run_result_init(&res, AD_JOB_RUNNING);
     assert_int_equal(ad_store_finish_run(store, id, &res), AD_EINVAL);
-    ad_run_result_init(&res, AD_JOB_FAILED);
+    ad_store_run_result_init(&res, AD_JOB_FAILED);
     assert_int_equal(ad_store_finish_run(store, 999, &res), -ENOENT);
     adt_assert_has(ad_store_errmsg(store), "run 999: no such run");
 
@@ -843,7 +843,7 @@ test_runs_round_trip(void **state)
     id2 = s_add_run(store, &run);
     assert_int_equal(ad_store_find_run(store, sid, "cfg-1", &got), 0);
     assert_int_equal(got.id, id2);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     assert_int_equal(ad_store_find_run(store, sid, "cfg-2", &got), -ENOENT);
     assert_int_equal(ad_store_find_run(store, 0, "cfg-1", &got), -ENOENT);
     run.sweep = 0;
@@ -853,7 +853,7 @@ test_runs_round_trip(void **state)
     assert_int_equal(ad_store_find_run(store, 0, "loose", &got), 0);
     assert_int_equal(got.id, id2);
     assert_int_equal(got.sweep, 0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
     /* Validation. */
     run.model = NULL;
@@ -940,11 +940,11 @@ test_speedup_baseline_first(void **state)
     assert_int_equal(ad_store_get_run(store, base, &got), 0);
     assert_int_equal(got.baseline, base); /* its own baseline */
     assert_near(got.speedup, 1.0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     assert_int_equal(ad_store_get_run(store, run4, &got), 0);
     assert_int_equal(got.baseline, base);
     assert_near(got.speedup, 3.6);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     assert_int_not_equal(base, old_base);
 
     /* Another batch size is another group: no baseline. */
@@ -954,14 +954,14 @@ test_speedup_baseline_first(void **state)
     {
         ad_run_result_t res;
 
-        ad_run_result_init(&res, AD_JOB_COMPLETED);
+        ad_store_run_result_init(&res, AD_JOB_COMPLETED);
         res.samples_per_s = 2000;
         assert_int_equal(ad_store_finish_run(store, other, &res), 0);
     }
     assert_int_equal(ad_store_get_run(store, other, &got), 0);
     assert_int_equal(got.baseline, 0);
     assert_true(isnan(got.speedup));
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
     /* A failed run gets no speedup even with a throughput. */
     {
@@ -970,12 +970,12 @@ test_speedup_baseline_first(void **state)
 
         s_run(&run, 2, 1, 1, AD_JOB_RUNNING, NAN);
         failed = s_add_run(store, &run);
-        ad_run_result_init(&res, AD_JOB_FAILED);
+        ad_store_run_result_init(&res, AD_JOB_FAILED);
         res.samples_per_s = 1500;
         assert_int_equal(ad_store_finish_run(store, failed, &res), 0);
         assert_int_equal(ad_store_get_run(store, failed, &got), 0);
         assert_true(isnan(got.speedup));
-        ad_run_clear(&got);
+        ad_store_run_clear(&got);
     }
     ad_store_close(&store);
 }
@@ -998,34 +998,34 @@ test_speedup_baseline_after(void **state)
     other_hw = s_add_run(store, &run);
     assert_int_equal(ad_store_get_run(store, r1, &got), 0);
     assert_true(isnan(got.speedup));
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
     base = s_run_to_completion(store, 1, 1, 1, 1000, 30);
     assert_int_equal(ad_store_get_run(store, r1, &got), 0);
     assert_int_equal(got.baseline, base);
     assert_near(got.speedup, 1.9);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     assert_int_equal(ad_store_get_run(store, r2, &got), 0);
     assert_near(got.speedup, 6.0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     /* Other device, other hardware class: untouched. */
     assert_int_equal(ad_store_get_run(store, gpu, &got), 0);
     assert_true(isnan(got.speedup));
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     assert_int_equal(ad_store_get_run(store, other_hw, &got), 0);
     assert_true(isnan(got.speedup));
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
     /* A later baseline does not rewrite speedups already given, but serves new runs. */
     base2 = s_run_to_completion(store, 1, 1, 1, 1250, 40);
     assert_int_equal(ad_store_get_run(store, r1, &got), 0);
     assert_int_equal(got.baseline, base);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     later = s_run_to_completion(store, 2, 1, 1, 2500, 50);
     assert_int_equal(ad_store_get_run(store, later, &got), 0);
     assert_int_equal(got.baseline, base2);
     assert_near(got.speedup, 2.0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
 
     /* An imported (added COMPLETED) baseline of the gpu group backfills too. */
     s_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 3500);
@@ -1034,7 +1034,7 @@ test_speedup_baseline_after(void **state)
     assert_int_equal(ad_store_get_run(store, gpu, &got), 0);
     assert_int_equal(got.baseline, base);
     assert_near(got.speedup, 2.0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     ad_store_close(&store);
 }
 
@@ -1159,7 +1159,7 @@ test_run_groups_stay_exact(void **state)
             run.samples_per_s = NAN;
         ids[i] = s_add_run(store, &run);
         if (run.state == AD_JOB_RUNNING && rand() % 5) {
-            ad_run_result_init(&res, rand() % 4 ? AD_JOB_COMPLETED : AD_JOB_FAILED);
+            ad_store_run_result_init(&res, rand() % 4 ? AD_JOB_COMPLETED : AD_JOB_FAILED);
             if (rand() % 8)
                 res.samples_per_s = 100 + rand() % 900;
             assert_int_equal(ad_store_finish_run(store, ids[i], &res), 0);
@@ -1440,7 +1440,7 @@ test_fault_inside_caller_transaction(void **state)
     s_fill_batch(m);
     s_run(&run, 1, 1, 1, AD_JOB_RUNNING, NAN);
     id = s_add_run(store, &run);
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "batched";
 
     assert_int_equal(ad_store_begin(store), 0);
@@ -1451,11 +1451,11 @@ test_fault_inside_caller_transaction(void **state)
     adt_assert_has(ad_store_errmsg(store), "this call wrote nothing, the open transaction goes on");
     assert_int_equal(ad_store_commit(store), 0);
     assert_int_equal(ad_store_get_job(store, jid, &job), 0);
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
     assert_int_equal(s_count_metrics(store, id), 0);
 
     /* A failing COMMIT rolls the whole batch back. */
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "lost";
     assert_int_equal(ad_store_begin(store), 0);
     assert_int_equal(ad_store_add_job(store, &job, &jid), 0);
@@ -1489,7 +1489,7 @@ test_fault_finish_run_atomic(void **state)
     waiting = s_run_to_completion(store, 2, 2, 1, 4000, 10);
     s_run(&run, 1, 1, 1, AD_JOB_RUNNING, NAN);
     base = s_add_run(store, &run);
-    ad_run_result_init(&res, AD_JOB_COMPLETED);
+    ad_store_run_result_init(&res, AD_JOB_COMPLETED);
     res.samples_per_s = 1000;
     for (n = 1;; n++) {
         ad_fault_arm("store.step", n);
@@ -1503,16 +1503,16 @@ test_fault_finish_run_atomic(void **state)
         assert_int_equal(ad_store_get_run(store, base, &got), 0);
         assert_int_equal(got.state, AD_JOB_RUNNING);
         assert_true(isnan(got.samples_per_s));
-        ad_run_clear(&got);
+        ad_store_run_clear(&got);
         assert_int_equal(ad_store_get_run(store, waiting, &got), 0);
         assert_true(isnan(got.speedup));
-        ad_run_clear(&got);
+        ad_store_run_clear(&got);
     }
     /* BEGIN, read, update, own speedup, backfill, COMMIT. */
     assert_int_equal(n, 7);
     assert_int_equal(ad_store_get_run(store, waiting, &got), 0);
     assert_near(got.speedup, 4.0);
-    ad_run_clear(&got);
+    ad_store_run_clear(&got);
     ad_store_close(&store);
 }
 
@@ -1570,7 +1570,7 @@ test_readonly_cannot_write(void **state)
     ad_run_t run;
     int64_t jid, rid;
 
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "kept";
     assert_int_equal(ad_store_add_job(store, &job, &jid), 0);
     s_run(&run, 1, 1, 1, AD_JOB_RUNNING, NAN);
@@ -1580,15 +1580,15 @@ test_readonly_cannot_write(void **state)
     ro = s_open(path, AD_STORE_READONLY);
     assert_int_equal(ad_store_get_job(ro, jid, &job), 0);
     assert_string_equal(job.name, "kept");
-    ad_job_row_clear(&job);
-    ad_job_row_init(&job);
+    ad_store_job_row_clear(&job);
+    ad_store_job_row_init(&job);
     job.name = "refused";
     assert_int_equal(ad_store_add_job(ro, &job, NULL), AD_EDB);
     adt_assert_has(ad_store_errmsg(ro), "read-only");
     assert_int_equal(ad_store_add_run(ro, &run, NULL), AD_EDB);
     assert_int_equal(ad_store_add_metrics(ro, rid, &m, 1), AD_EDB);
     assert_int_equal(ad_store_set_job_state(ro, jid, AD_JOB_RUNNING, NULL, 0), AD_EDB);
-    ad_node_init(&node);
+    ad_store_node_init(&node);
     node.hostname = "n";
     assert_int_equal(ad_store_put_node(ro, &node, NULL), AD_EDB);
     assert_int_equal(ad_store_begin(ro), AD_EDB);
@@ -1607,26 +1607,26 @@ test_two_handles_see_commits(void **state)
     int64_t j1, j2;
     size_t n;
 
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "from-a";
     assert_int_equal(ad_store_add_job(a, &job, &j1), 0);
     assert_int_equal(ad_store_get_job(b, j1, &job), 0);
     assert_string_equal(job.name, "from-a");
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
 
     /* Uncommitted work is invisible to the others, then visible after commit. */
     assert_int_equal(ad_store_begin(a), 0);
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "batched";
     assert_int_equal(ad_store_add_job(a, &job, &j2), 0);
     assert_int_equal(ad_store_get_job(b, j2, &job), -ENOENT);
     assert_int_equal(ad_store_list_jobs(reader, 0, &rows, &n), 0);
     assert_int_equal(n, 1);
-    ad_job_rows_free(&rows, n);
+    ad_store_job_rows_free(&rows, n);
 
     /* While a holds the write lock, b's write waits, then fails in plain words. */
     ad_store_set_busy_timeout(b, 100);
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "from-b";
     assert_int_equal(ad_store_add_job(b, &job, NULL), AD_EDB);
     adt_assert_has(ad_store_errmsg(b), "the store is busy");
@@ -1635,20 +1635,20 @@ test_two_handles_see_commits(void **state)
 
     assert_int_equal(ad_store_get_job(b, j2, &job), 0);
     assert_string_equal(job.name, "batched");
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
     assert_int_equal(ad_store_list_jobs(reader, 0, &rows, &n), 0);
     assert_int_equal(n, 2);
-    ad_job_rows_free(&rows, n);
+    ad_store_job_rows_free(&rows, n);
     /* Now b can write, and a sees it. */
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "from-b";
     assert_int_equal(ad_store_add_job(b, &job, &j2), 0);
     assert_int_equal(ad_store_get_job(a, j2, &job), 0);
-    ad_job_row_clear(&job);
+    ad_store_job_row_clear(&job);
 
     /* An injected busy reads the same way. */
     ad_fault_arm("store.busy", 1);
-    ad_job_row_init(&job);
+    ad_store_job_row_init(&job);
     job.name = "x";
     assert_int_equal(ad_store_add_job(a, &job, NULL), AD_EDB);
     adt_assert_has(ad_store_errmsg(a), "the store is busy");

@@ -1,4 +1,4 @@
-/* test_sweep.c - sweeps: the coordinator's logic (ad_sweep.h), the store's side, and
+/* test_sweep.c - sweeps: the coordinator's logic (ad_sweeps.h), the store's side, and
  * `autodist sweep` run as a program against autodistd and agents */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +29,7 @@
 #include "autodist/ad_job.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_store.h"
-#include "autodist/ad_sweep.h"
+#include "autodist/ad_sweeps.h"
 
 #define S_MAX_ARGS ADT_MAX_ARGS
 /* Generous: a loaded machine must not fail a test; the bounds only catch hangs. */
@@ -365,10 +365,10 @@ test_store_sweeps(void **st)
     assert_int_equal(rows[0].id, id);
     assert_string_equal(rows[1].file_hash, "bbbbbbbbbbbbbbbb");
     assert_string_equal(rows[1].spec, "{}");
-    ad_sweep_rows_free(&rows, n);
+    ad_store_sweep_rows_free(&rows, n);
     assert_null(rows);
     for (int i = 0; i < 3; i++) {
-        ad_job_row_init(&job);
+        ad_store_job_row_init(&job);
         job.name = "j";
         job.spec = "{}";
         job.sweep = i < 2 ? id : id2;
@@ -811,7 +811,7 @@ test_real_small_and_rerun(void **st)
             assert_int_equal(run.sweep, sweep_id);
             assert_int_equal(run.state, AD_JOB_COMPLETED);
             assert_true(run.samples_per_s > 0);
-            ad_run_clear(&run);
+            ad_store_run_clear(&run);
         }
         ad_sweep_free(&sweep);
     }

@@ -647,7 +647,7 @@ test_report_to_coordinator(void **state)
     s_assert_ok(&r, "--report");
     adt_sh_free(&r);
     for (;;) {
-        ad_msg_t msg = {0};
+        ad_proto_msg_t msg = {0};
         json_t *ev;
 
         if (ad_proto_recv(pull, 2000, &msg, &err) != 0)
@@ -658,7 +658,7 @@ test_report_to_coordinator(void **state)
         assert_true(n < 6);
         assert_string_equal(json_string_value(ev), want[n]);
         n++;
-        ad_msg_clear(&msg);
+        ad_proto_msg_clear(&msg);
     }
     assert_int_equal(n, 6);
     zsock_destroy(&pull);

@@ -43,7 +43,7 @@ int ad_coord_job_add(ad_store_t *store, const char *name, const char *spec, int 
                      int tpp, int64_t *id, ad_err_t *err);
 
 /*
- * Move job id to state (a name from ad_job_state_name()) with reason (NULL
+ * Move job id to state (a name from ad_store_job_state_name()) with reason (NULL
  * clears) and exit_code (INT32_MIN keeps).  Returns 0, -ENOENT, AD_EINVAL or AD_EDB.
  */
 int ad_coord_job_set(ad_store_t *store, int64_t id, const char *state, const char *reason,

@@ -243,23 +243,23 @@ int ad_doc_get_size(const ad_doc_t *self, const json_t *obj, const char *parent,
  * for a wrong type or a value out of range, with err "load.cpu must be a
  * number from 0 to 1, got 3.5".  Borrowed results live as long as obj.
  */
-int ad_json_get(const json_t *obj, const char *path, const ad_doc_want_t *want, void *out,
+int ad_doc_json_get(const json_t *obj, const char *path, const ad_doc_want_t *want, void *out,
                 ad_err_t *err);
-/* ad_json_get() of an integer in min..max. */
-int ad_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
+/* ad_doc_json_get() of an integer in min..max. */
+int ad_doc_json_get_int(const json_t *obj, const char *path, int64_t min, int64_t max, int64_t *out,
                     ad_err_t *err);
-/* ad_json_get() of a number in min..max. */
-int ad_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
+/* ad_doc_json_get() of a number in min..max. */
+int ad_doc_json_get_double(const json_t *obj, const char *path, double min, double max, double *out,
                        ad_err_t *err);
-/* ad_json_get() of a string of min_len..max_len bytes. */
-int ad_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
+/* ad_doc_json_get() of a string of min_len..max_len bytes. */
+int ad_doc_json_get_string(const json_t *obj, const char *path, size_t min_len, size_t max_len,
                        const char **out, ad_err_t *err);
-/* ad_json_get() of true or false. */
-int ad_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err);
-/* ad_json_get() of an object. */
-int ad_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err);
-/* ad_json_get() of an array of at most max_len elements. */
-int ad_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out,
+/* ad_doc_json_get() of true or false. */
+int ad_doc_json_get_bool(const json_t *obj, const char *path, bool *out, ad_err_t *err);
+/* ad_doc_json_get() of an object. */
+int ad_doc_json_get_object(const json_t *obj, const char *path, json_t **out, ad_err_t *err);
+/* ad_doc_json_get() of an array of at most max_len elements. */
+int ad_doc_json_get_array(const json_t *obj, const char *path, size_t max_len, json_t **out,
                       ad_err_t *err);
 
 #ifdef __cplusplus

@@ -82,12 +82,12 @@ typedef enum {
     AD_PROTO_TYPE_COUNT /* one past the last type */
 } ad_proto_type_t;
 
-/* One received message; an open value struct, emptied by ad_msg_clear(). */
-typedef struct ad_msg {
+/* One received message; an open value struct, emptied by ad_proto_msg_clear(). */
+typedef struct ad_proto_msg {
     char *identity;       /* ROUTER: the sender's routing id in upper-case hex (owned); else NULL */
     ad_proto_type_t type; /* which message; AD_PROTO_UNKNOWN when the type frame was bad */
     json_t *payload;      /* the JSON object (one reference, owned); NULL after a failure */
-} ad_msg_t;
+} ad_proto_msg_t;
 
 /* The type frame of type ("HELLO"), static; "UNKNOWN" for anything else. */
 const char *ad_proto_type_name(ad_proto_type_t type);
@@ -109,7 +109,7 @@ int ad_proto_validate(ad_proto_type_t type, const json_t *payload, ad_err_t *err
 
 /*
  * Send [identity][type][json] on sock; identity_or_null is the hex routing id
- * from ad_msg_t (ROUTER sockets only, NULL elsewhere).  payload is stolen,
+ * from ad_proto_msg_t (ROUTER sockets only, NULL elsewhere).  payload is stolen,
  * also on failure; NULL sends {}.  It must pass ad_proto_validate().
  * Returns 0, or: AD_EINVAL (unknown type, invalid payload, bad identity,
  * over AD_PROTO_MAX_PAYLOAD), -EAGAIN (the peer's queue is full, or no peer is
@@ -136,10 +136,10 @@ int ad_proto_send_error(zsock_t *sock, const char *identity_or_null, const ad_er
  * then msg->identity and msg->type are still set when they could be read, so
  * the caller can answer the sender, and msg->payload is NULL.
  */
-int ad_proto_recv(zsock_t *sock, int timeout_ms, ad_msg_t *msg, ad_err_t *err);
+int ad_proto_recv(zsock_t *sock, int timeout_ms, ad_proto_msg_t *msg, ad_err_t *err);
 
 /* Free what msg holds and zero it; NULL-safe and idempotent. */
-void ad_msg_clear(ad_msg_t *msg);
+void ad_proto_msg_clear(ad_proto_msg_t *msg);
 
 /*
  * A socket of the coordinator, bound to endpoint ("tcp://127.0.0.1:*" picks a

@@ -61,20 +61,20 @@ typedef enum {
 #define AD_JOB_MASK(state) (1u << (state))
 
 /* "PENDING", "RUNNING", ...; "UNKNOWN" for a value out of range. */
-const char *ad_job_state_name(ad_job_state_t state);
+const char *ad_store_job_state_name(ad_job_state_t state);
 
 /* Parse a state name (any case).  Returns 0, or AD_EINVAL for an unknown name. */
-int ad_job_state_from_name(const char *name, ad_job_state_t *state);
+int ad_store_job_state_from_name(const char *name, ad_job_state_t *state);
 
 /* True for COMPLETED, FAILED, CANCELLED, TIMEOUT and NODE_FAIL. */
-bool ad_job_state_is_final(ad_job_state_t state);
+bool ad_store_job_state_is_final(ad_job_state_t state);
 
 /*
  * True when a job may go from one state to the other: PENDING to RUNNING,
  * CANCELLED or FAILED; RUNNING to a final state or back to PENDING
  * (requeued); nothing leaves a final state.
  */
-bool ad_job_state_can_move(ad_job_state_t from, ad_job_state_t to);
+bool ad_store_job_state_can_move(ad_job_state_t from, ad_job_state_t to);
 
 /* Node states. */
 typedef enum {
@@ -84,10 +84,10 @@ typedef enum {
 } ad_node_state_t;
 
 /* "UP", "DOWN", "DRAIN"; "UNKNOWN" for a value out of range. */
-const char *ad_node_state_name(ad_node_state_t state);
+const char *ad_store_node_state_name(ad_node_state_t state);
 
 /* Parse a node state name (any case).  Returns 0 or AD_EINVAL. */
-int ad_node_state_from_name(const char *name, ad_node_state_t *state);
+int ad_store_node_state_from_name(const char *name, ad_node_state_t *state);
 
 /* --------------------------------------------------------------------------------------- */
 /* Rows.                                                                                   */
@@ -240,26 +240,26 @@ typedef int (*ad_store_speedup_fn)(const ad_speedup_row_t *row, void *arg);
 typedef int (*ad_store_metric_fn)(int64_t run, const ad_metric_t *metric, void *arg);
 
 /* Set the defaults: every double NaN, layout 1x1x1, state RUNNING, ids 0, strings NULL. */
-void ad_run_init(ad_run_t *run);
+void ad_store_run_init(ad_run_t *run);
 /* Defaults for a finished run: the state given, every measurement NaN (kept), params 0. */
-void ad_run_result_init(ad_run_result_t *res, ad_job_state_t state);
+void ad_store_run_result_init(ad_run_result_t *res, ad_job_state_t state);
 /* Defaults for add_job: strings NULL, layout 0 (undecided), no exit code, no sweep. */
-void ad_job_row_init(ad_job_row_t *job);
+void ad_store_job_row_init(ad_job_row_t *job);
 /* Defaults for add_profile: counts 0, figures NaN, measured NaN (now). */
-void ad_profile_row_init(ad_profile_row_t *profile);
+void ad_store_profile_row_init(ad_profile_row_t *profile);
 /* Defaults for put_node: UP, times NaN (now). */
-void ad_node_init(ad_node_t *node);
+void ad_store_node_init(ad_node_t *node);
 
 /* Free the owned strings of a row and zero it; NULL-safe and idempotent. */
-void ad_run_clear(ad_run_t *run);
-void ad_job_row_clear(ad_job_row_t *job);
-void ad_node_clear(ad_node_t *node);
-void ad_profile_row_clear(ad_profile_row_t *profile);
-void ad_sweep_row_clear(ad_sweep_row_t *sweep);
+void ad_store_run_clear(ad_run_t *run);
+void ad_store_job_row_clear(ad_job_row_t *job);
+void ad_store_node_clear(ad_node_t *node);
+void ad_store_profile_row_clear(ad_profile_row_t *profile);
+void ad_store_sweep_row_clear(ad_sweep_row_t *sweep);
 
 /* Free an array returned by ad_store_list_jobs() / ad_store_list_nodes(); sets *rows_p NULL. */
-void ad_job_rows_free(ad_job_row_t **rows_p, size_t n);
-void ad_nodes_free(ad_node_t **rows_p, size_t n);
+void ad_store_job_rows_free(ad_job_row_t **rows_p, size_t n);
+void ad_store_nodes_free(ad_node_t **rows_p, size_t n);
 
 /* --------------------------------------------------------------------------------------- */
 /* Handle.                                                                                 */
@@ -334,7 +334,7 @@ int ad_store_find_node(ad_store_t *self, const char *hostname, ad_node_t *out);
 
 /*
  * Every node, by id, in a new array of *n rows owned by the caller
- * (ad_nodes_free()).  Returns 0 or AD_EDB (then *rows is NULL, *n 0).
+ * (ad_store_nodes_free()).  Returns 0 or AD_EDB (then *rows is NULL, *n 0).
  */
 int ad_store_list_nodes(ad_store_t *self, ad_node_t **rows, size_t *n);
 
@@ -362,13 +362,13 @@ int ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out);
 
 /*
  * Every version of sweep name (one row per file hash), oldest first, in a
- * new array of *n rows owned by the caller (ad_sweep_rows_free()); *n is 0
+ * new array of *n rows owned by the caller (ad_store_sweep_rows_free()); *n is 0
  * when there is none.  Returns 0 or AD_EDB (then *rows is NULL and *n 0).
  */
 int ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n);
 
 /* Free an array returned by ad_store_find_sweeps(); NULL-safe, sets *rows_p to NULL. */
-void ad_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n);
+void ad_store_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n);
 
 /* Callback of ad_store_each_sweep_job(): return 0 to go on, anything else to stop. */
 typedef int (*ad_store_job_fn)(const ad_job_row_t *job, void *arg);
@@ -394,7 +394,7 @@ int ad_store_add_job(ad_store_t *self, const ad_job_row_t *job, int64_t *id);
  * Move job id to state, with reason (NULL clears it) and exit_code
  * (AD_STORE_NO_EXIT keeps it).  RUNNING stamps started, a final state stamps
  * ended, PENDING (requeue) clears started.  Returns 0, -ENOENT, AD_EINVAL for
- * a move ad_job_state_can_move() refuses ("job 3: cannot go from COMPLETED
+ * a move ad_store_job_state_can_move() refuses ("job 3: cannot go from COMPLETED
  * to RUNNING"), or AD_EDB.
  */
 int ad_store_set_job_state(ad_store_t *self, int64_t id, ad_job_state_t state, const char *reason,
@@ -412,7 +412,7 @@ int ad_store_get_job(ad_store_t *self, int64_t id, ad_job_row_t *out);
 
 /*
  * The jobs whose state is in the mask states (AD_JOB_MASK() bits; 0 = all),
- * by id, in a new array of *n rows owned by the caller (ad_job_rows_free()).
+ * by id, in a new array of *n rows owned by the caller (ad_store_job_rows_free()).
  * Returns 0 or AD_EDB (then *rows is NULL and *n 0).
  */
 int ad_store_list_jobs(ad_store_t *self, unsigned states, ad_job_row_t **rows, size_t *n);

@@ -1,6 +1,6 @@
-/* ad_sweep.h - the coordinator's sweeps: lazy dispatch by job index, resume by config hash */
-#ifndef AD_SWEEP_H
-#define AD_SWEEP_H
+/* ad_sweeps.h - the coordinator's sweeps: lazy dispatch by job index, resume by config hash */
+#ifndef AD_SWEEPS_H
+#define AD_SWEEPS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* ad_sweep.c - the coordinator's sweeps: lazy dispatch by job index, resume by config hash */
-#include "autodist/ad_sweep.h"
+/* ad_sweeps.c - the coordinator's sweeps: lazy dispatch by job index, resume by config hash */
+#include "autodist/ad_sweeps.h"
 
 #include <assert.h>
 #include <errno.h>
