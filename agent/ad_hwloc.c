@@ -226,7 +226,7 @@ ad_hwloc_detect_from(hwloc_topology_t topo, ad_profile_t **out, ad_err_t *err)
 {
     hwloc_obj_t pkg;
     ad_profile_t *self;
-    char host[256] = "", buf[300];
+    char host[256] = "", buf[340];
     const char *model = NULL;
     char *cpuinfo_model = NULL;
     /* procfs and sysfs describe this machine: only ask them about its own topology. */

@@ -228,7 +228,7 @@ void
 ad_job_child(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *name, json_t *v,
              ad_job_node_t *node, ad_job_node_t *key)
 {
-    char path[200];
+    char path[AD_JOB_PATH_MAX];
 
     ad_doc_path(path, sizeof(path), map->path, name);
     s_node(ctx, path, v, node);
@@ -245,9 +245,10 @@ ad_job_child(const ad_job_ctx_t *ctx, const ad_job_node_t *map, const char *name
 void
 ad_job_item(const ad_job_ctx_t *ctx, const ad_job_node_t *list, size_t i, ad_job_node_t *item)
 {
-    char path[220];
+    char path[AD_JOB_PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s[%zu]", list->path, i);
+    if (snprintf(path, sizeof(path), "%s[%zu]", list->path, i) >= (int)sizeof(path))
+        path[sizeof(path) - 1] = '\0';
     s_node(ctx, path, json_array_get(list->v, i), item);
 }
 

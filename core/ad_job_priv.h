@@ -12,6 +12,9 @@
 #include "autodist/ad_doc.h"
 #include "autodist/ad_job.h"
 
+/* Longest dotted path of a node; a longer one (nothing in a job file is that deep) is cut. */
+#define AD_JOB_PATH_MAX 240
+
 /* Job and sweep files are a few lines; anything this large is the wrong file. */
 #define AD_JOB_FILE_MAX (4 << 20)
 
@@ -103,7 +106,7 @@ typedef struct {
  * starts.  A key is a node too (v NULL, always a scalar).
  */
 typedef struct ad_job_node {
-    char path[200];         /* dotted path in the document: "optimizer.lr", "grid.seed[1]" */
+    char path[AD_JOB_PATH_MAX]; /* dotted path in the document: "optimizer.lr", "grid.seed[1]" */
     json_t *v;              /* the value, borrowed from the document; NULL for a key */
     yaml_node_type_t type;  /* YAML_SCALAR_NODE, YAML_SEQUENCE_NODE or YAML_MAPPING_NODE */
     bool plain;             /* a plain (unquoted) scalar */
