@@ -200,7 +200,7 @@ ad_proto_error_name(int code)
     switch (code) {
 #define AD_PROTO_ERROR_CASE(sym, value, text)                                                      \
     case sym:                                                                                      \
-        return #sym + 3;
+        return &(#sym)[3];
         AD_ERROR_TABLE(AD_PROTO_ERROR_CASE)
 #undef AD_PROTO_ERROR_CASE
     default:
@@ -222,7 +222,7 @@ ad_proto_error_code(const char *name)
     if (!name)
         return AD_EPEER;
 #define AD_PROTO_ERROR_NAME(sym, value, text)                                                      \
-    if (!strcmp(name, #sym + 3))                                                                   \
+    if (!strcmp(name, &(#sym)[3]))                                                                 \
         return sym;
     AD_ERROR_TABLE(AD_PROTO_ERROR_NAME)
 #undef AD_PROTO_ERROR_NAME

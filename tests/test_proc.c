@@ -401,6 +401,7 @@ test_usage(void **state)
     assert_int_equal(ad_proc_cpu_seconds(getpid(), &t0), 0);
     for (long i = 0; i < 50 * 1000 * 1000; i++)
         x += 1e-9 * (double)i;
+    assert_true(x > 0);
     assert_int_equal(ad_proc_cpu_seconds(getpid(), &t1), 0);
     assert_true(t0 >= 0 && t1 > t0);
     rss = ad_proc_rss_mib(getpid());
