@@ -252,32 +252,42 @@ s_where(const ad_doc_t *self, const char *path, bool at_key, char *where, size_t
     }
 }
 
+/* "WHERE: [PATH: ]message": the one place located messages are written. */
+static int __attribute__((format(printf, 5, 0)))
+s_vfail(const ad_doc_t *self, const char *path, bool at_key, bool name_path, const char *fmt,
+        va_list ap)
+{
+    char what[400], where[300];
+
+    vsnprintf(what, sizeof(what), fmt, ap);
+    s_where(self, path, at_key, where, sizeof(where));
+    if (name_path && *path)
+        return ad_err_set(self->err, AD_EPARSE, "%s: %s: %s", where, path, what);
+    return ad_err_set(self->err, AD_EPARSE, "%s: %s", where, what);
+}
+
 int
 ad_doc_fail_at(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
 {
-    char what[400], where[300];
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    rc = s_vfail(self, path, at_key, false, fmt, ap);
     va_end(ap);
-    s_where(self, path, at_key, where, sizeof(where));
-    return ad_err_set(self->err, AD_EPARSE, "%s: %s", where, what);
+    return rc;
 }
 
 int
 ad_doc_fail(const ad_doc_t *self, const char *path, bool at_key, const char *fmt, ...)
 {
-    char what[400], where[300];
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    rc = s_vfail(self, path, at_key, true, fmt, ap);
     va_end(ap);
-    s_where(self, path, at_key, where, sizeof(where));
-    if (*path)
-        return ad_err_set(self->err, AD_EPARSE, "%s: %s: %s", where, path, what);
-    return ad_err_set(self->err, AD_EPARSE, "%s: %s", where, what);
+    return rc;
 }
 
 void
