@@ -12,21 +12,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <czmq.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "autodist/ad_clock.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_log.h"
 
 /* A cache entry stamped this far in the future comes from a skewed clock: measure again. */
 #define S_CLOCK_SLACK_S (24 * 3600)
 
-/* Seconds on the monotonic clock (CZMQ's). */
-static double
-s_now(void)
-{
-    return (double)zclock_usecs() * 1e-6;
-}
 
 /*
  * GFLOP/s of one n x n x n sgemm, timed over repeats products after a warm-up:
@@ -55,12 +49,12 @@ s_sgemm_gflops(int n, int repeats)
     }
     if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n) != dnnl_success)
         goto out_free;
-    t0 = s_now();
+    t0 = ad_clock_now();
     for (int i = 0; i < repeats; i++)
         if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n) != dnnl_success)
             goto out_free;
     /* The clock counts microseconds: a tiny product may read as none, so count one. */
-    s = fmax(s_now() - t0, 1e-6);
+    s = fmax(ad_clock_now() - t0, 1e-6);
     gflops = 2.0 * n * n * (double)n * repeats / s / 1e9;
 out_free:
     free(c);
@@ -72,11 +66,11 @@ out_free:
 double
 ad_bench_gemm_gflops(int n, int repeats, int rounds, int threads)
 {
-    double best = 0, t0 = s_now();
+    double best = 0, t0 = ad_clock_now();
 
     /* oneDNN (OpenMP runtime) sizes its teams from the OpenMP setting. */
     omp_set_num_threads(threads < 1 ? 1 : threads);
-    for (int r = 0; r < rounds && (r == 0 || s_now() - t0 < AD_BENCH_GEMM_BUDGET_S); r++) {
+    for (int r = 0; r < rounds && (r == 0 || ad_clock_now() - t0 < AD_BENCH_GEMM_BUDGET_S); r++) {
         double g = s_sgemm_gflops(n, repeats);
 
         if (g > best)
@@ -155,12 +149,12 @@ s_triad_worker(void *arg)
         double t0;
 
         s_barrier_wait(w->barrier);
-        t0 = s_now();
+        t0 = ad_clock_now();
         for (size_t i = w->lo; i < w->hi; i++)
             w->a[i] = w->b[i] + s * w->c[i];
         s_barrier_wait(w->barrier);
         if (w->times)
-            w->times[r] = s_now() - t0;
+            w->times[r] = ad_clock_now() - t0;
     }
     return NULL;
 }
@@ -263,7 +257,7 @@ ad_bench_run(const ad_profile_t *p, const ad_bench_opts_t *opts, ad_profile_benc
              ad_err_t *err)
 {
     ad_bench_opts_t o = s_defaults(p, opts);
-    double t0 = s_now();
+    double t0 = ad_clock_now();
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -281,7 +275,7 @@ ad_bench_run(const ad_profile_t *p, const ad_bench_opts_t *opts, ad_profile_benc
     out->gemm_gflops_1core = fmax(round(out->gemm_gflops_1core * 100) / 100, 0.01);
     out->gemm_gflops_all = fmax(round(out->gemm_gflops_all * 100) / 100, 0.01);
     out->mem_bandwidth_gbs = fmax(round(out->mem_bandwidth_gbs * 100) / 100, 0.01);
-    out->seconds = round((s_now() - t0) * 1000) / 1000;
+    out->seconds = round((ad_clock_now() - t0) * 1000) / 1000;
     out->measured_at = time(NULL);
     ad_log(AD_LOG_INFO,
            "benchmarks: gemm %.1f GFLOP/s on 1 core, %.1f on %d threads; triad %.1f GB/s; %.2f s",

@@ -264,12 +264,6 @@ ad_cli_catch_interrupt(bool on)
     sigaction(SIGINT, &sa, NULL);
 }
 
-double
-ad_cli_mono(void)
-{
-    return (double)zclock_usecs() / 1e6;
-}
-
 bool
 ad_cli_sleep(double seconds)
 {

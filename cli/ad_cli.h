@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "autodist/ad_clock.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_store.h"
@@ -132,9 +133,6 @@ int ad_cli_call(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply
 
 /* Install (on) or remove (off) a SIGINT handler that only sets ad_cli_interrupted. */
 void ad_cli_catch_interrupt(bool on);
-
-/* Seconds on a monotonic clock (CZMQ's zclock_usecs()), for deadlines and rates. */
-double ad_cli_mono(void);
 
 /* Sleep seconds, returning early (false) when Ctrl-C was pressed. */
 bool ad_cli_sleep(double seconds);

@@ -183,7 +183,7 @@ s_seen_ago(const json_t *n)
     if (isnan(t))
         return NAN;
     /* A unix time, or else the coordinator's monotonic clock, which is ours on one machine. */
-    ago = t > 1e9 ? ad_cli_now() - t : (double)zclock_mono() / 1000.0 - t;
+    ago = t > 1e9 ? ad_cli_now() - t : ad_clock_now() - t;
     return ago >= -1 && ago < 1e7 ? fmax(ago, 0) : NAN;
 }
 
@@ -359,7 +359,7 @@ s_start_daemon(cluster_t *c, const char *client, const char *agents, const char 
         s_kill(pid, s_daemon_prog);
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "cannot write %s: %s", pidfile, strerror(-rc));
     }
-    deadline = (zclock_mono() / 1000.0) + S_DAEMON_START_S;
+    deadline = ad_clock_now() + S_DAEMON_START_S;
     for (;;) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
             unlink(pidfile);
@@ -374,7 +374,7 @@ s_start_daemon(cluster_t *c, const char *client, const char *agents, const char 
         reply = NULL;
         if (!rc)
             break;
-        if ((zclock_mono() / 1000.0) > deadline) {
+        if (ad_clock_now() > deadline) {
             s_kill(pid, s_daemon_prog);
             unlink(pidfile);
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
@@ -470,7 +470,7 @@ s_wait_agents_up(cluster_t *c, double deadline, json_t **nodes)
         } else {
             snprintf(missing, sizeof(missing), "(the coordinator does not answer: %s)", err.msg);
         }
-        if ((zclock_mono() / 1000.0) > deadline)
+        if (ad_clock_now() > deadline)
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
                                "not UP after %.0f s: %s; see the agent logs in %s", S_AGENTS_UP_S,
                                missing, c->home->logs);
@@ -668,13 +668,13 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
              * others then read the cache instead of all measuring at once on shared cores.
              */
             if (!o.no_bench && c.n_agents == first_new + 1 && (int64_t)c.n_agents < o.agents) {
-                rc = s_wait_agents_up(&c, (zclock_mono() / 1000.0) + S_AGENTS_UP_S, &nodes);
+                rc = s_wait_agents_up(&c, ad_clock_now() + S_AGENTS_UP_S, &nodes);
                 if (rc)
                     goto out;
             }
         }
     }
-    rc = s_wait_agents_up(&c, (zclock_mono() / 1000.0) + S_AGENTS_UP_S, &nodes);
+    rc = s_wait_agents_up(&c, ad_clock_now() + S_AGENTS_UP_S, &nodes);
     if (rc)
         goto out;
     s_up_report(&c, client, daemon, daemon_started, nodes);
@@ -737,13 +737,13 @@ ad_cli_down(ad_cli_t *cli, int argc, char **argv)
         kill(c.agents[i].pid, SIGTERM);
     if (daemon) {
         /* SHUTDOWN makes it exit by itself; a coordinator that did not take it gets SIGTERM. */
-        deadline = (zclock_mono() / 1000.0) + (answered ? S_SHUTDOWN_WAIT_S : 0);
-        while (!ad_proc_gone(daemon, s_daemon_prog) && (zclock_mono() / 1000.0) < deadline)
+        deadline = ad_clock_now() + (answered ? S_SHUTDOWN_WAIT_S : 0);
+        while (!ad_proc_gone(daemon, s_daemon_prog) && ad_clock_now() < deadline)
             ad_proc_sleep_ms(20);
         if (!ad_proc_gone(daemon, s_daemon_prog))
             kill(daemon, SIGTERM);
     }
-    deadline = (zclock_mono() / 1000.0) + S_STOP_WAIT_S;
+    deadline = ad_clock_now() + S_STOP_WAIT_S;
     for (;;) {
         bool all_gone = !daemon || ad_proc_gone(daemon, s_daemon_prog);
 
@@ -751,7 +751,7 @@ ad_cli_down(ad_cli_t *cli, int argc, char **argv)
             all_gone = ad_proc_gone(c.agents[i].pid, s_agent_prog) && all_gone;
         if (all_gone)
             break;
-        if ((zclock_mono() / 1000.0) > deadline) {
+        if (ad_clock_now() > deadline) {
             if (daemon && !ad_proc_gone(daemon, s_daemon_prog))
                 kill(daemon, SIGKILL);
             for (size_t i = 0; i < c.n_agents; i++)

@@ -60,8 +60,8 @@ typedef struct waiter {
     bool tty;           /* stdout is a terminal: one live line redrawn with \r */
     bool drawn;         /* a live line is on the screen and needs a newline */
     char key[600];      /* state and reason last shown: a change prints a new line */
-    double last_print;  /* ad_cli_mono() of the last plain line */
-    double never_since; /* ad_cli_mono() since the job is "never"; < 0 when it is not */
+    double last_print;  /* ad_clock_now() of the last plain line */
+    double never_since; /* ad_clock_now() since the job is "never"; < 0 when it is not */
 } waiter_t;
 
 static int
@@ -159,7 +159,7 @@ s_show(waiter_t *w, const json_t *job)
     const char *state = ad_cli_jstr(job, "state"), *reason = ad_cli_jstr(job, "reason");
     char line[1024], key[sizeof(w->key)];
     bool changed;
-    double now = ad_cli_mono();
+    double now = ad_clock_now();
 
     if (w->cli->json)
         return;
@@ -320,8 +320,8 @@ s_wait(waiter_t *w)
         sched = ad_cli_jstr(job, "sched");
         if (!strcmp(state, "PENDING") && sched && !strcmp(sched, "never")) {
             if (w->never_since < 0)
-                w->never_since = ad_cli_mono();
-            else if (ad_cli_mono() - w->never_since >= S_NEVER_GRACE_S) {
+                w->never_since = ad_clock_now();
+            else if (ad_clock_now() - w->never_since >= S_NEVER_GRACE_S) {
                 rc = s_gave_up(w, job);
                 break;
             }

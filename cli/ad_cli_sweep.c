@@ -61,8 +61,8 @@ typedef struct follower {
     bool drawn;         /* a live row is on the screen and needs a newline */
     bool header;        /* the table's header was printed */
     bool resumed_said;  /* what ran before was reported */
-    double last_print;  /* ad_cli_mono() of the last plain line */
-    double t_start;     /* ad_cli_mono() when following began */
+    double last_print;  /* ad_clock_now() of the last plain line */
+    double t_start;     /* ad_clock_now() when following began */
     double never_since; /* since when every queued job is "never"; < 0 when not */
 } follower_t;
 
@@ -124,7 +124,7 @@ static void
 s_show(follower_t *f, const json_t *s)
 {
     char line[512];
-    double now = ad_cli_mono();
+    double now = ad_clock_now();
 
     if (f->cli->json)
         return;
@@ -243,7 +243,7 @@ s_follow(follower_t *f)
     ad_cli_catch_interrupt(true);
     f->never_since = -1;
     f->last_print = -1e9;
-    f->t_start = ad_cli_mono();
+    f->t_start = ad_clock_now();
     for (;;) {
         const char *state;
         int64_t queued;
@@ -287,8 +287,8 @@ s_follow(follower_t *f)
         }
         if (s_n(s, "running") == 0 && queued > 0 && s_n(s, "never") == queued) {
             if (f->never_since < 0) {
-                f->never_since = ad_cli_mono();
-            } else if (ad_cli_mono() - f->never_since >= S_NEVER_GRACE_S) {
+                f->never_since = ad_clock_now();
+            } else if (ad_clock_now() - f->never_since >= S_NEVER_GRACE_S) {
                 const char *why = ad_cli_jstr(s, "never_reason");
 
                 s_end_line(f);
@@ -445,7 +445,7 @@ s_status(ad_cli_t *cli, const char *name)
 {
     json_t *reply = NULL, *s;
     ad_err_t err = {0};
-    double t0 = ad_cli_mono();
+    double t0 = ad_clock_now();
     int rc;
 
     if (!ad_cli_endpoint(cli))
@@ -457,7 +457,7 @@ s_status(ad_cli_t *cli, const char *name)
         s = s_first(reply);
         /* A sweep read back from the store is checked first: wait for exact counts. */
         if (!name || !s || !json_is_true(json_object_get(s, "resolving")) ||
-            ad_cli_mono() - t0 >= S_RESOLVE_WAIT_S)
+            ad_clock_now() - t0 >= S_RESOLVE_WAIT_S)
             break;
         json_decref(reply);
         reply = NULL;
@@ -497,7 +497,7 @@ s_cancel(ad_cli_t *cli, const char *name)
         return rc;
     stopping = ad_cli_jint(reply, "stopping", 0);
     /* Follow the running jobs until they are gone, so the command ends on their state. */
-    for (double t0 = ad_cli_mono(); stopping > 0 && ad_cli_mono() - t0 < S_CANCEL_FOLLOW_S;) {
+    for (double t0 = ad_clock_now(); stopping > 0 && ad_clock_now() - t0 < S_CANCEL_FOLLOW_S;) {
         if (!ad_cli_sleep(0.2))
             break;
         if (s_sweeps(cli, name, &later, &err))

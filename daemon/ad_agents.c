@@ -49,7 +49,7 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
         s_reject(self, msg->identity, reason, 0);
         return;
     }
-    rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_daemon_now(), &err);
+    rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_clock_now(), &err);
     if (rc) {
         ad_log(AD_LOG_WARN, "HELLO from %s refused: %s", name, err.msg);
         s_reject(self, msg->identity, err.msg, 0);
@@ -59,7 +59,7 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     ad_sched_set_node(self->sched, name, true, n ? n->cores : 0);
     if (ad_coord_node_up(self->store, name, profile, &id, &err)) {
         ad_log(AD_LOG_ERROR, "node %s: %s", name, err.msg);
-        ad_registry_bye(self->reg, msg->identity, ad_daemon_now());
+        ad_registry_bye(self->reg, msg->identity, ad_clock_now());
         ad_sched_set_node(self->sched, name, false, 0);
         s_reject(self, msg->identity, "the coordinator cannot write its store", 1000);
         return;
@@ -99,7 +99,7 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
     case AD_PROTO_HEARTBEAT:
         ad_doc_json_get_object(msg.payload, "load", &load, NULL);
         /* The store's last_seen is written in batches by the tick (S_SEEN_TICKS). */
-        if (ad_registry_heartbeat(self->reg, msg.identity, load, ad_daemon_now(), NULL))
+        if (ad_registry_heartbeat(self->reg, msg.identity, load, ad_clock_now(), NULL))
             s_reject(self, msg.identity, "no session: say HELLO again", 1000);
         break;
     case AD_PROTO_BYE:
@@ -109,7 +109,7 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
             break;
         }
         name = ad_strdup(n->name);
-        ad_registry_bye(self->reg, msg.identity, ad_daemon_now());
+        ad_registry_bye(self->reg, msg.identity, ad_clock_now());
         s_node_down(self, name, "said BYE");
         free(name);
         break;

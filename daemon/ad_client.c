@@ -46,7 +46,7 @@ s_decorate(coord_t *self, json_t *o)
     if (st > AD_SCHED_UNKNOWN && st <= AD_SCHED_RUNNING)
         json_object_set_new(o, "sched", json_string(verdicts[st]));
     if (r) {
-        json_object_set_new(o, "progress", ad_running_progress_json(r, ad_daemon_now()));
+        json_object_set_new(o, "progress", ad_running_progress_json(r, ad_clock_now()));
         if (r->end_state) {
             json_object_set_new(o, "stopping", json_string(r->end_state));
             json_object_set_new(o, "reason", json_string(r->end_reason));
@@ -206,7 +206,7 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
             ad_client_error(self, msg->identity, err.code, "%s", err.msg);
             return;
         }
-        ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_CANCELLED, NAN, ad_daemon_now());
+        ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_CANCELLED, NAN, ad_clock_now());
         state = "CANCELLED";
         ad_log(AD_LOG_INFO, "job %lld cancelled", (long long)id);
     } else if (!ad_coord_state_is_final(state)) {
@@ -318,7 +318,7 @@ static json_t *
 s_nodes_json(coord_t *self)
 {
     json_t *nodes = ad_registry_to_json(self->reg), *n;
-    double now = ad_daemon_now();
+    double now = ad_clock_now();
     size_t i;
 
     json_array_foreach(nodes, i, n)

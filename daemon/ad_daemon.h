@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "autodist/ad_auto.h"
+#include "autodist/ad_clock.h"
 #include "autodist/ad_coord.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
@@ -128,13 +129,6 @@ typedef struct coord {
     unsigned ticks;        /* timer ticks so far */
     int exit_code;         /* -1 while running */
 } coord_t;
-
-/* Monotonic seconds (CZMQ's clock), the time base of every deadline here. */
-static inline double
-ad_daemon_now(void)
-{
-    return (double)zclock_mono() / 1000.0;
-}
 
 /* The number at key of object o, or NaN when it is missing or not a number. */
 static inline double

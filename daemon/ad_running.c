@@ -216,7 +216,7 @@ ad_running_stop(coord_t *self, run_t *r, const char *state, const char *reason)
         return;
     ad_log(AD_LOG_INFO, "job %lld: stopping (%s: %s)", (long long)r->id, state, reason);
     ad_proc_signal_group(r->pid, SIGTERM);
-    r->kill_at = ad_daemon_now() + self->opts->kill_grace_s;
+    r->kill_at = ad_clock_now() + self->opts->kill_grace_s;
 }
 
 /* SIGKILL what is left of job id: mpirun's group and any rank that outlived it. */
@@ -252,7 +252,7 @@ s_run_end(coord_t *self, run_t *r, int status)
         ad_log(AD_LOG_WARN, "job %lld: %d process(es) outlived mpirun; killed", (long long)r->id,
                strays);
     if (!r->p.done)
-        s_progress_replay(r, ad_daemon_now());
+        s_progress_replay(r, ad_clock_now());
     s_metric_flush(self, r);
     if (r->end_state) {
         state = r->end_state;
@@ -286,7 +286,7 @@ s_run_end(coord_t *self, run_t *r, int status)
     if (ad_coord_job_set(self->store, r->id, state, reason[0] ? reason : NULL, exit_code, &err))
         ad_log(AD_LOG_ERROR, "job %lld: cannot record %s: %s", (long long)r->id, state, err.msg);
     ad_sweeps_ended(self->sweeps, r->id, ad_sweeps_job_from_state(state),
-                    ad_daemon_now() - r->t_start, ad_daemon_now());
+                    ad_clock_now() - r->t_start, ad_clock_now());
     ad_log(state[0] == 'C' && state[1] == 'O' ? AD_LOG_INFO : AD_LOG_WARN,
            "job %lld %s (exit %d)%s%s", (long long)r->id, state, exit_code, reason[0] ? ": " : "",
            reason);
@@ -357,7 +357,7 @@ s_launch_failed(coord_t *self, int64_t id, const char *why)
     ad_log(AD_LOG_ERROR, "job %lld cannot start: %s", (long long)id, why);
     ad_coord_job_set(self->store, id, "FAILED", why, INT32_MIN, NULL);
     ad_sched_release(self->sched, id);
-    ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_FAILED, NAN, ad_daemon_now());
+    ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_FAILED, NAN, ad_clock_now());
 }
 
 /* Whether every node is reached at a loopback address: nodes simulated on this machine. */
@@ -412,7 +412,7 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job,
     }
     r->output = ad_strdup(ad_launch_plan_output(plan));
     r->metrics_path = ad_strdup(ad_launch_plan_metrics(plan));
-    r->t_start = ad_daemon_now();
+    r->t_start = ad_clock_now();
     if (job->time_limit_s > 0)
         r->deadline = r->t_start + (double)job->time_limit_s;
     s_progress_init(&r->p);
@@ -596,16 +596,16 @@ ad_running_stop_all(coord_t *self, const char *why)
         return;
     for (run_t *r = self->runs; r; r = r->next)
         ad_running_stop(self, r, "CANCELLED", why);
-    until = ad_daemon_now() + self->opts->kill_grace_s;
-    while (self->runs && ad_daemon_now() < until) {
+    until = ad_clock_now() + self->opts->kill_grace_s;
+    while (self->runs && ad_clock_now() < until) {
         ad_running_reap(self);
         if (self->runs)
             zclock_sleep(50);
     }
     for (run_t *r = self->runs; r; r = r->next)
         s_kill_job(self, r->id, r->pid);
-    until = ad_daemon_now() + 5;
-    while (self->runs && ad_daemon_now() < until) {
+    until = ad_clock_now() + 5;
+    while (self->runs && ad_clock_now() < until) {
         ad_running_reap(self);
         if (self->runs)
             zclock_sleep(50);
@@ -668,7 +668,7 @@ ad_running_on_metric(zloop_t *loop, zsock_t *sock, void *arg)
         ad_doc_json_get_int(msg.payload, "job", 1, INT64_MAX, &id, NULL);
         r = ad_running_find(self, id);
         if (r)
-            s_progress_event(r, msg.payload, ad_daemon_now());
+            s_progress_event(r, msg.payload, ad_clock_now());
         else
             ad_log(AD_LOG_DEBUG, "METRIC of job %lld, which is not running here; ignored",
                    (long long)id);

@@ -59,12 +59,12 @@ static int
 s_on_sweep_tick(zloop_t *loop, int timer_id, void *arg)
 {
     coord_t *self = arg;
-    double until = ad_daemon_now() + S_SWEEP_SLICE_MS / 1000.0;
+    double until = ad_clock_now() + S_SWEEP_SLICE_MS / 1000.0;
     bool more;
 
     do
-        more = ad_sweeps_resolve(self->sweeps, 64, ad_daemon_now());
-    while (more && ad_daemon_now() < until);
+        more = ad_sweeps_resolve(self->sweeps, 64, ad_clock_now());
+    while (more && ad_clock_now() < until);
     if (!more) {
         zloop_timer_end(loop, timer_id);
         self->sweep_timer = -1;
@@ -133,7 +133,7 @@ s_prior_of(coord_t *self, const json_t *versions, prior_list_t *l, ad_err_t *err
 static json_t *
 s_sweep_json(coord_t *self, const char *name)
 {
-    json_t *o = ad_sweeps_json(self->sweeps, name, ad_daemon_now()), *failed, *id;
+    json_t *o = ad_sweeps_json(self->sweeps, name, ad_clock_now()), *failed, *id;
     const char *never_reason = NULL;
     int64_t never = 0;
     size_t i;
@@ -276,7 +276,7 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
     ad_log(AD_LOG_INFO, "sweep %s (id %lld, file hash %s): %lld jobs, %zu found in the store%s",
            name, (long long)id, hash, (long long)ad_sweep_count(sweep), prior.n,
            created ? "" : " (resumed)");
-    ad_sweeps_open(self->sweeps, id, hash, &sweep, prior.v, prior.n, &opts, ad_daemon_now());
+    ad_sweeps_open(self->sweeps, id, hash, &sweep, prior.v, prior.n, &opts, ad_clock_now());
     if (prior.n)
         s_sweep_timer(self);
     o = s_sweep_json(self, name);
@@ -327,7 +327,7 @@ s_sweep_load(coord_t *self, const char *name, ad_err_t *err)
     if (rc)
         goto out;
     ad_sweeps_open(self->sweeps, id, json_string_value(json_object_get(last, "file_hash")), &sweep,
-                   prior.v, prior.n, &opts, ad_daemon_now());
+                   prior.v, prior.n, &opts, ad_clock_now());
     if (prior.n)
         s_sweep_timer(self);
 out:
@@ -348,7 +348,7 @@ ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg)
 
     ad_doc_json_get_string(msg->payload, "name", 1, AD_SWEEP_NAME_MAX, &name, NULL);
     if (!name) {
-        arr = ad_sweeps_list_json(self->sweeps, ad_daemon_now());
+        arr = ad_sweeps_list_json(self->sweeps, ad_clock_now());
         json_array_foreach(arr, i, o)
         {
             json_t *full = s_sweep_json(self, json_string_value(json_object_get(o, "name")));
@@ -415,7 +415,7 @@ ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
         ad_client_error(self, msg->identity, -ENOENT, "no sweep %s", name);
         return;
     }
-    ad_sweeps_cancel(self->sweeps, name, ad_daemon_now());
+    ad_sweeps_cancel(self->sweeps, name, ad_clock_now());
     json_array_foreach(versions, i, v)
     {
         if (ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
@@ -437,7 +437,7 @@ ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
             ad_log(AD_LOG_WARN, "job %lld: %s", (long long)live.ids[k], err.msg);
             continue;
         }
-        ad_sweeps_ended(self->sweeps, live.ids[k], AD_SWEEPS_JOB_CANCELLED, NAN, ad_daemon_now());
+        ad_sweeps_ended(self->sweeps, live.ids[k], AD_SWEEPS_JOB_CANCELLED, NAN, ad_clock_now());
         cancelled++;
     }
     free(live.ids);

@@ -142,7 +142,7 @@ static int
 s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     coord_t *self = arg;
-    double now = ad_daemon_now();
+    double now = ad_clock_now();
 
     ad_registry_tick(self->reg, now, self->opts->heartbeat_ms / 1000.0, ad_agents_on_down, self);
     ad_running_tick(self, now);

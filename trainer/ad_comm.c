@@ -11,8 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <czmq.h>
-
+#include "autodist/ad_clock.h"
 #include "autodist/ad_log.h"
 
 /*
@@ -81,12 +80,6 @@ struct ad_comm {
     int64_t gen;          /* this step's generation, from 1 */
     bool patient;         /* more busy threads than cores: sleep, don't spin */
 };
-
-double
-ad_comm_now(void)
-{
-    return (double)zclock_usecs() * 1e-6;
-}
 
 static int
 s_mpi_error(ad_err_t *err, int rc, const char *what)
@@ -399,7 +392,7 @@ s_shm_progress(ad_comm_t *self, ad_err_t *err)
             s_gather(self, b);
     }
     if (self->pending == 0)
-        self->t_last = ad_comm_now();
+        self->t_last = ad_clock_now();
     return 0;
 }
 
@@ -421,7 +414,7 @@ ad_comm_ready(ad_comm_t *self, int b, ad_err_t *err)
     if (self->world == 1 || self->ready[b])
         return 0;
     self->ready[b] = true;
-    t0 = ad_comm_now();
+    t0 = ad_clock_now();
     if (self->t_first == 0)
         self->t_first = t0;
     if (self->mode == MODE_SHM) {
@@ -431,7 +424,7 @@ ad_comm_ready(ad_comm_t *self, int b, ad_err_t *err)
         while (self->next < self->nbuckets && self->ready[self->next] && !rc)
             rc = s_start(self, self->next++, err);
     }
-    self->exposed += ad_comm_now() - t0;
+    self->exposed += ad_clock_now() - t0;
     return rc;
 }
 
@@ -443,7 +436,7 @@ ad_comm_progress(ad_comm_t *self, ad_err_t *err)
 
     if (self->world == 1)
         return 0;
-    t0 = ad_comm_now();
+    t0 = ad_clock_now();
     if (self->mode == MODE_SHM) {
         if (self->pending > 0)
             rc = s_shm_progress(self, err);
@@ -457,9 +450,9 @@ ad_comm_progress(ad_comm_t *self, ad_err_t *err)
                 self->done++;
         }
         if (self->done == self->nbuckets)
-            self->t_last = ad_comm_now();
+            self->t_last = ad_clock_now();
     }
-    self->exposed += ad_comm_now() - t0;
+    self->exposed += ad_clock_now() - t0;
     return rc;
 }
 
@@ -491,7 +484,7 @@ s_shm_finish(ad_comm_t *self, ad_err_t *err)
 int
 ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats, ad_err_t *err)
 {
-    double t0 = ad_comm_now();
+    double t0 = ad_clock_now();
     int rc = 0;
 
     if (self->world > 1) {
@@ -515,9 +508,9 @@ ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats, ad
                 rc = MPI_Waitall(self->nbuckets + 1, self->req, MPI_STATUSES_IGNORE);
                 rc = rc == MPI_SUCCESS ? 0 : s_mpi_error(err, rc, "gradient allreduce");
             }
-            self->t_last = ad_comm_now();
+            self->t_last = ad_clock_now();
         }
-        self->exposed += ad_comm_now() - t0;
+        self->exposed += ad_clock_now() - t0;
     }
     if (stats) {
         int64_t bytes = 0;

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "autodist/ad_clock.h"
 #include "autodist/ad_comm.h"
 #include "autodist/ad_data.h"
 #include "autodist/ad_error.h"
@@ -701,7 +702,7 @@ static int
 s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_err_t *err)
 {
     int64_t n = ad_data_size(ds), done = 0;
-    double sums[3] = {0, 0, 0}, t0 = ad_comm_now();
+    double sums[3] = {0, 0, 0}, t0 = ad_clock_now();
     int c, h, w, rc = 0;
     float *x;
     int64_t *y, *idx;
@@ -740,7 +741,7 @@ s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_er
 
         ad_log(AD_LOG_INFO,
                "eval %s after epoch %" PRId64 ": accuracy %.2f%% loss %.4f (%.0f samples, %.1f s)",
-               split, epoch, 100 * acc, loss, sums[2], ad_comm_now() - t0);
+               split, epoch, 100 * acc, loss, sums[2], ad_clock_now() - t0);
         rc = ad_metrics_emit(t->metrics, "eval",
                              json_pack("{s:s, s:I, s:I, s:f, s:f, s:I}", "split", split, "epoch",
                                        (json_int_t)epoch, "step", (json_int_t)t->step, "accuracy",
@@ -964,7 +965,7 @@ s_train(train_t *t, ad_err_t *err)
     int local = ad_sampler_local_batch(t->sampler);
     int64_t log_every = t->o.log_every, epoch = -1, first = t->step;
     tally_t run = {0}, since = {0}, ep = {0};
-    double t_start = ad_comm_now();
+    double t_start = ad_clock_now();
     ad_err_t fail_err = {0};
     bool failed = false;
     int rc = 0;
@@ -974,7 +975,7 @@ s_train(train_t *t, ad_err_t *err)
 
     while (t->step < t->total_steps) {
         int64_t e = t->step / t->steps_per_epoch, s = t->step % t->steps_per_epoch;
-        double extra[3], t0 = ad_comm_now(), t1;
+        double extra[3], t0 = ad_clock_now(), t1;
         ad_comm_stats_t cs;
 
         if (e != epoch) {
@@ -1004,7 +1005,7 @@ s_train(train_t *t, ad_err_t *err)
         if (rc)
             break;
         t->step++;
-        t1 = ad_comm_now();
+        t1 = ad_clock_now();
         s_tally(&run, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
         s_tally(&since, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
         s_tally(&ep, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
@@ -1042,7 +1043,7 @@ s_train(train_t *t, ad_err_t *err)
     if (rc)
         return rc;
     if (t->rank == 0)
-        rc = s_run_done(t, t->step - first, &run, ad_comm_now() - t_start, err);
+        rc = s_run_done(t, t->step - first, &run, ad_clock_now() - t_start, err);
     return s_agree(t, rc, err);
 }
 

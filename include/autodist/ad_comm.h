@@ -59,10 +59,6 @@ int ad_comm_progress(ad_comm_t *self, ad_err_t *err);
  */
 int ad_comm_finish(ad_comm_t *self, double *extra, int n, ad_comm_stats_t *stats, ad_err_t *err);
 
-/* Seconds on the monotonic clock (CZMQ's zclock_usecs()): what steps and communication are timed
- * by. */
-double ad_comm_now(void);
-
 #ifdef __cplusplus
 }
 #endif
