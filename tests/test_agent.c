@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "ad_test.h"
 
 #include "autodist/ad_load.h"
 #include "autodist/ad_profile.h"
@@ -30,8 +31,8 @@
  * reconnecting agent cannot TCP-self-connect to it while nothing listens. */
 #define FAKE_ENDPOINT "tcp://127.0.0.1:![20000-29999]"
 
-/* Everything a test writes lives under one temp folder (also the agent's AUTODIST_HOME). */
-static char s_root[256];
+/* Everything a test writes lives under one temp folder, adt_root() (also the agent's
+ * AUTODIST_HOME). */
 static int s_seq;
 /* Agents started by the current test, killed by its teardown whatever happened. */
 #define MAX_LIVE 8
@@ -49,34 +50,6 @@ typedef struct {
 /* ---------------------------------------------------------------------------------------- */
 /* Processes and files.                                                                     */
 
-static int
-s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static char *
-s_slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    char *buf;
-    long n;
-
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    return buf;
-}
-
 /* Start the agent with args (NULL-terminated), AUTODIST_HOME in the test folder. */
 static void
 s_startv(s_agent_t *a, const char *const *args)
@@ -90,8 +63,8 @@ s_startv(s_agent_t *a, const char *const *args)
     }
     argv[n] = NULL;
     s_seq++;
-    snprintf(a->out, sizeof(a->out), "%s/out.%d", s_root, s_seq);
-    snprintf(a->err, sizeof(a->err), "%s/err.%d", s_root, s_seq);
+    snprintf(a->out, sizeof(a->out), "%s/out.%d", adt_root(), s_seq);
+    snprintf(a->err, sizeof(a->err), "%s/err.%d", adt_root(), s_seq);
     a->status = -1;
     a->pid = fork();
     assert_true(a->pid >= 0);
@@ -103,7 +76,7 @@ s_startv(s_agent_t *a, const char *const *args)
             _exit(127);
         dup2(o, 1);
         dup2(e, 2);
-        setenv("AUTODIST_HOME", s_root, 1);
+        setenv("AUTODIST_HOME", adt_root(), 1);
         unsetenv("AUTODIST_LOG");
         execv(AD_AGENT_BIN, (char *const *)argv);
         _exit(127);
@@ -118,20 +91,8 @@ s_startv(s_agent_t *a, const char *const *args)
 static bool
 s_wait(s_agent_t *a, int ms)
 {
-    int64_t deadline = zclock_mono() + ms;
-    int st;
-
-    for (;;) {
-        pid_t r = waitpid(a->pid, &st, WNOHANG);
-
-        if (r == a->pid) {
-            a->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            return true;
-        }
-        if (zclock_mono() >= deadline)
-            return false;
-        zclock_sleep(5);
-    }
+    a->status = adt_wait(a->pid, ms / 1000.0);
+    return a->status >= 0;
 }
 
 /* Make sure the agent is gone at the end of a test, whatever happened. */
@@ -295,7 +256,7 @@ test_profile_yaml(void **state)
     (void)state;
     s_run(&a, "--profile", "--no-bench");
     assert_int_equal(a.status, 0);
-    out = s_slurp(a.out);
+    out = adt_slurp(a.out, NULL);
     if (ad_profile_parse_yaml(out, strlen(out), "agent stdout", &p, &err))
         fail_msg("%s", err.msg);
     assert_true(ad_profile_cores(p) >= 1);
@@ -336,14 +297,14 @@ test_bad_command_line(void **state)
     (void)state;
     s_run(&a, "--frobnicate");
     assert_int_equal(a.status, 2);
-    err = s_slurp(a.err);
+    err = adt_slurp(a.err, NULL);
     assert_int_equal(s_count_lines(err), 1);
     assert_non_null(strstr(err, "unknown option --frobnicate"));
     free(err);
 
     s_run(&a, "--heartbeat-ms", "5");
     assert_int_equal(a.status, 2);
-    err = s_slurp(a.err);
+    err = adt_slurp(a.err, NULL);
     assert_non_null(strstr(err, "--heartbeat-ms must be an integer in [100, 60000]"));
     free(err);
 
@@ -352,7 +313,7 @@ test_bad_command_line(void **state)
 
     s_run(&a, "--help");
     assert_int_equal(a.status, 0);
-    err = s_slurp(a.out);
+    err = adt_slurp(a.out, NULL);
     assert_non_null(strstr(err, "usage: autodist-agent"));
     free(err);
 }
@@ -454,7 +415,7 @@ test_reject_final(void **state)
         fail_msg("the agent did not exit after a final REJECT");
     }
     assert_int_equal(a.status, 1);
-    err = s_slurp(a.err);
+    err = adt_slurp(a.err, NULL);
     line = strstr(err, "hostname sim-dup is already up (pid 812)");
     assert_non_null(line);
     /* One line says it: the reason and the refusal together. */
@@ -518,7 +479,7 @@ test_reconnect(void **state)
     ad_proto_msg_clear(&hb);
     kill(a.pid, SIGTERM);
     assert_true(s_wait(&a, EXIT_WAIT_MS));
-    log = s_slurp(a.err);
+    log = adt_slurp(a.err, NULL);
     assert_non_null(strstr(log, "lost coordinator at"));
     assert_non_null(strstr(log, "reconnecting in 1 s"));
     free(log);
@@ -562,8 +523,7 @@ static int
 s_group_setup(void **state)
 {
     (void)state;
-    snprintf(s_root, sizeof(s_root), "/tmp/test_agent.XXXXXX");
-    if (!mkdtemp(s_root))
+    if (!adt_root_make("test_agent"))
         return -1;
     /* Stop signals are for the agents; ours keep their default action. */
     zsys_handler_set(NULL);
@@ -587,8 +547,7 @@ static int
 s_group_teardown(void **state)
 {
     (void)state;
-    nftw(s_root, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return adt_root_remove();
 }
 
 int

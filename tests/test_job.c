@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
+
 #include "autodist/ad_job.h"
 
 #include <errno.h>
@@ -17,12 +19,6 @@
 #include <unistd.h>
 
 #define JOBS AD_SOURCE_DIR "/tests/jobs/"
-
-#define assert_msg_has(err, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((err).msg, (s)))                                                               \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
-    } while (0)
 
 /* A bad file, the code and place of its error, and words its message must hold. */
 typedef struct {
@@ -46,27 +42,8 @@ s_assert_error(int rc, const ad_err_t *err, const char *path, const s_bad_t *bad
         fail_msg("%s: expected the message to start with \"%s\", got \"%s\"", bad->file, prefix,
                  err->msg);
     for (int i = 0; bad->words[i]; i++)
-        assert_msg_has(*err, bad->words[i]);
+        adt_assert_has(err->msg, bad->words[i]);
     assert_null(strchr(err->msg, '\n'));
-}
-
-static char *
-s_read(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    long n;
-    char *buf;
-
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 static bool
@@ -245,9 +222,9 @@ test_missing_file(void **state)
 
     assert_int_equal(ad_job_parse_file(JOBS "no-such-job.yaml", &job, &err), -ENOENT);
     assert_int_equal(err.code, -ENOENT);
-    assert_msg_has(err, "no-such-job.yaml: No such file or directory");
+    adt_assert_has(err.msg, "no-such-job.yaml: No such file or directory");
     assert_int_equal(ad_job_parse_file(JOBS "photos", &job, &err), -EISDIR);
-    assert_msg_has(err, "is a folder");
+    adt_assert_has(err.msg, "is a folder");
 }
 
 static void
@@ -453,36 +430,36 @@ test_parse_string_errors(void **state)
     assert_int_equal(
         ad_job_parse_string("model: cnn\ndataset: synthetic\nbatch_size: 1\n", "cli", &job, &err),
         AD_EPARSE);
-    assert_msg_has(err, "cli:1:1: name is required");
+    adt_assert_has(err.msg, "cli:1:1: name is required");
     /* Plain decimal only: a fraction is not an integer. */
     assert_int_equal(ad_job_parse_string("name: x\nmodel: cnn\ndataset: synthetic\n"
                                          "batch_size: 12.0\n",
                                          "cli", &job, &err),
                      AD_EPARSE);
-    assert_msg_has(err, "cli:4:13: batch_size must be a positive integer");
+    adt_assert_has(err.msg, "cli:4:13: batch_size must be a positive integer");
     /* Long values are cut short in messages. */
     assert_int_equal(
         ad_job_parse_string("name: x\nmodel: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                             "cli", &job, &err),
         AD_EPARSE);
-    assert_msg_has(err, "aaaa...\"");
+    adt_assert_has(err.msg, "aaaa...\"");
     /* A dataset key for another kind. */
     assert_int_equal(ad_job_parse_string("name: x\nmodel: cnn\nbatch_size: 1\n"
                                          "dataset: {synthetic: {path: x}}\n",
                                          "cli", &job, &err),
                      AD_EPARSE);
-    assert_msg_has(err, "cli:4:23: unknown key \"path\" in dataset.synthetic");
+    adt_assert_has(err.msg, "cli:4:23: unknown key \"path\" in dataset.synthetic");
     assert_int_equal(ad_job_parse_string("name: x\nmodel: cnn\nbatch_size: 1\n"
                                          "dataset: {imagefolder: {image_size: 64}}\n",
                                          "cli", &job, &err),
                      AD_EPARSE);
-    assert_msg_has(err, "cli:4:24: dataset.imagefolder needs path");
+    adt_assert_has(err.msg, "cli:4:24: dataset.imagefolder needs path");
     assert_int_equal(
         ad_job_parse_string("name: x\nmodel: cnn\nbatch_size: 1\ndataset: imagefolder\n", "cli",
                             &job, &err),
         AD_EPARSE);
-    assert_msg_has(err, "cli:4:10: dataset imagefolder needs its folder");
+    adt_assert_has(err.msg, "cli:4:10: dataset imagefolder needs its folder");
     /* Relative folders of an in-memory job start from the current folder. */
     assert_int_equal(chdir(AD_SOURCE_DIR "/tests"), 0);
     assert_int_equal(ad_job_parse_string("name: x\nmodel: cnn\nbatch_size: 1\n"
@@ -515,15 +492,15 @@ test_from_json_errors(void **state)
     ad_err_t err = {0};
 
     assert_int_equal(ad_job_from_json("{\"name\": \"x\",", &job, &err), AD_EPARSE);
-    assert_msg_has(err, "<json>:1:");
+    adt_assert_has(err.msg, "<json>:1:");
     assert_int_equal(ad_job_from_json("[1, 2]", &job, &err), AD_EPARSE);
-    assert_msg_has(err, "must be a JSON object");
+    adt_assert_has(err.msg, "must be a JSON object");
     assert_int_equal(ad_job_from_json("{\"name\": \"x\", \"name\": \"y\"}", &job, &err), AD_EPARSE);
     assert_int_equal(ad_job_from_json("{\"name\":\"x\",\"model\":\"cnn\",\"batch_size\":1,"
                                       "\"dataset\":{\"imagefolder\":\"relative/photos\"}}",
                                       &job, &err),
                      AD_EPARSE);
-    assert_msg_has(err, "must be an absolute path in JSON");
+    adt_assert_has(err.msg, "must be an absolute path in JSON");
     /* JSON is not checked against the file system: the folder may live on another machine. */
     assert_int_equal(ad_job_from_json("{\"name\":\"x\",\"model\":\"cnn\",\"batch_size\":1,"
                                       "\"dataset\":{\"imagefolder\":\"/nowhere/photos\"}}",
@@ -535,8 +512,8 @@ test_from_json_errors(void **state)
                                       "\"dataset\":\"synthetic\"}",
                                       &job, &err),
                      AD_EPARSE);
-    assert_msg_has(err, "<json>:1:");
-    assert_msg_has(err, "batch_size must be a positive integer");
+    adt_assert_has(err.msg, "<json>:1:");
+    adt_assert_has(err.msg, "batch_size must be a positive integer");
 }
 
 static void
@@ -585,7 +562,7 @@ static void
 test_mutations_fail_cleanly(void **state)
 {
     static const char repl[] = "\t:{}[]-#&*!|>'\"%@`,? 0\n";
-    char *text = s_read(JOBS "good-full.yaml");
+    char *text = adt_slurp(JOBS "good-full.yaml", NULL);
     size_t len = strlen(text);
     char *buf = malloc(len + 1);
     int ok = 0, failed = 0;
@@ -716,7 +693,7 @@ test_sweep_random(void **state)
 {
     ad_sweep_t *a = NULL, *b = NULL, *c = NULL;
     ad_err_t err = {0};
-    char *text = s_read(JOBS "sweep-random.yaml"), *other;
+    char *text = adt_slurp(JOBS "sweep-random.yaml", NULL), *other;
     int differ = 0;
 
     assert_int_equal(ad_sweep_load(JOBS "sweep-random.yaml", &a, &err), 0);
@@ -791,16 +768,16 @@ test_sweep_big(void **state)
 {
     ad_sweep_t *sweep = NULL;
     ad_err_t err = {0};
-    struct timespec t0, t1;
+    double t0, t1;
     ad_job_t job;
     int repeat;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = adt_now();
     assert_int_equal(ad_sweep_load(JOBS "sweep-big.yaml", &sweep, &err), 0);
     assert_int_equal(ad_sweep_count(sweep), 25000);
     /* Keys by name: batch_size (10), epochs (10), optimizer.lr (10), seed (25). */
     assert_int_equal(ad_sweep_job(sweep, 24998, &job, &repeat, &err), 0);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    t1 = adt_now();
     assert_int_equal(repeat, 1);
     assert_int_equal(job.batch_size, 80);
     assert_int_equal(job.epochs, 10);
@@ -815,7 +792,7 @@ test_sweep_big(void **state)
     assert_int_equal(job.seed, 21);
     ad_job_clear(&job);
     print_message("25,000-configuration sweep: loaded and job 24998 built in %.1f ms\n",
-                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+                  (t1 - t0) * 1e3);
     ad_sweep_free(&sweep);
 }
 
@@ -1088,7 +1065,7 @@ test_sweep_bad_base(void **state)
     ad_err_t err = {0};
 
     assert_int_equal(ad_sweep_load(JOBS "sweep-bad-base.yaml", &sweep, &err), AD_EPARSE);
-    assert_msg_has(err,
+    adt_assert_has(err.msg,
                    "tests/jobs/bad-negative.yaml:12:13: batch_size must be a positive integer");
     assert_null(sweep);
 }
@@ -1097,7 +1074,7 @@ test_sweep_bad_base(void **state)
 static void
 test_sweep_raised_limit(void **state)
 {
-    char *text = s_read(JOBS "sweep-too-big.yaml"), *raised;
+    char *text = adt_slurp(JOBS "sweep-too-big.yaml", NULL), *raised;
     ad_sweep_t *sweep = NULL;
     ad_err_t err = {0};
     ad_job_t job;

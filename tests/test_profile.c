@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
+
 #include "autodist/ad_bench.h"
 #include "autodist/ad_hwloc.h"
 #include "autodist/ad_profile.h"
@@ -25,47 +27,16 @@
 #endif
 #define PROFILES AD_SOURCE_DIR "/profiles/"
 
-#define assert_msg_has(err, s)                                                                     \
-    do {                                                                                           \
-        if (!strstr((err).msg, (s)))                                                               \
-            fail_msg("expected \"%s\" in the message \"%s\"", (s), (err).msg);                     \
-    } while (0)
-
-static char s_tmp[64];
-
 static int
 s_setup(void **state)
 {
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/test_profile.XXXXXX");
-    return mkdtemp(s_tmp) ? 0 : -1;
+    return adt_root_make("test_profile") ? 0 : -1;
 }
 
 static int
 s_teardown(void **state)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void
-s_write(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
+    return adt_root_remove();
 }
 
 static bool
@@ -150,7 +121,7 @@ test_yaml_round_trip(void **state)
     assert_string_equal(ad_profile_fingerprint(p), ad_profile_fingerprint(q));
     assert_true(ad_profile_bench_figures(q)->gemm_gflops_1core == 0.1 + 0.2);
     assert_true(ad_profile_bench_figures(q)->measured_at == 1735689600);
-    snprintf(path, sizeof(path), "%s/p.yaml", s_tmp);
+    adt_path(path, sizeof(path), adt_root(), "p.yaml");
     assert_int_equal(ad_profile_save_yaml(p, path, &err), 0);
     assert_int_equal(ad_profile_load_yaml(path, &r, &err), 0);
     assert_true(ad_profile_equal(p, r));
@@ -291,8 +262,8 @@ test_malformed(void **state)
         char path[128], prefix[200];
         int rc;
 
-        snprintf(path, sizeof(path), "%s/bad%zu.yaml", s_tmp, i);
-        s_write(path, s_bad[i].text);
+        snprintf(path, sizeof(path), "%s/bad%zu.yaml", adt_root(), i);
+        adt_write_file(path, s_bad[i].text);
         rc = ad_profile_load_yaml(path, &p, &err);
         if (rc != AD_EPARSE)
             fail_msg("case %zu: expected AD_EPARSE, got %d (\"%s\")", i, rc, err.msg);
@@ -303,7 +274,7 @@ test_malformed(void **state)
             fail_msg("case %zu: expected the message to start with \"%s\", got \"%s\"", i, prefix,
                      err.msg);
         for (int w = 0; s_bad[i].words[w]; w++)
-            assert_msg_has(err, s_bad[i].words[w]);
+            adt_assert_has(err.msg, s_bad[i].words[w]);
         assert_null(strchr(err.msg, '\n'));
     }
 }
@@ -315,7 +286,7 @@ test_missing_file(void **state)
     ad_err_t err = {0};
 
     assert_int_equal(ad_profile_load_yaml("/nonexistent/x.yaml", &p, &err), -ENOENT);
-    assert_msg_has(err, "/nonexistent/x.yaml");
+    adt_assert_has(err.msg, "/nonexistent/x.yaml");
     assert_null(p);
 }
 
@@ -378,13 +349,13 @@ test_fingerprint(void **state)
     json_object_set_new(j, "fingerprint", json_string(a));
     assert_int_equal(ad_profile_from_json(j, &p, &err), AD_EPARSE);
     assert_null(p);
-    assert_msg_has(err, "profile: fingerprint: ");
-    assert_msg_has(err, c);
+    adt_assert_has(err.msg, "profile: fingerprint: ");
+    adt_assert_has(err.msg, c);
     json_decref(j);
     /* And JSON errors name the key. */
     j = s_payload(0, NULL);
     assert_int_equal(ad_profile_from_json(j, &p, &err), AD_EPARSE);
-    assert_msg_has(err, "profile: cpu.cores must be ");
+    adt_assert_has(err.msg, "profile: cpu.cores must be ");
     json_decref(j);
     free(a);
     free(b);
@@ -407,12 +378,12 @@ test_bench_cache(void **state)
     double t0, fresh, reused;
 
     assert_int_equal(ad_hwloc_detect(&p, &err), 0);
-    snprintf(dir, sizeof(dir), "%s/cache/profiles", s_tmp);
+    snprintf(dir, sizeof(dir), "%s/cache/profiles", adt_root());
     snprintf(path, sizeof(path), "%s/%s.yaml", dir, ad_profile_fingerprint(p));
-    t0 = s_now();
+    t0 = adt_now();
     if (ad_bench_profile_opts(p, &small, false, dir, &err))
         fail_msg("%s", err.msg);
-    fresh = s_now() - t0;
+    fresh = adt_now() - t0;
     b = ad_profile_bench_figures(p);
     assert_non_null(b);
     assert_true(b->gemm_gflops_1core > 0);
@@ -432,9 +403,9 @@ test_bench_cache(void **state)
     /* A second start reuses the figures instead of measuring. */
     ad_profile_free(&p);
     assert_int_equal(ad_hwloc_detect(&p, &err), 0);
-    t0 = s_now();
+    t0 = adt_now();
     assert_int_equal(ad_bench_profile_opts(p, &small, false, dir, &err), 0);
-    reused = s_now() - t0;
+    reused = adt_now() - t0;
     b = ad_profile_bench_figures(p);
     assert_true(b->cached);
     assert_true(b->gemm_gflops_1core == first.gemm_gflops_1core);
@@ -461,7 +432,7 @@ test_bench_cache(void **state)
     assert_true(ad_profile_bench_figures(p)->measured_at > first.measured_at);
 
     /* A corrupt cache entry is measured again and replaced. */
-    s_write(path, "cpu: [\n");
+    adt_write_file(path, "cpu: [\n");
     assert_int_equal(ad_bench_profile_opts(p, &small, false, dir, &err), 0);
     assert_false(ad_profile_bench_figures(p)->cached);
     ad_profile_free(&q);
@@ -480,7 +451,7 @@ test_bench_home(void **state)
     char home[128], path[256];
     struct stat st;
 
-    snprintf(home, sizeof(home), "%s/home", s_tmp);
+    adt_path(home, sizeof(home), adt_root(), "home");
     setenv("AUTODIST_HOME", home, 1);
     assert_int_equal(ad_hwloc_detect(&p, &err), 0);
     if (ad_bench_profile_opts(p, &small, false, NULL, &err))
@@ -560,7 +531,7 @@ test_detect_xml(void **state)
     ad_profile_free(&p);
     assert_int_not_equal(ad_hwloc_detect_xml(AD_SOURCE_DIR "/tests/topologies/none.xml", &p, &err),
                          0);
-    assert_msg_has(err, "none.xml");
+    adt_assert_has(err.msg, "none.xml");
     assert_null(p);
 }
 
@@ -585,7 +556,7 @@ test_detect_synthetic(void **state)
     assert_int_equal(ad_profile_core(p, 63)->pus[1], 127);
     ad_profile_free(&p);
     assert_int_not_equal(ad_hwloc_detect_synthetic("pack:two", &p, &err), 0);
-    assert_msg_has(err, "pack:two");
+    adt_assert_has(err.msg, "pack:two");
 }
 
 int

@@ -11,21 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ad_test.h"
+
 #include "autodist/ad_fault.h"
 #include "autodist/ad_proto.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static json_t *
-s_json(const char *text)
-{
-    json_error_t jerr;
-    json_t *v = json_loads(text, 0, &jerr);
-
-    if (!v)
-        fail_msg("bad test JSON %s: %s", text, jerr.text);
-    return v;
-}
 
 /*
  * A tcp port nothing listens on: bind one and let it go.  Random and below
@@ -168,7 +159,7 @@ test_round_trip_every_type(void **state)
 
         if (origin == AD_PROTO_FROM_COORD)
             continue;
-        expect = s_json(s_sample(t));
+        expect = adt_json(s_sample(t));
         if (origin == AD_PROTO_FROM_TRAINER) {
             rc = ad_proto_send(push, NULL, name, json_incref(expect), &err);
             assert_int_equal(rc, 0);
@@ -201,7 +192,7 @@ test_round_trip_every_type(void **state)
 
         if (ad_proto_type_origin(t) != AD_PROTO_FROM_COORD)
             continue;
-        expect = s_json(s_sample(t));
+        expect = adt_json(s_sample(t));
         assert_int_equal(ad_proto_send(router, identity, name, json_incref(expect), &err), 0);
         assert_int_equal(ad_proto_recv(dealer, 2000, &msg, &err), 0);
         assert_null(msg.identity);
@@ -249,8 +240,8 @@ test_identities(void **state)
     assert_string_equal(ma.identity, "6167656E742D61");
     assert_string_not_equal(ma.identity, mb.identity);
     /* Answers reach the right peer, whatever the order. */
-    assert_int_equal(ad_proto_send(router, mb.identity, "OK", s_json("{\"to\":\"b\"}"), &err), 0);
-    assert_int_equal(ad_proto_send(router, ma.identity, "OK", s_json("{\"to\":\"a\"}"), &err), 0);
+    assert_int_equal(ad_proto_send(router, mb.identity, "OK", adt_json("{\"to\":\"b\"}"), &err), 0);
+    assert_int_equal(ad_proto_send(router, ma.identity, "OK", adt_json("{\"to\":\"a\"}"), &err), 0);
     assert_int_equal(ad_proto_recv(a, 2000, &reply, &err), 0);
     assert_string_equal(json_string_value(json_object_get(reply.payload, "to")), "a");
     ad_proto_msg_clear(&reply);
@@ -394,9 +385,9 @@ test_send_refuses_bad_messages(void **state)
 
     assert_int_equal(ad_proto_send(push, NULL, "FOO", NULL, &err), AD_EINVAL);
     assert_non_null(strstr(err.msg, "unknown type \"FOO\""));
-    assert_int_equal(ad_proto_send(push, NULL, "METRIC", s_json("{\"job\":0,\"event\":\"x\"}"),
-                                   &err),
-                     AD_EINVAL);
+    assert_int_equal(
+        ad_proto_send(push, NULL, "METRIC", adt_json("{\"job\":0,\"event\":\"x\"}"), &err),
+        AD_EINVAL);
     assert_non_null(strstr(err.msg, "refusing to send an invalid message: METRIC: job must be "));
     assert_int_equal(ad_proto_send(push, NULL, "PING", json_array(), &err), AD_EINVAL);
     big = json_object();
@@ -480,7 +471,7 @@ test_push_never_blocks(void **state)
     push = ad_proto_connect(ZMQ_PUSH, endpoint, NULL, &err);
     assert_non_null(push);
     t0 = zclock_mono();
-    assert_int_equal(ad_proto_send(push, NULL, "METRIC", s_json(s_sample(AD_PROTO_METRIC)), &err),
+    assert_int_equal(ad_proto_send(push, NULL, "METRIC", adt_json(s_sample(AD_PROTO_METRIC)), &err),
                      -EAGAIN);
     assert_true(zclock_mono() - t0 < 2000);
     zsock_destroy(&push);
@@ -532,7 +523,7 @@ s_coordinator(zsock_t *pipe, void *args)
             break;
         case AD_PROTO_NODES:
             ad_proto_send(router, msg.identity, "WELCOME",
-                          s_json("{\"node\":1,\"heartbeat_ms\":1000}"), &err);
+                          adt_json("{\"node\":1,\"heartbeat_ms\":1000}"), &err);
             break;
         default:
             break;
@@ -564,18 +555,18 @@ test_request_answers(void **state)
     ad_err_t err = {0};
     int rc;
 
-    rc = ad_proto_request(endpoint, "STATUS", s_json("{\"job\":7}"), 2000, &reply, &err);
+    rc = ad_proto_request(endpoint, "STATUS", adt_json("{\"job\":7}"), 2000, &reply, &err);
     if (rc)
         fail_msg("request: %s", err.msg);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "echo"), "job")),
                      7);
     json_decref(reply);
     /* The coordinator's ERROR becomes the caller's code and message. */
-    rc = ad_proto_request(endpoint, "CANCEL", s_json("{\"job\":3}"), 2000, &reply, &err);
+    rc = ad_proto_request(endpoint, "CANCEL", adt_json("{\"job\":3}"), 2000, &reply, &err);
     assert_int_equal(rc, AD_EINVAL);
     assert_string_equal(err.msg, "job 3 is not running");
     assert_null(reply);
-    rc = ad_proto_request(endpoint, "LOGS", s_json("{\"job\":3}"), 2000, &reply, &err);
+    rc = ad_proto_request(endpoint, "LOGS", adt_json("{\"job\":3}"), 2000, &reply, &err);
     assert_int_equal(rc, -ENOENT);
     assert_string_equal(err.msg, "no log for job 3");
     /* An answer that is neither OK nor ERROR. */
@@ -622,8 +613,8 @@ test_listen_errors(void **state)
 static void
 test_json_fields(void **state)
 {
-    json_t *o = s_json("{\"n\":5,\"x\":0.5,\"s\":\"abc\",\"b\":true,\"z\":null,"
-                       "\"load\":{\"cpu\":1},\"arr\":[1,2,3],\"flat\":3}");
+    json_t *o = adt_json("{\"n\":5,\"x\":0.5,\"s\":\"abc\",\"b\":true,\"z\":null,"
+                         "\"load\":{\"cpu\":1},\"arr\":[1,2,3],\"flat\":3}");
     ad_err_t err = {0};
     int64_t i;
     double d;
@@ -685,32 +676,20 @@ test_error_names(void **state)
 /* ---- CURVE ------------------------------------------------------------------- */
 
 static void
-s_read(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static void
 test_curve(void **state)
 {
-    char keys[] = "/tmp/ad-proto-keysXXXXXX";
-    char other[] = "/tmp/ad-proto-otherXXXXXX";
-    char path[256], cmd[600], before[1024], after[1024];
-    char endpoint[64];
+    char keys[256], other[256], path[300], before[1024], after[1024];
+    char endpoint[64], *cert;
+    size_t cert_len;
     ad_err_t err = {0};
     json_t *reply = NULL;
     zactor_t *auth, *coord;
     zsock_t *sock;
     int rc;
 
-    assert_non_null(mkdtemp(keys));
-    assert_non_null(mkdtemp(other));
+    assert_non_null(adt_root_make("ad-proto"));
+    adt_mkdir_in(keys, sizeof(keys), adt_root(), "keys");
+    adt_mkdir_in(other, sizeof(other), adt_root(), "other");
     /* Without keys, securing a socket says which file is missing. */
     sock = zsock_new(ZMQ_DEALER);
     assert_int_equal(ad_proto_secure_client(sock, keys, &err), -ENOENT);
@@ -718,18 +697,20 @@ test_curve(void **state)
     zsock_destroy(&sock);
     assert_null(ad_proto_auth_new(keys, &err));
     assert_int_equal(ad_proto_keys_create(keys, &err), 0);
-    snprintf(path, sizeof(path), "%s/server.cert", keys);
-    s_read(path, before, sizeof(before));
+    adt_path(path, sizeof(path), keys, "server.cert");
+    assert_int_equal(access(path, R_OK), 0);
+    adt_read_file(path, before, sizeof(before));
     assert_int_equal(ad_proto_keys_create(keys, &err), 0);
-    s_read(path, after, sizeof(after));
+    assert_int_equal(access(path, R_OK), 0);
+    adt_read_file(path, after, sizeof(after));
     assert_string_equal(before, after);
-    snprintf(path, sizeof(path), "%s/clients/client.cert", keys);
+    adt_path(path, sizeof(path), keys, "clients/client.cert");
     assert_int_equal(access(path, R_OK), 0);
 
     auth = ad_proto_auth_new(keys, &err);
     assert_non_null(auth);
     coord = s_start_coordinator(keys, endpoint, sizeof(endpoint));
-    rc = ad_proto_request_secure(endpoint, keys, "STATUS", s_json("{\"job\":1}"), 3000, &reply,
+    rc = ad_proto_request_secure(endpoint, keys, "STATUS", adt_json("{\"job\":1}"), 3000, &reply,
                                  &err);
     if (rc)
         fail_msg("secure request: %s", err.msg);
@@ -739,14 +720,14 @@ test_curve(void **state)
     assert_int_equal(rc, -ETIMEDOUT);
     /* Nor does a client whose certificate the coordinator does not hold. */
     assert_int_equal(ad_proto_keys_create(other, &err), 0);
-    snprintf(cmd, sizeof(cmd), "cp %s/server.cert %s/server.cert", keys, other);
-    assert_int_equal(system(cmd), 0);
+    cert = adt_slurp(adt_path(path, sizeof(path), keys, "server.cert"), &cert_len);
+    adt_write_in(other, "server.cert", cert, cert_len);
+    free(cert);
     rc = ad_proto_request_secure(endpoint, other, "STATUS", NULL, 300, &reply, &err);
     assert_int_equal(rc, -ETIMEDOUT);
     zactor_destroy(&coord);
     zactor_destroy(&auth);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s %s", keys, other);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(adt_root_remove(), 0);
 }
 
 int

@@ -10,7 +10,6 @@
 #include "ad_test.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -36,7 +35,7 @@
 #define S_DEADLINE_S 90.0
 #define S_FAKE_TRAINER AD_SOURCE_DIR "/tests/sweeps/fake-train.sh"
 
-static char s_tmp[128]; /* this test program's scratch folder */
+static const char *s_tmp; /* this test program's scratch folder (adt_root) */
 
 /* ---------------------------------------------------------------------------------------- */
 /* The coordinator's logic, without a coordinator.                                          */
@@ -346,7 +345,7 @@ test_store_sweeps(void **st)
     size_t n = 9;
     int count = 0;
 
-    snprintf(path, sizeof(path), "%s/store.db", s_tmp);
+    adt_path(path, sizeof(path), s_tmp, "store.db");
     assert_int_equal(ad_store_open(path, AD_STORE_CREATE, &store, &err), 0);
     assert_int_equal(ad_store_find_sweeps(store, "s", &rows, &n), 0);
     assert_int_equal(n, 0);
@@ -423,18 +422,12 @@ static int
 s_cli(const char *first, ...)
 {
     const char *args[S_MAX_ARGS + 1];
-    proc_t p;
     va_list ap;
 
     va_start(ap, first);
     s_args(args, first, ap);
     va_end(ap);
-    adt_start(&p, AD_CLI_BIN, args, s_tmp);
-    adt_finish(&p, &s_res, S_DEADLINE_S);
-    if (getenv("AD_TEST_VERBOSE"))
-        fprintf(stderr, "[autodist %s ...] -> %d in %.2f s\n--- out:\n%s--- err:\n%s", first,
-                s_res.status, s_res.seconds, s_res.out, s_res.err);
-    return s_res.status;
+    return adt_run(&s_res, AD_CLI_BIN, args, s_tmp, S_DEADLINE_S);
 }
 
 /* Start autodist in the background (against the group's cluster). */
@@ -450,25 +443,12 @@ s_cli_bg(proc_t *p, const char *first, ...)
     adt_start(p, AD_CLI_BIN, args, s_tmp);
 }
 
+/* Expect the run just made (got: its status, s_cli's result) to have exited with want. */
 static void
 s_expect(int got, int want)
 {
-    if (got != want)
-        fprintf(stderr, "exit %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", got, want,
-                s_res.out, s_res.err);
-    assert_int_equal(got, want);
-}
-
-static json_t *
-s_json_out(void)
-{
-    json_error_t e;
-    json_t *doc = json_loads(s_res.out, 0, &e);
-
-    if (!doc)
-        fprintf(stderr, "not JSON (%s):\n%s", e.text, s_res.out);
-    assert_non_null(doc);
-    return doc;
+    assert_int_equal(got, s_res.status);
+    adt_expect_status(&s_res, want);
 }
 
 /* A request to the group's coordinator; the reply (owned) or NULL with *rc set. */
@@ -529,19 +509,6 @@ s_spawn(const char *const *argv, const char *log)
     return pid;
 }
 
-static int
-s_waitpid(pid_t pid, double seconds)
-{
-    int st;
-
-    for (double t0 = adt_now(); adt_now() - t0 < seconds;) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        usleep(20 * 1000);
-    }
-    return -1;
-}
-
 static void
 s_daemon_start(void)
 {
@@ -599,7 +566,7 @@ s_cluster_up(const char *tag, const char *trainer, int agents)
     snprintf(s_cl.home, sizeof(s_cl.home), "%s/home-%s", s_tmp, tag);
     mkdir(s_cl.home, 0700);
     for (int i = 0; i < 3; i++)
-        snprintf(s_cl.ep[i], sizeof(s_cl.ep[i]), "tcp://127.0.0.1:%d", adt_free_port());
+        adt_free_endpoint(s_cl.ep[i], sizeof(s_cl.ep[i]));
     s_cl.trainer = trainer;
     s_daemon_start();
     for (int i = 0; i < agents; i++) {
@@ -622,9 +589,9 @@ s_daemon_stop(void)
     int rc;
 
     json_decref(s_req("SHUTDOWN", NULL, &rc));
-    if (s_waitpid(s_cl.daemon, 15) < 0) {
+    if (adt_wait(s_cl.daemon, 15) < 0) {
         kill(s_cl.daemon, SIGKILL);
-        s_waitpid(s_cl.daemon, 5);
+        adt_wait(s_cl.daemon, 5);
     }
 }
 
@@ -634,7 +601,7 @@ s_cluster_down(void **st)
     s_daemon_stop();
     for (int i = 0; i < s_cl.n_agents; i++) {
         kill(s_cl.agents[i], SIGTERM);
-        if (s_waitpid(s_cl.agents[i], 10) < 0)
+        if (adt_wait(s_cl.agents[i], 10) < 0)
             kill(s_cl.agents[i], SIGKILL);
     }
     memset(&s_cl, 0, sizeof(s_cl));
@@ -667,7 +634,7 @@ s_sweep_file(const char *file, const char *text)
     static int slot;
     char *path = paths[slot++ % 8];
 
-    snprintf(path, 300, "%s/%s", s_tmp, file);
+    adt_path(path, 300, s_tmp, file);
     adt_write_file(path, text);
     return path;
 }
@@ -691,7 +658,7 @@ test_help_and_bad_files(void **st)
     const char *p;
     json_t *doc;
 
-    snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", adt_free_port());
+    adt_free_endpoint(ep, sizeof(ep));
     s_expect(s_cli("sweep", "--help", NULL), 0);
     assert_non_null(strstr(s_res.out, "usage: autodist sweep SWEEP.yaml"));
     assert_non_null(strstr(s_res.out, "autodist sweep status [NAME]"));
@@ -826,7 +793,7 @@ test_real_small_and_rerun(void **st)
 
     /* The rerun: everything skipped, nothing launched, exit 0. */
     s_expect(s_cli("--json", "sweep", p, NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_string_equal(json_string_value(json_object_get(s, "state")), "DONE");
     assert_int_equal(s_jn(s, "completed"), 8);
@@ -848,8 +815,7 @@ test_real_failing(void **st)
     const char *p;
     json_t *doc, *s, *failed;
 
-    snprintf(empty, sizeof(empty), "%s/empty", s_tmp);
-    mkdir(empty, 0755);
+    adt_mkdir_in(empty, sizeof(empty), s_tmp, "empty");
     snprintf(text, sizeof(text),
              "name: nodata\n"
              "base: {model: mlp, dataset: fashion-mnist, data_dir: %s, steps: 1, batch_size: 8,\n"
@@ -867,7 +833,7 @@ test_real_failing(void **st)
 
     /* Again without --retry-failed: skipped, still exit 4, nothing launched. */
     s_expect(s_cli("--json", "sweep", p, NULL), 4);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_int_equal(s_jn(s, "failed"), 2);
     assert_int_equal(s_jn(json_object_get(s, "before"), "failed"), 2);
@@ -970,7 +936,7 @@ test_changed_file(void **st)
     /* --force: a new version; the six configurations it shares with the old one had
      * completed, so only seed 7 runs. */
     s_expect(s_cli("--json", "sweep", p, "--force", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_int_equal(s_jn(s, "completed"), 7);
     assert_int_equal(s_jn(json_object_get(s, "before"), "completed"), 6);
@@ -989,7 +955,7 @@ test_changed_file(void **st)
                      "  seed: [1, 2, 3, 4, 5, 6, 7, 8]\n");
     /* A value added with --force: only the new configuration runs. */
     s_expect(s_cli("--json", "sweep", p, "--force", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_int_equal(s_jn(json_object_get(s, "before"), "completed"), 7);
     assert_int_equal(s_jn(s, "completed"), 8);
@@ -1022,7 +988,7 @@ test_cancel(void **st)
     double t0;
 
     s_expect(s_cli("--json", "sweep", p, "--no-wait", "--max-parallel", "4", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "sweep"), "name")),
                         "long");
     json_decref(doc);
@@ -1070,7 +1036,7 @@ test_cancel(void **st)
     assert_non_null(strstr(s_res.out, "long"));
     assert_non_null(strstr(s_res.out, "CANCELLED"));
     s_expect(s_cli("--json", "sweep", "status", "long", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "sweeps")), 1);
     json_decref(doc);
     s_expect(s_cli("sweep", "cancel", "nosuch", NULL), 1);
@@ -1084,7 +1050,7 @@ test_cancel(void **st)
     assert_int_equal(s_jn(s, "completed"), 0);
     json_decref(s);
     s_expect(s_cli("--json", "sweep", "cancel", "long", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     assert_int_equal(s_jn(doc, "cancelled") + s_jn(doc, "stopping"), 1);
     json_decref(doc);
 }
@@ -1120,7 +1086,7 @@ test_restart(void **st)
     s_expect(s_cli("sweep", "status", NULL), 0);
     assert_non_null(strstr(s_res.out, "no sweeps"));
     s_expect(s_cli("--json", "sweep", "status", "rs", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_array_get(json_object_get(doc, "sweeps"), 0);
     assert_string_equal(json_string_value(json_object_get(s, "state")), "STOPPED");
     before = s_jn(s, "completed");
@@ -1128,7 +1094,7 @@ test_restart(void **st)
     assert_int_equal(s_jn(s, "failed"), 0);
     json_decref(doc);
     s_expect(s_cli("--json", "sweep", p, NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_int_equal(s_jn(s, "completed"), 6);
     assert_int_equal(s_jn(json_object_get(s, "before"), "completed"), before);
@@ -1171,7 +1137,7 @@ test_25k(void **st)
     t0 = adt_now();
     s_expect(s_cli("--json", "sweep", "status", "big", NULL), 0);
     assert_true(adt_now() - t0 < 3);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_array_get(json_object_get(doc, "sweeps"), 0);
     assert_int_equal(s_jn(s, "total"), 25000);
     assert_int_equal(s_jn(s, "pending"), 25000);
@@ -1187,7 +1153,7 @@ test_25k(void **st)
     assert_non_null(strstr(s_res.out, "24999 not started"));
     /* Recorded: a rerun (attached, cancelled at once) finds it again under the same id. */
     s_expect(s_cli("--json", "sweep", p, "--no-wait", NULL), 0);
-    doc = s_json_out();
+    doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_false(json_is_true(json_object_get(s, "created")));
     json_decref(doc);
@@ -1220,21 +1186,14 @@ main(void)
     unsetenv("AUTODIST_HOME");
     unsetenv("AUTODIST_COORDINATOR");
     unsetenv("AUTODIST_LOG");
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/ad_test_sweep.%d", (int)getpid());
-    if (mkdir(s_tmp, 0700) != 0) {
-        fprintf(stderr, "cannot create %s: %s\n", s_tmp, strerror(errno));
+    s_tmp = adt_root_make("ad_test_sweep");
+    if (!s_tmp)
         return 1;
-    }
     failed = cmocka_run_group_tests_name("sweep", unit, NULL, NULL);
     failed += cmocka_run_group_tests_name("sweep-idle", idle, s_idle_up, s_cluster_down);
     failed += cmocka_run_group_tests_name("sweep-fake", fake, s_fake_up, s_cluster_down);
     failed += cmocka_run_group_tests_name("sweep-real", real, s_real_up, s_cluster_down);
-    if (!failed) {
-        char cmd[256];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot remove %s\n", s_tmp);
-    }
+    if (!failed && adt_root_remove() != 0)
+        fprintf(stderr, "cannot remove the scratch folder\n");
     return failed ? 1 : 0;
 }
