@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ad_test.h"
+#include "autodist/ad_clock.h"
 
 static char s_root[256]; /* adt_root_make()'s folder */
 static int s_seq;        /* numbers fresh names under the root */
@@ -31,10 +32,7 @@ static int s_seq;        /* numbers fresh names under the root */
 double
 adt_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return ad_clock_now();
 }
 
 void

@@ -37,7 +37,7 @@ typedef struct adt_sh {
 
 /* ---- the clock and ports ----------------------------------------------------------------- */
 
-/* Seconds on the monotonic clock: the one clock of the tests. */
+/* Seconds on the monotonic clock: ad_clock_now(), the project's one clock. */
 double adt_now(void);
 
 /* Sleep ms milliseconds. */
