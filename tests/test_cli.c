@@ -1,4 +1,4 @@
-/* test_cli.c - `autodist` run as a program: exit codes, messages, --json, up/down, runs */
+/* test_cli.c - `autodist` run as a program: exit codes, messages, --json, up/down, jobs */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "ad_test.h"
+#include "cli_fixture.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -32,46 +33,15 @@
 #include "autodist/ad_store.h"
 #include "autodist/ad_version.h"
 
-#define S_MAX_ARGS ADT_MAX_ARGS
-/* Generous: a loaded machine must not fail a test; the bounds only catch hangs. */
-#define S_DEADLINE_S 60.0
-
 typedef adt_result_t result_t; /* what one run of autodist left */
 
 typedef adt_proc_t proc_t; /* autodist started in the background */
 
-static result_t s_res;
-static const char *s_tmp;     /* this test program's scratch folder (the temp root) */
 static char s_home[256];      /* the cluster group's home */
 static char s_ep[3][64];      /* the cluster group's client, agent and metrics endpoints */
 static char s_host[256];      /* this machine's host name */
 static char s_never_job[300]; /* a valid job that needs 8 nodes */
 static char s_auto_job[300];  /* a valid job with layout: auto */
-
-/* Run autodist with the arguments (NULL-terminated) into s_res; returns its exit status. */
-static int
-s_cli(const char *first, ...)
-{
-    const char *args[S_MAX_ARGS + 1];
-    va_list ap;
-    int n = 0;
-
-    va_start(ap, first);
-    for (const char *a = first; a && n < S_MAX_ARGS; a = va_arg(ap, const char *))
-        args[n++] = a;
-    va_end(ap);
-    args[n] = NULL;
-    return adt_run(&s_res, AD_CLI_BIN, args, s_tmp, S_DEADLINE_S);
-}
-
-/* Expect exit status want of the last run (got is its status); show what autodist said when it
- * differs. */
-static void
-s_expect(int got, int want)
-{
-    assert_int_equal(got, s_res.status);
-    adt_expect_status(&s_res, want);
-}
 
 /* ---- no coordinator needed ------------------------------------------------------------- */
 
@@ -84,66 +54,66 @@ test_help_and_usage(void **st)
 {
     char want[64];
 
-    s_expect(s_cli("--help", NULL), 0);
-    assert_non_null(strstr(s_res.out, "exit status"));
-    assert_non_null(strstr(s_res.out, "cannot be reached"));
-    s_expect(s_cli("--version", NULL), 0);
-    assert_string_equal(s_res.out, "autodist " AD_VERSION "\n");
-    s_expect(s_cli("help", NULL), 0);
-    assert_non_null(strstr(s_res.out, "commands:"));
+    cft_expect(cft_cli("--help", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "exit status"));
+    assert_non_null(strstr(cft_res.out, "cannot be reached"));
+    cft_expect(cft_cli("--version", NULL), 0);
+    assert_string_equal(cft_res.out, "autodist " AD_VERSION "\n");
+    cft_expect(cft_cli("help", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "commands:"));
     for (size_t i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++) {
         snprintf(want, sizeof(want), "usage: autodist %s", s_commands[i]);
-        s_expect(s_cli(s_commands[i], "--help", NULL), 0);
-        assert_non_null(strstr(s_res.out, want));
-        assert_non_null(strstr(s_res.out, "--json"));
-        s_expect(s_cli("help", s_commands[i], NULL), 0);
-        assert_non_null(strstr(s_res.out, want));
+        cft_expect(cft_cli(s_commands[i], "--help", NULL), 0);
+        assert_non_null(strstr(cft_res.out, want));
+        assert_non_null(strstr(cft_res.out, "--json"));
+        cft_expect(cft_cli("help", s_commands[i], NULL), 0);
+        assert_non_null(strstr(cft_res.out, want));
         /* Global options after the command, --help anywhere. */
-        s_expect(s_cli(s_commands[i], "--json", "--home", "/nonexistent", "--help", NULL), 0);
-        assert_non_null(strstr(s_res.out, want));
+        cft_expect(cft_cli(s_commands[i], "--json", "--home", "/nonexistent", "--help", NULL), 0);
+        assert_non_null(strstr(cft_res.out, want));
     }
 
-    s_expect(s_cli(NULL), 2);
-    assert_non_null(strstr(s_res.err, "autodist: no command given"));
-    s_expect(s_cli("help", "frobnicate", NULL), 2);
-    s_expect(s_cli("frobnicate", NULL), 2);
-    assert_string_equal(s_res.err, "autodist: no command \"frobnicate\" (try autodist --help)\n");
-    s_expect(s_cli("--bogus", "status", NULL), 2);
-    assert_non_null(strstr(s_res.err, "unknown option --bogus"));
-    s_expect(s_cli("status", "--bogus", NULL), 2);
-    assert_non_null(strstr(s_res.err, "autodist: status: unknown option --bogus"));
-    s_expect(s_cli("status", "--home", NULL), 2);
-    assert_non_null(strstr(s_res.err, "needs a value"));
-    s_expect(s_cli("up", "--agents", "0", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--agents must be an integer in 1..250, got \"0\""));
-    s_expect(s_cli("up", "--agents", "251", NULL), 2);
-    s_expect(s_cli("up", "--agents", "2x", NULL), 2);
-    s_expect(s_cli("up", "--agent-endpoint", "localhost:7401", NULL), 2);
-    assert_non_null(strstr(s_res.err, "bad endpoint"));
-    s_expect(s_cli("cancel", NULL), 2);
-    s_expect(s_cli("cancel", "12", "abc", NULL), 2);
-    assert_non_null(strstr(s_res.err, "a job id must be an integer"));
-    s_expect(s_cli("status", "1", "2", NULL), 2);
-    s_expect(s_cli("status", "0", NULL), 2);
-    s_expect(s_cli("jobs", "--state", "SLEEPING", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--state must be PENDING"));
-    s_expect(s_cli("jobs", "--limit", "0", NULL), 2);
-    s_expect(s_cli("jobs", "extra", NULL), 2);
-    s_expect(s_cli("submit", NULL), 2);
-    s_expect(s_cli("submit", "a.yaml", "b.yaml", NULL), 2);
-    s_expect(s_cli("submit", AD_SOURCE_DIR "/tests/jobs/good-minimal.yaml", "--follow-interval",
-                   "0", NULL),
-             2);
-    s_expect(s_cli("logs", NULL), 2);
-    s_expect(s_cli("logs", "-3", NULL), 2);
-    s_expect(s_cli("runs", "--limit", "many", NULL), 2);
-    s_expect(s_cli("nodes", "extra", NULL), 2);
-    s_expect(s_cli("down", "extra", NULL), 2);
-    s_expect(s_cli("--coordinator", "localhost:7400", "status", NULL), 2);
-    assert_non_null(strstr(s_res.err, "bad coordinator endpoint \"localhost:7400\""));
+    cft_expect(cft_cli(NULL), 2);
+    assert_non_null(strstr(cft_res.err, "autodist: no command given"));
+    cft_expect(cft_cli("help", "frobnicate", NULL), 2);
+    cft_expect(cft_cli("frobnicate", NULL), 2);
+    assert_string_equal(cft_res.err, "autodist: no command \"frobnicate\" (try autodist --help)\n");
+    cft_expect(cft_cli("--bogus", "status", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "unknown option --bogus"));
+    cft_expect(cft_cli("status", "--bogus", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "autodist: status: unknown option --bogus"));
+    cft_expect(cft_cli("status", "--home", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "needs a value"));
+    cft_expect(cft_cli("up", "--agents", "0", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "--agents must be an integer in 1..250, got \"0\""));
+    cft_expect(cft_cli("up", "--agents", "251", NULL), 2);
+    cft_expect(cft_cli("up", "--agents", "2x", NULL), 2);
+    cft_expect(cft_cli("up", "--agent-endpoint", "localhost:7401", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "bad endpoint"));
+    cft_expect(cft_cli("cancel", NULL), 2);
+    cft_expect(cft_cli("cancel", "12", "abc", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "a job id must be an integer"));
+    cft_expect(cft_cli("status", "1", "2", NULL), 2);
+    cft_expect(cft_cli("status", "0", NULL), 2);
+    cft_expect(cft_cli("jobs", "--state", "SLEEPING", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "--state must be PENDING"));
+    cft_expect(cft_cli("jobs", "--limit", "0", NULL), 2);
+    cft_expect(cft_cli("jobs", "extra", NULL), 2);
+    cft_expect(cft_cli("submit", NULL), 2);
+    cft_expect(cft_cli("submit", "a.yaml", "b.yaml", NULL), 2);
+    cft_expect(cft_cli("submit", AD_SOURCE_DIR "/tests/jobs/good-minimal.yaml", "--follow-interval",
+                       "0", NULL),
+               2);
+    cft_expect(cft_cli("logs", NULL), 2);
+    cft_expect(cft_cli("logs", "-3", NULL), 2);
+    cft_expect(cft_cli("runs", "--limit", "many", NULL), 2);
+    cft_expect(cft_cli("nodes", "extra", NULL), 2);
+    cft_expect(cft_cli("down", "extra", NULL), 2);
+    cft_expect(cft_cli("--coordinator", "localhost:7400", "status", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "bad coordinator endpoint \"localhost:7400\""));
     /* Each error is one line. */
-    assert_non_null(strchr(s_res.err, '\n'));
-    assert_int_equal(strchr(s_res.err, '\n')[1], '\0');
+    assert_non_null(strchr(cft_res.err, '\n'));
+    assert_int_equal(strchr(cft_res.err, '\n')[1], '\0');
 }
 
 /* Every malformed job file: exit 2 with the parser's FILE:LINE:COL line, before any request. */
@@ -176,14 +146,15 @@ test_bad_job_files(void **st)
     adt_free_endpoint(ep, sizeof(ep));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(path, sizeof(path), AD_SOURCE_DIR "/tests/jobs/%s", cases[i].file);
-        s_expect(s_cli("--coordinator", ep, "submit", path, "--wait", NULL), 2);
+        cft_expect(cft_cli("--coordinator", ep, "submit", path, "--wait", NULL), 2);
         snprintf(prefix, sizeof(prefix), "autodist: %s:", path);
-        assert_memory_equal(s_res.err, prefix, strlen(prefix));
-        if (!strstr(s_res.err, cases[i].says))
-            fprintf(stderr, "%s: expected \"%s\" in: %s", cases[i].file, cases[i].says, s_res.err);
-        assert_non_null(strstr(s_res.err, cases[i].says));
-        assert_string_equal(s_res.out, "");
-        assert_true(s_res.seconds < 3.0);
+        assert_memory_equal(cft_res.err, prefix, strlen(prefix));
+        if (!strstr(cft_res.err, cases[i].says))
+            fprintf(stderr, "%s: expected \"%s\" in: %s", cases[i].file, cases[i].says,
+                    cft_res.err);
+        assert_non_null(strstr(cft_res.err, cases[i].says));
+        assert_string_equal(cft_res.out, "");
+        assert_true(cft_res.seconds < 3.0);
     }
     /* And every other bad file of tests/jobs says FILE:LINE:COL: too. */
     d = opendir(AD_SOURCE_DIR "/tests/jobs");
@@ -195,10 +166,10 @@ test_bad_job_files(void **st)
         if (strncmp(e->d_name, "bad-", 4))
             continue;
         snprintf(path, sizeof(path), AD_SOURCE_DIR "/tests/jobs/%s", e->d_name);
-        s_expect(s_cli("--coordinator", ep, "--json", "submit", path, NULL), 2);
+        cft_expect(cft_cli("--coordinator", ep, "--json", "submit", path, NULL), 2);
         snprintf(prefix, sizeof(prefix), "autodist: %s:", path);
-        assert_memory_equal(s_res.err, prefix, strlen(prefix));
-        colon = s_res.err + strlen(prefix);
+        assert_memory_equal(cft_res.err, prefix, strlen(prefix));
+        colon = cft_res.err + strlen(prefix);
         assert_int_equal(sscanf(colon, "%d:%d:", &line, &col), 2);
         assert_true(line >= 1 && col >= 1);
         n++;
@@ -206,9 +177,9 @@ test_bad_job_files(void **st)
     closedir(d);
     assert_true(n >= 30);
     /* A file that is not there. */
-    s_expect(s_cli("--coordinator", ep, "submit", "/nonexistent/job.yaml", NULL), 2);
-    assert_non_null(strstr(s_res.err, "autodist: /nonexistent/job.yaml"));
-    assert_non_null(strstr(s_res.err, "No such file or directory"));
+    cft_expect(cft_cli("--coordinator", ep, "submit", "/nonexistent/job.yaml", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "autodist: /nonexistent/job.yaml"));
+    assert_non_null(strstr(cft_res.err, "No such file or directory"));
 }
 
 /* No coordinator: every request exits 3 within ~5 s and names the endpoint. */
@@ -238,10 +209,10 @@ test_unreachable(void **st)
         for (int j = 0; cmds[i][j]; j++)
             args[n++] = cmds[i][j];
         args[n] = NULL;
-        adt_start(&p[i], AD_CLI_BIN, args, s_tmp);
+        adt_start(&p[i], AD_CLI_BIN, args, cft_tmp);
     }
     for (int i = 0; i < N; i++) {
-        adt_finish(&p[i], &r[i], S_DEADLINE_S);
+        adt_finish(&p[i], &r[i], CFT_DEADLINE_S);
         if (r[i].status != 3)
             fprintf(stderr, "%s: exit %d: %s", cmds[i][0], r[i].status, r[i].err);
         assert_int_equal(r[i].status, 3);
@@ -260,13 +231,13 @@ test_down_not_running(void **st)
     char home[256], ep[64];
     json_t *doc;
 
-    snprintf(home, sizeof(home), "%s/home-idle", s_tmp);
+    snprintf(home, sizeof(home), "%s/home-idle", cft_tmp);
     adt_free_endpoint(ep, sizeof(ep));
-    s_expect(s_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
-    assert_string_equal(s_res.out, "autodist is not running\n");
-    assert_true(s_res.seconds < 5.0);
-    s_expect(s_cli("down", "--json", "--home", home, "--coordinator", ep, NULL), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(cft_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
+    assert_string_equal(cft_res.out, "autodist is not running\n");
+    assert_true(cft_res.seconds < 5.0);
+    cft_expect(cft_cli("down", "--json", "--home", home, "--coordinator", ep, NULL), 0);
+    doc = adt_json(cft_res.out);
     assert_true(json_is_false(json_object_get(doc, "was_running")));
     json_decref(doc);
     /* A pid file whose process is gone is removed, and still nothing runs. */
@@ -278,126 +249,10 @@ test_down_not_running(void **st)
         mkdir(run, 0755);
         snprintf(pidfile, sizeof(pidfile), "%s/agent-ghost.pid", run);
         adt_write_file(pidfile, "999999\n");
-        s_expect(s_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
-        assert_string_equal(s_res.out, "autodist is not running\n");
+        cft_expect(cft_cli("--home", home, "--coordinator", ep, "down", NULL), 0);
+        assert_string_equal(cft_res.out, "autodist is not running\n");
         assert_int_equal(access(pidfile, F_OK), -1);
     }
-}
-
-static void
-s_add_run(ad_store_t *store, const char *model, int ppn, int64_t job, ad_job_state_t state,
-          double rate, double acc, int64_t *id)
-{
-    ad_job_row_t row;
-    ad_run_t run;
-
-    /* A run belongs to a job of the store (a foreign key). */
-    while (job > 0) {
-        int64_t jid = 0;
-
-        ad_store_job_row_init(&row);
-        row.name = (char *)model;
-        row.spec = "{}";
-        assert_int_equal(ad_store_add_job(store, &row, &jid), 0);
-        if (jid >= job)
-            break;
-    }
-    ad_store_run_init(&run);
-    run.model = (char *)model;
-    run.dataset = (char *)(strcmp(model, "mlp") ? "fashion-mnist" : "synthetic");
-    run.hardware = "hw-test";
-    run.procs_per_node = ppn;
-    run.batch_size = 256;
-    run.job = job;
-    run.state = state;
-    run.samples_per_s = rate;
-    run.accuracy = acc;
-    assert_int_equal(ad_store_add_run(store, &run, id), 0);
-}
-
-/* `runs` reads the store directly: a missing store, then a populated one with filters. */
-static void
-test_runs(void **st)
-{
-    char home[256], db[300];
-    ad_store_t *store = NULL;
-    ad_err_t err = {0};
-    int64_t base = 0, fast = 0, failed = 0;
-    json_t *doc, *runs, *r;
-
-    snprintf(home, sizeof(home), "%s/home-runs", s_tmp);
-    snprintf(db, sizeof(db), "%s/runs.db", home);
-    s_expect(s_cli("--home", home, "runs", NULL), 0);
-    assert_non_null(strstr(s_res.out, "no runs yet ("));
-    assert_non_null(strstr(s_res.out, db));
-    assert_int_equal(access(home, F_OK), -1); /* reading never creates the home */
-    s_expect(s_cli("runs", "--json", "--home", home, NULL), 0);
-    doc = adt_json(s_res.out);
-    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 0);
-    json_decref(doc);
-
-    assert_int_equal(mkdir(home, 0700), 0);
-    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
-    s_add_run(store, "cnn", 1, 4, AD_JOB_COMPLETED, 1000.0, NAN, &base);
-    s_add_run(store, "cnn", 2, 5, AD_JOB_COMPLETED, 1830.0, 0.8912, &fast);
-    s_add_run(store, "mlp", 1, 6, AD_JOB_FAILED, NAN, NAN, &failed);
-    ad_store_close(&store);
-
-    s_expect(s_cli("--home", home, "runs", NULL), 0);
-    assert_non_null(strstr(s_res.out, "ID"));
-    assert_non_null(strstr(s_res.out, "SAMPLES/S"));
-    assert_non_null(strstr(s_res.out, "1x2x1"));
-    assert_non_null(strstr(s_res.out, "1.83x"));
-    assert_non_null(strstr(s_res.out, "89.12%"));
-    assert_non_null(strstr(s_res.out, "FAILED"));
-    /* Newest first: the mlp run is listed before the cnn runs. */
-    assert_true(strstr(s_res.out, "mlp") < strstr(s_res.out, "cnn"));
-
-    s_expect(s_cli("--home", home, "--json", "runs", NULL), 0);
-    doc = adt_json(s_res.out);
-    runs = json_object_get(doc, "runs");
-    assert_int_equal(json_array_size(runs), 3);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "id")), failed);
-    assert_true(json_is_null(json_object_get(json_array_get(runs, 0), "samples_per_s")));
-    json_decref(doc);
-
-    s_expect(s_cli("--home", home, "--json", "runs", "--job", "5", NULL), 0);
-    doc = adt_json(s_res.out);
-    runs = json_object_get(doc, "runs");
-    assert_int_equal(json_array_size(runs), 1);
-    r = json_array_get(runs, 0);
-    assert_int_equal(json_integer_value(json_object_get(r, "id")), fast);
-    assert_int_equal(json_integer_value(json_object_get(r, "baseline")), base);
-    assert_true(fabs(json_number_value(json_object_get(r, "speedup")) - 1.83) < 1e-9);
-    assert_true(fabs(json_number_value(json_object_get(r, "accuracy")) - 0.8912) < 1e-9);
-    assert_string_equal(json_string_value(json_object_get(r, "state")), "COMPLETED");
-    json_decref(doc);
-
-    s_expect(s_cli("--home", home, "--json", "runs", "--model", "cnn", NULL), 0);
-    doc = adt_json(s_res.out);
-    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 2);
-    json_decref(doc);
-    s_expect(s_cli("--home", home, "--json", "runs", "--dataset", "synthetic", NULL), 0);
-    doc = adt_json(s_res.out);
-    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 1);
-    json_decref(doc);
-    s_expect(s_cli("--home", home, "--json", "runs", "--limit", "1", NULL), 0);
-    doc = adt_json(s_res.out);
-    runs = json_object_get(doc, "runs");
-    assert_int_equal(json_array_size(runs), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "id")), failed);
-    json_decref(doc);
-    s_expect(s_cli("--home", home, "runs", "--model", "resnet18", NULL), 0);
-    assert_non_null(strstr(s_res.out, "no runs match"));
-
-    /* A file that is not a store: exit 1 with the store's message. */
-    snprintf(home, sizeof(home), "%s/home-garbage", s_tmp);
-    assert_int_equal(mkdir(home, 0700), 0);
-    snprintf(db, sizeof(db), "%s/runs.db", home);
-    adt_write_file(db, "this is not a database, not even close; it is a plain text file.\n");
-    s_expect(s_cli("--home", home, "runs", NULL), 1);
-    assert_non_null(strstr(s_res.err, "autodist: "));
-    assert_non_null(strstr(s_res.err, db));
 }
 
 /* `up` when the client port is taken: exit 1 within 10 s, naming the coordinator's log. */
@@ -417,14 +272,14 @@ test_up_daemon_fails(void **st)
     snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
     adt_free_endpoint(ep_agents, sizeof(ep_agents));
     adt_free_endpoint(ep_metrics, sizeof(ep_metrics));
-    snprintf(home, sizeof(home), "%s/home-busy", s_tmp);
-    s_expect(s_cli("--home", home, "--coordinator", ep, "up", "--no-bench", "--agent-endpoint",
-                   ep_agents, "--metrics-endpoint", ep_metrics, NULL),
-             1);
-    assert_true(s_res.seconds < 15.0);
-    assert_non_null(strstr(s_res.err, "autodist: the coordinator exited at start"));
-    assert_non_null(strstr(s_res.err, "address in use"));
-    assert_non_null(strstr(s_res.err, "/logs/autodistd.log"));
+    snprintf(home, sizeof(home), "%s/home-busy", cft_tmp);
+    cft_expect(cft_cli("--home", home, "--coordinator", ep, "up", "--no-bench", "--agent-endpoint",
+                       ep_agents, "--metrics-endpoint", ep_metrics, NULL),
+               1);
+    assert_true(cft_res.seconds < 15.0);
+    assert_non_null(strstr(cft_res.err, "autodist: the coordinator exited at start"));
+    assert_non_null(strstr(cft_res.err, "address in use"));
+    assert_non_null(strstr(cft_res.err, "/logs/autodistd.log"));
     snprintf(pidfile, sizeof(pidfile), "%s/run/autodistd.pid", home);
     assert_int_equal(access(pidfile, F_OK), -1);
     close(fd);
@@ -569,28 +424,28 @@ test_wait_completed(void **st)
     fake_t f;
 
     s_fake_start(&f, S_FAKE_COMPLETED);
-    s_expect(s_cli("--coordinator", f.ep, "submit", s_never_job, "--wait", "--follow-interval",
-                   "0.1", NULL),
-             0);
+    cft_expect(cft_cli("--coordinator", f.ep, "submit", s_never_job, "--wait", "--follow-interval",
+                       "0.1", NULL),
+               0);
     s_fake_stop(&f);
-    assert_non_null(strstr(s_res.out, "submitted job 7 (too-big)\n"));
-    assert_non_null(strstr(s_res.out, "job 7 PENDING: waiting for nodes busy with job 3\n"));
-    assert_non_null(strstr(s_res.out, "job 7 RUNNING step 100/300 (33%) epoch 1/1 3012 "
-                                      "samples/s loss 0.612 ETA 0:00:31\n"));
-    assert_non_null(strstr(s_res.out, "job 7 (too-big) COMPLETED, exit code 0, wall time "
-                                      "0:01:23\n"));
-    assert_non_null(strstr(s_res.out, "  throughput 3012 samples/s (run 15)\n"));
-    assert_non_null(strstr(s_res.out, "  speedup 1.83x over 1x1x1 run 7\n"));
-    assert_non_null(strstr(s_res.out, "  test accuracy 89.12%\n"));
-    assert_string_equal(s_res.err, "");
+    assert_non_null(strstr(cft_res.out, "submitted job 7 (too-big)\n"));
+    assert_non_null(strstr(cft_res.out, "job 7 PENDING: waiting for nodes busy with job 3\n"));
+    assert_non_null(strstr(cft_res.out, "job 7 RUNNING step 100/300 (33%) epoch 1/1 3012 "
+                                        "samples/s loss 0.612 ETA 0:00:31\n"));
+    assert_non_null(strstr(cft_res.out, "job 7 (too-big) COMPLETED, exit code 0, wall time "
+                                        "0:01:23\n"));
+    assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s (run 15)\n"));
+    assert_non_null(strstr(cft_res.out, "  speedup 1.83x over 1x1x1 run 7\n"));
+    assert_non_null(strstr(cft_res.out, "  test accuracy 89.12%\n"));
+    assert_string_equal(cft_res.err, "");
 
     s_fake_start(&f, S_FAKE_COMPLETED);
-    s_expect(s_cli("--coordinator", f.ep, "--json", "submit", s_never_job, "--wait",
-                   "--follow-interval", "0.1", NULL),
-             0);
+    cft_expect(cft_cli("--coordinator", f.ep, "--json", "submit", s_never_job, "--wait",
+                       "--follow-interval", "0.1", NULL),
+               0);
     s_fake_stop(&f);
     {
-        json_t *doc = adt_json(s_res.out);
+        json_t *doc = adt_json(cft_res.out);
 
         assert_int_equal(json_integer_value(json_object_get(doc, "job")), 7);
         assert_string_equal(json_string_value(json_object_get(doc, "state")), "COMPLETED");
@@ -608,16 +463,16 @@ test_wait_failed(void **st)
     fake_t f;
 
     s_fake_start(&f, S_FAKE_FAILED);
-    s_expect(s_cli("--coordinator", f.ep, "submit", s_never_job, "--wait", "--follow-interval",
-                   "0.1", NULL),
-             4);
+    cft_expect(cft_cli("--coordinator", f.ep, "submit", s_never_job, "--wait", "--follow-interval",
+                       "0.1", NULL),
+               4);
     s_fake_stop(&f);
     /* Seconds are rounded from the fake's clock: allow a second either way. */
-    assert_non_null(strstr(s_res.out, "job 7 RUNNING on n1, elapsed 0:00:0"));
-    assert_non_null(strstr(s_res.out, " (no progress reported yet)\n"));
-    assert_non_null(strstr(s_res.out, "job 7 (too-big) FAILED, exit code 1, wall time 0:00:0"));
-    assert_non_null(strstr(s_res.out, "\n  reason: exit 1 (see output.log)\n"));
-    assert_string_equal(s_res.err, "autodist: job 7 ended FAILED: exit 1 (see output.log)\n");
+    assert_non_null(strstr(cft_res.out, "job 7 RUNNING on n1, elapsed 0:00:0"));
+    assert_non_null(strstr(cft_res.out, " (no progress reported yet)\n"));
+    assert_non_null(strstr(cft_res.out, "job 7 (too-big) FAILED, exit code 1, wall time 0:00:0"));
+    assert_non_null(strstr(cft_res.out, "\n  reason: exit 1 (see output.log)\n"));
+    assert_string_equal(cft_res.err, "autodist: job 7 ended FAILED: exit 1 (see output.log)\n");
 }
 
 /* No baseline yet, no step count: the summary says how to get a baseline. */
@@ -627,15 +482,16 @@ test_wait_no_baseline(void **st)
     fake_t f;
 
     s_fake_start(&f, S_FAKE_NO_BASELINE);
-    s_expect(s_cli("--coordinator", f.ep, "submit", s_never_job, "--wait", "--follow-interval",
-                   "0.1", NULL),
-             0);
+    cft_expect(cft_cli("--coordinator", f.ep, "submit", s_never_job, "--wait", "--follow-interval",
+                       "0.1", NULL),
+               0);
     s_fake_stop(&f);
-    assert_non_null(strstr(s_res.out, "job 7 RUNNING starting\n"));
-    assert_non_null(strstr(s_res.out, "  throughput 55.5 samples/s (run 2)\n"
-                                      "  no baseline yet: run the 1x1x1 layout of this job to get "
-                                      "one\n"));
-    assert_null(strstr(s_res.out, "accuracy"));
+    assert_non_null(strstr(cft_res.out, "job 7 RUNNING starting\n"));
+    assert_non_null(strstr(cft_res.out,
+                           "  throughput 55.5 samples/s (run 2)\n"
+                           "  no baseline yet: run the 1x1x1 layout of this job to get "
+                           "one\n"));
+    assert_null(strstr(cft_res.out, "accuracy"));
 }
 
 /* On a terminal the progress is one line redrawn with \r and a bar. */
@@ -681,18 +537,18 @@ test_wait_terminal(void **st)
 static int
 s_up(const char *agents)
 {
-    return s_cli("--home", s_home, "--coordinator", s_ep[0], "up", "--agents", agents, "--no-bench",
-                 "--agent-endpoint", s_ep[1], "--metrics-endpoint", s_ep[2], NULL);
+    return cft_cli("--home", s_home, "--coordinator", s_ep[0], "up", "--agents", agents,
+                   "--no-bench", "--agent-endpoint", s_ep[1], "--metrics-endpoint", s_ep[2], NULL);
 }
 
 static int
 s_cluster_setup(void **st)
 {
-    snprintf(s_home, sizeof(s_home), "%s/home-cluster", s_tmp);
+    snprintf(s_home, sizeof(s_home), "%s/home-cluster", cft_tmp);
     for (int i = 0; i < 3; i++)
         adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
     if (s_up("2") != 0) {
-        fprintf(stderr, "autodist up failed (%d):\n%s%s", s_res.status, s_res.out, s_res.err);
+        fprintf(stderr, "autodist up failed (%d):\n%s%s", cft_res.status, cft_res.out, cft_res.err);
         return -1;
     }
     return 0;
@@ -701,12 +557,12 @@ s_cluster_setup(void **st)
 static int
 s_cluster_teardown(void **st)
 {
-    s_cli("--home", s_home, "--coordinator", s_ep[0], "down", NULL);
+    cft_cli("--home", s_home, "--coordinator", s_ep[0], "down", NULL);
     return 0;
 }
 
 /* Run autodist against the group's coordinator and home. */
-#define S_CLI(...) s_cli("--home", s_home, "--coordinator", s_ep[0], __VA_ARGS__, NULL)
+#define S_CLI(...) cft_cli("--home", s_home, "--coordinator", s_ep[0], __VA_ARGS__, NULL)
 
 static void
 test_up_started(void **st)
@@ -729,8 +585,8 @@ test_up_started(void **st)
     snprintf(path, sizeof(path), "%s/logs/autodistd.log", s_home);
     assert_int_equal(access(path, F_OK), 0);
 
-    s_expect(S_CLI("nodes", "--json"), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(S_CLI("nodes", "--json"), 0);
+    doc = adt_json(cft_res.out);
     nodes = json_object_get(doc, "nodes");
     assert_int_equal(json_array_size(nodes), 2);
     json_array_foreach(nodes, i, n)
@@ -740,12 +596,12 @@ test_up_started(void **st)
     }
     assert_int_equal(up, 2);
     json_decref(doc);
-    s_expect(S_CLI("nodes"), 0);
-    assert_non_null(strstr(s_res.out, "NAME"));
-    assert_non_null(strstr(s_res.out, "LAST-SEEN"));
+    cft_expect(S_CLI("nodes"), 0);
+    assert_non_null(strstr(cft_res.out, "NAME"));
+    assert_non_null(strstr(cft_res.out, "LAST-SEEN"));
     snprintf(name, sizeof(name), "%s-2", s_host);
-    assert_non_null(strstr(s_res.out, name));
-    assert_non_null(strstr(s_res.out, "UP"));
+    assert_non_null(strstr(cft_res.out, name));
+    assert_non_null(strstr(cft_res.out, "UP"));
 }
 
 /* `up` again is a no-op; `up --agents 3` starts only the missing agent. */
@@ -757,12 +613,12 @@ test_up_idempotent(void **st)
     size_t i;
     int started = 0;
 
-    s_expect(s_up("2"), 0);
-    assert_non_null(strstr(s_res.out, "autodist is already up at"));
-    assert_null(strstr(s_res.out, "started"));
+    cft_expect(s_up("2"), 0);
+    assert_non_null(strstr(cft_res.out, "autodist is already up at"));
+    assert_null(strstr(cft_res.out, "started"));
     /* The endpoints `up` recorded serve the commands that are not given them. */
-    s_expect(s_cli("--home", s_home, "up", "--agents", "3", "--no-bench", "--json", NULL), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(cft_cli("--home", s_home, "up", "--agents", "3", "--no-bench", "--json", NULL), 0);
+    doc = adt_json(cft_res.out);
     assert_true(json_is_false(json_object_get(json_object_get(doc, "coordinator"), "started")));
     assert_string_equal(json_string_value(json_object_get(doc, "endpoint")), s_ep[0]);
     agents = json_object_get(doc, "agents");
@@ -784,20 +640,20 @@ test_up_idempotent(void **st)
 static void
 s_write_jobs(void)
 {
-    snprintf(s_never_job, sizeof(s_never_job), "%s/never.yaml", s_tmp);
+    snprintf(s_never_job, sizeof(s_never_job), "%s/never.yaml", cft_tmp);
     adt_write_file(s_never_job, "name: too-big\n"
-                              "model: mlp\n"
-                              "dataset: synthetic\n"
-                              "steps: 3\n"
-                              "batch_size: 16\n"
-                              "layout: {nodes: 8, procs_per_node: 1, threads_per_proc: 1}\n");
-    snprintf(s_auto_job, sizeof(s_auto_job), "%s/auto.yaml", s_tmp);
+                                "model: mlp\n"
+                                "dataset: synthetic\n"
+                                "steps: 3\n"
+                                "batch_size: 16\n"
+                                "layout: {nodes: 8, procs_per_node: 1, threads_per_proc: 1}\n");
+    snprintf(s_auto_job, sizeof(s_auto_job), "%s/auto.yaml", cft_tmp);
     adt_write_file(s_auto_job, "name: planned\n"
-                             "model: mlp\n"
-                             "dataset: synthetic\n"
-                             "steps: 3\n"
-                             "batch_size: 16\n"
-                             "layout: auto\n");
+                               "model: mlp\n"
+                               "dataset: synthetic\n"
+                               "steps: 3\n"
+                               "batch_size: 16\n"
+                               "layout: auto\n");
 }
 
 /* Submit the never-fitting job; returns its id. */
@@ -807,8 +663,8 @@ s_submit_never(void)
     json_t *doc;
     int64_t id;
 
-    s_expect(S_CLI("--json", "submit", s_never_job), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(S_CLI("--json", "submit", s_never_job), 0);
+    doc = adt_json(cft_res.out);
     id = json_integer_value(json_object_get(doc, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(doc, "state")), "PENDING");
@@ -826,12 +682,12 @@ test_jobs_cancel(void **st)
     size_t i;
     bool seen = false;
 
-    s_expect(S_CLI("submit", s_never_job), 0);
-    assert_int_equal(sscanf(s_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
+    cft_expect(S_CLI("submit", s_never_job), 0);
+    assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 
-    s_expect(S_CLI("status", "--json"), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(S_CLI("status", "--json"), 0);
+    doc = adt_json(cft_res.out);
     json_array_foreach(json_object_get(doc, "jobs"), i, j)
     {
         if (json_integer_value(json_object_get(j, "id")) != id)
@@ -842,47 +698,47 @@ test_jobs_cancel(void **st)
     }
     assert_true(seen);
     json_decref(doc);
-    s_expect(S_CLI("status"), 0);
-    assert_non_null(strstr(s_res.out, "LAYOUT"));
-    assert_non_null(strstr(s_res.out, "too-big"));
-    assert_non_null(strstr(s_res.out, "8x1x1"));
-    s_expect(S_CLI("status", idtext), 0);
-    assert_non_null(strstr(s_res.out, "PENDING"));
+    cft_expect(S_CLI("status"), 0);
+    assert_non_null(strstr(cft_res.out, "LAYOUT"));
+    assert_non_null(strstr(cft_res.out, "too-big"));
+    assert_non_null(strstr(cft_res.out, "8x1x1"));
+    cft_expect(S_CLI("status", idtext), 0);
+    assert_non_null(strstr(cft_res.out, "PENDING"));
 
-    s_expect(S_CLI("jobs", "--json", "--name", "too-big", "--limit", "1"), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(S_CLI("jobs", "--json", "--name", "too-big", "--limit", "1"), 0);
+    doc = adt_json(cft_res.out);
     jobs = json_object_get(doc, "jobs");
     assert_int_equal(json_array_size(jobs), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(jobs, 0), "id")), id);
     json_decref(doc);
 
-    s_expect(S_CLI("cancel", idtext, "--json"), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(S_CLI("cancel", idtext, "--json"), 0);
+    doc = adt_json(cft_res.out);
     j = json_array_get(json_object_get(doc, "jobs"), 0);
     assert_int_equal(json_integer_value(json_object_get(j, "job")), id);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "CANCELLED");
     json_decref(doc);
-    s_expect(S_CLI("cancel", idtext), 0);
+    cft_expect(S_CLI("cancel", idtext), 0);
     snprintf(want, sizeof(want), "job %s CANCELLED\n", idtext);
-    assert_string_equal(s_res.out, want);
-    s_expect(S_CLI("status", idtext, "--json"), 0);
-    doc = adt_json(s_res.out);
+    assert_string_equal(cft_res.out, want);
+    cft_expect(S_CLI("status", idtext, "--json"), 0);
+    doc = adt_json(cft_res.out);
     j = json_array_get(json_object_get(doc, "jobs"), 0);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "CANCELLED");
     json_decref(doc);
-    s_expect(S_CLI("jobs", "--state", "cancelled"), 0);
-    assert_non_null(strstr(s_res.out, "too-big"));
-    assert_non_null(strstr(s_res.out, "CANCELLED"));
+    cft_expect(S_CLI("jobs", "--state", "cancelled"), 0);
+    assert_non_null(strstr(cft_res.out, "too-big"));
+    assert_non_null(strstr(cft_res.out, "CANCELLED"));
 
     /* Unknown jobs: the coordinator's ERROR, exit 1; the others are still cancelled. */
-    s_expect(S_CLI("status", "99999"), 1);
-    assert_non_null(strstr(s_res.err, "autodist: "));
-    assert_non_null(strstr(s_res.err, "99999"));
-    s_expect(S_CLI("cancel", "99999", idtext), 1);
-    assert_non_null(strstr(s_res.err, "autodist: job 99999: "));
-    assert_string_equal(s_res.out, want);
-    s_expect(S_CLI("logs", "99999"), 1);
-    assert_non_null(strstr(s_res.err, "autodist: "));
+    cft_expect(S_CLI("status", "99999"), 1);
+    assert_non_null(strstr(cft_res.err, "autodist: "));
+    assert_non_null(strstr(cft_res.err, "99999"));
+    cft_expect(S_CLI("cancel", "99999", idtext), 1);
+    assert_non_null(strstr(cft_res.err, "autodist: job 99999: "));
+    assert_string_equal(cft_res.out, want);
+    cft_expect(S_CLI("logs", "99999"), 1);
+    assert_non_null(strstr(cft_res.err, "autodist: "));
 }
 
 /* submit --wait of a job the nodes can never hold: exit 5 with the reason. */
@@ -896,25 +752,25 @@ test_wait_never(void **st)
 
     /* STATUS gives the scheduler's verdict that --wait reads: this job can never start. */
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-    s_expect(S_CLI("status", idtext, "--json"), 0);
-    doc = adt_json(s_res.out);
+    cft_expect(S_CLI("status", idtext, "--json"), 0);
+    doc = adt_json(cft_res.out);
     sched = json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "sched");
     assert_non_null(json_string_value(sched));
     assert_string_equal(json_string_value(sched), "never");
     json_decref(doc);
-    s_expect(S_CLI("cancel", idtext), 0);
-    s_expect(S_CLI("submit", s_never_job, "--wait"), 5);
-    assert_int_equal(sscanf(s_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
-    assert_true(s_res.seconds >= 4.0 && s_res.seconds < 30.0);
+    cft_expect(S_CLI("cancel", idtext), 0);
+    cft_expect(S_CLI("submit", s_never_job, "--wait"), 5);
+    assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
+    assert_true(cft_res.seconds >= 4.0 && cft_res.seconds < 30.0);
     snprintf(want, sizeof(want), "autodist: job %lld cannot start: ", (long long)id);
-    assert_non_null(strstr(s_res.err, want));
+    assert_non_null(strstr(cft_res.err, want));
     snprintf(want, sizeof(want), "; it stays PENDING (autodist cancel %lld drops it)\n",
              (long long)id);
-    assert_non_null(strstr(s_res.err, want));
+    assert_non_null(strstr(cft_res.err, want));
     /* The plain (not a terminal) progress shows the reason while it waits. */
-    assert_non_null(strstr(s_res.out, " PENDING: "));
+    assert_non_null(strstr(cft_res.out, " PENDING: "));
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-    s_expect(S_CLI("cancel", idtext), 0);
+    cft_expect(S_CLI("cancel", idtext), 0);
 }
 
 /* Ctrl-C during --wait stops waiting, not the job. */
@@ -927,19 +783,19 @@ test_wait_interrupt(void **st)
     long long id = 0;
     proc_t p;
 
-    adt_start(&p, AD_CLI_BIN, args, s_tmp);
+    adt_start(&p, AD_CLI_BIN, args, cft_tmp);
     usleep(1500 * 1000);
     kill(p.pid, SIGINT);
-    adt_finish(&p, &s_res, S_DEADLINE_S);
-    s_expect(s_res.status, 130);
-    assert_true(s_res.seconds < 10.0);
-    assert_int_equal(sscanf(s_res.out, "submitted job %lld", &id), 1);
+    adt_finish(&p, &cft_res, CFT_DEADLINE_S);
+    cft_expect(cft_res.status, 130);
+    assert_true(cft_res.seconds < 10.0);
+    assert_int_equal(sscanf(cft_res.out, "submitted job %lld", &id), 1);
     snprintf(want, sizeof(want), "keeps going; follow it again with `autodist status %lld`", id);
-    assert_non_null(strstr(s_res.err, want));
+    assert_non_null(strstr(cft_res.err, want));
     snprintf(idtext, sizeof(idtext), "%lld", id);
-    s_expect(S_CLI("status", idtext, "--json"), 0);
-    assert_non_null(strstr(s_res.out, "\"PENDING\""));
-    s_expect(S_CLI("cancel", idtext), 0);
+    cft_expect(S_CLI("status", idtext, "--json"), 0);
+    assert_non_null(strstr(cft_res.out, "\"PENDING\""));
+    cft_expect(S_CLI("cancel", idtext), 0);
 }
 
 /* layout: auto goes to the coordinator as is; until it plans, its refusal is printed, exit 1. */
@@ -953,17 +809,17 @@ test_layout_auto(void **st)
         /* The planner landed: the job was accepted; drop it. */
         char idtext[24];
 
-        doc = adt_json(s_res.out);
+        doc = adt_json(cft_res.out);
         snprintf(idtext, sizeof(idtext), "%lld",
                  (long long)json_integer_value(json_object_get(doc, "job")));
         json_decref(doc);
-        s_expect(S_CLI("cancel", idtext), 0);
+        cft_expect(S_CLI("cancel", idtext), 0);
         return;
     }
-    s_expect(rc, 1);
-    assert_non_null(strstr(s_res.err, "autodist: "));
-    assert_non_null(strstr(s_res.err, "auto"));
-    assert_string_equal(s_res.out, "");
+    cft_expect(rc, 1);
+    assert_non_null(strstr(cft_res.err, "autodist: "));
+    assert_non_null(strstr(cft_res.err, "auto"));
+    assert_string_equal(cft_res.out, "");
 }
 
 /* `down` stops everything and removes the pid files; a second `down` finds nothing. */
@@ -984,10 +840,10 @@ test_down(void **st)
     }
     for (int i = 0; i < n; i++)
         assert_true(pids[i] > 0);
-    s_expect(S_CLI("down"), 0);
-    assert_non_null(strstr(s_res.out, "stopped the coordinator (pid "));
-    assert_non_null(strstr(s_res.out, " and 3 agents ("));
-    assert_true(s_res.seconds < 20.0);
+    cft_expect(S_CLI("down"), 0);
+    assert_non_null(strstr(cft_res.out, "stopped the coordinator (pid "));
+    assert_non_null(strstr(cft_res.out, " and 3 agents ("));
+    assert_true(cft_res.seconds < 20.0);
     for (int i = 0; i < n; i++) {
         /* Gone, or a zombie its new parent has not reaped yet. */
         char stat[64], buf[256];
@@ -1004,449 +860,19 @@ test_down(void **st)
     assert_int_equal(access(path, F_OK), -1);
     snprintf(path, sizeof(path), "%s/run/endpoints.json", s_home);
     assert_int_equal(access(path, F_OK), -1);
-    s_expect(S_CLI("down"), 0);
-    assert_string_equal(s_res.out, "autodist is not running\n");
-}
-
-/* ---- autodist speedup and runs --where/--csv/--plot (docs/speedup.md) ------------------------ */
-
-/* A run of any layout; job > 0 makes jobs up to that id first (a foreign key). */
-static int64_t
-s_add_layout_run(ad_store_t *store, const char *model, const char *dataset, const char *hardware,
-                 int64_t batch, int n, int p, int t, ad_job_state_t state, double sps, double acc,
-                 int64_t job)
-{
-    ad_job_row_t row;
-    ad_run_t run;
-    int64_t id = 0, jid = 0;
-
-    while (job > 0 && jid < job) {
-        ad_store_job_row_init(&row);
-        row.name = (char *)model;
-        row.spec = "{}";
-        assert_int_equal(ad_store_add_job(store, &row, &jid), 0);
-    }
-    ad_store_run_init(&run);
-    run.model = (char *)model;
-    run.dataset = (char *)dataset;
-    run.hardware = (char *)hardware;
-    run.nodes = n;
-    run.procs_per_node = p;
-    run.threads_per_proc = t;
-    run.batch_size = batch;
-    run.job = job;
-    run.state = state;
-    run.samples_per_s = sps;
-    run.accuracy = acc;
-    assert_int_equal(ad_store_add_run(store, &run, &id), 0);
-    return id;
-}
-
-static char s_sp_home[256];     /* the populated home of the speedup tests */
-static int64_t s_sp_resnet_run; /* its resnet18 run (no baseline) */
-
-/*
- * cnn/fashion-mnist/256/hw-a: 1x1x1 twice at 1000, 1x1x2 1700, 1x2x1 1800 2000 2200
- * (the 2200 one with accuracy 0.2), 2x1x1 1600, 2x2x1 3000 (job 1), a FAILED 1x1x1;
- * mlp/synthetic/128 on hardware `xeon "gold", 2s`: 1x1x1 5000; resnet18/synthetic/64: 1x2x1
- * 100 without a baseline.
- */
-static const char *
-s_speedup_home(void)
-{
-    static const char *const hw = "xeon \"gold\", 2s";
-    ad_store_t *store = NULL;
-    ad_err_t err = {0};
-    char db[300];
-
-    if (s_sp_home[0])
-        return s_sp_home;
-    snprintf(s_sp_home, sizeof(s_sp_home), "%s/home-speedup", s_tmp);
-    snprintf(db, sizeof(db), "%s/runs.db", s_sp_home);
-    assert_int_equal(mkdir(s_sp_home, 0700), 0);
-    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_COMPLETED, 1000,
-                     0.9, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_COMPLETED, 1000,
-                     0.9, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_FAILED, NAN, NAN,
-                     0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 2, AD_JOB_COMPLETED, 1700,
-                     0.9, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 2, 1, AD_JOB_COMPLETED, 1800,
-                     0.9, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 2, 1, AD_JOB_COMPLETED, 2000,
-                     0.9, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 2, 1, AD_JOB_COMPLETED, 2200,
-                     0.2, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 2, 1, 1, AD_JOB_COMPLETED, 1600,
-                     0.9, 0);
-    s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 2, 2, 1, AD_JOB_COMPLETED, 3000,
-                     0.9, 1);
-    s_add_layout_run(store, "mlp", "synthetic", hw, 128, 1, 1, 1, AD_JOB_COMPLETED, 5000, 0.9, 0);
-    s_sp_resnet_run = s_add_layout_run(store, "resnet18", "synthetic", "hw-a", 64, 1, 2, 1,
-                                       AD_JOB_COMPLETED, 100, 0.5, 0);
-    ad_store_close(&store);
-    return s_sp_home;
-}
-
-/* The layouts ("1x2x1") of a `speedup --json` answer, space-separated, in order. */
-static void
-s_layouts(char *buf, size_t size)
-{
-    json_t *doc = adt_json(s_res.out), *rows = json_object_get(doc, "speedups"), *r;
-    size_t i;
-
-    buf[0] = '\0';
-    json_array_foreach(rows, i, r)
-    {
-        size_t used = strlen(buf);
-
-        snprintf(buf + used, size - used, "%s%s:%s", i ? " " : "",
-                 json_string_value(json_object_get(r, "model")),
-                 json_string_value(json_object_get(r, "layout")));
-    }
-    json_decref(doc);
-}
-
-/* The table: one row per layout, repeats grouped, mean +- sd, speedup and efficiency. */
-static void
-test_speedup_table(void **st)
-{
-    const char *home = s_speedup_home();
-    char empty[300];
-
-    s_expect(s_cli("--home", home, "speedup", NULL), 0);
-    assert_non_null(strstr(s_res.out, "MODEL"));
-    assert_non_null(strstr(s_res.out, "LAYOUT"));
-    assert_non_null(strstr(s_res.out, "SAMPLES/S"));
-    assert_non_null(strstr(s_res.out, "EFFICIENCY"));
-    assert_non_null(strstr(s_res.out, "1x2x1   3     2000 +- 200  2.00x    100%"));
-    assert_non_null(strstr(s_res.out, "2x2x1   1     3000         3.00x    75%"));
-    assert_non_null(strstr(s_res.out, "xeon \"gold\", 2s"));
-    /* resnet18 has no 1x1x1 baseline: no speedup, no efficiency. */
-    assert_non_null(strstr(s_res.out, "1x2x1   1     100          -        -"));
-    assert_string_equal(s_res.err, "");
-    s_expect(s_cli("speedup", "--help", NULL), 0);
-    assert_non_null(strstr(s_res.out, "usage: autodist speedup"));
-    assert_non_null(strstr(s_res.out, "--plot"));
-    s_expect(s_cli("--help", NULL), 0);
-    assert_non_null(strstr(s_res.out, "speedup "));
-
-    /* No store yet: not an error; an empty answer in every format. */
-    snprintf(empty, sizeof(empty), "%s/home-speedup-empty", s_tmp);
-    s_expect(s_cli("--home", empty, "speedup", NULL), 0);
-    assert_non_null(strstr(s_res.out, "no runs yet ("));
-    s_expect(s_cli("--home", empty, "speedup", "--json", NULL), 0);
-    assert_string_equal(s_res.out, "{\n  \"speedups\": []\n}\n");
-    s_expect(s_cli("--home", empty, "speedup", "--csv", NULL), 0);
-    assert_non_null(strstr(s_res.out, "model,dataset,batch_size"));
-    assert_int_equal(strchr(s_res.out, '\n')[1], '\0');
-    assert_int_equal(access(empty, F_OK), -1);
-    s_expect(s_cli("--home", home, "speedup", "--where", "model = vgg", NULL), 0);
-    assert_non_null(strstr(s_res.out, "no speedups match"));
-}
-
-/* --json, parsed back: groups, mean, sd, n, speedup and efficiency. */
-static void
-test_speedup_json(void **st)
-{
-    const char *home = s_speedup_home();
-    json_t *doc, *rows, *r;
-
-    s_expect(s_cli("--home", home, "--json", "speedup", NULL), 0);
-    doc = adt_json(s_res.out);
-    rows = json_object_get(doc, "speedups");
-    assert_int_equal(json_array_size(rows), 7);
-    /* The store's order: model, dataset, batch, hardware, then the layout. */
-    r = json_array_get(rows, 0);
-    assert_string_equal(json_string_value(json_object_get(r, "layout")), "1x1x1");
-    assert_string_equal(json_string_value(json_object_get(r, "family")), "baseline");
-    assert_int_equal(json_integer_value(json_object_get(r, "runs")), 2); /* FAILED left out */
-    assert_true(fabs(json_number_value(json_object_get(r, "speedup")) - 1.0) < 1e-9);
-    r = json_array_get(rows, 2);
-    assert_string_equal(json_string_value(json_object_get(r, "model")), "cnn");
-    assert_string_equal(json_string_value(json_object_get(r, "dataset")), "fashion-mnist");
-    assert_string_equal(json_string_value(json_object_get(r, "hardware")), "hw-a");
-    assert_string_equal(json_string_value(json_object_get(r, "device")), "cpu");
-    assert_string_equal(json_string_value(json_object_get(r, "family")), "processes");
-    assert_int_equal(json_integer_value(json_object_get(r, "batch_size")), 256);
-    assert_int_equal(json_integer_value(json_object_get(r, "procs_per_node")), 2);
-    assert_int_equal(json_integer_value(json_object_get(r, "workers")), 2);
-    assert_int_equal(json_integer_value(json_object_get(r, "cores")), 2);
-    assert_int_equal(json_integer_value(json_object_get(r, "runs")), 3);
-    assert_true(fabs(json_number_value(json_object_get(r, "samples_per_s")) - 2000) < 1e-6);
-    assert_true(fabs(json_number_value(json_object_get(r, "samples_sd")) - 200) < 1e-6);
-    assert_true(fabs(json_number_value(json_object_get(r, "speedup")) - 2.0) < 1e-9);
-    assert_true(fabs(json_number_value(json_object_get(r, "efficiency")) - 1.0) < 1e-9);
-    r = json_array_get(rows, 1);
-    assert_string_equal(json_string_value(json_object_get(r, "family")), "threads");
-    assert_true(fabs(json_number_value(json_object_get(r, "efficiency")) - 0.85) < 1e-9);
-    r = json_array_get(rows, 4);
-    assert_string_equal(json_string_value(json_object_get(r, "family")), "mixed");
-    assert_int_equal(json_integer_value(json_object_get(r, "cores")), 4);
-    assert_true(fabs(json_number_value(json_object_get(r, "efficiency")) - 0.75) < 1e-9);
-    r = json_array_get(rows, 6);
-    assert_string_equal(json_string_value(json_object_get(r, "model")), "resnet18");
-    assert_true(json_is_null(json_object_get(r, "speedup")));
-    assert_true(json_is_null(json_object_get(r, "efficiency")));
-    json_decref(doc);
-}
-
-/* --csv: the exact text, RFC 4180 quoting of a hardware name with quotes and a comma. */
-static void
-test_speedup_csv(void **st)
-{
-    static const char want[] =
-        "model,dataset,batch_size,hardware,device,nodes,procs_per_node,threads_per_proc,layout,"
-        "family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,1,1,1x1x1,baseline,1,1,2,1000,0,1,1\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,1,2,1x1x2,threads,1,2,1,1700,0,1.7,0.85\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,3,2000,200,2,1\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,2,1,1,2x1x1,nodes,2,2,1,1600,0,1.6,0.8\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75\n"
-        "mlp,synthetic,128,\"xeon \"\"gold\"\", 2s\",cpu,1,1,1,1x1x1,baseline,1,1,1,5000,0,1,1\n"
-        "resnet18,synthetic,64,hw-a,cpu,1,2,1,1x2x1,processes,2,2,1,100,0,,\n";
-    const char *home = s_speedup_home();
-
-    s_expect(s_cli("--home", home, "speedup", "--csv", NULL), 0);
-    assert_string_equal(s_res.out, want);
-    s_expect(s_cli("--home", home, "speedup", "--csv", "--json", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--json and --csv exclude each other"));
-}
-
-/* --where on groups, on runs before grouping, and --sort / --limit. */
-static void
-test_speedup_where_sort(void **st)
-{
-    const char *home = s_speedup_home();
-    char got[512];
-
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where",
-                   "model in (cnn, resnet18) and nodes >= 2", NULL),
-             0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:2x1x1 cnn:2x2x1");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where", "runs >= 2", NULL), 0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:1x1x1 cnn:1x2x1");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where",
-                   "efficiency < 0.9 and cores >= 2 or speedup is null", NULL),
-             0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:1x1x2 cnn:2x1x1 cnn:2x2x1 resnet18:1x2x1");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where",
-                   "hardware = 'xeon \"gold\", 2s' or not (model != resnet18)", NULL),
-             0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "mlp:1x1x1 resnet18:1x2x1");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where",
-                   "samples_per_s between 1600 and 2000 and workers = 2", NULL),
-             0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:1x2x1 cnn:2x1x1");
-
-    /* accuracy and job choose runs before they are grouped: 1x2x1 loses its 2200 run. */
-    s_expect(s_cli("--home", home, "speedup", "--csv", "--where",
-                   "accuracy > 0.5 and model = cnn and ppn = 2", NULL),
-             0);
-    assert_string_equal(strchr(s_res.out, '\n') + 1,
-                        "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,2,1900,"
-                        "141.4213562,1.9,0.95\n"
-                        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75\n");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where", "job = 1", NULL), 0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:2x2x1");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where",
-                   "(accuracy < 0.5 or job in (1, 2)) and runs = 1", NULL),
-             0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:1x2x1 cnn:2x2x1");
-    s_expect(s_cli("--home", home, "speedup", "--where", "model = cnn and (runs > 1 or id > 3)",
-                   NULL),
-             2);
-    assert_non_null(strstr(s_res.err, "autodist: --where: runs (a group's count) cannot share a "
-                                      "condition with state, job, sweep, id or accuracy"));
-    assert_non_null(strstr(s_res.err, "at column 18\n  model = cnn and (runs > 1 or id > 3)\n"
-                                      "                   ^\n"));
-
-    /* Parse errors: exit 2, the column and a caret under it, nothing on stdout. */
-    s_expect(s_cli("--home", home, "speedup", "--where", "model in (cnn, ) and nodes >= 2", NULL),
-             2);
-    assert_string_equal(s_res.err,
-                        "autodist: --where: expected a value after \",\", got \")\" at column 16\n"
-                        "  model in (cnn, ) and nodes >= 2\n"
-                        "                 ^\n");
-    assert_string_equal(s_res.out, "");
-    s_expect(s_cli("--home", home, "speedup", "--where", "model in () and nodes >= 2", NULL), 2);
-    assert_non_null(strstr(s_res.err, "expected a value after \"in (\", got \")\" at column 11"));
-    s_expect(s_cli("--home", home, "speedup", "--where", "nodes >= two", NULL), 2);
-    assert_non_null(strstr(s_res.err, "nodes is a number, got \"two\" at column 10"));
-    s_expect(s_cli("speedup", "--where", "a", "--where", "b", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--where given twice"));
-
-    /* --sort: descending speedup, missing last; several keys; --limit after sorting. */
-    s_expect(s_cli("--home", home, "--json", "speedup", "--sort", "-speedup", NULL), 0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(
-        got, "cnn:2x2x1 cnn:1x2x1 cnn:1x1x2 cnn:2x1x1 cnn:1x1x1 mlp:1x1x1 resnet18:1x2x1");
-    s_expect(s_cli("--home", home, "--json", "speedup", "--sort", "cores,-samples_per_s",
-                   "--limit", "3", NULL),
-             0);
-    s_layouts(got, sizeof(got));
-    assert_string_equal(got, "mlp:1x1x1 cnn:1x1x1 cnn:1x2x1");
-    s_expect(s_cli("--home", home, "speedup", "--sort", "speed", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--sort: unknown field \"speed\""));
-    s_expect(s_cli("--home", home, "speedup", "--sort", "accuracy", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--sort: a layout group has no accuracy"));
-    s_expect(s_cli("--home", home, "speedup", "extra", NULL), 2);
-}
-
-/* True when gnuplot can be run from PATH. */
-static bool
-s_have_gnuplot(void)
-{
-    return system("command -v gnuplot >/dev/null 2>&1") == 0;
-}
-
-/* --plot: an SVG with every series when gnuplot is there; the table and exit 1 when not. */
-static void
-test_speedup_plot(void **st)
-{
-    const char *home = s_speedup_home();
-    char svg[300], png[300], text[65536];
-    const char *path = getenv("PATH");
-    char *saved = path ? strdup(path) : NULL;
-
-    snprintf(svg, sizeof(svg), "%s/speedup.svg", s_tmp);
-    snprintf(png, sizeof(png), "%s/speedup.png", s_tmp);
-    s_expect(s_cli("--home", home, "speedup", "--plot", "speedup.pdf", NULL), 2);
-    assert_non_null(strstr(s_res.err, "--plot FILE must end in .svg or .png"));
-
-    /* Without gnuplot: the table, then the message; exit 1. */
-    setenv("PATH", "/nonexistent-autodist-test", 1);
-    s_cli("--home", home, "speedup", "--plot", svg, NULL);
-    if (saved)
-        setenv("PATH", saved, 1);
-    s_expect(s_res.status, 1);
-    assert_non_null(strstr(s_res.out, "MODEL"));
-    assert_non_null(strstr(s_res.out, "2x2x1"));
-    assert_string_equal(s_res.err, "autodist: --plot needs gnuplot (apt-get install gnuplot-nox); "
-                                   "the table is printed anyway\n");
-    assert_int_equal(access(svg, F_OK), -1);
-
-    if (!s_have_gnuplot()) {
-        free(saved);
-        fprintf(stderr, "gnuplot is not installed: the SVG checks are skipped\n");
-        skip();
-    }
-    s_expect(s_cli("--home", home, "speedup", "--plot", svg, NULL), 0);
-    assert_non_null(strstr(s_res.out, "plot: "));
-    assert_non_null(strstr(s_res.out, "(2 panels)")); /* cnn and mlp; resnet18 has no speedup */
-    adt_read_file(svg, text, sizeof(text));
-    assert_true(!strncmp(text, "<?xml", 5) || !strncmp(text, "<svg", 4));
-    assert_non_null(strstr(text, "</svg>"));
-    assert_non_null(strstr(text, "threads (1x1xT)"));
-    assert_non_null(strstr(text, "processes (1xPx1)"));
-    assert_non_null(strstr(text, "nodes (Nx1x1)"));
-    assert_non_null(strstr(text, "mixed (NxPxT)"));
-    assert_non_null(strstr(text, "ideal (y = x)"));
-    assert_non_null(strstr(text, "cnn on fashion-mnist, batch 256, hw-a"));
-    /* --csv and --json stay clean: nothing but the document on stdout. */
-    s_expect(s_cli("--home", home, "--json", "speedup", "--where", "model = cnn", "--plot", png,
-                   NULL),
-             0);
-    json_decref(adt_json(s_res.out));
-    adt_read_file(png, text, 16);
-    assert_memory_equal(text, "\x89PNG", 4);
-    /* Nothing with a speedup to draw; an output gnuplot cannot write. */
-    s_expect(s_cli("--home", home, "speedup", "--where", "model = resnet18", "--plot", svg, NULL),
-             1);
-    assert_non_null(strstr(s_res.out, "resnet18"));
-    assert_non_null(strstr(s_res.err, "--plot: nothing to plot"));
-    s_expect(s_cli("--home", home, "speedup", "--plot", "/nonexistent-autodist/x.svg", NULL), 1);
-    assert_non_null(
-        strstr(s_res.err, "--plot: gnuplot could not draw /nonexistent-autodist/x.svg"));
-    free(saved);
-}
-
-/* runs --where (pushed into the store or evaluated here), --limit after it, --csv. */
-static void
-test_runs_where_csv(void **st)
-{
-    const char *home = s_speedup_home();
-    char want[1024];
-    json_t *doc, *runs;
-
-    s_expect(s_cli("--home", home, "--json", "runs", "--where", "speedup >= 2 and ppn = 2", NULL),
-             0);
-    doc = adt_json(s_res.out);
-    runs = json_object_get(doc, "runs");
-    assert_int_equal(json_array_size(runs), 3); /* 2x2x1 (3.0), then 2200 (2.2), 2000 (2.0) */
-    assert_true(fabs(json_number_value(json_object_get(json_array_get(runs, 0), "speedup")) - 3) <
-                1e-9);
-    json_decref(doc);
-    s_expect(s_cli("--home", home, "runs", "--where", "state = failed", NULL), 0);
-    assert_non_null(strstr(s_res.out, "FAILED"));
-    assert_null(strstr(s_res.out, "COMPLETED"));
-    /* --limit counts what the expression keeps, not what the store reads. */
-    s_expect(s_cli("--home", home, "--json", "runs", "--where", "speedup > 1.5 or job = 1",
-                   "--limit", "2", NULL),
-             0);
-    doc = adt_json(s_res.out);
-    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 2);
-    json_decref(doc);
-    s_expect(s_cli("--home", home, "--json", "runs", "--model", "cnn", "--where",
-                   "model = cnn and nodes = 1 and tpp = 1", "--limit", "2", NULL),
-             0);
-    doc = adt_json(s_res.out);
-    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 2);
-    json_decref(doc);
-    s_expect(s_cli("--home", home, "runs", "--where", "model = mlp and dataset = cnn", NULL), 0);
-    assert_non_null(strstr(s_res.out, "no runs match"));
-
-    snprintf(want, sizeof(want),
-             "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
-             "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-             "step_time_s,comm_time_s,params,baseline,speedup\n"
-             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,\n",
-             (long long)s_sp_resnet_run);
-    s_expect(s_cli("--home", home, "runs", "--csv", "--where", "model = resnet18", NULL), 0);
-    assert_string_equal(s_res.out, want);
-    s_expect(s_cli("--home", home, "runs", "--csv", "--where", "hardware = 'xeon \"gold\", 2s'",
-                   NULL),
-             0);
-    assert_non_null(strstr(s_res.out, ",mlp,synthetic,\"xeon \"\"gold\"\", 2s\",cpu,1,1,1,128,"));
-
-    s_expect(s_cli("--home", home, "runs", "--where", "runs > 1", NULL), 2);
-    assert_non_null(strstr(s_res.err, "field \"runs\" counts the runs of a layout group"));
-    s_expect(s_cli("--home", home, "runs", "--where", "model = cnn and", NULL), 2);
-    assert_non_null(strstr(s_res.err, "autodist: --where: expected a condition after \"and\", got "
-                                      "the end of the expression at column 16\n"));
-    assert_string_equal(s_res.out, "");
-    s_expect(s_cli("--home", home, "runs", "--json", "--csv", NULL), 2);
+    cft_expect(S_CLI("down"), 0);
+    assert_string_equal(cft_res.out, "autodist is not running\n");
 }
 
 int
 main(void)
 {
     const struct CMUnitTest alone[] = {
-        cmocka_unit_test(test_help_and_usage),
-        cmocka_unit_test(test_bad_job_files),
-        cmocka_unit_test(test_unreachable),
-        cmocka_unit_test(test_down_not_running),
-        cmocka_unit_test(test_runs),
-        cmocka_unit_test(test_up_daemon_fails),
-        cmocka_unit_test(test_wait_completed),
-        cmocka_unit_test(test_wait_failed),
-        cmocka_unit_test(test_wait_no_baseline),
+        cmocka_unit_test(test_help_and_usage),  cmocka_unit_test(test_bad_job_files),
+        cmocka_unit_test(test_unreachable),     cmocka_unit_test(test_down_not_running),
+        cmocka_unit_test(test_up_daemon_fails), cmocka_unit_test(test_wait_completed),
+        cmocka_unit_test(test_wait_failed),     cmocka_unit_test(test_wait_no_baseline),
         cmocka_unit_test(test_wait_terminal),
-        cmocka_unit_test(test_speedup_table),
-        cmocka_unit_test(test_speedup_json),
-        cmocka_unit_test(test_speedup_csv),
-        cmocka_unit_test(test_speedup_where_sort),
-        cmocka_unit_test(test_speedup_plot),
-        cmocka_unit_test(test_runs_where_csv),
     };
     const struct CMUnitTest cluster[] = {
         cmocka_unit_test(test_up_started),     cmocka_unit_test(test_up_idempotent),
@@ -1456,12 +882,7 @@ main(void)
     };
     int failed;
 
-    /* The tests say where everything is; nothing from the caller's environment may leak in. */
-    unsetenv("AUTODIST_HOME");
-    unsetenv("AUTODIST_COORDINATOR");
-    unsetenv("AUTODIST_LOG");
-    s_tmp = adt_root_make("ad_test_cli");
-    if (!s_tmp)
+    if (cft_begin("ad_test_cli"))
         return 1;
     if (gethostname(s_host, sizeof(s_host) - 1) != 0 || !s_host[0])
         snprintf(s_host, sizeof(s_host), "localhost");
@@ -1469,7 +890,5 @@ main(void)
     failed = cmocka_run_group_tests_name("cli", alone, NULL, NULL);
     failed +=
         cmocka_run_group_tests_name("cli-cluster", cluster, s_cluster_setup, s_cluster_teardown);
-    if (!failed)
-        adt_root_remove();
-    return failed ? 1 : 0;
+    return cft_end(failed);
 }
