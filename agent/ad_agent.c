@@ -170,17 +170,16 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             o->endpoint = optarg;
             break;
         case OPT_NAME:
-            if (!*optarg || strlen(optarg) > 255)
-                return ad_err_set(err, AD_EINVAL, "--name must be 1 to 255 bytes, got \"%s\"",
-                                  optarg);
-            o->name = optarg;
-            break;
         case OPT_ADDRESS:
-            if (!*optarg || strlen(optarg) > 255 || strpbrk(optarg, " \t\n/,:;"))
+            /* The coordinator refuses anything else in HELLO: say so now, not never. */
+            if (!ad_proto_is_host(optarg))
                 return ad_err_set(err, AD_EINVAL,
-                                  "--address must be a host name or an IPv4 address, got \"%s\"",
-                                  optarg);
-            o->address = optarg;
+                                  "%s must be a host name or an IP address, got \"%s\"",
+                                  c == OPT_NAME ? "--name" : "--address", optarg);
+            if (c == OPT_NAME)
+                o->name = optarg;
+            else
+                o->address = optarg;
             break;
         case OPT_HOME:
             o->home = optarg;

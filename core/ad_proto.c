@@ -1,6 +1,7 @@
 /* ad_proto.c - the wire protocol: [type][json] messages over ZeroMQ (CZMQ), checked on both ends */
 #include "autodist/ad_proto.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -68,6 +69,7 @@ typedef enum {
     S_BOOL, /* true or false */
     S_OBJ,  /* object, contents free unless listed */
     S_IDS,  /* array of at most max integers >= min (job ids) */
+    S_HOST, /* a host name or an IP address (ad_proto_is_host()), at most max bytes */
 } s_kind_t;
 
 typedef struct {
@@ -81,8 +83,8 @@ typedef struct {
 #define S_ID_MAX INT64_MAX
 static const s_field_t s_fields[] = {
     {AD_PROTO_HELLO, "protocol", S_INT, true, 1, 1000},
-    {AD_PROTO_HELLO, "hostname", S_STR, true, 1, 255},
-    {AD_PROTO_HELLO, "address", S_STR, false, 1, 255},
+    {AD_PROTO_HELLO, "hostname", S_HOST, true, 1, 253},
+    {AD_PROTO_HELLO, "address", S_HOST, false, 1, 253},
     {AD_PROTO_HELLO, "version", S_STR, true, 1, 64},
     {AD_PROTO_HELLO, "pid", S_INT, true, 1, INT32_MAX},
     {AD_PROTO_HELLO, "profile", S_OBJ, true, 0, 0},
@@ -140,6 +142,18 @@ s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
         return ad_doc_json_get_double(payload, f->path, (double)f->min, (double)f->max, &d, err);
     case S_STR:
         return ad_doc_json_get_string(payload, f->path, (size_t)f->min, (size_t)f->max, &s, err);
+    case S_HOST:
+        rc = ad_doc_json_get_string(payload, f->path, (size_t)f->min, (size_t)f->max, &s, err);
+        if (rc)
+            return rc;
+        if (!ad_proto_is_host(s)) {
+            char got[64];
+
+            ad_doc_describe(json_object_get(payload, f->path), got, sizeof(got));
+            return ad_err_set(err, AD_EINVAL, "%s must be a host name or an IP address, got %s",
+                              f->path, got);
+        }
+        return 0;
     case S_BOOL:
         return ad_doc_json_get_bool(payload, f->path, &b, err);
     case S_OBJ:
@@ -160,6 +174,40 @@ s_check_field(const s_field_t *f, const json_t *payload, ad_err_t *err)
     }
     assert(!"unreachable");
     return AD_EINVAL;
+}
+
+/* One DNS label: letters, digits, '-' and '_' (seen in the wild), not starting or ending in '-'. */
+static bool
+s_is_label(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+            return false;
+    return true;
+}
+
+bool
+ad_proto_is_host(const char *s)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    size_t len;
+
+    if (!s || !*s)
+        return false;
+    if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
+        return true;
+    len = strlen(s);
+    if (len > 253)
+        return false;
+    for (const char *p = s, *dot;; p = dot + 1) {
+        dot = strchr(p, '.');
+        if (!s_is_label(p, dot ? (size_t)(dot - p) : strlen(p)))
+            return false;
+        if (!dot)
+            return true;
+    }
 }
 
 int

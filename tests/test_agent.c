@@ -311,6 +311,20 @@ test_bad_command_line(void **state)
     s_run(&a, "--no-bench", "--force-bench", "--profile");
     assert_int_equal(a.status, 2);
 
+    /* Names and addresses reach hostfiles and mpirun: a shell word is refused at once. */
+    s_run(&a, "--address", "127.$(touch${IFS}/tmp/x)");
+    assert_int_equal(a.status, 2);
+    err = adt_slurp(a.err, NULL);
+    assert_int_equal(s_count_lines(err), 1);
+    assert_non_null(strstr(err, "--address must be a host name or an IP address, got "
+                                "\"127.$(touch${IFS}/tmp/x)\""));
+    free(err);
+    s_run(&a, "--name", "my node");
+    assert_int_equal(a.status, 2);
+    err = adt_slurp(a.err, NULL);
+    assert_non_null(strstr(err, "--name must be a host name or an IP address, got \"my node\""));
+    free(err);
+
     s_run(&a, "--help");
     assert_int_equal(a.status, 0);
     err = adt_slurp(a.out, NULL);

@@ -310,6 +310,18 @@ test_malformed(void **state)
     s_send_raw(dealer, "HELLO", "{\"protocol\":1,\"version\":\"1\",\"pid\":1,\"profile\":{}}",
                NULL);
     s_expect_peer_error(router, "HELLO: hostname is required");
+    /* A node's address ends up in hostfiles and mpirun's command line: only a host. */
+    s_send_raw(dealer, "HELLO",
+               "{\"protocol\":1,\"version\":\"1\",\"pid\":1,\"profile\":{},"
+               "\"hostname\":\"n1\",\"address\":\"127.$(touch${IFS}/tmp/x)\"}",
+               NULL);
+    s_expect_peer_error(router, "HELLO: address must be a host name or an IP address, got "
+                                "the string \"127.$(touch${IFS}/tmp/x)\"");
+    s_send_raw(dealer, "HELLO",
+               "{\"protocol\":1,\"version\":\"1\",\"pid\":1,\"profile\":{},"
+               "\"hostname\":\"n1; rm -rf /\"}",
+               NULL);
+    s_expect_peer_error(router, "HELLO: hostname must be a host name or an IP address");
     s_send_raw(dealer, "HEARTBEAT",
                "{\"seq\":1,\"load\":{\"cpu\":3.5,\"mem_used_bytes\":1,\"mem_total_bytes\":2},"
                "\"running\":[]}",
@@ -730,6 +742,42 @@ test_curve(void **state)
     assert_int_equal(adt_root_remove(), 0);
 }
 
+/* What may name a node: host names and IP addresses, nothing a shell would read twice. */
+static void
+test_is_host(void **state)
+{
+    static const char *const good[] = {
+        "n1", "vm-1", "gros-12.nancy.grid5000.fr", "127.0.0.1", "10.0.3.2", "::1",
+        "fe80::1", "node_7", "a.b-c.d", "x",
+    };
+    static const char *const bad[] = {
+        "", "-n1", "n1-", "a..b", ".a", "a.", "n 1", "n1;ls", "127.$(touch /tmp/x)", "`id`",
+        "a/b", "n1\n", "caf\xc3\xa9",
+    };
+    char label[80], name[300];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!ad_proto_is_host(good[i]))
+            fail_msg("\"%s\" should be a host", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (ad_proto_is_host(bad[i]))
+            fail_msg("\"%s\" should not be a host", bad[i]);
+    assert_false(ad_proto_is_host(NULL));
+    /* A label has at most 63 bytes, a name at most 253. */
+    memset(label, 'a', 63);
+    label[63] = '\0';
+    assert_true(ad_proto_is_host(label));
+    strcat(label, "a");
+    assert_false(ad_proto_is_host(label));
+    memset(name, 'a', 254);
+    for (int i = 60; i < 254; i += 61)
+        name[i] = '.';
+    name[254] = '\0';
+    assert_false(ad_proto_is_host(name));
+    name[253] = '\0';
+    assert_true(ad_proto_is_host(name));
+}
+
 int
 main(void)
 {
@@ -747,6 +795,7 @@ main(void)
         cmocka_unit_test(test_listen_errors),
         cmocka_unit_test(test_json_fields),
         cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_is_host),
         cmocka_unit_test(test_curve),
     };
 

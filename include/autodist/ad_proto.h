@@ -99,6 +99,14 @@ ad_proto_type_t ad_proto_type_from_name(const char *name);
 ad_proto_origin_t ad_proto_type_origin(ad_proto_type_t type);
 
 /*
+ * Whether s can name a machine on the network: an IPv4 or IPv6 address, or a
+ * host name of dot-separated labels (letters, digits, '-', '_'; at most 63
+ * bytes a label, 253 in all).  Nothing else reaches a hostfile, a command
+ * line or a log as a node's name or address.
+ */
+bool ad_proto_is_host(const char *s);
+
+/*
  * Check payload against the fields docs/protocol.md lists for type: required
  * fields present, every known field of the right JSON type and range.
  * Unknown fields are allowed (newer peers may add some).  Returns 0, or
