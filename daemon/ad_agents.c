@@ -35,6 +35,7 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     int64_t proto = 0, id = 0;
     ad_err_t err = {0};
     const ad_registry_node_t *n;
+    char *renamed;
     int rc;
 
     ad_doc_json_get_int(msg->payload, "protocol", 1, 1000, &proto, NULL);
@@ -49,11 +50,23 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
         s_reject(self, msg->identity, reason, 0);
         return;
     }
+    n = ad_registry_lookup_identity(self->reg, msg->identity);
+    renamed = n && strcmp(n->name, name) ? ad_strdup(n->name) : NULL;
     rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_clock_now(), &err);
     if (rc) {
         ad_log(AD_LOG_WARN, "HELLO from %s refused: %s", name, err.msg);
         s_reject(self, msg->identity, err.msg, 0);
+        free(renamed);
         return;
+    }
+    /* The registry moved the session off its old name: the scheduler and the store follow,
+     * or the old name would stay UP there and get jobs (a ghost). */
+    if (renamed) {
+        char why[300];
+
+        snprintf(why, sizeof(why), "its agent now says it is %s", name);
+        s_node_down(self, renamed, why);
+        free(renamed);
     }
     n = ad_registry_lookup(self->reg, name);
     ad_sched_set_node(self->sched, name, true, n ? n->cores : 0);

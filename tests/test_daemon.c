@@ -569,6 +569,54 @@ test_simulated_nodes(void **st)
     assert_int_equal(adt_wait(a2, 5.0), 0);
 }
 
+/* One agent session saying HELLO as ghost-a, then as ghost-b (DEALER to the agent socket). */
+static void
+s_hello_as(zsock_t *dealer, const char *name)
+{
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+    json_t *hello = json_pack("{s:i s:s s:s s:i s:{s:s s:{s:i}}}", "protocol", AD_PROTO_VERSION,
+                              "hostname", name, "version", "test", "pid", (int)getpid(),
+                              "profile", "fingerprint", "ghost-class", "cpu", "cores", 2);
+
+    assert_int_equal(ad_proto_send(dealer, NULL, "HELLO", hello, &err), 0);
+    assert_int_equal(ad_proto_recv(dealer, 5000, &msg, &err), 0);
+    assert_int_equal(msg.type, AD_PROTO_WELCOME);
+    ad_proto_msg_clear(&msg);
+}
+
+/*
+ * A session that renames itself leaves no ghost: the old name is DOWN in NODES and in the
+ * scheduler, so a 2-node job cannot start on the one node that is really there.
+ */
+static void
+test_rename_leaves_no_ghost(void **st)
+{
+    pid_t d = s_start_daemon();
+    ad_err_t err = {0};
+    zsock_t *dealer = ad_proto_connect(ZMQ_DEALER, s_ep[1], NULL, &err);
+    json_t *job, *j;
+    int64_t id;
+    int count;
+
+    assert_non_null(dealer);
+    s_hello_as(dealer, "ghost-a");
+    assert_string_equal(s_node_state("ghost-a", &count), "UP");
+    s_hello_as(dealer, "ghost-b");
+    assert_string_equal(s_node_state("ghost-a", &count), "DOWN");
+    assert_int_equal(count, 1);
+    assert_string_equal(s_node_state("ghost-b", &count), "UP");
+    job = s_run_job("two-ghosts", 20, 1);
+    json_object_set_new(json_object_get(job, "layout"), "nodes", json_integer(2));
+    id = s_submit(job);
+    j = s_status(id);
+    assert_string_equal(s_state_of(j), "PENDING");
+    assert_string_equal(json_string_value(json_object_get(j, "sched")), "never");
+    json_decref(j);
+    zsock_destroy(&dealer);
+    s_stop(d);
+}
+
 /* layout: auto: probes (short jobs), then the job runs on the layout the planner chose. */
 static void
 test_layout_auto(void **st)
@@ -621,6 +669,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_nodes_duplicate_and_down, s_setup),
+        cmocka_unit_test_setup(test_rename_leaves_no_ghost, s_setup),
         cmocka_unit_test_setup(test_port_in_use_and_sigterm, s_setup),
         cmocka_unit_test_setup(test_jobs, s_setup),
         cmocka_unit_test_setup(test_run_and_speedup, s_setup),
