@@ -698,6 +698,16 @@ s_resume(train_t *t, ad_err_t *err)
 }
 
 /* Evaluate a split sharded over the ranks; returns accuracy and mean loss. */
+/*
+ * A number for an event: json_pack's "f" refuses NaN and infinities, and a failed pack would
+ * leave the event with no fields at all (a step without its step); those become null.
+ */
+static json_t *
+s_jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static int
 s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_err_t *err)
 {
@@ -743,9 +753,10 @@ s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_er
                "eval %s after epoch %" PRId64 ": accuracy %.2f%% loss %.4f (%.0f samples, %.1f s)",
                split, epoch, 100 * acc, loss, sums[2], ad_clock_now() - t0);
         rc = ad_metrics_emit(t->metrics, "eval",
-                             json_pack("{s:s, s:I, s:I, s:f, s:f, s:I}", "split", split, "epoch",
+                             json_pack("{s:s, s:I, s:I, s:o, s:o, s:I}", "split", split, "epoch",
                                        (json_int_t)epoch, "step", (json_int_t)t->step, "accuracy",
-                                       acc, "loss", loss, "samples", (json_int_t)sums[2]),
+                                       s_jnum(acc), "loss", s_jnum(loss), "samples",
+                                       (json_int_t)sums[2]),
                              err);
     }
     return rc;
@@ -902,10 +913,10 @@ static int
 s_step_done(train_t *t, int64_t epoch, double loss, double step_s, const ad_comm_stats_t *cs,
             int64_t log_every, tally_t *since, ad_err_t *err)
 {
-    json_t *f = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)t->step,
-                          "epoch", (json_int_t)(epoch + 1), "loss", loss, "samples_per_s",
-                          (double)t->o.batch / step_s, "step_s", step_s, "comm_s", cs->comm_s,
-                          "exposed_comm_s", cs->exposed_s);
+    json_t *f = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)t->step,
+                          "epoch", (json_int_t)(epoch + 1), "loss", s_jnum(loss), "samples_per_s",
+                          s_jnum((double)t->o.batch / step_s), "step_s", s_jnum(step_s), "comm_s",
+                          s_jnum(cs->comm_s), "exposed_comm_s", s_jnum(cs->exposed_s));
     int rc = ad_metrics_emit(t->metrics, "step", f, err);
 
     if (log_every > 0 && (t->step % log_every == 0 || t->step == t->total_steps)) {
@@ -927,10 +938,11 @@ s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, bool failed, ad_err_t
 
     if (t->rank == 0 && !failed)
         rc = ad_metrics_emit(t->metrics, "epoch",
-                             json_pack("{s:I, s:I, s:f, s:f, s:f}", "epoch",
+                             json_pack("{s:I, s:I, s:o, s:o, s:o}", "epoch",
                                        (json_int_t)(epoch + 1), "step", (json_int_t)t->step,
-                                       "loss", ep->loss / (double)ep->steps, "samples_per_s",
-                                       ep->samples / ep->step_s, "wall_s", ep->step_s),
+                                       "loss", s_jnum(ep->loss / (double)ep->steps),
+                                       "samples_per_s", s_jnum(ep->samples / ep->step_s),
+                                       "wall_s", s_jnum(ep->step_s)),
                              err);
     rc = s_agree(t, rc, err);
     if (!rc && t->o.eval && t->step < t->total_steps)
@@ -948,10 +960,10 @@ s_run_done(train_t *t, int64_t steps, const tally_t *run, double wall, ad_err_t 
     int rc;
 
     rc = ad_metrics_emit(t->metrics, "done",
-                         json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "steps", (json_int_t)steps,
-                                   "samples", (json_int_t)run->samples, "samples_per_s", sps,
-                                   "wall_s", wall, "train_s", run->step_s, "exposed_comm_s",
-                                   run->exposed_s),
+                         json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "steps", (json_int_t)steps,
+                                   "samples", (json_int_t)run->samples, "samples_per_s",
+                                   s_jnum(sps), "wall_s", s_jnum(wall), "train_s",
+                                   s_jnum(run->step_s), "exposed_comm_s", s_jnum(run->exposed_s)),
                          err);
     ad_log(AD_LOG_INFO,
            "done: %" PRId64 " steps, %.0f samples/s, exposed comm %.1f%% of step time, %.1f s",
