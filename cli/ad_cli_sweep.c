@@ -64,6 +64,7 @@ typedef struct follower {
     double last_print;  /* ad_clock_now() of the last plain line */
     double t_start;     /* ad_clock_now() when following began */
     double never_since; /* since when every queued job is "never"; < 0 when not */
+    bool away;          /* the coordinator did not answer the last request */
 } follower_t;
 
 static void
@@ -257,10 +258,27 @@ s_follow(follower_t *f)
             rc = AD_CLI_EXIT_INTERRUPTED;
             break;
         }
+        if (rc == -ETIMEDOUT) {
+            /* The coordinator restarts: the sweep resumes by itself; wait for it to answer. */
+            if (!f->away) {
+                s_end_line(f);
+                fprintf(stderr,
+                        "autodist: %s; waiting for it (the sweep resumes when it is back; "
+                        "Ctrl-C stops following, not the sweep)\n",
+                        err.msg);
+                f->away = true;
+            }
+            ad_cli_sleep(f->interval);
+            continue;
+        }
         if (rc) {
             s_end_line(f);
             rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
             break;
+        }
+        if (f->away) {
+            fprintf(stderr, "autodist: the coordinator answers again\n");
+            f->away = false;
         }
         s = s_first(reply);
         state = ad_cli_jstr(s, "state");

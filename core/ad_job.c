@@ -242,6 +242,10 @@ ad_job_json_masked(const ad_job_t *j, uint32_t mask)
         json_object_set_new(o, "bucket_mb", json_real(j->bucket_mb));
     if (S_HAS(AD_JOB_K_TIME) && j->time_limit_s)
         json_object_set_new(o, "time_limit", json_integer(j->time_limit_s));
+    if (S_HAS(AD_JOB_K_REQUEUE) && j->requeue != AD_JOB_REQUEUE_DEFAULT)
+        json_object_set_new(o, "requeue", json_integer(j->requeue));
+    if (S_HAS(AD_JOB_K_REQUEUE_TIMEOUT) && j->requeue_on_timeout)
+        json_object_set_new(o, "requeue_on_timeout", json_true());
 #undef S_HAS
     return o;
 }
@@ -315,7 +319,10 @@ ad_job_hash(const ad_job_t *job, char out[17])
     char *s;
 
     assert(job && out);
-    s = ad_job_dump(ad_job_json_masked(job, AD_JOB_K_ALL & ~AD_JOB_BIT(AD_JOB_K_NAME)));
+    /* What does not change what is trained stays out: the name, how interruptions are handled. */
+    s = ad_job_dump(ad_job_json_masked(
+        job, AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
+                              AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT))));
     ad_job_hash_hex(s, out);
     free(s);
 }

@@ -145,6 +145,14 @@ const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
                          .rmin = 0.001,
                          .rmax = 1024},
     [AD_JOB_K_TIME] = {.path = "time_limit", .type = AD_JOB_T_CUSTOM, .apply = s_apply_time},
+    [AD_JOB_K_REQUEUE] = {.path = "requeue",
+                          .type = AD_JOB_T_INT,
+                          .off = S_OFF(requeue),
+                          .min = 0,
+                          .max = AD_JOB_REQUEUE_MAX},
+    [AD_JOB_K_REQUEUE_TIMEOUT] = {.path = "requeue_on_timeout",
+                                  .type = AD_JOB_T_BOOL,
+                                  .off = S_OFF(requeue_on_timeout)},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -854,6 +862,7 @@ ad_job_spec_init(ad_job_spec_t *spec)
     spec->job.seed = 1;
     spec->job.layout.is_auto = true;
     spec->job.bucket_mb = 2.0;
+    spec->job.requeue = AD_JOB_REQUEUE_DEFAULT;
 }
 
 void

@@ -54,6 +54,8 @@ enum {
     AD_JOB_K_CKPT,
     AD_JOB_K_BUCKET,
     AD_JOB_K_TIME,
+    AD_JOB_K_REQUEUE,
+    AD_JOB_K_REQUEUE_TIMEOUT,
     AD_JOB_K_COUNT
 };
 

@@ -389,11 +389,11 @@ ad_proc_sleep_ms(int ms)
         ;
 }
 
-int
-ad_proc_cpu_seconds(pid_t pid, double *seconds)
+/* /proc/PID/stat's fields after the command name, in buf; NULL when there is no such process. */
+static const char *
+s_stat_fields(pid_t pid, char *buf, size_t cap)
 {
-    unsigned long long utime, stime;
-    char path[64], buf[2048];
+    char path[64];
     const char *p;
     size_t len;
     FILE *f;
@@ -401,17 +401,70 @@ ad_proc_cpu_seconds(pid_t pid, double *seconds)
     snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
     f = fopen(path, "r");
     if (!f)
-        return -errno;
-    len = fread(buf, 1, sizeof(buf) - 1, f);
+        return NULL;
+    len = fread(buf, 1, cap - 1, f);
     fclose(f);
     buf[len] = '\0';
     /* The command name may hold spaces and parentheses: fields start after the last ')'. */
     p = strrchr(buf, ')');
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                     &stime) != 2)
+    return p ? p + 1 : NULL;
+}
+
+int
+ad_proc_cpu_seconds(pid_t pid, double *seconds)
+{
+    unsigned long long utime, stime;
+    char buf[2048];
+    const char *p;
+
+    errno = 0;
+    p = s_stat_fields(pid, buf, sizeof(buf));
+    if (!p)
+        return errno ? -errno : AD_EPARSE;
+    if (sscanf(p, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return AD_EPARSE;
     *seconds = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
     return 0;
+}
+
+bool
+ad_proc_identity(pid_t pid, char *out, size_t cap)
+{
+    char buf[2048], boot[64] = "";
+    unsigned long long start;
+    const char *p;
+    char state;
+    FILE *f;
+
+    out[0] = '\0';
+    if (pid <= 1)
+        return false;
+    p = s_stat_fields(pid, buf, sizeof(buf));
+    /* Field 3 is the state, field 22 the start time in clock ticks after boot. */
+    if (!p ||
+        sscanf(p,
+               " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+               &state, &start) != 2 ||
+        state == 'Z' || state == 'X')
+        return false;
+    f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof(boot), f))
+            boot[0] = '\0';
+        fclose(f);
+        boot[strcspn(boot, "\n")] = '\0';
+    }
+    snprintf(out, cap, "%s:%llu", boot, start);
+    return true;
+}
+
+bool
+ad_proc_same(pid_t pid, const char *identity)
+{
+    char now[128];
+
+    return identity && *identity && ad_proc_identity(pid, now, sizeof(now)) &&
+           !strcmp(now, identity);
 }
 
 double

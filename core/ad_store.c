@@ -170,8 +170,23 @@ static const char s_schema_v2[] =
 
 /* clang-format on */
 
+/*
+ * Version 3: what it takes to find a running job again after the coordinator
+ * stopped (docs/reliability.md): its current run row, the pid and identity
+ * (boot id and start time) of its autodist-launch, and how many times it was
+ * requeued; a sweep's dispatch options and whether it was running, so a
+ * running sweep reopens by itself.
+ */
+static const char s_schema_v3[] = "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+                                  "ALTER TABLE jobs ADD COLUMN run INTEGER;"
+                                  "ALTER TABLE jobs ADD COLUMN pid INTEGER;"
+                                  "ALTER TABLE jobs ADD COLUMN pid_identity TEXT;"
+                                  "ALTER TABLE sweeps ADD COLUMN state TEXT;"
+                                  "ALTER TABLE sweeps ADD COLUMN max_parallel INTEGER;"
+                                  "ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;";
+
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
-static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2};
+static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2, s_schema_v3};
 
 _Static_assert(sizeof(s_migrations) / sizeof(s_migrations[0]) == AD_STORE_SCHEMA_VERSION + 1,
                "one migration per schema version");
@@ -204,17 +219,28 @@ static const char *const s_sql[Q_COUNT] = {
     [Q_SWEEP_ADD] = "INSERT INTO sweeps (name, file_hash, spec, created) VALUES (?1, ?2, ?3, ?4)"
                     " ON CONFLICT (name, file_hash) DO NOTHING RETURNING id",
     [Q_SWEEP_FIND] = "SELECT id FROM sweeps WHERE name = ?1 AND file_hash = ?2",
+    [Q_SWEEP_RUN] = "UPDATE sweeps SET state = ?2, max_parallel = ?3, retry_failed = ?4"
+                    " WHERE id = ?1",
     [Q_SWEEP_GET] = "SELECT " ST_SWEEP_COLS " FROM sweeps WHERE id = ?1",
     [Q_JOB_ADD] = "INSERT INTO jobs (name, spec, state, reason, submitted, sweep, config_hash,"
                   " nodes, procs_per_node, threads_per_proc, device, nodelist)"
                   " VALUES (?1, ?2, 'PENDING', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_JOB_GET] = "SELECT " ST_JOB_COLS " FROM jobs WHERE id = ?1",
     [Q_JOB_STATE] = "SELECT state FROM jobs WHERE id = ?1",
-    /* ?5: 0 keeps started, 1 stamps it, 2 clears it; ?7: non-zero stamps ended. */
+    /*
+     * ?5: 0 keeps started (a final state), 1 stamps it (RUNNING), 2 clears it
+     * (PENDING again: a requeue, counted in attempts); ?7: non-zero stamps ended.
+     * Only a RUNNING job keeps its process; a requeued one also leaves its run.
+     */
     [Q_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, reason = ?3,"
                         " exit_code = COALESCE(?4, exit_code),"
+                        " attempts = attempts + (?5 = 2),"
+                        " pid = CASE ?5 WHEN 1 THEN pid ELSE NULL END,"
+                        " pid_identity = CASE ?5 WHEN 1 THEN pid_identity ELSE NULL END,"
+                        " run = CASE ?5 WHEN 2 THEN NULL ELSE run END,"
                         " started = CASE ?5 WHEN 0 THEN started WHEN 1 THEN ?6 ELSE NULL END,"
                         " ended = CASE ?7 WHEN 0 THEN ended ELSE ?6 END WHERE id = ?1",
+    [Q_JOB_PROC] = "UPDATE jobs SET pid = ?2, pid_identity = ?3, run = ?4 WHERE id = ?1",
     [Q_JOB_LAYOUT] = "UPDATE jobs SET nodes = ?2, procs_per_node = ?3, threads_per_proc = ?4,"
                      " device = ?5, nodelist = COALESCE(?6, nodelist) WHERE id = ?1",
     [Q_RUN_ADD] = "INSERT INTO runs (job, sweep, config_hash, model, dataset, hardware, device,"
@@ -281,6 +307,7 @@ st_db_error(ad_store_t *self, const char *op, int rc)
 
     if (!self->injected && primary == SQLITE_IOERR && sqlite3_system_errno(self->db) == ENOSPC)
         primary = SQLITE_FULL;
+    self->busy = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
     switch (primary) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -584,6 +611,10 @@ st_read_job(ad_store_t *self, sqlite3_stmt *stmt, ad_job_row_t *job)
     job->threads_per_proc = sqlite3_column_int(stmt, 13);
     job->device = s_col_str(stmt, 14, true);
     job->nodelist = s_col_str(stmt, 15, true);
+    job->attempts = sqlite3_column_int(stmt, 16);
+    job->run = st_col_i64(stmt, 17);
+    job->pid = st_col_i64(stmt, 18);
+    job->pid_identity = s_col_str(stmt, 19, true);
     return st_col_job_state(self, stmt, 3, "job", job->id, &job->state);
 }
 
@@ -631,6 +662,9 @@ st_read_sweep(sqlite3_stmt *stmt, ad_sweep_row_t *s)
     s->file_hash = s_col_str(stmt, 2, true);
     s->spec = s_col_str(stmt, 3, true);
     s->created = st_col_real(stmt, 4);
+    s->state = s_col_str(stmt, 5, true);
+    s->max_parallel = sqlite3_column_int(stmt, 6);
+    s->retry_failed = sqlite3_column_int(stmt, 7) != 0;
 }
 
 /*
@@ -891,6 +925,12 @@ const char *
 ad_store_path(const ad_store_t *self)
 {
     return self->path;
+}
+
+bool
+ad_store_busy(const ad_store_t *self)
+{
+    return self->busy;
 }
 
 void

@@ -37,7 +37,7 @@
     " accuracy, step_time_s, comm_time_s, params, baseline, speedup"
 #define ST_JOB_COLS                                                                                \
     "id, name, spec, state, reason, submitted, started, ended, exit_code, sweep, config_hash,"     \
-    " nodes, procs_per_node, threads_per_proc, device, nodelist"
+    " nodes, procs_per_node, threads_per_proc, device, nodelist, attempts, run, pid, pid_identity"
 #define ST_NODE_COLS                                                                               \
     "id, hostname, address, state,"                                                                \
     " (SELECT hardware FROM profiles p WHERE p.node = nodes.id ORDER BY p.id DESC LIMIT 1),"       \
@@ -45,7 +45,7 @@
 #define ST_PROFILE_COLS                                                                            \
     "id, node, hardware, measured, cpu_model, sockets, cores, pus, gpus, memory_bytes,"            \
     " gemm_gflops_1, gemm_gflops_all, mem_bw_gbs, topology"
-#define ST_SWEEP_COLS "id, name, file_hash, spec, created"
+#define ST_SWEEP_COLS "id, name, file_hash, spec, created, state, max_parallel, retry_failed"
 
 enum {
     Q_BEGIN,
@@ -65,11 +65,13 @@ enum {
     Q_SWEEP_ADD,
     Q_SWEEP_FIND,
     Q_SWEEP_GET,
+    Q_SWEEP_RUN,
     Q_JOB_ADD,
     Q_JOB_GET,
     Q_JOB_STATE,
     Q_JOB_SET_STATE,
     Q_JOB_LAYOUT,
+    Q_JOB_PROC,
     Q_RUN_ADD,
     Q_RUN_GET,
     Q_RUN_FIND,
@@ -91,6 +93,7 @@ struct ad_store {
     bool user_tx;                 /* inside ad_store_begin() ... commit/rollback */
     bool injected;                /* the failing step was the fault switch, not SQLite */
     int busy_ms;                  /* lock wait before SQLITE_BUSY */
+    bool busy;                    /* the last failure was another process's lock */
     sqlite3_stmt *stmts[Q_COUNT]; /* prepared on first use */
     ad_err_t err;                 /* detail of the last failure */
 };

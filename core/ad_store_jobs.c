@@ -86,6 +86,7 @@ ad_store_job_row_clear(ad_job_row_t *job)
     free(job->config_hash);
     free(job->device);
     free(job->nodelist);
+    free(job->pid_identity);
     memset(job, 0, sizeof(*job));
 }
 
@@ -240,6 +241,38 @@ ad_store_set_job_layout(ad_store_t *self, int64_t id, int nodes, int procs_per_n
     else
         rc = 0;
     sqlite3_reset(stmt);
+out_end:
+    return st_tx_end(self, tx, rc, op);
+}
+
+int
+ad_store_set_job_proc(ad_store_t *self, int64_t id, int64_t pid, const char *identity, int64_t run)
+{
+    const char *op = "set job process";
+    sqlite3_stmt *stmt = NULL;
+    st_tx_t tx;
+    int rc;
+
+    ad_err_clear(&self->err);
+    rc = st_tx_begin(self, op, false, false, &tx);
+    if (rc)
+        return rc;
+    rc = st_stmt(self, Q_JOB_PROC, op, &stmt);
+    if (rc)
+        goto out_end;
+    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_pos(stmt, 2, pid);
+    st_bind_text(stmt, 3, identity);
+    st_bind_pos(stmt, 4, run);
+    rc = st_step(self, stmt);
+    if (rc != SQLITE_DONE)
+        rc = st_db_error(self, op, rc);
+    else if (sqlite3_changes(self->db) == 0)
+        rc = ad_err_set(&self->err, -ENOENT, "job %lld: no such job", (long long)id);
+    else
+        rc = 0;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
 out_end:
     return st_tx_end(self, tx, rc, op);
 }

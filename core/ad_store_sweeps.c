@@ -29,6 +29,7 @@ ad_store_sweep_row_clear(ad_sweep_row_t *sweep)
     free(sweep->name);
     free(sweep->file_hash);
     free(sweep->spec);
+    free(sweep->state);
     memset(sweep, 0, sizeof(*sweep));
 }
 
@@ -120,10 +121,11 @@ ad_store_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n)
     *rows_p = NULL;
 }
 
-int
-ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n)
+/* The rows of sql (one text parameter, or none when param is NULL) into *rows. */
+static int
+s_sweep_rows(ad_store_t *self, const char *sql, const char *param, const char *op,
+             ad_sweep_row_t **rows, size_t *n)
 {
-    const char *op = "find sweeps";
     sqlite3_stmt *stmt = NULL;
     size_t cap = 0;
     int rc;
@@ -131,11 +133,11 @@ ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, 
     ad_err_clear(&self->err);
     *rows = NULL;
     *n = 0;
-    rc = st_prepare(self, "SELECT " ST_SWEEP_COLS " FROM sweeps WHERE name = ?1 ORDER BY id", op,
-                    &stmt);
+    rc = st_prepare(self, sql, op, &stmt);
     if (rc)
         return rc;
-    st_bind_text(stmt, 1, name);
+    if (param)
+        st_bind_text(stmt, 1, param);
     while ((rc = st_step(self, stmt)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 4;
@@ -150,6 +152,55 @@ ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, 
         return st_db_error(self, op, rc);
     }
     return 0;
+}
+
+int
+ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n)
+{
+    return s_sweep_rows(self, "SELECT " ST_SWEEP_COLS " FROM sweeps WHERE name = ?1 ORDER BY id",
+                        name, "find sweeps", rows, n);
+}
+
+int
+ad_store_running_sweeps(ad_store_t *self, ad_sweep_row_t **rows, size_t *n)
+{
+    return s_sweep_rows(self,
+                        "SELECT " ST_SWEEP_COLS " FROM sweeps s WHERE state = 'RUNNING' AND id ="
+                        " (SELECT max(id) FROM sweeps v WHERE v.name = s.name) ORDER BY id",
+                        NULL, "list running sweeps", rows, n);
+}
+
+int
+ad_store_set_sweep_run(ad_store_t *self, int64_t id, const char *state, int max_parallel,
+                       bool retry_failed)
+{
+    const char *op = "record sweep state";
+    sqlite3_stmt *stmt = NULL;
+    st_tx_t tx;
+    int rc;
+
+    ad_err_clear(&self->err);
+    rc = st_tx_begin(self, op, false, false, &tx);
+    if (rc)
+        return rc;
+    rc = st_stmt(self, Q_SWEEP_RUN, op, &stmt);
+    if (rc)
+        goto out_end;
+    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_text(stmt, 2, state);
+    sqlite3_bind_int(stmt, 3, max_parallel);
+    sqlite3_bind_int(stmt, 4, retry_failed);
+    rc = st_step(self, stmt);
+    if (rc != SQLITE_DONE)
+        rc = st_db_error(self, op, rc);
+    else if (sqlite3_changes(self->db) == 0)
+        rc = ad_err_set(&self->err, -ENOENT, "sweep %lld: no such sweep", (long long)id);
+    else
+        rc = 0;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+out_end:
+    return st_tx_end(self, tx, rc, op);
 }
 
 int

@@ -105,6 +105,7 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
             break;
         case AD_JOB_K_OPT_TYPE:
         case AD_JOB_K_MODEL:
+        case AD_JOB_K_REQUEUE:
         case AD_JOB_K_DEVICE:
         case AD_JOB_K_BATCH:
             *(int *)((char *)&out->job + ad_job_keys[id].off) =
@@ -127,6 +128,9 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
             break;
         case AD_JOB_K_EVAL:
             out->job.eval = src->job.eval;
+            break;
+        case AD_JOB_K_REQUEUE_TIMEOUT:
+            out->job.requeue_on_timeout = src->job.requeue_on_timeout;
             break;
         default:
             assert(!"grid key without a composition rule");

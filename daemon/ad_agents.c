@@ -15,7 +15,7 @@ s_node_down(coord_t *self, const char *name, const char *why)
 
     ad_sched_set_node(self->sched, name, false, 0);
     self->nodes_gen++;
-    if (ad_coord_node_seen(self->store, name, true, &err))
+    if (ad_journal_node_seen(self->journal, name, true, &err))
         ad_log(AD_LOG_WARN, "node %s: cannot record DOWN: %s", name, err.msg);
     ad_log(AD_LOG_WARN, "node %s is DOWN (%s)", name, why);
     ad_running_fail_node(self, name, why);
@@ -79,6 +79,7 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     }
     zhashx_update(self->addresses, name, ad_strdup(address ? address : name));
     self->nodes_gen++;
+    ad_running_node_up(self, name);
     ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name, (long long)id,
            n ? n->cores : 0, address ? address : name);
     ad_daemon_send(
@@ -147,7 +148,7 @@ ad_agents_flush_seen(coord_t *self)
 
     while ((node = ad_registry_next_up(self->reg, node)) && i < n)
         names[i++] = node->name;
-    if (ad_coord_nodes_seen(self->store, names, i, &err))
+    if (ad_journal_nodes_seen(self->journal, names, i, &err))
         ad_log(AD_LOG_WARN, "nodes' last_seen not stored: %s", err.msg);
     free(names);
 }

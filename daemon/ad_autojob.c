@@ -109,8 +109,8 @@ s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_
         ad_log(AD_LOG_WARN, "job %lld: probe %s not queued: %s", (long long)a->id, probe.name,
                err.msg[0] ? err.msg : "the scheduler refused it");
         if (id)
-            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the probe",
-                             INT32_MIN, NULL);
+            ad_journal_job_set(self->journal, id, "FAILED", "the scheduler refused the probe",
+                               INT32_MIN, NULL);
         id = 0;
     }
     free(canon);
@@ -162,7 +162,7 @@ s_auto_plan(coord_t *self, autojob_t *a)
     a->nodes_gen = self->nodes_gen;
     if (ad_running_load_job(self, a->id, &job, &err)) {
         snprintf(a->reason, sizeof(a->reason), "%s", err.msg);
-        ad_coord_job_set(self->store, a->id, "FAILED", err.msg, INT32_MIN, NULL);
+        ad_journal_job_set(self->journal, a->id, "FAILED", err.msg, INT32_MIN, NULL);
         a->decided = true;
         goto out;
     }
@@ -190,15 +190,15 @@ s_auto_plan(coord_t *self, autojob_t *a)
         a->n_plans = a->n_done = a->n_probes;
     }
     a->probed = true;
-    if (ad_coord_job_place(self->store, a->id, c.layout.nodes, c.layout.procs_per_node,
-                           c.layout.threads_per_proc, c.layout.device ? c.layout.device : "cpu",
-                           NULL, &err) ||
+    if (ad_journal_job_place(self->journal, a->id, c.layout.nodes, c.layout.procs_per_node,
+                             c.layout.threads_per_proc, c.layout.device ? c.layout.device : "cpu",
+                             NULL, &err) ||
         ad_sched_add_job(self->sched, a->id, c.layout.nodes, c.layout.procs_per_node,
                          c.layout.threads_per_proc)) {
         snprintf(a->reason, sizeof(a->reason), "layout auto: cannot queue %s: %s",
                  ad_choose_layout_str(&c.layout, lay, sizeof(lay)),
                  err.msg[0] ? err.msg : "the scheduler refused it");
-        ad_coord_job_set(self->store, a->id, "FAILED", a->reason, INT32_MIN, NULL);
+        ad_journal_job_set(self->journal, a->id, "FAILED", a->reason, INT32_MIN, NULL);
         a->decided = true;
         goto out;
     }
@@ -247,6 +247,9 @@ ad_autojob_job_ended(coord_t *self, int64_t id)
 void
 ad_autojob_tick(coord_t *self)
 {
+    /* Probes are new jobs: they need ids from the store, which is busy. */
+    if (ad_journal_waiting(self->journal))
+        return;
     for (autojob_t *a = self->autos; a; a = a->next)
         if (!a->decided && !a->cancelled && a->n_done >= a->n_plans &&
             a->nodes_gen != self->nodes_gen)
@@ -306,8 +309,8 @@ ad_autojob_cancel(coord_t *self, int64_t id)
         if (pr) {
             ad_running_stop(self, pr, "CANCELLED", "its auto job was cancelled");
         } else if (!ad_sched_remove_job(self->sched, a->probes[i])) {
-            ad_coord_job_set(self->store, a->probes[i], "CANCELLED", "its auto job was cancelled",
-                             INT32_MIN, NULL);
+            ad_journal_job_set(self->journal, a->probes[i], "CANCELLED",
+                               "its auto job was cancelled", INT32_MIN, NULL);
         }
     }
 }

@@ -41,8 +41,15 @@ s_decorate(coord_t *self, json_t *o)
             json_object_set_new(o, "result", result);
         return;
     }
-    if (reason && !(r && r->end_state))
-        json_object_set_new(o, "reason", json_string(reason));
+    if (reason && !(r && r->end_state)) {
+        const char *stored = json_string_value(json_object_get(o, "reason"));
+
+        /* A requeued job says why it was requeued, then what it waits for now. */
+        if (!r && stored && json_integer_value(json_object_get(o, "attempts")) > 0)
+            json_object_set_new(o, "reason", json_sprintf("%s; now: %s", stored, reason));
+        else
+            json_object_set_new(o, "reason", json_string(reason));
+    }
     if (st > AD_SCHED_UNKNOWN && st <= AD_SCHED_RUNNING)
         json_object_set_new(o, "sched", json_string(verdicts[st]));
     if (r) {
@@ -121,8 +128,8 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
     rc = ad_sched_add_job(self->sched, id, job.layout.nodes, job.layout.procs_per_node,
                           job.layout.threads_per_proc);
     if (rc) {
-        ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused the layout", INT32_MIN,
-                         NULL);
+        ad_journal_job_set(self->journal, id, "FAILED", "the scheduler refused the layout",
+                           INT32_MIN, NULL);
         ad_client_error(self, msg->identity, AD_EINVAL,
                         "job %lld: the scheduler refused its layout", (long long)id);
         goto out;
@@ -201,8 +208,8 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
         /* Its probes go too. */
         ad_autojob_cancel(self, id);
         ad_sched_remove_job(self->sched, id);
-        if (ad_coord_job_set(self->store, id, "CANCELLED", "cancelled by a user", INT32_MIN,
-                             &err)) {
+        if (ad_journal_job_set(self->journal, id, "CANCELLED", "cancelled by a user", INT32_MIN,
+                               &err)) {
             ad_client_error(self, msg->identity, err.code, "%s", err.msg);
             return;
         }

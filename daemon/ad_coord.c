@@ -101,6 +101,24 @@ ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tpp, c
     return rc ? s_fail(store, err, rc) : 0;
 }
 
+int
+ad_coord_job_proc(ad_store_t *store, int64_t id, pid_t pid, const char *identity, int64_t run,
+                  ad_err_t *err)
+{
+    int rc = ad_store_set_job_proc(store, id, pid, identity, run);
+
+    return rc ? s_fail(store, err, rc) : 0;
+}
+
+int
+ad_coord_sweep_run(ad_store_t *store, int64_t id, const char *state, int max_parallel,
+                   bool retry_failed, ad_err_t *err)
+{
+    int rc = ad_store_set_sweep_run(store, id, state, max_parallel, retry_failed);
+
+    return rc ? s_fail(store, err, rc) : 0;
+}
+
 static json_t *
 s_num(double v)
 {
@@ -127,6 +145,7 @@ s_row_json(const ad_job_row_t *r)
     json_object_set_new(o, "sweep", r->sweep > 0 ? json_integer(r->sweep) : json_null());
     json_object_set_new(o, "config_hash",
                         r->config_hash ? json_string(r->config_hash) : json_null());
+    json_object_set_new(o, "attempts", json_integer(r->attempts));
     return o;
 }
 
@@ -266,6 +285,8 @@ ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *r, a
     res.step_time_s = r->step_time_s;
     res.comm_time_s = r->comm_time_s;
     res.params = r->params;
+    if (r->ended > 0)
+        res.ended = r->ended;
     rc = ad_store_finish_run(store, id, &res);
     return rc ? s_fail(store, err, rc) : 0;
 }

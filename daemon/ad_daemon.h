@@ -25,6 +25,7 @@
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_job.h"
+#include "autodist/ad_journal.h"
 #include "autodist/ad_launch.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_proc.h"
@@ -61,6 +62,7 @@ typedef struct opts {
     const char *tcp_subnet; /* --tcp-subnet */
     int heartbeat_ms;       /* --heartbeat-ms */
     double kill_grace_s;    /* --kill-grace */
+    double node_grace_s;    /* --node-grace */
     int probes;             /* --probes: most probes of a layout: auto job */
     int64_t probe_steps;    /* --probe-steps */
 } opts_t;
@@ -73,6 +75,7 @@ typedef struct progress {
     double loss;                   /* latest step loss (NaN = none) */
     double samples_per_s;          /* latest step throughput (NaN = none) */
     double t_first;                /* mono s of the first step event (0 = none) */
+    double t_last;                 /* mono s of the last event (0 = none) */
     int64_t step_first;            /* its step */
     double sum_step_s, sum_comm_s; /* step and communication time summed over the steps */
     int64_t n_steps;               /* steps summed */
@@ -84,13 +87,21 @@ typedef struct progress {
     double done_samples_per_s;     /* the done event's (NaN = none) */
     int64_t params;                /* model parameters (0 = unknown) */
     bool done;                     /* the done event came */
+    bool gap;                      /* a step event was missed: metrics.jsonl is read at the end */
 } progress_t;
 
 /* A job whose mpirun runs. */
 typedef struct run {
     int64_t id;             /* job id */
     int64_t run_id;         /* its run row (0 = none: the store failed) */
-    pid_t pid;              /* mpirun, leader of its process group */
+    pid_t pid;              /* autodist-launch (which runs mpirun), leader of its process group */
+    char *identity;         /* ad_proc_identity() of pid */
+    bool adopted;           /* started by an earlier coordinator: not our child, polled */
+    char *exit_path;        /* logs/<id>/exit.json, written by autodist-launch */
+    int attempt;            /* times the job was requeued before this run */
+    int ppn, tpp;           /* its layout: procs per node, threads per proc */
+    int requeue;            /* times the job may be requeued in all (job file's requeue) */
+    bool requeue_on_timeout; /* the job file's requeue_on_timeout */
     char **nodes;           /* node names, owned */
     int n_nodes;            /* entries in nodes */
     char *output;           /* logs/<id>/output.log */
@@ -100,6 +111,10 @@ typedef struct run {
     const char *end_state;  /* decided before the exit: CANCELLED, NODE_FAIL, TIMEOUT; or NULL */
     char *end_reason;       /* with end_state */
     double kill_at;         /* mono s when SIGKILL follows the SIGTERM (0 = none) */
+    char *down;             /* while one of its nodes is DOWN and its steps still advance: why */
+    bool exited;      /* mpirun failed while a node was silent: waiting to know if it is lost */
+    int exit_code;    /* then: its exit status */
+    double decide_by; /* then: mono s when it ends FAILED unless the node went DOWN */
     progress_t p;           /* rank 0's reports */
     ad_coord_metric_t *buf; /* metric samples not yet in the store */
     size_t n_buf, cap_buf;  /* samples in buf; its room */
@@ -109,7 +124,8 @@ typedef struct run {
 /* The coordinator. */
 typedef struct coord {
     const opts_t *opts;    /* the command line (borrowed) */
-    ad_store_t *store;     /* the store, owned */
+    ad_store_t *store;     /* the store, owned: reads, and writes that need an answer */
+    ad_journal_t *journal; /* the other writes: never wait for a busy store (ad_journal.h) */
     zsock_t *client;       /* ROUTER: CLI requests */
     zsock_t *agents;       /* ROUTER: agents */
     zsock_t *metrics;      /* PULL: trainer events */
@@ -125,6 +141,7 @@ typedef struct coord {
     struct autojob *autos; /* jobs with layout: auto (ad_autojob.c) */
     unsigned nodes_gen;    /* bumped when a node comes UP or goes DOWN */
     char *trainer;         /* autodist-train path */
+    char *launcher;        /* autodist-launch path: runs each job's mpirun, writes its exit file */
     char *local_rsh;       /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
     unsigned ticks;        /* timer ticks so far */
     int exit_code;         /* -1 while running */
@@ -169,8 +186,15 @@ void ad_running_schedule(coord_t *self);
 /* Collect every exited child and record how its job ended; returns how many jobs ended. */
 int ad_running_reap(coord_t *self);
 
-/* Node name went DOWN (why): its running jobs end as NODE_FAIL. */
+/*
+ * Node name went DOWN (why): its running jobs end as NODE_FAIL, unless their
+ * steps still advance (synchronous training: every rank is alive); those run
+ * on, and end NODE_FAIL once --node-grace passes without a step.
+ */
 void ad_running_fail_node(coord_t *self, const char *name, const char *why);
+
+/* Node name is UP again: its jobs that ran on without it are no longer watched. */
+void ad_running_node_up(coord_t *self, const char *name);
 
 /* Every tick: time limits, SIGKILL after the grace, metrics to the store. */
 void ad_running_tick(coord_t *self, double now);
@@ -178,7 +202,11 @@ void ad_running_tick(coord_t *self, double now);
 /* On the way out: stop every job (reason why) and wait for them, SIGKILL after the grace. */
 void ad_running_stop_all(coord_t *self, const char *why);
 
-/* At start: RUNNING jobs of a stopped coordinator FAILED, PENDING ones queued again. */
+/*
+ * At start: RUNNING jobs of a stopped coordinator are found again (still
+ * running: adopted; ended: finished from their exit file and metrics.jsonl;
+ * gone without a trace: requeued); PENDING ones are queued again.
+ */
 void ad_running_recover(coord_t *self);
 
 /* zloop reader of the metrics socket: one trainer event. */
@@ -235,6 +263,9 @@ int ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg);
 
 /* Queue the next jobs of the sweeps, up to each one's limit. */
 void ad_sweep_api_dispatch(coord_t *self);
+
+/* At start: the sweeps that were RUNNING when the coordinator stopped dispatch again. */
+void ad_sweep_api_reopen(coord_t *self);
 
 /* SWEEP: submit (or resume) a sweep. */
 void ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg);

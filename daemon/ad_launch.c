@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -606,8 +607,8 @@ ad_launch_argv(const ad_launch_plan_t *self, int *argc)
 {
     s_vec_t a = {0};
 
+    /* Not -q: which rank died and how is in mpirun's own messages (ad_launch_reason()). */
     s_push(&a, ad_strdup(self->mpirun));
-    s_push(&a, ad_strdup("-q"));
     s_push2(&a, "-np", s_printf("%d", self->n_nodes * self->ppn));
     s_push2(&a, "--hostfile", ad_strdup(self->hostfile));
     if (self->bound)
@@ -725,4 +726,82 @@ const char *
 ad_launch_plan_checkpoint_dir(const ad_launch_plan_t *self)
 {
     return self->ckptdir;
+}
+
+/* ---- why a job failed --------------------------------------------------------------------- */
+
+/* What the end of an output.log says about how the ranks ended. */
+typedef struct {
+    int rank;         /* the rank mpirun names; -1 = none */
+    int signal;       /* the signal that killed it; 0 = none */
+    int code;         /* its exit status; -1 = none */
+    char node[128];   /* where it ran */
+    char signame[32]; /* "Killed" */
+    char last[400];   /* the last line the ranks printed (outside mpirun's boxes) */
+} s_ending_t;
+
+/* One line of the log: inside mpirun's boxes, its facts; outside, the ranks' last line. */
+static void
+s_ending_line(s_ending_t *e, const char *line, bool boxed)
+{
+    int rank, sig;
+
+    if (!boxed) {
+        if (line[strspn(line, " \t\r")])
+            snprintf(e->last, sizeof(e->last), "%s", line);
+        return;
+    }
+    if (sscanf(line,
+               "mpirun noticed that process rank %d with PID %*d on node %127s exited on "
+               "signal %d (%31[^)])",
+               &rank, e->node, &sig, e->signame) >= 3) {
+        e->rank = rank;
+        e->signal = sig;
+    } else if (sscanf(line, " Process name: [[%*d,%*d],%d]", &rank) == 1) {
+        e->rank = rank;
+    } else if (sscanf(line, " Exit code: %d", &e->code) == 1) {
+        /* read into e->code */
+    }
+}
+
+void
+ad_launch_reason(const char *output, int exit_code, char *buf, size_t cap)
+{
+    s_ending_t e = {.rank = -1, .code = -1};
+    char tail[16384], *line, *save = NULL;
+    bool boxed = false;
+    ssize_t n = 0;
+    off_t size;
+    int fd;
+
+    fd = open(output, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        size = lseek(fd, 0, SEEK_END);
+        if (size > 0) {
+            off_t from = size > (off_t)sizeof(tail) - 1 ? size - (off_t)sizeof(tail) + 1 : 0;
+
+            n = pread(fd, tail, (size_t)(size - from), from);
+        }
+        close(fd);
+    }
+    tail[n > 0 ? n : 0] = '\0';
+    /* mpirun frames each of its messages between lines of dashes. */
+    for (line = strtok_r(tail, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!strncmp(line, "-----", 5) && line[strspn(line, "-\r")] == '\0') {
+            boxed = !boxed;
+            continue;
+        }
+        s_ending_line(&e, line, boxed);
+    }
+    if (e.rank >= 0 && e.signal > 0)
+        snprintf(buf, cap, "exit %d: rank %d on node %s killed by signal %d (%s)", exit_code,
+                 e.rank, e.node, e.signal, e.signame[0] ? e.signame : "?");
+    else if (e.rank >= 0 && e.code >= 0 && e.last[0])
+        snprintf(buf, cap, "exit %d: %s (rank %d exited first)", exit_code, e.last, e.rank);
+    else if (e.rank >= 0 && e.code >= 0)
+        snprintf(buf, cap, "exit %d: rank %d exited with status %d", exit_code, e.rank, e.code);
+    else if (e.last[0])
+        snprintf(buf, cap, "exit %d: %s", exit_code, e.last);
+    else
+        snprintf(buf, cap, "exit %d (see %s)", exit_code, output);
 }

@@ -4,6 +4,13 @@
 /* Steps at the start of a run left out of its throughput (docs/daemon.md). */
 #define S_WARMUP_STEPS 3
 
+/*
+ * r->end_state of a job the coordinator stops because it stops itself: the
+ * job goes back to the queue (and resumes from its checkpoint at the next
+ * start) while it has requeues left.  Never a state in the store.
+ */
+static const char S_INTERRUPTED[] = "INTERRUPTED";
+
 run_t *
 ad_running_find(coord_t *self, int64_t id)
 {
@@ -44,7 +51,7 @@ s_metric_flush(coord_t *self, run_t *r)
         r->n_buf = 0;
         return;
     }
-    if (ad_coord_run_metrics(self->store, r->run_id, r->buf, r->n_buf, &err))
+    if (ad_journal_run_metrics(self->journal, r->run_id, r->buf, r->n_buf, &err))
         ad_log(AD_LOG_WARN, "job %lld: %zu metric samples not stored: %s", (long long)r->id,
                r->n_buf, err.msg);
     r->n_buf = 0;
@@ -68,6 +75,7 @@ s_progress_event(run_t *r, const json_t *ev, double now)
 
     if (!event)
         return;
+    p->t_last = now;
     if (!strcmp(event, "start")) {
         json_t *cfg = json_object_get(ev, "config");
         int64_t steps = s_geti(cfg, "steps"), epochs = s_geti(cfg, "epochs");
@@ -82,6 +90,11 @@ s_progress_event(run_t *r, const json_t *ev, double now)
     } else if (!strcmp(event, "step")) {
         double step_s = ad_daemon_json_num(ev, "step_s"), comm_s = ad_daemon_json_num(ev, "comm_s");
 
+        /* Events queued while the coordinator was away can come again after a replay. */
+        if (p->n_steps > 0 && step <= p->step)
+            return;
+        if (p->n_steps > 0 && step > p->step + 1)
+            p->gap = true;
         p->phase = "training";
         p->step = step;
         p->epoch = s_geti(ev, "epoch");
@@ -157,7 +170,13 @@ s_progress_replay(run_t *r, double now)
     r->n_buf = 0;
     while (getline(&line, &cap, f) > 0) {
         json_t *ev = json_loads(line, 0, NULL);
+        const char *event = json_string_value(json_object_get(ev, "event"));
 
+        /* A resumed run appends to the file: only its last start counts. */
+        if (event && !strcmp(event, "start")) {
+            s_progress_init(&r->p);
+            r->n_buf = 0;
+        }
         if (json_is_object(ev))
             s_progress_event(r, ev, now);
         json_decref(ev);
@@ -195,7 +214,10 @@ s_run_free(run_t *r)
     free(r->nodes);
     free(r->output);
     free(r->metrics_path);
+    free(r->exit_path);
+    free(r->identity);
     free(r->end_reason);
+    free(r->down);
     free(r->buf);
     free(r);
 }
@@ -236,37 +258,43 @@ s_kill_job(coord_t *self, int64_t id, pid_t pgid)
     return n;
 }
 
-/* mpirun of r exited with wait status: record the outcome and free the nodes. */
-static void
-s_run_end(coord_t *self, run_t *r, int status)
+/* The state and reason job r ends with, its mpirun having exited with exit_code. */
+static const char *
+s_outcome(const run_t *r, int exit_code, char *reason, size_t cap)
 {
-    int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    ad_coord_result_t res = {0};
-    const char *state;
-    char reason[600], last[400];
-    ad_err_t err = {0};
-    int strays;
-
-    strays = s_kill_job(self, r->id, r->pid);
-    if (strays)
-        ad_log(AD_LOG_WARN, "job %lld: %d process(es) outlived mpirun; killed", (long long)r->id,
-               strays);
-    if (!r->p.done)
-        s_progress_replay(r, ad_clock_now());
-    s_metric_flush(self, r);
+    reason[0] = '\0';
     if (r->end_state) {
-        state = r->end_state;
-        snprintf(reason, sizeof(reason), "%s", r->end_reason);
-    } else if (exit_code == 0) {
-        state = "COMPLETED";
-        reason[0] = '\0';
-    } else {
-        state = "FAILED";
-        if (ad_proc_last_line(r->output, last, sizeof(last)))
-            snprintf(reason, sizeof(reason), "exit %d: %s", exit_code, last);
-        else
-            snprintf(reason, sizeof(reason), "exit %d (see %s)", exit_code, r->output);
+        /* Stopped for a node, a restart or the clock, but it finished first: it completed. */
+        if (exit_code == 0 && r->p.done && strcmp(r->end_state, "CANCELLED"))
+            return "COMPLETED";
+        snprintf(reason, cap, "%s", r->end_reason);
+        return r->end_state;
     }
+    if (exit_code == 0)
+        return "COMPLETED";
+    ad_launch_reason(r->output, exit_code, reason, cap);
+    return "FAILED";
+}
+
+/* Whether job r, ending as state, goes back to the queue (docs/reliability.md). */
+static bool
+s_requeues(const run_t *r, const char *state)
+{
+    if (!strcmp(state, "NODE_FAIL") || state == S_INTERRUPTED)
+        return r->attempt < r->requeue;
+    if (!strcmp(state, "TIMEOUT"))
+        return r->requeue_on_timeout && r->attempt < r->requeue;
+    return false;
+}
+
+/* The run row of r ends as state, with what rank 0 reported. */
+static void
+s_run_finish(coord_t *self, const run_t *r, const char *state)
+{
+    ad_coord_result_t res = {0};
+    struct timespec ts;
+    ad_err_t err = {0};
+
     res.state = state;
     /*
      * Throughput at steady state: global batch x steps / their time, past the
@@ -281,17 +309,79 @@ s_run_end(coord_t *self, run_t *r, int status)
     res.step_time_s = r->p.n_steps ? r->p.sum_step_s / (double)r->p.n_steps : NAN;
     res.comm_time_s = r->p.n_steps ? r->p.sum_comm_s / (double)r->p.n_steps : NAN;
     res.params = r->p.params;
-    if (r->run_id > 0 && ad_coord_run_finish(self->store, r->run_id, &res, &err))
+    /* Written later when the store is busy: the time is the end's, not the write's. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    res.ended = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if (r->run_id > 0 && ad_journal_run_finish(self->journal, r->run_id, &res, &err))
         ad_log(AD_LOG_WARN, "job %lld: run not recorded: %s", (long long)r->id, err.msg);
-    if (ad_coord_job_set(self->store, r->id, state, reason[0] ? reason : NULL, exit_code, &err))
-        ad_log(AD_LOG_ERROR, "job %lld: cannot record %s: %s", (long long)r->id, state, err.msg);
-    ad_sweeps_ended(self->sweeps, r->id, ad_sweeps_job_from_state(state),
-                    ad_clock_now() - r->t_start, ad_clock_now());
-    ad_log(state[0] == 'C' && state[1] == 'O' ? AD_LOG_INFO : AD_LOG_WARN,
-           "job %lld %s (exit %d)%s%s", (long long)r->id, state, exit_code, reason[0] ? ": " : "",
-           reason);
+}
+
+/* Job r goes back to the queue after it ended as state (reason): it resumes from its checkpoint. */
+static void
+s_requeue(coord_t *self, run_t *r, const char *state, const char *reason)
+{
+    char why[700];
+    ad_err_t err = {0};
+
+    snprintf(why, sizeof(why), "requeued (%d of %d) after %s: %s", r->attempt + 1, r->requeue,
+             state == S_INTERRUPTED ? "an interruption" : state, reason);
+    if (ad_journal_job_set(self->journal, r->id, "PENDING", why, INT32_MIN, &err))
+        ad_log(AD_LOG_ERROR, "job %lld: cannot record the requeue: %s", (long long)r->id, err.msg);
     ad_sched_release(self->sched, r->id);
-    ad_autojob_job_ended(self, r->id);
+    if (self->exit_code < 0 && ad_sched_add_job(self->sched, r->id, r->n_nodes, r->ppn, r->tpp))
+        ad_log(AD_LOG_ERROR, "job %lld: the scheduler refused it again", (long long)r->id);
+    ad_sweeps_requeued(self->sweeps, r->id);
+    ad_log(AD_LOG_WARN, "job %lld %s; it starts again from its last checkpoint", (long long)r->id,
+           why);
+}
+
+/* mpirun of r exited with exit_code (128 + N: signal N): record the outcome and free the nodes. */
+static void
+s_run_end(coord_t *self, run_t *r, int exit_code)
+{
+    const char *state, *run_state;
+    char reason[600];
+    ad_err_t err = {0};
+    int strays;
+
+    strays = s_kill_job(self, r->id, r->pid);
+    if (strays)
+        ad_log(AD_LOG_WARN, "job %lld: %d process(es) outlived mpirun; killed", (long long)r->id,
+               strays);
+    /*
+     * The live stream can miss events (dropped while the coordinator was away,
+     * or a full queue); rank 0's file has them all: read it again then.
+     */
+    if (!r->p.done || r->p.gap || r->adopted) {
+        s_metric_flush(self, r);
+        s_progress_replay(r, ad_clock_now());
+    }
+    s_metric_flush(self, r);
+    state = s_outcome(r, exit_code, reason, sizeof(reason));
+    run_state = state == S_INTERRUPTED ? "CANCELLED" : state;
+    s_run_finish(self, r, run_state);
+    if (s_requeues(r, state)) {
+        s_requeue(self, r, state, reason);
+    } else {
+        if (state == S_INTERRUPTED) {
+            size_t len = strlen(reason);
+
+            snprintf(reason + len, sizeof(reason) - len,
+                     "; not requeued: it was requeued %d time(s) already (requeue: %d)", r->attempt,
+                     r->requeue);
+            state = "FAILED";
+        }
+        if (ad_journal_job_set(self->journal, r->id, state, reason[0] ? reason : NULL, exit_code,
+                               &err))
+            ad_log(AD_LOG_ERROR, "job %lld: cannot record %s: %s", (long long)r->id, state,
+                   err.msg);
+        ad_sweeps_ended(self->sweeps, r->id, ad_sweeps_job_from_state(state),
+                        ad_clock_now() - r->t_start, ad_clock_now());
+        ad_log(!strcmp(state, "COMPLETED") ? AD_LOG_INFO : AD_LOG_WARN, "job %lld %s (exit %d)%s%s",
+               (long long)r->id, state, exit_code, reason[0] ? ": " : "", reason);
+        ad_sched_release(self->sched, r->id);
+        ad_autojob_job_ended(self, r->id);
+    }
     for (int i = 0; i < r->n_nodes; i++)
         ad_registry_remove_job(self->reg, r->nodes[i], r->id);
     for (run_t **pp = &self->runs; *pp; pp = &(*pp)->next)
@@ -300,6 +390,52 @@ s_run_end(coord_t *self, run_t *r, int status)
             break;
         }
     s_run_free(r);
+}
+
+/*
+ * mpirun of r exited with exit_code.  A failure while one of the job's nodes
+ * has gone silent is likely that node lost (its daemon gone, mpirun aborts
+ * before the node is seen DOWN): wait until the node is DOWN (NODE_FAIL,
+ * requeued) or heard from again (FAILED), at most until it would be DOWN.
+ */
+static void
+s_run_exited(coord_t *self, run_t *r, int exit_code)
+{
+    double now = ad_clock_now(), hb = self->opts->heartbeat_ms / 1000.0;
+    const char *silent = NULL;
+
+    for (int i = 0; exit_code != 0 && !r->end_state && i < r->n_nodes; i++) {
+        const ad_registry_node_t *n = ad_registry_lookup(self->reg, r->nodes[i]);
+        char reason[400];
+
+        if (!n || n->state != AD_NODE_UP) {
+            snprintf(reason, sizeof(reason), "node %s is DOWN", r->nodes[i]);
+            r->end_state = "NODE_FAIL";
+            r->end_reason = ad_strdup(reason);
+        } else if (now - n->last_seen > 1.5 * hb) {
+            silent = r->nodes[i];
+        }
+    }
+    if (silent && !r->end_state) {
+        r->exited = true;
+        r->exit_code = exit_code;
+        r->decide_by = now + AD_REGISTRY_MISSED_MAX * hb;
+        ad_log(AD_LOG_INFO, "job %lld: mpirun exited %d while node %s is silent: is it lost?",
+               (long long)r->id, exit_code, silent);
+        return;
+    }
+    s_run_end(self, r, exit_code);
+}
+
+/* Jobs waiting to know whether a silent node is lost: decided now when it is time. */
+static void
+s_decide_exited(coord_t *self, double now, bool all)
+{
+    for (run_t *r = self->runs, *next; r; r = next) {
+        next = r->next;
+        if (r->exited && (all || r->end_state || now >= r->decide_by))
+            s_run_end(self, r, r->exit_code);
+    }
 }
 
 /* Collect every exited child; returns how many jobs ended. */
@@ -311,8 +447,9 @@ ad_running_reap(coord_t *self)
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         for (run_t *r = self->runs; r; r = r->next)
-            if (r->pid == pid) {
-                s_run_end(self, r, status);
+            if (r->pid == pid && !r->adopted && !r->exited) {
+                s_run_exited(self, r,
+                             WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
                 n++;
                 break;
             }
@@ -320,9 +457,9 @@ ad_running_reap(coord_t *self)
     return n;
 }
 
-/* The job's spec from the store, validated again. */
-int
-ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err)
+/* The job's spec from the store, validated again, and how many times it was requeued. */
+static int
+s_load_job(coord_t *self, int64_t id, ad_job_t *job, int *attempts, ad_err_t *err)
 {
     json_t *o = ad_coord_job_json(self->store, id, NULL, err), *spec;
     int rc, nodes, ppn, tpp;
@@ -330,6 +467,8 @@ ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err)
 
     if (!o)
         return err->code;
+    if (attempts)
+        *attempts = (int)json_integer_value(json_object_get(o, "attempts"));
     spec = json_object_get(o, "spec");
     text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
     nodes = (int)json_integer_value(json_object_get(o, "nodes"));
@@ -350,12 +489,18 @@ ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err)
     return rc;
 }
 
+int
+ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err)
+{
+    return s_load_job(self, id, job, NULL, err);
+}
+
 /* A job that could not start: FAILED with the reason, nodes freed. */
 static void
 s_launch_failed(coord_t *self, int64_t id, const char *why)
 {
     ad_log(AD_LOG_ERROR, "job %lld cannot start: %s", (long long)id, why);
-    ad_coord_job_set(self->store, id, "FAILED", why, INT32_MIN, NULL);
+    ad_journal_job_set(self->journal, id, "FAILED", why, INT32_MIN, NULL);
     ad_sched_release(self->sched, id);
     ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_FAILED, NAN, ad_clock_now());
 }
@@ -391,11 +536,11 @@ s_nodelist(const ad_sched_pick_t *pick)
 
 /* mpirun of the pick's job runs as pid: hold it as a run_t and add its run row. */
 static void
-s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job,
+s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int attempt,
           const ad_launch_plan_t *plan, pid_t pid, const char *hardware, const char *nodelist)
 {
     ad_coord_run_t row = {0};
-    char dataset[300], hash[17];
+    char dataset[300], hash[17], identity[128];
     ad_err_t err = {0};
     run_t *r;
 
@@ -404,6 +549,15 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job,
         ad_oom(sizeof(*r));
     r->id = pick->job_id;
     r->pid = pid;
+    ad_proc_identity(pid, identity, sizeof(identity));
+    r->identity = ad_strdup(identity);
+    r->exit_path = ad_malloc(strlen(ad_launch_plan_logdir(plan)) + sizeof("/exit.json"));
+    sprintf(r->exit_path, "%s/exit.json", ad_launch_plan_logdir(plan));
+    r->attempt = attempt;
+    r->requeue = job->requeue;
+    r->requeue_on_timeout = job->requeue_on_timeout;
+    r->ppn = job->layout.procs_per_node;
+    r->tpp = job->layout.threads_per_proc;
     r->n_nodes = pick->n_nodes;
     r->nodes = ad_malloc((size_t)pick->n_nodes * sizeof(*r->nodes));
     for (int i = 0; i < pick->n_nodes; i++) {
@@ -431,11 +585,31 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job,
     row.sweep = ad_coord_job_sweep(self->store, pick->job_id);
     if (ad_coord_run_start(self->store, &row, &r->run_id, &err))
         ad_log(AD_LOG_ERROR, "job %lld: no run row: %s", (long long)r->id, err.msg);
+    if (ad_journal_job_proc(self->journal, r->id, pid, identity, r->run_id, &err))
+        ad_log(AD_LOG_ERROR,
+               "job %lld: its process is not recorded (a restart will not find it): %s",
+               (long long)r->id, err.msg);
     r->next = self->runs;
     self->runs = r;
-    ad_log(AD_LOG_INFO, "job %lld (%s) started on %s: %dx%dx%d, mpirun pid %d, log %s",
+    ad_log(AD_LOG_INFO, "job %lld (%s) started on %s: %dx%dx%d, launcher pid %d%s, log %s",
            (long long)r->id, job->name, nodelist, job->layout.nodes, job->layout.procs_per_node,
-           job->layout.threads_per_proc, (int)pid, r->output);
+           job->layout.threads_per_proc, (int)pid, attempt ? ", resumed" : "", r->output);
+}
+
+/* autodist-launch EXIT_FILE mpirun ...: the launcher records how mpirun ended (a new array). */
+static char **
+s_wrapped_argv(coord_t *self, const ad_launch_plan_t *plan)
+{
+    int argc = 0;
+    char **inner = ad_launch_argv(plan, &argc), **argv;
+
+    argv = ad_malloc(((size_t)argc + 3) * sizeof(*argv));
+    argv[0] = ad_strdup(self->launcher);
+    argv[1] = ad_malloc(strlen(ad_launch_plan_logdir(plan)) + sizeof("/exit.json"));
+    sprintf(argv[1], "%s/exit.json", ad_launch_plan_logdir(plan));
+    memcpy(argv + 2, inner, ((size_t)argc + 1) * sizeof(*argv));
+    free(inner);
+    return argv;
 }
 
 /* Start the scheduler's pick: plan, files, mpirun. */
@@ -453,12 +627,13 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     ad_job_t job = {0};
     ad_err_t err = {0};
     char *nodelist;
+    int attempt = 0;
     pid_t pid;
 
     if (!profiles)
         ad_oom(0);
     snprintf(id_s, sizeof(id_s), "%lld", (long long)pick->job_id);
-    if (ad_running_load_job(self, pick->job_id, &job, &err)) {
+    if (s_load_job(self, pick->job_id, &job, &attempt, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
         goto out;
     }
@@ -503,25 +678,27 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
         spec.transport.env = extra_env;
     }
     spec.transport.report = self->opts->report;
+    /* A requeued job continues its checkpoint (a fresh start when there is none yet). */
+    spec.resume = attempt > 0;
     if (ad_launch_plan_new(&spec, &plan, &err) || ad_launch_write_files(plan, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
         goto out;
     }
-    argv = ad_launch_argv(plan, NULL);
+    argv = s_wrapped_argv(self, plan);
     env = ad_launch_env(plan);
     if (ad_proc_spawn(argv, env, ad_launch_plan_output(plan), &pid, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
         goto out;
     }
     nodelist = s_nodelist(pick);
-    if (ad_coord_job_place(self->store, pick->job_id, job.layout.nodes, job.layout.procs_per_node,
-                           job.layout.threads_per_proc,
-                           job.device == AD_JOB_DEVICE_GPU ? "gpu" : "cpu", nodelist, &err) ||
-        ad_coord_job_set(self->store, pick->job_id, "RUNNING", NULL, INT32_MIN, &err))
+    if (ad_journal_job_place(self->journal, pick->job_id, job.layout.nodes,
+                             job.layout.procs_per_node, job.layout.threads_per_proc,
+                             job.device == AD_JOB_DEVICE_GPU ? "gpu" : "cpu", nodelist, &err) ||
+        ad_journal_job_set(self->journal, pick->job_id, "RUNNING", NULL, INT32_MIN, &err))
         ad_log(AD_LOG_ERROR, "job %lld: cannot record RUNNING: %s", (long long)pick->job_id,
                err.msg);
     ad_sweeps_started(self->sweeps, pick->job_id);
-    s_run_add(self, pick, &job, plan, pid, hardware, nodelist);
+    s_run_add(self, pick, &job, attempt, plan, pid, hardware, nodelist);
     free(nodelist);
 out:
     ad_launch_argv_free(&argv);
@@ -540,7 +717,8 @@ ad_running_schedule(coord_t *self)
 {
     ad_sched_pick_t pick = {0};
 
-    if (self->exit_code >= 0)
+    /* New jobs and runs need ids from the store: none start while it is busy. */
+    if (self->exit_code >= 0 || ad_journal_waiting(self->journal))
         return;
     ad_sweep_api_dispatch(self);
     while (ad_sched_next(self->sched, &pick) == 0) {
@@ -549,25 +727,127 @@ ad_running_schedule(coord_t *self)
     }
 }
 
-/* Jobs on a node that went DOWN end as NODE_FAIL. */
+/* Whether r runs on node name. */
+static bool
+s_runs_on(const run_t *r, const char *name)
+{
+    for (int i = 0; i < r->n_nodes; i++)
+        if (!strcmp(r->nodes[i], name))
+            return true;
+    return false;
+}
+
+/* Jobs on a node that went DOWN: NODE_FAIL, unless their steps still advance. */
 void
 ad_running_fail_node(coord_t *self, const char *name, const char *why)
 {
+    double now = ad_clock_now(), grace = self->opts->node_grace_s;
     char reason[512];
 
     snprintf(reason, sizeof(reason), "node %s went DOWN (%s)", name, why);
+    for (run_t *r = self->runs; r; r = r->next) {
+        if (!s_runs_on(r, name) || r->end_state)
+            continue;
+        if (r->exited) {
+            /* Its mpirun already failed: the node is lost, not the program. */
+            r->end_state = "NODE_FAIL";
+            r->end_reason = ad_strdup(reason);
+            continue;
+        }
+        if (grace > 0 && r->p.n_steps > 0 && now - r->p.t_last < grace) {
+            if (!r->down)
+                ad_log(AD_LOG_WARN,
+                       "job %lld: %s, but its steps still advance: it runs on (NODE_FAIL after "
+                       "%.0f s without a step)",
+                       (long long)r->id, reason, grace);
+            free(r->down);
+            r->down = ad_strdup(reason);
+            continue;
+        }
+        ad_running_stop(self, r, "NODE_FAIL", reason);
+    }
+}
+
+void
+ad_running_node_up(coord_t *self, const char *name)
+{
     for (run_t *r = self->runs; r; r = r->next)
-        for (int i = 0; i < r->n_nodes; i++)
-            if (!strcmp(r->nodes[i], name)) {
-                ad_running_stop(self, r, "NODE_FAIL", reason);
-                break;
-            }
+        if (r->down && s_runs_on(r, name)) {
+            ad_log(AD_LOG_INFO, "job %lld: node %s is UP again", (long long)r->id, name);
+            free(r->down);
+            r->down = NULL;
+        }
+}
+
+/* A job that ran on without a DOWN node and stopped stepping: NODE_FAIL. */
+static void
+s_watch_down(coord_t *self, run_t *r, double now)
+{
+    char reason[600];
+
+    if (!r->down || r->end_state || now - r->p.t_last < self->opts->node_grace_s)
+        return;
+    snprintf(reason, sizeof(reason), "%s, and no step came for %.0f s", r->down, now - r->p.t_last);
+    ad_running_stop(self, r, "NODE_FAIL", reason);
+}
+
+/*
+ * How the autodist-launch of r ended, from its exit file: mpirun's exit status
+ * (128 + N for signal N).  -1 when there is no readable file: the launcher
+ * was killed, or the machine stopped.
+ */
+static int
+s_exit_file(const run_t *r)
+{
+    json_t *o = json_load_file(r->exit_path, 0, NULL);
+    json_t *code = json_object_get(o, "exit_code"), *sig = json_object_get(o, "signal");
+    int rc = -1;
+
+    if (json_is_integer(code))
+        rc = (int)json_integer_value(code);
+    else if (json_is_integer(sig))
+        rc = 128 + (int)json_integer_value(sig);
+    json_decref(o);
+    return rc;
+}
+
+/* An adopted job's launcher is gone (it is not our child: no SIGCHLD): finish it from its files. */
+static void
+s_adopted_end(coord_t *self, run_t *r)
+{
+    int exit_code = s_exit_file(r);
+
+    if (exit_code < 0 && !r->end_state) {
+        r->end_state = S_INTERRUPTED;
+        r->end_reason = ad_strdup("its processes were gone after the coordinator restarted, "
+                                  "with no exit file");
+    }
+    s_run_end(self, r, exit_code < 0 ? 137 : exit_code);
+}
+
+/* Finish the adopted jobs whose launcher exited; returns how many. */
+static int
+s_poll_adopted(coord_t *self)
+{
+    int n = 0;
+
+    for (run_t *r = self->runs, *next; r; r = next) {
+        next = r->next;
+        if (r->adopted && !r->exited && !ad_proc_same(r->pid, r->identity)) {
+            s_adopted_end(self, r);
+            n++;
+        }
+    }
+    return n;
 }
 
 /* Every tick: time limits, SIGKILL after the grace, metrics to the store. */
 void
 ad_running_tick(coord_t *self, double now)
 {
+    if (s_poll_adopted(self))
+        ad_running_schedule(self);
+    s_decide_exited(self, now, false);
     for (run_t *r = self->runs; r; r = r->next) {
         if (r->deadline > 0 && now >= r->deadline && !r->end_state) {
             char reason[128];
@@ -576,6 +856,7 @@ ad_running_tick(coord_t *self, double now)
                      r->deadline - r->t_start);
             ad_running_stop(self, r, "TIMEOUT", reason);
         }
+        s_watch_down(self, r, now);
         if (r->kill_at > 0 && now >= r->kill_at) {
             ad_log(AD_LOG_WARN, "job %lld: still running %.0f s after SIGTERM; SIGKILL",
                    (long long)r->id, self->opts->kill_grace_s);
@@ -592,13 +873,15 @@ ad_running_stop_all(coord_t *self, const char *why)
 {
     double until;
 
+    s_decide_exited(self, ad_clock_now(), true);
     if (!self->runs)
         return;
     for (run_t *r = self->runs; r; r = r->next)
-        ad_running_stop(self, r, "CANCELLED", why);
+        ad_running_stop(self, r, S_INTERRUPTED, why);
     until = ad_clock_now() + self->opts->kill_grace_s;
     while (self->runs && ad_clock_now() < until) {
         ad_running_reap(self);
+        s_poll_adopted(self);
         if (self->runs)
             zclock_sleep(50);
     }
@@ -607,34 +890,120 @@ ad_running_stop_all(coord_t *self, const char *why)
     until = ad_clock_now() + 5;
     while (self->runs && ad_clock_now() < until) {
         ad_running_reap(self);
+        s_poll_adopted(self);
         if (self->runs)
             zclock_sleep(50);
     }
 }
 
+/* Wall-clock now, in the store's seconds since the epoch. */
+static double
+s_wall_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Split a nodelist "a,b,c" into r->nodes. */
+static void
+s_run_nodes(run_t *r, const char *nodelist)
+{
+    char *copy = ad_strdup(nodelist ? nodelist : ""), *save = NULL;
+
+    r->nodes = ad_malloc((strlen(copy) / 2 + 1) * sizeof(*r->nodes));
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        r->nodes[r->n_nodes++] = ad_strdup(t);
+    free(copy);
+}
+
+/* The path home/logs/<id>/name (a new string). */
+static char *
+s_log_path(const coord_t *self, int64_t id, const char *name)
+{
+    size_t len = strlen(self->home->logs) + strlen(name) + 32;
+    char *p = ad_malloc(len);
+
+    snprintf(p, len, "%s/%lld/%s", self->home->logs, (long long)id, name);
+    return p;
+}
+
+/*
+ * Job row, RUNNING under a coordinator that stopped: hold it again as a run
+ * (its progress read back from metrics.jsonl) and, when its launcher still
+ * runs, adopt it; else finish it now from its exit file.
+ */
+static void
+s_recover_running(coord_t *self, const ad_job_row_t *row)
+{
+    double age = isnan(row->started) ? 0 : s_wall_now() - row->started;
+    ad_job_t job = {0};
+    ad_err_t err = {0};
+    run_t *r;
+
+    r = ad_calloc(1, sizeof(*r));
+    r->id = row->id;
+    r->run_id = row->run;
+    r->pid = (pid_t)row->pid;
+    r->identity = ad_strdup(row->pid_identity ? row->pid_identity : "");
+    r->adopted = true;
+    s_run_nodes(r, row->nodelist);
+    r->output = s_log_path(self, row->id, "output.log");
+    r->metrics_path = s_log_path(self, row->id, "metrics.jsonl");
+    r->exit_path = s_log_path(self, row->id, "exit.json");
+    r->t_start = ad_clock_now() - (age > 0 ? age : 0);
+    r->attempt = row->attempts;
+    r->ppn = row->procs_per_node;
+    r->tpp = row->threads_per_proc;
+    r->requeue = AD_JOB_REQUEUE_DEFAULT;
+    if (s_load_job(self, row->id, &job, NULL, &err) == 0) {
+        r->requeue = job.requeue;
+        r->requeue_on_timeout = job.requeue_on_timeout;
+        if (job.time_limit_s > 0)
+            r->deadline = r->t_start + (double)job.time_limit_s;
+    }
+    ad_job_clear(&job);
+    s_progress_init(&r->p);
+    s_progress_replay(r, ad_clock_now());
+    r->next = self->runs;
+    self->runs = r;
+    for (int i = 0; i < r->n_nodes; i++)
+        ad_registry_add_job(self->reg, r->nodes[i], r->id);
+    if (ad_sched_adopt(self->sched, r->id, (const char *const *)r->nodes, r->n_nodes, r->ppn,
+                       r->tpp))
+        ad_log(AD_LOG_WARN, "job %lld: its nodes %s are not held for it", (long long)r->id,
+               row->nodelist ? row->nodelist : "(none)");
+    ad_sweeps_started(self->sweeps, r->id);
+    if (r->pid > 0 && ad_proc_same(r->pid, r->identity)) {
+        ad_log(AD_LOG_INFO, "job %lld still runs (launcher pid %d, step %lld): adopted",
+               (long long)r->id, (int)r->pid, (long long)r->p.step);
+        return;
+    }
+    ad_log(AD_LOG_INFO, "job %lld ended while the coordinator was away: %s", (long long)r->id,
+           s_exit_file(r) >= 0 ? "finished from its exit file" : "no exit file");
+    s_adopted_end(self, r);
+}
+
 /*
  * At start: jobs the store says RUNNING belonged to a coordinator that
- * stopped without ending them; PENDING ones queue again in submit order.
+ * stopped without ending them: found again; PENDING ones queue again in
+ * submit order.
  */
 void
 ad_running_recover(coord_t *self)
 {
+    ad_job_row_t *rows = NULL;
     ad_err_t err = {0};
     json_t *jobs, *o;
-    size_t i;
+    size_t i, n = 0;
+    int rc;
 
-    jobs = ad_coord_jobs_json(self->store, "RUNNING", false, NULL, 0, &err);
-    json_array_foreach(jobs, i, o)
-    {
-        int64_t id = json_integer_value(json_object_get(o, "id"));
-        int n = s_kill_job(self, id, 0);
-
-        ad_coord_job_set(self->store, id, "FAILED", "the coordinator stopped while the job ran",
-                         INT32_MIN, NULL);
-        ad_log(AD_LOG_WARN, "job %lld was RUNNING when the coordinator stopped: FAILED%s",
-               (long long)id, n ? " (its leftover processes killed)" : "");
-    }
-    json_decref(jobs);
+    if (ad_store_list_jobs(self->store, AD_JOB_MASK(AD_JOB_RUNNING), &rows, &n))
+        ad_log(AD_LOG_ERROR, "cannot read the running jobs: %s", ad_store_errmsg(self->store));
+    for (i = 0; i < n; i++)
+        s_recover_running(self, &rows[i]);
+    ad_store_job_rows_free(&rows, n);
     jobs = ad_coord_jobs_json(self->store, "PENDING", false, NULL, 0, &err);
     for (i = json_array_size(jobs); i-- > 0;) {
         o = json_array_get(jobs, i);
@@ -643,12 +1012,14 @@ ad_running_recover(coord_t *self)
             ad_autojob_new(self, json_integer_value(json_object_get(o, "id")));
             continue;
         }
-        if (ad_sched_add_job(self->sched, json_integer_value(json_object_get(o, "id")),
-                             (int)json_integer_value(json_object_get(o, "nodes")),
-                             (int)json_integer_value(json_object_get(o, "procs_per_node")),
-                             (int)json_integer_value(json_object_get(o, "threads_per_proc"))))
-            ad_coord_job_set(self->store, json_integer_value(json_object_get(o, "id")), "FAILED",
-                             "the scheduler refused its layout", INT32_MIN, NULL);
+        rc = ad_sched_add_job(self->sched, json_integer_value(json_object_get(o, "id")),
+                              (int)json_integer_value(json_object_get(o, "nodes")),
+                              (int)json_integer_value(json_object_get(o, "procs_per_node")),
+                              (int)json_integer_value(json_object_get(o, "threads_per_proc")));
+        /* -EEXIST: requeued above, from a run that ended while the coordinator was away. */
+        if (rc && rc != -EEXIST)
+            ad_journal_job_set(self->journal, json_integer_value(json_object_get(o, "id")),
+                               "FAILED", "the scheduler refused its layout", INT32_MIN, NULL);
     }
     if (json_array_size(jobs))
         ad_log(AD_LOG_INFO, "%zu PENDING job(s) queued again", json_array_size(jobs));

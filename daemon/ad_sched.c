@@ -138,6 +138,46 @@ ad_sched_add_job(ad_sched_t *self, int64_t id, int nodes, int procs_per_node,
     return 0;
 }
 
+static size_t s_lower_bound(const ad_sched_t *self, const char *name);
+
+/* The node called name, or NULL. */
+static s_node_t *
+s_find_node(const ad_sched_t *self, const char *name)
+{
+    size_t at = s_lower_bound(self, name);
+
+    return at < self->n_nodes && !strcmp(self->nodes[at]->name, name) ? self->nodes[at] : NULL;
+}
+
+int
+ad_sched_adopt(ad_sched_t *self, int64_t id, const char *const *nodes, int n_nodes,
+               int procs_per_node, int threads_per_proc)
+{
+    s_job_t *job;
+    int rc;
+
+    assert(self && nodes);
+    for (int i = 0; i < n_nodes; i++) {
+        s_node_t *node = s_find_node(self, nodes[i]);
+
+        if (node && node->busy)
+            return -EBUSY;
+        if (!node && ad_sched_set_node(self, nodes[i], false, 0))
+            return AD_EINVAL;
+    }
+    rc = ad_sched_add_job(self, id, n_nodes, procs_per_node, threads_per_proc);
+    if (rc)
+        return rc;
+    job = s_find_job(self, id);
+    job->running = true;
+    job->placed = ad_malloc((size_t)n_nodes * sizeof(*job->placed));
+    for (int i = 0; i < n_nodes; i++) {
+        job->placed[i] = s_find_node(self, nodes[i]);
+        job->placed[i]->busy = job;
+    }
+    return 0;
+}
+
 static void
 s_unplace(s_job_t *job)
 {

@@ -6,6 +6,17 @@
 #define S_SWEEP_TICK_MS 5
 #define S_SWEEP_SLICE_MS 20
 
+/* ad_sweeps_each_changed()'s callback: record a sweep's state and options. */
+static void
+s_record(int64_t id, const char *state, int max_parallel, bool retry_failed, void *arg)
+{
+    coord_t *self = arg;
+    ad_err_t err = {0};
+
+    if (ad_journal_sweep_run(self->journal, id, state, max_parallel, retry_failed, &err))
+        ad_log(AD_LOG_WARN, "sweep %lld: %s not recorded: %s", (long long)id, state, err.msg);
+}
+
 /*
  * Queue the next jobs of the sweeps, up to each one's limit (docs/sweeps.md):
  * a sweep never has more than max_parallel jobs in the queue, so the next
@@ -41,8 +52,8 @@ ad_sweep_api_dispatch(coord_t *self)
             id = 0;
         } else if (ad_sched_add_job(self->sched, id, job->layout.nodes, job->layout.procs_per_node,
                                     job->layout.threads_per_proc)) {
-            ad_coord_job_set(self->store, id, "FAILED", "the scheduler refused its layout",
-                             INT32_MIN, NULL);
+            ad_journal_job_set(self->journal, id, "FAILED", "the scheduler refused its layout",
+                               INT32_MIN, NULL);
             id = 0;
         } else {
             ad_log(AD_LOG_DEBUG, "job %lld (%s) queued for sweep %lld", (long long)id, job->name,
@@ -52,6 +63,7 @@ ad_sweep_api_dispatch(coord_t *self)
         ad_sweeps_queued(self->sweeps, &pick, id);
         ad_sweeps_pick_clear(&pick);
     }
+    ad_sweeps_each_changed(self->sweeps, s_record, self);
 }
 
 /* Hash configurations of resolving sweeps for at most S_SWEEP_SLICE_MS, then dispatch. */
@@ -292,11 +304,13 @@ out:
     ad_sweep_free(&sweep);
 }
 
-/* A sweep not held here (the coordinator restarted): read it back from the store, STOPPED. */
+/*
+ * Read sweep name back from the store with opts: STOPPED for a status (the
+ * coordinator restarted and holds it no more), or dispatching again.
+ */
 static int
-s_sweep_load(coord_t *self, const char *name, ad_err_t *err)
+s_sweep_load(coord_t *self, const char *name, const ad_sweeps_opts_t *opts, ad_err_t *err)
 {
-    ad_sweeps_opts_t opts = {0, false, false};
     json_t *versions = ad_coord_sweep_versions(self->store, name, err), *last;
     prior_list_t prior = {0};
     ad_sweep_t *sweep = NULL;
@@ -327,7 +341,7 @@ s_sweep_load(coord_t *self, const char *name, ad_err_t *err)
     if (rc)
         goto out;
     ad_sweeps_open(self->sweeps, id, json_string_value(json_object_get(last, "file_hash")), &sweep,
-                   prior.v, prior.n, &opts, ad_clock_now());
+                   prior.v, prior.n, opts, ad_clock_now());
     if (prior.n)
         s_sweep_timer(self);
 out:
@@ -341,6 +355,7 @@ out:
 void
 ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg)
 {
+    static const ad_sweeps_opts_t stopped = {0, false, false};
     const char *name = NULL;
     ad_err_t err = {0};
     json_t *arr, *o;
@@ -359,7 +374,7 @@ ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg)
         ad_daemon_send(self->client, msg->identity, "OK", json_pack("{s:o}", "sweeps", arr));
         return;
     }
-    if (!ad_sweeps_has(self->sweeps, name) && s_sweep_load(self, name, &err)) {
+    if (!ad_sweeps_has(self->sweeps, name) && s_sweep_load(self, name, &stopped, &err)) {
         ad_client_error(self, msg->identity, err.code, "%s", err.msg);
         return;
     }
@@ -416,6 +431,10 @@ ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
         return;
     }
     ad_sweeps_cancel(self->sweeps, name, ad_clock_now());
+    ad_sweeps_each_changed(self->sweeps, s_record, self);
+    v = json_array_get(versions, json_array_size(versions) - 1);
+    if (v && !ad_sweeps_has(self->sweeps, name))
+        s_record(json_integer_value(json_object_get(v, "id")), "CANCELLED", 0, false, self);
     json_array_foreach(versions, i, v)
     {
         if (ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
@@ -433,7 +452,7 @@ ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
             continue;
         }
         ad_sched_remove_job(self->sched, live.ids[k]);
-        if (ad_coord_job_set(self->store, live.ids[k], "CANCELLED", reason, INT32_MIN, &err)) {
+        if (ad_journal_job_set(self->journal, live.ids[k], "CANCELLED", reason, INT32_MIN, &err)) {
             ad_log(AD_LOG_WARN, "job %lld: %s", (long long)live.ids[k], err.msg);
             continue;
         }
@@ -449,4 +468,27 @@ ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
     if (v)
         json_object_set_new(o, "sweep", v);
     ad_daemon_send(self->client, msg->identity, "OK", o);
+}
+
+void
+ad_sweep_api_reopen(coord_t *self)
+{
+    ad_sweep_row_t *rows = NULL;
+    size_t n = 0;
+
+    if (ad_store_running_sweeps(self->store, &rows, &n)) {
+        ad_log(AD_LOG_ERROR, "cannot read the running sweeps: %s", ad_store_errmsg(self->store));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ad_sweeps_opts_t opts = {rows[i].max_parallel, rows[i].retry_failed, true};
+        ad_err_t err = {0};
+
+        if (s_sweep_load(self, rows[i].name, &opts, &err))
+            ad_log(AD_LOG_ERROR, "sweep %s not resumed: %s", rows[i].name, err.msg);
+        else
+            ad_log(AD_LOG_INFO, "sweep %s resumed (it was running when the coordinator stopped)",
+                   rows[i].name);
+    }
+    ad_store_sweep_rows_free(&rows, n);
 }

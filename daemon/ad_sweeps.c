@@ -57,6 +57,7 @@ typedef struct s_sweep {
     int64_t hashed;     /* configurations hashed so far */
     bool resolving;     /* prior jobs not yet matched to configurations */
     ad_sweeps_state_t state;
+    bool dirty;                         /* state or options changed: the store must know */
     int max_parallel;                   /* 0 = auto */
     int limit;                          /* the limit last applied */
     bool retry_failed;                  /* failed prior jobs run again */
@@ -175,6 +176,7 @@ s_settle(s_sweep_t *s, double now)
     if (s->state == AD_SWEEPS_RUNNING && !s->resolving && s->count[S_TODO] == 0 &&
         s->count[S_QUEUED] == 0 && s->count[S_RUNNING] == 0) {
         s->state = AD_SWEEPS_DONE;
+        s->dirty = true;
         s->t_end = now;
     }
 }
@@ -269,6 +271,7 @@ ad_sweeps_open(ad_sweeps_t *self, int64_t id, const char *file_hash, ad_sweep_t 
     s->st = ad_calloc((size_t)s->n, 1);
     s->count[S_TODO] = s->n;
     s->state = opts->dispatch ? AD_SWEEPS_RUNNING : AD_SWEEPS_STOPPED;
+    s->dirty = opts->dispatch;
     s->max_parallel = opts->max_parallel > 0 ? opts->max_parallel : 0;
     s->retry_failed = opts->retry_failed;
     s->t_open = now;
@@ -353,6 +356,7 @@ ad_sweeps_update(ad_sweeps_t *self, const char *name, const ad_sweeps_opts_t *op
         return -ENOENT;
     if (opts->max_parallel > 0)
         s->max_parallel = opts->max_parallel;
+    s->dirty = true;
     if (opts->retry_failed) {
         s->retry_failed = true;
         if (!s->resolving)
@@ -562,6 +566,26 @@ ad_sweeps_started(ad_sweeps_t *self, int64_t job)
 }
 
 bool
+ad_sweeps_requeued(ad_sweeps_t *self, int64_t job)
+{
+    s_sweep_t *s;
+    s_prior_t *p;
+    size_t k;
+
+    if (job <= 0)
+        return false;
+    if (s_live_find(self, job, &s, &k)) {
+        if (s->st[s->live[k].index] == S_RUNNING)
+            s_set(s, s->live[k].index, S_QUEUED);
+        return true;
+    }
+    p = s_prior_find(self, job);
+    if (p)
+        p->state = AD_SWEEPS_JOB_QUEUED;
+    return p != NULL;
+}
+
+bool
 ad_sweeps_ended(ad_sweeps_t *self, int64_t job, ad_sweeps_job_t outcome, double duration_s,
                 double now)
 {
@@ -610,9 +634,21 @@ ad_sweeps_cancel(ad_sweeps_t *self, const char *name, double now)
         return -ENOENT;
     if (s->state == AD_SWEEPS_RUNNING || s->state == AD_SWEEPS_STOPPED) {
         s->state = AD_SWEEPS_CANCELLED;
+        s->dirty = true;
         s->t_end = now;
     }
     return 0;
+}
+
+void
+ad_sweeps_each_changed(ad_sweeps_t *self, ad_sweeps_changed_fn *fn, void *arg)
+{
+    for (s_sweep_t *s = self->head; s; s = s->next) {
+        if (!s->dirty)
+            continue;
+        s->dirty = false;
+        fn(s->id, ad_sweeps_state_name(s->state), s->max_parallel, s->retry_failed, arg);
+    }
 }
 
 /* ---- status --------------------------------------------------------------------------------- */

@@ -11,8 +11,14 @@
 #define S_TICK_MS 250
 /* Nodes' last_seen goes to the store every this many ticks (5 s), in one transaction. */
 #define S_SEEN_TICKS 20
+/* How long the coordinator on its way out tries to write what waits for a busy store (s). */
+#define S_FINAL_FLUSH_S 10.0
+/* How long the writes that wait for a busy store are tried on each tick (s). */
+#define S_TICK_FLUSH_S 0.05
 /* Time between SIGTERM and SIGKILL when a running job is stopped (s). */
 #define S_KILL_GRACE_S 10.0
+/* How long a job on a DOWN node may go without a step before it ends NODE_FAIL (s). */
+#define S_NODE_GRACE_S 10.0
 
 static void
 s_usage(FILE *f)
@@ -41,6 +47,9 @@ s_usage(FILE *f)
         "  --probe-steps N      steps of a probe run (default 40)\n"
         "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
         "                       cancelled, times out or loses a node (default 10)\n"
+        "  --node-grace S       a job on a node that went DOWN runs on while its steps\n"
+        "                       advance; NODE_FAIL after S seconds without one (default 10;\n"
+        "                       0 ends it at once)\n"
         "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
         "  --help\n"
         "\n"
@@ -52,18 +61,23 @@ s_usage(FILE *f)
 static int
 s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
 {
-    static const struct option longs[] = {
-        {"home", required_argument, NULL, 'H'},    {"client", required_argument, NULL, 'c'},
-        {"agents", required_argument, NULL, 'a'},  {"metrics", required_argument, NULL, 'm'},
-        {"heartbeat-ms", required_argument, NULL, 'b'},
-        {"report", required_argument, NULL, 'r'},  {"trainer", required_argument, NULL, 't'},
-        {"mpirun", required_argument, NULL, 'M'},  {"rsh-agent", required_argument, NULL, 'R'},
-        {"tcp-subnet", required_argument, NULL, 'S'},
-        {"kill-grace", required_argument, NULL, 'k'},
-        {"probes", required_argument, NULL, 'p'},
-        {"probe-steps", required_argument, NULL, 'P'},
-        {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"home", required_argument, NULL, 'H'},
+                                          {"client", required_argument, NULL, 'c'},
+                                          {"agents", required_argument, NULL, 'a'},
+                                          {"metrics", required_argument, NULL, 'm'},
+                                          {"heartbeat-ms", required_argument, NULL, 'b'},
+                                          {"report", required_argument, NULL, 'r'},
+                                          {"trainer", required_argument, NULL, 't'},
+                                          {"mpirun", required_argument, NULL, 'M'},
+                                          {"rsh-agent", required_argument, NULL, 'R'},
+                                          {"tcp-subnet", required_argument, NULL, 'S'},
+                                          {"kill-grace", required_argument, NULL, 'k'},
+                                          {"node-grace", required_argument, NULL, 'g'},
+                                          {"probes", required_argument, NULL, 'p'},
+                                          {"probe-steps", required_argument, NULL, 'P'},
+                                          {"foreground", no_argument, NULL, 'f'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     int64_t v;
     int c;
 
@@ -73,6 +87,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->metrics = AD_PROTO_METRIC_ENDPOINT;
     o->heartbeat_ms = AD_PROTO_HEARTBEAT_MS;
     o->kill_grace_s = S_KILL_GRACE_S;
+    o->node_grace_s = S_NODE_GRACE_S;
     o->probes = AD_AUTO_MAX_PROBES;
     o->probe_steps = AD_AUTO_PROBE_STEPS;
     opterr = 0;
@@ -100,6 +115,10 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             break;
         case 'k':
             if (ad_opt_seconds("--kill-grace", optarg, 0, 3600, 0, &o->kill_grace_s, err))
+                return err->code;
+            break;
+        case 'g':
+            if (ad_opt_seconds("--node-grace", optarg, 0, 3600, 0, &o->node_grace_s, err))
                 return err->code;
             break;
         case 'b':
@@ -144,6 +163,8 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
     coord_t *self = arg;
     double now = ad_clock_now();
 
+    if (ad_journal_waiting(self->journal))
+        ad_journal_flush(self->journal, S_TICK_FLUSH_S);
     ad_registry_tick(self->reg, now, self->opts->heartbeat_ms / 1000.0, ad_agents_on_down, self);
     ad_running_tick(self, now);
     ad_autojob_tick(self);
@@ -218,6 +239,7 @@ s_run(coord_t *self, sigset_t *stop_set)
     ad_log(AD_LOG_INFO, "listening: clients %s, agents %s, metrics %s", self->opts->client,
            self->opts->agents, self->opts->metrics);
     ad_running_recover(self);
+    ad_sweep_api_reopen(self);
     ad_running_schedule(self);
     while (self->exit_code < 0) {
         zloop_start(self->loop);
@@ -228,6 +250,8 @@ s_run(coord_t *self, sigset_t *stop_set)
     }
     ad_running_stop_all(self, "the coordinator stopped");
     ad_agents_flush_seen(self);
+    /* A busy store gets a last chance at what waits; a restart finds the jobs anyway. */
+    ad_journal_flush(self->journal, S_FINAL_FLUSH_S);
     return self->exit_code;
 }
 
@@ -304,8 +328,10 @@ main(int argc, char **argv)
     }
     self.opts = &o;
     self.home = &home;
+    self.journal = ad_journal_new(self.store);
     self.trainer = s_sibling_path(o.trainer, "autodist-train");
     self.local_rsh = s_sibling_path(NULL, "autodist-local-rsh");
+    self.launcher = s_sibling_path(NULL, "autodist-launch");
     self.addresses = zhashx_new();
     zhashx_set_destructor(self.addresses, s_free_item);
     self.sigfd = -1;
@@ -328,6 +354,8 @@ main(int argc, char **argv)
     zhashx_destroy(&self.addresses);
     free(self.trainer);
     free(self.local_rsh);
+    free(self.launcher);
+    ad_journal_free(&self.journal);
     ad_store_close(&self.store);
     ad_home_clear(&home);
     return rc;

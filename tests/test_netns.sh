@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_netns.sh - several hosts on one machine: three network-namespace hosts (veth + a
 # bridge), an agent in each, the coordinator in the root namespace, a 2 nodes x 1 process
-# job whose mpirun crosses the namespaces, then an agent killed mid-job (NODE_FAIL).
+# job whose mpirun crosses the namespaces, then a node lost mid-job (NODE_FAIL, requeued).
 #
 # usage: tests/test_netns.sh BIN_DIR     (BIN_DIR holds autodist, autodistd, autodist-agent,
 #                                          autodist-train)
@@ -155,21 +155,35 @@ done
 victim=$($AD --json status "$id" | json 'd["jobs"][0]["nodelist"].split(",")[1]')
 vi=${victim#host}
 victim_pid=${AGENT_PIDS[$((vi - 1))]}
-kill -9 "$victim_pid"
+# The node is lost: its agent, Open MPI's daemon and the rank there all die at once.
+for p in $(ip netns pids "adns$ID-$vi" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 wait "$victim_pid" 2>/dev/null
 t0=$(date +%s.%N)
-state=
-for _ in $(seq 1 200); do
-    state=$($AD --json status "$id" | json 'd["jobs"][0]["state"]')
+attempts=0
+nodelist=
+for _ in $(seq 1 300); do
+    read -r state attempts nodelist < <($AD --json status "$id" |
+        json 'd["jobs"][0]["state"] + " " + str(d["jobs"][0]["attempts"]) + " " + str(d["jobs"][0]["nodelist"])')
+    [ "$state" = RUNNING ] && [ "$attempts" = 1 ] && break
     case $state in PENDING | RUNNING) sleep 0.1 ;; *) break ;; esac
 done
 t1=$(date +%s.%N)
-[ "$state" = NODE_FAIL ] || fail "job $id: expected NODE_FAIL after killing the agent of $victim, got $state"
-reason=$($AD --json status "$id" | json 'd["jobs"][0]["reason"]')
-case $reason in *"$victim"*) ;; *) fail "NODE_FAIL reason does not name $victim: $reason" ;; esac
+[ "$state" = RUNNING ] && [ "$attempts" = 1 ] ||
+    fail "job $id: expected it requeued and running again after $victim was lost, got $state (attempts $attempts)"
+case ",$nodelist," in *",$victim,"*) fail "job $id runs again on the lost node $victim ($nodelist)" ;; esac
+grep -q "job $id requeued (1 of 3) after NODE_FAIL: node $victim" "$T/daemon.log" ||
+    fail "the daemon log does not say job $id was requeued after NODE_FAIL on $victim"
+ok "node $victim lost mid-job: NODE_FAIL, requeued and running again on $nodelist after $($PY -c "print(f'{$t1 - $t0:.1f}')") s"
+$AD cancel "$id" >/dev/null || fail "cancel of job $id"
+for _ in $(seq 1 100); do
+    state=$($AD --json status "$id" | json 'd["jobs"][0]["state"]')
+    [ "$state" = CANCELLED ] && break
+    sleep 0.1
+done
+[ "$state" = CANCELLED ] || fail "job $id: expected CANCELLED, got $state"
 left=$(grep -lzs -e "^AUTODIST_JOB=$id\$" /proc/[0-9]*/environ 2>/dev/null |
     xargs -r grep -lzs -e "^AUTODIST_HOME=$HOME_DIR\$" 2>/dev/null | wc -l)
-[ "$left" = 0 ] || fail "$left process(es) of job $id left after NODE_FAIL"
-ok "agent of $victim killed mid-job: NODE_FAIL after $($PY -c "print(f'{$t1 - $t0:.1f}')") s ($reason), no process left"
+[ "$left" = 0 ] || fail "$left process(es) of job $id left after it was cancelled"
+ok "the requeued job cancelled, no process left"
 
 echo "$pass passed, 0 failed"

@@ -187,10 +187,14 @@ test_migrate_from_v1_keeps_data(void **state)
     adt_fresh_path(path, sizeof(path), "v1", ".db");
     s_build_v1(path);
     store = sft_open(path, 0);
-    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
 
     assert_int_equal(ad_store_get_job(store, 1, &job), 0);
     assert_string_equal(job.name, "old-job");
+    /* Columns added by version 3: never requeued, no process. */
+    assert_int_equal(job.attempts, 0);
+    assert_int_equal(job.pid, 0);
+    assert_null(job.pid_identity);
     assert_string_equal(job.spec, "{\"model\":\"cnn\"}");
     assert_int_equal(job.state, AD_JOB_COMPLETED);
     assert_int_equal(job.exit_code, 0);
@@ -248,7 +252,7 @@ test_migration_failure_leaves_old_schema(void **state)
 
     store = sft_open(path, 0);
     ad_store_close(&store);
-    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
 }
 
 static void
@@ -261,7 +265,7 @@ test_readonly_open_of_old_schema_refused(void **state)
     adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
-    adt_assert_has(err.msg, "has schema 1, this autodist needs 2");
+    adt_assert_has(err.msg, "has schema 1, this autodist needs 3");
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 1);
 }
 
@@ -280,7 +284,7 @@ test_newer_schema_refused(void **state)
     assert_int_equal(err.code, AD_EDB);
     assert_null(store);
     adt_assert_has(err.msg, path);
-    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 2: upgrade autodist");
+    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 3: upgrade autodist");
     /* Untouched: still version 7 with its row. */
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs"), 1);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -55,6 +56,18 @@ int ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tp
                        const char *device, const char *nodelist, ad_err_t *err);
 
 /*
+ * Record the process of RUNNING job id (its autodist-launch: pid and
+ * ad_proc_identity()) and its run row, so a coordinator started again finds
+ * it.  Returns 0 or a negative code.
+ */
+int ad_coord_job_proc(ad_store_t *store, int64_t id, pid_t pid, const char *identity, int64_t run,
+                      ad_err_t *err);
+
+/* Record sweep id's state and dispatch options (a RUNNING sweep reopens at start). */
+int ad_coord_sweep_run(ad_store_t *store, int64_t id, const char *state, int max_parallel,
+                       bool retry_failed, ad_err_t *err);
+
+/*
  * Job id as a JSON object {id, name, state, reason, submitted, started,
  * ended, exit_code, nodes, procs_per_node, threads_per_proc, nodelist, spec,
  * sweep (id or null), config_hash (or null)}
@@ -103,6 +116,7 @@ typedef struct ad_coord_result {
     double step_time_s;   /* mean step time */
     double comm_time_s;   /* mean communication time per step */
     int64_t params;       /* model parameters */
+    double ended;         /* unix s it ended (0 = now: when the store writes it) */
 } ad_coord_result_t;
 
 /* Record the end of run id; its speedup is computed by the store.  Returns 0 or a negative code. */

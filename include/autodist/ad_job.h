@@ -16,6 +16,8 @@ extern "C" {
 #define AD_JOB_NAME_MAX 64               /* job names: [A-Za-z0-9._-], first alphanumeric */
 #define AD_JOB_EPOCHS_MAX 1000000        /* epochs: 1..AD_JOB_EPOCHS_MAX */
 #define AD_JOB_STEPS_MAX 1000000000000LL /* steps, checkpoint_every: 1..AD_JOB_STEPS_MAX */
+#define AD_JOB_REQUEUE_DEFAULT 3 /* requeue: how many times an interrupted job starts again */
+#define AD_JOB_REQUEUE_MAX 1000  /* requeue: 0..AD_JOB_REQUEUE_MAX */
 #define AD_JOB_TIME_LIMIT_MAX 31536000LL /* time_limit: at most 365 days, in seconds */
 #define AD_SWEEP_NAME_MAX 40             /* leaves room for "-<hash12>-r<repeat>" */
 #define AD_SWEEP_REPEATS_MAX 1000        /* repeats: 1..AD_SWEEP_REPEATS_MAX */
@@ -90,6 +92,8 @@ typedef struct ad_job {
     int64_t checkpoint_every; /* also checkpoint every N steps; 0 = after epochs only */
     double bucket_mb;         /* gradient bucket size in MB, default 2 */
     int64_t time_limit_s;     /* wall-clock limit in seconds; 0 = none */
+    int requeue;              /* times it may go back to the queue when interrupted (default 3) */
+    bool requeue_on_timeout;  /* a job past its time_limit is requeued too (default false) */
 } ad_job_t;
 
 /*

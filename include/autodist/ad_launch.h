@@ -138,6 +138,15 @@ const char *ad_launch_plan_output(const ad_launch_plan_t *self);
 const char *ad_launch_plan_metrics(const ad_launch_plan_t *self);
 const char *ad_launch_plan_checkpoint_dir(const ad_launch_plan_t *self);
 
+/*
+ * Why a job whose mpirun ended with exit_code failed, read from the end of
+ * its output.log: "exit 137: rank 1 on node n2 killed by signal 9 (Killed)",
+ * "exit 4: <the last line the ranks printed> (rank 1 exited first)",
+ * "exit 1: <that line>", or "exit 1 (see <output>)" when it says nothing.
+ * Written into buf (cap bytes).
+ */
+void ad_launch_reason(const char *output, int exit_code, char *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

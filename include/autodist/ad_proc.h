@@ -101,6 +101,17 @@ void ad_proc_sleep_ms(int ms);
  */
 int ad_proc_cpu_seconds(pid_t pid, double *seconds);
 
+/*
+ * What tells process pid from a later one that reuses its number: the boot
+ * id and its start time ("<boot id>:<ticks>"), written into out (cap bytes,
+ * 96 are enough).  Returns false, out empty, when pid is not running (a
+ * zombie is not running).
+ */
+bool ad_proc_identity(pid_t pid, char *out, size_t cap);
+
+/* Whether process pid is running and is still the one ad_proc_identity() described. */
+bool ad_proc_same(pid_t pid, const char *identity);
+
 /* Resident memory of process pid in MiB (VmRSS of /proc/PID/status), or NAN. */
 double ad_proc_rss_mib(pid_t pid);
 

@@ -67,6 +67,16 @@ int ad_sched_add_job(ad_sched_t *self, int64_t id, int nodes, int procs_per_node
                      int threads_per_proc);
 
 /*
+ * Job id already runs on the named nodes (a coordinator started again found
+ * it): hold it as running there, as ad_sched_next() would have.  Nodes not
+ * known yet are added DOWN with 0 cores; they stay busy with id when they
+ * come UP.  Returns 0, -EEXIST when id is queued or running, -EBUSY when a
+ * node is busy with another job, or AD_EINVAL on a bad count or name.
+ */
+int ad_sched_adopt(ad_sched_t *self, int64_t id, const char *const *nodes, int n_nodes,
+                   int procs_per_node, int threads_per_proc);
+
+/*
  * Forget job id, pending or running (cancelled or finished); a running
  * job's nodes become free.  Returns 0 or -ENOENT.
  */

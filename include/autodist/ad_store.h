@@ -28,7 +28,7 @@ extern "C" {
 typedef struct ad_store ad_store_t;
 
 /* The schema version this code writes; older files are migrated on open. */
-#define AD_STORE_SCHEMA_VERSION 2
+#define AD_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of an autodist store: "ADST". */
 #define AD_STORE_APP_ID 0x41445354
 /* How long a write waits for another process's lock before failing (ms). */
@@ -139,6 +139,10 @@ typedef struct ad_job_row {
     int threads_per_proc; /* 0 until decided */
     char *device;         /* "cpu" or "gpu"; NULL until decided */
     char *nodelist;       /* comma-separated hostnames it runs on; NULL until placed */
+    int attempts;         /* times it went back to PENDING (requeued) */
+    int64_t run;          /* its current (or last) run row; 0 = none */
+    int64_t pid;          /* while RUNNING: its autodist-launch, process group leader; 0 = none */
+    char *pid_identity;   /* and that process's ad_proc_identity(); NULL = none */
 } ad_job_row_t;
 
 /* A sweep file, once per (name, file hash): a rerun of the same file finds it again. */
@@ -148,6 +152,9 @@ typedef struct ad_sweep_row {
     char *file_hash; /* hash of the sweep file's content */
     char *spec;      /* the sweep as JSON; NULL = none */
     double created;  /* set by the store on add */
+    char *state;     /* RUNNING, DONE, CANCELLED, STOPPED as last recorded; NULL = never */
+    int max_parallel; /* its dispatch options as last recorded (docs/sweeps.md) */
+    bool retry_failed;
 } ad_sweep_row_t;
 
 /* One training run: one layout of one configuration, measured (or imported). */
@@ -296,6 +303,9 @@ const char *ad_store_path(const ad_store_t *self);
 /* How long writes wait for another process's lock (ms); AD_STORE_BUSY_MS by default. */
 void ad_store_set_busy_timeout(ad_store_t *self, int ms);
 
+/* Whether the last failure was another process holding the store's lock (trying later may work). */
+bool ad_store_busy(const ad_store_t *self);
+
 /*
  * Start a write transaction, so a batch (an import of a million runs) is one
  * commit: every call until ad_store_commit() joins it, and a call that fails
@@ -367,6 +377,21 @@ int ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out);
  */
 int ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n);
 
+/*
+ * Record how sweep id stands (state) and its dispatch options, so a
+ * coordinator started again reopens a RUNNING sweep by itself.  Returns 0,
+ * -ENOENT or AD_EDB.
+ */
+int ad_store_set_sweep_run(ad_store_t *self, int64_t id, const char *state, int max_parallel,
+                           bool retry_failed);
+
+/*
+ * The sweeps last recorded RUNNING, latest version of each name first: a new
+ * array of *n rows owned by the caller (ad_store_sweep_rows_free()).
+ * Returns 0 or AD_EDB.
+ */
+int ad_store_running_sweeps(ad_store_t *self, ad_sweep_row_t **rows, size_t *n);
+
 /* Free an array returned by ad_store_find_sweeps(); NULL-safe, sets *rows_p to NULL. */
 void ad_store_sweep_rows_free(ad_sweep_row_t **rows_p, size_t n);
 
@@ -406,6 +431,14 @@ int ad_store_set_job_state(ad_store_t *self, int64_t id, ad_job_state_t state, c
  */
 int ad_store_set_job_layout(ad_store_t *self, int64_t id, int nodes, int procs_per_node,
                             int threads_per_proc, const char *device, const char *nodelist);
+
+/*
+ * Record the process of RUNNING job id: the pid and ad_proc_identity() of its
+ * autodist-launch, and its run row (0 = none), so a coordinator started again
+ * finds it.  Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_set_job_proc(ad_store_t *self, int64_t id, int64_t pid, const char *identity,
+                          int64_t run);
 
 /* Fill out (cleared by the caller) with job id.  Returns 0, -ENOENT or AD_EDB. */
 int ad_store_get_job(ad_store_t *self, int64_t id, ad_job_row_t *out);

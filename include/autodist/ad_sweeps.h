@@ -144,6 +144,21 @@ void ad_sweeps_pick_clear(ad_sweeps_pick_t *pick);
 /* Job started running.  Returns true when it belongs to a held sweep. */
 bool ad_sweeps_started(ad_sweeps_t *self, int64_t job);
 
+/* Callback of ad_sweeps_each_changed(): sweep id (store id) now stands as state with options. */
+typedef void(ad_sweeps_changed_fn)(int64_t id, const char *state, int max_parallel,
+                                   bool retry_failed, void *arg);
+
+/*
+ * Call fn for every dispatching sweep whose state or options changed since the
+ * last call (opened, options updated, DONE, CANCELLED): what the store records
+ * so that a coordinator started again reopens the RUNNING ones.
+ */
+void ad_sweeps_each_changed(ad_sweeps_t *self, ad_sweeps_changed_fn *fn, void *arg);
+
+/* Job went back to the queue (requeued after an interruption).  Returns true when it belongs to a
+ * held sweep. */
+bool ad_sweeps_requeued(ad_sweeps_t *self, int64_t job);
+
 /*
  * Job ended with outcome (COMPLETED, FAILED or CANCELLED) after duration_s
  * seconds of running (NaN: it never ran).  Returns true when it belongs to a
