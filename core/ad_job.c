@@ -238,6 +238,10 @@ ad_job_json_masked(const ad_job_t *j, uint32_t mask)
         json_object_set_new(o, "eval", json_boolean(j->eval));
     if (S_HAS(AD_JOB_K_CKPT) && j->checkpoint_every)
         json_object_set_new(o, "checkpoint_every", json_integer(j->checkpoint_every));
+    if (S_HAS(AD_JOB_K_CKPT_KEEP) && j->checkpoint_keep)
+        json_object_set_new(o, "checkpoint_keep", json_integer(j->checkpoint_keep));
+    if (S_HAS(AD_JOB_K_KEEP_CKPTS) && j->keep_checkpoints)
+        json_object_set_new(o, "keep_checkpoints", json_true());
     if (S_HAS(AD_JOB_K_BUCKET))
         json_object_set_new(o, "bucket_mb", json_real(j->bucket_mb));
     if (S_HAS(AD_JOB_K_TIME) && j->time_limit_s)

@@ -52,6 +52,8 @@ enum {
     AD_JOB_K_TPP,
     AD_JOB_K_EVAL,
     AD_JOB_K_CKPT,
+    AD_JOB_K_CKPT_KEEP,
+    AD_JOB_K_KEEP_CKPTS,
     AD_JOB_K_BUCKET,
     AD_JOB_K_TIME,
     AD_JOB_K_COUNT
