@@ -231,8 +231,9 @@ s_count(json_t *all, const char *ev)
     json_t *obj;
     int n = 0;
 
-    json_array_foreach(all, i, obj)
+    json_array_foreach(all, i, obj) {
         n += !strcmp(json_string_value(json_object_get(obj, "event")), ev);
+    }
     return n;
 }
 

@@ -258,8 +258,8 @@ s_promote(const char *dir, const char *src, ad_err_t *err)
     unlink(tmp);
     if (link(src, tmp) == 0) {
         if (rename(tmp, final) != 0) {
-            rc = ad_err_set(err, AD_EIO, "%s: cannot rename into place: %s", final,
-                            strerror(errno));
+            rc =
+                ad_err_set(err, AD_EIO, "%s: cannot rename into place: %s", final, strerror(errno));
             unlink(tmp);
         }
     } else if (rename(src, final) != 0) {
@@ -285,8 +285,8 @@ ad_ckpt_finish(const char *dir, int64_t step, json_t *state, bool keep_all, ad_e
             rc = ad_ckpt_write_state(dir, state, err);
         }
     } else if (!file || strcmp(file, AD_CKPT_FINAL) != 0 || access(final, F_OK) != 0) {
-        rc = ad_err_set(err, AD_ECKPT, "%s: no checkpoint of step %" PRId64 " to keep as %s",
-                        dir, step, final);
+        rc = ad_err_set(err, AD_ECKPT, "%s: no checkpoint of step %" PRId64 " to keep as %s", dir,
+                        step, final);
     }
     if (!rc && !keep_all)
         ad_ckpt_prune(dir, -1, 1);
@@ -311,8 +311,9 @@ ad_ckpt_candidates(const char *dir, const json_t *state, ad_ckpt_cand_t **cands,
                           AD_CKPT_STATE);
     step = json_integer_value(js);
     if (file && (strchr(file, '/') || (strcmp(file, AD_CKPT_FINAL) && s_step_of(file) < 0)))
-        return ad_err_set(err, AD_ECKPT, "%s/%s: \"file\" must be model.pt or model-<step>.pt, "
-                                         "got \"%s\"",
+        return ad_err_set(err, AD_ECKPT,
+                          "%s/%s: \"file\" must be model.pt or model-<step>.pt, "
+                          "got \"%s\"",
                           dir, AD_CKPT_STATE, file);
     if (ad_ckpt_list(dir, &steps, &count, NULL))
         count = 0;
