@@ -135,6 +135,11 @@ test_state_and_finish(void **state)
     /* A finished run resumed and ended again: nothing to promote, nothing lost. */
     assert_int_equal(ad_ckpt_finish(dir, 4, js, false, &err), 0);
     s_assert_listing(dir, "model.pt state.json");
+    /* The old layout (no "file") finished and resumed: the same. */
+    json_object_del(js, "file");
+    assert_int_equal(ad_ckpt_write_state(dir, js, &err), 0);
+    assert_int_equal(ad_ckpt_finish(dir, 4, js, false, &err), 0);
+    s_assert_listing(dir, "model.pt state.json");
     /* No checkpoint of that step at all. */
     json_object_set_new(js, "file", json_string("model-6.pt"));
     assert_int_equal(ad_ckpt_finish(dir, 6, js, false, &err), AD_ECKPT);

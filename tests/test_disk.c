@@ -578,6 +578,12 @@ test_resume_old_layout(void **state)
     assert_int_equal(json_dump_file(js, path, JSON_INDENT(2)), 0);
     json_decref(js);
 
+    /* Already at its end: nothing to train, the final model stays. */
+    r = s_train(0, "--steps 3 --checkpoint %s --resume", ck);
+    s_assert_status(&r, 0, "resume of a finished old-layout run");
+    adt_sh_free(&r);
+    s_assert_listing(ck, "model.pt state.json");
+
     r = s_train(0, "--steps 5 --checkpoint %s --resume --metrics %s", ck, metrics);
     s_assert_status(&r, 0, "resume of the old layout");
     adt_sh_free(&r);

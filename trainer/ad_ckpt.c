@@ -271,11 +271,26 @@ s_promote(const char *dir, const char *src, ad_err_t *err)
     return rc;
 }
 
+/* Whether DIR/state.json names model.pt at step: a finished run, resumed and ended again. */
+static bool
+s_names_final(const char *dir, int64_t step)
+{
+    char *path = ad_ckpt_path(dir, AD_CKPT_STATE);
+    json_t *js = json_load_file(path, 0, NULL);
+    const char *file = json_string_value(json_object_get(js, "file"));
+    /* No "file": the old layout, whose model is model.pt. */
+    bool yes = js && (!file || !strcmp(file, AD_CKPT_FINAL)) &&
+               json_integer_value(json_object_get(js, "step")) == step;
+
+    json_decref(js);
+    free(path);
+    return yes;
+}
+
 int
 ad_ckpt_finish(const char *dir, int64_t step, json_t *state, bool keep_all, ad_err_t *err)
 {
     char *src = ad_ckpt_model_path(dir, step), *final = ad_ckpt_path(dir, AD_CKPT_FINAL);
-    const char *file = json_string_value(json_object_get(state, "file"));
     int rc = 0;
 
     if (access(src, F_OK) == 0) {
@@ -284,7 +299,7 @@ ad_ckpt_finish(const char *dir, int64_t step, json_t *state, bool keep_all, ad_e
             json_object_set_new(state, "file", json_string(AD_CKPT_FINAL));
             rc = ad_ckpt_write_state(dir, state, err);
         }
-    } else if (!file || strcmp(file, AD_CKPT_FINAL) != 0 || access(final, F_OK) != 0) {
+    } else if (!s_names_final(dir, step) || access(final, F_OK) != 0) {
         rc = ad_err_set(err, AD_ECKPT, "%s: no checkpoint of step %" PRId64 " to keep as %s", dir,
                         step, final);
     }

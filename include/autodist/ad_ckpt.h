@@ -74,8 +74,8 @@ int ad_ckpt_prune(const char *dir, int64_t step, int keep);
  * A successful end: DIR/model-<step>.pt becomes the final DIR/model.pt (a hard
  * link, renamed into place), state (borrowed; its "file" is set) is written
  * naming it, and unless keep_all every model-<s>.pt is deleted.  When the
- * step file is gone and state.json already names model.pt (a finished run
- * resumed), only the deletion is done.  Returns 0, or a code of
+ * step file is gone and DIR/state.json already names model.pt at step (a
+ * finished run resumed), only the deletion is done.  Returns 0, or a code of
  * ad_ckpt_write_state() or AD_ECKPT with err.
  */
 int ad_ckpt_finish(const char *dir, int64_t step, json_t *state, bool keep_all, ad_err_t *err);
