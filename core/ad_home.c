@@ -2,12 +2,14 @@
 #include "autodist/ad_home.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -181,4 +183,44 @@ ad_home_clear(ad_home_t *home)
     free(home->checkpoints);
     free(home->keys);
     memset(home, 0, sizeof(*home));
+}
+
+int
+ad_home_free_mib(const char *path, int64_t *mib, ad_err_t *err)
+{
+    struct statvfs st;
+
+    *mib = 0;
+    if (statvfs(path, &st) != 0)
+        return ad_err_set(err, -errno, "%s: cannot tell the free space: %s", path,
+                          strerror(errno));
+    /* f_bavail: what an unprivileged user may still write (root's reserve left out). */
+    *mib = (int64_t)((uint64_t)st.f_bavail * (uint64_t)st.f_frsize / (1024 * 1024));
+    return 0;
+}
+
+int
+ad_home_check_free(const char *path, int64_t min_mib, ad_err_t *err)
+{
+    int64_t mib;
+    int rc;
+
+    if (min_mib <= 0)
+        return 0;
+    rc = ad_home_free_mib(path, &mib, err);
+    if (rc)
+        return rc;
+    if (mib < min_mib)
+        return ad_err_set(err, -ENOSPC, "%s: only %" PRId64 " MiB free, need %" PRId64 " MiB",
+                          path, mib, min_mib);
+    return 0;
+}
+
+int64_t
+ad_home_checkpoint_mib(int64_t params, int moments, int keep)
+{
+    /* Parameters and each optimiser moment in float32, keep files plus the one being written. */
+    double bytes = (double)params * 4.0 * (1 + moments) * (keep + 1);
+
+    return params <= 0 ? 0 : (int64_t)(bytes / (1024.0 * 1024.0)) + 1;
 }

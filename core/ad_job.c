@@ -238,6 +238,10 @@ ad_job_json_masked(const ad_job_t *j, uint32_t mask)
         json_object_set_new(o, "eval", json_boolean(j->eval));
     if (S_HAS(AD_JOB_K_CKPT) && j->checkpoint_every)
         json_object_set_new(o, "checkpoint_every", json_integer(j->checkpoint_every));
+    if (S_HAS(AD_JOB_K_CKPT_KEEP) && j->checkpoint_keep)
+        json_object_set_new(o, "checkpoint_keep", json_integer(j->checkpoint_keep));
+    if (S_HAS(AD_JOB_K_KEEP_CKPTS) && j->keep_checkpoints)
+        json_object_set_new(o, "keep_checkpoints", json_true());
     if (S_HAS(AD_JOB_K_BUCKET))
         json_object_set_new(o, "bucket_mb", json_real(j->bucket_mb));
     if (S_HAS(AD_JOB_K_TIME) && j->time_limit_s)
@@ -319,10 +323,14 @@ ad_job_hash(const ad_job_t *job, char out[17])
     char *s;
 
     assert(job && out);
-    /* What does not change what is trained stays out: the name, how interruptions are handled. */
+    /*
+     * What does not change what is trained stays out: the name, how
+     * interruptions are handled, how many checkpoints are kept.
+     */
     s = ad_job_dump(ad_job_json_masked(
         job, AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
-                              AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT))));
+                              AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) |
+                              AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) | AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS))));
     ad_job_hash_hex(s, out);
     free(s);
 }

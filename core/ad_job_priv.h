@@ -52,6 +52,8 @@ enum {
     AD_JOB_K_TPP,
     AD_JOB_K_EVAL,
     AD_JOB_K_CKPT,
+    AD_JOB_K_CKPT_KEEP,
+    AD_JOB_K_KEEP_CKPTS,
     AD_JOB_K_BUCKET,
     AD_JOB_K_TIME,
     AD_JOB_K_REQUEUE,
@@ -61,6 +63,7 @@ enum {
 
 #define AD_JOB_BIT(id) (UINT32_C(1) << (id))
 #define AD_JOB_K_ALL (AD_JOB_BIT(AD_JOB_K_COUNT) - 1)
+_Static_assert(AD_JOB_K_COUNT < 32, "a job file's keys are bits of a uint32_t mask");
 /* Keys that a whole-value key replaces: `dataset: ...` resets dataset.*, and so on. */
 #define AD_JOB_GROUP_DATASET                                                                       \
     (AD_JOB_BIT(AD_JOB_K_DATASET) | AD_JOB_BIT(AD_JOB_K_SYN_SHAPE) |                               \

@@ -108,6 +108,7 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
         case AD_JOB_K_REQUEUE:
         case AD_JOB_K_DEVICE:
         case AD_JOB_K_BATCH:
+        case AD_JOB_K_CKPT_KEEP:
             *(int *)((char *)&out->job + ad_job_keys[id].off) =
                 *(const int *)((const char *)&src->job + ad_job_keys[id].off);
             break;
@@ -131,6 +132,9 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
             break;
         case AD_JOB_K_REQUEUE_TIMEOUT:
             out->job.requeue_on_timeout = src->job.requeue_on_timeout;
+            break;
+        case AD_JOB_K_KEEP_CKPTS:
+            out->job.keep_checkpoints = src->job.keep_checkpoints;
             break;
         default:
             assert(!"grid key without a composition rule");

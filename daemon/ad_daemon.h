@@ -63,6 +63,7 @@ typedef struct opts {
     int heartbeat_ms;       /* --heartbeat-ms */
     double kill_grace_s;    /* --kill-grace */
     double node_grace_s;    /* --node-grace */
+    int64_t min_free_mib;   /* --min-free-mib */
     int probes;             /* --probes: most probes of a layout: auto job */
     int64_t probe_steps;    /* --probe-steps */
 } opts_t;

@@ -208,8 +208,8 @@ s_arg(char **argv, int *argc, const char *opt, const char *fmt, ...)
 char **
 ad_launch_trainer_argv(const ad_job_t *job, int threads)
 {
-    /* At most 19 options with a value each, and the NULL. */
-    char **argv = ad_calloc(40, sizeof(*argv));
+    /* At most 21 options with a value each, and the NULL. */
+    char **argv = ad_calloc(44, sizeof(*argv));
     int argc = 0;
 
     assert(job);
@@ -245,6 +245,10 @@ ad_launch_trainer_argv(const ad_job_t *job, int threads)
         s_arg(argv, &argc, "--eval", NULL);
     if (job->checkpoint_every)
         s_arg(argv, &argc, "--checkpoint-every", "%" PRId64, job->checkpoint_every);
+    if (job->checkpoint_keep)
+        s_arg(argv, &argc, "--checkpoint-keep", "%d", job->checkpoint_keep);
+    if (job->keep_checkpoints)
+        s_arg(argv, &argc, "--keep-checkpoints", NULL);
     s_arg(argv, &argc, "--bucket-mb", "%.15g", job->bucket_mb);
     argv[argc] = NULL;
     return argv;

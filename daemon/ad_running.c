@@ -596,6 +596,20 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int a
            job->layout.threads_per_proc, (int)pid, attempt ? ", resumed" : "", r->output);
 }
 
+/* Enough free space for a job's logs and checkpoints (--min-free-mib)?  0, or -ENOSPC with err set. */
+static int
+s_check_free(coord_t *self, ad_err_t *err)
+{
+    const char *dirs[] = {self->home->logs, self->home->checkpoints};
+    ad_err_t e = {0};
+
+    for (int i = 0; i < 2 && self->opts->min_free_mib > 0; i++)
+        if (ad_home_check_free(dirs[i], self->opts->min_free_mib, &e))
+            return ad_err_set(err, e.code, "%s (autodistd --min-free-mib %lld)", e.msg,
+                              (long long)self->opts->min_free_mib);
+    return 0;
+}
+
 /* autodist-launch EXIT_FILE mpirun ...: the launcher records how mpirun ended (a new array). */
 static char **
 s_wrapped_argv(coord_t *self, const ad_launch_plan_t *plan)
@@ -634,6 +648,10 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
         ad_oom(0);
     snprintf(id_s, sizeof(id_s), "%lld", (long long)pick->job_id);
     if (s_load_job(self, pick->job_id, &job, &attempt, &err)) {
+        s_launch_failed(self, pick->job_id, err.msg);
+        goto out;
+    }
+    if (s_check_free(self, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
         goto out;
     }

@@ -17,6 +17,8 @@
 #define S_TICK_FLUSH_S 0.05
 /* Time between SIGTERM and SIGKILL when a running job is stopped (s). */
 #define S_KILL_GRACE_S 10.0
+/* Free space a job needs on the logs' and checkpoints' file systems to start (MiB). */
+#define S_MIN_FREE_MIB 512
 /* How long a job on a DOWN node may go without a step before it ends NODE_FAIL (s). */
 #define S_NODE_GRACE_S 10.0
 
@@ -47,6 +49,8 @@ s_usage(FILE *f)
         "  --probe-steps N      steps of a probe run (default 40)\n"
         "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
         "                       cancelled, times out or loses a node (default 10)\n"
+        "  --min-free-mib N     a job starts only with N MiB free for its logs and\n"
+        "                       checkpoints (default 512; 0 does not check)\n"
         "  --node-grace S       a job on a node that went DOWN runs on while its steps\n"
         "                       advance; NODE_FAIL after S seconds without one (default 10;\n"
         "                       0 ends it at once)\n"
@@ -73,6 +77,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
                                           {"tcp-subnet", required_argument, NULL, 'S'},
                                           {"kill-grace", required_argument, NULL, 'k'},
                                           {"node-grace", required_argument, NULL, 'g'},
+        {"min-free-mib", required_argument, NULL, 'F'},
                                           {"probes", required_argument, NULL, 'p'},
                                           {"probe-steps", required_argument, NULL, 'P'},
                                           {"foreground", no_argument, NULL, 'f'},
@@ -88,6 +93,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->heartbeat_ms = AD_PROTO_HEARTBEAT_MS;
     o->kill_grace_s = S_KILL_GRACE_S;
     o->node_grace_s = S_NODE_GRACE_S;
+    o->min_free_mib = S_MIN_FREE_MIB;
     o->probes = AD_AUTO_MAX_PROBES;
     o->probe_steps = AD_AUTO_PROBE_STEPS;
     opterr = 0;
@@ -115,6 +121,10 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             break;
         case 'k':
             if (ad_opt_seconds("--kill-grace", optarg, 0, 3600, 0, &o->kill_grace_s, err))
+                return err->code;
+            break;
+        case 'F':
+            if (ad_opt_int("--min-free-mib", optarg, 0, INT64_MAX / 2, 0, &o->min_free_mib, err))
                 return err->code;
             break;
         case 'g':

@@ -358,6 +358,28 @@ test_store_held_by_another_writer(void **st)
     dft_stop_both(d, a);
 }
 
+/* Too little free space for a job's logs and checkpoints: it fails at once, saying so. */
+static void
+test_no_room_to_start(void **st)
+{
+    static const char *const opts[] = {"--min-free-mib", "1000000000000", NULL};
+    pid_t d = dft_start_daemon_with(opts), a = dft_start_agent("n1", "a1");
+    const char *reason;
+    int64_t id;
+    json_t *j;
+
+    (void)st;
+    dft_wait_listed("n1");
+    id = dft_submit(s_job("roomless", 100, 0));
+    j = dft_wait_state(id, "FAILED|COMPLETED", 20000);
+    assert_string_equal(dft_state_of(j), "FAILED");
+    reason = json_string_value(json_object_get(j, "reason"));
+    adt_assert_has(reason, "MiB free, need 1000000000000 MiB");
+    adt_assert_has(reason, "--min-free-mib");
+    json_decref(j);
+    dft_stop_both(d, a);
+}
+
 int
 main(void)
 {
@@ -371,6 +393,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rank_killed_reason, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_requeues, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_store_held_by_another_writer, dft_setup, dft_teardown),
+        cmocka_unit_test_setup_teardown(test_no_room_to_start, dft_setup, dft_teardown),
     };
 
     dft_filter();

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static char s_saved_home[512];
@@ -227,6 +228,38 @@ test_ensure_errors(void **state)
     }
 }
 
+/* Free space as the coordinator checks it before a launch; the full-disk case is test_disk's. */
+static void
+test_free_space(void **state)
+{
+    struct statvfs st;
+    ad_err_t err = {0};
+    int64_t mib = -1, want;
+
+    assert_int_equal(ad_home_free_mib(adt_root(), &mib, &err), 0);
+    assert_int_equal(statvfs(adt_root(), &st), 0);
+    want = (int64_t)((uint64_t)st.f_bavail * st.f_frsize >> 20);
+    /* Others write to this disk meanwhile: a few MiB either way. */
+    if (mib < want - 64 || mib > want + 64)
+        fail_msg("ad_home_free_mib says %lld MiB, statvfs %lld", (long long)mib, (long long)want);
+
+    assert_int_equal(ad_home_free_mib("/nonexistent/autodist", &mib, &err), -ENOENT);
+    assert_int_equal(mib, 0);
+    adt_assert_has(err.msg, "/nonexistent/autodist: cannot tell the free space");
+
+    assert_int_equal(ad_home_check_free(adt_root(), 0, &err), 0);
+    assert_int_equal(ad_home_check_free(adt_root(), 1, &err), want >= 1 ? 0 : -ENOSPC);
+    assert_int_equal(ad_home_check_free(adt_root(), INT64_C(1) << 40, &err), -ENOSPC);
+    adt_assert_has(err.msg, adt_root());
+    adt_assert_has(err.msg, " MiB free, need 1099511627776 MiB");
+    assert_int_equal(ad_home_check_free("/nonexistent/autodist", 1, &err), -ENOENT);
+
+    /* cnn: 421,642 parameters with SGD momentum, 2 kept: 3 files of 3.2 MiB. */
+    assert_int_equal(ad_home_checkpoint_mib(421642, 1, 2), 10);
+    assert_int_equal(ad_home_checkpoint_mib(421642, 2, 2), 15);
+    assert_int_equal(ad_home_checkpoint_mib(0, 2, 2), 0);
+}
+
 int
 main(void)
 {
@@ -236,6 +269,7 @@ main(void)
         cmocka_unit_test_setup(test_ensure_creates_folders, s_setup),
         cmocka_unit_test_setup(test_ensure_tightens_keys, s_setup),
         cmocka_unit_test_setup(test_ensure_errors, s_setup),
+        cmocka_unit_test(test_free_space),
     };
 
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);

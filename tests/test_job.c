@@ -413,6 +413,55 @@ test_hash_is_the_configuration(void **state)
     ad_job_clear(&jd);
 }
 
+/* checkpoint_keep and keep_checkpoints: parsed, checked, written only when given. */
+static void
+test_checkpoint_keys(void **state)
+{
+    static const char base[] = "name: k\nmodel: cnn\ndataset: synthetic\nbatch_size: 8\n";
+    char text[256], *json;
+    ad_job_t job, back;
+    ad_err_t err = {0};
+    char h1[17], h2[17];
+
+    /* Not given: 0 (the trainer's default of 2 applies) and false; the hash is unchanged. */
+    assert_int_equal(ad_job_parse_string(base, "k", &job, &err), 0);
+    assert_int_equal(job.checkpoint_keep, 0);
+    assert_false(job.keep_checkpoints);
+    json = ad_job_to_json(&job);
+    assert_null(strstr(json, "checkpoint_keep"));
+    assert_null(strstr(json, "keep_checkpoints"));
+    free(json);
+    ad_job_hash(&job, h1);
+    ad_job_clear(&job);
+
+    snprintf(text, sizeof(text), "%scheckpoint_keep: 5\nkeep_checkpoints: true\n", base);
+    assert_int_equal(ad_job_parse_string(text, "k", &job, &err), 0);
+    assert_int_equal(job.checkpoint_keep, 5);
+    assert_true(job.keep_checkpoints);
+    json = ad_job_to_json(&job);
+    adt_assert_has(json, "\"checkpoint_keep\":5");
+    adt_assert_has(json, "\"keep_checkpoints\":true");
+    assert_int_equal(ad_job_from_json(json, &back, &err), 0);
+    assert_int_equal(back.checkpoint_keep, 5);
+    assert_true(back.keep_checkpoints);
+    ad_job_hash(&job, h2);
+    assert_string_not_equal(h1, h2);
+    free(json);
+    ad_job_clear(&job);
+    ad_job_clear(&back);
+
+    snprintf(text, sizeof(text), "%scheckpoint_keep: 0\n", base);
+    assert_int_equal(ad_job_parse_string(text, "k", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "k:5:18: checkpoint_keep must be a positive integer");
+    adt_assert_has(err.msg, "got \"0\"");
+    snprintf(text, sizeof(text), "%scheckpoint_keep: 1001\n", base);
+    assert_int_equal(ad_job_parse_string(text, "k", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "at most 1000");
+    snprintf(text, sizeof(text), "%skeep_checkpoints: 2\n", base);
+    assert_int_equal(ad_job_parse_string(text, "k", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "keep_checkpoints must be true or false");
+}
+
 static void
 test_parse_string_errors(void **state)
 {
@@ -1106,6 +1155,7 @@ main(void)
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_canonical_form),
         cmocka_unit_test(test_hash_is_the_configuration),
+        cmocka_unit_test(test_checkpoint_keys),
         cmocka_unit_test(test_parse_string_errors),
         cmocka_unit_test(test_from_json_errors),
         cmocka_unit_test(test_enum_names),

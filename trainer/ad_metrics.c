@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "autodist/ad_log.h"
 #include "autodist/ad_proto.h"
@@ -99,6 +101,37 @@ s_report(ad_metrics_t *self, json_t *obj)
         ad_log(AD_LOG_WARN, "coordinator not taking metrics (%s): dropping them", err.msg);
 }
 
+/*
+ * Append line and its newline whole or not at all: after a failed write (a
+ * full disk) the file is cut back to its last complete line, so it stays valid
+ * JSON lines and a later event starts on a line of its own.  Returns 0, or -1
+ * with errno.
+ */
+static int
+s_write_line(ad_metrics_t *self, char *line)
+{
+    int fd = fileno(self->fp), e = 0;
+    off_t end = lseek(fd, 0, SEEK_END);
+    size_t len = strlen(line), done = 0;
+
+    line[len++] = '\n'; /* over the terminator: json_dumps' buffer is len + 1 */
+    while (!e && done < len) {
+        ssize_t w = write(fd, line + done, len - done);
+
+        if (w > 0)
+            done += (size_t)w;
+        else if (w == 0 || errno != EINTR)
+            e = w == 0 ? EIO : errno;
+    }
+    line[len - 1] = '\0';
+    if (!e)
+        return 0;
+    if (end >= 0 && done > 0 && ftruncate(fd, end) == 0)
+        lseek(fd, end, SEEK_SET);
+    errno = e;
+    return -1;
+}
+
 int
 ad_metrics_emit(ad_metrics_t *self, const char *event, json_t *fields, ad_err_t *err)
 {
@@ -121,7 +154,7 @@ ad_metrics_emit(ad_metrics_t *self, const char *event, json_t *fields, ad_err_t 
         line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
         if (!line)
             ad_oom(0);
-        if (fprintf(self->fp, "%s\n", line) < 0 || fflush(self->fp) != 0)
+        if (s_write_line(self, line) != 0)
             rc = ad_err_set(err, AD_EIO, "%s: cannot write metrics: %s", self->path,
                             strerror(errno));
         free(line);

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "autodist/ad_ckpt.h"
 #include "autodist/ad_clock.h"
 #include "autodist/ad_comm.h"
 #include "autodist/ad_data.h"
@@ -35,7 +36,8 @@ enum {
     EXIT_OK = 0,
     EXIT_FAIL = 1,   /* bad input or a failure while training */
     EXIT_USAGE = 2,  /* bad command line */
-    EXIT_STOPPED = 3 /* stopped by SIGTERM/SIGINT after a checkpoint */
+    EXIT_STOPPED = 3, /* stopped by SIGTERM/SIGINT after a checkpoint */
+    EXIT_DISK = 4     /* a disk or quota is full: a checkpoint could not be written */
 };
 
 /* Command line. */
@@ -56,6 +58,8 @@ typedef struct opts {
     const char *checkpoint;   /* checkpoint folder */
     int64_t checkpoint_every; /* also checkpoint every N steps */
     bool resume;              /* continue from the checkpoint */
+    int checkpoint_keep;      /* step checkpoints kept (0 = all) */
+    bool keep_checkpoints;    /* keep them after a successful end too */
     bool eval;                /* evaluate after each epoch and at the end */
     double bucket_mb;         /* gradient bucket size */
     int channels, height, width; /* synthetic input shape */
@@ -84,6 +88,7 @@ typedef struct train {
     int64_t total_steps;      /* global steps to do */
     int64_t steps_per_epoch;  /* global steps per epoch */
     ad_err_t hook_err;        /* first failure inside a backward hook */
+    int64_t metrics_lost;     /* events metrics.jsonl missed since it last took one */
 } train_t;
 
 static volatile sig_atomic_t s_stop_signal;
@@ -132,13 +137,18 @@ s_usage(FILE *fp)
         "  --eval                evaluate after each epoch and at the end\n"
         "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
         "  --checkpoint-every N  also save every N steps\n"
-        "  --resume              continue from DIR's checkpoint (fresh start if none)\n"
+        "  --checkpoint-keep K   keep the last K step checkpoints, 0 = all (default 2)\n"
+        "  --keep-checkpoints    keep them after a successful end too (default: only\n"
+        "                        the final DIR/model.pt stays)\n"
+        "  --resume              continue from DIR's newest valid checkpoint (fresh\n"
+        "                        start if none)\n"
         "  --log-every N         progress line every N steps (default: 20 lines a run;\n"
         "                        0 = never)\n"
         "  --help, --version\n"
         "\n"
         "Exit status: 0 done, 1 bad input or failure, 2 bad command line,\n"
-        "3 stopped by a signal after saving a checkpoint.\n",
+        "3 stopped by a signal after saving a checkpoint, 4 disk or quota full\n"
+        "(a checkpoint could not be written; the previous one is intact).\n",
         AD_DATA_FASHION_DIR);
 }
 
@@ -147,7 +157,7 @@ enum {
     OPT_THREADS, OPT_LR, OPT_MOMENTUM, OPT_WD, OPT_OPTIMIZER, OPT_SEED, OPT_DEVICE,
     OPT_METRICS, OPT_CHECKPOINT, OPT_CKPT_EVERY, OPT_RESUME, OPT_EVAL, OPT_BUCKET,
     OPT_SHAPE, OPT_CLASSES, OPT_SAMPLES, OPT_IMAGE_SIZE, OPT_LOG_EVERY, OPT_HELP,
-    OPT_VERSION, OPT_REPORT, OPT_JOB,
+    OPT_VERSION, OPT_REPORT, OPT_JOB, OPT_CKPT_KEEP, OPT_KEEP_CKPTS,
 };
 
 static const struct option s_long[] = {
@@ -167,6 +177,8 @@ static const struct option s_long[] = {
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
     {"checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY},
+    {"checkpoint-keep", required_argument, NULL, OPT_CKPT_KEEP},
+    {"keep-checkpoints", no_argument, NULL, OPT_KEEP_CKPTS},
     {"resume", no_argument, NULL, OPT_RESUME},
     {"eval", no_argument, NULL, OPT_EVAL},
     {"bucket-mb", required_argument, NULL, OPT_BUCKET},
@@ -274,6 +286,13 @@ s_opt_io(int c, opts_t *o, ad_err_t *err)
         rc = ad_opt_int("--checkpoint-every", optarg, 1, INT64_MAX / 2, 0, &o->checkpoint_every,
                    err);
         break;
+    case OPT_CKPT_KEEP:
+        rc = ad_opt_int("--checkpoint-keep", optarg, 0, 1000000, 0, &v, err);
+        o->checkpoint_keep = (int)v;
+        break;
+    case OPT_KEEP_CKPTS:
+        o->keep_checkpoints = true;
+        break;
     case OPT_RESUME:
         o->resume = true;
         break;
@@ -333,7 +352,7 @@ s_defaults(opts_t *o)
     o->classes = 10;
     o->samples = 50000;
     o->image_size = 224;
-
+    o->checkpoint_keep = AD_CKPT_KEEP_DEFAULT;
 }
 
 /* Parse argv into o.  Returns 0, 1 for --help/--version (printed by rank 0), or an error. */
@@ -399,11 +418,13 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
 static int
 s_agree(train_t *t, int rc, const ad_err_t *err)
 {
-    int mine = rc ? t->rank : t->world, first;
+    int mine = rc ? t->rank : t->world, first, code = rc;
 
     MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (first == t->world)
         return 0;
+    /* The failing rank's code, so a full disk gives every rank the same exit status. */
+    MPI_Bcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD);
     if (first == t->rank) {
         if (t->world > 1 && t->rank > 0)
             fprintf(stderr, "autodist-train: error: rank %d: %s\n", t->rank, err->msg);
@@ -411,7 +432,7 @@ s_agree(train_t *t, int rc, const ad_err_t *err)
             fprintf(stderr, "autodist-train: error: %s\n", err->msg);
         fflush(stderr);
     }
-    return rc ? rc : AD_EPEER;
+    return rc ? rc : ad_ckpt_is_full(code) ? code : AD_EPEER;
 }
 
 static int
@@ -554,43 +575,6 @@ s_average_buffers(train_t *t, ad_err_t *err)
     return ad_torch_sync_to_device(t->model, err);
 }
 
-static char *
-s_path(const char *dir, const char *file)
-{
-    size_t n = strlen(dir) + strlen(file) + 2;
-    char *p = ad_malloc(n);
-
-    snprintf(p, n, "%s/%s", dir, file);
-    return p;
-}
-
-/* mkdir -p: create dir and its missing parents. */
-static int
-s_mkdirs(const char *dir, ad_err_t *err)
-{
-    char *p = ad_strdup(dir);
-    int rc = 0;
-
-    for (char *c = p + 1; !rc; c++) {
-        if (*c != '/' && *c != '\0')
-            continue;
-        char end = *c;
-
-        *c = '\0';
-        if (mkdir(p, 0755) && errno != EEXIST)
-            rc = ad_err_set(err, -errno, "%s: cannot create checkpoint folder: %s", p,
-                            strerror(errno));
-        *c = end;
-        if (!end)
-            break;
-    }
-    if (!rc && access(dir, W_OK | X_OK))
-        rc = ad_err_set(err, -errno, "%s: checkpoint folder is not writable: %s", dir,
-                        strerror(errno));
-    free(p);
-    return rc;
-}
-
 /* What a checkpoint must agree on to be continued. */
 static json_t *
 s_identity(const train_t *t)
@@ -601,7 +585,23 @@ s_identity(const train_t *t)
                      t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam");
 }
 
-/* Rank 0 writes model.pt then state.json, each atomically; the result is shared. */
+/* What state.json says of a checkpoint: the identity, step, world size and model file. */
+static json_t *
+s_state(const train_t *t, const char *file)
+{
+    json_t *js = s_identity(t);
+
+    json_object_set_new(js, "step", json_integer(t->step));
+    json_object_set_new(js, "world_size", json_integer(t->world));
+    json_object_set_new(js, "file", json_string(file));
+    return js;
+}
+
+/*
+ * Rank 0 writes DIR/model-<step>.pt, then state.json naming it, each atomically, then
+ * deletes the checkpoints the retention drops; the result is shared.  A failed save
+ * leaves no file of its own, and state.json still names the previous checkpoint.
+ */
 static int
 s_checkpoint(train_t *t, ad_err_t *err)
 {
@@ -610,30 +610,91 @@ s_checkpoint(train_t *t, ad_err_t *err)
     if (rc)
         return s_agree(t, rc, err);
     if (t->rank == 0) {
-        char *model = s_path(t->o.checkpoint, "model.pt");
-        char *state = s_path(t->o.checkpoint, "state.json");
-        char *tmp = s_path(t->o.checkpoint, "state.json.tmp");
-        json_t *js = s_identity(t);
+        char *model = ad_ckpt_model_path(t->o.checkpoint, t->step);
+        json_t *js = s_state(t, strrchr(model, '/') + 1);
 
-        rc = s_mkdirs(t->o.checkpoint, err);
+        rc = ad_ckpt_mkdirs(t->o.checkpoint, err);
         if (!rc)
             rc = ad_torch_save(t->model, model, err);
         if (!rc) {
-            json_object_set_new(js, "step", json_integer(t->step));
-            json_object_set_new(js, "world_size", json_integer(t->world));
-            if (json_dump_file(js, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
-                rename(tmp, state)) {
-                rc = ad_err_set(err, AD_EIO, "%s: cannot write checkpoint state: %s", state,
-                                strerror(errno));
-                unlink(tmp);
-            }
+            rc = ad_ckpt_write_state(t->o.checkpoint, js, err);
+            if (rc)
+                unlink(model);
         }
+        if (!rc)
+            ad_ckpt_prune(t->o.checkpoint, t->step, t->o.checkpoint_keep);
         json_decref(js);
         free(model);
-        free(state);
-        free(tmp);
     }
     return s_agree(t, rc, err);
+}
+
+/* Rank 0 at a successful end: the last checkpoint becomes DIR/model.pt, the others go. */
+static int
+s_finish_checkpoints(train_t *t, ad_err_t *err)
+{
+    json_t *js = s_state(t, AD_CKPT_FINAL);
+    int rc = ad_ckpt_finish(t->o.checkpoint, t->step, js, t->o.keep_checkpoints, err);
+
+    json_decref(js);
+    return rc;
+}
+
+/* state.json against this run: 0, or AD_ECKPT naming the first key that differs. */
+static int
+s_check_identity(const train_t *t, const char *state, const json_t *js, ad_err_t *err)
+{
+    json_t *want = s_identity(t), *val;
+    const char *key;
+    int rc = 0;
+
+    json_object_foreach(want, key, val) {
+        if (!json_equal(val, json_object_get(js, key))) {
+            char *a = json_dumps(val, JSON_ENCODE_ANY);
+            char *b = json_dumps(json_object_get(js, key), JSON_ENCODE_ANY);
+
+            rc = ad_err_set(err, AD_ECKPT, "%s: checkpoint has %s %s, this run asks for %s",
+                            state, key, b ? b : "nothing", a);
+            free(a);
+            free(b);
+            break;
+        }
+    }
+    json_decref(want);
+    return rc;
+}
+
+/*
+ * Load the newest model file that loads, falling back to older ones when the newest is
+ * corrupt or truncated (a warning names it); the step of the one loaded in *step.
+ */
+static int
+s_load_newest(train_t *t, const json_t *js, int64_t *step, ad_err_t *err)
+{
+    ad_ckpt_cand_t *c;
+    ad_err_t first = {0};
+    size_t n;
+    int rc = ad_ckpt_candidates(t->o.checkpoint, js, &c, &n, err);
+
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = ad_torch_load(t->model, c[i].path, i ? NULL : &first);
+        if (!rc) {
+            if (i)
+                ad_log(AD_LOG_WARN, "%s; falling back to %s (step %" PRId64 ")", first.msg,
+                       c[i].path, c[i].step);
+            *step = c[i].step;
+            ad_log(AD_LOG_INFO, "resuming from %s at step %" PRId64, c[i].path, c[i].step);
+        } else if (i + 1 < n) {
+            rc = 0;
+            continue;
+        } else {
+            *err = first;
+            rc = first.code;
+        }
+        break;
+    }
+    ad_ckpt_cands_free(c, n);
+    return rc;
 }
 
 /* Load DIR's checkpoint on rank 0 (none: start afresh) and share it. */
@@ -644,50 +705,19 @@ s_resume(train_t *t, ad_err_t *err)
     int rc = 0;
 
     if (t->rank == 0) {
-        char *state = s_path(t->o.checkpoint, "state.json");
-        char *model = s_path(t->o.checkpoint, "model.pt");
+        char *state = ad_ckpt_path(t->o.checkpoint, AD_CKPT_STATE);
         json_error_t jerr;
-        json_t *js = NULL, *want = s_identity(t);
-        const char *key;
-        json_t *val;
+        json_t *js = NULL;
 
-        if (access(state, F_OK) != 0) {
+        if (access(state, F_OK) != 0)
             ad_log(AD_LOG_WARN, "no checkpoint in %s: starting from step 0", t->o.checkpoint);
-        } else if (!(js = json_load_file(state, 0, &jerr))) {
+        else if (!(js = json_load_file(state, 0, &jerr)))
             rc = ad_err_set(err, AD_ECKPT, "%s:%d: corrupt checkpoint state: %s", state,
                             jerr.line, jerr.text);
-        } else {
-            json_object_foreach(want, key, val) {
-                if (!json_equal(val, json_object_get(js, key))) {
-                    char *a = json_dumps(val, JSON_ENCODE_ANY);
-                    char *b = json_dumps(json_object_get(js, key), JSON_ENCODE_ANY);
-
-                    rc = ad_err_set(err, AD_ECKPT,
-                                    "%s: checkpoint has %s %s, this run asks for %s", state,
-                                    key, b ? b : "nothing", a);
-                    free(a);
-                    free(b);
-                    break;
-                }
-            }
-            if (!rc) {
-                json_t *s = json_object_get(js, "step");
-
-                if (!json_is_integer(s) || json_integer_value(s) < 0)
-                    rc = ad_err_set(err, AD_ECKPT, "%s: step must be a non-negative integer",
-                                    state);
-                else
-                    step = json_integer_value(s);
-            }
-            if (!rc)
-                rc = ad_torch_load(t->model, model, err);
-            if (!rc)
-                ad_log(AD_LOG_INFO, "resuming from %s at step %" PRId64, t->o.checkpoint, step);
-        }
+        else if (!(rc = s_check_identity(t, state, js, err)))
+            rc = s_load_newest(t, js, &step, err);
         json_decref(js);
-        json_decref(want);
         free(state);
-        free(model);
     }
     rc = s_agree(t, rc, err);
     if (rc)
@@ -697,7 +727,29 @@ s_resume(train_t *t, ad_err_t *err)
     return 0;
 }
 
-/* Evaluate a split sharded over the ranks; returns accuracy and mean loss. */
+/*
+ * Rank 0: one event to metrics.jsonl (and the coordinator).  A file that cannot take it
+ * (a full disk) costs the event, not the run: one warning, the file stays whole lines,
+ * and a second line says when it takes events again.  The checkpoints are what make a
+ * full disk fatal (exit status 4).
+ */
+static void
+s_emit(train_t *t, const char *event, json_t *fields)
+{
+    ad_err_t err = {0};
+
+    if (ad_metrics_emit(t->metrics, event, fields, &err) == 0) {
+        if (t->metrics_lost)
+            ad_log(AD_LOG_WARN, "metrics file writable again; %" PRId64 " event(s) missing",
+                   t->metrics_lost);
+        t->metrics_lost = 0;
+    } else if (t->metrics_lost++ == 0) {
+        ad_log(AD_LOG_WARN, "%s: training goes on, events are missing from the file until it "
+                            "can be written%s",
+               err.msg, t->o.report ? " (the coordinator still gets them)" : "");
+    }
+}
+
 /*
  * A number for an event: json_pack's "f" refuses NaN and infinities, and a failed pack would
  * leave the event with no fields at all (a step without its step); those become null.
@@ -752,12 +804,10 @@ s_evaluate(train_t *t, ad_dataset_t *ds, const char *split, int64_t epoch, ad_er
         ad_log(AD_LOG_INFO,
                "eval %s after epoch %" PRId64 ": accuracy %.2f%% loss %.4f (%.0f samples, %.1f s)",
                split, epoch, 100 * acc, loss, sums[2], ad_clock_now() - t0);
-        rc = ad_metrics_emit(t->metrics, "eval",
-                             json_pack("{s:s, s:I, s:I, s:o, s:o, s:I}", "split", split, "epoch",
-                                       (json_int_t)epoch, "step", (json_int_t)t->step, "accuracy",
-                                       s_jnum(acc), "loss", s_jnum(loss), "samples",
-                                       (json_int_t)sums[2]),
-                             err);
+        s_emit(t, "eval",
+               json_pack("{s:s, s:I, s:I, s:o, s:o, s:I}", "split", split, "epoch",
+                         (json_int_t)epoch, "step", (json_int_t)t->step, "accuracy", s_jnum(acc),
+                         "loss", s_jnum(loss), "samples", (json_int_t)sums[2]));
     }
     return rc;
 }
@@ -815,7 +865,7 @@ s_setup(train_t *t, ad_err_t *err)
     t->total_steps = t->o.steps ? t->o.steps : t->o.epochs * t->steps_per_epoch;
     /* A checkpoint folder that cannot be written fails now, not after hours of training. */
     if (t->o.checkpoint) {
-        rc = s_agree(t, t->rank == 0 ? s_mkdirs(t->o.checkpoint, err) : 0, err);
+        rc = s_agree(t, t->rank == 0 ? ad_ckpt_mkdirs(t->o.checkpoint, err) : 0, err);
         if (rc)
             return rc;
     }
@@ -879,7 +929,7 @@ s_setup(train_t *t, ad_err_t *err)
                               (json_int_t)t->steps_per_epoch, "start_step",
                               (json_int_t)t->step);
 
-        rc = ad_metrics_emit(t->metrics, "start", f, err);
+        s_emit(t, "start", f);
         ad_log(AD_LOG_INFO,
                "%s on %s: %d rank(s) x %d thread(s), global batch %" PRId64 ", %" PRId64
                " steps (%" PRId64 " per epoch), %" PRId64 " parameters",
@@ -909,16 +959,15 @@ s_tally(tally_t *a, double loss, double samples, double step_s, double exposed)
 }
 
 /* Rank 0 after a step: its "step" metric, and a log line every log_every steps. */
-static int
+static void
 s_step_done(train_t *t, int64_t epoch, double loss, double step_s, const ad_comm_stats_t *cs,
-            int64_t log_every, tally_t *since, ad_err_t *err)
+            int64_t log_every, tally_t *since)
 {
     json_t *f = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)t->step,
                           "epoch", (json_int_t)(epoch + 1), "loss", s_jnum(loss), "samples_per_s",
                           s_jnum((double)t->o.batch / step_s), "step_s", s_jnum(step_s), "comm_s",
                           s_jnum(cs->comm_s), "exposed_comm_s", s_jnum(cs->exposed_s));
-    int rc = ad_metrics_emit(t->metrics, "step", f, err);
-
+    s_emit(t, "step", f);
     if (log_every > 0 && (t->step % log_every == 0 || t->step == t->total_steps)) {
         ad_log(AD_LOG_INFO,
                "epoch %" PRId64 " step %" PRId64 "/%" PRId64 " loss %.4f %.0f samples/s"
@@ -927,25 +976,21 @@ s_step_done(train_t *t, int64_t epoch, double loss, double step_s, const ad_comm
                since->samples / since->step_s, 100 * since->exposed_s / since->step_s);
         memset(since, 0, sizeof(*since));
     }
-    return rc;
 }
 
 /* Every rank at an epoch's end: the "epoch" metric (rank 0), evaluation, checkpoint. */
 static int
-s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, bool failed, ad_err_t *err)
+s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, ad_err_t *err)
 {
     int rc = 0;
 
-    if (t->rank == 0 && !failed)
-        rc = ad_metrics_emit(t->metrics, "epoch",
-                             json_pack("{s:I, s:I, s:o, s:o, s:o}", "epoch",
-                                       (json_int_t)(epoch + 1), "step", (json_int_t)t->step,
-                                       "loss", s_jnum(ep->loss / (double)ep->steps),
-                                       "samples_per_s", s_jnum(ep->samples / ep->step_s),
-                                       "wall_s", s_jnum(ep->step_s)),
-                             err);
-    rc = s_agree(t, rc, err);
-    if (!rc && t->o.eval && t->step < t->total_steps)
+    if (t->rank == 0)
+        s_emit(t, "epoch",
+               json_pack("{s:I, s:I, s:o, s:o, s:o}", "epoch", (json_int_t)(epoch + 1), "step",
+                         (json_int_t)t->step, "loss", s_jnum(ep->loss / (double)ep->steps),
+                         "samples_per_s", s_jnum(ep->samples / ep->step_s), "wall_s",
+                         s_jnum(ep->step_s)));
+    if (t->o.eval && t->step < t->total_steps)
         rc = s_evaluate(t, t->val ? t->val : t->test, t->val ? "val" : "test", epoch + 1, err);
     if (!rc && t->o.checkpoint)
         rc = s_checkpoint(t, err);
@@ -953,22 +998,19 @@ s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, bool failed, ad_err_t
 }
 
 /* Rank 0 at the end: the "done" metric and its log line. */
-static int
-s_run_done(train_t *t, int64_t steps, const tally_t *run, double wall, ad_err_t *err)
+static void
+s_run_done(train_t *t, int64_t steps, const tally_t *run, double wall)
 {
     double sps = run->step_s > 0 ? run->samples / run->step_s : 0;
-    int rc;
 
-    rc = ad_metrics_emit(t->metrics, "done",
-                         json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "steps", (json_int_t)steps,
-                                   "samples", (json_int_t)run->samples, "samples_per_s",
-                                   s_jnum(sps), "wall_s", s_jnum(wall), "train_s",
-                                   s_jnum(run->step_s), "exposed_comm_s", s_jnum(run->exposed_s)),
-                         err);
+    s_emit(t, "done",
+           json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "steps", (json_int_t)steps, "samples",
+                     (json_int_t)run->samples, "samples_per_s", s_jnum(sps), "wall_s",
+                     s_jnum(wall), "train_s", s_jnum(run->step_s), "exposed_comm_s",
+                     s_jnum(run->exposed_s)));
     ad_log(AD_LOG_INFO,
            "done: %" PRId64 " steps, %.0f samples/s, exposed comm %.1f%% of step time, %.1f s",
            steps, sps, run->step_s > 0 ? 100 * run->exposed_s / run->step_s : 0, wall);
-    return rc;
 }
 
 static int
@@ -978,8 +1020,6 @@ s_train(train_t *t, ad_err_t *err)
     int64_t log_every = t->o.log_every, epoch = -1, first = t->step;
     tally_t run = {0}, since = {0}, ep = {0};
     double t_start = ad_clock_now();
-    ad_err_t fail_err = {0};
-    bool failed = false;
     int rc = 0;
 
     if (log_every == 0)
@@ -987,7 +1027,7 @@ s_train(train_t *t, ad_err_t *err)
 
     while (t->step < t->total_steps) {
         int64_t e = t->step / t->steps_per_epoch, s = t->step % t->steps_per_epoch;
-        double extra[3], t0 = ad_clock_now(), t1;
+        double extra[2], t0 = ad_clock_now(), t1;
         ad_comm_stats_t cs;
 
         if (e != epoch) {
@@ -1005,14 +1045,11 @@ s_train(train_t *t, ad_err_t *err)
                                        &extra[0], NULL, err);
         if (rc)
             break;
-        /* Failure and stop flags ride with the loss, so no step needs a collective more. */
-        extra[1] = failed ? 1 : 0;
-        extra[2] = s_stop_signal ? 1 : 0;
-        rc = ad_comm_finish(t->comm, extra, t->world > 1 ? 3 : 0, &cs, err);
+        /* The stop flag rides with the loss, so no step needs a collective more. */
+        extra[1] = s_stop_signal ? 1 : 0;
+        rc = ad_comm_finish(t->comm, extra, t->world > 1 ? 2 : 0, &cs, err);
         if (rc)
             break;
-        if (extra[1] > 0)
-            return s_agree(t, failed ? AD_EIO : 0, &fail_err);
         rc = ad_torch_step(t->model, err);
         if (rc)
             break;
@@ -1022,10 +1059,9 @@ s_train(train_t *t, ad_err_t *err)
         s_tally(&since, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
         s_tally(&ep, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
 
-        if (t->rank == 0 && !failed)
-            failed = s_step_done(t, epoch, extra[0], t1 - t0, &cs, log_every, &since,
-                                 &fail_err) != 0;
-        if (extra[2] > 0 || (t->world == 1 && s_stop_signal)) {
+        if (t->rank == 0)
+            s_step_done(t, epoch, extra[0], t1 - t0, &cs, log_every, &since);
+        if (extra[1] > 0 || (t->world == 1 && s_stop_signal)) {
             if (t->o.checkpoint)
                 rc = s_checkpoint(t, err);
             if (t->rank == 0)
@@ -1035,7 +1071,7 @@ s_train(train_t *t, ad_err_t *err)
         }
 
         if (s + 1 == t->steps_per_epoch || t->step == t->total_steps) {
-            rc = s_epoch_done(t, epoch, &ep, failed, err);
+            rc = s_epoch_done(t, epoch, &ep, err);
         } else if (t->o.checkpoint && t->o.checkpoint_every &&
                    t->step % t->o.checkpoint_every == 0) {
             rc = s_checkpoint(t, err);
@@ -1049,13 +1085,15 @@ s_train(train_t *t, ad_err_t *err)
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
     }
-    rc = s_agree(t, failed ? AD_EIO : 0, &fail_err);
-    if (!rc && t->o.eval)
+    if (t->o.eval)
         rc = s_evaluate(t, t->test, "test", epoch + 1, err);
     if (rc)
         return rc;
-    if (t->rank == 0)
-        rc = s_run_done(t, t->step - first, &run, ad_clock_now() - t_start, err);
+    /* The final model is in place before "done" says the run succeeded. */
+    if (t->rank == 0 && t->o.checkpoint)
+        rc = s_finish_checkpoints(t, err);
+    if (t->rank == 0 && !rc)
+        s_run_done(t, t->step - first, &run, ad_clock_now() - t_start);
     return s_agree(t, rc, err);
 }
 
@@ -1127,6 +1165,8 @@ main(int argc, char **argv)
         rc = s_train(&t, &err);
     if (rc == 1)
         status = EXIT_STOPPED;
+    else if (ad_ckpt_is_full(rc))
+        status = EXIT_DISK;
     else if (rc)
         status = EXIT_FAIL;
     s_teardown(&t);

@@ -2,6 +2,8 @@
 #ifndef AD_HOME_H
 #define AD_HOME_H
 
+#include <stdint.h>
+
 #include "autodist/ad_error.h"
 
 #ifdef __cplusplus
@@ -45,6 +47,28 @@ int ad_home_ensure(const ad_home_t *home, ad_err_t *err);
 
 /* Free the strings of home and zero it; NULL-safe and idempotent. */
 void ad_home_clear(ad_home_t *home);
+
+/*
+ * The space an unprivileged user may still write on the file system holding
+ * path (statvfs: f_bavail x f_frsize), in MiB rounded down, in *mib.
+ * Returns 0, or -errno (-ENOENT, ...) with err naming path; *mib is then 0.
+ */
+int ad_home_free_mib(const char *path, int64_t *mib, ad_err_t *err);
+
+/*
+ * Check that path's file system has at least min_mib MiB free (min_mib <= 0:
+ * no check).  Returns 0; -ENOSPC with err "PATH: only N MiB free, need M MiB"
+ * (the caller adds which option set M); or ad_home_free_mib()'s error.
+ */
+int ad_home_check_free(const char *path, int64_t min_mib, ad_err_t *err);
+
+/*
+ * A rough size in MiB, rounded up, of what a run's checkpoints take at their
+ * peak: params float32 parameters plus moments optimiser moments per
+ * parameter (1 for SGD with momentum, 2 for Adam), in keep files plus the
+ * one being written.  0 when params <= 0 (not known yet).
+ */
+int64_t ad_home_checkpoint_mib(int64_t params, int moments, int keep);
 
 #ifdef __cplusplus
 }

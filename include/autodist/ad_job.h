@@ -90,6 +90,8 @@ typedef struct ad_job {
     } layout;
     bool eval;                /* evaluate after each epoch and at the end */
     int64_t checkpoint_every; /* also checkpoint every N steps; 0 = after epochs only */
+    int checkpoint_keep;      /* step checkpoints kept, 1..1000; 0 = not given (the trainer's 2) */
+    bool keep_checkpoints;    /* keep them after COMPLETED too (default: only the final model) */
     double bucket_mb;         /* gradient bucket size in MB, default 2 */
     int64_t time_limit_s;     /* wall-clock limit in seconds; 0 = none */
     int requeue;              /* times it may go back to the queue when interrupted (default 3) */

@@ -156,8 +156,12 @@ int ad_torch_sync_to_device(ad_model_t *self, ad_err_t *err);
 int ad_torch_sync_from_device(ad_model_t *self, ad_err_t *err);
 
 /*
- * Save parameters, buffers and optimiser state to path, atomically (a
- * temporary file renamed into place).  AD_EIO with err on failure.
+ * Save parameters, buffers and optimiser state to path, atomically: streamed
+ * with write(2) to path.tmp, fsync'ed, renamed into place.  Never throws nor
+ * aborts; on failure path.tmp is removed, the previous path is untouched and
+ * err says "PATH: no space left on device (wrote X MiB of Y MiB)" or the like.
+ * Returns 0, -ENOSPC or -EDQUOT for a full disk or quota (so the caller can
+ * tell), or AD_EIO for any other failure.
  */
 int ad_torch_save(ad_model_t *self, const char *path, ad_err_t *err);
 

@@ -4,9 +4,13 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/torch.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -862,11 +866,90 @@ ad_torch_sync_from_device(ad_model_t *self, ad_err_t *err)
     });
 }
 
+/*
+ * Where a save is going: the file descriptor, the first write error, and the
+ * bytes written and asked for (the archive's size, counted on after a failure).
+ */
+struct s_sink {
+    int fd = -1;          /* the temporary file */
+    int error = 0;        /* first errno of write(2), fsync(2) or close(2) */
+    uint64_t written = 0; /* bytes on disk */
+    uint64_t total = 0;   /* bytes the serializer handed over */
+};
+
+/*
+ * The serializer's writer: write(2) until done or the first error.  It always
+ * reports success, because libtorch's PyTorchStreamWriter throws on a short
+ * write, and does so from its destructor too (writing the end of the archive),
+ * where an exception ends the process (std::terminate, SIGABRT).  The error is
+ * kept in the sink and reported once the archive is complete.
+ */
+static size_t
+s_sink_write(s_sink &sink, const void *buf, size_t n)
+{
+    const char *p = static_cast<const char *>(buf);
+
+    sink.total += n;
+    for (size_t off = 0; !sink.error && off < n;) {
+        ssize_t w = write(sink.fd, p + off, n - off);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            sink.error = w < 0 ? errno : EIO;
+            break;
+        }
+        off += (size_t)w;
+        sink.written += (uint64_t)w;
+    }
+    return n;
+}
+
+/* err for a failed write of path: "PATH: no space left on device (wrote X of Y MiB)". */
+static int
+s_write_error(ad_err_t *err, const char *path, const s_sink &sink)
+{
+    const bool full = sink.error == ENOSPC || sink.error == EDQUOT;
+    std::string why = strerror(sink.error);
+
+    if (!why.empty())
+        why[0] = (char)tolower((unsigned char)why[0]);
+    return ad_err_set(err, full ? -sink.error : AD_EIO,
+                      "%s: %s (wrote %.1f MiB of %.1f MiB)", path, why.c_str(),
+                      (double)sink.written / 1048576.0, (double)sink.total / 1048576.0);
+}
+
+/* fsync the folder holding path, so a rename into it survives a crash (best effort). */
+static void
+s_sync_dir(const char *path)
+{
+    std::string dir(path);
+    size_t slash = dir.rfind('/');
+    int fd;
+
+    dir = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+    fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 extern "C" int
 ad_torch_save(ad_model_t *self, const char *path, ad_err_t *err)
 {
     std::string tmp = std::string(path) + ".tmp";
-    int rc = s_guard(err, path, [&]() {
+    s_sink sink;
+    int rc;
+
+    sink.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sink.fd < 0) {
+        int e = errno;
+
+        return ad_err_set(err, e == ENOSPC || e == EDQUOT ? -e : AD_EIO, "%s: cannot create: %s",
+                          tmp.c_str(), strerror(e));
+    }
+    rc = s_guard(err, path, [&]() {
         torch::serialize::OutputArchive ar;
         ar.write("model", c10::IValue(self->name));
         ar.write("params", self->flat_p.cpu());
@@ -879,18 +962,25 @@ ad_torch_save(ad_model_t *self, const char *path, ad_err_t *err)
         ar.write("opt.m1", self->m1.cpu());
         if (self->m2.defined())
             ar.write("opt.m2", self->m2.cpu());
-        ar.save_to(tmp);
+        ar.save_to([&](const void *buf, size_t n) { return s_sink_write(sink, buf, n); });
         return 0;
     });
+    /* A full disk may only show at fsync or close (NFS, delayed allocation). */
+    if (!rc && !sink.error && fsync(sink.fd) != 0)
+        sink.error = errno;
+    if (close(sink.fd) != 0 && !rc && !sink.error)
+        sink.error = errno;
+    if (!rc && sink.error)
+        rc = s_write_error(err, path, sink);
+    else if (rc)
+        rc = s_recode(err, AD_EIO);
+    if (!rc && std::rename(tmp.c_str(), path) != 0)
+        rc = ad_err_set(err, AD_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
     if (rc) {
-        std::remove(tmp.c_str());
-        return s_recode(err, AD_EIO);
+        unlink(tmp.c_str());
+        return rc;
     }
-    if (std::rename(tmp.c_str(), path) != 0) {
-        int e = errno;
-        std::remove(tmp.c_str());
-        return ad_err_set(err, AD_EIO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
+    s_sync_dir(path);
     return 0;
 }
 
