@@ -455,6 +455,7 @@ st_tx_begin(ad_store_t *self, const char *op, bool lock, bool several, st_tx_t *
     int rc;
 
     *tx = ST_TX_NONE;
+    self->busy = false; /* a write starts: only its own failure may say busy */
     if (self->readonly)
         return ad_err_set(&self->err, AD_EDB, "%s: %s: the store is open read-only", self->path,
                           op);

@@ -13,9 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ad_test.h"
 #include "autodist/ad_coord.h"
 #include "autodist/ad_fault.h"
+#include "autodist/ad_journal.h"
 #include "autodist/ad_store.h"
 
 /* One store per test, in its own folder. */
@@ -390,6 +393,59 @@ test_sweeps(void **state)
     assert_int_equal(seen.n, 0);
 }
 
+/*
+ * The journal: writes go in at once on a free store; while another connection
+ * holds the write lock they wait, in order, and go in when it is free; a write
+ * that fails for another reason is an error at once.
+ */
+static void
+test_journal(void **state)
+{
+    fixture_t *f = *state;
+    ad_journal_t *j = ad_journal_new(f->store);
+    char path[128];
+    ad_err_t err = {0};
+    sqlite3 *other = NULL;
+    const char *st = NULL;
+    int64_t id;
+    json_t *o;
+    double t;
+
+    assert_int_equal(ad_coord_job_add(f->store, "j", s_spec, 1, 1, 1, &id, &err), 0);
+    assert_int_equal(ad_journal_job_set(j, id, "RUNNING", NULL, INT32_MIN, &err), 0);
+    assert_int_equal(ad_journal_waiting(j), 0);
+    o = ad_coord_job_json(f->store, id, &st, &err);
+    assert_string_equal(st, "RUNNING");
+    json_decref(o);
+
+    /* Another process holds the lock: the writes wait, and the call does not wait long. */
+    snprintf(path, sizeof(path), "%s/autodist.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    t = adt_now();
+    assert_int_equal(ad_journal_job_proc(j, id, 1234, "boot:1", 0, &err), 0);
+    assert_int_equal(ad_journal_job_set(j, id, "COMPLETED", NULL, 0, &err), 0);
+    assert_true(adt_now() - t < 1.0);
+    assert_int_equal(ad_journal_waiting(j), 2);
+    assert_int_equal(ad_journal_flush(j, 0.01), 2);
+    o = ad_coord_job_json(f->store, id, &st, &err);
+    assert_string_equal(st, "RUNNING");
+    json_decref(o);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(ad_journal_flush(j, 1.0), 0);
+    o = ad_coord_job_json(f->store, id, &st, &err);
+    assert_string_equal(st, "COMPLETED");
+    assert_int_equal(json_integer_value(json_object_get(o, "exit_code")), 0);
+    json_decref(o);
+
+    /* Not the lock: a state that cannot be reached is an error now, nothing waits. */
+    assert_true(ad_journal_job_set(j, id, "RUNNING", NULL, INT32_MIN, &err) < 0);
+    adt_assert_has(err.msg, "cannot go from COMPLETED to RUNNING");
+    assert_int_equal(ad_journal_waiting(j), 0);
+    ad_journal_free(&j);
+}
+
 int
 main(void)
 {
@@ -401,6 +457,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runs, s_setup, s_teardown),
         cmocka_unit_test(test_state_is_final),
         cmocka_unit_test_setup_teardown(test_sweeps, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_journal, s_setup, s_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -444,8 +444,9 @@ test_checkpoint_keys(void **state)
     assert_int_equal(ad_job_from_json(json, &back, &err), 0);
     assert_int_equal(back.checkpoint_keep, 5);
     assert_true(back.keep_checkpoints);
+    /* How many checkpoints are kept does not change what is trained: same hash. */
     ad_job_hash(&job, h2);
-    assert_string_not_equal(h1, h2);
+    assert_string_equal(h1, h2);
     free(json);
     ad_job_clear(&job);
     ad_job_clear(&back);
@@ -460,6 +461,52 @@ test_checkpoint_keys(void **state)
     snprintf(text, sizeof(text), "%skeep_checkpoints: 2\n", base);
     assert_int_equal(ad_job_parse_string(text, "k", &job, &err), AD_EPARSE);
     adt_assert_has(err.msg, "keep_checkpoints must be true or false");
+}
+
+/* requeue and requeue_on_timeout: defaults, bounds, canonical JSON, not in the hash. */
+static void
+test_requeue_keys(void **state)
+{
+    static const char base[] = "name: r\nmodel: cnn\ndataset: synthetic\nbatch_size: 8\n";
+    char text[256], *json, h1[17], h2[17];
+    ad_job_t job, back;
+    ad_err_t err = {0};
+
+    (void)state;
+    assert_int_equal(ad_job_parse_string(base, "r", &job, &err), 0);
+    assert_int_equal(job.requeue, AD_JOB_REQUEUE_DEFAULT);
+    assert_false(job.requeue_on_timeout);
+    json = ad_job_to_json(&job);
+    assert_null(strstr(json, "requeue"));
+    free(json);
+    ad_job_hash(&job, h1);
+    ad_job_clear(&job);
+
+    snprintf(text, sizeof(text), "%srequeue: 0\nrequeue_on_timeout: true\n", base);
+    assert_int_equal(ad_job_parse_string(text, "r", &job, &err), 0);
+    assert_int_equal(job.requeue, 0);
+    assert_true(job.requeue_on_timeout);
+    json = ad_job_to_json(&job);
+    adt_assert_has(json, "\"requeue\":0");
+    adt_assert_has(json, "\"requeue_on_timeout\":true");
+    assert_int_equal(ad_job_from_json(json, &back, &err), 0);
+    assert_int_equal(back.requeue, 0);
+    assert_true(back.requeue_on_timeout);
+    ad_job_hash(&job, h2);
+    assert_string_equal(h1, h2);
+    free(json);
+    ad_job_clear(&job);
+    ad_job_clear(&back);
+
+    snprintf(text, sizeof(text), "%srequeue: 1001\n", base);
+    assert_int_equal(ad_job_parse_string(text, "r", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "r:5:10: requeue must be");
+    adt_assert_has(err.msg, "at most 1000");
+    snprintf(text, sizeof(text), "%srequeue: -1\n", base);
+    assert_int_equal(ad_job_parse_string(text, "r", &job, &err), AD_EPARSE);
+    snprintf(text, sizeof(text), "%srequeue_on_timeout: yes please\n", base);
+    assert_int_equal(ad_job_parse_string(text, "r", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "requeue_on_timeout must be true or false");
 }
 
 static void
@@ -1156,6 +1203,7 @@ main(void)
         cmocka_unit_test(test_canonical_form),
         cmocka_unit_test(test_hash_is_the_configuration),
         cmocka_unit_test(test_checkpoint_keys),
+        cmocka_unit_test(test_requeue_keys),
         cmocka_unit_test(test_parse_string_errors),
         cmocka_unit_test(test_from_json_errors),
         cmocka_unit_test(test_enum_names),
