@@ -966,6 +966,15 @@ s_recover_running(coord_t *self, const ad_job_row_t *row)
     r->pid = (pid_t)row->pid;
     r->identity = ad_strdup(row->pid_identity ? row->pid_identity : "");
     r->adopted = true;
+    if (r->run_id <= 0) {
+        /* Recorded by a coordinator older than schema 3: its latest run, if still RUNNING. */
+        json_t *res = ad_coord_job_result(self->store, row->id);
+        const char *st = json_string_value(json_object_get(res, "state"));
+
+        if (st && !strcmp(st, "RUNNING"))
+            r->run_id = json_integer_value(json_object_get(res, "run"));
+        json_decref(res);
+    }
     s_run_nodes(r, row->nodelist);
     r->output = s_log_path(self, row->id, "output.log");
     r->metrics_path = s_log_path(self, row->id, "metrics.jsonl");
