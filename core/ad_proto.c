@@ -435,6 +435,7 @@ ad_proto_parse_frames(const ad_proto_frame_t *frames, size_t n, bool router, ad_
     assert(out && (frames || n == 0));
     if (router && n > 0) {
         out->identity = ad_malloc(2 * f->size + 1);
+        out->identity[0] = '\0';
         for (size_t i = 0; i < f->size; i++)
             snprintf(out->identity + 2 * i, 3, "%02X", ((const byte *)f->data)[i]);
         snprintf(from, sizeof(from), " from peer %s", out->identity);
