@@ -11,6 +11,9 @@
 #define S_TICK_MS 250
 /* Nodes' last_seen goes to the store every this many ticks (5 s), in one transaction. */
 #define S_SEEN_TICKS 20
+/* Caps on what agents may make the coordinator keep (docs/daemon.md). */
+#define S_MAX_NODES 4096
+#define S_MAX_PROFILE_KIB 256
 /* Time between SIGTERM and SIGKILL when a running job is stopped (s). */
 #define S_KILL_GRACE_S 10.0
 
@@ -41,12 +44,15 @@ s_usage(FILE *f)
         "  --probe-steps N      steps of a probe run (default 40)\n"
         "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
         "                       cancelled, times out or loses a node (default 10)\n"
+        "  --max-nodes N        most nodes known at once, 0..1000000 (default %d; 0: no cap);\n"
+        "                       a HELLO from a new name beyond it is refused\n"
+        "  --max-profile-kib N  largest HELLO profile in KiB, 0..16384 (default %d; 0: no cap)\n"
         "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
         "  --help\n"
         "\n"
         "Exit status: 0 stopped (SIGTERM, SIGINT, SHUTDOWN), 1 failure, 2 bad command line.\n",
         AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_PROTO_CLIENT_ENDPOINT, AD_PROTO_AGENT_ENDPOINT,
-        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
+        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS, S_MAX_NODES, S_MAX_PROFILE_KIB);
 }
 
 static int
@@ -62,6 +68,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         {"kill-grace", required_argument, NULL, 'k'},
         {"probes", required_argument, NULL, 'p'},
         {"probe-steps", required_argument, NULL, 'P'},
+        {"max-nodes", required_argument, NULL, 'N'},
+        {"max-profile-kib", required_argument, NULL, 'K'},
         {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int64_t v;
@@ -75,6 +83,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->kill_grace_s = S_KILL_GRACE_S;
     o->probes = AD_AUTO_MAX_PROBES;
     o->probe_steps = AD_AUTO_PROBE_STEPS;
+    o->max_nodes = S_MAX_NODES;
+    o->max_profile_kib = S_MAX_PROFILE_KIB;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -97,6 +107,17 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             if (ad_opt_int("--probe-steps", optarg, 5, 100000, 0, &v, err))
                 return err->code;
             o->probe_steps = v;
+            break;
+        case 'N':
+            if (ad_opt_int("--max-nodes", optarg, 0, 1000000, 0, &v, err))
+                return err->code;
+            o->max_nodes = (int)v;
+            break;
+        case 'K':
+            if (ad_opt_int("--max-profile-kib", optarg, 0, AD_PROTO_MAX_PAYLOAD >> 10, 0, &v,
+                           err))
+                return err->code;
+            o->max_profile_kib = (int)v;
             break;
         case 'k':
             if (ad_opt_seconds("--kill-grace", optarg, 0, 3600, 0, &o->kill_grace_s, err))
