@@ -1,4 +1,4 @@
-/* fuzz_replay.c - run a fuzz target without libFuzzer: replay a corpus, then seeded mutations of it */
+/* fuzz_replay.c - a fuzz target without libFuzzer: a corpus replayed, then seeded mutations */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,7 +7,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-/* Set by the target when the last input was accepted whole (a corpus that never is tests little). */
+/* Set by the target when its input was accepted whole (a corpus never accepted tests little). */
+ */
 extern int fuzz_accepted;
 
 /* Largest input replayed or made; corpus files are small. */
@@ -98,8 +99,8 @@ s_mutate(uint64_t *st, uint8_t *buf)
             break;
         case 2: /* an interesting byte */
             if (n)
-                buf[s_next(st) % n] = (const uint8_t[]){0, 0xff, '"', '{', '}', ':', '\n',
-                                                        '-', '9', 0x80}[s_next(st) % 10];
+                buf[s_next(st) % n] = (const uint8_t[]){0,   0xff, '"', '{', '}',
+                                                        ':', '\n', '-', '9', 0x80}[s_next(st) % 10];
             break;
         case 3: /* cut */
             if (n)
@@ -153,7 +154,7 @@ main(int argc, char **argv)
     }
     printf("fuzz: %zu corpus inputs replayed, %d accepted whole\n", s_n, accepted);
     if (!accepted) {
-        fprintf(stderr, "fuzz: no corpus input is accepted: the mutations would test only errors\n");
+        fprintf(stderr, "fuzz: no corpus input is accepted: mutations would test errors only\n");
         return 1;
     }
     buf = malloc(2 * S_MAX);

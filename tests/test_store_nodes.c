@@ -49,8 +49,7 @@ test_profile_history_changes_only(void **state)
         assert_int_equal(ad_store_add_profile(store, &prof, &id), 0);
         assert_int_equal(id, first);
     }
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM profiles WHERE node = %lld",
-             (long long)n1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM profiles WHERE node = %lld", (long long)n1);
     assert_int_equal(sft_raw_int(path, sql), 1);
     /* Any column that changes is history, NULL against a value included. */
     prof.cores = 16;

@@ -176,7 +176,9 @@ void ad_proto_msg_clear(ad_proto_msg_t *msg);
  * free port): type is ZMQ_ROUTER (linger 0, router_mandatory, send timeout 0,
  * ZMTP heartbeats) or ZMQ_PULL.  keys_dir non-NULL turns CURVE on
  * (ad_proto_secure_server()).  *port (may be NULL) receives the tcp port, 0
- * for other transports.  Returns the socket (the caller owns it,
+ * for other transports.  The process's malloc gets a fixed mmap threshold of
+ * 1 MiB (mallopt()), so the large frames peers send go back to the system
+ * once freed instead of staying in the heap.  Returns the socket (the caller owns it,
  * zsock_destroy()) or NULL with err set: AD_EINVAL for a bad endpoint,
  * -EADDRINUSE when another program holds it, or a CURVE error.
  */
