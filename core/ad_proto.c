@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,14 +415,15 @@ ad_proto_send_error(zsock_t *sock, const char *identity_or_null, const ad_err_t 
     return ad_proto_send(sock, identity_or_null, "ERROR", payload, err);
 }
 
-/* Check the frames of msg and fill out; the caller owns both. */
-static int
-s_parse(zsock_t *sock, zmsg_t *zm, ad_proto_msg_t *out, ad_err_t *err)
+/* Frames kept of one message: [identity] [type] [json]; any more are received and dropped. */
+#define S_FRAMES_MAX 3
+
+int
+ad_proto_parse_frames(const ad_proto_frame_t *frames, size_t n, bool router, ad_proto_msg_t *out,
+                      ad_err_t *err)
 {
-    bool router = zsock_type(sock) == ZMQ_ROUTER;
     size_t want = router ? 3 : 2;
-    size_t n = zmsg_size(zm);
-    zframe_t *f = zmsg_first(zm);
+    const ad_proto_frame_t *f = frames;
     char from[300] = "";
     char quoted[128];
     char name[S_TYPE_MAX + 1];
@@ -431,34 +433,38 @@ s_parse(zsock_t *sock, zmsg_t *zm, ad_proto_msg_t *out, ad_err_t *err)
     json_t *payload;
     ad_err_t e = {0};
 
-    if (router) {
-        out->identity = zframe_strhex(f);
+    assert(out && (frames || n == 0));
+    if (router && n > 0) {
+        out->identity = ad_malloc(2 * f->size + 1);
+        out->identity[0] = '\0';
+        for (size_t i = 0; i < f->size; i++)
+            snprintf(out->identity + 2 * i, 3, "%02X", ((const byte *)f->data)[i]);
         snprintf(from, sizeof(from), " from peer %s", out->identity);
-        f = zmsg_next(zm);
+        f++;
     }
     if (n != want)
         return ad_err_set(err, AD_EPEER,
                           "malformed message%s: %zu frame%s, expected %zu (%s[type][json])", from,
                           n, n == 1 ? "" : "s", want, router ? "[identity]" : "");
-    size = zframe_size(f);
-    if (size > S_TYPE_MAX || size == 0 || memchr(zframe_data(f), '\0', size)) {
-        s_quote(zframe_data(f), size, quoted, sizeof(quoted));
+    size = f->size;
+    if (size > S_TYPE_MAX || size == 0 || memchr(f->data, '\0', size)) {
+        s_quote(f->data, size, quoted, sizeof(quoted));
         return ad_err_set(err, AD_EPEER, "malformed message%s: unknown type \"%s\"", from, quoted);
     }
-    memcpy(name, zframe_data(f), size);
+    memcpy(name, f->data, size);
     name[size] = '\0';
     out->type = ad_proto_type_from_name(name);
     if (out->type == AD_PROTO_UNKNOWN) {
-        s_quote(zframe_data(f), size, quoted, sizeof(quoted));
+        s_quote(f->data, size, quoted, sizeof(quoted));
         return ad_err_set(err, AD_EPEER, "malformed message%s: unknown type \"%s\"", from, quoted);
     }
     tname = ad_proto_type_name(out->type);
-    f = zmsg_next(zm);
-    size = zframe_size(f);
+    f++;
+    size = f->size;
     if (size > AD_PROTO_MAX_PAYLOAD)
         return ad_err_set(err, AD_EPEER, "bad %s%s: payload of %zu bytes is over the %d MiB limit",
                           tname, from, size, AD_PROTO_MAX_PAYLOAD >> 20);
-    payload = json_loadb((const char *)zframe_data(f), size, JSON_REJECT_DUPLICATES, &jerr);
+    payload = json_loadb(size ? f->data : "", size, JSON_REJECT_DUPLICATES, &jerr);
     if (!payload)
         return ad_err_set(err, AD_EPEER, "bad %s%s: payload is not valid JSON (%d:%d: %s)", tname,
                           from, jerr.line, jerr.column, jerr.text);
@@ -471,13 +477,56 @@ s_parse(zsock_t *sock, zmsg_t *zm, ad_proto_msg_t *out, ad_err_t *err)
     return 0;
 }
 
+/* The CURVE key that sent part ("User-Id" metadata, set by the ZAP handler), or NULL. */
+static char *
+s_user_id(zmq_msg_t *part)
+{
+    const char *id = zmq_msg_gets(part, "User-Id");
+
+    return id && *id ? ad_strdup(id) : NULL;
+}
+
+/*
+ * Receive one message frame by frame: the first S_FRAMES_MAX frames into parts, the
+ * rest into one reusable frame closed at once, so a message of many frames costs the
+ * coordinator no more than libzmq's own buffering of it.  *n is the frame count.
+ */
+static int
+s_recv_frames(zsock_t *sock, zmq_msg_t *parts, size_t *n, ad_err_t *err)
+{
+    void *handle = zsock_resolve(sock);
+    zmq_msg_t drop;
+    bool more = true;
+
+    *n = 0;
+    while (more) {
+        zmq_msg_t *m = *n < S_FRAMES_MAX ? &parts[*n] : &drop;
+
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, handle, 0) < 0) {
+            zmq_msg_close(m);
+            for (size_t i = 0; i < *n && i < S_FRAMES_MAX; i++)
+                zmq_msg_close(&parts[i]);
+            *n = 0;
+            return ad_err_set(err, -EINTR, "interrupted while receiving a message");
+        }
+        more = zmq_msg_more(m);
+        if (m == &drop)
+            zmq_msg_close(&drop);
+        (*n)++;
+    }
+    return 0;
+}
+
 int
 ad_proto_recv(zsock_t *sock, int timeout_ms, ad_proto_msg_t *msg, ad_err_t *err)
 {
+    zmq_msg_t parts[S_FRAMES_MAX];
+    ad_proto_frame_t frames[S_FRAMES_MAX] = {{0}};
     zpoller_t *poller;
-    zmsg_t *zm;
     void *ready;
     bool expired;
+    size_t n, kept;
     int rc;
 
     assert(sock && msg);
@@ -494,11 +543,20 @@ ad_proto_recv(zsock_t *sock, int timeout_ms, ad_proto_msg_t *msg, ad_err_t *err)
         if (!ready)
             return ad_err_set(err, -EINTR, "interrupted while waiting for a message");
     }
-    zm = zmsg_recv(sock);
-    if (!zm)
-        return ad_err_set(err, -EINTR, "interrupted while receiving a message");
-    rc = s_parse(sock, zm, msg, err);
-    zmsg_destroy(&zm);
+    rc = s_recv_frames(sock, parts, &n, err);
+    if (rc)
+        return rc;
+    kept = n < S_FRAMES_MAX ? n : S_FRAMES_MAX;
+    for (size_t i = 0; i < kept; i++) {
+        frames[i].data = zmq_msg_data(&parts[i]);
+        frames[i].size = zmq_msg_size(&parts[i]);
+        /* A ROUTER's identity frame may not carry the metadata: take the first that does. */
+        if (!msg->user_id)
+            msg->user_id = s_user_id(&parts[i]);
+    }
+    rc = ad_proto_parse_frames(frames, n, zsock_type(sock) == ZMQ_ROUTER, msg, err);
+    for (size_t i = 0; i < kept; i++)
+        zmq_msg_close(&parts[i]);
     return rc;
 }
 
@@ -508,6 +566,7 @@ ad_proto_msg_clear(ad_proto_msg_t *msg)
     if (!msg)
         return;
     free(msg->identity);
+    free(msg->user_id);
     json_decref(msg->payload);
     memset(msg, 0, sizeof(*msg));
 }
@@ -534,14 +593,25 @@ s_socket(int type, ad_err_t *err)
     return sock;
 }
 
+/*
+ * Frames of up to 16 MiB from any peer land in the listener's heap: with glibc's dynamic
+ * threshold, the first one freed raises the mmap threshold to its size and later ones stay
+ * in the heap after they are freed (60 MiB kept after two 30 x 15 MB messages, measured).
+ * A fixed threshold (which also turns the dynamic one off) gives them back at once.
+ */
+#define S_MMAP_THRESHOLD (1 << 20)
+
 zsock_t *
 ad_proto_listen(int type, const char *endpoint, const char *keys_dir, int *port, ad_err_t *err)
 {
+    static bool mmap_fixed;
     zsock_t *sock;
     int rc;
 
     assert(type == ZMQ_ROUTER || type == ZMQ_PULL);
     assert(endpoint);
+    if (!mmap_fixed)
+        mmap_fixed = mallopt(M_MMAP_THRESHOLD, S_MMAP_THRESHOLD) == 1;
     sock = s_socket(type, err);
     if (!sock)
         return NULL;

@@ -246,26 +246,24 @@ out_free:
     return rc;
 }
 
-int
-ad_store_add_profile(ad_store_t *self, const ad_profile_row_t *p, int64_t *id)
-{
-    const char *op = "add profile";
-    sqlite3_stmt *stmt = NULL;
-    st_tx_t tx;
-    int rc;
+/*
+ * The id of node's latest profile when it is the same as p in every column but the time
+ * (a HELLO repeating the profile adds no history row), else 0.
+ */
+static const char s_sql_same_profile[] =
+    "SELECT id FROM (SELECT * FROM profiles WHERE node = ?1 ORDER BY id DESC LIMIT 1)"
+    " WHERE hardware IS ?2 AND cpu_model IS ?4 AND sockets IS ?5 AND cores IS ?6 AND pus IS ?7"
+    " AND gpus IS ?8 AND memory_bytes IS ?9 AND gemm_gflops_1 IS ?10 AND gemm_gflops_all IS ?11"
+    " AND mem_bw_gbs IS ?12 AND topology IS ?13";
 
-    ad_err_clear(&self->err);
-    if (!p->hardware || !*p->hardware)
-        return ad_err_set(&self->err, AD_EINVAL, "%s: the hardware class is required", op);
-    rc = st_tx_begin(self, op, false, false, &tx);
-    if (rc)
-        return rc;
-    rc = st_stmt(self, Q_PROFILE_ADD, op, &stmt);
-    if (rc)
-        goto out_end;
+/* Bind p's columns as both the insert and s_sql_same_profile number them. */
+static void
+s_bind_profile(sqlite3_stmt *stmt, const ad_profile_row_t *p, bool measured)
+{
     st_bind_pos(stmt, 1, p->node);
     st_bind_text(stmt, 2, p->hardware);
-    sqlite3_bind_double(stmt, 3, isnan(p->measured) ? st_now() : p->measured);
+    if (measured)
+        sqlite3_bind_double(stmt, 3, isnan(p->measured) ? st_now() : p->measured);
     st_bind_text(stmt, 4, p->cpu_model);
     st_bind_pos(stmt, 5, p->sockets);
     st_bind_pos(stmt, 6, p->cores);
@@ -276,6 +274,60 @@ ad_store_add_profile(ad_store_t *self, const ad_profile_row_t *p, int64_t *id)
     st_bind_real(stmt, 11, p->gemm_gflops_all);
     st_bind_real(stmt, 12, p->mem_bw_gbs);
     st_bind_text(stmt, 13, p->topology);
+}
+
+/* *id = the node's latest profile when p repeats it, else 0. */
+static int
+s_same_profile(ad_store_t *self, const ad_profile_row_t *p, const char *op, int64_t *id)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    *id = 0;
+    if (p->node <= 0)
+        return 0;
+    rc = st_prepare(self, s_sql_same_profile, op, &stmt);
+    if (rc)
+        return rc;
+    s_bind_profile(stmt, p, false);
+    rc = st_step(self, stmt);
+    if (rc == SQLITE_ROW) {
+        *id = st_col_i64(stmt, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = st_db_error(self, op, rc);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int
+ad_store_add_profile(ad_store_t *self, const ad_profile_row_t *p, int64_t *id)
+{
+    const char *op = "add profile";
+    sqlite3_stmt *stmt = NULL;
+    int64_t same = 0;
+    st_tx_t tx;
+    int rc;
+
+    ad_err_clear(&self->err);
+    if (!p->hardware || !*p->hardware)
+        return ad_err_set(&self->err, AD_EINVAL, "%s: the hardware class is required", op);
+    rc = st_tx_begin(self, op, false, false, &tx);
+    if (rc)
+        return rc;
+    rc = s_same_profile(self, p, op, &same);
+    if (rc || same) {
+        if (id && same)
+            *id = same;
+        goto out_end;
+    }
+    rc = st_stmt(self, Q_PROFILE_ADD, op, &stmt);
+    if (rc)
+        goto out_end;
+    s_bind_profile(stmt, p, true);
     rc = st_step(self, stmt);
     if (rc != SQLITE_DONE) {
         rc = st_db_error(self, op, rc);

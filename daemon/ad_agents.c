@@ -1,6 +1,9 @@
 /* ad_agents.c - the agents' socket: HELLO, heartbeats, BYE, nodes going DOWN */
 #include "ad_daemon.h"
 
+/* A DOWN node without a job is forgotten after this long, when --max-nodes is reached (s). */
+#define S_FORGET_DOWN_S 3600.0
+
 static void
 s_reject(coord_t *self, const char *identity, const char *reason, int retry_ms)
 {
@@ -17,7 +20,7 @@ s_node_down(coord_t *self, const char *name, const char *why)
     self->nodes_gen++;
     if (ad_journal_node_seen(self->journal, name, true, &err))
         ad_log(AD_LOG_WARN, "node %s: cannot record DOWN: %s", name, err.msg);
-    ad_log(AD_LOG_WARN, "node %s is DOWN (%s)", name, why);
+    ad_log_limited("DOWN", AD_LOG_WARN, "node %s is DOWN (%s)", name, why);
     ad_running_fail_node(self, name, why);
 }
 
@@ -25,6 +28,46 @@ void
 ad_agents_on_down(const char *name, void *arg)
 {
     s_node_down(arg, name, "missed heartbeats");
+}
+
+/* A DOWN node leaves the coordinator's memory (its store row stays): its address goes too. */
+static void
+s_on_forget(const char *name, void *arg)
+{
+    coord_t *self = arg;
+
+    zhashx_delete(self->addresses, name);
+    ad_log_limited("forgotten", AD_LOG_INFO, "node %s: forgotten (DOWN for over %.0f s, no job)",
+                   name, S_FORGET_DOWN_S);
+}
+
+/*
+ * The caps of a HELLO (docs/daemon.md): a profile of at most --max-profile-kib, and room
+ * for a new name under --max-nodes, after forgetting nodes long DOWN if needed.  Returns 0,
+ * or refuses the agent (a REJECT naming the cap) and returns -1.
+ */
+static int
+s_hello_caps(coord_t *self, const ad_proto_msg_t *msg, const char *name, json_t *profile)
+{
+    size_t max_nodes = self->opts->max_nodes > 0 ? (size_t)self->opts->max_nodes : 0;
+    size_t cap = (size_t)self->opts->max_profile_kib * 1024;
+    size_t size = json_dumpb(profile, NULL, 0, JSON_COMPACT);
+    char reason[256];
+
+    if (cap && size > cap) {
+        snprintf(reason, sizeof(reason),
+                 "HELLO from %s refused: its profile is %zu KiB, over the %zu KiB limit "
+                 "(--max-profile-kib)",
+                 name, (size + 1023) / 1024, cap / 1024);
+        ad_log_limited("HELLO refused", AD_LOG_WARN, "%s", reason);
+        s_reject(self, msg->identity, reason, 0);
+        return -1;
+    }
+    ad_registry_set_max_nodes(self->reg, max_nodes);
+    if (max_nodes && !ad_registry_lookup(self->reg, name) &&
+        ad_registry_count(self->reg, false) >= max_nodes)
+        ad_registry_forget_down(self->reg, ad_clock_now(), S_FORGET_DOWN_S, s_on_forget, self);
+    return 0;
 }
 
 static void
@@ -50,12 +93,15 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
         s_reject(self, msg->identity, reason, 0);
         return;
     }
+    if (s_hello_caps(self, msg, name, profile))
+        return;
     n = ad_registry_lookup_identity(self->reg, msg->identity);
     renamed = n && strcmp(n->name, name) ? ad_strdup(n->name) : NULL;
     rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_clock_now(), &err);
     if (rc) {
-        ad_log(AD_LOG_WARN, "HELLO from %s refused: %s", name, err.msg);
-        s_reject(self, msg->identity, err.msg, 0);
+        ad_log_limited("HELLO refused", AD_LOG_WARN, "HELLO from %s refused: %s", name, err.msg);
+        /* Over --max-nodes a node may find room later (a DOWN one forgotten): retry slowly. */
+        s_reject(self, msg->identity, err.msg, rc == -EUSERS ? 60000 : 0);
         free(renamed);
         return;
     }
@@ -80,8 +126,8 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     zhashx_update(self->addresses, name, ad_strdup(address ? address : name));
     self->nodes_gen++;
     ad_running_node_up(self, name);
-    ad_log(AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name, (long long)id,
-           n ? n->cores : 0, address ? address : name);
+    ad_log_limited("UP", AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name,
+                   (long long)id, n ? n->cores : 0, address ? address : name);
     ad_daemon_send(
         self->agents, msg->identity, "WELCOME",
         json_pack("{s:I s:i}", "node", (json_int_t)id, "heartbeat_ms", self->opts->heartbeat_ms));
@@ -103,7 +149,7 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
     if (rc == -ETIMEDOUT || rc == -EINTR)
         return 0;
     if (rc) {
-        ad_log(AD_LOG_WARN, "%s; dropped", err.msg);
+        ad_log_limited("malformed", AD_LOG_WARN, "%s; dropped", err.msg);
         goto out;
     }
     switch (msg.type) {
@@ -119,6 +165,8 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
     case AD_PROTO_BYE:
         n = ad_registry_lookup_identity(self->reg, msg.identity);
         if (!n) {
+            ad_log_limited("unknown peer", AD_LOG_INFO, "BYE from session %s, which has none",
+                           msg.identity);
             s_reject(self, msg.identity, "no session", 1000);
             break;
         }
@@ -128,8 +176,9 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         free(name);
         break;
     default:
-        ad_log(AD_LOG_WARN, "%s on the agent socket is not for the coordinator; dropped",
-               ad_proto_type_name(msg.type));
+        ad_log_limited("malformed", AD_LOG_WARN,
+                       "%s on the agent socket is not for the coordinator; dropped",
+                       ad_proto_type_name(msg.type));
         break;
     }
 out:
@@ -151,4 +200,6 @@ ad_agents_flush_seen(coord_t *self)
     if (ad_journal_nodes_seen(self->journal, names, i, &err))
         ad_log(AD_LOG_WARN, "nodes' last_seen not stored: %s", err.msg);
     free(names);
+    /* Every 5 s on the timer: the counts of rate-limited lines show even when a flood stops. */
+    ad_log_limited_flush();
 }

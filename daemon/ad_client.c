@@ -354,7 +354,7 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
     if (rc == -ETIMEDOUT || rc == -EINTR)
         return 0;
     if (rc) {
-        ad_log(AD_LOG_WARN, "%s", err.msg);
+        ad_log_limited("malformed request", AD_LOG_WARN, "%s", err.msg);
         if (msg.identity)
             ad_client_error(self, msg.identity, AD_EPEER, "%s", err.msg);
         goto out;

@@ -66,6 +66,8 @@ typedef struct opts {
     int64_t min_free_mib;   /* --min-free-mib */
     int probes;             /* --probes: most probes of a layout: auto job */
     int64_t probe_steps;    /* --probe-steps */
+    int max_nodes;          /* --max-nodes: most nodes known at once (0: no cap) */
+    int max_profile_kib;    /* --max-profile-kib: largest HELLO profile (KiB, 0: no cap) */
 } opts_t;
 
 /* What rank 0 has reported so far, and the sums the run's result is made of. */

@@ -27,6 +27,7 @@ struct ad_registry {
     size_t n_nodes;        /* entries in sorted */
     size_t cap;            /* allocated entries of sorted */
     size_t n_up;           /* nodes UP */
+    size_t max_nodes;      /* most nodes known at once (0: no limit) */
 };
 
 ad_registry_t *
@@ -166,6 +167,11 @@ ad_registry_hello(ad_registry_t *self, const char *name, const char *identity, j
         return rc;
 
     node = zhashx_lookup(self->by_name, name);
+    if (!node && self->max_nodes && self->n_nodes >= self->max_nodes)
+        return ad_err_set(err, -EUSERS,
+                          "HELLO from %s: the coordinator knows %zu nodes, its limit "
+                          "(--max-nodes %zu); a node DOWN for an hour without a job is forgotten",
+                          name, self->n_nodes, self->max_nodes);
     if (node && node->pub.state == AD_NODE_UP && strcmp(node->identity, identity) != 0)
         return ad_err_set(err, AD_EPEER,
                           "two agents claim the host name %s (session %s is UP, last seen "
@@ -174,8 +180,8 @@ ad_registry_hello(ad_registry_t *self, const char *name, const char *identity, j
 
     other = zhashx_lookup(self->by_identity, identity);
     if (other && other != node) {
-        ad_log(AD_LOG_INFO, "node %s: session %s now says it is %s", other->name, identity,
-               name);
+        ad_log_limited("renamed", AD_LOG_INFO, "node %s: session %s now says it is %s", other->name,
+                       identity, name);
         s_mark_down(self, other);
     }
     if (!node)
@@ -196,6 +202,38 @@ ad_registry_hello(ad_registry_t *self, const char *name, const char *identity, j
     node->pub.fingerprint = node->fingerprint;
     node->pub.last_seen = now;
     return 0;
+}
+
+void
+ad_registry_set_max_nodes(ad_registry_t *self, size_t max_nodes)
+{
+    assert(self);
+    self->max_nodes = max_nodes;
+}
+
+size_t
+ad_registry_forget_down(ad_registry_t *self, double now, double down_s, ad_registry_down_fn *forget,
+                        void *arg)
+{
+    size_t kept = 0, count = 0;
+
+    assert(self);
+    for (size_t i = 0; i < self->n_nodes; i++) {
+        s_node_t *node = self->sorted[i];
+
+        if (node->pub.state == AD_NODE_UP || node->pub.n_jobs > 0 ||
+            now - node->pub.last_seen <= down_s) {
+            self->sorted[kept++] = node;
+            continue;
+        }
+        if (forget)
+            forget(node->name, arg);
+        zhashx_delete(self->by_name, node->name);
+        s_node_free(node);
+        count++;
+    }
+    self->n_nodes = kept;
+    return count;
 }
 
 int
@@ -246,8 +284,8 @@ ad_registry_tick(ad_registry_t *self, double now, double heartbeat_s, ad_registr
         s_node_t *node = self->sorted[i];
         if (node->pub.state != AD_NODE_UP || now - node->pub.last_seen <= limit)
             continue;
-        ad_log(AD_LOG_WARN, "node %s: DOWN, no heartbeat for %.1f s", node->name,
-               now - node->pub.last_seen);
+        ad_log_limited("missed heartbeats", AD_LOG_WARN, "node %s: DOWN, no heartbeat for %.1f s",
+                       node->name, now - node->pub.last_seen);
         s_mark_down(self, node);
         count++;
         if (down)
@@ -344,11 +382,11 @@ ad_registry_to_json(const ad_registry_t *self)
 
         for (size_t j = 0; j < n->n_jobs; j++)
             json_array_append_new(jobs, json_integer(n->jobs[j]));
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:o}", "name", n->name,
-                            "state", ad_store_node_state_name(n->state), "cores", n->cores,
-                            "fingerprint", n->fingerprint, "load", n->load, "first_seen",
-                            n->first_seen, "last_seen", n->last_seen, "jobs", jobs));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:o}", "name",
+                                              n->name, "state", ad_store_node_state_name(n->state),
+                                              "cores", n->cores, "fingerprint", n->fingerprint,
+                                              "load", n->load, "first_seen", n->first_seen,
+                                              "last_seen", n->last_seen, "jobs", jobs));
     }
     return list;
 }

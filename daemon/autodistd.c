@@ -15,6 +15,9 @@
 #define S_FINAL_FLUSH_S 10.0
 /* How long the writes that wait for a busy store are tried on each tick (s). */
 #define S_TICK_FLUSH_S 0.05
+/* Caps on what agents may make the coordinator keep (docs/daemon.md). */
+#define S_MAX_NODES 4096
+#define S_MAX_PROFILE_KIB 256
 /* Time between SIGTERM and SIGKILL when a running job is stopped (s). */
 #define S_KILL_GRACE_S 10.0
 /* Free space a job needs on the logs' and checkpoints' file systems to start (MiB). */
@@ -49,6 +52,9 @@ s_usage(FILE *f)
         "  --probe-steps N      steps of a probe run (default 40)\n"
         "  --kill-grace S       seconds between SIGTERM and SIGKILL when a job is\n"
         "                       cancelled, times out or loses a node (default 10)\n"
+        "  --max-nodes N        most nodes known at once, 0..1000000 (default %d; 0: no cap);\n"
+        "                       a HELLO from a new name beyond it is refused\n"
+        "  --max-profile-kib N  largest HELLO profile in KiB, 0..16384 (default %d; 0: no cap)\n"
         "  --min-free-mib N     a job starts only with N MiB free for its logs and\n"
         "                       checkpoints (default 512; 0 does not check)\n"
         "  --node-grace S       a job on a node that went DOWN runs on while its steps\n"
@@ -59,30 +65,28 @@ s_usage(FILE *f)
         "\n"
         "Exit status: 0 stopped (SIGTERM, SIGINT, SHUTDOWN), 1 failure, 2 bad command line.\n",
         AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_PROTO_CLIENT_ENDPOINT, AD_PROTO_AGENT_ENDPOINT,
-        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS);
+        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS, S_MAX_NODES, S_MAX_PROFILE_KIB);
 }
 
 static int
 s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
 {
-    static const struct option longs[] = {{"home", required_argument, NULL, 'H'},
-                                          {"client", required_argument, NULL, 'c'},
-                                          {"agents", required_argument, NULL, 'a'},
-                                          {"metrics", required_argument, NULL, 'm'},
-                                          {"heartbeat-ms", required_argument, NULL, 'b'},
-                                          {"report", required_argument, NULL, 'r'},
-                                          {"trainer", required_argument, NULL, 't'},
-                                          {"mpirun", required_argument, NULL, 'M'},
-                                          {"rsh-agent", required_argument, NULL, 'R'},
-                                          {"tcp-subnet", required_argument, NULL, 'S'},
-                                          {"kill-grace", required_argument, NULL, 'k'},
-                                          {"node-grace", required_argument, NULL, 'g'},
+    static const struct option longs[] = {
+        {"home", required_argument, NULL, 'H'},    {"client", required_argument, NULL, 'c'},
+        {"agents", required_argument, NULL, 'a'},  {"metrics", required_argument, NULL, 'm'},
+        {"heartbeat-ms", required_argument, NULL, 'b'},
+        {"report", required_argument, NULL, 'r'},  {"trainer", required_argument, NULL, 't'},
+        {"mpirun", required_argument, NULL, 'M'},  {"rsh-agent", required_argument, NULL, 'R'},
+        {"tcp-subnet", required_argument, NULL, 'S'},
+        {"kill-grace", required_argument, NULL, 'k'},
+        {"node-grace", required_argument, NULL, 'g'},
         {"min-free-mib", required_argument, NULL, 'F'},
-                                          {"probes", required_argument, NULL, 'p'},
-                                          {"probe-steps", required_argument, NULL, 'P'},
-                                          {"foreground", no_argument, NULL, 'f'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+        {"probes", required_argument, NULL, 'p'},
+        {"probe-steps", required_argument, NULL, 'P'},
+        {"max-nodes", required_argument, NULL, 'N'},
+        {"max-profile-kib", required_argument, NULL, 'K'},
+        {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int64_t v;
     int c;
 
@@ -96,6 +100,8 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->min_free_mib = S_MIN_FREE_MIB;
     o->probes = AD_AUTO_MAX_PROBES;
     o->probe_steps = AD_AUTO_PROBE_STEPS;
+    o->max_nodes = S_MAX_NODES;
+    o->max_profile_kib = S_MAX_PROFILE_KIB;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -118,6 +124,17 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             if (ad_opt_int("--probe-steps", optarg, 5, 100000, 0, &v, err))
                 return err->code;
             o->probe_steps = v;
+            break;
+        case 'N':
+            if (ad_opt_int("--max-nodes", optarg, 0, 1000000, 0, &v, err))
+                return err->code;
+            o->max_nodes = (int)v;
+            break;
+        case 'K':
+            if (ad_opt_int("--max-profile-kib", optarg, 0, AD_PROTO_MAX_PAYLOAD >> 10, 0, &v,
+                           err))
+                return err->code;
+            o->max_profile_kib = (int)v;
             break;
         case 'k':
             if (ad_opt_seconds("--kill-grace", optarg, 0, 3600, 0, &o->kill_grace_s, err))
@@ -164,7 +181,8 @@ ad_daemon_send(zsock_t *sock, const char *identity, const char *type, json_t *pa
     if (!payload)
         ad_oom(0);
     if (ad_proto_send(sock, identity, type, payload, &err))
-        ad_log(AD_LOG_WARN, "%s to %s not sent: %s", type, identity ? identity : "-", err.msg);
+        ad_log_limited("not sent", AD_LOG_WARN, "%s to %s not sent: %s", type,
+                       identity ? identity : "-", err.msg);
 }
 
 static int

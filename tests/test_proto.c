@@ -742,6 +742,150 @@ test_curve(void **state)
     assert_int_equal(adt_root_remove(), 0);
 }
 
+/* ---- frames counted before they are kept (issue 9) ---------------------------- */
+
+/* A message of many frames is refused by its count and the socket goes on. */
+static void
+test_many_frames(void **state)
+{
+    zsock_t *router = zsock_new_router("inproc://proto-many");
+    zsock_t *dealer = zsock_new_dealer(">inproc://proto-many");
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+    char *chunk = malloc(1 << 20);
+    zmsg_t *zm = zmsg_new();
+
+    memset(chunk, 'x', 1 << 20);
+    zmsg_addstr(zm, "PING");
+    zmsg_addstr(zm, "{}");
+    for (int i = 0; i < 28; i++)
+        zmsg_addmem(zm, chunk, 1 << 20);
+    assert_int_equal(zmsg_send(&zm, dealer), 0);
+    assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), AD_EPEER);
+    adt_assert_has(err.msg, "malformed message from peer ");
+    adt_assert_has(err.msg, ": 31 frames, expected 3 ([identity][type][json])");
+    /* The sender is known, so the caller can answer it; nothing else is kept. */
+    assert_non_null(msg.identity);
+    assert_int_equal(msg.type, AD_PROTO_UNKNOWN);
+    assert_null(msg.payload);
+    ad_proto_msg_clear(&msg);
+    assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
+    assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
+    assert_int_equal(msg.type, AD_PROTO_NODES);
+    /* Without CURVE no key sent it. */
+    assert_null(msg.user_id);
+    ad_proto_msg_clear(&msg);
+    free(chunk);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
+/* Over TCP a frame over the limit closes that connection in libzmq; others go on. */
+static void
+test_oversized_frame_tcp(void **state)
+{
+    char endpoint[64];
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+    zsock_t *router, *big_sender, *good;
+    size_t n = AD_PROTO_MAX_PAYLOAD + 1024;
+    char *big = malloc(n);
+    zmsg_t *zm = zmsg_new();
+    int port = 0;
+
+    router = ad_proto_listen(ZMQ_ROUTER, "tcp://127.0.0.1:*", NULL, &port, &err);
+    assert_non_null(router);
+    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
+    big_sender = zsock_new_dealer(endpoint);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    zmsg_addstr(zm, "PING");
+    zmsg_addmem(zm, big, n);
+    assert_int_equal(zmsg_send(&zm, big_sender), 0);
+    free(big);
+    assert_int_equal(ad_proto_recv(router, 1000, &msg, &err), -ETIMEDOUT);
+    good = ad_proto_connect(ZMQ_DEALER, endpoint, NULL, &err);
+    assert_non_null(good);
+    assert_int_equal(ad_proto_send(good, NULL, "NODES", NULL, &err), 0);
+    assert_int_equal(ad_proto_recv(router, 2000, &msg, &err), 0);
+    assert_int_equal(msg.type, AD_PROTO_NODES);
+    ad_proto_msg_clear(&msg);
+    zsock_destroy(&good);
+    zsock_destroy(&big_sender);
+    zsock_destroy(&router);
+}
+
+/* The parser on frames in memory: what the fuzzer drives. */
+static void
+test_parse_frames(void **state)
+{
+    static const char id[] = {'\x00', '\x8b', '\x45'};
+    ad_proto_frame_t f[3] = {{id, sizeof(id)}, {"CANCEL", 6}, {"{\"job\":4}", 9}};
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+
+    assert_int_equal(ad_proto_parse_frames(f, 3, true, &msg, &err), 0);
+    assert_string_equal(msg.identity, "008B45");
+    assert_int_equal(msg.type, AD_PROTO_CANCEL);
+    assert_int_equal(json_integer_value(json_object_get(msg.payload, "job")), 4);
+    ad_proto_msg_clear(&msg);
+    assert_int_equal(ad_proto_parse_frames(f + 1, 2, false, &msg, &err), 0);
+    assert_null(msg.identity);
+    ad_proto_msg_clear(&msg);
+    /* Past the count, only the identity is read: frames needs no more than 3 entries. */
+    assert_int_equal(ad_proto_parse_frames(f, 1000000, true, &msg, &err), AD_EPEER);
+    adt_assert_has(err.msg, "from peer 008B45: 1000000 frames, expected 3");
+    ad_proto_msg_clear(&msg);
+    assert_int_equal(ad_proto_parse_frames(f + 1, 3, false, &msg, &err), AD_EPEER);
+    adt_assert_has(err.msg, "malformed message: 3 frames, expected 2 ([type][json])");
+    assert_int_equal(ad_proto_parse_frames(NULL, 0, true, &msg, &err), AD_EPEER);
+    adt_assert_has(err.msg, "0 frames, expected 3");
+    assert_int_equal(ad_proto_parse_frames(NULL, 0, false, &msg, &err), AD_EPEER);
+    f[2].size = 0;
+    assert_int_equal(ad_proto_parse_frames(f, 3, true, &msg, &err), AD_EPEER);
+    adt_assert_has(err.msg, "bad CANCEL from peer 008B45: payload is not valid JSON");
+    ad_proto_msg_clear(&msg);
+}
+
+/* Under CURVE each message says which key sent it (the curve roles need it). */
+static void
+test_user_id_curve(void **state)
+{
+    char keys[256], path[300], endpoint[64];
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+    zsock_t *router, *dealer;
+    zactor_t *auth;
+    zcert_t *cert;
+    int port = 0;
+
+    assert_non_null(adt_root_make("ad-proto-uid"));
+    adt_mkdir_in(keys, sizeof(keys), adt_root(), "keys");
+    assert_int_equal(ad_proto_keys_create(keys, &err), 0);
+    auth = ad_proto_auth_new(keys, &err);
+    assert_non_null(auth);
+    router = ad_proto_listen(ZMQ_ROUTER, "tcp://127.0.0.1:*", keys, &port, &err);
+    assert_non_null(router);
+    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
+    dealer = ad_proto_connect(ZMQ_DEALER, endpoint, keys, &err);
+    assert_non_null(dealer);
+    assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
+    if (ad_proto_recv(router, 3000, &msg, &err))
+        fail_msg("recv: %s", err.msg);
+    cert = zcert_load(adt_path(path, sizeof(path), keys, "client.cert"));
+    assert_non_null(cert);
+    assert_non_null(msg.user_id);
+    assert_string_equal(msg.user_id, zcert_public_txt(cert));
+    zcert_destroy(&cert);
+    ad_proto_msg_clear(&msg);
+    assert_null(msg.user_id);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+    zactor_destroy(&auth);
+    assert_int_equal(adt_root_remove(), 0);
+}
+
 /* What may name a node: host names and IP addresses, nothing a shell would read twice. */
 static void
 test_is_host(void **state)
@@ -787,6 +931,10 @@ main(void)
         cmocka_unit_test(test_identities),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_pull),
+        cmocka_unit_test(test_many_frames),
+        cmocka_unit_test(test_oversized_frame_tcp),
+        cmocka_unit_test(test_parse_frames),
+        cmocka_unit_test(test_user_id_curve),
         cmocka_unit_test(test_send_refuses_bad_messages),
         cmocka_unit_test(test_recv_timeout),
         cmocka_unit_test(test_request_nobody_listening),

@@ -368,12 +368,55 @@ test_thousand_nodes(void **state)
     ad_registry_free(&reg);
 }
 
+/* --max-nodes: a new name beyond the cap is refused, known names come back, DOWN ones go. */
+static void
+test_max_nodes(void **state)
+{
+    ad_registry_t *reg = ad_registry_new();
+    s_downs_t forgotten = {0};
+    ad_err_t err = {0};
+    char name[32], id[32];
+
+    ad_registry_set_max_nodes(reg, 3);
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        snprintf(id, sizeof(id), "00%08d", i);
+        assert_int_equal(s_hello(reg, name, id, 4, 10.0, &err), 0);
+    }
+    assert_int_equal(s_hello(reg, "n3", "0099", 4, 11.0, &err), -EUSERS);
+    adt_assert_has(err.msg, "HELLO from n3: the coordinator knows 3 nodes, its limit "
+                            "(--max-nodes 3)");
+    assert_null(ad_registry_lookup(reg, "n3"));
+    assert_int_equal(ad_registry_count(reg, false), 3);
+    /* A known name may always greet again, also after going DOWN. */
+    assert_int_equal(ad_registry_bye(reg, "0000000001", 12.0), 0);
+    assert_int_equal(s_hello(reg, "n1", "0000000011", 4, 13.0, &err), 0);
+    /* n2 goes DOWN with a job: only DOWN nodes without a job, silent long enough, are forgotten. */
+    assert_int_equal(ad_registry_bye(reg, "0000000002", 20.0), 0);
+    assert_int_equal(ad_registry_add_job(reg, "n2", 7), 0);
+    assert_int_equal(ad_registry_bye(reg, "0000000000", 20.0), 0);
+    assert_int_equal(ad_registry_forget_down(reg, 100.0, 3600.0, s_on_down, &forgotten), 0);
+    assert_int_equal(ad_registry_forget_down(reg, 3621.0, 3600.0, s_on_down, &forgotten), 1);
+    assert_int_equal(forgotten.calls, 1);
+    assert_string_equal(forgotten.last, "n0");
+    assert_null(ad_registry_lookup(reg, "n0"));
+    assert_non_null(ad_registry_lookup(reg, "n2"));
+    assert_int_equal(ad_registry_count(reg, false), 2);
+    assert_string_equal(ad_registry_node_at(reg, 0)->name, "n1");
+    assert_string_equal(ad_registry_node_at(reg, 1)->name, "n2");
+    /* Room again: the new name is in, and the forgotten one would be new too. */
+    assert_int_equal(s_hello(reg, "n3", "0099", 4, 3622.0, &err), 0);
+    assert_int_equal(s_hello(reg, "n0", "0098", 4, 3622.0, &err), -EUSERS);
+    ad_registry_free(&reg);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_registers_node),
         cmocka_unit_test(test_duplicate_hostname_refused),
+        cmocka_unit_test(test_max_nodes),
         cmocka_unit_test(test_hello_bad_input),
         cmocka_unit_test(test_heartbeat_updates_and_unknown_rejected),
         cmocka_unit_test(test_down_at_three_missed_heartbeats),

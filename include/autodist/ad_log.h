@@ -31,6 +31,42 @@ void ad_log_write(int level, const char *fmt, ...) __attribute__((format(printf,
             ad_log_write((level), __VA_ARGS__); \
     } while (0)
 
+/* Rate limit of ad_log_limited(): at most this many lines per key per interval. */
+#define AD_LOG_LIMIT_BURST 20
+#define AD_LOG_LIMIT_INTERVAL_S 10.0
+
+/*
+ * Write one event unless its key has had AD_LOG_LIMIT_BURST lines in the
+ * current interval; the lines held back are counted and said in one line
+ * "KEY: N similar lines suppressed in the last S s" when the key's next
+ * interval starts (its next line, or ad_log_limited_flush()).  key names
+ * the kind of event ("HELLO", "malformed"), a string that outlives the
+ * call (a literal).  Returns 1 when the line was written, 0 when held back
+ * or below the level.  Use the ad_log_limited() macro.
+ */
+int ad_log_limited_write(const char *key, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define ad_log_limited(key, level, ...)                         \
+    do {                                                        \
+        if ((level) >= ad_log_level)                            \
+            ad_log_limited_write((key), (level), __VA_ARGS__);  \
+    } while (0)
+
+/*
+ * Write the "suppressed" line of every key whose interval is over, and
+ * start its next one; a program calls it now and then (the coordinator on
+ * its timer) so the count shows even when the flood stops.  Returns the
+ * number of such lines written.
+ */
+int ad_log_limited_flush(void);
+
+/*
+ * Tests: set the limit (burst lines per interval_s) and the clock (NULL:
+ * ad_clock_now()), and forget every key's count.
+ */
+void ad_log_limit_config(int burst, double interval_s, double (*now)(void));
+
 #ifdef __cplusplus
 }
 #endif

@@ -87,7 +87,14 @@ typedef struct ad_proto_msg {
     char *identity;       /* ROUTER: the sender's routing id in upper-case hex (owned); else NULL */
     ad_proto_type_t type; /* which message; AD_PROTO_UNKNOWN when the type frame was bad */
     json_t *payload;      /* the JSON object (one reference, owned); NULL after a failure */
+    char *user_id;        /* CURVE: the sender's public key in Z85 ("User-Id"; owned); else NULL */
 } ad_proto_msg_t;
+
+/* One frame of a message in memory, as ad_proto_parse_frames() reads it (borrowed bytes). */
+typedef struct ad_proto_frame {
+    const void *data; /* the frame's bytes */
+    size_t size;      /* their number */
+} ad_proto_frame_t;
 
 /* The type frame of type ("HELLO"), static; "UNKNOWN" for anything else. */
 const char *ad_proto_type_name(ad_proto_type_t type);
@@ -138,13 +145,28 @@ int ad_proto_send_error(zsock_t *sock, const char *identity_or_null, const ad_er
  * Wait up to timeout_ms (-1: forever, 0: only what is queued) for one message
  * on sock and check it: frame count (3 on a ROUTER, 2 elsewhere), a known
  * type, a JSON object of at most AD_PROTO_MAX_PAYLOAD bytes, its fields
- * (ad_proto_validate()).  msg is overwritten (clear it first if it held one).
+ * (ad_proto_validate()).  Frames are received one by one: past the expected
+ * count they are dropped as they are read, never kept.  A frame over
+ * AD_PROTO_MAX_PAYLOAD never arrives: libzmq (ZMQ_MAXMSGSIZE on every socket
+ * made here) closes that peer's connection instead.  msg is overwritten
+ * (clear it first if it held one); msg->user_id is the CURVE key that sent it.
  * Returns 0 with msg filled, -ETIMEDOUT when nothing came, -EINTR when
  * interrupted (SIGINT, context ended), or AD_EPEER for a malformed message;
  * then msg->identity and msg->type are still set when they could be read, so
  * the caller can answer the sender, and msg->payload is NULL.
  */
 int ad_proto_recv(zsock_t *sock, int timeout_ms, ad_proto_msg_t *msg, ad_err_t *err);
+
+/*
+ * The checks of ad_proto_recv() on frames already in memory (the fuzzer feeds
+ * it bytes): n is the message's frame count, router whether it came on a
+ * ROUTER (then the first frame is the sender's identity).  frames holds
+ * min(n, 3) entries: when n is not the expected count only the identity is
+ * read, so a receiver keeps no more than 3 frames of any message.  Fills msg
+ * (zeroed by the caller) and returns what ad_proto_recv() returns for it.
+ */
+int ad_proto_parse_frames(const ad_proto_frame_t *frames, size_t n, bool router,
+                          ad_proto_msg_t *msg, ad_err_t *err);
 
 /* Free what msg holds and zero it; NULL-safe and idempotent. */
 void ad_proto_msg_clear(ad_proto_msg_t *msg);
@@ -154,7 +176,9 @@ void ad_proto_msg_clear(ad_proto_msg_t *msg);
  * free port): type is ZMQ_ROUTER (linger 0, router_mandatory, send timeout 0,
  * ZMTP heartbeats) or ZMQ_PULL.  keys_dir non-NULL turns CURVE on
  * (ad_proto_secure_server()).  *port (may be NULL) receives the tcp port, 0
- * for other transports.  Returns the socket (the caller owns it,
+ * for other transports.  The process's malloc gets a fixed mmap threshold of
+ * 1 MiB (mallopt()), so the large frames peers send go back to the system
+ * once freed instead of staying in the heap.  Returns the socket (the caller owns it,
  * zsock_destroy()) or NULL with err set: AD_EINVAL for a bad endpoint,
  * -EADDRINUSE when another program holds it, or a CURVE error.
  */

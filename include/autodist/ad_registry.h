@@ -21,7 +21,8 @@ extern "C" {
  * session.  Pure bookkeeping: no sockets, no clock.  Every function takes
  * the time from the caller (`now`, seconds, any monotonic origin), so the
  * daemon passes zclock_mono()/1000.0 and tests pass whatever they like.
- * Nodes are never forgotten: a node that leaves stays listed as DOWN.
+ * A node that leaves stays listed as DOWN until ad_registry_forget_down()
+ * drops it (the daemon does so only when --max-nodes is reached).
  * Lookups by name and identity are hash lookups; listing is in name order.
  */
 typedef struct ad_registry ad_registry_t;
@@ -39,8 +40,8 @@ typedef struct ad_registry ad_registry_t;
 
 /*
  * One node, read-only to callers: the registry owns it and the pointer is
- * borrowed until the registry is freed (nodes are never removed; the
- * fields change on the next call that names the node).
+ * borrowed until the registry is freed or ad_registry_forget_down() drops
+ * the node (the fields change on the next call that names the node).
  */
 typedef struct ad_registry_node {
     const char *name;        /* agent's host name or --name; unique */
@@ -77,6 +78,8 @@ void ad_registry_free(ad_registry_t **self_p);
  *             host name ("two agents claim the host name X (...)"); the
  *             first keeps it, nothing changes;
  *   AD_EINVAL when name is empty, too long, or identity is empty;
+ *   -EUSERS   when name is new and the registry already knows its
+ *             ad_registry_set_max_nodes() nodes (the message names the cap);
  *   AD_EPARSE when the profile lacks an integer cpu.cores >= 1 or a
  *             fingerprint string;
  * with err (may be NULL) saying which.
@@ -85,6 +88,23 @@ void ad_registry_free(ad_registry_t **self_p);
  */
 int ad_registry_hello(ad_registry_t *self, const char *name, const char *identity,
                       json_t *profile, double now, ad_err_t *err);
+
+/*
+ * Cap the nodes known at once: a HELLO from a new name beyond max_nodes is
+ * refused (-EUSERS); known names may always greet again.  0: no cap (the
+ * default).  Lowering it below the current count forgets nobody.
+ */
+void ad_registry_set_max_nodes(ad_registry_t *self, size_t max_nodes);
+
+/*
+ * Forget the DOWN nodes that run no job and sent nothing for more than
+ * down_s seconds before now, calling forget (may be NULL) with each name
+ * just before it goes; pointers to those nodes are then invalid.  A name
+ * forgotten and seen again is a new node (first_seen anew).  Returns how
+ * many nodes were forgotten.
+ */
+size_t ad_registry_forget_down(ad_registry_t *self, double now, double down_s,
+                               ad_registry_down_fn *forget, void *arg);
 
 /*
  * Record a HEARTBEAT from the session identity: last_seen = now and, when

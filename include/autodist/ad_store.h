@@ -348,7 +348,12 @@ int ad_store_find_node(ad_store_t *self, const char *hostname, ad_node_t *out);
  */
 int ad_store_list_nodes(ad_store_t *self, ad_node_t **rows, size_t *n);
 
-/* Add a profile; hardware is required.  Returns 0 and sets *id (may be NULL), or AD_EDB. */
+/*
+ * Add a profile; hardware is required.  A node's profile that repeats its
+ * latest one in every column but `measured` adds no row: *id is then that
+ * row's (the history holds changes only).  Returns 0 and sets *id (may be
+ * NULL), or AD_EDB.
+ */
 int ad_store_add_profile(ad_store_t *self, const ad_profile_row_t *profile, int64_t *id);
 
 /* Fill out with the latest profile of node.  Returns 0, -ENOENT or AD_EDB. */
