@@ -242,6 +242,8 @@ static const char s_globals_help[] =
     "                          else the one `autodist up` recorded, else " AD_PROTO_CLIENT_ENDPOINT
     ")\n"
     "  --json                  print one JSON document on stdout instead of text\n"
+    "  --keys DIR              CURVE keys to talk with (default HOME/keys): a folder\n"
+    "                          made by `autodist keys add-user NAME`\n"
     "  --help                  this help\n";
 
 static const char s_exit_help[] =
@@ -294,6 +296,7 @@ enum {
     S_OPT_JSON,
     S_OPT_HELP,
     S_OPT_VERSION,
+    S_OPT_KEYS,
 };
 
 /* `autodist help [CMD]`. */
@@ -316,6 +319,7 @@ main(int argc, char **argv)
         {"home", required_argument, NULL, S_OPT_HOME},
         {"coordinator", required_argument, NULL, S_OPT_COORDINATOR},
         {"json", no_argument, NULL, S_OPT_JSON},
+        {"keys", required_argument, NULL, S_OPT_KEYS},
         {"help", no_argument, NULL, S_OPT_HELP},
         {"version", no_argument, NULL, S_OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -338,6 +342,9 @@ main(int argc, char **argv)
             break;
         case S_OPT_JSON:
             cli.json = true;
+            break;
+        case S_OPT_KEYS:
+            cli.keys_arg = optarg;
             break;
         case 'h':
         case S_OPT_HELP:

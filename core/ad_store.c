@@ -170,8 +170,17 @@ static const char s_schema_v2[] =
 
 /* clang-format on */
 
+/*
+ * Version 3 (issue 9, roles): a job's owner, the name of the CURVE key that
+ * submitted it (NULL: submitted before keys, by a sweep, or --insecure); the
+ * index counts an owner's PENDING jobs for the per-user queue cap.
+ */
+static const char s_schema_v3[] =
+    "ALTER TABLE jobs ADD COLUMN owner TEXT;"
+    "CREATE INDEX jobs_owner ON jobs (owner, state);";
+
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
-static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2};
+static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2, s_schema_v3};
 
 _Static_assert(sizeof(s_migrations) / sizeof(s_migrations[0]) == AD_STORE_SCHEMA_VERSION + 1,
                "one migration per schema version");

@@ -25,6 +25,7 @@
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_job.h"
+#include "autodist/ad_keys.h"
 #include "autodist/ad_launch.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_proc.h"
@@ -63,6 +64,9 @@ typedef struct opts {
     double kill_grace_s;    /* --kill-grace */
     int probes;             /* --probes: most probes of a layout: auto job */
     int64_t probe_steps;    /* --probe-steps */
+    bool insecure;          /* --insecure: no CURVE (loopback endpoints only) */
+    const char *node_keys;  /* --node-keys: the nodes' key folder as the nodes see it */
+    int64_t max_queued;     /* --max-queued-per-user: PENDING jobs one owner may have */
 } opts_t;
 
 /* What rank 0 has reported so far, and the sums the run's result is made of. */
@@ -127,6 +131,7 @@ typedef struct coord {
     char *trainer;         /* autodist-train path */
     char *local_rsh;       /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
     unsigned ticks;        /* timer ticks so far */
+    zactor_t *auth;        /* the ZAP handler (ad_keys_auth_new()); NULL with --insecure */
     int exit_code;         /* -1 while running */
 } coord_t;
 

@@ -187,7 +187,7 @@ test_migrate_from_v1_keeps_data(void **state)
     adt_fresh_path(path, sizeof(path), "v1", ".db");
     s_build_v1(path);
     store = sft_open(path, 0);
-    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
 
     assert_int_equal(ad_store_get_job(store, 1, &job), 0);
     assert_string_equal(job.name, "old-job");
@@ -248,7 +248,7 @@ test_migration_failure_leaves_old_schema(void **state)
 
     store = sft_open(path, 0);
     ad_store_close(&store);
-    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), AD_STORE_SCHEMA_VERSION);
 }
 
 static void
@@ -261,7 +261,7 @@ test_readonly_open_of_old_schema_refused(void **state)
     adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
-    adt_assert_has(err.msg, "has schema 1, this autodist needs 2");
+    adt_assert_has(err.msg, "has schema 1, this autodist needs 3");
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 1);
 }
 

@@ -28,7 +28,7 @@ extern "C" {
 typedef struct ad_store ad_store_t;
 
 /* The schema version this code writes; older files are migrated on open. */
-#define AD_STORE_SCHEMA_VERSION 2
+#define AD_STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of an autodist store: "ADST". */
 #define AD_STORE_APP_ID 0x41445354
 /* How long a write waits for another process's lock before failing (ms). */
@@ -409,6 +409,19 @@ int ad_store_set_job_layout(ad_store_t *self, int64_t id, int nodes, int procs_p
 
 /* Fill out (cleared by the caller) with job id.  Returns 0, -ENOENT or AD_EDB. */
 int ad_store_get_job(ad_store_t *self, int64_t id, ad_job_row_t *out);
+
+/* Record owner (a key's name; NULL: none) as job id's owner.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_set_job_owner(ad_store_t *self, int64_t id, const char *owner);
+
+/*
+ * Job id's owner as a new string in *owner (the caller frees it; NULL when the
+ * job has none).  Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_get_job_owner(ad_store_t *self, int64_t id, char **owner);
+
+/* How many jobs of owner are in state, in *n (index jobs_owner).  Returns 0 or AD_EDB. */
+int ad_store_count_owner_jobs(ad_store_t *self, const char *owner, ad_job_state_t state,
+                              int64_t *n);
 
 /*
  * The jobs whose state is in the mask states (AD_JOB_MASK() bits; 0 = all),
