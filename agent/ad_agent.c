@@ -739,24 +739,33 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     zsys_handler_set(NULL);
 
+    /* Keys first: a node that cannot connect learns it before minutes of benchmarks. */
+    if (o.insecure) {
+        ad_log(AD_LOG_WARN, "--insecure: no CURVE keys; any process on this machine can "
+               "pose as the coordinator or as this node");
+    } else if (s_find_keys(&o, &agent.keys, &err)) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        return S_EXIT_FAIL;
+    }
+    rc = S_EXIT_FAIL;
     if (!o.name) {
         if (gethostname(host, sizeof(host) - 1) || !*host) {
             ad_log(AD_LOG_ERROR, "cannot read the host name: %s (give --name)", strerror(errno));
-            return S_EXIT_FAIL;
+            goto out_free_keys;
         }
         o.name = host;
     }
     if (s_build_profile(&o, &p, &err)) {
         if (err.code == AD_EDEVICE) {
             ad_log(AD_LOG_ERROR, "%s", err.msg);
-            return S_EXIT_FAIL;
+            goto out_free_keys;
         }
         /* A node without benchmark figures still takes jobs; the planner falls back. */
         ad_log(AD_LOG_WARN, "benchmarks failed, sending the topology only: %s", err.msg);
         o.no_bench = true;
         if (s_build_profile(&o, &p, &err)) {
             ad_log(AD_LOG_ERROR, "%s", err.msg);
-            return S_EXIT_FAIL;
+            goto out_free_keys;
         }
     }
     ad_log(AD_LOG_INFO, "node %s: %d cores, %d PUs, class %s", o.name, ad_profile_cores(p),
@@ -766,16 +775,8 @@ main(int argc, char **argv)
     if (sigpending(&pending) == 0 &&
         (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
         ad_log(AD_LOG_INFO, "stopping on %s", sigismember(&pending, SIGINT) ? "SIGINT" : "SIGTERM");
-        ad_profile_free(&p);
-        return S_EXIT_OK;
-    }
-    if (o.insecure) {
-        ad_log(AD_LOG_WARN, "--insecure: no CURVE keys; any process on this machine can "
-               "pose as the coordinator or as this node");
-    } else if (s_find_keys(&o, &agent.keys, &err)) {
-        ad_log(AD_LOG_ERROR, "%s", err.msg);
-        ad_profile_free(&p);
-        return S_EXIT_FAIL;
+        rc = S_EXIT_OK;
+        goto out_free_keys;
     }
     agent.opts = &o;
     agent.name = o.name;
@@ -786,6 +787,7 @@ main(int argc, char **argv)
     agent.exit_code = -1;
     agent.sigfd = -1;
     rc = s_run(&agent, &stop_set);
+out_free_keys:
     free(agent.keys);
     ad_profile_free(&p);
     return rc;

@@ -22,6 +22,7 @@ typedef struct command {
 static const command_t s_commands[] = {
     {"up", ad_cli_up, "start a local coordinator and N agents in the background",
      "usage: autodist up [--agents N] [--no-bench] [--agent-endpoint EP] [--metrics-endpoint EP]\n"
+     "                   [--insecure]\n"
      "\n"
      "Start the embedded default: a coordinator (autodistd) and N agents (autodist-agent)\n"
      "on this machine, in the background, then list the nodes.  Idempotent: when a\n"
@@ -37,6 +38,8 @@ static const command_t s_commands[] = {
      "  --metrics-endpoint EP   the coordinator's metrics socket (default " AD_PROTO_METRIC_ENDPOINT
      ")\n"
      "                          (the client socket is --coordinator)\n"
+     "  --insecure              no CURVE keys: anyone on this machine can connect (loopback\n"
+     "                          endpoints only); by default keys are made in HOME/keys\n"
      "\n"
      "files: HOME/run/autodistd.pid, HOME/run/agent-NAME.pid, HOME/run/endpoints.json,\n"
      "       HOME/logs/autodistd.log, HOME/logs/agent-NAME.log\n"},
@@ -200,6 +203,23 @@ static const command_t s_commands[] = {
      "  --params N             the model's parameters, for a cold start (cnn on\n"
      "                         fashion-mnist is known)\n"
      "  --flops-per-sample F   its forward FLOPs per sample, for a cold start\n"},
+    {"keys", ad_cli_keys, "CURVE keys of this home: list, add-user, revoke, rotate",
+     "usage: autodist keys list\n"
+     "       autodist keys add-user NAME\n"
+     "       autodist keys revoke NAME\n"
+     "       autodist keys rotate\n"
+     "\n"
+     "Every socket of the coordinator requires CURVE keys, made in HOME/keys by autodistd\n"
+     "or `autodist up` at their first start (docs/security.md).  The home's owner is the\n"
+     "admin (HOME/keys); agents and trainers use HOME/keys/node; users get a folder each.\n"
+     "No coordinator is needed: these read and write HOME/keys.\n"
+     "\n"
+     "list            the admitted keys: NAME ROLE KEY FOLDER\n"
+     "add-user NAME   make NAME's key folder and say how to hand it over; admitted at once\n"
+     "revoke NAME     delete NAME's keys; refused from the next connection on\n"
+     "rotate          a new coordinator key (restart it, copy server.cert again)\n"
+     "\n"
+     "`autodist keys SUB --help` says more about each.\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
      "                      [--no-wait] [--follow-interval S]\n"

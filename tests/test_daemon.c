@@ -75,7 +75,12 @@ static json_t *
 s_req(const char *type, json_t *payload, int expect_rc, ad_err_t *err)
 {
     json_t *reply = NULL;
-    int rc = ad_proto_request(s_ep[0], type, payload, 3000, &reply, err);
+    char keys[300];
+    int rc;
+
+    /* The admin's keys, which the coordinator made in its home. */
+    snprintf(keys, sizeof(keys), "%s/keys", s_home);
+    rc = ad_proto_request_secure(s_ep[0], keys, type, payload, 3000, &reply, err);
 
     if (rc != expect_rc)
         fprintf(stderr, "%s: rc %d (%s)\n", type, rc, err->msg);
@@ -594,11 +599,15 @@ test_rename_leaves_no_ghost(void **st)
 {
     pid_t d = s_start_daemon();
     ad_err_t err = {0};
-    zsock_t *dealer = ad_proto_connect(ZMQ_DEALER, s_ep[1], NULL, &err);
+    char keys[300];
+    zsock_t *dealer;
     json_t *job, *j;
     int64_t id;
     int count;
 
+    /* A session as an agent has it: with the node key. */
+    snprintf(keys, sizeof(keys), "%s/keys/node", s_home);
+    dealer = ad_proto_connect(ZMQ_DEALER, s_ep[1], keys, &err);
     assert_non_null(dealer);
     s_hello_as(dealer, "ghost-a");
     assert_string_equal(s_node_state("ghost-a", &count), "UP");
