@@ -861,21 +861,25 @@ ad_proto_secure_client(zsock_t *sock, const char *keys_dir, ad_err_t *err)
 {
     char path[PATH_MAX];
     zcert_t *mine = NULL;
-    zcert_t *server;
+    zconfig_t *server;
+    const char *key;
     int rc;
 
     rc = s_load_pair(keys_dir, "client.cert", &mine, err);
     if (rc)
         return rc;
+    /* The public file itself: zcert_load() would prefer a server.cert_secret beside it. */
     snprintf(path, sizeof(path), "%s/server.cert", keys_dir);
-    server = s_exists(path) ? zcert_load(path) : NULL;
-    if (!server) {
+    server = s_exists(path) ? zconfig_load(path) : NULL;
+    key = server ? zconfig_get(server, "curve/public-key", NULL) : NULL;
+    if (!key || strlen(key) != 40) {
+        zconfig_destroy(&server);
         zcert_destroy(&mine);
         return ad_err_set(err, -ENOENT, "no CURVE key at %s", path);
     }
     zcert_apply(mine, sock);
-    zsock_set_curve_serverkey(sock, zcert_public_txt(server));
-    zcert_destroy(&server);
+    zsock_set_curve_serverkey(sock, key);
+    zconfig_destroy(&server);
     zcert_destroy(&mine);
     return 0;
 }

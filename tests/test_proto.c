@@ -762,14 +762,17 @@ test_curve(void **state)
     json_decref(reply);
     /* A plain client is refused at once and told why. */
     s_refused(endpoint, NULL, -EACCES, "requires CURVE keys");
-    /* So is a client whose key the coordinator does not hold... */
+    /* So is a client whose key the coordinator does not hold (made elsewhere: its node/)... */
     assert_int_equal(ad_keys_init(other, NULL, &err), 0);
     cert = adt_slurp(adt_path(path, sizeof(path), keys, "server.cert"), &cert_len);
-    adt_write_in(other, "server.cert", cert, cert_len);
+    snprintf(path, sizeof(path), "%s/node", other);
+    adt_write_in(path, "server.cert", cert, cert_len);
     free(cert);
-    s_refused(endpoint, other, -EACCES, "unknown or revoked");
+    s_refused(endpoint, path, -EACCES, "refused the key");
+    /* ... a client with another coordinator's server key (its handshake fails) ... */
+    s_refused(endpoint, other, -EACCES, "server.cert is not its key");
     /* ... and the node key on a client socket. */
-    s_refused(endpoint, node, -EACCES, "unknown or revoked");
+    s_refused(endpoint, node, -EACCES, "refused the key");
     /* A user added now is let in without a restart; revoked, refused again. */
     assert_int_equal(ad_keys_add_user(keys, "alice", &err), 0);
     assert_int_equal(ad_keys_add_user(keys, "alice", &err), -EEXIST);
@@ -791,7 +794,7 @@ test_curve(void **state)
     snprintf(other, sizeof(other), "%s/alice-copy", adt_root());
     assert_int_equal(ad_keys_revoke(keys, "alice", &err), 0);
     assert_int_equal(ad_keys_revoke(keys, "alice", &err), -ENOENT);
-    s_refused(endpoint, other, -EACCES, "unknown or revoked");
+    s_refused(endpoint, other, -EACCES, "refused the key");
     /* A server key that changed: the old server.cert no longer matches. */
     assert_int_equal(ad_keys_rotate(keys, &err), 0);
     adt_path(path, sizeof(path), keys, "server.cert");
