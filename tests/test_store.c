@@ -280,7 +280,7 @@ test_newer_schema_refused(void **state)
     assert_int_equal(err.code, AD_EDB);
     assert_null(store);
     adt_assert_has(err.msg, path);
-    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 2: upgrade autodist");
+    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 3: upgrade autodist");
     /* Untouched: still version 7 with its row. */
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs"), 1);
