@@ -809,7 +809,8 @@ s_open(loadgen_t *self, ad_err_t *err)
     for (size_t i = 0; i < self->n; i++) {
         sim_t *sim = &self->sims[i];
 
-        sim->sock = ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, self->opts->node_keys, err);
+        sim->sock =
+            ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, self->opts->node_keys, err);
         if (!sim->sock)
             return err->code;
         /*

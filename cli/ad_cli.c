@@ -218,7 +218,7 @@ ad_cli_exit_for(int rc)
     return rc ? AD_CLI_EXIT_ERROR : AD_CLI_EXIT_OK;
 }
 
-/* Whether `autodist up --insecure` recorded an --insecure coordinator in HOME/run/endpoints.json. */
+/* Whether `autodist up --insecure` recorded an --insecure coordinator (HOME/run/endpoints.json). */
 static bool
 s_recorded_insecure(ad_cli_t *cli)
 {

@@ -297,7 +297,8 @@ ad_cli_help(const char *cmd, FILE *f)
         fprintf(f, "%s\n%s", c->help, s_globals_help);
         return true;
     }
-    fprintf(f, "usage: autodist [--home DIR] [--coordinator ENDPOINT] [--json] COMMAND [options]\n"
+    fprintf(f, "usage: autodist [--home DIR] [--coordinator ENDPOINT] [--keys DIR] [--json]\n"
+               "                COMMAND [options]\n"
                "       autodist help COMMAND | --help | --version\n"
                "\n"
                "Train on the machines you have: autodist measures the nodes, runs synchronous\n"

@@ -1,4 +1,4 @@
-/* ad_keys.c - CURVE keys: the home's key folder, users, rotation, and the coordinator's ZAP handler */
+/* ad_keys.c - CURVE keys: the home's key folder, users, rotation, the coordinator's ZAP handler */
 #include "autodist/ad_keys.h"
 
 #include <arpa/inet.h>
@@ -289,9 +289,10 @@ s_list_add(json_t *rows, const char *path, const char *role, const char *name, c
     if (!cert)
         return;
     meta = zcert_meta(cert, "name");
-    json_array_append_new(rows, json_pack("{s:s s:s s:s s:s}", "name", name ? name : meta ? meta : "",
-                                          "role", role, "key", zcert_public_txt(cert), "folder",
-                                          dir));
+    if (!name)
+        name = meta ? meta : "";
+    json_array_append_new(rows, json_pack("{s:s s:s s:s s:s}", "name", name, "role", role, "key",
+                                          zcert_public_txt(cert), "folder", dir));
     zcert_destroy(&cert);
 }
 

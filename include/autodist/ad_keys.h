@@ -1,4 +1,4 @@
-/* ad_keys.h - CURVE keys: the home's key folder, users, rotation, and the coordinator's ZAP handler */
+/* ad_keys.h - CURVE keys: the home's key folder, users, rotation, the coordinator's ZAP handler */
 #ifndef AD_KEYS_H
 #define AD_KEYS_H
 
@@ -49,7 +49,7 @@ typedef enum {
 /* "admin", "user", "node", or "none". */
 const char *ad_keys_role_name(ad_keys_role_t role);
 
-/* Whether name can name a user: 1..64 bytes of letters, digits, '_', '-', '.', not first '.'/'-'. */
+/* Whether name can name a user: 1..64 letters, digits, '_', '-', '.'; not first '.' or '-'. */
 bool ad_keys_valid_name(const char *name);
 
 /*
