@@ -554,14 +554,22 @@ out:
     return code;
 }
 
+/* What ad_keys_auth_new() gives its actor: the folder (the actor's from then on), and the
+ * outcome of the bind, read once the actor has signalled. */
+typedef struct {
+    char *dir;  /* the key folder (owned by the actor once started) */
+    bool bound; /* the handler socket is bound */
+} s_auth_args_t;
+
 static void
 s_auth_actor(zsock_t *pipe, void *arg)
 {
+    s_auth_args_t *args = arg;
     s_auth_t self = {0};
     zsock_t *handler = zsock_new(ZMQ_REP);
     zpoller_t *poller;
 
-    self.dir = arg;
+    self.dir = args->dir;
     self.keys = zhashx_new();
     zhashx_set_destructor(self.keys, s_free_item);
     self.logged = zhashx_new();
@@ -571,6 +579,7 @@ s_auth_actor(zsock_t *pipe, void *arg)
         goto out_destroy;
     }
     s_auth_refresh(&self);
+    args->bound = true;
     zsock_signal(pipe, 0);
     poller = zpoller_new(pipe, handler, NULL);
     for (;;) {
@@ -616,6 +625,7 @@ out_destroy:
 zactor_t *
 ad_keys_auth_new(const char *keys_dir, ad_err_t *err)
 {
+    s_auth_args_t args = {0};
     char path[PATH_MAX];
     zactor_t *auth;
 
@@ -624,9 +634,11 @@ ad_keys_auth_new(const char *keys_dir, ad_err_t *err)
         ad_err_set(err, -ENOENT, "no CURVE server key at %s (create the keys first)", path);
         return NULL;
     }
-    /* The actor frees its copy of the folder's name. */
-    auth = zactor_new(s_auth_actor, ad_strdup(keys_dir));
-    if (!auth) {
+    /* The actor frees its copy of the folder's name; zactor_new() returns once it signalled. */
+    args.dir = ad_strdup(keys_dir);
+    auth = zactor_new(s_auth_actor, &args);
+    if (!auth || !args.bound) {
+        zactor_destroy(&auth);
         ad_err_set(err, -EADDRINUSE, "cannot start the CURVE authenticator (is another ZAP "
                    "handler running in this process?)");
         return NULL;

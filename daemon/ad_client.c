@@ -462,6 +462,12 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
             ad_client_error(self, msg.identity, AD_EPEER, "%s", err.msg);
         goto out;
     }
+    /* Every connection of a secure coordinator carries a key's role: none means no ZAP. */
+    if (!self->opts->insecure &&
+        ad_keys_parse_user_id(msg.user_id, NULL, 0) == AD_KEYS_ROLE_NONE) {
+        ad_client_error(self, msg.identity, -EACCES, "permission denied: no key");
+        goto out;
+    }
     switch (msg.type) {
     case AD_PROTO_NODES:
         ad_daemon_send(sock, msg.identity, "OK", json_pack("{s:o}", "nodes", s_nodes_json(self)));
