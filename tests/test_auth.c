@@ -39,6 +39,8 @@ s_spawn(const char *const *argv, const char *log)
         unsetenv("AUTODIST_HOME");
         unsetenv("AUTODIST_KEYS");
         unsetenv("AUTODIST_COORDINATOR");
+        /* Debug lines show what the metrics socket received. */
+        setenv("AUTODIST_LOG", "debug", 1);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -447,6 +449,41 @@ test_keys_command(void **st)
     s_shutdown(d);
 }
 
+/* METRIC goes in with the node key only (rank 0 sends it with $AUTODIST_KEYS). */
+static void
+test_metric_needs_node_key(void **st)
+{
+    const char *who[3];
+    char node[400], alice[400];
+    ad_err_t err = {0};
+    pid_t d = s_start_daemon(NULL, NULL);
+
+    assert_int_equal(ad_keys_add_user(s_keys, "alice", &err), 0);
+    snprintf(node, sizeof(node), "%s/node", s_keys);
+    snprintf(alice, sizeof(alice), "%s/users/alice", s_keys);
+    who[0] = NULL;
+    who[1] = alice;
+    who[2] = node;
+    for (int i = 0; i < 3; i++) {
+        zsock_t *push = ad_proto_connect(ZMQ_PUSH, s_ep[2], who[i], &err);
+        json_t *ev = json_pack("{s:i s:s s:i}", "job", 900 + i, "event", "step", "step", 1);
+
+        assert_non_null(push);
+        adt_sleep_ms(300);
+        ad_proto_send(push, NULL, "METRIC", ev, &err);
+        adt_sleep_ms(300);
+        zsock_set_linger(push, 0);
+        zsock_destroy(&push);
+    }
+    adt_sleep_ms(200);
+    /* Only the node key's event reached the coordinator (it runs no job 902: ignored). */
+    assert_int_equal(s_log_count("METRIC of job 902"), 1);
+    assert_int_equal(s_log_count("METRIC of job 900"), 0);
+    assert_int_equal(s_log_count("METRIC of job 901"), 0);
+    assert_int_equal(s_log_count("agents/metrics socket"), 1);
+    s_shutdown(d);
+}
+
 /* An agent without node keys says which file is missing and exits, before any benchmark. */
 static void
 test_agent_without_keys(void **st)
@@ -471,6 +508,7 @@ main(void)
         cmocka_unit_test_setup(test_insecure, s_setup),
         cmocka_unit_test_setup(test_unknown_key_logged_once, s_setup),
         cmocka_unit_test_setup(test_keys_command, s_setup),
+        cmocka_unit_test_setup(test_metric_needs_node_key, s_setup),
         cmocka_unit_test_setup(test_agent_without_keys, s_setup),
     };
 
