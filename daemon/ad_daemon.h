@@ -132,6 +132,8 @@ typedef struct coord {
     char *local_rsh;       /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
     unsigned ticks;        /* timer ticks so far */
     zactor_t *auth;        /* the ZAP handler (ad_keys_auth_new()); NULL with --insecure */
+    zactor_t *monitors[3]; /* handshake failures of the client, agents, metrics sockets */
+    double refused_at[3];  /* when one was last logged, per socket (mono s) */
     int exit_code;         /* -1 while running */
 } coord_t;
 

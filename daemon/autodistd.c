@@ -14,6 +14,8 @@
 #define S_SEEN_TICKS 20
 /* Time between SIGTERM and SIGKILL when a running job is stopped (s). */
 #define S_KILL_GRACE_S 10.0
+/* A socket's failed handshakes without a key are logged at most this often (s). */
+#define S_REFUSED_LOG_S 60.0
 /* PENDING jobs one owner may have (--max-queued-per-user). */
 #define S_MAX_QUEUED_PER_USER 10000
 
@@ -260,6 +262,56 @@ s_secure(coord_t *self)
     return 0;
 }
 
+static const char *const s_socket_names[3] = {"client", "agents", "metrics"};
+
+/*
+ * A handshake that failed before the ZAP handler saw a key: a peer without
+ * CURVE, or with another coordinator's server key.  ZeroMQ names no peer
+ * here, so one line per socket a minute (refused keys are the ZAP handler's,
+ * once per address and key).
+ */
+static int
+s_on_refused(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    coord_t *self = arg;
+    char *event = NULL, *value = NULL, *address = NULL;
+    double now = ad_clock_now();
+    int i;
+
+    if (zstr_recvx(pipe, &event, &value, &address, NULL) < 1)
+        return 0;
+    for (i = 0; i < 3 && zactor_sock(self->monitors[i]) != pipe; i++)
+        ;
+    if (i < 3 && (self->refused_at[i] == 0 || now - self->refused_at[i] >= S_REFUSED_LOG_S)) {
+        self->refused_at[i] = now;
+        ad_log(AD_LOG_WARN, "a peer failed the CURVE handshake on the %s socket (%s): no keys, or "
+               "another coordinator's server.cert; more in the next %.0f s are not logged",
+               s_socket_names[i], event ? event : "?", S_REFUSED_LOG_S);
+    }
+    zstr_free(&event);
+    zstr_free(&value);
+    zstr_free(&address);
+    return 0;
+}
+
+/* Watch the secure sockets' handshakes (nothing with --insecure). */
+static void
+s_watch_handshakes(coord_t *self)
+{
+    zsock_t *socks[3] = {self->client, self->agents, self->metrics};
+
+    if (self->opts->insecure)
+        return;
+    for (int i = 0; i < 3; i++) {
+        self->monitors[i] = zactor_new(zmonitor, socks[i]);
+        zstr_sendx(self->monitors[i], "LISTEN", "HANDSHAKE_FAILED_PROTOCOL",
+                   "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+        zstr_send(self->monitors[i], "START");
+        zsock_wait(self->monitors[i]);
+        zloop_reader(self->loop, zactor_sock(self->monitors[i]), s_on_refused, self);
+    }
+}
+
 static int
 s_run(coord_t *self, sigset_t *stop_set)
 {
@@ -285,6 +337,7 @@ s_run(coord_t *self, sigset_t *stop_set)
     zloop_reader(self->loop, self->client, ad_client_on_msg, self);
     zloop_reader(self->loop, self->agents, ad_agents_on_msg, self);
     zloop_reader(self->loop, self->metrics, ad_running_on_metric, self);
+    s_watch_handshakes(self);
     zloop_set_nonstop(self->loop, true);
     zloop_timer(self->loop, S_TICK_MS, 0, s_on_tick, self);
     sig_item.fd = self->sigfd;
@@ -391,6 +444,8 @@ main(int argc, char **argv)
     self.sweep_timer = -1;
     rc = s_run(&self, &stop_set);
     zloop_destroy(&self.loop);
+    for (int i = 0; i < 3; i++)
+        zactor_destroy(&self.monitors[i]);
     zsock_destroy(&self.client);
     zsock_destroy(&self.agents);
     zsock_destroy(&self.metrics);

@@ -248,6 +248,9 @@ test_no_keys_refused(void **st)
     adt_assert_has(s_res.err, "--home");
     assert_int_equal(s_req(NULL, "SHUTDOWN", NULL, NULL, &err), -EACCES);
     assert_int_equal(s_req(NULL, "SUBMIT", s_job_json("plain"), NULL, &err), -EACCES);
+    /* Keyless tries are logged by the coordinator, once a minute at most. */
+    adt_sleep_ms(200);
+    assert_int_equal(s_log_count("a peer failed the CURVE handshake on the client socket"), 1);
 
     s_forge(forged, sizeof(forged), "forged");
     assert_int_equal(s_cli("--keys", forged, "--coordinator", s_ep[0], "submit", s_job, NULL), 1);
