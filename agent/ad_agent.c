@@ -18,6 +18,7 @@
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_hwloc.h"
+#include "autodist/ad_keys.h"
 #include "autodist/ad_load.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_opt.h"
@@ -44,6 +45,8 @@ typedef struct opts {
     const char *name;     /* --name; NULL: the host name */
     const char *address;  /* --address; NULL: the name */
     const char *home;     /* --home; NULL: $AUTODIST_HOME or ~/.autodist */
+    const char *keys;     /* --keys; NULL: $AUTODIST_KEYS, else HOME/keys/node */
+    bool insecure;        /* --insecure: no CURVE (a loopback coordinator only) */
     int heartbeat_ms;     /* --heartbeat-ms; 0: the coordinator's */
 } opts_t;
 
@@ -60,7 +63,9 @@ typedef struct agent {
     const char *name;            /* hostname sent in HELLO (borrowed) */
     const ad_profile_t *profile; /* this node's profile (borrowed) */
     zsock_t *sock;               /* DEALER to the coordinator */
-    zactor_t *monitor;           /* zmonitor of sock: CONNECTED, DISCONNECTED */
+    zactor_t *monitor;           /* zmonitor of sock: CONNECTED, DISCONNECTED, handshakes */
+    char *keys;                  /* the client folder in use (owned); NULL with --insecure */
+    bool refusal_logged;         /* a refused handshake was logged since the last success */
     zloop_t *loop;               /* timers and readers */
     int sigfd;                   /* signalfd of SIGTERM and SIGINT */
     state_t state;               /* see state_t */
@@ -100,6 +105,10 @@ s_usage(FILE *fp)
         "                          nodes on one machine\n"
         "  --home DIR              autodist home (default $%s or ~/%s); benchmark\n"
         "                          figures are cached in DIR/%s\n"
+        "  --keys DIR              this node's CURVE keys: a copy of the coordinator's\n"
+        "                          HOME/keys/node (default $%s, else DIR/keys/node of --home)\n"
+        "  --insecure              no keys, for a coordinator on this machine started with\n"
+        "                          --insecure (loopback endpoints only)\n"
         "  --heartbeat-ms N        heartbeat period, 100..60000 (default: the coordinator's)\n"
         "  --no-bench              no micro-benchmarks: send the topology only\n"
         "  --force-bench           run the benchmarks even when cached figures exist\n"
@@ -109,7 +118,8 @@ s_usage(FILE *fp)
         "\n"
         "Exit status: 0 stopped by SIGTERM/SIGINT (after BYE) or --profile done,\n"
         "1 failure or refused by the coordinator for good, 2 bad command line.\n",
-        AD_PROTO_AGENT_ENDPOINT, AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_BENCH_CACHE_DIR);
+        AD_PROTO_AGENT_ENDPOINT, AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_BENCH_CACHE_DIR,
+        AD_KEYS_ENV);
 }
 
 enum {
@@ -122,6 +132,8 @@ enum {
     OPT_ADDRESS,
     OPT_HOME,
     OPT_HEARTBEAT,
+    OPT_KEYS,
+    OPT_INSECURE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -136,6 +148,8 @@ static const struct option s_long[] = {
     {"address", required_argument, NULL, OPT_ADDRESS},
     {"home", required_argument, NULL, OPT_HOME},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
+    {"keys", required_argument, NULL, OPT_KEYS},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -184,6 +198,12 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case OPT_HOME:
             o->home = optarg;
             break;
+        case OPT_KEYS:
+            o->keys = optarg;
+            break;
+        case OPT_INSECURE:
+            o->insecure = true;
+            break;
         case OPT_HEARTBEAT:
             if (ad_opt_int("--heartbeat-ms", optarg, 100, 60000, 0, &v, err))
                 return err->code;
@@ -206,6 +226,53 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         return ad_err_set(err, AD_EINVAL, "--force-bench and --no-bench exclude each other");
     if (o->json && !o->profile)
         return ad_err_set(err, AD_EINVAL, "--json goes with --profile");
+    if (o->insecure && o->keys)
+        return ad_err_set(err, AD_EINVAL, "--insecure and --keys exclude each other");
+    if (o->insecure && !ad_keys_is_loopback(o->endpoint))
+        return ad_err_set(err, AD_EINVAL,
+                          "--insecure is for a coordinator on this machine only, and %s is not "
+                          "loopback: give this node the keys (--keys DIR, docs/security.md)",
+                          o->endpoint);
+    return 0;
+}
+
+/*
+ * The client folder this node uses: --keys, else $AUTODIST_KEYS, else
+ * HOME/keys/node.  Returns 0 with *out (owned), or -ENOENT with err naming
+ * the missing file and what to do.
+ */
+static int
+s_find_keys(const opts_t *o, char **out, ad_err_t *err)
+{
+    const char *env = getenv(AD_KEYS_ENV);
+    ad_home_t home = {0};
+    ad_err_t e = {0};
+    char *dir;
+    int rc;
+
+    *out = NULL;
+    if (o->keys) {
+        dir = ad_strdup(o->keys);
+    } else if (env && *env && strcmp(env, AD_KEYS_NONE)) {
+        dir = ad_strdup(env);
+    } else {
+        rc = ad_home_resolve(o->home, &home, err);
+        if (rc)
+            return rc;
+        dir = ad_malloc(strlen(home.keys) + sizeof("/node"));
+        sprintf(dir, "%s/node", home.keys);
+        ad_home_clear(&home);
+    }
+    if (ad_keys_check_client(dir, &e)) {
+        rc = ad_err_set(err, -ENOENT,
+                        "%s: copy the coordinator's HOME/keys/node folder to this node and give "
+                        "--keys DIR (or $%s), or --home; --insecure only for an --insecure "
+                        "coordinator on this machine",
+                        e.msg, AD_KEYS_ENV);
+        free(dir);
+        return rc;
+    }
+    *out = dir;
     return 0;
 }
 
@@ -520,6 +587,17 @@ s_on_monitor(zloop_t *loop, zsock_t *pipe, void *arg)
         ad_log(AD_LOG_INFO, "connected to %s", self->opts->endpoint);
         if (self->state == S_WAIT && self->wake_on_connect)
             s_send_hello(self);
+    } else if (event && !strcmp(event, "HANDSHAKE_SUCCEEDED")) {
+        self->refusal_logged = false;
+    } else if (event && !strncmp(event, "HANDSHAKE_FAILED", 16)) {
+        /* ZeroMQ retries on its own; say it once until a handshake succeeds. */
+        if (!self->refusal_logged)
+            ad_log(AD_LOG_ERROR, "the coordinator at %s refused this node's CURVE key %s/"
+                   "client.cert (%s): is it the coordinator's HOME/keys/node, with its current "
+                   "server.cert? (retrying)", self->opts->endpoint,
+                   self->keys ? self->keys : "(none: --insecure)",
+                   !strcmp(event, "HANDSHAKE_FAILED_AUTH") ? "unknown key" : "handshake failed");
+        self->refusal_logged = true;
     } else if (event && !strcmp(event, "DISCONNECTED")) {
         self->connected = false;
         if (self->state == S_SESSION) {
@@ -584,14 +662,16 @@ s_run(agent_t *self, sigset_t *stop_set)
         ad_log(AD_LOG_ERROR, "cannot watch signals: %s", strerror(errno));
         return S_EXIT_FAIL;
     }
-    self->sock = ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, NULL, &err);
+    self->sock = ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, self->keys, &err);
     if (!self->sock) {
         ad_log(AD_LOG_ERROR, "%s", err.msg);
         self->exit_code = S_EXIT_FAIL;
         goto out_close;
     }
     self->monitor = zactor_new(zmonitor, self->sock);
-    zstr_sendx(self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
+    zstr_sendx(self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", "HANDSHAKE_SUCCEEDED",
+               "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_NO_DETAIL",
+               NULL);
     zstr_send(self->monitor, "START");
     zsock_wait(self->monitor);
     self->loop = zloop_new();
@@ -659,24 +739,33 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     zsys_handler_set(NULL);
 
+    /* Keys first: a node that cannot connect learns it before minutes of benchmarks. */
+    if (o.insecure) {
+        ad_log(AD_LOG_WARN, "--insecure: no CURVE keys; any process on this machine can "
+               "pose as the coordinator or as this node");
+    } else if (s_find_keys(&o, &agent.keys, &err)) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        return S_EXIT_FAIL;
+    }
+    rc = S_EXIT_FAIL;
     if (!o.name) {
         if (gethostname(host, sizeof(host) - 1) || !*host) {
             ad_log(AD_LOG_ERROR, "cannot read the host name: %s (give --name)", strerror(errno));
-            return S_EXIT_FAIL;
+            goto out_free_keys;
         }
         o.name = host;
     }
     if (s_build_profile(&o, &p, &err)) {
         if (err.code == AD_EDEVICE) {
             ad_log(AD_LOG_ERROR, "%s", err.msg);
-            return S_EXIT_FAIL;
+            goto out_free_keys;
         }
         /* A node without benchmark figures still takes jobs; the planner falls back. */
         ad_log(AD_LOG_WARN, "benchmarks failed, sending the topology only: %s", err.msg);
         o.no_bench = true;
         if (s_build_profile(&o, &p, &err)) {
             ad_log(AD_LOG_ERROR, "%s", err.msg);
-            return S_EXIT_FAIL;
+            goto out_free_keys;
         }
     }
     ad_log(AD_LOG_INFO, "node %s: %d cores, %d PUs, class %s", o.name, ad_profile_cores(p),
@@ -686,8 +775,8 @@ main(int argc, char **argv)
     if (sigpending(&pending) == 0 &&
         (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
         ad_log(AD_LOG_INFO, "stopping on %s", sigismember(&pending, SIGINT) ? "SIGINT" : "SIGTERM");
-        ad_profile_free(&p);
-        return S_EXIT_OK;
+        rc = S_EXIT_OK;
+        goto out_free_keys;
     }
     agent.opts = &o;
     agent.name = o.name;
@@ -698,6 +787,8 @@ main(int argc, char **argv)
     agent.exit_code = -1;
     agent.sigfd = -1;
     rc = s_run(&agent, &stop_set);
+out_free_keys:
+    free(agent.keys);
     ad_profile_free(&p);
     return rc;
 }

@@ -6,7 +6,9 @@
 # Knobs: AGENTS (simulated agents, default 1000), DURATION (steady-state window in s,
 # default 30), SILENCE (agents made silent afterwards, default 10), WARMUP (s, default 3),
 # DAEMON (default build/autodistd), LOADGEN (default build/autodist-loadgen), OUT (also
-# write the markdown block to this file), KEEP=1 (keep the temporary home and its log).
+# write the markdown block to this file), KEEP=1 (keep the temporary home and its log),
+# INSECURE=1 (the coordinator without CURVE, --insecure; by default every socket is CURVE and
+# the load generator uses the keys the coordinator made in its home).
 # Exit status: 0 done, 1 the load generator or the daemon failed, 2 bad setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ DAEMON=${DAEMON:-build/autodistd}
 LOADGEN=${LOADGEN:-build/autodist-loadgen}
 OUT=${OUT:-}
 KEEP=${KEEP:-0}
+INSECURE=${INSECURE:-0}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
@@ -66,8 +69,14 @@ if awk -v l="$load_start" 'BEGIN { exit !(l >= 0.5) }'; then
     echo "bench_coord.sh: warning: load average is $load_start, the machine is not idle" >&2
 fi
 
+daemon_opts=()
+loadgen_opts=(--keys "$home/keys")
+if [ "$INSECURE" = 1 ]; then
+    daemon_opts=(--insecure)
+    loadgen_opts=()
+fi
 "$DAEMON" --home "$home" --client "$client" --agents "$agents" --metrics "$metrics" \
-    2>"$home/autodistd.log" &
+    "${daemon_opts[@]}" 2>"$home/autodistd.log" &
 dpid=$!
 for _ in $(seq 100); do
     grep -q "listening" "$home/autodistd.log" 2>/dev/null && break
@@ -82,7 +91,8 @@ fi
 nofile=$(awk '/Max open files/ { print $4 }' "/proc/$dpid/limits")
 
 cmd=("$LOADGEN" --agents "$AGENTS" --duration "$DURATION" --warmup "$WARMUP"
-     --silence "$SILENCE" --endpoint "$agents" --client "$client" --pid "$dpid" --json)
+     --silence "$SILENCE" --endpoint "$agents" --client "$client" --pid "$dpid" --json
+     "${loadgen_opts[@]}")
 rc=0
 timeout $((DURATION + WARMUP + 150)) "${cmd[@]}" >"$home/loadgen.json" 2>"$home/loadgen.err" ||
     rc=$?
@@ -103,10 +113,10 @@ fi
 cat "$home/loadgen.err" >&2
 
 "$PY" - "$home/loadgen.json" "$load_start" "$nofile" "$total_cpu" "$home/autodistd.log" \
-    "$DAEMON" "$AGENTS" "$DURATION" >"$home/result.md" <<'EOF'
+    "$DAEMON" "$AGENTS" "$DURATION" "$INSECURE" >"$home/result.md" <<'EOF'
 import json, subprocess, sys, time
 r = json.load(open(sys.argv[1]))
-load, nofile, total_cpu, log, daemon, agents, duration = sys.argv[2:9]
+load, nofile, total_cpu, log, daemon, agents, duration, insecure = sys.argv[2:10]
 lines = open(log, errors="replace").read().splitlines()
 missed = sum(1 for l in lines if "is DOWN (missed heartbeats)" in l)
 other = sum(1 for l in lines if (": warn" in l or ": error" in l) and " DOWN" not in l)
@@ -118,15 +128,18 @@ def f(v, fmt):
     return "n/a" if v is None else fmt % v
 cpu = r["coord_cpu_pct"]
 det = r["detect_s"]
-print("### Coordinator: %s simulated agents (%s)" % (r["agents"], time.strftime("%Y-%m-%d %H:%M")))
+print("### Coordinator: %s simulated agents, %s (%s)" % (
+    r["agents"], "no CURVE (--insecure)" if insecure == "1" else "CURVE on every socket",
+    time.strftime("%Y-%m-%d %H:%M")))
 print()
 if daemon == "build/autodistd":
     what = "build/autodistd from the working tree at %s%s" % (
         rev, " + uncommitted changes to daemon/ or core/" if dirty else "")
 else:
     what = daemon
-print("`AGENTS=%s DURATION=%s bench/bench_coord.sh` — %s; load average %s at the start; "
-      "the coordinator's open-files limit %s" % (agents, duration, what, load, nofile))
+print("`%sAGENTS=%s DURATION=%s bench/bench_coord.sh` — %s; load average %s at the start; "
+      "the coordinator's open-files limit %s" % ("INSECURE=1 " if insecure == "1" else "",
+                                                agents, duration, what, load, nofile))
 print()
 print("| what | figure | target |")
 print("| --- | ---: | --- |")

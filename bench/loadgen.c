@@ -82,6 +82,8 @@ typedef struct opts {
     double welcome_s;     /* --welcome-timeout */
     int64_t silence;      /* --silence: agents made silent after the window */
     int64_t pid;          /* --pid: the coordinator's process id; 0: CPU not measured */
+    const char *keys;     /* --keys: the coordinator's HOME/keys (NULL: an --insecure one) */
+    char *node_keys;      /* keys/node, which every simulated agent uses (owned) */
     bool json;            /* --json */
 } opts_t;
 
@@ -184,6 +186,9 @@ s_usage(FILE *fp)
             "                          or N when fewer)\n"
             "  --pid PID               the coordinator's pid: its CPU time is read from\n"
             "                          /proc/PID/stat before and after the window\n"
+            "  --keys DIR              the coordinator's key folder (its HOME/keys): agents\n"
+            "                          use DIR/node, NODES the admin key DIR; without it,\n"
+            "                          no CURVE (an autodistd --insecure)\n"
             "  --json                  print the results as one JSON object\n"
             "  --help, --version\n"
             "\n"
@@ -196,7 +201,7 @@ s_usage(FILE *fp)
 
 enum {
     OPT_AGENTS = 256, OPT_ENDPOINT, OPT_CLIENT, OPT_DURATION, OPT_WARMUP, OPT_WELCOME,
-    OPT_SILENCE, OPT_PID, OPT_JSON, OPT_HELP, OPT_VERSION,
+    OPT_SILENCE, OPT_PID, OPT_JSON, OPT_HELP, OPT_VERSION, OPT_KEYS,
 };
 
 /* In the order of the values above: ad_opt_getopt_error() finds names by value. */
@@ -212,6 +217,7 @@ static const struct option s_long[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"keys", required_argument, NULL, OPT_KEYS},
     {NULL, 0, NULL, 0},
 };
 
@@ -272,6 +278,9 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
             break;
         case OPT_JSON:
             o->json = true;
+            break;
+        case OPT_KEYS:
+            o->keys = optarg;
             break;
         case 'h':
         case OPT_HELP:
@@ -800,7 +809,8 @@ s_open(loadgen_t *self, ad_err_t *err)
     for (size_t i = 0; i < self->n; i++) {
         sim_t *sim = &self->sims[i];
 
-        sim->sock = ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, NULL, err);
+        sim->sock =
+            ad_proto_connect(ZMQ_DEALER, self->opts->endpoint, self->opts->node_keys, err);
         if (!sim->sock)
             return err->code;
         /*
@@ -823,6 +833,8 @@ s_open(loadgen_t *self, ad_err_t *err)
     zsock_set_linger(self->client, 0);
     zsock_set_sndtimeo(self->client, 0);
     zsock_set_maxmsgsize(self->client, AD_PROTO_MAX_PAYLOAD);
+    if (self->opts->keys && ad_proto_secure_client(self->client, self->opts->keys, err))
+        return err->code;
     if (zsock_connect(self->client, "%s", self->opts->client) < 0)
         return ad_err_set(err, AD_EINVAL, "cannot connect to %s: %s", self->opts->client,
                           zmq_strerror(zmq_errno()));
@@ -1149,9 +1161,14 @@ main(int argc, char **argv)
         return S_EXIT_FAIL;
     }
     /* Unreachable coordinator: one line and out, before a thousand sockets are made. */
-    if (ad_proto_request(o.client, "NODES", NULL, AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err)) {
+    if (ad_proto_request_secure(o.client, o.keys, "NODES", NULL, AD_PROTO_REQUEST_TIMEOUT_MS,
+                                &reply, &err)) {
         ad_log(AD_LOG_ERROR, "%s", err.msg);
         return S_EXIT_FAIL;
+    }
+    if (o.keys) {
+        o.node_keys = ad_malloc(strlen(o.keys) + sizeof("/node"));
+        sprintf(o.node_keys, "%s/node", o.keys);
     }
     json_decref(reply);
     self.opts = &o;
@@ -1178,5 +1195,6 @@ main(int argc, char **argv)
     exit_code = S_EXIT_OK;
 out_close:
     s_close(&self);
+    free(o.node_keys);
     return exit_code;
 }

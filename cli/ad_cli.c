@@ -15,6 +15,7 @@
 
 #include <czmq.h>
 
+#include "autodist/ad_keys.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_store.h"
@@ -25,6 +26,7 @@ enum {
     S_OPT_COORDINATOR,
     S_OPT_JSON,
     S_OPT_HELP,
+    S_OPT_KEYS,
 };
 
 /* Room for a command's own options plus the global ones. */
@@ -37,6 +39,7 @@ static const struct option s_global_options[] = {
     {"coordinator", required_argument, NULL, S_OPT_COORDINATOR},
     {"json", no_argument, NULL, S_OPT_JSON},
     {"help", no_argument, NULL, S_OPT_HELP},
+    {"keys", required_argument, NULL, S_OPT_KEYS},
     {NULL, 0, NULL, 0},
 };
 
@@ -66,6 +69,9 @@ ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, co
             continue;
         case S_OPT_JSON:
             cli->json = true;
+            continue;
+        case S_OPT_KEYS:
+            cli->keys_arg = optarg;
             continue;
         case 'h':
         case S_OPT_HELP:
@@ -212,18 +218,69 @@ ad_cli_exit_for(int rc)
     return rc ? AD_CLI_EXIT_ERROR : AD_CLI_EXIT_OK;
 }
 
+/* Whether `autodist up --insecure` recorded an --insecure coordinator (HOME/run/endpoints.json). */
+static bool
+s_recorded_insecure(ad_cli_t *cli)
+{
+    const ad_home_t *home = ad_cli_home(cli);
+    char path[PATH_MAX];
+    json_t *doc;
+    bool insecure;
+
+    if (!home)
+        return false;
+    snprintf(path, sizeof(path), "%s/run/endpoints.json", home->root);
+    doc = json_load_file(path, 0, NULL);
+    insecure = json_is_true(json_object_get(doc, "insecure"));
+    json_decref(doc);
+    return insecure;
+}
+
+const char *
+ad_cli_keys_dir(ad_cli_t *cli, char *missing, size_t size)
+{
+    const ad_home_t *home;
+    ad_err_t err = {0};
+
+    if (missing && size)
+        missing[0] = '\0';
+    if (cli->keys_arg && *cli->keys_arg)
+        return cli->keys_arg;
+    if (cli->insecure || s_recorded_insecure(cli))
+        return NULL;
+    home = ad_cli_home(cli);
+    if (!home)
+        return NULL;
+    if (ad_keys_check_client(home->keys, &err) == 0)
+        return home->keys;
+    if (missing && size)
+        snprintf(missing, size, "%s", err.msg);
+    return NULL;
+}
+
 int
 ad_cli_request(ad_cli_t *cli, const char *type, json_t *payload, int timeout_ms, json_t **reply,
                ad_err_t *err)
 {
     const char *ep = ad_cli_endpoint(cli);
+    char missing[PATH_MAX + 64];
+    const char *keys;
+    int rc;
 
     *reply = NULL;
     if (!ep) {
         json_decref(payload);
         return ad_err_set(err, AD_EINVAL, "bad coordinator endpoint");
     }
-    return ad_proto_request(ep, type, payload, timeout_ms, reply, err);
+    keys = ad_cli_keys_dir(cli, missing, sizeof(missing));
+    rc = ad_proto_request_secure(ep, keys, type, payload, timeout_ms, reply, err);
+    if (rc == -EACCES && !keys && missing[0])
+        rc = ad_err_set(err, -EACCES,
+                        "the coordinator at %s requires CURVE keys and there are none: %s; use "
+                        "--home with the coordinator's home, or --keys DIR with keys from its "
+                        "admin (`autodist keys add-user NAME`)",
+                        ep, missing);
+    return rc;
 }
 
 int

@@ -37,6 +37,8 @@ typedef struct ad_cli {
     const char *cmd;          /* the command's name, for messages and help */
     const char *home_arg;     /* --home; NULL when not given */
     const char *endpoint_arg; /* --coordinator; NULL when not given */
+    const char *keys_arg;     /* --keys: a client key folder; NULL: HOME/keys */
+    bool insecure;            /* talk without keys (`up --insecure`, or recorded by it) */
     bool json;                /* --json: one JSON document on stdout */
     bool home_ready;          /* home has been resolved */
     ad_home_t home;           /* the home (ad_cli_home()) */
@@ -65,6 +67,7 @@ int ad_cli_import(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_plan(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_predict(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_sweep(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_keys(ad_cli_t *cli, int argc, char **argv);
 
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);
@@ -105,6 +108,14 @@ bool ad_cli_endpoint_valid(const char *ep);
  * new string the caller frees, or NULL when there is none.
  */
 char *ad_cli_recorded_endpoint(const ad_cli_t *cli, const char *key);
+
+/*
+ * The client key folder requests use: --keys, else none when the coordinator
+ * runs --insecure (`up --insecure` recorded it), else HOME/keys when it holds
+ * a client pair.  NULL: plain; then *missing (size bytes, may be NULL) says
+ * which key file is missing ("" when plain on purpose).
+ */
+const char *ad_cli_keys_dir(ad_cli_t *cli, char *missing, size_t size);
 
 /* Free what cli resolved; idempotent. */
 void ad_cli_clear(ad_cli_t *cli);

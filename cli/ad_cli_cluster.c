@@ -15,6 +15,7 @@
 #include <czmq.h>
 
 #include "ad_cli.h"
+#include "autodist/ad_keys.h"
 #include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
@@ -274,6 +275,7 @@ typedef struct up_opts {
     bool no_bench;          /* --no-bench */
     const char *agent_ep;   /* --agent-endpoint; NULL: recorded, else the default */
     const char *metrics_ep; /* --metrics-endpoint; NULL: recorded, else the default */
+    bool insecure;          /* --insecure: no CURVE keys (loopback endpoints only) */
 } up_opts_t;
 
 /* NODES within timeout_ms; 0 with *reply, or the request's code. */
@@ -301,11 +303,12 @@ s_node_state(const json_t *reply, const char *name)
 }
 
 static int
-s_write_endpoints(cluster_t *c, const char *client, const char *agents, const char *metrics)
+s_write_endpoints(cluster_t *c, const char *client, const char *agents, const char *metrics,
+                  bool insecure)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
-    json_t *doc =
-        json_pack("{s:s s:s s:s}", "client", client, "agents", agents, "metrics", metrics);
+    json_t *doc = json_pack("{s:s s:s s:s s:b}", "client", client, "agents", agents, "metrics",
+                            metrics, "insecure", insecure);
     int rc = 0;
 
     snprintf(path, sizeof(path), "%s/endpoints.json", c->run);
@@ -335,11 +338,12 @@ s_kill(pid_t pid, const char *prog)
 /* Start autodistd and wait until it answers NODES; returns 0 or an exit status. */
 static int
 s_start_daemon(cluster_t *c, const char *client, const char *agents, const char *metrics,
-               pid_t *pid_out)
+               bool insecure, pid_t *pid_out)
 {
     char exe[PATH_MAX], log[PATH_MAX + 32], pidfile[PATH_MAX + 32], tail[512];
     char *argv[] = {exe,        "--home",       c->home->root, "--client",      (char *)client,
-                    "--agents", (char *)agents, "--metrics",   (char *)metrics, NULL};
+                    "--agents", (char *)agents, "--metrics",   (char *)metrics,
+                    insecure ? "--insecure" : NULL, NULL};
     ad_err_t err = {0};
     json_t *reply = NULL;
     double deadline;
@@ -410,6 +414,8 @@ s_start_agent(cluster_t *c, const up_opts_t *o, const char *agent_ep, const char
     argv[n++] = addr;
     if (o->no_bench)
         argv[n++] = "--no-bench";
+    if (o->insecure)
+        argv[n++] = "--insecure";
     argv[n] = NULL;
     s_log_path(c, name, log, sizeof(log));
     s_pid_path(c, name, pidfile, sizeof(pidfile));
@@ -490,10 +496,11 @@ s_agent_running(const cluster_t *c, const char *name, int k)
 static int
 s_parse_up(ad_cli_t *cli, int argc, char **argv, up_opts_t *o)
 {
-    enum { OPT_AGENTS = 256, OPT_NO_BENCH, OPT_AGENT_EP, OPT_METRICS_EP };
+    enum { OPT_AGENTS = 256, OPT_NO_BENCH, OPT_AGENT_EP, OPT_METRICS_EP, OPT_INSECURE };
     static const struct option longs[] = {
         {"agents", required_argument, NULL, OPT_AGENTS},
         {"no-bench", no_argument, NULL, OPT_NO_BENCH},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
         {"agent-endpoint", required_argument, NULL, OPT_AGENT_EP},
         {"metrics-endpoint", required_argument, NULL, OPT_METRICS_EP},
         {NULL, 0, NULL, 0},
@@ -515,6 +522,9 @@ s_parse_up(ad_cli_t *cli, int argc, char **argv, up_opts_t *o)
             break;
         case OPT_NO_BENCH:
             o->no_bench = true;
+            break;
+        case OPT_INSECURE:
+            o->insecure = true;
             break;
         case OPT_AGENT_EP:
         case OPT_METRICS_EP:
@@ -582,6 +592,35 @@ s_up_report(const cluster_t *c, const char *client, pid_t daemon, bool daemon_st
     s_print_nodes(json_object_get(nodes, "nodes"));
 }
 
+/*
+ * Keys before anything starts (the coordinator would make them too, but the
+ * first NODES must find them); or, with --insecure, loopback endpoints only
+ * and requests without keys.
+ */
+static int
+s_up_security(cluster_t *c, const up_opts_t *o, const char *client, const char *agent_ep,
+              const char *metrics_ep)
+{
+    const char *eps[] = {client, agent_ep, metrics_ep};
+    ad_err_t err = {0};
+
+    if (!o->insecure) {
+        if (ad_keys_init(c->home->keys, NULL, &err))
+            return ad_cli_fail(AD_CLI_EXIT_ERROR, "cannot make the CURVE keys: %s", err.msg);
+        return 0;
+    }
+    for (int i = 0; i < 3; i++)
+        if (!ad_keys_is_loopback(eps[i]))
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "up: --insecure is for loopback endpoints only, and %s is not: "
+                               "drop --insecure (keys are made in %s)",
+                               eps[i], c->home->keys);
+    c->cli->insecure = true;
+    fprintf(stderr, "autodist: warning: --insecure: no CURVE keys; anyone on this machine can "
+            "connect, submit, cancel any job and shut the coordinator down\n");
+    return 0;
+}
+
 int
 ad_cli_up(ad_cli_t *cli, int argc, char **argv)
 {
@@ -619,6 +658,9 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
     rec_metrics = ad_cli_recorded_endpoint(cli, "metrics");
     agent_ep = o.agent_ep ? o.agent_ep : rec_agents ? rec_agents : AD_PROTO_AGENT_ENDPOINT;
     metrics_ep = o.metrics_ep ? o.metrics_ep : rec_metrics ? rec_metrics : AD_PROTO_METRIC_ENDPOINT;
+    rc = s_up_security(&c, &o, client, agent_ep, metrics_ep);
+    if (rc)
+        goto out;
 
     daemon = s_daemon_pid(&c);
     if (s_nodes(&c, S_PROBE_MS, &nodes, &err) != 0) {
@@ -627,16 +669,16 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
         if (daemon) {
             s_log_path(&c, NULL, log, sizeof(log));
             rc = ad_cli_fail(AD_CLI_EXIT_ERROR,
-                             "autodistd (pid %d) runs but does not answer at %s; see %s, or stop "
-                             "it with `autodist down`",
-                             (int)daemon, client, log);
+                             "autodistd (pid %d) runs but does not answer at %s (%s); see %s, or "
+                             "stop it with `autodist down`",
+                             (int)daemon, client, err.msg, log);
             goto out;
         }
-        rc = s_start_daemon(&c, client, agent_ep, metrics_ep, &daemon);
+        rc = s_start_daemon(&c, client, agent_ep, metrics_ep, o.insecure, &daemon);
         if (rc)
             goto out;
         daemon_started = true;
-        rc = s_write_endpoints(&c, client, agent_ep, metrics_ep);
+        rc = s_write_endpoints(&c, client, agent_ep, metrics_ep, o.insecure);
         if (rc)
             goto out;
     }
@@ -716,8 +758,14 @@ ad_cli_down(ad_cli_t *cli, int argc, char **argv)
     }
     daemon = s_daemon_pid(&c);
     s_scan_agents(&c);
-    answered = ad_cli_request(cli, "SHUTDOWN", NULL, S_SHUTDOWN_MS, &reply, &err) == 0;
+    rc = ad_cli_request(cli, "SHUTDOWN", NULL, S_SHUTDOWN_MS, &reply, &err);
+    answered = rc == 0;
     json_decref(reply);
+    /* A coordinator that refused (not the admin key, no keys): say so, stop nothing. */
+    if (rc == -EACCES && !daemon) {
+        s_cluster_clear(&c);
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    }
     if (!answered && !daemon && c.n_agents == 0) {
         snprintf(path, sizeof(path), "%s/endpoints.json", c.run);
         unlink(path);

@@ -22,6 +22,7 @@ typedef struct command {
 static const command_t s_commands[] = {
     {"up", ad_cli_up, "start a local coordinator and N agents in the background",
      "usage: autodist up [--agents N] [--no-bench] [--agent-endpoint EP] [--metrics-endpoint EP]\n"
+     "                   [--insecure]\n"
      "\n"
      "Start the embedded default: a coordinator (autodistd) and N agents (autodist-agent)\n"
      "on this machine, in the background, then list the nodes.  Idempotent: when a\n"
@@ -37,6 +38,8 @@ static const command_t s_commands[] = {
      "  --metrics-endpoint EP   the coordinator's metrics socket (default " AD_PROTO_METRIC_ENDPOINT
      ")\n"
      "                          (the client socket is --coordinator)\n"
+     "  --insecure              no CURVE keys: anyone on this machine can connect (loopback\n"
+     "                          endpoints only); by default keys are made in HOME/keys\n"
      "\n"
      "files: HOME/run/autodistd.pid, HOME/run/agent-NAME.pid, HOME/run/endpoints.json,\n"
      "       HOME/logs/autodistd.log, HOME/logs/agent-NAME.log\n"},
@@ -200,6 +203,23 @@ static const command_t s_commands[] = {
      "  --params N             the model's parameters, for a cold start (cnn on\n"
      "                         fashion-mnist is known)\n"
      "  --flops-per-sample F   its forward FLOPs per sample, for a cold start\n"},
+    {"keys", ad_cli_keys, "CURVE keys of this home: list, add-user, revoke, rotate",
+     "usage: autodist keys list\n"
+     "       autodist keys add-user NAME\n"
+     "       autodist keys revoke NAME\n"
+     "       autodist keys rotate\n"
+     "\n"
+     "Every socket of the coordinator requires CURVE keys, made in HOME/keys by autodistd\n"
+     "or `autodist up` at their first start (docs/security.md).  The home's owner is the\n"
+     "admin (HOME/keys); agents and trainers use HOME/keys/node; users get a folder each.\n"
+     "No coordinator is needed: these read and write HOME/keys.\n"
+     "\n"
+     "list            the admitted keys: NAME ROLE KEY FOLDER\n"
+     "add-user NAME   make NAME's key folder and say how to hand it over; admitted at once\n"
+     "revoke NAME     delete NAME's keys; refused from the next connection on\n"
+     "rotate          a new coordinator key (restart it, copy server.cert again)\n"
+     "\n"
+     "`autodist keys SUB --help` says more about each.\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
      "                      [--no-wait] [--follow-interval S]\n"
@@ -242,6 +262,8 @@ static const char s_globals_help[] =
     "                          else the one `autodist up` recorded, else " AD_PROTO_CLIENT_ENDPOINT
     ")\n"
     "  --json                  print one JSON document on stdout instead of text\n"
+    "  --keys DIR              CURVE keys to talk with (default HOME/keys): a folder\n"
+    "                          made by `autodist keys add-user NAME`\n"
     "  --help                  this help\n";
 
 static const char s_exit_help[] =
@@ -275,7 +297,8 @@ ad_cli_help(const char *cmd, FILE *f)
         fprintf(f, "%s\n%s", c->help, s_globals_help);
         return true;
     }
-    fprintf(f, "usage: autodist [--home DIR] [--coordinator ENDPOINT] [--json] COMMAND [options]\n"
+    fprintf(f, "usage: autodist [--home DIR] [--coordinator ENDPOINT] [--keys DIR] [--json]\n"
+               "                COMMAND [options]\n"
                "       autodist help COMMAND | --help | --version\n"
                "\n"
                "Train on the machines you have: autodist measures the nodes, runs synchronous\n"
@@ -294,6 +317,7 @@ enum {
     S_OPT_JSON,
     S_OPT_HELP,
     S_OPT_VERSION,
+    S_OPT_KEYS,
 };
 
 /* `autodist help [CMD]`. */
@@ -316,6 +340,7 @@ main(int argc, char **argv)
         {"home", required_argument, NULL, S_OPT_HOME},
         {"coordinator", required_argument, NULL, S_OPT_COORDINATOR},
         {"json", no_argument, NULL, S_OPT_JSON},
+        {"keys", required_argument, NULL, S_OPT_KEYS},
         {"help", no_argument, NULL, S_OPT_HELP},
         {"version", no_argument, NULL, S_OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -338,6 +363,9 @@ main(int argc, char **argv)
             break;
         case S_OPT_JSON:
             cli.json = true;
+            break;
+        case S_OPT_KEYS:
+            cli.keys_arg = optarg;
             break;
         case 'h':
         case S_OPT_HELP:

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,6 +605,13 @@ s_socket(int type, ad_err_t *err)
 zsock_t *
 ad_proto_listen(int type, const char *endpoint, const char *keys_dir, int *port, ad_err_t *err)
 {
+    return ad_proto_listen_domain(type, endpoint, keys_dir, NULL, port, err);
+}
+
+zsock_t *
+ad_proto_listen_domain(int type, const char *endpoint, const char *keys_dir, const char *domain,
+                       int *port, ad_err_t *err)
+{
     static bool mmap_fixed;
     zsock_t *sock;
     int rc;
@@ -630,7 +638,7 @@ ad_proto_listen(int type, const char *endpoint, const char *keys_dir, int *port,
     zsock_set_heartbeat_timeout(sock, 3 * AD_PROTO_LISTEN_PING_MS);
     /* A thousand agents connecting at once must not lose SYNs to a short backlog. */
     zsock_set_backlog(sock, AD_PROTO_LISTEN_BACKLOG);
-    if (keys_dir && ad_proto_secure_server(sock, keys_dir, err))
+    if (keys_dir && ad_proto_secure_server(sock, keys_dir, domain, err))
         goto err_destroy;
     rc = zsock_bind(sock, "%s", endpoint);
     if (rc < 0) {
@@ -680,12 +688,114 @@ err_destroy:
 }
 
 static int
-s_unreachable(const char *endpoint, int timeout_ms, ad_err_t *err)
+s_unreachable(const char *endpoint, const char *keys_dir, int timeout_ms, ad_err_t *err)
 {
     return ad_err_set(err, -ETIMEDOUT,
                       "cannot reach the coordinator at %s (no answer in %g s): is it running? "
-                      "try `autodist up`",
-                      endpoint, timeout_ms / 1000.0);
+                      "try `autodist up`%s",
+                      endpoint, timeout_ms / 1000.0,
+                      keys_dir ? " (or its key changed: see docs/security.md)" : "");
+}
+
+/* Handshake events a request watches (CURVE failures are otherwise silent in ZeroMQ). */
+#define S_MONITOR_EVENTS                                                                   \
+    (ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |                              \
+     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |          \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* A PAIR that receives sock's handshake events, or NULL (then requests only time out). */
+static zsock_t *
+s_monitor_new(zsock_t *sock)
+{
+    char ep[64];
+    zsock_t *pair;
+
+    snprintf(ep, sizeof(ep), "inproc://ad-proto-monitor-%p", (void *)sock);
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, S_MONITOR_EVENTS) != 0)
+        return NULL;
+    pair = zsock_new(ZMQ_PAIR);
+    if (pair && zsock_connect(pair, "%s", ep) != 0)
+        zsock_destroy(&pair);
+    return pair;
+}
+
+/*
+ * Read one event of the monitor: 0 for one that changes nothing, or a
+ * failure of the handshake turned into a code and message (-EACCES).
+ */
+static int
+s_monitor_event(zsock_t *mon, const char *endpoint, const char *keys_dir, bool *shook,
+                ad_err_t *err)
+{
+    zmsg_t *m = zmsg_recv(mon);
+    zframe_t *f = m ? zmsg_first(m) : NULL;
+    uint16_t event = 0;
+
+    if (f && zframe_size(f) >= 6)
+        memcpy(&event, zframe_data(f), sizeof(event));
+    zmsg_destroy(&m);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        *shook = true;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return ad_err_set(err, -EACCES,
+                          "the coordinator at %s refused the key %s/client.cert: unknown or "
+                          "revoked (ask its admin: `autodist keys add-user NAME`)",
+                          endpoint, keys_dir ? keys_dir : "(none)");
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+        (event == ZMQ_EVENT_DISCONNECTED && !*shook && keys_dir)) {
+        if (!keys_dir)
+            return ad_err_set(err, -EACCES,
+                              "the coordinator at %s requires CURVE keys and this client has "
+                              "none: use --home with the coordinator's home, or --keys DIR",
+                              endpoint);
+        return ad_err_set(err, -EACCES,
+                          "the coordinator at %s refused the CURVE handshake: the key "
+                          "%s/client.cert is unknown or revoked there (ask its admin: `autodist "
+                          "keys add-user NAME`), or %s/server.cert is not its key (rotated? copy "
+                          "it again), or it runs --insecure",
+                          endpoint, keys_dir, keys_dir);
+    }
+    return 0;
+}
+
+/* Wait until deadline for the answer on sock, failing fast on a refused handshake. */
+static int
+s_await(zsock_t *sock, zsock_t *mon, int64_t deadline, const char *endpoint,
+        const char *keys_dir, ad_proto_msg_t *msg, ad_err_t *err)
+{
+    zpoller_t *poller = zpoller_new(sock, mon, NULL);
+    bool shook = false;
+    int rc = -ETIMEDOUT;
+
+    if (!poller)
+        ad_oom(sizeof(zmq_pollitem_t));
+    for (;;) {
+        int64_t left = deadline - zclock_mono();
+        void *which;
+
+        if (left <= 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        which = zpoller_wait(poller, (int)left);
+        if (which == sock) {
+            rc = ad_proto_recv(sock, 0, msg, err);
+            break;
+        }
+        if (which && which == mon) {
+            rc = s_monitor_event(mon, endpoint, keys_dir, &shook, err);
+            if (rc)
+                break;
+            continue;
+        }
+        if (!zpoller_expired(poller)) {
+            rc = ad_err_set(err, -EINTR, "interrupted while waiting for the coordinator");
+            break;
+        }
+    }
+    zpoller_destroy(&poller);
+    return rc;
 }
 
 int
@@ -694,10 +804,10 @@ ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *
 {
     int64_t deadline = zclock_mono() + timeout_ms;
     ad_proto_msg_t msg = {0};
+    zsock_t *mon = NULL;
     const char *code;
     const char *text;
     zsock_t *sock;
-    int64_t left;
     int rc;
 
     assert(endpoint && type && reply && timeout_ms >= 0);
@@ -719,6 +829,7 @@ ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *
             goto out_destroy;
         }
     }
+    mon = s_monitor_new(sock);
     if (zsock_connect(sock, "%s", endpoint) < 0) {
         json_decref(payload);
         rc = ad_err_set(err, AD_EINVAL, "bad coordinator endpoint \"%s\": %s", endpoint,
@@ -727,13 +838,15 @@ ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *
     }
     rc = ad_proto_send(sock, NULL, type, payload, err);
     if (rc == -EAGAIN)
-        rc = s_unreachable(endpoint, timeout_ms, err);
+        rc = s_unreachable(endpoint, keys_dir, timeout_ms, err);
     if (rc)
         goto out_destroy;
-    left = deadline - zclock_mono();
-    rc = ad_proto_recv(sock, left > 0 ? (int)left : 0, &msg, err);
+    if (mon)
+        rc = s_await(sock, mon, deadline, endpoint, keys_dir, &msg, err);
+    else
+        rc = ad_proto_recv(sock, (int)fmax(0, (double)(deadline - zclock_mono())), &msg, err);
     if (rc == -ETIMEDOUT)
-        rc = s_unreachable(endpoint, timeout_ms, err);
+        rc = s_unreachable(endpoint, keys_dir, timeout_ms, err);
     if (rc)
         goto out_clear;
     if (msg.type == AD_PROTO_OK) {
@@ -750,7 +863,10 @@ ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *
 out_clear:
     ad_proto_msg_clear(&msg);
 out_destroy:
+    if (mon)
+        zmq_socket_monitor(zsock_resolve(sock), NULL, 0);
     zsock_destroy(&sock);
+    zsock_destroy(&mon);
     return rc;
 }
 
@@ -769,94 +885,6 @@ s_exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* Create dir (mode 0700) unless it is there. */
-static int
-s_mkdir(const char *dir, ad_err_t *err)
-{
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-        return 0;
-    return ad_err_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
-}
-
-/* Create the pair base(+_secret) unless its secret file exists. */
-static int
-s_make_pair(const char *base, const char *who, ad_err_t *err)
-{
-    char secret[PATH_MAX + 8];
-    zcert_t *cert;
-    int rc = 0;
-
-    snprintf(secret, sizeof(secret), "%s_secret", base);
-    if (s_exists(secret) && s_exists(base))
-        return 0;
-    cert = zcert_new();
-    if (!cert)
-        ad_oom(sizeof(void *));
-    zcert_set_meta(cert, "name", "autodist %s", who);
-    if (zcert_save(cert, base) != 0)
-        rc = ad_err_set(err, errno ? -errno : -EIO, "cannot write CURVE certificate %s: %s", base,
-                        strerror(errno ? errno : EIO));
-    zcert_destroy(&cert);
-    return rc;
-}
-
-int
-ad_proto_keys_create(const char *keys_dir, ad_err_t *err)
-{
-    char path[PATH_MAX];
-    char allowed[PATH_MAX];
-    zcert_t *cert;
-    int rc;
-
-    assert(keys_dir);
-    rc = s_mkdir(keys_dir, err);
-    if (rc)
-        return rc;
-    snprintf(path, sizeof(path), "%s/clients", keys_dir);
-    rc = s_mkdir(path, err);
-    if (rc)
-        return rc;
-    snprintf(path, sizeof(path), "%s/server.cert", keys_dir);
-    rc = s_make_pair(path, "coordinator", err);
-    if (rc)
-        return rc;
-    snprintf(path, sizeof(path), "%s/client.cert", keys_dir);
-    rc = s_make_pair(path, "client", err);
-    if (rc)
-        return rc;
-    snprintf(allowed, sizeof(allowed), "%s/clients/client.cert", keys_dir);
-    if (s_exists(allowed))
-        return 0;
-    cert = zcert_load(path);
-    if (!cert)
-        return ad_err_set(err, -EIO, "cannot read CURVE certificate %s", path);
-    if (zcert_save_public(cert, allowed) != 0)
-        rc = ad_err_set(err, -EIO, "cannot write CURVE certificate %s", allowed);
-    zcert_destroy(&cert);
-    return rc;
-}
-
-zactor_t *
-ad_proto_auth_new(const char *keys_dir, ad_err_t *err)
-{
-    char dir[PATH_MAX];
-    zactor_t *auth;
-
-    snprintf(dir, sizeof(dir), "%s/clients", keys_dir);
-    if (!s_exists(dir)) {
-        ad_err_set(err, -ENOENT, "no CURVE client certificates at %s (create the keys first)", dir);
-        return NULL;
-    }
-    auth = zactor_new(zauth, NULL);
-    if (!auth) {
-        ad_err_set(err, -ENOMEM, "cannot start the CURVE authenticator");
-        return NULL;
-    }
-    zstr_sendx(auth, "CURVE", dir, NULL);
-    zsock_wait(auth);
-    return auth;
-}
-
 /* Load keys_dir/name with its secret half into *out. Returns 0, -ENOENT or -EIO. */
 static int
 s_load_pair(const char *keys_dir, const char *name, zcert_t **out, ad_err_t *err)
@@ -867,7 +895,7 @@ s_load_pair(const char *keys_dir, const char *name, zcert_t **out, ad_err_t *err
     snprintf(base, sizeof(base), "%s/%s", keys_dir, name);
     snprintf(secret, sizeof(secret), "%s_secret", base);
     if (!s_exists(secret))
-        return ad_err_set(err, -ENOENT, "no CURVE secret key at %s", secret);
+        return ad_err_set(err, -ENOENT, "no CURVE key at %s", secret);
     *out = zcert_load(base);
     if (!*out)
         return ad_err_set(err, -EIO, "cannot read CURVE certificate %s", base);
@@ -875,7 +903,7 @@ s_load_pair(const char *keys_dir, const char *name, zcert_t **out, ad_err_t *err
 }
 
 int
-ad_proto_secure_server(zsock_t *sock, const char *keys_dir, ad_err_t *err)
+ad_proto_secure_server(zsock_t *sock, const char *keys_dir, const char *domain, ad_err_t *err)
 {
     zcert_t *cert = NULL;
     int rc;
@@ -885,7 +913,7 @@ ad_proto_secure_server(zsock_t *sock, const char *keys_dir, ad_err_t *err)
         return rc;
     zcert_apply(cert, sock);
     zsock_set_curve_server(sock, 1);
-    zsock_set_zap_domain(sock, "autodist");
+    zsock_set_zap_domain(sock, domain ? domain : AD_PROTO_ZAP_DOMAIN);
     zcert_destroy(&cert);
     return 0;
 }
@@ -895,21 +923,25 @@ ad_proto_secure_client(zsock_t *sock, const char *keys_dir, ad_err_t *err)
 {
     char path[PATH_MAX];
     zcert_t *mine = NULL;
-    zcert_t *server;
+    zconfig_t *server;
+    const char *key;
     int rc;
 
     rc = s_load_pair(keys_dir, "client.cert", &mine, err);
     if (rc)
         return rc;
+    /* The public file itself: zcert_load() would prefer a server.cert_secret beside it. */
     snprintf(path, sizeof(path), "%s/server.cert", keys_dir);
-    server = s_exists(path) ? zcert_load(path) : NULL;
-    if (!server) {
+    server = s_exists(path) ? zconfig_load(path) : NULL;
+    key = server ? zconfig_get(server, "curve/public-key", NULL) : NULL;
+    if (!key || strlen(key) != 40) {
+        zconfig_destroy(&server);
         zcert_destroy(&mine);
-        return ad_err_set(err, -ENOENT, "no CURVE server certificate at %s", path);
+        return ad_err_set(err, -ENOENT, "no CURVE key at %s", path);
     }
     zcert_apply(mine, sock);
-    zsock_set_curve_serverkey(sock, zcert_public_txt(server));
-    zcert_destroy(&server);
+    zsock_set_curve_serverkey(sock, key);
+    zconfig_destroy(&server);
     zcert_destroy(&mine);
     return 0;
 }

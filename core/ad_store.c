@@ -174,13 +174,17 @@ static const char s_schema_v2[] =
  * Version 3: what it takes to find a running job again after the coordinator
  * stopped (docs/reliability.md): its current run row, the pid and identity
  * (boot id and start time) of its autodist-launch, and how many times it was
- * requeued; a sweep's dispatch options and whether it was running, so a
- * running sweep reopens by itself.
+ * requeued; its owner, the name of the CURVE key that submitted it (NULL:
+ * submitted before keys, by a sweep, or --insecure), indexed to count an
+ * owner's PENDING jobs for the per-user cap; a sweep's dispatch options and
+ * whether it was running, so a running sweep reopens by itself.
  */
 static const char s_schema_v3[] = "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
                                   "ALTER TABLE jobs ADD COLUMN run INTEGER;"
                                   "ALTER TABLE jobs ADD COLUMN pid INTEGER;"
                                   "ALTER TABLE jobs ADD COLUMN pid_identity TEXT;"
+                                  "ALTER TABLE jobs ADD COLUMN owner TEXT;"
+                                  "CREATE INDEX jobs_owner ON jobs (owner, state);"
                                   "ALTER TABLE sweeps ADD COLUMN state TEXT;"
                                   "ALTER TABLE sweeps ADD COLUMN max_parallel INTEGER;"
                                   "ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;";

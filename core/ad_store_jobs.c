@@ -359,3 +359,75 @@ out_free:
     *n = 0;
     return rc;
 }
+
+/* ---- owners (issue 9: roles) ------------------------------------------------------------- */
+
+int
+ad_store_set_job_owner(ad_store_t *self, int64_t id, const char *owner)
+{
+    const char *op = "set job owner";
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    ad_err_clear(&self->err);
+    rc = st_prepare(self, "UPDATE jobs SET owner = ?1 WHERE id = ?2", op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_text(stmt, 1, owner);
+    sqlite3_bind_int64(stmt, 2, id);
+    rc = st_step(self, stmt);
+    if (rc != SQLITE_DONE)
+        rc = st_db_error(self, op, rc);
+    else if (sqlite3_changes(self->db) == 0)
+        rc = ad_err_set(&self->err, -ENOENT, "%s: no job %lld", op, (long long)id);
+    else
+        rc = 0;
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int
+ad_store_get_job_owner(ad_store_t *self, int64_t id, char **owner)
+{
+    const char *op = "get job owner";
+    sqlite3_stmt *stmt = NULL;
+    const unsigned char *text;
+    int rc;
+
+    *owner = NULL;
+    ad_err_clear(&self->err);
+    rc = st_prepare(self, "SELECT owner FROM jobs WHERE id = ?1", op, &stmt);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, id);
+    rc = st_step_one(self, stmt, op, "job", id, NULL);
+    if (!rc && (text = sqlite3_column_text(stmt, 0)))
+        *owner = ad_strdup((const char *)text);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int
+ad_store_count_owner_jobs(ad_store_t *self, const char *owner, ad_job_state_t state, int64_t *n)
+{
+    const char *op = "count owner's jobs";
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    *n = 0;
+    ad_err_clear(&self->err);
+    rc = st_prepare(self, "SELECT count(*) FROM jobs WHERE owner = ?1 AND state = ?2", op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_text(stmt, 1, owner);
+    st_bind_text(stmt, 2, ad_store_job_state_name(state));
+    rc = st_step(self, stmt);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(stmt, 0);
+        rc = 0;
+    } else {
+        rc = st_db_error(self, op, rc);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}

@@ -152,6 +152,13 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         ad_log_limited("malformed", AD_LOG_WARN, "%s; dropped", err.msg);
         goto out;
     }
+    /* Only the node key opens this socket (ZAP domain): a check that the handshake held. */
+    if (!self->opts->insecure &&
+        ad_keys_parse_user_id(msg.user_id, NULL, 0) != AD_KEYS_ROLE_NODE) {
+        ad_log(AD_LOG_WARN, "%s from %s without the node key; dropped",
+               ad_proto_type_name(msg.type), msg.identity);
+        goto out;
+    }
     switch (msg.type) {
     case AD_PROTO_HELLO:
         s_on_hello(self, &msg);

@@ -1,4 +1,4 @@
-/* ad_client.c - client requests: SUBMIT, STATUS, JOBS, CANCEL, LOGS, NODES, SHUTDOWN */
+/* ad_client.c - client requests: SUBMIT, STATUS, JOBS, CANCEL, LOGS, NODES, SHUTDOWN; roles */
 #include "ad_daemon.h"
 
 /* LOGS: default and largest chunk. */
@@ -81,9 +81,82 @@ s_fill_reasons(coord_t *self, json_t *jobs)
     json_array_foreach(jobs, i, o) s_decorate(self, o);
 }
 
+/* ---- who may do what (docs/security.md) --------------------------------------------------- */
+
+/*
+ * The sender's role and name from its key (the ZAP handler's User-Id); every
+ * client of an --insecure coordinator is the admin.
+ */
+static ad_keys_role_t
+s_who(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size)
+{
+    if (self->opts->insecure) {
+        snprintf(name, size, "anyone (--insecure)");
+        return AD_KEYS_ROLE_ADMIN;
+    }
+    return ad_keys_parse_user_id(msg->user_id, name, size);
+}
+
+/* Refuse msg unless its sender holds the admin key (what says what needs it); true when refused. */
+static bool
+s_refuse_unless_admin(coord_t *self, const ad_proto_msg_t *msg, const char *what)
+{
+    char name[AD_KEYS_NAME_MAX + 32];
+    ad_keys_role_t role = s_who(self, msg, name, sizeof(name));
+
+    if (role == AD_KEYS_ROLE_ADMIN)
+        return false;
+    ad_log(AD_LOG_WARN, "%s refused: %s %s has no admin key", ad_proto_type_name(msg->type),
+           ad_keys_role_name(role), name[0] ? name : "-");
+    ad_client_error(self, msg->identity, -EACCES, "permission denied: %s needs the admin key; you "
+                    "are %s %s", what, ad_keys_role_name(role), name[0] ? name : "-");
+    return true;
+}
+
+/* Over the per-user cap of PENDING jobs (--max-queued-per-user)?  Answers the refusal. */
+static bool
+s_refuse_over_cap(coord_t *self, const ad_proto_msg_t *msg, const char *owner)
+{
+    int64_t n = 0;
+
+    if (!owner)
+        return false;
+    if (ad_store_count_owner_jobs(self->store, owner, AD_JOB_PENDING, &n)) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", ad_store_errmsg(self->store));
+        return true;
+    }
+    if (n < self->opts->max_queued)
+        return false;
+    ad_client_error(self, msg->identity, -EDQUOT,
+                    "%s has %lld jobs PENDING, the most one user may queue "
+                    "(--max-queued-per-user %lld): wait for some to start or cancel some",
+                    owner, (long long)n, (long long)self->opts->max_queued);
+    return true;
+}
+
+/* The owner a SUBMIT gets: the key's name (NULL for --insecure). */
+static const char *
+s_owner(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size)
+{
+    ad_keys_role_t role = s_who(self, msg, name, size);
+
+    return self->opts->insecure || role == AD_KEYS_ROLE_NONE ? NULL : name;
+}
+
+/* Record job id's owner; a failure is logged (only an admin can cancel the job then). */
+static void
+s_set_owner(coord_t *self, int64_t id, const char *owner)
+{
+    if (owner && ad_store_set_job_owner(self->store, id, owner))
+        ad_log(AD_LOG_WARN, "job %lld: owner %s not stored: %s", (long long)id, owner,
+               ad_store_errmsg(self->store));
+}
+
 static void
 s_submit(coord_t *self, const ad_proto_msg_t *msg)
 {
+    char name[AD_KEYS_NAME_MAX + 32];
+    const char *owner = s_owner(self, msg, name, sizeof(name));
     json_t *spec = NULL;
     ad_job_t job = {0};
     ad_err_t err = {0};
@@ -101,6 +174,8 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         ad_client_error(self, msg->identity, AD_EPARSE, "%s", err.msg);
         return;
     }
+    if (s_refuse_over_cap(self, msg, owner))
+        goto out;
     if (job.layout.is_auto) {
         canon = ad_job_to_json(&job);
         rc = ad_coord_job_add(self->store, job.name, canon, 0, 0, 0, &id, &err);
@@ -109,7 +184,9 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
             ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
             goto out;
         }
-        ad_log(AD_LOG_INFO, "job %lld (%s) submitted: layout auto", (long long)id, job.name);
+        s_set_owner(self, id, owner);
+        ad_log(AD_LOG_INFO, "job %lld (%s) submitted by %s: layout auto", (long long)id, job.name,
+               owner ? owner : "-");
         ad_daemon_send(self->client, msg->identity, "OK",
                        json_pack("{s:I s:s s:s s:s}", "job", (json_int_t)id, "name", job.name,
                                  "state", "PENDING", "layout", "auto"));
@@ -125,6 +202,7 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
         goto out;
     }
+    s_set_owner(self, id, owner);
     rc = ad_sched_add_job(self->sched, id, job.layout.nodes, job.layout.procs_per_node,
                           job.layout.threads_per_proc);
     if (rc) {
@@ -134,8 +212,9 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
                         "job %lld: the scheduler refused its layout", (long long)id);
         goto out;
     }
-    ad_log(AD_LOG_INFO, "job %lld (%s) submitted: %dx%dx%d", (long long)id, job.name,
-           job.layout.nodes, job.layout.procs_per_node, job.layout.threads_per_proc);
+    ad_log(AD_LOG_INFO, "job %lld (%s) submitted by %s: %dx%dx%d", (long long)id, job.name,
+           owner ? owner : "-", job.layout.nodes, job.layout.procs_per_node,
+           job.layout.threads_per_proc);
     ad_daemon_send(
         self->client, msg->identity, "OK",
         json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "name", job.name, "state", "PENDING"));
@@ -189,6 +268,35 @@ s_jobs(coord_t *self, const ad_proto_msg_t *msg)
     ad_daemon_send(self->client, msg->identity, "OK", json_pack("{s:o}", "jobs", jobs));
 }
 
+/* A user may cancel only their own jobs; the admin any.  Answers the refusal; true when refused. */
+static bool
+s_refuse_others_job(coord_t *self, const ad_proto_msg_t *msg, int64_t id)
+{
+    char name[AD_KEYS_NAME_MAX + 32];
+    ad_keys_role_t role = s_who(self, msg, name, sizeof(name));
+    char *owner = NULL;
+    bool refused;
+
+    if (role == AD_KEYS_ROLE_ADMIN)
+        return false;
+    if (ad_store_get_job_owner(self->store, id, &owner)) {
+        ad_client_error(self, msg->identity, AD_EDB, "%s", ad_store_errmsg(self->store));
+        return true;
+    }
+    refused = role != AD_KEYS_ROLE_USER || !owner || strcmp(owner, name);
+    if (refused) {
+        ad_log(AD_LOG_WARN, "CANCEL of job %lld refused: it belongs to %s, asked by %s %s",
+               (long long)id, owner ? owner : "the admin", ad_keys_role_name(role), name);
+        ad_client_error(self, msg->identity, -EACCES,
+                        "permission denied: job %lld belongs to %s; you are %s %s (cancelling "
+                        "others' jobs needs the admin key)",
+                        (long long)id, owner ? owner : "the admin", ad_keys_role_name(role),
+                        name[0] ? name : "-");
+    }
+    free(owner);
+    return refused;
+}
+
 static void
 s_cancel(coord_t *self, const ad_proto_msg_t *msg)
 {
@@ -204,6 +312,8 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
         return;
     }
     json_decref(o);
+    if (s_refuse_others_job(self, msg, id))
+        return;
     if (!strcmp(state, "PENDING")) {
         /* Its probes go too. */
         ad_autojob_cancel(self, id);
@@ -359,6 +469,12 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
             ad_client_error(self, msg.identity, AD_EPEER, "%s", err.msg);
         goto out;
     }
+    /* Every connection of a secure coordinator carries a key's role: none means no ZAP. */
+    if (!self->opts->insecure &&
+        ad_keys_parse_user_id(msg.user_id, NULL, 0) == AD_KEYS_ROLE_NONE) {
+        ad_client_error(self, msg.identity, -EACCES, "permission denied: no key");
+        goto out;
+    }
     switch (msg.type) {
     case AD_PROTO_NODES:
         ad_daemon_send(sock, msg.identity, "OK", json_pack("{s:o}", "nodes", s_nodes_json(self)));
@@ -385,9 +501,13 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         ad_sweep_api_status(self, &msg);
         break;
     case AD_PROTO_SWEEP_CANCEL:
-        ad_sweep_api_cancel(self, &msg);
+        /* Sweeps have no owner yet: only the admin stops one. */
+        if (!s_refuse_unless_admin(self, &msg, "SWEEP_CANCEL"))
+            ad_sweep_api_cancel(self, &msg);
         break;
     case AD_PROTO_SHUTDOWN:
+        if (s_refuse_unless_admin(self, &msg, "SHUTDOWN"))
+            break;
         ad_daemon_send(sock, msg.identity, "OK", json_object());
         ad_log(AD_LOG_INFO, "SHUTDOWN requested");
         self->exit_code = AD_DAEMON_EXIT_OK;

@@ -26,6 +26,7 @@
 #include "autodist/ad_home.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_journal.h"
+#include "autodist/ad_keys.h"
 #include "autodist/ad_launch.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_proc.h"
@@ -68,6 +69,9 @@ typedef struct opts {
     int64_t probe_steps;    /* --probe-steps */
     int max_nodes;          /* --max-nodes: most nodes known at once (0: no cap) */
     int max_profile_kib;    /* --max-profile-kib: largest HELLO profile (KiB, 0: no cap) */
+    bool insecure;          /* --insecure: no CURVE (loopback endpoints only) */
+    const char *node_keys;  /* --node-keys: the nodes' key folder as the nodes see it */
+    int64_t max_queued;     /* --max-queued-per-user: PENDING jobs one owner may have */
 } opts_t;
 
 /* What rank 0 has reported so far, and the sums the run's result is made of. */
@@ -147,6 +151,9 @@ typedef struct coord {
     char *launcher;        /* autodist-launch path: runs each job's mpirun, writes its exit file */
     char *local_rsh;       /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
     unsigned ticks;        /* timer ticks so far */
+    zactor_t *auth;        /* the ZAP handler (ad_keys_auth_new()); NULL with --insecure */
+    zactor_t *monitors[3]; /* handshake failures of the client, agents, metrics sockets */
+    double refused_at[3];  /* when one was last logged, per socket (mono s) */
     int exit_code;         /* -1 while running */
 } coord_t;
 

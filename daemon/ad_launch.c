@@ -632,6 +632,8 @@ ad_launch_argv(const ad_launch_plan_t *self, int *argc)
     }
     s_push2(&a, "-x", s_printf("OMP_NUM_THREADS=%d", self->threads));
     s_push2(&a, "-x", s_printf("AUTODIST_JOB=%s", self->job_id));
+    /* The nodes' CURVE keys for rank 0's METRIC, from autodistd's environment (--node-keys). */
+    s_push2(&a, "-x", ad_strdup("AUTODIST_KEYS"));
     for (char **e = self->env; *e; e++)
         s_push2(&a, "-x", ad_strdup(*e));
     s_push(&a, ad_strdup(self->trainer));

@@ -1,5 +1,6 @@
 /* autodistd.c - the coordinator: options, the event loop, signals and main (rooms: ad_daemon.h) */
 #include <getopt.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 
@@ -24,6 +25,10 @@
 #define S_MIN_FREE_MIB 512
 /* How long a job on a DOWN node may go without a step before it ends NODE_FAIL (s). */
 #define S_NODE_GRACE_S 10.0
+/* A socket's failed handshakes without a key are logged at most this often (s). */
+#define S_REFUSED_LOG_S 60.0
+/* PENDING jobs one owner may have (--max-queued-per-user). */
+#define S_MAX_QUEUED_PER_USER 10000
 
 static void
 s_usage(FILE *f)
@@ -60,12 +65,39 @@ s_usage(FILE *f)
         "  --node-grace S       a job on a node that went DOWN runs on while its steps\n"
         "                       advance; NODE_FAIL after S seconds without one (default 10;\n"
         "                       0 ends it at once)\n"
+        "  --max-queued-per-user N  PENDING jobs one user may have, 1..10000000 (default %d)\n"
+        "  --node-keys DIR      the nodes' key folder as the nodes see it, given to the ranks\n"
+        "                       as $AUTODIST_KEYS (default: DIR/keys/node of --home)\n"
+        "  --insecure           no CURVE keys: anyone on this machine can connect; only\n"
+        "                       when every endpoint is on loopback (docs/security.md)\n"
         "  --foreground         stay in the foreground (the only mode; `autodist up` detaches)\n"
         "  --help\n"
         "\n"
+        "Every socket requires CURVE keys, made in DIR/keys at the first start\n"
+        "(`autodist keys`, docs/security.md).\n"
+        "\n"
         "Exit status: 0 stopped (SIGTERM, SIGINT, SHUTDOWN), 1 failure, 2 bad command line.\n",
         AD_HOME_ENV, AD_HOME_DEFAULT_NAME, AD_PROTO_CLIENT_ENDPOINT, AD_PROTO_AGENT_ENDPOINT,
-        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS, S_MAX_NODES, S_MAX_PROFILE_KIB);
+        AD_PROTO_METRIC_ENDPOINT, AD_PROTO_HEARTBEAT_MS, S_MAX_NODES, S_MAX_PROFILE_KIB,
+        S_MAX_QUEUED_PER_USER);
+}
+
+/* --insecure only where nobody off this machine can connect. */
+static int
+s_check_insecure(const opts_t *o, ad_err_t *err)
+{
+    const char *eps[] = {o->client, o->agents, o->metrics};
+    const char *names[] = {"--client", "--agents", "--metrics"};
+
+    if (!o->insecure)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (!ad_keys_is_loopback(eps[i]))
+            return ad_err_set(err, AD_EINVAL,
+                              "--insecure is for loopback endpoints only, and %s is %s: drop "
+                              "--insecure (keys are made in the home) or bind 127.0.0.1",
+                              names[i], eps[i]);
+    return 0;
 }
 
 static int
@@ -85,6 +117,9 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         {"probe-steps", required_argument, NULL, 'P'},
         {"max-nodes", required_argument, NULL, 'N'},
         {"max-profile-kib", required_argument, NULL, 'K'},
+        {"insecure", no_argument, NULL, 'I'},
+        {"node-keys", required_argument, NULL, 'D'},
+        {"max-queued-per-user", required_argument, NULL, 'Q'},
         {"foreground", no_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int64_t v;
@@ -102,6 +137,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
     o->probe_steps = AD_AUTO_PROBE_STEPS;
     o->max_nodes = S_MAX_NODES;
     o->max_profile_kib = S_MAX_PROFILE_KIB;
+    o->max_queued = S_MAX_QUEUED_PER_USER;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -115,6 +151,12 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case 'R': o->rsh_agent = optarg; break;
         case 'S': o->tcp_subnet = optarg; break;
         case 'f': break;
+        case 'I': o->insecure = true; break;
+        case 'D': o->node_keys = optarg; break;
+        case 'Q':
+            if (ad_opt_int("--max-queued-per-user", optarg, 1, 10000000, 0, &o->max_queued, err))
+                return err->code;
+            break;
         case 'p':
             if (ad_opt_int("--probes", optarg, 0, AD_AUTO_MAX_PROBES, 0, &v, err))
                 return err->code;
@@ -170,7 +212,7 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
                               "nodes reach this machine by", o->metrics);
         o->report = o->metrics;
     }
-    return 0;
+    return s_check_insecure(o, err);
 }
 
 void
@@ -221,10 +263,11 @@ s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 }
 
 static zsock_t *
-s_bind(int type, const char *what, const char *endpoint)
+s_bind(coord_t *self, int type, const char *what, const char *endpoint, const char *domain)
 {
     ad_err_t err = {0};
-    zsock_t *s = ad_proto_listen(type, endpoint, NULL, NULL, &err);
+    const char *keys = self->opts->insecure ? NULL : self->home->keys;
+    zsock_t *s = ad_proto_listen_domain(type, endpoint, keys, domain, NULL, &err);
 
     if (!s) {
         if (err.code == -EADDRINUSE)
@@ -236,18 +279,103 @@ s_bind(int type, const char *what, const char *endpoint)
     return s;
 }
 
+/*
+ * Keys (made at the first start) and the ZAP handler before any socket
+ * binds; the ranks find the nodes' folder in $AUTODIST_KEYS (they inherit
+ * mpirun's environment, which is ours plus the launch's).
+ */
+static int
+s_secure(coord_t *self)
+{
+    char node_dir[PATH_MAX];
+    ad_err_t err = {0};
+
+    if (self->opts->insecure) {
+        ad_log(AD_LOG_WARN, "--insecure: no CURVE keys; anyone on this machine can connect, "
+               "submit, cancel any job and shut the coordinator down");
+        setenv(AD_KEYS_ENV, AD_KEYS_NONE, 1);
+        return 0;
+    }
+    if (ad_keys_init(self->home->keys, NULL, &err)) {
+        ad_log(AD_LOG_ERROR, "cannot make the CURVE keys: %s", err.msg);
+        return -1;
+    }
+    self->auth = ad_keys_auth_new(self->home->keys, &err);
+    if (!self->auth) {
+        ad_log(AD_LOG_ERROR, "%s", err.msg);
+        return -1;
+    }
+    snprintf(node_dir, sizeof(node_dir), "%s/node", self->home->keys);
+    setenv(AD_KEYS_ENV, self->opts->node_keys ? self->opts->node_keys : node_dir, 1);
+    ad_log(AD_LOG_INFO, "CURVE keys in %s (admin: client.cert; nodes: node/; users: users/)",
+           self->home->keys);
+    return 0;
+}
+
+static const char *const s_socket_names[3] = {"client", "agents", "metrics"};
+
+/*
+ * A handshake that failed before the ZAP handler saw a key: a peer without
+ * CURVE, or with another coordinator's server key.  ZeroMQ names no peer
+ * here, so one line per socket a minute (refused keys are the ZAP handler's,
+ * once per address and key).
+ */
+static int
+s_on_refused(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    coord_t *self = arg;
+    char *event = NULL, *value = NULL, *address = NULL;
+    double now = ad_clock_now();
+    int i;
+
+    if (zstr_recvx(pipe, &event, &value, &address, NULL) < 1)
+        return 0;
+    for (i = 0; i < 3 && zactor_sock(self->monitors[i]) != pipe; i++)
+        ;
+    if (i < 3 && (self->refused_at[i] == 0 || now - self->refused_at[i] >= S_REFUSED_LOG_S)) {
+        self->refused_at[i] = now;
+        ad_log(AD_LOG_WARN, "a peer failed the CURVE handshake on the %s socket (%s): no keys, or "
+               "another coordinator's server.cert; more in the next %.0f s are not logged",
+               s_socket_names[i], event ? event : "?", S_REFUSED_LOG_S);
+    }
+    zstr_free(&event);
+    zstr_free(&value);
+    zstr_free(&address);
+    return 0;
+}
+
+/* Watch the secure sockets' handshakes (nothing with --insecure). */
+static void
+s_watch_handshakes(coord_t *self)
+{
+    zsock_t *socks[3] = {self->client, self->agents, self->metrics};
+
+    if (self->opts->insecure)
+        return;
+    for (int i = 0; i < 3; i++) {
+        self->monitors[i] = zactor_new(zmonitor, socks[i]);
+        zstr_sendx(self->monitors[i], "LISTEN", "HANDSHAKE_FAILED_PROTOCOL",
+                   "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+        zstr_send(self->monitors[i], "START");
+        zsock_wait(self->monitors[i]);
+        zloop_reader(self->loop, zactor_sock(self->monitors[i]), s_on_refused, self);
+    }
+}
+
 static int
 s_run(coord_t *self, sigset_t *stop_set)
 {
     zmq_pollitem_t sig_item = {0};
 
-    self->client = s_bind(ZMQ_ROUTER, "clients", self->opts->client);
+    if (s_secure(self))
+        return AD_DAEMON_EXIT_FAIL;
+    self->client = s_bind(self, ZMQ_ROUTER, "clients", self->opts->client, AD_KEYS_DOMAIN_CLIENTS);
     if (!self->client)
         return AD_DAEMON_EXIT_FAIL;
-    self->agents = s_bind(ZMQ_ROUTER, "agents", self->opts->agents);
+    self->agents = s_bind(self, ZMQ_ROUTER, "agents", self->opts->agents, AD_KEYS_DOMAIN_NODES);
     if (!self->agents)
         return AD_DAEMON_EXIT_FAIL;
-    self->metrics = s_bind(ZMQ_PULL, "metrics", self->opts->metrics);
+    self->metrics = s_bind(self, ZMQ_PULL, "metrics", self->opts->metrics, AD_KEYS_DOMAIN_NODES);
     if (!self->metrics)
         return AD_DAEMON_EXIT_FAIL;
     self->sigfd = signalfd(-1, stop_set, SFD_CLOEXEC);
@@ -259,6 +387,7 @@ s_run(coord_t *self, sigset_t *stop_set)
     zloop_reader(self->loop, self->client, ad_client_on_msg, self);
     zloop_reader(self->loop, self->agents, ad_agents_on_msg, self);
     zloop_reader(self->loop, self->metrics, ad_running_on_metric, self);
+    s_watch_handshakes(self);
     zloop_set_nonstop(self->loop, true);
     zloop_timer(self->loop, S_TICK_MS, 0, s_on_tick, self);
     sig_item.fd = self->sigfd;
@@ -370,9 +499,12 @@ main(int argc, char **argv)
     self.sweep_timer = -1;
     rc = s_run(&self, &stop_set);
     zloop_destroy(&self.loop);
+    for (int i = 0; i < 3; i++)
+        zactor_destroy(&self.monitors[i]);
     zsock_destroy(&self.client);
     zsock_destroy(&self.agents);
     zsock_destroy(&self.metrics);
+    zactor_destroy(&self.auth);
     if (self.sigfd >= 0)
         close(self.sigfd);
     ad_autojob_free_all(&self);

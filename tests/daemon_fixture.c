@@ -87,7 +87,12 @@ json_t *
 dft_req(const char *type, json_t *payload, int expect_rc, ad_err_t *err)
 {
     json_t *reply = NULL;
-    int rc = ad_proto_request(dft_ep[0], type, payload, 3000, &reply, err);
+    char keys[300];
+    int rc;
+
+    /* The admin's keys, which the coordinator made in its home. */
+    snprintf(keys, sizeof(keys), "%s/keys", dft_home);
+    rc = ad_proto_request_secure(dft_ep[0], keys, type, payload, 3000, &reply, err);
 
     if (rc != expect_rc)
         fprintf(stderr, "%s: rc %d (%s)\n", type, rc, err->msg);

@@ -55,12 +55,17 @@ static void
 s_startv(s_agent_t *a, const char *const *args)
 {
     const char *argv[32] = {AD_AGENT_BIN};
+    bool to_coordinator = false;
     int n = 1;
 
     for (; args[n - 1]; n++) {
-        assert_true(n < 31);
+        assert_true(n < 30);
         argv[n] = args[n - 1];
+        to_coordinator = to_coordinator || !strcmp(argv[n], "--coordinator");
     }
+    /* The fake coordinator has no keys (CURVE is tested in test_proto and test_auth). */
+    if (to_coordinator)
+        argv[n++] = "--insecure";
     argv[n] = NULL;
     s_seq++;
     snprintf(a->out, sizeof(a->out), "%s/out.%d", adt_root(), s_seq);
@@ -325,10 +330,20 @@ test_bad_command_line(void **state)
     assert_non_null(strstr(err, "--name must be a host name or an IP address, got \"my node\""));
     free(err);
 
+    /* No keys is for a coordinator on this machine only. */
+    s_run(&a, "--no-bench", "--coordinator", "tcp://10.1.2.3:7401");
+    assert_int_equal(a.status, 2);
+    err = adt_slurp(a.err, NULL);
+    assert_int_equal(s_count_lines(err), 1);
+    assert_non_null(strstr(err, "--insecure is for a coordinator on this machine only, and "
+                                "tcp://10.1.2.3:7401 is not loopback"));
+    free(err);
+
     s_run(&a, "--help");
     assert_int_equal(a.status, 0);
     err = adt_slurp(a.out, NULL);
     assert_non_null(strstr(err, "usage: autodist-agent"));
+    assert_non_null(strstr(err, "--keys DIR"));
     free(err);
 }
 

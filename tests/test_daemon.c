@@ -383,11 +383,15 @@ test_rename_leaves_no_ghost(void **st)
 {
     pid_t d = dft_start_daemon();
     ad_err_t err = {0};
-    zsock_t *dealer = ad_proto_connect(ZMQ_DEALER, dft_ep[1], NULL, &err);
+    char keys[300];
+    zsock_t *dealer;
     json_t *job, *j;
     int64_t id;
     int count;
 
+    /* A session as an agent has it: with the node key. */
+    snprintf(keys, sizeof(keys), "%s/keys/node", dft_home);
+    dealer = ad_proto_connect(ZMQ_DEALER, dft_ep[1], keys, &err);
     assert_non_null(dealer);
     s_hello_as(dealer, "ghost-a");
     assert_string_equal(dft_node_state("ghost-a", &count), "UP");

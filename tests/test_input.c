@@ -26,13 +26,18 @@ static char s_home[128];
 static char s_ep[3][64]; /* client, agents, metrics */
 static char s_log[256];  /* the daemon's stderr */
 
-/* autodistd on fresh endpoints, with extra options (NULL-terminated), its stderr in s_log. */
+/*
+ * autodistd on fresh endpoints, with extra options (NULL-terminated), its stderr in s_log.
+ * --insecure: what is tested here is what a peer past authentication (one holding a key)
+ * can send; tests/test_auth.c tests the keys themselves.
+ */
 static pid_t
 s_start_daemon(const char *const *extra)
 {
-    const char *argv[24] = {AD_DAEMON_BIN, "--home", s_home,      "--client", s_ep[0],
-                            "--agents",    s_ep[1],  "--metrics", s_ep[2]};
-    int argc = 9;
+    const char *argv[24] = {AD_DAEMON_BIN, "--home",    s_home,  "--client",
+                            s_ep[0],       "--agents",  s_ep[1], "--metrics",
+                            s_ep[2],       "--insecure"};
+    int argc = 10;
     ad_err_t err = {0};
     json_t *reply = NULL;
     pid_t pid;

@@ -86,6 +86,11 @@ AD="$BIN/autodist --home $HOME_DIR --coordinator $CLIENT"
     --rsh-agent "$SRC/tests/netns-rsh.sh" --tcp-subnet "$SUB" --kill-grace 5 \
     2>"$T/daemon.log" &
 DAEMON_PID=$!
+# The agents read the node keys the coordinator makes in its home at start (docs/security.md).
+for _ in $(seq 1 100); do
+    grep -q listening "$T/daemon.log" 2>/dev/null && break
+    sleep 0.05
+done
 for i in 1 2 3; do
     ip netns exec "adns$ID-$i" "$BIN/autodist-agent" --no-bench --name "host$i" \
         --address "10.77.$NET.1$i" --coordinator "$AGENTS" --home "$HOME_DIR" \

@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ad_test.h"
 
+#include "autodist/ad_clock.h"
 #include "autodist/ad_fault.h"
+#include "autodist/ad_keys.h"
 #include "autodist/ad_proto.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -522,7 +525,8 @@ s_coordinator(zsock_t *pipe, void *args)
         switch (msg.type) {
         case AD_PROTO_STATUS:
             ad_proto_send(router, msg.identity, "OK",
-                          json_pack("{s:O}", "echo", msg.payload), &err);
+                          json_pack("{s:O s:s?}", "echo", msg.payload, "user_id", msg.user_id),
+                          &err);
             break;
         case AD_PROTO_CANCEL:
             ad_err_set(&e, AD_EINVAL, "job %d is not running",
@@ -687,15 +691,34 @@ test_error_names(void **state)
 
 /* ---- CURVE ------------------------------------------------------------------- */
 
+/* A request to endpoint with the client folder dir that must fail fast with code and text. */
+static void
+s_refused(const char *endpoint, const char *dir, int code, const char *text)
+{
+    ad_err_t err = {0};
+    json_t *reply = NULL;
+    double t0 = ad_clock_now();
+    int rc = ad_proto_request_secure(endpoint, dir, "STATUS", NULL, 3000, &reply, &err);
+
+    if (rc != code)
+        fail_msg("request with %s: rc %d (%s), expected %d", dir ? dir : "no keys", rc, err.msg,
+                 code);
+    adt_assert_has(err.msg, text);
+    /* A refused handshake is told at once, not after the 3 s timeout. */
+    assert_true(ad_clock_now() - t0 < 1.5);
+    assert_null(reply);
+}
+
 static void
 test_curve(void **state)
 {
-    char keys[256], other[256], path[300], before[1024], after[1024];
+    char keys[256], other[256], path[300], before[1024], after[1024], node[300];
     char endpoint[64], *cert;
     size_t cert_len;
     ad_err_t err = {0};
     json_t *reply = NULL;
     zactor_t *auth, *coord;
+    struct stat st;
     zsock_t *sock;
     int rc;
 
@@ -707,36 +730,76 @@ test_curve(void **state)
     assert_int_equal(ad_proto_secure_client(sock, keys, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "client.cert_secret"));
     zsock_destroy(&sock);
-    assert_null(ad_proto_auth_new(keys, &err));
-    assert_int_equal(ad_proto_keys_create(keys, &err), 0);
+    assert_int_equal(ad_keys_check_client(keys, &err), -ENOENT);
+    adt_assert_has(err.msg, "client.cert_secret");
+    assert_null(ad_keys_auth_new(keys, &err));
+    assert_int_equal(ad_keys_init(keys, "boss", &err), 0);
     adt_path(path, sizeof(path), keys, "server.cert");
     assert_int_equal(access(path, R_OK), 0);
     adt_read_file(path, before, sizeof(before));
-    assert_int_equal(ad_proto_keys_create(keys, &err), 0);
-    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(ad_keys_init(keys, "boss", &err), 0);
     adt_read_file(path, after, sizeof(after));
     assert_string_equal(before, after);
-    adt_path(path, sizeof(path), keys, "clients/client.cert");
-    assert_int_equal(access(path, R_OK), 0);
+    /* The secrets are the owner's only. */
+    assert_int_equal(stat(keys, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    adt_path(path, sizeof(path), keys, "client.cert_secret");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(node, sizeof(node), "%s/node", keys);
+    assert_int_equal(ad_keys_check_client(node, &err), 0);
+    assert_int_equal(ad_keys_check_client(keys, &err), 0);
 
-    auth = ad_proto_auth_new(keys, &err);
+    auth = ad_keys_auth_new(keys, &err);
     assert_non_null(auth);
     coord = s_start_coordinator(keys, endpoint, sizeof(endpoint));
     rc = ad_proto_request_secure(endpoint, keys, "STATUS", adt_json("{\"job\":1}"), 3000, &reply,
                                  &err);
     if (rc)
         fail_msg("secure request: %s", err.msg);
+    /* The ZAP handler named the key: the admin's, called boss. */
+    assert_string_equal(json_string_value(json_object_get(reply, "user_id")), "admin/boss");
     json_decref(reply);
-    /* A plain client gets no answer from a CURVE server. */
-    rc = ad_proto_request(endpoint, "STATUS", NULL, 300, &reply, &err);
-    assert_int_equal(rc, -ETIMEDOUT);
-    /* Nor does a client whose certificate the coordinator does not hold. */
-    assert_int_equal(ad_proto_keys_create(other, &err), 0);
+    /* A plain client is refused at once and told why. */
+    s_refused(endpoint, NULL, -EACCES, "requires CURVE keys");
+    /* So is a client whose key the coordinator does not hold (made elsewhere: its node/)... */
+    assert_int_equal(ad_keys_init(other, NULL, &err), 0);
     cert = adt_slurp(adt_path(path, sizeof(path), keys, "server.cert"), &cert_len);
-    adt_write_in(other, "server.cert", cert, cert_len);
+    snprintf(path, sizeof(path), "%s/node", other);
+    adt_write_in(path, "server.cert", cert, cert_len);
     free(cert);
-    rc = ad_proto_request_secure(endpoint, other, "STATUS", NULL, 300, &reply, &err);
-    assert_int_equal(rc, -ETIMEDOUT);
+    s_refused(endpoint, path, -EACCES, "refused the key");
+    /* ... a client with another coordinator's server key (its handshake fails) ... */
+    s_refused(endpoint, other, -EACCES, "server.cert is not its key");
+    /* ... and the node key on a client socket. */
+    s_refused(endpoint, node, -EACCES, "refused the key");
+    /* A user added now is let in without a restart; revoked, refused again. */
+    assert_int_equal(ad_keys_add_user(keys, "alice", &err), 0);
+    assert_int_equal(ad_keys_add_user(keys, "alice", &err), -EEXIST);
+    assert_int_equal(ad_keys_add_user(keys, "boss", &err), AD_EINVAL);
+    assert_int_equal(ad_keys_add_user(keys, "../x", &err), AD_EINVAL);
+    snprintf(path, sizeof(path), "%s/users/alice", keys);
+    rc = ad_proto_request_secure(endpoint, path, "STATUS", NULL, 3000, &reply, &err);
+    if (rc)
+        fail_msg("user request: %s", err.msg);
+    assert_string_equal(json_string_value(json_object_get(reply, "user_id")), "user/alice");
+    json_decref(reply);
+    /* She keeps a copy of her folder; the revocation removes the coordinator's. */
+    {
+        char cmd[1024];
+
+        snprintf(cmd, sizeof(cmd), "cp -r %s %s/alice-copy", path, adt_root());
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(other, sizeof(other), "%s/alice-copy", adt_root());
+    assert_int_equal(ad_keys_revoke(keys, "alice", &err), 0);
+    assert_int_equal(ad_keys_revoke(keys, "alice", &err), -ENOENT);
+    s_refused(endpoint, other, -EACCES, "refused the key");
+    /* A server key that changed: the old server.cert no longer matches. */
+    assert_int_equal(ad_keys_rotate(keys, &err), 0);
+    adt_path(path, sizeof(path), keys, "server.cert");
+    adt_read_file(path, after, sizeof(after));
+    assert_string_not_equal(before, after);
     zactor_destroy(&coord);
     zactor_destroy(&auth);
     assert_int_equal(adt_root_remove(), 0);
@@ -848,42 +911,23 @@ test_parse_frames(void **state)
     ad_proto_msg_clear(&msg);
 }
 
-/* Under CURVE each message says which key sent it (the curve roles need it). */
+/* Loopback endpoints, the only ones --insecure accepts. */
 static void
-test_user_id_curve(void **state)
+test_loopback(void **state)
 {
-    char keys[256], path[300], endpoint[64];
-    ad_proto_msg_t msg = {0};
-    ad_err_t err = {0};
-    zsock_t *router, *dealer;
-    zactor_t *auth;
-    zcert_t *cert;
-    int port = 0;
+    static const char *const yes[] = {"tcp://127.0.0.1:7400", "tcp://127.0.0.9:1", "ipc:///tmp/x",
+                                      "inproc://a", "tcp://localhost:7400", "tcp://[::1]:7400"};
+    static const char *const no[] = {"tcp://*:7400", "tcp://0.0.0.0:7400", "tcp://10.0.0.1:7400",
+                                     "tcp://eth0:7400", "tcp://node-1:7400", "bogus", "",
+                                     "tcp://128.0.0.1:1"};
 
-    assert_non_null(adt_root_make("ad-proto-uid"));
-    adt_mkdir_in(keys, sizeof(keys), adt_root(), "keys");
-    assert_int_equal(ad_proto_keys_create(keys, &err), 0);
-    auth = ad_proto_auth_new(keys, &err);
-    assert_non_null(auth);
-    router = ad_proto_listen(ZMQ_ROUTER, "tcp://127.0.0.1:*", keys, &port, &err);
-    assert_non_null(router);
-    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", port);
-    dealer = ad_proto_connect(ZMQ_DEALER, endpoint, keys, &err);
-    assert_non_null(dealer);
-    assert_int_equal(ad_proto_send(dealer, NULL, "NODES", NULL, &err), 0);
-    if (ad_proto_recv(router, 3000, &msg, &err))
-        fail_msg("recv: %s", err.msg);
-    cert = zcert_load(adt_path(path, sizeof(path), keys, "client.cert"));
-    assert_non_null(cert);
-    assert_non_null(msg.user_id);
-    assert_string_equal(msg.user_id, zcert_public_txt(cert));
-    zcert_destroy(&cert);
-    ad_proto_msg_clear(&msg);
-    assert_null(msg.user_id);
-    zsock_destroy(&dealer);
-    zsock_destroy(&router);
-    zactor_destroy(&auth);
-    assert_int_equal(adt_root_remove(), 0);
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (!ad_keys_is_loopback(yes[i]))
+            fail_msg("%s is loopback", yes[i]);
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (ad_keys_is_loopback(no[i]))
+            fail_msg("%s is not loopback", no[i]);
+    assert_false(ad_keys_is_loopback(NULL));
 }
 
 /* What may name a node: host names and IP addresses, nothing a shell would read twice. */
@@ -934,7 +978,6 @@ main(void)
         cmocka_unit_test(test_many_frames),
         cmocka_unit_test(test_oversized_frame_tcp),
         cmocka_unit_test(test_parse_frames),
-        cmocka_unit_test(test_user_id_curve),
         cmocka_unit_test(test_send_refuses_bad_messages),
         cmocka_unit_test(test_recv_timeout),
         cmocka_unit_test(test_request_nobody_listening),
@@ -945,6 +988,7 @@ main(void)
         cmocka_unit_test(test_error_names),
         cmocka_unit_test(test_is_host),
         cmocka_unit_test(test_curve),
+        cmocka_unit_test(test_loopback),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -457,7 +457,12 @@ s_req(const char *type, json_t *payload, int *rc_out)
 {
     ad_err_t err = {0};
     json_t *reply = NULL;
-    int rc = ad_proto_request(s_cl.ep[0], type, payload, 5000, &reply, &err);
+    char keys[300];
+    int rc;
+
+    /* The admin's keys, which the coordinator made in its home. */
+    snprintf(keys, sizeof(keys), "%s/keys", s_cl.home);
+    rc = ad_proto_request_secure(s_cl.ep[0], keys, type, payload, 5000, &reply, &err);
 
     if (rc_out)
         *rc_out = rc;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "autodist/ad_keys.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_proto.h"
 
@@ -36,12 +37,51 @@ ad_metrics_open(const char *path, int append, ad_err_t *err)
     return self;
 }
 
+/*
+ * The node keys METRIC goes out with (a new string, or NULL: in the clear):
+ * $AUTODIST_KEYS as the launch sets it ("none" from an --insecure
+ * coordinator), else $AUTODIST_HOME/keys/node when it holds keys.  Keys that
+ * are named but missing are an error (the coordinator would drop every event).
+ */
+static int
+s_keys(char **out, ad_err_t *err)
+{
+    const char *env = getenv(AD_KEYS_ENV), *home = getenv("AUTODIST_HOME");
+    char *dir;
+
+    *out = NULL;
+    if (env && !strcmp(env, AD_KEYS_NONE))
+        return 0;
+    if (env && *env) {
+        if (ad_keys_check_client(env, err))
+            return err ? err->code : -ENOENT;
+        *out = ad_strdup(env);
+        return 0;
+    }
+    if (!home || !*home)
+        return 0;
+    dir = ad_malloc(strlen(home) + sizeof("/keys/node"));
+    sprintf(dir, "%s/keys/node", home);
+    if (ad_keys_check_client(dir, NULL) == 0)
+        *out = dir;
+    else
+        free(dir);
+    return 0;
+}
+
 int
 ad_metrics_report(ad_metrics_t *self, const char *endpoint, int64_t job, ad_err_t *err)
 {
+    char *keys = NULL;
+    int rc;
+
     /* The trainer keeps its own signal handling: CZMQ must not install one. */
     zsys_handler_set(NULL);
-    self->push = ad_proto_connect(ZMQ_PUSH, endpoint, NULL, err);
+    rc = s_keys(&keys, err);
+    if (rc)
+        return rc;
+    self->push = ad_proto_connect(ZMQ_PUSH, endpoint, keys, err);
+    free(keys);
     if (!self->push)
         return err ? err->code : AD_EINVAL;
     self->job = job;

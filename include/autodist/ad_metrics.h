@@ -26,7 +26,10 @@ ad_metrics_t *ad_metrics_open(const char *path, int append, ad_err_t *err);
  * Also send every event to the coordinator at endpoint as METRIC {job, ...}
  * (docs/protocol.md) on a PUSH socket that never blocks: while the
  * coordinator is away events are dropped, never the training step delayed.
- * Returns 0, or AD_EINVAL/-errno with err for a bad endpoint.
+ * Over CURVE with the node keys of $AUTODIST_KEYS (the coordinator sets it;
+ * "none": in the clear), else $AUTODIST_HOME/keys/node when it holds keys.
+ * Returns 0, or AD_EINVAL/-errno with err for a bad endpoint or keys named
+ * by $AUTODIST_KEYS that are missing (-ENOENT naming the file).
  */
 int ad_metrics_report(ad_metrics_t *self, const char *endpoint, int64_t job, ad_err_t *err);
 

@@ -86,8 +86,8 @@ typedef enum {
 typedef struct ad_proto_msg {
     char *identity;       /* ROUTER: the sender's routing id in upper-case hex (owned); else NULL */
     ad_proto_type_t type; /* which message; AD_PROTO_UNKNOWN when the type frame was bad */
+    char *user_id;        /* the peer's ZAP User-Id over CURVE ("user/alice", owned); else NULL */
     json_t *payload;      /* the JSON object (one reference, owned); NULL after a failure */
-    char *user_id;        /* CURVE: the sender's public key in Z85 ("User-Id"; owned); else NULL */
 } ad_proto_msg_t;
 
 /* One frame of a message in memory, as ad_proto_parse_frames() reads it (borrowed bytes). */
@@ -186,6 +186,14 @@ zsock_t *ad_proto_listen(int type, const char *endpoint, const char *keys_dir, i
                          ad_err_t *err);
 
 /*
+ * ad_proto_listen() with the ZAP domain of the CURVE handshake (NULL:
+ * AD_PROTO_ZAP_DOMAIN); the coordinator's ZAP handler (ad_keys.h) admits
+ * keys by domain.
+ */
+zsock_t *ad_proto_listen_domain(int type, const char *endpoint, const char *keys_dir,
+                                const char *domain, int *port, ad_err_t *err);
+
+/*
  * A socket connected to the coordinator: type is ZMQ_DEALER (agents: linger 0,
  * reconnect backoff AD_PROTO_RECONNECT_MS doubling to AD_PROTO_RECONNECT_MAX_MS,
  * messages queued only on a live connection, send timeout
@@ -209,7 +217,14 @@ zsock_t *ad_proto_connect(int type, const char *endpoint, const char *keys_dir, 
 int ad_proto_request(const char *endpoint, const char *type, json_t *payload, int timeout_ms,
                      json_t **reply, ad_err_t *err);
 
-/* Like ad_proto_request(), over CURVE with the client keys in keys_dir (NULL: plain). */
+/*
+ * Like ad_proto_request(), over CURVE with the client folder keys_dir
+ * (server.cert, client.cert and its secret; NULL: plain).  A handshake the
+ * coordinator refuses fails at once instead of timing out: -EACCES with
+ * "the coordinator at EP refused the key DIR/client.cert ...", "... requires
+ * CURVE keys and this client has none ..." or "the CURVE handshake ... failed:
+ * DIR/server.cert is not its key ...".  A missing key file is -ENOENT naming it.
+ */
 int ad_proto_request_secure(const char *endpoint, const char *keys_dir, const char *type,
                             json_t *payload, int timeout_ms, json_t **reply, ad_err_t *err);
 
@@ -222,29 +237,21 @@ const char *ad_proto_error_name(int code);
 /* The code whose wire name is name (the inverse of ad_proto_error_name()); AD_EPEER if none. */
 int ad_proto_error_code(const char *name);
 
+/* ZAP domain of secure sockets made without one (the clients' socket). */
+#define AD_PROTO_ZAP_DOMAIN "autodist"
+
 /*
- * CURVE keys.  keys_dir (AUTODIST_HOME/keys) holds server.cert(+_secret),
- * the coordinator's pair; client.cert(+_secret), the pair agents, the CLI
- * and trainers use; clients/, the public certificates the coordinator
- * accepts.  Create whichever pair is missing (client.cert is also copied
- * into clients/); idempotent.  Returns 0 or -errno with err naming the file.
+ * Make sock a CURVE server with keys_dir/server.cert_secret whose handshakes
+ * the ZAP handler checks in domain (NULL: AD_PROTO_ZAP_DOMAIN); before bind.
+ * Keys are made and admitted by ad_keys.h.  Returns 0 or -errno (-ENOENT
+ * naming the missing file).
  */
-int ad_proto_keys_create(const char *keys_dir, ad_err_t *err);
+int ad_proto_secure_server(zsock_t *sock, const char *keys_dir, const char *domain, ad_err_t *err);
 
 /*
- * Start the ZAP handler that admits CURVE clients whose public certificate
- * is in keys_dir/clients.  One per process, started before the secure
- * sockets bind, alive as long as they are.  Returns the actor (the caller
- * owns it, zactor_destroy()) or NULL with err set.
- */
-zactor_t *ad_proto_auth_new(const char *keys_dir, ad_err_t *err);
-
-/* Make sock a CURVE server with keys_dir/server.cert_secret; before bind. Returns 0 or -errno. */
-int ad_proto_secure_server(zsock_t *sock, const char *keys_dir, ad_err_t *err);
-
-/*
- * Make sock a CURVE client with keys_dir/client.cert_secret that trusts
- * keys_dir/server.cert; before connect.  Returns 0 or -errno.
+ * Make sock a CURVE client with the client folder keys_dir: its pair
+ * client.cert(+_secret), trusting keys_dir/server.cert; before connect.
+ * Returns 0 or -errno (-ENOENT naming the missing file).
  */
 int ad_proto_secure_client(zsock_t *sock, const char *keys_dir, ad_err_t *err);
 

@@ -448,6 +448,19 @@ int ad_store_set_job_proc(ad_store_t *self, int64_t id, int64_t pid, const char 
 /* Fill out (cleared by the caller) with job id.  Returns 0, -ENOENT or AD_EDB. */
 int ad_store_get_job(ad_store_t *self, int64_t id, ad_job_row_t *out);
 
+/* Record owner (a key's name; NULL: none) as job id's owner.  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_set_job_owner(ad_store_t *self, int64_t id, const char *owner);
+
+/*
+ * Job id's owner as a new string in *owner (the caller frees it; NULL when the
+ * job has none).  Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_get_job_owner(ad_store_t *self, int64_t id, char **owner);
+
+/* How many jobs of owner are in state, in *n (index jobs_owner).  Returns 0 or AD_EDB. */
+int ad_store_count_owner_jobs(ad_store_t *self, const char *owner, ad_job_state_t state,
+                              int64_t *n);
+
 /*
  * The jobs whose state is in the mask states (AD_JOB_MASK() bits; 0 = all),
  * by id, in a new array of *n rows owned by the caller (ad_store_job_rows_free()).
