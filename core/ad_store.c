@@ -187,7 +187,8 @@ static const char s_schema_v3[] = "ALTER TABLE jobs ADD COLUMN attempts INTEGER 
                                   "CREATE INDEX jobs_owner ON jobs (owner, state);"
                                   "ALTER TABLE sweeps ADD COLUMN state TEXT;"
                                   "ALTER TABLE sweeps ADD COLUMN max_parallel INTEGER;"
-                                  "ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;";
+                                  "ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;"
+                                  "ALTER TABLE sweeps ADD COLUMN owner TEXT;";
 
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
 static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2, s_schema_v3};
@@ -223,8 +224,8 @@ static const char *const s_sql[Q_COUNT] = {
     [Q_SWEEP_ADD] = "INSERT INTO sweeps (name, file_hash, spec, created) VALUES (?1, ?2, ?3, ?4)"
                     " ON CONFLICT (name, file_hash) DO NOTHING RETURNING id",
     [Q_SWEEP_FIND] = "SELECT id FROM sweeps WHERE name = ?1 AND file_hash = ?2",
-    [Q_SWEEP_RUN] = "UPDATE sweeps SET state = ?2, max_parallel = ?3, retry_failed = ?4"
-                    " WHERE id = ?1",
+    [Q_SWEEP_RUN] = "UPDATE sweeps SET state = ?2, max_parallel = ?3, retry_failed = ?4,"
+                    " owner = COALESCE(?5, owner) WHERE id = ?1",
     [Q_SWEEP_GET] = "SELECT " ST_SWEEP_COLS " FROM sweeps WHERE id = ?1",
     [Q_JOB_ADD] = "INSERT INTO jobs (name, spec, state, reason, submitted, sweep, config_hash,"
                   " nodes, procs_per_node, threads_per_proc, device, nodelist)"
@@ -419,6 +420,22 @@ st_step(ad_store_t *self, sqlite3_stmt *stmt)
         return SQLITE_BUSY;
     self->injected = false;
     return sqlite3_step(stmt);
+}
+
+int
+st_step_update(ad_store_t *self, sqlite3_stmt *stmt, const char *op, const char *what, int64_t id)
+{
+    int rc = st_step(self, stmt);
+
+    if (rc != SQLITE_DONE)
+        rc = st_db_error(self, op, rc);
+    else if (sqlite3_changes(self->db) == 0)
+        rc = ad_err_set(&self->err, -ENOENT, "%s %lld: no such %s", what, (long long)id, what);
+    else
+        rc = 0;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc;
 }
 
 /* Run statement q, which returns no rows.  Returns 0 or AD_EDB. */
@@ -670,6 +687,7 @@ st_read_sweep(sqlite3_stmt *stmt, ad_sweep_row_t *s)
     s->state = s_col_str(stmt, 5, true);
     s->max_parallel = sqlite3_column_int(stmt, 6);
     s->retry_failed = sqlite3_column_int(stmt, 7) != 0;
+    s->owner = s_col_str(stmt, 8, true);
 }
 
 /*

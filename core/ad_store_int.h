@@ -45,7 +45,7 @@
 #define ST_PROFILE_COLS                                                                            \
     "id, node, hardware, measured, cpu_model, sockets, cores, pus, gpus, memory_bytes,"            \
     " gemm_gflops_1, gemm_gflops_all, mem_bw_gbs, topology"
-#define ST_SWEEP_COLS "id, name, file_hash, spec, created, state, max_parallel, retry_failed"
+#define ST_SWEEP_COLS "id, name, file_hash, spec, created, state, max_parallel, retry_failed, owner"
 
 enum {
     Q_BEGIN,
@@ -166,6 +166,14 @@ int st_col_job_state(ad_store_t *self, sqlite3_stmt *stmt, int i, const char *wh
 
 /* Read a runs row selected with ST_RUN_COLS; strings borrowed unless dup. */
 int st_read_run(ad_store_t *self, sqlite3_stmt *stmt, bool dup, ad_run_t *run);
+
+/*
+ * Step the bound UPDATE stmt of one row (what id), then reset it and its
+ * bindings.  Returns 0, -ENOENT ("what ID: no such what") when no row
+ * changed, or AD_EDB.
+ */
+int st_step_update(ad_store_t *self, sqlite3_stmt *stmt, const char *op, const char *what,
+                   int64_t id);
 
 /* Read a jobs row selected with ST_JOB_COLS (strings owned).  Returns 0 or AD_EDB. */
 int st_read_job(ad_store_t *self, sqlite3_stmt *stmt, ad_job_row_t *job);

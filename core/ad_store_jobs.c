@@ -233,14 +233,7 @@ ad_store_set_job_layout(ad_store_t *self, int64_t id, int nodes, int procs_per_n
     sqlite3_bind_int(stmt, 4, threads_per_proc);
     st_bind_text(stmt, 5, device);
     st_bind_text(stmt, 6, nodelist);
-    rc = st_step(self, stmt);
-    if (rc != SQLITE_DONE)
-        rc = st_db_error(self, op, rc);
-    else if (sqlite3_changes(self->db) == 0)
-        rc = ad_err_set(&self->err, -ENOENT, "job %lld: no such job", (long long)id);
-    else
-        rc = 0;
-    sqlite3_reset(stmt);
+    rc = st_step_update(self, stmt, op, "job", id);
 out_end:
     return st_tx_end(self, tx, rc, op);
 }
@@ -264,15 +257,7 @@ ad_store_set_job_proc(ad_store_t *self, int64_t id, int64_t pid, const char *ide
     st_bind_pos(stmt, 2, pid);
     st_bind_text(stmt, 3, identity);
     st_bind_pos(stmt, 4, run);
-    rc = st_step(self, stmt);
-    if (rc != SQLITE_DONE)
-        rc = st_db_error(self, op, rc);
-    else if (sqlite3_changes(self->db) == 0)
-        rc = ad_err_set(&self->err, -ENOENT, "job %lld: no such job", (long long)id);
-    else
-        rc = 0;
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
+    rc = st_step_update(self, stmt, op, "job", id);
 out_end:
     return st_tx_end(self, tx, rc, op);
 }

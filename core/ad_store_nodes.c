@@ -151,15 +151,7 @@ ad_store_set_node_state(ad_store_t *self, int64_t id, ad_node_state_t state, dou
     sqlite3_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, ad_store_node_state_name(state));
     sqlite3_bind_double(stmt, 3, isnan(last_seen) ? st_now() : last_seen);
-    rc = st_step(self, stmt);
-    if (rc != SQLITE_DONE)
-        rc = st_db_error(self, op, rc);
-    else if (sqlite3_changes(self->db) == 0)
-        rc = ad_err_set(&self->err, -ENOENT, "node %lld: no such node", (long long)id);
-    else
-        rc = 0;
-    sqlite3_reset(stmt);
-    return rc;
+    return st_step_update(self, stmt, op, "node", id);
 }
 
 /* A node query bound to one row: fill out. */

@@ -30,6 +30,7 @@ ad_store_sweep_row_clear(ad_sweep_row_t *sweep)
     free(sweep->file_hash);
     free(sweep->spec);
     free(sweep->state);
+    free(sweep->owner);
     memset(sweep, 0, sizeof(*sweep));
 }
 
@@ -172,7 +173,7 @@ ad_store_running_sweeps(ad_store_t *self, ad_sweep_row_t **rows, size_t *n)
 
 int
 ad_store_set_sweep_run(ad_store_t *self, int64_t id, const char *state, int max_parallel,
-                       bool retry_failed)
+                       bool retry_failed, const char *owner)
 {
     const char *op = "record sweep state";
     sqlite3_stmt *stmt = NULL;
@@ -190,15 +191,8 @@ ad_store_set_sweep_run(ad_store_t *self, int64_t id, const char *state, int max_
     st_bind_text(stmt, 2, state);
     sqlite3_bind_int(stmt, 3, max_parallel);
     sqlite3_bind_int(stmt, 4, retry_failed);
-    rc = st_step(self, stmt);
-    if (rc != SQLITE_DONE)
-        rc = st_db_error(self, op, rc);
-    else if (sqlite3_changes(self->db) == 0)
-        rc = ad_err_set(&self->err, -ENOENT, "sweep %lld: no such sweep", (long long)id);
-    else
-        rc = 0;
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
+    st_bind_text(stmt, 5, owner);
+    rc = st_step_update(self, stmt, op, "sweep", id);
 out_end:
     return st_tx_end(self, tx, rc, op);
 }

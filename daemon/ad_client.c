@@ -135,8 +135,8 @@ s_refuse_over_cap(coord_t *self, const ad_proto_msg_t *msg, const char *owner)
 }
 
 /* The owner a SUBMIT gets: the key's name (NULL for --insecure). */
-static const char *
-s_owner(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size)
+const char *
+ad_client_owner(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size)
 {
     ad_keys_role_t role = s_who(self, msg, name, size);
 
@@ -156,7 +156,7 @@ static void
 s_submit(coord_t *self, const ad_proto_msg_t *msg)
 {
     char name[AD_KEYS_NAME_MAX + 32];
-    const char *owner = s_owner(self, msg, name, sizeof(name));
+    const char *owner = ad_client_owner(self, msg, name, sizeof(name));
     json_t *spec = NULL;
     ad_job_t job = {0};
     ad_err_t err = {0};
@@ -266,6 +266,25 @@ s_jobs(coord_t *self, const ad_proto_msg_t *msg)
     }
     s_fill_reasons(self, jobs);
     ad_daemon_send(self->client, msg->identity, "OK", json_pack("{s:o}", "jobs", jobs));
+}
+
+bool
+ad_client_refuse_unless_owner(coord_t *self, const ad_proto_msg_t *msg, const char *what,
+                              const char *owner)
+{
+    char name[AD_KEYS_NAME_MAX + 32];
+    ad_keys_role_t role = s_who(self, msg, name, sizeof(name));
+
+    if (role == AD_KEYS_ROLE_ADMIN || (role == AD_KEYS_ROLE_USER && owner && !strcmp(owner, name)))
+        return false;
+    ad_log(AD_LOG_WARN, "%s refused: it belongs to %s, asked by %s %s", what,
+           owner ? owner : "the admin", ad_keys_role_name(role), name[0] ? name : "-");
+    ad_client_error(self, msg->identity, -EACCES,
+                    "permission denied: %s of what belongs to %s; you are %s %s (others' need "
+                    "the admin key)",
+                    what, owner ? owner : "the admin", ad_keys_role_name(role),
+                    name[0] ? name : "-");
+    return true;
 }
 
 /* A user may cancel only their own jobs; the admin any.  Answers the refusal; true when refused. */
@@ -501,9 +520,8 @@ ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         ad_sweep_api_status(self, &msg);
         break;
     case AD_PROTO_SWEEP_CANCEL:
-        /* Sweeps have no owner yet: only the admin stops one. */
-        if (!s_refuse_unless_admin(self, &msg, "SWEEP_CANCEL"))
-            ad_sweep_api_cancel(self, &msg);
+        /* Its owner or the admin: checked there, where the sweep is found. */
+        ad_sweep_api_cancel(self, &msg);
         break;
     case AD_PROTO_SHUTDOWN:
         if (s_refuse_unless_admin(self, &msg, "SHUTDOWN"))

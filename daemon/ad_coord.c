@@ -112,9 +112,9 @@ ad_coord_job_proc(ad_store_t *store, int64_t id, pid_t pid, const char *identity
 
 int
 ad_coord_sweep_run(ad_store_t *store, int64_t id, const char *state, int max_parallel,
-                   bool retry_failed, ad_err_t *err)
+                   bool retry_failed, const char *owner, ad_err_t *err)
 {
-    int rc = ad_store_set_sweep_run(store, id, state, max_parallel, retry_failed);
+    int rc = ad_store_set_sweep_run(store, id, state, max_parallel, retry_failed, owner);
 
     return rc ? s_fail(store, err, rc) : 0;
 }
@@ -378,9 +378,9 @@ ad_coord_sweep_versions(ad_store_t *store, const char *name, ad_err_t *err)
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr,
-                              json_pack("{s:I s:s s:o}", "id", (json_int_t)rows[i].id, "file_hash",
-                                        rows[i].file_hash ? rows[i].file_hash : "", "created",
-                                        s_num(rows[i].created)));
+                              json_pack("{s:I s:s s:o s:s?}", "id", (json_int_t)rows[i].id,
+                                        "file_hash", rows[i].file_hash ? rows[i].file_hash : "",
+                                        "created", s_num(rows[i].created), "owner", rows[i].owner));
     ad_store_sweep_rows_free(&rows, n);
     return arr;
 }

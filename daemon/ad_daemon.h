@@ -266,6 +266,16 @@ void ad_agents_flush_seen(coord_t *self);
 void ad_client_error(coord_t *self, const char *identity, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The owner what msg submits gets: its key's name in name (size bytes), or NULL (--insecure). */
+const char *ad_client_owner(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size);
+
+/*
+ * Refuse msg's request what (answering it) unless its sender is the admin or
+ * the user called owner; returns true when refused.
+ */
+bool ad_client_refuse_unless_owner(coord_t *self, const ad_proto_msg_t *msg, const char *what,
+                                   const char *owner);
+
 /* zloop reader of the clients' socket; returns -1 (ending the loop) once a SHUTDOWN came. */
 int ad_client_on_msg(zloop_t *loop, zsock_t *sock, void *arg);
 

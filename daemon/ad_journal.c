@@ -395,17 +395,18 @@ s_sweep_run(ad_store_t *store, void *arg, ad_err_t *err)
 {
     s_args_t *a = arg;
 
-    return ad_coord_sweep_run(store, a->id, a->s1, a->nodes, a->flag, err);
+    return ad_coord_sweep_run(store, a->id, a->s1, a->nodes, a->flag, a->s2, err);
 }
 
 int
 ad_journal_sweep_run(ad_journal_t *self, int64_t id, const char *state, int max_parallel,
-                     bool retry_failed, ad_err_t *err)
+                     bool retry_failed, const char *owner, ad_err_t *err)
 {
     s_args_t *a = s_args();
 
     a->id = id;
     a->s1 = s_dup(state);
+    a->s2 = s_dup(owner);
     a->nodes = max_parallel;
     a->flag = retry_failed;
     return s_write(self, s_sweep_run, a, s_args_free, err, "sweep %lld: %s", (long long)id, state);

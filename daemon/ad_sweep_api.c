@@ -8,12 +8,13 @@
 
 /* ad_sweeps_each_changed()'s callback: record a sweep's state and options. */
 static void
-s_record(int64_t id, const char *state, int max_parallel, bool retry_failed, void *arg)
+s_record(int64_t id, const char *state, int max_parallel, bool retry_failed, const char *owner,
+         void *arg)
 {
     coord_t *self = arg;
     ad_err_t err = {0};
 
-    if (ad_journal_sweep_run(self->journal, id, state, max_parallel, retry_failed, &err))
+    if (ad_journal_sweep_run(self->journal, id, state, max_parallel, retry_failed, owner, &err))
         ad_log(AD_LOG_WARN, "sweep %lld: %s not recorded: %s", (long long)id, state, err.msg);
 }
 
@@ -56,6 +57,10 @@ ad_sweep_api_dispatch(coord_t *self)
                                INT32_MIN, NULL);
             id = 0;
         } else {
+            /* The sweep's owner owns its jobs: may cancel them, and they count in the cap. */
+            if (pick.owner && ad_store_set_job_owner(self->store, id, pick.owner))
+                ad_log(AD_LOG_WARN, "job %lld: owner %s not stored: %s", (long long)id, pick.owner,
+                       ad_store_errmsg(self->store));
             ad_log(AD_LOG_DEBUG, "job %lld (%s) queued for sweep %lld", (long long)id, job->name,
                    (long long)pick.sweep);
         }
@@ -191,7 +196,8 @@ void
 ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
 {
     const char *sent_hash = NULL, *name, *old_hash = NULL;
-    ad_sweeps_opts_t opts = {0, false, true};
+    ad_sweeps_opts_t opts = {0, false, true, NULL};
+    char owner[AD_KEYS_NAME_MAX + 32];
     json_t *spec = NULL, *versions = NULL, *o, *last;
     prior_list_t prior = {0};
     ad_sweep_t *sweep = NULL;
@@ -208,6 +214,7 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
     ad_doc_json_get_bool(msg->payload, "retry_failed", &opts.retry_failed, NULL);
     ad_doc_json_get_bool(msg->payload, "force", &force, NULL);
     opts.max_parallel = (int)max_parallel;
+    opts.owner = ad_client_owner(self, msg, owner, sizeof(owner));
     text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         ad_oom(0);
@@ -355,7 +362,7 @@ out:
 void
 ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg)
 {
-    static const ad_sweeps_opts_t stopped = {0, false, false};
+    static const ad_sweeps_opts_t stopped = {0, false, false, NULL};
     const char *name = NULL;
     ad_err_t err = {0};
     json_t *arr, *o;
@@ -430,11 +437,20 @@ ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg)
         ad_client_error(self, msg->identity, -ENOENT, "no sweep %s", name);
         return;
     }
+    /* Its owner or the admin (docs/security.md). */
+    v = json_array_get(versions, json_array_size(versions) - 1);
+    if (ad_client_refuse_unless_owner(self, msg, "SWEEP_CANCEL",
+                                      ad_sweeps_has(self->sweeps, name)
+                                          ? ad_sweeps_owner(self->sweeps, name)
+                                          : json_string_value(json_object_get(v, "owner")))) {
+        json_decref(versions);
+        return;
+    }
     ad_sweeps_cancel(self->sweeps, name, ad_clock_now());
     ad_sweeps_each_changed(self->sweeps, s_record, self);
     v = json_array_get(versions, json_array_size(versions) - 1);
     if (v && !ad_sweeps_has(self->sweeps, name))
-        s_record(json_integer_value(json_object_get(v, "id")), "CANCELLED", 0, false, self);
+        s_record(json_integer_value(json_object_get(v, "id")), "CANCELLED", 0, false, NULL, self);
     json_array_foreach(versions, i, v)
     {
         if (ad_coord_sweep_jobs(self->store, json_integer_value(json_object_get(v, "id")),
@@ -481,7 +497,7 @@ ad_sweep_api_reopen(coord_t *self)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        ad_sweeps_opts_t opts = {rows[i].max_parallel, rows[i].retry_failed, true};
+        ad_sweeps_opts_t opts = {rows[i].max_parallel, rows[i].retry_failed, true, rows[i].owner};
         ad_err_t err = {0};
 
         if (s_sweep_load(self, rows[i].name, &opts, &err))

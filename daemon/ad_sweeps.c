@@ -58,6 +58,7 @@ typedef struct s_sweep {
     bool resolving;     /* prior jobs not yet matched to configurations */
     ad_sweeps_state_t state;
     bool dirty;                         /* state or options changed: the store must know */
+    char *owner;                        /* who submitted it; NULL = none */
     int max_parallel;                   /* 0 = auto */
     int limit;                          /* the limit last applied */
     bool retry_failed;                  /* failed prior jobs run again */
@@ -185,6 +186,7 @@ static void
 s_sweep_free(s_sweep_t *s)
 {
     ad_sweep_free(&s->spec);
+    free(s->owner);
     free(s->st);
     free(s->live);
     free(s->prior);
@@ -272,6 +274,7 @@ ad_sweeps_open(ad_sweeps_t *self, int64_t id, const char *file_hash, ad_sweep_t 
     s->count[S_TODO] = s->n;
     s->state = opts->dispatch ? AD_SWEEPS_RUNNING : AD_SWEEPS_STOPPED;
     s->dirty = opts->dispatch;
+    s->owner = opts->owner ? ad_strdup(opts->owner) : NULL;
     s->max_parallel = opts->max_parallel > 0 ? opts->max_parallel : 0;
     s->retry_failed = opts->retry_failed;
     s->t_open = now;
@@ -324,6 +327,14 @@ ad_sweeps_running(const ad_sweeps_t *self, const char *name)
     const s_sweep_t *s = s_find(self, name);
 
     return s && s->state == AD_SWEEPS_RUNNING;
+}
+
+const char *
+ad_sweeps_owner(const ad_sweeps_t *self, const char *name)
+{
+    const s_sweep_t *s = s_find(self, name);
+
+    return s ? s->owner : NULL;
 }
 
 const char *
@@ -476,6 +487,7 @@ ad_sweeps_next(ad_sweeps_t *self, int auto_parallel, ad_sweeps_pick_t *pick)
             s->cursor++;
         assert(s->cursor < s->n);
         pick->sweep = s->id;
+        pick->owner = s->owner;
         pick->index = s->cursor;
         s_set(s, s->cursor, S_QUEUED);
         s_live_add(s, 0, s->cursor);
@@ -545,8 +557,9 @@ s_prior_find(const ad_sweeps_t *self, int64_t job)
     return NULL;
 }
 
-bool
-ad_sweeps_started(ad_sweeps_t *self, int64_t job)
+/* A live job of a sweep moves from one S_* state to another (prior jobs: to prior_state). */
+static bool
+s_move(ad_sweeps_t *self, int64_t job, int from, int to, ad_sweeps_job_t prior_state)
 {
     s_sweep_t *s;
     s_prior_t *p;
@@ -555,34 +568,26 @@ ad_sweeps_started(ad_sweeps_t *self, int64_t job)
     if (job <= 0)
         return false;
     if (s_live_find(self, job, &s, &k)) {
-        if (s->st[s->live[k].index] == S_QUEUED)
-            s_set(s, s->live[k].index, S_RUNNING);
+        if (s->st[s->live[k].index] == from)
+            s_set(s, s->live[k].index, to);
         return true;
     }
     p = s_prior_find(self, job);
     if (p)
-        p->state = AD_SWEEPS_JOB_RUNNING;
+        p->state = prior_state;
     return p != NULL;
+}
+
+bool
+ad_sweeps_started(ad_sweeps_t *self, int64_t job)
+{
+    return s_move(self, job, S_QUEUED, S_RUNNING, AD_SWEEPS_JOB_RUNNING);
 }
 
 bool
 ad_sweeps_requeued(ad_sweeps_t *self, int64_t job)
 {
-    s_sweep_t *s;
-    s_prior_t *p;
-    size_t k;
-
-    if (job <= 0)
-        return false;
-    if (s_live_find(self, job, &s, &k)) {
-        if (s->st[s->live[k].index] == S_RUNNING)
-            s_set(s, s->live[k].index, S_QUEUED);
-        return true;
-    }
-    p = s_prior_find(self, job);
-    if (p)
-        p->state = AD_SWEEPS_JOB_QUEUED;
-    return p != NULL;
+    return s_move(self, job, S_RUNNING, S_QUEUED, AD_SWEEPS_JOB_QUEUED);
 }
 
 bool
@@ -647,7 +652,7 @@ ad_sweeps_each_changed(ad_sweeps_t *self, ad_sweeps_changed_fn *fn, void *arg)
         if (!s->dirty)
             continue;
         s->dirty = false;
-        fn(s->id, ad_sweeps_state_name(s->state), s->max_parallel, s->retry_failed, arg);
+        fn(s->id, ad_sweeps_state_name(s->state), s->max_parallel, s->retry_failed, s->owner, arg);
     }
 }
 

@@ -345,8 +345,36 @@ test_roles(void **st)
     adt_assert_has(s_res.err, "belongs to alice; you are user bob");
     assert_int_equal(s_req(bob, "SHUTDOWN", NULL, NULL, &err), -EACCES);
     adt_assert_has(err.msg, "permission denied: SHUTDOWN needs the admin key; you are user bob");
-    assert_int_equal(s_req(bob, "SWEEP_CANCEL", json_pack("{s:s}", "name", "x"), NULL, &err),
-                     -EACCES);
+    /* A sweep of alice's: its jobs are hers; bob cannot cancel it, nor one of its jobs. */
+    {
+        char sweep[300];
+        json_t *r = NULL, *j;
+        size_t i;
+        int64_t sj = 0;
+
+        adt_fresh_path(sweep, sizeof(sweep), "sweep", ".yaml");
+        adt_write_file(sweep, "name: mine\n"
+                              "base: {model: mlp, dataset: synthetic, steps: 5, batch_size: 8,\n"
+                              "       layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}}\n"
+                              "grid: {seed: [1, 2, 3]}\n");
+        assert_int_equal(s_cli("--keys", alice, "--coordinator", s_ep[0], "sweep", sweep,
+                               "--no-wait", "--max-parallel", "1", NULL),
+                         0);
+        assert_int_equal(s_req(s_keys, "JOBS", NULL, &r, &err), 0);
+        json_array_foreach(json_object_get(r, "jobs"), i,
+                           j) if (!strncmp(json_string_value(json_object_get(j, "name")), "mine-",
+                                           5)) sj = json_integer_value(json_object_get(j, "id"));
+        json_decref(r);
+        assert_true(sj > 0);
+        assert_int_equal(
+            s_req(bob, "CANCEL", json_pack("{s:I}", "job", (json_int_t)sj), NULL, &err), -EACCES);
+        adt_assert_has(err.msg, "belongs to alice");
+        assert_int_equal(s_req(bob, "SWEEP_CANCEL", json_pack("{s:s}", "name", "mine"), NULL, &err),
+                         -EACCES);
+        adt_assert_has(err.msg, "permission denied: SWEEP_CANCEL of what belongs to alice");
+        assert_int_equal(
+            s_req(alice, "SWEEP_CANCEL", json_pack("{s:s}", "name", "mine"), NULL, &err), 0);
+    }
     assert_int_equal(s_cli("--keys", alice, "--coordinator", s_ep[0], "down", NULL), 1);
     adt_assert_has(s_res.err, "SHUTDOWN needs the admin key; you are user alice");
 

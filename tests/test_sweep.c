@@ -108,7 +108,7 @@ s_take(ad_sweeps_t *sw, int auto_parallel, int64_t *next_id, int64_t *idx_out)
 static void
 test_lazy_dispatch(void **st)
 {
-    ad_sweeps_opts_t opts = {3, false, true}, auto_opts = {0, false, true};
+    ad_sweeps_opts_t opts = {3, false, true, NULL}, auto_opts = {0, false, true, NULL};
     ad_sweeps_t *sw = ad_sweeps_new();
     ad_sweep_t *sweep = s_small_sweep();
     int64_t next_id = 100, idx[16];
@@ -150,7 +150,7 @@ test_lazy_dispatch(void **st)
     }
     /* A larger limit takes effect at the next look. */
     {
-        ad_sweeps_opts_t more = {5, false, true};
+        ad_sweeps_opts_t more = {5, false, true, NULL};
 
         assert_int_equal(ad_sweeps_update(sw, "unit", &more), 0);
         assert_int_equal(ad_sweeps_update(sw, "nope", &more), -ENOENT);
@@ -170,7 +170,7 @@ test_lazy_dispatch(void **st)
     json_decref(o);
     /* A DONE sweep takes a retry only when opened again. */
     {
-        ad_sweeps_opts_t retry = {0, true, true};
+        ad_sweeps_opts_t retry = {0, true, true, NULL};
 
         assert_int_equal(ad_sweeps_update(sw, "unit", &retry), -ENOENT);
     }
@@ -190,7 +190,7 @@ test_lazy_dispatch(void **st)
 static void
 test_resume(void **st)
 {
-    ad_sweeps_opts_t opts = {2, false, true};
+    ad_sweeps_opts_t opts = {2, false, true, NULL};
     ad_sweep_t *sweep = s_small_sweep();
     ad_sweeps_prior_t prior[7];
     ad_sweeps_t *sw = ad_sweeps_new();
@@ -247,7 +247,7 @@ test_resume(void **st)
     assert_int_equal(idx[0], 5);
     /* Retry: the failed repeats run again, before the later indexes. */
     {
-        ad_sweeps_opts_t retry = {0, true, true};
+        ad_sweeps_opts_t retry = {0, true, true, NULL};
 
         assert_int_equal(ad_sweeps_update(sw, "unit", &retry), 0);
     }
@@ -280,7 +280,7 @@ test_resume(void **st)
 static void
 test_cancel_and_stopped(void **st)
 {
-    ad_sweeps_opts_t opts = {2, false, true}, look = {0, false, false};
+    ad_sweeps_opts_t opts = {2, false, true, NULL}, look = {0, false, false, NULL};
     ad_sweeps_t *sw = ad_sweeps_new();
     ad_sweep_t *sweep = s_small_sweep();
     int64_t next_id = 1;

@@ -63,9 +63,9 @@ int ad_coord_job_place(ad_store_t *store, int64_t id, int nodes, int ppn, int tp
 int ad_coord_job_proc(ad_store_t *store, int64_t id, pid_t pid, const char *identity, int64_t run,
                       ad_err_t *err);
 
-/* Record sweep id's state and dispatch options (a RUNNING sweep reopens at start). */
+/* Record sweep id's state, dispatch options and owner (a RUNNING sweep reopens at start). */
 int ad_coord_sweep_run(ad_store_t *store, int64_t id, const char *state, int max_parallel,
-                       bool retry_failed, ad_err_t *err);
+                       bool retry_failed, const char *owner, ad_err_t *err);
 
 /*
  * Job id as a JSON object {id, name, state, reason, submitted, started,
@@ -156,7 +156,7 @@ int ad_coord_sweep_add(ad_store_t *store, const char *name, const char *file_has
 
 /*
  * Every recorded version of sweep name (one per file hash), oldest first, as
- * a JSON array of {id, file_hash, created} (a new reference; [] when there
+ * a JSON array of {id, file_hash, created, owner?} (a new reference; [] when there
  * is none), or NULL with err set on a store error.
  */
 json_t *ad_coord_sweep_versions(ad_store_t *store, const char *name, ad_err_t *err);

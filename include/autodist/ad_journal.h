@@ -64,6 +64,6 @@ int ad_journal_run_finish(ad_journal_t *self, int64_t id, const ad_coord_result_
 int ad_journal_run_metrics(ad_journal_t *self, int64_t id, const ad_coord_metric_t *m, size_t n,
                            ad_err_t *err);
 int ad_journal_sweep_run(ad_journal_t *self, int64_t id, const char *state, int max_parallel,
-                         bool retry_failed, ad_err_t *err);
+                         bool retry_failed, const char *owner, ad_err_t *err);
 
 #endif

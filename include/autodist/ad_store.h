@@ -155,6 +155,7 @@ typedef struct ad_sweep_row {
     char *state;     /* RUNNING, DONE, CANCELLED, STOPPED as last recorded; NULL = never */
     int max_parallel; /* its dispatch options as last recorded (docs/sweeps.md) */
     bool retry_failed;
+    char *owner; /* who submitted it (docs/security.md); NULL = none */
 } ad_sweep_row_t;
 
 /* One training run: one layout of one configuration, measured (or imported). */
@@ -383,12 +384,12 @@ int ad_store_get_sweep(ad_store_t *self, int64_t id, ad_sweep_row_t *out);
 int ad_store_find_sweeps(ad_store_t *self, const char *name, ad_sweep_row_t **rows, size_t *n);
 
 /*
- * Record how sweep id stands (state) and its dispatch options, so a
- * coordinator started again reopens a RUNNING sweep by itself.  Returns 0,
- * -ENOENT or AD_EDB.
+ * Record how sweep id stands (state), its dispatch options and its owner
+ * (NULL keeps the recorded one), so a coordinator started again reopens a
+ * RUNNING sweep by itself.  Returns 0, -ENOENT or AD_EDB.
  */
 int ad_store_set_sweep_run(ad_store_t *self, int64_t id, const char *state, int max_parallel,
-                           bool retry_failed);
+                           bool retry_failed, const char *owner);
 
 /*
  * The sweeps last recorded RUNNING, latest version of each name first: a new

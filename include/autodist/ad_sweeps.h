@@ -76,6 +76,7 @@ typedef struct ad_sweeps_opts {
     int max_parallel;  /* most jobs of the sweep queued or running; 0 = as many as nodes are UP */
     bool retry_failed; /* run again the jobs that failed */
     bool dispatch;     /* false: only count (a sweep read back for a status) */
+    const char *owner; /* who submitted it (its jobs' owner, docs/security.md); NULL = none */
 } ad_sweeps_opts_t;
 
 /* A job to queue, filled by ad_sweeps_next(); clear it with ad_sweeps_pick_clear(). */
@@ -84,6 +85,7 @@ typedef struct ad_sweeps_pick {
     int64_t index;        /* the job's index in the sweep */
     ad_job_t job;         /* the job, named <sweep>-<hash12>-r<repeat>; owned */
     char config_hash[17]; /* its configuration hash */
+    const char *owner;    /* the sweep's owner, the job's (borrowed); NULL = none */
 } ad_sweeps_pick_t;
 
 /* A new, empty set of sweeps owned by the caller (ad_sweeps_free()); never NULL. */
@@ -107,6 +109,9 @@ bool ad_sweeps_has(const ad_sweeps_t *self, const char *name);
 
 /* True when the sweep called name is RUNNING (it dispatches, or will once resolved). */
 bool ad_sweeps_running(const ad_sweeps_t *self, const char *name);
+
+/* Who submitted sweep name (held), or NULL: none, or not held. */
+const char *ad_sweeps_owner(const ad_sweeps_t *self, const char *name);
 
 /* The file hash of the sweep called name (borrowed), or NULL when none is held. */
 const char *ad_sweeps_file_hash(const ad_sweeps_t *self, const char *name);
@@ -144,9 +149,10 @@ void ad_sweeps_pick_clear(ad_sweeps_pick_t *pick);
 /* Job started running.  Returns true when it belongs to a held sweep. */
 bool ad_sweeps_started(ad_sweeps_t *self, int64_t job);
 
-/* Callback of ad_sweeps_each_changed(): sweep id (store id) now stands as state with options. */
+/* Callback of ad_sweeps_each_changed(): sweep id (store id) now stands as state with options
+ * (and owner, NULL = none). */
 typedef void(ad_sweeps_changed_fn)(int64_t id, const char *state, int max_parallel,
-                                   bool retry_failed, void *arg);
+                                   bool retry_failed, const char *owner, void *arg);
 
 /*
  * Call fn for every dispatching sweep whose state or options changed since the
