@@ -54,6 +54,9 @@ s_decorate(coord_t *self, json_t *o)
         json_object_set_new(o, "sched", json_string(verdicts[st]));
     if (r) {
         json_object_set_new(o, "progress", ad_running_progress_json(r, ad_clock_now()));
+        if (r->down && !r->end_state)
+            json_object_set_new(
+                o, "reason", json_sprintf("%s, but its steps still advance: it runs on", r->down));
         if (r->end_state) {
             json_object_set_new(o, "stopping", json_string(r->end_state));
             json_object_set_new(o, "reason", json_string(r->end_reason));

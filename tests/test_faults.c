@@ -167,10 +167,26 @@ test_agent_killed_ranks_run_on(void **st)
 
     (void)st;
     dft_wait_listed("n1");
-    id = dft_submit(s_job("orphan", 12000, 0));
+    id = dft_submit(s_job("orphan", 40000, 0));
     json_decref(dft_wait_step(id, 1, S_RUN_MS));
     kill(a, SIGKILL);
     assert_int_equal(adt_wait(a, 5.0), 128 + SIGKILL);
+    /* STATUS says why it goes on without its node. */
+    for (int t = 0;; t += 100) {
+        const char *reason;
+
+        j = dft_status(id);
+        reason = json_string_value(json_object_get(j, "reason"));
+        if (reason && strstr(reason, "node n1 went DOWN") &&
+            strstr(reason, "its steps still advance"))
+            break;
+        if (t > 20000 || strcmp(dft_state_of(j), "RUNNING"))
+            fail_msg("no 'runs on' reason while n1 is DOWN: %s %s", dft_state_of(j),
+                     reason ? reason : "(none)");
+        json_decref(j);
+        usleep(100 * 1000);
+    }
+    json_decref(j);
     j = dft_wait_state(id, "COMPLETED|FAILED|NODE_FAIL|CANCELLED", S_RUN_MS);
     s_assert_result(j);
     assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 0);
