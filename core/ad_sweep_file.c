@@ -225,6 +225,26 @@ s_sample(int64_t n, int64_t k, int64_t seed)
     return out;
 }
 
+/*
+ * A grid value that the canonical JSON leaves out because it is the key's
+ * default (requeue: 3, requeue_on_timeout and keep_checkpoints false): the
+ * value itself, so the sweep reads back the same (found by fuzzing).
+ */
+static json_t *
+s_axis_default(const s_axis_t *axis, const ad_job_t *job)
+{
+    switch (ad_job_key_id(axis->key)) {
+    case AD_JOB_K_REQUEUE:
+        return json_integer(job->requeue);
+    case AD_JOB_K_REQUEUE_TIMEOUT:
+        return json_boolean(job->requeue_on_timeout);
+    case AD_JOB_K_KEEP_CKPTS:
+        return json_boolean(job->keep_checkpoints);
+    default:
+        return json_null();
+    }
+}
+
 /* The value JSON of an axis at value j: the key's part of the resolved patch. */
 static json_t *
 s_axis_value(const s_axis_t *axis, int j)
@@ -239,7 +259,7 @@ s_axis_value(const s_axis_t *axis, int j)
     v = job;
     for (part = strtok_r(path, ".", &save); v && part; part = strtok_r(NULL, ".", &save))
         v = json_object_get(v, part);
-    v = v ? json_incref(v) : json_null();
+    v = v ? json_incref(v) : s_axis_default(axis, &tmp.job);
     json_decref(job);
     return v;
 }
