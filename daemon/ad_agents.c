@@ -37,6 +37,7 @@ s_on_forget(const char *name, void *arg)
     coord_t *self = arg;
 
     zhashx_delete(self->addresses, name);
+    ad_sched_forget_node(self->sched, name);
     ad_log_limited("forgotten", AD_LOG_INFO, "node %s: forgotten (DOWN for over %.0f s, no job)",
                    name, S_FORGET_DOWN_S);
 }

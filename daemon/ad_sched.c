@@ -278,6 +278,25 @@ ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores)
     return 0;
 }
 
+int
+ad_sched_forget_node(ad_sched_t *self, const char *name)
+{
+    size_t at = s_lower_bound(self, name);
+    s_node_t *node;
+
+    if (at >= self->n_nodes || strcmp(self->nodes[at]->name, name))
+        return -ENOENT;
+    node = self->nodes[at];
+    if (node->busy)
+        return -EBUSY;
+    free(node->name);
+    free(node);
+    memmove(self->nodes + at, self->nodes + at + 1,
+            (self->n_nodes - at - 1) * sizeof(*self->nodes));
+    self->n_nodes--;
+    return 0;
+}
+
 static bool
 s_node_free_for(const s_node_t *node, int need)
 {

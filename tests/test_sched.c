@@ -272,6 +272,30 @@ test_down_node_not_chosen(void **state)
     ad_sched_free(&s);
 }
 
+/* Adopted jobs hold named nodes, known or not; forgotten nodes leave unless a job holds them. */
+static void
+test_adopt_and_forget(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+    const char *const held[] = {"n2", "later"};
+
+    (void)state;
+    assert_int_equal(ad_sched_adopt(s, 7, held, 2, 1, 1), 0);
+    assert_int_equal(ad_sched_status(s, 7), AD_SCHED_RUNNING);
+    assert_int_equal(ad_sched_adopt(s, 7, held, 2, 1, 1), -EBUSY);
+    /* "later" comes UP: still held by job 7; n2 is never picked for another job. */
+    assert_int_equal(ad_sched_set_node(s, "later", true, 8), 0);
+    assert_int_equal(ad_sched_add_job(s, 8, 3, 1, 1), 0);
+    s_expect_next(s, 8, "n1 n3 n4");
+    assert_int_equal(ad_sched_forget_node(s, "later"), -EBUSY);
+    assert_int_equal(ad_sched_release(s, 7), 0);
+    assert_int_equal(ad_sched_forget_node(s, "later"), 0);
+    assert_int_equal(ad_sched_forget_node(s, "later"), -ENOENT);
+    assert_int_equal(ad_sched_add_job(s, 9, 1, 1, 1), 0);
+    s_expect_next(s, 9, "n2");
+    ad_sched_free(&s);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -334,6 +358,7 @@ main(void)
         cmocka_unit_test(test_release_frees_nodes),
         cmocka_unit_test(test_cancel_removes),
         cmocka_unit_test(test_down_node_not_chosen),
+        cmocka_unit_test(test_adopt_and_forget),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_long_queue),
     };

@@ -85,11 +85,17 @@ int ad_sched_remove_job(ad_sched_t *self, int64_t id);
 /*
  * Add or update the node called name: UP or not, and its cores.  A node
  * that goes DOWN while busy stays busy with its job until that job is
- * released or removed, but is never chosen while DOWN.  Nodes are never
- * removed; a node that left is simply DOWN.  Returns 0, or AD_EINVAL when
+ * released or removed, but is never chosen while DOWN.  A node that left
+ * is simply DOWN until ad_sched_forget_node().  Returns 0, or AD_EINVAL when
  * name is empty or cores < 0 (0 is allowed for a node not yet profiled).
  */
 int ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores);
+
+/*
+ * Forget the node called name (it left the registry: --max-nodes), unless a
+ * job holds it.  Returns 0, -ENOENT, or -EBUSY when a job holds it.
+ */
+int ad_sched_forget_node(ad_sched_t *self, const char *name);
 
 /*
  * Job id has ended: free its nodes and forget it (what ad_sched_remove_job()
