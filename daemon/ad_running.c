@@ -408,7 +408,10 @@ s_run_exited(coord_t *self, run_t *r, int exit_code)
         const ad_registry_node_t *n = ad_registry_lookup(self->reg, r->nodes[i]);
         char reason[400];
 
-        if (!n || n->state != AD_NODE_UP) {
+        /* A node not known yet (the coordinator just started) tells nothing. */
+        if (!n)
+            continue;
+        if (n->state != AD_NODE_UP) {
             snprintf(reason, sizeof(reason), "node %s is DOWN", r->nodes[i]);
             r->end_state = "NODE_FAIL";
             r->end_reason = ad_strdup(reason);

@@ -129,6 +129,40 @@ test_job_ends_while_coordinator_away(void **st)
     dft_stop_both(d, a);
 }
 
+/*
+ * A rank killed while no coordinator runs: the next one finds the failure in
+ * exit.json and records it FAILED with mpirun's reason; not requeued (the
+ * nodes it does not know yet say nothing about a lost node).
+ */
+static void
+test_job_fails_while_coordinator_away(void **st)
+{
+    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    char path[256];
+    int64_t id;
+    json_t *j;
+
+    (void)st;
+    dft_wait_listed("n1");
+    id = dft_submit(s_job("crash", 100000000, 0));
+    json_decref(dft_wait_step(id, 1, S_RUN_MS));
+    kill(d, SIGKILL);
+    assert_int_equal(adt_wait(d, 5.0), 128 + SIGKILL);
+    assert_int_equal(dft_job_signal(id, "autodist-train", SIGKILL), 1);
+    snprintf(path, sizeof(path), "%s/logs/%lld/exit.json", dft_home, (long long)id);
+    for (int t = 0; t < 300 && access(path, F_OK); t++)
+        usleep(100 * 1000);
+    assert_int_equal(access(path, F_OK), 0);
+    d = s_daemon();
+    j = dft_wait_state(id, "COMPLETED|FAILED|NODE_FAIL|CANCELLED|PENDING", 10000);
+    assert_string_equal(dft_state_of(j), "FAILED");
+    adt_assert_has(json_string_value(json_object_get(j, "reason")), "killed by signal 9");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 0);
+    json_decref(j);
+    assert_int_equal(s_count("SELECT count(*) FROM runs WHERE state = 'FAILED'"), 1);
+    dft_stop_both(d, a);
+}
+
 /* Coordinator and job killed together (the machine rebooted): requeued, resumed, completed. */
 static void
 test_job_lost_with_coordinator(void **st)
@@ -402,6 +436,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_coordinator_killed_mid_job, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_job_ends_while_coordinator_away, dft_setup,
+                                        dft_teardown),
+        cmocka_unit_test_setup_teardown(test_job_fails_while_coordinator_away, dft_setup,
                                         dft_teardown),
         cmocka_unit_test_setup_teardown(test_job_lost_with_coordinator, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_agent_killed_ranks_run_on, dft_setup, dft_teardown),
