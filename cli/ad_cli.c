@@ -283,6 +283,36 @@ ad_cli_request(ad_cli_t *cli, const char *type, json_t *payload, int timeout_ms,
     return rc;
 }
 
+/*
+ * A request that the coordinator may answer EAGAIN (another process holds the
+ * store for a while, docs/daemon.md "A busy store"): asked again every 0.5 s
+ * for at most S_BUSY_WAIT_S, saying so once.
+ */
+#define S_BUSY_WAIT_S 60.0
+
+static int
+s_request_retrying(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply, ad_err_t *err)
+{
+    double until = ad_clock_now() + S_BUSY_WAIT_S;
+    bool said = false;
+    int rc;
+
+    for (;;) {
+        rc = ad_cli_request(cli, type, json_incref(payload), AD_PROTO_REQUEST_TIMEOUT_MS, reply,
+                            err);
+        if (rc != -EAGAIN || ad_clock_now() >= until || ad_cli_interrupted)
+            break;
+        if (!said) {
+            fprintf(stderr, "autodist: %s; trying again for up to %.0f s\n", err->msg,
+                    S_BUSY_WAIT_S);
+            said = true;
+        }
+        ad_cli_sleep(0.5);
+    }
+    json_decref(payload);
+    return rc;
+}
+
 int
 ad_cli_call(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply)
 {
@@ -294,7 +324,7 @@ ad_cli_call(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply)
         *reply = NULL;
         return AD_CLI_EXIT_USAGE;
     }
-    rc = ad_cli_request(cli, type, payload, AD_PROTO_REQUEST_TIMEOUT_MS, reply, &err);
+    rc = s_request_retrying(cli, type, payload, reply, &err);
     if (!rc)
         return AD_CLI_EXIT_OK;
     if (rc == -EINTR || ad_cli_interrupted)

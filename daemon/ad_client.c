@@ -84,6 +84,12 @@ s_fill_reasons(coord_t *self, json_t *jobs)
     json_array_foreach(jobs, i, o) s_decorate(self, o);
 }
 
+int
+ad_client_store_code(const coord_t *self)
+{
+    return ad_store_busy(self->store) ? -EAGAIN : AD_EDB;
+}
+
 /* ---- who may do what (docs/security.md) --------------------------------------------------- */
 
 /*
@@ -184,7 +190,7 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         rc = ad_coord_job_add(self->store, job.name, canon, 0, 0, 0, &id, &err);
         free(canon);
         if (rc) {
-            ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+            ad_client_error(self, msg->identity, ad_client_store_code(self), "%s", err.msg);
             goto out;
         }
         s_set_owner(self, id, owner);
@@ -202,7 +208,7 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
                           job.layout.threads_per_proc, &id, &err);
     free(canon);
     if (rc) {
-        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        ad_client_error(self, msg->identity, ad_client_store_code(self), "%s", err.msg);
         goto out;
     }
     s_set_owner(self, id, owner);

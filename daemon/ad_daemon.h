@@ -266,6 +266,12 @@ void ad_agents_flush_seen(coord_t *self);
 void ad_client_error(coord_t *self, const char *identity, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * The code of an ERROR for a store write that failed: -EAGAIN when another
+ * process holds the store (the client tries again), else AD_EDB.
+ */
+int ad_client_store_code(const coord_t *self);
+
 /* The owner what msg submits gets: its key's name in name (size bytes), or NULL (--insecure). */
 const char *ad_client_owner(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size);
 

@@ -285,7 +285,7 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
         goto out;
     }
     if (ad_coord_sweep_add(self->store, name, hash, ad_sweep_json(sweep), &id, &created, &err)) {
-        ad_client_error(self, msg->identity, AD_EDB, "%s", err.msg);
+        ad_client_error(self, msg->identity, ad_client_store_code(self), "%s", err.msg);
         goto out;
     }
     if (s_prior_of(self, versions, &prior, &err)) {

@@ -368,6 +368,8 @@ test_store_held_by_another_writer(void **st)
 {
     pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
     char path[256], log[256], cmd[600];
+    adt_proc_t cli;
+    adt_result_t res;
     sqlite3 *db = NULL;
     double t0, worst = 0;
     int64_t id;
@@ -381,6 +383,26 @@ test_store_held_by_another_writer(void **st)
     snprintf(path, sizeof(path), "%s/runs.db", dft_home);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    /* A new job needs an id from the store: EAGAIN now, and `autodist submit` waits for it. */
+    {
+        ad_err_t err = {0};
+
+        json_decref(
+            dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("later", 10, 0)), -EAGAIN, &err));
+        adt_assert_has(err.msg, "the store is busy");
+    }
+    {
+        char job[300], keys[300];
+        const char *args[] = {"--keys", keys, "--coordinator", dft_ep[0], "submit", job, NULL};
+
+        snprintf(job, sizeof(job), "%s.later.yaml", dft_home);
+        snprintf(keys, sizeof(keys), "%s/keys", dft_home);
+        adt_write_file(job, "name: later\nmodel: mlp\n"
+                            "dataset: {synthetic: {shape: [1, 8, 8], classes: 4, samples: 64}}\n"
+                            "steps: 5\nbatch_size: 16\n"
+                            "layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}\n");
+        adt_start(&cli, AD_CLI_BIN, args, adt_root());
+    }
     for (t0 = adt_now(); adt_now() - t0 < 8;) {
         double t = adt_now();
         const char *state = dft_node_state("n1", &count);
@@ -393,6 +415,10 @@ test_store_held_by_another_writer(void **st)
     }
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+    adt_finish(&cli, &res, 60);
+    adt_expect_status(&res, 0);
+    adt_assert_has(res.err, "trying again");
+    adt_assert_has(res.out, "submitted job");
     /* The coordinator kept answering while the store was held (its writes wait 0.1 s at most). */
     if (worst > 1.5)
         fail_msg("a NODES request took %.2f s while the store was held", worst);
