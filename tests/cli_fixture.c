@@ -44,6 +44,9 @@ cft_begin(const char *tag)
     unsetenv("AUTODIST_COORDINATOR");
     unsetenv("AUTODIST_LOG");
     cft_tmp = adt_root_make(tag);
+    /* Nor the caller's ~/.autodist (its keys would be offered to the tests' coordinators). */
+    if (cft_tmp)
+        setenv("HOME", cft_tmp, 1);
     return cft_tmp ? 0 : -1;
 }
 

@@ -179,7 +179,12 @@ s_shutdown(pid_t d)
 static int
 s_group_setup(void **st)
 {
-    return adt_root_make("ad_test_auth") ? 0 : -1;
+    const char *root = adt_root_make("ad_test_auth");
+
+    /* The caller's ~/.autodist (its keys) never reaches the programs the tests start. */
+    if (root)
+        setenv("HOME", root, 1);
+    return root ? 0 : -1;
 }
 
 static int

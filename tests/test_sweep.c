@@ -1224,6 +1224,8 @@ main(void)
     s_tmp = adt_root_make("ad_test_sweep");
     if (!s_tmp)
         return 1;
+    /* The caller's ~/.autodist (its keys) never reaches the programs the tests start. */
+    setenv("HOME", s_tmp, 1);
     failed = cmocka_run_group_tests_name("sweep", unit, NULL, NULL);
     failed += cmocka_run_group_tests_name("sweep-idle", idle, s_idle_up, s_cluster_down);
     failed += cmocka_run_group_tests_name("sweep-fake", fake, s_fake_up, s_cluster_down);
