@@ -171,7 +171,7 @@ s_write(ad_journal_t *self, s_write_fn fn, void *arg, s_free_fn free_fn, ad_err_
 
 typedef struct {
     int64_t id, run;
-    int nodes, ppn, tpp, exit_code;
+    int nodes, ppn, tpp, exit_code, max_parallel;
     bool flag;
     pid_t pid;
     char *s1, *s2;
@@ -395,7 +395,7 @@ s_sweep_run(ad_store_t *store, void *arg, ad_err_t *err)
 {
     s_args_t *a = arg;
 
-    return ad_coord_sweep_run(store, a->id, a->s1, a->nodes, a->flag, a->s2, err);
+    return ad_coord_sweep_run(store, a->id, a->s1, a->max_parallel, a->flag, a->s2, err);
 }
 
 int
@@ -407,7 +407,7 @@ ad_journal_sweep_run(ad_journal_t *self, int64_t id, const char *state, int max_
     a->id = id;
     a->s1 = s_dup(state);
     a->s2 = s_dup(owner);
-    a->nodes = max_parallel;
+    a->max_parallel = max_parallel;
     a->flag = retry_failed;
     return s_write(self, s_sweep_run, a, s_args_free, err, "sweep %lld: %s", (long long)id, state);
 }

@@ -537,6 +537,17 @@ s_nodelist(const ad_sched_pick_t *pick)
     return list;
 }
 
+/* The path home/logs/<id>/name (a new string). */
+static char *
+s_log_path(const coord_t *self, int64_t id, const char *name)
+{
+    size_t len = strlen(self->home->logs) + strlen(name) + 32;
+    char *p = ad_malloc(len);
+
+    snprintf(p, len, "%s/%lld/%s", self->home->logs, (long long)id, name);
+    return p;
+}
+
 /* mpirun of the pick's job runs as pid: hold it as a run_t and add its run row. */
 static void
 s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int attempt,
@@ -554,8 +565,7 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int a
     r->pid = pid;
     ad_proc_identity(pid, identity, sizeof(identity));
     r->identity = ad_strdup(identity);
-    r->exit_path = ad_malloc(strlen(ad_launch_plan_logdir(plan)) + sizeof("/exit.json"));
-    sprintf(r->exit_path, "%s/exit.json", ad_launch_plan_logdir(plan));
+    r->exit_path = s_log_path(self, r->id, "exit.json");
     r->attempt = attempt;
     r->requeue = job->requeue;
     r->requeue_on_timeout = job->requeue_on_timeout;
@@ -615,15 +625,14 @@ s_check_free(coord_t *self, ad_err_t *err)
 
 /* autodist-launch EXIT_FILE mpirun ...: the launcher records how mpirun ended (a new array). */
 static char **
-s_wrapped_argv(coord_t *self, const ad_launch_plan_t *plan)
+s_wrapped_argv(coord_t *self, const ad_launch_plan_t *plan, int64_t id)
 {
     int argc = 0;
     char **inner = ad_launch_argv(plan, &argc), **argv;
 
     argv = ad_malloc(((size_t)argc + 3) * sizeof(*argv));
     argv[0] = ad_strdup(self->launcher);
-    argv[1] = ad_malloc(strlen(ad_launch_plan_logdir(plan)) + sizeof("/exit.json"));
-    sprintf(argv[1], "%s/exit.json", ad_launch_plan_logdir(plan));
+    argv[1] = s_log_path(self, id, "exit.json");
     memcpy(argv + 2, inner, ((size_t)argc + 1) * sizeof(*argv));
     free(inner);
     return argv;
@@ -705,7 +714,7 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
         s_launch_failed(self, pick->job_id, err.msg);
         goto out;
     }
-    argv = s_wrapped_argv(self, plan);
+    argv = s_wrapped_argv(self, plan, pick->job_id);
     env = ad_launch_env(plan);
     if (ad_proc_spawn(argv, env, ad_launch_plan_output(plan), &pid, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
@@ -937,17 +946,6 @@ s_run_nodes(run_t *r, const char *nodelist)
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
         r->nodes[r->n_nodes++] = ad_strdup(t);
     free(copy);
-}
-
-/* The path home/logs/<id>/name (a new string). */
-static char *
-s_log_path(const coord_t *self, int64_t id, const char *name)
-{
-    size_t len = strlen(self->home->logs) + strlen(name) + 32;
-    char *p = ad_malloc(len);
-
-    snprintf(p, len, "%s/%lld/%s", self->home->logs, (long long)id, name);
-    return p;
 }
 
 /*

@@ -43,6 +43,47 @@ s_job(const char *name, int64_t steps, int64_t ckpt)
     return j;
 }
 
+/* A coordinator (with s_opts) and one agent, n1, listed in NODES; the agent's pid in *a. */
+static pid_t
+s_cluster(pid_t *a)
+{
+    pid_t d = s_daemon();
+
+    *a = dft_start_agent("n1", "a1");
+    dft_wait_listed("n1");
+    return d;
+}
+
+/* Submit job (stolen) and wait until it reports step; its id. */
+static int64_t
+s_run_to_step(json_t *job, int64_t step)
+{
+    int64_t id = dft_submit(job);
+
+    json_decref(dft_wait_step(id, step, S_RUN_MS));
+    return id;
+}
+
+/* kill -9 of the coordinator d. */
+static void
+s_kill_coordinator(pid_t d)
+{
+    kill(d, SIGKILL);
+    assert_int_equal(adt_wait(d, 5.0), 128 + SIGKILL);
+}
+
+/* Wait (at most 60 s) until job id's launcher has written its exit file. */
+static void
+s_wait_exit_file(int64_t id)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "%s/logs/%lld/exit.json", dft_home, (long long)id);
+    for (int t = 0; t < 600 && access(path, F_OK); t++)
+        usleep(100 * 1000);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
 /* The run of finished job j: COMPLETED with a throughput; its metrics in the store. */
 static void
 s_assert_result(json_t *j)
@@ -77,16 +118,13 @@ s_count(const char *sql)
 static void
 test_coordinator_killed_mid_job(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     int64_t id;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("adopt", 20000, 0));
-    json_decref(dft_wait_step(id, 1, S_RUN_MS));
-    kill(d, SIGKILL);
-    assert_int_equal(adt_wait(d, 5.0), 128 + SIGKILL);
+    id = s_run_to_step(s_job("adopt", 20000, 0), 1);
+    s_kill_coordinator(d);
     /* The job goes on without a coordinator. */
     assert_true(dft_job_procs(id) >= 2);
     d = s_daemon();
@@ -105,21 +143,14 @@ test_coordinator_killed_mid_job(void **st)
 static void
 test_job_ends_while_coordinator_away(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
-    char path[256];
+    pid_t a, d = s_cluster(&a);
     int64_t id;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("away", 3000, 0));
-    json_decref(dft_wait_step(id, 1, S_RUN_MS));
-    kill(d, SIGKILL);
-    assert_int_equal(adt_wait(d, 5.0), 128 + SIGKILL);
-    snprintf(path, sizeof(path), "%s/logs/%lld/exit.json", dft_home, (long long)id);
-    for (int t = 0; t < 600 && access(path, F_OK); t++)
-        usleep(100 * 1000);
-    assert_int_equal(access(path, F_OK), 0);
+    id = s_run_to_step(s_job("away", 3000, 0), 1);
+    s_kill_coordinator(d);
+    s_wait_exit_file(id);
     d = s_daemon();
     j = dft_wait_state(id, "COMPLETED|FAILED|NODE_FAIL|CANCELLED", 10000);
     s_assert_result(j);
@@ -137,22 +168,15 @@ test_job_ends_while_coordinator_away(void **st)
 static void
 test_job_fails_while_coordinator_away(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
-    char path[256];
+    pid_t a, d = s_cluster(&a);
     int64_t id;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("crash", 100000000, 0));
-    json_decref(dft_wait_step(id, 1, S_RUN_MS));
-    kill(d, SIGKILL);
-    assert_int_equal(adt_wait(d, 5.0), 128 + SIGKILL);
+    id = s_run_to_step(s_job("crash", 100000000, 0), 1);
+    s_kill_coordinator(d);
     assert_int_equal(dft_job_signal(id, "autodist-train", SIGKILL), 1);
-    snprintf(path, sizeof(path), "%s/logs/%lld/exit.json", dft_home, (long long)id);
-    for (int t = 0; t < 300 && access(path, F_OK); t++)
-        usleep(100 * 1000);
-    assert_int_equal(access(path, F_OK), 0);
+    s_wait_exit_file(id);
     d = s_daemon();
     j = dft_wait_state(id, "COMPLETED|FAILED|NODE_FAIL|CANCELLED|PENDING", 10000);
     assert_string_equal(dft_state_of(j), "FAILED");
@@ -167,16 +191,13 @@ test_job_fails_while_coordinator_away(void **st)
 static void
 test_job_lost_with_coordinator(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     int64_t id;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("lost", 4000, 200));
-    json_decref(dft_wait_step(id, 500, S_RUN_MS));
-    kill(d, SIGKILL);
-    assert_int_equal(adt_wait(d, 5.0), 128 + SIGKILL);
+    id = s_run_to_step(s_job("lost", 4000, 200), 500);
+    s_kill_coordinator(d);
     assert_true(dft_job_signal(id, "", SIGKILL) >= 2);
     for (int t = 0; t < 50 && dft_job_procs(id); t++)
         usleep(100 * 1000);
@@ -195,14 +216,12 @@ test_job_lost_with_coordinator(void **st)
 static void
 test_agent_killed_ranks_run_on(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     int64_t id;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("orphan", 40000, 0));
-    json_decref(dft_wait_step(id, 1, S_RUN_MS));
+    id = s_run_to_step(s_job("orphan", 40000, 0), 1);
     kill(a, SIGKILL);
     assert_int_equal(adt_wait(a, 5.0), 128 + SIGKILL);
     /* STATUS says why it goes on without its node. */
@@ -265,14 +284,12 @@ s_steps_around_start(int64_t id, int n, int64_t *last_before, int64_t *start_ste
 static void
 test_node_lost_requeue_resume(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     int64_t id, last, start;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("requeue", 6000, 100));
-    json_decref(dft_wait_step(id, 500, S_RUN_MS));
+    id = s_run_to_step(s_job("requeue", 6000, 100), 500);
     kill(a, SIGKILL);
     assert_int_equal(adt_wait(a, 5.0), 128 + SIGKILL);
     assert_true(dft_job_signal(id, "autodist-train", SIGSTOP) >= 1);
@@ -303,15 +320,13 @@ test_node_lost_requeue_resume(void **st)
 static void
 test_rank_killed_reason(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     const char *reason;
     int64_t id;
     json_t *j, *job = dft_run_job("victim", 100000000, 2);
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(job);
-    json_decref(dft_wait_step(id, 1, S_RUN_MS));
+    id = s_run_to_step(job, 1);
     /* One of the two ranks (whichever the shell finds first). */
     {
         char cmd[512];
@@ -337,15 +352,13 @@ test_rank_killed_reason(void **st)
 static void
 test_shutdown_requeues(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     ad_err_t err = {0};
     int64_t id;
     json_t *j;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("paused", 6000, 0));
-    json_decref(dft_wait_step(id, 500, S_RUN_MS));
+    id = s_run_to_step(s_job("paused", 6000, 0), 500);
     json_decref(dft_req("SHUTDOWN", NULL, 0, &err));
     assert_int_equal(adt_wait(d, 10.0), 0);
     assert_int_equal(dft_job_procs(id), 0);
@@ -366,7 +379,7 @@ test_shutdown_requeues(void **st)
 static void
 test_store_held_by_another_writer(void **st)
 {
-    pid_t d = s_daemon(), a = dft_start_agent("n1", "a1");
+    pid_t a, d = s_cluster(&a);
     char path[256], log[256], cmd[600];
     adt_proc_t cli;
     adt_result_t res;
@@ -377,9 +390,7 @@ test_store_held_by_another_writer(void **st)
     int count;
 
     (void)st;
-    dft_wait_listed("n1");
-    id = dft_submit(s_job("held", 12000, 0));
-    json_decref(dft_wait_step(id, 100, S_RUN_MS));
+    id = s_run_to_step(s_job("held", 12000, 0), 100);
     snprintf(path, sizeof(path), "%s/runs.db", dft_home);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
