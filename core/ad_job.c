@@ -154,6 +154,7 @@ ad_job_clear(ad_job_t *job)
     free(job->name);
     free(job->dataset.path);
     free(job->data_dir);
+    ad_job_resv_clear(&job->reservation);
     memset(job, 0, sizeof(*job));
 }
 
@@ -167,6 +168,7 @@ ad_job_copy(ad_job_t *dst, const ad_job_t *src)
     dst->name = src->name ? ad_strdup(src->name) : NULL;
     dst->dataset.path = src->dataset.path ? ad_strdup(src->dataset.path) : NULL;
     dst->data_dir = src->data_dir ? ad_strdup(src->data_dir) : NULL;
+    ad_job_resv_copy(&dst->reservation, &src->reservation);
 }
 
 static json_t *
@@ -191,7 +193,7 @@ s_dataset_json(const ad_job_t *j)
  * canonical form; with a spec's set bits it is what a sweep's base gave.
  */
 json_t *
-ad_job_json_masked(const ad_job_t *j, uint32_t mask)
+ad_job_json_masked(const ad_job_t *j, uint64_t mask)
 {
     json_t *o = json_object();
 
@@ -250,6 +252,8 @@ ad_job_json_masked(const ad_job_t *j, uint32_t mask)
         json_object_set_new(o, "requeue", json_integer(j->requeue));
     if (S_HAS(AD_JOB_K_REQUEUE_TIMEOUT) && j->requeue_on_timeout)
         json_object_set_new(o, "requeue_on_timeout", json_true());
+    if (S_HAS(AD_JOB_K_RESERVATION) && j->reservation.set)
+        json_object_set_new(o, "reservation", ad_job_resv_json(&j->reservation));
 #undef S_HAS
     return o;
 }
@@ -325,12 +329,14 @@ ad_job_hash(const ad_job_t *job, char out[17])
     assert(job && out);
     /*
      * What does not change what is trained stays out: the name, how
-     * interruptions are handled, how many checkpoints are kept.
+     * interruptions are handled, how many checkpoints are kept, where it runs
+     * (the reservation: a sweep resumed in a new reservation finds its runs).
      */
     s = ad_job_dump(ad_job_json_masked(
         job, AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
                               AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) |
-                              AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) | AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS))));
+                              AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) | AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) |
+                              AD_JOB_BIT(AD_JOB_K_RESERVATION))));
     ad_job_hash_hex(s, out);
     free(s);
 }

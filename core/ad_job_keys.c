@@ -161,6 +161,9 @@ const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
     [AD_JOB_K_REQUEUE_TIMEOUT] = {.path = "requeue_on_timeout",
                                   .type = AD_JOB_T_BOOL,
                                   .off = S_OFF(requeue_on_timeout)},
+    [AD_JOB_K_RESERVATION] = {.path = "reservation",
+                              .type = AD_JOB_T_CUSTOM,
+                              .apply = ad_job_resv_apply},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -934,7 +937,7 @@ ad_job_spec_check(const ad_job_spec_t *spec, unsigned flags, int *bad, char *msg
 {
     static const int leaf[3] = {AD_JOB_K_NODES, AD_JOB_K_PPN, AD_JOB_K_TPP};
     const ad_job_t *j = &spec->job;
-    uint32_t set = spec->set;
+    uint64_t set = spec->set;
 
     *bad = -1;
     if (!(set & AD_JOB_BIT(AD_JOB_K_NAME)) && !(flags & AD_JOB_F_BASE)) {

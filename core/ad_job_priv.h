@@ -58,12 +58,13 @@ enum {
     AD_JOB_K_TIME,
     AD_JOB_K_REQUEUE,
     AD_JOB_K_REQUEUE_TIMEOUT,
+    AD_JOB_K_RESERVATION,
     AD_JOB_K_COUNT
 };
 
-#define AD_JOB_BIT(id) (UINT32_C(1) << (id))
+#define AD_JOB_BIT(id) (UINT64_C(1) << (id))
 #define AD_JOB_K_ALL (AD_JOB_BIT(AD_JOB_K_COUNT) - 1)
-_Static_assert(AD_JOB_K_COUNT < 32, "a job file's keys are bits of a uint32_t mask");
+_Static_assert(AD_JOB_K_COUNT < 64, "a job file's keys are bits of a uint64_t mask");
 /* Keys that a whole-value key replaces: `dataset: ...` resets dataset.*, and so on. */
 #define AD_JOB_GROUP_DATASET                                                                       \
     (AD_JOB_BIT(AD_JOB_K_DATASET) | AD_JOB_BIT(AD_JOB_K_SYN_SHAPE) |                               \
@@ -88,7 +89,7 @@ enum {
 /* A job while it is read: values, which keys were given, and where. */
 typedef struct {
     ad_job_t job;                     /* values; strings owned, except in composed copies */
-    uint32_t set;                     /* AD_JOB_BIT(id) of each key given */
+    uint64_t set;                     /* AD_JOB_BIT(id) of each key given */
     yaml_mark_t mark[AD_JOB_K_COUNT]; /* where each given key's value starts */
     yaml_mark_t start;                /* start of the job mapping, for missing keys */
 } ad_job_spec_t;
@@ -208,7 +209,7 @@ bool ad_job_is_null(const ad_job_node_t *node);
  * The JSON of the keys in mask.  With AD_JOB_K_ALL and a resolved job it is the
  * canonical form; with a spec's set bits it is what a sweep's base gave.
  */
-json_t *ad_job_json_masked(const ad_job_t *j, uint32_t mask);
+json_t *ad_job_json_masked(const ad_job_t *j, uint64_t mask);
 
 /* The AD_JOB_K_* id of a key of ad_job_keys[]. */
 int ad_job_key_id(const ad_job_key_t *key);
@@ -256,6 +257,10 @@ void ad_job_spec_to_job(const ad_job_spec_t *spec, ad_job_t *job);
 
 /* The text of a scalar node; borrowed from the document. */
 const char *ad_job_text(const ad_job_node_t *node);
+
+/* reservation: (core/ad_job_resv.c): read the section into spec->job.reservation. */
+int ad_job_resv_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                      ad_job_node_t *node);
 
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */
 int ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,

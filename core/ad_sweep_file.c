@@ -55,7 +55,7 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
     for (int a = 0; a < self->naxes; a++) {
         const ad_job_spec_t *src = &self->axes[a].patch[idx[a]];
         int id = ad_job_key_id(self->axes[a].key);
-        uint32_t group = AD_JOB_BIT(id);
+        uint64_t group = AD_JOB_BIT(id);
 
         switch (id) {
         case AD_JOB_K_DATASET:

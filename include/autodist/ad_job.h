@@ -57,6 +57,36 @@ typedef enum {
  * way hold the same values, so their canonical JSON and hash are equal.  The
  * strings are owned by the job and freed by ad_job_clear().
  */
+/*
+ * A job's reservation: section: the batch-system nodes to run it on (docs/grid5000.md).
+ * autodist submit/sweep reserve them, start agents there, run and release; the
+ * coordinator never reads it, and it is not part of the configuration hash.
+ */
+typedef struct ad_job_resv {
+    bool set;           /* the job has a reservation: section */
+    char *backend;      /* "oar" */
+    int nodes;          /* hosts, 1..AD_JOB_RESV_NODES_MAX; 0 with job */
+    int64_t walltime_s; /* 1 s .. 365 days; 0 with job */
+    char *properties;   /* property filter (OAR -p), or NULL */
+    char *queue;        /* queue (-q), or NULL */
+    char **types;       /* job types (-t), NULL-terminated, or NULL */
+    char *project;      /* project (--project), or NULL */
+    char *name;         /* the batch job's name (-n), or NULL (autodist-<job name>) */
+    char *start_at;     /* advance reservation "YYYY-MM-DD HH:MM:SS" (-r), or NULL */
+    char *job;          /* an existing batch job, id or name, instead of a new one; or NULL */
+    bool keep;          /* leave it running when the work ends (default: release it) */
+} ad_job_resv_t;
+
+#define AD_JOB_RESV_NODES_MAX 100000
+
+/* The reservation: section as canonical JSON (a new reference). */
+struct json_t;
+struct json_t *ad_job_resv_json(const ad_job_resv_t *r);
+
+/* Release r's strings and zero it; copy src into dst with its own strings. */
+void ad_job_resv_clear(ad_job_resv_t *r);
+void ad_job_resv_copy(ad_job_resv_t *dst, const ad_job_resv_t *src);
+
 typedef struct ad_job {
     char *name;           /* [A-Za-z0-9._-], first alphanumeric, <= 64 characters */
     ad_job_model_t model; /* network to train */
@@ -96,6 +126,7 @@ typedef struct ad_job {
     int64_t time_limit_s;     /* wall-clock limit in seconds; 0 = none */
     int requeue;              /* times it may go back to the queue when interrupted (default 3) */
     bool requeue_on_timeout;  /* a job past its time_limit is requeued too (default false) */
+    ad_job_resv_t reservation; /* where to run it: batch-system nodes (default: the cluster's) */
 } ad_job_t;
 
 /*
