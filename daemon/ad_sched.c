@@ -19,6 +19,7 @@ typedef struct s_job s_job_t;
 
 typedef struct s_node {
     char *name;    /* owned */
+    char *pool;    /* the reservation it belongs to (owned), or NULL: the cluster's own */
     bool up;       /* the registry says UP */
     int cores;     /* cores of the node */
     s_job_t *busy; /* the job running on it, or NULL when free */
@@ -28,6 +29,7 @@ struct s_job {
     int64_t id;        /* the store's job id */
     int nodes;         /* nodes needed */
     int need;          /* cores needed on each node: procs_per_node x threads_per_proc */
+    char *pool;        /* runs only on nodes of this pool (owned), or NULL: on pool-less nodes */
     bool running;      /* picked by ad_sched_next() */
     s_node_t **placed; /* while running: the nodes it holds, nodes entries */
     s_job_t *prev;     /* queue order (add order) */
@@ -61,6 +63,7 @@ static void
 s_job_free(s_job_t *job)
 {
     free(job->placed);
+    free(job->pool);
     free(job);
 }
 
@@ -79,6 +82,7 @@ ad_sched_free(ad_sched_t **self_p)
     }
     for (size_t i = 0; i < self->n_nodes; i++) {
         free(self->nodes[i]->name);
+        free(self->nodes[i]->pool);
         free(self->nodes[i]);
     }
     free(self->nodes);
@@ -290,6 +294,7 @@ ad_sched_forget_node(ad_sched_t *self, const char *name)
     if (node->busy)
         return -EBUSY;
     free(node->name);
+    free(node->pool);
     free(node);
     memmove(self->nodes + at, self->nodes + at + 1,
             (self->n_nodes - at - 1) * sizeof(*self->nodes));
@@ -297,10 +302,47 @@ ad_sched_forget_node(ad_sched_t *self, const char *name)
     return 0;
 }
 
+/* Whether two pools are the same; NULL and "" are the cluster's own. */
 static bool
-s_node_free_for(const s_node_t *node, int need)
+s_same_pool(const char *a, const char *b)
 {
-    return node->up && !node->busy && node->cores >= need;
+    return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
+static bool
+s_node_free_for(const s_node_t *node, const s_job_t *job)
+{
+    return node->up && !node->busy && node->cores >= job->need && s_same_pool(node->pool, job->pool);
+}
+
+/* Replace *slot by a copy of pool (NULL or "" clear it). */
+static void
+s_set_pool(char **slot, const char *pool)
+{
+    free(*slot);
+    *slot = pool && *pool ? ad_strdup(pool) : NULL;
+}
+
+int
+ad_sched_set_node_pool(ad_sched_t *self, const char *name, const char *pool)
+{
+    s_node_t *node = s_find_node(self, name);
+
+    if (!node)
+        return -ENOENT;
+    s_set_pool(&node->pool, pool);
+    return 0;
+}
+
+int
+ad_sched_set_job_pool(ad_sched_t *self, int64_t id, const char *pool)
+{
+    s_job_t *job = s_find_job(self, id);
+
+    if (!job)
+        return -ENOENT;
+    s_set_pool(&job->pool, pool);
+    return 0;
 }
 
 static int
@@ -320,30 +362,51 @@ ad_sched_pick_clear(ad_sched_pick_t *pick)
     memset(pick, 0, sizeof(*pick));
 }
 
+/*
+ * The free nodes' cores of pool, sorted largest first, in self->scratch:
+ * returns how many.  With them a job of n nodes needing c cores fits exactly
+ * when the n-th largest is >= c.
+ */
+static size_t
+s_free_cores(ad_sched_t *self, const char *pool)
+{
+    size_t n_free = 0;
+
+    for (size_t i = 0; i < self->n_nodes; i++)
+        if (self->nodes[i]->up && !self->nodes[i]->busy && s_same_pool(self->nodes[i]->pool, pool))
+            self->scratch[n_free++] = self->nodes[i]->cores;
+    qsort(self->scratch, n_free, sizeof(*self->scratch), s_cmp_desc);
+    return n_free;
+}
+
 int
 ad_sched_next(ad_sched_t *self, ad_sched_pick_t *pick)
 {
     size_t n_free = 0;
+    const char *pool = NULL;
+    bool counted = false;
     s_job_t *job;
     int k = 0;
 
     assert(self && pick);
     memset(pick, 0, sizeof(*pick));
     /*
-     * With the free nodes' cores sorted largest first, a job of n nodes
-     * needing c cores fits exactly when the n-th largest is >= c, so each
-     * pending job costs O(1) however long the queue (sweeps queue 10^5).
+     * Each pending job costs O(1) however long the queue (sweeps queue 10^5),
+     * as long as it shares its pool with the job before it: the free cores
+     * are counted again only when the pool changes (pools are reservations,
+     * a handful).
      */
-    for (size_t i = 0; i < self->n_nodes; i++)
-        if (self->nodes[i]->up && !self->nodes[i]->busy)
-            self->scratch[n_free++] = self->nodes[i]->cores;
-    if (n_free == 0)
-        return -EAGAIN;
-    qsort(self->scratch, n_free, sizeof(*self->scratch), s_cmp_desc);
-    for (job = self->head; job; job = job->next)
-        if (!job->running && (size_t)job->nodes <= n_free &&
-            self->scratch[job->nodes - 1] >= job->need)
+    for (job = self->head; job; job = job->next) {
+        if (job->running)
+            continue;
+        if (!counted || !s_same_pool(pool, job->pool)) {
+            pool = job->pool;
+            n_free = s_free_cores(self, pool);
+            counted = true;
+        }
+        if ((size_t)job->nodes <= n_free && self->scratch[job->nodes - 1] >= job->need)
             break;
+    }
     if (!job)
         return -EAGAIN;
 
@@ -351,7 +414,7 @@ ad_sched_next(ad_sched_t *self, ad_sched_pick_t *pick)
     pick->nodes = ad_malloc((size_t)job->nodes * sizeof(*pick->nodes));
     for (size_t i = 0; i < self->n_nodes && k < job->nodes; i++) {
         s_node_t *node = self->nodes[i];
-        if (!s_node_free_for(node, job->need))
+        if (!s_node_free_for(node, job))
             continue;
         node->busy = job;
         job->placed[k] = node;
@@ -379,7 +442,7 @@ s_census(const ad_sched_t *self, const s_job_t *job, s_census_t *c)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
-        if (!node->up)
+        if (!node->up || !s_same_pool(node->pool, job->pool))
             continue;
         c->up++;
         if (node->cores > c->largest)
@@ -400,7 +463,8 @@ s_status(const ad_sched_t *self, const s_job_t *job, s_census_t *c)
     s_census(self, job, c);
     if (c->free_fit >= job->nodes)
         return AD_SCHED_READY;
-    if (c->up_fit >= job->nodes)
+    /* A reservation's nodes come when its agents join: its jobs wait for them. */
+    if (c->up_fit >= job->nodes || (job->pool && c->up == 0))
         return AD_SCHED_WAIT;
     return AD_SCHED_NEVER;
 }
@@ -442,7 +506,8 @@ s_say_busy(ad_sched_t *self, const s_job_t *job)
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
         bool seen = false;
-        if (!node->up || !node->busy || node->cores < job->need)
+        if (!node->up || !node->busy || node->cores < job->need ||
+            !s_same_pool(node->pool, job->pool))
             continue;
         for (int j = 0; j < n; j++)
             seen = seen || ids[j] == node->busy->id;
@@ -481,7 +546,11 @@ ad_sched_reason(ad_sched_t *self, int64_t id)
         s_say(self, "ready to start");
         break;
     case AD_SCHED_WAIT:
-        s_say_busy(self, job);
+        if (c.up == 0)
+            s_say(self, "waiting for the nodes of reservation %s (no agent of it is UP)",
+                  job->pool);
+        else
+            s_say_busy(self, job);
         break;
     case AD_SCHED_NEVER:
         if (c.up == 0) {
@@ -493,7 +562,7 @@ ad_sched_reason(ad_sched_t *self, int64_t id)
                   job->nodes, job->nodes > 1 ? "s" : "", job->need,
                   job->nodes > 1 ? " each" : "", c.up, c.up > 1 ? "s are" : " is");
             for (size_t i = 0; i < self->n_nodes; i++) {
-                if (!self->nodes[i]->up)
+                if (!self->nodes[i]->up || !s_same_pool(self->nodes[i]->pool, job->pool))
                     continue;
                 if (listed == S_REASON_LIST_MAX) {
                     s_say(self, ", ...");

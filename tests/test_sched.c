@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "ad_test.h"
+
 #include "autodist/ad_sched.h"
 
 #include <errno.h>
@@ -296,6 +298,45 @@ test_adopt_and_forget(void **state)
     ad_sched_free(&s);
 }
 
+/* Reservations' nodes run their own jobs only, and cluster jobs stay off them. */
+static void
+test_pools(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    (void)state;
+    /* n3 and n4 belong to reservation oar:study; n1 and n2 to the cluster. */
+    assert_int_equal(ad_sched_set_node_pool(s, "n3", "oar:study"), 0);
+    assert_int_equal(ad_sched_set_node_pool(s, "n4", "oar:study"), 0);
+    assert_int_equal(ad_sched_set_node_pool(s, "n9", "oar:study"), -ENOENT);
+    /* A 2-node job of the pool, a 3-node cluster job (never fits 2 cluster nodes). */
+    assert_int_equal(ad_sched_add_job(s, 1, 2, 1, 1), 0);
+    assert_int_equal(ad_sched_set_job_pool(s, 1, "oar:study"), 0);
+    assert_int_equal(ad_sched_add_job(s, 2, 3, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 3, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_set_job_pool(s, 42, "x"), -ENOENT);
+    assert_int_equal(ad_sched_status(s, 2), AD_SCHED_NEVER);
+    adt_assert_has(ad_sched_reason(s, 2), "2 nodes are UP");
+    s_expect_next(s, 1, "n3 n4");
+    s_expect_next(s, 3, "n1");
+    s_expect_none(s);
+    /* A pool job waits for its nodes, even when none is UP yet. */
+    assert_int_equal(ad_sched_add_job(s, 4, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_set_job_pool(s, 4, "oar:next"), 0);
+    assert_int_equal(ad_sched_status(s, 4), AD_SCHED_WAIT);
+    adt_assert_has(ad_sched_reason(s, 4), "waiting for the nodes of reservation oar:next");
+    assert_int_equal(ad_sched_set_node(s, "n5", true, 8), 0);
+    assert_int_equal(ad_sched_set_node_pool(s, "n5", "oar:next"), 0);
+    s_expect_next(s, 4, "n5");
+    /* Released pool nodes take the pool's next job, not the cluster's. */
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    s_expect_none(s);
+    assert_int_equal(ad_sched_add_job(s, 5, 2, 1, 1), 0);
+    assert_int_equal(ad_sched_set_job_pool(s, 5, "oar:study"), 0);
+    s_expect_next(s, 5, "n3 n4");
+    ad_sched_free(&s);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -359,6 +400,7 @@ main(void)
         cmocka_unit_test(test_cancel_removes),
         cmocka_unit_test(test_down_node_not_chosen),
         cmocka_unit_test(test_adopt_and_forget),
+        cmocka_unit_test(test_pools),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_long_queue),
     };

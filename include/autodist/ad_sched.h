@@ -92,6 +92,15 @@ int ad_sched_remove_job(ad_sched_t *self, int64_t id);
 int ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores);
 
 /*
+ * Pools: a node of a reservation (the pool its agent announced) runs only
+ * jobs of that pool, and a job of a pool runs only on its nodes; NULL or ""
+ * is the cluster's own pool.  Set a node's after ad_sched_set_node(), a job's
+ * after ad_sched_add_job().  Returns 0, or -ENOENT for an unknown node or job.
+ */
+int ad_sched_set_node_pool(ad_sched_t *self, const char *name, const char *pool);
+int ad_sched_set_job_pool(ad_sched_t *self, int64_t id, const char *pool);
+
+/*
  * Forget the node called name (it left the registry: --max-nodes), unless a
  * job holds it.  Returns 0, -ENOENT, or -EBUSY when a job holds it.
  */
