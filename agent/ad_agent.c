@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <czmq.h>
@@ -48,6 +50,12 @@ typedef struct opts {
     const char *keys;     /* --keys; NULL: $AUTODIST_KEYS, else HOME/keys/node */
     bool insecure;        /* --insecure: no CURVE (a loopback coordinator only) */
     int heartbeat_ms;     /* --heartbeat-ms; 0: the coordinator's */
+    const char *pool;     /* --pool: the reservation this node belongs to, or NULL */
+    const char *rsh;      /* --rsh: how mpirun reaches this node (oarsh, ssh), or NULL */
+    const char *rsh_env[AD_PROTO_RSH_ENV_MAX + 1]; /* --rsh-env KEY=VALUE, NULL-terminated */
+    int n_rsh_env;        /* entries in rsh_env */
+    bool detach;          /* --detach: run in the background once registered */
+    const char *log;      /* --log: the detached agent's log; NULL: HOME/logs/agent-NAME.log */
 } opts_t;
 
 /* Where the agent stands with the coordinator. */
@@ -110,6 +118,15 @@ s_usage(FILE *fp)
         "  --insecure              no keys, for a coordinator on this machine started with\n"
         "                          --insecure (loopback endpoints only)\n"
         "  --heartbeat-ms N        heartbeat period, 100..60000 (default: the coordinator's)\n"
+        "  --pool NAME             the reservation this node belongs to: it runs only that\n"
+        "                          reservation's jobs (autodist starts such agents itself)\n"
+        "  --rsh PROG              how mpirun reaches this node: oarsh or ssh\n"
+        "  --rsh-env KEY=VALUE     what --rsh needs in its environment (OAR_JOB_ID=N,\n"
+        "                          SLURM_JOB_ID=N); repeatable\n"
+        "  --detach                go to the background once the node is profiled; the exit\n"
+        "                          status says whether it started (errors on stderr)\n"
+        "  --log FILE              with --detach: where the log goes\n"
+        "                          (default HOME/logs/agent-NAME.log)\n"
         "  --no-bench              no micro-benchmarks: send the topology only\n"
         "  --force-bench           run the benchmarks even when cached figures exist\n"
         "  --profile               print this node's profile as YAML and exit\n"
@@ -134,6 +151,11 @@ enum {
     OPT_HEARTBEAT,
     OPT_KEYS,
     OPT_INSECURE,
+    OPT_POOL,
+    OPT_RSH,
+    OPT_RSH_ENV,
+    OPT_DETACH,
+    OPT_LOG,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -150,10 +172,41 @@ static const struct option s_long[] = {
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
     {"keys", required_argument, NULL, OPT_KEYS},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"pool", required_argument, NULL, OPT_POOL},
+    {"rsh", required_argument, NULL, OPT_RSH},
+    {"rsh-env", required_argument, NULL, OPT_RSH_ENV},
+    {"detach", no_argument, NULL, OPT_DETACH},
+    {"log", required_argument, NULL, OPT_LOG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+/* --pool, --rsh, --rsh-env: checked as the coordinator will check them in HELLO. */
+static int
+s_parse_launch(int c, const char *arg, opts_t *o, ad_err_t *err)
+{
+    if (c == OPT_POOL) {
+        if (!ad_proto_pool_ok(arg))
+            return ad_err_set(err, AD_EINVAL,
+                              "--pool must be 1..%d letters, digits and ._:-, got \"%s\"",
+                              AD_PROTO_POOL_MAX, arg);
+        o->pool = arg;
+    } else if (c == OPT_RSH) {
+        if (!ad_proto_rsh_ok(arg))
+            return ad_err_set(err, AD_EINVAL, "--rsh must be oarsh or ssh, got \"%s\"", arg);
+        o->rsh = arg;
+    } else {
+        if (!ad_proto_rsh_env_ok(arg))
+            return ad_err_set(err, AD_EINVAL,
+                              "--rsh-env must be OAR_JOB_ID=N or SLURM_JOB_ID=N, got \"%s\"",
+                              arg);
+        if (o->n_rsh_env == AD_PROTO_RSH_ENV_MAX)
+            return ad_err_set(err, AD_EINVAL, "at most %d --rsh-env", AD_PROTO_RSH_ENV_MAX);
+        o->rsh_env[o->n_rsh_env++] = arg;
+    }
+    return 0;
+}
 
 /* Parse argv into o.  Returns 0, 1 for --help/--version (already printed), or AD_EINVAL. */
 static int
@@ -204,6 +257,18 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         case OPT_INSECURE:
             o->insecure = true;
             break;
+        case OPT_POOL:
+        case OPT_RSH:
+        case OPT_RSH_ENV:
+            if (s_parse_launch(c, optarg, o, err))
+                return err->code;
+            break;
+        case OPT_DETACH:
+            o->detach = true;
+            break;
+        case OPT_LOG:
+            o->log = optarg;
+            break;
         case OPT_HEARTBEAT:
             if (ad_opt_int("--heartbeat-ms", optarg, 100, 60000, 0, &v, err))
                 return err->code;
@@ -228,11 +293,107 @@ s_parse(int argc, char **argv, opts_t *o, ad_err_t *err)
         return ad_err_set(err, AD_EINVAL, "--json goes with --profile");
     if (o->insecure && o->keys)
         return ad_err_set(err, AD_EINVAL, "--insecure and --keys exclude each other");
+    if (o->n_rsh_env && !o->rsh)
+        return ad_err_set(err, AD_EINVAL, "--rsh-env goes with --rsh");
+    if (o->log && !o->detach)
+        return ad_err_set(err, AD_EINVAL, "--log goes with --detach");
+    if (o->detach && o->profile)
+        return ad_err_set(err, AD_EINVAL, "--detach and --profile exclude each other");
     if (o->insecure && !ad_keys_is_loopback(o->endpoint))
         return ad_err_set(err, AD_EINVAL,
                           "--insecure is for a coordinator on this machine only, and %s is not "
                           "loopback: give this node the keys (--keys DIR, docs/security.md)",
                           o->endpoint);
+    return 0;
+}
+
+/*
+ * --detach: fork at once (still one thread).  The parent copies the child's
+ * stderr to its own until the child says it is ready (profiled, about to
+ * connect) or dies, and exits 0 or 1 accordingly: whoever started the agent
+ * (autodist over oarsh) sees why it could not start.  Returns in the child
+ * with *ready_fd, the pipe s_detach_ready() writes to.
+ */
+static void
+s_detach(int *ready_fd)
+{
+    int errp[2], okp[2];
+    char buf[4096], ok = 0;
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe2(errp, O_CLOEXEC) || pipe2(okp, O_CLOEXEC)) {
+        ad_log(AD_LOG_ERROR, "--detach: pipe: %s", strerror(errno));
+        exit(S_EXIT_FAIL);
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        ad_log(AD_LOG_ERROR, "--detach: fork: %s", strerror(errno));
+        exit(S_EXIT_FAIL);
+    }
+    if (pid > 0) {
+        close(errp[1]);
+        close(okp[1]);
+        while ((n = read(errp[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+            if (n > 0 && write(STDERR_FILENO, buf, (size_t)n) < 0)
+                break;
+        while ((n = read(okp[0], &ok, 1)) < 0 && errno == EINTR)
+            ;
+        _exit(n == 1 && ok == '1' ? S_EXIT_OK : S_EXIT_FAIL);
+    }
+    close(errp[0]);
+    close(okp[0]);
+    setsid();
+    dup2(errp[1], STDERR_FILENO);
+    close(errp[1]);
+    *ready_fd = okp[1];
+}
+
+/*
+ * The detached agent is ready: its output goes to the log from now on, and
+ * the waiting parent exits 0.  Returns 0, or S_EXIT_FAIL when the log cannot
+ * be opened (said on stderr, which the parent still shows).
+ */
+static int
+s_detach_ready(const opts_t *o, const char *name, int ready_fd)
+{
+    ad_home_t home = {0};
+    ad_err_t err = {0};
+    char *path = NULL;
+    int fd, null_fd;
+
+    if (o->log) {
+        path = ad_strdup(o->log);
+    } else {
+        if (ad_home_resolve(o->home, &home, &err) || ad_home_ensure(&home, &err)) {
+            ad_log(AD_LOG_ERROR, "--detach: %s", err.msg);
+            ad_home_clear(&home);
+            return S_EXIT_FAIL;
+        }
+        path = ad_malloc(strlen(home.logs) + strlen(name) + sizeof("/agent-.log"));
+        sprintf(path, "%s/agent-%s.log", home.logs, name);
+        ad_home_clear(&home);
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ad_log(AD_LOG_ERROR, "--detach: cannot open the log %s: %s", path, strerror(errno));
+        free(path);
+        return S_EXIT_FAIL;
+    }
+    null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd >= 0) {
+        dup2(null_fd, STDIN_FILENO);
+        close(null_fd);
+    }
+    ad_log(AD_LOG_INFO, "node %s: running in the background, log in %s", name, path);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    free(path);
+    if (write(ready_fd, "1", 1) != 1)
+        return S_EXIT_FAIL;
+    close(ready_fd);
     return 0;
 }
 
@@ -384,6 +545,29 @@ s_backoff(agent_t *self)
         self->backoff_ms = AD_PROTO_RECONNECT_MAX_MS;
 }
 
+/* HELLO's pool and launch: the reservation this node belongs to and how mpirun reaches it. */
+static void
+s_hello_launch(const opts_t *o, json_t *hello)
+{
+    json_t *launch, *env;
+
+    if (o->pool)
+        json_object_set_new(hello, "pool", json_string(o->pool));
+    if (!o->rsh)
+        return;
+    launch = json_pack("{s:s}", "rsh", o->rsh);
+    env = json_object();
+    for (int i = 0; i < o->n_rsh_env; i++) {
+        const char *eq = strchr(o->rsh_env[i], '=');
+        char key[64];
+
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - o->rsh_env[i]), o->rsh_env[i]);
+        json_object_set_new(env, key, json_string(eq + 1));
+    }
+    json_object_set_new(launch, "env", env);
+    json_object_set_new(hello, "launch", launch);
+}
+
 static void
 s_send_hello(agent_t *self)
 {
@@ -403,6 +587,7 @@ s_send_hello(agent_t *self)
                       ad_profile_to_json(self->profile));
     if (!hello)
         ad_oom(0);
+    s_hello_launch(self->opts, hello);
     if (ad_proto_send(self->sock, NULL, "HELLO", hello, &err)) {
         /* With immediate set, -EAGAIN means there was no connection after all. */
         if (err.code == -EAGAIN)
@@ -714,6 +899,7 @@ main(int argc, char **argv)
     ad_profile_t *p = NULL;
     ad_err_t err = {0};
     sigset_t stop_set, pending;
+    int ready_fd = -1;
     opts_t o;
     int rc;
 
@@ -727,6 +913,8 @@ main(int argc, char **argv)
     }
     if (o.profile)
         return s_print_profile(&o);
+    if (o.detach)
+        s_detach(&ready_fd);
 
     /*
      * Block the stop signals in every thread (libzmq's, zactor's, libtorch's
@@ -778,6 +966,8 @@ main(int argc, char **argv)
         rc = S_EXIT_OK;
         goto out_free_keys;
     }
+    if (o.detach && s_detach_ready(&o, o.name, ready_fd))
+        goto out_free_keys;
     agent.opts = &o;
     agent.name = o.name;
     agent.profile = p;

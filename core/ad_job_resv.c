@@ -293,6 +293,21 @@ ad_job_resv_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *ke
     return rc ? rc : s_check(ctx, node, r);
 }
 
+const char *
+ad_job_resv_pool(const ad_job_t *job, char *buf, size_t cap)
+{
+    const ad_job_resv_t *r = &job->reservation;
+
+    if (!r->set)
+        return NULL;
+    if (r->name || r->job)
+        snprintf(buf, cap, "%s:%s", r->backend ? r->backend : "oar", r->name ? r->name : r->job);
+    else
+        snprintf(buf, cap, "%s:autodist-%s", r->backend ? r->backend : "oar",
+                 job->name ? job->name : "job");
+    return buf;
+}
+
 json_t *
 ad_job_resv_json(const ad_job_resv_t *r)
 {

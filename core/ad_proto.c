@@ -90,6 +90,10 @@ static const s_field_t s_fields[] = {
     {AD_PROTO_HELLO, "version", S_STR, true, 1, 64},
     {AD_PROTO_HELLO, "pid", S_INT, true, 1, INT32_MAX},
     {AD_PROTO_HELLO, "profile", S_OBJ, true, 0, 0},
+    {AD_PROTO_HELLO, "pool", S_STR, false, 1, AD_PROTO_POOL_MAX},
+    {AD_PROTO_HELLO, "launch", S_OBJ, false, 0, 0},
+    {AD_PROTO_HELLO, "launch.rsh", S_STR, false, 1, 16},
+    {AD_PROTO_HELLO, "launch.env", S_OBJ, false, 0, 0},
     {AD_PROTO_HEARTBEAT, "seq", S_INT, true, 0, INT64_MAX},
     {AD_PROTO_HEARTBEAT, "load", S_OBJ, true, 0, 0},
     {AD_PROTO_HEARTBEAT, "load.cpu", S_NUM, true, 0, 1},
@@ -104,8 +108,11 @@ static const s_field_t s_fields[] = {
     {AD_PROTO_KILL, "job", S_INT, true, 1, S_ID_MAX},
     {AD_PROTO_KILL, "grace_ms", S_INT, false, 0, 3600000},
     {AD_PROTO_SUBMIT, "job", S_OBJ, true, 0, 0},
+    {AD_PROTO_SUBMIT, "pool", S_STR, false, 1, AD_PROTO_POOL_MAX},
     {AD_PROTO_STATUS, "job", S_INT, false, 1, S_ID_MAX},
     {AD_PROTO_CANCEL, "job", S_INT, true, 1, S_ID_MAX},
+    {AD_PROTO_CANCEL, "state", S_STR, false, 1, 16},
+    {AD_PROTO_CANCEL, "reason", S_STR, false, 1, 512},
     {AD_PROTO_LOGS, "job", S_INT, true, 1, S_ID_MAX},
     {AD_PROTO_LOGS, "offset", S_INT, false, 0, INT64_MAX},
     {AD_PROTO_LOGS, "max_bytes", S_INT, false, 1, AD_PROTO_MAX_PAYLOAD / 2},
@@ -118,6 +125,7 @@ static const s_field_t s_fields[] = {
     {AD_PROTO_SWEEP, "max_parallel", S_INT, false, 1, AD_PROTO_SWEEP_PARALLEL_MAX},
     {AD_PROTO_SWEEP, "retry_failed", S_BOOL, false, 0, 0},
     {AD_PROTO_SWEEP, "force", S_BOOL, false, 0, 0},
+    {AD_PROTO_SWEEP, "pool", S_STR, false, 1, AD_PROTO_POOL_MAX},
     {AD_PROTO_SWEEPS, "name", S_STR, false, 1, 40},
     {AD_PROTO_SWEEP_CANCEL, "name", S_STR, true, 1, 40},
     {AD_PROTO_ERROR, "code", S_STR, true, 1, 32},
@@ -210,6 +218,42 @@ ad_proto_is_host(const char *s)
         if (!dot)
             return true;
     }
+}
+
+bool
+ad_proto_pool_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (!n || n > AD_PROTO_POOL_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._:-", *s))
+            return false;
+    return true;
+}
+
+bool
+ad_proto_rsh_ok(const char *s)
+{
+    return s && (!strcmp(s, "oarsh") || !strcmp(s, "ssh"));
+}
+
+bool
+ad_proto_rsh_env_ok(const char *kv)
+{
+    static const char *const keys[] = {"OAR_JOB_ID=", "SLURM_JOB_ID=", NULL};
+    const char *v = NULL;
+
+    for (int i = 0; keys[i] && !v; i++)
+        if (kv && !strncmp(kv, keys[i], strlen(keys[i])))
+            v = kv + strlen(keys[i]);
+    if (!v || !*v || strlen(v) > 20)
+        return false;
+    for (; *v; v++)
+        if (!isdigit((unsigned char)*v))
+            return false;
+    return true;
 }
 
 int

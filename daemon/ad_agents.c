@@ -37,6 +37,7 @@ s_on_forget(const char *name, void *arg)
     coord_t *self = arg;
 
     zhashx_delete(self->addresses, name);
+    zhashx_delete(self->launch, name);
     ad_sched_forget_node(self->sched, name);
     ad_log_limited("forgotten", AD_LOG_INFO, "node %s: forgotten (DOWN for over %.0f s, no job)",
                    name, S_FORGET_DOWN_S);
@@ -71,6 +72,71 @@ s_hello_caps(coord_t *self, const ad_proto_msg_t *msg, const char *name, json_t 
     return 0;
 }
 
+const char *
+ad_daemon_node_pool(coord_t *self, const char *name)
+{
+    return json_string_value(json_object_get(zhashx_lookup(self->launch, name), "pool"));
+}
+
+int
+ad_daemon_queue(coord_t *self, int64_t id, const ad_job_t *job, int nodes, int ppn, int tpp)
+{
+    char pool[AD_PROTO_POOL_MAX + 64];
+    int rc = ad_sched_add_job(self->sched, id, nodes, ppn, tpp);
+
+    if (!rc && job)
+        ad_sched_set_job_pool(self->sched, id, ad_job_resv_pool(job, pool, sizeof(pool)));
+    return rc;
+}
+
+/*
+ * HELLO's pool and launch, checked: the reservation the node belongs to and
+ * how mpirun reaches it.  Returns a new {pool, rsh, env} object (NULL when
+ * the HELLO has neither), or NULL with reason set when one is refused.
+ */
+static json_t *
+s_hello_launch(const json_t *hello, char *reason, size_t cap)
+{
+    const char *pool = json_string_value(json_object_get(hello, "pool"));
+    json_t *launch = json_object_get(hello, "launch"), *env, *v, *out;
+    const char *rsh = json_string_value(json_object_get(launch, "rsh")), *key;
+    char kv[128];
+
+    *reason = '\0';
+    if (pool && !ad_proto_pool_ok(pool)) {
+        snprintf(reason, cap, "HELLO: pool must be 1..%d letters, digits and ._:-",
+                 AD_PROTO_POOL_MAX);
+        return NULL;
+    }
+    if (launch && !ad_proto_rsh_ok(rsh)) {
+        snprintf(reason, cap, "HELLO: launch.rsh must be oarsh or ssh");
+        return NULL;
+    }
+    env = json_object_get(launch, "env");
+    if (json_object_size(env) > AD_PROTO_RSH_ENV_MAX) {
+        snprintf(reason, cap, "HELLO: launch.env has over %d entries", AD_PROTO_RSH_ENV_MAX);
+        return NULL;
+    }
+    json_object_foreach(env, key, v)
+    {
+        snprintf(kv, sizeof(kv), "%s=%s", key, json_is_string(v) ? json_string_value(v) : "");
+        if (!ad_proto_rsh_env_ok(kv)) {
+            snprintf(reason, cap, "HELLO: launch.env may hold OAR_JOB_ID or SLURM_JOB_ID, digits");
+            return NULL;
+        }
+    }
+    if (!pool && !launch)
+        return NULL;
+    out = json_object();
+    if (pool)
+        json_object_set_new(out, "pool", json_string(pool));
+    if (rsh)
+        json_object_set_new(out, "rsh", json_string(rsh));
+    if (env)
+        json_object_set(out, "env", env);
+    return out;
+}
+
 static void
 s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
 {
@@ -79,7 +145,8 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     int64_t proto = 0, id = 0;
     ad_err_t err = {0};
     const ad_registry_node_t *n;
-    char *renamed;
+    json_t *launch;
+    char *renamed, reason[160];
     int rc;
 
     ad_doc_json_get_int(msg->payload, "protocol", 1, 1000, &proto, NULL);
@@ -96,6 +163,12 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     }
     if (s_hello_caps(self, msg, name, profile))
         return;
+    launch = s_hello_launch(msg->payload, reason, sizeof(reason));
+    if (*reason) {
+        ad_log_limited("HELLO refused", AD_LOG_WARN, "HELLO from %s refused: %s", name, reason);
+        s_reject(self, msg->identity, reason, 0);
+        return;
+    }
     n = ad_registry_lookup_identity(self->reg, msg->identity);
     renamed = n && strcmp(n->name, name) ? ad_strdup(n->name) : NULL;
     rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_clock_now(), &err);
@@ -104,6 +177,7 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
         /* Over --max-nodes a node may find room later (a DOWN one forgotten): retry slowly. */
         s_reject(self, msg->identity, err.msg, rc == -EUSERS ? 60000 : 0);
         free(renamed);
+        json_decref(launch);
         return;
     }
     /* The registry moved the session off its old name: the scheduler and the store follow,
@@ -117,14 +191,21 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     }
     n = ad_registry_lookup(self->reg, name);
     ad_sched_set_node(self->sched, name, true, n ? n->cores : 0);
+    ad_sched_set_node_pool(self->sched, name,
+                           json_string_value(json_object_get(launch, "pool")));
     if (ad_coord_node_up(self->store, name, profile, &id, &err)) {
         ad_log(AD_LOG_ERROR, "node %s: %s", name, err.msg);
         ad_registry_bye(self->reg, msg->identity, ad_clock_now());
         ad_sched_set_node(self->sched, name, false, 0);
         s_reject(self, msg->identity, "the coordinator cannot write its store", 1000);
+        json_decref(launch);
         return;
     }
     zhashx_update(self->addresses, name, ad_strdup(address ? address : name));
+    if (launch)
+        zhashx_update(self->launch, name, launch);
+    else
+        zhashx_delete(self->launch, name);
     self->nodes_gen++;
     ad_running_node_up(self, name);
     ad_log_limited("UP", AD_LOG_INFO, "node %s is UP (id %lld, %d cores, address %s)", name,

@@ -57,7 +57,7 @@ s_auto_new(coord_t *self, int64_t id)
 
 /* The UP nodes as the planner sees them. */
 static size_t
-s_auto_nodes(coord_t *self, ad_choose_node_t **out)
+s_auto_nodes(coord_t *self, const char *pool, ad_choose_node_t **out)
 {
     size_t n = ad_registry_count(self->reg, true), i = 0;
     const ad_registry_node_t *node = NULL;
@@ -67,6 +67,11 @@ s_auto_nodes(coord_t *self, ad_choose_node_t **out)
         ad_oom(n * sizeof(*v));
     while ((node = ad_registry_next_up(self->reg, node)) && i < n) {
         json_t *b = json_object_get(node->profile, "benchmarks");
+        const char *np = ad_daemon_node_pool(self, node->name);
+
+        /* A job plans on the nodes it may run on: its reservation's, or the cluster's. */
+        if (pool ? !np || strcmp(np, pool) : np != NULL)
+            continue;
         json_t *g = json_object_get(node->profile, "gpus");
 
         v[i].hardware = node->fingerprint;
@@ -105,7 +110,7 @@ s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_
     canon = ad_job_to_json(&probe);
     if (ad_coord_job_add(self->store, probe.name, canon, l->nodes, l->procs_per_node,
                          l->threads_per_proc, &id, &err) ||
-        ad_sched_add_job(self->sched, id, l->nodes, l->procs_per_node, l->threads_per_proc)) {
+        ad_daemon_queue(self, id, &probe, l->nodes, l->procs_per_node, l->threads_per_proc)) {
         ad_log(AD_LOG_WARN, "job %lld: probe %s not queued: %s", (long long)a->id, probe.name,
                err.msg[0] ? err.msg : "the scheduler refused it");
         if (id)
@@ -153,7 +158,7 @@ s_auto_plan(coord_t *self, autojob_t *a)
     ad_auto_choice_t c = {0};
     ad_job_t job = {0};
     ad_err_t err = {0};
-    char dataset[300], lay[48];
+    char dataset[300], lay[48], pool[AD_PROTO_POOL_MAX + 64];
     size_t n;
     int rc;
 
@@ -167,7 +172,7 @@ s_auto_plan(coord_t *self, autojob_t *a)
         goto out;
     }
     ad_job_dataset_label(&job, dataset, sizeof(dataset));
-    n = s_auto_nodes(self, &nodes);
+    n = s_auto_nodes(self, ad_job_resv_pool(&job, pool, sizeof(pool)), &nodes);
     rc = ad_auto_decide(self->store, &job, dataset, nodes, n, a->probed ? 0 : self->opts->probes,
                         &c, &err);
     if (rc) {
@@ -193,8 +198,8 @@ s_auto_plan(coord_t *self, autojob_t *a)
     if (ad_journal_job_place(self->journal, a->id, c.layout.nodes, c.layout.procs_per_node,
                              c.layout.threads_per_proc, c.layout.device ? c.layout.device : "cpu",
                              NULL, &err) ||
-        ad_sched_add_job(self->sched, a->id, c.layout.nodes, c.layout.procs_per_node,
-                         c.layout.threads_per_proc)) {
+        ad_daemon_queue(self, a->id, &job, c.layout.nodes, c.layout.procs_per_node,
+                        c.layout.threads_per_proc)) {
         snprintf(a->reason, sizeof(a->reason), "layout auto: cannot queue %s: %s",
                  ad_choose_layout_str(&c.layout, lay, sizeof(lay)),
                  err.msg[0] ? err.msg : "the scheduler refused it");

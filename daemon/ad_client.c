@@ -212,8 +212,8 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         goto out;
     }
     s_set_owner(self, id, owner);
-    rc = ad_sched_add_job(self->sched, id, job.layout.nodes, job.layout.procs_per_node,
-                          job.layout.threads_per_proc);
+    rc = ad_daemon_queue(self, id, &job, job.layout.nodes, job.layout.procs_per_node,
+                         job.layout.threads_per_proc);
     if (rc) {
         ad_journal_job_set(self->journal, id, "FAILED", "the scheduler refused the layout",
                            INT32_MIN, NULL);
@@ -325,14 +325,41 @@ s_refuse_others_job(coord_t *self, const ad_proto_msg_t *msg, int64_t id)
     return refused;
 }
 
+/*
+ * CANCEL's end state and reason: CANCELLED "cancelled by a user" unless the
+ * request says (autodist ending a job whose reservation ended: TIMEOUT or
+ * CANCELLED with the batch system's reason).  Returns the state (a constant),
+ * or NULL after answering an error.
+ */
+static const char *
+s_cancel_how(coord_t *self, const ad_proto_msg_t *msg, const char **reason)
+{
+    static const char *const states[] = {"CANCELLED", "TIMEOUT", "FAILED", "NODE_FAIL", NULL};
+    const char *want = json_string_value(json_object_get(msg->payload, "state"));
+    const char *why = json_string_value(json_object_get(msg->payload, "reason"));
+
+    *reason = why ? why : "cancelled by a user";
+    if (!want)
+        return states[0];
+    for (int i = 0; states[i]; i++)
+        if (!strcmp(states[i], want))
+            return states[i];
+    ad_client_error(self, msg->identity, AD_EINVAL,
+                    "CANCEL: state must be CANCELLED, TIMEOUT, FAILED or NODE_FAIL, got \"%s\"",
+                    want);
+    return NULL;
+}
+
 static void
 s_cancel(coord_t *self, const ad_proto_msg_t *msg)
 {
-    const char *state = NULL;
+    const char *state = NULL, *end, *reason;
     ad_err_t err = {0};
     int64_t id = 0;
     json_t *o;
 
+    if (!(end = s_cancel_how(self, msg, &reason)))
+        return;
     ad_doc_json_get_int(msg->payload, "job", 1, INT64_MAX, &id, NULL);
     o = ad_coord_job_json(self->store, id, &state, &err);
     if (!o) {
@@ -346,14 +373,13 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
         /* Its probes go too. */
         ad_autojob_cancel(self, id);
         ad_sched_remove_job(self->sched, id);
-        if (ad_journal_job_set(self->journal, id, "CANCELLED", "cancelled by a user", INT32_MIN,
-                               &err)) {
+        if (ad_journal_job_set(self->journal, id, end, reason, INT32_MIN, &err)) {
             ad_client_error(self, msg->identity, err.code, "%s", err.msg);
             return;
         }
         ad_sweeps_ended(self->sweeps, id, AD_SWEEPS_JOB_CANCELLED, NAN, ad_clock_now());
-        state = "CANCELLED";
-        ad_log(AD_LOG_INFO, "job %lld cancelled", (long long)id);
+        state = end;
+        ad_log(AD_LOG_INFO, "job %lld %s: %s", (long long)id, end, reason);
     } else if (!ad_coord_state_is_final(state)) {
         run_t *r = ad_running_find(self, id);
 
@@ -364,10 +390,10 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
                             (long long)id, state);
             return;
         }
-        ad_running_stop(self, r, "CANCELLED", "cancelled by a user");
+        ad_running_stop(self, r, end, reason);
         ad_daemon_send(self->client, msg->identity, "OK",
                        json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "stopping",
-                                 "CANCELLED"));
+                                 end));
         return;
     }
     ad_daemon_send(self->client, msg->identity, "OK",

@@ -111,6 +111,7 @@ typedef struct run {
     bool requeue_on_timeout; /* the job file's requeue_on_timeout */
     char **nodes;           /* node names, owned */
     int n_nodes;            /* entries in nodes */
+    char *pool;             /* the job's pool (a reservation's nodes), owned, or NULL */
     char *output;           /* logs/<id>/output.log */
     char *metrics_path;     /* logs/<id>/metrics.jsonl */
     double t_start;         /* mono s at launch */
@@ -144,6 +145,7 @@ typedef struct coord {
     int sweep_timer;       /* zloop timer id while sweeps resolve; -1 = none */
     const ad_home_t *home; /* the autodist home (borrowed) */
     zhashx_t *addresses;   /* node name -> address mpirun reaches it by (owned strings) */
+    zhashx_t *launch;      /* node name -> HELLO's {pool, rsh, env} (owned json_t), if given */
     run_t *runs;           /* running jobs */
     struct autojob *autos; /* jobs with layout: auto (ad_autojob.c) */
     unsigned nodes_gen;    /* bumped when a node comes UP or goes DOWN */
@@ -189,6 +191,12 @@ void ad_running_stop(coord_t *self, run_t *r, const char *state, const char *rea
 /* Job id's spec from the store, validated again (a decided auto layout applied).  Returns 0 or a
  * negative code with err set. */
 int ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err);
+
+/* The pool node name belongs to (its agent's --pool), or NULL: the cluster's own. */
+const char *ad_daemon_node_pool(coord_t *self, const char *name);
+
+/* Queue job id in the scheduler on its layout and in its pool: ad_sched_add_job()'s code. */
+int ad_daemon_queue(coord_t *self, int64_t id, const ad_job_t *job, int nodes, int ppn, int tpp);
 
 /* Queue the sweeps' next jobs and start every queued job that fits the free nodes. */
 void ad_running_schedule(coord_t *self);

@@ -206,12 +206,24 @@ ad_running_progress_json(const run_t *r, double now)
         "elapsed_s", now - r->t_start);
 }
 
+/* Keep the job's pool with its run: a requeued job goes back to the same nodes. */
+static void
+s_run_set_pool(run_t *r, const ad_job_t *job)
+{
+    char pool[AD_PROTO_POOL_MAX + 64];
+    const char *p = ad_job_resv_pool(job, pool, sizeof(pool));
+
+    free(r->pool);
+    r->pool = p ? ad_strdup(p) : NULL;
+}
+
 static void
 s_run_free(run_t *r)
 {
     for (int i = 0; i < r->n_nodes; i++)
         free(r->nodes[i]);
     free(r->nodes);
+    free(r->pool);
     free(r->output);
     free(r->metrics_path);
     free(r->exit_path);
@@ -330,6 +342,8 @@ s_requeue(coord_t *self, run_t *r, const char *state, const char *reason)
     ad_sched_release(self->sched, r->id);
     if (self->exit_code < 0 && ad_sched_add_job(self->sched, r->id, r->n_nodes, r->ppn, r->tpp))
         ad_log(AD_LOG_ERROR, "job %lld: the scheduler refused it again", (long long)r->id);
+    else
+        ad_sched_set_job_pool(self->sched, r->id, r->pool);
     ad_sweeps_requeued(self->sweeps, r->id);
     ad_log(AD_LOG_WARN, "job %lld %s; it starts again from its last checkpoint", (long long)r->id,
            why);
@@ -569,6 +583,7 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int a
     r->attempt = attempt;
     r->requeue = job->requeue;
     r->requeue_on_timeout = job->requeue_on_timeout;
+    s_run_set_pool(r, job);
     r->ppn = job->layout.procs_per_node;
     r->tpp = job->layout.threads_per_proc;
     r->n_nodes = pick->n_nodes;
@@ -638,6 +653,65 @@ s_wrapped_argv(coord_t *self, const ad_launch_plan_t *plan, int64_t id)
     return argv;
 }
 
+/* Entries of the ranks' extra environment: the machine's ranks and a remote shell's variables. */
+#define S_EXTRA_ENV (1 + AD_PROTO_RSH_ENV_MAX)
+
+
+/*
+ * How mpirun reaches the pick's nodes, into t: the remote shell the first
+ * node's agent announced (a reservation's: oarsh with OAR_JOB_ID), or for
+ * nodes simulated on this machine the local remote shell; TCP over loopback
+ * when every node is at a loopback address.  text and env (S_EXTRA_ENV + 1
+ * entries) hold the extra variables.
+ */
+static void
+s_transport(coord_t *self, const ad_sched_pick_t *pick, const ad_launch_node_t *nodes,
+            const ad_job_t *job, ad_launch_transport_t *t, char text[][64], const char **env)
+{
+    json_t *launch = zhashx_lookup(self->launch, pick->nodes[0]);
+    const char *rsh = json_string_value(json_object_get(launch, "rsh"));
+    bool loopback = s_all_loopback(nodes, pick->n_nodes);
+    bool simulated = loopback && (pick->n_nodes > 1 || strcmp(nodes[0].host, "127.0.0.1"));
+    const char *key;
+    json_t *v;
+    int n = 0;
+
+    t->single_copy_off = true;
+    t->allow_root = geteuid() == 0;
+    t->rsh_agent = self->opts->rsh_agent;
+    t->tcp_subnet = self->opts->tcp_subnet;
+    if (!t->rsh_agent && rsh) {
+        /* A reservation's nodes: its remote shell, with the batch job's id it needs. */
+        t->rsh_agent = rsh;
+        json_object_foreach(json_object_get(launch, "env"), key, v)
+        {
+            if (n == AD_PROTO_RSH_ENV_MAX)
+                break;
+            snprintf(text[n], 64, "%s=%s", key, json_string_value(v));
+            env[n] = text[n];
+            n++;
+        }
+    } else if (!t->rsh_agent && simulated) {
+        /*
+         * Simulated nodes of this machine (autodist up --agents N): mpirun would ssh to
+         * 127.0.0.2; the local remote shell runs its daemon here.
+         */
+        t->rsh_agent = self->local_rsh;
+    }
+    if (simulated) {
+        /* Every rank shares this machine's cores: waits must not spin them away. */
+        snprintf(text[n], 64, "AUTODIST_MACHINE_RANKS=%d",
+                 job->layout.nodes * job->layout.procs_per_node);
+        env[n] = text[n];
+        n++;
+    }
+    /* The ranks of different nodes talk TCP over loopback, which Open MPI excludes by default. */
+    if (!t->tcp_subnet && loopback && pick->n_nodes > 1)
+        t->tcp_subnet = "127.0.0.0/8";
+    env[n] = NULL;
+    t->env = n ? env : NULL;
+}
+
 /* Start the scheduler's pick: plan, files, mpirun. */
 static void
 s_launch(coord_t *self, const ad_sched_pick_t *pick)
@@ -647,8 +721,8 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     ad_launch_plan_t *plan = NULL;
     ad_launch_spec_t spec = {0};
     char **argv = NULL, **env = NULL, id_s[32];
-    char machine_ranks[64] = "";
-    const char *extra_env[] = {machine_ranks, NULL};
+    char env_text[S_EXTRA_ENV][64];
+    const char *extra_env[S_EXTRA_ENV + 1];
     const char *hardware = NULL;
     ad_job_t job = {0};
     ad_err_t err = {0};
@@ -688,25 +762,7 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     spec.home = self->home;
     spec.trainer = self->trainer;
     spec.mpirun = self->opts->mpirun;
-    spec.transport.single_copy_off = true;
-    spec.transport.allow_root = geteuid() == 0;
-    spec.transport.rsh_agent = self->opts->rsh_agent;
-    spec.transport.tcp_subnet = self->opts->tcp_subnet;
-    if (!spec.transport.rsh_agent && s_all_loopback(nodes, pick->n_nodes) &&
-        (pick->n_nodes > 1 || strcmp(nodes[0].host, "127.0.0.1"))) {
-        /*
-         * Simulated nodes of this machine (autodist up --agents N): mpirun would ssh to
-         * 127.0.0.2; the local remote shell runs its daemon here, and the ranks of
-         * different nodes talk TCP over loopback, which Open MPI excludes by default.
-         */
-        spec.transport.rsh_agent = self->local_rsh;
-        if (!spec.transport.tcp_subnet && pick->n_nodes > 1)
-            spec.transport.tcp_subnet = "127.0.0.0/8";
-        /* Every rank shares this machine's cores: waits must not spin them away. */
-        snprintf(machine_ranks, sizeof(machine_ranks), "AUTODIST_MACHINE_RANKS=%d",
-                 job.layout.nodes * job.layout.procs_per_node);
-        spec.transport.env = extra_env;
-    }
+    s_transport(self, pick, nodes, &job, &spec.transport, env_text, extra_env);
     spec.transport.report = self->opts->report;
     /* A requeued job continues its checkpoint (a fresh start when there is none yet). */
     spec.resume = attempt > 0;
@@ -988,6 +1044,7 @@ s_recover_running(coord_t *self, const ad_job_row_t *row)
     if (s_load_job(self, row->id, &job, NULL, &err) == 0) {
         r->requeue = job.requeue;
         r->requeue_on_timeout = job.requeue_on_timeout;
+        s_run_set_pool(r, &job);
         if (job.time_limit_s > 0)
             r->deadline = r->t_start + (double)job.time_limit_s;
     }
@@ -1022,9 +1079,12 @@ void
 ad_running_recover(coord_t *self)
 {
     ad_job_row_t *rows = NULL;
+    ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *jobs, *o;
     size_t i, n = 0;
+    bool loaded;
+    int64_t id;
     int rc;
 
     if (ad_store_list_jobs(self->store, AD_JOB_MASK(AD_JOB_RUNNING), &rows, &n))
@@ -1040,14 +1100,18 @@ ad_running_recover(coord_t *self)
             ad_autojob_new(self, json_integer_value(json_object_get(o, "id")));
             continue;
         }
-        rc = ad_sched_add_job(self->sched, json_integer_value(json_object_get(o, "id")),
-                              (int)json_integer_value(json_object_get(o, "nodes")),
-                              (int)json_integer_value(json_object_get(o, "procs_per_node")),
-                              (int)json_integer_value(json_object_get(o, "threads_per_proc")));
+        id = json_integer_value(json_object_get(o, "id"));
+        /* Its spec says its pool (a reservation's nodes); unreadable, it waits in none. */
+        loaded = s_load_job(self, id, &job, NULL, &err) == 0;
+        rc = ad_daemon_queue(self, id, loaded ? &job : NULL,
+                             (int)json_integer_value(json_object_get(o, "nodes")),
+                             (int)json_integer_value(json_object_get(o, "procs_per_node")),
+                             (int)json_integer_value(json_object_get(o, "threads_per_proc")));
+        ad_job_clear(&job);
         /* -EEXIST: requeued above, from a run that ended while the coordinator was away. */
         if (rc && rc != -EEXIST)
-            ad_journal_job_set(self->journal, json_integer_value(json_object_get(o, "id")),
-                               "FAILED", "the scheduler refused its layout", INT32_MIN, NULL);
+            ad_journal_job_set(self->journal, id, "FAILED", "the scheduler refused its layout",
+                               INT32_MIN, NULL);
     }
     if (json_array_size(jobs))
         ad_log(AD_LOG_INFO, "%zu PENDING job(s) queued again", json_array_size(jobs));

@@ -51,8 +51,8 @@ ad_sweep_api_dispatch(coord_t *self)
             ad_log(AD_LOG_ERROR, "sweep %lld: job %s not queued: %s", (long long)pick.sweep,
                    job->name, err.msg);
             id = 0;
-        } else if (ad_sched_add_job(self->sched, id, job->layout.nodes, job->layout.procs_per_node,
-                                    job->layout.threads_per_proc)) {
+        } else if (ad_daemon_queue(self, id, job, job->layout.nodes, job->layout.procs_per_node,
+                                   job->layout.threads_per_proc)) {
             ad_journal_job_set(self->journal, id, "FAILED", "the scheduler refused its layout",
                                INT32_MIN, NULL);
             id = 0;

@@ -419,6 +419,13 @@ s_free_item(void **item)
     *item = NULL;
 }
 
+static void
+s_free_json(void **item)
+{
+    json_decref(*item);
+    *item = NULL;
+}
+
 /* One TCP connection per agent: let a thousand of them in. */
 static void
 s_raise_nofile(void)
@@ -491,6 +498,8 @@ main(int argc, char **argv)
     self.launcher = s_sibling_path(NULL, "autodist-launch");
     self.addresses = zhashx_new();
     zhashx_set_destructor(self.addresses, s_free_item);
+    self.launch = zhashx_new();
+    zhashx_set_destructor(self.launch, s_free_json);
     self.sigfd = -1;
     self.exit_code = -1;
     self.reg = ad_registry_new();
@@ -512,6 +521,7 @@ main(int argc, char **argv)
     ad_sweeps_free(&self.sweeps);
     ad_registry_free(&self.reg);
     zhashx_destroy(&self.addresses);
+    zhashx_destroy(&self.launch);
     free(self.trainer);
     free(self.local_rsh);
     free(self.launcher);

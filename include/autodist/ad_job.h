@@ -130,6 +130,14 @@ typedef struct ad_job {
 } ad_job_t;
 
 /*
+ * The pool of nodes a job with a reservation runs on, "BACKEND:NAME" (the
+ * batch job's name, else the id it attaches to, else autodist-JOBNAME), in
+ * buf; NULL for a job without one.  autodist starts the reservation's agents
+ * with --pool set to it, and the coordinator keeps the job on those nodes.
+ */
+const char *ad_job_resv_pool(const ad_job_t *job, char *buf, size_t cap);
+
+/*
  * Parse and validate the job file at path.  Relative paths inside it are
  * resolved against the file's folder, and dataset folders must exist.
  * Returns 0 and fills *job (the caller frees it with ad_job_clear()), or

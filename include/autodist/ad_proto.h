@@ -113,6 +113,22 @@ ad_proto_origin_t ad_proto_type_origin(ad_proto_type_t type);
  */
 bool ad_proto_is_host(const char *s);
 
+#define AD_PROTO_POOL_MAX 128  /* a pool's name: the reservation a node belongs to */
+#define AD_PROTO_RSH_ENV_MAX 4 /* entries of HELLO's launch.env */
+
+/* A pool name: 1..AD_PROTO_POOL_MAX letters, digits and ._:- ("oar:autodist-study"). */
+bool ad_proto_pool_ok(const char *s);
+
+/*
+ * What an agent may ask mpirun to reach it by (HELLO's launch.rsh): "oarsh"
+ * or "ssh", looked up in the coordinator's PATH -- never a path, since the
+ * coordinator runs it.
+ */
+bool ad_proto_rsh_ok(const char *s);
+
+/* One entry of launch.env as "KEY=VALUE": OAR_JOB_ID or SLURM_JOB_ID, digits. */
+bool ad_proto_rsh_env_ok(const char *kv);
+
 /*
  * Check payload against the fields docs/protocol.md lists for type: required
  * fields present, every known field of the right JSON type and range.
