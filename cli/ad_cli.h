@@ -13,6 +13,7 @@
 #include "autodist/ad_clock.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
+#include "autodist/ad_job.h"
 #include "autodist/ad_store.h"
 
 /* Exit statuses (docs/cli.md, `autodist --help`). */
@@ -141,6 +142,22 @@ int ad_cli_request(ad_cli_t *cli, const char *type, json_t *payload, int timeout
  * turns it into an exit status: 0 (with *reply set), 1, 3 or 130.
  */
 int ad_cli_call(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply);
+
+/*
+ * Called at each poll of ad_cli_wait_job() with the job's state: 0 goes on, an
+ * exit status stops the wait with it (after printing its own message).
+ */
+typedef int(ad_cli_wait_hook_t)(ad_cli_t *cli, int64_t id, const char *state, void *arg);
+
+/*
+ * Follow job id (called name) like `submit --wait`: a live line, then the
+ * summary; returns the exit status for its final state.  hook may be NULL.
+ */
+int ad_cli_wait_job(ad_cli_t *cli, int64_t id, const char *name, double interval,
+                    ad_cli_wait_hook_t *hook, void *arg);
+
+/* submit of a job with a reservation: section (cli/ad_cli_resv.c). */
+int ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval);
 
 /* Install (on) or remove (off) a SIGINT handler that only sets ad_cli_interrupted. */
 void ad_cli_catch_interrupt(bool on);

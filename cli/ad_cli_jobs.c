@@ -62,6 +62,8 @@ typedef struct waiter {
     char key[600];      /* state and reason last shown: a change prints a new line */
     double last_print;  /* ad_clock_now() of the last plain line */
     double never_since; /* ad_clock_now() since the job is "never"; < 0 when it is not */
+    ad_cli_wait_hook_t *hook; /* called at each poll, or NULL */
+    void *hook_arg;           /* its argument */
 } waiter_t;
 
 static int
@@ -317,6 +319,10 @@ s_wait(waiter_t *w)
             rc = s_summary(w, job);
             break;
         }
+        if (w->hook && (rc = w->hook(w->cli, w->id, state, w->hook_arg))) {
+            s_end_line(w);
+            break;
+        }
         sched = ad_cli_jstr(job, "sched");
         if (!strcmp(state, "PENDING") && sched && !strcmp(sched, "never")) {
             if (w->never_since < 0)
@@ -336,6 +342,22 @@ s_wait(waiter_t *w)
     json_decref(reply);
     ad_cli_catch_interrupt(false);
     return rc;
+}
+
+int
+ad_cli_wait_job(ad_cli_t *cli, int64_t id, const char *name, double interval,
+                ad_cli_wait_hook_t *hook, void *arg)
+{
+    waiter_t w = {0};
+
+    w.cli = cli;
+    w.id = id;
+    w.name = name;
+    w.interval = interval;
+    w.tty = isatty(STDOUT_FILENO);
+    w.hook = hook;
+    w.hook_arg = arg;
+    return s_wait(&w);
 }
 
 int
@@ -381,6 +403,12 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
     /* The file is checked here, so a typo is reported at once, with its line and column. */
     if (ad_job_parse_file(path, &job, &err))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    if (job.reservation.set) {
+        /* Batch-system nodes: reserve, run there, release; always waits (docs/grid5000.md). */
+        rc = ad_cli_resv_submit(cli, &job, interval);
+        ad_job_clear(&job);
+        return rc;
+    }
     text = ad_job_to_json(&job);
     spec = json_loads(text, 0, NULL);
     free(text);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ad_cli.h"
+#include "ad_cli_resv.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_proto.h"
 
@@ -65,6 +66,8 @@ typedef struct follower {
     double t_start;     /* ad_clock_now() when following began */
     double never_since; /* since when every queued job is "never"; < 0 when not */
     bool away;          /* the coordinator did not answer the last request */
+    ad_cli_resv_t *resv; /* the reservation the sweep runs on, or NULL */
+    bool resv_ended;    /* it ended before the sweep: the sweep goes on in the next one */
 } follower_t;
 
 static void
@@ -238,6 +241,7 @@ static int
 s_follow(follower_t *f)
 {
     json_t *reply = NULL, *s;
+    ad_resv_status_t rst;
     ad_err_t err = {0};
     int rc;
 
@@ -293,6 +297,17 @@ s_follow(follower_t *f)
         if (!strcmp(state, "DONE") ||
             (!strcmp(state, "CANCELLED") && s_n(s, "running") == 0 && queued == 0)) {
             rc = s_summary(f, s);
+            break;
+        }
+        if (f->resv && ad_cli_resv_ended(f->resv, &rst)) {
+            /* Its running jobs are requeued (NODE_FAIL) and resume in the next one. */
+            s_end_line(f);
+            fprintf(stderr, "autodist: %s; %lld job%s of sweep %s left: reserving again\n",
+                    rst.reason[0] ? rst.reason : rst.state,
+                    (long long)(queued + s_n(s, "running")),
+                    queued + s_n(s, "running") == 1 ? "" : "s", f->name);
+            f->resv_ended = true;
+            rc = 0;
             break;
         }
         if (!strcmp(state, "STOPPED")) {
@@ -366,12 +381,77 @@ s_announce(const json_t *s)
     fflush(stdout);
 }
 
+/*
+ * A sweep whose base has a reservation: reserve, run what fits, and when the
+ * reservation ends first (its walltime), reserve again under the same name:
+ * the same pool, where the requeued and the remaining jobs go on.  Always
+ * follows (the reservations are this command's to manage).
+ */
+static int
+s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec, const char *hash,
+               int64_t max_parallel, bool retry, bool force, double interval, ad_job_t *base)
+{
+    json_t *jbase = json_object_get(spec, "base"), *payload, *reply = NULL;
+    follower_t f = {0};
+    ad_cli_resv_t r;
+    bool sent = false;
+    int rc, round = 1;
+
+    ad_cli_resv_default_name(&base->reservation, ad_sweep_name(sweep));
+    /* Every job of the sweep names the same batch job, so all share its pool. */
+    if (json_is_object(jbase))
+        json_object_set_new(jbase, "reservation", ad_job_resv_json(&base->reservation));
+    if ((rc = ad_cli_call(cli, "NODES", json_object(), &reply)))
+        goto out;
+    f.cli = cli;
+    f.name = ad_sweep_name(sweep);
+    f.path = "the same file";
+    f.interval = interval;
+    f.tty = isatty(STDOUT_FILENO);
+    f.resv = &r;
+    for (;; round++) {
+        if (round > 1)
+            fprintf(stderr, "autodist: reservation %d for sweep %s\n", round, f.name);
+        rc = ad_cli_resv_open(cli, base, &r);
+        if (rc) {
+            if (rc == AD_CLI_EXIT_INTERRUPTED)
+                r.keep = true;
+            ad_cli_resv_close(&r);
+            break;
+        }
+        if (!sent) {
+            json_decref(reply);
+            reply = NULL;
+            payload = json_pack("{s:O s:s s:b s:b}", "sweep", spec, "file_hash", hash,
+                                "retry_failed", retry, "force", force);
+            if (max_parallel > 0)
+                json_object_set_new(payload, "max_parallel", json_integer(max_parallel));
+            if ((rc = ad_cli_call(cli, "SWEEP", payload, &reply))) {
+                ad_cli_resv_close(&r);
+                break;
+            }
+            if (!cli->json)
+                s_announce(reply);
+            sent = true;
+        }
+        f.resv_ended = false;
+        rc = s_follow(&f);
+        ad_cli_resv_close(&r);
+        if (rc || !f.resv_ended)
+            break;
+    }
+out:
+    json_decref(reply);
+    return rc;
+}
+
 static int
 s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool force, bool wait,
       double interval)
 {
     follower_t f = {0};
     ad_sweep_t *sweep = NULL;
+    ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *spec, *payload, *reply = NULL;
     char hash[17];
@@ -386,6 +466,14 @@ s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool fo
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: the sweep's JSON does not read back", path);
     }
     ad_sweep_hash(sweep, hash);
+    if (ad_sweep_job(sweep, 0, &job, NULL, &err) == 0 && job.reservation.set) {
+        rc = s_run_reserved(cli, sweep, spec, hash, max_parallel, retry, force, interval, &job);
+        json_decref(spec);
+        ad_job_clear(&job);
+        ad_sweep_free(&sweep);
+        return rc;
+    }
+    ad_job_clear(&job);
     payload = json_pack("{s:o s:s s:b s:b}", "sweep", spec, "file_hash", hash, "retry_failed",
                         retry, "force", force);
     if (max_parallel > 0)

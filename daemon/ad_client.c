@@ -500,8 +500,12 @@ s_nodes_json(coord_t *self)
 
         if (json_is_number(seen))
             json_object_set_new(n, "last_seen_ago_s", json_real(now - json_number_value(seen)));
+        const char *pool = ad_daemon_node_pool(self, json_string_value(json_object_get(n, "name")));
+
         if (addr)
             json_object_set_new(n, "address", json_string(addr));
+        if (pool)
+            json_object_set_new(n, "pool", json_string(pool));
     }
     return nodes;
 }

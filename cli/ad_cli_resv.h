@@ -1,0 +1,49 @@
+/* ad_cli_resv.h - the CLI's reservation sessions: reserve or attach, wait, agents, end, release */
+#ifndef AD_CLI_RESV_H
+#define AD_CLI_RESV_H
+
+#include "ad_cli.h"
+
+#include "autodist/ad_proto.h"
+#include "autodist/ad_resv.h"
+
+/* One reservation the CLI works on. */
+typedef struct ad_cli_resv {
+    ad_resv_t *resv;                       /* the batch job (owned) */
+    char pool[AD_PROTO_POOL_MAX + 64];     /* its nodes' pool: ad_job_resv_pool() */
+    char **hosts;                          /* its hosts in order (owned, NULL-terminated) */
+    int n_hosts;                           /* entries in hosts */
+    char agent_ep[300];                    /* the coordinator's agent socket as nodes reach it */
+    bool submitted;                        /* this command submitted it (not attached) */
+    bool keep;                             /* leave it running at the end */
+    double next_poll;                      /* ad_clock_now() of the next watch poll */
+    char last_line[600];                   /* the last progress line printed */
+} ad_cli_resv_t;
+
+/* The request of a reservation: section (types given separately: a const view). */
+void ad_cli_resv_request(const ad_job_resv_t *r, const char *const *types,
+                         ad_resv_request_t *req);
+
+/* Name the batch job autodist-WORK when the section names none and attaches to none. */
+void ad_cli_resv_default_name(ad_job_resv_t *r, const char *work);
+
+/*
+ * Reserve job's reservation (or attach to the batch job it names, or to an
+ * unfinished one of its name), wait until it runs (progress on stderr;
+ * Ctrl-C leaves it queued), start an agent on each node through the batch
+ * system's remote shell and wait until all are UP in the job's pool.
+ * Returns 0, or an exit status after printing the one-line error (naming the
+ * host whose agent could not start).  Close s in every case.
+ */
+int ad_cli_resv_open(ad_cli_t *cli, const ad_job_t *job, ad_cli_resv_t *s);
+
+/* Poll (at most every 2 s): 1 with *st when the reservation ended or is ending, else 0. */
+int ad_cli_resv_ended(ad_cli_resv_t *s, ad_resv_status_t *st);
+
+/* Add what the batch system says of the reservation to the record of job id's runs. */
+void ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t id);
+
+/* Release the reservation (unless keep) and free s. */
+void ad_cli_resv_close(ad_cli_resv_t *s);
+
+#endif
