@@ -42,6 +42,9 @@ typedef struct ad_resv_request {
     const char *start_at;       /* advance reservation "YYYY-MM-DD HH:MM:SS" (-r), or NULL */
     const char *command;        /* what the batch job runs; NULL = hold the nodes until the
                                    walltime ends or autodist releases them */
+    const char *directory;      /* where the command starts and OAR writes its
+                                   OAR.<name>.<id>.stdout/.stderr (-d); NULL = the current
+                                   directory (getcwd: oarsub would trust a stale $PWD) */
 } ad_resv_request_t;
 
 /* Where a reservation is in its life, in the backend's words and in ours. */
@@ -140,7 +143,9 @@ int ad_resv_release(ad_resv_t *self, ad_err_t *err);
  * The argument vector that runs cmd on host through the batch system's remote
  * shell, e.g. {"oarsh", host, "--", cmd...} with the job's identity passed as
  * the backend requires (OAR_JOB_ID in the environment: see ad_resv_env).  The
- * words of cmd are quoted for the remote shell.  Free with ad_resv_argv_free.
+ * words of cmd are quoted for the remote shell (one word each, "a b" stays one
+ * argument there).  Works from outside the job too (oarsh with OAR_JOB_ID set).
+ * Free with ad_resv_argv_free.
  */
 char **ad_resv_remote_argv(const ad_resv_t *self, const char *host, char *const cmd[]);
 
