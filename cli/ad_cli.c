@@ -236,6 +236,12 @@ s_recorded_insecure(ad_cli_t *cli)
     return insecure;
 }
 
+bool
+ad_cli_is_insecure(ad_cli_t *cli)
+{
+    return cli->insecure || s_recorded_insecure(cli);
+}
+
 const char *
 ad_cli_keys_dir(ad_cli_t *cli, char *missing, size_t size)
 {

@@ -159,6 +159,9 @@ int ad_cli_wait_job(ad_cli_t *cli, int64_t id, const char *name, double interval
 /* submit of a job with a reservation: section (cli/ad_cli_resv.c). */
 int ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval);
 
+/* Whether the coordinator runs without keys (--insecure, or `up --insecure` recorded it). */
+bool ad_cli_is_insecure(ad_cli_t *cli);
+
 /* Install (on) or remove (off) a SIGINT handler that only sets ad_cli_interrupted. */
 void ad_cli_catch_interrupt(bool on);
 

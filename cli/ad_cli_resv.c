@@ -78,12 +78,11 @@ s_progress(ad_cli_resv_t *s, const ad_resv_status_t *st)
 {
     char line[600], when[32];
 
+    bool sched = !strcmp(st->state, "Waiting") && st->scheduled_start > 0;
+
     snprintf(line, sizeof(line), "%s job %s (%s): %s%s%s", ad_resv_backend(s->resv),
-             ad_resv_id(s->resv), s->pool, st->state,
-             st->phase == AD_RESV_WAITING && st->scheduled_start > 0 ? ", scheduled start " : "",
-             st->phase == AD_RESV_WAITING && st->scheduled_start > 0
-                 ? s_when(st->scheduled_start, when, sizeof(when))
-                 : "");
+             ad_resv_id(s->resv), s->pool, st->state, sched ? ", scheduled start " : "",
+             sched ? s_when(st->scheduled_start, when, sizeof(when)) : "");
     if (!strcmp(line, s->last_line))
         return;
     snprintf(s->last_line, sizeof(s->last_line), "%s", line);
@@ -248,7 +247,7 @@ s_start_agent(ad_cli_resv_t *s, ad_cli_t *cli, const char *agent, int i, const c
     }
     cmd[n++] = "--home";
     cmd[n++] = ad_cli_home(cli)->root;
-    if (cli->insecure)
+    if (ad_cli_is_insecure(cli))
         cmd[n++] = "--insecure";
     cmd[n] = NULL;
     argv = ad_resv_remote_argv(s->resv, host, (char *const *)cmd);
