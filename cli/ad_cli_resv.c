@@ -28,6 +28,13 @@
 #define S_WAIT_FIRST_S 0.5
 #define S_WAIT_MAX_S 10.0
 
+/* The batch system's name for messages: "OAR". */
+static const char *
+s_system(const ad_cli_resv_t *s)
+{
+    return !strcmp(ad_resv_backend(s->resv), "oar") ? "OAR" : ad_resv_backend(s->resv);
+}
+
 void
 ad_cli_resv_request(const ad_job_resv_t *r, const char *const *types, ad_resv_request_t *req)
 {
@@ -80,7 +87,7 @@ s_progress(ad_cli_resv_t *s, const ad_resv_status_t *st)
 
     bool sched = !strcmp(st->state, "Waiting") && st->scheduled_start > 0;
 
-    snprintf(line, sizeof(line), "%s job %s (%s): %s%s%s", ad_resv_backend(s->resv),
+    snprintf(line, sizeof(line), "%s job %s (%s): %s%s%s", s_system(s),
              ad_resv_id(s->resv), s->pool, st->state, sched ? ", scheduled start " : "",
              sched ? s_when(st->scheduled_start, when, sizeof(when)) : "");
     if (!strcmp(line, s->last_line))
@@ -100,7 +107,7 @@ s_reserve(ad_cli_resv_t *s, const ad_job_resv_t *r)
     if (r->job) {
         if (ad_resv_attach(r->backend, r->job, &s->resv, &err))
             return ad_cli_fail(AD_CLI_EXIT_ERROR, "reservation.job %s: %s", r->job, err.msg);
-        fprintf(stderr, "autodist: attached to %s job %s\n", ad_resv_backend(s->resv),
+        fprintf(stderr, "autodist: attached to %s job %s\n", s_system(s),
                 ad_resv_id(s->resv));
         return 0;
     }
@@ -108,7 +115,7 @@ s_reserve(ad_cli_resv_t *s, const ad_job_resv_t *r)
     rc = ad_resv_attach(r->backend, r->name, &s->resv, &err);
     if (rc == 0) {
         fprintf(stderr, "autodist: attached to %s job %s (%s), submitted earlier\n",
-                ad_resv_backend(s->resv), ad_resv_id(s->resv), r->name);
+                s_system(s), ad_resv_id(s->resv), r->name);
         return 0;
     }
     if (rc != -ENOENT)
@@ -118,7 +125,7 @@ s_reserve(ad_cli_resv_t *s, const ad_job_resv_t *r)
     if (ad_resv_submit(&req, &s->resv, &err))
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
     s->submitted = true;
-    fprintf(stderr, "autodist: submitted %s job %s (%s)\n", ad_resv_backend(s->resv),
+    fprintf(stderr, "autodist: submitted %s job %s (%s)\n", s_system(s),
             ad_resv_id(s->resv), r->name);
     return 0;
 }
@@ -135,17 +142,20 @@ s_wait_running(ad_cli_resv_t *s)
         if (ad_resv_poll(s->resv, &st, &err))
             return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
         s_progress(s, &st);
+        s->st = st;
+        if (st.start_time > 0 && st.walltime_s > 0)
+            s->ends_at = st.start_time + st.walltime_s;
         if (st.phase == AD_RESV_RUNNING)
             return 0;
         if (st.phase != AD_RESV_WAITING)
             return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s job %s ended before it ran: %s",
-                               ad_resv_backend(s->resv), ad_resv_id(s->resv),
+                               s_system(s), ad_resv_id(s->resv),
                                st.reason[0] ? st.reason : st.state);
         if (!ad_cli_sleep(delay) || ad_cli_interrupted)
             return ad_cli_fail(AD_CLI_EXIT_INTERRUPTED,
                                "stopped waiting: %s job %s (%s) stays queued; run the same "
                                "command again to attach to it, or release it with `oardel %s`",
-                               ad_resv_backend(s->resv), ad_resv_id(s->resv), s->pool,
+                               s_system(s), ad_resv_id(s->resv), s->pool,
                                ad_resv_id(s->resv));
         delay = delay * 2 > S_WAIT_MAX_S ? S_WAIT_MAX_S : delay * 2;
     }
@@ -405,7 +415,16 @@ ad_cli_resv_ended(ad_cli_resv_t *s, ad_resv_status_t *st)
         ad_log(AD_LOG_WARN, "%s", err.msg);
         return 0;
     }
+    s->st = *st;
+    if (st->start_time > 0 && st->walltime_s > 0)
+        s->ends_at = st->start_time + st->walltime_s;
     return st->phase == AD_RESV_ENDING || st->phase == AD_RESV_ENDED;
+}
+
+double
+ad_cli_resv_left(const ad_cli_resv_t *s)
+{
+    return s->ends_at > 0 ? (double)(s->ends_at - time(NULL)) : 1e18;
 }
 
 void
@@ -413,15 +432,17 @@ ad_cli_resv_close(ad_cli_resv_t *s)
 {
     ad_err_t err = {0};
 
-    if (s->resv && !s->keep) {
+    if (s->resv && !s->keep && s->st.phase == AD_RESV_ENDED) {
+        fprintf(stderr, "autodist: %s job %s is over\n", s_system(s), ad_resv_id(s->resv));
+    } else if (s->resv && !s->keep) {
         if (ad_resv_release(s->resv, &err))
             ad_log(AD_LOG_WARN, "%s", err.msg);
         else
-            fprintf(stderr, "autodist: released %s job %s\n", ad_resv_backend(s->resv),
+            fprintf(stderr, "autodist: released %s job %s\n", s_system(s),
                     ad_resv_id(s->resv));
     } else if (s->resv) {
         fprintf(stderr, "autodist: kept %s job %s (%s) as asked (reservation.keep)\n",
-                ad_resv_backend(s->resv), ad_resv_id(s->resv), s->pool);
+                s_system(s), ad_resv_id(s->resv), s->pool);
     }
     ad_resv_argv_free(&s->hosts);
     ad_resv_free(&s->resv);
@@ -431,8 +452,23 @@ ad_cli_resv_close(ad_cli_resv_t *s)
 
 typedef struct {
     ad_cli_resv_t *s;
-    bool ended; /* the reservation ended and the job was told */
+    bool ended; /* the reservation ended (or is about to) and the job was told */
 } s_watch_t;
+
+/* End job id as state with reason (CANCEL); a failure is only logged: the job ends anyway. */
+static void
+s_end_job(ad_cli_t *cli, int64_t id, const char *state, const char *reason)
+{
+    json_t *reply = NULL;
+    ad_err_t err = {0};
+
+    if (ad_cli_request(cli, "CANCEL",
+                       json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "reason",
+                                 reason),
+                       AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err))
+        ad_log(AD_LOG_WARN, "job %lld: %s", (long long)id, err.msg);
+    json_decref(reply);
+}
 
 /* While the job runs: a reservation that ends takes the job with it, with OAR's reason. */
 static int
@@ -440,24 +476,29 @@ s_watch(ad_cli_t *cli, int64_t id, const char *state, void *arg)
 {
     s_watch_t *w = arg;
     ad_resv_status_t st;
-    json_t *reply = NULL;
-    ad_err_t err = {0};
+    char why[400], wall[32];
 
-    (void)state;
-    if (w->ended || !ad_cli_resv_ended(w->s, &st))
+    if (w->ended)
         return 0;
+    if (!ad_cli_resv_ended(w->s, &st)) {
+        /* Stopped before OAR kills it: the trainer writes a checkpoint on the way out. */
+        if (strcmp(state, "RUNNING") || ad_cli_resv_left(w->s) > AD_CLI_RESV_MARGIN_S)
+            return 0;
+        snprintf(why, sizeof(why), "%s job %s reaches its walltime (%s): stopped %.0f s before",
+                 s_system(w->s), ad_resv_id(w->s->resv),
+                 ad_resv_walltime_text(w->s->st.walltime_s, wall, sizeof(wall)),
+                 ad_cli_resv_left(w->s));
+        fprintf(stderr, "\nautodist: %s\n", why);
+        s_end_job(cli, id, "TIMEOUT", why);
+        w->ended = true;
+        return 0;
+    }
     w->ended = true;
     if (!st.reason[0])
-        snprintf(st.reason, sizeof(st.reason), "%s job %s ended (%s)", ad_resv_backend(w->s->resv),
+        snprintf(st.reason, sizeof(st.reason), "%s job %s ended (%s)", s_system(w->s),
                  ad_resv_id(w->s->resv), st.state);
     fprintf(stderr, "\nautodist: %s\n", st.reason);
-    if (ad_cli_request(cli, "CANCEL",
-                       json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state",
-                                 st.walltime_reached ? "TIMEOUT" : "CANCELLED", "reason",
-                                 st.reason),
-                       AD_PROTO_REQUEST_TIMEOUT_MS, &reply, &err))
-        ad_log(AD_LOG_WARN, "job %lld: %s", (long long)id, err.msg);
-    json_decref(reply);
+    s_end_job(cli, id, st.walltime_reached ? "TIMEOUT" : "CANCELLED", st.reason);
     return 0;
 }
 
@@ -493,7 +534,7 @@ ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval)
         goto out;
     id = ad_cli_jint(reply, "job", 0);
     printf("submitted job %lld (%s) on %s job %s\n", (long long)id, job->name,
-           ad_resv_backend(s.resv), ad_resv_id(s.resv));
+           s_system(&s), ad_resv_id(s.resv));
     fflush(stdout);
     rc = ad_cli_wait_job(cli, id, job->name, interval, s_watch, &w);
     ad_cli_resv_record(cli, &s, id);

@@ -17,6 +17,8 @@ typedef struct ad_cli_resv {
     bool submitted;                        /* this command submitted it (not attached) */
     bool keep;                             /* leave it running at the end */
     double next_poll;                      /* ad_clock_now() of the next watch poll */
+    int64_t ends_at;                       /* epoch s its walltime ends (0: not known yet) */
+    ad_resv_status_t st;                   /* the last poll */
     char last_line[600];                   /* the last progress line printed */
 } ad_cli_resv_t;
 
@@ -39,6 +41,12 @@ int ad_cli_resv_open(ad_cli_t *cli, const ad_job_t *job, ad_cli_resv_t *s);
 
 /* Poll (at most every 2 s): 1 with *st when the reservation ended or is ending, else 0. */
 int ad_cli_resv_ended(ad_cli_resv_t *s, ad_resv_status_t *st);
+
+/* Seconds left before the reservation's walltime ends (as last polled); a large number when unknown. */
+double ad_cli_resv_left(const ad_cli_resv_t *s);
+
+/* The margin before the walltime at which autodist stops a job itself (a clean checkpoint). */
+#define AD_CLI_RESV_MARGIN_S 15.0
 
 /* Add what the batch system says of the reservation to the record of job id's runs. */
 void ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t id);

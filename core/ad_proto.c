@@ -113,6 +113,7 @@ static const s_field_t s_fields[] = {
     {AD_PROTO_CANCEL, "job", S_INT, true, 1, S_ID_MAX},
     {AD_PROTO_CANCEL, "state", S_STR, false, 1, 16},
     {AD_PROTO_CANCEL, "reason", S_STR, false, 1, 512},
+    {AD_PROTO_CANCEL, "requeue", S_BOOL, false, 0, 0},
     {AD_PROTO_LOGS, "job", S_INT, true, 1, S_ID_MAX},
     {AD_PROTO_LOGS, "offset", S_INT, false, 0, INT64_MAX},
     {AD_PROTO_LOGS, "max_bytes", S_INT, false, 1, AD_PROTO_MAX_PAYLOAD / 2},

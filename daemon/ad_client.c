@@ -369,7 +369,9 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
     json_decref(o);
     if (s_refuse_others_job(self, msg, id))
         return;
-    if (!strcmp(state, "PENDING")) {
+    if (!strcmp(state, "PENDING") && json_is_true(json_object_get(msg->payload, "requeue"))) {
+        /* Asked to run it again later: a pending job already waits. */
+    } else if (!strcmp(state, "PENDING")) {
         /* Its probes go too. */
         ad_autojob_cancel(self, id);
         ad_sched_remove_job(self->sched, id);
@@ -390,7 +392,10 @@ s_cancel(coord_t *self, const ad_proto_msg_t *msg)
                             (long long)id, state);
             return;
         }
-        ad_running_stop(self, r, end, reason);
+        if (json_is_true(json_object_get(msg->payload, "requeue")))
+            ad_running_interrupt(self, r, reason);
+        else
+            ad_running_stop(self, r, end, reason);
         ad_daemon_send(self->client, msg->identity, "OK",
                        json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "state", state, "stopping",
                                  end));

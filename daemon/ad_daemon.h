@@ -192,6 +192,9 @@ void ad_running_stop(coord_t *self, run_t *r, const char *state, const char *rea
  * negative code with err set. */
 int ad_running_load_job(coord_t *self, int64_t id, ad_job_t *job, ad_err_t *err);
 
+/* Stop running job r to run it again (requeued, resumed from its checkpoint): why says why. */
+void ad_running_interrupt(coord_t *self, run_t *r, const char *why);
+
 /* The pool node name belongs to (its agent's --pool), or NULL: the cluster's own. */
 const char *ad_daemon_node_pool(coord_t *self, const char *name);
 

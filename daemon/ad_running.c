@@ -433,6 +433,13 @@ s_run_exited(coord_t *self, run_t *r, int exit_code)
             silent = r->nodes[i];
         }
     }
+    /*
+     * A reservation's nodes vanish together with their batch job (walltime,
+     * oardel): mpirun fails at once, before any agent is missed.  Wait as for
+     * a silent node, so that the node's loss or autodist's reason decides.
+     */
+    if (exit_code != 0 && r->pool && !r->end_state && !silent && r->n_nodes > 0)
+        silent = r->nodes[0];
     if (silent && !r->end_state) {
         r->exited = true;
         r->exit_code = exit_code;
@@ -951,6 +958,12 @@ ad_running_tick(coord_t *self, double now)
         }
         s_metric_flush(self, r);
     }
+}
+
+void
+ad_running_interrupt(coord_t *self, run_t *r, const char *why)
+{
+    ad_running_stop(self, r, S_INTERRUPTED, why);
 }
 
 /* On the way out: stop every job and wait for them (at most the grace, then SIGKILL). */
