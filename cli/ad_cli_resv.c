@@ -100,6 +100,7 @@ s_progress(ad_cli_resv_t *s, const ad_resv_status_t *st)
 static int
 s_reserve(ad_cli_resv_t *s, const ad_job_resv_t *r)
 {
+    ad_resv_status_t st;
     ad_resv_request_t req;
     ad_err_t err = {0};
     int rc;
@@ -113,6 +114,12 @@ s_reserve(ad_cli_resv_t *s, const ad_job_resv_t *r)
     }
     /* One that an earlier autodist submitted (and was stopped while waiting) is taken again. */
     rc = ad_resv_attach(r->backend, r->name, &s->resv, &err);
+    if (rc == 0 && (ad_resv_poll(s->resv, &st, &err) || st.phase >= AD_RESV_ENDING)) {
+        /* The last one, on its way out (a sweep's previous reservation): a new one. */
+        ad_resv_free(&s->resv);
+        ad_err_clear(&err);
+        rc = -ENOENT;
+    }
     if (rc == 0) {
         fprintf(stderr, "autodist: attached to %s job %s (%s), submitted earlier\n",
                 s_system(s), ad_resv_id(s->resv), r->name);
@@ -432,7 +439,7 @@ ad_cli_resv_close(ad_cli_resv_t *s)
 {
     ad_err_t err = {0};
 
-    if (s->resv && !s->keep && s->st.phase == AD_RESV_ENDED) {
+    if (s->resv && !s->keep && s->st.phase >= AD_RESV_ENDING) {
         fprintf(stderr, "autodist: %s job %s is over\n", s_system(s), ad_resv_id(s->resv));
     } else if (s->resv && !s->keep) {
         if (ad_resv_release(s->resv, &err))

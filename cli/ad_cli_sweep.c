@@ -251,7 +251,7 @@ s_follow(follower_t *f)
     f->t_start = ad_clock_now();
     for (;;) {
         const char *state;
-        int64_t queued;
+        int64_t queued, left;
 
         if (ad_cli_interrupted) {
             rc = AD_CLI_EXIT_INTERRUPTED;
@@ -302,10 +302,10 @@ s_follow(follower_t *f)
         if (f->resv && ad_cli_resv_ended(f->resv, &rst)) {
             /* Its running jobs are requeued (NODE_FAIL) and resume in the next one. */
             s_end_line(f);
+            left = s_n(s, "total") - s_n(s, "completed") - s_n(s, "failed");
             fprintf(stderr, "autodist: %s; %lld job%s of sweep %s left: reserving again\n",
-                    rst.reason[0] ? rst.reason : rst.state,
-                    (long long)(queued + s_n(s, "running")),
-                    queued + s_n(s, "running") == 1 ? "" : "s", f->name);
+                    rst.reason[0] ? rst.reason : rst.state, (long long)left, left == 1 ? "" : "s",
+                    f->name);
             f->resv_ended = true;
             rc = 0;
             break;
@@ -388,11 +388,14 @@ s_announce(const json_t *s)
  * follows (the reservations are this command's to manage).
  */
 static int
-s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec, const char *hash,
+s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec,
                int64_t max_parallel, bool retry, bool force, double interval, ad_job_t *base)
 {
     json_t *jbase = json_object_get(spec, "base"), *payload, *reply = NULL;
+    ad_sweep_t *sent_sweep = NULL;
     follower_t f = {0};
+    ad_err_t err = {0};
+    char sent_hash[17], *text;
     ad_cli_resv_t r;
     bool sent = false;
     int rc, round = 1;
@@ -401,6 +404,16 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec, const char 
     /* Every job of the sweep names the same batch job, so all share its pool. */
     if (json_is_object(jbase))
         json_object_set_new(jbase, "reservation", ad_job_resv_json(&base->reservation));
+    /* The coordinator checks the file hash against what it receives: hash what is sent. */
+    text = json_dumps(spec, JSON_COMPACT);
+    if (!text || ad_sweep_load_json(text, &sent_sweep, &err)) {
+        free(text);
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "sweep %s: %s", ad_sweep_name(sweep),
+                           err.msg[0] ? err.msg : "its JSON does not read back");
+    }
+    free(text);
+    ad_sweep_hash(sent_sweep, sent_hash);
+    ad_sweep_free(&sent_sweep);
     if ((rc = ad_cli_call(cli, "NODES", json_object(), &reply)))
         goto out;
     f.cli = cli;
@@ -422,7 +435,7 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec, const char 
         if (!sent) {
             json_decref(reply);
             reply = NULL;
-            payload = json_pack("{s:O s:s s:b s:b}", "sweep", spec, "file_hash", hash,
+            payload = json_pack("{s:O s:s s:b s:b}", "sweep", spec, "file_hash", sent_hash,
                                 "retry_failed", retry, "force", force);
             if (max_parallel > 0)
                 json_object_set_new(payload, "max_parallel", json_integer(max_parallel));
@@ -467,7 +480,7 @@ s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool fo
     }
     ad_sweep_hash(sweep, hash);
     if (ad_sweep_job(sweep, 0, &job, NULL, &err) == 0 && job.reservation.set) {
-        rc = s_run_reserved(cli, sweep, spec, hash, max_parallel, retry, force, interval, &job);
+        rc = s_run_reserved(cli, sweep, spec, max_parallel, retry, force, interval, &job);
         json_decref(spec);
         ad_job_clear(&job);
         ad_sweep_free(&sweep);
