@@ -15,11 +15,14 @@
 #include <czmq.h>
 
 #include "ad_cli.h"
+#include "ad_cli_resv.h"
 #include "autodist/ad_keys.h"
 #include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
 /* How long `up` waits for an answer of a coordinator that may be there. */
+/* up inside a batch job: the agent socket on every interface (CURVE keys from the shared home). */
+#define S_INSIDE_AGENT_ENDPOINT "tcp://0.0.0.0:7401"
 #define S_PROBE_MS 1000
 /* How long a coordinator just started has to answer NODES. */
 #define S_DAEMON_START_S 10.0
@@ -272,6 +275,7 @@ ad_cli_nodes(ad_cli_t *cli, int argc, char **argv)
 /* The options of `up`. */
 typedef struct up_opts {
     int64_t agents;         /* --agents */
+    bool agents_set;        /* --agents was given */
     bool no_bench;          /* --no-bench */
     const char *agent_ep;   /* --agent-endpoint; NULL: recorded, else the default */
     const char *metrics_ep; /* --metrics-endpoint; NULL: recorded, else the default */
@@ -517,6 +521,7 @@ s_parse_up(ad_cli_t *cli, int argc, char **argv, up_opts_t *o)
         case AD_CLI_OPT_ERROR:
             return AD_CLI_EXIT_USAGE;
         case OPT_AGENTS:
+            o->agents_set = true;
             if (ad_cli_parse_int("--agents", arg, 1, S_AGENTS_MAX, &o->agents))
                 return AD_CLI_EXIT_USAGE;
             break;
@@ -621,9 +626,40 @@ s_up_security(cluster_t *c, const up_opts_t *o, const char *client, const char *
     return 0;
 }
 
+/*
+ * Inside a batch job (OAR_JOB_ID and OAR_NODEFILE set): an agent on every
+ * node of the job through oarsh instead of simulated ones here, announcing
+ * oarsh so that mpirun reaches the nodes the same way.  *nodes gets NODES.
+ */
+static int
+s_up_inside(cluster_t *c, ad_resv_t **inside, json_t **nodes)
+{
+    ad_cli_resv_t s = {0};
+    ad_err_t err = {0};
+    int rc;
+
+    s.resv = *inside;
+    *inside = NULL;
+    if (ad_resv_nodes(s.resv, &s.hosts, &s.n_hosts, &err)) {
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+        goto out;
+    }
+    fprintf(stderr, "autodist: inside %s job %s: %d node%s\n",
+            !strcmp(ad_resv_backend(s.resv), "oar") ? "OAR" : ad_resv_backend(s.resv),
+            ad_resv_id(s.resv), s.n_hosts, s.n_hosts > 1 ? "s" : "");
+    rc = ad_cli_resv_agents(c->cli, &s);
+    if (!rc && (rc = s_nodes(c, AD_PROTO_REQUEST_TIMEOUT_MS, nodes, &err)))
+        rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
+out:
+    ad_resv_argv_free(&s.hosts);
+    ad_resv_free(&s.resv);
+    return rc;
+}
+
 int
 ad_cli_up(ad_cli_t *cli, int argc, char **argv)
 {
+    ad_resv_t *inside = NULL;
     char agent_exe[PATH_MAX];
     char *rec_agents = NULL, *rec_metrics = NULL;
     const char *client, *agent_ep, *metrics_ep;
@@ -656,6 +692,9 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
     }
     rec_agents = ad_cli_recorded_endpoint(cli, "agents");
     rec_metrics = ad_cli_recorded_endpoint(cli, "metrics");
+    /* In a batch job the other nodes must reach the agent socket: every interface. */
+    if (!o.agents_set && ad_resv_inside(&inside, &err) == 0 && !o.agent_ep && !rec_agents)
+        o.agent_ep = S_INSIDE_AGENT_ENDPOINT;
     agent_ep = o.agent_ep ? o.agent_ep : rec_agents ? rec_agents : AD_PROTO_AGENT_ENDPOINT;
     metrics_ep = o.metrics_ep ? o.metrics_ep : rec_metrics ? rec_metrics : AD_PROTO_METRIC_ENDPOINT;
     rc = s_up_security(&c, &o, client, agent_ep, metrics_ep);
@@ -683,6 +722,12 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
             goto out;
     }
 
+    if (inside) {
+        rc = s_up_inside(&c, &inside, &nodes);
+        if (!rc)
+            s_up_report(&c, client, daemon, daemon_started, nodes);
+        goto out;
+    }
     s_scan_agents(&c);
     if ((int64_t)c.n_agents < o.agents) {
         size_t first_new = c.n_agents;
@@ -721,6 +766,7 @@ ad_cli_up(ad_cli_t *cli, int argc, char **argv)
         goto out;
     s_up_report(&c, client, daemon, daemon_started, nodes);
 out:
+    ad_resv_free(&inside);
     json_decref(nodes);
     free(rec_agents);
     free(rec_metrics);

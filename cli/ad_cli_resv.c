@@ -254,8 +254,10 @@ s_start_agent(ad_cli_resv_t *s, ad_cli_t *cli, const char *agent, int i, const c
     cmd[n++] = "--address";
     /* Fake nodes of one machine are reached by their loopback address (docs/grid5000.md). */
     cmd[n++] = s_loopback_ip(host, ip, sizeof(ip)) ? ip : host;
-    cmd[n++] = "--pool";
-    cmd[n++] = s->pool;
+    if (s->pool[0]) {
+        cmd[n++] = "--pool";
+        cmd[n++] = s->pool;
+    }
     cmd[n++] = "--rsh";
     cmd[n++] = ad_resv_rsh_agent(s->resv);
     for (char *const *e = env; e && *e && n < 24; e++) {
@@ -347,7 +349,7 @@ s_wait_agents(ad_cli_resv_t *s, ad_cli_t *cli)
                     ok = ok || (!strcmp(ad_cli_jstr(node, "name") ? ad_cli_jstr(node, "name")
                                                                   : "",
                                         s->hosts[i]) &&
-                                pool && !strcmp(pool, s->pool) &&
+                                (s->pool[0] ? pool && !strcmp(pool, s->pool) : !pool) &&
                                 !strcmp(ad_cli_jstr(node, "state") ? ad_cli_jstr(node, "state")
                                                                    : "",
                                         "UP"));
@@ -364,16 +366,16 @@ s_wait_agents(ad_cli_resv_t *s, ad_cli_t *cli)
             json_decref(reply);
             reply = NULL;
             if ((int)up == s->n_hosts) {
-                fprintf(stderr, "autodist: %d node%s UP in %s\n", s->n_hosts,
-                        s->n_hosts > 1 ? "s" : "", s->pool);
+                fprintf(stderr, "autodist: %d node%s UP%s%s\n", s->n_hosts,
+                        s->n_hosts > 1 ? "s" : "", s->pool[0] ? " in " : "", s->pool);
                 return 0;
             }
         }
         if (ad_clock_now() > until)
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
-                               "the agents of %s did not join the coordinator within %.0f s: "
-                               "%s (see %s/reservations/)",
-                               s->pool, S_AGENTS_UP_S, missing[0] ? missing : err.msg,
+                               "the agents of %s job %s did not join the coordinator within "
+                               "%.0f s: %s (see %s/reservations/)",
+                               s_system(s), ad_resv_id(s->resv), S_AGENTS_UP_S, missing[0] ? missing : err.msg,
                                ad_cli_home(cli)->logs);
         if (!ad_cli_sleep(0.5) || ad_cli_interrupted)
             return ad_cli_fail(AD_CLI_EXIT_INTERRUPTED, "stopped waiting for the agents");
@@ -384,8 +386,6 @@ int
 ad_cli_resv_open(ad_cli_t *cli, const ad_job_t *job, ad_cli_resv_t *s)
 {
     ad_err_t err = {0};
-    char ip[64];
-    bool local = true;
     int rc;
 
     memset(s, 0, sizeof(*s));
@@ -400,6 +400,16 @@ ad_cli_resv_open(ad_cli_t *cli, const ad_job_t *job, ad_cli_resv_t *s)
         return rc;
     if (ad_resv_nodes(s->resv, &s->hosts, &s->n_hosts, &err))
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    return ad_cli_resv_agents(cli, s);
+}
+
+int
+ad_cli_resv_agents(ad_cli_t *cli, ad_cli_resv_t *s)
+{
+    char ip[64];
+    bool local = true;
+    int rc;
+
     for (int i = 0; i < s->n_hosts; i++)
         local = local && s_loopback_ip(s->hosts[i], ip, sizeof(ip));
     if ((rc = s_agent_endpoint(s, cli, local)) || (rc = s_start_agents(s, cli)))

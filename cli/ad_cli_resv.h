@@ -39,6 +39,13 @@ void ad_cli_resv_default_name(ad_job_resv_t *r, const char *work);
  */
 int ad_cli_resv_open(ad_cli_t *cli, const ad_job_t *job, ad_cli_resv_t *s);
 
+/*
+ * Start an agent on each of s's hosts (s->resv and s->hosts set; s->pool ""
+ * for the cluster's own nodes, as `autodist up` inside a batch job makes
+ * them) and wait until all are UP.  Returns 0 or an exit status (printed).
+ */
+int ad_cli_resv_agents(ad_cli_t *cli, ad_cli_resv_t *s);
+
 /* Poll (at most every 2 s): 1 with *st when the reservation ended or is ending, else 0. */
 int ad_cli_resv_ended(ad_cli_resv_t *s, ad_resv_status_t *st);
 
