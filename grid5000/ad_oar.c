@@ -25,11 +25,13 @@ ad_oar_run(char *const argv[], ad_resv_cmd_t *res, ad_err_t *err)
     if (rc < 0)
         return rc;
     if (res->timed_out) {
-        const char *db =
-            strstr(res->err, "onnect to the database") ? "OAR's database is unreachable: " : "";
+        /* OAR's commands retry a lost database for ever, saying so only in OAR's log (or on
+         * stdout when they cannot write it) */
+        bool db = strstr(res->out, "database") || strstr(res->err, "database");
         rc = ad_err_set(err, -ETIMEDOUT,
-                        "%s%s gave no answer in %.0f s (OAR's server or database down?)", db,
-                        argv[0], limit);
+                        "%s%s gave no answer in %g s (OAR's server or database down? see "
+                        "/var/log/oar.log on the OAR server)",
+                        db ? "OAR's database is unreachable: " : "", argv[0], limit);
         ad_resv_cmd_free(res);
     }
     return rc;
@@ -154,8 +156,7 @@ s_submit_argv(const ad_resv_request_t *req, char ***argv, ad_err_t *err)
         ad_resv_vec_add(&v, *t);
     }
     if (req->project && *req->project) {
-        ad_resv_vec_add(&v, "--project");
-        ad_resv_vec_add(&v, req->project);
+        ad_resv_vec_addf(&v, "--project=%s", req->project); /* one word: OAR's own form */
     }
     if (req->start_at) {
         ad_resv_vec_add(&v, "-r");

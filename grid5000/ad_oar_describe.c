@@ -12,10 +12,11 @@
 static int
 s_oarnodes(const char *where, json_t **out, ad_err_t *err)
 {
-    char *argv[] = {"oarnodes", "-J", NULL, NULL, NULL};
+    char sql[2100];
+    char *argv[] = {"oarnodes", "-J", NULL, NULL};
     if (where) {
-        argv[2] = "--sql";
-        argv[3] = (char *)where;
+        snprintf(sql, sizeof sql, "--sql=%s", where); /* one word: OAR's own form */
+        argv[2] = sql;
     }
     ad_resv_cmd_t res = {0};
     *out = NULL;
@@ -31,8 +32,8 @@ s_oarnodes(const char *where, json_t **out, ad_err_t *err)
         ad_oar_reason(res.err, why, sizeof why);
         json_decref(*out);
         *out = NULL;
-        rc = ad_err_set(err, AD_EPARSE, "oarnodes -J%s%s: %s", where ? " --sql " : "",
-                        where ? where : "", *why ? why : "not JSON (is libjson-perl installed?)");
+        rc = ad_err_set(err, AD_EPARSE, "oarnodes -J %s: %s", where ? sql : "",
+                        *why ? why : "not JSON (is libjson-perl installed?)");
     }
     ad_resv_cmd_free(&res);
     return rc;

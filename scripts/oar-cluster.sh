@@ -43,7 +43,7 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null
 }
 
-need_root() { [ "$(id -u)" = 0 ] || die "$1 must run as root (it starts daemons and edits $CONF)"; }
+need_root() { [ "$(id -u)" = 0 ] || die "$1 must run as root (it $2)"; }
 
 check_packages() {
     local missing=""
@@ -244,7 +244,7 @@ cmd_up() {
     done
     [[ $NODES =~ ^[1-9][0-9]?$ ]] && [ "$NODES" -le 60 ] || die "up: --nodes must be 1..60"
     [[ $CORES =~ ^[1-9][0-9]?$ ]] || die "up: --cores must be 1..99"
-    need_root up
+    need_root up "starts OAR's daemons and edits $CONF"
     check_packages
     local t0=$SECONDS
     mkdir -p "$STATE" && chmod 755 "$STATE"
@@ -262,7 +262,7 @@ cmd_up() {
 }
 
 cmd_down() {
-    need_root down
+    need_root down "stops OAR's daemons"
     stop_instance
     rm -f "$STATE/up"
     say "down"

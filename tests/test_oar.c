@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -48,8 +49,7 @@ t_submit_argv(void **state)
                           "deploy",
                           "-t",
                           "night",
-                          "--project",
-                          "lab",
+                          "--project=lab",
                           "-r",
                           "2027-01-02 03:04:05",
                           "-d",
@@ -62,7 +62,7 @@ t_submit_argv(void **state)
                           NULL};
     for (int i = 0; want[i]; i++)
         assert_string_equal(argv[i], want[i]);
-    assert_null(argv[24]);
+    assert_null(argv[23]);
     ad_resv_argv_free(&argv);
 
     ad_resv_request_t min = {.nodes = 1, .walltime_s = 20, .command = "./train.sh 'a b'"};
@@ -209,6 +209,53 @@ t_not_installed(void **state)
     assert_non_null(strstr(err.msg, "(oarnodes: not found)"));
     setenv("PATH", path, 1);
     free(path);
+}
+
+/* A fake OAR command in dir: a shell script. */
+static void
+s_fake(const char *dir, const char *name, const char *body)
+{
+    char path[512], text[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(text, sizeof text, "#!/bin/sh\n%s\n", body);
+    adt_write_file(path, text);
+    assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* OAR's commands hang when its database is down, and oarsub fails when Almighty is: both are
+ * one line, within the timeout (fake commands: the shared cluster is never stopped). */
+static void
+t_oar_down(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/adt-oar-fake-XXXXXX", path[600];
+    assert_non_null(mkdtemp(dir));
+    s_fake(dir, "oarstat",
+           "echo '[IOlib] I will retry to connect to the database in 2 s'; exec sleep 30");
+    s_fake(dir, "oarsub",
+           "echo OAR_JOB_ID=5; echo '[ERROR] Cannot connect to executor localhost:6666. Job is "
+           "killed.' >&2; exit 9");
+    char *old = ad_strdup(getenv("PATH"));
+    snprintf(path, sizeof path, "%s:%s", dir, old);
+    setenv("PATH", path, 1);
+    setenv("AUTODIST_RESV_TIMEOUT", "0.5", 1);
+    ad_resv_t *r = NULL;
+    ad_err_t err = {0};
+    double t0 = adt_now();
+    assert_int_equal(ad_resv_attach(NULL, "12", &r, &err), -ETIMEDOUT);
+    assert_true(adt_now() - t0 < 5);
+    assert_string_equal(err.msg, "OAR's database is unreachable: oarstat gave no answer in 0.5 s "
+                                 "(OAR's server or database down? see /var/log/oar.log on the "
+                                 "OAR server)");
+    ad_resv_request_t req = {.nodes = 1, .walltime_s = 60};
+    assert_int_equal(ad_resv_submit(&req, &r, &err), -ECONNREFUSED);
+    assert_string_equal(err.msg, "OAR's server (Almighty) is unreachable: Cannot connect to "
+                                 "executor localhost:6666. Job is killed");
+    setenv("PATH", old, 1);
+    unsetenv("AUTODIST_RESV_TIMEOUT");
+    free(old);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
 }
 
 /* Inside a job: the node file's unique hosts in its order. */
@@ -591,6 +638,7 @@ main(int argc, char **argv)
         cmocka_unit_test(t_status_from_events),
         cmocka_unit_test(t_not_installed),
         cmocka_unit_test(t_inside),
+        cmocka_unit_test(t_oar_down),
     };
     const struct CMUnitTest cluster[] = {
         cmocka_unit_test(t_submit_run_release),

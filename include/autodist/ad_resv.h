@@ -49,7 +49,8 @@ typedef struct ad_resv_request {
 
 /* Where a reservation is in its life, in the backend's words and in ours. */
 typedef enum {
-    AD_RESV_WAITING = 0, /* queued, not started (OAR: Waiting, Hold, toLaunch, Launching) */
+    AD_RESV_WAITING = 0, /* queued, not started, or its nodes not usable now (OAR: Waiting,
+                            Hold, toLaunch, Launching, toAckReservation, Suspended, Resuming) */
     AD_RESV_RUNNING,     /* the nodes are ours (OAR: Running) */
     AD_RESV_ENDING,      /* being stopped (OAR: Finishing, toError) */
     AD_RESV_ENDED,       /* over (OAR: Terminated, Error) */
