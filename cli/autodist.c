@@ -220,6 +220,24 @@ static const command_t s_commands[] = {
      "rotate          a new coordinator key (restart it, copy server.cert again)\n"
      "\n"
      "`autodist keys SUB --help` says more about each.\n"},
+    {"show", ad_cli_show, "a run's row and its record (versions, spec, data, nodes, launch)",
+     "usage: autodist show RUN [--json]\n"
+     "       autodist show --job JOB [--json]\n"
+     "\n"
+     "Print run RUN of HOME/runs.db (or the latest run of job JOB) and the record the\n"
+     "coordinator wrote when it launched: Run (the row: state, layout, throughput),\n"
+     "Versions (autodist and its commit, compiler, Open MPI, libtorch, hwloc, ZeroMQ,\n"
+     "SQLite, ...), Spec (canonical JSON and its configuration hash), Dataset (path, size,\n"
+     "content hash; or the synthetic parameters), Nodes (rank order, hardware\n"
+     "fingerprints), Reservation, Launch (mpirun's arguments one per line, hostfile,\n"
+     "rankfile), Environment and Seeds.  Reads the store directly: no coordinator needed.\n"
+     "A run imported or logged before records existed (store schema 4) shows its row and\n"
+     "says it has no record.  An unknown run exits 1.\n"
+     "\n"
+     "options:\n"
+     "  --job JOB   the latest run of job JOB instead of a run id\n"
+     "  --json      {\"run\": the row as `runs --json` prints it (and \"reproduces\"),\n"
+     "              \"record\": the record (null when none)}\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
      "                      [--no-wait] [--follow-interval S]\n"

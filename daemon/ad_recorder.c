@@ -10,6 +10,7 @@ ad_recorder_launch(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *j
     ad_record_launch_t l = {0};
     ad_err_t err = {0};
     char *text, *hostfile, *rankfile;
+    double t0 = ad_clock_now();
     json_t *record;
 
     if (run <= 0 || !self->records)
@@ -37,10 +38,14 @@ ad_recorder_launch(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *j
     l.rankfile = rankfile;
     l.threads = ad_launch_plan_threads(plan);
     record = ad_record_build(self->records, &l);
-    text = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS);
+    /* 15 significant digits, as the canonical spec writes its numbers (ad_job_to_json()). */
+    text = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
     if (!text || ad_journal_run_record(self->journal, run, text, &err))
         ad_log(AD_LOG_ERROR, "job %lld: run %lld has no record: %s", (long long)pick->job_id,
                (long long)run, text ? err.msg : "out of memory");
+    else
+        ad_log(AD_LOG_INFO, "job %lld: run %lld recorded (%zu bytes, %.1f ms)",
+               (long long)pick->job_id, (long long)run, strlen(text), 1e3 * (ad_clock_now() - t0));
     free(text);
     json_decref(record);
     ad_launch_argv_free((char ***)&l.argv);
