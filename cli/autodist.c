@@ -238,6 +238,27 @@ static const command_t s_commands[] = {
      "  --job JOB   the latest run of job JOB instead of a run id\n"
      "  --json      {\"run\": the row as `runs --json` prints it (and \"reproduces\"),\n"
      "              \"record\": the record (null when none)}\n"},
+    {"reproduce", ad_cli_reproduce, "run a recorded run again from its record; compare",
+     "usage: autodist reproduce RUN [--repeats N] [--dry-run] [--json]\n"
+     "       autodist reproduce --job JOB [--repeats N] [--dry-run] [--json]\n"
+     "\n"
+     "Rebuild the job of run RUN from its record alone (its canonical spec: not the jobs\n"
+     "table) and submit it N times, one after the other, to the coordinator; each new run\n"
+     "is linked to RUN (runs.reproduces).  Then print the new throughput against the\n"
+     "recorded one as a ratio, the spread (min, max, relative standard deviation) of the\n"
+     "repeats and of the original's repeats (completed runs of the same configuration,\n"
+     "layout and hardware class), and every difference the records show (versions,\n"
+     "hardware fingerprints, node list, environment, dataset hash, hostfile, rankfile).\n"
+     "A run without a record (imported, or logged before store schema 4) exits 1 saying\n"
+     "what is missing; so does, for now, a run made on a batch-system reservation.\n"
+     "Exit 0 when every repeat COMPLETED, 4 when one ended otherwise, 5 when one cannot\n"
+     "start on the nodes that are up.\n"
+     "\n"
+     "options:\n"
+     "  --repeats N   run it N times, 1..100 (default 1)\n"
+     "  --dry-run     print the spec and the mpirun arguments the original ran with;\n"
+     "                submit nothing\n"
+     "  --job JOB     the latest run of job JOB instead of a run id\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
      "                      [--no-wait] [--follow-interval S]\n"

@@ -388,6 +388,99 @@ test_show_real_job(void **st)
     dft_stop_both(d, a);
 }
 
+/* The number of rows sql counts in the test's store. */
+static int64_t
+s_count(const char *sql)
+{
+    char db[256];
+
+    snprintf(db, sizeof(db), "%s/runs.db", dft_home);
+    return sft_raw_int(db, sql);
+}
+
+/* reproduce: N new runs linked to the original, the ratio and spreads; dry-run, refusals. */
+static void
+test_reproduce(void **st)
+{
+    pid_t d = dft_start_daemon(), a = dft_start_agent("n1", "a1");
+    adt_result_t *r = calloc(1, sizeof(*r));
+    char runs[32], csv[512], db[256], sql[128];
+    ad_store_t *store;
+    int64_t run, before;
+    json_t *doc, *rep;
+
+    dft_wait_listed("n1");
+    run = s_run_job("orig");
+    snprintf(runs, sizeof(runs), "%lld", (long long)run);
+
+    /* --dry-run: the spec and mpirun's arguments, nothing submitted. */
+    before = s_count("SELECT count(*) FROM jobs");
+    assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, "--dry-run", NULL}), 0);
+    adt_assert_has(r->out, "would submit 1 job of this spec");
+    adt_assert_has(r->out, "\"seed\":1");
+    adt_assert_has(r->out, "  mpirun\n  -np\n  1\n");
+    assert_int_equal(s_count("SELECT count(*) FROM jobs"), before);
+
+    assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, "--repeats", "2", NULL}), 0);
+    adt_assert_has(r->out, "repeat 1: job ");
+    adt_assert_has(r->out, "repeat 2: job ");
+    adt_assert_has(r->out, "ratio ");
+    adt_assert_has(r->out, "original's repeats");
+    adt_assert_has(r->out, "differences with the original's record\n");
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs WHERE reproduces = %lld", (long long)run);
+    assert_int_equal(s_count(sql), 2);
+    /* The new runs ran from the same spec, and have records of their own. */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(DISTINCT config_hash) FROM runs WHERE id = %lld OR reproduces = %lld",
+             (long long)run, (long long)run);
+    assert_int_equal(s_count(sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM run_records WHERE run IN"
+             " (SELECT id FROM runs WHERE reproduces = %lld)",
+             (long long)run);
+    assert_int_equal(s_count(sql), 2);
+
+    assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, "--json", NULL}), 0);
+    doc = adt_json(r->out);
+    rep = json_object_get(doc, "repeats");
+    assert_int_equal(json_array_size(rep), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rep, 0), "state")),
+                        "COMPLETED");
+    assert_true(json_number_value(json_object_get(doc, "ratio")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "new"), "runs")), 1);
+    assert_true(
+        json_integer_value(json_object_get(json_object_get(doc, "original_repeats"), "runs")) >= 1);
+    assert_true(json_is_array(json_object_get(doc, "differences")));
+    json_decref(doc);
+
+    /* An imported run has no record: what is missing, exit 1. */
+    snprintf(csv, sizeof(csv), "%s.import.csv", dft_home);
+    adt_write_file(csv, "model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,"
+                        "batch_size,samples_per_s\nmlp,synthetic-1x8x8,hw,1,1,1,cpu,16,500\n");
+    assert_int_equal(s_cli(r, (const char *const[]){"import", csv, NULL}), 0);
+    snprintf(runs, sizeof(runs), "%lld",
+             (long long)s_count("SELECT max(id) FROM runs WHERE job IS NULL"));
+    assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, NULL}), 1);
+    adt_assert_has(r->err, "has no record");
+    adt_assert_has(r->err, "spec, dataset, nodes and versions are unknown");
+    assert_int_equal(s_cli(r, (const char *const[]){"reproduce", "999", NULL}), 1);
+    adt_assert_has(r->err, "run 999: no such run");
+
+    /* A run made on a reservation waits for the reservation backend. */
+    snprintf(db, sizeof(db), "%s/runs.db", dft_home);
+    store = sft_open(db, 0);
+    assert_int_equal(ad_store_record_merge(store, run, "reservation", "{\"backend\":\"oar\"}"), 0);
+    ad_store_close(&store);
+    snprintf(runs, sizeof(runs), "%lld", (long long)run);
+    before = s_count("SELECT count(*) FROM jobs");
+    assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, NULL}), 1);
+    adt_assert_has(r->err, "needs the reservation backend (not yet)");
+    assert_int_equal(s_count("SELECT count(*) FROM jobs"), before);
+
+    free(r);
+    dft_stop_both(d, a);
+}
+
 int
 main(void)
 {
@@ -398,6 +491,7 @@ main(void)
         cmocka_unit_test(test_dataset_hash),
         cmocka_unit_test(test_build),
         cmocka_unit_test_setup_teardown(test_show_real_job, dft_setup, dft_teardown),
+        cmocka_unit_test_setup_teardown(test_reproduce, dft_setup, dft_teardown),
     };
 
     dft_filter();
