@@ -385,9 +385,17 @@ s_print_report(const ad_run_t *orig, const repeat_t *reps, int n, const spread_t
     s_print_spread("original's repeats", before);
     if (now->n && orig->samples_per_s > 0)
         printf("  %-20s %.3f (new mean / recorded)\n", "ratio", now->mean / orig->samples_per_s);
-    if (now->n && before->n > 1)
-        printf("  %-20s the new mean is %s the original's repeats' range\n", "",
-               now->mean >= before->min && now->mean <= before->max ? "within" : "outside");
+    if (now->n && before->n > 1) {
+        double gap = now->mean / before->mean - 1;
+
+        printf("  %-20s the new mean is %s the original's repeats' range, %.1f%% %s their "
+               "mean",
+               "", now->mean >= before->min && now->mean <= before->max ? "within" : "outside",
+               100.0 * fabs(gap), gap < 0 ? "below" : "above");
+        if (before->rel_sd > 0)
+            printf(" (%.1f of their standard deviations)", fabs(gap) / before->rel_sd);
+        printf("\n");
+    }
     printf("differences with the original's record\n");
     if (!json_array_size(diffs))
         printf("  none that the records show\n");

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
+#include "autodist/ad_journal.h"
 #include "autodist/ad_record.h"
 #include "autodist/ad_store.h"
 
@@ -133,6 +135,42 @@ test_migrate_from_v3(void **st)
                                        " WHERE name = 'pool'"),
                      1);
     assert_int_equal(sft_raw_int(path, "SELECT samples_per_s FROM runs WHERE id = 1"), 300);
+    ad_store_close(&store);
+}
+
+/* A record written while another process holds the store waits in the journal, then lands. */
+static void
+test_journal_keeps_record(void **st)
+{
+    char path[512];
+    ad_store_t *store = sft_new_store(path, sizeof(path), "busy");
+    ad_journal_t *j = ad_journal_new(store);
+    sqlite3 *other = NULL;
+    ad_err_t err = {0};
+    ad_run_t run;
+    int64_t id;
+    json_t *doc;
+
+    sft_run(&run, 1, 1, 1, AD_JOB_RUNNING, NAN);
+    id = sft_add_run(store, &run);
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(ad_journal_run_record(j, id, "{\"format\":1,\"seeds\":{\"job\":3}}", &err), 0);
+    assert_int_equal(ad_journal_record_merge(j, id, "reservation", "{\"job_id\":7}", &err), 0);
+    assert_int_equal(ad_journal_waiting(j), 2);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(ad_journal_flush(j, 1.0), 0);
+    doc = s_record(store, id);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(doc, "seeds"), "job")), 3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(doc, "reservation"), "job_id")), 7);
+    json_decref(doc);
+    /* Not the lock: a bad record is refused at once, nothing waits. */
+    assert_true(ad_journal_run_record(j, id, "[]", &err) < 0);
+    adt_assert_has(err.msg, "a record must be a JSON object");
+    assert_int_equal(ad_journal_waiting(j), 0);
+    ad_journal_free(&j);
     ad_store_close(&store);
 }
 
@@ -487,6 +525,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_records),
         cmocka_unit_test(test_migrate_from_v3),
+        cmocka_unit_test(test_journal_keeps_record),
         cmocka_unit_test(test_env_that_matters),
         cmocka_unit_test(test_dataset_hash),
         cmocka_unit_test(test_build),
