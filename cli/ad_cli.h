@@ -69,6 +69,42 @@ int ad_cli_plan(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_predict(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_sweep(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_keys(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_show(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv);
+
+/* ---- run records (ad_cli_show.c): what show and reproduce share ------------------------- */
+
+/* The line a run without a record gets: "no record: this run was imported or ...". */
+extern const char ad_cli_no_record[];
+
+/*
+ * The run of `CMD RUN` or `CMD --job JOB` (jobs_arg: --job's value, NULL when
+ * not given) into *run or *job (the other 0).  Returns 0, or an exit status
+ * after printing a usage error.
+ */
+int ad_cli_record_args(ad_cli_t *cli, int argc, char **argv, const char *jobs_arg, int64_t *run,
+                       int64_t *job);
+
+/*
+ * Read run id (or, job > 0, job's latest run) from HOME/runs.db: its row
+ * into *run (ad_store_run_clear()), its record into *record (a new
+ * reference; NULL when it has none) and the run it reproduces into
+ * *reproduces (0: none).  Returns 0, or an exit status after printing why
+ * (no store, no such run: 1).
+ */
+int ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, json_t **record,
+                       int64_t *reproduces);
+
+/*
+ * HOOK (ad_cli_reproduce.c) for the reservation backend: reserve again what
+ * the record's reservation object describes, so `reproduce` can submit on
+ * it.  For now it refuses ("... needs the reservation backend (not yet)").
+ * Returns 0 when ready, else an exit status after printing why.
+ */
+int ad_cli_reproduce_reservation(ad_cli_t *cli, const json_t *reservation);
+
+/* ad_store_each_run() callback: the first run's id into *(int64_t *)arg, then stop. */
+int ad_cli_first_run_id(const ad_run_t *run, void *arg);
 
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);

@@ -252,8 +252,8 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
     }
 }
 
-static json_t *
-s_run_json(const ad_run_t *r)
+json_t *
+ad_cli_run_json(const ad_run_t *r)
 {
     json_t *o = json_object();
 
@@ -343,7 +343,7 @@ s_on_run(const ad_run_t *r, void *arg)
         sink->left--;
     sink->n++;
     if (sink->out == AD_CLI_OUT_JSON) {
-        ad_cli_json_list_item(&sink->json, s_run_json(r));
+        ad_cli_json_list_item(&sink->json, ad_cli_run_json(r));
         return 0;
     }
     if (sink->out == AD_CLI_OUT_CSV) {

@@ -65,6 +65,9 @@ void ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out);
 /* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
 int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
 
+/* A run as `runs --json` prints it (and `show --json` under "run"): a new object. */
+json_t *ad_cli_run_json(const ad_run_t *r);
+
 /* v as a new JSON real, or JSON null for NaN (a missing value). */
 json_t *ad_cli_json_num(double v);
 

@@ -12,6 +12,18 @@ ad_hash_fnv1a64_add(uint64_t h, const char *s)
 }
 
 uint64_t
+ad_hash_fnv1a64_bytes(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+uint64_t
 ad_hash_fnv1a64(const char *s)
 {
     return ad_hash_fnv1a64_add(AD_HASH_FNV1A64_BASIS, s);

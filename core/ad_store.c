@@ -190,8 +190,24 @@ static const char s_schema_v3[] = "ALTER TABLE jobs ADD COLUMN attempts INTEGER 
                                   "ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;"
                                   "ALTER TABLE sweeps ADD COLUMN owner TEXT;";
 
+/*
+ * Version 4: a record of each run that is enough to re-create it (docs/store.md,
+ * "Run records"): one JSON document per run, written when its job launches, to
+ * which the reservation's final state is merged when it ends; the run a run
+ * reproduces (`autodist reproduce`); the node pool a job asked for.  Runs made
+ * before version 4 (and imported ones) have no record.
+ */
+static const char s_schema_v4[] =
+    "CREATE TABLE run_records ("
+    " run INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,"
+    " record TEXT NOT NULL);"
+    "ALTER TABLE runs ADD COLUMN reproduces INTEGER REFERENCES runs(id) ON DELETE SET NULL;"
+    "CREATE INDEX runs_reproduces ON runs (reproduces) WHERE reproduces IS NOT NULL;"
+    "ALTER TABLE jobs ADD COLUMN pool TEXT;";
+
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
-static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2, s_schema_v3};
+static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2, s_schema_v3,
+                                           s_schema_v4};
 
 _Static_assert(sizeof(s_migrations) / sizeof(s_migrations[0]) == AD_STORE_SCHEMA_VERSION + 1,
                "one migration per schema version");

@@ -32,6 +32,7 @@
 #include "autodist/ad_proc.h"
 #include "autodist/ad_profile.h"
 #include "autodist/ad_proto.h"
+#include "autodist/ad_record.h"
 #include "autodist/ad_registry.h"
 #include "autodist/ad_sched.h"
 #include "autodist/ad_store.h"
@@ -157,6 +158,7 @@ typedef struct coord {
     zactor_t *monitors[3]; /* handshake failures of the client, agents, metrics sockets */
     double refused_at[3];  /* when one was last logged, per socket (mono s) */
     int exit_code;         /* -1 while running */
+    ad_record_env_t *records; /* versions and dataset hashes for run records (ad_recorder.c) */
 } coord_t;
 
 /* The number at key of object o, or NaN when it is missing or not a number. */
@@ -232,6 +234,17 @@ void ad_running_recover(coord_t *self);
 
 /* zloop reader of the metrics socket: one trainer event. */
 int ad_running_on_metric(zloop_t *loop, zsock_t *sock, void *arg);
+
+/* ---- ad_recorder.c: run records ---- */
+
+/*
+ * The pick's job was just launched with plan on nodes (in rank order) as run
+ * row run (0: none, nothing is recorded): write its record (ad_record.h)
+ * through the journal, so a busy store delays it without losing it.
+ */
+void ad_recorder_launch(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job,
+                        const ad_launch_plan_t *plan, const ad_launch_node_t *nodes, int64_t run,
+                        int attempt);
 
 /* ---- ad_autojob.c: layout: auto ---- */
 

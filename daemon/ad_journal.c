@@ -411,3 +411,51 @@ ad_journal_sweep_run(ad_journal_t *self, int64_t id, const char *state, int max_
     a->flag = retry_failed;
     return s_write(self, s_sweep_run, a, s_args_free, err, "sweep %lld: %s", (long long)id, state);
 }
+
+/* The store's detail of a failed call into err. */
+static int
+s_store_fail(ad_store_t *store, int rc, ad_err_t *err)
+{
+    if (rc && err)
+        *err = *ad_store_err(store);
+    return rc;
+}
+
+static int
+s_run_record(ad_store_t *store, void *arg, ad_err_t *err)
+{
+    s_args_t *a = arg;
+
+    return s_store_fail(store, ad_store_put_record(store, a->id, a->s1), err);
+}
+
+int
+ad_journal_run_record(ad_journal_t *self, int64_t run, const char *record, ad_err_t *err)
+{
+    s_args_t *a = s_args();
+
+    a->id = run;
+    a->s1 = s_dup(record);
+    return s_write(self, s_run_record, a, s_args_free, err, "run %lld: record", (long long)run);
+}
+
+static int
+s_record_merge(ad_store_t *store, void *arg, ad_err_t *err)
+{
+    s_args_t *a = arg;
+
+    return s_store_fail(store, ad_store_record_merge(store, a->id, a->s1, a->s2), err);
+}
+
+int
+ad_journal_record_merge(ad_journal_t *self, int64_t run, const char *key, const char *value,
+                        ad_err_t *err)
+{
+    s_args_t *a = s_args();
+
+    a->id = run;
+    a->s1 = s_dup(key);
+    a->s2 = s_dup(value);
+    return s_write(self, s_record_merge, a, s_args_free, err, "run %lld: record %s", (long long)run,
+                   key);
+}

@@ -496,6 +496,7 @@ main(int argc, char **argv)
     self.trainer = s_sibling_path(o.trainer, "autodist-train");
     self.local_rsh = s_sibling_path(NULL, "autodist-local-rsh");
     self.launcher = s_sibling_path(NULL, "autodist-launch");
+    self.records = ad_record_env_new(o.mpirun, self.trainer);
     self.addresses = zhashx_new();
     zhashx_set_destructor(self.addresses, s_free_item);
     self.launch = zhashx_new();
@@ -525,6 +526,7 @@ main(int argc, char **argv)
     free(self.trainer);
     free(self.local_rsh);
     free(self.launcher);
+    ad_record_env_free(&self.records);
     ad_journal_free(&self.journal);
     ad_store_close(&self.store);
     ad_home_clear(&home);

@@ -265,7 +265,7 @@ test_readonly_open_of_old_schema_refused(void **state)
     adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
-    adt_assert_has(err.msg, "has schema 1, this autodist needs 3");
+    adt_assert_has(err.msg, "has schema 1, this autodist needs 4");
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 1);
 }
 
@@ -284,7 +284,7 @@ test_newer_schema_refused(void **state)
     assert_int_equal(err.code, AD_EDB);
     assert_null(store);
     adt_assert_has(err.msg, path);
-    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 3: upgrade autodist");
+    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 4: upgrade autodist");
     /* Untouched: still version 7 with its row. */
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs"), 1);

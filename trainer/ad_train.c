@@ -99,6 +99,27 @@ s_on_signal(int sig)
     s_stop_signal = sig;
 }
 
+/*
+ * "autodist-train VERSION libtorch X.Y.Z Open MPI A.B.C": what run records read.  The MPI
+ * library says its name and version before MPI_Init ("Open MPI v4.1.4, package: ...").
+ */
+static void
+s_print_version(void)
+{
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    char *v;
+    int len = 0;
+
+    MPI_Get_library_version(lib, &len);
+    lib[strcspn(lib, ",\n")] = '\0';
+    v = strstr(lib, " v");
+    if (v && v[2] >= '0' && v[2] <= '9')
+        memmove(v + 1, v + 2, strlen(v + 2) + 1);
+    printf("autodist-train %s libtorch %s %s\n", AD_VERSION, ad_torch_version(),
+           lib[0] ? lib : "MPI unknown");
+    fflush(stdout);
+}
+
 static void
 s_usage(FILE *fp)
 {
@@ -380,7 +401,7 @@ s_parse(int argc, char **argv, opts_t *o, int rank, ad_err_t *err)
             return 1;
         case OPT_VERSION:
             if (rank == 0)
-                printf("autodist-train %s\n", AD_VERSION);
+                s_print_version();
             return 1;
         default:
             rc = ad_opt_getopt_error(s_long, OPT_MODEL, argv, err);
@@ -1130,6 +1151,11 @@ main(int argc, char **argv)
     mallopt(M_TOP_PAD, 64 << 20);
 
     ad_log_init("autodist-train", AD_LOG_INFO);
+    /* --version alone answers without MPI: the coordinator asks it once at start (run records). */
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        s_print_version();
+        return EXIT_OK;
+    }
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &t.rank);

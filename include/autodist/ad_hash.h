@@ -2,6 +2,7 @@
 #ifndef AD_HASH_H
 #define AD_HASH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* FNV-1a 64's offset basis: the hash of "". */
@@ -24,6 +25,9 @@ uint64_t ad_hash_fnv1a64(const char *s);
 
 /* Continue an FNV-1a 64 hash h (AD_HASH_FNV1A64_BASIS to start) with the bytes of s. */
 uint64_t ad_hash_fnv1a64_add(uint64_t h, const char *s);
+
+/* Continue an FNV-1a 64 hash h with len bytes of data (binary: file contents). */
+uint64_t ad_hash_fnv1a64_bytes(uint64_t h, const void *data, size_t len);
 
 /* splitmix64's output for the state z, i.e. its finalizer applied to z + AD_HASH_GOLDEN_GAMMA. */
 uint64_t ad_hash_mix64(uint64_t z);

@@ -63,6 +63,14 @@ int ad_journal_run_finish(ad_journal_t *self, int64_t id, const ad_coord_result_
                           ad_err_t *err);
 int ad_journal_run_metrics(ad_journal_t *self, int64_t id, const ad_coord_metric_t *m, size_t n,
                            ad_err_t *err);
+/*
+ * A run's record (ad_record.h; JSON text, copied) and, later, a key merged into
+ * it (ad_store_put_record(), ad_store_record_merge()): journaled like the
+ * others, so a record is not lost while another process holds the store.
+ */
+int ad_journal_run_record(ad_journal_t *self, int64_t run, const char *record, ad_err_t *err);
+int ad_journal_record_merge(ad_journal_t *self, int64_t run, const char *key, const char *value,
+                            ad_err_t *err);
 int ad_journal_sweep_run(ad_journal_t *self, int64_t id, const char *state, int max_parallel,
                          bool retry_failed, const char *owner, ad_err_t *err);
 

@@ -28,7 +28,7 @@ extern "C" {
 typedef struct ad_store ad_store_t;
 
 /* The schema version this code writes; older files are migrated on open. */
-#define AD_STORE_SCHEMA_VERSION 3
+#define AD_STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of an autodist store: "ADST". */
 #define AD_STORE_APP_ID 0x41445354
 /* How long a write waits for another process's lock before failing (ms). */
@@ -549,6 +549,41 @@ int ad_store_add_metrics(ad_store_t *self, int64_t run, const ad_metric_t *metri
  */
 int ad_store_each_metric(ad_store_t *self, int64_t run, const char *key, ad_store_metric_fn fn,
                          void *arg);
+
+/* --------------------------------------------------------------------------------------- */
+/* Run records (schema 4, ad_store_records.c; docs/store.md "Run records").                */
+
+/*
+ * Store record (a JSON object as text) as run's record, replacing the one it
+ * had.  Returns 0, AD_EINVAL when record is not a JSON object, -ENOENT when
+ * there is no such run, or AD_EDB.
+ */
+int ad_store_put_record(ad_store_t *self, int64_t run, const char *record);
+
+/*
+ * Run's record as a new string in *record (the caller frees it), or *record
+ * NULL when the run has none (imported, or made before schema 4).  Returns 0,
+ * -ENOENT ("run N: no such run") or AD_EDB.
+ */
+int ad_store_get_record(ad_store_t *self, int64_t run, char **record);
+
+/*
+ * Set key (letters, digits and '_') of run's record to value (JSON text: an
+ * object, an array, a string, a number, true, false or null), keeping the
+ * rest; a run without a record gets {"format": 1, key: value}.  The lead's
+ * reservation backend merges the reservation's final state so.  Returns 0,
+ * AD_EINVAL (bad key or value), -ENOENT (no such run) or AD_EDB.
+ */
+int ad_store_record_merge(ad_store_t *self, int64_t run, const char *key, const char *value);
+
+/*
+ * Record that run reproduces original (0 clears it).  Returns 0, -ENOENT
+ * (no such run, or no such original) or AD_EDB.
+ */
+int ad_store_set_reproduces(ad_store_t *self, int64_t run, int64_t original);
+
+/* The run that run reproduces in *original (0: none).  Returns 0, -ENOENT or AD_EDB. */
+int ad_store_get_reproduces(ad_store_t *self, int64_t run, int64_t *original);
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,9 @@ typedef struct ad_hooks {
 /* Names of the models in the zoo, NULL-terminated; static. */
 const char *const *ad_torch_models(void);
 
+/* The libtorch version the shim was built against ("1.13.0"); static. */
+const char *ad_torch_version(void);
+
 /* True when the linked libtorch can run on a GPU and one is visible. */
 bool ad_torch_has_cuda(void);
 

@@ -3,6 +3,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -419,6 +420,12 @@ extern "C" const char *const *
 ad_torch_models(void)
 {
     return s_models;
+}
+
+extern "C" const char *
+ad_torch_version(void)
+{
+    return TORCH_VERSION;
 }
 
 extern "C" bool
