@@ -27,6 +27,8 @@
 /* Backoff of the wait for Running: 0.5 s doubling to 10 s. */
 #define S_WAIT_FIRST_S 0.5
 #define S_WAIT_MAX_S 10.0
+/* After a release, how long to wait for the batch job's end (for its stop time in the record). */
+#define S_OVER_WAIT_S 15.0
 
 /* The batch system's name for messages: "OAR". */
 static const char *
@@ -444,8 +446,21 @@ ad_cli_resv_left(const ad_cli_resv_t *s)
     return s->ends_at > 0 ? (double)(s->ends_at - time(NULL)) : 1e18;
 }
 
+/* After a release: wait (a little) for the batch job's end, so the record has its stop time. */
+static void
+s_wait_over(ad_cli_resv_t *s)
+{
+    double until = ad_clock_now() + S_OVER_WAIT_S;
+    ad_resv_status_t st;
+    ad_err_t err = {0};
+
+    while (ad_resv_poll(s->resv, &st, &err) == 0 && st.phase != AD_RESV_ENDED &&
+           ad_clock_now() < until)
+        ad_cli_sleep(0.5);
+}
+
 void
-ad_cli_resv_close(ad_cli_resv_t *s)
+ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
 {
     ad_err_t err = {0};
 
@@ -460,6 +475,11 @@ ad_cli_resv_close(ad_cli_resv_t *s)
     } else if (s->resv) {
         fprintf(stderr, "autodist: kept %s job %s (%s) as asked (reservation.keep)\n",
                 s_system(s), ad_resv_id(s->resv), s->pool);
+    }
+    if (s->resv && (job > 0 || sweep > 0)) {
+        if (!s->keep)
+            s_wait_over(s);
+        ad_cli_resv_record(cli, s, job, sweep);
     }
     ad_resv_argv_free(&s->hosts);
     ad_resv_free(&s->resv);
@@ -526,7 +546,7 @@ ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval)
     s_watch_t w = {&s, false};
     json_t *spec, *reply = NULL;
     char *text;
-    int64_t id;
+    int64_t id = 0;
     int rc;
 
     /* The coordinator first: no reservation for nothing. */
@@ -540,7 +560,7 @@ ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval)
         /* Stopped while waiting: the batch job stays, to be attached again by name. */
         if (rc == AD_CLI_EXIT_INTERRUPTED)
             s.keep = true;
-        ad_cli_resv_close(&s);
+        ad_cli_resv_close(cli, &s, 0, 0);
         return rc;
     }
     text = ad_job_to_json(job);
@@ -554,28 +574,95 @@ ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval)
            s_system(&s), ad_resv_id(s.resv));
     fflush(stdout);
     rc = ad_cli_wait_job(cli, id, job->name, interval, s_watch, &w);
-    ad_cli_resv_record(cli, &s, id);
 out:
     json_decref(reply);
-    ad_cli_resv_close(&s);
+    ad_cli_resv_close(cli, &s, id, 0);
     return rc;
 }
 
-void
-ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t id)
-{
-    char path[PATH_MAX + 64];
-    ad_err_t err = {0};
-    json_t *d = ad_resv_describe(s->resv, &err);
+/* The runs of a job or sweep that started in this reservation (collected, then written). */
+typedef struct {
+    double since;   /* runs that started before this belong to an earlier reservation */
+    int64_t *ids;   /* their ids */
+    size_t n, cap;  /* entries, room */
+} s_rec_t;
 
-    (void)id;
-    if (!d) {
+static int
+s_collect_run(const ad_run_t *run, void *arg)
+{
+    s_rec_t *r = arg;
+
+    if (!(run->started >= r->since))
+        return 0;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 16;
+        r->ids = ad_realloc(r->ids, r->cap * sizeof(*r->ids));
+    }
+    r->ids[r->n++] = run->id;
+    return 0;
+}
+
+/* Give run its reservation: {backend, request, granted}, unless an earlier one has it. */
+static void
+s_record_run(ad_store_t *store, int64_t run, json_t *granted)
+{
+    json_t *rec = NULL, *resv, *value;
+    char *text = NULL;
+
+    if (ad_store_get_record(store, run, &text) || !text)
+        return;
+    rec = json_loads(text, 0, NULL);
+    resv = json_object_get(rec, "reservation");
+    if (!json_object_get(resv, "granted")) {
+        value = json_pack("{s:O s:O s:O}", "backend", json_object_get(granted, "backend"),
+                          "request", json_is_object(resv) ? resv : json_null(), "granted",
+                          granted);
+        free(text);
+        text = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(value);
+        if (text && ad_store_record_merge(store, run, "reservation", text))
+            ad_log(AD_LOG_WARN, "run %lld: the reservation is not recorded: %s", (long long)run,
+                   ad_store_errmsg(store));
+    }
+    json_decref(rec);
+    free(text);
+}
+
+void
+ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
+{
+    ad_run_filter_t filter = {.job = job, .sweep = sweep};
+    char path[PATH_MAX + 64];
+    ad_store_t *store = NULL;
+    json_t *granted;
+    ad_err_t err = {0};
+    s_rec_t r = {0};
+    const char *db;
+
+    if (!s->resv || (job <= 0 && sweep <= 0))
+        return;
+    granted = ad_resv_describe(s->resv, &err);
+    if (!granted) {
         ad_log(AD_LOG_WARN, "the reservation is not recorded: %s", err.msg);
         return;
     }
+    /* Also beside the logs, whole, for whoever wants it without the store. */
     snprintf(path, sizeof(path), "%s/reservations/%s-%s.json", ad_cli_home(cli)->logs,
              ad_resv_backend(s->resv), ad_resv_id(s->resv));
-    if (json_dump_file(d, path, JSON_INDENT(2) | JSON_SORT_KEYS))
+    if (json_dump_file(granted, path, JSON_INDENT(2) | JSON_SORT_KEYS))
         ad_log(AD_LOG_WARN, "cannot write %s", path);
-    json_decref(d);
+    r.since = s->st.start_time > 0 ? (double)s->st.start_time - 5 : 0;
+    db = ad_cli_home(cli)->db;
+    if (ad_store_open(db, 0, &store, &err)) {
+        ad_log(AD_LOG_WARN, "the reservation is not recorded: %s", err.msg);
+    } else {
+        if (ad_store_each_run(store, &filter, s_collect_run, &r))
+            ad_log(AD_LOG_WARN, "%s: the reservation is not recorded: %s", db,
+                   ad_store_errmsg(store));
+        for (size_t i = 0; i < r.n; i++)
+            s_record_run(store, r.ids[i], granted);
+        ad_store_close(&store);
+    }
+    free(r.ids);
+    json_decref(granted);
 }

@@ -55,10 +55,18 @@ double ad_cli_resv_left(const ad_cli_resv_t *s);
 /* The margin before the walltime at which autodist stops a job itself (a clean checkpoint). */
 #define AD_CLI_RESV_MARGIN_S 15.0
 
-/* Add what the batch system says of the reservation to the record of job id's runs. */
-void ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t id);
+/*
+ * Add the reservation to the records of job's (or sweep's) runs that started
+ * in it: {backend, request (the job file's section), granted (what the batch
+ * system says: ad_resv_describe())}; also HOME/logs/reservations/BACKEND-ID.json.
+ */
+void ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep);
 
-/* Release the reservation (unless keep) and free s. */
-void ad_cli_resv_close(ad_cli_resv_t *s);
+/*
+ * Release the reservation (unless keep), wait a little for its end, add it to
+ * the records of job's or sweep's runs (ad_cli_resv_record(); neither given:
+ * none), and free s.
+ */
+void ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep);
 
 #endif

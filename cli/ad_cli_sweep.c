@@ -398,6 +398,7 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec,
     char sent_hash[17], *text;
     ad_cli_resv_t r;
     bool sent = false;
+    int64_t sweep_id = 0;
     int rc, round = 1;
 
     ad_cli_resv_default_name(&base->reservation, ad_sweep_name(sweep));
@@ -429,7 +430,7 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec,
         if (rc) {
             if (rc == AD_CLI_EXIT_INTERRUPTED)
                 r.keep = true;
-            ad_cli_resv_close(&r);
+            ad_cli_resv_close(cli, &r, 0, 0);
             break;
         }
         if (!sent) {
@@ -440,16 +441,17 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec,
             if (max_parallel > 0)
                 json_object_set_new(payload, "max_parallel", json_integer(max_parallel));
             if ((rc = ad_cli_call(cli, "SWEEP", payload, &reply))) {
-                ad_cli_resv_close(&r);
+                ad_cli_resv_close(cli, &r, 0, 0);
                 break;
             }
             if (!cli->json)
                 s_announce(reply);
+            sweep_id = ad_cli_jint(reply, "id", 0);
             sent = true;
         }
         f.resv_ended = false;
         rc = s_follow(&f);
-        ad_cli_resv_close(&r);
+        ad_cli_resv_close(cli, &r, 0, sweep_id);
         if (rc || !f.resv_ended)
             break;
     }
