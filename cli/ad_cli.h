@@ -68,6 +68,7 @@ int ad_cli_plan(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_predict(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_sweep(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_keys(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_profile(ad_cli_t *cli, int argc, char **argv);
 
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);

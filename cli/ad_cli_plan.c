@@ -8,6 +8,7 @@
 
 #include "ad_cli.h"
 #include "autodist/ad_choose.h"
+#include "autodist/ad_described.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_planner.h"
 #include "autodist/ad_store.h"
@@ -43,7 +44,12 @@ enum {
     S_OPT_LAYOUT,
     S_OPT_PARAMS,
     S_OPT_FLOPS,
+    S_OPT_CLUSTER,
+    S_OPT_NODES,
 };
+
+/* Most nodes plan --cluster --nodes plans on. */
+#define S_CLUSTER_MAX_NODES 4096
 
 /* A node candidates may use, from the coordinator or the store. */
 typedef struct pnode {
@@ -59,6 +65,10 @@ typedef struct pnodes {
     pnode_t *v;
     size_t n, cap;
     bool from_store; /* the coordinator did not answer: the store's nodes */
+    char *basis;     /* plan --cluster: "described hardware (gros, ...), not measured"; else NULL */
+    char *figures;   /* plan --cluster: what the benchmark figures rest on */
+    json_t *cluster; /* plan --cluster: {name, site, nodes, profile, nodes_planned, ...} */
+    bool measured;   /* plan --cluster: the figures were measured on the same hardware class */
 } pnodes_t;
 
 static void
@@ -85,6 +95,9 @@ s_nodes_clear(pnodes_t *ns)
         free(ns->v[i].hardware);
     }
     free(ns->v);
+    free(ns->basis);
+    free(ns->figures);
+    json_decref(ns->cluster);
     memset(ns, 0, sizeof(*ns));
 }
 
@@ -538,9 +551,12 @@ s_find_requested(const ad_job_t *job, const ad_planner_cand_t *cands, size_t n)
 
 /* What `plan JOB.yaml` was asked. */
 typedef struct plan_opts {
-    const char *device; /* NULL: the job's */
-    int max_nodes;      /* 0: all */
-    size_t top;         /* candidates shown */
+    const char *device;  /* NULL: the job's */
+    int max_nodes;       /* 0: all */
+    size_t top;          /* candidates shown */
+    const char *cluster; /* --cluster: a described profile's name or path; NULL: live nodes */
+    int nodes_lo;        /* --nodes A-B (0: 1 to the cluster's nodes) */
+    int nodes_hi;
 } plan_opts_t;
 
 static void
@@ -567,7 +583,14 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                             "gpus", ns->v[i].gpus, "memory_bytes",
                                             (json_int_t)ns->v[i].memory_bytes));
     json_object_set_new(doc, "nodes", jn);
-    json_object_set_new(doc, "nodes_from", json_string(ns->from_store ? "store" : "coordinator"));
+    json_object_set_new(doc, "nodes_from", json_string(ns->basis        ? "description"
+                                                       : ns->from_store ? "store"
+                                                                        : "coordinator"));
+    if (ns->basis) {
+        json_object_set_new(doc, "basis", json_string(ns->basis));
+        json_object_set_new(doc, "figures", json_string(ns->figures));
+        json_object_set_new(doc, "cluster", json_incref(ns->cluster));
+    }
     for (size_t i = 0; i < shown; i++)
         json_array_append_new(jc, s_cand_json(&cands[i], i + 1));
     json_object_set_new(doc, "candidates", jc);
@@ -610,13 +633,17 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
             classes = true;
     printf("plan for %s: %s on %s, global batch %" PRId64 ", device %s\n", job->name, w->model,
            w->dataset, w->batch_size, device);
-    printf("nodes (%s):\n", ns->from_store ? "from the store; the coordinator did not say"
-                                           : "UP at the coordinator");
+    printf("nodes (%s):\n", ns->basis        ? "described, not reserved"
+                            : ns->from_store ? "from the store; the coordinator did not say"
+                                             : "UP at the coordinator");
     s_print_nodes(ns);
+    if (ns->basis)
+        printf("basis: %s\nfigures: %s\n", ns->basis, ns->figures);
     if (cands[0].pred.n_runs == 0)
         printf("cold start: no run of %s on %s on this hardware yet, predictions rest on the "
-               "benchmarks%s (run the 1x1x1 layout once to anchor them)\n",
-               w->model, w->dataset, w->params > 0 ? " and the model's size" : "");
+               "%s%s (run the 1x1x1 layout once to anchor them)\n",
+               w->model, w->dataset, ns->basis ? "figures above" : "benchmarks",
+               w->params > 0 ? " and the model's size" : "");
     else
         printf("from the store: %zu runs of %s on %s (%d on %s)\n", store_runs, w->model,
                w->dataset, cands[0].pred.n_runs, cands[0].hardware);
@@ -703,6 +730,163 @@ s_choose_nodes(const pnodes_t *ns)
     return v;
 }
 
+/* ---- plan --cluster: nodes of a cluster that is not reserved ----------------------------- */
+
+/* "N" or "A-B" with 1 <= A <= B <= S_CLUSTER_MAX_NODES. */
+static int
+s_parse_nodes(const char *arg, int *lo, int *hi)
+{
+    char *end = NULL;
+    long a = 0, b = 0;
+
+    errno = 0;
+    if (*arg >= '0' && *arg <= '9') {
+        a = b = strtol(arg, &end, 10);
+        if (*end == '-' && end[1] >= '0' && end[1] <= '9')
+            b = strtol(end + 1, &end, 10);
+    }
+    if (!end || errno || *end || a < 1 || b < a || b > S_CLUSTER_MAX_NODES)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "--nodes must be N or A-B with 1 <= A <= B <= %d, got \"%s\"",
+                           S_CLUSTER_MAX_NODES, arg);
+    *lo = (int)a;
+    *hi = (int)b;
+    return 0;
+}
+
+/* Where a description comes from, in a few words, from its source: text. */
+static const char *
+s_described_from(const ad_profile_t *p)
+{
+    const char *src = ad_profile_source(p);
+
+    if (strstr(src, "reference API"))
+        return "Grid'5000 reference API";
+    if (strstr(src, "hardware pages"))
+        return "Grid'5000 hardware pages";
+    return ad_profile_cluster_nodes(p) ? "a description" : "a profile file";
+}
+
+/* The cluster's class and figures into the planner. */
+static int
+s_cluster_hw(ad_planner_t *planner, const ad_profile_t *p, const ad_described_figures_t *fig)
+{
+    ad_planner_hw_t hw;
+    ad_err_t err = {0};
+
+    ad_planner_hw_init(&hw);
+    hw.name = ad_profile_fingerprint(p);
+    hw.cores = ad_profile_cores(p);
+    hw.gpus = ad_profile_gpu_count(p);
+    hw.memory_bytes = (int64_t)ad_profile_memory_bytes(p);
+    hw.gemm_gflops_1 = fig->gemm_gflops_1;
+    hw.gemm_gflops_all = fig->gemm_gflops_all;
+    hw.mem_bw_gbs = fig->mem_bw_gbs;
+    hw.net_gbps = fig->net_gbps > 0 ? fig->net_gbps : NAN;
+    if (ad_planner_add_hardware(planner, &hw, &err))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    return 0;
+}
+
+/*
+ * The nodes of plan --cluster: o->nodes_hi (or the cluster's) nodes of the
+ * described profile's class, whose figures go into the planner; *lo is the
+ * fewest nodes a layout may use.  Returns 0 or an exit status.
+ */
+static int
+s_cluster_nodes(ad_cli_t *cli, ad_store_t *store, ad_planner_t *planner, const plan_opts_t *o,
+                pnodes_t *ns, int *lo)
+{
+    const ad_home_t *home = ad_cli_home(cli);
+    ad_described_figures_t fig;
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+    char name[128], site[128], *path = NULL;
+    int nodes, hi, rc;
+
+    if (!home)
+        return AD_CLI_EXIT_ERROR;
+    if (ad_described_find(o->cluster, home->root, &p, &path, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    ad_described_cluster(p, name, sizeof(name), site, sizeof(site));
+    if (!*name)
+        snprintf(name, sizeof(name), "%s",
+                 *ad_profile_hostname(p) ? ad_profile_hostname(p) : o->cluster);
+    nodes = ad_profile_cluster_nodes(p);
+    *lo = o->nodes_lo ? o->nodes_lo : 1;
+    hi = o->nodes_hi ? o->nodes_hi : nodes > 0 ? nodes : 1;
+    if (hi > S_CLUSTER_MAX_NODES)
+        hi = S_CLUSTER_MAX_NODES;
+    if (nodes > 0 && hi > nodes)
+        fprintf(stderr, "autodist: note: the description of %s counts %d node%s; planning on up "
+                        "to %d as asked\n",
+                name, nodes, nodes == 1 ? "" : "s", hi);
+    ad_described_figures(p, home->root, store, &fig);
+    rc = s_cluster_hw(planner, p, &fig);
+    for (int i = 1; i <= hi && !rc; i++) {
+        char host[160];
+
+        snprintf(host, sizeof(host), "%s-%d", name, i);
+        s_nodes_add(ns, host, ad_profile_fingerprint(p), ad_profile_cores(p),
+                    ad_profile_gpu_count(p), (int64_t)ad_profile_memory_bytes(p));
+    }
+    if (!rc) {
+        if (asprintf(&ns->basis, "%s (%s, %s), %s",
+                     nodes ? "described hardware" : "the hardware of a profile", name,
+                     s_described_from(p),
+                     fig.measured ? "benchmarks measured on its hardware class"
+                                  : "not measured") < 0)
+            ad_oom(0);
+        ns->figures = ad_strdup(fig.from);
+        ns->measured = fig.measured;
+        ns->cluster = json_pack("{s:s s:o s:i s:s s:s s:[i,i] s:o s:o s:o s:o s:b}", "name", name,
+                                "site", *site ? json_string(site) : json_null(), "nodes", nodes,
+                                "profile", path ? path : o->cluster, "hardware",
+                                ad_profile_fingerprint(p), "nodes_planned", *lo, hi,
+                                "gemm_gflops_1", s_num(fig.gemm_gflops_1), "gemm_gflops_all",
+                                s_num(fig.gemm_gflops_all), "mem_bandwidth_gbs",
+                                s_num(fig.mem_bw_gbs),
+                                "net_gbps", fig.net_gbps > 0 ? json_real(fig.net_gbps)
+                                                             : json_null(),
+                                "estimated", !fig.measured);
+    }
+    free(path);
+    ad_profile_free(&p);
+    return rc;
+}
+
+/*
+ * plan --cluster: leave out the layouts on fewer than lo nodes, say in each
+ * basis that it rests on a description, and choose again among the rest.
+ */
+static void
+s_cluster_keep(ad_choose_t *ch, int lo, const pnodes_t *ns)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < ch->n; i++) {
+        ad_planner_pred_t *pr = &ch->cands[i].pred;
+        char was[sizeof(pr->basis)];
+
+        if (ch->cands[i].layout.nodes < lo) {
+            free(ch->cands[i].hardware);
+            continue;
+        }
+        memcpy(was, pr->basis, sizeof(was));
+        if (pr->n_runs == 0)
+            snprintf(pr->basis, sizeof(pr->basis), "%s, %s",
+                     ns->v[0].name[0] && strncmp(ns->basis, "described", 9) ? "profile"
+                                                                            : "description",
+                     ns->measured ? "measured benchmarks" : "not measured");
+        else
+            snprintf(pr->basis, sizeof(pr->basis), "description + %.40s", was);
+        ch->cands[kept++] = ch->cands[i];
+    }
+    ch->n = kept;
+    ch->n_probes = kept ? ad_planner_probes(ch->cands, kept, AD_CHOOSE_MAX_PROBES, ch->probes) : 0;
+    ch->pick = ad_choose_pick(ch->cands, kept);
+}
+
 static int
 s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
 {
@@ -719,7 +903,7 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     size_t n_runs = 0;
     const char *db = NULL;
     char dataset[256];
-    int rc;
+    int rc, lo = 1;
 
     if (ad_job_parse_file(path, &job, &err))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
@@ -729,7 +913,8 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     rc = s_planner(store, &planner, &n_runs);
     if (rc)
         goto out;
-    rc = s_live_nodes(cli, store, &ns);
+    rc = o->cluster ? s_cluster_nodes(cli, store, planner, o, &ns, &lo)
+                    : s_live_nodes(cli, store, &ns);
     if (rc)
         goto out;
     w.model = ad_job_model_name(job.model);
@@ -747,7 +932,10 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     }
     co.device = o->device ? o->device : ad_job_device_name(job.device);
     cn = s_choose_nodes(&ns);
-    if (ad_choose_layout(planner, &w, cn, ns.n, &co, &ch, &err) || ch.n == 0) {
+    rc = ad_choose_layout(planner, &w, cn, ns.n, &co, &ch, &err);
+    if (!rc && o->cluster)
+        s_cluster_keep(&ch, lo, &ns);
+    if (rc || ch.n == 0) {
         rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: %s", path,
                          ch.n == 0 && !err.code ? "no layout fits the nodes" : err.msg);
         goto out;
@@ -1012,6 +1200,8 @@ ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
         {"method", required_argument, NULL, S_OPT_METHOD},
         {"small-max-workers", required_argument, NULL, S_OPT_SMALL_MAX},
         {"naive", no_argument, NULL, S_OPT_NAIVE},
+        {"cluster", required_argument, NULL, S_OPT_CLUSTER},
+        {"nodes", required_argument, NULL, S_OPT_NODES},
         {NULL, 0, NULL, 0},
     };
     plan_opts_t o = {.top = S_TOP_DEFAULT};
@@ -1062,8 +1252,26 @@ ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
             eo.naive = true;
             eval_only = "--naive";
             break;
+        case S_OPT_CLUSTER:
+            if (!*arg)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "--cluster must name a described profile "
+                                                      "(autodist profile list) or a file");
+            o.cluster = arg;
+            plan_only = "--cluster";
+            break;
+        case S_OPT_NODES:
+            if ((rc = s_parse_nodes(arg, &o.nodes_lo, &o.nodes_hi)))
+                return rc;
+            plan_only = "--nodes";
+            break;
         }
     }
+    if (o.nodes_hi && !o.cluster)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--nodes goes with --cluster (plan on N nodes of "
+                                              "a cluster that is not reserved)");
+    if (o.cluster && o.max_nodes)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--max-nodes does not go with --cluster: give "
+                                              "--nodes N or A-B");
     if (evaluate) {
         if (plan_only)
             return ad_cli_fail(AD_CLI_EXIT_USAGE, "plan --evaluate does not take %s", plan_only);
