@@ -172,23 +172,23 @@ ad_described_list_free(ad_described_entry_t **list_p, size_t n)
     *list_p = NULL;
 }
 
-/* "a, b, c": the names of the described (cluster) entries, each once. */
+/* "a, b, c": the names of the described (cluster) entries, sorted, each once. */
 static void
 s_known(const ad_described_entry_t *v, size_t n, char *buf, size_t len)
 {
-    size_t used = 0;
+    const char **names = ad_calloc(n + 1, sizeof(*names));
+    size_t k = 0, used = 0;
 
+    for (size_t i = 0; i < n; i++)
+        if (ad_profile_cluster_nodes(v[i].profile))
+            names[k++] = v[i].name;
+    if (k)
+        qsort(names, k, sizeof(*names), s_cmp_names);
     buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        bool seen = false;
-
-        if (!ad_profile_cluster_nodes(v[i].profile))
-            continue;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = ad_profile_cluster_nodes(v[j].profile) && !strcmp(v[j].name, v[i].name);
-        if (!seen && used < len)
-            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", v[i].name);
-    }
+    for (size_t i = 0; i < k && used < len; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]))
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", names[i]);
+    free(names);
 }
 
 /* The file name of path without folder and .yaml. */

@@ -474,8 +474,8 @@ s_read_doc(const ad_doc_t *doc, const ad_g5k_ref_opts_t *opts, ad_g5k_ref_t *out
         S_TRY(ad_doc_get_array(doc, root, "", "items", &items));
     if (items) {
         if (json_array_size(items) == 0)
-            return ad_doc_fail(doc, "items", false, "must list at least one node, got an "
-                                                    "empty list");
+            return ad_doc_fail_at(doc, "items", false,
+                                  "items must list at least one node, got an empty list");
         node = json_array_get(items, 0);
         base = "items[0]";
     }
