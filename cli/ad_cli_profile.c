@@ -116,7 +116,7 @@ s_out_path(ad_cli_t *cli, const char *out, const char *cluster, int *rc)
 }
 
 static void
-s_import_text(const char *file, const ad_g5k_ref_t *r, const char *path)
+s_import_text(const char *file, const ad_g5k_ref_t *r, const char *path, bool nodes_given)
 {
     const ad_profile_t *p = r->profile;
     char mem[32], net[128], gpus[160];
@@ -129,7 +129,9 @@ s_import_text(const char *file, const ad_g5k_ref_t *r, const char *path)
            ad_profile_cores(p), ad_profile_pus(p), s_gib(ad_profile_memory_bytes(p), mem,
                                                          sizeof(mem)),
            s_gpus(p, gpus, sizeof(gpus)), s_links(p, net, sizeof(net)));
-    if (r->listed)
+    if (nodes_given)
+        printf("cluster: %d node%s (--nodes)\n", nodes, nodes == 1 ? "" : "s");
+    else if (r->listed)
         printf("cluster: %d node%s of this hardware (of %d listed)\n", nodes, nodes == 1 ? "" : "s",
                r->listed);
     else
@@ -185,7 +187,7 @@ s_import(ad_cli_t *cli, const char *file, const ad_g5k_ref_opts_t *opts, const c
     if (cli->json)
         s_import_json(file, &r, path);
     else
-        s_import_text(file, &r, path);
+        s_import_text(file, &r, path, opts->nodes > 0);
     rc = AD_CLI_EXIT_OK;
 out_path:
     free(path);
