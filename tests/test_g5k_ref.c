@@ -252,6 +252,16 @@ test_unknown_fields_and_files(void **state)
     ad_g5k_ref_clear(&r);
     assert_int_not_equal(ad_g5k_ref_load(G5K "no-such.json", NULL, &r, &err), 0);
     adt_assert_has(err.msg, "no-such.json");
+    /* Valid JSON that YAML refuses (a key over 1024 characters): checked, without places. */
+    {
+        char *big = malloc(4096);
+        int n = snprintf(big, 4096, "{\"%01100d\": 1, \"uid\": \"x-1\",\n "
+                                    "\"architecture\": {\"nb_procs\": 1, \"nb_cores\": 0}}", 0);
+
+        assert_int_equal(ad_g5k_ref_parse(big, (size_t)n, "big.json", NULL, &r, &err), AD_EPARSE);
+        adt_assert_has(err.msg, "big.json: architecture.nb_cores must be a positive integer");
+        free(big);
+    }
     assert_true(ad_g5k_ref_name_ok("chifflot-v100"));
     assert_false(ad_g5k_ref_name_ok("Gros"));
     assert_false(ad_g5k_ref_name_ok("../x"));
