@@ -584,9 +584,10 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                             "gpus", ns->v[i].gpus, "memory_bytes",
                                             (json_int_t)ns->v[i].memory_bytes));
     json_object_set_new(doc, "nodes", jn);
-    json_object_set_new(doc, "nodes_from", json_string(ns->basis        ? "description"
-                                                       : ns->from_store ? "store"
-                                                                        : "coordinator"));
+    json_object_set_new(doc, "nodes_from",
+                        json_string(ns->basis        ? "description"
+                                    : ns->from_store ? "store"
+                                                     : "coordinator"));
     if (ns->basis) {
         json_object_set_new(doc, "basis", json_string(ns->basis));
         json_object_set_new(doc, "figures", json_string(ns->figures));
@@ -821,8 +822,9 @@ s_cluster_nodes(ad_cli_t *cli, ad_store_t *store, ad_planner_t *planner, const p
     if (hi > S_CLUSTER_MAX_NODES)
         hi = S_CLUSTER_MAX_NODES;
     if (nodes > 0 && hi > nodes)
-        fprintf(stderr, "autodist: note: the description of %s counts %d node%s; planning on up "
-                        "to %d as asked\n",
+        fprintf(stderr,
+                "autodist: note: the description of %s counts %d node%s; planning on up "
+                "to %d as asked\n",
                 name, nodes, nodes == 1 ? "" : "s", hi);
     ad_described_figures(p, home->root, store, &fig);
     rc = s_cluster_hw(planner, p, &fig);
@@ -834,24 +836,21 @@ s_cluster_nodes(ad_cli_t *cli, ad_store_t *store, ad_planner_t *planner, const p
                     ad_profile_gpu_count(p), (int64_t)ad_profile_memory_bytes(p));
     }
     if (!rc) {
-        if (asprintf(&ns->basis, "%s (%s, %s), %s",
-                     nodes ? "described hardware" : "the hardware of a profile", name,
-                     s_described_from(p),
-                     fig.measured ? "benchmarks measured on its hardware class"
-                                  : "not measured") < 0)
+        const char *what = nodes ? "described hardware" : "the hardware of a profile";
+        const char *how =
+            fig.measured ? "benchmarks measured on its hardware class" : "not measured";
+
+        if (asprintf(&ns->basis, "%s (%s, %s), %s", what, name, s_described_from(p), how) < 0)
             ad_oom(0);
         ns->figures = ad_strdup(fig.from);
         ns->measured = fig.measured;
-        ns->cluster = json_pack("{s:s s:o s:i s:s s:s s:[i,i] s:o s:o s:o s:o s:b}", "name", name,
-                                "site", *site ? json_string(site) : json_null(), "nodes", nodes,
-                                "profile", path ? path : o->cluster, "hardware",
-                                ad_profile_fingerprint(p), "nodes_planned", *lo, hi,
-                                "gemm_gflops_1", s_num(fig.gemm_gflops_1), "gemm_gflops_all",
-                                s_num(fig.gemm_gflops_all), "mem_bandwidth_gbs",
-                                s_num(fig.mem_bw_gbs),
-                                "net_gbps", fig.net_gbps > 0 ? json_real(fig.net_gbps)
-                                                             : json_null(),
-                                "estimated", !fig.measured);
+        ns->cluster = json_pack(
+            "{s:s s:o s:i s:s s:s s:[i,i] s:o s:o s:o s:o s:b}", "name", name, "site",
+            *site ? json_string(site) : json_null(), "nodes", nodes, "profile",
+            path ? path : o->cluster, "hardware", ad_profile_fingerprint(p), "nodes_planned", *lo,
+            hi, "gemm_gflops_1", s_num(fig.gemm_gflops_1), "gemm_gflops_all",
+            s_num(fig.gemm_gflops_all), "mem_bandwidth_gbs", s_num(fig.mem_bw_gbs), "net_gbps",
+            fig.net_gbps > 0 ? json_real(fig.net_gbps) : json_null(), "estimated", !fig.measured);
     }
     free(path);
     ad_profile_free(&p);

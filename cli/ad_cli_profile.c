@@ -126,9 +126,9 @@ s_import_text(const char *file, const ad_g5k_ref_t *r, const char *path, bool no
            "network %s\n",
            r->cluster, r->site ? " (" : "", r->site ? r->site : "", r->site ? ")" : "", file,
            r->uid ? r->uid : "?", ad_profile_sockets(p), ad_profile_cpu_model(p),
-           ad_profile_cores(p), ad_profile_pus(p), s_gib(ad_profile_memory_bytes(p), mem,
-                                                         sizeof(mem)),
-           s_gpus(p, gpus, sizeof(gpus)), s_links(p, net, sizeof(net)));
+           ad_profile_cores(p), ad_profile_pus(p),
+           s_gib(ad_profile_memory_bytes(p), mem, sizeof(mem)), s_gpus(p, gpus, sizeof(gpus)),
+           s_links(p, net, sizeof(net)));
     if (nodes_given)
         printf("cluster: %d node%s (--nodes)\n", nodes, nodes == 1 ? "" : "s");
     else if (r->listed)
@@ -199,8 +199,8 @@ out_ref:
 static int
 s_list(ad_cli_t *cli)
 {
-    static const char *const headers[] = {"NAME",  "WHERE", "NODES",  "CPU",         "CORES",
-                                          "GPUS",  "MEMORY", "BENCHMARKS", "FINGERPRINT", "PATH"};
+    static const char *const headers[] = {"NAME", "WHERE",  "NODES",      "CPU",         "CORES",
+                                          "GPUS", "MEMORY", "BENCHMARKS", "FINGERPRINT", "PATH"};
     const ad_home_t *home = ad_cli_home(cli);
     ad_described_entry_t *v = NULL;
     ad_cli_table_t *t;
@@ -234,13 +234,13 @@ s_list(ad_cli_t *cli)
         cells[9] = v[i].path;
         ad_cli_table_add(t, cells);
         json_array_append_new(
-            list, json_pack("{s:s s:s s:s s:i s:s s:i s:i s:I s:s s:s}", "name", v[i].name,
-                            "where", v[i].where, "kind",
-                            ad_profile_cluster_nodes(p) ? "described" : "measured", "nodes",
-                            ad_profile_cluster_nodes(p), "cpu", ad_profile_cpu_model(p), "cores",
-                            ad_profile_cores(p), "gpus", ad_profile_gpu_count(p), "memory_bytes",
-                            (json_int_t)ad_profile_memory_bytes(p), "benchmarks", bench,
-                            "fingerprint", ad_profile_fingerprint(p)));
+            list,
+            json_pack("{s:s s:s s:s s:i s:s s:i s:i s:I s:s s:s}", "name", v[i].name, "where",
+                      v[i].where, "kind", ad_profile_cluster_nodes(p) ? "described" : "measured",
+                      "nodes", ad_profile_cluster_nodes(p), "cpu", ad_profile_cpu_model(p), "cores",
+                      ad_profile_cores(p), "gpus", ad_profile_gpu_count(p), "memory_bytes",
+                      (json_int_t)ad_profile_memory_bytes(p), "benchmarks", bench, "fingerprint",
+                      ad_profile_fingerprint(p)));
         json_object_set_new(json_array_get(list, json_array_size(list) - 1), "path",
                             json_string(v[i].path));
     }

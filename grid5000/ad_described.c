@@ -381,14 +381,13 @@ ad_described_figures(const ad_profile_t *p, const char *home_root, ad_store_t *s
         if (asprintf(&path, "%s/profiles/%s.yaml", home_root, fp) < 0)
             ad_oom(0);
         if (!ad_profile_load_yaml(path, &cached, &ignore) &&
-            !strcmp(ad_profile_fingerprint(cached), fp) &&
-            (b = ad_profile_bench_figures(cached)) && !b->estimated && b->gemm_gflops_1core > 0) {
+            !strcmp(ad_profile_fingerprint(cached), fp) && (b = ad_profile_bench_figures(cached)) &&
+            !b->estimated && b->gemm_gflops_1core > 0) {
             out->gemm_gflops_1 = b->gemm_gflops_1core;
             out->gemm_gflops_all = b->gemm_gflops_all;
             out->mem_bw_gbs = b->mem_bandwidth_gbs;
             out->measured = true;
-            snprintf(out->from, sizeof(out->from), "measured: an agent's benchmarks in %s",
-                     path);
+            snprintf(out->from, sizeof(out->from), "measured: an agent's benchmarks in %s", path);
         }
         ad_profile_free(&cached);
         free(path);

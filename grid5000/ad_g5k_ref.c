@@ -170,8 +170,9 @@ s_read_cpu(const ad_doc_t *doc, const json_t *node, const char *base, json_t *pr
         if (desc && *desc)
             json_object_set_new(cpu, "model", json_string(desc));
         else
-            json_object_set_new(cpu, "model", json_sprintf("%s%s%s", model, version ? " " : "",
-                                                           version ? version : ""));
+            json_object_set_new(
+                cpu, "model",
+                json_sprintf("%s%s%s", model, version ? " " : "", version ? version : ""));
     }
     free(desc);
     free(model);
@@ -291,7 +292,7 @@ s_read_adapter(const ad_doc_t *doc, const json_t *a, const char *p, json_t *list
     if (!rc)
         rc = ad_doc_get_str(doc, a, p, "network_address", false, &addr);
     if (!rc && enabled && !management && mountable) {
-        const char *kind = !iface                           ? "other"
+        const char *kind = !iface                             ? "other"
                            : !strcasecmp(iface, "Ethernet")   ? "ethernet"
                            : !strcasecmp(iface, "InfiniBand") ? "infiniband"
                                                               : "other";
@@ -534,8 +535,7 @@ ad_g5k_ref_parse(const char *text, size_t len, const char *name, const ad_g5k_re
 }
 
 int
-ad_g5k_ref_load(const char *path, const ad_g5k_ref_opts_t *opts, ad_g5k_ref_t *out,
-                ad_err_t *err)
+ad_g5k_ref_load(const char *path, const ad_g5k_ref_opts_t *opts, ad_g5k_ref_t *out, ad_err_t *err)
 {
     char *text = NULL;
     size_t len = 0;

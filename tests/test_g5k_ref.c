@@ -184,7 +184,8 @@ static const s_bad_t s_bad[] = {
     {"{\"uid\": \"x-1\",\n \"architecture\": {\"nb_procs\": 1},\n " S_PROC ",\n " S_MEM "}",
      "bad.json:2:18:",
      {"architecture.nb_cores is required"}},
-    {"{\"uid\": \"x-1\",\n " S_ARCH ",\n " S_PROC "}", "bad.json:1:1:",
+    {"{\"uid\": \"x-1\",\n " S_ARCH ",\n " S_PROC "}",
+     "bad.json:1:1:",
      {"main_memory is required"}},
     {"{\"uid\": \"x-1\",\n " S_ARCH ",\n " S_MEM "}", "bad.json:1:1:", {"processor is required"}},
     /* Wrong types and values, at the value. */
@@ -223,8 +224,7 @@ test_bad_descriptions(void **state)
     for (size_t i = 0; i < sizeof(s_bad) / sizeof(s_bad[0]); i++) {
         ad_g5k_ref_t r;
         ad_err_t err = {0};
-        int rc = ad_g5k_ref_parse(s_bad[i].text, strlen(s_bad[i].text), "bad.json", NULL, &r,
-                                  &err);
+        int rc = ad_g5k_ref_parse(s_bad[i].text, strlen(s_bad[i].text), "bad.json", NULL, &r, &err);
 
         if (rc != AD_EPARSE)
             fail_msg("case %zu: rc %d, message \"%s\"", i, rc, err.msg);
@@ -241,8 +241,9 @@ test_bad_descriptions(void **state)
 static void
 test_unknown_fields_and_files(void **state)
 {
-    static const char text[] = "{\"uid\": \"zz-3\", \"kavlan\": {\"eth0\": {}}, \"colour\": 1,\n "
-                               S_ARCH ",\n " S_PROC ",\n " S_MEM "}";
+    static const char text[] =
+        "{\"uid\": \"zz-3\", \"kavlan\": {\"eth0\": {}}, \"colour\": 1,\n " S_ARCH ",\n " S_PROC
+        ",\n " S_MEM "}";
     ad_g5k_ref_t r;
     ad_err_t err = {0};
 
@@ -255,8 +256,10 @@ test_unknown_fields_and_files(void **state)
     /* Valid JSON that YAML refuses (a key over 1024 characters): checked, without places. */
     {
         char *big = malloc(4096);
-        int n = snprintf(big, 4096, "{\"%01100d\": 1, \"uid\": \"x-1\",\n "
-                                    "\"architecture\": {\"nb_procs\": 1, \"nb_cores\": 0}}", 0);
+        int n = snprintf(big, 4096,
+                         "{\"%01100d\": 1, \"uid\": \"x-1\",\n "
+                         "\"architecture\": {\"nb_procs\": 1, \"nb_cores\": 0}}",
+                         0);
 
         assert_int_equal(ad_g5k_ref_parse(big, (size_t)n, "big.json", NULL, &r, &err), AD_EPARSE);
         adt_assert_has(err.msg, "big.json: architecture.nb_cores must be a positive integer");
@@ -315,8 +318,11 @@ test_figures_measured(void **state)
     ad_described_figures_t f;
     ad_profile_row_t row;
     ad_profile_t *p = NULL, *m;
-    ad_profile_bench_t b = {.gemm_gflops_1core = 41, .gemm_gflops_all = 600,
-                            .mem_bandwidth_gbs = 90, .gemm_n = 512, .triad_mib = 256};
+    ad_profile_bench_t b = {.gemm_gflops_1core = 41,
+                            .gemm_gflops_all = 600,
+                            .mem_bandwidth_gbs = 90,
+                            .gemm_n = 512,
+                            .triad_mib = 256};
     ad_store_t *st = NULL;
     ad_err_t err = {0};
 

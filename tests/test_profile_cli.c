@@ -173,8 +173,7 @@ test_plan_cluster(void **state)
     adt_assert_has(s_res.out, "RANK");
     adt_assert_has(s_res.out, "description, not measured");
     assert_null(strstr(s_res.out, "\n1     5x"));
-    assert_int_equal(s_run("imp", "plan job.yaml --cluster gros --nodes 3-4 --json --top 1000"),
-                     0);
+    assert_int_equal(s_run("imp", "plan job.yaml --cluster gros --nodes 3-4 --json --top 1000"), 0);
     j = adt_json(s_res.out);
     assert_string_equal(json_string_value(json_object_get(j, "nodes_from")), "description");
     adt_assert_has(json_string_value(json_object_get(j, "basis")), "described hardware (gros");
@@ -188,10 +187,10 @@ test_plan_cluster(void **state)
             fail_msg("candidate %zu on %d nodes, asked 3-4", i, (int)n);
         adt_assert_has(json_string_value(json_object_get(c, "basis")), "description");
         if (i > 0)
-            assert_true(json_real_value(json_object_get(c, "samples_per_s")) <=
-                        json_real_value(json_object_get(json_array_get(
-                                            json_object_get(j, "candidates"), i - 1),
-                                        "samples_per_s")));
+            assert_true(
+                json_real_value(json_object_get(c, "samples_per_s")) <=
+                json_real_value(json_object_get(
+                    json_array_get(json_object_get(j, "candidates"), i - 1), "samples_per_s")));
     }
     json_decref(j);
     /* A shipped GPU cluster, a single N. */

@@ -65,7 +65,8 @@ int ad_g5k_ref_load(const char *path, const ad_g5k_ref_opts_t *opts, ad_g5k_ref_
 /* Free what an import holds and zero it; NULL-safe and idempotent. */
 void ad_g5k_ref_clear(ad_g5k_ref_t *ref);
 
-/* True for a name usable as a cluster and file name: 1-63 of [a-z0-9_-], a letter or digit first. */
+/* True for a name usable as a cluster and file name: 1-63 of [a-z0-9_-], a letter or digit first.
+ */
 bool ad_g5k_ref_name_ok(const char *name);
 
 #ifdef __cplusplus
