@@ -779,7 +779,7 @@ s_cluster_hw(ad_planner_t *planner, const ad_profile_t *p, const ad_described_fi
     ad_err_t err = {0};
 
     ad_planner_hw_init(&hw);
-    hw.name = ad_profile_fingerprint(p);
+    hw.name = fig->hardware;
     hw.cores = ad_profile_cores(p);
     hw.gpus = ad_profile_gpu_count(p);
     hw.memory_bytes = (int64_t)ad_profile_memory_bytes(p);
@@ -832,7 +832,7 @@ s_cluster_nodes(ad_cli_t *cli, ad_store_t *store, ad_planner_t *planner, const p
         char host[160];
 
         snprintf(host, sizeof(host), "%s-%d", name, i);
-        s_nodes_add(ns, host, ad_profile_fingerprint(p), ad_profile_cores(p),
+        s_nodes_add(ns, host, fig.hardware, ad_profile_cores(p),
                     ad_profile_gpu_count(p), (int64_t)ad_profile_memory_bytes(p));
     }
     if (!rc) {
@@ -847,7 +847,7 @@ s_cluster_nodes(ad_cli_t *cli, ad_store_t *store, ad_planner_t *planner, const p
         ns->cluster = json_pack(
             "{s:s s:o s:i s:s s:s s:[i,i] s:o s:o s:o s:o s:b}", "name", name, "site",
             *site ? json_string(site) : json_null(), "nodes", nodes, "profile",
-            path ? path : o->cluster, "hardware", ad_profile_fingerprint(p), "nodes_planned", *lo,
+            path ? path : o->cluster, "hardware", fig.hardware, "nodes_planned", *lo,
             hi, "gemm_gflops_1", s_num(fig.gemm_gflops_1), "gemm_gflops_all",
             s_num(fig.gemm_gflops_all), "mem_bandwidth_gbs", s_num(fig.mem_bw_gbs), "net_gbps",
             fig.net_gbps > 0 ? json_real(fig.net_gbps) : json_null(), "estimated", !fig.measured);

@@ -34,6 +34,11 @@
 #define S_MEM_GBS_SOCKET 40.0
 /* Caps the memory estimate on small sockets: GB/s a core can draw by itself. */
 #define S_MEM_GBS_CORE 8.0
+/*
+ * A store class is the described one when only its memory differs, by at most this share:
+ * gros has 96 GiB installed and its kernel reports about 94 (docs/profiles.md).
+ */
+#define S_MEM_NEAR 0.05
 
 char *
 ad_described_home_dir(const char *home_root)
@@ -316,6 +321,7 @@ ad_described_estimate(const ad_profile_t *p, ad_described_figures_t *out)
     int fpc, cores = ad_profile_cores(p), sockets = ad_profile_sockets(p);
 
     memset(out, 0, sizeof(*out));
+    snprintf(out->hardware, sizeof(out->hardware), "%s", ad_profile_fingerprint(p));
     for (int i = 0; i < ad_profile_net_count(p); i++)
         best = fmax(best, ad_profile_net(p, i)->gbps);
     out->net_gbps = best;
@@ -349,30 +355,102 @@ ad_described_estimate(const ad_profile_t *p, ad_described_figures_t *out)
     out->gemm_gflops_all = S_EFF_ALL * cores * out->gemm_gflops_1;
 }
 
-void
-ad_described_figures(const ad_profile_t *p, const char *home_root, ad_store_t *store,
-                     ad_described_figures_t *out)
+/* The blanks of a and b folded, then compared: the same CPU model. */
+static bool
+s_same_model(const char *a, const char *b)
 {
-    const char *fp = ad_profile_fingerprint(p);
-    ad_profile_row_t row;
+    while (a && b && *a && *b) {
+        if (isspace((unsigned char)*a) && isspace((unsigned char)*b)) {
+            while (isspace((unsigned char)*a))
+                a++;
+            while (isspace((unsigned char)*b))
+                b++;
+            continue;
+        }
+        if (*a++ != *b++)
+            return false;
+    }
+    while (a && isspace((unsigned char)*a))
+        a++;
+    while (b && isspace((unsigned char)*b))
+        b++;
+    return a && b && !*a && !*b;
+}
 
-    ad_described_estimate(p, out);
-    if (out->measured)
-        return;
+/*
+ * The store's latest profile of p's class into row: its fingerprint's, else
+ * that of a node with the same CPU model, sockets, cores and GPUs whose
+ * memory is within S_MEM_NEAR of p's.  Returns true when one was found.
+ */
+static bool
+s_store_class(ad_store_t *store, const ad_profile_t *p, ad_profile_row_t *row)
+{
+    const double mem = (double)ad_profile_memory_bytes(p);
+    ad_node_t *nodes = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    if (!ad_store_find_profile(store, ad_profile_fingerprint(p), row))
+        return true;
+    ad_store_profile_row_clear(row);
+    if (ad_store_list_nodes(store, &nodes, &n))
+        return false;
+    for (size_t i = 0; i < n && !found; i++) {
+        if (ad_store_get_profile(store, nodes[i].id, row))
+            continue;
+        found = row->hardware && s_same_model(row->cpu_model, ad_profile_cpu_model(p)) &&
+                row->sockets == ad_profile_sockets(p) && row->cores == ad_profile_cores(p) &&
+                row->gpus == ad_profile_gpu_count(p) &&
+                fabs((double)row->memory_bytes - mem) <= S_MEM_NEAR * mem;
+        if (!found)
+            ad_store_profile_row_clear(row);
+    }
+    ad_store_nodes_free(&nodes, n);
+    return found;
+}
+
+/* Measured figures of the store's class of p, into out; false when it has none. */
+static bool
+s_from_store(ad_store_t *store, const ad_profile_t *p, ad_described_figures_t *out)
+{
+    ad_profile_row_t row;
+    bool got = false;
+
     memset(&row, 0, sizeof(row));
-    if (store && !ad_store_find_profile(store, fp, &row) && isfinite(row.gemm_gflops_1) &&
-        row.gemm_gflops_1 > 0) {
+    if (!s_store_class(store, p, &row))
+        return false;
+    /* Runs of the class count even when its profile has no benchmarks (agent --no-bench). */
+    snprintf(out->hardware, sizeof(out->hardware), "%s", row.hardware);
+    if (isfinite(row.gemm_gflops_1) && row.gemm_gflops_1 > 0) {
         out->gemm_gflops_1 = row.gemm_gflops_1;
         if (isfinite(row.gemm_gflops_all) && row.gemm_gflops_all > 0)
             out->gemm_gflops_all = row.gemm_gflops_all;
         if (isfinite(row.mem_bw_gbs) && row.mem_bw_gbs > 0)
             out->mem_bw_gbs = row.mem_bw_gbs;
-        out->measured = true;
-        snprintf(out->from, sizeof(out->from),
-                 "measured: the store's benchmarks of hardware class %s", fp);
+        out->measured = got = true;
+        if (strcmp(row.hardware, ad_profile_fingerprint(p)))
+            snprintf(out->from, sizeof(out->from),
+                     "measured: the store's benchmarks of hardware class %s (the same machines, "
+                     "%.1f GiB reported)",
+                     row.hardware, (double)row.memory_bytes / (double)(UINT64_C(1) << 30));
+        else
+            snprintf(out->from, sizeof(out->from),
+                     "measured: the store's benchmarks of hardware class %s", row.hardware);
     }
     ad_store_profile_row_clear(&row);
-    if (!out->measured && home_root && *home_root) {
+    return got;
+}
+
+void
+ad_described_figures(const ad_profile_t *p, const char *home_root, ad_store_t *store,
+                     ad_described_figures_t *out)
+{
+    const char *fp = ad_profile_fingerprint(p);
+
+    ad_described_estimate(p, out);
+    if (out->measured || (store && s_from_store(store, p, out)))
+        return;
+    if (home_root && *home_root) {
         char *path = NULL;
         ad_profile_t *cached = NULL;
         ad_err_t ignore = {0};
@@ -381,13 +459,14 @@ ad_described_figures(const ad_profile_t *p, const char *home_root, ad_store_t *s
         if (asprintf(&path, "%s/profiles/%s.yaml", home_root, fp) < 0)
             ad_oom(0);
         if (!ad_profile_load_yaml(path, &cached, &ignore) &&
-            !strcmp(ad_profile_fingerprint(cached), fp) && (b = ad_profile_bench_figures(cached)) &&
-            !b->estimated && b->gemm_gflops_1core > 0) {
+            !strcmp(ad_profile_fingerprint(cached), fp) &&
+            (b = ad_profile_bench_figures(cached)) && !b->estimated && b->gemm_gflops_1core > 0) {
             out->gemm_gflops_1 = b->gemm_gflops_1core;
             out->gemm_gflops_all = b->gemm_gflops_all;
             out->mem_bw_gbs = b->mem_bandwidth_gbs;
             out->measured = true;
-            snprintf(out->from, sizeof(out->from), "measured: an agent's benchmarks in %s", path);
+            snprintf(out->from, sizeof(out->from), "measured: an agent's benchmarks in %s",
+                     path);
         }
         ad_profile_free(&cached);
         free(path);

@@ -354,7 +354,57 @@ test_figures_measured(void **state)
     assert_true(f.measured);
     assert_true(fabs(f.gemm_gflops_1 - 44) < 1e-9);
     adt_assert_has(f.from, "the store's benchmarks");
+    assert_string_equal(f.hardware, ad_profile_fingerprint(p));
     ad_store_close(&st);
+    ad_profile_free(&p);
+}
+
+/* A node measured with a little less memory than described is the same class for the plan. */
+static void
+test_figures_near_class(void **state)
+{
+    char home[512], db[600];
+    ad_described_figures_t f;
+    ad_profile_row_t row;
+    ad_profile_t *p = NULL;
+    ad_store_t *st = NULL;
+    ad_err_t err = {0};
+    ad_node_t node;
+    int64_t id;
+
+    adt_fresh_dir(home, sizeof(home), "home");
+    if (ad_profile_load_yaml(AD_SOURCE_DIR "/profiles/grid5000-gros.yaml", &p, &err))
+        fail_msg("%s", err.msg);
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &st, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        ad_store_node_init(&node);
+        node.hostname = i ? "gros-7" : "other";
+        assert_int_equal(ad_store_put_node(st, &node, &id), 0);
+        ad_store_profile_row_init(&row);
+        row.node = id;
+        /* Another CPU with the same counts first: not the class. */
+        row.hardware = i ? "00000000000000aa" : "00000000000000bb";
+        row.cpu_model = i ? "Intel(R) Xeon(R)  Gold 5220 CPU @ 2.20GHz" : "Other CPU";
+        row.sockets = 1;
+        row.cores = 18;
+        row.pus = 36;
+        row.memory_bytes = (int64_t)(94.2 * (double)GIB);
+        row.gemm_gflops_1 = i ? 47 : 99;
+        row.gemm_gflops_all = 700;
+        row.mem_bw_gbs = 100;
+        assert_int_equal(ad_store_add_profile(st, &row, NULL), 0);
+    }
+    ad_described_figures(p, home, st, &f);
+    assert_true(f.measured);
+    assert_string_equal(f.hardware, "00000000000000aa");
+    assert_true(fabs(f.gemm_gflops_1 - 47) < 1e-9);
+    adt_assert_has(f.from, "94.2 GiB reported");
+    ad_store_close(&st);
+    /* Without a store: its own fingerprint, estimated. */
+    ad_described_figures(p, home, NULL, &f);
+    assert_false(f.measured);
+    assert_string_equal(f.hardware, ad_profile_fingerprint(p));
     ad_profile_free(&p);
 }
 
@@ -416,6 +466,7 @@ main(void)
         cmocka_unit_test(test_unknown_fields_and_files),
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_figures_measured),
+        cmocka_unit_test(test_figures_near_class),
         cmocka_unit_test(test_find),
     };
     int rc;

@@ -14,6 +14,7 @@
 
 #include "ad_test.h"
 #include "autodist/ad_profile.h"
+#include "autodist/ad_store.h"
 
 /*
  * The programs run as a user would type them, with a home of their own, no
@@ -222,6 +223,52 @@ test_plan_cluster_runs(void **state)
     adt_assert_has(s_res.out, "speedup over the 1x1x1 baseline (measured");
 }
 
+/*
+ * A gros node measured by an agent reports 94 GiB, not the 96 described: its class (another
+ * fingerprint) is taken for the description's, with its runs and measured benchmarks.
+ */
+static void
+test_plan_cluster_near_class(void **state)
+{
+    static const char csv[] =
+        "model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size,"
+        "samples_per_s\n"
+        "cnn,fashion-mnist,gros-measured,1,1,1,cpu,256,900\n"
+        "cnn,fashion-mnist,gros-measured,1,1,2,cpu,256,1600\n";
+    char db[600];
+    ad_store_t *st = NULL;
+    ad_profile_row_t row;
+    ad_node_t node;
+    int64_t id;
+
+    adt_write_in(s_dir, "near.csv", csv, strlen(csv));
+    assert_int_equal(s_run("near", "import near.csv"), 0);
+    snprintf(db, sizeof(db), "%s/near/runs.db", s_dir);
+    assert_int_equal(ad_store_open(db, 0, &st, NULL), 0);
+    ad_store_node_init(&node);
+    node.hostname = "gros-12";
+    assert_int_equal(ad_store_put_node(st, &node, &id), 0);
+    ad_store_profile_row_init(&row);
+    row.node = id;
+    row.hardware = "gros-measured";
+    row.cpu_model = "Intel(R) Xeon(R) Gold 5220 CPU @ 2.20GHz";
+    row.sockets = 1;
+    row.cores = 18;
+    row.pus = 36;
+    row.memory_bytes = 94LL << 30;
+    row.gemm_gflops_1 = 52;
+    row.gemm_gflops_all = 800;
+    row.mem_bw_gbs = 95;
+    assert_int_equal(ad_store_add_profile(st, &row, NULL), 0);
+    ad_store_close(&st);
+    assert_int_equal(s_run("near", "plan job.yaml --cluster gros --nodes 1-2"), 0);
+    adt_assert_has(s_res.out, "benchmarks measured on its hardware class");
+    adt_assert_has(s_res.out, "figures: measured: the store's benchmarks of hardware class "
+                              "gros-measured (the same machines, 94.0 GiB reported)");
+    adt_assert_has(s_res.out, "gros-measured: 2 nodes (gros-1, gros-2)");
+    adt_assert_has(s_res.out, "description + 2 runs");
+}
+
 /* Unknown cluster, bad --nodes, options that do not go together: one line, exit 2. */
 static void
 test_plan_cluster_errors(void **state)
@@ -257,6 +304,7 @@ main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_plan_cluster),
         cmocka_unit_test(test_plan_cluster_runs),
+        cmocka_unit_test(test_plan_cluster_near_class),
         cmocka_unit_test(test_plan_cluster_errors),
     };
 

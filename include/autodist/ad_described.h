@@ -73,6 +73,10 @@ typedef struct ad_described_figures {
     double net_gbps;        /* fastest usable link between nodes, Gbit/s; 0 = unknown */
     bool measured;          /* true: measured on the same hardware class */
     char from[240];         /* one line: where the figures come from */
+    char hardware[AD_PROFILE_FP_LEN + 1]; /* the class to plan under: the fingerprint, or a
+                                             store class of the same CPU, sockets, cores and
+                                             GPUs whose memory is within 5 % (what the kernel
+                                             reports is a little below the installed memory) */
 } ad_described_figures_t;
 
 /*
@@ -84,10 +88,11 @@ typedef struct ad_described_figures {
 void ad_described_estimate(const ad_profile_t *p, ad_described_figures_t *out);
 
 /*
- * The figures for p: measured ones of its hardware class (its fingerprint)
- * from the store's profiles (store may be NULL) or the agents' cache
- * HOME/profiles/FINGERPRINT.yaml (home_root may be NULL), else
- * ad_described_estimate().  Always fills *out.
+ * The figures for p: measured ones of its hardware class (its fingerprint,
+ * or the store's class of the same machines measured with a little less
+ * memory: out->hardware) from the store's profiles (store may be NULL) or
+ * the agents' cache HOME/profiles/FINGERPRINT.yaml (home_root may be NULL),
+ * else ad_described_estimate().  Always fills *out.
  */
 void ad_described_figures(const ad_profile_t *p, const char *home_root, ad_store_t *store,
                           ad_described_figures_t *out);
