@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 
 #include "ad_cli.h"
+#include "ad_cli_plan.h"
 #include "autodist/ad_choose.h"
+#include "autodist/ad_described.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_planner.h"
 #include "autodist/ad_store.h"
@@ -43,7 +45,12 @@ enum {
     S_OPT_LAYOUT,
     S_OPT_PARAMS,
     S_OPT_FLOPS,
+    S_OPT_CLUSTER,
+    S_OPT_NODES,
 };
+
+/* Most nodes plan --cluster --nodes plans on. */
+#define S_CLUSTER_MAX_NODES 4096
 
 /* A node candidates may use, from the coordinator or the store. */
 typedef struct pnode {
@@ -59,6 +66,10 @@ typedef struct pnodes {
     pnode_t *v;
     size_t n, cap;
     bool from_store; /* the coordinator did not answer: the store's nodes */
+    char *basis;     /* plan --cluster: "described hardware (gros, ...), not measured"; else NULL */
+    char *figures;   /* plan --cluster: what the benchmark figures rest on */
+    json_t *cluster; /* plan --cluster: {name, site, nodes, profile, nodes_planned, ...} */
+    bool measured;   /* plan --cluster: the figures were measured on the same hardware class */
 } pnodes_t;
 
 static void
@@ -85,6 +96,9 @@ s_nodes_clear(pnodes_t *ns)
         free(ns->v[i].hardware);
     }
     free(ns->v);
+    free(ns->basis);
+    free(ns->figures);
+    json_decref(ns->cluster);
     memset(ns, 0, sizeof(*ns));
 }
 
@@ -538,9 +552,12 @@ s_find_requested(const ad_job_t *job, const ad_planner_cand_t *cands, size_t n)
 
 /* What `plan JOB.yaml` was asked. */
 typedef struct plan_opts {
-    const char *device; /* NULL: the job's */
-    int max_nodes;      /* 0: all */
-    size_t top;         /* candidates shown */
+    const char *device;  /* NULL: the job's */
+    int max_nodes;       /* 0: all */
+    size_t top;          /* candidates shown */
+    const char *cluster; /* --cluster: a described profile's name or path; NULL: live nodes */
+    int nodes_lo;        /* --nodes A-B (0: 1 to the cluster's nodes) */
+    int nodes_hi;
 } plan_opts_t;
 
 static void
@@ -567,7 +584,15 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                             "gpus", ns->v[i].gpus, "memory_bytes",
                                             (json_int_t)ns->v[i].memory_bytes));
     json_object_set_new(doc, "nodes", jn);
-    json_object_set_new(doc, "nodes_from", json_string(ns->from_store ? "store" : "coordinator"));
+    json_object_set_new(doc, "nodes_from",
+                        json_string(ns->basis        ? "description"
+                                    : ns->from_store ? "store"
+                                                     : "coordinator"));
+    if (ns->basis) {
+        json_object_set_new(doc, "basis", json_string(ns->basis));
+        json_object_set_new(doc, "figures", json_string(ns->figures));
+        json_object_set_new(doc, "cluster", json_incref(ns->cluster));
+    }
     for (size_t i = 0; i < shown; i++)
         json_array_append_new(jc, s_cand_json(&cands[i], i + 1));
     json_object_set_new(doc, "candidates", jc);
@@ -610,13 +635,17 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
             classes = true;
     printf("plan for %s: %s on %s, global batch %" PRId64 ", device %s\n", job->name, w->model,
            w->dataset, w->batch_size, device);
-    printf("nodes (%s):\n", ns->from_store ? "from the store; the coordinator did not say"
-                                           : "UP at the coordinator");
+    printf("nodes (%s):\n", ns->basis        ? "described, not reserved"
+                            : ns->from_store ? "from the store; the coordinator did not say"
+                                             : "UP at the coordinator");
     s_print_nodes(ns);
+    if (ns->basis)
+        printf("basis: %s\nfigures: %s\n", ns->basis, ns->figures);
     if (cands[0].pred.n_runs == 0)
         printf("cold start: no run of %s on %s on this hardware yet, predictions rest on the "
-               "benchmarks%s (run the 1x1x1 layout once to anchor them)\n",
-               w->model, w->dataset, w->params > 0 ? " and the model's size" : "");
+               "%s%s (run the 1x1x1 layout once to anchor them)\n",
+               w->model, w->dataset, ns->basis ? "figures above" : "benchmarks",
+               w->params > 0 ? " and the model's size" : "");
     else
         printf("from the store: %zu runs of %s on %s (%d on %s)\n", store_runs, w->model,
                w->dataset, cands[0].pred.n_runs, cands[0].hardware);
@@ -703,6 +732,162 @@ s_choose_nodes(const pnodes_t *ns)
     return v;
 }
 
+/* ---- plan --cluster: nodes of a cluster that is not reserved ----------------------------- */
+
+/* "N" or "A-B" with 1 <= A <= B <= S_CLUSTER_MAX_NODES. */
+static int
+s_parse_nodes(const char *arg, int *lo, int *hi)
+{
+    char *end = NULL;
+    long a = 0, b = 0;
+
+    errno = 0;
+    if (*arg >= '0' && *arg <= '9') {
+        a = b = strtol(arg, &end, 10);
+        if (*end == '-' && end[1] >= '0' && end[1] <= '9')
+            b = strtol(end + 1, &end, 10);
+    }
+    if (!end || errno || *end || a < 1 || b < a || b > S_CLUSTER_MAX_NODES)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "--nodes must be N or A-B with 1 <= A <= B <= %d, got \"%s\"",
+                           S_CLUSTER_MAX_NODES, arg);
+    *lo = (int)a;
+    *hi = (int)b;
+    return 0;
+}
+
+/* Where a description comes from, in a few words, from its source: text. */
+static const char *
+s_described_from(const ad_profile_t *p)
+{
+    const char *src = ad_profile_source(p);
+
+    if (strstr(src, "reference API"))
+        return "Grid'5000 reference API";
+    if (strstr(src, "reference repository"))
+        return "Grid'5000 reference repository";
+    if (strstr(src, "hardware page"))
+        return "Grid'5000 hardware pages";
+    return ad_profile_cluster_nodes(p) ? "a description" : "a profile file";
+}
+
+/* The cluster's class and figures into the planner. */
+static int
+s_cluster_hw(ad_planner_t *planner, const ad_profile_t *p, const ad_described_figures_t *fig)
+{
+    ad_planner_hw_t hw;
+    ad_err_t err = {0};
+
+    ad_planner_hw_init(&hw);
+    hw.name = fig->hardware;
+    hw.cores = ad_profile_cores(p);
+    hw.gpus = ad_profile_gpu_count(p);
+    hw.memory_bytes = (int64_t)ad_profile_memory_bytes(p);
+    hw.gemm_gflops_1 = fig->gemm_gflops_1;
+    hw.gemm_gflops_all = fig->gemm_gflops_all;
+    hw.mem_bw_gbs = fig->mem_bw_gbs;
+    hw.net_gbps = fig->net_gbps > 0 ? fig->net_gbps : NAN;
+    if (ad_planner_add_hardware(planner, &hw, &err))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
+    return 0;
+}
+
+/*
+ * The nodes of plan --cluster: o->nodes_hi (or the cluster's) nodes of the
+ * described profile's class, whose figures go into the planner; *lo is the
+ * fewest nodes a layout may use.  Returns 0 or an exit status.
+ */
+static int
+s_cluster_nodes(ad_cli_t *cli, ad_store_t *store, ad_planner_t *planner, const plan_opts_t *o,
+                pnodes_t *ns, int *lo)
+{
+    const ad_home_t *home = ad_cli_home(cli);
+    ad_described_figures_t fig;
+    ad_profile_t *p = NULL;
+    ad_err_t err = {0};
+    char name[128], site[128], *path = NULL;
+    int nodes, hi, rc;
+
+    if (!home)
+        return AD_CLI_EXIT_ERROR;
+    if (ad_described_find(o->cluster, home->root, &p, &path, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    ad_described_cluster(p, name, sizeof(name), site, sizeof(site));
+    if (!*name)
+        snprintf(name, sizeof(name), "%s",
+                 *ad_profile_hostname(p) ? ad_profile_hostname(p) : o->cluster);
+    nodes = ad_profile_cluster_nodes(p);
+    *lo = o->nodes_lo ? o->nodes_lo : 1;
+    hi = o->nodes_hi ? o->nodes_hi : nodes > 0 ? nodes : 1;
+    if (hi > S_CLUSTER_MAX_NODES)
+        hi = S_CLUSTER_MAX_NODES;
+    if (nodes > 0 && hi > nodes)
+        fprintf(stderr,
+                "autodist: note: the description of %s counts %d node%s; planning on up "
+                "to %d as asked\n",
+                name, nodes, nodes == 1 ? "" : "s", hi);
+    ad_described_figures(p, home->root, store, &fig);
+    rc = s_cluster_hw(planner, p, &fig);
+    for (int i = 1; i <= hi && !rc; i++) {
+        char host[160];
+
+        snprintf(host, sizeof(host), "%s-%d", name, i);
+        s_nodes_add(ns, host, fig.hardware, ad_profile_cores(p),
+                    ad_profile_gpu_count(p), (int64_t)ad_profile_memory_bytes(p));
+    }
+    if (!rc) {
+        const char *what = nodes ? "described hardware" : "the hardware of a profile";
+        const char *how =
+            fig.measured ? "benchmarks measured on its hardware class" : "not measured";
+
+        if (asprintf(&ns->basis, "%s (%s, %s), %s", what, name, s_described_from(p), how) < 0)
+            ad_oom(0);
+        ns->figures = ad_strdup(fig.from);
+        ns->measured = fig.measured;
+        ns->cluster = json_pack(
+            "{s:s s:o s:i s:s s:s s:[i,i] s:o s:o s:o s:o s:b}", "name", name, "site",
+            *site ? json_string(site) : json_null(), "nodes", nodes, "profile",
+            path ? path : o->cluster, "hardware", fig.hardware, "nodes_planned", *lo,
+            hi, "gemm_gflops_1", s_num(fig.gemm_gflops_1), "gemm_gflops_all",
+            s_num(fig.gemm_gflops_all), "mem_bandwidth_gbs", s_num(fig.mem_bw_gbs), "net_gbps",
+            fig.net_gbps > 0 ? json_real(fig.net_gbps) : json_null(), "estimated", !fig.measured);
+    }
+    free(path);
+    ad_profile_free(&p);
+    return rc;
+}
+
+/*
+ * plan --cluster: leave out the layouts on fewer than lo nodes, say in each
+ * basis that it rests on a description, and choose again among the rest.
+ */
+static void
+s_cluster_keep(ad_choose_t *ch, int lo, const pnodes_t *ns)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < ch->n; i++) {
+        ad_planner_pred_t *pr = &ch->cands[i].pred;
+        char was[sizeof(pr->basis)];
+
+        if (ch->cands[i].layout.nodes < lo) {
+            free(ch->cands[i].hardware);
+            continue;
+        }
+        memcpy(was, pr->basis, sizeof(was));
+        if (pr->n_runs == 0)
+            snprintf(pr->basis, sizeof(pr->basis), "%s, %s",
+                     strncmp(ns->basis, "described", 9) ? "profile" : "description",
+                     ns->measured ? "measured benchmarks" : "not measured");
+        else
+            snprintf(pr->basis, sizeof(pr->basis), "description + %.40s", was);
+        ch->cands[kept++] = ch->cands[i];
+    }
+    ch->n = kept;
+    ch->n_probes = kept ? ad_planner_probes(ch->cands, kept, AD_CHOOSE_MAX_PROBES, ch->probes) : 0;
+    ch->pick = ad_choose_pick(ch->cands, kept);
+}
+
 static int
 s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
 {
@@ -719,7 +904,7 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     size_t n_runs = 0;
     const char *db = NULL;
     char dataset[256];
-    int rc;
+    int rc, lo = 1;
 
     if (ad_job_parse_file(path, &job, &err))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
@@ -729,7 +914,8 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     rc = s_planner(store, &planner, &n_runs);
     if (rc)
         goto out;
-    rc = s_live_nodes(cli, store, &ns);
+    rc = o->cluster ? s_cluster_nodes(cli, store, planner, o, &ns, &lo)
+                    : s_live_nodes(cli, store, &ns);
     if (rc)
         goto out;
     w.model = ad_job_model_name(job.model);
@@ -747,7 +933,10 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     }
     co.device = o->device ? o->device : ad_job_device_name(job.device);
     cn = s_choose_nodes(&ns);
-    if (ad_choose_layout(planner, &w, cn, ns.n, &co, &ch, &err) || ch.n == 0) {
+    rc = ad_choose_layout(planner, &w, cn, ns.n, &co, &ch, &err);
+    if (!rc && o->cluster)
+        s_cluster_keep(&ch, lo, &ns);
+    if (rc || ch.n == 0) {
         rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: %s", path,
                          ch.n == 0 && !err.code ? "no layout fits the nodes" : err.msg);
         goto out;
@@ -767,240 +956,6 @@ out:
     return rc;
 }
 
-/* ---- plan --evaluate ------------------------------------------------------------------- */
-
-/* "loco", "small-large", "lomo", "all", or a comma-separated list of them. */
-static int
-s_parse_methods(const char *arg, unsigned *out)
-{
-    char *copy = ad_strdup(arg), *save = NULL;
-    unsigned m = 0;
-
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(tok, "loco"))
-            m |= AD_PLANNER_EVAL_LOCO;
-        else if (!strcmp(tok, "small-large"))
-            m |= AD_PLANNER_EVAL_SMALL;
-        else if (!strcmp(tok, "lomo"))
-            m |= AD_PLANNER_EVAL_LOMO;
-        else if (!strcmp(tok, "all"))
-            m |= AD_PLANNER_EVAL_LOCO | AD_PLANNER_EVAL_SMALL | AD_PLANNER_EVAL_LOMO;
-        else {
-            free(copy);
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "--method must be loco, small-large, lomo or all, got \"%s\"", arg);
-        }
-    }
-    free(copy);
-    if (!m)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                           "--method must be loco, small-large, lomo or all, got \"%s\"", arg);
-    *out = m;
-    return 0;
-}
-
-static const char *
-s_method_title(const char *method, int small_max)
-{
-    static char buf[160];
-
-    if (!strcmp(method, "loco"))
-        return "loco: leave one configuration out";
-    if (!strcmp(method, "lomo"))
-        return "lomo: leave one model out (its 1-worker runs kept)";
-    if (small_max > 0)
-        snprintf(buf, sizeof(buf), "small-large: fit on <= %d workers, predict the larger layouts",
-                 small_max);
-    else
-        snprintf(buf, sizeof(buf),
-                 "small-large: fit on <= a quarter of the largest worker count "
-                 "(at least 1), predict the larger layouts");
-    return buf;
-}
-
-static char *
-s_fmt(double v, const char *fmt, char *buf, size_t size)
-{
-    if (isfinite(v))
-        snprintf(buf, size, fmt, v);
-    else
-        snprintf(buf, size, "-");
-    return buf;
-}
-
-static void
-s_eval_row(ad_cli_table_t *t, const ad_planner_score_t *r)
-{
-    const char *cells[13];
-    char pts[16], mape[32], rho[32], cov[32], rs[32], gs[16], ra[32], ga[16];
-
-    snprintf(pts, sizeof(pts), "%d", r->points);
-    snprintf(gs, sizeof(gs), "%d", r->groups_same);
-    snprintf(ga, sizeof(ga), "%d", r->groups_all);
-    cells[0] = r->predictor;
-    cells[1] = r->model ? r->model : "all";
-    cells[2] = r->dataset;
-    cells[3] = r->hardware;
-    cells[4] = r->device;
-    cells[5] = pts;
-    cells[6] = s_fmt(r->mape, "%.1f%%", mape, sizeof(mape));
-    cells[7] = s_fmt(r->spearman, "%.3f", rho, sizeof(rho));
-    cells[8] = s_fmt(100.0 * r->coverage, "%.0f%%", cov, sizeof(cov));
-    cells[9] = s_fmt(r->regret_same, "%.3f", rs, sizeof(rs));
-    cells[10] = gs;
-    cells[11] = s_fmt(r->regret_all, "%.3f", ra, sizeof(ra));
-    cells[12] = ga;
-    ad_cli_table_add(t, cells);
-}
-
-/* One table per method: the workloads' rows, then the pooled rows, then their medians. */
-static void
-s_eval_text(const ad_planner_score_t *rows, size_t n, int small_max)
-{
-    static const char *const headers[] = {
-        "PREDICTOR", "MODEL",    "DATASET",     "HARDWARE", "DEVICE",     "POINTS", "MAPE",
-        "SPEARMAN",  "COVERAGE", "REGRET-SAME", "GROUPS",   "REGRET-ALL", "GROUPS"};
-
-    for (size_t i = 0; i < n; i++) {
-        const char *method = rows[i].method;
-        bool seen = false;
-        ad_cli_table_t *t;
-
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = !strcmp(rows[j].method, method);
-        if (seen)
-            continue;
-        printf("%s%s\n", i ? "\n" : "", s_method_title(method, small_max));
-        t = ad_cli_table_new(13, headers);
-        for (size_t j = i; j < n; j++)
-            if (!strcmp(rows[j].method, method) && rows[j].model)
-                s_eval_row(t, &rows[j]);
-        for (size_t j = i; j < n; j++)
-            if (!strcmp(rows[j].method, method) && !rows[j].model)
-                s_eval_row(t, &rows[j]);
-        ad_cli_table_print(t, stdout);
-        ad_cli_table_free(&t);
-        for (size_t j = i; j < n; j++) {
-            const ad_planner_score_t *p = &rows[j];
-            char a[32], b[32], c[32], d[32];
-
-            if (strcmp(p->method, method) || p->model)
-                continue;
-            printf("%s over %d workload%s: MAPE median %s, worst %s; regret (same workers) "
-                   "median %s, worst %s\n",
-                   p->predictor, p->workloads, p->workloads == 1 ? "" : "s",
-                   s_fmt(p->mape_median, "%.1f%%", a, sizeof(a)),
-                   s_fmt(p->mape_worst, "%.1f%%", b, sizeof(b)),
-                   s_fmt(p->regret_median, "%.3f", c, sizeof(c)),
-                   s_fmt(p->regret_worst, "%.3f", d, sizeof(d)));
-        }
-    }
-}
-
-static void
-s_eval_json(const ad_planner_score_t *rows, size_t n, const char *db, size_t n_runs,
-            size_t n_configs, unsigned methods, int small_max, bool naive)
-{
-    json_t *doc = json_object(), *jr = json_array(), *jm = json_array();
-
-    json_object_set_new(doc, "store", json_string(db));
-    json_object_set_new(doc, "runs", json_integer((json_int_t)n_runs));
-    json_object_set_new(doc, "configurations", json_integer((json_int_t)n_configs));
-    if (methods & AD_PLANNER_EVAL_LOCO)
-        json_array_append_new(jm, json_string("loco"));
-    if (methods & AD_PLANNER_EVAL_SMALL)
-        json_array_append_new(jm, json_string("small-large"));
-    if (methods & AD_PLANNER_EVAL_LOMO)
-        json_array_append_new(jm, json_string("lomo"));
-    json_object_set_new(doc, "methods", jm);
-    json_object_set_new(doc, "small_max_workers",
-                        small_max > 0 ? json_integer(small_max) : json_null());
-    json_object_set_new(doc, "naive", json_boolean(naive));
-    for (size_t i = 0; i < n; i++) {
-        const ad_planner_score_t *r = &rows[i];
-        json_t *o = json_object();
-
-        json_object_set_new(o, "method", json_string(r->method));
-        json_object_set_new(o, "predictor", json_string(r->predictor));
-        json_object_set_new(o, "pooled", json_boolean(!r->model));
-        json_object_set_new(o, "model", r->model ? json_string(r->model) : json_null());
-        json_object_set_new(o, "dataset", r->dataset ? json_string(r->dataset) : json_null());
-        json_object_set_new(o, "hardware", r->hardware ? json_string(r->hardware) : json_null());
-        json_object_set_new(o, "device", r->device ? json_string(r->device) : json_null());
-        json_object_set_new(o, "points", json_integer(r->points));
-        json_object_set_new(o, "mape", s_num(r->mape));
-        json_object_set_new(o, "spearman", s_num(r->spearman));
-        json_object_set_new(o, "coverage", s_num(r->coverage));
-        json_object_set_new(o, "groups_same", json_integer(r->groups_same));
-        json_object_set_new(o, "regret_same", s_num(r->regret_same));
-        json_object_set_new(o, "groups_all", json_integer(r->groups_all));
-        json_object_set_new(o, "regret_all", s_num(r->regret_all));
-        if (!r->model) {
-            json_object_set_new(o, "workloads", json_integer(r->workloads));
-            json_object_set_new(o, "mape_median", s_num(r->mape_median));
-            json_object_set_new(o, "mape_worst", s_num(r->mape_worst));
-            json_object_set_new(o, "regret_median", s_num(r->regret_median));
-            json_object_set_new(o, "regret_worst", s_num(r->regret_worst));
-        }
-        json_array_append_new(jr, o);
-    }
-    json_object_set_new(doc, "rows", jr);
-    ad_cli_print_json(doc);
-    json_decref(doc);
-}
-
-static int
-s_evaluate(ad_cli_t *cli, const ad_planner_eval_opts_t *eo)
-{
-    ad_planner_score_t *rows = NULL;
-    ad_planner_t *planner = NULL;
-    ad_store_t *store = NULL;
-    ad_err_t err = {0};
-    const char *db = NULL;
-    size_t n_runs = 0, n = 0;
-    unsigned methods = eo->methods
-                           ? eo->methods
-                           : AD_PLANNER_EVAL_LOCO | AD_PLANNER_EVAL_SMALL | AD_PLANNER_EVAL_LOMO;
-    int rc;
-
-    rc = ad_cli_open_store(cli, &store, &db);
-    if (rc)
-        return rc;
-    if (!store)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR,
-                           "nothing to evaluate: %s does not exist (run jobs, or `autodist import "
-                           "FILE.csv` logged runs, first)",
-                           db);
-    rc = s_planner(store, &planner, &n_runs);
-    if (rc)
-        goto out;
-    if (n_runs == 0) {
-        rc = ad_cli_fail(AD_CLI_EXIT_ERROR,
-                         "nothing to evaluate: %s has no COMPLETED run with a throughput (run "
-                         "jobs, or `autodist import FILE.csv` logged runs, first)",
-                         db);
-        goto out;
-    }
-    if (ad_planner_evaluate(planner, eo, &rows, &n, &err)) {
-        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "cannot evaluate the runs of %s: %s", db, err.msg);
-        goto out;
-    }
-    if (cli->json) {
-        s_eval_json(rows, n, db, n_runs, ad_planner_n_configs(planner), methods,
-                    eo->small_max_workers, eo->naive);
-    } else {
-        printf("cross-validation on %s: %zu runs, %zu configurations\n\n", db, n_runs,
-               ad_planner_n_configs(planner));
-        s_eval_text(rows, n, eo->small_max_workers);
-    }
-    rc = AD_CLI_EXIT_OK;
-out:
-    ad_planner_scores_free(&rows, n);
-    ad_planner_free(&planner);
-    ad_store_close(&store);
-    return rc;
-}
-
 int
 ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
 {
@@ -1012,6 +967,8 @@ ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
         {"method", required_argument, NULL, S_OPT_METHOD},
         {"small-max-workers", required_argument, NULL, S_OPT_SMALL_MAX},
         {"naive", no_argument, NULL, S_OPT_NAIVE},
+        {"cluster", required_argument, NULL, S_OPT_CLUSTER},
+        {"nodes", required_argument, NULL, S_OPT_NODES},
         {NULL, 0, NULL, 0},
     };
     plan_opts_t o = {.top = S_TOP_DEFAULT};
@@ -1048,7 +1005,7 @@ ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
             evaluate = true;
             break;
         case S_OPT_METHOD:
-            if ((rc = s_parse_methods(arg, &eo.methods)))
+            if ((rc = ad_cli_plan_parse_methods(arg, &eo.methods)))
                 return rc;
             eval_only = "--method";
             break;
@@ -1062,8 +1019,26 @@ ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
             eo.naive = true;
             eval_only = "--naive";
             break;
+        case S_OPT_CLUSTER:
+            if (!*arg)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "--cluster must name a described profile "
+                                                      "(autodist profile list) or a file");
+            o.cluster = arg;
+            plan_only = "--cluster";
+            break;
+        case S_OPT_NODES:
+            if ((rc = s_parse_nodes(arg, &o.nodes_lo, &o.nodes_hi)))
+                return rc;
+            plan_only = "--nodes";
+            break;
         }
     }
+    if (o.nodes_hi && !o.cluster)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--nodes goes with --cluster (plan on N nodes of "
+                                              "a cluster that is not reserved)");
+    if (o.cluster && o.max_nodes)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--max-nodes does not go with --cluster: give "
+                                              "--nodes N or A-B");
     if (evaluate) {
         if (plan_only)
             return ad_cli_fail(AD_CLI_EXIT_USAGE, "plan --evaluate does not take %s", plan_only);
@@ -1072,7 +1047,7 @@ ad_cli_plan(ad_cli_t *cli, int argc, char **argv)
                                "plan --evaluate takes no job file, got \"%s\" (it evaluates the "
                                "model on the store's runs)",
                                argv[optind]);
-        return s_evaluate(cli, &eo);
+        return ad_cli_plan_evaluate(cli, &eo);
     }
     if (eval_only)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s goes with plan --evaluate", eval_only);

@@ -151,6 +151,7 @@ static const command_t s_commands[] = {
      "  --dry-run    check the file and count its runs, write nothing\n"},
     {"plan", ad_cli_plan, "rank the layouts of a job by predicted speed; --evaluate the model",
      "usage: autodist plan JOB.yaml [--device cpu|gpu|auto] [--max-nodes N] [--top K]\n"
+     "       autodist plan JOB.yaml --cluster PROFILE [--nodes N|A-B] [--device D] [--top K]\n"
      "       autodist plan --evaluate [--method loco|small-large|lomo|all]\n"
      "                     [--small-max-workers N] [--naive]\n"
      "\n"
@@ -169,6 +170,12 @@ static const command_t s_commands[] = {
      "  --device D    cpu, gpu or auto (both where GPUs exist); default: the job's\n"
      "  --max-nodes N at most N nodes per layout, 1..100000\n"
      "  --top K       show the best K candidates (default 20)\n"
+     "  --cluster P   plan on nodes of a cluster that is not reserved: P is a described\n"
+     "                profile's name (autodist profile list) or a profile file; the basis\n"
+     "                is its description (estimated figures unless the store or the\n"
+     "                agents' cache measured the same hardware class), and says so\n"
+     "  --nodes N|A-B with --cluster: layouts on N nodes, or on A to B nodes (default: 1\n"
+     "                to the cluster's nodes), 1..4096\n"
      "\n"
      "--evaluate: cross-validate the model on the store's runs and print, per workload\n"
      "(model, dataset, hardware, device) and pooled: MAPE, Spearman's rank correlation,\n"
@@ -180,6 +187,25 @@ static const command_t s_commands[] = {
      "                          quarter of the largest)\n"
      "  --naive                 also score naive linear scaling of the 1-worker figure\n"
      "An empty store exits 1.\n"},
+    {"profile", ad_cli_profile, "described profiles of clusters: import from Grid'5000, list",
+     "usage: autodist profile import FILE.json [--name NAME] [--nodes N] [--out FILE.yaml]\n"
+     "       autodist profile list\n"
+     "\n"
+     "import: read the Grid'5000 reference API's description of a node (the JSON of\n"
+     "https://api.grid5000.fr/stable/sites/SITE/clusters/CLUSTER/nodes/NODE), or the\n"
+     "listing of a cluster's nodes ({\"items\": [...]}: its first node, counting the nodes\n"
+     "with the same hardware), into a described profile (docs/profiles.md):\n"
+     "HOME/profiles/described/CLUSTER.yaml, which `autodist plan JOB.yaml --cluster\n"
+     "CLUSTER --nodes 1-16` plans on before any node is reserved.  A missing or wrong\n"
+     "field is FILE:LINE:COL: ... and exits 2; unknown fields are ignored.\n"
+     "  --name NAME       the cluster's name (default: the description's cluster or uid)\n"
+     "  --nodes N         nodes of the cluster (default: those of a listing, else 1)\n"
+     "  --out FILE.yaml   write there instead of HOME/profiles/described/\n"
+     "\n"
+     "list: the profiles plan --cluster can use: imported (HOME/profiles/described),\n"
+     "measured (the agents' cache, HOME/profiles) and shipped with autodist (profiles/;\n"
+     "$AUTODIST_PROFILES, ':'-separated folders, replaces them): NAME WHERE NODES CPU\n"
+     "CORES GPUS MEMORY BENCHMARKS FINGERPRINT PATH.\n"},
     {"predict", ad_cli_predict, "predict one layout's throughput and speedup (for scripts)",
      "usage: autodist predict --model M --dataset D --hardware H --batch-size B\n"
      "                        --layout NODES,PPN,TPP [--device cpu|gpu] [--params N]\n"
