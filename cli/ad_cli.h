@@ -95,14 +95,6 @@ int ad_cli_record_args(ad_cli_t *cli, int argc, char **argv, const char *jobs_ar
 int ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, json_t **record,
                        int64_t *reproduces);
 
-/*
- * HOOK (ad_cli_reproduce.c) for the reservation backend: reserve again what
- * the record's reservation object describes, so `reproduce` can submit on
- * it.  For now it refuses ("... needs the reservation backend (not yet)").
- * Returns 0 when ready, else an exit status after printing why.
- */
-int ad_cli_reproduce_reservation(ad_cli_t *cli, const json_t *reservation);
-
 /* ad_store_each_run() callback: the first run's id into *(int64_t *)arg, then stop. */
 int ad_cli_first_run_id(const ad_run_t *run, void *arg);
 int ad_cli_profile(ad_cli_t *cli, int argc, char **argv);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ad_cli.h"
+#include "ad_cli_resv.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_proto.h"
 
@@ -61,24 +62,6 @@ s_spread_json(const spread_t *s)
         return json_null();
     return json_pack("{s:i s:f s:f s:f s:f}", "runs", s->n, "mean", s->mean, "min", s->min, "max",
                      s->max, "rel_sd", s->rel_sd);
-}
-
-/* ---- the reservation hook (the lead's part) ------------------------------------------------ */
-
-/*
- * HOOK for the reservation backend: a run recorded on a batch-system
- * reservation (record's "reservation" object) is reproduced by reserving the
- * same cluster (or, --same-nodes, the same nodes) again, then submitting on
- * it.  Until that lands, it refuses.  Returns 0 when the reservation is ready
- * and the repeats may be submitted, else an exit status after printing why.
- */
-int
-ad_cli_reproduce_reservation(ad_cli_t *cli, const json_t *reservation)
-{
-    (void)cli;
-    (void)reservation;
-    return ad_cli_fail(AD_CLI_EXIT_ERROR, "reproducing runs made on a reservation needs the "
-                                          "reservation backend (not yet)");
 }
 
 /* ---- the original's repeats ---------------------------------------------------------------- */
@@ -311,6 +294,9 @@ s_wait(ad_cli_t *cli, int64_t id, json_t **out)
     }
 }
 
+/* The reservation the repeats run on, when the original ran on one (else NULL). */
+static ad_cli_resv_t *s_session;
+
 /* Submit spec (borrowed) once, wait for it and link its run to orig: into rep. */
 static int
 s_repeat(ad_cli_t *cli, const json_t *spec, int64_t orig, repeat_t *rep)
@@ -328,6 +314,8 @@ s_repeat(ad_cli_t *cli, const json_t *spec, int64_t orig, repeat_t *rep)
     json_decref(reply);
     if (rep->job < 1)
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "the coordinator's answer to SUBMIT has no job id");
+    if (s_session)
+        ad_cli_resv_add_job(s_session, rep->job);
     rc = s_wait(cli, rep->job, &job);
     if (rc)
         return rc;
@@ -536,6 +524,52 @@ s_run_repeats(ad_cli_t *cli, const ad_run_t *orig, const json_t *record, const j
     return rc;
 }
 
+/*
+ * A run made on a reservation: a new reservation of the same cluster (or,
+ * same_nodes, the same hosts), the repeats on it, then its release.
+ */
+static int
+s_reproduce_reserved(ad_cli_t *cli, const ad_run_t *orig, const json_t *record,
+                     const json_t *spec, bool same_nodes, bool dry, int n)
+{
+    const json_t *resv = json_object_get(record, "reservation");
+    json_t *spec2 = NULL, *reply = NULL;
+    ad_cli_resv_t r = {0};
+    ad_job_t job = {0};
+    char *text;
+    int rc;
+
+    rc = ad_cli_reproduce_job(orig->id, resv, same_nodes, spec, &job);
+    if (rc)
+        goto out;
+    text = ad_job_to_json(&job);
+    spec2 = json_loads(text, 0, NULL);
+    free(text);
+    if (dry) {
+        rc = ad_cli_reproduce_dry_resv(cli, &job);
+        if (!rc)
+            rc = s_dry_run(cli, orig, record, spec2, n);
+        goto out;
+    }
+    /* The coordinator first: no reservation for nothing. */
+    if ((rc = ad_cli_call(cli, "NODES", json_object(), &reply)))
+        goto out;
+    rc = ad_cli_resv_open(cli, &job, &r);
+    if (!rc) {
+        s_session = &r;
+        rc = s_run_repeats(cli, orig, record, spec2, n);
+        s_session = NULL;
+    } else if (rc == AD_CLI_EXIT_INTERRUPTED) {
+        r.keep = true;
+    }
+    ad_cli_resv_close(cli, &r, 0, 0);
+out:
+    json_decref(reply);
+    json_decref(spec2);
+    ad_job_clear(&job);
+    return rc;
+}
+
 int
 ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
 {
@@ -543,13 +577,15 @@ ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
         {"repeats", required_argument, NULL, 'n'},
         {"dry-run", no_argument, NULL, 'd'},
         {"job", required_argument, NULL, 'j'},
+        {"same-nodes", no_argument, NULL, 'N'},
+        {"same-cluster", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *arg, *job_arg = NULL;
     int64_t id, job, repeats = 1, reproduces;
     json_t *record = NULL, *spec = NULL, *resv;
     ad_run_t orig = {0};
-    bool dry = false;
+    bool dry = false, same_nodes = false;
     int c, rc;
 
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
@@ -563,6 +599,8 @@ ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
             dry = true;
         if (c == 'j')
             job_arg = arg;
+        if (c == 'N' || c == 'C')
+            same_nodes = c == 'N';
     }
     rc = ad_cli_record_args(cli, argc, argv, job_arg, &id, &job);
     if (!rc)
@@ -583,10 +621,10 @@ ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
         goto out;
     }
     resv = json_object_get(record, "reservation");
-    if (dry)
+    if (json_is_object(resv))
+        rc = s_reproduce_reserved(cli, &orig, record, spec, same_nodes, dry, (int)repeats);
+    else if (dry)
         rc = s_dry_run(cli, &orig, record, spec, (int)repeats);
-    else if (json_is_object(resv))
-        rc = ad_cli_reproduce_reservation(cli, resv);
     else
         rc = s_run_repeats(cli, &orig, record, spec, (int)repeats);
 out:

@@ -446,6 +446,13 @@ ad_cli_resv_left(const ad_cli_resv_t *s)
     return s->ends_at > 0 ? (double)(s->ends_at - time(NULL)) : 1e18;
 }
 
+void
+ad_cli_resv_add_job(ad_cli_resv_t *s, int64_t id)
+{
+    s->jobs = ad_realloc(s->jobs, (s->n_jobs + 1) * sizeof(*s->jobs));
+    s->jobs[s->n_jobs++] = id;
+}
+
 /* After a release: wait (a little) for the batch job's end, so the record has its stop time. */
 static void
 s_wait_over(ad_cli_resv_t *s)
@@ -476,11 +483,16 @@ ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
         fprintf(stderr, "autodist: kept %s job %s (%s) as asked (reservation.keep)\n",
                 s_system(s), ad_resv_id(s->resv), s->pool);
     }
-    if (s->resv && (job > 0 || sweep > 0)) {
+    if (s->resv && (job > 0 || sweep > 0 || s->n_jobs)) {
         if (!s->keep)
             s_wait_over(s);
         ad_cli_resv_record(cli, s, job, sweep);
+        for (size_t i = 0; i < s->n_jobs; i++)
+            ad_cli_resv_record(cli, s, s->jobs[i], 0);
     }
+    free(s->jobs);
+    s->jobs = NULL;
+    s->n_jobs = 0;
     ad_resv_argv_free(&s->hosts);
     ad_resv_free(&s->resv);
 }

@@ -19,6 +19,8 @@ typedef struct ad_cli_resv {
     double next_poll;                      /* ad_clock_now() of the next watch poll */
     int64_t ends_at;                       /* epoch s its walltime ends (0: not known yet) */
     ad_resv_status_t st;                   /* the last poll */
+    int64_t *jobs;                         /* jobs run on it (ad_cli_resv_add_job()), owned */
+    size_t n_jobs;                         /* entries in jobs */
     char last_line[600];                   /* the last progress line printed */
 } ad_cli_resv_t;
 
@@ -61,6 +63,22 @@ double ad_cli_resv_left(const ad_cli_resv_t *s);
  * system says: ad_resv_describe())}; also HOME/logs/reservations/BACKEND-ID.json.
  */
 void ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep);
+
+/* Note that job id runs on s: ad_cli_resv_close() records the reservation in its runs. */
+void ad_cli_resv_add_job(ad_cli_resv_t *s, int64_t id);
+
+/*
+ * Reproducing a run made on a reservation (cli/ad_cli_reproduce_resv.c): job
+ * (cleared by the caller) gets the recorded spec with a fresh request for the
+ * same number of hosts, the same walltime, and the same cluster (cluster='X')
+ * or with same_nodes the same hosts (network_address in (...)), named
+ * autodist-repro-RUN.  Returns 0 or an exit status (printed).
+ */
+int ad_cli_reproduce_job(int64_t run, const json_t *resv, bool same_nodes, const json_t *spec,
+                         ad_job_t *job);
+
+/* --dry-run of that: the oarsub argv, and whether enough hosts match (exit status). */
+int ad_cli_reproduce_dry_resv(ad_cli_t *cli, const ad_job_t *job);
 
 /*
  * Release the reservation (unless keep), wait a little for its end, add it to
