@@ -120,6 +120,15 @@ t_reason(void **state)
     assert_string_equal(why, "unknown job type: bogus");
     ad_oar_reason("\nERROR : The queue nosuch does not exist\n", why, sizeof why);
     assert_string_equal(why, "The queue nosuch does not exist");
+    ad_oar_reason("[ADMISSION RULE] Modify resource description with type constraints\n"
+                  "OAR_JOB_ID=38\nReservation mode: waiting validation...\n"
+                  "Reservation not valid --> KO (This reservation could run at 2026-12-06 "
+                  "07:47:56)\n",
+                  why, sizeof why);
+    assert_string_equal(why, "This reservation could run at 2026-12-06 07:47:56");
+    ad_oar_reason("Bad resource request (ERROR:  syntax error at or near \"AND\")\n", why,
+                  sizeof why);
+    assert_string_equal(why, "Bad resource request: syntax error at or near \"AND\"");
     ad_oar_reason("", why, sizeof why);
     assert_string_equal(why, "");
 }
