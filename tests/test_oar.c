@@ -529,6 +529,23 @@ t_refused(void **state)
     assert_non_null(strstr(err.msg, "The queue nosuch does not exist"));
     assert_int_equal(ad_resv_attach(NULL, "999999", &r, &err), -ENOENT);
     assert_string_equal(err.msg, "OAR job 999999 is unknown to oarstat");
+
+    /* a handle on a job OAR does not know (oardel says "not the right user"): released */
+    char path[] = "/tmp/adt-oar-nodefile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "node-1\n", 7), 7);
+    close(fd);
+    setenv("OAR_JOB_ID", "999999", 1);
+    setenv("OAR_NODEFILE", path, 1);
+    assert_int_equal(ad_resv_inside(&r, &err), 0);
+    unsetenv("OAR_JOB_ID");
+    unsetenv("OAR_NODEFILE");
+    unlink(path);
+    assert_int_equal(ad_resv_release(r, &err), 0);
+    ad_resv_status_t st;
+    assert_int_equal(ad_resv_poll(r, &st, &err), -ENOENT);
+    ad_resv_free(&r);
 }
 
 static void
