@@ -51,6 +51,8 @@ s_noise(const char *line)
                                            "Generate a job key",
                                            "OAR_JOB_ID=",
                                            "HINT:",
+                                           "Reservation mode",
+                                           "Reservation valid",
                                            NULL};
     const char *p = line;
     while (*p == ' ' || *p == '\t' || *p == '^' || *p == ')')
@@ -88,6 +90,7 @@ ad_oar_reason(const char *text, char *out, size_t cap)
         s_strip(line, "Error: ");
         s_strip(line, "[ERROR] ");
         s_strip(line, "ERROR : ");
+        s_strip(line, "Reservation not valid --> KO (");
         char col[128];
         const char *c = strstr(line, "column \"");
         if (c && strstr(line, "does not exist") && sscanf(c, "column \"%127[^\"]\"", col) == 1) {
@@ -101,8 +104,14 @@ ad_oar_reason(const char *text, char *out, size_t cap)
             snprintf(out, cap, "%s", line);
         }
         size_t n = strlen(out);
-        while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '.'))
+        int depth = 0; /* a ')' left over from a prefix removed above goes too */
+        for (const char *c = out; *c; c++)
+            depth += (*c == '(') - (*c == ')');
+        while (n > 0 &&
+               (out[n - 1] == ' ' || out[n - 1] == '.' || (out[n - 1] == ')' && depth < 0))) {
+            depth += out[n - 1] == ')';
             out[--n] = '\0';
+        }
         return;
     }
 }
@@ -217,6 +226,9 @@ s_submit(const ad_resv_request_t *req, char *id, size_t cap, ad_err_t *err)
     else if (strstr(res.err, "[ADMISSION RULE]"))
         rc = ad_err_set(err, -EPERM, "OAR refused the reservation: %s (oarsub exit %d)", why,
                         res.status);
+    else if (res.status == 10) /* an advance reservation that does not fit at its date */
+        rc = ad_err_set(err, -EBUSY, "OAR refused the reservation at %s: %s (oarsub exit 10)",
+                        req->start_at ? req->start_at : "?", why);
     else if (strstr(why, "not enough resources"))
         rc = ad_err_set(err, -ENOSPC, "OAR refused the reservation: %s (oarsub exit %d)", why,
                         res.status);

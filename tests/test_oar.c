@@ -120,6 +120,15 @@ t_reason(void **state)
     assert_string_equal(why, "unknown job type: bogus");
     ad_oar_reason("\nERROR : The queue nosuch does not exist\n", why, sizeof why);
     assert_string_equal(why, "The queue nosuch does not exist");
+    ad_oar_reason("[ADMISSION RULE] Modify resource description with type constraints\n"
+                  "OAR_JOB_ID=38\nReservation mode: waiting validation...\n"
+                  "Reservation not valid --> KO (This reservation could run at 2026-12-06 "
+                  "07:47:56)\n",
+                  why, sizeof why);
+    assert_string_equal(why, "This reservation could run at 2026-12-06 07:47:56");
+    ad_oar_reason("Bad resource request (ERROR:  syntax error at or near \"AND\")\n", why,
+                  sizeof why);
+    assert_string_equal(why, "Bad resource request: syntax error at or near \"AND\"");
     ad_oar_reason("", why, sizeof why);
     assert_string_equal(why, "");
 }
@@ -520,6 +529,23 @@ t_refused(void **state)
     assert_non_null(strstr(err.msg, "The queue nosuch does not exist"));
     assert_int_equal(ad_resv_attach(NULL, "999999", &r, &err), -ENOENT);
     assert_string_equal(err.msg, "OAR job 999999 is unknown to oarstat");
+
+    /* a handle on a job OAR does not know (oardel says "not the right user"): released */
+    char path[] = "/tmp/adt-oar-nodefile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "node-1\n", 7), 7);
+    close(fd);
+    setenv("OAR_JOB_ID", "999999", 1);
+    setenv("OAR_NODEFILE", path, 1);
+    assert_int_equal(ad_resv_inside(&r, &err), 0);
+    unsetenv("OAR_JOB_ID");
+    unsetenv("OAR_NODEFILE");
+    unlink(path);
+    assert_int_equal(ad_resv_release(r, &err), 0);
+    ad_resv_status_t st;
+    assert_int_equal(ad_resv_poll(r, &st, &err), -ENOENT);
+    ad_resv_free(&r);
 }
 
 static void
