@@ -483,9 +483,10 @@ ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
         fprintf(stderr, "autodist: kept %s job %s (%s) as asked (reservation.keep)\n",
                 s_system(s), ad_resv_id(s->resv), s->pool);
     }
+    /* Released is gone: others may count on the nodes (and the record gets the stop time). */
+    if (s->resv && !s->keep)
+        s_wait_over(s);
     if (s->resv && (job > 0 || sweep > 0 || s->n_jobs)) {
-        if (!s->keep)
-            s_wait_over(s);
         ad_cli_resv_record(cli, s, job, sweep);
         for (size_t i = 0; i < s->n_jobs; i++)
             ad_cli_resv_record(cli, s, s->jobs[i], 0);

@@ -144,7 +144,7 @@ s_refused() { # requests OAR refuses: its reason in one line, exit 1, no job lef
     grep -q "bad3.yaml:8:35: reservation.walltime must be" "$T/bad3.out" || fail "bad walltime: $(cat "$T/bad3.out")"
     job bad4.yaml "bad4-$TAG" "{nodes: 2, walltime: 1h, wallclock: 2h}"
     ad submit "$T/bad4.yaml" >"$T/bad4.out" 2>&1 && fail "an unknown key was accepted"
-    grep -q 'bad4.yaml:8:35: unknown key "wallclock" in reservation' "$T/bad4.out" || fail "unknown key: $(cat "$T/bad4.out")"
+    grep -q 'bad4.yaml:8:39: unknown key "wallclock" in reservation' "$T/bad4.out" || fail "unknown key: $(cat "$T/bad4.out")"
     [ -z "$(oar_jobs)" ] || fail "refused requests left OAR jobs"
     ok "refused requests (unknown property, walltime over the limit) give OAR's reason in one line; bad sections FILE:LINE:COL"
 }
@@ -215,7 +215,7 @@ name: cut-$TAG
 base:
   model: mlp
   dataset: {synthetic: {shape: [1, 28, 28], classes: 10, samples: 4096}}
-  steps: 1500
+  steps: 2500
   batch_size: 64
   checkpoint_every: 200
   layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}
