@@ -504,7 +504,7 @@ test_reproduce(void **st)
     assert_int_equal(s_cli(r, (const char *const[]){"reproduce", "999", NULL}), 1);
     adt_assert_has(r->err, "run 999: no such run");
 
-    /* A run made on a reservation waits for the reservation backend. */
+    /* A run whose record names a reservation but not what OAR granted: nothing submitted. */
     snprintf(db, sizeof(db), "%s/runs.db", dft_home);
     store = sft_open(db, 0);
     assert_int_equal(ad_store_record_merge(store, run, "reservation", "{\"backend\":\"oar\"}"), 0);
@@ -512,7 +512,7 @@ test_reproduce(void **st)
     snprintf(runs, sizeof(runs), "%lld", (long long)run);
     before = s_count("SELECT count(*) FROM jobs");
     assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, NULL}), 1);
-    adt_assert_has(r->err, "needs the reservation backend (not yet)");
+    adt_assert_has(r->err, "its record has no granted reservation");
     assert_int_equal(s_count("SELECT count(*) FROM jobs"), before);
 
     free(r);
