@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bootstrap.sh - install the Debian packages autodist needs (DESIGN section 3), if missing.
-# Usage: scripts/bootstrap.sh        (as root, or with sudo available)
+# Usage: scripts/bootstrap.sh [--oar]   (as root, or with sudo available)
+#   --oar   also the packages of the local OAR test cluster (scripts/oar-cluster.sh: OAR 2.5.9,
+#           PostgreSQL, sshd), for the reservation tests; CI installs them (.ci/run)
 set -euo pipefail
 
 PKGS=(
@@ -10,8 +12,20 @@ PKGS=(
     zlib1g-dev libpng-dev libjpeg-dev libstb-dev
     dataset-fashion-mnist
     libcmocka-dev gnuplot-nox python3-torch python3-numpy
-    iproute2 procps
+    iproute2 procps sqlite3
 )
+OAR_PKGS=(
+    oar-server oar-server-pgsql oar-node oar-user oar-user-pgsql postgresql
+    openssh-server openssh-client util-linux libjson-perl
+)
+case "${1:-}" in
+--oar) PKGS+=("${OAR_PKGS[@]}") ;;
+"") ;;
+*)
+    echo "bootstrap: unknown option $1 (usage: scripts/bootstrap.sh [--oar])" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do
