@@ -324,50 +324,69 @@ s_start_agents(ad_cli_resv_t *s, ad_cli_t *cli)
     return rc;
 }
 
+/*
+ * Whether node (a NODES entry) is host's agent of this reservation: UP, in
+ * its pool, and started for this batch job (its announced OAR_JOB_ID): an
+ * agent of an earlier reservation of the same name may still be listed.
+ */
+static bool
+s_is_ours(const ad_cli_resv_t *s, const json_t *node, const char *host)
+{
+    const char *name = ad_cli_jstr(node, "name"), *state = ad_cli_jstr(node, "state");
+    const char *pool = ad_cli_jstr(node, "pool");
+    const json_t *env = json_object_get(json_object_get(node, "launch"), "env");
+
+    if (!name || strcmp(name, host) || !state || strcmp(state, "UP"))
+        return false;
+    if (s->pool[0] ? !pool || strcmp(pool, s->pool) : pool != NULL)
+        return false;
+    for (char *const *e = ad_resv_env(s->resv); e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char key[64];
+
+        if (!eq)
+            continue;
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - *e), *e);
+        if (!json_is_string(json_object_get(env, key)) ||
+            strcmp(json_string_value(json_object_get(env, key)), eq + 1))
+            return false;
+    }
+    return true;
+}
+
 /* Wait until every host's agent is UP in the pool; name the missing ones after the limit. */
 static int
 s_wait_agents(ad_cli_resv_t *s, ad_cli_t *cli)
 {
     double until = ad_clock_now() + S_AGENTS_UP_S;
     char missing[512];
-    json_t *reply = NULL;
+    json_t *reply = NULL, *node;
     ad_err_t err = {0};
+    size_t k;
 
     for (;;) {
-        size_t n = 0, up = 0;
+        size_t n = 0;
+        int up = 0;
 
         missing[0] = '\0';
         if (ad_cli_request(cli, "NODES", json_object(), AD_PROTO_REQUEST_TIMEOUT_MS, &reply,
                            &err) == 0) {
             for (int i = 0; i < s->n_hosts; i++) {
-                json_t *node;
-                size_t k;
                 bool ok = false;
 
                 json_array_foreach(json_object_get(reply, "nodes"), k, node)
                 {
-                    const char *pool = ad_cli_jstr(node, "pool");
-
-                    ok = ok || (!strcmp(ad_cli_jstr(node, "name") ? ad_cli_jstr(node, "name")
-                                                                  : "",
-                                        s->hosts[i]) &&
-                                (s->pool[0] ? pool && !strcmp(pool, s->pool) : !pool) &&
-                                !strcmp(ad_cli_jstr(node, "state") ? ad_cli_jstr(node, "state")
-                                                                   : "",
-                                        "UP"));
+                    ok = ok || s_is_ours(s, node, s->hosts[i]);
                 }
                 if (ok)
                     up++;
-                else
-                    n += (size_t)snprintf(missing + n, n < sizeof(missing) ? sizeof(missing) - n
-                                                                           : 0,
-                                          "%s%s", n ? ", " : "", s->hosts[i]);
-                if (n >= sizeof(missing))
-                    n = sizeof(missing) - 1;
+                else if (n < sizeof(missing))
+                    n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "",
+                                          s->hosts[i]);
             }
             json_decref(reply);
             reply = NULL;
-            if ((int)up == s->n_hosts) {
+            if (up == s->n_hosts) {
                 fprintf(stderr, "autodist: %d node%s UP%s%s\n", s->n_hosts,
                         s->n_hosts > 1 ? "s" : "", s->pool[0] ? " in " : "", s->pool);
                 return 0;
@@ -377,8 +396,8 @@ s_wait_agents(ad_cli_resv_t *s, ad_cli_t *cli)
             return ad_cli_fail(AD_CLI_EXIT_ERROR,
                                "the agents of %s job %s did not join the coordinator within "
                                "%.0f s: %s (see %s/reservations/)",
-                               s_system(s), ad_resv_id(s->resv), S_AGENTS_UP_S, missing[0] ? missing : err.msg,
-                               ad_cli_home(cli)->logs);
+                               s_system(s), ad_resv_id(s->resv), S_AGENTS_UP_S,
+                               missing[0] ? missing : err.msg, ad_cli_home(cli)->logs);
         if (!ad_cli_sleep(0.5) || ad_cli_interrupted)
             return ad_cli_fail(AD_CLI_EXIT_INTERRUPTED, "stopped waiting for the agents");
     }

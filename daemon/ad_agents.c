@@ -137,6 +137,30 @@ s_hello_launch(const json_t *hello, char *reason, size_t cap)
     return out;
 }
 
+/*
+ * A reservation's node whose agent comes back from a newer batch job (the
+ * next reservation of a sweep, on the same host) replaces the old session
+ * at once: that one died with its batch job but is not yet missed.  Only
+ * for a node of the same pool whose announced environment changed.
+ */
+static void
+s_replace_stale(coord_t *self, const char *name, const char *identity, const json_t *launch)
+{
+    const ad_registry_node_t *n = ad_registry_lookup(self->reg, name);
+    const json_t *old = zhashx_lookup(self->launch, name);
+    const char *pool = json_string_value(json_object_get(launch, "pool"));
+    const char *old_pool = json_string_value(json_object_get(old, "pool"));
+    char why[200];
+
+    if (!n || n->state != AD_NODE_UP || !n->identity || !strcmp(n->identity, identity) || !pool ||
+        !old_pool || strcmp(pool, old_pool) ||
+        json_equal(json_object_get(old, "env"), json_object_get(launch, "env")))
+        return;
+    snprintf(why, sizeof(why), "its reservation ended: an agent of the next one replaces it");
+    ad_registry_bye(self->reg, n->identity, ad_clock_now());
+    s_node_down(self, name, why);
+}
+
 static void
 s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
 {
@@ -169,6 +193,7 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
         s_reject(self, msg->identity, reason, 0);
         return;
     }
+    s_replace_stale(self, name, msg->identity, launch);
     n = ad_registry_lookup_identity(self->reg, msg->identity);
     renamed = n && strcmp(n->name, name) ? ad_strdup(n->name) : NULL;
     rc = ad_registry_hello(self->reg, name, msg->identity, profile, ad_clock_now(), &err);

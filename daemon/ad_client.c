@@ -505,12 +505,17 @@ s_nodes_json(coord_t *self)
 
         if (json_is_number(seen))
             json_object_set_new(n, "last_seen_ago_s", json_real(now - json_number_value(seen)));
-        const char *pool = ad_daemon_node_pool(self, json_string_value(json_object_get(n, "name")));
+        const char *name = json_string_value(json_object_get(n, "name"));
+        json_t *launch = zhashx_lookup(self->launch, name);
 
         if (addr)
             json_object_set_new(n, "address", json_string(addr));
-        if (pool)
-            json_object_set_new(n, "pool", json_string(pool));
+        if (launch) {
+            /* The reservation it belongs to and how mpirun reaches it (its agent's --pool, --rsh). */
+            if (json_object_get(launch, "pool"))
+                json_object_set(n, "pool", json_object_get(launch, "pool"));
+            json_object_set(n, "launch", launch);
+        }
     }
     return nodes;
 }
