@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "autodist/ad_hash.h"
 #include "autodist/ad_journal.h"
 #include "autodist/ad_record.h"
 #include "autodist/ad_store.h"
@@ -199,6 +200,12 @@ test_dataset_hash(void **st)
     ad_job_t job = {0};
     json_t *da, *db, *dc;
     const char *ha;
+
+    /* The bytes variant continues the string one: the same bytes hash alike. */
+    assert_true(ad_hash_fnv1a64_bytes(AD_HASH_FNV1A64_BASIS, "abc", 3) ==
+                ad_hash_fnv1a64("abc"));
+    assert_true(ad_hash_fnv1a64_bytes(AD_HASH_FNV1A64_BASIS, "a\0b", 3) !=
+                ad_hash_fnv1a64_bytes(AD_HASH_FNV1A64_BASIS, "a\0c", 3));
 
     adt_fresh_dir(a, sizeof(a), "data");
     adt_fresh_dir(b, sizeof(b), "data");
