@@ -88,12 +88,13 @@ int ad_cli_record_args(ad_cli_t *cli, int argc, char **argv, const char *jobs_ar
 /*
  * Read run id (or, job > 0, job's latest run) from HOME/runs.db: its row
  * into *run (ad_store_run_clear()), its record into *record (a new
- * reference; NULL when it has none) and the run it reproduces into
- * *reproduces (0: none).  Returns 0, or an exit status after printing why
- * (no store, no such run: 1).
+ * reference; NULL when it has none) and its links into *links (a new
+ * reference: {"reproduces": the run it reproduces or null, "reproduced_by":
+ * [run ids]}).  Returns 0, or an exit status after printing why (no store,
+ * no such run: 1).
  */
 int ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, json_t **record,
-                       int64_t *reproduces);
+                       json_t **links);
 
 /* ad_store_each_run() callback: the first run's id into *(int64_t *)arg, then stop. */
 int ad_cli_first_run_id(const ad_run_t *run, void *arg);

@@ -417,17 +417,61 @@ s_report_json(const ad_run_t *orig, const repeat_t *reps, int n, const spread_t 
 
 /* ---- the command ----------------------------------------------------------------------------- */
 
-/* --dry-run: the spec and the mpirun arguments the original ran with; nothing is submitted. */
+/*
+ * Ask the coordinator (if one answers) whether the run fits now: {needed, up,
+ * same_hardware} as a new object, or NULL when none answered.
+ */
+static json_t *
+s_nodes_check(ad_cli_t *cli, const json_t *record)
+{
+    const json_t *recorded = json_object_get(record, "nodes"), *n, *m;
+    json_t *reply = NULL;
+    ad_err_t err = {0};
+    int64_t up = 0, same = 0;
+    size_t i, k;
+
+    if (ad_cli_request(cli, "NODES", NULL, 2000, &reply, &err))
+        return NULL;
+    json_array_foreach(json_object_get(reply, "nodes"), i, n)
+    {
+        const char *state = ad_cli_jstr(n, "state"), *fp = ad_cli_jstr(n, "fingerprint");
+        bool alike = false;
+
+        if (!state || strcmp(state, "UP"))
+            continue;
+        up++;
+        json_array_foreach(recorded, k, m)
+        {
+            const char *want = ad_cli_jstr(m, "fingerprint");
+
+            alike |= fp && want && !strcmp(fp, want);
+        }
+        same += alike;
+    }
+    json_decref(reply);
+    return json_pack("{s:I s:I s:I}", "needed", (json_int_t)json_array_size(recorded), "up",
+                     (json_int_t)up, "same_hardware", (json_int_t)same);
+}
+
+/*
+ * --dry-run: the spec and the mpirun arguments the original ran with, and
+ * whether the coordinator's nodes fit; nothing is submitted.  Exit 5 when
+ * fewer nodes are UP than the run used.
+ */
 static int
 s_dry_run(ad_cli_t *cli, const ad_run_t *orig, const json_t *record, const json_t *spec, int n)
 {
     const json_t *argv = json_object_get(json_object_get(record, "launch"), "argv"), *a;
     char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    json_t *check = s_nodes_check(cli, record);
+    int64_t needed = ad_cli_jint(check, "needed", 0), up = ad_cli_jint(check, "up", 0);
+    int64_t same = ad_cli_jint(check, "same_hardware", 0);
     size_t i;
 
     if (cli->json) {
-        json_t *doc = json_pack("{s:I s:i s:O s:O s:b}", "run", (json_int_t)orig->id, "repeats", n,
-                                "spec", spec, "argv", argv ? argv : json_null(), "dry_run", 1);
+        json_t *doc = json_pack("{s:I s:i s:O s:O s:O s:b}", "run", (json_int_t)orig->id, "repeats",
+                                n, "spec", spec, "argv", argv ? argv : json_null(), "nodes",
+                                check ? check : json_null(), "dry_run", 1);
 
         ad_cli_print_json(doc);
         json_decref(doc);
@@ -440,8 +484,22 @@ s_dry_run(ad_cli_t *cli, const ad_run_t *orig, const json_t *record, const json_
         {
             printf("  %s\n", json_string_value(a) ? json_string_value(a) : "?");
         }
+        if (!check)
+            printf("nodes: no coordinator answered at %s: not checked\n",
+                   ad_cli_endpoint(cli) ? ad_cli_endpoint(cli) : "?");
+        else
+            printf("nodes: the run used %lld; the coordinator has %lld UP, %lld of the recorded "
+                   "hardware class%s\n",
+                   (long long)needed, (long long)up, (long long)same,
+                   same < needed ? " (too few: the throughput will not compare)" : "");
     }
     free(text);
+    json_decref(check);
+    if (check && up < needed)
+        return ad_cli_fail(AD_CLI_EXIT_NEVER,
+                           "run %lld used %lld nodes, %lld are UP: it cannot "
+                           "start now",
+                           (long long)orig->id, (long long)needed, (long long)up);
     return AD_CLI_EXIT_OK;
 }
 
@@ -582,8 +640,8 @@ ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *arg, *job_arg = NULL;
-    int64_t id, job, repeats = 1, reproduces;
-    json_t *record = NULL, *spec = NULL, *resv;
+    json_t *record = NULL, *spec = NULL, *links = NULL, *resv;
+    int64_t id, job, repeats = 1;
     ad_run_t orig = {0};
     bool dry = false, same_nodes = false;
     int c, rc;
@@ -604,7 +662,7 @@ ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
     }
     rc = ad_cli_record_args(cli, argc, argv, job_arg, &id, &job);
     if (!rc)
-        rc = ad_cli_record_load(cli, id, job, &orig, &record, &reproduces);
+        rc = ad_cli_record_load(cli, id, job, &orig, &record, &links);
     if (rc)
         return rc;
     if (!record) {
@@ -628,6 +686,7 @@ ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv)
     else
         rc = s_run_repeats(cli, &orig, record, spec, (int)repeats);
 out:
+    json_decref(links);
     json_decref(spec);
     json_decref(record);
     ad_store_run_clear(&orig);

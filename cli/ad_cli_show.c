@@ -14,16 +14,18 @@ const char ad_cli_no_record[] =
 
 int
 ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, json_t **record,
-                   int64_t *reproduces)
+                   json_t **links)
 {
     ad_store_t *store = NULL;
     ad_run_filter_t f = {0};
+    int64_t of = 0, *by = NULL;
     const char *db = NULL;
     char *text = NULL;
+    size_t n_by = 0;
     int rc;
 
     *record = NULL;
-    *reproduces = 0;
+    *links = NULL;
     rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         return rc;
@@ -49,7 +51,9 @@ ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, json_t
     if (!rc)
         rc = ad_store_get_record(store, id, &text);
     if (!rc)
-        rc = ad_store_get_reproduces(store, id, reproduces);
+        rc = ad_store_get_reproduces(store, id, &of);
+    if (!rc)
+        rc = ad_store_list_reproductions(store, id, &by, &n_by);
     if (rc == -ENOENT) {
         rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "run %lld: no such run in %s", (long long)id, db);
         goto out_close;
@@ -64,9 +68,18 @@ ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, json_t
             rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "run %lld: its record in %s is not JSON",
                              (long long)id, db);
     }
+    if (!rc) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < n_by; i++)
+            json_array_append_new(a, json_integer(by[i]));
+        *links = json_pack("{s:o s:o}", "reproduces", of ? json_integer(of) : json_null(),
+                           "reproduced_by", a);
+    }
 out_close:
     if (rc)
         ad_store_run_clear(run);
+    free(by);
     free(text);
     ad_store_close(&store);
     return rc;
@@ -113,9 +126,12 @@ s_lines(const char *text)
 }
 
 static void
-s_print_row(const ad_run_t *r, int64_t reproduces)
+s_print_row(const ad_run_t *r, const json_t *links)
 {
+    int64_t reproduces = ad_cli_jint(links, "reproduces", 0);
+    const json_t *by = json_object_get(links, "reproduced_by"), *v;
     char a[64], b[64], c[64];
+    size_t i;
 
     printf("Run %lld", (long long)r->id);
     if (r->job)
@@ -142,6 +158,14 @@ s_print_row(const ad_run_t *r, int64_t reproduces)
     if (!isnan(r->accuracy))
         printf(", accuracy %.2f%%", 100.0 * r->accuracy);
     printf("\n");
+    if (json_array_size(by)) {
+        printf("  reproduced  by run%s", json_array_size(by) > 1 ? "s" : "");
+        json_array_foreach(by, i, v)
+        {
+            printf("%s %lld", i ? "," : "", (long long)json_integer_value(v));
+        }
+        printf(" (autodist reproduce)\n");
+    }
 }
 
 static void
@@ -318,8 +342,8 @@ ad_cli_show(ad_cli_t *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *arg, *job_arg = NULL;
-    int64_t id, job, reproduces = 0;
-    json_t *record = NULL;
+    json_t *record = NULL, *links = NULL;
+    int64_t id, job;
     ad_run_t run = {0};
     int c, rc;
 
@@ -333,13 +357,13 @@ ad_cli_show(ad_cli_t *cli, int argc, char **argv)
     }
     rc = ad_cli_record_args(cli, argc, argv, job_arg, &id, &job);
     if (!rc)
-        rc = ad_cli_record_load(cli, id, job, &run, &record, &reproduces);
+        rc = ad_cli_record_load(cli, id, job, &run, &record, &links);
     if (rc)
         return rc;
     if (cli->json) {
         json_t *row = ad_cli_run_json(&run), *doc;
 
-        json_object_set_new(row, "reproduces", reproduces ? json_integer(reproduces) : json_null());
+        json_object_update(row, links);
         doc = json_pack("{s:o s:o}", "run", row, "record", record ? record : json_null());
         if (!record)
             json_object_set_new(doc, "note", json_string(ad_cli_no_record));
@@ -347,13 +371,14 @@ ad_cli_show(ad_cli_t *cli, int argc, char **argv)
         json_decref(doc);
         record = NULL;
     } else {
-        s_print_row(&run, reproduces);
+        s_print_row(&run, links);
         if (record)
             s_print_record(record);
         else
             printf("\n%s\n", ad_cli_no_record);
     }
     json_decref(record);
+    json_decref(links);
     ad_store_run_clear(&run);
     return AD_CLI_EXIT_OK;
 }

@@ -262,7 +262,8 @@ static const command_t s_commands[] = {
      "\n"
      "options:\n"
      "  --job JOB   the latest run of job JOB instead of a run id\n"
-     "  --json      {\"run\": the row as `runs --json` prints it (and \"reproduces\"),\n"
+     "  --json      {\"run\": the row as `runs --json` prints it (and \"reproduces\",\n"
+     "              \"reproduced_by\"),\n"
      "              \"record\": the record (null when none)}\n"},
     {"reproduce", ad_cli_reproduce, "run a recorded run again from its record; compare",
      "usage: autodist reproduce RUN [--repeats N] [--dry-run] [--json]\n"
@@ -282,7 +283,8 @@ static const command_t s_commands[] = {
      "\n"
      "options:\n"
      "  --repeats N   run it N times, 1..100 (default 1)\n"
-     "  --dry-run     print the spec and the mpirun arguments the original ran with;\n"
+     "  --dry-run     print the spec and the mpirun arguments the original ran with,\n"
+     "                check the coordinator's nodes (exit 5 when too few are UP);\n"
      "                submit nothing\n"
      "  --job JOB     the latest run of job JOB instead of a run id\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",

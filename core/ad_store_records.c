@@ -208,3 +208,37 @@ ad_store_get_reproduces(ad_store_t *self, int64_t run, int64_t *original)
     sqlite3_finalize(stmt);
     return rc;
 }
+
+int
+ad_store_list_reproductions(ad_store_t *self, int64_t run, int64_t **ids, size_t *n)
+{
+    const char *op = "list reproductions";
+    sqlite3_stmt *stmt = NULL;
+    size_t cap = 0;
+    int rc;
+
+    ad_err_clear(&self->err);
+    *ids = NULL;
+    *n = 0;
+    rc = st_prepare(self, "SELECT id FROM runs WHERE reproduces = ?1 ORDER BY id", op, &stmt);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, run);
+    while ((rc = st_step(self, stmt)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            *ids = realloc(*ids, cap * sizeof(**ids));
+            if (!*ids)
+                ad_oom(cap * sizeof(**ids));
+        }
+        (*ids)[(*n)++] = st_col_i64(stmt, 0);
+    }
+    rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    sqlite3_finalize(stmt);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,10 +97,14 @@ s_probe_start(probe_t *p, const char *prog, const char *arg)
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    if (posix_spawnp(&pid, prog, &fa, &attr, argv, environ) == 0)
+    if (posix_spawnp(&pid, prog, &fa, &attr, argv, environ) == 0) {
         p->fd = fds[0];
-    else
+        /* Loading libtorch takes a core for half a second: not before the coordinator's own
+         * start-up (sockets, keys). */
+        setpriority(PRIO_PROCESS, (id_t)pid, 10);
+    } else {
         close(fds[0]);
+    }
     close(fds[1]);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);

@@ -792,7 +792,8 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
                err.msg);
     ad_sweeps_started(self->sweeps, pick->job_id);
     s_run_add(self, pick, &job, attempt, plan, pid, hardware, nodelist);
-    ad_recorder_launch(self, pick, &job, plan, nodes, self->runs->run_id, attempt);
+    ad_recorder_launch(self, pick, &job, plan, nodes, ad_running_find(self, pick->job_id)->run_id,
+                       attempt);
     free(nodelist);
 out:
     ad_launch_argv_free(&argv);

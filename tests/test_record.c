@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "autodist/ad_hash.h"
 #include "autodist/ad_journal.h"
 #include "autodist/ad_record.h"
 #include "autodist/ad_store.h"
@@ -199,6 +200,12 @@ test_dataset_hash(void **st)
     ad_job_t job = {0};
     json_t *da, *db, *dc;
     const char *ha;
+
+    /* The bytes variant continues the string one: the same bytes hash alike. */
+    assert_true(ad_hash_fnv1a64_bytes(AD_HASH_FNV1A64_BASIS, "abc", 3) ==
+                ad_hash_fnv1a64("abc"));
+    assert_true(ad_hash_fnv1a64_bytes(AD_HASH_FNV1A64_BASIS, "a\0b", 3) !=
+                ad_hash_fnv1a64_bytes(AD_HASH_FNV1A64_BASIS, "a\0c", 3));
 
     adt_fresh_dir(a, sizeof(a), "data");
     adt_fresh_dir(b, sizeof(b), "data");
@@ -457,6 +464,8 @@ test_reproduce(void **st)
     adt_assert_has(r->out, "would submit 1 job of this spec");
     adt_assert_has(r->out, "\"seed\":1");
     adt_assert_has(r->out, "  mpirun\n  -np\n  1\n");
+    adt_assert_has(r->out, "nodes: the run used 1; the coordinator has 1 UP, 1 of the recorded "
+                           "hardware class\n");
     assert_int_equal(s_count("SELECT count(*) FROM jobs"), before);
 
     assert_int_equal(s_cli(r, (const char *const[]){"reproduce", runs, "--repeats", "2", NULL}), 0);
@@ -490,6 +499,19 @@ test_reproduce(void **st)
         json_integer_value(json_object_get(json_object_get(doc, "original_repeats"), "runs")) >= 1);
     assert_true(json_is_array(json_object_get(doc, "differences")));
     json_decref(doc);
+
+    /* show links both ways. */
+    assert_int_equal(s_cli(r, (const char *const[]){"show", runs, "--json", NULL}), 0);
+    doc = adt_json(r->out);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(doc, "run"), "reproduced_by")),
+                     3);
+    json_decref(doc);
+    assert_int_equal(s_cli(r, (const char *const[]){"show", runs, NULL}), 0);
+    adt_assert_has(r->out, "  reproduced  by runs ");
+    snprintf(sql, sizeof(sql), "%lld", (long long)run + 1);
+    assert_int_equal(s_cli(r, (const char *const[]){"show", sql, NULL}), 0);
+    snprintf(db, sizeof(db), "(job %lld, reproduces run %lld)", (long long)run + 1, (long long)run);
+    adt_assert_has(r->out, db);
 
     /* An imported run has no record: what is missing, exit 1. */
     snprintf(csv, sizeof(csv), "%s.import.csv", dft_home);

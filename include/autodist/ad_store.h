@@ -585,6 +585,13 @@ int ad_store_set_reproduces(ad_store_t *self, int64_t run, int64_t original);
 /* The run that run reproduces in *original (0: none).  Returns 0, -ENOENT or AD_EDB. */
 int ad_store_get_reproduces(ad_store_t *self, int64_t run, int64_t *original);
 
+/*
+ * The runs that reproduce run, by id, in a new array of *n ids (the caller
+ * frees it; NULL when there is none; index runs_reproduces).  Returns 0 or
+ * AD_EDB.
+ */
+int ad_store_list_reproductions(ad_store_t *self, int64_t run, int64_t **ids, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif
