@@ -255,6 +255,12 @@ s_print_object(const json_t *o, int indent)
     }
     json_object_foreach((json_t *)o, key, v)
     {
+        /* A nested object (the reservation's request and what OAR granted) one key a line. */
+        if (json_is_object(v) && indent < 8) {
+            printf("%*s%s:\n", indent, "", key);
+            s_print_object(v, indent + 2);
+            continue;
+        }
         printf("%*s%s = %s\n", indent, "", key, s_text(o, key, buf, sizeof(buf)));
     }
 }

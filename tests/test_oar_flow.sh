@@ -181,8 +181,10 @@ s_attach() { # stopped while waiting, then attached again by name
     ad submit "$T/att.yaml" >"$T/att1.out" 2>&1 &
     pid=$!
     for _ in $(seq 40); do grep -q "Waiting" "$T/att1.out" && break; sleep 0.25; done
-    kill -KILL "$pid"
+    # autodist itself, not only the shell around it
+    pkill -KILL -u "$USER_" -f "autodist --home $H .*submit $T/att.yaml"
     wait "$pid" 2>/dev/null
+    grep -q "submitted job" "$T/att1.out" && fail "the killed autodist went on: $(cat "$T/att1.out")"
     oj=$(sed -n 's/.*submitted OAR job \([0-9]*\).*/\1/p' "$T/att1.out")
     [ -n "$oj" ] || fail "no OAR job submitted before the kill: $(cat "$T/att1.out")"
     ad submit "$T/att.yaml" >"$T/att2.out" 2>&1 || fail "attach again: $(tail -3 "$T/att2.out")"
@@ -215,28 +217,28 @@ name: cut-$TAG
 base:
   model: mlp
   dataset: {synthetic: {shape: [1, 28, 28], classes: 10, samples: 4096}}
-  steps: 2500
+  steps: 3000
   batch_size: 64
   checkpoint_every: 200
   layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}
   reservation: {nodes: 2, walltime: 0:00:30}
 grid:
-  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 EOF
     chown "$USER_" "$T/sw.yaml"
     ad sweep "$T/sw.yaml" >"$T/sw.out" 2>&1 || fail "sweep: $(tail -5 "$T/sw.out")"
     grep -q "reservation 2 for sweep cut-$TAG" "$T/sw.out" || fail "the sweep did not need a second reservation"
-    grep -q "DONE: 10 of 10 jobs completed" "$T/sw.out" || fail "sweep not done: $(tail -3 "$T/sw.out")"
+    grep -q "DONE: 14 of 14 jobs completed" "$T/sw.out" || fail "sweep not done: $(tail -3 "$T/sw.out")"
     dup=$(sql "select count(*) from (select config_hash from runs r join sweeps s on r.sweep=s.id
                where s.name='cut-$TAG' and r.state='COMPLETED' group by config_hash having count(*) > 1)")
     n=$(sql "select count(distinct config_hash) from runs r join sweeps s on r.sweep=s.id
              where s.name='cut-$TAG' and r.state='COMPLETED'")
-    [ "$dup" = 0 ] && [ "$n" = 10 ] || fail "runs: $n configurations completed, $dup more than once"
+    [ "$dup" = 0 ] && [ "$n" = 14 ] || fail "runs: $n configurations completed, $dup more than once"
     ng=$(sql "select count(distinct json_extract(record, '\$.reservation.granted.job_id')) from run_records
               where run in (select r.id from runs r join sweeps s on r.sweep=s.id where s.name='cut-$TAG')")
-    [ "$ng" = 2 ] || fail "the sweep's runs name $ng reservations, expected 2"
+    [ "$ng" -ge 2 ] || fail "the sweep's runs name $ng reservations, expected 2 or more"
     [ -z "$(oar_jobs)" ] || fail "the sweep left OAR jobs"
-    ok "a sweep cut by walltime goes on in a second reservation: 10 configurations, each COMPLETED once"
+    ok "a sweep cut by walltime goes on in a next reservation: 14 configurations, each COMPLETED once"
 }
 
 s_inside() { # autodist up inside an OAR job: agents on its nodes through oarsh
