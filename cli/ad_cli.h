@@ -99,6 +99,7 @@ int ad_cli_record_load(ad_cli_t *cli, int64_t id, int64_t job, ad_run_t *run, js
 /* ad_store_each_run() callback: the first run's id into *(int64_t *)arg, then stop. */
 int ad_cli_first_run_id(const ad_run_t *run, void *arg);
 int ad_cli_profile(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_reservation(ad_cli_t *cli, int argc, char **argv);
 
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);

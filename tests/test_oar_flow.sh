@@ -174,7 +174,7 @@ s_oardel() { # someone else deletes the reservation: the job ends with a reason 
 }
 
 s_attach() { # stopped while waiting, then attached again by name
-    blocker=$(as_user oarsub -n "blocker-$TAG" -l host=4,walltime=0:00:20 "sleep 12" 2>/dev/null |
+    blocker=$(as_user oarsub -d "$T" -O /dev/null -E /dev/null -n "blocker-$TAG" -l host=4,walltime=0:00:20 "sleep 12" 2>/dev/null |
         sed -n 's/^OAR_JOB_ID=//p')
     [ -n "$blocker" ] || fail "cannot submit the blocking job"
     job att.yaml "att-$TAG" "{nodes: 2, walltime: 0:05:00}"
@@ -192,6 +192,46 @@ s_attach() { # stopped while waiting, then attached again by name
         fail "not attached by name: $(head -3 "$T/att2.out")"
     grep -q COMPLETED "$T/att2.out" || fail "the attached job did not complete"
     ok "autodist killed while waiting, run again: attached to OAR job $oj by name, COMPLETED"
+}
+
+s_cmds() { # autodist reservation show|extend|release by name and id; no OAR; deleted while waiting
+    oj=$(as_user oarsub -d "$T" -O /dev/null -E /dev/null -n "cmd-$TAG" -l host=1,walltime=0:05:00 "sleep 300" 2>/dev/null |
+        sed -n 's/^OAR_JOB_ID=//p')
+    [ -n "$oj" ] || fail "cannot submit a hold job"
+    for _ in $(seq 60); do [ "$(oarstat -s -j "$oj" | awk '{print $2}')" = Running ] && break; sleep 0.25; done
+    ad reservation show "cmd-$TAG" --json >"$T/rshow.json" || fail "reservation show by name"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["job_id"]==sys.argv[2], d' \
+        "$T/rshow.json" "$oj" || fail "reservation show: $(cat "$T/rshow.json")"
+    ad reservation extend "$oj" 10m >"$T/rext.out" 2>&1 || fail "extend: $(cat "$T/rext.out")"
+    ad reservation extend "$oj" soon >"$T/rext2.out" 2>&1
+    [ $? = 2 ] && grep -q "a duration such as" "$T/rext2.out" || fail "a bad extension: $(cat "$T/rext2.out")"
+    ad reservation release "cmd-$TAG" >"$T/rrel.out" 2>&1 || fail "release: $(cat "$T/rrel.out")"
+    st=$(oarstat -s -j "$oj" | awk '{print $2}')
+    [ "$st" = Error ] || [ "$st" = Terminated ] || fail "released but $st"
+    ad reservation release "$oj" >/dev/null 2>&1 || fail "releasing a job over is not idempotent"
+    ad reservation show 99999999 >"$T/r404.out" 2>&1 && fail "an unknown OAR job was shown"
+    grep -q "unknown" "$T/r404.out" || fail "unknown job: $(cat "$T/r404.out")"
+    # No OAR on this machine (PATH without it): one line naming the command.
+    job nooar.yaml "nooar-$TAG" "{nodes: 1, walltime: 0:05:00}"
+    as_user env PATH=/nonexistent "$BIN/autodist" --home "$H" --coordinator "$CLIENT" \
+        submit "$T/nooar.yaml" >"$T/nooar.out" 2>&1 && fail "a reservation without OAR went through"
+    grep -q "OAR is not installed on this machine (oarsub: not found)" "$T/nooar.out" ||
+        fail "no OAR: $(cat "$T/nooar.out")"
+    # An OAR job deleted while autodist waits for it: its reason, exit 1.
+    blocker=$(as_user oarsub -d "$T" -O /dev/null -E /dev/null -n "blocker2-$TAG" -l host=4,walltime=0:00:30 "sleep 25" 2>/dev/null |
+        sed -n 's/^OAR_JOB_ID=//p')
+    job gone.yaml "gone-$TAG" "{nodes: 2, walltime: 0:05:00}"
+    ad submit "$T/gone.yaml" >"$T/gone.out" 2>&1 &
+    pid=$!
+    for _ in $(seq 40); do grep -q "Waiting" "$T/gone.out" && break; sleep 0.25; done
+    oj=$(sed -n 's/.*submitted OAR job \([0-9]*\).*/\1/p' "$T/gone.out")
+    [ -n "$oj" ] || fail "nothing submitted: $(cat "$T/gone.out")"
+    oardel "$oj" >/dev/null
+    wait "$pid" && fail "a reservation deleted while waiting exited 0"
+    grep -q "OAR job $oj ended before it ran: OAR job $oj was deleted by root (oardel)" "$T/gone.out" ||
+        fail "deleted while waiting: $(cat "$T/gone.out")"
+    oardel "$blocker" >/dev/null 2>&1
+    ok "reservation show/extend/release by name and id; no OAR: one line; deleted while waiting: OAR's reason"
 }
 
 s_agent_fails() { # an agent that cannot start names its host
@@ -272,6 +312,6 @@ EOF
     ok "autodist up inside an OAR job: an agent on each of its 2 nodes through oarsh, a 2x1 job COMPLETED"
 }
 
-SCENARIOS=${*:-basic reproduce refused walltime oardel attach agent_fails sweep inside}
+SCENARIOS=${*:-basic reproduce refused walltime oardel attach cmds agent_fails sweep inside}
 for s in $SCENARIOS; do "s_$s"; done
 echo "passed $pass"
