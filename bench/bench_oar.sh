@@ -2,11 +2,11 @@
 # bench_oar.sh - the reservation targets of docs/benchmarks.md, on the local OAR test cluster:
 #   1. OAR's Running -> the job's first training step, against the trainer's own start-up
 #      (mpirun of the same 2-rank job straight on this machine, to its first step);
-#   2. `autodist reproduce` of a run on this machine, 3 repeats, against the original's spread;
 #   3. a sweep cut by its reservation's walltime: every configuration recorded exactly once.
+# (Target 2, `autodist reproduce` against the original's spread, is bench/bench_reproduce.sh.)
 #
 # usage: bench/bench_oar.sh [BUILD_DIR] [REPS]   (as root, scripts/oar-cluster.sh up first;
-#        about 4 minutes with REPS=5).  Prints one line per measure and a summary.
+#        about 3 minutes with REPS=5).  Prints one line per measure and a summary.
 set -u
 B=$(cd "${1:-build}" && pwd)
 REPS=${2:-5}
@@ -89,13 +89,6 @@ for i in $(seq "$REPS"); do
 done
 echo "Running -> first step: $(stats "${lat[@]}")"
 echo "trainer's own start-up (mpirun here -> first step): $(stats "${own[@]}")"
-
-# 2. reproduce on this machine: an original with 3 repeats, then reproduce --repeats 3.
-job local.yaml repro-local 400
-as_user sed -i 's/nodes: 2, procs_per_node: 1/nodes: 1, procs_per_node: 2/' "$T/local.yaml"
-for i in 1 2 3; do ad submit --wait "$T/local.yaml" >/dev/null 2>&1; done
-first=$(sqlite3 "$H/runs.db" "select min(id) from runs where job in (select id from jobs where name='repro-local')")
-ad reproduce "$first" --repeats 3 | sed -n '/^throughput/,/^differences/p'
 
 # 3. a sweep cut by walltime: each configuration COMPLETED exactly once.
 cat >"$T/sw.yaml" <<EOF
