@@ -378,7 +378,7 @@ int
 ad_cli_open_store(ad_cli_t *cli, ad_store_t **store, const char **db)
 {
     const ad_home_t *home = ad_cli_home(cli);
-    ad_err_t err = {0};
+    ad_err_t err = {0}, err2 = {0};
     struct stat sb;
 
     *store = NULL;
@@ -387,9 +387,18 @@ ad_cli_open_store(ad_cli_t *cli, ad_store_t **store, const char **db)
     *db = home->db;
     if (stat(home->db, &sb) < 0 && errno == ENOENT)
         return 0;
-    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err))
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
-    return 0;
+    if (ad_store_open(home->db, AD_STORE_READONLY, store, &err) == 0)
+        return 0;
+    /*
+     * A store of an older schema (autodist was upgraded) is migrated by a writable open,
+     * as the coordinator's would: then it reads.  A store we may not write keeps the error.
+     */
+    if (access(home->db, W_OK) == 0 && ad_store_open(home->db, 0, store, &err2) == 0) {
+        ad_store_close(store);
+        if (ad_store_open(home->db, AD_STORE_READONLY, store, &err2) == 0)
+            return 0;
+    }
+    return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
 }
 
 /* ---- parsing ------------------------------------------------------------------------------ */
