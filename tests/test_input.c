@@ -360,6 +360,77 @@ test_no_host_reaches_a_shell(void **st)
     assert_false(adt_is_file(mark));
 }
 
+/* A HELLO of node name with pool and launch (JSON texts, "" = absent); the answer's type. */
+static ad_proto_type_t
+s_hello_launch(zsock_t *dealer, const char *name, const char *pool, const char *launch,
+               char *reason, size_t len)
+{
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+    char hello[1024];
+    ad_proto_type_t type;
+
+    snprintf(hello, sizeof(hello),
+             "{\"protocol\":1,\"version\":\"1\",\"pid\":1,\"hostname\":\"%s\",%s%s%s%s"
+             "\"profile\":{\"fingerprint\":\"f\",\"cpu\":{\"cores\":2}}}",
+             name, *pool ? "\"pool\":" : "", pool, *pool ? "," : "", *launch ? launch : "");
+    assert_int_equal(zstr_sendx(dealer, "HELLO", hello, NULL), 0);
+    if (ad_proto_recv(dealer, 10000, &msg, &err))
+        fail_msg("no answer to HELLO %s: %s", name, err.msg);
+    type = msg.type;
+    if (reason)
+        snprintf(reason, len, "%s", json_string_value(json_object_get(msg.payload, "reason")));
+    ad_proto_msg_clear(&msg);
+    return type;
+}
+
+/*
+ * What an agent may ask the coordinator to run for mpirun is checked: only oarsh or ssh by
+ * name, only OAR_JOB_ID/SLURM_JOB_ID of digits; a pool's node coming back from a newer batch
+ * job replaces its stale session at once instead of being refused as a second agent.
+ */
+static void
+test_hello_launch_checked(void **st)
+{
+    pid_t d = s_start_daemon(NULL);
+    zsock_t *a1 = zsock_new_dealer(s_ep[1]), *a2 = zsock_new_dealer(s_ep[1]);
+    char reason[512];
+
+    assert_int_equal(s_hello_launch(a1, "p1", "\"oar:s\"",
+                                    "\"launch\":{\"rsh\":\"/bin/sh\"},", reason, sizeof(reason)),
+                     AD_PROTO_REJECT);
+    adt_assert_has(reason, "launch.rsh must be oarsh or ssh");
+    assert_int_equal(s_hello_launch(a1, "p1", "\"oar:s\"",
+                                    "\"launch\":{\"rsh\":\"oarsh\",\"env\":{\"LD_PRELOAD\":"
+                                    "\"/tmp/x.so\"}},",
+                                    reason, sizeof(reason)),
+                     AD_PROTO_REJECT);
+    adt_assert_has(reason, "launch.env may hold OAR_JOB_ID or SLURM_JOB_ID");
+    assert_int_equal(s_hello_launch(a1, "p1", "\"a b\"", "", reason, sizeof(reason)),
+                     AD_PROTO_REJECT);
+    adt_assert_has(reason, "pool must be");
+    assert_int_equal(s_nodes(), 0);
+    /* Reservation 1's agent on p1, then reservation 2's on the same host: replaced. */
+    assert_int_equal(s_hello_launch(a1, "p1", "\"oar:s\"",
+                                    "\"launch\":{\"rsh\":\"oarsh\",\"env\":{\"OAR_JOB_ID\":\"1\"}},",
+                                    NULL, 0),
+                     AD_PROTO_WELCOME);
+    assert_int_equal(s_hello_launch(a2, "p1", "\"oar:s\"",
+                                    "\"launch\":{\"rsh\":\"oarsh\",\"env\":{\"OAR_JOB_ID\":\"2\"}},",
+                                    NULL, 0),
+                     AD_PROTO_WELCOME);
+    assert_int_equal(s_log_count("its reservation ended: an agent of the next one replaces it"), 1);
+    /* The same batch job twice is still two agents claiming one name. */
+    assert_int_equal(s_hello_launch(a1, "p1", "\"oar:s\"",
+                                    "\"launch\":{\"rsh\":\"oarsh\",\"env\":{\"OAR_JOB_ID\":\"2\"}},",
+                                    reason, sizeof(reason)),
+                     AD_PROTO_REJECT);
+    adt_assert_has(reason, "two agents claim the host name p1");
+    zsock_destroy(&a1);
+    zsock_destroy(&a2);
+    s_stop(d);
+}
+
 int
 main(void)
 {
@@ -368,6 +439,7 @@ main(void)
         cmocka_unit_test_setup(test_hello_flood_max_nodes, s_setup),
         cmocka_unit_test_setup(test_profile_cap_and_history, s_setup),
         cmocka_unit_test_setup(test_no_host_reaches_a_shell, s_setup),
+        cmocka_unit_test_setup(test_hello_launch_checked, s_setup),
     };
 
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
