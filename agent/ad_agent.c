@@ -391,6 +391,8 @@ s_detach_ready(const opts_t *o, const char *name, int ready_fd)
     dup2(fd, STDERR_FILENO);
     close(fd);
     free(path);
+    ad_log(AD_LOG_INFO, "node %s: detached (pid %d), connecting to %s", name, (int)getpid(),
+           o->endpoint);
     if (write(ready_fd, "1", 1) != 1)
         return S_EXIT_FAIL;
     close(ready_fd);

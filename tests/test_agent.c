@@ -345,6 +345,87 @@ test_bad_command_line(void **state)
     assert_non_null(strstr(err, "usage: autodist-agent"));
     assert_non_null(strstr(err, "--keys DIR"));
     free(err);
+
+}
+
+/* --detach: a start that fails says why on stderr and exits 1; one that works exits 0. */
+static void
+test_detach(void **state)
+{
+    char log[512], keys[512], *err;
+    s_agent_t a;
+    int port;
+    zsock_t *router = s_listen("tcp://127.0.0.1:*", &port);
+
+    (void)state;
+    /* What mpirun runs for this node is checked before anything is sent. */
+    {
+        static const struct {
+            const char *args[6], *says;
+        } bad[] = {
+            {{"--rsh", "/bin/sh"}, "--rsh must be oarsh or ssh, got \"/bin/sh\""},
+            {{"--rsh", "oarsh", "--rsh-env", "LD_PRELOAD=/tmp/x.so"}, "--rsh-env must be"},
+            {{"--rsh-env", "OAR_JOB_ID=3"}, "--rsh-env goes with --rsh"},
+            {{"--pool", "a b"}, "--pool must be 1..128 letters"},
+            {{"--log", "/tmp/x"}, "--log goes with --detach"},
+            {{"--detach", "--profile"}, "--detach and --profile exclude each other"},
+        };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+            s_runv(&a, bad[i].args);
+            assert_int_equal(a.status, 2);
+            err = adt_slurp(a.err, NULL);
+            if (!strstr(err, bad[i].says))
+                fail_msg("expected \"%s\", got \"%s\"", bad[i].says, err);
+            assert_int_equal(s_count_lines(err), 1);
+            free(err);
+        }
+    }
+
+    snprintf(keys, sizeof(keys), "%s/no-keys", adt_root());
+    s_run(&a, "--detach", "--no-bench", "--keys", keys, "--name", "d1");
+    assert_int_equal(a.status, 1);
+    err = adt_slurp(a.err, NULL);
+    assert_non_null(strstr(err, "no CURVE key"));
+    free(err);
+
+    snprintf(log, sizeof(log), "%s/detached.log", adt_root());
+    s_run(&a, "--detach", "--log", log, "--no-bench", "--name", "d2", "--pool", "oar:t", "--rsh",
+          "oarsh", "--rsh-env", "OAR_JOB_ID=7", "--coordinator", s_endpoint(port));
+    assert_int_equal(a.status, 0);
+    /* The detached agent says HELLO with its pool and launch, then is stopped. */
+    {
+        zmsg_t *m = NULL;
+        char *type = NULL, *json = NULL;
+        zpoller_t *p = zpoller_new(router, NULL);
+
+        for (int i = 0; i < 50 && !json; i++) {
+            if (zpoller_wait(p, 200) != router)
+                continue;
+            m = zmsg_recv(router);
+            zframe_destroy(&(zframe_t *){zmsg_pop(m)});
+            type = zmsg_popstr(m);
+            if (type && !strcmp(type, "HELLO"))
+                json = zmsg_popstr(m);
+            free(type);
+            zmsg_destroy(&m);
+        }
+        zpoller_destroy(&p);
+        assert_non_null(json);
+        assert_non_null(strstr(json, "\"pool\":\"oar:t\""));
+        assert_non_null(strstr(json, "\"rsh\":\"oarsh\""));
+        assert_non_null(strstr(json, "\"OAR_JOB_ID\":\"7\""));
+        free(json);
+    }
+    assert_int_equal(system("pkill -TERM -f 'autodist-agent --detach --log .*detached.log'") >= 0,
+                     1);
+    err = adt_slurp(a.err, NULL);
+    assert_non_null(strstr(err, "node d2: running in the background, log in "));
+    free(err);
+    err = adt_slurp(log, NULL);
+    assert_non_null(strstr(err, "node d2: detached (pid "));
+    free(err);
+    zsock_destroy(&router);
 }
 
 static void
@@ -587,6 +668,7 @@ main(void)
         cmocka_unit_test_teardown(test_profile_yaml, s_teardown),
         cmocka_unit_test_teardown(test_profile_json, s_teardown),
         cmocka_unit_test_teardown(test_bad_command_line, s_teardown),
+        cmocka_unit_test_teardown(test_detach, s_teardown),
         cmocka_unit_test_teardown(test_hello_and_heartbeats, s_teardown),
         cmocka_unit_test_teardown(test_ping, s_teardown),
         cmocka_unit_test_teardown(test_reject_final, s_teardown),

@@ -130,6 +130,17 @@ s_reproduce() { # reproduce the basic run: a new reservation, a new run linked t
     ok "reproduce on a reservation of the same cluster: 2 new runs linked to the original, a ratio, released"
 }
 
+s_auto() { # layout: auto plans (and probes) on the reservation's nodes, not the cluster's own
+    job auto.yaml "auto-$TAG" "{nodes: 2, walltime: 0:05:00}" 200
+    sed -i 's/^layout: .*/layout: auto/' "$T/auto.yaml"
+    ad submit "$T/auto.yaml" >"$T/auto.out" 2>&1 || fail "layout auto on a reservation: $(tail -3 "$T/auto.out")"
+    hosts=$(sql "select group_concat(nodelist, ',') from jobs where name like 'auto-$TAG%'")
+    [ -n "$hosts" ] || fail "no job of auto-$TAG"
+    case ",$hosts," in *,vm,* | *,"$(hostname)",*) fail "a job of the reservation ran off it: $hosts" ;; esac
+    echo "$hosts" | tr ',' '\n' | grep -qv '^node-[0-9]*$' && fail "nodes off the reservation: $hosts"
+    ok "layout: auto on a reservation: probes and the job on its nodes only ($hosts)"
+}
+
 s_refused() { # requests OAR refuses: its reason in one line, exit 1, no job left
     job bad1.yaml "bad1-$TAG" "{nodes: 2, walltime: 0:05:00, properties: \"colour='red'\"}"
     ad submit "$T/bad1.yaml" >"$T/bad1.out" 2>&1 && fail "an unknown property was accepted"
@@ -312,6 +323,6 @@ EOF
     ok "autodist up inside an OAR job: an agent on each of its 2 nodes through oarsh, a 2x1 job COMPLETED"
 }
 
-SCENARIOS=${*:-basic reproduce refused walltime oardel attach cmds agent_fails sweep inside}
+SCENARIOS=${*:-basic reproduce auto refused walltime oardel attach cmds agent_fails sweep inside}
 for s in $SCENARIOS; do "s_$s"; done
 echo "passed $pass"
