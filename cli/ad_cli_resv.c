@@ -163,7 +163,8 @@ s_wait_running(ad_cli_resv_t *s)
         if (!ad_cli_sleep(delay) || ad_cli_interrupted)
             return ad_cli_fail(AD_CLI_EXIT_INTERRUPTED,
                                "stopped waiting: %s job %s (%s) stays queued; run the same "
-                               "command again to attach to it, or release it with `oardel %s`",
+                               "command again to attach to it, or `autodist reservation release "
+                               "%s`",
                                s_system(s), ad_resv_id(s->resv), s->pool,
                                ad_resv_id(s->resv));
         delay = delay * 2 > S_WAIT_MAX_S ? S_WAIT_MAX_S : delay * 2;
@@ -498,9 +499,11 @@ ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
         else
             fprintf(stderr, "autodist: released %s job %s\n", s_system(s),
                     ad_resv_id(s->resv));
-    } else if (s->resv) {
-        fprintf(stderr, "autodist: kept %s job %s (%s) as asked (reservation.keep)\n",
-                s_system(s), ad_resv_id(s->resv), s->pool);
+    } else if (s->resv && s->st.phase == AD_RESV_RUNNING) {
+        fprintf(stderr,
+                "autodist: kept %s job %s (%s) as asked (reservation.keep); `autodist "
+                "reservation release %s` ends it\n",
+                s_system(s), ad_resv_id(s->resv), s->pool, ad_resv_id(s->resv));
     }
     /* Released is gone: others may count on the nodes (and the record gets the stop time). */
     if (s->resv && !s->keep)

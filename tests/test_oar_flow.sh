@@ -27,7 +27,7 @@ T=$(mktemp -d /tmp/ad_oarflow.XXXXXX)
 chown "$USER_" "$T"
 H=$T/home
 ID=$$
-BASE=$((20000 + (ID % 400) * 10))
+BASE=$((30000 + (ID % 200) * 10)) # below the ephemeral ports, above the tests' random ones
 CLIENT=tcp://127.0.0.1:$BASE
 AGENTS=tcp://127.0.0.1:$((BASE + 1))
 METRICS=tcp://127.0.0.1:$((BASE + 2))

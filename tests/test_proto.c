@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "ad_test.h"
 
@@ -37,6 +41,25 @@ s_free_port(void)
     assert_true(port > 0);
     zsock_destroy(&s);
     return port;
+}
+
+/*
+ * A loopback port nobody can listen on while *fd stays open: bound, never
+ * listened on, so a connection to it is refused (a port merely found free
+ * may be taken by another program before the test connects).  Close *fd after.
+ */
+static int
+s_dead_port(int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t len = sizeof(a);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
 }
 
 /* A payload that passes validation for each type. */
@@ -452,9 +475,9 @@ test_request_nobody_listening(void **state)
     json_t *reply = (json_t *)1;
     ad_err_t err = {0};
     int64_t t0, elapsed;
-    int rc;
+    int rc, dead;
 
-    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", s_free_port());
+    snprintf(endpoint, sizeof(endpoint), "tcp://127.0.0.1:%d", s_dead_port(&dead));
     t0 = zclock_mono();
     rc = ad_proto_request(endpoint, "STATUS", NULL, 700, &reply, &err);
     elapsed = zclock_mono() - t0;
@@ -472,6 +495,7 @@ test_request_nobody_listening(void **state)
     rc = ad_proto_request("nonsense://x", "NODES", NULL, 100, &reply, &err);
     assert_int_equal(rc, AD_EINVAL);
     assert_non_null(strstr(err.msg, "nonsense://x"));
+    close(dead);
 }
 
 static void
