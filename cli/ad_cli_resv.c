@@ -110,6 +110,9 @@ s_reserve(ad_cli_resv_t *s, const ad_job_resv_t *r)
     if (r->job) {
         if (ad_resv_attach(r->backend, r->job, &s->resv, &err))
             return ad_cli_fail(AD_CLI_EXIT_ERROR, "reservation.job %s: %s", r->job, err.msg);
+        /* The user's own batch job: used, never released by autodist. */
+        s->keep = true;
+        s->yours = true;
         fprintf(stderr, "autodist: attached to %s job %s\n", s_system(s),
                 ad_resv_id(s->resv));
         return 0;
@@ -501,9 +504,11 @@ ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
                     ad_resv_id(s->resv));
     } else if (s->resv && s->st.phase == AD_RESV_RUNNING) {
         fprintf(stderr,
-                "autodist: kept %s job %s (%s) as asked (reservation.keep); `autodist "
-                "reservation release %s` ends it\n",
-                s_system(s), ad_resv_id(s->resv), s->pool, ad_resv_id(s->resv));
+                "autodist: kept %s job %s (%s) as asked (%s); `autodist reservation release "
+                "%s` ends it\n",
+                s_system(s), ad_resv_id(s->resv), s->pool,
+                s->yours ? "reservation.job: it is yours" : "reservation.keep",
+                ad_resv_id(s->resv));
     }
     /* Released is gone: others may count on the nodes (and the record gets the stop time). */
     if (s->resv && !s->keep)
@@ -605,9 +610,11 @@ ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval)
     if (rc)
         goto out;
     id = ad_cli_jint(reply, "job", 0);
-    printf("submitted job %lld (%s) on %s job %s\n", (long long)id, job->name,
-           s_system(&s), ad_resv_id(s.resv));
-    fflush(stdout);
+    if (!cli->json) {
+        printf("submitted job %lld (%s) on %s job %s\n", (long long)id, job->name,
+               s_system(&s), ad_resv_id(s.resv));
+        fflush(stdout);
+    }
     rc = ad_cli_wait_job(cli, id, job->name, interval, s_watch, &w);
 out:
     json_decref(reply);
