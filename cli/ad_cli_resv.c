@@ -502,7 +502,7 @@ ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
         else
             fprintf(stderr, "autodist: released %s job %s\n", s_system(s),
                     ad_resv_id(s->resv));
-    } else if (s->resv && s->st.phase == AD_RESV_RUNNING) {
+    } else if (s->resv && s->st.phase == AD_RESV_RUNNING && !s->kept_said) {
         fprintf(stderr,
                 "autodist: kept %s job %s (%s) as asked (%s); `autodist reservation release "
                 "%s` ends it\n",
@@ -616,6 +616,15 @@ ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval)
         fflush(stdout);
     }
     rc = ad_cli_wait_job(cli, id, job->name, interval, s_watch, &w);
+    if (rc == AD_CLI_EXIT_INTERRUPTED) {
+        /* Ctrl-C stops following, not the job: its nodes stay until it ends or are released. */
+        s.keep = true;
+        fprintf(stderr,
+                "autodist: %s job %s stays for job %lld; `autodist reservation release %s` "
+                "ends it\n",
+                s_system(&s), ad_resv_id(s.resv), (long long)id, ad_resv_id(s.resv));
+        s.kept_said = true;
+    }
 out:
     json_decref(reply);
     ad_cli_resv_close(cli, &s, id, 0);

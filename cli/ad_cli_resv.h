@@ -17,6 +17,7 @@ typedef struct ad_cli_resv {
     bool submitted;                        /* this command submitted it (not attached) */
     bool keep;                             /* leave it running at the end */
     bool yours;                            /* the user's own batch job (reservation.job) */
+    bool kept_said;                        /* why it is kept was said already */
     double next_poll;                      /* ad_clock_now() of the next watch poll */
     int64_t ends_at;                       /* epoch s its walltime ends (0: not known yet) */
     ad_resv_status_t st;                   /* the last poll */

@@ -451,6 +451,15 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec,
         }
         f.resv_ended = false;
         rc = s_follow(&f);
+        if (rc == AD_CLI_EXIT_INTERRUPTED) {
+            /* The sweep goes on: so do its nodes, until released. */
+            r.keep = true;
+            r.kept_said = true;
+            fprintf(stderr,
+                    "autodist: the reservation stays for sweep %s; the same `autodist sweep` "
+                    "follows it again, `autodist reservation release %s` ends it\n",
+                    f.name, ad_resv_id(r.resv));
+        }
         ad_cli_resv_close(cli, &r, 0, sweep_id);
         if (rc || !f.resv_ended)
             break;
