@@ -82,7 +82,8 @@ static int
 s_req(const char *keys, const char *type, json_t *payload, json_t **reply, ad_err_t *err)
 {
     json_t *r = NULL;
-    int rc = ad_proto_request_secure(s_ep[0], keys, type, payload, 3000, &r, err);
+    /* 10 s: a refused handshake is told at once; a loaded machine may be slow to tell it. */
+    int rc = ad_proto_request_secure(s_ep[0], keys, type, payload, 10000, &r, err);
 
     if (reply)
         *reply = r;
