@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ad_cli.h"
+#include "ad_cli_resv.h"
 #include "autodist/ad_opt.h"
-#include "autodist/ad_resv.h"
 
 /* Attach to the batch job named by id_or_name; 0 with *out, or an exit status (printed). */
 static int
@@ -73,14 +72,12 @@ s_extend(ad_resv_t *r, const char *what)
 static int
 s_release(ad_resv_t *r)
 {
-    double until = ad_clock_now() + 15;
-    ad_resv_status_t st = {0};
+    ad_resv_status_t st;
     ad_err_t err = {0};
 
     if (ad_resv_release(r, &err))
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
-    while (ad_resv_poll(r, &st, &err) == 0 && st.phase != AD_RESV_ENDED && ad_clock_now() < until)
-        ad_cli_sleep(0.5);
+    ad_cli_resv_wait_over(r, &st);
     printf("released OAR job %s (%s)\n", ad_resv_id(r), st.state[0] ? st.state : "gone");
     return AD_CLI_EXIT_OK;
 }

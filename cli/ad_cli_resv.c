@@ -476,22 +476,21 @@ ad_cli_resv_add_job(ad_cli_resv_t *s, int64_t id)
     s->jobs[s->n_jobs++] = id;
 }
 
-/* After a release: wait (a little) for the batch job's end, so the record has its stop time. */
-static void
-s_wait_over(ad_cli_resv_t *s)
+void
+ad_cli_resv_wait_over(ad_resv_t *r, ad_resv_status_t *st)
 {
     double until = ad_clock_now() + S_OVER_WAIT_S;
-    ad_resv_status_t st;
     ad_err_t err = {0};
 
-    while (ad_resv_poll(s->resv, &st, &err) == 0 && st.phase != AD_RESV_ENDED &&
-           ad_clock_now() < until)
+    memset(st, 0, sizeof(*st));
+    while (ad_resv_poll(r, st, &err) == 0 && st->phase != AD_RESV_ENDED && ad_clock_now() < until)
         ad_cli_sleep(0.5);
 }
 
 void
 ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
 {
+    ad_resv_status_t over;
     ad_err_t err = {0};
 
     if (s->resv && !s->keep && s->st.phase >= AD_RESV_ENDING) {
@@ -512,7 +511,7 @@ ad_cli_resv_close(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep)
     }
     /* Released is gone: others may count on the nodes (and the record gets the stop time). */
     if (s->resv && !s->keep)
-        s_wait_over(s);
+        ad_cli_resv_wait_over(s->resv, &over);
     if (s->resv && (job > 0 || sweep > 0 || s->n_jobs)) {
         ad_cli_resv_record(cli, s, job, sweep);
         for (size_t i = 0; i < s->n_jobs; i++)

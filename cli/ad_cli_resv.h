@@ -66,6 +66,12 @@ double ad_cli_resv_left(const ad_cli_resv_t *s);
  */
 void ad_cli_resv_record(ad_cli_t *cli, ad_cli_resv_t *s, int64_t job, int64_t sweep);
 
+/*
+ * After a release: wait (15 s at most) until the batch system says r is over, so that
+ * the record has its stop time and the nodes are free; *st the last status.
+ */
+void ad_cli_resv_wait_over(ad_resv_t *r, ad_resv_status_t *st);
+
 /* Note that job id runs on s: ad_cli_resv_close() records the reservation in its runs. */
 void ad_cli_resv_add_job(ad_cli_resv_t *s, int64_t id);
 

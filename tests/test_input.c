@@ -194,15 +194,30 @@ test_many_and_oversized_frames(void **st)
     s_stop(d);
 }
 
+/* The coordinator's answer to the HELLO of name just sent: its type, its reason into reason. */
+static ad_proto_type_t
+s_answer(zsock_t *dealer, const char *name, char *reason, size_t len)
+{
+    ad_proto_msg_t msg = {0};
+    ad_err_t err = {0};
+    ad_proto_type_t type;
+
+    if (ad_proto_recv(dealer, 10000, &msg, &err))
+        fail_msg("no answer to HELLO %s: %s", name, err.msg);
+    type = msg.type;
+    if (reason)
+        snprintf(reason, len, "%s", json_string_value(json_object_get(msg.payload, "reason")));
+    ad_proto_msg_clear(&msg);
+    return type;
+}
+
 /* A HELLO as name with a profile whose "pad" key is pad_bytes long; the answer's type. */
 static ad_proto_type_t
 s_hello(zsock_t *dealer, const char *name, size_t pad_bytes, char *reason, size_t len)
 {
-    ad_proto_msg_t msg = {0};
     ad_err_t err = {0};
     char *pad = malloc(pad_bytes + 1);
     json_t *hello;
-    ad_proto_type_t type;
 
     memset(pad, 'p', pad_bytes);
     pad[pad_bytes] = '\0';
@@ -211,13 +226,7 @@ s_hello(zsock_t *dealer, const char *name, size_t pad_bytes, char *reason, size_
                       "fingerprint", "input-class", "cpu", "cores", 2, "pad", pad);
     free(pad);
     assert_int_equal(ad_proto_send(dealer, NULL, "HELLO", hello, &err), 0);
-    if (ad_proto_recv(dealer, 10000, &msg, &err))
-        fail_msg("no answer to HELLO %s: %s", name, err.msg);
-    type = msg.type;
-    if (reason)
-        snprintf(reason, len, "%s", json_string_value(json_object_get(msg.payload, "reason")));
-    ad_proto_msg_clear(&msg);
-    return type;
+    return s_answer(dealer, name, reason, len);
 }
 
 /*
@@ -365,23 +374,14 @@ static ad_proto_type_t
 s_hello_launch(zsock_t *dealer, const char *name, const char *pool, const char *launch,
                char *reason, size_t len)
 {
-    ad_proto_msg_t msg = {0};
-    ad_err_t err = {0};
     char hello[1024];
-    ad_proto_type_t type;
 
     snprintf(hello, sizeof(hello),
              "{\"protocol\":1,\"version\":\"1\",\"pid\":1,\"hostname\":\"%s\",%s%s%s%s"
              "\"profile\":{\"fingerprint\":\"f\",\"cpu\":{\"cores\":2}}}",
              name, *pool ? "\"pool\":" : "", pool, *pool ? "," : "", *launch ? launch : "");
     assert_int_equal(zstr_sendx(dealer, "HELLO", hello, NULL), 0);
-    if (ad_proto_recv(dealer, 10000, &msg, &err))
-        fail_msg("no answer to HELLO %s: %s", name, err.msg);
-    type = msg.type;
-    if (reason)
-        snprintf(reason, len, "%s", json_string_value(json_object_get(msg.payload, "reason")));
-    ad_proto_msg_clear(&msg);
-    return type;
+    return s_answer(dealer, name, reason, len);
 }
 
 /*
