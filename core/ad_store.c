@@ -205,9 +205,53 @@ static const char s_schema_v4[] =
     "CREATE INDEX runs_reproduces ON runs (reproduces) WHERE reproduces IS NOT NULL;"
     "ALTER TABLE jobs ADD COLUMN pool TEXT;";
 
+/*
+ * Version 5: runs as experiments with sound figures (docs/speedup.md, docs/store.md
+ * "Runs as experiments"): a run's throughput spread over its steady-state steps
+ * and their count, the interval of its speedup, its flags (noisy, high-spread,
+ * efficiency>100%, few-samples: a comma list), whether it was a `layout: auto`
+ * probe, the most other load its nodes carried while it ran, the CPU time and
+ * peak memory of its ranks, its job's name and spec (the hyper-parameters), a
+ * note and tags; the key that makes `autodist import` idempotent; the pinned
+ * baselines, one per hardware class, model, dataset, batch and device.
+ */
+static const char s_schema_v5[] =
+    "ALTER TABLE runs ADD COLUMN sps_sd REAL;"
+    "ALTER TABLE runs ADD COLUMN sps_steps INTEGER;"
+    "ALTER TABLE runs ADD COLUMN speedup_lo REAL;"
+    "ALTER TABLE runs ADD COLUMN speedup_hi REAL;"
+    "ALTER TABLE runs ADD COLUMN flags TEXT;"
+    "ALTER TABLE runs ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN load_other REAL;"
+    "ALTER TABLE runs ADD COLUMN cpu_time_s REAL;"
+    "ALTER TABLE runs ADD COLUMN max_rss_bytes INTEGER;"
+    "ALTER TABLE runs ADD COLUMN name TEXT;"
+    "ALTER TABLE runs ADD COLUMN spec TEXT;"
+    "ALTER TABLE runs ADD COLUMN note TEXT;"
+    "ALTER TABLE runs ADD COLUMN import_key TEXT;"
+    "CREATE UNIQUE INDEX runs_import_key ON runs (import_key) WHERE import_key IS NOT NULL;"
+    "UPDATE runs SET name = (SELECT name FROM jobs WHERE jobs.id = runs.job),"
+    " spec = (SELECT spec FROM jobs WHERE jobs.id = runs.job) WHERE job IS NOT NULL;"
+    "CREATE TABLE run_tags ("
+    " run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (run, key)) WITHOUT ROWID;"
+    "CREATE INDEX run_tags_key ON run_tags (key, value);"
+    "CREATE TABLE baselines ("
+    " hardware TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,"
+    " batch_size INTEGER NOT NULL, device TEXT NOT NULL,"
+    " runs TEXT NOT NULL,"
+    " sps REAL NOT NULL,"
+    " sps_sd REAL,"
+    " n INTEGER NOT NULL,"
+    " pinned INTEGER NOT NULL DEFAULT 0,"
+    " updated REAL NOT NULL,"
+    " PRIMARY KEY (hardware, model, dataset, batch_size, device)) WITHOUT ROWID;";
+
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
-static const char *const s_migrations[] = {NULL, s_schema_v1, s_schema_v2, s_schema_v3,
-                                           s_schema_v4};
+static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2,
+                                           s_schema_v3, s_schema_v4, s_schema_v5};
 
 _Static_assert(sizeof(s_migrations) / sizeof(s_migrations[0]) == AD_STORE_SCHEMA_VERSION + 1,
                "one migration per schema version");

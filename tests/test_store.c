@@ -196,6 +196,17 @@ test_migrate_from_v1_keeps_data(void **state)
     assert_int_equal(job.pid, 0);
     assert_null(job.pid_identity);
     assert_string_equal(job.spec, "{\"model\":\"cnn\"}");
+    /* Version 5: a run carries its job's name and spec; imported runs have none. */
+    assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs WHERE id = 1"
+                                       " AND name = 'old-job' AND spec = '{\"model\":\"cnn\"}'"
+                                       " AND probe = 0 AND flags IS NULL"),
+                     1);
+    assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs WHERE id = 2"
+                                       " AND name IS NULL AND spec IS NULL"),
+                     1);
+    assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                                       " ('run_tags', 'baselines', 'runs_import_key')"),
+                     3);
     assert_int_equal(job.state, AD_JOB_COMPLETED);
     assert_int_equal(job.exit_code, 0);
     ad_store_job_row_clear(&job);
@@ -265,7 +276,7 @@ test_readonly_open_of_old_schema_refused(void **state)
     adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
-    adt_assert_has(err.msg, "has schema 1, this autodist needs 4");
+    adt_assert_has(err.msg, "has schema 1, this autodist needs 5");
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 1);
 }
 
@@ -284,7 +295,7 @@ test_newer_schema_refused(void **state)
     assert_int_equal(err.code, AD_EDB);
     assert_null(store);
     adt_assert_has(err.msg, path);
-    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 4: upgrade autodist");
+    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 5: upgrade autodist");
     /* Untouched: still version 7 with its row. */
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs"), 1);
