@@ -27,12 +27,14 @@ enum {
     S_OPT_JSON,
     S_OPT_HELP,
     S_OPT_KEYS,
+    S_OPT_PARSABLE,
 };
 
 /* Room for a command's own options plus the global ones. */
 #define S_MAX_OPTIONS 32
 
 volatile sig_atomic_t ad_cli_interrupted;
+bool ad_cli_parsable;
 
 static const struct option s_global_options[] = {
     {"home", required_argument, NULL, S_OPT_HOME},
@@ -40,6 +42,7 @@ static const struct option s_global_options[] = {
     {"json", no_argument, NULL, S_OPT_JSON},
     {"help", no_argument, NULL, S_OPT_HELP},
     {"keys", required_argument, NULL, S_OPT_KEYS},
+    {"parsable", no_argument, NULL, S_OPT_PARSABLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -51,7 +54,7 @@ ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, co
     int c;
 
     for (size_t i = 0; own && own[i].name; i++) {
-        assert(n < S_MAX_OPTIONS - 5);
+        assert(n < S_MAX_OPTIONS - 6);
         all[n++] = own[i];
     }
     for (size_t i = 0; i < sizeof(s_global_options) / sizeof(s_global_options[0]); i++)
@@ -72,6 +75,9 @@ ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, co
             continue;
         case S_OPT_KEYS:
             cli->keys_arg = optarg;
+            continue;
+        case S_OPT_PARSABLE:
+            cli->parsable = ad_cli_parsable = true;
             continue;
         case 'h':
         case S_OPT_HELP:
@@ -630,7 +636,9 @@ ad_cli_table_print(const ad_cli_table_t *self, FILE *f)
         for (int c = 0; c < self->ncols; c++) {
             const char *cell = self->cells[r * self->ncols + c];
 
-            if (c == self->ncols - 1)
+            if (ad_cli_parsable)
+                fprintf(f, "%s%c", cell, c == self->ncols - 1 ? '\n' : '|');
+            else if (c == self->ncols - 1)
                 fprintf(f, "%s\n", cell);
             else
                 fprintf(f, "%-*s  ", (int)width[c], cell);
@@ -677,6 +685,24 @@ ad_cli_job_progress(const json_t *job, char *buf, size_t size)
     int64_t step = ad_cli_jint(p, "step", -1), steps = ad_cli_jint(p, "steps", 0);
     int64_t epoch = ad_cli_jint(p, "epoch", 0), epochs = ad_cli_jint(p, "epochs", 0);
 
+    const char *state = ad_cli_jstr(job, "state");
+
+    /* A job that ended otherwise than COMPLETED says so, and how far it got: never "done". */
+    if (state && strcmp(state, "COMPLETED") && strcmp(state, "PENDING") &&
+        strcmp(state, "RUNNING")) {
+        size_t len = 0;
+
+        for (; state[len] && len + 1 < size; len++)
+            buf[len] = (char)(state[len] >= 'A' && state[len] <= 'Z' ? state[len] + 32
+                                                                      : state[len]);
+        buf[len] = '\0';
+        if (step >= 0 && steps > 0)
+            snprintf(buf + len, size - len, " at step %lld/%lld", (long long)step,
+                     (long long)steps);
+        else if (step >= 0)
+            snprintf(buf + len, size - len, " at step %lld", (long long)step);
+        return buf;
+    }
     if (!p || (phase && !strcmp(phase, "done"))) {
         snprintf(buf, size, "%s", ad_cli_jobj(job, "result") || p ? "done" : "-");
         return buf;

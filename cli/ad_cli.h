@@ -41,6 +41,7 @@ typedef struct ad_cli {
     const char *keys_arg;     /* --keys: a client key folder; NULL: HOME/keys */
     bool insecure;            /* talk without keys (`up --insecure`, or recorded by it) */
     bool json;                /* --json: one JSON document on stdout */
+    bool parsable;            /* --parsable: tables as PIPE|SEPARATED lines, no padding */
     bool home_ready;          /* home has been resolved */
     ad_home_t home;           /* the home (ad_cli_home()) */
     char *endpoint;           /* the client endpoint (ad_cli_endpoint()); owned */
@@ -48,6 +49,9 @@ typedef struct ad_cli {
 
 /* A command: returns the process's exit status. argv[0] is the command name. */
 typedef int (*ad_cli_cmd_fn)(ad_cli_t *cli, int argc, char **argv);
+
+/* --parsable was given: ad_cli_table_print() writes a header and rows as A|B|C, no padding. */
+extern bool ad_cli_parsable;
 
 /* Set by the SIGINT handler that ad_cli_catch_interrupt() installs. */
 extern volatile sig_atomic_t ad_cli_interrupted;
@@ -109,7 +113,7 @@ bool ad_cli_help(const char *cmd, FILE *f);
 /*
  * The next option of the command: own is its option table (NULL-terminated,
  * values >= 256 or letters), to which the global options --home,
- * --coordinator, --json and --help are added, so they may follow the command
+ * --coordinator, --json, --parsable, --keys and --help are added, so they may follow the command
  * name.  Returns the option's value with *arg its argument (NULL for none),
  * AD_CLI_OPT_END, AD_CLI_OPT_HELP after printing the command's help, or
  * AD_CLI_OPT_ERROR after printing a usage error.  The first call of a
@@ -276,7 +280,10 @@ ad_cli_table_t *ad_cli_table_new(int ncols, const char *const *headers);
 void ad_cli_table_add(ad_cli_table_t *self, const char *const *cells);
 /* Rows added so far. */
 size_t ad_cli_table_rows(const ad_cli_table_t *self);
-/* Print the header and the rows on f, columns two spaces apart, the last unpadded. */
+/*
+ * Print the header and the rows on f, columns two spaces apart, the last unpadded; with
+ * --parsable (ad_cli_parsable) every line is its cells joined by '|', unpadded (`sacct -p`).
+ */
 void ad_cli_table_print(const ad_cli_table_t *self, FILE *f);
 /* Free a table; NULL-safe, sets *self_p to NULL. */
 void ad_cli_table_free(ad_cli_table_t **self_p);
@@ -285,7 +292,11 @@ void ad_cli_table_free(ad_cli_table_t **self_p);
 
 /* The LAYOUT cell of a job object: "2x1x1", or "auto" when not decided. Returns buf. */
 char *ad_cli_job_layout(const json_t *job, char *buf, size_t size);
-/* The PROGRESS cell of a job object ("45% step 120/469", "starting", "done", "-"). Returns buf. */
+/*
+ * The PROGRESS cell of a job object ("45% step 120/469", "starting", "done", "-"); a job that
+ * ended otherwise than COMPLETED gets its state and the step it reached ("cancelled at step
+ * 120/469", "failed"). Returns buf.
+ */
 char *ad_cli_job_progress(const json_t *job, char *buf, size_t size);
 /* Seconds the job has run (or ran); NaN when it has not started. */
 double ad_cli_job_elapsed(const json_t *job);

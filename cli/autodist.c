@@ -360,6 +360,8 @@ static const char s_globals_help[] =
     "                          else the one `autodist up` recorded, else " AD_PROTO_CLIENT_ENDPOINT
     ")\n"
     "  --json                  print one JSON document on stdout instead of text\n"
+    "  --parsable              tables as lines of cells joined by '|', a header line first,\n"
+    "                          no padding (like sacct -p), for scripts\n"
     "  --keys DIR              CURVE keys to talk with (default HOME/keys): a folder\n"
     "                          made by `autodist keys add-user NAME`\n"
     "  --help                  this help\n";
@@ -396,7 +398,7 @@ ad_cli_help(const char *cmd, FILE *f)
         return true;
     }
     fprintf(f, "usage: autodist [--home DIR] [--coordinator ENDPOINT] [--keys DIR] [--json]\n"
-               "                COMMAND [options]\n"
+               "                [--parsable] COMMAND [options]\n"
                "       autodist help COMMAND | --help | --version\n"
                "\n"
                "Train on the machines you have: autodist measures the nodes, runs synchronous\n"
@@ -416,6 +418,7 @@ enum {
     S_OPT_HELP,
     S_OPT_VERSION,
     S_OPT_KEYS,
+    S_OPT_PARSABLE,
 };
 
 /* `autodist help [CMD]`. */
@@ -439,6 +442,7 @@ main(int argc, char **argv)
         {"coordinator", required_argument, NULL, S_OPT_COORDINATOR},
         {"json", no_argument, NULL, S_OPT_JSON},
         {"keys", required_argument, NULL, S_OPT_KEYS},
+        {"parsable", no_argument, NULL, S_OPT_PARSABLE},
         {"help", no_argument, NULL, S_OPT_HELP},
         {"version", no_argument, NULL, S_OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -448,6 +452,8 @@ main(int argc, char **argv)
     int c, rc;
 
     ad_log_init("autodist", AD_LOG_WARN);
+    /* Messages to a person, even when stderr is redirected to a file: no times. */
+    ad_log_stamps(AD_LOG_STAMPS_OFF);
     /* Ctrl-C kills the command, except where --wait and --follow catch it themselves. */
     zsys_handler_set(NULL);
     opterr = 0;
@@ -464,6 +470,9 @@ main(int argc, char **argv)
             break;
         case S_OPT_KEYS:
             cli.keys_arg = optarg;
+            break;
+        case S_OPT_PARSABLE:
+            cli.parsable = ad_cli_parsable = true;
             break;
         case 'h':
         case S_OPT_HELP:

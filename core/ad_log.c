@@ -1,18 +1,57 @@
-/* ad_log.c - leveled, one-line-per-event logging to stderr */
+/* ad_log.c - leveled, one-line-per-event logging to stderr, time-stamped in log files */
 #include "autodist/ad_log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "autodist/ad_clock.h"
 
 int ad_log_level = AD_LOG_INFO;
 static char s_prog[64] = "autodist";
+static int s_stamps = AD_LOG_STAMPS_AUTO;
+
+void
+ad_log_stamps(int mode)
+{
+    s_stamps = mode;
+}
+
+char *
+ad_log_stamp(double t, char *buf, size_t size)
+{
+    time_t secs = (time_t)t;
+    int ms = (int)((t - (double)secs) * 1000.0);
+    struct tm tm;
+
+    if (ms > 999)
+        ms = 999;
+    if (!gmtime_r(&secs, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    snprintf(buf + strlen(buf), size - strlen(buf), ".%03dZ", ms < 0 ? 0 : ms);
+    return buf;
+}
+
+/* Whether this line gets a time: always, never, or when stderr is a file (a daemon's log). */
+static bool
+s_want_stamp(void)
+{
+    struct stat sb;
+
+    if (s_stamps != AD_LOG_STAMPS_AUTO)
+        return s_stamps == AD_LOG_STAMPS_ON;
+    return fstat(STDERR_FILENO, &sb) == 0 && S_ISREG(sb.st_mode);
+}
 
 void
 ad_log_init(const char *prog, int level)
@@ -44,7 +83,16 @@ s_vwrite(int level, const char *fmt, va_list ap)
     if (level < AD_LOG_DEBUG || level > AD_LOG_ERROR)
         level = AD_LOG_ERROR;
     /* One fprintf per event, so lines from concurrent ranks do not interleave. */
-    fprintf(stderr, "%s: %s: %s\n", s_prog, names[level], line);
+    if (s_want_stamp()) {
+        struct timeval tv;
+        char stamp[40];
+
+        gettimeofday(&tv, NULL);
+        ad_log_stamp((double)tv.tv_sec + tv.tv_usec / 1e6, stamp, sizeof(stamp));
+        fprintf(stderr, "%s %s: %s: %s\n", stamp, s_prog, names[level], line);
+    } else {
+        fprintf(stderr, "%s: %s: %s\n", s_prog, names[level], line);
+    }
 }
 
 void

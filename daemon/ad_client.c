@@ -494,17 +494,14 @@ static json_t *
 s_nodes_json(coord_t *self)
 {
     json_t *nodes = ad_registry_to_json(self->reg), *n;
-    double now = ad_clock_now();
     size_t i;
 
+    /* last_seen is unix seconds and last_seen_ago_s comes with it (ad_registry_to_json()). */
     json_array_foreach(nodes, i, n)
     {
-        json_t *seen = json_object_get(n, "last_seen");
         const char *addr =
             zhashx_lookup(self->addresses, json_string_value(json_object_get(n, "name")));
 
-        if (json_is_number(seen))
-            json_object_set_new(n, "last_seen_ago_s", json_real(now - json_number_value(seen)));
         const char *name = json_string_value(json_object_get(n, "name"));
         json_t *launch = zhashx_lookup(self->launch, name);
 

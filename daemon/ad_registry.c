@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include <czmq.h>
 
+#include "autodist/ad_clock.h"
 #include "autodist/ad_log.h"
 
 /* One node; pub is what callers see, the rest owns its strings. */
@@ -375,6 +377,12 @@ json_t *
 ad_registry_to_json(const ad_registry_t *self)
 {
     json_t *list = json_array();
+    struct timeval tv;
+    double mono = ad_clock_now(), wall;
+
+    /* The registry keeps monotonic times; people and other machines read unix seconds. */
+    gettimeofday(&tv, NULL);
+    wall = (double)tv.tv_sec + tv.tv_usec / 1e6;
 
     for (size_t i = 0; i < self->n_nodes; i++) {
         const ad_registry_node_t *n = &self->sorted[i]->pub;
@@ -382,11 +390,12 @@ ad_registry_to_json(const ad_registry_t *self)
 
         for (size_t j = 0; j < n->n_jobs; j++)
             json_array_append_new(jobs, json_integer(n->jobs[j]));
-        json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:o}", "name",
-                                              n->name, "state", ad_store_node_state_name(n->state),
-                                              "cores", n->cores, "fingerprint", n->fingerprint,
-                                              "load", n->load, "first_seen", n->first_seen,
-                                              "last_seen", n->last_seen, "jobs", jobs));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:f, s:o}", "name", n->name,
+                            "state", ad_store_node_state_name(n->state), "cores", n->cores,
+                            "fingerprint", n->fingerprint, "load", n->load, "first_seen",
+                            wall - (mono - n->first_seen), "last_seen", wall - (mono - n->last_seen),
+                            "last_seen_ago_s", mono - n->last_seen, "jobs", jobs));
     }
     return list;
 }

@@ -531,6 +531,9 @@ test_reject_final(void **state)
     /* One line says it: the reason and the refusal together. */
     while (line > err && line[-1] != '\n')
         line--;
+    /* A log file's lines start with their time (ISO-8601 UTC), then the program. */
+    assert_true(line[4] == '-' && line[10] == 'T' && line[23] == 'Z' && line[24] == ' ');
+    line += 25;
     assert_true(strncmp(line, "autodist-agent: error: refused", 30) == 0);
     free(err);
     ad_proto_msg_clear(&hello);

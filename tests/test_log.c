@@ -118,10 +118,35 @@ test_limited_next_line(void **state)
     ad_log_limit_config(AD_LOG_LIMIT_BURST, AD_LOG_LIMIT_INTERVAL_S, NULL);
 }
 
+/* Lines written to a file start with their UTC time to the millisecond; OFF writes none. */
+static void
+test_stamps(void **state)
+{
+    char buf[40], *text;
+    int lines;
+
+    assert_string_equal(ad_log_stamp(0.0, buf, sizeof(buf)), "1970-01-01T00:00:00.000Z");
+    assert_string_equal(ad_log_stamp(1796553667.1234, buf, sizeof(buf)),
+                        "2026-12-06T10:41:07.123Z");
+    ad_log_init("test", AD_LOG_INFO);
+    s_capture_start(); /* a regular file: AUTO stamps */
+    ad_log_write(AD_LOG_INFO, "stamped");
+    ad_log_stamps(AD_LOG_STAMPS_OFF);
+    ad_log_write(AD_LOG_INFO, "plain");
+    ad_log_stamps(AD_LOG_STAMPS_AUTO);
+    text = s_capture_end(&lines);
+    assert_int_equal(lines, 2);
+    assert_true(text[4] == '-' && text[10] == 'T' && text[19] == '.' && text[23] == 'Z');
+    assert_memory_equal(text + 24, " test: info: stamped\n", 21);
+    adt_assert_has(text, "\ntest: info: plain\n");
+    free(text);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stamps),
         cmocka_unit_test(test_limited_flood),
         cmocka_unit_test(test_limited_next_line),
     };

@@ -11,6 +11,7 @@
 #include "autodist/ad_registry.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -322,7 +323,11 @@ test_to_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(a, "cores")), 16);
     assert_string_equal(json_string_value(json_object_get(a, "fingerprint")),
                         "00112233aabbccdd");
-    assert_true(json_real_value(json_object_get(a, "last_seen")) == 3.0);
+    /* Unix seconds: the monotonic 3.0 taken as of now, and how long ago that was. */
+    assert_true(json_real_value(json_object_get(a, "last_seen")) > 1.7e9);
+    assert_true(fabs(json_real_value(json_object_get(a, "last_seen")) -
+                     json_real_value(json_object_get(a, "first_seen")) - 1.0) < 1e-3);
+    assert_true(json_real_value(json_object_get(a, "last_seen_ago_s")) > 0);
     assert_true(json_real_value(json_object_get(json_object_get(a, "load"), "cpu_percent")) ==
                 12.0);
     assert_int_equal(json_integer_value(json_array_get(json_object_get(a, "jobs"), 0)), 12);

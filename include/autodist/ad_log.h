@@ -1,6 +1,8 @@
-/* ad_log.h - leveled, one-line-per-event logging to stderr */
+/* ad_log.h - leveled, one-line-per-event logging to stderr, time-stamped in log files */
 #ifndef AD_LOG_H
 #define AD_LOG_H
+
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,6 +23,22 @@ extern int ad_log_level;
  * error) overrides level when set.
  */
 void ad_log_init(const char *prog, int level);
+
+/* When lines start with a time (ad_log_stamps()). */
+enum {
+    AD_LOG_STAMPS_AUTO = 0, /* when stderr is a regular file: the daemons' logs (default) */
+    AD_LOG_STAMPS_ON = 1,   /* always */
+    AD_LOG_STAMPS_OFF = 2,  /* never (a command's messages to a person) */
+};
+
+/*
+ * Whether each line starts with its time, ISO-8601 UTC with milliseconds
+ * ("2026-12-06T10:41:07.123Z autodistd: info: ..."): one of AD_LOG_STAMPS_*.
+ */
+void ad_log_stamps(int mode);
+
+/* The unix time t as "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) in buf; returns buf. */
+char *ad_log_stamp(double t, char *buf, size_t size);
 
 /* Write one event; use the ad_log() macro, which checks the level first. */
 void ad_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

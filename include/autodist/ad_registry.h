@@ -166,7 +166,8 @@ int ad_registry_remove_job(ad_registry_t *self, const char *name, int64_t id);
 /*
  * The listing `autodist nodes` shows: an array, in name order, of objects
  * {name, state ("UP"/"DOWN"), cores, fingerprint, load (object or null),
- * first_seen, last_seen, jobs (array of ids)}.  A new reference owned by
+ * first_seen, last_seen (unix seconds, from the monotonic times given to the
+ * registry taken as of now), last_seen_ago_s, jobs (array of ids)}.  A new reference owned by
  * the caller (json_decref()).
  */
 json_t *ad_registry_to_json(const ad_registry_t *self);
