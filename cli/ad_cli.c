@@ -693,8 +693,8 @@ ad_cli_job_progress(const json_t *job, char *buf, size_t size)
         size_t len = 0;
 
         for (; state[len] && len + 1 < size; len++)
-            buf[len] = (char)(state[len] >= 'A' && state[len] <= 'Z' ? state[len] + 32
-                                                                      : state[len]);
+            buf[len] =
+                (char)(state[len] >= 'A' && state[len] <= 'Z' ? state[len] + 32 : state[len]);
         buf[len] = '\0';
         if (step >= 0 && steps > 0)
             snprintf(buf + len, size - len, " at step %lld/%lld", (long long)step,

@@ -390,12 +390,13 @@ ad_registry_to_json(const ad_registry_t *self)
 
         for (size_t j = 0; j < n->n_jobs; j++)
             json_array_append_new(jobs, json_integer(n->jobs[j]));
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:f, s:o}", "name", n->name,
-                            "state", ad_store_node_state_name(n->state), "cores", n->cores,
-                            "fingerprint", n->fingerprint, "load", n->load, "first_seen",
-                            wall - (mono - n->first_seen), "last_seen", wall - (mono - n->last_seen),
-                            "last_seen_ago_s", mono - n->last_seen, "jobs", jobs));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:i, s:s?, s:O?, s:f, s:f, s:f, s:o}", "name",
+                                        n->name, "state", ad_store_node_state_name(n->state),
+                                        "cores", n->cores, "fingerprint", n->fingerprint, "load",
+                                        n->load, "first_seen", wall - (mono - n->first_seen),
+                                        "last_seen", wall - (mono - n->last_seen),
+                                        "last_seen_ago_s", mono - n->last_seen, "jobs", jobs));
     }
     return list;
 }
