@@ -19,6 +19,7 @@
 #include "autodist/ad_opt.h"
 #include "autodist/ad_proto.h"
 #include "autodist/ad_store.h"
+#include "autodist/ad_suggest.h"
 
 /* Values of the global options inside a command's table. */
 enum {
@@ -45,6 +46,32 @@ static const struct option s_global_options[] = {
     {"parsable", no_argument, NULL, S_OPT_PARSABLE},
     {NULL, 0, NULL, 0},
 };
+
+/* "unknown option --X", with the closest option of the command when one is close. */
+static void
+s_unknown_option(const ad_cli_t *cli, const char *text, const struct option *all, size_t n)
+{
+    const char *names[S_MAX_OPTIONS], *best;
+    char word[AD_SUGGEST_WORD_MAX + 1];
+    size_t len;
+
+    while (*text == '-')
+        text++;
+    len = strcspn(text, "=");
+    snprintf(word, sizeof(word), "%.*s", (int)len, text);
+    for (size_t i = 0; i < n; i++)
+        names[i] = all[i].name;
+    best = ad_suggest(word, names, n, strlen(word) >= 4 ? 3 : 2, false);
+    for (size_t i = 0; i < n && !best; i++)
+        if (all[i].name && strlen(word) >= 3 && !strncmp(all[i].name, word, strlen(word)))
+            best = all[i].name;
+    if (best)
+        ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option --%s (did you mean --%s?)", cli->cmd,
+                    word, best);
+    else
+        ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option --%s (try autodist %s --help)",
+                    cli->cmd, word, cli->cmd);
+}
 
 int
 ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, const char **arg)
@@ -92,8 +119,7 @@ ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, co
                 ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option -%c (try autodist %s --help)",
                             cli->cmd, optopt, cli->cmd);
             else
-                ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option %s (try autodist %s --help)",
-                            cli->cmd, argv[optind - 1], cli->cmd);
+                s_unknown_option(cli, argv[optind - 1], all, n);
             return AD_CLI_OPT_ERROR;
         case -1:
             return AD_CLI_OPT_END;

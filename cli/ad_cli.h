@@ -105,6 +105,14 @@ int ad_cli_first_run_id(const ad_run_t *run, void *arg);
 int ad_cli_profile(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_reservation(ad_cli_t *cli, int argc, char **argv);
 
+/*
+ * The command someone who typed word (not a command) most likely meant: a
+ * habit of another tool (sbatch, squeue, scancel, sinfo, sacct, ...), a
+ * prefix of three letters or more, or a close spelling; NULL when none is.
+ * The result is static.
+ */
+const char *ad_cli_command_suggest(const char *word);
+
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);
 

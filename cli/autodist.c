@@ -9,6 +9,7 @@
 #include "ad_cli.h"
 #include "autodist/ad_log.h"
 #include "autodist/ad_proto.h"
+#include "autodist/ad_suggest.h"
 #include "autodist/ad_version.h"
 
 /* One command: its name, what it does in a line, and its help after the usage line. */
@@ -406,7 +407,7 @@ ad_cli_help(const char *cmd, FILE *f)
                "\n"
                "commands:\n");
     for (size_t i = 0; i < S_N_COMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", s_commands[i].name, s_commands[i].summary);
+        fprintf(f, "  %-11s %s\n", s_commands[i].name, s_commands[i].summary);
     fprintf(f, "\n%s\n%s\nSee docs/cli.md for the whole guide.\n", s_globals_help, s_exit_help);
     return true;
 }
@@ -421,6 +422,44 @@ enum {
     S_OPT_PARSABLE,
 };
 
+/* Commands of other tools people type by habit, and ours that do the same. */
+static const char *const s_habits[][2] = {
+    {"sbatch", "submit"}, {"srun", "submit"},     {"run", "submit"},   {"squeue", "status"},
+    {"ps", "status"},     {"queue", "status"},    {"scancel", "cancel"}, {"kill", "cancel"},
+    {"stop", "cancel"},   {"sinfo", "nodes"},     {"hosts", "nodes"},  {"sacct", "history"},
+    {"log", "logs"},      {"start", "up"},        {"shutdown", "down"}, {"list", "jobs"},
+    {"predict-layout", "plan"}, {"import-csv", "import"},
+};
+
+const char *
+ad_cli_command_suggest(const char *word)
+{
+    const char *names[S_N_COMMANDS + 1];
+
+    for (size_t i = 0; i < sizeof(s_habits) / sizeof(s_habits[0]); i++)
+        if (!strcmp(word, s_habits[i][0]) && s_find(s_habits[i][1]))
+            return s_habits[i][1];
+    for (size_t i = 0; i < S_N_COMMANDS; i++) {
+        names[i] = s_commands[i].name;
+        /* A prefix long enough to be meant: "sub" for submit, "speed" for speedup. */
+        if (strlen(word) >= 3 && !strncmp(s_commands[i].name, word, strlen(word)))
+            return s_commands[i].name;
+    }
+    names[S_N_COMMANDS] = "help";
+    return ad_suggest(word, names, S_N_COMMANDS + 1, strlen(word) >= 4 ? 3 : 2, true);
+}
+
+/* "no command X", with the closest command when there is one. */
+static int
+s_no_command(const char *word)
+{
+    const char *best = ad_cli_command_suggest(word);
+
+    if (best)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (did you mean %s?)", word, best);
+    return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (try autodist --help)", word);
+}
+
 /* `autodist help [CMD]`. */
 static int
 s_help_command(int argc, char **argv)
@@ -428,7 +467,7 @@ s_help_command(int argc, char **argv)
     if (argc > 2)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "help takes at most one command");
     if (argc == 2 && !ad_cli_help(argv[1], stdout))
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (try autodist --help)", argv[1]);
+        return s_no_command(argv[1]);
     if (argc < 2)
         ad_cli_help(NULL, stdout);
     return AD_CLI_EXIT_OK;
@@ -501,8 +540,7 @@ main(int argc, char **argv)
         return s_help_command(argc - optind, argv + optind);
     cmd = s_find(argv[optind]);
     if (!cmd)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (try autodist --help)",
-                           argv[optind]);
+        return s_no_command(argv[optind]);
     cli.cmd = cmd->name;
     argc -= optind;
     argv += optind;

@@ -322,13 +322,112 @@ ad_job_key_id(const ad_job_key_t *key)
     return (int)(key - ad_job_keys);
 }
 
+/* Words people use for a job key (other frameworks' names, short forms), and the key's path. */
+static const char *const s_aliases[][2] = {
+    {"learning_rate", "optimizer.lr"},
+    {"learning-rate", "optimizer.lr"},
+    {"lr", "optimizer.lr"},
+    {"rate", "optimizer.lr"},
+    {"wd", "optimizer.weight_decay"},
+    {"optim", "optimizer"},
+    {"opt", "optimizer"},
+    {"procs", "layout.procs_per_node"},
+    {"processes", "layout.procs_per_node"},
+    {"ppn", "layout.procs_per_node"},
+    {"ranks", "layout.procs_per_node"},
+    {"ntasks_per_node", "layout.procs_per_node"},
+    {"threads", "layout.threads_per_proc"},
+    {"tpp", "layout.threads_per_proc"},
+    {"num_threads", "layout.threads_per_proc"},
+    {"cpus_per_task", "layout.threads_per_proc"},
+    {"num_nodes", "layout.nodes"},
+    {"hosts", "layout.nodes"},
+    {"batch", "batch_size"},
+    {"bs", "batch_size"},
+    {"batchsize", "batch_size"},
+    {"epoch", "epochs"},
+    {"max_steps", "steps"},
+    {"iterations", "steps"},
+    {"data", "dataset"},
+    {"network", "model"},
+    {"arch", "model"},
+    {"random_seed", "seed"},
+    {"gpu", "device"},
+    {"checkpoint", "checkpoint_every"},
+    {"walltime", "time_limit"},
+    {"timeout", "time_limit"},
+};
+
+/* The parent of a key's path ("optimizer" for "optimizer.lr", "" at the top) into buf. */
+static const char *
+s_parent(const char *path, char *buf, size_t size)
+{
+    const char *dot = strrchr(path, '.');
+
+    snprintf(buf, size, "%.*s", dot ? (int)(dot - path) : 0, path);
+    return buf;
+}
+
+/*
+ * The key a misspelt or foreign name under prefix most likely means: a word
+ * of s_aliases, a key of that name elsewhere ("momentum" at the top), a key
+ * under prefix it starts ("procs" in layout).  NULL when none.
+ */
+static const char *
+s_key_guess(const char *prefix, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < sizeof(s_aliases) / sizeof(s_aliases[0]); i++)
+        if (!strcmp(name, s_aliases[i][0]) && ad_job_key_path(s_aliases[i][1]))
+            return s_aliases[i][1];
+    if (ad_job_key_path(name))
+        return name;
+    for (int id = 0; id < AD_JOB_K_COUNT; id++) {
+        const char *path = ad_job_keys[id].path, *leaf = strrchr(path, '.');
+
+        if (leaf && !strcmp(leaf + 1, name))
+            return path;
+    }
+    for (int id = 0; len >= 3 && id < AD_JOB_K_COUNT; id++) {
+        const char *child = s_child_name(&ad_job_keys[id], prefix);
+
+        if (child && !strncmp(child, name, len))
+            return ad_job_keys[id].path;
+    }
+    return NULL;
+}
+
+/* The " (did you mean ...?)" of an unknown key, said where the key goes; NULL without a guess. */
+static const char *
+s_key_hint(const char *prefix, const char *name, bool grid, char *buf, size_t size)
+{
+    const char *path = s_key_guess(prefix, name), *leaf;
+    char parent[64];
+
+    if (!path)
+        return NULL;
+    leaf = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
+    s_parent(path, parent, sizeof(parent));
+    if (grid)
+        snprintf(buf, size, " (did you mean %s?)", path);
+    else if (!strcmp(parent, prefix))
+        snprintf(buf, size, " (did you mean %s?)", leaf);
+    else if (!*parent)
+        snprintf(buf, size, " (did you mean %s? it goes at the top of the job, not in %s)", path,
+                 prefix);
+    else
+        snprintf(buf, size, " (did you mean %s? write it as %s: {%s: ...})", path, parent, leaf);
+    return buf;
+}
+
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */
 int
 ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,
                    bool grid)
 {
     const char *name = knode->text;
-    char list[300] = "", got[80], msg[600];
+    char list[300] = "", got[80], msg[600], mean[200];
     const char *children[AD_JOB_K_COUNT], *best;
     size_t n = 0, nc = 0;
 
@@ -343,13 +442,23 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
     }
     ad_job_got(knode, got, sizeof(got));
     if (!grid) {
-        ad_doc_unknown_key(
-            msg, sizeof(msg), got, prefix,
-            ad_job_key_path(name) ? " (dotted keys are for sweep grids; nest it instead)" : NULL,
-            name, children, nc, list);
+        const char *hint =
+            strchr(name, '.') && ad_job_key_path(name)
+                ? " (dotted keys are for sweep grids; nest it instead)"
+                : NULL;
+
+        /* A close spelling first ("modle"), then what the word usually means ("procs"). */
+        if (!hint && !ad_suggest(name, children, nc, 3, false))
+            hint = s_key_hint(prefix, name, false, mean, sizeof(mean));
+        ad_doc_unknown_key(msg, sizeof(msg), got, prefix, hint, name, children, nc, list);
         return ad_job_fail(ctx, knode->start_mark, "%s", msg);
     }
     best = ad_suggest(name, children, nc, 3, false);
+    if (!best && s_key_hint("", name, true, mean, sizeof(mean)))
+        return ad_job_fail(ctx, knode->start_mark,
+                           "unknown grid key %s%s, expected a job key such as batch_size, seed, "
+                           "optimizer.lr, layout.nodes or dataset.synthetic.samples",
+                           got, mean);
     return ad_job_fail(ctx, knode->start_mark,
                        "unknown grid key %s%s%s%s, expected a job key such as batch_size, seed, "
                        "optimizer.lr, layout.nodes or dataset.synthetic.samples",

@@ -92,7 +92,8 @@ static const s_bad_t s_bad_jobs[] = {
     {"bad-unknown-nested.yaml",
      AD_EPARSE,
      "7:3",
-     {"unknown key \"learning_rate\" in optimizer", "type, lr, momentum, weight_decay", NULL}},
+     {"unknown key \"learning_rate\" in optimizer (did you mean lr?)",
+      "type, lr, momentum, weight_decay", NULL}},
     {"bad-huge.yaml",
      AD_EPARSE,
      "5:9",
@@ -210,6 +211,40 @@ test_bad_job_files(void **state)
         /* A failed parse leaves a zeroed job that is safe to clear. */
         assert_null(job.name);
         assert_null(job.dataset.path);
+        ad_job_clear(&job);
+    }
+}
+
+/* An unknown key says which key it most likely is, and where that key goes. */
+static void
+test_key_hints(void **state)
+{
+    static const char *const cases[][2] = {
+        {"learning_rate: 0.1\n",
+         "<hint>:2:1: unknown key \"learning_rate\" (did you mean optimizer.lr? write it as "
+         "optimizer: {lr: ...})"},
+        {"procs: 2\n", "unknown key \"procs\" (did you mean layout.procs_per_node? write it as "
+                       "layout: {procs_per_node: ...})"},
+        {"layout: {procs: 2, nodes: 1, threads_per_proc: 1}\n",
+         "<hint>:2:10: unknown key \"procs\" in layout (did you mean procs_per_node?)"},
+        {"optimizer: {learning_rate: 0.1}\n",
+         "unknown key \"learning_rate\" in optimizer (did you mean lr?)"},
+        {"optimizer: {seed: 3}\n",
+         "unknown key \"seed\" in optimizer (did you mean seed? it goes at the top of the job"},
+        {"momentum: 0.5\n", "(did you mean optimizer.momentum?"},
+        {"modle: cnn\n", "unknown key \"modle\" (did you mean model?)"},
+        {"optimizer.lr: 0.1\n", "(dotted keys are for sweep grids; nest it instead)"},
+        {"zzzzzz: 1\n", "unknown key \"zzzzzz\", expected one of name, model"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[400];
+        ad_job_t job;
+        ad_err_t err = {0};
+
+        snprintf(text, sizeof(text), "model: cnn\n%sdataset: synthetic\nsteps: 2\n", cases[i][0]);
+        assert_int_equal(ad_job_parse_string(text, "<hint>", &job, &err), AD_EPARSE);
+        adt_assert_has(err.msg, cases[i][1]);
         ad_job_clear(&job);
     }
 }
@@ -1196,6 +1231,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_job_files),
+        cmocka_unit_test(test_key_hints),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_full_values),
