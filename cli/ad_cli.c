@@ -69,8 +69,8 @@ s_unknown_option(const ad_cli_t *cli, const char *text, const struct option *all
         ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option --%s (did you mean --%s?)", cli->cmd,
                     word, best);
     else
-        ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option --%s (try autodist %s --help)",
-                    cli->cmd, word, cli->cmd);
+        ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unknown option --%s (try autodist %s --help)", cli->cmd,
+                    word, cli->cmd);
 }
 
 int

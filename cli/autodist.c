@@ -424,11 +424,24 @@ enum {
 
 /* Commands of other tools people type by habit, and ours that do the same. */
 static const char *const s_habits[][2] = {
-    {"sbatch", "submit"}, {"srun", "submit"},     {"run", "submit"},   {"squeue", "status"},
-    {"ps", "status"},     {"queue", "status"},    {"scancel", "cancel"}, {"kill", "cancel"},
-    {"stop", "cancel"},   {"sinfo", "nodes"},     {"hosts", "nodes"},  {"sacct", "history"},
-    {"log", "logs"},      {"start", "up"},        {"shutdown", "down"}, {"list", "jobs"},
-    {"predict-layout", "plan"}, {"import-csv", "import"},
+    {"sbatch", "submit"},
+    {"srun", "submit"},
+    {"run", "submit"},
+    {"squeue", "status"},
+    {"ps", "status"},
+    {"queue", "status"},
+    {"scancel", "cancel"},
+    {"kill", "cancel"},
+    {"stop", "cancel"},
+    {"sinfo", "nodes"},
+    {"hosts", "nodes"},
+    {"sacct", "history"},
+    {"log", "logs"},
+    {"start", "up"},
+    {"shutdown", "down"},
+    {"list", "jobs"},
+    {"predict-layout", "plan"},
+    {"import-csv", "import"},
 };
 
 const char *

@@ -442,10 +442,9 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
     }
     ad_job_got(knode, got, sizeof(got));
     if (!grid) {
-        const char *hint =
-            strchr(name, '.') && ad_job_key_path(name)
-                ? " (dotted keys are for sweep grids; nest it instead)"
-                : NULL;
+        const char *hint = strchr(name, '.') && ad_job_key_path(name)
+                               ? " (dotted keys are for sweep grids; nest it instead)"
+                               : NULL;
 
         /* A close spelling first ("modle"), then what the word usually means ("procs"). */
         if (!hint && !ad_suggest(name, children, nc, 3, false))
