@@ -11,6 +11,7 @@
 #include "autodist/ad_choose.h"
 #include "autodist/ad_described.h"
 #include "autodist/ad_job.h"
+#include "autodist/ad_layout.h"
 #include "autodist/ad_planner.h"
 #include "autodist/ad_store.h"
 
@@ -144,30 +145,18 @@ s_layout_json(const ad_planner_layout_t *l)
 
 /* ---- predict --------------------------------------------------------------------------- */
 
-/* "NODES,PPN,TPP" with integers >= 1. */
+/* "NxPxT" (or the older "N,P,T") with integers >= 1 into v[3]. */
 static int
 s_parse_layout(const char *arg, int *v)
 {
-    const char *p = arg;
+    ad_layout_t l;
+    ad_err_t err = {0};
 
-    for (int i = 0; i < 3; i++) {
-        char *end;
-        long x;
-
-        errno = 0;
-        x = (*p >= '0' && *p <= '9') ? strtol(p, &end, 10) : 0;
-        if (x < 1 || *end != (i < 2 ? ',' : '\0'))
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "--layout must be NODES,PPN,TPP with integers >= 1, got \"%s\"",
-                               arg);
-        if (errno || x > (i == 0 ? 100000 : 4096))
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "--layout: at most 100000 nodes and 4096 processes per node or "
-                               "threads per process, got \"%s\"",
-                               arg);
-        v[i] = (int)x;
-        p = end + 1;
-    }
+    if (ad_layout_parse("--layout", arg, &l, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    v[0] = l.nodes;
+    v[1] = l.procs_per_node;
+    v[2] = l.threads_per_proc;
     return 0;
 }
 
@@ -209,13 +198,13 @@ s_predict_check(const ad_planner_workload_t *w, const int *lv)
                           : !w->dataset    ? "--dataset D"
                           : !w->hardware   ? "--hardware H"
                           : !w->batch_size ? "--batch-size B"
-                          : !lv[0]         ? "--layout NODES,PPN,TPP"
+                          : !lv[0]         ? "--layout NODESxPROCSxTHREADS"
                                            : NULL;
 
     if (missing)
         return ad_cli_fail(AD_CLI_EXIT_USAGE,
                            "predict needs %s (autodist predict --model M --dataset D "
-                           "--hardware H --batch-size B --layout NODES,PPN,TPP)",
+                           "--hardware H --batch-size B --layout NODESxPROCSxTHREADS)",
                            missing);
     if (!*w->model || !*w->dataset || !*w->hardware)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "predict: --model, --dataset and --hardware must "

@@ -221,7 +221,7 @@ static const command_t s_commands[] = {
      "CORES GPUS MEMORY BENCHMARKS FINGERPRINT PATH.\n"},
     {"predict", ad_cli_predict, "predict one layout's throughput and speedup (for scripts)",
      "usage: autodist predict --model M --dataset D --hardware H --batch-size B\n"
-     "                        --layout NODES,PPN,TPP [--device cpu|gpu] [--params N]\n"
+     "                        --layout NxPxT [--device cpu|gpu] [--params N]\n"
      "                        [--flops-per-sample F] [--json]\n"
      "\n"
      "One prediction of the planner from the runs in HOME/runs.db (read-only): samples/s\n"
@@ -237,7 +237,8 @@ static const command_t s_commands[] = {
      "                         synthetic-3x32x32, ...)\n"
      "  --hardware H           hardware class (a profile's fingerprint)\n"
      "  --batch-size B         global batch\n"
-     "  --layout N,P,T         nodes, processes per node, threads per process (>= 1)\n"
+     "  --layout NxPxT         nodes x processes per node x threads per process, each\n"
+     "                         >= 1, e.g. 1x2x1 (the form tables print; 1,2,1 works too)\n"
      "  --device D             cpu (default) or gpu\n"
      "  --params N             the model's parameters, for a cold start (cnn on\n"
      "                         fashion-mnist is known)\n"

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "autodist/ad_layout.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_suggest.h"
 
@@ -848,6 +849,32 @@ s_apply_optim(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, a
     return s_apply_map(ctx, spec, node, "optimizer");
 }
 
+/* layout: 1x2x1, the form tables print, within the limits of the mapping's keys. */
+static int
+s_apply_layout_text(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *node)
+{
+    static const int leaf[3] = {AD_JOB_K_NODES, AD_JOB_K_PPN, AD_JOB_K_TPP};
+    ad_layout_t l;
+    ad_err_t err = {0};
+    int v[3];
+
+    if (ad_layout_parse("layout", ad_job_text(node), &l, &err))
+        return ad_job_fail(ctx, node->start_mark, "%s", err.msg);
+    v[0] = l.nodes;
+    v[1] = l.procs_per_node;
+    v[2] = l.threads_per_proc;
+    for (int i = 0; i < 3; i++) {
+        const ad_job_key_t *k = &ad_job_keys[leaf[i]];
+
+        if (v[i] > k->max)
+            return ad_job_fail(ctx, node->start_mark, "%s must be at most %lld, got \"%s\"",
+                               k->path, (long long)k->max, ad_job_text(node));
+        *(int *)s_field(spec, k) = v[i];
+        spec->set |= AD_JOB_BIT(leaf[i]);
+    }
+    return 0;
+}
+
 static int
 s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
@@ -862,10 +889,13 @@ s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, 
         spec->job.layout.is_auto = true;
         return 0;
     }
+    if (node->type == YAML_SCALAR_NODE && ad_job_text(node) &&
+        strpbrk(ad_job_text(node), "xX,"))
+        return s_apply_layout_text(ctx, spec, node);
     if (node->type != YAML_MAPPING_NODE)
         return ad_job_fail(ctx, node->start_mark,
-                           "layout must be auto or {nodes: N, procs_per_node: P, threads_per_proc: "
-                           "T}, got %s",
+                           "layout must be auto, NODESxPROCSxTHREADS (1x2x1) or {nodes: N, "
+                           "procs_per_node: P, threads_per_proc: T}, got %s",
                            ad_job_got(node, got, sizeof(got)));
     rc = s_apply_map(ctx, spec, node, "layout");
     if (rc)

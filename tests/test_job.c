@@ -249,6 +249,43 @@ test_key_hints(void **state)
     }
 }
 
+/* layout: 1x2x1 (the form tables print) is the mapping it stands for; the limits still hold. */
+static void
+test_layout_text(void **state)
+{
+    static const char base[] = "name: t\nmodel: cnn\ndataset: synthetic\nsteps: 2\nbatch_size: 8\n";
+    char text[300], *a, *b;
+    ad_job_t ja, jb;
+    ad_err_t err = {0};
+
+    snprintf(text, sizeof(text), "%slayout: 1x2x3\n", base);
+    assert_int_equal(ad_job_parse_string(text, "<t>", &ja, &err), 0);
+    snprintf(text, sizeof(text), "%slayout: {nodes: 1, procs_per_node: 2, threads_per_proc: 3}\n",
+             base);
+    assert_int_equal(ad_job_parse_string(text, "<t>", &jb, &err), 0);
+    a = ad_job_to_json(&ja);
+    b = ad_job_to_json(&jb);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    ad_job_clear(&jb);
+    snprintf(text, sizeof(text), "%slayout: 1,2,3\n", base);
+    assert_int_equal(ad_job_parse_string(text, "<t>", &jb, &err), 0);
+    assert_int_equal(jb.layout.procs_per_node, 2);
+    assert_false(jb.layout.is_auto);
+    ad_job_clear(&ja);
+    ad_job_clear(&jb);
+    snprintf(text, sizeof(text), "%slayout: 1x2000x1\n", base);
+    assert_int_equal(ad_job_parse_string(text, "<t>", &ja, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "<t>:6:9: layout.procs_per_node must be at most 1024, got \"1x2000x1\"");
+    snprintf(text, sizeof(text), "%slayout: 1x2\n", base);
+    assert_int_equal(ad_job_parse_string(text, "<t>", &ja, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "<t>:6:9: layout must be NODESxPROCSxTHREADS such as 1x2x1");
+    snprintf(text, sizeof(text), "%slayout: big\n", base);
+    assert_int_equal(ad_job_parse_string(text, "<t>", &ja, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "layout must be auto, NODESxPROCSxTHREADS (1x2x1) or {nodes: N");
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -1232,6 +1269,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_job_files),
         cmocka_unit_test(test_key_hints),
+        cmocka_unit_test(test_layout_text),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_full_values),

@@ -185,7 +185,7 @@ test_predict_contract(void **state)
 
     /* 1,1,1 has a measured baseline: its speedup is about 1. */
     assert_int_equal(s_run("home", "predict --model cnn --dataset fashion-mnist --hardware testhw "
-                                   "--batch-size 128 --layout 1,1,1 --json"),
+                                   "--batch-size 128 --layout 1x1x1 --json"),
                      0);
     doc = adt_json(s_res.out);
     assert_true(fabs(json_number_value(json_object_get(doc, "speedup")) - 1) < 0.05);
@@ -218,13 +218,15 @@ test_predict_bad(void **state)
         int status;
         const char *want;
     } cases[] = {
-        {"--layout 2x1", 2, "--layout must be NODES,PPN,TPP with integers >= 1, got \"2x1\""},
-        {"--layout 1,0,1", 2, "--layout must be NODES,PPN,TPP with integers >= 1, got \"1,0,1\""},
+        {"--layout 2x1", 2,
+         "--layout must be NODESxPROCSxTHREADS such as 1x2x1 (1,2,1 works too) with integers >= "
+         "1, got \"2x1\""},
+        {"--layout 1,0,1", 2, "with integers >= 1, got \"1,0,1\""},
         {"--layout 1,1,1,1", 2, "got \"1,1,1,1\""},
         {"--layout 1,1,1 --device tpu", 2, "--device must be cpu or gpu, got \"tpu\""},
         {"--layout 1,1,1 --batch-size 0", 2, "--batch-size"},
         {"--layout 1,1,1 --hardware nowhere", 1, "hardware class nowhere: no profile and no runs"},
-        {"", 2, "predict needs --layout NODES,PPN,TPP"},
+        {"", 2, "predict needs --layout NODESxPROCSxTHREADS"},
     };
     char args[512];
 
