@@ -889,8 +889,7 @@ s_apply_layout(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, 
         spec->job.layout.is_auto = true;
         return 0;
     }
-    if (node->type == YAML_SCALAR_NODE && ad_job_text(node) &&
-        strpbrk(ad_job_text(node), "xX,"))
+    if (node->type == YAML_SCALAR_NODE && ad_job_text(node) && strpbrk(ad_job_text(node), "xX,"))
         return s_apply_layout_text(ctx, spec, node);
     if (node->type != YAML_MAPPING_NODE)
         return ad_job_fail(ctx, node->start_mark,

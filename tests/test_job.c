@@ -277,7 +277,8 @@ test_layout_text(void **state)
     ad_job_clear(&jb);
     snprintf(text, sizeof(text), "%slayout: 1x2000x1\n", base);
     assert_int_equal(ad_job_parse_string(text, "<t>", &ja, &err), AD_EPARSE);
-    adt_assert_has(err.msg, "<t>:6:9: layout.procs_per_node must be at most 1024, got \"1x2000x1\"");
+    adt_assert_has(err.msg,
+                   "<t>:6:9: layout.procs_per_node must be at most 1024, got \"1x2000x1\"");
     snprintf(text, sizeof(text), "%slayout: 1x2\n", base);
     assert_int_equal(ad_job_parse_string(text, "<t>", &ja, &err), AD_EPARSE);
     adt_assert_has(err.msg, "<t>:6:9: layout must be NODESxPROCSxTHREADS such as 1x2x1");

@@ -14,10 +14,14 @@
 static void
 test_forms(void **state)
 {
-    static const char *const same[] = {"1x2x4", "1,2,4", "1X2X4", "1\xc3\x97"
-                                                                 "2\xc3\x97"
-                                                                 "4",
-                                       " 1 x 2 x 4 ", "1, 2, 4"};
+    static const char *const same[] = {"1x2x4",
+                                       "1,2,4",
+                                       "1X2X4",
+                                       "1\xc3\x97"
+                                       "2\xc3\x97"
+                                       "4",
+                                       " 1 x 2 x 4 ",
+                                       "1, 2, 4"};
     char buf[32];
 
     (void)state;
@@ -29,9 +33,9 @@ test_forms(void **state)
         assert_int_equal(l.nodes, 1);
         assert_int_equal(l.procs_per_node, 2);
         assert_int_equal(l.threads_per_proc, 4);
-        assert_string_equal(ad_layout_str(l.nodes, l.procs_per_node, l.threads_per_proc, buf,
-                                          sizeof(buf)),
-                            "1x2x4");
+        assert_string_equal(
+            ad_layout_str(l.nodes, l.procs_per_node, l.threads_per_proc, buf, sizeof(buf)),
+            "1x2x4");
     }
 }
 
@@ -39,8 +43,8 @@ test_forms(void **state)
 static void
 test_bad(void **state)
 {
-    static const char *const bad[] = {"", "1x2", "1x2x", "1x0x1", "1x2x1x1", "1,2x1", "a,b,c",
-                                      "-1x1x1", "1x2x1 extra", "2,1"};
+    static const char *const bad[] = {"",      "1x2",   "1x2x",   "1x0x1",       "1x2x1x1",
+                                      "1,2x1", "a,b,c", "-1x1x1", "1x2x1 extra", "2,1"};
     ad_layout_t l;
     ad_err_t err = {0};
 
