@@ -222,6 +222,7 @@ ad_cli_clear(ad_cli_t *cli)
     cli->home_ready = false;
     free(cli->endpoint);
     cli->endpoint = NULL;
+    ad_cli_hw_free(&cli->hw);
 }
 
 /* ---- errors and requests ---------------------------------------------------------------- */

@@ -33,6 +33,9 @@
 #define AD_CLI_OPT_HELP (-2)  /* --help was given and printed: exit 0 */
 #define AD_CLI_OPT_ERROR (-3) /* a usage error was printed: exit AD_CLI_EXIT_USAGE */
 
+/* The hardware classes a command has met and their names (cli/ad_cli_hw.c); opaque. */
+typedef struct ad_cli_hw ad_cli_hw_t;
+
 /* What every command shares: the global options and what is resolved from them. */
 typedef struct ad_cli {
     const char *cmd;          /* the command's name, for messages and help */
@@ -45,6 +48,7 @@ typedef struct ad_cli {
     bool home_ready;          /* home has been resolved */
     ad_home_t home;           /* the home (ad_cli_home()) */
     char *endpoint;           /* the client endpoint (ad_cli_endpoint()); owned */
+    ad_cli_hw_t *hw;          /* hardware class names, loaded at first use; owned */
 } ad_cli_t;
 
 /* A command: returns the process's exit status. argv[0] is the command name. */
@@ -115,6 +119,41 @@ const char *ad_cli_command_suggest(const char *word);
 
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);
+
+/* ---- hardware classes by name (ad_cli_hw.c) -------------------------------------------- */
+
+/*
+ * A readable name for hardware class fp (a fingerprint, or an imported run's
+ * class name) into buf: the node's name when one node has that class (the
+ * store's nodes, and those ad_cli_hw_add_node() told), else the cluster a
+ * described or imported profile of that fingerprint names, else the nodes'
+ * common prefix ("node-*") or the first node and how many more ("a+2"), else
+ * "hw-" and the fingerprint's first 8 digits (a name stays as it is).  "-"
+ * for NULL or "".  Never fails: what cannot be read gives fewer names.  Returns buf.
+ */
+char *ad_cli_hw_label(ad_cli_t *cli, const char *fp, char *buf, size_t size);
+
+/* The label with the fingerprint beside it, "node-a (3133248378b3eebe)", for wide tables. */
+char *ad_cli_hw_label_full(ad_cli_t *cli, const char *fp, char *buf, size_t size);
+
+/* Tell the names of a node the coordinator listed (NODES), so labels know it too. */
+void ad_cli_hw_add_node(ad_cli_t *cli, const char *name, const char *fp);
+
+/* Every known class as "label (fingerprint), ..." into buf, for messages; returns buf. */
+char *ad_cli_hw_known(ad_cli_t *cli, char *buf, size_t size);
+
+/*
+ * The class option what ("--hardware") names with arg: a class itself, a
+ * label, a node or cluster of the class, or a fingerprint prefix of 4 digits
+ * or more; into fp (arg itself when nothing matches and !strict).  Returns 0,
+ * or AD_CLI_EXIT_USAGE after printing that arg names two classes or, strict,
+ * that it names none (listing the known ones).
+ */
+int ad_cli_hw_resolve(ad_cli_t *cli, const char *what, const char *arg, bool strict, char *fp,
+                      size_t size);
+
+/* Free what ad_cli_hw_* loaded; NULL-safe, sets *hw_p to NULL. */
+void ad_cli_hw_free(ad_cli_hw_t **hw_p);
 
 /* ---- context (ad_cli.c) ------------------------------------------------------------------ */
 

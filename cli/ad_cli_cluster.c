@@ -192,16 +192,19 @@ s_seen_ago(const json_t *n)
 }
 
 static void
-s_print_nodes(const json_t *nodes)
+s_print_nodes(ad_cli_t *cli, const json_t *nodes)
 {
     static const char *const headers[] = {"NAME", "STATE",     "CORES", "CPU%",
-                                          "MEM",  "LAST-SEEN", "JOBS"};
-    char cores[24], cpu[24], mem[64], seen[32], jobs[256];
-    ad_cli_table_t *t = ad_cli_table_new(7, headers);
-    const char *cells[7];
+                                          "MEM",  "LAST-SEEN", "JOBS",  "HARDWARE"};
+    char cores[24], cpu[24], mem[64], seen[32], jobs[256], hw[200];
+    ad_cli_table_t *t = ad_cli_table_new(8, headers);
+    const char *cells[8];
     size_t i, k;
     json_t *n, *j;
 
+    /* Every node first, so a class shared by several is named for all of them. */
+    json_array_foreach(nodes, i, n)
+        ad_cli_hw_add_node(cli, ad_cli_jstr(n, "name"), ad_cli_jstr(n, "fingerprint"));
     json_array_foreach(nodes, i, n)
     {
         const json_t *load = ad_cli_jobj(n, "load");
@@ -238,6 +241,7 @@ s_print_nodes(const json_t *nodes)
         cells[4] = mem;
         cells[5] = seen;
         cells[6] = jobs;
+        cells[7] = ad_cli_hw_label_full(cli, ad_cli_jstr(n, "fingerprint"), hw, sizeof(hw));
         ad_cli_table_add(t, cells);
     }
     if (ad_cli_table_rows(t) == 0)
@@ -264,7 +268,7 @@ ad_cli_nodes(ad_cli_t *cli, int argc, char **argv)
     if (cli->json)
         ad_cli_print_json(reply);
     else
-        s_print_nodes(json_object_get(reply, "nodes"));
+        s_print_nodes(cli, json_object_get(reply, "nodes"));
     json_decref(reply);
     return AD_CLI_EXIT_OK;
 }
@@ -594,7 +598,7 @@ s_up_report(const cluster_t *c, const char *client, pid_t daemon, bool daemon_st
         }
         printf("\n");
     }
-    s_print_nodes(json_object_get(nodes, "nodes"));
+    s_print_nodes(c->cli, json_object_get(nodes, "nodes"));
 }
 
 /*

@@ -213,15 +213,16 @@ s_predict_check(const ad_planner_workload_t *w, const int *lv)
 }
 
 static void
-s_print_pred_text(const ad_planner_workload_t *w, const ad_planner_layout_t *l,
+s_print_pred_text(ad_cli_t *cli, const ad_planner_workload_t *w, const ad_planner_layout_t *l,
                   const ad_planner_pred_t *p)
 {
-    char buf[64], lo[32], hi[32], sps[32];
+    char buf[64], lo[32], hi[32], sps[32], hw[200];
 
     printf("%s on %s, batch %" PRId64 ", %s %s on %s: %s samples/s [%s-%s], speedup "
            "%.2fx, efficiency %.0f%% (%s%s)\n",
            w->model, w->dataset, w->batch_size, ad_choose_layout_str(l, buf, sizeof(buf)),
-           l->device, w->hardware, ad_cli_fmt_rate(p->samples_per_s, sps, sizeof(sps)),
+           l->device, ad_cli_hw_label_full(cli, w->hardware, hw, sizeof(hw)),
+           ad_cli_fmt_rate(p->samples_per_s, sps, sizeof(sps)),
            ad_cli_fmt_rate(p->low, lo, sizeof(lo)), ad_cli_fmt_rate(p->high, hi, sizeof(hi)),
            p->speedup, 100.0 * p->efficiency, p->basis, p->extrapolated ? ", extrapolated" : "");
 }
@@ -251,6 +252,7 @@ ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
     double flops = NAN;
     int c, rc, lv[3] = {0, 0, 0};
     size_t n_runs;
+    char hw[256];
 
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
         switch (c) {
@@ -316,16 +318,24 @@ ad_cli_predict(ad_cli_t *cli, int argc, char **argv)
     rc = s_planner(store, &planner, &n_runs);
     if (rc)
         goto out;
+    /* A node's or cluster's name, or a fingerprint prefix, stands for its class. */
+    rc = ad_cli_hw_resolve(cli, "--hardware", w.hardware, false, hw, sizeof(hw));
+    if (rc)
+        goto out;
+    w.hardware = hw;
     if (ad_planner_predict(planner, &w, &l, &pred, &err)) {
+        char known[2048];
+
         /* Even a cold start needs the class's profile (or runs) to know its cores. */
-        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s%s%s", err.msg, store ? "" : " (there is no ",
-                         store ? "" : "store yet)");
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s%s%s; known hardware classes: %s", err.msg,
+                         store ? "" : " (there is no ", store ? "" : "store yet)",
+                         ad_cli_hw_known(cli, known, sizeof(known)));
         goto out;
     }
     if (cli->json)
         s_print_pred_json(&w, &l, &pred);
     else
-        s_print_pred_text(&w, &l, &pred);
+        s_print_pred_text(cli, &w, &l, &pred);
     rc = AD_CLI_EXIT_OK;
 out:
     ad_planner_free(&planner);
@@ -457,9 +467,14 @@ s_on_run_params(const ad_run_t *run, void *arg)
 
 /* One line per hardware class: its nodes (a few names), cores, GPUs. */
 static void
-s_print_nodes(const pnodes_t *ns)
+s_print_nodes(ad_cli_t *cli, const pnodes_t *ns)
 {
     bool *done = ad_calloc(ns->n ? ns->n : 1, sizeof(bool));
+    char label[200];
+
+    /* Described nodes are made up ("gros-1"): only real ones name a class. */
+    for (size_t i = 0; i < ns->n && !ns->basis; i++)
+        ad_cli_hw_add_node(cli, ns->v[i].name, ns->v[i].hardware);
 
     for (size_t i = 0; i < ns->n; i++) {
         size_t count = 0, shown = 0;
@@ -470,7 +485,11 @@ s_print_nodes(const pnodes_t *ns)
         for (size_t j = i; j < ns->n; j++)
             if (!done[j] && !strcmp(ns->v[j].hardware, ns->v[i].hardware))
                 count++;
-        printf("  %s: %zu node%s (", ns->v[i].hardware[0] ? ns->v[i].hardware : "(unknown class)",
+        /* A description's class is already named by its basis line (the cluster). */
+        printf("  %s: %zu node%s (",
+               !ns->v[i].hardware[0] ? "(unknown class)"
+               : ns->basis           ? ns->v[i].hardware
+                           : ad_cli_hw_label_full(cli, ns->v[i].hardware, label, sizeof(label)),
                count, count == 1 ? "" : "s");
         for (size_t j = i; j < ns->n; j++) {
             if (done[j] || strcmp(ns->v[j].hardware, ns->v[i].hardware))
@@ -606,7 +625,7 @@ s_plan_json(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
 }
 
 static void
-s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t *ns,
+s_plan_text(ad_cli_t *cli, const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t *ns,
             const ad_choose_t *ch, size_t top, const char *device, size_t store_runs)
 {
     const ad_planner_cand_t *cands = ch->cands;
@@ -617,7 +636,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                                                "EFFICIENCY", "BASIS",        "HARDWARE"};
     bool classes = false;
     ad_cli_table_t *t;
-    char buf[64], lo[32], hi[32];
+    char buf[64], lo[32], hi[32], lab[200];
 
     for (size_t i = 1; i < n; i++)
         if (strcmp(cands[i].hardware, cands[0].hardware))
@@ -627,7 +646,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
     printf("nodes (%s):\n", ns->basis        ? "described, not reserved"
                             : ns->from_store ? "from the store; the coordinator did not say"
                                              : "UP at the coordinator");
-    s_print_nodes(ns);
+    s_print_nodes(cli, ns);
     if (ns->basis)
         printf("basis: %s\nfigures: %s\n", ns->basis, ns->figures);
     if (cands[0].pred.n_runs == 0)
@@ -637,7 +656,8 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
                w->params > 0 ? " and the model's size" : "");
     else
         printf("from the store: %zu runs of %s on %s (%d on %s)\n", store_runs, w->model,
-               w->dataset, cands[0].pred.n_runs, cands[0].hardware);
+               w->dataset, cands[0].pred.n_runs,
+               ad_cli_hw_label_full(cli, cands[0].hardware, lab, sizeof(lab)));
     printf("speedup over the 1x1x1 baseline (%s: %s samples/s)\n",
            cands[0].pred.baseline_measured ? "measured" : "predicted",
            ad_cli_fmt_rate(cands[0].pred.baseline_samples_per_s, buf, sizeof(buf)));
@@ -645,7 +665,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
     t = ad_cli_table_new(classes ? 9 : 8, base_headers);
     for (size_t i = 0; i < shown; i++) {
         const ad_planner_cand_t *c = &cands[i];
-        char rank[24], layout[48], sps[32], interval[80], speedup[32], eff[32];
+        char rank[24], layout[48], sps[32], interval[80], speedup[32], eff[32], hw[200];
         const char *cells[9];
 
         snprintf(rank, sizeof(rank), "%zu", i + 1);
@@ -663,7 +683,7 @@ s_plan_text(const ad_job_t *job, const ad_planner_workload_t *w, const pnodes_t 
         cells[5] = speedup;
         cells[6] = eff;
         cells[7] = c->pred.basis;
-        cells[8] = c->hardware;
+        cells[8] = ad_cli_hw_label_full(cli, c->hardware, hw, sizeof(hw));
         ad_cli_table_add(t, cells);
     }
     ad_cli_table_print(t, stdout);
@@ -933,7 +953,7 @@ s_plan_job(ad_cli_t *cli, const char *path, const plan_opts_t *o)
     if (cli->json)
         s_plan_json(&job, &w, &ns, &ch, o->top, co.device, ps.runs);
     else
-        s_plan_text(&job, &w, &ns, &ch, o->top, co.device, ps.runs);
+        s_plan_text(cli, &job, &w, &ns, &ch, o->top, co.device, ps.runs);
     rc = AD_CLI_EXIT_OK;
 out:
     ad_choose_clear(&ch);

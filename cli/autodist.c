@@ -89,7 +89,9 @@ static const command_t s_commands[] = {
     {"nodes", ad_cli_nodes, "the nodes the coordinator knows",
      "usage: autodist nodes\n"
      "\n"
-     "A table of the nodes: NAME STATE CORES CPU% MEM LAST-SEEN JOBS.\n"},
+     "A table of the nodes: NAME STATE CORES CPU% MEM LAST-SEEN JOBS HARDWARE (the class:\n"
+     "the node's name when it is the only one of its class, else the cluster's, with the\n"
+     "fingerprint beside it).\n"},
     {"logs", ad_cli_logs, "the output of a job (mpirun's stdout and stderr)",
      "usage: autodist logs JOB [--follow]\n"
      "\n"
@@ -235,7 +237,9 @@ static const command_t s_commands[] = {
      "  --model M              model (cnn, resnet18, ... or any name the runs use)\n"
      "  --dataset D            dataset label as runs store it (fashion-mnist,\n"
      "                         synthetic-3x32x32, ...)\n"
-     "  --hardware H           hardware class (a profile's fingerprint)\n"
+     "  --hardware H           hardware class: its fingerprint, 4 or more of its first\n"
+     "                         digits, or its name (the node's, or the cluster's: the\n"
+     "                         names `autodist nodes` and `plan` show)\n"
      "  --batch-size B         global batch\n"
      "  --layout NxPxT         nodes x processes per node x threads per process, each\n"
      "                         >= 1, e.g. 1x2x1 (the form tables print; 1,2,1 works too)\n"

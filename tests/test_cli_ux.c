@@ -1,0 +1,264 @@
+/* test_cli_ux.c - the command line's habits: did you mean, --parsable, hardware names, layouts,
+ * a cancelled job's progress, --set and `submit -` (docs/cli.md) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ad_test.h"
+#include "cli_fixture.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "autodist/ad_proto.h"
+#include "autodist/ad_store.h"
+
+#define S_FP_A "3133248378b3eebe" /* node-a's class: one node */
+#define S_FP_G "aaaabbbbccccdddd" /* gpu-1 and gpu-2's class */
+
+/* A coordinator that answers NODES and STATUS with fixed documents, on its own thread. */
+typedef struct fake {
+    pthread_t thread;  /* serves requests */
+    zsock_t *sock;     /* client ROUTER */
+    char ep[64];       /* where it listens */
+    volatile int stop; /* set to end the thread */
+} fake_t;
+
+static json_t *
+s_fake_nodes(void)
+{
+    return json_pack("{s:[{s:s s:s s:i s:s s:[]} {s:s s:s s:i s:s s:[i]} {s:s s:s s:i s:s s:[]}]}",
+                     "nodes", "name", "node-a", "state", "UP", "cores", 4, "fingerprint", S_FP_A,
+                     "jobs", "name", "gpu-1", "state", "UP", "cores", 8, "fingerprint", S_FP_G,
+                     "jobs", 7, "name", "gpu-2", "state", "UP", "cores", 8, "fingerprint", S_FP_G,
+                     "jobs");
+}
+
+/* Job 7: cancelled at step 120 of 469, its trainer's last word "training". */
+static json_t *
+s_fake_status(void)
+{
+    return json_pack("{s:[{s:i s:s s:s s:i s:i s:i s:f s:f s:f s:{s:s s:i s:i}}]}", "jobs", "id",
+                     7, "name", "stopped", "state", "CANCELLED", "nodes", 1, "procs_per_node", 2,
+                     "threads_per_proc", 1, "submitted", 1e9, "started", 1e9 + 10, "ended",
+                     1e9 + 70, "progress", "phase", "training", "step", 120, "steps", 469);
+}
+
+static void *
+s_fake_run(void *arg)
+{
+    fake_t *f = arg;
+
+    while (!f->stop) {
+        ad_proto_msg_t msg = {0};
+        ad_err_t err = {0};
+        json_t *reply;
+
+        if (ad_proto_recv(f->sock, 50, &msg, &err)) {
+            ad_proto_msg_clear(&msg);
+            continue;
+        }
+        if (msg.type == AD_PROTO_NODES)
+            reply = s_fake_nodes();
+        else if (msg.type == AD_PROTO_STATUS)
+            reply = s_fake_status();
+        else
+            reply = json_object();
+        ad_proto_send(f->sock, msg.identity, "OK", reply, &err);
+        ad_proto_msg_clear(&msg);
+    }
+    return NULL;
+}
+
+static void
+s_fake_start(fake_t *f)
+{
+    ad_err_t err = {0};
+    int port = 0;
+
+    memset(f, 0, sizeof(*f));
+    f->sock = ad_proto_listen(ZMQ_ROUTER, "tcp://127.0.0.1:*", NULL, &port, &err);
+    assert_non_null(f->sock);
+    snprintf(f->ep, sizeof(f->ep), "tcp://127.0.0.1:%d", port);
+    assert_int_equal(pthread_create(&f->thread, NULL, s_fake_run, f), 0);
+}
+
+static void
+s_fake_stop(fake_t *f)
+{
+    f->stop = 1;
+    pthread_join(f->thread, NULL);
+    zsock_destroy(&f->sock);
+}
+
+/* A home whose store knows node-a (class S_FP_A, measured) and gpu-1, gpu-2 (class S_FP_G). */
+static void
+s_store_home(char *home, size_t size, const char *tag)
+{
+    static const char *const names[] = {"node-a", "gpu-1", "gpu-2"};
+    char db[400];
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+
+    snprintf(home, size, "%s/%s", cft_tmp, tag);
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    assert_int_equal(mkdir(home, 0700), 0);
+    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
+    for (int i = 0; i < 3; i++) {
+        ad_node_t node;
+        ad_profile_row_t p;
+        int64_t id = 0;
+
+        ad_store_node_init(&node);
+        node.hostname = (char *)names[i];
+        assert_int_equal(ad_store_put_node(store, &node, &id), 0);
+        ad_store_profile_row_init(&p);
+        p.node = id;
+        p.hardware = i ? S_FP_G : S_FP_A;
+        p.cpu_model = "Test CPU";
+        p.sockets = 1;
+        p.cores = i ? 8 : 4;
+        p.pus = p.cores;
+        p.memory_bytes = 8LL << 30;
+        p.gemm_gflops_1 = 40;
+        p.gemm_gflops_all = 140;
+        p.mem_bw_gbs = 20;
+        assert_int_equal(ad_store_add_profile(store, &p, NULL), 0);
+    }
+    ad_store_close(&store);
+}
+
+/* Commands, options and job keys that are not ours say which one was meant. */
+static void
+test_did_you_mean(void **st)
+{
+    (void)st;
+    cft_expect(cft_cli("stauts", NULL), 2);
+    adt_assert_has(cft_res.err, "autodist: no command \"stauts\" (did you mean status?)");
+    cft_expect(cft_cli("sbatch", "job.yaml", NULL), 2);
+    adt_assert_has(cft_res.err, "(did you mean submit?)");
+    cft_expect(cft_cli("squeue", NULL), 2);
+    adt_assert_has(cft_res.err, "(did you mean status?)");
+    cft_expect(cft_cli("help", "subnit", NULL), 2);
+    adt_assert_has(cft_res.err, "no command \"subnit\" (did you mean submit?)");
+    cft_expect(cft_cli("zzzzzz", NULL), 2);
+    adt_assert_has(cft_res.err, "no command \"zzzzzz\" (try autodist --help)");
+    cft_expect(cft_cli("runs", "--whre", "x", NULL), 2);
+    adt_assert_has(cft_res.err, "autodist: runs: unknown option --whre (did you mean --where?)");
+    cft_expect(cft_cli("submit", "x.yaml", "--wiat", NULL), 2);
+    adt_assert_has(cft_res.err, "submit: unknown option --wiat (did you mean --wait?)");
+
+    static const char lr[] = "name: t\nmodel: cnn\ndataset: synthetic\nsteps: 2\nbatch_size: 8\n"
+                             "learning_rate: 0.1\n";
+
+    char path[300];
+
+    snprintf(path, sizeof(path), "%s/lr.yaml", cft_tmp);
+    adt_write_file(path, lr);
+    cft_expect(cft_cli("submit", path, NULL), 2);
+    adt_assert_has(cft_res.err, "lr.yaml:6:1: unknown key \"learning_rate\" (did you mean "
+                                "optimizer.lr? write it as optimizer: {lr: ...})");
+}
+
+/* --parsable: the header and the rows, cells joined by '|', nothing padded. */
+static void
+test_parsable_nodes(void **st)
+{
+    char home[300], want[300];
+    fake_t f;
+
+    (void)st;
+    s_store_home(home, sizeof(home), "home-parsable");
+    s_fake_start(&f);
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "--parsable", "nodes", NULL), 0);
+    adt_assert_has(cft_res.out, "NAME|STATE|CORES|CPU%|MEM|LAST-SEEN|JOBS|HARDWARE\n");
+    snprintf(want, sizeof(want), "node-a|UP|4|-|-|-|-|node-a (%s)\n", S_FP_A);
+    adt_assert_has(cft_res.out, want);
+    snprintf(want, sizeof(want), "gpu-1|UP|8|-|-|-|7|gpu-* (%s)\n", S_FP_G);
+    adt_assert_has(cft_res.out, want);
+    assert_null(strstr(cft_res.out, "  "));
+    /* After the command too; without it, the table is padded. */
+    cft_expect(cft_cli("nodes", "--parsable", "--home", home, "--coordinator", f.ep, NULL), 0);
+    adt_assert_has(cft_res.out, "NAME|STATE|");
+    cft_expect(cft_cli("nodes", "--home", home, "--coordinator", f.ep, NULL), 0);
+    adt_assert_has(cft_res.out, "NAME    STATE  CORES");
+    s_fake_stop(&f);
+}
+
+/* A job cancelled midway shows its state and the step it reached, never "done". */
+static void
+test_cancelled_progress(void **st)
+{
+    char home[300];
+    fake_t f;
+
+    (void)st;
+    snprintf(home, sizeof(home), "%s/home-cancel", cft_tmp);
+    s_fake_start(&f);
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "status", "7", NULL), 0);
+    adt_assert_has(cft_res.out, "cancelled at step 120/469");
+    assert_null(strstr(cft_res.out, "done"));
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "--parsable", "status", "7", NULL),
+               0);
+    adt_assert_has(cft_res.out, "|CANCELLED|1x2x1|");
+    s_fake_stop(&f);
+}
+
+/* --hardware takes a node's name or a fingerprint prefix; an unknown one lists the known. */
+static void
+test_hardware_names(void **st)
+{
+    char home[300], want[300];
+    static const char *const ok[] = {"node-a", S_FP_A, "3133", "gpu-*", "gpu-2"};
+
+    (void)st;
+    s_store_home(home, sizeof(home), "home-hw");
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cft_expect(cft_cli("--home", home, "predict", "--model", "cnn", "--dataset",
+                           "fashion-mnist", "--batch-size", "64", "--layout", "1x2x1",
+                           "--hardware", ok[i], NULL),
+                   0);
+        snprintf(want, sizeof(want), " on %s (%s): ", i < 3 ? "node-a" : "gpu-*",
+                 i < 3 ? S_FP_A : S_FP_G);
+        adt_assert_has(cft_res.out, want);
+    }
+    cft_expect(cft_cli("--home", home, "predict", "--model", "cnn", "--dataset", "fashion-mnist",
+                       "--batch-size", "64", "--layout", "1x2x1", "--hardware", "vm", NULL),
+               1);
+    adt_assert_has(cft_res.err, "hardware class vm: no profile and no runs");
+    snprintf(want, sizeof(want), "known hardware classes: node-a (%s), gpu-* (%s)", S_FP_A,
+             S_FP_G);
+    adt_assert_has(cft_res.err, want);
+    /* The JSON keeps the fingerprint: scripts match on it. */
+    cft_expect(cft_cli("--home", home, "--json", "predict", "--model", "cnn", "--dataset",
+                       "fashion-mnist", "--batch-size", "64", "--layout", "1,2,1", "--hardware",
+                       "node-a", NULL),
+               0);
+    snprintf(want, sizeof(want), "\"hardware\": \"%s\"", S_FP_A);
+    adt_assert_has(cft_res.out, want);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_did_you_mean),
+        cmocka_unit_test(test_parsable_nodes),
+        cmocka_unit_test(test_cancelled_progress),
+        cmocka_unit_test(test_hardware_names),
+    };
+
+    if (cft_begin("ad_test_cli_ux"))
+        return 1;
+    return cft_end(cmocka_run_group_tests_name("cli-ux", tests, NULL, NULL));
+}
