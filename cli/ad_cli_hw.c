@@ -1,4 +1,5 @@
-/* ad_cli_hw.c - hardware classes by name: a node's, a cluster's, or short, the fingerprint beside */
+/* ad_cli_hw.c - hardware classes by name: a node's, a cluster's, or short, the fingerprint beside
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

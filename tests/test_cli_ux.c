@@ -48,8 +48,8 @@ s_fake_nodes(void)
 static json_t *
 s_fake_status(void)
 {
-    return json_pack("{s:[{s:i s:s s:s s:i s:i s:i s:f s:f s:f s:{s:s s:i s:i}}]}", "jobs", "id",
-                     7, "name", "stopped", "state", "CANCELLED", "nodes", 1, "procs_per_node", 2,
+    return json_pack("{s:[{s:i s:s s:s s:i s:i s:i s:f s:f s:f s:{s:s s:i s:i}}]}", "jobs", "id", 7,
+                     "name", "stopped", "state", "CANCELLED", "nodes", 1, "procs_per_node", 2,
                      "threads_per_proc", 1, "submitted", 1e9, "started", 1e9 + 10, "ended",
                      1e9 + 70, "progress", "phase", "training", "step", 120, "steps", 469);
 }
@@ -225,8 +225,8 @@ test_hardware_names(void **st)
     s_store_home(home, sizeof(home), "home-hw");
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         cft_expect(cft_cli("--home", home, "predict", "--model", "cnn", "--dataset",
-                           "fashion-mnist", "--batch-size", "64", "--layout", "1x2x1",
-                           "--hardware", ok[i], NULL),
+                           "fashion-mnist", "--batch-size", "64", "--layout", "1x2x1", "--hardware",
+                           ok[i], NULL),
                    0);
         snprintf(want, sizeof(want), " on %s (%s): ", i < 3 ? "node-a" : "gpu-*",
                  i < 3 ? S_FP_A : S_FP_G);
@@ -236,8 +236,7 @@ test_hardware_names(void **st)
                        "--batch-size", "64", "--layout", "1x2x1", "--hardware", "vm", NULL),
                1);
     adt_assert_has(cft_res.err, "hardware class vm: no profile and no runs");
-    snprintf(want, sizeof(want), "known hardware classes: node-a (%s), gpu-* (%s)", S_FP_A,
-             S_FP_G);
+    snprintf(want, sizeof(want), "known hardware classes: node-a (%s), gpu-* (%s)", S_FP_A, S_FP_G);
     adt_assert_has(cft_res.err, want);
     /* The JSON keeps the fingerprint: scripts match on it. */
     cft_expect(cft_cli("--home", home, "--json", "predict", "--model", "cnn", "--dataset",
