@@ -25,6 +25,9 @@
 #define AD_CLI_EXIT_NEVER 5       /* submit --wait: the job cannot start on the nodes that are up */
 #define AD_CLI_EXIT_INTERRUPTED 130 /* Ctrl-C stopped --wait or --follow (the job goes on) */
 
+/* At most this many --set KEY=VALUE on one command line (submit, sweep). */
+#define AD_CLI_SETS_MAX 64
+
 /* The client endpoint's environment variable, below --coordinator. */
 #define AD_CLI_COORDINATOR_ENV "AUTODIST_COORDINATOR"
 

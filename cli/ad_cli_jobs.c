@@ -22,8 +22,11 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
     static const struct option longs[] = {
         {"wait", no_argument, NULL, 'w'},
         {"follow-interval", required_argument, NULL, 'i'},
+        {"set", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
+    const char *sets[AD_CLI_SETS_MAX];
+    size_t n_sets = 0;
     ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *spec, *reply = NULL;
@@ -47,17 +50,22 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
                 return AD_CLI_EXIT_USAGE;
             break;
+        case 's':
+            if (n_sets == AD_CLI_SETS_MAX)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: at most %d --set", AD_CLI_SETS_MAX);
+            sets[n_sets++] = arg;
+            break;
         }
     }
     if (optind >= argc)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                           "submit: give a job file (autodist submit JOB.yaml; see --help)");
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: give a job file (autodist submit "
+                                              "JOB.yaml, or - for stdin; see --help)");
     if (optind + 1 < argc)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: one job file at a time, got also \"%s\"",
                            argv[optind + 1]);
     path = argv[optind];
     /* The file is checked here, so a typo is reported at once, with its line and column. */
-    if (ad_job_parse_file(path, &job, &err))
+    if (ad_job_parse_file_set(path, sets, n_sets, &job, &err))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
     if (job.reservation.set) {
         /* Batch-system nodes: reserve, run there, release; always waits (docs/grid5000.md). */

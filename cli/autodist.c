@@ -55,10 +55,11 @@ static const command_t s_commands[] = {
      "pid is in HOME/run/agent-*.pid (SIGTERM; SIGKILL after 15 s) and remove the pid\n"
      "files.  Idempotent: with nothing running it says so and exits 0.\n"},
     {"submit", ad_cli_submit, "check a job file and queue it; --wait follows it to the end",
-     "usage: autodist submit JOB.yaml [--wait] [--follow-interval S]\n"
+     "usage: autodist submit JOB.yaml|- [--set KEY=VALUE]... [--wait] [--follow-interval S]\n"
      "\n"
      "Parse and check the job file (docs/jobfile.md), send it to the coordinator and print\n"
-     "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.\n"
+     "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.  With - the\n"
+     "job is read from stdin (errors say <stdin>:LINE:COL).\n"
      "\n"
      "A job file with a reservation: section runs on OAR nodes (docs/grid5000.md): submit\n"
      "reserves them (or attaches to the OAR job it names, or to an unfinished one of its\n"
@@ -74,7 +75,10 @@ static const command_t s_commands[] = {
      "                         (throughput, speedup, accuracy); exit 0 when it COMPLETED,\n"
      "                         4 when it ended otherwise, 5 when it cannot start on the\n"
      "                         nodes that are up.  Ctrl-C stops waiting, not the job.\n"
-     "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"},
+     "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"
+     "  --set KEY=VALUE        replace one key of the job file (repeatable, in order): a\n"
+     "                         dotted key as in sweep grids, the value read as YAML, e.g.\n"
+     "                         --set optimizer.lr=0.01 --set layout=1x2x1 --set steps=50\n"},
     {"status", ad_cli_status, "live jobs, or one job in any state",
      "usage: autodist status [JOB]\n"
      "\n"

@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "autodist/ad_hash.h"
+#include "autodist/ad_suggest.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Reading files and documents.                                                             */
@@ -133,6 +134,73 @@ ad_job_parse_file(const char *path, ad_job_t *job, ad_err_t *err)
         return rc;
     dir = ad_job_dirname(path);
     rc = s_job_parse(text, len, path, dir, 0, job, err);
+    free(dir);
+    free(text);
+    return rc;
+}
+
+/* All of stdin (at most AD_JOB_FILE_MAX bytes) as a new string, its length in *len. */
+static int
+s_read_stdin(char **text, size_t *len, ad_err_t *err)
+{
+    size_t cap = 4096, n = 0, got;
+    char *buf = ad_malloc(cap + 1);
+
+    while ((got = fread(buf + n, 1, cap - n, stdin)) > 0) {
+        n += got;
+        if (n > AD_JOB_FILE_MAX) {
+            free(buf);
+            return ad_err_set(err, AD_EPARSE, "<stdin>: more than %d bytes: not a job file",
+                              AD_JOB_FILE_MAX);
+        }
+        if (n == cap) {
+            cap *= 2;
+            buf = ad_realloc(buf, cap + 1);
+        }
+    }
+    if (ferror(stdin)) {
+        free(buf);
+        return ad_err_set(err, -EIO, "<stdin>: cannot read: %s", strerror(errno));
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+int
+ad_job_parse_file_set(const char *path, const char *const *sets, size_t n_sets, ad_job_t *job,
+                      ad_err_t *err)
+{
+    bool in = !strcmp(path, "-");
+    const char *file = in ? "<stdin>" : path;
+    char *text = NULL, *dir = NULL;
+    ad_job_spec_t spec;
+    ad_job_ctx_t ctx = {file, NULL, 0, NULL, NULL, AD_JOB_F_NOCHECK, NULL, err};
+    size_t len = 0;
+    int rc;
+
+    assert(path && job && (sets || !n_sets));
+    memset(job, 0, sizeof(*job));
+    rc = in ? s_read_stdin(&text, &len, err) : ad_job_read_file(path, "job file", &text, &len, err);
+    if (rc)
+        return rc;
+    /* Relative paths of a job read from stdin start from the current folder. */
+    dir = in ? NULL : ad_job_dirname(path);
+    rc = ad_job_spec_parse_text(text, len, file, dir, AD_JOB_F_NOCHECK, &spec, err);
+    if (rc)
+        goto out_free;
+    for (size_t i = 0; i < n_sets && !rc; i++)
+        rc = ad_job_spec_set(&spec, sets[i], NULL, 0, err);
+    if (!rc) {
+        ctx.text = text;
+        ctx.len = len;
+        rc = ad_job_spec_check_at(&ctx, &spec);
+    }
+    if (!rc)
+        ad_job_spec_to_job(&spec, job);
+    ad_job_spec_clear(&spec);
+out_free:
     free(dir);
     free(text);
     return rc;
@@ -390,4 +458,71 @@ ad_job_dataset_label(const ad_job_t *job, char *buf, size_t cap)
         break;
     }
     return buf;
+}
+
+/* Fail "--set KEY=VALUE: <message of ctx's parse without its file:line:col>". */
+static int
+s_set_fail(ad_err_t *err, const char *assignment, const char *located)
+{
+    const char *msg = located;
+
+    /* "--set:1:4: optimizer.lr must be ..." -> the message after the location. */
+    if (!strncmp(msg, "--set:", 6)) {
+        msg += 6;
+        msg += strspn(msg, "0123456789:");
+        msg += strspn(msg, " ");
+    }
+    return ad_err_set(err, AD_EPARSE, "--set %s: %s", assignment, msg);
+}
+
+int
+ad_job_spec_set(ad_job_spec_t *spec, const char *assignment, const char *dir, unsigned flags,
+                ad_err_t *err)
+{
+    const char *eq = strchr(assignment, '='), *best;
+    const ad_job_key_t *key;
+    const char *paths[AD_JOB_K_COUNT];
+    char path[AD_JOB_PATH_MAX], hint[200] = "", *text, located[sizeof(err->msg)];
+    ad_err_t perr = {0};
+    ad_job_ctx_t ctx = {"--set", NULL, 0, NULL, dir, flags | AD_JOB_F_OVERRIDE, NULL, &perr};
+    ad_job_node_t root, node;
+    int rc;
+
+    if (!eq || eq == assignment)
+        return ad_err_set(err, AD_EPARSE,
+                          "--set %s: expected KEY=VALUE with a job key, such as optimizer.lr=0.01 "
+                          "or layout=1x2x1",
+                          assignment);
+    snprintf(path, sizeof(path), "%.*s", (int)(eq - assignment), assignment);
+    key = ad_job_key_path(path);
+    if (!key) {
+        for (int id = 0; id < AD_JOB_K_COUNT; id++)
+            paths[id] = ad_job_keys[id].path;
+        best = ad_suggest(path, paths, AD_JOB_K_COUNT, 3, false);
+        if (best)
+            snprintf(hint, sizeof(hint), " (did you mean %s?)", best);
+        else
+            ad_job_key_hint("", path, true, hint, sizeof(hint));
+        return ad_err_set(err, AD_EPARSE,
+                          "--set %s: unknown job key \"%s\"%s, expected a key of a job file "
+                          "such as batch_size, seed, optimizer.lr, layout or layout.nodes",
+                          assignment, path, hint);
+    }
+    /* The value is read as the YAML of a job file would be: 0.01, true, [1, 2], {a: 1}. */
+    text = ad_malloc(strlen(eq + 1) + 5);
+    sprintf(text, "v: %s\n", eq + 1);
+    ctx.text = text;
+    ctx.len = strlen(text);
+    rc = ad_job_load_doc(&ctx, "--set value", "v", &root);
+    if (!rc) {
+        ad_job_child(&ctx, &root, "v", json_object_get(root.v, "v"), &node, NULL);
+        rc = ad_job_apply_key(&ctx, spec, key, &node);
+        ad_doc_free(&ctx.doc);
+    }
+    free(text);
+    if (rc) {
+        snprintf(located, sizeof(located), "%s", perr.msg);
+        return s_set_fail(err, assignment, located);
+    }
+    return 0;
 }

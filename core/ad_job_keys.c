@@ -399,9 +399,8 @@ s_key_guess(const char *prefix, const char *name)
     return NULL;
 }
 
-/* The " (did you mean ...?)" of an unknown key, said where the key goes; NULL without a guess. */
-static const char *
-s_key_hint(const char *prefix, const char *name, bool grid, char *buf, size_t size)
+const char *
+ad_job_key_hint(const char *prefix, const char *name, bool grid, char *buf, size_t size)
 {
     const char *path = s_key_guess(prefix, name), *leaf;
     char parent[64];
@@ -449,12 +448,12 @@ ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const ch
 
         /* A close spelling first ("modle"), then what the word usually means ("procs"). */
         if (!hint && !ad_suggest(name, children, nc, 3, false))
-            hint = s_key_hint(prefix, name, false, mean, sizeof(mean));
+            hint = ad_job_key_hint(prefix, name, false, mean, sizeof(mean));
         ad_doc_unknown_key(msg, sizeof(msg), got, prefix, hint, name, children, nc, list);
         return ad_job_fail(ctx, knode->start_mark, "%s", msg);
     }
     best = ad_suggest(name, children, nc, 3, false);
-    if (!best && s_key_hint("", name, true, mean, sizeof(mean)))
+    if (!best && ad_job_key_hint("", name, true, mean, sizeof(mean)))
         return ad_job_fail(ctx, knode->start_mark,
                            "unknown grid key %s%s, expected a job key such as batch_size, seed, "
                            "optimizer.lr, layout.nodes or dataset.synthetic.samples",
@@ -1171,9 +1170,16 @@ ad_job_spec_parse_node(ad_job_ctx_t *ctx, ad_job_node_t *map, ad_job_spec_t *spe
     ad_job_spec_init(spec);
     spec->start = map->start_mark;
     rc = s_apply_map(ctx, spec, map, "");
-    if (!rc)
+    if (!rc && !(ctx->flags & AD_JOB_F_NOCHECK))
         rc = s_check_located(ctx, spec);
     if (rc)
         ad_job_spec_clear(spec);
     return rc;
 }
+
+int
+ad_job_spec_check_at(ad_job_ctx_t *ctx, const ad_job_spec_t *spec)
+{
+    return s_check_located(ctx, spec);
+}
+

@@ -84,6 +84,7 @@ enum {
     AD_JOB_F_BASE = 1 << 1,     /* a sweep's base: name is optional */
     AD_JOB_F_INLINE = 1 << 2,   /* a sweep's inline base: name is refused */
     AD_JOB_F_OVERRIDE = 1 << 3, /* a grid value: epochs replaces steps and steps epochs */
+    AD_JOB_F_NOCHECK = 1 << 4,  /* rules across keys are the caller's (--set comes after) */
 };
 
 /* A job while it is read: values, which keys were given, and where. */
@@ -157,6 +158,26 @@ int ad_job_apply_key(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t 
  * key at fault (-1: a required key is missing, said at the job's start).
  */
 int ad_job_spec_check(const ad_job_spec_t *spec, unsigned flags, int *bad, char *msg, size_t len);
+
+/*
+ * Apply one `--set KEY=VALUE` (VALUE read as YAML, paths against dir; NULL:
+ * the current folder) over spec, as a grid value would be.  Returns 0, or
+ * AD_EPARSE with "--set KEY=VALUE: ..." (an unknown key says which is close).
+ */
+int ad_job_spec_set(ad_job_spec_t *spec, const char *assignment, const char *dir, unsigned flags,
+                    ad_err_t *err);
+
+/*
+ * The " (did you mean KEY?)" of an unknown key name under prefix ("" at the
+ * top; grid: dotted paths), said where the key goes, into buf; NULL when no
+ * key is a likely meaning (learning_rate -> optimizer.lr, procs ->
+ * layout.procs_per_node, momentum at the top -> optimizer.momentum).
+ */
+const char *ad_job_key_hint(const char *prefix, const char *name, bool grid, char *buf,
+                            size_t size);
+
+/* The rules across keys of spec, located in ctx's file; 0 or AD_EPARSE. */
+int ad_job_spec_check_at(ad_job_ctx_t *ctx, const ad_job_spec_t *spec);
 
 /* The folder of a file path, for relative paths inside it; the caller frees it. */
 char *ad_job_dirname(const char *path);

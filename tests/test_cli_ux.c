@@ -31,6 +31,7 @@ typedef struct fake {
     pthread_t thread;  /* serves requests */
     zsock_t *sock;     /* client ROUTER */
     char ep[64];       /* where it listens */
+    json_t *submitted; /* the last SUBMIT's job, owned */
     volatile int stop; /* set to end the thread */
 } fake_t;
 
@@ -68,7 +69,11 @@ s_fake_run(void *arg)
             ad_proto_msg_clear(&msg);
             continue;
         }
-        if (msg.type == AD_PROTO_NODES)
+        if (msg.type == AD_PROTO_SUBMIT) {
+            json_decref(f->submitted);
+            f->submitted = json_incref(json_object_get(msg.payload, "job"));
+            reply = json_pack("{s:i s:s s:s}", "job", 9, "name", "set", "state", "PENDING");
+        } else if (msg.type == AD_PROTO_NODES)
             reply = s_fake_nodes();
         else if (msg.type == AD_PROTO_STATUS)
             reply = s_fake_status();
@@ -99,6 +104,7 @@ s_fake_stop(fake_t *f)
     f->stop = 1;
     pthread_join(f->thread, NULL);
     zsock_destroy(&f->sock);
+    json_decref(f->submitted);
 }
 
 /* A home whose store knows node-a (class S_FP_A, measured) and gpu-1, gpu-2 (class S_FP_G). */
@@ -247,6 +253,73 @@ test_hardware_names(void **st)
     adt_assert_has(cft_res.out, want);
 }
 
+/* submit --set replaces keys, typed as in a file; `submit -` reads the job from stdin. */
+static void
+test_submit_set_stdin(void **st)
+{
+    static const char job[] = "name: base\nmodel: cnn\ndataset: synthetic\nsteps: 3\n"
+                              "batch_size: 8\nlayout: {nodes: 1, procs_per_node: 1, "
+                              "threads_per_proc: 1}\n";
+    char path[300], home[300];
+    json_t *opt, *layout;
+    adt_sh_t r;
+    fake_t f;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/base.yaml", cft_tmp);
+    snprintf(home, sizeof(home), "%s/home-set", cft_tmp);
+    adt_write_file(path, job);
+    s_fake_start(&f);
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set",
+                       "optimizer.lr=0.01", "--set", "layout=1x2x1", "--set", "epochs=1",
+                       "--set", "name=tuned", NULL),
+               0);
+    adt_assert_has(cft_res.out, "submitted job 9 (tuned)");
+    assert_non_null(f.submitted);
+    opt = json_object_get(f.submitted, "optimizer");
+    assert_true(fabs(json_number_value(json_object_get(opt, "lr")) - 0.01) < 1e-12);
+    layout = json_object_get(f.submitted, "layout");
+    assert_int_equal(json_integer_value(json_object_get(layout, "procs_per_node")), 2);
+    /* epochs replaces steps, as in a sweep grid. */
+    assert_int_equal(json_integer_value(json_object_get(f.submitted, "epochs")), 1);
+    assert_null(json_object_get(f.submitted, "steps"));
+
+    /* Errors name the key; an unknown one says which is close; nothing is sent. */
+    json_decref(f.submitted);
+    f.submitted = NULL;
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set",
+                       "optimizer.lr=fast", NULL),
+               2);
+    adt_assert_has(cft_res.err, "autodist: --set optimizer.lr=fast: optimizer.lr must be a "
+                                "number from 1e-12 to 1e+06, got \"fast\"");
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set", "procs=2",
+                       NULL),
+               2);
+    adt_assert_has(cft_res.err, "--set procs=2: unknown job key \"procs\" (did you mean "
+                                "layout.procs_per_node?)");
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set", "seed",
+                       NULL),
+               2);
+    adt_assert_has(cft_res.err, "--set seed: expected KEY=VALUE");
+    assert_null(f.submitted);
+
+    /* stdin: the same job, and errors located in <stdin>. */
+    r = adt_sh("%s --home %s --coordinator %s submit - --set seed=5 < %s", AD_CLI_BIN, home, f.ep,
+               path);
+    assert_int_equal(r.status, 0);
+    adt_assert_has(r.out, "submitted job 9 (base)");
+    assert_int_equal(json_integer_value(json_object_get(f.submitted, "seed")), 5);
+    adt_sh_free(&r);
+    r = adt_sh("printf 'name: x\\nmodel: cnn\\nbatch-size: 3\\n' | %s --home %s --coordinator %s "
+               "submit -",
+               AD_CLI_BIN, home, f.ep);
+    assert_int_equal(r.status, 2);
+    adt_assert_has(r.err, "autodist: <stdin>:3:1: unknown key \"batch-size\" (did you mean "
+                          "batch_size?)");
+    adt_sh_free(&r);
+    s_fake_stop(&f);
+}
+
 int
 main(void)
 {
@@ -255,6 +328,7 @@ main(void)
         cmocka_unit_test(test_parsable_nodes),
         cmocka_unit_test(test_cancelled_progress),
         cmocka_unit_test(test_hardware_names),
+        cmocka_unit_test(test_submit_set_stdin),
     };
 
     if (cft_begin("ad_test_cli_ux"))

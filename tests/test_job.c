@@ -287,6 +287,37 @@ test_layout_text(void **state)
     adt_assert_has(err.msg, "layout must be auto, NODESxPROCSxTHREADS (1x2x1) or {nodes: N");
 }
 
+/* --set: applied in order over the file, before the rules across keys are checked. */
+static void
+test_parse_file_set(void **state)
+{
+    static const char *const fix[] = {"batch_size=16", "layout=2x1x1", "layout.nodes=3"};
+    static const char *const bad[] = {"seed=-1"};
+    char path[512];
+    ad_job_t job;
+    ad_err_t err = {0};
+
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/ad_test_job_set_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    /* No batch_size in the file: a --set gives it, so the job is whole. */
+    adt_write_file(path, "name: s\nmodel: cnn\ndataset: synthetic\nsteps: 2\n");
+    assert_int_equal(ad_job_parse_file(path, &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "batch_size is required");
+    assert_int_equal(ad_job_parse_file_set(path, fix, 3, &job, &err), 0);
+    assert_int_equal(job.batch_size, 16);
+    assert_int_equal(job.layout.nodes, 3);
+    assert_int_equal(job.layout.procs_per_node, 1);
+    ad_job_clear(&job);
+    assert_int_equal(ad_job_parse_file_set(path, bad, 1, &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "--set seed=-1: seed must be a non-negative integer");
+    assert_null(job.name);
+    unlink(path);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -1271,6 +1302,7 @@ main(void)
         cmocka_unit_test(test_bad_job_files),
         cmocka_unit_test(test_key_hints),
         cmocka_unit_test(test_layout_text),
+        cmocka_unit_test(test_parse_file_set),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_full_values),

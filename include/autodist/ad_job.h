@@ -148,6 +148,19 @@ const char *ad_job_resv_pool(const ad_job_t *job, char *buf, size_t cap);
 int ad_job_parse_file(const char *path, ad_job_t *job, ad_err_t *err);
 
 /*
+ * ad_job_parse_file() with two habits of the command line: path "-" reads
+ * the job from stdin (messages start "<stdin>:LINE:COL:", relative paths
+ * start from the current folder), and each of the n_sets assignments
+ * "KEY=VALUE" (a dotted key of a job file, VALUE read as YAML: "seed=3",
+ * "optimizer.lr=0.01", "layout=1x2x1", "dataset={synthetic: {...}}")
+ * replaces that key's value, in order, before the rules across keys are
+ * checked.  A bad assignment is AD_EPARSE "--set KEY=VALUE: ..." (an
+ * unknown key says which one is close).  Otherwise as ad_job_parse_file().
+ */
+int ad_job_parse_file_set(const char *path, const char *const *sets, size_t n_sets, ad_job_t *job,
+                          ad_err_t *err);
+
+/*
  * Like ad_job_parse_file() for a job held in memory; name_for_errors (NULL:
  * "<string>") starts each message and relative paths are resolved against
  * the current directory.
