@@ -1182,4 +1182,3 @@ ad_job_spec_check_at(ad_job_ctx_t *ctx, const ad_job_spec_t *spec)
 {
     return s_check_located(ctx, spec);
 }
-

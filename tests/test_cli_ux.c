@@ -271,8 +271,8 @@ test_submit_set_stdin(void **st)
     adt_write_file(path, job);
     s_fake_start(&f);
     cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set",
-                       "optimizer.lr=0.01", "--set", "layout=1x2x1", "--set", "epochs=1",
-                       "--set", "name=tuned", NULL),
+                       "optimizer.lr=0.01", "--set", "layout=1x2x1", "--set", "epochs=1", "--set",
+                       "name=tuned", NULL),
                0);
     adt_assert_has(cft_res.out, "submitted job 9 (tuned)");
     assert_non_null(f.submitted);
@@ -292,14 +292,13 @@ test_submit_set_stdin(void **st)
                2);
     adt_assert_has(cft_res.err, "autodist: --set optimizer.lr=fast: optimizer.lr must be a "
                                 "number from 1e-12 to 1e+06, got \"fast\"");
-    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set", "procs=2",
-                       NULL),
-               2);
+    cft_expect(
+        cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set", "procs=2", NULL),
+        2);
     adt_assert_has(cft_res.err, "--set procs=2: unknown job key \"procs\" (did you mean "
                                 "layout.procs_per_node?)");
-    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set", "seed",
-                       NULL),
-               2);
+    cft_expect(
+        cft_cli("--home", home, "--coordinator", f.ep, "submit", path, "--set", "seed", NULL), 2);
     adt_assert_has(cft_res.err, "--set seed: expected KEY=VALUE");
     assert_null(f.submitted);
 
@@ -324,10 +323,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_did_you_mean),
-        cmocka_unit_test(test_parsable_nodes),
-        cmocka_unit_test(test_cancelled_progress),
-        cmocka_unit_test(test_hardware_names),
+        cmocka_unit_test(test_did_you_mean),       cmocka_unit_test(test_parsable_nodes),
+        cmocka_unit_test(test_cancelled_progress), cmocka_unit_test(test_hardware_names),
         cmocka_unit_test(test_submit_set_stdin),
     };
 

@@ -299,7 +299,8 @@ test_parse_file_set(void **state)
 
     int fd;
 
-    snprintf(path, sizeof(path), "%s/ad_test_job_set_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(path, sizeof(path), "%s/ad_test_job_set_XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
