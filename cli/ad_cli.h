@@ -52,6 +52,8 @@ typedef struct ad_cli {
     ad_home_t home;           /* the home (ad_cli_home()) */
     char *endpoint;           /* the client endpoint (ad_cli_endpoint()); owned */
     ad_cli_hw_t *hw;          /* hardware class names, loaded at first use; owned */
+    const char *sets[AD_CLI_SETS_MAX]; /* sweep --set KEY=VALUE, in order (borrowed from argv) */
+    size_t n_sets;                     /* how many */
 } ad_cli_t;
 
 /* A command: returns the process's exit status. argv[0] is the command name. */

@@ -484,6 +484,15 @@ s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool fo
     /* Checked here first, so a mistake is reported at once with its line and column. */
     if (ad_sweep_load(path, &sweep, &err))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    if (cli->n_sets) {
+        ad_sweep_t *set = NULL;
+
+        rc = ad_job_sweep_set(sweep, cli->sets, cli->n_sets, &set, &err);
+        ad_sweep_free(&sweep);
+        if (rc)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+        sweep = set;
+    }
     spec = json_loads(ad_sweep_json(sweep), 0, NULL);
     if (!spec) {
         ad_sweep_free(&sweep);
@@ -673,6 +682,7 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
         {"force", no_argument, NULL, 'f'},
         {"no-wait", no_argument, NULL, 'n'},
         {"follow-interval", required_argument, NULL, 'i'},
+        {"set", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
     int64_t max_parallel = 0;
@@ -705,6 +715,11 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
                 return AD_CLI_EXIT_USAGE;
             break;
+        case 's':
+            if (cli->n_sets == AD_CLI_SETS_MAX)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep: at most %d --set", AD_CLI_SETS_MAX);
+            cli->sets[cli->n_sets++] = arg;
+            break;
         }
         run_options = true;
     }
@@ -718,8 +733,8 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
 
         if (run_options)
             return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "sweep %s: --max-parallel, --retry-failed, --force, --no-wait and "
-                               "--follow-interval go with a sweep file",
+                               "sweep %s: --max-parallel, --retry-failed, --force, --no-wait, "
+                               "--follow-interval and --set go with a sweep file",
                                sub);
         if (npos > 2)
             return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep %s: one sweep at a time, got also \"%s\"",

@@ -329,8 +329,8 @@ static const command_t s_commands[] = {
      "Exit 1 when OAR refuses or does not know the job, 2 for a bad command line\n"
      "(docs/grid5000.md).\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
-     "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
-     "                      [--no-wait] [--follow-interval S]\n"
+     "usage: autodist sweep SWEEP.yaml [--set KEY=VALUE]... [--max-parallel N] [--retry-failed]\n"
+     "                      [--force] [--no-wait] [--follow-interval S]\n"
      "       autodist sweep status [NAME]\n"
      "       autodist sweep cancel NAME\n"
      "\n"
@@ -353,6 +353,9 @@ static const command_t s_commands[] = {
      "                        that name (same hash) are still skipped\n"
      "  --no-wait             start it and return (exit 0)\n"
      "  --follow-interval S   seconds between two looks, 0.1..60 (default 0.5)\n"
+     "  --set KEY=VALUE       replace one key of the base job (repeatable), as submit --set\n"
+     "                        does; not a grid key.  It changes the sweep: the same name\n"
+     "                        with other values needs --force\n"
      "\n"
      "status [NAME]   the sweeps the coordinator holds (ID NAME STATE JOBS DONE RUNNING\n"
      "                PENDING FAILED ELAPSED ETA); NAME also reads one back from the store\n"

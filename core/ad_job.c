@@ -526,3 +526,55 @@ ad_job_spec_set(ad_job_spec_t *spec, const char *assignment, const char *dir, un
     }
     return 0;
 }
+
+int
+ad_job_sweep_set(const ad_sweep_t *sweep, const char *const *sets, size_t n_sets, ad_sweep_t **out,
+                 ad_err_t *err)
+{
+    json_t *doc = json_loads(ad_sweep_json(sweep), 0, NULL), *grid;
+    ad_job_spec_t spec;
+    char *base = NULL, *text = NULL, path[AD_JOB_PATH_MAX];
+    const unsigned flags = AD_JOB_F_BASE | AD_JOB_F_NOFS | AD_JOB_F_NOCHECK;
+    int rc = 0;
+
+    *out = NULL;
+    if (!doc || !json_is_object(json_object_get(doc, "base"))) {
+        rc = ad_err_set(err, AD_EPARSE, "--set: the sweep's JSON has no base job");
+        goto out_free;
+    }
+    grid = json_object_get(doc, "grid");
+    for (size_t i = 0; i < n_sets; i++) {
+        const char *eq = strchr(sets[i], '=');
+
+        snprintf(path, sizeof(path), "%.*s", eq ? (int)(eq - sets[i]) : 0, sets[i]);
+        if (json_object_get(grid, path)) {
+            rc = ad_err_set(err, AD_EPARSE,
+                            "--set %s: %s is a grid key of sweep %s: its values come from the "
+                            "grid, not from --set",
+                            sets[i], path, ad_sweep_name(sweep));
+            goto out_free;
+        }
+    }
+    base = json_dumps(json_object_get(doc, "base"), JSON_COMPACT);
+    if (!base)
+        ad_oom(0);
+    rc = ad_job_spec_parse_text(base, strlen(base), "<json>", NULL, flags, &spec, err);
+    if (rc)
+        goto out_free;
+    for (size_t i = 0; i < n_sets && !rc; i++)
+        rc = ad_job_spec_set(&spec, sets[i], NULL, AD_JOB_F_BASE, err);
+    if (!rc) {
+        /* The base as given plus the keys set: what the sweep file would have said. */
+        json_object_set_new(doc, "base", ad_job_json_masked(&spec.job, spec.set));
+        text = json_dumps(doc, JSON_COMPACT);
+        if (!text)
+            ad_oom(0);
+        rc = ad_sweep_load_json(text, out, err);
+    }
+    ad_job_spec_clear(&spec);
+out_free:
+    free(text);
+    free(base);
+    json_decref(doc);
+    return rc;
+}

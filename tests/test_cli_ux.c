@@ -73,6 +73,10 @@ s_fake_run(void *arg)
             json_decref(f->submitted);
             f->submitted = json_incref(json_object_get(msg.payload, "job"));
             reply = json_pack("{s:i s:s s:s}", "job", 9, "name", "set", "state", "PENDING");
+        } else if (msg.type == AD_PROTO_SWEEP) {
+            json_decref(f->submitted);
+            f->submitted = json_incref(json_object_get(msg.payload, "sweep"));
+            reply = json_pack("{s:i s:s s:s}", "id", 3, "name", "sw", "state", "RUNNING");
         } else if (msg.type == AD_PROTO_NODES)
             reply = s_fake_nodes();
         else if (msg.type == AD_PROTO_STATUS)
@@ -319,6 +323,39 @@ test_submit_set_stdin(void **st)
     s_fake_stop(&f);
 }
 
+/* sweep --set changes the base job; a grid key is refused. */
+static void
+test_sweep_set(void **st)
+{
+    static const char sweep[] = "name: sw\nbase: {model: cnn, dataset: synthetic, steps: 2, "
+                                "batch_size: 8}\ngrid: {seed: [1, 2]}\n";
+    char path[300], home[300];
+    json_t *base;
+    fake_t f;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/sw.yaml", cft_tmp);
+    snprintf(home, sizeof(home), "%s/home-sweep-set", cft_tmp);
+    adt_write_file(path, sweep);
+    s_fake_start(&f);
+    cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--no-wait", "--set",
+            "epochs=1", "--set", "optimizer.lr=0.2", NULL);
+    assert_non_null(f.submitted);
+    base = json_object_get(f.submitted, "base");
+    assert_int_equal(json_integer_value(json_object_get(base, "epochs")), 1);
+    assert_null(json_object_get(base, "steps"));
+    assert_true(fabs(json_number_value(json_object_get(json_object_get(base, "optimizer"), "lr")) -
+                     0.2) < 1e-12);
+    assert_non_null(json_object_get(json_object_get(f.submitted, "grid"), "seed"));
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--set", "seed=3",
+                       NULL),
+               2);
+    adt_assert_has(cft_res.err, "--set seed=3: seed is a grid key of sweep sw");
+    cft_expect(cft_cli("--home", home, "sweep", "status", "--set", "seed=3", NULL), 2);
+    adt_assert_has(cft_res.err, "--follow-interval and --set go with a sweep file");
+    s_fake_stop(&f);
+}
+
 int
 main(void)
 {
@@ -326,6 +363,7 @@ main(void)
         cmocka_unit_test(test_did_you_mean),       cmocka_unit_test(test_parsable_nodes),
         cmocka_unit_test(test_cancelled_progress), cmocka_unit_test(test_hardware_names),
         cmocka_unit_test(test_submit_set_stdin),
+        cmocka_unit_test(test_sweep_set),
     };
 
     if (cft_begin("ad_test_cli_ux"))

@@ -217,4 +217,24 @@ char *ad_job_dataset_label(const ad_job_t *job, char *buf, size_t cap);
 /* Sweep files, declared apart; included here so that their callers need only this header. */
 #include "autodist/ad_sweep_file.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* (ad_sweep_file.h may be the header being read: it includes this one.) */
+typedef struct ad_sweep ad_sweep_t;
+
+/*
+ * `sweep --set KEY=VALUE`: a new sweep (*out, ad_sweep_free()) that is sweep
+ * with each assignment applied over its base job, as ad_job_parse_file_set()
+ * does for a job file.  A key that is one of the grid's is refused (the grid
+ * gives its values).  Returns 0, or AD_EPARSE with "--set KEY=VALUE: ...".
+ */
+int ad_job_sweep_set(const ad_sweep_t *sweep, const char *const *sets, size_t n_sets,
+                     ad_sweep_t **out, ad_err_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif
