@@ -122,6 +122,23 @@ int ad_cli_reservation(ad_cli_t *cli, int argc, char **argv);
  */
 const char *ad_cli_command_suggest(const char *word);
 
+/* Command i of the table (0-based) into the pointers (static strings); false past the last. */
+bool ad_cli_command_at(size_t i, const char **name, const char **summary, const char **help);
+
+/* The help of the global options ("global options ...:\n  --home DIR ..."); static. */
+const char *ad_cli_globals_help(void);
+
+/* The help of the exit statuses ("exit status:\n  0  success ..."); static. */
+const char *ad_cli_exit_help(void);
+
+/* ---- completion and man pages (ad_cli_complete.c): made from the help text ------------- */
+
+/* `autodist completion bash|zsh`. */
+int ad_cli_completion(ad_cli_t *cli, int argc, char **argv);
+
+/* The man page (roff, section 1) of command cmd, or of autodist itself when NULL, on f. */
+void ad_cli_man(const char *cmd, FILE *f);
+
 /* Print the help of command cmd (NULL: the overview) on f; false when there is no such command. */
 bool ad_cli_help(const char *cmd, FILE *f);
 

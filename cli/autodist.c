@@ -360,6 +360,16 @@ static const command_t s_commands[] = {
      "status [NAME]   the sweeps the coordinator holds (ID NAME STATE JOBS DONE RUNNING\n"
      "                PENDING FAILED ELAPSED ETA); NAME also reads one back from the store\n"
      "cancel NAME     stop dispatching, cancel its queued jobs and stop its running ones\n"},
+    {"completion", ad_cli_completion, "print a bash or zsh completion script for autodist",
+     "usage: autodist completion bash|zsh\n"
+     "\n"
+     "Print a script that completes autodist's commands, their options and sub-commands\n"
+     "(keys list, sweep status, ...), made from the same table and help text as --help.\n"
+     "Installed with autodist (share/bash-completion/completions/autodist and\n"
+     "share/zsh/site-functions/_autodist); to try it in the current shell:\n"
+     "  bash:  source <(autodist completion bash)\n"
+     "  zsh:   autodist completion zsh > ~/.zfunc/_autodist   (a folder in $fpath)\n"
+     "The man pages come from the same text: `autodist help --man CMD` prints one (roff).\n"},
 };
 
 #define S_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))
@@ -389,6 +399,29 @@ static const char s_exit_help[] =
     "     sweep: some of its jobs did not complete (failed, cancelled)\n"
     "  5  submit --wait, sweep: the job(s) cannot start on the nodes that are up\n"
     "  130  Ctrl-C stopped --wait or --follow (the job goes on)\n";
+
+bool
+ad_cli_command_at(size_t i, const char **name, const char **summary, const char **help)
+{
+    if (i >= S_N_COMMANDS)
+        return false;
+    *name = s_commands[i].name;
+    *summary = s_commands[i].summary;
+    *help = s_commands[i].help;
+    return true;
+}
+
+const char *
+ad_cli_globals_help(void)
+{
+    return s_globals_help;
+}
+
+const char *
+ad_cli_exit_help(void)
+{
+    return s_exit_help;
+}
 
 static const command_t *
 s_find(const char *name)
@@ -485,10 +518,18 @@ s_no_command(const char *word)
     return ad_cli_fail(AD_CLI_EXIT_USAGE, "no command \"%s\" (try autodist --help)", word);
 }
 
-/* `autodist help [CMD]`. */
+/* `autodist help [CMD]`; `autodist help --man [CMD]` prints the man page (roff) instead. */
 static int
 s_help_command(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "--man")) {
+        if (argc > 3)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "help --man takes at most one command");
+        if (argc == 3 && !s_find(argv[2]))
+            return s_no_command(argv[2]);
+        ad_cli_man(argc == 3 ? argv[2] : NULL, stdout);
+        return AD_CLI_EXIT_OK;
+    }
     if (argc > 2)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "help takes at most one command");
     if (argc == 2 && !ad_cli_help(argv[1], stdout))

@@ -356,6 +356,68 @@ test_sweep_set(void **st)
     s_fake_stop(&f);
 }
 
+/* What bash completes for the words given (the last is the one being typed), in r. */
+static void
+s_complete(adt_sh_t *r, const char *words)
+{
+    *r = adt_sh("bash -c 'source %s/bash-completion/completions/autodist; COMP_WORDS=(%s); "
+                "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _autodist; echo \"[${COMPREPLY[*]}]\"'",
+                AD_GEN_SHARE, words);
+    assert_int_equal(r->status, 0);
+}
+
+/* The completion scripts and the man pages come from the help text, at build time. */
+static void
+test_completion_man(void **st)
+{
+    static const char *const cases[][2] = {
+        {"autodist sub", "[submit]"},
+        {"autodist submit --fo", "[--follow-interval]"},
+        {"autodist --home /tmp sw", "[sweep]"},
+        {"autodist sweep st", "[status]"},
+        {"autodist keys r", "[revoke rotate]"},
+        {"autodist jobs --state CA", "[CANCELLED]"},
+        {"autodist --pars", "[--parsable]"},
+        {"autodist completion \"\"", "[bash zsh]"},
+    };
+    adt_sh_t r;
+
+    (void)st;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s_complete(&r, cases[i][0]);
+        adt_assert_has(r.out, cases[i][1]);
+        adt_sh_free(&r);
+    }
+    /* The script autodist prints is the one installed. */
+    r = adt_sh("%s completion bash | cmp - %s/bash-completion/completions/autodist", AD_CLI_BIN,
+               AD_GEN_SHARE);
+    assert_int_equal(r.status, 0);
+    adt_sh_free(&r);
+    cft_expect(cft_cli("completion", "zsh", NULL), 0);
+    adt_assert_has(cft_res.out, "#compdef autodist\n");
+    adt_assert_has(cft_res.out, "'submit:check a job file and queue it; --wait follows it to the "
+                                "end'");
+    adt_assert_has(cft_res.out, "    submit) opts=(--set --wait --follow-interval) subs=() ;;\n");
+    cft_expect(cft_cli("completion", "fish", NULL), 2);
+    adt_assert_has(cft_res.err, "completion: no script for \"fish\": bash or zsh");
+
+    /* man renders the pages, with the options of the help text. */
+    r = adt_sh("MANWIDTH=100 man -l %s/man/man1/autodist-submit.1 2>&1 | col -b", AD_GEN_SHARE);
+    assert_int_equal(r.status, 0);
+    adt_assert_has(r.out, "autodist-submit - check a job file and queue it");
+    adt_assert_has(r.out, "SYNOPSIS");
+    adt_assert_has(r.out, "--set KEY=VALUE");
+    adt_assert_has(r.out, "GLOBAL OPTIONS");
+    adt_assert_has(r.out, "--parsable");
+    adt_sh_free(&r);
+    r = adt_sh("MANWIDTH=100 man -l %s/man/man1/autodist.1 2>&1 | col -b", AD_GEN_SHARE);
+    adt_assert_has(r.out, "EXIT STATUS");
+    adt_assert_has(r.out, "autodist-sweep(1)");
+    adt_sh_free(&r);
+    cft_expect(cft_cli("help", "--man", "nosuch", NULL), 2);
+    adt_assert_has(cft_res.err, "no command \"nosuch\"");
+}
+
 int
 main(void)
 {
@@ -364,6 +426,7 @@ main(void)
         cmocka_unit_test(test_cancelled_progress), cmocka_unit_test(test_hardware_names),
         cmocka_unit_test(test_submit_set_stdin),
         cmocka_unit_test(test_sweep_set),
+        cmocka_unit_test(test_completion_man),
     };
 
     if (cft_begin("ad_test_cli_ux"))
