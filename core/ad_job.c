@@ -466,8 +466,8 @@ s_set_fail(ad_err_t *err, const char *assignment, const char *located)
 {
     const char *msg = located;
 
-    /* "--set:1:4: optimizer.lr must be ..." -> the message after the location. */
-    if (!strncmp(msg, "--set:", 6)) {
+    /* "<set>:1:4: optimizer.lr must be ..." -> the message after the location. */
+    if (!strncmp(msg, "<set>:", 6)) {
         msg += 6;
         msg += strspn(msg, "0123456789:");
         msg += strspn(msg, " ");
@@ -484,7 +484,7 @@ ad_job_spec_set(ad_job_spec_t *spec, const char *assignment, const char *dir, un
     const char *paths[AD_JOB_K_COUNT];
     char path[AD_JOB_PATH_MAX], hint[200] = "", *text, located[sizeof(err->msg)];
     ad_err_t perr = {0};
-    ad_job_ctx_t ctx = {"--set", NULL, 0, NULL, dir, flags | AD_JOB_F_OVERRIDE, NULL, &perr};
+    ad_job_ctx_t ctx = {"<set>", NULL, 0, NULL, dir, flags | AD_JOB_F_OVERRIDE, NULL, &perr};
     ad_job_node_t root, node;
     int rc;
 
