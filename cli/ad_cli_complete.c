@@ -95,6 +95,34 @@ s_globals(s_words_t *g)
     s_add(g, "--version", 9);
 }
 
+/*
+ * A command's own options: those of its usage lines (the first paragraph) and of the lines
+ * that define one ("  --wait   follow the job ..."), not those the prose mentions.
+ */
+static void
+s_own_options(const char *help, s_words_t *opts)
+{
+    const char *usage_end = strstr(help, "\n\n");
+    char line[512];
+
+    for (const char *p = help; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *q = p + strspn(p, " ");
+
+        if ((!usage_end || p < usage_end || (q > p && !strncmp(q, "--", 2))) &&
+            len < sizeof(line)) {
+            memcpy(line, p, len);
+            line[len] = '\0';
+            /* A definition line: only its first word, not the options its text names. */
+            if (usage_end && p > usage_end)
+                line[(size_t)(q - p) + strcspn(q, " ")] = '\0';
+            s_options(line, opts);
+        }
+        p += len + (nl ? 1 : 0);
+    }
+}
+
 static void
 s_command_words(const char *name, const char *help, s_words_t *opts, s_words_t *subs)
 {
@@ -102,7 +130,7 @@ s_command_words(const char *name, const char *help, s_words_t *opts, s_words_t *
 
     memset(opts, 0, sizeof(*opts));
     memset(subs, 0, sizeof(*subs));
-    s_options(help, opts);
+    s_own_options(help, opts);
     s_subcommands(name, help, subs);
     if (!strcmp(name, "help"))
         for (size_t i = 0; ad_cli_command_at(i, &n2, &s2, &h2); i++)
