@@ -144,10 +144,11 @@ s_bash(FILE *f)
     s_words_t g, opts, subs;
 
     s_globals(&g);
-    fprintf(f, "# bash completion for autodist %s; made by `autodist completion bash`\n"
-               "_autodist()\n{\n"
-               "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
-               "    local globals=\"",
+    fprintf(f,
+            "# bash completion for autodist %s; made by `autodist completion bash`\n"
+            "_autodist()\n{\n"
+            "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+            "    local globals=\"",
             AD_VERSION);
     s_join(&g, f);
     fprintf(f, "\"\n    local commands=\"help");
@@ -226,12 +227,13 @@ s_zsh(FILE *f)
     s_words_t g, opts, subs;
 
     s_globals(&g);
-    fprintf(f, "#compdef autodist\n"
-               "# zsh completion for autodist %s; made by `autodist completion zsh`\n"
-               "_autodist() {\n"
-               "    local -a commands globals opts subs\n"
-               "    local cmd='' at=0 i=2\n"
-               "    globals=(",
+    fprintf(f,
+            "#compdef autodist\n"
+            "# zsh completion for autodist %s; made by `autodist completion zsh`\n"
+            "_autodist() {\n"
+            "    local -a commands globals opts subs\n"
+            "    local cmd='' at=0 i=2\n"
+            "    globals=(",
             AD_VERSION);
     s_join(&g, f);
     fprintf(f, ")\n    commands=(\n");
@@ -408,15 +410,16 @@ ad_cli_man(const char *cmd, FILE *f)
             s_man_command(name, summary, help, f);
             return;
         }
-    fprintf(f, ".TH AUTODIST 1 \"\" \"autodist %s\" \"autodist manual\"\n.SH NAME\n"
-               "autodist \\- train on the machines you have and log the speedup of every layout\n"
-               ".SH SYNOPSIS\n.nf\n"
-               "autodist [\\-\\-home DIR] [\\-\\-coordinator ENDPOINT] [\\-\\-keys DIR] [\\-\\-json]\n"
-               "         [\\-\\-parsable] COMMAND [options]\n"
-               "autodist help [\\-\\-man] COMMAND | \\-\\-help | \\-\\-version\n.fi\n"
-               ".SH DESCRIPTION\n"
-               "autodist measures the nodes, runs synchronous data\\-parallel training on Open MPI "
-               "and logs the speedup of every layout.\n.SH COMMANDS\n",
+    fprintf(f,
+            ".TH AUTODIST 1 \"\" \"autodist %s\" \"autodist manual\"\n.SH NAME\n"
+            "autodist \\- train on the machines you have and log the speedup of every layout\n"
+            ".SH SYNOPSIS\n.nf\n"
+            "autodist [\\-\\-home DIR] [\\-\\-coordinator ENDPOINT] [\\-\\-keys DIR] [\\-\\-json]\n"
+            "         [\\-\\-parsable] COMMAND [options]\n"
+            "autodist help [\\-\\-man] COMMAND | \\-\\-help | \\-\\-version\n.fi\n"
+            ".SH DESCRIPTION\n"
+            "autodist measures the nodes, runs synchronous data\\-parallel training on Open MPI "
+            "and logs the speedup of every layout.\n.SH COMMANDS\n",
             AD_VERSION);
     for (size_t i = 0; ad_cli_command_at(i, &name, &summary, &help); i++) {
         fprintf(f, ".TP\n\\fB%s\\fR\n", name);

@@ -338,8 +338,8 @@ test_sweep_set(void **st)
     snprintf(home, sizeof(home), "%s/home-sweep-set", cft_tmp);
     adt_write_file(path, sweep);
     s_fake_start(&f);
-    cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--no-wait", "--set",
-            "epochs=1", "--set", "optimizer.lr=0.2", NULL);
+    cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--no-wait", "--set", "epochs=1",
+            "--set", "optimizer.lr=0.2", NULL);
     assert_non_null(f.submitted);
     base = json_object_get(f.submitted, "base");
     assert_int_equal(json_integer_value(json_object_get(base, "epochs")), 1);
@@ -347,9 +347,8 @@ test_sweep_set(void **st)
     assert_true(fabs(json_number_value(json_object_get(json_object_get(base, "optimizer"), "lr")) -
                      0.2) < 1e-12);
     assert_non_null(json_object_get(json_object_get(f.submitted, "grid"), "seed"));
-    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--set", "seed=3",
-                       NULL),
-               2);
+    cft_expect(
+        cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--set", "seed=3", NULL), 2);
     adt_assert_has(cft_res.err, "--set seed=3: seed is a grid key of sweep sw");
     cft_expect(cft_cli("--home", home, "sweep", "status", "--set", "seed=3", NULL), 2);
     adt_assert_has(cft_res.err, "--follow-interval and --set go with a sweep file");
@@ -371,14 +370,10 @@ static void
 test_completion_man(void **st)
 {
     static const char *const cases[][2] = {
-        {"autodist sub", "[submit]"},
-        {"autodist submit --fo", "[--follow-interval]"},
-        {"autodist --home /tmp sw", "[sweep]"},
-        {"autodist sweep st", "[status]"},
-        {"autodist keys r", "[revoke rotate]"},
-        {"autodist jobs --state CA", "[CANCELLED]"},
-        {"autodist --pars", "[--parsable]"},
-        {"autodist completion \"\"", "[bash zsh]"},
+        {"autodist sub", "[submit]"},           {"autodist submit --fo", "[--follow-interval]"},
+        {"autodist --home /tmp sw", "[sweep]"}, {"autodist sweep st", "[status]"},
+        {"autodist keys r", "[revoke rotate]"}, {"autodist jobs --state CA", "[CANCELLED]"},
+        {"autodist --pars", "[--parsable]"},    {"autodist completion \"\"", "[bash zsh]"},
     };
     adt_sh_t r;
 
@@ -424,8 +419,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_did_you_mean),       cmocka_unit_test(test_parsable_nodes),
         cmocka_unit_test(test_cancelled_progress), cmocka_unit_test(test_hardware_names),
-        cmocka_unit_test(test_submit_set_stdin),
-        cmocka_unit_test(test_sweep_set),
+        cmocka_unit_test(test_submit_set_stdin),   cmocka_unit_test(test_sweep_set),
         cmocka_unit_test(test_completion_man),
     };
 
