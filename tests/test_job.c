@@ -319,6 +319,32 @@ test_parse_file_set(void **state)
     unlink(path);
 }
 
+/* A sweep grid's unknown key says which job key it most likely is. */
+static void
+test_grid_key_hints(void **state)
+{
+    static const char *const cases[][2] = {
+        {"learning_rate", "unknown grid key \"learning_rate\" (did you mean optimizer.lr?)"},
+        {"procs", "unknown grid key \"procs\" (did you mean layout.procs_per_node?)"},
+        {"momentum", "unknown grid key \"momentum\" (did you mean optimizer.momentum?)"},
+        {"sed", "unknown grid key \"sed\" (did you mean seed?)"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[300];
+        ad_sweep_t *sw = NULL;
+        ad_err_t err = {0};
+
+        snprintf(text, sizeof(text),
+                 "name: g\nbase: {model: cnn, dataset: synthetic, steps: 2, batch_size: 8}\n"
+                 "grid: {%s: [1, 2]}\n",
+                 cases[i][0]);
+        assert_int_equal(ad_sweep_load_string(text, "g.yaml", &sw, &err), AD_EPARSE);
+        adt_assert_has(err.msg, cases[i][1]);
+        assert_null(sw);
+    }
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -1304,6 +1330,7 @@ main(void)
         cmocka_unit_test(test_key_hints),
         cmocka_unit_test(test_layout_text),
         cmocka_unit_test(test_parse_file_set),
+        cmocka_unit_test(test_grid_key_hints),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_full_values),
