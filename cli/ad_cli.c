@@ -81,7 +81,8 @@ ad_cli_getopt(ad_cli_t *cli, int argc, char **argv, const struct option *own, co
     int c;
 
     for (size_t i = 0; own && own[i].name; i++) {
-        assert(n < S_MAX_OPTIONS - 6);
+        /* Room for this one and every global option with the terminator. */
+        assert(n + 1 + sizeof(s_global_options) / sizeof(s_global_options[0]) <= S_MAX_OPTIONS);
         all[n++] = own[i];
     }
     for (size_t i = 0; i < sizeof(s_global_options) / sizeof(s_global_options[0]); i++)
