@@ -547,6 +547,13 @@ ad_job_sweep_set(const ad_sweep_t *sweep, const char *const *sets, size_t n_sets
         const char *eq = strchr(sets[i], '=');
 
         snprintf(path, sizeof(path), "%.*s", eq ? (int)(eq - sets[i]) : 0, sets[i]);
+        if (!strcmp(path, "name")) {
+            rc = ad_err_set(err, AD_EPARSE,
+                            "--set %s: a sweep's jobs are named <sweep>-<hash>-r<repeat>; the "
+                            "sweep's own name is the name: of its file",
+                            sets[i]);
+            goto out_free;
+        }
         if (json_object_get(grid, path)) {
             rc = ad_err_set(err, AD_EPARSE,
                             "--set %s: %s is a grid key of sweep %s: its values come from the "

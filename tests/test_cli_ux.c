@@ -350,6 +350,10 @@ test_sweep_set(void **st)
     cft_expect(
         cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--set", "seed=3", NULL), 2);
     adt_assert_has(cft_res.err, "--set seed=3: seed is a grid key of sweep sw");
+    cft_expect(cft_cli("--home", home, "--coordinator", f.ep, "sweep", path, "--set", "name=x",
+                       NULL),
+               2);
+    adt_assert_has(cft_res.err, "--set name=x: a sweep's jobs are named <sweep>-<hash>-r<repeat>");
     cft_expect(cft_cli("--home", home, "sweep", "status", "--set", "seed=3", NULL), 2);
     adt_assert_has(cft_res.err, "--follow-interval and --set go with a sweep file");
     s_fake_stop(&f);
