@@ -163,7 +163,8 @@ ad_cli_status(ad_cli_t *cli, int argc, char **argv)
             return rc;
         payload = json_pack("{s:I}", "job", (json_int_t)id);
     }
-    rc = ad_cli_call(cli, "STATUS", payload, &reply);
+    /* No coordinator: the store answers (docs/cli.md "History without a coordinator"). */
+    rc = ad_cli_call_or_store(cli, "STATUS", payload ? payload : json_object(), &reply);
     if (rc)
         return rc;
     jobs = json_object_get(reply, "jobs");
@@ -235,7 +236,7 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
         json_decref(filter);
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "jobs: unexpected argument \"%s\"", argv[optind]);
     }
-    rc = ad_cli_call(cli, "JOBS", json_pack("{s:o}", "filter", filter), &reply);
+    rc = ad_cli_call_or_store(cli, "JOBS", json_pack("{s:o}", "filter", filter), &reply);
     if (rc)
         return rc;
     if (cli->json) {
@@ -418,6 +419,9 @@ ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
         return AD_CLI_EXIT_USAGE;
     if (!ad_cli_endpoint(cli))
         return AD_CLI_EXIT_USAGE;
+    /* No coordinator: the job's output.log in the home (it wrote all it will). */
+    if (ad_cli_offline(cli))
+        return ad_cli_logs_offline(cli, id);
     if (follow)
         ad_cli_catch_interrupt(true);
     while (!eof) {
@@ -431,6 +435,12 @@ ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
         if (ad_cli_interrupted || rc == -EINTR) {
             rc = AD_CLI_EXIT_INTERRUPTED;
             break;
+        }
+        if (rc == -ETIMEDOUT && offset == 0 && !follow) {
+            /* A coordinator that does not answer in time: what the log file holds. */
+            fprintf(stderr, "autodist: %s; reading the log file instead\n", err.msg);
+            free(all);
+            return ad_cli_logs_offline(cli, id);
         }
         if (rc) {
             rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);
