@@ -188,6 +188,12 @@ int ad_cli_history(ad_cli_t *cli, int argc, char **argv);
 /* SQL's LIKE: '%' any run of characters, '_' one character, ASCII letters in any case. */
 bool ad_cli_like(const char *s, const char *pattern);
 int ad_cli_tag(ad_cli_t *cli, int argc, char **argv);
+
+/* Add --tag KEY=VALUE's pair to the object tags.  Returns 0, or 2 after printing why. */
+int ad_cli_tag_arg(const char *arg, json_t *tags);
+
+/* Merge tags (KEY: string) and note (NULL keeps the job's) into job.  Returns 0 or 2. */
+int ad_cli_job_meta(ad_job_t *job, const json_t *tags, const char *note);
 int ad_cli_metrics(ad_cli_t *cli, int argc, char **argv);
 
 /*

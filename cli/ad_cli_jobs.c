@@ -22,8 +22,12 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
     static const struct option longs[] = {
         {"wait", no_argument, NULL, 'w'},
         {"follow-interval", required_argument, NULL, 'i'},
+        {"tag", required_argument, NULL, 't'},
+        {"note", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
+    json_t *tags = json_object();
+    const char *note = NULL;
     ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *spec, *reply = NULL;
@@ -37,28 +41,52 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
         switch (c) {
         case AD_CLI_OPT_HELP:
+            json_decref(tags);
             return AD_CLI_EXIT_OK;
         case AD_CLI_OPT_ERROR:
+            json_decref(tags);
             return AD_CLI_EXIT_USAGE;
         case 'w':
             wait = true;
             break;
         case 'i':
-            if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
+            if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval)) {
+                json_decref(tags);
                 return AD_CLI_EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (ad_cli_tag_arg(arg, tags)) {
+                json_decref(tags);
+                return AD_CLI_EXIT_USAGE;
+            }
+            break;
+        case 'N':
+            note = arg;
             break;
         }
     }
-    if (optind >= argc)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                           "submit: give a job file (autodist submit JOB.yaml; see --help)");
-    if (optind + 1 < argc)
+    if (optind >= argc || optind + 1 < argc) {
+        json_decref(tags);
+        if (optind >= argc)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "submit: give a job file (autodist submit JOB.yaml; see --help)");
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: one job file at a time, got also \"%s\"",
                            argv[optind + 1]);
+    }
     path = argv[optind];
     /* The file is checked here, so a typo is reported at once, with its line and column. */
-    if (ad_job_parse_file(path, &job, &err))
+    if (ad_job_parse_file(path, &job, &err)) {
+        json_decref(tags);
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    }
+    /* --tag and --note join (and override) the file's tags: and note: (docs/jobfile.md). */
+    rc = ad_cli_job_meta(&job, tags, note);
+    json_decref(tags);
+    if (rc) {
+        ad_job_clear(&job);
+        return rc;
+    }
     if (job.reservation.set) {
         /* Batch-system nodes: reserve, run there, release; always waits (docs/grid5000.md). */
         rc = ad_cli_resv_submit(cli, &job, interval);

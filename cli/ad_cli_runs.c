@@ -281,6 +281,18 @@ ad_cli_run_json(const ad_run_t *r)
     json_object_set_new(o, "params", r->params ? json_integer(r->params) : json_null());
     json_object_set_new(o, "baseline", r->baseline ? json_integer(r->baseline) : json_null());
     json_object_set_new(o, "speedup", ad_cli_json_num(r->speedup));
+    /* Runs as experiments: the job's name, its spec (hyper-parameters), note and tags. */
+    json_object_set_new(o, "name", r->name ? json_string(r->name) : json_null());
+    json_object_set_new(o, "note", r->note ? json_string(r->note) : json_null());
+    {
+        json_t *tags = r->tags ? json_loads(r->tags, 0, NULL) : NULL;
+        json_t *spec = r->spec ? json_loads(r->spec, 0, NULL) : NULL;
+
+        json_object_set_new(o, "tags", json_is_object(tags) ? tags : json_object());
+        if (!json_is_object(tags))
+            json_decref(tags);
+        json_object_set_new(o, "spec", spec ? spec : json_null());
+    }
     return o;
 }
 
@@ -288,7 +300,7 @@ ad_cli_run_json(const ad_run_t *r)
 static const char s_runs_csv_header[] =
     "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
     "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-    "step_time_s,comm_time_s,params,baseline,speedup\n";
+    "step_time_s,comm_time_s,params,baseline,speedup,name,note,tags\n";
 
 static void
 s_run_csv(FILE *f, const ad_run_t *r)
@@ -315,7 +327,36 @@ s_run_csv(FILE *f, const ad_run_t *r)
     ad_cli_csv_num(f, r->comm_time_s, false);
     ad_cli_csv_int(f, r->params, !r->params, false);
     ad_cli_csv_int(f, r->baseline, !r->baseline, false);
-    ad_cli_csv_num(f, r->speedup, true);
+    ad_cli_csv_num(f, r->speedup, false);
+    ad_cli_csv_text(f, r->name, false);
+    ad_cli_csv_text(f, r->note, false);
+    ad_cli_csv_text(f, r->tags && strcmp(r->tags, "{}") ? r->tags : NULL, true);
+}
+
+char *
+ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size)
+{
+    json_t *tags = r->tags ? json_loads(r->tags, 0, NULL) : NULL;
+    const char *k;
+    size_t used = 0;
+    json_t *v;
+
+    buf[0] = '\0';
+    json_object_foreach(tags, k, v)
+    {
+        int n = snprintf(buf + used, size - used, "%s%s=%s", used ? "," : "", k,
+                         json_string_value(v) ? json_string_value(v) : "");
+
+        if (n < 0 || (size_t)n >= size - used) {
+            /* Too long for a cell: cut with an ellipsis. */
+            if (size > 4)
+                snprintf(buf + size - 4, 4, "...");
+            break;
+        }
+        used += (size_t)n;
+    }
+    json_decref(tags);
+    return buf;
 }
 
 /* Where each run goes. */
@@ -332,8 +373,9 @@ static int
 s_on_run(const ad_run_t *r, void *arg)
 {
     runs_sink_t *sink = arg;
-    char id[24], job[24], batch[24], layout[64], rate[32], speedup[32], acc[32];
-    const char *cells[10];
+    char id[24], job[24], batch[24], layout[64], rate[32], speedup[32], acc[32], tags[80];
+    char note[40];
+    const char *cells[12];
 
     if (sink->where && !ad_filter_match(sink->where, ad_cli_runs_get, r))
         return 0;
@@ -374,6 +416,12 @@ s_on_run(const ad_run_t *r, void *arg)
     cells[7] = rate;
     cells[8] = speedup;
     cells[9] = acc;
+    cells[10] = ad_cli_run_tags_text(r, tags, sizeof(tags));
+    /* A long note is cut: `autodist show RUN` prints it whole. */
+    snprintf(note, sizeof(note), "%s", r->note ? r->note : "");
+    if (r->note && strlen(r->note) >= sizeof(note))
+        memcpy(note + sizeof(note) - 4, "...", 4);
+    cells[11] = note;
     ad_cli_table_add(sink->table, cells);
     return 0;
 }
@@ -381,8 +429,9 @@ s_on_run(const ad_run_t *r, void *arg)
 int
 ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
 {
-    static const char *const headers[] = {"ID",     "JOB",   "MODEL",     "DATASET", "BATCH",
-                                          "LAYOUT", "STATE", "SAMPLES/S", "SPEEDUP", "ACCURACY"};
+    static const char *const headers[] = {"ID",       "JOB",      "MODEL",  "DATASET",
+                                          "BATCH",    "LAYOUT",   "STATE",  "SAMPLES/S",
+                                          "SPEEDUP",  "ACCURACY", "TAGS",   "NOTE"};
     ad_filter_t *where = NULL;
     ad_filter_error_t ferr;
     ad_store_t *store = NULL;
@@ -413,7 +462,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     else if (o.out == AD_CLI_OUT_CSV)
         fputs(s_runs_csv_header, stdout);
     else
-        sink.table = ad_cli_table_new(10, headers);
+        sink.table = ad_cli_table_new(12, headers);
     if (store) {
         rc = ad_store_each_run(store, &o.filter, s_on_run, &sink);
         if (rc < 0) {

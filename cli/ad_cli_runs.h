@@ -68,6 +68,9 @@ int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
 /* A run as `runs --json` prints it (and `show --json` under "run"): a new object. */
 json_t *ad_cli_run_json(const ad_run_t *r);
 
+/* A run's tags as "k=v,k=v" in buf (cut with "..." when too long; "" when none). Returns buf. */
+char *ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size);
+
 /* v as a new JSON real, or JSON null for NaN (a missing value). */
 json_t *ad_cli_json_num(double v);
 

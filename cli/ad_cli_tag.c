@@ -17,6 +17,50 @@ enum {
     S_OPT_JOB,
 };
 
+int
+ad_cli_tag_arg(const char *arg, json_t *tags)
+{
+    const char *eq = strchr(arg, '=');
+    char key[80];
+
+    if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(key))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--tag: expected KEY=VALUE, got \"%s\"", arg);
+    snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+    if (!ad_store_tag_key_ok(key))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "--tag: key \"%s\" must be 1 to 64 letters, digits, '_', '-' or '.'",
+                           key);
+    if (strlen(eq + 1) > 1024)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "--tag %s: the value is longer than 1024 bytes", key);
+    json_object_set_new(tags, key, json_string(eq + 1));
+    return 0;
+}
+
+int
+ad_cli_job_meta(ad_job_t *job, const json_t *tags, const char *note)
+{
+    json_t *all = job->tags ? json_loads(job->tags, 0, NULL) : json_object();
+
+    if (!all)
+        all = json_object();
+    json_object_update(all, (json_t *)tags);
+    free(job->tags);
+    job->tags = NULL;
+    if (json_object_size(all)) {
+        job->tags = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!job->tags)
+            ad_oom(0);
+    }
+    json_decref(all);
+    if (note) {
+        if (strlen(note) > 4096)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "--note: at most 4096 bytes");
+        free(job->note);
+        job->note = *note ? ad_strdup(note) : NULL;
+    }
+    return 0;
+}
+
 /* The edits asked for, in order. */
 typedef struct tag_edit {
     const char *key;   /* tag key */

@@ -54,7 +54,8 @@ static const command_t s_commands[] = {
      "pid is in HOME/run/agent-*.pid (SIGTERM; SIGKILL after 15 s) and remove the pid\n"
      "files.  Idempotent: with nothing running it says so and exits 0.\n"},
     {"submit", ad_cli_submit, "check a job file and queue it; --wait follows it to the end",
-     "usage: autodist submit JOB.yaml [--wait] [--follow-interval S]\n"
+     "usage: autodist submit JOB.yaml [--wait] [--follow-interval S] [--tag KEY=VALUE]...\n"
+     "                       [--note TEXT]\n"
      "\n"
      "Parse and check the job file (docs/jobfile.md), send it to the coordinator and print\n"
      "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.\n"
@@ -73,7 +74,9 @@ static const command_t s_commands[] = {
      "                         (throughput, speedup, accuracy); exit 0 when it COMPLETED,\n"
      "                         4 when it ended otherwise, 5 when it cannot start on the\n"
      "                         nodes that are up.  Ctrl-C stops waiting, not the job.\n"
-     "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"},
+     "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"
+     "  --tag KEY=VALUE        tag the job's run (repeatable; joins the file's tags:)\n"
+     "  --note TEXT            the run's note (replaces the file's note:)\n"},
     {"status", ad_cli_status, "live jobs, or one job in any state",
      "usage: autodist status [JOB]\n"
      "\n"
