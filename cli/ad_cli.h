@@ -185,8 +185,6 @@ int ad_cli_sweep_status_offline(ad_cli_t *cli, const char *name);
 
 int ad_cli_history(ad_cli_t *cli, int argc, char **argv);
 
-/* SQL's LIKE: '%' any run of characters, '_' one character, ASCII letters in any case. */
-bool ad_cli_like(const char *s, const char *pattern);
 int ad_cli_tag(ad_cli_t *cli, int argc, char **argv);
 
 /* Add --tag KEY=VALUE's pair to the object tags.  Returns 0, or 2 after printing why. */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ad_cli.h"
+#include "ad_filter.h"
 
 /*
  * It reads HOME/runs.db only, so it answers the same with a coordinator, without
@@ -168,29 +169,6 @@ s_parse(ad_cli_t *cli, int argc, char **argv, history_opts_t *o)
     return 0;
 }
 
-/* SQL LIKE: '%' any run, '_' one character, ASCII letters in any case. */
-bool
-ad_cli_like(const char *s, const char *pattern)
-{
-    if (!*pattern)
-        return !*s;
-    if (*pattern == '%') {
-        while (*pattern == '%')
-            pattern++;
-        if (!*pattern)
-            return true;
-        for (; *s; s++)
-            if (ad_cli_like(s, pattern))
-                return true;
-        return false;
-    }
-    if (!*s)
-        return false;
-    if (*pattern != '_' && tolower((unsigned char)*pattern) != tolower((unsigned char)*s))
-        return false;
-    return ad_cli_like(s + 1, pattern + 1);
-}
-
 static bool
 s_selected(const history_opts_t *o, const ad_job_row_t *j)
 {
@@ -201,7 +179,7 @@ s_selected(const history_opts_t *o, const ad_job_row_t *j)
     if (o->name) {
         const char *n = j->name ? j->name : "";
 
-        if (strchr(o->name, '%') ? !ad_cli_like(n, o->name) : strcmp(n, o->name) != 0)
+        if (strchr(o->name, '%') ? !ad_filter_like(n, o->name) : strcmp(n, o->name) != 0)
             return false;
     }
     if (o->nids) {

@@ -175,6 +175,18 @@ ad_cli_csv_int(FILE *f, int64_t v, bool missing, bool last)
     ad_cli_csv_text(f, buf, last);
 }
 
+bool
+ad_cli_dataset_match(const char *dataset, const char *want)
+{
+    size_t len = strlen(want);
+
+    if (!dataset)
+        return false;
+    if (strchr(want, '%'))
+        return ad_filter_like(dataset, want);
+    return !strncmp(dataset, want, len) && (dataset[len] == '\0' || dataset[len] == '-');
+}
+
 /* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
 int64_t
 ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp)
@@ -185,6 +197,102 @@ ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp)
 }
 
 /* ---- autodist runs ------------------------------------------------------------------------- */
+
+/* The store's sweep names by id, for `sweep = NAME` (ad_cli_runs_load_sweeps()). */
+static struct {
+    int64_t *id;
+    char **name;
+    size_t n;
+} s_sweeps;
+
+int
+ad_cli_runs_load_sweeps(ad_store_t *store)
+{
+    ad_sweep_row_t *rows = NULL;
+    size_t n = 0;
+
+    ad_cli_runs_free_sweeps();
+    if (ad_store_list_sweeps(store, &rows, &n))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", ad_store_errmsg(store));
+    s_sweeps.id = ad_calloc(n + 1, sizeof(*s_sweeps.id));
+    s_sweeps.name = ad_calloc(n + 1, sizeof(*s_sweeps.name));
+    for (size_t i = 0; i < n; i++) {
+        s_sweeps.id[i] = rows[i].id;
+        s_sweeps.name[i] = ad_strdup(rows[i].name ? rows[i].name : "");
+    }
+    s_sweeps.n = n;
+    ad_store_sweep_rows_free(&rows, n);
+    return 0;
+}
+
+void
+ad_cli_runs_free_sweeps(void)
+{
+    for (size_t i = 0; i < s_sweeps.n; i++)
+        free(s_sweeps.name[i]);
+    free(s_sweeps.id);
+    free(s_sweeps.name);
+    memset(&s_sweeps, 0, sizeof(s_sweeps));
+}
+
+static const char *
+s_sweep_name(int64_t id)
+{
+    for (size_t i = 0; i < s_sweeps.n; i++)
+        if (s_sweeps.id[i] == id)
+            return s_sweeps.name[i];
+    return NULL;
+}
+
+/* A JSON scalar as --where sees it: its text in out (buf when need be), and num for a number. */
+static void
+s_json_value(const json_t *v, ad_value_t *out)
+{
+    if (json_is_string(v)) {
+        snprintf(out->buf, sizeof(out->buf), "%s", json_string_value(v));
+        out->str = out->buf;
+        {
+            char *end;
+            double d = strtod(out->buf, &end);
+
+            if (out->buf[0] && !*end && isfinite(d))
+                out->num = d;
+        }
+    } else if (json_is_number(v)) {
+        out->num = json_number_value(v);
+        snprintf(out->buf, sizeof(out->buf), "%.15g", out->num);
+        out->str = out->buf;
+    } else if (json_is_boolean(v)) {
+        out->str = json_is_true(v) ? "true" : "false";
+    } else if (v && !json_is_null(v)) {
+        char *dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+
+        snprintf(out->buf, sizeof(out->buf), "%s", dump ? dump : "");
+        free(dump);
+        out->str = out->buf;
+    }
+}
+
+/* The run's tag key, or the value at the dotted path of its spec. */
+static void
+s_run_dynamic(const ad_run_t *r, ad_field_t field, ad_value_t *out)
+{
+    const char *text = field == AD_FIELD_TAG ? r->tags : r->spec;
+    json_t *doc = text && out->key ? json_loads(text, 0, NULL) : NULL, *v = doc;
+    char path[256], *save = NULL;
+
+    if (!doc)
+        return;
+    if (field == AD_FIELD_TAG) {
+        v = json_object_get(doc, out->key);
+    } else {
+        snprintf(path, sizeof(path), "%s", out->key);
+        for (char *seg = strtok_r(path, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
+            v = json_object_get(v, seg);
+    }
+    s_json_value(v, out);
+    json_decref(doc);
+}
 
 void
 ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
@@ -246,6 +354,19 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
         break;
     case AD_FIELD_ACCURACY:
         out->num = r->accuracy;
+        break;
+    case AD_FIELD_NAME:
+        out->str = r->name;
+        break;
+    case AD_FIELD_NOTE:
+        out->str = r->note;
+        break;
+    case AD_FIELD_TAG:
+    case AD_FIELD_PARAM:
+        s_run_dynamic(r, field, out);
+        break;
+    case AD_FIELD_SWEEP_NAME:
+        out->str = r->sweep ? s_sweep_name(r->sweep) : NULL;
         break;
     default:
         break; /* runs: refused by the parser */
@@ -362,6 +483,7 @@ ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size)
 /* Where each run goes. */
 typedef struct runs_sink {
     const ad_filter_t *where; /* evaluated here when the store could not select it all */
+    const char *dataset;      /* --dataset: ad_cli_dataset_match(); NULL = any */
     int64_t left;             /* rows still wanted; -1 = no limit */
     ad_cli_out_t out;
     ad_cli_json_list_t json; /* --json */
@@ -378,6 +500,8 @@ s_on_run(const ad_run_t *r, void *arg)
     const char *cells[12];
 
     if (sink->where && !ad_filter_match(sink->where, ad_cli_runs_get, r))
+        return 0;
+    if (sink->dataset && !ad_cli_dataset_match(r->dataset, sink->dataset))
         return 0;
     if (sink->left == 0)
         return 1;
@@ -450,8 +574,15 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     if (rc)
         goto out;
     o.filter.newest_first = true;
+    /* --dataset D: D itself or a label that starts with D- (imagefolder-photos-32); LIKE with %. */
+    sink.dataset = o.filter.dataset;
+    o.filter.dataset = NULL;
     if (where)
         exact = ad_filter_push(where, &o.filter);
+    exact = exact && !sink.dataset;
+    if (store && where && (ad_filter_fields(where) & AD_FIELD_BIT(AD_FIELD_SWEEP_NAME)) &&
+        (rc = ad_cli_runs_load_sweeps(store)))
+        goto out;
     /* The store stops at the limit only when it selects exactly what the expression does. */
     o.filter.limit = exact ? o.limit : 0;
     sink.where = exact ? NULL : where;
@@ -475,7 +606,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     } else if (o.out == AD_CLI_OUT_TABLE && !store) {
         printf("no runs yet (%s does not exist)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE && sink.n == 0) {
-        bool filtered = o.filter.model || o.filter.dataset || o.filter.job || o.limit || where;
+        bool filtered = o.filter.model || sink.dataset || o.filter.job || o.limit || where;
 
         printf(filtered ? "no runs match (%s)\n" : "no runs yet (%s has none)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE) {
@@ -486,6 +617,7 @@ out:
     ad_cli_table_free(&sink.table);
     ad_store_close(&store);
     ad_filter_free(&where);
+    ad_cli_runs_free_sweeps();
     return rc;
 }
 

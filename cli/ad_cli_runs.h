@@ -59,8 +59,25 @@ int ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli
 /* Say where a --where expression went wrong: the message, the expression and a caret; returns 2. */
 int ad_cli_runs_where_error(const char *text, const ad_filter_error_t *err);
 
+/*
+ * Read the store's sweep names, so that ad_cli_runs_get() answers
+ * AD_FIELD_SWEEP_NAME (`sweep = NAME`).  Returns 0 or 1 after printing why.
+ */
+int ad_cli_runs_load_sweeps(ad_store_t *store);
+
+/* Free what ad_cli_runs_load_sweeps() read; idempotent. */
+void ad_cli_runs_free_sweeps(void);
+
 /* A run's value of a --where field (an ad_filter_get_fn over ad_run_t). */
 void ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out);
+
+/*
+ * Whether a run's dataset label is what --dataset want means: the label
+ * itself or one that starts with want and '-' (imagefolder matches
+ * imagefolder-photos-32, synthetic matches synthetic-3x32x32); a want with
+ * '%' is a LIKE pattern.
+ */
+bool ad_cli_dataset_match(const char *dataset, const char *want);
 
 /* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
 int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
