@@ -464,7 +464,8 @@ ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
             rc = AD_CLI_EXIT_INTERRUPTED;
             break;
         }
-        if (rc == -ETIMEDOUT && offset == 0 && !follow) {
+        if (rc == -ETIMEDOUT && offset == 0 && !follow && ad_cli_home(cli) &&
+            access(ad_cli_home(cli)->db, F_OK) == 0) {
             /* A coordinator that does not answer in time: what the log file holds. */
             fprintf(stderr, "autodist: %s; reading the log file instead\n", err.msg);
             free(all);

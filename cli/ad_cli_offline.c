@@ -110,12 +110,24 @@ s_say(ad_cli_t *cli, const char *why)
             ad_cli_endpoint(cli), home ? home->db : "runs.db");
 }
 
+/*
+ * Whether the home has a store to answer from.  Without one nothing ran here:
+ * the command says it cannot reach the coordinator (exit 3), as before.
+ */
+static bool
+s_have_store(ad_cli_t *cli)
+{
+    const ad_home_t *home = ad_cli_home(cli);
+
+    return home && access(home->db, F_OK) == 0;
+}
+
 bool
 ad_cli_offline(ad_cli_t *cli)
 {
     const char *ep = ad_cli_endpoint(cli);
 
-    if (!ep || s_listening(ep))
+    if (!ep || !s_have_store(cli) || s_listening(ep))
         return false;
     s_say(cli, "no coordinator answers");
     return true;
@@ -270,7 +282,7 @@ ad_cli_call_or_store(ad_cli_t *cli, const char *type, json_t *payload, json_t **
         rc = ad_cli_call(cli, type, payload, reply);
         return rc;
     }
-    if (rc == -ETIMEDOUT) {
+    if (rc == -ETIMEDOUT && s_have_store(cli)) {
         s_say(cli, "no coordinator answered in time");
         goto from_store;
     }
