@@ -26,12 +26,12 @@ enum {
 
 /* What the command line selects. */
 typedef struct history_opts {
-    unsigned states;   /* AD_JOB_MASK() bits; 0 = all */
-    double since;      /* submitted at or after (unix s); NaN = any */
-    const char *name;  /* exact name, or a LIKE pattern when it holds '%'; NULL = any */
-    int64_t *ids;      /* job ids; NULL = all */
-    size_t nids;       /* how many */
-    int64_t limit;     /* the newest K jobs; 0 = all */
+    unsigned states;  /* AD_JOB_MASK() bits; 0 = all */
+    double since;     /* submitted at or after (unix s); NaN = any */
+    const char *name; /* exact name, or a LIKE pattern when it holds '%'; NULL = any */
+    int64_t *ids;     /* job ids; NULL = all */
+    size_t nids;      /* how many */
+    int64_t limit;    /* the newest K jobs; 0 = all */
 } history_opts_t;
 
 /* Parse --state A[,B...] into a mask.  Returns 0 or 2 after printing why. */
@@ -74,8 +74,10 @@ s_since(const char *arg, double *out)
     v = strtod(arg, &num_end);
     if (num_end != arg && isfinite(v) && v >= 0 && num_end[0] && !num_end[1] &&
         strchr("smhd", num_end[0])) {
-        double unit = num_end[0] == 's' ? 1 : num_end[0] == 'm' ? 60 : num_end[0] == 'h' ? 3600
-                                                                                       : 86400;
+        double unit = num_end[0] == 's'   ? 1
+                      : num_end[0] == 'm' ? 60
+                      : num_end[0] == 'h' ? 3600
+                                          : 86400;
 
         *out = ad_cli_now() - v * unit;
         return 0;
@@ -231,8 +233,10 @@ s_row_json(const history_row_t *h)
     json_object_set_new(o, "name", json_string(j->name ? j->name : ""));
     json_object_set_new(o, "state", json_string(ad_store_job_state_name(j->state)));
     json_object_set_new(o, "exit_code",
-                        j->exit_code == AD_STORE_NO_EXIT ? json_null() : json_integer(j->exit_code));
-    json_object_set_new(o, "submitted", isnan(j->submitted) ? json_null() : json_real(j->submitted));
+                        j->exit_code == AD_STORE_NO_EXIT ? json_null()
+                                                         : json_integer(j->exit_code));
+    json_object_set_new(o, "submitted",
+                        isnan(j->submitted) ? json_null() : json_real(j->submitted));
     json_object_set_new(o, "started", isnan(j->started) ? json_null() : json_real(j->started));
     json_object_set_new(o, "ended", isnan(j->ended) ? json_null() : json_real(j->ended));
     json_object_set_new(o, "elapsed_s", isnan(h->elapsed) ? json_null() : json_real(h->elapsed));
@@ -242,7 +246,8 @@ s_row_json(const history_row_t *h)
     json_object_set_new(o, "threads_per_proc", json_integer(j->threads_per_proc));
     json_object_set_new(o, "cpu_time_s",
                         isnan(h->cpu_time_s) ? json_null() : json_real(h->cpu_time_s));
-    json_object_set_new(o, "max_rss_bytes", h->max_rss > 0 ? json_integer(h->max_rss) : json_null());
+    json_object_set_new(o, "max_rss_bytes",
+                        h->max_rss > 0 ? json_integer(h->max_rss) : json_null());
     json_object_set_new(o, "reason", j->reason ? json_string(j->reason) : json_null());
     json_object_set_new(o, "run", j->run > 0 ? json_integer(j->run) : json_null());
     json_object_set_new(o, "sweep", j->sweep > 0 ? json_integer(j->sweep) : json_null());
@@ -275,7 +280,7 @@ s_row_cells(const history_row_t *h, ad_cli_table_t *t)
 int
 ad_cli_history(ad_cli_t *cli, int argc, char **argv)
 {
-    static const char *const headers[] = {"JOB",   "NAME",    "STATE",    "EXIT",   "START",
+    static const char *const headers[] = {"JOB",     "NAME",  "STATE",    "EXIT",   "START",
                                           "ELAPSED", "NODES", "CPU-TIME", "MAXRSS", "REASON"};
     history_opts_t o = {0};
     ad_job_row_t *rows = NULL;

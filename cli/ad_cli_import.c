@@ -198,11 +198,12 @@ s_import_key(const ad_run_t *r, char out[24])
     char text[1024];
     uint64_t h;
 
-    snprintf(text, sizeof(text), "%s\x1f%s\x1f%s\x1f%d\x1f%d\x1f%d\x1f%s\x1f%lld\x1f%.17g\x1f%.17g\x1f%.17g"
+    snprintf(text, sizeof(text),
+             "%s\x1f%s\x1f%s\x1f%d\x1f%d\x1f%d\x1f%s\x1f%lld\x1f%.17g\x1f%.17g\x1f%.17g"
              "\x1f%lld",
              r->model, r->dataset, r->hardware, r->nodes, r->procs_per_node, r->threads_per_proc,
-             r->device, (long long)r->batch_size, r->samples_per_s, r->step_time_s,
-             r->comm_time_s, (long long)r->params);
+             r->device, (long long)r->batch_size, r->samples_per_s, r->step_time_s, r->comm_time_s,
+             (long long)r->params);
     h = ad_hash_mix64(ad_hash_fnv1a64(text));
     snprintf(out, 24, "csv1:%016llx", (unsigned long long)h);
 }
@@ -451,8 +452,8 @@ ad_cli_import(ad_cli_t *cli, int argc, char **argv)
     }
     if (cli->json) {
         json_t *o = json_pack("{s:s s:I s:I s:s}", "file", im.path, "imported",
-                              (json_int_t)(im.n - skipped), "skipped", (json_int_t)skipped,
-                              "store", home->db);
+                              (json_int_t)(im.n - skipped), "skipped", (json_int_t)skipped, "store",
+                              home->db);
 
         ad_cli_print_json(o);
         json_decref(o);

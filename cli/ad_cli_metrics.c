@@ -1,4 +1,5 @@
-/* ad_cli_metrics.c - `autodist metrics RUN`: a run's per-step metrics as a table, CSV, JSON or TensorBoard */
+/* ad_cli_metrics.c - `autodist metrics RUN`: a run's per-step metrics as a table, CSV, JSON or
+ * TensorBoard */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -22,14 +23,14 @@ enum {
 
 /* Every sample, and the keys and steps they name. */
 typedef struct samples {
-    int64_t *step;        /* per sample */
-    int *key;             /* per sample: index in keys */
-    double *value;        /* per sample */
-    size_t n, cap;        /* samples */
-    char **keys;          /* distinct keys, first appearance order */
-    size_t nkeys;         /* how many */
-    char **want;          /* --key: the keys kept; NULL = all */
-    size_t nwant;         /* how many */
+    int64_t *step; /* per sample */
+    int *key;      /* per sample: index in keys */
+    double *value; /* per sample */
+    size_t n, cap; /* samples */
+    char **keys;   /* distinct keys, first appearance order */
+    size_t nkeys;  /* how many */
+    char **want;   /* --key: the keys kept; NULL = all */
+    size_t nwant;  /* how many */
 } samples_t;
 
 static int
@@ -153,14 +154,13 @@ s_tensorboard(const samples_t *s, const ad_run_t *run, const char *dir)
         double wall = last > 0 ? t0 + (t1 - t0) * (double)s->step[i] / (double)last : t0;
 
         if (!isnan(s->value[i]))
-            rc = ad_tfevents_scalar(tf, wall, s->step[i], s->keys[s->key[i]],
-                                    (float)s->value[i]);
+            rc = ad_tfevents_scalar(tf, wall, s->step[i], s->keys[s->key[i]], (float)s->value[i]);
     }
     if (ad_tfevents_close(&tf, &err) || rc)
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "--tensorboard: %s", err.msg[0] ? err.msg : path);
     if (!ad_cli_interrupted)
-        fprintf(stderr, "autodist: wrote %zu scalars of run %lld to %s\n", s->n,
-                (long long)run->id, path);
+        fprintf(stderr, "autodist: wrote %zu scalars of run %lld to %s\n", s->n, (long long)run->id,
+                path);
     return 0;
 }
 
@@ -172,10 +172,10 @@ s_print_json(const samples_t *s, int64_t id)
     for (size_t k = 0; k < s->nkeys; k++)
         json_array_append_new(keys, json_string(s->keys[k]));
     for (size_t i = 0; i < s->n; i++)
-        json_array_append_new(arr, json_pack("{s:I s:s s:o}", "step", (json_int_t)s->step[i],
-                                             "key", s->keys[s->key[i]], "value",
-                                             isnan(s->value[i]) ? json_null()
-                                                                : json_real(s->value[i])));
+        json_array_append_new(arr,
+                              json_pack("{s:I s:s s:o}", "step", (json_int_t)s->step[i], "key",
+                                        s->keys[s->key[i]], "value",
+                                        isnan(s->value[i]) ? json_null() : json_real(s->value[i])));
     doc = json_pack("{s:I s:o s:o}", "run", (json_int_t)id, "keys", keys, "metrics", arr);
     ad_cli_print_json(doc);
     json_decref(doc);

@@ -1,4 +1,5 @@
-/* ad_cli_offline.c - jobs, status, logs and sweep status from the store when no coordinator answers */
+/* ad_cli_offline.c - jobs, status, logs and sweep status from the store when no coordinator answers
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -155,7 +156,8 @@ ad_cli_job_row_json(const ad_job_row_t *r)
     json_object_set_new(o, "started", s_num(r->started));
     json_object_set_new(o, "ended", s_num(r->ended));
     json_object_set_new(o, "exit_code",
-                        r->exit_code == AD_STORE_NO_EXIT ? json_null() : json_integer(r->exit_code));
+                        r->exit_code == AD_STORE_NO_EXIT ? json_null()
+                                                         : json_integer(r->exit_code));
     json_object_set_new(o, "nodes", json_integer(r->nodes));
     json_object_set_new(o, "procs_per_node", json_integer(r->procs_per_node));
     json_object_set_new(o, "threads_per_proc", json_integer(r->threads_per_proc));
@@ -205,8 +207,8 @@ ad_cli_store_jobs(ad_cli_t *cli, const json_t *filter, bool only_live, int64_t i
     arr = json_array();
     if (!store) {
         if (id > 0)
-            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "no job %lld: %s does not exist", (long long)id,
-                             db);
+            rc =
+                ad_cli_fail(AD_CLI_EXIT_ERROR, "no job %lld: %s does not exist", (long long)id, db);
         goto out;
     }
     if (id > 0) {
@@ -330,9 +332,9 @@ ad_cli_logs_offline(ad_cli_t *cli, int64_t id)
     fclose(f);
     fflush(stdout);
     if (cli->json) {
-        json_t *doc = json_pack("{s:I s:s% s:I s:b s:b}", "job", (json_int_t)id, "data",
-                                all ? all : "", total, "offset", (json_int_t)total, "eof", 1,
-                                "from_store", 1);
+        json_t *doc =
+            json_pack("{s:I s:s% s:I s:b s:b}", "job", (json_int_t)id, "data", all ? all : "",
+                      total, "offset", (json_int_t)total, "eof", 1, "from_store", 1);
         int rc = AD_CLI_EXIT_OK;
 
         if (doc)
@@ -386,8 +388,8 @@ s_sweep_json(ad_store_t *store, const ad_sweep_row_t *s)
     ad_store_each_sweep_job(store, s->id, s_count_job, &c);
     return json_pack("{s:I s:s s:s s:I s:I s:I s:I s:I s:I s:o s:n s:b}", "id", (json_int_t)s->id,
                      "name", s->name ? s->name : "", "state", s->state ? s->state : "UNKNOWN",
-                     "total", (json_int_t)c.total, "completed", (json_int_t)c.completed,
-                     "running", (json_int_t)c.running, "pending", (json_int_t)c.pending, "failed",
+                     "total", (json_int_t)c.total, "completed", (json_int_t)c.completed, "running",
+                     (json_int_t)c.running, "pending", (json_int_t)c.pending, "failed",
                      (json_int_t)c.failed, "cancelled", (json_int_t)c.cancelled, "elapsed_s",
                      isnan(c.first) || isnan(c.last) ? json_null() : json_real(c.last - c.first),
                      "eta_s", "from_store", 1);

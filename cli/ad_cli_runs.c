@@ -553,9 +553,9 @@ s_on_run(const ad_run_t *r, void *arg)
 int
 ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
 {
-    static const char *const headers[] = {"ID",       "JOB",      "MODEL",  "DATASET",
-                                          "BATCH",    "LAYOUT",   "STATE",  "SAMPLES/S",
-                                          "SPEEDUP",  "ACCURACY", "TAGS",   "NOTE"};
+    static const char *const headers[] = {"ID",      "JOB",      "MODEL", "DATASET",
+                                          "BATCH",   "LAYOUT",   "STATE", "SAMPLES/S",
+                                          "SPEEDUP", "ACCURACY", "TAGS",  "NOTE"};
     ad_filter_t *where = NULL;
     ad_filter_error_t ferr;
     ad_store_t *store = NULL;

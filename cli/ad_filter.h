@@ -59,7 +59,7 @@ typedef enum {
 /* The fields a run has and a layout group does not: they select runs before grouping. */
 #define AD_FIELDS_OF_RUNS                                                                          \
     (AD_FIELD_BIT(AD_FIELD_STATE) | AD_FIELD_BIT(AD_FIELD_JOB) | AD_FIELD_BIT(AD_FIELD_SWEEP) |    \
-     AD_FIELD_BIT(AD_FIELD_ID) | AD_FIELD_BIT(AD_FIELD_ACCURACY) | AD_FIELD_BIT(AD_FIELD_NAME) |  \
+     AD_FIELD_BIT(AD_FIELD_ID) | AD_FIELD_BIT(AD_FIELD_ACCURACY) | AD_FIELD_BIT(AD_FIELD_NAME) |   \
      AD_FIELD_BIT(AD_FIELD_NOTE) | AD_FIELD_BIT(AD_FIELD_TAG) | AD_FIELD_BIT(AD_FIELD_PARAM) |     \
      AD_FIELD_BIT(AD_FIELD_SWEEP_NAME))
 

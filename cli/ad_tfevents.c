@@ -147,14 +147,13 @@ ad_tfevents_open(const char *dir, double wall_time, ad_tfevents_t **out, ad_err_
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return ad_err_set(err, -errno, "%s: cannot create the folder: %s", dir, strerror(errno));
     gethostname(host, sizeof(host) - 1);
-    snprintf(path, sizeof(path), "%s/events.out.tfevents.%lld.%s", dir, (long long)wall_time,
-             host);
+    snprintf(path, sizeof(path), "%s/events.out.tfevents.%lld.%s", dir, (long long)wall_time, host);
     self = ad_calloc(1, sizeof(*self));
     self->f = fopen(path, "wbx");
     if (!self->f && errno == EEXIST) {
         /* A second export within the same second: the pid keeps the names apart. */
-        snprintf(path, sizeof(path), "%s/events.out.tfevents.%lld.%s.%d", dir,
-                 (long long)wall_time, host, (int)getpid());
+        snprintf(path, sizeof(path), "%s/events.out.tfevents.%lld.%s.%d", dir, (long long)wall_time,
+                 host, (int)getpid());
         self->f = fopen(path, "wb");
     }
     if (!self->f) {

@@ -339,7 +339,8 @@ static const command_t s_commands[] = {
      "  --name NAME     only jobs called NAME; with '%' a LIKE pattern (cnn%)\n"
      "  --limit K       only the newest K selected jobs\n"
      "  --json          {\"jobs\": [{\"job\", \"name\", \"state\", \"exit_code\", \"started\",\n"
-     "                  \"elapsed_s\", \"nodelist\", \"cpu_time_s\", \"max_rss_bytes\", \"reason\",\n"
+     "                  \"elapsed_s\", \"nodelist\", \"cpu_time_s\", \"max_rss_bytes\", "
+     "\"reason\",\n"
      "                  ...}]}\n"},
     {"tag", ad_cli_tag, "set or remove a run's tags and note (in the store)",
      "usage: autodist tag RUN [KEY=VALUE...] [--remove KEY]... [--note TEXT] [--json]\n"
@@ -368,7 +369,8 @@ static const command_t s_commands[] = {
      "                     --logdir DIR` (scalars; wall times spread from the run's\n"
      "                     start to its end)\n"
      "  --job JOB          the latest run of job JOB instead of a run id\n"
-     "  --json             {\"run\", \"keys\": [...], \"metrics\": [{\"step\", \"key\", \"value\"}]}\n"},
+     "  --json             {\"run\", \"keys\": [...], \"metrics\": [{\"step\", \"key\", "
+     "\"value\"}]}\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
      "                      [--no-wait] [--follow-interval S]\n"

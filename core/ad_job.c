@@ -345,11 +345,11 @@ ad_job_hash(const ad_job_t *job, char out[17])
      * (the reservation: a sweep resumed in a new reservation finds its runs).
      */
     s = ad_job_dump(ad_job_json_masked(
-        job, AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
-                              AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) |
-                              AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) | AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) |
-                              AD_JOB_BIT(AD_JOB_K_RESERVATION) | AD_JOB_BIT(AD_JOB_K_TAGS) |
-                              AD_JOB_BIT(AD_JOB_K_NOTE))));
+        job,
+        AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
+                         AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) | AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) |
+                         AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) | AD_JOB_BIT(AD_JOB_K_RESERVATION) |
+                         AD_JOB_BIT(AD_JOB_K_TAGS) | AD_JOB_BIT(AD_JOB_K_NOTE))));
     ad_job_hash_hex(s, out);
     free(s);
 }

@@ -602,8 +602,7 @@ s_apply_note(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad
     if (rc)
         return rc;
     if (strlen(s) > 4096)
-        return ad_job_fail(ctx, node->start_mark, "note is at most 4096 bytes, got %zu",
-                           strlen(s));
+        return ad_job_fail(ctx, node->start_mark, "note is at most 4096 bytes, got %zu", strlen(s));
     spec->job.note = *s ? ad_strdup(s) : NULL;
     return 0;
 }

@@ -177,9 +177,8 @@ test_tag(void **st)
 
     (void)st;
     snprintf(run, sizeof(run), "%lld", (long long)s_run);
-    cft_expect(S_CLI("tag", run, "verdict=good", "--note", "kept for the paper", "--remove",
-                     "trial"),
-               0);
+    cft_expect(
+        S_CLI("tag", run, "verdict=good", "--note", "kept for the paper", "--remove", "trial"), 0);
     adt_assert_has(cft_res.out, "owner=bob, study=scaling, verdict=good; note \"kept for the "
                                 "paper\"");
     cft_expect(S_CLI("--json", "tag", run), 0);
@@ -269,8 +268,7 @@ test_metrics(void **st)
     cft_expect(S_CLI("--json", "metrics", "--job", "1", "--key", "loss"), 0);
     doc = adt_json(cft_res.out);
     assert_int_equal(json_array_size(json_object_get(doc, "metrics")), 3);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "keys"), 0)),
-                        "loss");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "keys"), 0)), "loss");
     json_decref(doc);
     cft_expect(S_CLI("metrics", "99999"), 1);
     cft_expect(S_CLI("metrics", run, "--csv", "--json"), 2);
@@ -346,9 +344,9 @@ test_history(void **st)
     (void)st;
     cft_expect(S_HOME("history"), 0);
     assert_true(!strncmp(cft_res.out, "JOB  NAME ", 10));
-    for (const char *const *h = (const char *const[]){"  STATE ", "  EXIT ", "  START ",
-                                                         "  ELAPSED ", "  NODES ", "  CPU-TIME ",
-                                                         "  MAXRSS ", "  REASON\n", NULL};
+    for (const char *const *h =
+             (const char *const[]){"  STATE ", "  EXIT ", "  START ", "  ELAPSED ", "  NODES ",
+                                   "  CPU-TIME ", "  MAXRSS ", "  REASON\n", NULL};
          *h; h++)
         adt_assert_has(cft_res.out, *h);
     adt_assert_has(cft_res.out, "tagged-mlp");
@@ -383,9 +381,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tags_from_jobs), cmocka_unit_test(test_where),
-        cmocka_unit_test(test_tag),            cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_after_down),     cmocka_unit_test(test_history),
+        cmocka_unit_test(test_tags_from_jobs),
+        cmocka_unit_test(test_where),
+        cmocka_unit_test(test_tag),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_after_down),
+        cmocka_unit_test(test_history),
     };
     int failed;
 

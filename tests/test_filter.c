@@ -541,10 +541,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_comparisons),      cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_lists_and_ranges), cmocka_unit_test(test_missing_values),
-        cmocka_unit_test(test_terms_and_push),   cmocka_unit_test(test_field_names),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_experiments),
+        cmocka_unit_test(test_comparisons),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_lists_and_ranges),
+        cmocka_unit_test(test_missing_values),
+        cmocka_unit_test(test_terms_and_push),
+        cmocka_unit_test(test_field_names),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_experiments),
         cmocka_unit_test(test_like),
     };
 
