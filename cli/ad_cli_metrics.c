@@ -1,5 +1,4 @@
-/* ad_cli_metrics.c - `autodist metrics RUN`: a run's per-step metrics as a table, CSV, JSON or
- * TensorBoard */
+/* ad_cli_metrics.c - `autodist metrics RUN`: per-step metrics as a table, CSV, JSON, TensorBoard */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,4 @@
-/* ad_cli_offline.c - jobs, status, logs and sweep status from the store when no coordinator answers
- */
+/* ad_cli_offline.c - jobs, status, logs, sweep status from the store when no coordinator answers */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

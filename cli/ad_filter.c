@@ -536,6 +536,71 @@ s_add_lit(node_t *n)
 
 static int s_expr(parser_t *p, node_t **out);
 
+/* The field token ft names: a field, tag.KEY or a job key (*key then its key, owned). */
+static int
+s_field_of(parser_t *p, const tok_t *ft, ad_field_t *field, char **key)
+{
+    *key = NULL;
+    if (!ad_filter_field_from_name(ft->value, field))
+        return 0;
+    if (!strncasecmp(ft->value, "tag.", 4) && ad_store_tag_key_ok(ft->value + 4)) {
+        *field = AD_FIELD_TAG;
+        *key = ad_strdup(ft->value + 4);
+    } else if (ad_filter_param_path(ft->value)) {
+        *field = AD_FIELD_PARAM;
+        *key = ad_strdup(ad_filter_param_path(ft->value));
+    } else {
+        return s_unknown_field(p, ft);
+    }
+    return 0;
+}
+
+/* FIELD [not] like PATTERN, the "like" token t next; key is stolen. */
+static int
+s_like(parser_t *p, const tok_t *ft, const tok_t *t, ad_field_t field, char *key, bool negate,
+       node_t **out)
+{
+    const tok_t *v;
+    char desc[80];
+    node_t *n;
+
+    s_next(p);
+    v = s_peek(p);
+    if (!s_fields[field].text && field != AD_FIELD_SWEEP) {
+        free(key);
+        return s_fail(p, t->column, "like compares text, and %s is a number", s_fields[field].name);
+    }
+    if ((v->kind != T_WORD && v->kind != T_STRING) || (v->kind == T_WORD && s_is_any_kw(v))) {
+        free(key);
+        return s_fail(p, v->column, "expected a pattern after \"like\" (cnn%%), got %s",
+                      s_desc(p, v, desc, sizeof(desc)));
+    }
+    s_next(p);
+    n = s_node(N_LIKE, ft->column);
+    s_add_lit(n)->str = ad_strdup(v->value);
+    n->lits[0].num = NAN;
+    n->field = field == AD_FIELD_SWEEP ? AD_FIELD_SWEEP_NAME : field;
+    n->negate = negate;
+    n->key = key;
+    *out = n;
+    return 0;
+}
+
+/* `sweep = NAME`: values that are no numbers name sweeps; ids and names do not mix. */
+static int
+s_sweep_by_name(parser_t *p, const tok_t *ft, const node_t *n, ad_field_t *field)
+{
+    size_t names = 0;
+
+    for (size_t i = 0; i < n->nlits; i++)
+        names += n->lits[i].str != NULL;
+    if (names && names < n->nlits)
+        return s_fail(p, ft->column, "sweep is an id or a name: give ids or names, not both");
+    if (names)
+        *field = AD_FIELD_SWEEP_NAME;
+    return 0;
+}
+
 static int
 s_comparison(parser_t *p, node_t **out)
 {
@@ -547,17 +612,9 @@ s_comparison(parser_t *p, node_t **out)
     bool negate = false;
     int rc;
 
-    if (ad_filter_field_from_name(ft->value, &field)) {
-        if (!strncasecmp(ft->value, "tag.", 4) && ad_store_tag_key_ok(ft->value + 4)) {
-            field = AD_FIELD_TAG;
-            key = ad_strdup(ft->value + 4);
-        } else if (ad_filter_param_path(ft->value)) {
-            field = AD_FIELD_PARAM;
-            key = ad_strdup(ad_filter_param_path(ft->value));
-        } else {
-            return s_unknown_field(p, ft);
-        }
-    }
+    rc = s_field_of(p, ft, &field, &key);
+    if (rc)
+        return rc;
     if (field == AD_FIELD_RUNS && !(p->flags & AD_FILTER_GROUPS)) {
         free(key);
         return s_fail(p, ft->column,
@@ -576,31 +633,8 @@ s_comparison(parser_t *p, node_t **out)
                           s_desc(p, t, desc, sizeof(desc)));
         }
     }
-    if (s_is_kw(t, "like")) {
-        const tok_t *v;
-
-        s_next(p);
-        v = s_peek(p);
-        if (!s_fields[field].text && field != AD_FIELD_SWEEP) {
-            free(key);
-            return s_fail(p, t->column, "like compares text, and %s is a number",
-                          s_fields[field].name);
-        }
-        if ((v->kind != T_WORD && v->kind != T_STRING) || (v->kind == T_WORD && s_is_any_kw(v))) {
-            free(key);
-            return s_fail(p, v->column, "expected a pattern after \"like\" (cnn%%), got %s",
-                          s_desc(p, v, desc, sizeof(desc)));
-        }
-        s_next(p);
-        n = s_node(N_LIKE, ft->column);
-        s_add_lit(n)->str = ad_strdup(v->value);
-        n->lits[0].num = NAN;
-        n->field = field == AD_FIELD_SWEEP ? AD_FIELD_SWEEP_NAME : field;
-        n->negate = negate;
-        n->key = key;
-        *out = n;
-        return 0;
-    }
+    if (s_is_kw(t, "like"))
+        return s_like(p, ft, t, field, key, negate, out);
     if (t->kind == T_OP) {
         s_next(p);
         n = s_node(N_CMP, ft->column);
@@ -677,16 +711,8 @@ s_comparison(parser_t *p, node_t **out)
                       s_src(p, ft, src, sizeof(src)), s_desc(p, t, desc, sizeof(desc)));
     }
     n->key = key;
-    if (field == AD_FIELD_SWEEP && n->nlits) {
-        size_t names = 0;
-
-        for (size_t i = 0; i < n->nlits; i++)
-            names += n->lits[i].str != NULL;
-        if (names && names < n->nlits && !rc)
-            rc = s_fail(p, ft->column, "sweep is an id or a name: give ids or names, not both");
-        else if (names)
-            field = AD_FIELD_SWEEP_NAME;
-    }
+    if (!rc && field == AD_FIELD_SWEEP)
+        rc = s_sweep_by_name(p, ft, n, &field);
     n->field = field;
     if (n->kind != N_NULL)
         n->negate = negate;
