@@ -35,6 +35,48 @@ enum {
 
 /* ---- shared -------------------------------------------------------------------------------- */
 
+/* The store's sweep names by id, for `sweep = NAME` (ad_cli_runs_load_sweeps()). */
+static struct {
+    int64_t *id;
+    char **name;
+    size_t n;
+    bool loaded;   /* read (maybe empty) */
+    ad_cli_t *cli; /* the command, to read them on first use (ad_cli_runs_parse()) */
+} s_sweeps;
+
+/*
+ * --dataset D means the label D and every label D-... (imagefolder finds
+ * imagefolder-photos-32, synthetic finds synthetic-3x32x32), or the LIKE
+ * pattern D when it holds '%': a term and-ed to --where, which runs and
+ * speedup both read (an error in --where shows the joined expression).
+ */
+static int
+s_dataset_where(ad_cli_t *cli, ad_cli_runs_opts_t *o)
+{
+    static char where[4096];
+    char quoted[1024];
+    size_t n = 0;
+
+    for (const char *c = o->filter.dataset; *c && n + 3 < sizeof(quoted); c++) {
+        if (*c == '\'')
+            quoted[n++] = '\'';
+        quoted[n++] = *c;
+    }
+    quoted[n] = '\0';
+    if (strlen(o->filter.dataset) * 2 + 2 > sizeof(quoted) ||
+        (size_t)snprintf(where, sizeof(where),
+                         strchr(o->filter.dataset, '%') ? "%s%s%sdataset like '%s'"
+                                                        : "%s%s%s(dataset = '%s' or dataset like "
+                                                          "'%s-%%')",
+                         o->where ? "(" : "", o->where ? o->where : "", o->where ? ") and " : "",
+                         quoted, quoted) >= sizeof(where))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: --dataset and --where are too long together",
+                           cli->cmd);
+    o->where = where;
+    o->filter.dataset = NULL;
+    return 0;
+}
+
 int
 ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_runs_opts_t *o)
 {
@@ -62,6 +104,7 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
     int c;
 
     memset(o, 0, sizeof(*o));
+    s_sweeps.cli = cli;
     while ((c = ad_cli_getopt(cli, argc, argv, speedup ? speedup_longs : runs_longs, &arg)) !=
            AD_CLI_OPT_END) {
         switch (c) {
@@ -112,6 +155,8 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
     if (optind < argc)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unexpected argument \"%s\"", cli->cmd,
                            argv[optind]);
+    if (o->filter.dataset && s_dataset_where(cli, o))
+        return AD_CLI_EXIT_USAGE;
     if (csv && cli->json)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: --json and --csv exclude each other", cli->cmd);
     o->out = cli->json ? AD_CLI_OUT_JSON : csv ? AD_CLI_OUT_CSV : AD_CLI_OUT_TABLE;
@@ -175,18 +220,6 @@ ad_cli_csv_int(FILE *f, int64_t v, bool missing, bool last)
     ad_cli_csv_text(f, buf, last);
 }
 
-bool
-ad_cli_dataset_match(const char *dataset, const char *want)
-{
-    size_t len = strlen(want);
-
-    if (!dataset)
-        return false;
-    if (strchr(want, '%'))
-        return ad_filter_like(dataset, want);
-    return !strncmp(dataset, want, len) && (dataset[len] == '\0' || dataset[len] == '-');
-}
-
 /* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
 int64_t
 ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp)
@@ -197,13 +230,6 @@ ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp)
 }
 
 /* ---- autodist runs ------------------------------------------------------------------------- */
-
-/* The store's sweep names by id, for `sweep = NAME` (ad_cli_runs_load_sweeps()). */
-static struct {
-    int64_t *id;
-    char **name;
-    size_t n;
-} s_sweeps;
 
 int
 ad_cli_runs_load_sweeps(ad_store_t *store)
@@ -221,6 +247,7 @@ ad_cli_runs_load_sweeps(ad_store_t *store)
         s_sweeps.name[i] = ad_strdup(rows[i].name ? rows[i].name : "");
     }
     s_sweeps.n = n;
+    s_sweeps.loaded = true;
     ad_store_sweep_rows_free(&rows, n);
     return 0;
 }
@@ -228,16 +255,29 @@ ad_cli_runs_load_sweeps(ad_store_t *store)
 void
 ad_cli_runs_free_sweeps(void)
 {
+    ad_cli_t *cli = s_sweeps.cli;
+
     for (size_t i = 0; i < s_sweeps.n; i++)
         free(s_sweeps.name[i]);
     free(s_sweeps.id);
     free(s_sweeps.name);
     memset(&s_sweeps, 0, sizeof(s_sweeps));
+    s_sweeps.cli = cli;
 }
 
 static const char *
 s_sweep_name(int64_t id)
 {
+    if (!s_sweeps.loaded && s_sweeps.cli) {
+        /* First use by a command that did not read them (speedup): read them now, once. */
+        ad_store_t *store = NULL;
+        const char *db;
+
+        s_sweeps.loaded = true;
+        if (ad_cli_open_store(s_sweeps.cli, &store, &db) == 0 && store)
+            ad_cli_runs_load_sweeps(store);
+        ad_store_close(&store);
+    }
     for (size_t i = 0; i < s_sweeps.n; i++)
         if (s_sweeps.id[i] == id)
             return s_sweeps.name[i];
@@ -483,7 +523,6 @@ ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size)
 /* Where each run goes. */
 typedef struct runs_sink {
     const ad_filter_t *where; /* evaluated here when the store could not select it all */
-    const char *dataset;      /* --dataset: ad_cli_dataset_match(); NULL = any */
     int64_t left;             /* rows still wanted; -1 = no limit */
     ad_cli_out_t out;
     ad_cli_json_list_t json; /* --json */
@@ -500,8 +539,6 @@ s_on_run(const ad_run_t *r, void *arg)
     const char *cells[12];
 
     if (sink->where && !ad_filter_match(sink->where, ad_cli_runs_get, r))
-        return 0;
-    if (sink->dataset && !ad_cli_dataset_match(r->dataset, sink->dataset))
         return 0;
     if (sink->left == 0)
         return 1;
@@ -574,12 +611,8 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     if (rc)
         goto out;
     o.filter.newest_first = true;
-    /* --dataset D: D itself or a label that starts with D- (imagefolder-photos-32); LIKE with %. */
-    sink.dataset = o.filter.dataset;
-    o.filter.dataset = NULL;
     if (where)
         exact = ad_filter_push(where, &o.filter);
-    exact = exact && !sink.dataset;
     if (store && where && (ad_filter_fields(where) & AD_FIELD_BIT(AD_FIELD_SWEEP_NAME)) &&
         (rc = ad_cli_runs_load_sweeps(store)))
         goto out;
@@ -606,7 +639,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     } else if (o.out == AD_CLI_OUT_TABLE && !store) {
         printf("no runs yet (%s does not exist)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE && sink.n == 0) {
-        bool filtered = o.filter.model || sink.dataset || o.filter.job || o.limit || where;
+        bool filtered = o.filter.model || o.filter.dataset || o.filter.job || o.limit || where;
 
         printf(filtered ? "no runs match (%s)\n" : "no runs yet (%s has none)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE) {

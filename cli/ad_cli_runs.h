@@ -71,14 +71,6 @@ void ad_cli_runs_free_sweeps(void);
 /* A run's value of a --where field (an ad_filter_get_fn over ad_run_t). */
 void ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out);
 
-/*
- * Whether a run's dataset label is what --dataset want means: the label
- * itself or one that starts with want and '-' (imagefolder matches
- * imagefolder-photos-32, synthetic matches synthetic-3x32x32); a want with
- * '%' is a LIKE pattern.
- */
-bool ad_cli_dataset_match(const char *dataset, const char *want);
-
 /* Cores a layout uses: nodes x ppn x tpp on cpu, one GPU per rank on gpu. */
 int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
 
