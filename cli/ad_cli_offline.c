@@ -383,8 +383,19 @@ static json_t *
 s_sweep_json(ad_store_t *store, const ad_sweep_row_t *s)
 {
     sweep_count_t c = {.first = NAN, .last = NAN};
+    ad_sweep_t *sweep = NULL;
+    ad_err_t err = {0};
+    int64_t total, ended;
 
     ad_store_each_sweep_job(store, s->id, s_count_job, &c);
+    /* The sweep's own size: jobs not queued yet count as pending. */
+    total = c.total;
+    if (s->spec && ad_sweep_load_json(s->spec, &sweep, &err) == 0 && ad_sweep_count(sweep) > total)
+        total = ad_sweep_count(sweep);
+    ad_sweep_free(&sweep);
+    ended = c.completed + c.failed + c.cancelled + c.running;
+    c.pending = total > ended ? total - ended : 0;
+    c.total = total;
     return json_pack("{s:I s:s s:s s:I s:I s:I s:I s:I s:I s:o s:n s:b}", "id", (json_int_t)s->id,
                      "name", s->name ? s->name : "", "state", s->state ? s->state : "UNKNOWN",
                      "total", (json_int_t)c.total, "completed", (json_int_t)c.completed, "running",

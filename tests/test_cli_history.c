@@ -327,9 +327,14 @@ test_after_down(void **st)
     adt_assert_has(cft_res.out, "hist-sweep");
     cft_expect(S_HOME("--json", "sweep", "status", "hist-sweep"), 0);
     doc = adt_json(cft_res.out);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_array_get(json_object_get(doc, "sweeps"), 0), "completed")),
-                     2);
+    {
+        json_t *s = json_array_get(json_object_get(doc, "sweeps"), 0);
+
+        assert_int_equal(json_integer_value(json_object_get(s, "completed")), 2);
+        assert_int_equal(json_integer_value(json_object_get(s, "total")), 2);
+        assert_int_equal(json_integer_value(json_object_get(s, "pending")), 0);
+        assert_string_equal(json_string_value(json_object_get(s, "state")), "DONE");
+    }
     json_decref(doc);
     cft_expect(S_HOME("sweep", "status", "no-such-sweep"), 1);
     assert_true(cft_res.seconds < 4.5);
