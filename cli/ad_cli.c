@@ -183,6 +183,13 @@ ad_cli_recorded_endpoint(const ad_cli_t *cli, const char *key)
         ad_home_clear(&home);
     }
     doc = json_load_file(path, 0, NULL);
+    if (!doc) {
+        /* After `autodist down`: the endpoints it used, so history asks there (not elsewhere). */
+        size_t dir = strlen(path) - strlen("endpoints.json");
+
+        snprintf(path + dir, sizeof(path) - dir, "%s", AD_CLI_ENDPOINTS_LAST);
+        doc = json_load_file(path, 0, NULL);
+    }
     v = ad_cli_jstr(doc, key);
     if (v && ad_cli_endpoint_valid(v))
         out = ad_strdup(v);

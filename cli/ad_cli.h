@@ -214,6 +214,59 @@ bool ad_cli_endpoint_valid(const char *ep);
  */
 char *ad_cli_recorded_endpoint(const ad_cli_t *cli, const char *key);
 
+/* ---- history without a coordinator (ad_cli_offline.c, docs/cli.md) -------------------- */
+
+/* What `autodist down` keeps of HOME/run/endpoints.json: HOME/run/endpoints.last.json. */
+#define AD_CLI_ENDPOINTS_LAST "endpoints.last.json"
+
+/* `down`: rename run_dir/endpoints.json to AD_CLI_ENDPOINTS_LAST, so the endpoint is remembered. */
+void ad_cli_endpoints_retire(const char *run_dir);
+
+/*
+ * True when nothing listens at the client endpoint (a connect probe of at
+ * most 1 s; a refused connect answers at once); then says once on stderr
+ * that the store and the logs answer instead.
+ */
+bool ad_cli_offline(ad_cli_t *cli);
+
+/*
+ * A JOBS or STATUS request (payload stolen), answered by the store when no
+ * coordinator listens or answers in time: *reply has the coordinator's shape
+ * ({"jobs": [...]}, plus "from_store": true).  Returns an exit status (the
+ * error printed) with *reply NULL, or 0.
+ */
+int ad_cli_call_or_store(ad_cli_t *cli, const char *type, json_t *payload, json_t **reply);
+
+/*
+ * The jobs of HOME/runs.db as JOBS (filter: state, name, limit) or STATUS
+ * (only_live; or job id > 0) answer them, in *reply (owned).  Returns an
+ * exit status (the error printed) or 0.
+ */
+int ad_cli_store_jobs(ad_cli_t *cli, const json_t *filter, bool only_live, int64_t id,
+                      json_t **reply);
+
+/* A job row as the coordinator's job objects print it (a new object). */
+json_t *ad_cli_job_row_json(const ad_job_row_t *r);
+
+/* `logs JOB` from HOME/logs/JOB/output.log.  Returns an exit status. */
+int ad_cli_logs_offline(ad_cli_t *cli, int64_t id);
+
+/* `sweep status [NAME]` from the store.  Returns an exit status. */
+int ad_cli_sweep_status_offline(ad_cli_t *cli, const char *name);
+
+/* ---- runs as experiments (ad_cli_history.c, ad_cli_tag.c, ad_cli_metrics.c) ------------ */
+
+int ad_cli_history(ad_cli_t *cli, int argc, char **argv);
+
+int ad_cli_tag(ad_cli_t *cli, int argc, char **argv);
+
+/* Add --tag KEY=VALUE's pair to the object tags.  Returns 0, or 2 after printing why. */
+int ad_cli_tag_arg(const char *arg, json_t *tags);
+
+/* Merge tags (KEY: string) and note (NULL keeps the job's) into job.  Returns 0 or 2. */
+int ad_cli_job_meta(ad_job_t *job, const json_t *tags, const char *note);
+int ad_cli_metrics(ad_cli_t *cli, int argc, char **argv);
+
 /*
  * The client key folder requests use: --keys, else none when the coordinator
  * runs --insecure (`up --insecure` recorded it), else HOME/keys when it holds

@@ -817,8 +817,7 @@ ad_cli_down(ad_cli_t *cli, int argc, char **argv)
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
     }
     if (!answered && !daemon && c.n_agents == 0) {
-        snprintf(path, sizeof(path), "%s/endpoints.json", c.run);
-        unlink(path);
+        ad_cli_endpoints_retire(c.run);
         if (cli->json) {
             json_t *doc =
                 json_pack("{s:b s:n s:[]}", "was_running", false, "coordinator", "agents");
@@ -869,8 +868,7 @@ ad_cli_down(ad_cli_t *cli, int argc, char **argv)
     }
     s_pid_path(&c, NULL, path, sizeof(path));
     unlink(path);
-    snprintf(path, sizeof(path), "%s/endpoints.json", c.run);
-    unlink(path);
+    ad_cli_endpoints_retire(c.run);
 
     if (cli->json) {
         json_t *agents = json_array(), *doc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ad_cli.h"
+#include "autodist/ad_hash.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_store.h"
 
@@ -185,6 +186,28 @@ s_text(const import_t *im, size_t line, int c, const char *v)
     return 0;
 }
 
+/*
+ * The import key of a run read from a row: a hash of its normalised content
+ * (every column as it was parsed, numbers printed back with 17 digits), so
+ * the same row imported again, in any column order or spelling of its
+ * numbers, is found and skipped (runs.import_key, docs/store.md).
+ */
+static void
+s_import_key(const ad_run_t *r, char out[24])
+{
+    char text[1024];
+    uint64_t h;
+
+    snprintf(text, sizeof(text),
+             "%s\x1f%s\x1f%s\x1f%d\x1f%d\x1f%d\x1f%s\x1f%lld\x1f%.17g\x1f%.17g\x1f%.17g"
+             "\x1f%lld",
+             r->model, r->dataset, r->hardware, r->nodes, r->procs_per_node, r->threads_per_proc,
+             r->device, (long long)r->batch_size, r->samples_per_s, r->step_time_s, r->comm_time_s,
+             (long long)r->params);
+    h = ad_hash_mix64(ad_hash_fnv1a64(text));
+    snprintf(out, 24, "csv1:%016llx", (unsigned long long)h);
+}
+
 /* Turn data line `line` (fields in r, column map idx) into a run. */
 static int
 s_row(import_t *im, size_t line, const record_t *r, const int *idx, ad_run_t *run)
@@ -356,6 +379,7 @@ ad_cli_import(ad_cli_t *cli, int argc, char **argv)
     ad_err_t err = {0};
     bool dry = false;
     const char *arg;
+    size_t skipped = 0;
     int c, rc;
 
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
@@ -394,10 +418,24 @@ ad_cli_import(ad_cli_t *cli, int argc, char **argv)
         rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", err.msg);
         goto out;
     }
-    /* One transaction: every run or none. */
+    /* One transaction: every run or none; a row imported before (same key) is skipped. */
     rc = ad_store_begin(store);
-    for (size_t i = 0; !rc && i < im.n; i++)
-        rc = ad_store_add_run(store, &im.runs[i], NULL);
+    for (size_t i = 0; !rc && i < im.n; i++) {
+        char key[24];
+        bool seen = false;
+        int64_t id;
+
+        s_import_key(&im.runs[i], key);
+        rc = ad_store_import_key_exists(store, key, &seen);
+        if (!rc && seen) {
+            skipped++;
+            continue;
+        }
+        if (!rc)
+            rc = ad_store_add_run(store, &im.runs[i], &id);
+        if (!rc)
+            rc = ad_store_set_import_key(store, id, key);
+    }
     if (rc) {
         char msg[512];
 
@@ -413,13 +451,17 @@ ad_cli_import(ad_cli_t *cli, int argc, char **argv)
         goto out;
     }
     if (cli->json) {
-        json_t *o = json_pack("{s:s s:I s:s}", "file", im.path, "imported", (json_int_t)im.n,
-                              "store", home->db);
+        json_t *o = json_pack("{s:s s:I s:I s:s}", "file", im.path, "imported",
+                              (json_int_t)(im.n - skipped), "skipped", (json_int_t)skipped, "store",
+                              home->db);
 
         ad_cli_print_json(o);
         json_decref(o);
     } else {
-        printf("imported %zu runs from %s into %s\n", im.n, im.path, home->db);
+        printf("imported %zu runs from %s into %s", im.n - skipped, im.path, home->db);
+        if (skipped)
+            printf("; skipped %zu row%s already imported", skipped, skipped == 1 ? "" : "s");
+        printf("\n");
     }
 out:
     ad_store_close(&store);

@@ -23,10 +23,14 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
         {"wait", no_argument, NULL, 'w'},
         {"follow-interval", required_argument, NULL, 'i'},
         {"set", required_argument, NULL, 's'},
+        {"tag", required_argument, NULL, 't'},
+        {"note", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     const char *sets[AD_CLI_SETS_MAX];
     size_t n_sets = 0;
+    json_t *tags = json_object();
+    const char *note = NULL;
     ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *spec, *reply = NULL;
@@ -40,33 +44,59 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
     while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
         switch (c) {
         case AD_CLI_OPT_HELP:
+            json_decref(tags);
             return AD_CLI_EXIT_OK;
         case AD_CLI_OPT_ERROR:
+            json_decref(tags);
             return AD_CLI_EXIT_USAGE;
         case 'w':
             wait = true;
             break;
         case 'i':
-            if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
+            if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval)) {
+                json_decref(tags);
                 return AD_CLI_EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (ad_cli_tag_arg(arg, tags)) {
+                json_decref(tags);
+                return AD_CLI_EXIT_USAGE;
+            }
+            break;
+        case 'N':
+            note = arg;
             break;
         case 's':
-            if (n_sets == AD_CLI_SETS_MAX)
+            if (n_sets == AD_CLI_SETS_MAX) {
+                json_decref(tags);
                 return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: at most %d --set", AD_CLI_SETS_MAX);
+            }
             sets[n_sets++] = arg;
             break;
         }
     }
-    if (optind >= argc)
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: give a job file (autodist submit "
-                                              "JOB.yaml, or - for stdin; see --help)");
-    if (optind + 1 < argc)
+    if (optind >= argc || optind + 1 < argc) {
+        json_decref(tags);
+        if (optind >= argc)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: give a job file (autodist submit "
+                                                  "JOB.yaml, or - for stdin; see --help)");
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "submit: one job file at a time, got also \"%s\"",
                            argv[optind + 1]);
+    }
     path = argv[optind];
     /* The file is checked here, so a typo is reported at once, with its line and column. */
-    if (ad_job_parse_file_set(path, sets, n_sets, &job, &err))
+    if (ad_job_parse_file_set(path, sets, n_sets, &job, &err)) {
+        json_decref(tags);
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s", err.msg);
+    }
+    /* --tag and --note join (and override) the file's tags: and note: (docs/jobfile.md). */
+    rc = ad_cli_job_meta(&job, tags, note);
+    json_decref(tags);
+    if (rc) {
+        ad_job_clear(&job);
+        return rc;
+    }
     if (job.reservation.set) {
         /* Batch-system nodes: reserve, run there, release; always waits (docs/grid5000.md). */
         rc = ad_cli_resv_submit(cli, &job, interval);
@@ -171,7 +201,8 @@ ad_cli_status(ad_cli_t *cli, int argc, char **argv)
             return rc;
         payload = json_pack("{s:I}", "job", (json_int_t)id);
     }
-    rc = ad_cli_call(cli, "STATUS", payload, &reply);
+    /* No coordinator: the store answers (docs/cli.md "History without a coordinator"). */
+    rc = ad_cli_call_or_store(cli, "STATUS", payload ? payload : json_object(), &reply);
     if (rc)
         return rc;
     jobs = json_object_get(reply, "jobs");
@@ -243,7 +274,7 @@ ad_cli_jobs(ad_cli_t *cli, int argc, char **argv)
         json_decref(filter);
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "jobs: unexpected argument \"%s\"", argv[optind]);
     }
-    rc = ad_cli_call(cli, "JOBS", json_pack("{s:o}", "filter", filter), &reply);
+    rc = ad_cli_call_or_store(cli, "JOBS", json_pack("{s:o}", "filter", filter), &reply);
     if (rc)
         return rc;
     if (cli->json) {
@@ -426,6 +457,9 @@ ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
         return AD_CLI_EXIT_USAGE;
     if (!ad_cli_endpoint(cli))
         return AD_CLI_EXIT_USAGE;
+    /* No coordinator: the job's output.log in the home (it wrote all it will). */
+    if (ad_cli_offline(cli))
+        return ad_cli_logs_offline(cli, id);
     if (follow)
         ad_cli_catch_interrupt(true);
     while (!eof) {
@@ -439,6 +473,13 @@ ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
         if (ad_cli_interrupted || rc == -EINTR) {
             rc = AD_CLI_EXIT_INTERRUPTED;
             break;
+        }
+        if (rc == -ETIMEDOUT && offset == 0 && !follow && ad_cli_home(cli) &&
+            access(ad_cli_home(cli)->db, F_OK) == 0) {
+            /* A coordinator that does not answer in time: what the log file holds. */
+            fprintf(stderr, "autodist: %s; reading the log file instead\n", err.msg);
+            free(all);
+            return ad_cli_logs_offline(cli, id);
         }
         if (rc) {
             rc = ad_cli_fail(ad_cli_exit_for(rc), "%s", err.msg);

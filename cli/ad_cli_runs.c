@@ -35,6 +35,48 @@ enum {
 
 /* ---- shared -------------------------------------------------------------------------------- */
 
+/* The store's sweep names by id, for `sweep = NAME` (ad_cli_runs_load_sweeps()). */
+static struct {
+    int64_t *id;
+    char **name;
+    size_t n;
+    bool loaded;   /* read (maybe empty) */
+    ad_cli_t *cli; /* the command, to read them on first use (ad_cli_runs_parse()) */
+} s_sweeps;
+
+/*
+ * --dataset D means the label D and every label D-... (imagefolder finds
+ * imagefolder-photos-32, synthetic finds synthetic-3x32x32), or the LIKE
+ * pattern D when it holds '%': a term and-ed to --where, which runs and
+ * speedup both read (an error in --where shows the joined expression).
+ */
+static int
+s_dataset_where(ad_cli_t *cli, ad_cli_runs_opts_t *o)
+{
+    static char where[4096];
+    char quoted[1024];
+    size_t n = 0;
+
+    for (const char *c = o->filter.dataset; *c && n + 3 < sizeof(quoted); c++) {
+        if (*c == '\'')
+            quoted[n++] = '\'';
+        quoted[n++] = *c;
+    }
+    quoted[n] = '\0';
+    if (strlen(o->filter.dataset) * 2 + 2 > sizeof(quoted) ||
+        (size_t)snprintf(where, sizeof(where),
+                         strchr(o->filter.dataset, '%') ? "%s%s%sdataset like '%s'"
+                                                        : "%s%s%s(dataset = '%s' or dataset like "
+                                                          "'%s-%%')",
+                         o->where ? "(" : "", o->where ? o->where : "", o->where ? ") and " : "",
+                         quoted, quoted) >= sizeof(where))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: --dataset and --where are too long together",
+                           cli->cmd);
+    o->where = where;
+    o->filter.dataset = NULL;
+    return 0;
+}
+
 int
 ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_runs_opts_t *o)
 {
@@ -62,6 +104,7 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
     int c;
 
     memset(o, 0, sizeof(*o));
+    s_sweeps.cli = cli;
     while ((c = ad_cli_getopt(cli, argc, argv, speedup ? speedup_longs : runs_longs, &arg)) !=
            AD_CLI_OPT_END) {
         switch (c) {
@@ -112,6 +155,8 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
     if (optind < argc)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: unexpected argument \"%s\"", cli->cmd,
                            argv[optind]);
+    if (o->filter.dataset && s_dataset_where(cli, o))
+        return AD_CLI_EXIT_USAGE;
     if (csv && cli->json)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: --json and --csv exclude each other", cli->cmd);
     o->out = cli->json ? AD_CLI_OUT_JSON : csv ? AD_CLI_OUT_CSV : AD_CLI_OUT_TABLE;
@@ -186,6 +231,109 @@ ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp)
 
 /* ---- autodist runs ------------------------------------------------------------------------- */
 
+int
+ad_cli_runs_load_sweeps(ad_store_t *store)
+{
+    ad_sweep_row_t *rows = NULL;
+    size_t n = 0;
+
+    ad_cli_runs_free_sweeps();
+    if (ad_store_list_sweeps(store, &rows, &n))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s", ad_store_errmsg(store));
+    s_sweeps.id = ad_calloc(n + 1, sizeof(*s_sweeps.id));
+    s_sweeps.name = ad_calloc(n + 1, sizeof(*s_sweeps.name));
+    for (size_t i = 0; i < n; i++) {
+        s_sweeps.id[i] = rows[i].id;
+        s_sweeps.name[i] = ad_strdup(rows[i].name ? rows[i].name : "");
+    }
+    s_sweeps.n = n;
+    s_sweeps.loaded = true;
+    ad_store_sweep_rows_free(&rows, n);
+    return 0;
+}
+
+void
+ad_cli_runs_free_sweeps(void)
+{
+    ad_cli_t *cli = s_sweeps.cli;
+
+    for (size_t i = 0; i < s_sweeps.n; i++)
+        free(s_sweeps.name[i]);
+    free(s_sweeps.id);
+    free(s_sweeps.name);
+    memset(&s_sweeps, 0, sizeof(s_sweeps));
+    s_sweeps.cli = cli;
+}
+
+static const char *
+s_sweep_name(int64_t id)
+{
+    if (!s_sweeps.loaded && s_sweeps.cli) {
+        /* First use by a command that did not read them (speedup): read them now, once. */
+        ad_store_t *store = NULL;
+        const char *db;
+
+        s_sweeps.loaded = true;
+        if (ad_cli_open_store(s_sweeps.cli, &store, &db) == 0 && store)
+            ad_cli_runs_load_sweeps(store);
+        ad_store_close(&store);
+    }
+    for (size_t i = 0; i < s_sweeps.n; i++)
+        if (s_sweeps.id[i] == id)
+            return s_sweeps.name[i];
+    return NULL;
+}
+
+/* A JSON scalar as --where sees it: its text in out (buf when need be), and num for a number. */
+static void
+s_json_value(const json_t *v, ad_value_t *out)
+{
+    if (json_is_string(v)) {
+        snprintf(out->buf, sizeof(out->buf), "%s", json_string_value(v));
+        out->str = out->buf;
+        {
+            char *end;
+            double d = strtod(out->buf, &end);
+
+            if (out->buf[0] && !*end && isfinite(d))
+                out->num = d;
+        }
+    } else if (json_is_number(v)) {
+        out->num = json_number_value(v);
+        snprintf(out->buf, sizeof(out->buf), "%.15g", out->num);
+        out->str = out->buf;
+    } else if (json_is_boolean(v)) {
+        out->str = json_is_true(v) ? "true" : "false";
+    } else if (v && !json_is_null(v)) {
+        char *dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+
+        snprintf(out->buf, sizeof(out->buf), "%s", dump ? dump : "");
+        free(dump);
+        out->str = out->buf;
+    }
+}
+
+/* The run's tag key, or the value at the dotted path of its spec. */
+static void
+s_run_dynamic(const ad_run_t *r, ad_field_t field, ad_value_t *out)
+{
+    const char *text = field == AD_FIELD_TAG ? r->tags : r->spec;
+    json_t *doc = text && out->key ? json_loads(text, 0, NULL) : NULL, *v = doc;
+    char path[256], *save = NULL;
+
+    if (!doc)
+        return;
+    if (field == AD_FIELD_TAG) {
+        v = json_object_get(doc, out->key);
+    } else {
+        snprintf(path, sizeof(path), "%s", out->key);
+        for (char *seg = strtok_r(path, ".", &save); seg && v; seg = strtok_r(NULL, ".", &save))
+            v = json_object_get(v, seg);
+    }
+    s_json_value(v, out);
+    json_decref(doc);
+}
+
 void
 ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
 {
@@ -247,6 +395,19 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
     case AD_FIELD_ACCURACY:
         out->num = r->accuracy;
         break;
+    case AD_FIELD_NAME:
+        out->str = r->name;
+        break;
+    case AD_FIELD_NOTE:
+        out->str = r->note;
+        break;
+    case AD_FIELD_TAG:
+    case AD_FIELD_PARAM:
+        s_run_dynamic(r, field, out);
+        break;
+    case AD_FIELD_SWEEP_NAME:
+        out->str = r->sweep ? s_sweep_name(r->sweep) : NULL;
+        break;
     default:
         break; /* runs: refused by the parser */
     }
@@ -281,6 +442,18 @@ ad_cli_run_json(const ad_run_t *r)
     json_object_set_new(o, "params", r->params ? json_integer(r->params) : json_null());
     json_object_set_new(o, "baseline", r->baseline ? json_integer(r->baseline) : json_null());
     json_object_set_new(o, "speedup", ad_cli_json_num(r->speedup));
+    /* Runs as experiments: the job's name, its spec (hyper-parameters), note and tags. */
+    json_object_set_new(o, "name", r->name ? json_string(r->name) : json_null());
+    json_object_set_new(o, "note", r->note ? json_string(r->note) : json_null());
+    {
+        json_t *tags = r->tags ? json_loads(r->tags, 0, NULL) : NULL;
+        json_t *spec = r->spec ? json_loads(r->spec, 0, NULL) : NULL;
+
+        json_object_set_new(o, "tags", json_is_object(tags) ? tags : json_object());
+        if (!json_is_object(tags))
+            json_decref(tags);
+        json_object_set_new(o, "spec", spec ? spec : json_null());
+    }
     return o;
 }
 
@@ -288,7 +461,7 @@ ad_cli_run_json(const ad_run_t *r)
 static const char s_runs_csv_header[] =
     "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
     "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-    "step_time_s,comm_time_s,params,baseline,speedup\n";
+    "step_time_s,comm_time_s,params,baseline,speedup,name,note,tags\n";
 
 static void
 s_run_csv(FILE *f, const ad_run_t *r)
@@ -315,7 +488,36 @@ s_run_csv(FILE *f, const ad_run_t *r)
     ad_cli_csv_num(f, r->comm_time_s, false);
     ad_cli_csv_int(f, r->params, !r->params, false);
     ad_cli_csv_int(f, r->baseline, !r->baseline, false);
-    ad_cli_csv_num(f, r->speedup, true);
+    ad_cli_csv_num(f, r->speedup, false);
+    ad_cli_csv_text(f, r->name, false);
+    ad_cli_csv_text(f, r->note, false);
+    ad_cli_csv_text(f, r->tags && strcmp(r->tags, "{}") ? r->tags : NULL, true);
+}
+
+char *
+ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size)
+{
+    json_t *tags = r->tags ? json_loads(r->tags, 0, NULL) : NULL;
+    const char *k;
+    size_t used = 0;
+    json_t *v;
+
+    buf[0] = '\0';
+    json_object_foreach(tags, k, v)
+    {
+        int n = snprintf(buf + used, size - used, "%s%s=%s", used ? "," : "", k,
+                         json_string_value(v) ? json_string_value(v) : "");
+
+        if (n < 0 || (size_t)n >= size - used) {
+            /* Too long for a cell: cut with an ellipsis. */
+            if (size > 4)
+                snprintf(buf + size - 4, 4, "...");
+            break;
+        }
+        used += (size_t)n;
+    }
+    json_decref(tags);
+    return buf;
 }
 
 /* Where each run goes. */
@@ -332,8 +534,9 @@ static int
 s_on_run(const ad_run_t *r, void *arg)
 {
     runs_sink_t *sink = arg;
-    char id[24], job[24], batch[24], layout[64], rate[32], speedup[32], acc[32];
-    const char *cells[10];
+    char id[24], job[24], batch[24], layout[64], rate[32], speedup[32], acc[32], tags[80];
+    char note[40];
+    const char *cells[12];
 
     if (sink->where && !ad_filter_match(sink->where, ad_cli_runs_get, r))
         return 0;
@@ -374,6 +577,12 @@ s_on_run(const ad_run_t *r, void *arg)
     cells[7] = rate;
     cells[8] = speedup;
     cells[9] = acc;
+    cells[10] = ad_cli_run_tags_text(r, tags, sizeof(tags));
+    /* A long note is cut: `autodist show RUN` prints it whole. */
+    snprintf(note, sizeof(note), "%s", r->note ? r->note : "");
+    if (r->note && strlen(r->note) >= sizeof(note))
+        memcpy(note + sizeof(note) - 4, "...", 4);
+    cells[11] = note;
     ad_cli_table_add(sink->table, cells);
     return 0;
 }
@@ -381,8 +590,9 @@ s_on_run(const ad_run_t *r, void *arg)
 int
 ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
 {
-    static const char *const headers[] = {"ID",     "JOB",   "MODEL",     "DATASET", "BATCH",
-                                          "LAYOUT", "STATE", "SAMPLES/S", "SPEEDUP", "ACCURACY"};
+    static const char *const headers[] = {"ID",      "JOB",      "MODEL", "DATASET",
+                                          "BATCH",   "LAYOUT",   "STATE", "SAMPLES/S",
+                                          "SPEEDUP", "ACCURACY", "TAGS",  "NOTE"};
     ad_filter_t *where = NULL;
     ad_filter_error_t ferr;
     ad_store_t *store = NULL;
@@ -403,6 +613,9 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     o.filter.newest_first = true;
     if (where)
         exact = ad_filter_push(where, &o.filter);
+    if (store && where && (ad_filter_fields(where) & AD_FIELD_BIT(AD_FIELD_SWEEP_NAME)) &&
+        (rc = ad_cli_runs_load_sweeps(store)))
+        goto out;
     /* The store stops at the limit only when it selects exactly what the expression does. */
     o.filter.limit = exact ? o.limit : 0;
     sink.where = exact ? NULL : where;
@@ -413,7 +626,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     else if (o.out == AD_CLI_OUT_CSV)
         fputs(s_runs_csv_header, stdout);
     else
-        sink.table = ad_cli_table_new(10, headers);
+        sink.table = ad_cli_table_new(12, headers);
     if (store) {
         rc = ad_store_each_run(store, &o.filter, s_on_run, &sink);
         if (rc < 0) {
@@ -437,6 +650,7 @@ out:
     ad_cli_table_free(&sink.table);
     ad_store_close(&store);
     ad_filter_free(&where);
+    ad_cli_runs_free_sweeps();
     return rc;
 }
 

@@ -59,6 +59,15 @@ int ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli
 /* Say where a --where expression went wrong: the message, the expression and a caret; returns 2. */
 int ad_cli_runs_where_error(const char *text, const ad_filter_error_t *err);
 
+/*
+ * Read the store's sweep names, so that ad_cli_runs_get() answers
+ * AD_FIELD_SWEEP_NAME (`sweep = NAME`).  Returns 0 or 1 after printing why.
+ */
+int ad_cli_runs_load_sweeps(ad_store_t *store);
+
+/* Free what ad_cli_runs_load_sweeps() read; idempotent. */
+void ad_cli_runs_free_sweeps(void);
+
 /* A run's value of a --where field (an ad_filter_get_fn over ad_run_t). */
 void ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out);
 
@@ -67,6 +76,9 @@ int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
 
 /* A run as `runs --json` prints it (and `show --json` under "run"): a new object. */
 json_t *ad_cli_run_json(const ad_run_t *r);
+
+/* A run's tags as "k=v,k=v" in buf (cut with "..." when too long; "" when none). Returns buf. */
+char *ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size);
 
 /* v as a new JSON real, or JSON null for NaN (a missing value). */
 json_t *ad_cli_json_num(double v);

@@ -143,6 +143,8 @@ s_print_row(const ad_run_t *r, const json_t *links)
     if (reproduces)
         printf(", reproduces run %lld", (long long)reproduces);
     printf(")\n");
+    if (r->name)
+        printf("  name        %s\n", r->name);
     printf("  state       %s\n", ad_store_job_state_name(r->state));
     printf("  started     %s\n  ended       %s\n", ad_cli_fmt_time(r->started, a, sizeof(a)),
            ad_cli_fmt_time(r->ended, b, sizeof(b)));
@@ -158,6 +160,13 @@ s_print_row(const ad_run_t *r, const json_t *links)
     if (!isnan(r->accuracy))
         printf(", accuracy %.2f%%", 100.0 * r->accuracy);
     printf("\n");
+    {
+        char tags[1024];
+
+        /* Runs as experiments: `autodist tag` edits these, runs --where selects on them. */
+        printf("  tags        %s\n", *ad_cli_run_tags_text(r, tags, sizeof(tags)) ? tags : "-");
+        printf("  note        %s\n", r->note ? r->note : "-");
+    }
     if (json_array_size(by)) {
         printf("  reproduced  by run%s", json_array_size(by) > 1 ? "s" : "");
         json_array_foreach(by, i, v)

@@ -225,7 +225,7 @@ s_cmp_groups(const void *pa, const void *pb)
 
     for (int k = 0; k < s_sort_by->n; k++) {
         ad_field_t f = s_sort_by->field[k];
-        ad_value_t va = {NULL, NAN}, vb = {NULL, NAN};
+        ad_value_t va = {.str = NULL, .num = NAN}, vb = {.str = NULL, .num = NAN};
         int c;
 
         s_group_get(a, f, &va);

@@ -589,6 +589,8 @@ s_status(ad_cli_t *cli, const char *name)
 
     if (!ad_cli_endpoint(cli))
         return AD_CLI_EXIT_USAGE;
+    if (ad_cli_offline(cli))
+        return ad_cli_sweep_status_offline(cli, name);
     for (;;) {
         rc = s_sweeps(cli, name, &reply, &err);
         if (rc)

@@ -55,7 +55,82 @@ static const struct {
     [AD_FIELD_EFFICIENCY] = {"efficiency", " ", false},
     [AD_FIELD_ACCURACY] = {"accuracy", " ", false},
     [AD_FIELD_RUNS] = {"runs", " ", false},
+    [AD_FIELD_NAME] = {"name", " job_name ", true},
+    [AD_FIELD_NOTE] = {"note", " ", true},
+    [AD_FIELD_TAG] = {"tag.KEY", " ", true},
+    [AD_FIELD_PARAM] = {"spec.KEY", " ", true},
+    [AD_FIELD_SWEEP_NAME] = {"sweep_name", " ", true},
 };
+
+/* Tags and spec keys hold text or numbers: compared as numbers when both sides are numbers. */
+static bool
+s_mixed(ad_field_t field)
+{
+    return field == AD_FIELD_TAG || field == AD_FIELD_PARAM;
+}
+
+/* Job keys a --where may name bare (the others: spec.PATH), and the path of each. */
+static const struct {
+    const char *name;
+    const char *path;
+} s_params[] = {
+    {"lr", "optimizer.lr"},
+    {"learning_rate", "optimizer.lr"},
+    {"momentum", "optimizer.momentum"},
+    {"weight_decay", "optimizer.weight_decay"},
+    {"optimizer", "optimizer.type"},
+    {"seed", "seed"},
+    {"epochs", "epochs"},
+    {"steps", "steps"},
+    {"eval", "eval"},
+    {"bucket_mb", "bucket_mb"},
+    {"time_limit", "time_limit"},
+    {"checkpoint_every", "checkpoint_every"},
+    {"checkpoint_keep", "checkpoint_keep"},
+    {"requeue", "requeue"},
+};
+
+const char *
+ad_filter_param_path(const char *name)
+{
+    static char path[128];
+
+    if (!strncasecmp(name, "spec.", 5) && name[5] && strlen(name + 5) < sizeof(path)) {
+        snprintf(path, sizeof(path), "%s", name + 5);
+        return path;
+    }
+    if (!strncasecmp(name, "optimizer.", 10) || !strncasecmp(name, "layout.", 7) ||
+        !strncasecmp(name, "dataset.", 8)) {
+        snprintf(path, sizeof(path), "%s", name);
+        return strlen(name) < sizeof(path) ? path : NULL;
+    }
+    for (size_t i = 0; i < sizeof(s_params) / sizeof(s_params[0]); i++)
+        if (!strcasecmp(name, s_params[i].name))
+            return s_params[i].path;
+    return NULL;
+}
+
+bool
+ad_filter_like(const char *s, const char *pattern)
+{
+    if (!*pattern)
+        return !*s;
+    if (*pattern == '%') {
+        while (*pattern == '%')
+            pattern++;
+        if (!*pattern)
+            return true;
+        for (; *s; s++)
+            if (ad_filter_like(s, pattern))
+                return true;
+        return false;
+    }
+    if (!*s)
+        return false;
+    if (*pattern != '_' && tolower((unsigned char)*pattern) != tolower((unsigned char)*s))
+        return false;
+    return ad_filter_like(s + 1, pattern + 1);
+}
 
 const char *
 ad_filter_field_name(ad_field_t field)
@@ -133,7 +208,7 @@ typedef struct {
 } tok_t;
 
 /* Comparison and logic nodes. */
-typedef enum { N_OR, N_AND, N_NOT, N_CMP, N_IN, N_BETWEEN, N_NULL } node_kind_t;
+typedef enum { N_OR, N_AND, N_NOT, N_CMP, N_IN, N_BETWEEN, N_NULL, N_LIKE } node_kind_t;
 
 /* One literal, already converted to its field's type. */
 typedef struct {
@@ -146,7 +221,8 @@ typedef struct node {
     struct node *a, *b; /* N_OR, N_AND: both; N_NOT: a */
     ad_field_t field;   /* comparisons */
     op_t op;            /* N_CMP */
-    bool negate;        /* N_IN, N_BETWEEN: "not in", "not between"; N_NULL: "is not null" */
+    bool negate;        /* N_IN, N_BETWEEN, N_LIKE: "not ..."; N_NULL: "is not null" */
+    char *key;          /* AD_FIELD_TAG: the tag's key; AD_FIELD_PARAM: the spec's path */
     lit_t *lits;        /* N_CMP: 1, N_BETWEEN: 2, N_IN: nlits */
     size_t nlits;
     int column; /* where the node starts */
@@ -332,7 +408,7 @@ s_is_kw(const tok_t *t, const char *kw)
 static bool
 s_is_any_kw(const tok_t *t)
 {
-    static const char *const kws[] = {"and", "or", "not", "in", "between", "is", "null"};
+    static const char *const kws[] = {"and", "or", "not", "in", "between", "is", "null", "like"};
 
     for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
         if (s_is_kw(t, kws[i]))
@@ -376,6 +452,7 @@ s_node_free(node_t *n)
         return;
     s_node_free(n->a);
     s_node_free(n->b);
+    free(n->key);
     for (size_t i = 0; i < n->nlits; i++)
         free(n->lits[i].str);
     free(n->lits);
@@ -385,12 +462,15 @@ s_node_free(node_t *n)
 static int
 s_unknown_field(parser_t *p, const tok_t *t)
 {
-    const char *names[AD_FIELD_COUNT], *best;
+    enum { NP = sizeof(s_params) / sizeof(s_params[0]) };
+    const char *names[AD_FIELD_COUNT + NP], *best;
 
     for (int f = 0; f < AD_FIELD_COUNT; f++)
         names[f] = s_fields[f].name;
+    for (int i = 0; i < NP; i++)
+        names[AD_FIELD_COUNT + i] = s_params[i].name;
     /* The query's word is matched case-blind, as fields are. */
-    best = ad_suggest(t->value, names, AD_FIELD_COUNT, 3, true);
+    best = ad_suggest(t->value, names, AD_FIELD_COUNT + NP, 3, true);
     if (best)
         return s_fail(p, t->column, "unknown field \"%s\" (did you mean %s?)", t->value, best);
     return s_fail(p, t->column, "unknown field \"%s\" (fields: %s)", t->value,
@@ -418,14 +498,30 @@ s_value(parser_t *p, ad_field_t field, const char *after, lit_t *lit)
                           s_desc(p, t, desc, sizeof(desc)));
         lit->str = ad_strdup(ad_store_job_state_name(st));
     } else if (s_fields[field].text) {
+        char *end;
+
         lit->str = ad_strdup(t->value);
+        lit->num = NAN;
+        if (s_mixed(field)) {
+            double v = strtod(t->value, &end);
+
+            if (t->value[0] && !*end && isfinite(v) && !isspace((unsigned char)t->value[0]))
+                lit->num = v;
+        }
     } else {
         char *end;
 
         lit->num = strtod(t->value, &end);
-        if (!t->value[0] || *end || !isfinite(lit->num) || isspace((unsigned char)t->value[0]))
+        if (!t->value[0] || *end || !isfinite(lit->num) || isspace((unsigned char)t->value[0])) {
+            /* A sweep is named by its id or by its name (sweep = cnn-scaling). */
+            if (field == AD_FIELD_SWEEP) {
+                lit->str = ad_strdup(t->value);
+                lit->num = NAN;
+                return 0;
+            }
             return s_fail(p, t->column, "%s is a number, got %s", s_fields[field].name,
                           s_desc(p, t, desc, sizeof(desc)));
+        }
     }
     return 0;
 }
@@ -440,6 +536,71 @@ s_add_lit(node_t *n)
 
 static int s_expr(parser_t *p, node_t **out);
 
+/* The field token ft names: a field, tag.KEY or a job key (*key then its key, owned). */
+static int
+s_field_of(parser_t *p, const tok_t *ft, ad_field_t *field, char **key)
+{
+    *key = NULL;
+    if (!ad_filter_field_from_name(ft->value, field))
+        return 0;
+    if (!strncasecmp(ft->value, "tag.", 4) && ad_store_tag_key_ok(ft->value + 4)) {
+        *field = AD_FIELD_TAG;
+        *key = ad_strdup(ft->value + 4);
+    } else if (ad_filter_param_path(ft->value)) {
+        *field = AD_FIELD_PARAM;
+        *key = ad_strdup(ad_filter_param_path(ft->value));
+    } else {
+        return s_unknown_field(p, ft);
+    }
+    return 0;
+}
+
+/* FIELD [not] like PATTERN, the "like" token t next; key is stolen. */
+static int
+s_like(parser_t *p, const tok_t *ft, const tok_t *t, ad_field_t field, char *key, bool negate,
+       node_t **out)
+{
+    const tok_t *v;
+    char desc[80];
+    node_t *n;
+
+    s_next(p);
+    v = s_peek(p);
+    if (!s_fields[field].text && field != AD_FIELD_SWEEP) {
+        free(key);
+        return s_fail(p, t->column, "like compares text, and %s is a number", s_fields[field].name);
+    }
+    if ((v->kind != T_WORD && v->kind != T_STRING) || (v->kind == T_WORD && s_is_any_kw(v))) {
+        free(key);
+        return s_fail(p, v->column, "expected a pattern after \"like\" (cnn%%), got %s",
+                      s_desc(p, v, desc, sizeof(desc)));
+    }
+    s_next(p);
+    n = s_node(N_LIKE, ft->column);
+    s_add_lit(n)->str = ad_strdup(v->value);
+    n->lits[0].num = NAN;
+    n->field = field == AD_FIELD_SWEEP ? AD_FIELD_SWEEP_NAME : field;
+    n->negate = negate;
+    n->key = key;
+    *out = n;
+    return 0;
+}
+
+/* `sweep = NAME`: values that are no numbers name sweeps; ids and names do not mix. */
+static int
+s_sweep_by_name(parser_t *p, const tok_t *ft, const node_t *n, ad_field_t *field)
+{
+    size_t names = 0;
+
+    for (size_t i = 0; i < n->nlits; i++)
+        names += n->lits[i].str != NULL;
+    if (names && names < n->nlits)
+        return s_fail(p, ft->column, "sweep is an id or a name: give ids or names, not both");
+    if (names)
+        *field = AD_FIELD_SWEEP_NAME;
+    return 0;
+}
+
 static int
 s_comparison(parser_t *p, node_t **out)
 {
@@ -447,24 +608,33 @@ s_comparison(parser_t *p, node_t **out)
     char desc[80], src[80];
     ad_field_t field;
     node_t *n = NULL;
+    char *key = NULL;
     bool negate = false;
     int rc;
 
-    if (ad_filter_field_from_name(ft->value, &field))
-        return s_unknown_field(p, ft);
-    if (field == AD_FIELD_RUNS && !(p->flags & AD_FILTER_GROUPS))
+    rc = s_field_of(p, ft, &field, &key);
+    if (rc)
+        return rc;
+    if (field == AD_FIELD_RUNS && !(p->flags & AD_FILTER_GROUPS)) {
+        free(key);
         return s_fail(p, ft->column,
                       "field \"runs\" counts the runs of a layout group: it is a field of "
                       "`autodist speedup`, not of `autodist runs`");
+    }
     t = s_peek(p);
     if (s_is_kw(t, "not")) {
         negate = true;
         s_next(p);
         t = s_peek(p);
-        if (!s_is_kw(t, "in") && !s_is_kw(t, "between"))
-            return s_fail(p, t->column, "expected \"in\" or \"between\" after \"not\", got %s",
+        if (!s_is_kw(t, "in") && !s_is_kw(t, "between") && !s_is_kw(t, "like")) {
+            free(key);
+            return s_fail(p, t->column,
+                          "expected \"in\", \"between\" or \"like\" after \"not\", got %s",
                           s_desc(p, t, desc, sizeof(desc)));
+        }
     }
+    if (s_is_kw(t, "like"))
+        return s_like(p, ft, t, field, key, negate, out);
     if (t->kind == T_OP) {
         s_next(p);
         n = s_node(N_CMP, ft->column);
@@ -475,9 +645,11 @@ s_comparison(parser_t *p, node_t **out)
 
         s_next(p);
         lp = s_peek(p);
-        if (lp->kind != T_LPAREN)
+        if (lp->kind != T_LPAREN) {
+            free(key);
             return s_fail(p, lp->column, "expected \"(\" after \"in\", got %s",
                           s_desc(p, lp, desc, sizeof(desc)));
+        }
         s_next(p);
         n = s_node(N_IN, ft->column);
         rc = s_value(p, field, "in (", s_add_lit(n));
@@ -532,11 +704,15 @@ s_comparison(parser_t *p, node_t **out)
         else
             s_next(p);
     } else {
+        free(key);
         return s_fail(p, t->column,
-                      "expected an operator (=, !=, <, <=, >, >=, in, between, is) after \"%s\", "
-                      "got %s",
+                      "expected an operator (=, !=, <, <=, >, >=, in, between, is, like) after "
+                      "\"%s\", got %s",
                       s_src(p, ft, src, sizeof(src)), s_desc(p, t, desc, sizeof(desc)));
     }
+    n->key = key;
+    if (!rc && field == AD_FIELD_SWEEP)
+        rc = s_sweep_by_name(p, ft, n, &field);
     n->field = field;
     if (n->kind != N_NULL)
         n->negate = negate;
@@ -708,6 +884,8 @@ typedef enum { V_FALSE = 0, V_TRUE = 1, V_UNKNOWN = 2 } tri_t;
 static int
 s_cmp(ad_field_t field, const ad_value_t *v, const lit_t *lit)
 {
+    if (s_mixed(field) && !isnan(lit->num) && !isnan(v->num))
+        return v->num < lit->num ? -1 : v->num > lit->num;
     if (s_fields[field].text) {
         int c = strcmp(v->str, lit->str);
 
@@ -719,7 +897,7 @@ s_cmp(ad_field_t field, const ad_value_t *v, const lit_t *lit)
 static tri_t
 s_eval(const node_t *n, ad_filter_get_fn get, const void *row)
 {
-    ad_value_t v = {NULL, NAN};
+    ad_value_t v = {.str = NULL, .num = NAN};
     bool missing;
     tri_t a, b;
     int c;
@@ -743,6 +921,7 @@ s_eval(const node_t *n, ad_filter_get_fn get, const void *row)
     default:
         break;
     }
+    v.key = n->key;
     get(row, n->field, &v);
     missing = s_fields[n->field].text ? !v.str : isnan(v.num);
     if (n->kind == N_NULL)
@@ -775,6 +954,8 @@ s_eval(const node_t *n, ad_filter_get_fn get, const void *row)
     case N_BETWEEN:
         c = s_cmp(n->field, &v, &n->lits[0]) >= 0 && s_cmp(n->field, &v, &n->lits[1]) <= 0;
         return c != n->negate ? V_TRUE : V_FALSE;
+    case N_LIKE:
+        return ad_filter_like(v.str, n->lits[0].str) != n->negate ? V_TRUE : V_FALSE;
     default:
         return V_FALSE;
     }

@@ -45,6 +45,12 @@ typedef enum {
     AD_FIELD_EFFICIENCY, /* number: speedup / cores used */
     AD_FIELD_ACCURACY,   /* number: test accuracy in [0, 1] */
     AD_FIELD_RUNS,       /* number: runs in a group (grouped rows only) */
+    /* Runs as experiments (docs/speedup.md "Tags, notes and hyper-parameters"). */
+    AD_FIELD_NAME,       /* text: the run's job name */
+    AD_FIELD_NOTE,       /* text: the run's note */
+    AD_FIELD_TAG,        /* text or number: tag.KEY, the run's tag KEY (ad_value_t.key) */
+    AD_FIELD_PARAM,      /* text or number: a job key of the run's spec (lr, spec.seed, ...) */
+    AD_FIELD_SWEEP_NAME, /* text: the sweep's name (`sweep = NAME` with a name) */
     AD_FIELD_COUNT
 } ad_field_t;
 
@@ -53,16 +59,24 @@ typedef enum {
 /* The fields a run has and a layout group does not: they select runs before grouping. */
 #define AD_FIELDS_OF_RUNS                                                                          \
     (AD_FIELD_BIT(AD_FIELD_STATE) | AD_FIELD_BIT(AD_FIELD_JOB) | AD_FIELD_BIT(AD_FIELD_SWEEP) |    \
-     AD_FIELD_BIT(AD_FIELD_ID) | AD_FIELD_BIT(AD_FIELD_ACCURACY))
+     AD_FIELD_BIT(AD_FIELD_ID) | AD_FIELD_BIT(AD_FIELD_ACCURACY) | AD_FIELD_BIT(AD_FIELD_NAME) |   \
+     AD_FIELD_BIT(AD_FIELD_NOTE) | AD_FIELD_BIT(AD_FIELD_TAG) | AD_FIELD_BIT(AD_FIELD_PARAM) |     \
+     AD_FIELD_BIT(AD_FIELD_SWEEP_NAME))
 
 /* Flags of ad_filter_parse(). */
 #define AD_FILTER_GROUPS 0x1u /* rows are layout groups: the field `runs` exists */
 
-/* A field's value in a row: str for text fields (NULL = missing), num for numbers (NaN = missing).
+/*
+ * A field's value in a row: str for text fields (NULL = missing), num for
+ * numbers (NaN = missing).  A tag or a spec key (AD_FIELD_TAG, AD_FIELD_PARAM)
+ * is asked with key set, and answers str (its text) and num when that text
+ * is a number; a getter may write the text into buf.
  */
 typedef struct ad_value {
-    const char *str; /* text fields; borrowed from the row */
+    const char *str; /* text fields; borrowed from the row (or buf) */
     double num;      /* number fields */
+    const char *key; /* in: the tag's key or the spec's dotted path; NULL for the others */
+    char buf[256];   /* room for a getter's text */
 } ad_value_t;
 
 /* Fill *out with field of row (out comes zeroed, num NaN). */
@@ -128,5 +142,15 @@ int ad_filter_field_from_name(const char *name, ad_field_t *field);
 
 /* The fields' names, ", "-separated, in a static string (for messages and help). */
 const char *ad_filter_field_names(void);
+
+/* SQL's LIKE: '%' any run of characters, '_' one character, ASCII letters in any case. */
+bool ad_filter_like(const char *s, const char *pattern);
+
+/*
+ * The job key a --where name means, as a dotted path of the job's canonical
+ * JSON ("lr" and "learning_rate" are "optimizer.lr", "spec.X" is X, "seed" is
+ * "seed"), in a static string; NULL when name is no job key.
+ */
+const char *ad_filter_param_path(const char *name);
 
 #endif

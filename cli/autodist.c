@@ -56,6 +56,7 @@ static const command_t s_commands[] = {
      "files.  Idempotent: with nothing running it says so and exits 0.\n"},
     {"submit", ad_cli_submit, "check a job file and queue it; --wait follows it to the end",
      "usage: autodist submit JOB.yaml|- [--set KEY=VALUE]... [--wait] [--follow-interval S]\n"
+     "                       [--tag KEY=VALUE]... [--note TEXT]\n"
      "\n"
      "Parse and check the job file (docs/jobfile.md), send it to the coordinator and print\n"
      "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.  With - the\n"
@@ -78,7 +79,9 @@ static const command_t s_commands[] = {
      "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"
      "  --set KEY=VALUE        replace one key of the job file (repeatable, in order): a\n"
      "                         dotted key as in sweep grids, the value read as YAML, e.g.\n"
-     "                         --set optimizer.lr=0.01 --set layout=1x2x1 --set steps=50\n"},
+     "                         --set optimizer.lr=0.01 --set layout=1x2x1 --set steps=50\n"
+     "  --tag KEY=VALUE        tag the job's run (repeatable; joins the file's tags:)\n"
+     "  --note TEXT            the run's note (replaces the file's note:)\n"},
     {"status", ad_cli_status, "live jobs, or one job in any state",
      "usage: autodist status [JOB]\n"
      "\n"
@@ -328,6 +331,56 @@ static const command_t s_commands[] = {
      "so).  release deletes it (oardel; a job already over is fine) and waits until it is.\n"
      "Exit 1 when OAR refuses or does not know the job, 2 for a bad command line\n"
      "(docs/grid5000.md).\n"},
+    {"history", ad_cli_history, "finished and live jobs from the store, as sacct lists them",
+     "usage: autodist history [JOB...] [--state S[,S...]] [--since WHEN] [--name NAME]\n"
+     "                        [--limit K] [--json]\n"
+     "\n"
+     "One line per job of HOME/runs.db, oldest first: JOB NAME STATE EXIT START ELAPSED\n"
+     "NODES (the node list) CPU-TIME (of all ranks) MAXRSS (the largest rank's peak memory)\n"
+     "REASON.  \"-\" where nothing was measured.  Reads the store only: the same answer with\n"
+     "or without a coordinator, and on a store copied from a cluster (--home DIR).\n"
+     "\n"
+     "options:\n"
+     "  JOB...          only these jobs: 7, 3,5 or 3-9\n"
+     "  --state S,...   only jobs in these states (PENDING, RUNNING, COMPLETED, FAILED,\n"
+     "                  CANCELLED, TIMEOUT, NODE_FAIL; any case)\n"
+     "  --since WHEN    submitted at or after WHEN: 2026-12-06, \"2026-12-06 14:30\" (local\n"
+     "                  time) or an age: 90s, 30m, 2h, 7d\n"
+     "  --name NAME     only jobs called NAME; with '%' a LIKE pattern (cnn%)\n"
+     "  --limit K       only the newest K selected jobs\n"
+     "  --json          {\"jobs\": [{\"job\", \"name\", \"state\", \"exit_code\", \"started\",\n"
+     "                  \"elapsed_s\", \"nodelist\", \"cpu_time_s\", \"max_rss_bytes\", "
+     "\"reason\",\n"
+     "                  ...}]}\n"},
+    {"tag", ad_cli_tag, "set or remove a run's tags and note (in the store)",
+     "usage: autodist tag RUN [KEY=VALUE...] [--remove KEY]... [--note TEXT] [--json]\n"
+     "       autodist tag --job JOB [...]\n"
+     "\n"
+     "Set tags (KEY: 1 to 64 letters, digits, '_', '-', '.'; VALUE: any text up to 1024\n"
+     "bytes) and the note of run RUN in HOME/runs.db, then print its tags and note.\n"
+     "Without edits it only prints them.  Writes the store directly: no coordinator\n"
+     "needed.  runs --where selects on them: tag.KEY = VALUE, note like '%text%'.\n"
+     "\n"
+     "options:\n"
+     "  --remove KEY   remove tag KEY (exit 1 when the run has none)\n"
+     "  --note TEXT    set the note (\"\" clears it)\n"
+     "  --job JOB      the latest run of job JOB instead of a run id\n"},
+    {"metrics", ad_cli_metrics, "a run's per-step metrics: table, CSV, JSON or TensorBoard",
+     "usage: autodist metrics RUN [--key K[,K...]] [--csv | --json | --tensorboard DIR]\n"
+     "       autodist metrics --job JOB [...]\n"
+     "\n"
+     "The per-step metrics rank 0 reported (loss, samples_per_s, comm_s, eval_accuracy,\n"
+     "...) from HOME/runs.db: one line per step, one column per key.\n"
+     "\n"
+     "options:\n"
+     "  --key K,...        only these keys\n"
+     "  --csv              CSV: step,KEY,... (empty where a step lacks a key)\n"
+     "  --tensorboard DIR  write DIR/events.out.tfevents.TIME.HOST for `tensorboard\n"
+     "                     --logdir DIR` (scalars; wall times spread from the run's\n"
+     "                     start to its end)\n"
+     "  --job JOB          the latest run of job JOB instead of a run id\n"
+     "  --json             {\"run\", \"keys\": [...], \"metrics\": [{\"step\", \"key\", "
+     "\"value\"}]}\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--set KEY=VALUE]... [--max-parallel N] [--retry-failed]\n"
      "                      [--force] [--no-wait] [--follow-interval S]\n"

@@ -223,6 +223,8 @@ ad_job_clear(ad_job_t *job)
     free(job->dataset.path);
     free(job->data_dir);
     ad_job_resv_clear(&job->reservation);
+    free(job->tags);
+    free(job->note);
     memset(job, 0, sizeof(*job));
 }
 
@@ -237,6 +239,8 @@ ad_job_copy(ad_job_t *dst, const ad_job_t *src)
     dst->dataset.path = src->dataset.path ? ad_strdup(src->dataset.path) : NULL;
     dst->data_dir = src->data_dir ? ad_strdup(src->data_dir) : NULL;
     ad_job_resv_copy(&dst->reservation, &src->reservation);
+    dst->tags = src->tags ? ad_strdup(src->tags) : NULL;
+    dst->note = src->note ? ad_strdup(src->note) : NULL;
 }
 
 static json_t *
@@ -322,6 +326,14 @@ ad_job_json_masked(const ad_job_t *j, uint64_t mask)
         json_object_set_new(o, "requeue_on_timeout", json_true());
     if (S_HAS(AD_JOB_K_RESERVATION) && j->reservation.set)
         json_object_set_new(o, "reservation", ad_job_resv_json(&j->reservation));
+    if (S_HAS(AD_JOB_K_TAGS) && j->tags) {
+        json_t *tags = json_loads(j->tags, 0, NULL);
+
+        if (tags)
+            json_object_set_new(o, "tags", tags);
+    }
+    if (S_HAS(AD_JOB_K_NOTE) && j->note)
+        json_object_set_new(o, "note", json_string(j->note));
 #undef S_HAS
     return o;
 }
@@ -401,10 +413,11 @@ ad_job_hash(const ad_job_t *job, char out[17])
      * (the reservation: a sweep resumed in a new reservation finds its runs).
      */
     s = ad_job_dump(ad_job_json_masked(
-        job, AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
-                              AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) |
-                              AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) | AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) |
-                              AD_JOB_BIT(AD_JOB_K_RESERVATION))));
+        job,
+        AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
+                         AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) | AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) |
+                         AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) | AD_JOB_BIT(AD_JOB_K_RESERVATION) |
+                         AD_JOB_BIT(AD_JOB_K_TAGS) | AD_JOB_BIT(AD_JOB_K_NOTE))));
     ad_job_hash_hex(s, out);
     free(s);
 }

@@ -42,6 +42,10 @@ static int s_apply_count(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_ke
                          ad_job_node_t *node);
 static int s_apply_time(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
                         ad_job_node_t *node);
+static int s_apply_tags(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                        ad_job_node_t *node);
+static int s_apply_note(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                        ad_job_node_t *node);
 
 #define S_OFF(field) offsetof(ad_job_t, field)
 #define S_SYN (1 + AD_JOB_DATA_SYNTHETIC)
@@ -165,6 +169,8 @@ const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
     [AD_JOB_K_RESERVATION] = {.path = "reservation",
                               .type = AD_JOB_T_CUSTOM,
                               .apply = ad_job_resv_apply},
+    [AD_JOB_K_TAGS] = {.path = "tags", .type = AD_JOB_T_CUSTOM, .apply = s_apply_tags},
+    [AD_JOB_K_NOTE] = {.path = "note", .type = AD_JOB_T_CUSTOM, .apply = s_apply_note},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -628,6 +634,84 @@ s_apply_name(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad
                            AD_JOB_NAME_MAX, ad_job_got(node, got, sizeof(got)));
     free(spec->job.name);
     spec->job.name = ad_strdup(s);
+    return 0;
+}
+
+/* A tag key: 1 to 64 letters, digits, '_', '-' or '.' (ad_store_tag_key_ok()'s rule). */
+static bool
+s_tag_key_ok(const char *k)
+{
+    size_t len = strlen(k);
+
+    if (len == 0 || len > 64)
+        return false;
+    for (; *k; k++)
+        if (!(*k == '_' || *k == '-' || *k == '.' || (*k >= 'a' && *k <= 'z') ||
+              (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9')))
+            return false;
+    return true;
+}
+
+/* tags: a mapping of names to scalars, kept as canonical JSON of strings. */
+static int
+s_apply_tags(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    json_t *tags, *jv;
+    const char *name;
+    char got[80];
+
+    (void)key;
+    free(spec->job.tags);
+    spec->job.tags = NULL;
+    if (ad_job_is_null(node))
+        return 0;
+    if (node->type != YAML_MAPPING_NODE)
+        return ad_job_fail(ctx, node->start_mark,
+                           "tags must be a mapping such as {study: scaling, owner: ana}, got %s",
+                           ad_job_got(node, got, sizeof(got)));
+    tags = json_object();
+    json_object_foreach(node->v, name, jv)
+    {
+        ad_job_node_t k, v;
+
+        ad_job_child(ctx, node, name, jv, &v, &k);
+        if (!s_tag_key_ok(name)) {
+            json_decref(tags);
+            return ad_job_fail(ctx, k.start_mark,
+                               "tag names are 1 to 64 letters, digits, '_', '-' or '.', got \"%s\"",
+                               name);
+        }
+        if (v.type != YAML_SCALAR_NODE || ad_job_is_null(&v) || strlen(v.text) > 1024) {
+            json_decref(tags);
+            return ad_job_fail(ctx, v.start_mark,
+                               "tag %s must be a text or a number of at most 1024 bytes, got %s",
+                               name, ad_job_got(&v, got, sizeof(got)));
+        }
+        json_object_set_new(tags, name, json_string(v.text));
+    }
+    spec->job.tags = json_object_size(tags) ? ad_job_dump(json_incref(tags)) : NULL;
+    json_decref(tags);
+    return 0;
+}
+
+/* note: free text. */
+static int
+s_apply_note(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
+{
+    const char *s = NULL;
+    int rc;
+
+    (void)key;
+    free(spec->job.note);
+    spec->job.note = NULL;
+    if (ad_job_is_null(node))
+        return 0;
+    rc = s_get_string(ctx, node, "note", "a text", &s);
+    if (rc)
+        return rc;
+    if (strlen(s) > 4096)
+        return ad_job_fail(ctx, node->start_mark, "note is at most 4096 bytes, got %zu", strlen(s));
+    spec->job.note = *s ? ad_strdup(s) : NULL;
     return 0;
 }
 

@@ -671,6 +671,15 @@ st_read_run(ad_store_t *self, sqlite3_stmt *stmt, bool dup, ad_run_t *run)
     run->params = st_col_i64(stmt, 20);
     run->baseline = st_col_i64(stmt, 21);
     run->speedup = st_col_real(stmt, 22);
+    {
+        /* ST_RUN_META_COLS close the selection, whatever comes before them. */
+        int m = sqlite3_column_count(stmt) - ST_RUN_META_N;
+
+        run->name = s_col_str(stmt, m, dup);
+        run->spec = s_col_str(stmt, m + 1, dup);
+        run->note = s_col_str(stmt, m + 2, dup);
+        run->tags = s_col_str(stmt, m + 3, dup);
+    }
     return st_col_job_state(self, stmt, 12, "run", run->id, &run->state);
 }
 

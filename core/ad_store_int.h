@@ -34,7 +34,12 @@
 #define ST_RUN_COLS                                                                                \
     "id, job, sweep, config_hash, model, dataset, hardware, device, nodes, procs_per_node,"        \
     " threads_per_proc, batch_size, state, started, ended, samples_per_s, epoch_time_s,"           \
-    " accuracy, step_time_s, comm_time_s, params, baseline, speedup"
+    " accuracy, step_time_s, comm_time_s, params, baseline, speedup" ST_RUN_META_COLS
+/* Runs as experiments (ad_store_tags.c): the last columns of ST_RUN_COLS, read by st_read_run. */
+#define ST_RUN_META_COLS                                                                           \
+    ", name, spec, note,"                                                                          \
+    " (SELECT json_group_object(key, value) FROM run_tags WHERE run_tags.run = runs.id)"
+#define ST_RUN_META_N 4
 #define ST_JOB_COLS                                                                                \
     "id, name, spec, state, reason, submitted, started, ended, exit_code, sweep, config_hash,"     \
     " nodes, procs_per_node, threads_per_proc, device, nodelist, attempts, run, pid, pid_identity"

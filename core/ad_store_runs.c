@@ -51,6 +51,10 @@ ad_store_run_clear(ad_run_t *run)
     free(run->dataset);
     free(run->hardware);
     free(run->device);
+    free(run->name);
+    free(run->spec);
+    free(run->note);
+    free(run->tags);
     memset(run, 0, sizeof(*run));
 }
 

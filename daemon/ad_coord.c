@@ -266,6 +266,9 @@ ad_coord_run_start(ad_store_t *store, const ad_coord_run_t *r, int64_t *id, ad_e
     run.sweep = r->sweep;
     run.state = AD_JOB_RUNNING;
     rc = ad_store_add_run(store, &run, id);
+    /* The run carries its job's name, spec (hyper-parameters), note and tags (docs/store.md). */
+    if (!rc && id && r->job > 0)
+        rc = ad_store_run_adopt_job(store, *id, r->job);
     return rc ? s_fail(store, err, rc) : 0;
 }
 

@@ -542,8 +542,8 @@ test_runs_where_csv(void **st)
     snprintf(want, sizeof(want),
              "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
              "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-             "step_time_s,comm_time_s,params,baseline,speedup\n"
-             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,\n",
+             "step_time_s,comm_time_s,params,baseline,speedup,name,note,tags\n"
+             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,,,,\n",
              (long long)s_sp_resnet_run);
     cft_expect(cft_cli("--home", home, "runs", "--csv", "--where", "model = resnet18", NULL), 0);
     assert_string_equal(cft_res.out, want);

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../cli/ad_filter.h"
@@ -342,7 +343,8 @@ test_errors(void **st)
         {"modle = cnn", 0, 1, "unknown field \"modle\" (did you mean model?) at column 1"},
         {"nodes >= 2 and frobnicate = 3", 0, 16, "unknown field \"frobnicate\" (fields: model,"},
         {"nodes 2", 0, 7,
-         "expected an operator (=, !=, <, <=, >, >=, in, between, is) after \"nodes\", got \"2\" "
+         "expected an operator (=, !=, <, <=, >, >=, in, between, is, like) after \"nodes\", got "
+         "\"2\" "
          "at column 7"},
         {"nodes", 0, 6, "after \"nodes\", got the end of the expression at column 6"},
         {"nodes >=", 0, 9,
@@ -374,7 +376,8 @@ test_errors(void **st)
         {"nodes between 2 or 4", 0, 17, "expected \"and\" after \"between 2\", got \"or\""},
         {"nodes between and 4", 0, 15, "expected a value after \"between\", got \"and\""},
         {"nodes between 2 and", 0, 20, "expected a value after \"and\", got the end"},
-        {"nodes not = 2", 0, 11, "expected \"in\" or \"between\" after \"not\", got \"=\""},
+        {"nodes not = 2", 0, 11,
+         "expected \"in\", \"between\" or \"like\" after \"not\", got \"=\""},
         {"speedup is 2", 0, 12, "expected \"null\" or \"not null\" after \"is\", got \"2\""},
         {"runs > 2", 0, 1, "field \"runs\" counts the runs of a layout group"},
         {"model = cnn and \xc3\xa9 = 2", 0, 17, "unexpected character \"\xc3\xa9\" at column 17"},
@@ -397,14 +400,156 @@ test_errors(void **st)
     ad_filter_free(&f);
 }
 
+/* ---- runs as experiments: tags, spec keys, names, notes, sweeps by name, like ---------- */
+
+/* A row with one tag and one spec key besides the fields of s_row(). */
+typedef struct {
+    row_t base;
+    const char *tag_key, *tag_value;     /* tag.KEY = VALUE */
+    const char *param_path, *param_text; /* spec PATH = TEXT */
+    char seen_key[64];                   /* the key the last lookup asked for */
+} exp_row_t;
+
+static void
+s_exp_get(const void *row, ad_field_t field, ad_value_t *out)
+{
+    exp_row_t *r = (exp_row_t *)row;
+    const char *text = NULL;
+    char *end;
+
+    if (field != AD_FIELD_TAG && field != AD_FIELD_PARAM) {
+        s_get(&r->base, field, out);
+        return;
+    }
+    snprintf(r->seen_key, sizeof(r->seen_key), "%s", out->key ? out->key : "");
+    if (field == AD_FIELD_TAG && r->tag_key && !strcmp(out->key, r->tag_key))
+        text = r->tag_value;
+    if (field == AD_FIELD_PARAM && r->param_path && !strcmp(out->key, r->param_path))
+        text = r->param_text;
+    if (!text)
+        return;
+    snprintf(out->buf, sizeof(out->buf), "%s", text);
+    out->str = out->buf;
+    out->num = strtod(text, &end);
+    if (*end || !*text)
+        out->num = NAN;
+}
+
+static bool
+s_exp_match(const char *text, exp_row_t *row)
+{
+    ad_filter_error_t err;
+    ad_filter_t *f = NULL;
+    bool m;
+
+    if (ad_filter_parse(text, 0, &f, &err))
+        fail_msg("parse \"%s\": %s", text, err.msg);
+    m = ad_filter_match(f, s_exp_get, row);
+    ad_filter_free(&f);
+    return m;
+}
+
+static void
+test_experiments(void **st)
+{
+    exp_row_t r = {.base = s_row(),
+                   .tag_key = "study",
+                   .tag_value = "scaling",
+                   .param_path = "optimizer.lr",
+                   .param_text = "0.05"};
+    ad_filter_error_t err;
+    ad_filter_t *f = NULL;
+
+    (void)st;
+    r.base.text[AD_FIELD_NAME] = "cnn-scaling-3f2a-r1";
+    r.base.text[AD_FIELD_NOTE] = "Rerun after the BIOS update";
+    r.base.text[AD_FIELD_SWEEP_NAME] = "cnn-scaling";
+    r.base.num[AD_FIELD_SWEEP] = 4;
+    assert_true(s_exp_match("tag.study = 'scaling'", &r));
+    assert_string_equal(r.seen_key, "study");
+    assert_false(s_exp_match("tag.study = other", &r));
+    assert_false(s_exp_match("tag.owner = ana", &r)); /* missing: unknown, not true */
+    assert_false(s_exp_match("not tag.owner = ana", &r));
+    assert_true(s_exp_match("tag.owner is null and tag.study is not null", &r));
+    /* lr and learning_rate are the spec's optimizer.lr, compared as numbers. */
+    assert_true(s_exp_match("lr > 0.01", &r));
+    assert_string_equal(r.seen_key, "optimizer.lr");
+    assert_true(s_exp_match("learning_rate = 0.05 and LR between 0.01 and 0.1", &r));
+    assert_true(s_exp_match("spec.optimizer.lr = 5e-2", &r));
+    assert_false(s_exp_match("lr >= 0.1", &r));
+    r.tag_value = "9";
+    assert_true(s_exp_match("tag.study < 10", &r)); /* 9 < 10 as numbers, not as text */
+    assert_true(s_exp_match("tag.study < '10x'", &r) == (strcmp("9", "10x") < 0));
+    /* like, on any text, in any case; not like. */
+    assert_true(s_exp_match("name like 'cnn%'", &r));
+    assert_true(s_exp_match("name like 'CNN-scaling-____-r1'", &r));
+    assert_false(s_exp_match("name like 'rcnn%'", &r));
+    assert_true(s_exp_match("name not like 'rcnn%'", &r));
+    assert_true(s_exp_match("note like '%bios%'", &r));
+    assert_true(s_exp_match("model like c%", &r));
+    assert_true(s_exp_match("state like 'comp%'", &r));
+    /* A sweep by its id or its name. */
+    assert_true(s_exp_match("sweep = 4", &r));
+    assert_true(s_exp_match("sweep = cnn-scaling", &r));
+    assert_false(s_exp_match("sweep = other-sweep", &r));
+    assert_true(s_exp_match("sweep in (other, cnn-scaling)", &r));
+    assert_true(s_exp_match("sweep like 'cnn-%'", &r));
+    assert_int_equal(ad_filter_parse("sweep in (3, cnn-scaling)", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "sweep is an id or a name"));
+    /* Errors: like on a number, an unknown key with a suggestion, a bad tag name. */
+    assert_int_equal(ad_filter_parse("nodes like 2", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "like compares text, and nodes is a number"));
+    assert_int_equal(ad_filter_parse("learning_rat > 1", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "did you mean learning_rate?"));
+    assert_int_equal(ad_filter_parse("tag.a*b = 1", 0, &f, &err), AD_EPARSE);
+    assert_int_equal(ad_filter_parse("name like", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "expected a pattern after \"like\""));
+    assert_null(f);
+    /* They select runs, never layout groups, and the store cannot select them. */
+    assert_int_equal(ad_filter_parse("tag.study = x and model = cnn", 0, &f, &err), 0);
+    assert_true(ad_filter_fields(f) & AD_FIELDS_OF_RUNS & AD_FIELD_BIT(AD_FIELD_TAG));
+    {
+        ad_run_filter_t rf = {0};
+
+        assert_false(ad_filter_push(f, &rf));
+        assert_string_equal(rf.model, "cnn");
+    }
+    ad_filter_free(&f);
+}
+
+static void
+test_like(void **st)
+{
+    (void)st;
+    assert_true(ad_filter_like("imagefolder-photos-32", "imagefolder%"));
+    assert_true(ad_filter_like("abc", "a_c"));
+    assert_true(ad_filter_like("ABC", "abc"));
+    assert_true(ad_filter_like("", "%"));
+    assert_true(ad_filter_like("a%b", "a%b"));
+    assert_false(ad_filter_like("abc", "ab"));
+    assert_false(ad_filter_like("ab", "a_c"));
+    assert_true(ad_filter_like("x-y-z", "%-%-%"));
+    assert_false(ad_filter_like("x-y", "%-%-%"));
+    assert_string_equal(ad_filter_param_path("lr"), "optimizer.lr");
+    assert_string_equal(ad_filter_param_path("Learning_Rate"), "optimizer.lr");
+    assert_string_equal(ad_filter_param_path("spec.layout.nodes"), "layout.nodes");
+    assert_string_equal(ad_filter_param_path("seed"), "seed");
+    assert_null(ad_filter_param_path("frobnicate"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_comparisons),      cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_lists_and_ranges), cmocka_unit_test(test_missing_values),
-        cmocka_unit_test(test_terms_and_push),   cmocka_unit_test(test_field_names),
+        cmocka_unit_test(test_comparisons),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_lists_and_ranges),
+        cmocka_unit_test(test_missing_values),
+        cmocka_unit_test(test_terms_and_push),
+        cmocka_unit_test(test_field_names),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_experiments),
+        cmocka_unit_test(test_like),
     };
 
     return cmocka_run_group_tests_name("filter", tests, NULL, NULL);

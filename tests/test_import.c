@@ -103,6 +103,43 @@ test_import_ok(void **state)
     assert_true(fabs(speedups - (1.0 + 1.9 + 3.5)) < 1e-9);
 }
 
+/*
+ * The same rows twice are the same runs: a second import of a file (its
+ * columns in another order, its numbers spelled otherwise) adds only what is
+ * new and says what it skipped; a row repeated in one file is one run.
+ */
+static void
+test_import_idempotent(void **state)
+{
+    s_write("a.csv", "model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,"
+                     "batch_size,samples_per_s\n"
+                     "cnn,fashion-mnist,hw,1,1,1,cpu,256,1000\n"
+                     "cnn,fashion-mnist,hw,1,2,1,cpu,256,1800\n"
+                     "cnn,fashion-mnist,hw,1,2,1,cpu,256,1800\n");
+    s_write("b.csv", "samples_per_s,model,dataset,hardware,nodes,procs_per_node,"
+                     "threads_per_proc,device,batch_size\n"
+                     "1.8e3,cnn,fashion-mnist,hw,1,2,1,cpu,256\n"
+                     "1000.0,cnn,fashion-mnist,hw,1,1,1,cpu,256\n"
+                     "3500,cnn,fashion-mnist,hw,2,2,1,cpu,256\n");
+    assert_int_equal(s_import("a.csv", NULL), 0);
+    adt_assert_has(s_res.out, "imported 2 runs from ");
+    adt_assert_has(s_res.out, "; skipped 1 row already imported\n");
+    assert_int_equal(s_runs(NULL), 2);
+    assert_int_equal(s_import("a.csv", NULL), 0);
+    adt_assert_has(s_res.out, "imported 0 runs from ");
+    adt_assert_has(s_res.out, "; skipped 3 rows already imported\n");
+    assert_int_equal(s_runs(NULL), 2);
+    assert_int_equal(s_import("b.csv", "--json"), 0);
+    {
+        json_t *doc = adt_json(s_res.out);
+
+        assert_int_equal(json_integer_value(json_object_get(doc, "imported")), 1);
+        assert_int_equal(json_integer_value(json_object_get(doc, "skipped")), 2);
+        json_decref(doc);
+    }
+    assert_int_equal(s_runs(NULL), 3);
+}
+
 /* Every bad file: one line naming file, line and column, exit 2, and nothing imported. */
 static void
 test_import_bad(void **state)
@@ -152,6 +189,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_import_ok, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_import_bad, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_import_idempotent, s_setup, s_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -640,6 +640,59 @@ test_requeue_keys(void **state)
     adt_assert_has(err.msg, "requeue_on_timeout must be true or false");
 }
 
+/* tags and note: read, checked, written to the canonical JSON, left out of the hash. */
+static void
+test_tags_and_note(void **state)
+{
+    static const char base[] = "name: t\nmodel: cnn\ndataset: synthetic\nbatch_size: 8\n";
+    char text[512], h1[17], h2[17], *json;
+    ad_job_t job, back, plain;
+    ad_err_t err = {0};
+
+    (void)state;
+    snprintf(text, sizeof(text), "%stags: {study: scaling, trial: 3, ok: true}\nnote: first try\n",
+             base);
+    assert_int_equal(ad_job_parse_string(text, "t", &job, &err), 0);
+    assert_string_equal(job.tags, "{\"ok\":\"true\",\"study\":\"scaling\",\"trial\":\"3\"}");
+    assert_string_equal(job.note, "first try");
+    json = ad_job_to_json(&job);
+    adt_assert_has(json, "\"note\":\"first try\"");
+    adt_assert_has(json, "\"tags\":{\"ok\":\"true\",\"study\":\"scaling\",\"trial\":\"3\"}");
+    /* The coordinator reads it back from JSON alike. */
+    assert_int_equal(ad_job_from_json(json, &back, &err), 0);
+    assert_string_equal(back.tags, job.tags);
+    assert_string_equal(back.note, job.note);
+    free(json);
+    assert_int_equal(ad_job_parse_string(base, "t", &plain, &err), 0);
+    assert_null(plain.tags);
+    assert_null(plain.note);
+    ad_job_hash(&job, h1);
+    ad_job_hash(&plain, h2);
+    assert_string_equal(h1, h2);
+    ad_job_clear(&back);
+    ad_job_clear(&plain);
+    ad_job_copy(&back, &job);
+    assert_string_equal(back.tags, job.tags);
+    ad_job_clear(&back);
+    ad_job_clear(&job);
+    /* Errors name the line and column. */
+    snprintf(text, sizeof(text), "%stags: [a, b]\n", base);
+    assert_int_equal(ad_job_parse_string(text, "t", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "t:5:7: tags must be a mapping such as {study: scaling");
+    snprintf(text, sizeof(text), "%stags: {\"bad key\": 1}\n", base);
+    assert_int_equal(ad_job_parse_string(text, "t", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "tag names are 1 to 64 letters, digits");
+    snprintf(text, sizeof(text), "%stags: {a: {b: 1}}\n", base);
+    assert_int_equal(ad_job_parse_string(text, "t", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "tag a must be a text or a number");
+    snprintf(text, sizeof(text), "%snote: [x]\n", base);
+    assert_int_equal(ad_job_parse_string(text, "t", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "t:5:7: note must be");
+    snprintf(text, sizeof(text), "%stagz: {a: 1}\n", base);
+    assert_int_equal(ad_job_parse_string(text, "t", &job, &err), AD_EPARSE);
+    adt_assert_has(err.msg, "did you mean tags?");
+}
+
 static void
 test_parse_string_errors(void **state)
 {
@@ -1339,6 +1392,7 @@ main(void)
         cmocka_unit_test(test_hash_is_the_configuration),
         cmocka_unit_test(test_checkpoint_keys),
         cmocka_unit_test(test_requeue_keys),
+        cmocka_unit_test(test_tags_and_note),
         cmocka_unit_test(test_parse_string_errors),
         cmocka_unit_test(test_from_json_errors),
         cmocka_unit_test(test_enum_names),

@@ -127,6 +127,9 @@ typedef struct ad_job {
     int requeue;              /* times it may go back to the queue when interrupted (default 3) */
     bool requeue_on_timeout;  /* a job past its time_limit is requeued too (default false) */
     ad_job_resv_t reservation; /* where to run it: batch-system nodes (default: the cluster's) */
+    /* Runs as experiments (docs/jobfile.md "tags and note"); not part of the configuration hash. */
+    char *tags; /* tags: {KEY: VALUE, ...} as canonical JSON of strings; NULL = none */
+    char *note; /* note: free text, at most 4096 bytes; NULL = none */
 } ad_job_t;
 
 /*

@@ -183,6 +183,11 @@ typedef struct ad_run {
     int64_t params;       /* model parameters; 0 = unknown */
     int64_t baseline;     /* set by the store: the baseline run; 0 = none yet */
     double speedup;       /* set by the store: samples_per_s / baseline's; NaN = none yet */
+    /* Runs as experiments (schema 5, ad_store_tags.c): read back; add_run does not write them. */
+    char *name; /* the job's name (ad_store_run_adopt_job()); NULL = none */
+    char *spec; /* the job as canonical JSON: its hyper-parameters; NULL = none (imported) */
+    char *note; /* free text (job key note:, autodist tag --note); NULL = none */
+    char *tags; /* its tags as a JSON object of strings ("{}" when none); NULL = not read */
 } ad_run_t;
 
 /* What ad_store_finish_run() records; NaN keeps the run's current value. */
@@ -591,6 +596,53 @@ int ad_store_get_reproduces(ad_store_t *self, int64_t run, int64_t *original);
  * AD_EDB.
  */
 int ad_store_list_reproductions(ad_store_t *self, int64_t run, int64_t **ids, size_t *n);
+
+/* --------------------------------------------------------------------------------------- */
+/* Runs as experiments (schema 5, ad_store_tags.c; docs/store.md "Tags and notes").        */
+
+/* True when key may name a tag: 1 to 64 letters, digits, '_', '-' or '.'. */
+bool ad_store_tag_key_ok(const char *key);
+
+/*
+ * Give run the name and spec of job (the coordinator calls it when it
+ * creates the run), its note from the spec's `note` and its tags from the
+ * spec's `tags` object.  Returns 0, -ENOENT (no such run or job) or AD_EDB.
+ */
+int ad_store_run_adopt_job(ad_store_t *self, int64_t run, int64_t job);
+
+/*
+ * Set tag key of run to value (at most 1024 bytes), replacing the one it had.
+ * Returns 0, AD_EINVAL (bad key or value), -ENOENT (no such run) or AD_EDB.
+ */
+int ad_store_set_tag(ad_store_t *self, int64_t run, const char *key, const char *value);
+
+/* Remove tag key of run.  Returns 0, -ENOENT (no such run or tag) or AD_EDB. */
+int ad_store_remove_tag(ad_store_t *self, int64_t run, const char *key);
+
+/* Set run's note (NULL or "" clears it; at most 4096 bytes).  Returns 0, AD_EINVAL, -ENOENT or
+ * AD_EDB. */
+int ad_store_set_note(ad_store_t *self, int64_t run, const char *note);
+
+/* Whether a run carries import key (`autodist import`) in *exists.  Returns 0 or AD_EDB. */
+int ad_store_import_key_exists(ad_store_t *self, const char *key, bool *exists);
+
+/*
+ * Record run's import key (the hash of the imported row; unique: a second run
+ * with the same key is AD_EDB).  Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_set_import_key(ad_store_t *self, int64_t run, const char *key);
+
+/*
+ * The CPU time of run's ranks (NaN: not measured) and their peak resident
+ * memory (0: not measured).  Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_run_usage(ad_store_t *self, int64_t run, double *cpu_time_s, int64_t *max_rss_bytes);
+
+/*
+ * Every sweep, by id, in a new array of *n rows owned by the caller
+ * (ad_store_sweep_rows_free()).  Returns 0 or AD_EDB (then *rows NULL, *n 0).
+ */
+int ad_store_list_sweeps(ad_store_t *self, ad_sweep_row_t **rows, size_t *n);
 
 #ifdef __cplusplus
 }
