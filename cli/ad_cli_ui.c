@@ -170,13 +170,13 @@ s_api_nodes(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     if (store && ad_store_list_nodes(store, &rows, &n) == 0)
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:I s:s s:s s:o s:o s:o}", "id", (json_int_t)rows[i].id,
-                               "hostname", rows[i].hostname, "state",
-                               ad_store_node_state_name(rows[i].state), "hardware",
-                               rows[i].hardware ? json_string(rows[i].hardware) : json_null(),
-                               "address",
-                               rows[i].address ? json_string(rows[i].address) : json_null(),
-                               "last_seen", ad_cli_json_num(rows[i].last_seen)));
+                arr,
+                json_pack("{s:I s:s s:s s:s s:o s:o s:o}", "id", (json_int_t)rows[i].id, "name",
+                          rows[i].hostname, "hostname", rows[i].hostname, "state",
+                          ad_store_node_state_name(rows[i].state), "hardware",
+                          rows[i].hardware ? json_string(rows[i].hardware) : json_null(), "address",
+                          rows[i].address ? json_string(rows[i].address) : json_null(), "last_seen",
+                          ad_cli_json_num(rows[i].last_seen)));
     ad_store_nodes_free(&rows, n);
     ad_store_close(&store);
     ad_http_res_json(res, 200, s_answer("store", "nodes", arr));

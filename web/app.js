@@ -60,6 +60,14 @@ function ago(t) {
   return `${Math.floor(s / 3600)}h ago`;
 }
 
+// When a node was last heard of: the coordinator's age, else a unix time (the store's).
+function seen(n)
+{
+    if (typeof n.last_seen_ago_s === "number")
+        return `${Math.round(n.last_seen_ago_s)}s ago`;
+    return typeof n.last_seen === "number" && n.last_seen > 1e9 ? ago(n.last_seen) : "-";
+}
+
 function stateCell(s) { return el("td", { class: `state-${s}` }, s); }
 
 function fill(tbodySel, rows, emptySel) {
@@ -94,7 +102,7 @@ async function refreshNodes() {
     return el("tr", { class: "node", "data-name": n.name || n.hostname },
       el("td", {}, n.name || n.hostname), stateCell(n.state), el("td", { class: "num" }, n.cores || "-"),
       el("td", {}, cpu === null ? "-" : [el("span", { class: "bar" }, el("span", { style: `width:${Math.min(100, cpu * 100)}%` })), `${Math.round(cpu * 100)}%`]),
-      el("td", {}, mem), el("td", {}, ago(n.last_seen)), el("td", {}, (n.jobs || []).join(", ") || "-"));
+      el("td", {}, mem), el("td", {}, seen(n)), el("td", {}, (n.jobs || []).join(", ") || "-"));
   }), "#nodes-empty");
 }
 
@@ -233,6 +241,7 @@ async function refreshSpeedup() {
     if (!series.has(key)) series.set(key, []);
     series.get(key).push(r);
   }
+  const labels = new Map();
   let i = 0;
   for (const [key, pts] of series) {
     const color = COLORS[i % COLORS.length];
@@ -247,7 +256,12 @@ async function refreshSpeedup() {
       const dot = svg("circle", { cx: x, cy: sy(r.speedup), r: 4.5, fill: color, class: "point" });
       dot.append(svg("title", {}, `${key}\n${layoutOf(r)}: speedup ${num(r.speedup, 2)} [${num(r.speedup_lo, 2)}-${num(r.speedup_hi, 2)}], ${num(r.samples_per_s)} samples/s, ${r.runs} runs`));
       node.append(dot);
-      node.append(svg("text", { x: x + 7, y: sy(r.speedup) - 6, class: "label" }, `${layoutOf(r)} (${r.runs})`));
+      // Points of several series at one place: their labels stack instead of overlapping.
+      const at = `${Math.round(x)},${Math.round(sy(r.speedup))}`;
+      const k = (labels.get(at) || 0);
+      labels.set(at, k + 1);
+      node.append(svg("text", {x : x + 7, y : sy(r.speedup) - 6 + 13 * k, class : "label"},
+                      `${layoutOf(r)} (${r.runs})`));
     }
     const ly = T + 14 + i * 18;
     node.append(svg("rect", { x: W - R + 12, y: ly - 9, width: 10, height: 10, fill: color }));

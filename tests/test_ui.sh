@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# test_ui.sh - autodist ui in a real headless Chromium: the API, the rendered DOM and a screenshot
+# Usage: test_ui.sh BIN_DIR SOURCE_DIR   (ctest: ui; exit 77 = skipped: no chromium)
+#
+# A coordinator on free ports with a temp home, one agent and a fake trainer (tests/ui/
+# fake-train.sh: step metrics at once) runs a tiny job and a two-job sweep; imported runs give
+# the speedup plot its points.  Then `autodist ui --listen 127.0.0.1:0` serves the page:
+# its JSON API is checked with curl-free python3, `chromium --dump-dom` must hold the node, the
+# job, the sweep and the speedup plot's points, and `chromium --screenshot` must be the right
+# size, not blank, with the speedup plot drawn (tests/ui/check_png.py).
+set -u
+BIN=${1:?usage: test_ui.sh BIN_DIR SOURCE_DIR}
+SRC=${2:?usage: test_ui.sh BIN_DIR SOURCE_DIR}
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+if [ -z "$CHROMIUM" ]; then
+    echo "test_ui: SKIP: no chromium (Debian's chromium package; scripts/bootstrap.sh installs it)"
+    exit 77
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_ui.XXXXXX")
+H=$TMP/home
+mkdir -p "$H"
+PIDS=()
+fails=0
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null
+    done
+    if [ "$fails" -eq 0 ]; then rm -rf "$TMP"; else echo "test_ui: kept $TMP"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "test_ui: FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "test_ui: ok: $*"; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+CLIENT=tcp://127.0.0.1:$(free_port)
+AGENTS=tcp://127.0.0.1:$(free_port)
+METRICS=tcp://127.0.0.1:$(free_port)
+AD=("$BIN/autodist" --home "$H" --coordinator "$CLIENT")
+
+"$BIN/autodistd" --home "$H" --client "$CLIENT" --agents "$AGENTS" --metrics "$METRICS" \
+    --trainer "$SRC/tests/ui/fake-train.sh" --kill-grace 2 --min-free-mib 0 \
+    >"$TMP/autodistd.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do "${AD[@]}" nodes >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN/autodist-agent" --no-bench --name ui-node1 --home "$H" --coordinator "$AGENTS" \
+    --address 127.0.0.1 >"$TMP/agent.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 300); do "${AD[@]}" nodes 2>/dev/null | grep -q 'ui-node1 *UP' && break; sleep 0.1; done
+"${AD[@]}" nodes | grep -q 'ui-node1 *UP' || { fail "the agent is not UP"; cat "$TMP/agent.log"; exit 1; }
+
+# A tiny job that ends at once, with step metrics.
+cat >"$TMP/tiny.yaml" <<'EOF'
+name: ui-tiny
+model: mlp
+dataset: synthetic
+steps: 6
+batch_size: 8
+layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}
+EOF
+"${AD[@]}" submit "$TMP/tiny.yaml" --wait >"$TMP/submit.out" 2>&1 ||
+    { fail "submit --wait"; cat "$TMP/submit.out" "$TMP/autodistd.log"; exit 1; }
+# A sweep of two jobs: the sweeps panel.
+cat >"$TMP/sweep.yaml" <<'EOF'
+name: ui-sweep
+base: {model: mlp, dataset: synthetic, steps: 2, batch_size: 8,
+       layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}}
+grid: {seed: [1, 2]}
+EOF
+"${AD[@]}" sweep "$TMP/sweep.yaml" >"$TMP/sweep.out" 2>&1 || { fail "sweep"; cat "$TMP/sweep.out"; }
+# Logged runs of four layouts: the speedup plot's points and error bars.
+cat >"$TMP/runs.csv" <<'EOF'
+model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size,samples_per_s
+cnn,fashion-mnist,ui-hw,1,1,1,cpu,256,1000
+cnn,fashion-mnist,ui-hw,1,1,1,cpu,256,1040
+cnn,fashion-mnist,ui-hw,1,2,1,cpu,256,1800
+cnn,fashion-mnist,ui-hw,1,2,1,cpu,256,1900
+cnn,fashion-mnist,ui-hw,1,4,1,cpu,256,3000
+cnn,fashion-mnist,ui-hw,1,4,1,cpu,256,3300
+cnn,fashion-mnist,ui-hw,2,4,1,cpu,256,5000
+EOF
+"${AD[@]}" import "$TMP/runs.csv" >/dev/null || fail "import"
+
+# The dashboard on a free port: its first line says where.
+"${AD[@]}" ui --listen 127.0.0.1:0 >"$TMP/ui.out" 2>"$TMP/ui.err" &
+UI_PID=$!
+PIDS+=($UI_PID)
+URL=
+for _ in $(seq 100); do
+    URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$TMP/ui.out" 2>/dev/null | head -1)
+    [ -n "$URL" ] && break
+    sleep 0.1
+done
+[ -n "$URL" ] || { fail "autodist ui printed no URL"; cat "$TMP/ui.out" "$TMP/ui.err"; exit 1; }
+ok "autodist ui serves $URL"
+
+# The JSON API (python3's urllib: no curl needed).
+python3 - "$URL" <<'EOF' || fail "the JSON API"
+import json, sys, urllib.request, urllib.error
+url = sys.argv[1]
+def get(path, method="GET"):
+    req = urllib.request.Request(url + path, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+def check(cond, what):
+    if not cond:
+        print("api: FAIL: " + what)
+        sys.exit(1)
+s, d = get("/api/nodes")
+check(s == 200 and d["source"] == "coordinator", "nodes from the coordinator: %s" % d)
+check(any(n.get("name") == "ui-node1" and n.get("load") is not None for n in d["nodes"]),
+      "node ui-node1 with its load: %s" % d)
+s, d = get("/api/jobs?all=1")
+tiny = [j for j in d["jobs"] if j["name"] == "ui-tiny"]
+check(tiny and tiny[0]["state"] == "COMPLETED", "ui-tiny COMPLETED in /api/jobs?all=1")
+s, d = get("/api/jobs/%d" % tiny[0]["id"])
+check(s == 200 and len(d["metrics"].get("loss", [])) == 6, "6 loss samples: %s" % d.get("metrics"))
+check(d["run"] and d["run"]["samples_per_s"] == 1000.0, "the run's throughput: %s" % d["run"])
+s, d = get("/api/jobs/999999")
+check(s == 404 and "no job 999999" in d["error"], "an unknown job: 404")
+s, d = get("/api/jobs/x")
+check(s == 400, "a job id that is not a number: 400")
+s, d = get("/api/runs?model=cnn&layout=1x2x1")
+check(s == 200 and len(d["runs"]) == 2, "runs filtered by model and layout: %s" % len(d["runs"]))
+s, d = get("/api/runs?layout=2by2")
+check(s == 400 and "NODESxPROCSxTHREADS" in d["error"], "a bad layout filter: 400")
+s, d = get("/api/runs?state=DONEISH")
+check(s == 400, "a bad state filter: 400")
+s, d = get("/api/speedup?model=cnn")
+rows = {(r["nodes"], r["procs_per_node"]): r for r in d["rows"]}
+check(len(rows) == 4, "4 speedup rows: %s" % d)
+r = rows[(1, 4)]
+check(r["speedup_lo"] < r["speedup"] < r["speedup_hi"] and r["cores"] == 4 and r["runs"] == 2,
+      "speedup with its spread: %s" % r)
+s, d = get("/api/plan?job=%d" % tiny[0]["id"])
+check(s == 200 and d["layout"] == "1x1x1" and d["auto"] is False, "the plan of a fixed job: %s" % d)
+s, d = get("/api/sweeps")
+sw = [x for x in d["sweeps"] if x["name"] == "ui-sweep"]
+check(sw and sw[0]["total"] == 2 and sw[0]["completed"] == 2, "the sweep's progress: %s" % d)
+s, d = get("/api/sweeps/ui-sweep")
+check(s == 200 and d["sweep"]["name"] == "ui-sweep", "one sweep")
+s, d = get("/api/runs", method="POST")
+check(s == 405 and "not allowed" in d["error"], "read-only: POST answers 405")
+s, d = get("/api/runs", method="DELETE")
+check(s == 405, "read-only: DELETE answers 405")
+s, d = get("/../../etc/passwd")
+check(s in (400, 404), "no traversal")
+print("api: ok")
+EOF
+
+# The page in a real browser: the DOM once the polls have answered.
+CHROME=("$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions
+        --user-data-dir="$TMP/chromium" --virtual-time-budget=6000 --window-size=1280,1500)
+timeout 120 "${CHROME[@]}" --dump-dom "$URL/" >"$TMP/dom.html" 2>"$TMP/chromium.log" ||
+    fail "chromium --dump-dom failed: $(tail -3 "$TMP/chromium.log")"
+check_dom() {
+    if grep -q -- "$1" "$TMP/dom.html"; then ok "DOM: $2"; else fail "DOM lacks $2 ($1)"; fi
+}
+check_dom 'class="node" data-name="ui-node1"' "the node"
+check_dom '<td class="state-UP">UP</td>' "the node's state"
+check_dom '<td>ui-tiny</td>' "the job"
+check_dom 'id="job-title"[^>]*>[0-9]* ui-' "the latest job's panel"
+check_dom 'class="curve"' "the loss and throughput curves"
+# 4 layouts of the imported cnn runs, 1 of the mlp jobs (their own baseline).
+check_dom 'data-points="5"' "the speedup plot's 5 points"
+check_dom 'class="ideal"' "the ideal line"
+check_dom 'class="errbar"' "the error bars"
+check_dom '1x4x1 (2)' "a point labelled with its layout and run count"
+check_dom 'data-name="ui-sweep"' "the sweep"
+check_dom 'class="pill live"' "the coordinator's mark"
+
+# A screenshot: the right size, not blank, the speedup plot drawn.
+timeout 120 "${CHROME[@]}" --screenshot="$TMP/ui.png" "$URL/" >>"$TMP/chromium.log" 2>&1 ||
+    fail "chromium --screenshot failed"
+# UI_SHOT=FILE keeps a copy (docs/ui.md describes it).
+[ -n "${UI_SHOT:-}" ] && cp "$TMP/ui.png" "$UI_SHOT"
+if python3 "$SRC/tests/ui/check_png.py" "$TMP/ui.png" 1280 1500; then
+    ok "screenshot"
+else
+    fail "screenshot"
+fi
+
+# Ctrl-C (SIGINT) stops it cleanly.
+kill -INT "$UI_PID"
+for _ in $(seq 50); do kill -0 "$UI_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$UI_PID" 2>/dev/null; then fail "autodist ui did not stop on SIGINT"; else ok "stopped"; fi
+
+# Bad command lines: one line naming what is wrong, exit 2.
+out=$("${AD[@]}" ui --listen nohost:80 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q 'not an IPv4 address' && ok "a bad --listen" ||
+    fail "a bad --listen: $out"
+out=$(AUTODIST_WEB_DIR=$TMP/none "${AD[@]}" ui --listen 127.0.0.1:0 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q 'has no index.html' && ok "a missing page folder" ||
+    fail "a missing page folder: $out"
+
+[ "$fails" -eq 0 ] && echo "test_ui: all checks passed"
+exit $((fails > 0))

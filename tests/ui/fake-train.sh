@@ -1,0 +1,21 @@
+#!/bin/sh
+# fake-train.sh - a trainer for the dashboard's test: takes autodist-train's options and writes
+# the metrics of a short run (start, --steps step lines with a falling loss, done) at once.
+metrics= steps=5
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --metrics) metrics=$2; shift ;;
+    --steps) steps=$2; shift ;;
+    esac
+    shift
+done
+[ -n "$metrics" ] || exit 0
+echo '{"event":"start","config":{"steps":'"$steps"'},"params":10}' >"$metrics"
+i=1
+while [ "$i" -le "$steps" ]; do
+    awk -v i="$i" 'BEGIN { printf "{\"event\":\"step\",\"step\":%d,\"epoch\":0,\"loss\":%.4f,", i, 2.3 / i
+                           printf "\"samples_per_s\":%.1f,\"comm_s\":0,\"exposed_comm_s\":0}\n", 900 + 20 * i }' >>"$metrics"
+    i=$((i + 1))
+done
+echo '{"event":"done","steps":'"$steps"',"samples_per_s":1000.0,"wall_s":0.1}' >>"$metrics"
+exit 0
