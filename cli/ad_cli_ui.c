@@ -35,7 +35,7 @@ typedef struct ui {
     char web[PATH_MAX];    /* the page's folder */
 } ui_t;
 
-/* ---- sources: the coordinator when it answers, else the store ------------------------------- */
+/* ---- sources: the coordinator when it answers, else the store -------------------------------- */
 
 /* The coordinator's answer to type (payload stolen), or NULL when it did not answer or refused. */
 static json_t *
@@ -129,7 +129,7 @@ s_store_jobs(ad_store_t *store, unsigned mask, size_t limit)
     return arr;
 }
 
-/* ---- handlers ----------------------------------------------------------------------------------- */
+/* ---- handlers -------------------------------------------------------------------------------- */
 
 /* GET /api/info: version, home, where the answers come from. */
 static int
@@ -490,93 +490,108 @@ s_api_plan(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     return 0;
 }
 
-/* One sweep from the store: its row and the states of its jobs, as SWEEPS counts them. */
-static json_t *
-s_store_sweep(ad_store_t *store, int64_t sid, json_t *jobs)
+/* A sweep's jobs counted by state, from the store's job rows. */
+typedef struct sweep_count {
+    int64_t id;                            /* the sweep */
+    int64_t by_state[AD_JOB_NODE_FAIL + 1]; /* jobs in each state */
+    int64_t total;                         /* all its jobs */
+} sweep_count_t;
+
+/* The sweeps the store's jobs name, with their counts: a new array of *n (the caller frees). */
+static sweep_count_t *
+s_sweep_counts(ad_store_t *store, size_t *n)
 {
-    ad_sweep_row_t row = {0};
-    int64_t counts[AD_JOB_NODE_FAIL + 1] = {0}, total = 0;
-    json_t *o, *j;
-    size_t i;
+    ad_job_row_t *rows = NULL;
+    sweep_count_t *out = NULL;
+    size_t n_rows = 0, k;
 
-    json_array_foreach(jobs, i, j)
-    {
-        ad_job_state_t st;
-
-        if (ad_cli_jint(j, "sweep", 0) != sid ||
-            ad_store_job_state_from_name(ad_cli_jstr(j, "state"), &st))
-            continue;
-        if ((int)st >= 0 && st <= AD_JOB_NODE_FAIL)
-            counts[st]++;
-        total++;
-    }
-    if (ad_store_get_sweep(store, sid, &row) != 0)
+    *n = 0;
+    if (!store || ad_store_list_jobs(store, 0, &rows, &n_rows) != 0)
         return NULL;
-    o = json_pack("{s:I s:s s:s s:I s:I s:I s:I s:I s:I s:s}", "id", (json_int_t)sid, "name",
+    for (size_t i = 0; i < n_rows; i++) {
+        if (rows[i].sweep <= 0)
+            continue;
+        for (k = 0; k < *n && out[k].id != rows[i].sweep; k++)
+            ;
+        if (k == *n) {
+            out = ad_realloc(out, (*n + 1) * sizeof(*out));
+            memset(&out[k], 0, sizeof(*out));
+            out[k].id = rows[i].sweep;
+            (*n)++;
+        }
+        if ((int)rows[i].state >= 0 && rows[i].state <= AD_JOB_NODE_FAIL)
+            out[k].by_state[rows[i].state]++;
+        out[k].total++;
+    }
+    ad_store_job_rows_free(&rows, n_rows);
+    return out;
+}
+
+/* One sweep as the store knows it, with the counts SWEEPS would give; NULL without a row. */
+static json_t *
+s_store_sweep(ad_store_t *store, const sweep_count_t *c)
+{
+    const int64_t *st = c->by_state;
+    ad_sweep_row_t row = {0};
+    json_t *o;
+
+    if (ad_store_get_sweep(store, c->id, &row) != 0)
+        return NULL;
+    o = json_pack("{s:I s:s s:s s:I s:I s:I s:I s:I s:I s:s}", "id", (json_int_t)c->id, "name",
                   row.name ? row.name : "", "state", row.state ? row.state : "UNKNOWN", "total",
-                  (json_int_t)total, "completed", (json_int_t)counts[AD_JOB_COMPLETED], "failed",
-                  (json_int_t)(counts[AD_JOB_FAILED] + counts[AD_JOB_TIMEOUT] +
-                               counts[AD_JOB_NODE_FAIL]),
-                  "cancelled", (json_int_t)counts[AD_JOB_CANCELLED], "running",
-                  (json_int_t)counts[AD_JOB_RUNNING], "pending",
-                  (json_int_t)counts[AD_JOB_PENDING], "source", "store");
+                  (json_int_t)c->total, "completed", (json_int_t)st[AD_JOB_COMPLETED], "failed",
+                  (json_int_t)(st[AD_JOB_FAILED] + st[AD_JOB_TIMEOUT] + st[AD_JOB_NODE_FAIL]),
+                  "cancelled", (json_int_t)st[AD_JOB_CANCELLED], "running",
+                  (json_int_t)st[AD_JOB_RUNNING], "pending", (json_int_t)st[AD_JOB_PENDING],
+                  "source", "store");
     ad_store_sweep_row_clear(&row);
     return o;
+}
+
+/* The sweep of id in arr, or NULL. */
+static json_t *
+s_sweep_find(json_t *arr, int64_t id)
+{
+    json_t *s;
+    size_t i;
+
+    json_array_foreach(arr, i, s) if (ad_cli_jint(s, "id", 0) == id) return s;
+    return NULL;
 }
 
 /* GET /api/sweeps and /api/sweeps/NAME-or-ID: sweeps and their progress. */
 static int
 s_api_sweeps(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 {
-    const char *rest = ad_http_req_rest(req), *key;
-    json_t *reply, *held, *jobs, *out = json_array(), *s, *j;
-    ad_store_t *store;
-    size_t i, k;
+    const char *rest = ad_http_req_rest(req), *name, *source;
+    json_t *reply = s_coord(arg, "SWEEPS", NULL, NULL), *held, *out = json_array(), *s;
+    ad_store_t *store = s_store(arg);
+    sweep_count_t *counts;
+    size_t n, i;
+    char id[24];
 
-    while (*rest == '/')
-        rest++;
-    reply = s_coord(arg, "SWEEPS", NULL, NULL);
     held = json_object_get(reply, "sweeps");
-    store = s_store(arg);
-    jobs = s_store_jobs(store, 0, 0);
-    /* Every sweep the store's jobs name, the coordinator's richer object when it holds it. */
-    json_array_foreach(jobs, i, j)
-    {
-        int64_t sid = ad_cli_jint(j, "sweep", 0);
-        bool seen = false;
-
-        json_array_foreach(out, k, s) seen |= ad_cli_jint(s, "id", 0) == sid;
-        if (sid <= 0 || seen)
-            continue;
-        s = NULL;
-        json_array_foreach(held, k, s) if (ad_cli_jint(s, "id", 0) == sid) break;
-        if (s && k < json_array_size(held))
-            json_array_append(out, s);
-        else if ((s = s_store_sweep(store, sid, jobs)))
+    source = held ? "coordinator" : "store";
+    counts = s_sweep_counts(store, &n);
+    /* The coordinator's richer object for the sweeps it holds, the store's for the others. */
+    json_array_foreach(held, i, s) json_array_append(out, s);
+    for (i = 0; i < n; i++)
+        if (!s_sweep_find(out, counts[i].id) && (s = s_store_sweep(store, &counts[i])))
             json_array_append_new(out, s);
-    }
-    json_array_foreach(held, k, s)
-    {
-        bool seen = false;
-
-        json_array_foreach(out, i, j) seen |= ad_cli_jint(j, "id", 0) == ad_cli_jint(s, "id", 0);
-        if (!seen)
-            json_array_append(out, s);
-    }
-    json_decref(jobs);
+    free(counts);
     json_decref(reply);
     ad_store_close(&store);
+    while (*rest == '/')
+        rest++;
     if (!*rest) {
-        ad_http_res_json(res, 200, s_answer(held ? "coordinator" : "store", "sweeps", out));
+        ad_http_res_json(res, 200, s_answer(source, "sweeps", out));
         return 0;
     }
     json_array_foreach(out, i, s)
     {
-        char id[24];
-
-        key = ad_cli_jstr(s, "name");
+        name = ad_cli_jstr(s, "name");
         snprintf(id, sizeof(id), "%lld", (long long)ad_cli_jint(s, "id", 0));
-        if ((key && !strcmp(key, rest)) || !strcmp(id, rest)) {
+        if ((name && !strcmp(name, rest)) || !strcmp(id, rest)) {
             ad_http_res_json(res, 200, json_pack("{s:O}", "sweep", s));
             json_decref(out);
             return 0;
@@ -587,7 +602,7 @@ s_api_sweeps(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     return 0;
 }
 
-/* ---- the command -------------------------------------------------------------------------------- */
+/* ---- the command ----------------------------------------------------------------------------- */
 
 /* The page's folder: AUTODIST_WEB_DIR, next to the binary's prefix, else the source tree. */
 static int
