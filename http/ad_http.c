@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ struct ad_http {
     route_t routes[S_MAX_ROUTES];
     int n_routes;
     struct MHD_Daemon *daemon; /* NULL before start */
+    pthread_mutex_t mu;        /* guards pending */
+    ad_http_later_t *pending;  /* requests answered later, still connected */
 };
 
 struct ad_http_req {
@@ -61,6 +64,27 @@ struct ad_http_res {
     int fd;                          /* a file to send (owned), -1 = none */
     char *headers[S_MAX_HEADERS][2]; /* extra headers; owned */
     int n_headers;
+    ad_http_later_t *later;       /* ad_http_res_later() was called: answered later */
+    ad_http_t *server;            /* the server answering */
+    struct MHD_Connection *conn;  /* and the connection */
+};
+
+/*
+ * A request answered later.  Two references: the connection's (dropped when
+ * MHD closes it) and the holder's (dropped by ad_http_later_send()).
+ */
+struct ad_http_later {
+    pthread_mutex_t mu;          /* guards the flags and res once shared */
+    int refs;                    /* references left */
+    ad_http_t *server;           /* the server; only used while the connection lives */
+    struct MHD_Connection *conn; /* the connection; only used while !gone */
+    ad_http_res_t res;           /* the answer the holder fills */
+    bool answered;               /* ad_http_later_send() was called */
+    bool suspended;              /* the connection is suspended, waiting for the answer */
+    bool stopping;               /* the server stops: answer 503 if not answered */
+    bool gone;                   /* MHD closed the connection */
+    ad_http_later_t *next;       /* in server->pending */
+    ad_http_later_t *prev;
 };
 
 /* What one connection's request collects between MHD's calls. */
@@ -69,6 +93,7 @@ typedef struct conn_state {
     size_t len;    /* its bytes */
     bool too_big;  /* it went over max_body: answer 413 at the end */
     bool answered; /* an answer was queued before the body (413 on Content-Length) */
+    ad_http_later_t *later; /* the request is answered later */
 } conn_state_t;
 
 static const struct {
@@ -142,6 +167,7 @@ ad_http_new(const ad_http_config_t *config, ad_http_t **out, ad_err_t *err)
         return rc;
     }
     self->config.listen = NULL; /* borrowed from the caller: not kept */
+    pthread_mutex_init(&self->mu, NULL);
     *out = self;
     return 0;
 }
@@ -218,8 +244,7 @@ ad_http_static(ad_http_t *self, const char *prefix, const char *dir, ad_err_t *e
     return 0;
 }
 
-/* ---- answers -----------------------------------------------------------------------------------
- */
+/* ---- answers --------------------------------------------------------------------------------- */
 
 static void
 s_res_reset(ad_http_res_t *res)
@@ -380,7 +405,7 @@ out_not_found:
     ad_http_res_error(res, 404, "/%s: not found", rel);
 }
 
-/* ---- the request --------------------------------------------------------------------------- */
+/* ---- the request ----------------------------------------------------------------------------- */
 
 const char *
 ad_http_req_method(const ad_http_req_t *req)
@@ -426,7 +451,81 @@ ad_http_req_body(const ad_http_req_t *req, size_t *len)
     return req->body;
 }
 
-/* ---- serving ------------------------------------------------------------------------------- */
+/* What ad_http_req_part() collects from MHD's post processor. */
+typedef struct part_ctx {
+    const char *name; /* the part wanted */
+    char *data;       /* its bytes so far */
+    size_t len;
+    char *filename; /* its file name, or NULL */
+    char *type;     /* its content type, or NULL */
+    bool found;     /* the part started */
+    bool done;      /* another part followed it: later ones of the same name are ignored */
+} part_ctx_t;
+
+static enum MHD_Result
+s_part_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+            const char *type, const char *encoding, const char *data, uint64_t off, size_t size)
+{
+    part_ctx_t *c = cls;
+
+    if (!key || strcmp(key, c->name) != 0) {
+        c->done |= c->found;
+        return MHD_YES;
+    }
+    if (c->done)
+        return MHD_YES;
+    if (!c->found) {
+        c->found = true;
+        c->filename = filename ? ad_strdup(filename) : NULL;
+        c->type = type ? ad_strdup(type) : NULL;
+    }
+    c->data = ad_realloc(c->data, c->len + size + 1);
+    memcpy(c->data + c->len, data, size);
+    c->len += size;
+    c->data[c->len] = '\0';
+    return MHD_YES;
+}
+
+int
+ad_http_req_part(const ad_http_req_t *req, const char *name, char **data, size_t *len,
+                 char **filename, char **type)
+{
+    part_ctx_t c = {.name = name};
+    struct MHD_PostProcessor *pp;
+    enum MHD_Result ok;
+
+    *data = NULL;
+    *len = 0;
+    if (filename)
+        *filename = NULL;
+    if (type)
+        *type = NULL;
+    /* NULL unless the request's content type is a form. */
+    pp = MHD_create_post_processor(req->conn, 64 * 1024, s_part_iter, &c);
+    if (!pp)
+        return AD_EPARSE;
+    ok = MHD_post_process(pp, req->body, req->len);
+    MHD_destroy_post_processor(pp);
+    if (ok != MHD_YES || !c.found) {
+        free(c.data);
+        free(c.filename);
+        free(c.type);
+        return ok != MHD_YES ? AD_EPARSE : -ENOENT;
+    }
+    *data = c.data ? c.data : ad_strdup("");
+    *len = c.len;
+    if (filename)
+        *filename = c.filename;
+    else
+        free(c.filename);
+    if (type)
+        *type = c.type;
+    else
+        free(c.type);
+    return 0;
+}
+
+/* ---- serving --------------------------------------------------------------------------------- */
 
 /* Hand res to MHD on conn (res is cleared). */
 static enum MHD_Result
@@ -466,6 +565,124 @@ s_queue_error(struct MHD_Connection *conn, int status, const char *msg)
 
     ad_http_res_error(&res, status, "%s", msg);
     return s_queue(conn, &res);
+}
+
+/* ---- answers given later --------------------------------------------------------------------- */
+
+ad_http_later_t *
+ad_http_res_later(ad_http_res_t *res)
+{
+    ad_http_later_t *l = ad_calloc(1, sizeof(*l));
+
+    assert(res->later == NULL && res->conn != NULL);
+    pthread_mutex_init(&l->mu, NULL);
+    l->refs = 2;
+    l->server = res->server;
+    l->conn = res->conn;
+    l->res.fd = -1;
+    res->later = l;
+    return l;
+}
+
+ad_http_res_t *
+ad_http_later_res(ad_http_later_t *later)
+{
+    return &later->res;
+}
+
+static void
+s_later_unref(ad_http_later_t *l)
+{
+    int left;
+
+    pthread_mutex_lock(&l->mu);
+    left = --l->refs;
+    pthread_mutex_unlock(&l->mu);
+    if (left > 0)
+        return;
+    s_res_clear(&l->res);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+void
+ad_http_later_send(ad_http_later_t **later_p)
+{
+    ad_http_later_t *l = later_p ? *later_p : NULL;
+
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->answered = true;
+    if (l->suspended && !l->gone) {
+        /* MHD calls s_access() again for it, which queues the answer. */
+        l->suspended = false;
+        MHD_resume_connection(l->conn);
+    }
+    pthread_mutex_unlock(&l->mu);
+    *later_p = NULL;
+    s_later_unref(l);
+}
+
+/* Queue l's answer on conn: the holder's when sent, else 503 (the server stops). */
+static enum MHD_Result
+s_later_queue(struct MHD_Connection *conn, ad_http_later_t *l)
+{
+    ad_http_res_t res = {.fd = -1};
+
+    pthread_mutex_lock(&l->mu);
+    if (l->answered && l->res.set) {
+        res = l->res;
+        memset(&l->res, 0, sizeof(l->res));
+        l->res.fd = -1;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (!res.set)
+        ad_http_res_error(&res, l->answered ? 500 : 503,
+                          l->answered ? "internal error: answered without an answer"
+                                      : "the server is stopping");
+    return s_queue(conn, &res);
+}
+
+/* The handler deferred its answer: wait for it, suspended, unless it is already there. */
+static enum MHD_Result
+s_later_park(ad_http_t *self, struct MHD_Connection *conn, conn_state_t *st, ad_http_later_t *l)
+{
+    st->later = l;
+    pthread_mutex_lock(&self->mu);
+    l->next = self->pending;
+    if (l->next)
+        l->next->prev = l;
+    self->pending = l;
+    pthread_mutex_unlock(&self->mu);
+    pthread_mutex_lock(&l->mu);
+    if (l->answered) {
+        pthread_mutex_unlock(&l->mu);
+        return s_later_queue(conn, l);
+    }
+    MHD_suspend_connection(conn);
+    l->suspended = true;
+    pthread_mutex_unlock(&l->mu);
+    return MHD_YES;
+}
+
+/* MHD closed a connection answered later: the holder's answer goes nowhere. */
+static void
+s_later_gone(ad_http_t *self, ad_http_later_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->gone = true;
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_lock(&self->mu);
+    if (l->prev)
+        l->prev->next = l->next;
+    else if (self->pending == l)
+        self->pending = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    l->next = l->prev = NULL;
+    pthread_mutex_unlock(&self->mu);
+    s_later_unref(l);
 }
 
 /* The route for path and method: *allowed gets the methods of the longest prefix's routes. */
@@ -514,10 +731,11 @@ s_dispatch(ad_http_t *self, struct MHD_Connection *conn, const char *url, const 
            conn_state_t *st)
 {
     ad_http_req_t req = {.conn = conn, .method = method, .path = url};
-    ad_http_res_t res = {.fd = -1};
+    ad_http_res_t res = {.fd = -1, .server = self, .conn = conn};
     const route_t *route;
     unsigned allowed;
     char allow[128];
+    int rc;
 
     for (size_t i = 0; i < sizeof(s_methods) / sizeof(s_methods[0]); i++)
         if (!strcmp(method, s_methods[i].name))
@@ -538,7 +756,14 @@ s_dispatch(ad_http_t *self, struct MHD_Connection *conn, const char *url, const 
     req.rest = url + route->len;
     req.body = st->body ? st->body : "";
     req.len = st->len;
-    if (route->fn(&req, &res, route->arg) != 0 || !res.set) {
+    rc = route->fn(&req, &res, route->arg);
+    if (res.later) {
+        ad_http_later_t *l = res.later;
+
+        s_res_clear(&res);
+        return s_later_park(self, conn, st, l);
+    }
+    if (rc != 0 || !res.set) {
         if (res.set)
             s_res_clear(&res);
         ad_http_res_error(&res, 500, "%s: internal error", url);
@@ -571,6 +796,8 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     }
     if (st->answered)
         return MHD_YES;
+    if (st->later) /* resumed: the answer is there, or the server stops */
+        return s_later_queue(conn, st->later);
     if (*upload_size) {
         size_t n = *upload_size;
 
@@ -602,6 +829,8 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_state_t *st = *con_cls;
 
     if (st) {
+        if (st->later)
+            s_later_gone(cls, st->later);
         free(st->body);
         free(st);
         *con_cls = NULL;
@@ -643,7 +872,8 @@ ad_http_start(ad_http_t *self, ad_err_t *err)
     if (rc)
         return rc;
     self->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, s_access,
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
+                         NULL, NULL, s_access,
                          self, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)self->config.threads,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)self->config.max_connections,
@@ -678,8 +908,22 @@ ad_http_stop(ad_http_t **self_p)
 
     if (!self)
         return;
-    if (self->daemon)
+    if (self->daemon) {
+        /* MHD must not stop with suspended connections: wake them to answer 503. */
+        pthread_mutex_lock(&self->mu);
+        for (ad_http_later_t *l = self->pending; l; l = l->next) {
+            pthread_mutex_lock(&l->mu);
+            l->stopping = true;
+            if (l->suspended && !l->gone) {
+                l->suspended = false;
+                MHD_resume_connection(l->conn);
+            }
+            pthread_mutex_unlock(&l->mu);
+        }
+        pthread_mutex_unlock(&self->mu);
         MHD_stop_daemon(self->daemon);
+    }
+    pthread_mutex_destroy(&self->mu);
     for (int i = 0; i < self->n_routes; i++) {
         free(self->routes[i].prefix);
         free(self->routes[i].dir);

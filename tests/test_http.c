@@ -1,5 +1,6 @@
 /* test_http.c - the HTTP layer (http/ad_http.c): routes, errors as JSON, static files, limits */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -74,14 +75,18 @@ s_raw(int port, const char *raw, size_t len)
 static answer_t
 s_req(int port, const char *method, const char *path, const char *body)
 {
-    char req[1024];
-    size_t bl = body ? strlen(body) : 0;
-    int n = snprintf(req, sizeof(req),
+    size_t bl = body ? strlen(body) : 0, cap = bl + strlen(path) + 256;
+    char *req = malloc(cap);
+    int n = snprintf(req, cap,
                      "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      method, path, bl, body ? body : "");
+    answer_t a;
 
-    return s_raw(port, req, (size_t)n);
+    assert_true(n > 0 && (size_t)n < cap);
+    a = s_raw(port, req, (size_t)n);
+    free(req);
+    return a;
 }
 
 /* The body's JSON "error" field is there and mentions want. */
@@ -132,6 +137,63 @@ s_broken(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     return -1;
 }
 
+/* An answer given later by a thread of its own, as a model server's batch would. */
+static void *
+s_later_thread(void *arg)
+{
+    ad_http_later_t *l = arg;
+    ad_http_res_t *res = ad_http_later_res(l);
+
+    adt_sleep_ms(20);
+    ad_http_res_json(res, 200, json_pack("{s:b}", "later", 1));
+    ad_http_later_send(&l);
+    assert_null(l);
+    return NULL;
+}
+
+static int
+s_later(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
+{
+    pthread_t t;
+
+    pthread_create(&t, NULL, s_later_thread, ad_http_res_later(res));
+    pthread_detach(t);
+    return 0;
+}
+
+/* Answered later, but at once, before the handler returns. */
+static int
+s_later_now(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
+{
+    ad_http_later_t *l = ad_http_res_later(res);
+
+    ad_http_res_bytes(ad_http_later_res(l), 202, "text/plain", "now", 3);
+    ad_http_later_send(&l);
+    return 0;
+}
+
+/* The part "image" of a form: its size, file name, type and bytes. */
+static int
+s_upload(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
+{
+    char *data = NULL, *filename = NULL, *type = NULL;
+    size_t len = 0;
+    int rc = ad_http_req_part(req, "image", &data, &len, &filename, &type);
+
+    if (rc == AD_EPARSE)
+        ad_http_res_error(res, 415, "not a form");
+    else if (rc == -ENOENT)
+        ad_http_res_error(res, 400, "no part \"image\"");
+    else
+        ad_http_res_json(res, 200,
+                         json_pack("{s:i s:s? s:s? s:s}", "len", (int)len, "filename", filename,
+                                   "type", type, "data", data));
+    free(data);
+    free(filename);
+    free(type);
+    return 0;
+}
+
 static int
 s_setup(void **state)
 {
@@ -158,6 +220,9 @@ s_setup(void **state)
     assert_int_equal(ad_http_route(s_http, AD_HTTP_READ, "/api/hello/deep", s_hello, "deep"), 0);
     assert_int_equal(ad_http_route(s_http, AD_HTTP_POST, "/api/echo", s_echo, NULL), 0);
     assert_int_equal(ad_http_route(s_http, AD_HTTP_READ, "/api/broken", s_broken, NULL), 0);
+    assert_int_equal(ad_http_route(s_http, AD_HTTP_READ, "/api/later", s_later, NULL), 0);
+    assert_int_equal(ad_http_route(s_http, AD_HTTP_READ, "/api/now", s_later_now, NULL), 0);
+    assert_int_equal(ad_http_route(s_http, AD_HTTP_POST, "/api/upload", s_upload, NULL), 0);
     assert_int_equal(ad_http_static(s_http, "/", s_web, &err), 0);
     assert_int_equal(ad_http_start(s_http, &err), 0);
     s_port = ad_http_port(s_http);
@@ -175,8 +240,7 @@ s_teardown(void **state)
     return 0;
 }
 
-/* ---- tests -------------------------------------------------------------------------------------
- */
+/* ---- tests ----------------------------------------------------------------------------------- */
 
 static void
 test_listen_parse(void **state)
@@ -411,6 +475,142 @@ test_concurrent(void **state)
     assert_int_equal(total, S_CLIENTS * S_EACH);
 }
 
+static void *
+s_later_client(void *arg)
+{
+    intptr_t ok = 0;
+
+    for (int i = 0; i < 4; i++) {
+        answer_t a = s_req(s_port, "GET", "/api/later", NULL);
+
+        ok += a.status == 200 && a.body && strstr(a.body, "\"later\":true");
+        s_answer_free(&a);
+    }
+    return (void *)ok;
+}
+
+static void
+test_later(void **state)
+{
+    answer_t a = s_req(s_port, "GET", "/api/now", NULL);
+    pthread_t t[S_CLIENTS];
+    intptr_t total = 0;
+
+    assert_int_equal(a.status, 202);
+    assert_string_equal(a.body, "now");
+    s_answer_free(&a);
+    /* More waiting requests than the pool's 4 threads: none holds a thread while it waits. */
+    for (intptr_t i = 0; i < S_CLIENTS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, s_later_client, NULL), 0);
+    for (int i = 0; i < S_CLIENTS; i++) {
+        void *r;
+
+        pthread_join(t[i], &r);
+        total += (intptr_t)r;
+    }
+    assert_int_equal(total, S_CLIENTS * 4);
+}
+
+/* A request the server never answers before it stops. */
+static ad_http_later_t *s_held; /* set by a pool thread: read and written atomically */
+
+static int
+s_hold(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
+{
+    __atomic_store_n(&s_held, ad_http_res_later(res), __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void *
+s_hold_client(void *arg)
+{
+    answer_t *a = arg;
+
+    *a = s_req(*(int *)a->head, "GET", "/hold", NULL);
+    return NULL;
+}
+
+static void
+test_later_stop(void **state)
+{
+    ad_http_config_t cfg = {.threads = 2};
+    ad_http_t *http = NULL;
+    ad_err_t err = {0};
+    answer_t a = {0};
+    pthread_t t;
+    int port;
+
+    assert_int_equal(ad_http_new(&cfg, &http, &err), 0);
+    assert_int_equal(ad_http_route(http, AD_HTTP_READ, "/hold", s_hold, NULL), 0);
+    assert_int_equal(ad_http_start(http, &err), 0);
+    port = ad_http_port(http);
+    memcpy(a.head, &port, sizeof(port));
+    s_held = NULL;
+    pthread_create(&t, NULL, s_hold_client, &a);
+    for (int i = 0; i < 500 && !__atomic_load_n(&s_held, __ATOMIC_SEQ_CST); i++)
+        adt_sleep_ms(10);
+    assert_non_null(__atomic_load_n(&s_held, __ATOMIC_SEQ_CST));
+    /* Stopping wakes the waiting request: it gets 503 (or its connection closes). */
+    ad_http_stop(&http);
+    pthread_join(t, NULL);
+    if (a.status != -1)
+        s_expect_json_error(&a, 503, "stopping");
+    s_answer_free(&a);
+    /* The holder answers after the stop: dropped, no harm. */
+    ad_http_res_json(ad_http_later_res(s_held), 200, json_object());
+    {
+        ad_http_later_t *l = s_held;
+
+        ad_http_later_send(&l);
+        assert_null(l);
+    }
+}
+
+static void
+test_form_part(void **state)
+{
+    static const char body[] = "--XyZ\r\n"
+                               "Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+                               "hello\r\n"
+                               "--XyZ\r\n"
+                               "Content-Disposition: form-data; name=\"image\"; "
+                               "filename=\"cat.png\"\r\n"
+                               "Content-Type: image/png\r\n\r\n"
+                               "PNGDATA-1234\r\n"
+                               "--XyZ--\r\n";
+    char raw[1024];
+    answer_t a;
+    json_t *doc;
+    int n;
+
+    n = snprintf(raw, sizeof(raw),
+                 "POST /api/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "Content-Type: multipart/form-data; boundary=XyZ\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
+    a = s_raw(s_port, raw, (size_t)n);
+    assert_int_equal(a.status, 200);
+    doc = json_loads(a.body, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(doc, "len")), 12);
+    assert_string_equal(json_string_value(json_object_get(doc, "data")), "PNGDATA-1234");
+    assert_string_equal(json_string_value(json_object_get(doc, "filename")), "cat.png");
+    assert_string_equal(json_string_value(json_object_get(doc, "type")), "image/png");
+    json_decref(doc);
+    s_answer_free(&a);
+
+    /* A form without the part; a body that is not a form. */
+    n = snprintf(raw, sizeof(raw),
+                 "POST /api/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "Content-Type: application/x-www-form-urlencoded\r\n"
+                 "Content-Length: 7\r\n\r\nnote=hi");
+    a = s_raw(s_port, raw, (size_t)n);
+    s_expect_json_error(&a, 400, "no part");
+    s_answer_free(&a);
+    a = s_req(s_port, "POST", "/api/upload", "raw bytes");
+    s_expect_json_error(&a, 415, "not a form");
+    s_answer_free(&a);
+}
+
 static void
 test_content_types(void **state)
 {
@@ -428,6 +628,9 @@ main(void)
         cmocka_unit_test(test_routes),        cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_static),        cmocka_unit_test(test_traversal_refused),
         cmocka_unit_test(test_body_limit),    cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_later),
+        cmocka_unit_test(test_later_stop),
+        cmocka_unit_test(test_form_part),
         cmocka_unit_test(test_content_types),
     };
 

@@ -131,6 +131,18 @@ const char *ad_http_req_header(const ad_http_req_t *req, const char *name);
 /* The body (NUL-terminated, borrowed) and its length in *len (may be NULL); "" when none. */
 const char *ad_http_req_body(const ad_http_req_t *req, size_t *len);
 
+/*
+ * The part called name of a multipart/form-data or
+ * application/x-www-form-urlencoded body (an <input type=file name=NAME>
+ * upload, a form field): its bytes in a new buffer *data (NUL-terminated, the
+ * caller frees it) of *len bytes, and its file name and content type in
+ * *filename and *type (new strings or NULL; either pointer may be NULL).
+ * Returns 0, -ENOENT when the body has no such part, or AD_EPARSE when it is
+ * not a form (wrong content type, malformed).
+ */
+int ad_http_req_part(const ad_http_req_t *req, const char *name, char **data, size_t *len,
+                     char **filename, char **type);
+
 /* ---- the answer ---------------------------------------------------------------------------- */
 
 /* Answer status with doc (stolen) as application/json. */
@@ -148,6 +160,32 @@ void ad_http_res_bytes(ad_http_res_t *res, int status, const char *type, const v
 void ad_http_res_file(ad_http_res_t *res, const char *dir, const char *rel);
 /* Add a header to the answer (both copied); up to 16 headers. */
 void ad_http_res_header(ad_http_res_t *res, const char *name, const char *value);
+
+/* ---- answers given later, by another thread ------------------------------------------------- */
+
+/*
+ * A request answered later (a model server's batch: the handler queues the
+ * request and an inference thread answers it).  The connection waits,
+ * suspended, without holding a thread of the pool.
+ */
+typedef struct ad_http_later ad_http_later_t;
+
+/*
+ * Answer res's request later: the handler returns 0 without answering, and
+ * the thread that holds the returned handle fills ad_http_later_res() and
+ * calls ad_http_later_send().  Never NULL; once per request.
+ */
+ad_http_later_t *ad_http_res_later(ad_http_res_t *res);
+
+/* The answer to fill (ad_http_res_json(), ...), owned by the handle's holder until it is sent. */
+ad_http_res_t *ad_http_later_res(ad_http_later_t *later);
+
+/*
+ * Send the filled answer and release the handle (sets *later_p to NULL).
+ * Safe from any thread, at any time: when the client has gone or the server
+ * has stopped (then the request got 503), the answer is dropped.
+ */
+void ad_http_later_send(ad_http_later_t **later_p);
 
 /* The content type of a file name from its extension ("text/html; charset=utf-8", ...). */
 const char *ad_http_content_type(const char *name);
