@@ -685,6 +685,24 @@ s_later_gone(ad_http_t *self, ad_http_later_t *l)
     s_later_unref(l);
 }
 
+/* Whether the request's Host names this machine's loopback (any port); no Host (HTTP/1.0) does. */
+static bool
+s_host_local(struct MHD_Connection *conn)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+    size_t n;
+
+    if (!host)
+        return true;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        n = strlen(names[i]);
+        if (!strncasecmp(host, names[i], n) && (host[n] == '\0' || host[n] == ':'))
+            return true;
+    }
+    return false;
+}
+
 /* The route for path and method: *allowed gets the methods of the longest prefix's routes. */
 static const route_t *
 s_find_route(const ad_http_t *self, const char *path, unsigned bit, unsigned *allowed)
@@ -740,6 +758,8 @@ s_dispatch(ad_http_t *self, struct MHD_Connection *conn, const char *url, const 
     for (size_t i = 0; i < sizeof(s_methods) / sizeof(s_methods[0]); i++)
         if (!strcmp(method, s_methods[i].name))
             req.bit = s_methods[i].bit;
+    if (!self->config.any_host && strncmp(self->addr, "127.", 4) == 0 && !s_host_local(conn))
+        return s_queue_error(conn, 403, "this server answers only Host localhost or 127.0.0.1");
     if (url[0] != '/')
         return s_queue_error(conn, 400, "the path must start with /");
     route = s_find_route(self, url, req.bit, &allowed);

@@ -78,7 +78,7 @@ s_req(int port, const char *method, const char *path, const char *body)
     size_t bl = body ? strlen(body) : 0, cap = bl + strlen(path) + 256;
     char *req = malloc(cap);
     int n = snprintf(req, cap,
-                     "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      method, path, bl, body ? body : "");
     answer_t a;
@@ -416,7 +416,7 @@ test_body_limit(void **state)
     s_answer_free(&a);
     /* Over the limit in chunks (no Content-Length): refused at the end. */
     n = snprintf(head, sizeof(head),
-                 "POST /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "POST /api/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                  "Transfer-Encoding: chunked\r\n\r\n");
     {
         size_t len = (size_t)n + 5000 + 64;
@@ -584,7 +584,7 @@ test_form_part(void **state)
     int n;
 
     n = snprintf(raw, sizeof(raw),
-                 "POST /api/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                  "Content-Type: multipart/form-data; boundary=XyZ\r\n"
                  "Content-Length: %zu\r\n\r\n%s",
                  strlen(body), body);
@@ -600,7 +600,7 @@ test_form_part(void **state)
 
     /* A form without the part; a body that is not a form. */
     n = snprintf(raw, sizeof(raw),
-                 "POST /api/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 "POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                  "Content-Type: application/x-www-form-urlencoded\r\n"
                  "Content-Length: 7\r\n\r\nnote=hi");
     a = s_raw(s_port, raw, (size_t)n);
@@ -609,6 +609,32 @@ test_form_part(void **state)
     a = s_req(s_port, "POST", "/api/upload", "raw bytes");
     s_expect_json_error(&a, 415, "not a form");
     s_answer_free(&a);
+}
+
+static void
+test_host_checked(void **state)
+{
+    static const char *const refused[] = {"evil.example", "localhost.evil.example:80",
+                                          "127.0.0.1.nip.io"};
+    static const char *const taken[] = {"localhost", "LOCALHOST:8080", "127.0.0.1:1", "[::1]:9"};
+    char raw[256];
+    answer_t a;
+    int n;
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        n = snprintf(raw, sizeof(raw), "GET /api/hello HTTP/1.1\r\nHost: %s\r\n"
+                     "Connection: close\r\n\r\n", refused[i]);
+        a = s_raw(s_port, raw, (size_t)n);
+        s_expect_json_error(&a, 403, "only Host localhost");
+        s_answer_free(&a);
+    }
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        n = snprintf(raw, sizeof(raw), "GET /api/hello HTTP/1.1\r\nHost: %s\r\n"
+                     "Connection: close\r\n\r\n", taken[i]);
+        a = s_raw(s_port, raw, (size_t)n);
+        assert_int_equal(a.status, 200);
+        s_answer_free(&a);
+    }
 }
 
 static void
@@ -631,6 +657,7 @@ main(void)
         cmocka_unit_test(test_later),
         cmocka_unit_test(test_later_stop),
         cmocka_unit_test(test_form_part),
+        cmocka_unit_test(test_host_checked),
         cmocka_unit_test(test_content_types),
     };
 

@@ -158,6 +158,42 @@ check(s in (400, 404), "no traversal")
 print("api: ok")
 EOF
 
+# Without a coordinator (a dead endpoint): the same answers from the store.
+DEAD=tcp://127.0.0.1:$(free_port)
+"$BIN/autodist" --home "$H" --coordinator "$DEAD" ui --listen 0 >"$TMP/ui2.out" 2>&1 &
+UI2_PID=$!
+PIDS+=($UI2_PID)
+URL2=
+for _ in $(seq 100); do
+    URL2=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$TMP/ui2.out" 2>/dev/null | head -1)
+    [ -n "$URL2" ] && break
+    sleep 0.1
+done
+python3 - "$URL2" <<'PY' || fail "the JSON API from the store alone"
+import json, sys, urllib.request
+url = sys.argv[1]
+def get(path):
+    with urllib.request.urlopen(url + path, timeout=10) as r:
+        return json.loads(r.read())
+def check(cond, what):
+    if not cond:
+        print("store api: FAIL: " + what)
+        sys.exit(1)
+d = get("/api/info")
+check(d["reachable"] is False and "cannot reach the coordinator" in d["error"], "info: %s" % d)
+d = get("/api/nodes")
+check(d["source"] == "store" and [n["name"] for n in d["nodes"]] == ["ui-node1"], "nodes: %s" % d)
+d = get("/api/jobs?all=1")
+tiny = [j for j in d["jobs"] if j["name"] == "ui-tiny"]
+check(d["source"] == "store" and tiny and tiny[0]["state"] == "COMPLETED", "jobs: %s" % d)
+d = get("/api/jobs/%d" % tiny[0]["id"])
+check(d["source"] == "store" and len(d["metrics"]["loss"]) == 6, "a job's metrics: %s" % d)
+d = get("/api/sweeps/ui-sweep")
+check(d["sweep"]["completed"] == 2 and d["sweep"]["source"] == "store", "a sweep: %s" % d)
+print("store api: ok")
+PY
+kill "$UI2_PID"
+
 # The page in a real browser: the DOM once the polls have answered.
 CHROME=("$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions
         --user-data-dir="$TMP/chromium" --virtual-time-budget=6000 --window-size=1280,1500)

@@ -21,7 +21,10 @@ extern "C" {
  * wins.  A path no route holds answers 404, a method its route does not take
  * 405 (with Allow), a body over the limit 413, each as a JSON error
  * {"error": "...", "status": N}.  Handlers run on the pool's threads, several
- * at once: what they share must be safe for that.
+ * at once: what they share must be safe for that.  A server on a loopback
+ * address answers only requests whose Host is localhost, 127.0.0.1 or [::1]
+ * (403 otherwise): a web page elsewhere cannot read it by pointing a name of
+ * its own at 127.0.0.1 (DNS rebinding), unless config.any_host says so.
  */
 typedef struct ad_http ad_http_t;
 
@@ -56,6 +59,7 @@ typedef struct ad_http_config {
     unsigned max_connections; /* connections open at once; more are refused */
     unsigned timeout_s;       /* an idle connection is closed after this many seconds */
     unsigned threads;         /* worker threads of the pool */
+    bool any_host;            /* on loopback, also answer a Host other than localhost (see below) */
 } ad_http_config_t;
 
 /*
