@@ -67,6 +67,11 @@ layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}
 EOF
 "${AD[@]}" submit "$TMP/tiny.yaml" --wait >"$TMP/submit.out" 2>&1 ||
     { fail "submit --wait"; cat "$TMP/submit.out" "$TMP/autodistd.log"; exit 1; }
+# A layout: auto job: the coordinator plans it (probes run with the fake trainer too).
+sed -e 's/^name: ui-tiny/name: ui-auto/' -e 's/^layout: .*/layout: auto/' "$TMP/tiny.yaml" \
+    >"$TMP/auto.yaml"
+"${AD[@]}" submit "$TMP/auto.yaml" --wait >"$TMP/auto.out" 2>&1 ||
+    { fail "submit --wait of a layout: auto job"; cat "$TMP/auto.out"; }
 # A sweep of two jobs: the sweeps panel.
 cat >"$TMP/sweep.yaml" <<'EOF'
 name: ui-sweep
@@ -144,6 +149,13 @@ check(r["speedup_lo"] < r["speedup"] < r["speedup_hi"] and r["cores"] == 4 and r
       "speedup with its spread: %s" % r)
 s, d = get("/api/plan?job=%d" % tiny[0]["id"])
 check(s == 200 and d["layout"] == "1x1x1" and d["auto"] is False, "the plan of a fixed job: %s" % d)
+s, d = get("/api/jobs?all=1")
+auto = [j for j in d["jobs"] if j["name"] == "ui-auto"]
+s, d = get("/api/plan?job=%d" % auto[0]["id"])
+check(s == 200 and d["auto"] is True and d["plan"]["choice"] == d["layout"] and
+      d["plan"]["candidates"] and d["source"] == "coordinator", "the plan of an auto job: %s" % d)
+s, d = get("/api/plan")
+check(s == 400 and "not a job id" in d["error"], "a plan without a job: 400")
 s, d = get("/api/sweeps")
 sw = [x for x in d["sweeps"] if x["name"] == "ui-sweep"]
 check(sw and sw[0]["total"] == 2 and sw[0]["completed"] == 2, "the sweep's progress: %s" % d)
@@ -207,13 +219,26 @@ check_dom '<td class="state-UP">UP</td>' "the node's state"
 check_dom '<td>ui-tiny</td>' "the job"
 check_dom 'id="job-title"[^>]*>[0-9]* ui-' "the latest job's panel"
 check_dom 'class="curve"' "the loss and throughput curves"
-# 4 layouts of the imported cnn runs, 1 of the mlp jobs (their own baseline).
-check_dom 'data-points="5"' "the speedup plot's 5 points"
+# 4 layouts of the imported cnn runs, 1 or more of the mlp jobs and probes.
+check_dom 'data-points="[5-9]"' "the speedup plot's points (5 or more)"
 check_dom 'class="ideal"' "the ideal line"
 check_dom 'class="errbar"' "the error bars"
 check_dom '1x4x1 (2)' "a point labelled with its layout and run count"
 check_dom 'data-name="ui-sweep"' "the sweep"
 check_dom 'class="pill live"' "the coordinator's mark"
+
+# ?job=ID opens a job: the auto job's plan is drawn as a table with its choice.
+AUTO_ID=$(python3 -c 'import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + "/api/jobs?all=1", timeout=10))
+print([j["id"] for j in d["jobs"] if j["name"] == "ui-auto"][0])' "$URL")
+timeout 120 "${CHROME[@]}" --dump-dom "$URL/?job=$AUTO_ID" >"$TMP/dom2.html" 2>>"$TMP/chromium.log" ||
+    fail "chromium --dump-dom ?job=$AUTO_ID failed"
+if grep -q '<table class="plan">' "$TMP/dom2.html" && grep -q 'Choice: 1x' "$TMP/dom2.html" &&
+    grep -q "id=\"job-title\"[^>]*>$AUTO_ID ui-auto" "$TMP/dom2.html"; then
+    ok "DOM: the auto job's panel and plan"
+else
+    fail "DOM lacks the auto job's panel and plan (job $AUTO_ID)"
+fi
 
 # A screenshot: the right size, not blank, the speedup plot drawn.
 timeout 120 "${CHROME[@]}" --screenshot="$TMP/ui.png" "$URL/" >>"$TMP/chromium.log" 2>&1 ||
