@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -637,6 +638,89 @@ test_host_checked(void **state)
     }
 }
 
+/* A connection to 127.0.0.1:port that waits at most 20 s on a read. */
+static int
+s_connect(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {.tv_sec = 20};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Whether the server closed fd (a read sees the end, or a reset) rather than the read timing out. */
+static bool
+s_closed_by_server(int fd)
+{
+    char c;
+    ssize_t k = recv(fd, &c, 1, 0);
+
+    return k == 0 || (k < 0 && errno == ECONNRESET);
+}
+
+/* A started server of cfg with the route /api/hello; its port in *port. */
+static ad_http_t *
+s_small_server(const ad_http_config_t *cfg, int *port)
+{
+    ad_http_t *http = NULL;
+    ad_err_t err = {0};
+
+    assert_int_equal(ad_http_new(cfg, &http, &err), 0);
+    assert_int_equal(ad_http_route(http, AD_HTTP_READ, "/api/hello", s_hello, "limits"), 0);
+    assert_int_equal(ad_http_start(http, &err), 0);
+    *port = ad_http_port(http);
+    return http;
+}
+
+static void
+test_limits(void **state)
+{
+    /* Idle connections live 60 s here: nothing closes them during the test. */
+    ad_http_config_t cfg = {.max_connections = 2, .timeout_s = 60, .threads = 1};
+    int port, a, b, c;
+    ad_http_t *http = s_small_server(&cfg, &port);
+
+    /* Two connections open: a third waits, unanswered, until one of them closes. */
+    a = s_connect(port);
+    b = s_connect(port);
+    adt_sleep_ms(100);
+    c = s_connect(port);
+    {
+        static const char get[] = "GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Connection: close\r\n\r\n";
+        struct timeval tv = {.tv_sec = 1};
+        char buf[512];
+        ssize_t k;
+
+        assert_int_equal(send(c, get, sizeof(get) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(get) - 1);
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        k = recv(c, buf, sizeof(buf) - 1, 0);
+        assert_true(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        close(a);
+        tv.tv_sec = 20;
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        k = recv(c, buf, sizeof(buf) - 1, 0);
+        assert_true(k > 12);
+        buf[k] = '\0';
+        assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    }
+    close(c);
+    close(b);
+    ad_http_stop(&http);
+
+    /* An idle connection is closed after the timeout (1 s; a read waits up to 20 s). */
+    cfg = (ad_http_config_t){.timeout_s = 1};
+    http = s_small_server(&cfg, &port);
+    a = s_connect(port);
+    assert_true(s_closed_by_server(a));
+    close(a);
+    ad_http_stop(&http);
+}
+
 static void
 test_content_types(void **state)
 {
@@ -658,6 +742,7 @@ main(void)
         cmocka_unit_test(test_later_stop),
         cmocka_unit_test(test_form_part),
         cmocka_unit_test(test_host_checked),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_content_types),
     };
 

@@ -56,7 +56,7 @@ typedef struct ad_http_res ad_http_res_t;
 typedef struct ad_http_config {
     const char *listen;       /* "ADDR:PORT", "PORT" (on 127.0.0.1), ":PORT"; port 0 = any free */
     size_t max_body;          /* largest request body in bytes; more answers 413 */
-    unsigned max_connections; /* connections open at once; more are refused */
+    unsigned max_connections; /* connections served at once; more wait in the listen queue */
     unsigned timeout_s;       /* an idle connection is closed after this many seconds */
     unsigned threads;         /* worker threads of the pool */
     bool any_host;            /* on loopback, also answer a Host other than localhost (see below) */
