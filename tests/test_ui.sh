@@ -72,14 +72,16 @@ sed -e 's/^name: ui-tiny/name: ui-auto/' -e 's/^layout: .*/layout: auto/' "$TMP/
     >"$TMP/auto.yaml"
 "${AD[@]}" submit "$TMP/auto.yaml" --wait >"$TMP/auto.out" 2>&1 ||
     { fail "submit --wait of a layout: auto job"; cat "$TMP/auto.out"; }
-# A sweep of two jobs: the sweeps panel.
+# A sweep of three jobs, one failing: the sweeps panel.
 cat >"$TMP/sweep.yaml" <<'EOF'
 name: ui-sweep
 base: {model: mlp, dataset: synthetic, steps: 2, batch_size: 8,
        layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}}
-grid: {seed: [1, 2]}
+grid: {seed: [1, 2, 13]}
 EOF
-"${AD[@]}" sweep "$TMP/sweep.yaml" >"$TMP/sweep.out" 2>&1 || { fail "sweep"; cat "$TMP/sweep.out"; }
+# Seed 13 fails (the fake trainer says so): the sweep ends with 2 completed, 1 failed.
+"${AD[@]}" sweep "$TMP/sweep.yaml" >"$TMP/sweep.out" 2>&1
+grep -q '1 failed' "$TMP/sweep.out" || { fail "sweep"; cat "$TMP/sweep.out"; }
 # Logged runs of four layouts: the speedup plot's points and error bars.
 cat >"$TMP/runs.csv" <<'EOF'
 model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size,samples_per_s
@@ -158,7 +160,8 @@ s, d = get("/api/plan")
 check(s == 400 and "not a job id" in d["error"], "a plan without a job: 400")
 s, d = get("/api/sweeps")
 sw = [x for x in d["sweeps"] if x["name"] == "ui-sweep"]
-check(sw and sw[0]["total"] == 2 and sw[0]["completed"] == 2, "the sweep's progress: %s" % d)
+check(sw and sw[0]["total"] == 3 and sw[0]["completed"] == 2 and sw[0]["failed"] == 1,
+      "the sweep's progress: %s" % d)
 s, d = get("/api/sweeps/ui-sweep")
 check(s == 200 and d["sweep"]["name"] == "ui-sweep", "one sweep")
 s, d = get("/api/runs", method="POST")
@@ -201,14 +204,15 @@ check(d["source"] == "store" and tiny and tiny[0]["state"] == "COMPLETED", "jobs
 d = get("/api/jobs/%d" % tiny[0]["id"])
 check(d["source"] == "store" and len(d["metrics"]["loss"]) == 6, "a job's metrics: %s" % d)
 d = get("/api/sweeps/ui-sweep")
-check(d["sweep"]["completed"] == 2 and d["sweep"]["source"] == "store", "a sweep: %s" % d)
+check(d["sweep"]["completed"] == 2 and d["sweep"]["failed"] == 1 and
+      d["sweep"]["source"] == "store", "a sweep: %s" % d)
 print("store api: ok")
 PY
 kill "$UI2_PID"
 
 # The page in a real browser: the DOM once the polls have answered.
 CHROME=("$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions
-        --user-data-dir="$TMP/chromium" --virtual-time-budget=6000 --window-size=1280,1500)
+        --user-data-dir="$TMP/chromium" --virtual-time-budget=6000 --window-size=1280,1800)
 timeout 120 "${CHROME[@]}" --dump-dom "$URL/" >"$TMP/dom.html" 2>"$TMP/chromium.log" ||
     fail "chromium --dump-dom failed: $(tail -3 "$TMP/chromium.log")"
 check_dom() {
@@ -225,6 +229,7 @@ check_dom 'class="ideal"' "the ideal line"
 check_dom 'class="errbar"' "the error bars"
 check_dom '1x4x1 (2)' "a point labelled with its layout and run count"
 check_dom 'data-name="ui-sweep"' "the sweep"
+check_dom 'FAILED: [^<]*seed 13 is unlucky' "the sweep's failed job and its reason"
 check_dom 'class="pill live"' "the coordinator's mark"
 
 # ?job=ID opens a job: the auto job's plan is drawn as a table with its choice.
@@ -245,7 +250,7 @@ timeout 120 "${CHROME[@]}" --screenshot="$TMP/ui.png" "$URL/" >>"$TMP/chromium.l
     fail "chromium --screenshot failed"
 # UI_SHOT=FILE keeps a copy (docs/ui.md describes it).
 [ -n "${UI_SHOT:-}" ] && cp "$TMP/ui.png" "$UI_SHOT"
-if python3 "$SRC/tests/ui/check_png.py" "$TMP/ui.png" 1280 1500; then
+if python3 "$SRC/tests/ui/check_png.py" "$TMP/ui.png" 1280 1800; then
     ok "screenshot"
 else
     fail "screenshot"

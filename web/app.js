@@ -154,10 +154,11 @@ async function refreshQueue() {
                    el('td', {}, layoutOf(j)), el('td', {}, progressText(j)),
                    el('td', {class: 'muted reason'}, j.reason || ''))),
         '#queue-empty');
-    // Follow a running job, else the latest one, until the user chooses.
+    // Follow a running job, else the latest that completed, until the user chooses.
     if (state.job === null && jobs.length) {
         const running = jobs.find((j) => j.state === 'RUNNING');
-        selectJob((running || jobs[0]).id);
+        const done = jobs.find((j) => j.state === 'COMPLETED');
+        selectJob((running || done || jobs[0]).id);
     }
 }
 
@@ -417,6 +418,18 @@ async function refreshPlan() {
     out.replaceChildren(...parts);
 }
 
+// What a sweep's user must know: jobs that can never start, and the last failures (click: open).
+function sweepNotes(s) {
+    const notes = [];
+    if (s.never)
+        notes.push(el('div', {class: 'error'}, `${s.never} cannot start: ${s.never_reason}`));
+    for (const f of s.failed_jobs || [])
+        notes.push(
+            el('div', {class: 'muted clickable', onclick: () => selectJob(f.job)},
+               `job ${f.job} ${f.name} ${f.state}: ${f.reason || '-'}`));
+    return notes;
+}
+
 async function refreshSweeps() {
     const doc = await api('api/sweeps');
     const out = document.getElementById('sweeps');
@@ -435,7 +448,8 @@ async function refreshSweeps() {
                    (s.eta_s ? `, ETA ${Math.round(s.eta_s)} s` : '')),
             el('div', {class: 'progress'}, seg(s.completed, 'seg-completed'),
                seg(s.running, 'seg-running'), seg(s.failed, 'seg-failed'),
-               seg(s.cancelled, 'seg-cancelled')));
+               seg(s.cancelled, 'seg-cancelled')),
+            sweepNotes(s));
     }));
     document.getElementById('sweeps-empty').hidden = doc.sweeps.length > 0;
 }

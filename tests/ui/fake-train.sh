@@ -1,14 +1,20 @@
 #!/bin/sh
 # fake-train.sh - a trainer for the dashboard's test: takes autodist-train's options and writes
-# the metrics of a short run (start, --steps step lines with a falling loss, done) at once.
-metrics= steps=5
+# the metrics of a short run (start, --steps step lines with a falling loss, done) at once;
+# --seed 13 fails as the real trainer does (one error line, exit 1).
+metrics= steps=5 seed=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --metrics) metrics=$2; shift ;;
     --steps) steps=$2; shift ;;
+    --seed) seed=$2; shift ;;
     esac
     shift
 done
+if [ "$seed" = 13 ]; then
+    echo "autodist-train: error: seed 13 is unlucky (fake trainer)" >&2
+    exit 1
+fi
 [ -n "$metrics" ] || exit 0
 echo '{"event":"start","config":{"steps":'"$steps"'},"params":10}' >"$metrics"
 i=1
