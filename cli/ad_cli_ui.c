@@ -23,8 +23,10 @@
 #define S_COORD_BACKOFF_S 5.0
 /* Most rows /api/runs answers (?limit= lowers it). */
 #define S_RUNS_MAX 1000
-/* Most samples per metric /api/jobs/ID answers (the latest ones). */
-#define S_METRIC_MAX 5000
+/* Most samples per metric /api/jobs/ID answers: longer series are thinned evenly. */
+#define S_METRIC_MAX 2000
+/* The metrics /api/jobs/ID answers without ?keys=: what the page draws. */
+#define S_METRIC_KEYS "loss,samples_per_s"
 
 /* What the handlers share; the coordinator is asked by one thread at a time. */
 typedef struct ui {
@@ -224,10 +226,47 @@ s_metric_cb(int64_t run, const ad_metric_t *m, void *arg)
         arr = json_array();
         json_object_set_new(series, m->key, arr);
     }
-    if (json_array_size(arr) >= S_METRIC_MAX)
-        json_array_remove(arr, 0);
     json_array_append_new(arr, json_pack("[I o]", (json_int_t)m->step, ad_cli_json_num(m->value)));
     return 0;
+}
+
+/* Thin each series of over S_METRIC_MAX samples to every k-th one, keeping the last. */
+static void
+s_metrics_thin(json_t *series)
+{
+    const char *key;
+    json_t *arr;
+
+    json_object_foreach(series, key, arr)
+    {
+        size_t n = json_array_size(arr), k = (n + S_METRIC_MAX - 1) / S_METRIC_MAX;
+        json_t *thin;
+
+        if (n <= S_METRIC_MAX)
+            continue;
+        thin = json_array();
+        for (size_t i = 0; i < n; i += k)
+            json_array_append(thin, json_array_get(arr, i));
+        if ((n - 1) % k)
+            json_array_append(thin, json_array_get(arr, n - 1));
+        json_object_set_new(series, key, thin);
+    }
+}
+
+/* The metrics of run that keys names ("a,b"; "all": every one) into series. */
+static void
+s_metrics_read(ad_store_t *store, int64_t run, const char *keys, json_t *series)
+{
+    char buf[256], *save = NULL;
+
+    if (!strcmp(keys, "all")) {
+        ad_store_each_metric(store, run, NULL, s_metric_cb, series);
+    } else {
+        snprintf(buf, sizeof(buf), "%s", keys);
+        for (char *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save))
+            ad_store_each_metric(store, run, k, s_metric_cb, series);
+    }
+    s_metrics_thin(series);
 }
 
 /* The job id at the end of the path ("/7"), or 0 with a 400/404 answered. */
@@ -249,7 +288,10 @@ s_path_job(const ad_http_req_t *req, ad_http_res_t *res, const char *text)
     return id;
 }
 
-/* GET /api/jobs/ID: the job (live state when the coordinator answers), its run, its metrics. */
+/*
+ * GET /api/jobs/ID[?keys=loss,comm_s|all]: the job (live state when the
+ * coordinator answers), its run and its metrics (loss and samples_per_s by default).
+ */
 static int
 s_api_job(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 {
@@ -281,7 +323,10 @@ s_api_job(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     if (have_row && row.run > 0) {
         json_object_set_new(job, "run", json_integer(row.run));
         have_run = ad_store_get_run(store, row.run, &run) == 0;
-        ad_store_each_metric(store, row.run, NULL, s_metric_cb, series);
+        s_metrics_read(store, row.run,
+                       ad_http_req_query(req, "keys") ? ad_http_req_query(req, "keys")
+                                                      : S_METRIC_KEYS,
+                       series);
     }
     o = json_pack("{s:s s:o s:o s:o}", "source", rc == 0 ? "coordinator" : "store", "job", job,
                   "run", have_run ? ad_cli_run_json(&run) : json_null(), "metrics", series);

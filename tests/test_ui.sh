@@ -67,6 +67,11 @@ layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}
 EOF
 "${AD[@]}" submit "$TMP/tiny.yaml" --wait >"$TMP/submit.out" 2>&1 ||
     { fail "submit --wait"; cat "$TMP/submit.out" "$TMP/autodistd.log"; exit 1; }
+# A long job (2,500 steps): its curves are thinned to at most 2,000 points.
+sed -e 's/^name: ui-tiny/name: ui-long/' -e 's/^steps: 6/steps: 2500/' "$TMP/tiny.yaml" \
+    >"$TMP/long.yaml"
+"${AD[@]}" submit "$TMP/long.yaml" --wait >"$TMP/long.out" 2>&1 ||
+    { fail "submit --wait of a long job"; cat "$TMP/long.out"; }
 # A layout: auto job: the coordinator plans it (probes run with the fake trainer too).
 sed -e 's/^name: ui-tiny/name: ui-auto/' -e 's/^layout: .*/layout: auto/' "$TMP/tiny.yaml" \
     >"$TMP/auto.yaml"
@@ -133,6 +138,17 @@ check(tiny and tiny[0]["state"] == "COMPLETED", "ui-tiny COMPLETED in /api/jobs?
 s, d = get("/api/jobs/%d" % tiny[0]["id"])
 check(s == 200 and len(d["metrics"].get("loss", [])) == 6, "6 loss samples: %s" % d.get("metrics"))
 check(d["run"] and d["run"]["samples_per_s"] == 1000.0, "the run's throughput: %s" % d["run"])
+check(sorted(d["metrics"]) == ["loss", "samples_per_s"], "the curves' metrics by default")
+s, d = get("/api/jobs/%d?keys=all" % tiny[0]["id"])
+check({"loss", "samples_per_s", "comm_s"} <= set(d["metrics"]), "?keys=all: %s" % d["metrics"])
+s, d = get("/api/jobs/%d?keys=comm_s" % tiny[0]["id"])
+check(list(d["metrics"]) == ["comm_s"], "?keys=comm_s: %s" % d["metrics"])
+s, d = get("/api/jobs?all=1")
+long_id = [j for j in d["jobs"] if j["name"] == "ui-long"][0]["id"]
+s, d = get("/api/jobs/%d" % long_id)
+loss = d["metrics"]["loss"]
+check(1000 <= len(loss) <= 2001 and loss[0][0] == 1 and loss[-1][0] == 2500,
+      "2,500 steps thinned to at most 2,000 (+ the last): %d, %s .. %s" % (len(loss), loss[0], loss[-1]))
 s, d = get("/api/jobs/999999")
 check(s == 404 and "no job 999999" in d["error"], "an unknown job: 404")
 s, d = get("/api/jobs/x")

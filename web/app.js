@@ -143,7 +143,7 @@ async function refreshQueue() {
     const [live, all] = await Promise.all([api('api/jobs'), api('api/jobs?all=1')]);
     // The queue and the running jobs first, then the latest that ended.
     const ended =
-        all.jobs.filter((j) => j.state !== 'PENDING' && j.state !== 'RUNNING').slice(0, 8);
+        all.jobs.filter((j) => j.state !== 'PENDING' && j.state !== 'RUNNING').slice(0, 12);
     const jobs = live.jobs.concat(ended);
     fill(
         '#queue tbody',
