@@ -695,12 +695,36 @@ s_find_web(char *out, size_t size)
                        exe, AD_WEB_INSTALL_DIR, AD_WEB_SOURCE_DIR);
 }
 
+/* Whether prog is an executable file in a folder of $PATH. */
+static bool
+s_in_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+
+    while (path && *path) {
+        size_t n = strcspn(path, ":");
+
+        snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
+        if (n && access(buf, X_OK) == 0)
+            return true;
+        path += n + (path[n] == ':');
+    }
+    return false;
+}
+
 /* Open url in the desktop's browser (xdg-open), without waiting for it. */
 static void
 s_open(const char *url)
 {
-    pid_t pid = fork();
+    pid_t pid;
 
+    if (!s_in_path("xdg-open")) {
+        fprintf(stderr, "autodist: ui: --open: no xdg-open on this machine; open %s/ by hand\n",
+                url);
+        return;
+    }
+    pid = fork();
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);
 
@@ -712,7 +736,7 @@ s_open(const char *url)
         _exit(127);
     }
     if (pid < 0)
-        fprintf(stderr, "autodist: ui: cannot open a browser: %s\n", strerror(errno));
+        fprintf(stderr, "autodist: ui: --open: cannot start xdg-open: %s\n", strerror(errno));
 }
 
 static void

@@ -277,6 +277,27 @@ kill -INT "$UI_PID"
 for _ in $(seq 50); do kill -0 "$UI_PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$UI_PID" 2>/dev/null; then fail "autodist ui did not stop on SIGINT"; else ok "stopped"; fi
 
+# --open hands the URL to xdg-open (a fake one here); without one it says so.
+mkdir -p "$TMP/fakebin" "$TMP/nobin"
+printf '#!/bin/sh\necho "$1" >"%s/opened"\n' "$TMP" >"$TMP/fakebin/xdg-open"
+chmod +x "$TMP/fakebin/xdg-open"
+# Run autodist ui with PATH=$1 and --open until file $2 holds pattern $3, then stop it.
+open_with() {
+    PATH="$1" "${AD[@]}" ui --listen 127.0.0.1:0 --open >"$TMP/open.out" 2>&1 &
+    local pid=$!
+    for _ in $(seq 50); do grep -q "$3" "$2" 2>/dev/null && break; sleep 0.1; done
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+}
+want='^http://127.0.0.1:[0-9]*$'
+open_with "$TMP/fakebin:$PATH" "$TMP/opened" "$want"
+grep -q "$want" "$TMP/opened" 2>/dev/null && ok "--open" ||
+    fail "--open did not run xdg-open with the URL"
+want='no xdg-open on this machine; open http://127.0.0.1:[0-9]*/ by hand'
+open_with "$TMP/nobin" "$TMP/open.out" "$want"
+grep -q "$want" "$TMP/open.out" && ok "--open without xdg-open" ||
+    fail "--open without xdg-open: $(cat "$TMP/open.out")"
+
 # Bad command lines: one line naming what is wrong, exit 2.
 out=$("${AD[@]}" ui --listen nohost:80 2>&1)
 [ $? -eq 2 ] && echo "$out" | grep -q 'not an IPv4 address' && ok "a bad --listen" ||
