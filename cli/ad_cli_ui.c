@@ -30,11 +30,11 @@
 
 /* What the handlers share; the coordinator is asked by one thread at a time. */
 typedef struct ui {
-    ad_cli_t *cli;         /* home and endpoint resolved before serving: read-only after */
-    pthread_mutex_t lock;  /* guards what follows */
-    double down_until;     /* the coordinator did not answer: the store only until then */
-    char last_error[512];  /* why the coordinator did not answer; "" when it did */
-    char web[PATH_MAX];    /* the page's folder */
+    ad_cli_t *cli;        /* home and endpoint resolved before serving: read-only after */
+    pthread_mutex_t lock; /* guards what follows */
+    double down_until;    /* the coordinator did not answer: the store only until then */
+    char last_error[512]; /* why the coordinator did not answer; "" when it did */
+    char web[PATH_MAX];   /* the page's folder */
 } ui_t;
 
 /* ---- sources: the coordinator when it answers, else the store -------------------------------- */
@@ -95,19 +95,16 @@ s_answer(const char *source, const char *key, json_t *value)
 static json_t *
 s_job_row_json(const ad_job_row_t *r)
 {
-    json_t *o = json_pack("{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o s:o s:I}", "id",
-                          (json_int_t)r->id, "name", r->name ? r->name : "", "state",
-                          ad_store_job_state_name(r->state), "reason",
-                          r->reason ? json_string(r->reason) : json_null(), "submitted",
-                          ad_cli_json_num(r->submitted), "started", ad_cli_json_num(r->started),
-                          "ended", ad_cli_json_num(r->ended), "exit_code",
-                          r->exit_code == AD_STORE_NO_EXIT ? json_null()
-                                                           : json_integer(r->exit_code),
-                          "nodes", r->nodes, "procs_per_node", r->procs_per_node,
-                          "threads_per_proc", r->threads_per_proc, "nodelist",
-                          r->nodelist ? json_string(r->nodelist) : json_null(), "sweep",
-                          r->sweep > 0 ? json_integer(r->sweep) : json_null(), "run",
-                          (json_int_t)r->run);
+    json_t *o = json_pack(
+        "{s:I s:s s:s s:o s:o s:o s:o s:o s:i s:i s:i s:o s:o s:I}", "id", (json_int_t)r->id,
+        "name", r->name ? r->name : "", "state", ad_store_job_state_name(r->state), "reason",
+        r->reason ? json_string(r->reason) : json_null(), "submitted",
+        ad_cli_json_num(r->submitted), "started", ad_cli_json_num(r->started), "ended",
+        ad_cli_json_num(r->ended), "exit_code",
+        r->exit_code == AD_STORE_NO_EXIT ? json_null() : json_integer(r->exit_code), "nodes",
+        r->nodes, "procs_per_node", r->procs_per_node, "threads_per_proc", r->threads_per_proc,
+        "nodelist", r->nodelist ? json_string(r->nodelist) : json_null(), "sweep",
+        r->sweep > 0 ? json_integer(r->sweep) : json_null(), "run", (json_int_t)r->run);
     json_t *spec = r->spec ? json_loads(r->spec, 0, NULL) : NULL;
 
     if (!o)
@@ -161,9 +158,9 @@ s_api_nodes(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     size_t n = 0;
 
     if (reply) {
-        ad_http_res_json(res, 200,
-                         s_answer("coordinator", "nodes",
-                                  json_incref(json_object_get(reply, "nodes"))));
+        ad_http_res_json(
+            res, 200,
+            s_answer("coordinator", "nodes", json_incref(json_object_get(reply, "nodes"))));
         json_decref(reply);
         return 0;
     }
@@ -203,9 +200,8 @@ s_api_jobs(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
                     with_done ? json_pack("{s:{s:i}}", "filter", "limit", 100) : NULL, NULL);
 
     if (reply) {
-        ad_http_res_json(res, 200,
-                         s_answer("coordinator", "jobs",
-                                  json_incref(json_object_get(reply, "jobs"))));
+        ad_http_res_json(
+            res, 200, s_answer("coordinator", "jobs", json_incref(json_object_get(reply, "jobs"))));
         json_decref(reply);
         return 0;
     }
@@ -343,8 +339,8 @@ s_parse_layout(const char *text, ad_run_filter_t *f)
 {
     char tail;
 
-    return sscanf(text, "%dx%dx%d%c", &f->nodes, &f->procs_per_node, &f->threads_per_proc,
-                  &tail) == 3 &&
+    return sscanf(text, "%dx%dx%d%c", &f->nodes, &f->procs_per_node, &f->threads_per_proc, &tail) ==
+               3 &&
            f->nodes > 0 && f->procs_per_node > 0 && f->threads_per_proc > 0;
 }
 
@@ -446,9 +442,9 @@ s_speedup_json(const ad_speedup_row_t *r)
     json_object_set_new(o, "nodes", json_integer(r->nodes));
     json_object_set_new(o, "procs_per_node", json_integer(r->procs_per_node));
     json_object_set_new(o, "threads_per_proc", json_integer(r->threads_per_proc));
-    json_object_set_new(o, "cores", json_integer(ad_cli_runs_cores(
-                                        r->device, r->nodes, r->procs_per_node,
-                                        r->threads_per_proc)));
+    json_object_set_new(o, "cores",
+                        json_integer(ad_cli_runs_cores(r->device, r->nodes, r->procs_per_node,
+                                                       r->threads_per_proc)));
     json_object_set_new(o, "runs", json_integer(r->runs));
     json_object_set_new(o, "samples_per_s", ad_cli_json_num(r->samples_per_s));
     json_object_set_new(o, "samples_sd", ad_cli_json_num(r->samples_sd));
@@ -537,9 +533,9 @@ s_api_plan(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 
 /* A sweep's jobs counted by state, from the store's job rows. */
 typedef struct sweep_count {
-    int64_t id;                            /* the sweep */
+    int64_t id;                             /* the sweep */
     int64_t by_state[AD_JOB_NODE_FAIL + 1]; /* jobs in each state */
-    int64_t total;                         /* all its jobs */
+    int64_t total;                          /* all its jobs */
 } sweep_count_t;
 
 /* The sweeps the store's jobs name, with their counts: a new array of *n (the caller frees). */
@@ -662,8 +658,7 @@ s_find_web(char *out, size_t size)
         snprintf(out, size, "%s", env);
         snprintf(probe, sizeof(probe), "%s/index.html", out);
         if (stat(probe, &sb) != 0)
-            return ad_cli_fail(AD_CLI_EXIT_ERROR, "ui: AUTODIST_WEB_DIR=%s has no index.html",
-                               env);
+            return ad_cli_fail(AD_CLI_EXIT_ERROR, "ui: AUTODIST_WEB_DIR=%s has no index.html", env);
         return 0;
     }
     exe[0] = '\0';
@@ -753,9 +748,9 @@ s_routes(ad_http_t *http, ui_t *ui, ad_err_t *err)
         const char *prefix;
         ad_http_handler_fn fn;
     } api[] = {
-        {"/api/info", s_api_info},       {"/api/nodes", s_api_nodes}, {"/api/jobs", s_api_jobs},
-        {"/api/runs", s_api_runs},       {"/api/speedup", s_api_speedup},
-        {"/api/plan", s_api_plan},       {"/api/sweeps", s_api_sweeps},
+        {"/api/info", s_api_info},     {"/api/nodes", s_api_nodes},     {"/api/jobs", s_api_jobs},
+        {"/api/runs", s_api_runs},     {"/api/speedup", s_api_speedup}, {"/api/plan", s_api_plan},
+        {"/api/sweeps", s_api_sweeps},
     };
     int rc = 0;
 

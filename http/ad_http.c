@@ -64,9 +64,9 @@ struct ad_http_res {
     int fd;                          /* a file to send (owned), -1 = none */
     char *headers[S_MAX_HEADERS][2]; /* extra headers; owned */
     int n_headers;
-    ad_http_later_t *later;       /* ad_http_res_later() was called: answered later */
-    ad_http_t *server;            /* the server answering */
-    struct MHD_Connection *conn;  /* and the connection */
+    ad_http_later_t *later;      /* ad_http_res_later() was called: answered later */
+    ad_http_t *server;           /* the server answering */
+    struct MHD_Connection *conn; /* and the connection */
 };
 
 /*
@@ -89,10 +89,10 @@ struct ad_http_later {
 
 /* What one connection's request collects between MHD's calls. */
 typedef struct conn_state {
-    char *body;    /* the body so far (NUL-terminated) */
-    size_t len;    /* its bytes */
-    bool too_big;  /* it went over max_body: answer 413 at the end */
-    bool answered; /* an answer was queued before the body (413 on Content-Length) */
+    char *body;             /* the body so far (NUL-terminated) */
+    size_t len;             /* its bytes */
+    bool too_big;           /* it went over max_body: answer 413 at the end */
+    bool answered;          /* an answer was queued before the body (413 on Content-Length) */
     ad_http_later_t *later; /* the request is answered later */
 } conn_state_t;
 
@@ -892,9 +892,8 @@ ad_http_start(ad_http_t *self, ad_err_t *err)
     if (rc)
         return rc;
     self->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
-                         NULL, NULL, s_access,
-                         self, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
+                         0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)self->config.threads,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)self->config.max_connections,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)self->config.timeout_s,

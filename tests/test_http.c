@@ -623,15 +623,19 @@ test_host_checked(void **state)
     int n;
 
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        n = snprintf(raw, sizeof(raw), "GET /api/hello HTTP/1.1\r\nHost: %s\r\n"
-                     "Connection: close\r\n\r\n", refused[i]);
+        n = snprintf(raw, sizeof(raw),
+                     "GET /api/hello HTTP/1.1\r\nHost: %s\r\n"
+                     "Connection: close\r\n\r\n",
+                     refused[i]);
         a = s_raw(s_port, raw, (size_t)n);
         s_expect_json_error(&a, 403, "only Host localhost");
         s_answer_free(&a);
     }
     for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
-        n = snprintf(raw, sizeof(raw), "GET /api/hello HTTP/1.1\r\nHost: %s\r\n"
-                     "Connection: close\r\n\r\n", taken[i]);
+        n = snprintf(raw, sizeof(raw),
+                     "GET /api/hello HTTP/1.1\r\nHost: %s\r\n"
+                     "Connection: close\r\n\r\n",
+                     taken[i]);
         a = s_raw(s_port, raw, (size_t)n);
         assert_int_equal(a.status, 200);
         s_answer_free(&a);
@@ -652,7 +656,8 @@ s_connect(int port)
     return fd;
 }
 
-/* Whether the server closed fd (a read sees the end, or a reset) rather than the read timing out. */
+/* Whether the server closed fd (a read sees the end, or a reset) rather than the read timing out.
+ */
 static bool
 s_closed_by_server(int fd)
 {
@@ -691,7 +696,7 @@ test_limits(void **state)
     c = s_connect(port);
     {
         static const char get[] = "GET /api/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                   "Connection: close\r\n\r\n";
+                                  "Connection: close\r\n\r\n";
         struct timeval tv = {.tv_sec = 1};
         char buf[512];
         ssize_t k;
@@ -734,16 +739,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_parse),  cmocka_unit_test(test_listen_in_use),
-        cmocka_unit_test(test_routes),        cmocka_unit_test(test_not_found_and_method),
-        cmocka_unit_test(test_static),        cmocka_unit_test(test_traversal_refused),
-        cmocka_unit_test(test_body_limit),    cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_later),
-        cmocka_unit_test(test_later_stop),
-        cmocka_unit_test(test_form_part),
-        cmocka_unit_test(test_host_checked),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_listen_parse), cmocka_unit_test(test_listen_in_use),
+        cmocka_unit_test(test_routes),       cmocka_unit_test(test_not_found_and_method),
+        cmocka_unit_test(test_static),       cmocka_unit_test(test_traversal_refused),
+        cmocka_unit_test(test_body_limit),   cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_later),        cmocka_unit_test(test_later_stop),
+        cmocka_unit_test(test_form_part),    cmocka_unit_test(test_host_checked),
+        cmocka_unit_test(test_limits),       cmocka_unit_test(test_content_types),
     };
 
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
