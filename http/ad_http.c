@@ -1,5 +1,6 @@
 /* ad_http.c - the HTTP layer over libmicrohttpd: routes, JSON answers, static files, limits */
 #include "autodist/ad_http.h"
+#include "autodist/ad_clock.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -94,6 +95,10 @@ typedef struct conn_state {
     bool too_big;           /* it went over max_body: answer 413 at the end */
     bool answered;          /* an answer was queued before the body (413 on Content-Length) */
     ad_http_later_t *later; /* the request is answered later */
+    char *method;           /* for config.on_done: the method and the path */
+    char *path;
+    double t0;    /* when its headers were in (ad_clock_now()) */
+    int status;   /* the status answered; 0 = none yet */
 } conn_state_t;
 
 static const struct {
@@ -527,9 +532,9 @@ ad_http_req_part(const ad_http_req_t *req, const char *name, char **data, size_t
 
 /* ---- serving --------------------------------------------------------------------------------- */
 
-/* Hand res to MHD on conn (res is cleared). */
+/* Hand res to MHD on conn (res is cleared); st (may be NULL) remembers its status. */
 static enum MHD_Result
-s_queue(struct MHD_Connection *conn, ad_http_res_t *res)
+s_queue(struct MHD_Connection *conn, conn_state_t *st, ad_http_res_t *res)
 {
     struct MHD_Response *r;
     enum MHD_Result ok;
@@ -553,18 +558,20 @@ s_queue(struct MHD_Connection *conn, ad_http_res_t *res)
     for (int i = 0; i < res->n_headers; i++)
         MHD_add_response_header(r, res->headers[i][0], res->headers[i][1]);
     ok = MHD_queue_response(conn, (unsigned)res->status, r);
+    if (st && ok == MHD_YES)
+        st->status = res->status;
     MHD_destroy_response(r);
     s_res_clear(res);
     return ok;
 }
 
 static enum MHD_Result
-s_queue_error(struct MHD_Connection *conn, int status, const char *msg)
+s_queue_error(struct MHD_Connection *conn, conn_state_t *st, int status, const char *msg)
 {
     ad_http_res_t res = {.fd = -1};
 
     ad_http_res_error(&res, status, "%s", msg);
-    return s_queue(conn, &res);
+    return s_queue(conn, st, &res);
 }
 
 /* ---- answers given later --------------------------------------------------------------------- */
@@ -626,7 +633,7 @@ ad_http_later_send(ad_http_later_t **later_p)
 
 /* Queue l's answer on conn: the holder's when sent, else 503 (the server stops). */
 static enum MHD_Result
-s_later_queue(struct MHD_Connection *conn, ad_http_later_t *l)
+s_later_queue(struct MHD_Connection *conn, conn_state_t *st, ad_http_later_t *l)
 {
     ad_http_res_t res = {.fd = -1};
 
@@ -641,7 +648,7 @@ s_later_queue(struct MHD_Connection *conn, ad_http_later_t *l)
         ad_http_res_error(&res, l->answered ? 500 : 503,
                           l->answered ? "internal error: answered without an answer"
                                       : "the server is stopping");
-    return s_queue(conn, &res);
+    return s_queue(conn, st, &res);
 }
 
 /* The handler deferred its answer: wait for it, suspended, unless it is already there. */
@@ -658,7 +665,7 @@ s_later_park(ad_http_t *self, struct MHD_Connection *conn, conn_state_t *st, ad_
     pthread_mutex_lock(&l->mu);
     if (l->answered) {
         pthread_mutex_unlock(&l->mu);
-        return s_later_queue(conn, l);
+        return s_later_queue(conn, st, l);
     }
     MHD_suspend_connection(conn);
     l->suspended = true;
@@ -759,19 +766,19 @@ s_dispatch(ad_http_t *self, struct MHD_Connection *conn, const char *url, const 
         if (!strcmp(method, s_methods[i].name))
             req.bit = s_methods[i].bit;
     if (!self->config.any_host && strncmp(self->addr, "127.", 4) == 0 && !s_host_local(conn))
-        return s_queue_error(conn, 403, "this server answers only Host localhost or 127.0.0.1");
+        return s_queue_error(conn, st, 403, "this server answers only Host localhost or 127.0.0.1");
     if (url[0] != '/')
-        return s_queue_error(conn, 400, "the path must start with /");
+        return s_queue_error(conn, st, 400, "the path must start with /");
     route = s_find_route(self, url, req.bit, &allowed);
     if (!route && !allowed) {
         ad_http_res_error(&res, 404, "%s: not found", url);
-        return s_queue(conn, &res);
+        return s_queue(conn, st, &res);
     }
     if (!route) {
         s_allow(allowed, allow, sizeof(allow));
         ad_http_res_error(&res, 405, "%s: method %s not allowed (allowed: %s)", url, method, allow);
         ad_http_res_header(&res, MHD_HTTP_HEADER_ALLOW, allow);
-        return s_queue(conn, &res);
+        return s_queue(conn, st, &res);
     }
     req.rest = url + route->len;
     req.body = st->body ? st->body : "";
@@ -788,7 +795,7 @@ s_dispatch(ad_http_t *self, struct MHD_Connection *conn, const char *url, const 
             s_res_clear(&res);
         ad_http_res_error(&res, 500, "%s: internal error", url);
     }
-    return s_queue(conn, &res);
+    return s_queue(conn, st, &res);
 }
 
 static enum MHD_Result
@@ -805,19 +812,24 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
 
         st = ad_calloc(1, sizeof(*st));
         *con_cls = st;
+        st->t0 = ad_clock_now();
+        if (self->config.on_done) {
+            st->method = ad_strdup(method);
+            st->path = ad_strdup(url);
+        }
         if (cl && strtoull(cl, NULL, 10) > self->config.max_body) {
             /* Answered before the body is read: MHD closes the connection after it. */
             st->answered = true;
             snprintf(msg, sizeof(msg), "request body of %s bytes over the limit of %zu", cl,
                      self->config.max_body);
-            return s_queue_error(conn, 413, msg);
+            return s_queue_error(conn, st, 413, msg);
         }
         return MHD_YES;
     }
     if (st->answered)
         return MHD_YES;
     if (st->later) /* resumed: the answer is there, or the server stops */
-        return s_later_queue(conn, st->later);
+        return s_later_queue(conn, st, st->later);
     if (*upload_size) {
         size_t n = *upload_size;
 
@@ -837,7 +849,7 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     if (st->too_big) {
         snprintf(msg, sizeof(msg), "request body over the limit of %zu bytes",
                  self->config.max_body);
-        return s_queue_error(conn, 413, msg);
+        return s_queue_error(conn, st, 413, msg);
     }
     return s_dispatch(self, conn, url, method, st);
 }
@@ -849,8 +861,16 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_state_t *st = *con_cls;
 
     if (st) {
+        ad_http_t *self = cls;
+
+        if (self->config.on_done)
+            self->config.on_done(self->config.on_done_arg, st->method, st->path, st->status,
+                                 ad_clock_now() - st->t0,
+                                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
         if (st->later)
             s_later_gone(cls, st->later);
+        free(st->method);
+        free(st->path);
         free(st->body);
         free(st);
         *con_cls = NULL;

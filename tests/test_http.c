@@ -726,6 +726,70 @@ test_limits(void **state)
     ad_http_stop(&http);
 }
 
+/* What the on_done hook saw. */
+static struct {
+    pthread_mutex_t mu;
+    int n;          /* calls */
+    int status[8];  /* their statuses, in order */
+    char path[8][64];
+    bool sent[8];
+} s_done = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void
+s_on_done(void *arg, const char *method, const char *path, int status, double seconds, bool sent)
+{
+    pthread_mutex_lock(&s_done.mu);
+    if (s_done.n < 8 && seconds >= 0) {
+        s_done.status[s_done.n] = status;
+        snprintf(s_done.path[s_done.n], sizeof(s_done.path[0]), "%s %s", method, path);
+        s_done.sent[s_done.n] = sent;
+        s_done.n++;
+    }
+    pthread_mutex_unlock(&s_done.mu);
+}
+
+static int
+s_done_count(void)
+{
+    int n;
+
+    pthread_mutex_lock(&s_done.mu);
+    n = s_done.n;
+    pthread_mutex_unlock(&s_done.mu);
+    return n;
+}
+
+static void
+test_on_done(void **state)
+{
+    ad_http_config_t cfg = {.max_body = 10, .on_done = s_on_done, .on_done_arg = NULL};
+    const char *want[][2] = {{"GET /api/hello", "200"}, {"GET /nope", "404"},
+                             {"POST /api/hello", "413"}};
+    int port;
+    ad_http_t *http = s_small_server(&cfg, &port);
+    answer_t a;
+
+    a = s_req(port, "GET", "/api/hello", NULL);
+    s_answer_free(&a);
+    for (int i = 0; i < 200 && s_done_count() < 1; i++)
+        adt_sleep_ms(10);
+    a = s_req(port, "GET", "/nope", NULL);
+    s_answer_free(&a);
+    for (int i = 0; i < 200 && s_done_count() < 2; i++)
+        adt_sleep_ms(10);
+    a = s_req(port, "POST", "/api/hello", "more than ten bytes");
+    s_answer_free(&a);
+    for (int i = 0; i < 200 && s_done_count() < 3; i++)
+        adt_sleep_ms(10);
+    ad_http_stop(&http);
+    assert_int_equal(s_done_count(), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(s_done.path[i], want[i][0]);
+        assert_int_equal(s_done.status[i], atoi(want[i][1]));
+    }
+    assert_true(s_done.sent[0]);
+}
+
 static void
 test_content_types(void **state)
 {
@@ -745,7 +809,8 @@ main(void)
         cmocka_unit_test(test_body_limit),   cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_later),        cmocka_unit_test(test_later_stop),
         cmocka_unit_test(test_form_part),    cmocka_unit_test(test_host_checked),
-        cmocka_unit_test(test_limits),       cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_on_done),       cmocka_unit_test(test_content_types),
     };
 
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -60,6 +60,16 @@ typedef struct ad_http_config {
     unsigned timeout_s;       /* an idle connection is closed after this many seconds */
     unsigned threads;         /* worker threads of the pool */
     bool any_host;            /* on loopback, also answer a Host other than localhost (see below) */
+    /*
+     * Called once per request when its connection is done with it (on a pool
+     * thread, several at once), e.g. for a server's metrics: its method, path,
+     * the status answered (0: none, the client left first), the seconds from
+     * its headers to the end of the answer, and whether the answer was all sent.
+     * NULL: none.
+     */
+    void (*on_done)(void *arg, const char *method, const char *path, int status, double seconds,
+                    bool sent);
+    void *on_done_arg; /* on_done's first argument */
 } ad_http_config_t;
 
 /*
