@@ -23,7 +23,9 @@ mkdir -p "$H"
 PIDS=()
 fails=0
 
+RUNNING_ID=
 cleanup() {
+    [ -n "$RUNNING_ID" ] && "${AD[@]}" cancel "$RUNNING_ID" >/dev/null 2>&1
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -100,6 +102,16 @@ cnn,fashion-mnist,ui-hw,2,4,1,cpu,256,5000
 EOF
 "${AD[@]}" import "$TMP/runs.csv" >/dev/null || fail "import"
 
+# A job that stays RUNNING (the fake trainer sleeps): the queue panel and the followed job.
+sed -e 's/^name: ui-tiny/name: ui-running/' -e 's/^steps: 6/steps: 99999/' "$TMP/tiny.yaml" \
+    >"$TMP/running.yaml"
+RUNNING_ID=$("${AD[@]}" submit "$TMP/running.yaml" | sed -n 's/^submitted job \([0-9]*\).*/\1/p')
+for _ in $(seq 100); do
+    "${AD[@]}" status "$RUNNING_ID" 2>/dev/null | grep -q RUNNING && break
+    sleep 0.1
+done
+"${AD[@]}" status "$RUNNING_ID" | grep -q RUNNING || fail "job $RUNNING_ID is not RUNNING"
+
 # The dashboard on a free port: its first line says where.
 "${AD[@]}" ui --listen 127.0.0.1:0 >"$TMP/ui.out" 2>"$TMP/ui.err" &
 UI_PID=$!
@@ -132,6 +144,9 @@ s, d = get("/api/nodes")
 check(s == 200 and d["source"] == "coordinator", "nodes from the coordinator: %s" % d)
 check(any(n.get("name") == "ui-node1" and n.get("load") is not None for n in d["nodes"]),
       "node ui-node1 with its load: %s" % d)
+s, d = get("/api/jobs")
+check([j["name"] for j in d["jobs"]] == ["ui-running"] and d["jobs"][0]["state"] == "RUNNING",
+      "the running job alone in /api/jobs: %s" % d)
 s, d = get("/api/jobs?all=1")
 tiny = [j for j in d["jobs"] if j["name"] == "ui-tiny"]
 check(tiny and tiny[0]["state"] == "COMPLETED", "ui-tiny COMPLETED in /api/jobs?all=1")
@@ -237,8 +252,8 @@ check_dom() {
 check_dom 'class="node" data-name="ui-node1"' "the node"
 check_dom '<td class="state-UP">UP</td>' "the node's state"
 check_dom '<td>ui-tiny</td>' "the job"
-check_dom 'id="job-title"[^>]*>[0-9]* ui-' "the latest job's panel"
-check_dom 'class="curve"' "the loss and throughput curves"
+check_dom '<td>ui-running</td><td class="state-RUNNING">RUNNING</td>' "the running job"
+check_dom "id=\"job-title\"[^>]*>$RUNNING_ID ui-running" "the running job's panel"
 # 4 layouts of the imported cnn runs, 1 or more of the mlp jobs and probes.
 check_dom 'data-points="[5-9]"' "the speedup plot's points (5 or more)"
 check_dom 'class="ideal"' "the ideal line"
@@ -255,8 +270,9 @@ print([j["id"] for j in d["jobs"] if j["name"] == "ui-auto"][0])' "$URL")
 timeout 120 "${CHROME[@]}" --dump-dom "$URL/?job=$AUTO_ID" >"$TMP/dom2.html" 2>>"$TMP/chromium.log" ||
     fail "chromium --dump-dom ?job=$AUTO_ID failed"
 if grep -q '<table class="plan">' "$TMP/dom2.html" && grep -q 'Choice: 1x' "$TMP/dom2.html" &&
-    grep -q "id=\"job-title\"[^>]*>$AUTO_ID ui-auto" "$TMP/dom2.html"; then
-    ok "DOM: the auto job's panel and plan"
+    grep -q "id=\"job-title\"[^>]*>$AUTO_ID ui-auto" "$TMP/dom2.html" &&
+    [ "$(grep -o 'class="curve"' "$TMP/dom2.html" | wc -l)" -eq 2 ]; then
+    ok "DOM: the auto job's panel, its loss and throughput curves, and its plan"
 else
     fail "DOM lacks the auto job's panel and plan (job $AUTO_ID)"
 fi
