@@ -1,6 +1,7 @@
 /* ad_http.c - the HTTP layer over libmicrohttpd: routes, JSON answers, static files, limits */
 #include "autodist/ad_http.h"
 #include "autodist/ad_clock.h"
+#include "autodist/ad_log.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -877,6 +878,20 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* libmicrohttpd's own messages (a malformed request, a socket error): a rate-limited line. */
+static void
+s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    size_t n;
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    ad_log_limited("http", AD_LOG_WARN, "http: %s", line);
+}
+
 /* A listening socket on self's address, or -errno with err set. */
 static int
 s_listen(ad_http_t *self, int *fd_out, ad_err_t *err)
@@ -905,19 +920,24 @@ s_listen(ad_http_t *self, int *fd_out, ad_err_t *err)
 int
 ad_http_start(ad_http_t *self, ad_err_t *err)
 {
+    unsigned flags;
     int fd = -1, rc;
 
     assert(self->daemon == NULL);
     rc = s_listen(self, &fd, err);
     if (rc)
         return rc;
-    self->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
-                         0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)self->config.threads,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)self->config.max_connections,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)self->config.timeout_s,
-                         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_END);
+    /* One polling thread per pool thread (epoll), no thread per connection. */
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG;
+    /* The logger first: libmicrohttpd reads the options in order. */
+    self->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)self->config.threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)self->config.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)self->config.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_END);
     if (!self->daemon) {
         close(fd);
         self->port = 0;
