@@ -878,7 +878,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* libmicrohttpd's own messages (a malformed request, a socket error): a rate-limited line. */
+/* libmicrohttpd's own messages (mostly bad requests): rate-limited lines at info level. */
 static void
 s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -889,7 +889,7 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    ad_log_limited("http", AD_LOG_WARN, "http: %s", line);
+    ad_log_limited("http", AD_LOG_INFO, "http: %s", line);
 }
 
 /* A listening socket on self's address, or -errno with err set. */

@@ -791,6 +791,38 @@ test_on_done(void **state)
 }
 
 static void
+test_malformed(void **state)
+{
+    static const char *const bad[] = {"GARBAGE\r\n\r\n", "GET\r\n\r\n",
+                                      "GET / HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+                                      "\x01\x02\x03\xff\r\n\r\n"};
+    size_t big = 200 * 1024;
+    char *huge = malloc(big + 128);
+    answer_t a;
+    int n;
+
+    /* Malformed requests, many in a row: answered or dropped, never a crash. */
+    for (int round = 0; round < 50; round++)
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            a = s_raw(s_port, bad[i], strlen(bad[i]));
+            assert_true(a.status == -1 || (a.status >= 400 && a.status < 600));
+            s_answer_free(&a);
+        }
+    /* A header larger than a connection's memory: refused (431), not a crash. */
+    n = snprintf(huge, big + 128, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: ");
+    memset(huge + n, 'a', big);
+    memcpy(huge + n + big, "\r\n\r\n", 5);
+    a = s_raw(s_port, huge, (size_t)n + big + 4);
+    assert_true(a.status == -1 || a.status == 431 || a.status == 413);
+    s_answer_free(&a);
+    free(huge);
+    /* And it still serves. */
+    a = s_req(s_port, "GET", "/api/hello", NULL);
+    assert_int_equal(a.status, 200);
+    s_answer_free(&a);
+}
+
+static void
 test_content_types(void **state)
 {
     assert_string_equal(ad_http_content_type("a.svg"), "image/svg+xml");
@@ -810,7 +842,8 @@ main(void)
         cmocka_unit_test(test_later),        cmocka_unit_test(test_later_stop),
         cmocka_unit_test(test_form_part),    cmocka_unit_test(test_host_checked),
         cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_on_done),       cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_on_done),
+        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_content_types),
     };
 
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
