@@ -317,7 +317,7 @@ async function refreshSpeedup() {
         if (!series.has(key)) series.set(key, []);
         series.get(key).push(r);
     }
-    const labels = new Map();
+    const labels = [];  // the boxes of the labels placed so far
     let i = 0;
     for (const [key, pts] of series) {
         const color = COLORS[i % COLORS.length];
@@ -350,13 +350,15 @@ async function refreshSpeedup() {
                 `${key}\n${layoutOf(r)}: speedup ${num(r.speedup, 2)} [${num(r.speedup_lo, 2)}-${
                     num(r.speedup_hi, 2)}], ${num(r.samples_per_s)} samples/s, ${r.runs} runs`));
             node.append(dot);
-            // Points of several series at one place: their labels stack instead of overlapping.
-            const at = `${Math.round(x)},${Math.round(sy(r.speedup))}`;
-            const k = (labels.get(at) || 0);
-            labels.set(at, k + 1);
-            node.append(
-                svg('text', {x: x + 7, y: sy(r.speedup) - 6 + 13 * k, class: 'label'},
-                    `${layoutOf(r)} (${r.runs})`));
+            // A label goes down a line at a time until it overlaps no label placed before.
+            const text = `${layoutOf(r)} (${r.runs})`;
+            const box = {x: x + 7, y: sy(r.speedup) - 6, w: 6.2 * text.length, h: 12};
+            while (labels.some(
+                (b) => box.x < b.x + b.w && b.x < box.x + box.w && box.y - box.h < b.y &&
+                    b.y - b.h < box.y))
+                box.y += 13;
+            labels.push(box);
+            node.append(svg('text', {x: box.x, y: box.y, class: 'label'}, text));
         }
         const ly = T + 14 + i * 18;
         node.append(svg('rect', {x: W - R + 12, y: ly - 9, width: 10, height: 10, fill: color}));
