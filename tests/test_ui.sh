@@ -39,7 +39,8 @@ fail() { echo "test_ui: FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "test_ui: ok: $*"; }
 
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 CLIENT=tcp://127.0.0.1:$(free_port)
@@ -52,11 +53,33 @@ AD=("$BIN/autodist" --home "$H" --coordinator "$CLIENT")
     >"$TMP/autodistd.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do "${AD[@]}" nodes >/dev/null 2>&1 && break; sleep 0.1; done
+# The dashboard on a free port: its first line says where.
+"${AD[@]}" ui --listen 127.0.0.1:0 >"$TMP/ui.out" 2>"$TMP/ui.err" &
+UI_PID=$!
+PIDS+=($UI_PID)
+URL=
+for _ in $(seq 100); do
+    URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$TMP/ui.out" 2>/dev/null | head -1)
+    [ -n "$URL" ] && break
+    sleep 0.1
+done
+[ -n "$URL" ] || { fail "autodist ui printed no URL"; cat "$TMP/ui.out" "$TMP/ui.err"; exit 1; }
+ok "autodist ui serves $URL"
+
+# A field of the dashboard's JSON API: api PATH EXPR prints EXPR of the answer d (python3).
+api() {
+    python3 -c 'import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + sys.argv[2], timeout=10))
+print(eval(sys.argv[3]))' "$URL" "$1" "$2"
+}
+
 "$BIN/autodist-agent" --no-bench --name ui-node1 --home "$H" --coordinator "$AGENTS" \
     --address 127.0.0.1 >"$TMP/agent.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 300); do "${AD[@]}" nodes 2>/dev/null | grep -q 'ui-node1 *UP' && break; sleep 0.1; done
-"${AD[@]}" nodes | grep -q 'ui-node1 *UP' || { fail "the agent is not UP"; cat "$TMP/agent.log"; exit 1; }
+node_up='any(n["name"] == "ui-node1" and n["state"] == "UP" for n in d["nodes"])'
+for _ in $(seq 300); do [ "$(api /api/nodes "$node_up")" = True ] && break; sleep 0.1; done
+[ "$(api /api/nodes "$node_up")" = True ] ||
+    { fail "the agent is not UP"; cat "$TMP/agent.log"; exit 1; }
 
 # A tiny job that ends at once, with step metrics.
 cat >"$TMP/tiny.yaml" <<'EOF'
@@ -86,9 +109,12 @@ base: {model: mlp, dataset: synthetic, steps: 2, batch_size: 8,
        layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}}
 grid: {seed: [1, 2, 13]}
 EOF
-# Seed 13 fails (the fake trainer says so): the sweep ends with 2 completed, 1 failed.
+# Seed 13 fails (the fake trainer says so): the sweep ends with 2 completed, 1 failed, which
+# the API checks below; the command's own exit status and words are not this test's business.
 "${AD[@]}" sweep "$TMP/sweep.yaml" >"$TMP/sweep.out" 2>&1
-grep -q '1 failed' "$TMP/sweep.out" || { fail "sweep"; cat "$TMP/sweep.out"; }
+sweep_ended='sum(s.get("completed", 0) + s.get("failed", 0) for s in d["sweeps"]
+                if s["name"] == "ui-sweep")'
+for _ in $(seq 300); do [ "$(api /api/sweeps "$sweep_ended")" = 3 ] && break; sleep 0.1; done
 # Logged runs of four layouts: the speedup plot's points and error bars.
 cat >"$TMP/runs.csv" <<'EOF'
 model,dataset,hardware,nodes,procs_per_node,threads_per_proc,device,batch_size,samples_per_s
@@ -105,25 +131,19 @@ EOF
 # A job that stays RUNNING (the fake trainer sleeps): the queue panel and the followed job.
 sed -e 's/^name: ui-tiny/name: ui-running/' -e 's/^steps: 6/steps: 99999/' "$TMP/tiny.yaml" \
     >"$TMP/running.yaml"
-RUNNING_ID=$("${AD[@]}" submit "$TMP/running.yaml" | sed -n 's/^submitted job \([0-9]*\).*/\1/p')
-for _ in $(seq 100); do
-    "${AD[@]}" status "$RUNNING_ID" 2>/dev/null | grep -q RUNNING && break
-    sleep 0.1
-done
-"${AD[@]}" status "$RUNNING_ID" | grep -q RUNNING || fail "job $RUNNING_ID is not RUNNING"
+"${AD[@]}" submit "$TMP/running.yaml" >"$TMP/running.out" 2>&1 ||
+    { fail "submit of a running job"; cat "$TMP/running.out"; }
 
-# The dashboard on a free port: its first line says where.
-"${AD[@]}" ui --listen 127.0.0.1:0 >"$TMP/ui.out" 2>"$TMP/ui.err" &
-UI_PID=$!
-PIDS+=($UI_PID)
-URL=
+
+# The running job's id, once it runs (from the API: no CLI output format relied on).
+running='" ".join(str(j["id"]) for j in d["jobs"]
+                  if j["name"] == "ui-running" and j["state"] == "RUNNING")'
 for _ in $(seq 100); do
-    URL=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$TMP/ui.out" 2>/dev/null | head -1)
-    [ -n "$URL" ] && break
+    RUNNING_ID=$(api /api/jobs "$running")
+    [ -n "$RUNNING_ID" ] && break
     sleep 0.1
 done
-[ -n "$URL" ] || { fail "autodist ui printed no URL"; cat "$TMP/ui.out" "$TMP/ui.err"; exit 1; }
-ok "autodist ui serves $URL"
+[ -n "$RUNNING_ID" ] || fail "the job ui-running is not RUNNING"
 
 # The JSON API (python3's urllib: no curl needed).
 python3 - "$URL" <<'EOF' || fail "the JSON API"
@@ -163,7 +183,8 @@ long_id = [j for j in d["jobs"] if j["name"] == "ui-long"][0]["id"]
 s, d = get("/api/jobs/%d" % long_id)
 loss = d["metrics"]["loss"]
 check(1000 <= len(loss) <= 2001 and loss[0][0] == 1 and loss[-1][0] == 2500,
-      "2,500 steps thinned to at most 2,000 (+ the last): %d, %s .. %s" % (len(loss), loss[0], loss[-1]))
+      "2,500 steps thinned to at most 2,000 (+ the last): %d, %s .. %s"
+      % (len(loss), loss[0], loss[-1]))
 s, d = get("/api/jobs/999999")
 check(s == 404 and "no job 999999" in d["error"], "an unknown job: 404")
 s, d = get("/api/jobs/x")
@@ -264,10 +285,9 @@ check_dom 'FAILED: [^<]*seed 13 is unlucky' "the sweep's failed job and its reas
 check_dom 'class="pill live"' "the coordinator's mark"
 
 # ?job=ID opens a job: the auto job's plan is drawn as a table with its choice.
-AUTO_ID=$(python3 -c 'import json, sys, urllib.request
-d = json.load(urllib.request.urlopen(sys.argv[1] + "/api/jobs?all=1", timeout=10))
-print([j["id"] for j in d["jobs"] if j["name"] == "ui-auto"][0])' "$URL")
-timeout 120 "${CHROME[@]}" --dump-dom "$URL/?job=$AUTO_ID" >"$TMP/dom2.html" 2>>"$TMP/chromium.log" ||
+AUTO_ID=$(api '/api/jobs?all=1' '[j["id"] for j in d["jobs"] if j["name"] == "ui-auto"][0]')
+timeout 120 "${CHROME[@]}" --dump-dom "$URL/?job=$AUTO_ID" \
+    >"$TMP/dom2.html" 2>>"$TMP/chromium.log" ||
     fail "chromium --dump-dom ?job=$AUTO_ID failed"
 if grep -q '<table class="plan">' "$TMP/dom2.html" && grep -q 'Choice: 1x' "$TMP/dom2.html" &&
     grep -q "id=\"job-title\"[^>]*>$AUTO_ID ui-auto" "$TMP/dom2.html" &&
@@ -291,7 +311,11 @@ fi
 # Ctrl-C (SIGINT) stops it cleanly.
 kill -INT "$UI_PID"
 for _ in $(seq 50); do kill -0 "$UI_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$UI_PID" 2>/dev/null; then fail "autodist ui did not stop on SIGINT"; else ok "stopped"; fi
+if kill -0 "$UI_PID" 2>/dev/null; then
+    fail "autodist ui did not stop on SIGINT"
+else
+    ok "stopped"
+fi
 
 # --open hands the URL to xdg-open (a fake one here); without one it says so.
 mkdir -p "$TMP/fakebin" "$TMP/nobin"
