@@ -27,7 +27,7 @@
 
 typedef struct route {
     unsigned methods;      /* AD_HTTP_* bits */
-    char *prefix;          /* "/api/jobs" (a trailing '/' removed, "/" kept) */
+    char *prefix;          /* "/api/jobs" without a trailing /: "/" is "" */
     size_t len;            /* strlen(prefix), 0 for "/" */
     ad_http_handler_fn fn; /* the handler */
     void *arg;             /* its argument */
