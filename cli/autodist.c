@@ -423,6 +423,23 @@ static const command_t s_commands[] = {
      "  bash:  source <(autodist completion bash)\n"
      "  zsh:   autodist completion zsh > ~/.zfunc/_autodist   (a folder in $fpath)\n"
      "The man pages come from the same text: `autodist help --man CMD` prints one (roff).\n"},
+    {"ui", ad_cli_ui, "the dashboard: a web page of nodes, jobs, runs, speedups, plans, sweeps",
+     "usage: autodist ui [--listen ADDR:PORT] [--open]\n"
+     "\n"
+     "Serve the dashboard (docs/ui.md) until Ctrl-C: the nodes and their load, the queue,\n"
+     "running jobs with live loss and throughput curves, finished runs with filters, the\n"
+     "speedup plot with error bars and the ideal line, a job's plan and a sweep's progress.\n"
+     "It asks the coordinator when it answers and reads HOME/runs.db otherwise; it only\n"
+     "reads (GET and HEAD; any other method answers 405). The first line printed is the\n"
+     "URL. The page's files come from AUTODIST_WEB_DIR, else PREFIX/share/autodist/web.\n"
+     "JSON API: /api/info, /api/nodes, /api/jobs[?all=1], /api/jobs/ID, /api/runs,\n"
+     "/api/speedup, /api/plan?job=ID, /api/sweeps[/NAME].\n"
+     "\n"
+     "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080; PORT alone: on\n"
+     "                      127.0.0.1; port 0: any free port, printed). Other machines\n"
+     "                      reach it only with an address such as 0.0.0.0: the page has\n"
+     "                      no login, so do that on a trusted network only\n"
+     "  --open              open the page in the desktop's browser (xdg-open)\n"},
 };
 
 #define S_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

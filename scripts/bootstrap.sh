@@ -12,6 +12,7 @@ PKGS=(
     zlib1g-dev libpng-dev libjpeg-dev libstb-dev
     dataset-fashion-mnist
     libcmocka-dev gnuplot-nox python3-torch python3-numpy
+    libmicrohttpd-dev chromium
     iproute2 procps sqlite3
 )
 OAR_PKGS=(

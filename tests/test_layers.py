@@ -40,6 +40,7 @@ PROGRAM = 3
 LAYERS = {
     "core": 0,      # errors, log, jobs, store, protocol, profile types, home
     "planner": 1,   # model, ranking, the choice of a layout
+    "http": 1,      # the HTTP layer (libmicrohttpd) of autodist ui and autodist serve
     "grid5000": 2,  # reservation backends (uses the planner for described hardware)
     "cli": PROGRAM,
     "daemon": PROGRAM,
@@ -54,6 +55,7 @@ EXTERNAL = {
     "${TORCH_LIBRARIES}": {"trainer"},
     "PkgConfig::HWLOC": {"agent"},
     "MPI::MPI_C": {"trainer"},
+    "PkgConfig::MHD": {"http"},
 }
 
 # Arrows tolerated for now, as (user folder, used folder, header or library); empty when the layers hold.
