@@ -16,14 +16,26 @@
 /* Default seconds between two STATUS requests of --wait and --follow. */
 #define S_POLL_S 0.5
 
+/* submit --hold of a job no node fits yet: say so, it waits for nodes. */
+static void
+s_say_held(ad_cli_t *cli, const json_t *reply)
+{
+    if (ad_cli_jstr(reply, "held") && !cli->json)
+        printf("held (--hold): %s; it stays PENDING until such nodes are UP\n",
+               ad_cli_jstr(reply, "held"));
+}
+
 int
 ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
 {
     static const struct option longs[] = {
         {"wait", no_argument, NULL, 'w'},
         {"follow-interval", required_argument, NULL, 'i'},
+        {"hold", no_argument, NULL, 'H'},
+        {"pending-ok", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
+    bool hold = false; /* --hold: accept a job no node fits yet, PENDING until nodes come */
     ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *spec, *reply = NULL;
@@ -42,6 +54,9 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             return AD_CLI_EXIT_USAGE;
         case 'w':
             wait = true;
+            break;
+        case 'H':
+            hold = true;
             break;
         case 'i':
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
@@ -72,7 +87,8 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
         ad_job_clear(&job);
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: the job's JSON does not read back", path);
     }
-    rc = ad_cli_call(cli, "SUBMIT", json_pack("{s:o}", "job", spec), &reply);
+    rc = ad_cli_call(cli, "SUBMIT",
+                     json_pack("{s:o s:b s:s}", "job", spec, "hold", hold, "file", path), &reply);
     if (rc)
         goto out;
     id = ad_cli_jint(reply, "job", 0);
@@ -85,10 +101,12 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             ad_cli_print_json(reply);
         else
             printf("submitted job %lld (%s)\n", (long long)id, job.name);
+        s_say_held(cli, reply);
         goto out;
     }
     if (!cli->json) {
         printf("submitted job %lld (%s)\n", (long long)id, job.name);
+        s_say_held(cli, reply);
         fflush(stdout);
     }
     rc = ad_cli_wait_job(cli, id, job.name, interval, NULL, NULL);

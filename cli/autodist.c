@@ -54,10 +54,13 @@ static const command_t s_commands[] = {
      "pid is in HOME/run/agent-*.pid (SIGTERM; SIGKILL after 15 s) and remove the pid\n"
      "files.  Idempotent: with nothing running it says so and exits 0.\n"},
     {"submit", ad_cli_submit, "check a job file and queue it; --wait follows it to the end",
-     "usage: autodist submit JOB.yaml [--wait] [--follow-interval S]\n"
+     "usage: autodist submit JOB.yaml [--wait] [--hold] [--follow-interval S]\n"
      "\n"
      "Parse and check the job file (docs/jobfile.md), send it to the coordinator and print\n"
      "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.\n"
+     "A job that can never run on the nodes that exist (procs_per_node x threads_per_proc\n"
+     "cores per node, one GPU per rank for device gpu, the node count) is refused at once\n"
+     "with the reason, exit 5, unless --hold; a `layout: auto` job needs one layout to fit.\n"
      "\n"
      "A job file with a reservation: section runs on OAR nodes (docs/grid5000.md): submit\n"
      "reserves them (or attaches to the OAR job it names, or to an unfinished one of its\n"
@@ -73,6 +76,8 @@ static const command_t s_commands[] = {
      "                         (throughput, speedup, accuracy); exit 0 when it COMPLETED,\n"
      "                         4 when it ended otherwise, 5 when it cannot start on the\n"
      "                         nodes that are up.  Ctrl-C stops waiting, not the job.\n"
+     "  --hold, --pending-ok   accept a job no node fits yet: it stays PENDING, the reason\n"
+     "                         in status and jobs, until such nodes come UP\n"
      "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"},
     {"status", ad_cli_status, "live jobs, or one job in any state",
      "usage: autodist status [JOB]\n"
@@ -372,7 +377,8 @@ static const char s_exit_help[] =
     "  3  the coordinator cannot be reached\n"
     "  4  submit --wait: the job ended FAILED, CANCELLED, NODE_FAIL or TIMEOUT;\n"
     "     sweep: some of its jobs did not complete (failed, cancelled)\n"
-    "  5  submit --wait, sweep: the job(s) cannot start on the nodes that are up\n"
+    "  5  submit, sweep: the job(s) can never run on the nodes that exist (refused, or\n"
+    "     with --wait: cannot start on the nodes that are up)\n"
     "  130  Ctrl-C stopped --wait or --follow (the job goes on)\n";
 
 static const command_t *

@@ -769,7 +769,7 @@ ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size
         if (need->pool && *need->pool)
             return AD_SCHED_WAIT;
         snprintf(reason, cap,
-                 "no node is UP: start one with `autodist up` (this machine) or "
+                 "no agent has joined (no node): start one with `autodist up` (this machine) or "
                  "`autodist-agent --coordinator ENDPOINT` on each node");
         return AD_SCHED_NEVER;
     }

@@ -663,11 +663,13 @@ s_submit_never(void)
     json_t *doc;
     int64_t id;
 
-    cft_expect(S_CLI("--json", "submit", s_never_job), 0);
+    cft_expect(S_CLI("--json", "submit", s_never_job, "--hold"), 0);
     doc = adt_json(cft_res.out);
     id = json_integer_value(json_object_get(doc, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(doc, "state")), "PENDING");
+    /* Held: the reason it cannot run yet comes back with it. */
+    adt_assert_has(json_string_value(json_object_get(doc, "held")), "nodes = 8, but only ");
     json_decref(doc);
     return id;
 }
@@ -682,8 +684,9 @@ test_jobs_cancel(void **st)
     size_t i;
     bool seen = false;
 
-    cft_expect(S_CLI("submit", s_never_job), 0);
+    cft_expect(S_CLI("submit", s_never_job, "--pending-ok"), 0);
     assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
+    adt_assert_has(cft_res.out, "held (--hold): nodes = 8, but only ");
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 
     cft_expect(S_CLI("status", "--json"), 0);
@@ -759,7 +762,19 @@ test_wait_never(void **st)
     assert_string_equal(json_string_value(sched), "never");
     json_decref(doc);
     cft_expect(S_CLI("cancel", idtext), 0);
+    /* Without --hold it is refused at once, naming the file and the key; nothing is queued. */
     cft_expect(S_CLI("submit", s_never_job, "--wait"), 5);
+    assert_string_equal(cft_res.out, "");
+    {
+        char file[400];
+
+        snprintf(file, sizeof(file), "autodist: %s: nodes = 8, but only ", s_never_job);
+        adt_assert_has(cft_res.err, file);
+    }
+    adt_assert_has(cft_res.err, "(--hold keeps it PENDING until nodes come)\n");
+    assert_true(cft_res.seconds < 4.0);
+    /* Held, --wait gives up after a grace with exit 5: it stays PENDING. */
+    cft_expect(S_CLI("submit", s_never_job, "--hold", "--wait"), 5);
     assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
     assert_true(cft_res.seconds >= 4.0 && cft_res.seconds < 30.0);
     snprintf(want, sizeof(want), "autodist: job %lld cannot start: ", (long long)id);
@@ -777,8 +792,8 @@ test_wait_never(void **st)
 static void
 test_wait_interrupt(void **st)
 {
-    const char *args[] = {"--home", s_home,      "--coordinator", s_ep[0],
-                          "submit", s_never_job, "--wait",        NULL};
+    const char *args[] = {"--home",    s_home,   "--coordinator", s_ep[0], "submit",
+                          s_never_job, "--wait", "--hold",        NULL};
     char want[128], idtext[24];
     long long id = 0;
     proc_t p;

@@ -95,7 +95,16 @@ test_jobs(void **st)
     json_t *r, *jobs, *j;
     int64_t id, id2;
 
-    r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("big", 4)), 0, &err);
+    /* No node is UP: refused at once, saying how to start one; nothing is stored. */
+    r = dft_req("SUBMIT", json_pack("{s:o s:s}", "job", s_job("big", 4), "file", "big.yaml"),
+                AD_PROTO_ENEVER, &err);
+    adt_assert_has(err.msg,
+                   "big.yaml: no agent has joined (no node): start one with `autodist up`");
+    r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("big", 4)), AD_PROTO_ENEVER, &err);
+    adt_assert_has(err.msg, "job big: no agent has joined");
+    /* --hold: accepted, PENDING with the reason. */
+    r = dft_req("SUBMIT", json_pack("{s:o s:b}", "job", s_job("big", 4), "hold", 1), 0, &err);
+    adt_assert_has(json_string_value(json_object_get(r, "held")), "no agent has joined");
     id = json_integer_value(json_object_get(r, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(r, "state")), "PENDING");
@@ -111,7 +120,7 @@ test_jobs(void **st)
     assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "no node is UP"));
     json_decref(r);
 
-    r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("small", 1)), 0, &err);
+    r = dft_req("SUBMIT", json_pack("{s:o s:b}", "job", s_job("small", 1), "hold", 1), 0, &err);
     id2 = json_integer_value(json_object_get(r, "job"));
     assert_int_equal(id2, id + 1);
     json_decref(r);
