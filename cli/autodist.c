@@ -325,7 +325,7 @@ static const command_t s_commands[] = {
      "(docs/grid5000.md).\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--max-parallel N] [--retry-failed] [--force]\n"
-     "                      [--no-wait] [--follow-interval S]\n"
+     "                      [--no-wait] [--hold] [--follow-interval S]\n"
      "       autodist sweep status [NAME]\n"
      "       autodist sweep cancel NAME\n"
      "\n"
@@ -336,8 +336,11 @@ static const command_t s_commands[] = {
      "Running the same file again resumes it: jobs that COMPLETED are skipped (by\n"
      "configuration hash and repeat), failed ones too unless --retry-failed.  A file\n"
      "changed under the same sweep name is refused unless --force.  Ctrl-C stops\n"
-     "following, not the sweep.  Exit 0 when every job COMPLETED, 4 when some failed or\n"
-     "were cancelled, 5 when its queued jobs cannot start on the nodes that are up.\n"
+     "following, not the sweep.  Configurations that fit no node (cores per node, GPUs,\n"
+     "node count) are SKIPPED and listed at the start, in status and in --json; the rest\n"
+     "runs and the sweep finishes.  A sweep none of whose configurations fits is refused.\n"
+     "Exit 0 when every job that ran COMPLETED, 4 when some failed or were cancelled,\n"
+     "5 when nothing can run on the nodes (or, with --hold, its queued jobs cannot start).\n"
      "\n"
      "options:\n"
      "  --max-parallel N      at most N jobs of the sweep queued or running at once,\n"
@@ -347,10 +350,13 @@ static const command_t s_commands[] = {
      "                        new version of the sweep; completed configurations of\n"
      "                        that name (same hash) are still skipped\n"
      "  --no-wait             start it and return (exit 0)\n"
+     "  --hold, --pending-ok  skip nothing: configurations no node fits are queued and\n"
+     "                        wait (PENDING) for nodes that will come\n"
      "  --follow-interval S   seconds between two looks, 0.1..60 (default 0.5)\n"
      "\n"
      "status [NAME]   the sweeps the coordinator holds (ID NAME STATE JOBS DONE RUNNING\n"
-     "                PENDING FAILED ELAPSED ETA); NAME also reads one back from the store\n"
+     "                PENDING FAILED SKIPPED ELAPSED ETA; STATE WAITING, no ETA, when its\n"
+     "                queued jobs cannot start); NAME also reads one back from the store\n"
      "cancel NAME     stop dispatching, cancel its queued jobs and stop its running ones\n"},
 };
 
