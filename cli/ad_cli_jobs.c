@@ -191,6 +191,8 @@ ad_cli_status(ad_cli_t *cli, int argc, char **argv)
         printf("no live jobs (`autodist jobs` lists the finished ones)\n");
     else
         s_print_status(jobs);
+    if (!cli->json && id > 0)
+        ad_cli_auto_print(json_array_get(jobs, 0), stdout);
     json_decref(reply);
     return AD_CLI_EXIT_OK;
 }

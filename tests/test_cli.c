@@ -334,6 +334,15 @@ s_fake_job(const fake_t *f, int i)
                                           "samples_per_s", 3012.4, "speedup", 1.83, "baseline", 7,
                                           "accuracy", 0.8912, "epoch_time_s", 20.0, "wall_s",
                                           83.0));
+            /* What layout: auto did (ad_autojob.c's STATUS "auto"). */
+            json_object_set_new(
+                job, "auto",
+                json_pack("{s:s s:s s:i s:{s:f s:f s:f s:s} s:f s:f s:[{s:i s:s s:s s:f s:f}]}",
+                          "chosen", "1x2x1", "device", "cpu", "candidates", 3, "predicted",
+                          "samples_per_s", 2900.0, "low", 2700.0, "high", 3100.0, "basis", "2 runs",
+                          "measured_samples_per_s", 3012.4, "error_pct", 3.876, "probes", "job", 5,
+                          "layout", "1x1x1", "state", "COMPLETED", "measured_samples_per_s", 1650.0,
+                          "predicted_samples_per_s", 1500.0));
         }
         break;
     case S_FAKE_FAILED:
@@ -437,6 +446,14 @@ test_wait_completed(void **st)
     assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s (run 15)\n"));
     assert_non_null(strstr(cft_res.out, "  speedup 1.83x over 1x1x1 run 7\n"));
     assert_non_null(strstr(cft_res.out, "  test accuracy 89.12%\n"));
+    /* layout auto: the choice, the probe measured, predicted against measured. */
+    adt_assert_has(cft_res.out,
+                   "layout auto: chose 1x2x1 (cpu) among 3 layouts that fit, after 1 probe:\n");
+    adt_assert_has(cft_res.out, "  probe 1x1x1");
+    adt_assert_has(cft_res.out, "measured 1650 samples/s");
+    adt_assert_has(cft_res.out, "predicted 1500 samples/s\n");
+    adt_assert_has(cft_res.out, "  1x2x1: predicted 2900 samples/s [2900-3100] (2 runs), measured "
+                                "3012 samples/s (+3.9 %)\n");
     assert_string_equal(cft_res.err, "");
 
     s_fake_start(&f, S_FAKE_COMPLETED);

@@ -424,7 +424,7 @@ static void
 test_layout_auto(void **st)
 {
     pid_t d = dft_start_daemon(), a = dft_start_agent("n1", "a1");
-    json_t *job, *j, *plan, *r;
+    json_t *job, *j, *plan, *r, *probes;
     ad_err_t err = {0};
     int64_t id;
     int nodes, ppn, tpp;
@@ -446,22 +446,45 @@ test_layout_auto(void **st)
     plan = json_object_get(j, "plan");
     assert_non_null(plan);
     assert_true(json_array_size(json_object_get(plan, "candidates")) >= 1);
-    json_decref(j);
-    /* Whatever probes ran are ordinary jobs named after it, and all ended. */
+    /* What it did: the layout it chose, predicted against measured. */
+    {
+        json_t *au = json_object_get(j, "auto");
+        char lay[48];
+
+        snprintf(lay, sizeof(lay), "%dx%dx%d", nodes, ppn, tpp);
+        assert_non_null(au);
+        assert_string_equal(json_string_value(json_object_get(au, "chosen")), lay);
+        assert_true(json_number_value(
+                        json_object_get(json_object_get(au, "predicted"), "samples_per_s")) > 0);
+        assert_true(json_number_value(json_object_get(au, "measured_samples_per_s")) > 0);
+        assert_true(json_is_number(json_object_get(au, "error_pct")));
+        probes = json_object_get(au, "probes");
+    }
+    /* Whatever probes ran are ordinary jobs named after it, all ended, each with its throughput. */
     r = dft_req("JOBS", NULL, 0, &err);
     {
-        size_t i;
-        json_t *o;
+        size_t i, n_probes = 0;
+        json_t *o, *p;
 
         json_array_foreach(json_object_get(r, "jobs"), i, o) {
             const char *name = json_string_value(json_object_get(o, "name"));
 
-            if (strncmp(name, "auto-probe-", 11) == 0)
+            if (strncmp(name, "auto-probe-", 11) == 0) {
                 assert_string_equal(dft_state_of(o), "COMPLETED");
-            else
+                n_probes++;
+            } else {
                 assert_string_equal(name, "auto");
+            }
+        }
+        assert_int_equal(json_array_size(probes), n_probes);
+        assert_int_equal(json_array_size(json_object_get(plan, "probes")), n_probes);
+        json_array_foreach(probes, i, p)
+        {
+            assert_string_equal(json_string_value(json_object_get(p, "state")), "COMPLETED");
+            assert_true(json_number_value(json_object_get(p, "measured_samples_per_s")) > 0);
         }
     }
+    json_decref(j);
     json_decref(r);
     dft_stop_both(d, a);
 }
