@@ -793,9 +793,9 @@ ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size
         return AD_SCHED_NEVER;
     }
     if (f.fit < need->nodes) {
-        snprintf(reason, cap, "nodes = %d, but only %d UP node%s ha%s %d cores%s (", need->nodes,
+        snprintf(reason, cap, "nodes = %d, but only %d UP node%s ha%s %d core%s%s (", need->nodes,
                  f.fit, f.fit == 1 ? "" : "s", f.fit == 1 ? "s" : "ve", cores,
-                 need->gpus_per_node ? " and enough GPUs" : "");
+                 cores == 1 ? "" : "s", need->gpus_per_node ? " and enough GPUs" : "");
         s_list_fit(self, need, cores, reason, cap);
         s_append(reason, cap, ")");
         return AD_SCHED_NEVER;

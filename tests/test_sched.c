@@ -218,7 +218,7 @@ test_check_feasible(void **state)
                              "largest node has 2 (node-a)");
     need = (ad_sched_need_t){3, 1, 1, 0, NULL};
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
-    assert_string_equal(why, "nodes = 3, but only 2 UP nodes have 1 cores (node-a, node-b)");
+    assert_string_equal(why, "nodes = 3, but only 2 UP nodes have 1 core (node-a, node-b)");
     need = (ad_sched_need_t){2, 2, 1, 0, NULL};
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
     assert_string_equal(why, "nodes = 2, but only 1 UP node has 2 cores (node-a)");
