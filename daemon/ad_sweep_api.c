@@ -218,6 +218,26 @@ s_sweep_json(coord_t *self, const char *name)
     return o;
 }
 
+/* Sweeps do not take `layout: auto` yet: answer so; true when refused. */
+static bool
+s_refuse_auto(coord_t *self, const ad_proto_msg_t *msg, const ad_sweep_t *sweep)
+{
+    ad_job_t first;
+    bool is_auto;
+
+    if (ad_sweep_job(sweep, 0, &first, NULL, NULL))
+        return false;
+    is_auto = first.layout.is_auto;
+    ad_job_clear(&first);
+    if (is_auto)
+        ad_client_error(self, msg->identity, AD_EINVAL,
+                        "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
+                        "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
+                        "(`autodist plan` shows the layout the planner would choose)",
+                        ad_sweep_name(sweep));
+    return is_auto;
+}
+
 /*
  * A sweep none of whose configurations can run on the nodes known now (of
  * the first S_CHECK_UPFRONT; the others are checked as it dispatches):
@@ -276,7 +296,6 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
     bool force = false, created = false, hold = false;
     ad_err_t err = {0};
     char hash[17], *text;
-    ad_job_t first;
 
     ad_doc_json_get_object(msg->payload, "sweep", &spec, NULL);
     ad_doc_json_get_string(msg->payload, "file_hash", 16, 16, &sent_hash, NULL);
@@ -306,21 +325,8 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
             name, sent_hash, hash);
         goto out;
     }
-    if (ad_sweep_job(sweep, 0, &first, NULL, &err) == 0) {
-        bool is_auto = first.layout.is_auto;
-
-        ad_job_clear(&first);
-        if (is_auto) {
-            ad_client_error(
-                self, msg->identity, AD_EINVAL,
-                "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
-                "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
-                "(`autodist plan` shows the layout the planner would choose)",
-                name);
-            goto out;
-        }
-    }
-    if (!ad_sweeps_running(self->sweeps, name) && s_refuse_never(self, msg, sweep, hold))
+    if (s_refuse_auto(self, msg, sweep) ||
+        (!ad_sweeps_running(self->sweeps, name) && s_refuse_never(self, msg, sweep, hold)))
         goto out;
     if (ad_sweeps_running(self->sweeps, name)) {
         old_hash = ad_sweeps_file_hash(self->sweeps, name);
