@@ -89,6 +89,9 @@ ad_sweep_api_dispatch(coord_t *self)
         }
         free(canon);
         ad_sweeps_queued(self->sweeps, &pick, id);
+        /* Held and fitting no node that is up: it waits off the limit, the others go on. */
+        if (id > 0 && up > 0 && ad_sched_status(self->sched, id) == AD_SCHED_NEVER)
+            ad_sweeps_park(self->sweeps, id);
         ad_sweeps_pick_clear(&pick);
     }
     ad_sweeps_each_changed(self->sweeps, s_record, self);

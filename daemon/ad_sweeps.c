@@ -21,6 +21,8 @@ enum {
 
 /* How many failed job ids a sweep remembers for its status. */
 #define S_FAILED_KEEP 10
+/* Most jobs of a sweep parked at once (ad_sweeps_park()); more count towards the limit. */
+#define S_PARKED_MAX 64
 /* How many skipped configurations a sweep lists in its status (all are counted). */
 #define S_SKIPPED_KEEP 50
 
@@ -35,6 +37,7 @@ typedef struct {
 typedef struct {
     int64_t job;   /* job id; 0 between ad_sweeps_next() and ad_sweeps_queued() */
     int64_t index; /* its index in the sweep */
+    bool parked;   /* queued to wait for nodes that are not there (--hold): off the limit */
 } s_live_t;
 
 /* A prior job while the sweep is being resolved. */
@@ -78,6 +81,7 @@ typedef struct s_sweep {
     int64_t failed_jobs[S_FAILED_KEEP]; /* ring of failed job ids */
     int n_failed_jobs;                  /* how many were ever put in the ring */
     bool hold;                          /* configurations that fit no node are queued anyway */
+    int64_t n_parked;                   /* live jobs parked: not counted in the limit */
     s_skip_t skips[S_SKIPPED_KEEP];     /* the first configurations skipped */
     int64_t n_skipped_configs;          /* how many configurations were skipped */
     struct s_sweep *next;
@@ -158,12 +162,14 @@ s_live_add(s_sweep_t *s, int64_t job, int64_t index)
         s->cap_live = s->cap_live ? 2 * s->cap_live : 8;
         s->live = ad_realloc(s->live, s->cap_live * sizeof(*s->live));
     }
-    s->live[s->n_live++] = (s_live_t){job, index};
+    s->live[s->n_live++] = (s_live_t){job, index, false};
 }
 
 static void
 s_live_drop(s_sweep_t *s, size_t k)
 {
+    if (s->live[k].parked)
+        s->n_parked--;
     s->live[k] = s->live[--s->n_live];
 }
 
@@ -498,7 +504,8 @@ ad_sweeps_next(ad_sweeps_t *self, int auto_parallel, ad_sweeps_pick_t *pick)
         if (s->state != AD_SWEEPS_RUNNING || s->resolving)
             continue;
         s->limit = s_limit(s, auto_parallel);
-        if (s->count[S_QUEUED] + s->count[S_RUNNING] >= s->limit || s->count[S_TODO] == 0)
+        if (s->count[S_QUEUED] + s->count[S_RUNNING] - s->n_parked >= s->limit ||
+            s->count[S_TODO] == 0)
             continue;
         while (s->cursor < s->n && s->st[s->cursor] != S_TODO)
             s->cursor++;
@@ -691,7 +698,29 @@ s_move(ad_sweeps_t *self, int64_t job, int from, int to, ad_sweeps_job_t prior_s
 bool
 ad_sweeps_started(ad_sweeps_t *self, int64_t job)
 {
+    s_sweep_t *s;
+    size_t k;
+
+    /* A parked job that starts (its nodes came) counts again. */
+    if (job > 0 && s_live_find(self, job, &s, &k) && s->live[k].parked) {
+        s->live[k].parked = false;
+        s->n_parked--;
+    }
     return s_move(self, job, S_QUEUED, S_RUNNING, AD_SWEEPS_JOB_RUNNING);
+}
+
+bool
+ad_sweeps_park(ad_sweeps_t *self, int64_t job)
+{
+    s_sweep_t *s;
+    size_t k;
+
+    if (job <= 0 || !s_live_find(self, job, &s, &k) || s->live[k].parked ||
+        s->st[s->live[k].index] != S_QUEUED || s->n_parked >= S_PARKED_MAX)
+        return false;
+    s->live[k].parked = true;
+    s->n_parked++;
+    return true;
 }
 
 bool
@@ -820,6 +849,7 @@ s_json(const s_sweep_t *s, double now)
     json_object_set_new(o, "skipped_configs_total", json_integer((json_int_t)s->n_skipped_configs));
     json_object_set_new(o, "skipped_configs", skipped);
     json_object_set_new(o, "hold", json_boolean(s->hold));
+    json_object_set_new(o, "parked", json_integer((json_int_t)s->n_parked));
     return o;
 }
 

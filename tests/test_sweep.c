@@ -244,6 +244,43 @@ test_skip_unfit(void **st)
     ad_sweeps_free(&sw);
 }
 
+/* Held (--hold): a queued job that cannot start is parked off the limit; the others go on. */
+static void
+test_park(void **st)
+{
+    ad_sweeps_opts_t opts = {1, false, true, NULL};
+    ad_sweeps_t *sw = ad_sweeps_new();
+    ad_sweep_t *sweep = s_small_sweep();
+    int64_t next_id = 100;
+    json_t *o;
+
+    (void)st;
+    ad_sweeps_open(sw, 7, "0123456789abcdef", &sweep, NULL, 0, &opts, 0.0);
+    ad_sweeps_set_hold(sw, "unit", true);
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 1);
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 0); /* the limit: 1 */
+    /* Job 100 cannot start: parked, so the next one is queued behind it. */
+    assert_true(ad_sweeps_park(sw, 100));
+    assert_false(ad_sweeps_park(sw, 100));
+    assert_false(ad_sweeps_park(sw, 555));
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 1);
+    o = ad_sweeps_json(sw, "unit", 1.0);
+    assert_int_equal(s_jn(o, "parked"), 1);
+    assert_int_equal(s_jn(o, "queued"), 2);
+    json_decref(o);
+    /* Its nodes came: it starts and counts again (2 live over a limit of 1: nothing more). */
+    assert_true(ad_sweeps_started(sw, 100));
+    o = ad_sweeps_json(sw, "unit", 1.0);
+    assert_int_equal(s_jn(o, "parked"), 0);
+    json_decref(o);
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 0);
+    assert_true(ad_sweeps_ended(sw, 100, AD_SWEEPS_JOB_COMPLETED, 1.0, 2.0));
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 0);
+    assert_true(ad_sweeps_ended(sw, 101, AD_SWEEPS_JOB_COMPLETED, 1.0, 2.0));
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 1);
+    ad_sweeps_free(&sw);
+}
+
 /* Resuming: completed repeats skipped, live ones counted, failed ones kept or retried. */
 static void
 test_resume(void **st)
@@ -1321,9 +1358,10 @@ int
 main(void)
 {
     const struct CMUnitTest unit[] = {
-        cmocka_unit_test(test_lazy_dispatch), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_skip_unfit),    cmocka_unit_test(test_cancel_and_stopped),
-        cmocka_unit_test(test_store_sweeps),  cmocka_unit_test(test_help_and_bad_files),
+        cmocka_unit_test(test_lazy_dispatch),      cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_skip_unfit),         cmocka_unit_test(test_park),
+        cmocka_unit_test(test_cancel_and_stopped), cmocka_unit_test(test_store_sweeps),
+        cmocka_unit_test(test_help_and_bad_files),
     };
     const struct CMUnitTest real[] = {
         cmocka_unit_test(test_real_small_and_rerun),

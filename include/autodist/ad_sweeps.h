@@ -170,6 +170,14 @@ int64_t ad_sweeps_check(ad_sweeps_t *self, const char *name, int64_t max_configs
 /* sweep --hold: the configurations of sweep name that fit no node are queued anyway, to wait. */
 void ad_sweeps_set_hold(ad_sweeps_t *self, const char *name, bool hold);
 
+/*
+ * Queued job of a held sweep can never start on the nodes that are up: it
+ * waits without taking a place under the sweep's limit, so the configurations
+ * behind it go on (at most 64 parked per sweep; it counts again once it
+ * starts).  Returns true when parked.
+ */
+bool ad_sweeps_park(ad_sweeps_t *self, int64_t job);
+
 /* Whether the sweep of store id sweep holds (ad_sweeps_set_hold()). */
 bool ad_sweeps_held(const ad_sweeps_t *self, int64_t sweep);
 
@@ -216,7 +224,7 @@ int ad_sweeps_cancel(ad_sweeps_t *self, const char *name, double now);
  * elapsed_s, failed_jobs (the last few job ids that failed), live_jobs (ids
  * of the jobs queued or running), skipped (jobs skipped: they fit no node),
  * skipped_configs_total, skipped_configs (the first 50: {config, layout,
- * reason}), hold}.
+ * reason}), hold, parked (jobs queued to wait for nodes, off the limit)}.
  */
 json_t *ad_sweeps_json(const ad_sweeps_t *self, const char *name, double now);
 
