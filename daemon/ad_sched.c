@@ -762,12 +762,15 @@ ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size
         snprintf(reason, cap, "nodes, procs_per_node and threads_per_proc must be >= 1");
         return AD_SCHED_NEVER;
     }
+    /*
+     * A reservation's nodes are the batch system's answer to what autodist asked for this
+     * job; its agents join one by one: wait for them.
+     */
+    if (need->pool && *need->pool)
+        return AD_SCHED_WAIT;
     cores = need->procs_per_node * need->threads_per_proc;
     s_fit_census(self, need, cores, &f);
     if (f.up == 0) {
-        /* A reservation's nodes come when its agents join. */
-        if (need->pool && *need->pool)
-            return AD_SCHED_WAIT;
         snprintf(reason, cap,
                  "no agent has joined (no node): start one with `autodist up` (this machine) or "
                  "`autodist-agent --coordinator ENDPOINT` on each node");

@@ -206,9 +206,13 @@ test_check_feasible(void **state)
     (void)state;
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
     adt_assert_has(why, "no agent has joined (no node): start one with `autodist up`");
-    /* A reservation's nodes come later: its jobs may wait. */
+    /* A reservation's nodes come later, one by one: its jobs may wait. */
     need.pool = "oar:x";
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    assert_int_equal(ad_sched_set_node(s, "r1", true, 1), 0);
+    assert_int_equal(ad_sched_set_node_pool(s, "r1", "oar:x"), 0);
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    assert_int_equal(ad_sched_forget_node(s, "r1"), 0);
     need.pool = NULL;
     assert_int_equal(ad_sched_set_node(s, "node-b", true, 1), 0);
     assert_int_equal(ad_sched_set_node(s, "node-a", true, 2), 0);

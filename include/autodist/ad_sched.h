@@ -167,8 +167,8 @@ typedef struct ad_sched_need {
  * Feasibility, before a job is queued: whether a job with these needs can
  * ever run on the UP nodes of its pool, all of them free (cores per node
  * procs_per_node x threads_per_proc, GPUs per node, node count).  Returns
- * AD_SCHED_WAIT when it can (or when it belongs to a reservation none of
- * whose nodes is UP yet: they come when its agents join), or AD_SCHED_NEVER
+ * AD_SCHED_WAIT when it can (or when it belongs to a reservation: its
+ * agents join one by one, the nodes are what was reserved for it), or AD_SCHED_NEVER
  * with reason (size cap) saying, in one line, the first need no node meets:
  *   "procs_per_node x threads_per_proc = 16 cores per node, but the largest
  *    node has 2 (node-a)", "device gpu runs one rank per GPU: ...",
