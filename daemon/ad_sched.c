@@ -771,9 +771,10 @@ ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size
     cores = need->procs_per_node * need->threads_per_proc;
     s_fit_census(self, need, cores, &f);
     if (f.up == 0) {
-        snprintf(reason, cap,
-                 "no agent has joined (no node): start one with `autodist up` (this machine) or "
-                 "`autodist-agent --coordinator ENDPOINT` on each node");
+        snprintf(
+            reason, cap,
+            "no node is up (no agent has joined): start one with `autodist up` (this machine) or "
+            "`autodist-agent --coordinator ENDPOINT` on each node");
         return AD_SCHED_NEVER;
     }
     if (f.most_cores->cores < cores) {

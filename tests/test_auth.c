@@ -364,7 +364,7 @@ test_roles(void **st)
                               "       layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}}\n"
                               "grid: {seed: [1, 2, 3]}\n");
         assert_int_equal(s_cli("--keys", alice, "--coordinator", s_ep[0], "sweep", sweep,
-                               "--no-wait", "--max-parallel", "1", NULL),
+                               "--no-wait", "--hold", "--max-parallel", "1", NULL),
                          0);
         assert_int_equal(s_req(s_keys, "JOBS", NULL, &r, &err), 0);
         json_array_foreach(json_object_get(r, "jobs"), i,

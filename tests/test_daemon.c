@@ -99,12 +99,12 @@ test_jobs(void **st)
     r = dft_req("SUBMIT", json_pack("{s:o s:s}", "job", s_job("big", 4), "file", "big.yaml"),
                 AD_PROTO_ENEVER, &err);
     adt_assert_has(err.msg,
-                   "big.yaml: no agent has joined (no node): start one with `autodist up`");
+                   "big.yaml: no node is up (no agent has joined): start one with `autodist up`");
     r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("big", 4)), AD_PROTO_ENEVER, &err);
-    adt_assert_has(err.msg, "job big: no agent has joined");
+    adt_assert_has(err.msg, "job big: no node is up (no agent has joined)");
     /* --hold: accepted, PENDING with the reason. */
     r = dft_req("SUBMIT", json_pack("{s:o s:b}", "job", s_job("big", 4), "hold", 1), 0, &err);
-    adt_assert_has(json_string_value(json_object_get(r, "held")), "no agent has joined");
+    adt_assert_has(json_string_value(json_object_get(r, "held")), "no node is up");
     id = json_integer_value(json_object_get(r, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(r, "state")), "PENDING");

@@ -205,7 +205,7 @@ test_check_feasible(void **state)
 
     (void)state;
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
-    adt_assert_has(why, "no agent has joined (no node): start one with `autodist up`");
+    adt_assert_has(why, "no node is up (no agent has joined): start one with `autodist up`");
     /* A reservation's nodes come later, one by one: its jobs may wait. */
     need.pool = "oar:x";
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);

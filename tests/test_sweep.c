@@ -1312,7 +1312,7 @@ test_25k(void **st)
     t0 = adt_now();
     s_expect(s_cli("sweep", p, NULL), 5);
     adt_assert_has(s_res.err, "autodist: sweep big: none of the first 4096 of its 25000 "
-                              "configurations can run here: no agent has joined");
+                              "configurations can run here: no node is up");
     adt_assert_has(s_res.err, "(--hold queues them to wait for nodes)");
     assert_string_equal(s_res.out, "");
     assert_true(adt_now() - t0 < 20);

@@ -173,7 +173,7 @@ typedef struct ad_sched_need {
  *   "procs_per_node x threads_per_proc = 16 cores per node, but the largest
  *    node has 2 (node-a)", "device gpu runs one rank per GPU: ...",
  *   "nodes = 4, but only 2 UP nodes have 8 cores (n1, n2)",
- *   "no agent has joined (no node): start one with `autodist up` ...".
+ *   "no node is up (no agent has joined): start one with `autodist up` ...".
  */
 ad_sched_status_t ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason,
                                  size_t cap);
