@@ -213,8 +213,8 @@ s_refuse_never(coord_t *self, const ad_proto_msg_t *msg, const ad_job_t *job, co
     }
     ad_log(AD_LOG_INFO, "SUBMIT of %s refused: %s", job->name, reason);
     if (file)
-        ad_client_error(self, msg->identity, AD_PROTO_ENEVER, "%s: %s%s", file, reason,
-                        job->layout.is_auto ? "" : " (--hold keeps it PENDING until nodes come)");
+        ad_client_error(self, msg->identity, AD_PROTO_ENEVER,
+                        "%s: %s (--hold keeps it PENDING until nodes come)", file, reason);
     else
         ad_client_error(self, msg->identity, AD_PROTO_ENEVER, "job %s: %s", job->name, reason);
     return true;
