@@ -25,6 +25,7 @@ typedef struct s_node {
     bool up;       /* the registry says UP */
     int cores;     /* cores of the node */
     int gpus;      /* GPUs of the node (ad_sched_set_node_gpus()) */
+    int known;     /* its cores when last seen with some: a DOWN node may come back */
     s_job_t *busy; /* the job running on it, or NULL when free */
     s_job_t *held; /* free, and kept for this waiting job by the last ad_sched_next(); or NULL */
 } s_node_t;
@@ -289,6 +290,8 @@ ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores)
     }
     node->up = up;
     node->cores = cores;
+    if (cores > 0)
+        node->known = cores;
     return 0;
 }
 
@@ -702,13 +705,27 @@ s_append(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* What ad_sched_check() learns of the UP nodes of a pool. */
+/* What ad_sched_check() learns of the nodes of a pool: UP, or DOWN with known cores. */
 typedef struct {
     int up;                     /* UP nodes */
     const s_node_t *most_cores; /* the first with the most cores */
     const s_node_t *most_gpus;  /* the first with the most GPUs */
-    int fit;                    /* UP nodes with enough cores and GPUs */
+    int fit;                    /* nodes with enough cores and GPUs */
 } s_fit_t;
+
+/* The cores node has or had: a DOWN node (cores 0) may come back with its known ones. */
+static int
+s_cores_known(const s_node_t *node)
+{
+    return node->up ? node->cores : node->known;
+}
+
+/* Whether node counts for feasibility in pool: UP, or DOWN after being seen with cores. */
+static bool
+s_exists_in(const s_node_t *node, const char *pool)
+{
+    return (node->up || node->known > 0) && s_same_pool(node->pool, pool);
+}
 
 static void
 s_fit_census(const ad_sched_t *self, const ad_sched_need_t *need, int cores, s_fit_t *f)
@@ -717,19 +734,19 @@ s_fit_census(const ad_sched_t *self, const ad_sched_need_t *need, int cores, s_f
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
 
-        if (!node->up || !s_same_pool(node->pool, need->pool))
+        if (!s_exists_in(node, need->pool))
             continue;
-        f->up++;
-        if (!f->most_cores || node->cores > f->most_cores->cores)
+        f->up += node->up;
+        if (!f->most_cores || s_cores_known(node) > s_cores_known(f->most_cores))
             f->most_cores = node;
         if (!f->most_gpus || node->gpus > f->most_gpus->gpus)
             f->most_gpus = node;
-        if (node->cores >= cores && node->gpus >= need->gpus_per_node)
+        if (s_cores_known(node) >= cores && node->gpus >= need->gpus_per_node)
             f->fit++;
     }
 }
 
-/* "n1, n2": the UP nodes of the pool that fit, at most S_REASON_LIST_MAX. */
+/* "n1, n2": the nodes of the pool that fit, at most S_REASON_LIST_MAX. */
 static void
 s_list_fit(const ad_sched_t *self, const ad_sched_need_t *need, int cores, char *buf, size_t cap)
 {
@@ -738,14 +755,14 @@ s_list_fit(const ad_sched_t *self, const ad_sched_need_t *need, int cores, char 
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
 
-        if (!node->up || !s_same_pool(node->pool, need->pool) || node->cores < cores ||
+        if (!s_exists_in(node, need->pool) || s_cores_known(node) < cores ||
             node->gpus < need->gpus_per_node)
             continue;
         if (listed == S_REASON_LIST_MAX) {
             s_append(buf, cap, ", ...");
             return;
         }
-        s_append(buf, cap, "%s%s", listed++ ? ", " : "", node->name);
+        s_append(buf, cap, "%s%s%s", listed++ ? ", " : "", node->name, node->up ? "" : " DOWN");
     }
 }
 
@@ -771,17 +788,18 @@ ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size
     cores = need->procs_per_node * need->threads_per_proc;
     s_fit_census(self, need, cores, &f);
     if (f.up == 0) {
-        snprintf(
-            reason, cap,
-            "no node is up (no agent has joined): start one with `autodist up` (this machine) or "
-            "`autodist-agent --coordinator ENDPOINT` on each node");
+        /* Every node DOWN, or none ever joined: either way nothing runs until one starts. */
+        snprintf(reason, cap,
+                 "no node is up (%s): start one with `autodist up` (this machine) or "
+                 "`autodist-agent --coordinator ENDPOINT` on each node",
+                 f.most_cores ? "every node known is DOWN" : "no agent has joined");
         return AD_SCHED_NEVER;
     }
-    if (f.most_cores->cores < cores) {
+    if (s_cores_known(f.most_cores) < cores) {
         snprintf(reason, cap,
                  "procs_per_node x threads_per_proc = %d cores per node, but the largest node "
                  "has %d (%s)",
-                 cores, f.most_cores->cores, f.most_cores->name);
+                 cores, s_cores_known(f.most_cores), f.most_cores->name);
         return AD_SCHED_NEVER;
     }
     if (f.most_gpus->gpus < need->gpus_per_node) {
@@ -792,12 +810,11 @@ ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size
         return AD_SCHED_NEVER;
     }
     if (f.fit == 0) {
-        snprintf(reason, cap, "no UP node has both %d cores and %d GPUs", cores,
-                 need->gpus_per_node);
+        snprintf(reason, cap, "no node has both %d cores and %d GPUs", cores, need->gpus_per_node);
         return AD_SCHED_NEVER;
     }
     if (f.fit < need->nodes) {
-        snprintf(reason, cap, "nodes = %d, but only %d UP node%s ha%s %d core%s%s (", need->nodes,
+        snprintf(reason, cap, "nodes = %d, but only %d node%s ha%s %d core%s%s (", need->nodes,
                  f.fit, f.fit == 1 ? "" : "s", f.fit == 1 ? "s" : "ve", cores,
                  cores == 1 ? "" : "s", need->gpus_per_node ? " and enough GPUs" : "");
         s_list_fit(self, need, cores, reason, cap);

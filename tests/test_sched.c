@@ -216,16 +216,16 @@ test_check_feasible(void **state)
     need.pool = NULL;
     assert_int_equal(ad_sched_set_node(s, "node-b", true, 1), 0);
     assert_int_equal(ad_sched_set_node(s, "node-a", true, 2), 0);
-    assert_int_equal(ad_sched_set_node(s, "node-c", false, 64), 0); /* DOWN: does not count */
+    assert_int_equal(ad_sched_set_node(s, "node-c", false, 0), 0); /* never seen UP: no cores */
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
     assert_string_equal(why, "procs_per_node x threads_per_proc = 16 cores per node, but the "
                              "largest node has 2 (node-a)");
     need = (ad_sched_need_t){3, 1, 1, 0, NULL};
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
-    assert_string_equal(why, "nodes = 3, but only 2 UP nodes have 1 core (node-a, node-b)");
+    assert_string_equal(why, "nodes = 3, but only 2 nodes have 1 core (node-a, node-b)");
     need = (ad_sched_need_t){2, 2, 1, 0, NULL};
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
-    assert_string_equal(why, "nodes = 2, but only 1 UP node has 2 cores (node-a)");
+    assert_string_equal(why, "nodes = 2, but only 1 node has 2 cores (node-a)");
     need = (ad_sched_need_t){1, 2, 1, 2, NULL};
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
     adt_assert_has(why, "procs_per_node = 2 GPUs per node, but the node with the most has 0");
@@ -233,11 +233,25 @@ test_check_feasible(void **state)
     assert_int_equal(ad_sched_set_node_gpus(s, "nope", 2), -ENOENT);
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
     assert_string_equal(why, "");
+    /* A node seen with 4 cores, now DOWN, may come back (a reboot): it counts. */
+    assert_int_equal(ad_sched_set_node(s, "node-d", true, 4), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-d", false, 0), 0);
+    need = (ad_sched_need_t){1, 4, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    need = (ad_sched_need_t){2, 4, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    assert_string_equal(why, "nodes = 2, but only 1 node has 4 cores (node-d DOWN)");
     /* Busy nodes do not matter: it fits once they are free. */
     assert_int_equal(ad_sched_add_job(s, 1, 2, 1, 1), 0);
     s_expect_next(s, 1, "node-a node-b");
     need = (ad_sched_need_t){2, 1, 1, 0, NULL};
     assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    /* Every node DOWN: nothing can run until one starts. */
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-a", false, 0), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-b", false, 0), 0);
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    adt_assert_has(why, "no node is up (every node known is DOWN): start one");
     ad_sched_free(&s);
 }
 

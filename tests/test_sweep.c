@@ -1167,7 +1167,7 @@ test_skip_unfit_cluster(void **st)
                     "grid:\n"
                     "  layout.nodes: [9, 1]\n"
                     "  seed: [1, 2]\n");
-    const char *why = "(layout 9x1x1): nodes = 9, but only 3 UP nodes have 1 core "
+    const char *why = "(layout 9x1x1): nodes = 9, but only 3 nodes have 1 core "
                       "(fake1, fake2, fake3)";
     json_t *doc, *s;
 

@@ -165,14 +165,16 @@ typedef struct ad_sched_need {
 
 /*
  * Feasibility, before a job is queued: whether a job with these needs can
- * ever run on the UP nodes of its pool, all of them free (cores per node
- * procs_per_node x threads_per_proc, GPUs per node, node count).  Returns
+ * ever run on the nodes of its pool, all of them free and UP (cores per
+ * node procs_per_node x threads_per_proc, GPUs per node, node count).  The
+ * nodes are those UP and those DOWN that were seen with cores (they may
+ * come back: a reboot); with none UP at all it can never run.  Returns
  * AD_SCHED_WAIT when it can (or when it belongs to a reservation: its
  * agents join one by one, the nodes are what was reserved for it), or AD_SCHED_NEVER
  * with reason (size cap) saying, in one line, the first need no node meets:
  *   "procs_per_node x threads_per_proc = 16 cores per node, but the largest
  *    node has 2 (node-a)", "device gpu runs one rank per GPU: ...",
- *   "nodes = 4, but only 2 UP nodes have 8 cores (n1, n2)",
+ *   "nodes = 4, but only 2 nodes have 8 cores (n1, n2 DOWN)",
  *   "no node is up (no agent has joined): start one with `autodist up` ...".
  */
 ad_sched_status_t ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason,
