@@ -256,6 +256,8 @@ ad_cli_exit_for(int rc)
         return AD_CLI_EXIT_UNREACHABLE;
     if (rc == -EINTR)
         return AD_CLI_EXIT_INTERRUPTED;
+    if (rc == AD_PROTO_ENEVER)
+        return AD_CLI_EXIT_NEVER;
     return rc ? AD_CLI_EXIT_ERROR : AD_CLI_EXIT_OK;
 }
 

@@ -315,6 +315,14 @@ typedef int(ad_cli_wait_hook_t)(ad_cli_t *cli, int64_t id, const char *state, vo
 int ad_cli_wait_job(ad_cli_t *cli, int64_t id, const char *name, double interval,
                     ad_cli_wait_hook_t *hook, void *arg);
 
+/*
+ * What `layout: auto` did for job (a STATUS object with an "auto" member;
+ * nothing without one): the chosen layout, the probes with their measured
+ * and predicted throughput, predicted against measured for the chosen
+ * layout (cli/ad_cli_auto.c, docs/planner.md).
+ */
+void ad_cli_auto_print(const json_t *job, FILE *f);
+
 /* submit of a job with a reservation: section (cli/ad_cli_resv.c). */
 int ad_cli_resv_submit(ad_cli_t *cli, ad_job_t *job, double interval);
 

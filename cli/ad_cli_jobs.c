@@ -16,6 +16,15 @@
 /* Default seconds between two STATUS requests of --wait and --follow. */
 #define S_POLL_S 0.5
 
+/* submit --hold of a job no node fits yet: say so, it waits for nodes. */
+static void
+s_say_held(ad_cli_t *cli, const json_t *reply)
+{
+    if (ad_cli_jstr(reply, "held") && !cli->json)
+        printf("held (--hold): %s; it stays PENDING until such nodes are UP\n",
+               ad_cli_jstr(reply, "held"));
+}
+
 int
 ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
 {
@@ -25,12 +34,15 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
         {"set", required_argument, NULL, 's'},
         {"tag", required_argument, NULL, 't'},
         {"note", required_argument, NULL, 'N'},
+        {"hold", no_argument, NULL, 'H'},
+        {"pending-ok", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     const char *sets[AD_CLI_SETS_MAX];
     size_t n_sets = 0;
     json_t *tags = json_object();
     const char *note = NULL;
+    bool hold = false; /* --hold: accept a job no node fits yet, PENDING until nodes come */
     ad_job_t job = {0};
     ad_err_t err = {0};
     json_t *spec, *reply = NULL;
@@ -51,6 +63,9 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             return AD_CLI_EXIT_USAGE;
         case 'w':
             wait = true;
+            break;
+        case 'H':
+            hold = true;
             break;
         case 'i':
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval)) {
@@ -110,7 +125,8 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
         ad_job_clear(&job);
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: the job's JSON does not read back", path);
     }
-    rc = ad_cli_call(cli, "SUBMIT", json_pack("{s:o}", "job", spec), &reply);
+    rc = ad_cli_call(cli, "SUBMIT",
+                     json_pack("{s:o s:b s:s}", "job", spec, "hold", hold, "file", path), &reply);
     if (rc)
         goto out;
     id = ad_cli_jint(reply, "job", 0);
@@ -123,10 +139,12 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             ad_cli_print_json(reply);
         else
             printf("submitted job %lld (%s)\n", (long long)id, job.name);
+        s_say_held(cli, reply);
         goto out;
     }
     if (!cli->json) {
         printf("submitted job %lld (%s)\n", (long long)id, job.name);
+        s_say_held(cli, reply);
         fflush(stdout);
     }
     rc = ad_cli_wait_job(cli, id, job.name, interval, NULL, NULL);
@@ -212,6 +230,8 @@ ad_cli_status(ad_cli_t *cli, int argc, char **argv)
         printf("no live jobs (`autodist jobs` lists the finished ones)\n");
     else
         s_print_status(jobs);
+    if (!cli->json && id > 0)
+        ad_cli_auto_print(json_array_get(jobs, 0), stdout);
     json_decref(reply);
     return AD_CLI_EXIT_OK;
 }

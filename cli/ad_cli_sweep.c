@@ -68,6 +68,7 @@ typedef struct follower {
     bool away;          /* the coordinator did not answer the last request */
     ad_cli_resv_t *resv; /* the reservation the sweep runs on, or NULL */
     bool resv_ended;    /* it ended before the sweep: the sweep goes on in the next one */
+    int64_t skips_said; /* skipped configurations already listed */
 } follower_t;
 
 static void
@@ -94,11 +95,12 @@ s_row(const json_t *s, bool table, char *buf, size_t size)
                  (long long)s_n(s, "failed"), elapsed, eta);
     else
         snprintf(buf, size,
-                 "sweep %s: %lld done, %lld running, %lld pending, %lld failed of %lld; "
-                 "elapsed %s, ETA %s",
+                 "sweep %s: %lld done, %lld running, %lld pending, %lld failed, %lld skipped of "
+                 "%lld; elapsed %s, ETA %s",
                  ad_cli_jstr(s, "name"), (long long)s_n(s, "completed"),
                  (long long)s_n(s, "running"), (long long)s_n(s, "pending"),
-                 (long long)s_n(s, "failed"), (long long)s_n(s, "total"), elapsed, eta);
+                 (long long)s_n(s, "failed"), (long long)s_n(s, "skipped"),
+                 (long long)s_n(s, "total"), elapsed, eta);
 }
 
 /* Once the coordinator knows what ran before: say what a rerun skips. */
@@ -122,6 +124,38 @@ s_say_resumed(follower_t *f, const json_t *s)
         printf(", %lld failed before (skipped; --retry-failed runs them again)", (long long)failed);
     printf("\n");
     fflush(stdout);
+}
+
+/*
+ * The configurations of a sweep object skipped because they fit no node,
+ * from the said-th on, one line each; returns how many are listed now.
+ */
+static int64_t
+s_print_skipped(const json_t *s, int64_t said)
+{
+    json_t *list = json_object_get(s, "skipped_configs"), *k;
+    int64_t total = s_n(s, "skipped_configs_total");
+    size_t i;
+
+    if (total <= said)
+        return said;
+    if (said == 0)
+        printf("skipped %lld configuration%s (%lld job%s) that fit no node; a rerun of the sweep "
+               "tries them again:\n",
+               (long long)total, total == 1 ? "" : "s", (long long)s_n(s, "skipped"),
+               s_n(s, "skipped") == 1 ? "" : "s");
+    json_array_foreach(list, i, k)
+    {
+        if ((int64_t)i < said)
+            continue;
+        printf("  configuration %lld (layout %s): %s\n", (long long)ad_cli_jint(k, "config", 0),
+               ad_cli_jstr(k, "layout") ? ad_cli_jstr(k, "layout") : "?",
+               ad_cli_jstr(k, "reason") ? ad_cli_jstr(k, "reason") : "?");
+    }
+    if (total > (int64_t)json_array_size(list) && said <= (int64_t)json_array_size(list))
+        printf("  ... and %lld more\n", (long long)(total - (int64_t)json_array_size(list)));
+    fflush(stdout);
+    return total;
 }
 
 static void
@@ -148,6 +182,10 @@ s_show(follower_t *f, const json_t *s)
         return;
     }
     s_say_resumed(f, s);
+    if (s_n(s, "skipped_configs_total") > f->skips_said) {
+        s_end_line(f);
+        f->skips_said = s_print_skipped(s, f->skips_said);
+    }
     if (!f->tty) {
         if (now - f->last_print >= S_PLAIN_EVERY_S) {
             s_row(s, false, line, sizeof(line));
@@ -195,10 +233,10 @@ s_summary(follower_t *f, json_t *s)
 {
     const char *state = ad_cli_jstr(s, "state");
     int64_t total = s_n(s, "total"), done = s_n(s, "completed"), failed = s_n(s, "failed");
-    int64_t cancelled = s_n(s, "cancelled"), todo = s_n(s, "todo");
+    int64_t cancelled = s_n(s, "cancelled"), todo = s_n(s, "todo"), skipped = s_n(s, "skipped");
     int64_t before = ad_cli_jint(ad_cli_jobj(s, "before"), "completed", 0);
     double mean = ad_cli_jnum(s, "mean_job_s", NAN);
-    bool ok = state && !strcmp(state, "DONE") && done == total;
+    bool ok = state && !strcmp(state, "DONE") && done + skipped == total && done > 0;
     char wall[32], mj[32];
 
     s_end_line(f);
@@ -217,16 +255,23 @@ s_summary(follower_t *f, json_t *s)
             printf(", %lld cancelled", (long long)cancelled);
         if (todo)
             printf(", %lld not started", (long long)todo);
+        if (skipped)
+            printf(", %lld skipped (fit no node)", (long long)skipped);
         printf("; wall time %s",
                ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), wall, sizeof(wall)));
         if (!isnan(mean))
             printf(", mean job %s", ad_cli_fmt_duration(mean, mj, sizeof(mj)));
         printf("\n");
         s_print_failed(s);
+        f->skips_said = s_print_skipped(s, f->skips_said);
         fflush(stdout);
     }
     if (ok)
         return AD_CLI_EXIT_OK;
+    if (skipped && skipped == total - done && done == 0)
+        return ad_cli_fail(AD_CLI_EXIT_NEVER,
+                           "sweep %s: every configuration was skipped: none fits the nodes",
+                           f->name);
     if (state && !strcmp(state, "CANCELLED"))
         return ad_cli_fail(AD_CLI_EXIT_JOB_ENDED,
                            "sweep %s was cancelled; `autodist sweep %s` resumes it", f->name,
@@ -444,8 +489,10 @@ s_run_reserved(ad_cli_t *cli, const ad_sweep_t *sweep, json_t *spec,
                 ad_cli_resv_close(cli, &r, 0, 0);
                 break;
             }
-            if (!cli->json)
+            if (!cli->json) {
                 s_announce(reply);
+                f.skips_said = s_print_skipped(reply, 0);
+            }
             sweep_id = ad_cli_jint(reply, "id", 0);
             sent = true;
         }
@@ -471,7 +518,7 @@ out:
 
 static int
 s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool force, bool wait,
-      double interval)
+      bool hold, double interval)
 {
     follower_t f = {0};
     ad_sweep_t *sweep = NULL;
@@ -507,8 +554,8 @@ s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool fo
         return rc;
     }
     ad_job_clear(&job);
-    payload = json_pack("{s:o s:s s:b s:b}", "sweep", spec, "file_hash", hash, "retry_failed",
-                        retry, "force", force);
+    payload = json_pack("{s:o s:s s:b s:b s:b}", "sweep", spec, "file_hash", hash, "retry_failed",
+                        retry, "force", force, "hold", hold);
     if (max_parallel > 0)
         json_object_set_new(payload, "max_parallel", json_integer(max_parallel));
     rc = ad_cli_call(cli, "SWEEP", payload, &reply);
@@ -522,12 +569,15 @@ s_run(ad_cli_t *cli, const char *path, int64_t max_parallel, bool retry, bool fo
             json_decref(doc);
         } else {
             s_announce(reply);
+            s_print_skipped(reply, 0);
             printf("follow it with `autodist sweep status %s`\n", ad_sweep_name(sweep));
         }
         goto out;
     }
-    if (!cli->json)
+    if (!cli->json) {
         s_announce(reply);
+        f.skips_said = s_print_skipped(reply, 0);
+    }
     f.cli = cli;
     f.name = ad_sweep_name(sweep);
     f.path = path;
@@ -546,11 +596,12 @@ out:
 static void
 s_print_table(const json_t *sweeps)
 {
-    static const char *const headers[] = {"ID",      "NAME",    "STATE",  "JOBS",    "DONE",
-                                          "RUNNING", "PENDING", "FAILED", "ELAPSED", "ETA"};
-    char cells_buf[8][32];
-    const char *cells[10];
-    ad_cli_table_t *t = ad_cli_table_new(10, headers);
+    static const char *const headers[] = {"ID",      "NAME",    "STATE",   "JOBS",
+                                          "DONE",    "RUNNING", "PENDING", "FAILED",
+                                          "SKIPPED", "ELAPSED", "ETA"};
+    char cells_buf[9][32];
+    const char *cells[11];
+    ad_cli_table_t *t = ad_cli_table_new(11, headers);
     size_t i;
     json_t *s;
 
@@ -564,15 +615,19 @@ s_print_table(const json_t *sweeps)
         snprintf(cells_buf[5], 32, "%lld", (long long)s_n(s, "failed"));
         cells[0] = cells_buf[0];
         cells[1] = ad_cli_jstr(s, "name");
-        cells[2] =
-            json_is_true(json_object_get(s, "resolving")) ? "CHECKING" : ad_cli_jstr(s, "state");
+        snprintf(cells_buf[8], 32, "%lld", (long long)s_n(s, "skipped"));
+        /* Every queued job waits for nodes that are not there: no progress, no ETA. */
+        cells[2] = json_is_true(json_object_get(s, "resolving")) ? "CHECKING"
+                   : json_is_true(json_object_get(s, "stalled")) ? "WAITING"
+                                                                 : ad_cli_jstr(s, "state");
         cells[3] = cells_buf[1];
         cells[4] = cells_buf[2];
         cells[5] = cells_buf[3];
         cells[6] = cells_buf[4];
         cells[7] = cells_buf[5];
-        cells[8] = ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), cells_buf[6], 32);
-        cells[9] = ad_cli_fmt_duration(ad_cli_jnum(s, "eta_s", NAN), cells_buf[7], 32);
+        cells[8] = cells_buf[8];
+        cells[9] = ad_cli_fmt_duration(ad_cli_jnum(s, "elapsed_s", NAN), cells_buf[6], 32);
+        cells[10] = ad_cli_fmt_duration(ad_cli_jnum(s, "eta_s", NAN), cells_buf[7], 32);
         ad_cli_table_add(t, cells);
     }
     ad_cli_table_print(t, stdout);
@@ -618,7 +673,11 @@ s_status(ad_cli_t *cli, const char *name)
             if (before)
                 printf("%lld jobs had completed before the sweep was last started\n",
                        (long long)before);
+            if (json_is_true(json_object_get(s, "stalled")))
+                printf("waiting: its queued jobs cannot start: %s\n",
+                       ad_cli_jstr(s, "never_reason") ? ad_cli_jstr(s, "never_reason") : "?");
             s_print_failed(s);
+            s_print_skipped(s, 0);
         }
     }
     json_decref(reply);
@@ -685,10 +744,12 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
         {"no-wait", no_argument, NULL, 'n'},
         {"follow-interval", required_argument, NULL, 'i'},
         {"set", required_argument, NULL, 's'},
+        {"hold", no_argument, NULL, 'H'},
+        {"pending-ok", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     int64_t max_parallel = 0;
-    bool retry = false, force = false, wait = true, run_options = false;
+    bool retry = false, force = false, wait = true, run_options = false, hold = false;
     double interval = S_POLL_S;
     const char *arg, *sub;
     int c, npos;
@@ -713,6 +774,9 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
         case 'n':
             wait = false;
             break;
+        case 'H':
+            hold = true;
+            break;
         case 'i':
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))
                 return AD_CLI_EXIT_USAGE;
@@ -736,7 +800,7 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
         if (run_options)
             return ad_cli_fail(AD_CLI_EXIT_USAGE,
                                "sweep %s: --max-parallel, --retry-failed, --force, --no-wait, "
-                               "--follow-interval and --set go with a sweep file",
+                               "--hold, --follow-interval and --set go with a sweep file",
                                sub);
         if (npos > 2)
             return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep %s: one sweep at a time, got also \"%s\"",
@@ -753,5 +817,5 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
     if (npos > 1)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep: one sweep file at a time, got also \"%s\"",
                            argv[optind + 1]);
-    return s_run(cli, sub, max_parallel, retry, force, wait, interval);
+    return s_run(cli, sub, max_parallel, retry, force, wait, hold, interval);
 }

@@ -242,6 +242,7 @@ s_summary(waiter_t *w, json_t *job)
             if (!isnan(acc))
                 printf("  test accuracy %.2f%%\n", 100.0 * acc);
         }
+        ad_cli_auto_print(job, stdout);
         fflush(stdout);
     }
     if (ok)

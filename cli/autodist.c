@@ -55,12 +55,15 @@ static const command_t s_commands[] = {
      "pid is in HOME/run/agent-*.pid (SIGTERM; SIGKILL after 15 s) and remove the pid\n"
      "files.  Idempotent: with nothing running it says so and exits 0.\n"},
     {"submit", ad_cli_submit, "check a job file and queue it; --wait follows it to the end",
-     "usage: autodist submit JOB.yaml|- [--set KEY=VALUE]... [--wait] [--follow-interval S]\n"
-     "                       [--tag KEY=VALUE]... [--note TEXT]\n"
+     "usage: autodist submit JOB.yaml|- [--set KEY=VALUE]... [--wait] [--hold]\n"
+     "                       [--follow-interval S] [--tag KEY=VALUE]... [--note TEXT]\n"
      "\n"
      "Parse and check the job file (docs/jobfile.md), send it to the coordinator and print\n"
      "its id.  A malformed file is reported as FILE:LINE:COL: ... and exits 2.  With - the\n"
      "job is read from stdin (errors say <stdin>:LINE:COL).\n"
+     "A job that can never run on the nodes that exist (procs_per_node x threads_per_proc\n"
+     "cores per node, one GPU per rank for device gpu, the node count) is refused at once\n"
+     "with the reason, exit 5, unless --hold; a `layout: auto` job needs one layout to fit.\n"
      "\n"
      "A job file with a reservation: section runs on OAR nodes (docs/grid5000.md): submit\n"
      "reserves them (or attaches to the OAR job it names, or to an unfinished one of its\n"
@@ -76,6 +79,8 @@ static const command_t s_commands[] = {
      "                         (throughput, speedup, accuracy); exit 0 when it COMPLETED,\n"
      "                         4 when it ended otherwise, 5 when it cannot start on the\n"
      "                         nodes that are up.  Ctrl-C stops waiting, not the job.\n"
+     "  --hold, --pending-ok   accept a job no node fits yet: it stays PENDING, the reason\n"
+     "                         in status and jobs, until such nodes come UP\n"
      "  --follow-interval S    seconds between two looks at the job, 0.1..60 (default 0.5)\n"
      "  --set KEY=VALUE        replace one key of the job file (repeatable, in order): a\n"
      "                         dotted key as in sweep grids, the value read as YAML, e.g.\n"
@@ -383,7 +388,7 @@ static const command_t s_commands[] = {
      "\"value\"}]}\n"},
     {"sweep", ad_cli_sweep, "run a sweep file (resumable), follow it; sweep status, cancel",
      "usage: autodist sweep SWEEP.yaml [--set KEY=VALUE]... [--max-parallel N] [--retry-failed]\n"
-     "                      [--force] [--no-wait] [--follow-interval S]\n"
+     "                      [--force] [--no-wait] [--hold] [--follow-interval S]\n"
      "       autodist sweep status [NAME]\n"
      "       autodist sweep cancel NAME\n"
      "\n"
@@ -394,8 +399,11 @@ static const command_t s_commands[] = {
      "Running the same file again resumes it: jobs that COMPLETED are skipped (by\n"
      "configuration hash and repeat), failed ones too unless --retry-failed.  A file\n"
      "changed under the same sweep name is refused unless --force.  Ctrl-C stops\n"
-     "following, not the sweep.  Exit 0 when every job COMPLETED, 4 when some failed or\n"
-     "were cancelled, 5 when its queued jobs cannot start on the nodes that are up.\n"
+     "following, not the sweep.  Configurations that fit no node (cores per node, GPUs,\n"
+     "node count) are SKIPPED and listed at the start, in status and in --json; the rest\n"
+     "runs and the sweep finishes.  A sweep none of whose configurations fits is refused.\n"
+     "Exit 0 when every job that ran COMPLETED, 4 when some failed or were cancelled,\n"
+     "5 when nothing can run on the nodes (or, with --hold, its queued jobs cannot start).\n"
      "\n"
      "options:\n"
      "  --max-parallel N      at most N jobs of the sweep queued or running at once,\n"
@@ -405,13 +413,16 @@ static const command_t s_commands[] = {
      "                        new version of the sweep; completed configurations of\n"
      "                        that name (same hash) are still skipped\n"
      "  --no-wait             start it and return (exit 0)\n"
+     "  --hold, --pending-ok  skip nothing: configurations no node fits are queued and\n"
+     "                        wait (PENDING) for nodes that will come\n"
      "  --follow-interval S   seconds between two looks, 0.1..60 (default 0.5)\n"
      "  --set KEY=VALUE       replace one key of the base job (repeatable), as submit --set\n"
      "                        does; not a grid key.  It changes the sweep: the same name\n"
      "                        with other values needs --force\n"
      "\n"
      "status [NAME]   the sweeps the coordinator holds (ID NAME STATE JOBS DONE RUNNING\n"
-     "                PENDING FAILED ELAPSED ETA); NAME also reads one back from the store\n"
+     "                PENDING FAILED SKIPPED ELAPSED ETA; STATE WAITING, no ETA, when its\n"
+     "                queued jobs cannot start); NAME also reads one back from the store\n"
      "cancel NAME     stop dispatching, cancel its queued jobs and stop its running ones\n"},
     {"completion", ad_cli_completion, "print a bash or zsh completion script for autodist",
      "usage: autodist completion bash|zsh\n"
@@ -467,7 +478,8 @@ static const char s_exit_help[] =
     "  3  the coordinator cannot be reached\n"
     "  4  submit --wait: the job ended FAILED, CANCELLED, NODE_FAIL or TIMEOUT;\n"
     "     sweep: some of its jobs did not complete (failed, cancelled)\n"
-    "  5  submit --wait, sweep: the job(s) cannot start on the nodes that are up\n"
+    "  5  submit, sweep: the job(s) can never run on the nodes that exist (refused, or\n"
+    "     with --wait: cannot start on the nodes that are up)\n"
     "  130  Ctrl-C stopped --wait or --follow (the job goes on)\n";
 
 bool

@@ -18,8 +18,17 @@ typedef struct autojob {
     unsigned nodes_gen; /* node set it was last tried on */
     char reason[700];   /* why it is not queued yet */
     json_t *explain;    /* the planner's ranking (STATUS "plan") */
+    json_t *probe_list; /* the probes queued: [{job, layout, predicted_samples_per_s}] */
+    json_t *chosen;     /* once decided: {layout, device, predicted {samples_per_s, ...}} */
     struct autojob *next;
 } autojob_t;
+
+/* A number, or null when not finite (jansson has no NaN). */
+static json_t *
+s_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
 
 static autojob_t *
 s_auto_find(coord_t *self, int64_t id)
@@ -123,6 +132,35 @@ s_auto_probe(coord_t *self, autojob_t *a, const ad_job_t *job, const ad_planner_
     return id;
 }
 
+/* The planner's prediction for layout among the candidates of explain, or NULL; borrowed. */
+static json_t *
+s_candidate(const json_t *explain, const char *layout)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(json_object_get(explain, "candidates"), i, c)
+    {
+        if (!strcmp(json_string_value(json_object_get(c, "layout")), layout))
+            return c;
+    }
+    return NULL;
+}
+
+/* Remember probe job id of a on layout, with what the planner predicted for it then. */
+static void
+s_note_probe(autojob_t *a, int64_t id, const char *layout)
+{
+    json_t *c = s_candidate(a->explain, layout);
+    json_t *pred = json_object_get(c, "samples_per_s");
+
+    if (!a->probe_list)
+        a->probe_list = json_array();
+    json_array_append_new(a->probe_list,
+                          json_pack("{s:I s:s s:O}", "job", (json_int_t)id, "layout", layout,
+                                    "predicted_samples_per_s", pred ? pred : json_null()));
+}
+
 /* Queue a's next probe (one at a time).  Returns true when one is queued. */
 static bool
 s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
@@ -133,6 +171,10 @@ s_auto_probe_next(coord_t *self, autojob_t *a, const ad_job_t *job)
         int64_t id = s_auto_probe(self, a, job, &a->plans[a->n_probes]);
 
         if (id) {
+            char pl[48];
+
+            ad_choose_layout_str(&a->plans[a->n_probes], pl, sizeof(pl));
+            s_note_probe(a, id, pl);
             a->probes[a->n_probes++] = id;
             snprintf(a->reason, sizeof(a->reason),
                      "probing layout %d of %d (%s, job %lld) "
@@ -208,6 +250,13 @@ s_auto_plan(coord_t *self, autojob_t *a)
         goto out;
     }
     a->decided = true;
+    json_decref(a->chosen);
+    a->chosen = json_pack("{s:s s:s s:{s:o s:o s:o s:o s:s} s:I}", "layout",
+                          ad_choose_layout_str(&c.layout, lay, sizeof(lay)), "device",
+                          c.layout.device ? c.layout.device : "cpu", "predicted", "samples_per_s",
+                          s_num(c.pred.samples_per_s), "low", s_num(c.pred.low), "high",
+                          s_num(c.pred.high), "speedup", s_num(c.pred.speedup), "basis",
+                          c.pred.basis, "candidates", (json_int_t)c.n_candidates);
     ad_log(AD_LOG_INFO,
            "job %lld: layout auto -> %s, predicted %.0f samples/s [%.0f-%.0f], "
            "speedup %.2f (%s; %zu layouts fit)",
@@ -269,6 +318,8 @@ ad_autojob_free_all(coord_t *self)
 
         self->autos = a->next;
         json_decref(a->explain);
+        json_decref(a->probe_list);
+        json_decref(a->chosen);
         free(a);
     }
 }
@@ -285,13 +336,79 @@ ad_autojob_submit(coord_t *self, int64_t id)
     s_auto_plan(self, s_auto_new(self, id));
 }
 
+/* The probes of a as they stand: each with its state and measured samples/s (from the store). */
+static json_t *
+s_probes_json(coord_t *self, const autojob_t *a)
+{
+    json_t *out = json_array(), *p;
+    size_t i;
+
+    json_array_foreach(a->probe_list, i, p)
+    {
+        int64_t id = json_integer_value(json_object_get(p, "job"));
+        json_t *o = json_deep_copy(p), *job, *res = ad_coord_job_result(self->store, id);
+        const char *state = NULL;
+
+        job = ad_coord_job_json(self->store, id, &state, NULL);
+        json_object_set_new(o, "state", state ? json_string(state) : json_null());
+        json_object_set_new(o, "measured_samples_per_s",
+                            s_num(ad_daemon_json_num(res, "samples_per_s")));
+        json_decref(job);
+        json_decref(res);
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+/*
+ * STATUS "auto": what `layout: auto` did (docs/planner.md): {chosen, device,
+ * candidates, predicted {samples_per_s, low, high, speedup, basis},
+ * measured_samples_per_s, error_pct, probes [{job, layout, state,
+ * predicted_samples_per_s, measured_samples_per_s}]}; chosen is null while
+ * it plans.
+ */
+static json_t *
+s_auto_json(coord_t *self, const autojob_t *a, int64_t id)
+{
+    json_t *o = json_object(), *res = NULL;
+    double pred = NAN, meas = NAN;
+
+    json_object_set_new(o, "probes", s_probes_json(self, a));
+    if (!a->chosen) {
+        json_object_set_new(o, "chosen", json_null());
+        return o;
+    }
+    json_object_set(o, "chosen", json_object_get(a->chosen, "layout"));
+    json_object_set(o, "device", json_object_get(a->chosen, "device"));
+    json_object_set(o, "candidates", json_object_get(a->chosen, "candidates"));
+    json_object_set(o, "predicted", json_object_get(a->chosen, "predicted"));
+    pred = ad_daemon_json_num(json_object_get(a->chosen, "predicted"), "samples_per_s");
+    res = ad_coord_job_result(self->store, id);
+    meas = ad_daemon_json_num(res, "samples_per_s");
+    json_decref(res);
+    json_object_set_new(o, "measured_samples_per_s", s_num(meas));
+    json_object_set_new(o, "error_pct", s_num(pred > 0 ? 100.0 * (meas - pred) / pred : NAN));
+    return o;
+}
+
 bool
 ad_autojob_decorate(coord_t *self, int64_t id, const char *state, json_t *o)
 {
     autojob_t *a = s_auto_find(self, id);
 
-    if (a && a->explain)
-        json_object_set_new(o, "plan", json_incref(a->explain));
+    if (a && a->explain) {
+        json_t *plan = json_deep_copy(a->explain);
+        json_t *probes = json_object_get(plan, "probes"), *p;
+        size_t i;
+
+        /* The final ranking follows the probes: list the layouts they measured. */
+        if (json_array_size(probes) == 0)
+            json_array_foreach(a->probe_list, i, p)
+                json_array_append(probes, json_object_get(p, "layout"));
+        json_object_set_new(o, "plan", plan);
+    }
+    if (a)
+        json_object_set_new(o, "auto", s_auto_json(self, a, id));
     if (a && !a->decided && !ad_coord_state_is_final(state)) {
         json_object_set_new(o, "reason", json_string(a->reason));
         json_object_set_new(o, "sched", json_string("planning"));

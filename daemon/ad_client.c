@@ -161,9 +161,69 @@ s_set_owner(coord_t *self, int64_t id, const char *owner)
                ad_store_errmsg(self->store));
 }
 
+/* The GPUs of the UP nodes, from their profiles, told to the scheduler. */
+static void
+s_sync_gpus(coord_t *self)
+{
+    const ad_registry_node_t *node = NULL;
+
+    while ((node = ad_registry_next_up(self->reg, node))) {
+        json_t *g = json_object_get(node->profile, "gpus");
+
+        ad_sched_set_node_gpus(self->sched, node->name,
+                               json_is_array(g) ? (int)json_array_size(g) : 0);
+    }
+}
+
+ad_sched_status_t
+ad_client_feasible(coord_t *self, const ad_job_t *job, char *reason, size_t cap)
+{
+    char pool[AD_PROTO_POOL_MAX + 64];
+    bool gpu = job->device == AD_JOB_DEVICE_GPU;
+    ad_sched_need_t need = {1, 1, 1, gpu ? 1 : 0, ad_job_resv_pool(job, pool, sizeof(pool))};
+
+    s_sync_gpus(self);
+    if (!job->layout.is_auto) {
+        need.nodes = job->layout.nodes;
+        need.procs_per_node = job->layout.procs_per_node;
+        need.threads_per_proc = job->layout.threads_per_proc;
+        need.gpus_per_node = gpu ? job->layout.procs_per_node : 0;
+    }
+    return ad_sched_check(self->sched, &need, reason, cap);
+}
+
+/*
+ * Refuse a job that can never run on the nodes known now (docs/daemon.md,
+ * "Feasibility"): ERROR AD_PROTO_ENEVER naming the file (or the job) and the
+ * need no node meets.  With hold (submit --hold) it is accepted and waits:
+ * *held says why.  Returns true when refused.
+ */
+static bool
+s_refuse_never(coord_t *self, const ad_proto_msg_t *msg, const ad_job_t *job, const char **held)
+{
+    const char *file = json_string_value(json_object_get(msg->payload, "file"));
+    static char reason[600];
+
+    *held = NULL;
+    if (ad_client_feasible(self, job, reason, sizeof(reason)) != AD_SCHED_NEVER)
+        return false;
+    if (json_is_true(json_object_get(msg->payload, "hold"))) {
+        *held = reason;
+        return false;
+    }
+    ad_log(AD_LOG_INFO, "SUBMIT of %s refused: %s", job->name, reason);
+    if (file)
+        ad_client_error(self, msg->identity, AD_PROTO_ENEVER,
+                        "%s: %s (--hold keeps it PENDING until nodes come)", file, reason);
+    else
+        ad_client_error(self, msg->identity, AD_PROTO_ENEVER, "job %s: %s", job->name, reason);
+    return true;
+}
+
 static void
 s_submit(coord_t *self, const ad_proto_msg_t *msg)
 {
+    const char *held = NULL;
     char name[AD_KEYS_NAME_MAX + 32];
     const char *owner = ad_client_owner(self, msg, name, sizeof(name));
     json_t *spec = NULL;
@@ -183,7 +243,7 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         ad_client_error(self, msg->identity, AD_EPARSE, "%s", err.msg);
         return;
     }
-    if (s_refuse_over_cap(self, msg, owner))
+    if (s_refuse_over_cap(self, msg, owner) || s_refuse_never(self, msg, &job, &held))
         goto out;
     if (job.layout.is_auto) {
         canon = ad_job_to_json(&job);
@@ -197,8 +257,9 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         ad_log(AD_LOG_INFO, "job %lld (%s) submitted by %s: layout auto", (long long)id, job.name,
                owner ? owner : "-");
         ad_daemon_send(self->client, msg->identity, "OK",
-                       json_pack("{s:I s:s s:s s:s}", "job", (json_int_t)id, "name", job.name,
-                                 "state", "PENDING", "layout", "auto"));
+                       json_pack("{s:I s:s s:s s:s s:o}", "job", (json_int_t)id, "name", job.name,
+                                 "state", "PENDING", "layout", "auto", "held",
+                                 held ? json_string(held) : json_null()));
         ad_autojob_submit(self, id);
         ad_running_schedule(self);
         goto out;
@@ -224,9 +285,11 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
     ad_log(AD_LOG_INFO, "job %lld (%s) submitted by %s: %dx%dx%d", (long long)id, job.name,
            owner ? owner : "-", job.layout.nodes, job.layout.procs_per_node,
            job.layout.threads_per_proc);
-    ad_daemon_send(
-        self->client, msg->identity, "OK",
-        json_pack("{s:I s:s s:s}", "job", (json_int_t)id, "name", job.name, "state", "PENDING"));
+    if (held)
+        ad_log(AD_LOG_INFO, "job %lld held (--hold): %s", (long long)id, held);
+    ad_daemon_send(self->client, msg->identity, "OK",
+                   json_pack("{s:I s:s s:s s:o}", "job", (json_int_t)id, "name", job.name, "state",
+                             "PENDING", "held", held ? json_string(held) : json_null()));
     ad_running_schedule(self);
 out:
     ad_job_clear(&job);

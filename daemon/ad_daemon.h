@@ -296,6 +296,13 @@ void ad_client_error(coord_t *self, const char *identity, int code, const char *
  */
 int ad_client_store_code(const coord_t *self);
 
+/*
+ * Whether job can ever run on the nodes known now (ad_sched_check(): cores,
+ * GPUs, node count; a `layout: auto` job only needs some layout to fit):
+ * AD_SCHED_WAIT, or AD_SCHED_NEVER with reason (cap bytes) in one line.
+ */
+ad_sched_status_t ad_client_feasible(coord_t *self, const ad_job_t *job, char *reason, size_t cap);
+
 /* The owner what msg submits gets: its key's name in name (size bytes), or NULL (--insecure). */
 const char *ad_client_owner(coord_t *self, const ad_proto_msg_t *msg, char *name, size_t size);
 

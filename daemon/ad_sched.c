@@ -1,4 +1,4 @@
-/* ad_sched.c - the coordinator's job queue: FIFO with simple backfilling on whole nodes */
+/* ad_sched.c - the coordinator's job queue: FIFO with backfilling that never starves the oldest */
 #include "autodist/ad_sched.h"
 
 #include <assert.h>
@@ -14,6 +14,8 @@
 
 /* How many values a reason lists before it writes "...". */
 #define S_REASON_LIST_MAX 8
+/* Pools whose oldest waiting job holds nodes, at most (beyond: theirs backfill freely). */
+#define S_HEADS_MAX 32
 
 typedef struct s_job s_job_t;
 
@@ -22,7 +24,10 @@ typedef struct s_node {
     char *pool;    /* the reservation it belongs to (owned), or NULL: the cluster's own */
     bool up;       /* the registry says UP */
     int cores;     /* cores of the node */
+    int gpus;      /* GPUs of the node (ad_sched_set_node_gpus()) */
+    int known;     /* its cores when last seen with some: a DOWN node may come back */
     s_job_t *busy; /* the job running on it, or NULL when free */
+    s_job_t *held; /* free, and kept for this waiting job by the last ad_sched_next(); or NULL */
 } s_node_t;
 
 struct s_job {
@@ -44,7 +49,8 @@ struct ad_sched {
     s_job_t *tail;     /* newest job */
     zhashx_t *by_id;   /* "<id>" -> s_job_t (owns nothing) */
     size_t n_jobs;     /* jobs queued or running */
-    int *scratch;      /* n_nodes ints for ad_sched_next() */
+    int *scratch;      /* n_nodes ints for ad_sched_next(): free cores */
+    int *up_scratch;   /* n_nodes ints for ad_sched_next(): UP cores */
     char reason[1024]; /* the last ad_sched_reason() */
 };
 
@@ -87,6 +93,7 @@ ad_sched_free(ad_sched_t **self_p)
     }
     free(self->nodes);
     free(self->scratch);
+    free(self->up_scratch);
     zhashx_destroy(&self->by_id);
     free(self);
     *self_p = NULL;
@@ -200,6 +207,9 @@ s_drop_job(ad_sched_t *self, s_job_t *job)
     char key[24];
 
     s_unplace(job);
+    for (size_t i = 0; i < self->n_nodes; i++)
+        if (self->nodes[i]->held == job)
+            self->nodes[i]->held = NULL;
     if (job->prev)
         job->prev->next = job->next;
     else
@@ -269,6 +279,7 @@ ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores)
             self->cap = self->cap ? self->cap * 2 : 64;
             self->nodes = ad_realloc(self->nodes, self->cap * sizeof(*self->nodes));
             self->scratch = ad_realloc(self->scratch, self->cap * sizeof(*self->scratch));
+            self->up_scratch = ad_realloc(self->up_scratch, self->cap * sizeof(*self->up_scratch));
         }
         node = ad_calloc(1, sizeof(*node));
         node->name = ad_strdup(name);
@@ -279,6 +290,8 @@ ad_sched_set_node(ad_sched_t *self, const char *name, bool up, int cores)
     }
     node->up = up;
     node->cores = cores;
+    if (cores > 0)
+        node->known = cores;
     return 0;
 }
 
@@ -309,10 +322,12 @@ s_same_pool(const char *a, const char *b)
     return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
 }
 
+/* Free for job: UP, idle, big enough, of its pool, and not kept for another waiting job. */
 static bool
 s_node_free_for(const s_node_t *node, const s_job_t *job)
 {
-    return node->up && !node->busy && node->cores >= job->need && s_same_pool(node->pool, job->pool);
+    return node->up && !node->busy && node->cores >= job->need &&
+           s_same_pool(node->pool, job->pool) && (!node->held || node->held == job);
 }
 
 /* Replace *slot by a copy of pool (NULL or "" clear it). */
@@ -363,53 +378,111 @@ ad_sched_pick_clear(ad_sched_pick_t *pick)
 }
 
 /*
- * The free nodes' cores of pool, sorted largest first, in self->scratch:
- * returns how many.  With them a job of n nodes needing c cores fits exactly
- * when the n-th largest is >= c.
+ * The cores of pool's nodes, sorted largest first: of the free ones not kept
+ * for a waiting job in self->scratch (returns how many), of the UP ones in
+ * self->up_scratch (*n_up).  With them a job of n nodes needing c cores fits
+ * now exactly when the n-th largest free is >= c, and ever when the n-th
+ * largest UP is.
  */
 static size_t
-s_free_cores(ad_sched_t *self, const char *pool)
+s_count_cores(ad_sched_t *self, const char *pool, size_t *n_up)
 {
     size_t n_free = 0;
 
-    for (size_t i = 0; i < self->n_nodes; i++)
-        if (self->nodes[i]->up && !self->nodes[i]->busy && s_same_pool(self->nodes[i]->pool, pool))
-            self->scratch[n_free++] = self->nodes[i]->cores;
+    *n_up = 0;
+    for (size_t i = 0; i < self->n_nodes; i++) {
+        const s_node_t *node = self->nodes[i];
+
+        if (!node->up || !s_same_pool(node->pool, pool))
+            continue;
+        self->up_scratch[(*n_up)++] = node->cores;
+        if (!node->busy && !node->held)
+            self->scratch[n_free++] = node->cores;
+    }
     qsort(self->scratch, n_free, sizeof(*self->scratch), s_cmp_desc);
+    qsort(self->up_scratch, *n_up, sizeof(*self->up_scratch), s_cmp_desc);
     return n_free;
 }
 
-int
-ad_sched_next(ad_sched_t *self, ad_sched_pick_t *pick)
+/* Whether a job of nodes nodes needing need cores fits n sorted core counts. */
+static bool
+s_fits(const int *cores, size_t n, int nodes, int need)
 {
-    size_t n_free = 0;
-    const char *pool = NULL;
+    return (size_t)nodes <= n && cores[nodes - 1] >= need;
+}
+
+/* Keep for job (the oldest of its pool that waits for busy nodes) the free nodes it can use. */
+static void
+s_hold(ad_sched_t *self, s_job_t *job)
+{
+    for (size_t i = 0; i < self->n_nodes; i++)
+        if (s_node_free_for(self->nodes[i], job))
+            self->nodes[i]->held = job;
+}
+
+/* Whether pool is among the n first entries of heads; adds it when not (and room is left). */
+static bool
+s_head_seen(const char **heads, size_t *n, const char *pool)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (s_same_pool(heads[i], pool))
+            return true;
+    if (*n < S_HEADS_MAX) {
+        heads[(*n)++] = pool;
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The first pending job that fits the free nodes, holding on the way the
+ * free nodes of each pool's oldest job that waits for busy ones (the policy
+ * in ad_sched.h); NULL when none.  Each pending job costs O(1) however long
+ * the queue (sweeps may queue many), as long as it shares its pool with the
+ * job before it: cores are counted again only when the pool changes or
+ * nodes are held (pools are reservations, a handful).
+ */
+static s_job_t *
+s_pick(ad_sched_t *self)
+{
+    const char *heads[S_HEADS_MAX], *pool = NULL;
+    size_t n_free = 0, n_up = 0, n_heads = 0;
     bool counted = false;
     s_job_t *job;
-    int k = 0;
 
-    assert(self && pick);
-    memset(pick, 0, sizeof(*pick));
-    /*
-     * Each pending job costs O(1) however long the queue (sweeps queue 10^5),
-     * as long as it shares its pool with the job before it: the free cores
-     * are counted again only when the pool changes (pools are reservations,
-     * a handful).
-     */
+    for (size_t i = 0; i < self->n_nodes; i++)
+        self->nodes[i]->held = NULL;
     for (job = self->head; job; job = job->next) {
         if (job->running)
             continue;
         if (!counted || !s_same_pool(pool, job->pool)) {
             pool = job->pool;
-            n_free = s_free_cores(self, pool);
+            n_free = s_count_cores(self, pool, &n_up);
             counted = true;
         }
-        if ((size_t)job->nodes <= n_free && self->scratch[job->nodes - 1] >= job->need)
-            break;
+        if (s_fits(self->scratch, n_free, job->nodes, job->need))
+            return job;
+        /* One that can never start holds nothing: it blocks nobody. */
+        if (!s_fits(self->up_scratch, n_up, job->nodes, job->need) ||
+            s_head_seen(heads, &n_heads, job->pool))
+            continue;
+        s_hold(self, job);
+        n_free = s_count_cores(self, pool, &n_up);
     }
+    return NULL;
+}
+
+int
+ad_sched_next(ad_sched_t *self, ad_sched_pick_t *pick)
+{
+    s_job_t *job;
+    int k = 0;
+
+    assert(self && pick);
+    memset(pick, 0, sizeof(*pick));
+    job = s_pick(self);
     if (!job)
         return -EAGAIN;
-
     job->placed = ad_malloc((size_t)job->nodes * sizeof(*job->placed));
     pick->nodes = ad_malloc((size_t)job->nodes * sizeof(*pick->nodes));
     for (size_t i = 0; i < self->n_nodes && k < job->nodes; i++) {
@@ -417,6 +490,7 @@ ad_sched_next(ad_sched_t *self, ad_sched_pick_t *pick)
         if (!s_node_free_for(node, job))
             continue;
         node->busy = job;
+        node->held = NULL;
         job->placed[k] = node;
         pick->nodes[k] = node->name;
         k++;
@@ -450,7 +524,7 @@ s_census(const ad_sched_t *self, const s_job_t *job, s_census_t *c)
         if (node->cores < job->need)
             continue;
         c->up_fit++;
-        if (!node->busy)
+        if (!node->busy && (!node->held || node->held == job))
             c->free_fit++;
     }
 }
@@ -495,19 +569,27 @@ s_say(ad_sched_t *self, const char *fmt, ...)
     va_end(ap);
 }
 
-/* "waiting for nodes busy with job 12" / "jobs 12, 15": the jobs holding nodes big enough. */
+/*
+ * "waiting for nodes busy with job 12" / "jobs 12, 15": the jobs running on
+ * nodes big enough; then ", and for job 9 (older), which holds n3, n4" when
+ * free ones are kept for an older job.
+ */
 static void
 s_say_busy(ad_sched_t *self, const s_job_t *job)
 {
     int64_t ids[S_REASON_LIST_MAX];
-    int n = 0;
+    const s_job_t *holder = NULL;
+    int n = 0, listed = 0;
     bool more = false;
 
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
         bool seen = false;
-        if (!node->up || !node->busy || node->cores < job->need ||
-            !s_same_pool(node->pool, job->pool))
+        if (!node->up || node->cores < job->need || !s_same_pool(node->pool, job->pool))
+            continue;
+        if (!node->busy && node->held && node->held != job)
+            holder = node->held;
+        if (!node->busy)
             continue;
         for (int j = 0; j < n; j++)
             seen = seen || ids[j] == node->busy->id;
@@ -515,15 +597,31 @@ s_say_busy(ad_sched_t *self, const s_job_t *job)
             continue;
         if (n == S_REASON_LIST_MAX) {
             more = true;
-            break;
+            continue;
         }
         ids[n++] = node->busy->id;
     }
-    s_say(self, "waiting for nodes busy with job%s ", n > 1 ? "s" : "");
-    for (int j = 0; j < n; j++)
-        s_say(self, "%s%" PRId64, j ? ", " : "", ids[j]);
-    if (more)
-        s_say(self, ", ...");
+    if (n) {
+        s_say(self, "waiting for nodes busy with job%s ", n > 1 ? "s" : "");
+        for (int j = 0; j < n; j++)
+            s_say(self, "%s%" PRId64, j ? ", " : "", ids[j]);
+        if (more)
+            s_say(self, ", ...");
+    }
+    if (!holder)
+        return;
+    s_say(self, "%swaiting behind job %" PRId64 " (older), which holds ", n ? ", and " : "",
+          holder->id);
+    for (size_t i = 0; i < self->n_nodes; i++) {
+        if (self->nodes[i]->held != holder || self->nodes[i]->busy)
+            continue;
+        if (listed == S_REASON_LIST_MAX) {
+            s_say(self, ", ...");
+            break;
+        }
+        s_say(self, "%s%s", listed++ ? ", " : "", self->nodes[i]->name);
+    }
+    s_say(self, " until it can start");
 }
 
 const char *
@@ -577,4 +675,151 @@ ad_sched_reason(ad_sched_t *self, int64_t id)
         break;
     }
     return self->reason;
+}
+
+int
+ad_sched_set_node_gpus(ad_sched_t *self, const char *name, int gpus)
+{
+    s_node_t *node = s_find_node(self, name);
+
+    if (!node)
+        return -ENOENT;
+    node->gpus = gpus > 0 ? gpus : 0;
+    return 0;
+}
+
+/* Append to buf (size cap, holding a string), silently truncated. */
+static void s_append(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+s_append(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    va_list ap;
+
+    if (len + 1 >= cap)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+/* What ad_sched_check() learns of the nodes of a pool: UP, or DOWN with known cores. */
+typedef struct {
+    int up;                     /* UP nodes */
+    const s_node_t *most_cores; /* the first with the most cores */
+    const s_node_t *most_gpus;  /* the first with the most GPUs */
+    int fit;                    /* nodes with enough cores and GPUs */
+} s_fit_t;
+
+/* The cores node has or had: a DOWN node (cores 0) may come back with its known ones. */
+static int
+s_cores_known(const s_node_t *node)
+{
+    return node->up ? node->cores : node->known;
+}
+
+/* Whether node counts for feasibility in pool: UP, or DOWN after being seen with cores. */
+static bool
+s_exists_in(const s_node_t *node, const char *pool)
+{
+    return (node->up || node->known > 0) && s_same_pool(node->pool, pool);
+}
+
+static void
+s_fit_census(const ad_sched_t *self, const ad_sched_need_t *need, int cores, s_fit_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < self->n_nodes; i++) {
+        const s_node_t *node = self->nodes[i];
+
+        if (!s_exists_in(node, need->pool))
+            continue;
+        f->up += node->up;
+        if (!f->most_cores || s_cores_known(node) > s_cores_known(f->most_cores))
+            f->most_cores = node;
+        if (!f->most_gpus || node->gpus > f->most_gpus->gpus)
+            f->most_gpus = node;
+        if (s_cores_known(node) >= cores && node->gpus >= need->gpus_per_node)
+            f->fit++;
+    }
+}
+
+/* "n1, n2": the nodes of the pool that fit, at most S_REASON_LIST_MAX. */
+static void
+s_list_fit(const ad_sched_t *self, const ad_sched_need_t *need, int cores, char *buf, size_t cap)
+{
+    int listed = 0;
+
+    for (size_t i = 0; i < self->n_nodes; i++) {
+        const s_node_t *node = self->nodes[i];
+
+        if (!s_exists_in(node, need->pool) || s_cores_known(node) < cores ||
+            node->gpus < need->gpus_per_node)
+            continue;
+        if (listed == S_REASON_LIST_MAX) {
+            s_append(buf, cap, ", ...");
+            return;
+        }
+        s_append(buf, cap, "%s%s%s", listed++ ? ", " : "", node->name, node->up ? "" : " DOWN");
+    }
+}
+
+ad_sched_status_t
+ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason, size_t cap)
+{
+    int cores;
+    s_fit_t f;
+
+    assert(self && need && reason && cap);
+    reason[0] = '\0';
+    if (need->nodes < 1 || need->procs_per_node < 1 || need->threads_per_proc < 1 ||
+        need->procs_per_node > INT_MAX / need->threads_per_proc) {
+        snprintf(reason, cap, "nodes, procs_per_node and threads_per_proc must be >= 1");
+        return AD_SCHED_NEVER;
+    }
+    /*
+     * A reservation's nodes are the batch system's answer to what autodist asked for this
+     * job; its agents join one by one: wait for them.
+     */
+    if (need->pool && *need->pool)
+        return AD_SCHED_WAIT;
+    cores = need->procs_per_node * need->threads_per_proc;
+    s_fit_census(self, need, cores, &f);
+    if (f.up == 0) {
+        /* Every node DOWN, or none ever joined: either way nothing runs until one starts. */
+        snprintf(reason, cap,
+                 "no node is up (%s): start one with `autodist up` (this machine) or "
+                 "`autodist-agent --coordinator ENDPOINT` on each node",
+                 f.most_cores ? "every node known is DOWN" : "no agent has joined");
+        return AD_SCHED_NEVER;
+    }
+    if (s_cores_known(f.most_cores) < cores) {
+        snprintf(reason, cap,
+                 "procs_per_node x threads_per_proc = %d cores per node, but the largest node "
+                 "has %d (%s)",
+                 cores, s_cores_known(f.most_cores), f.most_cores->name);
+        return AD_SCHED_NEVER;
+    }
+    if (f.most_gpus->gpus < need->gpus_per_node) {
+        snprintf(reason, cap,
+                 "device gpu runs one rank per GPU: procs_per_node = %d GPUs per node, but the "
+                 "node with the most has %d (%s)",
+                 need->gpus_per_node, f.most_gpus->gpus, f.most_gpus->name);
+        return AD_SCHED_NEVER;
+    }
+    if (f.fit == 0) {
+        snprintf(reason, cap, "no node has both %d cores and %d GPUs", cores, need->gpus_per_node);
+        return AD_SCHED_NEVER;
+    }
+    if (f.fit < need->nodes) {
+        snprintf(reason, cap, "nodes = %d, but only %d node%s ha%s %d core%s%s (", need->nodes,
+                 f.fit, f.fit == 1 ? "" : "s", f.fit == 1 ? "s" : "ve", cores,
+                 cores == 1 ? "" : "s", need->gpus_per_node ? " and enough GPUs" : "");
+        s_list_fit(self, need, cores, reason, cap);
+        s_append(reason, cap, ")");
+        return AD_SCHED_NEVER;
+    }
+    return AD_SCHED_WAIT;
 }

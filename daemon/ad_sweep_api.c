@@ -2,6 +2,9 @@
  * timer */
 #include "ad_daemon.h"
 
+/* Configurations checked against the nodes when a sweep starts; the others when dispatched. */
+#define S_CHECK_UPFRONT 4096
+
 /* Sweeps resolving what ran before: the timer's period and how long one slice may take (ms). */
 #define S_SWEEP_TICK_MS 5
 #define S_SWEEP_SLICE_MS 20
@@ -18,6 +21,13 @@ s_record(int64_t id, const char *state, int max_parallel, bool retry_failed, con
         ad_log(AD_LOG_WARN, "sweep %lld: %s not recorded: %s", (long long)id, state, err.msg);
 }
 
+/* ad_sweeps_check()'s test: the job can never run on the nodes known now. */
+static bool
+s_never_fits(const ad_job_t *job, char *why, size_t cap, void *arg)
+{
+    return ad_client_feasible(arg, job, why, cap) == AD_SCHED_NEVER;
+}
+
 /*
  * Queue the next jobs of the sweeps, up to each one's limit (docs/sweeps.md):
  * a sweep never has more than max_parallel jobs in the queue, so the next
@@ -28,6 +38,7 @@ ad_sweep_api_dispatch(coord_t *self)
 {
     int up = (int)ad_registry_count(self->reg, true);
     ad_sweeps_pick_t pick;
+    char why[600];
 
     while (ad_sweeps_next(self->sweeps, up, &pick) == 0) {
         const ad_job_t *job = &pick.job;
@@ -41,6 +52,18 @@ ad_sweep_api_dispatch(coord_t *self)
                    "take yet; counted FAILED",
                    (long long)pick.sweep, job->name);
             ad_sweeps_queued(self->sweeps, &pick, 0);
+            ad_sweeps_pick_clear(&pick);
+            continue;
+        }
+        /*
+         * One that fits no node is skipped (beyond the configurations checked at the
+         * start, or the nodes changed) -- not while no node is UP: agents may be on their way.
+         */
+        if (up > 0 && !ad_sweeps_held(self->sweeps, pick.sweep) &&
+            s_never_fits(job, why, sizeof(why), self)) {
+            ad_log(AD_LOG_INFO, "sweep %lld: %s skipped: %s", (long long)pick.sweep, job->name,
+                   why);
+            ad_sweeps_skip(self->sweeps, &pick, why, ad_clock_now());
             ad_sweeps_pick_clear(&pick);
             continue;
         }
@@ -66,6 +89,9 @@ ad_sweep_api_dispatch(coord_t *self)
         }
         free(canon);
         ad_sweeps_queued(self->sweeps, &pick, id);
+        /* Held and fitting no node that is up: it waits off the limit, the others go on. */
+        if (id > 0 && up > 0 && ad_sched_status(self->sched, id) == AD_SCHED_NEVER)
+            ad_sweeps_park(self->sweeps, id);
         ad_sweeps_pick_clear(&pick);
     }
     ad_sweeps_each_changed(self->sweeps, s_record, self);
@@ -183,7 +209,75 @@ s_sweep_json(coord_t *self, const char *name)
     }
     json_object_set_new(o, "never", json_integer(never));
     json_object_set_new(o, "never_reason", never_reason ? json_string(never_reason) : json_null());
+    /* Every queued job waits for nodes that are not there (--hold): no progress, no ETA. */
+    if (never > 0 && never == json_integer_value(json_object_get(o, "queued")) &&
+        json_integer_value(json_object_get(o, "running")) == 0 &&
+        !strcmp(json_string_value(json_object_get(o, "state")), "RUNNING")) {
+        json_object_set_new(o, "eta_s", json_null());
+        json_object_set_new(o, "stalled", json_true());
+    } else {
+        json_object_set_new(o, "stalled", json_false());
+    }
     return o;
+}
+
+/* Sweeps do not take `layout: auto` yet: answer so; true when refused. */
+static bool
+s_refuse_auto(coord_t *self, const ad_proto_msg_t *msg, const ad_sweep_t *sweep)
+{
+    ad_job_t first;
+    bool is_auto;
+
+    if (ad_sweep_job(sweep, 0, &first, NULL, NULL))
+        return false;
+    is_auto = first.layout.is_auto;
+    ad_job_clear(&first);
+    if (is_auto)
+        ad_client_error(self, msg->identity, AD_EINVAL,
+                        "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
+                        "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
+                        "(`autodist plan` shows the layout the planner would choose)",
+                        ad_sweep_name(sweep));
+    return is_auto;
+}
+
+/*
+ * A sweep none of whose configurations can run on the nodes known now (of
+ * the first S_CHECK_UPFRONT; the others are checked as it dispatches):
+ * ERROR AD_PROTO_ENEVER with the first one's reason, unless hold.  Returns
+ * true when refused.
+ */
+static bool
+s_refuse_never(coord_t *self, const ad_proto_msg_t *msg, const ad_sweep_t *sweep, bool hold)
+{
+    int64_t configs = ad_sweep_configs(sweep), n = configs;
+    char why[600], first[600] = "", some[64] = "";
+
+    if (hold)
+        return false;
+    if (n > S_CHECK_UPFRONT) {
+        n = S_CHECK_UPFRONT;
+        snprintf(some, sizeof(some), "the first %d of ", S_CHECK_UPFRONT);
+    }
+    for (int64_t c = 0; c < n; c++) {
+        ad_job_t job = {0};
+        bool never;
+
+        if (ad_sweep_job(sweep, c, &job, NULL, NULL))
+            return false;
+        never = s_never_fits(&job, why, sizeof(why), self);
+        ad_job_clear(&job);
+        if (!never)
+            return false;
+        if (!first[0])
+            snprintf(first, sizeof(first), "%s", why);
+    }
+    ad_log(AD_LOG_INFO, "SWEEP %s refused: no configuration fits: %s", ad_sweep_name(sweep), first);
+    ad_client_error(self, msg->identity, AD_PROTO_ENEVER,
+                    "sweep %s: none of %sits %lld configuration%s can run here: %s (--hold "
+                    "queues them to wait for nodes)",
+                    ad_sweep_name(sweep), some, (long long)configs, configs == 1 ? "" : "s", first);
+    return true;
 }
 
 /*
@@ -202,10 +296,9 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
     prior_list_t prior = {0};
     ad_sweep_t *sweep = NULL;
     int64_t max_parallel = 0, id = 0;
-    bool force = false, created = false;
+    bool force = false, created = false, hold = false;
     ad_err_t err = {0};
     char hash[17], *text;
-    ad_job_t first;
 
     ad_doc_json_get_object(msg->payload, "sweep", &spec, NULL);
     ad_doc_json_get_string(msg->payload, "file_hash", 16, 16, &sent_hash, NULL);
@@ -213,6 +306,7 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
                     NULL);
     ad_doc_json_get_bool(msg->payload, "retry_failed", &opts.retry_failed, NULL);
     ad_doc_json_get_bool(msg->payload, "force", &force, NULL);
+    ad_doc_json_get_bool(msg->payload, "hold", &hold, NULL);
     opts.max_parallel = (int)max_parallel;
     opts.owner = ad_client_owner(self, msg, owner, sizeof(owner));
     text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -234,20 +328,9 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
             name, sent_hash, hash);
         goto out;
     }
-    if (ad_sweep_job(sweep, 0, &first, NULL, &err) == 0) {
-        bool is_auto = first.layout.is_auto;
-
-        ad_job_clear(&first);
-        if (is_auto) {
-            ad_client_error(
-                self, msg->identity, AD_EINVAL,
-                "sweep %s: its jobs have layout auto, which sweeps do not take yet; give "
-                "layout {nodes, procs_per_node, threads_per_proc} in the base or the grid "
-                "(`autodist plan` shows the layout the planner would choose)",
-                name);
-            goto out;
-        }
-    }
+    if (s_refuse_auto(self, msg, sweep) ||
+        (!ad_sweeps_running(self->sweeps, name) && s_refuse_never(self, msg, sweep, hold)))
+        goto out;
     if (ad_sweeps_running(self->sweeps, name)) {
         old_hash = ad_sweeps_file_hash(self->sweeps, name);
         if (strcmp(old_hash, hash)) {
@@ -296,6 +379,9 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
            name, (long long)id, hash, (long long)ad_sweep_count(sweep), prior.n,
            created ? "" : " (resumed)");
     ad_sweeps_open(self->sweeps, id, hash, &sweep, prior.v, prior.n, &opts, ad_clock_now());
+    ad_sweeps_set_hold(self->sweeps, name, hold);
+    /* What fits no node is skipped and listed now; the rest is checked as it is dispatched. */
+    ad_sweeps_check(self->sweeps, name, S_CHECK_UPFRONT, s_never_fits, self, ad_clock_now());
     if (prior.n)
         s_sweep_timer(self);
     o = s_sweep_json(self, name);
@@ -500,11 +586,14 @@ ad_sweep_api_reopen(coord_t *self)
         ad_sweeps_opts_t opts = {rows[i].max_parallel, rows[i].retry_failed, true, rows[i].owner};
         ad_err_t err = {0};
 
-        if (s_sweep_load(self, rows[i].name, &opts, &err))
+        if (s_sweep_load(self, rows[i].name, &opts, &err)) {
             ad_log(AD_LOG_ERROR, "sweep %s not resumed: %s", rows[i].name, err.msg);
-        else
+        } else {
+            /* Its agents come back one by one: skip nothing on the nodes back so far. */
+            ad_sweeps_set_hold(self->sweeps, rows[i].name, true);
             ad_log(AD_LOG_INFO, "sweep %s resumed (it was running when the coordinator stopped)",
                    rows[i].name);
+        }
     }
     ad_store_sweep_rows_free(&rows, n);
 }

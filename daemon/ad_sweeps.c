@@ -15,16 +15,29 @@ enum {
     S_COMPLETED, /* COMPLETED, now or before */
     S_FAILED,    /* FAILED, TIMEOUT or NODE_FAIL, now or before */
     S_CANCELLED, /* cancelled now (a rerun runs it again) */
+    S_SKIPPED,   /* its configuration fits no node: not run (a rerun checks it again) */
     S_NSTATES
 };
 
 /* How many failed job ids a sweep remembers for its status. */
 #define S_FAILED_KEEP 10
+/* Most jobs of a sweep parked at once (ad_sweeps_park()); more count towards the limit. */
+#define S_PARKED_MAX 64
+/* How many skipped configurations a sweep lists in its status (all are counted). */
+#define S_SKIPPED_KEEP 50
+
+/* A configuration skipped because it fits no node. */
+typedef struct {
+    int64_t config; /* its index */
+    char *layout;   /* "NxPxT" (owned) */
+    char *reason;   /* why (owned) */
+} s_skip_t;
 
 /* A job of a sweep that is queued or running. */
 typedef struct {
     int64_t job;   /* job id; 0 between ad_sweeps_next() and ad_sweeps_queued() */
     int64_t index; /* its index in the sweep */
+    bool parked;   /* queued to wait for nodes that are not there (--hold): off the limit */
 } s_live_t;
 
 /* A prior job while the sweep is being resolved. */
@@ -67,6 +80,10 @@ typedef struct s_sweep {
     int64_t n_s;                        /* how many */
     int64_t failed_jobs[S_FAILED_KEEP]; /* ring of failed job ids */
     int n_failed_jobs;                  /* how many were ever put in the ring */
+    bool hold;                          /* configurations that fit no node are queued anyway */
+    int64_t n_parked;                   /* live jobs parked: not counted in the limit */
+    s_skip_t skips[S_SKIPPED_KEEP];     /* the first configurations skipped */
+    int64_t n_skipped_configs;          /* how many configurations were skipped */
     struct s_sweep *next;
 } s_sweep_t;
 
@@ -145,12 +162,14 @@ s_live_add(s_sweep_t *s, int64_t job, int64_t index)
         s->cap_live = s->cap_live ? 2 * s->cap_live : 8;
         s->live = ad_realloc(s->live, s->cap_live * sizeof(*s->live));
     }
-    s->live[s->n_live++] = (s_live_t){job, index};
+    s->live[s->n_live++] = (s_live_t){job, index, false};
 }
 
 static void
 s_live_drop(s_sweep_t *s, size_t k)
 {
+    if (s->live[k].parked)
+        s->n_parked--;
     s->live[k] = s->live[--s->n_live];
 }
 
@@ -185,6 +204,10 @@ s_settle(s_sweep_t *s, double now)
 static void
 s_sweep_free(s_sweep_t *s)
 {
+    for (int64_t k = 0; k < s->n_skipped_configs && k < S_SKIPPED_KEEP; k++) {
+        free(s->skips[k].layout);
+        free(s->skips[k].reason);
+    }
     ad_sweep_free(&s->spec);
     free(s->owner);
     free(s->st);
@@ -481,7 +504,8 @@ ad_sweeps_next(ad_sweeps_t *self, int auto_parallel, ad_sweeps_pick_t *pick)
         if (s->state != AD_SWEEPS_RUNNING || s->resolving)
             continue;
         s->limit = s_limit(s, auto_parallel);
-        if (s->count[S_QUEUED] + s->count[S_RUNNING] >= s->limit || s->count[S_TODO] == 0)
+        if (s->count[S_QUEUED] + s->count[S_RUNNING] - s->n_parked >= s->limit ||
+            s->count[S_TODO] == 0)
             continue;
         while (s->cursor < s->n && s->st[s->cursor] != S_TODO)
             s->cursor++;
@@ -530,6 +554,99 @@ ad_sweeps_pick_clear(ad_sweeps_pick_t *pick)
         return;
     ad_job_clear(&pick->job);
     memset(pick, 0, sizeof(*pick));
+}
+
+static s_sweep_t *
+s_find_id(const ad_sweeps_t *self, int64_t id)
+{
+    for (s_sweep_t *s = self->head; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+/* Skip every repeat of configuration c of s still to run (job: its layout); why says why. */
+static void
+s_skip_config(s_sweep_t *s, int64_t c, const ad_job_t *job, const char *why)
+{
+    char lay[64];
+
+    for (int64_t i = c; i < s->n; i += s->configs)
+        if (s->st[i] == S_TODO)
+            s_set(s, i, S_SKIPPED);
+    if (s->n_skipped_configs < S_SKIPPED_KEEP) {
+        s_skip_t *k = &s->skips[s->n_skipped_configs];
+
+        snprintf(lay, sizeof(lay), "%dx%dx%d", job->layout.nodes, job->layout.procs_per_node,
+                 job->layout.threads_per_proc);
+        k->config = c;
+        k->layout = ad_strdup(lay);
+        k->reason = ad_strdup(why ? why : "it fits no node");
+    }
+    s->n_skipped_configs++;
+}
+
+void
+ad_sweeps_skip(ad_sweeps_t *self, const ad_sweeps_pick_t *pick, const char *why, double now)
+{
+    s_sweep_t *s = s_find_id(self, pick->sweep);
+
+    if (!s)
+        return;
+    for (size_t k = 0; k < s->n_live; k++)
+        if (s->live[k].job == 0 && s->live[k].index == pick->index) {
+            s_live_drop(s, k);
+            s_set(s, pick->index, S_TODO);
+            break;
+        }
+    s_skip_config(s, pick->index % s->configs, &pick->job, why);
+    s_settle(s, now);
+}
+
+int64_t
+ad_sweeps_check(ad_sweeps_t *self, const char *name, int64_t max_configs, ad_sweeps_check_fn *fn,
+                void *arg, double now)
+{
+    s_sweep_t *s = s_find(self, name);
+    int64_t skipped = 0;
+    char why[600];
+
+    if (!s || s->hold)
+        return 0;
+    for (int64_t c = 0; c < s->configs && c < max_configs; c++) {
+        ad_job_t job = {0};
+        bool todo = false;
+
+        for (int64_t i = c; i < s->n && !todo; i += s->configs)
+            todo = s->st[i] == S_TODO;
+        if (!todo || ad_sweep_job(s->spec, c, &job, NULL, NULL))
+            continue;
+        why[0] = '\0';
+        if (fn(&job, why, sizeof(why), arg)) {
+            s_skip_config(s, c, &job, why);
+            skipped++;
+        }
+        ad_job_clear(&job);
+    }
+    s_settle(s, now);
+    return skipped;
+}
+
+void
+ad_sweeps_set_hold(ad_sweeps_t *self, const char *name, bool hold)
+{
+    s_sweep_t *s = s_find(self, name);
+
+    if (s)
+        s->hold = hold;
+}
+
+bool
+ad_sweeps_held(const ad_sweeps_t *self, int64_t sweep)
+{
+    const s_sweep_t *s = s_find_id(self, sweep);
+
+    return s && s->hold;
 }
 
 /* The live entry of job: its sweep and position; false when no sweep has it. */
@@ -581,7 +698,29 @@ s_move(ad_sweeps_t *self, int64_t job, int from, int to, ad_sweeps_job_t prior_s
 bool
 ad_sweeps_started(ad_sweeps_t *self, int64_t job)
 {
+    s_sweep_t *s;
+    size_t k;
+
+    /* A parked job that starts (its nodes came) counts again. */
+    if (job > 0 && s_live_find(self, job, &s, &k) && s->live[k].parked) {
+        s->live[k].parked = false;
+        s->n_parked--;
+    }
     return s_move(self, job, S_QUEUED, S_RUNNING, AD_SWEEPS_JOB_RUNNING);
+}
+
+bool
+ad_sweeps_park(ad_sweeps_t *self, int64_t job)
+{
+    s_sweep_t *s;
+    size_t k;
+
+    if (job <= 0 || !s_live_find(self, job, &s, &k) || s->live[k].parked ||
+        s->st[s->live[k].index] != S_QUEUED || s->n_parked >= S_PARKED_MAX)
+        return false;
+    s->live[k].parked = true;
+    s->n_parked++;
+    return true;
 }
 
 bool
@@ -665,6 +804,7 @@ s_json(const s_sweep_t *s, double now)
     double mean = s->n_s ? s->sum_s / (double)s->n_s : NAN;
     double end = s->t_end > 0 ? s->t_end : now;
     json_t *o, *failed = json_array(), *live = json_array(), *eta = json_null();
+    json_t *skipped = json_array();
     int nf = s->n_failed_jobs < S_FAILED_KEEP ? s->n_failed_jobs : S_FAILED_KEEP;
 
     for (int i = 0; i < nf; i++)
@@ -673,6 +813,10 @@ s_json(const s_sweep_t *s, double now)
     for (size_t k = 0; k < s->n_live; k++)
         if (s->live[k].job > 0)
             json_array_append_new(live, json_integer(s->live[k].job));
+    for (int64_t k = 0; k < s->n_skipped_configs && k < S_SKIPPED_KEEP; k++)
+        json_array_append_new(skipped, json_pack("{s:I s:s s:s}", "config",
+                                                 (json_int_t)s->skips[k].config, "layout",
+                                                 s->skips[k].layout, "reason", s->skips[k].reason));
     if (s->state == AD_SWEEPS_RUNNING && !s->resolving) {
         if (remaining == 0) {
             json_decref(eta);
@@ -701,6 +845,11 @@ s_json(const s_sweep_t *s, double now)
         eta, "elapsed_s", end - s->t_open, "failed_jobs", failed, "live_jobs", live);
     if (!o)
         ad_oom(0);
+    json_object_set_new(o, "skipped", json_integer((json_int_t)s->count[S_SKIPPED]));
+    json_object_set_new(o, "skipped_configs_total", json_integer((json_int_t)s->n_skipped_configs));
+    json_object_set_new(o, "skipped_configs", skipped);
+    json_object_set_new(o, "hold", json_boolean(s->hold));
+    json_object_set_new(o, "parked", json_integer((json_int_t)s->n_parked));
     return o;
 }
 

@@ -195,7 +195,8 @@ int64_t
 dft_submit(json_t *job)
 {
     ad_err_t err = {0};
-    json_t *r = dft_req("SUBMIT", json_pack("{s:o}", "job", job), 0, &err);
+    /* Held: a test may queue a job before its agents join, or one that never fits. */
+    json_t *r = dft_req("SUBMIT", json_pack("{s:o s:b}", "job", job, "hold", 1), 0, &err);
     int64_t id = json_integer_value(json_object_get(r, "job"));
 
     json_decref(r);

@@ -59,7 +59,7 @@ void dft_wait_listed(const char *name);
 /* An mlp job on synthetic data: steps steps, batch 16, 1 node x ppn x 1 (a new object). */
 json_t *dft_run_job(const char *name, int64_t steps, int ppn);
 
-/* SUBMIT job (stolen); its id. */
+/* SUBMIT job (stolen) with hold (accepted even when no node fits it yet); its id. */
 int64_t dft_submit(json_t *job);
 
 /* STATUS of job id (a new reference to its object). */

@@ -92,13 +92,13 @@ s_req(const char *keys, const char *type, json_t *payload, json_t **reply, ad_er
     return rc;
 }
 
-/* A small job (never started here: no agent). */
+/* A small job (never started here: no agent, so held: PENDING without nodes). */
 static json_t *
 s_job_json(const char *name)
 {
-    return json_pack("{s:{s:s s:s s:{s:{s:[i,i,i] s:i s:i}} s:i s:i s:{s:i s:i s:i}}}", "job",
-                     "name", name, "model", "mlp", "dataset", "synthetic", "shape", 1, 8, 8,
-                     "classes", 4, "samples", 256, "steps", 5, "batch_size", 16, "layout",
+    return json_pack("{s:b s:{s:s s:s s:{s:{s:[i,i,i] s:i s:i}} s:i s:i s:{s:i s:i s:i}}}", "hold",
+                     1, "job", "name", name, "model", "mlp", "dataset", "synthetic", "shape", 1, 8,
+                     8, "classes", 4, "samples", 256, "steps", 5, "batch_size", 16, "layout",
                      "nodes", 1, "procs_per_node", 1, "threads_per_proc", 1);
 }
 
@@ -364,7 +364,7 @@ test_roles(void **st)
                               "       layout: {nodes: 1, procs_per_node: 1, threads_per_proc: 1}}\n"
                               "grid: {seed: [1, 2, 3]}\n");
         assert_int_equal(s_cli("--keys", alice, "--coordinator", s_ep[0], "sweep", sweep,
-                               "--no-wait", "--max-parallel", "1", NULL),
+                               "--no-wait", "--hold", "--max-parallel", "1", NULL),
                          0);
         assert_int_equal(s_req(s_keys, "JOBS", NULL, &r, &err), 0);
         json_array_foreach(json_object_get(r, "jobs"), i,

@@ -334,6 +334,15 @@ s_fake_job(const fake_t *f, int i)
                                           "samples_per_s", 3012.4, "speedup", 1.83, "baseline", 7,
                                           "accuracy", 0.8912, "epoch_time_s", 20.0, "wall_s",
                                           83.0));
+            /* What layout: auto did (ad_autojob.c's STATUS "auto"). */
+            json_object_set_new(
+                job, "auto",
+                json_pack("{s:s s:s s:i s:{s:f s:f s:f s:s} s:f s:f s:[{s:i s:s s:s s:f s:f}]}",
+                          "chosen", "1x2x1", "device", "cpu", "candidates", 3, "predicted",
+                          "samples_per_s", 2900.0, "low", 2700.0, "high", 3100.0, "basis", "2 runs",
+                          "measured_samples_per_s", 3012.4, "error_pct", 3.876, "probes", "job", 5,
+                          "layout", "1x1x1", "state", "COMPLETED", "measured_samples_per_s", 1650.0,
+                          "predicted_samples_per_s", 1500.0));
         }
         break;
     case S_FAKE_FAILED:
@@ -437,6 +446,14 @@ test_wait_completed(void **st)
     assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s (run 15)\n"));
     assert_non_null(strstr(cft_res.out, "  speedup 1.83x over 1x1x1 run 7\n"));
     assert_non_null(strstr(cft_res.out, "  test accuracy 89.12%\n"));
+    /* layout auto: the choice, the probe measured, predicted against measured. */
+    adt_assert_has(cft_res.out,
+                   "layout auto: chose 1x2x1 (cpu) among 3 layouts that fit, after 1 probe:\n");
+    adt_assert_has(cft_res.out, "  probe 1x1x1");
+    adt_assert_has(cft_res.out, "measured 1650 samples/s");
+    adt_assert_has(cft_res.out, "predicted 1500 samples/s\n");
+    adt_assert_has(cft_res.out, "  1x2x1: predicted 2900 samples/s [2700-3100] (2 runs), measured "
+                                "3012 samples/s (+3.9 %)\n");
     assert_string_equal(cft_res.err, "");
 
     s_fake_start(&f, S_FAKE_COMPLETED);
@@ -663,11 +680,13 @@ s_submit_never(void)
     json_t *doc;
     int64_t id;
 
-    cft_expect(S_CLI("--json", "submit", s_never_job), 0);
+    cft_expect(S_CLI("--json", "submit", s_never_job, "--hold"), 0);
     doc = adt_json(cft_res.out);
     id = json_integer_value(json_object_get(doc, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(doc, "state")), "PENDING");
+    /* Held: the reason it cannot run yet comes back with it. */
+    adt_assert_has(json_string_value(json_object_get(doc, "held")), "nodes = 8, but only ");
     json_decref(doc);
     return id;
 }
@@ -682,8 +701,9 @@ test_jobs_cancel(void **st)
     size_t i;
     bool seen = false;
 
-    cft_expect(S_CLI("submit", s_never_job), 0);
+    cft_expect(S_CLI("submit", s_never_job, "--pending-ok"), 0);
     assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
+    adt_assert_has(cft_res.out, "held (--hold): nodes = 8, but only ");
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 
     cft_expect(S_CLI("status", "--json"), 0);
@@ -759,7 +779,19 @@ test_wait_never(void **st)
     assert_string_equal(json_string_value(sched), "never");
     json_decref(doc);
     cft_expect(S_CLI("cancel", idtext), 0);
+    /* Without --hold it is refused at once, naming the file and the key; nothing is queued. */
     cft_expect(S_CLI("submit", s_never_job, "--wait"), 5);
+    assert_string_equal(cft_res.out, "");
+    {
+        char file[400];
+
+        snprintf(file, sizeof(file), "autodist: %s: nodes = 8, but only ", s_never_job);
+        adt_assert_has(cft_res.err, file);
+    }
+    adt_assert_has(cft_res.err, "(--hold keeps it PENDING until nodes come)\n");
+    assert_true(cft_res.seconds < 4.0);
+    /* Held, --wait gives up after a grace with exit 5: it stays PENDING. */
+    cft_expect(S_CLI("submit", s_never_job, "--hold", "--wait"), 5);
     assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
     assert_true(cft_res.seconds >= 4.0 && cft_res.seconds < 30.0);
     snprintf(want, sizeof(want), "autodist: job %lld cannot start: ", (long long)id);
@@ -777,8 +809,8 @@ test_wait_never(void **st)
 static void
 test_wait_interrupt(void **st)
 {
-    const char *args[] = {"--home", s_home,      "--coordinator", s_ep[0],
-                          "submit", s_never_job, "--wait",        NULL};
+    const char *args[] = {"--home",    s_home,   "--coordinator", s_ep[0], "submit",
+                          s_never_job, "--wait", "--hold",        NULL};
     char want[128], idtext[24];
     long long id = 0;
     proc_t p;

@@ -396,7 +396,7 @@ test_completion_man(void **st)
     adt_assert_has(cft_res.out, "#compdef autodist\n");
     adt_assert_has(cft_res.out, "'submit:check a job file and queue it; --wait follows it to the "
                                 "end'");
-    adt_assert_has(cft_res.out, "    submit) opts=(--set --wait --follow-interval --tag --note) subs=() ;;\n");
+    adt_assert_has(cft_res.out, "    submit) opts=(--set --wait --hold --follow-interval --tag --note) subs=() ;;\n");
     cft_expect(cft_cli("completion", "fish", NULL), 2);
     adt_assert_has(cft_res.err, "completion: no script for \"fish\": bash or zsh");
 

@@ -95,7 +95,16 @@ test_jobs(void **st)
     json_t *r, *jobs, *j;
     int64_t id, id2;
 
-    r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("big", 4)), 0, &err);
+    /* No node is UP: refused at once, saying how to start one; nothing is stored. */
+    r = dft_req("SUBMIT", json_pack("{s:o s:s}", "job", s_job("big", 4), "file", "big.yaml"),
+                AD_PROTO_ENEVER, &err);
+    adt_assert_has(err.msg,
+                   "big.yaml: no node is up (no agent has joined): start one with `autodist up`");
+    r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("big", 4)), AD_PROTO_ENEVER, &err);
+    adt_assert_has(err.msg, "job big: no node is up (no agent has joined)");
+    /* --hold: accepted, PENDING with the reason. */
+    r = dft_req("SUBMIT", json_pack("{s:o s:b}", "job", s_job("big", 4), "hold", 1), 0, &err);
+    adt_assert_has(json_string_value(json_object_get(r, "held")), "no node is up");
     id = json_integer_value(json_object_get(r, "job"));
     assert_true(id >= 1);
     assert_string_equal(json_string_value(json_object_get(r, "state")), "PENDING");
@@ -111,7 +120,7 @@ test_jobs(void **st)
     assert_non_null(strstr(json_string_value(json_object_get(j, "reason")), "no node is UP"));
     json_decref(r);
 
-    r = dft_req("SUBMIT", json_pack("{s:o}", "job", s_job("small", 1)), 0, &err);
+    r = dft_req("SUBMIT", json_pack("{s:o s:b}", "job", s_job("small", 1), "hold", 1), 0, &err);
     id2 = json_integer_value(json_object_get(r, "job"));
     assert_int_equal(id2, id + 1);
     json_decref(r);
@@ -415,7 +424,7 @@ static void
 test_layout_auto(void **st)
 {
     pid_t d = dft_start_daemon(), a = dft_start_agent("n1", "a1");
-    json_t *job, *j, *plan, *r;
+    json_t *job, *j, *plan, *r, *probes;
     ad_err_t err = {0};
     int64_t id;
     int nodes, ppn, tpp;
@@ -437,22 +446,45 @@ test_layout_auto(void **st)
     plan = json_object_get(j, "plan");
     assert_non_null(plan);
     assert_true(json_array_size(json_object_get(plan, "candidates")) >= 1);
-    json_decref(j);
-    /* Whatever probes ran are ordinary jobs named after it, and all ended. */
+    /* What it did: the layout it chose, predicted against measured. */
+    {
+        json_t *au = json_object_get(j, "auto");
+        char lay[48];
+
+        snprintf(lay, sizeof(lay), "%dx%dx%d", nodes, ppn, tpp);
+        assert_non_null(au);
+        assert_string_equal(json_string_value(json_object_get(au, "chosen")), lay);
+        assert_true(json_number_value(
+                        json_object_get(json_object_get(au, "predicted"), "samples_per_s")) > 0);
+        assert_true(json_number_value(json_object_get(au, "measured_samples_per_s")) > 0);
+        assert_true(json_is_number(json_object_get(au, "error_pct")));
+        probes = json_object_get(au, "probes");
+    }
+    /* Whatever probes ran are ordinary jobs named after it, all ended, each with its throughput. */
     r = dft_req("JOBS", NULL, 0, &err);
     {
-        size_t i;
-        json_t *o;
+        size_t i, n_probes = 0;
+        json_t *o, *p;
 
         json_array_foreach(json_object_get(r, "jobs"), i, o) {
             const char *name = json_string_value(json_object_get(o, "name"));
 
-            if (strncmp(name, "auto-probe-", 11) == 0)
+            if (strncmp(name, "auto-probe-", 11) == 0) {
                 assert_string_equal(dft_state_of(o), "COMPLETED");
-            else
+                n_probes++;
+            } else {
                 assert_string_equal(name, "auto");
+            }
+        }
+        assert_int_equal(json_array_size(probes), n_probes);
+        assert_int_equal(json_array_size(json_object_get(plan, "probes")), n_probes);
+        json_array_foreach(probes, i, p)
+        {
+            assert_string_equal(json_string_value(json_object_get(p, "state")), "COMPLETED");
+            assert_true(json_number_value(json_object_get(p, "measured_samples_per_s")) > 0);
         }
     }
+    json_decref(j);
     json_decref(r);
     dft_stop_both(d, a);
 }

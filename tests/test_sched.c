@@ -1,4 +1,4 @@
-/* test_sched.c - the job queue: FIFO order, backfilling, node choice, pending reasons */
+/* test_sched.c - the job queue: FIFO, backfilling without starvation, reasons, feasibility */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,23 +103,155 @@ test_backfilling(void **state)
     assert_int_equal(ad_sched_add_job(s, 11, 4, 1, 8), 0); /* head: all four nodes */
     assert_int_equal(ad_sched_add_job(s, 12, 1, 2, 2), 0);
     assert_int_equal(ad_sched_add_job(s, 13, 1, 1, 1), 0);
-    assert_int_equal(ad_sched_add_job(s, 14, 1, 1, 1), 0);
-    /* 11 cannot start; 12 and 13 overtake it on the free nodes (no reservation). */
-    s_expect_next(s, 12, "n3");
-    s_expect_next(s, 13, "n4");
+    /* 11 cannot start yet but will: it holds the free n3 and n4, nobody overtakes it. */
     s_expect_none(s);
     assert_int_equal(ad_sched_status(s, 11), AD_SCHED_WAIT);
-    assert_string_equal(ad_sched_reason(s, 11), "waiting for nodes busy with jobs 10, 12, 13");
-    assert_string_equal(ad_sched_reason(s, 14), "waiting for nodes busy with jobs 10, 12, 13");
-    /* A freed node goes to the oldest job that fits: 14, as 11 still needs four. */
-    assert_int_equal(ad_sched_release(s, 12), 0);
-    assert_int_equal(ad_sched_status(s, 14), AD_SCHED_READY);
-    assert_string_equal(ad_sched_reason(s, 14), "ready to start");
-    s_expect_next(s, 14, "n3");
+    assert_string_equal(ad_sched_reason(s, 11), "waiting for nodes busy with job 10");
+    assert_int_equal(ad_sched_status(s, 12), AD_SCHED_WAIT);
+    assert_string_equal(ad_sched_reason(s, 12),
+                        "waiting for nodes busy with job 10, and waiting behind job 11 (older), "
+                        "which holds n3, n4 until it can start");
     assert_int_equal(ad_sched_release(s, 10), 0);
-    assert_int_equal(ad_sched_release(s, 13), 0);
-    assert_int_equal(ad_sched_release(s, 14), 0);
     s_expect_next(s, 11, "n1 n2 n3 n4");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_release(s, 11), 0);
+    s_expect_next(s, 12, "n1");
+    s_expect_next(s, 13, "n2");
+    ad_sched_free(&s);
+}
+
+/* Small jobs still backfill on nodes the waiting head cannot use. */
+static void
+test_backfill_on_nodes_the_head_cannot_use(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    (void)state;
+    assert_int_equal(ad_sched_set_node(s, "big1", true, 8), 0);
+    assert_int_equal(ad_sched_set_node(s, "big2", true, 8), 0);
+    assert_int_equal(ad_sched_set_node(s, "small", true, 2), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 8, 1), 0);
+    s_expect_next(s, 1, "big1");
+    assert_int_equal(ad_sched_add_job(s, 2, 2, 8, 1), 0); /* waits for big1 */
+    assert_int_equal(ad_sched_add_job(s, 3, 1, 2, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 4, 1, 2, 1), 0);
+    /* 2 holds big2; 3 takes the small node it cannot use; 4 waits. */
+    s_expect_next(s, 3, "small");
+    s_expect_none(s);
+    adt_assert_has(ad_sched_reason(s, 4), "waiting behind job 2 (older), which holds big2");
+    ad_sched_free(&s);
+}
+
+/* A stream of small jobs never starves a big one waiting for busy nodes. */
+static void
+test_no_starvation_by_small_jobs(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+    int64_t next_id = 100, running[2] = {1, 2};
+
+    (void)state;
+    assert_int_equal(ad_sched_set_node(s, "a", true, 2), 0);
+    assert_int_equal(ad_sched_set_node(s, "b", true, 2), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 1, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 2, 1, 1, 1), 0);
+    s_expect_next(s, 1, "a");
+    s_expect_next(s, 2, "b");
+    assert_int_equal(ad_sched_add_job(s, 50, 2, 2, 1), 0); /* both nodes */
+    /*
+     * Small jobs keep coming, one more each time a node frees: without a hold
+     * they would take every freed node and 50 would wait forever.
+     */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(ad_sched_add_job(s, next_id++, 1, 1, 1), 0);
+        assert_int_equal(ad_sched_release(s, running[round]), 0);
+        if (round == 0)
+            s_expect_none(s); /* the freed node is held for 50 */
+    }
+    s_expect_next(s, 50, "a b");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_release(s, 50), 0);
+    s_expect_next(s, 100, "a");
+    s_expect_next(s, 101, "b");
+    ad_sched_free(&s);
+}
+
+/* A head that can never start blocks nobody, and holds nothing. */
+static void
+test_never_head_blocks_nobody(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+
+    (void)state;
+    assert_int_equal(ad_sched_set_node(s, "a", true, 2), 0);
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 4, 1), 0); /* 4 cores: never on 2 */
+    assert_int_equal(ad_sched_add_job(s, 2, 1, 2, 1), 0);
+    assert_int_equal(ad_sched_add_job(s, 3, 1, 1, 1), 0);
+    s_expect_next(s, 2, "a");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_status(s, 1), AD_SCHED_NEVER);
+    assert_string_equal(ad_sched_reason(s, 1), "no node has 4 cores (largest: 2)");
+    assert_int_equal(ad_sched_release(s, 2), 0);
+    s_expect_next(s, 3, "a");
+    ad_sched_free(&s);
+}
+
+/* ad_sched_check(): what SUBMIT refuses, in one line naming the key and the node. */
+static void
+test_check_feasible(void **state)
+{
+    ad_sched_t *s = ad_sched_new();
+    ad_sched_need_t need = {1, 8, 2, 0, NULL};
+    char why[512];
+
+    (void)state;
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    adt_assert_has(why, "no node is up (no agent has joined): start one with `autodist up`");
+    /* A reservation's nodes come later, one by one: its jobs may wait. */
+    need.pool = "oar:x";
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    assert_int_equal(ad_sched_set_node(s, "r1", true, 1), 0);
+    assert_int_equal(ad_sched_set_node_pool(s, "r1", "oar:x"), 0);
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    assert_int_equal(ad_sched_forget_node(s, "r1"), 0);
+    need.pool = NULL;
+    assert_int_equal(ad_sched_set_node(s, "node-b", true, 1), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-a", true, 2), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-c", false, 0), 0); /* never seen UP: no cores */
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    assert_string_equal(why, "procs_per_node x threads_per_proc = 16 cores per node, but the "
+                             "largest node has 2 (node-a)");
+    need = (ad_sched_need_t){3, 1, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    assert_string_equal(why, "nodes = 3, but only 2 nodes have 1 core (node-a, node-b)");
+    need = (ad_sched_need_t){2, 2, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    assert_string_equal(why, "nodes = 2, but only 1 node has 2 cores (node-a)");
+    need = (ad_sched_need_t){1, 2, 1, 2, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    adt_assert_has(why, "procs_per_node = 2 GPUs per node, but the node with the most has 0");
+    assert_int_equal(ad_sched_set_node_gpus(s, "node-a", 2), 0);
+    assert_int_equal(ad_sched_set_node_gpus(s, "nope", 2), -ENOENT);
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    assert_string_equal(why, "");
+    /* A node seen with 4 cores, now DOWN, may come back (a reboot): it counts. */
+    assert_int_equal(ad_sched_set_node(s, "node-d", true, 4), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-d", false, 0), 0);
+    need = (ad_sched_need_t){1, 4, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    need = (ad_sched_need_t){2, 4, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    assert_string_equal(why, "nodes = 2, but only 1 node has 4 cores (node-d DOWN)");
+    /* Busy nodes do not matter: it fits once they are free. */
+    assert_int_equal(ad_sched_add_job(s, 1, 2, 1, 1), 0);
+    s_expect_next(s, 1, "node-a node-b");
+    need = (ad_sched_need_t){2, 1, 1, 0, NULL};
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_WAIT);
+    /* Every node DOWN: nothing can run until one starts. */
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-a", false, 0), 0);
+    assert_int_equal(ad_sched_set_node(s, "node-b", false, 0), 0);
+    assert_int_equal(ad_sched_check(s, &need, why, sizeof(why)), AD_SCHED_NEVER);
+    adt_assert_has(why, "no node is up (every node known is DOWN): start one");
     ad_sched_free(&s);
 }
 
@@ -392,6 +524,10 @@ main(void)
         cmocka_unit_test(test_fifo_order),
         cmocka_unit_test(test_head_blocks_when_nothing_else_fits),
         cmocka_unit_test(test_backfilling),
+        cmocka_unit_test(test_backfill_on_nodes_the_head_cannot_use),
+        cmocka_unit_test(test_no_starvation_by_small_jobs),
+        cmocka_unit_test(test_never_head_blocks_nobody),
+        cmocka_unit_test(test_check_feasible),
         cmocka_unit_test(test_backfill_skips_small_nodes),
         cmocka_unit_test(test_reason_waiting_single_job),
         cmocka_unit_test(test_reason_never_fits),

@@ -186,6 +186,101 @@ test_lazy_dispatch(void **st)
     ad_sweeps_free(&sw);
 }
 
+/* ad_sweeps_check()'s test here: seed 2 "fits no node". */
+static bool
+s_seed2_never(const ad_job_t *job, char *why, size_t cap, void *arg)
+{
+    (void)arg;
+    snprintf(why, cap, "seed %lld fits no node", (long long)job->seed);
+    return job->seed == 2;
+}
+
+/* Configurations that fit no node are skipped (all their repeats), listed, and never block. */
+static void
+test_skip_unfit(void **st)
+{
+    ad_sweeps_opts_t opts = {99, false, true, NULL};
+    ad_sweeps_t *sw = ad_sweeps_new();
+    ad_sweep_t *sweep = s_small_sweep();
+    int64_t next_id = 100;
+    ad_sweeps_pick_t pick;
+    json_t *o, *k;
+
+    (void)st;
+    ad_sweeps_open(sw, 7, "0123456789abcdef", &sweep, NULL, 0, &opts, 0.0);
+    /* Held: nothing is skipped. */
+    ad_sweeps_set_hold(sw, "unit", true);
+    assert_true(ad_sweeps_held(sw, 7));
+    assert_int_equal(ad_sweeps_check(sw, "unit", 100, s_seed2_never, NULL, 0.0), 0);
+    ad_sweeps_set_hold(sw, "unit", false);
+    assert_false(ad_sweeps_held(sw, 7));
+    /* Seed 2 is 2 configurations (two learning rates) of 2 repeats: 4 jobs. */
+    assert_int_equal(ad_sweeps_check(sw, "unit", 100, s_seed2_never, NULL, 0.0), 2);
+    o = ad_sweeps_json(sw, "unit", 1.0);
+    assert_int_equal(s_jn(o, "skipped"), 4);
+    assert_int_equal(s_jn(o, "skipped_configs_total"), 2);
+    assert_int_equal(s_jn(o, "pending"), 12);
+    k = json_array_get(json_object_get(o, "skipped_configs"), 0);
+    assert_string_equal(json_string_value(json_object_get(k, "layout")), "1x1x1");
+    assert_string_equal(json_string_value(json_object_get(k, "reason")), "seed 2 fits no node");
+    json_decref(o);
+    /* At dispatch: one found unfit then (the nodes changed) goes with its other repeat. */
+    assert_int_equal(ad_sweeps_next(sw, 99, &pick), 0);
+    ad_sweeps_skip(sw, &pick, "node gone", 1.0);
+    ad_sweeps_pick_clear(&pick);
+    o = ad_sweeps_json(sw, "unit", 1.0);
+    assert_int_equal(s_jn(o, "skipped"), 6);
+    assert_int_equal(s_jn(o, "queued"), 0);
+    json_decref(o);
+    /* The rest runs, and the sweep is DONE. */
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 10);
+    for (int64_t job = 100; job < next_id; job++)
+        assert_true(ad_sweeps_ended(sw, job, AD_SWEEPS_JOB_COMPLETED, 1.0, 2.0));
+    o = ad_sweeps_json(sw, "unit", 3.0);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "DONE");
+    assert_int_equal(s_jn(o, "completed"), 10);
+    assert_int_equal(s_jn(o, "skipped"), 6);
+    json_decref(o);
+    ad_sweeps_free(&sw);
+}
+
+/* Held (--hold): a queued job that cannot start is parked off the limit; the others go on. */
+static void
+test_park(void **st)
+{
+    ad_sweeps_opts_t opts = {1, false, true, NULL};
+    ad_sweeps_t *sw = ad_sweeps_new();
+    ad_sweep_t *sweep = s_small_sweep();
+    int64_t next_id = 100;
+    json_t *o;
+
+    (void)st;
+    ad_sweeps_open(sw, 7, "0123456789abcdef", &sweep, NULL, 0, &opts, 0.0);
+    ad_sweeps_set_hold(sw, "unit", true);
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 1);
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 0); /* the limit: 1 */
+    /* Job 100 cannot start: parked, so the next one is queued behind it. */
+    assert_true(ad_sweeps_park(sw, 100));
+    assert_false(ad_sweeps_park(sw, 100));
+    assert_false(ad_sweeps_park(sw, 555));
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 1);
+    o = ad_sweeps_json(sw, "unit", 1.0);
+    assert_int_equal(s_jn(o, "parked"), 1);
+    assert_int_equal(s_jn(o, "queued"), 2);
+    json_decref(o);
+    /* Its nodes came: it starts and counts again (2 live over a limit of 1: nothing more). */
+    assert_true(ad_sweeps_started(sw, 100));
+    o = ad_sweeps_json(sw, "unit", 1.0);
+    assert_int_equal(s_jn(o, "parked"), 0);
+    json_decref(o);
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 0);
+    assert_true(ad_sweeps_ended(sw, 100, AD_SWEEPS_JOB_COMPLETED, 1.0, 2.0));
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 0);
+    assert_true(ad_sweeps_ended(sw, 101, AD_SWEEPS_JOB_COMPLETED, 1.0, 2.0));
+    assert_int_equal(s_take(sw, 99, &next_id, NULL), 1);
+    ad_sweeps_free(&sw);
+}
+
 /* Resuming: completed repeats skipped, live ones counted, failed ones kept or retried. */
 static void
 test_resume(void **st)
@@ -1060,6 +1155,57 @@ test_cancel(void **st)
     json_decref(doc);
 }
 
+/* Configurations that fit no node (9 nodes of 3) are skipped and listed; the rest runs, exit 0. */
+static void
+test_skip_unfit_cluster(void **st)
+{
+    const char *p = s_sweep_file(
+        "fit.yaml", "name: fit\n"
+                    "base: {model: mlp, dataset: synthetic, steps: 5, batch_size: 16,\n"
+                    "       layout: {nodes: 1, procs_per_node: 1, "
+                    "threads_per_proc: 1}}\n"
+                    "grid:\n"
+                    "  layout.nodes: [9, 1]\n"
+                    "  seed: [1, 2]\n");
+    const char *why = "(layout 9x1x1): nodes = 9, but only 3 nodes have 1 core "
+                      "(fake1, fake2, fake3)";
+    json_t *doc, *s;
+
+    (void)st;
+    s_expect(s_cli("sweep", p, "--follow-interval", "0.2", NULL), 0);
+    adt_assert_has(s_res.out, "skipped 2 configurations (2 jobs) that fit no node");
+    adt_assert_has(s_res.out, why);
+    adt_assert_has(s_res.out, "sweep fit DONE: 2 of 4 jobs completed, 0 failed, 2 skipped "
+                              "(fit no node)");
+    /* Both seeds of 9 nodes are listed once, at the start, not again in the summary. */
+    {
+        const char *first = strstr(s_res.out, why), *second = strstr(first + 1, why);
+
+        assert_non_null(second);
+        assert_null(strstr(second + 1, why));
+        assert_true(first < strstr(s_res.out, "sweep fit DONE"));
+    }
+    assert_int_equal(s_jobs_named("fit-"), 2);
+    s_expect(s_cli("--json", "sweep", "status", "fit", NULL), 0);
+    doc = adt_json(s_res.out);
+    s = json_array_get(json_object_get(doc, "sweeps"), 0);
+    assert_string_equal(json_string_value(json_object_get(s, "state")), "DONE");
+    assert_int_equal(s_jn(s, "skipped"), 2);
+    assert_int_equal(json_array_size(json_object_get(s, "skipped_configs")), 2);
+    json_decref(doc);
+    s_expect(s_cli("sweep", "status", "fit", NULL), 0);
+    adt_assert_has(s_res.out, "SKIPPED");
+    adt_assert_has(s_res.out, why);
+    /* Nothing fits: refused at once, exit 5. */
+    p = s_sweep_file("nofit.yaml", "name: nofit\n"
+                                   "base: {model: mlp, dataset: synthetic, steps: 5, "
+                                   "batch_size: 16,\n"
+                                   "       layout: {nodes: 9, procs_per_node: 1, "
+                                   "threads_per_proc: 1}}\n");
+    s_expect(s_cli("sweep", p, NULL), 5);
+    adt_assert_has(s_res.err, "sweep nofit: none of its 1 configuration can run here: nodes = 9");
+}
+
 /*
  * kill -9 of the coordinator mid-sweep while `autodist sweep FILE` follows it:
  * started again, the coordinator resumes the sweep, which finishes by itself;
@@ -1162,9 +1308,17 @@ test_25k(void **st)
     p = s_sweep_file("big.yaml", text);
     free(text);
 
-    /* No node is up: its first job cannot start, and following it gives up with exit 5. */
+    /* No node is up: refused at once, nothing recorded, unless --hold. */
     t0 = adt_now();
-    s_expect(s_cli("sweep", p, "--follow-interval", "0.2", NULL), 5);
+    s_expect(s_cli("sweep", p, NULL), 5);
+    adt_assert_has(s_res.err, "autodist: sweep big: none of the first 4096 of its 25000 "
+                              "configurations can run here: no node is up");
+    adt_assert_has(s_res.err, "(--hold queues them to wait for nodes)");
+    assert_string_equal(s_res.out, "");
+    assert_true(adt_now() - t0 < 20);
+    /* Held: its first job cannot start, and following it gives up with exit 5. */
+    t0 = adt_now();
+    s_expect(s_cli("sweep", p, "--hold", "--follow-interval", "0.2", NULL), 5);
     assert_non_null(strstr(s_res.out, "25000 jobs = 25000 configurations x 1 repeat"));
     assert_non_null(strstr(s_res.err, "its queued jobs cannot start: no node is UP"));
     assert_non_null(strstr(s_res.err, "autodist sweep cancel big"));
@@ -1178,16 +1332,21 @@ test_25k(void **st)
     assert_int_equal(s_jn(s, "pending"), 25000);
     assert_int_equal(s_jn(s, "queued"), 1);
     assert_int_equal(s_jn(s, "never"), 1);
+    /* It cannot progress: no ETA, stalled (WAITING in the table). */
+    assert_true(json_is_true(json_object_get(s, "stalled")));
+    assert_true(json_is_null(json_object_get(s, "eta_s")));
     json_decref(doc);
     /* The queue holds one job of it, not 25,000. */
     assert_int_equal(s_jobs_named("big-"), 1);
     s_expect(s_cli("sweep", "status", "big", NULL), 0);
     assert_non_null(strstr(s_res.out, "25000"));
+    adt_assert_has(s_res.out, "WAITING");
+    adt_assert_has(s_res.out, "waiting: its queued jobs cannot start: no node is UP");
     s_expect(s_cli("sweep", "cancel", "big", NULL), 0);
     assert_non_null(strstr(s_res.out, "sweep big CANCELLED: 1 queued job cancelled"));
     assert_non_null(strstr(s_res.out, "24999 not started"));
     /* Recorded: a rerun (attached, cancelled at once) finds it again under the same id. */
-    s_expect(s_cli("--json", "sweep", p, "--no-wait", NULL), 0);
+    s_expect(s_cli("--json", "sweep", p, "--no-wait", "--hold", NULL), 0);
     doc = adt_json(s_res.out);
     s = json_object_get(doc, "sweep");
     assert_false(json_is_true(json_object_get(s, "created")));
@@ -1200,6 +1359,7 @@ main(void)
 {
     const struct CMUnitTest unit[] = {
         cmocka_unit_test(test_lazy_dispatch),      cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_skip_unfit),         cmocka_unit_test(test_park),
         cmocka_unit_test(test_cancel_and_stopped), cmocka_unit_test(test_store_sweeps),
         cmocka_unit_test(test_help_and_bad_files),
     };
@@ -1208,9 +1368,8 @@ main(void)
         cmocka_unit_test(test_real_failing),
     };
     const struct CMUnitTest fake[] = {
-        cmocka_unit_test(test_max_parallel),
-        cmocka_unit_test(test_changed_file),
-        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_max_parallel), cmocka_unit_test(test_skip_unfit_cluster),
+        cmocka_unit_test(test_changed_file), cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_restart),
     };
     const struct CMUnitTest idle[] = {

@@ -2,6 +2,7 @@
 #ifndef AD_PROTO_H
 #define AD_PROTO_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ extern "C" {
 #define AD_PROTO_REQUEST_TIMEOUT_MS 5000
 /* SWEEP's max_parallel: the most jobs of one sweep queued or running at once. */
 #define AD_PROTO_SWEEP_PARALLEL_MAX 10000
+/*
+ * The code of the ERROR answering a SUBMIT or SWEEP that can never run on
+ * the coordinator's nodes (wire name ERANGE); `autodist` exits 5 on it.
+ */
+#define AD_PROTO_ENEVER (-ERANGE)
 /* ZMTP heartbeat of the coordinator's listening sockets (dead peer after 3 of them). */
 #define AD_PROTO_LISTEN_PING_MS 10000
 /* Listen backlog of the coordinator's sockets: room for 1000 agents connecting at once. */

@@ -1,4 +1,4 @@
-/* ad_sched.h - the coordinator's job queue: FIFO with simple backfilling on whole nodes */
+/* ad_sched.h - the coordinator's job queue: FIFO with backfilling that never starves the oldest */
 #ifndef AD_SCHED_H
 #define AD_SCHED_H
 
@@ -25,11 +25,18 @@ extern "C" {
  *    least procs_per_node x threads_per_proc cores each.
  *  - FIFO in the order jobs were added (the daemon adds them in submit
  *    order): the oldest pending job that fits the free nodes starts.
- *  - Backfilling without reservations: when the oldest job cannot start, a
- *    later one that fits the free nodes starts now.  Nothing is held back
- *    for the head job, so a stream of small jobs can overtake a large one
- *    indefinitely; the price of keeping nodes busy without run-time
- *    estimates.
+ *  - A job that can never start on the UP nodes (NEVER: too many cores,
+ *    too many nodes) holds nothing and blocks nobody: the jobs behind it
+ *    are scheduled as if it were not there.
+ *  - Backfilling that never starves the oldest: the oldest pending job of
+ *    each pool that cannot start now but can once running jobs end (WAIT)
+ *    holds the free nodes it can use; a later job starts now only on free
+ *    nodes that job cannot use (too small for it) or does not hold.  As no
+ *    other job can take the nodes it waits for, it starts as soon as enough
+ *    of the running jobs end, however many small jobs come after it; once
+ *    it runs, the next oldest waiting job holds nodes in its turn.  Without
+ *    run-time estimates this is the rule "backfill only where it cannot
+ *    delay the oldest job".
  *  - Node choice: the first fitting free UP nodes in name order (strcmp),
  *    so a given queue and cluster always give the same placement.
  */
@@ -133,12 +140,45 @@ ad_sched_status_t ad_sched_status(ad_sched_t *self, int64_t id);
  *   NEVER:  "needs 4 nodes with at least 8 free cores each; 2 nodes are UP
  *            (cores: 2, 2)" or "no node has 8 cores (largest: 2)" or
  *           "no node is UP";
- *   WAIT:   "waiting for nodes busy with job 12" (or "jobs 12, 15");
+ *   WAIT:   "waiting for nodes busy with job 12" (or "jobs 12, 15"), and/or
+ *           "waiting behind job 9 (older), which holds n3 until it can start";
  *   READY:  "ready to start";  RUNNING: "running on n1, n2".
  * Returns NULL for an unknown id; otherwise a string borrowed until the
  * next call on the scheduler.
  */
 const char *ad_sched_reason(ad_sched_t *self, int64_t id);
+
+/*
+ * GPUs of the node called name (0 when not set), for ad_sched_check().
+ * Returns 0, or -ENOENT for an unknown node.
+ */
+int ad_sched_set_node_gpus(ad_sched_t *self, const char *name, int gpus);
+
+/* What a job needs, for ad_sched_check(). */
+typedef struct ad_sched_need {
+    int nodes;            /* nodes */
+    int procs_per_node;   /* ranks on each */
+    int threads_per_proc; /* threads of each rank */
+    int gpus_per_node;    /* GPUs each node must have (device gpu: procs_per_node), or 0 */
+    const char *pool;     /* the reservation it runs on, or NULL: the cluster's own nodes */
+} ad_sched_need_t;
+
+/*
+ * Feasibility, before a job is queued: whether a job with these needs can
+ * ever run on the nodes of its pool, all of them free and UP (cores per
+ * node procs_per_node x threads_per_proc, GPUs per node, node count).  The
+ * nodes are those UP and those DOWN that were seen with cores (they may
+ * come back: a reboot); with none UP at all it can never run.  Returns
+ * AD_SCHED_WAIT when it can (or when it belongs to a reservation: its
+ * agents join one by one, the nodes are what was reserved for it), or AD_SCHED_NEVER
+ * with reason (size cap) saying, in one line, the first need no node meets:
+ *   "procs_per_node x threads_per_proc = 16 cores per node, but the largest
+ *    node has 2 (node-a)", "device gpu runs one rank per GPU: ...",
+ *   "nodes = 4, but only 2 nodes have 8 cores (n1, n2 DOWN)",
+ *   "no node is up (no agent has joined): start one with `autodist up` ...".
+ */
+ad_sched_status_t ad_sched_check(ad_sched_t *self, const ad_sched_need_t *need, char *reason,
+                                 size_t cap);
 
 /* Number of jobs queued or running. */
 size_t ad_sched_count(const ad_sched_t *self);

@@ -55,7 +55,7 @@ ad_sweeps_job_t ad_sweeps_job_from_state(const char *state);
 /* Where a sweep stands. */
 typedef enum {
     AD_SWEEPS_RUNNING = 0, /* dispatching its jobs (once it knows what ran before) */
-    AD_SWEEPS_DONE,        /* every job ended or was skipped */
+    AD_SWEEPS_DONE,        /* every job ended or was skipped (done before, or fits no node) */
     AD_SWEEPS_CANCELLED,   /* cancelled: nothing more is dispatched */
     AD_SWEEPS_STOPPED,     /* read back from the store for a status: nothing is dispatched */
 } ad_sweeps_state_t;
@@ -146,6 +146,41 @@ void ad_sweeps_queued(ad_sweeps_t *self, const ad_sweeps_pick_t *pick, int64_t j
 /* Free a pick's job and zero it; NULL-safe and idempotent. */
 void ad_sweeps_pick_clear(ad_sweeps_pick_t *pick);
 
+/*
+ * Feasibility (docs/sweeps.md, "Configurations that fit no node").  The
+ * job of pick fits no node: it is not queued, and every repeat of its
+ * configuration still to run is SKIPPED with why (listed in the status, not
+ * run; a rerun of the sweep checks them again).  A sweep with nothing else
+ * to run or wait for is DONE.
+ */
+void ad_sweeps_skip(ad_sweeps_t *self, const ad_sweeps_pick_t *pick, const char *why, double now);
+
+/* ad_sweeps_check()'s test: true when job can never run, with why (cap bytes) set. */
+typedef bool(ad_sweeps_check_fn)(const ad_job_t *job, char *why, size_t cap, void *arg);
+
+/*
+ * Skip up front the configurations of sweep name, among its first
+ * max_configs, that fn says can never run (nothing when the sweep holds,
+ * ad_sweeps_set_hold()).  The others are checked when dispatched.  Returns
+ * how many configurations were skipped.
+ */
+int64_t ad_sweeps_check(ad_sweeps_t *self, const char *name, int64_t max_configs,
+                        ad_sweeps_check_fn *fn, void *arg, double now);
+
+/* sweep --hold: the configurations of sweep name that fit no node are queued anyway, to wait. */
+void ad_sweeps_set_hold(ad_sweeps_t *self, const char *name, bool hold);
+
+/*
+ * Queued job of a held sweep can never start on the nodes that are up: it
+ * waits without taking a place under the sweep's limit, so the configurations
+ * behind it go on (at most 64 parked per sweep; it counts again once it
+ * starts).  Returns true when parked.
+ */
+bool ad_sweeps_park(ad_sweeps_t *self, int64_t job);
+
+/* Whether the sweep of store id sweep holds (ad_sweeps_set_hold()). */
+bool ad_sweeps_held(const ad_sweeps_t *self, int64_t sweep);
+
 /* Job started running.  Returns true when it belongs to a held sweep. */
 bool ad_sweeps_started(ad_sweeps_t *self, int64_t job);
 
@@ -187,7 +222,9 @@ int ad_sweeps_cancel(ad_sweeps_t *self, const char *name, double now);
  * pending (todo + queued), before {completed, failed} (found in the store
  * when it was opened), retried, mean_job_s, eta_s (null = unknown),
  * elapsed_s, failed_jobs (the last few job ids that failed), live_jobs (ids
- * of the jobs queued or running)}.
+ * of the jobs queued or running), skipped (jobs skipped: they fit no node),
+ * skipped_configs_total, skipped_configs (the first 50: {config, layout,
+ * reason}), hold, parked (jobs queued to wait for nodes, off the limit)}.
  */
 json_t *ad_sweeps_json(const ad_sweeps_t *self, const char *name, double now);
 
