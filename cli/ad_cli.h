@@ -54,6 +54,7 @@ typedef struct ad_cli {
     ad_cli_hw_t *hw;          /* hardware class names, loaded at first use; owned */
     const char *sets[AD_CLI_SETS_MAX]; /* sweep --set KEY=VALUE, in order (borrowed from argv) */
     size_t n_sets;                     /* how many */
+    bool hold; /* submit/sweep --hold: --wait waits for nodes that will come, never gives up */
 } ad_cli_t;
 
 /* A command: returns the process's exit status. argv[0] is the command name. */

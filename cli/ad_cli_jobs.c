@@ -66,6 +66,7 @@ ad_cli_submit(ad_cli_t *cli, int argc, char **argv)
             break;
         case 'H':
             hold = true;
+            cli->hold = true;
             break;
         case 'i':
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval)) {

@@ -775,7 +775,7 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
             wait = false;
             break;
         case 'H':
-            hold = true;
+            hold = cli->hold = true;
             break;
         case 'i':
             if (ad_cli_parse_seconds("--follow-interval", arg, 0.1, 60, &interval))

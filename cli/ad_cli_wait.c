@@ -325,7 +325,8 @@ s_wait(waiter_t *w)
             break;
         }
         sched = ad_cli_jstr(job, "sched");
-        if (!strcmp(state, "PENDING") && sched && !strcmp(sched, "never")) {
+        /* --hold said the nodes will come: wait for them (Ctrl-C stops waiting). */
+        if (!w->cli->hold && !strcmp(state, "PENDING") && sched && !strcmp(sched, "never")) {
             if (w->never_since < 0)
                 w->never_since = ad_clock_now();
             else if (ad_clock_now() - w->never_since >= S_NEVER_GRACE_S) {
