@@ -242,3 +242,34 @@ ad_store_list_reproductions(ad_store_t *self, int64_t run, int64_t **ids, size_t
     }
     return rc;
 }
+
+int
+ad_store_record_auto(ad_store_t *self, int64_t run, char **json)
+{
+    const char *op = "get run record's auto";
+    sqlite3_stmt *stmt = NULL;
+    const char *text;
+    int rc;
+
+    ad_err_clear(&self->err);
+    *json = NULL;
+    /* What was predicted comes from the record, what was measured from the run row. */
+    rc = st_prepare(self,
+                    "SELECT r.id, json_set(json_extract(rr.record, '$.auto'),"
+                    " '$.measured_samples_per_s', r.samples_per_s,"
+                    " '$.error_pct', 100.0 * (r.samples_per_s -"
+                    " json_extract(rr.record, '$.auto.predicted.samples_per_s')) /"
+                    " nullif(json_extract(rr.record, '$.auto.predicted.samples_per_s'), 0))"
+                    " FROM runs r LEFT JOIN run_records rr ON rr.run = r.id WHERE r.id = ?1",
+                    op, &stmt);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(stmt, 1, run);
+    rc = st_step_one(self, stmt, op, "run", run, NULL);
+    if (!rc) {
+        text = (const char *)sqlite3_column_text(stmt, 1);
+        *json = text ? ad_strdup(text) : NULL;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}

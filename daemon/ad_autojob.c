@@ -269,12 +269,45 @@ out:
     ad_job_clear(&job);
 }
 
-/* A job ended: when it was the last probe of an auto job, decide that job now. */
+static json_t *s_auto_json(coord_t *self, const autojob_t *a, int64_t id);
+
+/*
+ * The auto job id ended with its run row run: what `layout: auto` did joins
+ * the run's record (key "auto"), so `show` and a coordinator that restarted
+ * still tell it (docs/planner.md).
+ */
+static void
+s_auto_record(coord_t *self, int64_t id, int64_t run)
+{
+    autojob_t *a = s_auto_find(self, id);
+    ad_err_t err = {0};
+    json_t *o;
+    char *text;
+
+    if (!a || !a->chosen || run < 1)
+        return;
+    o = s_auto_json(self, a, id);
+    /* Measured by this run: the store may not have it yet; the run row holds it. */
+    json_object_del(o, "measured_samples_per_s");
+    json_object_del(o, "error_pct");
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text && ad_journal_record_merge(self->journal, run, "auto", text, &err))
+        ad_log(AD_LOG_WARN, "job %lld: cannot record what layout auto did: %s", (long long)id,
+               err.msg);
+    free(text);
+}
+
+/*
+ * A job ended (run: its run row, 0 for none): when it was the last probe of an
+ * auto job, decide that job now; when it was an auto job, record what it did.
+ */
 void
-ad_autojob_job_ended(coord_t *self, int64_t id)
+ad_autojob_job_ended(coord_t *self, int64_t id, int64_t run)
 {
     autojob_t *a = s_auto_of_probe(self, id);
 
+    s_auto_record(self, id, run);
     if (!a)
         return;
     a->n_done++;

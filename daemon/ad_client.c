@@ -18,6 +18,23 @@ ad_client_error(coord_t *self, const char *identity, int code, const char *fmt, 
         ad_log(AD_LOG_WARN, "ERROR to %s not sent: %s", identity, err.msg);
 }
 
+/* What `layout: auto` did for the job of run, from the run's record; nothing when none. */
+static void
+s_auto_recorded(coord_t *self, int64_t run, json_t *o)
+{
+    char *text = NULL;
+    json_t *a;
+
+    if (run < 1 || ad_store_record_auto(self->store, run, &text) || !text)
+        return;
+    a = json_loads(text, 0, NULL);
+    free(text);
+    if (json_is_object(a))
+        json_object_set_new(o, "auto", a);
+    else
+        json_decref(a);
+}
+
 /*
  * Add what the store does not hold to a job object: the scheduler's reason
  * and verdict while it is live, rank 0's progress while it runs, the run's
@@ -37,8 +54,12 @@ s_decorate(coord_t *self, json_t *o)
         return;
     if (ad_coord_state_is_final(state)) {
         result = ad_coord_job_result(self->store, id);
-        if (result)
+        if (result) {
+            /* An auto job decided before this coordinator started: its run's record. */
+            if (!json_object_get(o, "auto"))
+                s_auto_recorded(self, json_integer_value(json_object_get(result, "run")), o);
             json_object_set_new(o, "result", result);
+        }
         return;
     }
     if (reason && !(r && r->end_state)) {

@@ -255,8 +255,12 @@ void ad_autojob_new(coord_t *self, int64_t id);
 /* A job with layout: auto was submitted: hold and plan it now. */
 void ad_autojob_submit(coord_t *self, int64_t id);
 
-/* Job id ended: when it was the last probe of an auto job, decide that job now. */
-void ad_autojob_job_ended(coord_t *self, int64_t id);
+/*
+ * Job id ended with its run row run (0: none): when it was the last probe of an
+ * auto job, decide that job now; when it was an auto job, add what layout auto
+ * did to the run's record (key "auto").
+ */
+void ad_autojob_job_ended(coord_t *self, int64_t id, int64_t run);
 
 /* Auto jobs not yet planned: plan again when the set of UP nodes changed. */
 void ad_autojob_tick(coord_t *self);

@@ -394,7 +394,7 @@ s_run_end(coord_t *self, run_t *r, int exit_code)
         ad_log(!strcmp(state, "COMPLETED") ? AD_LOG_INFO : AD_LOG_WARN, "job %lld %s (exit %d)%s%s",
                (long long)r->id, state, exit_code, reason[0] ? ": " : "", reason);
         ad_sched_release(self->sched, r->id);
-        ad_autojob_job_ended(self, r->id);
+        ad_autojob_job_ended(self, r->id, r->run_id);
     }
     for (int i = 0; i < r->n_nodes; i++)
         ad_registry_remove_job(self->reg, r->nodes[i], r->id);

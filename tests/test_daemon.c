@@ -484,6 +484,25 @@ test_layout_auto(void **st)
             assert_true(json_number_value(json_object_get(p, "measured_samples_per_s")) > 0);
         }
     }
+    /* A coordinator that restarts still tells what it did: from the run's record. */
+    {
+        json_t *au, *au2;
+        char lay[48];
+
+        snprintf(lay, sizeof(lay), "%dx%dx%d", nodes, ppn, tpp);
+        au = json_object_get(j, "auto");
+        dft_stop(d);
+        d = dft_start_daemon();
+        json_decref(r);
+        r = dft_req("STATUS", json_pack("{s:I}", "job", (json_int_t)id), 0, &err);
+        au2 = json_object_get(json_array_get(json_object_get(r, "jobs"), 0), "auto");
+        assert_non_null(au2);
+        assert_string_equal(json_string_value(json_object_get(au2, "chosen")), lay);
+        assert_int_equal(json_array_size(json_object_get(au2, "probes")),
+                         json_array_size(json_object_get(au, "probes")));
+        assert_true(json_number_value(json_object_get(au2, "measured_samples_per_s")) > 0);
+        assert_true(json_is_number(json_object_get(au2, "error_pct")));
+    }
     json_decref(j);
     json_decref(r);
     dft_stop_both(d, a);

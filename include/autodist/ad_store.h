@@ -582,6 +582,14 @@ int ad_store_get_record(ad_store_t *self, int64_t run, char **record);
 int ad_store_record_merge(ad_store_t *self, int64_t run, const char *key, const char *value);
 
 /*
+ * What `layout: auto` did for the job of run (the record's "auto", written when
+ * the job ended: docs/planner.md), with measured_samples_per_s and error_pct
+ * from the run row, as JSON text in *json (free()), or NULL when the run has
+ * none.  Returns 0, -ENOENT when there is no such run, or an error.
+ */
+int ad_store_record_auto(ad_store_t *self, int64_t run, char **json);
+
+/*
  * Record that run reproduces original (0 clears it).  Returns 0, -ENOENT
  * (no such run, or no such original) or AD_EDB.
  */
