@@ -250,6 +250,22 @@ ad_cli_fail(int code, const char *fmt, ...)
 }
 
 int
+ad_cli_no_sub(const char *cmd, const char *sub, const char *const *subs, size_t n)
+{
+    const char *best = ad_suggest(sub, subs, n, 3, true);
+    char list[256] = "";
+    size_t len = 0;
+
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0, "%s%s",
+                                i ? ", " : "", subs[i]);
+    if (best)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: no subcommand \"%s\" (did you mean %s?)", cmd,
+                           sub, best);
+    return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: no subcommand \"%s\" (%s)", cmd, sub, list);
+}
+
+int
 ad_cli_exit_for(int rc)
 {
     if (rc == -ETIMEDOUT)

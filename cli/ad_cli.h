@@ -283,6 +283,12 @@ void ad_cli_clear(ad_cli_t *cli);
 
 /* ---- errors and requests ---------------------------------------------------------------- */
 
+/*
+ * "CMD: no subcommand "SUB" (did you mean X?)", or the list of subs when none
+ * is close, on stderr; returns AD_CLI_EXIT_USAGE.
+ */
+int ad_cli_no_sub(const char *cmd, const char *sub, const char *const *subs, size_t n);
+
 /* Print "autodist: MESSAGE" on stderr and return code, so `return ad_cli_fail(2, ...)` works. */
 int ad_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

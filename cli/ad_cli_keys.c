@@ -208,6 +208,9 @@ ad_cli_keys(ad_cli_t *cli, int argc, char **argv)
             return ad_cli_fail(AD_CLI_EXIT_USAGE,
                                "keys %s: wrong number of arguments (try autodist keys %s --help)",
                                sub, sub);
-    return ad_cli_fail(AD_CLI_EXIT_USAGE, "keys: no subcommand \"%s\" (list, add-user, revoke, "
-                       "rotate)", sub);
+    {
+        static const char *const subs[] = {"list", "add-user", "revoke", "rotate"};
+
+        return ad_cli_no_sub("keys", sub, subs, sizeof(subs) / sizeof(subs[0]));
+    }
 }

@@ -322,5 +322,9 @@ ad_cli_profile(ad_cli_t *cli, int argc, char **argv)
                                argv[optind + 1]);
         return s_list(cli);
     }
-    return ad_cli_fail(AD_CLI_EXIT_USAGE, "profile: no subcommand \"%s\" (import, list)", sub);
+    {
+        static const char *const subs[] = {"import", "list"};
+
+        return ad_cli_no_sub("profile", sub, subs, sizeof(subs) / sizeof(subs[0]));
+    }
 }

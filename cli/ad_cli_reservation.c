@@ -6,6 +6,7 @@
 
 #include "ad_cli_resv.h"
 #include "autodist/ad_opt.h"
+#include "autodist/ad_suggest.h"
 
 /* Attach to the batch job named by id_or_name; 0 with *out, or an exit status (printed). */
 static int
@@ -97,6 +98,12 @@ ad_cli_reservation(ad_cli_t *cli, int argc, char **argv)
     }
     npos = argc - optind;
     sub = npos > 0 ? argv[optind] : NULL;
+    if (sub && strcmp(sub, "show") && strcmp(sub, "extend") && strcmp(sub, "release")) {
+        static const char *const subs[] = {"show", "extend", "release"};
+
+        if (ad_suggest(sub, subs, 3, 3, true))
+            return ad_cli_no_sub("reservation", sub, subs, 3);
+    }
     if (!sub || (strcmp(sub, "show") && strcmp(sub, "extend") && strcmp(sub, "release")))
         return ad_cli_fail(AD_CLI_EXIT_USAGE,
                            "reservation: give show, extend or release, then an OAR job id or "

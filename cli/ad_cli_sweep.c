@@ -11,6 +11,7 @@
 #include "ad_cli_resv.h"
 #include "autodist/ad_job.h"
 #include "autodist/ad_proto.h"
+#include "autodist/ad_suggest.h"
 
 /* Default seconds between two SWEEPS requests while following a sweep. */
 #define S_POLL_S 0.5
@@ -813,6 +814,13 @@ ad_cli_sweep(ad_cli_t *cli, int argc, char **argv)
         if (cancel)
             return s_cancel(cli, argv[optind + 1]);
         return s_status(cli, npos == 2 ? argv[optind + 1] : NULL);
+    }
+    /* `sweep staus`: a misspelt subcommand, not a missing file. */
+    if (!strchr(sub, '.') && !strchr(sub, '/') && access(sub, F_OK)) {
+        static const char *const subs[] = {"status", "cancel"};
+
+        if (ad_suggest(sub, subs, 2, 3, true))
+            return ad_cli_no_sub("sweep", sub, subs, 2);
     }
     if (npos > 1)
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "sweep: one sweep file at a time, got also \"%s\"",

@@ -167,6 +167,17 @@ test_did_you_mean(void **st)
     adt_assert_has(cft_res.err, "autodist: runs: unknown option --whre (did you mean --where?)");
     cft_expect(cft_cli("submit", "x.yaml", "--wiat", NULL), 2);
     adt_assert_has(cft_res.err, "submit: unknown option --wiat (did you mean --wait?)");
+    /* Subcommands too; a sweep "file" that is a misspelt subcommand is not a missing file. */
+    cft_expect(cft_cli("sweep", "staus", NULL), 2);
+    adt_assert_has(cft_res.err, "autodist: sweep: no subcommand \"staus\" (did you mean status?)");
+    cft_expect(cft_cli("keys", "lst", NULL), 2);
+    adt_assert_has(cft_res.err, "keys: no subcommand \"lst\" (did you mean list?)");
+    cft_expect(cft_cli("keys", "zzzzzz", NULL), 2);
+    adt_assert_has(cft_res.err, "keys: no subcommand \"zzzzzz\" (list, add-user, revoke, rotate)");
+    cft_expect(cft_cli("reservation", "shwo", "1", NULL), 2);
+    adt_assert_has(cft_res.err, "reservation: no subcommand \"shwo\" (did you mean show?)");
+    cft_expect(cft_cli("profile", "lst", NULL), 2);
+    adt_assert_has(cft_res.err, "profile: no subcommand \"lst\" (did you mean list?)");
 
     static const char lr[] = "name: t\nmodel: cnn\ndataset: synthetic\nsteps: 2\nbatch_size: 8\n"
                              "learning_rate: 0.1\n";
