@@ -34,7 +34,9 @@
 #define ST_RUN_COLS                                                                                \
     "id, job, sweep, config_hash, model, dataset, hardware, device, nodes, procs_per_node,"        \
     " threads_per_proc, batch_size, state, started, ended, samples_per_s, epoch_time_s,"           \
-    " accuracy, step_time_s, comm_time_s, params, baseline, speedup"
+    " accuracy, step_time_s, comm_time_s, params, baseline, speedup,"                            \
+    " sps_sd, sps_steps, speedup_lo, speedup_hi, flags, probe, load_other, cpu_time_s,"          \
+    " max_rss_bytes"
 #define ST_JOB_COLS                                                                                \
     "id, name, spec, state, reason, submitted, started, ended, exit_code, sweep, config_hash,"     \
     " nodes, procs_per_node, threads_per_proc, device, nodelist, attempts, run, pid, pid_identity"
@@ -77,9 +79,9 @@ enum {
     Q_RUN_FIND,
     Q_RUN_EXISTS,
     Q_RUN_FINISH,
-    Q_RUN_BASELINE,
+    Q_BASELINE_GET,
     Q_RUN_SET_SPEEDUP,
-    Q_RUN_BACKFILL,
+    Q_BASELINE_PUT,
     Q_METRIC_ADD,
     Q_METRIC_ALL,
     Q_METRIC_KEY,
@@ -225,17 +227,24 @@ const char *st_run_hardware(const ad_run_t *run);
 /* The run's device as stored ("cpu" when none). */
 const char *st_run_device(const ad_run_t *run);
 
-/* The latest COMPLETED 1x1x1 run of run's group: *id 0 when there is none. */
-int st_find_baseline(ad_store_t *self, const ad_run_t *run, const char *op, int64_t *id,
-                     double *sps);
-
-/* Set run id's baseline and speedup.  Returns 0 or AD_EDB. */
-int st_set_speedup(ad_store_t *self, int64_t id, int64_t baseline, double speedup, const char *op);
-
 /*
- * Run id, of the 1x1x1 layout, just COMPLETED: it is its own baseline, and
- * the baseline of the completed runs of its group that were waiting for one.
+ * A COMPLETED run with a throughput was added or finished (docs/speedup.md): a
+ * 1x1x1 non-probe run of an unpinned baseline refines it and every speedup of its
+ * group (at once, or at ad_store_commit() inside a batch); any other run gets its
+ * speedup, interval and flags from its group's baseline.  test_samples: the
+ * images behind its accuracy (0 = unknown).  Returns 0 or AD_EDB.
  */
-int st_baseline_arrived(ad_store_t *self, int64_t id, const ad_run_t *run, const char *op);
+int st_run_completed(ad_store_t *self, int64_t id, const ad_run_t *run, int64_t test_samples,
+                     const char *op);
+
+/* Set run id's flags alone (a run that ended without a throughput).  Returns 0 or AD_EDB. */
+int st_run_flags_only(ad_store_t *self, int64_t id, const ad_run_t *run, int64_t test_samples,
+                      const char *op);
+
+/* Recompute every baseline and every speedup from the runs (migration to schema 5). */
+int st_baselines_rebuild(ad_store_t *self, const char *op);
+
+/* Recompute the baselines a batch changed (ad_store_commit()).  Returns 0 or AD_EDB. */
+int st_baselines_flush(ad_store_t *self, const char *op);
 
 #endif

@@ -45,80 +45,78 @@ st_run_device(const ad_run_t *run)
     return run->device ? run->device : "cpu";
 }
 
-/* The latest COMPLETED 1x1x1 run of run's group: *id 0 when there is none. */
-int
-st_find_baseline(ad_store_t *self, const ad_run_t *run, const char *op, int64_t *id, double *sps)
+void
+ad_store_speedup_interval(double sps, double run_sd, double base_sps, double base_sd,
+                          int64_t base_n, double *speedup, double *lo, double *hi)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    double cv_run = 0, c = AD_STORE_CV_ONE, s;
 
-    *id = 0;
-    *sps = NAN;
-    rc = st_stmt(self, Q_RUN_BASELINE, op, &stmt);
-    if (rc)
-        return rc;
-    st_bind_text(stmt, 1, run->model);
-    st_bind_text(stmt, 2, run->dataset);
-    sqlite3_bind_int64(stmt, 3, run->batch_size);
-    st_bind_text(stmt, 4, st_run_hardware(run));
-    st_bind_text(stmt, 5, st_run_device(run));
-    rc = st_step(self, stmt);
-    if (rc == SQLITE_ROW) {
-        *id = st_col_i64(stmt, 0);
-        *sps = sqlite3_column_double(stmt, 1);
-        rc = 0;
-    } else {
-        rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    *speedup = *lo = *hi = NAN;
+    if (isnan(sps) || sps <= 0 || isnan(base_sps) || base_sps <= 0 || base_n < 1)
+        return;
+    if (!isnan(run_sd) && run_sd > 0)
+        cv_run = run_sd / sps;
+    if (base_n >= 2) {
+        c = !isnan(base_sd) && base_sd > 0 ? base_sd / base_sps : 0;
+        if (c < AD_STORE_CV_FLOOR)
+            c = AD_STORE_CV_FLOOR;
     }
-    sqlite3_reset(stmt);
-    return rc;
+    s = sqrt(cv_run * cv_run + c * c + c * c / (double)base_n);
+    *speedup = sps / base_sps;
+    *lo = *speedup * exp(-AD_STORE_INTERVAL_Z * s);
+    *hi = *speedup * exp(AD_STORE_INTERVAL_Z * s);
 }
 
-int
-st_set_speedup(ad_store_t *self, int64_t id, int64_t baseline, double speedup, const char *op)
+/* Cores a layout uses: nodes x ppn x tpp on cpu, nodes x ppn (one GPU per rank) on gpu. */
+static int
+s_cores(int nodes, int ppn, int tpp, const char *device)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    int cores = nodes * ppn;
 
-    rc = st_stmt(self, Q_RUN_SET_SPEEDUP, op, &stmt);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, baseline);
-    sqlite3_bind_double(stmt, 3, speedup);
-    rc = st_step(self, stmt);
-    rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
-    sqlite3_reset(stmt);
-    return rc;
+    if (!device || strcmp(device, "gpu"))
+        cores *= tpp;
+    return cores;
 }
 
-/*
- * Run id, of the 1x1x1 layout, just COMPLETED: it is its own baseline, and
- * the baseline of the completed runs of its group that were waiting for one.
- */
-int
-st_baseline_arrived(ad_store_t *self, int64_t id, const ad_run_t *run, const char *op)
+static void
+s_flag_add(char *out, size_t cap, const char *flag)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    size_t used = strlen(out);
 
-    rc = st_set_speedup(self, id, id, 1.0, op);
-    if (rc)
-        return rc;
-    rc = st_stmt(self, Q_RUN_BACKFILL, op, &stmt);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_double(stmt, 2, run->samples_per_s);
-    st_bind_text(stmt, 3, run->model);
-    st_bind_text(stmt, 4, run->dataset);
-    sqlite3_bind_int64(stmt, 5, run->batch_size);
-    st_bind_text(stmt, 6, st_run_hardware(run));
-    st_bind_text(stmt, 7, st_run_device(run));
-    rc = st_step(self, stmt);
-    rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
-    sqlite3_reset(stmt);
-    return rc;
+    snprintf(out + used, cap - used, "%s%s", used ? "," : "", flag);
+}
+
+/* Whether the comma list flags holds flag. */
+static bool
+s_flag_has(const char *flags, const char *flag)
+{
+    size_t len = strlen(flag);
+
+    for (const char *p = flags; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, flag, len) && (p[len] == ',' || p[len] == '\0'))
+            return true;
+    return false;
+}
+
+char *
+ad_store_run_flags(const ad_run_t *run, int64_t test_samples, char *out, size_t cap)
+{
+    int cores = s_cores(run->nodes, run->procs_per_node, run->threads_per_proc, run->device);
+
+    assert(cap > 0);
+    out[0] = '\0';
+    if (!isnan(run->load_other) && run->load_other >= AD_STORE_NOISY_CORES)
+        s_flag_add(out, cap, AD_STORE_FLAG_NOISY);
+    if (!isnan(run->sps_sd) && !isnan(run->samples_per_s) && run->samples_per_s > 0 &&
+        run->sps_sd / run->samples_per_s > AD_STORE_HIGH_SPREAD)
+        s_flag_add(out, cap, AD_STORE_FLAG_HIGH_SPREAD);
+    /* A little above 1 is rounding of a 1x1x1 repeat against the mean of its repeats. */
+    if (!isnan(run->speedup) && cores > 0 && run->speedup / cores > 1.0 + 1e-9)
+        s_flag_add(out, cap, AD_STORE_FLAG_EFFICIENCY);
+    if (test_samples > 0 ? test_samples < AD_STORE_FEW_SAMPLES
+                         : s_flag_has(run->flags, AD_STORE_FLAG_FEW_SAMPLES))
+        s_flag_add(out, cap, AD_STORE_FLAG_FEW_SAMPLES);
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -128,11 +126,67 @@ st_baseline_arrived(ad_store_t *self, int64_t id, const ad_run_t *run, const cha
 static double
 s_efficiency(const ad_speedup_row_t *row)
 {
-    int cores = row->nodes * row->procs_per_node;
+    int cores = s_cores(row->nodes, row->procs_per_node, row->threads_per_proc, row->device);
 
-    if (!row->device || strcmp(row->device, "gpu"))
-        cores *= row->threads_per_proc;
     return cores > 0 ? row->speedup / cores : NAN;
+}
+
+/*
+ * The interval of a group's mean speedup: the mean of runs repeats against a
+ * baseline of base_n, relative sd sqrt(cv^2 / runs + c^2 / base_n), cv the
+ * group's own run-to-run variation (at least c), c the baseline's (see
+ * ad_store_speedup_interval()).
+ */
+static void
+s_group_interval(ad_speedup_row_t *row, double base_sps, double base_sd, int64_t base_n)
+{
+    double c = AD_STORE_CV_ONE, cv, s;
+
+    row->speedup_lo = row->speedup_hi = NAN;
+    row->baseline_n = base_n;
+    if (isnan(row->speedup) || base_n < 1 || isnan(base_sps) || base_sps <= 0)
+        return;
+    if (base_n >= 2)
+        c = !isnan(base_sd) && base_sd / base_sps > AD_STORE_CV_FLOOR ? base_sd / base_sps
+                                                                       : AD_STORE_CV_FLOOR;
+    cv = row->runs > 1 && row->samples_per_s > 0 ? row->samples_sd / row->samples_per_s : 0;
+    if (cv < c)
+        cv = c;
+    s = sqrt(cv * cv / (double)row->runs + c * c / (double)base_n);
+    row->speedup_lo = row->speedup * exp(-AD_STORE_INTERVAL_Z * s);
+    row->speedup_hi = row->speedup * exp(AD_STORE_INTERVAL_Z * s);
+}
+
+/* The group's baseline from the baselines table (no row: NaN, 0). */
+static int
+s_group_baseline(ad_store_t *self, ad_speedup_row_t *row, const char *op)
+{
+    sqlite3_stmt *stmt = NULL;
+    double sps = NAN, sd = NAN;
+    int64_t n = 0;
+    int rc;
+
+    rc = st_stmt(self, Q_BASELINE_GET, op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_text(stmt, 1, row->hardware);
+    st_bind_text(stmt, 2, row->model);
+    st_bind_text(stmt, 3, row->dataset);
+    sqlite3_bind_int64(stmt, 4, row->batch_size);
+    st_bind_text(stmt, 5, row->device);
+    rc = st_step(self, stmt);
+    if (rc == SQLITE_ROW) {
+        sps = st_col_real(stmt, 1);
+        sd = st_col_real(stmt, 2);
+        n = st_col_i64(stmt, 3);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    s_group_interval(row, sps, sd, n);
+    return rc;
 }
 
 int
@@ -193,7 +247,9 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
             row.runs > 1 && var > 0 ? sqrt(var * (double)row.runs / (double)(row.runs - 1)) : 0.0;
         row.speedup = st_col_real(stmt, 11);
         row.efficiency = s_efficiency(&row);
-        rc = fn(&row, arg);
+        rc = s_group_baseline(self, &row, op);
+        if (!rc)
+            rc = fn(&row, arg);
         if (rc)
             goto out_finalize;
     }
@@ -231,17 +287,20 @@ s_group_has(const s_group_t *g, const ad_run_t *r)
            !strcmp(g->row.device, r->device);
 }
 
-/* Hand a finished group to fn; 0 or fn's value. */
+/* Hand a finished group to fn; 0, AD_EDB or fn's value. */
 static int
-s_group_emit(s_group_t *g, ad_store_speedup_fn fn, void *arg)
+s_group_emit(ad_store_t *self, s_group_t *g, ad_store_speedup_fn fn, void *arg)
 {
+    int rc;
+
     if (g->row.runs == 0)
         return 0;
     g->row.samples_per_s = g->mean;
     g->row.samples_sd = g->row.runs > 1 ? sqrt(g->m2 / (double)(g->row.runs - 1)) : 0.0;
     g->row.speedup = g->speedups > 0 ? g->sum_speedup / (double)g->speedups : NAN;
     g->row.efficiency = s_efficiency(&g->row);
-    return fn(&g->row, arg);
+    rc = s_group_baseline(self, &g->row, "list speedups");
+    return rc ? rc : fn(&g->row, arg);
 }
 
 int
@@ -279,7 +338,7 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
         if (keep && !keep(&run, keep_arg))
             continue;
         if (!s_group_has(&g, &run)) {
-            rc = s_group_emit(&g, fn, arg);
+            rc = s_group_emit(self, &g, fn, arg);
             s_group_clear(&g);
             if (rc)
                 goto out_finalize;
@@ -301,7 +360,7 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
             g.sum_speedup += run.speedup;
         }
     }
-    rc = rc == SQLITE_DONE ? s_group_emit(&g, fn, arg) : st_db_error(self, op, rc);
+    rc = rc == SQLITE_DONE ? s_group_emit(self, &g, fn, arg) : st_db_error(self, op, rc);
 out_finalize:
     s_group_clear(&g);
     sqlite3_finalize(stmt);

@@ -485,8 +485,8 @@ test_fault_finish_run_atomic(void **state)
         assert_true(isnan(got.speedup));
         ad_store_run_clear(&got);
     }
-    /* BEGIN, read, update, own speedup, backfill, COMMIT. */
-    assert_int_equal(n, 7);
+    /* BEGIN, read, update, read back, baselines, the group's speedups, COMMIT. */
+    assert_true(n > 7);
     assert_int_equal(ad_store_get_run(store, waiting, &got), 0);
     assert_near(got.speedup, 4.0);
     ad_store_run_clear(&got);
