@@ -105,8 +105,7 @@ s_base_get(ad_store_t *self, const s_key_t *k, const char *op, s_base_t *b)
 }
 
 static int
-s_base_put(ad_store_t *self, const s_key_t *k, const char *runs, const s_base_t *b,
-           const char *op)
+s_base_put(ad_store_t *self, const s_key_t *k, const char *runs, const s_base_t *b, const char *op)
 {
     sqlite3_stmt *stmt = NULL;
     int rc;
@@ -140,8 +139,8 @@ s_run_apply(ad_store_t *self, int64_t id, const ad_run_t *run, const s_base_t *b
 
     r.speedup = r.speedup_lo = r.speedup_hi = NAN;
     if (b && b->found && st_has_throughput(run))
-        ad_store_speedup_interval(run->samples_per_s, run->sps_sd, b->sps, b->sd, b->n,
-                                  &r.speedup, &r.speedup_lo, &r.speedup_hi);
+        ad_store_speedup_interval(run->samples_per_s, run->sps_sd, b->sps, b->sd, b->n, &r.speedup,
+                                  &r.speedup_lo, &r.speedup_hi);
     ad_store_run_flags(&r, test_samples, flags, sizeof(flags));
     rc = st_stmt(self, Q_RUN_SET_SPEEDUP, op, &stmt);
     if (rc)
@@ -243,8 +242,8 @@ s_base_from_repeats(ad_store_t *self, const s_key_t *k, const char *op, s_base_t
 static int
 s_key_recompute(ad_store_t *self, const s_key_t *k, const char *op)
 {
-    static const char sql[] = "SELECT id FROM runs WHERE " S_KEY_IS
-                              " AND state = 'COMPLETED' AND samples_per_s > 0";
+    static const char sql[] =
+        "SELECT id FROM runs WHERE " S_KEY_IS " AND state = 'COMPLETED' AND samples_per_s > 0";
     sqlite3_stmt *stmt = NULL;
     int64_t *ids = NULL;
     size_t n = 0;
@@ -293,8 +292,9 @@ s_mark_dirty(ad_store_t *self, const s_key_t *k, const char *op)
                      " batch_size, device))",
                      NULL, NULL, NULL) != SQLITE_OK)
         return st_db_error(self, op, sqlite3_errcode(self->db));
-    rc = st_prepare(self, "INSERT OR IGNORE INTO temp.ad_dirty_baselines VALUES (?1, ?2, ?3, ?4, ?5)",
-                    op, &stmt);
+    rc = st_prepare(self,
+                    "INSERT OR IGNORE INTO temp.ad_dirty_baselines VALUES (?1, ?2, ?3, ?4, ?5)", op,
+                    &stmt);
     if (rc)
         return rc;
     s_bind_key(stmt, k);
@@ -391,8 +391,7 @@ st_baselines_flush(ad_store_t *self, const char *op)
     bool any;
     int rc;
 
-    rc = st_prepare(self,
-                    "SELECT 1 FROM temp.sqlite_master WHERE name = 'ad_dirty_baselines'", op,
+    rc = st_prepare(self, "SELECT 1 FROM temp.sqlite_master WHERE name = 'ad_dirty_baselines'", op,
                     &stmt);
     if (rc)
         return rc;

@@ -34,8 +34,8 @@
 #define ST_RUN_COLS                                                                                \
     "id, job, sweep, config_hash, model, dataset, hardware, device, nodes, procs_per_node,"        \
     " threads_per_proc, batch_size, state, started, ended, samples_per_s, epoch_time_s,"           \
-    " accuracy, step_time_s, comm_time_s, params, baseline, speedup,"                            \
-    " sps_sd, sps_steps, speedup_lo, speedup_hi, flags, probe, load_other, cpu_time_s,"          \
+    " accuracy, step_time_s, comm_time_s, params, baseline, speedup,"                              \
+    " sps_sd, sps_steps, speedup_lo, speedup_hi, flags, probe, load_other, cpu_time_s,"            \
     " max_rss_bytes"
 #define ST_JOB_COLS                                                                                \
     "id, name, spec, state, reason, submitted, started, ended, exit_code, sweep, config_hash,"     \

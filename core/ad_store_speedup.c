@@ -148,7 +148,7 @@ s_group_interval(ad_speedup_row_t *row, double base_sps, double base_sd, int64_t
         return;
     if (base_n >= 2)
         c = !isnan(base_sd) && base_sd / base_sps > AD_STORE_CV_FLOOR ? base_sd / base_sps
-                                                                       : AD_STORE_CV_FLOOR;
+                                                                      : AD_STORE_CV_FLOOR;
     cv = row->runs > 1 && row->samples_per_s > 0 ? row->samples_sd / row->samples_per_s : 0;
     if (cv < c)
         cv = c;

@@ -597,7 +597,6 @@ s_collect_speedup(const ad_speedup_row_t *row, void *arg)
     return 0;
 }
 
-
 static void
 test_speedup_groups(void **state)
 {

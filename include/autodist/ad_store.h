@@ -282,10 +282,10 @@ typedef struct ad_baseline {
 } ad_baseline_t;
 
 /* Flags of a run (ad_run_t.flags, a comma list in this order; docs/speedup.md). */
-#define AD_STORE_FLAG_NOISY "noisy"             /* other processes loaded its nodes */
-#define AD_STORE_FLAG_HIGH_SPREAD "high-spread" /* its steady-state steps vary a lot */
+#define AD_STORE_FLAG_NOISY "noisy"                /* other processes loaded its nodes */
+#define AD_STORE_FLAG_HIGH_SPREAD "high-spread"    /* its steady-state steps vary a lot */
 #define AD_STORE_FLAG_EFFICIENCY "efficiency>100%" /* faster than ideal: not to be believed */
-#define AD_STORE_FLAG_FEW_SAMPLES "few-samples" /* accuracy measured on too few images */
+#define AD_STORE_FLAG_FEW_SAMPLES "few-samples"    /* accuracy measured on too few images */
 
 /* Thresholds of the flags and constants of the interval (docs/speedup.md). */
 #define AD_STORE_NOISY_CORES 0.5  /* noisy: others kept at least this many cores busy */
