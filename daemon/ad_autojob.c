@@ -40,6 +40,12 @@ s_auto_of_probe(coord_t *self, int64_t probe)
     return NULL;
 }
 
+bool
+ad_autojob_is_probe(coord_t *self, int64_t id)
+{
+    return s_auto_of_probe(self, id) != NULL;
+}
+
 static autojob_t *
 s_auto_new(coord_t *self, int64_t id)
 {

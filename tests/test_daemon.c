@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
 /* Two agents, one name: one UP entry, the second exits 1; kill -9 -> DOWN in 3.5 s. */
@@ -177,6 +178,36 @@ test_run_and_speedup(void **st)
     assert_int_equal(
         json_integer_value(json_object_get(res, "baseline")),
         json_integer_value(json_object_get(json_object_get(dft_status(base), "result"), "run")));
+    /*
+     * One throughput (docs/speedup.md): the run keeps the trainer's done figure, the
+     * steady-state rate past its warm-up (3 of 30 steps), with its spread and interval.
+     */
+    {
+        char path[300], line[2048] = "", *nl;
+        json_t *done;
+
+        snprintf(path, sizeof(path), "%s/logs/%lld/metrics.jsonl", dft_home, (long long)two);
+        assert_true(ad_proc_last_line(path, line, sizeof(line)));
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        done = json_loads(line, 0, NULL);
+        assert_non_null(done);
+        assert_string_equal(json_string_value(json_object_get(done, "event")), "done");
+        assert_true(json_number_value(json_object_get(res, "samples_per_s")) ==
+                    json_number_value(json_object_get(done, "samples_per_s")));
+        assert_int_equal(json_integer_value(json_object_get(res, "sps_steps")), 27);
+        assert_true(json_is_number(json_object_get(res, "sps_sd")));
+        json_decref(done);
+    }
+    assert_true(json_number_value(json_object_get(res, "speedup_lo")) <
+                json_number_value(json_object_get(res, "speedup")));
+    assert_true(json_number_value(json_object_get(res, "speedup_hi")) >
+                json_number_value(json_object_get(res, "speedup")));
+    assert_true(json_is_array(json_object_get(res, "flags")));
+    assert_true(json_number_value(json_object_get(res, "cpu_time_s")) > 0);
+    assert_true(json_integer_value(json_object_get(res, "max_rss_bytes")) > 0);
+    assert_false(json_is_true(json_object_get(res, "probe")));
     json_decref(j);
 
     /* The job's output, to the end, with eof once it is over. */
