@@ -330,10 +330,14 @@ s_fake_job(const fake_t *f, int i)
             json_object_set_new(job, "state", json_string("COMPLETED"));
             json_object_set_new(job, "exit_code", json_integer(0));
             json_object_set_new(job, "result",
-                                json_pack("{s:i s:f s:f s:i s:f s:f s:f}", "run", 15,
-                                          "samples_per_s", 3012.4, "speedup", 1.83, "baseline", 7,
-                                          "accuracy", 0.8912, "epoch_time_s", 20.0, "wall_s",
-                                          83.0));
+                                json_pack("{s:i s:f s:f s:i s:f s:f s:f s:f s:i s:f s:f s:[ss]"
+                                          " s:f s:f s:I}",
+                                          "run", 15, "samples_per_s", 3012.4, "speedup", 1.83,
+                                          "baseline", 7, "accuracy", 0.8912, "epoch_time_s", 20.0,
+                                          "wall_s", 83.0, "sps_sd", 120.0, "sps_steps", 270,
+                                          "speedup_lo", 1.21, "speedup_hi", 2.77, "flags", "noisy",
+                                          "few-samples", "load_other", 1.04, "cpu_time_s", 161.0,
+                                          "max_rss_bytes", (json_int_t)300 << 20));
         }
         break;
     case S_FAKE_FAILED:
@@ -434,9 +438,16 @@ test_wait_completed(void **st)
                                         "samples/s loss 0.612 ETA 0:00:31\n"));
     assert_non_null(strstr(cft_res.out, "job 7 (too-big) COMPLETED, exit code 0, wall time "
                                         "0:01:23\n"));
-    assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s (run 15)\n"));
-    assert_non_null(strstr(cft_res.out, "  speedup 1.83x over 1x1x1 run 7\n"));
+    /* One definition (docs/speedup.md): steady state, its spread, the interval, the flags. */
+    assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s +- 120 (steady state, 270 "
+                                        "steps) (run 15)\n"));
+    assert_non_null(strstr(cft_res.out, "  speedup 1.83x (1.21-2.77) over the 1x1x1 baseline "
+                                        "(autodist baseline)\n"));
+    assert_non_null(strstr(cft_res.out, "  flags: noisy (other processes kept 1.0 cores busy), "
+                                        "few-samples\n"));
     assert_non_null(strstr(cft_res.out, "  test accuracy 89.12%\n"));
+    assert_non_null(strstr(cft_res.out, "  CPU time 0:02:41 (all ranks), peak memory 300 MiB "
+                                        "(largest rank)\n"));
     assert_string_equal(cft_res.err, "");
 
     s_fake_start(&f, S_FAKE_COMPLETED);
@@ -529,7 +540,7 @@ test_wait_terminal(void **st)
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_non_null(strstr(buf, "\rjob 7 RUNNING [######--------------]  33% step 100/300"));
     assert_non_null(strstr(buf, "\rjob 7 RUNNING [#############-------]  66% step 200/300"));
-    assert_non_null(strstr(buf, "speedup 1.83x over 1x1x1 run 7"));
+    assert_non_null(strstr(buf, "speedup 1.83x (1.21-2.77) over the 1x1x1 baseline"));
 }
 
 /* ---- a cluster of simulated nodes (autodist up) ----------------------------------------- */
