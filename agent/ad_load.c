@@ -304,8 +304,8 @@ ad_load_jobs_scan(ad_load_jobs_t *st, const char *proc_root, ad_load_job_cpu_t *
         /* The environment is read once per process: a job's processes keep their mark. */
         key.job = prev ? prev->job : s_proc_job(root, key.pid);
         if (st->scanned && key.job > 0) {
-            uint64_t delta = prev ? (key.ticks > prev->ticks ? key.ticks - prev->ticks : 0)
-                                  : key.ticks;
+            uint64_t delta =
+                prev ? (key.ticks > prev->ticks ? key.ticks - prev->ticks : 0) : key.ticks;
 
             s_job_add(out, &n_out, cap, key.job, delta);
         }

@@ -200,7 +200,8 @@ s_print_result(const json_t *res, bool ok)
     if (!isnan(acc))
         printf("  test accuracy %.2f%%\n", 100.0 * acc);
     if (!isnan(cpu) || rss > 0) {
-        printf("  CPU time %s (all ranks)", isnan(cpu) ? "-" : ad_cli_fmt_duration(cpu, tmp, sizeof(tmp)));
+        printf("  CPU time %s (all ranks)",
+               isnan(cpu) ? "-" : ad_cli_fmt_duration(cpu, tmp, sizeof(tmp)));
         if (rss > 0)
             printf(", peak memory %s MiB (largest rank)",
                    ad_cli_fmt_rate((double)rss / (1 << 20), tmp2, sizeof(tmp2)));

@@ -97,12 +97,12 @@ typedef struct progress {
     bool done;                     /* the done event came */
     bool gap;                      /* a step event was missed: metrics.jsonl is read at the end */
     /* The trainer's steady-state figures (docs/speedup.md). */
-    int64_t warmup;        /* warm-up steps (start event's warmup_steps) */
-    double done_sps_sd;    /* the done event's sps_sd (NaN = none) */
+    int64_t warmup;         /* warm-up steps (start event's warmup_steps) */
+    double done_sps_sd;     /* the done event's sps_sd (NaN = none) */
     int64_t done_sps_steps; /* its sps_steps */
-    double done_cpu_s;     /* its cpu_time_s (NaN = none) */
-    int64_t done_rss;      /* its max_rss_bytes */
-    int64_t test_samples;  /* images of the last test evaluation */
+    double done_cpu_s;      /* its cpu_time_s (NaN = none) */
+    int64_t done_rss;       /* its max_rss_bytes */
+    int64_t test_samples;   /* images of the last test evaluation */
 } progress_t;
 
 /* A job whose mpirun runs. */

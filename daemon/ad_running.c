@@ -218,8 +218,8 @@ json_t *
 ad_running_progress_json(const run_t *r, double now)
 {
     const progress_t *p = &r->p;
-    double sps = p->done && !isnan(p->done_samples_per_s) ? p->done_samples_per_s
-                                                           : s_steady_so_far(p);
+    double sps =
+        p->done && !isnan(p->done_samples_per_s) ? p->done_samples_per_s : s_steady_so_far(p);
     json_t *eta = json_null(), *o;
 
     if (p->steps > 0 && p->t_first > 0 && p->step > p->step_first && now > p->t_first) {

@@ -220,8 +220,8 @@ s_fake_proc(const char *root, int pid, unsigned utime, unsigned stime, unsigned 
     mkdir(dir, 0755); /* may exist: the process changes between scans */
     /* A command name with a space and a ')' in it, as kernels allow. */
     snprintf(stat, sizeof(stat),
-             "%d (a b) c) R 1 %d %d 0 -1 4194560 100 0 0 0 %u %u 0 0 20 0 4 0 %u 1000 100\n",
-             pid, pid, pid, utime, stime, start);
+             "%d (a b) c) R 1 %d %d 0 -1 4194560 100 0 0 0 %u %u 0 0 20 0 4 0 %u 1000 100\n", pid,
+             pid, pid, utime, stime, start);
     adt_write_in(dir, "stat", stat, strlen(stat));
     adt_write_in(dir, "environ", env, env_len);
 }

@@ -201,8 +201,8 @@ test_run_and_speedup(void **st)
 
             /* The file's numbers have 9 significant digits. */
             if (!(fabs(kept - said) <= 1e-6 * said))
-                fail_msg("the run keeps %.10g samples/s, the trainer's done line says %.10g",
-                         kept, said);
+                fail_msg("the run keeps %.10g samples/s, the trainer's done line says %.10g", kept,
+                         said);
         }
         assert_int_equal(json_integer_value(json_object_get(res, "sps_steps")), 27);
         assert_true(json_is_number(json_object_get(res, "sps_sd")));

@@ -93,7 +93,6 @@ typedef struct train {
     int64_t warmup;           /* steps of this process left out of its throughput */
 } train_t;
 
-
 static volatile sig_atomic_t s_stop_signal;
 
 static void
@@ -944,14 +943,12 @@ s_setup(train_t *t, ad_err_t *err)
 
     if (t->rank == 0) {
         json_t *f = json_pack("{s:o, s:i, s:i, s:I, s:f, s:i, s:s, s:I, s:I, s:I, s:I}", "config",
-                              s_config(t), "world_size", t->world, "threads_per_proc",
-                              t->o.threads, "params",
-                              (json_int_t)ad_torch_param_count(t->model), "flops_per_sample",
-                              ad_torch_flops_per_sample(t->model), "buckets",
+                              s_config(t), "world_size", t->world, "threads_per_proc", t->o.threads,
+                              "params", (json_int_t)ad_torch_param_count(t->model),
+                              "flops_per_sample", ad_torch_flops_per_sample(t->model), "buckets",
                               ad_torch_bucket_count(t->model), "comm", ad_comm_mode(t->comm),
-                              "train_samples",
-                              (json_int_t)ad_data_size(t->train), "steps_per_epoch",
-                              (json_int_t)t->steps_per_epoch, "start_step",
+                              "train_samples", (json_int_t)ad_data_size(t->train),
+                              "steps_per_epoch", (json_int_t)t->steps_per_epoch, "start_step",
                               (json_int_t)t->step, "warmup_steps", (json_int_t)t->warmup);
 
         s_emit(t, "start", f);
@@ -1045,8 +1042,8 @@ s_resources(double *cpu_s, double *max_rss)
  * steady-state rate (the steps past the warm-up; all steps when none is past it).
  */
 static void
-s_run_done(train_t *t, int64_t steps, const tally_t *run, const ad_metrics_steady_t *st, double wall,
-           double cpu_s, double max_rss)
+s_run_done(train_t *t, int64_t steps, const tally_t *run, const ad_metrics_steady_t *st,
+           double wall, double cpu_s, double max_rss)
 {
     bool steady = st->steps > 0 && st->step_s > 0;
     double all = run->step_s > 0 ? run->samples / run->step_s : 0;

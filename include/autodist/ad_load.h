@@ -62,10 +62,10 @@ int ad_load_sample(ad_cpu_times_t *prev, ad_load_t *out, ad_err_t *err);
 
 /* One process seen at the previous scan. */
 typedef struct ad_load_proc {
-    int pid;            /* process id */
-    uint64_t start;     /* its start time (ticks since boot): a reused pid is another process */
-    uint64_t ticks;     /* its user + system CPU ticks then */
-    int64_t job;        /* AUTODIST_JOB of its environment; 0 = none (not a job's) */
+    int pid;        /* process id */
+    uint64_t start; /* its start time (ticks since boot): a reused pid is another process */
+    uint64_t ticks; /* its user + system CPU ticks then */
+    int64_t job;    /* AUTODIST_JOB of its environment; 0 = none (not a job's) */
 } ad_load_proc_t;
 
 /* What ad_load_jobs_scan() remembers between scans; zero-filled to start. */
