@@ -37,6 +37,8 @@ typedef struct ad_cli_group {
     double sps, sd;      /* mean throughput and its sample standard deviation */
     double speedup;      /* mean speedup; NaN = no baseline */
     double efficiency;   /* speedup / cores used */
+    double lo, hi;       /* the mean speedup's interval; NaN = no baseline */
+    int64_t base_n;      /* 1x1x1 runs behind the baseline; 0 = none */
     size_t seq;          /* position in the store's order: breaks the ties of --sort */
 } ad_cli_group_t;
 
@@ -67,6 +69,16 @@ int64_t ad_cli_runs_cores(const char *device, int nodes, int ppn, int tpp);
 
 /* A run as `runs --json` prints it (and `show --json` under "run"): a new object. */
 json_t *ad_cli_run_json(const ad_run_t *r);
+
+/* A run's flags (a comma list; NULL = none) as a new JSON array of strings. */
+json_t *ad_cli_flags_json(const char *flags);
+
+/*
+ * A layout group's flags into buf ("" when none): efficiency>100% when its mean
+ * speedup exceeds its cores, high-spread when its runs' throughputs vary by more
+ * than AD_STORE_HIGH_SPREAD (docs/speedup.md).  Returns buf.
+ */
+char *ad_cli_group_flags(const ad_cli_group_t *g, char *buf, size_t size);
 
 /* v as a new JSON real, or JSON null for NaN (a missing value). */
 json_t *ad_cli_json_num(double v);

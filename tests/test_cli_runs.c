@@ -251,11 +251,13 @@ test_speedup_table(void **st)
     assert_non_null(strstr(cft_res.out, "LAYOUT"));
     assert_non_null(strstr(cft_res.out, "SAMPLES/S"));
     assert_non_null(strstr(cft_res.out, "EFFICIENCY"));
-    assert_non_null(strstr(cft_res.out, "1x2x1   3     2000 +- 200  2.00x    100%"));
-    assert_non_null(strstr(cft_res.out, "2x2x1   1     3000         3.00x    75%"));
+    /* Each mean speedup with its interval (docs/speedup.md): baseline of 2 repeats. */
+    assert_non_null(strstr(cft_res.out, "1x2x1   3     2000 +- 200  2.00x (1.67-2.40)  100%"));
+    assert_non_null(strstr(cft_res.out, "2x2x1   1     3000         3.00x (2.35-3.83)  75%"));
+    assert_non_null(strstr(cft_res.out, "FLAGS"));
     assert_non_null(strstr(cft_res.out, "xeon \"gold\", 2s"));
     /* resnet18 has no 1x1x1 baseline: no speedup, no efficiency. */
-    assert_non_null(strstr(cft_res.out, "1x2x1   1     100          -        -"));
+    assert_non_null(strstr(cft_res.out, "1x2x1   1     100          -                  -"));
     assert_string_equal(cft_res.err, "");
     cft_expect(cft_cli("speedup", "--help", NULL), 0);
     assert_non_null(strstr(cft_res.out, "usage: autodist speedup"));
@@ -275,6 +277,12 @@ test_speedup_table(void **st)
     assert_int_equal(access(empty, F_OK), -1);
     cft_expect(cft_cli("--home", home, "speedup", "--where", "model = vgg", NULL), 0);
     assert_non_null(strstr(cft_res.out, "no speedups match"));
+
+    /* A run 2.2x faster on 2 cores than one: its interval, and a flag that says it cannot be. */
+    cft_expect(cft_cli("--home", home, "runs", "--where", "samples_per_s = 2200", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "FLAGS"));
+    assert_non_null(strstr(cft_res.out, "2.20x (1.72-2.81)  20.00%"));
+    assert_non_null(strstr(cft_res.out, "  efficiency>100%\n"));
 }
 
 /* --json, parsed back: groups, mean, sd, n, speedup and efficiency. */
@@ -329,14 +337,21 @@ test_speedup_csv(void **st)
 {
     static const char want[] =
         "model,dataset,batch_size,hardware,device,nodes,procs_per_node,threads_per_proc,layout,"
-        "family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,1,1,1x1x1,baseline,1,1,2,1000,0,1,1\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,1,2,1x1x2,threads,1,2,1,1700,0,1.7,0.85\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,3,2000,200,2,1\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,2,1,1,2x1x1,nodes,2,2,1,1600,0,1.6,0.8\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75\n"
-        "mlp,synthetic,128,\"xeon \"\"gold\"\", 2s\",cpu,1,1,1,1x1x1,baseline,1,1,1,5000,0,1,1\n"
-        "resnet18,synthetic,64,hw-a,cpu,1,2,1,1x2x1,processes,2,2,1,100,0,,\n";
+        "family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency,speedup_lo,"
+        "speedup_hi,baseline_runs,flags\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,1,1,1,1x1x1,baseline,1,1,2,1000,0,1,1,0.8187307531,"
+        "1.221402758,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,1,1,2,1x1x2,threads,2,2,1,1700,0,1.7,0.85,1.330665611,"
+        "2.17184541,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,3,2000,200,2,1,1.666245671,"
+        "2.400606386,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,2,1,1,2x1x1,nodes,2,2,1,1600,0,1.6,0.8,1.252391164,"
+        "2.044089797,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75,2.348233432,"
+        "3.83266837,2,\n"
+        "mlp,synthetic,128,\"xeon \"\"gold\"\", 2s\",cpu,1,1,1,1x1x1,baseline,1,1,1,5000,0,1,1,"
+        "0.6542510919,1.52846516,1,\n"
+        "resnet18,synthetic,64,hw-a,cpu,1,2,1,1x2x1,processes,2,2,1,100,0,,,,,0,\n";
     const char *home = s_speedup_home();
 
     cft_expect(cft_cli("--home", home, "speedup", "--csv", NULL), 0);
@@ -374,7 +389,8 @@ test_speedup_where_sort(void **st)
                        "samples_per_s between 1600 and 2000 and workers = 2", NULL),
                0);
     s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:1x2x1 cnn:2x1x1");
+    /* workers are the cores a layout uses (docs/speedup.md): 1x1x2 has two. */
+    assert_string_equal(got, "cnn:1x1x2 cnn:1x2x1 cnn:2x1x1");
 
     /* accuracy and job choose runs before they are grouped: 1x2x1 loses its 2200 run. */
     cft_expect(cft_cli("--home", home, "speedup", "--csv", "--where",
@@ -382,8 +398,9 @@ test_speedup_where_sort(void **st)
                0);
     assert_string_equal(strchr(cft_res.out, '\n') + 1,
                         "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,2,1900,"
-                        "141.4213562,1.9,0.95\n"
-                        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75\n");
+                        "141.4213562,1.9,0.95,1.555588431,2.320665241,2,\n"
+                        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75,"
+                        "2.348233432,3.83266837,2,\n");
     cft_expect(cft_cli("--home", home, "--json", "speedup", "--where", "job = 1", NULL), 0);
     s_layouts(got, sizeof(got));
     assert_string_equal(got, "cnn:2x2x1");
@@ -542,8 +559,9 @@ test_runs_where_csv(void **st)
     snprintf(want, sizeof(want),
              "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
              "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-             "step_time_s,comm_time_s,params,baseline,speedup\n"
-             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,\n",
+             "step_time_s,comm_time_s,params,baseline,speedup,sps_sd,sps_steps,speedup_lo,"
+             "speedup_hi,flags,probe,load_other,cpu_time_s,max_rss_bytes\n"
+             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,,,,,,,0,,,\n",
              (long long)s_sp_resnet_run);
     cft_expect(cft_cli("--home", home, "runs", "--csv", "--where", "model = resnet18", NULL), 0);
     assert_string_equal(cft_res.out, want);
