@@ -260,7 +260,8 @@ ad_cli_group_flags(const ad_cli_group_t *g, char *buf, size_t size)
     size_t len = 0;
 
     buf[0] = '\0';
-    if (!isnan(g->efficiency) && g->efficiency > 1.0 + 1e-9)
+    if (!isnan(g->efficiency) && ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp) > 1 &&
+        g->efficiency > 1.0 + 1e-9)
         len += (size_t)snprintf(buf + len, size - len, "%s", AD_STORE_FLAG_EFFICIENCY);
     if (g->runs > 1 && g->sps > 0 && g->sd / g->sps > AD_STORE_HIGH_SPREAD && len < size)
         snprintf(buf + len, size - len, "%s%s", len ? "," : "", AD_STORE_FLAG_HIGH_SPREAD);

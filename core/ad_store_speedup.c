@@ -110,8 +110,11 @@ ad_store_run_flags(const ad_run_t *run, int64_t test_samples, char *out, size_t 
     if (!isnan(run->sps_sd) && !isnan(run->samples_per_s) && run->samples_per_s > 0 &&
         run->sps_sd / run->samples_per_s > AD_STORE_HIGH_SPREAD)
         s_flag_add(out, cap, AD_STORE_FLAG_HIGH_SPREAD);
-    /* A little above 1 is rounding of a 1x1x1 repeat against the mean of its repeats. */
-    if (!isnan(run->speedup) && cores > 0 && run->speedup / cores > 1.0 + 1e-9)
+    /*
+     * More than ideal on its cores cannot be.  A 1x1x1 run's speedup is its ratio to the
+     * mean of the baseline's repeats, so above 1 there is only its spread.
+     */
+    if (!isnan(run->speedup) && cores > 1 && run->speedup / cores > 1.0 + 1e-9)
         s_flag_add(out, cap, AD_STORE_FLAG_EFFICIENCY);
     if (test_samples > 0 ? test_samples < AD_STORE_FEW_SAMPLES
                          : s_flag_has(run->flags, AD_STORE_FLAG_FEW_SAMPLES))

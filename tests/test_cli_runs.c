@@ -580,6 +580,82 @@ test_runs_where_csv(void **st)
     cft_expect(cft_cli("--home", home, "runs", "--json", "--csv", NULL), 2);
 }
 
+/* autodist baseline: the mean of the repeats, probes left out, pinned and unpinned by hand. */
+static void
+test_baseline_command(void **st)
+{
+    char home[300], db[360];
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    int64_t a, b, probe, pair;
+    json_t *doc, *row;
+    ad_run_t run;
+
+    snprintf(home, sizeof(home), "%s/home-baseline", cft_tmp);
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "no runs yet ("));
+    assert_int_equal(mkdir(home, 0700), 0);
+    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
+    a = s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_COMPLETED,
+                         1000, NAN, 0);
+    b = s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_COMPLETED,
+                         1200, NAN, 0);
+    ad_store_run_init(&run);
+    run.model = "cnn";
+    run.dataset = "fashion-mnist";
+    run.hardware = "hw-a";
+    run.batch_size = 256;
+    run.state = AD_JOB_COMPLETED;
+    run.samples_per_s = 4000;
+    run.probe = true;
+    assert_int_equal(ad_store_add_run(store, &run, &probe), 0);
+    pair = s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 2, 1, AD_JOB_COMPLETED,
+                            1980, NAN, 0);
+    ad_store_close(&store);
+
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "SAMPLES/S"));
+    assert_non_null(strstr(cft_res.out, "1100 +- 141  2  mean  1,2\n"));
+    cft_expect(cft_cli("--home", home, "--json", "baseline", NULL), 0);
+    doc = adt_json(cft_res.out);
+    row = json_array_get(json_object_get(doc, "baselines"), 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "n")), 2);
+    assert_false(json_is_true(json_object_get(row, "pinned")));
+    assert_int_equal(json_array_size(json_object_get(row, "runs")), 2);
+    json_decref(doc);
+    cft_expect(cft_cli("--home", home, "runs", "--where", "ppn = 2", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1.80x ("));
+
+    /* A probe is no baseline unless asked for; a 1x2x1 run never is. */
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1,3", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "run 3 cannot be a baseline: it is a layout: auto probe"));
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "4", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "its layout is not 1x1x1"));
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "99", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "run 99: no such run"));
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1,x", NULL), 2);
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1", "--unpin", "1", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "exclude each other"));
+
+    /* Pinned to run 1 alone: every speedup follows, new repeats do not move it. */
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "pinned the baseline to run 1"));
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1000       1  pinned  1\n"));
+    cft_expect(cft_cli("--home", home, "runs", "--where", "ppn = 2", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1.98x ("));
+    cft_expect(cft_cli("--home", home, "baseline", "--unpin", "4", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "the mean of its 1x1x1 repeats again"));
+    cft_expect(cft_cli("--home", home, "runs", "--where", "ppn = 2", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1.80x ("));
+    cft_expect(cft_cli("--home", home, "baseline", "--unpin", "4", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "is not pinned"));
+    (void)a;
+    (void)b;
+    (void)pair;
+}
+
 int
 main(void)
 {
@@ -591,6 +667,7 @@ main(void)
         cmocka_unit_test(test_speedup_where_sort),
         cmocka_unit_test(test_speedup_plot),
         cmocka_unit_test(test_runs_where_csv),
+        cmocka_unit_test(test_baseline_command),
     };
 
     if (cft_begin("ad_test_cli_runs"))
