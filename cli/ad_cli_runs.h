@@ -98,8 +98,10 @@ const char *ad_cli_speedup_family(const ad_cli_group_t *g);
 
 /*
  * Draw the groups with gnuplot into file (.svg or .png), saying so on stdout
- * when out is the table.  Returns 0 or an exit status after printing why.
+ * when out is the table; store (NULL: none) gives each hardware class's cores,
+ * marked on its panels.  Returns 0 or an exit status after printing why.
  */
-int ad_cli_speedup_plot(const ad_cli_groups_t *gs, const char *file, ad_cli_out_t out);
+int ad_cli_speedup_plot(const ad_cli_groups_t *gs, ad_store_t *store, const char *file,
+                        ad_cli_out_t out);
 
 #endif

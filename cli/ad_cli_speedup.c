@@ -462,7 +462,7 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
                db);
     else
         s_print_table(&gs);
-    rc = o.plot ? ad_cli_speedup_plot(&gs, o.plot, o.out) : AD_CLI_EXIT_OK;
+    rc = o.plot ? ad_cli_speedup_plot(&gs, store, o.plot, o.out) : AD_CLI_EXIT_OK;
 out:
     s_groups_free(&gs);
     ad_store_close(&store);

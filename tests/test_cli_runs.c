@@ -489,10 +489,32 @@ test_speedup_plot(void **st)
         fprintf(stderr, "gnuplot is not installed: the SVG checks are skipped\n");
         skip();
     }
+    /* A profile of hw-a says its nodes have 2 cores: the plot marks them. */
+    {
+        ad_profile_row_t prof;
+        ad_store_t *store = NULL;
+        ad_err_t err = {0};
+        char db[300];
+
+        snprintf(db, sizeof(db), "%s/runs.db", home);
+        assert_int_equal(ad_store_open(db, 0, &store, &err), 0);
+        ad_store_profile_row_init(&prof);
+        prof.hardware = "hw-a";
+        prof.cores = 2;
+        assert_int_equal(ad_store_add_profile(store, &prof, NULL), 0);
+        ad_store_close(&store);
+    }
     cft_expect(cft_cli("--home", home, "speedup", "--plot", svg, NULL), 0);
     assert_non_null(strstr(cft_res.out, "plot: "));
-    assert_non_null(strstr(cft_res.out, "(2 panels)")); /* cnn and mlp; resnet18 has no speedup */
+    /* cnn only: mlp has nothing but its baseline, resnet18 no speedup (no empty panels). */
+    assert_non_null(strstr(cft_res.out, "(1 panel)"));
     adt_read_file(svg, text, sizeof(text));
+    assert_null(strstr(text, "mlp on synthetic"));
+    /* Points say their layout and run count; the machine's cores are marked. */
+    assert_non_null(strstr(text, "1x2x1 (3)"));
+    assert_non_null(strstr(text, "2x2x1 (1)"));
+    assert_non_null(strstr(text, "2 cores per node"));
+    assert_non_null(strstr(text, "workers = cores used (nodes x procs x threads)"));
     assert_true(!strncmp(text, "<?xml", 5) || !strncmp(text, "<svg", 4));
     assert_non_null(strstr(text, "</svg>"));
     assert_non_null(strstr(text, "threads (1x1xT)"));
@@ -512,6 +534,9 @@ test_speedup_plot(void **st)
     cft_expect(
         cft_cli("--home", home, "speedup", "--where", "model = resnet18", "--plot", svg, NULL), 1);
     assert_non_null(strstr(cft_res.out, "resnet18"));
+    assert_non_null(strstr(cft_res.err, "--plot: nothing to plot"));
+    cft_expect(cft_cli("--home", home, "speedup", "--where", "model = mlp", "--plot", svg, NULL),
+               1);
     assert_non_null(strstr(cft_res.err, "--plot: nothing to plot"));
     cft_expect(cft_cli("--home", home, "speedup", "--plot", "/nonexistent-autodist/x.svg", NULL),
                1);
