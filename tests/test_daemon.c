@@ -230,6 +230,45 @@ test_run_and_speedup(void **st)
     dft_stop_both(d, a);
 }
 
+/*
+ * A run made while another process burns a core is flagged noisy: the agents
+ * report each job's share of the CPU, the coordinator keeps the rest's largest.
+ */
+static void
+test_noisy_run(void **st)
+{
+    pid_t d = dft_start_daemon(), a = dft_start_agent("n1", "a1"), burner;
+    json_t *j, *res, *flags, *f;
+    bool noisy = false;
+    int64_t id;
+    size_t i;
+
+    dft_wait_listed("n1");
+    burner = fork();
+    assert_true(burner >= 0);
+    if (burner == 0) {
+        volatile unsigned long spin = 0;
+
+        alarm(120);
+        for (;;)
+            spin++;
+    }
+    /* Long enough for two heartbeats (1 s) while it runs. */
+    id = dft_submit(dft_run_job("noisy", 3000, 1));
+    j = dft_wait_state(id, "COMPLETED|FAILED", 120000);
+    kill(burner, SIGKILL);
+    waitpid(burner, NULL, 0);
+    assert_string_equal(dft_state_of(j), "COMPLETED");
+    res = json_object_get(j, "result");
+    flags = json_object_get(res, "flags");
+    json_array_foreach(flags, i, f) noisy = noisy || !strcmp(json_string_value(f), "noisy");
+    if (!noisy || !(json_number_value(json_object_get(res, "load_other")) >= 0.5))
+        fail_msg("a run next to a busy loop: load_other %.2f, noisy %s",
+                 json_number_value(json_object_get(res, "load_other")), noisy ? "yes" : "no");
+    json_decref(j);
+    dft_stop_both(d, a);
+}
+
 /* A trainer that exits non-zero: FAILED, its exit code and its error line kept. */
 static void
 test_trainer_fails(void **st)
@@ -507,6 +546,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_port_in_use_and_sigterm, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_jobs, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_run_and_speedup, dft_setup, dft_teardown),
+        cmocka_unit_test_setup_teardown(test_noisy_run, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_trainer_fails, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_fork_fails, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_stop_running, dft_setup, dft_teardown),
