@@ -284,13 +284,15 @@ bool ad_autojob_is_probe(coord_t *self, int64_t id);
 /* Free every auto job. */
 void ad_autojob_free_all(coord_t *self);
 
-/* ---- ad_agents.c: the agents' socket ---- */
+/* ---- ad_running_load.c: other load on running jobs' nodes ---- */
 
 /*
  * A HEARTBEAT's load from the node of agent session identity: raise the other
  * load (busy cores less the job's own processes) of the jobs running there.
  */
 void ad_running_load_sample(coord_t *self, const char *identity, const json_t *load);
+
+/* ---- ad_agents.c: the agents' socket ---- */
 
 /* zloop reader of the agents' socket: HELLO, HEARTBEAT, BYE. */
 int ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg);

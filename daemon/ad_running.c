@@ -240,37 +240,6 @@ ad_running_progress_json(const run_t *r, double now)
     return o;
 }
 
-void
-ad_running_load_sample(coord_t *self, const char *identity, const json_t *load)
-{
-    const ad_registry_node_t *n = ad_registry_lookup_identity(self->reg, identity);
-    json_t *cpu = json_object_get(load, "cpu"), *jobs = json_object_get(load, "jobs");
-
-    /* An agent that does not report its jobs' share cannot tell other load from ours. */
-    if (!n || n->cores <= 0 || !json_is_number(cpu) || !json_is_object(jobs))
-        return;
-    for (run_t *r = self->runs; r; r = r->next) {
-        char key[32];
-        json_t *own;
-        double other;
-        bool here = false;
-
-        for (int i = 0; i < r->n_nodes && !here; i++)
-            here = !strcmp(r->nodes[i], n->name);
-        if (!here)
-            continue;
-        snprintf(key, sizeof(key), "%lld", (long long)r->id);
-        own = json_object_get(jobs, key);
-        /* Busy cores less the job's own processes (other jobs' count as other load). */
-        other = (json_number_value(cpu) - (json_is_number(own) ? json_number_value(own) : 0)) *
-                (double)n->cores;
-        if (other < 0)
-            other = 0;
-        if (isnan(r->load_other) || other > r->load_other)
-            r->load_other = other;
-    }
-}
-
 /* Keep the job's pool with its run: a requeued job goes back to the same nodes. */
 static void
 s_run_set_pool(run_t *r, const ad_job_t *job)

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -235,4 +237,21 @@ double
 ad_metrics_steady_sd(const ad_metrics_steady_t *st)
 {
     return st->steps > 1 ? sqrt(st->m2 / (double)(st->steps - 1)) : NAN;
+}
+
+void
+ad_metrics_resources(double *cpu_s, double *max_rss)
+{
+    struct rusage ru;
+    double mine[2] = {0, 0}, sum = 0, max = 0;
+
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        mine[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        mine[1] = (double)ru.ru_maxrss * 1024.0; /* kB on Linux */
+    }
+    MPI_Reduce(&mine[0], &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&mine[1], &max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    *cpu_s = sum;
+    *max_rss = max;
 }

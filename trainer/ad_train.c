@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1019,24 +1018,6 @@ s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, ad_err_t *err)
     return rc;
 }
 
-/* What the ranks used, summed (CPU time) or at most (peak memory) over all of them. */
-static void
-s_resources(double *cpu_s, double *max_rss)
-{
-    struct rusage ru;
-    double mine[2] = {0, 0}, sum = 0, max = 0;
-
-    if (getrusage(RUSAGE_SELF, &ru) == 0) {
-        mine[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-        mine[1] = (double)ru.ru_maxrss * 1024.0; /* kB on Linux */
-    }
-    MPI_Reduce(&mine[0], &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-    MPI_Reduce(&mine[1], &max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-    *cpu_s = sum;
-    *max_rss = max;
-}
-
 /*
  * Rank 0 at the end: the "done" metric and its log line.  samples_per_s is the
  * steady-state rate (the steps past the warm-up; all steps when none is past it).
@@ -1143,7 +1124,7 @@ s_train(train_t *t, ad_err_t *err)
         rc = s_evaluate(t, t->test, "test", epoch + 1, err);
     if (rc)
         return rc;
-    s_resources(&cpu_s, &max_rss);
+    ad_metrics_resources(&cpu_s, &max_rss);
     /* The final model is in place before "done" says the run succeeded. */
     if (t->rank == 0 && t->o.checkpoint)
         rc = s_finish_checkpoints(t, err);

@@ -76,6 +76,12 @@ double ad_metrics_steady_sps(const ad_metrics_steady_t *st);
 /* The standard deviation of the per-step samples/s; NaN with fewer than two steps. */
 double ad_metrics_steady_sd(const ad_metrics_steady_t *st);
 
+/*
+ * Collective over MPI_COMM_WORLD: the user + system CPU seconds of all ranks
+ * (summed) and the largest rank's peak resident memory in bytes, valid on rank 0.
+ */
+void ad_metrics_resources(double *cpu_s, double *max_rss);
+
 #ifdef __cplusplus
 }
 #endif
