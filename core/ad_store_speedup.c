@@ -116,8 +116,10 @@ ad_store_run_flags(const ad_run_t *run, int64_t test_samples, char *out, size_t 
      */
     if (!isnan(run->speedup) && cores > 1 && run->speedup / cores > 1.0 + 1e-9)
         s_flag_add(out, cap, AD_STORE_FLAG_EFFICIENCY);
-    if (test_samples > 0 ? test_samples < AD_STORE_FEW_SAMPLES
-                         : s_flag_has(run->flags, AD_STORE_FLAG_FEW_SAMPLES))
+    /* Only an accuracy that is shown can mislead. */
+    if (!isnan(run->accuracy) &&
+        (test_samples > 0 ? test_samples < AD_STORE_FEW_SAMPLES
+                          : s_flag_has(run->flags, AD_STORE_FLAG_FEW_SAMPLES)))
         s_flag_add(out, cap, AD_STORE_FLAG_FEW_SAMPLES);
     return out;
 }

@@ -505,6 +505,7 @@ test_flags(void **state)
     assert_string_equal(ad_store_run_flags(&run, 0, buf, sizeof(buf)), "");
     run.load_other = 0.49;
     assert_string_equal(ad_store_run_flags(&run, 10000, buf, sizeof(buf)), "");
+    run.accuracy = 1.0;   /* on 3 images */
     run.load_other = 1.0; /* another process held a core */
     run.sps_sd = 300;     /* 30 % of the mean */
     run.speedup = 2.2;    /* on 2 cores */
@@ -516,6 +517,9 @@ test_flags(void **state)
     run.speedup = 2.0;
     run.flags = "few-samples";
     assert_string_equal(ad_store_run_flags(&run, 0, buf, sizeof(buf)), "few-samples");
+    /* No accuracy, nothing it could mislead about. */
+    run.accuracy = NAN;
+    assert_string_equal(ad_store_run_flags(&run, 3, buf, sizeof(buf)), "");
 
     sft_run(&run, 1, 2, 1, AD_JOB_RUNNING, NAN);
     id = sft_add_run(store, &run);

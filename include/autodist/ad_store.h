@@ -307,9 +307,10 @@ void ad_store_speedup_interval(double sps, double run_sd, double base_sps, doubl
                                int64_t base_n, double *speedup, double *lo, double *hi);
 
 /*
- * The flags of run (its samples_per_s, sps_sd, load_other, speedup, layout and
- * device; few-samples from test_samples, or kept from run->flags when 0) into
- * out as a comma list, "" when none.  Returns out.
+ * The flags of run (its samples_per_s, sps_sd, load_other, speedup, layout,
+ * device and accuracy; few-samples from test_samples, or kept from run->flags
+ * when 0, and only with an accuracy) into out as a comma list, "" when none.
+ * Returns out.
  */
 char *ad_store_run_flags(const ad_run_t *run, int64_t test_samples, char *out, size_t cap);
 
