@@ -21,7 +21,9 @@
  *   ad_store_nodes.c    nodes and their profiles
  *   ad_store_sweeps.c   sweeps
  *   ad_store_runs.c     runs, their filters, metrics
- *   ad_store_speedup.c  baselines and the speedup arithmetic
+ *   ad_store_speedup.c  the speedup arithmetic: intervals, flags, layout groups
+ *   ad_store_baselines.c  the baselines table: mean of the repeats or pinned, and
+ *                       the speedups of a group that follow it
  * Nothing outside core/ad_store*.c includes this header.
  */
 
