@@ -162,15 +162,45 @@ s_group_interval(ad_speedup_row_t *row, double base_sps, double base_sd, int64_t
     row->speedup_hi = row->speedup * exp(AD_STORE_INTERVAL_Z * s);
 }
 
-/* The group's baseline from the baselines table (no row: NaN, 0). */
+/* The last baseline looked up: the groups of one class come one after the other. */
+typedef struct {
+    char *model, *dataset, *hardware, *device; /* its key (owned); model NULL = empty */
+    int64_t batch;
+    double sps, sd; /* the baseline (NaN: none) */
+    int64_t n;
+} s_base_cache_t;
+
+static void
+s_base_cache_clear(s_base_cache_t *c)
+{
+    free(c->model);
+    free(c->dataset);
+    free(c->hardware);
+    free(c->device);
+    memset(c, 0, sizeof(*c));
+}
+
+static bool
+s_base_cache_has(const s_base_cache_t *c, const ad_speedup_row_t *row)
+{
+    return c->model && c->batch == row->batch_size && !strcmp(c->model, row->model) &&
+           !strcmp(c->dataset, row->dataset) && !strcmp(c->hardware, row->hardware) &&
+           !strcmp(c->device, row->device);
+}
+
+/* The group's baseline from the baselines table (no row: NaN, 0), through cache. */
 static int
-s_group_baseline(ad_store_t *self, ad_speedup_row_t *row, const char *op)
+s_group_baseline(ad_store_t *self, s_base_cache_t *cache, ad_speedup_row_t *row, const char *op)
 {
     sqlite3_stmt *stmt = NULL;
     double sps = NAN, sd = NAN;
     int64_t n = 0;
     int rc;
 
+    if (s_base_cache_has(cache, row)) {
+        s_group_interval(row, cache->sps, cache->sd, cache->n);
+        return 0;
+    }
     rc = st_stmt(self, Q_BASELINE_GET, op, &stmt);
     if (rc)
         return rc;
@@ -191,6 +221,17 @@ s_group_baseline(ad_store_t *self, ad_speedup_row_t *row, const char *op)
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     s_group_interval(row, sps, sd, n);
+    if (!rc) {
+        s_base_cache_clear(cache);
+        cache->model = ad_strdup(row->model);
+        cache->dataset = ad_strdup(row->dataset);
+        cache->hardware = ad_strdup(row->hardware);
+        cache->device = ad_strdup(row->device);
+        cache->batch = row->batch_size;
+        cache->sps = sps;
+        cache->sd = sd;
+        cache->n = n;
+    }
     return rc;
 }
 
@@ -203,6 +244,7 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
     char sql[1024];
     st_cond_t conds[ST_CONDS_MAX];
     sqlite3_stmt *stmt = NULL;
+    s_base_cache_t cache = {0};
     ad_speedup_row_t row;
     int n = st_conds(filter, conds);
     size_t used;
@@ -252,7 +294,7 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
             row.runs > 1 && var > 0 ? sqrt(var * (double)row.runs / (double)(row.runs - 1)) : 0.0;
         row.speedup = st_col_real(stmt, 11);
         row.efficiency = s_efficiency(&row);
-        rc = s_group_baseline(self, &row, op);
+        rc = s_group_baseline(self, &cache, &row, op);
         if (!rc)
             rc = fn(&row, arg);
         if (rc)
@@ -260,6 +302,7 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
     }
     rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
 out_finalize:
+    s_base_cache_clear(&cache);
     sqlite3_finalize(stmt);
     return rc;
 }
@@ -294,7 +337,8 @@ s_group_has(const s_group_t *g, const ad_run_t *r)
 
 /* Hand a finished group to fn; 0, AD_EDB or fn's value. */
 static int
-s_group_emit(ad_store_t *self, s_group_t *g, ad_store_speedup_fn fn, void *arg)
+s_group_emit(ad_store_t *self, s_base_cache_t *cache, s_group_t *g, ad_store_speedup_fn fn,
+             void *arg)
 {
     int rc;
 
@@ -304,7 +348,7 @@ s_group_emit(ad_store_t *self, s_group_t *g, ad_store_speedup_fn fn, void *arg)
     g->row.samples_sd = g->row.runs > 1 ? sqrt(g->m2 / (double)(g->row.runs - 1)) : 0.0;
     g->row.speedup = g->speedups > 0 ? g->sum_speedup / (double)g->speedups : NAN;
     g->row.efficiency = s_efficiency(&g->row);
-    rc = s_group_baseline(self, &g->row, "list speedups");
+    rc = s_group_baseline(self, cache, &g->row, "list speedups");
     return rc ? rc : fn(&g->row, arg);
 }
 
@@ -318,6 +362,7 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
     st_cond_t conds[ST_CONDS_MAX];
     sqlite3_stmt *stmt = NULL;
     s_group_t g = {0};
+    s_base_cache_t cache = {0};
     ad_run_t run;
     int n = st_conds(filter, conds);
     size_t used;
@@ -343,7 +388,7 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
         if (keep && !keep(&run, keep_arg))
             continue;
         if (!s_group_has(&g, &run)) {
-            rc = s_group_emit(self, &g, fn, arg);
+            rc = s_group_emit(self, &cache, &g, fn, arg);
             s_group_clear(&g);
             if (rc)
                 goto out_finalize;
@@ -365,8 +410,9 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
             g.sum_speedup += run.speedup;
         }
     }
-    rc = rc == SQLITE_DONE ? s_group_emit(self, &g, fn, arg) : st_db_error(self, op, rc);
+    rc = rc == SQLITE_DONE ? s_group_emit(self, &cache, &g, fn, arg) : st_db_error(self, op, rc);
 out_finalize:
+    s_base_cache_clear(&cache);
     s_group_clear(&g);
     sqlite3_finalize(stmt);
     return rc;
