@@ -96,9 +96,27 @@ s_hi(const ad_cli_group_t *g)
     return isnan(g->hi) ? g->speedup : g->hi;
 }
 
+/*
+ * Where a point's label goes, in fractions of the panel's height: each family
+ * on its own side, so points of one x (1x2x1, 1x1x2, 2x1x1) do not share a spot.
+ */
+static double
+s_label_dy(const char *family)
+{
+    if (!strcmp(family, "threads"))
+        return -0.045;
+    if (!strcmp(family, "processes"))
+        return 0.045;
+    if (!strcmp(family, "mixed"))
+        return 0.09;
+    if (!strcmp(family, "baseline"))
+        return -0.09;
+    return 0; /* nodes */
+}
+
 /* Datablocks of a panel: one per series (x, speedup, low, high), and the points' labels. */
 static void
-s_gp_data(FILE *f, int panel, ad_cli_group_t **rows, size_t n)
+s_gp_data(FILE *f, int panel, ad_cli_group_t **rows, size_t n, double max_y)
 {
     for (size_t s = 0; s < S_N_SERIES; s++) {
         fprintf(f, "$p%d_%s << EOD\n", panel, s_series[s].family);
@@ -117,7 +135,8 @@ s_gp_data(FILE *f, int panel, ad_cli_group_t **rows, size_t n)
     fprintf(f, "$p%d_labels << EOD\n", panel);
     for (size_t i = 0; i < n; i++)
         if (!isnan(rows[i]->speedup))
-            fprintf(f, "%g %.6g \"%dx%dx%d (%lld)\"\n", s_plot_x(rows[i]), rows[i]->speedup,
+            fprintf(f, "%g %.6g \"%dx%dx%d (%lld)\"\n", s_plot_x(rows[i]),
+                    rows[i]->speedup + s_label_dy(ad_cli_speedup_family(rows[i])) * max_y,
                     rows[i]->nodes, rows[i]->ppn, rows[i]->tpp, (long long)rows[i]->runs);
     fputs("EOD\n", f);
 }
@@ -131,7 +150,6 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi, int 
     char title[512];
 
     qsort(rows, n, sizeof(*rows), s_cmp_x);
-    s_gp_data(f, panel, rows, n);
     for (size_t i = 0; i < n; i++) {
         if (isnan(rows[i]->speedup))
             continue;
@@ -140,6 +158,7 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi, int 
         if (s_hi(rows[i]) > max_y)
             max_y = s_hi(rows[i]);
     }
+    s_gp_data(f, panel, rows, n, max_y);
     if (!gpu && node_cores > max_x)
         max_x = node_cores;
     snprintf(title, sizeof(title), "%s on %s, batch %lld%s%s%s", g0->model, g0->dataset,
@@ -186,7 +205,7 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi, int 
         first = false;
     }
     fprintf(f,
-            ", \\\n     $p%d_labels using 1:2:3 with labels left offset 0.7,-0.6 font ',8' "
+            ", \\\n     $p%d_labels using 1:2:3 with labels left offset 0.9,0 font ',8' "
             "tc rgb '#333333' notitle",
             panel);
     fputs(", \\\n     x with lines dt 2 lw 1.5 lc rgb '#555555' title 'ideal (y = x)'\n", f);
