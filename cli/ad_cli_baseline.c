@@ -1,12 +1,10 @@
 /* ad_cli_baseline.c - autodist baseline: list, pin and unpin the baselines of the speedups */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 

@@ -12,7 +12,6 @@
 #include <sqlite3.h>
 
 #include "ad_store_int.h"
-#include "autodist/ad_log.h"
 
 /*
  * A baseline belongs to (hardware class, model, dataset, global batch, device)
