@@ -278,8 +278,12 @@ bool ad_autojob_decorate(coord_t *self, int64_t id, const char *state, json_t *o
 /* Job id is cancelled while PENDING: when it is an auto job, its probes go too. */
 void ad_autojob_cancel(coord_t *self, int64_t id);
 
-/* Whether job id is a probe of an auto job (its run is marked a probe: never a baseline). */
-bool ad_autojob_is_probe(coord_t *self, int64_t id);
+/*
+ * Whether job id (job: its spec, or NULL) is a probe of an auto job, or carries a
+ * probe's name for its layout (queued before a restart): its run is marked a
+ * probe, never a baseline (docs/speedup.md).
+ */
+bool ad_autojob_is_probe(coord_t *self, int64_t id, const ad_job_t *job);
 
 /* Free every auto job. */
 void ad_autojob_free_all(coord_t *self);
