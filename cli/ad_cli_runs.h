@@ -39,6 +39,7 @@ typedef struct ad_cli_group {
     double efficiency;   /* speedup / cores used */
     double lo, hi;       /* the mean speedup's interval; NaN = no baseline */
     int64_t base_n;      /* 1x1x1 runs behind the baseline; 0 = none */
+    char *run_flags;     /* flags any of its runs has (owned once kept; "" = none) */
     size_t seq;          /* position in the store's order: breaks the ties of --sort */
 } ad_cli_group_t;
 
@@ -74,9 +75,10 @@ json_t *ad_cli_run_json(const ad_run_t *r);
 json_t *ad_cli_flags_json(const char *flags);
 
 /*
- * A layout group's flags into buf ("" when none): efficiency>100% when its mean
- * speedup exceeds its cores, high-spread when its runs' throughputs vary by more
- * than AD_STORE_HIGH_SPREAD (docs/speedup.md).  Returns buf.
+ * A layout group's flags into buf ("" when none): noisy, high-spread and
+ * few-samples when one of its runs has them; efficiency>100% when its mean speedup
+ * exceeds its cores (more than one); high-spread also when its runs' throughputs
+ * vary by more than AD_STORE_HIGH_SPREAD (docs/speedup.md).  Returns buf.
  */
 char *ad_cli_group_flags(const ad_cli_group_t *g, char *buf, size_t size);
 

@@ -108,6 +108,7 @@ s_on_group(const ad_speedup_row_t *row, void *arg)
         .lo = row->speedup_lo,
         .hi = row->speedup_hi,
         .base_n = row->baseline_n,
+        .run_flags = (char *)(row->run_flags ? row->run_flags : ""),
     };
 
     for (size_t i = 0; gs->where && i < ad_filter_terms(gs->where); i++)
@@ -121,6 +122,7 @@ s_on_group(const ad_speedup_row_t *row, void *arg)
     g.dataset = ad_strdup(g.dataset);
     g.hardware = ad_strdup(g.hardware);
     g.device = ad_strdup(g.device);
+    g.run_flags = ad_strdup(g.run_flags);
     g.seq = gs->n;
     gs->rows[gs->n++] = g;
     return 0;
@@ -134,6 +136,7 @@ s_groups_free(ad_cli_groups_t *gs)
         free(gs->rows[i].dataset);
         free(gs->rows[i].hardware);
         free(gs->rows[i].device);
+        free(gs->rows[i].run_flags);
     }
     free(gs->rows);
     free(gs->run_term);
@@ -257,14 +260,23 @@ s_cmp_groups(const void *pa, const void *pb)
 char *
 ad_cli_group_flags(const ad_cli_group_t *g, char *buf, size_t size)
 {
+    const char *runs = g->run_flags ? g->run_flags : "";
+    bool on[4] = {
+        strstr(runs, AD_STORE_FLAG_NOISY) != NULL,
+        strstr(runs, AD_STORE_FLAG_HIGH_SPREAD) != NULL ||
+            (g->runs > 1 && g->sps > 0 && g->sd / g->sps > AD_STORE_HIGH_SPREAD),
+        !isnan(g->efficiency) && ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp) > 1 &&
+            g->efficiency > 1.0 + 1e-9,
+        strstr(runs, AD_STORE_FLAG_FEW_SAMPLES) != NULL,
+    };
+    static const char *const names[4] = {AD_STORE_FLAG_NOISY, AD_STORE_FLAG_HIGH_SPREAD,
+                                         AD_STORE_FLAG_EFFICIENCY, AD_STORE_FLAG_FEW_SAMPLES};
     size_t len = 0;
 
     buf[0] = '\0';
-    if (!isnan(g->efficiency) && ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp) > 1 &&
-        g->efficiency > 1.0 + 1e-9)
-        len += (size_t)snprintf(buf + len, size - len, "%s", AD_STORE_FLAG_EFFICIENCY);
-    if (g->runs > 1 && g->sps > 0 && g->sd / g->sps > AD_STORE_HIGH_SPREAD && len < size)
-        snprintf(buf + len, size - len, "%s%s", len ? "," : "", AD_STORE_FLAG_HIGH_SPREAD);
+    for (int i = 0; i < 4; i++)
+        if (on[i] && len < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? "," : "", names[i]);
     return buf;
 }
 

@@ -247,7 +247,8 @@ static const char s_schema_v5[] =
     " n INTEGER NOT NULL,"
     " pinned INTEGER NOT NULL DEFAULT 0,"
     " updated REAL NOT NULL,"
-    " PRIMARY KEY (hardware, model, dataset, batch_size, device)) WITHOUT ROWID;";
+    " PRIMARY KEY (hardware, model, dataset, batch_size, device)) WITHOUT ROWID;"
+    "CREATE INDEX runs_flagged ON runs (" ST_GROUP_KEY ") WHERE flags IS NOT NULL;";
 
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
 static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2,

@@ -98,6 +98,33 @@ s_flag_has(const char *flags, const char *flag)
     return false;
 }
 
+/* The flags a layout group takes from its runs, in their order (not efficiency: the group's). */
+static const char *const s_run_flag_names[] = {AD_STORE_FLAG_NOISY, AD_STORE_FLAG_HIGH_SPREAD,
+                                               AD_STORE_FLAG_FEW_SAMPLES};
+
+/* The bits (in s_run_flag_names order) of the flags in a comma list, or in several joined. */
+static unsigned
+s_flag_bits(const char *flags)
+{
+    unsigned bits = 0;
+
+    for (size_t i = 0; i < sizeof(s_run_flag_names) / sizeof(s_run_flag_names[0]); i++)
+        if (s_flag_has(flags, s_run_flag_names[i]))
+            bits |= 1u << i;
+    return bits;
+}
+
+/* Bits back to a comma list into out (cap bytes). */
+static const char *
+s_flag_list(unsigned bits, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(s_run_flag_names) / sizeof(s_run_flag_names[0]); i++)
+        if (bits & (1u << i))
+            s_flag_add(out, cap, s_run_flag_names[i]);
+    return out;
+}
+
 char *
 ad_store_run_flags(const ad_run_t *run, int64_t test_samples, char *out, size_t cap)
 {
@@ -258,13 +285,20 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
     if (by_runs)
         snprintf(sql, sizeof(sql),
                  "SELECT " ST_GROUP_KEY ", count(*), avg(samples_per_s),"
-                 " avg(samples_per_s * samples_per_s), avg(speedup) FROM runs"
-                 " WHERE state = 'COMPLETED' AND samples_per_s > 0");
+                 " avg(samples_per_s * samples_per_s), avg(speedup), group_concat(flags)"
+                 " FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0");
     else
+        /* The flags of its runs through runs_flagged: only the flagged runs are read. */
         snprintf(sql, sizeof(sql),
                  "SELECT " ST_GROUP_KEY ", runs, sum_sps / runs, sum_sps2 / runs,"
-                 " CASE WHEN speedups > 0 THEN sum_speedup / speedups END FROM run_groups"
-                 " WHERE runs > 0");
+                 " CASE WHEN speedups > 0 THEN sum_speedup / speedups END,"
+                 " (SELECT group_concat(DISTINCT r.flags) FROM runs r INDEXED BY runs_flagged"
+                 " WHERE r.model = g.model AND r.dataset = g.dataset"
+                 " AND r.batch_size = g.batch_size AND r.hardware = g.hardware"
+                 " AND r.nodes = g.nodes AND r.procs_per_node = g.procs_per_node"
+                 " AND r.threads_per_proc = g.threads_per_proc AND r.device = g.device"
+                 " AND r.flags IS NOT NULL AND r.state = 'COMPLETED' AND r.samples_per_s > 0)"
+                 " FROM run_groups g WHERE runs > 0");
     st_append_conds(sql, sizeof(sql), conds, n);
     used = strlen(sql);
     snprintf(sql + used, sizeof(sql) - used, "%s ORDER BY " ST_GROUP_KEY,
@@ -274,6 +308,7 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
         return rc;
     st_bind_conds(stmt, conds, n);
     while ((rc = st_step(self, stmt)) == SQLITE_ROW) {
+        char flags[96];
         double mean, var;
 
         memset(&row, 0, sizeof(row));
@@ -294,6 +329,8 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
             row.runs > 1 && var > 0 ? sqrt(var * (double)row.runs / (double)(row.runs - 1)) : 0.0;
         row.speedup = st_col_real(stmt, 11);
         row.efficiency = s_efficiency(&row);
+        row.run_flags = s_flag_list(s_flag_bits((const char *)sqlite3_column_text(stmt, 12)), flags,
+                                    sizeof(flags));
         rc = s_group_baseline(self, &cache, &row, op);
         if (!rc)
             rc = fn(&row, arg);
@@ -313,6 +350,8 @@ typedef struct {
     double mean, m2;      /* Welford's running mean and sum of squared deviations */
     int64_t speedups;     /* runs with a speedup */
     double sum_speedup;   /* their sum */
+    unsigned flag_bits;   /* flags of its runs (s_flag_bits()) */
+    char flags[96];       /* and as the row's run_flags */
 } s_group_t;
 
 static void
@@ -348,6 +387,7 @@ s_group_emit(ad_store_t *self, s_base_cache_t *cache, s_group_t *g, ad_store_spe
     g->row.samples_sd = g->row.runs > 1 ? sqrt(g->m2 / (double)(g->row.runs - 1)) : 0.0;
     g->row.speedup = g->speedups > 0 ? g->sum_speedup / (double)g->speedups : NAN;
     g->row.efficiency = s_efficiency(&g->row);
+    g->row.run_flags = s_flag_list(g->flag_bits, g->flags, sizeof(g->flags));
     rc = s_group_baseline(self, cache, &g->row, "list speedups");
     return rc ? rc : fn(&g->row, arg);
 }
@@ -409,6 +449,7 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
             g.speedups++;
             g.sum_speedup += run.speedup;
         }
+        g.flag_bits |= s_flag_bits(run.flags);
     }
     rc = rc == SQLITE_DONE ? s_group_emit(self, &cache, &g, fn, arg) : st_db_error(self, op, rc);
 out_finalize:

@@ -491,6 +491,23 @@ test_interval_covers_repeats(void **state)
     ad_store_close(&store);
 }
 
+/* The flags of the runs of the 1x2x1 group, as ad_store_each_speedup() gives them. */
+static int
+s_take_group_flags(const ad_speedup_row_t *row, void *arg)
+{
+    if (row->procs_per_node == 2)
+        snprintf(arg, 96, "%s", row->run_flags ? row->run_flags : "(null)");
+    return 0;
+}
+
+static bool
+s_keep_all(const ad_run_t *run, void *arg)
+{
+    (void)run;
+    (void)arg;
+    return true;
+}
+
 /* The flagging rule, and flags kept with the run as it finishes. */
 static void
 test_flags(void **state)
@@ -543,6 +560,18 @@ test_flags(void **state)
     assert_near(got.speedup, 1.5);
     assert_string_equal(got.flags, "noisy,few-samples");
     ad_store_run_clear(&got);
+    /* Its layout group shows what its runs are flagged with, from either path. */
+    {
+        char flags[96] = "";
+
+        sft_run_to_completion(store, 1, 2, 1, 1400, 20);
+        assert_int_equal(ad_store_each_speedup(store, NULL, s_take_group_flags, flags), 0);
+        assert_string_equal(flags, "noisy,few-samples");
+        flags[0] = '\0';
+        assert_int_equal(
+            ad_store_each_speedup_of(store, NULL, s_keep_all, NULL, s_take_group_flags, flags), 0);
+        assert_string_equal(flags, "noisy,few-samples");
+    }
     ad_store_close(&store);
 }
 

@@ -260,6 +260,7 @@ typedef struct ad_speedup_row {
     double speedup_lo;    /* low end of the mean speedup's interval; NaN = no baseline */
     double speedup_hi;    /* high end; NaN = no baseline */
     int64_t baseline_n;   /* 1x1x1 runs behind its baseline; 0 = none */
+    const char *run_flags; /* the flags any of its runs has, a comma list ("" = none) */
 } ad_speedup_row_t;
 
 /*
