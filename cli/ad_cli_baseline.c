@@ -117,7 +117,7 @@ static int
 s_on_baseline(const ad_baseline_t *b, void *arg)
 {
     s_list_t *l = arg;
-    char batch[24], sps[96], sd[48], n[24];
+    char batch[24], sps[96], sd[48], n[24], runs[512];
     const char *cells[9];
 
     l->n++;
@@ -129,10 +129,18 @@ s_on_baseline(const ad_baseline_t *b, void *arg)
                               "n", (json_int_t)b->n, "pinned", b->pinned, "runs", json_array(),
                               "updated", ad_cli_json_num(b->updated));
 
+        /* baselines.runs is a JSON array of ids: "[1,2,3]". */
         for (const char *p = b->runs; p && *p;) {
-            json_array_append_new(json_object_get(o, "runs"), json_integer(strtoll(p, NULL, 10)));
-            p += strcspn(p, ",");
-            p += *p == ',';
+            char *end;
+            long long id;
+
+            if (*p < '0' || *p > '9') {
+                p++;
+                continue;
+            }
+            id = strtoll(p, &end, 10);
+            json_array_append_new(json_object_get(o, "runs"), json_integer(id));
+            p = end;
         }
         ad_cli_json_list_item(&l->json, o);
         return 0;
@@ -152,7 +160,12 @@ s_on_baseline(const ad_baseline_t *b, void *arg)
     cells[5] = sps;
     cells[6] = n;
     cells[7] = b->pinned ? "pinned" : "mean";
-    cells[8] = b->runs;
+    /* "[1,2,3]" reads 1,2,3; a long list is cut with "...". */
+    snprintf(runs, sizeof(runs), "%s", b->runs[0] == '[' ? b->runs + 1 : b->runs);
+    runs[strcspn(runs, "]")] = '\0';
+    if (strlen(b->runs) > sizeof(runs) - 2)
+        snprintf(runs + sizeof(runs) - 5, 5, "...");
+    cells[8] = runs;
     ad_cli_table_add(l->table, cells);
     return 0;
 }

@@ -55,7 +55,7 @@ s_bind_key(sqlite3_stmt *stmt, const s_key_t *k)
 
 #define S_KEY_IS "hardware = ?1 AND model = ?2 AND dataset = ?3 AND batch_size = ?4 AND device = ?5"
 
-/* The highest id of a comma list of ids. */
+/* The highest id of a JSON array of ids ("[3,7,12]", baselines.runs). */
 static int64_t
 s_latest_of(const char *runs)
 {
@@ -63,13 +63,16 @@ s_latest_of(const char *runs)
 
     for (const char *p = runs; p && *p;) {
         char *end;
-        long long id = strtoll(p, &end, 10);
+        long long id;
 
-        if (end == p)
-            break;
+        if (*p < '0' || *p > '9') {
+            p++;
+            continue;
+        }
+        id = strtoll(p, &end, 10);
         if (id > latest)
             latest = id;
-        p = *end == ',' ? end + 1 : end;
+        p = end;
     }
     return latest;
 }
@@ -215,8 +218,10 @@ s_base_from_repeats(ad_store_t *self, const s_key_t *k, const char *op, s_base_t
             cap = cap ? 2 * cap : 256;
             runs = ad_realloc(runs, cap);
         }
-        len += (size_t)snprintf(runs + len, cap - len, "%s%" PRId64, len ? "," : "", id);
+        len += (size_t)snprintf(runs + len, cap - len, "%s%" PRId64, len ? "," : "[", id);
     }
+    if (runs)
+        snprintf(runs + len, cap - len, "]");
     rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
     sqlite3_finalize(stmt);
     b->found = b->n > 0;
@@ -528,7 +533,7 @@ ad_store_pin_baseline(ad_store_t *self, const int64_t *ids, size_t n, bool probe
     rc = st_tx_begin(self, op, true, true, &tx);
     if (rc)
         return rc;
-    runs = ad_malloc(n * 24 + 1);
+    runs = ad_malloc(n * 24 + 3);
     runs[0] = '\0';
     for (size_t i = 0; i < n && !rc; i++) {
         rc = s_get(self, ids[i], op, i ? &run : &first);
@@ -540,7 +545,7 @@ ad_store_pin_baseline(ad_store_t *self, const int64_t *ids, size_t n, bool probe
             b.n++;
             mean += delta / (double)b.n;
             m2 += delta * (sps - mean);
-            len += (size_t)snprintf(runs + len, n * 24 + 1 - len, "%s%lld", i ? "," : "",
+            len += (size_t)snprintf(runs + len, n * 24 + 3 - len, "%s%lld", i ? "," : "[",
                                     (long long)ids[i]);
         }
         if (i)
@@ -548,6 +553,7 @@ ad_store_pin_baseline(ad_store_t *self, const int64_t *ids, size_t n, bool probe
     }
     if (rc)
         goto out_end;
+    snprintf(runs + len, n * 24 + 3 - len, "]");
     b.found = b.pinned = true;
     b.sps = mean;
     b.sd = b.n > 1 ? sqrt(m2 / (double)(b.n - 1)) : NAN;

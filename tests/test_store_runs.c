@@ -269,7 +269,7 @@ test_speedup_baseline_first(void **state)
                                   pow(800 - 2300.0 / 3, 2)) /
                                  2));
     assert_false(b.b.pinned);
-    snprintf(runs, sizeof(runs), "%lld,%lld,%lld", (long long)old_base, (long long)base,
+    snprintf(runs, sizeof(runs), "[%lld,%lld,%lld]", (long long)old_base, (long long)base,
              (long long)third);
     assert_string_equal(b.runs, runs);
 

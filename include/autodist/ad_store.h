@@ -274,7 +274,7 @@ typedef struct ad_baseline {
     const char *dataset;  /* key */
     int64_t batch_size;   /* key: global batch */
     const char *device;   /* key */
-    const char *runs;     /* the runs it is the mean of, comma-separated ids */
+    const char *runs;     /* the runs it is the mean of: a JSON array of ids, "[3,7,12]" */
     double sps;           /* their mean samples/s */
     double sps_sd;        /* their standard deviation (between repeats); NaN with one run */
     int64_t n;            /* how many */
