@@ -87,6 +87,7 @@ typedef struct agent {
     int64_t seq;                 /* last heartbeat sequence number of the session */
     int64_t session_at;          /* zclock_mono() at WELCOME */
     ad_cpu_times_t cpu_prev;     /* CPU counters at the previous heartbeat */
+    ad_load_jobs_t jobs;         /* autodist jobs' processes at the previous heartbeat */
     bool load_warned;            /* a load sampling failure was logged already */
     int stop_signal;             /* the signal that stops us; 0 while running */
     int exit_code;               /* set when the agent must exit; -1 while running */
@@ -639,8 +640,11 @@ static void
 s_send_heartbeat(agent_t *self)
 {
     ad_load_t load = {0};
+    ad_load_job_cpu_t jobs[64];
+    uint64_t total_before = self->cpu_prev.total, dt;
     ad_err_t err = {0};
-    json_t *hb;
+    json_t *hb, *by_job;
+    size_t n_jobs;
 
     if (ad_load_sample(&self->cpu_prev, &load, &err)) {
         /* Zeros keep the node alive; the coordinator only loses a load figure. */
@@ -654,6 +658,21 @@ s_send_heartbeat(agent_t *self)
                    (json_int_t)load.mem_total_bytes, "running");
     if (!hb)
         ad_oom(0);
+    /*
+     * The busy fraction of all cores that each autodist job's processes took, so
+     * that the coordinator can tell the other load on a job's nodes (noisy runs).
+     */
+    n_jobs = ad_load_jobs_scan(&self->jobs, NULL, jobs, sizeof(jobs) / sizeof(jobs[0]));
+    dt = self->cpu_prev.total > total_before ? self->cpu_prev.total - total_before : 0;
+    by_job = json_object();
+    for (size_t i = 0; i < n_jobs && dt > 0; i++) {
+        char key[32];
+        double f = (double)jobs[i].ticks / (double)dt;
+
+        snprintf(key, sizeof(key), "%lld", (long long)jobs[i].job);
+        json_object_set_new(by_job, key, json_real(f > 1 ? 1 : f));
+    }
+    json_object_set_new(json_object_get(hb, "load"), "jobs", by_job);
     if (ad_proto_send(self->sock, NULL, "HEARTBEAT", hb, &err)) {
         if (err.code == -EAGAIN)
             self->connected = false;
@@ -886,6 +905,7 @@ s_run(agent_t *self, sigset_t *stop_set)
         s_send_bye(self);
     }
 out_close:
+    ad_load_jobs_clear(&self->jobs);
     zloop_destroy(&self->loop);
     zactor_destroy(&self->monitor);
     zsock_destroy(&self->sock);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 /* Both files are a few KiB; /proc/stat grows with interrupts and cores, so read generously. */
@@ -177,4 +179,155 @@ ad_load_sample(ad_cpu_times_t *prev, ad_load_t *out, ad_err_t *err)
     out->mem_total_bytes = total;
     *prev = now;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* CPU of autodist jobs.                                                                    */
+
+/* utime + stime and starttime of /proc/PID/stat; false when it cannot be read. */
+static bool
+s_proc_stat(const char *root, int pid, uint64_t *ticks, uint64_t *start)
+{
+    char path[300], buf[1024], *p;
+    unsigned long long v[20];
+    ssize_t n;
+    int fd, k;
+
+    snprintf(path, sizeof(path), "%s/%d/stat", root, pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields start after the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p)
+        return false;
+    p++;
+    /* Field 3 (state) is a letter; read fields 4..22 as numbers (utime 14, stime 15, start 22). */
+    while (*p == ' ')
+        p++;
+    if (*p)
+        p++;
+    for (k = 0; k < 19; k++) {
+        char *end;
+
+        v[k] = strtoull(p, &end, 10);
+        if (end == p)
+            return false;
+        p = end;
+    }
+    *ticks = v[10] + v[11];
+    *start = v[18];
+    return true;
+}
+
+/* AUTODIST_JOB of /proc/PID/environ, or 0. */
+static int64_t
+s_proc_job(const char *root, int pid)
+{
+    static const char key[] = "AUTODIST_JOB=";
+    char path[300], *buf;
+    size_t cap = 1 << 16;
+    int64_t job = 0;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%d/environ", root, pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    buf = ad_malloc(cap + 1);
+    n = read(fd, buf, cap);
+    close(fd);
+    if (n > 0) {
+        buf[n] = '\0';
+        for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+            if (!strncmp(p, key, sizeof(key) - 1)) {
+                job = strtoll(p + sizeof(key) - 1, NULL, 10);
+                break;
+            }
+    }
+    free(buf);
+    return job > 0 ? job : 0;
+}
+
+static int
+s_proc_cmp(const void *a, const void *b)
+{
+    const ad_load_proc_t *x = a, *y = b;
+
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Add ticks to job's entry of out (n used, room cap). */
+static void
+s_job_add(ad_load_job_cpu_t *out, size_t *n, size_t cap, int64_t job, uint64_t ticks)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (out[i].job == job) {
+            out[i].ticks += ticks;
+            return;
+        }
+    if (*n < cap)
+        out[(*n)++] = (ad_load_job_cpu_t){job, ticks};
+}
+
+size_t
+ad_load_jobs_scan(ad_load_jobs_t *st, const char *proc_root, ad_load_job_cpu_t *out, size_t cap)
+{
+    const char *root = proc_root ? proc_root : "/proc";
+    ad_load_proc_t *now = NULL;
+    size_t n_now = 0, cap_now = 0, n_out = 0;
+    struct dirent *de;
+    DIR *d;
+
+    d = opendir(root);
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        ad_load_proc_t key = {0}, *prev;
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+
+        if (*end || pid <= 0 || pid > INT32_MAX)
+            continue;
+        key.pid = (int)pid;
+        if (!s_proc_stat(root, key.pid, &key.ticks, &key.start))
+            continue;
+        prev = st->n ? bsearch(&key, st->procs, st->n, sizeof(key), s_proc_cmp) : NULL;
+        if (prev && prev->start != key.start)
+            prev = NULL;
+        /* The environment is read once per process: a job's processes keep their mark. */
+        key.job = prev ? prev->job : s_proc_job(root, key.pid);
+        if (st->scanned && key.job > 0) {
+            uint64_t delta =
+                prev ? (key.ticks > prev->ticks ? key.ticks - prev->ticks : 0) : key.ticks;
+
+            s_job_add(out, &n_out, cap, key.job, delta);
+        }
+        if (n_now == cap_now) {
+            cap_now = cap_now ? 2 * cap_now : 256;
+            now = ad_realloc(now, cap_now * sizeof(*now));
+        }
+        now[n_now++] = key;
+    }
+    closedir(d);
+    qsort(now, n_now, sizeof(*now), s_proc_cmp);
+    free(st->procs);
+    st->procs = now;
+    st->n = n_now;
+    st->cap = cap_now;
+    st->scanned = true;
+    return n_out;
+}
+
+void
+ad_load_jobs_clear(ad_load_jobs_t *st)
+{
+    free(st->procs);
+    memset(st, 0, sizeof(*st));
 }

@@ -78,6 +78,8 @@ int ad_cli_logs(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_jobs(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_runs(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_speedup(ad_cli_t *cli, int argc, char **argv);
+/* autodist baseline: list, pin (--pin RUN[,RUN...]) and unpin the speedups' baselines. */
+int ad_cli_baseline(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_import(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_plan(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_predict(ad_cli_t *cli, int argc, char **argv);

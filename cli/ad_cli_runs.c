@@ -367,8 +367,9 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
     case AD_FIELD_TPP:
         out->num = r->threads_per_proc;
         break;
-    case AD_FIELD_WORKERS:
-        out->num = (double)r->nodes * r->procs_per_node;
+    case AD_FIELD_WORKERS: /* cores used, as efficiency counts them (docs/speedup.md) */
+        out->num =
+            (double)ad_cli_runs_cores(r->device, r->nodes, r->procs_per_node, r->threads_per_proc);
         break;
     case AD_FIELD_CORES:
         out->num = (double)r->nodes * r->procs_per_node * r->threads_per_proc;
@@ -454,14 +455,40 @@ ad_cli_run_json(const ad_run_t *r)
             json_decref(tags);
         json_object_set_new(o, "spec", spec ? spec : json_null());
     }
+    /* Schema 5 (docs/speedup.md): spread, interval, flags, probe, load, resources. */
+    json_object_set_new(o, "sps_sd", ad_cli_json_num(r->sps_sd));
+    json_object_set_new(o, "sps_steps", r->sps_steps ? json_integer(r->sps_steps) : json_null());
+    json_object_set_new(o, "speedup_lo", ad_cli_json_num(r->speedup_lo));
+    json_object_set_new(o, "speedup_hi", ad_cli_json_num(r->speedup_hi));
+    json_object_set_new(o, "flags", ad_cli_flags_json(r->flags));
+    json_object_set_new(o, "probe", json_boolean(r->probe));
+    json_object_set_new(o, "load_other", ad_cli_json_num(r->load_other));
+    json_object_set_new(o, "cpu_time_s", ad_cli_json_num(r->cpu_time_s));
+    json_object_set_new(o, "max_rss_bytes",
+                        r->max_rss_bytes ? json_integer(r->max_rss_bytes) : json_null());
     return o;
+}
+
+json_t *
+ad_cli_flags_json(const char *flags)
+{
+    json_t *arr = json_array();
+
+    for (const char *p = flags; p && *p;) {
+        size_t len = strcspn(p, ",");
+
+        json_array_append_new(arr, json_stringn(p, len));
+        p += len + (p[len] == ',');
+    }
+    return arr;
 }
 
 /* The CSV columns of runs: the keys of --json, in the same order. */
 static const char s_runs_csv_header[] =
     "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
     "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-    "step_time_s,comm_time_s,params,baseline,speedup,name,note,tags\n";
+    "step_time_s,comm_time_s,params,baseline,speedup,sps_sd,sps_steps,speedup_lo,speedup_hi,"
+    "flags,probe,load_other,cpu_time_s,max_rss_bytes,name,note,tags\n";
 
 static void
 s_run_csv(FILE *f, const ad_run_t *r)
@@ -489,6 +516,15 @@ s_run_csv(FILE *f, const ad_run_t *r)
     ad_cli_csv_int(f, r->params, !r->params, false);
     ad_cli_csv_int(f, r->baseline, !r->baseline, false);
     ad_cli_csv_num(f, r->speedup, false);
+    ad_cli_csv_num(f, r->sps_sd, false);
+    ad_cli_csv_int(f, r->sps_steps, !r->sps_steps, false);
+    ad_cli_csv_num(f, r->speedup_lo, false);
+    ad_cli_csv_num(f, r->speedup_hi, false);
+    ad_cli_csv_text(f, r->flags ? r->flags : "", false);
+    ad_cli_csv_int(f, r->probe, false, false);
+    ad_cli_csv_num(f, r->load_other, false);
+    ad_cli_csv_num(f, r->cpu_time_s, false);
+    ad_cli_csv_int(f, r->max_rss_bytes, !r->max_rss_bytes, false);
     ad_cli_csv_text(f, r->name, false);
     ad_cli_csv_text(f, r->note, false);
     ad_cli_csv_text(f, r->tags && strcmp(r->tags, "{}") ? r->tags : NULL, true);
@@ -534,9 +570,9 @@ static int
 s_on_run(const ad_run_t *r, void *arg)
 {
     runs_sink_t *sink = arg;
-    char id[24], job[24], batch[24], layout[64], rate[32], speedup[32], acc[32], tags[80];
+    char id[24], job[24], batch[24], layout[64], rate[32], speedup[64], acc[32], tags[80];
     char note[40];
-    const char *cells[12];
+    const char *cells[13];
 
     if (sink->where && !ad_filter_match(sink->where, ad_cli_runs_get, r))
         return 0;
@@ -561,6 +597,9 @@ s_on_run(const ad_run_t *r, void *arg)
     ad_cli_fmt_rate(r->samples_per_s, rate, sizeof(rate));
     if (isnan(r->speedup))
         snprintf(speedup, sizeof(speedup), "-");
+    else if (!isnan(r->speedup_lo) && !isnan(r->speedup_hi))
+        snprintf(speedup, sizeof(speedup), "%.2fx (%.2f-%.2f)", r->speedup, r->speedup_lo,
+                 r->speedup_hi);
     else
         snprintf(speedup, sizeof(speedup), "%.2fx", r->speedup);
     if (isnan(r->accuracy))
@@ -577,12 +616,13 @@ s_on_run(const ad_run_t *r, void *arg)
     cells[7] = rate;
     cells[8] = speedup;
     cells[9] = acc;
-    cells[10] = ad_cli_run_tags_text(r, tags, sizeof(tags));
+    cells[10] = r->flags && r->flags[0] ? r->flags : "-";
+    cells[11] = ad_cli_run_tags_text(r, tags, sizeof(tags));
     /* A long note is cut: `autodist show RUN` prints it whole. */
     snprintf(note, sizeof(note), "%s", r->note ? r->note : "");
     if (r->note && strlen(r->note) >= sizeof(note))
         memcpy(note + sizeof(note) - 4, "...", 4);
-    cells[11] = note;
+    cells[12] = note;
     ad_cli_table_add(sink->table, cells);
     return 0;
 }
@@ -592,7 +632,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
 {
     static const char *const headers[] = {"ID",      "JOB",      "MODEL", "DATASET",
                                           "BATCH",   "LAYOUT",   "STATE", "SAMPLES/S",
-                                          "SPEEDUP", "ACCURACY", "TAGS",  "NOTE"};
+                                          "SPEEDUP", "ACCURACY", "FLAGS", "TAGS",  "NOTE"};
     ad_filter_t *where = NULL;
     ad_filter_error_t ferr;
     ad_store_t *store = NULL;
@@ -626,7 +666,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     else if (o.out == AD_CLI_OUT_CSV)
         fputs(s_runs_csv_header, stdout);
     else
-        sink.table = ad_cli_table_new(12, headers);
+        sink.table = ad_cli_table_new(13, headers);
     if (store) {
         rc = ad_store_each_run(store, &o.filter, s_on_run, &sink);
         if (rc < 0) {

@@ -37,6 +37,9 @@ typedef struct ad_cli_group {
     double sps, sd;      /* mean throughput and its sample standard deviation */
     double speedup;      /* mean speedup; NaN = no baseline */
     double efficiency;   /* speedup / cores used */
+    double lo, hi;       /* the mean speedup's interval; NaN = no baseline */
+    int64_t base_n;      /* 1x1x1 runs behind the baseline; 0 = none */
+    char *run_flags;     /* flags any of its runs has (owned once kept; "" = none) */
     size_t seq;          /* position in the store's order: breaks the ties of --sort */
 } ad_cli_group_t;
 
@@ -79,6 +82,16 @@ json_t *ad_cli_run_json(const ad_run_t *r);
 
 /* A run's tags as "k=v,k=v" in buf (cut with "..." when too long; "" when none). Returns buf. */
 char *ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size);
+/* A run's flags (a comma list; NULL = none) as a new JSON array of strings. */
+json_t *ad_cli_flags_json(const char *flags);
+
+/*
+ * A layout group's flags into buf ("" when none): noisy, high-spread and
+ * few-samples when one of its runs has them; efficiency>100% when its mean speedup
+ * exceeds its cores (more than one); high-spread also when its runs' throughputs
+ * vary by more than AD_STORE_HIGH_SPREAD (docs/speedup.md).  Returns buf.
+ */
+char *ad_cli_group_flags(const ad_cli_group_t *g, char *buf, size_t size);
 
 /* v as a new JSON real, or JSON null for NaN (a missing value). */
 json_t *ad_cli_json_num(double v);
@@ -98,8 +111,10 @@ const char *ad_cli_speedup_family(const ad_cli_group_t *g);
 
 /*
  * Draw the groups with gnuplot into file (.svg or .png), saying so on stdout
- * when out is the table.  Returns 0 or an exit status after printing why.
+ * when out is the table; store (NULL: none) gives each hardware class's cores,
+ * marked on its panels.  Returns 0 or an exit status after printing why.
  */
-int ad_cli_speedup_plot(const ad_cli_groups_t *gs, const char *file, ad_cli_out_t out);
+int ad_cli_speedup_plot(const ad_cli_groups_t *gs, ad_store_t *store, const char *file,
+                        ad_cli_out_t out);
 
 #endif

@@ -52,8 +52,8 @@ s_group_get(const void *row, ad_field_t field, ad_value_t *out)
     case AD_FIELD_TPP:
         out->num = g->tpp;
         break;
-    case AD_FIELD_WORKERS:
-        out->num = (double)g->nodes * g->ppn;
+    case AD_FIELD_WORKERS: /* cores used, as efficiency counts them (docs/speedup.md) */
+        out->num = (double)ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp);
         break;
     case AD_FIELD_CORES:
         out->num = (double)g->nodes * g->ppn * g->tpp;
@@ -105,6 +105,10 @@ s_on_group(const ad_speedup_row_t *row, void *arg)
         .sd = row->samples_sd,
         .speedup = row->speedup,
         .efficiency = row->efficiency,
+        .lo = row->speedup_lo,
+        .hi = row->speedup_hi,
+        .base_n = row->baseline_n,
+        .run_flags = (char *)(row->run_flags ? row->run_flags : ""),
     };
 
     for (size_t i = 0; gs->where && i < ad_filter_terms(gs->where); i++)
@@ -118,6 +122,7 @@ s_on_group(const ad_speedup_row_t *row, void *arg)
     g.dataset = ad_strdup(g.dataset);
     g.hardware = ad_strdup(g.hardware);
     g.device = ad_strdup(g.device);
+    g.run_flags = ad_strdup(g.run_flags);
     g.seq = gs->n;
     gs->rows[gs->n++] = g;
     return 0;
@@ -131,6 +136,7 @@ s_groups_free(ad_cli_groups_t *gs)
         free(gs->rows[i].dataset);
         free(gs->rows[i].hardware);
         free(gs->rows[i].device);
+        free(gs->rows[i].run_flags);
     }
     free(gs->rows);
     free(gs->run_term);
@@ -251,6 +257,29 @@ s_cmp_groups(const void *pa, const void *pb)
 
 /* ---- autodist speedup: output ---------------------------------------------------------------- */
 
+char *
+ad_cli_group_flags(const ad_cli_group_t *g, char *buf, size_t size)
+{
+    const char *runs = g->run_flags ? g->run_flags : "";
+    bool on[4] = {
+        strstr(runs, AD_STORE_FLAG_NOISY) != NULL,
+        strstr(runs, AD_STORE_FLAG_HIGH_SPREAD) != NULL ||
+            (g->runs > 1 && g->sps > 0 && g->sd / g->sps > AD_STORE_HIGH_SPREAD),
+        !isnan(g->efficiency) && ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp) > 1 &&
+            g->efficiency > 1.0 + 1e-9,
+        strstr(runs, AD_STORE_FLAG_FEW_SAMPLES) != NULL,
+    };
+    static const char *const names[4] = {AD_STORE_FLAG_NOISY, AD_STORE_FLAG_HIGH_SPREAD,
+                                         AD_STORE_FLAG_EFFICIENCY, AD_STORE_FLAG_FEW_SAMPLES};
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < 4; i++)
+        if (on[i] && len < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? "," : "", names[i]);
+    return buf;
+}
+
 static char *
 s_layout(const ad_cli_group_t *g, char *buf, size_t size)
 {
@@ -262,15 +291,15 @@ static void
 s_print_table(const ad_cli_groups_t *gs)
 {
     static const char *const headers[] = {
-        "MODEL",  "DATASET", "BATCH",     "HARDWARE", "DEVICE",
-        "LAYOUT", "RUNS",    "SAMPLES/S", "SPEEDUP",  "EFFICIENCY",
+        "MODEL", "DATASET",   "BATCH",   "HARDWARE",   "DEVICE", "LAYOUT",
+        "RUNS",  "SAMPLES/S", "SPEEDUP", "EFFICIENCY", "FLAGS",
     };
-    ad_cli_table_t *t = ad_cli_table_new(10, headers);
+    ad_cli_table_t *t = ad_cli_table_new(11, headers);
 
     for (size_t i = 0; i < gs->n; i++) {
         const ad_cli_group_t *g = &gs->rows[i];
-        char batch[24], layout[48], runs[24], sps[96], sd[48], speedup[48], eff[48];
-        const char *cells[10];
+        char batch[24], layout[48], runs[24], sps[96], sd[48], speedup[64], eff[48], flags[64];
+        const char *cells[11];
 
         snprintf(batch, sizeof(batch), "%" PRId64, g->batch);
         snprintf(runs, sizeof(runs), "%" PRId64, g->runs);
@@ -279,7 +308,12 @@ s_print_table(const ad_cli_groups_t *gs)
             ad_cli_fmt_rate(g->sd, sd, sizeof(sd));
             snprintf(sps + strlen(sps), sizeof(sps) - strlen(sps), " +- %s", sd);
         }
-        snprintf(speedup, sizeof(speedup), isnan(g->speedup) ? "-" : "%.2fx", g->speedup);
+        if (isnan(g->speedup))
+            snprintf(speedup, sizeof(speedup), "-");
+        else if (!isnan(g->lo) && !isnan(g->hi))
+            snprintf(speedup, sizeof(speedup), "%.2fx (%.2f-%.2f)", g->speedup, g->lo, g->hi);
+        else
+            snprintf(speedup, sizeof(speedup), "%.2fx", g->speedup);
         snprintf(eff, sizeof(eff), isnan(g->speedup) ? "-" : "%.0f%%", 100.0 * g->efficiency);
         cells[0] = g->model[0] ? g->model : "-";
         cells[1] = g->dataset[0] ? g->dataset : "-";
@@ -291,6 +325,8 @@ s_print_table(const ad_cli_groups_t *gs)
         cells[7] = sps;
         cells[8] = speedup;
         cells[9] = eff;
+        ad_cli_group_flags(g, flags, sizeof(flags));
+        cells[10] = flags[0] ? flags : "-";
         ad_cli_table_add(t, cells);
     }
     ad_cli_table_print(t, stdout);
@@ -306,20 +342,28 @@ s_print_json(const ad_cli_groups_t *gs)
     ad_cli_json_list_begin(&list, "speedups");
     for (size_t i = 0; i < gs->n; i++) {
         const ad_cli_group_t *g = &gs->rows[i];
+        int64_t cores = ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp);
+        char flags[64];
+        json_t *o;
 
-        ad_cli_json_list_item(
-            &list,
-            json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:o, "
+        o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:o, "
                       "s:o, s:o, s:o}",
-                      "model", g->model, "dataset", g->dataset, "batch_size",
-                      (json_int_t)g->batch, "hardware", g->hardware, "device", g->device,
-                      "nodes", g->nodes, "procs_per_node", g->ppn, "threads_per_proc", g->tpp,
-                      "layout", s_layout(g, layout, sizeof(layout)), "family",
-                      ad_cli_speedup_family(g), "workers", (json_int_t)g->nodes * g->ppn,
-                      "cores", (json_int_t)g->nodes * g->ppn * g->tpp, "runs",
-                      (json_int_t)g->runs, "samples_per_s", ad_cli_json_num(g->sps),
-                      "samples_sd", ad_cli_json_num(g->sd), "speedup",
-                      ad_cli_json_num(g->speedup), "efficiency", ad_cli_json_num(g->efficiency)));
+                      "model", g->model, "dataset", g->dataset, "batch_size", (json_int_t)g->batch,
+                      "hardware", g->hardware, "device", g->device, "nodes", g->nodes,
+                      "procs_per_node", g->ppn, "threads_per_proc", g->tpp, "layout",
+                      s_layout(g, layout, sizeof(layout)), "family", ad_cli_speedup_family(g),
+                      "workers", (json_int_t)cores, "cores", (json_int_t)g->nodes * g->ppn * g->tpp,
+                      "runs", (json_int_t)g->runs, "samples_per_s", ad_cli_json_num(g->sps),
+                      "samples_sd", ad_cli_json_num(g->sd), "speedup", ad_cli_json_num(g->speedup),
+                      "efficiency", ad_cli_json_num(g->efficiency));
+        /* workers = the cores efficiency divides by (docs/speedup.md); ranks = nodes x ppn. */
+        json_object_set_new(o, "ranks", json_integer((json_int_t)g->nodes * g->ppn));
+        json_object_set_new(o, "speedup_lo", ad_cli_json_num(g->lo));
+        json_object_set_new(o, "speedup_hi", ad_cli_json_num(g->hi));
+        json_object_set_new(o, "baseline_runs", json_integer(g->base_n));
+        json_object_set_new(o, "flags",
+                            ad_cli_flags_json(ad_cli_group_flags(g, flags, sizeof(flags))));
+        ad_cli_json_list_item(&list, o);
     }
     ad_cli_json_list_end(&list);
 }
@@ -327,10 +371,11 @@ s_print_json(const ad_cli_groups_t *gs)
 static void
 s_print_csv(const ad_cli_groups_t *gs)
 {
-    char layout[48];
+    char layout[48], flags[64];
 
     fputs("model,dataset,batch_size,hardware,device,nodes,procs_per_node,threads_per_proc,"
-          "layout,family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency\n",
+          "layout,family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency,"
+          "speedup_lo,speedup_hi,baseline_runs,flags\n",
           stdout);
     for (size_t i = 0; i < gs->n; i++) {
         const ad_cli_group_t *g = &gs->rows[i];
@@ -345,13 +390,18 @@ s_print_csv(const ad_cli_groups_t *gs)
         ad_cli_csv_int(stdout, g->tpp, false, false);
         ad_cli_csv_text(stdout, s_layout(g, layout, sizeof(layout)), false);
         ad_cli_csv_text(stdout, ad_cli_speedup_family(g), false);
-        ad_cli_csv_int(stdout, (int64_t)g->nodes * g->ppn, false, false);
+        ad_cli_csv_int(stdout, ad_cli_runs_cores(g->device, g->nodes, g->ppn, g->tpp), false,
+                       false);
         ad_cli_csv_int(stdout, (int64_t)g->nodes * g->ppn * g->tpp, false, false);
         ad_cli_csv_int(stdout, g->runs, false, false);
         ad_cli_csv_num(stdout, g->sps, false);
         ad_cli_csv_num(stdout, g->sd, false);
         ad_cli_csv_num(stdout, g->speedup, false);
-        ad_cli_csv_num(stdout, g->efficiency, true);
+        ad_cli_csv_num(stdout, g->efficiency, false);
+        ad_cli_csv_num(stdout, g->lo, false);
+        ad_cli_csv_num(stdout, g->hi, false);
+        ad_cli_csv_int(stdout, g->base_n, false, false);
+        ad_cli_csv_text(stdout, ad_cli_group_flags(g, flags, sizeof(flags)), true);
     }
 }
 
@@ -424,7 +474,7 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
                db);
     else
         s_print_table(&gs);
-    rc = o.plot ? ad_cli_speedup_plot(&gs, o.plot, o.out) : AD_CLI_EXIT_OK;
+    rc = o.plot ? ad_cli_speedup_plot(&gs, store, o.plot, o.out) : AD_CLI_EXIT_OK;
 out:
     s_groups_free(&gs);
     ad_store_close(&store);

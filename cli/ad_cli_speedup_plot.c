@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ad_cli_runs.h"
+#include "autodist/ad_store.h"
 
 /* ---- autodist speedup: plot ------------------------------------------------------------------ */
 
@@ -21,10 +22,10 @@ static const struct {
     const char *title;  /* key entry */
     const char *style;  /* gnuplot style */
 } s_series[] = {
-    {"threads", "threads (1x1xT)", "linespoints lw 2 pt 7 ps 1.2 lc rgb '#1f77b4'"},
-    {"processes", "processes (1xPx1)", "linespoints lw 2 pt 9 ps 1.4 lc rgb '#d62728'"},
-    {"nodes", "nodes (Nx1x1)", "linespoints lw 2 pt 5 ps 1.2 lc rgb '#2ca02c'"},
-    {"mixed", "mixed (NxPxT)", "points pt 6 ps 1.4 lw 1.5 lc rgb '#9467bd'"},
+    {"threads", "threads (1x1xT)", "yerrorlines lw 2 pt 7 ps 1.2 lc rgb '#1f77b4'"},
+    {"processes", "processes (1xPx1)", "yerrorlines lw 2 pt 9 ps 1.4 lc rgb '#d62728'"},
+    {"nodes", "nodes (Nx1x1)", "yerrorlines lw 2 pt 5 ps 1.2 lc rgb '#2ca02c'"},
+    {"mixed", "mixed (NxPxT)", "yerrorbars pt 6 ps 1.4 lw 1.5 lc rgb '#9467bd'"},
 };
 
 #define S_N_SERIES (sizeof(s_series) / sizeof(s_series[0]))
@@ -41,6 +42,17 @@ s_gp_str(FILE *f, const char *s)
             fputc(*s, f);
     }
     fputc('\'', f);
+}
+
+/*
+ * The name a panel gives a hardware class.  Today the class itself (a
+ * fingerprint, or what an import called it); the command line's readable
+ * names (issue 11, Deliver 6) are wired in here.
+ */
+static const char *
+s_hw_label(const char *hardware)
+{
+    return hardware;
 }
 
 static bool
@@ -71,15 +83,41 @@ s_cmp_x(const void *pa, const void *pb)
  * Write one panel (the groups of one model, dataset, batch, hardware and
  * device, rows[0..n)) as datablocks and a plot command.
  */
-static void
-s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi)
+/* The low and high ends of a group's error bar: its interval, else its point. */
+static double
+s_lo(const ad_cli_group_t *g)
 {
-    const ad_cli_group_t *g0 = rows[0];
-    double max_x = 1, max_y = 1;
-    bool gpu = !strcmp(g0->device, "gpu"), first = true;
-    char title[512];
+    return isnan(g->lo) ? g->speedup : g->lo;
+}
 
-    qsort(rows, n, sizeof(*rows), s_cmp_x);
+static double
+s_hi(const ad_cli_group_t *g)
+{
+    return isnan(g->hi) ? g->speedup : g->hi;
+}
+
+/*
+ * Where a point's label goes, in fractions of the panel's height: each family
+ * on its own side, so points of one x (1x2x1, 1x1x2, 2x1x1) do not share a spot.
+ */
+static double
+s_label_dy(const char *family)
+{
+    if (!strcmp(family, "threads"))
+        return -0.045;
+    if (!strcmp(family, "processes"))
+        return 0.045;
+    if (!strcmp(family, "mixed"))
+        return 0.09;
+    if (!strcmp(family, "baseline"))
+        return -0.09;
+    return 0; /* nodes */
+}
+
+/* Datablocks of a panel: one per series (x, speedup, low, high), and the points' labels. */
+static void
+s_gp_data(FILE *f, int panel, ad_cli_group_t **rows, size_t n, double max_y)
+{
     for (size_t s = 0; s < S_N_SERIES; s++) {
         fprintf(f, "$p%d_%s << EOD\n", panel, s_series[s].family);
         for (size_t i = 0; i < n; i++) {
@@ -88,24 +126,59 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi)
 
             if (isnan(rows[i]->speedup) || (!base && strcmp(fam, s_series[s].family)))
                 continue;
-            fprintf(f, "%g %.6g\n", s_plot_x(rows[i]), rows[i]->speedup);
+            fprintf(f, "%g %.6g %.6g %.6g\n", s_plot_x(rows[i]), rows[i]->speedup, s_lo(rows[i]),
+                    s_hi(rows[i]));
         }
         fputs("EOD\n", f);
     }
+    /* Each point says its layout and how many runs it is the mean of. */
+    fprintf(f, "$p%d_labels << EOD\n", panel);
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(rows[i]->speedup))
+            fprintf(f, "%g %.6g \"%dx%dx%d (%lld)\"\n", s_plot_x(rows[i]),
+                    rows[i]->speedup + s_label_dy(ad_cli_speedup_family(rows[i])) * max_y,
+                    rows[i]->nodes, rows[i]->ppn, rows[i]->tpp, (long long)rows[i]->runs);
+    fputs("EOD\n", f);
+}
+
+static void
+s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi, int node_cores)
+{
+    const ad_cli_group_t *g0 = rows[0];
+    double max_x = 1, max_y = 1;
+    bool gpu = !strcmp(g0->device, "gpu"), first = true;
+    char title[512];
+
+    qsort(rows, n, sizeof(*rows), s_cmp_x);
     for (size_t i = 0; i < n; i++) {
         if (isnan(rows[i]->speedup))
             continue;
         if (s_plot_x(rows[i]) > max_x)
             max_x = s_plot_x(rows[i]);
-        if (rows[i]->speedup > max_y)
-            max_y = rows[i]->speedup;
+        if (s_hi(rows[i]) > max_y)
+            max_y = s_hi(rows[i]);
     }
+    s_gp_data(f, panel, rows, n, max_y);
+    if (!gpu && node_cores > max_x)
+        max_x = node_cores;
     snprintf(title, sizeof(title), "%s on %s, batch %lld%s%s%s", g0->model, g0->dataset,
-             (long long)g0->batch, g0->hardware[0] ? ", " : "", g0->hardware, gpu ? ", gpu" : "");
+             (long long)g0->batch, g0->hardware[0] ? ", " : "", s_hw_label(g0->hardware),
+             gpu ? ", gpu" : "");
     fputs("set title ", f);
     s_gp_str(f, title);
     fputs(multi ? "\n" : " font ',13'\n", f);
-    fprintf(f, "set xlabel '%s'\n", gpu ? "workers (GPUs used)" : "workers (cores used)");
+    /* One meaning of workers (docs/speedup.md): what the efficiency divides by. */
+    fprintf(f, "set xlabel '%s'\n",
+            gpu ? "workers = GPUs used (nodes x procs)"
+                : "workers = cores used (nodes x procs x threads)");
+    /* The cores of one node: past them a layout shares cores (oversubscribed). */
+    fputs("unset arrow\nunset label\n", f);
+    if (!gpu && node_cores > 0)
+        fprintf(f,
+                "set arrow from %d, graph 0 to %d, graph 1 nohead dt 3 lw 1.5 lc rgb '#ff7f0e'\n"
+                "set label '%d cores per node' at %d, graph 0.97 right offset -0.5,0 "
+                "tc rgb '#ff7f0e'\n",
+                node_cores, node_cores, node_cores, node_cores);
     fputs("set ylabel 'speedup over 1x1x1'\n", f);
     if (max_x >= 16) {
         fputs("set logscale xy 2\nset xtics autofreq\n", f);
@@ -127,18 +200,14 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi)
                   !strcmp(ad_cli_speedup_family(rows[i]), s_series[s].family);
         if (!any)
             continue;
-        fprintf(f, "%s$p%d_%s using 1:2 with %s title '%s'", first ? "" : ", \\\n     ", panel,
+        fprintf(f, "%s$p%d_%s using 1:2:3:4 with %s title '%s'", first ? "" : ", \\\n     ", panel,
                 s_series[s].family, s_series[s].style, s_series[s].title);
         first = false;
     }
-    /* A panel with the baseline alone still shows its point. */
-    if (first) {
-        fprintf(f,
-                "$p%d_threads using 1:2 with points pt 7 ps 1.2 lc rgb '#1f77b4' "
-                "title 'baseline (1x1x1)'",
-                panel);
-        first = false;
-    }
+    fprintf(f,
+            ", \\\n     $p%d_labels using 1:2:3 with labels left offset 0.9,0 font ',8' "
+            "tc rgb '#333333' notitle",
+            panel);
     fputs(", \\\n     x with lines dt 2 lw 1.5 lc rgb '#555555' title 'ideal (y = x)'\n", f);
 }
 
@@ -168,7 +237,7 @@ s_cmp_panel(const void *pa, const void *pb)
  * *left_out to the panels beyond the limit.
  */
 static int
-s_gp_script(FILE *f, const ad_cli_groups_t *gs, const char *file, int *left_out)
+s_gp_script(FILE *f, const ad_cli_groups_t *gs, ad_store_t *store, const char *file, int *left_out)
 {
     ad_cli_group_t **order = ad_malloc((gs->n ? gs->n : 1) * sizeof(*order));
     size_t *start = ad_malloc((gs->n + 1) * sizeof(*start));
@@ -183,8 +252,10 @@ s_gp_script(FILE *f, const ad_cli_groups_t *gs, const char *file, int *left_out)
     for (size_t i = 0, j; i < gs->n; i = j) {
         bool has = false;
 
+        /* A panel needs a point besides the baseline's (1, 1): no empty panels. */
         for (j = i; j < gs->n && s_same_panel(order[i], order[j]); j++)
-            has = has || !isnan(order[j]->speedup);
+            has = has || (!isnan(order[j]->speedup) &&
+                          strcmp(ad_cli_speedup_family(order[j]), "baseline"));
         if (!has)
             continue;
         start[npanels] = i;
@@ -220,8 +291,17 @@ s_gp_script(FILE *f, const ad_cli_groups_t *gs, const char *file, int *left_out)
     if (drawn > 1)
         fprintf(f, "set multiplot layout %d,%d title 'speedup against workers' font ',14'\n", rows,
                 cols);
-    for (int p = 0; p < drawn; p++)
-        s_gp_panel(f, p, order + start[p], count[p], drawn > 1);
+    for (int p = 0; p < drawn; p++) {
+        ad_profile_row_t prof = {0};
+        int cores = 0;
+
+        /* The machine's cores, from the hardware class's latest profile (none: no line). */
+        if (store && order[start[p]]->hardware[0] &&
+            ad_store_find_profile(store, order[start[p]]->hardware, &prof) == 0)
+            cores = prof.cores;
+        ad_store_profile_row_clear(&prof);
+        s_gp_panel(f, p, order + start[p], count[p], drawn > 1, cores);
+    }
     if (drawn > 1)
         fputs("unset multiplot\n", f);
     fputs("set output\n", f);
@@ -313,7 +393,8 @@ s_run_gnuplot(const char *script, const char *file)
 
 /* Draw the groups into file (.svg or .png).  Returns 0 or an exit status after printing why. */
 int
-ad_cli_speedup_plot(const ad_cli_groups_t *gs, const char *file, ad_cli_out_t out)
+ad_cli_speedup_plot(const ad_cli_groups_t *gs, ad_store_t *store, const char *file,
+                    ad_cli_out_t out)
 {
     char script[] = "/tmp/autodist-plot-XXXXXX";
     const char *tmpdir = getenv("TMPDIR");
@@ -331,7 +412,7 @@ ad_cli_speedup_plot(const ad_cli_groups_t *gs, const char *file, ad_cli_out_t ou
         snprintf(path, sizeof(path), "%s", script);
     }
     f = fdopen(fd, "w");
-    panels = s_gp_script(f, gs, file, &left_out);
+    panels = s_gp_script(f, gs, store, file, &left_out);
     if (fclose(f) != 0) {
         unlink(path);
         return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: cannot write %s: %s", path, strerror(errno));
@@ -339,8 +420,8 @@ ad_cli_speedup_plot(const ad_cli_groups_t *gs, const char *file, ad_cli_out_t ou
     if (panels == 0) {
         unlink(path);
         return ad_cli_fail(AD_CLI_EXIT_ERROR,
-                           "--plot: nothing to plot: no row has a speedup (no 1x1x1 baseline "
-                           "among the rows shown)");
+                           "--plot: nothing to plot: no row but a baseline has a speedup (no "
+                           "1x1x1 baseline, or no other layout, among the rows shown)");
     }
     if (left_out > 0)
         fprintf(stderr,

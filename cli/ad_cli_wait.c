@@ -136,12 +136,77 @@ s_progress_line(const waiter_t *w, const json_t *job, bool bar, char *buf, size_
     }
     if (epoch > 0 && epochs > 0)
         s_cat(buf, size, &len, " epoch %lld/%lld", (long long)epoch, (long long)epochs);
+    /* The steady-state rate so far (docs/speedup.md), the summary's definition. */
     if (!isnan(rate))
-        s_cat(buf, size, &len, " %s samples/s", ad_cli_fmt_rate(rate, tmp, sizeof(tmp)));
+        s_cat(buf, size, &len, " %s samples/s%s", ad_cli_fmt_rate(rate, tmp, sizeof(tmp)),
+              json_is_true(json_object_get(p, "warming_up")) ? " (warming up)" : "");
     if (!isnan(loss))
         s_cat(buf, size, &len, " loss %.3f", loss);
     if (!isnan(eta))
         s_cat(buf, size, &len, " ETA %s", ad_cli_fmt_duration(eta, tmp, sizeof(tmp)));
+}
+
+/*
+ * The run's figures in the summary (docs/speedup.md): the steady-state throughput
+ * with its spread, the speedup with its interval, the flags, what the ranks used.
+ */
+static void
+s_print_result(const json_t *res, bool ok)
+{
+    int64_t run = ad_cli_jint(res, "run", 0), steps = ad_cli_jint(res, "sps_steps", 0);
+    double rate = ad_cli_jnum(res, "samples_per_s", NAN), sd = ad_cli_jnum(res, "sps_sd", NAN);
+    double speedup = ad_cli_jnum(res, "speedup", NAN), acc = ad_cli_jnum(res, "accuracy", NAN);
+    double lo = ad_cli_jnum(res, "speedup_lo", NAN), hi = ad_cli_jnum(res, "speedup_hi", NAN);
+    double cpu = ad_cli_jnum(res, "cpu_time_s", NAN), other = ad_cli_jnum(res, "load_other", NAN);
+    int64_t rss = ad_cli_jint(res, "max_rss_bytes", 0);
+    const json_t *flags = json_object_get(res, "flags");
+    char tmp[64], tmp2[64];
+
+    if (!isnan(rate)) {
+        printf("  throughput %s samples/s", ad_cli_fmt_rate(rate, tmp, sizeof(tmp)));
+        if (!isnan(sd))
+            printf(" +- %s", ad_cli_fmt_rate(sd, tmp, sizeof(tmp)));
+        if (steps > 0)
+            printf(" (steady state, %lld steps)", (long long)steps);
+    } else {
+        printf("  throughput not measured");
+    }
+    if (run > 0)
+        printf(" (run %lld)", (long long)run);
+    printf("\n");
+    if (!isnan(speedup)) {
+        printf("  speedup %.2fx", speedup);
+        if (!isnan(lo) && !isnan(hi))
+            printf(" (%.2f-%.2f)", lo, hi);
+        printf(" over the 1x1x1 baseline (autodist baseline)\n");
+    } else if (ok) {
+        printf("  no baseline yet: run the 1x1x1 layout of this job to get one\n");
+    }
+    if (json_array_size(flags) > 0) {
+        size_t i;
+        json_t *f;
+
+        printf("  flags:");
+        json_array_foreach(flags, i, f)
+        {
+            const char *name = json_string_value(f);
+
+            printf("%s %s", i ? "," : "", name ? name : "?");
+            if (name && !strcmp(name, "noisy") && !isnan(other))
+                printf(" (other processes kept %.1f cores busy)", other);
+        }
+        printf("\n");
+    }
+    if (!isnan(acc))
+        printf("  test accuracy %.2f%%\n", 100.0 * acc);
+    if (!isnan(cpu) || rss > 0) {
+        printf("  CPU time %s (all ranks)",
+               isnan(cpu) ? "-" : ad_cli_fmt_duration(cpu, tmp, sizeof(tmp)));
+        if (rss > 0)
+            printf(", peak memory %s MiB (largest rank)",
+                   ad_cli_fmt_rate((double)rss / (1 << 20), tmp2, sizeof(tmp2)));
+        printf("\n");
+    }
 }
 
 /* Finish the live line, so what follows starts on its own line. */
@@ -218,30 +283,8 @@ s_summary(waiter_t *w, json_t *job)
         printf("\n");
         if (!ok && reason)
             printf("  reason: %s\n", reason);
-        if (res) {
-            int64_t run = ad_cli_jint(res, "run", 0), base = ad_cli_jint(res, "baseline", 0);
-            double rate = ad_cli_jnum(res, "samples_per_s", NAN);
-            double speedup = ad_cli_jnum(res, "speedup", NAN);
-            double acc = ad_cli_jnum(res, "accuracy", NAN);
-
-            if (!isnan(rate))
-                printf("  throughput %s samples/s", ad_cli_fmt_rate(rate, tmp, sizeof(tmp)));
-            else
-                printf("  throughput not measured");
-            if (run > 0)
-                printf(" (run %lld)", (long long)run);
-            printf("\n");
-            if (!isnan(speedup) && base > 0 && base == run)
-                printf("  speedup %.2fx: this run is the 1x1x1 baseline\n", speedup);
-            else if (!isnan(speedup) && base > 0)
-                printf("  speedup %.2fx over 1x1x1 run %lld\n", speedup, (long long)base);
-            else if (!isnan(speedup))
-                printf("  speedup %.2fx\n", speedup);
-            else if (ok)
-                printf("  no baseline yet: run the 1x1x1 layout of this job to get one\n");
-            if (!isnan(acc))
-                printf("  test accuracy %.2f%%\n", 100.0 * acc);
-        }
+        if (res)
+            s_print_result(res, ok);
         ad_cli_auto_print(job, stdout);
         fflush(stdout);
     }

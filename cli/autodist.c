@@ -162,6 +162,23 @@ static const command_t s_commands[] = {
      "                  mixed layouts as points, the ideal y = x dashed.  Without\n"
      "                  gnuplot the table is printed and the exit status is 1.\n"
      "  --model M       only model M;  --dataset D  only dataset D\n"},
+    {"baseline", ad_cli_baseline, "the baselines of the speedups: list, pin, unpin",
+     "usage: autodist baseline [--model M] [--dataset D]\n"
+     "       autodist baseline --pin RUN[,RUN...] [--probes-ok]\n"
+     "       autodist baseline --unpin RUN\n"
+     "\n"
+     "Every speedup is a run's samples/s over the baseline of its (hardware class, model,\n"
+     "dataset, global batch, device): the mean of its COMPLETED 1x1x1 runs, layout: auto\n"
+     "probes left out, refined by each new repeat -- or the runs pinned by hand, which new\n"
+     "repeats do not change (docs/speedup.md).  Without options: MODEL DATASET BATCH\n"
+     "HARDWARE DEVICE SAMPLES/S (mean +- sd between repeats) N RULE (mean or pinned) RUNS.\n"
+     "\n"
+     "options:\n"
+     "  --pin RUN,...   make these COMPLETED 1x1x1 runs (one group) the baseline; every\n"
+     "                  speedup of the group is recomputed\n"
+     "  --probes-ok     with --pin: allow layout: auto probes\n"
+     "  --unpin RUN     the baseline of RUN's group is the mean of its repeats again\n"
+     "  --model M       only model M;  --dataset D  only dataset D\n"},
     {"import", ad_cli_import, "add logged runs from a CSV file to the store",
      "usage: autodist import FILE.csv [--dry-run]\n"
      "\n"

@@ -247,7 +247,8 @@ static const char s_schema_v5[] =
     " n INTEGER NOT NULL,"
     " pinned INTEGER NOT NULL DEFAULT 0,"
     " updated REAL NOT NULL,"
-    " PRIMARY KEY (hardware, model, dataset, batch_size, device)) WITHOUT ROWID;";
+    " PRIMARY KEY (hardware, model, dataset, batch_size, device)) WITHOUT ROWID;"
+    "CREATE INDEX runs_flagged ON runs (" ST_GROUP_KEY ") WHERE flags IS NOT NULL;";
 
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
 static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2,
@@ -311,8 +312,10 @@ static const char *const s_sql[Q_COUNT] = {
     [Q_RUN_ADD] = "INSERT INTO runs (job, sweep, config_hash, model, dataset, hardware, device,"
                   " nodes, procs_per_node, threads_per_proc, batch_size, state, started, ended,"
                   " samples_per_s, epoch_time_s, accuracy, step_time_s, comm_time_s, params,"
-                  " baseline, speedup) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                  " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                  " baseline, speedup, sps_sd, sps_steps, probe, load_other, cpu_time_s,"
+                  " max_rss_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,"
+                  " ?28)",
     [Q_RUN_GET] = "SELECT " ST_RUN_COLS " FROM runs WHERE id = ?1",
     [Q_RUN_FIND] = "SELECT " ST_RUN_COLS " FROM runs WHERE sweep IS ?1 AND config_hash = ?2"
                    " ORDER BY id DESC LIMIT 1",
@@ -323,22 +326,18 @@ static const char *const s_sql[Q_COUNT] = {
                      " accuracy = COALESCE(?6, accuracy),"
                      " step_time_s = COALESCE(?7, step_time_s),"
                      " comm_time_s = COALESCE(?8, comm_time_s),"
-                     " params = COALESCE(?9, params) WHERE id = ?1",
-    [Q_RUN_BASELINE] = "SELECT id, samples_per_s FROM runs WHERE model = ?1 AND dataset = ?2"
-                       " AND batch_size = ?3 AND hardware = ?4 AND nodes = 1"
-                       " AND procs_per_node = 1 AND threads_per_proc = 1 AND device = ?5"
-                       " AND state = 'COMPLETED' AND samples_per_s > 0"
-                       " ORDER BY ended DESC, id DESC LIMIT 1",
-    [Q_RUN_SET_SPEEDUP] = "UPDATE runs SET baseline = ?2, speedup = ?3 WHERE id = ?1",
-    /*
-     * Left to itself (no ANALYZE statistics) the planner picks runs_layout and
-     * walks the whole group; runs_unmatched holds only the runs still waiting.
-     */
-    [Q_RUN_BACKFILL] =
-        "UPDATE runs INDEXED BY runs_unmatched SET baseline = ?1, speedup = samples_per_s / ?2"
-        " WHERE model = ?3 AND dataset = ?4 AND batch_size = ?5"
-        " AND hardware = ?6 AND device = ?7 AND state = 'COMPLETED'"
-        " AND speedup IS NULL AND samples_per_s > 0",
+                     " params = COALESCE(?9, params),"
+                     " sps_sd = COALESCE(?10, sps_sd), sps_steps = COALESCE(?11, sps_steps),"
+                     " load_other = COALESCE(?12, load_other),"
+                     " cpu_time_s = COALESCE(?13, cpu_time_s),"
+                     " max_rss_bytes = COALESCE(?14, max_rss_bytes) WHERE id = ?1",
+    [Q_BASELINE_GET] = "SELECT runs, sps, sps_sd, n, pinned FROM baselines WHERE hardware = ?1"
+                       " AND model = ?2 AND dataset = ?3 AND batch_size = ?4 AND device = ?5",
+    [Q_RUN_SET_SPEEDUP] = "UPDATE runs SET baseline = ?2, speedup = ?3, speedup_lo = ?4,"
+                          " speedup_hi = ?5, flags = ?6 WHERE id = ?1",
+    [Q_BASELINE_PUT] = "INSERT OR REPLACE INTO baselines (hardware, model, dataset, batch_size,"
+                       " device, runs, sps, sps_sd, n, pinned, updated)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_METRIC_ADD] = "INSERT OR REPLACE INTO metrics (run, step, key, value)"
                      " VALUES (?1, ?2, ?3, ?4)",
     [Q_METRIC_ALL] = "SELECT step, key, value FROM metrics WHERE run = ?1 ORDER BY step, key",
@@ -671,6 +670,16 @@ st_read_run(ad_store_t *self, sqlite3_stmt *stmt, bool dup, ad_run_t *run)
     run->params = st_col_i64(stmt, 20);
     run->baseline = st_col_i64(stmt, 21);
     run->speedup = st_col_real(stmt, 22);
+    /* Schema 5: spread, interval, flags, resources (docs/speedup.md). */
+    run->sps_sd = st_col_real(stmt, 23);
+    run->sps_steps = st_col_i64(stmt, 24);
+    run->speedup_lo = st_col_real(stmt, 25);
+    run->speedup_hi = st_col_real(stmt, 26);
+    run->flags = s_col_str(stmt, 27, dup);
+    run->probe = sqlite3_column_int(stmt, 28) != 0;
+    run->load_other = st_col_real(stmt, 29);
+    run->cpu_time_s = st_col_real(stmt, 30);
+    run->max_rss_bytes = st_col_i64(stmt, 31);
     {
         /* ST_RUN_META_COLS close the selection, whatever comes before them. */
         int m = sqlite3_column_count(stmt) - ST_RUN_META_N;
@@ -828,7 +837,8 @@ s_migrate_to(ad_store_t *self, int v)
              AD_STORE_APP_ID);
     self->injected = false;
     if (sqlite3_exec(self->db, s_migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_exec(self->db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+        (v == 5 && st_baselines_rebuild(self, op))) {
         rc = ad_err_set(&self->err, AD_EDB, "%s: %s: %s; the store is left at schema %d",
                         self->path, op, msg ? msg : sqlite3_errmsg(self->db), v - 1);
         sqlite3_free(msg);
@@ -1063,7 +1073,10 @@ ad_store_commit(ad_store_t *self)
                           "%s: commit: the transaction was rolled back after an earlier error; "
                           "nothing of it was written",
                           self->path);
-    rc = s_exec(self, Q_COMMIT, "commit");
+    /* Baselines that changed during the batch, and their groups' speedups, once each. */
+    rc = st_baselines_flush(self, "commit");
+    if (!rc)
+        rc = s_exec(self, Q_COMMIT, "commit");
     if (rc && !sqlite3_get_autocommit(self->db))
         s_exec_quiet(self, Q_ROLLBACK);
     return s_say_undone(self, rc, false);

@@ -21,7 +21,9 @@
  *   ad_store_nodes.c    nodes and their profiles
  *   ad_store_sweeps.c   sweeps
  *   ad_store_runs.c     runs, their filters, metrics
- *   ad_store_speedup.c  baselines and the speedup arithmetic
+ *   ad_store_speedup.c  the speedup arithmetic: intervals, flags, layout groups
+ *   ad_store_baselines.c  the baselines table: mean of the repeats or pinned, and
+ *                       the speedups of a group that follow it
  * Nothing outside core/ad_store*.c includes this header.
  */
 
@@ -34,7 +36,9 @@
 #define ST_RUN_COLS                                                                                \
     "id, job, sweep, config_hash, model, dataset, hardware, device, nodes, procs_per_node,"        \
     " threads_per_proc, batch_size, state, started, ended, samples_per_s, epoch_time_s,"           \
-    " accuracy, step_time_s, comm_time_s, params, baseline, speedup" ST_RUN_META_COLS
+    " accuracy, step_time_s, comm_time_s, params, baseline, speedup,"                              \
+    " sps_sd, sps_steps, speedup_lo, speedup_hi, flags, probe, load_other, cpu_time_s,"            \
+    " max_rss_bytes" ST_RUN_META_COLS
 /* Runs as experiments (ad_store_tags.c): the last columns of ST_RUN_COLS, read by st_read_run. */
 #define ST_RUN_META_COLS                                                                           \
     ", name, spec, note,"                                                                          \
@@ -82,9 +86,9 @@ enum {
     Q_RUN_FIND,
     Q_RUN_EXISTS,
     Q_RUN_FINISH,
-    Q_RUN_BASELINE,
+    Q_BASELINE_GET,
     Q_RUN_SET_SPEEDUP,
-    Q_RUN_BACKFILL,
+    Q_BASELINE_PUT,
     Q_METRIC_ADD,
     Q_METRIC_ALL,
     Q_METRIC_KEY,
@@ -230,17 +234,24 @@ const char *st_run_hardware(const ad_run_t *run);
 /* The run's device as stored ("cpu" when none). */
 const char *st_run_device(const ad_run_t *run);
 
-/* The latest COMPLETED 1x1x1 run of run's group: *id 0 when there is none. */
-int st_find_baseline(ad_store_t *self, const ad_run_t *run, const char *op, int64_t *id,
-                     double *sps);
-
-/* Set run id's baseline and speedup.  Returns 0 or AD_EDB. */
-int st_set_speedup(ad_store_t *self, int64_t id, int64_t baseline, double speedup, const char *op);
-
 /*
- * Run id, of the 1x1x1 layout, just COMPLETED: it is its own baseline, and
- * the baseline of the completed runs of its group that were waiting for one.
+ * A COMPLETED run with a throughput was added or finished (docs/speedup.md): a
+ * 1x1x1 non-probe run of an unpinned baseline refines it and every speedup of its
+ * group (at once, or at ad_store_commit() inside a batch); any other run gets its
+ * speedup, interval and flags from its group's baseline.  test_samples: the
+ * images behind its accuracy (0 = unknown).  Returns 0 or AD_EDB.
  */
-int st_baseline_arrived(ad_store_t *self, int64_t id, const ad_run_t *run, const char *op);
+int st_run_completed(ad_store_t *self, int64_t id, const ad_run_t *run, int64_t test_samples,
+                     const char *op);
+
+/* Set run id's flags alone (a run that ended without a throughput).  Returns 0 or AD_EDB. */
+int st_run_flags_only(ad_store_t *self, int64_t id, const ad_run_t *run, int64_t test_samples,
+                      const char *op);
+
+/* Recompute every baseline and every speedup from the runs (migration to schema 5). */
+int st_baselines_rebuild(ad_store_t *self, const char *op);
+
+/* Recompute the baselines a batch changed (ad_store_commit()).  Returns 0 or AD_EDB. */
+int st_baselines_flush(ad_store_t *self, const char *op);
 
 #endif

@@ -30,6 +30,8 @@ ad_store_run_init(ad_run_t *run)
     run->started = run->ended = NAN;
     run->samples_per_s = run->epoch_time_s = run->accuracy = NAN;
     run->step_time_s = run->comm_time_s = run->speedup = NAN;
+    run->sps_sd = run->speedup_lo = run->speedup_hi = NAN;
+    run->load_other = run->cpu_time_s = NAN;
 }
 
 void
@@ -39,6 +41,7 @@ ad_store_run_result_init(ad_run_result_t *res, ad_job_state_t state)
     res->state = state;
     res->ended = res->samples_per_s = res->epoch_time_s = res->accuracy = NAN;
     res->step_time_s = res->comm_time_s = NAN;
+    res->sps_sd = res->load_other = res->cpu_time_s = NAN;
 }
 
 void
@@ -55,6 +58,7 @@ ad_store_run_clear(ad_run_t *run)
     free(run->spec);
     free(run->note);
     free(run->tags);
+    free(run->flags);
     memset(run, 0, sizeof(*run));
 }
 
@@ -66,10 +70,8 @@ ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id)
 {
     const char *op = "add run";
     bool completed = run->state == AD_JOB_COMPLETED && st_has_throughput(run);
-    bool is_baseline = completed && st_is_baseline_layout(run);
     sqlite3_stmt *stmt = NULL;
-    int64_t baseline = 0, rid = 0;
-    double base_sps = NAN;
+    int64_t rid = 0;
     double started = run->started;
     st_tx_t tx;
     int rc;
@@ -88,14 +90,9 @@ ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id)
     if (isnan(started) && run->state == AD_JOB_RUNNING)
         started = st_now();
     /* The baseline lookup and the insert must see the same store: lock when completed. */
-    rc = st_tx_begin(self, op, completed, is_baseline, &tx);
+    rc = st_tx_begin(self, op, completed, completed, &tx);
     if (rc)
         return rc;
-    if (completed && !is_baseline) {
-        rc = st_find_baseline(self, run, op, &baseline, &base_sps);
-        if (rc)
-            goto out_end;
-    }
     rc = st_stmt(self, Q_RUN_ADD, op, &stmt);
     if (rc)
         goto out_end;
@@ -119,16 +116,22 @@ ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id)
     st_bind_real(stmt, 18, run->step_time_s);
     st_bind_real(stmt, 19, run->comm_time_s);
     st_bind_pos(stmt, 20, run->params);
-    st_bind_pos(stmt, 21, baseline);
-    st_bind_real(stmt, 22, baseline ? run->samples_per_s / base_sps : NAN);
+    /* 21, 22: the baseline and speedup are the store's (st_run_completed()). */
+    st_bind_real(stmt, 23, run->sps_sd);
+    st_bind_pos(stmt, 24, run->sps_steps);
+    sqlite3_bind_int(stmt, 25, run->probe ? 1 : 0);
+    st_bind_real(stmt, 26, run->load_other);
+    st_bind_real(stmt, 27, run->cpu_time_s);
+    st_bind_pos(stmt, 28, run->max_rss_bytes);
     rc = st_step(self, stmt);
     rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
     sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
     if (rc)
         goto out_end;
     rid = sqlite3_last_insert_rowid(self->db);
-    if (is_baseline)
-        rc = st_baseline_arrived(self, rid, run, op);
+    if (completed)
+        rc = st_run_completed(self, rid, run, 0, op);
 out_end:
     rc = st_tx_end(self, tx, rc, op);
     if (!rc && id)
@@ -184,8 +187,6 @@ ad_store_finish_run(ad_store_t *self, int64_t id, const ad_run_result_t *res)
     const char *op = "finish run";
     sqlite3_stmt *stmt = NULL;
     ad_run_t run = {0};
-    int64_t baseline;
-    double base_sps;
     st_tx_t tx;
     int rc;
 
@@ -216,23 +217,26 @@ ad_store_finish_run(ad_store_t *self, int64_t id, const ad_run_result_t *res)
     st_bind_real(stmt, 7, res->step_time_s);
     st_bind_real(stmt, 8, res->comm_time_s);
     st_bind_pos(stmt, 9, res->params);
+    st_bind_real(stmt, 10, res->sps_sd);
+    st_bind_pos(stmt, 11, res->sps_steps);
+    st_bind_real(stmt, 12, res->load_other);
+    st_bind_real(stmt, 13, res->cpu_time_s);
+    st_bind_pos(stmt, 14, res->max_rss_bytes);
     rc = st_step(self, stmt);
     rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    if (rc || res->state != AD_JOB_COMPLETED)
+    if (rc)
         goto out_end;
-    if (!isnan(res->samples_per_s))
-        run.samples_per_s = res->samples_per_s;
-    if (!st_has_throughput(&run))
+    /* The row as it now stands: what the result left NaN keeps its value. */
+    ad_store_run_clear(&run);
+    rc = s_get_run(self, Q_RUN_GET, id, NULL, op, &run);
+    if (rc)
         goto out_end;
-    if (st_is_baseline_layout(&run)) {
-        rc = st_baseline_arrived(self, id, &run, op);
-        goto out_end;
-    }
-    rc = st_find_baseline(self, &run, op, &baseline, &base_sps);
-    if (!rc && baseline)
-        rc = st_set_speedup(self, id, baseline, run.samples_per_s / base_sps, op);
+    if (res->state == AD_JOB_COMPLETED && st_has_throughput(&run))
+        rc = st_run_completed(self, id, &run, res->test_samples, op);
+    else
+        rc = st_run_flags_only(self, id, &run, res->test_samples, op);
 out_end:
     ad_store_run_clear(&run);
     return st_tx_end(self, tx, rc, op);

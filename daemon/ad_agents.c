@@ -275,6 +275,8 @@ ad_agents_on_msg(zloop_t *loop, zsock_t *sock, void *arg)
         /* The store's last_seen is written in batches by the tick (S_SEEN_TICKS). */
         if (ad_registry_heartbeat(self->reg, msg.identity, load, ad_clock_now(), NULL))
             s_reject(self, msg.identity, "no session: say HELLO again", 1000);
+        else
+            ad_running_load_sample(self, msg.identity, load);
         break;
     case AD_PROTO_BYE:
         n = ad_registry_lookup_identity(self->reg, msg.identity);

@@ -49,6 +49,29 @@ s_auto_of_probe(coord_t *self, int64_t probe)
     return NULL;
 }
 
+/*
+ * Whether job carries the name ad_auto_probe_job() gives a probe of its layout
+ * ("<name>-probe-NxPxT"): a probe queued before the coordinator restarted, whose
+ * auto job it no longer holds, is still no baseline.
+ */
+static bool
+s_named_as_probe(const ad_job_t *job)
+{
+    char suffix[64];
+    size_t len = job->name ? strlen(job->name) : 0, slen;
+
+    snprintf(suffix, sizeof(suffix), "-probe-%dx%dx%d", job->layout.nodes,
+             job->layout.procs_per_node, job->layout.threads_per_proc);
+    slen = strlen(suffix);
+    return len > slen && !strcmp(job->name + len - slen, suffix);
+}
+
+bool
+ad_autojob_is_probe(coord_t *self, int64_t id, const ad_job_t *job)
+{
+    return s_auto_of_probe(self, id) != NULL || (job && s_named_as_probe(job));
+}
+
 static autojob_t *
 s_auto_new(coord_t *self, int64_t id)
 {

@@ -264,6 +264,7 @@ ad_coord_run_start(ad_store_t *store, const ad_coord_run_t *r, int64_t *id, ad_e
     run.batch_size = r->batch_size;
     run.config_hash = (char *)r->config_hash;
     run.sweep = r->sweep;
+    run.probe = r->probe;
     run.state = AD_JOB_RUNNING;
     rc = ad_store_add_run(store, &run, id);
     /* The run carries its job's name, spec (hyper-parameters), note and tags (docs/store.md). */
@@ -288,6 +289,12 @@ ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *r, a
     res.step_time_s = r->step_time_s;
     res.comm_time_s = r->comm_time_s;
     res.params = r->params;
+    res.sps_sd = r->sps_sd;
+    res.sps_steps = r->sps_steps;
+    res.load_other = r->load_other;
+    res.cpu_time_s = r->cpu_time_s;
+    res.max_rss_bytes = r->max_rss_bytes;
+    res.test_samples = r->test_samples;
     if (r->ended > 0)
         res.ended = r->ended;
     rc = ad_store_finish_run(store, id, &res);
@@ -330,7 +337,35 @@ s_keep_run(const ad_run_t *run, void *arg)
                                                              : json_null());
     if (!*out)
         ad_oom(0);
+    /* Issue 11 (docs/speedup.md): the throughput's spread, the interval, flags, resources. */
+    json_object_set_new(*out, "sps_sd", s_num(run->sps_sd));
+    json_object_set_new(*out, "sps_steps",
+                        run->sps_steps > 0 ? json_integer(run->sps_steps) : json_null());
+    json_object_set_new(*out, "speedup_lo", s_num(run->speedup_lo));
+    json_object_set_new(*out, "speedup_hi", s_num(run->speedup_hi));
+    json_object_set_new(*out, "flags", ad_coord_flags_json(run->flags));
+    json_object_set_new(*out, "probe", json_boolean(run->probe));
+    json_object_set_new(*out, "load_other", s_num(run->load_other));
+    json_object_set_new(*out, "cpu_time_s", s_num(run->cpu_time_s));
+    json_object_set_new(*out, "max_rss_bytes",
+                        run->max_rss_bytes > 0 ? json_integer(run->max_rss_bytes) : json_null());
     return 1;
+}
+
+json_t *
+ad_coord_flags_json(const char *flags)
+{
+    json_t *arr = json_array();
+
+    for (const char *p = flags; p && *p;) {
+        size_t len = strcspn(p, ",");
+
+        json_array_append_new(arr, json_stringn(p, len));
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return arr;
 }
 
 json_t *

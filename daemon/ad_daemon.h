@@ -96,6 +96,13 @@ typedef struct progress {
     int64_t params;                /* model parameters (0 = unknown) */
     bool done;                     /* the done event came */
     bool gap;                      /* a step event was missed: metrics.jsonl is read at the end */
+    /* The trainer's steady-state figures (docs/speedup.md). */
+    int64_t warmup;         /* warm-up steps (start event's warmup_steps) */
+    double done_sps_sd;     /* the done event's sps_sd (NaN = none) */
+    int64_t done_sps_steps; /* its sps_steps */
+    double done_cpu_s;      /* its cpu_time_s (NaN = none) */
+    int64_t done_rss;       /* its max_rss_bytes */
+    int64_t test_samples;   /* images of the last test evaluation */
 } progress_t;
 
 /* A job whose mpirun runs. */
@@ -128,6 +135,7 @@ typedef struct run {
     ad_coord_metric_t *buf; /* metric samples not yet in the store */
     size_t n_buf, cap_buf;  /* samples in buf; its room */
     struct run *next;       /* the next running job */
+    double load_other;      /* most cores others kept busy on its nodes (NaN = not known) */
 } run_t;
 
 /* The coordinator. */
@@ -274,8 +282,23 @@ bool ad_autojob_decorate(coord_t *self, int64_t id, const char *state, json_t *o
 /* Job id is cancelled while PENDING: when it is an auto job, its probes go too. */
 void ad_autojob_cancel(coord_t *self, int64_t id);
 
+/*
+ * Whether job id (job: its spec, or NULL) is a probe of an auto job, or carries a
+ * probe's name for its layout (queued before a restart): its run is marked a
+ * probe, never a baseline (docs/speedup.md).
+ */
+bool ad_autojob_is_probe(coord_t *self, int64_t id, const ad_job_t *job);
+
 /* Free every auto job. */
 void ad_autojob_free_all(coord_t *self);
+
+/* ---- ad_running_load.c: other load on running jobs' nodes ---- */
+
+/*
+ * A HEARTBEAT's load from the node of agent session identity: raise the other
+ * load (busy cores less the job's own processes) of the jobs running there.
+ */
+void ad_running_load_sample(coord_t *self, const char *identity, const json_t *load);
 
 /* ---- ad_agents.c: the agents' socket ---- */
 

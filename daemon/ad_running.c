@@ -1,7 +1,7 @@
 /* ad_running.c - running jobs: launch, reap, stop, progress and metrics, recovery at restart */
 #include "ad_daemon.h"
 
-/* Steps at the start of a run left out of its throughput (docs/daemon.md). */
+/* Warm-up steps of a trainer that does not say (docs/speedup.md: AD_METRICS_WARMUP_MIN). */
 #define S_WARMUP_STEPS 3
 
 /*
@@ -27,6 +27,8 @@ s_progress_init(progress_t *p)
     p->phase = "starting";
     p->loss = p->samples_per_s = NAN;
     p->acc_test = p->acc_val = p->done_samples_per_s = NAN;
+    p->done_sps_sd = p->done_cpu_s = NAN;
+    p->warmup = S_WARMUP_STEPS;
 }
 
 static void
@@ -86,6 +88,8 @@ s_progress_event(run_t *r, const json_t *ev, double now)
         p->steps = steps > 0 ? steps : epochs * per_epoch;
         p->params = s_geti(ev, "params");
         p->step = s_geti(ev, "start_step");
+        if (json_is_integer(json_object_get(ev, "warmup_steps")))
+            p->warmup = s_geti(ev, "warmup_steps");
         p->phase = "training";
     } else if (!strcmp(event, "step")) {
         double step_s = ad_daemon_json_num(ev, "step_s"), comm_s = ad_daemon_json_num(ev, "comm_s");
@@ -108,8 +112,8 @@ s_progress_event(run_t *r, const json_t *ev, double now)
             p->sum_step_s += step_s;
             p->sum_comm_s += isnan(comm_s) ? 0 : comm_s;
             p->n_steps++;
-            /* The first S_WARMUP_STEPS steps of a run (allocator, kernel choice) are left out. */
-            if (p->n_steps > S_WARMUP_STEPS) {
+            /* The trainer's warm-up steps (allocator, kernel choice, caches) are left out. */
+            if (p->n_steps > p->warmup) {
                 p->warm_step_s += step_s;
                 p->warm_steps++;
             }
@@ -142,12 +146,19 @@ s_progress_event(run_t *r, const json_t *ev, double now)
             p->acc_test = acc;
         else
             p->acc_val = acc;
+        /* The images behind the accuracy the run keeps: the test's, else the validation's. */
+        if (test || isnan(p->acc_test))
+            p->test_samples = s_geti(ev, "samples");
         s_metric_add(r, step, test ? "test_accuracy" : "val_accuracy", acc);
         s_metric_add(r, step, test ? "test_loss" : "val_loss", ad_daemon_json_num(ev, "loss"));
     } else if (!strcmp(event, "done")) {
         p->done = true;
         p->phase = "done";
         p->done_samples_per_s = ad_daemon_json_num(ev, "samples_per_s");
+        p->done_sps_sd = ad_daemon_json_num(ev, "sps_sd");
+        p->done_sps_steps = s_geti(ev, "sps_steps");
+        p->done_cpu_s = ad_daemon_json_num(ev, "cpu_time_s");
+        p->done_rss = s_geti(ev, "max_rss_bytes");
     }
 }
 
@@ -185,25 +196,48 @@ s_progress_replay(run_t *r, double now)
     fclose(f);
 }
 
+/*
+ * The steady-state throughput so far (docs/speedup.md): the global batch x the
+ * steps past the trainer's warm-up / their time; during the warm-up, over the
+ * steps so far.  NaN before the first step.
+ */
+static double
+s_steady_so_far(const progress_t *p)
+{
+    if (p->batch <= 0)
+        return p->samples_per_s;
+    if (p->warm_steps > 0 && p->warm_step_s > 0)
+        return (double)p->batch * (double)p->warm_steps / p->warm_step_s;
+    if (p->n_steps > 0 && p->sum_step_s > 0)
+        return (double)p->batch * (double)p->n_steps / p->sum_step_s;
+    return NAN;
+}
+
 /* STATUS's progress object of a running job. */
 json_t *
 ad_running_progress_json(const run_t *r, double now)
 {
     const progress_t *p = &r->p;
-    json_t *eta = json_null();
+    double sps =
+        p->done && !isnan(p->done_samples_per_s) ? p->done_samples_per_s : s_steady_so_far(p);
+    json_t *eta = json_null(), *o;
 
     if (p->steps > 0 && p->t_first > 0 && p->step > p->step_first && now > p->t_first) {
         double rate = (double)(p->step - p->step_first) / (now - p->t_first);
 
         eta = json_real((double)(p->steps > p->step ? p->steps - p->step : 0) / rate);
     }
-    return json_pack(
+    o = json_pack(
         "{s:s s:I s:o s:I s:o s:o s:o s:o s:f}", "phase", p->phase, "step", (json_int_t)p->step,
         "steps", p->steps > 0 ? json_integer(p->steps) : json_null(), "epoch", (json_int_t)p->epoch,
         "epochs", p->epochs > 0 ? json_integer(p->epochs) : json_null(), "loss",
         isnan(p->loss) ? json_null() : json_real(p->loss), "samples_per_s",
-        isnan(p->samples_per_s) ? json_null() : json_real(p->samples_per_s), "eta_s", eta,
-        "elapsed_s", now - r->t_start);
+        isnan(sps) ? json_null() : json_real(sps), "eta_s", eta, "elapsed_s", now - r->t_start);
+    /* Whether samples_per_s is past the warm-up yet, and the other load seen so far. */
+    json_object_set_new(o, "warming_up", json_boolean(p->warm_steps == 0));
+    json_object_set_new(o, "load_other",
+                        isnan(r->load_other) ? json_null() : json_real(r->load_other));
+    return o;
 }
 
 /* Keep the job's pool with its run: a requeued job goes back to the same nodes. */
@@ -309,13 +343,16 @@ s_run_finish(coord_t *self, const run_t *r, const char *state)
 
     res.state = state;
     /*
-     * Throughput at steady state: global batch x steps / their time, past the
-     * warm-up, when the run had enough steps; else the trainer's own figure.
+     * One figure (docs/speedup.md): the trainer's steady-state rate of its done
+     * event, with its spread; none when it did not finish.
      */
-    if (r->p.done && r->p.batch > 0 && r->p.warm_steps >= S_WARMUP_STEPS && r->p.warm_step_s > 0)
-        res.samples_per_s = (double)r->p.batch * (double)r->p.warm_steps / r->p.warm_step_s;
-    else
-        res.samples_per_s = r->p.done ? r->p.done_samples_per_s : NAN;
+    res.samples_per_s = r->p.done ? r->p.done_samples_per_s : NAN;
+    res.sps_sd = r->p.done ? r->p.done_sps_sd : NAN;
+    res.sps_steps = r->p.done ? r->p.done_sps_steps : 0;
+    res.cpu_time_s = r->p.done ? r->p.done_cpu_s : NAN;
+    res.max_rss_bytes = r->p.done ? r->p.done_rss : 0;
+    res.test_samples = r->p.test_samples;
+    res.load_other = r->load_other;
     res.epoch_time_s = r->p.n_epochs ? r->p.sum_epoch_s / (double)r->p.n_epochs : NAN;
     res.accuracy = !isnan(r->p.acc_test) ? r->p.acc_test : r->p.acc_val;
     res.step_time_s = r->p.n_steps ? r->p.sum_step_s / (double)r->p.n_steps : NAN;
@@ -618,6 +655,8 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int a
     row.batch_size = job->batch_size;
     row.config_hash = hash;
     row.sweep = ad_coord_job_sweep(self->store, pick->job_id);
+    row.probe = ad_autojob_is_probe(self, r->id, job);
+    r->load_other = NAN;
     if (ad_coord_run_start(self->store, &row, &r->run_id, &err))
         ad_log(AD_LOG_ERROR, "job %lld: no run row: %s", (long long)r->id, err.msg);
     if (ad_journal_job_proc(self->journal, r->id, pid, identity, r->run_id, &err))
@@ -1065,6 +1104,7 @@ s_recover_running(coord_t *self, const ad_job_row_t *row)
     }
     ad_job_clear(&job);
     s_progress_init(&r->p);
+    r->load_other = NAN;
     s_progress_replay(r, ad_clock_now());
     r->next = self->runs;
     self->runs = r;

@@ -208,6 +208,53 @@ s_start_welcomed(s_agent_t *a, zsock_t *router, int port, const char *name, int 
 /* ---------------------------------------------------------------------------------------- */
 /* Tests.                                                                                   */
 
+/* A fake /proc/PID with its stat (utime, stime, starttime) and environment. */
+static void
+s_fake_proc(const char *root, int pid, unsigned utime, unsigned stime, unsigned start,
+            const char *env, size_t env_len)
+{
+    char dir[512], name[32], stat[400];
+
+    snprintf(name, sizeof(name), "%d", pid);
+    snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    mkdir(dir, 0755); /* may exist: the process changes between scans */
+    /* A command name with a space and a ')' in it, as kernels allow. */
+    snprintf(stat, sizeof(stat),
+             "%d (a b) c) R 1 %d %d 0 -1 4194560 100 0 0 0 %u %u 0 0 20 0 4 0 %u 1000 100\n", pid,
+             pid, pid, utime, stime, start);
+    adt_write_in(dir, "stat", stat, strlen(stat));
+    adt_write_in(dir, "environ", env, env_len);
+}
+
+/* The CPU each autodist job took between two scans: what the coordinator subtracts. */
+static void
+test_load_jobs_scan(void **state)
+{
+    static const char job7[] = "PATH=/bin\0AUTODIST_JOB=7\0HOME=/x";
+    static const char other[] = "PATH=/bin\0HOME=/x";
+    char root[512];
+    ad_load_jobs_t st = {0};
+    ad_load_job_cpu_t out[4];
+
+    adt_fresh_dir(root, sizeof(root), "fakeproc");
+    s_fake_proc(root, 100, 50, 10, 1000, job7, sizeof(job7));
+    s_fake_proc(root, 101, 500, 0, 1000, other, sizeof(other));
+    /* The first scan only remembers. */
+    assert_int_equal(ad_load_jobs_scan(&st, root, out, 4), 0);
+    s_fake_proc(root, 100, 80, 20, 1000, job7, sizeof(job7)); /* +40 ticks */
+    s_fake_proc(root, 101, 900, 0, 1000, other, sizeof(other));
+    s_fake_proc(root, 102, 5, 5, 2000, job7, sizeof(job7)); /* a new rank: +10 */
+    assert_int_equal(ad_load_jobs_scan(&st, root, out, 4), 1);
+    assert_int_equal(out[0].job, 7);
+    assert_int_equal(out[0].ticks, 50);
+    /* A reused pid is another process: it counts from its start, not as a delta. */
+    s_fake_proc(root, 100, 3, 0, 5000, other, sizeof(other));
+    assert_int_equal(ad_load_jobs_scan(&st, root, out, 4), 1);
+    assert_int_equal(out[0].ticks, 0);
+    ad_load_jobs_clear(&st);
+    assert_int_equal(ad_load_jobs_scan(&st, "/nonexistent-proc", out, 4), 0);
+}
+
 static void
 test_load_parsers(void **state)
 {
@@ -668,6 +715,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_load_parsers, s_teardown),
+        cmocka_unit_test_teardown(test_load_jobs_scan, s_teardown),
         cmocka_unit_test_teardown(test_profile_yaml, s_teardown),
         cmocka_unit_test_teardown(test_profile_json, s_teardown),
         cmocka_unit_test_teardown(test_bad_command_line, s_teardown),

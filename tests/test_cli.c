@@ -322,18 +322,22 @@ s_fake_job(const fake_t *f, int i)
             json_object_set_new(job, "sched", json_string("running"));
             json_object_set_new(job, "started", json_real((double)time(NULL) - 30));
             json_object_set_new(job, "progress",
-                                json_pack("{s:s s:i s:i s:i s:i s:f s:f s:f s:f}", "phase",
+                                json_pack("{s:s s:i s:i s:i s:i s:f s:f s:f s:f s:b}", "phase",
                                           "training", "step", 100 * i, "steps", 300, "epoch", 1,
                                           "epochs", 1, "loss", 0.612, "samples_per_s", 3012.4,
-                                          "eta_s", 31.0, "elapsed_s", 30.0));
+                                          "eta_s", 31.0, "elapsed_s", 30.0, "warming_up", i == 1));
         } else {
             json_object_set_new(job, "state", json_string("COMPLETED"));
             json_object_set_new(job, "exit_code", json_integer(0));
             json_object_set_new(job, "result",
-                                json_pack("{s:i s:f s:f s:i s:f s:f s:f}", "run", 15,
-                                          "samples_per_s", 3012.4, "speedup", 1.83, "baseline", 7,
-                                          "accuracy", 0.8912, "epoch_time_s", 20.0, "wall_s",
-                                          83.0));
+                                json_pack("{s:i s:f s:f s:i s:f s:f s:f s:f s:i s:f s:f s:[ss]"
+                                          " s:f s:f s:I}",
+                                          "run", 15, "samples_per_s", 3012.4, "speedup", 1.83,
+                                          "baseline", 7, "accuracy", 0.8912, "epoch_time_s", 20.0,
+                                          "wall_s", 83.0, "sps_sd", 120.0, "sps_steps", 270,
+                                          "speedup_lo", 1.21, "speedup_hi", 2.77, "flags", "noisy",
+                                          "few-samples", "load_other", 1.04, "cpu_time_s", 161.0,
+                                          "max_rss_bytes", (json_int_t)300 << 20));
             /* What layout: auto did (ad_autojob.c's STATUS "auto"). */
             json_object_set_new(
                 job, "auto",
@@ -439,12 +443,18 @@ test_wait_completed(void **st)
     s_fake_stop(&f);
     assert_non_null(strstr(cft_res.out, "submitted job 7 (too-big)\n"));
     assert_non_null(strstr(cft_res.out, "job 7 PENDING: waiting for nodes busy with job 3\n"));
+    /* The rate so far (docs/speedup.md): during the warm-up the line says so. */
     assert_non_null(strstr(cft_res.out, "job 7 RUNNING step 100/300 (33%) epoch 1/1 3012 "
-                                        "samples/s loss 0.612 ETA 0:00:31\n"));
+                                        "samples/s (warming up) loss 0.612 ETA 0:00:31\n"));
     assert_non_null(strstr(cft_res.out, "job 7 (too-big) COMPLETED, exit code 0, wall time "
                                         "0:01:23\n"));
-    assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s (run 15)\n"));
-    assert_non_null(strstr(cft_res.out, "  speedup 1.83x over 1x1x1 run 7\n"));
+    /* One definition (docs/speedup.md): steady state, its spread, the interval, the flags. */
+    assert_non_null(strstr(cft_res.out, "  throughput 3012 samples/s +- 120 (steady state, 270 "
+                                        "steps) (run 15)\n"));
+    assert_non_null(strstr(cft_res.out, "  speedup 1.83x (1.21-2.77) over the 1x1x1 baseline "
+                                        "(autodist baseline)\n"));
+    assert_non_null(strstr(cft_res.out, "  flags: noisy (other processes kept 1.0 cores busy), "
+                                        "few-samples\n"));
     assert_non_null(strstr(cft_res.out, "  test accuracy 89.12%\n"));
     /* layout auto: the choice, the probe measured, predicted against measured. */
     adt_assert_has(cft_res.out,
@@ -454,6 +464,8 @@ test_wait_completed(void **st)
     adt_assert_has(cft_res.out, "predicted 1500 samples/s\n");
     adt_assert_has(cft_res.out, "  1x2x1: predicted 2900 samples/s [2700-3100] (2 runs), measured "
                                 "3012 samples/s (+3.9 %)\n");
+    assert_non_null(strstr(cft_res.out, "  CPU time 0:02:41 (all ranks), peak memory 300 MiB "
+                                        "(largest rank)\n"));
     assert_string_equal(cft_res.err, "");
 
     s_fake_start(&f, S_FAKE_COMPLETED);
@@ -546,7 +558,7 @@ test_wait_terminal(void **st)
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_non_null(strstr(buf, "\rjob 7 RUNNING [######--------------]  33% step 100/300"));
     assert_non_null(strstr(buf, "\rjob 7 RUNNING [#############-------]  66% step 200/300"));
-    assert_non_null(strstr(buf, "speedup 1.83x over 1x1x1 run 7"));
+    assert_non_null(strstr(buf, "speedup 1.83x (1.21-2.77) over the 1x1x1 baseline"));
 }
 
 /* ---- a cluster of simulated nodes (autodist up) ----------------------------------------- */
@@ -765,7 +777,6 @@ test_jobs_cancel(void **st)
 static void
 test_wait_never(void **st)
 {
-    char want[128];
     json_t *doc, *sched;
     int64_t id = s_submit_never();
     char idtext[24];
@@ -789,20 +800,6 @@ test_wait_never(void **st)
         adt_assert_has(cft_res.err, file);
     }
     adt_assert_has(cft_res.err, "(--hold keeps it PENDING until nodes come)\n");
-    assert_true(cft_res.seconds < 4.0);
-    /* Held, --wait gives up after a grace with exit 5: it stays PENDING. */
-    cft_expect(S_CLI("submit", s_never_job, "--hold", "--wait"), 5);
-    assert_int_equal(sscanf(cft_res.out, "submitted job %lld (too-big)", (long long *)&id), 1);
-    assert_true(cft_res.seconds >= 4.0 && cft_res.seconds < 30.0);
-    snprintf(want, sizeof(want), "autodist: job %lld cannot start: ", (long long)id);
-    assert_non_null(strstr(cft_res.err, want));
-    snprintf(want, sizeof(want), "; it stays PENDING (autodist cancel %lld drops it)\n",
-             (long long)id);
-    assert_non_null(strstr(cft_res.err, want));
-    /* The plain (not a terminal) progress shows the reason while it waits. */
-    assert_non_null(strstr(cft_res.out, " PENDING: "));
-    snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
-    cft_expect(S_CLI("cancel", idtext), 0);
 }
 
 /* Ctrl-C during --wait stops waiting, not the job. */
@@ -815,13 +812,16 @@ test_wait_interrupt(void **st)
     long long id = 0;
     proc_t p;
 
+    /* Held, --wait waits for the nodes it was told will come: past the 5 s an unheld job
+     * is given, until Ctrl-C, which stops waiting, not the job. */
     adt_start(&p, AD_CLI_BIN, args, cft_tmp);
-    usleep(1500 * 1000);
+    usleep(6500 * 1000);
     kill(p.pid, SIGINT);
     adt_finish(&p, &cft_res, CFT_DEADLINE_S);
     cft_expect(cft_res.status, 130);
-    assert_true(cft_res.seconds < 10.0);
     assert_int_equal(sscanf(cft_res.out, "submitted job %lld", &id), 1);
+    /* The plain (not a terminal) progress shows the reason while it waits. */
+    assert_non_null(strstr(cft_res.out, " PENDING: "));
     snprintf(want, sizeof(want), "keeps going; follow it again with `autodist status %lld`", id);
     assert_non_null(strstr(cft_res.err, want));
     snprintf(idtext, sizeof(idtext), "%lld", id);

@@ -251,11 +251,13 @@ test_speedup_table(void **st)
     assert_non_null(strstr(cft_res.out, "LAYOUT"));
     assert_non_null(strstr(cft_res.out, "SAMPLES/S"));
     assert_non_null(strstr(cft_res.out, "EFFICIENCY"));
-    assert_non_null(strstr(cft_res.out, "1x2x1   3     2000 +- 200  2.00x    100%"));
-    assert_non_null(strstr(cft_res.out, "2x2x1   1     3000         3.00x    75%"));
+    /* Each mean speedup with its interval (docs/speedup.md): baseline of 2 repeats. */
+    assert_non_null(strstr(cft_res.out, "1x2x1   3     2000 +- 200  2.00x (1.67-2.40)  100%"));
+    assert_non_null(strstr(cft_res.out, "2x2x1   1     3000         3.00x (2.35-3.83)  75%"));
+    assert_non_null(strstr(cft_res.out, "FLAGS"));
     assert_non_null(strstr(cft_res.out, "xeon \"gold\", 2s"));
     /* resnet18 has no 1x1x1 baseline: no speedup, no efficiency. */
-    assert_non_null(strstr(cft_res.out, "1x2x1   1     100          -        -"));
+    assert_non_null(strstr(cft_res.out, "1x2x1   1     100          -                  -"));
     assert_string_equal(cft_res.err, "");
     cft_expect(cft_cli("speedup", "--help", NULL), 0);
     assert_non_null(strstr(cft_res.out, "usage: autodist speedup"));
@@ -275,6 +277,12 @@ test_speedup_table(void **st)
     assert_int_equal(access(empty, F_OK), -1);
     cft_expect(cft_cli("--home", home, "speedup", "--where", "model = vgg", NULL), 0);
     assert_non_null(strstr(cft_res.out, "no speedups match"));
+
+    /* A run 2.2x faster on 2 cores than one: its interval, and a flag that says it cannot be. */
+    cft_expect(cft_cli("--home", home, "runs", "--where", "samples_per_s = 2200", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "FLAGS"));
+    assert_non_null(strstr(cft_res.out, "2.20x (1.72-2.81)  20.00%"));
+    assert_non_null(strstr(cft_res.out, "  efficiency>100%  -"));
 }
 
 /* --json, parsed back: groups, mean, sd, n, speedup and efficiency. */
@@ -329,14 +337,21 @@ test_speedup_csv(void **st)
 {
     static const char want[] =
         "model,dataset,batch_size,hardware,device,nodes,procs_per_node,threads_per_proc,layout,"
-        "family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,1,1,1x1x1,baseline,1,1,2,1000,0,1,1\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,1,2,1x1x2,threads,1,2,1,1700,0,1.7,0.85\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,3,2000,200,2,1\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,2,1,1,2x1x1,nodes,2,2,1,1600,0,1.6,0.8\n"
-        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75\n"
-        "mlp,synthetic,128,\"xeon \"\"gold\"\", 2s\",cpu,1,1,1,1x1x1,baseline,1,1,1,5000,0,1,1\n"
-        "resnet18,synthetic,64,hw-a,cpu,1,2,1,1x2x1,processes,2,2,1,100,0,,\n";
+        "family,workers,cores,runs,samples_per_s,samples_sd,speedup,efficiency,speedup_lo,"
+        "speedup_hi,baseline_runs,flags\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,1,1,1,1x1x1,baseline,1,1,2,1000,0,1,1,0.8187307531,"
+        "1.221402758,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,1,1,2,1x1x2,threads,2,2,1,1700,0,1.7,0.85,1.330665611,"
+        "2.17184541,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,3,2000,200,2,1,1.666245671,"
+        "2.400606386,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,2,1,1,2x1x1,nodes,2,2,1,1600,0,1.6,0.8,1.252391164,"
+        "2.044089797,2,\n"
+        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75,2.348233432,"
+        "3.83266837,2,\n"
+        "mlp,synthetic,128,\"xeon \"\"gold\"\", 2s\",cpu,1,1,1,1x1x1,baseline,1,1,1,5000,0,1,1,"
+        "0.6542510919,1.52846516,1,\n"
+        "resnet18,synthetic,64,hw-a,cpu,1,2,1,1x2x1,processes,2,2,1,100,0,,,,,0,\n";
     const char *home = s_speedup_home();
 
     cft_expect(cft_cli("--home", home, "speedup", "--csv", NULL), 0);
@@ -374,7 +389,8 @@ test_speedup_where_sort(void **st)
                        "samples_per_s between 1600 and 2000 and workers = 2", NULL),
                0);
     s_layouts(got, sizeof(got));
-    assert_string_equal(got, "cnn:1x2x1 cnn:2x1x1");
+    /* workers are the cores a layout uses (docs/speedup.md): 1x1x2 has two. */
+    assert_string_equal(got, "cnn:1x1x2 cnn:1x2x1 cnn:2x1x1");
 
     /* accuracy and job choose runs before they are grouped: 1x2x1 loses its 2200 run. */
     cft_expect(cft_cli("--home", home, "speedup", "--csv", "--where",
@@ -382,8 +398,9 @@ test_speedup_where_sort(void **st)
                0);
     assert_string_equal(strchr(cft_res.out, '\n') + 1,
                         "cnn,fashion-mnist,256,hw-a,cpu,1,2,1,1x2x1,processes,2,2,2,1900,"
-                        "141.4213562,1.9,0.95\n"
-                        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75\n");
+                        "141.4213562,1.9,0.95,1.555588431,2.320665241,2,\n"
+                        "cnn,fashion-mnist,256,hw-a,cpu,2,2,1,2x2x1,mixed,4,4,1,3000,0,3,0.75,"
+                        "2.348233432,3.83266837,2,\n");
     cft_expect(cft_cli("--home", home, "--json", "speedup", "--where", "job = 1", NULL), 0);
     s_layouts(got, sizeof(got));
     assert_string_equal(got, "cnn:2x2x1");
@@ -472,10 +489,32 @@ test_speedup_plot(void **st)
         fprintf(stderr, "gnuplot is not installed: the SVG checks are skipped\n");
         skip();
     }
+    /* A profile of hw-a says its nodes have 2 cores: the plot marks them. */
+    {
+        ad_profile_row_t prof;
+        ad_store_t *store = NULL;
+        ad_err_t err = {0};
+        char db[300];
+
+        snprintf(db, sizeof(db), "%s/runs.db", home);
+        assert_int_equal(ad_store_open(db, 0, &store, &err), 0);
+        ad_store_profile_row_init(&prof);
+        prof.hardware = "hw-a";
+        prof.cores = 2;
+        assert_int_equal(ad_store_add_profile(store, &prof, NULL), 0);
+        ad_store_close(&store);
+    }
     cft_expect(cft_cli("--home", home, "speedup", "--plot", svg, NULL), 0);
     assert_non_null(strstr(cft_res.out, "plot: "));
-    assert_non_null(strstr(cft_res.out, "(2 panels)")); /* cnn and mlp; resnet18 has no speedup */
+    /* cnn only: mlp has nothing but its baseline, resnet18 no speedup (no empty panels). */
+    assert_non_null(strstr(cft_res.out, "(1 panel)"));
     adt_read_file(svg, text, sizeof(text));
+    assert_null(strstr(text, "mlp on synthetic"));
+    /* Points say their layout and run count; the machine's cores are marked. */
+    assert_non_null(strstr(text, "1x2x1 (3)"));
+    assert_non_null(strstr(text, "2x2x1 (1)"));
+    assert_non_null(strstr(text, "2 cores per node"));
+    assert_non_null(strstr(text, "workers = cores used (nodes x procs x threads)"));
     assert_true(!strncmp(text, "<?xml", 5) || !strncmp(text, "<svg", 4));
     assert_non_null(strstr(text, "</svg>"));
     assert_non_null(strstr(text, "threads (1x1xT)"));
@@ -495,6 +534,9 @@ test_speedup_plot(void **st)
     cft_expect(
         cft_cli("--home", home, "speedup", "--where", "model = resnet18", "--plot", svg, NULL), 1);
     assert_non_null(strstr(cft_res.out, "resnet18"));
+    assert_non_null(strstr(cft_res.err, "--plot: nothing to plot"));
+    cft_expect(cft_cli("--home", home, "speedup", "--where", "model = mlp", "--plot", svg, NULL),
+               1);
     assert_non_null(strstr(cft_res.err, "--plot: nothing to plot"));
     cft_expect(cft_cli("--home", home, "speedup", "--plot", "/nonexistent-autodist/x.svg", NULL),
                1);
@@ -542,8 +584,9 @@ test_runs_where_csv(void **st)
     snprintf(want, sizeof(want),
              "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
              "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
-             "step_time_s,comm_time_s,params,baseline,speedup,name,note,tags\n"
-             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,,,,\n",
+             "step_time_s,comm_time_s,params,baseline,speedup,sps_sd,sps_steps,speedup_lo,"
+             "speedup_hi,flags,probe,load_other,cpu_time_s,max_rss_bytes,name,note,tags\n"
+             "%lld,,,,resnet18,synthetic,hw-a,cpu,1,2,1,64,COMPLETED,,,100,,0.5,,,,,,,,,,,0,,,,,,\n",
              (long long)s_sp_resnet_run);
     cft_expect(cft_cli("--home", home, "runs", "--csv", "--where", "model = resnet18", NULL), 0);
     assert_string_equal(cft_res.out, want);
@@ -562,6 +605,82 @@ test_runs_where_csv(void **st)
     cft_expect(cft_cli("--home", home, "runs", "--json", "--csv", NULL), 2);
 }
 
+/* autodist baseline: the mean of the repeats, probes left out, pinned and unpinned by hand. */
+static void
+test_baseline_command(void **st)
+{
+    char home[300], db[360];
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    int64_t a, b, probe, pair;
+    json_t *doc, *row;
+    ad_run_t run;
+
+    snprintf(home, sizeof(home), "%s/home-baseline", cft_tmp);
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "no runs yet ("));
+    assert_int_equal(mkdir(home, 0700), 0);
+    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
+    a = s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_COMPLETED,
+                         1000, NAN, 0);
+    b = s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 1, 1, AD_JOB_COMPLETED,
+                         1200, NAN, 0);
+    ad_store_run_init(&run);
+    run.model = "cnn";
+    run.dataset = "fashion-mnist";
+    run.hardware = "hw-a";
+    run.batch_size = 256;
+    run.state = AD_JOB_COMPLETED;
+    run.samples_per_s = 4000;
+    run.probe = true;
+    assert_int_equal(ad_store_add_run(store, &run, &probe), 0);
+    pair = s_add_layout_run(store, "cnn", "fashion-mnist", "hw-a", 256, 1, 2, 1, AD_JOB_COMPLETED,
+                            1980, NAN, 0);
+    ad_store_close(&store);
+
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "SAMPLES/S"));
+    assert_non_null(strstr(cft_res.out, "1100 +- 141  2  mean  1,2\n"));
+    cft_expect(cft_cli("--home", home, "--json", "baseline", NULL), 0);
+    doc = adt_json(cft_res.out);
+    row = json_array_get(json_object_get(doc, "baselines"), 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "n")), 2);
+    assert_false(json_is_true(json_object_get(row, "pinned")));
+    assert_int_equal(json_array_size(json_object_get(row, "runs")), 2);
+    json_decref(doc);
+    cft_expect(cft_cli("--home", home, "runs", "--where", "ppn = 2", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1.80x ("));
+
+    /* A probe is no baseline unless asked for; a 1x2x1 run never is. */
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1,3", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "run 3 cannot be a baseline: it is a layout: auto probe"));
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "4", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "its layout is not 1x1x1"));
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "99", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "run 99: no such run"));
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1,x", NULL), 2);
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1", "--unpin", "1", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "exclude each other"));
+
+    /* Pinned to run 1 alone: every speedup follows, new repeats do not move it. */
+    cft_expect(cft_cli("--home", home, "baseline", "--pin", "1", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "pinned the baseline to run 1"));
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1000       1  pinned  1\n"));
+    cft_expect(cft_cli("--home", home, "runs", "--where", "ppn = 2", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1.98x ("));
+    cft_expect(cft_cli("--home", home, "baseline", "--unpin", "4", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "the mean of its 1x1x1 repeats again"));
+    cft_expect(cft_cli("--home", home, "runs", "--where", "ppn = 2", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "1.80x ("));
+    cft_expect(cft_cli("--home", home, "baseline", "--unpin", "4", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "is not pinned"));
+    (void)a;
+    (void)b;
+    (void)pair;
+}
+
 int
 main(void)
 {
@@ -573,6 +692,7 @@ main(void)
         cmocka_unit_test(test_speedup_where_sort),
         cmocka_unit_test(test_speedup_plot),
         cmocka_unit_test(test_runs_where_csv),
+        cmocka_unit_test(test_baseline_command),
     };
 
     if (cft_begin("ad_test_cli_runs"))

@@ -8,6 +8,7 @@
 
 #include "daemon_fixture.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
 /* Two agents, one name: one UP entry, the second exits 1; kill -9 -> DOWN in 3.5 s. */
@@ -186,6 +188,43 @@ test_run_and_speedup(void **st)
     assert_int_equal(
         json_integer_value(json_object_get(res, "baseline")),
         json_integer_value(json_object_get(json_object_get(dft_status(base), "result"), "run")));
+    /*
+     * One throughput (docs/speedup.md): the run keeps the trainer's done figure, the
+     * steady-state rate past its warm-up (3 of 30 steps), with its spread and interval.
+     */
+    {
+        char path[300], line[2048] = "", *nl;
+        json_t *done;
+
+        snprintf(path, sizeof(path), "%s/logs/%lld/metrics.jsonl", dft_home, (long long)two);
+        assert_true(ad_proc_last_line(path, line, sizeof(line)));
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        done = json_loads(line, 0, NULL);
+        assert_non_null(done);
+        assert_string_equal(json_string_value(json_object_get(done, "event")), "done");
+        {
+            double kept = json_number_value(json_object_get(res, "samples_per_s"));
+            double said = json_number_value(json_object_get(done, "samples_per_s"));
+
+            /* The file's numbers have 9 significant digits. */
+            if (!(fabs(kept - said) <= 1e-6 * said))
+                fail_msg("the run keeps %.10g samples/s, the trainer's done line says %.10g", kept,
+                         said);
+        }
+        assert_int_equal(json_integer_value(json_object_get(res, "sps_steps")), 27);
+        assert_true(json_is_number(json_object_get(res, "sps_sd")));
+        json_decref(done);
+    }
+    assert_true(json_number_value(json_object_get(res, "speedup_lo")) <
+                json_number_value(json_object_get(res, "speedup")));
+    assert_true(json_number_value(json_object_get(res, "speedup_hi")) >
+                json_number_value(json_object_get(res, "speedup")));
+    assert_true(json_is_array(json_object_get(res, "flags")));
+    assert_true(json_number_value(json_object_get(res, "cpu_time_s")) > 0);
+    assert_true(json_integer_value(json_object_get(res, "max_rss_bytes")) > 0);
+    assert_false(json_is_true(json_object_get(res, "probe")));
     json_decref(j);
 
     /* The job's output, to the end, with eof once it is over. */
@@ -197,6 +236,45 @@ test_run_and_speedup(void **st)
     json_decref(r);
     dft_req("LOGS", json_pack("{s:I}", "job", (json_int_t)999), -ENOENT, &err);
     assert_int_equal(dft_job_procs(two), 0);
+    dft_stop_both(d, a);
+}
+
+/*
+ * A run made while another process burns a core is flagged noisy: the agents
+ * report each job's share of the CPU, the coordinator keeps the rest's largest.
+ */
+static void
+test_noisy_run(void **st)
+{
+    pid_t d = dft_start_daemon(), a = dft_start_agent("n1", "a1"), burner;
+    json_t *j, *res, *flags, *f;
+    bool noisy = false;
+    int64_t id;
+    size_t i;
+
+    dft_wait_listed("n1");
+    burner = fork();
+    assert_true(burner >= 0);
+    if (burner == 0) {
+        volatile unsigned long spin = 0;
+
+        alarm(120);
+        for (;;)
+            spin++;
+    }
+    /* Long enough for two heartbeats (1 s) while it runs. */
+    id = dft_submit(dft_run_job("noisy", 3000, 1));
+    j = dft_wait_state(id, "COMPLETED|FAILED", 120000);
+    kill(burner, SIGKILL);
+    waitpid(burner, NULL, 0);
+    assert_string_equal(dft_state_of(j), "COMPLETED");
+    res = json_object_get(j, "result");
+    flags = json_object_get(res, "flags");
+    json_array_foreach(flags, i, f) noisy = noisy || !strcmp(json_string_value(f), "noisy");
+    if (!noisy || !(json_number_value(json_object_get(res, "load_other")) >= 0.5))
+        fail_msg("a run next to a busy loop: load_other %.2f, noisy %s",
+                 json_number_value(json_object_get(res, "load_other")), noisy ? "yes" : "no");
+    json_decref(j);
     dft_stop_both(d, a);
 }
 
@@ -469,12 +547,19 @@ test_layout_auto(void **st)
         json_array_foreach(json_object_get(r, "jobs"), i, o) {
             const char *name = json_string_value(json_object_get(o, "name"));
 
+            json_t *full = dft_status(json_integer_value(json_object_get(o, "id")));
+            bool probe = json_is_true(json_object_get(json_object_get(full, "result"), "probe"));
+
+            /* A probe's run is marked so: it never becomes a baseline (docs/speedup.md). */
             if (strncmp(name, "auto-probe-", 11) == 0) {
                 assert_string_equal(dft_state_of(o), "COMPLETED");
+                assert_true(probe);
                 n_probes++;
             } else {
                 assert_string_equal(name, "auto");
+                assert_false(probe);
             }
+            json_decref(full);
         }
         assert_int_equal(json_array_size(probes), n_probes);
         assert_int_equal(json_array_size(json_object_get(plan, "probes")), n_probes);
@@ -519,6 +604,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_port_in_use_and_sigterm, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_jobs, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_run_and_speedup, dft_setup, dft_teardown),
+        cmocka_unit_test_setup_teardown(test_noisy_run, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_trainer_fails, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_fork_fails, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_stop_running, dft_setup, dft_teardown),

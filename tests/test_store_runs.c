@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 static int
@@ -213,29 +214,77 @@ test_each_run_order_and_stop(void **state)
 /* ---------------------------------------------------------------------------------------- */
 /* Speedup.                                                                                */
 
+/* The baseline of a group as the store holds it; fails when there is none. */
+typedef struct {
+    ad_baseline_t b;
+    char runs[256];
+    int n;
+} s_base_t;
+
+static int
+s_take_base(const ad_baseline_t *b, void *arg)
+{
+    s_base_t *out = arg;
+
+    out->b = *b;
+    snprintf(out->runs, sizeof(out->runs), "%s", b->runs);
+    out->b.runs = out->runs;
+    out->n++;
+    return 0;
+}
+
+static s_base_t
+s_base_of(ad_store_t *store, const char *device)
+{
+    ad_run_filter_t f = {0};
+    s_base_t out = {0};
+
+    f.model = "cnn";
+    f.device = device;
+    f.hardware = "hw-a";
+    assert_int_equal(ad_store_each_baseline(store, &f, s_take_base, &out), 0);
+    return out;
+}
+
 static void
 test_speedup_baseline_first(void **state)
 {
-    char path[512];
+    char path[512], runs[64];
     ad_store_t *store = sft_new_store(path, sizeof(path), "speedup1");
-    int64_t base, old_base, run4, other;
+    int64_t base, old_base, third, run4, other;
     ad_run_t got, run;
+    s_base_t b;
 
     old_base = sft_run_to_completion(store, 1, 1, 1, 500, 100);
     base = sft_run_to_completion(store, 1, 1, 1, 1000, 200);
-    /* The most recent baseline is the one that ended last, not the one added last. */
-    sft_run_to_completion(store, 1, 1, 1, 800, 150);
+    third = sft_run_to_completion(store, 1, 1, 1, 800, 150);
     run4 = sft_run_to_completion(store, 2, 2, 1, 3600, 300);
 
+    /* The baseline is the mean of the three repeats, not the latest of them. */
+    b = s_base_of(store, "cpu");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.b.n, 3);
+    assert_near(b.b.sps, 2300.0 / 3);
+    assert_near(b.b.sps_sd, sqrt((pow(500 - 2300.0 / 3, 2) + pow(1000 - 2300.0 / 3, 2) +
+                                  pow(800 - 2300.0 / 3, 2)) /
+                                 2));
+    assert_false(b.b.pinned);
+    snprintf(runs, sizeof(runs), "[%lld,%lld,%lld]", (long long)old_base, (long long)base,
+             (long long)third);
+    assert_string_equal(b.runs, runs);
+
+    /* Every repeat is measured against that mean, and so is every other layout. */
     assert_int_equal(ad_store_get_run(store, base, &got), 0);
-    assert_int_equal(got.baseline, base); /* its own baseline */
-    assert_near(got.speedup, 1.0);
+    assert_int_equal(got.baseline, third); /* the newest run of the baseline */
+    assert_near(got.speedup, 1000 / (2300.0 / 3));
     ad_store_run_clear(&got);
     assert_int_equal(ad_store_get_run(store, run4, &got), 0);
-    assert_int_equal(got.baseline, base);
-    assert_near(got.speedup, 3.6);
+    assert_int_equal(got.baseline, third);
+    assert_near(got.speedup, 3600 / (2300.0 / 3));
+    assert_true(got.speedup_lo < got.speedup && got.speedup < got.speedup_hi);
+    /* 4.7x on 4 cores cannot be: the flag says so. */
+    assert_string_equal(got.flags, AD_STORE_FLAG_EFFICIENCY);
     ad_store_run_clear(&got);
-    assert_int_not_equal(base, old_base);
 
     /* Another batch size is another group: no baseline. */
     sft_run(&run, 1, 1, 4, AD_JOB_RUNNING, NAN);
@@ -251,6 +300,7 @@ test_speedup_baseline_first(void **state)
     assert_int_equal(ad_store_get_run(store, other, &got), 0);
     assert_int_equal(got.baseline, 0);
     assert_true(isnan(got.speedup));
+    assert_true(isnan(got.speedup_lo));
     ad_store_run_clear(&got);
 
     /* A failed run gets no speedup even with a throughput. */
@@ -306,24 +356,255 @@ test_speedup_baseline_after(void **state)
     assert_true(isnan(got.speedup));
     ad_store_run_clear(&got);
 
-    /* A later baseline does not rewrite speedups already given, but serves new runs. */
+    /* A second repeat refines the baseline (mean 1125), and every speedup follows it. */
     base2 = sft_run_to_completion(store, 1, 1, 1, 1250, 40);
     assert_int_equal(ad_store_get_run(store, r1, &got), 0);
-    assert_int_equal(got.baseline, base);
+    assert_int_equal(got.baseline, base2);
+    assert_near(got.speedup, 1900 / 1125.0);
     ad_store_run_clear(&got);
     later = sft_run_to_completion(store, 2, 1, 1, 2500, 50);
     assert_int_equal(ad_store_get_run(store, later, &got), 0);
     assert_int_equal(got.baseline, base2);
-    assert_near(got.speedup, 2.0);
+    assert_near(got.speedup, 2500 / 1125.0);
     ad_store_run_clear(&got);
 
-    /* An imported (added COMPLETED) baseline of the gpu group backfills too. */
+    /* An imported (added COMPLETED) baseline of the gpu group gives its runs a speedup. */
     sft_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 3500);
     run.device = "gpu";
     base = sft_add_run(store, &run);
     assert_int_equal(ad_store_get_run(store, gpu, &got), 0);
     assert_int_equal(got.baseline, base);
     assert_near(got.speedup, 2.0);
+    ad_store_run_clear(&got);
+    ad_store_close(&store);
+}
+
+/* A `layout: auto` probe never becomes the baseline, unless pinned by hand. */
+static void
+test_probe_is_no_baseline(void **state)
+{
+    char path[512];
+    ad_store_t *store = sft_new_store(path, sizeof(path), "probe");
+    int64_t probe, base, pair, ids[2];
+    ad_run_t run, got;
+    s_base_t b;
+
+    sft_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 4000);
+    run.probe = true;
+    probe = sft_add_run(store, &run);
+    pair = sft_run_to_completion(store, 1, 2, 1, 1800, 20);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_true(isnan(got.speedup));
+    ad_store_run_clear(&got);
+    assert_int_equal(s_base_of(store, "cpu").n, 0);
+
+    base = sft_run_to_completion(store, 1, 1, 1, 1000, 30);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_near(got.speedup, 1.8);
+    ad_store_run_clear(&got);
+    assert_int_equal(ad_store_get_run(store, probe, &got), 0);
+    assert_true(got.probe);
+    assert_near(got.speedup, 4.0);
+    ad_store_run_clear(&got);
+
+    /* Pinning a probe is refused unless asked for. */
+    ids[0] = base;
+    ids[1] = probe;
+    assert_int_equal(ad_store_pin_baseline(store, ids, 2, false), AD_EINVAL);
+    assert_non_null(strstr(ad_store_errmsg(store), "is a layout: auto probe"));
+    /* A 1x2x1 run is no baseline. */
+    assert_int_equal(ad_store_pin_baseline(store, &pair, 1, true), AD_EINVAL);
+    assert_non_null(strstr(ad_store_errmsg(store), "its layout is not 1x1x1"));
+    assert_int_equal(ad_store_pin_baseline(store, ids, 2, true), 0);
+    b = s_base_of(store, "cpu");
+    assert_true(b.b.pinned);
+    assert_near(b.b.sps, 2500);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_near(got.speedup, 1800 / 2500.0);
+    ad_store_run_clear(&got);
+
+    /* A new repeat does not move a pinned baseline... */
+    sft_run_to_completion(store, 1, 1, 1, 1100, 40);
+    assert_near(s_base_of(store, "cpu").b.sps, 2500);
+    /* ...until it is unpinned: the mean of the repeats again (1000, 1100), probes left out. */
+    assert_int_equal(ad_store_unpin_baseline(store, pair), 0);
+    b = s_base_of(store, "cpu");
+    assert_false(b.b.pinned);
+    assert_near(b.b.sps, 1050);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_near(got.speedup, 1800 / 1050.0);
+    ad_store_run_clear(&got);
+    assert_int_equal(ad_store_unpin_baseline(store, pair), -ENOENT);
+    assert_non_null(strstr(ad_store_errmsg(store), "is not pinned"));
+    assert_int_equal(ad_store_unpin_baseline(store, 999), -ENOENT);
+    ad_store_close(&store);
+}
+
+/*
+ * The issue's "done when": ten repeats of one 1x2x1 job whose throughput varies
+ * by 25 % from run to run give intervals that each hold every other repeat's speedup.
+ */
+static void
+test_interval_covers_repeats(void **state)
+{
+    static const double sps[10] = {1700, 1840, 1620, 1950, 1760, 1985, 1690, 1880, 1800, 1730};
+    char path[512];
+    ad_store_t *store = sft_new_store(path, sizeof(path), "interval");
+    double s[10], lo[10], hi[10];
+    ad_run_filter_t f = {0};
+    int64_t ids[10];
+    ad_run_t got;
+
+    sft_run_to_completion(store, 1, 1, 1, 1000, 10);
+    for (int i = 0; i < 10; i++) {
+        ad_run_result_t res;
+        ad_run_t run;
+
+        sft_run(&run, 1, 2, 1, AD_JOB_RUNNING, NAN);
+        ids[i] = sft_add_run(store, &run);
+        ad_store_run_result_init(&res, AD_JOB_COMPLETED);
+        res.samples_per_s = sps[i];
+        res.sps_sd = 0.08 * sps[i];
+        res.sps_steps = 40;
+        assert_int_equal(ad_store_finish_run(store, ids[i], &res), 0);
+        assert_int_equal(ad_store_get_run(store, ids[i], &got), 0);
+        s[i] = got.speedup;
+        lo[i] = got.speedup_lo;
+        hi[i] = got.speedup_hi;
+        assert_int_equal(got.sps_steps, 40);
+        assert_null(got.flags);
+        ad_store_run_clear(&got);
+    }
+    for (int i = 0; i < 10; i++)
+        for (int j = 0; j < 10; j++)
+            assert_true(lo[i] <= s[j] && s[j] <= hi[i]);
+    /* With one baseline run the interval has its stated floor: c = AD_STORE_CV_ONE. */
+    {
+        double sp, l, h, want = sqrt(0.08 * 0.08 + 2 * AD_STORE_CV_ONE * AD_STORE_CV_ONE);
+
+        ad_store_speedup_interval(1700, 0.08 * 1700, 1000, NAN, 1, &sp, &l, &h);
+        assert_near(sp, 1.7);
+        assert_near(l, 1.7 * exp(-AD_STORE_INTERVAL_Z * want));
+        assert_near(h, 1.7 * exp(AD_STORE_INTERVAL_Z * want));
+    }
+    (void)f;
+    ad_store_close(&store);
+}
+
+/* The flags of the runs of the 1x2x1 group, as ad_store_each_speedup() gives them. */
+static int
+s_take_group_flags(const ad_speedup_row_t *row, void *arg)
+{
+    if (row->procs_per_node == 2)
+        snprintf(arg, 96, "%s", row->run_flags ? row->run_flags : "(null)");
+    return 0;
+}
+
+static bool
+s_keep_all(const ad_run_t *run, void *arg)
+{
+    (void)run;
+    (void)arg;
+    return true;
+}
+
+/* The flagging rule, and flags kept with the run as it finishes. */
+static void
+test_flags(void **state)
+{
+    char path[512], buf[128];
+    ad_store_t *store = sft_new_store(path, sizeof(path), "flags");
+    ad_run_result_t res;
+    ad_run_t run, got;
+    int64_t id;
+
+    sft_run(&run, 1, 2, 1, AD_JOB_COMPLETED, 1000);
+    assert_string_equal(ad_store_run_flags(&run, 0, buf, sizeof(buf)), "");
+    run.load_other = 0.49;
+    assert_string_equal(ad_store_run_flags(&run, 10000, buf, sizeof(buf)), "");
+    run.accuracy = 1.0;   /* on 3 images */
+    run.load_other = 1.0; /* another process held a core */
+    run.sps_sd = 300;     /* 30 % of the mean */
+    run.speedup = 2.2;    /* on 2 cores */
+    assert_string_equal(ad_store_run_flags(&run, 3, buf, sizeof(buf)),
+                        "noisy,high-spread,efficiency>100%,few-samples");
+    /* few-samples stays when the test set size is not known any more. */
+    run.load_other = NAN;
+    run.sps_sd = NAN;
+    run.speedup = 2.0;
+    run.flags = "few-samples";
+    assert_string_equal(ad_store_run_flags(&run, 0, buf, sizeof(buf)), "few-samples");
+    /* No accuracy, nothing it could mislead about. */
+    run.accuracy = NAN;
+    assert_string_equal(ad_store_run_flags(&run, 3, buf, sizeof(buf)), "");
+
+    sft_run(&run, 1, 2, 1, AD_JOB_RUNNING, NAN);
+    id = sft_add_run(store, &run);
+    ad_store_run_result_init(&res, AD_JOB_COMPLETED);
+    res.samples_per_s = 1500;
+    res.accuracy = 1.0;
+    res.test_samples = 3;
+    res.load_other = 1.7;
+    res.cpu_time_s = 12.5;
+    res.max_rss_bytes = 300 << 20;
+    assert_int_equal(ad_store_finish_run(store, id, &res), 0);
+    assert_int_equal(ad_store_get_run(store, id, &got), 0);
+    assert_string_equal(got.flags, "noisy,few-samples");
+    assert_near(got.load_other, 1.7);
+    assert_near(got.cpu_time_s, 12.5);
+    assert_int_equal(got.max_rss_bytes, 300 << 20);
+    ad_store_run_clear(&got);
+    /* A baseline arriving later recomputes its speedup and keeps its flags. */
+    sft_run_to_completion(store, 1, 1, 1, 1000, 10);
+    assert_int_equal(ad_store_get_run(store, id, &got), 0);
+    assert_near(got.speedup, 1.5);
+    assert_string_equal(got.flags, "noisy,few-samples");
+    ad_store_run_clear(&got);
+    /* Its layout group shows what its runs are flagged with, from either path. */
+    {
+        char flags[96] = "";
+
+        sft_run_to_completion(store, 1, 2, 1, 1400, 20);
+        assert_int_equal(ad_store_each_speedup(store, NULL, s_take_group_flags, flags), 0);
+        assert_string_equal(flags, "noisy,few-samples");
+        flags[0] = '\0';
+        assert_int_equal(
+            ad_store_each_speedup_of(store, NULL, s_keep_all, NULL, s_take_group_flags, flags), 0);
+        assert_string_equal(flags, "noisy,few-samples");
+    }
+    ad_store_close(&store);
+}
+
+/* In a batch (an import), baselines are recomputed once, at commit; a rollback leaves none. */
+static void
+test_baseline_in_a_batch(void **state)
+{
+    char path[512];
+    ad_store_t *store = sft_new_store(path, sizeof(path), "batch");
+    int64_t pair;
+    ad_run_t run, got;
+
+    assert_int_equal(ad_store_begin(store), 0);
+    sft_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 900);
+    sft_add_run(store, &run);
+    sft_run(&run, 1, 2, 1, AD_JOB_COMPLETED, 1500);
+    pair = sft_add_run(store, &run);
+    sft_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 1100);
+    sft_add_run(store, &run);
+    assert_int_equal(ad_store_rollback(store), 0);
+    assert_int_equal(s_base_of(store, "cpu").n, 0);
+
+    assert_int_equal(ad_store_begin(store), 0);
+    sft_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 900);
+    sft_add_run(store, &run);
+    sft_run(&run, 1, 2, 1, AD_JOB_COMPLETED, 1500);
+    pair = sft_add_run(store, &run);
+    sft_run(&run, 1, 1, 1, AD_JOB_COMPLETED, 1100);
+    sft_add_run(store, &run);
+    assert_int_equal(ad_store_commit(store), 0);
+    assert_near(s_base_of(store, "cpu").b.sps, 1000);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_near(got.speedup, 1.5);
     ad_store_run_clear(&got);
     ad_store_close(&store);
 }
@@ -687,6 +968,10 @@ main(void)
         cmocka_unit_test_teardown(test_each_run_order_and_stop, sft_teardown),
         cmocka_unit_test_teardown(test_speedup_baseline_first, sft_teardown),
         cmocka_unit_test_teardown(test_speedup_baseline_after, sft_teardown),
+        cmocka_unit_test_teardown(test_probe_is_no_baseline, sft_teardown),
+        cmocka_unit_test_teardown(test_interval_covers_repeats, sft_teardown),
+        cmocka_unit_test_teardown(test_flags, sft_teardown),
+        cmocka_unit_test_teardown(test_baseline_in_a_batch, sft_teardown),
         cmocka_unit_test_teardown(test_speedup_groups, sft_teardown),
         cmocka_unit_test_teardown(test_run_groups_stay_exact, sft_teardown),
         cmocka_unit_test_teardown(test_speedup_of_a_sweep, sft_teardown),

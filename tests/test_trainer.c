@@ -595,6 +595,32 @@ test_eval_and_metrics_events(void **state)
     assert_int_equal(s_int(done, "steps"), 60);
     assert_true(s_num(done, "samples_per_s") > 0);
     assert_true(s_num(done, "wall_s") > 0);
+    /*
+     * One definition of throughput (docs/speedup.md): the steady-state rate over the
+     * steps past the warm-up (a tenth of 60 = 6, as the start event says), with its
+     * spread over those steps; the done line's figure is what the steps add up to.
+     */
+    assert_int_equal(s_int(start, "warmup_steps"), 6);
+    assert_int_equal(s_int(done, "warmup_steps"), 6);
+    assert_int_equal(s_int(done, "sps_steps"), 54);
+    {
+        double time = 0, mean = 0, sq = 0;
+
+        for (int k = 6; k < nsteps; k++) {
+            double v = s_num(s_nth(all, "step", k), "samples_per_s");
+
+            time += s_num(s_nth(all, "step", k), "step_s");
+            mean += v / 54;
+            sq += v * v / 54;
+        }
+        assert_true(fabs(s_num(done, "samples_per_s") - 54 * 64 / time) <
+                    1e-3 * s_num(done, "samples_per_s"));
+        assert_true(fabs(s_num(done, "sps_sd") - sqrt((sq - mean * mean) * 54 / 53)) <
+                    1e-2 * s_num(done, "sps_sd") + 1e-6);
+    }
+    /* CPU time of both ranks, and the larger rank's peak memory. */
+    assert_true(s_num(done, "cpu_time_s") > 0);
+    assert_true(s_int(done, "max_rss_bytes") > 10 << 20);
     json_decref(all);
 }
 

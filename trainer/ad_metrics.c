@@ -2,9 +2,12 @@
 #include "autodist/ad_metrics.h"
 
 #include <errno.h>
+#include <math.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -201,4 +204,54 @@ ad_metrics_emit(ad_metrics_t *self, const char *event, json_t *fields, ad_err_t 
     }
     json_decref(obj);
     return rc;
+}
+
+int64_t
+ad_metrics_warmup_steps(int64_t steps)
+{
+    int64_t w = steps / 10 > AD_METRICS_WARMUP_MIN ? steps / 10 : AD_METRICS_WARMUP_MIN;
+
+    return w > steps / 2 ? steps / 2 : w;
+}
+
+void
+ad_metrics_steady_add(ad_metrics_steady_t *st, double samples, double step_s)
+{
+    double sps = samples / step_s, delta;
+
+    st->steps++;
+    st->samples += samples;
+    st->step_s += step_s;
+    delta = sps - st->mean;
+    st->mean += delta / (double)st->steps;
+    st->m2 += delta * (sps - st->mean);
+}
+
+double
+ad_metrics_steady_sps(const ad_metrics_steady_t *st)
+{
+    return st->steps > 0 && st->step_s > 0 ? st->samples / st->step_s : NAN;
+}
+
+double
+ad_metrics_steady_sd(const ad_metrics_steady_t *st)
+{
+    return st->steps > 1 ? sqrt(st->m2 / (double)(st->steps - 1)) : NAN;
+}
+
+void
+ad_metrics_resources(double *cpu_s, double *max_rss)
+{
+    struct rusage ru;
+    double mine[2] = {0, 0}, sum = 0, max = 0;
+
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        mine[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        mine[1] = (double)ru.ru_maxrss * 1024.0; /* kB on Linux */
+    }
+    MPI_Reduce(&mine[0], &sum, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&mine[1], &max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    *cpu_s = sum;
+    *max_rss = max;
 }

@@ -89,6 +89,7 @@ typedef struct train {
     int64_t steps_per_epoch;  /* global steps per epoch */
     ad_err_t hook_err;        /* first failure inside a backward hook */
     int64_t metrics_lost;     /* events metrics.jsonl missed since it last took one */
+    int64_t warmup;           /* steps of this process left out of its throughput */
 } train_t;
 
 static volatile sig_atomic_t s_stop_signal;
@@ -898,6 +899,7 @@ s_setup(train_t *t, ad_err_t *err)
     rc = s_agree(t, s_broadcast_state(t, err), err);
     if (rc)
         return rc;
+    t->warmup = ad_metrics_warmup_steps(t->total_steps - t->step);
     if ((t->o.metrics || t->o.report) && t->rank == 0) {
         t->metrics = ad_metrics_open(t->o.metrics, t->step > 0, err);
         rc = t->metrics ? 0 : err->code;
@@ -939,16 +941,14 @@ s_setup(train_t *t, ad_err_t *err)
     }
 
     if (t->rank == 0) {
-        json_t *f = json_pack("{s:o, s:i, s:i, s:I, s:f, s:i, s:s, s:I, s:I, s:I}", "config",
-                              s_config(t), "world_size", t->world, "threads_per_proc",
-                              t->o.threads, "params",
-                              (json_int_t)ad_torch_param_count(t->model), "flops_per_sample",
-                              ad_torch_flops_per_sample(t->model), "buckets",
+        json_t *f = json_pack("{s:o, s:i, s:i, s:I, s:f, s:i, s:s, s:I, s:I, s:I, s:I}", "config",
+                              s_config(t), "world_size", t->world, "threads_per_proc", t->o.threads,
+                              "params", (json_int_t)ad_torch_param_count(t->model),
+                              "flops_per_sample", ad_torch_flops_per_sample(t->model), "buckets",
                               ad_torch_bucket_count(t->model), "comm", ad_comm_mode(t->comm),
-                              "train_samples",
-                              (json_int_t)ad_data_size(t->train), "steps_per_epoch",
-                              (json_int_t)t->steps_per_epoch, "start_step",
-                              (json_int_t)t->step);
+                              "train_samples", (json_int_t)ad_data_size(t->train),
+                              "steps_per_epoch", (json_int_t)t->steps_per_epoch, "start_step",
+                              (json_int_t)t->step, "warmup_steps", (json_int_t)t->warmup);
 
         s_emit(t, "start", f);
         ad_log(AD_LOG_INFO,
@@ -1018,20 +1018,31 @@ s_epoch_done(train_t *t, int64_t epoch, const tally_t *ep, ad_err_t *err)
     return rc;
 }
 
-/* Rank 0 at the end: the "done" metric and its log line. */
+/*
+ * Rank 0 at the end: the "done" metric and its log line.  samples_per_s is the
+ * steady-state rate (the steps past the warm-up; all steps when none is past it).
+ */
 static void
-s_run_done(train_t *t, int64_t steps, const tally_t *run, double wall)
+s_run_done(train_t *t, int64_t steps, const tally_t *run, const ad_metrics_steady_t *st,
+           double wall, double cpu_s, double max_rss)
 {
-    double sps = run->step_s > 0 ? run->samples / run->step_s : 0;
+    bool steady = st->steps > 0 && st->step_s > 0;
+    double all = run->step_s > 0 ? run->samples / run->step_s : 0;
+    double sps = steady ? ad_metrics_steady_sps(st) : all, sd = ad_metrics_steady_sd(st);
 
     s_emit(t, "done",
-           json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "steps", (json_int_t)steps, "samples",
-                     (json_int_t)run->samples, "samples_per_s", s_jnum(sps), "wall_s",
-                     s_jnum(wall), "train_s", s_jnum(run->step_s), "exposed_comm_s",
-                     s_jnum(run->exposed_s)));
+           json_pack("{s:I, s:I, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:I}", "steps",
+                     (json_int_t)steps, "samples", (json_int_t)run->samples, "samples_per_s",
+                     s_jnum(sps), "sps_sd", s_jnum(sd), "sps_steps",
+                     (json_int_t)(steady ? st->steps : steps), "warmup_steps",
+                     (json_int_t)(steady ? steps - st->steps : 0), "wall_s", s_jnum(wall),
+                     "train_s", s_jnum(run->step_s), "exposed_comm_s", s_jnum(run->exposed_s),
+                     "cpu_time_s", s_jnum(cpu_s), "max_rss_bytes", (json_int_t)max_rss));
     ad_log(AD_LOG_INFO,
-           "done: %" PRId64 " steps, %.0f samples/s, exposed comm %.1f%% of step time, %.1f s",
-           steps, sps, run->step_s > 0 ? 100 * run->exposed_s / run->step_s : 0, wall);
+           "done: %" PRId64 " steps, %.0f samples/s (+- %.0f over %" PRId64
+           " steady steps), exposed comm %.1f%% of step time, %.1f s",
+           steps, sps, isnan(sd) ? 0 : sd, steady ? st->steps : steps,
+           run->step_s > 0 ? 100 * run->exposed_s / run->step_s : 0, wall);
 }
 
 static int
@@ -1040,7 +1051,8 @@ s_train(train_t *t, ad_err_t *err)
     int local = ad_sampler_local_batch(t->sampler);
     int64_t log_every = t->o.log_every, epoch = -1, first = t->step;
     tally_t run = {0}, since = {0}, ep = {0};
-    double t_start = ad_clock_now();
+    ad_metrics_steady_t steady = {0};
+    double t_start = ad_clock_now(), cpu_s = 0, max_rss = 0;
     int rc = 0;
 
     if (log_every == 0)
@@ -1079,6 +1091,8 @@ s_train(train_t *t, ad_err_t *err)
         s_tally(&run, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
         s_tally(&since, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
         s_tally(&ep, extra[0], (double)t->o.batch, t1 - t0, cs.exposed_s);
+        if (t->step - first > t->warmup && t1 > t0)
+            ad_metrics_steady_add(&steady, (double)t->o.batch, t1 - t0);
 
         if (t->rank == 0)
             s_step_done(t, epoch, extra[0], t1 - t0, &cs, log_every, &since);
@@ -1110,11 +1124,12 @@ s_train(train_t *t, ad_err_t *err)
         rc = s_evaluate(t, t->test, "test", epoch + 1, err);
     if (rc)
         return rc;
+    ad_metrics_resources(&cpu_s, &max_rss);
     /* The final model is in place before "done" says the run succeeded. */
     if (t->rank == 0 && t->o.checkpoint)
         rc = s_finish_checkpoints(t, err);
     if (t->rank == 0 && !rc)
-        s_run_done(t, t->step - first, &run, ad_clock_now() - t_start);
+        s_run_done(t, t->step - first, &run, &steady, ad_clock_now() - t_start, cpu_s, max_rss);
     return s_agree(t, rc, err);
 }
 

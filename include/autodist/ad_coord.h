@@ -102,6 +102,7 @@ typedef struct ad_coord_run {
     int64_t batch_size;      /* global batch */
     const char *config_hash; /* the job's stable hash */
     int64_t sweep;           /* the sweep the job belongs to; 0 = none */
+    bool probe;              /* a layout: auto probe: never a baseline (docs/speedup.md) */
 } ad_coord_run_t;
 
 /* Add a RUNNING run for a job that starts.  Returns 0 with *id, or a negative code. */
@@ -117,7 +118,17 @@ typedef struct ad_coord_result {
     double comm_time_s;   /* mean communication time per step */
     int64_t params;       /* model parameters */
     double ended;         /* unix s it ended (0 = now: when the store writes it) */
+    /* Issue 11 (docs/speedup.md); NaN / 0 = not measured. */
+    double sps_sd;         /* spread of samples_per_s over its steady-state steps */
+    int64_t sps_steps;     /* those steps */
+    double load_other;     /* most cores others kept busy on its nodes */
+    double cpu_time_s;     /* CPU time of all ranks */
+    int64_t max_rss_bytes; /* peak memory of the largest rank */
+    int64_t test_samples;  /* images behind its accuracy */
 } ad_coord_result_t;
+
+/* A run's flags (a comma list, NULL = none) as a JSON array of strings, new. */
+json_t *ad_coord_flags_json(const char *flags);
 
 /* Record the end of run id; its speedup is computed by the store.  Returns 0 or a negative code. */
 int ad_coord_run_finish(ad_store_t *store, int64_t id, const ad_coord_result_t *res, ad_err_t *err);

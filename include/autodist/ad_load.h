@@ -2,6 +2,7 @@
 #ifndef AD_LOAD_H
 #define AD_LOAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "autodist/ad_error.h"
@@ -56,6 +57,43 @@ double ad_load_cpu_busy(const ad_cpu_times_t *prev, const ad_cpu_times_t *now);
  * either file (out and prev are then unchanged).
  */
 int ad_load_sample(ad_cpu_times_t *prev, ad_load_t *out, ad_err_t *err);
+
+/* ---- CPU of autodist jobs: what "other load" leaves out (docs/speedup.md, noisy) ---- */
+
+/* One process seen at the previous scan. */
+typedef struct ad_load_proc {
+    int pid;        /* process id */
+    uint64_t start; /* its start time (ticks since boot): a reused pid is another process */
+    uint64_t ticks; /* its user + system CPU ticks then */
+    int64_t job;    /* AUTODIST_JOB of its environment; 0 = none (not a job's) */
+} ad_load_proc_t;
+
+/* What ad_load_jobs_scan() remembers between scans; zero-filled to start. */
+typedef struct ad_load_jobs {
+    ad_load_proc_t *procs; /* processes of the previous scan, by pid */
+    size_t n, cap;         /* entries, room */
+    bool scanned;          /* a scan happened: deltas mean something */
+} ad_load_jobs_t;
+
+/* One job's CPU since the previous scan. */
+typedef struct ad_load_job_cpu {
+    int64_t job;    /* AUTODIST_JOB */
+    uint64_t ticks; /* user + system ticks of its processes (all threads) */
+} ad_load_job_cpu_t;
+
+/*
+ * Scan proc_root (NULL: "/proc") for the processes whose environment holds
+ * AUTODIST_JOB=<id> (a job's launcher, mpirun and ranks; other users'
+ * processes cannot be read and count as not a job's) and put into out (room
+ * for cap entries) the CPU ticks each
+ * job used since the previous scan.  The first scan only remembers.  Returns how
+ * many jobs were written (at most cap).
+ */
+size_t ad_load_jobs_scan(ad_load_jobs_t *st, const char *proc_root, ad_load_job_cpu_t *out,
+                         size_t cap);
+
+/* Free what st holds; it can scan again from nothing. */
+void ad_load_jobs_clear(ad_load_jobs_t *st);
 
 #ifdef __cplusplus
 }

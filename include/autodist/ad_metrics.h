@@ -47,6 +47,41 @@ void ad_metrics_close(ad_metrics_t **self_p);
  */
 int ad_metrics_emit(ad_metrics_t *self, const char *event, json_t *fields, ad_err_t *err);
 
+/* ---- Steady-state throughput (docs/speedup.md): one definition, used everywhere ---- */
+
+/* Fewest warm-up steps a run leaves out of its throughput. */
+#define AD_METRICS_WARMUP_MIN 3
+
+/*
+ * The warm-up of a run of steps steps: a tenth of them, at least
+ * AD_METRICS_WARMUP_MIN, never more than half.
+ */
+int64_t ad_metrics_warmup_steps(int64_t steps);
+
+/* The steady-state steps of a run: their rate and its spread; zero-filled to start. */
+typedef struct ad_metrics_steady {
+    int64_t steps;  /* steps past the warm-up */
+    double samples; /* their samples */
+    double step_s;  /* their time */
+    double mean;    /* running mean of the per-step samples/s (Welford) */
+    double m2;      /* and its sum of squared deviations */
+} ad_metrics_steady_t;
+
+/* Add one step of samples in step_s seconds (> 0). */
+void ad_metrics_steady_add(ad_metrics_steady_t *st, double samples, double step_s);
+
+/* The steady-state rate: samples / time over the steps added; NaN without any. */
+double ad_metrics_steady_sps(const ad_metrics_steady_t *st);
+
+/* The standard deviation of the per-step samples/s; NaN with fewer than two steps. */
+double ad_metrics_steady_sd(const ad_metrics_steady_t *st);
+
+/*
+ * Collective over MPI_COMM_WORLD: the user + system CPU seconds of all ranks
+ * (summed) and the largest rank's peak resident memory in bytes, valid on rank 0.
+ */
+void ad_metrics_resources(double *cpu_s, double *max_rss);
+
 #ifdef __cplusplus
 }
 #endif

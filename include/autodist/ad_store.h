@@ -188,6 +188,16 @@ typedef struct ad_run {
     char *spec; /* the job as canonical JSON: its hyper-parameters; NULL = none (imported) */
     char *note; /* free text (job key note:, autodist tag --note); NULL = none */
     char *tags; /* its tags as a JSON object of strings ("{}" when none); NULL = not read */
+    /* Throughput spread, speedup interval, flags, resources (schema 5; docs/speedup.md). */
+    double sps_sd;         /* standard deviation of samples/s over its steady-state steps; NaN */
+    int64_t sps_steps;     /* steady-state steps behind samples_per_s; 0 = unknown */
+    double speedup_lo;     /* set by the store: low end of the speedup's interval; NaN = none */
+    double speedup_hi;     /* set by the store: high end of the speedup's interval; NaN = none */
+    char *flags;           /* comma list (AD_STORE_FLAG_*); NULL = none */
+    bool probe;            /* a `layout: auto` probe: never a baseline unless pinned */
+    double load_other;     /* most cores other processes kept busy on its nodes; NaN = unknown */
+    double cpu_time_s;     /* user + system CPU seconds of all its ranks; NaN = unknown */
+    int64_t max_rss_bytes; /* peak resident memory of its largest rank; 0 = unknown */
 } ad_run_t;
 
 /* What ad_store_finish_run() records; NaN keeps the run's current value. */
@@ -200,6 +210,13 @@ typedef struct ad_run_result {
     double step_time_s;   /* see ad_run_t */
     double comm_time_s;   /* see ad_run_t */
     int64_t params;       /* 0 keeps the current value */
+    /* Schema 5 (docs/speedup.md); NaN / 0 keeps the current value. */
+    double sps_sd;         /* see ad_run_t */
+    int64_t sps_steps;     /* see ad_run_t */
+    double load_other;     /* see ad_run_t */
+    double cpu_time_s;     /* see ad_run_t */
+    int64_t max_rss_bytes; /* see ad_run_t */
+    int64_t test_samples;  /* images its final accuracy was measured on; 0 = unknown */
 } ad_run_result_t;
 
 /* One metric sample of a run; key is borrowed. */
@@ -245,12 +262,69 @@ typedef struct ad_speedup_row {
     double samples_sd;    /* standard deviation of the throughput (0 for one run) */
     double speedup;       /* mean speedup of the runs that have one; NaN = no baseline */
     double efficiency;    /* speedup / cores used (cpu: nodes*ppn*tpp; gpu: nodes*ppn) */
+    double speedup_lo;    /* low end of the mean speedup's interval; NaN = no baseline */
+    double speedup_hi;    /* high end; NaN = no baseline */
+    int64_t baseline_n;   /* 1x1x1 runs behind its baseline; 0 = none */
+    const char *run_flags; /* the flags any of its runs has, a comma list ("" = none) */
 } ad_speedup_row_t;
+
+/*
+ * The baseline of one (hardware class, model, dataset, global batch, device): the
+ * mean of its 1x1x1 COMPLETED non-probe repeats, or the runs pinned by hand
+ * (docs/speedup.md).  Strings are borrowed for the duration of the callback.
+ */
+typedef struct ad_baseline {
+    const char *hardware; /* key: hardware class ("" when unknown) */
+    const char *model;    /* key */
+    const char *dataset;  /* key */
+    int64_t batch_size;   /* key: global batch */
+    const char *device;   /* key */
+    const char *runs;     /* the runs it is the mean of: a JSON array of ids, "[3,7,12]" */
+    double sps;           /* their mean samples/s */
+    double sps_sd;        /* their standard deviation (between repeats); NaN with one run */
+    int64_t n;            /* how many */
+    bool pinned;          /* pinned by hand: new repeats do not change it */
+    double updated;       /* when it last changed (unix s) */
+} ad_baseline_t;
+
+/* Flags of a run (ad_run_t.flags, a comma list in this order; docs/speedup.md). */
+#define AD_STORE_FLAG_NOISY "noisy"                /* other processes loaded its nodes */
+#define AD_STORE_FLAG_HIGH_SPREAD "high-spread"    /* its steady-state steps vary a lot */
+#define AD_STORE_FLAG_EFFICIENCY "efficiency>100%" /* faster than ideal: not to be believed */
+#define AD_STORE_FLAG_FEW_SAMPLES "few-samples"    /* accuracy measured on too few images */
+
+/* Thresholds of the flags and constants of the interval (docs/speedup.md). */
+#define AD_STORE_NOISY_CORES 0.5  /* noisy: others kept at least this many cores busy */
+#define AD_STORE_HIGH_SPREAD 0.20 /* high-spread: sd / mean of its steps above this */
+#define AD_STORE_FEW_SAMPLES 100  /* few-samples: accuracy from fewer test images */
+#define AD_STORE_CV_FLOOR 0.10    /* least run-to-run variation assumed (sd / mean) */
+#define AD_STORE_CV_ONE 0.15      /* run-to-run variation assumed with a one-run baseline */
+#define AD_STORE_INTERVAL_Z 2.0   /* interval = speedup x exp(+-Z x relative sd) */
+
+/*
+ * The speedup of a run of sps (sd over its steps: run_sd, NaN = unknown) over a
+ * baseline of base_sps, sd base_sd between its base_n repeats, into *speedup and
+ * its interval [*lo, *hi]: relative sd s = sqrt(cv_run^2 + c^2 + c^2 / base_n)
+ * where cv_run = run_sd / sps and c = max(base_sd / base_sps, AD_STORE_CV_FLOOR)
+ * (AD_STORE_CV_ONE when base_n is 1), interval = speedup x exp(+-Z s).  NaN when
+ * either throughput is missing.
+ */
+void ad_store_speedup_interval(double sps, double run_sd, double base_sps, double base_sd,
+                               int64_t base_n, double *speedup, double *lo, double *hi);
+
+/*
+ * The flags of run (its samples_per_s, sps_sd, load_other, speedup, layout,
+ * device and accuracy; few-samples from test_samples, or kept from run->flags
+ * when 0, and only with an accuracy) into out as a comma list, "" when none.
+ * Returns out.
+ */
+char *ad_store_run_flags(const ad_run_t *run, int64_t test_samples, char *out, size_t cap);
 
 /* Callbacks of the ad_store_each_*() functions: return 0 to go on, anything else to stop. */
 typedef int (*ad_store_run_fn)(const ad_run_t *run, void *arg);
 typedef int (*ad_store_speedup_fn)(const ad_speedup_row_t *row, void *arg);
 typedef int (*ad_store_metric_fn)(int64_t run, const ad_metric_t *metric, void *arg);
+typedef int (*ad_store_baseline_fn)(const ad_baseline_t *baseline, void *arg);
 
 /* Set the defaults: every double NaN, layout 1x1x1, state RUNNING, ids 0, strings NULL. */
 void ad_store_run_init(ad_run_t *run);
@@ -539,6 +613,31 @@ typedef bool (*ad_store_keep_fn)(const ad_run_t *run, void *arg);
  */
 int ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_store_keep_fn keep,
                              void *keep_arg, ad_store_speedup_fn fn, void *arg);
+
+/*
+ * Call fn for each baseline whose key filter selects (model, dataset, hardware,
+ * device, batch_size; the rest ignored), ordered by model, dataset, batch,
+ * hardware and device.  Returns 0, fn's non-zero value, or AD_EDB.
+ */
+int ad_store_each_baseline(ad_store_t *self, const ad_run_filter_t *filter, ad_store_baseline_fn fn,
+                           void *arg);
+
+/*
+ * Pin the baseline of the n runs ids: they must be COMPLETED 1x1x1 runs with a
+ * throughput of one (hardware, model, dataset, batch, device), and not probes
+ * unless probes_ok.  The baseline becomes their mean, new repeats no longer
+ * change it, and every speedup of the group is recomputed.  Returns 0,
+ * -ENOENT (no such run), AD_EINVAL naming the run that cannot be a baseline and
+ * why, or AD_EDB.
+ */
+int ad_store_pin_baseline(ad_store_t *self, const int64_t *ids, size_t n, bool probes_ok);
+
+/*
+ * Unpin the baseline of run id's group: it is the mean of its repeats again,
+ * and the group's speedups follow.  Returns 0, -ENOENT (no such run, or its
+ * group has no pinned baseline) or AD_EDB.
+ */
+int ad_store_unpin_baseline(ad_store_t *self, int64_t id);
 
 /*
  * Add n metric samples of run in one transaction: all of them or, on
