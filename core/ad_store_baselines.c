@@ -16,8 +16,8 @@
 /*
  * A baseline belongs to (hardware class, model, dataset, global batch, device)
  * (docs/speedup.md, "Baselines").  Unless pinned it is the mean of the group's
- * COMPLETED 1x1x1 runs with a throughput that are not probes, so each new repeat
- * refines it, and then every speedup of the group is recomputed against it: a
+ * COMPLETED 1x1x1 runs with a throughput that are not probes (nor flagged noisy,
+ * unless no quiet one exists), so each new repeat refines it, and then every speedup of the group is recomputed against it: a
  * speedup never depends on which baseline happened to be the latest.
  */
 
@@ -191,10 +191,16 @@ s_ids_of(ad_store_t *self, const char *sql, const s_key_t *k, const char *op, in
 static int
 s_base_from_repeats(ad_store_t *self, const s_key_t *k, const char *op, s_base_t *b)
 {
-    static const char sql[] = "SELECT id, samples_per_s FROM runs WHERE " S_KEY_IS
-                              " AND nodes = 1 AND procs_per_node = 1 AND threads_per_proc = 1"
-                              " AND state = 'COMPLETED' AND samples_per_s > 0 AND probe = 0"
-                              " ORDER BY id";
+    /* Runs flagged noisy (other load on the node) count only while no quiet repeat exists. */
+#define S_REPEAT                                                                                   \
+    S_KEY_IS " AND nodes = 1 AND procs_per_node = 1 AND threads_per_proc = 1"                      \
+             " AND state = 'COMPLETED' AND samples_per_s > 0 AND probe = 0"
+#define S_QUIET "coalesce(instr(flags, 'noisy'), 0) = 0"
+    static const char sql[] = "SELECT id, samples_per_s FROM runs WHERE " S_REPEAT " AND (" S_QUIET
+                              " OR NOT EXISTS (SELECT 1 FROM runs WHERE " S_REPEAT " AND " S_QUIET
+                              ")) ORDER BY id";
+#undef S_QUIET
+#undef S_REPEAT
     sqlite3_stmt *stmt = NULL;
     char *runs = NULL;
     size_t len = 0, cap = 0;

@@ -575,6 +575,53 @@ test_flags(void **state)
     ad_store_close(&store);
 }
 
+/* A 1x1x1 repeat finished with load_other (busy cores of other processes). */
+static int64_t
+s_repeat(ad_store_t *store, double sps, double load_other)
+{
+    ad_run_result_t res;
+    ad_run_t run;
+    int64_t id;
+
+    sft_run(&run, 1, 1, 1, AD_JOB_RUNNING, NAN);
+    id = sft_add_run(store, &run);
+    ad_store_run_result_init(&res, AD_JOB_COMPLETED);
+    res.samples_per_s = sps;
+    res.load_other = load_other;
+    assert_int_equal(ad_store_finish_run(store, id, &res), 0);
+    return id;
+}
+
+/* A noisy 1x1x1 repeat is the baseline only until a quiet one exists. */
+static void
+test_noisy_repeat_left_out(void **state)
+{
+    char path[512];
+    ad_store_t *store = sft_new_store(path, sizeof(path), "noisybase");
+    int64_t pair;
+    ad_run_t got;
+    s_base_t b;
+
+    s_repeat(store, 600, 1.0);
+    pair = sft_run_to_completion(store, 1, 2, 1, 1800, 20);
+    b = s_base_of(store, "cpu");
+    assert_int_equal(b.b.n, 1);
+    assert_near(b.b.sps, 600);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_near(got.speedup, 3.0);
+    ad_store_run_clear(&got);
+    /* A quiet repeat replaces it; a second noisy one changes nothing. */
+    s_repeat(store, 1000, 0.1);
+    s_repeat(store, 500, 1.5);
+    b = s_base_of(store, "cpu");
+    assert_int_equal(b.b.n, 1);
+    assert_near(b.b.sps, 1000);
+    assert_int_equal(ad_store_get_run(store, pair, &got), 0);
+    assert_near(got.speedup, 1.8);
+    ad_store_run_clear(&got);
+    ad_store_close(&store);
+}
+
 /* In a batch (an import), baselines are recomputed once, at commit; a rollback leaves none. */
 static void
 test_baseline_in_a_batch(void **state)
@@ -971,6 +1018,7 @@ main(void)
         cmocka_unit_test_teardown(test_probe_is_no_baseline, sft_teardown),
         cmocka_unit_test_teardown(test_interval_covers_repeats, sft_teardown),
         cmocka_unit_test_teardown(test_flags, sft_teardown),
+        cmocka_unit_test_teardown(test_noisy_repeat_left_out, sft_teardown),
         cmocka_unit_test_teardown(test_baseline_in_a_batch, sft_teardown),
         cmocka_unit_test_teardown(test_speedup_groups, sft_teardown),
         cmocka_unit_test_teardown(test_run_groups_stay_exact, sft_teardown),
