@@ -428,10 +428,16 @@ async function refreshSpeedup()
         });
         line.append(svg('title', {}, `${cores} cores per node: ${[...names].join(', ')}`));
         node.append(line);
-        node.append(
-            svg('text',
-                {x : sx(cores) - 4, y : T + 10, 'text-anchor' : 'end', class : 'label cores-label'},
-                `${cores} cores/node (${[...names].join(', ')})`));
+        // The label right of the line, or left of it when it would leave the plot.
+        const text = `${cores} cores/node (${[...names].join(', ')})`;
+        const right = sx(cores) + 4 + 6.2 * text.length < W - R;
+        node.append(svg('text', {
+            x : right ? sx(cores) + 4 : sx(cores) - 4,
+            y : T + 10,
+            'text-anchor' : right ? 'start' : 'end',
+            class : 'label cores-label'
+        },
+                        text));
     }
     // One series (colour) per model, dataset, batch, hardware and device.
     const series = new Map();
