@@ -158,6 +158,16 @@ s_api_nodes(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     size_t n = 0;
 
     if (reply) {
+        ui_t *ui = arg;
+        json_t *node;
+        size_t i;
+
+        /* Nodes that joined since the labels were read name their class too. */
+        pthread_mutex_lock(&ui->lock);
+        json_array_foreach(json_object_get(reply, "nodes"), i, node)
+            ad_cli_hw_add_node(ui->cli, json_string_value(json_object_get(node, "name")),
+                               json_string_value(json_object_get(node, "fingerprint")));
+        pthread_mutex_unlock(&ui->lock);
         ad_http_res_json(
             res, 200,
             s_answer("coordinator", "nodes", json_incref(json_object_get(reply, "nodes"))));
@@ -183,6 +193,7 @@ s_api_nodes(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 }
 
 static int s_api_job(const ad_http_req_t *req, ad_http_res_t *res, void *arg);
+static json_t *s_run_json(ui_t *ui, const ad_run_t *run);
 
 /* GET /api/jobs: the queue and the running jobs; ?all=1 also the latest finished ones. */
 static int
@@ -325,7 +336,7 @@ s_api_job(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
                        series);
     }
     o = json_pack("{s:s s:o s:o s:o}", "source", rc == 0 ? "coordinator" : "store", "job", job,
-                  "run", have_run ? ad_cli_run_json(&run) : json_null(), "metrics", series);
+                  "run", have_run ? s_run_json(arg, &run) : json_null(), "metrics", series);
     ad_store_run_clear(&run);
     ad_store_job_row_clear(&row);
     ad_store_close(&store);
@@ -392,10 +403,27 @@ s_run_filter(const ad_http_req_t *req, ad_http_res_t *res, ad_run_filter_t *f)
     return true;
 }
 
+/* A run as /api/runs and /api/jobs/ID answer it: `runs --json`'s and its class's readable name. */
+static json_t *
+s_run_json(ui_t *ui, const ad_run_t *run)
+{
+    json_t *o = ad_cli_run_json(run);
+    char label[128];
+
+    pthread_mutex_lock(&ui->lock); /* the labels' cache is the cli's */
+    ad_cli_hw_label(ui->cli, run->hardware, label, sizeof(label));
+    pthread_mutex_unlock(&ui->lock);
+    json_object_set_new(o, "hardware_label", json_string(label));
+    return o;
+}
+
+/* ad_store_each_run() callback of /api/runs: arg = {ui, array}. */
 static int
 s_run_cb(const ad_run_t *run, void *arg)
 {
-    json_array_append_new(arg, ad_cli_run_json(run));
+    void **ctx = arg;
+
+    json_array_append_new(ctx[1], s_run_json(ctx[0], run));
     return 0;
 }
 
@@ -411,7 +439,7 @@ s_api_runs(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
         return 0;
     store = s_store(arg);
     arr = json_array();
-    if (store && ad_store_each_run(store, &f, s_run_cb, arr) == AD_EDB) {
+    if (store && ad_store_each_run(store, &f, s_run_cb, (void *[]){arg, arr}) == AD_EDB) {
         ad_http_res_error(res, 500, "%s", ad_store_errmsg(store));
         json_decref(arr);
     } else {
@@ -421,68 +449,164 @@ s_api_runs(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     return 0;
 }
 
+/* What the callbacks of /api/speedup and /api/baselines share. */
+typedef struct speedup_ctx {
+    ui_t *ui;
+    ad_store_t *store;
+    json_t *arr;      /* the rows */
+    json_t *machines; /* hardware class -> {"label", "cores"}: each class read once */
+} speedup_ctx_t;
+
+/* The class's entry of ctx->machines: its readable name and cores per node (null: unknown). */
+static json_t *
+s_machine(speedup_ctx_t *ctx, const char *hardware)
+{
+    const char *fp = hardware ? hardware : "";
+    json_t *m = json_object_get(ctx->machines, fp);
+    ad_profile_row_t prof = {0};
+    char label[128];
+
+    if (m)
+        return m;
+    pthread_mutex_lock(&ctx->ui->lock); /* the labels' cache is the cli's */
+    ad_cli_hw_label(ctx->ui->cli, fp, label, sizeof(label));
+    pthread_mutex_unlock(&ctx->ui->lock);
+    m = json_pack("{s:s s:o}", "label", label, "cores", json_null());
+    if (*fp && ad_store_find_profile(ctx->store, fp, &prof) == 0 && prof.cores > 0)
+        json_object_set_new(m, "cores", json_integer(prof.cores));
+    ad_store_profile_row_clear(&prof);
+    json_object_set_new(ctx->machines, fp, m);
+    return m;
+}
+
 /*
- * One layout group as /api/speedup answers it: the one place that reads a
- * speedup row, so interval fields the store may add later land here.  The
- * spread of the speedup is the throughput's relative standard deviation
- * applied to the mean speedup (the baseline taken as exact).
+ * One layout group as /api/speedup answers it, with the names of `autodist
+ * speedup --json`: workers = the cores efficiency divides by (GPUs on gpu),
+ * cores = nodes x procs x threads, ranks = nodes x procs, the mean speedup's
+ * interval and the group's flags (docs/speedup.md), and its machine's cores per node.
  */
 static json_t *
-s_speedup_json(const ad_speedup_row_t *r)
+s_speedup_json(speedup_ctx_t *ctx, const ad_speedup_row_t *r)
 {
-    double rel = r->samples_per_s > 0 ? r->samples_sd / r->samples_per_s : NAN;
-    double spread = isfinite(r->speedup) && isfinite(rel) ? r->speedup * rel : NAN;
-    json_t *o = json_object();
+    json_t *o = json_object(), *m = s_machine(ctx, r->hardware);
+    /* What ad_cli_group_flags() reads, so that the flags are `autodist speedup`'s. */
+    ad_cli_group_t g = {.device = (char *)(r->device ? r->device : "cpu"),
+                        .nodes = r->nodes,
+                        .ppn = r->procs_per_node,
+                        .tpp = r->threads_per_proc,
+                        .runs = r->runs,
+                        .sps = r->samples_per_s,
+                        .sd = r->samples_sd,
+                        .efficiency = r->efficiency,
+                        .run_flags = (char *)r->run_flags};
+    char flags[96];
 
     json_object_set_new(o, "model", json_string(r->model));
     json_object_set_new(o, "dataset", json_string(r->dataset));
     json_object_set_new(o, "hardware", json_string(r->hardware ? r->hardware : ""));
-    json_object_set_new(o, "device", json_string(r->device ? r->device : "cpu"));
+    json_object_set_new(o, "hardware_label", json_incref(json_object_get(m, "label")));
+    json_object_set_new(o, "node_cores", json_incref(json_object_get(m, "cores")));
+    json_object_set_new(o, "device", json_string(g.device));
     json_object_set_new(o, "batch_size", json_integer(r->batch_size));
     json_object_set_new(o, "nodes", json_integer(r->nodes));
     json_object_set_new(o, "procs_per_node", json_integer(r->procs_per_node));
     json_object_set_new(o, "threads_per_proc", json_integer(r->threads_per_proc));
-    json_object_set_new(o, "cores",
-                        json_integer(ad_cli_runs_cores(r->device, r->nodes, r->procs_per_node,
-                                                       r->threads_per_proc)));
+    json_object_set_new(o, "workers",
+                        json_integer(ad_cli_runs_cores(g.device, g.nodes, g.ppn, g.tpp)));
+    json_object_set_new(o, "cores", json_integer((json_int_t)g.nodes * g.ppn * g.tpp));
+    json_object_set_new(o, "ranks", json_integer((json_int_t)g.nodes * g.ppn));
     json_object_set_new(o, "runs", json_integer(r->runs));
     json_object_set_new(o, "samples_per_s", ad_cli_json_num(r->samples_per_s));
     json_object_set_new(o, "samples_sd", ad_cli_json_num(r->samples_sd));
     json_object_set_new(o, "speedup", ad_cli_json_num(r->speedup));
-    json_object_set_new(o, "speedup_lo", ad_cli_json_num(r->speedup - spread));
-    json_object_set_new(o, "speedup_hi", ad_cli_json_num(r->speedup + spread));
+    json_object_set_new(o, "speedup_lo", ad_cli_json_num(r->speedup_lo));
+    json_object_set_new(o, "speedup_hi", ad_cli_json_num(r->speedup_hi));
     json_object_set_new(o, "efficiency", ad_cli_json_num(r->efficiency));
+    json_object_set_new(o, "baseline_runs", json_integer(r->baseline_n));
+    json_object_set_new(o, "flags",
+                        ad_cli_flags_json(ad_cli_group_flags(&g, flags, sizeof(flags))));
     return o;
 }
 
 static int
 s_speedup_cb(const ad_speedup_row_t *row, void *arg)
 {
-    json_array_append_new(arg, s_speedup_json(row));
+    speedup_ctx_t *ctx = arg;
+
+    json_array_append_new(ctx->arr, s_speedup_json(ctx, row));
     return 0;
 }
 
-/* GET /api/speedup?model=&dataset=&hardware=&device=&batch=: layout groups with spread. */
+static int
+s_baseline_cb(const ad_baseline_t *b, void *arg)
+{
+    speedup_ctx_t *ctx = arg;
+    json_t *m = s_machine(ctx, b->hardware), *runs = json_loads(b->runs ? b->runs : "", 0, NULL);
+
+    if (!json_is_array(runs)) {
+        json_decref(runs);
+        runs = json_array();
+    }
+    json_array_append_new(
+        ctx->arr,
+        json_pack("{s:s s:O s:s s:s s:I s:s s:o s:o s:o s:I s:b s:o}", "hardware",
+                  b->hardware ? b->hardware : "", "hardware_label", json_object_get(m, "label"),
+                  "model", b->model ? b->model : "", "dataset", b->dataset ? b->dataset : "",
+                  "batch_size", (json_int_t)b->batch_size, "device", b->device ? b->device : "cpu",
+                  "samples_per_s", ad_cli_json_num(b->sps), "samples_sd",
+                  ad_cli_json_num(b->sps_sd), "runs", runs, "n", (json_int_t)b->n, "pinned",
+                  b->pinned, "updated", ad_cli_json_num(b->updated)));
+    return 0;
+}
+
+/*
+ * GET /api/speedup?model=&dataset=&hardware=&device=&batch= (rows: layout
+ * groups) and GET /api/baselines?... (baselines): the store's, with
+ * "machines": each hardware class's readable name and cores per node.
+ */
+static int
+s_api_groups(const ad_http_req_t *req, ad_http_res_t *res, void *arg, bool baselines)
+{
+    speedup_ctx_t ctx = {.ui = arg, .arr = json_array(), .machines = json_object()};
+    ad_run_filter_t f;
+    int rc = 0;
+
+    if (!s_run_filter(req, res, &f)) {
+        json_decref(ctx.arr);
+        json_decref(ctx.machines);
+        return 0;
+    }
+    f.newest_first = false;
+    ctx.store = s_store(arg);
+    if (ctx.store)
+        rc = baselines ? ad_store_each_baseline(ctx.store, &f, s_baseline_cb, &ctx)
+                       : ad_store_each_speedup(ctx.store, &f, s_speedup_cb, &ctx);
+    if (rc == AD_EDB) {
+        ad_http_res_error(res, 500, "%s", ad_store_errmsg(ctx.store));
+        json_decref(ctx.arr);
+        json_decref(ctx.machines);
+    } else {
+        json_t *o = s_answer("store", baselines ? "baselines" : "rows", ctx.arr);
+
+        json_object_set_new(o, "machines", ctx.machines);
+        ad_http_res_json(res, 200, o);
+    }
+    ad_store_close(&ctx.store);
+    return 0;
+}
+
+/* GET /api/speedup: layout groups with their interval, flags and machine. */
 static int
 s_api_speedup(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 {
-    ad_run_filter_t f;
-    ad_store_t *store;
-    json_t *arr;
+    return s_api_groups(req, res, arg, false);
+}
 
-    if (!s_run_filter(req, res, &f))
-        return 0;
-    f.newest_first = false;
-    store = s_store(arg);
-    arr = json_array();
-    if (store && ad_store_each_speedup(store, &f, s_speedup_cb, arr) == AD_EDB) {
-        ad_http_res_error(res, 500, "%s", ad_store_errmsg(store));
-        json_decref(arr);
-    } else {
-        ad_http_res_json(res, 200, s_answer("store", "rows", arr));
-    }
-    ad_store_close(&store);
-    return 0;
+/* GET /api/baselines: each class's 1x1x1 baseline (mean of repeats, or pinned). */
+static int
+s_api_baselines(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
+{
+    return s_api_groups(req, res, arg, true);
 }
 
 /* GET /api/plan?job=ID: the planner's ranking of a layout: auto job, or the fixed layout. */
@@ -748,9 +872,10 @@ s_routes(ad_http_t *http, ui_t *ui, ad_err_t *err)
         const char *prefix;
         ad_http_handler_fn fn;
     } api[] = {
-        {"/api/info", s_api_info},     {"/api/nodes", s_api_nodes},     {"/api/jobs", s_api_jobs},
-        {"/api/runs", s_api_runs},     {"/api/speedup", s_api_speedup}, {"/api/plan", s_api_plan},
-        {"/api/sweeps", s_api_sweeps},
+        {"/api/info", s_api_info},       {"/api/nodes", s_api_nodes},
+        {"/api/jobs", s_api_jobs},       {"/api/runs", s_api_runs},
+        {"/api/speedup", s_api_speedup}, {"/api/plan", s_api_plan},
+        {"/api/sweeps", s_api_sweeps},   {"/api/baselines", s_api_baselines},
     };
     int rc = 0;
 

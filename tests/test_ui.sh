@@ -125,6 +125,7 @@ cnn,fashion-mnist,ui-hw,1,2,1,cpu,256,1900
 cnn,fashion-mnist,ui-hw,1,4,1,cpu,256,3000
 cnn,fashion-mnist,ui-hw,1,4,1,cpu,256,3300
 cnn,fashion-mnist,ui-hw,2,4,1,cpu,256,5000
+cnn,fashion-mnist,ui-hw,1,8,1,cpu,256,9000
 EOF
 "${AD[@]}" import "$TMP/runs.csv" >/dev/null || fail "import"
 
@@ -146,9 +147,9 @@ done
 [ -n "$RUNNING_ID" ] || fail "the job ui-running is not RUNNING"
 
 # The JSON API (python3's urllib: no curl needed).
-python3 - "$URL" <<'EOF' || fail "the JSON API"
+python3 - "$URL" "${AD[@]}" <<'EOF' || fail "the JSON API"
 import json, sys, urllib.request, urllib.error
-url = sys.argv[1]
+url, AD = sys.argv[1], sys.argv[2:]
 def get(path, method="GET"):
     req = urllib.request.Request(url + path, method=method)
     try:
@@ -164,6 +165,7 @@ s, d = get("/api/nodes")
 check(s == 200 and d["source"] == "coordinator", "nodes from the coordinator: %s" % d)
 check(any(n.get("name") == "ui-node1" and n.get("load") is not None for n in d["nodes"]),
       "node ui-node1 with its load: %s" % d)
+NODE_CORES = [n["cores"] for n in d["nodes"] if n["name"] == "ui-node1"][0]
 s, d = get("/api/jobs")
 check([j["name"] for j in d["jobs"]] == ["ui-running"] and d["jobs"][0]["state"] == "RUNNING",
       "the running job alone in /api/jobs: %s" % d)
@@ -172,7 +174,10 @@ tiny = [j for j in d["jobs"] if j["name"] == "ui-tiny"]
 check(tiny and tiny[0]["state"] == "COMPLETED", "ui-tiny COMPLETED in /api/jobs?all=1")
 s, d = get("/api/jobs/%d" % tiny[0]["id"])
 check(s == 200 and len(d["metrics"].get("loss", [])) == 6, "6 loss samples: %s" % d.get("metrics"))
-check(d["run"] and d["run"]["samples_per_s"] == 1000.0, "the run's throughput: %s" % d["run"])
+check(d["run"] and d["run"]["samples_per_s"] == 1000.0 and d["run"]["sps_sd"] == 40.0 and
+      d["run"]["cpu_time_s"] == 1.5 and d["run"]["max_rss_bytes"] == 52428800 and
+      d["run"]["flags"] == [] and d["run"]["hardware_label"] == "ui-node1",
+      "the run's throughput, spread, CPU time, peak memory, flags and machine: %s" % d["run"])
 check(sorted(d["metrics"]) == ["loss", "samples_per_s"], "the curves' metrics by default")
 s, d = get("/api/jobs/%d?keys=all" % tiny[0]["id"])
 check({"loss", "samples_per_s", "comm_s"} <= set(d["metrics"]), "?keys=all: %s" % d["metrics"])
@@ -197,10 +202,35 @@ s, d = get("/api/runs?state=DONEISH")
 check(s == 400, "a bad state filter: 400")
 s, d = get("/api/speedup?model=cnn")
 rows = {(r["nodes"], r["procs_per_node"]): r for r in d["rows"]}
-check(len(rows) == 4, "4 speedup rows: %s" % d)
+check(len(rows) == 5, "5 speedup rows: %s" % d)
 r = rows[(1, 4)]
-check(r["speedup_lo"] < r["speedup"] < r["speedup_hi"] and r["cores"] == 4 and r["runs"] == 2,
-      "speedup with its spread: %s" % r)
+check(r["speedup_lo"] < r["speedup"] < r["speedup_hi"] and r["runs"] == 2 and
+      r["workers"] == 4 and r["cores"] == 4 and r["ranks"] == 4 and r["baseline_runs"] == 2,
+      "speedup with its interval, workers, cores and ranks: %s" % r)
+# The interval is the store's (docs/speedup.md), not one the ui makes up: autodist speedup's.
+import subprocess
+cli = json.loads(subprocess.run(AD + ["speedup", "--json", "--model", "cnn"], check=True,
+                                capture_output=True, text=True).stdout)["speedups"]
+c = [x for x in cli if (x["nodes"], x["procs_per_node"]) == (1, 4)][0]
+check(abs(c["speedup_lo"] - r["speedup_lo"]) < 1e-9 and
+      abs(c["speedup_hi"] - r["speedup_hi"]) < 1e-9 and c["flags"] == r["flags"],
+      "the interval and flags of autodist speedup: %s vs %s" % (c, r))
+check(r["flags"] == [] and rows[(1, 8)]["flags"] == ["efficiency>100%"],
+      "8.8x on 8 workers is flagged efficiency>100%%: %s" % rows[(1, 8)])
+check(r["hardware_label"] == "ui-hw" and d["machines"]["ui-hw"]["label"] == "ui-hw",
+      "an imported class keeps its name: %s" % d["machines"])
+s, d = get("/api/speedup?model=mlp")
+check(d["rows"] and all(x["hardware_label"] == "ui-node1" and x["node_cores"] == NODE_CORES
+                        for x in d["rows"]), "the node's class by its name, %d cores: %s"
+      % (NODE_CORES, d["machines"]))
+s, d = get("/api/baselines?model=cnn")
+check(s == 200 and len(d["baselines"]) == 1, "one cnn baseline: %s" % d)
+b = d["baselines"][0]
+check(b["n"] == 2 and abs(b["samples_per_s"] - 1020) < 1e-6 and abs(b["samples_sd"] - 28.28) < 0.01
+      and b["pinned"] is False and b["batch_size"] == 256 and b["hardware_label"] == "ui-hw",
+      "the baseline: the mean of the two 1x1x1 repeats: %s" % b)
+s, d = get("/api/baselines?batch=0")
+check(s == 400, "a bad batch filter: 400")
 s, d = get("/api/plan?job=%d" % tiny[0]["id"])
 check(s == 200 and d["layout"] == "1x1x1" and d["auto"] is False, "the plan of a fixed job: %s" % d)
 s, d = get("/api/jobs?all=1")
@@ -275,10 +305,22 @@ check_dom '<td class="state-UP">UP</td>' "the node's state"
 check_dom '<td>ui-tiny</td>' "the job"
 check_dom '<td>ui-running</td><td class="state-RUNNING">RUNNING</td>' "the running job"
 check_dom "id=\"job-title\"[^>]*>$RUNNING_ID ui-running" "the running job's panel"
-# 4 layouts of the imported cnn runs, 1 or more of the mlp jobs and probes.
+NODE_CORES=$(api /api/nodes '[n["cores"] for n in d["nodes"] if n["name"] == "ui-node1"][0]')
+# 5 layouts of the imported cnn runs, 1 or more of the mlp jobs and probes.
 check_dom 'data-points="[5-9]"' "the speedup plot's points (5 or more)"
 check_dom 'class="ideal"' "the ideal line"
 check_dom 'class="errbar"' "the error bars"
+check_dom "class=\"cores-line\" data-cores=\"$NODE_CORES\"" \
+    "the line at the node's $NODE_CORES cores"
+check_dom "cores/node (ui-node1)" "the core line's label names the machine"
+check_dom 'class="point flagged" data-flags="efficiency&gt;100%"' "the flagged point (8.8x on 8)"
+check_dom 'class="flag-ring"' "the flagged point's ring"
+check_dom '<td class="num">1,000 ± 40.0</td>' "a run's throughput ± spread"
+check_dom '<td class="num">[0-9.]* ([0-9.]*–[0-9.]*)</td>' "a run's speedup interval"
+check_dom 'class="flag flag-efficiency"[^>]*>efficiency&gt;100%' "a run's flag badge"
+check_dom '<tr class="baseline"><td title="ui-hw">ui-hw</td><td>cnn</td>' "the cnn baseline"
+check_dom '<td class="num">1,020 ± 28.3</td><td class="num">2</td><td>mean of repeats' \
+    "the baseline's throughput ± sd, runs and kind"
 check_dom '1x4x1 (2)' "a point labelled with its layout and run count"
 check_dom 'data-name="ui-sweep"' "the sweep"
 check_dom 'FAILED: [^<]*seed 13 is unlucky' "the sweep's failed job and its reason"
@@ -291,8 +333,11 @@ timeout 120 "${CHROME[@]}" --dump-dom "$URL/?job=$AUTO_ID" \
     fail "chromium --dump-dom ?job=$AUTO_ID failed"
 if grep -q '<table class="plan">' "$TMP/dom2.html" && grep -q 'Choice: 1x' "$TMP/dom2.html" &&
     grep -q "id=\"job-title\"[^>]*>$AUTO_ID ui-auto" "$TMP/dom2.html" &&
+    grep -q '<b>CPU time</b>1.5 s' "$TMP/dom2.html" &&
+    grep -q '<b>peak memory</b>50.0 MiB' "$TMP/dom2.html" &&
+    grep -q '<b>flags</b>-' "$TMP/dom2.html" &&
     [ "$(grep -o 'class="curve"' "$TMP/dom2.html" | wc -l)" -eq 2 ]; then
-    ok "DOM: the auto job's panel, its loss and throughput curves, and its plan"
+    ok "DOM: the auto job's panel (flags, CPU time, peak memory), its curves and its plan"
 else
     fail "DOM lacks the auto job's panel and plan (job $AUTO_ID)"
 fi

@@ -93,6 +93,52 @@ function seen(n)
     return typeof n.last_seen === 'number' && n.last_seen > 1e9 ? ago(n.last_seen) : '-';
 }
 
+// A value and its spread, "1,000 ± 40"; the value alone without one.
+function pm(v, sd, digits)
+{
+    if (v === null || v === undefined)
+        return '-';
+    return sd === null || sd === undefined || sd === 0 ? num(v, digits)
+                                                       : `${num(v, digits)} ± ${num(sd, digits)}`;
+}
+
+// A speedup and its interval, "1.85 (1.60–2.10)".
+function speedupText(o)
+{
+    if (o.speedup === null || o.speedup === undefined)
+        return '-';
+    if (o.speedup_lo === null || o.speedup_lo === undefined || o.speedup_hi === null ||
+        o.speedup_hi === undefined)
+        return num(o.speedup, 2);
+    return `${num(o.speedup, 2)} (${num(o.speedup_lo, 2)}–${num(o.speedup_hi, 2)})`;
+}
+
+// What each flag warns of (docs/speedup.md), shown when the mouse rests on it.
+const FLAG_HELP = {
+    'noisy' : 'other processes loaded its nodes while it ran',
+    'high-spread' : 'its throughput varies a lot: the mean is uncertain',
+    'efficiency>100%' : 'faster than ideal: not to be believed',
+    'few-samples' : 'accuracy measured on too few test images'
+};
+
+// Flags as marked badges, class "flag flag-noisy" etc.; '-' when none.
+function flagBadges(flags)
+{
+    if (!flags || flags.length === 0)
+        return '-';
+    return flags.map(
+        (f) =>
+            el('span',
+               {class : `flag flag-${f.replace(/[^a-z-].*$/, '')}`, title : FLAG_HELP[f] || f}, f));
+}
+
+function bytesText(b)
+{
+    if (b === null || b === undefined)
+        return '-';
+    return b >= 2 ** 30 ? `${num(b / 2 ** 30, 2)} GiB` : `${num(b / 2 ** 20, 1)} MiB`;
+}
+
 function stateCell(s)
 {
     return el('td', {class : `state-${s}`}, s);
@@ -250,8 +296,14 @@ async function refreshJob()
     document.getElementById('job-title').textContent = `${j.id} ${j.name} (${doc.source})`;
     const kv = [
         [ 'state', j.state ], [ 'layout', layoutOf(j) ], [ 'nodes', j.nodelist ],
-        [ 'progress', progressText(j) ], [ 'samples/s', num(run.samples_per_s) ],
-        [ 'speedup', num(run.speedup, 2) ],
+        [ 'progress', progressText(j) ], [ 'samples/s', pm(run.samples_per_s, run.sps_sd) ],
+        [ 'speedup', speedupText(run) ], [ 'flags', flagBadges(run.flags) ],
+        [
+            'CPU time', run.cpu_time_s === null || run.cpu_time_s === undefined
+                            ? '-'
+                            : `${num(run.cpu_time_s, 1)} s`
+        ],
+        [ 'peak memory', bytesText(run.max_rss_bytes) ],
         [
             'accuracy', run.accuracy === null || run.accuracy === undefined
                             ? '-'
@@ -282,9 +334,11 @@ async function refreshRuns()
                                     el('td', {}, r.id), el('td', {}, r.job), el('td', {}, r.model),
                                     el('td', {}, r.dataset), el('td', {}, layoutOf(r)),
                                     el('td', {class : 'num'}, r.batch_size),
-                                    el('td', {}, r.hardware), stateCell(r.state),
-                                    el('td', {class : 'num'}, num(r.samples_per_s)),
-                                    el('td', {class : 'num'}, num(r.speedup, 2)),
+                                    el('td', {title : r.hardware}, r.hardware_label || r.hardware),
+                                    stateCell(r.state),
+                                    el('td', {class : 'num'}, pm(r.samples_per_s, r.sps_sd)),
+                                    el('td', {class : 'num'}, speedupText(r)),
+                                    el('td', {class : 'flags'}, flagBadges(r.flags)),
                                     el('td', {class : 'num'},
                                        r.accuracy === null ? '-' : `${num(r.accuracy * 100, 1)}%`),
                                     el('td', {}, when(r.ended)))),
@@ -294,11 +348,28 @@ async function refreshRuns()
     }
 }
 
-// The speedup plot: x = cores used, y = mean speedup, bars = spread, dashed = ideal.
+// The baselines (docs/speedup.md): what each speedup divides by.
+function drawBaselines(list)
+{
+    fill('#baselines tbody',
+         list.map((b) => el('tr', {class : 'baseline'},
+                            el('td', {title : b.hardware}, b.hardware_label || b.hardware),
+                            el('td', {}, b.model), el('td', {}, b.dataset),
+                            el('td', {class : 'num'}, b.batch_size), el('td', {}, b.device),
+                            el('td', {class : 'num'}, pm(b.samples_per_s, b.samples_sd)),
+                            el('td', {class : 'num'}, b.n),
+                            el('td', {}, b.pinned ? 'pinned' : 'mean of repeats'))),
+         '#baselines-empty');
+}
+
+// The speedup plot: x = workers (cores used; GPUs on gpu), y = mean speedup, bars = its
+// interval, dashed = ideal, dotted vertical = the cores of one node of a machine.
 async function refreshSpeedup()
 {
     const form = document.getElementById('speedup-filter');
-    const doc = await api(`api/speedup?${formQuery(form)}`);
+    const q = formQuery(form);
+    const [doc, base] = await Promise.all([ api(`api/speedup?${q}`), api(`api/baselines?${q}`) ]);
+    drawBaselines(base.baselines);
     const node = document.getElementById('speedup-plot');
     const W = 720, H = 380, L = 56, R = 210, T = 16, B = 40;
     node.replaceChildren();
@@ -310,8 +381,15 @@ async function refreshSpeedup()
                 'no speedup yet: it needs a COMPLETED 1x1x1 run and runs of other layouts'));
         return;
     }
+    // The cores per node of each machine the CPU rows ran on: past them cores are shared.
+    const machines = new Map();
+    for (const r of rows)
+        if (r.device !== 'gpu' && r.node_cores)
+            machines.set(
+                r.node_cores,
+                (machines.get(r.node_cores) || new Set()).add(r.hardware_label || r.hardware));
     // Room right of the last point for its label.
-    const xmax = Math.ceil(Math.max(2, ...rows.map((r) => r.cores)) * 1.12);
+    const xmax = Math.ceil(Math.max(2, ...rows.map((r) => r.workers), ...machines.keys()) * 1.12);
     const ymax = Math.max(2, ...rows.map((r) => r.speedup_hi ?? r.speedup)) * 1.08;
     const sx = (x) => L + x / xmax * (W - L - R);
     const sy = (y) => H - B - y / ymax * (H - T - B);
@@ -325,7 +403,7 @@ async function refreshSpeedup()
     node.append(svg('line', {x1 : L, x2 : W - R, y1 : H - B, y2 : H - B, class : 'axis'}));
     node.append(svg('line', {x1 : L, x2 : L, y1 : T, y2 : H - B, class : 'axis'}));
     node.append(svg('text', {x : (L + W - R) / 2, y : H - 6, 'text-anchor' : 'middle'},
-                    'cores used (nodes × processes × threads)'));
+                    'workers: cores used (nodes × processes × threads; GPUs on gpu)'));
     node.append(svg('text', {
         x : 14,
         y : (T + H - B) / 2,
@@ -339,12 +417,35 @@ async function refreshSpeedup()
     node.append(svg('text',
                     {x : sx(end) - 4, y : sy(end) - 6, 'text-anchor' : 'end', class : 'label'},
                     'ideal'));
+    for (const [cores, names] of machines) {
+        const line = svg('line', {
+            x1 : sx(cores),
+            x2 : sx(cores),
+            y1 : T,
+            y2 : H - B,
+            class : 'cores-line',
+            'data-cores' : cores
+        });
+        line.append(svg('title', {}, `${cores} cores per node: ${[...names].join(', ')}`));
+        node.append(line);
+        // The label right of the line, or left of it when it would leave the plot.
+        const text = `${cores} cores/node (${[...names].join(', ')})`;
+        const right = sx(cores) + 4 + 6.2 * text.length < W - R;
+        node.append(svg('text', {
+            x : right ? sx(cores) + 4 : sx(cores) - 4,
+            y : T + 10,
+            'text-anchor' : right ? 'start' : 'end',
+            class : 'label cores-label'
+        },
+                        text));
+    }
     // One series (colour) per model, dataset, batch, hardware and device.
     const series = new Map();
     for (const r of rows) {
-        const key =
-            [ r.model, r.dataset, `batch ${r.batch_size}`, r.hardware || '?', r.device ].join(
-                ' · ');
+        const key = [
+            r.model, r.dataset, `batch ${r.batch_size}`, r.hardware_label || r.hardware || '?',
+            r.device
+        ].join(' · ');
         if (!series.has(key))
             series.set(key, []);
         series.get(key).push(r);
@@ -353,9 +454,9 @@ async function refreshSpeedup()
     let i = 0;
     for (const [key, pts] of series) {
         const color = COLORS[i % COLORS.length];
-        pts.sort((a, b) => a.cores - b.cores);
+        pts.sort((a, b) => a.workers - b.workers);
         for (const r of pts) {
-            const x = sx(r.cores);
+            const x = sx(r.workers);
             if (r.speedup_lo !== null && r.speedup_hi !== null) {
                 node.append(svg('line', {
                     x1 : x,
@@ -375,15 +476,28 @@ async function refreshSpeedup()
                         class : 'errbar'
                     }));
             }
-            const dot =
-                svg('circle', {cx : x, cy : sy(r.speedup), r : 4.5, fill : color, class : 'point'});
-            dot.append(svg(
-                'title', {},
-                `${key}\n${layoutOf(r)}: speedup ${num(r.speedup, 2)} [${num(r.speedup_lo, 2)}-${
-                    num(r.speedup_hi, 2)}], ${num(r.samples_per_s)} samples/s, ${r.runs} runs`));
+            const flags = r.flags || [];
+            // A flagged group: a hollow point in a red ring, its flags in the label.
+            const dot = svg('circle', {
+                cx : x,
+                cy : sy(r.speedup),
+                r : 4.5,
+                fill : flags.length ? '#fff' : color,
+                stroke : color,
+                class : flags.length ? 'point flagged' : 'point',
+                'data-flags' : flags.join(',')
+            });
+            dot.append(svg('title', {},
+                           `${key}\n${layoutOf(r)}: speedup ${speedupText(r)}, ${
+                               pm(r.samples_per_s, r.samples_sd)} samples/s, ${r.runs} runs` +
+                               (flags.length ? `\nflags: ${flags.join(', ')}` : '')));
             node.append(dot);
+            if (flags.length)
+                node.append(
+                    svg('circle', {cx : x, cy : sy(r.speedup), r : 8, class : 'flag-ring'}));
             // A label goes down a line at a time until it overlaps no label placed before.
-            const text = `${layoutOf(r)} (${r.runs})`;
+            const text =
+                `${layoutOf(r)} (${r.runs})` + (flags.length ? ` ⚠ ${flags.join(',')}` : '');
             const box = {x : x + 7, y : sy(r.speedup) - 6, w : 6.2 * text.length, h : 12};
             while (labels.some((b) => box.x < b.x + b.w && b.x < box.x + box.w &&
                                       box.y - box.h < b.y && b.y - b.h < box.y))

@@ -22,5 +22,8 @@ echo '{"event":"start","config":{"steps":'"$steps"'},"params":10}' >"$metrics"
 awk -v n="$steps" 'BEGIN { for (i = 1; i <= n; i++) {
     printf "{\"event\":\"step\",\"step\":%d,\"epoch\":0,\"loss\":%.4f,", i, 2.3 / i
     printf "\"samples_per_s\":%.1f,\"comm_s\":0,\"exposed_comm_s\":0}\n", 900 + 20 * i } }' >>"$metrics"
-echo '{"event":"done","steps":'"$steps"',"samples_per_s":1000.0,"wall_s":0.1}' >>"$metrics"
+# The steady state's spread, CPU time and peak memory: the job panel shows them.
+echo '{"event":"done","steps":'"$steps"',"samples_per_s":1000.0,"sps_sd":40.0,
+"sps_steps":'"$steps"',"cpu_time_s":1.5,"max_rss_bytes":52428800,"wall_s":0.1}' | tr -d '\n' >>"$metrics"
+echo >>"$metrics"
 exit 0
