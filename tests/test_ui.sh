@@ -31,7 +31,7 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$p" 2>/dev/null
     done
-    if [ "$fails" -eq 0 ]; then rm -rf "$TMP"; else echo "test_ui: kept $TMP"; fi
+    if [ "$fails" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$TMP"; else echo "test_ui: kept $TMP"; fi
 }
 trap cleanup EXIT
 
