@@ -677,9 +677,9 @@ s_on_run(const ad_run_t *r, void *arg)
         char name[128];
 
         if (r->hardware && r->hardware[0])
-            json_object_set_new(o, "hardware_name",
-                                json_string(ad_cli_hw_label(sink->cli, r->hardware, name,
-                                                            sizeof(name))));
+            json_object_set_new(
+                o, "hardware_name",
+                json_string(ad_cli_hw_label(sink->cli, r->hardware, name, sizeof(name))));
         ad_cli_json_list_item(&sink->json, o);
         return 0;
     }
@@ -747,8 +747,7 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
         return rc;
     rc = ad_cli_open_store(cli, &store, &db);
     if (!rc)
-        rc = ad_cli_runs_check_hardware(cli, store, ad_cli_runs_hw_what(&o),
-                                        o.hw_unknown);
+        rc = ad_cli_runs_check_hardware(cli, store, ad_cli_runs_hw_what(&o), o.hw_unknown);
     if (rc)
         goto out;
     o.filter.newest_first = true;
@@ -780,8 +779,8 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     } else if (o.out == AD_CLI_OUT_TABLE && !store) {
         printf("no runs yet (%s does not exist)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE && sink.n == 0) {
-        bool filtered = o.filter.model || o.filter.dataset || o.filter.job || o.limit || where ||
-                        o.hardware;
+        bool filtered =
+            o.filter.model || o.filter.dataset || o.filter.job || o.limit || where || o.hardware;
 
         printf(filtered ? "no runs match (%s)\n" : "no runs yet (%s has none)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE) {

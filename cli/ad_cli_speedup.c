@@ -464,8 +464,8 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
         char name[128];
 
         if (gs.rows[i].hardware[0])
-            gs.rows[i].hardware_name = ad_strdup(
-                ad_cli_hw_label(cli, gs.rows[i].hardware, name, sizeof(name)));
+            gs.rows[i].hardware_name =
+                ad_strdup(ad_cli_hw_label(cli, gs.rows[i].hardware, name, sizeof(name)));
     }
     if (o.sort) {
         s_sort_by = &sort;

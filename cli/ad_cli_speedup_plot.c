@@ -158,8 +158,7 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi, int 
     if (!gpu && node_cores > max_x)
         max_x = node_cores;
     snprintf(title, sizeof(title), "%s on %s, batch %lld%s%s%s", g0->model, g0->dataset,
-             (long long)g0->batch, g0->hardware[0] ? ", " : "", s_hw_label(g0),
-             gpu ? ", gpu" : "");
+             (long long)g0->batch, g0->hardware[0] ? ", " : "", s_hw_label(g0), gpu ? ", gpu" : "");
     fputs("set title ", f);
     s_gp_str(f, title);
     fputs(multi ? "\n" : " font ',13'\n", f);

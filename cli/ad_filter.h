@@ -51,8 +51,8 @@ typedef enum {
     AD_FIELD_TAG,        /* text or number: tag.KEY, the run's tag KEY (ad_value_t.key) */
     AD_FIELD_PARAM,      /* text or number: a job key of the run's spec (lr, spec.seed, ...) */
     AD_FIELD_SWEEP_NAME, /* text: the sweep's name (`sweep = NAME` with a name) */
-    AD_FIELD_LAYOUT,     /* text: NxPxT; literals normalised by ad_layout_parse() (1,2,1 is 1x2x1) */
-    AD_FIELD_FLAGS,      /* text: the comma list of flags; = != in test membership of one flag */
+    AD_FIELD_LAYOUT, /* text: NxPxT; literals normalised by ad_layout_parse() (1,2,1 is 1x2x1) */
+    AD_FIELD_FLAGS,  /* text: the comma list of flags; = != in test membership of one flag */
     AD_FIELD_COUNT
 } ad_field_t;
 
