@@ -482,9 +482,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_did_you_mean),       cmocka_unit_test(test_parsable_nodes),
         cmocka_unit_test(test_cancelled_progress), cmocka_unit_test(test_hardware_names),
-        cmocka_unit_test(test_hardware_filters),
-        cmocka_unit_test(test_submit_set_stdin),   cmocka_unit_test(test_sweep_set),
-        cmocka_unit_test(test_completion_man),
+        cmocka_unit_test(test_hardware_filters),   cmocka_unit_test(test_submit_set_stdin),
+        cmocka_unit_test(test_sweep_set),          cmocka_unit_test(test_completion_man),
     };
 
     if (cft_begin("ad_test_cli_ux"))
