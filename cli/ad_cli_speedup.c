@@ -244,7 +244,11 @@ s_cmp_groups(const void *pa, const void *pb)
 
         s_group_get(a, f, &va);
         s_group_get(b, f, &vb);
-        if (ad_filter_field_is_text(f)) {
+        if (f == AD_FIELD_LAYOUT) { /* 2x1x1 before 10x1x1: nodes, then processes, threads */
+            c = a->nodes != b->nodes ? (a->nodes < b->nodes ? -1 : 1)
+                : a->ppn != b->ppn   ? (a->ppn < b->ppn ? -1 : 1)
+                                     : (a->tpp > b->tpp) - (a->tpp < b->tpp);
+        } else if (ad_filter_field_is_text(f)) {
             c = strcmp(va.str, vb.str);
         } else {
             /* Missing values last, whichever the direction. */

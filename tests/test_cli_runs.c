@@ -793,6 +793,11 @@ test_hardware_names(void **st)
     assert_int_equal(s_json_rows("runs"), 1);
     cft_expect(cft_cli("--home", home, "--json", "speedup", "--where", "flags = noisy", NULL), 0);
     assert_int_equal(s_json_rows("speedups"), 1);
+    cft_expect(cft_cli("--home", home, "--json", "speedup", "--sort", "-layout", NULL), 0);
+    doc = adt_json(cft_res.out);
+    row = json_array_get(json_object_get(doc, "speedups"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "layout")), "1x2x1");
+    json_decref(doc);
     cft_expect(cft_cli("--home", home, "runs", "--where", "flags = noisey", NULL), 2);
     assert_non_null(strstr(cft_res.err, "did you mean noisy?"));
     cft_expect(cft_cli("--home", home, "runs", "--where", "layout = 2x2", NULL), 2);
