@@ -1204,6 +1204,21 @@ s_push_states(ad_run_filter_t *rf, const node_t *n)
     return true;
 }
 
+/* `layout = NxPxT` (normalised when parsed): nodes, ppn and tpp, when rf has none of them yet. */
+static bool
+s_push_layout(ad_run_filter_t *rf, const lit_t *lit)
+{
+    int n, p, t;
+
+    if (rf->nodes || rf->procs_per_node || rf->threads_per_proc ||
+        sscanf(lit->str, "%dx%dx%d", &n, &p, &t) != 3)
+        return false;
+    rf->nodes = n;
+    rf->procs_per_node = p;
+    rf->threads_per_proc = t;
+    return true;
+}
+
 bool
 ad_filter_push(const ad_filter_t *self, ad_run_filter_t *rf)
 {
@@ -1216,6 +1231,8 @@ ad_filter_push(const ad_filter_t *self, ad_run_filter_t *rf)
 
         if (eq && n->field == AD_FIELD_STATE)
             pushed = s_push_states(rf, n);
+        else if (eq && n->nlits == 1 && n->field == AD_FIELD_LAYOUT)
+            pushed = s_push_layout(rf, &n->lits[0]);
         else if (eq && n->nlits == 1)
             pushed = s_push_eq(rf, n->field, &n->lits[0]);
         all = all && pushed;

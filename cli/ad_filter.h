@@ -122,7 +122,8 @@ unsigned ad_filter_fields(const ad_filter_t *self);
 /*
  * Push what the store can select by itself into rf: the terms that are an
  * equality (or an `in` of one value) on model, dataset, hardware, device,
- * batch, nodes, ppn, tpp, job or sweep, and `state = S` / `state in (...)`.
+ * batch, nodes, ppn, tpp, layout (as nodes, ppn and tpp), job or sweep, and
+ * `state = S` / `state in (...)`.
  * Only fields rf leaves open are set, so the store's selection is a superset
  * of the expression's and the caller still evaluates the expression.
  * Returns true when every term was pushed, so the store's selection is exact.

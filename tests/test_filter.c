@@ -600,6 +600,20 @@ test_layout_flags_hardware(void **st)
     ad_filter_push(f, &rf);
     assert_string_equal(rf.hardware, "a1aa6b2b59ddecd3");
     ad_filter_free(&f);
+    /* layout = ... is pushed as nodes, ppn and tpp. */
+    memset(&rf, 0, sizeof(rf));
+    assert_int_equal(ad_filter_parse("layout = '3,2,1'", 0, &f, &err), 0);
+    assert_true(ad_filter_push(f, &rf));
+    assert_int_equal(rf.nodes, 3);
+    assert_int_equal(rf.procs_per_node, 2);
+    assert_int_equal(rf.threads_per_proc, 1);
+    ad_filter_free(&f);
+    memset(&rf, 0, sizeof(rf));
+    assert_int_equal(ad_filter_parse("nodes = 2 and layout = 3x2x1", 0, &f, &err), 0);
+    assert_false(ad_filter_push(f, &rf)); /* nodes taken: the layout is evaluated */
+    assert_int_equal(rf.nodes, 2);
+    assert_int_equal(rf.procs_per_node, 0);
+    ad_filter_free(&f);
 }
 
 int
