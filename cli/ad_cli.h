@@ -179,6 +179,9 @@ char *ad_cli_hw_known(ad_cli_t *cli, char *buf, size_t size);
 int ad_cli_hw_resolve(ad_cli_t *cli, const char *what, const char *arg, bool strict, char *fp,
                       size_t size);
 
+/* Whether fp is a class cli knows (a node's or a described cluster's), not just any text. */
+bool ad_cli_hw_is_known(ad_cli_t *cli, const char *fp);
+
 /* Free what ad_cli_hw_* loaded; NULL-safe, sets *hw_p to NULL. */
 void ad_cli_hw_free(ad_cli_hw_t **hw_p);
 

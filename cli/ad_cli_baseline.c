@@ -13,7 +13,7 @@
 #include "autodist/ad_store.h"
 
 /* Options of autodist baseline (docs/speedup.md, "Baselines"). */
-enum { S_OPT_PIN = 256, S_OPT_UNPIN, S_OPT_PROBES_OK, S_OPT_MODEL, S_OPT_DATASET };
+enum { S_OPT_PIN = 256, S_OPT_UNPIN, S_OPT_PROBES_OK, S_OPT_MODEL, S_OPT_DATASET, S_OPT_HARDWARE };
 
 /* Most runs one --pin takes. */
 #define S_PIN_MAX 1000
@@ -23,7 +23,9 @@ typedef struct {
     const char *pin;   /* --pin RUN[,RUN...] */
     int64_t unpin;     /* --unpin RUN; 0 = none */
     bool probes_ok;    /* --probes-ok */
-    ad_run_filter_t f; /* --model, --dataset */
+    ad_run_filter_t f; /* --model, --dataset, --hardware */
+    const char *hardware; /* --hardware as given; NULL = none */
+    char hw_fp[128];      /* the class it names; f.hardware points here */
 } s_opts_t;
 
 static int
@@ -35,6 +37,7 @@ s_parse(ad_cli_t *cli, int argc, char **argv, s_opts_t *o)
         {"probes-ok", no_argument, NULL, S_OPT_PROBES_OK},
         {"model", required_argument, NULL, S_OPT_MODEL},
         {"dataset", required_argument, NULL, S_OPT_DATASET},
+        {"hardware", required_argument, NULL, S_OPT_HARDWARE},
         {NULL, 0, NULL, 0},
     };
     const char *arg;
@@ -62,6 +65,12 @@ s_parse(ad_cli_t *cli, int argc, char **argv, s_opts_t *o)
             break;
         case S_OPT_DATASET:
             o->f.dataset = arg;
+            break;
+        case S_OPT_HARDWARE: /* a name, a node or a fingerprint prefix: the class */
+            if (ad_cli_hw_resolve(cli, "--hardware", arg, false, o->hw_fp, sizeof(o->hw_fp)))
+                return AD_CLI_EXIT_USAGE;
+            o->hardware = arg;
+            o->f.hardware = o->hw_fp;
             break;
         default:
             return AD_CLI_EXIT_USAGE;
@@ -117,7 +126,7 @@ static int
 s_on_baseline(const ad_baseline_t *b, void *arg)
 {
     s_list_t *l = arg;
-    char batch[24], sps[96], sd[48], n[24], runs[512];
+    char batch[24], sps[96], sd[48], n[24], runs[512], hw[128];
     const char *cells[9];
 
     l->n++;
@@ -142,6 +151,9 @@ s_on_baseline(const ad_baseline_t *b, void *arg)
             json_array_append_new(json_object_get(o, "runs"), json_integer(id));
             p = end;
         }
+        if (b->hardware[0])
+            json_object_set_new(o, "hardware_name",
+                                json_string(ad_cli_hw_label(l->cli, b->hardware, hw, sizeof(hw))));
         ad_cli_json_list_item(&l->json, o);
         return 0;
     }
@@ -155,7 +167,7 @@ s_on_baseline(const ad_baseline_t *b, void *arg)
     cells[0] = b->model;
     cells[1] = b->dataset;
     cells[2] = batch;
-    cells[3] = b->hardware[0] ? b->hardware : "-";
+    cells[3] = b->hardware[0] ? ad_cli_hw_label(l->cli, b->hardware, hw, sizeof(hw)) : "-";
     cells[4] = b->device;
     cells[5] = sps;
     cells[6] = n;
@@ -253,7 +265,10 @@ ad_cli_baseline(ad_cli_t *cli, int argc, char **argv)
     rc = ad_cli_open_store(cli, &store, &db);
     if (rc)
         return rc;
-    rc = s_list(cli, store, db, &o);
+    if (o.hardware && !ad_cli_hw_is_known(cli, o.hw_fp))
+        rc = ad_cli_runs_check_hardware(cli, store, "--hardware", o.hw_fp);
+    if (!rc)
+        rc = s_list(cli, store, db, &o);
     ad_store_close(&store);
     return rc;
 }

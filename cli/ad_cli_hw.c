@@ -252,6 +252,17 @@ ad_cli_hw_resolve(ad_cli_t *cli, const char *what, const char *arg, bool strict,
                        ad_cli_hw_known(cli, known, sizeof(known)));
 }
 
+bool
+ad_cli_hw_is_known(ad_cli_t *cli, const char *fp)
+{
+    ad_cli_hw_t *hw = s_hw(cli);
+
+    for (size_t i = 0; fp && i < hw->n; i++)
+        if (!strcmp(hw->v[i].fp, fp))
+            return true;
+    return false;
+}
+
 void
 ad_cli_hw_free(ad_cli_hw_t **hw_p)
 {

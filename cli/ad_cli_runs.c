@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ad_cli_runs.h"
+#include "autodist/ad_layout.h"
 
 /*
  * Both commands read HOME/runs.db directly (read-only), so they work without
@@ -31,6 +32,7 @@ enum {
     S_OPT_CSV,
     S_OPT_SORT,
     S_OPT_PLOT,
+    S_OPT_HARDWARE,
 };
 
 /* ---- shared -------------------------------------------------------------------------------- */
@@ -87,9 +89,11 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
         {"limit", required_argument, NULL, S_OPT_LIMIT},
         {"where", required_argument, NULL, S_OPT_WHERE},
         {"csv", no_argument, NULL, S_OPT_CSV},
+        {"hardware", required_argument, NULL, S_OPT_HARDWARE},
         {NULL, 0, NULL, 0},
     };
     static const struct option speedup_longs[] = {
+        {"hardware", required_argument, NULL, S_OPT_HARDWARE},
         {"model", required_argument, NULL, S_OPT_MODEL},
         {"dataset", required_argument, NULL, S_OPT_DATASET},
         {"limit", required_argument, NULL, S_OPT_LIMIT},
@@ -136,6 +140,15 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
         case S_OPT_CSV:
             csv = true;
             break;
+        case S_OPT_HARDWARE:
+            /* A name, a node or a fingerprint prefix: the class's fingerprint. */
+            if (ad_cli_hw_resolve(cli, "--hardware", arg, false, o->hw_fp, sizeof(o->hw_fp)))
+                return AD_CLI_EXIT_USAGE;
+            o->hardware = arg;
+            o->filter.hardware = o->hw_fp;
+            if (!ad_cli_hw_is_known(cli, o->hw_fp))
+                snprintf(o->hw_unknown, sizeof(o->hw_unknown), "%s", arg);
+            break;
         case S_OPT_SORT:
             o->sort = arg;
             break;
@@ -161,6 +174,76 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "%s: --json and --csv exclude each other", cli->cmd);
     o->out = cli->json ? AD_CLI_OUT_JSON : csv ? AD_CLI_OUT_CSV : AD_CLI_OUT_TABLE;
     return 0;
+}
+
+/* What ad_filter_map() needs to turn hardware names into classes. */
+typedef struct s_hw_map {
+    ad_cli_t *cli;
+    ad_cli_runs_opts_t *o;
+    int rc; /* an exit status once a name was refused */
+} s_hw_map_t;
+
+static char *
+s_map_hardware(void *ctx, const char *literal)
+{
+    s_hw_map_t *m = ctx;
+    char fp[128];
+
+    if (m->rc)
+        return NULL;
+    m->rc = ad_cli_hw_resolve(m->cli, "--where hardware", literal, false, fp, sizeof(fp));
+    if (m->rc)
+        return NULL;
+    if (!ad_cli_hw_is_known(m->cli, fp) && !m->o->hw_unknown[0])
+        snprintf(m->o->hw_unknown, sizeof(m->o->hw_unknown), "%s", literal);
+    return strcmp(fp, literal) ? ad_strdup(fp) : NULL;
+}
+
+int
+ad_cli_runs_where(ad_cli_t *cli, ad_cli_runs_opts_t *o, unsigned flags, ad_filter_t **out)
+{
+    s_hw_map_t m = {cli, o, 0};
+    ad_filter_error_t ferr;
+
+    *out = NULL;
+    if (!o->where)
+        return 0;
+    if (ad_filter_parse(o->where, flags, out, &ferr))
+        return ad_cli_runs_where_error(o->where, &ferr);
+    if (ad_filter_fields(*out) & AD_FIELD_BIT(AD_FIELD_HARDWARE))
+        ad_filter_map(*out, AD_FIELD_HARDWARE, s_map_hardware, &m);
+    if (m.rc)
+        ad_filter_free(out);
+    return m.rc;
+}
+
+static int
+s_count_run(const ad_run_t *r, void *arg)
+{
+    (void)r;
+    (*(size_t *)arg)++;
+    return 1;
+}
+
+const char *
+ad_cli_runs_hw_what(const ad_cli_runs_opts_t *o)
+{
+    return o->hardware && !strcmp(o->hardware, o->hw_unknown) ? "--hardware" : "--where hardware";
+}
+
+int
+ad_cli_runs_check_hardware(ad_cli_t *cli, ad_store_t *store, const char *what, const char *name)
+{
+    ad_run_filter_t f = {.hardware = name, .limit = 1};
+    char fp[128];
+    size_t n = 0;
+
+    if (!name || !*name || ad_cli_hw_is_known(cli, name))
+        return 0;
+    /* An imported run's class is whatever the import called it: a run having it is enough. */
+    if (store && ad_store_each_run(store, &f, s_count_run, &n) >= 0 && n > 0)
+        return 0;
+    return ad_cli_hw_resolve(cli, what, name, true, fp, sizeof(fp)) ? AD_CLI_EXIT_USAGE : 0;
 }
 
 /* Say where a --where expression went wrong: the message, the expression and a caret. */
@@ -409,6 +492,13 @@ ad_cli_runs_get(const void *row, ad_field_t field, ad_value_t *out)
     case AD_FIELD_SWEEP_NAME:
         out->str = r->sweep ? s_sweep_name(r->sweep) : NULL;
         break;
+    case AD_FIELD_LAYOUT:
+        out->str = ad_layout_str(r->nodes, r->procs_per_node, r->threads_per_proc, out->buf,
+                                 sizeof(out->buf));
+        break;
+    case AD_FIELD_FLAGS:
+        out->str = r->flags ? r->flags : "";
+        break;
     default:
         break; /* runs: refused by the parser */
     }
@@ -558,6 +648,7 @@ ad_cli_run_tags_text(const ad_run_t *r, char *buf, size_t size)
 
 /* Where each run goes. */
 typedef struct runs_sink {
+    ad_cli_t *cli;            /* the command: hardware names */
     const ad_filter_t *where; /* evaluated here when the store could not select it all */
     int64_t left;             /* rows still wanted; -1 = no limit */
     ad_cli_out_t out;
@@ -582,7 +673,14 @@ s_on_run(const ad_run_t *r, void *arg)
         sink->left--;
     sink->n++;
     if (sink->out == AD_CLI_OUT_JSON) {
-        ad_cli_json_list_item(&sink->json, ad_cli_run_json(r));
+        json_t *o = ad_cli_run_json(r);
+        char name[128];
+
+        if (r->hardware && r->hardware[0])
+            json_object_set_new(
+                o, "hardware_name",
+                json_string(ad_cli_hw_label(sink->cli, r->hardware, name, sizeof(name))));
+        ad_cli_json_list_item(&sink->json, o);
         return 0;
     }
     if (sink->out == AD_CLI_OUT_CSV) {
@@ -634,9 +732,8 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
                                           "BATCH",   "LAYOUT",   "STATE", "SAMPLES/S",
                                           "SPEEDUP", "ACCURACY", "FLAGS", "TAGS",  "NOTE"};
     ad_filter_t *where = NULL;
-    ad_filter_error_t ferr;
     ad_store_t *store = NULL;
-    runs_sink_t sink = {0};
+    runs_sink_t sink = {.cli = cli};
     const char *db = NULL;
     bool exact = true;
     ad_cli_runs_opts_t o;
@@ -645,9 +742,12 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     rc = ad_cli_runs_parse(cli, argc, argv, false, &o);
     if (rc)
         return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
-    if (o.where && ad_filter_parse(o.where, 0, &where, &ferr))
-        return ad_cli_runs_where_error(o.where, &ferr);
+    rc = ad_cli_runs_where(cli, &o, 0, &where);
+    if (rc)
+        return rc;
     rc = ad_cli_open_store(cli, &store, &db);
+    if (!rc)
+        rc = ad_cli_runs_check_hardware(cli, store, ad_cli_runs_hw_what(&o), o.hw_unknown);
     if (rc)
         goto out;
     o.filter.newest_first = true;
@@ -679,7 +779,8 @@ ad_cli_runs(ad_cli_t *cli, int argc, char **argv)
     } else if (o.out == AD_CLI_OUT_TABLE && !store) {
         printf("no runs yet (%s does not exist)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE && sink.n == 0) {
-        bool filtered = o.filter.model || o.filter.dataset || o.filter.job || o.limit || where;
+        bool filtered =
+            o.filter.model || o.filter.dataset || o.filter.job || o.limit || where || o.hardware;
 
         printf(filtered ? "no runs match (%s)\n" : "no runs yet (%s has none)\n", db);
     } else if (o.out == AD_CLI_OUT_TABLE) {

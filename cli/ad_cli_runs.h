@@ -23,13 +23,17 @@ typedef struct ad_cli_runs_opts {
     ad_cli_out_t out;       /* table, --json or --csv */
     const char *sort;       /* --sort (speedup) */
     const char *plot;       /* --plot FILE (speedup) */
+    const char *hardware;   /* --hardware as given; NULL = none */
+    char hw_fp[128];        /* the class it names; filter.hardware points here */
+    char hw_unknown[128];   /* a --hardware or `hardware = X` no known class has; "" = none */
 } ad_cli_runs_opts_t;
 
 /* One layout group, as printed. */
 typedef struct ad_cli_group {
     char *model;         /* key; owned once kept */
     char *dataset;       /* key */
-    char *hardware;      /* key */
+    char *hardware;      /* key: the class (a fingerprint) */
+    char *hardware_name; /* its readable name (ad_cli_hw_label()); owned once kept, NULL = none */
     char *device;        /* key */
     int64_t batch;       /* key: global batch */
     int nodes, ppn, tpp; /* key: layout */
@@ -58,6 +62,26 @@ typedef struct ad_cli_groups {
  * a usage error.
  */
 int ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_runs_opts_t *o);
+
+/*
+ * Parse o->where (flags: AD_FILTER_*) into *out, then turn its hardware
+ * literals into classes: `hardware = vm` means the class whose name, node or
+ * fingerprint prefix is vm (ad_cli_hw_resolve()); a literal no known class
+ * has stays as it is and is noted in o->hw_unknown.  Returns 0, or an exit
+ * status after printing the error (a parse error, a name of two classes).
+ */
+int ad_cli_runs_where(ad_cli_t *cli, ad_cli_runs_opts_t *o, unsigned flags, ad_filter_t **out);
+
+/*
+ * When name (a --hardware or `hardware = X`; NULL or "" = none) is no known
+ * class and no run of store has it as its class: print "WHAT: unknown
+ * hardware class" with the known ones and return AD_CLI_EXIT_USAGE; else 0.
+ */
+int ad_cli_runs_check_hardware(ad_cli_t *cli, ad_store_t *store, const char *what,
+                               const char *name);
+
+/* Which option named o->hw_unknown: "--hardware" or "--where hardware". */
+const char *ad_cli_runs_hw_what(const ad_cli_runs_opts_t *o);
 
 /* Say where a --where expression went wrong: the message, the expression and a caret; returns 2. */
 int ad_cli_runs_where_error(const char *text, const ad_filter_error_t *err);

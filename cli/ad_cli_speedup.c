@@ -70,6 +70,13 @@ s_group_get(const void *row, ad_field_t field, ad_value_t *out)
     case AD_FIELD_RUNS:
         out->num = (double)g->runs;
         break;
+    case AD_FIELD_LAYOUT:
+        snprintf(out->buf, sizeof(out->buf), "%dx%dx%d", g->nodes, g->ppn, g->tpp);
+        out->str = out->buf;
+        break;
+    case AD_FIELD_FLAGS: /* a group's flags: its runs' and its own (efficiency>100%) */
+        out->str = ad_cli_group_flags(g, out->buf, sizeof(out->buf));
+        break;
     default:
         break; /* fields of runs: their terms are evaluated on runs */
     }
@@ -135,6 +142,7 @@ s_groups_free(ad_cli_groups_t *gs)
         free(gs->rows[i].model);
         free(gs->rows[i].dataset);
         free(gs->rows[i].hardware);
+        free(gs->rows[i].hardware_name);
         free(gs->rows[i].device);
         free(gs->rows[i].run_flags);
     }
@@ -236,7 +244,11 @@ s_cmp_groups(const void *pa, const void *pb)
 
         s_group_get(a, f, &va);
         s_group_get(b, f, &vb);
-        if (ad_filter_field_is_text(f)) {
+        if (f == AD_FIELD_LAYOUT) { /* 2x1x1 before 10x1x1: nodes, then processes, threads */
+            c = a->nodes != b->nodes ? (a->nodes < b->nodes ? -1 : 1)
+                : a->ppn != b->ppn   ? (a->ppn < b->ppn ? -1 : 1)
+                                     : (a->tpp > b->tpp) - (a->tpp < b->tpp);
+        } else if (ad_filter_field_is_text(f)) {
             c = strcmp(va.str, vb.str);
         } else {
             /* Missing values last, whichever the direction. */
@@ -318,7 +330,7 @@ s_print_table(const ad_cli_groups_t *gs)
         cells[0] = g->model[0] ? g->model : "-";
         cells[1] = g->dataset[0] ? g->dataset : "-";
         cells[2] = batch;
-        cells[3] = g->hardware[0] ? g->hardware : "-";
+        cells[3] = g->hardware_name ? g->hardware_name : g->hardware[0] ? g->hardware : "-";
         cells[4] = g->device[0] ? g->device : "-";
         cells[5] = s_layout(g, layout, sizeof(layout));
         cells[6] = runs;
@@ -357,6 +369,8 @@ s_print_json(const ad_cli_groups_t *gs)
                       "samples_sd", ad_cli_json_num(g->sd), "speedup", ad_cli_json_num(g->speedup),
                       "efficiency", ad_cli_json_num(g->efficiency));
         /* workers = the cores efficiency divides by (docs/speedup.md); ranks = nodes x ppn. */
+        if (g->hardware_name)
+            json_object_set_new(o, "hardware_name", json_string(g->hardware_name));
         json_object_set_new(o, "ranks", json_integer((json_int_t)g->nodes * g->ppn));
         json_object_set_new(o, "speedup_lo", ad_cli_json_num(g->lo));
         json_object_set_new(o, "speedup_hi", ad_cli_json_num(g->hi));
@@ -412,7 +426,6 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
 {
     ad_cli_groups_t gs = {0};
     ad_filter_t *where = NULL;
-    ad_filter_error_t ferr;
     ad_store_t *store = NULL;
     const char *db = NULL;
     sort_spec_t sort;
@@ -426,8 +439,9 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
     if (o.sort && s_parse_sort(o.sort, &sort))
         return AD_CLI_EXIT_USAGE;
     if (o.where) {
-        if (ad_filter_parse(o.where, AD_FILTER_GROUPS, &where, &ferr))
-            return ad_cli_runs_where_error(o.where, &ferr);
+        rc = ad_cli_runs_where(cli, &o, AD_FILTER_GROUPS, &where);
+        if (rc)
+            return rc;
         gs.where = where;
         rc = s_split_terms(o.where, &gs, &by_runs);
         if (rc)
@@ -435,6 +449,8 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
         ad_filter_push(where, &o.filter);
     }
     rc = ad_cli_open_store(cli, &store, &db);
+    if (!rc)
+        rc = ad_cli_runs_check_hardware(cli, store, ad_cli_runs_hw_what(&o), o.hw_unknown);
     if (rc)
         goto out;
     if (store) {
@@ -448,6 +464,13 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
             goto out;
         }
     }
+    for (size_t i = 0; i < gs.n; i++) {
+        char name[128];
+
+        if (gs.rows[i].hardware[0])
+            gs.rows[i].hardware_name =
+                ad_strdup(ad_cli_hw_label(cli, gs.rows[i].hardware, name, sizeof(name)));
+    }
     if (o.sort) {
         s_sort_by = &sort;
         qsort(gs.rows, gs.n, sizeof(*gs.rows), s_cmp_groups);
@@ -457,7 +480,9 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
             free(gs.rows[i].model);
             free(gs.rows[i].dataset);
             free(gs.rows[i].hardware);
+            free(gs.rows[i].hardware_name);
             free(gs.rows[i].device);
+            free(gs.rows[i].run_flags);
         }
         gs.n = (size_t)o.limit;
     }
@@ -468,7 +493,7 @@ ad_cli_speedup(ad_cli_t *cli, int argc, char **argv)
     else if (!store)
         printf("no runs yet (%s does not exist)\n", db);
     else if (gs.n == 0)
-        printf(where || o.filter.model || o.filter.dataset
+        printf(where || o.filter.model || o.filter.dataset || o.hardware
                    ? "no speedups match (%s)\n"
                    : "no speedups yet: %s has no COMPLETED run with a throughput\n",
                db);

@@ -44,15 +44,11 @@ s_gp_str(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-/*
- * The name a panel gives a hardware class.  Today the class itself (a
- * fingerprint, or what an import called it); the command line's readable
- * names (issue 11, Deliver 6) are wired in here.
- */
+/* The name a panel gives a group's hardware class: its readable name (ad_cli_hw_label()). */
 static const char *
-s_hw_label(const char *hardware)
+s_hw_label(const ad_cli_group_t *g)
 {
-    return hardware;
+    return g->hardware_name ? g->hardware_name : g->hardware;
 }
 
 static bool
@@ -162,8 +158,7 @@ s_gp_panel(FILE *f, int panel, ad_cli_group_t **rows, size_t n, bool multi, int 
     if (!gpu && node_cores > max_x)
         max_x = node_cores;
     snprintf(title, sizeof(title), "%s on %s, batch %lld%s%s%s", g0->model, g0->dataset,
-             (long long)g0->batch, g0->hardware[0] ? ", " : "", s_hw_label(g0->hardware),
-             gpu ? ", gpu" : "");
+             (long long)g0->batch, g0->hardware[0] ? ", " : "", s_hw_label(g0), gpu ? ", gpu" : "");
     fputs("set title ", f);
     s_gp_str(f, title);
     fputs(multi ? "\n" : " font ',13'\n", f);

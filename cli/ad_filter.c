@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "autodist/ad_layout.h"
 #include "autodist/ad_suggest.h"
 
 /*
@@ -60,7 +61,29 @@ static const struct {
     [AD_FIELD_TAG] = {"tag.KEY", " ", true},
     [AD_FIELD_PARAM] = {"spec.KEY", " ", true},
     [AD_FIELD_SWEEP_NAME] = {"sweep_name", " ", true},
+    [AD_FIELD_LAYOUT] = {"layout", " ", true},
+    [AD_FIELD_FLAGS] = {"flags", " flag ", true},
 };
+
+/* The flags a run or a group may have (`flags = noisy`). */
+static const char *const s_flag_names[] = {AD_STORE_FLAG_NOISY, AD_STORE_FLAG_HIGH_SPREAD,
+                                           AD_STORE_FLAG_EFFICIENCY, AD_STORE_FLAG_FEW_SAMPLES};
+
+/* Whether the comma list has flag (any case). */
+static bool
+s_has_flag(const char *list, const char *flag)
+{
+    size_t len = strlen(flag);
+
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, ",");
+
+        if (n == len && !strncasecmp(p, flag, len))
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
 
 /* Tags and spec keys hold text or numbers: compared as numbers when both sides are numbers. */
 static bool
@@ -497,6 +520,30 @@ s_value(parser_t *p, ad_field_t field, const char *after, lit_t *lit)
                           "or NODE_FAIL, got %s",
                           s_desc(p, t, desc, sizeof(desc)));
         lit->str = ad_strdup(ad_store_job_state_name(st));
+    } else if (field == AD_FIELD_LAYOUT) {
+        ad_layout_t l;
+        ad_err_t err = {0};
+        char buf[64];
+
+        if (ad_layout_parse("layout", t->value, &l, &err))
+            return s_fail(p, t->column, "%s", err.msg);
+        lit->str = ad_strdup(
+            ad_layout_str(l.nodes, l.procs_per_node, l.threads_per_proc, buf, sizeof(buf)));
+    } else if (field == AD_FIELD_FLAGS) {
+        enum { NF = sizeof(s_flag_names) / sizeof(s_flag_names[0]) };
+        const char *best;
+        size_t i = 0;
+
+        while (i < NF && strcasecmp(t->value, s_flag_names[i]))
+            i++;
+        if (i == NF) {
+            best = ad_suggest(t->value, s_flag_names, NF, 3, true);
+            return s_fail(p, t->column, "unknown flag %s (%s%s%s%s, %s, %s or %s)",
+                          s_desc(p, t, desc, sizeof(desc)), best ? "did you mean " : "",
+                          best ? best : "", best ? "? flags: " : "flags: ", s_flag_names[0],
+                          s_flag_names[1], s_flag_names[2], s_flag_names[3]);
+        }
+        lit->str = ad_strdup(s_flag_names[i]);
     } else if (s_fields[field].text) {
         char *end;
 
@@ -711,6 +758,12 @@ s_comparison(parser_t *p, node_t **out)
                       s_src(p, ft, src, sizeof(src)), s_desc(p, t, desc, sizeof(desc)));
     }
     n->key = key;
+    if (!rc && (field == AD_FIELD_LAYOUT || field == AD_FIELD_FLAGS) &&
+        (n->kind == N_BETWEEN || (n->kind == N_CMP && n->op != OP_EQ && n->op != OP_NE)))
+        rc = s_fail(p, t->column, "%s",
+                    field == AD_FIELD_FLAGS
+                        ? "flags is a list: use flags = F, flags != F, flags in (F, G) or like"
+                        : "layout is compared with =, !=, in or like, not ordered");
     if (!rc && field == AD_FIELD_SWEEP)
         rc = s_sweep_by_name(p, ft, n, &field);
     n->field = field;
@@ -875,6 +928,33 @@ ad_filter_free(ad_filter_t **self_p)
     *self_p = NULL;
 }
 
+static void
+s_map(node_t *n, ad_field_t field, ad_filter_map_fn map, void *ctx)
+{
+    if (!n)
+        return;
+    s_map(n->a, field, map, ctx);
+    s_map(n->b, field, map, ctx);
+    if (n->field != field || n->kind == N_LIKE || n->kind == N_NULL || n->kind == N_OR ||
+        n->kind == N_AND || n->kind == N_NOT)
+        return;
+    for (size_t i = 0; i < n->nlits; i++) {
+        char *to = n->lits[i].str ? map(ctx, n->lits[i].str) : NULL;
+
+        if (to) {
+            free(n->lits[i].str);
+            n->lits[i].str = to;
+        }
+    }
+}
+
+void
+ad_filter_map(ad_filter_t *self, ad_field_t field, ad_filter_map_fn map, void *ctx)
+{
+    if (self)
+        s_map(self->root, field, map, ctx);
+}
+
 /* ---- evaluation -------------------------------------------------------------------------- */
 
 /* Three-valued logic, as SQL's. */
@@ -884,6 +964,8 @@ typedef enum { V_FALSE = 0, V_TRUE = 1, V_UNKNOWN = 2 } tri_t;
 static int
 s_cmp(ad_field_t field, const ad_value_t *v, const lit_t *lit)
 {
+    if (field == AD_FIELD_FLAGS) /* membership: 0 when the list has the flag */
+        return s_has_flag(v->str, lit->str) ? 0 : 1;
     if (s_mixed(field) && !isnan(lit->num) && !isnan(v->num))
         return v->num < lit->num ? -1 : v->num > lit->num;
     if (s_fields[field].text) {
@@ -1122,6 +1204,21 @@ s_push_states(ad_run_filter_t *rf, const node_t *n)
     return true;
 }
 
+/* `layout = NxPxT` (normalised when parsed): nodes, ppn and tpp, when rf has none of them yet. */
+static bool
+s_push_layout(ad_run_filter_t *rf, const lit_t *lit)
+{
+    int n, p, t;
+
+    if (rf->nodes || rf->procs_per_node || rf->threads_per_proc ||
+        sscanf(lit->str, "%dx%dx%d", &n, &p, &t) != 3)
+        return false;
+    rf->nodes = n;
+    rf->procs_per_node = p;
+    rf->threads_per_proc = t;
+    return true;
+}
+
 bool
 ad_filter_push(const ad_filter_t *self, ad_run_filter_t *rf)
 {
@@ -1134,6 +1231,8 @@ ad_filter_push(const ad_filter_t *self, ad_run_filter_t *rf)
 
         if (eq && n->field == AD_FIELD_STATE)
             pushed = s_push_states(rf, n);
+        else if (eq && n->nlits == 1 && n->field == AD_FIELD_LAYOUT)
+            pushed = s_push_layout(rf, &n->lits[0]);
         else if (eq && n->nlits == 1)
             pushed = s_push_eq(rf, n->field, &n->lits[0]);
         all = all && pushed;

@@ -28,7 +28,7 @@ typedef struct ad_filter ad_filter_t;
 typedef enum {
     AD_FIELD_MODEL = 0,  /* text: model zoo name */
     AD_FIELD_DATASET,    /* text */
-    AD_FIELD_HARDWARE,   /* text: hardware class */
+    AD_FIELD_HARDWARE,   /* text: hardware class (a fingerprint; see ad_filter_map()) */
     AD_FIELD_DEVICE,     /* text: cpu or gpu */
     AD_FIELD_BATCH,      /* number: global batch (batch_size) */
     AD_FIELD_NODES,      /* number */
@@ -51,6 +51,8 @@ typedef enum {
     AD_FIELD_TAG,        /* text or number: tag.KEY, the run's tag KEY (ad_value_t.key) */
     AD_FIELD_PARAM,      /* text or number: a job key of the run's spec (lr, spec.seed, ...) */
     AD_FIELD_SWEEP_NAME, /* text: the sweep's name (`sweep = NAME` with a name) */
+    AD_FIELD_LAYOUT, /* text: NxPxT; literals normalised by ad_layout_parse() (1,2,1 is 1x2x1) */
+    AD_FIELD_FLAGS,  /* text: the comma list of flags; = != in test membership of one flag */
     AD_FIELD_COUNT
 } ad_field_t;
 
@@ -120,12 +122,23 @@ unsigned ad_filter_fields(const ad_filter_t *self);
 /*
  * Push what the store can select by itself into rf: the terms that are an
  * equality (or an `in` of one value) on model, dataset, hardware, device,
- * batch, nodes, ppn, tpp, job or sweep, and `state = S` / `state in (...)`.
+ * batch, nodes, ppn, tpp, layout (as nodes, ppn and tpp), job or sweep, and
+ * `state = S` / `state in (...)`.
  * Only fields rf leaves open are set, so the store's selection is a superset
  * of the expression's and the caller still evaluates the expression.
  * Returns true when every term was pushed, so the store's selection is exact.
  */
 bool ad_filter_push(const ad_filter_t *self, ad_run_filter_t *rf);
+
+/*
+ * Rewrite the literals of field's comparisons (=, !=, <>, in, between; not
+ * like patterns) through map: map(ctx, literal) returns a new string
+ * (owned by the filter then) or NULL to keep the literal.  `autodist runs`
+ * and `speedup` map `hardware = vm` to the fingerprint of the class named
+ * vm (ad_cli_hw_resolve()), before ad_filter_push().
+ */
+typedef char *(*ad_filter_map_fn)(void *ctx, const char *literal);
+void ad_filter_map(ad_filter_t *self, ad_field_t field, ad_filter_map_fn map, void *ctx);
 
 /* A field's canonical name ("batch", "ppn", ...). */
 const char *ad_filter_field_name(ad_field_t field);

@@ -121,7 +121,7 @@ static const command_t s_commands[] = {
      "  --limit K       at most K jobs, 1..100000\n"},
     {"runs", ad_cli_runs, "logged runs, read from the store (no coordinator needed)",
      "usage: autodist runs [--where EXPR] [--model M] [--dataset D] [--job ID] [--limit K]\n"
-     "                     [--csv]\n"
+     "                     [--hardware H] [--csv]\n"
      "\n"
      "A table of the runs in HOME/runs.db, newest first: ID JOB MODEL DATASET BATCH\n"
      "LAYOUT STATE SAMPLES/S SPEEDUP ACCURACY.  Reads the store directly, so it works\n"
@@ -133,11 +133,15 @@ static const command_t s_commands[] = {
      "  --model M      only runs of model M (cnn, resnet18, ...)\n"
      "  --dataset D    only runs on dataset D (fashion-mnist, synthetic, imagefolder)\n"
      "  --job ID       only the runs of job ID\n"
+     "  --hardware H   only runs on hardware class H: its name (vm, a node's or a\n"
+     "                 cluster's), 4 or more of its fingerprint's first digits, or the\n"
+     "                 fingerprint; --json keeps \"hardware\" and adds \"hardware_name\"\n"
      "  --limit K      at most K runs, 1..1000000000\n"
      "  --csv          CSV (RFC 4180 quoting) with the columns of --json\n"},
     {"speedup", ad_cli_speedup, "speedup and efficiency of every layout, from the store",
      "usage: autodist speedup [--where EXPR] [--sort FIELDS] [--limit K] [--csv]\n"
      "                        [--plot FILE.svg|FILE.png] [--model M] [--dataset D]\n"
+     "                        [--hardware H]\n"
      "\n"
      "The COMPLETED runs of HOME/runs.db grouped by layout (repeats together): MODEL\n"
      "DATASET BATCH HARDWARE DEVICE LAYOUT (nodes x procs x threads) RUNS SAMPLES/S\n"
@@ -150,8 +154,10 @@ static const command_t s_commands[] = {
      "                  = != < <= > >=, in (A, B), between A and B, is [not] null on\n"
      "                  model dataset hardware device batch nodes ppn tpp workers cores\n"
      "                  samples_per_s speedup efficiency runs (of a group) and state job\n"
-     "                  sweep id accuracy (of runs, chosen before grouping), e.g.\n"
-     "                  \"model in (cnn, resnet18) and nodes >= 2\"\n"
+     "                  sweep id accuracy (of runs, chosen before grouping), layout\n"
+     "                  (layout = 1x2x1 or '1,2,1'), flags (flags = noisy: has it),\n"
+     "                  e.g. \"model in (cnn, resnet18) and nodes >= 2\"; hardware = vm\n"
+     "                  means the class named vm (its name, node or fingerprint prefix)\n"
      "  --sort FIELDS   order by these fields, comma-separated, -FIELD descending\n"
      "                  (default: model, dataset, batch, hardware, layout, device)\n"
      "  --limit K       the first K rows, 1..1000000000\n"
@@ -161,9 +167,12 @@ static const command_t s_commands[] = {
      "                  layout family (threads 1x1xT, processes 1xPx1, nodes Nx1x1),\n"
      "                  mixed layouts as points, the ideal y = x dashed.  Without\n"
      "                  gnuplot the table is printed and the exit status is 1.\n"
-     "  --model M       only model M;  --dataset D  only dataset D\n"},
+     "  --model M       only model M;  --dataset D  only dataset D\n"
+     "  --hardware H    only hardware class H (its name, 4+ fingerprint digits, or it);\n"
+     "                  HARDWARE shows the class's name, --json/--csv its fingerprint\n"
+     "                  (--json adds \"hardware_name\")\n"},
     {"baseline", ad_cli_baseline, "the baselines of the speedups: list, pin, unpin",
-     "usage: autodist baseline [--model M] [--dataset D]\n"
+     "usage: autodist baseline [--model M] [--dataset D] [--hardware H]\n"
      "       autodist baseline --pin RUN[,RUN...] [--probes-ok]\n"
      "       autodist baseline --unpin RUN\n"
      "\n"
@@ -178,7 +187,9 @@ static const command_t s_commands[] = {
      "                  speedup of the group is recomputed\n"
      "  --probes-ok     with --pin: allow layout: auto probes\n"
      "  --unpin RUN     the baseline of RUN's group is the mean of its repeats again\n"
-     "  --model M       only model M;  --dataset D  only dataset D\n"},
+     "  --model M       only model M;  --dataset D  only dataset D\n"
+     "  --hardware H    only hardware class H: its name (HARDWARE shows it), 4 or more\n"
+     "                  digits of its fingerprint, or the fingerprint\n"},
     {"import", ad_cli_import, "add logged runs from a CSV file to the store",
      "usage: autodist import FILE.csv [--dry-run]\n"
      "\n"

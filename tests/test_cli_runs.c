@@ -681,6 +681,152 @@ test_baseline_command(void **st)
     (void)pair;
 }
 
+/* Two hardware classes with nodes: vm (FP_VM) and big (FP_BIG). */
+#define FP_VM "a1aa6b2b59ddecd3"
+#define FP_BIG "3133248378b3eebe"
+
+static void
+s_add_node(ad_store_t *store, const char *name, const char *fp)
+{
+    ad_profile_row_t prof;
+    ad_node_t node;
+    int64_t id = 0;
+
+    ad_store_node_init(&node);
+    node.hostname = (char *)name;
+    assert_int_equal(ad_store_put_node(store, &node, &id), 0);
+    ad_store_profile_row_init(&prof);
+    prof.node = id;
+    prof.hardware = (char *)fp;
+    prof.cores = 4;
+    assert_int_equal(ad_store_add_profile(store, &prof, NULL), 0);
+}
+
+/* How many rows --json printed under key. */
+static size_t
+s_json_rows(const char *key)
+{
+    json_t *doc = adt_json(cft_res.out);
+    size_t n = json_array_size(json_object_get(doc, key));
+
+    json_decref(doc);
+    return n;
+}
+
+/* Hardware classes by name: tables, JSON, --hardware, --where hardware/layout/flags, the plot. */
+static void
+test_hardware_names(void **st)
+{
+    char home[300], db[360], svg[360], text[65536];
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    json_t *doc, *row;
+    ad_run_t run;
+    int64_t id;
+
+    snprintf(home, sizeof(home), "%s/home-hwnames", cft_tmp);
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    assert_int_equal(mkdir(home, 0700), 0);
+    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
+    s_add_node(store, "vm", FP_VM);
+    s_add_node(store, "big", FP_BIG);
+    s_add_layout_run(store, "cnn", "fashion-mnist", FP_VM, 256, 1, 1, 1, AD_JOB_COMPLETED, 1000,
+                     NAN, 0);
+    ad_store_run_init(&run);
+    run.model = "cnn";
+    run.dataset = "fashion-mnist";
+    run.hardware = FP_VM;
+    run.procs_per_node = 2;
+    run.batch_size = 256;
+    run.state = AD_JOB_COMPLETED;
+    run.samples_per_s = 1800;
+    run.flags = AD_STORE_FLAG_NOISY;
+    run.load_other = 2.0;
+    assert_int_equal(ad_store_add_run(store, &run, &id), 0);
+    s_add_layout_run(store, "cnn", "fashion-mnist", FP_BIG, 256, 1, 1, 1, AD_JOB_COMPLETED, 500,
+                     NAN, 0);
+    ad_store_close(&store);
+
+    /* The speedup table names the class; --json keeps the fingerprint and adds the name. */
+    cft_expect(cft_cli("--home", home, "speedup", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "HARDWARE"));
+    assert_non_null(strstr(cft_res.out, "256    vm        cpu     1x2x1"));
+    assert_non_null(strstr(cft_res.out, "256    big       cpu     1x1x1"));
+    assert_null(strstr(cft_res.out, FP_VM));
+    cft_expect(cft_cli("--home", home, "--json", "speedup", "--hardware", "vm", NULL), 0);
+    doc = adt_json(cft_res.out);
+    assert_int_equal(json_array_size(json_object_get(doc, "speedups")), 2);
+    row = json_array_get(json_object_get(doc, "speedups"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "hardware")), FP_VM);
+    assert_string_equal(json_string_value(json_object_get(row, "hardware_name")), "vm");
+    json_decref(doc);
+
+    /* --hardware by name, node or fingerprint prefix; an unknown name lists the known ones. */
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--hardware", "vm", NULL), 0);
+    assert_int_equal(s_json_rows("runs"), 2);
+    doc = adt_json(cft_res.out);
+    row = json_array_get(json_object_get(doc, "runs"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "hardware")), FP_VM);
+    assert_string_equal(json_string_value(json_object_get(row, "hardware_name")), "vm");
+    json_decref(doc);
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--hardware", "3133", NULL), 0);
+    assert_int_equal(s_json_rows("runs"), 1);
+    cft_expect(cft_cli("--home", home, "runs", "--hardware", "nosuch", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "--hardware: unknown hardware class \"nosuch\"; known: "));
+    assert_non_null(strstr(cft_res.err, "vm (" FP_VM ")"));
+    assert_non_null(strstr(cft_res.err, "big (" FP_BIG ")"));
+    assert_string_equal(cft_res.out, "");
+    cft_expect(cft_cli("--home", home, "speedup", "--where", "hardware = nosuch", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "--where hardware: unknown hardware class \"nosuch\""));
+
+    /* --where: hardware by name, layout in either form, flags by membership. */
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--where", "hardware = big", NULL), 0);
+    assert_int_equal(s_json_rows("runs"), 1);
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--where", "hardware in (big, vm)", NULL),
+               0);
+    assert_int_equal(s_json_rows("runs"), 3);
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--where", "layout = '1,2,1'", NULL), 0);
+    assert_int_equal(s_json_rows("runs"), 1);
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--where", "layout = 1x1x1", NULL), 0);
+    assert_int_equal(s_json_rows("runs"), 2);
+    cft_expect(cft_cli("--home", home, "--json", "runs", "--where", "flags = noisy", NULL), 0);
+    assert_int_equal(s_json_rows("runs"), 1);
+    cft_expect(cft_cli("--home", home, "--json", "speedup", "--where", "flags = noisy", NULL), 0);
+    assert_int_equal(s_json_rows("speedups"), 1);
+    cft_expect(cft_cli("--home", home, "--json", "speedup", "--sort", "-layout", NULL), 0);
+    doc = adt_json(cft_res.out);
+    row = json_array_get(json_object_get(doc, "speedups"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "layout")), "1x2x1");
+    json_decref(doc);
+    cft_expect(cft_cli("--home", home, "runs", "--where", "flags = noisey", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "did you mean noisy?"));
+    cft_expect(cft_cli("--home", home, "runs", "--where", "layout = 2x2", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "NODESxPROCSxTHREADS"));
+
+    /* baseline: the class by name, --hardware, an unknown name. */
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    assert_non_null(strstr(cft_res.out, "256    vm        cpu"));
+    cft_expect(cft_cli("--home", home, "--json", "baseline", "--hardware", "big", NULL), 0);
+    assert_int_equal(s_json_rows("baselines"), 1);
+    doc = adt_json(cft_res.out);
+    row = json_array_get(json_object_get(doc, "baselines"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "hardware_name")), "big");
+    json_decref(doc);
+    cft_expect(cft_cli("--home", home, "baseline", "--hardware", "nosuch", NULL), 2);
+    assert_non_null(strstr(cft_res.err, "unknown hardware class \"nosuch\""));
+
+    /* The plot's panel names the class too. */
+    if (!s_have_gnuplot()) {
+        fprintf(stderr, "gnuplot is not installed: the SVG check is skipped\n");
+        skip();
+    }
+    snprintf(svg, sizeof(svg), "%s/hwnames.svg", cft_tmp);
+    cft_expect(cft_cli("--home", home, "speedup", "--hardware", "vm", "--plot", svg, NULL), 0);
+    adt_read_file(svg, text, sizeof(text));
+    assert_non_null(strstr(text, "cnn on fashion-mnist, batch 256, vm"));
+    assert_null(strstr(text, FP_VM));
+}
+
 int
 main(void)
 {
@@ -693,6 +839,7 @@ main(void)
         cmocka_unit_test(test_speedup_plot),
         cmocka_unit_test(test_runs_where_csv),
         cmocka_unit_test(test_baseline_command),
+        cmocka_unit_test(test_hardware_names),
     };
 
     if (cft_begin("ad_test_cli_runs"))

@@ -268,6 +268,54 @@ test_hardware_names(void **st)
     adt_assert_has(cft_res.out, want);
 }
 
+/* runs, speedup and baseline: a class of several nodes by its name or a node's; help says so. */
+static void
+test_hardware_filters(void **st)
+{
+    char home[300], db[400];
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    ad_run_t run;
+
+    (void)st;
+    s_store_home(home, sizeof(home), "home-hw-filters");
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    assert_int_equal(ad_store_open(db, 0, &store, &err), 0);
+    for (int i = 0; i < 3; i++) {
+        ad_store_run_init(&run);
+        run.model = "cnn";
+        run.dataset = "fashion-mnist";
+        run.hardware = i ? S_FP_G : S_FP_A;
+        run.procs_per_node = i == 2 ? 2 : 1;
+        run.batch_size = 64;
+        run.state = AD_JOB_COMPLETED;
+        run.samples_per_s = 100.0 * (i + 1);
+        assert_int_equal(ad_store_add_run(store, &run, NULL), 0);
+    }
+    ad_store_close(&store);
+    /* gpu-1 and gpu-2 share a class: the table calls it gpu-*, and either node selects it. */
+    cft_expect(cft_cli("--home", home, "speedup", "--hardware", "gpu-1", NULL), 0);
+    adt_assert_has(cft_res.out, "gpu-*");
+    adt_assert_has(cft_res.out, "1x2x1");
+    assert_null(strstr(cft_res.out, "node-a"));
+    cft_expect(cft_cli("--home", home, "runs", "--csv", "--hardware", "gpu-*", NULL), 0);
+    adt_assert_has(cft_res.out, S_FP_G);
+    assert_null(strstr(cft_res.out, S_FP_A));
+    cft_expect(cft_cli("--home", home, "baseline", NULL), 0);
+    adt_assert_has(cft_res.out, "node-a");
+    adt_assert_has(cft_res.out, "gpu-*");
+    cft_expect(cft_cli("--home", home, "runs", "--where", "hardware = 'gpu-*' and layout = 1x1x1",
+                       "--csv", NULL),
+               0);
+    assert_int_equal(strchr(strchr(cft_res.out, '\n') + 1, '\n')[1], '\0'); /* one run */
+    for (int i = 0; i < 3; i++) {
+        static const char *const cmds[] = {"runs", "speedup", "baseline"};
+
+        cft_expect(cft_cli(cmds[i], "--help", NULL), 0);
+        adt_assert_has(cft_res.out, "--hardware H");
+    }
+}
+
 /* submit --set replaces keys, typed as in a file; `submit -` reads the job from stdin. */
 static void
 test_submit_set_stdin(void **st)
@@ -434,8 +482,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_did_you_mean),       cmocka_unit_test(test_parsable_nodes),
         cmocka_unit_test(test_cancelled_progress), cmocka_unit_test(test_hardware_names),
-        cmocka_unit_test(test_submit_set_stdin),   cmocka_unit_test(test_sweep_set),
-        cmocka_unit_test(test_completion_man),
+        cmocka_unit_test(test_hardware_filters),   cmocka_unit_test(test_submit_set_stdin),
+        cmocka_unit_test(test_sweep_set),          cmocka_unit_test(test_completion_man),
     };
 
     if (cft_begin("ad_test_cli_ux"))

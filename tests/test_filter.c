@@ -537,6 +537,85 @@ test_like(void **st)
     assert_null(ad_filter_param_path("frobnicate"));
 }
 
+/* ad_filter_map(): `hardware = vm` turned into the class's fingerprint, like patterns kept. */
+static char *
+s_map_vm(void *ctx, const char *literal)
+{
+    (*(int *)ctx)++;
+    return strcmp(literal, "vm") ? NULL : strdup("a1aa6b2b59ddecd3");
+}
+
+/* layout (NxPxT, 1,2,1 normalised), flags (membership) and hardware names. */
+static void
+test_layout_flags_hardware(void **st)
+{
+    row_t r = s_row();
+    ad_filter_error_t err;
+    ad_filter_t *f = NULL;
+    ad_run_filter_t rf = {0};
+    int calls = 0;
+
+    (void)st;
+    r.text[AD_FIELD_LAYOUT] = "2x2x1";
+    r.text[AD_FIELD_FLAGS] = "noisy,high-spread";
+    assert_true(s_match("layout = 2x2x1", &r));
+    assert_true(s_match("layout = '2,2,1'", &r));
+    assert_true(s_match("layout = ' 2 x 2 x 1 '", &r));
+    assert_false(s_match("layout = 1x2x1", &r));
+    assert_true(s_match("layout in (1x1x1, '2,2,1')", &r));
+    assert_true(s_match("layout like '2x%'", &r));
+    assert_true(s_match("flags = noisy", &r));
+    assert_true(s_match("flags = HIGH-SPREAD", &r));
+    assert_false(s_match("flags = few-samples", &r));
+    assert_true(s_match("flags != few-samples", &r));
+    assert_true(s_match("flags in (few-samples, noisy)", &r));
+    assert_false(s_match("flags not in (noisy)", &r));
+    assert_true(s_match("flags like '%spread%'", &r));
+    r.text[AD_FIELD_FLAGS] = "";
+    assert_false(s_match("flags = noisy", &r));
+    assert_true(s_match("flags != noisy", &r));
+
+    /* Errors a user sees: a bad layout, an unknown flag, an ordering of a list. */
+    assert_int_equal(ad_filter_parse("layout = 2x2", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "NODESxPROCSxTHREADS"));
+    assert_int_equal(err.column, 10);
+    assert_int_equal(ad_filter_parse("flags = noisey", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "unknown flag \"noisey\" (did you mean noisy?"));
+    assert_int_equal(ad_filter_parse("flags > noisy", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "flags is a list"));
+    assert_int_equal(ad_filter_parse("layout < 2x1x1", 0, &f, &err), AD_EPARSE);
+    assert_non_null(strstr(err.msg, "layout is compared with"));
+
+    /* hardware literals mapped (not like patterns), then pushed to the store as the class. */
+    assert_int_equal(
+        ad_filter_parse("hardware = vm and (hardware in (vm, x) or hardware like 'vm%')", 0, &f,
+                        &err),
+        0);
+    ad_filter_map(f, AD_FIELD_HARDWARE, s_map_vm, &calls);
+    assert_int_equal(calls, 3);
+    r.text[AD_FIELD_HARDWARE] = "a1aa6b2b59ddecd3";
+    assert_true(ad_filter_match(f, s_get, &r));
+    r.text[AD_FIELD_HARDWARE] = "vm";
+    assert_false(ad_filter_match(f, s_get, &r));
+    ad_filter_push(f, &rf);
+    assert_string_equal(rf.hardware, "a1aa6b2b59ddecd3");
+    ad_filter_free(&f);
+    /* layout = ... is pushed as nodes, ppn and tpp. */
+    memset(&rf, 0, sizeof(rf));
+    assert_int_equal(ad_filter_parse("layout = '3,2,1'", 0, &f, &err), 0);
+    assert_true(ad_filter_push(f, &rf));
+    assert_int_equal(rf.nodes, 3);
+    assert_int_equal(rf.procs_per_node, 2);
+    assert_int_equal(rf.threads_per_proc, 1);
+    ad_filter_free(&f);
+    memset(&rf, 0, sizeof(rf));
+    assert_int_equal(ad_filter_parse("nodes = 2 and layout = 3x2x1", 0, &f, &err), 0);
+    assert_false(ad_filter_push(f, &rf)); /* nodes taken: the layout is evaluated */
+    assert_int_equal(rf.nodes, 2);
+    assert_int_equal(rf.procs_per_node, 0);
+    ad_filter_free(&f);
+}
+
 int
 main(void)
 {
@@ -550,6 +629,7 @@ main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_experiments),
         cmocka_unit_test(test_like),
+        cmocka_unit_test(test_layout_flags_hardware),
     };
 
     return cmocka_run_group_tests_name("filter", tests, NULL, NULL);
