@@ -93,21 +93,30 @@ s_hi(const ad_cli_group_t *g)
 }
 
 /*
- * Where a point's label goes, in fractions of the panel's height: each family
- * on its own side, so points of one x (1x2x1, 1x1x2, 2x1x1) do not share a spot.
+ * Where the label of rows[i] goes: alone at its x, beside its point; with
+ * other points at the same x (1x2x1, 1x1x2, 2x1x1), the labels of that x are
+ * stacked around their points' mean height, S_LABEL_GAP of the panel apart,
+ * in the order of the points (the highest point's label on top).
  */
+#define S_LABEL_GAP 0.06
+
 static double
-s_label_dy(const char *family)
+s_label_y(ad_cli_group_t **rows, size_t n, size_t i, double max_y)
 {
-    if (!strcmp(family, "threads"))
-        return -0.045;
-    if (!strcmp(family, "processes"))
-        return 0.045;
-    if (!strcmp(family, "mixed"))
-        return 0.09;
-    if (!strcmp(family, "baseline"))
-        return -0.09;
-    return 0; /* nodes */
+    double x = s_plot_x(rows[i]), sum = 0;
+    size_t same = 0, above = 0;
+
+    for (size_t j = 0; j < n; j++) {
+        if (isnan(rows[j]->speedup) || s_plot_x(rows[j]) != x)
+            continue;
+        same++;
+        sum += rows[j]->speedup;
+        if (rows[j]->speedup > rows[i]->speedup || (rows[j]->speedup == rows[i]->speedup && j < i))
+            above++;
+    }
+    if (same < 2)
+        return rows[i]->speedup;
+    return sum / (double)same + ((double)(same - 1) / 2.0 - (double)above) * S_LABEL_GAP * max_y;
 }
 
 /* Datablocks of a panel: one per series (x, speedup, low, high), and the points' labels. */
@@ -132,7 +141,7 @@ s_gp_data(FILE *f, int panel, ad_cli_group_t **rows, size_t n, double max_y)
     for (size_t i = 0; i < n; i++)
         if (!isnan(rows[i]->speedup))
             fprintf(f, "%g %.6g \"%dx%dx%d (%lld)\"\n", s_plot_x(rows[i]),
-                    rows[i]->speedup + s_label_dy(ad_cli_speedup_family(rows[i])) * max_y,
+                    s_label_y(rows, n, i, max_y),
                     rows[i]->nodes, rows[i]->ppn, rows[i]->tpp, (long long)rows[i]->runs);
     fputs("EOD\n", f);
 }
