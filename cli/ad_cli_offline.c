@@ -187,23 +187,6 @@ s_result(ad_store_t *store, const ad_job_row_t *r)
     return o;
 }
 
-/* A `layout: auto` job's "auto" (what it chose and probed), from its run's record. */
-static void
-s_auto(ad_store_t *store, const ad_job_row_t *r, json_t *o)
-{
-    char *text = NULL;
-    json_t *a;
-
-    if (r->run <= 0 || ad_store_record_auto(store, r->run, &text) || !text)
-        return;
-    a = json_loads(text, 0, NULL);
-    free(text);
-    if (json_is_object(a))
-        json_object_set_new(o, "auto", a);
-    else
-        json_decref(a);
-}
-
 int
 ad_cli_store_jobs(ad_cli_t *cli, const json_t *filter, bool only_live, int64_t id, json_t **reply)
 {
@@ -244,7 +227,9 @@ ad_cli_store_jobs(ad_cli_t *cli, const json_t *filter, bool only_live, int64_t i
         res = s_result(store, &r);
         if (res)
             json_object_set_new(o, "result", res);
-        s_auto(store, &r, o);
+        /* A `layout: auto` job: what it chose and probed, from its run's record. */
+        if (r.run > 0)
+            ad_store_record_auto(store, r.run, o);
         json_array_append_new(arr, o);
         ad_store_job_row_clear(&r);
         goto out;

@@ -144,6 +144,9 @@ int st_prepare(ad_store_t *self, const char *sql, const char *op, sqlite3_stmt *
 /* sqlite3_step behind the fault switch; returns SQLite's code (or the injected one). */
 int st_step(ad_store_t *self, sqlite3_stmt *stmt);
 
+/* 0 when run exists, -ENOENT ("run N: no such run", naming op) when not, or AD_EDB. */
+int st_run_exists(ad_store_t *self, int64_t run, const char *op);
+
 /*
  * Open what a public call that writes needs: lock when it reads before it
  * writes and the read must still hold at the write; several when it writes

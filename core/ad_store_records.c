@@ -17,9 +17,8 @@
  * so this file adds nothing to the shared statement table.
  */
 
-/* 0 when run exists, -ENOENT ("run N: no such run") when not, or AD_EDB. */
-static int
-s_run_exists(ad_store_t *self, int64_t run, const char *op)
+int
+st_run_exists(ad_store_t *self, int64_t run, const char *op)
 {
     sqlite3_stmt *stmt = NULL;
     int rc;
@@ -66,7 +65,7 @@ s_write(ad_store_t *self, const char *sql, int64_t run, const char *t2, const ch
     rc = st_tx_begin(self, op, true, false, &tx);
     if (rc)
         return rc;
-    rc = s_run_exists(self, run, op);
+    rc = st_run_exists(self, run, op);
     if (rc)
         goto out_end;
     rc = st_prepare(self, sql, op, &stmt);
@@ -173,9 +172,9 @@ ad_store_set_reproduces(ad_store_t *self, int64_t run, int64_t original)
     rc = st_tx_begin(self, op, true, false, &tx);
     if (rc)
         return rc;
-    rc = s_run_exists(self, run, op);
+    rc = st_run_exists(self, run, op);
     if (!rc && original > 0)
-        rc = s_run_exists(self, original, op);
+        rc = st_run_exists(self, original, op);
     if (!rc)
         rc = st_prepare(self, "UPDATE runs SET reproduces = ?2 WHERE id = ?1", op, &stmt);
     if (rc)
@@ -244,15 +243,15 @@ ad_store_list_reproductions(ad_store_t *self, int64_t run, int64_t **ids, size_t
 }
 
 int
-ad_store_record_auto(ad_store_t *self, int64_t run, char **json)
+ad_store_record_auto(ad_store_t *self, int64_t run, json_t *job)
 {
     const char *op = "get run record's auto";
     sqlite3_stmt *stmt = NULL;
     const char *text;
+    json_t *a;
     int rc;
 
     ad_err_clear(&self->err);
-    *json = NULL;
     /* What was predicted comes from the record, what was measured from the run row. */
     rc = st_prepare(self,
                     "SELECT r.id, json_set(json_extract(rr.record, '$.auto'),"
@@ -268,7 +267,11 @@ ad_store_record_auto(ad_store_t *self, int64_t run, char **json)
     rc = st_step_one(self, stmt, op, "run", run, NULL);
     if (!rc) {
         text = (const char *)sqlite3_column_text(stmt, 1);
-        *json = text ? ad_strdup(text) : NULL;
+        a = text ? json_loads(text, 0, NULL) : NULL;
+        if (json_is_object(a))
+            json_object_set_new(job, "auto", a);
+        else
+            json_decref(a);
     }
     sqlite3_finalize(stmt);
     return rc;

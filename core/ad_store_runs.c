@@ -401,3 +401,38 @@ out_reset:
     sqlite3_reset(stmt);
     return rc;
 }
+
+int
+ad_store_peak_rss(ad_store_t *self, const char *model, const char *dataset, const char *device,
+                  int64_t batch_per_rank, int64_t *bytes, int64_t *run)
+{
+    static const char sql[] =
+        "SELECT id, max_rss_bytes FROM runs WHERE model = ?1 AND dataset = ?2 AND device = ?3"
+        " AND state = 'COMPLETED' AND max_rss_bytes > 0"
+        " AND batch_size = ?4 * nodes * procs_per_node ORDER BY max_rss_bytes DESC LIMIT 1";
+    const char *op = "find a run's peak memory";
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    ad_err_clear(&self->err);
+    *bytes = 0;
+    *run = 0;
+    rc = st_prepare(self, sql, op, &stmt);
+    if (rc)
+        return rc;
+    st_bind_text(stmt, 1, model);
+    st_bind_text(stmt, 2, dataset);
+    st_bind_text(stmt, 3, device);
+    sqlite3_bind_int64(stmt, 4, batch_per_rank);
+    rc = st_step(self, stmt);
+    if (rc == SQLITE_ROW) {
+        *run = st_col_i64(stmt, 0);
+        *bytes = st_col_i64(stmt, 1);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+

@@ -59,22 +59,6 @@ s_exec(ad_store_t *self, const char *sql, int64_t run, const char *t2, const cha
     return rc;
 }
 
-/* -ENOENT ("run N: no such run") unless run exists. */
-static int
-s_need_run(ad_store_t *self, int64_t run, const char *op)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    rc = st_stmt(self, Q_RUN_EXISTS, op, &stmt);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(stmt, 1, run);
-    rc = st_step_one(self, stmt, op, "run", run, NULL);
-    sqlite3_reset(stmt);
-    return rc;
-}
-
 int
 ad_store_run_adopt_job(ad_store_t *self, int64_t run, int64_t job)
 {
@@ -97,7 +81,7 @@ ad_store_run_adopt_job(ad_store_t *self, int64_t run, int64_t job)
                 " WHERE id = ?1 AND EXISTS (SELECT 1 FROM jobs WHERE id = CAST(?2 AS INTEGER))",
                 run, jobid, NULL, op, &changes);
     if (!rc && changes == 0)
-        rc = s_need_run(self, run, op);
+        rc = st_run_exists(self, run, op);
     if (!rc && changes == 0)
         rc = ad_err_set(&self->err, -ENOENT, "job %lld: no such job", (long long)job);
     if (!rc)
@@ -128,7 +112,7 @@ ad_store_set_tag(ad_store_t *self, int64_t run, const char *key, const char *val
     rc = st_tx_begin(self, op, true, false, &tx);
     if (rc)
         return rc;
-    rc = s_need_run(self, run, op);
+    rc = st_run_exists(self, run, op);
     if (!rc)
         rc = s_exec(self, "INSERT OR REPLACE INTO run_tags (run, key, value) VALUES (?1, ?2, ?3)",
                     run, key, value, op, NULL);
@@ -146,7 +130,7 @@ ad_store_remove_tag(ad_store_t *self, int64_t run, const char *key)
     rc = st_tx_begin(self, op, true, false, &tx);
     if (rc)
         return rc;
-    rc = s_need_run(self, run, op);
+    rc = st_run_exists(self, run, op);
     if (!rc)
         rc = s_exec(self, "DELETE FROM run_tags WHERE run = ?1 AND key = ?2", run, key, NULL, op,
                     &changes);
@@ -168,7 +152,7 @@ ad_store_set_note(ad_store_t *self, int64_t run, const char *note)
     rc = s_exec(self, "UPDATE runs SET note = ?2 WHERE id = ?1", run, note && *note ? note : NULL,
                 NULL, op, &changes);
     if (!rc && changes == 0)
-        rc = s_need_run(self, run, op);
+        rc = st_run_exists(self, run, op);
     return rc;
 }
 
@@ -202,7 +186,7 @@ ad_store_set_import_key(ad_store_t *self, int64_t run, const char *key)
     rc = s_exec(self, "UPDATE runs SET import_key = ?2 WHERE id = ?1", run, key, NULL,
                 "set an import key", &changes);
     if (!rc && changes == 0)
-        rc = s_need_run(self, run, "set an import key");
+        rc = st_run_exists(self, run, "set an import key");
     return rc;
 }
 

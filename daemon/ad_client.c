@@ -18,23 +18,6 @@ ad_client_error(coord_t *self, const char *identity, int code, const char *fmt, 
         ad_log(AD_LOG_WARN, "ERROR to %s not sent: %s", identity, err.msg);
 }
 
-/* What `layout: auto` did for the job of run, from the run's record; nothing when none. */
-static void
-s_auto_recorded(coord_t *self, int64_t run, json_t *o)
-{
-    char *text = NULL;
-    json_t *a;
-
-    if (run < 1 || ad_store_record_auto(self->store, run, &text) || !text)
-        return;
-    a = json_loads(text, 0, NULL);
-    free(text);
-    if (json_is_object(a))
-        json_object_set_new(o, "auto", a);
-    else
-        json_decref(a);
-}
-
 /*
  * Add what the store does not hold to a job object: the scheduler's reason
  * and verdict while it is live, rank 0's progress while it runs, the run's
@@ -57,7 +40,8 @@ s_decorate(coord_t *self, json_t *o)
         if (result) {
             /* An auto job decided before this coordinator started: its run's record. */
             if (!json_object_get(o, "auto"))
-                s_auto_recorded(self, json_integer_value(json_object_get(result, "run")), o);
+                ad_store_record_auto(self->store, json_integer_value(json_object_get(result, "run")),
+                                     o);
             json_object_set_new(o, "result", result);
         }
         return;
@@ -196,9 +180,68 @@ s_sync_gpus(coord_t *self)
     }
 }
 
+/* bytes as "1.5 GiB" or "300 MiB" into buf. */
+static const char *
+s_mib(int64_t bytes, char *buf, size_t size)
+{
+    if (bytes >= (int64_t)1 << 30)
+        snprintf(buf, size, "%.1f GiB", (double)bytes / (double)((int64_t)1 << 30));
+    else
+        snprintf(buf, size, "%.0f MiB", (double)bytes / (double)((int64_t)1 << 20));
+    return buf;
+}
+
+/*
+ * Memory: a job file does not say what it needs, but the runs of the same model,
+ * dataset, device and samples per rank do (runs.max_rss_bytes, the peak of their
+ * largest rank).  Its ranks per node times that peak must fit the memory of as
+ * many UP nodes with the cores as it asks for.  Nothing is known: no verdict.
+ */
+static ad_sched_status_t
+s_memory_check(coord_t *self, const ad_job_t *job, char *reason, size_t cap)
+{
+    const ad_registry_node_t *node = NULL, *most = NULL;
+    int ppn = job->layout.procs_per_node, cores = ppn * job->layout.threads_per_proc;
+    int64_t rss = 0, run = 0, need, most_mem = 0, ranks = (int64_t)job->layout.nodes * ppn;
+    char a[32], b[32], c[32], dataset[128];
+    int fit = 0;
+
+    ad_job_dataset_label(job, dataset, sizeof(dataset));
+    if (ranks < 1 || job->batch_size % ranks ||
+        ad_store_peak_rss(self->store, ad_job_model_name(job->model), dataset,
+                          job->device == AD_JOB_DEVICE_GPU ? "gpu" : "cpu",
+                          job->batch_size / ranks, &rss, &run) ||
+        rss <= 0)
+        return AD_SCHED_WAIT;
+    need = rss * ppn;
+    while ((node = ad_registry_next_up(self->reg, node))) {
+        int64_t mem = json_integer_value(json_object_get(node->profile, "memory_bytes"));
+
+        if (node->cores < cores)
+            continue;
+        if (mem <= 0 || mem >= need)
+            fit++;
+        if (mem > most_mem) {
+            most_mem = mem;
+            most = node;
+        }
+    }
+    if (fit >= job->layout.nodes || !most)
+        return AD_SCHED_WAIT;
+    snprintf(reason, cap,
+             "needs about %s of memory per node (%d rank%s x %s, the peak of one rank of run "
+             "%lld: same model, dataset and %lld samples per rank), but the largest node with "
+             "%d cores has %s (%s)",
+             s_mib(need, a, sizeof(a)), ppn, ppn == 1 ? "" : "s", s_mib(rss, b, sizeof(b)),
+             (long long)run, (long long)(job->batch_size / ranks), cores,
+             s_mib(most_mem, c, sizeof(c)), most->name);
+    return AD_SCHED_NEVER;
+}
+
 ad_sched_status_t
 ad_client_feasible(coord_t *self, const ad_job_t *job, char *reason, size_t cap)
 {
+    ad_sched_status_t st;
     char pool[AD_PROTO_POOL_MAX + 64];
     bool gpu = job->device == AD_JOB_DEVICE_GPU;
     ad_sched_need_t need = {1, 1, 1, gpu ? 1 : 0, ad_job_resv_pool(job, pool, sizeof(pool))};
@@ -210,7 +253,10 @@ ad_client_feasible(coord_t *self, const ad_job_t *job, char *reason, size_t cap)
         need.threads_per_proc = job->layout.threads_per_proc;
         need.gpus_per_node = gpu ? job->layout.procs_per_node : 0;
     }
-    return ad_sched_check(self->sched, &need, reason, cap);
+    st = ad_sched_check(self->sched, &need, reason, cap);
+    if (st == AD_SCHED_NEVER || job->layout.is_auto || (need.pool && *need.pool))
+        return st;
+    return s_memory_check(self, job, reason, cap);
 }
 
 /*

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
@@ -166,7 +168,7 @@ test_run_and_speedup(void **st)
     pid_t d = dft_start_daemon(), a = dft_start_agent("n1", "a1");
     ad_err_t err = {0};
     json_t *j, *res, *r;
-    int64_t base, two;
+    int64_t base, two, two_run;
 
     dft_wait_listed("n1");
     base = dft_submit(dft_run_job("base", 30, 1));
@@ -225,6 +227,7 @@ test_run_and_speedup(void **st)
     assert_true(json_number_value(json_object_get(res, "cpu_time_s")) > 0);
     assert_true(json_integer_value(json_object_get(res, "max_rss_bytes")) > 0);
     assert_false(json_is_true(json_object_get(res, "probe")));
+    two_run = json_integer_value(json_object_get(res, "run"));
     json_decref(j);
 
     /* The job's output, to the end, with eof once it is over. */
@@ -236,6 +239,46 @@ test_run_and_speedup(void **st)
     json_decref(r);
     dft_req("LOGS", json_pack("{s:I}", "job", (json_int_t)999), -ENOENT, &err);
     assert_int_equal(dft_job_procs(two), 0);
+
+    /*
+     * Memory (docs/daemon.md, "Feasibility"): had a rank of `two` peaked at 60 % of the
+     * node's memory, two ranks of the same samples per rank cannot fit: refused at once,
+     * saying why; one rank of it fits.
+     */
+    {
+        long long kib = 0;
+        char line[256], sql[256];
+        FILE *f = fopen("/proc/meminfo", "r");
+        sqlite3 *db = NULL;
+        json_t *job;
+
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f) && sscanf(line, "MemTotal: %lld kB", &kib) != 1)
+            ;
+        fclose(f);
+        assert_true(kib > 0);
+        snprintf(line, sizeof(line), "%s/runs.db", dft_home);
+        assert_int_equal(sqlite3_open(line, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        snprintf(sql, sizeof(sql), "UPDATE runs SET max_rss_bytes = %lld WHERE job = %lld",
+                 kib * 1024 * 6 / 10, (long long)two);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        dft_req("SUBMIT", json_pack("{s:o s:s}", "job", dft_run_job("two-again", 30, 2), "file",
+                                    "two.yaml"),
+                AD_PROTO_ENEVER, &err);
+        adt_assert_has(err.msg, "two.yaml: needs about ");
+        adt_assert_has(err.msg, "of memory per node (2 ranks x ");
+        snprintf(line, sizeof(line), "the peak of one rank of run %lld: same model, dataset and 8 "
+                 "samples per rank), but the largest node with 2 cores has ",
+                 (long long)two_run);
+        adt_assert_has(err.msg, line);
+        adt_assert_has(err.msg, "(n1)");
+        job = dft_run_job("one-of-it", 1, 1);
+        json_object_set_new(job, "batch_size", json_integer(8));
+        r = dft_req("SUBMIT", json_pack("{s:o}", "job", job), 0, &err);
+        json_decref(r);
+    }
     dft_stop_both(d, a);
 }
 

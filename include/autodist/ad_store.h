@@ -683,10 +683,21 @@ int ad_store_record_merge(ad_store_t *self, int64_t run, const char *key, const 
 /*
  * What `layout: auto` did for the job of run (the record's "auto", written when
  * the job ended: docs/planner.md), with measured_samples_per_s and error_pct
- * from the run row, as JSON text in *json (free()), or NULL when the run has
- * none.  Returns 0, -ENOENT when there is no such run, or an error.
+ * from the run row, set as "auto" in the JSON object job (a jansson json_t);
+ * nothing when the run has none.  Returns 0, -ENOENT when there is no such
+ * run, or an error.
  */
-int ad_store_record_auto(ad_store_t *self, int64_t run, char **json);
+/*
+ * The largest peak memory of one rank (runs.max_rss_bytes) among the COMPLETED
+ * runs of model on dataset and device with batch_per_rank samples per rank,
+ * and that run, for the memory check at submit (docs/daemon.md, "Feasibility
+ * and the queue"); 0 and 0 when no such run recorded one.  Returns 0 or an error.
+ */
+int ad_store_peak_rss(ad_store_t *self, const char *model, const char *dataset,
+                      const char *device, int64_t batch_per_rank, int64_t *bytes, int64_t *run);
+
+struct json_t;
+int ad_store_record_auto(ad_store_t *self, int64_t run, struct json_t *job);
 
 /*
  * Record that run reproduces original (0 clears it).  Returns 0, -ENOENT
