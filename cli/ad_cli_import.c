@@ -28,6 +28,8 @@ enum {
     C_STEP,
     C_COMM,
     C_PARAMS,
+    C_STATE,
+    C_PROBE,
     C_COUNT
 };
 #define S_REQUIRED C_STEP
@@ -35,7 +37,19 @@ enum {
 static const char *const s_columns[C_COUNT] = {
     "model",         "dataset",     "hardware",    "nodes",       "procs_per_node",
     "threads_per_proc", "device",   "batch_size",  "samples_per_s", "step_time_s",
-    "comm_time_s",   "params",
+    "comm_time_s",   "params",      "state",       "probe",
+};
+
+/*
+ * The other columns of `autodist runs --csv`: a file it wrote imports as it is
+ * (these are the store's own, measured again or derived); its rows whose state
+ * is not COMPLETED are left out.
+ */
+static const char *const s_runs_csv_only[] = {
+    "id",         "job",         "sweep",      "config_hash", "started",    "ended",
+    "epoch_time_s", "accuracy",  "baseline",   "speedup",     "sps_sd",     "sps_steps",
+    "speedup_lo", "speedup_hi",  "flags",      "load_other", "cpu_time_s",
+    "max_rss_bytes", "name",     "note",       "tags",        "hardware_name",
 };
 
 /* One CSV record split into fields (RFC 4180: quotes, "" inside quotes). */
@@ -128,6 +142,7 @@ typedef struct import {
     const char *path;
     ad_run_t *runs;
     size_t n, cap;
+    size_t not_completed; /* rows of `runs --csv` whose state is not COMPLETED: left out */
 } import_t;
 
 static int
@@ -242,6 +257,10 @@ s_row(import_t *im, size_t line, const record_t *r, const int *idx, ad_run_t *ru
         return rc;
     if (*v[C_PARAMS] && (rc = s_int(im, line, C_PARAMS, v[C_PARAMS], 1, INT64_MAX, &run->params)))
         return rc;
+    /* A `layout: auto` probe stays one: never a baseline (docs/speedup.md). */
+    if (*v[C_PROBE] && (rc = s_int(im, line, C_PROBE, v[C_PROBE], 0, 1, &x)))
+        return rc;
+    run->probe = *v[C_PROBE] && x == 1;
     run->model = ad_strdup(v[C_MODEL]);
     run->dataset = ad_strdup(v[C_DATASET]);
     run->hardware = ad_strdup(v[C_HARDWARE]);
@@ -249,7 +268,19 @@ s_row(import_t *im, size_t line, const record_t *r, const int *idx, ad_run_t *ru
     return 0;
 }
 
-/* Map the header's names to columns; every required one must be there, no unknown one. */
+static bool
+s_runs_csv_column(const char *name)
+{
+    for (size_t i = 0; i < sizeof(s_runs_csv_only) / sizeof(s_runs_csv_only[0]); i++)
+        if (!strcmp(name, s_runs_csv_only[i]))
+            return true;
+    return false;
+}
+
+/*
+ * Map the header's names to columns; every required one must be there, no
+ * unknown one (the other columns of `autodist runs --csv` are passed over).
+ */
 static int
 s_header(const import_t *im, size_t line, const record_t *r, int *idx)
 {
@@ -262,13 +293,15 @@ s_header(const import_t *im, size_t line, const record_t *r, int *idx)
 
         for (c = 0; c < C_COUNT && strcmp(r->f[i], s_columns[c]); c++)
             ;
+        if (c == C_COUNT && s_runs_csv_column(r->f[i]))
+            continue;
         if (c == C_COUNT)
             return ad_cli_fail(
                 AD_CLI_EXIT_USAGE,
                 "%s:%zu: unknown column \"%s\" in the header (the columns are model, dataset, "
                 "hardware, nodes, procs_per_node, threads_per_proc, device, "
                 "batch_size, samples_per_s and optionally step_time_s, "
-                "comm_time_s, params)",
+                "comm_time_s, params, state, probe; or a file of autodist runs --csv)",
                 im->path, line, r->f[i]);
         if (idx[c] >= 0)
             return ad_cli_fail(AD_CLI_EXIT_USAGE,
@@ -343,6 +376,10 @@ s_read(import_t *im)
                                  im->path, lineno, r.n);
                 break;
             }
+        }
+        if (idx[C_STATE] >= 0 && strcmp(r.f[idx[C_STATE]], "COMPLETED")) {
+            im->not_completed++;
+            continue;
         }
         if (im->n == im->cap) {
             im->cap = im->cap ? 2 * im->cap : 256;
@@ -451,9 +488,9 @@ ad_cli_import(ad_cli_t *cli, int argc, char **argv)
         goto out;
     }
     if (cli->json) {
-        json_t *o = json_pack("{s:s s:I s:I s:s}", "file", im.path, "imported",
-                              (json_int_t)(im.n - skipped), "skipped", (json_int_t)skipped, "store",
-                              home->db);
+        json_t *o = json_pack("{s:s s:I s:I s:I s:s}", "file", im.path, "imported",
+                              (json_int_t)(im.n - skipped), "skipped", (json_int_t)skipped,
+                              "not_completed", (json_int_t)im.not_completed, "store", home->db);
 
         ad_cli_print_json(o);
         json_decref(o);
@@ -461,6 +498,9 @@ ad_cli_import(ad_cli_t *cli, int argc, char **argv)
         printf("imported %zu runs from %s into %s", im.n - skipped, im.path, home->db);
         if (skipped)
             printf("; skipped %zu row%s already imported", skipped, skipped == 1 ? "" : "s");
+        if (im.not_completed)
+            printf("; left out %zu row%s not COMPLETED", im.not_completed,
+                   im.not_completed == 1 ? "" : "s");
         printf("\n");
     }
 out:

@@ -140,6 +140,39 @@ test_import_idempotent(void **state)
     assert_int_equal(s_runs(NULL), 3);
 }
 
+/*
+ * What `autodist runs --csv` writes imports as it is: its other columns are passed
+ * over, rows not COMPLETED are left out and said so, a probe stays a probe (no baseline).
+ */
+static void
+test_import_runs_csv(void **state)
+{
+    char cmd[600];
+
+    s_write("runs.csv",
+            "id,job,sweep,config_hash,model,dataset,hardware,device,nodes,procs_per_node,"
+            "threads_per_proc,batch_size,state,started,ended,samples_per_s,epoch_time_s,accuracy,"
+            "step_time_s,comm_time_s,params,baseline,speedup,sps_sd,sps_steps,speedup_lo,"
+            "speedup_hi,flags,probe,load_other,cpu_time_s,max_rss_bytes,name,note,tags\n"
+            "3,3,,,cnn,fashion-mnist,hw,cpu,1,1,1,128,COMPLETED,1,2,2000,,,,,,,,,,,,,1,,,,a,,\n"
+            "2,2,,,cnn,fashion-mnist,hw,cpu,1,2,1,128,FAILED,1,2,,,,,,,,,,,,,,0,,,,b,,\n"
+            "1,1,,,cnn,fashion-mnist,hw,cpu,1,2,1,128,COMPLETED,1,2,3600,,0.5,,,,,,,,,,noisy,0,"
+            "1.2,3,100,c,\"a, note\",\"{\"\"k\"\":\"\"v\"\"}\"\n");
+    assert_int_equal(s_import("runs.csv", NULL), 0);
+    adt_assert_has(s_res.out, "imported 2 runs from ");
+    adt_assert_has(s_res.out, "; left out 1 row not COMPLETED\n");
+    assert_int_equal(s_runs(NULL), 2);
+    /* The 1x1x1 row was a probe: no baseline, so no speedup for the 1x2x1 one. */
+    adt_sh_free(&s_res);
+    snprintf(cmd, sizeof(cmd), "%s --home %s/home baseline", AD_CLI_BIN, s_dir);
+    s_res = adt_sh("%s", cmd);
+    assert_int_equal(s_res.status, 0);
+    adt_assert_has(s_res.out, "no baseline");
+    assert_int_equal(s_import("runs.csv", NULL), 0);
+    adt_assert_has(s_res.out, "imported 0 runs from ");
+    adt_assert_has(s_res.out, "; skipped 2 rows already imported; left out 1 row not COMPLETED\n");
+}
+
 /* Every bad file: one line naming file, line and column, exit 2, and nothing imported. */
 static void
 test_import_bad(void **state)
@@ -190,6 +223,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_import_ok, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_import_bad, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_import_idempotent, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_import_runs_csv, s_setup, s_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
