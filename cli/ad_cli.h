@@ -231,9 +231,10 @@ char *ad_cli_recorded_endpoint(const ad_cli_t *cli, const char *key);
 void ad_cli_endpoints_retire(const char *run_dir);
 
 /*
- * True when nothing listens at the client endpoint (a connect probe of at
- * most 1 s; a refused connect answers at once); then says once on stderr
- * that the store and the logs answer instead.
+ * True when the client endpoint is the one `autodist up` recorded for this
+ * home and that coordinator is gone (its pid file missing or naming no live
+ * process; nothing is sent to the socket); then says once on stderr that the
+ * store and the logs answer instead.
  */
 bool ad_cli_offline(ad_cli_t *cli);
 

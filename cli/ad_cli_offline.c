@@ -3,14 +3,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <netdb.h>
-#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "ad_cli.h"
@@ -24,64 +22,34 @@
  * a ZeroMQ request would wait its whole timeout for a peer that is not there.
  */
 
-/* How long the connect probe waits for a host that neither accepts nor refuses. */
-#define S_PROBE_MS 1000
-
-/* Whether something accepts connections at ep (tcp://HOST:PORT or ipc://PATH). */
+/*
+ * Whether the coordinator `autodist up` started for this home at ep runs: its
+ * pid file and the process (no packet is sent: a bare connect to its CURVE
+ * socket would fail the handshake and be logged there).  Returns false when ep
+ * is not that coordinator's (nothing known: the request decides).
+ */
 static bool
-s_listening(const char *ep)
+s_home_coordinator(ad_cli_t *cli, const char *ep, bool *alive)
 {
-    struct addrinfo hints = {0}, *ai = NULL;
-    char host[256], port[16];
-    const char *colon;
-    bool up = false;
+    const ad_home_t *home = ad_cli_home(cli);
+    char *recorded = ad_cli_recorded_endpoint(cli, "client");
+    char path[PATH_MAX];
+    long long pid = 0;
+    bool ours = recorded && !strcmp(recorded, ep);
+    FILE *f;
 
-    if (!strncmp(ep, "ipc://", 6)) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        if (fd < 0)
-            return true; /* cannot tell: let the request decide */
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ep + 6);
-        up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        close(fd);
-        return up;
+    free(recorded);
+    if (!ours || !home)
+        return false;
+    snprintf(path, sizeof(path), "%s/run/autodistd.pid", home->root);
+    f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%lld", &pid) != 1)
+            pid = 0;
+        fclose(f);
     }
-    colon = strrchr(ep + 6, ':');
-    if (strncmp(ep, "tcp://", 6) || !colon || (size_t)(colon - ep - 6) >= sizeof(host))
-        return true;
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - ep - 6), ep + 6);
-    snprintf(port, sizeof(port), "%s", colon + 1);
-    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0"))
-        snprintf(host, sizeof(host), "127.0.0.1");
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &ai) != 0)
-        return true;
-    for (struct addrinfo *a = ai; a && !up; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        struct pollfd pfd;
-        socklen_t len = sizeof(int);
-        int soerr = 0;
-
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-            up = true;
-        } else if (errno == EINPROGRESS) {
-            pfd.fd = fd;
-            pfd.events = POLLOUT;
-            if (poll(&pfd, 1, S_PROBE_MS) == 1 &&
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)
-                up = true;
-        }
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    return up;
+    *alive = pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    return true;
 }
 
 void
@@ -126,8 +94,9 @@ bool
 ad_cli_offline(ad_cli_t *cli)
 {
     const char *ep = ad_cli_endpoint(cli);
+    bool alive = true;
 
-    if (!ep || !s_have_store(cli) || s_listening(ep))
+    if (!ep || !s_have_store(cli) || !s_home_coordinator(cli, ep, &alive) || alive)
         return false;
     s_say(cli, "no coordinator answers");
     return true;

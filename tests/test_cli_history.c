@@ -296,6 +296,16 @@ test_after_down(void **st)
     (void)st;
     cft_expect(S_CLI("history"), 0);
     adt_assert_has(cft_res.out, "JOB  NAME");
+    /* While it runs, asking it sends nothing but requests: no half-open connection logged. */
+    cft_expect(S_HOME("jobs"), 0);
+    cft_expect(S_HOME("status"), 0);
+    {
+        char log[600], text[65536] = "";
+
+        snprintf(log, sizeof(log), "%s/logs/autodistd.log", s_home);
+        adt_read_file(log, text, sizeof(text));
+        assert_null(strstr(text, "failed the CURVE handshake"));
+    }
     cft_expect(S_CLI("down"), 0);
     snprintf(hint, sizeof(hint), "no coordinator answers at %s: reading the store", s_ep[0]);
     /* No --coordinator: the endpoint `up` used, not the default one. */
