@@ -150,8 +150,27 @@ s_progress_line(const waiter_t *w, const json_t *job, bool bar, char *buf, size_
  * The run's figures in the summary (docs/speedup.md): the steady-state throughput
  * with its spread, the speedup with its interval, the flags, what the ranks used.
  */
+/* What a flag of the summary means for this run (docs/speedup.md, "Flags"). */
 static void
-s_print_result(const json_t *res, bool ok)
+s_flag_why(const char *name, double other, double speedup, double lo, int64_t cores)
+{
+    if (!name)
+        return;
+    if (!strcmp(name, "noisy") && !isnan(other))
+        printf(" (other processes kept %.1f cores busy)", other);
+    else if (!strcmp(name, "efficiency>100%") && cores > 0 && !isnan(speedup))
+        printf(" (%.2fx on %lld cores is above ideal%s)", speedup, (long long)cores,
+               !isnan(lo) && lo <= (double)cores
+                   ? ", within the interval's noise"
+                   : ": a slow baseline? see autodist baseline");
+    else if (!strcmp(name, "high-spread"))
+        printf(" (its step rate varied by more than 20 %%)");
+    else if (!strcmp(name, "few-samples"))
+        printf(" (the accuracy comes from fewer than 100 test images)");
+}
+
+static void
+s_print_result(const json_t *res, bool ok, int64_t cores)
 {
     int64_t run = ad_cli_jint(res, "run", 0), steps = ad_cli_jint(res, "sps_steps", 0);
     double rate = ad_cli_jnum(res, "samples_per_s", NAN), sd = ad_cli_jnum(res, "sps_sd", NAN);
@@ -192,8 +211,7 @@ s_print_result(const json_t *res, bool ok)
             const char *name = json_string_value(f);
 
             printf("%s %s", i ? "," : "", name ? name : "?");
-            if (name && !strcmp(name, "noisy") && !isnan(other))
-                printf(" (other processes kept %.1f cores busy)", other);
+            s_flag_why(name, other, speedup, lo, cores);
         }
         printf("\n");
     }
@@ -284,7 +302,9 @@ s_summary(waiter_t *w, json_t *job)
         if (!ok && reason)
             printf("  reason: %s\n", reason);
         if (res)
-            s_print_result(res, ok);
+            s_print_result(res, ok,
+                           ad_cli_jint(job, "nodes", 0) * ad_cli_jint(job, "procs_per_node", 0) *
+                               ad_cli_jint(job, "threads_per_proc", 0));
         ad_cli_auto_print(job, stdout);
         fflush(stdout);
     }

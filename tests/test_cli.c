@@ -454,7 +454,8 @@ test_wait_completed(void **st)
     assert_non_null(strstr(cft_res.out, "  speedup 1.83x (1.21-2.77) over the 1x1x1 baseline "
                                         "(autodist baseline)\n"));
     assert_non_null(strstr(cft_res.out, "  flags: noisy (other processes kept 1.0 cores busy), "
-                                        "few-samples\n"));
+                                        "few-samples (the accuracy comes from fewer than 100 "
+                                        "test images)\n"));
     assert_non_null(strstr(cft_res.out, "  test accuracy 89.12%\n"));
     /* layout auto: the choice, the probe measured, predicted against measured. */
     adt_assert_has(cft_res.out,
