@@ -84,8 +84,11 @@ ad_daemon_queue(coord_t *self, int64_t id, const ad_job_t *job, int nodes, int p
     char pool[AD_PROTO_POOL_MAX + 64];
     int rc = ad_sched_add_job(self->sched, id, nodes, ppn, tpp);
 
-    if (!rc && job)
+    if (!rc && job) {
         ad_sched_set_job_pool(self->sched, id, ad_job_resv_pool(job, pool, sizeof(pool)));
+        /* device gpu: one rank per GPU, so only nodes with that many GPUs will do. */
+        ad_sched_set_job_gpus(self->sched, id, job->device == AD_JOB_DEVICE_GPU ? ppn : 0);
+    }
     return rc;
 }
 
@@ -216,6 +219,11 @@ s_on_hello(coord_t *self, const ad_proto_msg_t *msg)
     }
     n = ad_registry_lookup(self->reg, name);
     ad_sched_set_node(self->sched, name, true, n ? n->cores : 0);
+    if (n) {
+        json_t *gpus = json_object_get(n->profile, "gpus");
+
+        ad_sched_set_node_gpus(self->sched, name, json_is_array(gpus) ? (int)json_array_size(gpus) : 0);
+    }
     ad_sched_set_node_pool(self->sched, name,
                            json_string_value(json_object_get(launch, "pool")));
     if (ad_coord_node_up(self->store, name, profile, &id, &err)) {

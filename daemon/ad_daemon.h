@@ -115,6 +115,7 @@ typedef struct run {
     char *exit_path;        /* logs/<id>/exit.json, written by autodist-launch */
     int attempt;            /* times the job was requeued before this run */
     int ppn, tpp;           /* its layout: procs per node, threads per proc */
+    bool gpu;               /* device gpu: one rank per GPU (requeued onto such nodes) */
     int requeue;            /* times the job may be requeued in all (job file's requeue) */
     bool requeue_on_timeout; /* the job file's requeue_on_timeout */
     char **nodes;           /* node names, owned */

@@ -240,7 +240,7 @@ ad_running_progress_json(const run_t *r, double now)
     return o;
 }
 
-/* Keep the job's pool with its run: a requeued job goes back to the same nodes. */
+/* Keep the job's pool and device with its run: a requeued job goes back to such nodes. */
 static void
 s_run_set_pool(run_t *r, const ad_job_t *job)
 {
@@ -249,6 +249,7 @@ s_run_set_pool(run_t *r, const ad_job_t *job)
 
     free(r->pool);
     r->pool = p ? ad_strdup(p) : NULL;
+    r->gpu = job->device == AD_JOB_DEVICE_GPU;
 }
 
 static void
@@ -377,10 +378,12 @@ s_requeue(coord_t *self, run_t *r, const char *state, const char *reason)
     if (ad_journal_job_set(self->journal, r->id, "PENDING", why, INT32_MIN, &err))
         ad_log(AD_LOG_ERROR, "job %lld: cannot record the requeue: %s", (long long)r->id, err.msg);
     ad_sched_release(self->sched, r->id);
-    if (self->exit_code < 0 && ad_sched_add_job(self->sched, r->id, r->n_nodes, r->ppn, r->tpp))
+    if (self->exit_code < 0 && ad_sched_add_job(self->sched, r->id, r->n_nodes, r->ppn, r->tpp)) {
         ad_log(AD_LOG_ERROR, "job %lld: the scheduler refused it again", (long long)r->id);
-    else
+    } else {
         ad_sched_set_job_pool(self->sched, r->id, r->pool);
+        ad_sched_set_job_gpus(self->sched, r->id, r->gpu ? r->ppn : 0);
+    }
     ad_sweeps_requeued(self->sweeps, r->id);
     ad_log(AD_LOG_WARN, "job %lld %s; it starts again from its last checkpoint", (long long)r->id,
            why);

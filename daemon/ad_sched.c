@@ -34,6 +34,7 @@ struct s_job {
     int64_t id;        /* the store's job id */
     int nodes;         /* nodes needed */
     int need;          /* cores needed on each node: procs_per_node x threads_per_proc */
+    int gpus;          /* GPUs needed on each node (device gpu: one per rank), or 0 */
     char *pool;        /* runs only on nodes of this pool (owned), or NULL: on pool-less nodes */
     bool running;      /* picked by ad_sched_next() */
     s_node_t **placed; /* while running: the nodes it holds, nodes entries */
@@ -326,7 +327,7 @@ s_same_pool(const char *a, const char *b)
 static bool
 s_node_free_for(const s_node_t *node, const s_job_t *job)
 {
-    return node->up && !node->busy && node->cores >= job->need &&
+    return node->up && !node->busy && node->cores >= job->need && node->gpus >= job->gpus &&
            s_same_pool(node->pool, job->pool) && (!node->held || node->held == job);
 }
 
@@ -360,6 +361,17 @@ ad_sched_set_job_pool(ad_sched_t *self, int64_t id, const char *pool)
     return 0;
 }
 
+int
+ad_sched_set_job_gpus(ad_sched_t *self, int64_t id, int gpus)
+{
+    s_job_t *job = s_find_job(self, id);
+
+    if (!job)
+        return -ENOENT;
+    job->gpus = gpus > 0 ? gpus : 0;
+    return 0;
+}
+
 static int
 s_cmp_desc(const void *a, const void *b)
 {
@@ -378,14 +390,14 @@ ad_sched_pick_clear(ad_sched_pick_t *pick)
 }
 
 /*
- * The cores of pool's nodes, sorted largest first: of the free ones not kept
- * for a waiting job in self->scratch (returns how many), of the UP ones in
- * self->up_scratch (*n_up).  With them a job of n nodes needing c cores fits
- * now exactly when the n-th largest free is >= c, and ever when the n-th
- * largest UP is.
+ * The cores of pool's nodes with at least gpus GPUs, sorted largest first: of
+ * the free ones not kept for a waiting job in self->scratch (returns how many),
+ * of the UP ones in self->up_scratch (*n_up).  With them a job of n nodes
+ * needing c cores fits now exactly when the n-th largest free is >= c, and
+ * ever when the n-th largest UP is.
  */
 static size_t
-s_count_cores(ad_sched_t *self, const char *pool, size_t *n_up)
+s_count_cores(ad_sched_t *self, const char *pool, int gpus, size_t *n_up)
 {
     size_t n_free = 0;
 
@@ -393,7 +405,7 @@ s_count_cores(ad_sched_t *self, const char *pool, size_t *n_up)
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
 
-        if (!node->up || !s_same_pool(node->pool, pool))
+        if (!node->up || !s_same_pool(node->pool, pool) || node->gpus < gpus)
             continue;
         self->up_scratch[(*n_up)++] = node->cores;
         if (!node->busy && !node->held)
@@ -448,6 +460,7 @@ s_pick(ad_sched_t *self)
     const char *heads[S_HEADS_MAX], *pool = NULL;
     size_t n_free = 0, n_up = 0, n_heads = 0;
     bool counted = false;
+    int gpus = 0;
     s_job_t *job;
 
     for (size_t i = 0; i < self->n_nodes; i++)
@@ -455,9 +468,10 @@ s_pick(ad_sched_t *self)
     for (job = self->head; job; job = job->next) {
         if (job->running)
             continue;
-        if (!counted || !s_same_pool(pool, job->pool)) {
+        if (!counted || !s_same_pool(pool, job->pool) || gpus != job->gpus) {
             pool = job->pool;
-            n_free = s_count_cores(self, pool, &n_up);
+            gpus = job->gpus;
+            n_free = s_count_cores(self, pool, gpus, &n_up);
             counted = true;
         }
         if (s_fits(self->scratch, n_free, job->nodes, job->need))
@@ -467,7 +481,7 @@ s_pick(ad_sched_t *self)
             s_head_seen(heads, &n_heads, job->pool))
             continue;
         s_hold(self, job);
-        n_free = s_count_cores(self, pool, &n_up);
+        n_free = s_count_cores(self, pool, gpus, &n_up);
     }
     return NULL;
 }
@@ -521,7 +535,7 @@ s_census(const ad_sched_t *self, const s_job_t *job, s_census_t *c)
         c->up++;
         if (node->cores > c->largest)
             c->largest = node->cores;
-        if (node->cores < job->need)
+        if (node->cores < job->need || node->gpus < job->gpus)
             continue;
         c->up_fit++;
         if (!node->busy && (!node->held || node->held == job))
@@ -585,7 +599,8 @@ s_say_busy(ad_sched_t *self, const s_job_t *job)
     for (size_t i = 0; i < self->n_nodes; i++) {
         const s_node_t *node = self->nodes[i];
         bool seen = false;
-        if (!node->up || node->cores < job->need || !s_same_pool(node->pool, job->pool))
+        if (!node->up || node->cores < job->need || node->gpus < job->gpus ||
+            !s_same_pool(node->pool, job->pool))
             continue;
         if (!node->busy && node->held && node->held != job)
             holder = node->held;
@@ -655,6 +670,10 @@ ad_sched_reason(ad_sched_t *self, int64_t id)
             s_say(self, "no node is UP");
         } else if (c.up >= job->nodes && c.largest < job->need) {
             s_say(self, "no node has %d cores (largest: %d)", job->need, c.largest);
+        } else if (job->gpus > 0) {
+            s_say(self, "needs %d node%s with at least %d cores and %d GPUs; %d of the %d UP "
+                  "have them",
+                  job->nodes, job->nodes > 1 ? "s" : "", job->need, job->gpus, c.up_fit, c.up);
         } else {
             s_say(self, "needs %d node%s with at least %d free cores%s; %d node%s UP (cores: ",
                   job->nodes, job->nodes > 1 ? "s" : "", job->need,

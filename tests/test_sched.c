@@ -469,6 +469,40 @@ test_pools(void **state)
     ad_sched_free(&s);
 }
 
+/* A device gpu job (one rank per GPU) is placed only on nodes with that many GPUs. */
+static void
+test_gpu_placement(void **state)
+{
+    ad_sched_t *s = s_cluster4();
+
+    (void)state;
+    /* n3 and n4 have 2 GPUs; n1 and n2 none. */
+    assert_int_equal(ad_sched_set_node_gpus(s, "n3", 2), 0);
+    assert_int_equal(ad_sched_set_node_gpus(s, "n4", 2), 0);
+    /* 1 node x 2 ranks on GPUs: n3, not n1 (first by name). */
+    assert_int_equal(ad_sched_add_job(s, 1, 1, 2, 1), 0);
+    assert_int_equal(ad_sched_set_job_gpus(s, 1, 2), 0);
+    assert_int_equal(ad_sched_set_job_gpus(s, 42, 2), -ENOENT);
+    s_expect_next(s, 1, "n3");
+    /* 2 GPU nodes asked, one left: it waits, and CPU jobs take the nodes without GPUs. */
+    assert_int_equal(ad_sched_add_job(s, 2, 2, 2, 1), 0);
+    assert_int_equal(ad_sched_set_job_gpus(s, 2, 2), 0);
+    assert_int_equal(ad_sched_add_job(s, 3, 2, 1, 1), 0);
+    assert_int_equal(ad_sched_status(s, 2), AD_SCHED_WAIT);
+    adt_assert_has(ad_sched_reason(s, 2), "waiting for nodes busy with job 1");
+    s_expect_next(s, 3, "n1 n2");
+    s_expect_none(s);
+    assert_int_equal(ad_sched_release(s, 1), 0);
+    s_expect_next(s, 2, "n3 n4");
+    /* Three GPU nodes: never, saying how many have what it needs. */
+    assert_int_equal(ad_sched_add_job(s, 4, 3, 1, 1), 0);
+    assert_int_equal(ad_sched_set_job_gpus(s, 4, 1), 0);
+    assert_int_equal(ad_sched_status(s, 4), AD_SCHED_NEVER);
+    adt_assert_has(ad_sched_reason(s, 4),
+                   "needs 3 nodes with at least 1 cores and 1 GPUs; 2 of the 4 UP have them");
+    ad_sched_free(&s);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -537,6 +571,7 @@ main(void)
         cmocka_unit_test(test_down_node_not_chosen),
         cmocka_unit_test(test_adopt_and_forget),
         cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_gpu_placement),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_long_queue),
     };

@@ -108,6 +108,13 @@ int ad_sched_set_node_pool(ad_sched_t *self, const char *name, const char *pool)
 int ad_sched_set_job_pool(ad_sched_t *self, int64_t id, const char *pool);
 
 /*
+ * A job of device gpu runs one rank per GPU: it is placed only on nodes with
+ * at least gpus GPUs (ad_sched_set_node_gpus()); 0 (the default) for any node.
+ * Set after ad_sched_add_job().  Returns 0, or -ENOENT for an unknown job.
+ */
+int ad_sched_set_job_gpus(ad_sched_t *self, int64_t id, int gpus);
+
+/*
  * Forget the node called name (it left the registry: --max-nodes), unless a
  * job holds it.  Returns 0, -ENOENT, or -EBUSY when a job holds it.
  */
