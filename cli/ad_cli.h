@@ -239,6 +239,13 @@ void ad_cli_endpoints_retire(const char *run_dir);
 bool ad_cli_offline(ad_cli_t *cli);
 
 /*
+ * Print `logs --json`: {job, data (len bytes), offset, eof, and from_store when
+ * set}.  Returns AD_CLI_EXIT_OK, or AD_CLI_EXIT_ERROR when data is not UTF-8.
+ */
+int ad_cli_print_log_json(int64_t id, const char *data, size_t len, int64_t offset, bool eof,
+                          bool from_store);
+
+/*
  * A JOBS or STATUS request (payload stolen), answered by the store when no
  * coordinator listens or answers in time: *reply has the coordinator's shape
  * ({"jobs": [...]}, plus "from_store": true).  Returns an exit status (the

@@ -139,17 +139,12 @@ s_on_baseline(const ad_baseline_t *b, void *arg)
                               "updated", ad_cli_json_num(b->updated));
 
         /* baselines.runs is a JSON array of ids: "[1,2,3]". */
-        for (const char *p = b->runs; p && *p;) {
-            char *end;
-            long long id;
+        {
+            json_t *ids = b->runs ? json_loads(b->runs, 0, NULL) : NULL;
 
-            if (*p < '0' || *p > '9') {
-                p++;
-                continue;
-            }
-            id = strtoll(p, &end, 10);
-            json_array_append_new(json_object_get(o, "runs"), json_integer(id));
-            p = end;
+            if (json_is_array(ids))
+                json_object_set(o, "runs", ids);
+            json_decref(ids);
         }
         if (b->hardware[0])
             json_object_set_new(o, "hardware_name",

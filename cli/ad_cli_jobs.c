@@ -445,6 +445,23 @@ ad_cli_cancel(ad_cli_t *cli, int argc, char **argv)
 /* ---- logs ------------------------------------------------------------------------------------ */
 
 int
+ad_cli_print_log_json(int64_t id, const char *data, size_t len, int64_t offset, bool eof,
+                      bool from_store)
+{
+    json_t *doc = json_pack("{s:I s:s% s:I s:b}", "job", (json_int_t)id, "data", data ? data : "",
+                            data ? len : 0, "offset", (json_int_t)offset, "eof", eof);
+
+    if (!doc)
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "job %lld: the log is not valid UTF-8",
+                           (long long)id);
+    if (from_store)
+        json_object_set_new(doc, "from_store", json_true());
+    ad_cli_print_json(doc);
+    json_decref(doc);
+    return AD_CLI_EXIT_OK;
+}
+
+int
 ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -534,15 +551,10 @@ ad_cli_logs(ad_cli_t *cli, int argc, char **argv)
     if (rc == AD_CLI_EXIT_INTERRUPTED)
         fprintf(stderr, "autodist: stopped following job %lld (it goes on)\n", (long long)id);
     if (cli->json && (rc == AD_CLI_EXIT_OK || rc == AD_CLI_EXIT_INTERRUPTED)) {
-        json_t *doc = json_pack("{s:I s:s% s:I s:b}", "job", (json_int_t)id, "data", all ? all : "",
-                                all_len, "offset", (json_int_t)offset, "eof", eof);
+        int prc = ad_cli_print_log_json(id, all, all_len, offset, eof, false);
 
-        if (doc)
-            ad_cli_print_json(doc);
-        else
-            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "job %lld: the log is not valid UTF-8",
-                             (long long)id);
-        json_decref(doc);
+        if (prc)
+            rc = prc;
     }
     free(all);
     return rc;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "ad_cli.h"
+#include "autodist/ad_proc.h"
 #include "autodist/ad_proto.h"
 
 /*
@@ -34,21 +34,14 @@ s_home_coordinator(ad_cli_t *cli, const char *ep, bool *alive)
     const ad_home_t *home = ad_cli_home(cli);
     char *recorded = ad_cli_recorded_endpoint(cli, "client");
     char path[PATH_MAX];
-    long long pid = 0;
     bool ours = recorded && !strcmp(recorded, ep);
-    FILE *f;
 
     free(recorded);
     if (!ours || !home)
         return false;
     snprintf(path, sizeof(path), "%s/run/autodistd.pid", home->root);
-    f = fopen(path, "r");
-    if (f) {
-        if (fscanf(f, "%lld", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    *alive = pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    /* A pid file a crash left behind names nothing, or a process that reused its number. */
+    *alive = ad_proc_is(ad_proc_read_pid(path), "autodistd");
     return true;
 }
 
@@ -303,17 +296,8 @@ ad_cli_logs_offline(ad_cli_t *cli, int64_t id)
     fclose(f);
     fflush(stdout);
     if (cli->json) {
-        json_t *doc =
-            json_pack("{s:I s:s% s:I s:b s:b}", "job", (json_int_t)id, "data", all ? all : "",
-                      total, "offset", (json_int_t)total, "eof", 1, "from_store", 1);
-        int rc = AD_CLI_EXIT_OK;
+        int rc = ad_cli_print_log_json(id, all, total, total, true, true);
 
-        if (doc)
-            ad_cli_print_json(doc);
-        else
-            rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "job %lld: the log is not valid UTF-8",
-                             (long long)id);
-        json_decref(doc);
         free(all);
         return rc;
     }

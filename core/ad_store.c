@@ -248,7 +248,9 @@ static const char s_schema_v5[] =
     " pinned INTEGER NOT NULL DEFAULT 0,"
     " updated REAL NOT NULL,"
     " PRIMARY KEY (hardware, model, dataset, batch_size, device)) WITHOUT ROWID;"
-    "CREATE INDEX runs_flagged ON runs (" ST_GROUP_KEY ") WHERE flags IS NOT NULL;";
+    "CREATE INDEX runs_flagged ON runs (" ST_GROUP_KEY ") WHERE flags IS NOT NULL;"
+    "CREATE INDEX runs_peak_rss ON runs (model, dataset, device, max_rss_bytes)"
+    " WHERE max_rss_bytes > 0;";
 
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
 static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2,

@@ -288,11 +288,11 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
                  " avg(samples_per_s * samples_per_s), avg(speedup), group_concat(flags)"
                  " FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0");
     else
-        /* The flags of its runs (runs_flagged, a partial index, holds only the flagged ones). */
+        /* The flags of its runs through runs_flagged: only the flagged runs are read. */
         snprintf(sql, sizeof(sql),
                  "SELECT " ST_GROUP_KEY ", runs, sum_sps / runs, sum_sps2 / runs,"
                  " CASE WHEN speedups > 0 THEN sum_speedup / speedups END,"
-                 " (SELECT group_concat(DISTINCT r.flags) FROM runs r"
+                 " (SELECT group_concat(DISTINCT r.flags) FROM runs r INDEXED BY runs_flagged"
                  " WHERE r.model = g.model AND r.dataset = g.dataset"
                  " AND r.batch_size = g.batch_size AND r.hardware = g.hardware"
                  " AND r.nodes = g.nodes AND r.procs_per_node = g.procs_per_node"

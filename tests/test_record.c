@@ -118,7 +118,7 @@ test_migrate_from_v3(void **st)
     ad_store_close(&store);
     /* Back to schema 3 exactly: what versions 5 and 4 added goes. */
     sft_raw_exec(path, "DROP TABLE baselines; DROP TABLE run_tags; DROP INDEX runs_import_key;"
-                       " DROP INDEX runs_flagged;");
+                       " DROP INDEX runs_flagged; DROP INDEX runs_peak_rss;");
     static const char *const v5_columns[] = {
         "sps_sd", "sps_steps",  "speedup_lo", "speedup_hi",    "flags",
         "probe",  "load_other", "cpu_time_s", "max_rss_bytes", "name",
