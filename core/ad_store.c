@@ -252,9 +252,41 @@ static const char s_schema_v5[] =
     "CREATE INDEX runs_peak_rss ON runs (model, dataset, device, max_rss_bytes)"
     " WHERE max_rss_bytes > 0;";
 
+/*
+ * Version 6: inference (docs/inference.md).  A run's kind: "train" for the
+ * training runs of jobs (every figure of speedup, baselines and the planner
+ * reads these only) or "infer" for what `autodist bench-infer` measured.  The
+ * models table lists the inference artifacts `autodist export` and
+ * `autodist optimize` wrote: where, from which run and parent artifact, and
+ * their size, test accuracy and latency as measured on this machine.
+ */
+static const char s_schema_v6[] =
+    "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train';"
+    "CREATE TABLE models ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " path TEXT NOT NULL UNIQUE,"
+    " arch TEXT NOT NULL,"
+    " variant TEXT NOT NULL,"
+    " parent INTEGER REFERENCES models(id) ON DELETE SET NULL,"
+    " run INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+    " size_bytes INTEGER,"
+    " params INTEGER,"
+    " accuracy REAL,"
+    " test_samples INTEGER,"
+    " p50_ms REAL,"
+    " p95_ms REAL,"
+    " tput_b32 REAL,"
+    " threads INTEGER,"
+    " backend TEXT,"
+    " hardware TEXT,"
+    " created REAL NOT NULL,"
+    " measured REAL);"
+    "CREATE INDEX models_parent ON models (parent) WHERE parent IS NOT NULL;";
+
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
-static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2,
-                                           s_schema_v3, s_schema_v4, s_schema_v5};
+static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2, s_schema_v3,
+                                           s_schema_v4, s_schema_v5, s_schema_v6};
 
 _Static_assert(sizeof(s_migrations) / sizeof(s_migrations[0]) == AD_STORE_SCHEMA_VERSION + 1,
                "one migration per schema version");

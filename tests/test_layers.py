@@ -3,7 +3,7 @@
 """
 DESIGN.md section 2: dependencies point one way,
 
-    core  <  planner  <  grid5000  <  programs (cli, daemon, agent, trainer, serve, bench)
+    core  <  planner, http, infer  <  grid5000  <  programs (cli, daemon, agent, trainer, serve, bench)
 
 and programs never use each other's sources: what two of them share moves
 down a layer.  This test reads the tree (no build needed) and fails on
@@ -41,6 +41,7 @@ LAYERS = {
     "core": 0,      # errors, log, jobs, store, protocol, profile types, home
     "planner": 1,   # model, ranking, the choice of a layout
     "http": 1,      # the HTTP layer (libmicrohttpd) of autodist ui and autodist serve
+    "infer": 1,     # inference artifacts: load, run, quantise, prune (libtorch), image decoding
     "grid5000": 2,  # reservation backends (uses the planner for described hardware)
     "cli": PROGRAM,
     "daemon": PROGRAM,
@@ -52,7 +53,7 @@ LAYERS = {
 
 # External libraries (as CMakeLists.txt names them) -> folders allowed to link them.
 EXTERNAL = {
-    "${TORCH_LIBRARIES}": {"trainer"},
+    "${TORCH_LIBRARIES}": {"trainer", "infer"},
     "PkgConfig::HWLOC": {"agent"},
     "MPI::MPI_C": {"trainer"},
     "PkgConfig::MHD": {"http"},

@@ -228,6 +228,9 @@ test_migrate_from_v1_keeps_data(void **state)
     /* The layout sums were built from the old runs. */
     assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM run_groups"), 2);
     assert_int_equal(sft_raw_int(path, "SELECT sum_sps FROM run_groups WHERE nodes = 2"), 4000);
+    /* Version 6: the old runs are training runs; no inference artifact yet. */
+    assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs WHERE kind = 'train'"), 2);
+    assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM models"), 0);
 
     /* A baseline arriving now fills in the speedups of the old runs. */
     base = sft_run_to_completion(store, 1, 1, 1, 1000, 50);
@@ -310,7 +313,7 @@ test_readonly_open_of_old_schema_refused(void **state)
     adt_fresh_path(path, sizeof(path), "v1ro", ".db");
     s_build_v1(path);
     assert_int_equal(ad_store_open(path, AD_STORE_READONLY, &store, &err), AD_EDB);
-    adt_assert_has(err.msg, "has schema 1, this autodist needs 5");
+    adt_assert_has(err.msg, "has schema 1, this autodist needs 6");
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 1);
 }
 
@@ -329,7 +332,7 @@ test_newer_schema_refused(void **state)
     assert_int_equal(err.code, AD_EDB);
     assert_null(store);
     adt_assert_has(err.msg, path);
-    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 5: upgrade autodist");
+    adt_assert_has(err.msg, "has schema 7, this autodist knows up to 6: upgrade autodist");
     /* Untouched: still version 7 with its row. */
     assert_int_equal(sft_raw_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(sft_raw_int(path, "SELECT count(*) FROM runs"), 1);

@@ -28,7 +28,7 @@ extern "C" {
 typedef struct ad_store ad_store_t;
 
 /* The schema version this code writes; older files are migrated on open. */
-#define AD_STORE_SCHEMA_VERSION 5
+#define AD_STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id of an autodist store: "ADST". */
 #define AD_STORE_APP_ID 0x41445354
 /* How long a write waits for another process's lock before failing (ms). */
