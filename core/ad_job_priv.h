@@ -61,6 +61,11 @@ enum {
     AD_JOB_K_RESERVATION,
     AD_JOB_K_TAGS,
     AD_JOB_K_NOTE,
+    AD_JOB_K_DISTILL,
+    AD_JOB_K_DISTILL_TEACHER,
+    AD_JOB_K_DISTILL_CKPT,
+    AD_JOB_K_DISTILL_T,
+    AD_JOB_K_DISTILL_ALPHA,
     AD_JOB_K_COUNT
 };
 
@@ -78,6 +83,10 @@ _Static_assert(AD_JOB_K_COUNT < 64, "a job file's keys are bits of a uint64_t ma
 #define AD_JOB_GROUP_LAYOUT                                                                        \
     (AD_JOB_BIT(AD_JOB_K_LAYOUT) | AD_JOB_BIT(AD_JOB_K_NODES) | AD_JOB_BIT(AD_JOB_K_PPN) |         \
      AD_JOB_BIT(AD_JOB_K_TPP))
+#define AD_JOB_GROUP_DISTILL                                                                       \
+    (AD_JOB_BIT(AD_JOB_K_DISTILL) | AD_JOB_BIT(AD_JOB_K_DISTILL_TEACHER) |                         \
+     AD_JOB_BIT(AD_JOB_K_DISTILL_CKPT) | AD_JOB_BIT(AD_JOB_K_DISTILL_T) |                          \
+     AD_JOB_BIT(AD_JOB_K_DISTILL_ALPHA))
 #define AD_JOB_GROUP_LENGTH (AD_JOB_BIT(AD_JOB_K_EPOCHS) | AD_JOB_BIT(AD_JOB_K_STEPS))
 
 /* How a parse treats what it reads. */
