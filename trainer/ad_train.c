@@ -67,6 +67,9 @@ typedef struct opts {
     int64_t samples;          /* synthetic samples */
     int image_size;           /* imagefolder output size */
     int64_t log_every;        /* progress line every N steps (0 = auto, -1 = never) */
+    const char *teacher;      /* distillation: the teacher's checkpoint folder, or NULL */
+    double distill_t;         /* its temperature (> 0) */
+    double distill_alpha;     /* weight of the distillation term, 0..1 */
 } opts_t;
 
 /* Everything a running job holds. */
@@ -90,6 +93,9 @@ typedef struct train {
     ad_err_t hook_err;        /* first failure inside a backward hook */
     int64_t metrics_lost;     /* events metrics.jsonl missed since it last took one */
     int64_t warmup;           /* steps of this process left out of its throughput */
+    ad_model_t *teacher;      /* distillation: the teacher, in eval mode; NULL without */
+    float *tlogits;           /* its logits of this rank's batch */
+    int classes;              /* classes of the data (the logits per sample) */
 } train_t;
 
 static volatile sig_atomic_t s_stop_signal;
@@ -125,61 +131,97 @@ static void
 s_usage(FILE *fp)
 {
     fprintf(fp,
-        "usage: mpirun -np N autodist-train --model NAME --dataset NAME [options]\n"
-        "\n"
-        "Synchronous data-parallel training: every rank takes a disjoint share of each\n"
-        "global batch, gradients are averaged with MPI allreduce while backward runs.\n"
-        "\n"
-        "model and data:\n"
-        "  --model NAME          mlp, lenet5, cnn, resnet18, mobilenet_v2\n"
-        "  --dataset NAME        fashion-mnist (default), synthetic, imagefolder\n"
-        "  --data-dir DIR        data folder (fashion-mnist: %s;\n"
-        "                        imagefolder: one sub-folder of images per class)\n"
-        "  --input-shape CxHxW   synthetic sample shape (default 3x32x32)\n"
-        "  --classes K           synthetic classes (default 10)\n"
-        "  --samples N           synthetic training samples (default 50000)\n"
-        "  --image-size S        imagefolder images are resized to SxS (default 224)\n"
-        "\n"
-        "training:\n"
-        "  --batch-size B        global batch, split over the ranks (default 256)\n"
-        "  --epochs E | --steps S  how long to train (default 1 epoch)\n"
-        "  --threads T           compute threads per rank (default 1)\n"
-        "  --optimizer sgd|adam  (default sgd)\n"
-        "  --lr LR               learning rate (default 0.05 for sgd, 0.001 for adam)\n"
-        "  --momentum M          SGD momentum (default 0.9)\n"
-        "  --weight-decay W      L2 penalty (default 0)\n"
-        "  --seed N              seeds weights, data order and augmentation (default 1)\n"
-        "  --device cpu|gpu|auto one GPU per local rank with gpu (default cpu)\n"
-        "  --bucket-mb MB        gradient bucket size (default 2)\n"
-        "\n"
-        "output:\n"
-        "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
-        "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
-        "  --job ID              the coordinator's job id (with --report)\n"
-        "  --eval                evaluate after each epoch and at the end\n"
-        "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
-        "  --checkpoint-every N  also save every N steps\n"
-        "  --checkpoint-keep K   keep the last K step checkpoints, 0 = all (default 2)\n"
-        "  --keep-checkpoints    keep them after a successful end too (default: only\n"
-        "                        the final DIR/model.pt stays)\n"
-        "  --resume              continue from DIR's newest valid checkpoint (fresh\n"
-        "                        start if none)\n"
-        "  --log-every N         progress line every N steps (default: 20 lines a run;\n"
-        "                        0 = never)\n"
-        "  --help, --version\n"
-        "\n"
-        "Exit status: 0 done, 1 bad input or failure, 2 bad command line,\n"
-        "3 stopped by a signal after saving a checkpoint, 4 disk or quota full\n"
-        "(a checkpoint could not be written; the previous one is intact).\n",
-        AD_DATA_FASHION_DIR);
+            "usage: mpirun -np N autodist-train --model NAME --dataset NAME [options]\n"
+            "\n"
+            "Synchronous data-parallel training: every rank takes a disjoint share of each\n"
+            "global batch, gradients are averaged with MPI allreduce while backward runs.\n"
+            "\n"
+            "model and data:\n"
+            "  --model NAME          mlp, lenet5, cnn, resnet18, mobilenet_v2\n"
+            "  --dataset NAME        fashion-mnist (default), synthetic, imagefolder\n"
+            "  --data-dir DIR        data folder (fashion-mnist: %s;\n"
+            "                        imagefolder: one sub-folder of images per class)\n"
+            "  --input-shape CxHxW   synthetic sample shape (default 3x32x32)\n"
+            "  --classes K           synthetic classes (default 10)\n"
+            "  --samples N           synthetic training samples (default 50000)\n"
+            "  --image-size S        imagefolder images are resized to SxS (default 224)\n"
+            "\n"
+            "training:\n"
+            "  --batch-size B        global batch, split over the ranks (default 256)\n"
+            "  --epochs E | --steps S  how long to train (default 1 epoch)\n"
+            "  --threads T           compute threads per rank (default 1)\n"
+            "  --optimizer sgd|adam  (default sgd)\n"
+            "  --lr LR               learning rate (default 0.05 for sgd, 0.001 for adam)\n"
+            "  --momentum M          SGD momentum (default 0.9)\n"
+            "  --weight-decay W      L2 penalty (default 0)\n"
+            "  --seed N              seeds weights, data order and augmentation (default 1)\n"
+            "  --device cpu|gpu|auto one GPU per local rank with gpu (default cpu)\n"
+            "  --bucket-mb MB        gradient bucket size (default 2)\n"
+            "\n"
+            "distillation (job key distill:, docs/jobfile.md):\n"
+            "  --teacher-checkpoint DIR  train against the logits of the model in DIR (a run's\n"
+            "                        checkpoint folder: state.json names its model); its forward\n"
+            "                        runs on every rank, inside the step time\n"
+            "  --distill-t T         temperature, > 0 (default 4)\n"
+            "  --distill-alpha A     weight of the distillation term, 0..1 (default 0.9):\n"
+            "                        loss = A T^2 KL(teacher/T || student/T) + (1 - A) CE\n"
+            "\n"
+            "output:\n"
+            "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
+            "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
+            "  --job ID              the coordinator's job id (with --report)\n"
+            "  --eval                evaluate after each epoch and at the end\n"
+            "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
+            "  --checkpoint-every N  also save every N steps\n"
+            "  --checkpoint-keep K   keep the last K step checkpoints, 0 = all (default 2)\n"
+            "  --keep-checkpoints    keep them after a successful end too (default: only\n"
+            "                        the final DIR/model.pt stays)\n"
+            "  --resume              continue from DIR's newest valid checkpoint (fresh\n"
+            "                        start if none)\n"
+            "  --log-every N         progress line every N steps (default: 20 lines a run;\n"
+            "                        0 = never)\n"
+            "  --help, --version\n"
+            "\n"
+            "Exit status: 0 done, 1 bad input or failure, 2 bad command line,\n"
+            "3 stopped by a signal after saving a checkpoint, 4 disk or quota full\n"
+            "(a checkpoint could not be written; the previous one is intact).\n",
+            AD_DATA_FASHION_DIR);
 }
 
 enum {
-    OPT_MODEL = 256, OPT_DATASET, OPT_DATA_DIR, OPT_BATCH, OPT_EPOCHS, OPT_STEPS,
-    OPT_THREADS, OPT_LR, OPT_MOMENTUM, OPT_WD, OPT_OPTIMIZER, OPT_SEED, OPT_DEVICE,
-    OPT_METRICS, OPT_CHECKPOINT, OPT_CKPT_EVERY, OPT_RESUME, OPT_EVAL, OPT_BUCKET,
-    OPT_SHAPE, OPT_CLASSES, OPT_SAMPLES, OPT_IMAGE_SIZE, OPT_LOG_EVERY, OPT_HELP,
-    OPT_VERSION, OPT_REPORT, OPT_JOB, OPT_CKPT_KEEP, OPT_KEEP_CKPTS,
+    OPT_MODEL = 256,
+    OPT_DATASET,
+    OPT_DATA_DIR,
+    OPT_BATCH,
+    OPT_EPOCHS,
+    OPT_STEPS,
+    OPT_THREADS,
+    OPT_LR,
+    OPT_MOMENTUM,
+    OPT_WD,
+    OPT_OPTIMIZER,
+    OPT_SEED,
+    OPT_DEVICE,
+    OPT_METRICS,
+    OPT_CHECKPOINT,
+    OPT_CKPT_EVERY,
+    OPT_RESUME,
+    OPT_EVAL,
+    OPT_BUCKET,
+    OPT_SHAPE,
+    OPT_CLASSES,
+    OPT_SAMPLES,
+    OPT_IMAGE_SIZE,
+    OPT_LOG_EVERY,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_REPORT,
+    OPT_JOB,
+    OPT_CKPT_KEEP,
+    OPT_KEEP_CKPTS,
+    OPT_TEACHER,
+    OPT_DISTILL_T,
+    OPT_DISTILL_ALPHA,
 };
 
 static const struct option s_long[] = {
@@ -213,6 +255,9 @@ static const struct option s_long[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"report", required_argument, NULL, OPT_REPORT},
     {"job", required_argument, NULL, OPT_JOB},
+    {"teacher-checkpoint", required_argument, NULL, OPT_TEACHER},
+    {"distill-t", required_argument, NULL, OPT_DISTILL_T},
+    {"distill-alpha", required_argument, NULL, OPT_DISTILL_ALPHA},
     {NULL, 0, NULL, 0},
 };
 
@@ -277,6 +322,15 @@ s_opt_training(int c, opts_t *o, bool *lr_set, ad_err_t *err)
             rc = ad_err_set(err, AD_EINVAL, "--device must be cpu, gpu or auto, got \"%s\"",
                             optarg);
         o->device = optarg;
+        break;
+    case OPT_TEACHER:
+        o->teacher = optarg;
+        break;
+    case OPT_DISTILL_T:
+        rc = ad_opt_real("--distill-t", optarg, 1e-6, 1000, 0, &o->distill_t, err);
+        break;
+    case OPT_DISTILL_ALPHA:
+        rc = ad_opt_real("--distill-alpha", optarg, 0, 1, 0, &o->distill_alpha, err);
         break;
     default:
         return S_NOT_MINE;
@@ -375,6 +429,8 @@ s_defaults(opts_t *o)
     o->samples = 50000;
     o->image_size = 224;
     o->checkpoint_keep = AD_CKPT_KEEP_DEFAULT;
+    o->distill_t = 4;
+    o->distill_alpha = 0.9;
 }
 
 /* Parse argv into o.  Returns 0, 1 for --help/--version (printed by rank 0), or an error. */
@@ -554,6 +610,135 @@ s_bcast(float *p, int64_t n)
                   MPI_COMM_WORLD);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Distillation: the teacher.                                                               */
+
+/* What rank 0 learns from the teacher's state.json and tells the others. */
+typedef struct teacher_info {
+    char model[32]; /* zoo name */
+    int optim;      /* ad_optim_kind_t its checkpoint was written with */
+} teacher_info_t;
+
+/* Rank 0: read DIR/state.json, check it against the data, and name the model file in *file. */
+static int
+s_teacher_state(train_t *t, teacher_info_t *ti, char **file, ad_err_t *err)
+{
+    const char *dir = t->o.teacher, *model = NULL, *opt = NULL, *name = NULL;
+    char *state = ad_ckpt_path(dir, AD_CKPT_STATE);
+    json_t *js, *shape = NULL, *want = NULL;
+    json_error_t jerr;
+    int c, h, w, classes = 0, rc = 0;
+
+    js = json_load_file(state, 0, &jerr);
+    if (!js) {
+        rc = ad_err_set(err, AD_ECKPT, "teacher checkpoint %s: %s", dir,
+                        access(state, F_OK) ? "no state.json (not a checkpoint folder, or gone)"
+                                            : jerr.text);
+        goto out_free;
+    }
+    if (json_unpack(js, "{s:s, s?s, s?s, s?o, s?i}", "model", &model, "optimizer", &opt, "file",
+                    &name, "shape", &shape, "classes", &classes) ||
+        strlen(model) >= sizeof(ti->model)) {
+        rc = ad_err_set(err, AD_ECKPT, "teacher checkpoint %s: state.json names no model", dir);
+        goto out_free;
+    }
+    ad_data_shape(t->train, &c, &h, &w);
+    want = json_pack("[iii]", c, h, w);
+    if ((classes && classes != t->classes) || (json_is_array(shape) && !json_equal(shape, want))) {
+        rc = ad_err_set(err, AD_EINVAL,
+                        "teacher checkpoint %s: its model takes other data (%d classes) than "
+                        "this run's %dx%dx%d samples of %d classes",
+                        dir, classes, c, h, w, t->classes);
+        goto out_free;
+    }
+    snprintf(ti->model, sizeof(ti->model), "%s", model);
+    ti->optim = opt && !strcmp(opt, "adam") ? AD_OPTIM_ADAM : AD_OPTIM_SGD;
+    *file = ad_ckpt_path(dir, name ? name : AD_CKPT_FINAL);
+    if (access(*file, R_OK))
+        rc =
+            ad_err_set(err, AD_ECKPT, "teacher checkpoint %s: %s: %s", dir, *file, strerror(errno));
+out_free:
+    json_decref(want);
+    json_decref(js);
+    free(state);
+    return rc;
+}
+
+/* Build a teacher model of ti's kind for this run's data. */
+static int
+s_teacher_new(train_t *t, const teacher_info_t *ti, ad_err_t *err)
+{
+    ad_model_opts_t m = {0};
+    ad_optim_t opt = {0};
+    int ndev, rc;
+
+    ad_data_shape(t->train, &m.channels, &m.height, &m.width);
+    m.name = ti->model;
+    m.classes = t->classes;
+    m.seed = 1;
+    m.device = AD_DEVICE_CPU;
+    ndev = ad_torch_cuda_devices();
+    if (!strcmp(t->o.device, "gpu") || (!strcmp(t->o.device, "auto") && ndev > 0)) {
+        m.device = AD_DEVICE_GPU;
+        m.device_index = ndev > 0 ? t->local_rank % ndev : 0;
+    }
+    rc = ad_torch_model_new(&m, &t->teacher, err);
+    if (rc)
+        return rc;
+    opt.kind = (ad_optim_kind_t)ti->optim;
+    opt.lr = 0.01;
+    opt.momentum = ti->optim == AD_OPTIM_SGD ? 0.9 : 0;
+    return ad_torch_set_optimizer(t->teacher, &opt, err);
+}
+
+/*
+ * The teacher: rank 0 reads its checkpoint (state.json names the model and file), every
+ * rank builds the model and gets rank 0's weights, so only rank 0 needs the folder.
+ */
+static int
+s_build_teacher(train_t *t, ad_err_t *err)
+{
+    teacher_info_t ti = {0};
+    char *file = NULL;
+    int64_t n;
+    float *p;
+    int rc = 0;
+
+    if (t->rank == 0)
+        rc = s_teacher_state(t, &ti, &file, err);
+    rc = s_agree(t, rc, err);
+    if (rc)
+        goto out_free;
+    MPI_Bcast(&ti, (int)sizeof(ti), MPI_BYTE, 0, MPI_COMM_WORLD);
+    rc = s_agree(t, s_teacher_new(t, &ti, err), err);
+    if (rc)
+        goto out_free;
+    if (t->rank == 0) {
+        rc = ad_torch_load(t->teacher, file, err);
+        if (rc)
+            rc = ad_err_set(err, rc, "teacher checkpoint %s: %s", t->o.teacher, err->msg);
+    }
+    rc = s_agree(t, rc, err);
+    if (rc)
+        goto out_free;
+    if (t->world > 1) {
+        s_bcast(ad_torch_params(t->teacher), ad_torch_param_count(t->teacher));
+        p = ad_torch_buffers(t->teacher, &n);
+        if (p)
+            s_bcast(p, n);
+        rc = s_agree(t, ad_torch_sync_to_device(t->teacher, err), err);
+    }
+    if (!rc && t->rank == 0)
+        ad_log(AD_LOG_INFO,
+               "distilling from teacher %s (%s, %" PRId64 " parameters): temperature %g, "
+               "alpha %g",
+               ti.model, t->o.teacher, ad_torch_param_count(t->teacher), t->o.distill_t,
+               t->o.distill_alpha);
+out_free:
+    free(file);
+    return rc;
+}
+
 /* Give every rank rank 0's parameters, buffers and optimiser state. */
 static int
 s_broadcast_state(train_t *t, ad_err_t *err)
@@ -616,6 +801,14 @@ s_state(const train_t *t, const char *file)
     json_object_set_new(js, "step", json_integer(t->step));
     json_object_set_new(js, "world_size", json_integer(t->world));
     json_object_set_new(js, "file", json_string(file));
+    {
+        int c, h, w;
+
+        /* What a teacher built from this checkpoint needs (distillation). */
+        ad_data_shape(t->train, &c, &h, &w);
+        json_object_set_new(js, "shape", json_pack("[iii]", c, h, w));
+        json_object_set_new(js, "classes", json_integer(ad_data_classes(t->train)));
+    }
     return js;
 }
 
@@ -854,14 +1047,19 @@ s_check_affinity(const train_t *t)
 static json_t *
 s_config(const train_t *t)
 {
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:f, s:f, s:f, s:I, s:s, s:f}",
-                     "model", t->o.model, "dataset", t->o.dataset, "batch_size",
-                     (json_int_t)t->o.batch, "epochs", (json_int_t)t->o.epochs, "steps",
-                     (json_int_t)t->total_steps, "threads", t->o.threads, "optimizer",
-                     t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam", "lr", t->o.optim.lr,
-                     "momentum", t->o.optim.momentum, "weight_decay",
-                     t->o.optim.weight_decay, "seed", (json_int_t)t->o.seed, "device",
-                     t->o.device, "bucket_mb", t->o.bucket_mb);
+    json_t *c = json_pack(
+        "{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:f, s:f, s:f, s:I, s:s, s:f}", "model", t->o.model,
+        "dataset", t->o.dataset, "batch_size", (json_int_t)t->o.batch, "epochs",
+        (json_int_t)t->o.epochs, "steps", (json_int_t)t->total_steps, "threads", t->o.threads,
+        "optimizer", t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam", "lr", t->o.optim.lr,
+        "momentum", t->o.optim.momentum, "weight_decay", t->o.optim.weight_decay, "seed",
+        (json_int_t)t->o.seed, "device", t->o.device, "bucket_mb", t->o.bucket_mb);
+
+    if (t->o.teacher)
+        json_object_set_new(c, "distill",
+                            json_pack("{s:s, s:f, s:f}", "teacher", t->o.teacher, "temperature",
+                                      t->o.distill_t, "alpha", t->o.distill_alpha));
+    return c;
 }
 
 static int
@@ -878,6 +1076,12 @@ s_setup(train_t *t, ad_err_t *err)
     rc = s_agree(t, s_build_model(t, err), err);
     if (rc)
         return rc;
+    t->classes = ad_data_classes(t->train);
+    if (t->o.teacher) {
+        rc = s_build_teacher(t, err);
+        if (rc)
+            return rc;
+    }
     t->sampler = ad_sampler_new(ad_data_size(t->train), t->o.batch, t->world, t->rank,
                                 t->o.seed, err);
     rc = s_agree(t, t->sampler ? 0 : err->code, err);
@@ -938,6 +1142,8 @@ s_setup(train_t *t, ad_err_t *err)
         t->x = ad_malloc((size_t)local * c * h * w * sizeof(float));
         t->y = ad_malloc((size_t)local * sizeof(int64_t));
         t->idx = ad_malloc((size_t)local * sizeof(int64_t));
+        if (t->teacher)
+            t->tlogits = ad_malloc((size_t)local * (size_t)t->classes * sizeof(float));
     }
 
     if (t->rank == 0) {
@@ -1074,8 +1280,17 @@ s_train(train_t *t, ad_err_t *err)
         if (rc)
             break;
         ad_comm_begin(t->comm);
-        rc = ad_torch_forward_backward(t->model, t->x, t->y, local, 1.0 / (double)t->o.batch,
-                                       &extra[0], NULL, err);
+        /* The teacher's forward is part of the step (and of its time). */
+        if (t->teacher) {
+            rc = ad_torch_logits(t->teacher, t->x, local, t->classes, t->tlogits, err);
+            if (!rc)
+                rc = ad_torch_forward_backward_kd(t->model, t->x, t->y, local, t->tlogits,
+                                                  t->classes, t->o.distill_t, t->o.distill_alpha,
+                                                  1.0 / (double)t->o.batch, &extra[0], NULL, err);
+        } else {
+            rc = ad_torch_forward_backward(t->model, t->x, t->y, local, 1.0 / (double)t->o.batch,
+                                           &extra[0], NULL, err);
+        }
         if (rc)
             break;
         /* The stop flag rides with the loss, so no step needs a collective more. */
@@ -1140,6 +1355,8 @@ s_teardown(train_t *t)
     ad_comm_free(&t->comm);
     ad_sampler_free(&t->sampler);
     ad_torch_model_free(&t->model);
+    ad_torch_model_free(&t->teacher);
+    free(t->tlogits);
     ad_data_close(&t->train);
     ad_data_close(&t->val);
     ad_data_close(&t->test);
