@@ -1,0 +1,157 @@
+/* test_distill.c - distillation end to end: a teacher run, a student distilled from it, refusals */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cli_fixture.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char s_home[512];  /* the cluster's home */
+static char s_ep[3][64];  /* client, agent and metrics endpoints */
+static int64_t s_teacher; /* the teacher's run id, once trained */
+
+#define S_CLI(...) cft_cli("--home", s_home, "--coordinator", s_ep[0], __VA_ARGS__, NULL)
+
+/* Tiny: 1x16x16 synthetic samples of 4 classes, a few steps. */
+static const char s_data[] =
+    "dataset: {synthetic: {shape: [1, 16, 16], classes: 4, samples: 256}}\n"
+    "steps: 6\nbatch_size: 16\neval: true\n";
+
+/* Write the job file tag.yaml (s_data, then more) into the temp root; its path in buf. */
+static const char *
+s_job(char *buf, size_t size, const char *tag, const char *more)
+{
+    char text[2048];
+
+    snprintf(buf, size, "%s/%s.yaml", cft_tmp, tag);
+    snprintf(text, sizeof(text), "name: %s\n%s%s", tag, s_data, more);
+    adt_write_file(buf, text);
+    return buf;
+}
+
+/* submit --wait --json of path: exit 0 and COMPLETED; the run id (its accuracy in *acc). */
+static int64_t
+s_train(const char *path, double *acc)
+{
+    json_t *doc, *res;
+    int64_t run;
+
+    cft_expect(S_CLI("--json", "submit", path, "--wait"), 0);
+    doc = adt_json(cft_res.out);
+    assert_string_equal(json_string_value(json_object_get(doc, "state")), "COMPLETED");
+    res = json_object_get(json_object_get(doc, "status"), "result");
+    run = json_integer_value(json_object_get(res, "run"));
+    assert_true(run >= 1);
+    if (acc)
+        *acc = json_number_value(json_object_get(res, "accuracy"));
+    json_decref(doc);
+    return run;
+}
+
+static int
+s_setup(void **st)
+{
+    (void)st;
+    snprintf(s_home, sizeof(s_home), "%s/home", cft_tmp);
+    for (int i = 0; i < 3; i++)
+        adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
+    if (cft_cli("--home", s_home, "--coordinator", s_ep[0], "up", "--agents", "1", "--no-bench",
+                "--agent-endpoint", s_ep[1], "--metrics-endpoint", s_ep[2], NULL)) {
+        fprintf(stderr, "autodist up failed (%d):\n%s%s", cft_res.status, cft_res.out, cft_res.err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_teardown(void **st)
+{
+    (void)st;
+    cft_cli("--home", s_home, "--coordinator", s_ep[0], "down", NULL);
+    return 0;
+}
+
+/* A cnn teacher, then an mlp student distilled from it on 1x2x1: COMPLETED, accuracy kept. */
+static void
+test_teacher_then_student(void **st)
+{
+    char path[512], more[600], id[32];
+    double acc = NAN;
+    int64_t run;
+
+    (void)st;
+    s_teacher = s_train(s_job(path, sizeof(path), "teacher", "model: cnn\nlayout: 1x1x1\n"), NULL);
+    snprintf(more, sizeof(more),
+             "model: mlp\nlayout: 1x2x1\ndistill: {teacher: %lld, temperature: 2, alpha: 0.7}\n",
+             (long long)s_teacher);
+    run = s_train(s_job(path, sizeof(path), "student", more), &acc);
+    assert_true(run > s_teacher);
+    assert_true(acc >= 0 && acc <= 1);
+    /* show: the distill line names the teacher run and where its model was. */
+    snprintf(id, sizeof(id), "%lld", (long long)run);
+    cft_expect(S_CLI("show", id), 0);
+    snprintf(more, sizeof(more), "  distill     teacher run %lld (%s/checkpoints/",
+             (long long)s_teacher, s_home);
+    adt_assert_has(cft_res.out, more);
+    adt_assert_has(cft_res.out, "temperature 2, alpha 0.7\n");
+    adt_assert_has(cft_res.out, "accuracy ");
+    /* The trainer said it distilled, in the job's log. */
+    snprintf(id, sizeof(id), "%lld", (long long)run);
+    cft_expect(S_CLI("logs", id), 0);
+    adt_assert_has(cft_res.out, "distilling from teacher cnn");
+}
+
+/* Teachers that cannot teach are refused at submit: one line naming the teacher, exit != 0. */
+static void
+test_refused_at_submit(void **st)
+{
+    char path[512], more[256];
+
+    (void)st;
+    s_job(path, sizeof(path), "nobody", "model: mlp\nlayout: 1x1x1\ndistill: {teacher: 999999}\n");
+    assert_int_not_equal(S_CLI("submit", path), 0);
+    adt_assert_has(cft_res.err, "run 999999 does not exist");
+    /* One line. */
+    assert_non_null(strchr(cft_res.err, '\n'));
+    assert_string_equal(strchr(cft_res.err, '\n'), "\n");
+    if (s_teacher < 1)
+        skip();
+    /* Other classes than the teacher's. */
+    snprintf(more, sizeof(more), "model: mlp\nlayout: 1x1x1\ndistill: {teacher: %lld}\n",
+             (long long)s_teacher);
+    snprintf(path, sizeof(path), "%s/classes.yaml", cft_tmp);
+    {
+        char text[1024];
+
+        snprintf(text, sizeof(text),
+                 "name: classes\ndataset: {synthetic: {shape: [1, 16, 16], classes: 5, "
+                 "samples: 256}}\nsteps: 2\nbatch_size: 16\n%s",
+                 more);
+        adt_write_file(path, text);
+    }
+    assert_int_not_equal(S_CLI("submit", path), 0);
+    adt_assert_has(cft_res.err, "has 4 classes, this job's dataset 5");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_teacher_then_student),
+        cmocka_unit_test(test_refused_at_submit),
+    };
+    int failed;
+
+    if (cft_begin("ad_test_distill"))
+        return 1;
+    failed = cmocka_run_group_tests_name("distill", tests, s_setup, s_teardown);
+    return cft_end(failed);
+}
