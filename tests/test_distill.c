@@ -17,6 +17,7 @@
 static char s_home[512];  /* the cluster's home */
 static char s_ep[3][64];  /* client, agent and metrics endpoints */
 static int64_t s_teacher; /* the teacher's run id, once trained */
+static int64_t s_tjob;    /* and its job id (checkpoints/<job>) */
 
 #define S_CLI(...) cft_cli("--home", s_home, "--coordinator", s_ep[0], __VA_ARGS__, NULL)
 
@@ -39,7 +40,7 @@ s_job(char *buf, size_t size, const char *tag, const char *more)
 
 /* submit --wait --json of path: exit 0 and COMPLETED; the run id (its accuracy in *acc). */
 static int64_t
-s_train(const char *path, double *acc)
+s_train(const char *path, double *acc, int64_t *job)
 {
     json_t *doc, *res;
     int64_t run;
@@ -52,6 +53,8 @@ s_train(const char *path, double *acc)
     assert_true(run >= 1);
     if (acc)
         *acc = json_number_value(json_object_get(res, "accuracy"));
+    if (job)
+        *job = json_integer_value(json_object_get(doc, "job"));
     json_decref(doc);
     return run;
 }
@@ -88,11 +91,12 @@ test_teacher_then_student(void **st)
     int64_t run;
 
     (void)st;
-    s_teacher = s_train(s_job(path, sizeof(path), "teacher", "model: cnn\nlayout: 1x1x1\n"), NULL);
+    s_teacher =
+        s_train(s_job(path, sizeof(path), "teacher", "model: cnn\nlayout: 1x1x1\n"), NULL, &s_tjob);
     snprintf(more, sizeof(more),
              "model: mlp\nlayout: 1x2x1\ndistill: {teacher: %lld, temperature: 2, alpha: 0.7}\n",
              (long long)s_teacher);
-    run = s_train(s_job(path, sizeof(path), "student", more), &acc);
+    run = s_train(s_job(path, sizeof(path), "student", more), &acc, NULL);
     assert_true(run > s_teacher);
     assert_true(acc >= 0 && acc <= 1);
     /* show: the distill line names the teacher run and where its model was. */
@@ -141,12 +145,62 @@ test_refused_at_submit(void **st)
     adt_assert_has(cft_res.err, "has 4 classes, this job's dataset 5");
 }
 
+/* A teacher whose checkpoint vanished between submit and launch: the job FAILS naming it. */
+static void
+test_gone_at_launch(void **st)
+{
+    char path[512], more[256], from[600], to[600], id[32];
+    json_t *doc = NULL, *all;
+    const char *state = "";
+    int64_t job;
+
+    (void)st;
+    if (s_teacher < 1)
+        skip();
+    /* Two nodes: held until a second agent comes. */
+    snprintf(more, sizeof(more), "model: mlp\nlayout: 2x1x1\ndistill: {teacher: %lld}\n",
+             (long long)s_teacher);
+    cft_expect(S_CLI("--json", "submit", s_job(path, sizeof(path), "late", more), "--hold"), 0);
+    doc = adt_json(cft_res.out);
+    job = json_integer_value(json_object_get(doc, "job"));
+    json_decref(doc);
+    assert_true(job > 0);
+    snprintf(from, sizeof(from), "%s/checkpoints/%lld", s_home, (long long)s_tjob);
+    snprintf(to, sizeof(to), "%s/checkpoints/moved-away", s_home);
+    assert_int_equal(rename(from, to), 0);
+    cft_expect(cft_cli("--home", s_home, "--coordinator", s_ep[0], "up", "--agents", "2",
+                       "--no-bench", "--agent-endpoint", s_ep[1], "--metrics-endpoint", s_ep[2],
+                       NULL),
+               0);
+    snprintf(id, sizeof(id), "%lld", (long long)job);
+    for (int i = 0; i < 300 && strcmp(state, "FAILED"); i++) {
+        json_decref(doc);
+        doc = NULL;
+        adt_sleep_ms(100);
+        if (S_CLI("--json", "status", id))
+            continue;
+        all = adt_json(cft_res.out);
+        doc = json_incref(json_array_get(json_object_get(all, "jobs"), 0));
+        json_decref(all);
+        if (!doc)
+            continue;
+        state = json_string_value(json_object_get(doc, "state"));
+        state = state ? state : "";
+    }
+    if (strcmp(state, "FAILED"))
+        fail_msg("job %s: not FAILED: %s%s", id, cft_res.out, cft_res.err);
+    adt_assert_has(json_string_value(json_object_get(doc, "reason")), "its checkpoint is gone");
+    adt_assert_has(json_string_value(json_object_get(doc, "reason")), from);
+    json_decref(doc);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_teacher_then_student),
         cmocka_unit_test(test_refused_at_submit),
+        cmocka_unit_test(test_gone_at_launch),
     };
     int failed;
 
