@@ -126,6 +126,13 @@ test_refused_at_submit(void **st)
     /* One line. */
     assert_non_null(strchr(cft_res.err, '\n'));
     assert_string_equal(strchr(cft_res.err, '\n'), "\n");
+    /* A sweep whose jobs have such a teacher. */
+    snprintf(path, sizeof(path), "%s/sweep.yaml", cft_tmp);
+    adt_write_file(path, "name: kd\nbase:\n  model: mlp\n  dataset: synthetic\n  steps: 2\n"
+                         "  batch_size: 16\n  layout: 1x1x1\n  distill: {teacher: 999999}\n"
+                         "grid: {distill.temperature: [2, 4]}\n");
+    assert_int_not_equal(S_CLI("sweep", path, "--no-wait"), 0);
+    adt_assert_has(cft_res.err, "sweep kd: distill.teacher: run 999999 does not exist");
     if (s_teacher < 1)
         skip();
     /* Other classes than the teacher's. */
