@@ -294,6 +294,20 @@ const char *ad_job_text(const ad_job_node_t *node);
 int ad_job_resv_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
                       ad_job_node_t *node);
 
+/* Read every key of a mapping whose keys are the children of prefix ("" = a job). */
+int ad_job_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map,
+                     const char *prefix);
+
+/* A non-empty string of any scalar style, or "<what> must be <expected>, got ...". */
+int ad_job_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what,
+                      const char *expected, const char **out);
+
+/* distill: and distill.teacher / distill.checkpoint (core/ad_job_distill.c). */
+int ad_job_distill_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
+int ad_job_teacher_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
+
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */
 int ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,
                        bool grid);

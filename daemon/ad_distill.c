@@ -70,7 +70,7 @@ ad_distill_resolve(coord_t *self, ad_job_t *job, ad_err_t *err)
                         teacher);
     } else if (rc) {
         rc = ad_err_set(err, AD_EINVAL, "distill.teacher: run %s cannot be read: %s", teacher,
-                        err->msg);
+                        ad_store_errmsg(self->store));
     } else if (run.state != AD_JOB_COMPLETED) {
         rc = ad_err_set(err, AD_EINVAL,
                         "distill.teacher: run %s is %s, not COMPLETED: only a finished run has "

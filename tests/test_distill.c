@@ -201,6 +201,44 @@ test_gone_at_launch(void **st)
     json_decref(doc);
 }
 
+#define S_MPIRUN                                                                                   \
+    "mpirun -q --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none"
+
+/* autodist-train with a teacher it cannot use: exit 1 before training, one line naming it. */
+static void
+test_trainer_refuses(void **st)
+{
+    static const char args[] = "--model mlp --dataset synthetic --input-shape 1x16x16 --classes 4 "
+                               "--samples 64 --batch-size 16 --steps 2 --log-every 0";
+    char dir[600], from[700];
+    adt_sh_t r;
+
+    (void)st;
+    if (s_tjob < 1)
+        skip();
+    /* The teacher's folder was moved away by test_gone_at_launch: a corrupt copy of it. */
+    snprintf(from, sizeof(from), "%s/checkpoints/moved-away", s_home);
+    snprintf(dir, sizeof(dir), "%s/corrupt", cft_tmp);
+    r = adt_sh("cp -r %s %s && echo garbage > %s/model.pt", from, dir, dir);
+    assert_int_equal(r.status, 0);
+    adt_sh_free(&r);
+    r = adt_sh("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " S_MPIRUN
+               " -np 2 %s %s --teacher-checkpoint %s",
+               AD_TRAIN_BIN, args, dir);
+    assert_int_not_equal(r.status, 0);
+    adt_assert_has(r.err, "autodist-train: error: teacher checkpoint ");
+    adt_assert_has(r.err, "/corrupt/model.pt: ");
+    adt_sh_free(&r);
+    /* A teacher of other classes. */
+    r = adt_sh("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " S_MPIRUN
+               " -np 1 %s %s --classes 5 --teacher-checkpoint %s",
+               AD_TRAIN_BIN, args, from);
+    assert_int_not_equal(r.status, 0);
+    adt_assert_has(r.err, "its model takes other data (4 classes) than this run's 1x16x16 "
+                          "samples of 5 classes");
+    adt_sh_free(&r);
+}
+
 int
 main(void)
 {
@@ -208,6 +246,7 @@ main(void)
         cmocka_unit_test(test_teacher_then_student),
         cmocka_unit_test(test_refused_at_submit),
         cmocka_unit_test(test_gone_at_launch),
+        cmocka_unit_test(test_trainer_refuses),
     };
     int failed;
 

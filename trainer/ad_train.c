@@ -26,6 +26,7 @@
 #include "autodist/ad_metrics.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_sampler.h"
+#include "autodist/ad_teacher.h"
 #include "autodist/ad_torch.h"
 #include "autodist/ad_version.h"
 
@@ -613,84 +614,6 @@ s_bcast(float *p, int64_t n)
 /* ---------------------------------------------------------------------------------------- */
 /* Distillation: the teacher.                                                               */
 
-/* What rank 0 learns from the teacher's state.json and tells the others. */
-typedef struct teacher_info {
-    char model[32]; /* zoo name */
-    int optim;      /* ad_optim_kind_t its checkpoint was written with */
-} teacher_info_t;
-
-/* Rank 0: read DIR/state.json, check it against the data, and name the model file in *file. */
-static int
-s_teacher_state(train_t *t, teacher_info_t *ti, char **file, ad_err_t *err)
-{
-    const char *dir = t->o.teacher, *model = NULL, *opt = NULL, *name = NULL;
-    char *state = ad_ckpt_path(dir, AD_CKPT_STATE);
-    json_t *js, *shape = NULL, *want = NULL;
-    json_error_t jerr;
-    int c, h, w, classes = 0, rc = 0;
-
-    js = json_load_file(state, 0, &jerr);
-    if (!js) {
-        rc = ad_err_set(err, AD_ECKPT, "teacher checkpoint %s: %s", dir,
-                        access(state, F_OK) ? "no state.json (not a checkpoint folder, or gone)"
-                                            : jerr.text);
-        goto out_free;
-    }
-    if (json_unpack(js, "{s:s, s?s, s?s, s?o, s?i}", "model", &model, "optimizer", &opt, "file",
-                    &name, "shape", &shape, "classes", &classes) ||
-        strlen(model) >= sizeof(ti->model)) {
-        rc = ad_err_set(err, AD_ECKPT, "teacher checkpoint %s: state.json names no model", dir);
-        goto out_free;
-    }
-    ad_data_shape(t->train, &c, &h, &w);
-    want = json_pack("[iii]", c, h, w);
-    if ((classes && classes != t->classes) || (json_is_array(shape) && !json_equal(shape, want))) {
-        rc = ad_err_set(err, AD_EINVAL,
-                        "teacher checkpoint %s: its model takes other data (%d classes) than "
-                        "this run's %dx%dx%d samples of %d classes",
-                        dir, classes, c, h, w, t->classes);
-        goto out_free;
-    }
-    snprintf(ti->model, sizeof(ti->model), "%s", model);
-    ti->optim = opt && !strcmp(opt, "adam") ? AD_OPTIM_ADAM : AD_OPTIM_SGD;
-    *file = ad_ckpt_path(dir, name ? name : AD_CKPT_FINAL);
-    if (access(*file, R_OK))
-        rc =
-            ad_err_set(err, AD_ECKPT, "teacher checkpoint %s: %s: %s", dir, *file, strerror(errno));
-out_free:
-    json_decref(want);
-    json_decref(js);
-    free(state);
-    return rc;
-}
-
-/* Build a teacher model of ti's kind for this run's data. */
-static int
-s_teacher_new(train_t *t, const teacher_info_t *ti, ad_err_t *err)
-{
-    ad_model_opts_t m = {0};
-    ad_optim_t opt = {0};
-    int ndev, rc;
-
-    ad_data_shape(t->train, &m.channels, &m.height, &m.width);
-    m.name = ti->model;
-    m.classes = t->classes;
-    m.seed = 1;
-    m.device = AD_DEVICE_CPU;
-    ndev = ad_torch_cuda_devices();
-    if (!strcmp(t->o.device, "gpu") || (!strcmp(t->o.device, "auto") && ndev > 0)) {
-        m.device = AD_DEVICE_GPU;
-        m.device_index = ndev > 0 ? t->local_rank % ndev : 0;
-    }
-    rc = ad_torch_model_new(&m, &t->teacher, err);
-    if (rc)
-        return rc;
-    opt.kind = (ad_optim_kind_t)ti->optim;
-    opt.lr = 0.01;
-    opt.momentum = ti->optim == AD_OPTIM_SGD ? 0.9 : 0;
-    return ad_torch_set_optimizer(t->teacher, &opt, err);
-}
-
 /*
  * The teacher: rank 0 reads its checkpoint (state.json names the model and file), every
  * rank builds the model and gets rank 0's weights, so only rank 0 needs the folder.
@@ -698,25 +621,35 @@ s_teacher_new(train_t *t, const teacher_info_t *ti, ad_err_t *err)
 static int
 s_build_teacher(train_t *t, ad_err_t *err)
 {
-    teacher_info_t ti = {0};
+    ad_teacher_info_t ti = {0};
+    ad_device_t dev = AD_DEVICE_CPU;
     char *file = NULL;
     int64_t n;
     float *p;
-    int rc = 0;
+    int c, h, w, ndev, rc = 0;
 
+    ad_data_shape(t->train, &c, &h, &w);
     if (t->rank == 0)
-        rc = s_teacher_state(t, &ti, &file, err);
+        rc = ad_teacher_read(t->o.teacher, c, h, w, t->classes, &ti, &file, err);
     rc = s_agree(t, rc, err);
     if (rc)
         goto out_free;
     MPI_Bcast(&ti, (int)sizeof(ti), MPI_BYTE, 0, MPI_COMM_WORLD);
-    rc = s_agree(t, s_teacher_new(t, &ti, err), err);
+    ndev = ad_torch_cuda_devices();
+    if (!strcmp(t->o.device, "gpu") || (!strcmp(t->o.device, "auto") && ndev > 0))
+        dev = AD_DEVICE_GPU;
+    rc = s_agree(t,
+                 ad_teacher_new(&ti, c, h, w, t->classes, dev, ndev > 0 ? t->local_rank % ndev : 0,
+                                &t->teacher, err),
+                 err);
     if (rc)
         goto out_free;
     if (t->rank == 0) {
-        rc = ad_torch_load(t->teacher, file, err);
+        ad_err_t lerr = {0};
+
+        rc = ad_torch_load(t->teacher, file, &lerr);
         if (rc)
-            rc = ad_err_set(err, rc, "teacher checkpoint %s: %s", t->o.teacher, err->msg);
+            rc = ad_err_set(err, rc, "teacher checkpoint %s: %s", t->o.teacher, lerr.msg);
     }
     rc = s_agree(t, rc, err);
     if (rc)
