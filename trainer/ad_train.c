@@ -132,97 +132,70 @@ static void
 s_usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: mpirun -np N autodist-train --model NAME --dataset NAME [options]\n"
-            "\n"
-            "Synchronous data-parallel training: every rank takes a disjoint share of each\n"
-            "global batch, gradients are averaged with MPI allreduce while backward runs.\n"
-            "\n"
-            "model and data:\n"
-            "  --model NAME          mlp, lenet5, cnn, resnet18, mobilenet_v2\n"
-            "  --dataset NAME        fashion-mnist (default), synthetic, imagefolder\n"
-            "  --data-dir DIR        data folder (fashion-mnist: %s;\n"
-            "                        imagefolder: one sub-folder of images per class)\n"
-            "  --input-shape CxHxW   synthetic sample shape (default 3x32x32)\n"
-            "  --classes K           synthetic classes (default 10)\n"
-            "  --samples N           synthetic training samples (default 50000)\n"
-            "  --image-size S        imagefolder images are resized to SxS (default 224)\n"
-            "\n"
-            "training:\n"
-            "  --batch-size B        global batch, split over the ranks (default 256)\n"
-            "  --epochs E | --steps S  how long to train (default 1 epoch)\n"
-            "  --threads T           compute threads per rank (default 1)\n"
-            "  --optimizer sgd|adam  (default sgd)\n"
-            "  --lr LR               learning rate (default 0.05 for sgd, 0.001 for adam)\n"
-            "  --momentum M          SGD momentum (default 0.9)\n"
-            "  --weight-decay W      L2 penalty (default 0)\n"
-            "  --seed N              seeds weights, data order and augmentation (default 1)\n"
-            "  --device cpu|gpu|auto one GPU per local rank with gpu (default cpu)\n"
-            "  --bucket-mb MB        gradient bucket size (default 2)\n"
-            "\n"
-            "distillation (job key distill:, docs/jobfile.md):\n"
-            "  --teacher-checkpoint DIR  train against the logits of the model in DIR (a run's\n"
-            "                        checkpoint folder: state.json names its model); its forward\n"
-            "                        runs on every rank, inside the step time\n"
-            "  --distill-t T         temperature, > 0 (default 4)\n"
-            "  --distill-alpha A     weight of the distillation term, 0..1 (default 0.9):\n"
-            "                        loss = A T^2 KL(teacher/T || student/T) + (1 - A) CE\n"
-            "\n"
-            "output:\n"
-            "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
-            "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
-            "  --job ID              the coordinator's job id (with --report)\n"
-            "  --eval                evaluate after each epoch and at the end\n"
-            "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
-            "  --checkpoint-every N  also save every N steps\n"
-            "  --checkpoint-keep K   keep the last K step checkpoints, 0 = all (default 2)\n"
-            "  --keep-checkpoints    keep them after a successful end too (default: only\n"
-            "                        the final DIR/model.pt stays)\n"
-            "  --resume              continue from DIR's newest valid checkpoint (fresh\n"
-            "                        start if none)\n"
-            "  --log-every N         progress line every N steps (default: 20 lines a run;\n"
-            "                        0 = never)\n"
-            "  --help, --version\n"
-            "\n"
-            "Exit status: 0 done, 1 bad input or failure, 2 bad command line,\n"
-            "3 stopped by a signal after saving a checkpoint, 4 disk or quota full\n"
-            "(a checkpoint could not be written; the previous one is intact).\n",
-            AD_DATA_FASHION_DIR);
+        "usage: mpirun -np N autodist-train --model NAME --dataset NAME [options]\n"
+        "\n"
+        "Synchronous data-parallel training: every rank takes a disjoint share of each\n"
+        "global batch, gradients are averaged with MPI allreduce while backward runs.\n"
+        "\n"
+        "model and data:\n"
+        "  --model NAME          mlp, lenet5, cnn, resnet18, mobilenet_v2\n"
+        "  --dataset NAME        fashion-mnist (default), synthetic, imagefolder\n"
+        "  --data-dir DIR        data folder (fashion-mnist: %s;\n"
+        "                        imagefolder: one sub-folder of images per class)\n"
+        "  --input-shape CxHxW   synthetic sample shape (default 3x32x32)\n"
+        "  --classes K           synthetic classes (default 10)\n"
+        "  --samples N           synthetic training samples (default 50000)\n"
+        "  --image-size S        imagefolder images are resized to SxS (default 224)\n"
+        "\n"
+        "training:\n"
+        "  --batch-size B        global batch, split over the ranks (default 256)\n"
+        "  --epochs E | --steps S  how long to train (default 1 epoch)\n"
+        "  --threads T           compute threads per rank (default 1)\n"
+        "  --optimizer sgd|adam  (default sgd)\n"
+        "  --lr LR               learning rate (default 0.05 for sgd, 0.001 for adam)\n"
+        "  --momentum M          SGD momentum (default 0.9)\n"
+        "  --weight-decay W      L2 penalty (default 0)\n"
+        "  --seed N              seeds weights, data order and augmentation (default 1)\n"
+        "  --device cpu|gpu|auto one GPU per local rank with gpu (default cpu)\n"
+        "  --bucket-mb MB        gradient bucket size (default 2)\n"
+        "\n"
+        "distillation (job key distill:, docs/jobfile.md):\n"
+        "  --teacher-checkpoint DIR  train against the logits of the model in DIR (a run's\n"
+        "                        checkpoint folder: state.json names its model); its forward\n"
+        "                        runs on every rank, inside the step time\n"
+        "  --distill-t T         temperature, > 0 (default 4)\n"
+        "  --distill-alpha A     weight of the distillation term, 0..1 (default 0.9):\n"
+        "                        loss = A T^2 KL(teacher/T || student/T) + (1 - A) CE\n"
+        "\n"
+        "output:\n"
+        "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
+        "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
+        "  --job ID              the coordinator's job id (with --report)\n"
+        "  --eval                evaluate after each epoch and at the end\n"
+        "  --checkpoint DIR      save model and optimiser after each epoch and at the end\n"
+        "  --checkpoint-every N  also save every N steps\n"
+        "  --checkpoint-keep K   keep the last K step checkpoints, 0 = all (default 2)\n"
+        "  --keep-checkpoints    keep them after a successful end too (default: only\n"
+        "                        the final DIR/model.pt stays)\n"
+        "  --resume              continue from DIR's newest valid checkpoint (fresh\n"
+        "                        start if none)\n"
+        "  --log-every N         progress line every N steps (default: 20 lines a run;\n"
+        "                        0 = never)\n"
+        "  --help, --version\n"
+        "\n"
+        "Exit status: 0 done, 1 bad input or failure, 2 bad command line,\n"
+        "3 stopped by a signal after saving a checkpoint, 4 disk or quota full\n"
+        "(a checkpoint could not be written; the previous one is intact).\n",
+        AD_DATA_FASHION_DIR);
 }
 
 enum {
-    OPT_MODEL = 256,
-    OPT_DATASET,
-    OPT_DATA_DIR,
-    OPT_BATCH,
-    OPT_EPOCHS,
-    OPT_STEPS,
-    OPT_THREADS,
-    OPT_LR,
-    OPT_MOMENTUM,
-    OPT_WD,
-    OPT_OPTIMIZER,
-    OPT_SEED,
-    OPT_DEVICE,
-    OPT_METRICS,
-    OPT_CHECKPOINT,
-    OPT_CKPT_EVERY,
-    OPT_RESUME,
-    OPT_EVAL,
-    OPT_BUCKET,
-    OPT_SHAPE,
-    OPT_CLASSES,
-    OPT_SAMPLES,
-    OPT_IMAGE_SIZE,
-    OPT_LOG_EVERY,
-    OPT_HELP,
-    OPT_VERSION,
-    OPT_REPORT,
-    OPT_JOB,
-    OPT_CKPT_KEEP,
-    OPT_KEEP_CKPTS,
-    OPT_TEACHER,
-    OPT_DISTILL_T,
-    OPT_DISTILL_ALPHA,
+    OPT_MODEL = 256, OPT_DATASET, OPT_DATA_DIR, OPT_BATCH, OPT_EPOCHS, OPT_STEPS,
+    OPT_THREADS, OPT_LR, OPT_MOMENTUM, OPT_WD, OPT_OPTIMIZER, OPT_SEED, OPT_DEVICE,
+    OPT_METRICS, OPT_CHECKPOINT, OPT_CKPT_EVERY, OPT_RESUME, OPT_EVAL, OPT_BUCKET,
+    OPT_SHAPE, OPT_CLASSES, OPT_SAMPLES, OPT_IMAGE_SIZE, OPT_LOG_EVERY, OPT_HELP,
+    OPT_VERSION, OPT_REPORT, OPT_JOB, OPT_CKPT_KEEP, OPT_KEEP_CKPTS,
+    OPT_TEACHER, OPT_DISTILL_T, OPT_DISTILL_ALPHA,
 };
 
 static const struct option s_long[] = {
@@ -980,19 +953,14 @@ s_check_affinity(const train_t *t)
 static json_t *
 s_config(const train_t *t)
 {
-    json_t *c = json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:f, s:f, s:f, s:I, s:s, s:f}", "model", t->o.model,
-        "dataset", t->o.dataset, "batch_size", (json_int_t)t->o.batch, "epochs",
-        (json_int_t)t->o.epochs, "steps", (json_int_t)t->total_steps, "threads", t->o.threads,
-        "optimizer", t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam", "lr", t->o.optim.lr,
-        "momentum", t->o.optim.momentum, "weight_decay", t->o.optim.weight_decay, "seed",
-        (json_int_t)t->o.seed, "device", t->o.device, "bucket_mb", t->o.bucket_mb);
-
-    if (t->o.teacher)
-        json_object_set_new(c, "distill",
-                            json_pack("{s:s, s:f, s:f}", "teacher", t->o.teacher, "temperature",
-                                      t->o.distill_t, "alpha", t->o.distill_alpha));
-    return c;
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s, s:f, s:f, s:f, s:I, s:s, s:f}",
+                     "model", t->o.model, "dataset", t->o.dataset, "batch_size",
+                     (json_int_t)t->o.batch, "epochs", (json_int_t)t->o.epochs, "steps",
+                     (json_int_t)t->total_steps, "threads", t->o.threads, "optimizer",
+                     t->o.optim.kind == AD_OPTIM_SGD ? "sgd" : "adam", "lr", t->o.optim.lr,
+                     "momentum", t->o.optim.momentum, "weight_decay",
+                     t->o.optim.weight_decay, "seed", (json_int_t)t->o.seed, "device",
+                     t->o.device, "bucket_mb", t->o.bucket_mb);
 }
 
 static int
@@ -1089,6 +1057,11 @@ s_setup(train_t *t, ad_err_t *err)
                               "steps_per_epoch", (json_int_t)t->steps_per_epoch, "start_step",
                               (json_int_t)t->step, "warmup_steps", (json_int_t)t->warmup);
 
+        /* A distilled run says from what (the start event's config). */
+        if (t->teacher)
+            json_object_set_new(json_object_get(f, "config"), "distill",
+                                json_pack("{s:s, s:f, s:f}", "teacher", t->o.teacher, "temperature",
+                                          t->o.distill_t, "alpha", t->o.distill_alpha));
         s_emit(t, "start", f);
         ad_log(AD_LOG_INFO,
                "%s on %s: %d rank(s) x %d thread(s), global batch %" PRId64 ", %" PRId64

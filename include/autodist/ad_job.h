@@ -134,8 +134,8 @@ typedef struct ad_job {
      */
     struct {
         char *teacher;      /* a run id, or an absolute checkpoint folder */
-        char *checkpoint;   /* the teacher's checkpoint folder, absolute; the coordinator sets it
-                               for a run id at submit (distill.checkpoint in JSON); NULL = not yet */
+        char *checkpoint;   /* the teacher's checkpoint folder, absolute: the coordinator sets
+                               it for a run id (distill.checkpoint in JSON); NULL = not yet */
         double temperature; /* softens both distributions, > 0 (default 4) */
         double alpha;       /* weight of the distillation term, 0..1 (default 0.9) */
     } distill;
