@@ -161,14 +161,48 @@ test_set(void **state)
     adt_assert_has(err.msg, "distill.alpha needs distill.teacher");
 }
 
+/* A sweep over the teacher and alpha: each job gets both values, and the base's temperature. */
+static void
+test_sweep(void **state)
+{
+    static const char text[] = "name: kd\nbase:\n  model: mlp\n  dataset: synthetic\n"
+                               "  batch_size: 8\n  distill: {teacher: 1, temperature: 3}\n"
+                               "grid:\n  distill.alpha: [0.2, 0.8]\n  distill.teacher: [4, 5]\n";
+    ad_sweep_t *sw = NULL;
+    ad_err_t err = {0};
+    ad_job_t job;
+    int seen = 0;
+
+    (void)state;
+    if (ad_sweep_load_string(text, "s.yaml", &sw, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(ad_sweep_count(sw), 4);
+    for (int64_t i = 0; i < 4; i++) {
+        assert_int_equal(ad_sweep_job(sw, i, &job, NULL, &err), 0);
+        assert_true(job.distill.temperature == 3.0);
+        assert_true(job.distill.alpha == 0.2 || job.distill.alpha == 0.8);
+        assert_true(!strcmp(job.distill.teacher, "4") || !strcmp(job.distill.teacher, "5"));
+        seen |= 1 << ((job.distill.alpha > 0.5) * 2 + (job.distill.teacher[0] == '5'));
+        ad_job_clear(&job);
+    }
+    assert_int_equal(seen, 15);
+    ad_sweep_free(&sw);
+    /* A bad grid value says which. */
+    assert_int_not_equal(ad_sweep_load_string("name: kd\nbase:\n  model: mlp\n  dataset: "
+                                              "synthetic\n  batch_size: 8\n  distill: {teacher: "
+                                              "1}\ngrid: {distill.alpha: [0.5, 2]}\n",
+                                              "s.yaml", &sw, &err),
+                         0);
+    adt_assert_has(err.msg, "grid distill.alpha value 2: distill.alpha must be");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_run_id),
-        cmocka_unit_test(test_good_folder),
-        cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_set),
+        cmocka_unit_test(test_good_run_id), cmocka_unit_test(test_good_folder),
+        cmocka_unit_test(test_bad),         cmocka_unit_test(test_set),
+        cmocka_unit_test(test_sweep),
     };
 
     adt_root_make("distill_job");
