@@ -125,6 +125,23 @@ s_lines(const char *text)
     }
 }
 
+/* A distilled run's teacher, one line (job key distill:, docs/jobfile.md); nothing otherwise. */
+static void
+s_print_distill(const ad_run_t *r)
+{
+    json_t *spec = r->spec ? json_loads(r->spec, 0, NULL) : NULL;
+    json_t *d = json_object_get(spec, "distill");
+    const char *teacher = json_string_value(json_object_get(d, "teacher"));
+    const char *ckpt = json_string_value(json_object_get(d, "checkpoint"));
+
+    if (teacher)
+        printf("  distill     teacher %s%s%s%s%s, temperature %g, alpha %g\n",
+               strchr(teacher, '/') ? "" : "run ", teacher, ckpt ? " (" : "", ckpt ? ckpt : "",
+               ckpt ? ")" : "", json_number_value(json_object_get(d, "temperature")),
+               json_number_value(json_object_get(d, "alpha")));
+    json_decref(spec);
+}
+
 static void
 s_print_row(const ad_run_t *r, const json_t *links)
 {
@@ -167,6 +184,7 @@ s_print_row(const ad_run_t *r, const json_t *links)
         printf("  tags        %s\n", *ad_cli_run_tags_text(r, tags, sizeof(tags)) ? tags : "-");
         printf("  note        %s\n", r->note ? r->note : "-");
     }
+    s_print_distill(r);
     if (json_array_size(by)) {
         printf("  reproduced  by run%s", json_array_size(by) > 1 ? "s" : "");
         json_array_foreach(by, i, v)

@@ -225,6 +225,8 @@ ad_job_clear(ad_job_t *job)
     ad_job_resv_clear(&job->reservation);
     free(job->tags);
     free(job->note);
+    free(job->distill.teacher);
+    free(job->distill.checkpoint);
     memset(job, 0, sizeof(*job));
 }
 
@@ -241,6 +243,8 @@ ad_job_copy(ad_job_t *dst, const ad_job_t *src)
     ad_job_resv_copy(&dst->reservation, &src->reservation);
     dst->tags = src->tags ? ad_strdup(src->tags) : NULL;
     dst->note = src->note ? ad_strdup(src->note) : NULL;
+    dst->distill.teacher = src->distill.teacher ? ad_strdup(src->distill.teacher) : NULL;
+    dst->distill.checkpoint = src->distill.checkpoint ? ad_strdup(src->distill.checkpoint) : NULL;
 }
 
 static json_t *
@@ -334,6 +338,21 @@ ad_job_json_masked(const ad_job_t *j, uint64_t mask)
     }
     if (S_HAS(AD_JOB_K_NOTE) && j->note)
         json_object_set_new(o, "note", json_string(j->note));
+    if ((mask & AD_JOB_GROUP_DISTILL) && j->distill.teacher) {
+        json_t *d = json_object();
+
+        if (S_HAS(AD_JOB_K_DISTILL_TEACHER) || S_HAS(AD_JOB_K_DISTILL))
+            json_object_set_new(d, "teacher", json_string(j->distill.teacher));
+        /* Where a run id was found (the coordinator sets it); a folder teacher is its own. */
+        if (S_HAS(AD_JOB_K_DISTILL_CKPT) && j->distill.checkpoint &&
+            strcmp(j->distill.checkpoint, j->distill.teacher))
+            json_object_set_new(d, "checkpoint", json_string(j->distill.checkpoint));
+        if (S_HAS(AD_JOB_K_DISTILL_T) || S_HAS(AD_JOB_K_DISTILL))
+            json_object_set_new(d, "temperature", json_real(j->distill.temperature));
+        if (S_HAS(AD_JOB_K_DISTILL_ALPHA) || S_HAS(AD_JOB_K_DISTILL))
+            json_object_set_new(d, "alpha", json_real(j->distill.alpha));
+        json_object_set_new(o, "distill", d);
+    }
 #undef S_HAS
     return o;
 }
@@ -413,11 +432,11 @@ ad_job_hash(const ad_job_t *job, char out[17])
      * (the reservation: a sweep resumed in a new reservation finds its runs).
      */
     s = ad_job_dump(ad_job_json_masked(
-        job,
-        AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
-                         AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) | AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) |
-                         AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) | AD_JOB_BIT(AD_JOB_K_RESERVATION) |
-                         AD_JOB_BIT(AD_JOB_K_TAGS) | AD_JOB_BIT(AD_JOB_K_NOTE))));
+        job, AD_JOB_K_ALL & ~(AD_JOB_BIT(AD_JOB_K_NAME) | AD_JOB_BIT(AD_JOB_K_REQUEUE) |
+                              AD_JOB_BIT(AD_JOB_K_REQUEUE_TIMEOUT) |
+                              AD_JOB_BIT(AD_JOB_K_CKPT_KEEP) | AD_JOB_BIT(AD_JOB_K_KEEP_CKPTS) |
+                              AD_JOB_BIT(AD_JOB_K_RESERVATION) | AD_JOB_BIT(AD_JOB_K_TAGS) |
+                              AD_JOB_BIT(AD_JOB_K_NOTE) | AD_JOB_BIT(AD_JOB_K_DISTILL_CKPT))));
     ad_job_hash_hex(s, out);
     free(s);
 }

@@ -171,6 +171,25 @@ const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
                               .apply = ad_job_resv_apply},
     [AD_JOB_K_TAGS] = {.path = "tags", .type = AD_JOB_T_CUSTOM, .apply = s_apply_tags},
     [AD_JOB_K_NOTE] = {.path = "note", .type = AD_JOB_T_CUSTOM, .apply = s_apply_note},
+    [AD_JOB_K_DISTILL] = {.path = "distill",
+                          .type = AD_JOB_T_CUSTOM,
+                          .apply = ad_job_distill_apply},
+    [AD_JOB_K_DISTILL_TEACHER] = {.path = "distill.teacher",
+                                  .type = AD_JOB_T_CUSTOM,
+                                  .apply = ad_job_teacher_apply},
+    [AD_JOB_K_DISTILL_CKPT] = {.path = "distill.checkpoint",
+                               .type = AD_JOB_T_CUSTOM,
+                               .apply = ad_job_teacher_apply},
+    [AD_JOB_K_DISTILL_T] = {.path = "distill.temperature",
+                            .type = AD_JOB_T_REAL,
+                            .off = S_OFF(distill.temperature),
+                            .rmin = 1e-6,
+                            .rmax = AD_JOB_DISTILL_T_MAX},
+    [AD_JOB_K_DISTILL_ALPHA] = {.path = "distill.alpha",
+                                .type = AD_JOB_T_REAL,
+                                .off = S_OFF(distill.alpha),
+                                .rmin = 0,
+                                .rmax = 1},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -363,6 +382,11 @@ static const char *const s_aliases[][2] = {
     {"checkpoint", "checkpoint_every"},
     {"walltime", "time_limit"},
     {"timeout", "time_limit"},
+    {"distillation", "distill"},
+    {"kd", "distill"},
+    {"teacher", "distill.teacher"},
+    {"temperature", "distill.temperature"},
+    {"temp", "distill.temperature"},
 };
 
 /* The parent of a key's path ("optimizer" for "optimizer.lr", "" at the top) into buf. */
@@ -1082,6 +1106,19 @@ s_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const ch
     return ad_job_check_keys(ctx, map, what, s_nonscalar, NULL);
 }
 
+int
+ad_job_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map, const char *prefix)
+{
+    return s_apply_map(ctx, spec, map, prefix);
+}
+
+int
+ad_job_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, const char *expected,
+                  const char **out)
+{
+    return s_get_string(ctx, node, what, expected, out);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Specs: defaults, checks across keys, copies.                                             */
 
@@ -1094,6 +1131,8 @@ ad_job_spec_init(ad_job_spec_t *spec)
     spec->job.layout.is_auto = true;
     spec->job.bucket_mb = 2.0;
     spec->job.requeue = AD_JOB_REQUEUE_DEFAULT;
+    spec->job.distill.temperature = AD_JOB_DISTILL_T_DEFAULT;
+    spec->job.distill.alpha = AD_JOB_DISTILL_ALPHA_DEFAULT;
 }
 
 void
@@ -1139,6 +1178,9 @@ ad_job_spec_resolve(ad_job_spec_t *spec)
         j->dataset.image_size = 0;
     if (j->layout.is_auto)
         j->layout.nodes = j->layout.procs_per_node = j->layout.threads_per_proc = 0;
+    /* spec may be a shallow copy: its strings are not freed here (none is set without teacher). */
+    if (!j->distill.teacher)
+        memset(&j->distill, 0, sizeof(j->distill));
 }
 
 /* The later of two given keys in the file, for "not both" messages. */
@@ -1228,6 +1270,14 @@ ad_job_spec_check(const ad_job_spec_t *spec, unsigned flags, int *bad, char *msg
                      j->batch_size, (int64_t)j->layout.nodes * j->layout.procs_per_node);
             return AD_EPARSE;
         }
+    }
+    if ((set & AD_JOB_GROUP_DISTILL & ~AD_JOB_BIT(AD_JOB_K_DISTILL)) && !j->distill.teacher) {
+        for (int k = AD_JOB_K_DISTILL_TEACHER; k <= AD_JOB_K_DISTILL_ALPHA; k++)
+            if (set & AD_JOB_BIT(k))
+                *bad = k;
+        snprintf(msg, len, "%s needs distill.teacher: a run id or a checkpoint folder",
+                 ad_job_keys[*bad].path);
+        return AD_EPARSE;
     }
     *bad = -1;
     return 0;

@@ -61,6 +61,11 @@ enum {
     AD_JOB_K_RESERVATION,
     AD_JOB_K_TAGS,
     AD_JOB_K_NOTE,
+    AD_JOB_K_DISTILL,
+    AD_JOB_K_DISTILL_TEACHER,
+    AD_JOB_K_DISTILL_CKPT,
+    AD_JOB_K_DISTILL_T,
+    AD_JOB_K_DISTILL_ALPHA,
     AD_JOB_K_COUNT
 };
 
@@ -78,6 +83,10 @@ _Static_assert(AD_JOB_K_COUNT < 64, "a job file's keys are bits of a uint64_t ma
 #define AD_JOB_GROUP_LAYOUT                                                                        \
     (AD_JOB_BIT(AD_JOB_K_LAYOUT) | AD_JOB_BIT(AD_JOB_K_NODES) | AD_JOB_BIT(AD_JOB_K_PPN) |         \
      AD_JOB_BIT(AD_JOB_K_TPP))
+#define AD_JOB_GROUP_DISTILL                                                                       \
+    (AD_JOB_BIT(AD_JOB_K_DISTILL) | AD_JOB_BIT(AD_JOB_K_DISTILL_TEACHER) |                         \
+     AD_JOB_BIT(AD_JOB_K_DISTILL_CKPT) | AD_JOB_BIT(AD_JOB_K_DISTILL_T) |                          \
+     AD_JOB_BIT(AD_JOB_K_DISTILL_ALPHA))
 #define AD_JOB_GROUP_LENGTH (AD_JOB_BIT(AD_JOB_K_EPOCHS) | AD_JOB_BIT(AD_JOB_K_STEPS))
 
 /* How a parse treats what it reads. */
@@ -284,6 +293,20 @@ const char *ad_job_text(const ad_job_node_t *node);
 /* reservation: (core/ad_job_resv.c): read the section into spec->job.reservation. */
 int ad_job_resv_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
                       ad_job_node_t *node);
+
+/* Read every key of a mapping whose keys are the children of prefix ("" = a job). */
+int ad_job_apply_map(ad_job_ctx_t *ctx, ad_job_spec_t *spec, ad_job_node_t *map,
+                     const char *prefix);
+
+/* A non-empty string of any scalar style, or "<what> must be <expected>, got ...". */
+int ad_job_get_string(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what,
+                      const char *expected, const char **out);
+
+/* distill: and distill.teacher / distill.checkpoint (core/ad_job_distill.c). */
+int ad_job_distill_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
+int ad_job_teacher_apply(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key,
+                         ad_job_node_t *node);
 
 /* Error for an unknown key: the accepted keys, and the closest one when it is close. */
 int ad_job_unknown_key(const ad_job_ctx_t *ctx, const ad_job_node_t *knode, const char *prefix,

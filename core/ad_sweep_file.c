@@ -142,6 +142,21 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
         case AD_JOB_K_KEEP_CKPTS:
             out->job.keep_checkpoints = src->job.keep_checkpoints;
             break;
+        case AD_JOB_K_DISTILL: /* distill: sweeps: the whole block, or one of its keys */
+            out->job.distill = src->job.distill;
+            group = AD_JOB_GROUP_DISTILL;
+            break;
+        case AD_JOB_K_DISTILL_TEACHER:
+        case AD_JOB_K_DISTILL_CKPT:
+            out->job.distill.teacher = src->job.distill.teacher;
+            out->job.distill.checkpoint = src->job.distill.checkpoint;
+            group = AD_JOB_BIT(id) | AD_JOB_BIT(AD_JOB_K_DISTILL_CKPT);
+            break;
+        case AD_JOB_K_DISTILL_T:
+        case AD_JOB_K_DISTILL_ALPHA:
+            *(double *)((char *)&out->job + ad_job_keys[id].off) =
+                *(const double *)((const char *)&src->job + ad_job_keys[id].off);
+            break;
         default:
             assert(!"grid key without a composition rule");
         }

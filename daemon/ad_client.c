@@ -310,6 +310,10 @@ s_submit(coord_t *self, const ad_proto_msg_t *msg)
         ad_client_error(self, msg->identity, AD_EPARSE, "%s", err.msg);
         return;
     }
+    if (ad_distill_resolve(self, &job, &err)) {
+        ad_client_error(self, msg->identity, AD_EINVAL, "job %s: %s", job.name, err.msg);
+        goto out;
+    }
     if (s_refuse_over_cap(self, msg, owner) || s_refuse_never(self, msg, &job, &held))
         goto out;
     if (job.layout.is_auto) {

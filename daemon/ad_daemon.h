@@ -361,4 +361,15 @@ void ad_sweep_api_status(coord_t *self, const ad_proto_msg_t *msg);
 /* SWEEP_CANCEL: cancel a sweep's queued jobs and stop its running ones. */
 void ad_sweep_api_cancel(coord_t *self, const ad_proto_msg_t *msg);
 
+/* ---- ad_distill.c: a distilled job's teacher ---- */
+
+/*
+ * Check job's distill.teacher and resolve it: a run id must name a COMPLETED
+ * run of the same dataset and classes whose checkpoint folder still holds
+ * state.json, which job->distill.checkpoint is then set to; a folder must
+ * still hold state.json.  0 (also without distill), or AD_EINVAL with a
+ * one-line message naming the teacher.
+ */
+int ad_distill_resolve(coord_t *self, ad_job_t *job, ad_err_t *err);
+
 #endif

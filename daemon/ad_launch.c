@@ -208,8 +208,8 @@ s_arg(char **argv, int *argc, const char *opt, const char *fmt, ...)
 char **
 ad_launch_trainer_argv(const ad_job_t *job, int threads)
 {
-    /* At most 21 options with a value each, and the NULL. */
-    char **argv = ad_calloc(44, sizeof(*argv));
+    /* At most 24 options with a value each, and the NULL. */
+    char **argv = ad_calloc(50, sizeof(*argv));
     int argc = 0;
 
     assert(job);
@@ -250,6 +250,13 @@ ad_launch_trainer_argv(const ad_job_t *job, int threads)
     if (job->keep_checkpoints)
         s_arg(argv, &argc, "--keep-checkpoints", NULL);
     s_arg(argv, &argc, "--bucket-mb", "%.15g", job->bucket_mb);
+    if (job->distill.teacher) {
+        /* A run id's folder is what the coordinator resolved at submit (distill.checkpoint). */
+        s_arg(argv, &argc, "--teacher-checkpoint", "%s",
+              job->distill.checkpoint ? job->distill.checkpoint : job->distill.teacher);
+        s_arg(argv, &argc, "--distill-t", "%.15g", job->distill.temperature);
+        s_arg(argv, &argc, "--distill-alpha", "%.15g", job->distill.alpha);
+    }
     argv[argc] = NULL;
     return argv;
 }
@@ -292,6 +299,32 @@ s_counts(const ad_launch_spec_t *spec, int *ppn, int *threads, ad_err_t *err)
                           "launch: job %s: threads_per_proc must be 1..4096, got %d", spec->job_id,
                           *threads);
     return 0;
+}
+
+/* A distilled job's teacher checkpoint is still there (it may vanish between submit and start). */
+static int
+s_check_teacher(const ad_launch_spec_t *spec, ad_err_t *err)
+{
+    const ad_job_t *job = spec->job;
+    const char *dir = job->distill.checkpoint;
+    char *state;
+    int rc = 0;
+
+    if (!job->distill.teacher)
+        return 0;
+    if (!dir || dir[0] != '/')
+        return ad_err_set(err, AD_EINVAL,
+                          "launch: job %s: its teacher %s was not resolved to a checkpoint "
+                          "folder (submit it again)",
+                          spec->job_id, job->distill.teacher);
+    state = s_printf("%s/state.json", dir);
+    if (access(state, R_OK))
+        rc = ad_err_set(err, AD_EINVAL,
+                        "launch: job %s: the checkpoint of its teacher %s%s is gone (%s: %s)",
+                        spec->job_id, strchr(job->distill.teacher, '/') ? "" : "run ",
+                        job->distill.teacher, state, strerror(errno));
+    free(state);
+    return rc;
 }
 
 static int
@@ -375,6 +408,9 @@ ad_launch_plan_new(const ad_launch_spec_t *spec, ad_launch_plan_t **out, ad_err_
     if (rc)
         return rc;
     rc = s_counts(spec, &ppn, &threads, err);
+    if (rc)
+        return rc;
+    rc = s_check_teacher(spec, err);
     if (rc)
         return rc;
 

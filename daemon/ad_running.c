@@ -782,7 +782,8 @@ s_launch(coord_t *self, const ad_sched_pick_t *pick)
     if (!profiles)
         ad_oom(0);
     snprintf(id_s, sizeof(id_s), "%lld", (long long)pick->job_id);
-    if (s_load_job(self, pick->job_id, &job, &attempt, &err)) {
+    if (s_load_job(self, pick->job_id, &job, &attempt, &err) ||
+        ad_distill_resolve(self, &job, &err)) {
         s_launch_failed(self, pick->job_id, err.msg);
         goto out;
     }

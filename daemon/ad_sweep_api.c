@@ -241,6 +241,24 @@ s_refuse_auto(coord_t *self, const ad_proto_msg_t *msg, const ad_sweep_t *sweep)
     return is_auto;
 }
 
+/* A distilled sweep whose first job's teacher cannot teach (ad_distill_resolve()): refused. */
+static bool
+s_refuse_teacher(coord_t *self, const ad_proto_msg_t *msg, const ad_sweep_t *sweep)
+{
+    ad_job_t first;
+    ad_err_t err = {0};
+    int rc;
+
+    if (ad_sweep_job(sweep, 0, &first, NULL, NULL))
+        return false;
+    rc = ad_distill_resolve(self, &first, &err);
+    ad_job_clear(&first);
+    if (rc)
+        ad_client_error(self, msg->identity, AD_EINVAL, "sweep %s: %s", ad_sweep_name(sweep),
+                        err.msg);
+    return rc != 0;
+}
+
 /*
  * A sweep none of whose configurations can run on the nodes known now (of
  * the first S_CHECK_UPFRONT; the others are checked as it dispatches):
@@ -328,7 +346,7 @@ ad_sweep_api_submit(coord_t *self, const ad_proto_msg_t *msg)
             name, sent_hash, hash);
         goto out;
     }
-    if (s_refuse_auto(self, msg, sweep) ||
+    if (s_refuse_auto(self, msg, sweep) || s_refuse_teacher(self, msg, sweep) ||
         (!ad_sweeps_running(self->sweeps, name) && s_refuse_never(self, msg, sweep, hold)))
         goto out;
     if (ad_sweeps_running(self->sweeps, name)) {

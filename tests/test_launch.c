@@ -807,6 +807,56 @@ test_reason(void **state)
     assert_string_equal(buf, "exit 1 (see /nonexistent/output.log)");
 }
 
+/*
+ * A distilled job: the trainer gets the teacher's folder, temperature and alpha; a teacher
+ * whose checkpoint is gone (or a run id never resolved) fails the plan with its name.
+ */
+static void
+test_distill(void **state)
+{
+    ad_launch_node_t nodes[] = {{"n1", "node-1", NULL}};
+    ad_launch_spec_t spec = {
+        .job_id = "9", .nodes = nodes, .n_nodes = 1, .home = &s_home, .trainer = "t"};
+    ad_launch_plan_t *plan = NULL;
+    ad_err_t err = {0};
+    char dir[512], text[1024], got[1024] = "", state_json[600];
+    char **argv;
+    ad_job_t job;
+    size_t n = 0;
+
+    (void)state;
+    adt_fresh_dir(dir, sizeof(dir), "teacher");
+    snprintf(text, sizeof(text),
+             "name: s\nmodel: mlp\ndataset: synthetic\nbatch_size: 8\nlayout: 1x2x1\n"
+             "distill: {teacher: %s, temperature: 3, alpha: 0.25}\n",
+             dir);
+    assert_int_equal(ad_job_parse_string(text, "s", &job, &err), 0);
+    argv = ad_launch_trainer_argv(&job, 0);
+    for (int i = 0; argv[i]; i++)
+        n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s", i ? " " : "", argv[i]);
+    ad_launch_argv_free(&argv);
+    snprintf(text, sizeof(text), "--teacher-checkpoint %s --distill-t 3 --distill-alpha 0.25", dir);
+    adt_assert_has(got, text);
+    spec.job = &job;
+    /* No state.json in the folder: its checkpoint is gone. */
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    assert_null(plan);
+    adt_assert_has(err.msg, "launch: job 9: the checkpoint of its teacher ");
+    adt_assert_has(err.msg, "is gone");
+    snprintf(state_json, sizeof(state_json), "%s/state.json", dir);
+    adt_write_file(state_json, "{}");
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), 0);
+    ad_launch_plan_free(&plan);
+    /* A run id the coordinator did not resolve. */
+    free(job.distill.teacher);
+    job.distill.teacher = strdup("5");
+    free(job.distill.checkpoint);
+    job.distill.checkpoint = NULL;
+    assert_int_equal(ad_launch_plan_new(&spec, &plan, &err), AD_EINVAL);
+    adt_assert_has(err.msg, "its teacher 5 was not resolved");
+    ad_job_clear(&job);
+}
+
 int
 main(void)
 {
@@ -818,6 +868,8 @@ main(void)
         cmocka_unit_test(test_transport),       cmocka_unit_test(test_bad_plans),
         cmocka_unit_test(test_write_error),     cmocka_unit_test(test_mpirun_localhost),
         cmocka_unit_test(test_reason),
+        /* distill: (issue 12) */
+        cmocka_unit_test(test_distill),
     };
 
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -26,6 +26,7 @@
 #include "autodist/ad_metrics.h"
 #include "autodist/ad_opt.h"
 #include "autodist/ad_sampler.h"
+#include "autodist/ad_teacher.h"
 #include "autodist/ad_torch.h"
 #include "autodist/ad_version.h"
 
@@ -67,6 +68,9 @@ typedef struct opts {
     int64_t samples;          /* synthetic samples */
     int image_size;           /* imagefolder output size */
     int64_t log_every;        /* progress line every N steps (0 = auto, -1 = never) */
+    const char *teacher;      /* distillation: the teacher's checkpoint folder, or NULL */
+    double distill_t;         /* its temperature (> 0) */
+    double distill_alpha;     /* weight of the distillation term, 0..1 */
 } opts_t;
 
 /* Everything a running job holds. */
@@ -90,6 +94,9 @@ typedef struct train {
     ad_err_t hook_err;        /* first failure inside a backward hook */
     int64_t metrics_lost;     /* events metrics.jsonl missed since it last took one */
     int64_t warmup;           /* steps of this process left out of its throughput */
+    ad_model_t *teacher;      /* distillation: the teacher, in eval mode; NULL without */
+    float *tlogits;           /* its logits of this rank's batch */
+    int classes;              /* classes of the data (the logits per sample) */
 } train_t;
 
 static volatile sig_atomic_t s_stop_signal;
@@ -152,6 +159,14 @@ s_usage(FILE *fp)
         "  --device cpu|gpu|auto one GPU per local rank with gpu (default cpu)\n"
         "  --bucket-mb MB        gradient bucket size (default 2)\n"
         "\n"
+        "distillation (job key distill:, docs/jobfile.md):\n"
+        "  --teacher-checkpoint DIR  train against the logits of the model in DIR (a run's\n"
+        "                        checkpoint folder: state.json names its model); its forward\n"
+        "                        runs on every rank, inside the step time\n"
+        "  --distill-t T         temperature, > 0 (default 4)\n"
+        "  --distill-alpha A     weight of the distillation term, 0..1 (default 0.9):\n"
+        "                        loss = A T^2 KL(teacher/T || student/T) + (1 - A) CE\n"
+        "\n"
         "output:\n"
         "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
         "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
@@ -180,6 +195,7 @@ enum {
     OPT_METRICS, OPT_CHECKPOINT, OPT_CKPT_EVERY, OPT_RESUME, OPT_EVAL, OPT_BUCKET,
     OPT_SHAPE, OPT_CLASSES, OPT_SAMPLES, OPT_IMAGE_SIZE, OPT_LOG_EVERY, OPT_HELP,
     OPT_VERSION, OPT_REPORT, OPT_JOB, OPT_CKPT_KEEP, OPT_KEEP_CKPTS,
+    OPT_TEACHER, OPT_DISTILL_T, OPT_DISTILL_ALPHA,
 };
 
 static const struct option s_long[] = {
@@ -213,6 +229,9 @@ static const struct option s_long[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"report", required_argument, NULL, OPT_REPORT},
     {"job", required_argument, NULL, OPT_JOB},
+    {"teacher-checkpoint", required_argument, NULL, OPT_TEACHER},
+    {"distill-t", required_argument, NULL, OPT_DISTILL_T},
+    {"distill-alpha", required_argument, NULL, OPT_DISTILL_ALPHA},
     {NULL, 0, NULL, 0},
 };
 
@@ -277,6 +296,15 @@ s_opt_training(int c, opts_t *o, bool *lr_set, ad_err_t *err)
             rc = ad_err_set(err, AD_EINVAL, "--device must be cpu, gpu or auto, got \"%s\"",
                             optarg);
         o->device = optarg;
+        break;
+    case OPT_TEACHER:
+        o->teacher = optarg;
+        break;
+    case OPT_DISTILL_T:
+        rc = ad_opt_real("--distill-t", optarg, 1e-6, 1000, 0, &o->distill_t, err);
+        break;
+    case OPT_DISTILL_ALPHA:
+        rc = ad_opt_real("--distill-alpha", optarg, 0, 1, 0, &o->distill_alpha, err);
         break;
     default:
         return S_NOT_MINE;
@@ -375,6 +403,8 @@ s_defaults(opts_t *o)
     o->samples = 50000;
     o->image_size = 224;
     o->checkpoint_keep = AD_CKPT_KEEP_DEFAULT;
+    o->distill_t = 4;
+    o->distill_alpha = 0.9;
 }
 
 /* Parse argv into o.  Returns 0, 1 for --help/--version (printed by rank 0), or an error. */
@@ -554,6 +584,67 @@ s_bcast(float *p, int64_t n)
                   MPI_COMM_WORLD);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Distillation: the teacher.                                                               */
+
+/*
+ * The teacher: rank 0 reads its checkpoint (state.json names the model and file), every
+ * rank builds the model and gets rank 0's weights, so only rank 0 needs the folder.
+ */
+static int
+s_build_teacher(train_t *t, ad_err_t *err)
+{
+    ad_teacher_info_t ti = {0};
+    ad_device_t dev = AD_DEVICE_CPU;
+    char *file = NULL;
+    int64_t n;
+    float *p;
+    int c, h, w, ndev, rc = 0;
+
+    ad_data_shape(t->train, &c, &h, &w);
+    if (t->rank == 0)
+        rc = ad_teacher_read(t->o.teacher, c, h, w, t->classes, &ti, &file, err);
+    rc = s_agree(t, rc, err);
+    if (rc)
+        goto out_free;
+    MPI_Bcast(&ti, (int)sizeof(ti), MPI_BYTE, 0, MPI_COMM_WORLD);
+    ndev = ad_torch_cuda_devices();
+    if (!strcmp(t->o.device, "gpu") || (!strcmp(t->o.device, "auto") && ndev > 0))
+        dev = AD_DEVICE_GPU;
+    rc = s_agree(t,
+                 ad_teacher_new(&ti, c, h, w, t->classes, dev, ndev > 0 ? t->local_rank % ndev : 0,
+                                &t->teacher, err),
+                 err);
+    if (rc)
+        goto out_free;
+    if (t->rank == 0) {
+        ad_err_t lerr = {0};
+
+        rc = ad_torch_load(t->teacher, file, &lerr);
+        if (rc)
+            rc = ad_err_set(err, rc, "teacher checkpoint %s: %s", t->o.teacher, lerr.msg);
+    }
+    rc = s_agree(t, rc, err);
+    if (rc)
+        goto out_free;
+    if (t->world > 1) {
+        s_bcast(ad_torch_params(t->teacher), ad_torch_param_count(t->teacher));
+        p = ad_torch_buffers(t->teacher, &n);
+        if (p)
+            s_bcast(p, n);
+        rc = s_agree(t, ad_torch_sync_to_device(t->teacher, err), err);
+    }
+    if (!rc && t->rank == 0)
+        ad_log(AD_LOG_INFO,
+               "distilling from teacher %s (%s, %" PRId64 " parameters): temperature %g, "
+               "alpha %g",
+               ti.model, t->o.teacher, ad_torch_param_count(t->teacher), t->o.distill_t,
+               t->o.distill_alpha);
+out_free:
+    free(file);
+    return rc;
+}
+
 /* Give every rank rank 0's parameters, buffers and optimiser state. */
 static int
 s_broadcast_state(train_t *t, ad_err_t *err)
@@ -616,6 +707,14 @@ s_state(const train_t *t, const char *file)
     json_object_set_new(js, "step", json_integer(t->step));
     json_object_set_new(js, "world_size", json_integer(t->world));
     json_object_set_new(js, "file", json_string(file));
+    {
+        int c, h, w;
+
+        /* What a teacher built from this checkpoint needs (distillation). */
+        ad_data_shape(t->train, &c, &h, &w);
+        json_object_set_new(js, "shape", json_pack("[iii]", c, h, w));
+        json_object_set_new(js, "classes", json_integer(ad_data_classes(t->train)));
+    }
     return js;
 }
 
@@ -878,6 +977,12 @@ s_setup(train_t *t, ad_err_t *err)
     rc = s_agree(t, s_build_model(t, err), err);
     if (rc)
         return rc;
+    t->classes = ad_data_classes(t->train);
+    if (t->o.teacher) {
+        rc = s_build_teacher(t, err);
+        if (rc)
+            return rc;
+    }
     t->sampler = ad_sampler_new(ad_data_size(t->train), t->o.batch, t->world, t->rank,
                                 t->o.seed, err);
     rc = s_agree(t, t->sampler ? 0 : err->code, err);
@@ -938,6 +1043,8 @@ s_setup(train_t *t, ad_err_t *err)
         t->x = ad_malloc((size_t)local * c * h * w * sizeof(float));
         t->y = ad_malloc((size_t)local * sizeof(int64_t));
         t->idx = ad_malloc((size_t)local * sizeof(int64_t));
+        if (t->teacher)
+            t->tlogits = ad_malloc((size_t)local * (size_t)t->classes * sizeof(float));
     }
 
     if (t->rank == 0) {
@@ -950,6 +1057,11 @@ s_setup(train_t *t, ad_err_t *err)
                               "steps_per_epoch", (json_int_t)t->steps_per_epoch, "start_step",
                               (json_int_t)t->step, "warmup_steps", (json_int_t)t->warmup);
 
+        /* A distilled run says from what (the start event's config). */
+        if (t->teacher)
+            json_object_set_new(json_object_get(f, "config"), "distill",
+                                json_pack("{s:s, s:f, s:f}", "teacher", t->o.teacher, "temperature",
+                                          t->o.distill_t, "alpha", t->o.distill_alpha));
         s_emit(t, "start", f);
         ad_log(AD_LOG_INFO,
                "%s on %s: %d rank(s) x %d thread(s), global batch %" PRId64 ", %" PRId64
@@ -1074,8 +1186,17 @@ s_train(train_t *t, ad_err_t *err)
         if (rc)
             break;
         ad_comm_begin(t->comm);
-        rc = ad_torch_forward_backward(t->model, t->x, t->y, local, 1.0 / (double)t->o.batch,
-                                       &extra[0], NULL, err);
+        /* The teacher's forward is part of the step (and of its time). */
+        if (t->teacher) {
+            rc = ad_torch_logits(t->teacher, t->x, local, t->classes, t->tlogits, err);
+            if (!rc)
+                rc = ad_torch_forward_backward_kd(t->model, t->x, t->y, local, t->tlogits,
+                                                  t->classes, t->o.distill_t, t->o.distill_alpha,
+                                                  1.0 / (double)t->o.batch, &extra[0], NULL, err);
+        } else {
+            rc = ad_torch_forward_backward(t->model, t->x, t->y, local, 1.0 / (double)t->o.batch,
+                                           &extra[0], NULL, err);
+        }
         if (rc)
             break;
         /* The stop flag rides with the loss, so no step needs a collective more. */
@@ -1140,6 +1261,8 @@ s_teardown(train_t *t)
     ad_comm_free(&t->comm);
     ad_sampler_free(&t->sampler);
     ad_torch_model_free(&t->model);
+    ad_torch_model_free(&t->teacher);
+    free(t->tlogits);
     ad_data_close(&t->train);
     ad_data_close(&t->val);
     ad_data_close(&t->test);

@@ -130,7 +130,21 @@ typedef struct ad_job {
     /* Runs as experiments (docs/jobfile.md "tags and note"); not part of the configuration hash. */
     char *tags; /* tags: {KEY: VALUE, ...} as canonical JSON of strings; NULL = none */
     char *note; /* note: free text, at most 4096 bytes; NULL = none */
+    /* distill: train against a teacher's logits (docs/jobfile.md "distill"); teacher NULL = none.
+     */
+    struct {
+        char *teacher;      /* a run id, or an absolute checkpoint folder */
+        char *checkpoint;   /* the teacher's checkpoint folder, absolute: the coordinator sets
+                               it for a run id (distill.checkpoint in JSON); NULL = not yet */
+        double temperature; /* softens both distributions, > 0 (default 4) */
+        double alpha;       /* weight of the distillation term, 0..1 (default 0.9) */
+    } distill;
 } ad_job_t;
+
+/* Defaults and limits of distill: (docs/jobfile.md). */
+#define AD_JOB_DISTILL_T_DEFAULT 4.0
+#define AD_JOB_DISTILL_ALPHA_DEFAULT 0.9
+#define AD_JOB_DISTILL_T_MAX 1000.0
 
 /*
  * The pool of nodes a job with a reservation runs on, "BACKEND:NAME" (the

@@ -187,6 +187,34 @@ int64_t ad_torch_optim_steps(const ad_model_t *self);
 /* Set the optimiser step count, after a caller restored the state. */
 void ad_torch_set_optim_steps(ad_model_t *self, int64_t steps);
 
+/*
+ * Knowledge distillation (job key distill:, docs/jobfile.md).  The logits of n
+ * samples in inference mode (a teacher's), n * classes floats into out;
+ * AD_EINVAL when the model has another number of outputs.  The model is left
+ * in eval mode: a teacher is never trained.
+ */
+int ad_torch_logits(ad_model_t *self, const float *x, int n, int classes, float *out,
+                    ad_err_t *err);
+
+/*
+ * The distillation loss of n samples, summed: for each sample
+ * alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+ * + (1 - alpha) * cross-entropy(student, y), computed in double.  Returns 0
+ * with *loss set, or AD_EINVAL for T <= 0 or alpha outside [0, 1].
+ */
+int ad_torch_kd_loss(const float *student, const float *teacher, const int64_t *y, int n,
+                     int classes, double temperature, double alpha, double *loss, ad_err_t *err);
+
+/*
+ * ad_torch_forward_backward() with the distillation loss above against the
+ * teacher's logits (n * classes floats) instead of the cross-entropy, scaled
+ * by loss_scale the same way; *correct counts the student's right answers.
+ */
+int ad_torch_forward_backward_kd(ad_model_t *self, const float *x, const int64_t *y, int n,
+                                 const float *teacher, int classes, double temperature,
+                                 double alpha, double loss_scale, double *loss, int64_t *correct,
+                                 ad_err_t *err);
+
 #ifdef __cplusplus
 }
 #endif
