@@ -442,9 +442,11 @@ s_plot_script(FILE *f, const s_opts_t *o, const s_row_t *rows, int n, const char
             png ? "png" : "svg");
     for (const char *p = file; *p; p++)
         fprintf(f, *p == '\'' ? "''" : "%c", *p);
-    fprintf(f, "'\nset title 'inference layouts of %s (%s): throughput against p95 latency'\n"
-               "set xlabel 'p95 latency (ms)'\nset ylabel 'throughput (samples/s)'\n"
-               "set grid\nset key top left\nset logscale x\n",
+    fprintf(f,
+            "'\nset title 'inference layouts of %s (%s): throughput against p95 latency'\n"
+            "set xlabel 'p95 latency (ms)'\nset ylabel 'throughput (samples/s)'\n"
+            "set grid\nset key bottom right box opaque\nset logscale x\n"
+            "set offsets graph 0.05, graph 0.15, graph 0.1, 0\nset yrange [0:*]\n",
             o->name, o->arch);
     fputs("$points << EOD\n", f);
     for (int i = 0; i < n; i++) {
