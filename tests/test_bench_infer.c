@@ -10,12 +10,16 @@
 #include "ad_test.h"
 #include "cli_fixture.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -337,14 +341,152 @@ test_bench_tiny(void **st)
     assert_non_null(strstr(cft_res.out, "infer:tiny-fp32"));
 }
 
+/* A TCP connect to 127.0.0.1:port succeeds. */
+static bool
+s_port_open(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Run autodist-http-load with args (NULL-terminated) into r; its JSON (owned) or NULL. */
+static json_t *
+s_http_load(adt_result_t *r, const char *first, ...)
+{
+    const char *args[ADT_MAX_ARGS];
+    va_list ap;
+    int n = 0;
+
+    va_start(ap, first);
+    for (const char *a = first; a && n < ADT_MAX_ARGS - 1; a = va_arg(ap, const char *))
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    adt_run(r, AD_HTTP_LOAD_BIN, args, cft_tmp, 60.0);
+    return r->status == 0 ? adt_json(r->out) : NULL;
+}
+
+/* The load generator against a real HTTP server (autodist ui): closed, open, errors. */
+static void
+test_http_load(void **st)
+{
+    static adt_result_t r;
+    char home[300], listen[64], url[128], bad[128], web[300], coord[64], png[300];
+    int port = adt_free_port();
+    adt_proc_t ui;
+    adt_result_t ui_res;
+    json_t *j;
+    const char *ui_args[] = {"--home", home,       "--coordinator", coord,
+                             "ui",     "--listen", listen,          NULL};
+
+    snprintf(home, sizeof(home), "%s/home-http", cft_tmp);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/index.html", port);
+    snprintf(bad, sizeof(bad), "http://127.0.0.1:%d/no-such-page", port);
+    snprintf(web, sizeof(web), "%s/web", AD_SOURCE_DIR);
+    adt_free_endpoint(coord, sizeof(coord));
+    setenv("AUTODIST_WEB_DIR", web, 1);
+    adt_start(&ui, AD_CLI_BIN, ui_args, cft_tmp);
+    for (int i = 0; i < 300 && !s_port_open(port); i++)
+        adt_sleep_ms(20);
+    assert_true(s_port_open(port));
+
+    /* Closed loop on kept-alive connections: every request answered. */
+    j = s_http_load(&r, url, "--concurrency", "2", "--duration", "0.3", "--warmup", "0.1", NULL);
+    assert_non_null(j);
+    assert_true(json_integer_value(json_object_get(j, "requests")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "errors")), 0);
+    assert_true(json_number_value(json_object_get(j, "requests_per_s")) > 0);
+    assert_true(json_number_value(json_object_get(j, "p50_ms")) <=
+                json_number_value(json_object_get(j, "p95_ms")));
+    assert_true(json_number_value(json_object_get(j, "p95_ms")) <=
+                json_number_value(json_object_get(j, "p99_ms")));
+    assert_string_equal(json_string_value(json_object_get(j, "mode")), "closed");
+    json_decref(j);
+
+    /* Open loop: about rate x duration arrivals (Poisson, mean 100). */
+    j = s_http_load(&r, url, "--rate", "200", "--duration", "0.5", "--warmup", "0", NULL);
+    assert_non_null(j);
+    assert_in_range(json_integer_value(json_object_get(j, "requests")), 30, 300);
+    assert_int_equal(json_integer_value(json_object_get(j, "errors")), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "mode")), "open");
+    json_decref(j);
+
+    /* Not 2xx is an error, counted by class: a missing page, a POST the page refuses. */
+    j = s_http_load(&r, bad, "--concurrency", "1", "--duration", "0.2", "--warmup", "0", NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "requests")), 0);
+    assert_true(json_integer_value(json_object_get(j, "errors")) > 0);
+    assert_non_null(json_object_get(json_object_get(j, "status"), "4xx"));
+    json_decref(j);
+    snprintf(png, sizeof(png), "%s/web/index.html", AD_SOURCE_DIR);
+    j = s_http_load(&r, url, "--image", png, "--multipart", "--concurrency", "1", "--duration",
+                    "0.2", "--warmup", "0", NULL);
+    assert_non_null(j);
+    assert_true(json_integer_value(json_object_get(j, "errors")) > 0);
+    assert_non_null(json_object_get(json_object_get(j, "status"), "4xx"));
+    json_decref(j);
+
+    kill(ui.pid, SIGTERM);
+    adt_finish(&ui, &ui_res, 10.0);
+
+    /* Nobody listening: errors, no hang, exit 0; a bad URL or option: exit 2. */
+    j = s_http_load(&r, url, "--concurrency", "2", "--duration", "0.2", "--warmup", "0", NULL);
+    assert_non_null(j);
+    assert_true(json_integer_value(json_object_get(j, "errors")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "requests")), 0);
+    json_decref(j);
+    assert_null(s_http_load(&r, "https://127.0.0.1/", NULL));
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "no https"));
+    assert_null(s_http_load(&r, url, "--rate", "-1", NULL));
+    assert_int_equal(r.status, 2);
+    assert_null(s_http_load(&r, url, "--image", "/nonexistent.jpg", NULL));
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "/nonexistent.jpg"));
+}
+
+/* A corrupt artifact: one line naming the file, exit 1, nothing stored. */
+static void
+test_bench_corrupt(void **st)
+{
+    char dir[300], home[300], weights[400], db[400];
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    ad_run_filter_t f = {.kind = "*"};
+    int n = 0;
+
+    snprintf(dir, sizeof(dir), "%s/corrupt-fp32", cft_tmp);
+    snprintf(home, sizeof(home), "%s/home-corrupt", cft_tmp);
+    s_tiny_artifact(dir);
+    snprintf(weights, sizeof(weights), "%s/weights.bin", dir);
+    assert_int_equal(truncate(weights, 40), 0);
+    cft_expect(cft_cli("--home", home, "bench-infer", dir, "--layouts", "1x1x1", "--duration",
+                       "0.1", NULL),
+               1);
+    assert_non_null(strstr(cft_res.err, "weights.bin"));
+    assert_non_null(strstr(cft_res.err, "nothing stored"));
+    snprintf(db, sizeof(db), "%s/runs.db", home);
+    assert_int_equal(ad_store_open(db, AD_STORE_CREATE, &store, &err), 0);
+    assert_int_equal(ad_store_each_run(store, &f, s_count_run, &n), 0);
+    assert_int_equal(n, 0);
+    ad_store_close(&store);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_training_unchanged),
-        cmocka_unit_test(test_choice),
-        cmocka_unit_test(test_command_errors),
-        cmocka_unit_test(test_bench_tiny),
+        cmocka_unit_test(test_training_unchanged), cmocka_unit_test(test_choice),
+        cmocka_unit_test(test_command_errors),     cmocka_unit_test(test_bench_tiny),
+        cmocka_unit_test(test_bench_corrupt),      cmocka_unit_test(test_http_load),
     };
 
     if (cft_begin("ad_test_bench_infer"))
