@@ -48,8 +48,14 @@
 
 /* What the parent writes: a request. */
 typedef struct {
-    uint64_t id; /* index into the parent's due times */
+    uint64_t id; /* the measurement << S_GEN_SHIFT | index into its due times */
 } s_req_t;
+
+/*
+ * A request's id carries its measurement, so the answers to requests an
+ * overloaded open loop left queued are told apart from the next one's.
+ */
+#define S_GEN_SHIFT 40
 
 /* What a worker writes back: one per request it ran. */
 typedef struct {
@@ -57,6 +63,9 @@ typedef struct {
     uint32_t batch; /* the size of the batch it ran in */
     uint32_t pad;   /* keeps the record 16 bytes */
 } s_resp_t;
+
+/* Answers per write: PIPE_BUF (4096 on Linux, at least 512 by POSIX) / 16 bytes. */
+#define S_RESP_CHUNK 32
 
 /* What a worker says once loaded and warm (or why it could not). */
 typedef struct {
@@ -235,9 +244,15 @@ s_worker_serve(ad_infer_t *model, const s_opts_t *o, int batch, int req_fd, int 
         }
         for (int i = 0; i < n; i++)
             resp[i] = (s_resp_t){.id = ids[i], .batch = (uint32_t)n};
-        if (!s_write_all(resp_fd, resp, sizeof(resp[0]) * (size_t)n))
-            break;
+        /* In writes of at most PIPE_BUF: atomic, so workers' answers never interleave. */
+        for (int i = 0; i < n; i += S_RESP_CHUNK) {
+            int k = n - i < S_RESP_CHUNK ? n - i : S_RESP_CHUNK;
+
+            if (!s_write_all(resp_fd, resp + i, sizeof(resp[0]) * (size_t)k))
+                goto out_free;
+        }
     }
+out_free:
     free(x);
     free(logits);
     return n == 0 ? S_EXIT_OK : S_EXIT_FAIL;
@@ -285,8 +300,12 @@ s_worker(const s_opts_t *o, s_layout_t l, int req_fd, int resp_fd, int ready_fd)
 /* ---------------------------------------------------------------------------------------- */
 /* The pool of workers.                                                                     */
 
+/*
+ * Stop the workers: they see the end of the request pipe after what is queued
+ * in it; now (a backlog left by an overloaded open loop): end them at once.
+ */
 static void
-s_pool_stop(s_pool_t *pool)
+s_pool_stop(s_pool_t *pool, bool now)
 {
     if (pool->req_fd >= 0)
         close(pool->req_fd);
@@ -294,7 +313,7 @@ s_pool_stop(s_pool_t *pool)
     for (int i = 0; i < pool->n; i++) {
         int status;
         /* A worker in the middle of a batch finishes it; one that hangs is ended. */
-        for (int tries = 0; tries < 200; tries++) {
+        for (int tries = 0; !now && tries < 200; tries++) {
             if (waitpid(pool->pids[i], &status, WNOHANG) != 0)
                 goto next;
             usleep(25000);
@@ -381,7 +400,7 @@ s_pool_start(s_pool_t *pool, const s_opts_t *o, s_layout_t l, ad_err_t *err)
     ok = pool->n == l.procs && s_pool_ready(pool, ready[0], l.procs, err);
     close(ready[0]);
     if (!ok) {
-        s_pool_stop(pool);
+        s_pool_stop(pool, true);
         return err->code ? err->code : AD_EPEER;
     }
     return 0;
@@ -403,6 +422,7 @@ typedef struct {
     int64_t outstanding;
     double batch_sum; /* sum of the batch sizes of the window's answers */
     double t_warm, t_end;
+    uint64_t gen; /* this measurement's number, in the high bits of its ids */
 } s_load_t;
 
 static void
@@ -429,7 +449,7 @@ s_load_flush(s_load_t *ld, int fd)
         size_t k = 0;
 
         while (k < 256 && ld->sent + k < ld->n_due) {
-            reqs[k].id = ld->sent + k;
+            reqs[k].id = ld->gen << S_GEN_SHIFT | (ld->sent + k);
             k++;
         }
         ssize_t w = write(fd, reqs, sizeof(reqs[0]) * k);
@@ -441,22 +461,28 @@ s_load_flush(s_load_t *ld, int fd)
     }
 }
 
-/* Read the answers there are; returns how many. */
+/* Read the answers there are; returns how many were this measurement's, -1 at the end. */
 static int
 s_load_answers(s_load_t *ld, int fd)
 {
     s_resp_t resp[256];
     ssize_t got = read(fd, resp, sizeof(resp));
     double now = s_now();
-    int n;
+    int n, ours;
 
     if (got <= 0)
         return got == 0 ? -1 : 0;
     /* Answers are written whole (<= PIPE_BUF), so a read never splits one. */
-    n = (int)(got / (ssize_t)sizeof(resp[0]));
+    n = ours = (int)(got / (ssize_t)sizeof(resp[0]));
     for (int i = 0; i < n; i++) {
-        double due = ld->due[resp[i].id];
+        uint64_t k = resp[i].id & ((1ULL << S_GEN_SHIFT) - 1);
+        double due;
 
+        if (resp[i].id >> S_GEN_SHIFT != ld->gen || k >= ld->n_due) {
+            ours--; /* an answer left over from the measurement before */
+            continue;
+        }
+        due = ld->due[k];
         ld->outstanding--;
         if (now >= ld->t_warm && now <= ld->t_end)
             ld->in_window++;
@@ -466,7 +492,7 @@ s_load_answers(s_load_t *ld, int fd)
         ld->answered++;
         ld->batch_sum += resp[i].batch;
     }
-    return n;
+    return ours;
 }
 
 static int
@@ -514,7 +540,8 @@ static int
 s_measure(s_pool_t *pool, const s_opts_t *o, int concurrency, double rate, uint64_t *seed,
           s_figures_t *f)
 {
-    s_load_t ld = {0};
+    static uint64_t gen;
+    s_load_t ld = {.gen = ++gen};
     bool open = !isnan(rate);
     double t0 = s_now(), next = t0, drain_end;
     int rc = 0;
@@ -616,7 +643,7 @@ static int
 s_bench_layout(const s_opts_t *o, s_layout_t l, bool sequential, uint64_t *seed, ad_err_t *err)
 {
     s_pool_t pool;
-    s_figures_t closed, f;
+    s_figures_t closed = {0}, f = {0};
     int c = sequential ? 1 : (o->concurrency > 0 ? o->concurrency : l.procs * l.batch * 2);
     int rc;
 
@@ -632,8 +659,15 @@ s_bench_layout(const s_opts_t *o, s_layout_t l, bool sequential, uint64_t *seed,
         rc = s_measure(&pool, o, 0, rate, seed, &f);
         if (!rc)
             s_print(&l, "open", 0, rate, false, &f, pool.backend);
+        /* Requests left queued would load the next measurement: fresh workers for it. */
+        if (!rc && f.late > 0 && i + 1 < o->n_fractions) {
+            s_pool_stop(&pool, true);
+            rc = s_pool_start(&pool, o, l, err);
+            if (rc)
+                return rc;
+        }
     }
-    s_pool_stop(&pool);
+    s_pool_stop(&pool, closed.late > 0 || f.late > 0);
     if (rc)
         ad_err_set(err, rc, "autodist-infer-bench: layout %dx%dx%d: a worker stopped answering",
                    l.procs, l.threads, l.batch);

@@ -341,6 +341,39 @@ test_bench_tiny(void **st)
     assert_non_null(strstr(cft_res.out, "infer:tiny-fp32"));
 }
 
+/*
+ * An open loop far past the model's capacity leaves a backlog: it is counted
+ * as late, and the next measurement gets fresh workers, not the backlog.
+ */
+static void
+test_bench_overload(void **st)
+{
+    static adt_result_t r;
+    char dir[300];
+    const char *args[] = {dir,   "--layouts", "1x1x1", "--open",   "10,0.5", "--duration",
+                          "0.5", "--warmup",  "0.1",   "--no-seq", NULL};
+    json_t *j;
+    char *line, *save = NULL;
+    int n = 0;
+
+    snprintf(dir, sizeof(dir), "%s/overload-fp32", cft_tmp);
+    s_tiny_artifact(dir);
+    adt_run(&r, AD_INFER_BENCH_BIN, args, cft_tmp, 60.0);
+    adt_expect_status(&r, 0);
+    for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+        j = adt_json(line);
+        assert_true(json_number_value(json_object_get(j, "samples_per_s")) > 0);
+        if (n == 1)
+            assert_true(json_integer_value(json_object_get(j, "late")) > 0);
+        if (n == 2) {
+            assert_int_equal(json_integer_value(json_object_get(j, "late")), 0);
+            assert_true(json_integer_value(json_object_get(j, "samples")) > 0);
+        }
+        json_decref(j);
+    }
+    assert_int_equal(n, 3);
+}
+
 /* A TCP connect to 127.0.0.1:port succeeds. */
 static bool
 s_port_open(int port)
@@ -486,7 +519,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_training_unchanged), cmocka_unit_test(test_choice),
         cmocka_unit_test(test_command_errors),     cmocka_unit_test(test_bench_tiny),
-        cmocka_unit_test(test_bench_corrupt),      cmocka_unit_test(test_http_load),
+        cmocka_unit_test(test_bench_corrupt),      cmocka_unit_test(test_bench_overload),
+        cmocka_unit_test(test_http_load),
     };
 
     if (cft_begin("ad_test_bench_infer"))
