@@ -17,15 +17,20 @@ BUILD=$(cd "$ROOT" && cd "$BUILD" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-infer.XXXXXX")
 SERVER=
 cleanup() {
-    if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+    if [ -n "$SERVER" ]; then
+        kill "$SERVER" 2>/dev/null || true
+        wait "$SERVER" 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 for prog in autodist autodist-infer-bench autodist-http-load autodist-serve; do
-    [ -x "$BUILD/$prog" ] || { echo "bench_infer.sh: $BUILD/$prog is missing: build first" >&2; exit 2; }
+    [ -x "$BUILD/$prog" ] ||
+        { echo "bench_infer.sh: $BUILD/$prog is missing: build first" >&2; exit 2; }
 done
-[ -f "$MODEL/model.json" ] || { echo "bench_infer.sh: $MODEL: no model.json (autodist export)" >&2; exit 2; }
+[ -f "$MODEL/model.json" ] ||
+    { echo "bench_infer.sh: $MODEL: no model.json (autodist export)" >&2; exit 2; }
 
 # An image to send: a 64x64 RGB PNG made here when none is given (the server resizes it).
 if [ -z "$IMAGE" ]; then
@@ -33,8 +38,8 @@ if [ -z "$IMAGE" ]; then
     python3 - "$IMAGE" <<'EOF'
 import struct, sys, zlib
 w = h = 64
-raw = b"".join(b"\0" + bytes(v for x in range(w) for v in (x * 4 % 256, y * 4 % 256, (x + y) * 2 % 256))
-               for y in range(h))
+px = lambda x, y: (x * 4 % 256, y * 4 % 256, (x + y) * 2 % 256)
+raw = b"".join(b"\0" + bytes(v for x in range(w) for v in px(x, y)) for y in range(h))
 def chunk(t, d):
     return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
 png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
@@ -44,7 +49,8 @@ EOF
 fi
 
 echo "== 1. the bare model (autodist bench-infer, ${DURATION}s per measurement)" >&2
-args=(--home "$WORK/home" bench-infer "$MODEL" --duration "$DURATION" --plot "$WORK/layouts.png" --json)
+args=(--home "$WORK/home" bench-infer "$MODEL" --duration "$DURATION" --json
+      --plot "$WORK/layouts.png")
 [ -n "$P95_MS" ] && args+=(--p95-ms "$P95_MS")
 "$BUILD/autodist" "${args[@]}" > "$WORK/bare.json"
 read -r SEQ_P50 SEQ_P99 BEST_SPS BEST_LAYOUT P T B BACKEND < <(python3 - "$WORK/bare.json" <<'EOF'
@@ -59,18 +65,25 @@ print(seq["p50_ms"], seq["p99_ms"], best["samples_per_s"],
       c["procs"], c["threads"], c["batch"], d["backend"].replace(" ", "_"))
 EOF
 )
-echo "   bare best: $BEST_SPS samples/s at $BEST_LAYOUT; sequential p50 $SEQ_P50 ms, p99 $SEQ_P99 ms" >&2
+echo "   bare best: $BEST_SPS samples/s at $BEST_LAYOUT;" \
+    "sequential p50 $SEQ_P50 ms, p99 $SEQ_P99 ms" >&2
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 echo "== 2. autodist-serve in the chosen layout ${P}x${T}x${B} on port $PORT" >&2
 "$BUILD/autodist-serve" "$MODEL" --port "$PORT" --processes "$P" --threads "$T" \
     --max-batch "$B" > "$WORK/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 300); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/api/ready', timeout=1)" 2>/dev/null; then
+    if python3 -c "import urllib.request as u
+u.urlopen('http://127.0.0.1:$PORT/api/ready', timeout=1)" 2>/dev/null; then
         break
     fi
-    kill -0 "$SERVER" 2>/dev/null || { echo "bench_infer.sh: the server died:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
+    if ! kill -0 "$SERVER" 2>/dev/null; then
+        echo "bench_infer.sh: the server died:" >&2
+        cat "$WORK/serve.log" >&2
+        exit 1
+    fi
     sleep 0.2
 done
 URL=http://127.0.0.1:$PORT/api/predict
@@ -84,11 +97,13 @@ echo "== 4. at low load" >&2
     --warmup 1 > "$WORK/low.json"
 
 python3 - "$WORK/load.json" "$WORK/low.json" "$BEST_SPS" "$BEST_LAYOUT" "$SEQ_P99" \
-    "${P}x${T}x${B}" "$C" "$BACKEND" "$MODEL" "$ROOT/bench/results-infer-$(date +%Y%m%d-%H%M%S).md" <<'EOF'
+    "${P}x${T}x${B}" "$C" "$BACKEND" "$MODEL" \
+    "$ROOT/bench/results-infer-$(date +%Y%m%d-%H%M%S).md" <<'EOF'
 import json, sys
 load, low = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 best, best_layout, seq_p99 = float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-chosen, conc, backend, model, out = sys.argv[6], sys.argv[7], sys.argv[8].replace("_", " "), sys.argv[9], sys.argv[10]
+chosen, conc, backend, model, out = sys.argv[6:11]
+backend = backend.replace("_", " ")
 ratio = load["requests_per_s"] / best if best > 0 else 0.0
 p99r = (low["p99_ms"] or float("inf")) / seq_p99 if seq_p99 > 0 else float("inf")
 lines = [

@@ -143,6 +143,15 @@ s_resolve_model(s_opts_t *o)
     return 0;
 }
 
+/* Number key of j, NaN when null or missing. */
+static double
+s_real(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
 /* Read one JSON line of the bench into r; false when it is not one. */
 static bool
 s_read_row(const char *line, s_row_t *r)
@@ -162,16 +171,14 @@ s_read_row(const char *line, s_row_t *r)
     snprintf(r->mode, sizeof(r->mode), "%s", mode ? mode : "");
     r->sequential = json_is_true(json_object_get(j, "sequential"));
     r->concurrency = (int)json_integer_value(json_object_get(j, "concurrency"));
-#define S_REAL(key) (json_is_number(json_object_get(j, key)) ? json_number_value(json_object_get(j, key)) : NAN)
-    r->rate = S_REAL("rate");
-    r->sps = S_REAL("samples_per_s");
-    r->p50 = S_REAL("p50_ms");
-    r->p95 = S_REAL("p95_ms");
-    r->p99 = S_REAL("p99_ms");
-    r->mean = S_REAL("mean_ms");
-    r->started = S_REAL("started");
-    r->ended = S_REAL("ended");
-#undef S_REAL
+    r->rate = s_real(j, "rate");
+    r->sps = s_real(j, "samples_per_s");
+    r->p50 = s_real(j, "p50_ms");
+    r->p95 = s_real(j, "p95_ms");
+    r->p99 = s_real(j, "p99_ms");
+    r->mean = s_real(j, "mean_ms");
+    r->started = s_real(j, "started");
+    r->ended = s_real(j, "ended");
     r->samples = json_integer_value(json_object_get(j, "samples"));
     backend = json_string_value(json_object_get(j, "backend"));
     snprintf(r->backend, sizeof(r->backend), "%s", backend ? backend : "");
