@@ -628,7 +628,11 @@ s_print(const s_layout_t *l, const char *mode, int concurrency, double rate, boo
     json_object_set_new(o, "backend", json_string(backend));
     text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     printf("%s\n", text);
-    fflush(stdout);
+    /* Whoever reads us is gone (autodist bench-infer stopped): stop too. */
+    if (fflush(stdout) == EOF || ferror(stdout)) {
+        fprintf(stderr, "autodist-infer-bench: stdout: %s\n", strerror(errno));
+        exit(S_EXIT_FAIL);
+    }
     free(text);
     json_decref(o);
     fprintf(stderr,
