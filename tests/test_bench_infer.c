@@ -277,7 +277,8 @@ s_tiny_artifact(const char *dir)
 static void
 test_bench_tiny(void **st)
 {
-    char dir[300], home[300], db[400];
+    char dir[300], home[300], db[400], svg[400];
+    static char text[65536];
     ad_store_t *store = NULL;
     ad_err_t err = {0};
     ad_infer_choice_t c;
@@ -339,6 +340,21 @@ test_bench_tiny(void **st)
     /* The table says the choice; runs --kind infer lists the layouts. */
     cft_expect(cft_cli("--home", home, "runs", "--kind", "infer", NULL), 0);
     assert_non_null(strstr(cft_res.out, "infer:tiny-fp32"));
+
+    /* The table, the choice under a target, and the plot (when gnuplot is there). */
+    snprintf(svg, sizeof(svg), "%s/layouts.svg", cft_tmp);
+    cft_expect(cft_cli("--home", home, "bench-infer", dir, "--layouts", "1x1x2", "--duration",
+                       "0.2", "--warmup", "0.05", "--open", "0", "--p95-ms", "100000", "--plot",
+                       svg, NULL),
+               system("command -v gnuplot >/dev/null 2>&1") == 0 ? 0 : 1);
+    assert_non_null(strstr(cft_res.out, "LAYOUT"));
+    assert_non_null(strstr(cft_res.out, "sequential"));
+    assert_non_null(strstr(cft_res.out, "chosen for p95 <= 100000 ms: 1x1x"));
+    if (cft_res.status == 0) {
+        adt_read_file(svg, text, sizeof(text));
+        assert_non_null(strstr(text, "Pareto front"));
+        assert_non_null(strstr(text, "1x1x2"));
+    }
 }
 
 /*
