@@ -177,9 +177,9 @@ static const char s_schema_v2[] =
  * run of kind infer joins no speedup group).
  */
 #define S_SCHEMA_V6_GROUPS \
-    "DROP TRIGGER runs_group_add;" \
-    "DROP TRIGGER runs_group_move;" \
-    "DROP TRIGGER runs_group_drop;" \
+    "DROP TRIGGER IF EXISTS runs_group_add;" \
+    "DROP TRIGGER IF EXISTS runs_group_move;" \
+    "DROP TRIGGER IF EXISTS runs_group_drop;" \
     "CREATE TRIGGER runs_group_add AFTER INSERT ON runs WHEN " S_TRAINS(new) " BEGIN " \
         S_GROUP_ADD_IF(new, S_TRAINS(new)) \
     " END;" \
