@@ -481,6 +481,72 @@ test_int8_resnet18_and_mobilenet_run(void **state)
 }
 
 static int
+s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p50 milliseconds of reps batch-1 runs (after 3 warm-up runs). */
+static double
+s_p50_ms(ad_infer_t *inf, const float *x, int reps)
+{
+    double t[200];
+    float z[CLASSES];
+    ad_err_t err = {0};
+
+    for (int i = 0; i < 3 + reps && i < 203; i++) {
+        double t0 = adt_now();
+        if (ad_infer_run(inf, x, 1, z, &err))
+            fail_msg("run: %s", err.msg);
+        if (i >= 3)
+            t[i - 3] = (adt_now() - t0) * 1e3;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], s_cmp_double);
+    return t[reps / 2];
+}
+
+/* By hand (not in ctest): test_infer --bench prints p50 batch-1 latency, fp32 against int8. */
+static int
+s_bench(void)
+{
+    static const struct {
+        const char *name;
+        int c, h, w, reps;
+    } cases[] = {{"cnn", 1, 28, 28, 200},
+                 {"resnet18", 3, 32, 32, 50},
+                 {"resnet18", 3, 224, 224, 20},
+                 {"mobilenet_v2", 3, 224, 224, 20}};
+
+    adt_root_make("bench_infer");
+    printf("backend: %s\n", ad_infer_backend());
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int per = cases[k].c * cases[k].h * cases[k].w;
+        ad_model_t *m = s_model(cases[k].name, cases[k].c, cases[k].h, cases[k].w);
+        char dir[512], qdir[512];
+        ad_err_t err = {0};
+        ad_infer_t *fp = s_export_load(m, cases[k].name, dir, sizeof dir), *q = NULL;
+        float *cal = s_inputs(8, per, 11);
+
+        adt_fresh_dir(qdir, sizeof qdir, "int8");
+        if (ad_infer_quantize(fp, cal, 8, cases[k].c, cases[k].h, cases[k].w, qdir, NULL, &err) ||
+            ad_infer_load(qdir, &q, &err))
+            fail_msg("%s: %s", cases[k].name, err.msg);
+        double a = s_p50_ms(fp, cal, cases[k].reps), b = s_p50_ms(q, cal, cases[k].reps);
+        printf("%-12s %dx%dx%d  fp32 p50 %8.3f ms  int8 p50 %8.3f ms  x%.2f  (%lld -> %lld "
+               "bytes)\n",
+               cases[k].name, cases[k].c, cases[k].h, cases[k].w, a, b, a / b,
+               (long long)ad_infer_bytes(fp), (long long)ad_infer_bytes(q));
+        free(cal);
+        ad_infer_free(&q);
+        ad_infer_free(&fp);
+        ad_torch_model_free(&m);
+    }
+    adt_root_remove();
+    return 0;
+}
+
+static int
 s_setup(void **state)
 {
     return adt_root_make("test_infer") ? 0 : -1;
@@ -506,6 +572,8 @@ main(int argc, char **argv)
     ad_infer_set_threads(1);
     if (argc == 3 && !strcmp(argv[1], "--load"))
         return s_child_load(argv[2]);
+    if (argc == 2 && !strcmp(argv[1], "--bench"))
+        return s_bench();
     s_self = argv[0];
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
