@@ -127,8 +127,9 @@ s_resolve_model(s_opts_t *o)
     const char *arch, *slash;
 
     if (!realpath(o->model, o->path))
-        return ad_cli_fail(AD_CLI_EXIT_USAGE, "bench-infer: %s: %s (MODEL is an artifact "
-                                              "directory that autodist export wrote)",
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "bench-infer: %s: %s (MODEL is an artifact "
+                           "directory that autodist export wrote)",
                            o->model, strerror(errno));
     snprintf(file, sizeof(file), "%s/model.json", o->path);
     meta = json_load_file(file, 0, &jerr);
@@ -306,15 +307,27 @@ s_store(ad_store_t *store, const s_opts_t *o, s_row_t *rows, int n, double bench
     snprintf(dataset, sizeof(dataset), "infer:%s", o->name);
     s_hardware(store, hw, sizeof(hw));
     for (int i = 0; i < n && !rc; i++) {
-        ad_infer_run_t r = {
-            .model_path = o->path, .arch = o->arch, .dataset = dataset, .hardware = hw,
-            .backend = rows[i].backend[0] ? rows[i].backend : NULL, .mode = rows[i].mode,
-            .procs = rows[i].procs, .threads = rows[i].threads, .batch = rows[i].batch,
-            .concurrency = rows[i].concurrency, .rate = rows[i].rate,
-            .samples_per_s = rows[i].sps, .p50_ms = rows[i].p50, .p95_ms = rows[i].p95,
-            .p99_ms = rows[i].p99, .mean_ms = rows[i].mean, .samples = rows[i].samples,
-            .speedup = rows[i].speedup, .started = rows[i].started, .ended = rows[i].ended,
-            .bench = bench};
+        ad_infer_run_t r = {.model_path = o->path,
+                            .arch = o->arch,
+                            .dataset = dataset,
+                            .hardware = hw,
+                            .backend = rows[i].backend[0] ? rows[i].backend : NULL,
+                            .mode = rows[i].mode,
+                            .procs = rows[i].procs,
+                            .threads = rows[i].threads,
+                            .batch = rows[i].batch,
+                            .concurrency = rows[i].concurrency,
+                            .rate = rows[i].rate,
+                            .samples_per_s = rows[i].sps,
+                            .p50_ms = rows[i].p50,
+                            .p95_ms = rows[i].p95,
+                            .p99_ms = rows[i].p99,
+                            .mean_ms = rows[i].mean,
+                            .samples = rows[i].samples,
+                            .speedup = rows[i].speedup,
+                            .started = rows[i].started,
+                            .ended = rows[i].ended,
+                            .bench = bench};
 
         rc = ad_store_add_infer_run(store, &r, &rows[i].run);
     }
@@ -335,15 +348,15 @@ s_fmt(char *buf, size_t size, const char *fmt, double v)
 static void
 s_print_table(const s_row_t *rows, int n)
 {
-    static const char *const head[] = {"RUN", "LAYOUT", "MODE", "LOAD", "SAMPLES/S", "P50_MS",
-                                       "P95_MS", "P99_MS", "SPEEDUP", "EFFICIENCY"};
+    static const char *const head[] = {"RUN",    "LAYOUT", "MODE",   "LOAD",    "SAMPLES/S",
+                                       "P50_MS", "P95_MS", "P99_MS", "SPEEDUP", "EFFICIENCY"};
     ad_cli_table_t *t = ad_cli_table_new(10, head);
 
     for (int i = 0; i < n; i++) {
         const s_row_t *r = &rows[i];
         char id[24], layout[48], load[32], sps[32], p50[32], p95[32], p99[32], sp[32], eff[32];
-        const char *cells[] = {id, layout, r->sequential ? "sequential" : r->mode, load, sps,
-                               p50, p95, p99, sp, eff};
+        const char *cells[] = {
+            id, layout, r->sequential ? "sequential" : r->mode, load, sps, p50, p95, p99, sp, eff};
 
         snprintf(id, sizeof(id), "%" PRId64, r->run);
         snprintf(layout, sizeof(layout), "%dx%dx%d", r->procs, r->threads, r->batch);
@@ -396,8 +409,7 @@ s_choice_json(const ad_infer_choice_t *c, double p95_ms)
     return json_pack("{s:I, s:i, s:i, s:i, s:s, s:f, s:f, s:o, s:b}", "run", (json_int_t)c->run,
                      "procs", c->procs, "threads", c->threads, "batch", c->batch, "mode", c->mode,
                      "samples_per_s", c->samples_per_s, "p95_ms", isnan(c->p95_ms) ? 0 : c->p95_ms,
-                     "p95_target_ms", p95_ms > 0 ? json_real(p95_ms) : json_null(), "met",
-                     c->met);
+                     "p95_target_ms", p95_ms > 0 ? json_real(p95_ms) : json_null(), "met", c->met);
 }
 
 static void
@@ -470,9 +482,10 @@ s_plot_script(FILE *f, const s_opts_t *o, const s_row_t *rows, int n, const char
         fprintf(f, "%.6g %.6g\n", front[i]->p95, front[i]->sps);
     fputs("EOD\n", f);
     if (o->p95_ms > 0)
-        fprintf(f, "set arrow from %g, graph 0 to %g, graph 1 nohead dt 2 lc rgb '#d62728'\n"
-                   "set label 'p95 target %g ms' at %g, graph 0.95 right offset -0.5,0 "
-                   "tc rgb '#d62728'\n",
+        fprintf(f,
+                "set arrow from %g, graph 0 to %g, graph 1 nohead dt 2 lc rgb '#d62728'\n"
+                "set label 'p95 target %g ms' at %g, graph 0.95 right offset -0.5,0 "
+                "tc rgb '#d62728'\n",
                 o->p95_ms, o->p95_ms, o->p95_ms, o->p95_ms);
     fputs("plot $points using 1:2 with points pt 7 ps 1.2 lc rgb '#1f77b4' title 'layout "
           "(PxTxB)', \\\n     $points using 1:2:3 with labels offset 0.8,0.6 left font ',8' "
@@ -492,8 +505,7 @@ s_plot(const s_opts_t *o, const s_row_t *rows, int n)
     snprintf(path, sizeof(path), "%s/autodist-iplot-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
     fd = mkstemp(path);
     if (fd < 0)
-        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: cannot write a script: %s",
-                           strerror(errno));
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "--plot: cannot write a script: %s", strerror(errno));
     f = fdopen(fd, "w");
     s_plot_script(f, o, rows, n, o->plot);
     fclose(f);
