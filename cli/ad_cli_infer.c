@@ -28,7 +28,16 @@
  */
 
 /* Options of autodist bench-infer. */
-enum { S_OPT_LAYOUTS = 256, S_OPT_DURATION, S_OPT_P95, S_OPT_PLOT, S_OPT_OPEN, S_OPT_WARMUP };
+enum {
+    S_OPT_LAYOUTS = 256,
+    S_OPT_DURATION,
+    S_OPT_P95,
+    S_OPT_PLOT,
+    S_OPT_OPEN,
+    S_OPT_WARMUP,
+    S_OPT_DELAY,
+    S_OPT_CONCURRENCY
+};
 
 /* Rows read at most (64 layouts x (closed + 4 open) + the sequential). */
 #define S_ROWS_MAX 400
@@ -58,6 +67,8 @@ typedef struct {
     const char *duration; /* --duration */
     const char *warmup;   /* --warmup */
     const char *open;     /* --open */
+    const char *delay;    /* --max-delay-ms */
+    const char *conc;     /* --concurrency */
     double p95_ms;        /* --p95-ms; 0 = none */
     const char *plot;     /* --plot FILE */
 } s_opts_t;
@@ -70,6 +81,8 @@ s_parse(ad_cli_t *cli, int argc, char **argv, s_opts_t *o)
         {"duration", required_argument, NULL, S_OPT_DURATION},
         {"warmup", required_argument, NULL, S_OPT_WARMUP},
         {"open", required_argument, NULL, S_OPT_OPEN},
+        {"max-delay-ms", required_argument, NULL, S_OPT_DELAY},
+        {"concurrency", required_argument, NULL, S_OPT_CONCURRENCY},
         {"p95-ms", required_argument, NULL, S_OPT_P95},
         {"plot", required_argument, NULL, S_OPT_PLOT},
         {NULL, 0, NULL, 0},
@@ -101,6 +114,19 @@ s_parse(ad_cli_t *cli, int argc, char **argv, s_opts_t *o)
         case S_OPT_OPEN:
             o->open = arg;
             break;
+        case S_OPT_DELAY:
+            if (ad_cli_parse_seconds("--max-delay-ms", arg, 0, 3600, &d))
+                return AD_CLI_EXIT_USAGE;
+            o->delay = arg;
+            break;
+        case S_OPT_CONCURRENCY: {
+            int64_t c64;
+
+            if (ad_cli_parse_int("--concurrency", arg, 1, 100000, &c64))
+                return AD_CLI_EXIT_USAGE;
+            o->conc = arg;
+            break;
+        }
         case S_OPT_P95:
             if (ad_cli_parse_seconds("--p95-ms", arg, 0.001, 1e6, &o->p95_ms))
                 return AD_CLI_EXIT_USAGE;
@@ -205,6 +231,8 @@ s_bench_argv(const s_opts_t *o, const char *exe, const char **argv)
     S_PASS("--duration", o->duration);
     S_PASS("--warmup", o->warmup);
     S_PASS("--open", o->open);
+    S_PASS("--max-delay-ms", o->delay);
+    S_PASS("--concurrency", o->conc);
 #undef S_PASS
     argv[n] = NULL;
 }

@@ -195,7 +195,8 @@ static const command_t s_commands[] = {
     {"bench-infer", ad_cli_bench_infer,
      "inference layouts (processes x threads x batch): throughput, latency, speedup",
      "usage: autodist bench-infer MODEL [--layouts PxTxB,...] [--duration S] [--warmup S]\n"
-     "                            [--open F,...] [--p95-ms X] [--plot FILE.png|.svg]\n"
+     "                            [--open F,...] [--max-delay-ms MS] [--concurrency C]\n"
+     "                            [--p95-ms X] [--plot FILE.png|.svg]\n"
      "\n"
      "Measure the inference artifact in directory MODEL (autodist export) on this node,\n"
      "without HTTP: P worker processes x T intra-op threads, each taking up to B queued\n"
@@ -214,6 +215,8 @@ static const command_t s_commands[] = {
      "  --warmup S      seconds before each, not measured (default 0.3)\n"
      "  --open F,...    open-loop rates as fractions of the closed loop's (default\n"
      "                  0.5,0.9; 0: closed loop only)\n"
+     "  --max-delay-ms MS  how long a batch waits to fill (default 5, as autodist serve)\n"
+     "  --concurrency C requests outstanding in closed loop (default P*B*2)\n"
      "  --p95-ms X      choose the best throughput whose p95 <= X ms (default: the best\n"
      "                  throughput)\n"
      "  --plot FILE     draw throughput against p95 (.png or .svg) with gnuplot: the\n"
