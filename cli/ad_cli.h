@@ -302,6 +302,27 @@ void ad_cli_clear(ad_cli_t *cli);
  */
 int ad_cli_no_sub(const char *cmd, const char *sub, const char *const *subs, size_t n);
 
+/*
+ * Run gnuplot (found through PATH) on script, which draws file.  Returns 0, or
+ * an exit status after printing why: gnuplot is not installed, or it failed
+ * (its last line of stderr), or it wrote nothing (cli/ad_cli_speedup_plot.c).
+ */
+int ad_cli_run_gnuplot(const char *script, const char *file);
+
+/* autodist bench-infer: inference layouts measured and stored (cli/ad_cli_infer.c). */
+int ad_cli_bench_infer(ad_cli_t *cli, int argc, char **argv);
+
+/*
+ * The stored layout of the artifact model (a directory) with the highest
+ * throughput whose p95 <= p95_ms (<= 0: the best throughput), from its newest
+ * bench-infer: open-loop figures where measured, else closed-loop.  Returns 0
+ * with *procs, *threads, *batch set; -ENOENT with err saying "run autodist
+ * bench-infer MODEL first" when it has none; -ERANGE when no layout meets the
+ * target (err names the lowest p95); AD_EDB.
+ */
+int ad_cli_infer_best_layout(ad_store_t *store, const char *model, double p95_ms, int *procs,
+                             int *threads, int *batch, ad_err_t *err);
+
 /* Print "autodist: MESSAGE" on stderr and return code, so `return ad_cli_fail(2, ...)` works. */
 int ad_cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

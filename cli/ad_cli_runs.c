@@ -33,6 +33,7 @@ enum {
     S_OPT_SORT,
     S_OPT_PLOT,
     S_OPT_HARDWARE,
+    S_OPT_KIND,
 };
 
 /* ---- shared -------------------------------------------------------------------------------- */
@@ -90,6 +91,7 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
         {"where", required_argument, NULL, S_OPT_WHERE},
         {"csv", no_argument, NULL, S_OPT_CSV},
         {"hardware", required_argument, NULL, S_OPT_HARDWARE},
+        {"kind", required_argument, NULL, S_OPT_KIND},
         {NULL, 0, NULL, 0},
     };
     static const struct option speedup_longs[] = {
@@ -148,6 +150,13 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
             o->filter.hardware = o->hw_fp;
             if (!ad_cli_hw_is_known(cli, o->hw_fp))
                 snprintf(o->hw_unknown, sizeof(o->hw_unknown), "%s", arg);
+            break;
+        case S_OPT_KIND:
+            /* Runs of `autodist bench-infer` (docs/bench-infer.md); training by default. */
+            if (strcmp(arg, "train") && strcmp(arg, "infer") && strcmp(arg, "all"))
+                return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                                   "--kind: \"%s\": expected train, infer or all", arg);
+            o->filter.kind = strcmp(arg, "all") ? arg : "*";
             break;
         case S_OPT_SORT:
             o->sort = arg;

@@ -316,13 +316,9 @@ out_free:
     return drawn;
 }
 
-/*
- * Run gnuplot (found through PATH) on script.  Returns 0, or an exit status
- * after printing why: gnuplot is not installed, or it failed (its last
- * line of stderr).
- */
-static int
-s_run_gnuplot(const char *script, const char *file)
+/* Run gnuplot on script (ad_cli.h). */
+int
+ad_cli_run_gnuplot(const char *script, const char *file)
 {
     int errpipe[2], execpipe[2], st, exec_errno = 0;
     char buf[4096], last[512] = "";
@@ -431,7 +427,7 @@ ad_cli_speedup_plot(const ad_cli_groups_t *gs, ad_store_t *store, const char *fi
         fprintf(stderr,
                 "autodist: --plot: drew the first %d of %d panels; narrow them with --where\n",
                 panels, panels + left_out);
-    rc = s_run_gnuplot(path, file);
+    rc = ad_cli_run_gnuplot(path, file);
     unlink(path);
     if (!rc && out == AD_CLI_OUT_TABLE)
         printf("plot: %s (%d panel%s)\n", file, panels, panels == 1 ? "" : "s");

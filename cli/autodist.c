@@ -121,7 +121,7 @@ static const command_t s_commands[] = {
      "  --limit K       at most K jobs, 1..100000\n"},
     {"runs", ad_cli_runs, "logged runs, read from the store (no coordinator needed)",
      "usage: autodist runs [--where EXPR] [--model M] [--dataset D] [--job ID] [--limit K]\n"
-     "                     [--hardware H] [--csv]\n"
+     "                     [--hardware H] [--kind train|infer|all] [--csv]\n"
      "\n"
      "A table of the runs in HOME/runs.db, newest first: ID JOB MODEL DATASET BATCH\n"
      "LAYOUT STATE SAMPLES/S SPEEDUP ACCURACY.  Reads the store directly, so it works\n"
@@ -137,6 +137,8 @@ static const command_t s_commands[] = {
      "                 cluster's), 4 or more of its fingerprint's first digits, or the\n"
      "                 fingerprint; --json keeps \"hardware\" and adds \"hardware_name\"\n"
      "  --limit K      at most K runs, 1..1000000000\n"
+     "  --kind K       train (default: the runs of jobs), infer (autodist bench-infer)\n"
+     "                 or all\n"
      "  --csv          CSV (RFC 4180 quoting) with the columns of --json\n"},
     {"speedup", ad_cli_speedup, "speedup and efficiency of every layout, from the store",
      "usage: autodist speedup [--where EXPR] [--sort FIELDS] [--limit K] [--csv]\n"
@@ -190,6 +192,35 @@ static const command_t s_commands[] = {
      "  --model M       only model M;  --dataset D  only dataset D\n"
      "  --hardware H    only hardware class H: its name (HARDWARE shows it), 4 or more\n"
      "                  digits of its fingerprint, or the fingerprint\n"},
+    {"bench-infer", ad_cli_bench_infer,
+     "inference layouts (processes x threads x batch): throughput, latency, speedup",
+     "usage: autodist bench-infer MODEL [--layouts PxTxB,...] [--duration S] [--warmup S]\n"
+     "                            [--open F,...] [--max-delay-ms MS] [--concurrency C]\n"
+     "                            [--p95-ms X] [--plot FILE.png|.svg]\n"
+     "\n"
+     "Measure the inference artifact in directory MODEL (autodist export) on this node,\n"
+     "without HTTP: P worker processes x T intra-op threads, each taking up to B queued\n"
+     "single-sample requests as one batch.  First the sequential baseline (1x1x1, one\n"
+     "request at a time), then each layout in closed loop (C = P*B*2 requests outstanding)\n"
+     "and open loop (Poisson arrivals at 50% and 90% of its closed-loop throughput;\n"
+     "latency includes queueing).  Every measurement is stored as a run of kind infer\n"
+     "(autodist runs --kind infer); training speedups, baselines and the planner never\n"
+     "read them.  Prints RUN LAYOUT MODE LOAD SAMPLES/S P50_MS P95_MS P99_MS SPEEDUP (over\n"
+     "the sequential) EFFICIENCY (speedup / cores), then the layout `autodist serve\n"
+     "--layout auto` would take (docs/bench-infer.md).\n"
+     "\n"
+     "options:\n"
+     "  --layouts L     PxTxB,... (default: P*T <= this node's cores, B in 1,4,8,16,32)\n"
+     "  --duration S    measured seconds of each load mode (default 1)\n"
+     "  --warmup S      seconds before each, not measured (default 0.3)\n"
+     "  --open F,...    open-loop rates as fractions of the closed loop's (default\n"
+     "                  0.5,0.9; 0: closed loop only)\n"
+     "  --max-delay-ms MS  how long a batch waits to fill (default 5, as autodist serve)\n"
+     "  --concurrency C requests outstanding in closed loop (default P*B*2)\n"
+     "  --p95-ms X      choose the best throughput whose p95 <= X ms (default: the best\n"
+     "                  throughput)\n"
+     "  --plot FILE     draw throughput against p95 (.png or .svg) with gnuplot: the\n"
+     "                  layouts, their Pareto front and the --p95-ms line\n"},
     {"import", ad_cli_import, "add logged runs from a CSV file to the store",
      "usage: autodist import FILE.csv [--dry-run]\n"
      "\n"

@@ -111,20 +111,24 @@ static const char s_schema_v1[] =
     " AND threads_per_proc = " #row ".threads_per_proc AND device = " #row ".device"
 /* A completed run with a throughput counts in its group. */
 #define S_COUNTS(row) "(" #row ".state = 'COMPLETED' AND " #row ".samples_per_s > 0)"
-#define S_GROUP_ADD(row) \
+/* From schema 6 on, only a training run does (runs.kind). */
+#define S_TRAINS(row) "(" #row ".kind = 'train' AND " S_COUNTS(row) ")"
+#define S_GROUP_ADD(row) S_GROUP_ADD_IF(row, S_COUNTS(row))
+#define S_GROUP_ADD_IF(row, counts) \
     "INSERT INTO run_groups SELECT " S_GROUP_OF(row) ", 1, " #row ".samples_per_s, " \
     #row ".samples_per_s * " #row ".samples_per_s, " #row ".speedup IS NOT NULL," \
-    " coalesce(" #row ".speedup, 0) WHERE " S_COUNTS(row) \
+    " coalesce(" #row ".speedup, 0) WHERE " counts \
     " ON CONFLICT (" ST_GROUP_KEY ") DO UPDATE SET runs = runs + 1," \
     " sum_sps = sum_sps + excluded.sum_sps, sum_sps2 = sum_sps2 + excluded.sum_sps2," \
     " speedups = speedups + excluded.speedups," \
     " sum_speedup = sum_speedup + excluded.sum_speedup;"
-#define S_GROUP_SUB(row) \
+#define S_GROUP_SUB(row) S_GROUP_SUB_IF(row, S_COUNTS(row))
+#define S_GROUP_SUB_IF(row, counts) \
     "UPDATE run_groups SET runs = runs - 1, sum_sps = sum_sps - " #row ".samples_per_s," \
     " sum_sps2 = sum_sps2 - " #row ".samples_per_s * " #row ".samples_per_s," \
     " speedups = speedups - (" #row ".speedup IS NOT NULL)," \
     " sum_speedup = sum_speedup - coalesce(" #row ".speedup, 0)" \
-    " WHERE " S_GROUP_IS(row) " AND " S_COUNTS(row) ";" \
+    " WHERE " S_GROUP_IS(row) " AND " counts ";" \
     "DELETE FROM run_groups WHERE " S_GROUP_IS(row) " AND runs <= 0;"
 
 /*
@@ -167,6 +171,26 @@ static const char s_schema_v2[] =
     "CREATE TRIGGER runs_group_drop AFTER DELETE ON runs WHEN " S_COUNTS(old) " BEGIN "
         S_GROUP_SUB(old)
     " END;";
+
+/*
+ * Schema 6's run_groups: the same triggers, counting training runs only (a
+ * run of kind infer joins no speedup group).
+ */
+#define S_SCHEMA_V6_GROUPS \
+    "DROP TRIGGER IF EXISTS runs_group_add;" \
+    "DROP TRIGGER IF EXISTS runs_group_move;" \
+    "DROP TRIGGER IF EXISTS runs_group_drop;" \
+    "CREATE TRIGGER runs_group_add AFTER INSERT ON runs WHEN " S_TRAINS(new) " BEGIN " \
+        S_GROUP_ADD_IF(new, S_TRAINS(new)) \
+    " END;" \
+    "CREATE TRIGGER runs_group_move AFTER UPDATE OF " ST_GROUP_KEY ", state, samples_per_s," \
+    " speedup, kind ON runs WHEN " S_TRAINS(old) " OR " S_TRAINS(new) " BEGIN " \
+        S_GROUP_SUB_IF(old, S_TRAINS(old)) \
+        S_GROUP_ADD_IF(new, S_TRAINS(new)) \
+    " END;" \
+    "CREATE TRIGGER runs_group_drop AFTER DELETE ON runs WHEN " S_TRAINS(old) " BEGIN " \
+        S_GROUP_SUB_IF(old, S_TRAINS(old)) \
+    " END;"
 
 /* clang-format on */
 
@@ -282,7 +306,27 @@ static const char s_schema_v6[] =
     " hardware TEXT,"
     " created REAL NOT NULL,"
     " measured REAL);"
-    "CREATE INDEX models_parent ON models (parent) WHERE parent IS NOT NULL;";
+    "CREATE INDEX models_parent ON models (parent) WHERE parent IS NOT NULL;"
+    /*
+     * bench-infer (docs/bench-infer.md): the latency figures of a run of kind
+     * infer, one load mode each; bench is when its bench-infer began, so the
+     * layouts of one bench are read together.  run_groups (the speedup table)
+     * counts training runs only.
+     */
+    "CREATE TABLE infer_runs ("
+    " run INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,"
+    " model_path TEXT NOT NULL,"
+    " mode TEXT NOT NULL,"
+    " concurrency INTEGER,"
+    " rate REAL,"
+    " p50_ms REAL,"
+    " p95_ms REAL,"
+    " p99_ms REAL,"
+    " mean_ms REAL,"
+    " samples INTEGER,"
+    " backend TEXT,"
+    " bench REAL NOT NULL);"
+    "CREATE INDEX infer_runs_model ON infer_runs (model_path, bench);" S_SCHEMA_V6_GROUPS;
 
 /* Migration to version v is s_migrations[v]; entry 0 is the empty file. */
 static const char *const s_migrations[] = {NULL,        s_schema_v1, s_schema_v2, s_schema_v3,

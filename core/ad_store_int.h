@@ -217,6 +217,12 @@ void st_append_states(char *sql, size_t len, unsigned mask);
 /* The equality conditions of filter f into c (room for ST_CONDS_MAX); returns how many. */
 int st_conds(const ad_run_filter_t *f, st_cond_t *c);
 
+/*
+ * Append " AND kind = 'K'" for the filter's kind: training runs unless it asks
+ * for "infer" or "*" (any), so no figure of training ever reads an inference run.
+ */
+void st_append_kind(char *sql, size_t len, const ad_run_filter_t *f);
+
 /* Build "... AND col = ?" for the conditions; bind them in the same order after prepare. */
 void st_append_conds(char *sql, size_t len, const st_cond_t *c, int n);
 

@@ -278,6 +278,18 @@ st_append_conds(char *sql, size_t len, const st_cond_t *c, int n)
 }
 
 void
+st_append_kind(char *sql, size_t len, const ad_run_filter_t *f)
+{
+    const char *kind = f && f->kind ? f->kind : "train";
+    size_t used = strlen(sql);
+
+    if (strcmp(kind, "*") == 0)
+        return;
+    snprintf(sql + used, len - used, " AND kind = '%s'",
+             strcmp(kind, "infer") == 0 ? "infer" : "train");
+}
+
+void
 st_bind_conds(sqlite3_stmt *stmt, const st_cond_t *c, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -302,6 +314,7 @@ ad_store_each_run(ad_store_t *self, const ad_run_filter_t *filter, ad_store_run_
 
     ad_err_clear(&self->err);
     st_append_conds(sql, sizeof(sql), conds, n);
+    st_append_kind(sql, sizeof(sql), filter);
     if (filter)
         st_append_states(sql, sizeof(sql), filter->states);
     used = strlen(sql);

@@ -286,7 +286,8 @@ ad_store_each_speedup(ad_store_t *self, const ad_run_filter_t *filter, ad_store_
         snprintf(sql, sizeof(sql),
                  "SELECT " ST_GROUP_KEY ", count(*), avg(samples_per_s),"
                  " avg(samples_per_s * samples_per_s), avg(speedup), group_concat(flags)"
-                 " FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0");
+                 " FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0"
+                 " AND kind = 'train'");
     else
         /* The flags of its runs through runs_flagged: only the flagged runs are read. */
         snprintf(sql, sizeof(sql),
@@ -398,7 +399,7 @@ ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad_sto
 {
     const char *op = "list speedups";
     char sql[1024] = "SELECT " ST_RUN_COLS " FROM runs WHERE state = 'COMPLETED'"
-                     " AND samples_per_s > 0";
+                     " AND samples_per_s > 0 AND kind = 'train'";
     st_cond_t conds[ST_CONDS_MAX];
     sqlite3_stmt *stmt = NULL;
     s_group_t g = {0};

@@ -116,8 +116,10 @@ test_migrate_from_v3(void **st)
     sft_run(&run, 2, 1, 1, AD_JOB_COMPLETED, 300);
     id = sft_add_run(store, &run);
     ad_store_close(&store);
-    /* Back to schema 3 exactly: what versions 6, 5 and 4 added goes. */
-    sft_raw_exec(path, "DROP TABLE models; ALTER TABLE runs DROP COLUMN kind;");
+    /* Back to schema 3 exactly: what versions 6, 5 and 4 added goes (v6 remakes the triggers). */
+    sft_raw_exec(path, "DROP TABLE models; DROP TABLE infer_runs; DROP TRIGGER runs_group_add;"
+                       " DROP TRIGGER runs_group_move; DROP TRIGGER runs_group_drop;"
+                       " ALTER TABLE runs DROP COLUMN kind;");
     sft_raw_exec(path, "DROP TABLE baselines; DROP TABLE run_tags; DROP INDEX runs_import_key;"
                        " DROP INDEX runs_flagged; DROP INDEX runs_peak_rss;");
     static const char *const v5_columns[] = {

@@ -241,6 +241,7 @@ typedef struct ad_run_filter {
     unsigned states;      /* AD_JOB_MASK() bits; 0 = any (speedups: COMPLETED only) */
     int64_t limit;        /* at most this many rows; 0 = no limit */
     bool newest_first;    /* order by id descending instead of ascending */
+    const char *kind;     /* runs.kind: NULL = "train" (training only), "infer", "*" = any */
 } ad_run_filter_t;
 
 /*
@@ -621,6 +622,63 @@ int ad_store_each_speedup_of(ad_store_t *self, const ad_run_filter_t *filter, ad
  */
 int ad_store_each_baseline(ad_store_t *self, const ad_run_filter_t *filter, ad_store_baseline_fn fn,
                            void *arg);
+
+/* Inference layouts (core/ad_store_infer.c, schema 6, docs/bench-infer.md). */
+
+/* One layout and load mode that `autodist bench-infer` measured: a run of kind infer. */
+typedef struct ad_infer_run {
+    const char *model_path; /* the artifact directory (absolute) */
+    const char *arch;       /* the zoo architecture: runs.model */
+    const char *dataset;    /* "infer:<artifact name>": runs.dataset */
+    const char *hardware;   /* hardware class of this node ("" = unknown) */
+    const char *backend;    /* BLAS and engine the figures used; NULL = unknown */
+    const char *mode;       /* "closed" (C outstanding) or "open" (Poisson arrivals) */
+    int procs;              /* worker processes: runs.procs_per_node */
+    int threads;            /* intra-op threads per process: runs.threads_per_proc */
+    int batch;              /* largest batch a worker runs: runs.batch_size */
+    int concurrency;        /* closed loop: requests outstanding; 0 = open loop */
+    double rate;            /* open loop: arrivals per second; NaN = closed loop */
+    double samples_per_s;   /* throughput achieved */
+    double p50_ms;          /* latency percentiles, queueing included */
+    double p95_ms;          /* ... */
+    double p99_ms;          /* ... */
+    double mean_ms;         /* mean latency */
+    int64_t samples;        /* requests measured (warm-up excluded) */
+    double speedup;         /* samples_per_s / the sequential's of the same bench; NaN = none */
+    double started, ended;  /* when the layout ran (unix s) */
+    double bench;           /* when the bench began (unix s): the layouts of one bench share it */
+} ad_infer_run_t;
+
+/*
+ * Store r as a COMPLETED run of kind infer (one node) with its latency figures
+ * (infer_runs).  It joins no speedup group, baseline or planner fit: those
+ * read training runs only.  *id gets the run's id.  Returns 0, AD_EINVAL (a
+ * layout below 1, no model path, unknown mode) or AD_EDB.
+ */
+int ad_store_add_infer_run(ad_store_t *self, const ad_infer_run_t *r, int64_t *id);
+
+/* The layout ad_store_infer_best() chose. */
+typedef struct ad_infer_choice {
+    int64_t run;          /* the run measured */
+    int procs;            /* processes */
+    int threads;          /* intra-op threads per process */
+    int batch;            /* largest batch */
+    char mode[8];         /* "open" or "closed": which load its p95 comes from */
+    double samples_per_s; /* its throughput */
+    double p95_ms;        /* its p95 latency */
+    bool met;             /* p95_ms <= the target (always true without one) */
+} ad_infer_choice_t;
+
+/*
+ * The layout of the newest bench of the artifact at model_path with the
+ * highest throughput whose p95 <= p95_ms: a layout's open-loop runs when it
+ * has any, else its closed-loop run.  p95_ms <= 0 (or NaN): the best
+ * closed-loop throughput.  No layout meets the target: the one with the
+ * lowest p95, met false.  Returns 0, -ENOENT ("no inference bench of
+ * MODEL_PATH: run autodist bench-infer MODEL first") or AD_EDB.
+ */
+int ad_store_infer_best(ad_store_t *self, const char *model_path, double p95_ms,
+                        ad_infer_choice_t *out);
 
 /*
  * Pin the baseline of the n runs ids: they must be COMPLETED 1x1x1 runs with a

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "autodist/ad_error.h"
+#include "autodist/ad_infer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -214,6 +215,13 @@ int ad_torch_forward_backward_kd(ad_model_t *self, const float *x, const int64_t
                                  const float *teacher, int classes, double temperature,
                                  double alpha, double loss_scale, double *loss, int64_t *correct,
                                  ad_err_t *err);
+
+/*
+ * Export the model in eval form (BatchNorm folded into the convolution before
+ * it) into a new graph (*out, the caller's, ad_igraph_free()).  AD_ETORCH with
+ * err set if a layer does not fit.
+ */
+int ad_torch_export(ad_model_t *self, ad_igraph_t **out, ad_err_t *err);
 
 #ifdef __cplusplus
 }
