@@ -87,6 +87,11 @@ int ad_cli_sweep(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_keys(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_show(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv);
+/* Inference artifacts (cli/ad_cli_models.c, docs/inference.md): export a run, make int8 and
+ * pruned variants, list and compare them. */
+int ad_cli_export(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_optimize(ad_cli_t *cli, int argc, char **argv);
+int ad_cli_models(ad_cli_t *cli, int argc, char **argv);
 /* autodist ui: the dashboard and its read-only JSON API (cli/ad_cli_ui.c, docs/ui.md). */
 int ad_cli_ui(ad_cli_t *cli, int argc, char **argv);
 
