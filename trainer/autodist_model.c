@@ -593,8 +593,9 @@ s_variant_meta(const opts_t *o, ad_infer_t *model, const char *variant, json_t *
     }
     if (!json_is_object(meta))
         meta = json_object();
-    json_object_del(meta, "accuracy");
-    json_object_del(meta, "latency");
+    /* null, not absent: the library merges this over the parent's own keys */
+    json_object_set_new(meta, "accuracy", json_null());
+    json_object_set_new(meta, "latency", json_null());
     if (variant)
         json_object_set_new(meta, "variant", json_string(variant));
     else
