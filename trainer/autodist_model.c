@@ -223,6 +223,8 @@ s_meta_update(const char *dir, json_t *add, ad_err_t *err)
     char *path = ad_ckpt_path(dir, "model.json"), *tmp = NULL;
     json_error_t je;
     json_t *js = json_load_file(path, 0, &je);
+    FILE *f = NULL;
+    bool bad;
     int rc = 0;
 
     if (!json_is_object(js)) {
@@ -232,7 +234,12 @@ s_meta_update(const char *dir, json_t *add, ad_err_t *err)
     json_object_update(js, add);
     if (asprintf(&tmp, "%s.tmp", path) < 0)
         ad_oom(0);
-    if (json_dump_file(js, tmp, JSON_COMPACT) || rename(tmp, path)) {
+    f = fopen(tmp, "w");
+    bad = !f || json_dumpf(js, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', f) == EOF ||
+          fflush(f) || fsync(fileno(f));
+    if (f && fclose(f))
+        bad = true;
+    if (bad || rename(tmp, path)) {
         rc = ad_err_set(err, AD_EIO, "%s: %s", path, strerror(errno));
         unlink(tmp);
     }
