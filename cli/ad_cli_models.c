@@ -614,6 +614,7 @@ s_export_run(const s_source_t *s, const char *out, ad_model_row_t *m)
     m->arch = ad_strdup(ad_cli_jstr(r, "arch") ? ad_cli_jstr(r, "arch") : "?");
     m->variant = ad_strdup(ad_cli_jstr(r, "variant") ? ad_cli_jstr(r, "variant") : "fp32");
     m->size_bytes = ad_cli_jint(r, "size_bytes", 0);
+    m->params = ad_cli_jint(r, "params", 0);
     json_decref(r);
     return 0;
 }

@@ -359,6 +359,7 @@ s_export(opts_t *o, ad_err_t *err)
     char *state_path = ad_ckpt_path(o->checkpoint, AD_CKPT_STATE), *file = NULL;
     json_t *state = NULL, *meta = NULL;
     ad_dataset_t *ds = NULL;
+    ad_infer_t *art = NULL;
     json_error_t je;
     const char *arch, *fname;
     int rc;
@@ -387,11 +388,15 @@ s_export(opts_t *o, ad_err_t *err)
     s_progress("export: %s (%s) to %s", file, arch, o->out);
     rc = s_export_model(o, arch, file, ds, meta, err);
     if (!rc)
-        s_print(json_pack("{s:s, s:s, s:s, s:I, s:O, s:I}", "path", o->out, "arch", arch, "variant",
-                          "fp32", "size_bytes", (json_int_t)s_artifact_bytes(o->out), "classes",
+        rc = s_load(o->out, &art, err); /* what was written loads back */
+    if (!rc)
+        s_print(json_pack("{s:s, s:s, s:s, s:I, s:I, s:O, s:I}", "path", o->out, "arch", arch,
+                          "variant", "fp32", "size_bytes", (json_int_t)s_artifact_bytes(o->out),
+                          "params", (json_int_t)ad_infer_params(art), "classes",
                           json_object_get(meta, "classes"), "step",
                           (json_int_t)json_integer_value(json_object_get(state, "step"))));
 out_free:
+    ad_infer_free(&art);
     ad_data_close(&ds);
     json_decref(meta);
     json_decref(state);
