@@ -134,8 +134,9 @@ static int
 s_measure(const char *path, const s_measure_opts_t *mo, ad_model_row_t *row)
 {
     char threads[24], runs[24], host[256];
-    const char *eval[] = {"eval", path, "--record", NULL};
-    const char *meas[] = {"measure", path, "--record", "--threads", threads, "--runs", runs, NULL};
+    const char *eval[] = {"eval", path, "--record", "--expect-arch", row->arch, NULL};
+    const char *meas[] = {"measure", path, "--record",      "--threads", threads,
+                          "--runs",  runs, "--expect-arch", row->arch,   NULL};
     json_t *r = NULL;
     int rc;
 
@@ -546,6 +547,11 @@ s_print_row(ad_cli_t *cli, const ad_model_row_t *m, const char *verb)
     }
     printf("%s model %" PRId64 " (%s, %s %s): %s\n", verb, m->id, m->name, m->arch, m->variant,
            m->path);
+    if (isnan(m->accuracy) && isnan(m->p50_ms)) {
+        printf("  size %s, %" PRId64 " params; accuracy and latency not measured (--no-measure)\n",
+               s_fmt_size(m->size_bytes, size, sizeof(size)), m->params);
+        return;
+    }
     printf("  size %s, %" PRId64 " params, test accuracy %s%% (%" PRId64 " samples)\n",
            s_fmt_size(m->size_bytes, size, sizeof(size)), m->params,
            s_fmt_real(m->accuracy * 100, "%.2f", acc, sizeof(acc)), m->test_samples);
@@ -716,7 +722,7 @@ s_optimize_run(const ad_model_row_t *parent, const char *out, int64_t calibrate,
                bool structured, int64_t finetune, ad_model_row_t *v)
 {
     char num[32], ft[32], meta[64];
-    const char *args[16];
+    const char *args[20];
     json_t *r = NULL;
     int n = 0, rc;
 
@@ -743,6 +749,8 @@ s_optimize_run(const ad_model_row_t *parent, const char *out, int64_t calibrate,
     args[n++] = out;
     args[n++] = "--meta";
     args[n++] = meta;
+    args[n++] = "--expect-arch";
+    args[n++] = parent->arch;
     args[n] = NULL;
     if ((rc = s_model_run(args, &r)))
         return rc;

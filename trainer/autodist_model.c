@@ -12,7 +12,6 @@
 
 #include <jansson.h>
 
-#include "autodist/ad_ckpt.h"
 #include "autodist/ad_clock.h"
 #include "autodist/ad_data.h"
 #include "autodist/ad_error.h"
@@ -36,7 +35,8 @@
     "       autodist-model measure OUT [--threads T] [--runs N] [--record]\n"                      \
     "       autodist-model quantize OUT -o OUT2 --calibrate N [--meta JSON]\n"                     \
     "       autodist-model prune OUT -o OUT2 --fraction F [--structured] [--finetune STEPS]\n"     \
-    "                      [--meta JSON]\n"
+    "                      [--meta JSON]\n"                                                        \
+    "eval, measure, quantize, prune: --expect-arch ARCH refuses an artifact of another model\n"
 
 /* Fashion-MNIST's classes in label order (its IDX files carry none). */
 static const char *const s_fashion_names[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
@@ -74,6 +74,17 @@ s_progress(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* "DIR/NAME"; the caller frees it. */
+static char *
+s_path(const char *dir, const char *name)
+{
+    char *p;
+
+    if (asprintf(&p, "%s/%s", dir, name) < 0)
+        ad_oom(0);
+    return p;
 }
 
 /* Print doc (stolen) as one compact JSON line on stdout. */
@@ -114,7 +125,7 @@ s_artifact_bytes(const char *dir)
     int64_t total = 0;
 
     for (size_t i = 0; i < 2; i++) {
-        char *p = ad_ckpt_path(dir, files[i]);
+        char *p = s_path(dir, files[i]);
         struct stat st;
 
         if (stat(p, &st) == 0)
@@ -199,7 +210,10 @@ s_open_data(const char *dir, ad_infer_t *model, ad_split_t split, json_t **meta,
     return 0;
 }
 
-/* Load artifact dir, or a one-line error naming it. */
+/* --expect-arch: the architecture the caller's records give the artifact it reads (or NULL). */
+static const char *s_expect_arch;
+
+/* Load artifact dir, or a one-line error naming it (another architecture than expected, too). */
 static int
 s_load(const char *dir, ad_infer_t **model, ad_err_t *err)
 {
@@ -209,6 +223,12 @@ s_load(const char *dir, ad_infer_t **model, ad_err_t *err)
         ad_err_t inner = *err;
 
         ad_err_set(err, rc, "%s: %s", dir, inner.msg);
+    }
+    if (!rc && s_expect_arch && strcmp(ad_infer_arch(*model), s_expect_arch)) {
+        rc = ad_err_set(err, AD_ECKPT,
+                        "%s/model.json: a %s model, expected %s (the folder holds another model)",
+                        dir, ad_infer_arch(*model), s_expect_arch);
+        ad_infer_free(model);
     }
     return rc;
 }
@@ -220,7 +240,7 @@ s_load(const char *dir, ad_infer_t **model, ad_err_t *err)
 static int
 s_meta_update(const char *dir, json_t *add, ad_err_t *err)
 {
-    char *path = ad_ckpt_path(dir, "model.json"), *tmp = NULL;
+    char *path = s_path(dir, "model.json"), *tmp = NULL;
     json_error_t je;
     json_t *js = json_load_file(path, 0, &je);
     FILE *f = NULL;
@@ -356,7 +376,7 @@ out_free:
 static int
 s_export(opts_t *o, ad_err_t *err)
 {
-    char *state_path = ad_ckpt_path(o->checkpoint, AD_CKPT_STATE), *file = NULL;
+    char *state_path = s_path(o->checkpoint, "state.json"), *file = NULL;
     json_t *state = NULL, *meta = NULL;
     ad_dataset_t *ds = NULL;
     ad_infer_t *art = NULL;
@@ -376,7 +396,7 @@ s_export(opts_t *o, ad_err_t *err)
         rc = ad_err_set(err, AD_ECKPT, "%s: no model", state_path);
         goto out_free;
     }
-    file = ad_ckpt_path(o->checkpoint, fname ? fname : AD_CKPT_FINAL);
+    file = s_path(o->checkpoint, fname ? fname : "model.pt");
     rc = s_export_data(o, state, state_path, err);
     if (!rc)
         rc = s_meta_arg(o->meta, &meta, err);
@@ -786,6 +806,7 @@ enum {
     OPT_STRUCTURED,
     OPT_FINETUNE,
     OPT_RECORD,
+    OPT_EXPECT_ARCH,
     OPT_HELP,
 };
 
@@ -807,6 +828,7 @@ static const struct option s_longs[] = {
     {"structured", no_argument, NULL, OPT_STRUCTURED},
     {"finetune", required_argument, NULL, OPT_FINETUNE},
     {"record", no_argument, NULL, OPT_RECORD},
+    {"expect-arch", required_argument, NULL, OPT_EXPECT_ARCH},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -839,6 +861,9 @@ s_opt(opts_t *o, int c, const char *arg, ad_err_t *err)
         break;
     case OPT_RECORD:
         o->record = true;
+        break;
+    case OPT_EXPECT_ARCH:
+        s_expect_arch = arg;
         break;
     case OPT_IMAGE_SIZE:
         rc = ad_opt_int("--image-size", arg, 8, 4096, 0, &v, err);
