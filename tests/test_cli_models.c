@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stb/stb_image_write.h>
+
 #include "autodist/ad_job.h"
 #include "autodist/ad_store.h"
 #include "cli_fixture.h"
@@ -298,6 +300,74 @@ test_end_to_end(void **st)
     assert_non_null(strstr(cft_res.err, "weights.bin"));
     s_one_line(cft_res.err);
 }
+
+/* An image folder of classes bus, car, van: 10 PNGs of 12x12 each, one colour per class. */
+static void
+s_image_folder(const char *dir)
+{
+    static const char *const names[] = {"van", "bus", "car"}; /* made out of order */
+    unsigned char rgb[12 * 12 * 3];
+    char path[1400];
+
+    mkdir(dir, 0755);
+    for (int c = 0; c < 3; c++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[c]);
+        mkdir(path, 0755);
+        for (int i = 0; i < 10; i++) {
+            for (int k = 0; k < 12 * 12 * 3; k++)
+                rgb[k] = (unsigned char)(k % 3 == c ? 200 + (k * 7 + i * 13) % 50 : (k * i) % 40);
+            snprintf(path, sizeof(path), "%s/%s/%02d.png", dir, names[c], i);
+            assert_true(stbi_write_png(path, 12, 12, 3, rgb, 12 * 3) != 0);
+        }
+    }
+}
+
+/* A run on an image folder exports its folder names as classes and its 3x16x16 input. */
+static void
+test_imagefolder(void **st)
+{
+    ad_store_t *store;
+    int64_t job = 0, id;
+    char yaml[2048], dir[1200], rid[32], out[1200], js[1300];
+    FILE *f;
+    char *text;
+    long len;
+
+    (void)st;
+    snprintf(s_home, sizeof(s_home), "%s/home-folder", cft_tmp);
+    snprintf(dir, sizeof(dir), "%s/vehicles", cft_tmp);
+    s_image_folder(dir);
+    snprintf(yaml, sizeof(yaml),
+             "name: veh\nmodel: cnn\ndataset: {imagefolder: {path: %s, image_size: 16}}\n"
+             "steps: 10\nbatch_size: 8\nseed: 5\n",
+             dir);
+    store = s_store();
+    id = s_job_run(store, yaml, &job);
+    ad_store_close(&store);
+    assert_int_equal(s_sh("timeout 120 %s --model cnn --dataset imagefolder --data-dir %s "
+                          "--image-size 16 --steps 10 --batch-size 8 --seed 5 --threads 1 "
+                          "--log-every 0 --checkpoint %s/checkpoints/%lld >>%s/train.log 2>&1",
+                          AD_TRAIN_BIN, dir, s_home, (long long)job, cft_tmp),
+                     0);
+    snprintf(rid, sizeof(rid), "%lld", (long long)id);
+    snprintf(out, sizeof(out), "%s/veh-cnn", cft_tmp);
+    cft_expect(S_HOME("export", rid, "-o", out, "--runs", "10"), 0);
+    assert_non_null(strstr(cft_res.out, "samples)"));
+    snprintf(js, sizeof(js), "%s/model.json", out);
+    f = fopen(js, "r");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    text = calloc(1, (size_t)len + 1);
+    assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    assert_non_null(strstr(text, "\"bus\",\n    \"car\",\n    \"van\""));
+    assert_non_null(strstr(text, "\"image_size\": 16"));
+    assert_non_null(strstr(text, "\"run\": 1"));
+    assert_non_null(strstr(text, "\"accuracy\": {"));
+    free(text);
+}
 #endif
 
 int
@@ -308,6 +378,7 @@ main(void)
         cmocka_unit_test(test_errors),
 #ifdef AD_MODEL_BIN
         cmocka_unit_test(test_end_to_end),
+        cmocka_unit_test(test_imagefolder),
 #endif
     };
     int failed;
