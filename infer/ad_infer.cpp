@@ -1079,7 +1079,7 @@ s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int
             y = s_linear(a, n);
             break;
         case OP_MAXPOOL:
-            y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad});
+            y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad}, {1, 1});
             break;
         case OP_AVGPOOL:
             y = at::adaptive_avg_pool2d(a, {1, 1}).flatten(1);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "ad_test.h"
+#include "autodist/ad_data.h"
 #include "autodist/ad_infer.h"
 #include "autodist/ad_torch.h"
 
@@ -306,6 +307,179 @@ test_builder_rejects_misfits(void **state)
     assert_non_null(strstr(ad_infer_backend(), "oneDNN"));
 }
 
+/* n Fashion-MNIST samples of split from index first. */
+static float *
+s_fashion(ad_split_t split, int first, int n, int64_t *y)
+{
+    ad_data_opts_t o = {.name = "fashion-mnist"};
+    ad_dataset_t *d = NULL;
+    ad_err_t err = {0};
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
+    float *x = malloc(sizeof(float) * 784 * (size_t)n);
+
+    if (ad_data_open(&o, split, &d, &err))
+        fail_msg("fashion-mnist: %s", err.msg);
+    for (int i = 0; i < n; i++)
+        idx[i] = first + i;
+    if (ad_data_batch(d, idx, n, false, 0, x, y, &err))
+        fail_msg("fashion-mnist: %s", err.msg);
+    ad_data_close(&d);
+    free(idx);
+    return x;
+}
+
+static int
+s_argmax(const float *z, int k)
+{
+    int best = 0;
+
+    for (int i = 1; i < k; i++)
+        if (z[i] > z[best])
+            best = i;
+    return best;
+}
+
+static const char *s_self; /* this program, to load an artifact in a fresh process */
+
+/* The fresh process: load dir, run one zero sample, print its top class. */
+static int
+s_child_load(const char *dir)
+{
+    ad_infer_t *inf = NULL;
+    ad_err_t err = {0};
+    int c, h, w;
+
+    if (ad_infer_load(dir, &inf, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    ad_infer_shape(inf, &c, &h, &w);
+    float *x = calloc((size_t)(c * h * w), sizeof(float)), z[64];
+    if (ad_infer_run(inf, x, 1, z, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 3;
+    }
+    printf("variant %s top %d\n", ad_infer_variant(inf), s_argmax(z, ad_infer_classes(inf)));
+    free(x);
+    ad_infer_free(&inf);
+    return 0;
+}
+
+static void
+test_int8_cnn_agrees_with_fp32(void **state)
+{
+    enum { TRAIN = 512, TEST = 300, CAL = 200, B = 64 };
+    int64_t ytr[TRAIN], yte[TEST];
+    float *xtr = s_fashion(AD_SPLIT_TRAIN, 0, TRAIN, ytr);
+    float *xte = s_fashion(AD_SPLIT_TEST, 0, TEST, yte);
+    ad_model_t *m = s_model("cnn", 1, 28, 28);
+    ad_optim_t opt = {.kind = AD_OPTIM_SGD, .lr = 0.05, .momentum = 0.9};
+    ad_err_t err = {0};
+
+    /* A few epochs on 512 images: a model that has learnt something to quantise. */
+    assert_int_equal(ad_torch_set_optimizer(m, &opt, &err), 0);
+    for (int e = 0; e < 3; e++) {
+        for (int s = 0; s < TRAIN / B; s++) {
+            if (ad_torch_forward_backward(m, xtr + (size_t)s * B * 784, ytr + s * B, B, 1.0 / B,
+                                          NULL, NULL, &err) ||
+                ad_torch_step(m, &err))
+                fail_msg("train: %s", err.msg);
+        }
+    }
+    char dir[512], qdir[512];
+    ad_infer_t *fp = s_export_load(m, "cnn", dir, sizeof dir);
+    adt_fresh_dir(qdir, sizeof qdir, "cnn-int8");
+
+    /* Calibration samples of another shape: both shapes named. */
+    assert_int_equal(ad_infer_quantize(fp, xtr, CAL, 3, 28, 28, qdir, NULL, &err), AD_EINVAL);
+    adt_assert_has(err.msg, "calibration samples are 3x28x28, the model takes 1x28x28");
+    assert_int_equal(ad_infer_quantize(fp, xtr, 0, 1, 28, 28, qdir, NULL, &err), AD_EINVAL);
+    if (ad_infer_quantize(fp, xtr, CAL, 1, 28, 28, qdir, "{\"parent\": \"cnn\"}", &err))
+        fail_msg("quantize: %s", err.msg);
+
+    ad_infer_t *q = NULL;
+    if (ad_infer_load(qdir, &q, &err))
+        fail_msg("load int8: %s", err.msg);
+    assert_string_equal(ad_infer_variant(q), "int8");
+    assert_string_equal(ad_infer_arch(q), "cnn");
+    adt_assert_has(ad_infer_meta(q), "\"parent\": \"cnn\"");
+    /* int8 weights: the file is about 4x smaller. */
+    assert_true(ad_infer_bytes(q) * 3 < ad_infer_bytes(fp));
+    assert_int_equal(ad_infer_quantize(q, xtr, CAL, 1, 28, 28, qdir, NULL, &err), AD_EINVAL);
+
+    float *zf = malloc(sizeof(float) * TEST * CLASSES), *zq = malloc(sizeof(float) * TEST * 10);
+    assert_int_equal(ad_infer_run(fp, xte, TEST, zf, &err), 0);
+    if (ad_infer_run(q, xte, TEST, zq, &err))
+        fail_msg("run int8: %s", err.msg);
+    int agree = 0, right_f = 0, right_q = 0;
+    for (int i = 0; i < TEST; i++) {
+        int a = s_argmax(zf + i * CLASSES, CLASSES), b = s_argmax(zq + i * CLASSES, CLASSES);
+        agree += a == b;
+        right_f += a == yte[i];
+        right_q += b == yte[i];
+    }
+    if (getenv("AD_TEST_VERBOSE"))
+        printf("int8 agrees on %d/%d; accuracy fp32 %d int8 %d\n", agree, TEST, right_f, right_q);
+    assert_true(right_f > TEST / 2); /* it did learn */
+    assert_true(agree * 100 >= 95 * TEST);
+    /* Batch 1 gives the batch's answer. */
+    float z1[CLASSES];
+    assert_int_equal(ad_infer_run(q, xte + 784 * 7, 1, z1, &err), 0);
+    assert_int_equal(s_argmax(z1, CLASSES), s_argmax(zq + 7 * CLASSES, CLASSES));
+
+    /* A fresh process loads the int8 artifact. */
+    adt_sh_t r = adt_sh("'%s' --load '%s'", s_self, qdir);
+    if (r.status != 0)
+        fail_msg("fresh load: %s", r.err);
+    adt_assert_has(r.out, "variant int8 top ");
+    adt_sh_free(&r);
+    free(zf);
+    free(zq);
+    free(xtr);
+    free(xte);
+    ad_infer_free(&q);
+    ad_infer_free(&fp);
+    ad_torch_model_free(&m);
+}
+
+static void
+test_int8_resnet18_and_mobilenet_run(void **state)
+{
+    static const char *const names[] = {"resnet18", "mobilenet_v2"};
+
+    for (int z = 0; z < 2; z++) {
+        int per = 3 * 32 * 32;
+        ad_model_t *m = s_model(names[z], 3, 32, 32);
+        ad_err_t err = {0};
+        char dir[512], qdir[512];
+
+        s_train(m, per);
+        ad_infer_t *fp = s_export_load(m, names[z], dir, sizeof dir);
+        float *cal = s_inputs(16, per, 3), logits[4 * CLASSES], lf[4 * CLASSES];
+        adt_fresh_dir(qdir, sizeof qdir, "int8");
+        if (ad_infer_quantize(fp, cal, 16, 3, 32, 32, qdir, NULL, &err))
+            fail_msg("quantize %s: %s", names[z], err.msg);
+        ad_infer_t *q = NULL;
+        if (ad_infer_load(qdir, &q, &err))
+            fail_msg("load int8 %s: %s", names[z], err.msg);
+        assert_int_equal(ad_infer_run(q, cal, 4, logits, &err), 0);
+        assert_int_equal(ad_infer_run(fp, cal, 4, lf, &err), 0);
+        double num = 0, den = 0;
+        for (int i = 0; i < 4 * CLASSES; i++) {
+            assert_true(isfinite(logits[i]));
+            num += (logits[i] - lf[i]) * (logits[i] - lf[i]);
+            den += lf[i] * lf[i];
+        }
+        if (getenv("AD_TEST_VERBOSE"))
+            printf("%s int8 relative error %g\n", names[z], sqrt(num / den));
+        assert_true(ad_infer_bytes(q) * 3 < ad_infer_bytes(fp));
+        free(cal);
+        ad_infer_free(&q);
+        ad_infer_free(&fp);
+        ad_torch_model_free(&m);
+    }
+}
+
 static int
 s_setup(void **state)
 {
@@ -319,14 +493,19 @@ s_teardown(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builder_rejects_misfits),
         cmocka_unit_test(test_export_matches_every_model),
         cmocka_unit_test(test_bad_artifacts_fail_naming_the_file),
+        cmocka_unit_test(test_int8_cnn_agrees_with_fp32),
+        cmocka_unit_test(test_int8_resnet18_and_mobilenet_run),
     };
 
     ad_infer_set_threads(1);
+    if (argc == 3 && !strcmp(argv[1], "--load"))
+        return s_child_load(argv[2]);
+    s_self = argv[0];
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
