@@ -489,7 +489,16 @@ s_source_resolve(ad_cli_t *cli, ad_store_t *store, const char *arg, s_source_t *
                                id);
         }
         snprintf(s->ckpt, sizeof(s->ckpt), "%s/%" PRId64, ad_cli_home(cli)->checkpoints, run.job);
-        s_source_spec(s, run.spec);
+        if (run.spec) {
+            s_source_spec(s, run.spec);
+        } else { /* a run the coordinator has not given its job's spec: the job's own */
+            ad_job_row_t jrow;
+
+            ad_store_job_row_init(&jrow);
+            if (ad_store_get_job(store, run.job, &jrow) == 0)
+                s_source_spec(s, jrow.spec);
+            ad_store_job_row_clear(&jrow);
+        }
         ad_store_run_clear(&run);
     }
     snprintf(state, sizeof(state), "%s/state.json", s->ckpt);

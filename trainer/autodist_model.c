@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -576,32 +577,64 @@ s_time(ad_infer_t *model, int64_t runs, double *p50, double *p95, double *tput, 
     return rc;
 }
 
+/*
+ * Pin this process to the first threads CPUs it may use, so a model and its
+ * variants are measured on the same cores; their list ("0,1") into buf.
+ */
+static void
+s_pin(int64_t threads, char *buf, size_t size)
+{
+    cpu_set_t all, keep;
+    size_t len = 0;
+    int64_t n = 0;
+
+    buf[0] = '\0';
+    if (sched_getaffinity(0, sizeof(all), &all) != 0) {
+        snprintf(buf, size, "any");
+        return;
+    }
+    CPU_ZERO(&keep);
+    for (int c = 0; c < CPU_SETSIZE && n < threads; c++) {
+        if (!CPU_ISSET(c, &all))
+            continue;
+        CPU_SET(c, &keep);
+        n++;
+        if (len < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s%d", len ? "," : "", c);
+    }
+    if (sched_setaffinity(0, sizeof(keep), &keep) != 0)
+        snprintf(buf, size, "any");
+}
+
 static int
 s_measure(const opts_t *o, ad_err_t *err)
 {
     ad_infer_t *model = NULL;
     double p50 = NAN, p95 = NAN, tput = NAN;
+    char cpus[256];
     int rc;
 
+    s_pin(o->threads, cpus, sizeof(cpus));
     ad_infer_set_threads((int)o->threads);
     rc = s_load(o->artifact, &model, err);
     if (rc)
         return rc;
-    s_progress("measure: %s on %" PRId64 " thread(s)", o->artifact, o->threads);
+    s_progress("measure: %s on %" PRId64 " thread(s), CPUs %s", o->artifact, o->threads, cpus);
     rc = s_time(model, o->runs, &p50, &p95, &tput, err);
     if (!rc && o->record) {
-        json_t *add = json_pack("{s:{s:f, s:f, s:f, s:I, s:s}}", "latency", "p50_ms", p50, "p95_ms",
-                                p95, "tput_b32", tput, "threads", (json_int_t)o->threads, "backend",
-                                ad_infer_backend());
+        json_t *add = json_pack("{s:{s:f, s:f, s:f, s:I, s:s, s:s}}", "latency", "p50_ms", p50,
+                                "p95_ms", p95, "tput_b32", tput, "threads", (json_int_t)o->threads,
+                                "cpus", cpus, "backend", ad_infer_backend());
 
         rc = s_meta_update(o->artifact, add, err);
         json_decref(add);
     }
     if (!rc)
-        s_print(json_pack("{s:f, s:f, s:f, s:I, s:s, s:I, s:I, s:s, s:s}", "p50_ms", p50, "p95_ms",
-                          p95, "tput_b32", tput, "threads", (json_int_t)o->threads, "backend",
-                          ad_infer_backend(), "params", (json_int_t)ad_infer_params(model),
-                          "size_bytes", (json_int_t)s_artifact_bytes(o->artifact), "variant",
+        s_print(json_pack("{s:f, s:f, s:f, s:I, s:s, s:s, s:I, s:I, s:s, s:s}", "p50_ms", p50,
+                          "p95_ms", p95, "tput_b32", tput, "threads", (json_int_t)o->threads,
+                          "cpus", cpus, "backend", ad_infer_backend(), "params",
+                          (json_int_t)ad_infer_params(model), "size_bytes",
+                          (json_int_t)s_artifact_bytes(o->artifact), "variant",
                           ad_infer_variant(model), "arch", ad_infer_arch(model)));
     ad_infer_free(&model);
     return rc;
