@@ -376,17 +376,42 @@ test_imagefolder(void **st)
     assert_non_null(strstr(text, "\"accuracy\": {"));
     free(text);
 }
+
+/*
+ * A checkpoint folder (no run) of a network with BatchNorm: resnet18 on the
+ * synthetic 3x32x32 data exports (BatchNorm folded) and quantises.
+ */
+static void
+test_resnet18_folder(void **st)
+{
+    char ck[1200], out[1200];
+
+    (void)st;
+    snprintf(s_home, sizeof(s_home), "%s/home-r18", cft_tmp);
+    snprintf(ck, sizeof(ck), "%s/ck-r18", cft_tmp);
+    snprintf(out, sizeof(out), "%s/r18", cft_tmp);
+    assert_int_equal(s_sh("timeout 120 %s --model resnet18 --dataset synthetic --steps 2 "
+                          "--batch-size 4 --seed 1 --threads 1 --log-every 0 --checkpoint %s "
+                          ">>%s/train.log 2>&1",
+                          AD_TRAIN_BIN, ck, cft_tmp),
+                     0);
+    cft_expect(S_HOME("export", ck, "-o", out, "--no-measure"), 0);
+    assert_non_null(strstr(cft_res.out, "exported model 1 (r18, resnet18 fp32)"));
+    cft_expect(S_HOME("optimize", "r18", "--int8", "--calibrate", "8", "--no-measure"), 0);
+    assert_non_null(strstr(cft_res.out, "optimized model 2 (r18-int8, resnet18 int8)"));
+    cft_expect(S_HOME("models", "--parsable"), 0);
+    assert_non_null(strstr(cft_res.out, "|r18-int8|int8|resnet18|"));
+}
 #endif
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_models_table),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_models_table),    cmocka_unit_test(test_errors),
 #ifdef AD_MODEL_BIN
-        cmocka_unit_test(test_end_to_end),
-        cmocka_unit_test(test_imagefolder),
+        cmocka_unit_test(test_end_to_end),      cmocka_unit_test(test_imagefolder),
+        cmocka_unit_test(test_resnet18_folder),
 #endif
     };
     int failed;
