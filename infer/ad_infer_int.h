@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <exception>
 #include <vector>
 
 /* What a node does. */
@@ -53,6 +54,26 @@ struct ad_infer {
     std::vector<int> last_use; /* the last node reading each node's output */
     bool int8 = false;         /* runs the quantised path */
 };
+
+/* Operation and activation names, as model.json spells them. */
+static const char *const s_op_names[] = {"input", "conv", "linear", "maxpool", "avgpool", "add"};
+static const char *const s_act_names[] = {"none", "relu", "relu6"};
+
+/* Run fn, turning any exception into an AD_ETORCH error. */
+template <typename Fn>
+static inline int
+s_infer_guard(ad_err_t *err, const char *what, Fn fn)
+{
+    try {
+        return fn();
+    } catch (const c10::Error &e) {
+        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what_without_backtrace());
+    } catch (const std::exception &e) {
+        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what());
+    } catch (...) {
+        return ad_err_set(err, AD_ETORCH, "%s: unknown C++ exception", what);
+    }
+}
 
 /* Append a prepared node after checking its inputs and shapes (sets its output shape). */
 int s_igraph_append(ad_igraph_t *g, INode &&n, ad_err_t *err);

@@ -480,6 +480,268 @@ test_int8_resnet18_and_mobilenet_run(void **state)
     }
 }
 
+/* Prune src to a fresh folder and load the result. */
+static ad_infer_t *
+s_prune(ad_infer_t *src, double fraction, bool structured, char *dir, size_t len)
+{
+    ad_err_t err = {0};
+    ad_infer_t *p = NULL;
+
+    adt_fresh_dir(dir, len, structured ? "structured" : "unstructured");
+    if (ad_infer_prune(src, fraction, structured, dir, NULL, &err))
+        fail_msg("prune %g: %s", fraction, err.msg);
+    if (ad_infer_load(dir, &p, &err))
+        fail_msg("load pruned: %s", err.msg);
+    assert_string_equal(ad_infer_variant(p), "pruned");
+    return p;
+}
+
+static void
+s_expect_runs(ad_infer_t *inf, const float *x, int n)
+{
+    float z[N * CLASSES];
+    ad_err_t err = {0};
+
+    if (ad_infer_run(inf, x, n, z, &err))
+        fail_msg("run: %s", err.msg);
+    for (int i = 0; i < n * CLASSES; i++)
+        assert_true(isfinite(z[i]));
+}
+
+/* Save g, load it, prune it by channel and check the logits did not move: the channels that go
+ * are exactly zero. */
+static void
+s_prune_same(ad_igraph_t *g, int64_t want_params)
+{
+    char dir[512], pdir[512];
+    ad_err_t err = {0};
+    ad_infer_t *inf = NULL;
+    float *x = s_inputs(N, 36, 8), za[N * CLASSES], zb[N * CLASSES];
+
+    adt_fresh_dir(dir, sizeof dir, "zeros");
+    assert_int_equal(ad_igraph_save(g, dir, NULL, &err), 0);
+    assert_int_equal(ad_infer_load(dir, &inf, &err), 0);
+    ad_infer_t *p = s_prune(inf, 0.5, true, pdir, sizeof pdir);
+    assert_int_equal(ad_infer_params(p), want_params);
+    assert_int_equal(ad_infer_run(inf, x, N, za, &err), 0);
+    assert_int_equal(ad_infer_run(p, x, N, zb, &err), 0);
+    for (int i = 0; i < N * CLASSES; i++)
+        assert_true(fabsf(za[i] - zb[i]) <= 1e-5f * fmaxf(1.0f, fabsf(za[i])));
+    ad_infer_free(&p);
+    ad_infer_free(&inf);
+    free(x);
+}
+
+static void
+test_prune_structured_removes_the_right_channels(void **state)
+{
+    ad_err_t err = {0};
+    float *w1 = s_inputs(1, 4 * 9, 1), *b1 = s_inputs(1, 4, 2), *lw = s_inputs(1, 10 * 36, 3);
+    float *dw = s_inputs(1, 4 * 9, 4), *db = s_inputs(1, 4, 5), *pw = s_inputs(1, 2 * 4, 6);
+    float pb[2] = {0.1f, 0.0f}, *lw2 = s_inputs(1, 10 * 2, 7);
+
+    /* Channels 1 and 3 of the first conv are zero, so are their bias and the depthwise bias. */
+    for (int c = 1; c < 4; c += 2) {
+        memset(w1 + c * 9, 0, 9 * sizeof(float));
+        b1[c] = 0;
+        db[c] = 0;
+    }
+    /* conv, max-pool, flatten into linear: features c*9 .. c*9+8 go with channel c. */
+    ad_igraph_t *g = ad_igraph_new(1, 6, 6);
+    int h = ad_igraph_conv(g, 0, w1, 4, 3, 3, b1, 1, 1, 1, AD_ACT_RELU, &err);
+    h = ad_igraph_maxpool(g, h, 2, 2, 0, &err);
+    assert_int_equal(ad_igraph_linear(g, h, lw, 10, NULL, AD_ACT_NONE, &err), 3);
+    s_prune_same(g, (2 * 9 + 2) + (10 * 18 + 10));
+    ad_igraph_free(&g);
+
+    /* conv, depthwise conv (follows), pointwise conv (its channel 1 is zero), pool, linear. */
+    memset(pw + 4, 0, 4 * sizeof(float));
+    g = ad_igraph_new(1, 6, 6);
+    h = ad_igraph_conv(g, 0, w1, 4, 3, 3, b1, 1, 1, 1, AD_ACT_RELU6, &err);
+    h = ad_igraph_conv(g, h, dw, 4, 3, 3, db, 1, 1, 4, AD_ACT_RELU, &err);
+    h = ad_igraph_conv(g, h, pw, 2, 1, 1, pb, 1, 0, 1, AD_ACT_RELU, &err);
+    h = ad_igraph_avgpool(g, h, &err);
+    assert_int_equal(ad_igraph_linear(g, h, lw2, 10, NULL, AD_ACT_NONE, &err), 5);
+    s_prune_same(g, (2 * 9 + 2) + (2 * 9 + 2) + (1 * 2 + 1) + (10 * 1 + 10));
+    ad_igraph_free(&g);
+    free(w1), free(b1), free(lw), free(dw), free(db), free(pw), free(lw2);
+}
+
+static void
+test_prune_cnn(void **state)
+{
+    int per = 784;
+    ad_model_t *m = s_model("cnn", 1, 28, 28);
+    char dir[512], sdir[512], udir[512];
+    ad_err_t err = {0};
+
+    s_train(m, per);
+    ad_infer_t *fp = s_export_load(m, "cnn", dir, sizeof dir);
+    float *x = s_inputs(N, per, 21);
+
+    assert_int_equal(ad_infer_prune(fp, 0.0, true, dir, NULL, &err), AD_EINVAL);
+    adt_assert_has(err.msg, "fraction 0 is not in (0, 1)");
+    assert_int_equal(ad_infer_prune(fp, 1.0, false, dir, NULL, &err), AD_EINVAL);
+
+    /* Structured 0.5: conv 32 -> 16 and 64 -> 32 channels, the hidden linear layer 128 -> 64
+     * units reading half the features: a quarter of the parameters and of the file. */
+    ad_infer_t *sp = s_prune(fp, 0.5, true, sdir, sizeof sdir);
+    int64_t before = ad_infer_params(fp), after = ad_infer_params(sp);
+    if (getenv("AD_TEST_VERBOSE"))
+        printf("structured: %lld -> %lld params, %lld -> %lld bytes\n", (long long)before,
+               (long long)after, (long long)ad_infer_bytes(fp), (long long)ad_infer_bytes(sp));
+    assert_int_equal(after, (16 * 9 + 16) + (32 * 16 * 9 + 32) + (1568 * 64 + 64) + (64 * 10 + 10));
+    assert_true(ad_infer_bytes(sp) < ad_infer_bytes(fp) * 3 / 10);
+    adt_assert_has(ad_infer_meta(sp), "\"out\": 16");
+    s_expect_runs(sp, x, N);
+
+    /* Unstructured 0.5: as many parameters, half of them zero, stored sparse. */
+    ad_infer_t *up = s_prune(fp, 0.5, false, udir, sizeof udir);
+    assert_int_equal(ad_infer_params(up), before);
+    double ratio = (double)ad_infer_bytes(up) / (double)ad_infer_bytes(fp);
+    if (getenv("AD_TEST_VERBOSE"))
+        printf("unstructured: bytes ratio %.3f\n", ratio);
+    /* Half the floats and one bit per weight: 0.5 + 1/32 of the dense file. */
+    assert_true(ratio > 0.48 && ratio < 0.58);
+    s_expect_runs(up, x, N);
+
+    /* Fine-tuning a fixed batch lowers its loss, and zeroed weights stay zero (same size). */
+    int64_t y[N] = {1, 2, 3, 4};
+    double l0 = 0, l1 = 0, l2 = 0;
+    assert_int_equal(ad_infer_finetune(up, x, y, N, 0.05, &l0, &err), 0);
+    assert_int_equal(ad_infer_finetune(up, x, y, N, 0.05, &l1, &err), 0);
+    assert_int_equal(ad_infer_finetune(up, x, y, N, 0.05, &l2, &err), 0);
+    if (getenv("AD_TEST_VERBOSE"))
+        printf("finetune losses %g %g %g\n", l0, l1, l2);
+    assert_true(l2 < l1 && l1 < l0);
+    int64_t bad[N] = {1, 2, 3, 10};
+    assert_int_equal(ad_infer_finetune(up, x, bad, N, 0.05, &l0, &err), AD_EINVAL);
+    adt_assert_has(err.msg, "label 10 of sample 3");
+    char tdir[512];
+    adt_fresh_dir(tdir, sizeof tdir, "tuned");
+    assert_int_equal(ad_infer_save(up, tdir, "{\"note\": \"tuned\"}", &err), 0);
+    ad_infer_t *tuned = NULL;
+    assert_int_equal(ad_infer_load(tdir, &tuned, &err), 0);
+    assert_int_equal(ad_infer_bytes(tuned), ad_infer_bytes(up));
+    adt_assert_has(ad_infer_meta(tuned), "\"note\": \"tuned\"");
+    assert_string_equal(ad_infer_arch(tuned), "cnn");
+    /* The saved fine-tuned model gives the fine-tuned answers. */
+    float za[N * CLASSES], zb[N * CLASSES];
+    assert_int_equal(ad_infer_run(up, x, N, za, &err), 0);
+    assert_int_equal(ad_infer_run(tuned, x, N, zb, &err), 0);
+    for (int i = 0; i < N * CLASSES; i++)
+        assert_true(fabsf(za[i] - zb[i]) <= 1e-5f * fmaxf(1.0f, fabsf(za[i])));
+
+    /* int8 artifacts are not pruned. */
+    char qdir[512];
+    ad_infer_t *q = NULL;
+    adt_fresh_dir(qdir, sizeof qdir, "q");
+    assert_int_equal(ad_infer_quantize(fp, x, N, 1, 28, 28, qdir, NULL, &err), 0);
+    assert_int_equal(ad_infer_load(qdir, &q, &err), 0);
+    assert_int_equal(ad_infer_prune(q, 0.5, true, qdir, NULL, &err), AD_EINVAL);
+    assert_int_equal(ad_infer_finetune(q, x, y, N, 0.05, &l0, &err), AD_EINVAL);
+    ad_infer_free(&q);
+    ad_infer_free(&tuned);
+    ad_infer_free(&up);
+    ad_infer_free(&sp);
+    ad_infer_free(&fp);
+    free(x);
+    ad_torch_model_free(&m);
+}
+
+static void
+test_prune_structured_deep_models(void **state)
+{
+    static const char *const names[] = {"resnet18", "mobilenet_v2", "mlp", "lenet5"};
+
+    for (int z = 0; z < 4; z++) {
+        bool small = z >= 2;
+        int c = small ? 1 : 3, h = small ? 28 : 16, per = c * h * h;
+        ad_model_t *m = s_model(names[z], c, h, h);
+        char dir[512], sdir[512];
+
+        ad_infer_t *fp = s_export_load(m, names[z], dir, sizeof dir);
+        float *x = s_inputs(N, per, 4);
+        ad_infer_t *sp = s_prune(fp, 0.5, true, sdir, sizeof sdir);
+        if (getenv("AD_TEST_VERBOSE"))
+            printf("%s structured: %lld -> %lld params\n", names[z], (long long)ad_infer_params(fp),
+                   (long long)ad_infer_params(sp));
+        /* Residual channels stay, so the deep models lose less than half. */
+        assert_true(ad_infer_params(sp) < ad_infer_params(fp) * 9 / 10);
+        s_expect_runs(sp, x, N);
+        free(x);
+        ad_infer_free(&sp);
+        ad_infer_free(&fp);
+        ad_torch_model_free(&m);
+    }
+}
+
+static int
+s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p50 milliseconds of reps batch-1 runs (after 3 warm-up runs). */
+static double
+s_p50_ms(ad_infer_t *inf, const float *x, int reps)
+{
+    double t[200];
+    float z[CLASSES];
+    ad_err_t err = {0};
+
+    for (int i = 0; i < 3 + reps && i < 203; i++) {
+        double t0 = adt_now();
+        if (ad_infer_run(inf, x, 1, z, &err))
+            fail_msg("run: %s", err.msg);
+        if (i >= 3)
+            t[i - 3] = (adt_now() - t0) * 1e3;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], s_cmp_double);
+    return t[reps / 2];
+}
+
+/* By hand (not in ctest): test_infer --bench prints p50 batch-1 latency, fp32 against int8. */
+static int
+s_bench(void)
+{
+    static const struct {
+        const char *name;
+        int c, h, w, reps;
+    } cases[] = {{"cnn", 1, 28, 28, 200},
+                 {"resnet18", 3, 32, 32, 50},
+                 {"resnet18", 3, 224, 224, 20},
+                 {"mobilenet_v2", 3, 224, 224, 20}};
+
+    adt_root_make("bench_infer");
+    printf("backend: %s\n", ad_infer_backend());
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int per = cases[k].c * cases[k].h * cases[k].w;
+        ad_model_t *m = s_model(cases[k].name, cases[k].c, cases[k].h, cases[k].w);
+        char dir[512], qdir[512];
+        ad_err_t err = {0};
+        ad_infer_t *fp = s_export_load(m, cases[k].name, dir, sizeof dir), *q = NULL;
+        float *cal = s_inputs(8, per, 11);
+
+        adt_fresh_dir(qdir, sizeof qdir, "int8");
+        if (ad_infer_quantize(fp, cal, 8, cases[k].c, cases[k].h, cases[k].w, qdir, NULL, &err) ||
+            ad_infer_load(qdir, &q, &err))
+            fail_msg("%s: %s", cases[k].name, err.msg);
+        double a = s_p50_ms(fp, cal, cases[k].reps), b = s_p50_ms(q, cal, cases[k].reps);
+        printf("%-12s %dx%dx%d  fp32 p50 %8.3f ms  int8 p50 %8.3f ms  x%.2f  (%lld -> %lld "
+               "bytes)\n",
+               cases[k].name, cases[k].c, cases[k].h, cases[k].w, a, b, a / b,
+               (long long)ad_infer_bytes(fp), (long long)ad_infer_bytes(q));
+        free(cal);
+        ad_infer_free(&q);
+        ad_infer_free(&fp);
+        ad_torch_model_free(&m);
+    }
+    adt_root_remove();
+    return 0;
+}
+
 static int
 s_setup(void **state)
 {
@@ -501,11 +763,16 @@ main(int argc, char **argv)
         cmocka_unit_test(test_bad_artifacts_fail_naming_the_file),
         cmocka_unit_test(test_int8_cnn_agrees_with_fp32),
         cmocka_unit_test(test_int8_resnet18_and_mobilenet_run),
+        cmocka_unit_test(test_prune_structured_removes_the_right_channels),
+        cmocka_unit_test(test_prune_cnn),
+        cmocka_unit_test(test_prune_structured_deep_models),
     };
 
     ad_infer_set_threads(1);
     if (argc == 3 && !strcmp(argv[1], "--load"))
         return s_child_load(argv[2]);
+    if (argc == 2 && !strcmp(argv[1], "--bench"))
+        return s_bench();
     s_self = argv[0];
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
