@@ -127,14 +127,13 @@ s_hostname(char *buf, size_t size)
 }
 
 /*
- * Evaluate and measure artifact path (autodist-model eval/measure --record)
- * into row's figures.  Returns 0 or an exit status.
+ * Measure artifact path's latency (autodist-model measure --record) into
+ * row's figures.  Returns 0 or an exit status.
  */
 static int
-s_measure(const char *path, const s_measure_opts_t *mo, ad_model_row_t *row)
+s_latency(const char *path, const s_measure_opts_t *mo, ad_model_row_t *row)
 {
     char threads[24], runs[24], host[256];
-    const char *eval[] = {"eval", path, "--record", "--expect-arch", row->arch, NULL};
     const char *meas[] = {"measure", path, "--record",      "--threads", threads,
                           "--runs",  runs, "--expect-arch", row->arch,   NULL};
     json_t *r = NULL;
@@ -142,12 +141,6 @@ s_measure(const char *path, const s_measure_opts_t *mo, ad_model_row_t *row)
 
     snprintf(threads, sizeof(threads), "%" PRId64, mo->threads);
     snprintf(runs, sizeof(runs), "%" PRId64, mo->runs);
-    rc = s_model_run(eval, &r);
-    if (rc)
-        return rc;
-    row->accuracy = ad_cli_jnum(r, "accuracy", NAN);
-    row->test_samples = ad_cli_jint(r, "n", 0);
-    json_decref(r);
     rc = s_model_run(meas, &r);
     if (rc)
         return rc;
@@ -165,6 +158,26 @@ s_measure(const char *path, const s_measure_opts_t *mo, ad_model_row_t *row)
     row->measured = ad_cli_now();
     json_decref(r);
     return 0;
+}
+
+/*
+ * Evaluate and measure artifact path (autodist-model eval/measure --record)
+ * into row's figures.  Returns 0 or an exit status.
+ */
+static int
+s_measure(const char *path, const s_measure_opts_t *mo, ad_model_row_t *row)
+{
+    const char *eval[] = {"eval", path, "--record", "--expect-arch", row->arch, NULL};
+    json_t *r = NULL;
+    int rc;
+
+    rc = s_model_run(eval, &r);
+    if (rc)
+        return rc;
+    row->accuracy = ad_cli_jnum(r, "accuracy", NAN);
+    row->test_samples = ad_cli_jint(r, "n", 0);
+    json_decref(r);
+    return s_latency(path, mo, row);
 }
 
 /* HOME/runs.db opened for writing (created with the home when missing).  0 or an exit status. */
@@ -855,7 +868,12 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
     v.run = p.run;
     if (mo.threads == 0) /* the same cores as its parent */
         mo.threads = p.threads > 0 ? p.threads : 1;
-    rc = s_finish(cli, store, &v, &mo, "optimized");
+    /* The parent's latency again, now and on those cores: the ratios compare like with like. */
+    if (!mo.no_measure && (rc = s_latency(p.path, &mo, &p)) == 0 &&
+        ad_store_set_model_figures(store, p.id, &p))
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "optimize: %s", ad_store_errmsg(store));
+    if (!rc)
+        rc = s_finish(cli, store, &v, &mo, "optimized");
     if (rc == AD_CLI_EXIT_OK && !cli->json) {
         ad_model_row_t rows[2] = {p, v};
 

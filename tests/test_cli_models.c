@@ -277,14 +277,16 @@ test_end_to_end(void **st)
     cft_expect(S_HOME("models", "--compare", "tiny-cnn-int8"), 0);
     assert_non_null(strstr(cft_res.out, "tiny-cnn-int8"));
 
-    /* Pruning with a short fine-tune, once the engine prunes (until then: "not built yet"). */
-    if (S_HOME("optimize", "1", "--prune", "0.5", "--finetune", "5", "--runs", "20") != 0 &&
-        strstr(cft_res.err, "not built yet")) {
-        fprintf(stderr, "note: pruning is not built yet in the engine; its checks are skipped\n");
-    } else {
-        cft_expect(cft_res.status, 0);
-        assert_non_null(strstr(cft_res.out, "tiny-cnn-pruned50"));
-    }
+    /* Pruning with a short fine-tune; structured pruning really shrinks the layers. */
+    cft_expect(S_HOME("optimize", "1", "--prune", "0.5", "--finetune", "5", "--runs", "20"), 0);
+    assert_non_null(strstr(cft_res.out, "(tiny-cnn-pruned50, cnn pruned50)"));
+    cft_expect(S_HOME("optimize", "1", "--prune", "0.5", "--structured", "--finetune", "5",
+                      "--runs", "20", "--json"),
+               0);
+    assert_non_null(strstr(cft_res.out, "\"variant\": \"pruned50s\""));
+    assert_null(strstr(cft_res.out, "\"params\": 421642")); /* fewer weights */
+    cft_expect(S_HOME("models", "--compare", "--parsable"), 0);
+    assert_non_null(strstr(cft_res.out, "|tiny-cnn-pruned50s|pruned50s|"));
 
     /* Another architecture's files under a cnn row: one line naming the file, non-zero. */
     assert_int_equal(s_sh("timeout 120 %s --model mlp --dataset fashion-mnist --steps 5 "
