@@ -63,10 +63,8 @@ s_model_run(const char *const *args, json_t **out)
 
     *out = NULL;
     if (!ad_proc_sibling("autodist-model", exe, sizeof(exe)))
-        return ad_cli_fail(AD_CLI_EXIT_ERROR,
-                           "autodist-model is not next to autodist (%s); "
-                           "build or install it beside",
-                           exe);
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "autodist-model is not next to this autodist "
+                                              "executable; build or install it beside");
     argv[n++] = exe;
     for (size_t i = 0; args[i] && n < 31; i++)
         argv[n++] = args[i];
