@@ -389,12 +389,22 @@ s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int
     return out;
 }
 
+/* The intra-op threads ad_infer_set_threads() asked for (0: never called). */
+static std::atomic<int> s_threads{0};
+
 extern "C" int
 ad_infer_run(ad_infer_t *self, const float *x, int n, float *logits, ad_err_t *err)
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "run: batch of %d samples", n);
     return s_infer_guard(err, "run", [&]() {
+        /* OpenMP's team size is per thread: a server's inference threads take the process's. */
+        thread_local int t_threads = 0;
+        int want = s_threads.load();
+        if (want > 0 && t_threads != want) {
+            omp_set_num_threads(want);
+            t_threads = want;
+        }
         c10::InferenceMode guard;
         const INode &in = self->g.nodes[0];
         at::Tensor xt = at::from_blob((void *)x, {n, in.c, in.h, in.w}, at::kFloat);
@@ -413,6 +423,7 @@ ad_infer_set_threads(int threads)
 
     if (threads < 1)
         threads = 1;
+    s_threads.store(threads);
     /* oneDNN sizes its OpenMP teams from the runtime's own setting, not ATen's. */
     omp_set_num_threads(threads);
     at::set_num_threads(threads);

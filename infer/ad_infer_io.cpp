@@ -573,6 +573,8 @@ s_parse_node(ad_igraph_t *g, json_t *o, size_t k, std::map<std::string, at::Tens
             rc = s_tensor(o, "wscale", ts, at::kFloat, &n.wscale, where, err);
         if (rc)
             return rc;
+        if (n.q && !(n.wscale.gt(0) & n.wscale.isfinite()).all().item<bool>())
+            return ad_err_set(err, AD_ECKPT, "%s: weight scales must be positive", where.c_str());
     }
     int rc = s_igraph_append(g, std::move(n), err);
     if (rc < 0) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -445,11 +446,13 @@ test_int8_cnn_agrees_with_fp32(void **state)
 static void
 test_int8_resnet18_and_mobilenet_run(void **state)
 {
-    static const char *const names[] = {"resnet18", "mobilenet_v2"};
+    /* resnet18 at 72x72 has the ImageNet stem: a padded max-pool on quantised values. */
+    static const char *const names[] = {"resnet18", "mobilenet_v2", "resnet18"};
+    static const int sizes[] = {32, 32, 72};
 
-    for (int z = 0; z < 2; z++) {
-        int per = 3 * 32 * 32;
-        ad_model_t *m = s_model(names[z], 3, 32, 32);
+    for (int z = 0; z < 3; z++) {
+        int s = sizes[z], per = 3 * s * s;
+        ad_model_t *m = s_model(names[z], 3, s, s);
         ad_err_t err = {0};
         char dir[512], qdir[512];
 
@@ -457,7 +460,7 @@ test_int8_resnet18_and_mobilenet_run(void **state)
         ad_infer_t *fp = s_export_load(m, names[z], dir, sizeof dir);
         float *cal = s_inputs(16, per, 3), logits[4 * CLASSES], lf[4 * CLASSES];
         adt_fresh_dir(qdir, sizeof qdir, "int8");
-        if (ad_infer_quantize(fp, cal, 16, 3, 32, 32, qdir, NULL, &err))
+        if (ad_infer_quantize(fp, cal, 16, 3, s, s, qdir, NULL, &err))
             fail_msg("quantize %s: %s", names[z], err.msg);
         ad_infer_t *q = NULL;
         if (ad_infer_load(qdir, &q, &err))
@@ -471,7 +474,8 @@ test_int8_resnet18_and_mobilenet_run(void **state)
             den += lf[i] * lf[i];
         }
         if (getenv("AD_TEST_VERBOSE"))
-            printf("%s int8 relative error %g\n", names[z], sqrt(num / den));
+            printf("%s %dx%d int8 relative error %g\n", names[z], s, s, sqrt(num / den));
+        assert_true(sqrt(num / den) < 0.05);
         assert_true(ad_infer_bytes(q) * 3 < ad_infer_bytes(fp));
         free(cal);
         ad_infer_free(&q);
@@ -506,6 +510,151 @@ s_expect_runs(ad_infer_t *inf, const float *x, int n)
         fail_msg("run: %s", err.msg);
     for (int i = 0; i < n * CLASSES; i++)
         assert_true(isfinite(z[i]));
+}
+
+/* Load dir expecting success or AD_ECKPT (never a crash); run it when it loads. */
+static int
+s_load_any(const char *dir)
+{
+    ad_infer_t *inf = NULL;
+    ad_err_t err = {0};
+    int rc = ad_infer_load(dir, &inf, &err), c, h, w;
+
+    if (rc) {
+        assert_int_equal(rc, AD_ECKPT);
+        assert_true(strlen(err.msg) > 0);
+        return rc;
+    }
+    ad_infer_shape(inf, &c, &h, &w);
+    if ((int64_t)c * h * w <= 100000 && ad_infer_classes(inf) <= 1000) {
+        float *x = calloc((size_t)c * h * w, sizeof(float));
+        float *z = calloc((size_t)ad_infer_classes(inf), sizeof(float));
+        ad_infer_run(inf, x, 1, z, &err);
+        free(x);
+        free(z);
+    }
+    ad_infer_free(&inf);
+    return 0;
+}
+
+static void
+test_mutated_artifacts_never_crash(void **state)
+{
+    ad_err_t err = {0};
+    float *w = s_inputs(1, 4 * 2 * 9, 1), *w2 = s_inputs(1, 4 * 4 * 9, 2);
+    float *lw = s_inputs(1, 10 * 64, 3);
+    ad_igraph_t *g = ad_igraph_new(2, 8, 8);
+    int a = ad_igraph_conv(g, 0, w, 4, 3, 3, NULL, 1, 1, 1, AD_ACT_RELU, &err);
+    int b = ad_igraph_conv(g, a, w2, 4, 3, 3, NULL, 1, 1, 1, AD_ACT_NONE, &err);
+    int s = ad_igraph_add(g, a, b, AD_ACT_RELU6, &err);
+    int p = ad_igraph_maxpool(g, s, 2, 2, 0, &err);
+    assert_int_equal(ad_igraph_linear(g, p, lw, 10, NULL, AD_ACT_NONE, &err), 5);
+    char dir[512], mpath[600], wpath[600];
+    float *cal = s_inputs(4, 128, 4);
+    ad_infer_t *inf = NULL;
+
+    adt_fresh_dir(dir, sizeof dir, "fuzz");
+    assert_int_equal(ad_igraph_save(g, dir, "{\"arch\": \"tiny\"}", &err), 0);
+    assert_int_equal(ad_infer_load(dir, &inf, &err), 0);
+    for (int v = 0; v < 2; v++) {
+        char *dirv = dir;
+        char qdir[512];
+        if (v) {
+            /* The same for an int8 artifact. */
+            adt_fresh_dir(qdir, sizeof qdir, "fuzzq");
+            assert_int_equal(ad_infer_quantize(inf, cal, 4, 2, 8, 8, qdir, NULL, &err), 0);
+            dirv = qdir;
+        }
+        adt_path(mpath, sizeof mpath, dirv, "model.json");
+        adt_path(wpath, sizeof wpath, dirv, "weights.bin");
+        size_t mlen, wlen;
+        char *model = adt_slurp(mpath, &mlen), *weights = adt_slurp(wpath, &wlen);
+        static const char subst[] = "0123456789-\"[]{},:e9";
+        unsigned seed = 17;
+        int failed = 0;
+        for (int i = 0; i < 300; i++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 4) % mlen;
+            char old = model[at];
+            model[at] = subst[(seed >> 20) % (sizeof subst - 1)];
+            adt_write_bytes(mpath, model, mlen);
+            failed += s_load_any(dirv) != 0;
+            model[at] = old;
+        }
+        adt_write_bytes(mpath, model, mlen);
+        for (int i = 0; i < 100; i++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 4) % wlen;
+            weights[at] ^= (char)(1u << ((seed >> 20) % 8));
+            adt_write_bytes(wpath, weights, wlen);
+            /* A flipped bit anywhere in weights.bin is caught (header, index CRC or data CRC)
+             * unless it is in the padding between tensors. */
+            failed += s_load_any(dirv) != 0;
+            weights[at] ^= (char)(1u << ((seed >> 20) % 8));
+        }
+        adt_write_bytes(wpath, weights, wlen);
+        assert_int_equal(s_load_any(dirv), 0);
+        assert_true(failed > 200);
+        free(model);
+        free(weights);
+    }
+    ad_infer_free(&inf);
+    ad_igraph_free(&g);
+    free(w), free(w2), free(lw), free(cal);
+}
+
+/* One of several threads running one model at once. */
+typedef struct s_runner {
+    ad_infer_t *inf;      /* shared */
+    const float *x;       /* N samples */
+    float z[N * CLASSES]; /* what it got */
+    int rc;               /* ad_infer_run's last result */
+} s_runner_t;
+
+static void *
+s_run_many(void *arg)
+{
+    s_runner_t *r = arg;
+    ad_err_t err = {0};
+
+    for (int i = 0; i < 20 && r->rc == 0; i++)
+        r->rc = ad_infer_run(r->inf, r->x, N, r->z, &err);
+    return NULL;
+}
+
+static void
+test_runs_from_several_threads(void **state)
+{
+    ad_model_t *m = s_model("cnn", 1, 28, 28);
+    char dir[512], qdir[512];
+    ad_err_t err = {0};
+    ad_infer_t *fp = s_export_load(m, "cnn", dir, sizeof dir), *q = NULL;
+    float *x = s_inputs(N, 784, 77), want[N * CLASSES];
+
+    adt_fresh_dir(qdir, sizeof qdir, "q");
+    assert_int_equal(ad_infer_quantize(fp, x, N, 1, 28, 28, qdir, NULL, &err), 0);
+    assert_int_equal(ad_infer_load(qdir, &q, &err), 0);
+    for (int v = 0; v < 2; v++) {
+        ad_infer_t *inf = v ? q : fp;
+        s_runner_t r[4];
+        pthread_t t[4];
+
+        assert_int_equal(ad_infer_run(inf, x, N, want, &err), 0);
+        for (int i = 0; i < 4; i++) {
+            r[i] = (s_runner_t){.inf = inf, .x = x};
+            assert_int_equal(pthread_create(&t[i], NULL, s_run_many, &r[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+            assert_int_equal(r[i].rc, 0);
+            for (int k = 0; k < N * CLASSES; k++)
+                assert_true(fabsf(r[i].z[k] - want[k]) <= 1e-4f * fmaxf(1.0f, fabsf(want[k])));
+        }
+    }
+    ad_infer_free(&q);
+    ad_infer_free(&fp);
+    free(x);
+    ad_torch_model_free(&m);
 }
 
 /* Save g, load it, prune it by channel and check the logits did not move: the channels that go
@@ -763,6 +912,8 @@ main(int argc, char **argv)
         cmocka_unit_test(test_bad_artifacts_fail_naming_the_file),
         cmocka_unit_test(test_int8_cnn_agrees_with_fp32),
         cmocka_unit_test(test_int8_resnet18_and_mobilenet_run),
+        cmocka_unit_test(test_runs_from_several_threads),
+        cmocka_unit_test(test_mutated_artifacts_never_crash),
         cmocka_unit_test(test_prune_structured_removes_the_right_channels),
         cmocka_unit_test(test_prune_cnn),
         cmocka_unit_test(test_prune_structured_deep_models),
