@@ -685,10 +685,12 @@ ad_cli_export(ad_cli_t *cli, int argc, char **argv)
         {"threads", required_argument, NULL, S_OPT_THREADS},
         {"runs", required_argument, NULL, S_OPT_RUNS},
         {"name", required_argument, NULL, S_OPT_NAME},
+        {"data-dir", required_argument, NULL, S_OPT_DATA_DIR},
+        {"image-size", required_argument, NULL, S_OPT_IMAGE_SIZE},
         {NULL, 0, NULL, 0},
     };
     s_measure_opts_t mo = {.threads = 1, .runs = 200};
-    const char *arg, *out = NULL, *name = NULL;
+    const char *arg, *out = NULL, *name = NULL, *data_dir = NULL, *image_size = NULL;
     char abs[PATH_MAX];
     ad_store_t *store = NULL;
     ad_model_row_t m;
@@ -704,6 +706,10 @@ ad_cli_export(ad_cli_t *cli, int argc, char **argv)
             out = arg;
         else if (c == S_OPT_NAME)
             name = arg;
+        else if (c == S_OPT_DATA_DIR)
+            data_dir = arg;
+        else if (c == S_OPT_IMAGE_SIZE)
+            image_size = arg;
         else if (s_measure_opt(c, arg, &mo, &rc) == 0 && rc)
             return rc;
     }
@@ -714,6 +720,10 @@ ad_cli_export(ad_cli_t *cli, int argc, char **argv)
         goto out_free;
     if ((rc = s_source_resolve(cli, store, argv[optind], &src)))
         goto out_free;
+    if (data_dir) /* after the run's own: autodist-model takes the last one */
+        s_source_arg(&src, "--data-dir", "%s", data_dir);
+    if (image_size)
+        s_source_arg(&src, "--image-size", "%s", image_size);
     if ((rc = s_export_run(&src, abs, &m)))
         goto out_free;
     m.path = ad_strdup(abs);

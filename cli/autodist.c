@@ -400,7 +400,7 @@ static const command_t s_commands[] = {
      "  --job JOB      the latest run of job JOB instead of a run id\n"},
     {"export", ad_cli_export, "export a trained run's checkpoint as an inference artifact",
      "usage: autodist export RUN|CHECKPOINT_DIR -o DIR [--name NAME] [--no-measure]\n"
-     "                       [--threads T] [--runs N]\n"
+     "                       [--data-dir D] [--image-size S] [--threads T] [--runs N]\n"
      "\n"
      "Write a self-describing inference artifact in DIR (model.json + weights.bin; see\n"
      "docs/inference.md): the model in eval form (BatchNorm folded), its classes, input\n"
@@ -412,6 +412,9 @@ static const command_t s_commands[] = {
      "  -o, --output DIR  the artifact folder (created)\n"
      "  --name NAME       its name in `autodist models` (default: DIR's last part)\n"
      "  --no-measure      skip the test-split accuracy and the latency\n"
+     "  --data-dir D      the dataset's folder when the checkpoint's is not known (an\n"
+     "                    image folder exported from a checkpoint folder) or moved\n"
+     "  --image-size S    its image size (an image folder; default 224)\n"
      "  --threads T       intra-op threads of the latency measurement (default 1)\n"
      "  --runs N          batch-1 runs of the latency (default 200, at most 2 s)\n"
      "  --json            the new row as JSON\n"},

@@ -338,7 +338,7 @@ test_imagefolder(void **st)
 {
     ad_store_t *store;
     int64_t job = 0, id;
-    char yaml[2048], dir[1200], rid[32], out[1200], js[1300];
+    char yaml[2048], dir[1200], rid[32], out[1200], js[1300], ck[1300];
     FILE *f;
     char *text;
     long len;
@@ -377,6 +377,15 @@ test_imagefolder(void **st)
     assert_non_null(strstr(text, "\"run\": 1"));
     assert_non_null(strstr(text, "\"accuracy\": {"));
     free(text);
+
+    /* The checkpoint folder alone does not say where the images are: --data-dir does. */
+    snprintf(ck, sizeof(ck), "%s/checkpoints/%lld", s_home, (long long)job);
+    cft_expect(S_HOME("export", ck, "-o", "veh2", "--no-measure"), 1);
+    assert_non_null(strstr(cft_res.err, "give --data-dir"));
+    cft_expect(
+        S_HOME("export", ck, "-o", "veh2", "--no-measure", "--data-dir", dir, "--image-size", "16"),
+        0);
+    assert_non_null(strstr(cft_res.out, "(veh2, cnn fp32)"));
 }
 
 /*
