@@ -868,6 +868,9 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
         rc = s_out_path("optimize", out, dir, sizeof(dir));
     else
         s_variant_dir(p.path, variant, dir, sizeof(dir));
+    if (!rc && !strcmp(dir, p.path))
+        rc = ad_cli_fail(AD_CLI_EXIT_USAGE, "optimize: -o %s is model %" PRId64 "'s own folder",
+                         dir, p.id);
     if (rc || (rc = s_optimize_run(&p, dir, int8 ? calibrate : 0, prune, structured, finetune, &v)))
         goto out_free;
     v.path = ad_strdup(dir);

@@ -274,6 +274,8 @@ test_end_to_end(void **st)
     assert_non_null(strstr(cft_res.out, "\"parent\": 1"));
     assert_non_null(strstr(cft_res.out, "\"accuracy_delta_points\": "));
     assert_non_null(strstr(cft_res.out, "\"p50_speedup\": "));
+    cft_expect(S_HOME("optimize", "tiny-cnn", "--int8", "-o", out), 2);
+    assert_non_null(strstr(cft_res.err, "own folder"));
     cft_expect(S_HOME("models", "--compare", "tiny-cnn-int8"), 0);
     assert_non_null(strstr(cft_res.out, "tiny-cnn-int8"));
 
