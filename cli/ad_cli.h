@@ -87,6 +87,15 @@ int ad_cli_sweep(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_keys(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_show(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv);
+/* ---- inference artifacts (ad_cli_models.c, docs/inference.md) --------------------------- */
+
+/* `export RUN|CHECKPOINT_DIR -o DIR`: an artifact through autodist-model, measured, a models row.
+ */
+int ad_cli_export(ad_cli_t *cli, int argc, char **argv);
+/* `optimize MODEL --int8 | --prune F`: a variant with its parent, measured beside it. */
+int ad_cli_optimize(ad_cli_t *cli, int argc, char **argv);
+/* `models [--compare [MODEL]]`, `models rm MODEL...`: the models table. */
+int ad_cli_models(ad_cli_t *cli, int argc, char **argv);
 /* autodist ui: the dashboard and its read-only JSON API (cli/ad_cli_ui.c, docs/ui.md). */
 int ad_cli_ui(ad_cli_t *cli, int argc, char **argv);
 

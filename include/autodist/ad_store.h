@@ -820,6 +820,78 @@ int ad_store_run_usage(ad_store_t *self, int64_t run, double *cpu_time_s, int64_
  */
 int ad_store_list_sweeps(ad_store_t *self, ad_sweep_row_t **rows, size_t *n);
 
+/* --------------------------------------------------------------------------------------- */
+/* Inference artifacts (schema 6, core/ad_store_models.c; docs/inference.md).               */
+
+/* A row of the models table: an exported or optimised artifact and its measurements. */
+typedef struct ad_model_row {
+    int64_t id;           /* row id */
+    char *name;           /* short name (the artifact folder's name) */
+    char *path;           /* absolute artifact folder (unique) */
+    char *arch;           /* zoo architecture: cnn, resnet18, ... */
+    char *variant;        /* fp32, int8, pruned50, pruned50s, ... */
+    int64_t parent;       /* the model it was made from; 0 = none (an export) */
+    int64_t run;          /* the training run it came from; 0 = unknown */
+    int64_t size_bytes;   /* model.json + weights.bin; 0 = unknown */
+    int64_t params;       /* weights in the graph; 0 = unknown */
+    double accuracy;      /* test-split top-1 accuracy in [0, 1]; NaN = not measured */
+    int64_t test_samples; /* samples behind accuracy; 0 = unknown */
+    double p50_ms;        /* median latency at batch 1; NaN = not measured */
+    double p95_ms;        /* 95th percentile latency at batch 1; NaN = not measured */
+    double tput_b32;      /* samples/s at batch 32; NaN = not measured */
+    int threads;          /* intra-op threads of the measurement; 0 = unknown */
+    char *backend;        /* BLAS and quantisation engine of the figures; NULL = unknown */
+    char *hardware;       /* the node's hardware class or name; NULL = unknown */
+    double created;       /* unix time the row was added */
+    double measured;      /* unix time of the measurement; NaN = never */
+} ad_model_row_t;
+
+/* Zero m with every measurement NaN ("not measured"). */
+void ad_store_model_row_init(ad_model_row_t *m);
+
+/* Free m's strings and init it again; NULL-safe. */
+void ad_store_model_row_clear(ad_model_row_t *m);
+
+/* Free an array of n rows (ad_store_list_models()); NULL-safe, sets *rows_p to NULL. */
+void ad_store_model_rows_free(ad_model_row_t **rows_p, size_t n);
+
+/*
+ * Add m (its id and created are ignored; created is now) or, when a row has
+ * the same path, replace that row's columns keeping its id and created.  The
+ * row's id in *id (may be NULL).  Returns 0, AD_EINVAL (no name, path, arch
+ * or variant), -ENOENT (no such parent or run) or AD_EDB.
+ */
+int ad_store_put_model(ad_store_t *self, const ad_model_row_t *m, int64_t *id);
+
+/* Row id into *out (strings owned: ad_store_model_row_clear()).  0, -ENOENT or AD_EDB. */
+int ad_store_get_model(ad_store_t *self, int64_t id, ad_model_row_t *out);
+
+/*
+ * The row key names into *out: a row id (digits), else an absolute path of an
+ * artifact folder (key as given, then its real path), else the newest row of
+ * that name.  Returns 0, -ENOENT ("model KEY: no such model") or AD_EDB.
+ */
+int ad_store_find_model(ad_store_t *self, const char *key, ad_model_row_t *out);
+
+/*
+ * Every row, by id, in a new array of *n rows (ad_store_model_rows_free()).
+ * Returns 0 or AD_EDB (then *rows NULL, *n 0).
+ */
+int ad_store_list_models(ad_store_t *self, ad_model_row_t **rows, size_t *n);
+
+/*
+ * Set row id's accuracy and test_samples (when accuracy is not NaN) and its
+ * latency figures, threads, backend and hardware (when p50_ms is not NaN,
+ * stamping measured) from m.  Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_set_model_figures(ad_store_t *self, int64_t id, const ad_model_row_t *m);
+
+/*
+ * Forget row id (not its files); its variants keep their rows with no parent.
+ * Returns 0, -ENOENT or AD_EDB.
+ */
+int ad_store_remove_model(ad_store_t *self, int64_t id);
+
 #ifdef __cplusplus
 }
 #endif

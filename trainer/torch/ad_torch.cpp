@@ -1034,8 +1034,10 @@ ad_torch_load(ad_model_t *self, const char *path, ad_err_t *err)
             s_restore(self->flat_b, t, "buffers");
         }
         for (auto &kv : self->int_buffers) {
-            ar.read("ibuf." + kv.first, t);
-            s_restore(kv.second, t, "buffers");
+            /* A fresh tensor: read() into a defined one set_()s it, which cannot change dtype. */
+            Tensor ti;
+            ar.read("ibuf." + kv.first, ti);
+            s_restore(kv.second, ti, "buffers");
         }
         ar.read("opt.kind", v);
         if (v.toInt() != (int64_t)self->opt.kind)
