@@ -375,6 +375,20 @@ test_batchnorm_buffers(void **state)
     assert_int_equal(ad_torch_forward_backward(m, x, y, N, 1.0 / N, NULL, NULL, &err), 0);
     /* Training updates the running statistics in the flat array itself. */
     assert_true(b[0] != before);
+
+    /* A checkpoint of a model with BatchNorm (its integer counters too) loads back. */
+    char path[300];
+    float *saved = malloc((size_t)n * sizeof(float));
+    assert_non_null(adt_root_make("ad_torch_bn"));
+    adt_path(path, sizeof(path), adt_root(), "model.pt");
+    assert_int_equal(ad_torch_save(m, path, &err), 0);
+    memcpy(saved, b, (size_t)n * sizeof(float));
+    assert_int_equal(ad_torch_forward_backward(m, x, y, N, 1.0 / N, NULL, NULL, &err), 0);
+    assert_memory_not_equal(saved, b, (size_t)n * sizeof(float));
+    assert_int_equal(ad_torch_load(m, path, &err), 0);
+    assert_memory_equal(saved, ad_torch_buffers(m, &n), (size_t)n * sizeof(float));
+    adt_root_remove();
+    free(saved);
     ad_torch_model_free(&m);
 }
 
