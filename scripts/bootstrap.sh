@@ -13,7 +13,7 @@ PKGS=(
     dataset-fashion-mnist
     libcmocka-dev gnuplot-nox python3-torch python3-numpy
     libmicrohttpd-dev chromium
-    iproute2 procps sqlite3
+    iproute2 procps sqlite3 curl
 )
 OAR_PKGS=(
     oar-server oar-server-pgsql oar-node oar-user oar-user-pgsql postgresql
