@@ -199,6 +199,9 @@ s_load(ad_serve_t *serve, const opts_t *o, ad_err_t *err)
     int rc;
 
     ad_infer_set_threads(o->threads);
+    /* A test knob: a load that takes this long, to see /api/ready answer 503 meanwhile. */
+    if (getenv("AUTODIST_SERVE_LOAD_DELAY_MS"))
+        usleep((useconds_t)atoi(getenv("AUTODIST_SERVE_LOAD_DELAY_MS")) * 1000u);
     rc = ad_infer_load(o->dir, &serve->model, err);
     if (rc)
         return rc;
@@ -257,7 +260,7 @@ s_serve(const opts_t *o, bool announce)
                ad_infer_variant(serve.model) ? ad_infer_variant(serve.model) : "?",
                ad_infer_classes(serve.model), (ad_clock_now() - t0) * 1e3);
     while (!s_stop)
-        pause();
+        usleep(50 * 1000); /* pause() could miss a signal that came just before it */
     status = 0;
 out_stop:
     ad_serve_batcher_stop(&serve.batcher);
