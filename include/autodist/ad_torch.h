@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "autodist/ad_error.h"
+#include "autodist/ad_infer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -186,6 +187,13 @@ int64_t ad_torch_optim_steps(const ad_model_t *self);
 
 /* Set the optimiser step count, after a caller restored the state. */
 void ad_torch_set_optim_steps(ad_model_t *self, int64_t steps);
+
+/*
+ * Export the model in eval form (BatchNorm folded into the convolution before
+ * it) into a new graph (*out, the caller's, ad_igraph_free()).  AD_ETORCH with
+ * err set if a layer does not fit.
+ */
+int ad_torch_export(ad_model_t *self, ad_igraph_t **out, ad_err_t *err);
 
 #ifdef __cplusplus
 }

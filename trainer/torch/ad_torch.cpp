@@ -1,5 +1,6 @@
 /* ad_torch.cpp - the only C++ in autodist: an extern "C" shim over libtorch */
 #include "autodist/ad_torch.h"
+#include "autodist/ad_infer.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/torch.h>
@@ -62,7 +63,9 @@ struct DnnlLinear : torch::autograd::Function<DnnlLinear> {
     {
         x = x.contiguous();
         int64_t n = x.size(0), k = x.size(1), o = w.size(0);
-        Tensor y = b.unsqueeze(0).expand({n, o}).contiguous();
+        /* A copy, never a view: at n = 1 expand().contiguous() is the bias itself. */
+        Tensor y = torch::empty({n, o}, b.options());
+        y.copy_(b.unsqueeze(0).expand({n, o}));
         s_sgemm('N', 'T', n, o, k, x.data_ptr<float>(), k, w.data_ptr<float>(), k, 1.0f,
                 y.data_ptr<float>(), o);
         ctx->save_for_backward({x, w});
@@ -106,9 +109,11 @@ s_linear(nn::Linear &lin, const Tensor &x)
  * Convolutional ones take their input channels-last, where oneDNN's
  * convolution and pooling kernels run several times faster on CPUs.
  */
+struct Exporter;
 struct NetImpl : nn::Module {
     bool channels_last = true;
     virtual Tensor forward(const Tensor &x) = 0;
+    virtual int export_to(Exporter &e) = 0; /* the eval graph (BatchNorm folded); last node */
     Tensor run(const Tensor &x)
     {
         if (channels_last && x.device().is_cpu())
@@ -128,6 +133,7 @@ struct MlpImpl : NetImpl {
         fc2 = register_module("fc2", nn::Linear(256, 128));
         fc3 = register_module("fc3", nn::Linear(128, classes));
     }
+    int export_to(Exporter &e) override;
     Tensor forward(const Tensor &x) override
     {
         Tensor h = x.flatten(1);
@@ -155,6 +161,7 @@ struct Lenet5Impl : NetImpl {
         f2 = register_module("f2", nn::Linear(120, 84));
         f3 = register_module("f3", nn::Linear(84, classes));
     }
+    int export_to(Exporter &e) override;
     Tensor forward(const Tensor &x) override
     {
         Tensor h = F::max_pool2d(torch::relu(s_conv(c1, x)), F::MaxPool2dFuncOptions(2));
@@ -180,6 +187,7 @@ struct CnnImpl : NetImpl {
         f1 = register_module("f1", nn::Linear(64 * (h / 4) * (w / 4), 128));
         f2 = register_module("f2", nn::Linear(128, classes));
     }
+    int export_to(Exporter &e) override;
     Tensor forward(const Tensor &x) override
     {
         Tensor h = F::max_pool2d(torch::relu(s_conv(c1, x)), F::MaxPool2dFuncOptions(2));
@@ -207,6 +215,7 @@ struct ConvBnImpl : nn::Module {
                                                       .bias(false)));
         bn = register_module("bn", nn::BatchNorm2d(out));
     }
+    int export_to(Exporter &e, int in); /* appends the brick reading node in */
     Tensor forward(const Tensor &x)
     {
         Tensor y = bn->forward(s_conv(conv, x));
@@ -230,6 +239,7 @@ struct BasicBlockImpl : nn::Module {
         if (stride != 1 || in != out)
             down = register_module("down", ConvBn(in, out, 1, stride, 1, ACT_NONE));
     }
+    int export_to(Exporter &e, int in); /* appends the brick reading node in */
     Tensor forward(const Tensor &x)
     {
         Tensor y = b->forward(a->forward(x));
@@ -269,6 +279,7 @@ struct Resnet18Impl : NetImpl {
         }
         fc = register_module("fc", nn::Linear(512, classes));
     }
+    int export_to(Exporter &e) override;
     Tensor forward(const Tensor &x) override
     {
         Tensor h = stem->forward(x);
@@ -295,6 +306,7 @@ struct InvResImpl : nn::Module {
         dw = register_module("dw", ConvBn(hidden, hidden, 3, stride, hidden, ACT_RELU6));
         project = register_module("project", ConvBn(hidden, out, 1, 1, 1, ACT_NONE));
     }
+    int export_to(Exporter &e, int in); /* appends the brick reading node in */
     Tensor forward(const Tensor &x)
     {
         Tensor h = expand ? expand->forward(x) : x;
@@ -335,6 +347,7 @@ struct MobilenetV2Impl : NetImpl {
         head = register_module("head", ConvBn(in, 1280, 1, 1, 1, ACT_RELU6));
         fc = register_module("fc", nn::Linear(1280, classes));
     }
+    int export_to(Exporter &e) override;
     Tensor forward(const Tensor &x) override
     {
         Tensor h = stem->forward(x);
@@ -1067,4 +1080,164 @@ extern "C" void
 ad_torch_set_optim_steps(ad_model_t *self, int64_t steps)
 {
     self->opt_steps = steps;
+}
+
+/* --------------------------------------------------------------------------
+ * Export to an inference graph (infer/): eval form, BatchNorm folded into the
+ * convolution before it: W' = W g / sqrt(var + eps), b' = beta + (b - mean) g / sqrt(var + eps).
+ */
+struct Exporter {
+    ad_igraph_t *g; /* the graph being built */
+    ad_err_t *err;  /* where a misfit is reported */
+
+    static Tensor host(const Tensor &t)
+    {
+        return t.detach().to(torch::kCPU).contiguous();
+    }
+    static int pad(const nn::detail::ConvNdOptions<2> &o)
+    {
+        auto *p = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+        if (!p)
+            throw std::runtime_error("export: a convolution with symbolic padding");
+        return (int)(**p)[0];
+    }
+    int check(int rc)
+    {
+        if (rc < 0)
+            throw std::runtime_error(err ? err->msg : "export failed");
+        return rc;
+    }
+    int conv(const Tensor &w, const Tensor &b, const nn::detail::ConvNdOptions<2> &o, int in,
+             ad_act_t act)
+    {
+        Tensor hw = host(w), hb = b.defined() ? host(b) : Tensor();
+        return check(ad_igraph_conv(g, in, hw.data_ptr<float>(), (int)hw.size(0), (int)hw.size(2),
+                                    (int)hw.size(3), hb.defined() ? hb.data_ptr<float>() : nullptr,
+                                    (int)(*o.stride())[0], pad(o), (int)o.groups(), act, err));
+    }
+    int conv(nn::Conv2d &c, int in, ad_act_t act)
+    {
+        return conv(c->weight, c->options.bias() ? c->bias : Tensor(), c->options, in, act);
+    }
+    int linear(nn::Linear &l, int in, ad_act_t act)
+    {
+        Tensor hw = host(l->weight), hb = host(l->bias);
+        return check(ad_igraph_linear(g, in, hw.data_ptr<float>(), (int)hw.size(0),
+                                      hb.data_ptr<float>(), act, err));
+    }
+    int maxpool(int in, int k, int stride, int pad)
+    {
+        return check(ad_igraph_maxpool(g, in, k, stride, pad, err));
+    }
+    int avgpool(int in)
+    {
+        return check(ad_igraph_avgpool(g, in, err));
+    }
+    int add(int a, int b, ad_act_t act)
+    {
+        return check(ad_igraph_add(g, a, b, act, err));
+    }
+};
+
+static ad_act_t
+s_act_of(enum act a)
+{
+    return a == ACT_RELU ? AD_ACT_RELU : a == ACT_RELU6 ? AD_ACT_RELU6 : AD_ACT_NONE;
+}
+
+int
+ConvBnImpl::export_to(Exporter &e, int in)
+{
+    Tensor w = Exporter::host(conv->weight), b;
+    Tensor g = Exporter::host(bn->weight), beta = Exporter::host(bn->bias);
+    Tensor mean = Exporter::host(bn->running_mean), var = Exporter::host(bn->running_var);
+    Tensor scale = g / torch::sqrt(var + bn->options.eps());
+    w = (w * scale.view({-1, 1, 1, 1})).contiguous();
+    b = conv->options.bias() ? Exporter::host(conv->bias) : torch::zeros_like(mean);
+    b = (beta + (b - mean) * scale).contiguous();
+    return e.conv(w, b, conv->options, in, s_act_of(act));
+}
+
+int
+BasicBlockImpl::export_to(Exporter &e, int in)
+{
+    int y = b->export_to(e, a->export_to(e, in));
+    int sc = down ? down->export_to(e, in) : in;
+    return e.add(y, sc, AD_ACT_RELU);
+}
+
+int
+InvResImpl::export_to(Exporter &e, int in)
+{
+    int h = expand ? expand->export_to(e, in) : in;
+    h = project->export_to(e, dw->export_to(e, h));
+    return residual ? e.add(in, h, AD_ACT_NONE) : h;
+}
+
+int
+MlpImpl::export_to(Exporter &e)
+{
+    int h = e.linear(fc1, 0, AD_ACT_RELU);
+    h = e.linear(fc2, h, AD_ACT_RELU);
+    return e.linear(fc3, h, AD_ACT_NONE);
+}
+
+int
+Lenet5Impl::export_to(Exporter &e)
+{
+    int h = e.maxpool(e.conv(c1, 0, AD_ACT_RELU), 2, 2, 0);
+    h = e.maxpool(e.conv(c2, h, AD_ACT_RELU), 2, 2, 0);
+    h = e.linear(f1, h, AD_ACT_RELU);
+    h = e.linear(f2, h, AD_ACT_RELU);
+    return e.linear(f3, h, AD_ACT_NONE);
+}
+
+int
+CnnImpl::export_to(Exporter &e)
+{
+    int h = e.maxpool(e.conv(c1, 0, AD_ACT_RELU), 2, 2, 0);
+    h = e.maxpool(e.conv(c2, h, AD_ACT_RELU), 2, 2, 0);
+    h = e.linear(f1, h, AD_ACT_RELU);
+    return e.linear(f2, h, AD_ACT_NONE);
+}
+
+int
+Resnet18Impl::export_to(Exporter &e)
+{
+    int h = stem->export_to(e, 0);
+    if (!small)
+        h = e.maxpool(h, 3, 2, 1);
+    for (auto &b : blocks)
+        h = b->export_to(e, h);
+    return e.linear(fc, e.avgpool(h), AD_ACT_NONE);
+}
+
+int
+MobilenetV2Impl::export_to(Exporter &e)
+{
+    int h = stem->export_to(e, 0);
+    for (auto &b : blocks)
+        h = b->export_to(e, h);
+    h = head->export_to(e, h);
+    return e.linear(fc, e.avgpool(h), AD_ACT_NONE);
+}
+
+extern "C" int
+ad_torch_export(ad_model_t *self, ad_igraph_t **out, ad_err_t *err)
+{
+    *out = nullptr;
+    const int64_t *s = self->shape;
+    ad_igraph_t *g = ad_igraph_new((int)s[0], (int)s[1], (int)s[2]);
+    int rc = s_guard(err, "export", [&]() {
+        torch::NoGradGuard ng;
+        Exporter e{g, err};
+        self->net->export_to(e);
+        return 0;
+    });
+    if (rc) {
+        ad_igraph_free(&g);
+        return rc;
+    }
+    *out = g;
+    return 0;
 }

@@ -1,0 +1,243 @@
+/* ad_infer_q.cpp - int8 quantisation of inference graphs on libtorch's ONEDNN engine */
+#include "ad_infer_int.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+/* The quantised operators, found once through the dispatcher (their C++ types are not public). */
+struct QOps {
+    c10::OperatorHandle conv_prepack, conv, conv_relu, add, add_relu;
+    c10::OperatorHandle linear_prepack, linear_dynamic, linear_relu_dynamic;
+};
+
+static const QOps &
+s_qops(void)
+{
+    static std::once_flag once;
+    static std::unique_ptr<QOps> ops;
+    std::call_once(once, []() {
+        auto &d = c10::Dispatcher::singleton();
+        /* ONEDNN: Debian's libtorch has no FBGEMM, and QNNPACK is slower than fp32 on x86. */
+        at::globalContext().setQEngine(at::QEngine::ONEDNN);
+        ops.reset(new QOps{d.findSchemaOrThrow("quantized::conv2d_prepack", ""),
+                           d.findSchemaOrThrow("quantized::conv2d", "new"),
+                           d.findSchemaOrThrow("quantized::conv2d_relu", "new"),
+                           d.findSchemaOrThrow("quantized::add", ""),
+                           d.findSchemaOrThrow("quantized::add_relu", ""),
+                           d.findSchemaOrThrow("quantized::linear_prepack", ""),
+                           d.findSchemaOrThrow("quantized::linear_dynamic", ""),
+                           d.findSchemaOrThrow("quantized::linear_relu_dynamic", "")});
+    });
+    return *ops;
+}
+
+static c10::IValue
+s_call(const c10::OperatorHandle &op, torch::jit::Stack st)
+{
+    op.callBoxed(&st);
+    return std::move(st[0]);
+}
+
+/* The int8 weights of n as a per-channel quantised tensor. */
+static at::Tensor
+s_qweight(const INode &n)
+{
+    at::Tensor zp = at::zeros({n.out}, at::kLong);
+    return at::_make_per_channel_quantized_tensor(n.wq, n.wscale.to(at::kDouble), zp, 0);
+}
+
+void
+s_infer_prepack(ad_igraph_t *g)
+{
+    const QOps &ops = s_qops();
+    for (INode &n : g->nodes) {
+        if (!n.q)
+            continue;
+        at::Tensor qw = s_qweight(n);
+        if (n.op == OP_CONV) {
+            n.packed =
+                s_call(ops.conv_prepack, {qw, n.bias, std::vector<int64_t>{n.stride, n.stride},
+                                          std::vector<int64_t>{n.pad, n.pad},
+                                          std::vector<int64_t>{1, 1}, (int64_t)n.groups});
+        } else {
+            n.packed = s_call(ops.linear_prepack, {qw, n.bias});
+        }
+    }
+}
+
+/* The flat fp32 input of a linear or pooling node. */
+static at::Tensor
+s_fp32(const at::Tensor &t)
+{
+    return t.is_quantized() ? t.dequantize() : t;
+}
+
+at::Tensor
+s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last)
+{
+    const QOps &ops = s_qops();
+    std::vector<at::Tensor> v(g->nodes.size());
+    const INode &in = g->nodes[0];
+    v[0] = at::quantize_per_tensor(x.contiguous(at::MemoryFormat::ChannelsLast), in.qs, in.qz,
+                                   at::kQUInt8);
+    for (size_t k = 1; k < g->nodes.size(); k++) {
+        const INode &n = g->nodes[k];
+        const at::Tensor &a = v[n.a];
+        at::Tensor y;
+        switch (n.op) {
+        case OP_CONV:
+            /* relu6 too: its output range [0, <= 6] saturates at the top of the scale. */
+            y = s_call(n.act == AD_ACT_NONE ? ops.conv : ops.conv_relu, {a, n.packed, n.qs, n.qz})
+                    .toTensor();
+            break;
+        case OP_LINEAR: {
+            at::Tensor f = s_fp32(a);
+            f = f.reshape({f.size(0), -1}).contiguous();
+            y = s_call(n.act == AD_ACT_RELU ? ops.linear_relu_dynamic : ops.linear_dynamic,
+                       {f, n.packed, false})
+                    .toTensor();
+            if (n.act == AD_ACT_RELU6)
+                at::hardtanh_(y, 0.0, 6.0);
+            break;
+        }
+        case OP_MAXPOOL:
+            y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad}, {1, 1});
+            break;
+        case OP_AVGPOOL:
+            y = at::adaptive_avg_pool2d(s_fp32(a), {1, 1}).flatten(1);
+            break;
+        case OP_ADD:
+            if (a.is_quantized() && v[n.b].is_quantized()) {
+                y = s_call(n.act == AD_ACT_RELU ? ops.add_relu : ops.add, {a, v[n.b], n.qs, n.qz})
+                        .toTensor();
+                if (n.act == AD_ACT_RELU6)
+                    y = at::hardtanh(y, 0.0, 6.0);
+            } else {
+                y = at::add(s_fp32(a), s_fp32(v[n.b]));
+                if (n.act == AD_ACT_RELU)
+                    at::relu_(y);
+                else if (n.act == AD_ACT_RELU6)
+                    at::hardtanh_(y, 0.0, 6.0);
+            }
+            break;
+        }
+        v[k] = y;
+        if (last[n.a] == (int)k)
+            v[n.a].reset();
+        if (n.b >= 0 && last[n.b] == (int)k)
+            v[n.b].reset();
+    }
+    return s_fp32(v.back());
+}
+
+/* Activation scale and zero point covering [lo, hi] (and 0) in quint8. */
+static void
+s_qparams(double lo, double hi, double *scale, int64_t *zero)
+{
+    lo = std::min(lo, 0.0);
+    hi = std::max(hi, 0.0);
+    double s = (hi - lo) / 255.0;
+    if (!(s > 1e-8))
+        s = 1e-8;
+    *scale = s;
+    *zero = std::min<int64_t>(255, std::max<int64_t>(0, (int64_t)std::llround(-lo / s)));
+}
+
+/* Per output channel symmetric int8 weights (zero point 0, as ONEDNN needs). */
+static void
+s_quantize_weights(INode &n)
+{
+    at::Tensor w = n.wt.reshape({n.out, -1});
+    at::Tensor s = std::get<0>(w.abs().max(1)).div(127.0).clamp_min(1e-12);
+    n.wq = (w / s.unsqueeze(1)).round().clamp(-127, 127).to(at::kChar).reshape(n.wt.sizes());
+    n.wscale = s.contiguous();
+    n.q = true;
+    n.wt = at::Tensor();
+}
+
+/* Record each node's output range over the calibration samples. */
+static void
+s_calibrate(const ad_infer_t *self, const float *calib, int n, std::vector<double> &lo,
+            std::vector<double> &hi)
+{
+    const ad_igraph_t *g = &self->g;
+    const INode &in = g->nodes[0];
+    int64_t per = in.c * in.h * in.w;
+    lo.assign(g->nodes.size(), INFINITY);
+    hi.assign(g->nodes.size(), -INFINITY);
+    for (int at0 = 0; at0 < n; at0 += 32) {
+        int b = std::min(32, n - at0);
+        at::Tensor x =
+            at::from_blob((void *)(calib + (size_t)at0 * per), {b, in.c, in.h, in.w}, at::kFloat);
+        std::vector<at::Tensor> keep;
+        s_infer_forward(g, x, self->last_use, &keep);
+        for (size_t k = 0; k < keep.size(); k++) {
+            if (g->nodes[k].flat)
+                continue;
+            auto mm = at::aminmax(keep[k]);
+            lo[k] = std::min(lo[k], std::get<0>(mm).item<double>());
+            hi[k] = std::max(hi[k], std::get<1>(mm).item<double>());
+        }
+    }
+}
+
+static int
+s_quantize(ad_infer_t *self, const float *calib, int n, const char *dir, const char *meta,
+           ad_err_t *err)
+{
+    c10::InferenceMode guard;
+    std::vector<double> lo, hi;
+    s_calibrate(self, calib, n, lo, hi);
+    ad_igraph_t q;
+    q.nodes = self->g.nodes;
+    for (size_t k = 0; k < q.nodes.size(); k++) {
+        INode &nd = q.nodes[k];
+        if (nd.op == OP_CONV || nd.op == OP_LINEAR)
+            s_quantize_weights(nd);
+        if (nd.flat)
+            continue;
+        nd.qout = true;
+        if (nd.op == OP_MAXPOOL) {
+            /* A quantised max-pool keeps its input's scale. */
+            nd.qs = q.nodes[nd.a].qs;
+            nd.qz = q.nodes[nd.a].qz;
+        } else {
+            s_qparams(lo[k], hi[k], &nd.qs, &nd.qz);
+        }
+    }
+    std::string m;
+    int rc = s_infer_meta_merge(self, meta, "int8", &m, err);
+    if (rc)
+        return rc;
+    return ad_igraph_save(&q, dir, m.c_str(), err);
+}
+
+extern "C" int
+ad_infer_quantize(ad_infer_t *self, const float *calib, int n, int channels, int height, int width,
+                  const char *dir, const char *meta, ad_err_t *err)
+{
+    const INode &in = self->g.nodes[0];
+    if (self->int8)
+        return ad_err_set(err, AD_EINVAL, "quantize: the model is int8 already");
+    if (n < 1)
+        return ad_err_set(err, AD_EINVAL, "quantize: %d calibration samples (needs at least 1)", n);
+    if (channels != in.c || height != in.h || width != in.w)
+        return ad_err_set(err, AD_EINVAL,
+                          "quantize: calibration samples are %dx%dx%d, the model takes "
+                          "%lldx%lldx%lld",
+                          channels, height, width, (long long)in.c, (long long)in.h,
+                          (long long)in.w);
+    try {
+        return s_quantize(self, calib, n, dir, meta, err);
+    } catch (const c10::Error &e) {
+        return ad_err_set(err, AD_ETORCH, "quantize: %s", e.what_without_backtrace());
+    } catch (const std::exception &e) {
+        return ad_err_set(err, AD_ETORCH, "quantize: %s", e.what());
+    }
+}
