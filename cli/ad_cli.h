@@ -89,6 +89,8 @@ int ad_cli_show(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_reproduce(ad_cli_t *cli, int argc, char **argv);
 /* autodist ui: the dashboard and its read-only JSON API (cli/ad_cli_ui.c, docs/ui.md). */
 int ad_cli_ui(ad_cli_t *cli, int argc, char **argv);
+/* autodist serve: autodist-serve on an artifact, a layout given or chosen (cli/ad_cli_serve.c). */
+int ad_cli_serve(ad_cli_t *cli, int argc, char **argv);
 
 /* ---- run records (ad_cli_show.c): what show and reproduce share ------------------------- */
 

@@ -479,6 +479,30 @@ static const command_t s_commands[] = {
      "                      reach it only with an address such as 0.0.0.0: the page has\n"
      "                      no login, so do that on a trusted network only\n"
      "  --open              open the page in the desktop's browser (xdg-open)\n"},
+    {"serve", ad_cli_serve, "serve a model: an HTTP API with dynamic batching and a web page",
+     "usage: autodist serve MODEL [--port N | --listen ADDR:PORT] [--threads T] [--max-batch B]\n"
+     "                      [--max-delay-ms D] [--processes P] [--max-body MB]\n"
+     "                      [--layout PxTxB | --layout auto [--p95-ms MS]]\n"
+     "\n"
+     "Serve an inference artifact (a folder made by `autodist export`; docs/serve.md) until\n"
+     "Ctrl-C with autodist-serve: POST /api/predict (an image as multipart field \"image\" or\n"
+     "as a raw image/jpeg or image/png body; ?k=5 top classes), GET /api/health,\n"
+     "/api/ready (503 until the model is loaded and warmed), /api/model, /metrics\n"
+     "(Prometheus) and at / a page to upload or photograph an image. The first line printed\n"
+     "is the URL. Requests queue and one inference thread runs them in batches.\n"
+     "\n"
+     "  --port N            listen on 127.0.0.1:N (default 8080; 0: any free port)\n"
+     "  --listen ADDR:PORT  where to listen; other machines reach it only with an address\n"
+     "                      such as 0.0.0.0:8080 (no login: a trusted network only)\n"
+     "  --threads T         intra-op threads of each inference (default 1)\n"
+     "  --max-batch B       largest batch (default 8)\n"
+     "  --max-delay-ms D    longest wait for a batch to fill, from its first request\n"
+     "                      (default 5)\n"
+     "  --processes P       P server processes on the same port, each with its model\n"
+     "                      (default 1)\n"
+     "  --max-body MB       largest upload in MiB; more answers 413 (default 16)\n"
+     "  --layout PxTxB      processes, threads and max batch at once, e.g. 2x2x8\n"
+     "  --layout auto       the layout `autodist bench-infer` measured best under --p95-ms\n"},
 };
 
 #define S_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

@@ -1,0 +1,190 @@
+/* ad_cli_serve.c - autodist serve: run autodist-serve on an artifact, a layout given or chosen */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ad_cli.h"
+#include "autodist/ad_proc.h"
+
+/*
+ * --layout auto: the best processes x threads x batch for model_dir under a p95 target,
+ * from bench-infer's measurements (cli/ad_cli_bench_infer.c).  Weak: a build without
+ * bench-infer says so instead of failing to link.  Returns AD_CLI_EXIT_OK with the three
+ * set, or an exit status after printing why.
+ */
+int ad_cli_infer_best_layout(ad_cli_t *cli, const char *model_dir, double p95_ms, int *processes,
+                             int *threads, int *max_batch) __attribute__((weak));
+
+/* A positive whole number of at most hi, or -1. */
+static long
+s_count(const char *v, long hi)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    return errno || end == v || *end || n < 1 || n > hi ? -1 : n;
+}
+
+/* PxTxB (processes, threads, max batch; x, X or ×): 0 or AD_CLI_EXIT_USAGE after saying why. */
+static int
+s_parse_layout(const char *v, int *p, int *t, int *b)
+{
+    char buf[64], *parts[3], *save = NULL, *s;
+    int n = 0;
+    long x[3];
+
+    snprintf(buf, sizeof(buf), "%s", v);
+    /* × is two bytes (C3 97): make both 'x' and a space. */
+    for (char *c = buf; *c; c++) {
+        if ((unsigned char)c[0] == 0xC3 && (unsigned char)c[1] == 0x97) {
+            c[0] = 'x';
+            c[1] = ' ';
+        } else if (*c == 'X') {
+            *c = 'x';
+        }
+    }
+    for (s = strtok_r(buf, "x", &save); s && n < 3; s = strtok_r(NULL, "x", &save))
+        parts[n++] = s;
+    if (n == 3 && !s) {
+        for (int i = 0; i < 3; i++) {
+            while (*parts[i] == ' ')
+                parts[i]++;
+            parts[i][strcspn(parts[i], " ")] = '\0';
+            x[i] = s_count(parts[i], 1024);
+        }
+        if (x[0] > 0 && x[1] > 0 && x[2] > 0) {
+            *p = (int)x[0];
+            *t = (int)x[1];
+            *b = (int)x[2];
+            return 0;
+        }
+    }
+    return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                       "serve: --layout must be PROCESSESxTHREADSxBATCH (e.g. 2x4x8) or auto, "
+                       "got \"%s\"",
+                       v);
+}
+
+/* MODEL as an artifact folder (one with model.json), into dir. */
+static int
+s_resolve(const char *model, char *dir, size_t size)
+{
+    char probe[PATH_MAX + 16];
+    struct stat sb;
+
+    snprintf(probe, sizeof(probe), "%s/model.json", model);
+    if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode) && stat(probe, &sb) == 0) {
+        if (!realpath(model, dir))
+            snprintf(dir, size, "%s", model);
+        return 0;
+    }
+    if (stat(model, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "serve: %s is not an inference artifact (no model.json): make one "
+                           "with `autodist export`",
+                           model);
+    return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                       "serve: unknown model %s: not an artifact folder, and no model of that id "
+                       "or name (`autodist models` lists them)",
+                       model);
+}
+
+int
+ad_cli_serve(ad_cli_t *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"port", required_argument, NULL, 'p'},         {"listen", required_argument, NULL, 'l'},
+        {"threads", required_argument, NULL, 't'},      {"max-batch", required_argument, NULL, 'b'},
+        {"max-delay-ms", required_argument, NULL, 'd'}, {"processes", required_argument, NULL, 'P'},
+        {"max-body", required_argument, NULL, 'm'},     {"layout", required_argument, NULL, 'L'},
+        {"p95-ms", required_argument, NULL, 'q'},       {NULL, 0, NULL, 0},
+    };
+    const char *arg, *layout = NULL, *p95 = NULL;
+    char *args[32], dir[PATH_MAX], exe[PATH_MAX], nums[3][16], flags[9][24];
+    int c, n = 0, nf = 0, rc, procs = 0, threads = 0, batch = 0;
+
+    args[n++] = "autodist-serve";
+    args[n++] = NULL; /* the model's folder, once known */
+    while ((c = ad_cli_getopt(cli, argc, argv, longs, &arg)) != AD_CLI_OPT_END) {
+        switch (c) {
+        case AD_CLI_OPT_HELP:
+            return AD_CLI_EXIT_OK;
+        case AD_CLI_OPT_ERROR:
+            return AD_CLI_EXIT_USAGE;
+        case 'L':
+            layout = arg;
+            break;
+        case 'q':
+            p95 = arg;
+            break;
+        default: {
+            /* The server's own options pass through; it checks their values. */
+            const struct option *o = longs;
+
+            while (o->name && o->val != c)
+                o++;
+            if (!o->name || nf >= 9)
+                return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: too many options");
+            snprintf(flags[nf], sizeof(flags[nf]), "--%s", o->name);
+            args[n++] = flags[nf++];
+            args[n++] = (char *)arg;
+        }
+        }
+    }
+    if (optind != argc - 1)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: %s (usage: autodist serve MODEL [options])",
+                           optind >= argc ? "missing MODEL" : "one MODEL only");
+    rc = s_resolve(argv[optind], dir, sizeof(dir));
+    if (rc)
+        return rc;
+    args[1] = dir;
+    if (layout && strcmp(layout, "auto") == 0) {
+        double ms = p95 ? strtod(p95, NULL) : 0;
+
+        if (p95 && !(ms > 0))
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "serve: --p95-ms must be a positive number, "
+                               "got \"%s\"",
+                               p95);
+        if (!ad_cli_infer_best_layout)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: --layout auto needs `autodist "
+                                                  "bench-infer`, which this build lacks: give "
+                                                  "--layout PxTxB");
+        rc = ad_cli_infer_best_layout(cli, dir, ms, &procs, &threads, &batch);
+        if (rc)
+            return rc;
+    } else if (layout) {
+        rc = s_parse_layout(layout, &procs, &threads, &batch);
+        if (rc)
+            return rc;
+    } else if (p95) {
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: --p95-ms goes with --layout auto");
+    }
+    if (layout) {
+        /* Given after the pass-through options: the layout wins. */
+        snprintf(nums[0], sizeof(nums[0]), "%d", procs);
+        snprintf(nums[1], sizeof(nums[1]), "%d", threads);
+        snprintf(nums[2], sizeof(nums[2]), "%d", batch);
+        args[n++] = "--processes";
+        args[n++] = nums[0];
+        args[n++] = "--threads";
+        args[n++] = nums[1];
+        args[n++] = "--max-batch";
+        args[n++] = nums[2];
+        printf("autodist: serve: layout %dx%dx%d (processes x threads x batch)\n", procs, threads,
+               batch);
+        fflush(stdout);
+    }
+    args[n] = NULL;
+    if (!ad_proc_sibling("autodist-serve", exe, sizeof(exe)))
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "serve: autodist-serve is not next to autodist");
+    execv(exe, args);
+    return ad_cli_fail(AD_CLI_EXIT_ERROR, "serve: cannot run %s: %s", exe, strerror(errno));
+}
