@@ -42,19 +42,23 @@ s_write(const char *dir, const char *name, const void *data, size_t len)
     return fclose(f) != 0;
 }
 
-/* A tiny conv net with fixed pseudo-random weights: 3x16x16 -> conv 4 -> avgpool -> 3 classes. */
+/* A tiny conv net, fixed pseudo-random weights: 3x16x16 -> conv 4 -> avgpool -> classes (<= 6). */
 static int
 s_model(const char *dir, int classes)
 {
     ad_igraph_t *g = ad_igraph_new(3, 16, 16);
-    float w1[4 * 3 * 3 * 3], b1[4] = {0}, w2[3 * 4], b2[3] = {0};
-    char meta[512];
+    static const char *const names[] = {"red", "green", "blue", "cyan", "magenta", "yellow"};
+    float w1[4 * 3 * 3 * 3], b1[4] = {0}, w2[6 * 4], b2[6] = {0};
+    char meta[768], list[256] = "";
     unsigned seed = 12345;
     ad_err_t err = {0};
     int n;
 
     for (size_t i = 0; i < sizeof(w1) / sizeof(w1[0]); i++)
         w1[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0f - 0.5f;
+    for (int i = 0; i < classes; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"", i ? ", " : "",
+                 names[i]);
     for (size_t i = 0; i < sizeof(w2) / sizeof(w2[0]); i++)
         w2[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0f - 0.5f;
     n = ad_igraph_conv(g, 0, w1, 4, 3, 3, b1, 1, 1, 1, AD_ACT_RELU, &err);
@@ -64,8 +68,9 @@ s_model(const char *dir, int classes)
         n = ad_igraph_linear(g, n, w2, classes, b2, AD_ACT_NONE, &err);
     snprintf(meta, sizeof(meta),
              "{\"name\": \"tiny-colours\", \"arch\": \"tiny-cnn\", \"variant\": \"fp32\", "
-             "\"classes\": [\"red\", \"green\", \"blue\"], \"normalize\": {\"mean\": [0.5, 0.5, "
-             "0.5], \"std\": [0.5, 0.5, 0.5]}, \"accuracy\": 0.5}");
+             "\"classes\": [%s], \"normalize\": {\"mean\": [0.5, 0.5, 0.5], \"std\": [0.5, "
+             "0.5, 0.5]}, \"accuracy\": 0.5}",
+             list);
     if (n < 0 || ad_igraph_save(g, dir, meta, &err) != 0) {
         fprintf(stderr, "serve_fixture: %s: %s\n", dir, err.msg);
         ad_igraph_free(&g);
@@ -106,6 +111,9 @@ main(int argc, char **argv)
     }
     snprintf(path, sizeof(path), "%s/model", dir);
     if (s_model(path, 3))
+        return 1;
+    snprintf(path, sizeof(path), "%s/model6", dir);
+    if (s_model(path, 6))
         return 1;
     red = s_picture(40, 30, 220, 20, 20);
     green = s_picture(64, 48, 20, 200, 30);
