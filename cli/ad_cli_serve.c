@@ -10,15 +10,46 @@
 
 #include "ad_cli.h"
 #include "autodist/ad_proc.h"
+#include "autodist/ad_store.h"
 
 /*
- * --layout auto: the best processes x threads x batch for model_dir under a p95 target,
- * from bench-infer's measurements (cli/ad_cli_bench_infer.c).  Weak: a build without
- * bench-infer says so instead of failing to link.  Returns AD_CLI_EXIT_OK with the three
- * set, or an exit status after printing why.
+ * --layout auto: the measured layout of best throughput whose p95 <= p95_ms (<= 0: the best
+ * throughput) of the artifact model, from bench-infer (cli/ad_cli_infer.c; the prototype is
+ * that of cli/ad_cli.h there).  Weak: a build without bench-infer says so instead of failing
+ * to link.  Returns 0 with the three set, or -ENOENT / -ERANGE / AD_EDB with err saying why.
  */
-int ad_cli_infer_best_layout(ad_cli_t *cli, const char *model_dir, double p95_ms, int *processes,
-                             int *threads, int *max_batch) __attribute__((weak));
+int ad_cli_infer_best_layout(ad_store_t *store, const char *model, double p95_ms, int *procs,
+                             int *threads, int *batch, ad_err_t *err) __attribute__((weak));
+
+/* --layout auto: the layout from the store, or an exit status after saying why. */
+static int
+s_auto_layout(ad_cli_t *cli, const char *dir, const char *p95, int *p, int *t, int *b)
+{
+    double ms = p95 ? strtod(p95, NULL) : 0;
+    ad_store_t *store = NULL;
+    ad_err_t err = {0};
+    const char *db;
+    int rc;
+
+    if (p95 && !(ms > 0))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: --p95-ms must be a positive number, got "
+                                              "\"%s\"", p95);
+    if (!ad_cli_infer_best_layout)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: --layout auto needs `autodist "
+                                              "bench-infer`, which this build lacks: give "
+                                              "--layout PxTxB");
+    rc = ad_cli_open_store(cli, &store, &db);
+    if (rc)
+        return rc;
+    if (!store)
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "serve: --layout auto: nothing measured yet (no "
+                                              "%s): run autodist bench-infer %s first", db, dir);
+    rc = ad_cli_infer_best_layout(store, dir, ms, p, t, b, &err);
+    ad_store_close(&store);
+    if (rc)
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "serve: --layout auto: %s", err.msg);
+    return 0;
+}
 
 /* A positive whole number of at most hi, or -1. */
 static long
@@ -146,18 +177,7 @@ ad_cli_serve(ad_cli_t *cli, int argc, char **argv)
         return rc;
     args[1] = dir;
     if (layout && strcmp(layout, "auto") == 0) {
-        double ms = p95 ? strtod(p95, NULL) : 0;
-
-        if (p95 && !(ms > 0))
-            return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                               "serve: --p95-ms must be a positive number, "
-                               "got \"%s\"",
-                               p95);
-        if (!ad_cli_infer_best_layout)
-            return ad_cli_fail(AD_CLI_EXIT_USAGE, "serve: --layout auto needs `autodist "
-                                                  "bench-infer`, which this build lacks: give "
-                                                  "--layout PxTxB");
-        rc = ad_cli_infer_best_layout(cli, dir, ms, &procs, &threads, &batch);
+        rc = s_auto_layout(cli, dir, p95, &procs, &threads, &batch);
         if (rc)
             return rc;
     } else if (layout) {

@@ -126,6 +126,16 @@ sys.exit(0 if d["server"]["max_batch"] == 4 else 1)' "$URL" 2>/dev/null && break
     [ "$rc" -ne 0 ] && grep -q "unknown model no-such-model" "$TMP/cli2.out" &&
         ok "autodist serve of an unknown model: exit $rc" ||
         fail "autodist serve no-such-model: exit $rc: $(cat "$TMP/cli2.out")"
+    "$BIN/autodist" --home "$TMP/home" serve "$TMP/model" --layout 2y3 >"$TMP/cli3.out" 2>&1
+    rc=$?
+    [ "$rc" -eq 2 ] && grep -q "layout must be PROCESSESxTHREADSxBATCH" "$TMP/cli3.out" &&
+        ok "a bad --layout: exit 2" || fail "--layout 2y3: exit $rc: $(cat "$TMP/cli3.out")"
+    # Nothing measured here: --layout auto says to run bench-infer (or that it is missing).
+    "$BIN/autodist" --home "$TMP/home" serve "$TMP/model" --layout auto >"$TMP/cli4.out" 2>&1
+    rc=$?
+    [ "$rc" -ne 0 ] && grep -q "bench-infer" "$TMP/cli4.out" &&
+        ok "--layout auto without measurements: exit $rc" ||
+        fail "--layout auto: exit $rc: $(cat "$TMP/cli4.out")"
 fi
 [ "$fails" -eq 0 ] && echo "test_serve: all ok"
 exit $((fails > 0))
