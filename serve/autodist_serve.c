@@ -199,9 +199,10 @@ s_load(ad_serve_t *serve, const opts_t *o, ad_err_t *err)
     int rc;
 
     ad_infer_set_threads(o->threads);
-    /* A test knob: a load that takes this long, to see /api/ready answer 503 meanwhile. */
-    if (getenv("AUTODIST_SERVE_LOAD_DELAY_MS"))
-        usleep((useconds_t)atoi(getenv("AUTODIST_SERVE_LOAD_DELAY_MS")) * 1000u);
+    /* A test knob: the load waits (up to a minute) for this file, to see /api/ready say 503. */
+    if (getenv("AUTODIST_SERVE_TEST_HOLD"))
+        for (int i = 0; i < 1200 && access(getenv("AUTODIST_SERVE_TEST_HOLD"), F_OK) != 0; i++)
+            usleep(50 * 1000);
     rc = ad_infer_load(o->dir, &serve->model, err);
     if (rc)
         return rc;

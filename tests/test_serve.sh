@@ -46,9 +46,9 @@ start_server() {
     done
 }
 
-# A slow load: ready says 503 until the model is loaded and warmed.
-AUTODIST_SERVE_LOAD_DELAY_MS=1500 start_server "$TMP/serve.out" \
-    "$BIN/autodist-serve" "$TMP/model" --port 0 --max-batch 8 --max-delay-ms 50
+# A load held until serve_check.py creates $TMP/go: ready says 503 until loaded and warmed.
+AUTODIST_SERVE_TEST_HOLD=$TMP/go start_server "$TMP/serve.out" \
+    "$BIN/autodist-serve" "$TMP/model" --port 0 --max-batch 8 --max-delay-ms 100
 [ -n "$URL" ] || { fail "autodist-serve printed no URL"; cat "$TMP/serve.out"*; exit 1; }
 ok "autodist-serve listens on $URL"
 python3 "$HERE/serve/serve_check.py" "$URL" "$PID" "$TMP" warming && ok "ready: 503 -> 200" ||
@@ -62,6 +62,15 @@ kill -TERM "$PID"
 wait "$PID"
 rc=$?
 [ "$rc" -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc: $(cat "$TMP/serve.out.err")"
+
+# A full queue: 503 overloaded, with Retry-After.
+start_server "$TMP/busy.out" "$BIN/autodist-serve" "$TMP/model" --port 0 --max-batch 1 \
+    --max-delay-ms 300 --max-queue 2
+for _ in $(seq 100); do grep -q "ready:" "$TMP/busy.out" && break; sleep 0.05; done
+python3 "$HERE/serve/serve_check.py" "$URL" "$PID" "$TMP" overload && ok "a full queue: 503" ||
+    fail "a full queue"
+kill -TERM "$PID"
+wait "$PID"
 
 # A corrupt model and a missing one: one line, non-zero, at start.
 mkdir -p "$TMP/corrupt"
