@@ -105,12 +105,16 @@ async function send(blob, name) {
 }
 
 function setup() {
-  const input = $("file"), drop = $("drop");
-  $("choose").addEventListener("click", () => input.click());
-  input.addEventListener("change", () => {
-    if (input.files.length) send(input.files[0], input.files[0].name);
-    input.value = "";
-  });
+  const drop = $("drop");
+  // Two inputs: the file picker, and (on a phone) the camera at once (capture="environment").
+  for (const [button, id] of [["choose", "file"], ["take", "camera"]]) {
+    const input = $(id);
+    $(button).addEventListener("click", () => input.click());
+    input.addEventListener("change", () => {
+      if (input.files.length) send(input.files[0], input.files[0].name);
+      input.value = "";
+    });
+  }
   for (const ev of ["dragenter", "dragover"])
     drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); });
   for (const ev of ["dragleave", "drop"])
