@@ -22,7 +22,11 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$p" 2>/dev/null
     done
-    if [ "$fails" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$TMP"; else echo "test_serve: kept $TMP"; fi
+    if [ "$fails" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then
+        rm -rf "$TMP"
+    else
+        echo "test_serve: kept $TMP"
+    fi
 }
 trap cleanup EXIT
 fail() { echo "test_serve: FAIL: $*"; fails=$((fails + 1)); }
@@ -101,7 +105,8 @@ n200=0
 for _ in $(seq 8); do
     code=$(python3 -c 'import sys, urllib.request
 d = open(sys.argv[2], "rb").read()
-r = urllib.request.Request(sys.argv[1] + "/api/predict", data=d, headers={"Content-Type": "image/png"})
+r = urllib.request.Request(sys.argv[1] + "/api/predict", data=d,
+                           headers={"Content-Type": "image/png"})
 print(urllib.request.urlopen(r, timeout=10).status)' "$URL" "$TMP/red.png" 2>/dev/null)
     [ "$code" = 200 ] && n200=$((n200 + 1))
 done

@@ -27,7 +27,11 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$PID" 2>/dev/null
     fi
-    if [ "$fails" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$TMP"; else echo "test_serve_ui: kept $TMP"; fi
+    if [ "$fails" -eq 0 ] && [ "${KEEP:-0}" != 1 ]; then
+        rm -rf "$TMP"
+    else
+        echo "test_serve_ui: kept $TMP"
+    fi
 }
 trap cleanup EXIT
 fail() { echo "test_serve_ui: FAIL: $*"; fails=$((fails + 1)); }
