@@ -497,7 +497,7 @@ static const command_t s_commands[] = {
      "  --threads T         intra-op threads of each inference (default 1)\n"
      "  --max-batch B       largest batch (default 8)\n"
      "  --max-delay-ms D    longest wait for a batch to fill, from its first request\n"
-     "                      (default 5)\n"
+     "                      (default 0: a batch is what queued while the last one ran)\n"
      "  --processes P       P server processes on the same port, each with its model\n"
      "                      (default 1)\n"
      "  --max-body MB       largest upload in MiB; more answers 413 (default 16)\n"

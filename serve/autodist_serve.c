@@ -82,7 +82,7 @@ s_parse(int argc, char **argv, opts_t *o)
 
     *o = (opts_t){.threads = 1,
                   .max_batch = 8,
-                  .max_delay_ms = 5,
+                  .max_delay_ms = 0,
                   .processes = 1,
                   .max_body_mb = 16,
                   .max_queue = 256,
