@@ -198,6 +198,13 @@ ad_serve_answer(void *arg, ad_serve_item_t *item, const float *logits, int batch
         sum += p[i];
         order[i] = i;
     }
+    if (!isfinite(sum) || sum <= 0) { /* NaN or infinite logits: say so, never a bad JSON */
+        free(p);
+        free(order);
+        ad_serve_metrics_error(serve->metrics, AD_SERVE_ERR_INFERENCE);
+        ad_http_res_error(res, 500, "inference: the model's output is not finite (NaN or inf)");
+        goto out_send;
+    }
     top = json_array();
     for (int j = 0; j < item->k; j++) {
         int best = j, t;
@@ -220,7 +227,10 @@ ad_serve_answer(void *arg, ad_serve_item_t *item, const float *logits, int batch
                     ad_infer_variant(serve->model) ? ad_infer_variant(serve->model) : "");
     free(p);
     free(order);
-    ad_http_res_json(res, 200, doc);
+    if (doc)
+        ad_http_res_json(res, 200, doc);
+    else
+        ad_http_res_error(res, 500, "inference: cannot write the answer");
 out_send:
     ad_http_later_send(&item->later);
     ad_serve_item_free(item);
