@@ -76,6 +76,24 @@ python3 "$HERE/serve/serve_check.py" "$URL" "$PID" "$TMP" overload && ok "a full
 kill -TERM "$PID"
 wait "$PID"
 
+# A model whose output is NaN: 500 saying so; the server stays up.
+start_server "$TMP/nan.out" "$BIN/autodist-serve" "$TMP/model-nan" --port 0
+for _ in $(seq 100); do grep -q "ready:" "$TMP/nan.out" && break; sleep 0.05; done
+python3 -c 'import sys, json, urllib.request, urllib.error
+r = urllib.request.Request(sys.argv[1] + "/api/predict", data=open(sys.argv[2], "rb").read(),
+                           headers={"Content-Type": "image/png"})
+try:
+    urllib.request.urlopen(r, timeout=10)
+    sys.exit("200")
+except urllib.error.HTTPError as e:
+    d = json.load(e)
+    assert e.code == 500 and "not finite" in d["error"], d
+print(urllib.request.urlopen(sys.argv[1] + "/api/health", timeout=10).status)' \
+    "$URL" "$TMP/red.png" >"$TMP/nan.check" 2>&1 && grep -q 200 "$TMP/nan.check" &&
+    ok "a NaN model: 500 not finite, still up" || fail "a NaN model: $(cat "$TMP/nan.check")"
+kill -TERM "$PID"
+wait "$PID"
+
 # A corrupt model and a missing one: one line, non-zero, at start.
 mkdir -p "$TMP/corrupt"
 cp -r "$TMP/model/." "$TMP/corrupt/"

@@ -1,5 +1,7 @@
 /* serve_fixture.c - what test_serve.sh serves and uploads: a tiny artifact and test images */
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,7 @@ s_write(const char *dir, const char *name, const void *data, size_t len)
 
 /* A tiny conv net, fixed pseudo-random weights: 3x16x16 -> conv 4 -> avgpool -> classes (<= 6). */
 static int
-s_model(const char *dir, int classes)
+s_model(const char *dir, int classes, bool nan)
 {
     ad_igraph_t *g = ad_igraph_new(3, 16, 16);
     static const char *const names[] = {"red", "green", "blue", "cyan", "magenta", "yellow"};
@@ -56,6 +58,8 @@ s_model(const char *dir, int classes)
 
     for (size_t i = 0; i < sizeof(w1) / sizeof(w1[0]); i++)
         w1[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 255.0f - 0.5f;
+    if (nan) /* a model whose output is NaN: the server must say so, not abort */
+        b2[0] = NAN;
     for (int i = 0; i < classes; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"", i ? ", " : "",
                  names[i]);
@@ -110,10 +114,13 @@ main(int argc, char **argv)
         return 2;
     }
     snprintf(path, sizeof(path), "%s/model", dir);
-    if (s_model(path, 3))
+    if (s_model(path, 3, false))
+        return 1;
+    snprintf(path, sizeof(path), "%s/model-nan", dir);
+    if (s_model(path, 3, true))
         return 1;
     snprintf(path, sizeof(path), "%s/model6", dir);
-    if (s_model(path, 6))
+    if (s_model(path, 6, false))
         return 1;
     red = s_picture(40, 30, 220, 20, 20);
     green = s_picture(64, 48, 20, 200, 30);
