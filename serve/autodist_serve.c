@@ -22,6 +22,27 @@
     "                      [--max-batch B] [--max-delay-ms D] [--processes P] [--max-body MB]\n"   \
     "                      [--max-queue N] [--http-threads N] [--any-host]\n"
 
+/* --help: the usage, then what each option does (docs/serve.md has the API). */
+static const char s_help[] =
+    "\n"
+    "Serve the inference artifact in MODEL_DIR until SIGINT or SIGTERM: POST /api/predict,\n"
+    "GET /api/health, /api/ready (503 until loaded and warmed), /api/model, /metrics and the\n"
+    "page at /. The first line printed is the URL. (`autodist serve` runs this program.)\n"
+    "\n"
+    "  --port N            listen on 127.0.0.1:N (default 8080; 0: any free port)\n"
+    "  --listen ADDR:PORT  where to listen (0.0.0.0:PORT: other machines too; no login)\n"
+    "  --threads T         intra-op threads of each inference (default 1)\n"
+    "  --max-batch B       largest batch (default 8)\n"
+    "  --max-delay-ms D    longest wait for a batch to fill, from its first request\n"
+    "                      (default 0: a batch is what queued while the last one ran)\n"
+    "  --processes P       P processes on the same port (SO_REUSEPORT), each with its model\n"
+    "  --max-body MB       largest upload in MiB; more answers 413 (default 16)\n"
+    "  --max-queue N       requests queued at most; more answer 503 (default 256)\n"
+    "  --http-threads N    threads of the HTTP pool, which decode uploads (default 4)\n"
+    "  --any-host          on loopback, answer any Host header (behind a proxy)\n"
+    "\n"
+    "The page's files: AUTODIST_SERVE_WEB_DIR, else PREFIX/share/autodist/serve-web.\n";
+
 /* The command line. */
 typedef struct {
     const char *dir;  /* the artifact */
@@ -122,7 +143,7 @@ s_parse(int argc, char **argv, opts_t *o)
             o->any_host = true;
             break;
         case 'h':
-            printf("%s", S_USAGE);
+            printf("%s%s", S_USAGE, s_help);
             exit(0);
         default:
             fprintf(stderr, "%s", S_USAGE);
