@@ -98,6 +98,8 @@ int ad_cli_optimize(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_models(ad_cli_t *cli, int argc, char **argv);
 /* autodist ui: the dashboard and its read-only JSON API (cli/ad_cli_ui.c, docs/ui.md). */
 int ad_cli_ui(ad_cli_t *cli, int argc, char **argv);
+/* autodist serve: autodist-serve on an artifact, a layout given or chosen (cli/ad_cli_serve.c). */
+int ad_cli_serve(ad_cli_t *cli, int argc, char **argv);
 
 /* ---- run records (ad_cli_show.c): what show and reproduce share ------------------------- */
 
@@ -392,6 +394,14 @@ bool ad_cli_sleep(double seconds);
  * status after printing the error.
  */
 int ad_cli_open_store(ad_cli_t *cli, ad_store_t **store, const char **db);
+
+/*
+ * MODEL as an inference artifact folder into dir (size bytes): a folder with
+ * model.json (made absolute), else a row of the models table by id or name
+ * (`autodist models`).  Returns 0, or an exit status after saying why, the
+ * message starting with cmd.
+ */
+int ad_cli_model_dir(ad_cli_t *cli, const char *cmd, const char *key, char *dir, size_t size);
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 

@@ -145,18 +145,17 @@ s_parse(ad_cli_t *cli, int argc, char **argv, s_opts_t *o)
 
 /* The artifact in o->model: its absolute path, folder name and arch (model.json). */
 static int
-s_resolve_model(s_opts_t *o)
+s_resolve_model(ad_cli_t *cli, s_opts_t *o)
 {
     char file[PATH_MAX + 16];
     json_error_t jerr;
     json_t *meta;
     const char *arch, *slash;
 
-    if (!realpath(o->model, o->path))
-        return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                           "bench-infer: %s: %s (MODEL is an artifact "
-                           "directory that autodist export wrote)",
-                           o->model, strerror(errno));
+    int rc = ad_cli_model_dir(cli, "bench-infer", o->model, o->path, sizeof(o->path));
+
+    if (rc)
+        return rc;
     snprintf(file, sizeof(file), "%s/model.json", o->path);
     meta = json_load_file(file, 0, &jerr);
     if (!meta)
@@ -607,7 +606,7 @@ ad_cli_bench_infer(ad_cli_t *cli, int argc, char **argv)
 
     if (rc)
         return rc == AD_CLI_OPT_HELP ? AD_CLI_EXIT_OK : rc;
-    rc = s_resolve_model(&o);
+    rc = s_resolve_model(cli, &o);
     if (rc)
         return rc;
     home = ad_cli_home(cli);

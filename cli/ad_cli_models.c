@@ -677,6 +677,53 @@ s_finish(ad_cli_t *cli, ad_store_t *store, ad_model_row_t *m, const s_measure_op
 }
 
 int
+ad_cli_model_dir(ad_cli_t *cli, const char *cmd, const char *key, char *dir, size_t size)
+{
+    char probe[PATH_MAX + 16];
+    struct stat sb;
+    ad_store_t *store = NULL;
+    ad_model_row_t row;
+    const char *db;
+    int rc;
+
+    snprintf(probe, sizeof(probe), "%s/model.json", key);
+    if (stat(key, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (stat(probe, &sb) != 0)
+            return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                               "%s: %s is not an inference artifact (no model.json): make one "
+                               "with `autodist export`",
+                               cmd, key);
+        if (!realpath(key, dir))
+            snprintf(dir, size, "%s", key);
+        return 0;
+    }
+    rc = ad_cli_open_store(cli, &store, &db);
+    if (rc)
+        return rc;
+    ad_store_model_row_init(&row);
+    rc = store ? ad_store_find_model(store, key, &row) : -ENOENT;
+    ad_store_close(&store);
+    if (rc == 0) {
+        snprintf(dir, size, "%s", row.path);
+        snprintf(probe, sizeof(probe), "%s/model.json", row.path);
+        ad_store_model_row_clear(&row);
+        if (stat(probe, &sb) == 0)
+            return 0;
+        return ad_cli_fail(AD_CLI_EXIT_ERROR,
+                           "%s: model %s: its folder %s is missing or has no model.json "
+                           "(`autodist models rm %s` forgets the row)",
+                           cmd, key, dir, key);
+    }
+    ad_store_model_row_clear(&row);
+    if (rc != -ENOENT)
+        return ad_cli_fail(AD_CLI_EXIT_ERROR, "%s: %s: cannot read the models table", cmd, db);
+    return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                       "%s: unknown model %s: not an artifact folder, and no model of that id or "
+                       "name (`autodist models` lists them)",
+                       cmd, key);
+}
+
+int
 ad_cli_export(ad_cli_t *cli, int argc, char **argv)
 {
     static const struct option longs[] = {

@@ -905,6 +905,8 @@ s_listen(ad_http_t *self, int *fd_out, ad_err_t *err)
     if (fd < 0)
         return ad_err_set(err, -errno, "socket: %s", strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (self->config.reuse_port)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0) {
         rc = -errno;
         close(fd);

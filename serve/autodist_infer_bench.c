@@ -694,7 +694,7 @@ s_usage(FILE *out)
             "  --layouts L      PxTxB,... (default: every P*T <= the cores, B in 1,4,8,16,32)\n"
             "  --duration S     measured seconds of each load mode (default 1)\n"
             "  --warmup S       seconds before it, not measured (default 0.3)\n"
-            "  --max-delay-ms   how long a batch waits for more requests (default 5, as\n"
+            "  --max-delay-ms   how long a batch waits for more requests (default 0, as\n"
             "                   autodist serve)\n"
             "  --concurrency C  closed loop: requests outstanding (default P*B*2)\n"
             "  --open F,...     open loop (Poisson) at these fractions of the closed loop's\n"
@@ -809,7 +809,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
 
     *o = (s_opts_t){.duration_s = 1.0,
                     .warmup_s = 0.3,
-                    .max_delay_ms = 5.0,
+                    .max_delay_ms = 0.0,
                     .fractions = {0.5, 0.9},
                     .n_fractions = 2,
                     .sequential = true,

@@ -60,6 +60,7 @@ typedef struct ad_http_config {
     unsigned timeout_s;       /* an idle connection is closed after this many seconds */
     unsigned threads;         /* worker threads of the pool */
     bool any_host;            /* on loopback, also answer a Host other than localhost (see below) */
+    bool reuse_port;          /* SO_REUSEPORT: several processes serve one port (autodist serve) */
     /*
      * Called once per request when its connection is done with it (on a pool
      * thread, several at once), e.g. for a server's metrics: its method, path,

@@ -1,0 +1,130 @@
+/* ad_image.c - an uploaded image to a model's input: decode, resize as the imagefolder does,
+ * normalise */
+#include "autodist/ad_image.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+
+#include "autodist/ad_infer.h"
+
+/* The largest image decoded: a side and a pixel count (a 100-megapixel photo is refused). */
+#define AD_IMAGE_MAX_SIDE 16384
+#define AD_IMAGE_MAX_PIXELS (64L * 1000 * 1000)
+
+static const char *
+s_why(void)
+{
+    const char *why = stbi_failure_reason();
+
+    return why ? why : "unknown format";
+}
+
+/*
+ * Whether a JPEG has its end-of-image marker (FF D9) in its last bytes: stb_image decodes a
+ * truncated JPEG into a picture with a grey or garbled bottom instead of failing.
+ */
+static bool
+s_jpeg_whole(const unsigned char *p, size_t len)
+{
+    size_t from = len > 4096 ? len - 4096 : 0;
+
+    for (size_t i = len - 1; i > from; i--)
+        if (p[i - 1] == 0xFF && p[i] == 0xD9)
+            return true;
+    return false;
+}
+
+int
+ad_image_read(const void *data, size_t len, int channels, ad_image_t *img, ad_err_t *err)
+{
+    const unsigned char *p = data;
+    int w, h, comp;
+
+    memset(img, 0, sizeof(*img));
+    if (channels != 1 && channels != 3)
+        return ad_err_set(err, AD_EINVAL, "image: the model takes %d channels, not 1 or 3",
+                          channels);
+    if (len == 0)
+        return ad_err_set(err, AD_EDATA, "image: empty");
+    if (len > INT_MAX)
+        return ad_err_set(err, AD_EDATA, "image: %zu bytes is too large", len);
+    /* The header first: a small file that claims a huge picture is refused before allocating. */
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &comp))
+        return ad_err_set(err, AD_EDATA, "image: not a decodable image (%s)", s_why());
+    if (w < 1 || h < 1 || w > AD_IMAGE_MAX_SIDE || h > AD_IMAGE_MAX_SIDE ||
+        (long)w * h > AD_IMAGE_MAX_PIXELS)
+        return ad_err_set(err, AD_EDATA,
+                          "image: %dx%d is too large (at most %d a side, %ld pixels)", w, h,
+                          AD_IMAGE_MAX_SIDE, AD_IMAGE_MAX_PIXELS);
+    if (len >= 2 && p[0] == 0xFF && p[1] == 0xD8 && !s_jpeg_whole(p, len))
+        return ad_err_set(err, AD_EDATA, "image: truncated JPEG (no end-of-image marker)");
+    img->pixels = stbi_load_from_memory(p, (int)len, &w, &h, &comp, channels);
+    if (!img->pixels)
+        return ad_err_set(err, AD_EDATA, "image: cannot decode (%s)", s_why());
+    img->width = w;
+    img->height = h;
+    img->channels = channels;
+    return 0;
+}
+
+int
+ad_image_prepare(const ad_image_t *img, int height, int width, const float mean[3],
+                 const float std[3], float *out, ad_err_t *err)
+{
+    size_t plane = (size_t)height * (size_t)width;
+    int ch = img->channels;
+    unsigned char *small = NULL;
+    const unsigned char *src = img->pixels;
+
+    if (height < 1 || width < 1)
+        return ad_err_set(err, AD_EINVAL, "image: bad model input size %dx%d", width, height);
+    if (img->width != width || img->height != height) {
+        small = ad_malloc(plane * (size_t)ch);
+        if (!stbir_resize_uint8(img->pixels, img->width, img->height, 0, small, width, height, 0,
+                                ch)) {
+            free(small);
+            return ad_err_set(err, AD_EDATA, "image: cannot resize %dx%d to %dx%d", img->width,
+                              img->height, width, height);
+        }
+        src = small;
+    }
+    /* HWC bytes to CHW floats, as the dataset's lookup table normalises them. */
+    for (int c = 0; c < ch; c++) {
+        float m = mean[c], s = std[c] != 0.0f ? std[c] : 1.0f;
+        float *dst = out + (size_t)c * plane;
+
+        for (size_t q = 0; q < plane; q++)
+            dst[q] = ((float)src[(size_t)ch * q + (size_t)c] / 255.0f - m) / s;
+    }
+    free(small);
+    return 0;
+}
+
+void
+ad_image_release(ad_image_t *img)
+{
+    if (img && img->pixels) {
+        stbi_image_free(img->pixels);
+        img->pixels = NULL;
+    }
+}
+
+int
+ad_image_decode(const void *data, size_t len, int channels, int height, int width,
+                const float mean[3], const float std[3], float *out, ad_err_t *err)
+{
+    ad_image_t img;
+    int rc;
+
+    rc = ad_image_read(data, len, channels, &img, err);
+    if (rc)
+        return rc;
+    rc = ad_image_prepare(&img, height, width, mean, std, out, err);
+    ad_image_release(&img);
+    return rc;
+}
