@@ -345,12 +345,18 @@ s_export_meta(const opts_t *o, json_t *meta, const char *arch, ad_dataset_t *ds)
     return meta;
 }
 
-/* Build the zoo model of the checkpoint, load its weights and export it as an artifact. */
+/*
+ * Build the zoo model of the checkpoint with the optimiser it was trained with (the
+ * checkpoint holds its state too), load it and export it as an artifact.
+ */
 static int
-s_export_model(const opts_t *o, const char *arch, const char *file, ad_dataset_t *ds, json_t *meta,
-               ad_err_t *err)
+s_export_model(const opts_t *o, const char *arch, const char *optim, const char *file,
+               ad_dataset_t *ds, json_t *meta, ad_err_t *err)
 {
     ad_model_opts_t mo = {.name = arch, .seed = o->data.seed, .device = AD_DEVICE_CPU};
+    bool adam = optim && !strcmp(optim, "adam");
+    ad_optim_t opt = {.kind = adam ? AD_OPTIM_ADAM : AD_OPTIM_SGD, .lr = 0.01,
+                      .momentum = adam ? 0 : 0.9};
     ad_model_t *model = NULL;
     ad_igraph_t *g = NULL;
     char *text = NULL;
@@ -359,6 +365,8 @@ s_export_model(const opts_t *o, const char *arch, const char *file, ad_dataset_t
     ad_data_shape(ds, &mo.channels, &mo.height, &mo.width);
     mo.classes = ad_data_classes(ds);
     rc = ad_torch_model_new(&mo, &model, err);
+    if (!rc)
+        rc = ad_torch_set_optimizer(model, &opt, err);
     if (!rc)
         rc = ad_torch_load(model, file, err);
     if (!rc)
@@ -407,7 +415,8 @@ s_export(opts_t *o, ad_err_t *err)
         goto out_free;
     s_export_meta(o, meta, arch, ds);
     s_progress("export: %s (%s) to %s", file, arch, o->out);
-    rc = s_export_model(o, arch, file, ds, meta, err);
+    rc = s_export_model(o, arch, json_string_value(json_object_get(state, "optimizer")), file,
+                        ds, meta, err);
     if (!rc)
         rc = s_load(o->out, &art, err); /* what was written loads back */
     if (!rc)
