@@ -4,6 +4,10 @@
 #   2. autodist-serve MODEL in the layout bench-infer chose, on a free port
 #   3. served throughput under load / the bare best      (target >= 0.90)
 #   4. served p99 at low load / the bare sequential p99  (target <= 1.5)
+#   5. the peer a user would pick, side by side in the same run: the same network as
+#      TorchScript served by Python's ThreadingHTTPServer (bench/infer_peer.py; needs
+#      python3-torch; PEER_MODEL=DIR gives the fp32 artifact when MODEL_DIR is a variant,
+#      PEER_THREADS its torch threads, default all cores, PyTorch's default)
 # usage: bench/bench_infer.sh MODEL_DIR [IMAGE]     (DURATION=3 BUILD=build P95_MS=... may be set)
 set -euo pipefail
 
@@ -12,11 +16,19 @@ IMAGE=${2:-}
 BUILD=${BUILD:-build}
 DURATION=${DURATION:-3}
 P95_MS=${P95_MS:-}
+PEER_MODEL=${PEER_MODEL:-$1}
+PEER_THREADS=${PEER_THREADS:-$(nproc)}
+PY=/usr/bin/python3
+PEER=
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$ROOT" && cd "$BUILD" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-infer.XXXXXX")
 SERVER=
 cleanup() {
+    if [ -n "$PEER" ]; then
+        kill "$PEER" 2>/dev/null || true
+        wait "$PEER" 2>/dev/null || true
+    fi
     if [ -n "$SERVER" ]; then
         kill "$SERVER" 2>/dev/null || true
         wait "$SERVER" 2>/dev/null || true
@@ -96,13 +108,52 @@ echo "== 4. at low load" >&2
 "$BUILD/autodist-http-load" "$URL" --image "$IMAGE" --concurrency 1 --duration "$DURATION" \
     --warmup 1 > "$WORK/low.json"
 
+kill "$SERVER" 2>/dev/null || true
+wait "$SERVER" 2>/dev/null || true
+SERVER=
+
+# Wait for URL's /api/health (or /api/ready) to answer, or say that pid died.
+wait_up() {
+    for _ in $(seq 1 300); do
+        curl -fs "$1" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    return 1
+}
+
+echo '{}' > "$WORK/peer-load.json"
+echo '{}' > "$WORK/peer-low.json"
+if "$PY" -c 'import torch, numpy' 2>/dev/null; then
+    echo "== 5. the peer: TorchScript of $PEER_MODEL behind Python's http.server," \
+        "$PEER_THREADS torch threads" >&2
+    "$PY" "$ROOT/bench/infer_peer.py" export "$PEER_MODEL" "$WORK/peer.pt" >&2
+    "$PY" "$ROOT/bench/infer_peer.py" serve "$WORK/peer.pt" "$PEER_MODEL" --port "$PORT" \
+        --threads "$PEER_THREADS" > "$WORK/peer.log" 2>&1 &
+    PEER=$!
+    if wait_up "http://127.0.0.1:$PORT/api/health" "$PEER"; then
+        "$BUILD/autodist-http-load" "$URL" --image "$IMAGE" --concurrency "$C" \
+            --duration "$DURATION" --warmup 1 > "$WORK/peer-load.json"
+        "$BUILD/autodist-http-load" "$URL" --image "$IMAGE" --concurrency 1 \
+            --duration "$DURATION" --warmup 1 > "$WORK/peer-low.json"
+    else
+        echo "bench_infer.sh: the peer did not start:" >&2
+        cat "$WORK/peer.log" >&2
+    fi
+else
+    echo "== 5. the peer: skipped ($PY cannot import torch and numpy: python3-torch)" >&2
+fi
+
 python3 - "$WORK/load.json" "$WORK/low.json" "$BEST_SPS" "$BEST_LAYOUT" "$SEQ_P99" \
     "${P}x${T}x${B}" "$C" "$BACKEND" "$MODEL" \
-    "$ROOT/bench/results-infer-$(date +%Y%m%d-%H%M%S).md" <<'EOF'
+    "$ROOT/bench/results-infer-$(date +%Y%m%d-%H%M%S).md" "$WORK/peer-load.json" \
+    "$WORK/peer-low.json" "$PEER_MODEL" "$PEER_THREADS" <<'EOF'
 import json, sys
 load, low = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 best, best_layout, seq_p99 = float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 chosen, conc, backend, model, out = sys.argv[6:11]
+pload, plow = json.load(open(sys.argv[11])), json.load(open(sys.argv[12]))
+peer_model, peer_threads = sys.argv[13], sys.argv[14]
 backend = backend.replace("_", " ")
 ratio = load["requests_per_s"] / best if best > 0 else 0.0
 p99r = (low["p99_ms"] or float("inf")) / seq_p99 if seq_p99 > 0 else float("inf")
@@ -117,6 +168,20 @@ lines = [
         low["p99_ms"] or float("nan"), seq_p99, p99r, "ok" if p99r <= 1.5 else "MISSED"),
     "| errors (load, low) | %d, %d | | | 0 |" % (load["errors"], low["errors"]),
 ]
+if pload.get("requests_per_s"):
+    lines += [
+        "", "Against the peer (%s as TorchScript, Python http.server, %s torch threads), the same "
+        "image, load generator and run:" % (peer_model, peer_threads), "",
+        "| server | req/s at C=%s | p50 ms | p99 ms | req/s at C=1 | p50 ms | p99 ms |" % conc,
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, a, b in (("autodist serve %s" % chosen, load, low), ("python peer", pload, plow)):
+        lines.append("| %s | %.1f | %.2f | %.2f | %.1f | %.2f | %.2f |" % (
+            name, a["requests_per_s"], a["p50_ms"], a["p99_ms"], b["requests_per_s"],
+            b["p50_ms"], b["p99_ms"]))
+    lines.append("| autodist / peer | %.2fx | | | %.2fx | %.2fx lower | |" % (
+        load["requests_per_s"] / pload["requests_per_s"],
+        low["requests_per_s"] / plow["requests_per_s"], plow["p50_ms"] / low["p50_ms"]))
 text = "\n".join(lines) + "\n"
 print(text)
 open(out, "w").write(text)

@@ -44,14 +44,13 @@ run=$("$AD" runs --job "$job" --parsable | awk -F'|' 'NR == 2 {print $1}')
 [ -n "$run" ] || { echo "vehicles: job $job left no run" >&2; exit 1; }
 echo
 echo "== 3. export run $run: the model in eval form, its classes, accuracy and latency"
-"$AD" export "$run" -o "$WORK/model"
+"$AD" export "$run" -o "$WORK/vehicles-resnet18"
 echo
 echo "== 4. int8: calibrated on 128 training images, measured beside its parent"
-"$AD" optimize "$WORK/model" --int8 --calibrate 128
+"$AD" optimize vehicles-resnet18 --int8 --calibrate 128
 echo
 echo "== 5. serve the int8 model on http://127.0.0.1:$PORT/ and ask it about a truck"
-"$AD" serve "$WORK/model-int8" --port "$PORT" --max-batch 8 --max-delay-ms 5 \
-    >"$WORK/serve.log" 2>&1 &
+"$AD" serve vehicles-resnet18-int8 --port "$PORT" --max-batch 8 >"$WORK/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -292,7 +292,8 @@ ad_http_res_bytes(ad_http_res_t *res, int status, const char *type, const void *
 void
 ad_http_res_json(ad_http_res_t *res, int status, json_t *doc)
 {
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+    /* 10 significant digits: 0.687 stays 0.687, not 0.68700000000000006. */
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));
 
     json_decref(doc);
     if (!text)
