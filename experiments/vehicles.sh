@@ -63,6 +63,15 @@ echo "\$ curl -F image=@$photo http://127.0.0.1:$PORT/api/predict"
 curl -fsS -F "image=@$photo" "http://127.0.0.1:$PORT/api/predict"
 echo
 echo
+echo "one photo of each class (the model saw most of them in training, not all):"
+for cls in bicycle bus car truck; do
+    photo=$(ls "$WORK/photos/$cls/"*.png | tail -1)
+    answer=$(curl -fsS -F "image=@$photo" "http://127.0.0.1:$PORT/api/predict")
+    printf '  %-16s -> %s\n' "$(basename "$photo")" "$(sed -n \
+        's/^{"class":"\([^"]*\)","index":[0-9]*,"probability":\([0-9.]*\).*"total":\([0-9.]*\).*/\1 (p = \2, \3 ms in all)/p' \
+        <<<"$answer")"
+done
+echo
 if [ "${KEEP:-0}" = 1 ]; then
     echo "the page: http://127.0.0.1:$PORT/ (choose or drop a photo); Ctrl-C stops the server"
     trap - EXIT

@@ -37,7 +37,9 @@ async function loadModel() {
     const facts = [];
     if (m.input) facts.push(`input ${m.input.channels}×${m.input.height}×${m.input.width}`);
     if (m.params) facts.push(`${m.params.toLocaleString()} parameters`);
-    if (m.size_bytes) facts.push(`${(m.size_bytes / 1048576).toFixed(2)} MiB`);
+    if (m.size_bytes)
+        facts.push(m.size_bytes < 1048576 ? `${(m.size_bytes / 1024).toFixed(1)} KiB`
+                                          : `${(m.size_bytes / 1048576).toFixed(1)} MiB`);
     if (typeof m.accuracy === "number") facts.push(`test accuracy ${pct(m.accuracy)}`);
     if (m.server) facts.push(`batches of up to ${m.server.max_batch}, ` +
                              `${m.server.threads} thread(s), ${m.server.backend}`);
