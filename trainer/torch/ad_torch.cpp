@@ -748,6 +748,43 @@ ad_torch_set_lr(ad_model_t *self, double lr)
     self->opt.lr = lr;
 }
 
+/*
+ * One training forward and backward of xt (labels yt, both on the device) with the
+ * loss lossfn(logits) gives: gradients to the flat array through the hooks, the
+ * loss and the right answers to the caller's pointers (either may be NULL).
+ */
+template <typename LossFn>
+static int
+s_train_pass(ad_model_t *self, const Tensor &xt, const Tensor &yt, LossFn lossfn, double *loss,
+             int64_t *correct)
+{
+    for (auto &p : self->params)
+        p.mutable_grad() = Tensor();
+    for (size_t b = 0; b < self->b_cnt.size(); b++)
+        self->b_pending[b] = 0;
+    for (size_t i = 0; i < self->params.size(); i++)
+        self->b_pending[self->p_bucket[i]]++;
+
+    self->net->train();
+    Tensor out = self->net->run(xt);
+    Tensor l = lossfn(out);
+    self->in_backward = true;
+    try {
+        l.backward();
+    } catch (...) {
+        self->in_backward = false;
+        throw;
+    }
+    self->in_backward = false;
+    if (!self->device.is_cpu())
+        self->host_g.copy_(self->flat_g);
+    if (loss)
+        *loss = l.item<double>();
+    if (correct)
+        *correct = out.argmax(1).eq(yt).sum().item<int64_t>();
+    return 0;
+}
+
 extern "C" int
 ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, int n,
                           double loss_scale, double *loss, int64_t *correct, ad_err_t *err)
@@ -762,32 +799,12 @@ ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, in
             xt = xt.to(self->device, true);
             yt = yt.to(self->device, true);
         }
-        for (auto &p : self->params)
-            p.mutable_grad() = Tensor();
-        for (size_t b = 0; b < self->b_cnt.size(); b++)
-            self->b_pending[b] = 0;
-        for (size_t i = 0; i < self->params.size(); i++)
-            self->b_pending[self->p_bucket[i]]++;
-
-        self->net->train();
-        Tensor out = self->net->run(xt);
-        Tensor l = F::cross_entropy(out, yt, F::CrossEntropyFuncOptions().reduction(torch::kSum));
-        l = l * loss_scale;
-        self->in_backward = true;
-        try {
-            l.backward();
-        } catch (...) {
-            self->in_backward = false;
-            throw;
-        }
-        self->in_backward = false;
-        if (!self->device.is_cpu())
-            self->host_g.copy_(self->flat_g);
-        if (loss)
-            *loss = l.item<double>();
-        if (correct)
-            *correct = out.argmax(1).eq(yt).sum().item<int64_t>();
-        return 0;
+        auto ce = [&](const Tensor &out) {
+            return F::cross_entropy(out, yt,
+                                    F::CrossEntropyFuncOptions().reduction(torch::kSum)) *
+                   loss_scale;
+        };
+        return s_train_pass(self, xt, yt, ce, loss, correct);
     });
 }
 
@@ -1175,34 +1192,13 @@ ad_torch_forward_backward_kd(ad_model_t *self, const float *x, const int64_t *y,
             yt = yt.to(self->device, true);
             tt = tt.to(self->device, true);
         }
-        for (auto &p : self->params)
-            p.mutable_grad() = Tensor();
-        for (size_t b = 0; b < self->b_cnt.size(); b++)
-            self->b_pending[b] = 0;
-        for (size_t i = 0; i < self->params.size(); i++)
-            self->b_pending[self->p_bucket[i]]++;
-
-        self->net->train();
-        Tensor out = self->net->run(xt);
-        if (out.size(1) != classes)
-            throw std::runtime_error("the student has " + std::to_string(out.size(1)) +
-                                     " outputs, the teacher " + std::to_string(classes));
-        Tensor l = s_kd_loss(out, tt, yt, temperature, alpha) * loss_scale;
-        self->in_backward = true;
-        try {
-            l.backward();
-        } catch (...) {
-            self->in_backward = false;
-            throw;
-        }
-        self->in_backward = false;
-        if (!self->device.is_cpu())
-            self->host_g.copy_(self->flat_g);
-        if (loss)
-            *loss = l.item<double>();
-        if (correct)
-            *correct = out.argmax(1).eq(yt).sum().item<int64_t>();
-        return 0;
+        auto kd = [&](const Tensor &out) {
+            if (out.size(1) != classes)
+                throw std::runtime_error("the student has " + std::to_string(out.size(1)) +
+                                         " outputs, the teacher " + std::to_string(classes));
+            return s_kd_loss(out, tt, yt, temperature, alpha) * loss_scale;
+        };
+        return s_train_pass(self, xt, yt, kd, loss, correct);
     });
 }
 
