@@ -13,6 +13,7 @@ using dnnl::memory;
 struct DConv {
     dnnl::convolution_forward prim; /* ReLU/ReLU6 fused as a post-op */
     memory::desc src, dst;          /* NHWC, the channels-last tensors' layout */
+    memory::desc scratch;           /* the scratchpad each run allocates */
     memory w, b;                    /* weights in the primitive's layout, bias */
 };
 
@@ -77,8 +78,11 @@ s_make(DnnlCache *c, const ad_igraph_t *g, int k, int64_t n)
         po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
+    /* The library's scratchpad is one global buffer: concurrent runs each bring their own. */
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::convolution_forward::primitive_desc pd(cd, attr, s_engine());
     d->prim = dnnl::convolution_forward(pd);
+    d->scratch = pd.scratchpad_desc();
     d->w = s_weights(c, nd, k, pd.weights_desc(), wd);
     d->b = memory(b_md, s_engine());
     memcpy(d->b.get_data_handle(), nd.bias.data_ptr<float>(), sizeof(float) * (size_t)nd.out);
@@ -103,11 +107,14 @@ s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x)
         at::empty({n, nd.c, nd.h, nd.w}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
     memory src(d->src, s_engine(), xin.data_ptr<float>()),
         dst(d->dst, s_engine(), y.data_ptr<float>());
+    at::Tensor pad = at::empty({(int64_t)d->scratch.get_size() + 1}, at::kByte);
+    memory scratch(d->scratch, s_engine(), pad.data_ptr());
     dnnl::stream s(s_engine());
     d->prim.execute(s, {{DNNL_ARG_SRC, src},
                         {DNNL_ARG_WEIGHTS, d->w},
                         {DNNL_ARG_BIAS, d->b},
-                        {DNNL_ARG_DST, dst}});
+                        {DNNL_ARG_DST, dst},
+                        {DNNL_ARG_SCRATCHPAD, scratch}});
     s.wait();
     return y;
 }

@@ -648,7 +648,9 @@ test_runs_from_several_threads(void **state)
             pthread_join(t[i], NULL);
             assert_int_equal(r[i].rc, 0);
             for (int k = 0; k < N * CLASSES; k++)
-                assert_true(fabsf(r[i].z[k] - want[k]) <= 1e-4f * fmaxf(1.0f, fabsf(want[k])));
+                if (!(fabsf(r[i].z[k] - want[k]) <= 1e-4f * fmaxf(1.0f, fabsf(want[k]))))
+                    fail_msg("%s thread %d: logit %d is %g, alone %g", v ? "int8" : "fp32", i, k,
+                             r[i].z[k], want[k]);
         }
     }
     ad_infer_free(&q);
