@@ -331,8 +331,8 @@ s_act(at::Tensor &y, int act)
 }
 
 /* y = x w^T + b through oneDNN's sgemm (Debian's libtorch multiplies with the reference BLAS). */
-static at::Tensor
-s_linear(const at::Tensor &x_in, const INode &n)
+at::Tensor
+s_infer_linear(const at::Tensor &x_in, const INode &n)
 {
     at::Tensor x = x_in.reshape({x_in.size(0), -1}).contiguous();
     int64_t rows = x.size(0), k = x.size(1), o = n.out;
@@ -369,7 +369,7 @@ s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int
                                        {1, 1}, n.groups);
             break;
         case OP_LINEAR:
-            y = s_linear(a, n);
+            y = s_infer_linear(a, n);
             break;
         case OP_MAXPOOL:
             y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad}, {1, 1});

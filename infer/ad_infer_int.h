@@ -93,6 +93,9 @@ int s_igraph_append(ad_igraph_t *g, INode &&n, ad_err_t *err);
 at::Tensor s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last,
                            std::vector<at::Tensor> *keep, DnnlCache *dc = nullptr);
 
+/* x (flattened) times node n's fp32 weights plus its bias, through oneDNN's sgemm. */
+at::Tensor s_infer_linear(const at::Tensor &x, const INode &n);
+
 /* Run the int8 graph. */
 at::Tensor s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x,
                              const std::vector<int> &last);
