@@ -417,7 +417,7 @@ ad_infer_run(ad_infer_t *self, const float *x, int n, float *logits, ad_err_t *e
         const INode &in = self->g.nodes[0];
         at::Tensor xt = at::from_blob((void *)x, {n, in.c, in.h, in.w}, at::kFloat);
         at::Tensor y =
-            self->int8 ? s_infer_forward_q(&self->g, xt, self->last_use)
+            self->int8 ? s_infer_forward_q(&self->g, xt, self->last_use, self->dnnl.get())
                        : s_infer_forward(&self->g, xt, self->last_use, nullptr, self->dnnl.get());
         y = y.contiguous();
         memcpy(logits, y.data_ptr<float>(), sizeof(float) * (size_t)y.numel());

@@ -22,6 +22,7 @@ struct DnnlCache {
     std::mutex mu;                                                       /* guards both maps */
     std::map<std::pair<int, int64_t>, std::shared_ptr<DConv>> convs;     /* (node, batch) */
     std::map<int, std::vector<std::pair<memory::desc, memory>>> weights; /* node -> layouts */
+    std::map<std::pair<int, int64_t>, std::shared_ptr<struct DLin>> lins; /* int8 linear */
 };
 
 std::shared_ptr<DnnlCache>
@@ -116,5 +117,82 @@ s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x)
                         {DNNL_ARG_DST, dst},
                         {DNNL_ARG_SCRATCHPAD, scratch}});
     s.wait();
+    return y;
+}
+
+/* --------------------------------------------------------------------------
+ * int8 linear layers reading a quantised activation (cnn's first linear layer reads the last
+ * max-pool): oneDNN's u8 x s8 matmul, the input's zero point and the per-channel scales as
+ * attributes, fp32 out.
+ */
+struct DLin {
+    dnnl::matmul prim;     /* for one batch size and one input scale */
+    memory::desc src, dst; /* M x K u8, M x N f32, row-major */
+    memory::desc scratch;  /* the scratchpad each run allocates */
+    memory w;              /* the int8 weights in the primitive's layout */
+    double sx = 0;         /* the input scale it was made for */
+    int64_t zx = 0;        /* and zero point */
+};
+
+static std::shared_ptr<DLin>
+s_make_lin(const INode &nd, int64_t m, double sx, int64_t zx)
+{
+    int64_t k = nd.wq.size(1), n = nd.out;
+    auto d = std::make_shared<DLin>();
+    d->sx = sx, d->zx = zx;
+    d->src = memory::desc({m, k}, memory::data_type::u8, memory::format_tag::ab);
+    d->dst = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc w_any({k, n}, memory::data_type::s8, memory::format_tag::any);
+    dnnl::matmul::desc md(d->src, w_any, d->dst);
+    std::vector<float> scales((size_t)n);
+    const float *ws = nd.wscale.data_ptr<float>();
+    for (int64_t i = 0; i < n; i++)
+        scales[(size_t)i] = (float)(sx * ws[i]);
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, scales);
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {(int32_t)zx});
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(md, attr, s_engine());
+    d->prim = dnnl::matmul(pd);
+    d->scratch = pd.scratchpad_desc();
+    /* The stored O x K weights are the K x N matrix in column-major ("ba") order. */
+    memory::desc plain({k, n}, memory::data_type::s8, memory::format_tag::ba);
+    memory src(plain, s_engine(), nd.wq.data_ptr<int8_t>());
+    d->w = memory(pd.weights_desc(), s_engine());
+    dnnl::stream s(s_engine());
+    dnnl::reorder(src, d->w).execute(s, src, d->w);
+    s.wait();
+    return d;
+}
+
+at::Tensor
+s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa)
+{
+    const INode &nd = g->nodes[k];
+    int64_t m = qa.size(0);
+    double sx = qa.q_scale();
+    int64_t zx = qa.q_zero_point();
+    std::shared_ptr<DLin> d;
+    {
+        std::lock_guard<std::mutex> lock(c->mu);
+        auto &slot = c->lins[{k, m}];
+        if (!slot || slot->sx != sx || slot->zx != zx)
+            slot = s_make_lin(nd, m, sx, zx);
+        d = slot;
+    }
+    /* Flattened in NCHW order, as the fp32 graph flattens. */
+    at::Tensor x = qa.contiguous().int_repr().reshape({m, -1}).contiguous();
+    at::Tensor y = at::empty({m, nd.out}, at::kFloat);
+    at::Tensor pad = at::empty({(int64_t)d->scratch.get_size() + 1}, at::kByte);
+    memory src(d->src, s_engine(), x.data_ptr<uint8_t>()),
+        dst(d->dst, s_engine(), y.data_ptr<float>());
+    memory scratch(d->scratch, s_engine(), pad.data_ptr());
+    dnnl::stream s(s_engine());
+    d->prim.execute(s, {{DNNL_ARG_SRC, src},
+                        {DNNL_ARG_WEIGHTS, d->w},
+                        {DNNL_ARG_DST, dst},
+                        {DNNL_ARG_SCRATCHPAD, scratch}});
+    s.wait();
+    y.add_(nd.bias.unsqueeze(0));
     return y;
 }

@@ -52,6 +52,9 @@ std::shared_ptr<DnnlCache> s_dnnl_cache_new(void);
 /* Run fp32 convolution node k of g on x (channels-last), its activation fused. */
 at::Tensor s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x);
 
+/* Run int8 linear node k of g on the quantised activation qa; fp32 out, before its activation. */
+at::Tensor s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);
+
 /* A loaded artifact. */
 struct ad_infer {
     ad_igraph g;                      /* the graph */
@@ -98,7 +101,7 @@ at::Tensor s_infer_linear(const at::Tensor &x, const INode &n);
 
 /* Run the int8 graph. */
 at::Tensor s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x,
-                             const std::vector<int> &last);
+                             const std::vector<int> &last, DnnlCache *dc);
 
 /* Prepack the int8 weights of g for the ONEDNN engine (at load). */
 void s_infer_prepack(ad_igraph_t *g);

@@ -78,7 +78,8 @@ s_fp32(const at::Tensor &t)
 }
 
 at::Tensor
-s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last)
+s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last,
+                  DnnlCache *dc)
 {
     const QOps &ops = s_qops();
     std::vector<at::Tensor> v(g->nodes.size());
@@ -96,7 +97,10 @@ s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<i
                     .toTensor();
             break;
         case OP_LINEAR:
-            y = s_infer_linear(s_fp32(a), n);
+            if (dc && a.is_quantized() && a.qscheme() == at::kPerTensorAffine)
+                y = s_dnnl_qlinear(dc, g, (int)k, a);
+            else
+                y = s_infer_linear(s_fp32(a), n);
             if (n.act == AD_ACT_RELU)
                 at::relu_(y);
             else if (n.act == AD_ACT_RELU6)
