@@ -448,14 +448,16 @@ ad_infer_set_threads(int threads)
 extern "C" const char *
 ad_infer_backend(void)
 {
-    static char text[256];
+    static char text[384];
     static std::once_flag once;
     std::call_once(once, []() {
         const dnnl_version_t *v = dnnl_version();
         snprintf(text, sizeof text,
-                 "oneDNN %d.%d.%d sgemm (linear), oneDNN convolution through ATen (libtorch %s), "
-                 "int8: ATen ONEDNN quantized engine",
-                 v->major, v->minor, v->patch, TORCH_VERSION);
+                 "fp32: oneDNN %d.%d.%d convolution primitives and sgemm (linear); int8: "
+                 "oneDNN u8/s8 convolution and matmul primitives, pools and adds on libtorch "
+                 "%s's ONEDNN quantized engine%s",
+                 v->major, v->minor, v->patch, TORCH_VERSION,
+                 getenv("AD_INFER_ATEN_QCONV") ? " (AD_INFER_ATEN_QCONV: convolutions too)" : "");
     });
     return text;
 }

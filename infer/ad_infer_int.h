@@ -55,6 +55,9 @@ at::Tensor s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tens
 /* Run int8 linear node k of g on the quantised activation qa; fp32 out, before its activation. */
 at::Tensor s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);
 
+/* Run int8 convolution node k of g on the quantised activation qa, its activation fused. */
+at::Tensor s_dnnl_qconv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);
+
 /* A loaded artifact. */
 struct ad_infer {
     ad_igraph g;                      /* the graph */

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 /* The quantised operators, found once through the dispatcher (their C++ types are not public). */
@@ -48,6 +50,19 @@ s_qweight(const INode &n)
     return at::_make_per_channel_quantized_tensor(n.wq, n.wscale.to(at::kDouble), zp, 0);
 }
 
+/*
+ * int8 convolutions run as our own oneDNN primitives (ad_infer_dnnl.cpp): through ATen's
+ * quantized::conv2d they took 2.5x as long on cnn at batch 1.  AD_INFER_ATEN_QCONV=1 runs
+ * them through ATen, to compare.
+ */
+static bool
+s_aten_qconv(void)
+{
+    static const bool aten = getenv("AD_INFER_ATEN_QCONV") && *getenv("AD_INFER_ATEN_QCONV") &&
+                             strcmp(getenv("AD_INFER_ATEN_QCONV"), "0") != 0;
+    return aten;
+}
+
 void
 s_infer_prepack(ad_igraph_t *g)
 {
@@ -57,6 +72,8 @@ s_infer_prepack(ad_igraph_t *g)
             continue;
         at::Tensor qw = s_qweight(n);
         if (n.op == OP_CONV) {
+            if (!s_aten_qconv())
+                continue;
             n.packed =
                 s_call(ops.conv_prepack, {qw, n.bias, std::vector<int64_t>{n.stride, n.stride},
                                           std::vector<int64_t>{n.pad, n.pad},
@@ -92,6 +109,10 @@ s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<i
         at::Tensor y;
         switch (n.op) {
         case OP_CONV:
+            if (dc && !s_aten_qconv()) {
+                y = s_dnnl_qconv(dc, g, (int)k, a);
+                break;
+            }
             /* relu6 too: its output range [0, <= 6] saturates at the top of the scale. */
             y = s_call(n.act == AD_ACT_NONE ? ops.conv : ops.conv_relu, {a, n.packed, n.qs, n.qz})
                     .toTensor();

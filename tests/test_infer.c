@@ -433,6 +433,12 @@ test_int8_cnn_agrees_with_fp32(void **state)
     if (r.status != 0)
         fail_msg("fresh load: %s", r.err);
     adt_assert_has(r.out, "variant int8 top ");
+    /* ATen's quantized::conv2d (AD_INFER_ATEN_QCONV=1) gives the same answer. */
+    adt_sh_t r2 = adt_sh("AD_INFER_ATEN_QCONV=1 '%s' --load '%s'", s_self, qdir);
+    if (r2.status != 0)
+        fail_msg("fresh load through ATen: %s", r2.err);
+    assert_string_equal(r2.out, r.out);
+    adt_sh_free(&r2);
     adt_sh_free(&r);
     free(zf);
     free(zq);
