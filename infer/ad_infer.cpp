@@ -331,8 +331,8 @@ s_act(at::Tensor &y, int act)
 }
 
 /* y = x w^T + b through oneDNN's sgemm (Debian's libtorch multiplies with the reference BLAS). */
-static at::Tensor
-s_linear(const at::Tensor &x_in, const INode &n)
+at::Tensor
+s_infer_linear(const at::Tensor &x_in, const INode &n)
 {
     at::Tensor x = x_in.reshape({x_in.size(0), -1}).contiguous();
     int64_t rows = x.size(0), k = x.size(1), o = n.out;
@@ -347,7 +347,7 @@ s_linear(const at::Tensor &x_in, const INode &n)
 
 at::Tensor
 s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last,
-                std::vector<at::Tensor> *keep)
+                std::vector<at::Tensor> *keep, DnnlCache *dc)
 {
     std::vector<at::Tensor> v(g->nodes.size());
     v[0] = x.contiguous(at::MemoryFormat::ChannelsLast);
@@ -355,14 +355,21 @@ s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int
         const INode &n = g->nodes[k];
         const at::Tensor &a = v[n.a];
         at::Tensor y;
+        bool fused = false;
         switch (n.op) {
         case OP_CONV:
+            if (dc) {
+                /* Our own primitives: ATen's reorder the weights at every call. */
+                y = s_dnnl_conv(dc, g, (int)k, a);
+                fused = true;
+                break;
+            }
             /* oneDNN always: at::conv2d picks a reference-BLAS path for small batch-1 inputs. */
             y = at::mkldnn_convolution(a, n.wt, n.bias, {n.pad, n.pad}, {n.stride, n.stride},
                                        {1, 1}, n.groups);
             break;
         case OP_LINEAR:
-            y = s_linear(a, n);
+            y = s_infer_linear(a, n);
             break;
         case OP_MAXPOOL:
             y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad}, {1, 1});
@@ -374,7 +381,8 @@ s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int
             y = at::add(a, v[n.b]);
             break;
         }
-        s_act(y, n.act);
+        if (!fused)
+            s_act(y, n.act);
         v[k] = y;
         if (!keep) {
             if (last[n.a] == (int)k)
@@ -408,8 +416,9 @@ ad_infer_run(ad_infer_t *self, const float *x, int n, float *logits, ad_err_t *e
         c10::InferenceMode guard;
         const INode &in = self->g.nodes[0];
         at::Tensor xt = at::from_blob((void *)x, {n, in.c, in.h, in.w}, at::kFloat);
-        at::Tensor y = self->int8 ? s_infer_forward_q(&self->g, xt, self->last_use)
-                                  : s_infer_forward(&self->g, xt, self->last_use, nullptr);
+        at::Tensor y =
+            self->int8 ? s_infer_forward_q(&self->g, xt, self->last_use, self->dnnl.get())
+                       : s_infer_forward(&self->g, xt, self->last_use, nullptr, self->dnnl.get());
         y = y.contiguous();
         memcpy(logits, y.data_ptr<float>(), sizeof(float) * (size_t)y.numel());
         return 0;
@@ -439,14 +448,16 @@ ad_infer_set_threads(int threads)
 extern "C" const char *
 ad_infer_backend(void)
 {
-    static char text[256];
+    static char text[384];
     static std::once_flag once;
     std::call_once(once, []() {
         const dnnl_version_t *v = dnnl_version();
         snprintf(text, sizeof text,
-                 "oneDNN %d.%d.%d sgemm (linear), oneDNN convolution through ATen (libtorch %s), "
-                 "int8: ATen ONEDNN quantized engine",
-                 v->major, v->minor, v->patch, TORCH_VERSION);
+                 "fp32: oneDNN %d.%d.%d convolution primitives and sgemm (linear); int8: "
+                 "oneDNN u8/s8 convolution and matmul primitives, pools and adds on libtorch "
+                 "%s's ONEDNN quantized engine%s",
+                 v->major, v->minor, v->patch, TORCH_VERSION,
+                 getenv("AD_INFER_ATEN_QCONV") ? " (AD_INFER_ATEN_QCONV: convolutions too)" : "");
     });
     return text;
 }

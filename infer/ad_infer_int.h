@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <exception>
 #include <vector>
@@ -42,6 +43,21 @@ struct ad_igraph {
     std::vector<INode> nodes; /* the nodes */
 };
 
+/* oneDNN convolution primitives and reordered weights of one loaded fp32 graph. */
+struct DnnlCache;
+
+/* A new, empty cache. */
+std::shared_ptr<DnnlCache> s_dnnl_cache_new(void);
+
+/* Run fp32 convolution node k of g on x (channels-last), its activation fused. */
+at::Tensor s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x);
+
+/* Run int8 linear node k of g on the quantised activation qa; fp32 out, before its activation. */
+at::Tensor s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);
+
+/* Run int8 convolution node k of g on the quantised activation qa, its activation fused. */
+at::Tensor s_dnnl_qconv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);
+
 /* A loaded artifact. */
 struct ad_infer {
     ad_igraph g;                      /* the graph */
@@ -53,6 +69,7 @@ struct ad_infer {
     int64_t bytes = 0;         /* size of weights.bin */
     std::vector<int> last_use; /* the last node reading each node's output */
     bool int8 = false;         /* runs the quantised path */
+    std::shared_ptr<DnnlCache> dnnl; /* fp32: convolution primitives, renewed when weights change */
 };
 
 /* Operation and activation names, as model.json spells them. */
@@ -80,11 +97,14 @@ int s_igraph_append(ad_igraph_t *g, INode &&n, ad_err_t *err);
 
 /* Run the fp32 graph on x (N x C x H x W) and return every node's output when keep is set. */
 at::Tensor s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last,
-                           std::vector<at::Tensor> *keep);
+                           std::vector<at::Tensor> *keep, DnnlCache *dc = nullptr);
+
+/* x (flattened) times node n's fp32 weights plus its bias, through oneDNN's sgemm. */
+at::Tensor s_infer_linear(const at::Tensor &x, const INode &n);
 
 /* Run the int8 graph. */
 at::Tensor s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x,
-                             const std::vector<int> &last);
+                             const std::vector<int> &last, DnnlCache *dc);
 
 /* Prepack the int8 weights of g for the ONEDNN engine (at load). */
 void s_infer_prepack(ad_igraph_t *g);

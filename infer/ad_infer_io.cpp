@@ -697,6 +697,7 @@ s_load(const char *dir, ad_infer_t **out, ad_err_t *err)
         m->int8 |= n.q || n.qout;
     if (m->int8)
         s_infer_prepack(&m->g);
+    m->dnnl = s_dnnl_cache_new();
     m->last_use = s_infer_last_use(&m->g);
     m->meta_text.assign((const char *)text.data(), text.size());
     *out = m.release();

@@ -247,6 +247,8 @@ ad_infer_finetune(ad_infer_t *self, const float *x, const int64_t *y, int n, dou
             nd.wt = (w[k].detach() - lr * w[k].grad() * mask).contiguous();
             nd.bias = (b[k].detach() - lr * b[k].grad()).contiguous();
         }
+        /* The convolution primitives hold the old weights. */
+        self->dnnl = s_dnnl_cache_new();
         if (loss)
             *loss = l.item<double>();
         return 0;

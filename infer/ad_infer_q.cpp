@@ -8,12 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 /* The quantised operators, found once through the dispatcher (their C++ types are not public). */
 struct QOps {
     c10::OperatorHandle conv_prepack, conv, conv_relu, add, add_relu;
-    c10::OperatorHandle linear_prepack, linear_dynamic, linear_relu_dynamic;
 };
 
 static const QOps &
@@ -29,10 +30,7 @@ s_qops(void)
                            d.findSchemaOrThrow("quantized::conv2d", "new"),
                            d.findSchemaOrThrow("quantized::conv2d_relu", "new"),
                            d.findSchemaOrThrow("quantized::add", ""),
-                           d.findSchemaOrThrow("quantized::add_relu", ""),
-                           d.findSchemaOrThrow("quantized::linear_prepack", ""),
-                           d.findSchemaOrThrow("quantized::linear_dynamic", ""),
-                           d.findSchemaOrThrow("quantized::linear_relu_dynamic", "")});
+                           d.findSchemaOrThrow("quantized::add_relu", "")});
     });
     return *ops;
 }
@@ -52,6 +50,19 @@ s_qweight(const INode &n)
     return at::_make_per_channel_quantized_tensor(n.wq, n.wscale.to(at::kDouble), zp, 0);
 }
 
+/*
+ * int8 convolutions run as our own oneDNN primitives (ad_infer_dnnl.cpp): through ATen's
+ * quantized::conv2d they took 2.5x as long on cnn at batch 1.  AD_INFER_ATEN_QCONV=1 runs
+ * them through ATen, to compare.
+ */
+static bool
+s_aten_qconv(void)
+{
+    static const bool aten = getenv("AD_INFER_ATEN_QCONV") && *getenv("AD_INFER_ATEN_QCONV") &&
+                             strcmp(getenv("AD_INFER_ATEN_QCONV"), "0") != 0;
+    return aten;
+}
+
 void
 s_infer_prepack(ad_igraph_t *g)
 {
@@ -61,12 +72,17 @@ s_infer_prepack(ad_igraph_t *g)
             continue;
         at::Tensor qw = s_qweight(n);
         if (n.op == OP_CONV) {
+            if (!s_aten_qconv())
+                continue;
             n.packed =
                 s_call(ops.conv_prepack, {qw, n.bias, std::vector<int64_t>{n.stride, n.stride},
                                           std::vector<int64_t>{n.pad, n.pad},
                                           std::vector<int64_t>{1, 1}, (int64_t)n.groups});
         } else {
-            n.packed = s_call(ops.linear_prepack, {qw, n.bias});
+            /* Linear layers multiply the int8 weights, dequantised once, through oneDNN's
+             * sgemm: quantized::linear_dynamic took 111 us on cnn's 3136x128 layer at batch 1,
+             * ten times the sgemm. */
+            n.wt = qw.dequantize().contiguous();
         }
     }
 }
@@ -79,7 +95,8 @@ s_fp32(const at::Tensor &t)
 }
 
 at::Tensor
-s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last)
+s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last,
+                  DnnlCache *dc)
 {
     const QOps &ops = s_qops();
     std::vector<at::Tensor> v(g->nodes.size());
@@ -92,20 +109,24 @@ s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<i
         at::Tensor y;
         switch (n.op) {
         case OP_CONV:
+            if (dc && !s_aten_qconv()) {
+                y = s_dnnl_qconv(dc, g, (int)k, a);
+                break;
+            }
             /* relu6 too: its output range [0, <= 6] saturates at the top of the scale. */
             y = s_call(n.act == AD_ACT_NONE ? ops.conv : ops.conv_relu, {a, n.packed, n.qs, n.qz})
                     .toTensor();
             break;
-        case OP_LINEAR: {
-            at::Tensor f = s_fp32(a);
-            f = f.reshape({f.size(0), -1}).contiguous();
-            y = s_call(n.act == AD_ACT_RELU ? ops.linear_relu_dynamic : ops.linear_dynamic,
-                       {f, n.packed, false})
-                    .toTensor();
-            if (n.act == AD_ACT_RELU6)
+        case OP_LINEAR:
+            if (dc && a.is_quantized() && a.qscheme() == at::kPerTensorAffine)
+                y = s_dnnl_qlinear(dc, g, (int)k, a);
+            else
+                y = s_infer_linear(s_fp32(a), n);
+            if (n.act == AD_ACT_RELU)
+                at::relu_(y);
+            else if (n.act == AD_ACT_RELU6)
                 at::hardtanh_(y, 0.0, 6.0);
             break;
-        }
         case OP_MAXPOOL:
             y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad}, {1, 1});
             break;
