@@ -154,18 +154,20 @@ s_thread_buf(size_t len)
     return (uint8_t *)((p + 63) & ~(uintptr_t)63);
 }
 
-/* y (M x out) = y * scale + bias, then node nd's activation, in one pass. */
+/* y (M x out) = y * each row's scale (rs, or 1) + bias, then node nd's activation, in one pass. */
 static void
-s_bias_act(const INode &nd, at::Tensor &y, float scale)
+s_bias_act(const INode &nd, at::Tensor &y, const float *rs)
 {
     int64_t m = y.size(0), n = nd.out;
     float *yp = y.data_ptr<float>();
     const float *b = nd.bias.data_ptr<float>();
     float lo = nd.act == AD_ACT_NONE ? -FLT_MAX : 0.0f,
           hi = nd.act == AD_ACT_RELU6 ? 6.0f : FLT_MAX;
-    for (int64_t i = 0; i < m; i++, yp += n)
+    for (int64_t i = 0; i < m; i++, yp += n) {
+        float scale = rs ? rs[i] : 1.0f;
         for (int64_t o = 0; o < n; o++)
             yp[o] = std::min(hi, std::max(lo, yp[o] * scale + b[o]));
+    }
 }
 
 static std::shared_ptr<DLin>
@@ -225,16 +227,17 @@ s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa)
                         {DNNL_ARG_DST, dst},
                         {DNNL_ARG_SCRATCHPAD, scratch}});
     s.wait();
-    s_bias_act(nd, y, 1.0f);
+    s_bias_act(nd, y, nullptr);
     return y;
 }
 
 /* --------------------------------------------------------------------------
  * Dynamic int8 linear layers reading an fp32 activation (resnet18's and mobilenet_v2's fc after
  * the average pool, mlp's hidden layers): each call quantises its input to u8 over the input's
- * own range (per tensor) and runs oneDNN's u8 x s8 matmul, fp32 out.  The input scale is applied
- * with the bias and the activation in one pass over the output, and the zero point is one of two
- * (0 for an input >= 0, the usual case after a ReLU; 128, symmetric, otherwise), so the
+ * own range (per row: one scale per sample) and runs oneDNN's u8 x s8 matmul, fp32 out.  The row
+ * scales are applied with the bias and the activation in one pass over the output, and the zero
+ * point is one of two (0 for an input >= 0, the usual case after a ReLU; 128, symmetric,
+ * otherwise), so the
  * primitive's scales and zero point are fixed and one primitive per batch size and zero point
  * serves every call.  Run-time scales and zero points would do the same in the primitive, but
  * oneDNN 2.6 then falls back from its brgemm (AMX / VNNI) kernels to a gemm that repacks the
@@ -274,10 +277,9 @@ s_make_dyn(const INode &nd, int64_t m, int32_t zx)
     return d;
 }
 
-/* Quantise the len floats of x to u8 over their range: returns the scale, sets *zero (0 when
- * x >= 0, else 128). */
-static float
-s_quantize_u8(const float *x, int64_t len, uint8_t *q, int32_t *zero)
+/* The range of the len floats of x, 0 included. */
+static void
+s_range(const float *x, int64_t len, float *lo_out, float *hi_out)
 {
     float lo[16] = {0}, hi[16] = {0}; /* in lanes, for the vectoriser */
     int64_t i = 0;
@@ -294,17 +296,39 @@ s_quantize_u8(const float *x, int64_t len, uint8_t *q, int32_t *zero)
         lo[0] = std::min(lo[0], lo[j]);
         hi[0] = std::max(hi[0], hi[j]);
     }
-    float s = lo[0] >= 0.0f ? hi[0] / 255.0f : std::max(-lo[0], hi[0]) / 127.0f;
-    if (!(s > 1e-12f))
-        s = 1e-12f;
-    /* v is clamped to [0, 255] first, so adding 0.5 and truncating rounds to nearest. */
-    float inv = 1.0f / s, z = lo[0] >= 0.0f ? 0.5f : 128.5f;
-    *zero = lo[0] >= 0.0f ? 0 : 128;
-    for (i = 0; i < len; i++) {
-        float v = x[i] * inv + z;
-        q[i] = (uint8_t)(int32_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+    *lo_out = lo[0], *hi_out = hi[0];
+}
+
+/*
+ * Quantise the m rows of k floats of x to u8, each row over its own range, into q; the row
+ * scales into rs; returns the zero point shared by the rows: 0 when x >= 0, else 128
+ * (symmetric).  A sample's result does not depend on the others in its batch (unless their
+ * signs differ).
+ */
+static int32_t
+s_quantize_rows(const float *x, int64_t m, int64_t k, uint8_t *q, float *rs)
+{
+    float neg = 0.0f;
+    for (int64_t r = 0; r < m; r++) {
+        float lo, hi;
+        s_range(x + r * k, k, &lo, &hi);
+        rs[r] = std::max(hi, -lo);
+        neg = std::min(neg, lo);
     }
-    return s;
+    int32_t zero = neg < 0.0f ? 128 : 0;
+    for (int64_t r = 0; r < m; r++) {
+        float s = rs[r] / (zero ? 127.0f : 255.0f);
+        rs[r] = s > 1e-12f ? s : 1e-12f;
+        /* v is clamped to [0, 255] first, so adding 0.5 and truncating rounds to nearest. */
+        float inv = 1.0f / rs[r], z = (float)zero + 0.5f;
+        const float *xr = x + r * k;
+        uint8_t *qr = q + r * k;
+        for (int64_t i = 0; i < k; i++) {
+            float v = xr[i] * inv + z;
+            qr[i] = (uint8_t)(int32_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+        }
+    }
+    return zero;
 }
 
 at::Tensor
@@ -325,21 +349,22 @@ s_dnnl_dlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x_in
             d[z] = slot;
         }
     }
+    size_t rlen = (sizeof(float) * (size_t)m + 63) & ~(size_t)63;
     size_t slen = std::max(d[0]->scratch.get_size(), d[1]->scratch.get_size());
-    uint8_t *q = s_thread_buf(qlen + slen);
-    int32_t zx;
-    float sx = s_quantize_u8(x.data_ptr<float>(), m * kk, q, &zx);
+    uint8_t *q = s_thread_buf(qlen + rlen + slen);
+    float *rs = (float *)(q + qlen);
+    int32_t zx = s_quantize_rows(x.data_ptr<float>(), m, kk, q, rs);
     DDyn *dd = d[zx != 0].get();
     at::Tensor y = at::empty({m, n}, at::kFloat);
     memory src(dd->src, s_engine(), q), dst(dd->dst, s_engine(), y.data_ptr<float>()),
-        scratch(dd->scratch, s_engine(), q + qlen);
+        scratch(dd->scratch, s_engine(), q + qlen + rlen);
     dnnl::stream s(s_engine());
     dd->prim.execute(s, {{DNNL_ARG_SRC, src},
                          {DNNL_ARG_WEIGHTS, dd->w},
                          {DNNL_ARG_DST, dst},
                          {DNNL_ARG_SCRATCHPAD, scratch}});
     s.wait();
-    s_bias_act(nd, y, sx);
+    s_bias_act(nd, y, rs);
     return y;
 }
 

@@ -143,7 +143,7 @@ const char *ad_infer_backend(void);
  * the int8 artifact runs, a linear layer reading a quantised activation (the
  * input, a max-pool) is a static u8 x s8 matmul; one reading fp32 (after an
  * average pool or another linear layer) is dynamic int8: its input is
- * quantised to u8 at every call over that input's own range (per tensor),
+ * quantised to u8 at every call over that input's own range (per sample),
  * then the same u8 x s8 matmul, fp32 out.  The result is written as an artifact
  * in dir with variant "int8" (meta as for ad_igraph_save).  AD_EINVAL for n
  * < 1 or calibration samples of the wrong shape (err says both shapes).
