@@ -448,16 +448,19 @@ ad_infer_set_threads(int threads)
 extern "C" const char *
 ad_infer_backend(void)
 {
-    static char text[384];
+    static char text[512];
     static std::once_flag once;
     std::call_once(once, []() {
         const dnnl_version_t *v = dnnl_version();
         snprintf(text, sizeof text,
                  "fp32: oneDNN %d.%d.%d convolution primitives and sgemm (linear); int8: "
-                 "oneDNN u8/s8 convolution and matmul primitives, pools and adds on libtorch "
-                 "%s's ONEDNN quantized engine%s",
+                 "oneDNN u8/s8 convolution and matmul primitives (linear layers on fp32 "
+                 "input: dynamic int8), pools and adds on libtorch %s's ONEDNN quantized "
+                 "engine%s%s",
                  v->major, v->minor, v->patch, TORCH_VERSION,
-                 getenv("AD_INFER_ATEN_QCONV") ? " (AD_INFER_ATEN_QCONV: convolutions too)" : "");
+                 getenv("AD_INFER_ATEN_QCONV") ? " (AD_INFER_ATEN_QCONV: convolutions too)" : "",
+                 getenv("AD_INFER_SGEMM_LINEAR") ? " (AD_INFER_SGEMM_LINEAR: weight-only linear)"
+                                                 : "");
     });
     return text;
 }

@@ -3,9 +3,13 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 using dnnl::memory;
 
@@ -25,6 +29,7 @@ struct DnnlCache {
     std::map<std::pair<int, int64_t>, std::shared_ptr<DConv>> convs;     /* (node, batch) */
     std::map<int, std::vector<std::pair<memory::desc, memory>>> weights; /* node -> layouts */
     std::map<std::pair<int, int64_t>, std::shared_ptr<struct DLin>> lins; /* int8 linear */
+    std::map<std::pair<int, int64_t>, std::shared_ptr<struct DDyn>> dyns; /* dynamic int8 */
 };
 
 std::shared_ptr<DnnlCache>
@@ -123,9 +128,9 @@ s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x)
 }
 
 /* --------------------------------------------------------------------------
- * int8 linear layers reading a quantised activation (cnn's first linear layer reads the last
- * max-pool): oneDNN's u8 x s8 matmul, the input's zero point and the per-channel scales as
- * attributes, fp32 out.
+ * Static int8 linear layers reading a quantised activation (cnn's first linear layer reads the
+ * last max-pool, mlp's the quantised input): oneDNN's u8 x s8 matmul, the input's zero point and
+ * the per-channel scales as attributes, fp32 out, the bias and activation added after.
  */
 struct DLin {
     dnnl::matmul prim;     /* for one batch size and one input scale */
@@ -135,6 +140,35 @@ struct DLin {
     double sx = 0;         /* the input scale it was made for */
     int64_t zx = 0;        /* and zero point */
 };
+
+/* This thread's buffer of at least len bytes, 64-byte aligned, for the linear layers' u8 input and
+ * scratchpad: per-call allocations of the AMX kernels' scratchpad went through mmap (page
+ * faults at every call). */
+static uint8_t *
+s_thread_buf(size_t len)
+{
+    thread_local std::vector<uint8_t> buf;
+    if (buf.size() < len + 64)
+        buf.resize(len + 64);
+    uintptr_t p = (uintptr_t)buf.data();
+    return (uint8_t *)((p + 63) & ~(uintptr_t)63);
+}
+
+/* y (M x out) = y * each row's scale (rs, or 1) + bias, then node nd's activation, in one pass. */
+static void
+s_bias_act(const INode &nd, at::Tensor &y, const float *rs)
+{
+    int64_t m = y.size(0), n = nd.out;
+    float *yp = y.data_ptr<float>();
+    const float *b = nd.bias.data_ptr<float>();
+    float lo = nd.act == AD_ACT_NONE ? -FLT_MAX : 0.0f,
+          hi = nd.act == AD_ACT_RELU6 ? 6.0f : FLT_MAX;
+    for (int64_t i = 0; i < m; i++, yp += n) {
+        float scale = rs ? rs[i] : 1.0f;
+        for (int64_t o = 0; o < n; o++)
+            yp[o] = std::min(hi, std::max(lo, yp[o] * scale + b[o]));
+    }
+}
 
 static std::shared_ptr<DLin>
 s_make_lin(const INode &nd, int64_t m, double sx, int64_t zx)
@@ -182,20 +216,155 @@ s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa)
             slot = s_make_lin(nd, m, sx, zx);
         d = slot;
     }
-    /* Flattened in NCHW order, as the fp32 graph flattens. */
-    at::Tensor x = qa.contiguous().int_repr().reshape({m, -1}).contiguous();
+    /* Flattened in NCHW order, as the fp32 graph flattens (one channel: channels-last is). */
+    at::Tensor x = qa.is_contiguous() ? qa : qa.contiguous();
     at::Tensor y = at::empty({m, nd.out}, at::kFloat);
-    at::Tensor pad = at::empty({(int64_t)d->scratch.get_size() + 1}, at::kByte);
-    memory src(d->src, s_engine(), x.data_ptr<uint8_t>()),
-        dst(d->dst, s_engine(), y.data_ptr<float>());
-    memory scratch(d->scratch, s_engine(), pad.data_ptr());
+    memory src(d->src, s_engine(), x.data_ptr()), dst(d->dst, s_engine(), y.data_ptr<float>());
+    memory scratch(d->scratch, s_engine(), s_thread_buf(d->scratch.get_size()));
     dnnl::stream s(s_engine());
     d->prim.execute(s, {{DNNL_ARG_SRC, src},
                         {DNNL_ARG_WEIGHTS, d->w},
                         {DNNL_ARG_DST, dst},
                         {DNNL_ARG_SCRATCHPAD, scratch}});
     s.wait();
-    y.add_(nd.bias.unsqueeze(0));
+    s_bias_act(nd, y, nullptr);
+    return y;
+}
+
+/* --------------------------------------------------------------------------
+ * Dynamic int8 linear layers reading an fp32 activation (resnet18's and mobilenet_v2's fc after
+ * the average pool, mlp's hidden layers): each call quantises its input to u8 over the input's
+ * own range (per row: one scale per sample) and runs oneDNN's u8 x s8 matmul, fp32 out.  The row
+ * scales are applied with the bias and the activation in one pass over the output, and the zero
+ * point is one of two (0 for an input >= 0, the usual case after a ReLU; 128, symmetric,
+ * otherwise), so the
+ * primitive's scales and zero point are fixed and one primitive per batch size and zero point
+ * serves every call.  Run-time scales and zero points would do the same in the primitive, but
+ * oneDNN 2.6 then falls back from its brgemm (AMX / VNNI) kernels to a gemm that repacks the
+ * weights at every call: 3x slower on mlp at batch 32.
+ */
+struct DDyn {
+    dnnl::matmul prim;     /* for one batch size and one zero point */
+    memory::desc src, dst; /* M x K u8, M x N f32, row-major */
+    memory::desc scratch;  /* the scratchpad each run allocates */
+    memory w;              /* the int8 weights in the primitive's layout */
+};
+
+static std::shared_ptr<DDyn>
+s_make_dyn(const INode &nd, int64_t m, int32_t zx)
+{
+    int64_t k = nd.wq.size(1), n = nd.out;
+    auto d = std::make_shared<DDyn>();
+    d->src = memory::desc({m, k}, memory::data_type::u8, memory::format_tag::ab);
+    d->dst = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc w_any({k, n}, memory::data_type::s8, memory::format_tag::any);
+    dnnl::matmul::desc md(d->src, w_any, d->dst);
+    const float *ws = nd.wscale.data_ptr<float>();
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, std::vector<float>(ws, ws + n));
+    if (zx)
+        attr.set_zero_points(DNNL_ARG_SRC, 0, {zx});
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(md, attr, s_engine());
+    d->prim = dnnl::matmul(pd);
+    d->scratch = pd.scratchpad_desc();
+    memory::desc plain({k, n}, memory::data_type::s8, memory::format_tag::ba);
+    memory src(plain, s_engine(), nd.wq.data_ptr<int8_t>());
+    d->w = memory(pd.weights_desc(), s_engine());
+    dnnl::stream s(s_engine());
+    dnnl::reorder(src, d->w).execute(s, src, d->w);
+    s.wait();
+    return d;
+}
+
+/* The range of the len floats of x, 0 included. */
+static void
+s_range(const float *x, int64_t len, float *lo_out, float *hi_out)
+{
+    float lo[16] = {0}, hi[16] = {0}; /* in lanes, for the vectoriser */
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16)
+        for (int j = 0; j < 16; j++) {
+            lo[j] = x[i + j] < lo[j] ? x[i + j] : lo[j];
+            hi[j] = x[i + j] > hi[j] ? x[i + j] : hi[j];
+        }
+    for (; i < len; i++) {
+        lo[0] = x[i] < lo[0] ? x[i] : lo[0];
+        hi[0] = x[i] > hi[0] ? x[i] : hi[0];
+    }
+    for (int j = 1; j < 16; j++) {
+        lo[0] = std::min(lo[0], lo[j]);
+        hi[0] = std::max(hi[0], hi[j]);
+    }
+    *lo_out = lo[0], *hi_out = hi[0];
+}
+
+/*
+ * Quantise the m rows of k floats of x to u8, each row over its own range, into q; the row
+ * scales into rs; returns the zero point shared by the rows: 0 when x >= 0, else 128
+ * (symmetric).  A sample's result does not depend on the others in its batch (unless their
+ * signs differ).
+ */
+static int32_t
+s_quantize_rows(const float *x, int64_t m, int64_t k, uint8_t *q, float *rs)
+{
+    float neg = 0.0f;
+    for (int64_t r = 0; r < m; r++) {
+        float lo, hi;
+        s_range(x + r * k, k, &lo, &hi);
+        rs[r] = std::max(hi, -lo);
+        neg = std::min(neg, lo);
+    }
+    int32_t zero = neg < 0.0f ? 128 : 0;
+    for (int64_t r = 0; r < m; r++) {
+        float s = rs[r] / (zero ? 127.0f : 255.0f);
+        rs[r] = s > 1e-12f ? s : 1e-12f;
+        /* v is clamped to [0, 255] first, so adding 0.5 and truncating rounds to nearest. */
+        float inv = 1.0f / rs[r], z = (float)zero + 0.5f;
+        const float *xr = x + r * k;
+        uint8_t *qr = q + r * k;
+        for (int64_t i = 0; i < k; i++) {
+            float v = xr[i] * inv + z;
+            qr[i] = (uint8_t)(int32_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+        }
+    }
+    return zero;
+}
+
+at::Tensor
+s_dnnl_dlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x_in)
+{
+    const INode &nd = g->nodes[k];
+    at::Tensor x = x_in.reshape({x_in.size(0), -1}).contiguous();
+    int64_t m = x.size(0), kk = x.size(1), n = nd.out;
+    /* This thread's buffer: the u8 input, then the scratchpad. */
+    size_t qlen = (size_t)(m * kk + 63) & ~(size_t)63;
+    std::shared_ptr<DDyn> d[2];
+    {
+        std::lock_guard<std::mutex> lock(c->mu);
+        for (int32_t z = 0; z < 2; z++) {
+            auto &slot = c->dyns[{k, m * 2 + z}];
+            if (!slot)
+                slot = s_make_dyn(nd, m, z ? 128 : 0);
+            d[z] = slot;
+        }
+    }
+    size_t rlen = (sizeof(float) * (size_t)m + 63) & ~(size_t)63;
+    size_t slen = std::max(d[0]->scratch.get_size(), d[1]->scratch.get_size());
+    uint8_t *q = s_thread_buf(qlen + rlen + slen);
+    float *rs = (float *)(q + qlen);
+    int32_t zx = s_quantize_rows(x.data_ptr<float>(), m, kk, q, rs);
+    DDyn *dd = d[zx != 0].get();
+    at::Tensor y = at::empty({m, n}, at::kFloat);
+    memory src(dd->src, s_engine(), q), dst(dd->dst, s_engine(), y.data_ptr<float>()),
+        scratch(dd->scratch, s_engine(), q + qlen + rlen);
+    dnnl::stream s(s_engine());
+    dd->prim.execute(s, {{DNNL_ARG_SRC, src},
+                         {DNNL_ARG_WEIGHTS, dd->w},
+                         {DNNL_ARG_DST, dst},
+                         {DNNL_ARG_SCRATCHPAD, scratch}});
+    s.wait();
+    s_bias_act(nd, y, rs);
     return y;
 }
 

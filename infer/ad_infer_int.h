@@ -52,8 +52,13 @@ std::shared_ptr<DnnlCache> s_dnnl_cache_new(void);
 /* Run fp32 convolution node k of g on x (channels-last), its activation fused. */
 at::Tensor s_dnnl_conv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x);
 
-/* Run int8 linear node k of g on the quantised activation qa; fp32 out, before its activation. */
+/* Run int8 linear node k of g on the quantised activation qa; fp32 out, its bias added and its
+ * activation applied. */
 at::Tensor s_dnnl_qlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);
+
+/* Run int8 linear node k of g on the fp32 activation x, quantised per call (dynamic int8); fp32
+ * out, its bias added and its activation applied. */
+at::Tensor s_dnnl_dlinear(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &x);
 
 /* Run int8 convolution node k of g on the quantised activation qa, its activation fused. */
 at::Tensor s_dnnl_qconv(DnnlCache *c, const ad_igraph_t *g, int k, const at::Tensor &qa);

@@ -63,6 +63,22 @@ s_aten_qconv(void)
     return aten;
 }
 
+/*
+ * Linear layers run as oneDNN u8 x s8 matmuls (ad_infer_dnnl.cpp): static when they read a
+ * quantised activation (cnn's first one, after a max-pool), dynamic when they read fp32 (after
+ * an average pool or another linear layer), the input quantised per call over its own range.
+ * quantized::linear_dynamic took 111 us on cnn's 3136x128 layer at batch 1, ten times the
+ * sgemm.  AD_INFER_SGEMM_LINEAR=1 runs those reading fp32 as weight-only int8 instead (the
+ * weights dequantised once at load, fp32 sgemm), to compare.
+ */
+static bool
+s_sgemm_linear(void)
+{
+    static const bool on = getenv("AD_INFER_SGEMM_LINEAR") && *getenv("AD_INFER_SGEMM_LINEAR") &&
+                           strcmp(getenv("AD_INFER_SGEMM_LINEAR"), "0") != 0;
+    return on;
+}
+
 void
 s_infer_prepack(ad_igraph_t *g)
 {
@@ -78,10 +94,8 @@ s_infer_prepack(ad_igraph_t *g)
                 s_call(ops.conv_prepack, {qw, n.bias, std::vector<int64_t>{n.stride, n.stride},
                                           std::vector<int64_t>{n.pad, n.pad},
                                           std::vector<int64_t>{1, 1}, (int64_t)n.groups});
-        } else {
-            /* Linear layers multiply the int8 weights, dequantised once, through oneDNN's
-             * sgemm: quantized::linear_dynamic took 111 us on cnn's 3136x128 layer at batch 1,
-             * ten times the sgemm. */
+        } else if (s_sgemm_linear()) {
+            /* AD_INFER_SGEMM_LINEAR=1: weight-only int8, dequantised once for the sgemm. */
             n.wt = qw.dequantize().contiguous();
         }
     }
@@ -94,6 +108,26 @@ s_fp32(const at::Tensor &t)
     return t.is_quantized() ? t.dequantize() : t;
 }
 
+/* x quantised to quint8 (scale qs, zero point qz), channels-last, by a loop the compiler
+ * vectorises: at::quantize_per_tensor rounds element by element (~60 us on mlp at batch 32). */
+static at::Tensor
+s_quantize_input(const at::Tensor &x, double qs, int64_t qz)
+{
+    at::Tensor xc = x.contiguous(at::MemoryFormat::ChannelsLast);
+    at::Tensor q = at::_empty_affine_quantized(xc.sizes(), at::device(at::kCPU).dtype(at::kQUInt8),
+                                               qs, qz, at::MemoryFormat::ChannelsLast);
+    const float *src = xc.data_ptr<float>();
+    uint8_t *dst = (uint8_t *)q.data_ptr();
+    float inv = (float)(1.0 / qs), z = (float)qz + 0.5f;
+    int64_t len = xc.numel();
+    /* v is clamped to [0, 255] first, so adding 0.5 and truncating rounds to nearest. */
+    for (int64_t i = 0; i < len; i++) {
+        float v = src[i] * inv + z;
+        dst[i] = (uint8_t)(int32_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+    }
+    return q;
+}
+
 at::Tensor
 s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<int> &last,
                   DnnlCache *dc)
@@ -101,8 +135,7 @@ s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<i
     const QOps &ops = s_qops();
     std::vector<at::Tensor> v(g->nodes.size());
     const INode &in = g->nodes[0];
-    v[0] = at::quantize_per_tensor(x.contiguous(at::MemoryFormat::ChannelsLast), in.qs, in.qz,
-                                   at::kQUInt8);
+    v[0] = s_quantize_input(x, in.qs, in.qz);
     for (size_t k = 1; k < g->nodes.size(); k++) {
         const INode &n = g->nodes[k];
         const at::Tensor &a = v[n.a];
@@ -118,10 +151,16 @@ s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x, const std::vector<i
                     .toTensor();
             break;
         case OP_LINEAR:
-            if (dc && a.is_quantized() && a.qscheme() == at::kPerTensorAffine)
+            /* Both oneDNN paths add the bias and apply the activation. */
+            if (dc && a.is_quantized() && a.qscheme() == at::kPerTensorAffine) {
                 y = s_dnnl_qlinear(dc, g, (int)k, a);
-            else
-                y = s_infer_linear(s_fp32(a), n);
+                break;
+            }
+            if (dc && !n.wt.defined()) {
+                y = s_dnnl_dlinear(dc, g, (int)k, s_fp32(a));
+                break;
+            }
+            y = s_infer_linear(s_fp32(a), n);
             if (n.act == AD_ACT_RELU)
                 at::relu_(y);
             else if (n.act == AD_ACT_RELU6)

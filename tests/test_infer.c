@@ -449,6 +449,86 @@ test_int8_cnn_agrees_with_fp32(void **state)
     ad_torch_model_free(&m);
 }
 
+/* mlp is linear layers only: the first reads the quantised input (static int8), the others an
+ * fp32 activation, quantised at every call (dynamic int8). */
+static void
+test_int8_mlp_dynamic_linear_agrees_with_fp32(void **state)
+{
+    enum { TRAIN = 512, TEST = 300, CAL = 200, B = 64 };
+    int64_t ytr[TRAIN], yte[TEST];
+    float *xtr = s_fashion(AD_SPLIT_TRAIN, 0, TRAIN, ytr);
+    float *xte = s_fashion(AD_SPLIT_TEST, 0, TEST, yte);
+    ad_model_t *m = s_model("mlp", 1, 28, 28);
+    ad_optim_t opt = {.kind = AD_OPTIM_SGD, .lr = 0.05, .momentum = 0.9};
+    ad_err_t err = {0};
+
+    assert_int_equal(ad_torch_set_optimizer(m, &opt, &err), 0);
+    for (int e = 0; e < 3; e++) {
+        for (int s = 0; s < TRAIN / B; s++) {
+            if (ad_torch_forward_backward(m, xtr + (size_t)s * B * 784, ytr + s * B, B, 1.0 / B,
+                                          NULL, NULL, &err) ||
+                ad_torch_step(m, &err))
+                fail_msg("train: %s", err.msg);
+        }
+    }
+    char dir[512], qdir[512];
+    ad_infer_t *fp = s_export_load(m, "mlp", dir, sizeof dir), *q = NULL;
+    adt_fresh_dir(qdir, sizeof qdir, "mlp-int8");
+    if (ad_infer_quantize(fp, xtr, CAL, 1, 28, 28, qdir, NULL, &err) ||
+        ad_infer_load(qdir, &q, &err))
+        fail_msg("mlp int8: %s", err.msg);
+    adt_assert_has(ad_infer_backend(), "dynamic int8");
+    assert_true(ad_infer_bytes(q) * 3 < ad_infer_bytes(fp));
+
+    float *zf = malloc(sizeof(float) * TEST * CLASSES),
+          *zq = malloc(sizeof(float) * TEST * CLASSES);
+    assert_int_equal(ad_infer_run(fp, xte, TEST, zf, &err), 0);
+    if (ad_infer_run(q, xte, TEST, zq, &err))
+        fail_msg("run int8: %s", err.msg);
+    int agree = 0, right_f = 0, right_q = 0;
+    double num = 0, den = 0;
+    for (int i = 0; i < TEST; i++) {
+        int a = s_argmax(zf + i * CLASSES, CLASSES), b = s_argmax(zq + i * CLASSES, CLASSES);
+        agree += a == b;
+        right_f += a == yte[i];
+        right_q += b == yte[i];
+        for (int k = 0; k < CLASSES; k++) {
+            double d = zq[i * CLASSES + k] - zf[i * CLASSES + k];
+            num += d * d;
+            den += (double)zf[i * CLASSES + k] * zf[i * CLASSES + k];
+        }
+    }
+    if (getenv("AD_TEST_VERBOSE"))
+        printf("mlp int8 agrees on %d/%d; accuracy fp32 %d int8 %d; logits off by %.4f\n", agree,
+               TEST, right_f, right_q, sqrt(num / den));
+    assert_true(right_f > TEST / 2); /* it did learn */
+    assert_true(agree * 100 >= 95 * TEST);
+    assert_true(sqrt(num / den) < 0.05);
+    /* Each sample's input is quantised over its own range: alone it gets the batch's logits. */
+    for (int i = 0; i < 20; i++) {
+        float z1[CLASSES];
+        assert_int_equal(ad_infer_run(q, xte + 784 * i, 1, z1, &err), 0);
+        for (int k = 0; k < CLASSES; k++)
+            assert_float_equal(z1[k], zq[i * CLASSES + k], 1e-4 * (1 + fabs(z1[k])));
+    }
+    /* Weight-only int8 linear layers (AD_INFER_SGEMM_LINEAR=1) give the same class. */
+    adt_sh_t r = adt_sh("'%s' --load '%s'", s_self, qdir);
+    adt_sh_t r2 = adt_sh("AD_INFER_SGEMM_LINEAR=1 '%s' --load '%s'", s_self, qdir);
+    if (r.status != 0 || r2.status != 0)
+        fail_msg("fresh load: %s %s", r.err, r2.err);
+    adt_assert_has(r.out, "variant int8 top ");
+    assert_string_equal(r2.out, r.out);
+    adt_sh_free(&r2);
+    adt_sh_free(&r);
+    free(zf);
+    free(zq);
+    free(xtr);
+    free(xte);
+    ad_infer_free(&q);
+    ad_infer_free(&fp);
+    ad_torch_model_free(&m);
+}
+
 static void
 test_int8_resnet18_and_mobilenet_run(void **state)
 {
@@ -840,17 +920,17 @@ s_cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* p50 milliseconds of reps batch-1 runs (after 3 warm-up runs). */
+/* p50 milliseconds of reps runs at batch b <= 32 (after 3 warm-up runs). */
 static double
-s_p50_ms(ad_infer_t *inf, const float *x, int reps)
+s_p50_ms(ad_infer_t *inf, const float *x, int b, int reps)
 {
     double t[200];
-    float z[CLASSES];
+    float z[32 * CLASSES];
     ad_err_t err = {0};
 
     for (int i = 0; i < 3 + reps && i < 203; i++) {
         double t0 = adt_now();
-        if (ad_infer_run(inf, x, 1, z, &err))
+        if (ad_infer_run(inf, x, b, z, &err))
             fail_msg("run: %s", err.msg);
         if (i >= 3)
             t[i - 3] = (adt_now() - t0) * 1e3;
@@ -859,14 +939,18 @@ s_p50_ms(ad_infer_t *inf, const float *x, int reps)
     return t[reps / 2];
 }
 
-/* By hand (not in ctest): test_infer --bench prints p50 batch-1 latency, fp32 against int8. */
+/*
+ * By hand (not in ctest): test_infer --bench prints p50 latency at batch 1 and 32, fp32 against
+ * int8 (AD_INFER_SGEMM_LINEAR=1 to compare weight-only int8 linear layers).
+ */
 static int
 s_bench(void)
 {
     static const struct {
         const char *name;
         int c, h, w, reps;
-    } cases[] = {{"cnn", 1, 28, 28, 200},
+    } cases[] = {{"mlp", 1, 28, 28, 200},
+                 {"cnn", 1, 28, 28, 200},
                  {"resnet18", 3, 32, 32, 50},
                  {"resnet18", 3, 224, 224, 20},
                  {"mobilenet_v2", 3, 224, 224, 20}};
@@ -874,22 +958,28 @@ s_bench(void)
     adt_root_make("bench_infer");
     printf("backend: %s\n", ad_infer_backend());
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        int per = cases[k].c * cases[k].h * cases[k].w;
+        int per = cases[k].c * cases[k].h * cases[k].w, reps = cases[k].reps;
+        if (getenv("AD_BENCH_ONLY") && strcmp(getenv("AD_BENCH_ONLY"), cases[k].name) != 0)
+            continue; /* AD_BENCH_ONLY=NAME: that model only */
         ad_model_t *m = s_model(cases[k].name, cases[k].c, cases[k].h, cases[k].w);
         char dir[512], qdir[512];
         ad_err_t err = {0};
         ad_infer_t *fp = s_export_load(m, cases[k].name, dir, sizeof dir), *q = NULL;
-        float *cal = s_inputs(8, per, 11);
+        float *cal = s_inputs(32, per, 11);
 
         adt_fresh_dir(qdir, sizeof qdir, "int8");
         if (ad_infer_quantize(fp, cal, 8, cases[k].c, cases[k].h, cases[k].w, qdir, NULL, &err) ||
             ad_infer_load(qdir, &q, &err))
             fail_msg("%s: %s", cases[k].name, err.msg);
-        double a = s_p50_ms(fp, cal, cases[k].reps), b = s_p50_ms(q, cal, cases[k].reps);
-        printf("%-12s %dx%dx%d  fp32 p50 %8.3f ms  int8 p50 %8.3f ms  x%.2f  (%lld -> %lld "
-               "bytes)\n",
-               cases[k].name, cases[k].c, cases[k].h, cases[k].w, a, b, a / b,
-               (long long)ad_infer_bytes(fp), (long long)ad_infer_bytes(q));
+        /* Batch 32 only at the small sizes: a few seconds in all. */
+        for (int b = 1; b <= (cases[k].h <= 32 ? 32 : 1); b += 31) {
+            int r = b == 1 ? reps : reps / 4 + 5;
+            double a = s_p50_ms(fp, cal, b, r), c = s_p50_ms(q, cal, b, r);
+            printf("%-12s %dx%dx%d batch %2d  fp32 p50 %8.3f ms  int8 p50 %8.3f ms  x%.2f  "
+                   "(%lld -> %lld bytes)\n",
+                   cases[k].name, cases[k].c, cases[k].h, cases[k].w, b, a, c, a / c,
+                   (long long)ad_infer_bytes(fp), (long long)ad_infer_bytes(q));
+        }
         free(cal);
         ad_infer_free(&q);
         ad_infer_free(&fp);
@@ -919,6 +1009,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_export_matches_every_model),
         cmocka_unit_test(test_bad_artifacts_fail_naming_the_file),
         cmocka_unit_test(test_int8_cnn_agrees_with_fp32),
+        cmocka_unit_test(test_int8_mlp_dynamic_linear_agrees_with_fp32),
         cmocka_unit_test(test_int8_resnet18_and_mobilenet_run),
         cmocka_unit_test(test_runs_from_several_threads),
         cmocka_unit_test(test_mutated_artifacts_never_crash),

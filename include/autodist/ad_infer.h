@@ -139,8 +139,12 @@ const char *ad_infer_backend(void);
  * Post-training static quantisation on the ONEDNN engine: convolutions get
  * int8 weights (per output channel, symmetric) and int8 activations whose
  * scales come from running the n calibration samples in calib (n x C x H x W,
- * normalised, the model's shape); linear layers get int8 weights and
- * dynamically quantised activations.  The result is written as an artifact
+ * normalised, the model's shape); linear layers get int8 weights too.  When
+ * the int8 artifact runs, a linear layer reading a quantised activation (the
+ * input, a max-pool) is a static u8 x s8 matmul; one reading fp32 (after an
+ * average pool or another linear layer) is dynamic int8: its input is
+ * quantised to u8 at every call over that input's own range (per sample),
+ * then the same u8 x s8 matmul, fp32 out.  The result is written as an artifact
  * in dir with variant "int8" (meta as for ad_igraph_save).  AD_EINVAL for n
  * < 1 or calibration samples of the wrong shape (err says both shapes).
  */
