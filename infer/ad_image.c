@@ -8,9 +8,10 @@
 #include <string.h>
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
+
 
 #include "autodist/ad_infer.h"
+#include "autodist/ad_resize.h"
 
 /* The largest image decoded: a side and a pixel count (a 100-megapixel photo is refused). */
 #define AD_IMAGE_MAX_SIDE 16384
@@ -85,21 +86,22 @@ ad_image_prepare(const ad_image_t *img, int height, int width, const float mean[
         return ad_err_set(err, AD_EINVAL, "image: bad model input size %dx%d", width, height);
     if (img->width != width || img->height != height) {
         small = ad_malloc(plane * (size_t)ch);
-        if (!stbir_resize_uint8(img->pixels, img->width, img->height, 0, small, width, height, 0,
-                                ch)) {
+        if (ad_resize_u8(img->pixels, img->width, img->height, ch, small, width, height)) {
             free(small);
             return ad_err_set(err, AD_EDATA, "image: cannot resize %dx%d to %dx%d", img->width,
                               img->height, width, height);
         }
         src = small;
     }
-    /* HWC bytes to CHW floats, as the dataset's lookup table normalises them. */
+    /* HWC bytes to CHW floats through a lookup table per channel, as the dataset does. */
     for (int c = 0; c < ch; c++) {
-        float m = mean[c], s = std[c] != 0.0f ? std[c] : 1.0f;
+        float m = mean[c], s = std[c] != 0.0f ? std[c] : 1.0f, lut[256];
         float *dst = out + (size_t)c * plane;
 
+        for (int b = 0; b < 256; b++)
+            lut[b] = ((float)b / 255.0f - m) / s;
         for (size_t q = 0; q < plane; q++)
-            dst[q] = ((float)src[(size_t)ch * q + (size_t)c] / 255.0f - m) / s;
+            dst[q] = lut[src[(size_t)ch * q + (size_t)c]];
     }
     free(small);
     return 0;

@@ -13,11 +13,12 @@
 #include <unistd.h>
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
+
 #include <zlib.h>
 
 #include "autodist/ad_hash.h"
 #include "autodist/ad_rand.h"
+#include "autodist/ad_resize.h"
 
 enum {
     AD_DATA_KIND_FASHION = 1,
@@ -674,7 +675,7 @@ s_load_image(const ad_dataset_t *self, const char *path, uint8_t *hwc, uint8_t *
     if (w == self->width && h == self->height) {
         src = img;
     } else {
-        if (!stbir_resize_uint8(img, w, h, 0, hwc, self->width, self->height, 0, 3)) {
+        if (ad_resize_u8(img, w, h, 3, hwc, self->width, self->height)) {
             stbi_image_free(img);
             return ad_err_set(err, AD_EDATA, "%s: cannot resize %dx%d to %dx%d", path, w, h,
                               self->width, self->height);

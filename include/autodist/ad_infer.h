@@ -177,7 +177,7 @@ int ad_infer_save(const ad_infer_t *self, const char *dir, const char *meta, ad_
 /*
  * Decode an image (JPEG, PNG, BMP, GIF: what stb_image reads) of len bytes,
  * resize it to width x height the way the imagefolder dataset does
- * (stb_image_resize, no crop), make it 1 (grey) or 3 (RGB) channels and
+ * (ad_resize_u8, no crop), make it 1 (grey) or 3 (RGB) channels and
  * normalise it with mean and std into out (channels x height x width floats).
  * AD_EDATA with err saying why for bytes that are not a whole image.
  */
