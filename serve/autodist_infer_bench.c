@@ -19,6 +19,7 @@
 
 #include "autodist/ad_error.h"
 #include "autodist/ad_infer.h"
+#include "autodist/ad_opt.h"
 
 /*
  * A layout is P worker processes x T intra-op threads x batch B.  Each worker
@@ -775,19 +776,16 @@ s_parse_fractions(const char *text, s_opts_t *o)
     return ok;
 }
 
-/* A positive number of seconds, or false with a message naming the option. */
+/* A number of seconds in [min, 3600] (core/ad_opt.c), or false with a message naming the option. */
 static bool
 s_parse_seconds(const char *opt, const char *text, double min, double *out)
 {
-    char *end;
-    double v = strtod(text, &end);
+    ad_err_t err = {0};
 
-    if (*end || !(v >= min) || v > 3600) {
-        fprintf(stderr, "autodist-infer-bench: %s: \"%s\": expected a number from %g to 3600\n",
-                opt, text, min);
+    if (ad_opt_seconds(opt, text, min, 3600, 0, out, &err)) {
+        fprintf(stderr, "autodist-infer-bench: %s\n", err.msg);
         return false;
     }
-    *out = v;
     return true;
 }
 

@@ -15,6 +15,7 @@
 
 #include "autodist/ad_clock.h"
 #include "autodist/ad_log.h"
+#include "autodist/ad_opt.h"
 #include "ad_serve.h"
 
 #define S_USAGE                                                                                    \
@@ -69,17 +70,14 @@ s_on_signal(int sig)
 static long
 s_int(const char *opt, const char *v, long lo, long hi)
 {
-    char *end;
-    long n;
+    ad_err_t err = {0};
+    int64_t n;
 
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < lo || n > hi) {
-        fprintf(stderr, "autodist-serve: %s must be a whole number in [%ld, %ld], got \"%s\"\n",
-                opt, lo, hi, v);
+    if (ad_opt_int(opt, v, lo, hi, 0, &n, &err)) {
+        fprintf(stderr, "autodist-serve: %s\n", err.msg);
         exit(2);
     }
-    return n;
+    return (long)n;
 }
 
 static void
