@@ -163,6 +163,7 @@ typedef struct coord {
     char *launcher;        /* autodist-launch path: runs each job's mpirun, writes its exit file */
     char *local_rsh;       /* autodist-local-rsh: mpirun's remote shell for loopback nodes */
     unsigned ticks;        /* timer ticks so far */
+    double last_tick;      /* ad_clock_now() of the previous tick (0: none yet) */
     zactor_t *auth;        /* the ZAP handler (ad_keys_auth_new()); NULL with --insecure */
     zactor_t *monitors[3]; /* handshake failures of the client, agents, metrics sockets */
     double refused_at[3];  /* when one was last logged, per socket (mono s) */

@@ -659,6 +659,12 @@ ad_launch_argv(const ad_launch_plan_t *self, int *argc)
         s_push(&a, ad_strdup("--oversubscribe"));
     if (self->single_copy_off)
         s_mca(&a, "btl_vader_single_copy_mechanism", "none");
+    /* Open MPI 4.1's daemons map hwloc's topology into a shared segment at a "hole" they
+     * guess from /proc/self/maps; now and then the guess lands beside the stack and orted
+     * dies of SIGSEGV in hwloc_shmem_topology_write() before any rank starts (seen on
+     * namespace nodes, about one launch in fifty).  Without it each rank reads the
+     * topology itself, a few milliseconds. */
+    s_mca(&a, "rtc_hwloc_vmhole", "none");
     if (self->rsh_agent)
         s_mca(&a, "plm_rsh_agent", self->rsh_agent);
     if (self->tcp_subnet) {

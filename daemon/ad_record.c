@@ -35,7 +35,7 @@ extern char **environ;
  */
 #define S_FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
-/* How long the first record waits for the version probes (s). */
+/* How long after the coordinator's start the version probes are waited for (s). */
 #define S_PROBE_WAIT_S 10.0
 /* Datasets remembered (folder, signature, hash). */
 #define S_CACHE_MAX 16
@@ -63,6 +63,7 @@ struct ad_record_env {
     probe_t mpirun;              /* mpirun --version */
     probe_t trainer;             /* autodist-train --version */
     json_t *versions;            /* once the probes were read; NULL before */
+    double deadline;             /* ad_clock_now() after which the probes are not waited for */
     cached_t cache[S_CACHE_MAX]; /* dataset hashes */
 };
 
@@ -110,18 +111,24 @@ s_probe_start(probe_t *p, const char *prog, const char *arg)
     posix_spawn_file_actions_destroy(&fa);
 }
 
-/* Read what p prints until it closes its stdout or until (mono s) passes. */
+/* Read what p prints until it closes its stdout, or until (mono s) passes when wait is true,
+ * or until it has nothing more to say now when wait is false; the fd is closed once read. */
 static void
-s_probe_read(probe_t *p, double until)
+s_probe_read(probe_t *p, double until, bool wait)
 {
     while (p->fd >= 0) {
         struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-        double left = until - ad_clock_now();
+        double left = wait ? until - ad_clock_now() : 0;
         char buf[256];
         ssize_t n;
 
-        if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) == 0)
+        if (wait && left <= 0)
             break;
+        if (poll(&pfd, 1, wait ? (int)(left * 1000) + 1 : 0) == 0) {
+            if (!wait)
+                return;
+            break;
+        }
         n = read(p->fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
@@ -192,6 +199,7 @@ ad_record_env_new(const char *mpirun, const char *trainer)
 
     s_probe_start(&self->mpirun, mpirun ? mpirun : "mpirun", "--version");
     s_probe_start(&self->trainer, trainer, "--version");
+    self->deadline = ad_clock_now() + S_PROBE_WAIT_S;
     return self;
 }
 
@@ -214,6 +222,16 @@ ad_record_env_free(ad_record_env_t **self_p)
     *self_p = NULL;
 }
 
+bool
+ad_record_env_ready(ad_record_env_t *self)
+{
+    if (!self || self->versions)
+        return true;
+    s_probe_read(&self->mpirun, 0, false);
+    s_probe_read(&self->trainer, 0, false);
+    return (self->mpirun.fd < 0 && self->trainer.fd < 0) || ad_clock_now() >= self->deadline;
+}
+
 json_t *
 ad_record_versions(ad_record_env_t *self)
 {
@@ -223,8 +241,8 @@ ad_record_versions(ad_record_env_t *self)
 
     if (self->versions)
         return json_deep_copy(self->versions);
-    s_probe_read(&self->mpirun, ad_clock_now() + S_PROBE_WAIT_S);
-    s_probe_read(&self->trainer, ad_clock_now() + S_PROBE_WAIT_S);
+    s_probe_read(&self->mpirun, self->deadline, true);
+    s_probe_read(&self->trainer, self->deadline, true);
     v = json_object();
     json_object_set_new(v, "autodist", json_string(AD_VERSION));
     json_object_set_new(v, "commit", json_string(AD_BUILD_COMMIT));

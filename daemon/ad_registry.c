@@ -30,6 +30,7 @@ struct ad_registry {
     size_t cap;            /* allocated entries of sorted */
     size_t n_up;           /* nodes UP */
     size_t max_nodes;      /* most nodes known at once (0: no limit) */
+    double resumed;        /* when the coordinator last came back from a hold (0: never) */
 };
 
 ad_registry_t *
@@ -284,7 +285,10 @@ ad_registry_tick(ad_registry_t *self, double now, double heartbeat_s, ad_registr
         return 0;
     for (size_t i = 0; i < self->n_nodes; i++) {
         s_node_t *node = self->sorted[i];
-        if (node->pub.state != AD_NODE_UP || now - node->pub.last_seen <= limit)
+        /* What the coordinator could not hear while it was held does not count. */
+        double since = node->pub.last_seen > self->resumed ? node->pub.last_seen : self->resumed;
+
+        if (node->pub.state != AD_NODE_UP || now - since <= limit)
             continue;
         ad_log_limited("missed heartbeats", AD_LOG_WARN, "node %s: DOWN, no heartbeat for %.1f s",
                        node->name, now - node->pub.last_seen);
@@ -294,6 +298,13 @@ ad_registry_tick(ad_registry_t *self, double now, double heartbeat_s, ad_registr
             down(node->name, arg);
     }
     return count;
+}
+
+void
+ad_registry_resumed(ad_registry_t *self, double now)
+{
+    assert(self);
+    self->resumed = now;
 }
 
 const ad_registry_node_t *

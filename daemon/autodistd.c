@@ -16,6 +16,10 @@
 #define S_FINAL_FLUSH_S 10.0
 /* How long the writes that wait for a busy store are tried on each tick (s). */
 #define S_TICK_FLUSH_S 0.05
+/* A tick this late (s) means the loop was held: the nodes' heartbeat clocks restart. */
+#define S_HELD_S 1.0
+/* Agent messages a tick reads before judging the nodes, at most. */
+#define S_DRAIN_MAX 10000
 /* Caps on what agents may make the coordinator keep (docs/daemon.md). */
 #define S_MAX_NODES 4096
 #define S_MAX_PROFILE_KIB 256
@@ -235,6 +239,22 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
 
     if (ad_journal_waiting(self->journal))
         ad_journal_flush(self->journal, S_TICK_FLUSH_S);
+    /*
+     * zloop runs due timers before readers: after the loop was held (a large dataset hashed
+     * for a run's record, a slow disk), the heartbeats queued meanwhile
+     * are read before any node is judged, or every node would go DOWN at once.
+     */
+    for (int i = 0; i < S_DRAIN_MAX && (zsock_events(self->agents) & ZMQ_POLLIN); i++)
+        ad_agents_on_msg(loop, self->agents, self);
+    /* Heartbeats still in the kernel's buffers after a hold (the whole process stopped)
+     * are not read yet either: the nodes' clocks restart. */
+    if (self->last_tick > 0 && now - self->last_tick > S_HELD_S) {
+        ad_log(AD_LOG_WARN, "the coordinator was held %.1f s; nodes get %d heartbeats from now",
+               now - self->last_tick, AD_REGISTRY_MISSED_MAX);
+        ad_registry_resumed(self->reg, now);
+    }
+    now = ad_clock_now();
+    self->last_tick = now;
     ad_registry_tick(self->reg, now, self->opts->heartbeat_ms / 1000.0, ad_agents_on_down, self);
     ad_running_tick(self, now);
     ad_autojob_tick(self);

@@ -447,6 +447,53 @@ test_stop_running(void **st)
     dft_stop(d);
 }
 
+/*
+ * Slow version probes (here an mpirun whose --version takes 6 s, as loading libtorch can under
+ * load): the first launch waited for them inside the coordinator's loop, the heartbeats queued
+ * unread, and every node went DOWN at once with the job (tests/netns, under load).  Now the
+ * launch waits outside the loop: requests are answered meanwhile (dft_wait_step() gives each
+ * 3 s), the node stays UP and the job runs.
+ */
+static void
+test_held_coordinator(void **st)
+{
+    char script[256];
+    const char *extra[] = {"--mpirun", script, NULL};
+    const char *state;
+    ad_err_t err = {0};
+    pid_t d, a;
+    json_t *j;
+    int64_t id;
+    int count;
+    FILE *f;
+
+    snprintf(script, sizeof(script), "%s.slow-mpirun", dft_home);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n[ \"$1\" = --version ] && sleep 6\nexec mpirun \"$@\"\n");
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    d = dft_start_daemon_with(extra);
+    a = dft_start_agent("n1", "a");
+    dft_wait_listed("n1");
+    id = dft_submit(dft_run_job("held", 100000000, 1));
+    json_decref(dft_wait_step(id, 1, 30000));
+    state = dft_node_state("n1", &count);
+    assert_non_null(state);
+    assert_string_equal(state, "UP");
+    j = dft_status(id);
+    assert_string_equal(dft_state_of(j), "RUNNING");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 0);
+    json_decref(j);
+    json_decref(dft_req("CANCEL", json_pack("{s:I}", "job", (json_int_t)id), 0, &err));
+    j = dft_wait_state(id, "CANCELLED|FAILED|COMPLETED|NODE_FAIL", 20000);
+    assert_string_equal(dft_state_of(j), "CANCELLED");
+    json_decref(j);
+    kill(a, SIGTERM);
+    adt_wait(a, 5.0);
+    dft_stop(d);
+}
+
 /* Two simulated nodes of this machine (127.0.0.1, 127.0.0.2): a 2 x 1 job runs across them. */
 static void
 test_simulated_nodes(void **st)
@@ -653,6 +700,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stop_running, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_layout_auto, dft_setup, dft_teardown),
         cmocka_unit_test_setup_teardown(test_simulated_nodes, dft_setup, dft_teardown),
+        cmocka_unit_test_setup_teardown(test_held_coordinator, dft_setup, dft_teardown),
     };
 
     dft_filter();

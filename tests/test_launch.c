@@ -168,7 +168,11 @@ test_two_small_nodes(void **state)
     s_assert_opt(argv, "-x", "AUTODIST_JOB=42");
     assert_int_equal(s_find(argv, "--bind-to"), -1);
     assert_int_equal(s_find(argv, "--oversubscribe"), -1);
-    assert_int_equal(s_find(argv, "--mca"), -1);
+    /* The one --mca every launch has (docs/launcher.md); no transport options. */
+    assert_int_equal(s_find(argv, "--mca"), s_find(argv, "rtc_hwloc_vmhole") - 1);
+    s_assert_mca(argv, "rtc_hwloc_vmhole", "none");
+    assert_int_equal(s_find(argv, "btl"), -1);
+    assert_int_equal(s_find(argv, "plm_rsh_agent"), -1);
     assert_int_equal(s_find(argv, "--report"), -1);
     assert_int_equal(s_find(argv, "--resume"), -1);
     /* mpirun's options, then the trainer and its options. */
@@ -368,6 +372,7 @@ test_transport(void **state)
     assert_string_equal(argv[0], "/usr/bin/mpirun");
     assert_int_not_equal(s_find(argv, "--oversubscribe"), -1);
     s_assert_mca(argv, "btl_vader_single_copy_mechanism", "none");
+    s_assert_mca(argv, "rtc_hwloc_vmhole", "none");
     s_assert_mca(argv, "plm_rsh_agent", "/tmp/netns-rsh");
     s_assert_mca(argv, "btl", "self,tcp");
     s_assert_mca(argv, "btl_tcp_if_include", "10.77.0.0/24");

@@ -16,6 +16,10 @@ fail() {
     for f in "$T"/daemon.log "$T"/agent-*.log; do
         [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
     done
+    # The jobs' own output (Open MPI and the trainer) says which process died and where.
+    for f in "${HOME_DIR:-$T/home}"/logs/*/output.log; do
+        [ -f "$f" ] && { echo "--- $f" >&2; tail -n 90 "$f" >&2; }
+    done
     exit 1
 }
 pass=0
@@ -79,7 +83,7 @@ CLIENT=tcp://127.0.0.1:${ports[0]}
 AGENTS=tcp://$GW:${ports[1]}
 METRICS=tcp://$GW:${ports[2]}
 HOME_DIR=$T/home
-export AD_NETNS_MAP=$T/map AD_NETNS_LOG=$T/rsh.log
+export AD_NETNS_MAP=$T/map AD_NETNS_LOG=$T/rsh.log AD_NETNS_TMP=$T/ompi
 AD="$BIN/autodist --home $HOME_DIR --coordinator $CLIENT"
 
 "$BIN/autodistd" --home "$HOME_DIR" --client "$CLIENT" --agents "$AGENTS" --metrics "$METRICS" \
@@ -119,25 +123,20 @@ steps: 40
 batch_size: 16
 layout: {nodes: 2, procs_per_node: 1, threads_per_proc: 1}
 EOF
+# Both of Open MPI's start-up failures seen here once made this test retry: orted's SIGSEGV
+# in hwloc_shmem_topology_write() (the launcher now gives rtc_hwloc_vmhole none) and the
+# namespaces racing for one session directory (netns-rsh.sh gives each its own).  A job
+# that dies at start-up now fails the test, with its output.log.
 out=$(timeout 120 $AD submit "$T/cross.yaml" --wait 2>&1)
 rc=$?
-case $out in
-*"exit code 13"[0-9]* | *"exit code 14"[0-9]*)
-    # A process of Open MPI or the trainer killed by a signal at start-up (seen once in
-    # dozens of runs: a segmentation fault before the first step) is not what this test
-    # is about; it is reported and the job submitted once more.  Twice fails.
-    echo "warning: the cross-namespace job died of a signal, submitting it again: $(echo "$out" | grep -m1 reason)"
-    mkdir -p "$T/first-try" && cp -r "$HOME_DIR/logs" "$T/first-try/" 2>/dev/null
-    out=$(timeout 120 $AD submit "$T/cross.yaml" --wait 2>&1)
-    rc=$?
-    ;;
-esac
 [ $rc = 0 ] || fail "submit --wait of a 2x1x1 job exited $rc: $out"
 id=$($AD --json jobs --limit 1 | json 'd["jobs"][0]["id"]')
 st=$($AD --json status "$id" | json 'd["jobs"][0]["state"], d["jobs"][0]["nodelist"]')
 [ "$st" = "COMPLETED host1,host2" ] || fail "job $id: expected COMPLETED on host1,host2, got $st"
 nsused=$(awk '{print $2}' "$T/rsh.log" | sort -u | tr '\n' ' ')
 [ "$nsused" = "adns$ID-1 adns$ID-2 " ] || fail "mpirun's daemons ran in: '$nsused'"
+tmps=$(cd "$T/ompi" 2>/dev/null && ls -d adns* | tr '\n' ' ')
+[ "$tmps" = "adns$ID-1 adns$ID-2 " ] || fail "Open MPI's session directories: '$tmps' in $T/ompi"
 ok "a 2 nodes x 1 process job ran across namespaces adns$ID-1 and adns$ID-2 ($(echo "$out" | grep -m1 -o 'throughput.*' || echo "$out" | tail -n 1))"
 
 cat >"$T/long.yaml" <<EOF
@@ -148,28 +147,17 @@ steps: 100000000
 batch_size: 16
 layout: {nodes: 2, procs_per_node: 1, threads_per_proc: 1}
 EOF
-# As above: a job killed by a signal at start-up (exit 13x/14x, before its first step) is
-# reported and submitted once more; twice fails.
-for try in 1 2; do
-    $AD submit "$T/long.yaml" >/dev/null || fail "submit of the long job"
-    id=$($AD --json jobs --limit 1 | json 'd["jobs"][0]["id"]')
-    step=0
-    for _ in $(seq 1 150); do
-        read -r step state code < <($AD --json status "$id" |
-            json 'str((d["jobs"][0].get("progress") or {}).get("step", 0)) + " " + d["jobs"][0]["state"] + " " + str(d["jobs"][0].get("exit_code"))')
-        [ "${step:-0}" -gt 0 ] && break
-        [ "$state" = FAILED ] && break
-        sleep 0.2
-    done
+$AD submit "$T/long.yaml" >/dev/null || fail "submit of the long job"
+id=$($AD --json jobs --limit 1 | json 'd["jobs"][0]["id"]')
+step=0
+for _ in $(seq 1 150); do
+    read -r step state code < <($AD --json status "$id" |
+        json 'str((d["jobs"][0].get("progress") or {}).get("step", 0)) + " " + d["jobs"][0]["state"] + " " + str(d["jobs"][0].get("exit_code"))')
     [ "${step:-0}" -gt 0 ] && break
-    case "$state $code" in
-    "FAILED 13"[0-9] | "FAILED 14"[0-9])
-        [ "$try" = 1 ] || fail "job $id died of a signal twice before its first step"
-        echo "warning: the long cross-namespace job $id died of a signal (exit $code) before its first step, submitting it again"
-        ;;
-    *) fail "job $id never reported a step ($state, exit $code)" ;;
-    esac
+    [ "$state" = FAILED ] && break
+    sleep 0.2
 done
+[ "${step:-0}" -gt 0 ] || fail "job $id never reported a step ($state, exit $code)"
 victim=$($AD --json status "$id" | json 'd["jobs"][0]["nodelist"].split(",")[1]')
 vi=${victim#host}
 victim_pid=${AGENT_PIDS[$((vi - 1))]}

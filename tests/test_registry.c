@@ -189,6 +189,31 @@ test_heartbeat_keeps_node_up(void **state)
     ad_registry_free(&reg);
 }
 
+/* A coordinator held for 10 s (its heartbeats unread): its nodes get three periods from the
+ * moment it runs again, then a silent one goes DOWN as usual. */
+static void
+test_held_coordinator_keeps_nodes(void **state)
+{
+    ad_registry_t *reg = ad_registry_new();
+    s_downs_t downs = {0};
+    ad_err_t err = {0};
+
+    assert_int_equal(s_hello(reg, "n1", "id1", 4, 100.0, &err), 0);
+    assert_int_equal(s_hello(reg, "n2", "id2", 4, 100.0, &err), 0);
+    ad_registry_resumed(reg, 110.0);
+    assert_int_equal(ad_registry_tick(reg, 110.0, 1.0, s_on_down, &downs), 0);
+    /* n2's queued heartbeat is read; n1 stays silent. */
+    assert_int_equal(ad_registry_heartbeat(reg, "id2", NULL, 110.1, &err), 0);
+    assert_int_equal(ad_registry_tick(reg, 112.9, 1.0, s_on_down, &downs), 0);
+    assert_int_equal(downs.calls, 0);
+    /* last_seen still says when n1 was last heard. */
+    assert_true(ad_registry_lookup(reg, "n1")->last_seen == 100.0);
+    assert_int_equal(ad_registry_tick(reg, 113.05, 1.0, s_on_down, &downs), 1);
+    assert_string_equal(downs.last, "n1");
+    assert_int_equal(ad_registry_lookup(reg, "n2")->state, AD_NODE_UP);
+    ad_registry_free(&reg);
+}
+
 static void
 test_rehello_brings_node_up(void **state)
 {
@@ -426,6 +451,7 @@ main(void)
         cmocka_unit_test(test_heartbeat_updates_and_unknown_rejected),
         cmocka_unit_test(test_down_at_three_missed_heartbeats),
         cmocka_unit_test(test_heartbeat_keeps_node_up),
+        cmocka_unit_test(test_held_coordinator_keeps_nodes),
         cmocka_unit_test(test_rehello_brings_node_up),
         cmocka_unit_test(test_bye_marks_down),
         cmocka_unit_test(test_session_renamed),

@@ -50,10 +50,19 @@ ad_record_env_t *ad_record_env_new(const char *mpirun, const char *trainer);
 void ad_record_env_free(ad_record_env_t **self_p);
 
 /*
+ * Whether the versions are known, or no longer waited for (10 s after
+ * ad_record_env_new()): reads what the version probes printed so far, without
+ * waiting.  The coordinator launches nothing before, so that the first record
+ * never holds its loop; NULL is ready.
+ */
+bool ad_record_env_ready(ad_record_env_t *self);
+
+/*
  * The versions as the record holds them: {autodist, commit, dirty, compiler,
  * open_mpi, trainer, libtorch, trainer_mpi, hwloc, hwloc_note, zeromq,
  * czmq, sqlite, jansson, libyaml}; "unknown" for what could not be learnt.
- * The first call waits (a few seconds at most) for the version probes.
+ * The first call waits for the probes until ad_record_env_ready() would say
+ * yes.
  * Returns a new reference.
  */
 json_t *ad_record_versions(ad_record_env_t *self);

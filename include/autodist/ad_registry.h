@@ -134,6 +134,14 @@ int ad_registry_bye(ad_registry_t *self, const char *identity, double now);
 int ad_registry_tick(ad_registry_t *self, double now, double heartbeat_s,
                      ad_registry_down_fn *down, void *arg);
 
+/*
+ * The coordinator was held (a long stop of its loop: a slow disk, a dataset hashed, the
+ * machine suspended) and runs again at now: the heartbeats it could not hear meanwhile
+ * do not count, and every UP node has AD_REGISTRY_MISSED_MAX periods from now before
+ * ad_registry_tick() marks it DOWN.  last_seen is left as it was.
+ */
+void ad_registry_resumed(ad_registry_t *self, double now);
+
 /* The node called name, or NULL; borrowed. */
 const ad_registry_node_t *ad_registry_lookup(const ad_registry_t *self, const char *name);
 
