@@ -858,10 +858,11 @@ ad_running_schedule(coord_t *self)
     /* New jobs and runs need ids from the store: none start while it is busy. */
     if (self->exit_code >= 0 || ad_journal_waiting(self->journal))
         return;
-    /* Nor before the versions every run's record holds are known (the tick asks again). */
+    ad_sweep_api_dispatch(self);
+    /* Nothing starts before the versions every run's record holds are known (the tick asks
+     * again). */
     if (!ad_record_env_ready(self->records))
         return;
-    ad_sweep_api_dispatch(self);
     while (ad_sched_next(self->sched, &pick) == 0) {
         s_launch(self, &pick);
         ad_sched_pick_clear(&pick);
