@@ -225,6 +225,21 @@ int ad_job_fail(const ad_job_ctx_t *ctx, yaml_mark_t mark, const char *fmt, ...)
 int ad_job_get_int(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, int64_t min,
                    int64_t max, int64_t *out);
 
+/* A number in [min, max], or the message that says what was expected. */
+int ad_job_get_real(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what, double min,
+                    double max, double *out);
+
+/* One of names (NULL-terminated) as its index in *out, or the message that lists them. */
+int ad_job_get_enum(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *what,
+                    const char *const *names, int *out);
+
+/*
+ * Check node against want (a job file's: text counts) and store it in out; fail with
+ * AD_EPARSE and "<what> must be ..., got ..." (core/ad_job_node.c's typed getters use it).
+ */
+int ad_job_get(ad_job_ctx_t *ctx, const ad_job_node_t *node, const char *what, ad_doc_want_t *want,
+               void *out);
+
 /* ad_doc_describe_value() of a node: "-4", a list, the string "5"...; in buf. */
 const char *ad_job_got(const ad_job_node_t *node, char *buf, size_t len);
 
@@ -248,6 +263,12 @@ int ad_job_key_id(const ad_job_key_t *key);
 
 /* The key with this dotted path ("optimizer.lr"), or NULL. */
 const ad_job_key_t *ad_job_key_path(const char *path);
+
+/* The part of key's path after prefix when it is a direct child of prefix ("" = top), or NULL. */
+const char *ad_job_key_child_name(const ad_job_key_t *key, const char *prefix);
+
+/* The key named name directly under prefix ("" = top), or NULL. */
+const ad_job_key_t *ad_job_key_child(const char *prefix, const char *name);
 
 /*
  * Read the one YAML document of ctx->text into ctx->doc and its root mapping
