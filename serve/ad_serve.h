@@ -12,7 +12,7 @@
 
 /* ---- metrics (serve/ad_serve_metrics.c) ---------------------------------------------------- */
 
-/* The server's counters and histograms, updated from any thread, read as Prometheus text. */
+/* The server's counters and histograms, updated from any thread of any of its processes. */
 typedef struct ad_serve_metrics ad_serve_metrics_t;
 
 /* Why a request failed, one counter each (autodist_serve_errors_total{kind}). */
@@ -33,11 +33,53 @@ typedef enum {
     AD_SERVE_ERR_KINDS
 } ad_serve_err_t;
 
-/* New zeroed metrics; free with ad_serve_metrics_free(). */
-ad_serve_metrics_t *ad_serve_metrics_new(void);
+/* Where a server process is: the state of its slot in the shared metrics. */
+typedef enum {
+    AD_SERVE_PROC_LOADING, /* started, its model not loaded and warmed yet */
+    AD_SERVE_PROC_READY,   /* loaded and warmed: it predicts */
+    AD_SERVE_PROC_DEAD     /* ended (the parent reaped it) */
+} ad_serve_proc_state_t;
 
-/* Free m; NULL-safe and idempotent, sets *m_p to NULL. */
+/* A server process as the metrics see it. */
+typedef struct {
+    ad_serve_proc_state_t state; /* loading, ready or dead */
+    int pid;                     /* its process id */
+    int wstatus;                 /* how it ended (waitpid's status), once dead */
+} ad_serve_proc_t;
+
+/*
+ * New zeroed metrics for a server of processes processes (1..256), in one shared mapping: made
+ * before the parent forks, the children's counters are summed by whichever answers /metrics.
+ * This process writes slot 0 until ad_serve_metrics_attach().  Free with ad_serve_metrics_free().
+ */
+ad_serve_metrics_t *ad_serve_metrics_new(int processes);
+
+/* Free m (unmap this process's view); NULL-safe and idempotent, sets *m_p to NULL. */
 void ad_serve_metrics_free(ad_serve_metrics_t **m_p);
+
+/* In a child after fork: this process writes slot process (0-based) from now on. */
+void ad_serve_metrics_attach(ad_serve_metrics_t *m, int process);
+
+/* In the parent after fork: slot process belongs to pid. */
+void ad_serve_metrics_started(ad_serve_metrics_t *m, int process, int pid);
+
+/* This process's model is loaded and warmed. */
+void ad_serve_metrics_ready(ad_serve_metrics_t *m);
+
+/* In the parent once it reaped process: it is dead, wstatus says how (its counters stay). */
+void ad_serve_metrics_ended(ad_serve_metrics_t *m, int process, int wstatus);
+
+/* How many processes the server has (the slots). */
+int ad_serve_metrics_processes(const ad_serve_metrics_t *m);
+
+/* The state of process (0-based). */
+ad_serve_proc_t ad_serve_metrics_process(const ad_serve_metrics_t *m, int process);
+
+/* How many processes are loaded and warmed. */
+int ad_serve_metrics_ready_count(const ad_serve_metrics_t *m);
+
+/* "killed by signal 9 (Killed)" or "exited with status 1", into out; returns out. */
+const char *ad_serve_metrics_how(int wstatus, char *out, size_t size);
 
 /* ad_http_config_t.on_done: count a finished request by path and status, its latency. */
 void ad_serve_metrics_on_done(void *m, const char *method, const char *path, int status,
@@ -53,11 +95,12 @@ void ad_serve_metrics_batch(ad_serve_metrics_t *m, int n, double seconds);
 void ad_serve_metrics_queue(ad_serve_metrics_t *m, int depth);
 
 /*
- * The Prometheus text (format 0.0.4) of m, with the model's info as labels
- * and ready as a gauge; a new string the caller frees.
+ * The Prometheus text (format 0.0.4) of the whole server: every process's counters summed, ready
+ * when all are, the model's info as labels, and with several processes a series per process;
+ * a new string the caller frees.
  */
 char *ad_serve_metrics_text(ad_serve_metrics_t *m, const char *name, const char *arch,
-                            const char *variant, bool ready);
+                            const char *variant);
 
 /* ---- the batcher (serve/ad_serve_batch.c) ---------------------------------------------------- */
 

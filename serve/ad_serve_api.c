@@ -244,13 +244,62 @@ s_health(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     return 0;
 }
 
-/* GET /api/ready: 200 once the model is loaded and warmed, 503 before. */
+/*
+ * With several processes, /api/ready answers for them all: {"ready", "processes",
+ * "ready_processes"}, and while some are not ready, which ones and an error naming them.
+ */
+static void
+s_ready_all(ad_serve_t *serve, ad_http_res_t *res)
+{
+    int p = ad_serve_metrics_processes(serve->metrics), n = 0, named = 0;
+    json_t *doc, *not_ready = json_array();
+    char why[768] = "", how[96];
+    size_t len = 0;
+
+    for (int i = 0; i < p; i++) {
+        ad_serve_proc_t proc = ad_serve_metrics_process(serve->metrics, i);
+        bool dead = proc.state == AD_SERVE_PROC_DEAD;
+        json_t *one;
+
+        if (proc.state == AD_SERVE_PROC_READY) {
+            n++;
+            continue;
+        }
+        one = json_pack("{s:i,s:i,s:s}", "process", i + 1, "pid", proc.pid, "state",
+                        dead ? "dead" : "loading");
+        if (dead)
+            json_object_set_new(one, "how",
+                                json_string(ad_serve_metrics_how(proc.wstatus, how, sizeof(how))));
+        json_array_append_new(not_ready, one);
+        /* The message names the first few; the list has them all. */
+        if (named++ < 4 && len < sizeof(why))
+            len +=
+                (size_t)snprintf(why + len, sizeof(why) - len, "%sprocess %d (pid %d) %s",
+                                 named > 1 ? "; " : "", i + 1, proc.pid, dead ? how : "is loading");
+    }
+    if (named > 4 && len < sizeof(why))
+        snprintf(why + len, sizeof(why) - len, "; and %d more", named - 4);
+    doc = json_pack("{s:b,s:i,s:i}", "ready", n == p, "processes", p, "ready_processes", n);
+    if (n < p) {
+        json_object_set_new(doc, "not_ready", not_ready);
+        json_object_set_new(doc, "error", json_sprintf("%d of %d processes ready: %s", n, p, why));
+    } else {
+        json_decref(not_ready);
+    }
+    ad_http_res_json(res, n == p ? 200 : 503, doc);
+}
+
+/* GET /api/ready: 200 once the model is loaded and warmed (in every process), 503 before. */
 static int
 s_ready(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 {
     ad_serve_t *serve = arg;
     bool ready = atomic_load(&serve->ready);
 
+    if (ad_serve_metrics_processes(serve->metrics) > 1) {
+        s_ready_all(serve, res);
+        return 0;
+    }
     ad_http_res_json(res, ready ? 200 : 503, json_pack("{s:b}", "ready", ready));
     return 0;
 }
@@ -269,7 +318,7 @@ s_model(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     return 0;
 }
 
-/* GET /metrics: Prometheus text. */
+/* GET /metrics: Prometheus text, for every process of the server. */
 static int
 s_metrics(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 {
@@ -279,7 +328,7 @@ s_metrics(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 
     text = ad_serve_metrics_text(serve->metrics, serve->name ? serve->name : "",
                                  ready ? ad_infer_arch(serve->model) : "",
-                                 ready ? ad_infer_variant(serve->model) : "", ready);
+                                 ready ? ad_infer_variant(serve->model) : "");
     ad_http_res_bytes(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
     free(text);
     return 0;

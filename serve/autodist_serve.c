@@ -36,7 +36,8 @@ static const char s_help[] =
     "  --max-batch B       largest batch (default 8)\n"
     "  --max-delay-ms D    longest wait for a batch to fill, from its first request\n"
     "                      (default 0: a batch is what queued while the last one ran)\n"
-    "  --processes P       P processes on the same port (SO_REUSEPORT), each with its model\n"
+    "  --processes P       P processes on the same port (SO_REUSEPORT), each with its model;\n"
+    "                      /metrics and /api/ready answer for all of them\n"
     "  --max-body MB       largest upload in MiB; more answers 413 (default 16)\n"
     "  --max-queue N       requests queued at most; more answer 503 (default 256)\n"
     "  --http-threads N    threads of the HTTP pool, which decode uploads (default 4)\n"
@@ -239,14 +240,19 @@ s_load(ad_serve_t *serve, const opts_t *o, ad_err_t *err)
     if (rc)
         return rc;
     atomic_store(&serve->ready, true);
+    ad_serve_metrics_ready(serve->metrics);
     return 0;
 }
 
-/* One server process: listen, load, serve until SIGINT or SIGTERM.  Returns the exit status. */
+/*
+ * One server process, the process-th (0-based; the first prints the URL and the ready line):
+ * listen, load, serve until SIGINT or SIGTERM, counting in metrics.  Returns the exit status.
+ */
 static int
-s_serve(const opts_t *o, bool announce)
+s_serve(const opts_t *o, ad_serve_metrics_t *metrics, int process)
 {
-    ad_serve_t serve = {.model_dir = o->dir};
+    ad_serve_t serve = {.model_dir = o->dir, .metrics = metrics};
+    bool announce = process == 0;
     ad_http_config_t cfg = {.listen = o->listen,
                             .max_body = (size_t)o->max_body_mb << 20,
                             .max_connections = 1024,
@@ -260,8 +266,8 @@ s_serve(const opts_t *o, bool announce)
     double t0 = ad_clock_now();
     int status = 1;
 
-    serve.metrics = ad_serve_metrics_new();
-    cfg.on_done_arg = serve.metrics;
+    ad_serve_metrics_attach(metrics, process);
+    cfg.on_done_arg = metrics;
     if (s_find_web(web, sizeof(web), &err) || ad_http_new(&cfg, &http, &err) ||
         ad_serve_routes(http, &serve, web, &err) || ad_http_start(http, &err)) {
         fprintf(stderr, "autodist-serve: %s\n", err.msg);
@@ -289,7 +295,6 @@ out_free:
     ad_infer_free(&serve.model);
     json_decref(serve.summary);
     free(serve.name);
-    ad_serve_metrics_free(&serve.metrics);
     return status;
 }
 
@@ -328,12 +333,40 @@ s_reserve_port(opts_t *o, int *fd_out)
     return 0;
 }
 
-/* P processes on one port, each with its own model and batcher; the parent waits for them. */
+/*
+ * A child ended: its slot says dead.  Returns true when the others should stop too: on a stop,
+ * or when it failed before it was ready (the others would fail alike); a ready process that
+ * dies (a crash, kill -9) leaves the others serving, and /api/ready says 503 naming it.
+ */
+static bool
+s_child_ended(ad_serve_metrics_t *m, int process, pid_t pid, int wstatus)
+{
+    bool was_ready = ad_serve_metrics_process(m, process).state == AD_SERVE_PROC_READY;
+    int p = ad_serve_metrics_processes(m), left = 0;
+    char how[96];
+
+    ad_serve_metrics_ended(m, process, wstatus);
+    if (s_stop)
+        return true;
+    if (!was_ready)
+        return WIFSIGNALED(wstatus) || WEXITSTATUS(wstatus) != 0;
+    for (int i = 0; i < p; i++)
+        left += ad_serve_metrics_process(m, i).state != AD_SERVE_PROC_DEAD;
+    fprintf(stderr, "autodist-serve: process %d of %d (pid %d) %s; %d of %d still serve\n",
+            process + 1, p, (int)pid, ad_serve_metrics_how(wstatus, how, sizeof(how)), left, p);
+    return false;
+}
+
+/*
+ * P processes on one port, each with its own model and batcher, their metrics in one shared
+ * region (m); the parent waits for them and marks the ones that end.
+ */
 static int
-s_fork_servers(opts_t *o)
+s_fork_servers(opts_t *o, ad_serve_metrics_t *m)
 {
     pid_t pids[256];
     int fd, status = 0, n = 0;
+    bool stopping = false;
 
     if (s_reserve_port(o, &fd))
         return 1;
@@ -345,34 +378,45 @@ s_fork_servers(opts_t *o)
         if (pid == 0) {
             if (fd >= 0)
                 close(fd);
-            _exit(s_serve(o, i == 0));
+            _exit(s_serve(o, m, i));
         }
         if (pid < 0) {
             fprintf(stderr, "autodist-serve: fork: %s\n", strerror(errno));
             s_stop = SIGTERM;
             break;
         }
+        ad_serve_metrics_started(m, i, (int)pid);
         pids[n++] = pid;
     }
-    /* Wait; a signal (or a child's failure) stops them all. */
+    /* Wait; a signal (or a child's failure before it is ready) stops them all. */
     for (int left = n; left > 0;) {
-        int st;
-        pid_t done = waitpid(-1, &st, 0);
+        int st, i;
+        pid_t done;
 
-        if (done < 0 && errno == EINTR) {
-            for (int i = 0; i < n; i++)
-                kill(pids[i], SIGTERM);
-            continue;
-        }
-        if (done < 0)
-            break;
-        left--;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            status = 1;
-            for (int i = 0; i < n; i++)
-                if (pids[i] != done)
+        /* Also a signal that came outside waitpid (while forking, or between two waits). */
+        if (s_stop && !stopping) {
+            stopping = true;
+            for (i = 0; i < n; i++)
+                if (pids[i] > 0)
                     kill(pids[i], SIGTERM);
         }
+        done = waitpid(-1, &st, 0);
+        if (done < 0 && errno == EINTR)
+            continue;
+        if (done < 0)
+            break;
+        for (i = 0; i < n && pids[i] != done; i++)
+            ;
+        if (i == n)
+            continue; /* not one of ours */
+        pids[i] = 0;  /* reaped: its pid may be reused, never signal it */
+        left--;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            status = 1;
+        if (s_child_ended(m, i, done, st))
+            for (int j = 0; j < n; j++)
+                if (pids[j] > 0)
+                    kill(pids[j], SIGTERM);
     }
     if (fd >= 0)
         close(fd);
@@ -383,7 +427,9 @@ int
 main(int argc, char **argv)
 {
     struct sigaction sa = {.sa_handler = s_on_signal};
+    ad_serve_metrics_t *metrics;
     opts_t o;
+    int status;
 
     s_parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -391,7 +437,8 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (o.processes > 1)
-        return s_fork_servers(&o);
-    return s_serve(&o, true);
+    metrics = ad_serve_metrics_new(o.processes);
+    status = o.processes > 1 ? s_fork_servers(&o, metrics) : s_serve(&o, metrics, 0);
+    ad_serve_metrics_free(&metrics);
+    return status;
 }

@@ -6,8 +6,8 @@
 # images; tests/serve/serve_check.py talks to the server (python3's standard library only):
 # ready 503 -> 200 while loading, predictions, batching, /metrics, every bad input, 10,000
 # malformed requests, 200 concurrent connections, memory flat.  Then: SIGTERM stops it with 0,
-# a corrupt or missing model fails at start with one line, --processes 2 share a port, and
-# `autodist serve` runs it.
+# a corrupt or missing model fails at start with one line, --processes 2 share a port and answer
+# /metrics and /api/ready for the whole server, and `autodist serve` runs it.
 set -u
 BIN=${1:?usage: test_serve.sh BIN_DIR SERVE_FIXTURE}
 FIXTURE=${2:?usage: test_serve.sh BIN_DIR SERVE_FIXTURE}
@@ -115,8 +115,12 @@ done
 
 # Two processes on one port (SO_REUSEPORT), each with its model and batcher.
 start_server "$TMP/procs.out" "$BIN/autodist-serve" "$TMP/model" --port 0 --processes 2
-for _ in $(seq 100); do grep -q "ready:" "$TMP/procs.out" && break; sleep 0.05; done
-sleep 0.3
+# /api/ready answers for both processes: 200 once both are warmed.
+for _ in $(seq 200); do
+    python3 -c 'import sys, urllib.request
+urllib.request.urlopen(sys.argv[1] + "/api/ready", timeout=10)' "$URL" 2>/dev/null && break
+    sleep 0.05
+done
 kids=$(pgrep -P "$PID" | wc -l)
 [ "$kids" -eq 2 ] && ok "--processes 2: two servers" || fail "--processes 2: $kids children"
 n200=0
@@ -135,6 +139,24 @@ rc=$?
 sleep 0.2
 [ "$rc" -eq 0 ] && [ -z "$(pgrep -P "$PID")" ] && ok "--processes 2: SIGTERM stops all" ||
     fail "--processes 2: exit $rc"
+
+# Two processes, one server: /metrics sums both processes' counters (kept in one shared mapping),
+# /api/ready waits for both; a child killed with -9 turns ready 503 naming it, the other serves.
+AUTODIST_SERVE_TEST_HOLD=$TMP/go-procs start_server "$TMP/shared.out" "$BIN/autodist-serve" \
+    "$TMP/model" --port 0 --processes 2
+python3 "$HERE/serve/serve_check.py" "$URL" "$PID" "$TMP" procs &&
+    ok "--processes 2: /metrics and /api/ready for both; a killed one: 503, 1 of 2" ||
+    fail "--processes 2, one server (above)"
+grep -q "autodist-serve: process [12] of 2 (pid [0-9]*) killed by signal 9.*; 1 of 2 still serve" \
+    "$TMP/shared.out.err" && ok "--processes 2: the parent says which process died" ||
+    fail "--processes 2: no line about the killed process: $(cat "$TMP/shared.out.err")"
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+sleep 0.2
+[ "$rc" -eq 1 ] && [ -z "$(pgrep -P "$PID")" ] &&
+    ok "--processes 2 after a death: SIGTERM stops the other, exit 1" ||
+    fail "--processes 2 after a death: exit $rc, children $(pgrep -P "$PID")"
 
 # autodist serve: the same program, found next to autodist.
 if [ -x "$BIN/autodist" ]; then

@@ -6,6 +6,10 @@ PHASE "warming": the server's load waits for FIXTURE_DIR/go (AUTODIST_SERVE_TEST
 /api/health answers 200 while /api/ready and /api/predict answer 503; then go is created and
 ready must turn 200.
 PHASE "overload": a server with --max-queue 2 refuses the excess of 12 requests at once.
+PHASE "procs": PID is a --processes 2 server whose load waits for FIXTURE_DIR/go-procs:
+/api/ready says 0 of 2 ready, then 200; 24 predictions; every /metrics scrape counts all 24
+(not the half one process saw); kill -9 of one child: /api/ready 503 naming it, 1 of 2 ready,
+the other still predicts and the dead one's predictions still count.
 PHASE "main": predictions, batching, metrics, every bad input, 10,000 malformed requests and 200
 concurrent connections, the server's memory (VmRSS of PID) flat across them.
 Prints one line per failed check and exits 1 if any failed.
@@ -14,6 +18,7 @@ import faulthandler
 import json
 import os
 import random
+import signal
 import socket
 import struct
 import sys
@@ -345,11 +350,121 @@ def overload():
           "/metrics counts them")
 
 
+def children():
+    """The processes whose parent is PID, by /proc."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == PID:
+            kids.append(int(d))
+    return sorted(kids)
+
+
+def try_req(path, body=None, ctype=None):
+    """req, but a refused or reset connection is status 0 instead of an exception."""
+    try:
+        return req(path, body, ctype)
+    except (OSError, urllib.error.URLError) as e:
+        return 0, str(e)
+
+
+def scrape_until(name, want):
+    """Scrape /metrics until name says want (2 s at most); the last scrape's (status, text)."""
+    for _ in range(40):
+        s, text = req("/metrics")
+        if metric(text, name) == want:
+            break
+        time.sleep(0.05)
+    return s, text
+
+
+def procs():
+    s, d = req("/api/ready")
+    d = d if isinstance(d, dict) else {"answer": d}
+    states = [p.get("state") for p in d.get("not_ready", [])]
+    check(s == 503 and d.get("ready") is False and d.get("processes") == 2 and
+          d.get("ready_processes") == 0 and states == ["loading", "loading"] and
+          "0 of 2 processes ready" in d.get("error", ""),
+          "--processes 2 while loading: 503, 0 of 2 ready: %s %s" % (s, d))
+    s, text = req("/metrics")
+    check(s == 200 and metric(text, "autodist_serve_ready") == 0 and
+          metric(text, "autodist_serve_processes") == 2 and
+          metric(text, 'autodist_serve_process_ready{process="2"}') == 0,
+          "/metrics while loading: ready 0, 2 processes")
+    open(os.path.join(FIX, "go-procs"), "w").close()
+    for _ in range(600):
+        s, d = req("/api/ready")
+        if s == 200:
+            break
+        time.sleep(0.05)
+    check(s == 200 and d == {"ready": True, "processes": 2, "ready_processes": 2},
+          "ready once both are warmed: %s %s" % (s, d))
+    n = 24
+    body, ct = multipart("image", "red.png", read("red.png"))
+    got = sum(req("/api/predict", body, ct)[0] == 200 for _ in range(n))
+    check(got == n, "--processes 2: %d of %d predictions answered" % (got, n))
+    predicted = 'autodist_serve_requests_total{path="/api/predict",status="200"}'
+    # A request counts once its answer is sent, maybe just after the client read it: wait for
+    # the last ones (the old per-process /metrics saw about n/2 and never got there).
+    scrape_until(predicted, n)
+    for i in range(6):
+        s, text = req("/metrics")
+        total = sum(float(line.split()[-1]) for line in text.splitlines()
+                    if line.startswith("autodist_serve_requests_total{"))
+        per = [metric(text, 'autodist_serve_process_requests_total{process="%d"}' % p)
+               for p in (1, 2)]
+        check(metric(text, predicted) == n, "scrape %d: %s predictions, not the %d sent"
+              % (i + 1, metric(text, predicted), n))
+        check(metric(text, "autodist_serve_request_duration_seconds_count") == n and
+              metric(text, "autodist_serve_batch_size_sum") == n,
+              "scrape %d: the histograms of both processes summed" % (i + 1))
+        check(None not in per and min(per) > 0 and sum(per) == total,
+              "scrape %d: both processes answered, %s of %d requests" % (i + 1, per, total))
+        check(metric(text, "autodist_serve_ready") == 1, "scrape %d: ready 1" % (i + 1))
+    kids = children()
+    if not check(len(kids) == 2, "two children of %d: %s" % (PID, kids)):
+        return
+    os.kill(kids[1], signal.SIGKILL)
+    for _ in range(200):
+        s, d = try_req("/api/ready")
+        if s == 503:
+            break
+        time.sleep(0.05)
+    d = d if isinstance(d, dict) else {"answer": d}
+    dead = (d.get("not_ready") or [{}])[0]
+    check(s == 503 and d.get("ready") is False and d.get("processes") == 2 and
+          d.get("ready_processes") == 1 and len(d.get("not_ready", [])) == 1,
+          "kill -9 of a child: 503, 1 of 2 ready: %s %s" % (s, d))
+    check(dead.get("pid") == kids[1] and dead.get("state") == "dead" and
+          "killed by signal 9" in dead.get("how", "") and
+          "1 of 2 processes ready: process %d (pid %d) killed by signal 9"
+          % (dead.get("process", 0), kids[1]) in d.get("error", ""),
+          "/api/ready names the dead process: %s" % d)
+    got = sum(try_req("/api/predict", body, ct)[0] == 200 for _ in range(10))
+    check(got == 10, "the other process still predicts: %d of 10" % got)
+    s, text = scrape_until(predicted, n + 10)
+    up = [metric(text, 'autodist_serve_process_up{process="%d"}' % p) for p in (1, 2)]
+    check(metric(text, "autodist_serve_ready") == 0 and None not in up and
+          sorted(up) == [0, 1] and up[dead.get("process", 1) - 1] == 0,
+          "/metrics: ready 0, the dead one down: %s" % up)
+    check(metric(text, predicted) == n + 10,
+          "/metrics: %s predictions, want %d (the dead one's still count)"
+          % (metric(text, predicted), n + 10))
+
+
 faulthandler.dump_traceback_later(100, exit=True)  # a hang says where
 if PHASE == "warming":
     warming()
 elif PHASE == "overload":
     overload()
+elif PHASE == "procs":
+    procs()
 else:
     CLASSES = []
     predictions()
