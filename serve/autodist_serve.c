@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -372,10 +373,16 @@ s_fork_servers(opts_t *o, ad_serve_metrics_t *m)
         return 1;
     printf("autodist-serve: http://%s/ in %d processes\n", o->listen, o->processes);
     fflush(stdout);
+    pid_t parent = getpid();
+
     for (int i = 0; i < o->processes; i++) {
         pid_t pid = fork();
 
         if (pid == 0) {
+            /* A parent killed outright (kill -9) takes its servers with it: no process left
+             * holding the port that nobody stops. */
+            if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+                _exit(1);
             if (fd >= 0)
                 close(fd);
             _exit(s_serve(o, m, i));

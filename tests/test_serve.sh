@@ -140,6 +140,25 @@ sleep 0.2
 [ "$rc" -eq 0 ] && [ -z "$(pgrep -P "$PID")" ] && ok "--processes 2: SIGTERM stops all" ||
     fail "--processes 2: exit $rc"
 
+# The parent killed outright (kill -9): its children go with it, none is left on the port.
+start_server "$TMP/orphans.out" "$BIN/autodist-serve" "$TMP/model" --port 0 --processes 2
+for _ in $(seq 200); do
+    [ "$(pgrep -P "$PID" | wc -l)" -eq 2 ] && break
+    sleep 0.05
+done
+kids=$(pgrep -P "$PID" | tr '\n' ' ')
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+left=$kids
+for _ in $(seq 60); do
+    left=
+    for k in $kids; do kill -0 "$k" 2>/dev/null && left="$left $k"; done
+    [ -z "$left" ] && break
+    sleep 0.05
+done
+[ -n "$kids" ] && [ -z "$left" ] && ok "--processes 2: kill -9 of the parent leaves no server" ||
+    fail "--processes 2: children ($kids) still alive after kill -9 of the parent: $left"
+
 # Two processes, one server: /metrics sums both processes' counters (kept in one shared mapping),
 # /api/ready waits for both; a child killed with -9 turns ready 503 naming it, the other serves.
 AUTODIST_SERVE_TEST_HOLD=$TMP/go-procs start_server "$TMP/shared.out" "$BIN/autodist-serve" \
