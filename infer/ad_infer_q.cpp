@@ -221,20 +221,31 @@ s_quantize_weights(INode &n)
     n.wt = at::Tensor();
 }
 
-/* Record each node's output range over the calibration samples. */
-static void
-s_calibrate(const ad_infer_t *self, const float *calib, int n, std::vector<double> &lo,
-            std::vector<double> &hi)
+/* Calibration samples read from batch at a time (fills up to S_CALIB_BATCH samples). */
+#define S_CALIB_BATCH 32
+
+/*
+ * Record each node's output range over the calibration samples next gives, S_CALIB_BATCH at
+ * a time (only one batch is held at once): their count, or a negative code (err says why).
+ */
+static int64_t
+s_calibrate(const ad_infer_t *self, ad_infer_calib_fn *next, void *arg, std::vector<double> &lo,
+            std::vector<double> &hi, ad_err_t *err)
 {
     const ad_igraph_t *g = &self->g;
     const INode &in = g->nodes[0];
-    int64_t per = in.c * in.h * in.w;
+    int64_t per = in.c * in.h * in.w, seen = 0;
+    std::vector<float> buf((size_t)(S_CALIB_BATCH * per));
     lo.assign(g->nodes.size(), INFINITY);
     hi.assign(g->nodes.size(), -INFINITY);
-    for (int at0 = 0; at0 < n; at0 += 32) {
-        int b = std::min(32, n - at0);
-        at::Tensor x =
-            at::from_blob((void *)(calib + (size_t)at0 * per), {b, in.c, in.h, in.w}, at::kFloat);
+    for (;;) {
+        int b = next(arg, buf.data(), S_CALIB_BATCH, err);
+        if (b < 0)
+            return b;
+        if (b == 0)
+            return seen;
+        b = std::min(b, S_CALIB_BATCH);
+        at::Tensor x = at::from_blob(buf.data(), {b, in.c, in.h, in.w}, at::kFloat);
         std::vector<at::Tensor> keep;
         s_infer_forward(g, x, self->last_use, &keep);
         for (size_t k = 0; k < keep.size(); k++) {
@@ -244,16 +255,21 @@ s_calibrate(const ad_infer_t *self, const float *calib, int n, std::vector<doubl
             lo[k] = std::min(lo[k], std::get<0>(mm).item<double>());
             hi[k] = std::max(hi[k], std::get<1>(mm).item<double>());
         }
+        seen += b;
     }
 }
 
 static int
-s_quantize(ad_infer_t *self, const float *calib, int n, const char *dir, const char *meta,
+s_quantize(ad_infer_t *self, ad_infer_calib_fn *next, void *arg, const char *dir, const char *meta,
            ad_err_t *err)
 {
     c10::InferenceMode guard;
     std::vector<double> lo, hi;
-    s_calibrate(self, calib, n, lo, hi);
+    int64_t seen = s_calibrate(self, next, arg, lo, hi, err);
+    if (seen < 0)
+        return (int)seen;
+    if (seen == 0)
+        return ad_err_set(err, AD_EINVAL, "quantize: no calibration samples (needs at least 1)");
     ad_igraph_t q;
     q.nodes = self->g.nodes;
     for (size_t k = 0; k < q.nodes.size(); k++) {
@@ -279,14 +295,12 @@ s_quantize(ad_infer_t *self, const float *calib, int n, const char *dir, const c
 }
 
 extern "C" int
-ad_infer_quantize(ad_infer_t *self, const float *calib, int n, int channels, int height, int width,
-                  const char *dir, const char *meta, ad_err_t *err)
+ad_infer_quantize_stream(ad_infer_t *self, ad_infer_calib_fn *next, void *arg, int channels,
+                         int height, int width, const char *dir, const char *meta, ad_err_t *err)
 {
     const INode &in = self->g.nodes[0];
     if (self->int8)
         return ad_err_set(err, AD_EINVAL, "quantize: the model is int8 already");
-    if (n < 1)
-        return ad_err_set(err, AD_EINVAL, "quantize: %d calibration samples (needs at least 1)", n);
     if (channels != in.c || height != in.h || width != in.w)
         return ad_err_set(err, AD_EINVAL,
                           "quantize: calibration samples are %dx%dx%d, the model takes "
@@ -294,10 +308,41 @@ ad_infer_quantize(ad_infer_t *self, const float *calib, int n, int channels, int
                           channels, height, width, (long long)in.c, (long long)in.h,
                           (long long)in.w);
     try {
-        return s_quantize(self, calib, n, dir, meta, err);
+        return s_quantize(self, next, arg, dir, meta, err);
     } catch (const c10::Error &e) {
         return ad_err_set(err, AD_ETORCH, "quantize: %s", e.what_without_backtrace());
     } catch (const std::exception &e) {
         return ad_err_set(err, AD_ETORCH, "quantize: %s", e.what());
     }
+}
+
+/* The calibration samples of an array: where the next batch starts. */
+struct s_calib_array {
+    const float *x;
+    int n, at;
+    int64_t per;
+};
+
+static int
+s_calib_array_next(void *arg, float *x, int max, ad_err_t *err)
+{
+    s_calib_array *a = (s_calib_array *)arg;
+    int b = std::min(max, a->n - a->at);
+
+    (void)err;
+    memcpy(x, a->x + (size_t)a->at * (size_t)a->per, (size_t)b * (size_t)a->per * sizeof(float));
+    a->at += b;
+    return b;
+}
+
+extern "C" int
+ad_infer_quantize(ad_infer_t *self, const float *calib, int n, int channels, int height, int width,
+                  const char *dir, const char *meta, ad_err_t *err)
+{
+    s_calib_array a = {calib, n, 0, (int64_t)channels * height * width};
+
+    if (n < 1)
+        return ad_err_set(err, AD_EINVAL, "quantize: %d calibration samples (needs at least 1)", n);
+    return ad_infer_quantize_stream(self, s_calib_array_next, &a, channels, height, width, dir,
+                                    meta, err);
 }

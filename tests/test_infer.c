@@ -366,6 +366,45 @@ s_child_load(const char *dir)
     return 0;
 }
 
+/* Calibration samples of an array given chunk at a time; fails at sample fail_at (> 0). */
+typedef struct {
+    const float *x;
+    int n, at, chunk, fail_at;
+} s_stream_t;
+
+static int
+s_stream_next(void *arg, float *x, int max, ad_err_t *err)
+{
+    s_stream_t *s = arg;
+    int b = s->n - s->at < s->chunk ? s->n - s->at : s->chunk;
+
+    if (b > max)
+        b = max;
+    if (s->fail_at > 0 && s->at >= s->fail_at)
+        return ad_err_set(err, AD_EDATA, "calibration image %d is unreadable", s->at);
+    memcpy(x, s->x + (size_t)s->at * 784, (size_t)b * 784 * sizeof(float));
+    s->at += b;
+    return b;
+}
+
+/* On how many of the n 1x28x28 samples in x two models agree (argmax). */
+static int
+s_agree(ad_infer_t *a, ad_infer_t *b, const float *x, int n)
+{
+    float *za = malloc(sizeof(float) * (size_t)n * CLASSES),
+          *zb = malloc(sizeof(float) * (size_t)n * CLASSES);
+    ad_err_t err = {0};
+    int agree = 0;
+
+    if (ad_infer_run(a, x, n, za, &err) || ad_infer_run(b, x, n, zb, &err))
+        fail_msg("run: %s", err.msg);
+    for (int i = 0; i < n; i++)
+        agree += s_argmax(za + i * CLASSES, CLASSES) == s_argmax(zb + i * CLASSES, CLASSES);
+    free(za);
+    free(zb);
+    return agree;
+}
+
 static void
 test_int8_cnn_agrees_with_fp32(void **state)
 {
@@ -407,6 +446,27 @@ test_int8_cnn_agrees_with_fp32(void **state)
     /* int8 weights: the file is about 4x smaller. */
     assert_true(ad_infer_bytes(q) * 3 < ad_infer_bytes(fp));
     assert_int_equal(ad_infer_quantize(q, xtr, CAL, 1, 28, 28, qdir, NULL, &err), AD_EINVAL);
+
+    /* The same calibration streamed 7 samples at a time: the same int8 model. */
+    char sdir[512];
+    s_stream_t st = {.x = xtr, .n = CAL, .chunk = 7};
+    ad_infer_t *sq = NULL;
+    adt_fresh_dir(sdir, sizeof sdir, "cnn-int8-stream");
+    if (ad_infer_quantize_stream(fp, s_stream_next, &st, 1, 28, 28, sdir, NULL, &err) ||
+        ad_infer_load(sdir, &sq, &err))
+        fail_msg("quantize_stream: %s", err.msg);
+    assert_int_equal(st.at, CAL);
+    assert_int_equal(s_agree(q, sq, xte, TEST) * 100 >= 99 * TEST, 1);
+    ad_infer_free(&sq);
+    /* A source that fails stops it with its error; one that gives nothing is refused. */
+    st = (s_stream_t){.x = xtr, .n = CAL, .chunk = 7, .fail_at = 14};
+    assert_int_equal(ad_infer_quantize_stream(fp, s_stream_next, &st, 1, 28, 28, sdir, NULL, &err),
+                     AD_EDATA);
+    adt_assert_has(err.msg, "calibration image 14 is unreadable");
+    st = (s_stream_t){.x = xtr, .n = 0, .chunk = 7};
+    assert_int_equal(ad_infer_quantize_stream(fp, s_stream_next, &st, 1, 28, 28, sdir, NULL, &err),
+                     AD_EINVAL);
+    adt_assert_has(err.msg, "no calibration samples");
 
     float *zf = malloc(sizeof(float) * TEST * CLASSES), *zq = malloc(sizeof(float) * TEST * 10);
     assert_int_equal(ad_infer_run(fp, xte, TEST, zf, &err), 0);

@@ -719,22 +719,48 @@ s_print_variant(const char *dir, ad_err_t *err)
     return rc;
 }
 
+/* Calibration samples spread evenly over the training split, read a batch at a time. */
+typedef struct {
+    ad_dataset_t *ds;
+    int64_t n, at, size; /* wanted, given so far, the split's size */
+    int64_t *y;          /* labels of the batch (unused) */
+} s_calib_t;
+
+static int
+s_calib_next(void *arg, float *x, int max, ad_err_t *err)
+{
+    s_calib_t *c = arg;
+    int64_t idx[64];
+    int b = (int)(c->n - c->at < max ? c->n - c->at : max), rc;
+
+    if (b > 64)
+        b = 64;
+    for (int i = 0; i < b; i++)
+        idx[i] = ((c->at + i) * (c->size / c->n)) % c->size;
+    rc = ad_data_batch(c->ds, idx, b, false, 0, x, c->y, err);
+    if (rc)
+        return rc < 0 ? rc : -rc;
+    c->at += b;
+    return b;
+}
+
 static int
 s_quantize(const opts_t *o, ad_err_t *err)
 {
     ad_infer_t *model = NULL;
     ad_dataset_t *ds = NULL;
     json_t *meta = NULL, *vmeta = NULL;
-    float *x = NULL;
-    int64_t *y = NULL;
+    s_calib_t calib;
     char *text = NULL;
     int c, h, w, rc;
 
     rc = s_load(o->artifact, &model, err);
     if (!rc)
         rc = s_open_data(o->artifact, model, AD_SPLIT_TRAIN, &meta, &ds, err);
-    if (!rc)
-        rc = s_train_samples(ds, o->calibrate, 0, &x, &y, err);
+    if (!rc && o->calibrate > ad_data_size(ds))
+        rc = ad_err_set(err, AD_EINVAL,
+                        "the training split has %" PRId64 " samples, %" PRId64 " asked for",
+                        ad_data_size(ds), o->calibrate);
     if (!rc)
         rc = s_variant_meta(o, model, NULL, &vmeta, err);
     if (rc)
@@ -746,13 +772,15 @@ s_quantize(const opts_t *o, ad_err_t *err)
     ad_data_shape(ds, &c, &h, &w);
     s_progress("quantize: %s to %s, calibrated on %" PRId64 " training images", o->artifact, o->out,
                o->calibrate);
-    rc = ad_infer_quantize(model, x, (int)o->calibrate, c, h, w, o->out, text, err);
+    /* A batch at a time: 5,000 images of 224 x 224 would be 3 GB at once. */
+    calib = (s_calib_t){
+        .ds = ds, .n = o->calibrate, .size = ad_data_size(ds), .y = ad_calloc(64, sizeof(int64_t))};
+    rc = ad_infer_quantize_stream(model, s_calib_next, &calib, c, h, w, o->out, text, err);
+    free(calib.y);
     if (!rc)
         rc = s_print_variant(o->out, err);
 out_free:
     free(text);
-    free(x);
-    free(y);
     json_decref(vmeta);
     ad_data_close(&ds);
     json_decref(meta);

@@ -152,6 +152,22 @@ int ad_infer_quantize(ad_infer_t *self, const float *calib, int n, int channels,
                       int width, const char *dir, const char *meta, ad_err_t *err);
 
 /*
+ * Where ad_infer_quantize_stream() reads its calibration samples: fill x with at most max
+ * samples (C x H x W floats each, normalised) and return how many, 0 when there are no more,
+ * or a negative code with err saying why (the quantisation stops with it).
+ */
+typedef int ad_infer_calib_fn(void *arg, float *x, int max, ad_err_t *err);
+
+/*
+ * ad_infer_quantize() with the calibration samples read from next (with arg) a batch at a
+ * time: only one batch of them is in memory at once, whatever their number.  AD_EINVAL when
+ * next gives none, or for the wrong shape.
+ */
+int ad_infer_quantize_stream(ad_infer_t *self, ad_infer_calib_fn *next, void *arg, int channels,
+                             int height, int width, const char *dir, const char *meta,
+                             ad_err_t *err);
+
+/*
  * Prune an fp32 artifact to dir.  Unstructured: the fraction of smallest
  * weights (by magnitude, per layer) become zero and weights.bin stores them
  * sparse.  Structured: each prunable convolution loses that fraction of its
