@@ -1,6 +1,5 @@
 /* ad_torch.cpp - the only C++ in autodist: an extern "C" shim over libtorch */
-#include "autodist/ad_torch.h"
-#include "autodist/ad_infer.h"
+#include "ad_torch_int.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <torch/torch.h>
@@ -20,18 +19,14 @@
 #include <string>
 #include <vector>
 
-namespace nn = torch::nn;
-namespace F = torch::nn::functional;
-using torch::Tensor;
-
 /* --------------------------------------------------------------------------
  * FLOP counting: the model's forward adds to this while it is set, so the
  * estimate follows the real layer shapes of any input size.
  */
 static thread_local double *t_flops = nullptr;
 
-static Tensor
-s_conv(nn::Conv2d &conv, const Tensor &x)
+Tensor
+ad_torch_conv(nn::Conv2d &conv, const Tensor &x)
 {
     Tensor y = conv->forward(x);
     if (t_flops) {
@@ -89,8 +84,8 @@ struct DnnlLinear : torch::autograd::Function<DnnlLinear> {
     }
 };
 
-static Tensor
-s_linear(nn::Linear &lin, const Tensor &x)
+Tensor
+ad_torch_linear(nn::Linear &lin, const Tensor &x)
 {
     Tensor y;
     if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 2 &&
@@ -103,261 +98,6 @@ s_linear(nn::Linear &lin, const Tensor &x)
                     (double)lin->options.out_features();
     return y;
 }
-
-/*
- * A network of the zoo: a module whose forward maps NCHW images to logits.
- * Convolutional ones take their input channels-last, where oneDNN's
- * convolution and pooling kernels run several times faster on CPUs.
- */
-struct Exporter;
-struct NetImpl : nn::Module {
-    bool channels_last = true;
-    virtual Tensor forward(const Tensor &x) = 0;
-    virtual int export_to(Exporter &e) = 0; /* the eval graph (BatchNorm folded); last node */
-    Tensor run(const Tensor &x)
-    {
-        if (channels_last && x.device().is_cpu())
-            return forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
-        return forward(x);
-    }
-};
-
-/* mlp: flatten, 256, 128, classes. */
-struct MlpImpl : NetImpl {
-    nn::Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
-
-    MlpImpl(int64_t in, int64_t classes)
-    {
-        channels_last = false;
-        fc1 = register_module("fc1", nn::Linear(in, 256));
-        fc2 = register_module("fc2", nn::Linear(256, 128));
-        fc3 = register_module("fc3", nn::Linear(128, classes));
-    }
-    int export_to(Exporter &e) override;
-    Tensor forward(const Tensor &x) override
-    {
-        Tensor h = x.flatten(1);
-        h = torch::relu(s_linear(fc1, h));
-        h = torch::relu(s_linear(fc2, h));
-        return s_linear(fc3, h);
-    }
-};
-
-/* lenet5: LeCun's two 5x5 convolutions and three linear layers, ReLU. */
-struct Lenet5Impl : NetImpl {
-    nn::Conv2d c1{nullptr}, c2{nullptr};
-    nn::Linear f1{nullptr}, f2{nullptr}, f3{nullptr};
-
-    Lenet5Impl(int64_t ch, int64_t h, int64_t w, int64_t classes)
-    {
-        /* 28x28 inputs get the padding that makes them LeNet's 32x32. */
-        int64_t pad = (h < 32 || w < 32) ? 2 : 0;
-        c1 = register_module("c1", nn::Conv2d(nn::Conv2dOptions(ch, 6, 5).padding(pad)));
-        c2 = register_module("c2", nn::Conv2d(nn::Conv2dOptions(6, 16, 5)));
-        int64_t oh = ((h + 2 * pad - 4) / 2 - 4) / 2, ow = ((w + 2 * pad - 4) / 2 - 4) / 2;
-        if (oh < 1 || ow < 1)
-            throw std::invalid_argument("input too small for lenet5 (needs at least 12x12)");
-        f1 = register_module("f1", nn::Linear(16 * oh * ow, 120));
-        f2 = register_module("f2", nn::Linear(120, 84));
-        f3 = register_module("f3", nn::Linear(84, classes));
-    }
-    int export_to(Exporter &e) override;
-    Tensor forward(const Tensor &x) override
-    {
-        Tensor h = F::max_pool2d(torch::relu(s_conv(c1, x)), F::MaxPool2dFuncOptions(2));
-        h = F::max_pool2d(torch::relu(s_conv(c2, h)), F::MaxPool2dFuncOptions(2));
-        h = h.flatten(1);
-        h = torch::relu(s_linear(f1, h));
-        h = torch::relu(s_linear(f2, h));
-        return s_linear(f3, h);
-    }
-};
-
-/* cnn: the classic Fashion-MNIST network of DESIGN section 5, exactly. */
-struct CnnImpl : NetImpl {
-    nn::Conv2d c1{nullptr}, c2{nullptr};
-    nn::Linear f1{nullptr}, f2{nullptr};
-
-    CnnImpl(int64_t ch, int64_t h, int64_t w, int64_t classes)
-    {
-        if (h < 4 || w < 4)
-            throw std::invalid_argument("input too small for cnn (needs at least 4x4)");
-        c1 = register_module("c1", nn::Conv2d(nn::Conv2dOptions(ch, 32, 3).padding(1)));
-        c2 = register_module("c2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)));
-        f1 = register_module("f1", nn::Linear(64 * (h / 4) * (w / 4), 128));
-        f2 = register_module("f2", nn::Linear(128, classes));
-    }
-    int export_to(Exporter &e) override;
-    Tensor forward(const Tensor &x) override
-    {
-        Tensor h = F::max_pool2d(torch::relu(s_conv(c1, x)), F::MaxPool2dFuncOptions(2));
-        h = F::max_pool2d(torch::relu(s_conv(c2, h)), F::MaxPool2dFuncOptions(2));
-        h = torch::relu(s_linear(f1, h.flatten(1)));
-        return s_linear(f2, h);
-    }
-};
-
-/* Convolution, optional BatchNorm and activation: the brick of the deep models. */
-enum act { ACT_NONE, ACT_RELU, ACT_RELU6 };
-
-struct ConvBnImpl : nn::Module {
-    nn::Conv2d conv{nullptr};
-    nn::BatchNorm2d bn{nullptr};
-    enum act act;
-
-    ConvBnImpl(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, enum act a)
-        : act(a)
-    {
-        conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, k)
-                                                      .stride(stride)
-                                                      .padding(k / 2)
-                                                      .groups(groups)
-                                                      .bias(false)));
-        bn = register_module("bn", nn::BatchNorm2d(out));
-    }
-    int export_to(Exporter &e, int in); /* appends the brick reading node in */
-    Tensor forward(const Tensor &x)
-    {
-        Tensor y = bn->forward(s_conv(conv, x));
-        if (act == ACT_RELU)
-            torch::relu_(y);
-        else if (act == ACT_RELU6)
-            torch::hardtanh_(y, 0.0, 6.0);
-        return y;
-    }
-};
-TORCH_MODULE(ConvBn);
-
-/* ResNet's basic block: two 3x3 convolutions and a shortcut. */
-struct BasicBlockImpl : nn::Module {
-    ConvBn a{nullptr}, b{nullptr}, down{nullptr};
-
-    BasicBlockImpl(int64_t in, int64_t out, int64_t stride)
-    {
-        a = register_module("a", ConvBn(in, out, 3, stride, 1, ACT_RELU));
-        b = register_module("b", ConvBn(out, out, 3, 1, 1, ACT_NONE));
-        if (stride != 1 || in != out)
-            down = register_module("down", ConvBn(in, out, 1, stride, 1, ACT_NONE));
-    }
-    int export_to(Exporter &e, int in); /* appends the brick reading node in */
-    Tensor forward(const Tensor &x)
-    {
-        Tensor y = b->forward(a->forward(x));
-        y += down ? down->forward(x) : x;
-        return torch::relu_(y);
-    }
-};
-TORCH_MODULE(BasicBlock);
-
-/*
- * resnet18: He et al.'s 18-layer network.  Small inputs (at most 64 pixels a
- * side, CIFAR- or MNIST-like) get the 3x3 stride-1 stem without max-pooling,
- * as is usual for them; larger ones the ImageNet stem.
- */
-struct Resnet18Impl : NetImpl {
-    ConvBn stem{nullptr};
-    std::vector<BasicBlock> blocks;
-    nn::Linear fc{nullptr};
-    bool small;
-
-    Resnet18Impl(int64_t ch, int64_t h, int64_t w, int64_t classes)
-    {
-        small = h <= 64 && w <= 64;
-        stem = register_module("stem", small ? ConvBn(ch, 64, 3, 1, 1, ACT_RELU)
-                                             : ConvBn(ch, 64, 7, 2, 1, ACT_RELU));
-        int64_t in = 64;
-        const int64_t widths[4] = {64, 128, 256, 512};
-        for (int s = 0; s < 4; s++) {
-            for (int i = 0; i < 2; i++) {
-                int64_t stride = (s > 0 && i == 0) ? 2 : 1;
-                auto blk = BasicBlock(in, widths[s], stride);
-                blocks.push_back(register_module("layer" + std::to_string(s + 1) + "_" +
-                                                     std::to_string(i),
-                                                 blk));
-                in = widths[s];
-            }
-        }
-        fc = register_module("fc", nn::Linear(512, classes));
-    }
-    int export_to(Exporter &e) override;
-    Tensor forward(const Tensor &x) override
-    {
-        Tensor h = stem->forward(x);
-        if (!small)
-            h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
-        for (auto &b : blocks)
-            h = b->forward(h);
-        h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-        return s_linear(fc, h);
-    }
-};
-
-/* MobileNetV2's inverted residual: expand 1x1, depthwise 3x3, project 1x1. */
-struct InvResImpl : nn::Module {
-    ConvBn expand{nullptr}, dw{nullptr}, project{nullptr};
-    bool residual;
-
-    InvResImpl(int64_t in, int64_t out, int64_t stride, int64_t t)
-    {
-        int64_t hidden = in * t;
-        residual = stride == 1 && in == out;
-        if (t != 1)
-            expand = register_module("expand", ConvBn(in, hidden, 1, 1, 1, ACT_RELU6));
-        dw = register_module("dw", ConvBn(hidden, hidden, 3, stride, hidden, ACT_RELU6));
-        project = register_module("project", ConvBn(hidden, out, 1, 1, 1, ACT_NONE));
-    }
-    int export_to(Exporter &e, int in); /* appends the brick reading node in */
-    Tensor forward(const Tensor &x)
-    {
-        Tensor h = expand ? expand->forward(x) : x;
-        h = project->forward(dw->forward(h));
-        return residual ? x + h : h;
-    }
-};
-TORCH_MODULE(InvRes);
-
-/*
- * mobilenet_v2: Sandler et al., width 1.0.  Small inputs keep their
- * resolution in the stem and the first downsampling stage, the usual
- * CIFAR adaptation.  No dropout, so ranks stay in step with one process.
- */
-struct MobilenetV2Impl : NetImpl {
-    ConvBn stem{nullptr}, head{nullptr};
-    std::vector<InvRes> blocks;
-    nn::Linear fc{nullptr};
-
-    MobilenetV2Impl(int64_t ch, int64_t h, int64_t w, int64_t classes)
-    {
-        bool small = h <= 64 && w <= 64;
-        const int64_t cfg[7][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2},
-                                   {6, 64, 4, 2},  {6, 96, 3, 1},  {6, 160, 3, 2},
-                                   {6, 320, 1, 1}};
-        stem = register_module("stem", ConvBn(ch, 32, 3, small ? 1 : 2, 1, ACT_RELU6));
-        int64_t in = 32;
-        for (int s = 0; s < 7; s++) {
-            for (int i = 0; i < cfg[s][2]; i++) {
-                int64_t stride = i == 0 ? cfg[s][3] : 1;
-                if (small && s == 1)
-                    stride = 1;
-                auto blk = InvRes(in, cfg[s][1], stride, cfg[s][0]);
-                blocks.push_back(register_module("block" + std::to_string(blocks.size()), blk));
-                in = cfg[s][1];
-            }
-        }
-        head = register_module("head", ConvBn(in, 1280, 1, 1, 1, ACT_RELU6));
-        fc = register_module("fc", nn::Linear(1280, classes));
-    }
-    int export_to(Exporter &e) override;
-    Tensor forward(const Tensor &x) override
-    {
-        Tensor h = stem->forward(x);
-        for (auto &b : blocks)
-            h = b->forward(h);
-        h = head->forward(h);
-        h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-        return s_linear(fc, h);
-    }
-};
 
 static const char *const s_models[] = {"mlp", "lenet5", "cnn", "resnet18", "mobilenet_v2",
                                        nullptr};
@@ -376,48 +116,6 @@ s_build(const std::string &name, int64_t c, int64_t h, int64_t w, int64_t k)
     if (name == "mobilenet_v2")
         return std::make_shared<MobilenetV2Impl>(c, h, w, k);
     return nullptr;
-}
-
-/* --------------------------------------------------------------------------
- * The model handle.
- */
-struct ad_model {
-    std::string name;            /* zoo name */
-    std::shared_ptr<NetImpl> net; /* the network */
-    torch::Device device{torch::kCPU}; /* where it runs */
-    int64_t shape[3];            /* input channels, height, width */
-    std::vector<Tensor> params;  /* parameters in flat (bucket) order */
-    std::vector<int64_t> p_off;  /* each parameter's first float in the flat arrays */
-    std::vector<int> p_bucket;   /* each parameter's bucket */
-    std::vector<int64_t> b_off;  /* each bucket's first float */
-    std::vector<int64_t> b_cnt;  /* each bucket's length in floats */
-    std::vector<int> b_pending;  /* parameters still to arrive in this backward */
-    Tensor flat_p, flat_g, flat_b; /* flat storage on the device */
-    Tensor host_p, host_g, host_b; /* host mirrors; the same tensors on CPU */
-    std::vector<std::pair<std::string, Tensor>> int_buffers; /* e.g. num_batches_tracked */
-    int64_t nparams = 0;         /* trainable parameters */
-    double flops = 0;            /* forward FLOPs per sample */
-    ad_hooks_t hooks{};          /* backward callbacks */
-    bool in_backward = false;    /* hooks only act inside forward_backward */
-    ad_optim_t opt{};            /* optimiser settings */
-    Tensor m1, m2;               /* SGD momentum or Adam moments */
-    int64_t opt_steps = 0;       /* optimiser steps taken */
-};
-
-/* Run fn, turning any exception into an AD_ETORCH (or given) error. */
-template <typename Fn>
-static int
-s_guard(ad_err_t *err, const char *what, Fn fn)
-{
-    try {
-        return fn();
-    } catch (const c10::Error &e) {
-        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what_without_backtrace());
-    } catch (const std::exception &e) {
-        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what());
-    } catch (...) {
-        return ad_err_set(err, AD_ETORCH, "%s: unknown C++ exception", what);
-    }
 }
 
 /* Keep err's message but give it another code. */
@@ -601,7 +299,7 @@ ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
     }
 
     auto m = std::make_unique<ad_model>();
-    int rc = s_guard(err, name.c_str(), [&]() {
+    int rc = ad_torch_guard(err, name.c_str(), [&]() {
         torch::manual_seed(opts->seed);
         m->name = name;
         m->shape[0] = opts->channels;
@@ -733,7 +431,7 @@ ad_torch_set_optimizer(ad_model_t *self, const ad_optim_t *optim, ad_err_t *err)
     } else if (o.kind != AD_OPTIM_SGD) {
         return ad_err_set(err, AD_EINVAL, "unknown optimiser kind %d", (int)o.kind);
     }
-    return s_guard(err, "optimizer", [&]() {
+    return ad_torch_guard(err, "optimizer", [&]() {
         self->opt = o;
         self->opt_steps = 0;
         self->m1 = torch::zeros_like(self->flat_p);
@@ -748,50 +446,13 @@ ad_torch_set_lr(ad_model_t *self, double lr)
     self->opt.lr = lr;
 }
 
-/*
- * One training forward and backward of xt (labels yt, both on the device) with the
- * loss lossfn(logits) gives: gradients to the flat array through the hooks, the
- * loss and the right answers to the caller's pointers (either may be NULL).
- */
-template <typename LossFn>
-static int
-s_train_pass(ad_model_t *self, const Tensor &xt, const Tensor &yt, LossFn lossfn, double *loss,
-             int64_t *correct)
-{
-    for (auto &p : self->params)
-        p.mutable_grad() = Tensor();
-    for (size_t b = 0; b < self->b_cnt.size(); b++)
-        self->b_pending[b] = 0;
-    for (size_t i = 0; i < self->params.size(); i++)
-        self->b_pending[self->p_bucket[i]]++;
-
-    self->net->train();
-    Tensor out = self->net->run(xt);
-    Tensor l = lossfn(out);
-    self->in_backward = true;
-    try {
-        l.backward();
-    } catch (...) {
-        self->in_backward = false;
-        throw;
-    }
-    self->in_backward = false;
-    if (!self->device.is_cpu())
-        self->host_g.copy_(self->flat_g);
-    if (loss)
-        *loss = l.item<double>();
-    if (correct)
-        *correct = out.argmax(1).eq(yt).sum().item<int64_t>();
-    return 0;
-}
-
 extern "C" int
 ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, int n,
                           double loss_scale, double *loss, int64_t *correct, ad_err_t *err)
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "forward_backward: batch of %d samples", n);
-    return s_guard(err, "forward/backward", [&]() {
+    return ad_torch_guard(err, "forward/backward", [&]() {
         const int64_t *s = self->shape;
         Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
         Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
@@ -804,14 +465,14 @@ ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, in
                                     F::CrossEntropyFuncOptions().reduction(torch::kSum)) *
                    loss_scale;
         };
-        return s_train_pass(self, xt, yt, ce, loss, correct);
+        return ad_torch_train_pass(self, xt, yt, ce, loss, correct);
     });
 }
 
 extern "C" int
 ad_torch_step(ad_model_t *self, ad_err_t *err)
 {
-    return s_guard(err, "optimizer step", [&]() {
+    return ad_torch_guard(err, "optimizer step", [&]() {
         torch::NoGradGuard ng;
         const ad_optim_t &o = self->opt;
         Tensor &p = self->flat_p;
@@ -853,7 +514,7 @@ ad_torch_evaluate(ad_model_t *self, const float *x, const int64_t *y, int n, dou
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "evaluate: batch of %d samples", n);
-    return s_guard(err, "evaluate", [&]() {
+    return ad_torch_guard(err, "evaluate", [&]() {
         torch::NoGradGuard ng;
         const int64_t *s = self->shape;
         Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
@@ -880,7 +541,7 @@ ad_torch_sync_to_device(ad_model_t *self, ad_err_t *err)
 {
     if (self->device.is_cpu())
         return 0;
-    return s_guard(err, "copy to device", [&]() {
+    return ad_torch_guard(err, "copy to device", [&]() {
         torch::NoGradGuard ng;
         self->flat_p.copy_(self->host_p);
         if (self->flat_b.defined())
@@ -894,7 +555,7 @@ ad_torch_sync_from_device(ad_model_t *self, ad_err_t *err)
 {
     if (self->device.is_cpu())
         return 0;
-    return s_guard(err, "copy from device", [&]() {
+    return ad_torch_guard(err, "copy from device", [&]() {
         self->host_p.copy_(self->flat_p);
         if (self->flat_b.defined())
             self->host_b.copy_(self->flat_b);
@@ -986,7 +647,7 @@ ad_torch_save(ad_model_t *self, const char *path, ad_err_t *err)
         return ad_err_set(err, e == ENOSPC || e == EDQUOT ? -e : AD_EIO, "%s: cannot create: %s",
                           tmp.c_str(), strerror(e));
     }
-    rc = s_guard(err, path, [&]() {
+    rc = ad_torch_guard(err, path, [&]() {
         torch::serialize::OutputArchive ar;
         ar.write("model", c10::IValue(self->name));
         ar.write("params", self->flat_p.cpu());
@@ -1033,7 +694,7 @@ s_restore(Tensor &dst, const Tensor &src, const char *what)
 extern "C" int
 ad_torch_load(ad_model_t *self, const char *path, ad_err_t *err)
 {
-    int rc = s_guard(err, path, [&]() {
+    int rc = ad_torch_guard(err, path, [&]() {
         torch::NoGradGuard ng;
         torch::serialize::InputArchive ar;
         ar.load_from(std::string(path));
@@ -1099,265 +760,4 @@ extern "C" void
 ad_torch_set_optim_steps(ad_model_t *self, int64_t steps)
 {
     self->opt_steps = steps;
-}
-
-/* --------------------------------------------------------------------------
- * Knowledge distillation (job key distill:): a teacher's logits, and a
- * student's loss against them and the labels.
- */
-
-/* The KD loss summed over the batch: alpha T^2 KL(softmax(t/T) || softmax(s/T)) + (1-alpha) CE. */
-static Tensor
-s_kd_loss(const Tensor &s, const Tensor &t, const Tensor &y, double temperature, double alpha)
-{
-    Tensor ce = F::cross_entropy(s, y, F::CrossEntropyFuncOptions().reduction(torch::kSum));
-    Tensor log_ps = F::log_softmax(s / temperature, F::LogSoftmaxFuncOptions(1));
-    Tensor log_pt = F::log_softmax(t / temperature, F::LogSoftmaxFuncOptions(1));
-    Tensor kl = (log_pt.exp() * (log_pt - log_ps)).sum();
-
-    return kl * (alpha * temperature * temperature) + ce * (1.0 - alpha);
-}
-
-static int
-s_kd_check(int n, int classes, double temperature, double alpha, ad_err_t *err)
-{
-    if (n < 1 || classes < 1)
-        return ad_err_set(err, AD_EINVAL, "distill: batch of %d samples of %d classes", n, classes);
-    if (!(temperature > 0) || !(alpha >= 0 && alpha <= 1))
-        return ad_err_set(err, AD_EINVAL,
-                          "distill: temperature must be > 0 and alpha in [0, 1], got %g and %g",
-                          temperature, alpha);
-    return 0;
-}
-
-extern "C" int
-ad_torch_logits(ad_model_t *self, const float *x, int n, int classes, float *out, ad_err_t *err)
-{
-    if (n < 1)
-        return ad_err_set(err, AD_EINVAL, "logits: batch of %d samples", n);
-    return s_guard(err, "teacher forward", [&]() {
-        torch::NoGradGuard ng;
-        const int64_t *s = self->shape;
-        Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
-        if (!self->device.is_cpu())
-            xt = xt.to(self->device);
-        self->net->eval();
-        Tensor o = self->net->run(xt).to(torch::kCPU, torch::kFloat32).contiguous();
-        if (o.dim() != 2 || o.size(0) != n || o.size(1) != classes)
-            return ad_err_set(err, AD_EINVAL,
-                              "teacher %s gives %lld outputs per sample, the "
-                              "student's data has %d classes",
-                              self->name.c_str(), o.dim() == 2 ? (long long)o.size(1) : -1LL,
-                              classes);
-        std::memcpy(out, o.data_ptr<float>(), (size_t)n * (size_t)classes * sizeof(float));
-        return 0;
-    });
-}
-
-extern "C" int
-ad_torch_kd_loss(const float *student, const float *teacher, const int64_t *y, int n, int classes,
-                 double temperature, double alpha, double *loss, ad_err_t *err)
-{
-    int rc = s_kd_check(n, classes, temperature, alpha, err);
-
-    if (rc)
-        return rc;
-    return s_guard(err, "distill loss", [&]() {
-        torch::NoGradGuard ng;
-        Tensor st = torch::from_blob((void *)student, {n, classes}, torch::kFloat32);
-        Tensor tt = torch::from_blob((void *)teacher, {n, classes}, torch::kFloat32);
-        Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
-        *loss = s_kd_loss(st.to(torch::kFloat64), tt.to(torch::kFloat64), yt, temperature, alpha)
-                    .item<double>();
-        return 0;
-    });
-}
-
-extern "C" int
-ad_torch_forward_backward_kd(ad_model_t *self, const float *x, const int64_t *y, int n,
-                             const float *teacher, int classes, double temperature, double alpha,
-                             double loss_scale, double *loss, int64_t *correct, ad_err_t *err)
-{
-    int rc = s_kd_check(n, classes, temperature, alpha, err);
-
-    if (rc)
-        return rc;
-    return s_guard(err, "forward/backward (distill)", [&]() {
-        const int64_t *s = self->shape;
-        Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
-        Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
-        Tensor tt = torch::from_blob((void *)teacher, {n, classes}, torch::kFloat32);
-        if (!self->device.is_cpu()) {
-            xt = xt.to(self->device, true);
-            yt = yt.to(self->device, true);
-            tt = tt.to(self->device, true);
-        }
-        auto kd = [&](const Tensor &out) {
-            if (out.size(1) != classes)
-                throw std::runtime_error("the student has " + std::to_string(out.size(1)) +
-                                         " outputs, the teacher " + std::to_string(classes));
-            return s_kd_loss(out, tt, yt, temperature, alpha) * loss_scale;
-        };
-        return s_train_pass(self, xt, yt, kd, loss, correct);
-    });
-}
-
-/* --------------------------------------------------------------------------
- * Export to an inference graph (infer/): eval form, BatchNorm folded into the
- * convolution before it: W' = W g / sqrt(var + eps), b' = beta + (b - mean) g / sqrt(var + eps).
- */
-struct Exporter {
-    ad_igraph_t *g; /* the graph being built */
-    ad_err_t *err;  /* where a misfit is reported */
-
-    static Tensor host(const Tensor &t)
-    {
-        return t.detach().to(torch::kCPU).contiguous();
-    }
-    static int pad(const nn::detail::ConvNdOptions<2> &o)
-    {
-        auto *p = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-        if (!p)
-            throw std::runtime_error("export: a convolution with symbolic padding");
-        return (int)(**p)[0];
-    }
-    int check(int rc)
-    {
-        if (rc < 0)
-            throw std::runtime_error(err ? err->msg : "export failed");
-        return rc;
-    }
-    int conv(const Tensor &w, const Tensor &b, const nn::detail::ConvNdOptions<2> &o, int in,
-             ad_act_t act)
-    {
-        Tensor hw = host(w), hb = b.defined() ? host(b) : Tensor();
-        return check(ad_igraph_conv(g, in, hw.data_ptr<float>(), (int)hw.size(0), (int)hw.size(2),
-                                    (int)hw.size(3), hb.defined() ? hb.data_ptr<float>() : nullptr,
-                                    (int)(*o.stride())[0], pad(o), (int)o.groups(), act, err));
-    }
-    int conv(nn::Conv2d &c, int in, ad_act_t act)
-    {
-        return conv(c->weight, c->options.bias() ? c->bias : Tensor(), c->options, in, act);
-    }
-    int linear(nn::Linear &l, int in, ad_act_t act)
-    {
-        Tensor hw = host(l->weight), hb = host(l->bias);
-        return check(ad_igraph_linear(g, in, hw.data_ptr<float>(), (int)hw.size(0),
-                                      hb.data_ptr<float>(), act, err));
-    }
-    int maxpool(int in, int k, int stride, int pad)
-    {
-        return check(ad_igraph_maxpool(g, in, k, stride, pad, err));
-    }
-    int avgpool(int in)
-    {
-        return check(ad_igraph_avgpool(g, in, err));
-    }
-    int add(int a, int b, ad_act_t act)
-    {
-        return check(ad_igraph_add(g, a, b, act, err));
-    }
-};
-
-static ad_act_t
-s_act_of(enum act a)
-{
-    return a == ACT_RELU ? AD_ACT_RELU : a == ACT_RELU6 ? AD_ACT_RELU6 : AD_ACT_NONE;
-}
-
-int
-ConvBnImpl::export_to(Exporter &e, int in)
-{
-    Tensor w = Exporter::host(conv->weight), b;
-    Tensor g = Exporter::host(bn->weight), beta = Exporter::host(bn->bias);
-    Tensor mean = Exporter::host(bn->running_mean), var = Exporter::host(bn->running_var);
-    Tensor scale = g / torch::sqrt(var + bn->options.eps());
-    w = (w * scale.view({-1, 1, 1, 1})).contiguous();
-    b = conv->options.bias() ? Exporter::host(conv->bias) : torch::zeros_like(mean);
-    b = (beta + (b - mean) * scale).contiguous();
-    return e.conv(w, b, conv->options, in, s_act_of(act));
-}
-
-int
-BasicBlockImpl::export_to(Exporter &e, int in)
-{
-    int y = b->export_to(e, a->export_to(e, in));
-    int sc = down ? down->export_to(e, in) : in;
-    return e.add(y, sc, AD_ACT_RELU);
-}
-
-int
-InvResImpl::export_to(Exporter &e, int in)
-{
-    int h = expand ? expand->export_to(e, in) : in;
-    h = project->export_to(e, dw->export_to(e, h));
-    return residual ? e.add(in, h, AD_ACT_NONE) : h;
-}
-
-int
-MlpImpl::export_to(Exporter &e)
-{
-    int h = e.linear(fc1, 0, AD_ACT_RELU);
-    h = e.linear(fc2, h, AD_ACT_RELU);
-    return e.linear(fc3, h, AD_ACT_NONE);
-}
-
-int
-Lenet5Impl::export_to(Exporter &e)
-{
-    int h = e.maxpool(e.conv(c1, 0, AD_ACT_RELU), 2, 2, 0);
-    h = e.maxpool(e.conv(c2, h, AD_ACT_RELU), 2, 2, 0);
-    h = e.linear(f1, h, AD_ACT_RELU);
-    h = e.linear(f2, h, AD_ACT_RELU);
-    return e.linear(f3, h, AD_ACT_NONE);
-}
-
-int
-CnnImpl::export_to(Exporter &e)
-{
-    int h = e.maxpool(e.conv(c1, 0, AD_ACT_RELU), 2, 2, 0);
-    h = e.maxpool(e.conv(c2, h, AD_ACT_RELU), 2, 2, 0);
-    h = e.linear(f1, h, AD_ACT_RELU);
-    return e.linear(f2, h, AD_ACT_NONE);
-}
-
-int
-Resnet18Impl::export_to(Exporter &e)
-{
-    int h = stem->export_to(e, 0);
-    if (!small)
-        h = e.maxpool(h, 3, 2, 1);
-    for (auto &b : blocks)
-        h = b->export_to(e, h);
-    return e.linear(fc, e.avgpool(h), AD_ACT_NONE);
-}
-
-int
-MobilenetV2Impl::export_to(Exporter &e)
-{
-    int h = stem->export_to(e, 0);
-    for (auto &b : blocks)
-        h = b->export_to(e, h);
-    h = head->export_to(e, h);
-    return e.linear(fc, e.avgpool(h), AD_ACT_NONE);
-}
-
-extern "C" int
-ad_torch_export(ad_model_t *self, ad_igraph_t **out, ad_err_t *err)
-{
-    *out = nullptr;
-    const int64_t *s = self->shape;
-    ad_igraph_t *g = ad_igraph_new((int)s[0], (int)s[1], (int)s[2]);
-    int rc = s_guard(err, "export", [&]() {
-        torch::NoGradGuard ng;
-        Exporter e{g, err};
-        self->net->export_to(e);
-        return 0;
-    });
-    if (rc) {
-        ad_igraph_free(&g);
-        return rc;
-    }
-    *out = g;
-    return 0;
 }
