@@ -14,7 +14,7 @@
 #      /api/predict.  With KEEP=1 the server stays up for you to open the page.
 #
 # Usage: experiments/vehicles.sh          (AUTODIST_HOME picks another home;
-#        PORT=8080 the server's port; PER_CLASS=60 images a class; EPOCHS=6)
+#        PORT=8080 the server's port; PER_CLASS=60 images a class; EPOCHS=12)
 # About 5 minutes on 2 cores, most of it training.  Everything it runs is an
 # ordinary command; see docs/cli.md.
 set -euo pipefail
@@ -25,7 +25,7 @@ HOME_DIR=${AUTODIST_HOME:-$HOME/.autodist}
 WORK=$HOME_DIR/examples/vehicles
 PORT=${PORT:-8080}
 PER_CLASS=${PER_CLASS:-60}
-EPOCHS=${EPOCHS:-6}
+EPOCHS=${EPOCHS:-12}
 for p in "$AD" build/autodist-sample-images build/autodist-model build/autodist-serve; do
     [ -x "$p" ] || { echo "vehicles: $p not built; run scripts/build.sh first" >&2; exit 1; }
 done

@@ -307,13 +307,8 @@ ad_infer_quantize_stream(ad_infer_t *self, ad_infer_calib_fn *next, void *arg, i
                           "%lldx%lldx%lld",
                           channels, height, width, (long long)in.c, (long long)in.h,
                           (long long)in.w);
-    try {
-        return s_quantize(self, next, arg, dir, meta, err);
-    } catch (const c10::Error &e) {
-        return ad_err_set(err, AD_ETORCH, "quantize: %s", e.what_without_backtrace());
-    } catch (const std::exception &e) {
-        return ad_err_set(err, AD_ETORCH, "quantize: %s", e.what());
-    }
+    return s_infer_guard(err, "quantize",
+                         [&]() { return s_quantize(self, next, arg, dir, meta, err); });
 }
 
 /* The calibration samples of an array: where the next batch starts. */
