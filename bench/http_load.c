@@ -21,6 +21,11 @@
 
 #include <jansson.h>
 
+#include "autodist/ad_clock.h"
+#include "autodist/ad_error.h"
+#include "autodist/ad_opt.h"
+#include "autodist/ad_rand.h"
+
 /*
  * Plain sockets, HTTP/1.1 keep-alive, one thread and poll(): closed loop
  * keeps C requests outstanding on C connections; open loop sends requests at
@@ -85,27 +90,6 @@ typedef struct {
     int64_t status[6];    /* answers of the window by class: 1xx..5xx ([0]: none) */
     double t_warm, t_end; /* the window (monotonic s) */
 } s_stats_t;
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-s_uniform(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
 
 /* ---- the request -------------------------------------------------------------------------- */
 
@@ -241,7 +225,7 @@ s_conn_start(s_conn_t *c, const struct addrinfo *ai, double due)
     c->sent = 0;
     c->in_len = 0;
     c->due = due;
-    c->started = s_now();
+    c->started = ad_clock_now();
     return true;
 }
 
@@ -391,7 +375,7 @@ s_arrive(s_loop_t *l, double due)
     for (int i = 0; i < l->n_conns; i++)
         if (l->conns[i].state == S_IDLE || l->conns[i].state == S_CLOSED) {
             if (!s_conn_start(&l->conns[i], l->ai, due))
-                s_record(&l->st, due, 0, s_now());
+                s_record(&l->st, due, 0, ad_clock_now());
             return;
         }
     if (l->n_conns < l->o->max_conns) {
@@ -399,7 +383,7 @@ s_arrive(s_loop_t *l, double due)
 
         *c = (s_conn_t){.fd = -1, .state = S_CLOSED};
         if (!s_conn_start(c, l->ai, due))
-            s_record(&l->st, due, 0, s_now());
+            s_record(&l->st, due, 0, ad_clock_now());
         return;
     }
     s_queue_push(l, due);
@@ -409,7 +393,7 @@ s_arrive(s_loop_t *l, double due)
 static void
 s_step(s_loop_t *l, s_conn_t *c, short revents)
 {
-    double now = s_now();
+    double now = ad_clock_now();
 
     if (c->state == S_CONNECTING && (revents & (POLLOUT | POLLERR | POLLHUP))) {
         int e = 0;
@@ -477,7 +461,7 @@ s_poll_once(s_loop_t *l, struct pollfd *pfd, int *idx, double wait_s)
         for (int k = 0; k < n; k++)
             if (pfd[k].revents)
                 s_step(l, &l->conns[idx[k]], pfd[k].revents);
-    now = s_now();
+    now = ad_clock_now();
     for (int i = 0; i < l->n_conns; i++) {
         s_conn_t *c = &l->conns[i];
 
@@ -509,7 +493,7 @@ s_run(s_loop_t *l)
     struct pollfd *pfd = calloc((size_t)max, sizeof(*pfd));
     int *idx = calloc((size_t)max, sizeof(*idx));
     uint64_t seed = o->seed * 0x9E3779B97F4A7C15ULL | 1;
-    double t0 = s_now(), next = t0, drain_end;
+    double t0 = ad_clock_now(), next = t0, drain_end;
 
     l->conns = calloc((size_t)max, sizeof(*l->conns));
     if (!pfd || !idx || !l->conns)
@@ -524,11 +508,11 @@ s_run(s_loop_t *l)
                 s_record(&l->st, t0, 0, t0);
         }
     for (;;) {
-        double now = s_now(), wait_s = 0.05;
+        double now = ad_clock_now(), wait_s = 0.05;
 
         while (o->rate > 0 && next <= now && now < l->st.t_end) {
             s_arrive(l, next);
-            next += -log(1.0 - s_uniform(&seed)) / o->rate;
+            next += -log(1.0 - ad_rand_uniform(&seed)) / o->rate;
         }
         if (now >= l->st.t_end && (!s_busy(l) || now >= drain_end))
             break;
@@ -541,9 +525,9 @@ s_run(s_loop_t *l)
     /* What never came back counts as failed. */
     for (int i = 0; i < l->n_conns; i++)
         if (l->conns[i].fd >= 0 && l->conns[i].state != S_IDLE)
-            s_record(&l->st, l->conns[i].due, 0, s_now());
+            s_record(&l->st, l->conns[i].due, 0, ad_clock_now());
     for (size_t i = 0; i < l->q_len; i++)
-        s_record(&l->st, l->queue[(l->q_head + i) % l->q_cap], 0, s_now());
+        s_record(&l->st, l->queue[(l->q_head + i) % l->q_cap], 0, ad_clock_now());
     for (int i = 0; i < l->n_conns; i++) {
         s_conn_close(&l->conns[i]);
         free(l->conns[i].in);
@@ -660,15 +644,12 @@ s_parse_url(const char *url, s_opts_t *o)
 static bool
 s_num(const char *opt, const char *text, double min, double max, double *out)
 {
-    char *end;
-    double v = strtod(text, &end);
+    ad_err_t err = {0};
 
-    if (*end || !(v >= min && v <= max)) {
-        fprintf(stderr, "autodist-http-load: %s: \"%s\": expected a number from %g to %g\n", opt,
-                text, min, max);
+    if (ad_opt_real(opt, text, min, max, 0, out, &err)) {
+        fprintf(stderr, "autodist-http-load: %s\n", err.msg);
         return false;
     }
-    *out = v;
     return true;
 }
 

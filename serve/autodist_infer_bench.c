@@ -17,9 +17,11 @@
 
 #include <jansson.h>
 
+#include "autodist/ad_clock.h"
 #include "autodist/ad_error.h"
 #include "autodist/ad_infer.h"
 #include "autodist/ad_opt.h"
+#include "autodist/ad_rand.h"
 
 /*
  * A layout is P worker processes x T intra-op threads x batch B.  Each worker
@@ -117,34 +119,12 @@ typedef struct {
 } s_pool_t;
 
 static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
 s_wall(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64*: the arrivals, reproducible from --seed. */
-static double
-s_uniform(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
 static bool
@@ -201,7 +181,7 @@ s_take_batch(int fd, uint64_t *ids, int max, double delay_s)
         if (got == (ssize_t)sizeof(r)) {
             ids[n++] = r.id;
             if (n == 1)
-                deadline = s_now() + delay_s;
+                deadline = ad_clock_now() + delay_s;
             continue;
         }
         if (got == 0)
@@ -212,7 +192,7 @@ s_take_batch(int fd, uint64_t *ids, int max, double delay_s)
             s_wait_readable(fd, -1);
             continue;
         }
-        double left = deadline - s_now();
+        double left = deadline - ad_clock_now();
         if (left <= 0 || !s_wait_readable(fd, left))
             break;
     }
@@ -333,14 +313,14 @@ s_pool_stop(s_pool_t *pool, bool now)
 static bool
 s_pool_ready(s_pool_t *pool, int fd, int n, ad_err_t *err)
 {
-    double deadline = s_now() + S_READY_TIMEOUT_S;
+    double deadline = ad_clock_now() + S_READY_TIMEOUT_S;
 
     for (int i = 0; i < n; i++) {
         s_ready_t r;
         size_t got = 0;
 
         while (got < sizeof(r)) {
-            double left = deadline - s_now();
+            double left = deadline - ad_clock_now();
             ssize_t k;
 
             if (left <= 0 || !s_wait_readable(fd, left)) {
@@ -468,7 +448,7 @@ s_load_answers(s_load_t *ld, int fd)
 {
     s_resp_t resp[256];
     ssize_t got = read(fd, resp, sizeof(resp));
-    double now = s_now();
+    double now = ad_clock_now();
     int n, ours;
 
     if (got <= 0)
@@ -544,7 +524,7 @@ s_measure(s_pool_t *pool, const s_opts_t *o, int concurrency, double rate, uint6
     static uint64_t gen;
     s_load_t ld = {.gen = ++gen};
     bool open = !isnan(rate);
-    double t0 = s_now(), next = t0, drain_end;
+    double t0 = ad_clock_now(), next = t0, drain_end;
     int rc = 0;
 
     memset(f, 0, sizeof(*f));
@@ -556,13 +536,13 @@ s_measure(s_pool_t *pool, const s_opts_t *o, int concurrency, double rate, uint6
         for (int i = 0; i < concurrency; i++)
             s_load_due(&ld, t0);
     for (;;) {
-        double now = s_now(), wait_s;
+        double now = ad_clock_now(), wait_s;
         struct pollfd p[2] = {{.fd = pool->resp_fd, .events = POLLIN},
                               {.fd = pool->req_fd, .events = POLLOUT}};
 
         while (open && next <= now && now < ld.t_end) {
             s_load_due(&ld, next);
-            next += -log(1.0 - s_uniform(seed)) / rate;
+            next += -log(1.0 - ad_rand_uniform(seed)) / rate;
         }
         s_load_flush(&ld, pool->req_fd);
         if (now >= ld.t_end && (ld.outstanding == 0 || now >= drain_end))
@@ -584,8 +564,8 @@ s_measure(s_pool_t *pool, const s_opts_t *o, int concurrency, double rate, uint6
                 break;
             }
             /* Closed loop: each answer makes room for one more request. */
-            for (int i = 0; !open && i < n && s_now() < ld.t_end; i++)
-                s_load_due(&ld, s_now());
+            for (int i = 0; !open && i < n && ad_clock_now() < ld.t_end; i++)
+                s_load_due(&ld, ad_clock_now());
         }
     }
     s_load_figures(&ld, f);
