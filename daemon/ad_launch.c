@@ -662,7 +662,7 @@ ad_launch_argv(const ad_launch_plan_t *self, int *argc)
     /* Open MPI 4.1's daemons map hwloc's topology into a shared segment at a "hole" they
      * guess from /proc/self/maps; now and then the guess lands beside the stack and orted
      * dies of SIGSEGV in hwloc_shmem_topology_write() before any rank starts (seen on
-     * namespace nodes, about one launch in fifty).  Without it each rank reads the
+     * namespace nodes, 2 of about 40 launches here).  Without it each rank reads the
      * topology itself, a few milliseconds. */
     s_mca(&a, "rtc_hwloc_vmhole", "none");
     if (self->rsh_agent)

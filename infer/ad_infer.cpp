@@ -458,9 +458,8 @@ ad_infer_backend(void)
                  "input: dynamic int8), pools and adds on libtorch %s's ONEDNN quantized "
                  "engine%s%s",
                  v->major, v->minor, v->patch, TORCH_VERSION,
-                 getenv("AD_INFER_ATEN_QCONV") ? " (AD_INFER_ATEN_QCONV: convolutions too)" : "",
-                 getenv("AD_INFER_SGEMM_LINEAR") ? " (AD_INFER_SGEMM_LINEAR: weight-only linear)"
-                                                 : "");
+                 s_aten_qconv() ? " (AD_INFER_ATEN_QCONV: convolutions too)" : "",
+                 s_sgemm_linear() ? " (AD_INFER_SGEMM_LINEAR: weight-only linear)" : "");
     });
     return text;
 }

@@ -108,6 +108,10 @@ at::Tensor s_infer_forward(const ad_igraph_t *g, const at::Tensor &x, const std:
 at::Tensor s_infer_linear(const at::Tensor &x, const INode &n);
 
 /* Run the int8 graph. */
+/* The comparison knobs (ad_infer_q.cpp): AD_INFER_ATEN_QCONV, AD_INFER_SGEMM_LINEAR set to
+ * something other than "" or "0". */
+bool s_aten_qconv(void);
+bool s_sgemm_linear(void);
 at::Tensor s_infer_forward_q(const ad_igraph_t *g, const at::Tensor &x,
                              const std::vector<int> &last, DnnlCache *dc);
 

@@ -55,11 +55,19 @@ s_qweight(const INode &n)
  * quantized::conv2d they took 2.5x as long on cnn at batch 1.  AD_INFER_ATEN_QCONV=1 runs
  * them through ATen, to compare.
  */
+/* Whether the environment variable name is set to something other than "" or "0". */
 static bool
+s_knob(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+bool
 s_aten_qconv(void)
 {
-    static const bool aten = getenv("AD_INFER_ATEN_QCONV") && *getenv("AD_INFER_ATEN_QCONV") &&
-                             strcmp(getenv("AD_INFER_ATEN_QCONV"), "0") != 0;
+    static const bool aten = s_knob("AD_INFER_ATEN_QCONV");
     return aten;
 }
 
@@ -71,11 +79,10 @@ s_aten_qconv(void)
  * sgemm.  AD_INFER_SGEMM_LINEAR=1 runs those reading fp32 as weight-only int8 instead (the
  * weights dequantised once at load, fp32 sgemm), to compare.
  */
-static bool
+bool
 s_sgemm_linear(void)
 {
-    static const bool on = getenv("AD_INFER_SGEMM_LINEAR") && *getenv("AD_INFER_SGEMM_LINEAR") &&
-                           strcmp(getenv("AD_INFER_SGEMM_LINEAR"), "0") != 0;
+    static const bool on = s_knob("AD_INFER_SGEMM_LINEAR");
     return on;
 }
 

@@ -26,6 +26,7 @@ struct ad_serve_batcher {
     size_t sample;                  /* floats per sample */
     int classes;                    /* logits per sample */
     float *x, *logits;              /* one batch's input and output */
+    int test_slow_ms;               /* AUTODIST_SERVE_TEST_SLOW_MS: added to each batch */
 };
 
 void
@@ -99,9 +100,8 @@ s_run(ad_serve_batcher_t *self, ad_serve_item_t *items, int n)
         memcpy(self->x + (size_t)i * self->sample, it->x, self->sample * sizeof(float));
     t0 = ad_clock_now();
     rc = ad_infer_run(self->model, self->x, n, self->logits, &err);
-    /* A test knob: a slow model, so that a test fills the queue whatever the machine's speed. */
-    if (getenv("AUTODIST_SERVE_TEST_SLOW_MS"))
-        usleep((useconds_t)atoi(getenv("AUTODIST_SERVE_TEST_SLOW_MS")) * 1000);
+    if (self->test_slow_ms > 0)
+        usleep((useconds_t)self->test_slow_ms * 1000);
     t1 = ad_clock_now();
     if (rc == 0)
         ad_serve_metrics_batch(self->metrics, n, t1 - t0);
@@ -147,6 +147,10 @@ ad_serve_batcher_new(ad_infer_t *model, const ad_serve_batch_config_t *config,
     self->metrics = metrics;
     self->answer = answer;
     self->arg = arg;
+    /* A test knob, read once: a slow model, so that a test fills the queue whatever the
+     * machine's speed. */
+    if (getenv("AUTODIST_SERVE_TEST_SLOW_MS"))
+        self->test_slow_ms = atoi(getenv("AUTODIST_SERVE_TEST_SLOW_MS"));
     ad_infer_shape(model, &c, &h, &w);
     self->sample = (size_t)c * h * w;
     self->classes = ad_infer_classes(model);
