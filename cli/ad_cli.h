@@ -14,6 +14,7 @@
 #include "autodist/ad_error.h"
 #include "autodist/ad_home.h"
 #include "autodist/ad_job.h"
+#include "autodist/ad_layout.h"
 #include "autodist/ad_store.h"
 
 /* Exit statuses (docs/cli.md, `autodist --help`). */
@@ -98,6 +99,24 @@ int ad_cli_optimize(ad_cli_t *cli, int argc, char **argv);
 int ad_cli_models(ad_cli_t *cli, int argc, char **argv);
 /* autodist ui: the dashboard and its read-only JSON API (cli/ad_cli_ui.c, docs/ui.md). */
 int ad_cli_ui(ad_cli_t *cli, int argc, char **argv);
+/* optimize --prune --finetune on the cluster (cli/ad_cli_finetune.c). */
+typedef struct ad_cli_finetune {
+    const char *dir;         /* the pruned artifact, fine-tuned from (absolute) */
+    const char *arch;        /* its zoo architecture (the job's model:) */
+    int64_t steps;           /* the job's steps */
+    int64_t batch;           /* its global batch */
+    ad_layout_t layout;      /* its layout */
+    const char *const *sets; /* --set KEY=VALUE over the job, in order */
+    size_t n_sets;           /* how many */
+} ad_cli_finetune_t;
+
+/*
+ * Write ft->dir/finetune.yaml (the artifact's dataset, ft's steps, batch and
+ * layout, SGD at lr 0.01), apply the sets, submit it and wait for it; *job gets
+ * its id.  Returns an exit status (AD_CLI_EXIT_OK once it COMPLETED).
+ */
+int ad_cli_finetune_job(ad_cli_t *cli, const ad_cli_finetune_t *ft, int64_t *job);
+
 /* autodist serve: autodist-serve on an artifact, a layout given or chosen (cli/ad_cli_serve.c). */
 int ad_cli_serve(ad_cli_t *cli, int argc, char **argv);
 
@@ -248,6 +267,9 @@ void ad_cli_endpoints_retire(const char *run_dir);
  * store and the logs answer instead.
  */
 bool ad_cli_offline(ad_cli_t *cli);
+
+/* ad_cli_offline() without a word: the home's own coordinator is known to be gone. */
+bool ad_cli_coordinator_gone(ad_cli_t *cli);
 
 /*
  * Print `logs --json`: {job, data (len bytes), offset, eof, and from_store when

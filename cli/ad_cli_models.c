@@ -34,6 +34,9 @@ enum {
     S_OPT_FINETUNE,
     S_OPT_COMPARE,
     S_OPT_RUNS,
+    S_OPT_LOCAL,
+    S_OPT_LAYOUT,
+    S_OPT_SET,
 };
 
 /* What export and optimize measure with. */
@@ -839,6 +842,56 @@ s_optimize_run(const ad_model_row_t *parent, const char *out, int64_t calibrate,
     return 0;
 }
 
+/*
+ * The fine-tune of the pruned artifact ft->dir as a job (ft's layout unless given: the
+ * parent's run's, with its batch), then its run exported back into ft->dir; v gets the
+ * artifact's figures.  The store is closed while the job runs.  0 or an exit status.
+ */
+static int
+s_finetune(ad_cli_t *cli, ad_store_t **store, const ad_model_row_t *p, bool layout_given,
+           ad_cli_finetune_t *ft, ad_model_row_t *v)
+{
+    ad_run_t run = {0};
+    ad_job_row_t jrow;
+    s_source_t src = {0};
+    char id[32];
+    int64_t job = 0;
+    int rc;
+
+    ft->batch = 64;
+    if (p->run > 0 && ad_store_get_run(*store, p->run, &run) == 0) {
+        if (!layout_given) {
+            ft->layout.nodes = run.nodes;
+            ft->layout.procs_per_node = run.procs_per_node;
+            ft->layout.threads_per_proc = run.threads_per_proc;
+        }
+        if (run.batch_size >= 32)
+            ft->batch = run.batch_size;
+        ad_store_run_clear(&run);
+    }
+    ad_store_close(store);
+    if ((rc = ad_cli_finetune_job(cli, ft, &job)))
+        return rc;
+    if ((rc = s_open_rw(cli, store)))
+        return rc;
+    ad_store_job_row_init(&jrow);
+    if (ad_store_get_job(*store, job, &jrow) || jrow.run < 1)
+        rc = ad_cli_fail(AD_CLI_EXIT_ERROR, "optimize: job %" PRId64 " has no run: %s", job,
+                         ad_store_errmsg(*store));
+    snprintf(id, sizeof(id), "%" PRId64, jrow.run);
+    ad_store_job_row_clear(&jrow);
+    if (!rc)
+        rc = s_source_resolve(cli, *store, id, &src);
+    if (!rc) {
+        free(v->arch);
+        free(v->variant);
+        v->arch = v->variant = NULL;
+        rc = s_export_run(&src, ft->dir, v);
+    }
+    s_source_clear(&src);
+    return rc;
+}
+
 int
 ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
 {
@@ -849,6 +902,9 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
         {"prune", required_argument, NULL, S_OPT_PRUNE},
         {"structured", no_argument, NULL, S_OPT_STRUCTURED},
         {"finetune", required_argument, NULL, S_OPT_FINETUNE},
+        {"local", no_argument, NULL, S_OPT_LOCAL},
+        {"layout", required_argument, NULL, S_OPT_LAYOUT},
+        {"set", required_argument, NULL, S_OPT_SET},
         {"no-measure", no_argument, NULL, S_OPT_NO_MEASURE},
         {"threads", required_argument, NULL, S_OPT_THREADS},
         {"runs", required_argument, NULL, S_OPT_RUNS},
@@ -856,13 +912,17 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     s_measure_opts_t mo = {.threads = 0, .runs = 200};
-    const char *arg, *out = NULL, *name = NULL;
-    bool int8 = false, structured = false;
+    const char *arg, *out = NULL, *name = NULL, *layout = NULL, *sets[AD_CLI_SETS_MAX];
+    size_t n_sets = 0;
+    bool int8 = false, structured = false, local = false;
     int64_t calibrate = 256, finetune = 100;
     double prune = 0;
     char dir[PATH_MAX], variant[32];
     ad_store_t *store = NULL;
     ad_model_row_t p, v;
+    ad_cli_finetune_t ft = {.layout = {1, 1, 1}};
+    ad_err_t err = {0};
+    bool cluster;
     int c, rc = 0;
 
     ad_store_model_row_init(&p);
@@ -879,6 +939,14 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
             int8 = true;
         else if (c == S_OPT_STRUCTURED)
             structured = true;
+        else if (c == S_OPT_LOCAL)
+            local = true;
+        else if (c == S_OPT_LAYOUT)
+            layout = arg;
+        else if (c == S_OPT_SET && n_sets == AD_CLI_SETS_MAX)
+            rc = ad_cli_fail(AD_CLI_EXIT_USAGE, "optimize: at most %d --set", AD_CLI_SETS_MAX);
+        else if (c == S_OPT_SET)
+            sets[n_sets++] = arg;
         else if (c == S_OPT_CALIBRATE)
             rc = ad_cli_parse_int("--calibrate", arg, 1, 100000, &calibrate);
         else if (c == S_OPT_FINETUNE)
@@ -893,6 +961,19 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
     if (optind + 1 != argc || int8 == (prune > 0))
         return ad_cli_fail(AD_CLI_EXIT_USAGE, "optimize: usage: autodist optimize MODEL --int8 "
                                               "| --prune F (see --help)");
+    /* The fine-tune is a job unless it runs here (--local) or there is none. */
+    cluster = prune > 0 && finetune > 0 && !local;
+    if ((layout || n_sets) && !cluster)
+        return ad_cli_fail(AD_CLI_EXIT_USAGE,
+                           "optimize: --layout and --set shape the fine-tune job: they need "
+                           "--prune with --finetune STEPS > 0 and no --local");
+    if (layout && ad_layout_parse("--layout", layout, &ft.layout, &err))
+        return ad_cli_fail(AD_CLI_EXIT_USAGE, "optimize: %s", err.msg);
+    if (cluster && ad_cli_coordinator_gone(cli))
+        return ad_cli_fail(
+            AD_CLI_EXIT_UNREACHABLE,
+            "optimize: the fine-tune runs as a job, and no coordinator runs: start "
+            "the cluster with `autodist up`, or fine-tune on this node with --local");
     if ((rc = s_open_rw(cli, &store)))
         goto out_free;
     if (ad_store_find_model(store, argv[optind], &p)) {
@@ -918,8 +999,18 @@ ad_cli_optimize(ad_cli_t *cli, int argc, char **argv)
     if (!rc && !strcmp(dir, p.path))
         rc = ad_cli_fail(AD_CLI_EXIT_USAGE, "optimize: -o %s is model %" PRId64 "'s own folder",
                          dir, p.id);
-    if (rc || (rc = s_optimize_run(&p, dir, int8 ? calibrate : 0, prune, structured, finetune, &v)))
+    if (rc || (rc = s_optimize_run(&p, dir, int8 ? calibrate : 0, prune, structured,
+                                   cluster ? 0 : finetune, &v)))
         goto out_free;
+    if (cluster) {
+        ft.dir = dir;
+        ft.arch = v.arch;
+        ft.steps = finetune;
+        ft.sets = sets;
+        ft.n_sets = n_sets;
+        if ((rc = s_finetune(cli, &store, &p, layout != NULL, &ft, &v)))
+            goto out_free;
+    }
     v.path = ad_strdup(dir);
     v.name = ad_strdup(name ? name : strrchr(dir, '/') + 1);
     v.parent = p.id;

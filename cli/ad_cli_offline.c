@@ -84,12 +84,18 @@ s_have_store(ad_cli_t *cli)
 }
 
 bool
-ad_cli_offline(ad_cli_t *cli)
+ad_cli_coordinator_gone(ad_cli_t *cli)
 {
     const char *ep = ad_cli_endpoint(cli);
     bool alive = true;
 
-    if (!ep || !s_have_store(cli) || !s_home_coordinator(cli, ep, &alive) || alive)
+    return ep && s_have_store(cli) && s_home_coordinator(cli, ep, &alive) && !alive;
+}
+
+bool
+ad_cli_offline(ad_cli_t *cli)
+{
+    if (!ad_cli_coordinator_gone(cli))
         return false;
     s_say(cli, "no coordinator answers");
     return true;

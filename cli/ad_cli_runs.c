@@ -152,10 +152,12 @@ ad_cli_runs_parse(ad_cli_t *cli, int argc, char **argv, bool speedup, ad_cli_run
                 snprintf(o->hw_unknown, sizeof(o->hw_unknown), "%s", arg);
             break;
         case S_OPT_KIND:
-            /* Runs of `autodist bench-infer` (docs/bench-infer.md); training by default. */
-            if (strcmp(arg, "train") && strcmp(arg, "infer") && strcmp(arg, "all"))
+            /* Runs of `autodist bench-infer` (docs/bench-infer.md), fine-tunes (job key
+               finetune:); training by default. */
+            if (strcmp(arg, "train") && strcmp(arg, "infer") && strcmp(arg, "finetune") &&
+                strcmp(arg, "all"))
                 return ad_cli_fail(AD_CLI_EXIT_USAGE,
-                                   "--kind: \"%s\": expected train, infer or all", arg);
+                                   "--kind: \"%s\": expected train, infer, finetune or all", arg);
             o->filter.kind = strcmp(arg, "all") ? arg : "*";
             break;
         case S_OPT_SORT:

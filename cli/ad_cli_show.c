@@ -125,7 +125,10 @@ s_lines(const char *text)
     }
 }
 
-/* A distilled run's teacher, one line (job key distill:, docs/jobfile.md); nothing otherwise. */
+/*
+ * A distilled run's teacher, a fine-tune's starting artifact, a line each (job keys distill:
+ * and finetune:, docs/jobfile.md); nothing otherwise.
+ */
 static void
 s_print_distill(const ad_run_t *r)
 {
@@ -133,7 +136,10 @@ s_print_distill(const ad_run_t *r)
     json_t *d = json_object_get(spec, "distill");
     const char *teacher = json_string_value(json_object_get(d, "teacher"));
     const char *ckpt = json_string_value(json_object_get(d, "checkpoint"));
+    const char *from = json_string_value(json_object_get(spec, "finetune"));
 
+    if (from)
+        printf("  finetune    from the artifact %s (a run of kind finetune: no speedup)\n", from);
     if (teacher)
         printf("  distill     teacher %s%s%s%s%s, temperature %g, alpha %g\n",
                strchr(teacher, '/') ? "" : "run ", teacher, ckpt ? " (" : "", ckpt ? ckpt : "",

@@ -121,7 +121,7 @@ static const command_t s_commands[] = {
      "  --limit K       at most K jobs, 1..100000\n"},
     {"runs", ad_cli_runs, "logged runs, read from the store (no coordinator needed)",
      "usage: autodist runs [--where EXPR] [--model M] [--dataset D] [--job ID] [--limit K]\n"
-     "                     [--hardware H] [--kind train|infer|all] [--csv]\n"
+     "                     [--hardware H] [--kind train|infer|finetune|all] [--csv]\n"
      "\n"
      "A table of the runs in HOME/runs.db, newest first: ID JOB MODEL DATASET BATCH\n"
      "LAYOUT STATE SAMPLES/S SPEEDUP ACCURACY.  Reads the store directly, so it works\n"
@@ -137,8 +137,8 @@ static const command_t s_commands[] = {
      "                 cluster's), 4 or more of its fingerprint's first digits, or the\n"
      "                 fingerprint; --json keeps \"hardware\" and adds \"hardware_name\"\n"
      "  --limit K      at most K runs, 1..1000000000\n"
-     "  --kind K       train (default: the runs of jobs), infer (autodist bench-infer)\n"
-     "                 or all\n"
+     "  --kind K       train (default: the runs of jobs), infer (autodist bench-infer),\n"
+     "                 finetune (jobs with finetune:, autodist optimize --finetune) or all\n"
      "  --csv          CSV (RFC 4180 quoting) with the columns of --json\n"},
     {"speedup", ad_cli_speedup, "speedup and efficiency of every layout, from the store",
      "usage: autodist speedup [--where EXPR] [--sort FIELDS] [--limit K] [--csv]\n"
@@ -452,19 +452,29 @@ static const command_t s_commands[] = {
      "  --json            the new row as JSON\n"},
     {"optimize", ad_cli_optimize, "make an int8 or pruned variant of a model, measured beside it",
      "usage: autodist optimize MODEL --int8 [--calibrate N] [-o DIR]\n"
-     "       autodist optimize MODEL --prune F [--structured] [--finetune STEPS] [-o DIR]\n"
+     "       autodist optimize MODEL --prune F [--structured] [--finetune STEPS]\n"
+     "                [--layout NxPxT] [--set KEY=VALUE]... [--local] [-o DIR]\n"
      "\n"
      "MODEL is a model id, name or artifact folder of `autodist models`.  The variant is\n"
      "written to DIR (default: MODEL's folder + -int8, -pruned50 or -pruned50s), its test\n"
      "accuracy and latency are measured on as many threads as its parent's, it gets a row\n"
      "with its parent, and the two are printed side by side.\n"
      "\n"
+     "A pruned model is fine-tuned on the cluster: DIR/finetune.yaml, a job with\n"
+     "`finetune: DIR` (docs/jobfile.md), trains the pruned graph on the model's dataset,\n"
+     "distributed like any job, and its run is exported back into DIR.  It needs a\n"
+     "coordinator (`autodist up`); --local fine-tunes in this process instead.\n"
+     "\n"
      "options:\n"
      "  --int8            post-training static int8 (oneDNN), calibrated on training images\n"
      "  --calibrate N     calibration images from the training split (default 256)\n"
      "  --prune F         magnitude pruning of the fraction F (0.01..0.99) of the weights\n"
      "  --structured      prune whole output channels instead (the layers shrink)\n"
-     "  --finetune STEPS  SGD steps of 32 training images after pruning (default 100)\n"
+     "  --finetune STEPS  SGD steps after pruning (default 100; 0: none)\n"
+     "  --layout NxPxT    the fine-tune job's layout (default: the parent's run's, else\n"
+     "                    1x1x1; its batch is the run's too, else 64)\n"
+     "  --set KEY=VALUE   any key of the fine-tune job (optimizer.lr=0.005), as for submit\n"
+     "  --local           fine-tune here, 32 images a step, instead of as a job\n"
      "  -o, --output DIR  the variant's folder\n"
      "  --threads T       threads of the measurement (default: the parent's)\n"
      "  --no-measure, --runs N, --name NAME, --json: as for export\n"},

@@ -227,6 +227,7 @@ ad_job_clear(ad_job_t *job)
     free(job->note);
     free(job->distill.teacher);
     free(job->distill.checkpoint);
+    free(job->finetune);
     memset(job, 0, sizeof(*job));
 }
 
@@ -245,6 +246,7 @@ ad_job_copy(ad_job_t *dst, const ad_job_t *src)
     dst->note = src->note ? ad_strdup(src->note) : NULL;
     dst->distill.teacher = src->distill.teacher ? ad_strdup(src->distill.teacher) : NULL;
     dst->distill.checkpoint = src->distill.checkpoint ? ad_strdup(src->distill.checkpoint) : NULL;
+    dst->finetune = src->finetune ? ad_strdup(src->finetune) : NULL;
 }
 
 static json_t *
@@ -282,6 +284,8 @@ ad_job_json_masked(const ad_job_t *j, uint64_t mask)
         json_object_set_new(o, "dataset", s_dataset_json(j));
     if (S_HAS(AD_JOB_K_DATA_DIR) && j->data_dir)
         json_object_set_new(o, "data_dir", json_string(j->data_dir));
+    if (S_HAS(AD_JOB_K_FINETUNE) && j->finetune)
+        json_object_set_new(o, "finetune", json_string(j->finetune));
     if (S_HAS(AD_JOB_K_EPOCHS) && j->epochs)
         json_object_set_new(o, "epochs", json_integer(j->epochs));
     if (S_HAS(AD_JOB_K_STEPS) && j->steps)

@@ -189,6 +189,7 @@ const ad_job_key_t ad_job_keys[AD_JOB_K_COUNT] = {
                                 .off = S_OFF(distill.alpha),
                                 .rmin = 0,
                                 .rmax = 1},
+    [AD_JOB_K_FINETUNE] = {.path = "finetune", .type = AD_JOB_T_CUSTOM, .apply = s_apply_path},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -489,14 +490,45 @@ s_apply_shape(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, a
     return 0;
 }
 
-/* A folder: "~/" is the home folder, relative paths start at ctx->dir; it must exist. */
+/* finetune's folder must hold an fp32 inference artifact (model.json); 0 or a failure. */
+static int
+s_check_artifact(ad_job_ctx_t *ctx, ad_job_node_t *node, const char *dir)
+{
+    char path[PATH_MAX + 16], got[80];
+    json_error_t je;
+    json_t *m;
+    const char *variant;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s/model.json", dir);
+    m = json_load_file(path, 0, &je);
+    variant = json_string_value(json_object_get(m, "variant"));
+    if (!json_is_object(m) || !json_is_string(json_object_get(m, "arch")))
+        rc = ad_job_fail(ctx, node->start_mark,
+                         "finetune must be an inference artifact's folder (autodist export, "
+                         "autodist models), got %s (%s: %s)",
+                         ad_job_got(node, got, sizeof(got)), path,
+                         m ? "no arch: not an autodist model" : je.text);
+    else if (variant && !strcmp(variant, "int8"))
+        rc = ad_job_fail(ctx, node->start_mark,
+                         "finetune: %s is an int8 model; fine-tune its fp32 parent instead", dir);
+    json_decref(m);
+    return rc;
+}
+
+/*
+ * A folder: "~/" is the home folder, relative paths start at ctx->dir; it must exist
+ * (finetune's must also hold an fp32 artifact).
+ */
 static int
 s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad_job_node_t *node)
 {
     char joined[PATH_MAX + 1], real[PATH_MAX + 1], got[80];
     const char *s = NULL, *home = getenv("HOME");
-    char **out =
-        ad_job_key_id(key) == AD_JOB_K_DATA_DIR ? &spec->job.data_dir : &spec->job.dataset.path;
+    int id = ad_job_key_id(key);
+    char **out = id == AD_JOB_K_DATA_DIR   ? &spec->job.data_dir
+                 : id == AD_JOB_K_FINETUNE ? &spec->job.finetune
+                                           : &spec->job.dataset.path;
     struct stat st;
     int rc, n;
 
@@ -526,6 +558,8 @@ s_apply_path(ad_job_ctx_t *ctx, ad_job_spec_t *spec, const ad_job_key_t *key, ad
         return ad_job_fail(ctx, node->start_mark,
                            "%s must be a folder, got %s (%s is not a folder)", key->path,
                            ad_job_got(node, got, sizeof(got)), real);
+    } else if (id == AD_JOB_K_FINETUNE && (rc = s_check_artifact(ctx, node, real))) {
+        return rc;
     }
     free(*out);
     *out = ad_strdup(real);

@@ -205,6 +205,8 @@ static const char *const s_aliases[][2] = {
     {"teacher", "distill.teacher"},
     {"temperature", "distill.temperature"},
     {"temp", "distill.temperature"},
+    {"fine_tune", "finetune"},
+    {"init_from", "finetune"},
 };
 
 /* The parent of a key's path ("optimizer" for "optimizer.lr", "" at the top) into buf. */

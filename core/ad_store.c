@@ -391,9 +391,9 @@ static const char *const s_sql[Q_COUNT] = {
                   " nodes, procs_per_node, threads_per_proc, batch_size, state, started, ended,"
                   " samples_per_s, epoch_time_s, accuracy, step_time_s, comm_time_s, params,"
                   " baseline, speedup, sps_sd, sps_steps, probe, load_other, cpu_time_s,"
-                  " max_rss_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,"
-                  " ?28)",
+                  " max_rss_bytes, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                  " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+                  " ?27, ?28, coalesce(?29, 'train'))",
     [Q_RUN_GET] = "SELECT " ST_RUN_COLS " FROM runs WHERE id = ?1",
     [Q_RUN_FIND] = "SELECT " ST_RUN_COLS " FROM runs WHERE sweep IS ?1 AND config_hash = ?2"
                    " ORDER BY id DESC LIMIT 1",
@@ -916,7 +916,8 @@ s_migrate_to(ad_store_t *self, int v)
     self->injected = false;
     if (sqlite3_exec(self->db, s_migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(self->db, sql, NULL, NULL, &msg) != SQLITE_OK ||
-        (v == 5 && st_baselines_rebuild(self, op))) {
+        /* The baselines of version 5, built once runs.kind (version 6) tells training runs. */
+        (v == 6 && st_baselines_rebuild(self, op))) {
         rc = ad_err_set(&self->err, AD_EDB, "%s: %s: %s; the store is left at schema %d",
                         self->path, op, msg ? msg : sqlite3_errmsg(self->db), v - 1);
         sqlite3_free(msg);

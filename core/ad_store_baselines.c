@@ -194,7 +194,7 @@ s_base_from_repeats(ad_store_t *self, const s_key_t *k, const char *op, s_base_t
     /* Runs flagged noisy (other load on the node) count only while no quiet repeat exists. */
 #define S_REPEAT                                                                                   \
     S_KEY_IS " AND nodes = 1 AND procs_per_node = 1 AND threads_per_proc = 1"                      \
-             " AND state = 'COMPLETED' AND samples_per_s > 0 AND probe = 0"
+             " AND state = 'COMPLETED' AND samples_per_s > 0 AND probe = 0 AND kind = 'train'"
 #define S_QUIET "coalesce(instr(flags, 'noisy'), 0) = 0"
     static const char sql[] = "SELECT id, samples_per_s FROM runs WHERE " S_REPEAT " AND (" S_QUIET
                               " OR NOT EXISTS (SELECT 1 FROM runs WHERE " S_REPEAT " AND " S_QUIET
@@ -253,7 +253,8 @@ static int
 s_key_recompute(ad_store_t *self, const s_key_t *k, const char *op)
 {
     static const char sql[] =
-        "SELECT id FROM runs WHERE " S_KEY_IS " AND state = 'COMPLETED' AND samples_per_s > 0";
+        "SELECT id FROM runs WHERE " S_KEY_IS " AND state = 'COMPLETED' AND samples_per_s > 0"
+        " AND kind = 'train'";
     sqlite3_stmt *stmt = NULL;
     int64_t *ids = NULL;
     size_t n = 0;
@@ -390,7 +391,8 @@ st_baselines_rebuild(ad_store_t *self, const char *op)
 {
     return s_recompute_keys(self,
                             "SELECT DISTINCT hardware, model, dataset, batch_size, device"
-                            " FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0",
+                            " FROM runs WHERE state = 'COMPLETED' AND samples_per_s > 0"
+                            " AND kind = 'train'",
                             op);
 }
 

@@ -123,6 +123,7 @@ ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id)
     st_bind_real(stmt, 26, run->load_other);
     st_bind_real(stmt, 27, run->cpu_time_s);
     st_bind_pos(stmt, 28, run->max_rss_bytes);
+    st_bind_text(stmt, 29, run->kind);
     rc = st_step(self, stmt);
     rc = rc == SQLITE_DONE ? 0 : st_db_error(self, op, rc);
     sqlite3_reset(stmt);
@@ -130,7 +131,7 @@ ad_store_add_run(ad_store_t *self, const ad_run_t *run, int64_t *id)
     if (rc)
         goto out_end;
     rid = sqlite3_last_insert_rowid(self->db);
-    if (completed)
+    if (completed && (!run->kind || !strcmp(run->kind, "train")))
         rc = st_run_completed(self, rid, run, 0, op);
 out_end:
     rc = st_tx_end(self, tx, rc, op);
@@ -179,6 +180,23 @@ ad_store_find_run(ad_store_t *self, int64_t sweep, const char *config_hash, ad_r
     ad_err_clear(&self->err);
     assert(config_hash);
     return s_get_run(self, Q_RUN_FIND, sweep, config_hash, "find run", out);
+}
+
+/* True for a run of kind train: only such a run is a baseline or has a speedup. */
+static bool
+s_is_training(ad_store_t *self, int64_t id)
+{
+    sqlite3_stmt *stmt = NULL;
+    bool train = true;
+
+    if (st_prepare(self, "SELECT kind = 'train' FROM runs WHERE id = ?1", "run kind", &stmt))
+        return true;
+    sqlite3_bind_int64(stmt, 1, id);
+    /* A read inside the caller's transaction; should it fail, the run is taken as training. */
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        train = sqlite3_column_int(stmt, 0) != 0;
+    sqlite3_finalize(stmt);
+    return train;
 }
 
 int
@@ -233,7 +251,7 @@ ad_store_finish_run(ad_store_t *self, int64_t id, const ad_run_result_t *res)
     rc = s_get_run(self, Q_RUN_GET, id, NULL, op, &run);
     if (rc)
         goto out_end;
-    if (res->state == AD_JOB_COMPLETED && st_has_throughput(&run))
+    if (res->state == AD_JOB_COMPLETED && st_has_throughput(&run) && s_is_training(self, id))
         rc = st_run_completed(self, id, &run, res->test_samples, op);
     else
         rc = st_run_flags_only(self, id, &run, res->test_samples, op);
@@ -286,7 +304,9 @@ st_append_kind(char *sql, size_t len, const ad_run_filter_t *f)
     if (strcmp(kind, "*") == 0)
         return;
     snprintf(sql + used, len - used, " AND kind = '%s'",
-             strcmp(kind, "infer") == 0 ? "infer" : "train");
+             strcmp(kind, "infer") == 0      ? "infer"
+             : strcmp(kind, "finetune") == 0 ? "finetune"
+                                             : "train");
 }
 
 void

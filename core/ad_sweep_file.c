@@ -82,6 +82,9 @@ s_compose(const ad_sweep_t *self, int64_t g, ad_job_spec_t *out, int *idx)
         case AD_JOB_K_DATA_DIR:
             out->job.data_dir = src->job.data_dir;
             break;
+        case AD_JOB_K_FINETUNE:
+            out->job.finetune = src->job.finetune;
+            break;
         case AD_JOB_K_TAGS:
             out->job.tags = src->job.tags;
             break;

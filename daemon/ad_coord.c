@@ -265,6 +265,7 @@ ad_coord_run_start(ad_store_t *store, const ad_coord_run_t *r, int64_t *id, ad_e
     run.config_hash = (char *)r->config_hash;
     run.sweep = r->sweep;
     run.probe = r->probe;
+    run.kind = r->kind;
     run.state = AD_JOB_RUNNING;
     rc = ad_store_add_run(store, &run, id);
     /* The run carries its job's name, spec (hyper-parameters), note and tags (docs/store.md). */

@@ -208,8 +208,8 @@ s_arg(char **argv, int *argc, const char *opt, const char *fmt, ...)
 char **
 ad_launch_trainer_argv(const ad_job_t *job, int threads)
 {
-    /* At most 24 options with a value each, and the NULL. */
-    char **argv = ad_calloc(50, sizeof(*argv));
+    /* At most 31 options with a value each, and the NULL. */
+    char **argv = ad_calloc(64, sizeof(*argv));
     int argc = 0;
 
     assert(job);
@@ -257,6 +257,8 @@ ad_launch_trainer_argv(const ad_job_t *job, int threads)
         s_arg(argv, &argc, "--distill-t", "%.15g", job->distill.temperature);
         s_arg(argv, &argc, "--distill-alpha", "%.15g", job->distill.alpha);
     }
+    if (job->finetune)
+        s_arg(argv, &argc, "--finetune", "%s", job->finetune);
     argv[argc] = NULL;
     return argv;
 }

@@ -659,6 +659,7 @@ s_run_add(coord_t *self, const ad_sched_pick_t *pick, const ad_job_t *job, int a
     row.config_hash = hash;
     row.sweep = ad_coord_job_sweep(self->store, pick->job_id);
     row.probe = ad_autojob_is_probe(self, r->id, job);
+    row.kind = job->finetune ? "finetune" : NULL;
     r->load_other = NAN;
     if (ad_coord_run_start(self->store, &row, &r->run_id, &err))
         ad_log(AD_LOG_ERROR, "job %lld: no run row: %s", (long long)r->id, err.msg);

@@ -312,6 +312,43 @@ ad_infer_params(const ad_infer_t *self)
     return s_igraph_params(&self->g);
 }
 
+extern "C" int
+ad_infer_node_count(const ad_infer_t *self)
+{
+    return (int)self->g.nodes.size();
+}
+
+extern "C" int
+ad_infer_node(const ad_infer_t *self, int k, ad_inode_t *out, ad_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (k < 0 || k >= (int)self->g.nodes.size())
+        return ad_err_set(err, AD_EINVAL, "node %d: the graph has %zu nodes", k,
+                          self->g.nodes.size());
+    if (self->int8)
+        return ad_err_set(err, AD_EINVAL, "node %d: the model is int8; read its fp32 parent", k);
+    const INode &n = self->g.nodes[k];
+    out->op = (ad_inode_op_t)n.op;
+    out->a = n.a;
+    out->b = n.b;
+    out->act = (ad_act_t)n.act;
+    out->out = n.out;
+    out->kh = n.kh;
+    out->kw = n.kw;
+    out->stride = n.stride;
+    out->pad = n.pad;
+    out->groups = n.groups;
+    out->c = n.c;
+    out->h = n.h;
+    out->w = n.w;
+    if (n.op == OP_CONV || n.op == OP_LINEAR) {
+        out->weight = n.wt.data_ptr<float>();
+        out->weight_n = n.wt.numel();
+        out->bias = n.bias.data_ptr<float>();
+    }
+    return 0;
+}
+
 extern "C" int64_t
 ad_infer_bytes(const ad_infer_t *self)
 {

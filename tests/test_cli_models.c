@@ -204,6 +204,15 @@ test_errors(void **st)
     cft_expect(S_HOME("optimize", "nope", "--int8", "--prune", "0.5"), 2);
     cft_expect(S_HOME("optimize", "nope", "--prune", "1.5"), 2);
     assert_non_null(strstr(cft_res.err, "--prune"));
+    /* The fine-tune job's options need a fine-tune job. */
+    cft_expect(S_HOME("optimize", "nope", "--prune", "0.5", "--local", "--layout", "1x2x1"), 2);
+    assert_non_null(strstr(cft_res.err, "--layout and --set shape the fine-tune job"));
+    cft_expect(S_HOME("optimize", "nope", "--int8", "--set", "steps=3"), 2);
+    assert_non_null(strstr(cft_res.err, "--layout and --set shape the fine-tune job"));
+    cft_expect(S_HOME("optimize", "nope", "--prune", "0.5", "--finetune", "0", "--layout", "1x1x1"),
+               2);
+    cft_expect(S_HOME("optimize", "nope", "--prune", "0.5", "--layout", "1y2"), 2);
+    assert_non_null(strstr(cft_res.err, "--layout must be NODESxPROCSxTHREADS"));
 }
 
 #ifdef AD_MODEL_BIN
@@ -279,11 +288,13 @@ test_end_to_end(void **st)
     cft_expect(S_HOME("models", "--compare", "tiny-cnn-int8"), 0);
     assert_non_null(strstr(cft_res.out, "tiny-cnn-int8"));
 
-    /* Pruning with a short fine-tune; structured pruning really shrinks the layers. */
-    cft_expect(S_HOME("optimize", "1", "--prune", "0.5", "--finetune", "5", "--runs", "20"), 0);
+    /* Pruning with a short fine-tune here (--local; on the cluster: test_finetune);
+       structured pruning really shrinks the layers. */
+    cft_expect(
+        S_HOME("optimize", "1", "--prune", "0.5", "--finetune", "5", "--local", "--runs", "20"), 0);
     assert_non_null(strstr(cft_res.out, "(tiny-cnn-pruned50, cnn pruned50)"));
     cft_expect(S_HOME("optimize", "1", "--prune", "0.5", "--structured", "--finetune", "5",
-                      "--runs", "20", "--json"),
+                      "--local", "--runs", "20", "--json"),
                0);
     assert_non_null(strstr(cft_res.out, "\"variant\": \"pruned50s\""));
     assert_null(strstr(cft_res.out, "\"params\": 421642")); /* fewer weights */

@@ -1,4 +1,7 @@
-/* test_distill_job.c - the distill: block of job files: values, defaults, errors, JSON, hash */
+/*
+ * test_distill_job.c - the distill: block of job files: values, defaults, errors, JSON, hash;
+ * and finetune: (an artifact folder to start from)
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -196,13 +199,66 @@ test_sweep(void **state)
     adt_assert_has(err.msg, "grid distill.alpha value 2: distill.alpha must be");
 }
 
+/* finetune: an fp32 artifact's folder, absolute in JSON, in the hash; what is refused. */
+static void
+test_finetune(void **state)
+{
+    char dir[512], file[600], more[1024], h1[17], h2[17], *json;
+    ad_job_t job, back, plain;
+    ad_err_t err = {0};
+
+    (void)state;
+    adt_fresh_dir(dir, sizeof(dir), "artifact");
+    snprintf(file, sizeof(file), "%s/model.json", dir);
+    adt_write_file(file, "{\"format\": \"autodist-model\", \"arch\": \"mlp\", "
+                         "\"variant\": \"pruned50\"}");
+    snprintf(more, sizeof(more), "finetune: %s\n", dir);
+    assert_int_equal(s_parse(more, &job, &err), 0);
+    assert_string_equal(job.finetune, dir);
+    json = ad_job_to_json(&job);
+    snprintf(more, sizeof(more), "\"finetune\":\"%s\"", dir);
+    adt_assert_has(json, more);
+    assert_int_equal(ad_job_from_json(json, &back, &err), 0);
+    assert_string_equal(back.finetune, dir);
+    ad_job_clear(&back);
+    free(json);
+    /* It changes the configuration: another hash than the same job from scratch. */
+    assert_int_equal(s_parse("", &plain, &err), 0);
+    assert_null(plain.finetune);
+    ad_job_hash(&job, h1);
+    ad_job_hash(&plain, h2);
+    assert_string_not_equal(h1, h2);
+    ad_job_copy(&back, &job);
+    assert_ptr_not_equal(back.finetune, job.finetune);
+    ad_job_clear(&back);
+    ad_job_clear(&plain);
+    ad_job_clear(&job);
+    /* A folder that is not an artifact, an int8 one, one that is not there. */
+    adt_fresh_dir(dir, sizeof(dir), "empty");
+    snprintf(more, sizeof(more), "finetune: %s\n", dir);
+    s_bad(more, "5:11", "finetune must be an inference artifact's folder");
+    adt_fresh_dir(dir, sizeof(dir), "int8");
+    snprintf(file, sizeof(file), "%s/model.json", dir);
+    adt_write_file(file, "{\"arch\": \"mlp\", \"variant\": \"int8\"}");
+    snprintf(more, sizeof(more), "finetune: %s\n", dir);
+    s_bad(more, "5:11", "is an int8 model; fine-tune its fp32 parent");
+    s_bad("finetune: /no/such/model\n", "5:11", "finetune must be an existing folder");
+    s_bad("fine_tune: /x\n", "5:1", "did you mean finetune?");
+    /* JSON (what the coordinator reads) must be absolute and is not checked on disk. */
+    assert_int_not_equal(ad_job_from_json("{\"name\":\"s\",\"model\":\"mlp\",\"dataset\":"
+                                          "\"synthetic\",\"batch_size\":8,\"finetune\":\"rel\"}",
+                                          &job, &err),
+                         0);
+    adt_assert_has(err.msg, "finetune must be an absolute path");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_run_id), cmocka_unit_test(test_good_folder),
         cmocka_unit_test(test_bad),         cmocka_unit_test(test_set),
-        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_sweep),       cmocka_unit_test(test_finetune),
     };
 
     adt_root_make("distill_job");

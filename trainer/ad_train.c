@@ -170,6 +170,7 @@ s_build_model(train_t *t, ad_err_t *err)
 
     ad_data_shape(t->train, &m.channels, &m.height, &m.width);
     m.name = t->o.model;
+    m.artifact = t->o.finetune;
     m.classes = ad_data_classes(t->train);
     m.seed = t->o.seed;
     m.bucket_bytes = (size_t)(t->o.bucket_mb * 1024 * 1024);
@@ -327,6 +328,9 @@ s_state(const train_t *t, const char *file)
         json_object_set_new(js, "shape", json_pack("[iii]", c, h, w));
         json_object_set_new(js, "classes", json_integer(ad_data_classes(t->train)));
     }
+    /* The graph a fine-tuned model has (autodist-model export builds it from there). */
+    if (t->o.finetune)
+        json_object_set_new(js, "finetune", json_string(t->o.finetune));
     return js;
 }
 
@@ -674,6 +678,9 @@ s_setup(train_t *t, ad_err_t *err)
             json_object_set_new(json_object_get(f, "config"), "distill",
                                 json_pack("{s:s, s:f, s:f}", "teacher", t->o.teacher, "temperature",
                                           t->o.distill_t, "alpha", t->o.distill_alpha));
+        if (t->o.finetune)
+            json_object_set_new(json_object_get(f, "config"), "finetune",
+                                json_string(t->o.finetune));
         s_emit(t, "start", f);
         ad_log(AD_LOG_INFO,
                "%s on %s: %d rank(s) x %d thread(s), global batch %" PRId64 ", %" PRId64

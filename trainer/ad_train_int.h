@@ -38,6 +38,7 @@ typedef struct opts {
     const char *teacher;         /* distillation: the teacher's checkpoint folder, or NULL */
     double distill_t;            /* its temperature (> 0) */
     double distill_alpha;        /* weight of the distillation term, 0..1 */
+    const char *finetune;        /* fine-tuning: an fp32 artifact folder to start from, or NULL */
 } opts_t;
 
 /*

@@ -76,6 +76,12 @@ s_usage(FILE *fp)
             "  --distill-alpha A     weight of the distillation term, 0..1 (default 0.9):\n"
             "                        loss = A T^2 KL(teacher/T || student/T) + (1 - A) CE\n"
             "\n"
+            "fine-tuning (job key finetune:, docs/jobfile.md):\n"
+            "  --finetune DIR        start from the fp32 inference artifact in DIR (autodist\n"
+            "                        export, a pruned variant) instead of --model's fresh\n"
+            "                        weights; weights it holds at zero stay zero; state.json\n"
+            "                        names DIR, so autodist-model export writes its graph back\n"
+            "\n"
             "output:\n"
             "  --metrics FILE.jsonl  rank 0 writes one JSON event per line\n"
             "  --report ENDPOINT     rank 0 also sends each event to the coordinator\n"
@@ -132,6 +138,7 @@ enum {
     OPT_TEACHER,
     OPT_DISTILL_T,
     OPT_DISTILL_ALPHA,
+    OPT_FINETUNE,
 };
 
 static const struct option s_long[] = {
@@ -168,6 +175,7 @@ static const struct option s_long[] = {
     {"teacher-checkpoint", required_argument, NULL, OPT_TEACHER},
     {"distill-t", required_argument, NULL, OPT_DISTILL_T},
     {"distill-alpha", required_argument, NULL, OPT_DISTILL_ALPHA},
+    {"finetune", required_argument, NULL, OPT_FINETUNE},
     {NULL, 0, NULL, 0},
 };
 
@@ -240,6 +248,9 @@ s_opt_training(int c, opts_t *o, bool *lr_set, ad_err_t *err)
         break;
     case OPT_DISTILL_ALPHA:
         rc = ad_opt_real("--distill-alpha", optarg, 0, 1, 0, &o->distill_alpha, err);
+        break;
+    case OPT_FINETUNE:
+        o->finetune = optarg;
         break;
     default:
         return S_NOT_MINE;

@@ -346,14 +346,16 @@ s_export_meta(const opts_t *o, json_t *meta, const char *arch, ad_dataset_t *ds)
 }
 
 /*
- * Build the zoo model of the checkpoint with the optimiser it was trained with (the
- * checkpoint holds its state too), load it and export it as an artifact.
+ * Build the zoo model of the checkpoint (or, fine-tuned, the graph of the artifact it
+ * started from) with the optimiser it was trained with (the checkpoint holds its state
+ * too), load it and export it as an artifact.
  */
 static int
-s_export_model(const opts_t *o, const char *arch, const char *optim, const char *file,
-               ad_dataset_t *ds, json_t *meta, ad_err_t *err)
+s_export_model(const opts_t *o, const char *arch, const char *optim, const char *finetune,
+               const char *file, ad_dataset_t *ds, json_t *meta, ad_err_t *err)
 {
-    ad_model_opts_t mo = {.name = arch, .seed = o->data.seed, .device = AD_DEVICE_CPU};
+    ad_model_opts_t mo = {
+        .name = arch, .seed = o->data.seed, .device = AD_DEVICE_CPU, .artifact = finetune};
     bool adam = optim && !strcmp(optim, "adam");
     ad_optim_t opt = {.kind = adam ? AD_OPTIM_ADAM : AD_OPTIM_SGD, .lr = 0.01,
                       .momentum = adam ? 0 : 0.9};
@@ -382,6 +384,44 @@ out_free:
     return rc;
 }
 
+/*
+ * A fine-tuned checkpoint's artifact is a variant of the one it started from (dir): the
+ * variant, its pruning and its parent carry over, and finetune says from where and how far.
+ */
+static int
+s_finetune_meta(const char *dir, const json_t *state, json_t *meta, ad_err_t *err)
+{
+    static const char *const carried[] = {"variant", "pruning", "parent_id", NULL};
+    char *path = s_path(dir, "model.json");
+    json_error_t je;
+    json_t *from = json_load_file(path, 0, &je);
+    int rc = 0;
+
+    if (!json_is_object(from)) {
+        rc = ad_err_set(err, AD_ECKPT,
+                        "%s: %s (the artifact this checkpoint was fine-tuned from is gone)", path,
+                        je.text);
+        goto out_free;
+    }
+    for (int i = 0; carried[i]; i++) {
+        json_t *v = json_object_get(from, carried[i]);
+
+        /* The variant replaces export's "fp32"; what --meta gave stays. */
+        if (v && (i == 0 || !json_object_get(meta, carried[i])))
+            json_object_set(meta, carried[i], v);
+    }
+    json_object_set_new(meta, "finetune",
+                        json_pack("{s:s, s:I}", "from", dir, "steps",
+                                  json_integer_value(json_object_get(state, "step"))));
+    if (json_is_object(json_object_get(meta, "pruning")))
+        json_object_set(json_object_get(meta, "pruning"), "finetune_steps",
+                        json_object_get(state, "step"));
+out_free:
+    json_decref(from);
+    free(path);
+    return rc;
+}
+
 static int
 s_export(opts_t *o, ad_err_t *err)
 {
@@ -390,7 +430,7 @@ s_export(opts_t *o, ad_err_t *err)
     ad_dataset_t *ds = NULL;
     ad_infer_t *art = NULL;
     json_error_t je;
-    const char *arch, *fname;
+    const char *arch, *fname, *finetune;
     int rc;
 
     state = json_load_file(state_path, 0, &je);
@@ -414,17 +454,20 @@ s_export(opts_t *o, ad_err_t *err)
     if (rc)
         goto out_free;
     s_export_meta(o, meta, arch, ds);
+    finetune = json_string_value(json_object_get(state, "finetune"));
+    if (finetune && (rc = s_finetune_meta(finetune, state, meta, err)))
+        goto out_free;
     s_progress("export: %s (%s) to %s", file, arch, o->out);
-    rc = s_export_model(o, arch, json_string_value(json_object_get(state, "optimizer")), file,
-                        ds, meta, err);
+    rc = s_export_model(o, arch, json_string_value(json_object_get(state, "optimizer")), finetune,
+                        file, ds, meta, err);
     if (!rc)
         rc = s_load(o->out, &art, err); /* what was written loads back */
     if (!rc)
-        s_print(json_pack("{s:s, s:s, s:s, s:I, s:I, s:O, s:I}", "path", o->out, "arch", arch,
-                          "variant", "fp32", "size_bytes", (json_int_t)s_artifact_bytes(o->out),
-                          "params", (json_int_t)ad_infer_params(art), "classes",
-                          json_object_get(meta, "classes"), "step",
-                          (json_int_t)json_integer_value(json_object_get(state, "step"))));
+        s_print(json_pack(
+            "{s:s, s:s, s:O, s:I, s:I, s:O, s:I}", "path", o->out, "arch", arch, "variant",
+            json_object_get(meta, "variant"), "size_bytes", (json_int_t)s_artifact_bytes(o->out),
+            "params", (json_int_t)ad_infer_params(art), "classes", json_object_get(meta, "classes"),
+            "step", (json_int_t)json_integer_value(json_object_get(state, "step"))));
 out_free:
     ad_infer_free(&art);
     ad_data_close(&ds);

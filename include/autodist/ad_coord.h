@@ -103,6 +103,7 @@ typedef struct ad_coord_run {
     const char *config_hash; /* the job's stable hash */
     int64_t sweep;           /* the sweep the job belongs to; 0 = none */
     bool probe;              /* a layout: auto probe: never a baseline (docs/speedup.md) */
+    const char *kind;        /* runs.kind: "finetune" for a job with finetune:; NULL = train */
 } ad_coord_run_t;
 
 /* Add a RUNNING run for a job that starts.  Returns 0 with *id, or a negative code. */

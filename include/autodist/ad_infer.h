@@ -187,6 +187,41 @@ int ad_infer_prune(ad_infer_t *self, double fraction, bool structured, const cha
 int ad_infer_finetune(ad_infer_t *self, const float *x, const int64_t *y, int n, double lr,
                       double *loss, ad_err_t *err);
 
+/* What a node of a loaded graph does (ad_infer_node). */
+typedef enum {
+    AD_INODE_INPUT = 0,   /* node 0: the input */
+    AD_INODE_CONV = 1,    /* 2-D convolution */
+    AD_INODE_LINEAR = 2,  /* linear layer on its input flattened */
+    AD_INODE_MAXPOOL = 3, /* max-pooling */
+    AD_INODE_AVGPOOL = 4, /* global average pooling */
+    AD_INODE_ADD = 5,     /* sum of two nodes */
+} ad_inode_op_t;
+
+/* One node of a loaded fp32 graph, as ad_igraph_* built it. */
+typedef struct ad_inode {
+    ad_inode_op_t op;    /* what it does */
+    int a, b;            /* the nodes it reads (b: add only; -1 = none) */
+    ad_act_t act;        /* activation fused after it */
+    int out;             /* output channels (conv) or features (linear) */
+    int kh, kw;          /* kernel (conv; max-pooling uses kh) */
+    int stride, pad;     /* conv and max-pooling */
+    int groups;          /* conv groups */
+    int64_t c, h, w;     /* its output shape for one sample (h = w = 1 when flat) */
+    const float *weight; /* conv: out x c_in/groups x kh x kw, linear: out x in; else NULL */
+    int64_t weight_n;    /* floats in weight */
+    const float *bias;   /* out floats (conv, linear); else NULL */
+} ad_inode_t;
+
+/* Number of nodes in a loaded graph (node 0 is the input, the last the logits). */
+int ad_infer_node_count(const ad_infer_t *self);
+
+/*
+ * Node k of a loaded fp32 graph into *out; its tensors are borrowed from the
+ * model (valid until it is freed or fine-tuned).  AD_EINVAL for k out of range
+ * or an int8 graph (whose weights are not floats).
+ */
+int ad_infer_node(const ad_infer_t *self, int k, ad_inode_t *out, ad_err_t *err);
+
 /* Write a loaded (possibly fine-tuned) artifact to dir, meta as for ad_igraph_save. */
 int ad_infer_save(const ad_infer_t *self, const char *dir, const char *meta, ad_err_t *err);
 

@@ -139,6 +139,10 @@ typedef struct ad_job {
         double temperature; /* softens both distributions, > 0 (default 4) */
         double alpha;       /* weight of the distillation term, 0..1 (default 0.9) */
     } distill;
+    /* finetune: start from this fp32 inference artifact's graph and weights (docs/jobfile.md
+       "finetune"), an absolute folder; NULL = the zoo model's fresh weights.  Its runs are of
+       kind finetune: never a baseline, never in the planner's data. */
+    char *finetune;
 } ad_job_t;
 
 /* Defaults and limits of distill: (docs/jobfile.md). */

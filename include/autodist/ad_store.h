@@ -198,6 +198,8 @@ typedef struct ad_run {
     double load_other;     /* most cores other processes kept busy on its nodes; NaN = unknown */
     double cpu_time_s;     /* user + system CPU seconds of all its ranks; NaN = unknown */
     int64_t max_rss_bytes; /* peak resident memory of its largest rank; 0 = unknown */
+    const char *kind;      /* add_run only: runs.kind, "finetune" (job key finetune:); NULL =
+                              "train".  Only a training run is a baseline or has a speedup. */
 } ad_run_t;
 
 /* What ad_store_finish_run() records; NaN keeps the run's current value. */

@@ -58,6 +58,9 @@ typedef struct ad_model_opts {
     ad_device_t device;   /* where to run */
     int device_index;     /* GPU ordinal when device is AD_DEVICE_GPU */
     size_t bucket_bytes;  /* target gradient bucket size; 0 = 2 MiB */
+    const char *artifact; /* an fp32 inference artifact's folder to start from (fine-tuning a
+                             pruned model): its graph and weights instead of the zoo's name,
+                             which then only labels it; NULL = the zoo */
 } ad_model_opts_t;
 
 /*
@@ -91,6 +94,8 @@ void ad_torch_set_threads(int threads);
  * Build a model.  Returns 0 and sets *out (owned by the caller, freed with
  * ad_torch_model_free()), or AD_EMODEL for an unknown name, AD_EINVAL for a
  * shape the model cannot take, AD_EDEVICE without the device, with err set.
+ * With opts->artifact: AD_ECKPT for a folder that is not an artifact,
+ * AD_EINVAL for an int8 one or one whose input shape or classes differ.
  */
 int ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err);
 

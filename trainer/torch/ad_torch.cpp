@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
+#include <string.h>
 
 #include <atomic>
 #include <cctype>
@@ -116,6 +117,33 @@ s_build(const std::string &name, int64_t c, int64_t h, int64_t w, int64_t k)
     if (name == "mobilenet_v2")
         return std::make_shared<MobilenetV2Impl>(c, h, w, k);
     return nullptr;
+}
+
+/* The fp32 artifact opts->artifact, checked against the shape and classes the model is for. */
+static int
+s_open_artifact(const ad_model_opts_t *opts, ad_infer_t **art, ad_err_t *err)
+{
+    int c, h, w, k;
+    int rc = ad_infer_load(opts->artifact, art, err);
+
+    if (rc)
+        return rc;
+    ad_infer_shape(*art, &c, &h, &w);
+    k = ad_infer_classes(*art);
+    if (opts->name && *opts->name && strcmp(opts->name, ad_infer_arch(*art)))
+        rc = ad_err_set(err, AD_EINVAL, "%s is a %s, not a %s", opts->artifact, ad_infer_arch(*art),
+                        opts->name);
+    else if (!strcmp(ad_infer_variant(*art), "int8"))
+        rc = ad_err_set(err, AD_EINVAL, "%s: the model is int8; train from its fp32 parent",
+                        opts->artifact);
+    else if (c != opts->channels || h != opts->height || w != opts->width || k != opts->classes)
+        rc = ad_err_set(err, AD_EINVAL,
+                        "%s takes %dx%dx%d images into %d classes, the data gives %dx%dx%d into %d",
+                        opts->artifact, c, h, w, k, opts->channels, opts->height, opts->width,
+                        opts->classes);
+    if (rc)
+        ad_infer_free(art);
+    return rc;
 }
 
 /* Keep err's message but give it another code. */
@@ -275,10 +303,11 @@ ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
 {
     *out = nullptr;
     std::string name = opts->name ? opts->name : "";
+    ad_infer_t *art = nullptr;
     bool known = false;
     for (int i = 0; s_models[i]; i++)
         known = known || name == s_models[i];
-    if (!known) {
+    if (!known && !opts->artifact) {
         std::string list;
         for (int i = 0; s_models[i]; i++)
             list += std::string(i ? ", " : "") + s_models[i];
@@ -297,6 +326,13 @@ ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
             return ad_err_set(err, AD_EDEVICE, "GPU %d does not exist (%d visible)",
                               opts->device_index, ad_torch_cuda_devices());
     }
+    if (opts->artifact) {
+        int rc = s_open_artifact(opts, &art, err);
+        if (rc)
+            return rc;
+        if (name.empty())
+            name = ad_infer_arch(art);
+    }
 
     auto m = std::make_unique<ad_model>();
     int rc = ad_torch_guard(err, name.c_str(), [&]() {
@@ -306,7 +342,10 @@ ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
         m->shape[1] = opts->height;
         m->shape[2] = opts->width;
         try {
-            m->net = s_build(name, opts->channels, opts->height, opts->width, opts->classes);
+            if (art)
+                m->net = std::make_shared<GraphImpl>(art);
+            else
+                m->net = s_build(name, opts->channels, opts->height, opts->width, opts->classes);
         } catch (const std::invalid_argument &e) {
             return ad_err_set(err, AD_EINVAL, "model %s: %s", name.c_str(), e.what());
         }
@@ -337,6 +376,7 @@ ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
         sgd.lr = 0.01;
         return ad_torch_set_optimizer(m.get(), &sgd, err);
     });
+    ad_infer_free(&art);
     if (rc)
         return rc;
     *out = m.release();
@@ -502,6 +542,7 @@ ad_torch_step(ad_model_t *self, ad_err_t *err)
             Tensor denom = (self->m2.sqrt() / std::sqrt(bc2)).add_(o.eps);
             p.addcdiv_(self->m1, denom, -o.lr / bc1);
         }
+        self->net->after_step();
         if (!self->device.is_cpu())
             self->host_p.copy_(p);
         return 0;

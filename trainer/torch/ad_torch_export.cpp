@@ -144,6 +144,36 @@ MobilenetV2Impl::export_to(Exporter &e)
     return e.linear(fc, e.avgpool(h), AD_ACT_NONE);
 }
 
+int
+GraphImpl::export_to(Exporter &e)
+{
+    int last = 0;
+    for (size_t k = 1; k < nodes.size(); k++) {
+        Node &n = nodes[k];
+        switch (n.op) {
+        case AD_INODE_CONV:
+            last = e.conv(n.conv, n.a, n.act);
+            break;
+        case AD_INODE_LINEAR:
+            last = e.linear(n.lin, n.a, n.act);
+            break;
+        case AD_INODE_MAXPOOL:
+            last = e.maxpool(n.a, n.k, n.stride, n.pad);
+            break;
+        case AD_INODE_AVGPOOL:
+            last = e.avgpool(n.a);
+            break;
+        default:
+            last = e.add(n.a, n.b, n.act);
+            break;
+        }
+        if (last != (int)k)
+            throw std::runtime_error("export: graph node " + std::to_string(k) + " became node " +
+                                     std::to_string(last));
+    }
+    return last;
+}
+
 extern "C" int
 ad_torch_export(ad_model_t *self, ad_igraph_t **out, ad_err_t *err)
 {

@@ -2,6 +2,7 @@
 #ifndef AD_TORCH_INT_H
 #define AD_TORCH_INT_H
 
+#include "autodist/ad_infer.h"
 #include "autodist/ad_torch.h"
 
 #include <torch/torch.h>
@@ -31,6 +32,9 @@ struct NetImpl : nn::Module {
     bool channels_last = true;
     virtual Tensor forward(const Tensor &x) = 0;
     virtual int export_to(Exporter &e) = 0; /* the eval graph (BatchNorm folded); last node */
+    virtual void after_step()
+    {
+    } /* after each optimiser step (masks) */
     Tensor run(const Tensor &x)
     {
         if (channels_last && x.device().is_cpu())
@@ -277,6 +281,30 @@ struct MobilenetV2Impl : NetImpl {
 /* --------------------------------------------------------------------------
  * The model handle.
  */
+/*
+ * A network built from an inference artifact's fp32 graph (ad_torch_graph.cpp):
+ * fine-tuning a pruned model.  Its convolutions and linear layers start from
+ * the artifact's weights; a weight the artifact holds at zero (magnitude
+ * pruning) is held there after every step.  It exports back to the same graph.
+ */
+struct GraphImpl : NetImpl {
+    struct Node {
+        ad_inode_op_t op;
+        int a, b;
+        ad_act_t act;
+        int k, stride, pad;       /* max-pooling */
+        nn::Conv2d conv{nullptr}; /* conv nodes */
+        nn::Linear lin{nullptr};  /* linear nodes */
+        Tensor mask;              /* 1 where the weight may move; undefined = everywhere */
+    };
+    std::vector<Node> nodes;
+
+    explicit GraphImpl(const ad_infer_t *m);
+    Tensor forward(const Tensor &x) override;
+    int export_to(Exporter &e) override;
+    void after_step() override;
+};
+
 struct ad_model {
     std::string name;                  /* zoo name */
     std::shared_ptr<NetImpl> net;      /* the network */
