@@ -160,7 +160,7 @@ test_training_unchanged(void **st)
     assert_null(strstr(cft_res.out, "fashion-mnist"));
     assert_non_null(strstr(cft_res.out, "infer:cnn-fp32"));
     cft_expect(cft_cli("--home", home, "runs", "--kind", "bogus", NULL), 2);
-    assert_non_null(strstr(cft_res.err, "expected train, infer or all"));
+    assert_non_null(strstr(cft_res.err, "expected train, infer, finetune or all"));
     cft_expect(cft_cli("--home", home, "speedup", "--json", NULL), 0);
     assert_null(strstr(cft_res.out, "infer:"));
 }
