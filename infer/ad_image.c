@@ -2,6 +2,7 @@
  * normalise */
 #include "autodist/ad_image.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +41,33 @@ s_jpeg_whole(const unsigned char *p, size_t len)
     return false;
 }
 
+/*
+ * Whether a binary PNM (P5, P6: what the page sends, docs/serve.md) holds all of its pixels
+ * after its header: stb_image decodes a truncated one with the missing pixels left as they
+ * happen to be.  w, h and comp are the header's, as stbi_info read them.
+ */
+static bool
+s_pnm_whole(const unsigned char *p, size_t len, int w, int h, int comp)
+{
+    size_t i = 2;
+    long v[3] = {0, 0, 0};
+
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace and # comments */
+            while (i < len && isspace(p[i]))
+                i++;
+            if (i >= len || p[i] != '#')
+                break;
+            while (i < len && p[i] != '\n')
+                i++;
+        }
+        while (i < len && isdigit(p[i]) && v[k] <= 65535)
+            v[k] = v[k] * 10 + (p[i++] - '0');
+    }
+    i++; /* the one whitespace before the pixels */
+    return i <= len && len - i >= (size_t)w * (size_t)h * (size_t)comp * (v[2] > 255 ? 2 : 1);
+}
+
 int
 ad_image_read(const void *data, size_t len, int channels, ad_image_t *img, ad_err_t *err)
 {
@@ -64,6 +92,9 @@ ad_image_read(const void *data, size_t len, int channels, ad_image_t *img, ad_er
                           AD_IMAGE_MAX_SIDE, AD_IMAGE_MAX_PIXELS);
     if (len >= 2 && p[0] == 0xFF && p[1] == 0xD8 && !s_jpeg_whole(p, len))
         return ad_err_set(err, AD_EDATA, "image: truncated JPEG (no end-of-image marker)");
+    if (len >= 2 && p[0] == 'P' && (p[1] == '5' || p[1] == '6') && !s_pnm_whole(p, len, w, h, comp))
+        return ad_err_set(err, AD_EDATA, "image: truncated PPM (fewer pixels than its %dx%d)", w,
+                          h);
     img->pixels = stbi_load_from_memory(p, (int)len, &w, &h, &comp, channels);
     if (!img->pixels)
         return ad_err_set(err, AD_EDATA, "image: cannot decode (%s)", s_why());

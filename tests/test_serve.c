@@ -87,6 +87,42 @@ test_jpeg_grey(void **state)
     free(px);
 }
 
+/*
+ * A binary PPM (P6) at the model's size, as the page sends a photo it scaled: its pixels
+ * exactly, normalised, nothing resized; a truncated one is refused.
+ */
+static void
+test_ppm_exact(void **state)
+{
+    static const char head[] = "P6\n4 2\n255\n";
+    unsigned char ppm[sizeof(head) - 1 + 4 * 2 * 3];
+    float out[3 * 2 * 4];
+    ad_err_t err = {0};
+
+    (void)state;
+    memcpy(ppm, head, sizeof(head) - 1);
+    for (int i = 0; i < 4 * 2 * 3; i++)
+        ppm[sizeof(head) - 1 + i] = (unsigned char)(i * 10);
+    assert_int_equal(ad_image_decode(ppm, sizeof(ppm), 3, 2, 4, s_mean, s_std, out, &err), 0);
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < 8; p++)
+            assert_float_equal(out[c * 8 + p], ((float)((p * 3 + c) * 10) / 255.0f - 0.5f) / 0.5f,
+                               1e-5);
+    assert_int_equal(ad_image_decode(ppm, sizeof(ppm) - 5, 3, 2, 4, s_mean, s_std, out, &err),
+                     AD_EDATA);
+    assert_non_null(strstr(err.msg, "truncated PPM"));
+    /* A comment in the header is allowed. */
+    {
+        static const char with[] = "P6\n# scaled by the page\n4 2\n255\n";
+        unsigned char ppm2[sizeof(with) - 1 + 4 * 2 * 3];
+
+        memcpy(ppm2, with, sizeof(with) - 1);
+        memcpy(ppm2 + sizeof(with) - 1, ppm + sizeof(head) - 1, 4 * 2 * 3);
+        assert_int_equal(ad_image_decode(ppm2, sizeof(ppm2), 3, 2, 4, s_mean, s_std, out, &err), 0);
+        assert_float_equal(out[1], ((float)30 / 255.0f - 0.5f) / 0.5f, 1e-5);
+    }
+}
+
 /* Bad bytes fail with a reason, never a crash: empty, text, truncated JPEG, a huge header. */
 static void
 test_bad(void **state)
@@ -121,6 +157,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_rgb),
         cmocka_unit_test(test_jpeg_grey),
+        cmocka_unit_test(test_ppm_exact),
         cmocka_unit_test(test_bad),
     };
 

@@ -59,7 +59,10 @@ CHROME=("$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disab
 timeout 120 "${CHROME[@]}" --window-size=1280,900 --dump-dom "$URL/?try=photo.jpg" \
     >"$TMP/dom.html" 2>"$TMP/chromium.log" ||
     fail "chromium --dump-dom failed: $(tail -3 "$TMP/chromium.log")"
-python3 - "$TMP/dom.html" <<'PYEOF' && ok "the page shows the class, 5 bars and the timings" ||
+# What the server answers for the photo itself (the JPEG, decoded and resized there).
+DIRECT=$(curl -s -F "image=@$TMP/web/photo.jpg" "$URL/api/predict" |
+         python3 -c 'import json, sys; print(json.load(sys.stdin)["class"])')
+python3 - "$TMP/dom.html" "$DIRECT" <<'PYEOF' && ok "the page shows the class, 5 bars and the timings" ||
 import re, sys
 html = open(sys.argv[1], encoding="utf-8").read()
 classes = ["red", "green", "blue", "cyan", "magenta", "yellow"]
@@ -85,6 +88,13 @@ check('id="model-name" class="pill">tiny-colours<' in html, "the model's name fr
 check("6 classes: red, green, blue, cyan, magenta, yellow" in html, "the model's classes")
 check(re.search(r'<img id="preview"[^>]*src="blob:', html), "the photo's preview")
 check(re.search(r'id="error"[^>]*hidden', html), "no error shown")
+# The 64x48 photo was scaled to the model's 16x16 on the page and sent as pixels: the
+# server's answer for it is still the photo's colour, and it decoded no JPEG.
+check("the photo was\n        <span id=\"sent\">sent as 16×16 pixels, scaled here from 64×48</span>"
+      in html, "the photo scaled on the page: %s" % re.findall(r'<span id="sent">[^<]*', html))
+check(m.group(1) == sys.argv[2],
+      "the photo scaled here has the class the server gives the JPEG itself (%s): %s"
+      % (sys.argv[2], m.group(1)))
 PYEOF
     fail "the rendered page (above)"
 

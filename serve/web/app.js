@@ -21,6 +21,12 @@ function showError(msg) {
   document.body.dataset.state = "error";
 }
 
+// The model's input ({channels, height, width} from /api/model) once known; photos are scaled
+// down to it here before they are sent.  modelRead settles when /api/model answered or failed.
+let modelInput = null;
+let modelReadDone;
+const modelRead = new Promise((resolve) => { modelReadDone = resolve; });
+
 // The model: its name, variant, classes (retried while the server warms up: 503).
 async function loadModel() {
   try {
@@ -32,6 +38,8 @@ async function loadModel() {
     }
     const m = await r.json();
     if (!r.ok) throw new Error(m.error || r.statusText);
+    if (m.input && m.input.width > 0 && m.input.height > 0)
+        modelInput = m.input;
     $("model-name").textContent = m.name;
     $("model-variant").textContent = [m.arch, m.variant].filter(Boolean).join(" · ");
     const facts = [];
@@ -49,6 +57,52 @@ async function loadModel() {
     $("model-name").textContent = "unavailable";
     showError(`Cannot read the model: ${err.message}`);
   }
+  modelReadDone();
+}
+
+// A photo larger than the model's input, scaled to that input on a canvas (as the server
+// would: the whole photo to width x height) and sent as a binary PPM: the upload is
+// width x height x 3 bytes instead of a phone's megabytes, and the server neither decodes
+// a JPEG nor resizes, which is most of its work per photo after the network itself.  The
+// canvas applies the photo's EXIF orientation, as the preview does.  null: send the file as
+// it is (no model input known, a photo no larger than it, or one the browser cannot draw).
+async function shrink(blob)
+{
+    if (!modelInput || typeof createImageBitmap !== "function")
+        return null;
+    let bmp;
+    try {
+        bmp = await createImageBitmap(blob);
+    } catch (e) {
+        return null; // the server says why it is not an image
+    }
+    const w = modelInput.width, h = modelInput.height, from = `${bmp.width}×${bmp.height}`;
+    if (bmp.width <= w && bmp.height <= h) {
+        bmp.close();
+        return null;
+    }
+    const canvas = document.createElement("canvas");
+    canvas.width = w;
+    canvas.height = h;
+    const g = canvas.getContext("2d");
+    g.imageSmoothingEnabled = true;
+    g.imageSmoothingQuality = "high";
+    g.drawImage(bmp, 0, 0, w, h);
+    bmp.close();
+    const rgba = g.getImageData(0, 0, w, h).data;
+    const head = `P6\n${w} ${h}\n255\n`;
+    const ppm = new Uint8Array(head.length + w * h * 3);
+    for (let i = 0; i < head.length; i++)
+        ppm[i] = head.charCodeAt(i);
+    for (let i = 0, j = head.length; i < w * h; i++, j += 3) {
+        ppm[j] = rgba[4 * i];
+        ppm[j + 1] = rgba[4 * i + 1];
+        ppm[j + 2] = rgba[4 * i + 2];
+    }
+    return {
+        blob : new Blob([ ppm ], {type : "image/x-portable-pixmap"}),
+        note : `sent as ${w}×${h} pixels, scaled here from ${from}`
+    };
 }
 
 function render(d, roundtrip) {
@@ -86,14 +140,17 @@ async function send(blob, name) {
   $("drop-hint").hidden = true;
   $("progress").hidden = false;
   document.body.dataset.state = "busy";
-  const form = new FormData();
-  form.append("image", blob, name || "photo");
   const t0 = performance.now();
   try {
-    const r = await fetch("api/predict?k=5", {method: "POST", body: form});
-    let d;
-    try {
-      d = await r.json();
+      await modelRead;
+      const small = await shrink(blob);
+      const form = new FormData();
+      form.append("image", small ? small.blob : blob, name || "photo");
+      $("sent").textContent = small ? small.note : `sent as it is (${blob.size} bytes)`;
+      const r = await fetch("api/predict?k=5", {method : "POST", body : form});
+      let d;
+      try {
+          d = await r.json();
     } catch (e) {
       throw new Error(`${r.status} ${r.statusText}`);
     }
