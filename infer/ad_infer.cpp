@@ -442,7 +442,7 @@ ad_infer_run(ad_infer_t *self, const float *x, int n, float *logits, ad_err_t *e
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "run: batch of %d samples", n);
-    return s_infer_guard(err, "run", [&]() {
+    return ad_cxx_guard(err, "run", [&]() {
         /* OpenMP's team size is per thread: a server's inference threads take the process's. */
         thread_local int t_threads = 0;
         int want = s_threads.load();

@@ -2,6 +2,7 @@
 #ifndef AD_INFER_INT_H
 #define AD_INFER_INT_H
 
+#include "autodist/ad_cxx_guard.h"
 #include "autodist/ad_infer.h"
 
 #include <ATen/core/ivalue.h>
@@ -80,22 +81,6 @@ struct ad_infer {
 /* Operation and activation names, as model.json spells them. */
 static const char *const s_op_names[] = {"input", "conv", "linear", "maxpool", "avgpool", "add"};
 static const char *const s_act_names[] = {"none", "relu", "relu6"};
-
-/* Run fn, turning any exception into an AD_ETORCH error. */
-template <typename Fn>
-static inline int
-s_infer_guard(ad_err_t *err, const char *what, Fn fn)
-{
-    try {
-        return fn();
-    } catch (const c10::Error &e) {
-        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what_without_backtrace());
-    } catch (const std::exception &e) {
-        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what());
-    } catch (...) {
-        return ad_err_set(err, AD_ETORCH, "%s: unknown C++ exception", what);
-    }
-}
 
 /* Append a prepared node after checking its inputs and shapes (sets its output shape). */
 int s_igraph_append(ad_igraph_t *g, INode &&n, ad_err_t *err);

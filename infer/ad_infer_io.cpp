@@ -303,7 +303,7 @@ s_igraph_save(const ad_igraph_t *self, const char *dir, const char *meta, ad_err
 extern "C" int
 ad_igraph_save(const ad_igraph_t *self, const char *dir, const char *meta, ad_err_t *err)
 {
-    return s_infer_guard(err, "save", [&]() { return s_igraph_save(self, dir, meta, err); });
+    return ad_cxx_guard(err, "save", [&]() { return s_igraph_save(self, dir, meta, err); });
 }
 
 /* --------------------------------------------------------------------------
@@ -708,7 +708,7 @@ extern "C" int
 ad_infer_load(const char *dir, ad_infer_t **out, ad_err_t *err)
 {
     *out = nullptr;
-    int rc = s_infer_guard(err, "load", [&]() { return s_load(dir, out, err); });
+    int rc = ad_cxx_guard(err, "load", [&]() { return s_load(dir, out, err); });
     if (rc == AD_ETORCH)
         rc = ad_err_set(err, AD_ECKPT, "%s: %s", dir, std::string(err ? err->msg : "").c_str());
     return rc;

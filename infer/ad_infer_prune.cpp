@@ -149,7 +149,7 @@ ad_infer_prune(ad_infer_t *self, double fraction, bool structured, const char *d
         return ad_err_set(err, AD_EINVAL, "prune: fraction %g is not in (0, 1)", fraction);
     if (self->int8)
         return ad_err_set(err, AD_EINVAL, "prune: the model is int8; prune its fp32 parent");
-    return s_infer_guard(err, "prune", [&]() {
+    return ad_cxx_guard(err, "prune", [&]() {
         c10::InferenceMode guard;
         ad_igraph_t g;
         g.nodes = self->g.nodes;
@@ -222,7 +222,7 @@ ad_infer_finetune(ad_infer_t *self, const float *x, const int64_t *y, int n, dou
                               "finetune: label %lld of sample %d is not in [0, "
                               "%d)",
                               (long long)y[i], i, classes);
-    return s_infer_guard(err, "finetune", [&]() {
+    return ad_cxx_guard(err, "finetune", [&]() {
         at::AutoGradMode grad(true);
         ad_igraph_t *g = &self->g;
         std::vector<at::Tensor> w(g->nodes.size()), b(g->nodes.size());

@@ -314,8 +314,8 @@ ad_infer_quantize_stream(ad_infer_t *self, ad_infer_calib_fn *next, void *arg, i
                           "%lldx%lldx%lld",
                           channels, height, width, (long long)in.c, (long long)in.h,
                           (long long)in.w);
-    return s_infer_guard(err, "quantize",
-                         [&]() { return s_quantize(self, next, arg, dir, meta, err); });
+    return ad_cxx_guard(err, "quantize",
+                        [&]() { return s_quantize(self, next, arg, dir, meta, err); });
 }
 
 /* The calibration samples of an array: where the next batch starts. */

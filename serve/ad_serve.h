@@ -8,6 +8,7 @@
 
 #include "autodist/ad_error.h"
 #include "autodist/ad_http.h"
+#include "autodist/ad_image.h"
 #include "autodist/ad_infer.h"
 
 /* ---- metrics (serve/ad_serve_metrics.c) ---------------------------------------------------- */
@@ -106,7 +107,8 @@ char *ad_serve_metrics_text(ad_serve_metrics_t *m, const char *name, const char 
 
 /* One queued request: its input and what its answer needs. */
 typedef struct ad_serve_item {
-    float *x;                   /* C x H x W normalised floats (owned) */
+    ad_image_t img;             /* the upload at the model's size, bytes (owned); the
+                                   batcher normalises it straight into its batch */
     int k;                      /* top-k classes to answer */
     ad_http_later_t *later;     /* the suspended request */
     double t_start;             /* when the handler began (ad_clock_now) */

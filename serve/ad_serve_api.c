@@ -40,18 +40,21 @@ s_top_k(const ad_http_req_t *req, int classes)
 }
 
 /*
- * The image bytes of a request into *data (new) and *len: a form's "image" or "file" part, or
- * the body of an image/\* or application/octet-stream request.  Returns 0, or answers res with
- * the error and returns -1.
+ * The image bytes of a request into *data and *len: a form's "image" or "file" part (a new
+ * buffer, also in *owned for the caller to free), or the body of an image/\* or
+ * application/octet-stream request itself (*owned NULL: no copy).  Returns 0, or answers res
+ * with the error and returns -1.
  */
 static int
-s_upload(ad_serve_t *serve, const ad_http_req_t *req, ad_http_res_t *res, char **data, size_t *len)
+s_upload(ad_serve_t *serve, const ad_http_req_t *req, ad_http_res_t *res, const char **data,
+         size_t *len, char **owned)
 {
     const char *type = ad_http_req_header(req, "Content-Type");
     const char *body = ad_http_req_body(req, len);
     int rc;
 
     *data = NULL;
+    *owned = NULL;
     if (*len == 0) {
         S_FAIL(serve, res, AD_SERVE_ERR_EMPTY, 400,
                "empty body: POST an image (JPEG, PNG) as the body or as the form field "
@@ -59,9 +62,10 @@ s_upload(ad_serve_t *serve, const ad_http_req_t *req, ad_http_res_t *res, char *
         return -1;
     }
     if (type && strncasecmp(type, "multipart/form-data", 19) == 0) {
-        rc = ad_http_req_part(req, "image", data, len, NULL, NULL);
+        rc = ad_http_req_part(req, "image", owned, len, NULL, NULL);
         if (rc == -ENOENT)
-            rc = ad_http_req_part(req, "file", data, len, NULL, NULL);
+            rc = ad_http_req_part(req, "file", owned, len, NULL, NULL);
+        *data = *owned;
         if (rc == AD_EPARSE) {
             S_FAIL(serve, res, AD_SERVE_ERR_NO_IMAGE, 400, "malformed multipart/form-data body");
             return -1;
@@ -72,8 +76,8 @@ s_upload(ad_serve_t *serve, const ad_http_req_t *req, ad_http_res_t *res, char *
             return -1;
         }
         if (*len == 0) {
-            free(*data);
-            *data = NULL;
+            free(*owned);
+            *data = *owned = NULL;
             S_FAIL(serve, res, AD_SERVE_ERR_EMPTY, 400, "the form's image is empty");
             return -1;
         }
@@ -81,8 +85,7 @@ s_upload(ad_serve_t *serve, const ad_http_req_t *req, ad_http_res_t *res, char *
     }
     if (type && (strncasecmp(type, "image/", 6) == 0 ||
                  strncasecmp(type, "application/octet-stream", 24) == 0)) {
-        *data = ad_malloc(*len);
-        memcpy(*data, body, *len);
+        *data = body;
         return 0;
     }
     S_FAIL(serve, res, AD_SERVE_ERR_CONTENT_TYPE, 415,
@@ -102,7 +105,8 @@ s_predict(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
     ad_image_t img;
     ad_err_t err = {0};
     double t0 = ad_clock_now(), t1;
-    char *data;
+    const char *data;
+    char *owned;
     size_t len;
     int k, rc;
 
@@ -116,20 +120,18 @@ s_predict(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
                ad_http_req_query(req, "k"));
         return 0;
     }
-    if (s_upload(serve, req, res, &data, &len))
+    if (s_upload(serve, req, res, &data, &len, &owned))
         return 0;
     rc = ad_image_read(data, len, serve->channels, &img, &err);
-    free(data);
+    free(owned);
     if (rc) {
         S_FAIL(serve, res, AD_SERVE_ERR_DECODE, 400, "%s", err.msg);
         return 0;
     }
     t1 = ad_clock_now();
     item = ad_calloc(1, sizeof(*item));
-    item->x = ad_malloc(sizeof(float) * (size_t)serve->channels * serve->height * serve->width);
-    rc =
-        ad_image_prepare(&img, serve->height, serve->width, serve->mean, serve->std, item->x, &err);
-    ad_image_release(&img);
+    item->img = img; /* the item's now: resized here, normalised by the batcher */
+    rc = ad_image_fit(&item->img, serve->height, serve->width, &err);
     if (rc) {
         ad_serve_item_free(item);
         S_FAIL(serve, res, AD_SERVE_ERR_DECODE, 400, "%s", err.msg);

@@ -41,6 +41,24 @@ int ad_image_read(const void *data, size_t len, int channels, ad_image_t *img, a
 int ad_image_prepare(const ad_image_t *img, int height, int width, const float mean[3],
                      const float std[3], float *out, ad_err_t *err);
 
+/*
+ * ad_image_prepare() in two steps, for a server that batches: resize img in place to width x
+ * height (nothing to do when it has that size; AD_EDATA if the resize fails), later
+ * normalise it with ad_image_normalize() into out (CHW floats).
+ */
+int ad_image_fit(ad_image_t *img, int height, int width, ad_err_t *err);
+
+/* A normalisation: byte b of channel c becomes lut[c][b]. */
+typedef struct ad_image_norm {
+    float lut[3][256]; /* (b / 255 - mean[c]) / std[c] */
+} ad_image_norm_t;
+
+/* The tables of mean and std (a std of 0 counts as 1), as the dataset normalises. */
+void ad_image_norm_init(ad_image_norm_t *n, const float mean[3], const float std[3]);
+
+/* img's pixels (HWC bytes) normalised by n into out: img->channels x height x width floats. */
+void ad_image_normalize(const ad_image_t *img, const ad_image_norm_t *n, float *out);
+
 /* Free img's pixels; NULL-safe and idempotent. */
 void ad_image_release(ad_image_t *img);
 

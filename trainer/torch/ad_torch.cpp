@@ -335,7 +335,7 @@ ad_torch_model_new(const ad_model_opts_t *opts, ad_model_t **out, ad_err_t *err)
     }
 
     auto m = std::make_unique<ad_model>();
-    int rc = ad_torch_guard(err, name.c_str(), [&]() {
+    int rc = ad_cxx_guard(err, name.c_str(), [&]() {
         torch::manual_seed(opts->seed);
         m->name = name;
         m->shape[0] = opts->channels;
@@ -471,7 +471,7 @@ ad_torch_set_optimizer(ad_model_t *self, const ad_optim_t *optim, ad_err_t *err)
     } else if (o.kind != AD_OPTIM_SGD) {
         return ad_err_set(err, AD_EINVAL, "unknown optimiser kind %d", (int)o.kind);
     }
-    return ad_torch_guard(err, "optimizer", [&]() {
+    return ad_cxx_guard(err, "optimizer", [&]() {
         self->opt = o;
         self->opt_steps = 0;
         self->m1 = torch::zeros_like(self->flat_p);
@@ -492,7 +492,7 @@ ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, in
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "forward_backward: batch of %d samples", n);
-    return ad_torch_guard(err, "forward/backward", [&]() {
+    return ad_cxx_guard(err, "forward/backward", [&]() {
         const int64_t *s = self->shape;
         Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
         Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
@@ -512,7 +512,7 @@ ad_torch_forward_backward(ad_model_t *self, const float *x, const int64_t *y, in
 extern "C" int
 ad_torch_step(ad_model_t *self, ad_err_t *err)
 {
-    return ad_torch_guard(err, "optimizer step", [&]() {
+    return ad_cxx_guard(err, "optimizer step", [&]() {
         torch::NoGradGuard ng;
         const ad_optim_t &o = self->opt;
         Tensor &p = self->flat_p;
@@ -555,7 +555,7 @@ ad_torch_evaluate(ad_model_t *self, const float *x, const int64_t *y, int n, dou
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "evaluate: batch of %d samples", n);
-    return ad_torch_guard(err, "evaluate", [&]() {
+    return ad_cxx_guard(err, "evaluate", [&]() {
         torch::NoGradGuard ng;
         const int64_t *s = self->shape;
         Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
@@ -582,7 +582,7 @@ ad_torch_sync_to_device(ad_model_t *self, ad_err_t *err)
 {
     if (self->device.is_cpu())
         return 0;
-    return ad_torch_guard(err, "copy to device", [&]() {
+    return ad_cxx_guard(err, "copy to device", [&]() {
         torch::NoGradGuard ng;
         self->flat_p.copy_(self->host_p);
         if (self->flat_b.defined())
@@ -596,7 +596,7 @@ ad_torch_sync_from_device(ad_model_t *self, ad_err_t *err)
 {
     if (self->device.is_cpu())
         return 0;
-    return ad_torch_guard(err, "copy from device", [&]() {
+    return ad_cxx_guard(err, "copy from device", [&]() {
         self->host_p.copy_(self->flat_p);
         if (self->flat_b.defined())
             self->host_b.copy_(self->flat_b);
@@ -688,7 +688,7 @@ ad_torch_save(ad_model_t *self, const char *path, ad_err_t *err)
         return ad_err_set(err, e == ENOSPC || e == EDQUOT ? -e : AD_EIO, "%s: cannot create: %s",
                           tmp.c_str(), strerror(e));
     }
-    rc = ad_torch_guard(err, path, [&]() {
+    rc = ad_cxx_guard(err, path, [&]() {
         torch::serialize::OutputArchive ar;
         ar.write("model", c10::IValue(self->name));
         ar.write("params", self->flat_p.cpu());
@@ -735,7 +735,7 @@ s_restore(Tensor &dst, const Tensor &src, const char *what)
 extern "C" int
 ad_torch_load(ad_model_t *self, const char *path, ad_err_t *err)
 {
-    int rc = ad_torch_guard(err, path, [&]() {
+    int rc = ad_cxx_guard(err, path, [&]() {
         torch::NoGradGuard ng;
         torch::serialize::InputArchive ar;
         ar.load_from(std::string(path));

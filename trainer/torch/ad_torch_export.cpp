@@ -180,7 +180,7 @@ ad_torch_export(ad_model_t *self, ad_igraph_t **out, ad_err_t *err)
     *out = nullptr;
     const int64_t *s = self->shape;
     ad_igraph_t *g = ad_igraph_new((int)s[0], (int)s[1], (int)s[2]);
-    int rc = ad_torch_guard(err, "export", [&]() {
+    int rc = ad_cxx_guard(err, "export", [&]() {
         torch::NoGradGuard ng;
         Exporter e{g, err};
         self->net->export_to(e);

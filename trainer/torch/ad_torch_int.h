@@ -2,6 +2,7 @@
 #ifndef AD_TORCH_INT_H
 #define AD_TORCH_INT_H
 
+#include "autodist/ad_cxx_guard.h"
 #include "autodist/ad_infer.h"
 #include "autodist/ad_torch.h"
 
@@ -327,22 +328,6 @@ struct ad_model {
     Tensor m1, m2;            /* SGD momentum or Adam moments */
     int64_t opt_steps = 0;    /* optimiser steps taken */
 };
-
-/* Run fn, turning any exception into an AD_ETORCH (or given) error. */
-template <typename Fn>
-int
-ad_torch_guard(ad_err_t *err, const char *what, Fn fn)
-{
-    try {
-        return fn();
-    } catch (const c10::Error &e) {
-        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what_without_backtrace());
-    } catch (const std::exception &e) {
-        return ad_err_set(err, AD_ETORCH, "%s: %s", what, e.what());
-    } catch (...) {
-        return ad_err_set(err, AD_ETORCH, "%s: unknown C++ exception", what);
-    }
-}
 
 /*
  * One training forward and backward of xt (labels yt, both on the device) with the

@@ -39,7 +39,7 @@ ad_torch_logits(ad_model_t *self, const float *x, int n, int classes, float *out
 {
     if (n < 1)
         return ad_err_set(err, AD_EINVAL, "logits: batch of %d samples", n);
-    return ad_torch_guard(err, "teacher forward", [&]() {
+    return ad_cxx_guard(err, "teacher forward", [&]() {
         torch::NoGradGuard ng;
         const int64_t *s = self->shape;
         Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
@@ -66,7 +66,7 @@ ad_torch_kd_loss(const float *student, const float *teacher, const int64_t *y, i
 
     if (rc)
         return rc;
-    return ad_torch_guard(err, "distill loss", [&]() {
+    return ad_cxx_guard(err, "distill loss", [&]() {
         torch::NoGradGuard ng;
         Tensor st = torch::from_blob((void *)student, {n, classes}, torch::kFloat32);
         Tensor tt = torch::from_blob((void *)teacher, {n, classes}, torch::kFloat32);
@@ -86,7 +86,7 @@ ad_torch_forward_backward_kd(ad_model_t *self, const float *x, const int64_t *y,
 
     if (rc)
         return rc;
-    return ad_torch_guard(err, "forward/backward (distill)", [&]() {
+    return ad_cxx_guard(err, "forward/backward (distill)", [&]() {
         const int64_t *s = self->shape;
         Tensor xt = torch::from_blob((void *)x, {n, s[0], s[1], s[2]}, torch::kFloat32);
         Tensor yt = torch::from_blob((void *)y, {n}, torch::kInt64);
