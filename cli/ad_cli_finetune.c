@@ -1,4 +1,5 @@
 /* ad_cli_finetune.c - optimize --prune's fine-tune as a job on the cluster (job key finetune:) */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -16,6 +17,18 @@
  * artifact says it was trained on (model.json's source.dataset).
  */
 
+/* s as a YAML double-quoted scalar (a JSON string is one), quotes and backslashes escaped. */
+static void
+s_put_str(FILE *f, const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+
+    fputs(text ? text : "\"\"", f);
+    free(text);
+    json_decref(j);
+}
+
 /* source.dataset of model.json as a job file's dataset: and data_dir: lines into f. */
 static int
 s_dataset_lines(FILE *f, const char *dir, const json_t *meta)
@@ -31,8 +44,10 @@ s_dataset_lines(FILE *f, const char *dir, const json_t *meta)
                            "export the model again)",
                            dir);
     if (!strcmp(name, "imagefolder")) {
-        fprintf(f, "dataset: {imagefolder: {path: \"%s\", image_size: %" JSON_INTEGER_FORMAT "}}\n",
-                data ? data : "", json_integer_value(json_object_get(ds, "image_size")));
+        fputs("dataset: {imagefolder: {path: ", f);
+        s_put_str(f, data);
+        fprintf(f, ", image_size: %" JSON_INTEGER_FORMAT "}}\n",
+                json_integer_value(json_object_get(ds, "image_size")));
     } else if (!strcmp(name, "synthetic")) {
         fprintf(f,
                 "dataset: {synthetic: {shape: [%" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
@@ -44,9 +59,14 @@ s_dataset_lines(FILE *f, const char *dir, const json_t *meta)
                 json_integer_value(json_object_get(ds, "classes")),
                 json_integer_value(json_object_get(ds, "samples")));
     } else {
-        fprintf(f, "dataset: %s\n", name);
-        if (data)
-            fprintf(f, "data_dir: \"%s\"\n", data);
+        fputs("dataset: ", f);
+        s_put_str(f, name);
+        fputc('\n', f);
+        if (data) {
+            fputs("data_dir: ", f);
+            s_put_str(f, data);
+            fputc('\n', f);
+        }
     }
     if (json_is_integer(json_object_get(ds, "seed")))
         fprintf(f, "seed: %" JSON_INTEGER_FORMAT "\n",
@@ -54,12 +74,29 @@ s_dataset_lines(FILE *f, const char *dir, const json_t *meta)
     return 0;
 }
 
+/*
+ * The job's name: the folder's, "-finetune" after it, as a job name may be (other
+ * characters become '-', at most AD_JOB_NAME_MAX, starting with a letter or digit).
+ */
+static void
+s_job_name(const char *dir, char *name, size_t size)
+{
+    const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    static const char tail[] = "-finetune";
+    size_t n = 0, keep = AD_JOB_NAME_MAX - (sizeof(tail) - 1);
+
+    if (!isalnum((unsigned char)*base))
+        name[n++] = 'm';
+    for (; *base && n < keep && n + 1 < size; base++)
+        name[n++] = isalnum((unsigned char)*base) || strchr("._-", *base) ? *base : '-';
+    snprintf(name + n, size - n, "%s", tail);
+}
+
 /* Write ft->dir/finetune.yaml into path.  0 or an exit status. */
 static int
 s_write_job(const ad_cli_finetune_t *ft, const char *path)
 {
-    char mpath[PATH_MAX + 16], layout[64];
-    const char *base = strrchr(ft->dir, '/') ? strrchr(ft->dir, '/') + 1 : ft->dir;
+    char mpath[PATH_MAX + 16], layout[64], name[AD_JOB_NAME_MAX + 1];
     json_error_t je;
     json_t *meta;
     FILE *f;
@@ -79,9 +116,14 @@ s_write_job(const ad_cli_finetune_t *ft, const char *path)
     fprintf(f, "# Written by autodist optimize: fine-tunes the pruned model in this folder on the\n"
                "# cluster (docs/inference.md).  autodist submit runs it again; autodist export\n"
                "# RUN -o DIR makes the artifact of its run.\n");
-    fprintf(f, "name: %s-finetune\n", base);
-    fprintf(f, "model: %s\n", ft->arch);
-    fprintf(f, "finetune: \"%s\"\n", ft->dir);
+    s_job_name(ft->dir, name, sizeof(name));
+    fprintf(f, "name: %s\n", name);
+    fputs("model: ", f);
+    s_put_str(f, ft->arch);
+    fputc('\n', f);
+    fputs("finetune: ", f);
+    s_put_str(f, ft->dir);
+    fputc('\n', f);
     rc = s_dataset_lines(f, ft->dir, meta);
     fprintf(f, "steps: %" PRId64 "\n", ft->steps);
     fprintf(f, "batch_size: %" PRId64 "\n", ft->batch);

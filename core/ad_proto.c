@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -749,14 +750,21 @@ s_unreachable(const char *endpoint, const char *keys_dir, int timeout_ms, ad_err
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |          \
      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
-/* A PAIR that receives sock's handshake events, or NULL (then requests only time out). */
+/*
+ * A PAIR that receives sock's handshake events, or NULL (then requests only time out).
+ * Each monitor gets an endpoint of its own: named after the socket's address, a new socket
+ * at a freed one's address could meet that one's endpoint still bound (a closed socket's
+ * inproc name goes only when ZeroMQ's reaper gets to it), and without its monitor a
+ * refused key waits out the whole timeout.
+ */
 static zsock_t *
 s_monitor_new(zsock_t *sock)
 {
+    static atomic_uint_fast64_t next;
     char ep[64];
     zsock_t *pair;
 
-    snprintf(ep, sizeof(ep), "inproc://ad-proto-monitor-%p", (void *)sock);
+    snprintf(ep, sizeof(ep), "inproc://ad-proto-monitor-%" PRIuFAST64, atomic_fetch_add(&next, 1));
     if (zmq_socket_monitor(zsock_resolve(sock), ep, S_MONITOR_EVENTS) != 0)
         return NULL;
     pair = zsock_new(ZMQ_PAIR);

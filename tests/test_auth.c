@@ -443,7 +443,8 @@ test_unknown_key_logged_once(void **st)
         int rc = s_req(forged, "NODES", NULL, NULL, &err);
 
         if (rc != -EACCES)
-            fail_msg("try %d: rc %d (%s), expected -EACCES", i, rc, err.msg);
+            fail_msg("try %d: rc %d (%s), expected -EACCES; the coordinator's log:\n%s", i, rc,
+                     err.msg, adt_slurp(s_log, NULL));
     }
     assert_int_equal(s_log_count("refused a connection"), 1);
     assert_int_equal(s_log_count("unknown key"), 1);
