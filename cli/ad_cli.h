@@ -112,7 +112,7 @@ typedef struct ad_cli_finetune {
 
 /*
  * Write ft->dir/finetune.yaml (the artifact's dataset, ft's steps, batch and
- * layout, SGD at lr 0.01), apply the sets, submit it and wait for it; *job gets
+ * layout, SGD at lr 0.001), apply the sets, submit it and wait for it; *job gets
  * its id.  Returns an exit status (AD_CLI_EXIT_OK once it COMPLETED).
  */
 int ad_cli_finetune_job(ad_cli_t *cli, const ad_cli_finetune_t *ft, int64_t *job);
