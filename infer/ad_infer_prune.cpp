@@ -1,4 +1,5 @@
-/* ad_infer_prune.cpp - pruning (unstructured and by channel) and fine-tuning of fp32 graphs */
+/* ad_infer_prune.cpp - pruning of fp32 graphs, unstructured and by channel (the fine-tune that
+ * follows is the trainer's: ad_torch_model_new with .artifact) */
 #include "ad_infer_int.h"
 
 #include <algorithm>
@@ -165,92 +166,5 @@ ad_infer_prune(ad_infer_t *self, double fraction, bool structured, const char *d
         if (rc)
             return rc;
         return ad_igraph_save(&g, dir, m.c_str(), err);
-    });
-}
-
-/* The fp32 graph's forward with autograd (no in-place work on what backward needs). */
-static at::Tensor
-s_train_forward(const ad_igraph_t *g, const at::Tensor &x, const std::vector<at::Tensor> &w,
-                const std::vector<at::Tensor> &b)
-{
-    std::vector<at::Tensor> v(g->nodes.size());
-    v[0] = x;
-    for (size_t k = 1; k < g->nodes.size(); k++) {
-        const INode &n = g->nodes[k];
-        const at::Tensor &a = v[n.a];
-        at::Tensor y;
-        switch (n.op) {
-        case OP_CONV:
-            y = at::conv2d(a, w[k], b[k], {n.stride, n.stride}, {n.pad, n.pad}, {1, 1}, n.groups);
-            break;
-        case OP_LINEAR:
-            y = at::linear(a.reshape({a.size(0), -1}), w[k], b[k]);
-            break;
-        case OP_MAXPOOL:
-            y = at::max_pool2d(a, {n.kh, n.kh}, {n.stride, n.stride}, {n.pad, n.pad}, {1, 1});
-            break;
-        case OP_AVGPOOL:
-            y = at::adaptive_avg_pool2d(a, {1, 1}).flatten(1);
-            break;
-        case OP_ADD:
-            y = a + v[n.b];
-            break;
-        }
-        if (n.act == AD_ACT_RELU)
-            y = at::relu(y);
-        else if (n.act == AD_ACT_RELU6)
-            y = at::hardtanh(y, 0.0, 6.0);
-        v[k] = y;
-    }
-    return v.back();
-}
-
-extern "C" int
-ad_infer_finetune(ad_infer_t *self, const float *x, const int64_t *y, int n, double lr,
-                  double *loss, ad_err_t *err)
-{
-    if (n < 1)
-        return ad_err_set(err, AD_EINVAL, "finetune: batch of %d samples", n);
-    if (self->int8)
-        return ad_err_set(err, AD_EINVAL,
-                          "finetune: the model is int8; fine-tune its fp32 "
-                          "parent");
-    int classes = (int)self->g.nodes.back().c;
-    for (int i = 0; i < n; i++)
-        if (y[i] < 0 || y[i] >= classes)
-            return ad_err_set(err, AD_EINVAL,
-                              "finetune: label %lld of sample %d is not in [0, "
-                              "%d)",
-                              (long long)y[i], i, classes);
-    return ad_cxx_guard(err, "finetune", [&]() {
-        at::AutoGradMode grad(true);
-        ad_igraph_t *g = &self->g;
-        std::vector<at::Tensor> w(g->nodes.size()), b(g->nodes.size());
-        for (size_t k = 0; k < g->nodes.size(); k++) {
-            if (g->nodes[k].op != OP_CONV && g->nodes[k].op != OP_LINEAR)
-                continue;
-            w[k] = g->nodes[k].wt.clone().requires_grad_(true);
-            b[k] = g->nodes[k].bias.clone().requires_grad_(true);
-        }
-        const INode &in = g->nodes[0];
-        at::Tensor xt = at::from_blob((void *)x, {n, in.c, in.h, in.w}, at::kFloat);
-        at::Tensor yt = at::from_blob((void *)y, {n}, at::kLong);
-        at::Tensor l = at::cross_entropy_loss(s_train_forward(g, xt, w, b), yt);
-        l.backward();
-        at::NoGradGuard ng;
-        for (size_t k = 0; k < g->nodes.size(); k++) {
-            if (!w[k].defined())
-                continue;
-            INode &nd = g->nodes[k];
-            /* Weights pruned to zero stay zero. */
-            at::Tensor mask = nd.wt.ne(0).to(at::kFloat);
-            nd.wt = (w[k].detach() - lr * w[k].grad() * mask).contiguous();
-            nd.bias = (b[k].detach() - lr * b[k].grad()).contiguous();
-        }
-        /* The convolution primitives hold the old weights. */
-        self->dnnl = s_dnnl_cache_new();
-        if (loss)
-            *loss = l.item<double>();
-        return 0;
     });
 }

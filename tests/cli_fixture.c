@@ -51,6 +51,20 @@ cft_begin(const char *tag)
 }
 
 int
+cft_cluster_up(char *home, size_t size, char ep[3][64])
+{
+    snprintf(home, size, "%s/home", cft_tmp);
+    for (int i = 0; i < 3; i++)
+        adt_free_endpoint(ep[i], 64);
+    if (cft_cli("--home", home, "--coordinator", ep[0], "up", "--agents", "1", "--no-bench",
+                "--agent-endpoint", ep[1], "--metrics-endpoint", ep[2], NULL) != 0) {
+        fprintf(stderr, "autodist up failed (%d):\n%s%s", cft_res.status, cft_res.out, cft_res.err);
+        return -1;
+    }
+    return 0;
+}
+
+int
 cft_end(int failed)
 {
     if (!failed)

@@ -29,4 +29,12 @@ int cft_begin(const char *tag);
  * the program's exit status. */
 int cft_end(int failed);
 
+/*
+ * `autodist up` of a cluster of one agent (no bench) for the tests: home becomes
+ * cft_tmp/home (size bytes), ep[0..2] free endpoints for its clients, agents and metrics
+ * (64 bytes each).  0, or -1 after saying on stderr why up failed.  `autodist --home HOME
+ * --coordinator EP0 down` stops it.
+ */
+int cft_cluster_up(char *home, size_t size, char ep[3][64]);
+
 #endif

@@ -29,15 +29,7 @@ static int
 s_setup(void **st)
 {
     (void)st;
-    snprintf(s_home, sizeof(s_home), "%s/home", cft_tmp);
-    for (int i = 0; i < 3; i++)
-        adt_free_endpoint(s_ep[i], sizeof(s_ep[i]));
-    if (cft_cli("--home", s_home, "--coordinator", s_ep[0], "up", "--agents", "1", "--no-bench",
-                "--agent-endpoint", s_ep[1], "--metrics-endpoint", s_ep[2], NULL)) {
-        fprintf(stderr, "autodist up failed (%d):\n%s%s", cft_res.status, cft_res.out, cft_res.err);
-        return -1;
-    }
-    return 0;
+    return cft_cluster_up(s_home, sizeof(s_home), s_ep);
 }
 
 static int

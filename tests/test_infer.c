@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ad_test.h"
+#include "infer_fixture.h"
 #include "autodist/ad_data.h"
 #include "autodist/ad_infer.h"
 #include "autodist/ad_torch.h"
@@ -93,40 +94,11 @@ s_export_load(ad_model_t *m, const char *arch, char *dir, size_t len)
     return inf;
 }
 
-/*
- * The engine's logits against the training model's eval forward: ad_torch_evaluate's
- * cross-entropy of sample i for label k is logsumexp(z_i) - z_ik, so the log-softmax of
- * the engine's logits must match it for every label.
- */
+/* The engine's logits against the training model's eval forward (infer_fixture.c). */
 static void
 s_check_same(ad_model_t *m, ad_infer_t *inf, const float *x, int n, int per, const char *arch)
 {
-    float logits[N * CLASSES];
-    ad_err_t err = {0};
-    double worst = 0;
-
-    assert_int_equal(ad_infer_run(inf, x, n, logits, &err), 0);
-    for (int i = 0; i < n; i++) {
-        double mx = -INFINITY, lse = 0;
-        for (int k = 0; k < CLASSES; k++)
-            mx = fmax(mx, logits[i * CLASSES + k]);
-        for (int k = 0; k < CLASSES; k++)
-            lse += exp(logits[i * CLASSES + k] - mx);
-        lse = mx + log(lse);
-        for (int k = 0; k < CLASSES; k++) {
-            int64_t y = k;
-            double loss = 0;
-            if (ad_torch_evaluate(m, x + (size_t)i * per, &y, 1, &loss, NULL, &err))
-                fail_msg("evaluate: %s", err.msg);
-            double want = loss, got = lse - logits[i * CLASSES + k];
-            double d = fabs(want - got) / fmax(1.0, fabs(want));
-            worst = fmax(worst, d);
-            if (getenv("AD_TEST_VERBOSE"))
-                printf("%s i=%d k=%d want %g got %g\n", arch, i, k, want, got);
-        }
-    }
-    if (worst > 1e-3)
-        fail_msg("%s: the engine's log-softmax differs from the model's by %g", arch, worst);
+    ift_check_same(m, inf, x, n, per, CLASSES, arch);
 }
 
 static void
@@ -902,18 +874,7 @@ test_prune_cnn(void **state)
     assert_true(ratio > 0.48 && ratio < 0.58);
     s_expect_runs(up, x, N);
 
-    /* Fine-tuning a fixed batch lowers its loss, and zeroed weights stay zero (same size). */
-    int64_t y[N] = {1, 2, 3, 4};
-    double l0 = 0, l1 = 0, l2 = 0;
-    assert_int_equal(ad_infer_finetune(up, x, y, N, 0.05, &l0, &err), 0);
-    assert_int_equal(ad_infer_finetune(up, x, y, N, 0.05, &l1, &err), 0);
-    assert_int_equal(ad_infer_finetune(up, x, y, N, 0.05, &l2, &err), 0);
-    if (getenv("AD_TEST_VERBOSE"))
-        printf("finetune losses %g %g %g\n", l0, l1, l2);
-    assert_true(l2 < l1 && l1 < l0);
-    int64_t bad[N] = {1, 2, 3, 10};
-    assert_int_equal(ad_infer_finetune(up, x, bad, N, 0.05, &l0, &err), AD_EINVAL);
-    adt_assert_has(err.msg, "label 10 of sample 3");
+    /* Saved again (what a fine-tune does, test_torch_graph), it is the same model. */
     char tdir[512];
     adt_fresh_dir(tdir, sizeof tdir, "tuned");
     assert_int_equal(ad_infer_save(up, tdir, "{\"note\": \"tuned\"}", &err), 0);
@@ -922,7 +883,7 @@ test_prune_cnn(void **state)
     assert_int_equal(ad_infer_bytes(tuned), ad_infer_bytes(up));
     adt_assert_has(ad_infer_meta(tuned), "\"note\": \"tuned\"");
     assert_string_equal(ad_infer_arch(tuned), "cnn");
-    /* The saved fine-tuned model gives the fine-tuned answers. */
+    /* The saved model gives the same answers. */
     float za[N * CLASSES], zb[N * CLASSES];
     assert_int_equal(ad_infer_run(up, x, N, za, &err), 0);
     assert_int_equal(ad_infer_run(tuned, x, N, zb, &err), 0);
@@ -936,7 +897,6 @@ test_prune_cnn(void **state)
     assert_int_equal(ad_infer_quantize(fp, x, N, 1, 28, 28, qdir, NULL, &err), 0);
     assert_int_equal(ad_infer_load(qdir, &q, &err), 0);
     assert_int_equal(ad_infer_prune(q, 0.5, true, qdir, NULL, &err), AD_EINVAL);
-    assert_int_equal(ad_infer_finetune(q, x, y, N, 0.05, &l0, &err), AD_EINVAL);
     ad_infer_free(&q);
     ad_infer_free(&tuned);
     ad_infer_free(&up);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ad_test.h"
+#include "infer_fixture.h"
 #include "autodist/ad_infer.h"
 #include "autodist/ad_torch.h"
 
@@ -97,37 +98,11 @@ s_from(const char *dir, int c, int h, int w)
     return m;
 }
 
-/*
- * The model's eval forward against the engine on the same artifact: ad_torch_evaluate's
- * cross-entropy of sample i for label k is logsumexp(z_i) - z_ik.
- */
+/* The model's eval forward against the engine on the same artifact (infer_fixture.c). */
 static void
 s_check_same(ad_model_t *m, ad_infer_t *inf, const float *x, int per, const char *what)
 {
-    float z[N * CLASSES];
-    ad_err_t err = {0};
-    double worst = 0;
-
-    assert_int_equal(ad_infer_run(inf, x, N, z, &err), 0);
-    for (int i = 0; i < N; i++) {
-        double mx = -INFINITY, lse = 0;
-
-        for (int k = 0; k < CLASSES; k++)
-            mx = fmax(mx, z[i * CLASSES + k]);
-        for (int k = 0; k < CLASSES; k++)
-            lse += exp(z[i * CLASSES + k] - mx);
-        lse = mx + log(lse);
-        for (int k = 0; k < CLASSES; k++) {
-            int64_t y = k;
-            double loss = 0;
-
-            if (ad_torch_evaluate(m, x + (size_t)i * per, &y, 1, &loss, NULL, &err))
-                fail_msg("evaluate: %s", err.msg);
-            worst = fmax(worst, fabs(loss - (lse - z[i * CLASSES + k])) / fmax(1.0, fabs(loss)));
-        }
-    }
-    if (worst > 1e-3)
-        fail_msg("%s: the training model differs from the engine by %g", what, worst);
+    ift_check_same(m, inf, x, N, per, CLASSES, what);
 }
 
 /* Zero weights of every conv and linear node of inf (a fp32 graph). */

@@ -831,11 +831,19 @@ out_free:
     return rc;
 }
 
-/* steps SGD steps of 32 training samples on the pruned artifact in dir, saved again. */
+/*
+ * steps SGD steps (lr 0.01) of 32 training samples on the pruned artifact in dir, saved again:
+ * the trainer's model of an artifact's graph (ad_torch_model_new with .artifact, as a job
+ * with finetune: trains it), which holds pruned weights at zero.
+ */
 static int
 s_finetune(const opts_t *o, const char *text, ad_err_t *err)
 {
-    ad_infer_t *model = NULL;
+    ad_model_opts_t mo = {.seed = 1, .device = AD_DEVICE_CPU, .artifact = o->out};
+    ad_optim_t sgd = {.kind = AD_OPTIM_SGD, .lr = 0.01};
+    ad_infer_t *art = NULL;
+    ad_model_t *model = NULL;
+    ad_igraph_t *g = NULL;
     ad_dataset_t *ds = NULL;
     json_t *meta = NULL;
     float *x = NULL;
@@ -843,13 +851,22 @@ s_finetune(const opts_t *o, const char *text, ad_err_t *err)
     double loss = NAN;
     int rc;
 
-    rc = s_load(o->out, &model, err);
+    rc = s_load(o->out, &art, err);
     if (!rc)
-        rc = s_open_data(o->out, model, AD_SPLIT_TRAIN, &meta, &ds, err);
+        rc = s_open_data(o->out, art, AD_SPLIT_TRAIN, &meta, &ds, err);
+    if (!rc) {
+        ad_infer_shape(art, &mo.channels, &mo.height, &mo.width);
+        mo.classes = ad_infer_classes(art);
+        rc = ad_torch_model_new(&mo, &model, err);
+    }
+    if (!rc)
+        rc = ad_torch_set_optimizer(model, &sgd, err);
     for (int64_t s = 0; !rc && s < o->finetune; s++) {
         rc = s_train_samples(ds, 32, s * 7919, &x, &y, err);
         if (!rc)
-            rc = ad_infer_finetune(model, x, y, 32, 0.01, &loss, err);
+            rc = ad_torch_forward_backward(model, x, y, 32, 1.0 / 32, &loss, NULL, err);
+        if (!rc)
+            rc = ad_torch_step(model, err);
         free(x);
         free(y);
         x = NULL;
@@ -859,10 +876,14 @@ s_finetune(const opts_t *o, const char *text, ad_err_t *err)
                        loss);
     }
     if (!rc)
-        rc = ad_infer_save(model, o->out, text, err);
+        rc = ad_torch_export(model, &g, err);
+    if (!rc)
+        rc = ad_igraph_save(g, o->out, text, err);
+    ad_igraph_free(&g);
+    ad_torch_model_free(&model);
     ad_data_close(&ds);
     json_decref(meta);
-    ad_infer_free(&model);
+    ad_infer_free(&art);
     return rc;
 }
 

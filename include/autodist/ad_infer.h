@@ -178,15 +178,6 @@ int ad_infer_quantize_stream(ad_infer_t *self, ad_infer_calib_fn *next, void *ar
 int ad_infer_prune(ad_infer_t *self, double fraction, bool structured, const char *dir,
                    const char *meta, ad_err_t *err);
 
-/*
- * Fine-tune an fp32 artifact in place for one SGD step on n labelled samples
- * (x as for ad_infer_run, y in [0, classes)) at learning rate lr; *loss gets
- * the mean cross-entropy.  Pruned channels stay pruned, zeroed weights stay
- * zero.  ad_infer_save() writes the result.
- */
-int ad_infer_finetune(ad_infer_t *self, const float *x, const int64_t *y, int n, double lr,
-                      double *loss, ad_err_t *err);
-
 /* What a node of a loaded graph does (ad_infer_node). */
 typedef enum {
     AD_INODE_INPUT = 0,   /* node 0: the input */
