@@ -12,6 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+float *
+ift_inputs(int n, int per, unsigned seed)
+{
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)per);
+
+    assert_non_null(x);
+    for (int i = 0; i < n * per; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+    }
+    return x;
+}
+
 void
 ift_check_same(ad_model_t *m, ad_infer_t *inf, const float *x, int n, int per, int classes,
                const char *what)

@@ -5,6 +5,9 @@
 #include "autodist/ad_infer.h"
 #include "autodist/ad_torch.h"
 
+/* n x per deterministic floats in [-1, 1] from seed (the caller frees them). */
+float *ift_inputs(int n, int per, unsigned seed);
+
 /*
  * Fail the test unless the engine's logits of n samples x (per floats each) on inf match the
  * training model m's eval forward to 1e-3: ad_torch_evaluate's cross-entropy of sample i for

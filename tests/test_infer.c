@@ -35,19 +35,6 @@ s_model(const char *name, int c, int h, int w)
     return m;
 }
 
-/* Deterministic inputs in [-1, 1]. */
-static float *
-s_inputs(int n, int per, unsigned seed)
-{
-    float *x = malloc(sizeof(float) * (size_t)n * (size_t)per);
-
-    for (int i = 0; i < n * per; i++) {
-        seed = seed * 1103515245u + 12345u;
-        x[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
-    }
-    return x;
-}
-
 /* A few SGD steps so the BatchNorm statistics and weights move off their initial values. */
 static void
 s_train(ad_model_t *m, int per)
@@ -55,7 +42,7 @@ s_train(ad_model_t *m, int per)
     ad_optim_t opt = {.kind = AD_OPTIM_SGD, .lr = 0.05, .momentum = 0.9};
     ad_err_t err = {0};
     int64_t y[8];
-    float *x = s_inputs(8, per, 99);
+    float *x = ift_inputs(8, per, 99);
 
     for (int i = 0; i < 8; i++)
         y[i] = i % CLASSES;
@@ -121,7 +108,7 @@ test_export_matches_every_model(void **state)
 
         s_train(m, per);
         ad_infer_t *inf = s_export_load(m, zoo[z].name, dir, sizeof dir);
-        float *x = s_inputs(N, per, 5 + (unsigned)z);
+        float *x = ift_inputs(N, per, 5 + (unsigned)z);
 
         s_check_same(m, inf, x, N, per, zoo[z].name);
         ad_infer_shape(inf, &c, &h, &w);
@@ -576,7 +563,7 @@ test_int8_resnet18_and_mobilenet_run(void **state)
 
         s_train(m, per);
         ad_infer_t *fp = s_export_load(m, names[z], dir, sizeof dir);
-        float *cal = s_inputs(16, per, 3), logits[4 * CLASSES], lf[4 * CLASSES];
+        float *cal = ift_inputs(16, per, 3), logits[4 * CLASSES], lf[4 * CLASSES];
         adt_fresh_dir(qdir, sizeof qdir, "int8");
         if (ad_infer_quantize(fp, cal, 16, 3, s, s, qdir, NULL, &err))
             fail_msg("quantize %s: %s", names[z], err.msg);
@@ -659,8 +646,8 @@ static void
 test_mutated_artifacts_never_crash(void **state)
 {
     ad_err_t err = {0};
-    float *w = s_inputs(1, 4 * 2 * 9, 1), *w2 = s_inputs(1, 4 * 4 * 9, 2);
-    float *lw = s_inputs(1, 10 * 64, 3);
+    float *w = ift_inputs(1, 4 * 2 * 9, 1), *w2 = ift_inputs(1, 4 * 4 * 9, 2);
+    float *lw = ift_inputs(1, 10 * 64, 3);
     ad_igraph_t *g = ad_igraph_new(2, 8, 8);
     int a = ad_igraph_conv(g, 0, w, 4, 3, 3, NULL, 1, 1, 1, AD_ACT_RELU, &err);
     int b = ad_igraph_conv(g, a, w2, 4, 3, 3, NULL, 1, 1, 1, AD_ACT_NONE, &err);
@@ -668,7 +655,7 @@ test_mutated_artifacts_never_crash(void **state)
     int p = ad_igraph_maxpool(g, s, 2, 2, 0, &err);
     assert_int_equal(ad_igraph_linear(g, p, lw, 10, NULL, AD_ACT_NONE, &err), 5);
     char dir[512], mpath[600], wpath[600];
-    float *cal = s_inputs(4, 128, 4);
+    float *cal = ift_inputs(4, 128, 4);
     ad_infer_t *inf = NULL;
 
     adt_fresh_dir(dir, sizeof dir, "fuzz");
@@ -747,7 +734,7 @@ test_runs_from_several_threads(void **state)
     char dir[512], qdir[512];
     ad_err_t err = {0};
     ad_infer_t *fp = s_export_load(m, "cnn", dir, sizeof dir), *q = NULL;
-    float *x = s_inputs(N, 784, 77), want[N * CLASSES];
+    float *x = ift_inputs(N, 784, 77), want[N * CLASSES];
 
     adt_fresh_dir(qdir, sizeof qdir, "q");
     assert_int_equal(ad_infer_quantize(fp, x, N, 1, 28, 28, qdir, NULL, &err), 0);
@@ -785,7 +772,7 @@ s_prune_same(ad_igraph_t *g, int64_t want_params)
     char dir[512], pdir[512];
     ad_err_t err = {0};
     ad_infer_t *inf = NULL;
-    float *x = s_inputs(N, 36, 8), za[N * CLASSES], zb[N * CLASSES];
+    float *x = ift_inputs(N, 36, 8), za[N * CLASSES], zb[N * CLASSES];
 
     adt_fresh_dir(dir, sizeof dir, "zeros");
     assert_int_equal(ad_igraph_save(g, dir, NULL, &err), 0);
@@ -805,9 +792,9 @@ static void
 test_prune_structured_removes_the_right_channels(void **state)
 {
     ad_err_t err = {0};
-    float *w1 = s_inputs(1, 4 * 9, 1), *b1 = s_inputs(1, 4, 2), *lw = s_inputs(1, 10 * 36, 3);
-    float *dw = s_inputs(1, 4 * 9, 4), *db = s_inputs(1, 4, 5), *pw = s_inputs(1, 2 * 4, 6);
-    float pb[2] = {0.1f, 0.0f}, *lw2 = s_inputs(1, 10 * 2, 7);
+    float *w1 = ift_inputs(1, 4 * 9, 1), *b1 = ift_inputs(1, 4, 2), *lw = ift_inputs(1, 10 * 36, 3);
+    float *dw = ift_inputs(1, 4 * 9, 4), *db = ift_inputs(1, 4, 5), *pw = ift_inputs(1, 2 * 4, 6);
+    float pb[2] = {0.1f, 0.0f}, *lw2 = ift_inputs(1, 10 * 2, 7);
 
     /* Channels 1 and 3 of the first conv are zero, so are their bias and the depthwise bias. */
     for (int c = 1; c < 4; c += 2) {
@@ -846,7 +833,7 @@ test_prune_cnn(void **state)
 
     s_train(m, per);
     ad_infer_t *fp = s_export_load(m, "cnn", dir, sizeof dir);
-    float *x = s_inputs(N, per, 21);
+    float *x = ift_inputs(N, per, 21);
 
     assert_int_equal(ad_infer_prune(fp, 0.0, true, dir, NULL, &err), AD_EINVAL);
     adt_assert_has(err.msg, "fraction 0 is not in (0, 1)");
@@ -918,7 +905,7 @@ test_prune_structured_deep_models(void **state)
         char dir[512], sdir[512];
 
         ad_infer_t *fp = s_export_load(m, names[z], dir, sizeof dir);
-        float *x = s_inputs(N, per, 4);
+        float *x = ift_inputs(N, per, 4);
         ad_infer_t *sp = s_prune(fp, 0.5, true, sdir, sizeof sdir);
         if (getenv("AD_TEST_VERBOSE"))
             printf("%s structured: %lld -> %lld params\n", names[z], (long long)ad_infer_params(fp),
@@ -985,7 +972,7 @@ s_bench(void)
         char dir[512], qdir[512];
         ad_err_t err = {0};
         ad_infer_t *fp = s_export_load(m, cases[k].name, dir, sizeof dir), *q = NULL;
-        float *cal = s_inputs(32, per, 11);
+        float *cal = ift_inputs(32, per, 11);
 
         adt_fresh_dir(qdir, sizeof qdir, "int8");
         if (ad_infer_quantize(fp, cal, 8, cases[k].c, cases[k].h, cases[k].w, qdir, NULL, &err) ||

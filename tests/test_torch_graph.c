@@ -22,19 +22,6 @@
 #define N 4
 #define CLASSES 10
 
-/* Deterministic inputs in [-1, 1]. */
-static float *
-s_inputs(int n, int per, unsigned seed)
-{
-    float *x = malloc(sizeof(float) * (size_t)n * (size_t)per);
-
-    for (int i = 0; i < n * per; i++) {
-        seed = seed * 1103515245u + 12345u;
-        x[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
-    }
-    return x;
-}
-
 /* A zoo model trained a few steps, exported to a fresh folder (into dir) and loaded. */
 static ad_infer_t *
 s_artifact(const char *name, int c, int h, int w, char *dir, size_t len)
@@ -47,7 +34,7 @@ s_artifact(const char *name, int c, int h, int w, char *dir, size_t len)
     ad_igraph_t *g = NULL;
     ad_infer_t *inf = NULL;
     int64_t y[8];
-    float *x = s_inputs(8, c * h * w, 3);
+    float *x = ift_inputs(8, c * h * w, 3);
     char meta[128];
 
     if (ad_torch_model_new(&o, &m, &err) || ad_torch_set_optimizer(m, &opt, &err))
@@ -161,7 +148,7 @@ test_same_answers_as_the_engine(void **state)
             s_artifact(cases[i].name, cases[i].c, cases[i].h, cases[i].w, dir, sizeof dir);
         ad_infer_t *p = s_pruned(fp, cases[i].structured, pdir, sizeof pdir);
         ad_model_t *m = s_from(pdir, cases[i].c, cases[i].h, cases[i].w);
-        float *x = s_inputs(N, per, 11 + (unsigned)i);
+        float *x = ift_inputs(N, per, 11 + (unsigned)i);
 
         /* As many parameters as the pruned graph (structured: fewer than the parent's). */
         assert_int_equal(ad_torch_param_count(m), ad_infer_params(p));
@@ -194,7 +181,7 @@ test_pruned_weights_stay_zero(void **state)
     ad_optim_t opt = {.kind = AD_OPTIM_SGD, .lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3};
     ad_err_t err = {0};
     int64_t y[N] = {1, 2, 3, 4}, zeros = s_zeros(p);
-    float *x = s_inputs(N, 784, 21);
+    float *x = ift_inputs(N, 784, 21);
     double first = 0, last = 0;
 
     (void)state;
@@ -248,7 +235,7 @@ test_refused(void **state)
     ad_model_opts_t o = {.channels = 1, .height = 28, .width = 28, .classes = CLASSES};
     ad_err_t err = {0};
     ad_model_t *m = NULL;
-    float *x = s_inputs(N, 784, 5);
+    float *x = ift_inputs(N, 784, 5);
 
     (void)state;
     /* Another input shape, other classes, another architecture's name. */
