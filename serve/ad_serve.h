@@ -113,7 +113,7 @@ typedef struct ad_serve_item {
     ad_http_later_t *later;     /* the suspended request */
     double t_start;             /* when the handler began (ad_clock_now) */
     double decode_s;            /* decoding the upload */
-    double prepare_s;           /* resize and normalise */
+    double prepare_s;           /* resize (here) and normalise (in the batch), summed */
     double t_queued;            /* when it was queued */
     struct ad_serve_item *next; /* in the queue */
 } ad_serve_item_t;
@@ -171,8 +171,7 @@ typedef struct ad_serve {
     ad_serve_batcher_t *batcher; /* NULL until the model is warmed */
     ad_serve_metrics_t *metrics; /* counters for /metrics */
     atomic_bool ready;           /* loaded and warmed */
-    int channels, height, width; /* the input of one sample */
-    float mean[3], std[3];       /* its normalisation */
+    int channels, height, width; /* the input of one sample (the batcher normalises it) */
 } ad_serve_t;
 
 /* Route /api/predict, /api/health, /api/ready, /api/model, /metrics and the page in web. */

@@ -95,7 +95,8 @@ s_upload(ad_serve_t *serve, const ad_http_req_t *req, ad_http_res_t *res, const 
     return -1;
 }
 
-/* POST /api/predict: decode and prepare the image here, queue it, answered by the batcher. */
+/* POST /api/predict: decode and resize the image here, queue it; the batcher normalises it
+ * into its batch and answers. */
 static int
 s_predict(const ad_http_req_t *req, ad_http_res_t *res, void *arg)
 {

@@ -231,7 +231,6 @@ s_load(ad_serve_t *serve, const opts_t *o, ad_err_t *err)
     if (serve->channels != 1 && serve->channels != 3)
         return ad_err_set(err, AD_EINVAL, "%s: the model takes %d channels; serving takes 1 or 3",
                           o->dir, serve->channels);
-    ad_infer_normalize(serve->model, serve->mean, serve->std);
     rc = s_warm(serve->model, o->max_batch, err);
     if (rc)
         return rc;
