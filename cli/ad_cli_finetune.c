@@ -189,6 +189,12 @@ ad_cli_finetune_job(ad_cli_t *cli, const ad_cli_finetune_t *ft, int64_t *job)
         fflush(stdout);
         rc = ad_cli_wait_job(cli, *job, j.name, 1.0, NULL, NULL);
         fflush(stdout);
+        if (rc == AD_CLI_EXIT_INTERRUPTED)
+            fprintf(stderr,
+                    "autodist: optimize: %s holds the pruned model, not yet fine-tuned: once job "
+                    "%" PRId64 " is COMPLETED, `autodist export RUN -o %s` (RUN: its run, "
+                    "autodist jobs) writes the fine-tuned one\n",
+                    ft->dir, *job, ft->dir);
         if (out >= 0) {
             dup2(out, STDOUT_FILENO);
             close(out);
